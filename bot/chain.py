@@ -1,0 +1,239 @@
+"""Chain access: JSON-RPC over AsyncWeb3, every read batched through Multicall3.
+
+`Fn` is a function signature with its output types, encoded with eth_abi; `Chain.multicall` sends any
+number of calls as one `eth_call` to Multicall3.aggregate3 at one block, so what the bot shows is one
+consistent state and costs one round trip. `CountingProvider` counts requests so benchmarks measure real
+round trips. `HeadTracker` follows the chain head in the background so callers can key caches by block
+without asking the chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from eth_abi import decode, encode
+from eth_utils import function_signature_to_4byte_selector
+from web3 import AsyncWeb3
+from web3.providers.rpc import AsyncHTTPProvider
+
+log = logging.getLogger(__name__)
+BlockId = int | str
+
+
+def _split_types(inner: str) -> list[str]:
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(inner):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append(inner[start:i])
+            start = i + 1
+    if inner[start:]:
+        out.append(inner[start:])
+    return out
+
+
+@dataclass(frozen=True)
+class Fn:
+    """`Fn("getPool(address,address,uint24)", "address")`: encode arguments, decode results."""
+
+    signature: str
+    outputs: str = ""
+
+    @cached_property
+    def selector(self) -> bytes:
+        return function_signature_to_4byte_selector(self.signature)
+
+    @cached_property
+    def input_types(self) -> list[str]:
+        return _split_types(self.signature[self.signature.index("(") + 1 : -1])
+
+    @cached_property
+    def output_types(self) -> list[str]:
+        return _split_types(self.outputs)
+
+    def encode(self, *args: Any) -> bytes:
+        return self.selector + (encode(self.input_types, list(args)) if self.input_types else b"")
+
+    def decode(self, data: bytes) -> tuple[Any, ...]:
+        return tuple(decode(self.output_types, data))
+
+
+@dataclass(frozen=True)
+class Call:
+    target: str
+    fn: Fn
+    args: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class Result:
+    ok: bool
+    values: tuple[Any, ...] = ()
+
+    def one(self) -> Any:
+        return self.values[0]
+
+
+AGGREGATE3 = Fn("aggregate3((address,bool,bytes)[])", "(bool,bytes)[]")
+
+
+class CountingProvider(AsyncHTTPProvider):
+    """An HTTP provider that counts the JSON-RPC requests it sends (a batch counts once)."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        super().__init__(url, request_kwargs={"timeout": timeout})
+        self.round_trips = 0
+        self.by_method: Counter[str] = Counter()
+
+    async def make_request(self, method: Any, params: Any) -> Any:
+        self.round_trips += 1
+        self.by_method[str(method)] += 1
+        return await super().make_request(method, params)
+
+    async def make_batch_request(self, requests: Any) -> Any:
+        self.round_trips += 1
+        self.by_method["batch"] += 1
+        return await super().make_batch_request(requests)
+
+
+class ChainUnavailable(Exception):
+    """No RPC endpoint answered."""
+
+
+class Chain:
+    """One chain, reached through the profile's RPC URLs in order (the next one on failure)."""
+
+    def __init__(self, rpc_urls: Sequence[str], multicall3: str, timeout: float = 10.0) -> None:
+        self.providers = [CountingProvider(u, timeout) for u in rpc_urls]
+        self._w3s = [AsyncWeb3(p) for p in self.providers]
+        for w3 in self._w3s:
+            # The validation middleware asks eth_chainId before every eth_call; the chain id is checked once
+            # at start-up (bot.verify), so a read costs exactly one round trip.
+            w3.middleware_onion.remove("validation")
+        self._current = 0
+        self.multicall3 = multicall3
+
+    @property
+    def w3(self) -> AsyncWeb3:
+        return self._w3s[self._current]
+
+    @property
+    def round_trips(self) -> int:
+        return sum(p.round_trips for p in self.providers)
+
+    def method_counts(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for p in self.providers:
+            total.update(p.by_method)
+        return total
+
+    async def _failover(self, op: Any) -> Any:
+        last: Exception | None = None
+        for _ in range(len(self._w3s)):
+            try:
+                return await op(self.w3)
+            except (OSError, asyncio.TimeoutError) as exc:  # aiohttp errors derive from OSError
+                last = exc
+                log.warning("rpc %s failed (%s); trying the next endpoint", self._current, type(exc).__name__)
+                self._current = (self._current + 1) % len(self._w3s)
+        raise ChainUnavailable(str(last)) from last
+
+    async def block_number(self) -> int:
+        return int(await self._failover(lambda w3: w3.eth.block_number))
+
+    async def call(self, target: str, fn: Fn, *args: Any, block: BlockId = "latest") -> tuple[Any, ...]:
+        data = await self._failover(lambda w3: w3.eth.call({"to": target, "data": fn.encode(*args)}, block))
+        return fn.decode(bytes(data))
+
+    async def multicall(self, calls: Sequence[Call], block: BlockId = "latest") -> list[Result]:
+        """All `calls` in one eth_call; a failing call yields Result(ok=False) instead of failing the batch."""
+        if not calls:
+            return []
+        packed = [(c.target, True, c.fn.encode(*c.args)) for c in calls]
+        (raw,) = await self.call(self.multicall3, AGGREGATE3, packed, block=block)
+        results = []
+        for call, (ok, data) in zip(calls, raw, strict=True):
+            if not ok:
+                results.append(Result(False))
+                continue
+            try:
+                results.append(Result(True, call.fn.decode(bytes(data))))
+            except Exception:  # noqa: BLE001 - undecodable data (no code at address) is a failed call
+                results.append(Result(False))
+        return results
+
+    async def codes(self, addresses: Sequence[str]) -> dict[str, bytes]:
+        """eth_getCode for many addresses in one JSON-RPC batch."""
+
+        async def op(w3: AsyncWeb3) -> list[Any]:
+            async with w3.batch_requests() as batch:
+                for a in addresses:
+                    batch.add(w3.eth.get_code(a))  # type: ignore[arg-type]
+                return list(await batch.async_execute())
+
+        found = await self._failover(op)
+        return {a: bytes(c) for a, c in zip(addresses, found, strict=True)}
+
+    async def close(self) -> None:
+        for p in self.providers:
+            try:
+                await p.disconnect()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
+
+
+class HeadTracker:
+    """Polls the head in the background; `head` is the newest block seen, `None` before the first poll."""
+
+    def __init__(self, chain: Chain, interval: float) -> None:
+        self._chain = chain
+        self.interval = interval
+        self.head: int | None = None
+        self.seen_at = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def fresh_head(self) -> int | None:
+        """The head, if it was polled recently enough to trust for cache keys."""
+        if self.head is not None and time.monotonic() - self.seen_at <= 3 * self.interval:
+            return self.head
+        return None
+
+    def observe(self, block: int) -> None:
+        if self.head is None or block >= self.head:
+            self.head, self.seen_at = block, time.monotonic()
+
+    async def poll_once(self) -> int:
+        block = await self._chain.block_number()
+        self.observe(block)
+        return block
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.poll_once()
+            except Exception as exc:  # noqa: BLE001 - a missed poll only makes the cache colder
+                log.warning("head poll failed: %s", exc)
+            await asyncio.sleep(self.interval)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="head-tracker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None

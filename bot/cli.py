@@ -1,0 +1,107 @@
+"""`indexbot`: chat (terminal), run (Telegram and/or Discord), devnet (local chain), config (redacted)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+
+from bot.config import Config, ConfigError, load_config
+from bot.profile import ProfileError
+from bot.verify import ProfileMismatch
+
+log = logging.getLogger("indexbot")
+
+
+async def _chat(config: Config) -> int:
+    from bot.adapters.console import ConsoleFrontend
+    from bot.app import App
+
+    app = await App.start(config)
+    try:
+        await ConsoleFrontend(app.router).run()
+    finally:
+        await app.stop()
+    return 0
+
+
+async def _run(config: Config) -> int:
+    from bot.app import App
+
+    if not config.telegram_token and not config.discord_token:
+        print("indexbot run: set TELEGRAM_BOT_TOKEN and/or DISCORD_BOT_TOKEN (or use `indexbot chat`).", file=sys.stderr)
+        return 2
+    app = await App.start(config)
+    frontends = []
+    try:
+        if config.telegram_token:
+            from bot.adapters.telegram import TelegramFrontend
+
+            frontends.append(TelegramFrontend(app, config.telegram_token.reveal(), config.telegram_api_url))
+        if config.discord_token:
+            from bot.adapters.discord import DiscordFrontend
+
+            frontends.append(DiscordFrontend(app, config.discord_token.reveal(), config.discord_guild_id))
+        for frontend in frontends:
+            await frontend.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        log.info("running: %s on %s", ", ".join(f.name for f in frontends), app.profile.name)
+        await stop.wait()
+    finally:
+        for frontend in reversed(frontends):
+            await frontend.stop()
+        await app.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="indexbot", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("chat", help="chat with the bot in this terminal (starts a local devnet when no chain is set)")
+    sub.add_parser("run", help="run the Telegram and/or Discord front ends")
+    sub.add_parser("config", help="print the configuration with secrets redacted")
+    from devnet import cli as devnet_cli
+
+    devnet_cli.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        print(f"indexbot: {exc}", file=sys.stderr)
+        return 2
+    quiet = args.command in (None, "chat")
+    logging.basicConfig(
+        level=logging.WARNING if quiet else getattr(logging, config.log_level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        if args.command == "config":
+            print(json.dumps(config.redacted(), indent=2, default=str))
+            return 0
+        if args.command == "devnet":
+            from devnet import cli as devnet_cli
+
+            return asyncio.run(devnet_cli.main(args))
+        if args.command == "run":
+            return asyncio.run(_run(config))
+        return asyncio.run(_chat(config))
+    except (ProfileError, ProfileMismatch) as exc:
+        print(f"indexbot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Parsing amounts typed by users: strict, Decimal only, with a reason for every refusal.
+
+Accepted: plain decimal numbers (`100`, `12.5`, `.5`, `1,000.25` with thousands commas). Refused, each with
+its own catalog key that says what is valid: empty, non-numeric, NaN, infinities, exponents (`1e999`),
+negatives, zero, more fractional digits than the asset has, and anything above the sanity bound.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from bot.core.errors import UserError
+from bot.core.messages import Amount
+
+_PLAIN = re.compile(r"^(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)?(?:\.[0-9]+)?$")
+MAX_INPUT_CHARS = 40
+
+
+def parse_amount(raw: str | None, *, decimals: int, maximum: Decimal, unit: str) -> Decimal:
+    """Parse `raw` as a positive amount of an asset with `decimals` places, at most `maximum`."""
+    if raw is None or not raw.strip():
+        raise UserError("error.amount.missing", unit=unit)
+    text = raw.strip()
+    shown = text[:MAX_INPUT_CHARS]
+    if text.startswith("-") and _PLAIN.match(text[1:]) and text[1:].strip("0.,"):
+        raise UserError("error.amount.negative", value=shown)
+    if len(text) > MAX_INPUT_CHARS or not _PLAIN.match(text) or not any(c in "0123456789" for c in text):
+        raise UserError("error.amount.format", value=shown)
+    try:
+        value = Decimal(text.replace(",", ""))
+    except InvalidOperation:  # pragma: no cover - the regex admits only valid literals
+        raise UserError("error.amount.format", value=shown) from None
+    if value == 0:
+        raise UserError("error.amount.zero", unit=unit)
+    exponent = value.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > decimals:
+        raise UserError("error.amount.too_precise", unit=unit, decimals=decimals)
+    if value > maximum:
+        raise UserError("error.amount.too_large", unit=unit, maximum=Amount(maximum, 0))
+    return value
+
+
+def to_base_units(value: Decimal, decimals: int) -> int:
+    """Exact conversion; the value must already be validated against `decimals`."""
+    scaled = value.scaleb(decimals)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{value} has more than {decimals} decimals")
+    return int(scaled)
+
+
+def from_base_units(units: int, decimals: int) -> Decimal:
+    return Decimal(units).scaleb(-decimals)

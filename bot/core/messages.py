@@ -1,0 +1,96 @@
+"""What the core says: catalog keys with typed parameters, never sentences.
+
+Handlers return a `Reply` made of `Msg`s. Each platform adapter renders it: it translates the key in the
+user's locale, formats the typed parameters (`Usd`, `Amount`, `Pct`) with that locale's conventions,
+escapes user-supplied text for its markup, and lays out the buttons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal, Union
+
+
+@dataclass(frozen=True)
+class Usd:
+    """A US-dollar value; rendered with the locale's currency format."""
+
+    value: Decimal
+    places: int = 2
+
+
+@dataclass(frozen=True)
+class Amount:
+    """A token quantity; rendered with up to `places` fractional digits, trailing zeros dropped."""
+
+    value: Decimal
+    places: int = 6
+
+
+@dataclass(frozen=True)
+class Pct:
+    """A ratio (0.012 = 1.2 %); `signed` shows + for positive values (premium / discount)."""
+
+    value: Decimal
+    places: int = 2
+    signed: bool = False
+
+
+Param = Union[str, int, Decimal, Usd, Amount, Pct, "Msg"]
+Style = Literal["text", "title", "code"]
+
+
+@dataclass(frozen=True)
+class Msg:
+    """One catalog entry with named parameters. A `Msg` parameter is translated and inserted."""
+
+    key: str
+    params: Mapping[str, Param] = field(default_factory=dict)
+    style: Style = "text"
+
+
+@dataclass(frozen=True)
+class Button:
+    """A button as the core sees it: a label and the action (with arguments) it stands for.
+
+    The adapter never puts `action` or `args` on the wire: the router stores them server-side and the
+    platform only carries an opaque token (see bot.core.buttons).
+    """
+
+    label: Msg
+    action: str
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Reply:
+    lines: tuple[Msg, ...]
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    image: bytes | None = None
+    private_only: bool = False
+    edit: bool = False  # a button press edits the message it came from rather than sending a new one
+    locale: str | None = None  # set by /lang so the confirmation is already in the new language
+
+    @classmethod
+    def of(cls, *lines: Msg, **kw: object) -> Reply:
+        return cls(lines=tuple(lines), **kw)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class RenderedButton:
+    """A button ready for a platform: translated label and the opaque token its press carries."""
+
+    label: str
+    token: str
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A reply ready for a platform: text in its markup, button rows, optional image."""
+
+    text: str
+    buttons: tuple[tuple[RenderedButton, ...], ...] = ()
+    image: bytes | None = None
+    edit: bool = False

@@ -1,0 +1,47 @@
+"""A platform-neutral request: who asked, where, in which language, and what for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Platform = Literal["console", "telegram", "discord"]
+ChatType = Literal["private", "group", "channel"]
+
+
+@dataclass(frozen=True)
+class Request:
+    platform: Platform
+    user_id: str
+    chat_id: str
+    chat_type: ChatType
+    locale: str  # what the platform says (Telegram language_code, Discord locale); the router resolves it
+    command: str | None = None  # "quote" for /quote
+    args: tuple[str, ...] = ()
+    button_token: str | None = None  # an opaque id from a pressed button
+    text_length: int = 0  # length of the raw message, so an oversized one is refused before parsing
+    display_name: str = ""
+
+    @property
+    def is_private(self) -> bool:
+        return self.chat_type == "private"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The request after the router resolved the user's identity and language."""
+
+    request: Request
+    user_key: int  # the user's row id in storage
+    locale: str  # a shipped locale, e.g. "en" or "zh_CN"
+
+
+def split_command(text: str) -> tuple[str | None, tuple[str, ...]]:
+    """`/quote@indexbot MAG7 100` -> ("quote", ("MAG7", "100")); text without a leading slash -> (None, words)."""
+    words = tuple(text.split())
+    if not words:
+        return None, ()
+    head = words[0]
+    if not head.startswith("/") or len(head) == 1:
+        return None, words
+    return head[1:].split("@", 1)[0].lower(), words[1:]

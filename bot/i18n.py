@@ -1,0 +1,144 @@
+"""Catalogs and rendering: every sentence a user sees comes from locales/<lang>/LC_MESSAGES/messages.po.
+
+Message ids are stable keys (`quote.buy.out`); the English catalog holds the English text and is the
+reference every other language must match (same keys, same placeholders; tests/test_catalogs.py).
+Catalogs are read with Babel and served through gettext `Translations`; placeholders are `{name}` and are
+filled after translation with locale-aware number formatting.
+"""
+
+from __future__ import annotations
+
+import os
+import string
+from collections.abc import Callable, Mapping, Sequence
+from decimal import ROUND_HALF_EVEN, Decimal
+from io import BytesIO
+from pathlib import Path
+
+from babel import Locale
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency, format_decimal, format_percent
+from babel.support import Translations
+
+from bot.core.messages import Amount, Msg, Param, Pct, Rendered, RenderedButton, Reply, Usd
+
+DEFAULT_LOCALE = "en"
+Escape = Callable[[str], str]
+
+
+def locales_dir() -> Path:
+    return Path(os.environ.get("INDEXBOT_LOCALES", Path(__file__).resolve().parents[1] / "locales"))
+
+
+def placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+class Catalogs:
+    """All shipped languages, loaded once at start-up."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        directory = directory or locales_dir()
+        self._translations: dict[str, Translations] = {}
+        self.entries: dict[str, dict[str, str]] = {}
+        for po in sorted(directory.glob("*/LC_MESSAGES/messages.po")):
+            code = po.parent.parent.name
+            with po.open("rb") as fh:
+                catalog = read_po(fh, locale=code)
+            self.entries[code] = {str(m.id): str(m.string) for m in catalog if m.id and m.string}
+            buf = BytesIO()
+            write_mo(buf, catalog)
+            buf.seek(0)
+            self._translations[code] = Translations(buf)
+        if DEFAULT_LOCALE not in self._translations:
+            raise RuntimeError(f"no English catalog under {directory}")
+
+    @property
+    def locales(self) -> tuple[str, ...]:
+        return tuple(sorted(self._translations))
+
+    def negotiate(self, platform_locale: str | None) -> str:
+        """Map a platform's language tag (`zh-hans`, `zh-CN`, `en-US`, `pt_br`) to a shipped locale."""
+        if not platform_locale:
+            return DEFAULT_LOCALE
+        tag = platform_locale.replace("-", "_")
+        if tag in self._translations:
+            return tag
+        language = tag.split("_", 1)[0].lower()
+        for code in self.locales:
+            if code.split("_", 1)[0].lower() == language:
+                return code
+        return DEFAULT_LOCALE
+
+    def text(self, key: str, locale: str) -> str:
+        translated = self._translations.get(locale, self._translations[DEFAULT_LOCALE]).gettext(key)
+        if translated == key and locale != DEFAULT_LOCALE:
+            translated = self._translations[DEFAULT_LOCALE].gettext(key)
+        return translated
+
+    def language_name(self, locale: str) -> str:
+        return Locale.parse(locale).get_display_name(locale) or locale
+
+    # -- rendering -------------------------------------------------------------------------------------
+
+    def format_param(self, value: Param, locale: str, escape: Escape) -> str:
+        if isinstance(value, Msg):
+            return self.render_msg(value, locale, escape)
+        if isinstance(value, Usd):
+            q = value.value.quantize(Decimal(1).scaleb(-value.places), ROUND_HALF_EVEN)
+            return escape(format_currency(q, "USD", locale=locale, currency_digits=False, decimal_quantization=False))
+        if isinstance(value, Amount):
+            return escape(format_decimal(_trim(value.value, value.places), locale=locale, decimal_quantization=False))
+        if isinstance(value, Pct):
+            q = value.value.quantize(Decimal(1).scaleb(-(value.places + 2)), ROUND_HALF_EVEN)
+            shown = format_percent(q, locale=locale, decimal_quantization=False)
+            return escape(("+" if value.signed and q > 0 else "") + shown)
+        if isinstance(value, bool) or isinstance(value, int):
+            return escape(str(value))
+        if isinstance(value, Decimal):
+            return escape(format_decimal(value, locale=locale, decimal_quantization=False))
+        return escape(str(value))
+
+    def render_msg(self, msg: Msg, locale: str, escape: Escape) -> str:
+        template = escape(self.text(msg.key, locale))
+        values = {k: self.format_param(v, locale, escape) for k, v in msg.params.items()}
+        return template.format_map(_Strict(values, msg.key))
+
+    def render(
+        self,
+        reply: Reply,
+        locale: str,
+        escape: Escape,
+        style: Callable[[str, str], str],
+        tokens: Sequence[str] = (),
+    ) -> Rendered:
+        """Render a reply; `style(kind, text)` applies the platform's markup; `tokens` are the buttons' ids
+        in reading order (row by row)."""
+        text = "\n".join(style(m.style, self.render_msg(m, locale, escape)) for m in reply.lines)
+        ids = iter(tokens)
+        rows = tuple(
+            tuple(RenderedButton(self.render_msg(b.label, locale, _plain), next(ids, "")) for b in row)
+            for row in reply.buttons
+        )
+        return Rendered(text=text, buttons=rows, image=reply.image, edit=reply.edit)
+
+
+class _Strict(dict[str, str]):
+    def __init__(self, values: Mapping[str, str], key: str) -> None:
+        super().__init__(values)
+        self.key = key
+
+    def __missing__(self, name: str) -> str:
+        raise KeyError(f"catalog entry {self.key!r} needs parameter {name!r}")
+
+
+def _plain(text: str) -> str:
+    return text
+
+
+def _trim(value: Decimal, places: int) -> Decimal:
+    q = value.quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN)
+    if q == q.to_integral_value():
+        return q.quantize(Decimal(1))
+    return q.normalize()

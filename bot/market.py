@@ -1,0 +1,303 @@
+"""Live index state and quotes, one Multicall3 round trip each, cached per block.
+
+A cold quote sends one `eth_call` holding everything it needs (block, time, base fee, the tokenset, the
+constituents' feeds, the pool's slot0 and QuoterV2 for every pool of the index). A quote for the same
+thing in the same block, as known from the head tracker, is served from memory with no RPC at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+from typing import Any, Literal, TypeVar
+
+from bot import protocol as p
+from bot.chain import BlockId, Call, Chain, HeadTracker, Result
+from bot.core.amounts import from_base_units, to_base_units
+from bot.core.errors import UserError
+from bot.engine.basket import TokensetEntry, nav_per_token
+from bot.profile import IndexRef, Profile
+from bot.verify import ChainSetup, Pool
+
+Side = Literal["buy", "sell"]
+T = TypeVar("T")
+Q96 = Decimal(2) ** 96
+
+
+@dataclass(frozen=True)
+class MarketSettings:
+    swap_gas_overhead: int = 60_000  # SwapRouter02 multicall + transfers, on top of QuoterV2's swap estimate
+    priority_fee_wei: int = 1_000_000  # 0.001 gwei, typical on Base
+    max_price_age_seconds: int = 26 * 3600  # Chainlink heartbeat is 24 h on most Base feeds
+    cache_entries: int = 2048
+
+
+@dataclass(frozen=True)
+class IndexState:
+    symbol: str
+    tokenset: tuple[TokensetEntry, ...]
+    nav: Decimal  # USD per whole index token
+    dex_price: Decimal | None  # USD per index token at the deepest pool's mid price
+    pool_fee: int | None
+    rebalancing: bool
+
+    @property
+    def premium(self) -> Decimal | None:
+        return None if self.dex_price is None or not self.nav else self.dex_price / self.nav - 1
+
+    def weights(self, prices: dict[str, Decimal]) -> list[tuple[TokensetEntry, Decimal]]:
+        total = self.nav or Decimal(1)
+        rows = [(e, e.units * prices[e.symbol] / total) for e in self.tokenset]
+        return sorted(rows, key=lambda r: r[1], reverse=True)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    block: int
+    timestamp: int
+    basefee: int
+    prices: dict[str, Decimal]
+    oldest_price_at: int
+    indexes: dict[str, IndexState]
+
+    def stale(self, max_age: int) -> bool:
+        return self.timestamp - self.oldest_price_at > max_age
+
+
+@dataclass(frozen=True)
+class Quote:
+    index: str
+    side: Side
+    amount_in: Decimal  # USDC for a buy, index tokens for a sell
+    amount_out: Decimal
+    nav: Decimal
+    dex_price: Decimal
+    exec_price: Decimal  # USD paid or received per index token
+    premium: Decimal  # exec price against NAV: + pays above NAV
+    pool_fee: int
+    price_impact: Decimal
+    gas_units: int
+    gas_usd: Decimal
+    block: int
+    timestamp: int
+    prices_stale: bool
+
+
+class _BlockCache:
+    """Results keyed by (block, what); only the newest block is kept; identical misses share one call."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._data: OrderedDict[tuple[int, Any], Any] = OrderedDict()
+        self._inflight: dict[tuple[int, Any], asyncio.Future[Any]] = {}
+
+    async def get(self, block: int, key: Any, compute: Callable[[], Awaitable[T]]) -> T:
+        full = (block, key)
+        if full in self._data:
+            self._data.move_to_end(full)
+            return self._data[full]  # type: ignore[no-any-return]
+        if full in self._inflight:
+            return await asyncio.shield(self._inflight[full])  # type: ignore[no-any-return]
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._inflight[full] = fut
+        try:
+            value = await compute()
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # mark retrieved; waiters re-raise it
+            raise
+        finally:
+            self._inflight.pop(full, None)
+        fut.set_result(value)
+        self.put(block, key, value)
+        return value
+
+    def put(self, block: int, key: Any, value: Any) -> None:
+        for old in [k for k in self._data if k[0] < block]:
+            del self._data[old]
+        self._data[(block, key)] = value
+        while len(self._data) > self._size:
+            self._data.popitem(last=False)
+
+
+def usd_per_index(sqrt_price_x96: int, pool: Pool, usdc_decimals: int, index_decimals: int) -> Decimal:
+    """Pool mid price in USD per whole index token (USDC taken at $1)."""
+    with localcontext() as ctx:
+        ctx.prec = 60
+        raw = (Decimal(sqrt_price_x96) / Q96) ** 2  # token1 base units per token0 base unit
+        if pool.usdc_is_token0:  # raw = index units per USDC unit
+            return (1 / raw).scaleb(index_decimals - usdc_decimals) if raw else Decimal(0)
+        return raw.scaleb(index_decimals - usdc_decimals)
+
+
+class Market:
+    def __init__(
+        self, profile: Profile, chain: Chain, setup: ChainSetup, head: HeadTracker, settings: MarketSettings
+    ) -> None:
+        self.profile = profile
+        self.chain = chain
+        self.setup = setup
+        self.head = head
+        self.settings = settings
+        self._constituents = {k: set(v) for k, v in setup.constituents.items()}
+        self._cache = _BlockCache(settings.cache_entries)
+
+    @property
+    def indexes(self) -> tuple[IndexRef, ...]:
+        return self.profile.indexes
+
+    # -- reading ---------------------------------------------------------------------------------------
+
+    def _state_calls(self, refs: Sequence[IndexRef]) -> tuple[list[Call], list[str]]:
+        mc = self.profile.multicall3
+        calls = [Call(mc, p.BLOCK_NUMBER), Call(mc, p.BLOCK_TIMESTAMP), Call(mc, p.BASEFEE)]
+        symbols = sorted({self.profile.native_feed_symbol}.union(*(self._constituents.get(r.symbol, set()) for r in refs)))
+        for ref in refs:
+            calls += [Call(ref.token.address, p.GET_TOKENSET), Call(ref.token.address, p.REBALANCING)]
+            calls += [Call(pool.address, p.SLOT0) for pool in self.setup.pools.get(ref.symbol, ())]
+        calls += [Call(self.profile.feeds[s], p.LATEST_ROUND) for s in symbols]
+        return calls, symbols
+
+    def _parse_state(self, refs: Sequence[IndexRef], symbols: list[str], results: list[Result]) -> tuple[Snapshot, dict[str, list[int]]]:
+        it = iter(results)
+        block, timestamp, basefee = (int(next(it).one()) for _ in range(3))
+        raw_sets: dict[str, tuple[Result, Result, list[Result]]] = {}
+        for ref in refs:
+            tokenset, rebalancing = next(it), next(it)
+            raw_sets[ref.symbol] = (tokenset, rebalancing, [next(it) for _ in self.setup.pools.get(ref.symbol, ())])
+        prices: dict[str, Decimal] = {}
+        oldest = timestamp
+        for s in symbols:
+            res = next(it)
+            if res.ok and int(res.values[1]) > 0:
+                prices[s] = Decimal(int(res.values[1])).scaleb(-self.setup.feed_decimals.get(s, 8))
+                oldest = min(oldest, int(res.values[3]))
+        states: dict[str, IndexState] = {}
+        slot0s: dict[str, list[int]] = {}
+        for ref in refs:
+            tokenset_res, rebalancing_res, slot_results = raw_sets[ref.symbol]
+            if not tokenset_res.ok:
+                raise UserError("error.chain.unreadable", index=ref.symbol)
+            tokenset = tuple(TokensetEntry(str(c), str(s), str(a), int(d), int(n)) for c, s, a, d, n in tokenset_res.one())
+            needed = {e.symbol for e in tokenset}
+            if not needed <= set(prices):
+                if not needed <= set(symbols) and needed <= set(self.profile.feeds):
+                    # rebalanced into new constituents: learn them and read again
+                    self._constituents[ref.symbol] = needed
+                    raise _Relearn()
+                raise UserError("error.price.unavailable", index=ref.symbol, symbols=", ".join(sorted(needed - set(prices))))
+            pools = self.setup.pools.get(ref.symbol, ())
+            slot0s[ref.symbol] = [int(r.values[0]) if r.ok else 0 for r in slot_results]
+            dex = None
+            if pools and slot0s[ref.symbol][0]:
+                dex = usd_per_index(slot0s[ref.symbol][0], pools[0], self.profile.usdc.decimals, ref.token.decimals)
+            states[ref.symbol] = IndexState(
+                ref.symbol, tokenset, nav_per_token(tokenset, prices), dex, pools[0].fee if pools else None,
+                bool(rebalancing_res.one()) if rebalancing_res.ok else False,
+            )
+        return Snapshot(block, timestamp, basefee, prices, oldest, states), slot0s
+
+    def _block(self) -> BlockId:
+        head = self.head.fresh_head()
+        return head if head is not None else "latest"
+
+    async def _read(self, refs: Sequence[IndexRef], extra: Callable[[], list[Call]] | None = None) -> tuple[Snapshot, dict[str, list[int]], list[Result]]:
+        block = self._block()
+        for _ in range(2):
+            calls, symbols = self._state_calls(refs)
+            tail = extra() if extra else []
+            results = await self.chain.multicall(calls + tail, block=block)
+            try:
+                snap, slot0s = self._parse_state(refs, symbols, results[: len(calls)])
+            except _Relearn:
+                continue
+            self.head.observe(snap.block)
+            return snap, slot0s, results[len(calls):]
+        raise UserError("error.chain.unreadable", index=", ".join(r.symbol for r in refs))
+
+    async def snapshot(self) -> Snapshot:
+        """Every index's state at the newest block."""
+        block = self.head.fresh_head()
+        if block is not None:
+            return await self._cache.get(block, "snapshot", self._snapshot_now)
+        snap = await self._snapshot_now()
+        self._cache.put(snap.block, "snapshot", snap)
+        return snap
+
+    async def _snapshot_now(self) -> Snapshot:
+        snap, _, _ = await self._read(self.indexes)
+        return snap
+
+    # -- quoting ---------------------------------------------------------------------------------------
+
+    async def quote(self, ref: IndexRef, side: Side, amount: Decimal) -> Quote:
+        """A buy quote for `amount` USDC, or a sell quote for `amount` index tokens."""
+        key = ("quote", ref.symbol, side, amount)
+        block = self.head.fresh_head()
+        if block is not None:
+            return await self._cache.get(block, key, lambda: self._quote_now(ref, side, amount))
+        q = await self._quote_now(ref, side, amount)
+        self._cache.put(q.block, key, q)
+        return q
+
+    async def _quote_now(self, ref: IndexRef, side: Side, amount: Decimal) -> Quote:
+        pools = self.setup.pools.get(ref.symbol, ())
+        if not pools:
+            raise UserError("error.quote.no_pool", index=ref.symbol)
+        usdc, index = self.profile.usdc, ref.token
+        token_in, token_out = (usdc, index) if side == "buy" else (index, usdc)
+        amount_units = to_base_units(amount, token_in.decimals)
+
+        def quoter_calls() -> list[Call]:
+            return [
+                Call(self.profile.quoter_v2, p.QUOTE_EXACT_INPUT_SINGLE, ((token_in.address, token_out.address, amount_units, pool.fee, 0),))
+                for pool in pools
+            ]
+
+        snap, slot0s, quotes = await self._read([ref], quoter_calls)
+        state = snap.indexes[ref.symbol]
+        best = max(
+            ((i, r) for i, r in enumerate(quotes) if r.ok and int(r.values[0]) > 0),
+            key=lambda pair: int(pair[1].values[0]),
+            default=None,
+        )
+        if best is None:
+            raise UserError("error.quote.no_liquidity", index=ref.symbol)
+        i, res = best
+        pool, out_units, gas_estimate = pools[i], int(res.values[0]), int(res.values[3])
+        amount_out = from_base_units(out_units, token_out.decimals)
+        mid = usd_per_index(slot0s[ref.symbol][i], pool, usdc.decimals, index.decimals)
+        fee = Decimal(pool.fee).scaleb(-6)
+        if side == "buy":
+            exec_price = amount / amount_out
+            ideal_out = amount * (1 - fee) / mid
+        else:
+            exec_price = amount_out / amount
+            ideal_out = amount * mid * (1 - fee)
+        gas_units = gas_estimate + self.settings.swap_gas_overhead
+        eth_usd = snap.prices[self.profile.native_feed_symbol]
+        gas_wei = gas_units * (snap.basefee + self.settings.priority_fee_wei)
+        return Quote(
+            index=ref.symbol,
+            side=side,
+            amount_in=amount,
+            amount_out=amount_out,
+            nav=state.nav,
+            dex_price=mid,
+            exec_price=exec_price,
+            premium=exec_price / state.nav - 1,
+            pool_fee=pool.fee,
+            price_impact=max(Decimal(0), 1 - amount_out / ideal_out),
+            gas_units=gas_units,
+            gas_usd=Decimal(gas_wei).scaleb(-18) * eth_usd,
+            block=snap.block,
+            timestamp=snap.timestamp,
+            prices_stale=snap.stale(self.settings.max_price_age_seconds),
+        )
+
+
+class _Relearn(Exception):
+    """The tokenset names constituents whose feeds were not in the batch; read again with them."""

@@ -1,0 +1,143 @@
+"""Chain profiles: which chain, which contracts, which feeds.
+
+A profile is a TOML file. `base` ships with the package (bot/profiles/base.toml); `devnet` is written by
+`devnet.deploy` when it deploys the protocol on anvil. The bot only ever talks to the addresses named here,
+through the interfaces in shared/protocol-facts.md, so the same code runs on both.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+PROFILES_DIR = Path(__file__).parent / "profiles"
+STANDARD_FEE_TIERS = (100, 500, 3000, 10000)
+
+
+class ProfileError(ValueError):
+    """The profile file is malformed (missing key, bad address)."""
+
+
+@dataclass(frozen=True)
+class TokenRef:
+    """An ERC-20 the bot expects at `address` with this symbol and decimals (checked on start-up)."""
+
+    address: str
+    symbol: str
+    decimals: int
+
+
+@dataclass(frozen=True)
+class IndexRef:
+    """An index token, its staking token, and how it is bought (`pool` = Uniswap V3 against USDC)."""
+
+    token: TokenRef
+    staking: TokenRef | None
+    methodology: str
+    venue: str = "pool"
+    name: str = ""
+
+    @property
+    def symbol(self) -> str:
+        return self.token.symbol
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    chain_id: int
+    rpc_urls: tuple[str, ...]
+    explorer_url: str
+    block_time_seconds: float
+    usdc: TokenRef
+    weth: TokenRef
+    soso: TokenRef | None
+    soso_staking: TokenRef | None
+    indexes: tuple[IndexRef, ...]
+    feeds: dict[str, str]  # constituent symbol (Token.symbol in a tokenset) -> AggregatorV3 feed
+    multicall3: str
+    uniswap_factory: str
+    swap_router02: str
+    quoter_v2: str
+    position_manager: str
+    fee_tiers: tuple[int, ...] = STANDARD_FEE_TIERS
+    native_feed_symbol: str = "ETH"  # which feed prices gas
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. [devnet] operator data
+
+    def index(self, symbol: str) -> IndexRef:
+        for ref in self.indexes:
+            if ref.symbol == symbol:
+                return ref
+        raise KeyError(symbol)
+
+
+def _addr(raw: Any, where: str) -> str:
+    try:
+        return to_checksum_address(str(raw))
+    except (ValueError, TypeError) as exc:
+        raise ProfileError(f"{where}: {raw!r} is not an address") from exc
+
+
+def _token(raw: dict[str, Any], where: str) -> TokenRef:
+    try:
+        return TokenRef(_addr(raw["address"], where), str(raw["symbol"]), int(raw["decimals"]))
+    except KeyError as exc:
+        raise ProfileError(f"{where}: missing {exc.args[0]}") from exc
+
+
+def parse_profile(data: dict[str, Any]) -> Profile:
+    """Build a Profile from parsed TOML; raises ProfileError naming the offending key."""
+    try:
+        c = data["contracts"]
+        indexes = []
+        for i, raw in enumerate(data.get("indexes", [])):
+            where = f"indexes[{i}]"
+            staking = raw.get("staking")
+            indexes.append(
+                IndexRef(
+                    token=_token(raw, where),
+                    staking=_token(staking, where + ".staking") if staking else None,
+                    methodology=str(raw.get("methodology", "")),
+                    venue=str(raw.get("venue", "pool")),
+                    name=str(raw.get("name", "")),
+                )
+            )
+        soso = data.get("soso")
+        return Profile(
+            name=str(data["name"]),
+            chain_id=int(data["chain_id"]),
+            rpc_urls=tuple(str(u) for u in data["rpc_urls"]),
+            explorer_url=str(data.get("explorer_url", "")),
+            block_time_seconds=float(data.get("block_time_seconds", 2.0)),
+            usdc=_token(data["usdc"], "usdc"),
+            weth=_token(data["weth"], "weth"),
+            soso=_token(soso, "soso") if soso else None,
+            soso_staking=_token(soso["staking"], "soso.staking") if soso and soso.get("staking") else None,
+            indexes=tuple(indexes),
+            feeds={str(k): _addr(v, f"feeds.{k}") for k, v in data.get("feeds", {}).items()},
+            multicall3=_addr(c["multicall3"], "contracts.multicall3"),
+            uniswap_factory=_addr(c["uniswap_factory"], "contracts.uniswap_factory"),
+            swap_router02=_addr(c["swap_router02"], "contracts.swap_router02"),
+            quoter_v2=_addr(c["quoter_v2"], "contracts.quoter_v2"),
+            position_manager=_addr(c["position_manager"], "contracts.position_manager"),
+            fee_tiers=tuple(int(t) for t in data.get("fee_tiers", STANDARD_FEE_TIERS)),
+            native_feed_symbol=str(data.get("native_feed_symbol", "ETH")),
+            extra={k: v for k, v in data.items() if k == "devnet"},
+        )
+    except KeyError as exc:
+        raise ProfileError(f"missing key {exc.args[0]!r}") from exc
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    """Load a shipped profile by name (`base`) or any profile file by path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PROFILES_DIR / f"{name_or_path}.toml"
+    if not path.is_file():
+        raise ProfileError(f"no chain profile at {path}")
+    with path.open("rb") as fh:
+        return parse_profile(tomllib.load(fh))

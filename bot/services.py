@@ -1,0 +1,45 @@
+"""What handlers may use, built once by the composition root (bot.app) and passed in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from bot.i18n import Catalogs
+from bot.market import Market
+from bot.profile import IndexRef, Profile
+from bot.storage.repositories import Users
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Sanity bounds on amounts users type; anything above is refused as absurd."""
+
+    max_usdc: Decimal = Decimal(10_000_000)
+    max_index_tokens: Decimal = Decimal(1_000_000)
+    default_quote_usdc: Decimal = Decimal(100)
+
+
+@dataclass(frozen=True)
+class Services:
+    profile: Profile
+    market: Market
+    users: Users
+    catalogs: Catalogs
+    limits: Limits
+
+    def find_index(self, typed: str) -> IndexRef | None:
+        """Match `mag7`, `MAG7`, `MAG7.ssi`, `ussi`: without case and without the `.ssi` suffix."""
+        wanted = _normalize(typed)
+        for ref in self.profile.indexes:
+            if _normalize(ref.symbol) == wanted:
+                return ref
+        return None
+
+    def index_list(self) -> str:
+        return ", ".join(ref.symbol for ref in self.profile.indexes)
+
+
+def _normalize(symbol: str) -> str:
+    s = symbol.strip().lower()
+    return s[: -len(".ssi")] if s.endswith(".ssi") else s

@@ -1,0 +1,123 @@
+"""Start-up check of a chain profile against the chain it names.
+
+Every address must hold code, every token must answer the symbol and decimals the profile states, every
+staking token must stake its index, every constituent of every index must have a price feed, and every index
+must have at least one Uniswap V3 pool against USDC. Anything else stops the bot with a message listing
+each problem. What the check learns (pools, feed decimals, constituents) is what the market service needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_utils import to_checksum_address
+
+from bot import protocol as p
+from bot.chain import Call, Chain
+from bot.profile import Profile, TokenRef
+
+ZERO = "0x0000000000000000000000000000000000000000"
+
+
+@dataclass(frozen=True)
+class Pool:
+    address: str
+    fee: int  # hundredths of a basis point: 3000 = 0.3 %
+    usdc_is_token0: bool
+
+
+@dataclass(frozen=True)
+class ChainSetup:
+    pools: dict[str, tuple[Pool, ...]]  # index symbol -> its USDC pools
+    constituents: dict[str, frozenset[str]]  # index symbol -> constituent symbols at start-up
+    feed_decimals: dict[str, int]
+
+
+class ProfileMismatch(Exception):
+    def __init__(self, profile: str, problems: list[str]) -> None:
+        super().__init__(f"chain profile {profile!r} does not match the chain:\n  - " + "\n  - ".join(problems))
+        self.problems = problems
+
+
+def _tokens(profile: Profile) -> list[TokenRef]:
+    tokens = [profile.usdc, profile.weth]
+    tokens += [t for t in (profile.soso, profile.soso_staking) if t]
+    for ref in profile.indexes:
+        tokens.append(ref.token)
+        if ref.staking:
+            tokens.append(ref.staking)
+    return tokens
+
+
+async def verify_profile(profile: Profile, chain: Chain) -> ChainSetup:
+    problems: list[str] = []
+    chain_id = await chain.w3.eth.chain_id
+    if chain_id != profile.chain_id:
+        raise ProfileMismatch(profile.name, [f"chain id is {chain_id}, the profile says {profile.chain_id}"])
+    tokens = _tokens(profile)
+    contracts = {
+        "multicall3": profile.multicall3,
+        "uniswap_factory": profile.uniswap_factory,
+        "swap_router02": profile.swap_router02,
+        "quoter_v2": profile.quoter_v2,
+        "position_manager": profile.position_manager,
+    }
+    named = {**{t.symbol: t.address for t in tokens}, **contracts, **{f"feed {k}": v for k, v in profile.feeds.items()}}
+    codes = await chain.codes(list(dict.fromkeys(named.values())))
+    missing = [f"no contract code for {name} at {addr}" for name, addr in named.items() if not codes[addr]]
+    if missing:
+        raise ProfileMismatch(profile.name, missing)
+
+    calls: list[Call] = []
+    for t in tokens:
+        calls += [Call(t.address, p.SYMBOL), Call(t.address, p.DECIMALS)]
+    for ref in profile.indexes:
+        calls.append(Call(ref.token.address, p.GET_TOKENSET))
+        calls.append(Call(ref.staking.address, p.STAKED_TOKEN) if ref.staking else Call(ref.token.address, p.SYMBOL))
+        for fee in profile.fee_tiers:
+            calls.append(Call(profile.uniswap_factory, p.GET_POOL, (profile.usdc.address, ref.token.address, fee)))
+    feeds = sorted(profile.feeds)
+    calls += [Call(profile.feeds[s], p.DECIMALS) for s in feeds]
+    results = iter(await chain.multicall(calls))
+
+    for t in tokens:
+        sym, dec = next(results), next(results)
+        if not sym.ok or sym.one() != t.symbol:
+            problems.append(f"{t.address} symbol() is {sym.one() if sym.ok else 'unreadable'!r}, expected {t.symbol!r}")
+        if not dec.ok or dec.one() != t.decimals:
+            problems.append(f"{t.symbol} decimals() is {dec.one() if dec.ok else 'unreadable'}, expected {t.decimals}")
+    pools: dict[str, tuple[Pool, ...]] = {}
+    constituents: dict[str, frozenset[str]] = {}
+    for ref in profile.indexes:
+        tokenset, staked = next(results), next(results)
+        found = []
+        for fee in profile.fee_tiers:
+            res = next(results)
+            if res.ok and res.one() != ZERO:
+                usdc_first = int(profile.usdc.address, 16) < int(ref.token.address, 16)
+                found.append(Pool(to_checksum_address(res.one()), fee, usdc_first))
+        if not found:
+            problems.append(f"no Uniswap V3 pool for {ref.symbol}/USDC at fee tiers {list(profile.fee_tiers)}")
+        pools[ref.symbol] = tuple(found)
+        if not tokenset.ok:
+            problems.append(f"{ref.symbol} getTokenset() failed")
+            continue
+        symbols = frozenset(str(entry[1]) for entry in tokenset.one())
+        constituents[ref.symbol] = symbols
+        no_feed = sorted(symbols - set(profile.feeds))
+        if no_feed:
+            problems.append(f"{ref.symbol} constituents without a price feed: {', '.join(no_feed)}")
+        if ref.staking and (not staked.ok or to_checksum_address(staked.one()) != ref.token.address):
+            problems.append(f"{ref.staking.symbol} token() is not {ref.symbol}")
+    feed_decimals = {}
+    for s in feeds:
+        res = next(results)
+        if res.ok:
+            feed_decimals[s] = int(res.one())
+        else:
+            problems.append(f"feed {s} decimals() failed")
+    if profile.native_feed_symbol not in profile.feeds:
+        problems.append(f"no price feed for {profile.native_feed_symbol} (gas is priced with it)")
+    if problems:
+        raise ProfileMismatch(profile.name, problems)
+    return ChainSetup(pools, constituents, feed_decimals)

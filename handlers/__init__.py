@@ -1,0 +1,19 @@
+"""Chat features, one module each, platform-neutral: each parses a request, calls the core, builds a reply.
+
+Every module has `register(router, services)`; `register_all` wires them in menu order (the order /help and
+the platforms' command menus show).
+"""
+
+from __future__ import annotations
+
+from bot.core.router import Router
+from bot.services import Services
+from handlers import help as help_feature
+from handlers import indexes, lang, quote, start
+
+FEATURES = (start, indexes, quote, lang, help_feature)
+
+
+def register_all(router: Router, services: Services) -> None:
+    for feature in FEATURES:
+        feature.register(router, services)

@@ -1,0 +1,66 @@
+"""/quote <index> [amount] [usdc|tokens]: a buy quote for USDC in, or a sell quote for index tokens in."""
+
+from decimal import Decimal
+
+from bot.core.amounts import parse_amount
+from bot.core.errors import UserError
+from bot.core.messages import Amount, Button, Msg, Pct, Reply, Usd
+from bot.core.request import Caller
+from bot.core.router import Router
+from bot.market import Quote
+from bot.services import Services
+
+UNITS = {"usdc": "buy", "usd": "buy", "$": "buy", "tokens": "sell", "token": "sell"}
+
+
+def quote_lines(q: Quote, usdc: str) -> list[Msg]:
+    pay, receive = (usdc, q.index) if q.side == "buy" else (q.index, usdc)
+    lines = [
+        Msg(f"quote.{q.side}.title", {"index": q.index}, style="title"),
+        Msg("quote.pay", {"amount": Amount(q.amount_in), "symbol": pay}),
+        Msg("quote.receive", {"amount": Amount(q.amount_out), "symbol": receive}),
+        Msg("quote.price", {"price": Usd(q.exec_price, 4), "nav": Usd(q.nav, 4)}),
+        Msg("quote.premium" if q.premium >= 0 else "quote.discount", {"pct": Pct(abs(q.premium))}),
+        Msg("quote.pool", {"fee": Pct(Decimal(q.pool_fee).scaleb(-6)), "impact": Pct(q.price_impact, 3)}),
+        Msg("quote.gas", {"usd": Usd(q.gas_usd, 4), "gas": q.gas_units}),
+        Msg("common.block", {"block": q.block}),
+    ]
+    if q.prices_stale:
+        lines.append(Msg("common.prices_stale"))
+    return lines
+
+
+def register(router: Router, services: Services) -> None:
+    limits = services.limits
+
+    async def answer(symbol: str, amount_text: str | None, unit: str) -> Reply:
+        ref = services.find_index(symbol)
+        if ref is None:
+            raise UserError("error.index.unknown", value=symbol[:24], valid=services.index_list())
+        side = UNITS.get(unit.lower())
+        if side is None:
+            raise UserError("error.quote.unit", value=unit[:16], valid="usdc, tokens")
+        if side == "buy":
+            amount = parse_amount(amount_text, decimals=services.profile.usdc.decimals, maximum=limits.max_usdc, unit="USDC")
+        else:
+            amount = parse_amount(amount_text, decimals=ref.token.decimals, maximum=limits.max_index_tokens, unit=ref.symbol)
+        q = await services.market.quote(ref, side, amount)  # type: ignore[arg-type]
+        refresh = Button(Msg("button.refresh"), "quote.show", (ref.symbol, str(amount), unit.lower()))
+        return Reply.of(*quote_lines(q, services.profile.usdc.symbol), buttons=((refresh,),))
+
+    async def quote(caller: Caller) -> Reply:
+        """Parse `<index> [amount] [usdc|tokens]` strictly, then quote at the newest block."""
+        args = caller.request.args
+        if not args:
+            raise UserError("error.quote.usage", usage=Msg("usage.quote"), valid=services.index_list())
+        if len(args) > 3:
+            raise UserError("error.args.extra", usage=Msg("usage.quote"))
+        amount = args[1] if len(args) > 1 else str(limits.default_quote_usdc)
+        return await answer(args[0], amount, args[2] if len(args) > 2 else "usdc")
+
+    async def show(caller: Caller, args: tuple[str, ...]) -> Reply:
+        symbol, amount, unit = args
+        return await answer(symbol, amount, unit)
+
+    router.command("quote", quote)
+    router.action("quote.show", show)

@@ -1,0 +1,49 @@
+"""Shared fixtures: one real anvil with the deployed protocol per test session, reverted after each test.
+
+Offline by construction: pytest-socket (see addopts in pyproject.toml) refuses every connection that is not
+to loopback, so a test that reaches the internet fails loudly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.app import App
+from bot.config import Config
+from devnet.harness import Devnet
+
+
+@pytest.fixture(scope="session")
+async def devnet(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Devnet]:
+    net = await Devnet.start(tmp_path_factory.mktemp("devnet"))
+    try:
+        yield net
+    finally:
+        await net.stop()
+
+
+@pytest.fixture
+async def chain(devnet: Devnet) -> AsyncIterator[Devnet]:
+    """The devnet, with whatever the test does to it reverted afterwards."""
+    snap = await devnet.snapshot()
+    try:
+        yield devnet
+    finally:
+        await devnet.revert(snap)
+
+
+def make_config(devnet: Devnet, home: Path, **overrides: object) -> Config:
+    return Config(home=home, chain=str(devnet.profile_path), database=home / "bot.sqlite3", **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def app(chain: Devnet, tmp_path: Path) -> AsyncIterator[App]:
+    """A started bot on the devnet with its own fresh database."""
+    bot = await App.start(make_config(chain, tmp_path))
+    try:
+        yield bot
+    finally:
+        await bot.stop()

@@ -1,0 +1,76 @@
+"""Amount parsing: every kind of bad input refused with its own reason; good input exact."""
+
+from decimal import Decimal
+
+import pytest
+
+from bot.core.amounts import from_base_units, parse_amount, to_base_units
+from bot.core.errors import UserError
+
+MAX = Decimal(10_000_000)
+
+REFUSED = [
+    (None, "error.amount.missing"),
+    ("", "error.amount.missing"),
+    ("   ", "error.amount.missing"),
+    ("-5", "error.amount.negative"),
+    ("-0.5", "error.amount.negative"),
+    ("0", "error.amount.zero"),
+    ("0.000", "error.amount.zero"),
+    ("abc", "error.amount.format"),
+    ("NaN", "error.amount.format"),
+    ("nan", "error.amount.format"),
+    ("inf", "error.amount.format"),
+    ("-inf", "error.amount.format"),
+    ("Infinity", "error.amount.format"),
+    ("1e999", "error.amount.format"),
+    ("1E3", "error.amount.format"),
+    ("0x10", "error.amount.format"),
+    ("1.2.3", "error.amount.format"),
+    ("12,34", "error.amount.format"),
+    ("1_000", "error.amount.format"),
+    (".", "error.amount.format"),
+    ("+5", "error.amount.format"),
+    ("٣", "error.amount.format"),  # a non-ASCII digit
+    ("9" * 41, "error.amount.format"),
+    ("1.0000001", "error.amount.too_precise"),
+    ("10000000.01", "error.amount.too_large"),
+    ("99999999999", "error.amount.too_large"),
+]
+
+
+@pytest.mark.parametrize(("raw", "key"), REFUSED)
+def test_refused_with_reason(raw: str | None, key: str) -> None:
+    with pytest.raises(UserError) as caught:
+        parse_amount(raw, decimals=6, maximum=MAX, unit="USDC")
+    assert caught.value.key == key
+
+
+ACCEPTED = [
+    ("100", Decimal("100")),
+    ("12.5", Decimal("12.5")),
+    (".5", Decimal("0.5")),
+    (" 7 ", Decimal("7")),
+    ("1,000.25", Decimal("1000.25")),
+    ("0.000001", Decimal("0.000001")),
+    ("10000000", Decimal("10000000")),
+    ("1.500000", Decimal("1.5")),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), ACCEPTED)
+def test_accepted_exactly(raw: str, expected: Decimal) -> None:
+    assert parse_amount(raw, decimals=6, maximum=MAX, unit="USDC") == expected
+
+
+def test_decimals_follow_the_asset() -> None:
+    assert parse_amount("0.12345678", decimals=8, maximum=MAX, unit="MAG7.ssi") == Decimal("0.12345678")
+    with pytest.raises(UserError):
+        parse_amount("0.12345678", decimals=6, maximum=MAX, unit="USDC")
+
+
+def test_base_units_round_trip_exactly() -> None:
+    assert to_base_units(Decimal("12.345678"), 6) == 12_345_678
+    assert from_base_units(12_345_678, 6) == Decimal("12.345678")
+    with pytest.raises(ValueError):
+        to_base_units(Decimal("0.1234567"), 6)

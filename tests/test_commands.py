@@ -1,0 +1,90 @@
+"""Commands through the real router, handlers and devnet: answers, and bad input that changes nothing."""
+
+import pytest
+
+from bot.adapters.base import PlainMarkup
+from bot.app import App
+from bot.core.request import Request, split_command
+from bot.i18n import Catalogs
+
+EN = Catalogs().entries["en"]
+
+
+def ask(text: str, user: str = "u1", locale: str = "en") -> Request:
+    command, args = split_command(text)
+    return Request("console", user, user, "private", locale, command=command, args=args, text_length=len(text))
+
+
+async def say(app: App, text: str, **kw: str) -> str:
+    return (await app.router.handle(ask(text, **kw), PlainMarkup())).rendered.text
+
+
+def starts(key: str) -> str:
+    """The fixed opening words of an English catalog entry, up to its first placeholder."""
+    return EN[key].split("{")[0]
+
+
+BAD_QUOTES = [
+    ("/quote", "error.quote.usage"),
+    ("/quote BTC 100", "error.index.unknown"),
+    ("/quote MAG8 100", "error.index.unknown"),
+    ("/quote MAG7 -5", "error.amount.negative"),
+    ("/quote MAG7 0", "error.amount.zero"),
+    ("/quote MAG7 abc", "error.amount.format"),
+    ("/quote MAG7 NaN", "error.amount.format"),
+    ("/quote MAG7 inf", "error.amount.format"),
+    ("/quote MAG7 1e999", "error.amount.format"),
+    ("/quote MAG7 1.1234567", "error.amount.too_precise"),
+    ("/quote MAG7 0.123456789 tokens", "error.amount.too_precise"),
+    ("/quote MAG7 100000000000", "error.amount.too_large"),
+    ("/quote MAG7 5000000 tokens", "error.amount.too_large"),
+    ("/quote MAG7 100 btc", "error.quote.unit"),
+    ("/quote MAG7 100 usdc extra", "error.args.extra"),
+    ("/indexes now", "error.args.extra"),
+    ("/lang en zh", "error.args.extra"),
+    ("/lang klingon", "error.lang.unknown"),
+    ("/frobnicate", "error.command.unknown"),
+    ("/quote MAG7 " + "9" * 3990, "error.message.too_long"),
+]
+
+
+@pytest.mark.parametrize(("text", "key"), BAD_QUOTES, ids=[k + ":" + t[:24] for t, k in BAD_QUOTES])
+async def test_bad_input_is_explained_and_changes_nothing(app: App, text: str, key: str) -> None:
+    block = await app.chain.block_number()
+    trips = app.chain.round_trips
+    reply = await say(app, text)
+    assert reply.startswith(starts(key)), reply
+    assert await app.chain.block_number() == block
+    assert app.chain.round_trips - trips == 1  # only the block_number check above: no quote was read
+
+
+async def test_symbols_match_without_case_or_suffix(app: App) -> None:
+    for typed in ("mag7", "MAG7", "MAG7.ssi", "mag7.SSI"):
+        assert (await say(app, f"/quote {typed} 100")).startswith("Buy quote: MAG7.ssi")
+    assert (await say(app, "/quote ussi 5 tokens")).startswith("Sell quote: USSI")
+
+
+async def test_quote_reply_in_chinese(app: App) -> None:
+    reply = await say(app, "/quote MAG7 100", locale="zh-hans")
+    assert reply.startswith("买入报价：MAG7.ssi") and "计算于区块" in reply
+
+
+async def test_lang_overrides_the_platform_language(app: App) -> None:
+    assert (await say(app, "/lang zh_CN")).startswith("语言已设置为")
+    assert (await say(app, "/help")).startswith("命令")
+    assert (await say(app, "/lang auto")).startswith("Language follows your app again")
+    assert (await say(app, "/help")).startswith("Commands")
+
+
+async def test_indexes_lists_every_index_with_weights(app: App) -> None:
+    reply = await say(app, "/indexes")
+    for ref in app.profile.indexes:
+        assert ref.symbol in reply
+    assert reply.count("NAV per token") == len(app.profile.indexes)
+    assert "BTC:" in reply and "Uniswap price" in reply
+
+
+async def test_help_lists_every_command(app: App) -> None:
+    reply = await say(app, "/help")
+    for name in app.router.commands:
+        assert f"/{name} - " in reply

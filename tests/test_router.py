@@ -1,0 +1,121 @@
+"""The router over a real SQLite file: commands, errors as localized replies, buttons kept server-side."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from bot.adapters.base import PlainMarkup
+from bot.core.errors import UserError
+from bot.core.messages import Button, Msg, Reply
+from bot.core.request import Caller, Request
+from bot.core.router import MAX_MESSAGE_CHARS, Router
+from bot.i18n import Catalogs
+from bot.storage.db import migrations, open_database
+from bot.storage.repositories import Buttons, Users
+
+MARKUP = PlainMarkup()
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[aiosqlite.Connection]:
+    conn = await open_database(tmp_path / "t.sqlite3")
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def router(db: aiosqlite.Connection) -> Router:
+    r = Router(Users(db), Buttons(db), Catalogs())
+    pressed: list[tuple[str, ...]] = []
+
+    async def offer(caller: Caller) -> Reply:
+        return Reply.of(Msg("help.title"), buttons=((Button(Msg("button.refresh"), "test.press", ("a", "b")),),))
+
+    async def press(caller: Caller, args: tuple[str, ...]) -> Reply:
+        pressed.append(args)
+        return Reply.of(Msg("lang.set", {"language": "|".join(args)}))
+
+    async def fails(caller: Caller) -> Reply:
+        raise RuntimeError("boom")
+
+    async def refuses(caller: Caller) -> Reply:
+        raise UserError("error.amount.zero", unit="USDC")
+
+    r.command("offer", offer)
+    r.command("fails", fails)
+    r.command("refuses", refuses)
+    r.command("secret", offer, private_only=True)
+    r.action("test.press", press)
+    r.pressed = pressed  # type: ignore[attr-defined]
+    return r
+
+
+def req(user: str = "1", **kw: object) -> Request:
+    base: dict[str, object] = dict(platform="console", user_id=user, chat_id="c", chat_type="private", locale="en")
+    base.update(kw)
+    return Request(**base)  # type: ignore[arg-type]
+
+
+async def test_migrations_applied_once_and_wal(tmp_path: Path) -> None:
+    for _ in range(2):  # reopening applies nothing twice
+        conn = await open_database(tmp_path / "m.sqlite3")
+        async with conn.execute("SELECT version FROM schema_migrations") as cur:
+            versions = [r[0] for r in await cur.fetchall()]
+        async with conn.execute("PRAGMA journal_mode") as cur:
+            mode = (await cur.fetchone())[0]
+        await conn.close()
+        assert versions == [n for n, _ in migrations()]
+        assert mode == "wal"
+
+
+async def test_button_carries_only_an_opaque_token(router: Router) -> None:
+    out = await router.handle(req(command="offer"), MARKUP)
+    (button,) = out.rendered.buttons[0]
+    assert button.label == "Refresh"
+    assert "test.press" not in button.token and "a" != button.token and len(button.token) >= 20
+    pressed = await router.handle(req(button_token=button.token), MARKUP)
+    assert pressed.rendered.text == "Language set to a|b."
+    assert router.pressed == [("a", "b")]  # type: ignore[attr-defined]
+
+
+async def test_someone_elses_button_is_refused(router: Router) -> None:
+    out = await router.handle(req(user="owner", command="offer"), MARKUP)
+    token = out.rendered.buttons[0][0].token
+    stolen = await router.handle(req(user="thief", button_token=token), MARKUP)
+    assert stolen.ephemeral
+    assert stolen.rendered.text == Catalogs().text("error.button.not_yours", "en")
+    assert router.pressed == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("token", ["nonsense", "", "x" * 500, "'; DROP TABLE buttons; --"])
+async def test_forged_tokens_are_refused(router: Router, token: str) -> None:
+    out = await router.handle(req(button_token=token), MARKUP)
+    assert out.ephemeral and out.rendered.text == Catalogs().text("error.button.expired", "en")
+
+
+async def test_expired_button(router: Router, db: aiosqlite.Connection) -> None:
+    out = await router.handle(req(command="offer"), MARKUP)
+    token = out.rendered.buttons[0][0].token
+    await db.execute("UPDATE buttons SET expires_at = 0")
+    await db.commit()
+    late = await router.handle(req(button_token=token), MARKUP)
+    assert late.rendered.text == Catalogs().text("error.button.expired", "en")
+    assert await Buttons(db).purge_expired() == 1
+
+
+async def test_errors_become_localized_replies(router: Router) -> None:
+    zh = await router.handle(req(command="refuses", locale="zh-CN"), MARKUP)
+    assert zh.rendered.text == "USDC 金额必须大于零。"
+    crash = await router.handle(req(command="fails"), MARKUP)
+    assert crash.rendered.text == Catalogs().text("error.internal", "en")
+    unknown = await router.handle(req(command="nope"), MARKUP)
+    assert '"nope"' in unknown.rendered.text and "/help" in unknown.rendered.text
+
+
+async def test_too_long_and_private_only(router: Router) -> None:
+    long = await router.handle(req(command="offer", text_length=4000), MARKUP)
+    assert str(MAX_MESSAGE_CHARS) in long.rendered.text and not long.rendered.buttons
+    group = await router.handle(req(command="secret", chat_type="group"), MARKUP)
+    assert group.rendered.text == Catalogs().text("error.private_only", "en")
