@@ -1,0 +1,190 @@
+"""Run a real anvil from its npm binary on loopback, and the RPC helpers the devnet needs.
+
+`Anvil` starts the binary shipped in node_modules/@foundry-rs (never through npx) on 127.0.0.1, waits
+until it answers `eth_chainId`, and stops it by PID: SIGTERM, then SIGKILL after a timeout. With
+`detach=True` the process gets its own session and outlives the Python process (`indexbot devnet up`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from devnet.compile import node_modules
+from devnet.rpc import Rpc, RpcError
+
+CHAIN_ID = 31337
+HOST = "127.0.0.1"
+
+
+class AnvilError(RuntimeError):
+    """anvil is missing, did not start, or did not answer."""
+
+
+def anvil_binary() -> Path:
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine().lower())
+    system = platform.system().lower()
+    candidates = [node_modules() / "@foundry-rs" / f"anvil-{system}-{arch}" / "bin" / "anvil"]
+    candidates.append(node_modules() / ".bin" / "anvil")
+    for path in candidates:
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+    raise AnvilError(f"anvil binary not found (looked at {', '.join(map(str, candidates))}); run `make install`")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child counts as gone
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def is_anvil(pid: int) -> bool:
+    """Guard against a recycled PID: only signal a process whose command line is anvil."""
+    try:
+        return b"anvil" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return pid_alive(pid)
+
+
+async def stop_pid(pid: int, timeout: float = 5.0) -> None:
+    """SIGTERM (anvil dumps --state on it), then SIGKILL if it has not exited after `timeout` seconds."""
+    if not pid_alive(pid) or not is_anvil(pid):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _reap(pid)
+        if not pid_alive(pid):
+            return
+        await asyncio.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    while pid_alive(pid):
+        _reap(pid)
+        await asyncio.sleep(0.05)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+async def wait_ready(url: str, timeout: float = 15.0, pid: int | None = None) -> int:
+    """Poll eth_chainId until the node answers; returns the chain id."""
+    deadline = time.monotonic() + timeout
+    async with Rpc(url, timeout=2.0) as rpc:
+        while True:
+            try:
+                return await rpc.chain_id()
+            except (OSError, RpcError, asyncio.TimeoutError):
+                if pid is not None and not pid_alive(pid):
+                    raise AnvilError(f"anvil (pid {pid}) exited during start-up") from None
+                if time.monotonic() > deadline:
+                    raise AnvilError(f"anvil at {url} did not answer within {timeout}s") from None
+                await asyncio.sleep(0.05)
+
+
+class Anvil:
+    """One anvil process. `await Anvil(workdir).start()`, then `.url`, `.pid`, `await .stop()`."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = Path(workdir)
+        self.port: int | None = None
+        self.pid: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise AnvilError("anvil is not started")
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "anvil.log"
+
+    @classmethod
+    def attach(cls, workdir: Path, port: int, pid: int) -> Anvil:
+        """An Anvil handle for a process started earlier (e.g. by `devnet up`)."""
+        anvil = cls(workdir)
+        anvil.port, anvil.pid = port, pid
+        return anvil
+
+    async def start(
+        self, port: int | None = None, state_file: Path | None = None, detach: bool = False, timeout: float = 15.0
+    ) -> Anvil:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        cmd = [str(anvil_binary()), "--host", HOST, "--port", str(self.port), "--chain-id", str(CHAIN_ID)]
+        cmd += ["--accounts", "10"]
+        if state_file is not None:
+            cmd += ["--state", str(state_file), "--state-interval", "10"]
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=detach
+            )
+        self.pid = self._proc.pid
+        try:
+            await wait_ready(self.url, timeout, pid=self.pid)
+        except AnvilError:
+            await self.stop()
+            raise
+        return self
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        if self.pid is not None:
+            await stop_pid(self.pid, timeout)
+        if self._proc is not None:
+            self._proc.poll()
+            self._proc = None
+        self.pid = None
+
+    def rpc(self) -> Rpc:
+        return Rpc(self.url)
+
+
+# RPC helpers (work against any anvil URL).
+async def increase_time(rpc: Rpc, seconds: int) -> None:
+    await rpc.call("evm_increaseTime", int(seconds))
+
+
+async def mine(rpc: Rpc) -> None:
+    await rpc.call("evm_mine")
+
+
+async def snapshot(rpc: Rpc) -> str:
+    return str(await rpc.call("evm_snapshot"))
+
+
+async def revert(rpc: Rpc, snapshot_id: str) -> bool:
+    return bool(await rpc.call("evm_revert", snapshot_id))
+
+
+async def dump_state(rpc: Rpc) -> str:
+    """anvil's whole chain state as a hex blob (gzipped JSON) for `load_state`."""
+    return str(await rpc.call("anvil_dumpState"))
+
+
+async def load_state(rpc: Rpc, state: str) -> Any:
+    return await rpc.call("anvil_loadState", state)

@@ -1,0 +1,164 @@
+"""Operator actions on a running devnet: move prices, rebalance an index, move time, fund accounts.
+
+Everything reads the chain through the profile's addresses; the methodology and circulating supplies come
+from the market data file named in the profile's [devnet] table. Transactions are sent from the deployer
+(anvil account 0), which owns every devnet contract.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from bot.engine.basket import TokensetEntry, nav_per_token
+from bot.engine.methodology import tokenset_for, weights_for
+from bot.profile import IndexRef, Profile
+from devnet import anvil as anvil_rpc
+from devnet.compile import all_artifacts
+from devnet.market import MARKET_PATH, Market, load_market
+from devnet.rpc import Abi, Rpc, Sender
+
+INDEX_UNIT = 10**8
+_DURATION = re.compile(r"(\d+)([smhdw])")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class OperatorError(ValueError):
+    """Bad operator input: unknown symbol or index, malformed duration, non-positive price."""
+
+
+@dataclass(frozen=True)
+class Rebalance:
+    index: str
+    nav_before: Decimal
+    nav_after: Decimal
+    weights: dict[str, Decimal]
+    tokenset: list[TokensetEntry]
+    receipts: list[dict[str, Any]]
+
+
+@lru_cache(maxsize=1)
+def abis() -> dict[str, Abi]:
+    return {name: Abi(a.abi) for name, a in all_artifacts().items()}
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in "90s", "15m", "2h", "7d", "1w", "1d12h" (a bare number is seconds)."""
+    text = text.strip().lower()
+    if text.isdigit():
+        return int(text)
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise OperatorError(f"not a duration: {text!r} (use e.g. 90s, 15m, 2h, 7d, 1d12h)")
+    return sum(int(n) * _SECONDS[u] for n, u in parts)
+
+
+def resolve_index(profile: Profile, name: str) -> IndexRef:
+    """Match an index by symbol, case-insensitively and with or without the .ssi suffix."""
+    key = name.strip().lower().removesuffix(".ssi")
+    for ref in profile.indexes:
+        if ref.symbol.lower().removesuffix(".ssi") == key:
+            return ref
+    raise OperatorError(f"no index {name!r}; known: {', '.join(r.symbol for r in profile.indexes)}")
+
+
+def market_of(profile: Profile) -> Market:
+    return load_market(Path(profile.extra.get("devnet", {}).get("market_path", MARKET_PATH)))
+
+
+def _rpc(profile: Profile) -> Rpc:
+    return Rpc(profile.rpc_urls[0])
+
+
+async def feed_prices(rpc: Rpc, feeds: dict[str, str]) -> dict[str, Decimal]:
+    """Latest answer of each feed, as USD Decimals, in one batch."""
+    feed = abis()["PriceFeed"]
+    calls = []
+    for addr in feeds.values():
+        calls.append(("eth_call", [{"to": addr, "data": feed.encode("latestRoundData")}, "latest"]))
+        calls.append(("eth_call", [{"to": addr, "data": feed.encode("decimals")}, "latest"]))
+    raw = await rpc.batch(calls)
+    prices = {}
+    for i, symbol in enumerate(feeds):
+        answer = feed.decode("latestRoundData", raw[2 * i])[1]
+        (decimals,) = feed.decode("decimals", raw[2 * i + 1])
+        prices[symbol] = Decimal(answer).scaleb(-decimals)
+    return prices
+
+
+async def read_tokenset(rpc: Rpc, index: str) -> list[TokensetEntry]:
+    (tokens,) = await rpc.view(abis()["AssetToken"], index, "getTokenset")
+    return [TokensetEntry(*t) for t in tokens]
+
+
+async def index_nav(profile: Profile, index: str) -> Decimal:
+    """NAV per whole index token from the on-chain tokenset and feeds."""
+    ref = resolve_index(profile, index)
+    async with _rpc(profile) as rpc:
+        tokenset = await read_tokenset(rpc, ref.token.address)
+        prices = await feed_prices(rpc, {e.symbol: profile.feeds[e.symbol] for e in tokenset})
+    return nav_per_token(tokenset, prices)
+
+
+async def set_price(profile: Profile, symbol: str, usd: Decimal) -> None:
+    """Push a new answer to the constituent's feed (a new round stamped with the block time)."""
+    if symbol not in profile.feeds:
+        raise OperatorError(f"no feed for {symbol!r}; known: {', '.join(sorted(profile.feeds))}")
+    if usd <= 0:
+        raise OperatorError("a price must be positive")
+    feed = abis()["PriceFeed"]
+    async with _rpc(profile) as rpc:
+        (decimals,) = await rpc.view(feed, profile.feeds[symbol], "decimals")
+        answer = int(Decimal(usd).scaleb(decimals).to_integral_value())
+        data = feed.encode("updateAnswer", answer)
+        await Sender(rpc, chain_id=profile.chain_id).transact(profile.feeds[symbol], data)
+
+
+async def rebalance(profile: Profile, index: str) -> Rebalance:
+    """Reweight an index at today's feed prices, keeping NAV: StartRebalance, SetTokenset, SetBasket, EndRebalance."""
+    ref = resolve_index(profile, index)
+    market = market_of(profile)
+    spec = market.index(ref.symbol)
+    asset = abis()["AssetToken"]
+    addr = ref.token.address
+    async with _rpc(profile) as rpc:
+        current = await read_tokenset(rpc, addr)
+        prices = await feed_prices(rpc, {c.symbol: profile.feeds[c.symbol] for c in market.constituents})
+        nav = nav_per_token(current, prices)
+        universe = [replace(c, price_usd=prices[c.symbol]) for c in market.constituents]
+        weights = weights_for(spec.methodology, universe, **spec.config)
+        tokenset = tokenset_for(weights, nav, universe)
+        (supply,) = await rpc.view(asset, addr, "totalSupply")
+        rows = [(e.chain, e.symbol, e.addr, e.decimals, e.amount) for e in tokenset]
+        basket = [(*row[:4], row[4] * supply // INDEX_UNIT) for row in rows]
+        tx = Sender(rpc, chain_id=profile.chain_id)
+        await tx.send(addr, asset.encode("startRebalance"), gas=200_000)
+        await tx.send(addr, asset.encode("setTokenset", rows), gas=4_000_000)
+        await tx.send(addr, asset.encode("setBasket", basket), gas=4_000_000)
+        await tx.send(addr, asset.encode("endRebalance"), gas=200_000)
+        receipts = await tx.wait()
+    return Rebalance(ref.symbol, nav, nav_per_token(tokenset, prices), weights, tokenset, receipts)
+
+
+async def advance(rpc_url: str, seconds: int) -> int:
+    """Move chain time forward and mine a block; returns the new block timestamp."""
+    async with Rpc(rpc_url) as rpc:
+        await anvil_rpc.increase_time(rpc, seconds)
+        await anvil_rpc.mine(rpc)
+        return int((await rpc.block())["timestamp"], 16)
+
+
+async def fund(profile: Profile, to: str, usdc: Decimal = Decimal(0), eth: Decimal = Decimal(0)) -> None:
+    """Give an address devnet USDC (minted) and/or ETH (anvil_setBalance adds to the current balance)."""
+    async with _rpc(profile) as rpc:
+        if usdc > 0:
+            amount = int(usdc.scaleb(profile.usdc.decimals).to_integral_value())
+            data = abis()["TestToken"].encode("mint", to, amount)
+            await Sender(rpc, chain_id=profile.chain_id).transact(profile.usdc.address, data)
+        if eth > 0:
+            balance = int(await rpc.call("eth_getBalance", to, "latest"), 16)
+            await rpc.call("anvil_setBalance", to, hex(balance + int(eth.scaleb(18).to_integral_value())))

@@ -1,0 +1,260 @@
+"""The devnet on a real anvil: deploy, profile, NAV, Uniswap quotes, staking, operator actions, state cache."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from eth_utils import to_checksum_address
+
+from bot.engine.basket import nav_per_token
+from bot.profile import Profile, load_profile
+from devnet import cli
+from devnet import operator as op
+from devnet.anvil import Anvil, free_port, pid_alive
+from devnet.deploy import COOLDOWN_SECONDS, deploy, load_cached, save_cache
+from devnet.harness import Devnet
+from devnet.market import load_market
+from devnet.rpc import DEV_KEYS, Rpc, RpcError, Sender
+
+D = Decimal
+INDEXES = ["MAG7.ssi", "MEME.ssi", "DEFI.ssi", "USSI"]
+
+
+@dataclass
+class Deployed:
+    anvil: Anvil
+    profile: Profile
+    profile_path: Path
+
+    def rpc(self) -> Rpc:
+        return Rpc(self.anvil.url)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def deployed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Deployed]:
+    workdir = tmp_path_factory.mktemp("devnet")
+    anvil = await Anvil(workdir).start()
+    try:
+        profile = await deploy(anvil.url, workdir / "profile.toml")
+        await save_cache(anvil.url, workdir / "profile.toml")
+        yield Deployed(anvil, profile, workdir / "profile.toml")
+    finally:
+        await anvil.stop()
+
+
+async def view(rpc: Rpc, contract: str, addr: str, fn: str, *args: Any) -> Any:
+    out = await rpc.view(op.abis()[contract], addr, fn, *args)
+    return out[0] if len(out) == 1 else out
+
+
+async def call(rpc: Rpc, key: str, contract: str, addr: str, fn: str, *args: Any) -> None:
+    await Sender(rpc, key).transact(addr, op.abis()[contract].encode(fn, *args))
+
+
+async def on_chain_nav(rpc: Rpc, profile: Profile, symbol: str) -> Decimal:
+    tokenset = await op.read_tokenset(rpc, profile.index(symbol).token.address)
+    return nav_per_token(tokenset, await op.feed_prices(rpc, profile.feeds))
+
+
+def test_profile_round_trips(deployed: Deployed) -> None:
+    loaded = load_profile(deployed.profile_path)
+    assert loaded == deployed.profile
+    assert [i.symbol for i in loaded.indexes] == INDEXES
+    assert [i.staking.symbol for i in loaded.indexes if i.staking] == ["s" + s for s in INDEXES]
+    assert set(loaded.feeds) == {c.symbol for c in load_market().constituents} | {"ETH"}
+    assert loaded.chain_id == 31337 and loaded.rpc_urls == (deployed.anvil.url,)
+    assert loaded.soso_staking is not None and loaded.soso_staking.symbol == "sSOSO"
+    assert "PRIVATE" not in deployed.profile_path.read_text().upper()
+    assert DEV_KEYS[0].removeprefix("0x") not in deployed.profile_path.read_text()
+
+
+@pytest.mark.parametrize("symbol", INDEXES)
+async def test_index_token_and_nav(deployed: Deployed, symbol: str) -> None:
+    ref = deployed.profile.index(symbol)
+    start = D(deployed.profile.extra["devnet"]["start_nav"][symbol])
+    async with deployed.rpc() as rpc:
+        assert await view(rpc, "AssetToken", ref.token.address, "decimals") == 8
+        assert await view(rpc, "AssetToken", ref.token.address, "symbol") == symbol
+        assert await view(rpc, "AssetToken", ref.token.address, "feeDecimals") == 8
+        assert await view(rpc, "AssetToken", ref.token.address, "rebalancing") is False
+        assert abs(await on_chain_nav(rpc, deployed.profile, symbol) - start) / start < D("1e-6")
+        assert ref.staking is not None
+        staking = ref.staking.address
+        assert await view(rpc, "StakeToken", staking, "symbol") == "s" + symbol
+        assert await view(rpc, "StakeToken", staking, "name") == "Staked " + ref.name
+        assert await view(rpc, "StakeToken", staking, "decimals") == 8
+        assert to_checksum_address(await view(rpc, "StakeToken", staking, "token")) == ref.token.address
+        assert await view(rpc, "StakeToken", staking, "cooldown") == COOLDOWN_SECONDS
+
+
+@pytest.mark.parametrize("symbol", INDEXES)
+async def test_quote_100_usdc_is_near_nav_minus_fee(deployed: Deployed, symbol: str) -> None:
+    p = deployed.profile
+    async with deployed.rpc() as rpc:
+        nav = await on_chain_nav(rpc, p, symbol)
+        params = (p.usdc.address, p.index(symbol).token.address, 100 * 10**6, 3000, 0)
+        amount_out, _, _, _ = await view(rpc, "QuoterV2", p.quoter_v2, "quoteExactInputSingle", params)
+    ideal = D(100) / nav * D("0.997") * 10**8
+    assert amount_out < ideal  # a small but nonzero price impact
+    assert (ideal - amount_out) / ideal < D("0.001")
+
+
+async def test_staking_cooldown_semantics(deployed: Deployed) -> None:
+    p, user = deployed.profile, DEV_KEYS[1]
+    token, staking = p.index("MAG7.ssi").token.address, p.index("MAG7.ssi").staking.address  # type: ignore[union-attr]
+    owner = DEV_KEYS[0]
+    async with deployed.rpc() as rpc:
+        who = Sender(rpc, user).address
+        await call(rpc, owner, "AssetToken", token, "transfer", who, 10 * 10**8)
+        await call(rpc, user, "AssetToken", token, "approve", staking, 10 * 10**8)
+        await call(rpc, user, "StakeToken", staking, "stake", 5 * 10**8)
+        assert await view(rpc, "StakeToken", staking, "balanceOf", who) == 5 * 10**8
+        with pytest.raises(RpcError, match="amount is zero"):
+            await call(rpc, user, "StakeToken", staking, "stake", 0)
+        with pytest.raises(RpcError, match="not enough to unstake"):
+            await call(rpc, user, "StakeToken", staking, "unstake", 6 * 10**8)
+        await call(rpc, user, "StakeToken", staking, "unstake", 2 * 10**8)
+        amount, end1 = await view(rpc, "StakeToken", staking, "cooldownInfos", who)
+        assert amount == 2 * 10**8
+        await op.advance(deployed.anvil.url, 86400)
+        await call(rpc, user, "StakeToken", staking, "unstake", 1 * 10**8)
+        amount, end2 = await view(rpc, "StakeToken", staking, "cooldownInfos", who)
+        assert amount == 3 * 10**8 and end2 >= end1 + 86400  # the whole pending amount waits again
+        await op.advance(deployed.anvil.url, COOLDOWN_SECONDS - 3600)  # past end1, before end2
+        with pytest.raises(RpcError, match="cooldowning"):
+            await call(rpc, user, "StakeToken", staking, "withdraw", 1 * 10**8)
+        await op.advance(deployed.anvil.url, 7200)
+        with pytest.raises(RpcError, match="not enough cooldown amount"):
+            await call(rpc, user, "StakeToken", staking, "withdraw", 4 * 10**8)
+        await call(rpc, user, "StakeToken", staking, "withdraw", 3 * 10**8)
+        assert await view(rpc, "AssetToken", token, "balanceOf", who) == 8 * 10**8
+        await call(rpc, owner, "StakeToken", staking, "pause")
+        try:
+            for fn in ("stake", "unstake", "withdraw"):
+                with pytest.raises(RpcError, match="paused"):
+                    await call(rpc, user, "StakeToken", staking, fn, 1)
+        finally:
+            await call(rpc, owner, "StakeToken", staking, "unpause")
+        with pytest.raises(RpcError, match="not owner"):
+            await call(rpc, user, "StakeToken", staking, "pause")
+
+
+async def test_set_price_moves_nav(deployed: Deployed) -> None:
+    p = deployed.profile
+    async with deployed.rpc() as rpc:
+        before = await on_chain_nav(rpc, p, "MEME.ssi")
+        tokenset = {e.symbol: e for e in await op.read_tokenset(rpc, p.index("MEME.ssi").token.address)}
+        old = (await op.feed_prices(rpc, {"DOGE": p.feeds["DOGE"]}))["DOGE"]
+        await op.set_price(p, "DOGE", old * 2)
+        after = await on_chain_nav(rpc, p, "MEME.ssi")
+        (_, answer, _, updated, _) = await view(rpc, "PriceFeed", p.feeds["DOGE"], "latestRoundData")
+        block = await rpc.block()
+    assert after - before == tokenset["DOGE"].units * old
+    assert answer == int((old * 2).scaleb(8)) and updated == int(block["timestamp"], 16)
+
+
+async def test_rebalance_fires_events_and_keeps_nav(deployed: Deployed) -> None:
+    p = deployed.profile
+    asset = op.abis()["AssetToken"]
+    await op.set_price(p, "BTC", D("150000"))  # BTC's weight must go up
+    async with deployed.rpc() as rpc:
+        nav = await on_chain_nav(rpc, p, "MAG7.ssi")
+        old = {e.symbol: e.amount for e in await op.read_tokenset(rpc, p.index("MAG7.ssi").token.address)}
+        result = await op.rebalance(p, "mag7")
+        logs = [log for r in result.receipts for log in r["logs"]]
+        assert [log["topics"][0] for log in logs] == [
+            asset.topic(e) for e in ("StartRebalance", "SetTokenset", "SetBasket", "EndRebalance")
+        ]
+        onchain = await op.read_tokenset(rpc, p.index("MAG7.ssi").token.address)
+        supply = await view(rpc, "AssetToken", p.index("MAG7.ssi").token.address, "totalSupply")
+        basket = await view(rpc, "AssetToken", p.index("MAG7.ssi").token.address, "getBasket")
+        assert await view(rpc, "AssetToken", p.index("MAG7.ssi").token.address, "rebalancing") is False
+        after = await on_chain_nav(rpc, p, "MAG7.ssi")
+    assert result.index == "MAG7.ssi" and onchain == result.tokenset
+    assert abs(after - nav) / nav < D("1e-6") and after <= nav
+    assert [b[4] for b in basket] == [e.amount * supply // 10**8 for e in onchain]
+    new = {e.symbol: e.amount for e in onchain}
+    assert new != old and set(new) == set(old)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90s", 90), ("15m", 900), ("2h", 7200), ("7d", 604800), ("1d12h", 129600), ("45", 45)]
+)
+def test_parse_duration(text: str, seconds: int) -> None:
+    assert op.parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "1x", "d", "1d 2h", "-5s", "1.5h"])
+def test_parse_duration_rejects(text: str) -> None:
+    with pytest.raises(op.OperatorError):
+        op.parse_duration(text)
+
+
+@pytest.mark.parametrize(("name", "symbol"), [("mag7", "MAG7.ssi"), ("MEME.SSI", "MEME.ssi"), ("ussi", "USSI")])
+def test_resolve_index(deployed: Deployed, name: str, symbol: str) -> None:
+    assert op.resolve_index(deployed.profile, name).symbol == symbol
+
+
+async def test_state_cache_boot_is_identical(deployed: Deployed, tmp_path: Path) -> None:
+    fresh = await Anvil(tmp_path).start()
+    try:
+        loaded = await load_cached(fresh.url, tmp_path / "profile.toml")
+        assert loaded is not None, "no state cache after a deploy"
+        assert loaded.rpc_urls == (fresh.url,)
+        assert loaded.indexes == deployed.profile.indexes and loaded.feeds == deployed.profile.feeds
+        assert (loaded.multicall3, loaded.quoter_v2, loaded.usdc) == (
+            deployed.profile.multicall3, deployed.profile.quoter_v2, deployed.profile.usdc)
+        async with Rpc(fresh.url) as rpc:
+            for addr in (loaded.position_manager, loaded.swap_router02, *loaded.feeds.values()):
+                assert await rpc.call("eth_getCode", addr, "latest") != "0x"
+            start = D(loaded.extra["devnet"]["start_nav"]["DEFI.ssi"])
+            assert abs(await on_chain_nav(rpc, loaded, "DEFI.ssi") - start) / start < D("1e-6")
+    finally:
+        await fresh.stop()
+
+
+async def test_harness_snapshot_and_revert(deployed: Deployed, tmp_path: Path) -> None:
+    devnet = await Devnet.start(tmp_path)
+    try:
+        assert devnet.profile.indexes == deployed.profile.indexes
+        assert load_profile(devnet.profile_path) == devnet.profile
+        snap = await devnet.snapshot()
+        before = await op.index_nav(devnet.profile, "USSI")
+        await op.set_price(devnet.profile, "BTC-DN", D("1.05"))
+        assert await op.index_nav(devnet.profile, "USSI") > before
+        assert await devnet.revert(snap)
+        assert await op.index_nav(devnet.profile, "USSI") == before
+    finally:
+        await devnet.stop()
+    assert devnet.anvil.pid is None
+
+
+async def test_cli_up_is_idempotent_and_down_stops_by_pid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers(dest="command"))
+
+    async def run(*argv: str) -> int:
+        return await cli.main(parser.parse_args(["devnet", "--home", str(tmp_path), *argv]))
+
+    port = str(free_port())
+    try:
+        assert await run("up", "--port", port) == 0
+        pid = cli._running(cli.Paths(tmp_path))["pid"]  # type: ignore[index]
+        assert await run("up", "--port", port) == 0
+        assert "already up" in capsys.readouterr().out
+        assert await run("status") == 0
+        assert f"127.0.0.1:{port}" in capsys.readouterr().out
+        assert await run("rebalance", "defi") == 0
+        assert "DEFI.ssi rebalanced" in capsys.readouterr().out
+        assert await run("price", "NOPE", "1") == 2
+    finally:
+        assert await run("down") == 0
+    assert not pid_alive(pid)
+    assert await run("status") == 1
