@@ -10,6 +10,7 @@ run: install
 
 test: install
 	$(BIN)/lint-imports --config pyproject.toml
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 bench: install

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from eth_abi import decode, encode
-from eth_utils import function_signature_to_4byte_selector
+import aiohttp
+from eth_abi.abi import decode, encode
+from eth_utils.abi import function_signature_to_4byte_selector
 from web3 import AsyncWeb3
 from web3.providers.rpc import AsyncHTTPProvider
 
@@ -124,7 +125,7 @@ class Chain:
         self.multicall3 = multicall3
 
     @property
-    def w3(self) -> AsyncWeb3:
+    def w3(self) -> AsyncWeb3[Any]:
         return self._w3s[self._current]
 
     @property
@@ -142,7 +143,7 @@ class Chain:
         for _ in range(len(self._w3s)):
             try:
                 return await op(self.w3)
-            except (OSError, asyncio.TimeoutError) as exc:  # aiohttp errors derive from OSError
+            except (OSError, asyncio.TimeoutError, aiohttp.ClientError) as exc:  # transport failures only
                 last = exc
                 log.warning("rpc %s failed (%s); trying the next endpoint", self._current, type(exc).__name__)
                 self._current = (self._current + 1) % len(self._w3s)
@@ -175,7 +176,7 @@ class Chain:
     async def codes(self, addresses: Sequence[str]) -> dict[str, bytes]:
         """eth_getCode for many addresses in one JSON-RPC batch."""
 
-        async def op(w3: AsyncWeb3) -> list[Any]:
+        async def op(w3: AsyncWeb3[Any]) -> list[Any]:
             async with w3.batch_requests() as batch:
                 for a in addresses:
                     batch.add(w3.eth.get_code(a))  # type: ignore[arg-type]

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from typing import Any, Literal, TypeVar
 
+from web3.exceptions import Web3RPCError
+
 from bot import protocol as p
 from bot.chain import BlockId, Call, Chain, HeadTracker, Result
 from bot.core.amounts import from_base_units, to_base_units
@@ -100,12 +102,15 @@ class _BlockCache:
             self._data.move_to_end(full)
             return self._data[full]  # type: ignore[no-any-return]
         if full in self._inflight:
-            return await asyncio.shield(self._inflight[full])  # type: ignore[no-any-return]
+            return await asyncio.shield(self._inflight[full])
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._inflight[full] = fut
         try:
             value = await compute()
-        except BaseException as exc:
+        except asyncio.CancelledError:
+            fut.cancel()
+            raise
+        except Exception as exc:
             fut.set_exception(exc)
             fut.exception()  # mark retrieved; waiters re-raise it
             raise
@@ -166,8 +171,8 @@ class Market:
         block, timestamp, basefee = (int(next(it).one()) for _ in range(3))
         raw_sets: dict[str, tuple[Result, Result, list[Result]]] = {}
         for ref in refs:
-            tokenset, rebalancing = next(it), next(it)
-            raw_sets[ref.symbol] = (tokenset, rebalancing, [next(it) for _ in self.setup.pools.get(ref.symbol, ())])
+            tokenset_res, rebalancing_res = next(it), next(it)
+            raw_sets[ref.symbol] = (tokenset_res, rebalancing_res, [next(it) for _ in self.setup.pools.get(ref.symbol, ())])
         prices: dict[str, Decimal] = {}
         oldest = timestamp
         for s in symbols:
@@ -209,7 +214,14 @@ class Market:
         for _ in range(2):
             calls, symbols = self._state_calls(refs)
             tail = extra() if extra else []
-            results = await self.chain.multicall(calls + tail, block=block)
+            try:
+                results = await self.chain.multicall(calls + tail, block=block)
+            except Web3RPCError:
+                if block == "latest":
+                    raise
+                # A load-balanced node behind the tracked head may not know that block yet: read the newest.
+                block = "latest"
+                results = await self.chain.multicall(calls + tail, block=block)
             try:
                 snap, slot0s = self._parse_state(refs, symbols, results[: len(calls)])
             except _Relearn:

@@ -148,3 +148,10 @@ async def test_rpc_failover_and_outage(chain: Devnet) -> None:
         await only_dead.block_number()
     await both.close()
     await only_dead.close()
+
+
+async def test_a_head_the_node_does_not_know_yet_falls_back_to_latest(app: App) -> None:
+    current = await app.chain.block_number()
+    app.head.observe(current + 50)  # as if another node behind the load balancer were ahead
+    q = await app.services.market.quote(app.profile.indexes[0], "buy", Decimal(100))
+    assert q.block == current
