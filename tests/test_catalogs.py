@@ -52,6 +52,13 @@ def test_dynamic_keys_exist() -> None:
     assert {f"cmd.{n}" for n in names} <= set(ENGLISH)
 
 
+def test_discord_option_descriptions_exist() -> None:
+    from bot.adapters.discord_commands import SLASH
+
+    keys = {f"param.{name}.{option.name}" for name, slash in SLASH.items() for option in slash.options}
+    assert keys and sorted(keys - set(ENGLISH)) == []
+
+
 def test_negotiation_maps_platform_tags() -> None:
     assert CATALOGS.negotiate("zh-hans") == "zh_CN"
     assert CATALOGS.negotiate("zh-CN") == "zh_CN"

@@ -1,0 +1,210 @@
+"""Discord's view of the router's commands: slash-command shapes, localized descriptions, button ids.
+
+Nothing here knows what a command does. The router owns the commands; this module only says how each one
+is typed into Discord's slash-command UI (which options, in which order, with which choices) and whether the
+adapter should defer before calling the router because the handler may read the chain. A router command
+without an entry still gets a slash command, with one free-text `args` option split on whitespace, so a new
+feature works on Discord without touching this file.
+
+It also turns what Discord delivers (an interaction, or a `!`-prefixed message) into the core's `Request`.
+
+Descriptions come from the catalogs: commands use `cmd.<name>`, options `param.<command>.<option>`; a
+`discord.app_commands.Translator` backed by the catalogs localizes them for each Discord locale.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Optional, Protocol
+
+import discord
+from discord import app_commands
+
+from bot.core.request import Request, split_command
+from bot.i18n import DEFAULT_LOCALE, Catalogs
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+TOKEN_TEMPLATE = r"b:(?P<token>[A-Za-z0-9_-]{1,64})"
+_TOKEN = re.compile(TOKEN_TEMPLATE)
+MAX_DESCRIPTION = 100  # Discord's limit for command and option descriptions
+MAX_LABEL = 80  # Discord's limit for a button label
+NO_DESCRIPTION = "…"  # discord.py's own placeholder when a catalog has no entry for an option
+
+ChoiceSource = Callable[["App"], Sequence[tuple[str, str]]]  # (shown name, value) pairs
+SlashRun = Callable[[discord.Interaction[Any], str, tuple[str, ...]], Awaitable[None]]
+
+
+def index_choices(app: App) -> Sequence[tuple[str, str]]:
+    return [(ref.symbol, ref.symbol) for ref in app.services.profile.indexes]
+
+
+def unit_choices(app: App) -> Sequence[tuple[str, str]]:
+    return [("usdc", "usdc"), ("tokens", "tokens")]
+
+
+def language_choices(app: App) -> Sequence[tuple[str, str]]:
+    catalogs = app.services.catalogs
+    return [*((catalogs.language_name(code), code) for code in catalogs.locales), ("auto", "auto")]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One slash-command option; its value becomes the next word of `Request.args`."""
+
+    name: str
+    required: bool = False
+    choices: ChoiceSource | None = None
+
+
+@dataclass(frozen=True)
+class Slash:
+    """How one router command is typed on Discord; `defer` when its handler may wait on the chain."""
+
+    options: tuple[Option, ...] = ()
+    defer: bool = False
+
+
+SLASH: Mapping[str, Slash] = {
+    "start": Slash(),
+    "indexes": Slash(defer=True),
+    "quote": Slash((Option("index", True, index_choices), Option("amount"), Option("unit", choices=unit_choices)), defer=True),
+    "lang": Slash((Option("code", choices=language_choices),)),
+    "help": Slash(),
+}
+FREE_TEXT = Slash((Option("args"),), defer=True)  # a router command this table does not know yet
+
+
+def slash_for(name: str) -> Slash:
+    return SLASH.get(name, FREE_TEXT)
+
+
+def ordered_args(name: str, values: Mapping[str, str | None]) -> tuple[str, ...]:
+    """Option values in declared order; a skipped option before a given one becomes "" for the core to refuse."""
+    slash = slash_for(name)
+    if slash is FREE_TEXT:
+        return tuple((values.get("args") or "").split())
+    words = [values.get(option.name) for option in slash.options]
+    while words and words[-1] is None:
+        words.pop()
+    return tuple(w if w is not None else "" for w in words)
+
+
+def _described(catalogs: Catalogs, key: str) -> app_commands.locale_str:
+    """A description whose default is the English catalog entry and whose `key` the translator looks up."""
+    english = catalogs.entries.get(DEFAULT_LOCALE, {}).get(key, NO_DESCRIPTION)
+    return app_commands.locale_str(english[:MAX_DESCRIPTION], key=key)
+
+
+def _signature(options: Sequence[Option]) -> inspect.Signature:
+    first = inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction)
+    rest = [
+        inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, annotation=str)
+        if o.required
+        else inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str], default=None)
+        for o in options
+    ]
+    return inspect.Signature([first, *rest])
+
+
+def build_command(app: App, name: str, run: SlashRun) -> app_commands.Command[Any, ..., None]:
+    """One slash command for router command `name`; its callback hands `run` the ordered option values."""
+    slash = slash_for(name)
+    catalogs = app.services.catalogs
+
+    async def callback(interaction: discord.Interaction[Any], **values: str | None) -> None:
+        await run(interaction, name, ordered_args(name, values))
+
+    callback.__signature__ = _signature(slash.options)  # type: ignore[attr-defined]
+    if slash.options:
+        app_commands.describe(**{o.name: _described(catalogs, f"param.{name}.{o.name}") for o in slash.options})(callback)
+    choices = {
+        o.name: [app_commands.Choice(name=shown[:MAX_DESCRIPTION], value=value) for shown, value in o.choices(app)][:25]
+        for o in slash.options
+        if o.choices is not None
+    }
+    if choices:
+        app_commands.choices(**choices)(callback)
+    return app_commands.Command(name=name, description=_described(catalogs, f"cmd.{name}"), callback=callback)
+
+
+def _chat(user: discord.abc.User, guild_id: int | None, channel_id: int | None, locale: str) -> dict[str, Any]:
+    return dict(
+        platform="discord",
+        user_id=str(user.id),
+        chat_id=str(channel_id),
+        chat_type="private" if guild_id is None else "group",
+        locale=locale,
+        display_name=user.display_name,
+    )
+
+
+def interaction_request(interaction: discord.Interaction[Any], command: str | None = None, args: tuple[str, ...] = (), button_token: str | None = None) -> Request:
+    chat = _chat(interaction.user, interaction.guild_id, interaction.channel_id, str(interaction.locale))
+    length = len(" ".join((f"/{command}", *args))) if command else 0
+    return Request(**chat, command=command, args=args, button_token=button_token, text_length=length)
+
+
+def message_request(message: discord.Message, prefix: str) -> Request | None:
+    """`!quote MAG7 100` -> the same request as `/quote MAG7 100`; anything else -> None."""
+    content = message.content
+    if not content.startswith(prefix) or content[len(prefix) : len(prefix) + 1].isspace():
+        return None
+    command, args = split_command("/" + content[len(prefix) :])
+    if command is None:
+        return None
+    locale = str(message.guild.preferred_locale) if message.guild is not None else ""
+    chat = _chat(message.author, message.guild.id if message.guild else None, message.channel.id, locale)
+    return Request(**chat, command=command, args=args, text_length=len(content))
+
+
+class CatalogTranslator(app_commands.Translator):
+    """Localizes command and option descriptions from the catalogs; Discord's `zh-CN` is our `zh_CN`."""
+
+    def __init__(self, catalogs: Catalogs) -> None:
+        self.catalogs = catalogs
+
+    async def translate(
+        self, string: app_commands.locale_str, locale: discord.Locale, context: app_commands.TranslationContextTypes
+    ) -> str | None:
+        key = string.extras.get("key")
+        if not key or key not in self.catalogs.entries.get(DEFAULT_LOCALE, {}):
+            return None  # names and choices are not sentences; Discord shows them as they are
+        return self.catalogs.text(key, self.catalogs.negotiate(locale.value))[:MAX_DESCRIPTION]
+
+
+class PressHandler(Protocol):
+    async def press(self, interaction: discord.Interaction[Any], token: str) -> None: ...
+
+
+def valid_token(token: str) -> bool:
+    return _TOKEN.fullmatch(f"b:{token}") is not None
+
+
+class PressButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TOKEN_TEMPLATE):
+    """A button whose custom_id is `b:<opaque token>`; presses reach the client even after a restart.
+
+    discord.py matches the whole custom_id against the template (prefix, alphabet, at most 66 characters)
+    before this class sees it, so nothing else a client sends is ever taken for a token.
+    """
+
+    def __init__(self, token: str, label: str = "\u200b", row: int | None = None) -> None:
+        button: discord.ui.Button[Any] = discord.ui.Button(
+            label=label[:MAX_LABEL] or "\u200b", custom_id=f"b:{token}", row=row, style=discord.ButtonStyle.secondary
+        )
+        super().__init__(button)
+        self.token = token
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> PressButton:
+        return cls(match["token"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        handler: PressHandler = interaction.client
+        await handler.press(interaction, self.token)

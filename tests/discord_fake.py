@@ -1,0 +1,212 @@
+"""A local stand-in for Discord's REST API, and factories for real gateway payloads.
+
+`FakeDiscord` is an aiohttp server on 127.0.0.1 that answers the few routes the adapter uses (login,
+application info, command sync, interaction callbacks, webhook follow-ups and edits, channel messages) and
+records every request as a `Call` with its JSON body, so tests assert on exactly what discord.py sent. Point
+`discord.http.Route.BASE` at `FakeDiscord.api` (the webhook adapter shares that class) and the real
+discord.py code runs unchanged up to the socket.
+
+The payload factories build INTERACTION_CREATE and MESSAGE_CREATE dicts as the gateway sends them; tests
+feed them through `client._connection.parse_interaction_create` / `parse_message_create`, discord.py's own
+dispatch, and `dispatched()` waits for the tasks that dispatch started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, AsyncIterator
+
+from aiohttp import web
+
+APP_ID = 900000000000000001
+BOT_ID = 900000000000000001
+GUILD_ID = 910000000000000001
+CHANNEL_ID = 920000000000000001
+DM_CHANNEL_ID = 920000000000000099
+TIMESTAMP = "2026-01-01T00:00:00+00:00"
+_ids = itertools.count(930000000000000001)
+
+
+def snowflake() -> str:
+    return str(next(_ids))
+
+
+def user_dict(user_id: int, name: str = "alice", *, bot: bool = False) -> dict[str, Any]:
+    return {"id": str(user_id), "username": name, "global_name": name, "discriminator": "0", "avatar": None, "bot": bot}
+
+
+def member_dict(user: dict[str, Any]) -> dict[str, Any]:
+    return {"user": user, "roles": [], "joined_at": TIMESTAMP, "deaf": False, "mute": False, "flags": 0, "permissions": "2147483647"}
+
+
+def message_dict(content: str, author: dict[str, Any], channel_id: int, *, guild_id: int | None = None, components: list[Any] | None = None, flags: int = 0) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": snowflake(), "channel_id": str(channel_id), "content": content, "author": author, "attachments": [],
+        "embeds": [], "mentions": [], "mention_roles": [], "mention_everyone": False, "pinned": False, "tts": False,
+        "type": 0, "timestamp": TIMESTAMP, "edited_timestamp": None, "flags": flags, "components": components or [],
+    }  # fmt: skip
+    if guild_id is not None:
+        data["guild_id"] = str(guild_id)
+        data["member"] = {k: v for k, v in member_dict(author).items() if k != "user"}
+    return data
+
+
+def _where(user: dict[str, Any], guild_id: int | None, channel_id: int) -> dict[str, Any]:
+    if guild_id is None:
+        return {"user": user, "channel_id": str(channel_id), "channel": {"id": str(channel_id), "type": 1}, "context": 1}
+    channel = {"id": str(channel_id), "type": 0, "guild_id": str(guild_id), "name": "general", "position": 0, "permission_overwrites": []}
+    return {"member": member_dict(user), "guild_id": str(guild_id), "guild_locale": "en-US", "channel_id": str(channel_id), "channel": channel, "context": 0}
+
+
+def _interaction(kind: int, data: dict[str, Any], user: dict[str, Any], locale: str, guild_id: int | None, channel_id: int) -> dict[str, Any]:
+    return {
+        "id": snowflake(), "application_id": str(APP_ID), "type": kind, "token": f"itoken-{snowflake()}", "version": 1,
+        "data": data, "locale": locale, "app_permissions": "2147483647", "entitlements": [], "attachment_size_limit": 10485760,
+        "authorizing_integration_owners": {"0": str(guild_id)} if guild_id else {"1": user["id"]},
+        **_where(user, guild_id, channel_id),
+    }  # fmt: skip
+
+
+def slash_payload(name: str, options: dict[str, str], user: dict[str, Any], *, locale: str = "en-US", guild_id: int | None = GUILD_ID, channel_id: int = CHANNEL_ID) -> dict[str, Any]:
+    """An APPLICATION_COMMAND interaction (type 2) as the gateway delivers it; options are string-typed."""
+    opts = [{"name": k, "type": 3, "value": v} for k, v in options.items()]
+    data = {"id": snowflake(), "name": name, "type": 1, "options": opts}
+    if guild_id is not None:
+        data["guild_id"] = str(guild_id)
+    return _interaction(2, data, user, locale, guild_id, channel_id)
+
+
+def press_payload(custom_id: str, message: dict[str, Any], user: dict[str, Any], *, locale: str = "en-US", guild_id: int | None = GUILD_ID) -> dict[str, Any]:
+    """A MESSAGE_COMPONENT interaction (type 3): `user` pressed the button `custom_id` on `message`."""
+    data = {"custom_id": custom_id, "component_type": 2}
+    payload = _interaction(3, data, user, locale, guild_id, int(message["channel_id"]))
+    payload["message"] = message
+    return payload
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    body: Any  # the JSON payload (from `payload_json` for multipart requests), or None
+    files: int = 0
+
+    @property
+    def content(self) -> str:
+        body = self.body if isinstance(self.body, dict) else {}
+        return str((body.get("data", body) or {}).get("content") or "")
+
+    @property
+    def custom_ids(self) -> list[str]:
+        body = self.body if isinstance(self.body, dict) else {}
+        rows = (body.get("data", body) or {}).get("components") or []
+        return [c.get("custom_id", "") for row in rows for c in row.get("components", [])]
+
+    @property
+    def flags(self) -> int:
+        body = self.body if isinstance(self.body, dict) else {}
+        return int((body.get("data", body) or {}).get("flags") or 0)
+
+    @property
+    def allowed_mentions(self) -> Any:
+        body = self.body if isinstance(self.body, dict) else {}
+        return (body.get("data", body) or {}).get("allowed_mentions")
+
+
+class FakeDiscord:
+    """The REST edge of Discord on loopback; `calls` holds every request in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.bot = user_dict(BOT_ID, "indexbot", bot=True)
+        self._runner: web.AppRunner | None = None
+        self.api = ""
+
+    async def start(self) -> FakeDiscord:
+        app = web.Application()
+        app.router.add_route("*", "/api/v10/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.api = f"http://127.0.0.1:{port}/api/v10"
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def where(self, method: str, path_part: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method and path_part in c.path]
+
+    def sent(self) -> list[Call]:
+        """Everything that puts a message in front of a user: callbacks, follow-ups, edits, channel sends."""
+        return [c for c in self.calls if c.method in ("POST", "PATCH") and not c.path.endswith("/commands")]
+
+    async def _body(self, request: web.Request) -> tuple[Any, int]:
+        if request.content_type.startswith("multipart/"):
+            body, files = None, 0
+            async for part in await request.multipart():
+                if part.name == "payload_json":  # type: ignore[union-attr]
+                    body = json.loads(await part.text())  # type: ignore[union-attr]
+                else:
+                    files += 1
+            return body, files
+        text = await request.text()
+        return (json.loads(text) if text else None), 0
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body, files = await self._body(request)
+        path = "/" + request.match_info["tail"]
+        self.calls.append(Call(request.method, path, body, files))
+        answer = json.dumps(self._answer(request.method, path, body))
+        return web.Response(body=answer.encode(), headers={"Content-Type": "application/json"})  # exactly, as discord.py checks
+
+    def _answer(self, method: str, path: str, body: Any) -> Any:
+        if path == "/users/@me":
+            return self.bot
+        if path == "/oauth2/applications/@me":
+            return {"id": str(APP_ID), "name": "indexbot", "icon": None, "description": "", "bot_public": True,
+                    "bot_require_code_grant": False, "owner": user_dict(1, "owner"), "verify_key": "00", "flags": 0}  # fmt: skip
+        if path.endswith("/commands"):
+            return [{**c, "id": snowflake(), "application_id": str(APP_ID), "version": "1"} for c in body or []]
+        if path.endswith("/callback"):
+            return {"interaction": {"id": path.split("/")[2], "type": 2}}
+        channel_id = path.split("/")[2] if path.startswith("/channels/") else str(CHANNEL_ID)
+        if method == "GET" and path.startswith("/channels/"):
+            return {"id": channel_id, "type": 0, "guild_id": str(GUILD_ID), "name": "general", "position": 0, "permission_overwrites": []}
+        data = body if isinstance(body, dict) else {}
+        return message_dict(data.get("content") or "", self.bot, int(channel_id), components=data.get("components"), flags=data.get("flags") or 0)
+
+
+@asynccontextmanager
+async def fake_discord() -> AsyncIterator[FakeDiscord]:
+    server = await FakeDiscord().start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def dispatched(feed: Callable[[], None], timeout: float = 60) -> None:
+    """Run `feed` (a synchronous gateway parse) and wait for every task it started to finish."""
+    before = asyncio.all_tasks()
+    feed()
+    started = asyncio.all_tasks() - before
+    if started:
+        done, pending = await asyncio.wait(started, timeout=timeout)
+        assert not pending, f"still running after {timeout}s: {pending}"
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+
+def iter_custom_ids(calls: list[Call]) -> Iterator[str]:
+    for call in calls:
+        yield from call.custom_ids

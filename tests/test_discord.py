@@ -1,0 +1,383 @@
+"""The Discord adapter through the real discord.py code paths; only the network edge is replaced.
+
+- Prefix commands go through dpytest (its fake HTTP client and fake gateway state) and, where the test must
+  see the components and allowed mentions that dpytest drops, through `parse_message_create` with a
+  loopback REST fake.
+- Slash commands and button presses are real INTERACTION_CREATE payloads fed to
+  `client._connection.parse_interaction_create`, so discord.py's own command tree, option parsing,
+  dynamic-item matching and interaction-response code run; its REST calls (callback, follow-up webhook,
+  channel messages, command sync) land on `tests.discord_fake.FakeDiscord` on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import discord
+import discord.ext.test as dpytest
+import pytest
+import yarl
+from discord import app_commands
+from discord.gateway import DiscordWebSocket
+
+from bot.adapters.discord import DiscordFrontend, DiscordMarkup, chunks
+from bot.adapters.discord_commands import CatalogTranslator, ordered_args
+from bot.app import App
+from bot.core.messages import Button, Msg, Rendered, RenderedButton, Reply
+from bot.core.request import Caller
+from bot.i18n import Catalogs
+from discord_fake import (  # tests/ is on sys.path (rootdir conftest)
+    APP_ID,
+    CHANNEL_ID,
+    DM_CHANNEL_ID,
+    GUILD_ID,
+    Call,
+    FakeDiscord,
+    dispatched,
+    fake_discord,
+    message_dict,
+    press_payload,
+    slash_payload,
+    user_dict,
+)
+
+BUTTON_ID = re.compile(r"^b:[A-Za-z0-9_-]+$")
+ALICE = user_dict(940000000000000001, "alice")
+BOB = user_dict(940000000000000002, "bob")
+DEFERRED_WITH_THINKING = 5
+CHANNEL_MESSAGE = 4
+UPDATE_MESSAGE = 7
+EPHEMERAL = 64
+
+
+# -- fixtures --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def rest(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
+    async with fake_discord() as server:
+        monkeypatch.setattr(discord.http.Route, "BASE", server.api)
+        yield server
+
+
+@pytest.fixture
+async def frontend(app: App, rest: FakeDiscord) -> AsyncIterator[DiscordFrontend]:
+    """A logged-in adapter (setup_hook ran and synced its commands to the fake), without a gateway."""
+    front = DiscordFrontend(app, "test-token", guild_id=GUILD_ID)
+    try:
+        await front.bot.login("test-token")
+        rest.calls.clear()
+        yield front
+    finally:
+        await front.bot.close()
+
+
+@pytest.fixture
+async def dpy(app: App) -> AsyncIterator[DiscordFrontend]:
+    """The adapter on dpytest's backend; dpytest needs the members intent to build its fake members."""
+    intents = discord.Intents.default()
+    intents.message_content = True
+    intents.members = True
+    front = DiscordFrontend(app, "unused", intents=intents)
+    await front.bot._async_setup_hook()
+    dpytest.configure(front.bot)
+    try:
+        yield front
+    finally:
+        await dpytest.empty_queue()
+
+
+async def slash(front: DiscordFrontend, name: str, user: Any = ALICE, **options: Any) -> None:
+    locale = options.pop("locale", "en-US")
+    guild_id = options.pop("guild_id", GUILD_ID)
+    payload = slash_payload(name, options, user, locale=locale, guild_id=guild_id, channel_id=CHANNEL_ID if guild_id else DM_CHANNEL_ID)
+    await dispatched(lambda: front.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
+
+
+async def press(front: DiscordFrontend, custom_id: str, message: dict[str, Any], user: dict[str, Any] = ALICE) -> None:
+    payload = press_payload(custom_id, message, user)
+    await dispatched(lambda: front.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
+
+
+def last_sent(rest: FakeDiscord) -> Call:
+    sent = rest.sent()
+    assert sent, "nothing was sent"
+    return sent[-1]
+
+
+def reply_message(call: Call) -> dict[str, Any]:
+    """The message a sent reply became, as the pressed message of a later button press."""
+    body = call.body.get("data", call.body)
+    return message_dict(body["content"], user_dict(APP_ID, "indexbot", bot=True), CHANNEL_ID, guild_id=GUILD_ID, components=body.get("components"))
+
+
+def shown(text: str) -> str:
+    """What a Discord user sees: markdown escapes (`\\-`, `\\*`) render as the bare character."""
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def button_message(*custom_ids: str) -> dict[str, Any]:
+    """A message of the bot's carrying buttons with these custom_ids, as a press payload quotes it."""
+    row = {"type": 1, "components": [{"type": 2, "style": 2, "label": "x", "custom_id": c} for c in custom_ids]}
+    return message_dict("x", user_dict(APP_ID, "indexbot", bot=True), CHANNEL_ID, guild_id=GUILD_ID, components=[row])
+
+
+def assert_quote(text: str, block_from: int, block_to: int) -> None:
+    assert "Buy quote: MAG7.ssi" in text
+    assert "NAV $" in text
+    block = int(re.search(r"Computed at block (\d+)\.", text).group(1))  # type: ignore[union-attr]
+    assert block_from <= block <= block_to
+
+
+# -- without a chain: markup, splitting, option order, translator ------------------------------------------
+
+
+def test_markup_escapes_markdown_and_mentions_and_styles_lines() -> None:
+    assert DiscordMarkup.escape("**x**_y @everyone") == "\\*\\*x\\*\\*\\_y @\u200beveryone"
+    assert DiscordMarkup.style("title", "T") == "**T**"
+    assert DiscordMarkup.style("code", "c") == "`c`"
+    assert DiscordMarkup.style("text", "t") == "t"
+
+
+def test_long_replies_split_on_lines_under_the_limit() -> None:
+    parts = chunks("\n".join(["x" * 900] * 5))
+    assert [len(p) for p in parts] == [1801, 1801, 900]
+    assert chunks("y" * 4100) == ["y" * 2000, "y" * 2000, "y" * 100]
+
+
+def test_options_become_args_in_declared_order() -> None:
+    assert ordered_args("quote", {"unit": "tokens", "index": "MAG7", "amount": "2"}) == ("MAG7", "2", "tokens")
+    assert ordered_args("quote", {"index": "MAG7", "amount": None, "unit": None}) == ("MAG7",)
+    assert ordered_args("quote", {"index": "MAG7", "amount": None, "unit": "tokens"}) == ("MAG7", "", "tokens")
+    assert ordered_args("stake", {"args": " 10  sMAG7 "}) == ("10", "sMAG7")
+
+
+async def test_translator_gives_chinese_for_zh_cn_and_english_otherwise() -> None:
+    catalogs = Catalogs()
+    translator = CatalogTranslator(catalogs)
+    described = app_commands.locale_str("Quote", key="cmd.quote")
+    ctx: app_commands.TranslationContextTypes = app_commands.TranslationContext(app_commands.TranslationContextLocation.other, None)
+    assert await translator.translate(described, discord.Locale.chinese, ctx) == catalogs.text("cmd.quote", "zh_CN")
+    assert "报价" in (await translator.translate(described, discord.Locale.chinese, ctx) or "")
+    for locale in (discord.Locale.american_english, discord.Locale.french, discord.Locale.japanese):
+        assert await translator.translate(described, locale, ctx) == catalogs.text("cmd.quote", "en")
+    assert await translator.translate(app_commands.locale_str("quote"), discord.Locale.chinese, ctx) is None
+
+
+# -- command tree -----------------------------------------------------------------------------------------
+
+
+async def test_commands_synced_to_the_guild_one_per_router_command(app: App, rest: FakeDiscord) -> None:
+    front = DiscordFrontend(app, "test-token", guild_id=GUILD_ID)
+    try:
+        await front.bot.login("test-token")
+        syncs = rest.where("PUT", f"/applications/{APP_ID}/guilds/{GUILD_ID}/commands")
+        assert len(syncs) == 1
+        commands = {c["name"]: c for c in syncs[0].body}
+        assert list(commands) == list(app.router.commands)
+        quote = commands["quote"]
+        options = {o["name"]: o for o in quote["options"]}
+        assert list(options) == ["index", "amount", "unit"]
+        assert options["index"]["required"] is True and not options["amount"].get("required")
+        assert [c["value"] for c in options["index"]["choices"]] == [ref.symbol for ref in app.profile.indexes]
+        assert [c["value"] for c in options["unit"]["choices"]] == ["usdc", "tokens"]
+        lang_codes = [c["value"] for c in commands["lang"]["options"][0]["choices"]]
+        assert lang_codes == [*app.services.catalogs.locales, "auto"]
+        assert quote["description"] == app.services.catalogs.text("cmd.quote", "en")
+        assert quote["description_localizations"]["zh-CN"] == app.services.catalogs.text("cmd.quote", "zh_CN")
+        assert commands["help"]["description_localizations"]["en-GB"] == app.services.catalogs.text("cmd.help", "en")
+    finally:
+        await front.bot.close()
+
+
+async def test_start_syncs_globally_keeps_connecting_and_stop_closes(app: App, rest: FakeDiscord, monkeypatch: pytest.MonkeyPatch) -> None:
+    attempts: list[str] = []
+    real_connect = DiscordWebSocket.from_client
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        attempts.append("connect")
+        return await real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL("ws://127.0.0.1:9/"))  # nobody listens there
+    monkeypatch.setattr(DiscordWebSocket, "from_client", counted)
+    front = DiscordFrontend(app, "test-token")
+    await front.start()
+    try:
+        assert len(rest.where("PUT", f"/applications/{APP_ID}/commands")) == 1
+        assert rest.where("PUT", "/guilds/") == []
+        for _ in range(100):  # a second attempt needs our retry (discord.py ends on its AttributeError); backoff is random
+            if len(attempts) >= 2:
+                break
+            await asyncio.sleep(0.1)
+        assert len(attempts) >= 2 and front._gateway is not None and not front._gateway.done()
+    finally:
+        await asyncio.wait_for(front.stop(), timeout=10)
+    assert front.bot.is_closed()
+
+
+# -- slash commands ---------------------------------------------------------------------------------------
+
+
+async def test_slash_quote_defers_then_follows_up_with_a_live_quote(frontend: DiscordFrontend, rest: FakeDiscord, app: App) -> None:
+    before = await app.chain.block_number()
+    await slash(frontend, "quote", index="MAG7.ssi", amount="100")
+    after = await app.chain.block_number()
+    callback, followup = rest.sent()
+    assert callback.path.endswith("/callback") and callback.body["type"] == DEFERRED_WITH_THINKING
+    assert followup.method == "POST" and followup.path.startswith(f"/webhooks/{APP_ID}/")
+    assert_quote(followup.content, before, after)
+    assert followup.custom_ids and all(BUTTON_ID.match(c) for c in followup.custom_ids)
+    assert followup.allowed_mentions == {"parse": []}
+
+
+@pytest.mark.parametrize(
+    ("amount", "expected"),
+    [("-5", "The amount cannot be negative (-5)."), ("NaN", '"NaN" is not an amount.'), ("", "Please give an amount of USDC")],
+)
+async def test_slash_quote_bad_amount_gets_the_localized_error(frontend: DiscordFrontend, rest: FakeDiscord, amount: str, expected: str) -> None:
+    options = {"index": "MAG7.ssi", "amount": amount} if amount else {"index": "MAG7.ssi", "unit": "usdc"}
+    await slash(frontend, "quote", **options)
+    reply = last_sent(rest)
+    assert expected in shown(reply.content)
+    assert "Buy quote" not in reply.content and not reply.custom_ids
+
+
+async def test_slash_quote_in_chinese_for_zh_cn(frontend: DiscordFrontend, rest: FakeDiscord) -> None:
+    await slash(frontend, "quote", index="MAG7.ssi", amount="100", locale="zh-CN")
+    text = last_sent(rest).content
+    assert "**买入报价：MAG7.ssi**" in text and "计算于区块" in text and "净值" in text
+
+
+async def test_slash_start_is_answered_directly_with_buttons(frontend: DiscordFrontend, rest: FakeDiscord) -> None:
+    await slash(frontend, "start")
+    (callback,) = rest.sent()
+    assert callback.path.endswith("/callback") and callback.body["type"] == CHANNEL_MESSAGE
+    assert "**Welcome to indexbot**" in callback.content
+    assert len(callback.custom_ids) == 4 and all(BUTTON_ID.match(c) for c in callback.custom_ids)
+
+
+async def test_slash_in_a_dm_is_a_private_chat(frontend: DiscordFrontend, rest: FakeDiscord, app: App) -> None:
+    await slash(frontend, "lang", code="zh_CN", guild_id=None)
+    assert "中文" in last_sent(rest).content
+    await slash(frontend, "help", guild_id=None)
+    assert "全部命令" in last_sent(rest).content  # the stored choice now wins over the client's en-US
+
+
+async def test_a_new_router_command_and_an_editing_button_need_no_adapter_change(app: App, rest: FakeDiscord) -> None:
+    async def echo(caller: Caller) -> Reply:
+        button = Button(Msg("button.refresh"), "test.edit")
+        return Reply.of(Msg("error.args.extra", {"usage": "+".join(caller.request.args)}), buttons=((button,),))
+
+    async def edit(caller: Caller, args: tuple[str, ...]) -> Reply:
+        return Reply.of(Msg("help.title", style="title"), edit=True)
+
+    app.router.command("echo", echo)
+    app.router.action("test.edit", edit)
+    front = DiscordFrontend(app, "test-token", guild_id=GUILD_ID)
+    try:
+        await front.bot.login("test-token")
+        (sync,) = rest.where("PUT", "/commands")
+        assert [o["name"] for o in next(c for c in sync.body if c["name"] == "echo")["options"]] == ["args"]
+        rest.calls.clear()
+        await slash(front, "echo", args=" a  b ")
+        deferred, reply = rest.sent()
+        assert deferred.body["type"] == DEFERRED_WITH_THINKING and "Usage: a+b" in reply.content
+        rest.calls.clear()
+        await press(front, reply.custom_ids[0], reply_message(reply))
+        (update,) = rest.sent()
+        assert update.path.endswith("/callback") and update.body["type"] == UPDATE_MESSAGE
+        assert update.content == "**Commands**" and update.custom_ids == []
+    finally:
+        await front.bot.close()
+
+
+# -- buttons ----------------------------------------------------------------------------------------------
+
+
+async def test_owner_press_gives_a_fresh_quote(frontend: DiscordFrontend, rest: FakeDiscord, app: App) -> None:
+    await slash(frontend, "quote", index="MAG7.ssi", amount="100")
+    first = last_sent(rest)
+    rest.calls.clear()
+    before = await app.chain.block_number()
+    await press(frontend, first.custom_ids[0], reply_message(first))
+    after = await app.chain.block_number()
+    fresh = last_sent(rest)
+    assert_quote(fresh.content, before, after)
+    assert not fresh.flags & EPHEMERAL
+    assert fresh.custom_ids and fresh.custom_ids != first.custom_ids
+
+
+async def test_someone_elses_press_is_refused_to_them_only(frontend: DiscordFrontend, rest: FakeDiscord) -> None:
+    await slash(frontend, "start")
+    first = last_sent(rest)
+    rest.calls.clear()
+    await press(frontend, first.custom_ids[0], reply_message(first), user=BOB)
+    (refusal,) = rest.sent()
+    assert refusal.path.endswith("/callback") and refusal.body["type"] == CHANNEL_MESSAGE
+    assert refusal.flags & EPHEMERAL
+    assert "These buttons belong to someone else." in refusal.content
+
+
+async def test_unknown_token_is_expired_and_forged_ids_are_ignored(frontend: DiscordFrontend, rest: FakeDiscord) -> None:
+    await press(frontend, "b:doesnotexist", button_message("b:doesnotexist"))
+    (expired,) = rest.sent()
+    assert expired.flags & EPHEMERAL and "This button has expired." in expired.content
+    rest.calls.clear()
+    for forged in ("b:" + "x" * 65, "b:a/b", "quote.show:MAG7", "b:", "B:doesnotexist"):
+        await press(frontend, forged, button_message(forged))
+    assert rest.sent() == []
+
+
+# -- prefix commands --------------------------------------------------------------------------------------
+
+
+async def test_prefix_quote_through_dpytest(dpy: DiscordFrontend, app: App) -> None:
+    before = await app.chain.block_number()
+    await dpytest.message("!quote MAG7 100")
+    after = await app.chain.block_number()
+    assert_quote(dpytest.get_message().content, before, after)
+    assert dpytest.verify().message().nothing()
+
+
+async def test_prefix_in_a_dm_through_dpytest(dpy: DiscordFrontend) -> None:
+    member = dpytest.get_config().members[0]
+    dm = await member.create_dm()
+    await dpytest.message("!quote MAG7 -5", channel=dm)
+    reply = dpytest.get_message()
+    assert "The amount cannot be negative (-5)." in shown(reply.content)
+    assert isinstance(reply.channel, discord.DMChannel)
+
+
+async def test_prefix_unknown_index_and_escaped_input_through_dpytest(dpy: DiscordFrontend) -> None:
+    await dpytest.message("!quote **FOO**_@everyone 100")
+    text = dpytest.get_message().content
+    assert 'There is no index called "\\*\\*FOO\\*\\*\\_@\u200beveryone"' in text
+    await dpytest.message("plain chat, not for the bot")
+    await dpytest.message("! quote MAG7")
+    assert dpytest.verify().message().nothing()
+
+
+async def test_prefix_reply_carries_buttons_and_no_mentions(frontend: DiscordFrontend, rest: FakeDiscord) -> None:
+    """The same `on_message` path fed a raw MESSAGE_CREATE, to see the components dpytest does not keep."""
+    payload = message_dict("!quote MAG7 100", ALICE, CHANNEL_ID, guild_id=GUILD_ID)
+    await dispatched(lambda: frontend.bot._connection.parse_message_create(payload))  # type: ignore[arg-type]
+    (sent,) = rest.sent()
+    assert sent.path == f"/channels/{CHANNEL_ID}/messages"
+    assert "Buy quote: MAG7.ssi" in sent.content
+    assert sent.custom_ids and all(BUTTON_ID.match(c) for c in sent.custom_ids)
+    assert sent.allowed_mentions == {"parse": []}
+
+
+# -- notices ----------------------------------------------------------------------------------------------
+
+
+async def test_notify_sends_to_the_channel(frontend: DiscordFrontend, rest: FakeDiscord) -> None:
+    rendered = Rendered("**Alert**\n" + "z" * 2100, buttons=((RenderedButton("Refresh", "tok_1"),),), image=b"\x89PNG")
+    await frontend.notify(str(CHANNEL_ID), rendered)
+    sends = rest.where("POST", f"/channels/{CHANNEL_ID}/messages")
+    assert [s.content for s in sends] == ["**Alert**", "z" * 2000, "z" * 100]
+    assert sends[-1].custom_ids == ["b:tok_1"] and sends[-1].files == 1
+    assert all(s.allowed_mentions == {"parse": []} for s in sends)
