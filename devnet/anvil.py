@@ -17,8 +17,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from web3 import AsyncWeb3
+from web3.exceptions import Web3Exception
+from web3.types import RPCEndpoint
+
 from devnet.compile import node_modules
-from devnet.rpc import Rpc, RpcError
+from devnet.rpc import connect
 
 CHAIN_ID = 31337
 HOST = "127.0.0.1"
@@ -93,11 +97,11 @@ def _reap(pid: int) -> None:
 async def wait_ready(url: str, timeout: float = 15.0, pid: int | None = None) -> int:
     """Poll eth_chainId until the node answers; returns the chain id."""
     deadline = time.monotonic() + timeout
-    async with Rpc(url, timeout=2.0) as rpc:
+    async with connect(url, timeout=2.0) as w3:
         while True:
             try:
-                return await rpc.chain_id()
-            except (OSError, RpcError, asyncio.TimeoutError):
+                return await w3.eth.chain_id
+            except (OSError, Web3Exception, asyncio.TimeoutError):
                 if pid is not None and not pid_alive(pid):
                     raise AnvilError(f"anvil (pid {pid}) exited during start-up") from None
                 if time.monotonic() > deadline:
@@ -160,31 +164,32 @@ class Anvil:
             self._proc = None
         self.pid = None
 
-    def rpc(self) -> Rpc:
-        return Rpc(self.url)
+
+# Node methods web3 has no wrapper for (work against any anvil URL); errors raise web3's Web3RPCError.
+async def node_call(w3: AsyncWeb3, method: str, *params: Any) -> Any:
+    return await w3.manager.coro_request(RPCEndpoint(method), list(params))
 
 
-# RPC helpers (work against any anvil URL).
-async def increase_time(rpc: Rpc, seconds: int) -> None:
-    await rpc.call("evm_increaseTime", int(seconds))
+async def increase_time(w3: AsyncWeb3, seconds: int) -> None:
+    await node_call(w3, "evm_increaseTime", int(seconds))
 
 
-async def mine(rpc: Rpc) -> None:
-    await rpc.call("evm_mine")
+async def mine(w3: AsyncWeb3) -> None:
+    await node_call(w3, "evm_mine")
 
 
-async def snapshot(rpc: Rpc) -> str:
-    return str(await rpc.call("evm_snapshot"))
+async def snapshot(w3: AsyncWeb3) -> str:
+    return str(await node_call(w3, "evm_snapshot"))
 
 
-async def revert(rpc: Rpc, snapshot_id: str) -> bool:
-    return bool(await rpc.call("evm_revert", snapshot_id))
+async def revert(w3: AsyncWeb3, snapshot_id: str) -> bool:
+    return bool(await node_call(w3, "evm_revert", snapshot_id))
 
 
-async def dump_state(rpc: Rpc) -> str:
+async def dump_state(w3: AsyncWeb3) -> str:
     """anvil's whole chain state as a hex blob (gzipped JSON) for `load_state`."""
-    return str(await rpc.call("anvil_dumpState"))
+    return str(await node_call(w3, "anvil_dumpState"))
 
 
-async def load_state(rpc: Rpc, state: str) -> Any:
-    return await rpc.call("anvil_loadState", state)
+async def load_state(w3: AsyncWeb3, state: str) -> Any:
+    return await node_call(w3, "anvil_loadState", state)

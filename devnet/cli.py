@@ -20,11 +20,13 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from web3.exceptions import Web3Exception
+
 from bot.profile import Profile, load_profile
 from devnet import operator as op
 from devnet.anvil import HOST, Anvil, AnvilError, free_port, is_anvil, pid_alive, stop_pid, wait_ready
 from devnet.deploy import boot, state_hash, write_profile
-from devnet.rpc import Rpc, RpcError
+from devnet.rpc import TxFailed, connect
 
 DEFAULT_PORT = 8545
 
@@ -86,9 +88,8 @@ async def _deployed(url: str, profile_path: Path) -> bool:
     if not profile_path.is_file():
         return False
     profile = load_profile(profile_path)
-    async with Rpc(url) as rpc:
-        code = await rpc.call("eth_getCode", profile.multicall3, "latest")
-    return code not in (None, "0x")
+    async with connect(url) as w3:
+        return len(await w3.eth.get_code(profile.multicall3)) > 0
 
 
 def _rewrite_url(profile_path: Path, url: str) -> Profile:
@@ -146,16 +147,16 @@ async def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
     url = f"http://{HOST}:{run['port']}"
     try:
         chain_id = await wait_ready(url, timeout=3.0)
-        async with Rpc(url) as rpc:
-            block = await rpc.block()
-    except (AnvilError, RpcError, OSError) as exc:
+        async with connect(url) as w3:
+            block = await w3.eth.get_block("latest")
+    except (AnvilError, Web3Exception, OSError) as exc:
         print(f"devnet: pid {run['pid']} alive but not answering at {url} ({exc})")
         return 1
-    when = datetime.fromtimestamp(int(block["timestamp"], 16), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    when = datetime.fromtimestamp(block["timestamp"], UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     print("devnet: up")
     print(f"  rpc url:   {url} (pid {run['pid']})")
     print(f"  chain id:  {chain_id}")
-    print(f"  block:     {int(block['number'], 16)} at {when}")
+    print(f"  block:     {block['number']} at {when}")
     print(f"  profile:   {paths.profile}")
     return 0
 
@@ -175,8 +176,8 @@ async def cmd_price(args: argparse.Namespace, paths: Paths) -> int:
     await op.set_price(profile, args.symbol, usd)
     print(f"{args.symbol} feed set to ${usd}")
     for ref in profile.indexes:
-        async with Rpc(profile.rpc_urls[0]) as rpc:
-            symbols = {e.symbol for e in await op.read_tokenset(rpc, ref.token.address)}
+        async with connect(profile.rpc_urls[0]) as w3:
+            symbols = {e.symbol for e in await op.read_tokenset(w3, ref.token.address)}
         if args.symbol in symbols:
             print(f"  {ref.symbol} NAV now ${(await op.index_nav(profile, ref.symbol)).quantize(Decimal('0.0001'))}")
     return 0
@@ -210,6 +211,6 @@ async def main(args: argparse.Namespace) -> int:
     paths.home.mkdir(parents=True, exist_ok=True)
     try:
         return await COMMANDS[args.devnet_command](args, paths)
-    except (op.OperatorError, AnvilError, RpcError) as exc:
+    except (op.OperatorError, AnvilError, TxFailed, Web3Exception) as exc:
         print(f"error: {exc}")
         return 2

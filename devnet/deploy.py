@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
+from eth_account import Account
+from web3.contract import AsyncContract
 
 from bot.engine.methodology import tokenset_for, weights_for
 from bot.profile import STANDARD_FEE_TIERS, Profile, parse_profile
@@ -26,7 +28,7 @@ from devnet.anvil import Anvil
 from devnet.compile import BUILD_DIR, all_artifacts, artifacts_hash
 from devnet.market import MARKET_PATH, load_market
 from devnet.pools import FEE, MAX_TICK, MIN_TICK, usdc_pool_seed
-from devnet.rpc import DEV_KEYS, Abi, Rpc, Sender
+from devnet.rpc import DEV_KEYS, Sender, connect, factory
 
 COOLDOWN_SECONDS = 7 * 24 * 3600
 FEED_DECIMALS = 8
@@ -60,62 +62,64 @@ async def deploy(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PA
     started = time.perf_counter()
     market = load_market(market_path)
     art = all_artifacts()
-    abi = {name: Abi(a.abi) for name, a in art.items()}
-    async with Rpc(rpc_url) as rpc:
-        chain_id = await rpc.chain_id()
-        tx = Sender(rpc, chain_id=chain_id)
+    dev_accounts = [Account.from_key(k).address for k in DEV_KEYS[1:]]
+    async with connect(rpc_url) as w3:
+        chain_id = await w3.eth.chain_id
+        tx = Sender(w3, chain_id=chain_id)
         me = tx.address
+        factories = {name: w3.eth.contract(abi=a.abi, bytecode=a.bytecode) for name, a in art.items()}
 
         async def new(name: str, *args: Any) -> str:
-            return await tx.deploy(abi[name], art[name].bytecode, *args)
+            """Send the creation of `name` and return the address it will have."""
+            return await tx.deploy(factories[name].constructor(*args))
 
-        async def send(to: str, name: str, fn: str, *args: Any, gas: int | None = None) -> None:
-            await tx.send(to, abi[name].encode(fn, *args), gas=gas)
+        def at(name: str, address: str) -> AsyncContract:
+            return factories[name](address)
 
         weth = await new("WETH9")
         multicall = await new("Multicall3")
-        usdc = await new("TestToken", "USD Coin", "USDC", 6)
-        soso = await new("TestToken", "SoSoValue", "SOSO", 18)
-        ssoso = await new("StakeToken", soso, COOLDOWN_SECONDS)
-        await send(usdc, "TestToken", "mint", me, DEPLOYER_USDC)
-        await send(soso, "TestToken", "mint", me, 10_000_000 * 10**18)
-        for key in DEV_KEYS[1:]:
-            await send(usdc, "TestToken", "mint", Sender(rpc, key).address, DEV_ACCOUNT_USDC)
+        usdc = at("TestToken", await new("TestToken", "USD Coin", "USDC", 6))
+        soso = at("TestToken", await new("TestToken", "SoSoValue", "SOSO", 18))
+        ssoso = await new("StakeToken", soso.address, COOLDOWN_SECONDS)
+        await tx.send(usdc.functions.mint(me, DEPLOYER_USDC))
+        await tx.send(soso.functions.mint(me, 10_000_000 * 10**18))
+        for account in dev_accounts:
+            await tx.send(usdc.functions.mint(account, DEV_ACCOUNT_USDC))
         feeds = {}
         for c in market.constituents:
             feeds[c.symbol] = await new("PriceFeed", f"{c.symbol} / USD", _feed_answer(c.price_usd))
 
-        factory = await new("UniswapV3Factory")
-        npm = await new("NonfungiblePositionManager", factory, weth, ZERO)
-        quoter = await new("QuoterV2", factory, weth)
-        router = await new("SwapRouter02", ZERO, factory, npm, weth)
-        await send(usdc, "TestToken", "approve", npm, MAX_UINT)
+        factory = at("UniswapV3Factory", await new("UniswapV3Factory"))
+        npm = at("NonfungiblePositionManager", await new("NonfungiblePositionManager", factory.address, weth, ZERO))
+        quoter = await new("QuoterV2", factory.address, weth)
+        router = await new("SwapRouter02", ZERO, factory.address, npm.address, weth)
+        await tx.send(usdc.functions.approve(npm.address, MAX_UINT))
 
         indexes: list[dict[str, Any]] = []
         for spec in market.indexes:
             weights = weights_for(spec.methodology, market.constituents, **spec.config)
             tokenset = tokenset_for(weights, spec.start_nav, market.constituents)
-            token = await new("AssetToken", spec.name, spec.symbol)
-            await send(token, "AssetToken", "setTokenset", [_token_tuple(e) for e in tokenset], gas=4_000_000)
-            seed = usdc_pool_seed(token, 8, usdc, 6, spec.start_nav, POOL_USD_PER_SIDE)
-            index_amount = seed.amount0 if seed.token0 == token else seed.amount1
-            await send(token, "AssetToken", "mint", me, 2 * index_amount, gas=4_000_000)
-            staking = await new("StakeToken", token, COOLDOWN_SECONDS)
-            await send(token, "AssetToken", "approve", npm, MAX_UINT)
-            await send(npm, "NonfungiblePositionManager", "createAndInitializePoolIfNecessary",
-                       seed.token0, seed.token1, FEE, seed.sqrt_price_x96, gas=6_000_000)
+            token = at("AssetToken", await new("AssetToken", spec.name, spec.symbol))
+            await tx.send(token.functions.setTokenset([_token_tuple(e) for e in tokenset]), gas=4_000_000)
+            seed = usdc_pool_seed(token.address, 8, usdc.address, 6, spec.start_nav, POOL_USD_PER_SIDE)
+            index_amount = seed.amount0 if seed.token0 == token.address else seed.amount1
+            await tx.send(token.functions.mint(me, 2 * index_amount), gas=4_000_000)
+            staking = await new("StakeToken", token.address, COOLDOWN_SECONDS)
+            await tx.send(token.functions.approve(npm.address, MAX_UINT))
+            await tx.send(npm.functions.createAndInitializePoolIfNecessary(
+                seed.token0, seed.token1, FEE, seed.sqrt_price_x96), gas=6_000_000)
             mint = (seed.token0, seed.token1, FEE, MIN_TICK, MAX_TICK, seed.amount0, seed.amount1, 0, 0, me, 2**32)
-            await send(npm, "NonfungiblePositionManager", "mint", mint, gas=1_000_000)
+            await tx.send(npm.functions.mint(mint), gas=1_000_000)
             indexes.append({
-                "symbol": spec.symbol, "name": spec.name, "address": token, "decimals": 8,
+                "symbol": spec.symbol, "name": spec.name, "address": token.address, "decimals": 8,
                 "methodology": spec.methodology, "venue": "pool",
                 "staking": {"address": staking, "symbol": "s" + spec.symbol, "decimals": 8},
             })
         await tx.wait()
-        pools = {}
-        for ix in indexes:
-            (pool,) = await rpc.view(abi["UniswapV3Factory"], factory, "getPool", ix["address"], usdc, FEE)
-            pools[ix["symbol"]] = pool
+        async with w3.batch_requests() as batch:
+            for ix in indexes:
+                batch.add(factory.functions.getPool(ix["address"], usdc.address, FEE))
+            pools = dict(zip([ix["symbol"] for ix in indexes], await batch.async_execute(), strict=True))
         elapsed = time.perf_counter() - started
 
     data: dict[str, Any] = {
@@ -126,11 +130,11 @@ async def deploy(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PA
         "block_time_seconds": 1.0,
         "fee_tiers": list(STANDARD_FEE_TIERS),
         "native_feed_symbol": "ETH",
-        "contracts": {"multicall3": multicall, "uniswap_factory": factory, "swap_router02": router,
-                      "quoter_v2": quoter, "position_manager": npm},
-        "usdc": {"address": usdc, "symbol": "USDC", "decimals": 6},
+        "contracts": {"multicall3": multicall, "uniswap_factory": factory.address, "swap_router02": router,
+                      "quoter_v2": quoter, "position_manager": npm.address},
+        "usdc": {"address": usdc.address, "symbol": "USDC", "decimals": 6},
         "weth": {"address": weth, "symbol": "WETH", "decimals": 18},
-        "soso": {"address": soso, "symbol": "SOSO", "decimals": 18,
+        "soso": {"address": soso.address, "symbol": "SOSO", "decimals": 18,
                  "staking": {"address": ssoso, "symbol": "sSOSO", "decimals": 18}},
         "indexes": indexes,
         "feeds": feeds,
@@ -143,7 +147,7 @@ async def deploy(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PA
             "pools": pools,
             "start_nav": {s.symbol: str(s.start_nav) for s in market.indexes},
             "cooldown_seconds": COOLDOWN_SECONDS,
-            "funded_accounts": [Sender(rpc, k).address for k in DEV_KEYS[1:]],
+            "funded_accounts": dev_accounts,
         },
     }
     return write_profile(data, profile_path)
@@ -165,8 +169,8 @@ def _cache_path(market_path: Path = MARKET_PATH) -> Path:
 
 async def save_cache(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PATH) -> Path:
     """Dump anvil's state with the profile it belongs to (call right after `deploy`)."""
-    async with Rpc(rpc_url) as rpc:
-        state = await anvil_rpc.dump_state(rpc)
+    async with connect(rpc_url) as w3:
+        state = await anvil_rpc.dump_state(w3)
     with Path(profile_path).open("rb") as fh:
         profile = tomllib.load(fh)
     path = _cache_path(market_path)
@@ -191,15 +195,17 @@ async def load_cached(rpc_url: str, profile_path: Path, market_path: Path = MARK
     cached = json.loads(path.read_text())
     data = cached["profile"]
     data["rpc_urls"] = [rpc_url]
-    feed_abi = Abi(all_artifacts()["PriceFeed"].abi)
-    async with Rpc(rpc_url) as rpc:
-        await anvil_rpc.load_state(rpc, cached["state"])
-        tx = Sender(rpc, chain_id=int(data["chain_id"]))
-        answers = await rpc.batch([("eth_call", [{"to": f, "data": feed_abi.encode("latestAnswer")}, "latest"])
-                                   for f in data["feeds"].values()])
-        for feed, raw in zip(data["feeds"].values(), answers, strict=True):
-            (answer,) = feed_abi.decode("latestAnswer", raw)
-            await tx.send(feed, feed_abi.encode("updateAnswer", answer), gas=200_000)
+    async with connect(rpc_url) as w3:
+        await anvil_rpc.load_state(w3, cached["state"])
+        tx = Sender(w3, chain_id=int(data["chain_id"]))
+        price_feed = factory(w3, "PriceFeed")
+        feeds = [price_feed(f) for f in data["feeds"].values()]
+        async with w3.batch_requests() as batch:
+            for feed in feeds:
+                batch.add(feed.functions.latestAnswer())
+            answers = await batch.async_execute()
+        for feed, answer in zip(feeds, answers, strict=True):
+            await tx.send(feed.functions.updateAnswer(answer), gas=200_000)
         await tx.wait()
     return write_profile(data, profile_path)
 

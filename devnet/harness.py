@@ -16,7 +16,7 @@ from bot.profile import Profile
 from devnet import anvil as anvil_rpc
 from devnet.anvil import Anvil
 from devnet.deploy import boot
-from devnet.rpc import Rpc
+from devnet.rpc import connect
 
 
 class Devnet:
@@ -44,12 +44,12 @@ class Devnet:
         await self.anvil.stop()
 
     async def snapshot(self) -> str:
-        async with Rpc(self.url) as rpc:
-            return await anvil_rpc.snapshot(rpc)
+        async with connect(self.url) as w3:
+            return await anvil_rpc.snapshot(w3)
 
     async def revert(self, snapshot_id: str) -> bool:
-        async with Rpc(self.url) as rpc:
-            return await anvil_rpc.revert(rpc, snapshot_id)
+        async with connect(self.url) as w3:
+            return await anvil_rpc.revert(w3, snapshot_id)
 
     async def __aenter__(self) -> Devnet:
         return self

@@ -10,17 +10,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
+
+from web3 import AsyncWeb3
+from web3.types import TxReceipt
 
 from bot.engine.basket import TokensetEntry, nav_per_token
 from bot.engine.methodology import tokenset_for, weights_for
 from bot.profile import IndexRef, Profile
 from devnet import anvil as anvil_rpc
-from devnet.compile import all_artifacts
 from devnet.market import MARKET_PATH, Market, load_market
-from devnet.rpc import Abi, Rpc, Sender
+from devnet.rpc import Sender, connect, contract, factory
 
 INDEX_UNIT = 10**8
 _DURATION = re.compile(r"(\d+)([smhdw])")
@@ -38,12 +38,7 @@ class Rebalance:
     nav_after: Decimal
     weights: dict[str, Decimal]
     tokenset: list[TokensetEntry]
-    receipts: list[dict[str, Any]]
-
-
-@lru_cache(maxsize=1)
-def abis() -> dict[str, Abi]:
-    return {name: Abi(a.abi) for name, a in all_artifacts().items()}
+    receipts: list[TxReceipt]
 
 
 def parse_duration(text: str) -> int:
@@ -70,37 +65,30 @@ def market_of(profile: Profile) -> Market:
     return load_market(Path(profile.extra.get("devnet", {}).get("market_path", MARKET_PATH)))
 
 
-def _rpc(profile: Profile) -> Rpc:
-    return Rpc(profile.rpc_urls[0])
-
-
-async def feed_prices(rpc: Rpc, feeds: dict[str, str]) -> dict[str, Decimal]:
+async def feed_prices(w3: AsyncWeb3, feeds: dict[str, str]) -> dict[str, Decimal]:
     """Latest answer of each feed, as USD Decimals, in one batch."""
-    feed = abis()["PriceFeed"]
-    calls = []
-    for addr in feeds.values():
-        calls.append(("eth_call", [{"to": addr, "data": feed.encode("latestRoundData")}, "latest"]))
-        calls.append(("eth_call", [{"to": addr, "data": feed.encode("decimals")}, "latest"]))
-    raw = await rpc.batch(calls)
-    prices = {}
-    for i, symbol in enumerate(feeds):
-        answer = feed.decode("latestRoundData", raw[2 * i])[1]
-        (decimals,) = feed.decode("decimals", raw[2 * i + 1])
-        prices[symbol] = Decimal(answer).scaleb(-decimals)
-    return prices
+    price_feed = factory(w3, "PriceFeed")
+    async with w3.batch_requests() as batch:
+        for addr in feeds.values():
+            feed = price_feed(addr)
+            batch.add(feed.functions.latestRoundData())
+            batch.add(feed.functions.decimals())
+        raw = await batch.async_execute()
+    rounds, decimals = raw[0::2], raw[1::2]  # latestRoundData is (roundId, answer, startedAt, updatedAt, ...)
+    return {symbol: Decimal(r[1]).scaleb(-d) for symbol, r, d in zip(feeds, rounds, decimals, strict=True)}
 
 
-async def read_tokenset(rpc: Rpc, index: str) -> list[TokensetEntry]:
-    (tokens,) = await rpc.view(abis()["AssetToken"], index, "getTokenset")
+async def read_tokenset(w3: AsyncWeb3, index: str) -> list[TokensetEntry]:
+    tokens = await contract(w3, "AssetToken", index).functions.getTokenset().call()
     return [TokensetEntry(*t) for t in tokens]
 
 
 async def index_nav(profile: Profile, index: str) -> Decimal:
     """NAV per whole index token from the on-chain tokenset and feeds."""
     ref = resolve_index(profile, index)
-    async with _rpc(profile) as rpc:
-        tokenset = await read_tokenset(rpc, ref.token.address)
-        prices = await feed_prices(rpc, {e.symbol: profile.feeds[e.symbol] for e in tokenset})
+    async with connect(profile.rpc_urls[0]) as w3:
+        tokenset = await read_tokenset(w3, ref.token.address)
+        prices = await feed_prices(w3, {e.symbol: profile.feeds[e.symbol] for e in tokenset})
     return nav_per_token(tokenset, prices)
 
 
@@ -110,12 +98,11 @@ async def set_price(profile: Profile, symbol: str, usd: Decimal) -> None:
         raise OperatorError(f"no feed for {symbol!r}; known: {', '.join(sorted(profile.feeds))}")
     if usd <= 0:
         raise OperatorError("a price must be positive")
-    feed = abis()["PriceFeed"]
-    async with _rpc(profile) as rpc:
-        (decimals,) = await rpc.view(feed, profile.feeds[symbol], "decimals")
+    async with connect(profile.rpc_urls[0]) as w3:
+        feed = contract(w3, "PriceFeed", profile.feeds[symbol])
+        decimals = await feed.functions.decimals().call()
         answer = int(Decimal(usd).scaleb(decimals).to_integral_value())
-        data = feed.encode("updateAnswer", answer)
-        await Sender(rpc, chain_id=profile.chain_id).transact(profile.feeds[symbol], data)
+        await Sender(w3, chain_id=profile.chain_id).transact(feed.functions.updateAnswer(answer))
 
 
 async def rebalance(profile: Profile, index: str) -> Rebalance:
@@ -123,42 +110,41 @@ async def rebalance(profile: Profile, index: str) -> Rebalance:
     ref = resolve_index(profile, index)
     market = market_of(profile)
     spec = market.index(ref.symbol)
-    asset = abis()["AssetToken"]
-    addr = ref.token.address
-    async with _rpc(profile) as rpc:
-        current = await read_tokenset(rpc, addr)
-        prices = await feed_prices(rpc, {c.symbol: profile.feeds[c.symbol] for c in market.constituents})
+    async with connect(profile.rpc_urls[0]) as w3:
+        asset = contract(w3, "AssetToken", ref.token.address)
+        current = await read_tokenset(w3, asset.address)
+        prices = await feed_prices(w3, {c.symbol: profile.feeds[c.symbol] for c in market.constituents})
         nav = nav_per_token(current, prices)
         universe = [replace(c, price_usd=prices[c.symbol]) for c in market.constituents]
         weights = weights_for(spec.methodology, universe, **spec.config)
         tokenset = tokenset_for(weights, nav, universe)
-        (supply,) = await rpc.view(asset, addr, "totalSupply")
+        supply = await asset.functions.totalSupply().call()
         rows = [(e.chain, e.symbol, e.addr, e.decimals, e.amount) for e in tokenset]
         basket = [(*row[:4], row[4] * supply // INDEX_UNIT) for row in rows]
-        tx = Sender(rpc, chain_id=profile.chain_id)
-        await tx.send(addr, asset.encode("startRebalance"), gas=200_000)
-        await tx.send(addr, asset.encode("setTokenset", rows), gas=4_000_000)
-        await tx.send(addr, asset.encode("setBasket", basket), gas=4_000_000)
-        await tx.send(addr, asset.encode("endRebalance"), gas=200_000)
+        tx = Sender(w3, chain_id=profile.chain_id)
+        await tx.send(asset.functions.startRebalance(), gas=200_000)
+        await tx.send(asset.functions.setTokenset(rows), gas=4_000_000)
+        await tx.send(asset.functions.setBasket(basket), gas=4_000_000)
+        await tx.send(asset.functions.endRebalance(), gas=200_000)
         receipts = await tx.wait()
     return Rebalance(ref.symbol, nav, nav_per_token(tokenset, prices), weights, tokenset, receipts)
 
 
 async def advance(rpc_url: str, seconds: int) -> int:
     """Move chain time forward and mine a block; returns the new block timestamp."""
-    async with Rpc(rpc_url) as rpc:
-        await anvil_rpc.increase_time(rpc, seconds)
-        await anvil_rpc.mine(rpc)
-        return int((await rpc.block())["timestamp"], 16)
+    async with connect(rpc_url) as w3:
+        await anvil_rpc.increase_time(w3, seconds)
+        await anvil_rpc.mine(w3)
+        return int((await w3.eth.get_block("latest"))["timestamp"])
 
 
 async def fund(profile: Profile, to: str, usdc: Decimal = Decimal(0), eth: Decimal = Decimal(0)) -> None:
     """Give an address devnet USDC (minted) and/or ETH (anvil_setBalance adds to the current balance)."""
-    async with _rpc(profile) as rpc:
+    async with connect(profile.rpc_urls[0]) as w3:
         if usdc > 0:
             amount = int(usdc.scaleb(profile.usdc.decimals).to_integral_value())
-            data = abis()["TestToken"].encode("mint", to, amount)
-            await Sender(rpc, chain_id=profile.chain_id).transact(profile.usdc.address, data)
+            token = contract(w3, "TestToken", profile.usdc.address)
+            await Sender(w3, chain_id=profile.chain_id).transact(token.functions.mint(to, amount))
         if eth > 0:
-            balance = int(await rpc.call("eth_getBalance", to, "latest"), 16)
-            await rpc.call("anvil_setBalance", to, hex(balance + int(eth.scaleb(18).to_integral_value())))
+            balance = await w3.eth.get_balance(to) + int(eth.scaleb(18).to_integral_value())
+            await anvil_rpc.node_call(w3, "anvil_setBalance", to, hex(balance))

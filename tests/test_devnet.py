@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -11,9 +12,10 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from eth_utils import to_checksum_address
+from web3 import AsyncWeb3
+from web3.exceptions import ContractLogicError
 
-from bot.engine.basket import nav_per_token
+from bot.engine.basket import TokensetEntry, nav_per_token
 from bot.profile import Profile, load_profile
 from devnet import cli
 from devnet import operator as op
@@ -21,7 +23,7 @@ from devnet.anvil import Anvil, free_port, pid_alive
 from devnet.deploy import COOLDOWN_SECONDS, deploy, load_cached, save_cache
 from devnet.harness import Devnet
 from devnet.market import load_market
-from devnet.rpc import DEV_KEYS, Rpc, RpcError, Sender
+from devnet.rpc import DEV_KEYS, Sender, connect, contract
 
 D = Decimal
 INDEXES = ["MAG7.ssi", "MEME.ssi", "DEFI.ssi", "USSI"]
@@ -33,8 +35,8 @@ class Deployed:
     profile: Profile
     profile_path: Path
 
-    def rpc(self) -> Rpc:
-        return Rpc(self.anvil.url)
+    def connect(self) -> AbstractAsyncContextManager[AsyncWeb3]:
+        return connect(self.anvil.url)
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -49,18 +51,17 @@ async def deployed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[De
         await anvil.stop()
 
 
-async def view(rpc: Rpc, contract: str, addr: str, fn: str, *args: Any) -> Any:
-    out = await rpc.view(op.abis()[contract], addr, fn, *args)
-    return out[0] if len(out) == 1 else out
+async def view(w3: AsyncWeb3, name: str, addr: str, fn: str, *args: Any) -> Any:
+    return await contract(w3, name, addr).functions[fn](*args).call()
 
 
-async def call(rpc: Rpc, key: str, contract: str, addr: str, fn: str, *args: Any) -> None:
-    await Sender(rpc, key).transact(addr, op.abis()[contract].encode(fn, *args))
+async def call(w3: AsyncWeb3, key: str, name: str, addr: str, fn: str, *args: Any) -> None:
+    await Sender(w3, key).transact(contract(w3, name, addr).functions[fn](*args))
 
 
-async def on_chain_nav(rpc: Rpc, profile: Profile, symbol: str) -> Decimal:
-    tokenset = await op.read_tokenset(rpc, profile.index(symbol).token.address)
-    return nav_per_token(tokenset, await op.feed_prices(rpc, profile.feeds))
+async def on_chain_nav(w3: AsyncWeb3, profile: Profile, symbol: str) -> Decimal:
+    tokenset = await op.read_tokenset(w3, profile.index(symbol).token.address)
+    return nav_per_token(tokenset, await op.feed_prices(w3, profile.feeds))
 
 
 def test_profile_round_trips(deployed: Deployed) -> None:
@@ -79,28 +80,28 @@ def test_profile_round_trips(deployed: Deployed) -> None:
 async def test_index_token_and_nav(deployed: Deployed, symbol: str) -> None:
     ref = deployed.profile.index(symbol)
     start = D(deployed.profile.extra["devnet"]["start_nav"][symbol])
-    async with deployed.rpc() as rpc:
-        assert await view(rpc, "AssetToken", ref.token.address, "decimals") == 8
-        assert await view(rpc, "AssetToken", ref.token.address, "symbol") == symbol
-        assert await view(rpc, "AssetToken", ref.token.address, "feeDecimals") == 8
-        assert await view(rpc, "AssetToken", ref.token.address, "rebalancing") is False
-        assert abs(await on_chain_nav(rpc, deployed.profile, symbol) - start) / start < D("1e-6")
+    async with deployed.connect() as w3:
+        assert await view(w3, "AssetToken", ref.token.address, "decimals") == 8
+        assert await view(w3, "AssetToken", ref.token.address, "symbol") == symbol
+        assert await view(w3, "AssetToken", ref.token.address, "feeDecimals") == 8
+        assert await view(w3, "AssetToken", ref.token.address, "rebalancing") is False
+        assert abs(await on_chain_nav(w3, deployed.profile, symbol) - start) / start < D("1e-6")
         assert ref.staking is not None
         staking = ref.staking.address
-        assert await view(rpc, "StakeToken", staking, "symbol") == "s" + symbol
-        assert await view(rpc, "StakeToken", staking, "name") == "Staked " + ref.name
-        assert await view(rpc, "StakeToken", staking, "decimals") == 8
-        assert to_checksum_address(await view(rpc, "StakeToken", staking, "token")) == ref.token.address
-        assert await view(rpc, "StakeToken", staking, "cooldown") == COOLDOWN_SECONDS
+        assert await view(w3, "StakeToken", staking, "symbol") == "s" + symbol
+        assert await view(w3, "StakeToken", staking, "name") == "Staked " + ref.name
+        assert await view(w3, "StakeToken", staking, "decimals") == 8
+        assert await view(w3, "StakeToken", staking, "token") == ref.token.address
+        assert await view(w3, "StakeToken", staking, "cooldown") == COOLDOWN_SECONDS
 
 
 @pytest.mark.parametrize("symbol", INDEXES)
 async def test_quote_100_usdc_is_near_nav_minus_fee(deployed: Deployed, symbol: str) -> None:
     p = deployed.profile
-    async with deployed.rpc() as rpc:
-        nav = await on_chain_nav(rpc, p, symbol)
+    async with deployed.connect() as w3:
+        nav = await on_chain_nav(w3, p, symbol)
         params = (p.usdc.address, p.index(symbol).token.address, 100 * 10**6, 3000, 0)
-        amount_out, _, _, _ = await view(rpc, "QuoterV2", p.quoter_v2, "quoteExactInputSingle", params)
+        amount_out, _, _, _ = await view(w3, "QuoterV2", p.quoter_v2, "quoteExactInputSingle", params)
     ideal = D(100) / nav * D("0.997") * 10**8
     assert amount_out < ideal  # a small but nonzero price impact
     assert (ideal - amount_out) / ideal < D("0.001")
@@ -110,74 +111,75 @@ async def test_staking_cooldown_semantics(deployed: Deployed) -> None:
     p, user = deployed.profile, DEV_KEYS[1]
     token, staking = p.index("MAG7.ssi").token.address, p.index("MAG7.ssi").staking.address  # type: ignore[union-attr]
     owner = DEV_KEYS[0]
-    async with deployed.rpc() as rpc:
-        who = Sender(rpc, user).address
-        await call(rpc, owner, "AssetToken", token, "transfer", who, 10 * 10**8)
-        await call(rpc, user, "AssetToken", token, "approve", staking, 10 * 10**8)
-        await call(rpc, user, "StakeToken", staking, "stake", 5 * 10**8)
-        assert await view(rpc, "StakeToken", staking, "balanceOf", who) == 5 * 10**8
-        with pytest.raises(RpcError, match="amount is zero"):
-            await call(rpc, user, "StakeToken", staking, "stake", 0)
-        with pytest.raises(RpcError, match="not enough to unstake"):
-            await call(rpc, user, "StakeToken", staking, "unstake", 6 * 10**8)
-        await call(rpc, user, "StakeToken", staking, "unstake", 2 * 10**8)
-        amount, end1 = await view(rpc, "StakeToken", staking, "cooldownInfos", who)
+    async with deployed.connect() as w3:
+        who = Sender(w3, user).address
+        await call(w3, owner, "AssetToken", token, "transfer", who, 10 * 10**8)
+        await call(w3, user, "AssetToken", token, "approve", staking, 10 * 10**8)
+        await call(w3, user, "StakeToken", staking, "stake", 5 * 10**8)
+        assert await view(w3, "StakeToken", staking, "balanceOf", who) == 5 * 10**8
+        with pytest.raises(ContractLogicError, match="amount is zero"):
+            await call(w3, user, "StakeToken", staking, "stake", 0)
+        with pytest.raises(ContractLogicError, match="not enough to unstake"):
+            await call(w3, user, "StakeToken", staking, "unstake", 6 * 10**8)
+        await call(w3, user, "StakeToken", staking, "unstake", 2 * 10**8)
+        amount, end1 = await view(w3, "StakeToken", staking, "cooldownInfos", who)
         assert amount == 2 * 10**8
         await op.advance(deployed.anvil.url, 86400)
-        await call(rpc, user, "StakeToken", staking, "unstake", 1 * 10**8)
-        amount, end2 = await view(rpc, "StakeToken", staking, "cooldownInfos", who)
+        await call(w3, user, "StakeToken", staking, "unstake", 1 * 10**8)
+        amount, end2 = await view(w3, "StakeToken", staking, "cooldownInfos", who)
         assert amount == 3 * 10**8 and end2 >= end1 + 86400  # the whole pending amount waits again
         await op.advance(deployed.anvil.url, COOLDOWN_SECONDS - 3600)  # past end1, before end2
-        with pytest.raises(RpcError, match="cooldowning"):
-            await call(rpc, user, "StakeToken", staking, "withdraw", 1 * 10**8)
+        with pytest.raises(ContractLogicError, match="cooldowning"):
+            await call(w3, user, "StakeToken", staking, "withdraw", 1 * 10**8)
         await op.advance(deployed.anvil.url, 7200)
-        with pytest.raises(RpcError, match="not enough cooldown amount"):
-            await call(rpc, user, "StakeToken", staking, "withdraw", 4 * 10**8)
-        await call(rpc, user, "StakeToken", staking, "withdraw", 3 * 10**8)
-        assert await view(rpc, "AssetToken", token, "balanceOf", who) == 8 * 10**8
-        await call(rpc, owner, "StakeToken", staking, "pause")
+        with pytest.raises(ContractLogicError, match="not enough cooldown amount"):
+            await call(w3, user, "StakeToken", staking, "withdraw", 4 * 10**8)
+        await call(w3, user, "StakeToken", staking, "withdraw", 3 * 10**8)
+        assert await view(w3, "AssetToken", token, "balanceOf", who) == 8 * 10**8
+        await call(w3, owner, "StakeToken", staking, "pause")
         try:
             for fn in ("stake", "unstake", "withdraw"):
-                with pytest.raises(RpcError, match="paused"):
-                    await call(rpc, user, "StakeToken", staking, fn, 1)
+                with pytest.raises(ContractLogicError, match="paused"):
+                    await call(w3, user, "StakeToken", staking, fn, 1)
         finally:
-            await call(rpc, owner, "StakeToken", staking, "unpause")
-        with pytest.raises(RpcError, match="not owner"):
-            await call(rpc, user, "StakeToken", staking, "pause")
+            await call(w3, owner, "StakeToken", staking, "unpause")
+        with pytest.raises(ContractLogicError, match="not owner"):
+            await call(w3, user, "StakeToken", staking, "pause")
 
 
 async def test_set_price_moves_nav(deployed: Deployed) -> None:
     p = deployed.profile
-    async with deployed.rpc() as rpc:
-        before = await on_chain_nav(rpc, p, "MEME.ssi")
-        tokenset = {e.symbol: e for e in await op.read_tokenset(rpc, p.index("MEME.ssi").token.address)}
-        old = (await op.feed_prices(rpc, {"DOGE": p.feeds["DOGE"]}))["DOGE"]
+    async with deployed.connect() as w3:
+        before = await on_chain_nav(w3, p, "MEME.ssi")
+        tokenset = {e.symbol: e for e in await op.read_tokenset(w3, p.index("MEME.ssi").token.address)}
+        old = (await op.feed_prices(w3, {"DOGE": p.feeds["DOGE"]}))["DOGE"]
         await op.set_price(p, "DOGE", old * 2)
-        after = await on_chain_nav(rpc, p, "MEME.ssi")
-        (_, answer, _, updated, _) = await view(rpc, "PriceFeed", p.feeds["DOGE"], "latestRoundData")
-        block = await rpc.block()
+        after = await on_chain_nav(w3, p, "MEME.ssi")
+        (_, answer, _, updated, _) = await view(w3, "PriceFeed", p.feeds["DOGE"], "latestRoundData")
+        block = await w3.eth.get_block("latest")
     assert after - before == tokenset["DOGE"].units * old
-    assert answer == int((old * 2).scaleb(8)) and updated == int(block["timestamp"], 16)
+    assert answer == int((old * 2).scaleb(8)) and updated == block["timestamp"]
 
 
 async def test_rebalance_fires_events_and_keeps_nav(deployed: Deployed) -> None:
     p = deployed.profile
-    asset = op.abis()["AssetToken"]
     await op.set_price(p, "BTC", D("150000"))  # BTC's weight must go up
-    async with deployed.rpc() as rpc:
-        nav = await on_chain_nav(rpc, p, "MAG7.ssi")
-        old = {e.symbol: e.amount for e in await op.read_tokenset(rpc, p.index("MAG7.ssi").token.address)}
+    async with deployed.connect() as w3:
+        nav = await on_chain_nav(w3, p, "MAG7.ssi")
+        old = {e.symbol: e.amount for e in await op.read_tokenset(w3, p.index("MAG7.ssi").token.address)}
         result = await op.rebalance(p, "mag7")
-        logs = [log for r in result.receipts for log in r["logs"]]
-        assert [log["topics"][0] for log in logs] == [
-            asset.topic(e) for e in ("StartRebalance", "SetTokenset", "SetBasket", "EndRebalance")
-        ]
-        onchain = await op.read_tokenset(rpc, p.index("MAG7.ssi").token.address)
-        supply = await view(rpc, "AssetToken", p.index("MAG7.ssi").token.address, "totalSupply")
-        basket = await view(rpc, "AssetToken", p.index("MAG7.ssi").token.address, "getBasket")
-        assert await view(rpc, "AssetToken", p.index("MAG7.ssi").token.address, "rebalancing") is False
-        after = await on_chain_nav(rpc, p, "MAG7.ssi")
+        asset = contract(w3, "AssetToken", p.index("MAG7.ssi").token.address)
+        events = [asset.get_event_by_topic(log["topics"][0].to_0x_hex()).process_log(log)
+                  for r in result.receipts for log in r["logs"]]
+        onchain = await op.read_tokenset(w3, p.index("MAG7.ssi").token.address)
+        supply = await view(w3, "AssetToken", p.index("MAG7.ssi").token.address, "totalSupply")
+        basket = await view(w3, "AssetToken", p.index("MAG7.ssi").token.address, "getBasket")
+        assert await view(w3, "AssetToken", p.index("MAG7.ssi").token.address, "rebalancing") is False
+        after = await on_chain_nav(w3, p, "MAG7.ssi")
     assert result.index == "MAG7.ssi" and onchain == result.tokenset
+    assert [e.event for e in events] == ["StartRebalance", "SetTokenset", "SetBasket", "EndRebalance"]
+    assert [TokensetEntry(**t) for t in events[1].args.tokenset] == onchain
+    assert [TokensetEntry(**b) for b in events[2].args.basket] == [TokensetEntry(*b) for b in basket]
     assert abs(after - nav) / nav < D("1e-6") and after <= nav
     assert [b[4] for b in basket] == [e.amount * supply // 10**8 for e in onchain]
     new = {e.symbol: e.amount for e in onchain}
@@ -211,11 +213,11 @@ async def test_state_cache_boot_is_identical(deployed: Deployed, tmp_path: Path)
         assert loaded.indexes == deployed.profile.indexes and loaded.feeds == deployed.profile.feeds
         assert (loaded.multicall3, loaded.quoter_v2, loaded.usdc) == (
             deployed.profile.multicall3, deployed.profile.quoter_v2, deployed.profile.usdc)
-        async with Rpc(fresh.url) as rpc:
+        async with connect(fresh.url) as w3:
             for addr in (loaded.position_manager, loaded.swap_router02, *loaded.feeds.values()):
-                assert await rpc.call("eth_getCode", addr, "latest") != "0x"
+                assert len(await w3.eth.get_code(addr)) > 0
             start = D(loaded.extra["devnet"]["start_nav"]["DEFI.ssi"])
-            assert abs(await on_chain_nav(rpc, loaded, "DEFI.ssi") - start) / start < D("1e-6")
+            assert abs(await on_chain_nav(w3, loaded, "DEFI.ssi") - start) / start < D("1e-6")
     finally:
         await fresh.stop()
 

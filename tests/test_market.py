@@ -14,8 +14,9 @@ from bot.core.errors import UserError
 from bot.profile import load_profile
 from bot.verify import ProfileMismatch, verify_profile
 from devnet import operator
+from devnet.anvil import node_call
 from devnet.harness import Devnet
-from devnet.rpc import Rpc
+from devnet.rpc import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 QUOTER_ABI = json.loads((ROOT / "node_modules/@uniswap/v3-periphery/artifacts/contracts/lens/QuoterV2.sol/QuoterV2.json").read_text())["abi"]
@@ -79,8 +80,8 @@ async def test_one_round_trip_cold_none_warm(app: App, chain: Devnet) -> None:
 
 
 async def feed_price(chain: Devnet, symbol: str) -> Decimal:
-    async with Rpc(chain.url) as rpc:
-        return (await operator.feed_prices(rpc, {symbol: chain.profile.feeds[symbol]}))[symbol]
+    async with connect(chain.url) as w3:
+        return (await operator.feed_prices(w3, {symbol: chain.profile.feeds[symbol]}))[symbol]
 
 
 async def test_price_move_shows_as_discount_then_rebalance_keeps_nav(app: App, chain: Devnet) -> None:
@@ -109,8 +110,8 @@ async def test_stale_feeds_are_flagged(app: App, chain: Devnet) -> None:
 
 
 async def test_missing_price_is_a_user_error(app: App, chain: Devnet) -> None:
-    async with Rpc(chain.url) as rpc:  # wipe the BTC feed's code: the feed call fails inside the batch
-        await rpc.call("anvil_setCode", chain.profile.feeds["BTC"], "0x")
+    async with connect(chain.url) as w3:  # wipe the BTC feed's code: the feed call fails inside the batch
+        await node_call(w3, "anvil_setCode", chain.profile.feeds["BTC"], "0x")
     with pytest.raises(UserError) as caught:
         await app.services.market.quote(app.profile.index("MAG7.ssi"), "buy", Decimal(100))
     assert caught.value.key == "error.price.unavailable" and "BTC" in str(caught.value.params["symbols"])
