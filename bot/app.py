@@ -11,8 +11,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
 from bot.chain import Chain, HeadTracker
 from bot.config import Config
 from bot.core.router import Router
@@ -20,7 +18,7 @@ from bot.i18n import Catalogs
 from bot.market import Market
 from bot.profile import Profile, load_profile
 from bot.services import Services
-from bot.storage.db import open_database
+from bot.storage.db import Database
 from bot.storage.repositories import Buttons, Users
 from bot.verify import verify_profile
 from handlers import register_all
@@ -34,7 +32,7 @@ class App:
     profile: Profile
     chain: Chain
     head: HeadTracker
-    db: aiosqlite.Connection
+    db: Database
     services: Services
     router: Router
     devnet: Any = None  # the embedded devnet this app started, stopped with it
@@ -68,7 +66,7 @@ class App:
             await head.poll_once()
             head.start()
         Path(config.database_path).parent.mkdir(parents=True, exist_ok=True)
-        db = await open_database(config.database_path)
+        db = await Database.open(config.database_path)
         catalogs = Catalogs()
         users = Users(db)
         services = Services(profile, Market(profile, chain, setup, head, config.market), users, catalogs, config.limits)

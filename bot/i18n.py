@@ -41,6 +41,7 @@ class Catalogs:
     def __init__(self, directory: Path | None = None) -> None:
         directory = directory or locales_dir()
         self._translations: dict[str, Translations] = {}
+        self._babel: dict[str, Locale] = {}  # parsed once: number formatting is on every reply's hot path
         self.entries: dict[str, dict[str, str]] = {}
         for po in sorted(directory.glob("*/LC_MESSAGES/messages.po")):
             code = po.parent.parent.name
@@ -51,6 +52,7 @@ class Catalogs:
             write_mo(buf, catalog)
             buf.seek(0)
             self._translations[code] = Translations(buf)
+            self._babel[code] = Locale.parse(code)
         if DEFAULT_LOCALE not in self._translations:
             raise RuntimeError(f"no English catalog under {directory}")
 
@@ -82,9 +84,10 @@ class Catalogs:
 
     # -- rendering -------------------------------------------------------------------------------------
 
-    def format_param(self, value: Param, locale: str, escape: Escape) -> str:
+    def format_param(self, value: Param, locale_code: str, escape: Escape) -> str:
         if isinstance(value, Msg):
-            return self.render_msg(value, locale, escape)
+            return self.render_msg(value, locale_code, escape)
+        locale = self._babel.get(locale_code) or self._babel[DEFAULT_LOCALE]
         if isinstance(value, Usd):
             q = value.value.quantize(Decimal(1).scaleb(-value.places), ROUND_HALF_EVEN)
             return escape(format_currency(q, "USD", locale=locale, currency_digits=False, decimal_quantization=False))

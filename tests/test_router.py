@@ -3,7 +3,6 @@
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
 from bot.adapters.base import PlainMarkup
@@ -12,21 +11,21 @@ from bot.core.messages import Button, Msg, Reply
 from bot.core.request import Caller, Request
 from bot.core.router import MAX_MESSAGE_CHARS, Router
 from bot.i18n import Catalogs
-from bot.storage.db import migrations, open_database
+from bot.storage.db import Database, migrations
 from bot.storage.repositories import Buttons, Users
 
 MARKUP = PlainMarkup()
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[aiosqlite.Connection]:
-    conn = await open_database(tmp_path / "t.sqlite3")
-    yield conn
-    await conn.close()
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database.open(tmp_path / "t.sqlite3")
+    yield database
+    await database.close()
 
 
 @pytest.fixture
-async def router(db: aiosqlite.Connection) -> Router:
+async def router(db: Database) -> Router:
     r = Router(Users(db), Buttons(db), Catalogs())
     pressed: list[tuple[str, ...]] = []
 
@@ -60,12 +59,10 @@ def req(user: str = "1", **kw: object) -> Request:
 
 async def test_migrations_applied_once_and_wal(tmp_path: Path) -> None:
     for _ in range(2):  # reopening applies nothing twice
-        conn = await open_database(tmp_path / "m.sqlite3")
-        async with conn.execute("SELECT version FROM schema_migrations") as cur:
-            versions = [r[0] for r in await cur.fetchall()]
-        async with conn.execute("PRAGMA journal_mode") as cur:
-            mode = (await cur.fetchone())[0]
-        await conn.close()
+        database = await Database.open(tmp_path / "m.sqlite3")
+        versions = [r[0] for r in await database.fetch_all("SELECT version FROM schema_migrations")]
+        mode = (await database.fetch_all("PRAGMA journal_mode"))[0][0]
+        await database.close()
         assert versions == [n for n, _ in migrations()]
         assert mode == "wal"
 
@@ -95,11 +92,11 @@ async def test_forged_tokens_are_refused(router: Router, token: str) -> None:
     assert out.ephemeral and out.rendered.text == Catalogs().text("error.button.expired", "en")
 
 
-async def test_expired_button(router: Router, db: aiosqlite.Connection) -> None:
+async def test_expired_button(router: Router, db: Database) -> None:
     out = await router.handle(req(command="offer"), MARKUP)
     token = out.rendered.buttons[0][0].token
-    await db.execute("UPDATE buttons SET expires_at = 0")
-    await db.commit()
+    async with db.transaction() as tx:
+        await tx.execute("UPDATE buttons SET expires_at = 0")
     late = await router.handle(req(button_token=token), MARKUP)
     assert late.rendered.text == Catalogs().text("error.button.expired", "en")
     assert await Buttons(db).purge_expired() == 1
@@ -119,3 +116,28 @@ async def test_too_long_and_private_only(router: Router) -> None:
     assert str(MAX_MESSAGE_CHARS) in long.rendered.text and not long.rendered.buttons
     group = await router.handle(req(command="secret", chat_type="group"), MARKUP)
     assert group.rendered.text == Catalogs().text("error.private_only", "en")
+
+
+async def test_concurrent_updates_share_one_connection_safely(router: Router, db: Database) -> None:
+    """Hundreds of users at once, each creating a user row and storing buttons, on one connection."""
+    import asyncio
+
+    outcomes = await asyncio.gather(*(router.handle(req(user=f"u{i}", command="offer"), MARKUP) for i in range(300)))
+    assert all(o.rendered.buttons and o.rendered.text == "Commands" for o in outcomes)
+    users = await db.fetch_one("SELECT COUNT(*) FROM users")
+    buttons = await db.fetch_one("SELECT COUNT(*) FROM buttons")
+    assert (users[0], buttons[0]) == (300, 300)  # type: ignore[index]
+
+
+async def test_a_failed_transaction_changes_nothing(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO users (platform, platform_user_id, created_at, last_seen_at) VALUES ('x', '1', 0, 0)")
+            raise RuntimeError("crash mid-transaction")
+    assert (await db.fetch_one("SELECT COUNT(*) FROM users"))[0] == 0  # type: ignore[index]
+
+
+async def test_storage_failure_is_answered_not_raised(router: Router, db: Database) -> None:
+    await db.close()
+    out = await router.handle(req(user="new-user", command="offer"), MARKUP)
+    assert out.rendered.text == Catalogs().text("error.internal", "en") and not out.rendered.buttons

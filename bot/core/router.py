@@ -72,30 +72,32 @@ class Router:
         self.actions[name] = run
 
     async def handle(self, request: Request, markup: Markup) -> Outcome:
-        user = await self.users.seen(request.platform, request.user_id, request.display_name)
-        locale = user.locale or self.catalogs.negotiate(request.locale)
-        caller = Caller(request, user.id, locale)
-        ephemeral = False
+        """Answer one request; never raises: every failure becomes a localized reply."""
+        locale = self.catalogs.negotiate(request.locale)
+        pressed = request.button_token is not None
+        refused = False
         try:
-            if request.button_token is not None:
-                ephemeral = True  # refusals of a press go to the presser only
-                reply = await self._press(caller, request.button_token)
-                ephemeral = False
-            else:
-                reply = await self._command(caller)
+            user = await self.users.seen(request.platform, request.user_id, request.display_name)
+            locale = user.locale or locale
+            caller = Caller(request, user.id, locale)
+            reply = await (self._press(caller, request.button_token) if request.button_token is not None else self._command(caller))
+            tokens = await self._issue(caller, reply)
         except UserError as err:
-            reply = Reply.of(err.msg)
+            reply, tokens, refused = Reply.of(err.msg), [], pressed  # refusals of a press go to the presser only
         except ChainUnavailable:
             log.warning("chain unavailable for %s", _describe(request))
-            reply = Reply.of(Msg("error.chain.unavailable"))
+            reply, tokens = Reply.of(Msg("error.chain.unavailable")), []
         except Exception:
-            log.exception("handler failed for %s", _describe(request))
-            reply = Reply.of(Msg("error.internal"))
+            log.exception("request failed for %s", _describe(request))
+            reply, tokens = Reply.of(Msg("error.internal")), []
         locale = reply.locale or locale
-        specs = [(b.action, b.args) for row in reply.buttons for b in row]
-        tokens = await self.buttons.issue(caller.user_key, specs, BUTTON_TTL_SECONDS) if specs else []
         rendered = self.catalogs.render(reply, locale, markup.escape, markup.style, tokens)
-        return Outcome(rendered, locale, ephemeral)
+        return Outcome(rendered, locale, refused)
+
+    async def _issue(self, caller: Caller, reply: Reply) -> list[str]:
+        """Store the reply's buttons server-side; their opaque tokens in reading order."""
+        specs = [(b.action, b.args) for row in reply.buttons for b in row]
+        return await self.buttons.issue(caller.user_key, specs, BUTTON_TTL_SECONDS) if specs else []
 
     async def _command(self, caller: Caller) -> Reply:
         request = caller.request

@@ -1,14 +1,25 @@
-"""One SQLite file through aiosqlite: WAL mode, numbered migrations applied on start-up."""
+"""One SQLite file through aiosqlite: WAL mode, numbered migrations, serialized write transactions.
+
+Every front end shares one connection, and updates are handled concurrently. A single SQLite connection has
+one transaction at a time, so `Database.transaction()` serializes writers with an asyncio lock and runs
+BEGIN IMMEDIATE … COMMIT (ROLLBACK on error) around them; reads fetch their rows in one call, so no cursor
+is left open across an await while another task commits.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+Params = Sequence[Any]
 
 
 def migrations() -> list[tuple[int, Path]]:
@@ -23,25 +34,73 @@ def migrations() -> list[tuple[int, Path]]:
     return found
 
 
-async def open_database(path: str | Path) -> aiosqlite.Connection:
-    """Open (creating if needed) and migrate the database; returns a connection in WAL mode."""
-    conn = await aiosqlite.connect(str(path))
-    conn.row_factory = aiosqlite.Row
-    await conn.execute("PRAGMA journal_mode=WAL")
-    await conn.execute("PRAGMA synchronous=NORMAL")
-    await conn.execute("PRAGMA foreign_keys=ON")
-    await conn.execute("PRAGMA busy_timeout=5000")
-    await conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"
-    )
-    async with conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") as cur:
-        row = await cur.fetchone()
-    current = int(row[0]) if row else 0
-    for number, path in migrations():
-        if number <= current:
-            continue
-        script = path.read_text()
-        await conn.executescript(
-            f"BEGIN;\n{script}\nINSERT INTO schema_migrations VALUES ({number}, CAST(strftime('%s','now') AS INTEGER));\nCOMMIT;"
+class Tx:
+    """The statements of one write transaction."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; returns the number of rows it changed."""
+        cur = await self._conn.execute(sql, params)
+        count = cur.rowcount
+        await cur.close()
+        return count
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        await self._conn.executemany(sql, rows)
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
+        rows = await self._conn.execute_fetchall(sql, params)
+        return next(iter(rows), None)
+
+
+class Database:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        self._write = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: str | Path) -> Database:
+        """Open (creating if needed) and migrate the database."""
+        conn = await aiosqlite.connect(str(path), isolation_level=None)  # transactions are explicit
+        conn.row_factory = aiosqlite.Row
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000"):
+            await conn.execute(f"PRAGMA {pragma}")
+        db = cls(conn)
+        await db._migrate()
+        return db
+
+    async def _migrate(self) -> None:
+        await self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"
         )
-    return conn
+        row = await self.fetch_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+        current = int(row[0]) if row else 0
+        for number, path in migrations():
+            if number > current:
+                await self._conn.executescript(
+                    f"BEGIN IMMEDIATE;\n{path.read_text()}\n"
+                    f"INSERT INTO schema_migrations VALUES ({number}, CAST(strftime('%s','now') AS INTEGER));\nCOMMIT;"
+                )
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        async with self._write:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Tx(self._conn)
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            await self._conn.execute("COMMIT")
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
+        rows = await self._conn.execute_fetchall(sql, params)
+        return next(iter(rows), None)
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
+        return list(await self._conn.execute_fetchall(sql, params))
+
+    async def close(self) -> None:
+        await self._conn.close()

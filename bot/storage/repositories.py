@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-import aiosqlite
+from bot.storage.db import Database
+
+SEEN_REFRESH_SECONDS = 3600  # last_seen_at is refreshed at most this often per user
 
 
 @dataclass(frozen=True)
@@ -28,32 +30,43 @@ class ButtonRow:
 
 
 class Users:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
+    """Users as the platforms identify them. Rows are remembered in memory by this process (the only
+    writer of its database), so a message from a known user costs no database round trip."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._known: dict[tuple[str, str], tuple[UserRow, float]] = {}
 
     async def seen(self, platform: str, platform_user_id: str, display_name: str = "") -> UserRow:
-        """Create the user on first contact, refresh last_seen otherwise; one statement either way."""
-        now = int(time.time())
-        async with self._conn.execute(
-            """INSERT INTO users (platform, platform_user_id, display_name, created_at, last_seen_at)
-               VALUES (?, ?, ?, ?, ?)
-               ON CONFLICT (platform, platform_user_id) DO UPDATE SET last_seen_at = excluded.last_seen_at
-               RETURNING id, platform, platform_user_id, locale""",
-            (platform, platform_user_id, display_name, now, now),
-        ) as cur:
-            row = await cur.fetchone()
-        await self._conn.commit()
+        """The user's row, created on first contact; last_seen_at refreshed at most once an hour."""
+        now = time.time()
+        known = self._known.get((platform, platform_user_id))
+        if known is not None and now - known[1] < SEEN_REFRESH_SECONDS:
+            return known[0]
+        async with self._db.transaction() as tx:
+            row = await tx.fetch_one(
+                """INSERT INTO users (platform, platform_user_id, display_name, created_at, last_seen_at)
+                   VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT (platform, platform_user_id) DO UPDATE SET last_seen_at = excluded.last_seen_at
+                   RETURNING id, platform, platform_user_id, locale""",
+                (platform, platform_user_id, display_name, int(now), int(now)),
+            )
         assert row is not None
-        return UserRow(int(row[0]), str(row[1]), str(row[2]), row[3])
+        user = UserRow(int(row[0]), str(row[1]), str(row[2]), row[3])
+        self._known[(platform, platform_user_id)] = (user, now)
+        return user
 
     async def set_locale(self, user_id: int, locale: str | None) -> None:
-        await self._conn.execute("UPDATE users SET locale = ? WHERE id = ?", (locale, user_id))
-        await self._conn.commit()
+        async with self._db.transaction() as tx:
+            await tx.execute("UPDATE users SET locale = ? WHERE id = ?", (locale, user_id))
+        for key, (user, at) in list(self._known.items()):
+            if user.id == user_id:
+                self._known[key] = (replace(user, locale=locale), at)
 
 
 class Buttons:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def issue(self, user_id: int, specs: list[tuple[str, tuple[str, ...]]], ttl_seconds: int) -> list[str]:
         """Store one row per button and return their opaque tokens (16 random bytes, url-safe)."""
@@ -62,23 +75,21 @@ class Buttons:
             (secrets.token_urlsafe(16), user_id, action, json.dumps(list(args)), now, now + ttl_seconds)
             for action, args in specs
         ]
-        await self._conn.executemany(
-            "INSERT INTO buttons (token, user_id, action, args, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        await self._conn.commit()
+        async with self._db.transaction() as tx:
+            await tx.executemany(
+                "INSERT INTO buttons (token, user_id, action, args, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
         return [r[0] for r in rows]
 
     async def get(self, token: str) -> ButtonRow | None:
-        async with self._conn.execute(
+        row = await self._db.fetch_one(
             "SELECT token, user_id, action, args, expires_at FROM buttons WHERE token = ?", (token,)
-        ) as cur:
-            row = await cur.fetchone()
+        )
         if row is None:
             return None
         return ButtonRow(str(row[0]), int(row[1]), str(row[2]), tuple(json.loads(row[3])), int(row[4]))
 
     async def purge_expired(self, now: int | None = None) -> int:
-        cur = await self._conn.execute("DELETE FROM buttons WHERE expires_at < ?", (now or int(time.time()),))
-        await self._conn.commit()
-        return cur.rowcount
+        async with self._db.transaction() as tx:
+            return await tx.execute("DELETE FROM buttons WHERE expires_at < ?", (now or int(time.time()),))
