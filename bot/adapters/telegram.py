@@ -1,0 +1,330 @@
+"""The Telegram front end: python-telegram-bot long polling inside the bot's own event loop.
+
+Platform conversion only. An update becomes a `Request`, the router answers with an `Outcome`, and this
+module turns that into Bot API calls: HTML text, an inline keyboard whose buttons carry only `b:<token>`,
+an alert for presses that are refused, an edit or a new message otherwise. It adds no sentence of its own:
+everything a user reads comes from the catalogs through the router.
+
+The application is driven with `initialize()` / `start()` / `updater.start_polling()` (and the reverse on
+stop) rather than `run_polling()`, so Telegram shares the running loop with Discord and the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import re
+import warnings
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from functools import partial
+from typing import Any, TypeVar
+
+from telegram import (
+    Bot,
+    BotCommand,
+    CallbackQuery,
+    Chat,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyParameters,
+    Update,
+    User,
+)
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
+
+from bot.app import App
+from bot.core.messages import Msg, Rendered, Reply
+from bot.core.request import ChatType, Request, split_command
+from bot.i18n import DEFAULT_LOCALE
+
+log = logging.getLogger(__name__)
+
+CALLBACK_PREFIX = "b:"
+MAX_CALLBACK_BYTES = 64  # Bot API limit on callback_data
+ALERT_MAX_CHARS = 200  # Bot API limit on answerCallbackQuery text
+CAPTION_MAX_CHARS = 1024  # Bot API limit on a photo caption
+COMMAND_DESCRIPTION_MAX_CHARS = 256
+POLL_TIMEOUT_SECONDS = 10  # long-polling timeout; stop() interrupts a pending poll, so this never delays shutdown
+# Updates are handled concurrently, up to this many at once. A quote spends most of its time waiting on the
+# RPC node and SQLite, so one-at-a-time (PTB's default) would leave the loop idle and make every user wait
+# behind every other. The bound (rather than `True`, i.e. unbounded-ish) caps how many chain calls and DB
+# writes a burst can put in flight at once; ordering within one chat is not guaranteed either way, which
+# is harmless for independent commands.
+CONCURRENT_UPDATES = 64
+
+_TOKEN_CHARS = re.compile(r"[A-Za-z0-9_-]+")
+_TAG = re.compile(r"<[^>]+>")
+
+T = TypeVar("T")
+
+
+class TelegramMarkup:
+    """Telegram HTML: user text is HTML-escaped; titles bold, code monospaced."""
+
+    @staticmethod
+    def escape(text: str) -> str:
+        return html.escape(text)
+
+    @staticmethod
+    def style(kind: str, text: str) -> str:
+        if kind == "title":
+            return f"<b>{text}</b>"
+        if kind == "code":
+            return f"<code>{text}</code>"
+        return text
+
+
+MARKUP = TelegramMarkup()
+
+
+def chat_type(telegram_type: str) -> ChatType:
+    """Telegram's private / group / supergroup / channel, as the core's three kinds."""
+    if telegram_type == Chat.PRIVATE:
+        return "private"
+    if telegram_type == Chat.CHANNEL:
+        return "channel"
+    return "group"
+
+
+def button_token(data: str | None) -> str | None:
+    """The token inside callback_data `b:<token>`, or None when the data is not something we sent.
+
+    Callback data is chosen by the client, so it is checked for shape only; whether the token exists and
+    belongs to the presser is the router's business.
+    """
+    if data is None or len(data.encode()) > MAX_CALLBACK_BYTES or not data.startswith(CALLBACK_PREFIX):
+        return None
+    token = data[len(CALLBACK_PREFIX) :]
+    return token if _TOKEN_CHARS.fullmatch(token) else None
+
+
+def keyboard(rendered: Rendered) -> InlineKeyboardMarkup | None:
+    """The reply's buttons as an inline keyboard carrying only opaque tokens."""
+    rows = [
+        [InlineKeyboardButton(b.label, callback_data=CALLBACK_PREFIX + b.token) for b in row]
+        for row in rendered.buttons
+        if row
+    ]
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def plain_text(markup_text: str) -> str:
+    """Rendered HTML as plain text (for alerts, which Telegram shows without formatting)."""
+    return html.unescape(_TAG.sub("", markup_text))
+
+
+def command_language(locale: str) -> str | None:
+    """The `language_code` for setMyCommands: None (every language) for the default, `zh` for zh_CN."""
+    return None if locale == DEFAULT_LOCALE else locale.split("_", 1)[0].lower()
+
+
+def retry_seconds(err: RetryAfter) -> float:
+    """How long Telegram asked us to wait (PTB 22 warns while `retry_after` moves from int to timedelta)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = err.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class TelegramFrontend:
+    """Telegram through python-telegram-bot, polling inside the caller's event loop."""
+
+    name = "telegram"
+
+    def __init__(
+        self, app: App, token: str, api_url: str | None = None, *, poll_interval: float = 0.0,
+        concurrent_updates: int = CONCURRENT_UPDATES,
+    ) -> None:
+        self.app = app
+        self.router = app.router
+        self.poll_interval = poll_interval
+        self.application = self._build(token, api_url, concurrent_updates)
+
+    def _build(self, token: str, api_url: str | None, concurrent_updates: int) -> Application:  # type: ignore[type-arg]
+        builder = Application.builder().token(token).concurrent_updates(concurrent_updates).job_queue(None)
+        if api_url:
+            base = api_url.rstrip("/")
+            builder = builder.base_url(f"{base}/bot").base_file_url(f"{base}/file/bot")
+        application = builder.build()
+        commands = list(self.router.commands)
+        new_messages = filters.UpdateType.MESSAGE
+        application.add_handler(CommandHandler(commands, self._on_message, filters=new_messages))
+        application.add_handler(MessageHandler(filters.TEXT & filters.ChatType.PRIVATE & new_messages, self._on_message))
+        application.add_handler(CallbackQueryHandler(self._on_press))
+        application.add_error_handler(self._on_error)
+        return application
+
+    @property
+    def bot(self) -> Bot:
+        bot: Bot = self.application.bot
+        return bot
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect (getMe), publish the localized command menus, and begin long polling."""
+        await self.application.initialize()
+        await self._publish_commands()
+        await self.application.start()
+        assert self.application.updater is not None
+        await self.application.updater.start_polling(
+            poll_interval=self.poll_interval,
+            timeout=POLL_TIMEOUT_SECONDS,
+            allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY],
+        )
+        log.info("telegram: polling as @%s", self.bot.username)
+
+    async def stop(self) -> None:
+        """Stop polling, let running handlers finish, and close the HTTP client."""
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+
+    async def notify(self, chat_id: str, rendered: Rendered) -> None:
+        """Send an unprompted message; failures (blocked bot, vanished chat) are logged, not raised."""
+        await self._send(chat_id, rendered)
+
+    async def _publish_commands(self) -> None:
+        """One setMyCommands per shipped locale, so Telegram's command menu is in the user's language.
+
+        Two locales of one language (pt_BR, pt_PT) would share a language code; the later one wins.
+        """
+        catalogs = self.app.services.catalogs
+        for locale in catalogs.locales:
+            commands = [
+                BotCommand(name, catalogs.text(cmd.description_key, locale)[:COMMAND_DESCRIPTION_MAX_CHARS])
+                for name, cmd in self.router.commands.items()
+            ]
+            language = command_language(locale)
+            await self._safely("setMyCommands", partial(self.bot.set_my_commands, commands, language_code=language))
+
+    # -- updates ---------------------------------------------------------------------------------------
+
+    async def _on_message(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        """A command (any chat) or plain text (private chats only, answered as an unknown command)."""
+        message, user = update.message, update.effective_user
+        if message is None or user is None or message.text is None:
+            return
+        command, args = split_command(message.text)
+        request = self._request(user, message.chat, command=command, args=args, text_length=len(message.text))
+        outcome = await self.router.handle(request, MARKUP)
+        reply_to = None if message.chat.type == Chat.PRIVATE else message.message_id
+        await self._send(message.chat_id, outcome.rendered, reply_to=reply_to)
+
+    async def _on_press(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        """A button press: always answered; refusals as an alert to the presser only."""
+        query = update.callback_query
+        if query is None:
+            return
+        message = query.message
+        chat = message.chat if message is not None else None
+        token = button_token(query.data)
+        # A malformed token is looked up as "" and so refused by the router like any unknown one.
+        request = self._request(query.from_user, chat, button_token=token or "")
+        outcome = await self.router.handle(request, MARKUP)
+        if outcome.ephemeral or chat is None:
+            await self._answer(query, outcome.rendered if outcome.ephemeral else None)
+            return
+        await self._answer(query, None)
+        if outcome.rendered.edit and isinstance(message, Message) and outcome.rendered.image is None:
+            await self._edit(message, outcome.rendered)
+        else:
+            await self._send(chat.id, outcome.rendered)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Anything that escaped the router: logged, never re-raised into the polling loop, and answered with
+        the catalog's generic "something went wrong, nothing was changed" so the user is not left waiting."""
+        log.error("telegram: update %s failed", getattr(update, "update_id", "?"), exc_info=context.error)
+        if not isinstance(update, Update) or update.effective_chat is None:
+            return
+        user = update.effective_user
+        catalogs = self.app.services.catalogs
+        locale = catalogs.negotiate(user.language_code if user is not None else None)
+        rendered = catalogs.render(Reply.of(Msg("error.internal")), locale, MARKUP.escape, MARKUP.style)
+        if update.callback_query is not None:
+            await self._answer(update.callback_query, rendered)
+        else:  # only updates a handler accepted get here: commands, and text in private chats
+            await self._send(update.effective_chat.id, rendered)
+
+    def _request(self, user: User, chat: Chat | None, **what: Any) -> Request:
+        """The platform-neutral request for an update from `user` in `chat` (their private chat if none)."""
+        return Request(
+            platform="telegram",
+            user_id=str(user.id),
+            chat_id=str(chat.id if chat is not None else user.id),
+            chat_type=chat_type(chat.type) if chat is not None else "private",
+            locale=user.language_code or "",
+            display_name=user.full_name,
+            **what,
+        )
+
+    # -- sending ---------------------------------------------------------------------------------------
+
+    async def _answer(self, query: CallbackQuery, refusal: Rendered | None) -> None:
+        """Stop the button's spinner; a refusal is shown as an alert, in plain text."""
+        if refusal is None:
+            await self._safely("answerCallbackQuery", lambda: query.answer())
+            return
+        text = plain_text(refusal.text)[:ALERT_MAX_CHARS]
+        await self._safely("answerCallbackQuery", lambda: query.answer(text, show_alert=True))
+
+    async def _send(self, chat_id: int | str, rendered: Rendered, *, reply_to: int | None = None) -> None:
+        """A new message in `chat_id` (a photo with caption when the reply has an image)."""
+        markup = keyboard(rendered)
+        reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to is not None else None
+        if (image := rendered.image) is not None:
+            caption = rendered.text if len(rendered.text) <= CAPTION_MAX_CHARS else None
+            await self._safely(
+                "sendPhoto",
+                lambda: self.bot.send_photo(
+                    chat_id, image, caption=caption, parse_mode=ParseMode.HTML,
+                    reply_markup=markup if caption is not None else None, reply_parameters=reply,
+                ),
+            )
+            if caption is not None:
+                return
+        await self._safely(
+            "sendMessage",
+            lambda: self.bot.send_message(
+                chat_id, rendered.text, parse_mode=ParseMode.HTML, reply_markup=markup, reply_parameters=reply
+            ),
+        )
+
+    async def _edit(self, message: Message, rendered: Rendered) -> None:
+        """Replace the text and buttons of the message a button was pressed on."""
+        await self._safely(
+            "editMessageText",
+            lambda: self.bot.edit_message_text(
+                rendered.text, chat_id=message.chat_id, message_id=message.message_id,
+                parse_mode=ParseMode.HTML, reply_markup=keyboard(rendered),
+            ),
+        )
+
+    async def _safely(self, method: str, call: Callable[[], Awaitable[T]]) -> T | None:
+        """Run one Bot API call; honour one flood-control wait, log every other Telegram error."""
+        try:
+            try:
+                return await call()
+            except RetryAfter as err:
+                wait = retry_seconds(err)
+                log.warning("telegram: %s rate-limited, retrying in %.0fs", method, wait)
+                await asyncio.sleep(wait)
+                return await call()
+        except Forbidden as err:
+            log.info("telegram: %s refused: %s", method, err.message)
+        except BadRequest as err:
+            if "not modified" in err.message:
+                log.debug("telegram: %s: message not modified", method)
+            else:
+                log.warning("telegram: %s failed: %s", method, err.message)
+        except TelegramError as err:
+            log.warning("telegram: %s failed: %s", method, err)
+        return None

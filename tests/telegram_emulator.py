@@ -1,0 +1,296 @@
+"""A local Telegram Bot API emulator: real HTTP on 127.0.0.1, real Bot API JSON, every call recorded.
+
+python-telegram-bot talks to it through `base_url`, so tests exercise the library's real request path.
+
+    async with BotApiEmulator() as emu:
+        frontend = TelegramFrontend(app, emu.token, emu.url)
+        emu.send_text(user_id=1, chat_id=1, text="/help")
+        call = await emu.wait_for("sendMessage", lambda c: c.params["chat_id"] == "1")
+
+Injected updates are served by getUpdates (long polling, honouring `offset` and `timeout`). Params are
+recorded as sent (form fields are strings; JSON fields such as reply_markup are decoded). `block(chat)`
+makes sends to a chat fail with 403 and `fail_next(method, 429, retry_after=1)` injects one error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import itertools
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+JSON_FIELDS = {"reply_markup", "commands", "scope", "reply_parameters", "allowed_updates", "entities",
+               "caption_entities", "link_preview_options"}
+SENDS = {"sendMessage", "sendPhoto", "editMessageText"}
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    at: float = field(default_factory=time.perf_counter)
+    result: Any = None
+
+    @property
+    def chat_id(self) -> int | None:
+        raw = self.params.get("chat_id")
+        return int(raw) if raw is not None else None
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, description: str, retry_after: int | None = None) -> None:
+        super().__init__(description)
+        self.code, self.description, self.retry_after = code, description, retry_after
+
+
+class BotApiEmulator:
+    def __init__(self, token: str = "123456:TEST-token", username: str = "indexbot_test_bot") -> None:
+        self.token = token
+        self.me = {"id": int(token.split(":")[0]), "is_bot": True, "first_name": "indexbot", "username": username,
+                   "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False}
+        self.calls: list[Call] = []
+        self.commands: dict[str, list[dict[str, str]]] = {}  # language_code ("" = default) -> commands
+        self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # (chat_id, message_id) -> Message
+        self.injected: dict[int, dict[str, Any]] = {}  # update_id -> Update
+        self.blocked: set[int] = set()
+        self._failures: dict[str, list[ApiError]] = {}
+        self._pending: list[dict[str, Any]] = []
+        self._users: dict[int, dict[str, Any]] = {}
+        self._chats: dict[int, dict[str, Any]] = {}
+        self._ids = itertools.count(1)
+        self._arrived = asyncio.Event()
+        self._recorded = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # -- server ----------------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> BotApiEmulator:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/bot{token}/{method}", self._dispatch)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        self._arrived.set()  # release long polls
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def __aenter__(self) -> BotApiEmulator:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _dispatch(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
+        method = request.match_info["method"]
+        call = Call(method, await _params(request))
+        self.calls.append(call)
+        try:
+            call.result = await self._execute(call)
+        except ApiError as err:
+            body: dict[str, Any] = {"ok": False, "error_code": err.code, "description": err.description}
+            if err.retry_after is not None:
+                body["parameters"] = {"retry_after": err.retry_after}
+            call.result = body
+            return web.json_response(body, status=err.code)
+        finally:
+            self._recorded.set()
+        return web.json_response({"ok": True, "result": call.result})
+
+    async def _execute(self, call: Call) -> Any:
+        if self._failures.get(call.method):
+            raise self._failures[call.method].pop(0)
+        if call.method in SENDS and call.chat_id in self.blocked:
+            raise ApiError(403, "Forbidden: bot was blocked by the user")
+        handler = getattr(self, f"_api_{call.method}", None)
+        if handler is None:
+            raise ApiError(404, "Not Found: method not found")
+        return await handler(call.params)
+
+    # -- Bot API methods -------------------------------------------------------------------------------
+
+    async def _api_getMe(self, p: dict[str, Any]) -> Any:
+        return self.me
+
+    async def _api_deleteWebhook(self, p: dict[str, Any]) -> Any:
+        return True
+
+    async def _api_close(self, p: dict[str, Any]) -> Any:
+        return True
+
+    async def _api_logOut(self, p: dict[str, Any]) -> Any:
+        return True
+
+    async def _api_setMyCommands(self, p: dict[str, Any]) -> Any:
+        self.commands[p.get("language_code", "")] = p["commands"]
+        return True
+
+    async def _api_getMyCommands(self, p: dict[str, Any]) -> Any:
+        return self.commands.get(p.get("language_code", ""), [])
+
+    async def _api_getUpdates(self, p: dict[str, Any]) -> Any:
+        offset, limit = int(p.get("offset") or 0), int(p.get("limit") or 100)
+        if offset > 0:
+            self._pending = [u for u in self._pending if u["update_id"] >= offset]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + float(p.get("timeout") or 0)
+        while not self._pending and (remaining := deadline - loop.time()) > 0:
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+            except TimeoutError:
+                break
+        return self._pending[:limit]
+
+    async def _api_sendMessage(self, p: dict[str, Any]) -> Any:
+        return self._new_message(int(p["chat_id"]), text=_shown(p["text"], p), reply_markup=p.get("reply_markup"))
+
+    async def _api_sendPhoto(self, p: dict[str, Any]) -> Any:
+        photo = [{"file_id": f"photo{next(self._ids)}", "file_unique_id": "u", "width": 1, "height": 1}]
+        caption = _shown(p["caption"], p) if p.get("caption") else None
+        return self._new_message(int(p["chat_id"]), photo=photo, caption=caption, reply_markup=p.get("reply_markup"))
+
+    async def _api_editMessageText(self, p: dict[str, Any]) -> Any:
+        message = self.messages.get((int(p["chat_id"]), int(p["message_id"])))
+        if message is None:
+            raise ApiError(400, "Bad Request: message to edit not found")
+        text, markup = _shown(p["text"], p), p.get("reply_markup")
+        if message.get("text") == text and message.get("reply_markup") == markup:
+            raise ApiError(400, "Bad Request: message is not modified")
+        message.update(text=text, reply_markup=markup, edit_date=int(time.time()))
+        return _clean(message)
+
+    async def _api_answerCallbackQuery(self, p: dict[str, Any]) -> Any:
+        return True
+
+    async def _api_deleteMessage(self, p: dict[str, Any]) -> Any:
+        return self.messages.pop((int(p["chat_id"]), int(p["message_id"])), None) is not None
+
+    def _new_message(self, chat_id: int, **fields: Any) -> dict[str, Any]:
+        message = {"message_id": next(self._ids), "from": self.me, "chat": self._chat(chat_id), "date": int(time.time()), **fields}
+        self.messages[(chat_id, message["message_id"])] = message
+        return _clean(message)
+
+    # -- injecting updates -----------------------------------------------------------------------------
+
+    def send_text(self, user_id: int, chat_id: int, text: str, chat_type: str = "private", language_code: str | None = "en") -> int:
+        """Queue a text message from a user; a leading /command gets its bot_command entity. Returns update_id."""
+        message: dict[str, Any] = {"message_id": next(self._ids), "from": self._user(user_id, language_code),
+                                   "chat": self._chat(chat_id, chat_type), "date": int(time.time()), "text": text}
+        if text.startswith("/"):
+            head = text.split()[0]
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(head.encode("utf-16-le")) // 2}]
+        return self._push({"message": message})
+
+    def press(self, user_id: int, chat_id: int, message_id: int, callback_data: str, language_code: str | None = None) -> int:
+        """Queue a press of an inline button on message `message_id`. Returns update_id."""
+        message = self.messages.get((chat_id, message_id)) or {
+            "message_id": message_id, "from": self.me, "chat": self._chat(chat_id), "date": int(time.time()), "text": ""}
+        query = {"id": str(next(self._ids)), "from": self._user(user_id, language_code), "message": _clean(message),
+                 "chat_instance": str(chat_id), "data": callback_data}
+        return self._push({"callback_query": query})
+
+    def _push(self, body: dict[str, Any]) -> int:
+        update = {"update_id": next(self._ids), **body}
+        self.injected[update["update_id"]] = update
+        self._pending.append(update)
+        self._arrived.set()
+        return int(update["update_id"])
+
+    def _user(self, user_id: int, language_code: str | None) -> dict[str, Any]:
+        user = self._users.setdefault(user_id, {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"})
+        if language_code is not None:
+            user["language_code"] = language_code
+        return dict(user)
+
+    def _chat(self, chat_id: int, chat_type: str | None = None) -> dict[str, Any]:
+        default = "private" if chat_id > 0 else "supergroup"
+        chat = self._chats.setdefault(chat_id, {"id": chat_id, "type": chat_type or default})
+        if chat_type is not None:
+            chat["type"] = chat_type
+        if chat["type"] != "private":
+            chat.setdefault("title", f"Group {chat_id}")
+        return dict(chat)
+
+    # -- test controls ---------------------------------------------------------------------------------
+
+    def block(self, chat_id: int) -> None:
+        self.blocked.add(chat_id)
+
+    def fail_next(self, method: str, code: int, description: str = "Too Many Requests", retry_after: int | None = None) -> None:
+        self._failures.setdefault(method, []).append(ApiError(code, description, retry_after))
+
+    def mark(self) -> int:
+        """An index into `calls`; pass it as `since` to look only at later calls."""
+        return len(self.calls)
+
+    def calls_to(self, method: str, since: int = 0) -> list[Call]:
+        return [c for c in self.calls[since:] if c.method == method]
+
+    async def wait_for(self, method: str, predicate: Callable[[Call], bool] | None = None, timeout: float = 10.0,
+                       since: int = 0) -> Call:
+        """The first call of `method` (from `since` on) that satisfies `predicate`, awaiting it if need be."""
+        async def first() -> Call:
+            seen = since
+            while True:
+                for call in self.calls[seen:]:
+                    if call.method == method and (predicate is None or predicate(call)):
+                        return call
+                seen = len(self.calls)
+                self._recorded.clear()
+                await self._recorded.wait()
+
+        return await asyncio.wait_for(first(), timeout)
+
+    async def wait_count(self, method: str, n: int, timeout: float = 60.0, since: int = 0) -> list[Call]:
+        """Await until `n` calls of `method` were recorded from `since` on; returns them."""
+        async def enough() -> list[Call]:
+            while len(found := self.calls_to(method, since)) < n:
+                self._recorded.clear()
+                await self._recorded.wait()
+            return found
+
+        return await asyncio.wait_for(enough(), timeout)
+
+
+async def _params(request: web.Request) -> dict[str, Any]:
+    """Query and body (form, multipart or JSON) as one dict; uploaded files become bytes."""
+    params: dict[str, Any] = dict(request.query)
+    if request.content_type == "application/json":
+        params.update(await request.json())
+        return params
+    for key, value in (await request.post()).items():
+        if isinstance(value, web.FileField):
+            params[key] = value.file.read()
+        elif key in JSON_FIELDS and isinstance(value, str):
+            params[key] = json.loads(value)
+        else:
+            params[key] = value
+    return params
+
+
+def _shown(text: str, params: dict[str, Any]) -> str:
+    """What a client displays: HTML parse mode strips the tags (entities are not emulated)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", text)) if params.get("parse_mode") == "HTML" else text
+
+
+def _clean(message: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in message.items() if v is not None}

@@ -1,0 +1,271 @@
+"""The Telegram adapter through real python-telegram-bot, over HTTP, against a local Bot API emulator.
+
+Each test starts the real bot (`app`: devnet chain, fresh SQLite) and a `TelegramFrontend` polling the
+emulator, injects updates as Telegram would deliver them, and asserts on the Bot API calls the bot made and
+on stored state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from bot.adapters.telegram import CONCURRENT_UPDATES, TelegramFrontend, TelegramMarkup, button_token, plain_text
+from bot.app import App
+from bot.core.messages import Msg, Rendered, RenderedButton, Reply
+from bot.core.request import Caller
+from bot.core.router import BUTTON_TTL_SECONDS, MAX_MESSAGE_CHARS
+from telegram_emulator import BotApiEmulator, Call  # tests/ is on sys.path (rootdir conftest)
+
+CALLBACK_DATA = re.compile(r"^b:[A-Za-z0-9_-]+$")
+QUIET = 0.3  # how long to watch for a message that must not come
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[BotApiEmulator]:
+    async with BotApiEmulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+async def telegram(app: App, emulator: BotApiEmulator) -> AsyncIterator[TelegramFrontend]:
+    frontend = TelegramFrontend(app, emulator.token, emulator.url)
+    await frontend.start()
+    try:
+        yield frontend
+    finally:
+        await frontend.stop()
+
+
+def to_chat(chat_id: int) -> Callable[[Call], bool]:
+    return lambda call: call.chat_id == chat_id
+
+
+def text(app: App, key: str, locale: str = "en", **params: object) -> str:
+    """A catalog sentence rendered as the adapter renders it (HTML-escaped)."""
+    return app.services.catalogs.render_msg(Msg(key, params), locale, html.escape)  # type: ignore[arg-type]
+
+
+def callback_data(call: Call) -> list[str]:
+    rows = (call.params.get("reply_markup") or {}).get("inline_keyboard", [])
+    return [button["callback_data"] for row in rows for button in row]
+
+
+async def ask(emulator: BotApiEmulator, user: int, chat: int, line: str, **kw: object) -> Call:
+    """Send `line` as `user` in `chat` and return the bot's sendMessage to that chat."""
+    since = emulator.mark()
+    emulator.send_text(user, chat, line, **kw)  # type: ignore[arg-type]
+    return await emulator.wait_for("sendMessage", to_chat(chat), since=since)
+
+
+# -- pure conversion ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "token"),
+    [
+        ("b:AbC_9-x", "AbC_9-x"),
+        ("b:", None),
+        ("b:nonsense!", None),
+        ("junk", None),
+        ("x:AbC", None),
+        ("b:" + "A" * 62, "A" * 62),  # 64 bytes: the limit
+        ("b:" + "A" * 63, None),  # 65 bytes
+        ("b:" + "A" * 61 + "é", None),  # 64 characters, 65 bytes
+        (None, None),
+    ],
+)
+def test_button_token_accepts_only_our_shape(data: str | None, token: str | None) -> None:
+    assert button_token(data) == token
+
+
+def test_markup_escapes_and_styles() -> None:
+    m = TelegramMarkup()
+    assert m.escape("<b>&") == "&lt;b&gt;&amp;"
+    assert m.style("title", "T") == "<b>T</b>"
+    assert m.style("code", "c") == "<code>c</code>"
+    assert m.style("text", "t") == "t"
+    assert plain_text("<b>A &amp; B</b> &lt;x&gt;") == "A & B <x>"
+
+
+# -- through python-telegram-bot and the emulator ----------------------------------------------------------
+
+
+async def test_quote_in_private_chat(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
+    sent = await ask(emulator, 1001, 1001, "/quote MAG7 100")
+    body = sent.params["text"]
+    assert sent.params["parse_mode"] == "HTML"
+    assert "<b>" + text(app, "quote.buy.title", index="MAG7.ssi") + "</b>" in body
+    nav = re.search(r"^Price: \$[\d,.]+ per token \(NAV \$([\d,.]+)\)$", body, re.MULTILINE)
+    assert nav is not None and float(nav.group(1).replace(",", "")) > 0, body
+    block = int(re.search(r"Computed at block (\d+)\.", body).group(1))  # type: ignore[union-attr]
+    assert block == await app.chain.block_number()
+    [data] = callback_data(sent)
+    assert CALLBACK_DATA.match(data) and len(data.encode()) <= 64
+    assert sent.params["reply_markup"]["inline_keyboard"][0][0]["text"] == app.services.catalogs.text("button.refresh", "en")
+    row = await app.router.buttons.get(data[2:])
+    user = await app.services.users.seen("telegram", "1001")
+    assert row is not None and row.action == "quote.show" and row.user_id == user.id
+    assert "reply_parameters" not in sent.params  # private chats get a plain message, not a quote-reply
+
+
+async def test_user_input_is_html_escaped(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
+    sent = await ask(emulator, 1002, 1002, "/quote <b>x</b>")
+    assert "&lt;b&gt;x&lt;/b&gt;" in sent.params["text"]
+    assert "<b>x</b>" not in sent.params["text"]
+    assert sent.params["text"].startswith(text(app, "error.index.unknown", value="<b>x</b>", valid=app.services.index_list())[:20])
+
+
+async def test_press_by_owner_sends_a_new_quote(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
+    first = await ask(emulator, 1003, 1003, "/quote MAG7 100")
+    [data] = callback_data(first)
+    since = emulator.mark()
+    emulator.press(1003, 1003, first.result["message_id"], data)
+    answer = await emulator.wait_for("answerCallbackQuery", since=since)
+    again = await emulator.wait_for("sendMessage", to_chat(1003), since=since)
+    assert "show_alert" not in answer.params and "text" not in answer.params
+    assert text(app, "quote.buy.title", index="MAG7.ssi") in again.params["text"]
+    [new_data] = callback_data(again)
+    assert new_data != data and CALLBACK_DATA.match(new_data)
+
+
+async def test_press_by_someone_else_is_refused_privately(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
+    group = -100200
+    first = await ask(emulator, 2001, group, "/quote MAG7 100", chat_type="supergroup")
+    assert first.params["reply_parameters"]["message_id"] == emulator.injected[max(emulator.injected)]["message"]["message_id"]
+    [data] = callback_data(first)
+    since = emulator.mark()
+    emulator.press(2002, group, first.result["message_id"], data)
+    answer = await emulator.wait_for("answerCallbackQuery", since=since)
+    assert answer.params["show_alert"] == "true"
+    assert answer.params["text"] == app.services.catalogs.text("error.button.not_yours", "en")
+    await asyncio.sleep(QUIET)
+    assert emulator.calls_to("sendMessage", since) == [] and emulator.calls_to("editMessageText", since) == []
+
+
+@pytest.mark.parametrize("data", ["b:nonsense", "junk", "b:" + "A" * 70, "b:../../x", ""])
+async def test_forged_callback_data_is_refused(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend, data: str) -> None:
+    first = await ask(emulator, 1004, 1004, "/help")
+    since = emulator.mark()
+    emulator.press(1004, 1004, first.result["message_id"], data)
+    answer = await emulator.wait_for("answerCallbackQuery", since=since)
+    assert answer.params["show_alert"] == "true"
+    assert answer.params["text"] == app.services.catalogs.text("error.button.expired", "en")
+    await asyncio.sleep(QUIET)
+    assert emulator.calls_to("sendMessage", since) == []
+    still = await ask(emulator, 1004, 1004, "/help")  # the update loop survived
+    assert text(app, "help.title") in still.params["text"]
+
+
+async def test_edit_reply_edits_the_pressed_message(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
+    async def edited(caller: Caller, args: tuple[str, ...]) -> Reply:
+        return Reply.of(Msg("lang.set", {"language": "<edited>"}), edit=True)
+
+    app.router.action("test.edit", edited)
+    first = await ask(emulator, 1005, 1005, "/help")
+    user = await app.services.users.seen("telegram", "1005")
+    [token] = await app.router.buttons.issue(user.id, [("test.edit", ())], BUTTON_TTL_SECONDS)
+    since = emulator.mark()
+    emulator.press(1005, 1005, first.result["message_id"], "b:" + token)
+    edit = await emulator.wait_for("editMessageText", since=since)
+    assert int(edit.params["message_id"]) == first.result["message_id"] and edit.chat_id == 1005
+    assert edit.params["text"] == text(app, "lang.set", language="<edited>")
+    assert emulator.calls_to("answerCallbackQuery", since)
+    await asyncio.sleep(QUIET)
+    assert emulator.calls_to("sendMessage", since) == []
+
+
+async def test_language_from_telegram_and_lang_command(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
+    zh = await ask(emulator, 1006, 1006, "/help", language_code="zh-hans")
+    assert text(app, "help.title", "zh_CN") in zh.params["text"]
+    assert text(app, "help.title", "zh_CN") != text(app, "help.title", "en")
+    switched = await ask(emulator, 1006, 1006, "/lang en", language_code="zh-hans")
+    assert switched.params["text"] == text(app, "lang.set", language="English")
+    assert (await app.services.users.seen("telegram", "1006")).locale == "en"
+    en = await ask(emulator, 1006, 1006, "/help", language_code="zh-hans")
+    assert text(app, "help.title") in en.params["text"]
+
+
+async def test_command_menus_are_localized(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
+    catalogs = app.services.catalogs
+    assert set(emulator.commands) == {"", "zh"}
+    for language, locale in (("", "en"), ("zh", "zh_CN")):
+        expected = [{"command": name, "description": catalogs.text(f"cmd.{name}", locale)} for name in app.router.commands]
+        assert emulator.commands[language] == expected
+    assert emulator.commands["zh"] != emulator.commands[""]
+    assert len(emulator.calls_to("setMyCommands")) == len(catalogs.locales)
+
+
+async def test_group_text_is_ignored_private_text_is_answered(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
+    group = -100300
+    since = emulator.mark()
+    emulator.send_text(3001, group, "hello everyone", chat_type="group")
+    emulator.send_text(3001, group, "/nosuchcommand", chat_type="group")
+    reply = await ask(emulator, 3001, group, "/help", chat_type="group")
+    await asyncio.sleep(QUIET)
+    assert [c.params["text"] for c in emulator.calls_to("sendMessage", since)] == [reply.params["text"]]
+    private = await ask(emulator, 3001, 3001, "hello")
+    assert private.params["text"] == text(app, "error.command.unknown", command="")
+
+
+async def test_oversized_message_is_refused(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
+    line = "/quote MAG7 " + "1" * (4000 - len("/quote MAG7 "))
+    assert len(line) == 4000
+    sent = await ask(emulator, 1007, 1007, line)
+    assert sent.params["text"] == text(app, "error.message.too_long", limit=MAX_MESSAGE_CHARS)
+
+
+async def test_notify_sends_html_buttons_and_photos(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
+    since = emulator.mark()
+    await telegram.notify("1008", Rendered("<b>hi</b>", ((RenderedButton("Go", "tok_1"),),)))
+    [sent] = emulator.calls_to("sendMessage", since)
+    assert sent.chat_id == 1008 and sent.params["parse_mode"] == "HTML" and callback_data(sent) == ["b:tok_1"]
+    await telegram.notify("1008", Rendered("caption", image=b"\x89PNG fake"))
+    [photo] = emulator.calls_to("sendPhoto", since)
+    assert photo.params["photo"] == b"\x89PNG fake" and photo.params["caption"] == "caption"
+
+
+async def test_blocked_user_is_logged_not_raised(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend, caplog: pytest.LogCaptureFixture) -> None:
+    emulator.block(1009)
+    with caplog.at_level("INFO", logger="bot.adapters.telegram"):
+        await telegram.notify("1009", Rendered("hi"))
+    assert emulator.calls_to("sendMessage")[-1].result["error_code"] == 403
+    assert "blocked" in caplog.text
+    emulator.blocked.clear()
+    reply = await ask(emulator, 1009, 1009, "/help")  # polling and handlers still run
+    assert text(app, "help.title") in reply.params["text"]
+
+
+async def test_flood_control_retry_after_is_honoured(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
+    emulator.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
+    since = emulator.mark()
+    await telegram.notify("1010", Rendered("hi"))
+    first, second = emulator.calls_to("sendMessage", since)
+    assert first.result["error_code"] == 429 and second.result["text"] == "hi"
+    assert second.at - first.at >= 0.95
+
+
+def test_concurrency_is_bounded() -> None:
+    assert 1 < CONCURRENT_UPDATES <= 256  # PTB's default HTTP pool is 256 connections
+
+
+async def test_failure_outside_the_router_is_answered_generically(
+    app: App, emulator: BotApiEmulator, telegram: TelegramFrontend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_: object) -> None:
+        raise RuntimeError("storage down")
+
+    monkeypatch.setattr(telegram.router, "handle", broken)
+    sent = await ask(emulator, 1011, 1011, "/help", language_code="zh-CN")
+    assert sent.params["text"] == text(app, "error.internal", "zh_CN")
+    since = emulator.mark()
+    emulator.press(1011, 1011, sent.result["message_id"], "b:whatever")
+    answer = await emulator.wait_for("answerCallbackQuery", since=since)
+    assert answer.params["show_alert"] == "true" and answer.params["text"] == app.services.catalogs.text("error.internal", "zh_CN")
+    monkeypatch.undo()
+    reply = await ask(emulator, 1011, 1011, "/help", language_code="zh-CN")
+    assert text(app, "help.title", "zh_CN") in reply.params["text"]
