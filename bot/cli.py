@@ -10,6 +10,8 @@ import signal
 import sys
 
 from bot.config import Config, ConfigError, load_config
+from bot.adapters.base import Frontend
+from bot.logs import setup_logging
 from bot.profile import ProfileError
 from bot.verify import ProfileMismatch
 
@@ -35,7 +37,7 @@ async def _run(config: Config) -> int:
         print("indexbot run: set TELEGRAM_BOT_TOKEN and/or DISCORD_BOT_TOKEN (or use `indexbot chat`).", file=sys.stderr)
         return 2
     app = await App.start(config)
-    frontends = []
+    frontends: list[Frontend] = []
     try:
         if config.telegram_token:
             from bot.adapters.telegram import TelegramFrontend
@@ -80,11 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"indexbot: {exc}", file=sys.stderr)
         return 2
     quiet = args.command in (None, "chat")
-    logging.basicConfig(
-        level=logging.WARNING if quiet else getattr(logging, config.log_level, logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    level = logging.WARNING if quiet else getattr(logging, config.log_level, logging.INFO)
+    setup_logging(level, [s.reveal() for s in (config.telegram_token, config.discord_token) if s is not None])
     try:
         if args.command == "config":
             print(json.dumps(config.redacted(), indent=2, default=str))

@@ -46,3 +46,22 @@ def test_no_chain_means_the_embedded_devnet() -> None:
         "http://127.0.0.1:1",
         "http://127.0.0.1:2",
     )
+
+
+def test_log_lines_never_carry_a_secret(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    from bot.logs import setup_logging
+
+    setup_logging(logging.DEBUG, ["123:SECRET"])
+    logging.getLogger("httpx").warning("POST https://api.telegram.org/bot%s/getMe", "123:SECRET")
+    try:
+        raise RuntimeError("failed calling /bot123:SECRET/sendMessage")
+    except RuntimeError:
+        logging.getLogger("x").exception("boom")
+    logging.getLogger("httpx").info("quiet at info")
+    err = capsys.readouterr().err
+    assert "SECRET" not in err
+    assert "bot***/getMe" in err and "RuntimeError: failed calling /bot***/sendMessage" in err
+    assert "quiet at info" not in err
+    logging.getLogger().handlers.clear()
