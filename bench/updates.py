@@ -5,7 +5,11 @@ Starts its own devnet, the local Bot API emulator (tests/telegram_emulator.py) a
 same run and on the same emulator, a bare PTB app whose one CommandHandler replies with the text. Prints both
 rates, their ratio and the machine.
 
-    .venv/bin/python bench/updates.py [--n 500] [--chats 100] [--profile]
+    .venv/bin/python bench/updates.py [--n 500] [--chats 100] [--distinct] [--profile]
+
+By default every update asks the same quote, so after the first all are served from the per-block quote cache
+(as repeated quotes in one block are in production). `--distinct` gives every update its own amount, so
+every one is a cold quote with its own Multicall3 round trip to anvil.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from bot.config import Config  # noqa: E402
 from devnet.harness import Devnet  # noqa: E402
 from telegram_emulator import BotApiEmulator, Call  # noqa: E402
 
-LINE = "/quote MAG7 100"
+LINE = "/quote MAG7 {amount}"
 WARMUP = 10
 IDLE_SECONDS = 10.0
 
@@ -51,13 +55,13 @@ async def replies(emulator: BotApiEmulator, n: int, since: int) -> list[Call]:
     return sent
 
 
-async def burst(emulator: BotApiEmulator, n: int, chats: int, first_chat: int) -> tuple[float, int, int]:
+async def burst(emulator: BotApiEmulator, n: int, chats: int, first_chat: int, distinct: bool) -> tuple[float, int, int]:
     """Inject n updates round-robin over `chats` private chats; (answered/s, answered, replies that are quotes)."""
     since = emulator.mark()
     started = time.perf_counter()
     for i in range(n):
         chat = first_chat + i % chats
-        emulator.send_text(chat, chat, LINE)
+        emulator.send_text(chat, chat, LINE.format(amount=f"{100 + i / 100:.2f}" if distinct else "100"))
     sent = await replies(emulator, n, since)
     quotes = sum("MAG7.ssi" in str(c.params.get("text")) for c in sent)
     return len(sent) / (sent[-1].at - started), len(sent), quotes
@@ -65,16 +69,16 @@ async def burst(emulator: BotApiEmulator, n: int, chats: int, first_chat: int) -
 
 async def measure(
     emulator: BotApiEmulator, start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]],
-    n: int, chats: int, profile: cProfile.Profile | None = None,
+    n: int, chats: int, distinct: bool, profile: cProfile.Profile | None = None,
 ) -> tuple[float, int, int]:
     """Start a bot, warm it up, time one burst of n updates, stop it."""
     await start()
     try:
-        await burst(emulator, WARMUP, WARMUP, 900_000)
+        await burst(emulator, WARMUP, WARMUP, 900_000, distinct=False)
         if profile is not None:
             profile.enable()
         try:
-            return await burst(emulator, n, chats, 100_000)
+            return await burst(emulator, n, chats, 100_000, distinct)
         finally:
             if profile is not None:
                 profile.disable()
@@ -99,7 +103,7 @@ def echo_app(emulator: BotApiEmulator, concurrency: int) -> Application:  # type
     return application
 
 
-async def run(n: int, chats: int, concurrency: int, profile_to: Path | None) -> None:
+async def run(n: int, chats: int, concurrency: int, distinct: bool, profile_to: Path | None) -> None:
     with tempfile.TemporaryDirectory(prefix="indexbot-bench-") as tmp:
         home = Path(tmp)
         devnet = await Devnet.start(home / "devnet")
@@ -108,7 +112,9 @@ async def run(n: int, chats: int, concurrency: int, profile_to: Path | None) -> 
             async with BotApiEmulator() as emulator:
                 profile = cProfile.Profile() if profile_to else None
                 frontend = TelegramFrontend(app, emulator.token, emulator.url, concurrent_updates=concurrency)
-                full, answered, quotes = await measure(emulator, frontend.start, frontend.stop, n, chats, profile)
+                calls_before = app.chain.method_counts()["eth_call"]
+                full, answered, quotes = await measure(emulator, frontend.start, frontend.stop, n, chats, distinct, profile)
+                chain_calls = app.chain.method_counts()["eth_call"] - calls_before
                 echo = echo_app(emulator, concurrency)
 
                 async def start_echo() -> None:
@@ -121,21 +127,22 @@ async def run(n: int, chats: int, concurrency: int, profile_to: Path | None) -> 
                     await echo.stop()
                     await echo.shutdown()
 
-                bare, bare_answered, _ = await measure(emulator, start_echo, stop_echo, n, chats)
+                bare, bare_answered, _ = await measure(emulator, start_echo, stop_echo, n, chats, distinct)
         finally:
             await app.stop()
             await devnet.stop()
-    report(n, chats, concurrency, (full, answered, quotes), (bare, bare_answered))
+    report(n, chats, concurrency, distinct, (full, answered, quotes, chain_calls), (bare, bare_answered))
     if profile is not None and profile_to is not None:
         profile.dump_stats(profile_to)
         pstats.Stats(profile).sort_stats("cumulative").print_stats(40)
 
 
-def report(n: int, chats: int, concurrency: int, full_run: tuple[float, int, int], bare_run: tuple[float, int]) -> None:
-    (full, answered, quotes), (bare, bare_answered) = full_run, bare_run
+def report(n: int, chats: int, concurrency: int, distinct: bool, full_run: tuple[float, int, int, int], bare_run: tuple[float, int]) -> None:
+    (full, answered, quotes, chain_calls), (bare, bare_answered) = full_run, bare_run
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
-    print(f"updates: {n} x {LINE!r} from {chats} chats, concurrent_updates={concurrency}")
-    print(f"full bot (TelegramFrontend + router + chain quote): {full:8.1f} updates/s ({answered}/{n} answered, {quotes} quotes)")
+    amounts = "a distinct amount each (cold quotes)" if distinct else "the same amount (per-block cache)"
+    print(f"updates: {n} x {LINE.format(amount='<usdc>')!r}, {amounts}, from {chats} chats, concurrent_updates={concurrency}")
+    print(f"full bot (TelegramFrontend + router + chain quote): {full:8.1f} updates/s ({answered}/{n} answered, {quotes} quotes, {chain_calls} eth_calls)")
     print(f"bare PTB echo (CommandHandler -> reply_text):         {bare:8.1f} updates/s ({bare_answered}/{n} answered)")
     print(f"ratio full / bare: {full / bare:.2f}  (target >= 0.5)")
 
@@ -146,11 +153,12 @@ def main() -> None:
     parser.add_argument("--chats", type=int, default=100, help="distinct private chats (default 100)")
     parser.add_argument("--concurrency", type=int, default=CONCURRENT_UPDATES,
                         help=f"PTB concurrent_updates for both bots (default {CONCURRENT_UPDATES}, the adapter's)")
+    parser.add_argument("--distinct", action="store_true", help="a different amount per update: every quote is cold")
     parser.add_argument("--profile", type=Path, nargs="?", const=Path("bench-updates.prof"), default=None,
                         help="cProfile the full-bot burst and write stats here (default bench-updates.prof)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(run(args.n, args.chats, args.concurrency, args.profile))
+    asyncio.run(run(args.n, args.chats, args.concurrency, args.distinct, args.profile))
 
 
 if __name__ == "__main__":

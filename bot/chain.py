@@ -2,7 +2,8 @@
 
 `Fn` is a function signature with its output types, encoded with eth_abi; `Chain.multicall` sends any
 number of calls as one `eth_call` to Multicall3.aggregate3 at one block, so what the bot shows is one
-consistent state and costs one round trip. `CountingProvider` counts requests so benchmarks measure real
+consistent state and costs one round trip. Most answers are byte-for-byte what the previous block said (a
+tokenset, a feed between rounds), so decoding is memoized on the bytes. `CountingProvider` counts requests so benchmarks measure real
 round trips. `HeadTracker` follows the chain head in the background so callers can key caches by block
 without asking the chain.
 """
@@ -15,10 +16,11 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 import aiohttp
+from aiohttp import ClientSession, ClientTimeout
 from eth_abi.abi import decode, encode
 from eth_utils.abi import function_signature_to_4byte_selector
 from web3 import AsyncWeb3
@@ -43,30 +45,46 @@ def _split_types(inner: str) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=8192)
+def _decode(types: tuple[str, ...], data: bytes) -> tuple[Any, ...]:
+    return tuple(decode(types, data))  # eth_abi returns tuples all the way down: safe to share
+
+
+@lru_cache(maxsize=8192)
+def _encode(types: tuple[str, ...], args: tuple[Any, ...]) -> bytes:
+    return encode(types, args)
+
+
 @dataclass(frozen=True)
 class Fn:
-    """`Fn("getPool(address,address,uint24)", "address")`: encode arguments, decode results."""
+    """`Fn("getPool(address,address,uint24)", "address")`: encode arguments, decode results.
+
+    `memo=False` for calls whose arguments or answers are never repeated (the Multicall3 envelope).
+    """
 
     signature: str
     outputs: str = ""
+    memo: bool = True
 
     @cached_property
     def selector(self) -> bytes:
         return function_signature_to_4byte_selector(self.signature)
 
     @cached_property
-    def input_types(self) -> list[str]:
-        return _split_types(self.signature[self.signature.index("(") + 1 : -1])
+    def input_types(self) -> tuple[str, ...]:
+        return tuple(_split_types(self.signature[self.signature.index("(") + 1 : -1]))
 
     @cached_property
-    def output_types(self) -> list[str]:
-        return _split_types(self.outputs)
+    def output_types(self) -> tuple[str, ...]:
+        return tuple(_split_types(self.outputs))
 
     def encode(self, *args: Any) -> bytes:
-        return self.selector + (encode(self.input_types, list(args)) if self.input_types else b"")
+        if not self.input_types:
+            return self.selector
+        return self.selector + (_encode(self.input_types, args) if self.memo else encode(self.input_types, args))
 
     def decode(self, data: bytes) -> tuple[Any, ...]:
-        return tuple(decode(self.output_types, data))
+        return _decode(self.output_types, data) if self.memo else tuple(decode(self.output_types, data))
 
 
 @dataclass(frozen=True)
@@ -85,23 +103,34 @@ class Result:
         return self.values[0]
 
 
-AGGREGATE3 = Fn("aggregate3((address,bool,bytes)[])", "(bool,bytes)[]")
+AGGREGATE3 = Fn("aggregate3((address,bool,bytes)[])", "(bool,bytes)[]", memo=False)
 
 
 class CountingProvider(AsyncHTTPProvider):
     """An HTTP provider that counts the JSON-RPC requests it sends (a batch counts once)."""
 
     def __init__(self, url: str, timeout: float = 10.0) -> None:
-        super().__init__(url, request_kwargs={"timeout": timeout})
+        super().__init__(url, request_kwargs={"timeout": ClientTimeout(total=timeout)})
+        self.timeout = timeout
+        self.session: ClientSession | None = None
         self.round_trips = 0
         self.by_method: Counter[str] = Counter()
 
+    async def keep_alive(self) -> None:
+        """Use one keep-alive HTTP session: web3's default closes the connection after every request, which
+        against a remote node means a new TCP and TLS handshake per read."""
+        if self.session is None or self.session.closed:
+            self.session = ClientSession(raise_for_status=True, timeout=ClientTimeout(total=self.timeout))
+            await self.cache_async_session(self.session)
+
     async def make_request(self, method: Any, params: Any) -> Any:
+        await self.keep_alive()
         self.round_trips += 1
         self.by_method[str(method)] += 1
         return await super().make_request(method, params)
 
     async def make_batch_request(self, requests: Any) -> Any:
+        await self.keep_alive()
         self.round_trips += 1
         self.by_method["batch"] += 1
         return await super().make_batch_request(requests)
@@ -187,6 +216,8 @@ class Chain:
 
     async def close(self) -> None:
         for p in self.providers:
+            if p.session is not None:
+                await p.session.close()
             try:
                 await p.disconnect()
             except Exception:  # noqa: BLE001 - closing is best effort
