@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.chain import Chain, HeadTracker
 from bot.config import Config
+from bot.core.notices import Notices
 from bot.core.router import Router
 from bot.i18n import Catalogs
 from bot.market import Market
@@ -35,6 +36,7 @@ class App:
     db: Database
     services: Services
     router: Router
+    notices: Notices
     devnet: Any = None  # the embedded devnet this app started, stopped with it
 
     @classmethod
@@ -70,9 +72,10 @@ class App:
         catalogs = Catalogs()
         users = Users(db)
         services = Services(profile, Market(profile, chain, setup, head, config.market), users, catalogs, config.limits)
-        router = Router(users, Buttons(db), catalogs)
+        buttons = Buttons(db)
+        router = Router(users, buttons, catalogs)
         register_all(router, services)
-        return cls(config, profile, chain, head, db, services, router, devnet)
+        return cls(config, profile, chain, head, db, services, router, Notices(users, buttons, catalogs), devnet)
 
     async def stop(self) -> None:
         await self.head.stop()

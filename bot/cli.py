@@ -24,7 +24,9 @@ async def _chat(config: Config) -> int:
 
     app = await App.start(config)
     try:
-        await ConsoleFrontend(app.router).run()
+        console = ConsoleFrontend(app.router)
+        app.notices.attach(console)
+        await console.run()
     finally:
         await app.stop()
     return 0
@@ -49,6 +51,7 @@ async def _run(config: Config) -> int:
             frontends.append(DiscordFrontend(app, config.discord_token.reveal(), config.discord_guild_id))
         for frontend in frontends:
             await frontend.start()
+            app.notices.attach(frontend)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -124,7 +124,10 @@ class Catalogs:
             tuple(RenderedButton(self.render_msg(b.label, locale, _plain), next(ids, "")) for b in row)
             for row in reply.buttons
         )
-        return Rendered(text=text, buttons=rows, image=reply.image, edit=reply.edit)
+        return Rendered(
+            text=text, buttons=rows, image=reply.image, edit=reply.edit,
+            delete_after=reply.delete_after, delete_request=reply.delete_request,
+        )
 
 
 class _Strict(dict[str, str]):

@@ -24,7 +24,7 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
 from bot.adapters.discord import DiscordFrontend, DiscordMarkup, chunks
-from bot.adapters.discord_commands import CatalogTranslator, ordered_args
+from bot.adapters.discord_commands import CatalogTranslator, build_command, ordered_args
 from bot.app import App
 from bot.core.messages import Button, Msg, Rendered, RenderedButton, Reply
 from bot.core.request import Caller
@@ -376,8 +376,32 @@ async def test_prefix_reply_carries_buttons_and_no_mentions(frontend: DiscordFro
 
 async def test_notify_sends_to_the_channel(frontend: DiscordFrontend, rest: FakeDiscord) -> None:
     rendered = Rendered("**Alert**\n" + "z" * 2100, buttons=((RenderedButton("Refresh", "tok_1"),),), image=b"\x89PNG")
-    await frontend.notify(str(CHANNEL_ID), rendered)
+    await frontend.deliver(str(CHANNEL_ID), rendered)
     sends = rest.where("POST", f"/channels/{CHANNEL_ID}/messages")
     assert [s.content for s in sends] == ["**Alert**", "z" * 2000, "z" * 100]
     assert sends[-1].custom_ids == ["b:tok_1"] and sends[-1].files == 1
     assert all(s.allowed_mentions == {"parse": []} for s in sends)
+
+
+async def test_deliver_edits_the_bots_message_in_place(frontend: DiscordFrontend, rest: FakeDiscord) -> None:
+    ref = await frontend.deliver(str(CHANNEL_ID), Rendered("first", buttons=((RenderedButton("Go", "tok_2"),),)))
+    assert ref is not None
+    again = await frontend.deliver(str(CHANNEL_ID), Rendered("second"), edit_ref=ref)
+    [edit] = rest.where("PATCH", f"/channels/{CHANNEL_ID}/messages/{ref}")
+    assert again == ref and edit.content == "second" and edit.custom_ids == []
+    assert len(rest.where("POST", f"/channels/{CHANNEL_ID}/messages")) == 1
+
+
+async def test_private_only_slash_command_in_a_server_is_answered_ephemerally(app: App, frontend: DiscordFrontend, rest: FakeDiscord) -> None:
+    async def secret(caller: Caller) -> Reply:
+        return Reply.of(Msg("help.title"), delete_after=1)
+
+    app.router.command("testsecret", secret, private_only=True)
+    frontend.bot.tree.add_command(build_command(app, "testsecret", frontend.bot.command))
+    await slash(frontend, "testsecret")
+    answer = last_sent(rest)
+    assert answer.content == "Commands" and answer.flags & EPHEMERAL
+    assert not [c for c in rest.calls if c.method == "DELETE"]  # not before its time
+    await asyncio.sleep(1.5)
+    [deleted] = [c.path for c in rest.calls if c.method == "DELETE"]
+    assert deleted.startswith(f"/webhooks/{APP_ID}/") and "/messages/" in deleted

@@ -141,3 +141,14 @@ async def test_storage_failure_is_answered_not_raised(router: Router, db: Databa
     await db.close()
     out = await router.handle(req(user="new-user", command="offer"), MARKUP)
     assert out.rendered.text == Catalogs().text("error.internal", "en") and not out.rendered.buttons
+
+
+async def test_private_only_in_a_group_is_answered_privately_where_the_platform_can(router: Router) -> None:
+    refused = await router.handle(req(command="secret", chat_type="group"), MARKUP)
+    assert refused.rendered.text == Catalogs().text("error.private_only", "en") and not refused.ephemeral
+    ephemeral = await router.handle(req(command="secret", chat_type="group", private_reply=True), MARKUP)
+    assert ephemeral.rendered.text == "Commands" and ephemeral.ephemeral
+    direct = await router.handle(req(command="secret"), MARKUP)
+    assert direct.rendered.text == "Commands" and not direct.ephemeral
+    public = await router.handle(req(command="offer", chat_type="group", private_reply=True), MARKUP)
+    assert not public.ephemeral  # only private-only commands are hidden

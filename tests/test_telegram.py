@@ -221,10 +221,10 @@ async def test_oversized_message_is_refused(app: App, emulator: BotApiEmulator, 
 
 async def test_notify_sends_html_buttons_and_photos(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
     since = emulator.mark()
-    await telegram.notify("1008", Rendered("<b>hi</b>", ((RenderedButton("Go", "tok_1"),),)))
+    await telegram.deliver("1008", Rendered("<b>hi</b>", ((RenderedButton("Go", "tok_1"),),)))
     [sent] = emulator.calls_to("sendMessage", since)
     assert sent.chat_id == 1008 and sent.params["parse_mode"] == "HTML" and callback_data(sent) == ["b:tok_1"]
-    await telegram.notify("1008", Rendered("caption", image=b"\x89PNG fake"))
+    await telegram.deliver("1008", Rendered("caption", image=b"\x89PNG fake"))
     [photo] = emulator.calls_to("sendPhoto", since)
     assert photo.params["photo"] == b"\x89PNG fake" and photo.params["caption"] == "caption"
 
@@ -232,7 +232,7 @@ async def test_notify_sends_html_buttons_and_photos(app: App, emulator: BotApiEm
 async def test_blocked_user_is_logged_not_raised(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend, caplog: pytest.LogCaptureFixture) -> None:
     emulator.block(1009)
     with caplog.at_level("INFO", logger="bot.adapters.telegram"):
-        await telegram.notify("1009", Rendered("hi"))
+        await telegram.deliver("1009", Rendered("hi"))
     assert emulator.calls_to("sendMessage")[-1].result["error_code"] == 403
     assert "blocked" in caplog.text
     emulator.blocked.clear()
@@ -243,7 +243,7 @@ async def test_blocked_user_is_logged_not_raised(app: App, emulator: BotApiEmula
 async def test_flood_control_retry_after_is_honoured(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
     emulator.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
     since = emulator.mark()
-    await telegram.notify("1010", Rendered("hi"))
+    await telegram.deliver("1010", Rendered("hi"))
     first, second = emulator.calls_to("sendMessage", since)
     assert first.result["error_code"] == 429 and second.result["text"] == "hi"
     assert second.at - first.at >= 0.95

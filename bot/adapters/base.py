@@ -10,10 +10,14 @@ from __future__ import annotations
 from typing import Protocol
 
 from bot.core.messages import Rendered
+from bot.core.router import Markup
 
 
 class Frontend(Protocol):
     name: str
+
+    @property
+    def markup(self) -> Markup: ...
 
     async def start(self) -> None:
         """Connect and begin receiving updates (returns once running)."""
@@ -21,8 +25,9 @@ class Frontend(Protocol):
     async def stop(self) -> None:
         """Stop receiving and disconnect."""
 
-    async def notify(self, chat_id: str, rendered: Rendered) -> None:
-        """Send a message nobody asked for (alerts, announcements) to one chat."""
+    async def deliver(self, chat_id: str, rendered: Rendered, edit_ref: str | None = None) -> str | None:
+        """Send a message nobody asked for right now (progress, alerts, announcements) to one chat, or edit
+        message `edit_ref` in place; returns the id of the message shown (None when it could not be sent)."""
 
 
 class PlainMarkup:

@@ -33,13 +33,16 @@ class ConsoleFrontend:
         self.user_id = user_id
         self.locale = console_locale()
         self.interactive = stdin.isatty()
+        self.markup = PlainMarkup()
         self._buttons: list[RenderedButton] = []
+        self._buttons_ref: str | None = None  # the message the current buttons belong to
+        self._shown = 0
 
     def _request(self, line: str) -> Request:
         pressed = self._pressed(line)
         base = dict(platform="console", user_id=self.user_id, chat_id=self.user_id, chat_type="private", locale=self.locale)
         if pressed is not None:
-            return Request(**base, button_token=pressed.token)  # type: ignore[arg-type]
+            return Request(**base, button_token=pressed.token, message_ref=self._buttons_ref)  # type: ignore[arg-type]
         command, args = split_command(line)
         if command is None:
             command = args[0] if args else ""
@@ -52,19 +55,23 @@ class ConsoleFrontend:
             return self._buttons[int(text) - 1]
         return next((b for b in self._buttons if b.label.casefold() == text.casefold()), None)
 
-    def show(self, rendered: Rendered) -> None:
+    def show(self, rendered: Rendered) -> str:
+        """Print a reply (an edit prints the new version below); returns its message id."""
+        self._shown += 1
+        ref = str(self._shown)
         out = [rendered.text]
         buttons = [b for row in rendered.buttons for b in row]
         out += [f"[{i}] {b.label}" for i, b in enumerate(buttons, 1)]
         if buttons:
-            self._buttons = buttons
+            self._buttons, self._buttons_ref = buttons, ref
         self.stdout.write("\n".join(out) + "\n\n")
         self.stdout.flush()
+        return ref
 
     async def handle_line(self, line: str) -> None:
         if not line.strip():
             return
-        outcome = await self.router.handle(self._request(line.rstrip("\n")), PlainMarkup())
+        outcome = await self.router.handle(self._request(line.rstrip("\n")), self.markup)
         self.show(outcome.rendered)
 
     async def run(self) -> None:
@@ -84,5 +91,6 @@ class ConsoleFrontend:
     async def stop(self) -> None:
         return None
 
-    async def notify(self, chat_id: str, rendered: Rendered) -> None:
-        self.show(rendered)
+    async def deliver(self, chat_id: str, rendered: Rendered, edit_ref: str | None = None) -> str | None:
+        """A terminal cannot rewrite what scrolled by: an edit is printed as the message's new version."""
+        return self.show(rendered)

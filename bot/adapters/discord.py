@@ -144,6 +144,8 @@ class IndexClient(discord.Client):
         if request is None:
             return
         outcome = await self.app.router.handle(request, MARKUP)
+        if outcome.rendered.delete_request:  # e.g. a private key pasted in a channel: remove it where we may
+            await _delete_quietly(message)
         await send_rendered(message.channel, outcome.rendered)
 
     async def _answer(self, interaction: discord.Interaction[Any], request: Request, *, thinking: bool) -> None:
@@ -154,12 +156,20 @@ class IndexClient(discord.Client):
         await reply(interaction, await task)
 
 
-async def send_rendered(channel: discord.abc.Messageable, rendered: Rendered) -> None:
-    """Send a rendered reply as one or more messages; buttons and image ride on the last."""
+async def send_rendered(channel: discord.abc.Messageable, rendered: Rendered) -> discord.Message:
+    """Send a rendered reply as one or more messages; buttons and image ride on the last, which is returned."""
     *head, last = chunks(rendered.text)
+    expiry: dict[str, Any] = {} if rendered.delete_after is None else {"delete_after": rendered.delete_after}
     for text in head:
-        await channel.send(text, allowed_mentions=NO_MENTIONS)
-    await channel.send(last, **extras(rendered))
+        await channel.send(text, allowed_mentions=NO_MENTIONS, **expiry)
+    return await channel.send(last, **expiry, **extras(rendered))
+
+
+async def _delete_quietly(message: discord.Message) -> None:
+    try:
+        await message.delete()
+    except discord.HTTPException as err:  # no Manage Messages permission, or already gone
+        log.info("discord: could not delete message %s: %s", message.id, err)
 
 
 async def reply(interaction: discord.Interaction[Any], outcome: Outcome) -> None:
@@ -170,15 +180,17 @@ async def reply(interaction: discord.Interaction[Any], outcome: Outcome) -> None
         await _edit(interaction, last, rendered)
         return
     for text in head:
-        await _say(interaction, text, outcome.ephemeral, {"allowed_mentions": NO_MENTIONS})
-    await _say(interaction, last, outcome.ephemeral, extras(rendered))
+        await _say(interaction, text, outcome.ephemeral, {"allowed_mentions": NO_MENTIONS}, rendered.delete_after)
+    await _say(interaction, last, outcome.ephemeral, extras(rendered), rendered.delete_after)
 
 
-async def _say(interaction: discord.Interaction[Any], text: str, ephemeral: bool, kw: dict[str, Any]) -> None:
+async def _say(interaction: discord.Interaction[Any], text: str, ephemeral: bool, kw: dict[str, Any], delete_after: int | None = None) -> None:
     if not interaction.response.is_done():
-        await interaction.response.send_message(text, ephemeral=ephemeral, **kw)
+        await interaction.response.send_message(text, ephemeral=ephemeral, delete_after=delete_after, **kw)
     else:
-        await interaction.followup.send(text, ephemeral=ephemeral, **kw)
+        sent = await interaction.followup.send(text, ephemeral=ephemeral, wait=True, **kw)
+        if delete_after is not None:
+            await sent.delete(delay=delete_after)
 
 
 async def _edit(interaction: discord.Interaction[Any], text: str, rendered: Rendered) -> None:
@@ -200,6 +212,7 @@ class DiscordFrontend:
     """The Frontend for Discord: `DiscordFrontend(app, token, guild_id)`, then `start()` / `stop()`."""
 
     name = "discord"
+    markup = MARKUP
 
     def __init__(self, app: App, token: str, guild_id: int | None = None, *, prefix: str = "!", intents: discord.Intents | None = None) -> None:
         self.app = app
@@ -238,9 +251,18 @@ class DiscordFrontend:
             await asyncio.gather(self._gateway, return_exceptions=True)
             self._gateway = None
 
-    async def notify(self, chat_id: str, rendered: Rendered) -> None:
-        """Send to a channel (or DM channel) by id."""
-        channel = self.bot.get_channel(int(chat_id)) or await self.bot.fetch_channel(int(chat_id))
-        if not isinstance(channel, discord.abc.Messageable):
-            raise ValueError(f"discord channel {chat_id} cannot receive messages")
-        await send_rendered(channel, rendered)
+    async def deliver(self, chat_id: str, rendered: Rendered, edit_ref: str | None = None) -> str | None:
+        """Send to a channel (or DM channel) by id, or edit the bot's message `edit_ref` there; failures are
+        logged (a vanished channel, missing permissions), not raised into the caller."""
+        try:
+            channel = self.bot.get_channel(int(chat_id)) or await self.bot.fetch_channel(int(chat_id))
+            if not isinstance(channel, discord.abc.Messageable):
+                raise ValueError(f"discord channel {chat_id} cannot receive messages")
+            if edit_ref is not None and rendered.image is None and len(rendered.text) <= MAX_CONTENT:
+                message = channel.get_partial_message(int(edit_ref))
+                await message.edit(content=rendered.text, view=view_of(rendered), allowed_mentions=NO_MENTIONS)
+                return edit_ref
+            return str((await send_rendered(channel, rendered)).id)
+        except (discord.HTTPException, ValueError) as err:
+            log.warning("discord: delivery to %s failed: %s", chat_id, err)
+            return None

@@ -146,7 +146,9 @@ def _chat(user: discord.abc.User, guild_id: int | None, channel_id: int | None, 
 def interaction_request(interaction: discord.Interaction[Any], command: str | None = None, args: tuple[str, ...] = (), button_token: str | None = None) -> Request:
     chat = _chat(interaction.user, interaction.guild_id, interaction.channel_id, str(interaction.locale))
     length = len(" ".join((f"/{command}", *args))) if command else 0
-    return Request(**chat, command=command, args=args, button_token=button_token, text_length=length)
+    ref = str(interaction.message.id) if interaction.message is not None else None
+    # Any interaction can be answered ephemerally, so private-only commands work in servers too.
+    return Request(**chat, command=command, args=args, button_token=button_token, text_length=length, message_ref=ref, private_reply=True)
 
 
 def message_request(message: discord.Message, prefix: str) -> Request | None:

@@ -135,6 +135,7 @@ class TelegramFrontend:
     """Telegram through python-telegram-bot, polling inside the caller's event loop."""
 
     name = "telegram"
+    markup = MARKUP
 
     def __init__(
         self, app: App, token: str, api_url: str | None = None, *, poll_interval: float = 0.0,
@@ -144,6 +145,7 @@ class TelegramFrontend:
         self.router = app.router
         self.poll_interval = poll_interval
         self.application = self._build(token, api_url, concurrent_updates)
+        self._deletions: dict[asyncio.Task[None], tuple[int | str, int]] = {}  # pending delete_after
 
     def _build(self, token: str, api_url: str | None, concurrent_updates: int) -> Application:  # type: ignore[type-arg]
         builder = Application.builder().token(token).concurrent_updates(concurrent_updates).job_queue(None)
@@ -180,17 +182,24 @@ class TelegramFrontend:
         log.info("telegram: polling as @%s", self.bot.username)
 
     async def stop(self) -> None:
-        """Stop polling, let running handlers finish, and close the HTTP client."""
+        """Stop polling, let running handlers finish, delete now what was due for deletion, close the client."""
         updater = self.application.updater
         if updater is not None and updater.running:
             await updater.stop()
         if self.application.running:
             await self.application.stop()
+        for task, (chat_id, message_id) in list(self._deletions.items()):
+            task.cancel()
+            await self._delete(chat_id, message_id)  # early rather than never: a key must not outlive us
         await self.application.shutdown()
 
-    async def notify(self, chat_id: str, rendered: Rendered) -> None:
-        """Send an unprompted message; failures (blocked bot, vanished chat) are logged, not raised."""
-        await self._send(chat_id, rendered)
+    async def deliver(self, chat_id: str, rendered: Rendered, edit_ref: str | None = None) -> str | None:
+        """Send an unprompted message, or edit `edit_ref`; failures (blocked bot, vanished chat) are logged."""
+        if edit_ref is not None and rendered.image is None:
+            edited = await self._edit_by_id(chat_id, int(edit_ref), rendered)
+            if edited:
+                return edit_ref
+        return await self._send(chat_id, rendered)
 
     async def _publish_commands(self) -> None:
         """One setMyCommands per shipped locale, so Telegram's command menu is in the user's language.
@@ -216,7 +225,10 @@ class TelegramFrontend:
         command, args = split_command(message.text)
         request = self._request(user, message.chat, command=command, args=args, text_length=len(message.text))
         outcome = await self.router.handle(request, MARKUP)
-        reply_to = None if message.chat.type == Chat.PRIVATE else message.message_id
+        if outcome.rendered.delete_request:  # e.g. a private key pasted in a group: remove it where we may
+            await self._delete(message.chat_id, message.message_id)
+        private = message.chat.type == Chat.PRIVATE
+        reply_to = None if private or outcome.rendered.delete_request else message.message_id
         await self._send(message.chat_id, outcome.rendered, reply_to=reply_to)
 
     async def _on_press(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
@@ -228,7 +240,8 @@ class TelegramFrontend:
         chat = message.chat if message is not None else None
         token = button_token(query.data)
         # A malformed token is looked up as "" and so refused by the router like any unknown one.
-        request = self._request(query.from_user, chat, button_token=token or "")
+        ref = str(message.message_id) if message is not None else None
+        request = self._request(query.from_user, chat, button_token=token or "", message_ref=ref)
         outcome = await self.router.handle(request, MARKUP)
         if outcome.ephemeral or chat is None:
             await self._answer(query, outcome.rendered if outcome.ephemeral else None)
@@ -276,13 +289,30 @@ class TelegramFrontend:
         text = plain_text(refusal.text)[:ALERT_MAX_CHARS]
         await self._safely("answerCallbackQuery", lambda: query.answer(text, show_alert=True))
 
-    async def _send(self, chat_id: int | str, rendered: Rendered, *, reply_to: int | None = None) -> None:
-        """A new message in `chat_id` (a photo with caption when the reply has an image)."""
+    async def _send(self, chat_id: int | str, rendered: Rendered, *, reply_to: int | None = None) -> str | None:
+        """A new message in `chat_id` (a photo with caption when the reply has an image); its id, or None."""
+        sent = await self._post(chat_id, rendered, reply_to)
+        if sent is None:
+            return None
+        if rendered.delete_after is not None:
+            task = asyncio.create_task(self._delete_later(chat_id, sent.message_id, rendered.delete_after))
+            self._deletions[task] = (chat_id, sent.message_id)
+            task.add_done_callback(self._deletions.pop)
+        return str(sent.message_id)
+
+    async def _delete_later(self, chat_id: int | str, message_id: int, seconds: int) -> None:
+        await asyncio.sleep(seconds)
+        await self._delete(chat_id, message_id)
+
+    async def _delete(self, chat_id: int | str, message_id: int) -> None:
+        await self._safely("deleteMessage", lambda: self.bot.delete_message(chat_id, message_id))
+
+    async def _post(self, chat_id: int | str, rendered: Rendered, reply_to: int | None) -> Message | None:
         markup = keyboard(rendered)
         reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to is not None else None
         if (image := rendered.image) is not None:
             caption = rendered.text if len(rendered.text) <= CAPTION_MAX_CHARS else None
-            await self._safely(
+            photo = await self._safely(
                 "sendPhoto",
                 lambda: self.bot.send_photo(
                     chat_id, image, caption=caption, parse_mode=ParseMode.HTML,
@@ -290,8 +320,8 @@ class TelegramFrontend:
                 ),
             )
             if caption is not None:
-                return
-        await self._safely(
+                return photo
+        return await self._safely(
             "sendMessage",
             lambda: self.bot.send_message(
                 chat_id, rendered.text, parse_mode=ParseMode.HTML, reply_markup=markup, reply_parameters=reply
@@ -300,13 +330,17 @@ class TelegramFrontend:
 
     async def _edit(self, message: Message, rendered: Rendered) -> None:
         """Replace the text and buttons of the message a button was pressed on."""
-        await self._safely(
+        await self._edit_by_id(message.chat_id, message.message_id, rendered)
+
+    async def _edit_by_id(self, chat_id: int | str, message_id: int, rendered: Rendered) -> bool:
+        edited = await self._safely(
             "editMessageText",
             lambda: self.bot.edit_message_text(
-                rendered.text, chat_id=message.chat_id, message_id=message.message_id,
+                rendered.text, chat_id=chat_id, message_id=message_id,
                 parse_mode=ParseMode.HTML, reply_markup=keyboard(rendered),
             ),
         )
+        return edited is not None
 
     async def _safely(self, method: str, call: Callable[[], Awaitable[T]]) -> T | None:
         """Run one Bot API call; honour one flood-control wait, log every other Telegram error."""

@@ -72,6 +72,8 @@ class Reply:
     private_only: bool = False
     edit: bool = False  # a button press edits the message it came from rather than sending a new one
     locale: str | None = None  # set by /lang so the confirmation is already in the new language
+    delete_after: int | None = None  # seconds after which the adapter deletes this reply (an exported key)
+    delete_request: bool = False  # the adapter deletes the user's message where it may (a key pasted in a group)
 
     @classmethod
     def of(cls, *lines: Msg, **kw: object) -> Reply:
@@ -94,3 +96,5 @@ class Rendered:
     buttons: tuple[tuple[RenderedButton, ...], ...] = ()
     image: bytes | None = None
     edit: bool = False
+    delete_after: int | None = None
+    delete_request: bool = False

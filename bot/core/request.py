@@ -21,6 +21,8 @@ class Request:
     button_token: str | None = None  # an opaque id from a pressed button
     text_length: int = 0  # length of the raw message, so an oversized one is refused before parsing
     display_name: str = ""
+    message_ref: str | None = None  # the platform's id of the message a button was pressed on (for edits)
+    private_reply: bool = False  # the platform can answer so only the requester sees it (Discord ephemeral)
 
     @property
     def is_private(self) -> bool:

@@ -50,7 +50,8 @@ class Command:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What an adapter sends: the rendered reply, and whether only the requester should see it."""
+    """What an adapter sends: the rendered reply, and whether only the requester may see it (a refused
+    press, or a private-only command answered in a shared channel where the platform allows that)."""
 
     rendered: Rendered
     locale: str
@@ -76,11 +77,17 @@ class Router:
         locale = self.catalogs.negotiate(request.locale)
         pressed = request.button_token is not None
         refused = False
+        private = request.is_private
         try:
-            user = await self.users.seen(request.platform, request.user_id, request.display_name)
+            user = await self.users.seen(request.platform, request.user_id, request.display_name, request.locale or None)
             locale = user.locale or locale
             caller = Caller(request, user.id, locale)
-            reply = await (self._press(caller, request.button_token) if request.button_token is not None else self._command(caller))
+            if request.button_token is not None:
+                reply = await self._press(caller, request.button_token)
+            else:
+                command = self._find(caller)
+                private = private or command.private_only  # answered where only the requester sees it
+                reply = await command.run(caller)
             tokens = await self._issue(caller, reply)
         except UserError as err:
             reply, tokens, refused = Reply.of(err.msg), [], pressed  # refusals of a press go to the presser only
@@ -92,23 +99,23 @@ class Router:
             reply, tokens = Reply.of(Msg("error.internal")), []
         locale = reply.locale or locale
         rendered = self.catalogs.render(reply, locale, markup.escape, markup.style, tokens)
-        return Outcome(rendered, locale, refused)
+        return Outcome(rendered, locale, refused or (private and not request.is_private))
 
     async def _issue(self, caller: Caller, reply: Reply) -> list[str]:
         """Store the reply's buttons server-side; their opaque tokens in reading order."""
         specs = [(b.action, b.args) for row in reply.buttons for b in row]
         return await self.buttons.issue(caller.user_key, specs, BUTTON_TTL_SECONDS) if specs else []
 
-    async def _command(self, caller: Caller) -> Reply:
+    def _find(self, caller: Caller) -> Command:
         request = caller.request
         if request.text_length > MAX_MESSAGE_CHARS:
             raise UserError("error.message.too_long", limit=MAX_MESSAGE_CHARS)
         command = self.commands.get((request.command or "").lower())
         if command is None:
             raise UserError("error.command.unknown", command=(request.command or "")[:32])
-        if command.private_only and not request.is_private:
+        if command.private_only and not (request.is_private or request.private_reply):
             raise UserError("error.private_only")
-        return await command.run(caller)
+        return command
 
     async def _press(self, caller: Caller, token: str) -> Reply:
         row = await self.buttons.get(token[:64])

@@ -17,7 +17,8 @@ class UserRow:
     id: int
     platform: str
     platform_user_id: str
-    locale: str | None
+    locale: str | None  # the /lang override
+    platform_locale: str | None = None  # what the platform last reported
 
 
 @dataclass(frozen=True)
@@ -37,24 +38,34 @@ class Users:
         self._db = db
         self._known: dict[tuple[str, str], tuple[UserRow, float]] = {}
 
-    async def seen(self, platform: str, platform_user_id: str, display_name: str = "") -> UserRow:
-        """The user's row, created on first contact; last_seen_at refreshed at most once an hour."""
+    async def seen(
+        self, platform: str, platform_user_id: str, display_name: str = "", platform_locale: str | None = None
+    ) -> UserRow:
+        """The user's row, created on first contact; last_seen_at refreshed at most once an hour, and the
+        platform's language whenever it changes."""
         now = time.time()
         known = self._known.get((platform, platform_user_id))
-        if known is not None and now - known[1] < SEEN_REFRESH_SECONDS:
+        if known is not None and now - known[1] < SEEN_REFRESH_SECONDS and known[0].platform_locale == platform_locale:
             return known[0]
         async with self._db.transaction() as tx:
             row = await tx.fetch_one(
-                """INSERT INTO users (platform, platform_user_id, display_name, created_at, last_seen_at)
-                   VALUES (?, ?, ?, ?, ?)
-                   ON CONFLICT (platform, platform_user_id) DO UPDATE SET last_seen_at = excluded.last_seen_at
-                   RETURNING id, platform, platform_user_id, locale""",
-                (platform, platform_user_id, display_name, int(now), int(now)),
+                """INSERT INTO users (platform, platform_user_id, display_name, created_at, last_seen_at, platform_locale)
+                   VALUES (?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (platform, platform_user_id) DO UPDATE
+                   SET last_seen_at = excluded.last_seen_at, platform_locale = excluded.platform_locale
+                   RETURNING id, platform, platform_user_id, locale, platform_locale""",
+                (platform, platform_user_id, display_name, int(now), int(now), platform_locale),
             )
         assert row is not None
-        user = UserRow(int(row[0]), str(row[1]), str(row[2]), row[3])
+        user = UserRow(int(row[0]), str(row[1]), str(row[2]), row[3], row[4])
         self._known[(platform, platform_user_id)] = (user, now)
         return user
+
+    async def by_id(self, user_id: int) -> UserRow | None:
+        row = await self._db.fetch_one(
+            "SELECT id, platform, platform_user_id, locale, platform_locale FROM users WHERE id = ?", (user_id,)
+        )
+        return UserRow(int(row[0]), str(row[1]), str(row[2]), row[3], row[4]) if row else None
 
     async def set_locale(self, user_id: int, locale: str | None) -> None:
         async with self._db.transaction() as tx:

@@ -1,0 +1,69 @@
+"""The vocabulary of the intent pipeline: states, the order they move in, and what an intent holds.
+
+An intent is stored before anything is signed. Its state only moves forward:
+
+    quoted ─▶ confirmed ─▶ signed ─▶ sent ─▶ mined
+       │           │          │        ├──▶ reverted
+       ▼           ▼          ▼        └──▶ dropped
+    cancelled / expired   (a quote not confirmed in time, or a Cancel)
+
+`quoted`: shown with Confirm / Cancel. `confirmed`: the user pressed Confirm (a second press, on any device,
+finds it no longer `quoted` and sends nothing). `signed`: every transaction is signed and stored with its
+hash, before broadcast. `sent`: broadcast at least once. Terminal: mined, reverted, dropped, cancelled,
+expired. Connected wallets skip `signed`: the user's wallet signs and the page reports the hash (`sent`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+
+class State(str, Enum):
+    QUOTED = "quoted"
+    CONFIRMED = "confirmed"
+    SIGNED = "signed"
+    SENT = "sent"
+    MINED = "mined"
+    REVERTED = "reverted"
+    DROPPED = "dropped"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({State.MINED, State.REVERTED, State.DROPPED, State.CANCELLED, State.EXPIRED})
+UNFINISHED = frozenset({State.CONFIRMED, State.SIGNED, State.SENT})
+
+# state -> the states it may move to; anything else is refused by the repository
+FORWARD: dict[State, frozenset[State]] = {
+    State.QUOTED: frozenset({State.CONFIRMED, State.CANCELLED, State.EXPIRED}),
+    State.CONFIRMED: frozenset({State.SIGNED, State.SENT, State.CANCELLED, State.DROPPED}),
+    State.SIGNED: frozenset({State.SENT, State.DROPPED}),
+    State.SENT: frozenset({State.MINED, State.REVERTED, State.DROPPED}),
+}
+
+
+def may_move(old: State, new: State) -> bool:
+    return new in FORWARD.get(old, frozenset())
+
+
+@dataclass(frozen=True)
+class Intent:
+    id: int
+    user_id: int
+    wallet_id: int | None
+    address: str  # the sender, checksummed
+    kind: str
+    chain_id: int
+    params: dict[str, Any]
+    state: State
+    quote_expires_at: int
+    platform: str
+    chat_id: str
+    message_ref: str | None
+    result: dict[str, Any] | None
