@@ -152,3 +152,35 @@ async def test_private_only_in_a_group_is_answered_privately_where_the_platform_
     assert direct.rendered.text == "Commands" and not direct.ephemeral
     public = await router.handle(req(command="offer", chat_type="group", private_reply=True), MARKUP)
     assert not public.ephemeral  # only private-only commands are hidden
+
+
+async def test_messages_carrying_secrets_are_always_deleted_and_refused_where_others_read(router: Router) -> None:
+    async def needs_pin(caller: Caller) -> Reply:
+        if caller.request.args != ("1357",):
+            raise UserError("error.amount.zero", unit="PIN")
+        return Reply.of(Msg("help.title"))
+
+    router.command("pinned", needs_pin, private_only=True, secret=lambda args: "pin" if args else None)
+    ok = await router.handle(req(command="pinned", args=("1357",)), MARKUP)
+    wrong = await router.handle(req(command="pinned", args=("0000",)), MARKUP)
+    bare = await router.handle(req(command="pinned"), MARKUP)
+    group = await router.handle(req(command="pinned", args=("1357",), chat_type="group"), MARKUP)
+    assert ok.rendered.delete_request and wrong.rendered.delete_request  # success or refusal alike
+    assert not bare.rendered.delete_request  # nothing secret in it
+    en = Catalogs().entries["en"]
+    assert group.rendered.text == en["secret.public.pin"] + "\n" + en["error.private_only"]
+    assert group.rendered.delete_request and "1357" not in group.rendered.text
+
+
+async def test_private_only_button_pressed_in_a_shared_chat(router: Router) -> None:
+    async def balance(caller: Caller, args: tuple[str, ...]) -> Reply:
+        return Reply.of(Msg("help.title"))
+
+    router.action("test.private", balance, private_only=True)
+    user = await router.users.seen("console", "1")
+    [token] = await router.buttons.issue(user.id, [("test.private", ())], 60)
+    group = await router.handle(req(button_token=token, chat_type="group"), MARKUP)
+    assert group.rendered.text == Catalogs().text("error.private_only", "en")
+    [token] = await router.buttons.issue(user.id, [("test.private", ())], 60)
+    hidden = await router.handle(req(button_token=token, chat_type="group", private_reply=True), MARKUP)
+    assert hidden.rendered.text == "Commands" and hidden.ephemeral

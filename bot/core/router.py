@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from bot.chain import ChainUnavailable
@@ -27,6 +27,7 @@ BUTTON_TTL_SECONDS = 24 * 3600
 
 CommandFn = Callable[[Caller], Awaitable[Reply]]
 ActionFn = Callable[[Caller, tuple[str, ...]], Awaitable[Reply]]
+SecretOf = Callable[[tuple[str, ...]], str | None]  # which secret ("key", "pin") these arguments carry, if any
 
 
 class Markup(Protocol):
@@ -42,10 +43,17 @@ class Command:
     name: str
     run: CommandFn
     private_only: bool = False
+    secret: SecretOf | None = None
 
     @property
     def description_key(self) -> str:
         return f"cmd.{self.name}"
+
+
+@dataclass(frozen=True)
+class Action:
+    run: ActionFn
+    private_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,42 +72,62 @@ class Router:
         self.buttons = buttons
         self.catalogs = catalogs
         self.commands: dict[str, Command] = {}
-        self.actions: dict[str, ActionFn] = {}
+        self.actions: dict[str, Action] = {}
 
-    def command(self, name: str, run: CommandFn, *, private_only: bool = False) -> None:
-        self.commands[name] = Command(name, run, private_only)
+    def command(self, name: str, run: CommandFn, *, private_only: bool = False, secret: SecretOf | None = None) -> None:
+        """Register a command. `private_only`: answered only where nobody else can read the answer (a private
+        chat, or an ephemeral reply where the platform has one). `secret`: tells which secret the arguments may
+        carry; such a message is deleted where the platform allows, whatever the outcome, and typed where
+        others can read it, it is refused with a warning that the secret must be considered seen."""
+        self.commands[name] = Command(name, run, private_only, secret)
 
-    def action(self, name: str, run: ActionFn) -> None:
-        self.actions[name] = run
+    def action(self, name: str, run: ActionFn, *, private_only: bool = False) -> None:
+        self.actions[name] = Action(run, private_only)
 
     async def handle(self, request: Request, markup: Markup) -> Outcome:
         """Answer one request; never raises: every failure becomes a localized reply."""
         locale = self.catalogs.negotiate(request.locale)
         pressed = request.button_token is not None
-        refused = False
-        private = request.is_private
+        refused = private = False
+        kind: str | None = None  # the secret the arguments carry, if any
         try:
             user = await self.users.seen(request.platform, request.user_id, request.display_name, request.locale or None)
             locale = user.locale or locale
             caller = Caller(request, user.id, locale)
             if request.button_token is not None:
-                reply = await self._press(caller, request.button_token)
+                action, args = await self._find_press(caller, request.button_token)
+                private = self._allowed(request, action.private_only)
+                reply = await action.run(caller, args)
             else:
                 command = self._find(caller)
-                private = private or command.private_only  # answered where only the requester sees it
+                kind = command.secret(request.args) if command.secret else None
+                private = self._allowed(request, command.private_only)
                 reply = await command.run(caller)
             tokens = await self._issue(caller, reply)
         except UserError as err:
             reply, tokens, refused = Reply.of(err.msg), [], pressed  # refusals of a press go to the presser only
+            if kind is not None and err.key == "error.private_only":  # typed where others can read it
+                reply = Reply.of(Msg(f"secret.public.{kind}"), err.msg)
         except ChainUnavailable:
             log.warning("chain unavailable for %s", _describe(request))
             reply, tokens = Reply.of(Msg("error.chain.unavailable")), []
         except Exception:
             log.exception("request failed for %s", _describe(request))
             reply, tokens = Reply.of(Msg("error.internal")), []
+        if kind is not None:
+            reply = replace(reply, delete_request=True)
         locale = reply.locale or locale
         rendered = self.catalogs.render(reply, locale, markup.escape, markup.style, tokens)
         return Outcome(rendered, locale, refused or (private and not request.is_private))
+
+    @staticmethod
+    def _allowed(request: Request, private_only: bool) -> bool:
+        """Whether the answer must be private; refuses a private-only request where it cannot be."""
+        if not private_only:
+            return False
+        if not (request.is_private or request.private_reply):
+            raise UserError("error.private_only")
+        return True
 
     async def _issue(self, caller: Caller, reply: Reply) -> list[str]:
         """Store the reply's buttons server-side; their opaque tokens in reading order."""
@@ -113,22 +141,18 @@ class Router:
         command = self.commands.get((request.command or "").lower())
         if command is None:
             raise UserError("error.command.unknown", command=(request.command or "")[:32])
-        if command.private_only and not (request.is_private or request.private_reply):
-            raise UserError("error.private_only")
         return command
 
-    async def _press(self, caller: Caller, token: str) -> Reply:
+    async def _find_press(self, caller: Caller, token: str) -> tuple[Action, tuple[str, ...]]:
         row = await self.buttons.get(token[:64])
-        if row is None:
+        if row is None or row.expires_at < time.time():
             raise UserError("error.button.expired")
         if row.user_id != caller.user_key:
             raise UserError("error.button.not_yours")
-        if row.expires_at < time.time():
-            raise UserError("error.button.expired")
         action = self.actions.get(row.action)
         if action is None:
             raise UserError("error.button.expired")
-        return await action(caller, row.args)
+        return action, row.args
 
 
 def _describe(request: Request) -> str:

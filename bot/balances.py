@@ -1,0 +1,107 @@
+"""What an address holds, valued in USD: one Multicall3 round trip for every balance.
+
+ETH (Multicall3.getEthBalance), USDC, each index token, each staking token, SOSO and sSOSO are read in one
+`eth_call`, together with the block number. Values come from the market snapshot at that block: index tokens
+and their staked forms at the index's NAV (staking is 1:1), USDC at $1, ETH at the chain's native price feed.
+SOSO has no price feed yet, so its amount is shown without a USD value and left out of the total.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from bot import protocol as p
+from bot.chain import Call, Chain
+from bot.core.amounts import from_base_units
+from bot.market import Market
+from bot.profile import Profile
+
+Kind = Literal["native", "stable", "index", "staked", "soso", "staked_soso"]
+ETH_DECIMALS = 18
+
+
+@dataclass(frozen=True)
+class Holding:
+    symbol: str
+    kind: Kind
+    units: int  # base units, as read
+    amount: Decimal
+    usd: Decimal | None  # None: no price for it
+
+
+@dataclass(frozen=True)
+class Balances:
+    address: str
+    block: int
+    holdings: tuple[Holding, ...]
+
+    @property
+    def total_usd(self) -> Decimal:
+        return sum((h.usd for h in self.holdings if h.usd is not None), Decimal(0))
+
+    @property
+    def unpriced(self) -> tuple[Holding, ...]:
+        return tuple(h for h in self.holdings if h.usd is None and h.units)
+
+    def of(self, symbol: str) -> Holding:
+        return next(h for h in self.holdings if h.symbol == symbol)
+
+
+@dataclass(frozen=True)
+class _Slot:
+    symbol: str
+    kind: Kind
+    decimals: int
+    index: str | None = None  # whose NAV prices it
+
+
+class BalanceReader:
+    def __init__(self, profile: Profile, chain: Chain, market: Market) -> None:
+        self._profile = profile
+        self._chain = chain
+        self._market = market
+        self._slots = self._layout()
+
+    def _layout(self) -> list[tuple[_Slot, str | None]]:
+        """(what, ERC-20 address) in reading order; None = the native coin."""
+        prof = self._profile
+        slots: list[tuple[_Slot, str | None]] = [
+            (_Slot("ETH", "native", ETH_DECIMALS), None),
+            (_Slot(prof.usdc.symbol, "stable", prof.usdc.decimals), prof.usdc.address),
+        ]
+        for ref in prof.indexes:
+            slots.append((_Slot(ref.symbol, "index", ref.token.decimals, ref.symbol), ref.token.address))
+        for ref in prof.indexes:
+            if ref.staking is not None:
+                slots.append((_Slot(ref.staking.symbol, "staked", ref.staking.decimals, ref.symbol), ref.staking.address))
+        if prof.soso is not None:
+            slots.append((_Slot(prof.soso.symbol, "soso", prof.soso.decimals), prof.soso.address))
+        if prof.soso_staking is not None:
+            slots.append((_Slot(prof.soso_staking.symbol, "staked_soso", prof.soso_staking.decimals), prof.soso_staking.address))
+        return slots
+
+    async def read(self, address: str) -> Balances:
+        """Every balance of `address` at the newest block, in one round trip, then valued at that block."""
+        mc = self._profile.multicall3
+        calls = [Call(mc, p.BLOCK_NUMBER)]
+        calls += [Call(mc, p.GET_ETH_BALANCE, (address,)) if token is None else Call(token, p.BALANCE_OF, (address,)) for _, token in self._slots]
+        results = await self._chain.multicall(calls)
+        block = int(results[0].one())
+        self._market.head.observe(block)  # so the snapshot below is read at (or cached for) this block
+        snap = await self._market.snapshot()
+        eth_usd = snap.prices.get(self._profile.native_feed_symbol)
+        holdings = []
+        for (slot, _), res in zip(self._slots, results[1:], strict=True):
+            units = int(res.one()) if res.ok else 0
+            amount = from_base_units(units, slot.decimals)
+            price: Decimal | None = None
+            if slot.kind == "stable":
+                price = Decimal(1)
+            elif slot.kind == "native":
+                price = eth_usd
+            elif slot.index is not None and slot.index in snap.indexes:
+                price = snap.indexes[slot.index].nav
+            holdings.append(Holding(slot.symbol, slot.kind, units, amount, amount * price if price is not None else None))
+        return Balances(address, block, tuple(holdings))

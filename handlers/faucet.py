@@ -1,0 +1,33 @@
+"""/faucet (devnet only): test ETH and USDC for the user's custodial wallet. Registered only when the
+composition root provides a faucet, so the command does not exist on a real chain."""
+
+from bot.core.errors import UserError
+from bot.core.messages import Amount, Button, Msg, Reply
+from bot.core.request import Caller
+from bot.core.router import Router
+from bot.faucet import Faucet
+from bot.services import Services
+
+
+def register(router: Router, services: Services) -> None:
+    if services.faucet is None:
+        return
+    faucet: Faucet = services.faucet
+
+    async def fund(caller: Caller) -> Reply:
+        if caller.request.args:
+            raise UserError("error.args.extra", usage=Msg("usage.faucet"))
+        address = await services.wallets.address_of(caller.user_key)
+        if address is None:
+            raise UserError("error.wallet.none")
+        grant = await faucet.fund(address)
+        return Reply.of(
+            Msg("faucet.sent", {"eth": Amount(grant.eth), "usdc": Amount(grant.usdc, 2), "address": address}),
+            buttons=((Button(Msg("button.wallet"), "wallet.show"),),),
+        )
+
+    async def pressed(caller: Caller, _: tuple[str, ...]) -> Reply:
+        return await fund(caller)
+
+    router.command("faucet", fund)
+    router.action("faucet.run", pressed)

@@ -1,0 +1,135 @@
+"""/wallet: the custodial wallet. `/wallet` shows the address and balances; `new`, `import <key>`,
+`export <PIN>` and `remove <PIN>` manage it. Private only; the router deletes every message carrying a key
+or PIN where the platform allows, and one typed where others can read it is refused as seen."""
+
+import re
+
+from bot.balances import Balances
+from bot.core.errors import UserError
+from bot.core.messages import Amount, Button, Msg, Reply, Usd
+from bot.core.request import Caller
+from bot.core.router import Router
+from bot.services import Services
+
+EXPORT_VISIBLE_SECONDS = 60
+USAGE = Msg("usage.wallet")
+_KEY_LIKE = re.compile(r"^(0[xX])?[0-9a-fA-F]{60,68}$")
+
+
+def looks_like_key(words: tuple[str, ...]) -> bool:
+    return any(_KEY_LIKE.match(w) for w in words)
+
+
+def secret_in(args: tuple[str, ...]) -> str | None:
+    """Which secret a /wallet message carries: a key (import, or one pasted bare) or a PIN (export, remove)."""
+    sub = args[0].lower() if args else ""
+    if (sub == "import" and len(args) > 1) or looks_like_key(args):
+        return "key"
+    if sub in ("export", "remove") and len(args) > 1:
+        return "pin"
+    return None
+
+
+def balance_lines(b: Balances) -> list[Msg]:
+    lines = [Msg("wallet.balances", style="title")]
+    for h in b.holdings:
+        if h.units == 0 and h.kind not in ("native", "stable"):
+            continue
+        shown = Amount(h.amount, 8 if h.kind in ("index", "staked") else 6)
+        if h.usd is None:
+            lines.append(Msg("wallet.holding.unpriced", {"symbol": h.symbol, "amount": shown}))
+        else:
+            lines.append(Msg("wallet.holding", {"symbol": h.symbol, "amount": shown, "usd": Usd(h.usd)}))
+    lines.append(Msg("wallet.total", {"usd": Usd(b.total_usd)}))
+    if b.unpriced:
+        lines.append(Msg("wallet.total.unpriced", {"symbols": ", ".join(h.symbol for h in b.unpriced)}))
+    lines.append(Msg("common.block", {"block": b.block}))
+    return lines
+
+
+def register(router: Router, services: Services) -> None:
+    wallets = services.wallets
+
+    async def show(caller: Caller, edit: bool = False) -> Reply:
+        address = await wallets.address_of(caller.user_key)
+        if address is None:
+            return Reply.of(
+                Msg("wallet.none", style="title"), Msg("wallet.none.body"),
+                buttons=((Button(Msg("button.wallet_new"), "wallet.new"),),), edit=edit,
+            )
+        balances = await services.balances.read(address)
+        actions = [Button(Msg("button.refresh"), "wallet.show"), Button(Msg("button.export"), "wallet.export_hint")]
+        actions.append(Button(Msg("button.withdraw"), "wallet.withdraw_hint"))
+        rows = [tuple(actions)] + ([(Button(Msg("button.faucet"), "faucet.run"),)] if services.faucet else [])
+        return Reply.of(
+            Msg("wallet.title", style="title"), Msg("wallet.address", {"address": address}, style="code"),
+            Msg("wallet.deposit", {"chain": services.profile.name}), *balance_lines(balances),
+            buttons=tuple(rows), edit=edit,
+        )
+
+    async def create(caller: Caller) -> Reply:
+        address = await wallets.create(caller.user_key)
+        return Reply.of(Msg("wallet.created", style="title"), Msg("wallet.address", {"address": address}, style="code"), *next_steps(caller))
+
+    def next_steps(caller: Caller) -> list[Msg]:
+        steps = [Msg("wallet.deposit", {"chain": services.profile.name}), Msg("wallet.pin_hint")]
+        return steps + ([Msg("wallet.faucet_hint")] if services.faucet else [])
+
+    async def import_key(caller: Caller, words: tuple[str, ...]) -> Reply:
+        if not words:
+            raise UserError("error.key.missing", usage=USAGE)
+        if len(words) > 1:
+            raise UserError("error.args.extra", usage=USAGE)
+        address = await wallets.import_key(caller.user_key, words[0])
+        return Reply.of(Msg("wallet.imported", style="title"), Msg("wallet.address", {"address": address}, style="code"), *next_steps(caller))
+
+    async def export(caller: Caller, words: tuple[str, ...]) -> Reply:
+        if len(words) != 1:
+            raise UserError("error.pin.missing" if not words else "error.args.extra", usage=USAGE)
+        key = await wallets.export(caller.user_key, words[0])
+        return Reply.of(
+            Msg("wallet.export.title", style="title"), Msg("wallet.export.key", {"key": key}, style="code"),
+            Msg("wallet.export.warning", {"seconds": EXPORT_VISIBLE_SECONDS}), delete_after=EXPORT_VISIBLE_SECONDS,
+        )
+
+    async def remove(caller: Caller, words: tuple[str, ...]) -> Reply:
+        if len(words) != 1:
+            raise UserError("error.pin.missing" if not words else "error.args.extra", usage=USAGE)
+        address = await wallets.remove(caller.user_key, words[0])
+        return Reply.of(Msg("wallet.removed", {"address": address}))
+
+    async def wallet(caller: Caller) -> Reply:
+        """Dispatch on the first word; secrets are never echoed."""
+        args = caller.request.args
+        sub, rest = (args[0].lower(), args[1:]) if args else ("", ())
+        if sub == "":
+            return await show(caller)
+        if sub == "new":
+            if rest:
+                raise UserError("error.args.extra", usage=USAGE)
+            return await create(caller)
+        if sub == "import":
+            return await import_key(caller, rest)
+        if sub == "export":
+            return await export(caller, rest)
+        if sub == "remove":
+            return await remove(caller, rest)
+        raise UserError("error.wallet.subcommand", usage=USAGE)  # a bare key lands here too: never echoed
+
+    async def refresh(caller: Caller, _: tuple[str, ...]) -> Reply:
+        return await show(caller, edit=True)
+
+    async def new_pressed(caller: Caller, _: tuple[str, ...]) -> Reply:
+        return await create(caller)
+
+    async def export_hint(caller: Caller, _: tuple[str, ...]) -> Reply:
+        return Reply.of(Msg("wallet.export.hint"))
+
+    async def withdraw_hint(caller: Caller, _: tuple[str, ...]) -> Reply:
+        return Reply.of(Msg("wallet.withdraw.hint"))
+
+    router.command("wallet", wallet, private_only=True, secret=secret_in)
+    router.action("wallet.show", refresh, private_only=True)
+    router.action("wallet.new", new_pressed, private_only=True)
+    router.action("wallet.export_hint", export_hint)
+    router.action("wallet.withdraw_hint", withdraw_hint)
