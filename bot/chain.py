@@ -24,6 +24,7 @@ from aiohttp import ClientSession, ClientTimeout
 from eth_abi.abi import decode, encode
 from eth_utils.abi import function_signature_to_4byte_selector
 from web3 import AsyncWeb3
+from web3.exceptions import TransactionNotFound
 from web3.providers.rpc import AsyncHTTPProvider
 
 log = logging.getLogger(__name__)
@@ -202,6 +203,62 @@ class Chain:
                 results.append(Result(False))
         return results
 
+    # -- transactions ----------------------------------------------------------------------------------
+
+    async def send_raw(self, raw: bytes) -> str:
+        """Broadcast a signed transaction; its hash. Node refusals raise web3's Web3RPCError."""
+        tx_hash = await self._failover(lambda w3: w3.eth.send_raw_transaction(raw))
+        return "0x" + bytes(tx_hash).hex()
+
+    async def nonce(self, address: str, block: BlockId = "pending") -> int:
+        return int(await self._failover(lambda w3: w3.eth.get_transaction_count(address, block)))
+
+    async def estimate_gas(self, tx: dict[str, Any]) -> int:
+        return int(await self._failover(lambda w3: w3.eth.estimate_gas(tx)))
+
+    async def receipts(self, hashes: Sequence[str]) -> dict[str, Any]:
+        """The receipts of `hashes` that are mined, in one JSON-RPC batch; unmined ones are absent."""
+        if not hashes:
+            return {}
+
+        async def op(w3: AsyncWeb3[Any]) -> list[Any]:
+            async with w3.batch_requests() as batch:
+                for h in hashes:
+                    batch.add(w3.eth.get_transaction_receipt(h))  # type: ignore[arg-type]
+                return list(await batch.async_execute())
+
+        try:
+            found = await self._failover(op)
+        except Exception as exc:  # noqa: BLE001 - web3 raises TransactionNotFound inside a batch for a missing one
+            if isinstance(exc, ChainUnavailable):
+                raise
+            found = [await self._receipt_or_none(h) for h in hashes]
+        return {h: r for h, r in zip(hashes, found, strict=True) if r is not None and not isinstance(r, Exception)}
+
+    async def _receipt_or_none(self, tx_hash: str) -> Any:
+        try:
+            return await self._failover(lambda w3: w3.eth.get_transaction_receipt(tx_hash))
+        except TransactionNotFound:
+            return None
+
+    async def transaction_known(self, tx_hash: str) -> bool:
+        """Whether the node knows the transaction (in its pool or mined)."""
+        try:
+            await self._failover(lambda w3: w3.eth.get_transaction(tx_hash))
+        except TransactionNotFound:
+            return False
+        return True
+
+    async def transaction(self, tx_hash: str) -> dict[str, Any] | None:
+        try:
+            return dict(await self._failover(lambda w3: w3.eth.get_transaction(tx_hash)))
+        except TransactionNotFound:
+            return None
+
+    async def call_tx(self, tx: dict[str, Any], block: BlockId) -> bytes:
+        """eth_call of a transaction's fields (to read a revert reason); node errors propagate."""
+        return bytes(await self._failover(lambda w3: w3.eth.call(tx, block)))
+
     async def codes(self, addresses: Sequence[str]) -> dict[str, bytes]:
         """eth_getCode for many addresses in one JSON-RPC batch."""
 
@@ -225,14 +282,42 @@ class Chain:
 
 
 class HeadTracker:
-    """Polls the head in the background; `head` is the newest block seen, `None` before the first poll."""
+    """Polls the head in the background; `head` is the newest block seen, `None` before the first poll.
 
-    def __init__(self, chain: Chain, interval: float) -> None:
+    `await next_block(after)` is the signal trade followers wait on instead of sleeping in their own loops:
+    it returns as soon as the tracker sees a block above `after`. While anyone waits, the tracker polls every
+    `fast_interval` (a tenth of a second by default) so a receipt is noticed soon after its block.
+    """
+
+    def __init__(self, chain: Chain, interval: float, fast_interval: float = 0.1) -> None:
         self._chain = chain
         self.interval = interval
+        self.fast_interval = min(interval, fast_interval)
         self.head: int | None = None
         self.seen_at = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._new_block = asyncio.Event()
+        self._waiting = 0
+        self._wake = asyncio.Event()
+
+    async def next_block(self, after: int | None, timeout: float | None = None) -> int | None:
+        """The head once it is above `after` (at once if it already is); None after `timeout` seconds."""
+        self._waiting += 1
+        self._wake.set()  # switch the poller to its fast pace now rather than after its current sleep
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while self.head is None or (after is not None and self.head <= after):
+                event = self._new_block
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                try:
+                    await asyncio.wait_for(event.wait(), remaining)
+                except asyncio.TimeoutError:
+                    return None
+            return self.head
+        finally:
+            self._waiting -= 1
 
     def fresh_head(self) -> int | None:
         """The head, if it was polled recently enough to trust for cache keys."""
@@ -242,7 +327,11 @@ class HeadTracker:
 
     def observe(self, block: int) -> None:
         if self.head is None or block >= self.head:
+            advanced = self.head is None or block > self.head
             self.head, self.seen_at = block, time.monotonic()
+            if advanced:
+                event, self._new_block = self._new_block, asyncio.Event()
+                event.set()
 
     async def poll_once(self) -> int:
         block = await self._chain.block_number()
@@ -255,7 +344,12 @@ class HeadTracker:
                 await self.poll_once()
             except Exception as exc:  # noqa: BLE001 - a missed poll only makes the cache colder
                 log.warning("head poll failed: %s", exc)
-            await asyncio.sleep(self.interval)
+            self._wake.clear()
+            pace = self.fast_interval if self._waiting else self.interval
+            try:
+                await asyncio.wait_for(self._wake.wait(), pace)
+            except asyncio.TimeoutError:
+                pass
 
     def start(self) -> None:
         if self._task is None:

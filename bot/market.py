@@ -86,6 +86,8 @@ class Quote:
     block: int
     timestamp: int
     prices_stale: bool
+    basefee: int = 0  # wei per gas at `block`, for the trade's EIP-1559 fees
+    native_usd: Decimal = Decimal(0)  # USD per ETH at `block`, for gas fees paid
 
 
 class _BlockCache:
@@ -308,6 +310,8 @@ class Market:
             block=snap.block,
             timestamp=snap.timestamp,
             prices_stale=snap.stale(self.settings.max_price_age_seconds),
+            basefee=snap.basefee,
+            native_usd=eth_usd,
         )
 
 

@@ -31,3 +31,16 @@ LIQUIDITY = Fn("liquidity()", "uint128")
 QUOTE_EXACT_INPUT_SINGLE = Fn(
     "quoteExactInputSingle((address,address,uint256,uint24,uint160))", "uint256,uint160,uint32,uint256"
 )
+
+# ERC-20 writes and allowance
+ALLOWANCE = Fn("allowance(address,address)", "uint256")
+APPROVE = Fn("approve(address,uint256)", "bool")
+TRANSFER = Fn("transfer(address,uint256)", "bool")
+TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"  # Transfer(address,address,uint256)
+
+# Multicall3: native balance inside the same batch as the ERC-20 reads
+GET_ETH_BALANCE = Fn("getEthBalance(address)", "uint256")
+
+# Uniswap SwapRouter02: exactInputSingle has no deadline field; multicall(deadline, data) supplies it
+EXACT_INPUT_SINGLE = Fn("exactInputSingle((address,address,uint24,address,uint256,uint256,uint160))", "uint256")
+ROUTER_MULTICALL = Fn("multicall(uint256,bytes[])", "bytes[]", memo=False)

@@ -1,0 +1,212 @@
+"""Intents and their transactions: the only SQL the trade pipeline runs.
+
+Every move of an intent is a compare-and-set on its current state inside one write transaction
+(`UPDATE … WHERE id = ? AND state = ?`): of two Confirm presses, on one device or two, exactly one moves
+`quoted` to `confirmed`; the other gets False and sends nothing. Signed transactions are stored with their
+hash before they are broadcast, so a crash at any point leaves something reconciliation can finish.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from bot.storage.db import Database, Tx
+from bot.trading.intents import UNFINISHED, Intent, State, may_move
+
+_INTENT_COLS = (
+    "id, user_id, wallet_id, address, kind, chain_id, params, state, quote_expires_at, platform, chat_id, "
+    "message_ref, result"
+)
+_TX_COLS = (
+    "id, intent_id, step, purpose, address, nonce, raw_tx, tx_hash, max_fee, priority_fee, state, replaced_by, "
+    "block, signed_at, sent_at"
+)
+
+
+@dataclass(frozen=True)
+class NewTx:
+    """A signed transaction about to be stored (before broadcast)."""
+
+    step: int
+    purpose: str
+    address: str
+    nonce: int
+    raw_tx: bytes
+    tx_hash: str
+    max_fee: int
+    priority_fee: int
+
+
+@dataclass(frozen=True)
+class TxRow:
+    id: int
+    intent_id: int
+    step: int
+    purpose: str
+    address: str
+    nonce: int
+    raw_tx: bytes | None
+    tx_hash: str
+    max_fee: int
+    priority_fee: int
+    state: str  # signed, sent, mined, reverted, dropped, replaced
+    replaced_by: str | None
+    block: int | None
+    signed_at: float
+    sent_at: float | None
+
+    @property
+    def live(self) -> bool:
+        """Still the transaction that should mine for its step (not replaced, not dropped)."""
+        return self.state in ("signed", "sent")
+
+
+def _intent(row: aiosqlite.Row) -> Intent:
+    return Intent(
+        id=int(row[0]), user_id=int(row[1]), wallet_id=None if row[2] is None else int(row[2]),
+        address=str(row[3]), kind=str(row[4]), chain_id=int(row[5]), params=json.loads(row[6]),
+        state=State(row[7]), quote_expires_at=int(row[8]), platform=str(row[9]), chat_id=str(row[10]),
+        message_ref=row[11], result=json.loads(row[12]) if row[12] else None,
+    )
+
+
+def _tx(row: aiosqlite.Row) -> TxRow:
+    return TxRow(
+        int(row[0]), int(row[1]), int(row[2]), str(row[3]), str(row[4]), int(row[5]),
+        None if row[6] is None else bytes(row[6]), str(row[7]), int(row[8]), int(row[9]), str(row[10]), row[11],
+        None if row[12] is None else int(row[12]), float(row[13]), None if row[14] is None else float(row[14]),
+    )
+
+
+class Intents:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(
+        self, *, user_id: int, address: str, kind: str, chain_id: int, params: dict[str, Any], expires_at: int,
+        platform: str, chat_id: str, wallet_id: int | None = None,
+    ) -> int:
+        """Store a new intent in state `quoted`; returns its id."""
+        now = int(time.time())
+        async with self._db.transaction() as tx:
+            row = await tx.fetch_one(
+                """INSERT INTO intents (user_id, wallet_id, address, kind, chain_id, params, state, quote_expires_at,
+                                        platform, chat_id, created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+                (user_id, wallet_id, address, kind, chain_id, json.dumps(params), State.QUOTED.value, expires_at,
+                 platform, chat_id, now, now),
+            )
+        assert row is not None
+        return int(row[0])
+
+    async def get(self, intent_id: int) -> Intent | None:
+        row = await self._db.fetch_one(f"SELECT {_INTENT_COLS} FROM intents WHERE id = ?", (intent_id,))
+        return None if row is None else _intent(row)
+
+    @staticmethod
+    async def _move(
+        tx: Tx, intent_id: int, old: State, new: State, *, result: dict[str, Any] | None = None,
+        message_ref: str | None = None, params: dict[str, Any] | None = None,
+    ) -> bool:
+        if not may_move(old, new):
+            raise ValueError(f"intent state may not move from {old.value} to {new.value}")
+        sets, values = ["state = ?", "updated_at = ?"], [new.value, int(time.time())]
+        if result is not None:
+            sets.append("result = ?")
+            values.append(json.dumps(result))
+        if message_ref is not None:
+            sets.append("message_ref = ?")
+            values.append(message_ref)
+        if params is not None:
+            sets.append("params = ?")
+            values.append(json.dumps(params))
+        changed = await tx.execute(
+            f"UPDATE intents SET {', '.join(sets)} WHERE id = ? AND state = ?", (*values, intent_id, old.value)
+        )
+        return changed == 1
+
+    async def move(
+        self, intent_id: int, old: State, new: State, *, result: dict[str, Any] | None = None,
+        message_ref: str | None = None, params: dict[str, Any] | None = None,
+    ) -> bool:
+        """Compare-and-set: move from `old` to `new` only if the intent is still in `old`. False if refused."""
+        async with self._db.transaction() as tx:
+            return await self._move(tx, intent_id, old, new, result=result, message_ref=message_ref, params=params)
+
+    async def store_signed(self, intent_id: int, txs: Sequence[NewTx], params: dict[str, Any] | None = None) -> bool:
+        """Store every signed transaction and move `confirmed` to `signed`, atomically, before broadcast."""
+        now = time.time()
+        async with self._db.transaction() as tx:
+            if not await self._move(tx, intent_id, State.CONFIRMED, State.SIGNED, params=params):
+                return False
+            await tx.executemany(
+                """INSERT INTO intent_txs (intent_id, step, purpose, address, nonce, raw_tx, tx_hash, max_fee,
+                                           priority_fee, state, signed_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'signed', ?)""",
+                [(intent_id, t.step, t.purpose, t.address, t.nonce, t.raw_tx, t.tx_hash, t.max_fee, t.priority_fee, now)
+                 for t in txs],
+            )
+        return True
+
+    async def store_replacement(self, old: TxRow, new: NewTx) -> None:
+        """A fee-bumped replacement for `old` (same nonce), stored before it is broadcast."""
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE intent_txs SET state = 'replaced', replaced_by = ? WHERE id = ?", (new.tx_hash, old.id)
+            )
+            await tx.execute(
+                """INSERT INTO intent_txs (intent_id, step, purpose, address, nonce, raw_tx, tx_hash, max_fee,
+                                           priority_fee, state, signed_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'signed', ?)""",
+                (old.intent_id, new.step, new.purpose, new.address, new.nonce, new.raw_tx, new.tx_hash, new.max_fee,
+                 new.priority_fee, time.time()),
+            )
+
+    async def mark_sent(self, tx_ids: Sequence[int]) -> None:
+        now = time.time()
+        async with self._db.transaction() as tx:
+            await tx.executemany(
+                "UPDATE intent_txs SET state = 'sent', sent_at = COALESCE(sent_at, ?) WHERE id = ? AND state = 'signed'",
+                [(now, i) for i in tx_ids],
+            )
+
+    async def settle_tx(self, row: TxRow, state: str, block: int | None) -> None:
+        """`row` mined or reverted (at `block`), or dropped; the other transactions of its nonce are dropped."""
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE intent_txs SET state = 'dropped' WHERE address = ? AND nonce = ? AND id != ? "
+                "AND intent_id = ? AND state IN ('signed', 'sent', 'replaced')",
+                (row.address, row.nonce, row.id, row.intent_id),
+            )
+            await tx.execute("UPDATE intent_txs SET state = ?, block = ? WHERE id = ?", (state, block, row.id))
+
+    async def txs(self, intent_id: int) -> list[TxRow]:
+        rows = await self._db.fetch_all(f"SELECT {_TX_COLS} FROM intent_txs WHERE intent_id = ? ORDER BY step, id", (intent_id,))
+        return [_tx(r) for r in rows]
+
+    async def unfinished(self) -> list[Intent]:
+        """Intents that were confirmed but have no final outcome yet (oldest first)."""
+        marks = ", ".join("?" for _ in UNFINISHED)
+        rows = await self._db.fetch_all(
+            f"SELECT {_INTENT_COLS} FROM intents WHERE state IN ({marks}) ORDER BY id", [s.value for s in UNFINISHED]
+        )
+        return [_intent(r) for r in rows]
+
+    async def of_user(self, user_id: int, limit: int = 20) -> list[Intent]:
+        rows = await self._db.fetch_all(
+            f"SELECT {_INTENT_COLS} FROM intents WHERE user_id = ? ORDER BY id DESC LIMIT ?", (user_id, limit)
+        )
+        return [_intent(r) for r in rows]
+
+    async def max_live_nonce(self, address: str) -> int | None:
+        """The highest nonce a stored, not-yet-dropped transaction of `address` holds."""
+        row = await self._db.fetch_one(
+            "SELECT MAX(nonce) FROM intent_txs WHERE address = ? AND state NOT IN ('replaced', 'dropped')", (address,)
+        )
+        return None if row is None or row[0] is None else int(row[0])

@@ -1,0 +1,358 @@
+"""From a confirmed quote to signed, stored, broadcast transactions; never twice, never lost.
+
+    quote_swap / quote_withdraw  -> an intent in `quoted` (shown with Confirm / Cancel)
+    confirm                      -> compare-and-set quoted→confirmed (a second press is refused), re-quote,
+                                    slippage and balance checks, nonces, sign, store (→ signed), broadcast
+                                    (→ sent), then follow receipts by following new blocks (bot.trading.follow)
+
+Whatever happens after `signed`, the stored raw transactions are enough to finish: the follower re-broadcasts
+what the node does not know, and reconciliation on start-up does the same for intents a crash left behind.
+The executor returns data (`TradeStatus`); bot.trading.present turns it into catalog messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from eth_account.signers.local import LocalAccount
+from web3.exceptions import Web3RPCError
+
+from bot import protocol as p
+from bot.chain import Call, Chain, ChainUnavailable, HeadTracker
+from bot.core.amounts import from_base_units
+from bot.core.errors import UserError
+from bot.core.messages import Amount, Pct, Usd
+from bot.market import Market, Quote, Side
+from bot.profile import IndexRef, Profile, TokenRef
+from bot.storage.intents import Intents, NewTx
+from bot.trading import swap
+from bot.trading.intents import Intent, State
+from bot.trading.nonces import NonceManager
+from bot.trading.ports import Notifier, Signers, SlippageStore, TradeSettings
+
+log = logging.getLogger(__name__)
+
+Stage = Literal["submitted", "pending", "retrying", "mined", "reverted", "dropped"]
+
+
+@dataclass(frozen=True)
+class TradeStatus:
+    intent: Intent
+    stage: Stage
+    tx_hash: str | None = None  # the transaction that does the trade (swap or transfer)
+    result: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def final(self) -> bool:
+        return self.stage in ("mined", "reverted", "dropped")
+
+
+class Crash(BaseException):
+    """Raised by a test's fault hook to stop the pipeline dead at a named point, as a killed process would."""
+
+
+FaultHook = Callable[[str], Awaitable[None]]
+
+
+async def _no_fault(point: str) -> None:
+    """Tests replace this to crash or cut the network at a named point ("after_store", "after_broadcast")."""
+
+
+class Executor:
+    def __init__(
+        self, profile: Profile, chain: Chain, head: HeadTracker, market: Market, intents: Intents,
+        nonces: NonceManager, signers: Signers, notifier: Notifier, slippage: SlippageStore,
+        settings: TradeSettings, clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.profile = profile
+        self.chain = chain
+        self.head = head
+        self.market = market
+        self.intents = intents
+        self.nonces = nonces
+        self.signers = signers
+        self.notifier = notifier
+        self.slippage = slippage
+        self.settings = settings
+        self.clock = clock
+        self.fault: FaultHook = _no_fault
+        from bot.trading.follow import Follower  # the follower needs the executor's collaborators
+
+        self.follower = Follower(self)
+
+    # -- quoting ---------------------------------------------------------------------------------------
+
+    async def slippage_bps(self, user_id: int) -> int:
+        bps = await self.slippage.get_slippage_bps(user_id)
+        return min(max(bps, 0), self.settings.max_slippage_bps)
+
+    async def _sender(self, user_id: int) -> str:
+        address = await self.signers.address_of(user_id)
+        if address is None:
+            raise UserError("error.wallet.none")
+        return address
+
+    async def quote_swap(
+        self, user_id: int, platform: str, chat_id: str, ref: IndexRef, side: Side, amount: Decimal
+    ) -> tuple[int, Quote]:
+        """A fresh quote stored as an intent in `quoted`; (intent id, quote)."""
+        address = await self._sender(user_id)
+        usdc = self.profile.usdc
+        token_in, token_out = (usdc, ref.token) if side == "buy" else (ref.token, usdc)
+        have = await self.balance(address, token_in)
+        if have < int(amount.scaleb(token_in.decimals)):
+            self._short(token_in.symbol, int(amount.scaleb(token_in.decimals)), have, token_in.decimals)
+        q = await self.market.quote(ref, side, amount)
+        params = {
+            "index": ref.symbol, "side": side,
+            "token_in": token_in.address, "token_out": token_out.address,
+            "symbol_in": token_in.symbol, "symbol_out": token_out.symbol,
+            "decimals_in": token_in.decimals, "decimals_out": token_out.decimals,
+            "amount_in": int(amount.scaleb(token_in.decimals)),
+            "quoted_out": int(q.amount_out.scaleb(token_out.decimals)),
+            "quote_block": q.block,
+        }
+        intent_id = await self.intents.create(
+            user_id=user_id, address=address, kind=side, chain_id=self.profile.chain_id, params=params,
+            expires_at=int(self.clock()) + self.settings.quote_ttl_seconds, platform=platform, chat_id=chat_id,
+        )
+        return intent_id, q
+
+    async def quote_withdraw(
+        self, user_id: int, platform: str, chat_id: str, asset: TokenRef | None, amount: Decimal | None, to: str
+    ) -> tuple[int, Decimal]:
+        """A withdrawal stored as an intent in `quoted` (asset None = ETH, amount None = all); (id, amount)."""
+        address = await self._sender(user_id)
+        decimals = 18 if asset is None else asset.decimals
+        balance = await self.balance(address, asset)
+        if amount is None:
+            units = balance - (self._eth_transfer_reserve(await self._basefee()) if asset is None else 0)
+            if units <= 0:
+                raise UserError("error.withdraw.nothing", asset=asset.symbol if asset else "ETH")
+        else:
+            units = int(amount.scaleb(decimals))
+            if units > balance:
+                raise UserError(
+                    "error.trade.short", symbol=asset.symbol if asset else "ETH", need=Amount(amount),
+                    have=Amount(from_base_units(balance, decimals)), short=Amount(amount - from_base_units(balance, decimals)),
+                )
+        params = {
+            "asset": asset.symbol if asset else "ETH", "token": asset.address if asset else None,
+            "decimals": decimals, "amount": units, "all": amount is None, "to": to,
+        }
+        intent_id = await self.intents.create(
+            user_id=user_id, address=address, kind="withdraw", chain_id=self.profile.chain_id, params=params,
+            expires_at=int(self.clock()) + self.settings.quote_ttl_seconds, platform=platform, chat_id=chat_id,
+        )
+        return intent_id, from_base_units(units, decimals)
+
+    async def balance(self, address: str, asset: TokenRef | None) -> int:
+        mc = self.profile.multicall3
+        call = Call(mc, p.GET_ETH_BALANCE, (address,)) if asset is None else Call(asset.address, p.BALANCE_OF, (address,))
+        (res,) = await self.chain.multicall([call], block="pending")
+        return int(res.one()) if res.ok else 0
+
+    async def _basefee(self) -> int:
+        (res,) = await self.chain.multicall([Call(self.profile.multicall3, p.BASEFEE)])
+        return int(res.one())
+
+    def _eth_transfer_reserve(self, basefee: int) -> int:
+        fees = swap.fees_from_base(basefee, self.market.settings.priority_fee_wei)
+        return swap.TRANSFER_GAS * fees.max_fee
+
+    # -- confirming ------------------------------------------------------------------------------------
+
+    async def _owned(self, intent_id: int, user_id: int) -> Intent:
+        intent = await self.intents.get(intent_id)
+        if intent is None or intent.user_id != user_id:
+            raise UserError("error.trade.unknown")
+        return intent
+
+    @staticmethod
+    def _refuse_state(intent: Intent) -> UserError:
+        if intent.state is State.CANCELLED:
+            return UserError("error.trade.cancelled")
+        if intent.state is State.EXPIRED:
+            return UserError("error.trade.expired")
+        return UserError("error.trade.already")
+
+    async def cancel(self, intent_id: int, user_id: int) -> None:
+        intent = await self._owned(intent_id, user_id)
+        if not await self.intents.move(intent.id, State.QUOTED, State.CANCELLED):
+            current = await self._owned(intent_id, user_id)
+            if current.state is not State.CANCELLED:
+                raise self._refuse_state(current)
+
+    async def confirm(self, intent_id: int, user_id: int, message_ref: str | None) -> TradeStatus:
+        """Run a confirmed intent to broadcast; waits up to `inline_wait_seconds` for its outcome."""
+        intent = await self._owned(intent_id, user_id)
+        if intent.state is not State.QUOTED:
+            raise self._refuse_state(intent)
+        if self.clock() > intent.quote_expires_at:
+            await self.intents.move(intent.id, State.QUOTED, State.EXPIRED)
+            raise UserError("error.trade.expired")
+        if not await self.intents.move(intent.id, State.QUOTED, State.CONFIRMED, message_ref=message_ref):
+            raise self._refuse_state(await self._owned(intent_id, user_id))
+        intent = await self._owned(intent_id, user_id)
+        try:
+            status = await self._execute(intent)
+        except (UserError, ChainUnavailable, Web3RPCError) as exc:
+            # Nothing was signed (or the node refused before anything was stored): the intent ends here.
+            reason = exc.key if isinstance(exc, UserError) else type(exc).__name__
+            await self.intents.move(intent.id, State.CONFIRMED, State.CANCELLED, result={"refused": reason})
+            raise
+        return await self.follower.follow_inline(status)
+
+    async def _execute(self, intent: Intent) -> TradeStatus:
+        if intent.kind in ("buy", "sell"):
+            return await self._execute_swap(intent)
+        return await self._execute_withdraw(intent)
+
+    async def _execute_swap(self, intent: Intent) -> TradeStatus:
+        prm = intent.params
+        ref = self.profile.index(prm["index"])
+        side: Side = prm["side"]
+        amount_in = int(prm["amount_in"])
+        await self.head.poll_once()  # the newest block, so the per-block quote cache cannot serve an older one
+        q = await self.market.quote(ref, side, from_base_units(amount_in, int(prm["decimals_in"])))
+        fresh_out = int(q.amount_out.scaleb(int(prm["decimals_out"])))
+        slip = await self.slippage_bps(intent.user_id)
+        quoted_out = int(prm["quoted_out"])
+        if fresh_out < swap.minimum_out(quoted_out, slip):
+            raise UserError(
+                "error.trade.price_moved", quoted=Usd(self._price(intent, quoted_out), 4),
+                now=Usd(q.exec_price, 4), slippage=Pct(Decimal(slip).scaleb(-4)),
+            )
+        min_out = swap.minimum_out(fresh_out, slip)
+        fees = swap.fees_from_base(q.basefee, self.market.settings.priority_fee_wei)
+        router = self.profile.swap_router02
+        deadline = q.timestamp + self.settings.deadline_seconds
+        address = intent.address
+        token_in = prm["token_in"]
+        async with self.nonces.session(address) as reserve:
+            mc = self.profile.multicall3
+            bal, allowance, eth = await self.chain.multicall(
+                [Call(token_in, p.BALANCE_OF, (address,)), Call(token_in, p.ALLOWANCE, (address, router)),
+                 Call(mc, p.GET_ETH_BALANCE, (address,))],
+                block="pending",
+            )
+            have = int(bal.one()) if bal.ok else 0
+            if have < amount_in:
+                self._short(prm["symbol_in"], amount_in, have, int(prm["decimals_in"]))
+            txs: list[swap.UnsignedTx] = []
+            if (int(allowance.one()) if allowance.ok else 0) < amount_in:
+                gas = await self._estimate(address, token_in, p.APPROVE.encode(router, amount_in), 60_000)
+                txs.append(swap.approve_tx(token_in, router, amount_in, gas))
+                swap_gas = swap.swap_gas_without_estimate(q.gas_units)
+            else:
+                swap_gas = 0
+            call = swap.swap_call(
+                router, token_in, prm["token_out"], q.pool_fee, address, amount_in, min_out, deadline, swap_gas
+            )
+            if not swap_gas:
+                swap_gas = await self._estimate(address, router, call.data, swap.swap_gas_without_estimate(q.gas_units))
+                call = swap.UnsignedTx("swap", call.to, call.data, 0, swap_gas)
+            txs.append(call)
+            self._check_gas(txs, fees, int(eth.one()) if eth.ok else 0)
+            params = {**prm, "fresh_out": fresh_out, "min_out": min_out, "deadline": deadline, "slippage_bps": slip,
+                      "pool_fee": q.pool_fee, "native_usd": str(q.native_usd)}
+            return await self._sign_store_send(intent, txs, fees, params, await reserve(len(txs)))
+
+    async def _execute_withdraw(self, intent: Intent) -> TradeStatus:
+        prm = intent.params
+        address, token, to = intent.address, prm["token"], prm["to"]
+        basefee = await self._basefee()
+        fees = swap.fees_from_base(basefee, self.market.settings.priority_fee_wei)
+        async with self.nonces.session(address) as reserve:
+            units = int(prm["amount"])
+            decimals = int(prm["decimals"])
+            balance = await self.balance(address, None if token is None else TokenRef(token, prm["asset"], decimals))
+            eth = balance if token is None else await self.balance(address, None)
+            if token is None:
+                gas = swap.TRANSFER_GAS
+                if prm["all"]:
+                    units = balance - gas * fees.max_fee
+                    if units <= 0:
+                        raise UserError("error.withdraw.nothing", asset="ETH")
+            else:
+                if prm["all"]:
+                    units = balance
+                gas = await self._estimate(address, token, p.TRANSFER.encode(to, units), 80_000)
+            if units > balance:
+                self._short(prm["asset"], units, balance, decimals)
+            tx = swap.transfer_tx(token, to, units, gas)
+            self._check_gas([tx], fees, eth)
+            params = {**prm, "amount": units}
+            return await self._sign_store_send(intent, [tx], fees, params, await reserve(1))
+
+    def _price(self, intent: Intent, out_units: int) -> Decimal:
+        prm = intent.params
+        amount_in = from_base_units(int(prm["amount_in"]), int(prm["decimals_in"]))
+        out = from_base_units(out_units, int(prm["decimals_out"]))
+        if not out or not amount_in:
+            return Decimal(0)
+        return amount_in / out if prm["side"] == "buy" else out / amount_in
+
+    @staticmethod
+    def _short(symbol: str, need: int, have: int, decimals: int) -> None:
+        n, h = from_base_units(need, decimals), from_base_units(have, decimals)
+        raise UserError("error.trade.short", symbol=symbol, need=Amount(n, decimals), have=Amount(h, decimals),
+                        short=Amount(n - h, decimals))
+
+    def _check_gas(self, txs: list[swap.UnsignedTx], fees: swap.Fees, eth: int) -> None:
+        need = sum(t.gas * fees.max_fee + t.value for t in txs)
+        if eth < need:
+            gas_need = sum(t.gas * fees.max_fee for t in txs)
+            raise UserError(
+                "error.trade.short_gas", need=Amount(from_base_units(gas_need, 18), 8),
+                have=Amount(from_base_units(eth, 18), 8), short=Amount(from_base_units(need - eth, 18), 8),
+            )
+
+    async def _estimate(self, sender: str, to: str, data: bytes, fallback: int) -> int:
+        try:
+            gas = await self.chain.estimate_gas({"from": sender, "to": to, "data": "0x" + data.hex()})
+        except Web3RPCError:
+            return fallback
+        return swap.with_margin(gas)
+
+    # -- signing and broadcasting -------------------------------------------------------------------
+
+    def _sign(self, account: LocalAccount, tx: swap.UnsignedTx, nonce: int, fees: swap.Fees) -> tuple[bytes, str]:
+        fields: dict[str, Any] = {
+            "type": 2, "chainId": self.profile.chain_id, "nonce": nonce, "to": tx.to, "data": "0x" + tx.data.hex(),
+            "value": tx.value, "gas": tx.gas, "maxFeePerGas": fees.max_fee, "maxPriorityFeePerGas": fees.priority_fee,
+        }
+        signed = account.sign_transaction(fields)
+        return bytes(signed.raw_transaction), "0x" + bytes(signed.hash).hex()
+
+    async def _sign_store_send(
+        self, intent: Intent, txs: list[swap.UnsignedTx], fees: swap.Fees, params: dict[str, Any], nonces: list[int]
+    ) -> TradeStatus:
+        """Sign with consecutive nonces, store raw + hash (→ signed), broadcast (→ sent). Runs under the
+        address's nonce lock, so one wallet's transactions reach the node in nonce order."""
+        account = await self.signers.account(intent.user_id)
+        if account.address != intent.address:
+            raise UserError("error.wallet.changed")
+        new = []
+        for step, (tx, nonce) in enumerate(zip(txs, nonces, strict=True)):
+            raw, tx_hash = self._sign(account, tx, nonce, fees)
+            new.append(NewTx(step, tx.purpose, intent.address, nonce, raw, tx_hash, fees.max_fee, fees.priority_fee))
+        params = {**params, "gas_limits": [t.gas for t in txs]}
+        if not await self.intents.store_signed(intent.id, new, params):
+            raise UserError("error.trade.already")
+        await self.fault("after_store")
+        stage = await self.follower.broadcast(intent.id)
+        if stage == "dropped":
+            self.nonces.forget(intent.address)
+        current = await self.intents.get(intent.id)
+        assert current is not None
+        return TradeStatus(current, stage, new[-1].tx_hash)
+
+    async def stop(self) -> None:
+        await self.follower.stop()
+

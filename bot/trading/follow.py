@@ -1,0 +1,298 @@
+"""Broadcast stored transactions and follow them to an outcome by following new blocks.
+
+One pass (`check`) reads, in this order, the sender's mined nonce and then every candidate receipt of the
+intent in one JSON-RPC batch (a replaced transaction stays a candidate: the original may still be mined).
+A step with a receipt is settled; a step whose nonce the chain has used without any of its transactions is
+dropped; a stored transaction the node does not know is broadcast again; one unmined for
+`replace_after_seconds` is replaced with the same nonce and fees raised by `fee_bump_pct`. Between passes
+the follower awaits the head tracker's next-block signal, never a sleep of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from web3.exceptions import ContractLogicError, Web3RPCError
+
+from bot import protocol as p
+from bot.chain import ChainUnavailable
+from bot.storage.intents import NewTx, TxRow
+from bot.trading import swap
+from bot.trading.intents import Intent, State
+
+if TYPE_CHECKING:
+    from bot.trading.executor import Executor, Stage, TradeStatus
+
+log = logging.getLogger(__name__)
+
+
+def _error_text(exc: Exception) -> str:
+    return str(getattr(exc, "message", None) or exc).lower()
+
+
+class Follower:
+    def __init__(self, executor: Executor) -> None:
+        self.x = executor
+        self._tasks: dict[int, asyncio.Task[TradeStatus]] = {}
+        self._announced: set[int] = set()  # intents whose "submitted" reply went out: tell their outcome later
+
+    # -- broadcasting --------------------------------------------------------------------------------
+
+    async def _send(self, row: TxRow) -> str:
+        """Broadcast one stored transaction: "sent", "retrying" (no RPC answered) or "refused"."""
+        assert row.raw_tx is not None
+        try:
+            await self.x.chain.send_raw(row.raw_tx)
+        except ChainUnavailable:
+            return "retrying"
+        except Web3RPCError as exc:
+            text = _error_text(exc)
+            if "already known" in text or "already imported" in text or "nonce too low" in text:
+                return "sent"  # known already, or mined: the receipts will tell
+            log.warning("node refused tx %s of intent %s: %s", row.tx_hash, row.intent_id, text)
+            return "refused"
+        return "sent"
+
+    async def broadcast(self, intent_id: int) -> Stage:
+        """Send every stored, unsent transaction of the intent in nonce order; move it to `sent`."""
+        rows = [r for r in await self.x.intents.txs(intent_id) if r.state == "signed"]
+        sent: list[int] = []
+        outcome: Stage = "submitted"
+        for row in rows:
+            result = await self._send(row)
+            if result != "sent":
+                outcome = "retrying" if result == "retrying" else "dropped"
+                break
+            sent.append(row.id)
+        await self.x.fault("after_broadcast")  # a crash here: on the node, not yet recorded as sent
+        await self.x.intents.mark_sent(sent)
+        if sent:
+            await self.x.intents.move(intent_id, State.SIGNED, State.SENT)
+        if outcome == "dropped" and not sent:
+            for row in rows:
+                await self.x.intents.settle_tx(row, "dropped", None)
+            await self.x.intents.move(intent_id, State.SIGNED, State.SENT)
+            await self.x.intents.move(intent_id, State.SENT, State.DROPPED, result={"reason": "refused"})
+        return outcome
+
+    # -- following -----------------------------------------------------------------------------------
+
+    async def follow_inline(self, status: TradeStatus) -> TradeStatus:
+        """Wait up to `inline_wait_seconds` for the outcome; otherwise keep following in the background and
+        return the status as it is (the caller shows "submitted"; the outcome is told later)."""
+        if status.final:
+            return status
+        task = self.watch(status.intent.id)
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), self.x.settings.inline_wait_seconds)
+        except asyncio.TimeoutError:
+            self._announced.add(status.intent.id)
+            return status
+
+    def watch(self, intent_id: int, announced: bool = False) -> asyncio.Task[TradeStatus]:
+        """The one background task following this intent (started if needed); `announced`: tell the user
+        the outcome when it comes."""
+        if announced:
+            self._announced.add(intent_id)
+        task = self._tasks.get(intent_id)
+        if task is None or task.done():
+            task = asyncio.create_task(self._follow(intent_id), name=f"follow:intent:{intent_id}")
+            self._tasks[intent_id] = task
+        return task
+
+    async def _follow(self, intent_id: int) -> TradeStatus:
+        started = time.monotonic()
+        told_pending = False
+        try:
+            while True:
+                seen = self.x.head.head
+                try:
+                    status = await self.check(intent_id)
+                except ChainUnavailable:
+                    status = None
+                if status is not None and status.final:
+                    if intent_id in self._announced:
+                        await self._tell(status)
+                    return status
+                if (not told_pending and intent_id in self._announced
+                        and time.monotonic() - started > self.x.settings.pending_notice_seconds):
+                    told_pending = True
+                    intent = await self.x.intents.get(intent_id)
+                    if intent is not None:
+                        from bot.trading.executor import TradeStatus
+
+                        await self._tell(TradeStatus(intent, "pending"))
+                await self.x.head.next_block(seen, timeout=self.x.settings.retry_seconds)
+        finally:
+            self._tasks.pop(intent_id, None)
+            self._announced.discard(intent_id)
+
+    async def _tell(self, status: TradeStatus) -> None:
+        from bot.trading.present import status_reply
+
+        intent = status.intent
+        try:
+            await self.x.notifier.tell(
+                intent.user_id, intent.platform, intent.chat_id, status_reply(status, self.x.profile), intent.message_ref
+            )
+        except Exception:  # noqa: BLE001 - a notice that cannot be delivered must not stop the follower
+            log.exception("could not tell user %s about intent %s", intent.user_id, intent.id)
+
+    async def check(self, intent_id: int) -> TradeStatus | None:
+        """One pass over the intent's transactions; the final status, or None while it is still pending."""
+        from bot.trading.executor import TradeStatus
+
+        intent = await self.x.intents.get(intent_id)
+        if intent is None:
+            return None
+        if intent.state.terminal:
+            return TradeStatus(intent, _stage(intent.state), (intent.result or {}).get("tx_hash"), intent.result or {})
+        rows = await self.x.intents.txs(intent_id)
+        if not rows:
+            return None
+        mined_nonce = await self.x.chain.nonce(intent.address, "latest")  # before the receipts: see the docstring
+        candidates = [r for r in rows if r.state != "dropped"]
+        receipts = await self.x.chain.receipts([r.tx_hash for r in candidates])
+        steps = sorted({r.step for r in rows})
+        pending_steps: list[list[TxRow]] = []
+        for step in steps:
+            mine = [r for r in candidates if r.step == step]
+            got = next((r for r in mine if r.tx_hash in receipts), None)
+            if got is not None:
+                receipt = receipts[got.tx_hash]
+                state = "mined" if int(receipt["status"]) == 1 else "reverted"
+                if got.state not in ("mined", "reverted"):
+                    await self.x.intents.settle_tx(got, state, int(receipt["blockNumber"]))
+                if state == "reverted":
+                    return await self._finish(intent, State.REVERTED, await self._revert_result(got, receipt))
+                continue
+            live = [r for r in mine if r.live]
+            if not live or mined_nonce > live[0].nonce:
+                for r in live:
+                    await self.x.intents.settle_tx(r, "dropped", None)
+                self.x.nonces.forget(intent.address)
+                return await self._finish(intent, State.DROPPED, {"reason": "nonce used elsewhere"})
+            pending_steps.append(live)
+        if not pending_steps:
+            return await self._finish(intent, State.MINED, await self._mined_result(intent, rows, receipts))
+        await self._keep_moving(intent, pending_steps)
+        return None
+
+    async def _keep_moving(self, intent: Intent, pending: list[list[TxRow]]) -> None:
+        """Re-broadcast what the node does not know; replace what is stuck."""
+        unsent = [live[-1] for live in pending if live[-1].state == "signed"]
+        if unsent:
+            async with self.x.nonces.lock(intent.address):
+                await self.broadcast(intent.id)
+            return
+        now = time.time()
+        for live in pending:
+            row = live[-1]
+            if not await self.x.chain.transaction_known(row.tx_hash):
+                if await self._send(row) == "sent":
+                    log.info("re-broadcast %s of intent %s", row.tx_hash, intent.id)
+                continue
+            stuck = row.sent_at is not None and now - row.sent_at > self.x.settings.replace_after_seconds
+            replaced = sum(1 for r in await self.x.intents.txs(intent.id) if r.step == row.step) - 1
+            if stuck and replaced < self.x.settings.max_replacements:
+                await self._replace(intent, row)
+                return  # one replacement per pass, in nonce order
+
+    async def _replace(self, intent: Intent, row: TxRow) -> None:
+        tx = await self.x.chain.transaction(row.tx_hash)
+        if tx is None:
+            return
+        fees = swap.Fees(row.max_fee, row.priority_fee).bumped(self.x.settings.fee_bump_pct)
+        unsigned = swap.UnsignedTx(row.purpose, str(tx["to"]), bytes(tx["input"]), int(tx["value"]), int(tx["gas"]))
+        account = await self.x.signers.account(intent.user_id)
+        raw, tx_hash = self.x._sign(account, unsigned, row.nonce, fees)
+        new = NewTx(row.step, row.purpose, row.address, row.nonce, raw, tx_hash, fees.max_fee, fees.priority_fee)
+        async with self.x.nonces.lock(intent.address):
+            await self.x.intents.store_replacement(row, new)
+            rows = [r for r in await self.x.intents.txs(intent.id) if r.tx_hash == tx_hash]
+            if await self._send(rows[0]) == "sent":
+                await self.x.intents.mark_sent([rows[0].id])
+        log.info("replaced stuck %s of intent %s with %s (+%s%% fees)", row.tx_hash, intent.id, tx_hash,
+                 self.x.settings.fee_bump_pct)
+
+    async def _finish(self, intent: Intent, state: State, result: dict[str, Any]) -> TradeStatus:
+        from bot.trading.executor import TradeStatus
+
+        if intent.state is State.SIGNED:
+            await self.x.intents.move(intent.id, State.SIGNED, State.SENT)
+        await self.x.intents.move(intent.id, State.SENT, state, result=result)
+        current = await self.x.intents.get(intent.id)
+        assert current is not None
+        return TradeStatus(current, _stage(current.state), result.get("tx_hash"), current.result or result)
+
+    async def _mined_result(self, intent: Intent, rows: list[TxRow], receipts: dict[str, Any]) -> dict[str, Any]:
+        mined = [receipts[r.tx_hash] for r in rows if r.tx_hash in receipts]
+        gas_wei = sum(int(rc["gasUsed"]) * int(rc["effectiveGasPrice"]) for rc in mined)
+        last = mined[-1]
+        prm = intent.params
+        result: dict[str, Any] = {
+            "tx_hash": "0x" + bytes(last["transactionHash"]).hex(), "block": int(last["blockNumber"]),
+            "gas_wei": gas_wei,
+        }
+        native = Decimal(str(prm.get("native_usd", "0")))
+        if not native:
+            snap = await self.x.market.snapshot()
+            native = snap.prices.get(self.x.profile.native_feed_symbol, Decimal(0))
+        result["gas_usd"] = str(Decimal(gas_wei).scaleb(-18) * native)
+        if intent.kind in ("buy", "sell"):
+            result["received"] = _transferred(last, prm["token_out"], intent.address)
+        else:
+            result["sent"] = int(prm["amount"])
+        return result
+
+    async def _revert_result(self, row: TxRow, receipt: Any) -> dict[str, Any]:
+        reason = "unknown"
+        tx = await self.x.chain.transaction(row.tx_hash)
+        if tx is not None:
+            call = {"from": tx["from"], "to": tx["to"], "data": "0x" + bytes(tx["input"]).hex(), "value": int(tx["value"]),
+                    "gas": int(tx["gas"])}
+            try:
+                await self.x.chain.call_tx(call, max(int(receipt["blockNumber"]) - 1, 0))
+            except ContractLogicError as exc:
+                reason = _reason(exc)
+            except Web3RPCError as exc:
+                reason = _reason(exc)
+        return {"tx_hash": row.tx_hash, "block": int(receipt["blockNumber"]), "reason": reason}
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks.values())
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            try:
+                await t
+            except BaseException:  # noqa: BLE001 - stopping: outcomes are recovered on the next start
+                pass
+
+
+def _stage(state: State) -> Stage:
+    return {State.MINED: "mined", State.REVERTED: "reverted"}.get(state, "dropped")  # type: ignore[return-value]
+
+
+def _reason(exc: Exception) -> str:
+    text = str(getattr(exc, "message", None) or exc)
+    marker = "execution reverted:"
+    if marker in text:
+        text = text.split(marker, 1)[1]
+    return text.strip()[:120] or "unknown"
+
+
+def _transferred(receipt: Any, token: str, to: str) -> int:
+    """The sum of ERC-20 Transfer events of `token` to `to` in a receipt."""
+    total = 0
+    want_to = "0x" + "0" * 24 + to.lower()[2:]
+    for log_ in receipt["logs"]:
+        topics = ["0x" + bytes(t).hex() for t in log_["topics"]]
+        if (str(log_["address"]).lower() == token.lower() and len(topics) == 3 and topics[0] == p.TRANSFER_TOPIC
+                and topics[2] == want_to):
+            total += int.from_bytes(bytes(log_["data"]), "big")
+    return total

@@ -1,0 +1,46 @@
+"""What the trade pipeline needs from the rest of the bot, as small protocols, and its settings.
+
+`Signers` is the custodial wallet service (wallets/custodial.py), `Notifier` the core notices service
+(bot/core/notices.py), `SlippageStore` the user settings repository; the composition root passes them in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from eth_account.signers.local import LocalAccount
+
+from bot.core.messages import Reply
+
+
+class Signers(Protocol):
+    async def account(self, user_id: int) -> LocalAccount: ...
+
+    async def address_of(self, user_id: int) -> str | None: ...
+
+
+class Notifier(Protocol):
+    async def tell(
+        self, user_id: int, platform: str, chat_id: str, reply: Reply, edit_ref: str | None = None
+    ) -> str | None: ...
+
+
+class SlippageStore(Protocol):
+    async def get_slippage_bps(self, user_id: int) -> int: ...
+
+    async def set_slippage_bps(self, user_id: int, bps: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class TradeSettings:
+    quote_ttl_seconds: int = 30  # a quote not confirmed in time expires
+    default_slippage_bps: int = 50  # 0.5 %
+    max_slippage_bps: int = 500  # /slippage refuses more than 5 %
+    deadline_seconds: int = 300  # the router refuses the swap after quote time + this
+    inline_wait_seconds: float = 2.0  # Confirm waits this long for the receipt before answering "submitted"
+    pending_notice_seconds: float = 60.0  # then "still pending, I'll tell you"
+    replace_after_seconds: float = 90.0  # a transaction unmined this long is replaced with a fee bump
+    fee_bump_pct: int = 15  # nodes require at least +10 % on both fees for a replacement
+    max_replacements: int = 3
+    retry_seconds: float = 2.0  # between checks while the chain is unreachable or no block comes

@@ -1,0 +1,51 @@
+"""Trade states as catalog messages: the reply a Confirm gets, and the edits that follow it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from bot.core.amounts import from_base_units
+from bot.core.messages import Amount, Msg, Reply, Usd
+from bot.profile import Profile
+from bot.trading.executor import TradeStatus
+
+
+def tx_ref(profile: Profile, tx_hash: str | None) -> str:
+    """An explorer link where the chain has an explorer, the bare hash otherwise (the devnet)."""
+    if not tx_hash:
+        return "-"
+    return f"{profile.explorer_url.rstrip('/')}/tx/{tx_hash}" if profile.explorer_url else tx_hash
+
+
+def status_reply(status: TradeStatus, profile: Profile) -> Reply:
+    intent, result = status.intent, status.result or status.intent.result or {}
+    prm = intent.params
+    tx = tx_ref(profile, result.get("tx_hash") or status.tx_hash)
+    if status.stage == "mined":
+        fee = Usd(Decimal(str(result.get("gas_usd", "0"))), 4)
+        if intent.kind == "withdraw":
+            sent = from_base_units(int(result["sent"]), int(prm["decimals"]))
+            line = Msg("trade.mined.withdraw", {"amount": Amount(sent), "asset": prm["asset"], "to": prm["to"],
+                                                "block": int(result["block"]), "fee": fee})
+        else:
+            paid = from_base_units(int(prm["amount_in"]), int(prm["decimals_in"]))
+            got = from_base_units(int(result["received"]), int(prm["decimals_out"]))
+            price = (paid / got if intent.kind == "buy" else got / paid) if got and paid else Decimal(0)
+            line = Msg(f"trade.mined.{intent.kind}", {
+                "received": Amount(got), "symbol": prm["symbol_out"], "paid": Amount(paid), "paid_symbol": prm["symbol_in"],
+                "price": Usd(price, 4), "index": prm["index"], "block": int(result["block"]), "fee": fee,
+            })
+        return Reply.of(line, Msg("trade.tx", {"tx": tx}), edit=True)
+    if status.stage == "reverted":
+        return Reply.of(Msg("trade.reverted", {"reason": str(result.get("reason", "unknown"))}), Msg("trade.tx", {"tx": tx}), edit=True)
+    if status.stage == "dropped":
+        return Reply.of(Msg("trade.dropped"), Msg("trade.tx", {"tx": tx}), edit=True)
+    if status.stage == "retrying":
+        return Reply.of(Msg("trade.retrying"), edit=True)
+    if status.stage == "pending":
+        return Reply.of(Msg("trade.pending"), Msg("trade.tx", {"tx": tx}), edit=True)
+    return Reply.of(Msg("trade.submitted"), Msg("trade.tx", {"tx": tx}), edit=True)
+
+
+def interrupted_reply() -> Reply:
+    return Reply.of(Msg("trade.interrupted"), edit=True)

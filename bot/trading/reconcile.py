@@ -1,0 +1,47 @@
+"""Start-up reconciliation: every intent a previous run left unfinished is checked against the chain.
+
+`confirmed` without stored transactions never got as far as signing: it is cancelled (nothing was sent).
+`signed` or `sent`: one follower pass settles what is mined or reverted and re-broadcasts what the node does
+not know; what is still pending is followed in the background. Each user is told the outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot.chain import ChainUnavailable
+from bot.trading.executor import Executor, TradeStatus
+from bot.trading.intents import State
+from bot.trading.present import interrupted_reply, status_reply
+
+log = logging.getLogger(__name__)
+
+
+async def reconcile(x: Executor) -> list[TradeStatus | None]:
+    """Settle or resume every unfinished intent; returns what each came to (None: still being followed)."""
+    outcomes: list[TradeStatus | None] = []
+    for intent in await x.intents.unfinished():
+        if intent.state is State.CONFIRMED and not await x.intents.txs(intent.id):
+            if await x.intents.move(intent.id, State.CONFIRMED, State.CANCELLED, result={"refused": "interrupted"}):
+                await _tell(x, intent.user_id, intent.platform, intent.chat_id, intent.message_ref, None)
+            outcomes.append(None)
+            continue
+        try:
+            status = await x.follower.check(intent.id)
+        except ChainUnavailable:
+            status = None
+        log.info("reconciled intent %s (%s): %s", intent.id, intent.state.value, status.stage if status else "pending")
+        if status is not None and status.final:
+            await _tell(x, intent.user_id, intent.platform, intent.chat_id, intent.message_ref, status)
+        else:
+            x.follower.watch(intent.id, announced=True)
+        outcomes.append(status)
+    return outcomes
+
+
+async def _tell(x: Executor, user_id: int, platform: str, chat_id: str, ref: str | None, status: TradeStatus | None) -> None:
+    reply = interrupted_reply() if status is None else status_reply(status, x.profile)
+    try:
+        await x.notifier.tell(user_id, platform, chat_id, reply, ref)
+    except Exception:  # noqa: BLE001 - the outcome is stored; a failed notice is logged, not fatal
+        log.exception("could not tell user %s about intent outcome", user_id)

@@ -1,0 +1,151 @@
+"""Faults: a crash around the broadcast, a stuck transaction, the chain going away mid-trade."""
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from conftest import make_config
+from trading_helpers import Recorder, click, funded_user, say, token_balance
+
+from bot.app import App
+from bot.trading.executor import Crash
+from bot.trading.intents import State
+from bot.trading.ports import TradeSettings
+from devnet import anvil as anvil_rpc
+from devnet.harness import Devnet
+from devnet.rpc import connect
+
+
+async def _settled(app: App, intent_id: int, timeout: float = 10.0) -> State:
+    x = app.services.trading
+    assert x is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        intent = await x.intents.get(intent_id)
+        assert intent is not None
+        if intent.state.terminal:
+            return intent.state
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"intent {intent_id} did not settle")
+
+
+@pytest.mark.parametrize("point", ["after_store", "after_broadcast"])
+async def test_crash_around_broadcast_neither_loses_nor_repeats(chain: Devnet, tmp_path: Path, point: str) -> None:
+    config = make_config(chain, tmp_path)
+    first = await App.start(config)
+    user, address = await funded_user(first)
+    mag7 = first.profile.index("MAG7.ssi").token
+    quoted = await say(first, "/buy MAG7 100")
+    x = first.services.trading
+    assert x is not None
+
+    async def die(where: str) -> None:
+        if where == point:
+            raise Crash(where)
+
+    x.fault = die
+    with pytest.raises(Crash):
+        await click(first, quoted, "Confirm", message_ref="quote-msg")
+    intent = (await x.intents.of_user(user))[0]
+    assert intent.state is State.SIGNED  # stored before broadcast; the crash came before "sent" was recorded
+    await first.stop()
+
+    second = await App.start(config)  # a fresh process on the same database and chain
+    try:
+        told = Recorder()
+        second.notices.attach(told)
+        await second.reconcile()
+        assert await _settled(second, intent.id) is State.MINED
+        assert await second.chain.nonce(address) == 2  # one approval, one swap: nothing repeated
+        assert await token_balance(second, mag7.address, address) >= int(intent.params["quoted_out"]) * 995 // 1000
+        assert told.sent and told.sent[-1][2] == "quote-msg" and "Confirmed in block" in told.sent[-1][1], told.sent
+        await second.reconcile()  # a second start-up finds nothing left to do
+        assert len(told.sent) == 1
+    finally:
+        await second.stop()
+
+
+async def test_stuck_transaction_is_replaced_with_a_fee_bump(chain: Devnet, tmp_path: Path) -> None:
+    settings = TradeSettings(inline_wait_seconds=0.2, replace_after_seconds=0.4, retry_seconds=0.1, max_replacements=1)
+    app = await App.start(make_config(chain, tmp_path, trading=settings))
+    told = Recorder()
+    app.notices.attach(told)
+    async with connect(chain.url) as w3:
+        try:
+            user, address = await funded_user(app)
+            await anvil_rpc.node_call(w3, "evm_setAutomine", False)
+            quoted = await say(app, "/buy MAG7 100")
+            submitted = await click(app, quoted, "Confirm")
+            assert submitted.rendered.text.startswith("Submitted."), submitted.rendered.text
+            x = app.services.trading
+            assert x is not None
+            intent = (await x.intents.of_user(user))[0]
+            deadline = time.monotonic() + 10
+            while [(t.step, t.state) for t in await x.intents.txs(intent.id)] != [
+                (0, "replaced"), (0, "sent"), (1, "replaced"), (1, "sent")
+            ]:
+                assert time.monotonic() < deadline, await x.intents.txs(intent.id)
+                await asyncio.sleep(0.05)
+            await anvil_rpc.node_call(w3, "evm_mine")
+        finally:
+            await anvil_rpc.node_call(w3, "evm_setAutomine", True)
+        try:
+            assert await _settled(app, intent.id) is State.MINED
+            rows = await x.intents.txs(intent.id)
+            replaced = [r for r in rows if r.state == "replaced" or r.replaced_by]
+            mined = [r for r in rows if r.state == "mined"]
+            assert len(mined) == 2 and all(r.tx_hash in {o.replaced_by for o in replaced} for r in mined)
+            for old in replaced:
+                new = next(r for r in rows if r.tx_hash == old.replaced_by)
+                assert new.nonce == old.nonce and new.max_fee >= old.max_fee * 11 // 10
+                assert new.priority_fee >= old.priority_fee * 11 // 10
+            assert await app.chain.nonce(address) == 2
+            for _ in range(50):
+                if told.sent:
+                    break
+                await asyncio.sleep(0.05)
+            assert "Confirmed in block" in told.sent[-1][1]
+        finally:
+            await app.stop()
+
+
+async def test_chain_outage_mid_trade_recovers(tmp_path: Path) -> None:
+    net = await Devnet.start(tmp_path / "net")
+    settings = TradeSettings(inline_wait_seconds=0.3, retry_seconds=0.1)
+    app = await App.start(make_config(net, tmp_path, trading=settings))
+    try:
+        told = Recorder()
+        app.notices.attach(told)
+        user, address = await funded_user(app)
+        quoted = await say(app, "/buy MAG7 100")
+        port = net.anvil.port
+        saved: list[str] = []
+
+        async def outage(where: str) -> None:
+            if where == "after_store":  # signed and stored: now the node goes away before the broadcast
+                async with connect(net.url) as w3:
+                    saved.append(await anvil_rpc.dump_state(w3))
+                await net.anvil.stop()
+
+        x = app.services.trading
+        assert x is not None
+        x.fault = outage
+        reply = await click(app, quoted, "Confirm")
+        assert reply.rendered.text.startswith("Signed and saved, but the network is not answering"), reply.rendered.text
+        intent = (await x.intents.of_user(user))[0]
+        assert intent.state is State.SIGNED
+        await asyncio.sleep(0.3)  # the follower keeps trying while the node is down
+        await net.anvil.start(port=port)
+        async with connect(net.url) as w3:
+            await anvil_rpc.load_state(w3, saved[0])
+        assert await _settled(app, intent.id) is State.MINED
+        assert await app.chain.nonce(address) == 2
+        for _ in range(50):
+            if told.sent:
+                break
+            await asyncio.sleep(0.05)
+        assert "Confirmed in block" in told.sent[-1][1]
+    finally:
+        await app.stop()
+        await net.stop()

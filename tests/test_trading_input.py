@@ -1,0 +1,84 @@
+"""Bad input for /buy, /sell, /slippage, /withdraw and the trade buttons: a localized reply, nothing changed."""
+
+import pytest
+from trading_helpers import click, funded_user, say
+
+from bot.app import App
+from bot.i18n import Catalogs
+
+EN = Catalogs().entries["en"]
+GOOD = "0x52908400098527886E0F7030069857D2E4169EE7"  # an EIP-55 test vector
+WRONG_CASE = "0x52908400098527886e0F7030069857D2E4169EE7"  # one letter's case flipped: checksum fails
+
+
+def starts(key: str) -> str:
+    return EN[key].split("{")[0]
+
+
+BAD = [
+    ("/buy", "error.buy.usage"),
+    ("/buy MAG7", "error.buy.usage"),
+    ("/buy MAG7 10 20", "error.buy.usage"),
+    ("/buy BTC 10", "error.index.unknown"),
+    ("/buy MAG7 -5", "error.amount.negative"),
+    ("/buy MAG7 0", "error.amount.zero"),
+    ("/buy MAG7 abc", "error.amount.format"),
+    ("/buy MAG7 1e9", "error.amount.format"),
+    ("/buy MAG7 1.1234567", "error.amount.too_precise"),
+    ("/buy MAG7 100000000000", "error.amount.too_large"),
+    ("/buy MAG7 20000", "error.trade.short"),  # more than the balance (10,000 USDC)
+    ("/sell", "error.sell.usage"),
+    ("/sell MAG7 all", "error.sell.nothing"),  # `all` with a zero balance
+    ("/sell MAG7 5", "error.trade.short"),
+    ("/sell MAG7 0.123456789", "error.amount.too_precise"),
+    ("/sell DOGE 1", "error.index.unknown"),
+    ("/slippage abc", "error.slippage.format"),
+    ("/slippage -1", "error.slippage.format"),
+    ("/slippage 0", "error.slippage.range"),
+    ("/slippage 6", "error.slippage.range"),
+    ("/slippage 1 2", "error.args.extra"),
+    ("/withdraw", "error.withdraw.usage"),
+    ("/withdraw USDC 10 " + GOOD, "error.withdraw.usage"),
+    ("/withdraw USDC 10 0x1234 739146", "error.address.format"),
+    ("/withdraw USDC 10 " + GOOD[:-1] + "g 739146", "error.address.format"),
+    ("/withdraw USDC 10 " + WRONG_CASE + " 739146", "error.address.checksum"),
+    ("/withdraw USDC 10 0x" + "0" * 40 + " 739146", "error.address.zero"),
+    ("/withdraw DOGE 10 " + GOOD + " 739146", "error.withdraw.asset"),
+    ("/withdraw USDC abc " + GOOD + " 739146", "error.amount.format"),
+    ("/withdraw USDC 20000 " + GOOD + " 739146", "error.trade.short"),
+    ("/withdraw MAG7 all " + GOOD + " 739146", "error.withdraw.nothing"),
+    ("/withdraw USDC 10 " + GOOD + " 111222", "error.pin.wrong"),
+]
+
+
+@pytest.mark.parametrize(("text", "key"), BAD, ids=[k + ":" + t[:30] for t, k in BAD])
+async def test_bad_trade_input_is_explained_and_changes_nothing(app: App, text: str, key: str) -> None:
+    user, address = await funded_user(app)
+    await app.services.pins.set_pin(user, "739146")
+    reply = await say(app, text)
+    assert reply.rendered.text.startswith(starts(key)), reply.rendered.text
+    x = app.services.trading
+    assert x is not None
+    assert await x.intents.of_user(user) == []
+    assert await app.chain.nonce(address) == 0
+
+
+async def test_withdraw_is_private_only(app: App) -> None:
+    await funded_user(app)
+    reply = await say(app, f"/withdraw USDC 10 {GOOD} 739146", chat_type="group")
+    assert reply.rendered.text.startswith(starts("secret.public.pin"))  # the PIN was typed where others read it
+    assert starts("error.private_only") in reply.rendered.text and "739146" not in reply.rendered.text
+    assert reply.rendered.delete_request
+    assert await app.db.fetch_one("SELECT 1 FROM intents") is None
+
+
+async def test_buttons_of_another_user_and_after_cancel_are_refused(app: App) -> None:
+    user, address = await funded_user(app)
+    await funded_user(app, "mallory")
+    quoted = await say(app, "/buy MAG7 10")
+    stolen = await click(app, quoted, "Confirm", user="mallory")
+    assert stolen.rendered.text.startswith(starts("error.button.not_yours")) and stolen.ephemeral
+    await click(app, quoted, "Cancel")
+    late = await click(app, quoted, "Confirm")
+    assert late.rendered.text.startswith(starts("error.trade.cancelled"))
+    assert await app.chain.nonce(address) == 0

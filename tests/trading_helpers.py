@@ -1,0 +1,59 @@
+"""Factories for trade tests: a funded custodial user, requests, button presses, a recording front end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from bot.adapters.base import PlainMarkup
+from bot.app import App
+from bot.core.messages import Rendered
+from bot.core.request import Request, split_command
+from bot.core.router import Outcome
+from devnet.operator import fund
+
+
+@dataclass
+class Recorder:
+    """A front end for notices that records what it was asked to send or edit."""
+
+    name: str = "console"
+    sent: list[tuple[str, str, str | None]] = field(default_factory=list)  # (chat, text, edit_ref)
+    markup: PlainMarkup = field(default_factory=PlainMarkup)
+
+    async def deliver(self, chat_id: str, rendered: Rendered, edit_ref: str | None = None) -> str | None:
+        self.sent.append((chat_id, rendered.text, edit_ref))
+        return edit_ref or f"m{len(self.sent)}"
+
+
+def ask(text: str, user: str = "u1", chat_type: str = "private") -> Request:
+    command, args = split_command(text)
+    return Request("console", user, user, chat_type, "en", command=command, args=args, text_length=len(text))  # type: ignore[arg-type]
+
+
+def press(token: str, user: str = "u1", message_ref: str = "msg-1") -> Request:
+    return Request("console", user, user, "private", "en", button_token=token, message_ref=message_ref)
+
+
+async def say(app: App, text: str, user: str = "u1", chat_type: str = "private") -> Outcome:
+    return await app.router.handle(ask(text, user, chat_type), PlainMarkup())
+
+
+async def click(app: App, outcome: Outcome, label: str, user: str = "u1", message_ref: str = "msg-1") -> Outcome:
+    token = next(b.token for row in outcome.rendered.buttons for b in row if b.label == label)
+    return await app.router.handle(press(token, user, message_ref), PlainMarkup())
+
+
+async def funded_user(app: App, user: str = "u1", usdc: Decimal = Decimal(10_000), eth: Decimal = Decimal(1)) -> tuple[int, str]:
+    """A user with a custodial wallet holding `usdc` and `eth`; (user key, address)."""
+    row = await app.services.users.seen("console", user)
+    address = await app.services.wallets.create(row.id)
+    await fund(app.profile, address, usdc=usdc, eth=eth)
+    return row.id, address
+
+
+async def token_balance(app: App, token: str, address: str) -> int:
+    from bot import protocol as p
+
+    (units,) = await app.chain.call(token, p.BALANCE_OF, address)
+    return int(units)
