@@ -2,13 +2,14 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test install bench clean
+.PHONY: run test install bench clean chromium
 
 run: install
 	$(BIN)/indexbot chat
 
-test: install
+test: install chromium
 	$(BIN)/lint-imports --config pyproject.toml
 	$(BIN)/mypy
 	$(BIN)/pytest
@@ -18,6 +19,15 @@ bench: install
 	$(BIN)/python bench/updates.py
 
 install: $(VENV)/.installed node_modules/.installed
+
+# Debian's Chromium for the connected-wallet browser test (tests/test_connected_browser.py drives it with
+# playwright; never `playwright install`, which downloads). CI runs as root on Debian; elsewhere, without
+# root, the step says so and the browser test is skipped. Part of `make test`, not `make run`.
+chromium:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "make: $(CHROMIUM) is missing and this is not root on Debian: the browser test will be skipped" >&2; fi
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

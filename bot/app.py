@@ -11,18 +11,34 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from bot.balances import BalanceReader
 from bot.chain import Chain, HeadTracker
 from bot.config import Config
 from bot.core.notices import Notices
 from bot.core.router import Router
+from bot.faucet import Faucet
 from bot.i18n import Catalogs
 from bot.market import Market
 from bot.profile import Profile, load_profile
 from bot.services import Services
+from bot.storage.connected import ConnectedAddresses, ConnectLinks, SigningLinks
 from bot.storage.db import Database
+from bot.storage.intents import Intents
 from bot.storage.repositories import Buttons, Users
+from bot.storage.wallets import Pins, Settings, Wallets
+from bot.trading.executor import Executor
+from bot.trading.nonces import NonceManager
+from bot.trading.reconcile import reconcile
 from bot.verify import verify_profile
+from bot.web import connect as connect_pages
+from bot.web import sign as sign_pages
+from bot.web.pages import PageKit
+from bot.web.server import WebServer, bind, public_url
 from handlers import register_all
+from wallets.connected import ConnectedWallets, ConnectSettings
+from wallets.custodial import CustodialWallets
+from wallets.keystore import Keystore, MasterKey, load_or_create_key_file
+from wallets.pin import PinGuard
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +54,7 @@ class App:
     router: Router
     notices: Notices
     devnet: Any = None  # the embedded devnet this app started, stopped with it
+    web: WebServer | None = None  # the connect and signing pages, served while the app runs
 
     @classmethod
     async def start(cls, config: Config, *, track_head: bool = True) -> App:
@@ -71,15 +88,84 @@ class App:
         db = await Database.open(config.database_path)
         catalogs = Catalogs()
         users = Users(db)
-        services = Services(profile, Market(profile, chain, setup, head, config.market), users, catalogs, config.limits)
+        market = Market(profile, chain, setup, head, config.market)
+        devnet_home = _devnet_home(config, profile, devnet)
+        keystore = Keystore(_master_keys(config, devnet_home))
+        pins = PinGuard(Pins(db), keystore)
+        wallets = CustodialWallets(Wallets(db), keystore, pins)
+        settings = Settings(db)
         buttons = Buttons(db)
+        notices = Notices(users, buttons, catalogs)
+        intents = Intents(db)
+        trading = Executor(
+            profile, chain, head, market, intents, NonceManager(chain.nonce, intents.max_live_nonce),
+            wallets, notices, settings, config.trading,
+        )
+        sock = bind(config.web.host, config.web.port)
+        url = public_url(config.web.public_url, sock)
+        connected = ConnectedWallets(
+            ConnectedAddresses(db), ConnectLinks(db), SigningLinks(db), notices, chain,
+            ConnectSettings(url, profile.chain_id, config.web.signing_link_seconds),
+            on_hash=getattr(trading, "on_hash", None),  # the pipeline follows what a connected wallet sent
+        )
+        services = Services(
+            profile, market, users, catalogs, config.limits,
+            wallets=wallets,
+            pins=pins,
+            settings=settings,
+            balances=BalanceReader(profile, chain, market),
+            faucet=_devnet_faucet(profile) if devnet_home is not None else None,
+            trading=trading,
+            connected=connected,
+        )
+        kit = PageKit(catalogs, users, profile.name, profile.chain_id)
+        web = WebServer(sock, url, [*connect_pages.routes(kit, connected), *sign_pages.routes(kit, connected, url.startswith("https://"))])
+        await web.start()
         router = Router(users, buttons, catalogs)
         register_all(router, services)
-        return cls(config, profile, chain, head, db, services, router, Notices(users, buttons, catalogs), devnet)
+        return cls(config, profile, chain, head, db, services, router, notices, devnet, web)
+
+    async def reconcile(self) -> None:
+        """Settle every trade a previous run left unfinished and tell each user (front ends attached first,
+        so the notices reach them)."""
+        if self.services.trading is not None:
+            await reconcile(self.services.trading)
 
     async def stop(self) -> None:
+        if self.services.trading is not None:
+            await self.services.trading.stop()
+        if self.web is not None:
+            await self.web.stop()
         await self.head.stop()
         await self.chain.close()
         await self.db.close()
         if self.devnet is not None:
             await self.devnet.stop()
+
+
+def _devnet_home(config: Config, profile: Profile, devnet: Any) -> Path | None:
+    """Where the devnet this app runs on keeps its state: the embedded one's directory, or the directory of
+    a devnet profile (`indexbot devnet up` writes it under $INDEXBOT_HOME/devnet). None on a real chain."""
+    if devnet is not None:
+        return Path(devnet.profile_path).parent
+    if config.chain is not None and "devnet" in profile.extra:
+        return Path(config.chain).parent
+    return None
+
+
+def _master_keys(config: Config, devnet_home: Path | None) -> list[MasterKey]:
+    """The master key from the environment; on a devnet without one, the devnet's own key file."""
+    if config.master_key is not None:
+        return [MasterKey.from_base64(config.master_key.reveal())]
+    if devnet_home is not None:
+        path = devnet_home / "master.key"
+        log.info("devnet: custodial keys are encrypted with the key file %s", path)
+        return [load_or_create_key_file(path)]
+    log.warning("INDEXBOT_MASTER_KEY is not set: custodial wallets are disabled")
+    return []
+
+
+def _devnet_faucet(profile: Profile) -> Faucet:
+    from devnet.faucet import DevnetFaucet  # the devnet's own; never imported on a real chain
+
+    return DevnetFaucet(profile)

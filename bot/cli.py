@@ -26,6 +26,7 @@ async def _chat(config: Config) -> int:
     try:
         console = ConsoleFrontend(app.router)
         app.notices.attach(console)
+        await app.reconcile()  # unfinished trades of a previous run, told through the attached front end
         await console.run()
     finally:
         await app.stop()
@@ -52,6 +53,7 @@ async def _run(config: Config) -> int:
         for frontend in frontends:
             await frontend.start()
             app.notices.attach(frontend)
+        await app.reconcile()  # unfinished trades of a previous run, told through the attached front ends
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     quiet = args.command in (None, "chat")
     level = logging.WARNING if quiet else getattr(logging, config.log_level, logging.INFO)
-    setup_logging(level, [s.reveal() for s in (config.telegram_token, config.discord_token) if s is not None])
+    setup_logging(level, config.secrets)
     try:
         if args.command == "config":
             print(json.dumps(config.redacted(), indent=2, default=str))

@@ -1,8 +1,8 @@
 """Configuration: environment variables, optionally layered over a TOML file named by INDEXBOT_CONFIG.
 
-Tokens are secrets: they come only from the environment (TELEGRAM_BOT_TOKEN) or from a file the environment
-names (TELEGRAM_BOT_TOKEN_FILE), never from the TOML file, and `redacted()` (what `indexbot config` prints)
-never shows them.
+Tokens and the wallets' master key are secrets: they come only from the environment (TELEGRAM_BOT_TOKEN,
+INDEXBOT_MASTER_KEY) or from a file the environment names (TELEGRAM_BOT_TOKEN_FILE, INDEXBOT_MASTER_KEY_FILE),
+never from the TOML file, and `redacted()` (what `indexbot config` prints) never shows them.
 """
 
 from __future__ import annotations
@@ -17,12 +17,24 @@ from typing import Any
 
 from bot.market import MarketSettings
 from bot.services import Limits
+from bot.trading.ports import TradeSettings
+from wallets.keystore import MasterKey, MasterKeyError
 
-SECRET_NAMES = ("TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN")
+SECRET_NAMES = ("TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN", "INDEXBOT_MASTER_KEY")
 
 
 class ConfigError(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The bot's own web pages (connect and signing pages for connected wallets)."""
+
+    host: str = "127.0.0.1"  # INDEXBOT_WEB_HOST
+    port: int = 8080  # INDEXBOT_WEB_PORT; 0 = any free port (tests)
+    public_url: str | None = None  # INDEXBOT_PUBLIC_URL, what users open; default http://127.0.0.1:<port>
+    signing_link_seconds: int = 600  # INDEXBOT_SIGNING_LINK_SECONDS: how long a trade's signing link works
 
 
 class Secret:
@@ -53,12 +65,20 @@ class Config:
     discord_token: Secret | None = None
     discord_guild_id: int | None = None
     log_level: str = "INFO"
+    master_key: Secret | None = None  # base64 of 32 bytes: encrypts custodial keys (wallets.keystore)
     limits: Limits = field(default_factory=Limits)
     market: MarketSettings = field(default_factory=MarketSettings)
+    trading: TradeSettings = field(default_factory=TradeSettings)
+    web: WebSettings = field(default_factory=WebSettings)
 
     @property
     def database_path(self) -> Path:
         return self.database or self.home / "indexbot.sqlite3"
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every secret value, for the log filter."""
+        return [s.reveal() for s in (self.telegram_token, self.discord_token, self.master_key) if s is not None]
 
     def redacted(self) -> dict[str, Any]:
         shown: dict[str, Any] = {}
@@ -95,7 +115,10 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                 file_values = tomllib.load(fh)
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read INDEXBOT_CONFIG: {exc}") from None
-        leaked = [k for k in file_values if k.upper() in SECRET_NAMES or "token" in k.lower()]
+        leaked = [
+            k for k in file_values
+            if k.upper() in SECRET_NAMES or f"INDEXBOT_{k.upper()}" in SECRET_NAMES or "token" in k.lower() or "key" in k.lower()
+        ]
         if leaked:
             raise ConfigError(f"secrets do not belong in the config file ({', '.join(leaked)}); use the environment")
 
@@ -109,6 +132,13 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     limits = Limits(**{k: Decimal(str(v)) for k, v in file_values.get("limits", {}).items()})
     market = MarketSettings(**{k: int(v) for k, v in file_values.get("market", {}).items()})
     db = pick("INDEXBOT_DB", "database")
+    master_key = _secret(env, "INDEXBOT_MASTER_KEY")
+    if master_key is not None:
+        try:
+            MasterKey.from_base64(master_key.reveal())
+        except MasterKeyError as exc:
+            raise ConfigError(f"INDEXBOT_MASTER_KEY: {exc} (make one with: openssl rand -base64 32)") from None
+    web = _web_settings(pick)
     return Config(
         home=Path(pick("INDEXBOT_HOME", "home") or ".indexbot"),
         chain=pick("INDEXBOT_CHAIN", "chain") or None,
@@ -121,4 +151,30 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         log_level=str(pick("INDEXBOT_LOG_LEVEL", "log_level") or "INFO").upper(),
         limits=limits,
         market=market,
+        master_key=master_key,
+        web=web,
+    )
+
+
+def _web_settings(pick: Any) -> WebSettings:
+    def number(env_name: str, key: str, default: int, low: int, high: int) -> int:
+        raw = pick(env_name, key)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(str(raw))
+        except ValueError:
+            raise ConfigError(f"{env_name} must be a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{env_name} must be between {low} and {high}, got {value}")
+        return value
+
+    public = pick("INDEXBOT_PUBLIC_URL", "public_url")
+    if public and not str(public).startswith(("http://", "https://")):
+        raise ConfigError(f"INDEXBOT_PUBLIC_URL must start with http:// or https://, got {public!r}")
+    return WebSettings(
+        host=str(pick("INDEXBOT_WEB_HOST", "web_host") or "127.0.0.1"),
+        port=number("INDEXBOT_WEB_PORT", "web_port", 8080, 0, 65535),
+        public_url=str(public).rstrip("/") if public else None,
+        signing_link_seconds=number("INDEXBOT_SIGNING_LINK_SECONDS", "signing_link_seconds", 600, 30, 24 * 3600),
     )

@@ -5,10 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from bot.balances import BalanceReader
+from bot.faucet import Faucet
 from bot.i18n import Catalogs
 from bot.market import Market
 from bot.profile import IndexRef, Profile
 from bot.storage.repositories import Users
+from bot.storage.wallets import Settings
+from bot.trading.executor import Executor
+from wallets.connected import ConnectedWallets
+from wallets.custodial import CustodialWallets
+from wallets.pin import PinGuard
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,13 @@ class Services:
     users: Users
     catalogs: Catalogs
     limits: Limits
+    wallets: CustodialWallets
+    pins: PinGuard  # check_pin(user_id, pin) gates export and withdraw
+    settings: Settings  # slippage and timezone per user
+    balances: BalanceReader
+    faucet: Faucet | None = None  # the devnet's only; /faucet is registered only when there is one
+    trading: Executor | None = None  # buy, sell, withdraw: the intent pipeline (bot.trading)
+    connected: ConnectedWallets | None = None  # the user's own wallet: /connect, signing links (wallets.connected)
 
     def find_index(self, typed: str) -> IndexRef | None:
         """Match `mag7`, `MAG7`, `MAG7.ssi`, `ussi`: without case and without the `.ssi` suffix."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import App
-from bot.config import Config
+from bot.config import Config, WebSettings
 from devnet.harness import Devnet
 
 
@@ -36,6 +36,7 @@ async def chain(devnet: Devnet) -> AsyncIterator[Devnet]:
 
 
 def make_config(devnet: Devnet, home: Path, **overrides: object) -> Config:
+    overrides.setdefault("web", WebSettings(port=0))  # web pages on a free port: tests never collide
     return Config(home=home, chain=str(devnet.profile_path), database=home / "bot.sqlite3", **overrides)  # type: ignore[arg-type]
 
 

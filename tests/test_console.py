@@ -13,7 +13,7 @@ INDEXBOT = str(Path(sys.executable).with_name("indexbot"))
 
 def chat(lines: str, home: Path, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("INDEXBOT_", "TELEGRAM_", "DISCORD_"))}
-    environ.update(INDEXBOT_HOME=str(home), LANG="C.UTF-8", **env)
+    environ.update(INDEXBOT_HOME=str(home), INDEXBOT_WEB_PORT="0", LANG="C.UTF-8", **env)
     return subprocess.run([INDEXBOT, "chat"], input=lines, capture_output=True, text=True, timeout=90, env=environ, cwd=ROOT)
 
 

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def environment(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INDEXBOT_", "TELEGRAM_", "DISCORD_"))}
-    env.update(INDEXBOT_HOME=str(home), **extra)
+    env.update(INDEXBOT_HOME=str(home), INDEXBOT_WEB_PORT="0", **extra)
     return env
 
 

@@ -1,0 +1,1 @@
+"""The bot's own small web server: the connect page (SIWE) and signing pages for connected wallets."""

@@ -1,0 +1,39 @@
+"use strict";
+// Shared by the connect and signing pages. Text comes from the page's data block (the server's catalogs)
+// and is shown with textContent only.
+window.indexbot = (function () {
+  function data() {
+    return JSON.parse(document.getElementById("page-data").textContent);
+  }
+  function say(text, kind) {
+    const el = document.getElementById("status");
+    el.textContent = text;
+    el.className = "status " + (kind || "");
+  }
+  async function post(url, body) {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+      credentials: "same-origin",
+      cache: "no-store",
+      referrerPolicy: "no-referrer",
+    });
+    try {
+      return await response.json();
+    } catch (e) {
+      return { ok: false };
+    }
+  }
+  function provider() {
+    return window.ethereum || null;
+  }
+  function rejected(err) {
+    return !!err && (err.code === 4001 || err.code === "ACTION_REJECTED");
+  }
+  function hexOf(text) {
+    const bytes = new TextEncoder().encode(text);
+    return "0x" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+  return { data, say, post, provider, rejected, hexOf };
+})();
