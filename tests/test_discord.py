@@ -405,3 +405,16 @@ async def test_private_only_slash_command_in_a_server_is_answered_ephemerally(ap
     await asyncio.sleep(1.5)
     [deleted] = [c.path for c in rest.calls if c.method == "DELETE"]
     assert deleted.startswith(f"/webhooks/{APP_ID}/") and "/messages/" in deleted
+
+
+async def test_private_only_command_is_deferred_ephemerally_so_its_answer_stays_hidden(frontend: DiscordFrontend, rest: FakeDiscord) -> None:
+    await slash(frontend, "wallet")
+    [deferral] = [c for c in rest.calls if c.path.endswith("/callback")]
+    assert deferral.body["type"] == DEFERRED_WITH_THINKING and deferral.body["data"]["flags"] & EPHEMERAL
+    assert "wallet" in shown(last_sent(rest).content).lower()  # the answer went to the (ephemeral) follow-up
+
+
+def test_every_router_command_has_a_slash_shape(app: App) -> None:
+    from bot.adapters.discord_commands import SLASH
+
+    assert sorted(set(app.router.commands) - set(SLASH)) == []

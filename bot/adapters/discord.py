@@ -127,14 +127,18 @@ class IndexClient(discord.Client):
         await self.tree.sync(guild=guild)
 
     async def command(self, interaction: discord.Interaction[Any], name: str, args: tuple[str, ...]) -> None:
-        """A slash command: deferred at once when it may read the chain."""
+        """A slash command: deferred at once when it may read the chain. A deferral decides whether the answer
+        is ephemeral (Discord ignores the flag on the first follow-up), so a private-only command's deferral is."""
+        command = self.app.router.commands.get(name)
+        private = command is not None and command.private_only
         if slash_for(name).defer:
-            await interaction.response.defer(thinking=True)
-        await self._answer(interaction, interaction_request(interaction, command=name, args=args), thinking=True)
+            await interaction.response.defer(thinking=True, ephemeral=private)
+        request = interaction_request(interaction, command=name, args=args)
+        await self._answer(interaction, request, thinking=True, ephemeral=private)
 
     async def press(self, interaction: discord.Interaction[Any], token: str) -> None:
         """A button press; refusals (not yours, expired) go to the presser only."""
-        await self._answer(interaction, interaction_request(interaction, button_token=token), thinking=False)
+        await self._answer(interaction, interaction_request(interaction, button_token=token), thinking=False, ephemeral=False)
 
     async def on_message(self, message: discord.Message) -> None:
         """Prefix commands, in guild channels and DMs alike."""
@@ -148,11 +152,11 @@ class IndexClient(discord.Client):
             await _delete_quietly(message)
         await send_rendered(message.channel, outcome.rendered)
 
-    async def _answer(self, interaction: discord.Interaction[Any], request: Request, *, thinking: bool) -> None:
+    async def _answer(self, interaction: discord.Interaction[Any], request: Request, *, thinking: bool, ephemeral: bool) -> None:
         task = asyncio.ensure_future(self.app.router.handle(request, MARKUP))
         done, _ = await asyncio.wait({task}, timeout=ANSWER_WITHIN)
         if not done and not interaction.response.is_done():
-            await interaction.response.defer(thinking=thinking)
+            await interaction.response.defer(thinking=thinking, ephemeral=ephemeral)
         await reply(interaction, await task)
 
 

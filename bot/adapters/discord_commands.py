@@ -47,6 +47,10 @@ def unit_choices(app: App) -> Sequence[tuple[str, str]]:
     return [("usdc", "usdc"), ("tokens", "tokens")]
 
 
+def wallet_actions(app: App) -> Sequence[tuple[str, str]]:
+    return [(a, a) for a in ("new", "import", "export", "remove")]
+
+
 def language_choices(app: App) -> Sequence[tuple[str, str]]:
     catalogs = app.services.catalogs
     return [*((catalogs.language_name(code), code) for code in catalogs.locales), ("auto", "auto")]
@@ -75,6 +79,15 @@ SLASH: Mapping[str, Slash] = {
     "quote": Slash((Option("index", True, index_choices), Option("amount"), Option("unit", choices=unit_choices)), defer=True),
     "lang": Slash((Option("code", choices=language_choices),)),
     "help": Slash(),
+    "buy": Slash((Option("index", True, index_choices), Option("amount", True)), defer=True),
+    "sell": Slash((Option("index", True, index_choices), Option("amount", True)), defer=True),
+    "slippage": Slash((Option("percent"),)),
+    "wallet": Slash((Option("action", choices=wallet_actions), Option("value")), defer=True),
+    "pin": Slash((Option("pin", True), Option("new_pin"))),
+    "withdraw": Slash((Option("asset", True), Option("amount", True), Option("address", True), Option("pin", True)), defer=True),
+    "faucet": Slash(defer=True),
+    "connect": Slash(),
+    "disconnect": Slash(),
 }
 FREE_TEXT = Slash((Option("args"),), defer=True)  # a router command this table does not know yet
 
