@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.app import App  # noqa: E402
-from bot.config import Config  # noqa: E402
+from bot.config import Config, WebSettings  # noqa: E402
 from devnet.harness import Devnet  # noqa: E402
 
 
@@ -44,7 +44,7 @@ def machine() -> str:
 async def run(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         net = await Devnet.start(Path(tmp) / "devnet")
-        app = await App.start(Config(home=Path(tmp), chain=str(net.profile_path)))
+        app = await App.start(Config(home=Path(tmp), chain=str(net.profile_path), web=WebSettings(port=0)))
         try:
             market, ref = app.services.market, app.profile.index("MAG7.ssi")
             await market.quote(ref, "buy", Decimal(1))  # warm up connections and imports

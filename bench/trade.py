@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from bench.quote import machine  # noqa: E402
 from bot.app import App  # noqa: E402
-from bot.config import Config  # noqa: E402
+from bot.config import Config, WebSettings  # noqa: E402
 from devnet.harness import Devnet  # noqa: E402
 from trading_helpers import click, funded_user, say  # noqa: E402
 
@@ -36,7 +36,7 @@ def pct(values: list[float], q: float) -> float:
 async def run(n: int, wallets: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         net = await Devnet.start(Path(tmp) / "devnet")
-        app = await App.start(Config(home=Path(tmp), chain=str(net.profile_path)))
+        app = await App.start(Config(home=Path(tmp), chain=str(net.profile_path), web=WebSettings(port=0)))
         try:
             x = app.services.trading
             assert x is not None

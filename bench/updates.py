@@ -35,7 +35,7 @@ from telegram.ext import Application, CommandHandler, ContextTypes  # noqa: E402
 
 from bot.adapters.telegram import CONCURRENT_UPDATES, TelegramFrontend  # noqa: E402
 from bot.app import App  # noqa: E402
-from bot.config import Config  # noqa: E402
+from bot.config import Config, WebSettings  # noqa: E402
 from devnet.harness import Devnet  # noqa: E402
 from telegram_emulator import BotApiEmulator, Call  # noqa: E402
 
@@ -107,7 +107,7 @@ async def run(n: int, chats: int, concurrency: int, distinct: bool, profile_to: 
     with tempfile.TemporaryDirectory(prefix="indexbot-bench-") as tmp:
         home = Path(tmp)
         devnet = await Devnet.start(home / "devnet")
-        app = await App.start(Config(home=home, chain=str(devnet.profile_path), database=home / "bench.sqlite3"))
+        app = await App.start(Config(home=home, chain=str(devnet.profile_path), database=home / "bench.sqlite3", web=WebSettings(port=0)))
         try:
             async with BotApiEmulator() as emulator:
                 profile = cProfile.Profile() if profile_to else None
