@@ -97,17 +97,17 @@ class App:
         buttons = Buttons(db)
         notices = Notices(users, buttons, catalogs)
         intents = Intents(db)
-        trading = Executor(
-            profile, chain, head, market, intents, NonceManager(chain.nonce, intents.max_live_nonce),
-            wallets, notices, settings, config.trading,
-        )
         sock = bind(config.web.host, config.web.port)
         url = public_url(config.web.public_url, sock)
         connected = ConnectedWallets(
             ConnectedAddresses(db), ConnectLinks(db), SigningLinks(db), notices, chain,
             ConnectSettings(url, profile.chain_id, config.web.signing_link_seconds),
-            on_hash=getattr(trading, "on_hash", None),  # the pipeline follows what a connected wallet sent
         )
+        trading = Executor(
+            profile, chain, head, market, intents, NonceManager(chain.nonce, intents.max_live_nonce),
+            wallets, notices, settings, config.trading, connected=connected,
+        )
+        connected.on_hash = trading.on_hash  # the pipeline records and follows what a connected wallet sent
         services = Services(
             profile, market, users, catalogs, config.limits,
             wallets=wallets,

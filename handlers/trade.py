@@ -1,7 +1,9 @@
 """/buy <index> <usdc> and /sell <index> <amount|all>: a fresh quote with Confirm / Cancel buttons.
 
 Confirm runs the trade through the intent pipeline (bot.trading) and answers with where it stands; the
-reply is edited in place as the trade moves on. The buttons carry only the intent id.
+reply is edited in place as the trade moves on. The buttons carry only the intent id. The quote says which
+wallet trades: the user's connected wallet when there is one (Confirm then answers with a signing link, sent
+to the user's private chat when the quote was in a group), else the custodial wallet.
 """
 
 from decimal import Decimal
@@ -13,7 +15,7 @@ from bot.core.request import Caller
 from bot.core.router import Router
 from bot.profile import IndexRef
 from bot.services import Services
-from bot.trading.present import status_reply
+from bot.trading.present import status_reply, wallet_line
 from bot.trading.swap import BPS
 from handlers.quote import quote_lines
 
@@ -43,13 +45,15 @@ def register(router: Router, services: Services) -> None:
 
     async def offer(caller: Caller, ref: IndexRef, side: str, amount: Decimal) -> Reply:
         req = caller.request
-        intent_id, q = await x.quote_swap(caller.user_key, req.platform, req.chat_id, ref, side, amount)  # type: ignore[arg-type]
+        who = await x.sender(caller.user_key)
+        intent_id, q = await x.quote_swap(caller.user_key, req.platform, req.chat_id, ref, side, amount, who)  # type: ignore[arg-type]
         slip = await x.slippage_bps(caller.user_key)
         prompt = Msg("trade.confirm_prompt", {
             "seconds": x.settings.quote_ttl_seconds, "slippage": Pct(Decimal(slip).scaleb(-4)),
             "minimum": Amount(q.amount_out * (BPS - slip) / BPS), "symbol": ref.symbol if side == "buy" else usdc.symbol,
         })
-        return Reply.of(*quote_lines(q, usdc.symbol), prompt, buttons=confirm_buttons(intent_id))
+        wallet = wallet_line(who.kind, who.address)
+        return Reply.of(*quote_lines(q, usdc.symbol), wallet, prompt, buttons=confirm_buttons(intent_id))
 
     async def buy(caller: Caller) -> Reply:
         """`/buy <index> <usdc>`."""
@@ -67,9 +71,9 @@ def register(router: Router, services: Services) -> None:
             raise UserError("error.sell.usage", valid=services.index_list())
         ref = index_of(args[0])
         if args[1].lower() == "all":
-            address = await services.wallets.address_of(caller.user_key)
-            units = await x.balance(address, ref.token) if address else 0
-            if address and not units:
+            address = (await x.sender(caller.user_key)).address
+            units = await x.balance(address, ref.token)
+            if not units:
                 raise UserError("error.sell.nothing", index=ref.symbol)
             amount = from_base_units(units, ref.token.decimals)
         else:
@@ -77,8 +81,16 @@ def register(router: Router, services: Services) -> None:
         return await offer(caller, ref, "sell", amount)
 
     async def confirm(caller: Caller, args: tuple[str, ...]) -> Reply:
-        status = await x.confirm(intent_arg(args), caller.user_key, caller.request.message_ref)
-        return status_reply(status, services.profile)
+        """Run the trade; a connected wallet's signing link goes only to the user's private chat."""
+        req, intent_id = caller.request, intent_arg(args)
+        status = await x.confirm(intent_id, caller.user_key, req.message_ref, req.private_chat)
+        reply = status_reply(status, services.profile)
+        if status.stage != "signing" or req.private_chat == req.chat_id:
+            return reply
+        if await x.notifier.tell(caller.user_key, req.platform, req.private_chat or "", reply) is None:
+            await x.abandon(intent_id, caller.user_key)
+            return Reply.of(Msg("trade.sign.undelivered"), edit=True)
+        return Reply.of(Msg("trade.sign.sent_privately"), edit=True)
 
     async def cancel(caller: Caller, args: tuple[str, ...]) -> Reply:
         await x.cancel(intent_arg(args), caller.user_key)

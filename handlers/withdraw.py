@@ -57,6 +57,8 @@ def register(router: Router, services: Services) -> None:
         if len(args) != 4:
             raise UserError("error.withdraw.usage")
         typed_asset, typed_amount, typed_address, pin = args
+        if (await x.sender(caller.user_key)).kind == "connected":  # before the PIN: it guards custodial keys
+            raise UserError("error.withdraw.connected")
         await services.pins.check_pin(caller.user_key, pin)
         asset = asset_of(typed_asset)
         symbol, decimals = ("ETH", 18) if asset is None else (asset.symbol, asset.decimals)

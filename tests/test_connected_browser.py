@@ -2,18 +2,18 @@
 with an injected EIP-1193 provider that signs with a key held by this test and sends to anvil.
 
     /connect in chat -> the link opened -> SIWE personal_sign -> linked (database and chat notice)
-    -> a signing link for a real buy (exact USDC approval, then SwapRouter02 multicall(deadline, exactInputSingle))
-    -> the page shows it in plain words -> the wallet switches chain, sends both -> hashes reported in order
-    -> both mined, USDC spent and MAG7.ssi received on-chain
-
-The trade pipeline does not take connected wallets yet, so the signing link is made here through the API it
-will call (`ConnectedWallets.signing_link`) and `on_hash` is a recorder; see the report of issue 3.
+    -> /buy MAG7 100 through the router (quoted from the connected wallet) -> Confirm -> a signing link
+    -> the page shows it in plain words -> the wallet switches chain, sends the exact approval and the swap
+    -> each hash reported through the app's real `on_hash` -> the bot follows them and edits the quote
+    message to confirmed; USDC spent and MAG7.ssi received on-chain
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,10 +27,14 @@ from bot.adapters.base import PlainMarkup
 from bot.app import App
 from bot.core.messages import Amount, Msg
 from bot.core.request import Request
-from bot.storage.intents import Intents
+from bot.core.router import Outcome
+from bot.core.request import split_command
 from bot.trading import swap
+from bot.trading.executor import TradeStatus
+from bot.trading.intents import State
+from bot.trading.present import status_reply
 from devnet.operator import fund
-from wallets.connected import TxRequest, short_address
+from wallets.connected import short_address
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -118,45 +122,38 @@ class Recorder:
     markup = PlainMarkup()
 
     def __init__(self) -> None:
-        self.sent: list[str] = []
+        self.sent: list[tuple[str, str | None]] = []  # (text, the message it edits)
 
     async def deliver(self, chat_id: str, rendered: Any, edit_ref: str | None = None) -> str | None:
-        self.sent.append(rendered.text)
-        return str(len(self.sent))
+        self.sent.append((rendered.text, edit_ref))
+        return edit_ref or str(len(self.sent))
 
 
 def text(app: App, key: str, **params: Any) -> str:
     return app.services.catalogs.render_msg(Msg(key, params), "en", str)
 
 
-async def buy_requests(app: App, account: Any, usdc_in: Decimal) -> list[TxRequest]:
-    """What the pipeline will hand over for a connected wallet's buy: exact approval, then the swap."""
-    profile = app.profile
-    ref = profile.indexes[0]
-    q = await app.services.market.quote(ref, "buy", usdc_in)
-    amount_in = int(usdc_in.scaleb(profile.usdc.decimals))
-    quoted_out = int(q.amount_out.scaleb(ref.token.decimals))
-    min_out = swap.minimum_out(quoted_out, 50)
-    approve = swap.approve_tx(profile.usdc.address, profile.swap_router02, amount_in, 80_000)
-    call = swap.swap_call(
-        profile.swap_router02, profile.usdc.address, ref.token.address, q.pool_fee, account.address, amount_in, min_out,
-        q.timestamp + 300, swap.swap_gas_without_estimate(q.gas_units),
-    )
-    spend = Msg("sign.amount", {"amount": Amount(usdc_in), "symbol": "USDC"})
-    return [
-        TxRequest(
-            approve.to, "0x" + approve.data.hex(), 0, profile.chain_id,
-            Msg("sign.what.approve", {"spender": "Uniswap SwapRouter02", "amount": Amount(usdc_in), "symbol": "USDC"}),
-            "USDC", amount=spend, gas=approve.gas,
-        ),
-        TxRequest(
-            call.to, "0x" + call.data.hex(), 0, profile.chain_id,
-            Msg("sign.what.swap", {"amount": Amount(usdc_in), "symbol_in": "USDC", "symbol_out": ref.symbol}),
-            "Uniswap SwapRouter02", amount=spend,
-            minimum_out=Msg("sign.amount", {"amount": Amount(Decimal(min_out).scaleb(-ref.token.decimals), 8), "symbol": ref.symbol}),
-            gas=call.gas,
-        ),
-    ]
+async def user_says(app: App, text: str, user: str = "b1") -> Outcome:
+    command, args = split_command(text)
+    return await app.router.handle(Request("console", user, user, "private", "en", command=command, args=args,
+                                           text_length=len(text)), PlainMarkup())
+
+
+async def press(app: App, outcome: Outcome, label: str, message_ref: str, user: str = "b1") -> Outcome:
+    token = next(b.token for row in outcome.rendered.buttons for b in row if b.label == label)
+    return await app.router.handle(Request("console", user, user, "private", "en", button_token=token,
+                                           message_ref=message_ref), PlainMarkup())
+
+
+async def settled(app: App, told: Recorder, intent_id: int) -> None:
+    x = app.services.trading
+    assert x is not None
+    for _ in range(200):
+        intent = await x.intents.get(intent_id)
+        if intent is not None and intent.state.terminal and told.sent[-1][1] == "quote-msg":
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"intent {intent_id} did not settle: {told.sent}")
 
 
 async def test_connect_and_send_a_buy_from_the_browser(app: App, tmp_path: Path) -> None:
@@ -168,12 +165,8 @@ async def test_connect_and_send_a_buy_from_the_browser(app: App, tmp_path: Path)
     wallet = BrowserWallet(app, account)
     told = Recorder()
     app.notices.attach(told)
-    reported: list[tuple[int, int, str]] = []
-
-    async def on_hash(intent_id: int, step: int, tx_hash: str) -> None:
-        reported.append((intent_id, step, tx_hash))
-
-    connected.on_hash = on_hash
+    x = app.services.trading
+    assert x is not None and connected.on_hash == x.on_hash  # the app wired the pipeline's own
     request = Request("console", "b1", "b1", "private", "en", command="connect", text_length=8)
     reply = (await app.router.handle(request, PlainMarkup())).rendered.text
     link = re.search(r"http://\S+/connect/\S+", reply).group(0)  # type: ignore[union-attr]
@@ -195,18 +188,21 @@ async def test_connect_and_send_a_buy_from_the_browser(app: App, tmp_path: Path)
             await expect(page.locator("#status")).to_have_text(done, timeout=10_000)
             user = await app.services.users.seen("console", "b1")
             assert await connected.address_of(user.id) == account.address
-            assert told.sent == [text(app, "connect.done", address=short_address(account.address))]
+            assert told.sent == [(text(app, "connect.done", address=short_address(account.address)), None)]
 
-            # a buy for the connected wallet, signed and sent by it through a signing link
+            # a buy from the connected wallet: quoted and confirmed in chat, signed and sent by the wallet
             await fund(app.profile, account.address, usdc=Decimal(1000), eth=Decimal(1))
             ref = app.profile.indexes[0]
             usdc_before = await balance(app, app.profile.usdc.address, account.address)
             index_before = await balance(app, ref.token.address, account.address)
-            intent = await Intents(app.db).create(
-                user_id=user.id, address=account.address, kind="buy", chain_id=app.profile.chain_id, params={},
-                expires_at=2**31, platform="console", chat_id="b1",
-            )
-            url = await connected.signing_link(intent, user.id, await buy_requests(app, account, Decimal(100)))
+            quoted = await user_says(app, "/buy MAG7 100")
+            assert text(app, "trade.wallet.connected", address=short_address(account.address)) in quoted.rendered.text
+            confirmed = await press(app, quoted, "Confirm", "quote-msg")
+            (intent,) = await x.intents.of_user(user.id, 1)
+            assert intent.state is State.CONFIRMED and intent.connected and intent.address == account.address
+            url = re.search(r"http://\S+/sign/[A-Za-z0-9_-]{43}", confirmed.rendered.text).group(0)  # type: ignore[union-attr]
+            at = datetime.fromtimestamp(int(intent.params["link_expires_at"]), timezone.utc).strftime("%H:%M UTC")
+            assert confirmed.rendered.text == text(app, "trade.sign.link", url=url, expires=at)
             await page.goto(url)
             body = await page.locator("main").inner_text()
             for line in (
@@ -222,11 +218,24 @@ async def test_connect_and_send_a_buy_from_the_browser(app: App, tmp_path: Path)
             await browser.close()
 
     assert "wallet_switchEthereumChain" in wallet.calls  # it started on chain 1 and was asked to switch
-    assert [(i, s) for i, s, _ in reported] == [(intent, 0), (intent, 1)]
-    receipts = await app.chain.receipts([h for _, _, h in reported])
-    assert [int(receipts[h]["status"]) for _, _, h in reported] == [1, 1]
+    await settled(app, told, intent.id)
+    done = await x.intents.get(intent.id)
+    assert done is not None and done.state is State.MINED, done
+    rows = await x.intents.txs(intent.id)
+    assert [(r.step, r.purpose, r.state, r.raw_tx) for r in rows] == [(0, "approve", "mined", None), (1, "swap", "mined", None)]
+    assert all(r.nonce is not None and r.max_fee for r in rows)  # read from the node when the hashes came
+    received = await balance(app, ref.token.address, account.address) - index_before
     assert usdc_before - await balance(app, app.profile.usdc.address, account.address) == 100 * 10**6
-    assert await balance(app, ref.token.address, account.address) > index_before
+    assert received >= int(done.params["min_out"]) > 0
+    # the quote message is edited in place to confirmed: amount received, price and fee, as for custodial trades
+    final, edited = told.sent[-1]
+    result = done.result or {}
+    markup = PlainMarkup()
+    expected = app.services.catalogs.render(
+        status_reply(TradeStatus(done, "mined", result["tx_hash"], result), app.profile), "en", markup.escape, markup.style
+    ).text
+    assert edited == "quote-msg" and final == expected and int(result["received"]) == received
+    assert final.startswith(f"Confirmed in block {result['block']}: received ") and "Network fee" in final
 
 
 async def balance(app: App, token: str, address: str) -> int:

@@ -124,6 +124,10 @@ class ConnectedWallets:
 
     # -- linking -----------------------------------------------------------------------------------------
 
+    @property
+    def signing_link_seconds(self) -> int:
+        return self.settings.signing_link_seconds
+
     async def address_of(self, user_id: int) -> str | None:
         return await self.addresses.live(user_id)
 

@@ -276,6 +276,7 @@ class TelegramFrontend:
             chat_type=chat_type(chat.type) if chat is not None else "private",
             locale=user.language_code or "",
             display_name=user.full_name,
+            dm_chat=str(user.id),  # a user's private chat with a bot has the user's id
             **what,
         )
 

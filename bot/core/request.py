@@ -23,10 +23,17 @@ class Request:
     display_name: str = ""
     message_ref: str | None = None  # the platform's id of the message a button was pressed on (for edits)
     private_reply: bool = False  # the platform can answer so only the requester sees it (Discord ephemeral)
+    dm_chat: str | None = None  # the user's private chat with the bot, when the platform can address it
 
     @property
     def is_private(self) -> bool:
         return self.chat_type == "private"
+
+    @property
+    def private_chat(self) -> str | None:
+        """Where only this user reads what the bot sends: this chat when it is private, else the user's private
+        chat with the bot as the adapter knows it (`dm_chat`), None where a notice cannot reach one."""
+        return self.chat_id if self.is_private else self.dm_chat
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,9 @@ class Tx:
         rows = await self._conn.execute_fetchall(sql, params)
         return next(iter(rows), None)
 
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
+        return list(await self._conn.execute_fetchall(sql, params))
+
 
 class Database:
     def __init__(self, conn: aiosqlite.Connection) -> None:

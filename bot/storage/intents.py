@@ -4,6 +4,8 @@ Every move of an intent is a compare-and-set on its current state inside one wri
 (`UPDATE … WHERE id = ? AND state = ?`): of two Confirm presses, on one device or two, exactly one moves
 `quoted` to `confirmed`; the other gets False and sends nothing. Signed transactions are stored with their
 hash before they are broadcast, so a crash at any point leaves something reconciliation can finish.
+A connected wallet's transactions are recorded by the hash its wallet reported (`record_wallet_tx`): no raw
+bytes, and the nonce and fees only when the node knew the transaction at the time.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import aiosqlite
 
@@ -44,17 +46,33 @@ class NewTx:
 
 
 @dataclass(frozen=True)
+class WalletTx:
+    """A transaction a connected wallet sent for one step, as reported (nonce and fees None when unknown)."""
+
+    step: int
+    purpose: str
+    address: str
+    tx_hash: str
+    nonce: int | None
+    max_fee: int | None
+    priority_fee: int | None
+
+
+Recorded = Literal["recorded", "same", "conflict", "refused"]
+
+
+@dataclass(frozen=True)
 class TxRow:
     id: int
     intent_id: int
     step: int
     purpose: str
     address: str
-    nonce: int
-    raw_tx: bytes | None
+    nonce: int | None  # None: sent by a connected wallet our node did not know yet
+    raw_tx: bytes | None  # None: sent by a connected wallet
     tx_hash: str
-    max_fee: int
-    priority_fee: int
+    max_fee: int | None
+    priority_fee: int | None
     state: str  # signed, sent, mined, reverted, dropped, replaced
     replaced_by: str | None
     block: int | None
@@ -78,10 +96,14 @@ def _intent(row: aiosqlite.Row) -> Intent:
 
 def _tx(row: aiosqlite.Row) -> TxRow:
     return TxRow(
-        int(row[0]), int(row[1]), int(row[2]), str(row[3]), str(row[4]), int(row[5]),
-        None if row[6] is None else bytes(row[6]), str(row[7]), int(row[8]), int(row[9]), str(row[10]), row[11],
+        int(row[0]), int(row[1]), int(row[2]), str(row[3]), str(row[4]), _int(row[5]),
+        None if row[6] is None else bytes(row[6]), str(row[7]), _int(row[8]), _int(row[9]), str(row[10]), row[11],
         None if row[12] is None else int(row[12]), float(row[13]), None if row[14] is None else float(row[14]),
     )
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 class Intents:
@@ -153,6 +175,50 @@ class Intents:
                  for t in txs],
             )
         return True
+
+    async def set_params(self, intent_id: int, state: State, params: dict[str, Any]) -> bool:
+        """Replace the params of an intent still in `state` (a compare-and-set, like a move)."""
+        async with self._db.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE intents SET params = ?, updated_at = ? WHERE id = ? AND state = ?",
+                (json.dumps(params), int(time.time()), intent_id, state.value),
+            )
+        return changed == 1
+
+    async def record_wallet_tx(self, intent_id: int, sent: WalletTx, replaces: TxRow | None = None) -> Recorded:
+        """Record the hash a connected wallet reported for a step and move `confirmed` to `sent`, atomically.
+
+        "same": that hash is already recorded for that step (a repeated report changes nothing); "conflict":
+        the step holds another live hash and `replaces` does not name it, or the steps before it are missing;
+        "refused": the intent is no longer waiting for its wallet (finished, or never confirmed)."""
+        now = time.time()
+        async with self._db.transaction() as tx:
+            state = await tx.fetch_one("SELECT state FROM intents WHERE id = ?", (intent_id,))
+            rows = [_tx(r) for r in await tx.fetch_all(
+                f"SELECT {_TX_COLS} FROM intent_txs WHERE intent_id = ? ORDER BY step, id", (intent_id,))]
+            if any(r.step == sent.step and r.tx_hash == sent.tx_hash for r in rows):
+                return "same"
+            if state is None or State(state[0]) not in (State.CONFIRMED, State.SENT):
+                return "refused"
+            live = [r for r in rows if r.step == sent.step and r.state != "replaced"]
+            if (replaces is None and live) or (replaces is not None and [r.id for r in live] != [replaces.id]):
+                return "conflict"
+            if {r.step for r in rows} != set(range(sent.step)) and replaces is None:
+                return "conflict"
+            if replaces is not None:
+                await tx.execute(
+                    "UPDATE intent_txs SET state = 'replaced', replaced_by = ? WHERE id = ?", (sent.tx_hash, replaces.id)
+                )
+            await tx.execute(
+                """INSERT INTO intent_txs (intent_id, step, purpose, address, nonce, raw_tx, tx_hash, max_fee,
+                                           priority_fee, state, signed_at, sent_at)
+                   VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, 'sent', ?, ?)""",
+                (intent_id, sent.step, sent.purpose, sent.address, sent.nonce, sent.tx_hash, sent.max_fee,
+                 sent.priority_fee, now, now),
+            )
+            if State(state[0]) is State.CONFIRMED:
+                await self._move(tx, intent_id, State.CONFIRMED, State.SENT)
+        return "recorded"
 
     async def store_replacement(self, old: TxRow, new: NewTx) -> None:
         """A fee-bumped replacement for `old` (same nonce), stored before it is broadcast."""

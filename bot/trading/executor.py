@@ -5,6 +5,11 @@
                                     slippage and balance checks, nonces, sign, store (→ signed), broadcast
                                     (→ sent), then follow receipts by following new blocks (bot.trading.follow)
 
+A user with a connected wallet trades from it (`sender`): Confirm runs the same checks against that address,
+builds the same transactions and returns a signing link (stage "signing", the intent stays `confirmed`);
+`on_hash` records each hash the wallet reports (→ sent) and the follower takes it from there, checking that
+what was mined is what was asked for (bot.trading.connected).
+
 Whatever happens after `signed`, the stored raw transactions are enough to finish: the follower re-broadcasts
 what the node does not know, and reconciliation on start-up does the same for intents a crash left behind.
 The executor returns data (`TradeStatus`); bot.trading.present turns it into catalog messages.
@@ -30,14 +35,16 @@ from bot.core.messages import Amount, Pct, Usd
 from bot.market import Market, Quote, Side
 from bot.profile import IndexRef, Profile, TokenRef
 from bot.storage.intents import Intents, NewTx
+from bot.storage.intents import WalletTx
+from bot.trading import connected as wallet
 from bot.trading import swap
 from bot.trading.intents import Intent, State
 from bot.trading.nonces import NonceManager
-from bot.trading.ports import Notifier, Signers, SlippageStore, TradeSettings
+from bot.trading.ports import ConnectedSigners, Notifier, Signers, SlippageStore, TradeSettings
 
 log = logging.getLogger(__name__)
 
-Stage = Literal["submitted", "pending", "retrying", "mined", "reverted", "dropped"]
+Stage = Literal["signing", "submitted", "pending", "retrying", "mined", "reverted", "dropped", "expired"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +56,15 @@ class TradeStatus:
 
     @property
     def final(self) -> bool:
-        return self.stage in ("mined", "reverted", "dropped")
+        return self.stage in ("mined", "reverted", "dropped", "expired")
+
+
+@dataclass(frozen=True)
+class Sender:
+    """The wallet a user's trades come from: their connected wallet when they have one, else the bot's."""
+
+    kind: Literal["connected", "custodial"]
+    address: str
 
 
 class Crash(BaseException):
@@ -67,7 +82,7 @@ class Executor:
     def __init__(
         self, profile: Profile, chain: Chain, head: HeadTracker, market: Market, intents: Intents,
         nonces: NonceManager, signers: Signers, notifier: Notifier, slippage: SlippageStore,
-        settings: TradeSettings, clock: Callable[[], float] = time.time,
+        settings: TradeSettings, clock: Callable[[], float] = time.time, connected: ConnectedSigners | None = None,
     ) -> None:
         self.profile = profile
         self.chain = chain
@@ -80,6 +95,7 @@ class Executor:
         self.slippage = slippage
         self.settings = settings
         self.clock = clock
+        self.connected = connected
         self.fault: FaultHook = _no_fault
         from bot.trading.follow import Follower  # the follower needs the executor's collaborators
 
@@ -91,17 +107,23 @@ class Executor:
         bps = await self.slippage.get_slippage_bps(user_id)
         return min(max(bps, 0), self.settings.max_slippage_bps)
 
-    async def _sender(self, user_id: int) -> str:
+    async def sender(self, user_id: int) -> Sender:
+        """The connected wallet when the user has one, else the custodial wallet; refused when neither."""
+        own = await self.connected.address_of(user_id) if self.connected is not None else None
+        if own is not None:
+            return Sender("connected", own)
         address = await self.signers.address_of(user_id)
         if address is None:
             raise UserError("error.wallet.none")
-        return address
+        return Sender("custodial", address)
 
     async def quote_swap(
-        self, user_id: int, platform: str, chat_id: str, ref: IndexRef, side: Side, amount: Decimal
+        self, user_id: int, platform: str, chat_id: str, ref: IndexRef, side: Side, amount: Decimal,
+        wallet: Sender | None = None,
     ) -> tuple[int, Quote]:
-        """A fresh quote stored as an intent in `quoted`; (intent id, quote)."""
-        address = await self._sender(user_id)
+        """A fresh quote stored as an intent in `quoted` for `wallet` (default: `sender`); (intent id, quote)."""
+        who = wallet or await self.sender(user_id)
+        address = who.address
         usdc = self.profile.usdc
         token_in, token_out = (usdc, ref.token) if side == "buy" else (ref.token, usdc)
         have = await self.balance(address, token_in)
@@ -117,6 +139,8 @@ class Executor:
             "quoted_out": int(q.amount_out.scaleb(token_out.decimals)),
             "quote_block": q.block,
         }
+        if who.kind == "connected":
+            params["wallet"] = "connected"
         intent_id = await self.intents.create(
             user_id=user_id, address=address, kind=side, chain_id=self.profile.chain_id, params=params,
             expires_at=int(self.clock()) + self.settings.quote_ttl_seconds, platform=platform, chat_id=chat_id,
@@ -126,8 +150,12 @@ class Executor:
     async def quote_withdraw(
         self, user_id: int, platform: str, chat_id: str, asset: TokenRef | None, amount: Decimal | None, to: str
     ) -> tuple[int, Decimal]:
-        """A withdrawal stored as an intent in `quoted` (asset None = ETH, amount None = all); (id, amount)."""
-        address = await self._sender(user_id)
+        """A withdrawal stored as an intent in `quoted` (asset None = ETH, amount None = all); (id, amount).
+        Refused for a connected wallet: the user's own wallet can send its funds itself."""
+        who = await self.sender(user_id)
+        if who.kind == "connected":
+            raise UserError("error.withdraw.connected")
+        address = who.address
         decimals = 18 if asset is None else asset.decimals
         balance = await self.balance(address, asset)
         if amount is None:
@@ -188,11 +216,17 @@ class Executor:
             if current.state is not State.CANCELLED:
                 raise self._refuse_state(current)
 
-    async def confirm(self, intent_id: int, user_id: int, message_ref: str | None) -> TradeStatus:
-        """Run a confirmed intent to broadcast; waits up to `inline_wait_seconds` for its outcome."""
+    async def confirm(
+        self, intent_id: int, user_id: int, message_ref: str | None, private_chat: str | None = None
+    ) -> TradeStatus:
+        """Run a confirmed intent to broadcast; waits up to `inline_wait_seconds` for its outcome. A connected
+        wallet's intent gets a signing link instead (stage "signing"), which only goes to a private chat:
+        without one (`private_chat` None) it is refused before anything changes."""
         intent = await self._owned(intent_id, user_id)
         if intent.state is not State.QUOTED:
             raise self._refuse_state(intent)
+        if intent.connected and private_chat is None:
+            raise UserError("error.sign.private")
         if self.clock() > intent.quote_expires_at:
             await self.intents.move(intent.id, State.QUOTED, State.EXPIRED)
             raise UserError("error.trade.expired")
@@ -200,6 +234,8 @@ class Executor:
             raise self._refuse_state(await self._owned(intent_id, user_id))
         intent = await self._owned(intent_id, user_id)
         try:
+            if intent.connected:
+                return await self._ask_wallet(intent)
             status = await self._execute(intent)
         except (UserError, ChainUnavailable, Web3RPCError) as exc:
             # Nothing was signed (or the node refused before anything was stored): the intent ends here.
@@ -213,13 +249,14 @@ class Executor:
             return await self._execute_swap(intent)
         return await self._execute_withdraw(intent)
 
-    async def _execute_swap(self, intent: Intent) -> TradeStatus:
+    async def _fresh_quote(self, intent: Intent) -> tuple[Quote, int, int, int]:
+        """Quote again at the newest block; refuse when the price moved beyond the slippage tolerance.
+        (quote, fresh amount out, minimum out, slippage bps)"""
         prm = intent.params
         ref = self.profile.index(prm["index"])
         side: Side = prm["side"]
-        amount_in = int(prm["amount_in"])
         await self.head.poll_once()  # the newest block, so the per-block quote cache cannot serve an older one
-        q = await self.market.quote(ref, side, from_base_units(amount_in, int(prm["decimals_in"])))
+        q = await self.market.quote(ref, side, from_base_units(int(prm["amount_in"]), int(prm["decimals_in"])))
         fresh_out = int(q.amount_out.scaleb(int(prm["decimals_out"])))
         slip = await self.slippage_bps(intent.user_id)
         quoted_out = int(prm["quoted_out"])
@@ -228,40 +265,122 @@ class Executor:
                 "error.trade.price_moved", quoted=Usd(self._price(intent, quoted_out), 4),
                 now=Usd(q.exec_price, 4), slippage=Pct(Decimal(slip).scaleb(-4)),
             )
-        min_out = swap.minimum_out(fresh_out, slip)
-        fees = swap.fees_from_base(q.basefee, self.market.settings.priority_fee_wei)
+        return q, fresh_out, swap.minimum_out(fresh_out, slip), slip
+
+    async def _swap_txs(self, intent: Intent, q: Quote, min_out: int, deadline: int) -> list[swap.UnsignedTx]:
+        """Balance, allowance and gas checks against the sender, then an exact approval (only when the
+        allowance is short) and the swap, each with a gas limit."""
+        prm = intent.params
+        amount_in = int(prm["amount_in"])
         router = self.profile.swap_router02
-        deadline = q.timestamp + self.settings.deadline_seconds
         address = intent.address
         token_in = prm["token_in"]
-        async with self.nonces.session(address) as reserve:
-            mc = self.profile.multicall3
-            bal, allowance, eth = await self.chain.multicall(
-                [Call(token_in, p.BALANCE_OF, (address,)), Call(token_in, p.ALLOWANCE, (address, router)),
-                 Call(mc, p.GET_ETH_BALANCE, (address,))],
-                block="pending",
-            )
-            have = int(bal.one()) if bal.ok else 0
-            if have < amount_in:
-                self._short(prm["symbol_in"], amount_in, have, int(prm["decimals_in"]))
-            txs: list[swap.UnsignedTx] = []
-            if (int(allowance.one()) if allowance.ok else 0) < amount_in:
-                gas = await self._estimate(address, token_in, p.APPROVE.encode(router, amount_in), 60_000)
-                txs.append(swap.approve_tx(token_in, router, amount_in, gas))
-                swap_gas = swap.swap_gas_without_estimate(q.gas_units)
-            else:
-                swap_gas = 0
-            call = swap.swap_call(
-                router, token_in, prm["token_out"], q.pool_fee, address, amount_in, min_out, deadline, swap_gas
-            )
-            if not swap_gas:
-                swap_gas = await self._estimate(address, router, call.data, swap.swap_gas_without_estimate(q.gas_units))
-                call = swap.UnsignedTx("swap", call.to, call.data, 0, swap_gas)
-            txs.append(call)
-            self._check_gas(txs, fees, int(eth.one()) if eth.ok else 0)
-            params = {**prm, "fresh_out": fresh_out, "min_out": min_out, "deadline": deadline, "slippage_bps": slip,
-                      "pool_fee": q.pool_fee, "native_usd": str(q.native_usd)}
+        fees = swap.fees_from_base(q.basefee, self.market.settings.priority_fee_wei)
+        mc = self.profile.multicall3
+        bal, allowance, eth = await self.chain.multicall(
+            [Call(token_in, p.BALANCE_OF, (address,)), Call(token_in, p.ALLOWANCE, (address, router)),
+             Call(mc, p.GET_ETH_BALANCE, (address,))],
+            block="pending",
+        )
+        have = int(bal.one()) if bal.ok else 0
+        if have < amount_in:
+            self._short(prm["symbol_in"], amount_in, have, int(prm["decimals_in"]))
+        txs: list[swap.UnsignedTx] = []
+        if (int(allowance.one()) if allowance.ok else 0) < amount_in:
+            gas = await self._estimate(address, token_in, p.APPROVE.encode(router, amount_in), 60_000)
+            txs.append(swap.approve_tx(token_in, router, amount_in, gas))
+            swap_gas = swap.swap_gas_without_estimate(q.gas_units)
+        else:
+            swap_gas = 0
+        call = swap.swap_call(
+            router, token_in, prm["token_out"], q.pool_fee, address, amount_in, min_out, deadline, swap_gas
+        )
+        if not swap_gas:
+            swap_gas = await self._estimate(address, router, call.data, swap.swap_gas_without_estimate(q.gas_units))
+            call = swap.UnsignedTx("swap", call.to, call.data, 0, swap_gas)
+        txs.append(call)
+        self._check_gas(txs, fees, int(eth.one()) if eth.ok else 0)
+        return txs
+
+    async def _execute_swap(self, intent: Intent) -> TradeStatus:
+        q, fresh_out, min_out, slip = await self._fresh_quote(intent)
+        fees = swap.fees_from_base(q.basefee, self.market.settings.priority_fee_wei)
+        deadline = q.timestamp + self.settings.deadline_seconds
+        async with self.nonces.session(intent.address) as reserve:
+            txs = await self._swap_txs(intent, q, min_out, deadline)
+            params = {**intent.params, "fresh_out": fresh_out, "min_out": min_out, "deadline": deadline,
+                      "slippage_bps": slip, "pool_fee": q.pool_fee, "native_usd": str(q.native_usd)}
             return await self._sign_store_send(intent, txs, fees, params, await reserve(len(txs)))
+
+    # -- connected wallets ---------------------------------------------------------------------------
+
+    async def _ask_wallet(self, intent: Intent) -> TradeStatus:
+        """The connected wallet's transactions, checked and described, behind a signing link. The swap's
+        deadline leaves the link's lifetime for the user to open it and sign, on top of the usual window."""
+        if self.connected is None or await self.connected.address_of(intent.user_id) != intent.address:
+            raise UserError("error.wallet.changed")
+        q, fresh_out, min_out, slip = await self._fresh_quote(intent)
+        link_seconds = self.connected.signing_link_seconds
+        deadline = q.timestamp + link_seconds + self.settings.deadline_seconds
+        txs = await self._swap_txs(intent, q, min_out, deadline)
+        # stored before the link exists; the link expires a moment later, which the follower's grace covers
+        expires_at = int(self.clock()) + link_seconds
+        params = {**intent.params, "fresh_out": fresh_out, "min_out": min_out, "deadline": deadline,
+                  "slippage_bps": slip, "pool_fee": q.pool_fee, "native_usd": str(q.native_usd),
+                  "gas_limits": [t.gas for t in txs], "requests": wallet.wanted(txs), "link_expires_at": expires_at}
+        if not await self.intents.set_params(intent.id, State.CONFIRMED, params):
+            raise UserError("error.trade.already")
+        link = await self.connected.signing_link(
+            intent.id, intent.user_id, wallet.requests(params, txs, min_out, self.profile.chain_id)
+        )
+        current = await self._owned(intent.id, intent.user_id)
+        self.follower.watch(intent.id, announced=True)  # the outcome, or the link's expiry, is told later
+        return TradeStatus(current, "signing", None, {"link": link, "expires_at": expires_at})
+
+    async def abandon(self, intent_id: int, user_id: int) -> None:
+        """A signing link that could not reach the user: the intent ends (nothing was sent), if still waiting."""
+        intent = await self._owned(intent_id, user_id)
+        if intent.connected and not await self.intents.txs(intent.id):
+            await self.intents.move(intent.id, State.CONFIRMED, State.CANCELLED, result={"refused": "undelivered"})
+
+    async def on_hash(self, intent_id: int, step: int, tx_hash: str) -> None:
+        """A connected wallet sent step `step` of the intent as `tx_hash` (the signing page's `OnHash`).
+
+        Idempotent for a repeated (step, hash). Refused: an intent that is not a connected wallet's, a step
+        out of order, a transaction the node knows that is not the step asked for (another sender, target,
+        calldata or value: e.g. a hash from someone else's wallet), another hash for a step already in
+        unless the node shows it replaces that one (same sender and nonce, as a wallet's "speed up" does),
+        and an intent no longer waiting for its wallet. The first hash moves the intent to `sent`."""
+        intent = await self.intents.get(intent_id)
+        if intent is None or not intent.connected:
+            raise UserError("error.trade.unknown")
+        want: list[dict[str, Any]] = intent.params.get("requests") or []
+        if not 0 <= step < len(want):
+            raise UserError("error.sign.step")
+        tx_hash = tx_hash.lower()
+        rows = await self.intents.txs(intent.id)
+        if any(r.step == step and r.tx_hash == tx_hash for r in rows):
+            return
+        found = await self.chain.transaction(tx_hash)
+        if found is not None and not wallet.matches(found, intent.address, want[step]):
+            log.warning("intent %s step %s: reported transaction is not the one asked for (refused)", intent.id, step)
+            raise UserError("error.sign.mismatch")
+        live = [r for r in rows if r.step == step and r.live]
+        replaces = None
+        if live:
+            before = await self.chain.transaction(live[-1].tx_hash)
+            if found is None or before is None or int(found["nonce"]) != int(before["nonce"]):
+                raise UserError("error.sign.step")
+            replaces = live[-1]
+        nonce, max_fee, tip = wallet.fees_of(found)
+        sent = WalletTx(step, str(want[step]["purpose"]), intent.address, tx_hash, nonce, max_fee, tip)
+        outcome = await self.intents.record_wallet_tx(intent.id, sent, replaces)
+        if outcome == "refused":
+            raise UserError("error.sign.closed")
+        if outcome == "conflict":
+            raise UserError("error.sign.step")
+        log.info("intent %s step %s: %s from the connected wallet", intent.id, step, outcome)
+        self.follower.watch(intent.id, announced=True)
 
     async def _execute_withdraw(self, intent: Intent) -> TradeStatus:
         prm = intent.params

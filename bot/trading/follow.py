@@ -6,6 +6,13 @@ A step with a receipt is settled; a step whose nonce the chain has used without 
 dropped; a stored transaction the node does not know is broadcast again; one unmined for
 `replace_after_seconds` is replaced with the same nonce and fees raised by `fee_bump_pct`. Between passes
 the follower awaits the head tracker's next-block signal, never a sleep of its own.
+
+A connected wallet's intent (`_check_wallet`) has nothing to re-broadcast or replace: its steps are the
+hashes the wallet reported. Each mined step must be the transaction asked for (sender, target, calldata,
+value) or the intent is dropped as a mismatch, never confirmed; a step with no hash when the signing link
+has expired (plus `wallet_grace_seconds`) ends the intent (`expired` when nothing was sent); a hash whose
+nonce the chain used for another transaction is reported as replaced, one our node never saw for
+`wallet_unseen_seconds` as dropped.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from web3.exceptions import ContractLogicError, Web3RPCError
 from bot import protocol as p
 from bot.chain import ChainUnavailable
 from bot.storage.intents import NewTx, TxRow
+from bot.trading import connected as wallet
 from bot.trading import swap
 from bot.trading.intents import Intent, State
 
@@ -115,14 +123,14 @@ class Follower:
                 except ChainUnavailable:
                     status = None
                 if status is not None and status.final:
-                    if intent_id in self._announced:
+                    if intent_id in self._announced and status.intent.state is not State.CANCELLED:  # answered already
                         await self._tell(status)
                     return status
                 if (not told_pending and intent_id in self._announced
                         and time.monotonic() - started > self.x.settings.pending_notice_seconds):
                     told_pending = True
                     intent = await self.x.intents.get(intent_id)
-                    if intent is not None:
+                    if intent is not None and not await self._waiting_for_wallet(intent):
                         from bot.trading.executor import TradeStatus
 
                         await self._tell(TradeStatus(intent, "pending"))
@@ -130,6 +138,13 @@ class Follower:
         finally:
             self._tasks.pop(intent_id, None)
             self._announced.discard(intent_id)
+
+    async def _waiting_for_wallet(self, intent: Intent) -> bool:
+        """A connected wallet has steps still to send: the message shows the signing link; leave it."""
+        if not intent.connected:
+            return False
+        sent = {r.step for r in await self.x.intents.txs(intent.id)}
+        return len(sent) < len(intent.params.get("requests") or [])
 
     async def _tell(self, status: TradeStatus) -> None:
         from bot.trading.present import status_reply
@@ -152,6 +167,8 @@ class Follower:
         if intent.state.terminal:
             return TradeStatus(intent, _stage(intent.state), (intent.result or {}).get("tx_hash"), intent.result or {})
         rows = await self.x.intents.txs(intent_id)
+        if intent.connected:
+            return await self._check_wallet(intent, rows)
         if not rows:
             return None
         mined_nonce = await self.x.chain.nonce(intent.address, "latest")  # before the receipts: see the docstring
@@ -171,7 +188,7 @@ class Follower:
                     return await self._finish(intent, State.REVERTED, await self._revert_result(got, receipt))
                 continue
             live = [r for r in mine if r.live]
-            if not live or mined_nonce > live[0].nonce:
+            if not live or (live[0].nonce is not None and mined_nonce > live[0].nonce):
                 for r in live:
                     await self.x.intents.settle_tx(r, "dropped", None)
                 self.x.nonces.forget(intent.address)
@@ -181,6 +198,51 @@ class Follower:
             return await self._finish(intent, State.MINED, await self._mined_result(intent, rows, receipts))
         await self._keep_moving(intent, pending_steps)
         return None
+
+    async def _check_wallet(self, intent: Intent, rows: list[TxRow]) -> TradeStatus | None:
+        """One pass over a connected wallet's intent (see the module docstring)."""
+        want: list[dict[str, Any]] = intent.params.get("requests") or []
+        expiry = float(intent.params.get("link_expires_at", 0)) + self.x.settings.wallet_grace_seconds
+        late = self.x.clock() > expiry
+        if not rows:
+            if late and intent.state is State.CONFIRMED:
+                return await self._finish(intent, State.EXPIRED, {"reason": "link expired"})
+            return None
+        mined_nonce = await self.x.chain.nonce(intent.address, "latest")  # before the receipts, as in `check`
+        candidates = [r for r in rows if r.state != "dropped"]
+        receipts = await self.x.chain.receipts([r.tx_hash for r in candidates])
+        for step, asked in enumerate(want):
+            mine = [r for r in candidates if r.step == step]
+            got = next((r for r in mine if r.tx_hash in receipts), None)
+            if got is not None:
+                receipt = receipts[got.tx_hash]
+                state = "mined" if int(receipt["status"]) == 1 else "reverted"
+                if got.state not in ("mined", "reverted"):
+                    await self.x.intents.settle_tx(got, state, int(receipt["blockNumber"]))
+                found = await self.x.chain.transaction(got.tx_hash)
+                if found is None or not wallet.matches(found, intent.address, asked):
+                    log.warning("intent %s step %s: the wallet's mined transaction is not the one asked for", intent.id, step)
+                    return await self._finish(intent, State.DROPPED, {"reason": "mismatch", "tx_hash": got.tx_hash})
+                if state == "reverted":
+                    return await self._finish(intent, State.REVERTED, await self._revert_result(got, receipt))
+                continue
+            live = [r for r in mine if r.live]
+            if not live:
+                if late:
+                    return await self._finish(intent, State.DROPPED, {"reason": "incomplete"})
+                return None  # the wallet has not sent this step yet
+            row = live[-1]
+            if row.nonce is not None and mined_nonce > row.nonce:
+                for r in live:
+                    await self.x.intents.settle_tx(r, "dropped", None)
+                return await self._finish(intent, State.DROPPED, {"reason": "replaced", "tx_hash": row.tx_hash})
+            unseen = row.sent_at is not None and time.time() - row.sent_at > self.x.settings.wallet_unseen_seconds
+            if unseen and not await self.x.chain.transaction_known(row.tx_hash):
+                for r in live:
+                    await self.x.intents.settle_tx(r, "dropped", None)
+                return await self._finish(intent, State.DROPPED, {"reason": "never seen", "tx_hash": row.tx_hash})
+            return None
+        return await self._finish(intent, State.MINED, await self._mined_result(intent, rows, receipts))
 
     async def _keep_moving(self, intent: Intent, pending: list[list[TxRow]]) -> None:
         """Re-broadcast what the node does not know; replace what is stuck."""
@@ -206,6 +268,7 @@ class Follower:
         tx = await self.x.chain.transaction(row.tx_hash)
         if tx is None:
             return
+        assert row.nonce is not None and row.max_fee is not None and row.priority_fee is not None  # signed by us
         fees = swap.Fees(row.max_fee, row.priority_fee).bumped(self.x.settings.fee_bump_pct)
         unsigned = swap.UnsignedTx(row.purpose, str(tx["to"]), bytes(tx["input"]), int(tx["value"]), int(tx["gas"]))
         account = await self.x.signers.account(intent.user_id)
@@ -224,7 +287,10 @@ class Follower:
 
         if intent.state is State.SIGNED:
             await self.x.intents.move(intent.id, State.SIGNED, State.SENT)
-        await self.x.intents.move(intent.id, State.SENT, state, result=result)
+        if intent.state is State.CONFIRMED:  # a connected wallet's intent that never got a hash
+            await self.x.intents.move(intent.id, State.CONFIRMED, state, result=result)
+        else:
+            await self.x.intents.move(intent.id, State.SENT, state, result=result)
         current = await self.x.intents.get(intent.id)
         assert current is not None
         return TradeStatus(current, _stage(current.state), result.get("tx_hash"), current.result or result)
@@ -275,7 +341,8 @@ class Follower:
 
 
 def _stage(state: State) -> Stage:
-    return {State.MINED: "mined", State.REVERTED: "reverted"}.get(state, "dropped")  # type: ignore[return-value]
+    stages = {State.MINED: "mined", State.REVERTED: "reverted", State.EXPIRED: "expired"}
+    return stages.get(state, "dropped")  # type: ignore[return-value]
 
 
 def _reason(exc: Exception) -> str:

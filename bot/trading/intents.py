@@ -10,7 +10,8 @@ An intent is stored before anything is signed. Its state only moves forward:
 `quoted`: shown with Confirm / Cancel. `confirmed`: the user pressed Confirm (a second press, on any device,
 finds it no longer `quoted` and sends nothing). `signed`: every transaction is signed and stored with its
 hash, before broadcast. `sent`: broadcast at least once. Terminal: mined, reverted, dropped, cancelled,
-expired. Connected wallets skip `signed`: the user's wallet signs and the page reports the hash (`sent`).
+expired. Connected wallets skip `signed`: the user's wallet signs and the page reports the hash (`sent`);
+a connected intent whose signing link expired before any hash came moves `confirmed` → `expired`.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ UNFINISHED = frozenset({State.CONFIRMED, State.SIGNED, State.SENT})
 # state -> the states it may move to; anything else is refused by the repository
 FORWARD: dict[State, frozenset[State]] = {
     State.QUOTED: frozenset({State.CONFIRMED, State.CANCELLED, State.EXPIRED}),
-    State.CONFIRMED: frozenset({State.SIGNED, State.SENT, State.CANCELLED, State.DROPPED}),
+    State.CONFIRMED: frozenset({State.SIGNED, State.SENT, State.CANCELLED, State.DROPPED, State.EXPIRED}),
     State.SIGNED: frozenset({State.SENT, State.DROPPED}),
     State.SENT: frozenset({State.MINED, State.REVERTED, State.DROPPED}),
 }
@@ -67,3 +68,8 @@ class Intent:
     chat_id: str
     message_ref: str | None
     result: dict[str, Any] | None
+
+    @property
+    def connected(self) -> bool:
+        """Signed and sent by the user's own wallet (through a signing link), not by the bot."""
+        return self.params.get("wallet") == "connected"

@@ -1,7 +1,8 @@
 """What the trade pipeline needs from the rest of the bot, as small protocols, and its settings.
 
-`Signers` is the custodial wallet service (wallets/custodial.py), `Notifier` the core notices service
-(bot/core/notices.py), `SlippageStore` the user settings repository; the composition root passes them in.
+`Signers` is the custodial wallet service (wallets/custodial.py), `ConnectedSigners` the connected wallets
+(wallets/connected.py), `Notifier` the core notices service (bot/core/notices.py), `SlippageStore` the user
+settings repository; the composition root passes them in.
 """
 
 from __future__ import annotations
@@ -12,12 +13,24 @@ from typing import Protocol
 from eth_account.signers.local import LocalAccount
 
 from bot.core.messages import Reply
+from wallets.connected import TxRequest
 
 
 class Signers(Protocol):
     async def account(self, user_id: int) -> LocalAccount: ...
 
     async def address_of(self, user_id: int) -> str | None: ...
+
+
+class ConnectedSigners(Protocol):
+    """The user's own wallet: it signs and sends what a single-use signing link shows it."""
+
+    @property
+    def signing_link_seconds(self) -> int: ...
+
+    async def address_of(self, user_id: int) -> str | None: ...
+
+    async def signing_link(self, intent_id: int, user_id: int, txs: list[TxRequest]) -> str: ...
 
 
 class Notifier(Protocol):
@@ -44,3 +57,5 @@ class TradeSettings:
     fee_bump_pct: int = 15  # nodes require at least +10 % on both fees for a replacement
     max_replacements: int = 3
     retry_seconds: float = 2.0  # between checks while the chain is unreachable or no block comes
+    wallet_grace_seconds: float = 120.0  # a connected wallet's hash is still taken this long after its link expired
+    wallet_unseen_seconds: float = 900.0  # a reported hash our node never knew this long is dropped

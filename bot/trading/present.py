@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from decimal import Decimal
 
 from bot.core.amounts import from_base_units
 from bot.core.messages import Amount, Msg, Reply, Usd
 from bot.profile import Profile
 from bot.trading.executor import TradeStatus
+from wallets.connected import short_address
 
 
 def tx_ref(profile: Profile, tx_hash: str | None) -> str:
@@ -36,6 +38,13 @@ def status_reply(status: TradeStatus, profile: Profile) -> Reply:
                 "price": Usd(price, 4), "index": prm["index"], "block": int(result["block"]), "fee": fee,
             })
         return Reply.of(line, Msg("trade.tx", {"tx": tx}), edit=True)
+    if status.stage == "signing":
+        at = datetime.fromtimestamp(int(result["expires_at"]), timezone.utc).strftime("%H:%M UTC")
+        return Reply.of(Msg("trade.sign.link", {"url": str(result["link"]), "expires": at}), edit=True)
+    if status.stage == "expired":
+        return Reply.of(Msg("trade.sign.expired"), edit=True)
+    if status.stage == "dropped" and result.get("reason") in _WALLET_DROPS:
+        return Reply.of(Msg(_WALLET_DROPS[str(result["reason"])]), Msg("trade.tx", {"tx": tx}), edit=True)
     if status.stage == "reverted":
         return Reply.of(Msg("trade.reverted", {"reason": str(result.get("reason", "unknown"))}), Msg("trade.tx", {"tx": tx}), edit=True)
     if status.stage == "dropped":
@@ -45,6 +54,19 @@ def status_reply(status: TradeStatus, profile: Profile) -> Reply:
     if status.stage == "pending":
         return Reply.of(Msg("trade.pending"), Msg("trade.tx", {"tx": tx}), edit=True)
     return Reply.of(Msg("trade.submitted"), Msg("trade.tx", {"tx": tx}), edit=True)
+
+
+# why a connected wallet's trade ended without a confirmation
+_WALLET_DROPS = {
+    "mismatch": "trade.wallet.mismatch",  # the wallet sent something else: never counted as the trade
+    "replaced": "trade.wallet.replaced",  # the wallet used the nonce for another transaction
+    "incomplete": "trade.wallet.incomplete",  # the link expired before every step was sent
+}
+
+
+def wallet_line(kind: str, address: str) -> Msg:
+    """Which wallet a quote trades from."""
+    return Msg(f"trade.wallet.{kind}", {"address": short_address(address)})
 
 
 def interrupted_reply() -> Reply:

@@ -1,6 +1,8 @@
 """Start-up reconciliation: every intent a previous run left unfinished is checked against the chain.
 
-`confirmed` without stored transactions never got as far as signing: it is cancelled (nothing was sent).
+`confirmed` without stored transactions never got as far as signing: it is cancelled (nothing was sent);
+a connected wallet's `confirmed` intent waits for its wallet's hashes: it is followed again, and expires
+(with a message) once its signing link has.
 `signed` or `sent`: one follower pass settles what is mined or reverted and re-broadcasts what the node does
 not know; what is still pending is followed in the background. Each user is told the outcome.
 """
@@ -21,7 +23,7 @@ async def reconcile(x: Executor) -> list[TradeStatus | None]:
     """Settle or resume every unfinished intent; returns what each came to (None: still being followed)."""
     outcomes: list[TradeStatus | None] = []
     for intent in await x.intents.unfinished():
-        if intent.state is State.CONFIRMED and not await x.intents.txs(intent.id):
+        if intent.state is State.CONFIRMED and not intent.connected and not await x.intents.txs(intent.id):
             if await x.intents.move(intent.id, State.CONFIRMED, State.CANCELLED, result={"refused": "interrupted"}):
                 await _tell(x, intent.user_id, intent.platform, intent.chat_id, intent.message_ref, None)
             outcomes.append(None)

@@ -21,17 +21,20 @@ CREATE INDEX intents_by_user ON intents (user_id, id);
 
 -- The transactions of an intent (an exact approval, then the swap), each signed and stored before broadcast.
 -- A fee-bumped replacement is a new row for the same step and nonce; the row it replaces points at it.
+-- A connected wallet signs and sends its own transactions: their rows hold only the hash the wallet reported
+-- (state 'sent', no raw_tx), with the nonce and fees read from the node when it knew the transaction then
+-- (NULL otherwise; the follower goes by receipts, and by the nonce when it is known).
 CREATE TABLE intent_txs (
     id          INTEGER PRIMARY KEY,
     intent_id   INTEGER NOT NULL REFERENCES intents (id),
     step        INTEGER NOT NULL,                -- 0, 1, … in nonce order
     purpose     TEXT    NOT NULL,                -- approve, swap, transfer
     address     TEXT    NOT NULL,                -- the sender
-    nonce       INTEGER NOT NULL,
+    nonce       INTEGER,                         -- NULL: a connected wallet's, not yet seen by our node
     raw_tx      BLOB,                            -- signed bytes (custodial); NULL for connected wallets
     tx_hash     TEXT    NOT NULL UNIQUE,
-    max_fee     INTEGER NOT NULL,                -- wei per gas, as signed
-    priority_fee INTEGER NOT NULL,
+    max_fee     INTEGER,                         -- wei per gas, as signed (NULL: connected, unknown)
+    priority_fee INTEGER,
     state       TEXT    NOT NULL,                -- signed, sent, mined, reverted, dropped, replaced
     replaced_by TEXT,                            -- hash of a fee-bumped replacement
     block       INTEGER,

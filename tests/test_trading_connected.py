@@ -1,0 +1,299 @@
+"""Trades from a connected wallet through the intent pipeline, without a browser: the wallet is an eth-account
+key in the test that sends to anvil what the signing link asks for (or something else), and the hashes go to
+the app's real `on_hash`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import make_config
+from eth_account import Account
+from trading_helpers import Recorder, click, funded_user, say, token_balance
+
+from bot import protocol as p
+from bot.adapters.base import PlainMarkup
+from bot.app import App
+from bot.core.errors import UserError
+from bot.core.messages import Msg
+from bot.core.request import Request
+from bot.trading import swap
+from bot.trading.executor import Executor
+from bot.trading.intents import Intent, State
+from devnet import anvil as anvil_rpc
+from devnet.harness import Devnet
+from devnet.operator import fund
+from devnet.rpc import connect
+from wallets.connected import short_address
+
+
+def text(app: App, key: str, **params: Any) -> str:
+    return app.services.catalogs.render_msg(Msg(key, params), "en", str)
+
+
+def trading(app: App) -> Executor:
+    assert app.services.trading is not None
+    return app.services.trading
+
+
+async def connected_user(app: App, user: str = "w1", account: Any = None) -> tuple[int, Any]:
+    """A user whose connected wallet (a fresh key, funded with USDC and ETH) is linked; (user key, account)."""
+    account = account or Account.create()
+    row = await app.services.users.seen("console", user)
+    assert app.services.connected is not None
+    links = app.services.connected.connect_links
+    token = secrets.token_urlsafe(32)
+    await links.issue(token, row.id, "console", user, secrets.token_hex(12), 600)
+    assert await links.use_and_link(token, row.id, account.address, int(time.time()))
+    await fund(app.profile, account.address, usdc=Decimal(1000), eth=Decimal(1))
+    return row.id, account
+
+
+async def confirmed_buy(app: App, user: str = "w1") -> tuple[Intent, str]:
+    """`/buy MAG7 100` and Confirm for a connected user; (the intent, Confirm's reply)."""
+    quoted = await say(app, "/buy MAG7 100", user)
+    reply = await click(app, quoted, "Confirm", user, message_ref="quote-msg")
+    uid = (await app.services.users.seen("console", user)).id
+    (intent,) = await trading(app).intents.of_user(uid, 1)
+    return intent, reply.rendered.text
+
+
+async def signed(app: App, account: Any, want: dict[str, Any], nonce_offset: int = 0, **change: Any) -> tuple[bytes, str]:
+    """The wallet signs step `want` (with fields changed by `change`); (raw bytes, hash)."""
+    w3 = app.chain.w3
+    block = await w3.eth.get_block("latest")
+    fees = swap.fees_from_base(int(block["baseFeePerGas"]), 10**6)
+    fields = {
+        "type": 2, "chainId": app.profile.chain_id, "to": want["to"], "data": want["data"], "value": int(want["value"]),
+        "gas": 400_000, "maxFeePerGas": fees.max_fee, "maxPriorityFeePerGas": fees.priority_fee,
+        "nonce": await w3.eth.get_transaction_count(account.address, "pending") + nonce_offset, **change,
+    }
+    tx = account.sign_transaction(fields)
+    return bytes(tx.raw_transaction), "0x" + bytes(tx.hash).hex()
+
+
+async def send(app: App, account: Any, want: dict[str, Any], **change: Any) -> str:
+    raw, tx_hash = await signed(app, account, want, **change)
+    await app.chain.send_raw(raw)
+    return tx_hash
+
+
+async def settled(app: App, intent_id: int, told: Recorder | None = None) -> Intent:
+    for _ in range(200):
+        intent = await trading(app).intents.get(intent_id)
+        assert intent is not None
+        if intent.state.terminal and (told is None or (told.sent and told.sent[-1][2] == "quote-msg")):
+            return intent
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"intent {intent_id} did not settle")
+
+
+async def test_a_connected_buy_is_followed_to_confirmed_and_repeated_hashes_change_nothing(app: App) -> None:
+    told = Recorder()
+    app.notices.attach(told)
+    uid, account = await connected_user(app)
+    quoted = await say(app, "/buy MAG7 100", "w1")
+    assert text(app, "trade.wallet.connected", address=short_address(account.address)) in quoted.rendered.text
+    intent, reply = await confirmed_buy(app)
+    assert reply.startswith("Open this link to sign in your wallet: http://127.0.0.1:") and intent.state is State.CONFIRMED
+    assert [w["purpose"] for w in intent.params["requests"]] == ["approve", "swap"]
+    x = trading(app)
+
+    approve = await send(app, account, intent.params["requests"][0])
+    for _ in range(3):  # the page retries a report: one row, one move to `sent`
+        await x.on_hash(intent.id, 0, approve)
+    assert [(r.step, r.tx_hash) for r in await x.intents.txs(intent.id)] == [(0, approve)]
+    assert (await x.intents.get(intent.id)).state is State.SENT  # type: ignore[union-attr]
+    with pytest.raises(UserError) as caught:  # another hash for step 0 that nothing shows is a replacement
+        await x.on_hash(intent.id, 0, "0x" + "ab" * 32)
+    assert caught.value.key == "error.sign.step"
+    with pytest.raises(UserError) as caught:  # a step that does not exist
+        await x.on_hash(intent.id, 2, "0x" + "ab" * 32)
+    assert caught.value.key == "error.sign.step"
+    with pytest.raises(UserError) as caught:  # Confirm again: nothing more is asked of the wallet
+        await x.confirm(intent.id, uid, "quote-msg", "w1")
+    assert caught.value.key == "error.trade.already"
+
+    usdc_before = await token_balance(app, app.profile.usdc.address, account.address)
+    swapped = await send(app, account, intent.params["requests"][1])
+    await x.on_hash(intent.id, 1, swapped)
+    await x.on_hash(intent.id, 1, swapped)
+    done = await settled(app, intent.id, told)
+    assert done.state is State.MINED and done.result is not None
+    assert len(await x.intents.txs(intent.id)) == 2
+    assert usdc_before - await token_balance(app, app.profile.usdc.address, account.address) == 100 * 10**6
+    assert int(done.result["received"]) >= int(done.params["min_out"])
+    assert [t for t in told.sent if t[2] == "quote-msg"][-1][1].startswith("Confirmed in block")
+    await x.on_hash(intent.id, 1, swapped)  # a late repeat after the end: still harmless
+
+
+async def test_a_wallet_sending_something_else_is_refused_or_dropped_never_confirmed(app: App) -> None:
+    told = Recorder()
+    app.notices.attach(told)
+    _, account = await connected_user(app)
+    intent, _ = await confirmed_buy(app)
+    x = trading(app)
+    want = intent.params["requests"][0]
+    unlimited = "0x" + p.APPROVE.encode(app.profile.swap_router02, 2**256 - 1).hex()
+
+    # the node already knows it: refused at once, nothing recorded
+    known = await send(app, account, want, data=unlimited)
+    with pytest.raises(UserError) as caught:
+        await x.on_hash(intent.id, 0, known)
+    assert caught.value.key == "error.sign.mismatch"
+    assert await x.intents.txs(intent.id) == [] and (await x.intents.get(intent.id)).state is State.CONFIRMED  # type: ignore[union-attr]
+
+    # reported before our node saw it (a wallet on another RPC): followed, and dropped once it is mined
+    raw, ahead = await signed(app, account, want, data=unlimited)
+    await x.on_hash(intent.id, 0, ahead)
+    await app.chain.send_raw(raw)
+    done = await settled(app, intent.id, told)
+    assert done.state is State.DROPPED and done.result == {"reason": "mismatch", "tx_hash": ahead}
+    assert told.sent[-1][1].startswith(text(app, "trade.wallet.mismatch"))
+
+
+async def test_a_hash_from_someone_elses_wallet_or_for_a_custodial_trade_is_refused(app: App) -> None:
+    _, _ = await connected_user(app, "w1")
+    intent, _ = await confirmed_buy(app, "w1")
+    _, stranger = await connected_user(app, "w2")
+    theirs = await send(app, stranger, intent.params["requests"][0])  # the very same approval, from another wallet
+    x = trading(app)
+    with pytest.raises(UserError) as caught:
+        await x.on_hash(intent.id, 0, theirs)
+    assert caught.value.key == "error.sign.mismatch" and await x.intents.txs(intent.id) == []
+
+    await funded_user(app, "k1")
+    custodial = await say(app, "/buy MAG7 100", "k1")
+    uid = (await app.services.users.seen("console", "k1")).id
+    (mine,) = await x.intents.of_user(uid, 1)
+    assert text(app, "trade.wallet.custodial", address=short_address(mine.address)) in custodial.rendered.text
+    with pytest.raises(UserError) as caught:
+        await x.on_hash(mine.id, 0, theirs)
+    assert caught.value.key == "error.trade.unknown"
+
+
+async def test_custodial_trades_are_unchanged(app: App) -> None:
+    user, address = await funded_user(app, "k2")
+    quoted = await say(app, "/buy MAG7 100", "k2")
+    done = await click(app, quoted, "Confirm", "k2")
+    assert done.rendered.text.startswith("Confirmed in block"), done.rendered.text
+    x = trading(app)
+    (intent,) = await x.intents.of_user(user, 1)
+    assert not intent.connected and "requests" not in intent.params and intent.address == address
+    assert all(r.raw_tx and r.nonce is not None for r in await x.intents.txs(intent.id))
+
+
+async def test_withdraw_from_a_connected_wallet_is_refused(app: App) -> None:
+    uid, account = await connected_user(app, "w3")
+    out = await say(app, f"/withdraw USDC 1 {account.address} 123456", "w3")
+    assert out.rendered.text == text(app, "error.withdraw.connected")
+    assert await trading(app).intents.of_user(uid) == []
+
+
+async def test_signing_links_go_only_to_a_private_chat(app: App) -> None:
+    uid, _ = await connected_user(app, "w4")
+    group = Request("console", "w4", "room", "group", "en", command="buy", args=("MAG7", "100"), text_length=13)
+    quoted = await app.router.handle(group, PlainMarkup())
+    token = next(b.token for row in quoted.rendered.buttons for b in row if b.label == "Confirm")
+    press = Request("console", "w4", "room", "group", "en", button_token=token, message_ref="m1")
+    refused = await app.router.handle(press, PlainMarkup())
+    assert refused.rendered.text == text(app, "error.sign.private")
+    (intent,) = await trading(app).intents.of_user(uid, 1)
+    assert intent.state is State.QUOTED  # nothing changed: it can still be cancelled or expire
+
+
+async def test_an_expired_link_expires_the_intent_across_a_restart(chain: Devnet, tmp_path: Path) -> None:
+    config = make_config(chain, tmp_path)
+    first = await App.start(config)
+    try:
+        _, account = await connected_user(first)
+        intent, _ = await confirmed_buy(first)
+    finally:
+        await first.stop()
+    second = await App.start(config)
+    try:
+        told = Recorder()
+        second.notices.attach(told)
+        x = trading(second)
+        x.clock = lambda: intent.params["link_expires_at"] + x.settings.wallet_grace_seconds + 1
+        await second.reconcile()
+        done = await settled(second, intent.id, told)
+        assert done.state is State.EXPIRED
+        assert told.sent == [("w1", text(second, "trade.sign.expired"), "quote-msg")]
+        late = await send(second, account, intent.params["requests"][0])
+        with pytest.raises(UserError) as caught:  # the wallet sends after all: not followed as this trade
+            await x.on_hash(intent.id, 0, late)
+        assert caught.value.key == "error.sign.closed"
+    finally:
+        await second.stop()
+
+
+async def test_a_connected_intent_in_sent_is_reconciled_after_a_restart(chain: Devnet, tmp_path: Path) -> None:
+    config = make_config(chain, tmp_path)
+    first = await App.start(config)
+    async with connect(chain.url) as w3:
+        try:
+            _, account = await connected_user(first)
+            intent, _ = await confirmed_buy(first)
+            await anvil_rpc.node_call(w3, "evm_setAutomine", False)
+            x = trading(first)
+            approve = await send(first, account, intent.params["requests"][0])
+            swapped = await send(first, account, intent.params["requests"][1])
+            await x.on_hash(intent.id, 0, approve)
+            await x.on_hash(intent.id, 1, swapped)
+            assert (await x.intents.get(intent.id)).state is State.SENT  # type: ignore[union-attr]
+        finally:
+            await first.stop()  # the process ends with both sent and neither mined
+            await anvil_rpc.node_call(w3, "evm_setAutomine", True)
+        await anvil_rpc.node_call(w3, "evm_mine")
+    second = await App.start(config)
+    try:
+        told = Recorder()
+        second.notices.attach(told)
+        await second.reconcile()
+        done = await settled(second, intent.id, told)
+        assert done.state is State.MINED and int(done.result["received"]) >= int(done.params["min_out"])  # type: ignore[index]
+        assert told.sent[-1][2] == "quote-msg" and told.sent[-1][1].startswith("Confirmed in block")
+    finally:
+        await second.stop()
+
+
+async def test_from_a_telegram_group_the_link_goes_to_the_private_chat_or_nowhere(app: App) -> None:
+    async def quote_and_confirm(user: str) -> tuple[Intent, str]:
+        row = await app.services.users.seen("telegram", user)
+        await connected_user_row(app, row.id)
+        ask = Request("telegram", user, "-100", "group", "en", command="buy", args=("MAG7", "100"), text_length=13, dm_chat=user)
+        quoted = await app.router.handle(ask, PlainMarkup())
+        token = next(b.token for r in quoted.rendered.buttons for b in r if b.label == "Confirm")
+        press = Request("telegram", user, "-100", "group", "en", button_token=token, message_ref="g1", dm_chat=user)
+        reply = await app.router.handle(press, PlainMarkup())
+        (intent,) = await trading(app).intents.of_user(row.id, 1)
+        return intent, reply.rendered.text
+
+    intent, reply = await quote_and_confirm("501")  # no Telegram front end running: the link cannot be delivered
+    assert reply == text(app, "trade.sign.undelivered") and intent.state is State.CANCELLED
+
+    private = Recorder(name="telegram")
+    app.notices.attach(private)
+    intent, reply = await quote_and_confirm("502")
+    assert reply == text(app, "trade.sign.sent_privately") and intent.state is State.CONFIRMED
+    ((chat, sent, edit),) = private.sent  # and nothing about the abandoned one: it was answered already
+    assert chat == "502" and edit is None and sent.startswith("Open this link to sign in your wallet: http://")
+    assert intent.chat_id == "-100" and intent.message_ref == "g1"  # the outcome is shown where the quote was
+
+
+async def connected_user_row(app: App, user_id: int) -> Any:
+    account = Account.create()
+    assert app.services.connected is not None
+    links = app.services.connected.connect_links
+    token = secrets.token_urlsafe(32)
+    await links.issue(token, user_id, "telegram", str(user_id), secrets.token_hex(12), 600)
+    assert await links.use_and_link(token, user_id, account.address, int(time.time()))
+    await fund(app.profile, account.address, usdc=Decimal(1000), eth=Decimal(1))
+    return account
