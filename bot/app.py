@@ -28,6 +28,7 @@ from bot.storage.repositories import Buttons, Users
 from bot.storage.wallets import Pins, Settings, Wallets
 from bot.trading.executor import Executor
 from bot.trading.nonces import NonceManager
+from bot.trading.failpoints import kill_at
 from bot.trading.reconcile import reconcile
 from bot.verify import verify_profile
 from bot.web import connect as connect_pages
@@ -108,6 +109,8 @@ class App:
             wallets, notices, settings, config.trading, connected=connected,
         )
         connected.on_hash = trading.on_hash  # the pipeline records and follows what a connected wallet sent
+        if config.failpoint:
+            trading.fault = kill_at(config.failpoint)
         services = Services(
             profile, market, users, catalogs, config.limits,
             wallets=wallets,

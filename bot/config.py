@@ -70,6 +70,7 @@ class Config:
     market: MarketSettings = field(default_factory=MarketSettings)
     trading: TradeSettings = field(default_factory=TradeSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    failpoint: str | None = None  # INDEXBOT_FAILPOINT: fault tests only (bot.trading.failpoints)
 
     @property
     def database_path(self) -> Path:
@@ -153,6 +154,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         market=market,
         master_key=master_key,
         web=web,
+        failpoint=env.get("INDEXBOT_FAILPOINT") or None,
     )
 
 
