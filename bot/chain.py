@@ -107,6 +107,53 @@ class Result:
 AGGREGATE3 = Fn("aggregate3((address,bool,bytes)[])", "(bool,bytes)[]", memo=False)
 
 
+def encode_aggregate3(calls: Sequence[tuple[str, bool, bytes]]) -> bytes:
+    """`aggregate3((address,bool,bytes)[])` calldata, byte-for-byte what eth_abi produces (tests/test_chain.py).
+
+    Every read the bot makes goes through this one envelope; eth_abi's generic encoder, with its validation,
+    spent ~0.45 ms on a 20-call batch (a fifth of the bot's CPU per cold quote), this ~0.02 ms. Only this fixed
+    type is hand-encoded; everything else goes through eth_abi.
+    """
+    heads, tails, offset = [], [], 32 * len(calls)
+    for target, allow_failure, data in calls:
+        heads.append(offset.to_bytes(32, "big"))
+        tail = b"".join((
+            bytes(12), bytes.fromhex(target[2:]), int(allow_failure).to_bytes(32, "big"), (96).to_bytes(32, "big"),
+            len(data).to_bytes(32, "big"), data, bytes(-len(data) % 32),
+        ))
+        tails.append(tail)
+        offset += len(tail)
+    return AGGREGATE3.selector + (32).to_bytes(32, "big") + len(calls).to_bytes(32, "big") + b"".join(heads + tails)
+
+
+def decode_aggregate3(data: bytes) -> list[tuple[bool, bytes]]:
+    """The `(bool,bytes)[]` aggregate3 returns, exactly as eth_abi decodes it; raises ValueError on malformed
+    data (offsets or lengths outside the data, non-canonical booleans). The same reasoning as above applies."""
+
+    def word(at: int) -> int:
+        if at < 0 or at + 32 > len(data):
+            raise ValueError("aggregate3 result is truncated")
+        return int.from_bytes(data[at : at + 32], "big")
+
+    base = word(0)
+    count = word(base)
+    if count > len(data) // 64:
+        raise ValueError("aggregate3 result claims more entries than it holds")
+    heads = base + 32
+    out = []
+    for i in range(count):
+        element = heads + word(heads + 32 * i)
+        success = word(element)
+        if success > 1:
+            raise ValueError("aggregate3 result has a non-boolean success flag")
+        start = element + word(element + 32)
+        length = word(start)
+        if start + 32 + length > len(data):
+            raise ValueError("aggregate3 result bytes run past the end")
+        out.append((bool(success), data[start + 32 : start + 32 + length]))
+    return out
+
+
 class CountingProvider(AsyncHTTPProvider):
     """An HTTP provider that counts the JSON-RPC requests it sends (a batch counts once)."""
 
@@ -190,8 +237,9 @@ class Chain:
         """All `calls` in one eth_call; a failing call yields Result(ok=False) instead of failing the batch."""
         if not calls:
             return []
-        packed = [(c.target, True, c.fn.encode(*c.args)) for c in calls]
-        (raw,) = await self.call(self.multicall3, AGGREGATE3, packed, block=block)
+        data = encode_aggregate3([(c.target, True, c.fn.encode(*c.args)) for c in calls])
+        reply = await self._failover(lambda w3: w3.eth.call({"to": self.multicall3, "data": data}, block))
+        raw = decode_aggregate3(bytes(reply))
         results = []
         for call, (ok, data) in zip(calls, raw, strict=True):
             if not ok:
