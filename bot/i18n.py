@@ -104,9 +104,16 @@ class Catalogs:
         return escape(str(value))
 
     def render_msg(self, msg: Msg, locale: str, escape: Escape) -> str:
-        template = escape(self.text(msg.key, locale))
-        values = {k: self.format_param(v, locale, escape) for k, v in msg.params.items()}
-        return template.format_map(_Strict(values, msg.key))
+        """The entry in `locale`, its literal text escaped for the platform and each `{name}` filled in (the
+        placeholders themselves are never escaped: Discord's markdown escaping would turn `{a_b}` into `{a\\_b}`)."""
+        parts: list[str] = []
+        for literal, name, _, _ in string.Formatter().parse(self.text(msg.key, locale)):
+            parts.append(escape(literal))
+            if name is not None:
+                if name not in msg.params:
+                    raise KeyError(f"catalog entry {msg.key!r} needs parameter {name!r}")
+                parts.append(self.format_param(msg.params[name], locale, escape))
+        return "".join(parts)
 
     def render(
         self,
@@ -128,15 +135,6 @@ class Catalogs:
             text=text, buttons=rows, image=reply.image, edit=reply.edit,
             delete_after=reply.delete_after, delete_request=reply.delete_request,
         )
-
-
-class _Strict(dict[str, str]):
-    def __init__(self, values: Mapping[str, str], key: str) -> None:
-        super().__init__(values)
-        self.key = key
-
-    def __missing__(self, name: str) -> str:
-        raise KeyError(f"catalog entry {self.key!r} needs parameter {name!r}")
 
 
 def _plain(text: str) -> str:

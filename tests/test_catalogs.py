@@ -76,3 +76,12 @@ def test_negotiation_maps_platform_tags() -> None:
     assert CATALOGS.negotiate("en-US") == "en"
     assert CATALOGS.negotiate("pt-br") == "en"
     assert CATALOGS.negotiate(None) == "en"
+
+
+def test_escaping_touches_literal_text_and_values_never_placeholder_names() -> None:
+    from bot.core.messages import Msg
+
+    underscored = next(k for k, v in ENGLISH.items() if any("_" in name for name in placeholders(v)))
+    params = {name: "a_b" for name in placeholders(ENGLISH[underscored])}
+    rendered = CATALOGS.render_msg(Msg(underscored, params), "en", lambda s: s.replace("_", "\\_"))
+    assert "{" not in rendered and rendered.count("a\\_b") == len(params)

@@ -418,3 +418,43 @@ def test_every_router_command_has_a_slash_shape(app: App) -> None:
     from bot.adapters.discord_commands import SLASH
 
     assert sorted(set(app.router.commands) - set(SLASH)) == []
+
+
+# -- a new user's whole journey in a DM: wallet, funds, buy, sell, PIN, export ---------------------------------
+
+
+async def dm_slash(front: DiscordFrontend, rest: FakeDiscord, name: str, **options: Any) -> Call:
+    await slash(front, name, guild_id=None, **options)
+    return last_sent(rest)
+
+
+async def dm_press(front: DiscordFrontend, rest: FakeDiscord, sent: Call, label: str) -> Call:
+    """Press the button labelled `label` on the message `sent` became; the bot's answer to the press."""
+    body = sent.body.get("data", sent.body)
+    components = body.get("components") or []
+    custom_id = next(b["custom_id"] for row in components for b in row["components"] if b["label"] == label)
+    message = message_dict(body["content"], user_dict(APP_ID, "indexbot", bot=True), DM_CHANNEL_ID, components=components)
+    before = len(rest.calls)
+    payload = press_payload(custom_id, message, ALICE, guild_id=None)
+    await dispatched(lambda: front.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
+    answers = [c for c in rest.calls[before:] if c.method in ("POST", "PATCH") and c.content]
+    assert answers, "the press got no answer"
+    return answers[-1]
+
+
+async def test_new_user_journey_in_a_discord_dm(app: App, frontend: DiscordFrontend, rest: FakeDiscord) -> None:
+    created = await dm_slash(frontend, rest, "wallet", action="new")
+    assert "Your new wallet" in shown(created.content)
+    assert "10,000 USDC" in shown((await dm_slash(frontend, rest, "faucet")).content)
+
+    quote = await dm_slash(frontend, rest, "buy", index="MAG7.ssi", amount="100")
+    bought = await dm_press(frontend, rest, quote, "Confirm")
+    assert shown(bought.content).startswith("Confirmed in block") and "for 100 USDC" in shown(bought.content)
+
+    quote = await dm_slash(frontend, rest, "sell", index="MAG7.ssi", amount="0.5")
+    sold = await dm_press(frontend, rest, quote, "Confirm")
+    assert shown(sold.content).startswith("Confirmed in block") and "0.5 MAG7.ssi" in shown(sold.content)
+
+    assert shown((await dm_slash(frontend, rest, "pin", pin="4821")).content).startswith("PIN set")
+    exported = await dm_slash(frontend, rest, "wallet", action="export", value="4821")
+    assert "Your private key" in shown(exported.content) and re.search(r"0x[0-9a-f]{64}", exported.content)

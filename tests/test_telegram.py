@@ -269,3 +269,50 @@ async def test_failure_outside_the_router_is_answered_generically(
     monkeypatch.undo()
     reply = await ask(emulator, 1011, 1011, "/help", language_code="zh-CN")
     assert text(app, "help.title", "zh_CN") in reply.params["text"]
+
+
+# -- a new user's whole journey: wallet, funds, buy, sell, PIN, export ---------------------------------------
+
+
+async def press_and_wait_edit(emulator: BotApiEmulator, user: int, message: Call, label: str) -> Call:
+    """Press the button labelled `label` on `message`; the bot's edit of that message."""
+    rows = message.params["reply_markup"]["inline_keyboard"]
+    data = next(b["callback_data"] for row in rows for b in row if b["text"] == label)
+    since = emulator.mark()
+    emulator.press(user, user, message.result["message_id"], data)
+    return await emulator.wait_for("editMessageText", lambda c: int(c.params["message_id"]) == message.result["message_id"], since=since, timeout=30)
+
+
+async def test_new_user_journey_on_telegram(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
+    user = 7701
+    created = await ask(emulator, user, user, "/wallet new")
+    assert text(app, "wallet.created") in created.params["text"]
+    funded = await ask(emulator, user, user, "/faucet")
+    assert "10,000 USDC" in funded.params["text"]
+
+    quote = await ask(emulator, user, user, "/buy MAG7 100")
+    bought = await press_and_wait_edit(emulator, user, quote, "Confirm")
+    assert bought.params["text"].startswith("Confirmed in block") and "for 100 USDC" in bought.params["text"]
+
+    quote = await ask(emulator, user, user, "/sell MAG7 0.5")
+    sold = await press_and_wait_edit(emulator, user, quote, "Confirm")
+    assert sold.params["text"].startswith("Confirmed in block") and "0.5 MAG7.ssi" in sold.params["text"]
+
+    since = emulator.mark()
+    emulator.send_text(user, user, "/pin 4821")
+    pin_set = await emulator.wait_for("sendMessage", to_chat(user), since=since)
+    assert pin_set.params["text"] == text(app, "pin.set")
+    assert emulator.calls_to("deleteMessage", since), "the message carrying the PIN was not deleted"
+
+    exported = await ask(emulator, user, user, "/wallet export 4821")
+    assert text(app, "wallet.export.title") in exported.params["text"]
+    assert re.search(r"0x[0-9a-f]{64}", exported.params["text"])
+    expected = (user, exported.result["message_id"])
+    for _ in range(50):  # the adapter schedules the deletion once Telegram has answered the send
+        if expected in [(int(c), m) for c, m in telegram._deletions.values()]:
+            break
+        await asyncio.sleep(0.02)
+    assert expected in [(int(c), m) for c, m in telegram._deletions.values()]  # to be deleted after 60 s
+    assert not [c for c in emulator.calls_to("deleteMessage") if int(c.params["message_id"]) == expected[1]]
+    await telegram.stop()  # stopping early deletes it at once rather than leaving a key behind
+    assert any(int(c.params["message_id"]) == exported.result["message_id"] for c in emulator.calls_to("deleteMessage"))
