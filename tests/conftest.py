@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.telegram import TelegramFrontend
 from bot.app import App
 from bot.config import Config, WebSettings
 from devnet.harness import Devnet
+from telegram_emulator import BotApiEmulator  # tests/ is on sys.path (rootdir conftest)
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +50,23 @@ async def app(chain: Devnet, tmp_path: Path) -> AsyncIterator[App]:
         yield bot
     finally:
         await bot.stop()
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[BotApiEmulator]:
+    """A local Telegram Bot API over HTTP on loopback."""
+    async with BotApiEmulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+async def telegram(app: App, emulator: BotApiEmulator) -> AsyncIterator[TelegramFrontend]:
+    """The real Telegram front end polling the emulator, attached for notices like `indexbot run` does."""
+    front = TelegramFrontend(app, emulator.token, emulator.url)
+    await front.start()
+    app.notices.attach(front)
+    try:
+        yield front
+    finally:
+        app.notices.detach(front)
+        await front.stop()

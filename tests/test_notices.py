@@ -1,9 +1,7 @@
 """Unprompted messages and edits through the front ends: in the user's language, with their own buttons."""
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
 
 from bot.adapters.telegram import TelegramFrontend
 from bot.app import App
@@ -12,22 +10,8 @@ from bot.core.request import Caller
 from telegram_emulator import BotApiEmulator
 
 
-@pytest.fixture
-async def emulator() -> AsyncIterator[BotApiEmulator]:
-    async with BotApiEmulator() as emu:
-        yield emu
 
 
-@pytest.fixture
-async def telegram(app: App, emulator: BotApiEmulator) -> AsyncIterator[TelegramFrontend]:
-    front = TelegramFrontend(app, emulator.token, emulator.url)
-    await front.start()
-    app.notices.attach(front)
-    try:
-        yield front
-    finally:
-        app.notices.detach(front)
-        await front.stop()
 
 
 async def first_contact(app: App, emulator: BotApiEmulator, user: int, language: str) -> int:

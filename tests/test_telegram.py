@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import html
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -25,20 +25,8 @@ CALLBACK_DATA = re.compile(r"^b:[A-Za-z0-9_-]+$")
 QUIET = 0.3  # how long to watch for a message that must not come
 
 
-@pytest.fixture
-async def emulator() -> AsyncIterator[BotApiEmulator]:
-    async with BotApiEmulator() as emu:
-        yield emu
 
 
-@pytest.fixture
-async def telegram(app: App, emulator: BotApiEmulator) -> AsyncIterator[TelegramFrontend]:
-    frontend = TelegramFrontend(app, emulator.token, emulator.url)
-    await frontend.start()
-    try:
-        yield frontend
-    finally:
-        await frontend.stop()
 
 
 def to_chat(chat_id: int) -> Callable[[Call], bool]:

@@ -24,13 +24,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from eth_utils.address import is_address, to_checksum_address
 
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Msg, Param, Pct, Reply, Usd
 from bot.storage.connected import ConnectedAddresses, ConnectLinkRow, ConnectLinks, SigningLinkRow, SigningLinks, token_hash
+
+Link = TypeVar("Link", ConnectLinkRow, SigningLinkRow)
 from wallets.siwe import Expected, SiweError, SiweMessage, verify
 
 log = logging.getLogger(__name__)
@@ -181,7 +183,10 @@ class ConnectedWallets:
         return address
 
     async def _usable_connect(self, token: str) -> ConnectLinkRow:
-        link = await self.connect_links.get(token)
+        return self._usable(await self.connect_links.get(token))
+
+    def _usable(self, link: Link | None) -> Link:
+        """The link when it exists, was not used and has not expired; otherwise the reason as a UserError."""
         if link is None:
             raise UserError("error.link.unknown")
         if link.used_at is not None:
@@ -219,13 +224,7 @@ class ConnectedWallets:
     async def open_signing(self, token: str, session: str | None) -> tuple[SigningPage, str | None]:
         """The page for this link and, when this browser is the first to open it, the session it now owns
         (to set as a cookie). Another browser, a finished link or an expired one: UserError."""
-        link = await self.signing_links.get(token)
-        if link is None:
-            raise UserError("error.link.unknown")
-        if link.used_at is not None:
-            raise UserError("error.link.used")
-        if link.expires_at <= self.clock():
-            raise UserError("error.link.expired")
+        link = self._usable(await self.signing_links.get(token))
         issued = None
         if link.session_hash is None:
             issued = secrets.token_urlsafe(TOKEN_BYTES)

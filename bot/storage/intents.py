@@ -22,7 +22,7 @@ from bot.storage.db import Database, Tx
 from bot.trading.intents import UNFINISHED, Intent, State, may_move
 
 _INTENT_COLS = (
-    "id, user_id, wallet_id, address, kind, chain_id, params, state, quote_expires_at, platform, chat_id, "
+    "id, user_id, address, kind, chain_id, params, state, quote_expires_at, platform, chat_id, "
     "message_ref, result"
 )
 _TX_COLS = (
@@ -87,10 +87,9 @@ class TxRow:
 
 def _intent(row: aiosqlite.Row) -> Intent:
     return Intent(
-        id=int(row[0]), user_id=int(row[1]), wallet_id=None if row[2] is None else int(row[2]),
-        address=str(row[3]), kind=str(row[4]), chain_id=int(row[5]), params=json.loads(row[6]),
-        state=State(row[7]), quote_expires_at=int(row[8]), platform=str(row[9]), chat_id=str(row[10]),
-        message_ref=row[11], result=json.loads(row[12]) if row[12] else None,
+        id=int(row[0]), user_id=int(row[1]), address=str(row[2]), kind=str(row[3]), chain_id=int(row[4]),
+        params=json.loads(row[5]), state=State(row[6]), quote_expires_at=int(row[7]), platform=str(row[8]),
+        chat_id=str(row[9]), message_ref=row[10], result=json.loads(row[11]) if row[11] else None,
     )
 
 
@@ -112,16 +111,16 @@ class Intents:
 
     async def create(
         self, *, user_id: int, address: str, kind: str, chain_id: int, params: dict[str, Any], expires_at: int,
-        platform: str, chat_id: str, wallet_id: int | None = None,
+        platform: str, chat_id: str,
     ) -> int:
         """Store a new intent in state `quoted`; returns its id."""
         now = int(time.time())
         async with self._db.transaction() as tx:
             row = await tx.fetch_one(
-                """INSERT INTO intents (user_id, wallet_id, address, kind, chain_id, params, state, quote_expires_at,
+                """INSERT INTO intents (user_id, address, kind, chain_id, params, state, quote_expires_at,
                                         platform, chat_id, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
-                (user_id, wallet_id, address, kind, chain_id, json.dumps(params), State.QUOTED.value, expires_at,
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+                (user_id, address, kind, chain_id, json.dumps(params), State.QUOTED.value, expires_at,
                  platform, chat_id, now, now),
             )
         assert row is not None

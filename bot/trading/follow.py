@@ -181,10 +181,7 @@ class Follower:
             got = next((r for r in mine if r.tx_hash in receipts), None)
             if got is not None:
                 receipt = receipts[got.tx_hash]
-                state = "mined" if int(receipt["status"]) == 1 else "reverted"
-                if got.state not in ("mined", "reverted"):
-                    await self.x.intents.settle_tx(got, state, int(receipt["blockNumber"]))
-                if state == "reverted":
+                if await self._settle(got, receipt) == "reverted":
                     return await self._finish(intent, State.REVERTED, await self._revert_result(got, receipt))
                 continue
             live = [r for r in mine if r.live]
@@ -198,6 +195,13 @@ class Follower:
             return await self._finish(intent, State.MINED, await self._mined_result(intent, rows, receipts))
         await self._keep_moving(intent, pending_steps)
         return None
+
+    async def _settle(self, row: TxRow, receipt: Any) -> str:
+        """Record a mined step's outcome once; "mined" or "reverted"."""
+        state = "mined" if int(receipt["status"]) == 1 else "reverted"
+        if row.state not in ("mined", "reverted"):
+            await self.x.intents.settle_tx(row, state, int(receipt["blockNumber"]))
+        return state
 
     async def _check_wallet(self, intent: Intent, rows: list[TxRow]) -> TradeStatus | None:
         """One pass over a connected wallet's intent (see the module docstring)."""
@@ -216,9 +220,7 @@ class Follower:
             got = next((r for r in mine if r.tx_hash in receipts), None)
             if got is not None:
                 receipt = receipts[got.tx_hash]
-                state = "mined" if int(receipt["status"]) == 1 else "reverted"
-                if got.state not in ("mined", "reverted"):
-                    await self.x.intents.settle_tx(got, state, int(receipt["blockNumber"]))
+                state = await self._settle(got, receipt)
                 found = await self.x.chain.transaction(got.tx_hash)
                 if found is None or not wallet.matches(found, intent.address, asked):
                     log.warning("intent %s step %s: the wallet's mined transaction is not the one asked for", intent.id, step)

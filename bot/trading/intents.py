@@ -57,7 +57,6 @@ def may_move(old: State, new: State) -> bool:
 class Intent:
     id: int
     user_id: int
-    wallet_id: int | None
     address: str  # the sender, checksummed
     kind: str
     chain_id: int

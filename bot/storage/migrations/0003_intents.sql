@@ -2,8 +2,7 @@
 CREATE TABLE intents (
     id              INTEGER PRIMARY KEY,
     user_id         INTEGER NOT NULL REFERENCES users (id),
-    wallet_id       INTEGER REFERENCES wallets (id),  -- NULL until custodial wallets have a row for the sender
-    address         TEXT    NOT NULL,           -- the sender, checksummed
+    address         TEXT    NOT NULL,           -- the sender, checksummed: which wallet traded
     kind            TEXT    NOT NULL,           -- buy, sell, withdraw (later: stake, unstake, claim, …)
     chain_id        INTEGER NOT NULL,
     params          TEXT    NOT NULL,           -- JSON: what the user asked for, amounts in base units
@@ -43,8 +42,3 @@ CREATE TABLE intent_txs (
 );
 CREATE INDEX txs_of_intent ON intent_txs (intent_id, step);
 CREATE UNIQUE INDEX one_tx_per_nonce ON intent_txs (address, nonce) WHERE state NOT IN ('replaced', 'dropped');
-
-CREATE TABLE nonces (
-    address    TEXT    PRIMARY KEY,
-    next_nonce INTEGER NOT NULL
-);

@@ -35,5 +35,18 @@ window.indexbot = (function () {
     const bytes = new TextEncoder().encode(text);
     return "0x" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   }
-  return { data, say, post, provider, rejected, hexOf };
+  // The first steps of every page: a wallet is present, the button shows it is busy, the user picks an account.
+  // Returns { eth, account } (account may be undefined), or null when there is no wallet at all.
+  async function begin(button, text) {
+    const eth = provider();
+    if (!eth) {
+      say(text.no_wallet, "error");
+      return null;
+    }
+    button.disabled = true;
+    say(text.working);
+    const accounts = await eth.request({ method: "eth_requestAccounts" });
+    return { eth: eth, account: accounts && accounts[0] };
+  }
+  return { data, say, post, provider, rejected, hexOf, begin };
 })();

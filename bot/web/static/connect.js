@@ -6,16 +6,11 @@
   const button = document.getElementById("go");
 
   async function run() {
-    const eth = ib.provider();
-    if (!eth) {
-      ib.say(d.text.no_wallet, "error");
-      return;
-    }
-    button.disabled = true;
-    ib.say(d.text.working);
     try {
-      const accounts = await eth.request({ method: "eth_requestAccounts" });
-      const address = accounts && accounts[0];
+      const start = await ib.begin(button, d.text);
+      if (!start) return;
+      const eth = start.eth;
+      const address = start.account;
       if (!address) {
         ib.say(d.text.no_wallet, "error");
         return;

@@ -54,16 +54,11 @@
   }
 
   async function run() {
-    const eth = ib.provider();
-    if (!eth) {
-      ib.say(d.text.no_wallet, "error");
-      return;
-    }
-    button.disabled = true;
-    ib.say(d.text.working);
     try {
-      const accounts = await eth.request({ method: "eth_requestAccounts" });
-      if (!accounts || !accounts.length || accounts[0].toLowerCase() !== d.address.toLowerCase()) {
+      const start = await ib.begin(button, d.text);
+      if (!start) return;
+      const eth = start.eth;
+      if (!start.account || start.account.toLowerCase() !== d.address.toLowerCase()) {
         ib.say(d.text.wrong_account, "error");
         return;
       }
