@@ -1,6 +1,8 @@
 """`indexbot chat` as a user runs it: a subprocess reading stdin, printing plain text."""
 
 import os
+import re
+from decimal import Decimal
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +55,17 @@ def test_a_wrong_profile_refuses_to_start(devnet: Devnet, tmp_path: Path) -> Non
     assert out.returncode == 2
     assert "does not match the chain" in out.stderr and "expected 'USDT'" in out.stderr
     assert out.stdout == ""
+
+
+def test_new_user_journey_in_the_terminal(chain: Devnet, tmp_path: Path) -> None:
+    lines = "/wallet new\n/faucet\n/buy MAG7 100\nConfirm\n/sell MAG7 0.5\nConfirm\n/pin 4821\n/wallet export 4821\n/wallet\n"
+    out = chat(lines, tmp_path, INDEXBOT_CHAIN=str(chain.profile_path))
+    assert out.returncode == 0, out.stderr
+    confirmations = [line for line in out.stdout.splitlines() if line.startswith("Confirmed in block")]
+    assert len(confirmations) == 2 and "for 100 USDC" in confirmations[0] and "0.5 MAG7.ssi" in confirmations[1]
+    assert "PIN set." in out.stdout and "Your private key" in out.stdout
+    wallet = out.stdout.split("Your wallet")[-1]
+    usdc = Decimal(re.search(r"USDC: ([\d,.]+)", wallet).group(1).replace(",", ""))  # type: ignore[union-attr]
+    mag7 = Decimal(re.search(r"MAG7\.ssi: ([\d,.]+)", wallet).group(1))  # type: ignore[union-attr]
+    assert 9_900 + 49 < usdc < 9_900 + 50  # 100 spent once, about 49.8 back for half a token
+    assert abs(mag7 - (Decimal("0.996901") - Decimal("0.5"))) < Decimal("0.000001")
