@@ -7,11 +7,13 @@ profile, opens the database, and wires the router with every handler. Front ends
 from __future__ import annotations
 
 import logging
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from bot.balances import BalanceReader
+from bot.staking import PositionReader
 from bot.chain import Chain, HeadTracker
 from bot.config import Config
 from bot.core.notices import Notices
@@ -42,6 +44,7 @@ from wallets.keystore import Keystore, MasterKey, load_or_create_key_file
 from wallets.pin import PinGuard
 
 log = logging.getLogger(__name__)
+DEFAULT_WEB_PORT = 8080
 
 
 @dataclass
@@ -79,14 +82,24 @@ class App:
 
     @classmethod
     async def _build(cls, config: Config, profile: Profile, devnet: Any, track_head: bool) -> App:
+        async with AsyncExitStack() as opened:  # a failure part-way closes what was opened (no thread left behind)
+            app = await cls._assemble(config, profile, devnet, track_head, opened)
+            opened.pop_all()  # from here on App.stop closes them
+            return app
+
+    @classmethod
+    async def _assemble(cls, config: Config, profile: Profile, devnet: Any, track_head: bool, opened: AsyncExitStack) -> App:
         chain = Chain(profile.rpc_urls, profile.multicall3)
+        opened.push_async_callback(chain.close)
         setup = await verify_profile(profile, chain)
         head = HeadTracker(chain, interval=max(0.25, profile.block_time_seconds / 2))
+        opened.push_async_callback(head.stop)
         if track_head:
             await head.poll_once()
             head.start()
         Path(config.database_path).parent.mkdir(parents=True, exist_ok=True)
         db = await Database.open(config.database_path)
+        opened.push_async_callback(db.close)
         catalogs = Catalogs()
         users = Users(db)
         market = Market(profile, chain, setup, head, config.market)
@@ -98,7 +111,9 @@ class App:
         buttons = Buttons(db)
         notices = Notices(users, buttons, catalogs)
         intents = Intents(db)
-        sock = bind(config.web.host, config.web.port)
+        # The zero-config embedded devnet takes any free port rather than fail on a busy 8080.
+        port = config.web.port if config.web.port is not None else (0 if devnet is not None else DEFAULT_WEB_PORT)
+        sock = bind(config.web.host, port)
         url = public_url(config.web.public_url, sock)
         connected = ConnectedWallets(
             ConnectedAddresses(db), ConnectLinks(db), SigningLinks(db), notices, chain,
@@ -111,19 +126,23 @@ class App:
         connected.on_hash = trading.on_hash  # the pipeline records and follows what a connected wallet sent
         if config.failpoint:
             trading.fault = kill_at(config.failpoint)
+        balances = BalanceReader(profile, chain, market)
         services = Services(
             profile, market, users, catalogs, config.limits,
             wallets=wallets,
             pins=pins,
             settings=settings,
-            balances=BalanceReader(profile, chain, market),
+            balances=balances,
             faucet=_devnet_faucet(profile) if devnet_home is not None else None,
             trading=trading,
             connected=connected,
+            positions=PositionReader(profile, market, balances, config.boost),
+            boost=config.boost,
         )
         kit = PageKit(catalogs, users, profile.name, profile.chain_id)
         web = WebServer(sock, url, [*connect_pages.routes(kit, connected), *sign_pages.routes(kit, connected, url.startswith("https://"))])
         await web.start()
+        opened.push_async_callback(web.stop)
         router = Router(users, buttons, catalogs)
         register_all(router, services)
         return cls(config, profile, chain, head, db, services, router, notices, devnet, web)

@@ -8,14 +8,15 @@ SOSO has no price feed yet, so its amount is shown without a USD value and left 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
 from bot import protocol as p
-from bot.chain import Call, Chain
+from bot.chain import Call, Chain, Result
 from bot.core.amounts import from_base_units
-from bot.market import Market
+from bot.market import Market, Snapshot
 from bot.profile import Profile
 
 Kind = Literal["native", "stable", "index", "staked", "soso", "staked_soso"]
@@ -82,18 +83,15 @@ class BalanceReader:
             slots.append((_Slot(prof.soso_staking.symbol, "staked_soso", prof.soso_staking.decimals), prof.soso_staking.address))
         return slots
 
-    async def read(self, address: str) -> Balances:
-        """Every balance of `address` at the newest block, in one round trip, then valued at that block."""
-        mc = self._profile.multicall3
-        calls = [Call(mc, p.BLOCK_NUMBER)]
-        calls += [Call(mc, p.GET_ETH_BALANCE, (address,)) if token is None else Call(token, p.BALANCE_OF, (address,)) for _, token in self._slots]
-        results = await self._chain.multicall(calls)
-        block = int(results[0].one())
-        self._market.head.observe(block)  # so the snapshot below is read at (or cached for) this block
-        snap = await self._market.snapshot()
+    def calls(self, address: str) -> list[Call]:
+        """The balance reads of `address`, in `slots` order, for a caller that batches them with more reads."""
+        return [Call(self._profile.multicall3, p.GET_ETH_BALANCE, (address,)) if token is None else Call(token, p.BALANCE_OF, (address,)) for _, token in self._slots]
+
+    def value(self, address: str, block: int, results: Sequence[Result], snap: Snapshot) -> Balances:
+        """`results` of `calls(address)`, valued with `snap` (read at `block`)."""
         eth_usd = snap.prices.get(self._profile.native_feed_symbol)
         holdings = []
-        for (slot, _), res in zip(self._slots, results[1:], strict=True):
+        for (slot, _), res in zip(self._slots, results, strict=True):
             units = int(res.one()) if res.ok else 0
             amount = from_base_units(units, slot.decimals)
             price: Decimal | None = None
@@ -105,3 +103,11 @@ class BalanceReader:
                 price = snap.indexes[slot.index].nav
             holdings.append(Holding(slot.symbol, slot.kind, units, amount, amount * price if price is not None else None))
         return Balances(address, block, tuple(holdings))
+
+    async def read(self, address: str) -> Balances:
+        """Every balance of `address` at the newest block, in one round trip, then valued at that block."""
+        results = await self._chain.multicall([Call(self._profile.multicall3, p.BLOCK_NUMBER), *self.calls(address)])
+        block = int(results[0].one())
+        self._market.head.observe(block)  # so the snapshot below is read at (or cached for) this block
+        snap = await self._market.snapshot()
+        return self.value(address, block, results[1:], snap)

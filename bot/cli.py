@@ -14,6 +14,7 @@ from bot.adapters.base import Frontend
 from bot.logs import setup_logging
 from bot.profile import ProfileError
 from bot.verify import ProfileMismatch
+from bot.web.server import WebError
 
 log = logging.getLogger("indexbot")
 
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             return asyncio.run(_run(config))
         return asyncio.run(_chat(config))
-    except (ProfileError, ProfileMismatch) as exc:
+    except (ProfileError, ProfileMismatch, ConfigError, WebError) as exc:
         print(f"indexbot: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

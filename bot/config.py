@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bot.boost import BoostConfigError, BoostTable, parse_boost
 from bot.market import MarketSettings
 from bot.services import Limits
 from bot.trading.ports import TradeSettings
@@ -32,7 +33,7 @@ class WebSettings:
     """The bot's own web pages (connect and signing pages for connected wallets)."""
 
     host: str = "127.0.0.1"  # INDEXBOT_WEB_HOST
-    port: int = 8080  # INDEXBOT_WEB_PORT; 0 = any free port (tests)
+    port: int | None = None  # INDEXBOT_WEB_PORT; 0 = any free port; unset: 8080, or any free port on the embedded devnet
     public_url: str | None = None  # INDEXBOT_PUBLIC_URL, what users open; default http://127.0.0.1:<port>
     signing_link_seconds: int = 600  # INDEXBOT_SIGNING_LINK_SECONDS: how long a trade's signing link works
 
@@ -70,6 +71,7 @@ class Config:
     market: MarketSettings = field(default_factory=MarketSettings)
     trading: TradeSettings = field(default_factory=TradeSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    boost: BoostTable = field(default_factory=BoostTable)  # [boost] in the TOML file (bot.boost)
     failpoint: str | None = None  # INDEXBOT_FAILPOINT: fault tests only (bot.trading.failpoints)
 
     @property
@@ -140,6 +142,10 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         except MasterKeyError as exc:
             raise ConfigError(f"INDEXBOT_MASTER_KEY: {exc} (make one with: openssl rand -base64 32)") from None
     web = _web_settings(pick)
+    try:
+        boost = parse_boost(file_values.get("boost", {}))
+    except BoostConfigError as exc:
+        raise ConfigError(str(exc)) from None
     return Config(
         home=Path(pick("INDEXBOT_HOME", "home") or ".indexbot"),
         chain=pick("INDEXBOT_CHAIN", "chain") or None,
@@ -154,6 +160,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         market=market,
         master_key=master_key,
         web=web,
+        boost=boost,
         failpoint=env.get("INDEXBOT_FAILPOINT") or None,
     )
 
@@ -176,7 +183,7 @@ def _web_settings(pick: Any) -> WebSettings:
         raise ConfigError(f"INDEXBOT_PUBLIC_URL must start with http:// or https://, got {public!r}")
     return WebSettings(
         host=str(pick("INDEXBOT_WEB_HOST", "web_host") or "127.0.0.1"),
-        port=number("INDEXBOT_WEB_PORT", "web_port", 8080, 0, 65535),
+        port=None if pick("INDEXBOT_WEB_PORT", "web_port") in (None, "") else number("INDEXBOT_WEB_PORT", "web_port", 0, 0, 65535),
         public_url=str(public).rstrip("/") if public else None,
         signing_link_seconds=number("INDEXBOT_SIGNING_LINK_SECONDS", "signing_link_seconds", 600, 30, 24 * 3600),
     )

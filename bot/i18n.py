@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import string
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 from collections.abc import Callable, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from io import BytesIO
@@ -18,10 +20,11 @@ from pathlib import Path
 from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.dates import format_datetime
 from babel.numbers import format_currency, format_decimal, format_percent
 from babel.support import Translations
 
-from bot.core.messages import Amount, Msg, Param, Pct, Rendered, RenderedButton, Reply, Usd
+from bot.core.messages import Amount, Msg, Param, Pct, Rendered, RenderedButton, Reply, Usd, When
 
 DEFAULT_LOCALE = "en"
 Escape = Callable[[str], str]
@@ -97,6 +100,10 @@ class Catalogs:
             q = value.value.quantize(Decimal(1).scaleb(-(value.places + 2)), ROUND_HALF_EVEN)
             shown = format_percent(q, locale=locale, decimal_quantization=False)
             return escape(("+" if value.signed and q > 0 else "") + shown)
+        if isinstance(value, When):
+            # medium date and time in the locale's pattern, then the zone's IANA name so no one misreads it
+            moment = datetime.fromtimestamp(value.timestamp, UTC)
+            return escape(format_datetime(moment, "medium", tzinfo=ZoneInfo(value.tz), locale=locale) + " " + value.tz)
         if isinstance(value, bool) or isinstance(value, int):
             return escape(str(value))
         if isinstance(value, Decimal):

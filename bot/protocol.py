@@ -15,6 +15,11 @@ GET_BASKET = Fn("getBasket()", f"{TOKEN_STRUCT}[]")
 REBALANCING = Fn("rebalancing()", "bool")
 STAKED_TOKEN = Fn("token()", "address")
 COOLDOWN = Fn("cooldown()", "uint48")
+COOLDOWN_INFOS = Fn("cooldownInfos(address)", "uint256,uint256")  # (cooldownAmount, cooldownEndTimestamp)
+PAUSED = Fn("paused()", "bool")
+STAKE = Fn("stake(uint256)")
+UNSTAKE = Fn("unstake(uint256)")
+STAKE_WITHDRAW = Fn("withdraw(uint256)")  # StakeToken.withdraw: what /claim sends
 
 # Chainlink-style feed
 LATEST_ROUND = Fn("latestRoundData()", "uint80,int256,uint256,uint256,uint80")

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from bot.balances import BalanceReader
+from bot.boost import BoostTable
+from bot.core.messages import Reply
+from bot.core.request import Caller
 from bot.faucet import Faucet
 from bot.i18n import Catalogs
 from bot.market import Market
 from bot.profile import IndexRef, Profile
+from bot.staking import PositionReader
+from bot.timezones import DEFAULT_ZONE
 from bot.storage.repositories import Users
 from bot.storage.wallets import Settings
 from bot.trading.executor import Executor
@@ -27,6 +33,9 @@ class Limits:
     default_quote_usdc: Decimal = Decimal(100)
 
 
+StakingAction = Callable[[Caller, tuple[str, ...]], Awaitable[Reply]]
+
+
 @dataclass(frozen=True)
 class Services:
     profile: Profile
@@ -41,6 +50,15 @@ class Services:
     faucet: Faucet | None = None  # the devnet's only; /faucet is registered only when there is one
     trading: Executor | None = None  # buy, sell, withdraw: the intent pipeline (bot.trading)
     connected: ConnectedWallets | None = None  # the user's own wallet: /connect, signing links (wallets.connected)
+    positions: PositionReader | None = None  # staking positions and SOSO boost, read from the chain (bot.staking)
+    boost: BoostTable = field(default_factory=BoostTable)  # boost levels and points multipliers (config [boost])
+    # `/boost <sub> ...` sub-commands (add, remove) registered by the staking-transactions feature:
+    # name -> handler(caller, remaining args); handlers/boost.py dispatches to them at call time.
+    staking_actions: dict[str, StakingAction] = field(default_factory=dict)
+
+    async def timezone(self, user_id: int) -> str:
+        """The user's IANA time zone for every time shown (`/timezone`); UTC until they choose one."""
+        return await self.settings.get_timezone(user_id) or DEFAULT_ZONE
 
     def find_index(self, typed: str) -> IndexRef | None:
         """Match `mag7`, `MAG7`, `MAG7.ssi`, `ussi`: without case and without the `.ssi` suffix."""

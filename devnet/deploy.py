@@ -88,6 +88,7 @@ async def deploy(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PA
         feeds = {}
         for c in market.constituents:
             feeds[c.symbol] = await new("PriceFeed", f"{c.symbol} / USD", _feed_answer(c.price_usd))
+        feeds["SOSO"] = await new("PriceFeed", "SOSO / USD", _feed_answer(market.soso_price_usd))
 
         factory = at("UniswapV3Factory", await new("UniswapV3Factory"))
         npm = at("NonfungiblePositionManager", await new("NonfungiblePositionManager", factory.address, weth, ZERO))

@@ -35,6 +35,7 @@ class IndexSpec:
 class Market:
     constituents: tuple[Constituent, ...]
     indexes: tuple[IndexSpec, ...]
+    soso_price_usd: Decimal = Decimal("0.60")  # [soso] price_usd: the SOSO PriceFeed's start answer
 
     def constituent(self, symbol: str) -> Constituent:
         for c in self.constituents:
@@ -78,7 +79,8 @@ def load_market(path: Path = MARKET_PATH) -> Market:
         )
         for i in data["indexes"]
     )
-    return Market(constituents, indexes)
+    soso_price = Decimal(str(data.get("soso", {}).get("price_usd", "0.60")))
+    return Market(constituents, indexes, soso_price)
 
 
 def accrued_price(price: Decimal, apr: Decimal, days: Decimal) -> Decimal:

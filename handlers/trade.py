@@ -31,6 +31,21 @@ def intent_arg(args: tuple[str, ...]) -> int:
     return int(args[0])
 
 
+async def run_confirm(services: Services, caller: Caller, intent_id: int, acknowledged: bool = False) -> Reply:
+    """Run the intent; a connected wallet's signing link goes only to the user's private chat."""
+    x = services.trading
+    assert x is not None
+    req = caller.request
+    status = await x.confirm(intent_id, caller.user_key, req.message_ref, req.private_chat, acknowledged)
+    reply = status_reply(status, services.profile)
+    if status.stage != "signing" or req.private_chat == req.chat_id:
+        return reply
+    if await x.notifier.tell(caller.user_key, req.platform, req.private_chat or "", reply) is None:
+        await x.abandon(intent_id, caller.user_key)
+        return Reply.of(Msg("trade.sign.undelivered"), edit=True)
+    return Reply.of(Msg("trade.sign.sent_privately"), edit=True)
+
+
 def register(router: Router, services: Services) -> None:
     x = services.trading
     if x is None:
@@ -81,16 +96,7 @@ def register(router: Router, services: Services) -> None:
         return await offer(caller, ref, "sell", amount)
 
     async def confirm(caller: Caller, args: tuple[str, ...]) -> Reply:
-        """Run the trade; a connected wallet's signing link goes only to the user's private chat."""
-        req, intent_id = caller.request, intent_arg(args)
-        status = await x.confirm(intent_id, caller.user_key, req.message_ref, req.private_chat)
-        reply = status_reply(status, services.profile)
-        if status.stage != "signing" or req.private_chat == req.chat_id:
-            return reply
-        if await x.notifier.tell(caller.user_key, req.platform, req.private_chat or "", reply) is None:
-            await x.abandon(intent_id, caller.user_key)
-            return Reply.of(Msg("trade.sign.undelivered"), edit=True)
-        return Reply.of(Msg("trade.sign.sent_privately"), edit=True)
+        return await run_confirm(services, caller, intent_arg(args))
 
     async def cancel(caller: Caller, args: tuple[str, ...]) -> Reply:
         await x.cancel(intent_arg(args), caller.user_key)

@@ -73,3 +73,17 @@ async def test_both_front_ends_in_one_event_loop(app: App, monkeypatch: pytest.M
             await discord_front.bot.close()
         assert "Buy quote: USSI" in on_telegram.params["text"]
         assert any("Buy quote: USSI" in text for text in on_discord)
+
+
+def test_a_busy_web_port_is_a_clear_refusal_not_a_hang(devnet: Devnet, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        env = {**environment(tmp_path, INDEXBOT_CHAIN=str(devnet.profile_path)), "INDEXBOT_WEB_PORT": str(port)}
+        out = subprocess.run([INDEXBOT, "chat"], input="/start\n", capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
+    assert out.returncode == 2  # and it returned at all: the database thread and head tracker were closed
+    assert f"cannot listen on 127.0.0.1:{port}" in out.stderr and "Traceback" not in out.stderr
+    assert out.stdout == ""

@@ -51,6 +51,21 @@ def wallet_actions(app: App) -> Sequence[tuple[str, str]]:
     return [(a, a) for a in ("new", "import", "export", "remove")]
 
 
+def staked_choices(app: App) -> Sequence[tuple[str, str]]:
+    """Indexes with a staking token."""
+    return [(ref.symbol, ref.symbol) for ref in app.services.profile.indexes if ref.staking is not None]
+
+
+def claim_choices(app: App) -> Sequence[tuple[str, str]]:
+    """What can be claimed after a cooldown: staked indexes, and SOSO (boost)."""
+    soso = app.services.profile.soso
+    return [*staked_choices(app), *([(soso.symbol, soso.symbol)] if soso is not None else [])]
+
+
+def boost_actions(app: App) -> Sequence[tuple[str, str]]:
+    return [(a, a) for a in ("add", "remove")]
+
+
 def language_choices(app: App) -> Sequence[tuple[str, str]]:
     catalogs = app.services.catalogs
     return [*((catalogs.language_name(code), code) for code in catalogs.locales), ("auto", "auto")]
@@ -88,6 +103,12 @@ SLASH: Mapping[str, Slash] = {
     "faucet": Slash(defer=True),
     "connect": Slash(),
     "disconnect": Slash(),
+    "positions": Slash(defer=True),
+    "boost": Slash((Option("action", choices=boost_actions), Option("amount")), defer=True),
+    "timezone": Slash((Option("zone"),)),
+    "stake": Slash((Option("asset", True, staked_choices), Option("amount", True)), defer=True),
+    "unstake": Slash((Option("asset", True, staked_choices), Option("amount", True)), defer=True),
+    "claim": Slash((Option("asset", True, claim_choices), Option("amount")), defer=True),
 }
 FREE_TEXT = Slash((Option("args"),), defer=True)  # a router command this table does not know yet
 

@@ -38,7 +38,15 @@ class Pct:
     signed: bool = False
 
 
-Param = Union[str, int, Decimal, Usd, Amount, Pct, "Msg"]
+@dataclass(frozen=True)
+class When:
+    """A moment (unix seconds), rendered as a date and time in the user's locale and IANA time zone `tz`."""
+
+    timestamp: int
+    tz: str = "UTC"
+
+
+Param = Union[str, int, Decimal, Usd, Amount, Pct, When, "Msg"]
 Style = Literal["text", "title", "code"]
 
 

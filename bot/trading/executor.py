@@ -37,10 +37,11 @@ from bot.profile import IndexRef, Profile, TokenRef
 from bot.storage.intents import Intents, NewTx
 from bot.storage.intents import WalletTx
 from bot.trading import connected as wallet
-from bot.trading import swap
+from bot.trading import stake, swap
 from bot.trading.intents import Intent, State
 from bot.trading.nonces import NonceManager
 from bot.trading.ports import ConnectedSigners, Notifier, Signers, SlippageStore, TradeSettings
+from wallets.connected import TxRequest
 
 log = logging.getLogger(__name__)
 
@@ -217,14 +218,18 @@ class Executor:
                 raise self._refuse_state(current)
 
     async def confirm(
-        self, intent_id: int, user_id: int, message_ref: str | None, private_chat: str | None = None
+        self, intent_id: int, user_id: int, message_ref: str | None, private_chat: str | None = None,
+        acknowledged: bool = False,
     ) -> TradeStatus:
         """Run a confirmed intent to broadcast; waits up to `inline_wait_seconds` for its outcome. A connected
         wallet's intent gets a signing link instead (stage "signing"), which only goes to a private chat:
-        without one (`private_chat` None) it is refused before anything changes."""
+        without one (`private_chat` None) it is refused before anything changes. An unstake that restarts a
+        running cooldown (`restart`) needs the explicit acknowledgement, else nothing changes."""
         intent = await self._owned(intent_id, user_id)
         if intent.state is not State.QUOTED:
             raise self._refuse_state(intent)
+        if intent.params.get("restart") and not acknowledged:
+            raise UserError("error.unstake.restart_unconfirmed")
         if intent.connected and private_chat is None:
             raise UserError("error.sign.private")
         if self.clock() > intent.quote_expires_at:
@@ -247,6 +252,9 @@ class Executor:
     async def _execute(self, intent: Intent) -> TradeStatus:
         if intent.kind in ("buy", "sell"):
             return await self._execute_swap(intent)
+        if intent.kind in stake.STAKE_KINDS:
+            status: TradeStatus = await stake.execute(self, intent)
+            return status
         return await self._execute_withdraw(intent)
 
     async def _fresh_quote(self, intent: Intent) -> tuple[Quote, int, int, int]:
@@ -319,23 +327,33 @@ class Executor:
         deadline leaves the link's lifetime for the user to open it and sign, on top of the usual window."""
         if self.connected is None or await self.connected.address_of(intent.user_id) != intent.address:
             raise UserError("error.wallet.changed")
-        q, fresh_out, min_out, slip = await self._fresh_quote(intent)
         link_seconds = self.connected.signing_link_seconds
-        deadline = q.timestamp + link_seconds + self.settings.deadline_seconds
-        txs = await self._swap_txs(intent, q, min_out, deadline)
+        txs, extra, asks = await self._wallet_txs(intent, link_seconds)
         # stored before the link exists; the link expires a moment later, which the follower's grace covers
         expires_at = int(self.clock()) + link_seconds
-        params = {**intent.params, "fresh_out": fresh_out, "min_out": min_out, "deadline": deadline,
-                  "slippage_bps": slip, "pool_fee": q.pool_fee, "native_usd": str(q.native_usd),
+        params = {**intent.params, **extra,
                   "gas_limits": [t.gas for t in txs], "requests": wallet.wanted(txs), "link_expires_at": expires_at}
         if not await self.intents.set_params(intent.id, State.CONFIRMED, params):
             raise UserError("error.trade.already")
-        link = await self.connected.signing_link(
-            intent.id, intent.user_id, wallet.requests(params, txs, min_out, self.profile.chain_id)
-        )
+        link = await self.connected.signing_link(intent.id, intent.user_id, asks)
         current = await self._owned(intent.id, intent.user_id)
         self.follower.watch(intent.id, announced=True)  # the outcome, or the link's expiry, is told later
         return TradeStatus(current, "signing", None, {"link": link, "expires_at": expires_at})
+
+    async def _wallet_txs(
+        self, intent: Intent, link_seconds: int
+    ) -> tuple[list[swap.UnsignedTx], dict[str, Any], list[TxRequest]]:
+        """What a connected wallet is asked to send for this intent: (transactions, params to add, requests)."""
+        if intent.kind in stake.STAKE_KINDS:
+            fees = swap.fees_from_base(await self._basefee(), self.market.settings.priority_fee_wei)
+            txs = await stake.stake_txs(self, intent, fees)
+            return txs, {}, stake.requests(intent.params, txs, self.profile.chain_id)
+        q, fresh_out, min_out, slip = await self._fresh_quote(intent)
+        deadline = q.timestamp + link_seconds + self.settings.deadline_seconds
+        txs = await self._swap_txs(intent, q, min_out, deadline)
+        extra = {"fresh_out": fresh_out, "min_out": min_out, "deadline": deadline, "slippage_bps": slip,
+                 "pool_fee": q.pool_fee, "native_usd": str(q.native_usd)}
+        return txs, extra, wallet.requests({**intent.params, **extra}, txs, min_out, self.profile.chain_id)
 
     async def abandon(self, intent_id: int, user_id: int) -> None:
         """A signing link that could not reach the user: the intent ends (nothing was sent), if still waiting."""

@@ -31,6 +31,7 @@ from bot.storage.intents import NewTx, TxRow
 from bot.trading import connected as wallet
 from bot.trading import swap
 from bot.trading.intents import Intent, State
+from bot.trading.stake import STAKE_KINDS, mined_facts
 
 if TYPE_CHECKING:
     from bot.trading.executor import Executor, Stage, TradeStatus
@@ -315,6 +316,8 @@ class Follower:
             result["received"] = _transferred(last, prm["token_out"], intent.address)
         else:
             result["sent"] = int(prm["amount"])
+        if intent.kind in STAKE_KINDS:  # what the contract holds now, for the reply: never our bookkeeping
+            result.update(await mined_facts(self.x.chain, prm["staking"], intent.address, result["block"]))
         return result
 
     async def _revert_result(self, row: TxRow, receipt: Any) -> dict[str, Any]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from decimal import Decimal
+from typing import Any
 
 from bot.core.amounts import from_base_units
-from bot.core.messages import Amount, Msg, Reply, Usd
+from bot.core.messages import Amount, Msg, Reply, Usd, When
 from bot.profile import Profile
 from bot.trading.executor import TradeStatus
+from bot.trading.stake import STAKE_KINDS
 from wallets.connected import short_address
 
 
@@ -25,6 +27,8 @@ def status_reply(status: TradeStatus, profile: Profile) -> Reply:
     tx = tx_ref(profile, result.get("tx_hash") or status.tx_hash)
     if status.stage == "mined":
         fee = Usd(Decimal(str(result.get("gas_usd", "0"))), 4)
+        if intent.kind in STAKE_KINDS:
+            return Reply.of(*stake_mined(intent.kind, prm, result, fee), Msg("trade.tx", {"tx": tx}), edit=True)
         if intent.kind == "withdraw":
             sent = from_base_units(int(result["sent"]), int(prm["decimals"]))
             line = Msg("trade.mined.withdraw", {"amount": Amount(sent), "asset": prm["asset"], "to": prm["to"],
@@ -71,3 +75,26 @@ def wallet_line(kind: str, address: str) -> Msg:
 
 def interrupted_reply() -> Reply:
     return Reply.of(Msg("trade.interrupted"), edit=True)
+
+
+# the daily points multipliers the stake reply names (protocol material; bot.boost's table once it lands)
+HELD_MULTIPLIER = 3
+STAKED_MULTIPLIER = 15
+
+
+def stake_mined(kind: str, prm: dict[str, object], result: dict[str, object], fee: Usd) -> list[Msg]:
+    """A mined stake, unstake or claim, with the staked balance and cooldown the contract holds afterwards."""
+    d = int(str(prm["decimals"]))
+    amount = Amount(from_base_units(int(str(prm["amount"])), d), d)
+    base: dict[str, Any] = {"amount": amount, "symbol": str(prm["symbol"]), "staked_symbol": str(prm["staked_symbol"]),
+            "block": int(str(result["block"])), "fee": fee}
+    lines = [Msg(f"stake.mined.{kind}", base)]
+    if kind == "stake" and "staked" in result:
+        lines.append(Msg("stake.mined.balance", {"staked": Amount(from_base_units(int(str(result["staked"])), d), d),
+                                                 "staked_symbol": str(prm["staked_symbol"])}))
+        lines.append(Msg("stake.mined.multiplier", {"held": HELD_MULTIPLIER, "staked": STAKED_MULTIPLIER}))
+    if kind == "unstake" and result.get("cooling"):
+        lines.append(Msg("stake.mined.cooling", {
+            "amount": Amount(from_base_units(int(str(result["cooling"])), d), d), "symbol": str(prm["symbol"]),
+            "end": When(int(str(result["cooling_end"])))}))
+    return lines

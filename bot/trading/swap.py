@@ -26,7 +26,7 @@ TRANSFER_GAS = 21_000
 
 @dataclass(frozen=True)
 class UnsignedTx:
-    purpose: str  # approve, swap, transfer
+    purpose: str  # approve, swap, transfer, stake, unstake, claim
     to: str
     data: bytes
     value: int
@@ -78,3 +78,10 @@ def transfer_tx(token: str | None, to: str, amount: int, gas: int) -> UnsignedTx
 
 def swap_gas_without_estimate(quoter_gas_units: int) -> int:
     return with_margin(quoter_gas_units, SWAP_GAS_MARGIN)
+
+
+def stake_call(kind: str, staking: str, amount: int, gas: int) -> UnsignedTx:
+    """StakeToken `stake(amount)` (behind an exact approval when the allowance is short), `unstake(amount)`,
+    or `withdraw(amount)` for a claim: the purpose is the intent's kind."""
+    fn = {"stake": p.STAKE, "unstake": p.UNSTAKE, "claim": p.STAKE_WITHDRAW}[kind]
+    return UnsignedTx(kind, staking, fn.encode(amount), 0, gas)

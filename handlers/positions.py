@@ -1,0 +1,90 @@
+"""/positions: per index held / staked / cooling down / claimable with USD values at NAV and the points
+multiplier of each part, then SOSO staked and the boost level. Everything is read from the chain in one round
+trip (bot.staking); times are in the user's `/timezone`."""
+
+from decimal import Decimal
+
+from bot.boost import Part, multiplier
+from bot.core.errors import UserError
+from bot.core.messages import Amount, Msg, Param, Reply, Usd, When
+from bot.core.request import Caller
+from bot.core.router import Router
+from bot.services import Services
+from bot.staking import Position, Positions
+
+
+async def holder(services: Services, user_id: int) -> str:
+    """The address whose positions the user means: the wallet that trades for them (connected, else custodial)."""
+    if services.trading is not None:
+        return (await services.trading.sender(user_id)).address
+    address = await services.wallets.address_of(user_id)
+    if address is None:
+        raise UserError("error.wallet.none")
+    return address
+
+
+def _usd(pos: Position, amount: Decimal) -> Msg:
+    value = pos.usd(amount)
+    return Msg("positions.usd", {"usd": Usd(value)}) if value is not None else Msg("positions.unpriced")
+
+
+def position_lines(services: Services, pos: Position, positions: Positions, tz: str) -> list[Msg]:
+    """The lines for one asset (an index, or SOSO with `multiplier` left out)."""
+    table, level = services.boost, positions.boost.level
+    is_index = pos.symbol != (services.profile.soso.symbol if services.profile.soso else None)
+    lines = [Msg("positions.asset", {"symbol": pos.symbol}, style="title")]
+
+    def part(key: str, amount: Decimal, kind: Part) -> Msg:
+        params: dict[str, Param] = {"amount": Amount(amount, 8), "symbol": pos.symbol, "value": _usd(pos, amount)}
+        if not is_index:
+            return Msg(key + ".plain", params)
+        return Msg(key, {**params, "multiplier": multiplier(table, pos.symbol, kind, level)})
+
+    lines.append(part("positions.held", pos.held, "held"))
+    if pos.staking_symbol is not None:
+        lines.append(part("positions.staked", pos.staked, "staked"))
+        if pos.cooling_down > 0 and pos.cooling_ends_at is not None:
+            lines.append(Msg("positions.cooling", {
+                "amount": Amount(pos.cooling_down, 8), "symbol": pos.symbol, "value": _usd(pos, pos.cooling_down),
+                "ends": When(pos.cooling_ends_at, tz),
+            }))
+        if pos.claimable > 0:
+            lines.append(Msg("positions.claimable", {
+                "amount": Amount(pos.claimable, 8), "symbol": pos.symbol, "value": _usd(pos, pos.claimable),
+            }))
+        if pos.paused:
+            lines.append(Msg("positions.paused", {"staking": pos.staking_symbol}))
+    return lines
+
+
+def boost_summary(positions: Positions) -> Msg:
+    b = positions.boost
+    if not b.priced:
+        return Msg("boost.needs_price", {"amount": Amount(b.soso_staked, 6)})
+    if b.level is None:
+        return Msg("positions.boost.none")
+    return Msg("positions.boost", {"level": b.level.number, "boost": b.level.boost})
+
+
+def register(router: Router, services: Services) -> None:
+    reader = services.positions
+    if reader is None:
+        return
+
+    async def positions(caller: Caller) -> Reply:
+        """Read everything at once, show only the assets the user has something in."""
+        if caller.request.args:
+            raise UserError("error.args.extra", usage=Msg("usage.positions"))
+        address = await holder(services, caller.user_key)
+        tz = await services.timezone(caller.user_key)
+        got = await reader.read(address)
+        lines = [Msg("positions.title", style="title"), Msg("wallet.address", {"address": address}, style="code")]
+        assets = [p for p in (*got.indexes, got.soso) if p is not None and (p.held or p.staked or p.cooling)]
+        for pos in assets:
+            lines += position_lines(services, pos, got, tz)
+        if not assets:
+            lines.append(Msg("positions.none"))
+        lines += [boost_summary(got), Msg("positions.read_at", {"block": got.block, "time": When(got.timestamp, tz)})]
+        return Reply.of(*lines)
+
+    router.command("positions", positions)
