@@ -109,7 +109,7 @@ class App:
         wallets = CustodialWallets(Wallets(db), keystore, pins)
         settings = Settings(db)
         buttons = Buttons(db)
-        notices = Notices(users, buttons, catalogs)
+        notices = Notices(users, buttons, catalogs, zones=settings.zone_of)
         intents = Intents(db)
         # The zero-config embedded devnet takes any free port rather than fail on a busy 8080.
         port = config.web.port if config.web.port is not None else (0 if devnet is not None else DEFAULT_WEB_PORT)
@@ -143,7 +143,7 @@ class App:
         web = WebServer(sock, url, [*connect_pages.routes(kit, connected), *sign_pages.routes(kit, connected, url.startswith("https://"))])
         await web.start()
         opened.push_async_callback(web.stop)
-        router = Router(users, buttons, catalogs)
+        router = Router(users, buttons, catalogs, zones=settings.zone_of)
         register_all(router, services)
         return cls(config, profile, chain, head, db, services, router, notices, devnet, web)
 

@@ -87,9 +87,9 @@ class Catalogs:
 
     # -- rendering -------------------------------------------------------------------------------------
 
-    def format_param(self, value: Param, locale_code: str, escape: Escape) -> str:
+    def format_param(self, value: Param, locale_code: str, escape: Escape, zone: str = "UTC") -> str:
         if isinstance(value, Msg):
-            return self.render_msg(value, locale_code, escape)
+            return self.render_msg(value, locale_code, escape, zone)
         locale = self._babel.get(locale_code) or self._babel[DEFAULT_LOCALE]
         if isinstance(value, Usd):
             q = value.value.quantize(Decimal(1).scaleb(-value.places), ROUND_HALF_EVEN)
@@ -102,15 +102,15 @@ class Catalogs:
             return escape(("+" if value.signed and q > 0 else "") + shown)
         if isinstance(value, When):
             # medium date and time in the locale's pattern, then the zone's IANA name so no one misreads it
-            moment = datetime.fromtimestamp(value.timestamp, UTC)
-            return escape(format_datetime(moment, "medium", tzinfo=ZoneInfo(value.tz), locale=locale) + " " + value.tz)
+            moment, tz = datetime.fromtimestamp(value.timestamp, UTC), value.tz or zone
+            return escape(format_datetime(moment, "medium", tzinfo=ZoneInfo(tz), locale=locale) + " " + tz)
         if isinstance(value, bool) or isinstance(value, int):
             return escape(str(value))
         if isinstance(value, Decimal):
             return escape(format_decimal(value, locale=locale, decimal_quantization=False))
         return escape(str(value))
 
-    def render_msg(self, msg: Msg, locale: str, escape: Escape) -> str:
+    def render_msg(self, msg: Msg, locale: str, escape: Escape, zone: str = "UTC") -> str:
         """The entry in `locale`, its literal text escaped for the platform and each `{name}` filled in (the
         placeholders themselves are never escaped: Discord's markdown escaping would turn `{a_b}` into `{a\\_b}`)."""
         parts: list[str] = []
@@ -119,7 +119,7 @@ class Catalogs:
             if name is not None:
                 if name not in msg.params:
                     raise KeyError(f"catalog entry {msg.key!r} needs parameter {name!r}")
-                parts.append(self.format_param(msg.params[name], locale, escape))
+                parts.append(self.format_param(msg.params[name], locale, escape, zone))
         return "".join(parts)
 
     def render(
@@ -129,10 +129,11 @@ class Catalogs:
         escape: Escape,
         style: Callable[[str, str], str],
         tokens: Sequence[str] = (),
+        zone: str = "UTC",
     ) -> Rendered:
         """Render a reply; `style(kind, text)` applies the platform's markup; `tokens` are the buttons' ids
-        in reading order (row by row)."""
-        text = "\n".join(style(m.style, self.render_msg(m, locale, escape)) for m in reply.lines)
+        in reading order (row by row); `zone` is the reader's time zone for times that have none of their own."""
+        text = "\n".join(style(m.style, self.render_msg(m, locale, escape, zone)) for m in reply.lines)
         ids = iter(tokens)
         rows = tuple(
             tuple(RenderedButton(self.render_msg(b.label, locale, _plain), next(ids, "")) for b in row)

@@ -15,7 +15,6 @@ from bot.i18n import Catalogs
 from bot.market import Market
 from bot.profile import IndexRef, Profile
 from bot.staking import PositionReader
-from bot.timezones import DEFAULT_ZONE
 from bot.storage.repositories import Users
 from bot.storage.wallets import Settings
 from bot.trading.executor import Executor
@@ -58,7 +57,7 @@ class Services:
 
     async def timezone(self, user_id: int) -> str:
         """The user's IANA time zone for every time shown (`/timezone`); UTC until they choose one."""
-        return await self.settings.get_timezone(user_id) or DEFAULT_ZONE
+        return await self.settings.zone_of(user_id)
 
     def find_index(self, typed: str) -> IndexRef | None:
         """Match `mag7`, `MAG7`, `MAG7.ssi`, `ussi`: without case and without the `.ssi` suffix."""

@@ -28,7 +28,7 @@ def _usd(pos: Position, amount: Decimal) -> Msg:
     return Msg("positions.usd", {"usd": Usd(value)}) if value is not None else Msg("positions.unpriced")
 
 
-def position_lines(services: Services, pos: Position, positions: Positions, tz: str) -> list[Msg]:
+def position_lines(services: Services, pos: Position, positions: Positions) -> list[Msg]:
     """The lines for one asset (an index, or SOSO with `multiplier` left out)."""
     table, level = services.boost, positions.boost.level
     is_index = pos.symbol != (services.profile.soso.symbol if services.profile.soso else None)
@@ -46,7 +46,7 @@ def position_lines(services: Services, pos: Position, positions: Positions, tz: 
         if pos.cooling_down > 0 and pos.cooling_ends_at is not None:
             lines.append(Msg("positions.cooling", {
                 "amount": Amount(pos.cooling_down, 8), "symbol": pos.symbol, "value": _usd(pos, pos.cooling_down),
-                "ends": When(pos.cooling_ends_at, tz),
+                "ends": When(pos.cooling_ends_at),
             }))
         if pos.claimable > 0:
             lines.append(Msg("positions.claimable", {
@@ -76,15 +76,14 @@ def register(router: Router, services: Services) -> None:
         if caller.request.args:
             raise UserError("error.args.extra", usage=Msg("usage.positions"))
         address = await holder(services, caller.user_key)
-        tz = await services.timezone(caller.user_key)
         got = await reader.read(address)
         lines = [Msg("positions.title", style="title"), Msg("wallet.address", {"address": address}, style="code")]
         assets = [p for p in (*got.indexes, got.soso) if p is not None and (p.held or p.staked or p.cooling)]
         for pos in assets:
-            lines += position_lines(services, pos, got, tz)
+            lines += position_lines(services, pos, got)
         if not assets:
             lines.append(Msg("positions.none"))
-        lines += [boost_summary(got), Msg("positions.read_at", {"block": got.block, "time": When(got.timestamp, tz)})]
+        lines += [boost_summary(got), Msg("positions.read_at", {"block": got.block, "time": When(got.timestamp)})]
         return Reply.of(*lines)
 
     router.command("positions", positions)

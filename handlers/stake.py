@@ -38,19 +38,19 @@ async def offer(services: Services, caller: Caller, kind: StakeKind, t: StakeTar
     amount = None if amount_text is None or amount_text.lower() == "all" else parse_amount(
         amount_text, decimals=t.token.decimals, maximum=maximum, unit=t.symbol)
     req = caller.request
-    tz = await services.timezone(caller.user_key)
-    o = await quote_stake(x, caller.user_key, req.platform, req.chat_id, kind, t, amount, tz)
+    bases = (services.boost.held, services.boost.staked)
+    o = await quote_stake(x, caller.user_key, req.platform, req.chat_id, kind, t, amount, bases)
     d = t.token.decimals
     names: dict[str, Param] = {"amount": Amount(from_base_units(o.units, d), d), "symbol": t.symbol, "staked_symbol": t.staking.symbol}
     lines = [Msg(f"{kind}.offer", names), wallet_line(o.wallet_kind, o.address)]
     buttons = confirm_buttons(o.intent_id)
     if kind == "unstake" and o.new_end is not None:
         length = Msg("time.duration", duration_parts(o.view.cooldown or 0))
-        lines.append(Msg("unstake.cooldown", {"length": length, "end": When(o.new_end, tz)}))
+        lines.append(Msg("unstake.cooldown", {"length": length, "end": When(o.new_end)}))
         if o.view.cooling:
             total = Amount(from_base_units(o.view.cooling + o.units, d), d)
             lines.append(Msg("unstake.restart", {"pending": Amount(from_base_units(o.view.cooling, d), d), "symbol": t.symbol,
-                                                 "old_end": When(o.view.cooling_end, tz), "new_end": When(o.new_end, tz), "total": total}))
+                                                 "old_end": When(o.view.cooling_end), "new_end": When(o.new_end), "total": total}))
             buttons = ((Button(Msg("button.restart_unstake"), "stake.restart", (str(o.intent_id),)),
                         Button(Msg("button.cancel"), "trade.cancel", (str(o.intent_id),))),)
     lines.append(Msg("stake.confirm_prompt", {"seconds": x.settings.quote_ttl_seconds}))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from eth_account.messages import encode_defunct
 from bot import protocol as p
 from bot.adapters.base import PlainMarkup
 from bot.app import App
-from bot.core.messages import Amount, Msg
+from bot.core.messages import Amount, Msg, When
 from bot.core.request import Request
 from bot.core.router import Outcome
 from bot.core.request import split_command
@@ -201,7 +200,7 @@ async def test_connect_and_send_a_buy_from_the_browser(app: App, tmp_path: Path)
             (intent,) = await x.intents.of_user(user.id, 1)
             assert intent.state is State.CONFIRMED and intent.connected and intent.address == account.address
             url = re.search(r"http://\S+/sign/[A-Za-z0-9_-]{43}", confirmed.rendered.text).group(0)  # type: ignore[union-attr]
-            at = datetime.fromtimestamp(int(intent.params["link_expires_at"]), timezone.utc).strftime("%H:%M UTC")
+            at = When(int(intent.params["link_expires_at"]))  # shown in the reader's zone (UTC: none chosen)
             assert confirmed.rendered.text == text(app, "trade.sign.link", url=url, expires=at)
             await page.goto(url)
             body = await page.locator("main").inner_text()

@@ -92,3 +92,15 @@ async def test_reply_deleted_after_its_time_and_pasted_secret_deleted(app: App, 
     finally:
         await front.stop()
     await asyncio.sleep(0)
+
+
+async def test_times_in_notices_are_shown_in_the_readers_zone(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
+    from bot.core.messages import When
+
+    user = await first_contact(app, emulator, 3006, "en")
+    await app.services.settings.set_timezone(user, "Asia/Shanghai")
+    since = emulator.mark()
+    noon_utc = 1_767_268_800  # 2026-01-01 12:00 UTC = 20:00 in Shanghai
+    await app.notices.tell(user, "telegram", "3006", Reply.of(Msg("timezone.set", {"zone": "x", "now": When(noon_utc)})))
+    [sent] = emulator.calls_to("sendMessage", since)
+    assert "8:00:00\u202fPM Asia/Shanghai" in sent.params["text"] or "20:00:00 Asia/Shanghai" in sent.params["text"]

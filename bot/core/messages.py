@@ -7,7 +7,7 @@ escapes user-supplied text for its markup, and lays out the buttons.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal, Union
@@ -40,10 +40,22 @@ class Pct:
 
 @dataclass(frozen=True)
 class When:
-    """A moment (unix seconds), rendered as a date and time in the user's locale and IANA time zone `tz`."""
+    """A moment (unix seconds), rendered as a date and time in the user's locale and an IANA time zone: `tz`
+    when given, else the zone of whoever reads it (their /timezone, resolved when the reply is rendered)."""
 
     timestamp: int
-    tz: str = "UTC"
+    tz: str | None = None
+
+
+def reads_a_time(msgs: Sequence[Msg]) -> bool:
+    """Whether rendering needs the reader's time zone (some `When` without its own zone, nested included)."""
+    for msg in msgs:
+        for value in msg.params.values():
+            if isinstance(value, When) and value.tz is None:
+                return True
+            if isinstance(value, Msg) and reads_a_time([value]):
+                return True
+    return False
 
 
 Param = Union[str, int, Decimal, Usd, Amount, Pct, When, "Msg"]

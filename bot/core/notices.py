@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from bot.core.messages import Rendered, Reply
-from bot.core.router import BUTTON_TTL_SECONDS, Markup
+from bot.core.messages import Rendered, Reply, reads_a_time
+from bot.core.router import BUTTON_TTL_SECONDS, Markup, ZoneOf
 from bot.i18n import Catalogs
 from bot.storage.repositories import Buttons, Users
 
@@ -32,10 +32,11 @@ class Deliverer(Protocol):
 
 
 class Notices:
-    def __init__(self, users: Users, buttons: Buttons, catalogs: Catalogs) -> None:
+    def __init__(self, users: Users, buttons: Buttons, catalogs: Catalogs, zones: ZoneOf | None = None) -> None:
         self._users = users
         self._buttons = buttons
         self._catalogs = catalogs
+        self._zones = zones
         self._fronts: dict[str, Deliverer] = {}
 
     def attach(self, front: Deliverer) -> None:
@@ -55,5 +56,6 @@ class Notices:
         locale = (user.locale if user else None) or self._catalogs.negotiate(user.platform_locale if user else None)
         specs = [(b.action, b.args) for row in reply.buttons for b in row]
         tokens = await self._buttons.issue(user_id, specs, BUTTON_TTL_SECONDS) if specs else []
-        rendered = self._catalogs.render(reply, locale, front.markup.escape, front.markup.style, tokens)
+        zone = await self._zones(user_id) if self._zones is not None and reads_a_time(reply.lines) else "UTC"
+        rendered = self._catalogs.render(reply, locale, front.markup.escape, front.markup.style, tokens, zone)
         return await front.deliver(chat_id, rendered, edit_ref)

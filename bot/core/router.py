@@ -15,7 +15,7 @@ from typing import Protocol
 
 from bot.chain import ChainUnavailable
 from bot.core.errors import UserError
-from bot.core.messages import Msg, Rendered, Reply
+from bot.core.messages import Msg, Rendered, Reply, reads_a_time
 from bot.core.request import Caller, Request
 from bot.i18n import Catalogs
 from bot.storage.repositories import Buttons, Users
@@ -28,6 +28,11 @@ BUTTON_TTL_SECONDS = 24 * 3600
 CommandFn = Callable[[Caller], Awaitable[Reply]]
 ActionFn = Callable[[Caller, tuple[str, ...]], Awaitable[Reply]]
 SecretOf = Callable[[tuple[str, ...]], str | None]  # which secret ("key", "pin") these arguments carry, if any
+ZoneOf = Callable[[int], Awaitable[str]]  # a user's IANA time zone (their /timezone, else UTC)
+
+
+async def _utc(user_id: int) -> str:
+    return "UTC"
 
 
 class Markup(Protocol):
@@ -67,10 +72,11 @@ class Outcome:
 
 
 class Router:
-    def __init__(self, users: Users, buttons: Buttons, catalogs: Catalogs) -> None:
+    def __init__(self, users: Users, buttons: Buttons, catalogs: Catalogs, zones: ZoneOf = _utc) -> None:
         self.users = users
         self.buttons = buttons
         self.catalogs = catalogs
+        self.zones = zones
         self.commands: dict[str, Command] = {}
         self.actions: dict[str, Action] = {}
 
@@ -90,9 +96,10 @@ class Router:
         pressed = request.button_token is not None
         refused = private = False
         kind: str | None = None  # the secret the arguments carry, if any
+        user_key: int | None = None
         try:
             user = await self.users.seen(request.platform, request.user_id, request.display_name, request.locale or None)
-            locale = user.locale or locale
+            locale, user_key = user.locale or locale, user.id
             caller = Caller(request, user.id, locale)
             if request.button_token is not None:
                 action, args = await self._find_press(caller, request.button_token)
@@ -117,8 +124,19 @@ class Router:
         if kind is not None:
             reply = replace(reply, delete_request=True)
         locale = reply.locale or locale
-        rendered = self.catalogs.render(reply, locale, markup.escape, markup.style, tokens)
+        zone = await self._zone(user_key, reply)
+        rendered = self.catalogs.render(reply, locale, markup.escape, markup.style, tokens, zone)
         return Outcome(rendered, locale, refused or (private and not request.is_private))
+
+    async def _zone(self, user_key: int | None, reply: Reply) -> str:
+        """The reader's time zone, looked up only when the reply shows a time in it."""
+        if user_key is None or not reads_a_time(reply.lines):
+            return "UTC"
+        try:
+            return await self.zones(user_key)
+        except Exception:  # noqa: BLE001 - a time in UTC beats no answer
+            log.exception("time zone lookup failed for user %s", user_key)
+            return "UTC"
 
     @staticmethod
     def _allowed(request: Request, private_only: bool) -> bool:

@@ -183,6 +183,10 @@ class Settings:
         row = await self._db.fetch_one("SELECT timezone FROM user_settings WHERE user_id = ?", (user_id,))
         return str(row[0]) if row and row[0] is not None else None
 
+    async def zone_of(self, user_id: int) -> str:
+        """The zone every time is shown in for this user: their /timezone, else UTC."""
+        return await self.get_timezone(user_id) or "UTC"
+
     async def set_timezone(self, user_id: int, timezone: str | None) -> None:
         async with self._db.transaction() as tx:
             await tx.execute(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -43,8 +42,8 @@ def status_reply(status: TradeStatus, profile: Profile) -> Reply:
             })
         return Reply.of(line, Msg("trade.tx", {"tx": tx}), edit=True)
     if status.stage == "signing":
-        at = datetime.fromtimestamp(int(result["expires_at"]), timezone.utc).strftime("%H:%M UTC")
-        return Reply.of(Msg("trade.sign.link", {"url": str(result["link"]), "expires": at}), edit=True)
+        expires = When(int(result["expires_at"]))  # in the reader's zone
+        return Reply.of(Msg("trade.sign.link", {"url": str(result["link"]), "expires": expires}), edit=True)
     if status.stage == "expired":
         return Reply.of(Msg("trade.sign.expired"), edit=True)
     if status.stage == "dropped" and result.get("reason") in _WALLET_DROPS:
@@ -77,11 +76,6 @@ def interrupted_reply() -> Reply:
     return Reply.of(Msg("trade.interrupted"), edit=True)
 
 
-# the daily points multipliers the stake reply names (protocol material; bot.boost's table once it lands)
-HELD_MULTIPLIER = 3
-STAKED_MULTIPLIER = 15
-
-
 def stake_mined(kind: str, prm: dict[str, object], result: dict[str, object], fee: Usd) -> list[Msg]:
     """A mined stake, unstake or claim, with the staked balance and cooldown the contract holds afterwards."""
     d = int(str(prm["decimals"]))
@@ -92,7 +86,8 @@ def stake_mined(kind: str, prm: dict[str, object], result: dict[str, object], fe
     if kind == "stake" and "staked" in result:
         lines.append(Msg("stake.mined.balance", {"staked": Amount(from_base_units(int(str(result["staked"])), d), d),
                                                  "staked_symbol": str(prm["staked_symbol"])}))
-        lines.append(Msg("stake.mined.multiplier", {"held": HELD_MULTIPLIER, "staked": STAKED_MULTIPLIER}))
+        lines.append(Msg("stake.mined.multiplier", {"held": Amount(Decimal(str(prm.get("held_x", 3))), 2),
+                                                    "staked": Amount(Decimal(str(prm.get("staked_x", 15))), 2)}))
     if kind == "unstake" and result.get("cooling"):
         lines.append(Msg("stake.mined.cooling", {
             "amount": Amount(from_base_units(int(str(result["cooling"])), d), d), "symbol": str(prm["symbol"]),

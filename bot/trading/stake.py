@@ -102,7 +102,7 @@ def _amount(units: int, decimals: int) -> Amount:
     return Amount(from_base_units(units, decimals), decimals)
 
 
-def check(kind: str, t: StakeTarget, v: StakeView, units: int | None, tz: str = "UTC") -> int:
+def check(kind: str, t: StakeTarget, v: StakeView, units: int | None) -> int:
     """The amount in base units this intent moves (`units` None = all), or a UserError saying why not."""
     d = t.token.decimals
     if v.paused:
@@ -116,7 +116,7 @@ def check(kind: str, t: StakeTarget, v: StakeView, units: int | None, tz: str = 
             raise UserError("error.claim.nothing", symbol=t.symbol)
         if v.cooling_end > v.now:
             raise UserError("error.claim.early", amount=_amount(v.cooling, d), symbol=t.symbol,
-                            left=Msg("time.duration", duration_parts(v.cooling_end - v.now)), end=When(v.cooling_end, tz))
+                            left=Msg("time.duration", duration_parts(v.cooling_end - v.now)), end=When(v.cooling_end))
         have, nothing, short = v.cooling, "error.claim.nothing", "error.claim.short"
     if units is None:
         if not have:
@@ -145,12 +145,12 @@ class StakeOffer:
 
 async def quote_stake(
     x: Executor, user_id: int, platform: str, chat_id: str, kind: StakeKind, t: StakeTarget, amount: Decimal | None,
-    tz: str = "UTC",
+    multipliers: tuple[Decimal, Decimal] = (Decimal(3), Decimal(15)),
 ) -> StakeOffer:
-    """Check against the chain and store the intent in `quoted` (amount None = all); times shown in `tz`."""
+    """Check against the chain and store the intent in `quoted` (amount None = all); times shown in the reader's zone."""
     who = await x.sender(user_id)
     v = await read(x.chain, x.profile, t, who.address)
-    units = check(kind, t, v, None if amount is None else int(amount.scaleb(t.token.decimals)), tz)
+    units = check(kind, t, v, None if amount is None else int(amount.scaleb(t.token.decimals)))
     if kind == "unstake" and v.cooldown is None:
         raise UserError("error.unstake.cooldown_unknown", token=t.staking.symbol)
     new_end = v.now + v.cooldown if kind == "unstake" and v.cooldown is not None else None
@@ -159,6 +159,8 @@ async def quote_stake(
         "staked_symbol": t.staking.symbol, "decimals": t.token.decimals, "amount": units,
         "pending": v.cooling, "pending_end": v.cooling_end, "cooldown": v.cooldown,
         "restart": kind == "unstake" and v.cooling > 0,
+        # the daily points multipliers held → staked from the configured boost table, as told at quote time
+        "held_x": str(multipliers[0]), "staked_x": str(multipliers[1]),
     }
     if who.kind == "connected":
         params["wallet"] = "connected"
