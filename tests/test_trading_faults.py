@@ -30,6 +30,16 @@ async def _settled(app: App, intent_id: int, timeout: float = 10.0) -> State:
     raise AssertionError(f"intent {intent_id} did not settle")
 
 
+async def last_notice(told: Recorder) -> str:
+    """The text of the newest notice the recorder got, waiting up to 2.5 s for one to arrive."""
+    for _ in range(50):
+        if told.sent:
+            break
+        await asyncio.sleep(0.05)
+    assert told.sent, "no notice was sent"
+    return str(told.sent[-1][1])
+
+
 @pytest.mark.parametrize("point", ["after_store", "after_broadcast"])
 async def test_crash_around_broadcast_neither_loses_nor_repeats(chain: Devnet, tmp_path: Path, point: str) -> None:
     config = make_config(chain, tmp_path)
@@ -101,11 +111,7 @@ async def test_stuck_transaction_is_replaced_with_a_fee_bump(chain: Devnet, tmp_
                 assert new.nonce == old.nonce and new.max_fee >= old.max_fee * 11 // 10
                 assert new.priority_fee >= old.priority_fee * 11 // 10
             assert await app.chain.nonce(address) == 2
-            for _ in range(50):
-                if told.sent:
-                    break
-                await asyncio.sleep(0.05)
-            assert "Confirmed in block" in told.sent[-1][1]
+            assert "Confirmed in block" in await last_notice(told)
         finally:
             await app.stop()
 
@@ -141,11 +147,7 @@ async def test_chain_outage_mid_trade_recovers(tmp_path: Path) -> None:
             await anvil_rpc.load_state(w3, saved[0])
         assert await _settled(app, intent.id) is State.MINED
         assert await app.chain.nonce(address) == 2
-        for _ in range(50):
-            if told.sent:
-                break
-            await asyncio.sleep(0.05)
-        assert "Confirmed in block" in told.sent[-1][1]
+        assert "Confirmed in block" in await last_notice(told)
     finally:
         await app.stop()
         await net.stop()
