@@ -19,6 +19,8 @@ from bot.app import App
 from bot.core.messages import Msg, Rendered, RenderedButton, Reply
 from bot.core.request import Caller
 from bot.core.router import BUTTON_TTL_SECONDS, MAX_MESSAGE_CHARS
+from devnet import operator
+from devnet.harness import Devnet
 from telegram_emulator import BotApiEmulator, Call  # tests/ is on sys.path (rootdir conftest)
 
 CALLBACK_DATA = re.compile(r"^b:[A-Za-z0-9_-]+$")
@@ -304,3 +306,31 @@ async def test_new_user_journey_on_telegram(app: App, emulator: BotApiEmulator, 
     assert not [c for c in emulator.calls_to("deleteMessage") if int(c.params["message_id"]) == expected[1]]
     await telegram.stop()  # stopping early deletes it at once rather than leaving a key behind
     assert any(int(c.params["message_id"]) == exported.result["message_id"] for c in emulator.calls_to("deleteMessage"))
+
+
+async def test_staking_journey_on_telegram(app: App, chain: Devnet, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
+    """Stake, unstake, a second unstake that restarts the cooldown (its own button), wait it out, claim."""
+    user = 7702
+    await ask(emulator, user, user, "/wallet new")
+    await ask(emulator, user, user, "/faucet")
+    await press_and_wait_edit(emulator, user, await ask(emulator, user, user, "/buy MAG7 100"), "Confirm")
+
+    staked = await press_and_wait_edit(emulator, user, await ask(emulator, user, user, "/stake MAG7 0.5"), "Confirm")
+    assert staked.params["text"].startswith("Confirmed in block") and "staked 0.5 MAG7.ssi" in staked.params["text"]
+    first = await ask(emulator, user, user, "/unstake MAG7 0.2")
+    assert "Warning" not in first.params["text"]  # nothing cooling yet: no restart warning
+    await press_and_wait_edit(emulator, user, first, "Confirm")
+
+    second = await ask(emulator, user, user, "/unstake MAG7 0.1")
+    assert "restarts the cooldown for the whole pending amount (0.3 MAG7.ssi)" in second.params["text"]
+    labels = [b["text"] for row in second.params["reply_markup"]["inline_keyboard"] for b in row]
+    assert labels == ["Restart cooldown and unstake", "Cancel"]  # no plain Confirm
+    await press_and_wait_edit(emulator, user, second, "Restart cooldown and unstake")
+
+    early = await ask(emulator, user, user, "/claim MAG7")
+    assert early.params["text"].startswith("0.3 MAG7.ssi is still cooling down") and "Nothing was sent" in early.params["text"]
+    assert not early.params.get("reply_markup")  # nothing to confirm
+    await operator.advance(chain.url, 8 * 24 * 3600)  # past the devnet's 7-day cooldown
+    await app.head.poll_once()
+    claimed = await press_and_wait_edit(emulator, user, await ask(emulator, user, user, "/claim MAG7"), "Confirm")
+    assert claimed.params["text"].startswith("Confirmed in block") and "claimed 0.3 MAG7.ssi" in claimed.params["text"]
