@@ -29,6 +29,8 @@ from bot.app import App
 from bot.core.messages import Button, Msg, Rendered, RenderedButton, Reply
 from bot.core.request import Caller
 from bot.i18n import Catalogs
+from devnet import operator
+from devnet.harness import Devnet
 from discord_fake import (  # tests/ is on sys.path (rootdir conftest)
     APP_ID,
     CHANNEL_ID,
@@ -458,3 +460,22 @@ async def test_new_user_journey_in_a_discord_dm(app: App, frontend: DiscordFront
     assert shown((await dm_slash(frontend, rest, "pin", pin="4821")).content).startswith("PIN set")
     exported = await dm_slash(frontend, rest, "wallet", action="export", value="4821")
     assert "Your private key" in shown(exported.content) and re.search(r"0x[0-9a-f]{64}", exported.content)
+
+
+async def test_staking_journey_in_a_discord_dm(app: App, chain: Devnet, frontend: DiscordFrontend, rest: FakeDiscord) -> None:
+    """Stake, unstake, the restart warning with its own button, an early claim refused, the cooldown passed, claim."""
+    await dm_slash(frontend, rest, "wallet", action="new")
+    await dm_slash(frontend, rest, "faucet")
+    await dm_press(frontend, rest, await dm_slash(frontend, rest, "buy", index="MAG7.ssi", amount="100"), "Confirm")
+    staked = await dm_press(frontend, rest, await dm_slash(frontend, rest, "stake", asset="MAG7.ssi", amount="0.5"), "Confirm")
+    assert "staked 0.5 MAG7.ssi" in shown(staked.content)
+    await dm_press(frontend, rest, await dm_slash(frontend, rest, "unstake", asset="MAG7.ssi", amount="0.2"), "Confirm")
+    second = await dm_slash(frontend, rest, "unstake", asset="MAG7.ssi", amount="0.1")
+    assert "restarts the cooldown for the whole pending amount (0.3 MAG7.ssi)" in shown(second.content)
+    await dm_press(frontend, rest, second, "Restart cooldown and unstake")
+    early = await dm_slash(frontend, rest, "claim", asset="MAG7.ssi")
+    assert shown(early.content).startswith("0.3 MAG7.ssi is still cooling down") and not early.custom_ids
+    await operator.advance(chain.url, 8 * 24 * 3600)
+    await app.head.poll_once()
+    claimed = await dm_press(frontend, rest, await dm_slash(frontend, rest, "claim", asset="MAG7.ssi"), "Confirm")
+    assert shown(claimed.content).startswith("Confirmed in block") and "claimed 0.3 MAG7.ssi" in shown(claimed.content)
