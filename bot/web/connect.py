@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -55,28 +56,30 @@ def routes(kit: PageKit, connected: ConnectedWallets) -> list[web.RouteDef]:
         }
         return kit.page(locale, Msg("web.title.connect"), body, script="connect.js", data=data)
 
-    async def message(request: web.Request) -> web.Response:
+    async def json_step(request: web.Request, step: Callable[[str, dict[str, Any], str], Awaitable[dict[str, Any]]]) -> web.Response:
+        """A JSON call of the connect page: the link's user and language, the body, and a refusal as JSON."""
         token = request.match_info["token"]
         _, user_id = await connected.connect_state(token)
         locale = await kit.locale_for(user_id, request)
         try:
-            body = await read_json(request)
-            text = await connected.start_sign_in(token, str(body.get("address", ""))[:64])
+            answer = await step(token, await read_json(request), locale)
         except UserError as err:
             return kit.json_refusal(err, locale)
-        return web.json_response({"ok": True, "message": text})
+        return web.json_response({"ok": True, **answer})
+
+    async def sign_in_message(token: str, body: dict[str, Any], locale: str) -> dict[str, Any]:
+        return {"message": await connected.start_sign_in(token, str(body.get("address", ""))[:64])}
+
+    async def signed(token: str, body: dict[str, Any], locale: str) -> dict[str, Any]:
+        address = await connected.complete(token, str(body.get("message", ""))[:2000], str(body.get("signature", ""))[:200])
+        done = kit.plain(Msg("web.connect.done", {"address": short_address(address)}), locale)
+        return {"message": done, "address": address}
+
+    async def message(request: web.Request) -> web.Response:
+        return await json_step(request, sign_in_message)
 
     async def submit(request: web.Request) -> web.Response:
-        token = request.match_info["token"]
-        _, user_id = await connected.connect_state(token)
-        locale = await kit.locale_for(user_id, request)
-        try:
-            body = await read_json(request)
-            address = await connected.complete(token, str(body.get("message", ""))[:2000], str(body.get("signature", ""))[:200])
-        except UserError as err:
-            return kit.json_refusal(err, locale)
-        done = kit.plain(Msg("web.connect.done", {"address": short_address(address)}), locale)
-        return web.json_response({"ok": True, "message": done, "address": address})
+        return await json_step(request, signed)
 
     return [
         web.get(f"/connect/{TOKEN}", page),
