@@ -16,6 +16,7 @@ from eth_utils.address import to_checksum_address
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 STANDARD_FEE_TIERS = (100, 500, 3000, 10000)
+LP_KINDS = ("uniswap-v2",)
 
 
 class ProfileError(ValueError):
@@ -47,6 +48,15 @@ class IndexRef:
 
 
 @dataclass(frozen=True)
+class LpRef:
+    """An LP token the points programme counts when locked: a `kind` pool (`uniswap-v2`) of `index` and USDC."""
+
+    token: TokenRef
+    index: str  # symbol of the index it pairs with USDC
+    kind: str = "uniswap-v2"
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     chain_id: int
@@ -66,6 +76,8 @@ class Profile:
     position_manager: str
     fee_tiers: tuple[int, ...] = STANDARD_FEE_TIERS
     native_feed_symbol: str = "ETH"  # which feed prices gas
+    locking: str | None = None  # AssetLocking: LP locks are read from its Lock/UnLock events
+    lp_tokens: tuple[LpRef, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. [devnet] operator data
 
     def index(self, symbol: str) -> IndexRef:
@@ -89,6 +101,18 @@ def _token(raw: dict[str, Any], where: str) -> TokenRef:
         raise ProfileError(f"{where}: missing {exc.args[0]}") from exc
 
 
+def _lp_token(raw: dict[str, Any], where: str, indexes: list[IndexRef]) -> LpRef:
+    try:
+        index, kind = str(raw["index"]), str(raw["kind"])
+    except KeyError as exc:
+        raise ProfileError(f"{where}: missing {exc.args[0]}") from exc
+    if index not in {ref.symbol for ref in indexes}:
+        raise ProfileError(f"{where}: index {index!r} is not one of the profile's indexes")
+    if kind not in LP_KINDS:
+        raise ProfileError(f"{where}: kind {kind!r} is not one of {', '.join(LP_KINDS)}")
+    return LpRef(_token(raw, where), index, kind)
+
+
 def parse_profile(data: dict[str, Any]) -> Profile:
     """Build a Profile from parsed TOML; raises ProfileError naming the offending key."""
     try:
@@ -107,6 +131,8 @@ def parse_profile(data: dict[str, Any]) -> Profile:
                 )
             )
         soso = data.get("soso")
+        locking = data.get("locking")
+        lp_tokens = tuple(_lp_token(raw, f"lp_tokens[{i}]", indexes) for i, raw in enumerate(data.get("lp_tokens", [])))
         return Profile(
             name=str(data["name"]),
             chain_id=int(data["chain_id"]),
@@ -126,6 +152,8 @@ def parse_profile(data: dict[str, Any]) -> Profile:
             position_manager=_addr(c["position_manager"], "contracts.position_manager"),
             fee_tiers=tuple(int(t) for t in data.get("fee_tiers", STANDARD_FEE_TIERS)),
             native_feed_symbol=str(data.get("native_feed_symbol", "ETH")),
+            locking=_addr(locking["address"], "locking.address") if locking else None,
+            lp_tokens=lp_tokens,
             extra={k: v for k, v in data.items() if k == "devnet"},
         )
     except KeyError as exc:

@@ -49,3 +49,21 @@ GET_ETH_BALANCE = Fn("getEthBalance(address)", "uint256")
 # Uniswap SwapRouter02: exactInputSingle has no deadline field; multicall(deadline, data) supplies it
 EXACT_INPUT_SINGLE = Fn("exactInputSingle((address,address,uint24,address,uint256,uint256,uint160))", "uint256")
 ROUTER_MULTICALL = Fn("multicall(uint256,bytes[])", "bytes[]", memo=False)
+
+# ERC-20 supply (an LP token's share of its pair's reserves)
+TOTAL_SUPPLY = Fn("totalSupply()", "uint256")
+
+# Uniswap V2 pair (the LP token itself): reserves in token0/token1 order, tokens sorted by address
+GET_RESERVES = Fn("getReserves()", "uint112,uint112,uint32")  # (reserve0, reserve1, blockTimestampLast)
+TOKEN0 = Fn("token0()", "address")
+TOKEN1 = Fn("token1()", "address")
+
+# AssetLocking: LP tokens locked for points. Locked amounts are read only from the Lock / UnLock events, whose
+# parameters are all unindexed: data = (locker, token, amount, userLockAmount, totalLockAmount), the two last
+# being the locker's and everyone's locked amount of that token after the call.
+LOCK = Fn("lock(address,uint256)")
+UNLOCK = Fn("unlock(address,uint256)")
+LOCK_WITHDRAW = Fn("withdraw(address,uint256)")
+LOCK_EVENT = "0x9e91fc08a6b9ad305ed9692fc37e5c77042b1828c424b7b406bedacaf76aa898"  # Lock(address,address,uint256,uint256,uint256)
+UNLOCK_EVENT = "0x7a9516f3fd088bc02179d72dfd24929b8e08ca0aa38e2fffb72e53550a2d762b"  # UnLock(address,address,uint256,uint256,uint256)
+LOCK_EVENT_DATA = ("address", "address", "uint256", "uint256", "uint256")  # Lock and UnLock alike

@@ -2,8 +2,10 @@
 
 Every address must hold code, every token must answer the symbol and decimals the profile states, every
 staking token must stake its index, every constituent of every index must have a price feed, and every index
-must have at least one Uniswap V3 pool against USDC. Anything else stops the bot with a message listing
-each problem. What the check learns (pools, feed decimals, constituents) is what the market service needs.
+must have at least one Uniswap V3 pool against USDC. When the profile names AssetLocking and LP tokens, the
+locking contract must hold code and each LP token must be an ERC-20 as stated whose pair is its index and
+USDC. Anything else stops the bot with a message listing each problem. What the check learns (pools, feed
+decimals, constituents) is what the market service needs.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from eth_utils.address import to_checksum_address
 
 from bot import protocol as p
-from bot.chain import Call, Chain
+from bot.chain import Call, Chain, Result
 from bot.profile import Profile, TokenRef
 
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -49,6 +51,17 @@ def _tokens(profile: Profile) -> list[TokenRef]:
     return tokens
 
 
+def _lp_pairs_problems(profile: Profile, pairs: list[tuple[Result, Result]]) -> list[str]:
+    """Each V2 LP token's token0/token1 must be its index and USDC (in either order)."""
+    problems = []
+    for lp, (token0, token1) in zip(profile.lp_tokens, pairs, strict=True):
+        expected = {profile.index(lp.index).token.address, profile.usdc.address}
+        found = {to_checksum_address(r.one()) for r in (token0, token1) if r.ok}
+        if found != expected:
+            problems.append(f"{lp.token.symbol} at {lp.token.address} is not the {lp.index}/USDC pair")
+    return problems
+
+
 async def verify_profile(profile: Profile, chain: Chain) -> ChainSetup:
     problems: list[str] = []
     chain_id = await chain.w3.eth.chain_id
@@ -62,14 +75,18 @@ async def verify_profile(profile: Profile, chain: Chain) -> ChainSetup:
         "quoter_v2": profile.quoter_v2,
         "position_manager": profile.position_manager,
     }
-    named = {**{t.symbol: t.address for t in tokens}, **contracts, **{f"feed {k}": v for k, v in profile.feeds.items()}}
+    if profile.locking:
+        contracts["locking"] = profile.locking
+    lps = {f"{lp.token.symbol} ({lp.index}/USDC)": lp.token.address for lp in profile.lp_tokens}
+    named = {**{t.symbol: t.address for t in tokens}, **lps, **contracts, **{f"feed {k}": v for k, v in profile.feeds.items()}}
     codes = await chain.codes(list(dict.fromkeys(named.values())))
     missing = [f"no contract code for {name} at {addr}" for name, addr in named.items() if not codes[addr]]
     if missing:
         raise ProfileMismatch(profile.name, missing)
 
+    erc20s = [*tokens, *(lp.token for lp in profile.lp_tokens)]
     calls: list[Call] = []
-    for t in tokens:
+    for t in erc20s:
         calls += [Call(t.address, p.SYMBOL), Call(t.address, p.DECIMALS)]
     for ref in profile.indexes:
         calls.append(Call(ref.token.address, p.GET_TOKENSET))
@@ -78,9 +95,10 @@ async def verify_profile(profile: Profile, chain: Chain) -> ChainSetup:
             calls.append(Call(profile.uniswap_factory, p.GET_POOL, (profile.usdc.address, ref.token.address, fee)))
     feeds = sorted(profile.feeds)
     calls += [Call(profile.feeds[s], p.DECIMALS) for s in feeds]
+    calls += [Call(lp.token.address, fn) for lp in profile.lp_tokens for fn in (p.TOKEN0, p.TOKEN1)]
     results = iter(await chain.multicall(calls))
 
-    for t in tokens:
+    for t in erc20s:
         sym, dec = next(results), next(results)
         if not sym.ok or sym.one() != t.symbol:
             problems.append(f"{t.address} symbol() is {sym.one() if sym.ok else 'unreadable'!r}, expected {t.symbol!r}")
@@ -116,6 +134,7 @@ async def verify_profile(profile: Profile, chain: Chain) -> ChainSetup:
             feed_decimals[s] = int(res.one())
         else:
             problems.append(f"feed {s} decimals() failed")
+    problems += _lp_pairs_problems(profile, [(next(results), next(results)) for _ in profile.lp_tokens])
     if profile.native_feed_symbol not in profile.feeds:
         problems.append(f"no price feed for {profile.native_feed_symbol} (gas is priced with it)")
     if problems:

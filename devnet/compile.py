@@ -1,4 +1,4 @@
-"""Compile the devnet's Solidity with the npm `solc` and load the Uniswap V3 artifacts from npm.
+"""Compile the devnet's Solidity with the npm `solc` and load the Uniswap V2 and V3 artifacts from npm.
 
 Compiler output is cached under devnet/build/, keyed by a hash of the sources and the solc version, so a
 second run costs a file read. `INDEXBOT_NODE_MODULES` overrides where node_modules is looked for (by default
@@ -21,6 +21,7 @@ DEVNET_DIR = Path(__file__).resolve().parent
 CONTRACTS_DIR = DEVNET_DIR / "contracts"
 BUILD_DIR = DEVNET_DIR / "build"
 POOL_INIT_CODE_HASH = "e34f199b19b2b4f47f68442619d555527d244f78a3297ea89325f843f87b8b54"
+PAIR_INIT_CODE_HASH = "96e8ac4277198ff8b6f785478aa9a39f403cb768dd02cbee326c3e7da348845f"  # Uniswap V2, as on mainnet
 EVM_VERSION = "cancun"
 
 UNISWAP_ARTIFACTS = {
@@ -31,6 +32,8 @@ UNISWAP_ARTIFACTS = {
     ),
     "QuoterV2": "@uniswap/v3-periphery/artifacts/contracts/lens/QuoterV2.sol/QuoterV2.json",
     "SwapRouter02": "@uniswap/swap-router-contracts/artifacts/contracts/SwapRouter02.sol/SwapRouter02.json",
+    "UniswapV2Factory": "@uniswap/v2-core/build/UniswapV2Factory.json",
+    "UniswapV2Pair": "@uniswap/v2-core/build/UniswapV2Pair.json",
 }
 
 _SOLC_JS = """
@@ -138,7 +141,8 @@ def compile_contracts() -> dict[str, Artifact]:
 
 
 def uniswap_artifacts() -> dict[str, Artifact]:
-    """The Uniswap V3 contracts as published on npm; checks the pool init code hash the periphery expects."""
+    """The Uniswap contracts as published on npm; checks the V3 pool init code hash the periphery expects and
+    the V2 pair init code hash pair addresses are computed with (V2's build has unprefixed bytecode)."""
     base = node_modules()
     arts: dict[str, Artifact] = {}
     for name, rel in UNISWAP_ARTIFACTS.items():
@@ -147,7 +151,7 @@ def uniswap_artifacts() -> dict[str, Artifact]:
             raise CompileError(f"missing Uniswap artifact {path}; run `make install`")
         with path.open() as fh:
             data = json.load(fh)
-        arts[name] = Artifact(name, data["abi"], data["bytecode"])
+        arts[name] = Artifact(name, data["abi"], "0x" + str(data["bytecode"]).removeprefix("0x"))
     actual = keccak(hexstr=arts["UniswapV3Pool"].bytecode).hex().removeprefix("0x")
     if actual != POOL_INIT_CODE_HASH:
         raise CompileError(
@@ -157,6 +161,11 @@ def uniswap_artifacts() -> dict[str, Artifact]:
     for name in ("NonfungiblePositionManager", "QuoterV2", "SwapRouter02"):
         if POOL_INIT_CODE_HASH not in arts[name].bytecode:
             raise CompileError(f"{name} artifact does not embed the expected POOL_INIT_CODE_HASH")
+    pair = arts["UniswapV2Pair"].bytecode
+    if keccak(hexstr=pair).hex().removeprefix("0x") != PAIR_INIT_CODE_HASH:
+        raise CompileError(f"UniswapV2Pair init code hash is not 0x{PAIR_INIT_CODE_HASH}: not v2-core 1.0.1")
+    if pair.removeprefix("0x") not in arts["UniswapV2Factory"].bytecode:
+        raise CompileError("UniswapV2Factory artifact does not create the UniswapV2Pair artifact")
     return arts
 
 

@@ -1,4 +1,8 @@
-"""Deploy the SSI protocol, feeds and Uniswap V3 on anvil, write the devnet profile, cache the chain state.
+"""Deploy the SSI protocol, feeds, Uniswap V3, the LP pairs and AssetLocking on anvil, write the devnet
+profile, cache the chain state.
+
+Each index in `LP_INDEXES` also gets a Uniswap V2 pair against USDC, seeded at its start NAV, whose LP token
+(UNI-V2) is lockable in AssetLocking in the active epoch, as the points programme's LP locks are.
 
 `deploy` sends every transaction from anvil's account 0 with locally managed nonces and checks all receipts
 in one batch at the end (anvil mines them in nonce order), so addresses are deterministic: the same
@@ -27,18 +31,26 @@ from devnet import anvil as anvil_rpc
 from devnet.anvil import Anvil
 from devnet.compile import BUILD_DIR, all_artifacts, artifacts_hash
 from devnet.market import MARKET_PATH, load_market
+from devnet.pairs import pair_address
 from devnet.pools import FEE, MAX_TICK, MIN_TICK, usdc_pool_seed
 from devnet.rpc import DEV_KEYS, Sender, connect, factory
 
 COOLDOWN_SECONDS = 7 * 24 * 3600
 FEED_DECIMALS = 8
 POOL_USD_PER_SIDE = Decimal(1_000_000)
+LP_INDEXES = ("MAG7.ssi",)  # indexes with a Uniswap V2 pair against USDC whose LP can be locked
+LP_USD_PER_SIDE = Decimal(100_000)
+LOCK_EPOCH = 1
+LOCK_LIMIT = 10**36  # LP units; far above any devnet deposit
 DEPLOYER_USDC = 100_000_000 * 10**6
 DEV_ACCOUNT_USDC = 1_000_000 * 10**6
 MAX_UINT = 2**256 - 1
 ZERO = "0x0000000000000000000000000000000000000000"
 _HERE = Path(__file__).resolve().parent
-_CODE_FILES = (_HERE / "deploy.py", _HERE / "pools.py", _HERE.parent / "bot" / "engine" / "methodology.py")
+_CODE_FILES = (
+    _HERE / "deploy.py", _HERE / "pools.py", _HERE / "pairs.py", _HERE / "rpc.py",
+    _HERE.parent / "bot" / "engine" / "methodology.py",
+)
 
 
 def state_hash(market_path: Path = MARKET_PATH) -> str:
@@ -97,6 +109,7 @@ async def deploy(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PA
         await tx.send(usdc.functions.approve(npm.address, MAX_UINT))
 
         indexes: list[dict[str, Any]] = []
+        lp_seeds: list[tuple[str, AsyncContract, int, int]] = []  # (index symbol, its token, index and USDC amounts)
         for spec in market.indexes:
             weights = weights_for(spec.methodology, market.constituents, **spec.config)
             tokenset = tokenset_for(weights, spec.start_nav, market.constituents)
@@ -104,7 +117,12 @@ async def deploy(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PA
             await tx.send(token.functions.setTokenset([_token_tuple(e) for e in tokenset]), gas=4_000_000)
             seed = usdc_pool_seed(token.address, 8, usdc.address, 6, spec.start_nav, POOL_USD_PER_SIDE)
             index_amount = seed.amount0 if seed.token0 == token.address else seed.amount1
-            await tx.send(token.functions.mint(me, 2 * index_amount), gas=4_000_000)
+            lp_amount = 0
+            if spec.symbol in LP_INDEXES:
+                lp = usdc_pool_seed(token.address, 8, usdc.address, 6, spec.start_nav, LP_USD_PER_SIDE)
+                lp_amount, lp_usdc = (lp.amount0, lp.amount1) if lp.token0 == token.address else (lp.amount1, lp.amount0)
+                lp_seeds.append((spec.symbol, token, lp_amount, lp_usdc))
+            await tx.send(token.functions.mint(me, 2 * index_amount + lp_amount), gas=4_000_000)
             staking = await new("StakeToken", token.address, COOLDOWN_SECONDS)
             await tx.send(token.functions.approve(npm.address, MAX_UINT))
             await tx.send(npm.functions.createAndInitializePoolIfNecessary(
@@ -116,11 +134,28 @@ async def deploy(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PA
                 "methodology": spec.methodology, "venue": "pool",
                 "staking": {"address": staking, "symbol": "s" + spec.symbol, "decimals": 8},
             })
+
+        v2_factory = at("UniswapV2Factory", await new("UniswapV2Factory", me))
+        locking = at("AssetLocking", await new("AssetLocking"))
+        lp_tokens: list[dict[str, Any]] = []
+        for symbol, index_token, index_units, usdc_units in lp_seeds:
+            pair = at("UniswapV2Pair", pair_address(v2_factory.address, index_token.address, usdc.address))
+            await _seed_pair(tx, v2_factory, pair, [(index_token, index_units), (usdc, usdc_units)])
+            await tx.send(locking.functions.updateLockConfig(pair.address, LOCK_EPOCH, LOCK_LIMIT, COOLDOWN_SECONDS))
+            await tx.send(locking.functions.setEpoch(pair.address, LOCK_EPOCH))
+            lp_tokens.append({"address": pair.address, "symbol": "UNI-V2", "decimals": 18, "index": symbol,
+                              "kind": "uniswap-v2"})
         await tx.wait()
         async with w3.batch_requests() as batch:
             for ix in indexes:
                 batch.add(factory.functions.getPool(ix["address"], usdc.address, FEE))
-            pools = dict(zip([ix["symbol"] for ix in indexes], await batch.async_execute(), strict=True))
+            for _, index_token, _, _ in lp_seeds:
+                batch.add(v2_factory.functions.getPair(index_token.address, usdc.address))
+            found = await batch.async_execute()
+        pools = dict(zip([ix["symbol"] for ix in indexes], found[: len(indexes)], strict=True))
+        pairs = [lp["address"] for lp in lp_tokens]
+        if found[len(indexes):] != pairs:  # else the seeds went to addresses without code
+            raise RuntimeError(f"Uniswap V2 pairs are at {found[len(indexes):]}, not at the computed {pairs}")
         elapsed = time.perf_counter() - started
 
     data: dict[str, Any] = {
@@ -138,6 +173,8 @@ async def deploy(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PA
         "soso": {"address": soso.address, "symbol": "SOSO", "decimals": 18,
                  "staking": {"address": ssoso, "symbol": "sSOSO", "decimals": 18}},
         "indexes": indexes,
+        "lp_tokens": lp_tokens,
+        "locking": {"address": locking.address},
         "feeds": feeds,
         "devnet": {
             "deployer": me,
@@ -146,12 +183,27 @@ async def deploy(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PA
             "deploy_seconds": round(elapsed, 3),
             "pool_fee": FEE,
             "pools": pools,
+            "uniswap_v2_factory": v2_factory.address,
             "start_nav": {s.symbol: str(s.start_nav) for s in market.indexes},
             "cooldown_seconds": COOLDOWN_SECONDS,
             "funded_accounts": dev_accounts,
         },
     }
     return write_profile(data, profile_path)
+
+
+async def _seed_pair(
+    tx: Sender, v2_factory: AsyncContract, pair: AsyncContract, deposits: list[tuple[AsyncContract, int]]
+) -> None:
+    """Create a V2 pair and add its first liquidity (no router: send both tokens to the pair, then `mint`).
+
+    Sending and minting in separate transactions is safe only because nobody else trades on the devnet.
+    """
+    (token_a, _), (token_b, _) = deposits
+    await tx.send(v2_factory.functions.createPair(token_a.address, token_b.address), gas=4_000_000)
+    for token, amount in deposits:
+        await tx.send(token.functions.transfer(pair.address, amount))
+    await tx.send(pair.functions.mint(tx.address), gas=400_000)
 
 
 def write_profile(data: dict[str, Any], profile_path: Path) -> Profile:

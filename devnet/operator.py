@@ -1,8 +1,8 @@
-"""Operator actions on a running devnet: move prices, rebalance an index, move time, fund accounts.
+"""Operator actions on a running devnet: move prices, rebalance an index, move time, fund accounts, lock LP.
 
 Everything reads the chain through the profile's addresses; the methodology and circulating supplies come
 from the market data file named in the profile's [devnet] table. Transactions are sent from the deployer
-(anvil account 0), which owns every devnet contract.
+(anvil account 0), which owns every devnet contract, except `provide_and_lock`, which acts for a dev account.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from web3.types import TxReceipt
 
 from bot.engine.basket import TokensetEntry, nav_per_token
 from bot.engine.methodology import tokenset_for, weights_for
-from bot.profile import IndexRef, Profile
+from bot.profile import IndexRef, LpRef, Profile
 from devnet import anvil as anvil_rpc
 from devnet.market import MARKET_PATH, Market, load_market
+from devnet.pairs import matching_amount, sort_tokens
 from devnet.rpc import Sender, connect, contract, factory
 
 INDEX_UNIT = 10**8
@@ -148,3 +149,44 @@ async def fund(profile: Profile, to: str, usdc: Decimal = Decimal(0), eth: Decim
         if eth > 0:
             balance = await w3.eth.get_balance(to) + int(eth.scaleb(18).to_integral_value())
             await anvil_rpc.node_call(w3, "anvil_setBalance", to, hex(balance))
+
+
+def lp_of(profile: Profile, index: str) -> LpRef:
+    """The lockable LP token of an index's pair against USDC."""
+    ref = resolve_index(profile, index)
+    for lp in profile.lp_tokens:
+        if lp.index == ref.symbol:
+            return lp
+    raise OperatorError(f"{ref.symbol} has no LP token in the profile")
+
+
+async def provide_and_lock(profile: Profile, key: str, usdc: Decimal, index: str = "MAG7.ssi") -> int:
+    """For the account of `key`: add `usdc` USDC and the matching index tokens to the index's V2 pair, then lock
+    all the LP minted in AssetLocking. Returns the LP units locked.
+
+    The account must hold both tokens and ETH for gas. No router: the tokens are sent to the pair and `mint`
+    follows in its own transaction, which is safe only on a devnet where nobody trades in between. A revert
+    raises web3's ContractLogicError with the reason.
+    """
+    lp = lp_of(profile, index)
+    if profile.locking is None:
+        raise OperatorError("the profile names no AssetLocking contract")
+    if usdc <= 0:
+        raise OperatorError("a deposit must be positive")
+    usdc_units = int(usdc.scaleb(profile.usdc.decimals).to_integral_value())
+    index_token = profile.index(lp.index).token.address
+    async with connect(profile.rpc_urls[0]) as w3:
+        tx = Sender(w3, key, chain_id=profile.chain_id)
+        pair = contract(w3, "UniswapV2Pair", lp.token.address)
+        reserve0, reserve1, _ = await pair.functions.getReserves().call()
+        usdc_is_token0 = sort_tokens(profile.usdc.address, index_token)[0] == profile.usdc.address
+        reserve_usdc, reserve_index = (reserve0, reserve1) if usdc_is_token0 else (reserve1, reserve0)
+        index_units = matching_amount(usdc_units, reserve_usdc, reserve_index)
+        before = int(await pair.functions.balanceOf(tx.address).call())
+        await tx.transact(contract(w3, "TestToken", profile.usdc.address).functions.transfer(pair.address, usdc_units))
+        await tx.transact(contract(w3, "AssetToken", index_token).functions.transfer(pair.address, index_units))
+        await tx.transact(pair.functions.mint(tx.address))
+        minted = int(await pair.functions.balanceOf(tx.address).call()) - before
+        await tx.transact(pair.functions.approve(profile.locking, minted))
+        await tx.transact(contract(w3, "AssetLocking", profile.locking).functions.lock(pair.address, minted))
+    return minted

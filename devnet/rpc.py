@@ -83,6 +83,11 @@ def create_address(sender: str, nonce: int) -> str:
     return to_checksum_address(keccak(rlp.encode([HexBytes(sender), nonce]))[12:])
 
 
+def create2_address(deployer: str, salt: bytes, init_code_hash: str) -> str:
+    """The address a contract created by `deployer` with CREATE2 gets (e.g. a Uniswap V2 pair)."""
+    return to_checksum_address(keccak(b"\xff" + HexBytes(deployer) + salt + HexBytes(init_code_hash))[12:])
+
+
 class Sender:
     """Signs and sends transactions from one key with locally tracked nonces (no wait between sends)."""
 

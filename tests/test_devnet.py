@@ -260,3 +260,15 @@ async def test_cli_up_is_idempotent_and_down_stops_by_pid(tmp_path: Path, capsys
         assert await run("down") == 0
     assert not pid_alive(pid)
     assert await run("status") == 1
+
+
+async def test_deploy_writes_the_lockable_lp_pair(deployed: Deployed) -> None:
+    p = deployed.profile
+    assert p.locking is not None and [(lp.index, lp.kind, lp.token.symbol) for lp in p.lp_tokens] == [
+        ("MAG7.ssi", "uniswap-v2", "UNI-V2")]
+    pair = p.lp_tokens[0].token.address
+    async with deployed.connect() as w3:
+        assert await view(w3, "UniswapV2Pair", pair, "totalSupply") > 0
+        assert await view(w3, "AssetLocking", p.locking, "activeEpochs", pair) == 1
+        assert (await view(w3, "AssetLocking", p.locking, "lockConfigs", pair))[0] == 1
+        assert await view(w3, "AssetLocking", p.locking, "owner") == p.extra["devnet"]["deployer"]
