@@ -133,7 +133,7 @@ class App:
             pins=pins,
             settings=settings,
             balances=balances,
-            faucet=_devnet_faucet(profile) if devnet_home is not None else None,
+            faucet=_devnet_faucet(profile, head) if devnet_home is not None else None,
             trading=trading,
             connected=connected,
             positions=PositionReader(profile, market, balances, config.boost),
@@ -187,7 +187,7 @@ def _master_keys(config: Config, devnet_home: Path | None) -> list[MasterKey]:
     return []
 
 
-def _devnet_faucet(profile: Profile) -> Faucet:
+def _devnet_faucet(profile: Profile, head: HeadTracker) -> Faucet:
     from devnet.faucet import DevnetFaucet  # the devnet's own; never imported on a real chain
 
-    return DevnetFaucet(profile)
+    return DevnetFaucet(profile, after=head.poll_once)  # the user's next read sees the funds

@@ -3,7 +3,8 @@
 ETH (Multicall3.getEthBalance), USDC, each index token, each staking token, SOSO and sSOSO are read in one
 `eth_call`, together with the block number. Values come from the market snapshot at that block: index tokens
 and their staked forms at the index's NAV (staking is 1:1), USDC at $1, ETH at the chain's native price feed.
-SOSO has no price feed yet, so its amount is shown without a USD value and left out of the total.
+SOSO (and sSOSO, 1:1) at the profile's SOSO feed when it has one; without one its amount is shown without a USD
+value and left out of the total.
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ class BalanceReader:
                 price = eth_usd
             elif slot.index is not None and slot.index in snap.indexes:
                 price = snap.indexes[slot.index].nav
+            elif slot.kind in ("soso", "staked_soso") and self._profile.soso is not None:
+                price = snap.prices.get(self._profile.soso.symbol)  # None on a chain without a SOSO feed
             holdings.append(Holding(slot.symbol, slot.kind, units, amount, amount * price if price is not None else None))
         return Balances(address, block, tuple(holdings))
 

@@ -14,9 +14,10 @@ class Grant:
 
     eth: Decimal
     usdc: Decimal
+    soso: Decimal = Decimal(0)  # so a devnet user can try /boost add
 
 
 class Faucet(Protocol):
     async def fund(self, address: str) -> Grant:
-        """Send test ETH and USDC to `address`; returns the amounts once they are on-chain."""
+        """Send test ETH, USDC and SOSO to `address`; returns the amounts once they are on-chain."""
         ...

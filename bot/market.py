@@ -151,6 +151,8 @@ class Market:
         self.settings = settings
         self._constituents = {k: set(v) for k, v in setup.constituents.items()}
         self._cache = _BlockCache(settings.cache_entries)
+        soso = profile.soso.symbol if profile.soso is not None else None
+        self._soso_feed = {soso} if soso is not None and soso in profile.feeds else set()
 
     @property
     def indexes(self) -> tuple[IndexRef, ...]:
@@ -161,7 +163,8 @@ class Market:
     def _state_calls(self, refs: Sequence[IndexRef]) -> tuple[list[Call], list[str]]:
         mc = self.profile.multicall3
         calls = [Call(mc, p.BLOCK_NUMBER), Call(mc, p.BLOCK_TIMESTAMP), Call(mc, p.BASEFEE)]
-        symbols = sorted({self.profile.native_feed_symbol}.union(*(self._constituents.get(r.symbol, set()) for r in refs)))
+        always = {self.profile.native_feed_symbol} | self._soso_feed  # gas in USD; SOSO for boosts and balances
+        symbols = sorted(always.union(*(self._constituents.get(r.symbol, set()) for r in refs)))
         for ref in refs:
             calls += [Call(ref.token.address, p.GET_TOKENSET), Call(ref.token.address, p.REBALANCING)]
             calls += [Call(pool.address, p.SLOT0) for pool in self.setup.pools.get(ref.symbol, ())]

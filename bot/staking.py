@@ -2,8 +2,8 @@
 
 `PositionReader.read(address)` sends one `eth_call` holding the market state (block, time, every index's NAV
 inputs; see `Market.snapshot_with`), every balance (`BalanceReader.calls`), and per staking token (each
-index's and sSOSO) `cooldownInfos(address)`, `cooldown()` and `paused()`, plus the SOSO price feed when the
-profile has one. Nothing comes from the bot's own bookkeeping: what it returns is what the contracts will do.
+index's and sSOSO) `cooldownInfos(address)`, `cooldown()` and `paused()`; SOSO is priced by the market's read of
+the profile's SOSO feed, when it has one. Nothing comes from the bot's own bookkeeping: what it returns is what the contracts will do.
 
 `paused()` is not part of the protocol's StakeToken interface everywhere: a failed call means "unknown"
 (`paused=None`), never "paused". Claimable is the cooling amount once its end time is at or before the
@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from bot import protocol as p
 from bot.balances import BalanceReader, Balances
-from bot.boost import BoostTable, Level, level_for, next_level, soso_needed
+from bot.boost import BoostTable, Level, level_for, multiplier, next_level, soso_needed
 from bot.chain import Call, Result
 from bot.core.amounts import from_base_units
 from bot.core.errors import UserError
@@ -89,7 +89,6 @@ class PositionReader:
         ]
         if profile.soso is not None and profile.soso_staking is not None:
             self._stakes.append((profile.soso.symbol, profile.soso, profile.soso_staking))
-        self._soso_feed = profile.feeds.get(profile.soso.symbol) if profile.soso is not None else None
 
     def _stake_calls(self, address: str) -> list[Call]:
         calls = []
@@ -99,8 +98,6 @@ class PositionReader:
                 Call(staking.address, p.COOLDOWN),
                 Call(staking.address, p.PAUSED),
             ]
-        if self._soso_feed is not None:
-            calls.append(Call(self._soso_feed, p.LATEST_ROUND))
         return calls
 
     async def read(self, address: str) -> Positions:
@@ -111,7 +108,7 @@ class PositionReader:
         balances = self._balances.value(address, snap.block, results[:n], snap)
         it = iter(results[n:])
         stakes: dict[str, tuple[Result, Result, Result]] = {sym: (next(it), next(it), next(it)) for sym, _, _ in self._stakes}
-        soso_price = self._soso_price(next(it)) if self._soso_feed is not None else None
+        soso_price = snap.prices.get(self._profile.soso.symbol) if self._profile.soso is not None else None  # the market's feed read
         prices: dict[str, Decimal | None] = {s: st.nav for s, st in snap.indexes.items()}
         if self._profile.soso is not None:
             prices[self._profile.soso.symbol] = soso_price
@@ -138,11 +135,6 @@ class PositionReader:
             soso = position(self._profile.soso.symbol, self._profile.soso, self._profile.soso_staking)
         return Positions(address, snap.block, snap.timestamp, indexes, soso, self._boost(indexes, soso, soso_price), balances)
 
-    def _soso_price(self, res: Result) -> Decimal | None:
-        if not res.ok or int(res.values[1]) <= 0 or self._profile.soso is None:
-            return None
-        return Decimal(int(res.values[1])).scaleb(-self._market.setup.feed_decimals.get(self._profile.soso.symbol, 8))
-
     def _boost(self, indexes: tuple[Position, ...], soso: Position | None, price: Decimal | None) -> Boost:
         index_usd = sum((pos.usd(pos.held + pos.staked) or Decimal(0) for pos in indexes), Decimal(0))
         staked = soso.staked if soso is not None else Decimal(0)
@@ -159,3 +151,24 @@ def boost_of(table: BoostTable, soso_staked: Decimal, soso_price: Decimal | None
     upcoming = next_level(table, level)
     needed = soso_needed(upcoming, index_usd, soso_usd, soso_price) if upcoming is not None and index_usd > 0 else None
     return Boost(soso_staked, soso_price, soso_usd, index_usd, ratio, level, upcoming, needed)
+
+
+def points_effect(positions: Positions, table: BoostTable, symbol: str, kind: str, amount: Decimal | None) -> dict[str, str]:
+    """What a stake or unstake of `amount` (None: all) `symbol` does to the daily points, as intent params.
+
+    An index stake moves tokens from the held to the staked multiplier, both with the user's current boost
+    (`held_x`, `staked_x`, `level`); a SOSO stake or unstake changes the boost level (`level_from`, `level_to`;
+    "0" for none), left out when SOSO has no price. Values are strings so they survive the intent's JSON.
+    """
+    boost = positions.boost
+    level = boost.level
+    soso = positions.soso
+    if soso is None or symbol != soso.symbol:
+        return {"held_x": str(multiplier(table, symbol, "held", level)), "staked_x": str(multiplier(table, symbol, "staked", level)),
+                "level": str(level.number if level else 0), "boost_x": str(level.boost if level else 1)} if kind == "stake" else {}
+    if not boost.priced or kind not in ("stake", "unstake"):
+        return {}
+    moved = amount if amount is not None else (soso.held if kind == "stake" else soso.staked)
+    staked = boost.soso_staked + moved if kind == "stake" else max(Decimal(0), boost.soso_staked - moved)
+    after = boost_of(table, staked, boost.soso_price, boost.index_usd).level
+    return {"level_from": str(level.number if level else 0), "level_to": str(after.number if after else 0)}

@@ -1,8 +1,8 @@
-"""/faucet (devnet only): test ETH and USDC for the user's custodial wallet. Registered only when the
+"""/faucet (devnet only): test ETH, USDC and SOSO for the user's custodial wallet. Registered only when the
 composition root provides a faucet, so the command does not exist on a real chain."""
 
 from bot.core.errors import UserError
-from bot.core.messages import Amount, Button, Msg, Reply
+from bot.core.messages import Amount, Button, Msg, Param, Reply
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.faucet import Faucet
@@ -21,8 +21,9 @@ def register(router: Router, services: Services) -> None:
         if address is None:
             raise UserError("error.wallet.none")
         grant = await faucet.fund(address)
+        params: dict[str, Param] = {"eth": Amount(grant.eth), "usdc": Amount(grant.usdc, 2), "soso": Amount(grant.soso), "address": address}
         return Reply.of(
-            Msg("faucet.sent", {"eth": Amount(grant.eth), "usdc": Amount(grant.usdc, 2), "address": address}),
+            Msg("faucet.sent.soso" if grant.soso > 0 else "faucet.sent", params),
             buttons=((Button(Msg("button.wallet"), "wallet.show"),),),
         )
 

@@ -8,13 +8,16 @@ nothing. `/boost add|remove <amount|all>` (handlers/boost.py) dispatch to the sa
 `services.staking_actions`.
 """
 
+from decimal import Decimal
+
 from bot.core.amounts import from_base_units, parse_amount
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Button, Msg, Param, Reply, When
 from bot.core.request import Caller
 from bot.core.router import CommandFn, Router
 from bot.services import Services, StakingAction
-from bot.trading.present import wallet_line
+from bot.staking import points_effect
+from bot.trading.present import points_lines, wallet_line
 from bot.trading.stake import StakeKind, StakeTarget, duration_parts, quote_stake, targets
 from handlers.trade import confirm_buttons, intent_arg, run_confirm
 
@@ -38,8 +41,8 @@ async def offer(services: Services, caller: Caller, kind: StakeKind, t: StakeTar
     amount = None if amount_text is None or amount_text.lower() == "all" else parse_amount(
         amount_text, decimals=t.token.decimals, maximum=maximum, unit=t.symbol)
     req = caller.request
-    bases = (services.boost.held, services.boost.staked)
-    o = await quote_stake(x, caller.user_key, req.platform, req.chat_id, kind, t, amount, bases)
+    points = await effect(services, caller, kind, t, amount)
+    o = await quote_stake(x, caller.user_key, req.platform, req.chat_id, kind, t, amount, points)
     d = t.token.decimals
     names: dict[str, Param] = {"amount": Amount(from_base_units(o.units, d), d), "symbol": t.symbol, "staked_symbol": t.staking.symbol}
     lines = [Msg(f"{kind}.offer", names), wallet_line(o.wallet_kind, o.address)]
@@ -53,8 +56,17 @@ async def offer(services: Services, caller: Caller, kind: StakeKind, t: StakeTar
                                                  "old_end": When(o.view.cooling_end), "new_end": When(o.new_end), "total": total}))
             buttons = ((Button(Msg("button.restart_unstake"), "stake.restart", (str(o.intent_id),)),
                         Button(Msg("button.cancel"), "trade.cancel", (str(o.intent_id),))),)
+    lines += points_lines(points)
     lines.append(Msg("stake.confirm_prompt", {"seconds": x.settings.quote_ttl_seconds}))
     return Reply.of(*lines, buttons=buttons)
+
+
+async def effect(services: Services, caller: Caller, kind: StakeKind, t: StakeTarget, amount: Decimal | None) -> dict[str, str]:
+    """The points multipliers (index stake) or boost levels (SOSO) this would give, read from the chain now."""
+    if services.positions is None or services.trading is None or kind == "claim":
+        return {}
+    address = (await services.trading.sender(caller.user_key)).address
+    return points_effect(await services.positions.read(address), services.boost, t.symbol, kind, amount)
 
 
 def boost_action(services: Services, kind: StakeKind) -> StakingAction:

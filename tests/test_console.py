@@ -1,13 +1,21 @@
 """`indexbot chat` as a user runs it: a subprocess reading stdin, printing plain text."""
 
+import asyncio
 import os
 import re
-from decimal import Decimal
 import subprocess
 import sys
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime
+
+from bot.core.amounts import from_base_units
+from devnet import operator
 from devnet.harness import Devnet
+from devnet.rpc import connect, contract
 
 ROOT = Path(__file__).resolve().parents[1]
 INDEXBOT = str(Path(sys.executable).with_name("indexbot"))
@@ -69,3 +77,95 @@ def test_new_user_journey_in_the_terminal(chain: Devnet, tmp_path: Path) -> None
     mag7 = Decimal(re.search(r"MAG7\.ssi: ([\d,.]+)", wallet).group(1))  # type: ignore[union-attr]
     assert 9_900 + 49 < usdc < 9_900 + 50  # 100 spent once, about 49.8 back for half a token
     assert abs(mag7 - (Decimal("0.996901") - Decimal("0.5"))) < Decimal("0.000001")
+
+
+class Session:
+    """`indexbot chat` driven line by line, reading its output as it comes (time moves between lines)."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.seen = ""
+
+    @classmethod
+    async def open(cls, home: Path, **env: str) -> "Session":
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(("INDEXBOT_", "TELEGRAM_", "DISCORD_"))}
+        environ.update(INDEXBOT_HOME=str(home), INDEXBOT_WEB_PORT="0", LANG="C.UTF-8", **env)
+        proc = await asyncio.create_subprocess_exec(
+            INDEXBOT, "chat", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=environ, cwd=ROOT)
+        return cls(proc)
+
+    async def say(self, line: str, *until: str) -> str:
+        """Type `line`; return what the bot printed from then to the end of the first message that has a line
+        starting with one of `until` (each message ends with a blank line)."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        start = len(self.seen)
+        self.proc.stdin.write(line.encode() + b"\n")
+        await self.proc.stdin.drain()
+        while not any(row.startswith(until) for row in self.seen[start:].split("\n\n")[:-1] for row in row.splitlines()):
+            chunk = await asyncio.wait_for(self.proc.stdout.readline(), timeout=30)
+            assert chunk, f"the chat ended before {until!r}:\n{self.seen[start:]}"
+            self.seen += chunk.decode()
+        return self.seen[start:]
+
+    async def close(self) -> int:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        await asyncio.wait_for(self.proc.wait(), timeout=60)
+        return self.proc.returncode or 0
+
+
+def number(pattern: str, text: str) -> Decimal:
+    found = re.search(pattern, text)
+    assert found, f"{pattern!r} not in:\n{text}"
+    return Decimal(found.group(1).replace(",", ""))
+
+
+async def test_staking_journey_in_the_terminal(chain: Devnet, tmp_path: Path) -> None:
+    """Stake, the restart warning, an early claim refused, boost with SOSO, /positions against the contract,
+    the cooldown passed with `evm_increaseTime`, claim."""
+    chat_ = await Session.open(tmp_path, INDEXBOT_CHAIN=str(chain.profile_path))
+    try:
+        created = await chat_.say("/wallet new", "Your new wallet")
+        address = re.search(r"0x[0-9a-fA-F]{40}", created).group(0)  # type: ignore[union-attr]
+        assert "1,000 SOSO" in await chat_.say("/faucet", "Sent ")
+        await chat_.say("/buy MAG7 100", "[1] Confirm")
+        await chat_.say("Confirm", "Confirmed in block")
+        offer = await chat_.say("/stake MAG7 0.5", "[1] Confirm")
+        assert "3X while held → 15X once staked (no SOSO boost yet" in offer  # no SOSO staked yet
+        assert "staked 0.5 MAG7.ssi" in await chat_.say("Confirm", "Confirmed in block")
+        await chat_.say("/unstake MAG7 0.2", "[1] Confirm")
+        await chat_.say("Confirm", "Confirmed in block")
+        warning = await chat_.say("/unstake MAG7 0.1", "[1] Restart cooldown and unstake")
+        assert "restarts the cooldown for the whole pending amount (0.3 MAG7.ssi)" in warning
+        await chat_.say("Restart cooldown and unstake", "Confirmed in block")
+        early = await chat_.say("/claim MAG7", "0.3 MAG7.ssi is still cooling down")
+        assert "Nothing was sent" in early
+        boosting = await chat_.say("/boost add 100", "[1] Confirm")
+        assert "Your boost: no level → level" in boosting
+        assert "Staked now: 100 sSOSO" in await chat_.say("Confirm", "Confirmed in block")
+
+        shown = await chat_.say("/positions", "Read at block")
+        async with connect(chain.url) as w3:
+            profile = chain.profile
+            ref = profile.index("MAG7.ssi")
+            assert ref.staking is not None and profile.soso_staking is not None
+            staked = await contract(w3, "StakeToken", ref.staking.address).functions.balanceOf(address).call()
+            cooling, ends = await contract(w3, "StakeToken", ref.staking.address).functions.cooldownInfos(address).call()
+            held = await contract(w3, "AssetToken", ref.token.address).functions.balanceOf(address).call()
+            soso = await contract(w3, "StakeToken", profile.soso_staking.address).functions.balanceOf(address).call()
+        assert number(r"Staked: ([\d,.]+) MAG7\.ssi", shown) == from_base_units(staked, 8) == Decimal("0.2")
+        assert number(r"Cooling down: ([\d,.]+) MAG7\.ssi", shown) == from_base_units(cooling, 8) == Decimal("0.3")
+        assert number(r"Held: ([\d,.]+) MAG7\.ssi", shown) == from_base_units(held, 8)
+        ending = format_datetime(datetime.fromtimestamp(ends, UTC), "medium", tzinfo=ZoneInfo("UTC"), locale="en")
+        assert ending + " UTC" in shown.split("Cooling down:")[1].splitlines()[0]  # the end the contract will enforce
+        assert from_base_units(soso, 18) == 100 and "Boost: level" in shown
+
+        await operator.advance(chain.url, 8 * 24 * 3600)  # past the devnet's 7-day cooldown
+        for _ in range(40):  # the chat's head tracker sees the new block within a poll or two
+            offer = await chat_.say("/claim MAG7", "[1] Confirm", "0.3 MAG7.ssi is still cooling down")
+            if "[1] Confirm" in offer:
+                break
+            await asyncio.sleep(0.25)
+        assert "claimed 0.3 MAG7.ssi" in await chat_.say("Confirm", "Confirmed in block")
+    finally:
+        assert await chat_.close() == 0

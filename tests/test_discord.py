@@ -473,6 +473,9 @@ async def test_staking_journey_in_a_discord_dm(app: App, chain: Devnet, frontend
     second = await dm_slash(frontend, rest, "unstake", asset="MAG7.ssi", amount="0.1")
     assert "restarts the cooldown for the whole pending amount (0.3 MAG7.ssi)" in shown(second.content)
     await dm_press(frontend, rest, second, "Restart cooldown and unstake")
+    boost = await dm_slash(frontend, rest, "boost", action="add", amount="100")
+    assert "Your boost: no level → level" in shown(boost.content)
+    assert "Staked now: 100 sSOSO" in shown((await dm_press(frontend, rest, boost, "Confirm")).content)
     early = await dm_slash(frontend, rest, "claim", asset="MAG7.ssi")
     assert shown(early.content).startswith("0.3 MAG7.ssi is still cooling down") and not early.custom_ids
     await operator.advance(chain.url, 8 * 24 * 3600)

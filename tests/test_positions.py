@@ -265,14 +265,21 @@ async def test_a_staking_token_without_paused_is_unknown_never_paused(app: App, 
 async def test_without_a_soso_feed_boost_needs_a_price_instead_of_guessing(app: App, w3: AsyncWeb3) -> None:
     from dataclasses import replace
 
+    from bot.balances import BalanceReader
+    from bot.market import Market
     from bot.staking import PositionReader
     from handlers.boost import level_lines
 
     profile = replace(app.profile, feeds={k: v for k, v in app.profile.feeds.items() if k != "SOSO"})  # like Base today
-    reader = PositionReader(profile, app.services.market, app.services.balances, TABLE)
+    m = app.services.market
+    market = Market(profile, app.chain, m.setup, app.head, m.settings)
+    reader = PositionReader(profile, market, BalanceReader(profile, app.chain, market), TABLE)
     await app.head.poll_once()
-    b = (await reader.read(Sender(w3, KEY).address)).boost
+    got = await reader.read(Sender(w3, KEY).address)
+    b = got.boost
     assert not b.priced and b.level is None and b.soso_to_next is None
+    soso = got.balances.of("SOSO")
+    assert soso.units > 0 and soso.usd is None and soso in got.balances.unpriced  # shown, left out of the total
     assert [m.key for m in level_lines(b)] == ["boost.needs_price"]
 
 

@@ -87,7 +87,7 @@ async def test_stake_approves_exactly_then_stakes_one_to_one(app: App) -> None:
     done = await click(app, offer, "Confirm")
     shown = done.rendered.text
     assert "staked 4 MAG7.ssi" in shown and "Staked now: 4 sMAG7.ssi" in shown, shown
-    assert "3X held → 15X staked" in shown
+    assert "3X while held → 15X once staked (no SOSO boost yet" in shown  # the table's bases, no SOSO staked
     assert await token_balance(app, staking, address) == 4 * UNIT
     assert await token_balance(app, token, address) == 6 * UNIT
     (intent,) = await trading(app).intents.of_user(uid)
@@ -255,8 +255,16 @@ async def test_boost_add_and_remove_stake_and_unstake_soso(app: App) -> None:
     assert app.profile.soso is not None and app.profile.soso_staking is not None
     uid, address = await funded_user(app)
     await mint(app, app.profile.soso.address, address, 50 * 10**18, kind="TestToken")
-    done = await confirmed(app, "/boost add 20")
-    assert "Staked now: 20 sSOSO" in done.rendered.text, done.rendered.text
+    small = await say(app, "/boost add 20")
+    assert "Your boost stays at no level" in small.rendered.text  # no index held: no ratio, no level
+    await mint(app, app.profile.index("MAG7.ssi").token.address, address, 10 * UNIT)  # $1,000 of index at NAV
+    await app.head.poll_once()
+    offer = await say(app, "/boost add 20")  # 20 SOSO at $0.60 = $12, 1.2 % of $1,000: level 1
+    assert "Your boost: no level → level 1." in offer.rendered.text, offer.rendered.text
+    done = await click(app, offer, "Confirm")
+    assert "Staked now: 20 sSOSO" in done.rendered.text and "Your boost: no level → level 1." in done.rendered.text
+    boosted = await say(app, "/stake MAG7 1")
+    assert "6X while held → 30X once staked (boost level 1, ×2" in boosted.rendered.text  # 3X and 15X, ×2
     assert await token_balance(app, app.profile.soso_staking.address, address) == 20 * 10**18
     await confirmed(app, "/boost remove 5")
     offer = await say(app, "/boost remove 5")

@@ -209,7 +209,7 @@ async def test_wallet_balances_after_the_faucet_match_the_chain(app: App) -> Non
     address = await app.services.wallets.address_of(await uid(app))
     assert address is not None and address in created.rendered.text
     funded = await say(app, "/faucet")
-    assert funded.rendered.text == EN["faucet.sent"].format(eth="1", usdc="10,000", address=address)
+    assert funded.rendered.text == EN["faucet.sent.soso"].format(eth="1", usdc="10,000", soso="1,000", address=address)
     # some index tokens and SOSO too, so every kind of line shows
     from devnet.rpc import Sender, connect, contract
 
@@ -233,9 +233,10 @@ async def test_wallet_balances_after_the_faucet_match_the_chain(app: App) -> Non
     assert balances.of(app.profile.usdc.symbol).usd == Decimal(10_000)
     snap = await app.services.market.snapshot()
     assert balances.of(mag7.symbol).usd == Decimal("2.5") * snap.indexes[mag7.symbol].nav
-    assert balances.of(soso.symbol).usd is None and balances.of(soso.symbol).amount == 7
+    soso_price = snap.prices[soso.symbol]  # the devnet's SOSO feed
+    assert balances.of(soso.symbol).amount == 1_007 and balances.of(soso.symbol).usd == 1_007 * soso_price
     eth_usd = snap.prices[app.profile.native_feed_symbol]
-    assert balances.total_usd == eth_usd + Decimal(10_000) + Decimal("2.5") * snap.indexes[mag7.symbol].nav
+    assert balances.total_usd == eth_usd + Decimal(10_000) + Decimal("2.5") * snap.indexes[mag7.symbol].nav + 1_007 * soso_price
 
     trips = app.chain.round_trips
     again = await app.services.balances.read(address)
@@ -243,8 +244,9 @@ async def test_wallet_balances_after_the_faucet_match_the_chain(app: App) -> Non
 
     shown = (await say(app, "/wallet")).rendered
     assert f"ETH: 1 (" in shown.text and "USDC: 10,000 ($10,000.00)" in shown.text
-    assert f"{mag7.symbol}: 2.5 (" in shown.text and f"{soso.symbol}: 7 (no price yet)" in shown.text
-    assert EN["wallet.total"].format(usd="") in shown.text and soso.symbol in shown.text.splitlines()[-2]
+    assert f"{mag7.symbol}: 2.5 (" in shown.text and f"{soso.symbol}: 1,007 (${1_007 * soso_price:,.2f})" in shown.text
+    assert EN["wallet.total"].format(usd="") in shown.text  # every holding priced: nothing left out of it
+    assert EN["wallet.total.unpriced"].split("{")[0] not in shown.text
     labels = [b.label for row in shown.buttons for b in row]
     assert labels == [EN["button.refresh"], EN["button.export"], EN["button.withdraw"], EN["button.faucet"]]
     refreshed = await press(app, (await say(app, "/wallet")), EN["button.refresh"])

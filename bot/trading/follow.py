@@ -200,6 +200,7 @@ class Follower:
     async def _settle(self, row: TxRow, receipt: Any) -> str:
         """Record a mined step's outcome once; "mined" or "reverted"."""
         state = "mined" if int(receipt["status"]) == 1 else "reverted"
+        self.x.head.observe(int(receipt["blockNumber"]))  # later reads (the user's /positions next) see it too
         if row.state not in ("mined", "reverted"):
             await self.x.intents.settle_tx(row, state, int(receipt["blockNumber"]))
         return state

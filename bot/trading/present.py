@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -86,10 +87,29 @@ def stake_mined(kind: str, prm: dict[str, object], result: dict[str, object], fe
     if kind == "stake" and "staked" in result:
         lines.append(Msg("stake.mined.balance", {"staked": Amount(from_base_units(int(str(result["staked"])), d), d),
                                                  "staked_symbol": str(prm["staked_symbol"])}))
-        lines.append(Msg("stake.mined.multiplier", {"held": Amount(Decimal(str(prm.get("held_x", 3))), 2),
-                                                    "staked": Amount(Decimal(str(prm.get("staked_x", 15))), 2)}))
+    lines += points_lines(prm)
     if kind == "unstake" and result.get("cooling"):
         lines.append(Msg("stake.mined.cooling", {
             "amount": Amount(from_base_units(int(str(result["cooling"])), d), d), "symbol": str(prm["symbol"]),
             "end": When(int(str(result["cooling_end"])))}))
     return lines
+
+
+def points_lines(prm: Mapping[str, object]) -> list[Msg]:
+    """What a stake does to the daily points (params from bot.staking.points_effect): the index's multipliers
+    held → staked with the user's boost, or the boost level a SOSO stake or unstake moves to."""
+    if "held_x" in prm:
+        number = int(str(prm.get("level", 0)))
+        boost = Msg("stake.points.boost", {"level": number, "boost": Amount(Decimal(str(prm.get("boost_x", 1))), 2)}) if number else Msg("stake.points.no_boost")
+        return [Msg("stake.points.index", {"held": Amount(Decimal(str(prm["held_x"])), 2),
+                                           "staked": Amount(Decimal(str(prm["staked_x"])), 2), "boost": boost})]
+    if "level_to" in prm:
+        if prm["level_from"] == prm["level_to"]:
+            return [Msg("stake.points.soso.same", {"level": _level(prm["level_to"])})]
+        return [Msg("stake.points.soso", {"before": _level(prm["level_from"]), "after": _level(prm["level_to"])})]
+    return []
+
+
+def _level(raw: object) -> Msg:
+    number = int(str(raw))
+    return Msg("stake.points.level", {"level": number}) if number else Msg("stake.points.level.none")

@@ -16,6 +16,7 @@ An unstake quoted without that warning is refused at Confirm if tokens started c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
@@ -145,7 +146,7 @@ class StakeOffer:
 
 async def quote_stake(
     x: Executor, user_id: int, platform: str, chat_id: str, kind: StakeKind, t: StakeTarget, amount: Decimal | None,
-    multipliers: tuple[Decimal, Decimal] = (Decimal(3), Decimal(15)),
+    points: Mapping[str, str] | None = None,
 ) -> StakeOffer:
     """Check against the chain and store the intent in `quoted` (amount None = all); times shown in the reader's zone."""
     who = await x.sender(user_id)
@@ -159,8 +160,7 @@ async def quote_stake(
         "staked_symbol": t.staking.symbol, "decimals": t.token.decimals, "amount": units,
         "pending": v.cooling, "pending_end": v.cooling_end, "cooldown": v.cooldown,
         "restart": kind == "unstake" and v.cooling > 0,
-        # the daily points multipliers held → staked from the configured boost table, as told at quote time
-        "held_x": str(multipliers[0]), "staked_x": str(multipliers[1]),
+        **(points or {}),  # what it does to the daily points, as told at quote time (bot.staking.points_effect)
     }
     if who.kind == "connected":
         params["wallet"] = "connected"
