@@ -15,6 +15,11 @@ from typing import Any
 from bot.balances import BalanceReader
 from bot.staking import PositionReader
 from bot.chain import Chain, HeadTracker
+from bot.points import Points
+from bot.points.ledger import Ledger
+from bot.points.locks import LockIndex
+from bot.points.referrals import Referrals
+from bot.points.snapshot import Snapshotter
 from bot.config import Config
 from bot.core.notices import Notices
 from bot.core.router import Router
@@ -138,6 +143,7 @@ class App:
             connected=connected,
             positions=PositionReader(profile, market, balances, config.boost),
             boost=config.boost,
+            points=_points(config, db, chain, market, profile),
         )
         kit = PageKit(catalogs, users, profile.name, profile.chain_id)
         web = WebServer(sock, url, [*connect_pages.routes(kit, connected), *sign_pages.routes(kit, connected, url.startswith("https://"))])
@@ -191,3 +197,11 @@ def _devnet_faucet(profile: Profile, head: HeadTracker) -> Faucet:
     from devnet.faucet import DevnetFaucet  # the devnet's own; never imported on a real chain
 
     return DevnetFaucet(profile, after=head.poll_once)  # the user's next read sees the funds
+
+
+def _points(config: Config, db: Database, chain: Chain, market: Market, profile: Profile) -> Points:
+    ledger = Ledger(db, config.boost, config.points)
+    locks = LockIndex(db, chain, profile.locking) if profile.locking else None
+    snapshot = Snapshotter(db, chain, market, profile, ledger, config.points, locks)
+    links = {"discord": config.discord_invite_url} if config.discord_invite_url else {}
+    return Points(config.points, ledger, Referrals(db), snapshot, links)

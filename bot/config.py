@@ -17,6 +17,7 @@ from typing import Any
 
 from bot.boost import BoostConfigError, BoostTable, parse_boost
 from bot.market import MarketSettings
+from bot.points.config import PointsConfig, PointsConfigError, parse_points
 from bot.services import Limits
 from bot.trading.ports import TradeSettings
 from wallets.keystore import MasterKey, MasterKeyError
@@ -72,6 +73,8 @@ class Config:
     trading: TradeSettings = field(default_factory=TradeSettings)
     web: WebSettings = field(default_factory=WebSettings)
     boost: BoostTable = field(default_factory=BoostTable)  # [boost] in the TOML file (bot.boost)
+    points: PointsConfig = field(default_factory=PointsConfig)  # [points] in the TOML file (bot.points.config)
+    discord_invite_url: str | None = None  # the server invite /invite shares on Discord, with the user's code
     failpoint: str | None = None  # INDEXBOT_FAILPOINT: fault tests only (bot.trading.failpoints)
 
     @property
@@ -144,7 +147,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     web = _web_settings(pick)
     try:
         boost = parse_boost(file_values.get("boost", {}))
-    except BoostConfigError as exc:
+        points = parse_points(file_values.get("points", {}))
+    except (BoostConfigError, PointsConfigError) as exc:
         raise ConfigError(str(exc)) from None
     return Config(
         home=Path(pick("INDEXBOT_HOME", "home") or ".indexbot"),
@@ -161,6 +165,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         master_key=master_key,
         web=web,
         boost=boost,
+        points=points,
+        discord_invite_url=pick("DISCORD_INVITE_URL", "discord_invite_url") or None,
         failpoint=env.get("INDEXBOT_FAILPOINT") or None,
     )
 

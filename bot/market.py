@@ -214,15 +214,16 @@ class Market:
         head = self.head.fresh_head()
         return head if head is not None else "latest"
 
-    async def _read(self, refs: Sequence[IndexRef], extra: Callable[[], list[Call]] | None = None) -> tuple[Snapshot, dict[str, list[int]], list[Result]]:
-        block = self._block()
+    async def _read(self, refs: Sequence[IndexRef], extra: Callable[[], list[Call]] | None = None,
+                    at: int | None = None) -> tuple[Snapshot, dict[str, list[int]], list[Result]]:
+        block: BlockId = self._block() if at is None else at
         for _ in range(2):
             calls, symbols = self._state_calls(refs)
             tail = extra() if extra else []
             try:
                 results = await self.chain.multicall(calls + tail, block=block)
             except Web3RPCError:
-                if block == "latest":
+                if block == "latest" or at is not None:
                     raise
                 # A load-balanced node behind the tracked head may not know that block yet: read the newest.
                 block = "latest"
@@ -251,6 +252,11 @@ class Market:
         """
         snap, _, results = await self._read(self.indexes, lambda: list(extra))
         self._cache.put(snap.block, "snapshot", snap)
+        return snap, results
+
+    async def snapshot_at(self, block: int, extra: Sequence[Call] = ()) -> tuple[Snapshot, list[Result]]:
+        """Every index's state and `extra` at a given past or present block (a points snapshot's block)."""
+        snap, _, results = await self._read(self.indexes, lambda: list(extra), at=block)
         return snap, results
 
     async def _snapshot_now(self) -> Snapshot:

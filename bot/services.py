@@ -13,6 +13,7 @@ from bot.core.request import Caller
 from bot.faucet import Faucet
 from bot.i18n import Catalogs
 from bot.market import Market
+from bot.points import Points
 from bot.profile import IndexRef, Profile
 from bot.staking import PositionReader
 from bot.storage.repositories import Users
@@ -54,6 +55,7 @@ class Services:
     # `/boost <sub> ...` sub-commands (add, remove) registered by the staking-transactions feature:
     # name -> handler(caller, remaining args); handlers/boost.py dispatches to them at call time.
     staking_actions: dict[str, StakingAction] = field(default_factory=dict)
+    points: Points | None = None  # the points ledger, referrals and the daily snapshot (bot.points)
 
     async def timezone(self, user_id: int) -> str:
         """The user's IANA time zone for every time shown (`/timezone`); UTC until they choose one."""

@@ -1,0 +1,176 @@
+"""The daily points snapshot: every linked wallet read at one block, valued at that block, then credited.
+
+`Snapshotter.run(day)`:
+1. fixes the day's block the first time (the newest block then) in `point_snapshots`, so a run that failed
+   halfway and is run again reads the very same block;
+2. reads, at that block, every index's NAV (the market's one-call state read), the LP pairs' reserves and
+   supply, and the AssetLocking events up to it (`LockIndex`);
+3. walks the live wallets in id order, `batch_wallets` at a time, each batch's balances (every index token,
+   every staking token, sSOSO) in one Multicall3 `eth_call`, and stores each batch's holdings with the cursor
+   in one transaction: a crash loses at most the batch in flight, and the next run resumes after the last
+   stored one;
+4. hands the day to `Ledger.credit`, which credits it once.
+
+An address linked to two users (the same key imported twice) counts once, for the wallet linked first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import ROUND_FLOOR, Decimal
+
+from bot import protocol as p
+from bot.chain import Call, Chain, Result
+from bot.core.amounts import from_base_units
+from bot.market import Market, Snapshot
+from bot.points.config import PointsConfig
+from bot.points.ledger import Ledger
+from bot.points.locks import LockIndex
+from bot.profile import Profile
+from bot.storage.db import Database
+
+E4 = 10_000
+MAX_E4 = 10**9 * E4  # $1B per holding: far above any real one; × 220X × 1000 still fits 64 bits
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    day: date
+    block: int
+    wallets: int  # read by this run (a resumed run: only the rest)
+    credited: bool  # False: the day was credited already (nothing changed)
+    round_trips: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Slot:
+    index: str
+    source: str  # held, staked, soso
+    token: str
+    decimals: int
+
+
+class Snapshotter:
+    def __init__(self, db: Database, chain: Chain, market: Market, profile: Profile, ledger: Ledger,
+                 config: PointsConfig, locks: LockIndex | None, clock: Callable[[], float] = time.time) -> None:
+        self._db = db
+        self._chain = chain
+        self._market = market
+        self._profile = profile
+        self._ledger = ledger
+        self._config = config
+        self._locks = locks
+        self._clock = clock
+        self._slots = self._layout()
+
+    def _layout(self) -> list[_Slot]:
+        slots = [_Slot(r.symbol, "held", r.token.address, r.token.decimals) for r in self._profile.indexes]
+        slots += [_Slot(r.symbol, "staked", r.staking.address, r.staking.decimals) for r in self._profile.indexes if r.staking]
+        soso = self._profile.soso_staking
+        if soso is not None and self._profile.soso is not None:
+            slots.append(_Slot(self._profile.soso.symbol, "soso", soso.address, soso.decimals))
+        return slots
+
+    def today(self) -> date:
+        return datetime.fromtimestamp(self._clock(), UTC).date()
+
+    async def run(self, day: date | None = None) -> SnapshotResult:
+        started, trips = time.perf_counter(), self._chain.round_trips
+        day = day or self.today()
+        block = await self._fix_block(day)
+        if block is None:
+            done = await self._db.fetch_one("SELECT block FROM point_snapshots WHERE day = ?", (day.isoformat(),))
+            return SnapshotResult(day, int(done[0]) if done else 0, 0, False, self._chain.round_trips - trips, time.perf_counter() - started)
+        extra = self._pair_calls()
+        snap, pair_results = await self._market.snapshot_at(block, extra)
+        lp_e4 = self._lp_e4_per_unit(snap, pair_results)
+        locked: dict[tuple[str, str], int] = {}
+        if self._locks is not None:
+            await self._locks.scan(block)
+            locked = await self._locks.amounts_at(block)
+        wallets = await self._read_wallets(day, block, snap, lp_e4, locked)
+        credited = await self._ledger.credit(day)
+        return SnapshotResult(day, block, wallets, credited, self._chain.round_trips - trips, time.perf_counter() - started)
+
+    async def _fix_block(self, day: date) -> int | None:
+        """The day's block (fixed on the first run); None when the day is credited already."""
+        d = day.isoformat()
+        row = await self._db.fetch_one("SELECT block, state FROM point_snapshots WHERE day = ?", (d,))
+        if row is None:
+            head = await self._chain.block_number()
+            stamp = await self._chain.w3.eth.get_block(head)
+            async with self._db.transaction() as tx:
+                await tx.execute(
+                    "INSERT OR IGNORE INTO point_snapshots (day, epoch, block, timestamp, state, started_at) VALUES (?, ?, ?, ?, 'reading', ?)",
+                    (d, self._config.epoch_of(day).name, head, int(stamp["timestamp"]), int(self._clock())))
+            row = await self._db.fetch_one("SELECT block, state FROM point_snapshots WHERE day = ?", (d,))
+            assert row is not None
+        return None if row["state"] == "credited" else int(row["block"])
+
+    def _pair_calls(self) -> list[Call]:
+        calls = []
+        for lp in self._profile.lp_tokens:
+            calls += [Call(lp.token.address, p.GET_RESERVES), Call(lp.token.address, p.TOTAL_SUPPLY), Call(lp.token.address, p.TOKEN0)]
+        return calls
+
+    def _lp_e4_per_unit(self, snap: Snapshot, results: list[Result]) -> dict[str, tuple[str, Decimal]]:
+        """LP token address -> (its index, USD e4 units per base unit) from the pair's reserves at NAV and $1 USDC."""
+        out: dict[str, tuple[str, Decimal]] = {}
+        it = iter(results)
+        for lp in self._profile.lp_tokens:
+            reserves, supply, token0 = next(it), next(it), next(it)
+            state = snap.indexes.get(lp.index)
+            if not (reserves.ok and supply.ok and token0.ok) or state is None or int(supply.one()) == 0:
+                continue
+            ref = self._profile.index(lp.index)
+            r0, r1, _ = (int(v) for v in reserves.values)
+            index_units, usdc_units = (r0, r1) if str(token0.one()).lower() == ref.token.address.lower() else (r1, r0)
+            usd = from_base_units(index_units, ref.token.decimals) * state.nav + from_base_units(usdc_units, self._profile.usdc.decimals)
+            out[lp.token.address] = (lp.index, usd * E4 / int(supply.one()))
+        return out
+
+    async def _read_wallets(self, day: date, block: int, snap: Snapshot, lp_e4: dict[str, tuple[str, Decimal]],
+                            locked: dict[tuple[str, str], int]) -> int:
+        d = day.isoformat()
+        soso_price = snap.prices.get(self._profile.soso.symbol) if self._profile.soso is not None else None
+        read = 0
+        while True:
+            row = await self._db.fetch_one("SELECT next_wallet FROM point_snapshots WHERE day = ?", (d,))
+            assert row is not None
+            batch = await self._db.fetch_all(
+                """SELECT id, user_id, address FROM wallets WHERE removed_at IS NULL AND id >= ? ORDER BY id LIMIT ?""",
+                (int(row[0]), self._config.batch_wallets))
+            if not batch:
+                return read
+            calls = [Call(s.token, p.BALANCE_OF, (str(w["address"]),)) for w in batch for s in self._slots]
+            results = await self._chain.multicall(calls, block=block)
+            rows: list[tuple[str, int, str, str, str, int]] = []
+            it = iter(results)
+            for w in batch:
+                address, user = str(w["address"]), int(w["user_id"])
+                for slot in self._slots:
+                    res = next(it)
+                    units = int(res.one()) if res.ok else 0
+                    if units <= 0:
+                        continue
+                    price = soso_price if slot.source == "soso" else (snap.indexes[slot.index].nav if slot.index in snap.indexes else None)
+                    if price is not None:
+                        rows.append((d, user, address, slot.index, slot.source, _e4(from_base_units(units, slot.decimals) * price)))
+                for token, (index, per_unit) in lp_e4.items():
+                    units = locked.get((address, token), 0)
+                    if units > 0:
+                        rows.append((d, user, address, index, "locked", _e4(per_unit * units / E4)))
+            async with self._db.transaction() as tx:
+                await tx.executemany("INSERT OR IGNORE INTO point_holdings VALUES (?, ?, ?, ?, ?, ?)", rows)
+                await tx.execute("UPDATE point_snapshots SET next_wallet = ? WHERE day = ? AND next_wallet = ?",
+                                 (int(batch[-1]["id"]) + 1, d, int(row[0])))
+            read += len(batch)
+
+
+def _e4(usd: Decimal) -> int:
+    """USD in integer 1e-4 units, floored, and bounded so the ledger's integer SQL can never overflow into REAL."""
+    return min(MAX_E4, int((usd * E4).to_integral_value(rounding=ROUND_FLOOR)))
