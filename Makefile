@@ -18,6 +18,7 @@ bench: install
 	$(BIN)/python bench/quote.py
 	$(BIN)/python bench/updates.py
 	$(BIN)/python bench/trade.py
+	$(BIN)/python bench/positions.py
 
 install: $(VENV)/.installed node_modules/.installed
 
