@@ -1,16 +1,44 @@
-"""/start: a welcome with the main actions as buttons."""
+"""/start: a welcome with the main actions as buttons. `/start <code>` (Telegram's deep link sends
+`/start ref_<code>`) names who invited the user; every /start is recorded (bot.points.referrals), and a code
+that cannot be used is answered politely under the welcome, never instead of it."""
+
+import logging
 
 from bot.core.messages import Button, Msg, Reply
 from bot.core.request import Caller
 from bot.core.router import Router
+from bot.points.referrals import Joined
 from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+REFERRAL_NOTES = {
+    "already_started": "start.ref.already", "unknown": "start.ref.unknown", "malformed": "start.ref.unknown",
+    "self": "start.ref.self", "cycle": "start.ref.cycle",
+}
 
 
 def register(router: Router, services: Services) -> None:
+    async def referral(caller: Caller) -> list[Msg]:
+        """Record this /start with its code, if any; what to tell the user about the code."""
+        points = services.points
+        if points is None:
+            return []
+        args = caller.request.args
+        try:
+            joined: Joined | None = await points.referrals.start(caller.user_key, args[0] if args else None)
+        except Exception:  # noqa: BLE001 - the welcome matters more than the referral
+            log.exception("recording /start failed for user %s", caller.user_key)
+            return []
+        if joined == "joined":
+            return [Msg("start.ref.joined", {"bonus": points.config.welcome_bonus})]
+        return [Msg(REFERRAL_NOTES[joined])] if joined is not None else []
+
     async def start(caller: Caller) -> Reply:
         """Greet the user and offer the first steps."""
         return Reply.of(
             Msg("start.title", style="title"),
+            *await referral(caller),
             Msg("start.body", {"indexes": services.index_list()}),
             buttons=(
                 (Button(Msg("button.indexes"), "indexes.show"), Button(Msg("button.quote_sample"), "quote.show", (services.profile.indexes[0].symbol, "100", "usdc"))),

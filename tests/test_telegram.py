@@ -341,3 +341,20 @@ async def test_staking_journey_on_telegram(app: App, chain: Devnet, emulator: Bo
     await app.head.poll_once()
     claimed = await press_and_wait_edit(emulator, user, await ask(emulator, user, user, "/claim MAG7"), "Confirm")
     assert claimed.params["text"].startswith("Confirmed in block") and "claimed 0.3 MAG7.ssi" in claimed.params["text"]
+
+
+async def test_invite_link_names_the_bot_and_a_friend_joins_through_it(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
+    points = app.services.points
+    assert points is not None
+    inviter, friend = 7811, 7812
+    invite = await ask(emulator, inviter, inviter, "/invite")
+    code = await points.referrals.code_of((await app.services.users.seen("telegram", str(inviter))).id)
+    link = f"https://t.me/{emulator.me['username']}?start=ref_{code}"
+    assert text(app, "invite.link.telegram", link=link) in invite.params["text"]
+    assert text(app, "invite.both") in invite.params["text"]
+
+    welcome = await ask(emulator, friend, friend, f"/start ref_{code}")  # what opening the link sends
+    assert text(app, "start.ref.joined", bonus=points.config.welcome_bonus) in welcome.params["text"]
+    assert text(app, "start.body", indexes=app.services.index_list()) in welcome.params["text"]
+    friend_id = (await app.services.users.seen("telegram", str(friend))).id
+    assert await points.referrals.referrer_of(friend_id) == (await app.services.users.seen("telegram", str(inviter))).id

@@ -66,6 +66,10 @@ def boost_actions(app: App) -> Sequence[tuple[str, str]]:
     return [(a, a) for a in ("add", "remove")]
 
 
+def points_views(app: App) -> Sequence[tuple[str, str]]:
+    return [("chart", "chart")]
+
+
 def language_choices(app: App) -> Sequence[tuple[str, str]]:
     catalogs = app.services.catalogs
     return [*((catalogs.language_name(code), code) for code in catalogs.locales), ("auto", "auto")]
@@ -89,7 +93,7 @@ class Slash:
 
 
 SLASH: Mapping[str, Slash] = {
-    "start": Slash(),
+    "start": Slash((Option("code"),)),
     "indexes": Slash(defer=True),
     "quote": Slash((Option("index", True, index_choices), Option("amount"), Option("unit", choices=unit_choices)), defer=True),
     "lang": Slash((Option("code", choices=language_choices),)),
@@ -109,6 +113,11 @@ SLASH: Mapping[str, Slash] = {
     "stake": Slash((Option("asset", True, staked_choices), Option("amount", True)), defer=True),
     "unstake": Slash((Option("asset", True, staked_choices), Option("amount", True)), defer=True),
     "claim": Slash((Option("asset", True, claim_choices), Option("amount")), defer=True),
+    "points": Slash((Option("view", choices=points_views),), defer=True),
+    "leaderboard": Slash(),
+    "name": Slash((Option("name"),)),
+    "invite": Slash(),
+    "referrals": Slash(),
 }
 FREE_TEXT = Slash((Option("args"),), defer=True)  # a router command this table does not know yet
 

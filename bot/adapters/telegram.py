@@ -171,6 +171,8 @@ class TelegramFrontend:
     async def start(self) -> None:
         """Connect (getMe), publish the localized command menus, and begin long polling."""
         await self.application.initialize()
+        if self.app.services.points is not None and self.bot.username:  # known since getMe: the /invite deep link
+            self.app.services.points.invite_links["telegram"] = f"https://t.me/{self.bot.username}?start=ref_{{code}}"
         await self._publish_commands()
         await self.application.start()
         assert self.application.updater is not None

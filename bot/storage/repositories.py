@@ -74,6 +74,16 @@ class Users:
             if user.id == user_id:
                 self._known[key] = (replace(user, locale=locale), at)
 
+    async def leaderboard_name(self, user_id: int) -> str | None:
+        """The name the user chose for the leaderboard (/name); None: they are shown anonymized."""
+        row = await self._db.fetch_one("SELECT leaderboard_name FROM users WHERE id = ?", (user_id,))
+        return str(row[0]) if row and row[0] is not None else None
+
+    async def set_leaderboard_name(self, user_id: int, name: str | None) -> None:
+        """Set (already validated) or clear (None) the user's leaderboard name."""
+        async with self._db.transaction() as tx:
+            await tx.execute("UPDATE users SET leaderboard_name = ? WHERE id = ?", (name, user_id))
+
 
 class Buttons:
     def __init__(self, db: Database) -> None:
