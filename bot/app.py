@@ -27,6 +27,7 @@ from bot.faucet import Faucet
 from bot.i18n import Catalogs
 from bot.market import Market
 from bot.profile import Profile, load_profile
+from bot.schedule import Schedule
 from bot.services import Services
 from bot.storage.connected import ConnectedAddresses, ConnectLinks, SigningLinks
 from bot.storage.db import Database
@@ -64,6 +65,7 @@ class App:
     notices: Notices
     devnet: Any = None  # the embedded devnet this app started, stopped with it
     web: WebServer | None = None  # the connect and signing pages, served while the app runs
+    schedule: Schedule | None = None  # timed jobs (the daily points snapshot); started with the front ends
 
     @classmethod
     async def start(cls, config: Config, *, track_head: bool = True) -> App:
@@ -151,7 +153,9 @@ class App:
         opened.push_async_callback(web.stop)
         router = Router(users, buttons, catalogs, zones=settings.zone_of)
         register_all(router, services)
-        return cls(config, profile, chain, head, db, services, router, notices, devnet, web)
+        points = services.points
+        schedule = Schedule(points.snapshot if points is not None else None, config.points.snapshot_at)
+        return cls(config, profile, chain, head, db, services, router, notices, devnet, web, schedule)
 
     async def reconcile(self) -> None:
         """Settle every trade a previous run left unfinished and tell each user (front ends attached first,
@@ -159,7 +163,14 @@ class App:
         if self.services.trading is not None:
             await reconcile(self.services.trading)
 
+    def start_schedule(self) -> None:
+        """Start the timed jobs (`indexbot run` and `chat` do, once their front ends are up; a one-off command does not)."""
+        if self.schedule is not None:
+            self.schedule.start()
+
     async def stop(self) -> None:
+        if self.schedule is not None:
+            await self.schedule.stop()
         if self.services.trading is not None:
             await self.services.trading.stop()
         if self.web is not None:

@@ -1,4 +1,5 @@
-"""`indexbot`: chat (terminal), run (Telegram and/or Discord), devnet (local chain), config (redacted)."""
+"""`indexbot`: chat (terminal), run (Telegram and/or Discord), points (the daily snapshot), devnet (local chain),
+config (redacted)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import argparse
 import asyncio
 import json
 import logging
+import re
 import signal
 import sys
+from datetime import date
 
 from bot.config import Config, ConfigError, load_config
 from bot.adapters.base import Frontend
@@ -28,6 +31,7 @@ async def _chat(config: Config) -> int:
         console = ConsoleFrontend(app.router)
         app.notices.attach(console)
         await app.reconcile()  # unfinished trades of a previous run, told through the attached front end
+        app.start_schedule()
         await console.run()
     finally:
         await app.stop()
@@ -55,6 +59,7 @@ async def _run(config: Config) -> int:
             await frontend.start()
             app.notices.attach(frontend)
         await app.reconcile()  # unfinished trades of a previous run, told through the attached front ends
+        app.start_schedule()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -68,12 +73,42 @@ async def _run(config: Config) -> int:
     return 0
 
 
+async def _points_snapshot(config: Config, day: date | None) -> int:
+    """Run the day's points snapshot once (today, UTC, by default) and print what it did, in one line."""
+    from bot.app import App
+
+    app = await App.start(config, track_head=False)
+    try:
+        if app.services.points is None:
+            print("indexbot points: the points programme is not configured.", file=sys.stderr)
+            return 2
+        result = await app.services.points.snapshot.run(day)
+    finally:
+        await app.stop()
+    outcome = "credited" if result.credited else "already credited, nothing changed"
+    print(f"points snapshot {result.day.isoformat()}: block {result.block}, {result.wallets} wallets read, {outcome}, "
+          f"{result.round_trips} RPC round trips, {result.seconds:.2f} s")
+    return 0
+
+
+def _day(text: str) -> date:
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):  # fromisoformat alone also takes 20261120 and 2026-W47-1
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day (YYYY-MM-DD, e.g. 2026-11-20)") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="indexbot", description=__doc__)
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("chat", help="chat with the bot in this terminal (starts a local devnet when no chain is set)")
     sub.add_parser("run", help="run the Telegram and/or Discord front ends")
     sub.add_parser("config", help="print the configuration with secrets redacted")
+    points = sub.add_parser("points", help="the points programme").add_subparsers(dest="points_command", required=True)
+    snapshot = points.add_parser("snapshot", help="read every linked wallet and credit the day's points (once per day)")
+    snapshot.add_argument("--day", type=_day, default=None, help="the UTC day to snapshot, YYYY-MM-DD (default: today)")
     from devnet import cli as devnet_cli
 
     devnet_cli.register(sub)
@@ -100,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(devnet_cli.main(args))
         if args.command == "run":
             return asyncio.run(_run(config))
+        if args.command == "points":
+            return asyncio.run(_points_snapshot(config, args.day))
         return asyncio.run(_chat(config))
     except (ProfileError, ProfileMismatch, ConfigError, WebError) as exc:
         print(f"indexbot: {exc}", file=sys.stderr)

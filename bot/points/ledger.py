@@ -147,9 +147,11 @@ class Ledger:
     async def _qualify_invitees(self, tx: Tx, d: str, epoch: str) -> None:
         """Invitees holding something for the first time qualify today, unless they share a wallet with anyone
         up their referral chain (the same person under another identity): then the referral is void."""
+        # The day's holders are listed once (a non-correlated IN): a correlated EXISTS per referral walked all
+        # of the day's holdings each time (point_holdings is keyed by day and address, not user): 200 s at 100,000 users.
         newly = """SELECT r.invitee_id FROM referrals r
-                   WHERE r.qualified_day IS NULL AND r.void_reason IS NULL AND EXISTS (
-                     SELECT 1 FROM point_holdings h WHERE h.day = ? AND h.user_id = r.invitee_id
+                   WHERE r.qualified_day IS NULL AND r.void_reason IS NULL AND r.invitee_id IN (
+                     SELECT h.user_id FROM point_holdings h WHERE h.day = ?
                      AND h.source IN ('held', 'staked', 'locked') AND h.usd_e4 > 0)"""
         await tx.execute(
             f"""UPDATE referrals SET void_reason = 'self' WHERE invitee_id IN (

@@ -1,0 +1,106 @@
+"""The bot's timed work: an APScheduler (3.x) `AsyncIOScheduler` in UTC on the bot's own event loop.
+
+One job for now, `points:snapshot`: the daily points snapshot at `config.points.snapshot_at` (UTC). Jobs are
+named by what they are for and added with `replace_existing`, so scheduling again is harmless. A run that fails
+is logged and the loop carries on; the next day's run (or `indexbot points snapshot`) resumes it, and the
+ledger credits a day once however often it runs, so a double run is harmless too.
+
+The job store is in memory: a bot restarted shortly after the snapshot time would not know it missed one, so
+`start` schedules the first run at the time just passed when it is within the grace period (an hour), and the
+scheduler runs it at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time as clock_time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, time, timedelta
+from typing import Any, Protocol
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_JOB = "points:snapshot"
+GRACE = timedelta(hours=1)  # a run missed by less than this (the bot was down or busy) still runs
+
+
+class Snapshot(Protocol):
+    """What the job needs of `bot.points.snapshot.Snapshotter`."""
+
+    def run(self) -> Awaitable[Any]: ...
+
+
+class Schedule:
+    def __init__(self, snapshot: Snapshot | None, snapshot_at: time, clock: Callable[[], float] = clock_time.time) -> None:
+        self._snapshot = snapshot
+        self._trigger = CronTrigger(hour=snapshot_at.hour, minute=snapshot_at.minute, timezone=UTC)
+        self._clock = clock
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
+        self._running: asyncio.Task[Any] | None = None  # the snapshot in flight, cancelled by stop()
+
+    @property
+    def scheduler(self) -> AsyncIOScheduler:
+        return self._scheduler
+
+    def start(self) -> None:
+        """Start the scheduler on the running event loop with every job (from a coroutine)."""
+        if self._snapshot is not None:
+            missed = self.missed_run()
+            extra = {"next_run_time": missed} if missed is not None else {}
+            self._scheduler.add_job(
+                self.run_snapshot, self._trigger, id=SNAPSHOT_JOB, name=SNAPSHOT_JOB, replace_existing=True,
+                coalesce=True, misfire_grace_time=int(GRACE.total_seconds()), max_instances=1, **extra,
+            )
+        self._scheduler.start()
+
+    async def stop(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)  # scheduled onto the loop (call_soon_threadsafe) ...
+            await asyncio.sleep(0)  # ... and done here
+        task, self._running = self._running, None
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+    async def run_snapshot(self) -> None:
+        """The `points:snapshot` job: today's snapshot; a failure is logged, never raised into the scheduler."""
+        if self._snapshot is None:
+            return
+        self._running = asyncio.current_task()
+        try:
+            result = await self._snapshot.run()
+            log.info("points snapshot: %s", result)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("points snapshot failed; it resumes on the next run")
+        finally:
+            self._running = None
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
+
+    def missed_run(self) -> datetime | None:
+        """The snapshot time just passed, if it passed less than the grace period ago (run it at start)."""
+        now = self.now()
+        previous = self._trigger.get_next_fire_time(None, now - GRACE)
+        return previous if previous is not None and previous <= now else None
+
+    def next_snapshot_time(self) -> int | None:
+        """Unix time of the next snapshot run: the scheduled job's, or (not started) the trigger's next one."""
+        job = self._scheduler.get_job(SNAPSHOT_JOB) if self._scheduler.running else None
+        if job is not None:
+            when = job.next_run_time
+        else:
+            now = self.now()
+            when = self._trigger.get_next_fire_time(None, now)
+            if when is not None and when <= now:  # exactly at the snapshot time: that run is under way
+                when = self._trigger.get_next_fire_time(when, when + timedelta(seconds=1))
+        return int(when.timestamp()) if when is not None else None
