@@ -19,6 +19,8 @@ bench: install
 	$(BIN)/python bench/updates.py
 	$(BIN)/python bench/trade.py
 	$(BIN)/python bench/positions.py
+	$(BIN)/python bench/snapshot.py
+	$(BIN)/python bench/ledger.py
 
 install: $(VENV)/.installed node_modules/.installed
 

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time as clock_time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -31,12 +31,13 @@ GRACE = timedelta(hours=1)  # a run missed by less than this (the bot was down o
 class Snapshot(Protocol):
     """What the job needs of `bot.points.snapshot.Snapshotter`."""
 
-    def run(self) -> Awaitable[Any]: ...
+    def run(self, day: date | None = None) -> Awaitable[Any]: ...
 
 
 class Schedule:
     def __init__(self, snapshot: Snapshot | None, snapshot_at: time, clock: Callable[[], float] = clock_time.time) -> None:
         self._snapshot = snapshot
+        self._snapshot_at = snapshot_at
         self._trigger = CronTrigger(hour=snapshot_at.hour, minute=snapshot_at.minute, timezone=UTC)
         self._clock = clock
         self._scheduler = AsyncIOScheduler(timezone=UTC)
@@ -70,12 +71,13 @@ class Schedule:
                 pass
 
     async def run_snapshot(self) -> None:
-        """The `points:snapshot` job: today's snapshot; a failure is logged, never raised into the scheduler."""
+        """The `points:snapshot` job: the snapshot of the day whose snapshot time last passed (a catch-up run just
+        after midnight is still the previous day's); a failure is logged, never raised into the scheduler."""
         if self._snapshot is None:
             return
         self._running = asyncio.current_task()
         try:
-            result = await self._snapshot.run()
+            result = await self._snapshot.run(self.due_day())
             log.info("points snapshot: %s", result)
         except asyncio.CancelledError:
             raise
@@ -86,6 +88,11 @@ class Schedule:
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
+
+    def due_day(self) -> date:
+        """The day of the snapshot time that passed last (UTC)."""
+        now = self.now()
+        return now.date() if now.time() >= self._snapshot_at else now.date() - timedelta(days=1)
 
     def missed_run(self) -> datetime | None:
         """The snapshot time just passed, if it passed less than the grace period ago (run it at start)."""

@@ -3,6 +3,7 @@ that a run failing halfway resumes, locked LP, boosts, and the referral rules.""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -216,3 +217,28 @@ async def test_corrections_are_new_rows_and_move_the_totals(app: App) -> None:
     assert (await pts(app).ledger.standing(uid, "1")).points == before - Decimal("1.5")
     sources = [r[2] for r in await ledger_rows(app)]
     assert "correction" in sources and "held" in sources
+
+
+async def test_two_workers_on_the_same_day_credit_it_once(app: App, tmp_path: Any) -> None:
+    """A second bot process on the same database (its own connection) runs the same day at the same time."""
+    from bot.points.ledger import Ledger
+    from bot.points.snapshot import Snapshotter
+    from bot.storage.db import Database
+
+    for i in range(4):
+        _, address = await funded_user(app, f"w{i}")
+        await mint(app, app.profile.index("MAG7.ssi").token.address, address, UNIT)
+    other_db = await Database.open(app.config.database_path)
+    try:
+        p = pts(app)
+        other = Snapshotter(other_db, app.chain, app.services.market, app.profile,
+                            Ledger(other_db, app.services.boost, p.config), p.config, None)
+        first, second = await asyncio.gather(p.snapshot.run(DAY), other.run(DAY))
+    finally:
+        await other_db.close()
+    assert sorted([first.credited, second.credited]) == [False, True]
+    counts = await app.db.fetch_all("SELECT user_id, COUNT(*) FROM point_ledger WHERE source = 'held' GROUP BY user_id")
+    assert len(counts) == 4 and all(int(c[1]) == 1 for c in counts)
+    sums = await totals(app)
+    held = {int(r[0]): int(r[1]) for r in await app.db.fetch_all("SELECT user_id, SUM(points) FROM point_ledger GROUP BY user_id")}
+    assert sums == held  # the totals moved exactly once

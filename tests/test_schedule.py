@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,13 @@ NOON = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 class FakeSnapshot:
     def __init__(self, fail: bool = False) -> None:
         self.runs = 0
+        self.days: list[date | None] = []
         self.ran = asyncio.Event()
         self.fail = fail
 
-    async def run(self) -> str:
+    async def run(self, day: date | None = None) -> str:
         self.runs += 1
+        self.days.append(day)
         self.ran.set()
         if self.fail:
             raise ConnectionError("the node went away")
@@ -108,3 +110,19 @@ async def test_the_app_runs_the_real_snapshot_from_its_job(app: App, tmp_path: P
     assert row["day"] == datetime.now(UTC).date().isoformat()
     await app.schedule.stop()
     assert not app.schedule.scheduler.running
+
+
+def test_a_run_after_midnight_is_still_the_day_whose_snapshot_time_passed() -> None:
+    late = time(23, 30)
+    for now, want in [
+        (datetime(2026, 11, 20, 23, 30, tzinfo=UTC), date(2026, 11, 20)),
+        (datetime(2026, 11, 21, 0, 10, tzinfo=UTC), date(2026, 11, 20)),  # a catch-up run just after midnight
+        (datetime(2026, 11, 21, 23, 31, tzinfo=UTC), date(2026, 11, 21)),
+    ]:
+        assert Schedule(FakeSnapshot(), late, clock=clock_at(now)).due_day() == want
+
+
+async def test_the_job_passes_the_due_day() -> None:
+    fake = FakeSnapshot()
+    await Schedule(fake, time(12, 0), clock=clock_at(NOON + timedelta(minutes=3))).run_snapshot()
+    assert fake.days == [NOON.date()]
