@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import resource
+import sqlite3
 import sys
 import tempfile
 import time
@@ -31,24 +30,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.quote import machine  # noqa: E402
 from bot.boost import BoostTable  # noqa: E402
 from bot.points.config import PointsConfig  # noqa: E402
 from bot.points.ledger import Ledger  # noqa: E402
 from bot.storage.db import Database  # noqa: E402
 
 DAY = date(2026, 11, 20)
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, SQLite {__import__('sqlite3').sqlite_version}, {platform.system()}"
 
 
 def status_mb(field: str) -> float:
@@ -114,7 +102,7 @@ async def run(n: int, keep: str | None) -> None:
             fill_s = time.perf_counter() - started
             counts = {t: int((await db.fetch_one(f"SELECT COUNT(*) FROM {t}"))[0])  # type: ignore[index]
                       for t in ("users", "wallets", "point_holdings", "referrals")}
-            print(f"machine: {machine()}")
+            print(f"machine: {machine()}, SQLite {sqlite3.sqlite_version}")
             print(f"setup: {counts}, {fill_s:.1f} s, db {path.stat().st_size / 2**20:.0f} MB")
 
             ledger = Ledger(db, BoostTable(), PointsConfig())

@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -34,6 +32,7 @@ from eth_utils import keccak
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.quote import machine  # noqa: E402
 from bot import protocol as p  # noqa: E402
 from bot.app import App  # noqa: E402
 from bot.config import Config, WebSettings  # noqa: E402
@@ -43,18 +42,6 @@ from devnet.harness import Devnet  # noqa: E402
 
 DAY = date(2026, 11, 20)
 BALANCE_SLOT = 3  # devnet/contracts/ERC20.sol: name, symbol, totalSupply, then balanceOf (decimals is immutable)
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 
 
 def addresses(n: int) -> list[str]:
