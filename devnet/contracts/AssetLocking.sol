@@ -2,7 +2,7 @@
 pragma solidity ^0.8.20;
 
 import "./ERC20.sol";
-import "./Owned.sol";
+import "./Pausable.sol";
 
 /// @notice Lock ERC-20s (e.g. Uniswap LP tokens) for a points programme, unlock into a cooldown, withdraw
 /// after it. A token can be locked only while the epoch it is configured for is the active one; unlocking
@@ -10,7 +10,7 @@ import "./Owned.sol";
 /// whole pending amount of that token, earlier unlocks included, as StakeToken.unstake does.
 /// Lock and UnLock carry the locker's locked amount and the token's total locked amount after the call:
 /// readers rebuild positions from these events alone.
-contract AssetLocking is Owned {
+contract AssetLocking is Pausable {
     struct LockConfig {
         uint8 epoch; // 0 = not configured
         uint256 lockLimit; // most that may be locked in total
@@ -26,7 +26,6 @@ contract AssetLocking is Owned {
 
     uint48 public constant MAX_COOLDOWN = 30 days;
 
-    bool public paused;
     mapping(address => LockConfig) public lockConfigs;
     mapping(address => uint8) public activeEpochs;
     mapping(address => mapping(address => LockData)) public lockDatas;
@@ -36,13 +35,6 @@ contract AssetLocking is Owned {
     event Withdraw(address locker, address token, uint256 amount);
     event UpdateLockConfig(address token, uint8 epoch, uint256 lockLimit, uint48 cooldown);
     event SetEpoch(address token, uint8 epoch);
-    event Paused(address account);
-    event Unpaused(address account);
-
-    modifier whenNotPaused() {
-        require(!paused, "paused");
-        _;
-    }
 
     function lock(address token, uint256 amount) external whenNotPaused {
         require(amount > 0, "amount is zero");
@@ -92,15 +84,5 @@ contract AssetLocking is Owned {
     function setEpoch(address token, uint8 epoch) external onlyOwner {
         activeEpochs[token] = epoch;
         emit SetEpoch(token, epoch);
-    }
-
-    function pause() external onlyOwner {
-        paused = true;
-        emit Paused(msg.sender);
-    }
-
-    function unpause() external onlyOwner {
-        paused = false;
-        emit Unpaused(msg.sender);
     }
 }

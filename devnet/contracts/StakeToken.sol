@@ -2,7 +2,7 @@
 pragma solidity ^0.8.20;
 
 import "./ERC20.sol";
-import "./Owned.sol";
+import "./Pausable.sol";
 
 interface IERC20Meta {
     function name() external view returns (string memory);
@@ -14,7 +14,7 @@ interface IERC20Meta {
 
 /// @notice Stake 1:1 into "Staked <name>" / "s<symbol>", unstake into a cooldown, withdraw after it.
 /// Every unstake restarts the cooldown for the caller's whole pending amount, earlier unstakes included.
-contract StakeToken is ERC20, Owned {
+contract StakeToken is ERC20, Pausable {
     struct CooldownInfo {
         uint256 cooldownAmount;
         uint256 cooldownEndTimestamp;
@@ -24,15 +24,12 @@ contract StakeToken is ERC20, Owned {
 
     address public immutable token; // address(0) = native coin
     uint48 public cooldown;
-    bool public paused;
     mapping(address => CooldownInfo) public cooldownInfos;
 
     event Stake(address staker, uint256 amount);
     event UnStake(address unstaker, uint256 amount);
     event Withdraw(address withdrawer, uint256 amount);
     event SetCooldown(uint48 cooldown);
-    event Paused(address account);
-    event Unpaused(address account);
 
     constructor(address token_, uint48 cooldown_)
         ERC20(
@@ -44,11 +41,6 @@ contract StakeToken is ERC20, Owned {
         require(cooldown_ < MAX_COOLDOWN, "cooldown too long");
         token = token_;
         cooldown = cooldown_;
-    }
-
-    modifier whenNotPaused() {
-        require(!paused, "paused");
-        _;
     }
 
     function stake(uint256 amount) external payable whenNotPaused {
@@ -92,15 +84,5 @@ contract StakeToken is ERC20, Owned {
         require(cooldown_ < MAX_COOLDOWN, "cooldown too long");
         cooldown = cooldown_;
         emit SetCooldown(cooldown_);
-    }
-
-    function pause() external onlyOwner {
-        paused = true;
-        emit Paused(msg.sender);
-    }
-
-    function unpause() external onlyOwner {
-        paused = false;
-        emit Unpaused(msg.sender);
     }
 }
