@@ -63,8 +63,9 @@ async def offer(services: Services, caller: Caller, kind: StakeKind, t: StakeTar
 
 async def effect(services: Services, caller: Caller, kind: StakeKind, t: StakeTarget, amount: Decimal | None) -> dict[str, str]:
     """The points multipliers (index stake) or boost levels (SOSO) this would give, read from the chain now."""
-    if services.positions is None or services.trading is None or kind == "claim":
-        return {}
+    soso = t.staking == services.profile.soso_staking
+    if services.positions is None or services.trading is None or not (kind == "stake" or (soso and kind == "unstake")):
+        return {}  # a claim, or an index unstake, changes no multiplier shown: no read
     address = (await services.trading.sender(caller.user_key)).address
     return points_effect(await services.positions.read(address), services.boost, t.symbol, kind, amount)
 
