@@ -22,6 +22,9 @@ from bot.points.referrals import Referrals
 from bot.points.snapshot import Snapshotter
 from bot.config import Config
 from bot.core.notices import Notices
+from bot.outbox import Outbox
+from bot.outbox.render import Renderer
+from bot.storage.outbox import OutboxRows
 from bot.core.router import Router
 from bot.faucet import Faucet
 from bot.i18n import Catalogs
@@ -116,7 +119,9 @@ class App:
         wallets = CustodialWallets(Wallets(db), keystore, pins)
         settings = Settings(db)
         buttons = Buttons(db)
-        notices = Notices(users, buttons, catalogs, zones=settings.zone_of)
+        outbox = Outbox(OutboxRows(db), Renderer(users, buttons, catalogs, zones=settings.zone_of), on_blocked=users.forget)
+        opened.push_async_callback(outbox.stop)
+        notices = Notices(outbox)
         intents = Intents(db)
         # The zero-config embedded devnet takes any free port rather than fail on a busy 8080.
         port = config.web.port if config.web.port is not None else (0 if devnet is not None else DEFAULT_WEB_PORT)
@@ -168,11 +173,16 @@ class App:
         if self.schedule is not None:
             self.schedule.start()
 
+    @property
+    def outbox(self) -> Outbox:
+        return self.notices.outbox
+
     async def stop(self) -> None:
         if self.schedule is not None:
             await self.schedule.stop()
         if self.services.trading is not None:
             await self.services.trading.stop()
+        await self.outbox.stop()
         if self.web is not None:
             await self.web.stop()
         await self.head.stop()

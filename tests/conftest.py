@@ -68,5 +68,5 @@ async def telegram(app: App, emulator: BotApiEmulator) -> AsyncIterator[Telegram
     try:
         yield front
     finally:
-        app.notices.detach(front)
+        await app.notices.detach(front)
         await front.stop()

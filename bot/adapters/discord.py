@@ -20,6 +20,7 @@ import io
 import logging
 from typing import Any, Literal
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.backoff import ExponentialBackoff
@@ -35,6 +36,7 @@ from bot.adapters.discord_commands import (
     valid_token,
 )
 from bot.app import App
+from bot.core.delivery import Delivery
 from bot.core.messages import Rendered
 from bot.core.request import Request
 from bot.core.router import Outcome
@@ -45,6 +47,7 @@ ANSWER_WITHIN = 2.0  # seconds to wait for the router before deferring; Discord 
 MAX_CONTENT = 2000  # Discord's message length limit
 MAX_ROWS = 5  # Discord's limit of component rows per message
 NO_MENTIONS = discord.AllowedMentions.none()
+RETRY_SECONDS = 10.0  # Discord failing on its side: the outbox tries a message again after this
 
 
 class DiscordMarkup:
@@ -256,17 +259,30 @@ class DiscordFrontend:
             self._gateway = None
 
     async def deliver(self, chat_id: str, rendered: Rendered, edit_ref: str | None = None) -> str | None:
-        """Send to a channel (or DM channel) by id, or edit the bot's message `edit_ref` there; failures are
-        logged (a vanished channel, missing permissions), not raised into the caller."""
+        """Send to a channel (or DM channel) by id, or edit the bot's message `edit_ref` there; the id of the
+        message shown, None when refused (a vanished channel, missing permissions)."""
+        return (await self.post(chat_id, rendered, edit_ref)).ref
+
+    async def post(self, chat_id: str, rendered: Rendered, edit_ref: str | None = None, *, bulk: bool = False) -> Delivery:
+        """What the outbox calls: send or edit and say how it went. discord.py waits out rate limits itself
+        (per route and global, from the response headers); bulk sends are paced by the outbox's `sends_at_once`."""
         try:
             channel = self.bot.get_channel(int(chat_id)) or await self.bot.fetch_channel(int(chat_id))
             if not isinstance(channel, discord.abc.Messageable):
-                raise ValueError(f"discord channel {chat_id} cannot receive messages")
+                return Delivery("failed", error=f"channel {chat_id} cannot receive messages")
             if edit_ref is not None and rendered.image is None and len(rendered.text) <= MAX_CONTENT:
                 message = channel.get_partial_message(int(edit_ref))
                 await message.edit(content=rendered.text, view=view_of(rendered), allowed_mentions=NO_MENTIONS)
-                return edit_ref
-            return str((await send_rendered(channel, rendered)).id)
-        except (discord.HTTPException, ValueError) as err:
+                return Delivery.sent(edit_ref)
+            return Delivery.sent(str((await send_rendered(channel, rendered)).id))
+        except (discord.Forbidden, discord.NotFound) as err:  # DMs closed, bot blocked, channel gone
+            return Delivery("blocked", error=str(err))
+        except discord.DiscordServerError as err:
+            return Delivery("retry", retry_after=RETRY_SECONDS, error=str(err))
+        except discord.HTTPException as err:
+            if err.status == 429:
+                return Delivery("retry", retry_after=RETRY_SECONDS, error=str(err))
             log.warning("discord: delivery to %s failed: %s", chat_id, err)
-            return None
+            return Delivery("failed", error=str(err))
+        except (TimeoutError, aiohttp.ClientError) as err:  # the request may have arrived: never sent again
+            return Delivery("unknown", error=str(err))

@@ -34,10 +34,11 @@ from telegram import (
     User,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from bot.app import App
+from bot.core.delivery import Delivery
 from bot.core.messages import Msg, Rendered, Reply
 from bot.core.request import ChatType, Request, split_command
 from bot.i18n import DEFAULT_LOCALE
@@ -56,6 +57,10 @@ POLL_TIMEOUT_SECONDS = 10  # long-polling timeout; stop() interrupts a pending p
 # writes a burst can put in flight at once; ordering within one chat is not guaranteed either way, which
 # is harmless for independent commands.
 CONCURRENT_UPDATES = 64
+# Priorities in the rate limiter (bot/adapters/telegram_limits.py): replies to what a user just did go first.
+REPLY, NOTICE, BULK = 0, 1, 2
+RETRY_NETWORK_SECONDS = 5.0  # Telegram unreachable: the outbox tries a message again after this
+SENDS_AT_ONCE = 8  # outbox requests in flight: enough to use the overall allowance with loopback-to-WAN latency
 
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9_-]+")
 _TAG = re.compile(r"<[^>]+>")
@@ -136,6 +141,7 @@ class TelegramFrontend:
 
     name = "telegram"
     markup = MARKUP
+    sends_at_once = SENDS_AT_ONCE
 
     def __init__(
         self, app: App, token: str, api_url: str | None = None, *, poll_interval: float = 0.0,
@@ -196,12 +202,55 @@ class TelegramFrontend:
         await self.application.shutdown()
 
     async def deliver(self, chat_id: str, rendered: Rendered, edit_ref: str | None = None) -> str | None:
-        """Send an unprompted message, or edit `edit_ref`; failures (blocked bot, vanished chat) are logged."""
-        if edit_ref is not None and rendered.image is None:
-            edited = await self._edit_by_id(chat_id, int(edit_ref), rendered)
-            if edited:
-                return edit_ref
-        return await self._send(chat_id, rendered)
+        """Send an unprompted message, or edit `edit_ref`; the id of the message shown, None when refused."""
+        return (await self.post(chat_id, rendered, edit_ref)).ref
+
+    async def post(self, chat_id: str, rendered: Rendered, edit_ref: str | None = None, *, bulk: bool = False) -> Delivery:
+        """What the outbox calls: send (or edit `edit_ref`) and say how it went. `bulk` sends yield to everything
+        else in the rate limiter; Telegram's flood-control waits are honoured there, before this returns."""
+        limit = self._limit(BULK if bulk else NOTICE)
+        try:
+            if edit_ref is not None and rendered.image is None:
+                try:
+                    await self.bot.edit_message_text(
+                        rendered.text, chat_id=chat_id, message_id=int(edit_ref), parse_mode=ParseMode.HTML,
+                        reply_markup=keyboard(rendered), rate_limit_args=limit,
+                    )
+                    return Delivery.sent(edit_ref)
+                except BadRequest as err:
+                    if "not modified" in err.message:
+                        return Delivery.sent(edit_ref)
+                    log.info("telegram: cannot edit %s in %s (%s); sending anew", edit_ref, chat_id, err.message)
+            sent = await self._post_now(chat_id, rendered, limit)
+            return Delivery.sent(str(sent.message_id))
+        except Forbidden as err:
+            return Delivery("blocked", error=err.message)
+        except RetryAfter as err:
+            return Delivery("retry", retry_after=retry_seconds(err), error="flood control")
+        except TimedOut as err:  # the request may have arrived: never sent again
+            return Delivery("unknown", error=str(err))
+        except NetworkError as err:  # BadRequest and friends are NetworkErrors too
+            if isinstance(err, BadRequest):
+                gone = "chat not found" in err.message.lower()
+                return Delivery("blocked" if gone else "failed", error=err.message)
+            return Delivery("retry", retry_after=RETRY_NETWORK_SECONDS, error=str(err))
+        except TelegramError as err:
+            return Delivery("failed", error=str(err))
+
+    def _limit(self, priority: int) -> dict[str, int] | None:
+        """`rate_limit_args` for one request: its priority in the rate limiter (None without one)."""
+        return {"priority": priority} if getattr(self.bot, "rate_limiter", None) is not None else None
+
+    async def _post_now(self, chat_id: str, rendered: Rendered, limit: dict[str, int] | None) -> Message:
+        """One new message (a photo with caption when the reply has an image), errors raised."""
+        markup = keyboard(rendered)
+        if rendered.image is not None and len(rendered.text) <= CAPTION_MAX_CHARS:
+            return await self.bot.send_photo(chat_id, rendered.image, caption=rendered.text, parse_mode=ParseMode.HTML,
+                                             reply_markup=markup, rate_limit_args=limit)
+        if rendered.image is not None:
+            await self.bot.send_photo(chat_id, rendered.image, rate_limit_args=limit)
+        return await self.bot.send_message(chat_id, rendered.text, parse_mode=ParseMode.HTML, reply_markup=markup,
+                                           rate_limit_args=limit)
 
     async def _publish_commands(self) -> None:
         """One setMyCommands per shipped locale, so Telegram's command menu is in the user's language.

@@ -98,7 +98,8 @@ class Router:
         kind: str | None = None  # the secret the arguments carry, if any
         user_key: int | None = None
         try:
-            user = await self.users.seen(request.platform, request.user_id, request.display_name, request.locale or None)
+            dm_chat = request.chat_id if request.is_private else None  # where their alerts go from now on
+            user = await self.users.seen(request.platform, request.user_id, request.display_name, request.locale or None, dm_chat)
             locale, user_key = user.locale or locale, user.id
             caller = Caller(request, user.id, locale)
             if request.button_token is not None:

@@ -19,6 +19,7 @@ class UserRow:
     platform_user_id: str
     locale: str | None  # the /lang override
     platform_locale: str | None = None  # what the platform last reported
+    dm_chat: str | None = None  # the user's private chat with the bot, once they wrote there
 
 
 @dataclass(frozen=True)
@@ -39,33 +40,44 @@ class Users:
         self._known: dict[tuple[str, str], tuple[UserRow, float]] = {}
 
     async def seen(
-        self, platform: str, platform_user_id: str, display_name: str = "", platform_locale: str | None = None
+        self, platform: str, platform_user_id: str, display_name: str = "", platform_locale: str | None = None,
+        dm_chat: str | None = None,
     ) -> UserRow:
-        """The user's row, created on first contact; last_seen_at refreshed at most once an hour, and the
-        platform's language whenever it changes."""
+        """The user's row, created on first contact; last_seen_at refreshed at most once an hour, the platform's
+        language whenever it changes. `dm_chat` (given when the user writes to the bot privately) is where their
+        alerts go from then on, and writing privately lifts a "blocked the bot" mark."""
         now = time.time()
         known = self._known.get((platform, platform_user_id))
-        if known is not None and now - known[1] < SEEN_REFRESH_SECONDS and known[0].platform_locale == platform_locale:
+        if (known is not None and now - known[1] < SEEN_REFRESH_SECONDS and known[0].platform_locale == platform_locale
+                and (dm_chat is None or known[0].dm_chat == dm_chat)):
             return known[0]
         async with self._db.transaction() as tx:
             row = await tx.fetch_one(
-                """INSERT INTO users (platform, platform_user_id, display_name, created_at, last_seen_at, platform_locale)
-                   VALUES (?, ?, ?, ?, ?, ?)
+                """INSERT INTO users (platform, platform_user_id, display_name, created_at, last_seen_at, platform_locale, dm_chat)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (platform, platform_user_id) DO UPDATE
-                   SET last_seen_at = excluded.last_seen_at, platform_locale = excluded.platform_locale
-                   RETURNING id, platform, platform_user_id, locale, platform_locale""",
-                (platform, platform_user_id, display_name, int(now), int(now), platform_locale),
+                   SET last_seen_at = excluded.last_seen_at, platform_locale = excluded.platform_locale,
+                       dm_chat = COALESCE(excluded.dm_chat, users.dm_chat),
+                       blocked_at = CASE WHEN excluded.dm_chat IS NULL THEN users.blocked_at END
+                   RETURNING id, platform, platform_user_id, locale, platform_locale, dm_chat""",
+                (platform, platform_user_id, display_name, int(now), int(now), platform_locale, dm_chat),
             )
         assert row is not None
-        user = UserRow(int(row[0]), str(row[1]), str(row[2]), row[3], row[4])
+        user = UserRow(int(row[0]), str(row[1]), str(row[2]), row[3], row[4], row[5])
         self._known[(platform, platform_user_id)] = (user, now)
         return user
 
+    def forget(self, user_id: int) -> None:
+        """Drop the remembered row (it changed behind this cache: the user blocked the bot)."""
+        for key, (user, _) in list(self._known.items()):
+            if user.id == user_id:
+                del self._known[key]
+
     async def by_id(self, user_id: int) -> UserRow | None:
         row = await self._db.fetch_one(
-            "SELECT id, platform, platform_user_id, locale, platform_locale FROM users WHERE id = ?", (user_id,)
+            "SELECT id, platform, platform_user_id, locale, platform_locale, dm_chat FROM users WHERE id = ?", (user_id,)
         )
-        return UserRow(int(row[0]), str(row[1]), str(row[2]), row[3], row[4]) if row else None
+        return UserRow(int(row[0]), str(row[1]), str(row[2]), row[3], row[4], row[5]) if row else None
 
     async def set_locale(self, user_id: int, locale: str | None) -> None:
         async with self._db.transaction() as tx:
