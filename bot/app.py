@@ -139,6 +139,8 @@ class App:
         if config.failpoint:
             trading.fault = kill_at(config.failpoint)
         balances = BalanceReader(profile, chain, market)
+        points = _points(config, db, chain, market, profile)
+        schedule = Schedule(points.snapshot, config.points.snapshot_at)
         services = Services(
             profile, market, users, catalogs, config.limits,
             wallets=wallets,
@@ -150,7 +152,9 @@ class App:
             connected=connected,
             positions=PositionReader(profile, market, balances, config.boost),
             boost=config.boost,
-            points=_points(config, db, chain, market, profile),
+            points=points,
+            outbox=outbox,
+            schedule=schedule,
         )
         kit = PageKit(catalogs, users, profile.name, profile.chain_id)
         web = WebServer(sock, url, [*connect_pages.routes(kit, connected), *sign_pages.routes(kit, connected, url.startswith("https://"))])
@@ -158,8 +162,6 @@ class App:
         opened.push_async_callback(web.stop)
         router = Router(users, buttons, catalogs, zones=settings.zone_of)
         register_all(router, services)
-        points = services.points
-        schedule = Schedule(points.snapshot if points is not None else None, config.points.snapshot_at)
         return cls(config, profile, chain, head, db, services, router, notices, devnet, web, schedule)
 
     async def reconcile(self) -> None:
@@ -168,10 +170,11 @@ class App:
         if self.services.trading is not None:
             await reconcile(self.services.trading)
 
-    def start_schedule(self) -> None:
-        """Start the timed jobs (`indexbot run` and `chat` do, once their front ends are up; a one-off command does not)."""
+    async def start_schedule(self) -> None:
+        """Re-create the timed jobs from the database and start them (`indexbot run` and `chat` do, once their
+        front ends are up; a one-off command does not)."""
         if self.schedule is not None:
-            self.schedule.start()
+            await self.schedule.start_all()
 
     @property
     def outbox(self) -> Outbox:

@@ -31,7 +31,7 @@ async def _chat(config: Config) -> int:
         console = ConsoleFrontend(app.router)
         app.notices.attach(console)
         await app.reconcile()  # unfinished trades of a previous run, told through the attached front end
-        app.start_schedule()
+        await app.start_schedule()
         await console.run()
     finally:
         await app.stop()
@@ -59,7 +59,7 @@ async def _run(config: Config) -> int:
             await frontend.start()
             app.notices.attach(frontend)
         await app.reconcile()  # unfinished trades of a previous run, told through the attached front ends
-        app.start_schedule()
+        await app.start_schedule()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,6 +1,10 @@
 """The bot's timed work: an APScheduler (3.x) `AsyncIOScheduler` in UTC on the bot's own event loop.
 
-One job for now, `points:snapshot`: the daily points snapshot at `config.points.snapshot_at` (UTC). Jobs are
+Features add their own named jobs with `put` (`cooldown:<user>:<token>`, `digest:<user>`, `dca:<plan>`) and
+register a `rebuild` callback that re-creates their jobs from the database at start-up; putting a job under a
+name that exists replaces it, so re-scheduling is harmless and a restart neither loses nor duplicates a job.
+
+The built-in job is `points:snapshot`: the daily points snapshot at `config.points.snapshot_at` (UTC). Jobs are
 named by what they are for and added with `replace_existing`, so scheduling again is harmless. A run that fails
 is logged and the loop carries on; the next day's run (or `indexbot points snapshot`) resumes it, and the
 ledger credits a day once however often it runs, so a double run is harmless too.
@@ -15,12 +19,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time as clock_time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +48,54 @@ class Schedule:
         self._clock = clock
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._running: asyncio.Task[Any] | None = None  # the snapshot in flight, cancelled by stop()
+        self._rebuilders: list[Callable[[], Awaitable[None]]] = []
+
+    def rebuild(self, make_jobs: Callable[[], Awaitable[None]]) -> None:
+        """Register a feature's start-up step that re-creates its jobs from the database (with `put`)."""
+        self._rebuilders.append(make_jobs)
+
+    def put(self, name: str, trigger: Any, run: Callable[..., Coroutine[Any, Any, Any]], *args: Any,
+            grace: timedelta = GRACE, **options: Any) -> None:
+        """Add or replace the job `name`: `run(*args)` on `trigger` (an APScheduler trigger, or a `datetime`
+        for a one-shot run). A run missed by less than `grace` (the bot was down or busy) still runs, once."""
+        if isinstance(trigger, datetime):
+            trigger = DateTrigger(trigger, timezone=UTC)
+        self._scheduler.add_job(
+            _logged(name, run), trigger, args=args, id=name, name=name, replace_existing=True, coalesce=True,
+            misfire_grace_time=int(grace.total_seconds()), max_instances=1, **options,
+        )
+
+    def remove(self, name: str) -> bool:
+        """Drop the job `name`; False when there was none."""
+        try:
+            self._scheduler.remove_job(name)
+        except JobLookupError:
+            return False
+        return True
+
+    def when(self, name: str) -> datetime | None:
+        """The next run of job `name` (None: no such job, or none to come)."""
+        job = self._scheduler.get_job(name)
+        return job.next_run_time if job is not None and hasattr(job, "next_run_time") else None
+
+    def names(self, prefix: str = "") -> list[str]:
+        return sorted(job.id for job in self._scheduler.get_jobs() if job.id.startswith(prefix))
 
     @property
     def scheduler(self) -> AsyncIOScheduler:
         return self._scheduler
 
+    async def start_all(self) -> None:
+        """Re-create every feature's jobs from the database, then start (from a coroutine)."""
+        for make_jobs in self._rebuilders:
+            try:
+                await make_jobs()
+            except Exception:  # one feature's jobs failing to load must not stop the others'
+                log.exception("scheduled jobs could not be re-created by %s", getattr(make_jobs, "__qualname__", make_jobs))
+        self.start()
+
     def start(self) -> None:
-        """Start the scheduler on the running event loop with every job (from a coroutine)."""
+        """Start the scheduler on the running event loop with the built-in jobs (from a coroutine)."""
         if self._snapshot is not None:
             missed = self.missed_run()
             extra = {"next_run_time": missed} if missed is not None else {}
@@ -111,3 +158,17 @@ class Schedule:
             if when is not None and when <= now:  # exactly at the snapshot time: that run is under way
                 when = self._trigger.get_next_fire_time(when, when + timedelta(seconds=1))
         return int(when.timestamp()) if when is not None else None
+
+
+def _logged(name: str, run: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Coroutine[Any, Any, None]]:
+    """A job's coroutine whose failure is logged with the job's name, never raised into the scheduler."""
+
+    async def job(*args: Any) -> None:
+        try:
+            await run(*args)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job %s failed", name)
+
+    return job

@@ -13,8 +13,10 @@ from bot.core.request import Caller
 from bot.faucet import Faucet
 from bot.i18n import Catalogs
 from bot.market import Market
+from bot.outbox import Outbox
 from bot.points import Points
 from bot.profile import IndexRef, Profile
+from bot.schedule import Schedule
 from bot.staking import PositionReader
 from bot.storage.repositories import Users
 from bot.storage.wallets import Settings
@@ -56,6 +58,8 @@ class Services:
     # name -> handler(caller, remaining args); handlers/boost.py dispatches to them at call time.
     staking_actions: dict[str, StakingAction] = field(default_factory=dict)
     points: Points | None = None  # the points ledger, referrals and the daily snapshot (bot.points)
+    outbox: Outbox | None = None  # everything said unprompted: alerts, DCA runs, announcements (bot.outbox)
+    schedule: Schedule | None = None  # named timed jobs (bot.schedule)
 
     async def timezone(self, user_id: int) -> str:
         """The user's IANA time zone for every time shown (`/timezone`); UTC until they choose one."""

@@ -101,7 +101,7 @@ async def test_a_failing_snapshot_is_logged_and_the_loop_carries_on(caplog: pyte
 
 async def test_the_app_runs_the_real_snapshot_from_its_job(app: App, tmp_path: Path) -> None:
     assert app.schedule is not None and not app.schedule.scheduler.running  # a bare App starts no jobs
-    app.start_schedule()
+    await app.start_schedule()
     job = app.schedule.scheduler.get_job(SNAPSHOT_JOB)
     assert job is not None
     await job.func()

@@ -22,7 +22,6 @@ from functools import partial
 from typing import Any, TypeVar
 
 from telegram import (
-    Bot,
     BotCommand,
     CallbackQuery,
     Chat,
@@ -35,7 +34,7 @@ from telegram import (
 )
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, ExtBot, MessageHandler, filters
 
 from bot.app import App
 from bot.core.delivery import Delivery
@@ -168,8 +167,8 @@ class TelegramFrontend:
         return application
 
     @property
-    def bot(self) -> Bot:
-        bot: Bot = self.application.bot
+    def bot(self) -> ExtBot[Any]:
+        bot: ExtBot[Any] = self.application.bot
         return bot
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -239,7 +238,7 @@ class TelegramFrontend:
 
     def _limit(self, priority: int) -> dict[str, int] | None:
         """`rate_limit_args` for one request: its priority in the rate limiter (None without one)."""
-        return {"priority": priority} if getattr(self.bot, "rate_limiter", None) is not None else None
+        return {"priority": priority} if self.bot.rate_limiter is not None else None
 
     async def _post_now(self, chat_id: str, rendered: Rendered, limit: dict[str, int] | None) -> Message:
         """One new message (a photo with caption when the reply has an image), errors raised."""

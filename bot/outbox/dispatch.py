@@ -18,6 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Protocol
 
 from bot.core.delivery import Delivery
@@ -133,8 +134,9 @@ class Dispatcher:
                 break
             sendable = await self._screen(group, now)
             if sendable:
-                self._busy[chat] = asyncio.create_task(self._send(chat, sendable))
-                self._busy[chat].add_done_callback(lambda _t, c=chat: self._done(c))
+                task = asyncio.create_task(self._send(chat, sendable))
+                self._busy[chat] = task
+                task.add_done_callback(partial(self._done, chat))
 
     async def _wait(self, now: int) -> None:
         due = await self._rows.next_due(self.front.name)
@@ -146,7 +148,7 @@ class Dispatcher:
         except TimeoutError:
             pass
 
-    def _done(self, chat: str) -> None:
+    def _done(self, chat: str, _task: asyncio.Task[None]) -> None:
         self._busy.pop(chat, None)
         self._changed.set()
 

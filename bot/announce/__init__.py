@@ -1,0 +1,1 @@
+"""Moderator announcements: drafts, previews per language, fan-out through the outbox, the audit log."""

@@ -1,0 +1,1 @@
+"""Dollar-cost averaging: plans that buy an index on a schedule through the normal buy pipeline."""
