@@ -84,6 +84,22 @@ class OutboxRows:
             )
         return int(row[0]) if row else None
 
+    async def add_many(self, messages: Sequence[NewMessage], now: int | None = None) -> int:
+        """Store many messages in one transaction (a fan-out); those whose `dedupe` key exists are skipped.
+        Returns how many were stored."""
+        at = int(time.time()) if now is None else now
+        async with self._db.transaction() as tx:
+            before = await tx.fetch_one("SELECT COUNT(*) FROM outbox")
+            await tx.executemany(
+                """INSERT INTO outbox (platform, chat_id, user_id, kind, priority, urgent, dedupe, payload, edit_ref,
+                                       announcement_id, due_at, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe) DO NOTHING""",
+                [(m.platform, m.chat_id, m.user_id, m.kind, m.priority, int(m.urgent), m.dedupe, m.payload, m.edit_ref,
+                  m.announcement_id, m.due_at if m.due_at is not None else at, at) for m in messages],
+            )
+            after = await tx.fetch_one("SELECT COUNT(*) FROM outbox")
+        return int(after[0]) - int(before[0]) if before and after else 0
+
     async def due(self, platform: str, now: int, limit: int, skip_chats: Sequence[str] = ()) -> list[OutboxRow]:
         """Pending messages due by `now`, most pressing first (priority, then due time, then age)."""
         rows = await self._db.fetch_all(
