@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bot.announce.config import AnnounceConfig, AnnounceConfigError, parse_announce
 from bot.boost import BoostConfigError, BoostTable, parse_boost
 from bot.market import MarketSettings
 from bot.points.config import PointsConfig, PointsConfigError, parse_points
@@ -37,6 +38,20 @@ class WebSettings:
     port: int | None = None  # INDEXBOT_WEB_PORT; 0 = any free port; unset: 8080, or any free port on the embedded devnet
     public_url: str | None = None  # INDEXBOT_PUBLIC_URL, what users open; default http://127.0.0.1:<port>
     signing_link_seconds: int = 600  # INDEXBOT_SIGNING_LINK_SECONDS: how long a trade's signing link works
+
+
+@dataclass(frozen=True)
+class TelegramLimits:
+    """Telegram's flood limits the bot keeps to (bot/adapters/telegram_limits.py); [telegram] in the TOML file.
+
+    `scale` multiplies every rate (a time-scaled emulator in tests and benches keeps the ratios): 10 means
+    300 messages/s overall, 10 a second per private chat, 200 a minute per group.
+    """
+
+    per_second: int = 30  # messages a second, all chats together
+    per_chat_per_second: int = 1  # per private chat (notices and bulk; a direct reply is not held)
+    per_group_per_minute: int = 20  # per group or channel, everything
+    scale: float = 1.0  # rate_scale
 
 
 class Secret:
@@ -72,8 +87,10 @@ class Config:
     market: MarketSettings = field(default_factory=MarketSettings)
     trading: TradeSettings = field(default_factory=TradeSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    telegram: TelegramLimits = field(default_factory=TelegramLimits)  # [telegram] in the TOML file
     boost: BoostTable = field(default_factory=BoostTable)  # [boost] in the TOML file (bot.boost)
     points: PointsConfig = field(default_factory=PointsConfig)  # [points] in the TOML file (bot.points.config)
+    announce: AnnounceConfig = field(default_factory=AnnounceConfig)  # [moderators] and [announce] (bot.announce.config)
     discord_invite_url: str | None = None  # the server invite /invite shares on Discord, with the user's code
     failpoint: str | None = None  # INDEXBOT_FAILPOINT: fault tests only (bot.trading.failpoints)
 
@@ -145,10 +162,12 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         except MasterKeyError as exc:
             raise ConfigError(f"INDEXBOT_MASTER_KEY: {exc} (make one with: openssl rand -base64 32)") from None
     web = _web_settings(pick)
+    telegram = _telegram_limits(file_values.get("telegram", {}), env.get("INDEXBOT_TELEGRAM_RATE_SCALE"))
     try:
         boost = parse_boost(file_values.get("boost", {}))
         points = parse_points(file_values.get("points", {}))
-    except (BoostConfigError, PointsConfigError) as exc:
+        announce = parse_announce(file_values.get("moderators", {}), file_values.get("announce", {}))
+    except (BoostConfigError, PointsConfigError, AnnounceConfigError) as exc:
         raise ConfigError(str(exc)) from None
     return Config(
         home=Path(pick("INDEXBOT_HOME", "home") or ".indexbot"),
@@ -164,11 +183,32 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         market=market,
         master_key=master_key,
         web=web,
+        telegram=telegram,
         boost=boost,
         points=points,
+        announce=announce,
         discord_invite_url=pick("DISCORD_INVITE_URL", "discord_invite_url") or None,
         failpoint=env.get("INDEXBOT_FAILPOINT") or None,
     )
+
+
+def _telegram_limits(table: Mapping[str, Any], scale_env: str | None) -> TelegramLimits:
+    """[telegram] per_second, per_chat_per_second, per_group_per_minute, rate_scale (INDEXBOT_TELEGRAM_RATE_SCALE)."""
+    names = {"per_second": "per_second", "per_chat_per_second": "per_chat_per_second",
+             "per_group_per_minute": "per_group_per_minute", "rate_scale": "scale"}
+    unknown = sorted(set(table) - set(names))
+    if unknown:
+        raise ConfigError(f"[telegram] does not know {', '.join(unknown)} (known: {', '.join(names)})")
+    raw = {names[k]: v for k, v in table.items()}
+    if scale_env:
+        raw["scale"] = scale_env
+    try:
+        values: dict[str, Any] = {k: float(str(v)) if k == "scale" else int(str(v)) for k, v in raw.items()}
+    except ValueError:
+        raise ConfigError(f"[telegram] takes numbers, got {raw}") from None
+    if any(v <= 0 for v in values.values()):
+        raise ConfigError(f"[telegram] limits must be positive, got {raw}")
+    return TelegramLimits(**values)
 
 
 def _web_settings(pick: Any) -> WebSettings:

@@ -1,0 +1,244 @@
+"""Telegram's flood limits, kept before each request leaves (python-telegram-bot's rate-limiter hook).
+
+Telegram asks bots to stay under about 30 messages a second overall, one a second per private chat and 20 a
+minute per group or channel, and answers 429 "retry after N" when they do not; then the whole bot should
+wait N seconds. `TelegramRateLimiter` keeps the three limits for the message-sending methods (send*, edit*,
+copy*, forward*) and the pause for every request:
+
+- overall: slots spaced evenly at `SAFETY` x the limit, and never more than the limit in any window;
+- per chat: 1 a second in a private chat (for priority >= 1: a reply to what a user just did is not held
+  behind the notices queued for them) and 20 a minute in a group or channel (everything);
+- windows count each request from the moment it was *answered*: wherever Telegram stamps a request
+  between sending and answering, two requests `size` apart are a full window apart there;
+- by priority: a free slot goes to the lowest `rate_limit_args["priority"]` waiting (0 replies, 1 notices,
+  2 bulk; none = 0), first come first served within one, so a bulk backlog holds a reply by one slot at most;
+- on RetryAfter: every request waits out `retry_after`, then the refused one is tried again (at most
+  `max_retries` times; then the error goes to the caller, and the outbox reschedules its message).
+
+One scheduler (`_pump`) hands out slots, woken by a new request, an answer or one timer: no task, no polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import math
+import time
+import warnings
+from bisect import insort
+from collections import deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from telegram.error import RetryAfter
+from telegram.ext import BaseRateLimiter
+
+from bot.config import TelegramLimits
+
+log = logging.getLogger(__name__)
+
+__all__ = ["TelegramLimits", "TelegramRateLimiter", "Window", "retry_seconds"]
+
+SAFETY = 0.98  # of the overall limit: evenly spaced slots at 29.4 messages/s
+MAX_RETRIES = 3
+MESSAGE_METHODS = ("send", "edit", "copy", "forward")  # endpoint prefixes that count as messages
+
+
+def retry_seconds(err: RetryAfter) -> float:
+    """How long Telegram asked us to wait (PTB 22 warns while `retry_after` moves from int to timedelta)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = err.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class Window:
+    """At most `size` requests per `period` seconds, each counted from its answer: a request may start while
+    fewer than `size` are in flight or were answered within the last `period`."""
+
+    def __init__(self, size: int, period: float) -> None:
+        self.size = size
+        self.period = period
+        self.in_flight = 0
+        self._answered: deque[float] = deque(maxlen=size)
+
+    def ready_at(self, now: float) -> float:
+        """When the next request may start: `now` if at once, `inf` if only an answer can free a place."""
+        while self._answered and self._answered[0] <= now - self.period:
+            self._answered.popleft()
+        over = self.in_flight + len(self._answered) - self.size
+        if over < 0:
+            return now
+        if self.in_flight >= self.size:
+            return math.inf
+        return self._answered[over] + self.period
+
+    def idle(self, now: float) -> bool:
+        """Nothing in flight and nothing answered within the period: forgetting this window changes nothing."""
+        return self.in_flight == 0 and (not self._answered or self._answered[-1] <= now - self.period)
+
+    def start(self) -> None:
+        self.in_flight += 1
+
+    def finish(self, now: float) -> None:
+        self.in_flight -= 1
+        self._answered.append(now)
+
+
+@dataclass(eq=False)
+class _Waiter:
+    priority: int
+    seq: int
+    chat: Window | None  # the chat's window, when the request goes to a chat
+    held: bool  # whether that window may hold it (a reply in a private chat is only counted)
+    granted: asyncio.Future[None] = field(repr=False)
+
+    @property
+    def order(self) -> tuple[int, int]:
+        return (self.priority, self.seq)
+
+
+class TelegramRateLimiter(BaseRateLimiter[dict[str, int]]):
+    """Telegram's overall, per-chat and per-group limits, priorities, and the pause a 429 asks for."""
+
+    def __init__(self, limits: TelegramLimits | None = None, *, max_retries: int = MAX_RETRIES, safety: float = SAFETY,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = limits or TelegramLimits()
+        self.max_retries = max_retries
+        self._clock = clock
+        scale = self.limits.scale
+        self._overall = Window(self.limits.per_second, 1.0 / scale)
+        self._gap = 1.0 / (self.limits.per_second * scale * safety)
+        self._chats: dict[str, Window] = {}
+        self._sweep_at = 1024
+        self._queue: list[_Waiter] = []  # kept sorted by (priority, seq)
+        self._seq = itertools.count()
+        self._next_slot = -math.inf
+        self.paused_until = -math.inf
+        self._timer: asyncio.TimerHandle | None = None
+        self.pauses = 0  # 429s answered (for logs and benches)
+
+    async def initialize(self) -> None:
+        """Nothing to open: the scheduler runs on the caller's event loop."""
+
+    async def shutdown(self) -> None:
+        """Forget the timer; requests still waiting are cancelled."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for waiter in self._queue:
+            waiter.granted.cancel()
+        self._queue.clear()
+
+    async def process_request(
+        self, callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any, kwargs: dict[str, Any], endpoint: str, data: dict[str, Any], rate_limit_args: dict[str, int] | None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        """Wait for a slot (messages) or the end of a pause (everything else), call, and retry after a 429."""
+        priority = int((rate_limit_args or {}).get("priority", 0))
+        message = endpoint.startswith(MESSAGE_METHODS)
+        seq = next(self._seq)
+        for attempt in itertools.count(1):
+            chat = await self._slot(priority, seq, data.get("chat_id")) if message else None
+            if not message:
+                await self._unpaused()
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as err:
+                wait = retry_seconds(err)
+                self._pause(wait)
+                if attempt > self.max_retries:
+                    raise
+                log.warning("telegram: %s refused by flood control; every request waits %.1fs", endpoint, wait)
+            finally:
+                if message:
+                    self._finished(chat)
+        raise AssertionError("unreachable")
+
+    # -- slots -----------------------------------------------------------------------------------------
+
+    async def _slot(self, priority: int, seq: int, chat_id: object) -> Window | None:
+        """Wait for this message's turn; the chat's window (started) or None."""
+        chat, held = self._chat(chat_id, priority)
+        waiter = _Waiter(priority, seq, chat, held, asyncio.get_running_loop().create_future())
+        insort(self._queue, waiter, key=lambda w: w.order)
+        self._pump()
+        try:
+            await waiter.granted
+        except asyncio.CancelledError:
+            if waiter.granted.done() and not waiter.granted.cancelled():
+                self._finished(chat)  # granted, then cancelled before the request left: give the slot back
+            elif waiter in self._queue:
+                self._queue.remove(waiter)
+                self._pump()
+            raise
+        return chat
+
+    async def _unpaused(self) -> None:
+        """Wait out a pause (requests that are not messages take no slot)."""
+        while (left := self.paused_until - self._clock()) > 0:
+            await asyncio.sleep(left)
+
+    def _chat(self, chat_id: object, priority: int) -> tuple[Window | None, bool]:
+        if chat_id is None:
+            return None, False
+        key = str(chat_id)
+        group = key.startswith(("-", "@"))  # groups, supergroups and channels have negative ids or @names
+        window = self._chats.get(key)
+        if window is None:
+            if len(self._chats) >= self._sweep_at:
+                self._sweep()
+            scale = self.limits.scale
+            window = (Window(self.limits.per_group_per_minute, 60.0 / scale) if group
+                      else Window(self.limits.per_chat_per_second, 1.0 / scale))
+            self._chats[key] = window
+        return window, group or priority >= 1
+
+    def _sweep(self) -> None:
+        now = self._clock()
+        self._chats = {key: w for key, w in self._chats.items() if not w.idle(now)}
+        self._sweep_at = max(1024, 2 * len(self._chats))
+
+    def _finished(self, chat: Window | None) -> None:
+        now = self._clock()
+        self._overall.finish(now)
+        if chat is not None:
+            chat.finish(now)
+        self._pump()
+
+    def _pause(self, seconds: float) -> None:
+        self.pauses += 1
+        self.paused_until = max(self.paused_until, self._clock() + seconds)
+        self._pump()
+
+    def _pump(self) -> None:
+        """Grant every slot that is free now, in priority order; set one timer for the next."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        now = self._clock()
+        if any(w.granted.done() for w in self._queue):  # cancelled while waiting, not yet taken out
+            self._queue = [w for w in self._queue if not w.granted.done()]
+        while self._queue:
+            free_at = max(self.paused_until, self._next_slot, self._overall.ready_at(now))
+            if free_at > now:
+                self._wake_at(free_at, now)
+                return
+            chosen = next((w for w in self._queue if not w.held or w.chat is None or w.chat.ready_at(now) <= now), None)
+            if chosen is None:  # every waiter's chat is full: the earliest of them, or an answer, wakes us
+                self._wake_at(min(w.chat.ready_at(now) for w in self._queue if w.chat is not None), now)
+                return
+            self._queue.remove(chosen)
+            self._overall.start()
+            if chosen.chat is not None:
+                chosen.chat.start()
+            # Evenly spaced, without drift: a timer that fired late lets the next slot follow at once (once).
+            self._next_slot = max(self._next_slot, now - self._gap) + self._gap
+            chosen.granted.set_result(None)
+
+    def _wake_at(self, at: float, now: float) -> None:
+        if math.isfinite(at):
+            self._timer = asyncio.get_running_loop().call_later(max(0.0, at - now), self._pump)
