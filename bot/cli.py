@@ -50,7 +50,8 @@ async def _run(config: Config) -> int:
         if config.telegram_token:
             from bot.adapters.telegram import TelegramFrontend
 
-            frontends.append(TelegramFrontend(app, config.telegram_token.reveal(), config.telegram_api_url))
+            frontends.append(TelegramFrontend(app, config.telegram_token.reveal(), config.telegram_api_url,
+                                              limits=config.telegram))
         if config.discord_token:
             from bot.adapters.discord import DiscordFrontend
 

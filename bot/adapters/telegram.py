@@ -15,9 +15,7 @@ import asyncio
 import html
 import logging
 import re
-import warnings
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from functools import partial
 from typing import Any, TypeVar
 
@@ -36,6 +34,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, ExtBot, MessageHandler, filters
 
+from bot.adapters.telegram_limits import TelegramLimits, TelegramRateLimiter, retry_seconds
 from bot.app import App
 from bot.core.delivery import Delivery
 from bot.core.messages import Msg, Rendered, Reply
@@ -127,14 +126,6 @@ def command_language(locale: str) -> str | None:
     return None if locale == DEFAULT_LOCALE else locale.split("_", 1)[0].lower()
 
 
-def retry_seconds(err: RetryAfter) -> float:
-    """How long Telegram asked us to wait (PTB 22 warns while `retry_after` moves from int to timedelta)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        value = err.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
 class TelegramFrontend:
     """Telegram through python-telegram-bot, polling inside the caller's event loop."""
 
@@ -144,16 +135,18 @@ class TelegramFrontend:
 
     def __init__(
         self, app: App, token: str, api_url: str | None = None, *, poll_interval: float = 0.0,
-        concurrent_updates: int = CONCURRENT_UPDATES,
+        concurrent_updates: int = CONCURRENT_UPDATES, limits: TelegramLimits | None = None,
     ) -> None:
         self.app = app
         self.router = app.router
         self.poll_interval = poll_interval
+        self.limits = limits or TelegramLimits()
         self.application = self._build(token, api_url, concurrent_updates)
         self._deletions: dict[asyncio.Task[None], tuple[int | str, int]] = {}  # pending delete_after
 
     def _build(self, token: str, api_url: str | None, concurrent_updates: int) -> Application:  # type: ignore[type-arg]
-        builder = Application.builder().token(token).concurrent_updates(concurrent_updates).job_queue(None)
+        builder = (Application.builder().token(token).concurrent_updates(concurrent_updates).job_queue(None)
+                   .rate_limiter(TelegramRateLimiter(self.limits)))
         if api_url:
             base = api_url.rstrip("/")
             builder = builder.base_url(f"{base}/bot").base_file_url(f"{base}/file/bot")
