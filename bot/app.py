@@ -12,9 +12,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from bot.announce.service import Announcements
 from bot.balances import BalanceReader
 from bot.staking import PositionReader
 from bot.chain import Chain, HeadTracker
+from bot.alerts.cooldowns import CooldownAlerts
+from bot.alerts.jobs import schedule_market_alerts
+from bot.alerts.prices import PriceAlerts
+from bot.alerts.rebalance import RebalanceWatcher
+from bot.storage.market_alerts import PriceAlertRows, RebalanceRows
+from bot.dca.plans import Dca
 from bot.points import Points
 from bot.points.ledger import Ledger
 from bot.points.locks import LockIndex
@@ -32,7 +39,10 @@ from bot.market import Market
 from bot.profile import Profile, load_profile
 from bot.schedule import Schedule
 from bot.services import Services
+from bot.storage.announcements import AnnouncementRows
 from bot.storage.connected import ConnectedAddresses, ConnectLinks, SigningLinks
+from bot.storage.cooldowns import CooldownWatches
+from bot.storage.dca import DcaPlans
 from bot.storage.db import Database
 from bot.storage.intents import Intents
 from bot.storage.repositories import Buttons, Users
@@ -141,6 +151,13 @@ class App:
         balances = BalanceReader(profile, chain, market)
         points = _points(config, db, chain, market, profile)
         schedule = Schedule(points.snapshot, config.points.snapshot_at)
+        announcements = Announcements(AnnouncementRows(db), outbox, schedule, config.announce)  # a source and a rebuild
+        cooldowns = CooldownAlerts(CooldownWatches(db), chain, profile, outbox, schedule)
+        trading.mined_hooks.append(cooldowns.on_mined)  # a mined unstake starts its cooldown watch
+        schedule.rebuild(cooldowns.rebuild)
+        dca = Dca(DcaPlans(db), trading, outbox, schedule, profile)
+        schedule.rebuild(dca.rebuild)
+        price_alerts = _market_alerts(config, db, chain, market, profile, outbox, schedule)
         services = Services(
             profile, market, users, catalogs, config.limits,
             wallets=wallets,
@@ -155,6 +172,10 @@ class App:
             points=points,
             outbox=outbox,
             schedule=schedule,
+            announcements=announcements,
+            cooldowns=cooldowns,
+            dca=dca,
+            price_alerts=price_alerts,
         )
         kit = PageKit(catalogs, users, profile.name, profile.chain_id)
         web = WebServer(sock, url, [*connect_pages.routes(kit, connected), *sign_pages.routes(kit, connected, url.startswith("https://"))])
@@ -229,3 +250,13 @@ def _points(config: Config, db: Database, chain: Chain, market: Market, profile:
     snapshot = Snapshotter(db, chain, market, profile, ledger, config.points, locks)
     links = {"discord": config.discord_invite_url} if config.discord_invite_url else {}
     return Points(config.points, ledger, Referrals(db), snapshot, links)
+
+
+def _market_alerts(config: Config, db: Database, chain: Chain, market: Market, profile: Profile, outbox: Outbox,
+                   schedule: Schedule) -> PriceAlerts:
+    """/alert lines and the rebalance watcher, with their jobs (`alerts:prices`, `alerts:rebalance`)."""
+    alert_rows = PriceAlertRows(db)
+    prices = PriceAlerts(alert_rows, market, outbox, config.alerts)
+    rebalances = RebalanceWatcher(RebalanceRows(db), alert_rows, chain, market, profile, outbox, config.alerts)
+    schedule_market_alerts(schedule, config.alerts, rebalances, prices)
+    return prices

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.announce.config import AnnounceConfig, AnnounceConfigError, parse_announce
+from bot.alerts.config import AlertsConfig, AlertsConfigError, parse_alerts
 from bot.boost import BoostConfigError, BoostTable, parse_boost
 from bot.market import MarketSettings
 from bot.points.config import PointsConfig, PointsConfigError, parse_points
@@ -90,6 +91,7 @@ class Config:
     telegram: TelegramLimits = field(default_factory=TelegramLimits)  # [telegram] in the TOML file
     boost: BoostTable = field(default_factory=BoostTable)  # [boost] in the TOML file (bot.boost)
     points: PointsConfig = field(default_factory=PointsConfig)  # [points] in the TOML file (bot.points.config)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)  # [alerts] in the TOML file (bot.alerts.config)
     announce: AnnounceConfig = field(default_factory=AnnounceConfig)  # [moderators] and [announce] (bot.announce.config)
     discord_invite_url: str | None = None  # the server invite /invite shares on Discord, with the user's code
     failpoint: str | None = None  # INDEXBOT_FAILPOINT: fault tests only (bot.trading.failpoints)
@@ -166,8 +168,9 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     try:
         boost = parse_boost(file_values.get("boost", {}))
         points = parse_points(file_values.get("points", {}))
+        alerts = parse_alerts(file_values.get("alerts", {}))
         announce = parse_announce(file_values.get("moderators", {}), file_values.get("announce", {}))
-    except (BoostConfigError, PointsConfigError, AnnounceConfigError) as exc:
+    except (BoostConfigError, PointsConfigError, AnnounceConfigError, AlertsConfigError) as exc:
         raise ConfigError(str(exc)) from None
     return Config(
         home=Path(pick("INDEXBOT_HOME", "home") or ".indexbot"),
@@ -186,6 +189,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         telegram=telegram,
         boost=boost,
         points=points,
+        alerts=alerts,
         announce=announce,
         discord_invite_url=pick("DISCORD_INVITE_URL", "discord_invite_url") or None,
         failpoint=env.get("INDEXBOT_FAILPOINT") or None,

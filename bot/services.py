@@ -6,10 +6,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from bot.alerts.prices import PriceAlerts
+from bot.announce.service import Announcements
 from bot.balances import BalanceReader
 from bot.boost import BoostTable
 from bot.core.messages import Reply
+from bot.alerts.cooldowns import CooldownAlerts
 from bot.core.request import Caller
+from bot.dca.plans import Dca
 from bot.faucet import Faucet
 from bot.i18n import Catalogs
 from bot.market import Market
@@ -60,6 +64,10 @@ class Services:
     points: Points | None = None  # the points ledger, referrals and the daily snapshot (bot.points)
     outbox: Outbox | None = None  # everything said unprompted: alerts, DCA runs, announcements (bot.outbox)
     schedule: Schedule | None = None  # named timed jobs (bot.schedule)
+    announcements: Announcements | None = None  # moderators' announcements (bot.announce)
+    cooldowns: CooldownAlerts | None = None  # cooldown-end alerts (bot.alerts.cooldowns)
+    dca: Dca | None = None  # DCA plans and their runs (bot.dca)
+    price_alerts: PriceAlerts | None = None  # /alert lines and their check (bot.alerts.prices)
 
     async def timezone(self, user_id: int) -> str:
         """The user's IANA time zone for every time shown (`/timezone`); UTC until they choose one."""

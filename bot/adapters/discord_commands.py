@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Optional, Protocol
 import discord
 from discord import app_commands
 
-from bot.core.request import Request, split_command
+from bot.core.request import Request, Standing, StandingCheck, split_command
 from bot.i18n import DEFAULT_LOCALE, Catalogs
 
 if TYPE_CHECKING:
@@ -66,8 +66,16 @@ def boost_actions(app: App) -> Sequence[tuple[str, str]]:
     return [(a, a) for a in ("add", "remove")]
 
 
+def dca_cadences(app: App) -> Sequence[tuple[str, str]]:
+    return [("daily", "daily"), ("weekly", "weekly")]
+
+
 def points_views(app: App) -> Sequence[tuple[str, str]]:
     return [("chart", "chart")]
+
+
+def alert_conditions(app: App) -> Sequence[tuple[str, str]]:
+    return [(c, c) for c in ("above", "below", "premium")]
 
 
 def language_choices(app: App) -> Sequence[tuple[str, str]]:
@@ -110,14 +118,17 @@ SLASH: Mapping[str, Slash] = {
     "positions": Slash(defer=True),
     "boost": Slash((Option("action", choices=boost_actions), Option("amount")), defer=True),
     "timezone": Slash((Option("zone"),)),
+    "alert": Slash((Option("index"), Option("condition", choices=alert_conditions), Option("value")), defer=True),
     "stake": Slash((Option("asset", True, staked_choices), Option("amount", True)), defer=True),
     "unstake": Slash((Option("asset", True, staked_choices), Option("amount", True)), defer=True),
     "claim": Slash((Option("asset", True, claim_choices), Option("amount")), defer=True),
+    "dca": Slash((Option("index"), Option("amount"), Option("cadence", choices=dca_cadences), Option("time"), Option("pin")), defer=True),
     "points": Slash((Option("view", choices=points_views),), defer=True),
     "leaderboard": Slash(),
     "name": Slash((Option("name"),)),
     "invite": Slash(),
     "referrals": Slash(),
+    "announce": Slash((Option("text"),)),  # the rest of `/announce ...` as typed; the handler splits it
 }
 FREE_TEXT = Slash((Option("args"),), defer=True)  # a router command this table does not know yet
 
@@ -183,7 +194,19 @@ def _chat(user: discord.abc.User, guild_id: int | None, channel_id: int | None, 
         chat_type="private" if guild_id is None else "group",
         locale=locale,
         display_name=user.display_name,
+        community=str(guild_id) if guild_id is not None else None,
     )
+
+
+def _standing(user: discord.abc.User, permissions: discord.Permissions | None) -> StandingCheck:
+    """The member's rights in their server as this very update reports them (Manage Server, role ids)."""
+    roles = frozenset(str(r) for r in getattr(user, "_roles", ()))  # ids as delivered: the guild may not be cached
+    standing = Standing(admin=permissions is not None and permissions.manage_guild, roles=roles)
+
+    async def check() -> Standing:
+        return standing
+
+    return check
 
 
 def interaction_request(interaction: discord.Interaction[Any], command: str | None = None, args: tuple[str, ...] = (), button_token: str | None = None) -> Request:
@@ -191,7 +214,9 @@ def interaction_request(interaction: discord.Interaction[Any], command: str | No
     length = len(" ".join((f"/{command}", *args))) if command else 0
     ref = str(interaction.message.id) if interaction.message is not None else None
     # Any interaction can be answered ephemerally, so private-only commands work in servers too.
-    return Request(**chat, command=command, args=args, button_token=button_token, text_length=length, message_ref=ref, private_reply=True)
+    standing = _standing(interaction.user, interaction.permissions) if interaction.guild_id is not None else None
+    return Request(**chat, command=command, args=args, button_token=button_token, text_length=length, message_ref=ref,
+                   private_reply=True, standing=standing)
 
 
 def message_request(message: discord.Message, prefix: str) -> Request | None:
@@ -204,7 +229,14 @@ def message_request(message: discord.Message, prefix: str) -> Request | None:
         return None
     locale = str(message.guild.preferred_locale) if message.guild is not None else ""
     chat = _chat(message.author, message.guild.id if message.guild else None, message.channel.id, locale)
-    return Request(**chat, command=command, args=args, text_length=len(content))
+    standing = None
+    if message.guild is not None and isinstance(message.author, discord.Member):
+        try:
+            permissions: discord.Permissions | None = message.author.guild_permissions
+        except (AttributeError, TypeError):  # the server's roles are not cached: no rights known
+            permissions = None
+        standing = _standing(message.author, permissions)
+    return Request(**chat, command=command, args=args, text_length=len(content), standing=standing)
 
 
 class CatalogTranslator(app_commands.Translator):

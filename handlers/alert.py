@@ -1,0 +1,138 @@
+"""/alert: price alerts on an index, sent to the user's private chat.
+
+    /alert                          your alerts, each with a Delete button
+    /alert MAG7 above 105           when NAV per token reaches $105 or more
+    /alert MAG7 below 95.5          when NAV per token falls to $95.50 or less
+    /alert MAG7 premium 2           when the Uniswap price is 2 % or more above NAV
+    /alert MAG7 premium -1.5        when it is 1.5 % or more below NAV (a discount)
+    /alert delete 3                 delete alert #3
+
+`above` / `below` watch the index's value per token: NAV from its constituents' price feeds (on the devnet,
+`indexbot devnet price` moves it; the pool price does not follow). `premium` watches the Uniswap pool price's
+premium (positive) or discount (negative) to NAV. Each reply shows the pool price beside NAV.
+
+An alert fires once when its line is crossed and re-arms only after the value has moved back past the line by a
+margin (config `[alerts]`: 1 % of the line for USD, 0.25 percentage points for premium); the message says
+where it re-arms. One made while its line is already crossed fires at the next crossing. Bad input changes
+nothing and says what is valid: the index must exist, a USD line is positive with at most `usd_decimals`
+decimals and below `max_usd`, a premium is between -`max_premium_pct` and +`max_premium_pct` percent and not
+0, and a user has at most `max_per_user` alerts. The checks themselves run in bot.alerts.prices.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from bot.alerts.prices import PriceAlerts, delete_button, describe, now_line, rearm_level, shown_level, upward
+from bot.core.amounts import parse_amount
+from bot.core.errors import UserError
+from bot.core.messages import Amount, Msg, Reply, Usd
+from bot.core.request import Caller
+from bot.core.router import Router
+from bot.services import Services
+from bot.storage.market_alerts import AlertKind, PriceAlert
+
+CONDITIONS: tuple[AlertKind, ...] = ("above", "below", "premium")
+_PERCENT = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)%?$")
+PERCENT_DECIMALS = 2
+MAX_ID_CHARS = 12
+
+
+def parse_usd(raw: str, alerts: PriceAlerts) -> Decimal:
+    """A positive USD line (`105`, `$95.5`) with at most `usd_decimals` decimals, below `max_usd`."""
+    cfg = alerts.config
+    value = parse_amount(raw.removeprefix("$"), decimals=cfg.usd_decimals, maximum=Decimal("Infinity"), unit="USD")
+    if value >= cfg.max_usd:
+        raise UserError("alert.error.usd_too_large", maximum=Usd(cfg.max_usd, 0))
+    return value
+
+
+def parse_percent(raw: str, alerts: PriceAlerts) -> Decimal:
+    """A premium line in percent (`2`, `-1.5`, `+0.75%`): between -max and +max, not 0, at most 2 decimals."""
+    limit = Amount(alerts.config.max_premium_pct, 2)
+    text = raw.strip()[:24]
+    if not _PERCENT.match(raw.strip()):
+        raise UserError("alert.error.percent_format", value=text, max=limit)
+    value = Decimal(raw.strip().rstrip("%"))
+    exponent = value.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > PERCENT_DECIMALS:
+        raise UserError("alert.error.percent_precise", decimals=PERCENT_DECIMALS)
+    if value == 0 or abs(value) > alerts.config.max_premium_pct:
+        raise UserError("alert.error.percent_range", max=limit)
+    return value
+
+
+def alert_line(alert: PriceAlert) -> Msg:
+    state = "alert.state.armed" if alert.armed else "alert.state.waiting"
+    return Msg("alert.list.item", {"id": alert.id, "line": describe(alert), "state": Msg(state)})
+
+
+def register(router: Router, services: Services) -> None:
+    alerts = services.price_alerts
+    if alerts is None:
+        return
+    usage = Msg("alert.usage")
+
+    async def show(caller: Caller) -> Reply:
+        mine = await alerts.of_user(caller.user_key)
+        if not mine:
+            return Reply.of(Msg("alert.list.empty", {"usage": usage}), Msg("alert.semantics"))
+        lines = [Msg("alert.list.title", {"count": len(mine), "max": alerts.config.max_per_user}, style="title")]
+        lines += [alert_line(a) for a in mine]
+        lines.append(Msg("alert.semantics"))
+        return Reply.of(*lines, buttons=tuple((delete_button(a.id),) for a in mine))
+
+    async def delete(caller: Caller, typed: str) -> Reply:
+        shown = typed[:MAX_ID_CHARS]
+        if not typed.lstrip("#").isdigit() or len(typed) > MAX_ID_CHARS:
+            raise UserError("alert.error.id", value=shown)
+        alert_id = int(typed.lstrip("#"))
+        mine = {a.id: a for a in await alerts.of_user(caller.user_key)}
+        if alert_id not in mine or not await alerts.delete(caller.user_key, alert_id):
+            raise UserError("alert.error.not_found", id=alert_id)
+        return Reply.of(Msg("alert.deleted", {"id": alert_id, "line": describe(mine[alert_id])}))
+
+    async def create(caller: Caller, args: tuple[str, ...]) -> Reply:
+        ref = services.find_index(args[0])
+        if ref is None:
+            raise UserError("error.index.unknown", value=args[0][:24], valid=services.index_list())
+        if len(args) < 3:
+            raise UserError("alert.error.usage", usage=usage)
+        if len(args) > 3:
+            raise UserError("error.args.extra", usage=usage)
+        condition = args[1].lower()
+        if condition not in CONDITIONS:
+            raise UserError("alert.error.condition", value=args[1][:24], valid=", ".join(CONDITIONS))
+        kind: AlertKind = condition
+        threshold = parse_percent(args[2], alerts) if kind == "premium" else parse_usd(args[2], alerts)
+        alert, state, block = await alerts.add(caller.user_key, ref.symbol, kind, threshold)
+        rearm = shown_level(alert, rearm_level(alert, alerts.config))
+        lines = [
+            Msg("alert.created", {"id": alert.id, "line": describe(alert)}, style="title"),
+            Msg("alert.watches.nav" if kind != "premium" else "alert.watches.premium"),
+            now_line(state, block),
+            Msg("alert.rule.down" if upward(alert) else "alert.rule.up", {"level": rearm}),
+        ]
+        if not alert.armed:
+            lines.append(Msg("alert.already_crossed"))
+        if not caller.request.is_private:
+            lines.append(Msg("alert.goes_private"))
+        return Reply.of(*lines, buttons=((delete_button(alert.id),),))
+
+    async def alert(caller: Caller) -> Reply:
+        """No argument: the list. `delete <id>`: delete one. `<index> above|below <usd>` or `<index> premium <pct>`."""
+        args = caller.request.args
+        if not args:
+            return await show(caller)
+        if args[0].lower() == "delete":
+            if len(args) != 2:
+                raise UserError("alert.error.delete_usage")
+            return await delete(caller, args[1])
+        return await create(caller, args)
+
+    async def delete_pressed(caller: Caller, args: tuple[str, ...]) -> Reply:
+        return await delete(caller, args[0] if args else "")
+
+    router.command("alert", alert)
+    router.action("alert.delete", delete_pressed)
