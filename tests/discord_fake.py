@@ -124,6 +124,7 @@ class FakeDiscord:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.bot = user_dict(BOT_ID, "indexbot", bot=True)
+        self.dms: dict[str, dict[str, Any]] = {}  # DM channel id -> its recipient (see `open_dm`)
         self._runner: web.AppRunner | None = None
         self.api = ""
 
@@ -141,6 +142,11 @@ class FakeDiscord:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+    def open_dm(self, channel_id: int, user: dict[str, Any]) -> None:
+        """Make `channel_id` a DM channel with `user`: fetching it answers a DM, and the bot's messages to it
+        (POST /channels/<id>/messages) are DMs to that user."""
+        self.dms[str(channel_id)] = user
 
     def where(self, method: str, path_part: str) -> list[Call]:
         return [c for c in self.calls if c.method == method and path_part in c.path]
@@ -179,6 +185,8 @@ class FakeDiscord:
         if path.endswith("/callback"):
             return {"interaction": {"id": path.split("/")[2], "type": 2}}
         channel_id = path.split("/")[2] if path.startswith("/channels/") else str(CHANNEL_ID)
+        if method == "GET" and path.startswith("/channels/") and channel_id in self.dms:
+            return {"id": channel_id, "type": 1, "recipients": [self.dms[channel_id]], "last_message_id": None}
         if method == "GET" and path.startswith("/channels/"):
             return {"id": channel_id, "type": 0, "guild_id": str(GUILD_ID), "name": "general", "position": 0, "permission_overwrites": []}
         data = body if isinstance(body, dict) else {}

@@ -9,7 +9,13 @@ python-telegram-bot talks to it through `base_url`, so tests exercise the librar
 
 Injected updates are served by getUpdates (long polling, honouring `offset` and `timeout`). Params are
 recorded as sent (form fields are strings; JSON fields such as reply_markup are decoded). `block(chat)`
-makes sends to a chat fail with 403 and `fail_next(method, 429, retry_after=1)` injects one error.
+makes sends to a chat fail with 403, `fail_next(method, 429, retry_after=1)` injects one error, and
+`set_admin(chat, user)` makes getChatMember report the user as an administrator of that group.
+
+`BotApiEmulator(limits=EmulatedLimits(scale=10))` enforces Telegram's flood limits on every send and edit
+(sliding windows: overall, per private chat, per group), answering 429 "retry after N" when one is broken;
+`too_many` counts those answers and `sent_to` the accepted messages per chat. Without `limits`, nothing is
+enforced.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ import html
 import itertools
 import json
 import re
+import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +37,46 @@ from aiohttp import web
 JSON_FIELDS = {"reply_markup", "commands", "scope", "reply_parameters", "allowed_updates", "entities",
                "caption_entities", "link_preview_options"}
 SENDS = {"sendMessage", "sendPhoto", "editMessageText"}
+
+
+@dataclass(frozen=True)
+class EmulatedLimits:
+    """Telegram's flood limits as the emulator enforces them; `scale` multiplies every rate (windows shrink)."""
+
+    per_second: int = 30  # sends and edits, all chats together, in any 1 s window
+    per_chat_per_second: int = 1  # per private chat (positive id), in any 1 s window
+    per_group_per_minute: int = 20  # per group or channel (negative id), in any 60 s window
+    scale: float = 1.0
+
+
+class _Windows:
+    """Arrival times per window key; `admit` records an arrival unless it would break a limit."""
+
+    def __init__(self, limits: EmulatedLimits) -> None:
+        self.limits = limits
+        self._seen: dict[object, list[float]] = {}
+
+    def admit(self, chat_id: int | None, now: float) -> float | None:
+        """None when the send may go; else the seconds until it could."""
+        lim = self.limits
+        checks: list[tuple[object, int, float]] = [("all", lim.per_second, 1.0 / lim.scale)]
+        if chat_id is not None and chat_id < 0:
+            checks.append((chat_id, lim.per_group_per_minute, 60.0 / lim.scale))
+        elif chat_id is not None:
+            checks.append((chat_id, lim.per_chat_per_second, 1.0 / lim.scale))
+        wait = 0.0
+        for key, size, period in checks:
+            times = self._seen.get(key, [])
+            recent = [t for t in times if t > now - period]
+            if len(times) != len(recent):
+                self._seen[key] = recent
+            if len(recent) >= size:
+                wait = max(wait, recent[len(recent) - size] + period - now)
+        if wait > 0:
+            return wait
+        for key, _, _ in checks:
+            self._seen.setdefault(key, []).append(now)
+        return None
 
 
 @dataclass
@@ -51,7 +99,8 @@ class ApiError(Exception):
 
 
 class BotApiEmulator:
-    def __init__(self, token: str = "123456:TEST-token", username: str = "indexbot_test_bot") -> None:
+    def __init__(self, token: str = "123456:TEST-token", username: str = "indexbot_test_bot", *,
+                 limits: EmulatedLimits | None = None) -> None:
         self.token = token
         self.me = {"id": int(token.split(":")[0]), "is_bot": True, "first_name": "indexbot", "username": username,
                    "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False}
@@ -60,6 +109,11 @@ class BotApiEmulator:
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # (chat_id, message_id) -> Message
         self.injected: dict[int, dict[str, Any]] = {}  # update_id -> Update
         self.blocked: set[int] = set()
+        self.admins: dict[int, set[int]] = {}  # chat_id -> users getChatMember reports as administrators
+        self.limits = limits
+        self._windows = _Windows(limits) if limits is not None else None
+        self.too_many = 0  # 429s answered because a limit was broken (not the injected ones)
+        self.sent_to: Counter[int] = Counter()  # accepted sends and edits per chat
         self._failures: dict[str, list[ApiError]] = {}
         self._pending: list[dict[str, Any]] = []
         self._users: dict[int, dict[str, Any]] = {}
@@ -105,6 +159,8 @@ class BotApiEmulator:
         self.calls.append(call)
         try:
             call.result = await self._execute(call)
+            if call.method in SENDS and call.chat_id is not None:
+                self.sent_to[call.chat_id] += 1
         except ApiError as err:
             body: dict[str, Any] = {"ok": False, "error_code": err.code, "description": err.description}
             if err.retry_after is not None:
@@ -118,6 +174,12 @@ class BotApiEmulator:
     async def _execute(self, call: Call) -> Any:
         if self._failures.get(call.method):
             raise self._failures[call.method].pop(0)
+        if self._windows is not None and call.method in SENDS:
+            wait = self._windows.admit(call.chat_id, time.monotonic())
+            if wait is not None:
+                self.too_many += 1
+                seconds = max(1, math.ceil(wait))  # the Bot API asks for whole seconds
+                raise ApiError(429, f"Too Many Requests: retry after {seconds}", retry_after=seconds)
         if call.method in SENDS and call.chat_id in self.blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
         handler = getattr(self, f"_api_{call.method}", None)
@@ -181,6 +243,17 @@ class BotApiEmulator:
     async def _api_answerCallbackQuery(self, p: dict[str, Any]) -> Any:
         return True
 
+    async def _api_getChatMember(self, p: dict[str, Any]) -> Any:
+        chat_id, user_id = int(p["chat_id"]), int(p["user_id"])
+        user = self._users.get(user_id, {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"})
+        if user_id not in self.admins.get(chat_id, set()):
+            return {"status": "member", "user": user}
+        rights = ("can_manage_chat", "can_delete_messages", "can_manage_video_chats", "can_restrict_members",
+                  "can_promote_members", "can_change_info", "can_invite_users", "can_post_stories", "can_edit_stories",
+                  "can_delete_stories")
+        return {"status": "administrator", "user": user, "can_be_edited": False, "is_anonymous": False,
+                **{right: True for right in rights}}
+
     async def _api_deleteMessage(self, p: dict[str, Any]) -> Any:
         return self.messages.pop((int(p["chat_id"]), int(p["message_id"])), None) is not None
 
@@ -231,6 +304,10 @@ class BotApiEmulator:
         return dict(chat)
 
     # -- test controls ---------------------------------------------------------------------------------
+
+    def set_admin(self, chat_id: int, user_id: int, admin: bool = True) -> None:
+        """Make getChatMember report `user_id` as an administrator of `chat_id` (or, `admin=False`, a member)."""
+        (self.admins.setdefault(chat_id, set()).add if admin else self.admins.setdefault(chat_id, set()).discard)(user_id)
 
     def block(self, chat_id: int) -> None:
         self.blocked.add(chat_id)

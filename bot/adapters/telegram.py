@@ -23,6 +23,7 @@ from telegram import (
     BotCommand,
     CallbackQuery,
     Chat,
+    ChatMember,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -38,7 +39,7 @@ from bot.adapters.telegram_limits import TelegramLimits, TelegramRateLimiter, re
 from bot.app import App
 from bot.core.delivery import Delivery
 from bot.core.messages import Msg, Rendered, Reply
-from bot.core.request import ChatType, Request, split_command
+from bot.core.request import ChatType, Request, Standing, split_command
 from bot.i18n import DEFAULT_LOCALE
 
 log = logging.getLogger(__name__)
@@ -216,6 +217,7 @@ class TelegramFrontend:
             sent = await self._post_now(chat_id, rendered, limit)
             return Delivery.sent(str(sent.message_id))
         except Forbidden as err:
+            log.info("telegram: %s blocked the bot or left: %s", chat_id, err.message)
             return Delivery("blocked", error=err.message)
         except RetryAfter as err:
             return Delivery("retry", retry_after=retry_seconds(err), error="flood control")
@@ -312,6 +314,7 @@ class TelegramFrontend:
 
     def _request(self, user: User, chat: Chat | None, **what: Any) -> Request:
         """The platform-neutral request for an update from `user` in `chat` (their private chat if none)."""
+        group = chat is not None and chat.type in (Chat.GROUP, Chat.SUPERGROUP)
         return Request(
             platform="telegram",
             user_id=str(user.id),
@@ -320,8 +323,15 @@ class TelegramFrontend:
             locale=user.language_code or "",
             display_name=user.full_name,
             dm_chat=str(user.id),  # a user's private chat with a bot has the user's id
+            community=str(chat.id) if group and chat is not None else None,
+            standing=partial(self._standing, chat.id, user.id) if group and chat is not None else None,
             **what,
         )
+
+    async def _standing(self, chat_id: int, user_id: int) -> Standing:
+        """Whether the user administers the group, asked of Telegram now (getChatMember); unknown means no."""
+        member = await self._safely("getChatMember", lambda: self.bot.get_chat_member(chat_id, user_id))
+        return Standing(admin=member is not None and member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER))
 
     # -- sending ---------------------------------------------------------------------------------------
 

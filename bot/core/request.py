@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Literal
 
 Platform = Literal["console", "telegram", "discord"]
 ChatType = Literal["private", "group", "channel"]
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What the platform says of a user in the community (group, server) a request came from."""
+
+    admin: bool = False  # Telegram: an administrator or the creator of the group; Discord: Manage Server
+    roles: frozenset[str] = frozenset()  # Discord role ids
+
+
+StandingCheck = Callable[[], Awaitable[Standing]]  # asks the platform now; supplied by the adapter, never cached
 
 
 @dataclass(frozen=True)
@@ -24,6 +36,8 @@ class Request:
     message_ref: str | None = None  # the platform's id of the message a button was pressed on (for edits)
     private_reply: bool = False  # the platform can answer so only the requester sees it (Discord ephemeral)
     dm_chat: str | None = None  # the user's private chat with the bot, when the platform can address it
+    community: str | None = None  # the group (Telegram group chat id) or server (Discord guild id) it came from
+    standing: StandingCheck | None = field(default=None, compare=False, repr=False)  # the user's rights there
 
     @property
     def is_private(self) -> bool:

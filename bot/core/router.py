@@ -29,6 +29,7 @@ CommandFn = Callable[[Caller], Awaitable[Reply]]
 ActionFn = Callable[[Caller, tuple[str, ...]], Awaitable[Reply]]
 SecretOf = Callable[[tuple[str, ...]], str | None]  # which secret ("key", "pin") these arguments carry, if any
 ZoneOf = Callable[[int], Awaitable[str]]  # a user's IANA time zone (their /timezone, else UTC)
+Watcher = Callable[[Caller], Awaitable[None]]  # told of every request once its user is known
 
 
 async def _utc(user_id: int) -> str:
@@ -79,6 +80,7 @@ class Router:
         self.zones = zones
         self.commands: dict[str, Command] = {}
         self.actions: dict[str, Action] = {}
+        self.watchers: list[Watcher] = []
 
     def command(self, name: str, run: CommandFn, *, private_only: bool = False, secret: SecretOf | None = None) -> None:
         """Register a command. `private_only`: answered only where nobody else can read the answer (a private
@@ -89,6 +91,18 @@ class Router:
 
     def action(self, name: str, run: ActionFn, *, private_only: bool = False) -> None:
         self.actions[name] = Action(run, private_only)
+
+    def watch(self, watcher: Watcher) -> None:
+        """Tell `watcher` of every request (command or press) once its user is known, before it is answered
+        (e.g. who uses the bot in which group); a failing watcher is logged and never changes the answer."""
+        self.watchers.append(watcher)
+
+    async def _tell_watchers(self, caller: Caller) -> None:
+        for watcher in self.watchers:
+            try:
+                await watcher(caller)
+            except Exception:  # noqa: BLE001 - bookkeeping must not cost the user their answer
+                log.exception("watcher %s failed for %s", getattr(watcher, "__qualname__", watcher), _describe(caller.request))
 
     async def handle(self, request: Request, markup: Markup) -> Outcome:
         """Answer one request; never raises: every failure becomes a localized reply."""
@@ -102,6 +116,7 @@ class Router:
             user = await self.users.seen(request.platform, request.user_id, request.display_name, request.locale or None, dm_chat)
             locale, user_key = user.locale or locale, user.id
             caller = Caller(request, user.id, locale)
+            await self._tell_watchers(caller)
             if request.button_token is not None:
                 action, args = await self._find_press(caller, request.button_token)
                 private = self._allowed(request, action.private_only)
