@@ -73,6 +73,7 @@ class Crash(BaseException):
 
 
 FaultHook = Callable[[str], Awaitable[None]]
+MinedHook = Callable[[Intent], Awaitable[None]]  # told of every intent that ended mined (bot.alerts.cooldowns)
 
 
 async def _no_fault(point: str) -> None:
@@ -98,6 +99,7 @@ class Executor:
         self.clock = clock
         self.connected = connected
         self.fault: FaultHook = _no_fault
+        self.mined_hooks: list[MinedHook] = []  # the composition root adds what follows mined intents
         from bot.trading.follow import Follower  # the follower needs the executor's collaborators
 
         self.follower = Follower(self)

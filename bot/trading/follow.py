@@ -297,6 +297,12 @@ class Follower:
             await self.x.intents.move(intent.id, State.SENT, state, result=result)
         current = await self.x.intents.get(intent.id)
         assert current is not None
+        if current.state is State.MINED:
+            for hook in self.x.mined_hooks:
+                try:
+                    await hook(current)
+                except Exception:  # noqa: BLE001 - a follower of mined intents must not change the trade's outcome
+                    log.exception("mined hook %s failed for intent %s", getattr(hook, "__qualname__", hook), intent.id)
         return TradeStatus(current, _stage(current.state), result.get("tx_hash"), current.result or result)
 
     async def _mined_result(self, intent: Intent, rows: list[TxRow], receipts: dict[str, Any]) -> dict[str, Any]:
