@@ -3,7 +3,7 @@ each subscriber of that index what changed.
 
 `RebalanceWatcher.check()` (the `alerts:rebalance` job) reads the head and then, in one `eth_getLogs` for all
 index tokens, the blocks from a few behind the stored cursor (`reorg_depth`) to the head; that is all it costs
-when nothing happened. Events are stored once by (tx hash, log index) with the cursor, then handled in order:
+when nothing happened (never before the block where watching began). Events are stored once by (tx hash, log index) with the cursor, then handled in order:
 
 - EndRebalance: the rebalance is over. "Before" is the state at the block before its StartRebalance,
   "after" the state at the EndRebalance block (`Market.snapshot_at`): each constituent's weight before and
@@ -143,7 +143,7 @@ class RebalanceWatcher:
         if any(t not in cursors for t in tokens):
             await self.start()
             cursors = await self._rows.cursors()
-        start = max(0, min(cursors[t] for t in tokens) + 1 - self._config.reorg_depth)
+        start = max(min(cursors[t][1] for t in tokens), min(cursors[t][0] for t in tokens) + 1 - self._config.reorg_depth)
         new = 0
         while start <= head:
             end = min(head, start + self._config.log_range - 1)

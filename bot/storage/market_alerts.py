@@ -56,10 +56,10 @@ class RebalanceRows:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def cursors(self) -> dict[str, int]:
-        """token address -> the last block read for it."""
-        rows = await self._db.fetch_all("SELECT token, block FROM rebalance_cursor")
-        return {str(r[0]): int(r[1]) for r in rows}
+    async def cursors(self) -> dict[str, tuple[int, int]]:
+        """token address -> (the last block read for it, the first block watched)."""
+        rows = await self._db.fetch_all("SELECT token, block, since FROM rebalance_cursor")
+        return {str(r[0]): (int(r[1]), int(r[2])) for r in rows}
 
     async def store(self, events: Sequence[RebalanceEvent], tokens: Sequence[str], to_block: int) -> int:
         """Store new events and move every token's cursor to `to_block`, in one transaction; how many were new."""
@@ -69,9 +69,9 @@ class RebalanceRows:
                 new += await tx.execute(
                     "INSERT OR IGNORE INTO rebalance_events (token, block, tx_hash, log_index, kind) VALUES (?, ?, ?, ?, ?)",
                     (e.token, e.block, e.tx_hash, e.log_index, e.kind))
-            await tx.executemany(
-                "INSERT INTO rebalance_cursor VALUES (?, ?) ON CONFLICT (token) DO UPDATE SET block = excluded.block",
-                [(t, to_block) for t in tokens])
+            await tx.executemany(  # a new token is watched from the block after `to_block`
+                "INSERT INTO rebalance_cursor VALUES (?, ?, ?) ON CONFLICT (token) DO UPDATE SET block = excluded.block",
+                [(t, to_block, to_block + 1) for t in tokens])
         return new
 
     async def open_events(self) -> list[RebalanceEvent]:

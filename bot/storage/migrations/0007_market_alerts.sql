@@ -4,7 +4,8 @@
 -- cursor (reorgs) and `rebalance_events` makes each event count once.
 CREATE TABLE rebalance_cursor (
     token  TEXT    PRIMARY KEY,                   -- the index token's address, checksummed
-    block  INTEGER NOT NULL                       -- every block up to this one is read
+    block  INTEGER NOT NULL,                      -- every block up to this one is read
+    since  INTEGER NOT NULL                       -- the head when watching began: blocks before it are never read
 );
 CREATE TABLE rebalance_events (
     token      TEXT    NOT NULL,
