@@ -236,3 +236,22 @@ async def test_the_list_shows_each_alert_with_a_delete_button(app: App) -> None:
 async def test_the_jobs_are_scheduled_at_start(app: App) -> None:
     await app.start_schedule()
     assert {"alerts:prices", "alerts:rebalance"} <= set(app.schedule.names("alerts:")) if app.schedule else False
+
+
+async def test_an_alert_fired_just_before_a_crash_is_queued_by_the_next_check_once(app: App) -> None:
+    await user(app)
+    line = (await nav(app) * D("1.02")).quantize(D("0.01"))
+    await say(app, f"/alert MAG7 above {line}")
+    await move_nav(app, line + 1)
+    assert await check(app) == (1, 0)
+    async with app.db.transaction() as tx:  # as if the process died after firing, before queueing
+        await tx.execute("DELETE FROM outbox WHERE kind = 'price'")
+        await tx.execute("UPDATE price_alerts SET sent_count = 0")
+    assert await check(app) == (0, 0)
+    assert [key for key, _ in await price_messages(app)] == ["price:1:1"]
+    async with app.db.transaction() as tx:  # queued, but died before recording it: the key keeps it once
+        await tx.execute("UPDATE price_alerts SET sent_count = 0")
+    await check(app)
+    assert [key for key, _ in await price_messages(app)] == ["price:1:1"]
+    row = await app.db.fetch_one("SELECT fired_count, sent_count FROM price_alerts WHERE id = 1")
+    assert row is not None and tuple(row) == (1, 1)
