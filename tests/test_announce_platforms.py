@@ -1,0 +1,228 @@
+"""/announce through the real front ends: python-telegram-bot against the local Bot API emulator and discord.py
+against the loopback REST fake, both attached to the outbox as `indexbot run` attaches them."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import discord
+import pytest
+
+from bot.adapters.discord import DiscordFrontend, DiscordMarkup
+from bot.adapters.telegram import TelegramFrontend
+from bot.announce.config import AnnounceConfig
+from bot.app import App
+from bot.core.messages import Msg
+from conftest import make_config
+from devnet.harness import Devnet
+from discord_fake import DM_CHANNEL_ID, GUILD_ID, CHANNEL_ID, FakeDiscord, dispatched, fake_discord, slash_payload, user_dict
+from telegram_emulator import BotApiEmulator, Call
+
+MOD = 7001  # a configured Telegram moderator
+GROUP = -100555
+CONFIGURED_GROUP = -100777
+CONFIGURED_CHANNEL = 920000000000000077
+BOB = user_dict(940000000000000002, "bob")
+CONFIG = AnnounceConfig(telegram_moderators=frozenset({str(MOD)}), telegram_chats=(str(CONFIGURED_GROUP),),
+                        discord_channels=(str(CONFIGURED_CHANNEL),))
+
+
+@pytest.fixture
+async def app(chain: Devnet, tmp_path: Path) -> AsyncIterator[App]:
+    """The app with moderators configured (the conftest `telegram` fixture runs its front end on this one)."""
+    bot = await App.start(make_config(chain, tmp_path, announce=CONFIG))
+    try:
+        yield bot
+    finally:
+        await bot.stop()
+
+
+@pytest.fixture
+async def rest(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
+    async with fake_discord() as server:
+        monkeypatch.setattr(discord.http.Route, "BASE", server.api)
+        yield server
+
+
+@pytest.fixture
+async def disc(app: App, rest: FakeDiscord) -> AsyncIterator[DiscordFrontend]:
+    """The Discord front end logged in to the fake (no gateway) and attached to the outbox."""
+    front = DiscordFrontend(app, "test-token", guild_id=GUILD_ID)
+    await front.bot.login("test-token")
+    app.notices.attach(front)
+    try:
+        yield front
+    finally:
+        await app.notices.detach(front)
+        await front.bot.close()
+
+
+def text(app: App, key: str, locale: str = "en", **params: Any) -> str:
+    return app.services.catalogs.render_msg(Msg(key, params), locale, html.escape)
+
+
+def to_chat(chat_id: int, containing: str = "") -> Callable[[Call], bool]:
+    return lambda c: c.chat_id == chat_id and containing in str(c.params.get("text", ""))
+
+
+async def ask(emulator: BotApiEmulator, user: int, chat: int, line: str, **kw: Any) -> Call:
+    since = emulator.mark()
+    emulator.send_text(user, chat, line, **kw)
+    return await emulator.wait_for("sendMessage", to_chat(chat), since=since)
+
+
+async def press_first(emulator: BotApiEmulator, user: int, chat: int, preview: Call) -> Call:
+    """Press the preview's first button (Send now); the bot's edit of the preview."""
+    data = preview.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    since = emulator.mark()
+    emulator.press(user, chat, preview.result["message_id"], data)
+    return await emulator.wait_for("editMessageText", lambda c: c.chat_id == chat, since=since)
+
+
+async def slash(front: DiscordFrontend, name: str, user: dict[str, Any], *, guild: bool, permissions: str | None = None,
+                **options: str) -> None:
+    payload = slash_payload(name, options, user, guild_id=GUILD_ID if guild else None,
+                            channel_id=CHANNEL_ID if guild else DM_CHANNEL_ID)
+    if permissions is not None:
+        payload["member"]["permissions"] = permissions
+    await dispatched(lambda: front.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
+
+
+async def until(check: Callable[[], Any], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def scalar(app: App, sql: str, *params: Any) -> Any:
+    row = await app.db.fetch_one(sql, params)
+    return row[0] if row else None
+
+
+async def test_a_moderators_announcement_reaches_everyone_on_both_platforms_in_their_language(
+    app: App, emulator: BotApiEmulator, telegram: TelegramFrontend, disc: DiscordFrontend, rest: FakeDiscord,
+) -> None:
+    await ask(emulator, MOD, MOD, "/help")
+    await ask(emulator, 7002, 7002, "/help", language_code="zh-hans")
+    rest.open_dm(DM_CHANNEL_ID, BOB)
+    await slash(disc, "help", BOB, guild=False)  # Bob talks to the bot in a DM: that is where his alerts go
+
+    await ask(emulator, MOD, MOD, "/announce Hello <everyone> & welcome")
+    preview = await ask(emulator, MOD, MOD, "/announce zh_CN 大家好")
+    shown = html.unescape(preview.params["text"])
+    assert "Hello <everyone> & welcome" in shown and "大家好" in shown
+    assert "&lt;everyone&gt; &amp; welcome" in preview.params["text"]  # escaped for Telegram's HTML
+    assert html.unescape(text(app, "announce.preview.reach", users=3, chats=2)) in shown
+
+    since = emulator.mark()
+    edited = await press_first(emulator, MOD, MOD, preview)
+    assert html.unescape(edited.params["text"]) == html.unescape(text(app, "announce.sending", id=1, users=3, chats=2))
+    chinese = await emulator.wait_for("sendMessage", to_chat(7002), since=since)
+    assert chinese.params["text"] == f"<b>{text(app, 'announce.header', 'zh_CN')}</b>\n大家好"
+    english = f"<b>{text(app, 'announce.header')}</b>\nHello &lt;everyone&gt; &amp; welcome"
+    own = await emulator.wait_for("sendMessage", to_chat(MOD), since=since)
+    assert own.params["text"] == english
+    group = await emulator.wait_for("sendMessage", to_chat(CONFIGURED_GROUP), since=since)
+    assert group.params["text"] == english
+
+    async def discord_got() -> bool:
+        return bool(rest.where("POST", f"/channels/{DM_CHANNEL_ID}/messages")) and bool(
+            rest.where("POST", f"/channels/{CONFIGURED_CHANNEL}/messages"))
+
+    await until(discord_got)
+    dm = rest.where("POST", f"/channels/{DM_CHANNEL_ID}/messages")
+    assert len(dm) == 1 and "welcome" in dm[0].content and "大家好" not in dm[0].content
+    assert dm[0].content.startswith(f"**{text(app, 'announce.header')}**")
+    assert not [c for c in emulator.calls_to("sendMessage") if c.chat_id == 7002 and "welcome" in c.params["text"]]
+
+    async def all_sent() -> bool:
+        return await scalar(app, "SELECT COUNT(*) FROM outbox WHERE announcement_id = 1 AND state = 'sent'") == 5
+
+    await until(all_sent)
+    status = await ask(emulator, MOD, MOD, "/announce status")
+    assert html.unescape(status.params["text"]) == app.services.catalogs.render_msg(Msg("announce.status", {
+        "id": 1, "state": Msg("announce.state.done"), "sent": 5, "pending": 0, "blocked": 0, "failed": 0, "unknown": 0,
+        "cancelled": 0}), "en", str)
+
+
+async def test_telegram_group_members_are_refused_and_its_admins_announce_to_it(
+    app: App, emulator: BotApiEmulator, telegram: TelegramFrontend,
+) -> None:
+    await ask(emulator, 7003, 7003, "/help")
+    await ask(emulator, 7004, 7004, "/help")  # subscribed, but never seen in the group
+    await ask(emulator, 7003, GROUP, "/help", chat_type="supergroup")
+
+    refused = await ask(emulator, 7009, GROUP, "/announce Free tokens for all", chat_type="supergroup")
+    assert refused.params["text"] == text(app, "announce.refused")
+    assert [c.params["user_id"] for c in emulator.calls_to("getChatMember")] == ["7009"]
+    assert await scalar(app, "SELECT COUNT(*) FROM announcements") == 0
+    detail = await scalar(app, "SELECT detail FROM audit_log WHERE action = 'announce.refused'")
+    assert '"user": "7009"' in detail and f'"chat": "{GROUP}"' in detail and "Free tokens for all" in detail
+
+    emulator.set_admin(GROUP, 7010)
+    preview = await ask(emulator, 7010, GROUP, "/announce Meetup tonight", chat_type="supergroup")
+    assert text(app, "announce.preview.reach", users=1, chats=3) in preview.params["text"]  # 7003; 2 configured + the group
+    await press_first(emulator, 7010, GROUP, preview)
+    assert len(emulator.calls_to("getChatMember")) == 3  # asked again for the draft and for the press
+    await emulator.wait_for("sendMessage", to_chat(7003, "Meetup tonight"))
+    await emulator.wait_for("sendMessage", to_chat(GROUP, "Meetup tonight"))
+    await emulator.wait_for("sendMessage", to_chat(CONFIGURED_GROUP, "Meetup tonight"))
+    await asyncio.sleep(0.3)
+    assert not [c for c in emulator.calls_to("sendMessage") if c.chat_id == 7004 and "Meetup" in c.params["text"]]
+
+    emulator.set_admin(GROUP, 7010, admin=False)  # demoted: refused from then on
+    again = await ask(emulator, 7010, GROUP, "/announce status", chat_type="supergroup")
+    assert again.params["text"] == text(app, "announce.refused")
+
+
+async def test_discord_members_without_rights_are_refused_and_managers_may_announce(
+    app: App, disc: DiscordFrontend, rest: FakeDiscord,
+) -> None:
+    await slash(disc, "announce", BOB, guild=True, permissions="0", text="Free tokens")
+    callback = rest.where("POST", "/callback")[-1]
+    assert callback.content == app.services.catalogs.render_msg(Msg("announce.refused"), "en", DiscordMarkup.escape)
+    assert await scalar(app, "SELECT COUNT(*) FROM announcements") == 0
+    detail = await scalar(app, "SELECT detail FROM audit_log WHERE action = 'announce.refused'")
+    assert f'"user": "{BOB["id"]}"' in detail and f'"community": "{GUILD_ID}"' in detail
+
+    manage_server = str(discord.Permissions(manage_guild=True).value)
+    await slash(disc, "announce", BOB, guild=True, permissions=manage_server, text="Server news")
+    assert await scalar(app, "SELECT scope FROM announcements") == f"discord:{GUILD_ID}"
+    assert "Server news" in rest.where("POST", "/callback")[-1].content
+
+
+async def test_a_user_who_blocked_the_bot_is_marked_and_skipped_next_time(
+    app: App, emulator: BotApiEmulator, telegram: TelegramFrontend,
+) -> None:
+    await ask(emulator, MOD, MOD, "/help")
+    await ask(emulator, 7002, 7002, "/help")
+    emulator.block(7002)
+    first = emulator.mark()
+    await press_first(emulator, MOD, MOD, await ask(emulator, MOD, MOD, "/announce First"))
+    await emulator.wait_for("sendMessage", to_chat(7002, "First"), since=first)
+    await emulator.wait_for("sendMessage", to_chat(MOD, "First"), since=first)  # before the next command's reply
+
+    async def marked() -> bool:
+        return await scalar(app, "SELECT blocked_at IS NOT NULL FROM users WHERE platform_user_id = '7002'") == 1
+
+    await until(marked)
+    since = emulator.mark()
+    await press_first(emulator, MOD, MOD, await ask(emulator, MOD, MOD, "/announce Second"))
+    await emulator.wait_for("sendMessage", to_chat(MOD, "Second"), since=since)
+    await asyncio.sleep(0.3)
+    assert [c for c in emulator.calls[since:] if c.chat_id == 7002] == []
+    assert await scalar(app, "SELECT COUNT(*) FROM outbox WHERE announcement_id = 2 AND user_id IS NOT NULL") == 1
+    status = await ask(emulator, MOD, MOD, "/announce status 1")
+    assert ", 1 blocked," in status.params["text"]
+
+    cancel_draft = await ask(emulator, MOD, MOD, "/announce Third")
+    assert cancel_draft.params["reply_markup"]
+    cancelled = await ask(emulator, MOD, MOD, "/announce cancel")
+    assert cancelled.params["text"] == text(app, "announce.cancelled", id=3, stopped=0)
+    assert await scalar(app, "SELECT state FROM announcements WHERE id = 3") == "cancelled"
