@@ -234,8 +234,11 @@ async def test_the_list_shows_each_alert_with_a_delete_button(app: App) -> None:
 
 
 async def test_the_jobs_are_scheduled_at_start(app: App) -> None:
+    assert app.schedule is not None
     await app.start_schedule()
-    assert {"alerts:prices", "alerts:rebalance"} <= set(app.schedule.names("alerts:")) if app.schedule else False
+    assert app.schedule.names("alerts:") == ["alerts:prices", "alerts:rebalance"]
+    cursors = await app.db.fetch_all("SELECT token FROM rebalance_cursor ORDER BY token")
+    assert sorted(r[0] for r in cursors) == sorted(ref.token.address for ref in app.profile.indexes)  # watching from now
 
 
 async def test_an_alert_fired_just_before_a_crash_is_queued_by_the_next_check_once(app: App) -> None:
