@@ -30,11 +30,13 @@ class Notices:
 
     async def tell(self, user_id: int, platform: str, chat_id: str, reply: Reply, edit_ref: str | None = None) -> str | None:
         """Show `reply` to the user in `chat_id` (editing `edit_ref` where the platform can); the id of the
-        message shown, or None when it was not shown (yet): that platform is not running, or it refused."""
-        if not self.outbox.running(platform):
-            log.warning("notice for user %s held: the %s front end is not running", user_id, platform)
+        message shown, or None when it was not shown: that platform is not running (then nothing is queued), it
+        refused, or it is slower than the outbox's wait (then it is shown when it can be)."""
+        if not self.outbox.running(platform):  # the caller hears "not shown" and acts on it: nothing is queued
+            log.warning("notice for user %s not delivered: the %s front end is not running", user_id, platform)
+            return None
         message_id = await self.outbox.put_chat(platform, chat_id, reply, "trade", user_id=user_id, edit_ref=edit_ref)
-        if message_id is None or not self.outbox.running(platform):
+        if message_id is None:
             return None
         delivery = await self.outbox.result(message_id)
         return delivery.ref if delivery is not None and delivery.ok else None

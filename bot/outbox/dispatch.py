@@ -144,7 +144,8 @@ class Dispatcher:
         if due is not None and due <= now and self._busy:
             timeout = IDLE_WAIT  # what is due waits for a chat in flight: its completion wakes us
         try:
-            await asyncio.wait_for(self._changed.wait(), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it can swallow a cancellation (stop())
+                await self._changed.wait()
         except TimeoutError:
             pass
 
