@@ -17,6 +17,8 @@ from bot.balances import BalanceReader
 from bot.staking import PositionReader
 from bot.chain import Chain, HeadTracker
 from bot.alerts.cooldowns import CooldownAlerts
+from bot.alerts.digest import Digests
+from bot.storage.alert_settings import AlertSettingsRows
 from bot.alerts.jobs import schedule_market_alerts
 from bot.alerts.prices import PriceAlerts
 from bot.alerts.rebalance import RebalanceWatcher
@@ -158,6 +160,10 @@ class App:
         dca = Dca(DcaPlans(db), trading, outbox, schedule, profile)
         schedule.rebuild(dca.rebuild)
         price_alerts = _market_alerts(config, db, chain, market, profile, outbox, schedule)
+        alert_settings = AlertSettingsRows(db)
+        digests = Digests(points, alert_settings, outbox, schedule)
+        schedule.rebuild(digests.rebuild)
+        schedule.after_snapshot(digests.after_snapshot)
         services = Services(
             profile, market, users, catalogs, config.limits,
             wallets=wallets,
@@ -176,6 +182,8 @@ class App:
             cooldowns=cooldowns,
             dca=dca,
             price_alerts=price_alerts,
+            alert_settings=alert_settings,
+            digests=digests,
         )
         kit = PageKit(catalogs, users, profile.name, profile.chain_id)
         web = WebServer(sock, url, [*connect_pages.routes(kit, connected), *sign_pages.routes(kit, connected, url.startswith("https://"))])

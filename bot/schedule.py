@@ -49,6 +49,11 @@ class Schedule:
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._running: asyncio.Task[Any] | None = None  # the snapshot in flight, cancelled by stop()
         self._rebuilders: list[Callable[[], Awaitable[None]]] = []
+        self._after_snapshot: list[Callable[[], Awaitable[None]]] = []
+
+    def after_snapshot(self, then: Callable[[], Awaitable[None]]) -> None:
+        """Register what runs after each successful points snapshot (the digests of newly credited users)."""
+        self._after_snapshot.append(then)
 
     def rebuild(self, make_jobs: Callable[[], Awaitable[None]]) -> None:
         """Register a feature's start-up step that re-creates its jobs from the database (with `put`)."""
@@ -60,6 +65,8 @@ class Schedule:
         for a one-shot run). A run missed by less than `grace` (the bot was down or busy) still runs, once."""
         if isinstance(trigger, datetime):
             trigger = DateTrigger(trigger, timezone=UTC)
+        if not self._scheduler.running:  # before start jobs wait in a list where replace_existing does not apply yet
+            self.remove(name)
         self._scheduler.add_job(
             _logged(name, run), trigger, args=args, id=name, name=name, replace_existing=True, coalesce=True,
             misfire_grace_time=int(grace.total_seconds()), max_instances=1, **options,
@@ -126,6 +133,8 @@ class Schedule:
         try:
             result = await self._snapshot.run(self.due_day())
             log.info("points snapshot: %s", result)
+            for then in self._after_snapshot:
+                await then()
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -6,7 +6,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from bot.alerts.digest import Digests
 from bot.alerts.prices import PriceAlerts
+from bot.storage.alert_settings import AlertSettingsRows
 from bot.announce.service import Announcements
 from bot.balances import BalanceReader
 from bot.boost import BoostTable
@@ -68,6 +70,8 @@ class Services:
     cooldowns: CooldownAlerts | None = None  # cooldown-end alerts (bot.alerts.cooldowns)
     dca: Dca | None = None  # DCA plans and their runs (bot.dca)
     price_alerts: PriceAlerts | None = None  # /alert lines and their check (bot.alerts.prices)
+    alert_settings: AlertSettingsRows | None = None  # /alerts: kinds on or off, quiet hours, digest time
+    digests: Digests | None = None  # the daily points digest (bot.alerts.digest)
 
     async def timezone(self, user_id: int) -> str:
         """The user's IANA time zone for every time shown (`/timezone`); UTC until they choose one."""

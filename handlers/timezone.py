@@ -26,6 +26,8 @@ def register(router: Router, services: Services) -> None:
         if chosen is None:
             raise UserError("error.timezone.unknown", value=args[0][:64], examples=examples)
         await services.settings.set_timezone(caller.user_key, chosen)
+        if services.digests is not None:  # the digest comes at the same local time in the new zone
+            await services.digests.reschedule(caller.user_key)
         return Reply.of(Msg("timezone.set", {"zone": chosen, "now": When(now, chosen)}))
 
     router.command("timezone", timezone)

@@ -25,6 +25,7 @@ from discord import app_commands
 
 from bot.core.request import Request, Standing, StandingCheck, split_command
 from bot.i18n import DEFAULT_LOCALE, Catalogs
+from bot.storage.outbox import KIND_SWITCHES
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -68,6 +69,10 @@ def boost_actions(app: App) -> Sequence[tuple[str, str]]:
 
 def dca_cadences(app: App) -> Sequence[tuple[str, str]]:
     return [("daily", "daily"), ("weekly", "weekly")]
+
+
+def alert_settings(app: App) -> Sequence[tuple[str, str]]:
+    return [(name, name) for name in (*KIND_SWITCHES, "quiet", "digest")]
 
 
 def points_views(app: App) -> Sequence[tuple[str, str]]:
@@ -122,6 +127,7 @@ SLASH: Mapping[str, Slash] = {
     "stake": Slash((Option("asset", True, staked_choices), Option("amount", True)), defer=True),
     "unstake": Slash((Option("asset", True, staked_choices), Option("amount", True)), defer=True),
     "claim": Slash((Option("asset", True, claim_choices), Option("amount")), defer=True),
+    "alerts": Slash((Option("setting", choices=alert_settings), Option("value"))),
     "dca": Slash((Option("index"), Option("amount"), Option("cadence", choices=dca_cadences), Option("time"), Option("pin")), defer=True),
     "points": Slash((Option("view", choices=points_views),), defer=True),
     "leaderboard": Slash(),

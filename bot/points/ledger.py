@@ -224,6 +224,18 @@ class Ledger:
             "SELECT source, SUM(points) FROM point_ledger WHERE user_id = ? AND day = ? GROUP BY source", (user_id, day.isoformat()))
         return {str(r[0]): points_of(int(r[1])) for r in rows}
 
+    async def totals_with_day(self, epoch: str, day: date) -> list[tuple[int, int, int]]:
+        """Every user with points in `epoch`: (user, epoch total, credited for `day`), in milli-points. One scan:
+        the daily digest ranks everyone before and after a day from it (bot.alerts.digest)."""
+        rows = await self._db.fetch_all(
+            """SELECT t.user_id, t.points, COALESCE(d.points, 0) FROM point_totals t
+               LEFT JOIN (SELECT user_id, SUM(points) AS points FROM point_ledger WHERE epoch = ? AND day = ?
+                          GROUP BY user_id) d ON d.user_id = t.user_id
+               WHERE t.epoch = ?""",
+            (epoch, day.isoformat(), epoch),
+        )
+        return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
+
     async def last_credited_day(self) -> date | None:
         row = await self._db.fetch_one("SELECT MAX(day) FROM point_snapshots WHERE state = 'credited'")
         return date.fromisoformat(row[0]) if row and row[0] else None
