@@ -235,8 +235,9 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, int]]):
             self._overall.start()
             if chosen.chat is not None:
                 chosen.chat.start()
-            # Evenly spaced, without drift: a timer that fired late lets the next slot follow at once (once).
-            self._next_slot = max(self._next_slot, now - self._gap) + self._gap
+            # Evenly spaced without drift: a timer a little late keeps the schedule; after a pause or an idle
+            # spell the next slot comes at least half a gap later (no burst; the windows guard the limits).
+            self._next_slot = max(self._next_slot + self._gap, now + self._gap / 2)
             chosen.granted.set_result(None)
 
     def _wake_at(self, at: float, now: float) -> None:
