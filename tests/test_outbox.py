@@ -84,6 +84,14 @@ async def states(app: App) -> list[str]:
     return [r[0] for r in await app.db.fetch_all("SELECT state FROM outbox ORDER BY id")]
 
 
+async def settled(app: App) -> None:
+    """Until no message is being sent (the platform has answered every request and its answer is recorded)."""
+    for _ in range(100):
+        if "sending" not in await states(app):
+            return
+        await asyncio.sleep(0.02)
+
+
 def test_a_reply_survives_the_database_with_its_types() -> None:
     reply = Reply.of(
         Msg("x.title", style="title"),
@@ -165,6 +173,7 @@ async def test_most_pressing_first_and_alerts_for_one_reader_as_one_message(app:
     merged = platform.shown[1][1]
     assert "A" in merged and "B" in merged and merged.count("\n\n") >= 1
     assert platform.shown[2][1] == text(app, "help.title")
+    await settled(app)
     assert await states(app) == ["sent"] * 4
     await box.stop()
 
