@@ -84,6 +84,8 @@ class App:
 
     @classmethod
     async def start(cls, config: Config, *, track_head: bool = True) -> App:
+        """Build everything. `track_head=False` is a one-off command (`indexbot points snapshot`): no head polling,
+        and the web pages on any free port, so it runs beside a bot that holds the configured one."""
         devnet = None
         if config.chain is None:
             from devnet.harness import Devnet  # the embedded default; not imported on a real chain
@@ -137,6 +139,8 @@ class App:
         intents = Intents(db)
         # The zero-config embedded devnet takes any free port rather than fail on a busy 8080.
         port = config.web.port if config.web.port is not None else (0 if devnet is not None else DEFAULT_WEB_PORT)
+        if not track_head:
+            port = 0
         sock = bind(config.web.host, port)
         url = public_url(config.web.public_url, sock)
         connected = ConnectedWallets(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.core.messages import Amount, Msg, Reply
 from bot.outbox import Outbox
@@ -28,6 +29,8 @@ from bot.storage.alert_settings import AlertSettingsRows
 log = logging.getLogger(__name__)
 
 JOB = "digest:{user}"
+NEW_READERS_JOB = "digests:new-readers"
+NEW_READERS_MINUTES = 5
 
 
 @dataclass(frozen=True)
@@ -56,9 +59,11 @@ class Digests:
         self._ranks: tuple[tuple[str, date], DayRanks] | None = None
 
     async def rebuild(self) -> None:
-        """Start-up: one job per reader."""
+        """Start-up: one job per reader, and a look every few minutes for readers credited by a snapshot that
+        ran in another process (`indexbot points snapshot`)."""
         for user_id, minute, zone in await self._settings.digest_readers():
             self._put(user_id, minute, zone)
+        self._schedule.put(NEW_READERS_JOB, IntervalTrigger(minutes=NEW_READERS_MINUTES), self.after_snapshot)
 
     async def reschedule(self, user_id: int) -> None:
         """After /alerts changed the user's digest time, switch or zone: their job as it should be now."""
