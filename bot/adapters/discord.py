@@ -48,6 +48,10 @@ MAX_CONTENT = 2000  # Discord's message length limit
 MAX_ROWS = 5  # Discord's limit of component rows per message
 NO_MENTIONS = discord.AllowedMentions.none()
 RETRY_SECONDS = 10.0  # Discord failing on its side: the outbox tries a message again after this
+# Outbox requests in flight. discord.py waits out each route's bucket and the global limit (50/s) from Discord's
+# headers; a DM costs two requests the first time (open the channel, send), and mass DMs get bots flagged, so
+# the outbox keeps this low rather than racing the limit.
+SENDS_AT_ONCE = 2
 
 
 class DiscordMarkup:
@@ -220,6 +224,7 @@ class DiscordFrontend:
 
     name = "discord"
     markup = MARKUP
+    sends_at_once = SENDS_AT_ONCE
 
     def __init__(self, app: App, token: str, guild_id: int | None = None, *, prefix: str = "!", intents: discord.Intents | None = None) -> None:
         self.app = app
