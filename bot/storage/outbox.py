@@ -125,8 +125,17 @@ class OutboxRows:
         return found[:limit]
 
     async def next_due(self, platform: str) -> int | None:
+        # MIN(due_at) over the whole platform cannot use the (platform, priority, due_at) index and walked every
+        # pending row (15 ms at 80,000: the sender's whole budget). One index seek per priority instead.
         row = await self._db.fetch_one(
-            "SELECT MIN(due_at) FROM outbox WHERE platform = ? AND state = 'pending'", (platform,)
+            """WITH RECURSIVE p(priority) AS (
+                   SELECT MIN(priority) FROM outbox WHERE platform = ?1 AND state = 'pending'
+                   UNION ALL
+                   SELECT (SELECT MIN(priority) FROM outbox WHERE platform = ?1 AND state = 'pending' AND priority > p.priority)
+                   FROM p WHERE p.priority IS NOT NULL)
+               SELECT MIN((SELECT MIN(due_at) FROM outbox WHERE platform = ?1 AND state = 'pending' AND priority = p.priority))
+               FROM p WHERE p.priority IS NOT NULL""",
+            (platform,),
         )
         return int(row[0]) if row and row[0] is not None else None
 
