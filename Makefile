@@ -21,6 +21,7 @@ bench: install
 	$(BIN)/python bench/positions.py
 	$(BIN)/python bench/snapshot.py
 	$(BIN)/python bench/ledger.py
+	$(BIN)/python bench/broadcast.py
 
 install: $(VENV)/.installed node_modules/.installed
 
