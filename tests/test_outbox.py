@@ -13,7 +13,7 @@ import pytest
 
 from bot.adapters.base import PlainMarkup
 from bot.app import App
-from bot.core.delivery import Delivery
+from bot.core.delivery import Delivery, Leaving
 from bot.core.messages import Amount, Button, Msg, Pct, Rendered, Reply, Usd, When
 from bot.outbox import Outbox, codec
 from bot.outbox.dispatch import MAX_ATTEMPTS
@@ -35,11 +35,19 @@ class Platform:
     shown: list[tuple[str, str]] = field(default_factory=list)  # (chat, text) the platform took
     tried: int = 0
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    turn: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.turn.set()  # no wait for a turn unless a test clears it
 
     async def deliver(self, chat_id: str, rendered: Rendered, edit_ref: str | None = None) -> str | None:
         return (await self.post(chat_id, rendered, edit_ref)).ref
 
-    async def post(self, chat_id: str, rendered: Rendered, edit_ref: str | None = None, *, bulk: bool = False) -> Delivery:
+    async def post(self, chat_id: str, rendered: Rendered, edit_ref: str | None = None, *, bulk: bool = False,
+                   leaving: Leaving | None = None) -> Delivery:
+        await self.turn.wait()  # the platform's limits let it go
+        if leaving is not None and not await leaving():
+            return Delivery("withdrawn")
         self.tried += 1
         answer = self.answers.pop(0) if self.answers else Delivery.sent(f"m{self.tried}")
         if answer.ok:
@@ -216,6 +224,25 @@ async def test_after_a_crash_what_was_in_flight_is_never_sent_again(app: App) ->
     await asyncio.sleep(0.2)
     assert len(platform.shown) == 1 and platform.tried == 1
     assert await states(app) == ["unknown", "sent"]
+    await restarted.stop()
+
+
+async def test_a_crash_while_a_message_waits_for_its_turn_leaves_it_to_be_sent_after_the_restart(app: App) -> None:
+    user = await user_with_chat(app, "o10")
+    box = outbox_of(app)
+    stuck = Platform()
+    stuck.turn.clear()  # the rate limiter holds it
+    box.attach(stuck)
+    waiting = await box.put(user, Reply.of(Msg("help.title")), "price")
+    await asyncio.sleep(0.2)
+    assert await states(app) == ["pending"]  # not 'sending': it has not left
+    await box.stop()  # the process dies (its requests never left)
+    restarted = outbox_of(app)
+    platform = Platform()
+    restarted.attach(platform)
+    await platform.wait(1)
+    assert waiting is not None and (await restarted.result(waiting, timeout=5)).ok  # type: ignore[union-attr]
+    assert platform.shown == [("o10", text(app, "help.title"))] and stuck.tried == 0
     await restarted.stop()
 
 

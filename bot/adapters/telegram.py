@@ -37,7 +37,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 
 from bot.adapters.telegram_limits import TelegramLimits, TelegramRateLimiter, retry_seconds
 from bot.app import App
-from bot.core.delivery import Delivery
+from bot.core.delivery import Delivery, Leaving, Withdrawn
 from bot.core.messages import Msg, Rendered, Reply
 from bot.core.request import ChatType, Request, Standing, split_command
 from bot.i18n import DEFAULT_LOCALE
@@ -198,11 +198,16 @@ class TelegramFrontend:
         """Send an unprompted message, or edit `edit_ref`; the id of the message shown, None when refused."""
         return (await self.post(chat_id, rendered, edit_ref)).ref
 
-    async def post(self, chat_id: str, rendered: Rendered, edit_ref: str | None = None, *, bulk: bool = False) -> Delivery:
+    async def post(self, chat_id: str, rendered: Rendered, edit_ref: str | None = None, *, bulk: bool = False,
+                   leaving: Leaving | None = None) -> Delivery:
         """What the outbox calls: send (or edit `edit_ref`) and say how it went. `bulk` sends yield to everything
-        else in the rate limiter; Telegram's flood-control waits are honoured there, before this returns."""
-        limit = self._limit(BULK if bulk else NOTICE)
+        else in the rate limiter; Telegram's flood-control waits are honoured there, before this returns.
+        `leaving` is awaited once, when the rate limiter lets the first request go (False: nothing is sent)."""
+        once = _once(leaving)
+        limit = self._limit(BULK if bulk else NOTICE, once)
         try:
+            if limit is None and not await once():  # no rate limiter: the request leaves now
+                return Delivery("withdrawn")
             if edit_ref is not None and rendered.image is None:
                 try:
                     await self.bot.edit_message_text(
@@ -230,12 +235,15 @@ class TelegramFrontend:
             return Delivery("retry", retry_after=RETRY_NETWORK_SECONDS, error=str(err))
         except TelegramError as err:
             return Delivery("failed", error=str(err))
+        except Withdrawn:
+            return Delivery("withdrawn")
 
-    def _limit(self, priority: int) -> dict[str, int] | None:
-        """`rate_limit_args` for one request: its priority in the rate limiter (None without one)."""
-        return {"priority": priority} if self.bot.rate_limiter is not None else None
+    def _limit(self, priority: int, leaving: Leaving) -> dict[str, Any] | None:
+        """`rate_limit_args` for one request: its priority in the rate limiter and what to do as it leaves (None
+        without a rate limiter)."""
+        return {"priority": priority, "leaving": leaving} if self.bot.rate_limiter is not None else None
 
-    async def _post_now(self, chat_id: str, rendered: Rendered, limit: dict[str, int] | None) -> Message:
+    async def _post_now(self, chat_id: str, rendered: Rendered, limit: dict[str, Any] | None) -> Message:
         """One new message (a photo with caption when the reply has an image), errors raised."""
         markup = keyboard(rendered)
         if rendered.image is not None and len(rendered.text) <= CAPTION_MAX_CHARS:
@@ -416,3 +424,18 @@ class TelegramFrontend:
         except TelegramError as err:
             log.warning("telegram: %s failed: %s", method, err)
         return None
+
+
+def _once(leaving: Leaving | None) -> Leaving:
+    """`leaving` for the first request of a delivery only (an edit that falls back to a new message, a photo sent
+    before its text: the message left with the first)."""
+    called = False
+
+    async def first() -> bool:
+        nonlocal called
+        if called or leaving is None:
+            return True
+        called = True
+        return await leaving()
+
+    return first

@@ -37,6 +37,7 @@ from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
 from bot.config import TelegramLimits
+from bot.core.delivery import Leaving, Withdrawn
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class _Waiter:
         return (self.priority, self.seq)
 
 
-class TelegramRateLimiter(BaseRateLimiter[dict[str, int]]):
+class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
     """Telegram's overall, per-chat and per-group limits, priorities, and the pause a 429 asks for."""
 
     def __init__(self, limits: TelegramLimits | None = None, *, max_retries: int = MAX_RETRIES, safety: float = SAFETY,
@@ -135,10 +136,15 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, int]]):
 
     async def process_request(
         self, callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
-        args: Any, kwargs: dict[str, Any], endpoint: str, data: dict[str, Any], rate_limit_args: dict[str, int] | None,
+        args: Any, kwargs: dict[str, Any], endpoint: str, data: dict[str, Any], rate_limit_args: dict[str, Any] | None,
     ) -> bool | dict[str, Any] | list[dict[str, Any]]:
-        """Wait for a slot (messages) or the end of a pause (everything else), call, and retry after a 429."""
+        """Wait for a slot (messages) or the end of a pause (everything else), call, and retry after a 429.
+
+        `rate_limit_args["leaving"]`, when given, is awaited once the first slot is granted, right before the
+        request leaves (the outbox marks its message 'sending' then, not while it queues here); False withdraws
+        the request (`Withdrawn`)."""
         priority = int((rate_limit_args or {}).get("priority", 0))
+        leaving: Leaving | None = (rate_limit_args or {}).get("leaving")
         message = endpoint.startswith(MESSAGE_METHODS)
         seq = next(self._seq)
         for attempt in itertools.count(1):
@@ -146,6 +152,8 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, int]]):
             if not message:
                 await self._unpaused()
             try:
+                if leaving is not None and attempt == 1 and not await leaving():
+                    raise Withdrawn()
                 return await callback(*args, **kwargs)
             except RetryAfter as err:
                 wait = retry_seconds(err)

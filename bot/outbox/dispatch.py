@@ -1,8 +1,8 @@
 """One platform's sender: takes due messages from the outbox, most pressing first, and hands them to the
 platform's front end, a few at a time, one at a time per chat.
 
-Each message is marked 'sending' in the database before its request leaves and marked with the platform's
-answer after, so a crash leaves at most the messages in flight undecided; those become 'unknown' at the next
+Each message is marked 'sending' in the database when its request leaves (after any wait for the platform's
+limits) and marked with the platform's answer after, so a crash leaves at most the requests on the wire undecided; those become 'unknown' at the next
 start and are never sent again (nobody gets a message twice). Pacing is the front end's business: each
 platform's adapter applies that platform's limits (Telegram's through its rate limiter, shared with direct
 replies, which go first), so the sender only keeps a few requests in flight to use the allowance fully.
@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, Protocol
 
-from bot.core.delivery import Delivery
+from bot.core.delivery import Delivery, Leaving
 from bot.core.messages import Rendered, Reply
 from bot.core.router import Markup
 from bot.outbox import codec
@@ -51,12 +51,16 @@ class Deliverer(Protocol):
     async def deliver(self, chat_id: str, rendered: Rendered, edit_ref: str | None = None) -> str | None: ...
 
 
-async def post(front: Deliverer, chat_id: str, rendered: Rendered, edit_ref: str | None, bulk: bool) -> Delivery:
-    """Ask the front end to show one message: its `post` when it has one, else its plain `deliver`."""
+async def post(front: Deliverer, chat_id: str, rendered: Rendered, edit_ref: str | None, bulk: bool,
+               leaving: Leaving) -> Delivery:
+    """Ask the front end to show one message: its `post` when it has one (which awaits `leaving` right before the
+    request leaves, after any wait for the platform's limits), else its plain `deliver` (`leaving` first)."""
     poster = getattr(front, "post", None)
     if poster is not None:
-        result: Delivery = await poster(chat_id, rendered, edit_ref, bulk=bulk)
+        result: Delivery = await poster(chat_id, rendered, edit_ref, bulk=bulk, leaving=leaving)
         return result
+    if not await leaving():
+        return Delivery("withdrawn")
     ref = await front.deliver(chat_id, rendered, edit_ref)
     return Delivery.sent(ref) if ref is not None else Delivery("failed", error="not delivered")
 
@@ -76,6 +80,7 @@ class Dispatcher:
         self._clock = clock
         self._at_once = max(1, int(getattr(front, "sends_at_once", 4)))
         self._busy: dict[str, asyncio.Task[None]] = {}  # chat -> its send in flight
+        self._left: set[str] = set()  # chats whose request has left (marked 'sending')
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -97,7 +102,8 @@ class Dispatcher:
             self._task.cancel()
 
     async def stop(self) -> None:
-        """Stop taking messages; the ones in flight finish (a request that left is answered and recorded)."""
+        """Stop taking messages; a request that left is answered and recorded, one still waiting for its turn
+        is called off (its message stays pending)."""
         if self._task is not None:
             self._task.cancel()
             try:
@@ -105,6 +111,9 @@ class Dispatcher:
             except asyncio.CancelledError:
                 pass
             self._task = None
+        for chat, task in self._busy.items():
+            if chat not in self._left:
+                task.cancel()  # still waiting for its turn: it stays pending, for the next start
         if self._busy:
             await asyncio.gather(*self._busy.values(), return_exceptions=True)
 
@@ -151,6 +160,7 @@ class Dispatcher:
 
     def _done(self, chat: str, _task: asyncio.Task[None]) -> None:
         self._busy.pop(chat, None)
+        self._left.discard(chat)
         self._changed.set()
 
     async def _screen(self, group: list[OutboxRow], now: int) -> list[OutboxRow]:
@@ -194,17 +204,31 @@ class Dispatcher:
             if rendered.image is not None:
                 break
         taken = rows[: len(parts)] if parts else []
-        ids = await self._rows.claim([r.id for r in taken]) if taken else []
-        if not ids:
+        if not taken:
             return
+        ids: list[int] = []
+
+        async def leaving() -> bool:
+            """Marked 'sending' only now, when the platform's limits let the request go: a crash while it waited
+            for its turn leaves it pending, to be sent after the restart."""
+            self._left.add(chat)  # from here on stop() lets it finish: marked and sent, or neither
+            ids.extend(await self._rows.claim([r.id for r in taken]))
+            if not ids:
+                self._left.discard(chat)
+            return bool(ids)
+
         first = taken[0]
-        bulk = first.priority >= 2
         try:
-            result = await post(self.front, chat, merge(parts), first.edit_ref, bulk)
+            result = await post(self.front, chat, merge(parts), first.edit_ref, first.priority >= 2, leaving)
         except Exception as err:  # a bug in the front end: recorded, never retried blindly
             log.exception("outbox %s: delivery to %s raised", self.front.name, chat)
             result = Delivery("unknown", error=type(err).__name__)
-        await self._record(ids, taken, result)
+        if not ids and result.status != "withdrawn":  # refused before it left (a channel gone, a bug): say so
+            ids = await self._rows.claim([r.id for r in taken])
+            if result.status == "unknown":
+                result = Delivery("failed", error=result.error)  # it certainly never left
+        if ids:  # none: withdrawn, it was no longer pending (cancelled meanwhile)
+            await self._record(ids, taken, result)
 
     async def _record(self, ids: list[int], rows: list[OutboxRow], result: Delivery) -> None:
         if result.status == "retry" and min(r.attempts for r in rows) + 1 < MAX_ATTEMPTS:
