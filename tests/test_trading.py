@@ -1,6 +1,7 @@
 """Buy and sell through the router on the devnet: quote, Confirm, one transaction, balances as promised."""
 
 import asyncio
+from dataclasses import replace
 import time
 from decimal import Decimal
 
@@ -127,11 +128,14 @@ async def test_shortfalls_are_reported_in_plain_words(app: App) -> None:
 
 async def test_twenty_concurrent_trades_from_one_wallet_get_consecutive_nonces(app: App) -> None:
     user, address = await funded_user(app)
+    x = app.services.trading
+    assert x is not None
+    # Forty transactions mined one by one on a shared 2-core machine can outlast the 2 s a Confirm waits inline
+    # (then it answers "submitted"): what this test is about is the nonces, so every answer may wait for its block.
+    x.settings = replace(x.settings, inline_wait_seconds=30.0)
     quotes = [await say(app, f"/buy MAG7 {10 + i}") for i in range(20)]
     done = await asyncio.gather(*(click(app, q, "Confirm", message_ref=f"m{i}") for i, q in enumerate(quotes)))
     assert all("Confirmed in block" in d.rendered.text for d in done), [d.rendered.text for d in done]
-    x = app.services.trading
-    assert x is not None
     nonces = sorted([t.nonce for i in await x.intents.of_user(user, limit=50) for t in await x.intents.txs(i.id)])
     assert nonces == list(range(40))  # an exact approval and a swap each
     assert await app.chain.nonce(address) == 40
