@@ -5,6 +5,8 @@ here; tests/test_announce_platforms.py runs the real Telegram and Discord front 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import asyncio
 import time
 from collections.abc import AsyncIterator
@@ -380,6 +382,19 @@ async def test_scheduled_announcements_are_jobs_recreated_at_start_up(bot: App) 
     assert await rows(bot, "SELECT COUNT(*) FROM outbox WHERE announcement_id = 1") == [(6,)]
     await restarted.send_due(1)  # a second run sends nothing more
     assert await rows(bot, "SELECT COUNT(*) FROM outbox WHERE announcement_id = 1") == [(6,)]
+
+
+async def test_a_scheduled_announcement_is_not_sent_once_its_author_is_no_longer_a_moderator(bot: App) -> None:
+    await subscribers(bot)
+    await say(bot, "/announce Later")
+    await say(bot, "/announce at 2099-01-01 08:00")
+    announcements = service(bot)
+    demoted = Announcements(announcements.rows, bot.outbox, announcements.schedule, replace(CONFIG, telegram_moderators=frozenset()))
+    await demoted.send_due(1)  # the job fires after the moderator was removed from the configuration
+    assert await rows(bot, "SELECT state FROM announcements") == [("cancelled",)]
+    assert await rows(bot, "SELECT COUNT(*) FROM outbox") == [(0,)]
+    audited = await rows(bot, "SELECT action, detail FROM audit_log ORDER BY id DESC LIMIT 1")
+    assert audited[0][0] == "announce.refused" and "no longer a moderator" in audited[0][1]
 
 
 async def test_cancelling_a_scheduled_announcement_removes_its_job(bot: App) -> None:

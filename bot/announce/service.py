@@ -127,10 +127,24 @@ class Announcements:
     async def send_due(self, announcement_id: int) -> None:
         """The job `announce:<id>`: send a scheduled announcement (unless it was cancelled or sent since)."""
         announcement = await self.rows.get(announcement_id)
-        if announcement is None or not await self.rows.move(announcement_id, ("scheduled",), "sending"):
+        if announcement is None:
+            return
+        if announcement.scope == ALL and not await self._still_moderator(announcement):
+            if await self.rows.move(announcement_id, ("scheduled",), "cancelled"):
+                log.warning("announcement %d: its author is no longer a moderator; not sent", announcement_id)
+                await self.rows.audit(announcement.author_id, "announce.refused",
+                                      {"id": announcement_id, "scheduled": True, "reason": "no longer a moderator"})
+            return
+        if not await self.rows.move(announcement_id, ("scheduled",), "sending"):
             return
         await self.rows.audit(announcement.author_id, "announce.send", {"id": announcement_id, "scheduled": True})
         await self._fan_out(announcement)
+
+    async def _still_moderator(self, announcement: Announcement) -> bool:
+        """A scheduled announcement to everyone goes out only if its author is still a configured moderator when
+        it is due (a group admin's, to their own group, was checked with the platform when it was scheduled)."""
+        who = await self.rows.author_identity(announcement.author_id)
+        return who is not None and self.config.is_moderator(*who)
 
     async def restore(self) -> None:
         """At start-up: re-create the jobs of scheduled announcements (one due while the bot was down is sent

@@ -78,6 +78,11 @@ class AnnouncementRows:
         row = await self._db.fetch_one(f"SELECT {_COLUMNS} FROM announcements WHERE id = ?", (announcement_id,))
         return _row(row) if row else None
 
+    async def author_identity(self, author_id: int) -> tuple[str, str] | None:
+        """(platform, platform user id) of an announcement's author: their rights are checked again by them."""
+        row = await self._db.fetch_one("SELECT platform, platform_user_id FROM users WHERE id = ?", (author_id,))
+        return (str(row[0]), str(row[1])) if row else None
+
     async def latest(self, author_id: int, states: Sequence[str]) -> Announcement | None:
         """The author's most recent announcement in one of `states`."""
         marks = ",".join("?" * len(states))
