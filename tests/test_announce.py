@@ -5,11 +5,10 @@ here; tests/test_announce_platforms.py runs the real Telegram and Discord front 
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
