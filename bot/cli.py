@@ -69,6 +69,7 @@ async def _run(config: Config) -> int:
         await stop.wait()
     finally:
         for frontend in reversed(frontends):
+            await app.notices.detach(frontend)  # the outbox lets what is on the wire finish first
             await frontend.stop()
         await app.stop()
     return 0
