@@ -9,6 +9,10 @@ in one batch at the end (anvil mines them in nonce order), so addresses are dete
 sources, artifacts and market data on a fresh anvil always give the same addresses. `boot` relies on
 that: it loads a cached `anvil_dumpState` taken right after a deploy with the same hash, else deploys and
 caches. The profile is written with tomli_w in the schema `bot.profile.parse_profile` reads.
+
+The same deploy puts the stock index (devnet.stocks: tokenized stocks, their feeds, an IndexFactory issuing
+MAG7.nex) on the same anvil and writes its profile, `stocks.toml`, beside the devnet's, which names it in
+`companions`; the state cache holds both profiles.
 """
 
 from __future__ import annotations
@@ -30,11 +34,15 @@ from bot.profile import STANDARD_FEE_TIERS, Profile, parse_profile
 from devnet import anvil as anvil_rpc
 from devnet.anvil import Anvil
 from devnet.compile import BUILD_DIR, all_artifacts, artifacts_hash
-from devnet.market import MARKET_PATH, load_market
+from devnet.market import MARKET_PATH, load_market, load_stock_market
 from devnet.pairs import pair_address
 from devnet.pools import FEE, MAX_TICK, MIN_TICK, usdc_pool_seed
 from devnet.rpc import DEV_KEYS, Sender, connect, factory
+from devnet.stocks import LABEL as STOCKS_LABEL
+from devnet.stocks import PROFILE_NAME as STOCKS_PROFILE_NAME
+from devnet.stocks import deploy_stocks
 
+STOCKS_PROFILE = "stocks.toml"  # the companion profile: the stock index's factory on the same anvil
 COOLDOWN_SECONDS = 7 * 24 * 3600
 FEED_DECIMALS = 8
 POOL_USD_PER_SIDE = Decimal(1_000_000)
@@ -50,6 +58,7 @@ _HERE = Path(__file__).resolve().parent
 _CODE_FILES = (
     _HERE / "deploy.py", _HERE / "pools.py", _HERE / "pairs.py", _HERE / "rpc.py",
     _HERE.parent / "bot" / "engine" / "methodology.py",
+    _HERE / "stocks.py", _HERE / "market.py", _HERE.parent / "bot" / "engine" / "reindex.py",
 )
 
 
@@ -145,6 +154,7 @@ async def deploy(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PA
             await tx.send(locking.functions.setEpoch(pair.address, LOCK_EPOCH))
             lp_tokens.append({"address": pair.address, "symbol": "UNI-V2", "decimals": 18, "index": symbol,
                               "kind": "uniswap-v2"})
+        stocks = await deploy_stocks(tx, new, at, usdc, load_stock_market(market_path), _feed_answer)
         await tx.wait()
         async with w3.batch_requests() as batch:
             for ix in indexes:
@@ -158,8 +168,26 @@ async def deploy(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PA
             raise RuntimeError(f"Uniswap V2 pairs are at {found[len(indexes):]}, not at the computed {pairs}")
         elapsed = time.perf_counter() - started
 
+    write_profile({
+        "name": STOCKS_PROFILE_NAME,
+        "label": STOCKS_LABEL,
+        "chain_id": chain_id,
+        "rpc_urls": [rpc_url],
+        "explorer_url": "",
+        "block_time_seconds": 1.0,
+        "native_feed_symbol": "ETH",
+        "contracts": {"multicall3": multicall},
+        "usdc": {"address": usdc.address, "symbol": "USDC", "decimals": 6},
+        "weth": {"address": weth, "symbol": "WETH", "decimals": 18},
+        "indexes": [stocks["index"]],
+        "feeds": {"ETH": feeds["ETH"]},  # gas pricing; the stocks' feeds are the factory's
+        "devnet": {**stocks["devnet"], "market_path": str(Path(market_path).resolve()),
+                   "state_hash": state_hash(market_path)},
+    }, Path(profile_path).parent / STOCKS_PROFILE)
     data: dict[str, Any] = {
         "name": "devnet",
+        "label": "Base",
+        "companions": [STOCKS_PROFILE],
         "chain_id": chain_id,
         "rpc_urls": [rpc_url],
         "explorer_url": "",
@@ -226,10 +254,12 @@ async def save_cache(rpc_url: str, profile_path: Path, market_path: Path = MARKE
         state = await anvil_rpc.dump_state(w3)
     with Path(profile_path).open("rb") as fh:
         profile = tomllib.load(fh)
+    with (Path(profile_path).parent / STOCKS_PROFILE).open("rb") as fh:
+        stocks = tomllib.load(fh)
     path = _cache_path(market_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"profile": profile, "state": state}))
+    tmp.write_text(json.dumps({"profile": profile, "stocks": stocks, "state": state}))
     tmp.replace(path)
     for stale in BUILD_DIR.glob("state-*.json"):  # one cache is enough; older hashes cannot be used
         if stale != path:
@@ -240,7 +270,8 @@ async def save_cache(rpc_url: str, profile_path: Path, market_path: Path = MARKE
 async def load_cached(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PATH) -> Profile | None:
     """Load the cached state into the (fresh) anvil at `rpc_url`; None when there is no cache for this hash.
 
-    The feeds are then re-stamped with their cached answers (a heartbeat), so `updatedAt` is current.
+    Both profiles (the devnet's and its stocks companion) are written from the cache. The feeds (the stocks'
+    too) are then re-stamped with their cached answers (a heartbeat), so `updatedAt` is current.
     """
     path = _cache_path(market_path)
     if not path.is_file():
@@ -248,11 +279,15 @@ async def load_cached(rpc_url: str, profile_path: Path, market_path: Path = MARK
     cached = json.loads(path.read_text())
     data = cached["profile"]
     data["rpc_urls"] = [rpc_url]
+    if "stocks" not in cached:
+        return None
+    cached["stocks"]["rpc_urls"] = [rpc_url]
     async with connect(rpc_url) as w3:
         await anvil_rpc.load_state(w3, cached["state"])
         tx = Sender(w3, chain_id=int(data["chain_id"]))
         price_feed = factory(w3, "PriceFeed")
-        feeds = [price_feed(f) for f in data["feeds"].values()]
+        stock_feeds = cached["stocks"].get("devnet", {}).get("stock_feeds", {})
+        feeds = [price_feed(f) for f in (*data["feeds"].values(), *stock_feeds.values())]
         async with w3.batch_requests() as batch:
             for feed in feeds:
                 batch.add(feed.functions.latestAnswer())
@@ -260,6 +295,7 @@ async def load_cached(rpc_url: str, profile_path: Path, market_path: Path = MARK
         for feed, answer in zip(feeds, answers, strict=True):
             await tx.send(feed.functions.updateAnswer(answer), gas=200_000)
         await tx.wait()
+    write_profile(cached["stocks"], Path(profile_path).parent / STOCKS_PROFILE)
     return write_profile(data, profile_path)
 
 

@@ -83,6 +83,64 @@ def load_market(path: Path = MARKET_PATH) -> Market:
     return Market(constituents, indexes, soso_price)
 
 
+@dataclass(frozen=True)
+class Stock:
+    symbol: str
+    name: str
+    price_usd: Decimal
+    shares: Decimal  # outstanding: market cap = price x shares
+
+    @property
+    def market_cap(self) -> Decimal:
+        return self.price_usd * self.shares
+
+
+@dataclass(frozen=True)
+class StockMarket:
+    """[stocks]: the tokenized stocks and the stock index an IndexFactory issues (see market.toml)."""
+
+    index_symbol: str
+    index_name: str
+    count: int
+    fee_rate: int  # in 1/10000
+    initial_price: Decimal  # USD per index token while none exists
+    seed_usdc: Decimal  # the deployer's first issuance, filled at deploy
+    reserve_usdc: Decimal  # USDC left in the factory so redemptions can always pay
+    market_hours: dict[str, Any]  # bot.issuance.hours.MarketHours.from_config reads it
+    reindex: dict[str, Any]  # {day, at}
+    stocks: tuple[Stock, ...]
+
+    def stock(self, symbol: str) -> Stock:
+        for s in self.stocks:
+            if s.symbol == symbol:
+                return s
+        raise KeyError(symbol)
+
+    def caps(self, prices: dict[str, Decimal] | None = None) -> dict[str, Decimal]:
+        """Market caps at `prices` (default: the table's)."""
+        return {s.symbol: (prices or {}).get(s.symbol, s.price_usd) * s.shares for s in self.stocks}
+
+
+def load_stock_market(path: Path = MARKET_PATH) -> StockMarket:
+    with Path(path).open("rb") as fh:
+        raw = tomllib.load(fh)["stocks"]
+    return StockMarket(
+        index_symbol=str(raw["index_symbol"]),
+        index_name=str(raw["index_name"]),
+        count=int(raw["count"]),
+        fee_rate=int(raw["fee_rate"]),
+        initial_price=Decimal(str(raw["initial_price"])),
+        seed_usdc=Decimal(str(raw["seed_usdc"])),
+        reserve_usdc=Decimal(str(raw["reserve_usdc"])),
+        market_hours=dict(raw["market_hours"]),
+        reindex=dict(raw["reindex"]),
+        stocks=tuple(
+            Stock(str(t["symbol"]), str(t["name"]), Decimal(str(t["price_usd"])), Decimal(str(t["shares"])))
+            for t in raw["tokens"]
+        ),
+    )
+
+
 def accrued_price(price: Decimal, apr: Decimal, days: Decimal) -> Decimal:
     """A hedged leg's price after `days` of simple yield at `apr` (e.g. Decimal("0.08") for 8%)."""
     return price * (1 + apr * days / 365)
