@@ -50,7 +50,7 @@ async def run(n: int, wallets: int) -> None:
             await funded_user(app, "solo", usdc=Decimal(1_000_000), eth=Decimal(10))
             total, after_block = [], []
             for i in range(n):
-                quoted = await say(app, f"/buy MAG7 {10 + i}", user="solo")
+                quoted = await say(app, f"/buy MAG7.ssi {10 + i}", user="solo")
                 t = time.perf_counter()
                 done = await click(app, quoted, "Confirm", user="solo")
                 end = time.perf_counter()
@@ -61,7 +61,7 @@ async def run(n: int, wallets: int) -> None:
             users = [f"w{i}" for i in range(wallets)]
             for u in users:
                 await funded_user(app, u, usdc=Decimal(10_000), eth=Decimal(1))
-            quotes = [await say(app, "/buy MAG7 25", user=u) for u in users]
+            quotes = [await say(app, "/buy MAG7.ssi 25", user=u) for u in users]
             t = time.perf_counter()
             results = await asyncio.gather(*(click(app, q, "Confirm", user=u) for q, u in zip(quotes, users)))
             wall = time.perf_counter() - t

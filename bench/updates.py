@@ -1,7 +1,7 @@
 """Updates per second through the real Telegram front end, against a bare python-telegram-bot echo bot.
 
 Starts its own devnet, the local Bot API emulator (tests/telegram_emulator.py) and the bot; injects N
-`/quote MAG7 100` updates from many chats at once and times first injection -> last sendMessage. Then, in the
+`/quote MAG7.ssi 100` updates from many chats at once and times first injection -> last sendMessage. Then, in the
 same run and on the same emulator, a bare PTB app whose one CommandHandler replies with the text. Prints both
 rates, their ratio and the machine.
 
@@ -39,7 +39,7 @@ from bot.config import Config, WebSettings  # noqa: E402
 from devnet.harness import Devnet  # noqa: E402
 from telegram_emulator import BotApiEmulator, Call  # noqa: E402
 
-LINE = "/quote MAG7 {amount}"
+LINE = "/quote MAG7.ssi {amount}"
 WARMUP = 10
 IDLE_SECONDS = 10.0
 

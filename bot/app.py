@@ -7,6 +7,7 @@ profile, opens the database, and wires the router with every handler. Front ends
 from __future__ import annotations
 
 import logging
+from functools import partial
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -38,7 +39,11 @@ from bot.core.router import Router
 from bot.faucet import Faucet
 from bot.i18n import Catalogs
 from bot.market import Market
-from bot.profile import Profile, load_profile
+from bot.issuance.orders import Orders
+from bot.issuance.venue import Issuance
+from bot.profile import Profile, load_profiles
+from bot.storage.orders import OrderRows
+from bot.trading.desks import Desks
 from bot.schedule import Schedule
 from bot.services import Services
 from bot.storage.announcements import AnnouncementRows
@@ -91,28 +96,31 @@ class App:
             from devnet.harness import Devnet  # the embedded default; not imported on a real chain
 
             log.info("no chain configured: starting the embedded devnet")
-            devnet = await Devnet.start(config.home / "embedded-devnet")
-            profile = devnet.profile
+            devnet = await Devnet.start(config.home / "embedded-devnet", fulfil=True)
+            profiles = load_profiles(devnet.profile_path)
         else:
-            profile = load_profile(config.chain)
+            profiles = load_profiles(config.chain)
+        profile, companions = profiles[0], profiles[1:]
         if config.rpc_urls:
             profile = replace(profile, rpc_urls=config.rpc_urls)
         try:
-            return await cls._build(config, profile, devnet, track_head)
+            return await cls._build(config, profile, companions, devnet, track_head)
         except BaseException:
             if devnet is not None:
                 await devnet.stop()
             raise
 
     @classmethod
-    async def _build(cls, config: Config, profile: Profile, devnet: Any, track_head: bool) -> App:
+    async def _build(cls, config: Config, profile: Profile, companions: tuple[Profile, ...], devnet: Any,
+                     track_head: bool) -> App:
         async with AsyncExitStack() as opened:  # a failure part-way closes what was opened (no thread left behind)
-            app = await cls._assemble(config, profile, devnet, track_head, opened)
+            app = await cls._assemble(config, profile, companions, devnet, track_head, opened)
             opened.pop_all()  # from here on App.stop closes them
             return app
 
     @classmethod
-    async def _assemble(cls, config: Config, profile: Profile, devnet: Any, track_head: bool, opened: AsyncExitStack) -> App:
+    async def _assemble(cls, config: Config, profile: Profile, companions: tuple[Profile, ...], devnet: Any,
+                        track_head: bool, opened: AsyncExitStack) -> App:
         chain = Chain(profile.rpc_urls, profile.multicall3)
         opened.push_async_callback(chain.close)
         setup = await verify_profile(profile, chain)
@@ -147,13 +155,25 @@ class App:
             ConnectedAddresses(db), ConnectLinks(db), SigningLinks(db), notices, chain,
             ConnectSettings(url, profile.chain_id, config.web.signing_link_seconds),
         )
+        nonces = NonceManager(chain.nonce, partial(intents.max_live_nonce, chain_id=profile.chain_id))
         trading = Executor(
-            profile, chain, head, market, intents, NonceManager(chain.nonce, intents.max_live_nonce),
-            wallets, notices, settings, config.trading, connected=connected,
+            profile, chain, head, market, intents, nonces, wallets, notices, settings, config.trading, connected=connected,
         )
-        connected.on_hash = trading.on_hash  # the pipeline records and follows what a connected wallet sent
+        others = []
+        for other in companions:  # each chain its own executor; one that shares the home chain shares its nonces
+            same = (other.chain_id, other.rpc_urls) == (profile.chain_id, profile.rpc_urls)
+            o_chain, o_head, o_nonces = (chain, head, nonces) if same else await _open_chain(other, intents, track_head, opened)
+            o_market = Market(other, o_chain, await verify_profile(other, o_chain), o_head, config.market)
+            others.append(Executor(other, o_chain, o_head, o_market, intents, o_nonces, wallets, notices, settings,
+                                   config.trading, connected=connected))
+        desks = Desks(trading, tuple(others))
+        connected.on_hash = desks.on_hash  # the pipeline records and follows what a connected wallet sent
+        orders = Orders(OrderRows(db), desks.by_chain(), outbox)
+        for desk in desks:
+            desk.mined_hooks.append(orders.on_mined)  # a mined request becomes a pending order
         if config.failpoint:
-            trading.fault = kill_at(config.failpoint)
+            for desk in desks:
+                desk.fault = kill_at(config.failpoint)
         balances = BalanceReader(profile, chain, market)
         points = _points(config, db, chain, market, profile)
         schedule = Schedule(points.snapshot, config.points.snapshot_at)
@@ -161,6 +181,7 @@ class App:
         cooldowns = CooldownAlerts(CooldownWatches(db), chain, profile, outbox, schedule)
         trading.mined_hooks.append(cooldowns.on_mined)  # a mined unstake starts its cooldown watch
         schedule.rebuild(cooldowns.rebuild)
+        orders.schedule(schedule.put, config.issuance_watch_seconds)
         dca = Dca(DcaPlans(db), trading, outbox, schedule, profile)
         schedule.rebuild(dca.rebuild)
         price_alerts = _market_alerts(config, db, chain, market, profile, outbox, schedule)
@@ -188,6 +209,9 @@ class App:
             price_alerts=price_alerts,
             alert_settings=alert_settings,
             digests=digests,
+            companions=companions,
+            desks=desks,
+            issuance=Issuance(desks.by_chain(), orders),
         )
         kit = PageKit(catalogs, users, profile.name, profile.chain_id)
         web = WebServer(sock, url, [*connect_pages.routes(kit, connected), *sign_pages.routes(kit, connected, url.startswith("https://"))])
@@ -200,8 +224,12 @@ class App:
     async def reconcile(self) -> None:
         """Settle every trade a previous run left unfinished and tell each user (front ends attached first,
         so the notices reach them)."""
-        if self.services.trading is not None:
-            await reconcile(self.services.trading)
+        desks = self.services.desks
+        if desks is not None:
+            for desk in desks:
+                await reconcile(desk, partial(desks.owns, desk))
+        if self.services.issuance is not None:
+            await self.services.issuance.orders.sweep()  # rows a crash kept from being made; the watch job does the rest
 
     async def start_schedule(self) -> None:
         """Re-create the timed jobs from the database and start them (`indexbot run` and `chat` do, once their
@@ -216,8 +244,8 @@ class App:
     async def stop(self) -> None:
         if self.schedule is not None:
             await self.schedule.stop()
-        if self.services.trading is not None:
-            await self.services.trading.stop()
+        if self.services.desks is not None:
+            await self.services.desks.stop()
         await self.outbox.stop()
         if self.web is not None:
             await self.web.stop()
@@ -226,6 +254,19 @@ class App:
         await self.db.close()
         if self.devnet is not None:
             await self.devnet.stop()
+
+
+async def _open_chain(profile: Profile, intents: Intents, track_head: bool,
+                      opened: AsyncExitStack) -> tuple[Chain, HeadTracker, NonceManager]:
+    """A companion chain's connection, head tracker and nonces (an address has its own nonces on every chain)."""
+    chain = Chain(profile.rpc_urls, profile.multicall3)
+    opened.push_async_callback(chain.close)
+    head = HeadTracker(chain, interval=max(0.25, profile.block_time_seconds / 2))
+    opened.push_async_callback(head.stop)
+    if track_head:
+        await head.poll_once()
+        head.start()
+    return chain, head, NonceManager(chain.nonce, partial(intents.max_live_nonce, chain_id=profile.chain_id))
 
 
 def _devnet_home(config: Config, profile: Profile, devnet: Any) -> Path | None:

@@ -307,6 +307,11 @@ class Chain:
         """eth_call of a transaction's fields (to read a revert reason); node errors propagate."""
         return bytes(await self._failover(lambda w3: w3.eth.call(tx, block)))
 
+    async def logs(self, address: str, topics: Sequence[Any], from_block: int, to_block: BlockId = "latest") -> list[Any]:
+        """The logs `address` emitted matching `topics` (eth_getLogs) between the two blocks."""
+        query = {"address": address, "topics": list(topics), "fromBlock": from_block, "toBlock": to_block}
+        return list(await self._failover(lambda w3: w3.eth.get_logs(query)))
+
     async def codes(self, addresses: Sequence[str]) -> dict[str, bytes]:
         """eth_getCode for many addresses in one JSON-RPC batch."""
 

@@ -95,6 +95,7 @@ class Config:
     announce: AnnounceConfig = field(default_factory=AnnounceConfig)  # [moderators] and [announce] (bot.announce.config)
     discord_invite_url: str | None = None  # the server invite /invite shares on Discord, with the user's code
     failpoint: str | None = None  # INDEXBOT_FAILPOINT: fault tests only (bot.trading.failpoints)
+    issuance_watch_seconds: float = 2.0  # [issuance] watch_seconds: how often pending factory orders are checked
 
     @property
     def database_path(self) -> Path:
@@ -193,7 +194,18 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         announce=announce,
         discord_invite_url=pick("DISCORD_INVITE_URL", "discord_invite_url") or None,
         failpoint=env.get("INDEXBOT_FAILPOINT") or None,
+        issuance_watch_seconds=_positive(file_values.get("issuance", {}).get("watch_seconds", 2.0), "issuance.watch_seconds"),
     )
+
+
+def _positive(value: Any, key: str) -> float:
+    try:
+        number = float(value)  # a polling interval in seconds, not money
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: {value!r} is not a number of seconds") from None
+    if number <= 0:
+        raise ConfigError(f"{key}: must be more than 0 seconds")
+    return number
 
 
 def _telegram_limits(table: Mapping[str, Any], scale_env: str | None) -> TelegramLimits:

@@ -156,7 +156,8 @@ class Market:
 
     @property
     def indexes(self) -> tuple[IndexRef, ...]:
-        return self.profile.indexes
+        """The indexes bought in a pool (an issued index is quoted by its factory: bot.issuance)."""
+        return tuple(ref for ref in self.profile.indexes if ref.venue == "pool")
 
     # -- reading ---------------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from eth_utils.address import to_checksum_address
 PROFILES_DIR = Path(__file__).parent / "profiles"
 STANDARD_FEE_TIERS = (100, 500, 3000, 10000)
 LP_KINDS = ("uniswap-v2",)
+VENUES = ("pool", "issuance")  # pool: bought on Uniswap V3 against USDC; issuance: requested from a factory, filled later
 
 
 class ProfileError(ValueError):
@@ -34,13 +35,18 @@ class TokenRef:
 
 @dataclass(frozen=True)
 class IndexRef:
-    """An index token, its staking token, and how it is bought (`pool` = Uniswap V3 against USDC)."""
+    """An index token, its staking token, and how it is bought: `pool` (Uniswap V3 against USDC) or `issuance`
+    (a Nexlabs-style factory that takes USDC and mints once its orders fill, only while `market_hours` say the
+    constituents' market is open; reindexed monthly per `reindex`)."""
 
     token: TokenRef
     staking: TokenRef | None
     methodology: str
     venue: str = "pool"
     name: str = ""
+    factory: str | None = None  # issuance: the index factory
+    market_hours: dict[str, Any] | None = None  # issuance: bot.issuance.hours.MarketHours.from_config reads it
+    reindex: dict[str, Any] | None = None  # issuance: {day, at} of the monthly reindex, in the market's zone
 
     @property
     def symbol(self) -> str:
@@ -58,6 +64,10 @@ class LpRef:
 
 @dataclass(frozen=True)
 class Profile:
+    """One chain: its contracts and the indexes that live on it. A bot runs on a home profile and its
+    `companions` (other chains, e.g. a stock index on Ethereum beside the SSI indexes on Base); a wallet's
+    address serves on every one of them."""
+
     name: str
     chain_id: int
     rpc_urls: tuple[str, ...]
@@ -79,6 +89,12 @@ class Profile:
     locking: str | None = None  # AssetLocking: LP locks are read from its Lock/UnLock events
     lp_tokens: tuple[LpRef, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. [devnet] operator data
+    label: str = ""  # the chain's name as users see it ("Base", "Ethereum")
+    companions: tuple[str, ...] = ()  # other profiles' files, relative to this one's, loaded with it
+
+    @property
+    def chain_label(self) -> str:
+        return self.label or self.name
 
     def index(self, symbol: str) -> IndexRef:
         for ref in self.indexes:
@@ -113,23 +129,43 @@ def _lp_token(raw: dict[str, Any], where: str, indexes: list[IndexRef]) -> LpRef
     return LpRef(_token(raw, where), index, kind)
 
 
+def _index(raw: dict[str, Any], where: str) -> IndexRef:
+    venue = str(raw.get("venue", "pool"))
+    if venue not in VENUES:
+        raise ProfileError(f"{where}: venue {venue!r} is not one of {', '.join(VENUES)}")
+    staking = raw.get("staking")
+    factory = raw.get("factory")
+    if venue == "issuance" and (factory is None or "market_hours" not in raw):
+        raise ProfileError(f"{where}: an issuance index needs `factory` and `market_hours`")
+    return IndexRef(
+        token=_token(raw, where),
+        staking=_token(staking, where + ".staking") if staking else None,
+        methodology=str(raw.get("methodology", "")),
+        venue=venue,
+        name=str(raw.get("name", "")),
+        factory=_addr(factory, where + ".factory") if factory is not None else None,
+        market_hours=dict(raw["market_hours"]) if "market_hours" in raw else None,
+        reindex=dict(raw["reindex"]) if "reindex" in raw else None,
+    )
+
+
+def indexes_of(data: dict[str, Any]) -> list[IndexRef]:
+    return [_index(raw, f"indexes[{i}]") for i, raw in enumerate(data.get("indexes", []))]
+
+
+def _contract(c: dict[str, Any], key: str, required: bool) -> str:
+    """A contract address from [contracts]; the Uniswap ones may be left out of a profile with no pool index."""
+    if key not in c and not required:
+        return ""
+    return _addr(c[key], f"contracts.{key}")
+
+
 def parse_profile(data: dict[str, Any]) -> Profile:
     """Build a Profile from parsed TOML; raises ProfileError naming the offending key."""
     try:
         c = data["contracts"]
-        indexes = []
-        for i, raw in enumerate(data.get("indexes", [])):
-            where = f"indexes[{i}]"
-            staking = raw.get("staking")
-            indexes.append(
-                IndexRef(
-                    token=_token(raw, where),
-                    staking=_token(staking, where + ".staking") if staking else None,
-                    methodology=str(raw.get("methodology", "")),
-                    venue=str(raw.get("venue", "pool")),
-                    name=str(raw.get("name", "")),
-                )
-            )
+        indexes = indexes_of(data)
+        pools = any(ref.venue == "pool" for ref in indexes)
         soso = data.get("soso")
         locking = data.get("locking")
         lp_tokens = tuple(_lp_token(raw, f"lp_tokens[{i}]", indexes) for i, raw in enumerate(data.get("lp_tokens", [])))
@@ -146,26 +182,45 @@ def parse_profile(data: dict[str, Any]) -> Profile:
             indexes=tuple(indexes),
             feeds={str(k): _addr(v, f"feeds.{k}") for k, v in data.get("feeds", {}).items()},
             multicall3=_addr(c["multicall3"], "contracts.multicall3"),
-            uniswap_factory=_addr(c["uniswap_factory"], "contracts.uniswap_factory"),
-            swap_router02=_addr(c["swap_router02"], "contracts.swap_router02"),
-            quoter_v2=_addr(c["quoter_v2"], "contracts.quoter_v2"),
-            position_manager=_addr(c["position_manager"], "contracts.position_manager"),
+            uniswap_factory=_contract(c, "uniswap_factory", pools),
+            swap_router02=_contract(c, "swap_router02", pools),
+            quoter_v2=_contract(c, "quoter_v2", pools),
+            position_manager=_contract(c, "position_manager", pools),
             fee_tiers=tuple(int(t) for t in data.get("fee_tiers", STANDARD_FEE_TIERS)),
             native_feed_symbol=str(data.get("native_feed_symbol", "ETH")),
             locking=_addr(locking["address"], "locking.address") if locking else None,
             lp_tokens=lp_tokens,
             extra={k: v for k, v in data.items() if k == "devnet"},
+            label=str(data.get("label", "")),
+            companions=tuple(str(x) for x in data.get("companions", [])),
         )
     except KeyError as exc:
         raise ProfileError(f"missing key {exc.args[0]!r}") from exc
 
 
-def load_profile(name_or_path: str | Path) -> Profile:
-    """Load a shipped profile by name (`base`) or any profile file by path."""
+def _path(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if not path.suffix:
         path = PROFILES_DIR / f"{name_or_path}.toml"
     if not path.is_file():
         raise ProfileError(f"no chain profile at {path}")
-    with path.open("rb") as fh:
+    return path
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    """Load a shipped profile by name (`base`) or any profile file by path."""
+    with _path(name_or_path).open("rb") as fh:
         return parse_profile(tomllib.load(fh))
+
+
+def load_profiles(name_or_path: str | Path) -> tuple[Profile, ...]:
+    """The home profile, then each of its companions (paths relative to the home profile's file). Every index
+    symbol must be unique across them all."""
+    path = _path(name_or_path)
+    home = load_profile(path)
+    profiles = (home, *(load_profile(path.parent / rel) for rel in home.companions))
+    symbols = [ref.symbol for prof in profiles for ref in prof.indexes]
+    clash = sorted({s for s in symbols if symbols.count(s) > 1})
+    if clash:
+        raise ProfileError(f"index symbols listed on more than one chain: {', '.join(clash)}")
+    return profiles

@@ -1,5 +1,7 @@
 """The contract functions the bot calls, exactly as shared/protocol-facts.md and Uniswap define them."""
 
+from eth_utils.crypto import keccak
+
 from bot.chain import Fn
 
 TOKEN_STRUCT = "(string,string,string,uint8,uint256)"
@@ -67,3 +69,39 @@ LOCK_WITHDRAW = Fn("withdraw(address,uint256)")
 LOCK_EVENT = "0x9e91fc08a6b9ad305ed9692fc37e5c77042b1828c424b7b406bedacaf76aa898"  # Lock(address,address,uint256,uint256,uint256)
 UNLOCK_EVENT = "0x7a9516f3fd088bc02179d72dfd24929b8e08ca0aa38e2fffb72e53550a2d762b"  # UnLock(address,address,uint256,uint256,uint256)
 LOCK_EVENT_DATA = ("address", "address", "uint256", "uint256", "uint256")  # Lock and UnLock alike
+
+# Nexlabs-style index factory (shared/protocol-facts.md, "request / fulfil issuance"): the requests and their events,
+# and the views the quote reads (weights as market shares summing to 100e18, a price feed per constituent, the fee)
+ISSUANCE_INDEX_TOKENS = Fn("issuanceIndexTokens(uint256)", "uint256")
+CANCEL_ISSUANCE = Fn("cancelIssuance(uint256)")
+REDEMPTION = Fn("redemption(uint256)", "uint256")
+CANCEL_REDEMPTION = Fn("cancelRedemption(uint256)")
+FACTORY_INDEX_TOKEN = Fn("indexToken()", "address")
+FACTORY_USDC = Fn("usdc()", "address")
+FEE_RATE = Fn("feeRate()", "uint256")  # fee = amount * feeRate / 10000
+INITIAL_PRICE = Fn("initialPrice()", "uint256")  # USD per index token (18 decimals) while nothing is issued
+TOTAL_CURRENT_LIST = Fn("totalCurrentList()", "uint256")
+CURRENT_LIST = Fn("currentList(uint256)", "address")
+CURRENT_SHARE = Fn("tokenCurrentMarketShare(address)", "uint256")
+TOTAL_ORACLE_LIST = Fn("totalOracleList()", "uint256")  # the next constituents of a pending reindex (0: none)
+ORACLE_LIST = Fn("oracleList(uint256)", "address")
+ORACLE_SHARE = Fn("tokenOracleMarketShare(address)", "uint256")
+REINDEX_TIME = Fn("reindexTime()", "uint256")
+PRICE_FEED_OF = Fn("priceFeedByTokenAddress(address)", "address")
+ISSUANCE_REQUEST = Fn("issuanceRequest(uint256)", "address,uint256,uint8,uint256")  # (user, input, status, output)
+REDEMPTION_REQUEST = Fn("redemptionRequest(uint256)", "address,uint256,uint8,uint256")
+REQUEST_PENDING, REQUEST_COMPLETED, REQUEST_CANCELLED = 1, 2, 3
+SHARE_TOTAL = 100 * 10**18
+
+
+def topic(signature: str) -> str:
+    """An event's topic 0: the keccak of its signature, as 0x-hex."""
+    return "0x" + keccak(text=signature).hex()
+
+
+# the factory's events, as the facts file gives them: nonce and user indexed; data = (token, input, output[, price], time)
+REQUEST_ISSUANCE = topic("RequestIssuance(uint256,address,address,uint256,uint256,uint256)")
+ISSUANCED = topic("Issuanced(uint256,address,address,uint256,uint256,uint256,uint256)")
+REQUEST_REDEMPTION = topic("RequestRedemption(uint256,address,address,uint256,uint256,uint256)")
+REDEMPTION_DONE = topic("Redemption(uint256,address,address,uint256,uint256,uint256,uint256)")
+FILLED_DATA = ("address", "uint256", "uint256", "uint256", "uint256")  # Issuanced / Redemption: token, input, output, price, time

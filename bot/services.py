@@ -21,7 +21,9 @@ from bot.i18n import Catalogs
 from bot.market import Market
 from bot.outbox import Outbox
 from bot.points import Points
+from bot.issuance.venue import Issuance
 from bot.profile import IndexRef, Profile
+from bot.trading.desks import Desks
 from bot.schedule import Schedule
 from bot.staking import PositionReader
 from bot.storage.repositories import Users
@@ -72,23 +74,46 @@ class Services:
     price_alerts: PriceAlerts | None = None  # /alert lines and their check (bot.alerts.prices)
     alert_settings: AlertSettingsRows | None = None  # /alerts: kinds on or off, quiet hours, digest time
     digests: Digests | None = None  # the daily points digest (bot.alerts.digest)
+    companions: tuple[Profile, ...] = ()  # the other chains loaded beside `profile` (bot.profile.load_profiles)
+    desks: Desks | None = None  # each chain's trade pipeline; `trading` is the home chain's (bot.trading.desks)
+    issuance: Issuance | None = None  # indexes issued by a factory: quotes, requests, /orders (bot.issuance)
 
     async def timezone(self, user_id: int) -> str:
         """The user's IANA time zone for every time shown (`/timezone`); UTC until they choose one."""
         return await self.settings.zone_of(user_id)
 
+    @property
+    def all_indexes(self) -> tuple[IndexRef, ...]:
+        """Every index on every loaded chain, the home chain's first."""
+        return tuple(ref for prof in (self.profile, *self.companions) for ref in prof.indexes)
+
+    def chain_of(self, ref: IndexRef) -> Profile:
+        return next((prof for prof in self.companions if ref in prof.indexes), self.profile)
+
+    def find_indexes(self, typed: str) -> list[IndexRef]:
+        """Every index `typed` names: the exact symbol (any case) if one has it, else every index whose symbol
+        without its `.xyz` suffix matches (`mag7` names MAG7.ssi and MAG7.nex; the user is asked which)."""
+        wanted = typed.strip().lower()
+        exact = [ref for ref in self.all_indexes if ref.symbol.lower() == wanted]
+        if exact:
+            return exact
+        return [ref for ref in self.all_indexes if _stem(ref.symbol) == _stem(wanted)]
+
     def find_index(self, typed: str) -> IndexRef | None:
-        """Match `mag7`, `MAG7`, `MAG7.ssi`, `ussi`: without case and without the `.ssi` suffix."""
-        wanted = _normalize(typed)
-        for ref in self.profile.indexes:
-            if _normalize(ref.symbol) == wanted:
-                return ref
-        return None
+        """The home chain's index `typed` names (`mag7`, `MAG7.ssi`, `ussi`): staking, alerts and DCA are theirs."""
+        found = [ref for ref in self.profile.indexes if ref.symbol.lower() == typed.strip().lower()]
+        found = found or [ref for ref in self.profile.indexes if _stem(ref.symbol) == _stem(typed)]
+        return found[0] if found else None
 
     def index_list(self) -> str:
+        """The home chain's indexes, for the features that are theirs alone."""
         return ", ".join(ref.symbol for ref in self.profile.indexes)
 
+    def all_index_list(self) -> str:
+        """Every index /quote, /buy and /sell take."""
+        return ", ".join(ref.symbol for ref in self.all_indexes)
 
-def _normalize(symbol: str) -> str:
+
+def _stem(symbol: str) -> str:
     s = symbol.strip().lower()
-    return s[: -len(".ssi")] if s.endswith(".ssi") else s
+    return s.rsplit(".", 1)[0] if "." in s else s

@@ -68,13 +68,16 @@ async def verify_profile(profile: Profile, chain: Chain) -> ChainSetup:
     if chain_id != profile.chain_id:
         raise ProfileMismatch(profile.name, [f"chain id is {chain_id}, the profile says {profile.chain_id}"])
     tokens = _tokens(profile)
-    contracts = {
+    contracts = {k: v for k, v in {
         "multicall3": profile.multicall3,
         "uniswap_factory": profile.uniswap_factory,
         "swap_router02": profile.swap_router02,
         "quoter_v2": profile.quoter_v2,
         "position_manager": profile.position_manager,
-    }
+    }.items() if v}  # a profile without pool indexes names no Uniswap contracts
+    pool_refs = [ref for ref in profile.indexes if ref.venue == "pool"]
+    issued = [ref for ref in profile.indexes if ref.venue == "issuance"]
+    contracts.update({f"{ref.symbol} factory": ref.factory for ref in issued if ref.factory})
     if profile.locking:
         contracts["locking"] = profile.locking
     lps = {f"{lp.token.symbol} ({lp.index}/USDC)": lp.token.address for lp in profile.lp_tokens}
@@ -88,7 +91,10 @@ async def verify_profile(profile: Profile, chain: Chain) -> ChainSetup:
     calls: list[Call] = []
     for t in erc20s:
         calls += [Call(t.address, p.SYMBOL), Call(t.address, p.DECIMALS)]
-    for ref in profile.indexes:
+    for ref in issued:
+        assert ref.factory is not None
+        calls += [Call(ref.factory, p.FACTORY_INDEX_TOKEN), Call(ref.factory, p.FACTORY_USDC)]
+    for ref in pool_refs:
         calls.append(Call(ref.token.address, p.GET_TOKENSET))
         calls.append(Call(ref.staking.address, p.STAKED_TOKEN) if ref.staking else Call(ref.token.address, p.SYMBOL))
         for fee in profile.fee_tiers:
@@ -104,9 +110,15 @@ async def verify_profile(profile: Profile, chain: Chain) -> ChainSetup:
             problems.append(f"{t.address} symbol() is {sym.one() if sym.ok else 'unreadable'!r}, expected {t.symbol!r}")
         if not dec.ok or dec.one() != t.decimals:
             problems.append(f"{t.symbol} decimals() is {dec.one() if dec.ok else 'unreadable'}, expected {t.decimals}")
+    for ref in issued:
+        token, usdc = next(results), next(results)
+        if not token.ok or to_checksum_address(token.one()) != ref.token.address:
+            problems.append(f"{ref.symbol} factory {ref.factory} does not issue {ref.token.address}")
+        if not usdc.ok or to_checksum_address(usdc.one()) != profile.usdc.address:
+            problems.append(f"{ref.symbol} factory {ref.factory} does not take {profile.usdc.symbol} at {profile.usdc.address}")
     pools: dict[str, tuple[Pool, ...]] = {}
     constituents: dict[str, frozenset[str]] = {}
-    for ref in profile.indexes:
+    for ref in pool_refs:
         tokenset, staked = next(results), next(results)
         found = []
         for fee in profile.fee_tiers:

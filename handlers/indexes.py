@@ -1,4 +1,5 @@
-"""/indexes: each index with NAV, DEX price, premium or discount, and its composition with weights."""
+"""/indexes: each index with NAV, DEX price, premium or discount, and its composition with weights; an issued
+index with its chain, fee, market hours, and its next constituents while a monthly reindex is pending."""
 
 from decimal import Decimal
 
@@ -6,6 +7,7 @@ from bot.core.errors import UserError
 from bot.core.messages import Amount, Button, Msg, Pct, Reply, Usd
 from bot.core.request import Caller
 from bot.core.router import Router
+from bot.issuance import present as issuance
 from bot.market import IndexState, Snapshot
 from bot.services import Services
 
@@ -36,14 +38,18 @@ def register(router: Router, services: Services) -> None:
             raise UserError("error.args.extra", usage=Msg("usage.indexes"))
         snap = await services.market.snapshot()
         lines: list[Msg] = []
-        for ref in services.profile.indexes:
+        for ref in services.market.indexes:
             lines += index_lines(snap.indexes[ref.symbol], snap)
         lines.append(Msg("common.block", {"block": snap.block}))
         if snap.stale(services.market.settings.max_price_age_seconds):
             lines.append(Msg("common.prices_stale"))
+        iss = services.issuance
+        for ref in iss.indexes if iss is not None else ():  # issued by a factory, on its own chain
+            assert iss is not None
+            lines += issuance.index_lines(await iss.state(ref), iss.hours(ref), iss.chain_of(ref).chain_label)
         buttons = tuple(
             (Button(Msg("button.quote_index", {"index": ref.symbol}), "quote.show", (ref.symbol, "100", "usdc")),)
-            for ref in services.profile.indexes
+            for ref in services.all_indexes
         )
         return Reply.of(*lines, buttons=buttons)
 

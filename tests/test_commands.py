@@ -28,23 +28,23 @@ BAD_QUOTES = [
     ("/quote", "error.quote.usage"),
     ("/quote BTC 100", "error.index.unknown"),
     ("/quote MAG8 100", "error.index.unknown"),
-    ("/quote MAG7 -5", "error.amount.negative"),
-    ("/quote MAG7 0", "error.amount.zero"),
-    ("/quote MAG7 abc", "error.amount.format"),
-    ("/quote MAG7 NaN", "error.amount.format"),
-    ("/quote MAG7 inf", "error.amount.format"),
-    ("/quote MAG7 1e999", "error.amount.format"),
-    ("/quote MAG7 1.1234567", "error.amount.too_precise"),
-    ("/quote MAG7 0.123456789 tokens", "error.amount.too_precise"),
-    ("/quote MAG7 100000000000", "error.amount.too_large"),
-    ("/quote MAG7 5000000 tokens", "error.amount.too_large"),
-    ("/quote MAG7 100 btc", "error.quote.unit"),
-    ("/quote MAG7 100 usdc extra", "error.args.extra"),
+    ("/quote MAG7.ssi -5", "error.amount.negative"),
+    ("/quote MAG7.ssi 0", "error.amount.zero"),
+    ("/quote MAG7.ssi abc", "error.amount.format"),
+    ("/quote MAG7.ssi NaN", "error.amount.format"),
+    ("/quote MAG7.ssi inf", "error.amount.format"),
+    ("/quote MAG7.ssi 1e999", "error.amount.format"),
+    ("/quote MAG7.ssi 1.1234567", "error.amount.too_precise"),
+    ("/quote MAG7.ssi 0.123456789 tokens", "error.amount.too_precise"),
+    ("/quote MAG7.ssi 100000000000", "error.amount.too_large"),
+    ("/quote MAG7.ssi 5000000 tokens", "error.amount.too_large"),
+    ("/quote MAG7.ssi 100 btc", "error.quote.unit"),
+    ("/quote MAG7.ssi 100 usdc extra", "error.args.extra"),
     ("/indexes now", "error.args.extra"),
     ("/lang en zh", "error.args.extra"),
     ("/lang klingon", "error.lang.unknown"),
     ("/frobnicate", "error.command.unknown"),
-    ("/quote MAG7 " + "9" * 3990, "error.message.too_long"),
+    ("/quote MAG7.ssi " + "9" * 3990, "error.message.too_long"),
 ]
 
 
@@ -59,13 +59,15 @@ async def test_bad_input_is_explained_and_changes_nothing(app: App, text: str, k
 
 
 async def test_symbols_match_without_case_or_suffix(app: App) -> None:
-    for typed in ("mag7", "MAG7", "MAG7.ssi", "mag7.SSI"):
+    for typed in ("MAG7.ssi", "mag7.SSI", "mag7.ssi"):
         assert (await say(app, f"/quote {typed} 100")).startswith("Buy quote: MAG7.ssi")
+    for typed in ("mag7", "MAG7"):  # MAG7.ssi on Base and MAG7.nex on Ethereum: the user is asked which
+        assert (await say(app, f"/quote {typed} 100")).startswith(f'"{typed}" names more than one index')
     assert (await say(app, "/quote ussi 5 tokens")).startswith("Sell quote: USSI")
 
 
 async def test_quote_reply_in_chinese(app: App) -> None:
-    reply = await say(app, "/quote MAG7 100", locale="zh-hans")
+    reply = await say(app, "/quote MAG7.ssi 100", locale="zh-hans")
     assert reply.startswith("买入报价：MAG7.ssi") and "计算于区块" in reply
 
 
@@ -80,7 +82,7 @@ async def test_indexes_lists_every_index_with_weights(app: App) -> None:
     reply = await say(app, "/indexes")
     for ref in app.profile.indexes:
         assert ref.symbol in reply
-    assert reply.count("NAV per token") == len(app.profile.indexes)
+    assert reply.count("NAV per token") == len(app.services.all_indexes) == 5  # four on Base, MAG7.nex on Ethereum
     assert "BTC:" in reply and "Uniswap price" in reply
 
 

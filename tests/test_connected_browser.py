@@ -2,7 +2,7 @@
 with an injected EIP-1193 provider that signs with a key held by this test and sends to anvil.
 
     /connect in chat -> the link opened -> SIWE personal_sign -> linked (database and chat notice)
-    -> /buy MAG7 100 through the router (quoted from the connected wallet) -> Confirm -> a signing link
+    -> /buy MAG7.ssi 100 through the router (quoted from the connected wallet) -> Confirm -> a signing link
     -> the page shows it in plain words -> the wallet switches chain, sends the exact approval and the swap
     -> each hash reported through the app's real `on_hash` -> the bot follows them and edits the quote
     message to confirmed; USDC spent and MAG7.ssi received on-chain
@@ -165,7 +165,7 @@ async def test_connect_and_send_a_buy_from_the_browser(app: App, tmp_path: Path)
     told = Recorder()
     app.notices.attach(told)
     x = app.services.trading
-    assert x is not None and connected.on_hash == x.on_hash  # the app wired the pipeline's own
+    assert x is not None and app.services.desks is not None and connected.on_hash == app.services.desks.on_hash  # the app wired the pipelines' own
     request = Request("console", "b1", "b1", "private", "en", command="connect", text_length=8)
     reply = (await app.router.handle(request, PlainMarkup())).rendered.text
     link = re.search(r"http://\S+/connect/\S+", reply).group(0)  # type: ignore[union-attr]
@@ -194,7 +194,7 @@ async def test_connect_and_send_a_buy_from_the_browser(app: App, tmp_path: Path)
             ref = app.profile.indexes[0]
             usdc_before = await balance(app, app.profile.usdc.address, account.address)
             index_before = await balance(app, ref.token.address, account.address)
-            quoted = await user_says(app, "/buy MAG7 100")
+            quoted = await user_says(app, "/buy MAG7.ssi 100")
             assert text(app, "trade.wallet.connected", address=short_address(account.address)) in quoted.rendered.text
             confirmed = await press(app, quoted, "Confirm", "quote-msg")
             (intent,) = await x.intents.of_user(user.id, 1)

@@ -28,7 +28,7 @@ def chat(lines: str, home: Path, **env: str) -> subprocess.CompletedProcess[str]
 
 
 def test_quote_and_button_press_on_a_configured_chain(devnet: Devnet, tmp_path: Path) -> None:
-    out = chat("/quote MAG7 100\n1\nRefresh\n/start\nHelp\n", tmp_path, INDEXBOT_CHAIN=str(devnet.profile_path))
+    out = chat("/quote MAG7.ssi 100\n1\nRefresh\n/start\nHelp\n", tmp_path, INDEXBOT_CHAIN=str(devnet.profile_path))
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("Buy quote: MAG7.ssi") == 3  # the command, then [1], then the label
     assert "You pay: 100 USDC" in out.stdout and "[1] Refresh" in out.stdout
@@ -36,7 +36,7 @@ def test_quote_and_button_press_on_a_configured_chain(devnet: Devnet, tmp_path: 
 
 
 def test_embedded_default_starts_and_stops_its_own_devnet(tmp_path: Path) -> None:
-    out = chat("/quote MAG7 100\n", tmp_path)
+    out = chat("/quote MAG7.ssi 100\n", tmp_path)
     assert out.returncode == 0, out.stderr
     assert "Buy quote: MAG7.ssi" in out.stdout and "Computed at block" in out.stdout
     logs = list(tmp_path.rglob("anvil.log"))
@@ -59,14 +59,15 @@ def processes_writing(path: Path) -> list[int]:
 def test_a_wrong_profile_refuses_to_start(devnet: Devnet, tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(devnet.profile_path.read_text().replace('symbol = "USDC"', 'symbol = "USDT"', 1))
-    out = chat("/quote MAG7 100\n", tmp_path, INDEXBOT_CHAIN=str(bad))
+    (tmp_path / "stocks.toml").write_text(devnet.stocks_profile_path.read_text())  # its companion, beside it
+    out = chat("/quote MAG7.ssi 100\n", tmp_path, INDEXBOT_CHAIN=str(bad))
     assert out.returncode == 2
     assert "does not match the chain" in out.stderr and "expected 'USDT'" in out.stderr
     assert out.stdout == ""
 
 
 def test_new_user_journey_in_the_terminal(chain: Devnet, tmp_path: Path) -> None:
-    lines = "/wallet new\n/faucet\n/buy MAG7 100\nConfirm\n/sell MAG7 0.5\nConfirm\n/pin 4821\n/wallet export 4821\n/wallet\n"
+    lines = "/wallet new\n/faucet\n/buy MAG7.ssi 100\nConfirm\n/sell MAG7.ssi 0.5\nConfirm\n/pin 4821\n/wallet export 4821\n/wallet\n"
     out = chat(lines, tmp_path, INDEXBOT_CHAIN=str(chain.profile_path))
     assert out.returncode == 0, out.stderr
     confirmations = [line for line in out.stdout.splitlines() if line.startswith("Confirmed in block")]
@@ -128,7 +129,7 @@ async def test_staking_journey_in_the_terminal(chain: Devnet, tmp_path: Path) ->
         created = await chat_.say("/wallet new", "Your new wallet")
         address = re.search(r"0x[0-9a-fA-F]{40}", created).group(0)  # type: ignore[union-attr]
         assert "1,000 SOSO" in await chat_.say("/faucet", "Sent ")
-        await chat_.say("/buy MAG7 100", "[1] Confirm")
+        await chat_.say("/buy MAG7.ssi 100", "[1] Confirm")
         await chat_.say("Confirm", "Confirmed in block")
         offer = await chat_.say("/stake MAG7 0.5", "[1] Confirm")
         assert "3X while held → 15X once staked (no SOSO boost yet" in offer  # no SOSO staked yet

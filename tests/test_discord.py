@@ -184,7 +184,7 @@ async def test_commands_synced_to_the_guild_one_per_router_command(app: App, res
         options = {o["name"]: o for o in quote["options"]}
         assert list(options) == ["index", "amount", "unit"]
         assert options["index"]["required"] is True and not options["amount"].get("required")
-        assert [c["value"] for c in options["index"]["choices"]] == [ref.symbol for ref in app.profile.indexes]
+        assert [c["value"] for c in options["index"]["choices"]] == [ref.symbol for ref in app.services.all_indexes]
         assert [c["value"] for c in options["unit"]["choices"]] == ["usdc", "tokens"]
         lang_codes = [c["value"] for c in commands["lang"]["options"][0]["choices"]]
         assert lang_codes == [*app.services.catalogs.locales, "auto"]
@@ -338,7 +338,7 @@ async def test_unknown_token_is_expired_and_forged_ids_are_ignored(frontend: Dis
 
 async def test_prefix_quote_through_dpytest(dpy: DiscordFrontend, app: App) -> None:
     before = await app.chain.block_number()
-    await dpytest.message("!quote MAG7 100")
+    await dpytest.message("!quote MAG7.ssi 100")
     after = await app.chain.block_number()
     assert_quote(dpytest.get_message().content, before, after)
     assert dpytest.verify().message().nothing()
@@ -347,7 +347,7 @@ async def test_prefix_quote_through_dpytest(dpy: DiscordFrontend, app: App) -> N
 async def test_prefix_in_a_dm_through_dpytest(dpy: DiscordFrontend) -> None:
     member = dpytest.get_config().members[0]
     dm = await member.create_dm()
-    await dpytest.message("!quote MAG7 -5", channel=dm)
+    await dpytest.message("!quote MAG7.ssi -5", channel=dm)
     reply = dpytest.get_message()
     assert "The amount cannot be negative (-5)." in shown(reply.content)
     assert isinstance(reply.channel, discord.DMChannel)
@@ -364,7 +364,7 @@ async def test_prefix_unknown_index_and_escaped_input_through_dpytest(dpy: Disco
 
 async def test_prefix_reply_carries_buttons_and_no_mentions(frontend: DiscordFrontend, rest: FakeDiscord) -> None:
     """The same `on_message` path fed a raw MESSAGE_CREATE, to see the components dpytest does not keep."""
-    payload = message_dict("!quote MAG7 100", ALICE, CHANNEL_ID, guild_id=GUILD_ID)
+    payload = message_dict("!quote MAG7.ssi 100", ALICE, CHANNEL_ID, guild_id=GUILD_ID)
     await dispatched(lambda: frontend.bot._connection.parse_message_create(payload))  # type: ignore[arg-type]
     (sent,) = rest.sent()
     assert sent.path == f"/channels/{CHANNEL_ID}/messages"

@@ -36,7 +36,7 @@ async def test_a_friend_joins_through_the_link_buys_and_the_snapshot_credits_bot
             assert "invite" in joined.params["text"].lower()
         await ask(emulator, user, user, "/wallet new")
         await ask(emulator, user, user, "/faucet")
-        bought = await press_and_wait_edit(emulator, user, await ask(emulator, user, user, "/buy MAG7 100"), "Confirm")
+        bought = await press_and_wait_edit(emulator, user, await ask(emulator, user, user, "/buy MAG7.ssi 100"), "Confirm")
         assert bought.params["text"].startswith("Confirmed in block")
 
     ran = await points.snapshot.run()

@@ -86,7 +86,7 @@ def test_markup_escapes_and_styles() -> None:
 
 
 async def test_quote_in_private_chat(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
-    sent = await ask(emulator, 1001, 1001, "/quote MAG7 100")
+    sent = await ask(emulator, 1001, 1001, "/quote MAG7.ssi 100")
     body = sent.params["text"]
     assert sent.params["parse_mode"] == "HTML"
     assert "<b>" + text(app, "quote.buy.title", index="MAG7.ssi") + "</b>" in body
@@ -111,7 +111,7 @@ async def test_user_input_is_html_escaped(app: App, emulator: BotApiEmulator, te
 
 
 async def test_press_by_owner_sends_a_new_quote(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
-    first = await ask(emulator, 1003, 1003, "/quote MAG7 100")
+    first = await ask(emulator, 1003, 1003, "/quote MAG7.ssi 100")
     [data] = callback_data(first)
     since = emulator.mark()
     emulator.press(1003, 1003, first.result["message_id"], data)
@@ -125,7 +125,7 @@ async def test_press_by_owner_sends_a_new_quote(app: App, emulator: BotApiEmulat
 
 async def test_press_by_someone_else_is_refused_privately(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
     group = -100200
-    first = await ask(emulator, 2001, group, "/quote MAG7 100", chat_type="supergroup")
+    first = await ask(emulator, 2001, group, "/quote MAG7.ssi 100", chat_type="supergroup")
     assert first.params["reply_parameters"]["message_id"] == emulator.injected[max(emulator.injected)]["message"]["message_id"]
     [data] = callback_data(first)
     since = emulator.mark()
@@ -203,7 +203,7 @@ async def test_group_text_is_ignored_private_text_is_answered(app: App, emulator
 
 
 async def test_oversized_message_is_refused(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
-    line = "/quote MAG7 " + "1" * (4000 - len("/quote MAG7 "))
+    line = "/quote MAG7.ssi " + "1" * (4000 - len("/quote MAG7.ssi "))
     assert len(line) == 4000
     sent = await ask(emulator, 1007, 1007, line)
     assert sent.params["text"] == text(app, "error.message.too_long", limit=MAX_MESSAGE_CHARS)
@@ -280,11 +280,11 @@ async def test_new_user_journey_on_telegram(app: App, emulator: BotApiEmulator, 
     funded = await ask(emulator, user, user, "/faucet")
     assert "10,000 USDC" in funded.params["text"]
 
-    quote = await ask(emulator, user, user, "/buy MAG7 100")
+    quote = await ask(emulator, user, user, "/buy MAG7.ssi 100")
     bought = await press_and_wait_edit(emulator, user, quote, "Confirm")
     assert bought.params["text"].startswith("Confirmed in block") and "for 100 USDC" in bought.params["text"]
 
-    quote = await ask(emulator, user, user, "/sell MAG7 0.5")
+    quote = await ask(emulator, user, user, "/sell MAG7.ssi 0.5")
     sold = await press_and_wait_edit(emulator, user, quote, "Confirm")
     assert sold.params["text"].startswith("Confirmed in block") and "0.5 MAG7.ssi" in sold.params["text"]
 
@@ -313,7 +313,7 @@ async def test_staking_journey_on_telegram(app: App, chain: Devnet, emulator: Bo
     user = 7702
     await ask(emulator, user, user, "/wallet new")
     await ask(emulator, user, user, "/faucet")
-    await press_and_wait_edit(emulator, user, await ask(emulator, user, user, "/buy MAG7 100"), "Confirm")
+    await press_and_wait_edit(emulator, user, await ask(emulator, user, user, "/buy MAG7.ssi 100"), "Confirm")
 
     staked = await press_and_wait_edit(emulator, user, await ask(emulator, user, user, "/stake MAG7 0.5"), "Confirm")
     assert staked.params["text"].startswith("Confirmed in block") and "staked 0.5 MAG7.ssi" in staked.params["text"]

@@ -18,7 +18,7 @@ async def test_buy_then_sell_end_to_end(app: App) -> None:
     mag7 = app.profile.index("MAG7.ssi").token
     usdc = app.profile.usdc
     usdc_before = await token_balance(app, usdc.address, address)
-    quoted = await say(app, "/buy MAG7 100")
+    quoted = await say(app, "/buy MAG7.ssi 100")
     assert "Confirm within 30" in quoted.rendered.text, quoted.rendered.text
     x = app.services.trading
     assert x is not None
@@ -54,7 +54,7 @@ async def test_buy_then_sell_end_to_end(app: App) -> None:
 
     # sell half of it back
     half = Decimal(got) / 2 / 10**8
-    quoted = await say(app, f"/sell MAG7 {half:.8f}")
+    quoted = await say(app, f"/sell MAG7.ssi {half:.8f}")
     done = await click(app, quoted, "Confirm")
     assert "Confirmed in block" in done.rendered.text, done.rendered.text
     assert await token_balance(app, mag7.address, address) == got - int(half * 10**8)
@@ -62,7 +62,7 @@ async def test_buy_then_sell_end_to_end(app: App) -> None:
 
 async def test_double_confirm_sends_one_transaction(app: App) -> None:
     user, address = await funded_user(app)
-    quoted = await say(app, "/buy MAG7 50")
+    quoted = await say(app, "/buy MAG7.ssi 50")
     nonce_before = await app.chain.nonce(address)
     first = await click(app, quoted, "Confirm", message_ref="phone")
     second = await click(app, quoted, "Confirm", message_ref="laptop")
@@ -73,7 +73,7 @@ async def test_double_confirm_sends_one_transaction(app: App) -> None:
 
 async def test_confirm_after_cancel_is_refused(app: App) -> None:
     user, address = await funded_user(app)
-    quoted = await say(app, "/buy MAG7 50")
+    quoted = await say(app, "/buy MAG7.ssi 50")
     cancelled = await click(app, quoted, "Cancel")
     assert "Cancelled" in cancelled.rendered.text
     again = await click(app, quoted, "Confirm")
@@ -90,8 +90,8 @@ async def test_notice_recorder_attached(app: App) -> None:
 async def test_price_moved_beyond_slippage_is_refused(app: App) -> None:
     user, address = await funded_user(app)
     await funded_user(app, "whale", usdc=Decimal(5_000_000))
-    quoted = await say(app, "/buy MAG7 100")
-    whale = await say(app, "/buy MAG7 1000000", user="whale")
+    quoted = await say(app, "/buy MAG7.ssi 100")
+    whale = await say(app, "/buy MAG7.ssi 1000000", user="whale")
     assert "Confirmed" in (await click(app, whale, "Confirm", user="whale")).rendered.text
     refused = await click(app, quoted, "Confirm")
     assert refused.rendered.text.startswith("The price moved beyond your slippage tolerance (0.5%)"), refused.rendered.text
@@ -103,7 +103,7 @@ async def test_price_moved_beyond_slippage_is_refused(app: App) -> None:
 
 async def test_expired_quote_is_refused(app: App) -> None:
     user, address = await funded_user(app)
-    quoted = await say(app, "/buy MAG7 100")
+    quoted = await say(app, "/buy MAG7.ssi 100")
     x = app.services.trading
     assert x is not None
     x.clock = lambda: time.time() + 31
@@ -115,13 +115,13 @@ async def test_expired_quote_is_refused(app: App) -> None:
 
 async def test_shortfalls_are_reported_in_plain_words(app: App) -> None:
     await funded_user(app, usdc=Decimal(50), eth=Decimal(0))
-    short = await say(app, "/buy MAG7 80")
+    short = await say(app, "/buy MAG7.ssi 80")
     assert short.rendered.text == "Not enough USDC: you need 80, you have 50, short by 30.", short.rendered.text
-    short = await say(app, "/sell MAG7 2")
+    short = await say(app, "/sell MAG7.ssi 2")
     assert short.rendered.text.startswith("Not enough MAG7.ssi: you need 2, you have 0, short by 2."), short.rendered.text
-    nothing = await say(app, "/sell MAG7 all")
+    nothing = await say(app, "/sell MAG7.ssi all")
     assert nothing.rendered.text == "You hold no MAG7.ssi to sell."
-    quoted = await say(app, "/buy MAG7 20")  # enough USDC, but no ETH for gas
+    quoted = await say(app, "/buy MAG7.ssi 20")  # enough USDC, but no ETH for gas
     gas = await click(app, quoted, "Confirm")
     assert gas.rendered.text.startswith("Not enough ETH for the network fee: you need up to "), gas.rendered.text
 
@@ -133,7 +133,7 @@ async def test_twenty_concurrent_trades_from_one_wallet_get_consecutive_nonces(a
     # Forty transactions mined one by one on a shared 2-core machine can outlast the 2 s a Confirm waits inline
     # (then it answers "submitted"): what this test is about is the nonces, so every answer may wait for its block.
     x.settings = replace(x.settings, inline_wait_seconds=30.0)
-    quotes = [await say(app, f"/buy MAG7 {10 + i}") for i in range(20)]
+    quotes = [await say(app, f"/buy MAG7.ssi {10 + i}") for i in range(20)]
     done = await asyncio.gather(*(click(app, q, "Confirm", message_ref=f"m{i}") for i, q in enumerate(quotes)))
     assert all("Confirmed in block" in d.rendered.text for d in done), [d.rendered.text for d in done]
     nonces = sorted([t.nonce for i in await x.intents.of_user(user, limit=50) for t in await x.intents.txs(i.id)])
@@ -146,7 +146,7 @@ async def test_slippage_command(app: App) -> None:
     assert (await say(app, "/slippage")).rendered.text == "Your slippage tolerance: 0.5% (at most 5%)."
     assert (await say(app, "/slippage 1.25%")).rendered.text == "Slippage tolerance set to 1.25%."
     assert (await say(app, "/slippage")).rendered.text.startswith("Your slippage tolerance: 1.25%")
-    quoted = await say(app, "/buy MAG7 10")
+    quoted = await say(app, "/buy MAG7.ssi 10")
     assert "Slippage tolerance 1.25%" in quoted.rendered.text
 
 

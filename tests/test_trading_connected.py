@@ -56,8 +56,8 @@ async def connected_user(app: App, user: str = "w1", account: Any = None) -> tup
 
 
 async def confirmed_buy(app: App, user: str = "w1") -> tuple[Intent, str]:
-    """`/buy MAG7 100` and Confirm for a connected user; (the intent, Confirm's reply)."""
-    quoted = await say(app, "/buy MAG7 100", user)
+    """`/buy MAG7.ssi 100` and Confirm for a connected user; (the intent, Confirm's reply)."""
+    quoted = await say(app, "/buy MAG7.ssi 100", user)
     reply = await click(app, quoted, "Confirm", user, message_ref="quote-msg")
     uid = (await app.services.users.seen("console", user)).id
     (intent,) = await trading(app).intents.of_user(uid, 1)
@@ -98,7 +98,7 @@ async def test_a_connected_buy_is_followed_to_confirmed_and_repeated_hashes_chan
     told = Recorder()
     app.notices.attach(told)
     uid, account = await connected_user(app)
-    quoted = await say(app, "/buy MAG7 100", "w1")
+    quoted = await say(app, "/buy MAG7.ssi 100", "w1")
     assert text(app, "trade.wallet.connected", address=short_address(account.address)) in quoted.rendered.text
     intent, reply = await confirmed_buy(app)
     assert reply.startswith("Open this link to sign in your wallet: http://127.0.0.1:") and intent.state is State.CONFIRMED
@@ -169,7 +169,7 @@ async def test_a_hash_from_someone_elses_wallet_or_for_a_custodial_trade_is_refu
     assert caught.value.key == "error.sign.mismatch" and await x.intents.txs(intent.id) == []
 
     await funded_user(app, "k1")
-    custodial = await say(app, "/buy MAG7 100", "k1")
+    custodial = await say(app, "/buy MAG7.ssi 100", "k1")
     uid = (await app.services.users.seen("console", "k1")).id
     (mine,) = await x.intents.of_user(uid, 1)
     assert text(app, "trade.wallet.custodial", address=short_address(mine.address)) in custodial.rendered.text
@@ -180,7 +180,7 @@ async def test_a_hash_from_someone_elses_wallet_or_for_a_custodial_trade_is_refu
 
 async def test_custodial_trades_are_unchanged(app: App) -> None:
     user, address = await funded_user(app, "k2")
-    quoted = await say(app, "/buy MAG7 100", "k2")
+    quoted = await say(app, "/buy MAG7.ssi 100", "k2")
     done = await click(app, quoted, "Confirm", "k2")
     assert done.rendered.text.startswith("Confirmed in block"), done.rendered.text
     x = trading(app)
@@ -198,7 +198,7 @@ async def test_withdraw_from_a_connected_wallet_is_refused(app: App) -> None:
 
 async def test_signing_links_go_only_to_a_private_chat(app: App) -> None:
     uid, _ = await connected_user(app, "w4")
-    group = Request("console", "w4", "room", "group", "en", command="buy", args=("MAG7", "100"), text_length=13)
+    group = Request("console", "w4", "room", "group", "en", command="buy", args=("MAG7.ssi", "100"), text_length=17)
     quoted = await app.router.handle(group, PlainMarkup())
     token = next(b.token for row in quoted.rendered.buttons for b in row if b.label == "Confirm")
     press = Request("console", "w4", "room", "group", "en", button_token=token, message_ref="m1")
@@ -268,7 +268,7 @@ async def test_from_a_telegram_group_the_link_goes_to_the_private_chat_or_nowher
     async def quote_and_confirm(user: str) -> tuple[Intent, str]:
         row = await app.services.users.seen("telegram", user)
         await connected_user_row(app, row.id)
-        ask = Request("telegram", user, "-100", "group", "en", command="buy", args=("MAG7", "100"), text_length=13, dm_chat=user)
+        ask = Request("telegram", user, "-100", "group", "en", command="buy", args=("MAG7.ssi", "100"), text_length=17, dm_chat=user)
         quoted = await app.router.handle(ask, PlainMarkup())
         token = next(b.token for r in quoted.rendered.buttons for b in r if b.label == "Confirm")
         press = Request("telegram", user, "-100", "group", "en", button_token=token, message_ref="g1", dm_chat=user)

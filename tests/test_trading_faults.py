@@ -46,7 +46,7 @@ async def test_crash_around_broadcast_neither_loses_nor_repeats(chain: Devnet, t
     first = await App.start(config)
     user, address = await funded_user(first)
     mag7 = first.profile.index("MAG7.ssi").token
-    quoted = await say(first, "/buy MAG7 100")
+    quoted = await say(first, "/buy MAG7.ssi 100")
     x = first.services.trading
     assert x is not None
 
@@ -85,7 +85,7 @@ async def test_stuck_transaction_is_replaced_with_a_fee_bump(chain: Devnet, tmp_
         try:
             user, address = await funded_user(app)
             await anvil_rpc.node_call(w3, "evm_setAutomine", False)
-            quoted = await say(app, "/buy MAG7 100")
+            quoted = await say(app, "/buy MAG7.ssi 100")
             submitted = await click(app, quoted, "Confirm")
             assert submitted.rendered.text.startswith("Submitted."), submitted.rendered.text
             x = app.services.trading
@@ -124,7 +124,7 @@ async def test_chain_outage_mid_trade_recovers(tmp_path: Path) -> None:
         told = Recorder()
         app.notices.attach(told)
         user, address = await funded_user(app)
-        quoted = await say(app, "/buy MAG7 100")
+        quoted = await say(app, "/buy MAG7.ssi 100")
         port = net.anvil.port
         saved: list[str] = []
 

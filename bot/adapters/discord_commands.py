@@ -44,6 +44,12 @@ def index_choices(app: App) -> Sequence[tuple[str, str]]:
     return [(ref.symbol, ref.symbol) for ref in app.services.profile.indexes]
 
 
+def tradable_choices(app: App) -> Sequence[tuple[str, str]]:
+    """Every index on every loaded chain, with its chain's name (MAG7.ssi on Base, MAG7.nex on Ethereum)."""
+    services = app.services
+    return [(f"{ref.symbol} · {services.chain_of(ref).chain_label}", ref.symbol) for ref in services.all_indexes]
+
+
 def unit_choices(app: App) -> Sequence[tuple[str, str]]:
     return [("usdc", "usdc"), ("tokens", "tokens")]
 
@@ -108,11 +114,12 @@ class Slash:
 SLASH: Mapping[str, Slash] = {
     "start": Slash((Option("code"),)),
     "indexes": Slash(defer=True),
-    "quote": Slash((Option("index", True, index_choices), Option("amount"), Option("unit", choices=unit_choices)), defer=True),
+    "quote": Slash((Option("index", True, tradable_choices), Option("amount"), Option("unit", choices=unit_choices)), defer=True),
     "lang": Slash((Option("code", choices=language_choices),)),
     "help": Slash(),
-    "buy": Slash((Option("index", True, index_choices), Option("amount", True)), defer=True),
-    "sell": Slash((Option("index", True, index_choices), Option("amount", True)), defer=True),
+    "buy": Slash((Option("index", True, tradable_choices), Option("amount", True)), defer=True),
+    "sell": Slash((Option("index", True, tradable_choices), Option("amount", True)), defer=True),
+    "orders": Slash(defer=True),
     "slippage": Slash((Option("percent"),)),
     "wallet": Slash((Option("action", choices=wallet_actions), Option("value")), defer=True),
     "pin": Slash((Option("pin", True), Option("new_pin"))),

@@ -168,10 +168,10 @@ class Intents:
                 return False
             await tx.executemany(
                 """INSERT INTO intent_txs (intent_id, step, purpose, address, nonce, raw_tx, tx_hash, max_fee,
-                                           priority_fee, state, signed_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'signed', ?)""",
-                [(intent_id, t.step, t.purpose, t.address, t.nonce, t.raw_tx, t.tx_hash, t.max_fee, t.priority_fee, now)
-                 for t in txs],
+                                           priority_fee, state, signed_at, chain_id)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'signed', ?, (SELECT chain_id FROM intents WHERE id = ?))""",
+                [(intent_id, t.step, t.purpose, t.address, t.nonce, t.raw_tx, t.tx_hash, t.max_fee, t.priority_fee, now,
+                  intent_id) for t in txs],
             )
         return True
 
@@ -210,10 +210,10 @@ class Intents:
                 )
             await tx.execute(
                 """INSERT INTO intent_txs (intent_id, step, purpose, address, nonce, raw_tx, tx_hash, max_fee,
-                                           priority_fee, state, signed_at, sent_at)
-                   VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, 'sent', ?, ?)""",
+                                           priority_fee, state, signed_at, sent_at, chain_id)
+                   VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, 'sent', ?, ?, (SELECT chain_id FROM intents WHERE id = ?))""",
                 (intent_id, sent.step, sent.purpose, sent.address, sent.nonce, sent.tx_hash, sent.max_fee,
-                 sent.priority_fee, now, now),
+                 sent.priority_fee, now, now, intent_id),
             )
             if State(state[0]) is State.CONFIRMED:
                 await self._move(tx, intent_id, State.CONFIRMED, State.SENT)
@@ -227,10 +227,10 @@ class Intents:
             )
             await tx.execute(
                 """INSERT INTO intent_txs (intent_id, step, purpose, address, nonce, raw_tx, tx_hash, max_fee,
-                                           priority_fee, state, signed_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'signed', ?)""",
+                                           priority_fee, state, signed_at, chain_id)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'signed', ?, (SELECT chain_id FROM intents WHERE id = ?))""",
                 (old.intent_id, new.step, new.purpose, new.address, new.nonce, new.raw_tx, new.tx_hash, new.max_fee,
-                 new.priority_fee, time.time()),
+                 new.priority_fee, time.time(), old.intent_id),
             )
 
     async def mark_sent(self, tx_ids: Sequence[int]) -> None:
@@ -269,9 +269,11 @@ class Intents:
         )
         return [_intent(r) for r in rows]
 
-    async def max_live_nonce(self, address: str) -> int | None:
-        """The highest nonce a stored, not-yet-dropped transaction of `address` holds."""
+    async def max_live_nonce(self, address: str, chain_id: int | None = None) -> int | None:
+        """The highest nonce a stored, not-yet-dropped transaction of `address` holds (on `chain_id`, when given:
+        an address has its own nonces on every chain)."""
         row = await self._db.fetch_one(
-            "SELECT MAX(nonce) FROM intent_txs WHERE address = ? AND state NOT IN ('replaced', 'dropped')", (address,)
+            "SELECT MAX(nonce) FROM intent_txs WHERE address = ? AND state NOT IN ('replaced', 'dropped')"
+            " AND (? IS NULL OR chain_id = ?)", (address, chain_id, chain_id),
         )
         return None if row is None or row[0] is None else int(row[0])

@@ -37,6 +37,7 @@ from bot.profile import IndexRef, Profile, TokenRef
 from bot.storage.intents import Intents, NewTx
 from bot.storage.intents import WalletTx
 from bot.trading import connected as wallet
+from bot.issuance import requests as issuance
 from bot.trading import stake, swap
 from bot.trading.intents import Intent, State
 from bot.trading.nonces import NonceManager
@@ -257,6 +258,9 @@ class Executor:
         if intent.kind in stake.STAKE_KINDS:
             status: TradeStatus = await stake.execute(self, intent)
             return status
+        if intent.kind in issuance.ISSUANCE_KINDS:
+            requested: TradeStatus = await issuance.execute(self, intent)
+            return requested
         return await self._execute_withdraw(intent)
 
     async def _fresh_quote(self, intent: Intent) -> tuple[Quote, int, int, int]:
@@ -350,6 +354,10 @@ class Executor:
             fees = swap.fees_from_base(await self._basefee(), self.market.settings.priority_fee_wei)
             txs = await stake.stake_txs(self, intent, fees)
             return txs, {}, stake.requests(intent.params, txs, self.profile.chain_id)
+        if intent.kind in issuance.ISSUANCE_KINDS:
+            fees = swap.fees_from_base(await self._basefee(), self.market.settings.priority_fee_wei)
+            txs = await issuance.request_txs(self, intent, fees)
+            return txs, {}, issuance.wallet_requests(intent.params, intent.kind, txs, self.profile.chain_id)
         q, fresh_out, min_out, slip = await self._fresh_quote(intent)
         deadline = q.timestamp + link_seconds + self.settings.deadline_seconds
         txs = await self._swap_txs(intent, q, min_out, deadline)

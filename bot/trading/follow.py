@@ -28,6 +28,7 @@ from web3.exceptions import ContractLogicError, Web3RPCError
 from bot import protocol as p
 from bot.chain import ChainUnavailable
 from bot.storage.intents import NewTx, TxRow
+from bot.issuance.requests import ISSUANCE_KINDS, request_facts
 from bot.trading import connected as wallet
 from bot.trading import swap
 from bot.trading.intents import Intent, State
@@ -321,6 +322,8 @@ class Follower:
         result["gas_usd"] = str(Decimal(gas_wei).scaleb(-18) * native)
         if intent.kind in ("buy", "sell"):
             result["received"] = _transferred(last, prm["token_out"], intent.address)
+        elif intent.kind in ISSUANCE_KINDS:  # the factory's nonce and when it should fill (bot.issuance)
+            result.update(request_facts(self.x, intent, last))
         else:
             result["sent"] = int(prm["amount"])
         if intent.kind in STAKE_KINDS:  # what the contract holds now, for the reply: never our bookkeeping

@@ -8,6 +8,8 @@ from typing import Any
 
 from bot.core.amounts import from_base_units
 from bot.core.messages import Amount, Msg, Reply, Usd, When
+from bot.issuance import present as issuance
+from bot.issuance.requests import CANCEL_KINDS, REQUEST_KINDS
 from bot.profile import Profile
 from bot.trading.executor import TradeStatus
 from bot.trading.stake import STAKE_KINDS
@@ -29,6 +31,10 @@ def status_reply(status: TradeStatus, profile: Profile) -> Reply:
         fee = Usd(Decimal(str(result.get("gas_usd", "0"))), 4)
         if intent.kind in STAKE_KINDS:
             return Reply.of(*stake_mined(intent.kind, prm, result, fee), Msg("trade.tx", {"tx": tx}), edit=True)
+        if intent.kind in REQUEST_KINDS:  # sent to the factory: pending until it fills (bot.issuance.orders)
+            return Reply.of(*issuance.request_pending(intent.kind, prm, result), Msg("trade.tx", {"tx": tx}), edit=True)
+        if intent.kind in CANCEL_KINDS:
+            return Reply.of(*issuance.cancel_mined(intent.kind, prm), Msg("trade.tx", {"tx": tx}), edit=True)
         if intent.kind == "withdraw":
             sent = from_base_units(int(result["sent"]), int(prm["decimals"]))
             line = Msg("trade.mined.withdraw", {"amount": Amount(sent), "asset": prm["asset"], "to": prm["to"],

@@ -10,19 +10,23 @@ not know; what is still pending is followed in the background. Each user is told
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from bot.chain import ChainUnavailable
 from bot.trading.executor import Executor, TradeStatus
-from bot.trading.intents import State
+from bot.trading.intents import Intent, State
 from bot.trading.present import interrupted_reply, status_reply
 
 log = logging.getLogger(__name__)
 
 
-async def reconcile(x: Executor) -> list[TradeStatus | None]:
-    """Settle or resume every unfinished intent; returns what each came to (None: still being followed)."""
+async def reconcile(x: Executor, owns: Callable[[Intent], bool] | None = None) -> list[TradeStatus | None]:
+    """Settle or resume every unfinished intent (those `owns` says are this executor's: its chain's); returns
+    what each came to (None: still being followed)."""
     outcomes: list[TradeStatus | None] = []
     for intent in await x.intents.unfinished():
+        if owns is not None and not owns(intent):
+            continue
         if intent.state is State.CONFIRMED and not intent.connected and not await x.intents.txs(intent.id):
             if await x.intents.move(intent.id, State.CONFIRMED, State.CANCELLED, result={"refused": "interrupted"}):
                 await _tell(x, intent.user_id, intent.platform, intent.chat_id, intent.message_ref, None)

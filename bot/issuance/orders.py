@@ -1,0 +1,139 @@
+"""Pending issuance and redemption requests, followed until their factory fills or cancels them.
+
+A request's intent mines (`on_mined`, a hook of each chain's executor): an order row is made from its receipt.
+`check` (the job `orders:watch`) asks each factory for the status of every pending order in one Multicall3 round
+trip per chain; a completed one gets its fill (amount and price) from the Issuanced / Redemption log, the user's
+trade message is edited to say so (through the outbox, keyed by the order, so a restart never tells it twice nor
+loses it), and the row is settled. A cancellation mined by the user (`cancel_issue`, `cancel_redeem`) settles
+its order at once; one the factory reports otherwise is told the same way. `sweep` at start-up makes the rows a
+crash kept from being made. Nothing here depends on the bot running while the market opens: state is the chain's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from bot import protocol as p
+from bot.chain import Call, ChainUnavailable
+from bot.core.messages import Reply
+from bot.issuance import present
+from bot.issuance.requests import CANCEL_KINDS, REQUEST_KINDS
+from bot.outbox import Outbox
+from bot.storage.orders import Order, OrderRows
+from bot.trading.intents import Intent, State
+
+if TYPE_CHECKING:
+    from bot.trading.executor import Executor
+
+log = logging.getLogger(__name__)
+WATCH_JOB = "orders:watch"
+_FAILED = frozenset({State.CANCELLED, State.EXPIRED, State.REVERTED, State.DROPPED})  # a cancellation that did not happen
+
+
+class Orders:
+    def __init__(self, rows: OrderRows, desks: Mapping[str, Executor], outbox: Outbox) -> None:
+        self.rows = rows
+        self.desks = desks  # chain (profile name) -> its executor
+        self.outbox = outbox
+
+    async def on_mined(self, intent: Intent) -> None:
+        if intent.kind in REQUEST_KINDS:
+            await self.rows.record(intent)
+        elif intent.kind in CANCEL_KINDS:
+            order = await self.rows.get(int(intent.params["order_id"]))
+            if order is not None and order.state == "pending":
+                await self._settle(order, "cancelled", tx_hash=(intent.result or {}).get("tx_hash"))
+
+    async def sweep(self) -> None:
+        """Rows for mined requests that have none (a crash between the receipt and the row)."""
+        for intent_id in await self.rows.unrecorded():
+            for desk in self.desks.values():
+                intent = await desk.intents.get(intent_id)
+                if intent is not None:
+                    await self.rows.record(intent)
+                    break
+
+    async def check(self) -> int:
+        """One pass over every pending order; the number settled."""
+        settled = 0
+        by_chain: dict[str, list[Order]] = {}
+        for order in await self.rows.pending():
+            by_chain.setdefault(order.chain, []).append(order)
+        for chain, orders in by_chain.items():
+            desk = self.desks.get(chain)
+            if desk is None:
+                log.warning("orders on chain %s, which this bot does not load: left pending", chain)
+                continue
+            try:
+                settled += await self._check_chain(desk, orders)
+            except ChainUnavailable:
+                log.warning("chain %s unreachable: pending orders checked again next time", chain)
+        return settled
+
+    async def _check_chain(self, desk: Executor, orders: list[Order]) -> int:
+        calls = [Call(o.factory, p.ISSUANCE_REQUEST if o.side == "issue" else p.REDEMPTION_REQUEST, (o.nonce,)) for o in orders]
+        settled = 0
+        for order, res in zip(orders, await desk.chain.multicall(calls), strict=True):
+            if not res.ok:
+                continue
+            user, _, status, _ = res.values
+            if str(user).lower() != order.address.lower():
+                log.error("order %s: factory nonce %s belongs to %s, not %s", order.id, order.nonce, user, order.address)
+                continue
+            if status == p.REQUEST_COMPLETED:
+                fill = await self._fill(desk, order)
+                if fill is not None:
+                    settled += await self._settle(order, "filled", *fill)
+            elif status == p.REQUEST_CANCELLED and order.cancel_intent is None:
+                settled += await self._settle(order, "cancelled")
+        return settled
+
+    async def _fill(self, desk: Executor, order: Order) -> tuple[int, int, str] | None:
+        """(amount out, price, tx hash) from the factory's Issuanced / Redemption log of this nonce."""
+        event = p.ISSUANCED if order.side == "issue" else p.REDEMPTION_DONE
+        nonce = "0x" + order.nonce.to_bytes(32, "big").hex()
+        logs = await desk.chain.logs(order.factory, [event, nonce], order.requested_block)
+        if not logs:
+            return None
+        data = bytes(logs[-1]["data"])
+        words = [int.from_bytes(data[i: i + 32], "big") for i in range(0, len(data), 32)]
+        return words[2], words[3], "0x" + bytes(logs[-1]["transactionHash"]).hex()
+
+    async def _settle(self, order: Order, state: str, amount_out: int | None = None, price: int | None = None,
+                      tx_hash: str | None = None) -> int:
+        """Tell the user (once: keyed by the order), then settle the row (compare-and-set from pending)."""
+        desk = self.desks.get(order.chain)
+        reply: Reply = present.settled(order, state, amount_out, price, tx_hash, desk.profile if desk else None)
+        await self.outbox.put_chat(order.platform, order.chat_id, reply, "trade", user_id=order.user_id,
+                                   key=f"order:{order.id}:{state}", edit_ref=order.message_ref)
+        return 1 if await self.rows.settle(order.id, state, amount_out, price) else 0
+
+    async def cancel(self, order_id: int, user_id: int, platform: str, chat_id: str, message_ref: str | None) -> tuple[Executor, int]:
+        """A cancellation intent for the user's pending order, ready to confirm: (its chain's executor, intent id)."""
+        from bot.core.errors import UserError
+        from bot.issuance.requests import quote_cancel
+
+        order = await self.rows.get(order_id)
+        if order is None or order.user_id != user_id:
+            raise UserError("error.orders.unknown")
+        if order.state != "pending":
+            raise UserError(f"error.orders.{order.state}", nonce=order.nonce)
+        desk = self.desks.get(order.chain)
+        if desk is None:
+            raise UserError("error.orders.unknown")
+        if order.cancel_intent is not None:
+            earlier = await desk.intents.get(order.cancel_intent)
+            if earlier is not None and earlier.state not in _FAILED:
+                raise UserError("error.orders.cancelling", nonce=order.nonce)
+        intent_id = await quote_cancel(desk, user_id, platform, chat_id, order, message_ref)
+        if not await self.rows.cancelling(order.id, intent_id, order.cancel_intent):
+            await desk.cancel(intent_id, user_id)  # another press won: this one sends nothing
+            raise UserError("error.orders.cancelling", nonce=order.nonce)
+        return desk, intent_id
+
+    def schedule(self, put: Any, every_seconds: float) -> None:
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        put(WATCH_JOB, IntervalTrigger(seconds=every_seconds), self.check)

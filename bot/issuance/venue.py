@@ -1,0 +1,55 @@
+"""The issuance venue as handlers see it: quote, request, follow and cancel, for indexes on any loaded chain.
+
+An index with `venue = "issuance"` is quoted from its factory (bot.issuance.factory) and bought or sold by a
+request to it through its chain's executor (bot.issuance.requests); the request is pending until the factory
+fills it, which bot.issuance.orders follows.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from bot.issuance.factory import FactoryReader, FactoryState, RequestQuote, Side
+from bot.issuance.hours import MarketHours
+from bot.issuance.orders import Orders
+from bot.issuance.requests import hours_of, quote_request
+from bot.profile import IndexRef, Profile
+from bot.trading.executor import Executor
+
+
+class Issuance:
+    def __init__(self, desks: dict[str, Executor], orders: Orders) -> None:
+        self.orders = orders
+        self._desk_of: dict[str, Executor] = {}
+        self._readers: dict[str, FactoryReader] = {}
+        for desk in desks.values():
+            reader = FactoryReader(desk.profile, desk.chain)
+            for ref in desk.profile.indexes:
+                if ref.venue == "issuance":
+                    self._desk_of[ref.symbol] = desk
+                    self._readers[ref.symbol] = reader
+                    hours_of(ref)  # a malformed market_hours stops the start-up, not the first /buy
+
+    @property
+    def indexes(self) -> tuple[IndexRef, ...]:
+        return tuple(self._desk_of[s].profile.index(s) for s in self._desk_of)
+
+    def desk(self, ref: IndexRef) -> Executor:
+        return self._desk_of[ref.symbol]
+
+    def chain_of(self, ref: IndexRef) -> Profile:
+        return self._desk_of[ref.symbol].profile
+
+    def hours(self, ref: IndexRef) -> MarketHours:
+        return hours_of(ref)
+
+    async def state(self, ref: IndexRef) -> FactoryState:
+        return await self._readers[ref.symbol].read(ref)
+
+    async def quote(self, ref: IndexRef, side: Side, amount: Decimal) -> RequestQuote:
+        return await self._readers[ref.symbol].quote(ref, side, amount)
+
+    async def request(self, user_id: int, platform: str, chat_id: str, ref: IndexRef, side: Side,
+                      amount: Decimal) -> tuple[int, RequestQuote]:
+        """A quoted request stored as an intent on the index's chain: (intent id, quote)."""
+        return await quote_request(self.desk(ref), self._readers[ref.symbol], user_id, platform, chat_id, ref, side, amount)

@@ -1,0 +1,260 @@
+"""The issuance venue end to end on the devnet: MAG7.nex, issued by a factory that fills only while its market is
+open, beside MAG7.ssi bought on Uniswap; one bot loads both chain profiles.
+
+The market-hours window is set per test in a copy of the devnet's profiles (the bot and the fulfilment process
+read the same window); time moves with `devnet.operator.advance`, the code `indexbot devnet advance` runs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tomllib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from bot import protocol as p
+from bot.app import App
+from bot.issuance.hours import MarketHours
+from bot.trading.intents import State
+from conftest import make_config
+from devnet.harness import Devnet
+from devnet.fulfil import Fulfiller
+from devnet.operator import advance
+from trading_helpers import Recorder, click, funded_user, say, token_balance
+
+ALWAYS = {"zone": "UTC", "open": "00:00", "close": "24:00", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+async def chain_now(devnet: Devnet) -> int:
+    from devnet.operator import chain_now as now
+    from devnet.rpc import connect
+
+    async with connect(devnet.url) as w3:
+        return await now(w3)
+
+
+async def steps(fulfiller: Fulfiller) -> list[str]:
+    """What one step of the fulfilment process did, as words ("MAG7.nex issuance 2")."""
+    return [str(fill) for fill in await fulfiller.step()]
+
+
+def closed_until_tomorrow(now: int) -> dict[str, object]:
+    """Open only on the UTC day after `now`'s: closed now, opening at the next UTC midnight."""
+    tomorrow = (datetime.fromtimestamp(now, UTC) + timedelta(days=1)).weekday()
+    return {"zone": "UTC", "open": "00:00", "close": "24:00", "days": [DAYS[tomorrow]]}
+
+
+def profiles_with_hours(devnet: Devnet, home: Path, hours: dict[str, object]) -> Path:
+    """Copies of the devnet's profiles whose stock index has this market-hours window; the home profile's path."""
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(devnet.profile_path, home / "profile.toml")
+    data = tomllib.loads(devnet.stocks_profile_path.read_text())
+    data["indexes"][0]["market_hours"] = hours
+    (home / "stocks.toml").write_text(tomli_w.dumps(data))
+    return home / "profile.toml"
+
+
+@pytest.fixture
+async def hours_app(chain: Devnet, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[tuple[App, Fulfiller]]:
+    """A bot whose stock market is open (`@pytest.mark.parametrize("hours_app", ["closed"], indirect=True)`: closed
+    until the next UTC midnight), and the fulfilment process reading the same window."""
+    closed = getattr(request, "param", "open") == "closed"
+    hours = closed_until_tomorrow(await chain_now(chain)) if closed else ALWAYS
+    path = profiles_with_hours(chain, tmp_path / "chain", hours)
+    config = make_config(chain, tmp_path)
+    bot = await App.start(type(config)(**{**config.__dict__, "chain": str(path)}))
+    bot.notices.attach(Recorder())
+    try:
+        yield bot, Fulfiller(bot.services.companions[0], MarketHours.from_config(hours))
+    finally:
+        await bot.stop()
+
+
+def mag7_nex(app: App) -> tuple[str, str]:
+    ref = app.services.companions[0].index("MAG7.nex")
+    assert ref.factory is not None
+    return ref.token.address, ref.factory
+
+
+async def sent_texts(app: App) -> list[str]:
+    rows = await app.db.fetch_all("SELECT payload FROM outbox ORDER BY id")
+    return [str(r[0]) for r in rows]
+
+
+async def test_issue_during_market_hours_completes(hours_app: tuple[App, Fulfiller]) -> None:
+    app, fulfiller = hours_app
+    user, address = await funded_user(app)
+    token, _ = mag7_nex(app)
+    quoted = await say(app, "/buy MAG7.nex 1000")
+    text = quoted.rendered.text
+    assert "Issue MAG7.nex on Ethereum" in text and "Factory fee: $1.00 (0.1%)" in text, text
+    assert "NVDA" in text and "The market is open" in text, text
+    done = await click(app, quoted, "Confirm")
+    assert "Issuance request #2 sent: 1,000 USDC for MAG7.nex" in done.rendered.text, done.rendered.text
+    assert "expected to complete within minutes" in done.rendered.text
+    assert await token_balance(app, token, address) == 0  # nothing minted before the fill
+
+    assert await steps(fulfiller) == ["MAG7.nex issuance 2"]
+    assert await app.services.issuance.orders.check() == 1  # type: ignore[union-attr]
+    got = await token_balance(app, token, address)
+    order = (await app.services.issuance.orders.rows.of_user(user))[0]  # type: ignore[union-attr]
+    assert order.state == "filled" and order.amount_out == got
+    nav = Decimal(order.price or 0).scaleb(-18)
+    assert abs(Decimal(got).scaleb(-18) - Decimal(999) / nav) < Decimal("1e-9")  # (1000 - 0.1 % fee) / NAV
+    assert any("orders.done.issue" in t for t in await sent_texts(app))
+    assert await app.services.issuance.orders.check() == 0  # type: ignore[union-attr]  # told once
+
+
+@pytest.mark.parametrize("hours_app", ["closed"], indirect=True)
+async def test_closed_market_pending_then_completes_after_advance(hours_app: tuple[App, Fulfiller], chain: Devnet) -> None:
+    app, fulfiller = hours_app
+    user, address = await funded_user(app)
+    token, _ = mag7_nex(app)
+    now = await chain_now(chain)
+    opens = int((datetime.fromtimestamp(now, UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0).timestamp())
+    quoted = await say(app, "/buy MAG7.nex 250")
+    assert "The market is closed" in quoted.rendered.text
+    done = await click(app, quoted, "Confirm")
+    text = done.rendered.text
+    assert "pending" in text and "expected to complete when it opens" in text, text
+    when = datetime.fromtimestamp(opens, UTC)
+    assert when.strftime("%H:%M") in text and str(when.day) in text, text
+
+    assert await steps(fulfiller) == []  # closed: nothing fills
+    assert await app.services.issuance.orders.check() == 0  # type: ignore[union-attr]
+    listed = await say(app, "/orders")
+    assert "#2 issue: 250 USDC → MAG7.nex" in listed.rendered.text and "expected" in listed.rendered.text
+    assert any(b.label == "Cancel #2 (MAG7.nex)" for row in listed.rendered.buttons for b in row)
+
+    await advance(chain.url, opens - now + 60)  # past the open
+    assert await steps(fulfiller) == ["MAG7.nex issuance 2"]
+    assert await app.services.issuance.orders.check() == 1  # type: ignore[union-attr]
+    assert await token_balance(app, token, address) > 0
+    assert any("orders.done.issue" in t for t in await sent_texts(app))
+
+
+@pytest.mark.parametrize("hours_app", ["closed"], indirect=True)
+async def test_cancel_pending_request_refunds(hours_app: tuple[App, Fulfiller]) -> None:
+    app, fulfiller = hours_app
+    user, address = await funded_user(app)
+    usdc = app.profile.usdc.address
+    before = await token_balance(app, usdc, address)
+    await click(app, await say(app, "/buy MAG7.nex 300"), "Confirm")
+    assert await token_balance(app, usdc, address) == before - 300 * 10**6
+    listed = await say(app, "/orders")
+    cancelled = await click(app, listed, "Cancel #2 (MAG7.nex)")
+    assert "Issuance request #2 cancelled: 300 USDC returned" in cancelled.rendered.text, cancelled.rendered.text
+    assert await token_balance(app, usdc, address) == before
+    again = await click(app, listed, "Cancel #2 (MAG7.nex)")
+    assert "already cancelled" in again.rendered.text, again.rendered.text
+    order = (await app.services.issuance.orders.rows.of_user(user))[0]  # type: ignore[union-attr]
+    assert order.state == "cancelled"
+    assert await steps(fulfiller) == []
+
+
+async def test_redeem_pays_usdc(hours_app: tuple[App, Fulfiller]) -> None:
+    app, fulfiller = hours_app
+    user, address = await funded_user(app)
+    token, _ = mag7_nex(app)
+    await click(app, await say(app, "/buy MAG7.nex 500"), "Confirm")
+    await steps(fulfiller)
+    await app.services.issuance.orders.check()  # type: ignore[union-attr]
+    held = await token_balance(app, token, address)
+    usdc = app.profile.usdc.address
+    before = await token_balance(app, usdc, address)
+    quoted = await say(app, "/sell MAG7.nex all")
+    assert "Redeem MAG7.nex on Ethereum" in quoted.rendered.text, quoted.rendered.text
+    done = await click(app, quoted, "Confirm")
+    assert "Redemption request #1 sent" in done.rendered.text, done.rendered.text
+    assert await token_balance(app, token, address) == 0  # in the factory's escrow
+    assert await steps(fulfiller) == ["MAG7.nex redemption 1"]
+    assert await app.services.issuance.orders.check() == 1  # type: ignore[union-attr]
+    paid = await token_balance(app, usdc, address) - before
+    assert 497 * 10**6 < paid < 500 * 10**6, paid  # two 0.1 % fees and rounding
+    assert held > 0
+
+
+@pytest.mark.parametrize("hours_app", ["closed"], indirect=True)
+async def test_restart_while_pending_still_tells_completion(hours_app: tuple[App, Fulfiller], chain: Devnet,
+                                                            tmp_path: Path) -> None:
+    app, fulfiller = hours_app
+    user, _ = await funded_user(app)
+    await click(app, await say(app, "/buy MAG7.nex 100"), "Confirm")
+    config = app.config
+    await app.stop()
+    now = await chain_now(chain)
+    await advance(chain.url, 86_400 - now % 86_400 + 60)
+    assert await steps(fulfiller) == ["MAG7.nex issuance 2"]  # filled while the bot was down
+    again = await App.start(config)
+    try:
+        await again.reconcile()
+        assert await again.services.issuance.orders.check() == 1  # type: ignore[union-attr]
+        assert any("orders.done.issue" in t for t in await sent_texts(again))
+        order = (await again.services.issuance.orders.rows.of_user(user))[0]  # type: ignore[union-attr]
+        assert order.state == "filled"
+    finally:
+        await again.stop()
+        app.stop = again.stop  # type: ignore[method-assign]  # the fixture's stop is done
+
+
+async def test_symbol_on_two_chains_asks_which(hours_app: tuple[App, Fulfiller]) -> None:
+    app, _ = hours_app
+    await funded_user(app)
+    asked = await say(app, "/buy mag7 100")
+    assert "names more than one index" in asked.rendered.text, asked.rendered.text
+    labels = [b.label for row in asked.rendered.buttons for b in row]
+    assert labels == ["MAG7.ssi on Base", "MAG7.nex on Ethereum"]
+    picked = await click(app, asked, "MAG7.nex on Ethereum")
+    assert "Issue MAG7.nex on Ethereum" in picked.rendered.text, picked.rendered.text
+    quote = await click(app, await say(app, "/quote mag7 50"), "MAG7.ssi on Base")
+    assert "Buy quote: MAG7.ssi" in quote.rendered.text, quote.rendered.text
+
+
+BAD = [
+    ("/buy MAG7.nex", "Usage"),
+    ("/buy MAG7.nex -5", "positive"),
+    ("/buy MAG7.nex 1.1234567", "decimal"),
+    ("/buy MAG7.nex 99999999999", "the most is"),
+    ("/buy NOPE.nex 10", "There is no index called"),
+    ("/sell MAG7.nex 5", "You need 5"),
+    ("/orders now", "Usage"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), BAD)
+async def test_bad_input_changes_nothing(hours_app: tuple[App, Fulfiller], text: str, expected: str) -> None:
+    app, _ = hours_app
+    user, _ = await funded_user(app)
+    out = await say(app, text)
+    assert expected.lower() in out.rendered.text.lower(), out.rendered.text
+    x = app.services.trading
+    assert x is not None
+    assert [i for i in await x.intents.of_user(user) if i.state is not State.QUOTED] == []
+    assert await app.services.issuance.orders.rows.of_user(user) == []  # type: ignore[union-attr]
+
+
+async def test_indexes_shows_pending_reindex(hours_app: tuple[App, Fulfiller], chain: Devnet) -> None:
+    from devnet.rpc import Sender, connect, contract
+
+    app, fulfiller = hours_app
+    _, factory = mag7_nex(app)
+    tokens = chain.stocks_profile.extra["devnet"]["stock_tokens"]
+    now = await chain_now(chain)
+    shares = [40 * 10**18, 30 * 10**18, 30 * 10**18]
+    async with connect(chain.url) as w3:
+        f = contract(w3, "IndexFactory", factory)
+        await Sender(w3).transact(f.functions.setOracleList([tokens["NVDA"], tokens["AAPL"], tokens["AVGO"]], shares, now + 3600))
+    shown = (await say(app, "/indexes")).rendered.text
+    assert "Monthly reindex on" in shown and "+ AVGO: 30% (joins)" in shown and "− TSLA (leaves)" in shown, shown
+    assert await steps(fulfiller) == []  # not due yet
+    await advance(chain.url, 3700)
+    assert await steps(fulfiller) == ["MAG7.nex reindex"]
+    after = (await say(app, "/indexes")).rendered.text
+    assert "Monthly reindex" not in after and "AVGO: 30%" in after, after
+    assert p.SHARE_TOTAL == sum(shares)
