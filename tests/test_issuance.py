@@ -258,3 +258,48 @@ async def test_indexes_shows_pending_reindex(hours_app: tuple[App, Fulfiller], c
     after = (await say(app, "/indexes")).rendered.text
     assert "Monthly reindex" not in after and "AVGO: 30%" in after, after
     assert p.SHARE_TOTAL == sum(shares)
+
+
+@pytest.mark.parametrize("hours_app", ["closed"], indirect=True)
+async def test_new_user_on_telegram_buys_while_closed_and_is_told_when_it_fills(
+        hours_app: tuple[App, Fulfiller], chain: Devnet) -> None:
+    """The issue's "done": a new Telegram user buys the stock index outside market hours, sees it pending with the
+    expected completion time, and the same message is edited with the completion once the devnet market opened."""
+    from bot.adapters.telegram import TelegramFrontend
+    from telegram_emulator import BotApiEmulator
+    from test_telegram import ask, press_and_wait_edit
+
+    app, fulfiller = hours_app
+    user = 7707
+    now = await chain_now(chain)
+    opens = (datetime.fromtimestamp(now, UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0)
+    async with BotApiEmulator() as emulator:
+        front = TelegramFrontend(app, emulator.token, emulator.url)
+        await front.start()
+        app.notices.attach(front)
+        try:
+            await ask(emulator, user, user, "/wallet new")
+            await ask(emulator, user, user, "/faucet")
+            quote = await ask(emulator, user, user, "/buy mag7 100")
+            rows = quote.params["reply_markup"]["inline_keyboard"]
+            assert [b["text"] for row in rows for b in row] == ["MAG7.ssi on Base", "MAG7.nex on Ethereum"]
+            data = next(b["callback_data"] for row in rows for b in row if b["text"] == "MAG7.nex on Ethereum")
+            since = emulator.mark()
+            emulator.press(user, user, quote.result["message_id"], data)  # the quote comes as a new message
+            picked = await emulator.wait_for("sendMessage", lambda c: int(c.params["chat_id"]) == user, since=since, timeout=30)
+            assert "Issue MAG7.nex on Ethereum" in picked.params["text"] and "market is closed" in picked.params["text"]
+            pending = await press_and_wait_edit(emulator, user, picked, "Confirm")
+            shown = pending.params["text"]
+            assert "Issuance request #2 sent" in shown and "expected to complete when it opens" in shown, shown
+            assert opens.strftime("%-I:%M") in shown or opens.strftime("%H:%M") in shown, shown
+
+            await advance(chain.url, int(opens.timestamp()) - now + 60)
+            assert await steps(fulfiller) == ["MAG7.nex issuance 2"]
+            since = emulator.mark()
+            assert await app.services.issuance.orders.check() == 1  # type: ignore[union-attr]
+            done = await emulator.wait_for(
+                "editMessageText", lambda c: int(c.params["message_id"]) == picked.result["message_id"], since=since, timeout=15)
+            assert "Issuance #2 completed: received" in done.params["text"] and "MAG7.nex" in done.params["text"], done.params
+        finally:
+            await app.notices.detach(front)
+            await front.stop()

@@ -17,20 +17,20 @@ def starts(key: str) -> str:
 
 BAD = [
     ("/buy", "error.buy.usage"),
-    ("/buy MAG7", "error.buy.usage"),
-    ("/buy MAG7 10 20", "error.buy.usage"),
+    ("/buy MAG7.ssi", "error.buy.usage"),
+    ("/buy MAG7.ssi 10 20", "error.buy.usage"),
     ("/buy BTC 10", "error.index.unknown"),
-    ("/buy MAG7 -5", "error.amount.negative"),
-    ("/buy MAG7 0", "error.amount.zero"),
-    ("/buy MAG7 abc", "error.amount.format"),
-    ("/buy MAG7 1e9", "error.amount.format"),
-    ("/buy MAG7 1.1234567", "error.amount.too_precise"),
-    ("/buy MAG7 100000000000", "error.amount.too_large"),
-    ("/buy MAG7 20000", "error.trade.short"),  # more than the balance (10,000 USDC)
+    ("/buy MAG7.ssi -5", "error.amount.negative"),
+    ("/buy MAG7.ssi 0", "error.amount.zero"),
+    ("/buy MAG7.ssi abc", "error.amount.format"),
+    ("/buy MAG7.ssi 1e9", "error.amount.format"),
+    ("/buy MAG7.ssi 1.1234567", "error.amount.too_precise"),
+    ("/buy MAG7.ssi 100000000000", "error.amount.too_large"),
+    ("/buy MAG7.ssi 20000", "error.trade.short"),  # more than the balance (10,000 USDC)
     ("/sell", "error.sell.usage"),
-    ("/sell MAG7 all", "error.sell.nothing"),  # `all` with a zero balance
-    ("/sell MAG7 5", "error.trade.short"),
-    ("/sell MAG7 0.123456789", "error.amount.too_precise"),
+    ("/sell MAG7.ssi all", "error.sell.nothing"),  # `all` with a zero balance
+    ("/sell MAG7.ssi 5", "error.trade.short"),
+    ("/sell MAG7.ssi 0.123456789", "error.amount.too_precise"),
     ("/sell DOGE 1", "error.index.unknown"),
     ("/slippage abc", "error.slippage.format"),
     ("/slippage -1", "error.slippage.format"),
@@ -75,7 +75,7 @@ async def test_withdraw_is_private_only(app: App) -> None:
 async def test_buttons_of_another_user_and_after_cancel_are_refused(app: App) -> None:
     user, address = await funded_user(app)
     await funded_user(app, "mallory")
-    quoted = await say(app, "/buy MAG7 10")
+    quoted = await say(app, "/buy MAG7.ssi 10")
     stolen = await click(app, quoted, "Confirm", user="mallory")
     assert stolen.rendered.text.startswith(starts("error.button.not_yours")) and stolen.ephemeral
     await click(app, quoted, "Cancel")
