@@ -1,11 +1,18 @@
 """`indexbot devnet ...`: the operator's commands for a persistent local chain.
 
-up        start anvil detached (state persisted under $INDEXBOT_HOME/devnet/), deploy or reuse, write profile
-down      stop it by the PID in the PID file (anvil writes its state on SIGTERM)
-status    up or down, RPC URL, chain id, block number and time, profile path
-price     SYMBOL USD: set a constituent's feed
+up        start anvil detached (state persisted under $INDEXBOT_HOME/devnet/), deploy or reuse, write profile;
+          and the stock index's fulfilment process (restarted if it died); --hours sets its market-hours window
+down      stop both by the PIDs in their PID files (anvil writes its state on SIGTERM)
+status    up or down, RPC URL, chain id, block number and time, profile path, fulfiller, market open or closed
+price     SYMBOL USD: set a constituent's or a stock's feed
 rebalance INDEX: reweight an index at current feed prices (NAV kept)
-advance   DURATION: move chain time (90s, 15m, 2h, 7d, 1d12h)
+advance   DURATION: move chain time (90s, 15m, 2h, 7d, 1d12h); the fulfiller fills once the market opens
+hours     the stock market's window, open or closed now in chain time, the next open and close
+reindex   INDEX [--at now|next]: plan the stock index's monthly reindex at current prices and schedule it
+
+The market-hours window (`up --hours`) is written as "mon-fri 09:30-16:00 America/New_York" (days: a range,
+a comma list or "daily"; close may be 24:00) or "always"; it goes into stocks.toml, which the fulfiller and
+the bot both read. Without it, market.toml's [stocks] market_hours applies.
 """
 
 from __future__ import annotations
@@ -19,13 +26,16 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from web3.exceptions import Web3Exception
 
+from bot.issuance.hours import MarketHours
 from bot.profile import Profile, load_profile
+from devnet import fulfil
 from devnet import operator as op
 from devnet.anvil import HOST, Anvil, AnvilError, free_port, is_anvil, pid_alive, stop_pid, wait_ready
-from devnet.deploy import boot, state_hash, write_profile
+from devnet.deploy import STOCKS_PROFILE, boot, state_hash, write_profile
 from devnet.rpc import TxFailed, connect
 
 DEFAULT_PORT = 8545
@@ -39,6 +49,8 @@ def register(subparsers: Any) -> None:
     up = sub.add_parser("up", help="start the devnet in the background (idempotent)")
     up.add_argument("--port", type=int, default=None, help=f"RPC port (default {DEFAULT_PORT} or a free one)")
     up.add_argument("--fresh", action="store_true", help="discard the persisted chain and deploy again")
+    up.add_argument("--hours", default=None, metavar="WINDOW",
+                    help='when the stock market is open, e.g. "mon-fri 09:30-16:00 America/New_York" or "always"')
     sub.add_parser("down", help="stop the devnet")
     sub.add_parser("status", help="show whether the devnet is up")
     price = sub.add_parser("price", help="set a constituent's USD price feed")
@@ -48,6 +60,11 @@ def register(subparsers: Any) -> None:
     reb.add_argument("index")
     adv = sub.add_parser("advance", help="move chain time forward")
     adv.add_argument("duration")
+    sub.add_parser("hours", help="show the stock market's hours and whether it is open in chain time")
+    rei = sub.add_parser("reindex", help="schedule a stock index's monthly reindex at current prices")
+    rei.add_argument("index")
+    rei.add_argument("--at", choices=("now", "next"), default="next",
+                     help="due now (applied at the fulfiller's next step while open) or at the next monthly moment")
 
 
 def home_dir(args: argparse.Namespace) -> Path:
@@ -62,6 +79,9 @@ class Paths:
         self.run = home / "anvil.json"  # PID file: {"pid": ..., "port": ...}
         self.state = home / "state.json"
         self.profile = home / "profile.toml"
+        self.stocks = home / STOCKS_PROFILE
+        self.fulfil = home / "fulfil.json"  # PID file of the fulfilment process: {"pid": ...}
+        self.fulfil_log = home / "fulfil.log"  # next to anvil.log
 
 
 def _running(paths: Paths) -> dict[str, int] | None:
@@ -93,18 +113,71 @@ async def _deployed(url: str, profile_path: Path) -> bool:
 
 
 def _rewrite_url(profile_path: Path, url: str) -> Profile:
+    """The new RPC URL in the devnet profile and in each of its companions (same anvil)."""
     with profile_path.open("rb") as fh:
         data = tomllib.load(fh)
+    for rel in data.get("companions", []):
+        with (profile_path.parent / rel).open("rb") as fh:
+            other = tomllib.load(fh)
+        other["rpc_urls"] = [url]
+        write_profile(other, profile_path.parent / rel)
     data["rpc_urls"] = [url]
     return write_profile(data, profile_path)
 
 
+def _set_hours(stocks_path: Path, hours: MarketHours) -> None:
+    """Write the market-hours window into every issued index of the stocks profile."""
+    with stocks_path.open("rb") as fh:
+        data = tomllib.load(fh)
+    for index in data.get("indexes", []):
+        if index.get("venue") == "issuance":
+            index["market_hours"] = hours.to_config()
+    write_profile(data, stocks_path)
+
+
+def _fulfiller_pid(paths: Paths) -> int | None:
+    try:
+        pid = int(json.loads(paths.fulfil.read_text())["pid"])
+    except (OSError, ValueError, KeyError):
+        return None
+    return pid if fulfil.is_fulfiller(pid) else None
+
+
+async def _start_fulfiller(paths: Paths, restart: bool = False) -> None:
+    """Start the fulfilment process unless it runs (`restart`: stop it first, e.g. for new hours)."""
+    if not paths.stocks.is_file():
+        print(f"note: no stock index profile at {paths.stocks} (deployed before it existed); `up --fresh` adds it")
+        return
+    pid = _fulfiller_pid(paths)
+    if pid is not None and not restart:
+        return
+    if pid is not None:
+        await fulfil.stop(pid)
+    pid = fulfil.spawn(paths.stocks, paths.fulfil_log)
+    paths.fulfil.write_text(json.dumps({"pid": pid}))
+    print(f"fulfiller {'restarted' if restart else 'up'} (pid {pid}), logs in {paths.fulfil_log}")
+
+
+async def _stop_fulfiller(paths: Paths) -> None:
+    pid = _fulfiller_pid(paths)
+    if pid is not None:
+        await fulfil.stop(pid)
+        print(f"fulfiller stopped (pid {pid})")
+    paths.fulfil.unlink(missing_ok=True)
+
+
 async def cmd_up(args: argparse.Namespace, paths: Paths) -> int:
+    hours = _parse_hours(args.hours) if args.hours else None
     if (run := _running(paths)) is not None:
         print(f"devnet already up: http://{HOST}:{run['port']} (pid {run['pid']})")
+        if hours is not None and paths.stocks.is_file():
+            _set_hours(paths.stocks, hours)
+            print(f"market hours: {fulfil.describe(hours)}")
+        await _start_fulfiller(paths, restart=hours is not None)
         return await cmd_status(args, paths)
+    await _stop_fulfiller(paths)  # one left over from a chain that died
     if args.fresh:
-        for path in (paths.state, paths.profile):
+        for path in (paths.state, paths.profile, paths.stocks):
             path.unlink(missing_ok=True)
     port = args.port or (DEFAULT_PORT if _port_free(DEFAULT_PORT) else free_port())
     anvil = await Anvil(paths.home).start(port=port, state_file=paths.state, detach=True)
@@ -124,10 +197,22 @@ async def cmd_up(args: argparse.Namespace, paths: Paths) -> int:
         raise
     print(f"devnet up: {anvil.url} (pid {anvil.pid}), logs in {anvil.log_path}")
     print(f"profile: {paths.profile}")
+    if hours is not None and paths.stocks.is_file():
+        _set_hours(paths.stocks, hours)
+        print(f"market hours: {fulfil.describe(hours)}")
+    await _start_fulfiller(paths)
     return 0
 
 
+def _parse_hours(text: str) -> MarketHours:
+    try:
+        return fulfil.parse_hours(text)
+    except ValueError as exc:
+        raise op.OperatorError(f"--hours: {exc}") from None
+
+
 async def cmd_down(args: argparse.Namespace, paths: Paths) -> int:
+    await _stop_fulfiller(paths)
     run = _running(paths)
     if run is None:
         paths.run.unlink(missing_ok=True)
@@ -158,7 +243,29 @@ async def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
     print(f"  chain id:  {chain_id}")
     print(f"  block:     {block['number']} at {when}")
     print(f"  profile:   {paths.profile}")
+    if paths.stocks.is_file():
+        pid = _fulfiller_pid(paths)
+        print(f"  fulfiller: {f'up (pid {pid}), logs in {paths.fulfil_log}' if pid else 'down (`devnet up` starts it)'}")
+        async with connect(url) as w3:
+            now = await op.chain_now(w3)
+        for ref, hours in _market_hours(paths):
+            if hours.is_open(now):
+                print(f"  market:    {ref} open now (chain time), closes {_when(hours.next_close(now), hours.zone)}")
+            else:
+                print(f"  market:    {ref} closed now (chain time), opens {_when(hours.next_open(now), hours.zone)}")
     return 0
+
+
+def _market_hours(paths: Paths) -> list[tuple[str, MarketHours]]:
+    stocks = load_profile(paths.stocks)
+    return [(ref.symbol, MarketHours.from_config(ref.market_hours or {}))
+            for ref in stocks.indexes if ref.venue == "issuance"]
+
+
+def _when(ts: int, zone: str) -> str:
+    """A moment in the market's zone and in UTC: "2026-11-23 09:30 EST (14:30 UTC)"."""
+    local = datetime.fromtimestamp(ts, ZoneInfo(zone))
+    return f"{local.strftime('%Y-%m-%d %H:%M %Z')} ({datetime.fromtimestamp(ts, UTC).strftime('%H:%M UTC')})"
 
 
 def _profile(paths: Paths) -> Profile:
@@ -173,6 +280,13 @@ async def cmd_price(args: argparse.Namespace, paths: Paths) -> int:
     except InvalidOperation:
         raise op.OperatorError(f"not a price: {args.usd!r}") from None
     profile = _profile(paths)
+    if paths.stocks.is_file() and args.symbol in op.stock_feeds(stocks := load_profile(paths.stocks)):
+        await op.set_price(stocks, args.symbol, usd)
+        print(f"{args.symbol} feed set to ${usd}")
+        for ref in stocks.indexes:
+            if ref.venue == "issuance":
+                print(f"  {ref.symbol} NAV now ${(await op.factory_nav(stocks, ref.symbol)).quantize(Decimal('0.0001'))}")
+        return 0
     await op.set_price(profile, args.symbol, usd)
     print(f"{args.symbol} feed set to ${usd}")
     for ref in profile.indexes:
@@ -201,8 +315,43 @@ async def cmd_advance(args: argparse.Namespace, paths: Paths) -> int:
     return 0
 
 
+async def cmd_hours(args: argparse.Namespace, paths: Paths) -> int:
+    profile = _profile(paths)
+    async with connect(profile.rpc_urls[0]) as w3:
+        now = await op.chain_now(w3)
+    print(f"chain time: {_when(now, 'UTC')}")
+    for ref, hours in _market_hours(paths):
+        print(f"{ref} market hours: {fulfil.describe(hours)}"
+              + (f" (holidays: {', '.join(d.isoformat() for d in sorted(hours.holidays))})" if hours.holidays else ""))
+        state = "open" if hours.is_open(now) else "closed"
+        print(f"  now:        {state} ({_when(now, hours.zone)})")
+        if state == "closed":
+            print(f"  next open:  {_when(hours.next_open(now), hours.zone)}")
+        print(f"  next close: {_when(hours.next_close(now), hours.zone)}")
+    return 0
+
+
+async def cmd_reindex(args: argparse.Namespace, paths: Paths) -> int:
+    _profile(paths)
+    if not paths.stocks.is_file():
+        raise op.OperatorError(f"no stock index profile at {paths.stocks}; `indexbot devnet up --fresh` deploys it")
+    stocks = load_profile(paths.stocks)
+    result = await op.schedule_reindex(stocks, args.index, args.at)
+    plan = result.plan
+    zone = op.issued_index(stocks, result.index).market_hours or {}
+    print(f"{result.index} reindex scheduled for {_when(plan.at, str(zone.get('zone', 'UTC')))}")
+    print(f"  added:   {', '.join(plan.added) or 'none'}")
+    print(f"  removed: {', '.join(plan.removed) or 'none'}")
+    for symbol in sorted(plan.next, key=lambda s: -plan.next[s]):
+        was = plan.current.get(symbol)
+        before = f"{(Decimal(was) / 10**18).quantize(Decimal('0.01'))}%" if was is not None else "new"
+        print(f"  {symbol:<6} {(Decimal(plan.next[symbol]) / 10**18).quantize(Decimal('0.01'))}% (was {before}) "
+              f"at ${result.prices[symbol]}")
+    return 0
+
+
 COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "price": cmd_price,
-            "rebalance": cmd_rebalance, "advance": cmd_advance}
+            "rebalance": cmd_rebalance, "advance": cmd_advance, "hours": cmd_hours, "reindex": cmd_reindex}
 
 
 async def main(args: argparse.Namespace) -> int:

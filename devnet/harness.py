@@ -10,12 +10,15 @@ a new one after each revert.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
-from bot.profile import Profile
+from bot.issuance.hours import MarketHours
+from bot.profile import Profile, load_profile
 from devnet import anvil as anvil_rpc
 from devnet.anvil import Anvil
-from devnet.deploy import boot
+from devnet.deploy import STOCKS_PROFILE, boot
+from devnet.fulfil import Fulfiller
 from devnet.rpc import connect
 
 
@@ -24,13 +27,29 @@ class Devnet:
         self.anvil = anvil
         self.profile = profile
         self.profile_path = profile_path
+        self._fulfilling: asyncio.Task[None] | None = None
+
+    @property
+    def stocks_profile_path(self) -> Path:
+        return self.profile_path.parent / STOCKS_PROFILE
+
+    @property
+    def stocks_profile(self) -> Profile:
+        return load_profile(self.stocks_profile_path)
+
+    def fulfiller(self, hours: MarketHours | None = None) -> Fulfiller:
+        """The stock index's fulfilment process over this devnet (`hours`: its market-hours window instead of the
+        profile's); tests run its `step` or `run` themselves."""
+        return Fulfiller(self.stocks_profile, hours)
 
     @property
     def url(self) -> str:
         return self.anvil.url
 
     @classmethod
-    async def start(cls, workdir: Path) -> Devnet:
+    async def start(cls, workdir: Path, fulfil: bool = False) -> Devnet:
+        """A fresh anvil booted to the deployed state; `fulfil`: with the stock index's fulfilment process
+        running beside it (the embedded default devnet), stopped with it."""
         anvil = await Anvil(Path(workdir)).start()
         try:
             profile_path = Path(workdir) / "profile.toml"
@@ -38,9 +57,15 @@ class Devnet:
         except BaseException:
             await anvil.stop()
             raise
-        return cls(anvil, profile, profile_path)
+        net = cls(anvil, profile, profile_path)
+        if fulfil:
+            net._fulfilling = asyncio.create_task(net.fulfiller().run(), name="devnet:fulfil")
+        return net
 
     async def stop(self) -> None:
+        if self._fulfilling is not None:
+            self._fulfilling.cancel()
+            await asyncio.gather(self._fulfilling, return_exceptions=True)
         await self.anvil.stop()
 
     async def snapshot(self) -> str:

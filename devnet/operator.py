@@ -1,4 +1,5 @@
-"""Operator actions on a running devnet: move prices, rebalance an index, move time, fund accounts, lock LP.
+"""Operator actions on a running devnet: move prices, rebalance an index, move time, fund accounts, lock LP,
+and for the stock index (its stocks profile): move a stock's price, schedule its monthly reindex.
 
 Everything reads the chain through the profile's addresses; the methodology and circulating supplies come
 from the market data file named in the profile's [devnet] table. Transactions are sent from the deployer
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from datetime import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,9 +19,10 @@ from web3.types import TxReceipt
 
 from bot.engine.basket import TokensetEntry, nav_per_token
 from bot.engine.methodology import tokenset_for, weights_for
+from bot.engine.reindex import Reindex, next_reindex_at, plan_reindex
 from bot.profile import IndexRef, LpRef, Profile
 from devnet import anvil as anvil_rpc
-from devnet.market import MARKET_PATH, Market, load_market
+from devnet.market import MARKET_PATH, Market, StockMarket, load_market, load_stock_market
 from devnet.pairs import matching_amount, sort_tokens
 from devnet.rpc import Sender, connect, contract, factory
 
@@ -93,14 +96,21 @@ async def index_nav(profile: Profile, index: str) -> Decimal:
     return nav_per_token(tokenset, prices)
 
 
+def stock_feeds(profile: Profile) -> dict[str, str]:
+    """The stock feeds of a stocks profile, by symbol (its [devnet] table; the factory also knows them)."""
+    return dict(profile.extra.get("devnet", {}).get("stock_feeds", {}))
+
+
 async def set_price(profile: Profile, symbol: str, usd: Decimal) -> None:
-    """Push a new answer to the constituent's feed (a new round stamped with the block time)."""
-    if symbol not in profile.feeds:
-        raise OperatorError(f"no feed for {symbol!r}; known: {', '.join(sorted(profile.feeds))}")
+    """Push a new answer to the constituent's (or, in a stocks profile, the stock's) feed: a new round stamped
+    with the block time."""
+    feeds = {**profile.feeds, **stock_feeds(profile)}
+    if symbol not in feeds:
+        raise OperatorError(f"no feed for {symbol!r}; known: {', '.join(sorted(feeds))}")
     if usd <= 0:
         raise OperatorError("a price must be positive")
     async with connect(profile.rpc_urls[0]) as w3:
-        feed = contract(w3, "PriceFeed", profile.feeds[symbol])
+        feed = contract(w3, "PriceFeed", feeds[symbol])
         decimals = await feed.functions.decimals().call()
         answer = int(Decimal(usd).scaleb(decimals).to_integral_value())
         await Sender(w3, chain_id=profile.chain_id).transact(feed.functions.updateAnswer(answer))
@@ -129,6 +139,12 @@ async def rebalance(profile: Profile, index: str) -> Rebalance:
         await tx.send(asset.functions.endRebalance(), gas=200_000)
         receipts = await tx.wait()
     return Rebalance(ref.symbol, nav, nav_per_token(tokenset, prices), weights, tokenset, receipts)
+
+
+async def chain_now(w3: AsyncWeb3) -> int:
+    """Chain time: the timestamp the next block gets. anvil's pending block carries its clock, which runs with
+    the wall clock and includes every evm_increaseTime, whether or not a block was mined since."""
+    return int((await w3.eth.get_block("pending"))["timestamp"])
 
 
 async def advance(rpc_url: str, seconds: int) -> int:
@@ -190,3 +206,77 @@ async def provide_and_lock(profile: Profile, key: str, usdc: Decimal, index: str
         await tx.transact(pair.functions.approve(profile.locking, minted))
         await tx.transact(contract(w3, "AssetLocking", profile.locking).functions.lock(pair.address, minted))
     return minted
+
+
+# -- the stock index (a stocks profile: MAG7.nex issued by an IndexFactory) -----------------------------------
+
+
+def stock_market_of(profile: Profile) -> StockMarket:
+    return load_stock_market(Path(profile.extra.get("devnet", {}).get("market_path", MARKET_PATH)))
+
+
+def issued_index(profile: Profile, name: str) -> IndexRef:
+    """An index of the stocks profile issued by a factory, by symbol (case-insensitive)."""
+    for ref in profile.indexes:
+        if ref.venue == "issuance" and ref.symbol.lower() == name.strip().lower():
+            return ref
+    known = ", ".join(r.symbol for r in profile.indexes if r.venue == "issuance") or "none"
+    raise OperatorError(f"no issued index {name!r}; known: {known}")
+
+
+async def factory_nav(profile: Profile, index: str) -> Decimal:
+    """NAV per index token in USD: the factory's holdings at feed prices over the supply."""
+    ref = issued_index(profile, index)
+    async with connect(profile.rpc_urls[0]) as w3:
+        assert ref.factory is not None
+        return Decimal(await contract(w3, "IndexFactory", ref.factory).functions.indexPrice().call()).scaleb(-18)
+
+
+async def current_shares(w3: AsyncWeb3, profile: Profile, factory: str) -> dict[str, int]:
+    """The factory's current list as {stock symbol: market share (sum 100e18)}."""
+    fn = contract(w3, "IndexFactory", factory).functions
+    symbols = {addr: sym for sym, addr in profile.extra.get("devnet", {}).get("stock_tokens", {}).items()}
+    count = await fn.totalCurrentList().call()
+    async with w3.batch_requests() as batch:
+        for i in range(count):
+            batch.add(fn.currentList(i))
+        tokens = await batch.async_execute()
+    async with w3.batch_requests() as batch:
+        for token in tokens:
+            batch.add(fn.tokenCurrentMarketShare(token))
+        shares = await batch.async_execute()
+    return {symbols.get(t, t): int(s) for t, s in zip(tokens, shares, strict=True)}
+
+
+@dataclass(frozen=True)
+class ScheduledReindex:
+    index: str
+    plan: Reindex  # current and next shares by symbol, added, removed, at (unix seconds)
+    prices: dict[str, Decimal]
+    receipt: TxReceipt
+
+
+async def schedule_reindex(profile: Profile, index: str, when: str = "next") -> ScheduledReindex:
+    """Plan the monthly reindex at current feed prices and market.toml's shares outstanding, and set it as the
+    factory's oracle list, due at the next monthly reindex moment after chain now (`when="next"`) or at chain
+    now ("now": the fulfiller applies it at its next step while the market is open)."""
+    if when not in ("now", "next"):
+        raise OperatorError(f"--at {when!r}: use now or next")
+    ref = issued_index(profile, index)
+    assert ref.factory is not None
+    market = stock_market_of(profile)
+    tokens = profile.extra.get("devnet", {}).get("stock_tokens", {})
+    async with connect(profile.rpc_urls[0]) as w3:
+        current = await current_shares(w3, profile, ref.factory)
+        prices = await feed_prices(w3, stock_feeds(profile))
+        now = await chain_now(w3)
+        schedule = ref.reindex or market.reindex
+        zone = (ref.market_hours or market.market_hours)["zone"]
+        at = now if when == "now" else next_reindex_at(
+            now, zone, int(schedule.get("day", 1)), time.fromisoformat(str(schedule.get("at", "09:30"))))
+        plan = plan_reindex(current, market.caps(prices), market.count, at)
+        listed = sorted(plan.next, key=lambda sym: (-plan.next[sym], sym))
+        fn = contract(w3, "IndexFactory", ref.factory).functions.setOracleList(
+            [tokens[s] for s in listed], [plan.next[s] for s in listed], at)
+        receipt = await Sender(w3, chain_id=profile.chain_id).transact(fn)
+    return ScheduledReindex(ref.symbol, plan, prices, receipt)
