@@ -22,7 +22,7 @@ import json
 import os
 import socket
 import tomllib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -245,7 +245,8 @@ async def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
     print(f"  profile:   {paths.profile}")
     if paths.stocks.is_file():
         pid = _fulfiller_pid(paths)
-        print(f"  fulfiller: {f'up (pid {pid}), logs in {paths.fulfil_log}' if pid else 'down (`devnet up` starts it)'}")
+        state = f"up (pid {pid}), logs in {paths.fulfil_log}" if pid else "down (`devnet up` starts it)"
+        print(f"  fulfiller: {state}")
         async with connect(url) as w3:
             now = await op.chain_now(w3)
         for ref, hours in _market_hours(paths):
@@ -265,6 +266,8 @@ def _market_hours(paths: Paths) -> list[tuple[str, MarketHours]]:
 def _when(ts: int, zone: str) -> str:
     """A moment in the market's zone and in UTC: "2026-11-23 09:30 EST (14:30 UTC)"."""
     local = datetime.fromtimestamp(ts, ZoneInfo(zone))
+    if local.utcoffset() == timedelta(0) and local.tzname() in ("UTC", "GMT"):
+        return local.strftime("%Y-%m-%d %H:%M UTC")
     return f"{local.strftime('%Y-%m-%d %H:%M %Z')} ({datetime.fromtimestamp(ts, UTC).strftime('%H:%M UTC')})"
 
 
@@ -285,7 +288,8 @@ async def cmd_price(args: argparse.Namespace, paths: Paths) -> int:
         print(f"{args.symbol} feed set to ${usd}")
         for ref in stocks.indexes:
             if ref.venue == "issuance":
-                print(f"  {ref.symbol} NAV now ${(await op.factory_nav(stocks, ref.symbol)).quantize(Decimal('0.0001'))}")
+                nav = await op.factory_nav(stocks, ref.symbol)
+                print(f"  {ref.symbol} NAV now ${nav.quantize(Decimal('0.0001'))}")
         return 0
     await op.set_price(profile, args.symbol, usd)
     print(f"{args.symbol} feed set to ${usd}")
@@ -319,7 +323,7 @@ async def cmd_hours(args: argparse.Namespace, paths: Paths) -> int:
     profile = _profile(paths)
     async with connect(profile.rpc_urls[0]) as w3:
         now = await op.chain_now(w3)
-    print(f"chain time: {_when(now, 'UTC')}")
+    print(f"chain time: {datetime.fromtimestamp(now, UTC).strftime('%Y-%m-%d %H:%M:%S UTC')}")
     for ref, hours in _market_hours(paths):
         print(f"{ref} market hours: {fulfil.describe(hours)}"
               + (f" (holidays: {', '.join(d.isoformat() for d in sorted(hours.holidays))})" if hours.holidays else ""))
@@ -346,7 +350,7 @@ async def cmd_reindex(args: argparse.Namespace, paths: Paths) -> int:
         was = plan.current.get(symbol)
         before = f"{(Decimal(was) / 10**18).quantize(Decimal('0.01'))}%" if was is not None else "new"
         print(f"  {symbol:<6} {(Decimal(plan.next[symbol]) / 10**18).quantize(Decimal('0.01'))}% (was {before}) "
-              f"at ${result.prices[symbol]}")
+              f"at ${result.prices[symbol].quantize(Decimal('0.01'))}")
     return 0
 
 

@@ -142,10 +142,17 @@ class Fulfiller:
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - the process outlives any one bad step
+                if _cancelling():  # a library turned our cancellation into another error (3.11's wait_for can)
+                    raise asyncio.CancelledError from None
                 if not failing:
                     log.exception("fulfilment step failed; retrying every %.1fs", interval)
                 failing = True
             await asyncio.sleep(interval)
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def parse_hours(text: str) -> MarketHours:

@@ -37,7 +37,7 @@ class Devnet:
     def stocks_profile(self) -> Profile:
         return load_profile(self.stocks_profile_path)
 
-    def fulfiller(self, hours: MarketHours | None = None) -> Fulfiller:
+    async def fulfiller(self, hours: MarketHours | None = None) -> Fulfiller:
         """The stock index's fulfilment process over this devnet (`hours`: its market-hours window instead of the
         profile's); tests run its `step` or `run` themselves."""
         return Fulfiller(self.stocks_profile, hours)
@@ -59,7 +59,7 @@ class Devnet:
             raise
         net = cls(anvil, profile, profile_path)
         if fulfil:
-            net._fulfilling = asyncio.create_task(net.fulfiller().run(), name="devnet:fulfil")
+            net._fulfilling = asyncio.create_task((await net.fulfiller()).run(), name="devnet:fulfil")
         return net
 
     async def stop(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from bot.engine.reindex import SHARE_TOTAL, market_cap_shares
 from bot.issuance.hours import ALWAYS_OPEN, MarketHours
 from bot.profile import IndexRef, Profile, load_profile
 from devnet import operator as op
-from devnet.fulfil import ISSUANCE, REDEMPTION, REINDEX, Fill, parse_hours
+from devnet.fulfil import ISSUANCE, REDEMPTION, REINDEX, Fill, Fulfiller, parse_hours
 from devnet.harness import Devnet
 from devnet.market import load_stock_market
 from devnet.rpc import DEV_KEYS, Sender, connect, contract
@@ -126,7 +127,7 @@ async def test_issuance_mints_what_the_feed_prices_shares_and_fee_say(chain: Dev
 
         price, answers, held, shares = await f.nav(), await f.answers(), await f.holdings(), await f.shares()
         assert price > 100 * 10**18
-        assert await chain.fulfiller(ALWAYS_OPEN).step() == [Fill("MAG7.nex", ISSUANCE, nonce)]
+        assert await (await chain.fulfiller(ALWAYS_OPEN)).step() == [Fill("MAG7.nex", ISSUANCE, nonce)]
 
         net_usd = (1_000 * USDC - 1_000 * USDC * FEE_RATE // 10_000) * 10**18 // USDC  # 999 USD, 18 decimals
         out = net_usd * 10**18 // price
@@ -139,13 +140,15 @@ async def test_issuance_mints_what_the_feed_prices_shares_and_fee_say(chain: Dev
             assert after[symbol] - held[symbol] == bought > 0
         assert after["AVGO"] == held["AVGO"] == 0
         event = (await contract(w3, "IndexFactory", f.address).events.Issuanced().get_logs(from_block="latest"))[0]
-        assert (event.args.nonce, event.args.user, event.args.outputAmount, event.args.price) == (nonce, user, out, price)
+        args = event.args
+        assert (args.nonce, args.user, args.inputAmount, args.outputAmount, args.price) == (
+            nonce, user, 1_000 * USDC, out, price)
 
 
 async def test_a_request_waits_while_closed_and_fills_once_chain_time_passes_the_open(chain: Devnet) -> None:
     stocks, ref = mag7(chain)
     hours = MarketHours.from_config(ref.market_hours or {})
-    fulfiller = chain.fulfiller()  # the profile's window: New York, mon-fri 09:30-16:00
+    fulfiller = await chain.fulfiller()  # the profile's window: New York, mon-fri 09:30-16:00
     async with connect(chain.url) as w3:
         now = await op.chain_now(w3)
         await op.advance(chain.url, hours.next_close(now) - now + 1)  # just after a close: hours before an open
@@ -187,13 +190,13 @@ async def test_cancel_refunds_only_the_requester_and_the_fill_then_reverts(chain
             await f.send(USER, f.fn.cancelIssuance(nonce))
         with pytest.raises(ContractLogicError, match="amount is zero"):
             await f.send(USER, f.fn.issuanceIndexTokens(0))
-        assert await chain.fulfiller(ALWAYS_OPEN).step() == []
+        assert await (await chain.fulfiller(ALWAYS_OPEN)).step() == []
 
 
 async def test_redemption_pays_value_less_fee_and_cancel_returns_the_tokens(chain: Devnet) -> None:
     stocks, ref = mag7(chain)
     user = Account.from_key(USER).address
-    fulfiller = chain.fulfiller(ALWAYS_OPEN)
+    fulfiller = await chain.fulfiller(ALWAYS_OPEN)
     async with connect(chain.url) as w3:
         f = Factory(w3, stocks, ref)
         await f.request_issuance(USER, 2_000 * USDC)
@@ -226,7 +229,7 @@ async def test_redemption_pays_value_less_fee_and_cancel_returns_the_tokens(chai
 
 async def test_a_reindex_applies_only_when_due_and_keeps_nav(chain: Devnet) -> None:
     stocks, ref = mag7(chain)
-    fulfiller = chain.fulfiller(ALWAYS_OPEN)
+    fulfiller = await chain.fulfiller(ALWAYS_OPEN)
     async with connect(chain.url) as w3:
         f = Factory(w3, stocks, ref)
         await op.set_price(stocks, "AVGO", D("200"))  # 200 x 4.4e9 > TSLA's 240 x 3.2e9
@@ -252,7 +255,7 @@ async def test_a_reindex_applies_only_when_due_and_keeps_nav(chain: Devnet) -> N
 
 async def test_the_fulfiller_runs_on_through_a_revert_of_the_chain_under_it(chain: Devnet) -> None:
     stocks, ref = mag7(chain)
-    fulfiller = chain.fulfiller(ALWAYS_OPEN)
+    fulfiller = await chain.fulfiller(ALWAYS_OPEN)
     task = asyncio.create_task(fulfiller.run(interval=0.02))
 
     async def filled(f: Factory, nonce: int) -> None:
@@ -279,7 +282,7 @@ async def test_the_fulfiller_runs_on_through_a_revert_of_the_chain_under_it(chai
 
 async def test_a_step_after_a_revert_fills_a_new_request_under_an_old_nonce(chain: Devnet) -> None:
     stocks, ref = mag7(chain)
-    fulfiller = chain.fulfiller(ALWAYS_OPEN)
+    fulfiller = await chain.fulfiller(ALWAYS_OPEN)
     async with connect(chain.url) as w3:
         f = Factory(w3, stocks, ref)
         snap = await chain.snapshot()
@@ -312,3 +315,44 @@ def test_parse_hours_rejects(text: str) -> None:
 
 def test_always_is_always_open() -> None:
     assert parse_hours("always") == ALWAYS_OPEN
+
+
+async def test_run_stops_when_cancelled_even_if_a_step_turns_the_cancellation_into_an_error() -> None:
+    class Stubborn(Fulfiller):
+        def __init__(self) -> None:
+            self.steps = 0
+
+        async def step(self) -> list[Fill]:
+            self.steps += 1
+            try:
+                await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                raise RuntimeError("a library's cleanup error") from None
+            return []
+
+    fulfiller = Stubborn()
+    task = asyncio.create_task(fulfiller.run(interval=0.001))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=2)
+    assert task in done and task.cancelled() and fulfiller.steps > 1
+
+
+async def test_the_embedded_devnet_fills_in_the_background_until_stopped(devnet: Devnet, tmp_path: Path) -> None:
+    net = await Devnet.start(tmp_path, fulfil=True)  # `indexbot chat` with no chain: the profile's hours
+    try:
+        stocks, ref = mag7(net)
+        hours = MarketHours.from_config(ref.market_hours or {})
+        async with connect(net.url) as w3:
+            now = await op.chain_now(w3)
+            await op.advance(net.url, hours.next_open(now) - now + 60)
+            f = Factory(w3, stocks, ref)
+            nonce = await f.request_issuance(USER, 100 * USDC)
+            async with asyncio.timeout(5):
+                while (await f.fn.issuanceRequest(nonce).call())[2] != COMPLETED:
+                    await asyncio.sleep(0.05)
+        task = net._fulfilling
+        assert task is not None and not task.done()
+    finally:
+        await net.stop()
+    assert task.done()
