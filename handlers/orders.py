@@ -31,7 +31,7 @@ def register(router: Router, services: Services) -> None:
 
     async def cancel(caller: Caller, args: tuple[str, ...]) -> Reply:
         req = caller.request
-        _, intent_id = await iss.orders.cancel(intent_arg(args), caller.user_key, req.platform, req.chat_id, req.message_ref)
+        _, intent_id = await iss.orders.cancel(intent_arg(args), caller.user_key, req.platform, req.chat_id)
         return await run_confirm(services, caller, intent_id)
 
     router.command("orders", orders)

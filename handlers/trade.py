@@ -76,7 +76,7 @@ def register(router: Router, services: Services) -> None:
         iss, req = services.issuance, caller.request
         assert iss is not None
         who = await iss.desk(ref).sender(caller.user_key)
-        intent_id, q = await iss.request(caller.user_key, req.platform, req.chat_id, ref, side, amount)  # type: ignore[arg-type]
+        intent_id, q = await iss.request(caller.user_key, req.platform, req.chat_id, ref, side, amount, who)  # type: ignore[arg-type]
         lines = issuance.quote_lines(q, iss.hours(ref), usdc.symbol, iss.chain_of(ref).chain_label)
         prompt = Msg("issuance.confirm_prompt", {"seconds": x.settings.quote_ttl_seconds})
         return Reply.of(*lines, wallet_line(who.kind, who.address), prompt, buttons=confirm_buttons(intent_id))

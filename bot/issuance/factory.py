@@ -87,12 +87,11 @@ class FactoryReader:
     async def read(self, ref: IndexRef) -> FactoryState:
         f, mc = ref.factory, self.profile.multicall3
         assert f is not None
-        block = await self.chain.block_number()
         head = await self.chain.multicall([
-            Call(f, p.TOTAL_CURRENT_LIST), Call(f, p.TOTAL_ORACLE_LIST), Call(f, p.REINDEX_TIME), Call(f, p.FEE_RATE),
-            Call(f, p.INITIAL_PRICE), Call(ref.token.address, p.TOTAL_SUPPLY), Call(mc, p.BLOCK_TIMESTAMP),
-        ], block=block)
-        n_now, n_next, reindex, fee, initial, supply, now = (_int(r) for r in head)
+            Call(mc, p.BLOCK_NUMBER), Call(f, p.TOTAL_CURRENT_LIST), Call(f, p.TOTAL_ORACLE_LIST), Call(f, p.REINDEX_TIME),
+            Call(f, p.FEE_RATE), Call(f, p.INITIAL_PRICE), Call(ref.token.address, p.TOTAL_SUPPLY), Call(mc, p.BLOCK_TIMESTAMP),
+        ])
+        block, n_now, n_next, reindex, fee, initial, supply, now = (_int(r) for r in head)  # the rest read at `block`
         lists = await self.chain.multicall(
             [Call(f, p.CURRENT_LIST, (i,)) for i in range(n_now)] + [Call(f, p.ORACLE_LIST, (i,)) for i in range(n_next)],
             block=block,

@@ -48,12 +48,11 @@ class Orders:
 
     async def sweep(self) -> None:
         """Rows for mined requests that have none (a crash between the receipt and the row)."""
+        intents = next(iter(self.desks.values())).intents  # one table, shared by every chain's executor
         for intent_id in await self.rows.unrecorded():
-            for desk in self.desks.values():
-                intent = await desk.intents.get(intent_id)
-                if intent is not None:
-                    await self.rows.record(intent)
-                    break
+            intent = await intents.get(intent_id)
+            if intent is not None:
+                await self.rows.record(intent)
 
     async def check(self) -> int:
         """One pass over every pending order; the number settled."""
@@ -86,7 +85,7 @@ class Orders:
                 fill = await self._fill(desk, order)
                 if fill is not None:
                     settled += await self._settle(order, "filled", *fill)
-            elif status == p.REQUEST_CANCELLED and order.cancel_intent is None:
+            elif status == p.REQUEST_CANCELLED:  # by the user's Cancel or otherwise: told once (the outbox key)
                 settled += await self._settle(order, "cancelled")
         return settled
 
@@ -110,7 +109,7 @@ class Orders:
                                    key=f"order:{order.id}:{state}", edit_ref=order.message_ref)
         return 1 if await self.rows.settle(order.id, state, amount_out, price) else 0
 
-    async def cancel(self, order_id: int, user_id: int, platform: str, chat_id: str, message_ref: str | None) -> tuple[Executor, int]:
+    async def cancel(self, order_id: int, user_id: int, platform: str, chat_id: str) -> tuple[Executor, int]:
         """A cancellation intent for the user's pending order, ready to confirm: (its chain's executor, intent id)."""
         from bot.core.errors import UserError
         from bot.issuance.requests import quote_cancel
@@ -127,7 +126,7 @@ class Orders:
             earlier = await desk.intents.get(order.cancel_intent)
             if earlier is not None and earlier.state not in _FAILED:
                 raise UserError("error.orders.cancelling", nonce=order.nonce)
-        intent_id = await quote_cancel(desk, user_id, platform, chat_id, order, message_ref)
+        intent_id = await quote_cancel(desk, user_id, platform, chat_id, order)
         if not await self.rows.cancelling(order.id, intent_id, order.cancel_intent):
             await desk.cancel(intent_id, user_id)  # another press won: this one sends nothing
             raise UserError("error.orders.cancelling", nonce=order.nonce)

@@ -25,7 +25,7 @@ from bot.trading import swap
 from wallets.connected import TxRequest
 
 if TYPE_CHECKING:
-    from bot.trading.executor import Executor
+    from bot.trading.executor import Executor, Sender
     from bot.trading.intents import Intent
 
 REQUEST_KINDS = frozenset({"issue", "redeem"})
@@ -42,10 +42,11 @@ def hours_of(ref: IndexRef) -> MarketHours:
 
 async def quote_request(
     x: Executor, reader: FactoryReader, user_id: int, platform: str, chat_id: str, ref: IndexRef, side: Side,
-    amount: Decimal,
+    amount: Decimal, wallet: Sender | None = None,
 ) -> tuple[int, RequestQuote]:
-    """Check the sender's balance, quote the factory, store the intent in `quoted`: (intent id, quote)."""
-    who = await x.sender(user_id)
+    """Check the balance of `wallet` (default: the user's sender), quote the factory, store the intent in
+    `quoted`: (intent id, quote)."""
+    who = wallet or await x.sender(user_id)
     usdc = x.profile.usdc
     token_in, token_out = (usdc, ref.token) if side == "buy" else (ref.token, usdc)
     units = int(amount.scaleb(token_in.decimals))
@@ -72,7 +73,7 @@ async def quote_request(
     return intent_id, q
 
 
-async def quote_cancel(x: Executor, user_id: int, platform: str, chat_id: str, order: Any, message_ref: str | None) -> int:
+async def quote_cancel(x: Executor, user_id: int, platform: str, chat_id: str, order: Any) -> int:
     """A cancellation of a pending order (bot.storage.orders.Order), stored in `quoted` for its owner's wallet."""
     address = order.address
     params: dict[str, Any] = {
@@ -122,10 +123,7 @@ async def request_txs(x: Executor, intent: Intent, fees: swap.Fees) -> list[swap
 
 async def execute(x: Executor, intent: Intent) -> Any:
     """A custodial wallet's request or cancellation: sign, store, broadcast under the address's nonce lock."""
-    fees = swap.fees_from_base(await x._basefee(), x.market.settings.priority_fee_wei)
-    async with x.nonces.session(intent.address) as reserve:
-        txs = await request_txs(x, intent, fees)
-        return await x._sign_store_send(intent, txs, fees, dict(intent.params), await reserve(len(txs)))
+    return await x.send_built(intent, lambda fees: request_txs(x, intent, fees))
 
 
 def request_facts(x: Executor, intent: Intent, receipt: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from bot.issuance.hours import MarketHours
 from bot.issuance.orders import Orders
 from bot.issuance.requests import hours_of, quote_request
 from bot.profile import IndexRef, Profile
-from bot.trading.executor import Executor
+from bot.trading.executor import Executor, Sender
 
 
 class Issuance:
@@ -50,6 +50,7 @@ class Issuance:
         return await self._readers[ref.symbol].quote(ref, side, amount)
 
     async def request(self, user_id: int, platform: str, chat_id: str, ref: IndexRef, side: Side,
-                      amount: Decimal) -> tuple[int, RequestQuote]:
-        """A quoted request stored as an intent on the index's chain: (intent id, quote)."""
-        return await quote_request(self.desk(ref), self._readers[ref.symbol], user_id, platform, chat_id, ref, side, amount)
+                      amount: Decimal, wallet: Sender | None = None) -> tuple[int, RequestQuote]:
+        """A quoted request from `wallet` (default: the user's) stored as an intent on the index's chain."""
+        return await quote_request(self.desk(ref), self._readers[ref.symbol], user_id, platform, chat_id, ref, side,
+                                   amount, wallet)

@@ -410,6 +410,14 @@ class Executor:
         log.info("intent %s step %s: %s from the connected wallet", intent.id, step, outcome)
         self.follower.watch(intent.id, announced=True)
 
+    async def send_built(self, intent: Intent, build: Callable[[swap.Fees], Awaitable[list[swap.UnsignedTx]]]) -> TradeStatus:
+        """A custodial wallet's intent whose transactions `build` makes (checks included) at the current fees:
+        built, signed, stored and broadcast under the address's nonce lock (staking, issuance requests)."""
+        fees = swap.fees_from_base(await self._basefee(), self.market.settings.priority_fee_wei)
+        async with self.nonces.session(intent.address) as reserve:
+            txs = await build(fees)
+            return await self._sign_store_send(intent, txs, fees, dict(intent.params), await reserve(len(txs)))
+
     async def _execute_withdraw(self, intent: Intent) -> TradeStatus:
         prm = intent.params
         address, token, to = intent.address, prm["token"], prm["to"]

@@ -194,10 +194,7 @@ async def stake_txs(x: Executor, intent: Intent, fees: swap.Fees) -> list[swap.U
 
 async def execute(x: Executor, intent: Intent) -> Any:
     """A custodial wallet's stake, unstake or claim: sign, store, broadcast under the address's nonce lock."""
-    fees = swap.fees_from_base(await x._basefee(), x.market.settings.priority_fee_wei)
-    async with x.nonces.session(intent.address) as reserve:
-        txs = await stake_txs(x, intent, fees)
-        return await x._sign_store_send(intent, txs, fees, dict(intent.params), await reserve(len(txs)))
+    return await x.send_built(intent, lambda fees: stake_txs(x, intent, fees))
 
 
 def requests(prm: dict[str, Any], txs: list[swap.UnsignedTx], chain_id: int) -> list[TxRequest]:
