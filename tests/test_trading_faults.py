@@ -2,12 +2,14 @@
 
 import asyncio
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from conftest import make_config
 from trading_helpers import Recorder, click, funded_user, say, token_balance
 
+from bot import protocol as p
 from bot.app import App
 from bot.trading.executor import Crash
 from bot.trading.intents import State
@@ -114,6 +116,42 @@ async def test_stuck_transaction_is_replaced_with_a_fee_bump(chain: Devnet, tmp_
             assert "Confirmed in block" in await last_notice(told)
         finally:
             await app.stop()
+
+
+async def test_a_buy_behind_the_wallets_unmined_swap_approves_afresh(app: App, chain: Devnet) -> None:
+    """The wallet's allowance covers a buy that is signed but not mined yet; a second buy signed meanwhile
+    cannot count on that allowance (the first spends it), so it sends its own approval, with the gas of
+    writing an allowance from zero. Both are mined in one block; neither runs out of gas or allowance."""
+    user, address = await funded_user(app)
+    x = app.services.trading
+    assert x is not None
+    x.settings = replace(x.settings, inline_wait_seconds=0.2)
+    router, usdc = app.profile.swap_router02, app.profile.usdc.address
+    async with connect(chain.url) as w3:
+        await anvil_rpc.node_call(w3, "anvil_impersonateAccount", address)
+        approve = {"from": address, "to": usdc, "data": "0x" + p.APPROVE.encode(router, 10 * 10**6).hex()}
+        await w3.eth.wait_for_transaction_receipt(await w3.eth.send_transaction(approve))  # type: ignore[arg-type]
+        await anvil_rpc.node_call(w3, "anvil_stopImpersonatingAccount", address)
+        await anvil_rpc.node_call(w3, "evm_setAutomine", False)
+        try:
+            for ref in ("first", "second"):
+                quoted = await say(app, "/buy MAG7.ssi 10")
+                submitted = await click(app, quoted, "Confirm", message_ref=ref)
+                assert submitted.rendered.text.startswith("Submitted."), submitted.rendered.text
+            first, second = sorted(await x.intents.of_user(user), key=lambda i: i.id)
+            assert [t.purpose for t in await x.intents.txs(first.id)] == ["swap"]  # the allowance covered it
+            approval, _ = await x.intents.txs(second.id)
+            assert approval.purpose == "approve"
+            await anvil_rpc.node_call(w3, "evm_mine")
+        finally:
+            await anvil_rpc.node_call(w3, "evm_setAutomine", True)
+    assert await _settled(app, first.id) is State.MINED
+    assert await _settled(app, second.id) is State.MINED
+    receipt = await app.chain.w3.eth.get_transaction_receipt(approval.tx_hash)
+    sent = await app.chain.transaction(approval.tx_hash)
+    assert sent is not None and receipt["status"] == 1
+    assert receipt["gasUsed"] > 40_000 and sent["gas"] > receipt["gasUsed"]  # written from zero, and covered
+    assert await token_balance(app, usdc, address) == (10_000 - 20) * 10**6
 
 
 async def test_chain_outage_mid_trade_recovers(tmp_path: Path) -> None:

@@ -110,13 +110,11 @@ async def request_txs(x: Executor, intent: Intent, fees: swap.Fees) -> list[swap
     if have < units:
         x._short(str(prm["symbol_in"]), units, have, int(prm["decimals_in"]))
     call = (p.ISSUANCE_INDEX_TOKENS if intent.kind == "issue" else p.REDEMPTION).encode(units)
-    txs: list[swap.UnsignedTx] = []
-    if (int(allowance.one()) if allowance.ok else 0) < units:
-        gas = await x._estimate(address, token_in, p.APPROVE.encode(factory, units), 60_000)
-        txs.append(swap.approve_tx(token_in, factory, units, gas))
-        txs.append(swap.UnsignedTx(intent.kind, factory, call, 0, REQUEST_GAS))
+    approval = await x.exact_approval(address, token_in, factory, units, int(allowance.one()) if allowance.ok else 0)
+    if approval:
+        txs = [approval, swap.UnsignedTx(intent.kind, factory, call, 0, REQUEST_GAS)]
     else:
-        txs.append(swap.UnsignedTx(intent.kind, factory, call, 0, await x._estimate(address, factory, call, REQUEST_GAS)))
+        txs = [swap.UnsignedTx(intent.kind, factory, call, 0, await x._estimate(address, factory, call, REQUEST_GAS))]
     x._check_gas(txs, fees, int(eth.one()) if eth.ok else 0)
     return txs
 

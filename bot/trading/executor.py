@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -299,20 +299,14 @@ class Executor:
         have = int(bal.one()) if bal.ok else 0
         if have < amount_in:
             self._short(prm["symbol_in"], amount_in, have, int(prm["decimals_in"]))
-        txs: list[swap.UnsignedTx] = []
-        if (int(allowance.one()) if allowance.ok else 0) < amount_in:
-            gas = await self._estimate(address, token_in, p.APPROVE.encode(router, amount_in), 60_000)
-            txs.append(swap.approve_tx(token_in, router, amount_in, gas))
-            swap_gas = swap.swap_gas_without_estimate(q.gas_units)
-        else:
-            swap_gas = 0
-        call = swap.swap_call(
-            router, token_in, prm["token_out"], q.pool_fee, address, amount_in, min_out, deadline, swap_gas
+        approval = await self.exact_approval(
+            address, token_in, router, amount_in, int(allowance.one()) if allowance.ok else 0
         )
-        if not swap_gas:
-            swap_gas = await self._estimate(address, router, call.data, swap.swap_gas_without_estimate(q.gas_units))
-            call = swap.UnsignedTx("swap", call.to, call.data, 0, swap_gas)
-        txs.append(call)
+        call = swap.swap_call(router, token_in, prm["token_out"], q.pool_fee, address, amount_in, min_out, deadline, 0)
+        gas = swap.swap_gas_without_estimate(q.gas_units)  # a swap behind an unmined approval cannot be estimated
+        txs = [approval, replace(call, gas=gas)] if approval else [
+            replace(call, gas=await self._estimate(address, router, call.data, gas))
+        ]
         self._check_gas(txs, fees, int(eth.one()) if eth.ok else 0)
         return txs
 
@@ -467,6 +461,18 @@ class Executor:
                 "error.trade.short_gas", need=Amount(from_base_units(gas_need, 18), 8),
                 have=Amount(from_base_units(eth, 18), 8), short=Amount(from_base_units(need - eth, 18), 8),
             )
+
+    async def exact_approval(self, address: str, token: str, spender: str, units: int, allowance: int) -> swap.UnsignedTx | None:
+        """An approval of exactly `units` for `spender`, or None when the allowance (read at the pending block)
+        covers them and none of the wallet's own transactions is still on its way. One on its way (a swap
+        signed a moment ago) may spend the allowance before this trade runs, so then the approval is always
+        sent, and its gas limit covers writing the allowance afresh, which costs more than overwriting the
+        one the estimate saw."""
+        settled = await self.nonces.upcoming(address) <= await self.chain.nonce(address, "latest")
+        if settled and allowance >= units:
+            return None
+        gas = await self._estimate(address, token, p.APPROVE.encode(spender, units), swap.APPROVE_GAS)
+        return swap.approve_tx(token, spender, units, gas if settled else gas + swap.FRESH_ALLOWANCE_GAS)
 
     async def _estimate(self, sender: str, to: str, data: bytes, fallback: int) -> int:
         try:

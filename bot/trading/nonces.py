@@ -39,9 +39,7 @@ class NonceManager:
 
         async def take(count: int) -> list[int]:
             nonlocal taken
-            if address not in self._next:
-                self._next[address] = await self._start(address)
-            first = self._next[address]
+            first = await self.upcoming(address)
             self._next[address] = first + count
             taken = True
             return list(range(first, first + count))
@@ -53,6 +51,12 @@ class NonceManager:
                 if taken:
                     self._next.pop(address, None)
                 raise
+
+    async def upcoming(self, address: str) -> int:
+        """The nonce the address's next transaction will take (read inside its session, before taking)."""
+        if address not in self._next:
+            self._next[address] = await self._start(address)
+        return self._next[address]
 
     def forget(self, address: str) -> None:
         """Drop the sequence (a transaction was dropped); the next session reconciles with the chain."""

@@ -6,7 +6,7 @@ cooldown length (`cooldown()`), the user's pending amount and end (`cooldownInfo
 one Multicall3 round trip. A failed read of `paused()` means "unknown": nothing is refused on it, and the
 transaction's revert reason speaks. `quote_stake` stores an intent in `quoted`; Confirm runs the executor's
 usual path (compare-and-set, checks, sign/store/broadcast/follow or a signing link) with `stake_txs` building
-the transactions: an exact approval only when the allowance is short, then `stake(amount)`; `unstake(amount)`;
+the transactions: an exact approval (`Executor.exact_approval`), then `stake(amount)`; `unstake(amount)`;
 `withdraw(amount)`.
 
 An unstake while tokens are cooling down restarts the cooldown for the whole pending amount; such an intent
@@ -181,13 +181,13 @@ async def stake_txs(x: Executor, intent: Intent, fees: swap.Fees) -> list[swap.U
         raise UserError("error.unstake.pending_appeared", amount=_amount(v.cooling, t.token.decimals), symbol=t.symbol)
     check(kind, t, v, units)
     call = swap.stake_call(kind, t.staking.address, units, 0)
-    txs: list[swap.UnsignedTx] = []
-    if kind == "stake" and v.allowance < units:
-        gas = await x._estimate(address, t.token.address, p.APPROVE.encode(t.staking.address, units), 60_000)
-        txs.append(swap.approve_tx(t.token.address, t.staking.address, units, gas))
-        txs.append(swap.stake_call(kind, t.staking.address, units, STAKE_GAS))
+    approval = None
+    if kind == "stake":
+        approval = await x.exact_approval(address, t.token.address, t.staking.address, units, v.allowance)
+    if approval:
+        txs = [approval, swap.stake_call(kind, t.staking.address, units, STAKE_GAS)]
     else:
-        txs.append(swap.stake_call(kind, t.staking.address, units, await x._estimate(address, call.to, call.data, CALL_GAS)))
+        txs = [swap.stake_call(kind, t.staking.address, units, await x._estimate(address, call.to, call.data, CALL_GAS))]
     x._check_gas(txs, fees, v.eth)
     return txs
 

@@ -2,7 +2,9 @@
 
 The swap is SwapRouter02 `multicall(uint256 deadline, bytes[] data)` wrapping one `exactInputSingle` (whose
 struct has no deadline): the router refuses it after `deadline`, so a transaction stuck in a mempool cannot
-execute late at a stale price. Approvals are for exactly the amount swapped, never unlimited.
+execute late at a stale price. Approvals are for exactly the amount swapped, never unlimited, and sent
+whenever the allowance is short or the wallet has a transaction of its own still unmined, which may spend
+the allowance first (`Executor.exact_approval`).
 
 Gas: the approval and a swap with enough allowance are estimated by the node (plus a fifth). A swap signed
 behind an approval that is not mined yet cannot be estimated (it would revert for lack of allowance), so its
@@ -22,6 +24,10 @@ BPS = 10_000
 SWAP_GAS_MARGIN = Decimal("1.3")
 ESTIMATE_MARGIN = Decimal("1.2")
 TRANSFER_GAS = 21_000
+APPROVE_GAS = 60_000  # an approval's limit when the node cannot estimate it
+# An SSTORE from zero costs 20,000 gas, one over a non-zero value 2,900 (EIP-2200, EIP-2929): what an
+# approval's estimate misses when it saw an allowance that an earlier swap of the wallet spends first.
+FRESH_ALLOWANCE_GAS = 20_000 - 2_900
 
 
 @dataclass(frozen=True)
