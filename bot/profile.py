@@ -14,6 +14,9 @@ from typing import Any
 
 from eth_utils.address import to_checksum_address
 
+from bot.engine.reindex import ReindexSchedule
+from bot.issuance.hours import MarketHours
+
 PROFILES_DIR = Path(__file__).parent / "profiles"
 STANDARD_FEE_TIERS = (100, 500, 3000, 10000)
 LP_KINDS = ("uniswap-v2",)
@@ -45,8 +48,8 @@ class IndexRef:
     venue: str = "pool"
     name: str = ""
     factory: str | None = None  # issuance: the index factory
-    market_hours: dict[str, Any] | None = None  # issuance: bot.issuance.hours.MarketHours.from_config reads it
-    reindex: dict[str, Any] | None = None  # issuance: {day, at} of the monthly reindex, in the market's zone
+    market_hours: MarketHours | None = None  # issuance: when the constituents' market trades (fills happen)
+    reindex: ReindexSchedule | None = None  # issuance: the monthly reindex, in the market's time zone
 
     @property
     def symbol(self) -> str:
@@ -137,6 +140,14 @@ def _index(raw: dict[str, Any], where: str) -> IndexRef:
     factory = raw.get("factory")
     if venue == "issuance" and (factory is None or "market_hours" not in raw):
         raise ProfileError(f"{where}: an issuance index needs `factory` and `market_hours`")
+    for key in ("market_hours", "reindex"):
+        if not isinstance(raw.get(key, {}), dict):
+            raise ProfileError(f"{where}: {key} must be a table, not {raw[key]!r}")
+    try:
+        hours = MarketHours.from_config(raw["market_hours"]) if "market_hours" in raw else None
+        reindex = ReindexSchedule.from_config(raw["reindex"]) if "reindex" in raw else None
+    except ValueError as exc:
+        raise ProfileError(f"{where}: {exc}") from exc
     return IndexRef(
         token=_token(raw, where),
         staking=_token(staking, where + ".staking") if staking else None,
@@ -144,8 +155,8 @@ def _index(raw: dict[str, Any], where: str) -> IndexRef:
         venue=venue,
         name=str(raw.get("name", "")),
         factory=_addr(factory, where + ".factory") if factory is not None else None,
-        market_hours=dict(raw["market_hours"]) if "market_hours" in raw else None,
-        reindex=dict(raw["reindex"]) if "reindex" in raw else None,
+        market_hours=hours,
+        reindex=reindex,
     )
 
 

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from web3.exceptions import Web3Exception
 
-from bot.issuance.hours import MarketHours
+from bot.issuance.hours import ALWAYS_OPEN, MarketHours
 from bot.profile import Profile, load_profile
 from devnet import fulfil
 from devnet import operator as op
@@ -259,7 +259,7 @@ async def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
 
 def _market_hours(paths: Paths) -> list[tuple[str, MarketHours]]:
     stocks = load_profile(paths.stocks)
-    return [(ref.symbol, MarketHours.from_config(ref.market_hours or {}))
+    return [(ref.symbol, ref.market_hours or ALWAYS_OPEN)
             for ref in stocks.indexes if ref.venue == "issuance"]
 
 
@@ -342,8 +342,8 @@ async def cmd_reindex(args: argparse.Namespace, paths: Paths) -> int:
     stocks = load_profile(paths.stocks)
     result = await op.schedule_reindex(stocks, args.index, args.at)
     plan = result.plan
-    zone = op.issued_index(stocks, result.index).market_hours or {}
-    print(f"{result.index} reindex scheduled for {_when(plan.at, str(zone.get('zone', 'UTC')))}")
+    hours = op.issued_index(stocks, result.index).market_hours or ALWAYS_OPEN
+    print(f"{result.index} reindex scheduled for {_when(plan.at, hours.zone)}")
     print(f"  added:   {', '.join(plan.added) or 'none'}")
     print(f"  removed: {', '.join(plan.removed) or 'none'}")
     for symbol in sorted(plan.next, key=lambda s: -plan.next[s]):

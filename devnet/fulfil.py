@@ -67,7 +67,7 @@ class Fulfiller:
     def __init__(self, profile: Profile | Path | str, hours: MarketHours | None = None) -> None:
         self.profile = profile if isinstance(profile, Profile) else load_profile(Path(profile))
         self.refs = [ref for ref in self.profile.indexes if ref.venue == "issuance"]
-        self.hours = {ref.symbol: hours or MarketHours.from_config(ref.market_hours or {}) for ref in self.refs}
+        self.hours = {ref.symbol: hours or ref.market_hours or ALWAYS_OPEN for ref in self.refs}
         self._settled = _Settled()
 
     async def step(self) -> list[Fill]:

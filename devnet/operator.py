@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,7 +18,8 @@ from web3.types import TxReceipt
 
 from bot.engine.basket import TokensetEntry, nav_per_token
 from bot.engine.methodology import tokenset_for, weights_for
-from bot.engine.reindex import Reindex, next_reindex_at, plan_reindex
+from bot.engine.reindex import Reindex, ReindexSchedule, plan_reindex
+from bot.issuance.hours import MarketHours
 from bot.profile import IndexRef, LpRef, Profile
 from devnet import anvil as anvil_rpc
 from devnet.market import MARKET_PATH, Market, StockMarket, load_market, load_stock_market
@@ -270,10 +270,9 @@ async def schedule_reindex(profile: Profile, index: str, when: str = "next") -> 
         current = await current_shares(w3, profile, ref.factory)
         prices = await feed_prices(w3, stock_feeds(profile))
         now = await chain_now(w3)
-        schedule = ref.reindex or market.reindex
-        zone = (ref.market_hours or market.market_hours)["zone"]
-        at = now if when == "now" else next_reindex_at(
-            now, zone, int(schedule.get("day", 1)), time.fromisoformat(str(schedule.get("at", "09:30"))))
+        schedule = ref.reindex or ReindexSchedule.from_config(market.reindex)
+        hours = ref.market_hours or MarketHours.from_config(market.market_hours)
+        at = now if when == "now" else schedule.next_after(now, hours.zone)
         plan = plan_reindex(current, market.caps(prices), market.count, at)
         listed = sorted(plan.next, key=lambda sym: (-plan.next[sym], sym))
         fn = contract(w3, "IndexFactory", ref.factory).functions.setOracleList(

@@ -4,6 +4,8 @@ the market is open (chain time), on the session's real anvil (each test reverted
 from __future__ import annotations
 
 import asyncio
+import tomllib
+from datetime import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,9 +15,9 @@ from eth_account import Account
 from web3 import AsyncWeb3
 from web3.exceptions import ContractLogicError
 
-from bot.engine.reindex import SHARE_TOTAL, market_cap_shares
+from bot.engine.reindex import SHARE_TOTAL, ReindexSchedule, market_cap_shares
 from bot.issuance.hours import ALWAYS_OPEN, MarketHours
-from bot.profile import IndexRef, Profile, load_profile
+from bot.profile import IndexRef, Profile, ProfileError, load_profile, parse_profile
 from devnet import operator as op
 from devnet.fulfil import ISSUANCE, REDEMPTION, REINDEX, Fill, Fulfiller, parse_hours
 from devnet.harness import Devnet
@@ -86,10 +88,34 @@ async def test_stocks_profile_is_a_companion_on_the_same_chain(devnet: Devnet) -
     assert stocks.feeds == {"ETH": home.feeds["ETH"]}
     assert (ref.venue, ref.methodology, ref.token.decimals, ref.name) == (
         "issuance", "market-cap", 18, "Nex Magnificent 7 Stock Index")
-    assert MarketHours.from_config(ref.market_hours or {}) == MarketHours.from_config(
-        load_stock_market().market_hours)
-    assert ref.reindex == {"day": 1, "at": "09:30"}
+    assert ref.market_hours == MarketHours.from_config(load_stock_market().market_hours)
+    assert ref.reindex == ReindexSchedule(1, time(9, 30))
     assert DEV_KEYS[0].removeprefix("0x") not in devnet.stocks_profile_path.read_text()
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"market_hours": None}, "indexes[0]: an issuance index needs `factory` and `market_hours`"),
+    ({"factory": None}, "indexes[0]: an issuance index needs `factory` and `market_hours`"),
+    ({"market_hours": {"zone": "Mars/Olympus", "open": "09:30", "close": "16:00", "days": ["mon"]}},
+     "indexes[0]: market_hours.zone: 'Mars/Olympus' is not an IANA time zone"),
+    ({"market_hours": {"zone": "UTC", "open": "16:00", "close": "09:30", "days": ["mon"]}},
+     "indexes[0]: market_hours.close: '09:30' is not after open '16:00'"),
+    ({"market_hours": "always"}, "indexes[0]: market_hours must be a table, not 'always'"),
+    ({"reindex": {"day": 31}}, "indexes[0]: reindex.day: 31 is not a day of the month between 1 and 28"),
+    ({"reindex": {"day": 1, "at": "9h30"}}, "indexes[0]: reindex.at: '9h30' is not a time like '09:30'"),
+    ({"venue": "otc"}, "indexes[0]: venue 'otc' is not one of pool, issuance"),
+])
+async def test_a_malformed_stock_index_stops_the_profile(devnet: Devnet, change: dict[str, Any], message: str) -> None:
+    """A wrong market-hours window or reindex schedule is refused when the profile is read, naming the entry."""
+    data = tomllib.loads(devnet.stocks_profile_path.read_text())
+    for key, value in change.items():
+        if value is None:
+            del data["indexes"][0][key]
+        else:
+            data["indexes"][0][key] = value
+    with pytest.raises(ProfileError) as caught:
+        parse_profile(data)
+    assert str(caught.value) == message
 
 
 async def test_factory_holds_the_top_seven_by_market_cap_and_a_seed(devnet: Devnet) -> None:
@@ -147,7 +173,7 @@ async def test_issuance_mints_what_the_feed_prices_shares_and_fee_say(chain: Dev
 
 async def test_a_request_waits_while_closed_and_fills_once_chain_time_passes_the_open(chain: Devnet) -> None:
     stocks, ref = mag7(chain)
-    hours = MarketHours.from_config(ref.market_hours or {})
+    hours = ref.market_hours
     fulfiller = await chain.fulfiller()  # the profile's window: New York, mon-fri 09:30-16:00
     async with connect(chain.url) as w3:
         now = await op.chain_now(w3)
@@ -342,7 +368,7 @@ async def test_the_embedded_devnet_fills_in_the_background_until_stopped(devnet:
     net = await Devnet.start(tmp_path, fulfil=True)  # `indexbot chat` with no chain: the profile's hours
     try:
         stocks, ref = mag7(net)
-        hours = MarketHours.from_config(ref.market_hours or {})
+        hours = ref.market_hours
         async with connect(net.url) as w3:
             now = await op.chain_now(w3)
             await op.advance(net.url, hours.next_open(now) - now + 60)

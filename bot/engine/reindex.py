@@ -60,6 +60,28 @@ def next_reindex_at(ts: int, zone: str, day: int = 1, at: time = time(9, 30)) ->
 
 
 @dataclass(frozen=True)
+class ReindexSchedule:
+    """When the monthly reindex happens: day `day` (1..28) of each month at `at`, in the market's time zone."""
+
+    day: int = 1
+    at: time = time(9, 30)
+
+    @classmethod
+    def from_config(cls, raw: Mapping[str, object]) -> ReindexSchedule:
+        """From a profile's {day = 1, at = "09:30"} (both optional); ValueError naming the bad value."""
+        day, at = raw.get("day", 1), raw.get("at", "09:30")
+        if not isinstance(day, int) or isinstance(day, bool) or not 1 <= day <= 28:
+            raise ValueError(f"reindex.day: {day!r} is not a day of the month between 1 and 28")
+        try:
+            return cls(day, time.fromisoformat(str(at)))
+        except ValueError:
+            raise ValueError(f"reindex.at: {at!r} is not a time like '09:30'") from None
+
+    def next_after(self, ts: int, zone: str) -> int:
+        return next_reindex_at(ts, zone, self.day, self.at)
+
+
+@dataclass(frozen=True)
 class Reindex:
     """What a reindex changes: the shares before and after, who joins and who leaves, and when."""
 

@@ -36,8 +36,8 @@ CALL_GAS = 200_000
 
 
 def hours_of(ref: IndexRef) -> MarketHours:
-    assert ref.market_hours is not None
-    return MarketHours.from_config(ref.market_hours)
+    assert ref.market_hours is not None, f"{ref.symbol} has no market hours"  # the profile requires them
+    return ref.market_hours
 
 
 async def quote_request(

@@ -28,7 +28,6 @@ class Issuance:
                 if ref.venue == "issuance":
                     self._desk_of[ref.symbol] = desk
                     self._readers[ref.symbol] = reader
-                    hours_of(ref)  # a malformed market_hours stops the start-up, not the first /buy
 
     @property
     def indexes(self) -> tuple[IndexRef, ...]:
