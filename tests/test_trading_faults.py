@@ -154,6 +154,65 @@ async def test_a_buy_behind_the_wallets_unmined_swap_approves_afresh(app: App, c
     assert await token_balance(app, usdc, address) == (10_000 - 20) * 10**6
 
 
+async def test_a_nonce_read_ahead_of_the_receipts_is_not_a_dropped_trade(
+        app: App, chain: Devnet, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Some nodes (anvil while it mines, a load-balanced RPC) count a transaction in the sender's nonce before
+    they serve its receipt. The follower then sees the nonce used and no receipt: it must wait for the
+    receipt while the node still knows the transaction, never tell "not executed" about a trade that ran."""
+    user, address = await funded_user(app)
+    x = app.services.trading
+    assert x is not None
+    x.settings = replace(x.settings, inline_wait_seconds=0.3)
+    read = app.chain.nonce
+
+    async def ahead(who: str, block: object = "pending") -> int:
+        return await read(who, "pending")  # the pool's transactions counted as if mined
+
+    async with connect(chain.url) as w3:
+        await anvil_rpc.node_call(w3, "evm_setAutomine", False)
+        try:
+            quoted = await say(app, "/buy MAG7.ssi 10")
+            monkeypatch.setattr(app.chain, "nonce", ahead)
+            submitted = await click(app, quoted, "Confirm")
+            assert submitted.rendered.text.startswith("Submitted."), submitted.rendered.text
+            (intent,) = await x.intents.of_user(user)
+            assert await x.follower.check(intent.id) is None  # nonce "used", no receipt, the node has it: pending
+            await anvil_rpc.node_call(w3, "evm_mine")
+        finally:
+            await anvil_rpc.node_call(w3, "evm_setAutomine", True)
+    assert await _settled(app, intent.id) is State.MINED
+    assert await token_balance(app, app.profile.index("MAG7.ssi").token.address, address) > 0
+
+
+async def test_a_trade_whose_nonce_another_transaction_took_is_dropped(app: App, chain: Devnet) -> None:
+    """The wallet's key sends something else with the trade's nonce first (the user imported the key into
+    another wallet): the trade never runs, and the user is told nothing was traded."""
+    user, address = await funded_user(app)
+    x = app.services.trading
+    assert x is not None
+    x.settings = replace(x.settings, inline_wait_seconds=0.3)
+    account = await app.services.wallets.account(user)
+    async with connect(chain.url) as w3:
+        await anvil_rpc.node_call(w3, "evm_setAutomine", False)
+        try:
+            quoted = await say(app, "/buy MAG7.ssi 10")
+            submitted = await click(app, quoted, "Confirm")
+            assert submitted.rendered.text.startswith("Submitted."), submitted.rendered.text
+            (intent,) = await x.intents.of_user(user)
+            first = min(await x.intents.txs(intent.id), key=lambda t: t.nonce)
+            await anvil_rpc.node_call(w3, "anvil_dropAllTransactions")  # the other wallet's reaches the miner first
+            other = account.sign_transaction({
+                "to": address, "value": 1, "gas": 21_000, "nonce": first.nonce, "chainId": app.profile.chain_id,
+                "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9})
+            await w3.eth.send_raw_transaction(other.raw_transaction)
+            await anvil_rpc.node_call(w3, "evm_mine")
+        finally:
+            await anvil_rpc.node_call(w3, "evm_setAutomine", True)
+    assert await _settled(app, intent.id) is State.DROPPED
+    assert (await x.intents.get(intent.id)).result == {"reason": "nonce used elsewhere"}  # type: ignore[union-attr]
+    assert await token_balance(app, app.profile.usdc.address, address) == 10_000 * 10**6
+
+
 async def test_chain_outage_mid_trade_recovers(tmp_path: Path) -> None:
     net = await Devnet.start(tmp_path / "net")
     settings = TradeSettings(inline_wait_seconds=0.3, retry_seconds=0.1)

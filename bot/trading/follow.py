@@ -3,7 +3,7 @@
 One pass (`check`) reads, in this order, the sender's mined nonce and then every candidate receipt of the
 intent in one JSON-RPC batch (a replaced transaction stays a candidate: the original may still be mined).
 A step with a receipt is settled; a step whose nonce the chain has used without any of its transactions is
-dropped; a stored transaction the node does not know is broadcast again; one unmined for
+dropped, once the node no longer knows them (a nonce read can run ahead of the receipts); a stored transaction the node does not know is broadcast again; one unmined for
 `replace_after_seconds` is replaced with the same nonce and fees raised by `fee_bump_pct`. Between passes
 the follower awaits the head tracker's next-block signal, never a sleep of its own.
 
@@ -187,6 +187,9 @@ class Follower:
                     return await self._finish(intent, State.REVERTED, await self._revert_result(got, receipt))
                 continue
             live = [r for r in mine if r.live]
+            if live and live[0].nonce is not None and mined_nonce > live[0].nonce and await self._known(live):
+                pending_steps.append(live)  # the nonce read ran ahead of the receipts: the receipt is coming
+                continue
             if not live or (live[0].nonce is not None and mined_nonce > live[0].nonce):
                 for r in live:
                     await self.x.intents.settle_tx(r, "dropped", None)
@@ -197,6 +200,15 @@ class Follower:
             return await self._finish(intent, State.MINED, await self._mined_result(intent, rows, receipts))
         await self._keep_moving(intent, pending_steps)
         return None
+
+    async def _known(self, live: list[TxRow]) -> bool:
+        """Whether the node still has one of these transactions. One whose nonce the chain has used but whose
+        receipt is not served yet (anvil while it mines, a load-balanced RPC whose nodes lag each other) is
+        mined, not dropped: a transaction replaced by another with its nonce is gone from the node."""
+        for r in live:
+            if await self.x.chain.transaction_known(r.tx_hash):
+                return True
+        return False
 
     async def _settle(self, row: TxRow, receipt: Any) -> str:
         """Record a mined step's outcome once; "mined" or "reverted"."""
@@ -237,7 +249,7 @@ class Follower:
                     return await self._finish(intent, State.DROPPED, {"reason": "incomplete"})
                 return None  # the wallet has not sent this step yet
             row = live[-1]
-            if row.nonce is not None and mined_nonce > row.nonce:
+            if row.nonce is not None and mined_nonce > row.nonce and not await self._known(live):
                 for r in live:
                     await self.x.intents.settle_tx(r, "dropped", None)
                 return await self._finish(intent, State.DROPPED, {"reason": "replaced", "tx_hash": row.tx_hash})
