@@ -430,12 +430,15 @@ async def dm_slash(front: DiscordFrontend, rest: FakeDiscord, name: str, **optio
     return last_sent(rest)
 
 
-async def dm_press(front: DiscordFrontend, rest: FakeDiscord, sent: Call, label: str) -> Call:
-    """Press the button labelled `label` on the message `sent` became; the bot's answer to the press."""
+async def dm_press(front: DiscordFrontend, rest: FakeDiscord, sent: Call, label: str, *, message_id: int | None = None) -> Call:
+    """Press the button labelled `label` on the message `sent` became (its id `message_id`, else a fresh one);
+    the bot's answer to the press."""
     body = sent.body.get("data", sent.body)
     components = body.get("components") or []
     custom_id = next(b["custom_id"] for row in components for b in row["components"] if b["label"] == label)
     message = message_dict(body["content"], user_dict(APP_ID, "indexbot", bot=True), DM_CHANNEL_ID, components=components)
+    if message_id is not None:
+        message["id"] = str(message_id)
     before = len(rest.calls)
     payload = press_payload(custom_id, message, ALICE, guild_id=None)
     await dispatched(lambda: front.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]

@@ -7,78 +7,19 @@ read the same window); time moves with `devnet.operator.advance`, the code `inde
 
 from __future__ import annotations
 
-import shutil
-import tomllib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import tomli_w
 
 from bot.app import App
-from bot.issuance.hours import MarketHours
 from bot.trading.intents import State
-from conftest import make_config
 from devnet.harness import Devnet
 from devnet.fulfil import Fulfiller
 from devnet.operator import advance
-from trading_helpers import Recorder, click, funded_user, say, token_balance
-
-ALWAYS = {"zone": "UTC", "open": "00:00", "close": "24:00", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-async def chain_now(devnet: Devnet) -> int:
-    from devnet.operator import chain_now as now
-    from devnet.rpc import connect
-
-    async with connect(devnet.url) as w3:
-        return await now(w3)
-
-
-async def steps(fulfiller: Fulfiller) -> list[str]:
-    """What one step of the fulfilment process did, as words ("MAG7.nex issuance 2")."""
-    return [str(fill) for fill in await fulfiller.step()]
-
-
-def closed_until_tomorrow(now: int) -> dict[str, object]:
-    """Open only on the UTC day after `now`'s: closed now, opening at the next UTC midnight."""
-    tomorrow = (datetime.fromtimestamp(now, UTC) + timedelta(days=1)).weekday()
-    return {"zone": "UTC", "open": "00:00", "close": "24:00", "days": [DAYS[tomorrow]]}
-
-
-def profiles_with_hours(devnet: Devnet, home: Path, hours: dict[str, object]) -> Path:
-    """Copies of the devnet's profiles whose stock index has this market-hours window; the home profile's path."""
-    home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(devnet.profile_path, home / "profile.toml")
-    data = tomllib.loads(devnet.stocks_profile_path.read_text())
-    data["indexes"][0]["market_hours"] = hours
-    (home / "stocks.toml").write_text(tomli_w.dumps(data))
-    return home / "profile.toml"
-
-
-@pytest.fixture
-async def hours_app(chain: Devnet, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[tuple[App, Fulfiller]]:
-    """A bot whose stock market is open (`@pytest.mark.parametrize("hours_app", ["closed"], indirect=True)`: closed
-    until the next UTC midnight), and the fulfilment process reading the same window."""
-    closed = getattr(request, "param", "open") == "closed"
-    hours = closed_until_tomorrow(await chain_now(chain)) if closed else ALWAYS
-    path = profiles_with_hours(chain, tmp_path / "chain", hours)
-    config = make_config(chain, tmp_path)
-    bot = await App.start(type(config)(**{**config.__dict__, "chain": str(path)}))
-    bot.notices.attach(Recorder())
-    try:
-        yield bot, Fulfiller(bot.services.companions[0], MarketHours.from_config(hours))
-    finally:
-        await bot.stop()
-
-
-def mag7_nex(app: App) -> tuple[str, str]:
-    ref = app.services.companions[0].index("MAG7.nex")
-    assert ref.factory is not None
-    return ref.token.address, ref.factory
+from issuance_helpers import chain_now, hours_app, mag7_nex, steps  # noqa: F401  (hours_app: a fixture)
+from trading_helpers import click, funded_user, say, token_balance
 
 
 async def sent_texts(app: App) -> list[str]:
