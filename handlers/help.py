@@ -11,7 +11,7 @@ def register(router: Router, services: Services) -> None:
         """List the commands in menu order."""
         lines = [Msg("help.title", style="title")]
         lines += [Msg("help.line", {"command": name, "description": Msg(cmd.description_key)}) for name, cmd in router.commands.items()]
-        lines += [Msg("help.usage", {"indexes": services.index_list()})]
+        lines += [Msg("help.usage", {"indexes": services.all_index_list()})]
         return Reply.of(*lines)
 
     async def show(caller: Caller, args: tuple[str, ...]) -> Reply:

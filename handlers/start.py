@@ -39,7 +39,7 @@ def register(router: Router, services: Services) -> None:
         return Reply.of(
             Msg("start.title", style="title"),
             *await referral(caller),
-            Msg("start.body", {"indexes": services.index_list()}),
+            Msg("start.body", {"indexes": services.all_index_list()}),
             buttons=(
                 (Button(Msg("button.indexes"), "indexes.show"), Button(Msg("button.quote_sample"), "quote.show", (services.profile.indexes[0].symbol, "100", "usdc"))),
                 (Button(Msg("button.help"), "help.show"), Button(Msg("button.language"), "lang.menu")),

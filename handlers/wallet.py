@@ -3,6 +3,7 @@
 or PIN where the platform allows, and one typed where others can read it is refused as seen."""
 
 import re
+from dataclasses import replace
 
 from bot.balances import Balances
 from bot.core.errors import UserError
@@ -58,6 +59,8 @@ def register(router: Router, services: Services) -> None:
                 buttons=((Button(Msg("button.wallet_new"), "wallet.new"),),), edit=edit,
             )
         balances = await services.balances.read(address)
+        if services.issuance is not None:  # issued indexes, on whichever chain they live
+            balances = replace(balances, holdings=balances.holdings + await services.issuance.holdings(address))
         actions = [Button(Msg("button.refresh"), "wallet.show"), Button(Msg("button.export"), "wallet.export_hint")]
         actions.append(Button(Msg("button.withdraw"), "wallet.withdraw_hint"))
         rows = [tuple(actions)] + ([(Button(Msg("button.faucet"), "faucet.run"),)] if services.faucet else [])

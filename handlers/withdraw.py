@@ -15,7 +15,7 @@ from bot.core.errors import UserError
 from bot.core.messages import Amount, Msg, Reply
 from bot.core.request import Caller
 from bot.core.router import Router
-from bot.profile import TokenRef
+from bot.profile import IndexRef, TokenRef
 from bot.services import Services
 from handlers.trade import confirm_buttons
 
@@ -41,15 +41,16 @@ def register(router: Router, services: Services) -> None:
     if x is None:
         return
 
-    def asset_of(typed: str) -> TokenRef | None:
+    def asset_of(typed: str) -> TokenRef | IndexRef | None:
         if typed.upper() == "ETH":
             return None
         if typed.upper() == services.profile.usdc.symbol.upper():
             return services.profile.usdc
-        ref = services.find_index(typed)
+        exact = [ref for ref in services.all_indexes if ref.symbol.lower() == typed.lower()]
+        ref = exact[0] if exact else services.find_index(typed)  # `mag7` alone: the home chain's
         if ref is None:
-            raise UserError("error.withdraw.asset", value=typed[:24], valid="ETH, USDC, " + services.index_list())
-        return ref.token
+            raise UserError("error.withdraw.asset", value=typed[:24], valid="ETH, USDC, " + services.all_index_list())
+        return ref
 
     async def withdraw(caller: Caller) -> Reply:
         """Check the PIN, parse asset, amount and address, and offer Confirm / Cancel."""
@@ -60,13 +61,17 @@ def register(router: Router, services: Services) -> None:
         if (await x.sender(caller.user_key)).kind == "connected":  # before the PIN: it guards custodial keys
             raise UserError("error.withdraw.connected")
         await services.pins.check_pin(caller.user_key, pin)
-        asset = asset_of(typed_asset)
+        asset_or_index = asset_of(typed_asset)
+        desk = x
+        if isinstance(asset_or_index, IndexRef):
+            desk = services.desks.by_chain()[services.chain_of(asset_or_index).name] if services.desks else x
+        asset = asset_or_index.token if isinstance(asset_or_index, IndexRef) else asset_or_index
         symbol, decimals = ("ETH", 18) if asset is None else (asset.symbol, asset.decimals)
         amount = None if typed_amount.lower() == "all" else parse_amount(
             typed_amount, decimals=decimals, maximum=services.limits.max_usdc, unit=symbol)
         to = parse_address(typed_address)
         req = caller.request
-        intent_id, units = await x.quote_withdraw(caller.user_key, req.platform, req.chat_id, asset, amount, to)
+        intent_id, units = await desk.quote_withdraw(caller.user_key, req.platform, req.chat_id, asset, amount, to)
         summary = Msg("withdraw.summary", {"amount": Amount(units, decimals), "asset": symbol, "to": to})
         prompt = Msg("withdraw.confirm_prompt", {"seconds": x.settings.quote_ttl_seconds})
         return Reply.of(summary, prompt, buttons=confirm_buttons(intent_id))

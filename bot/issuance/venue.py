@@ -7,8 +7,13 @@ fills it, which bot.issuance.orders follows.
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
+from bot import protocol as p
+from bot.balances import Holding
+from bot.chain import Call
+from bot.core.amounts import from_base_units
 from bot.issuance.factory import FactoryReader, FactoryState, RequestQuote, Side
 from bot.issuance.hours import MarketHours
 from bot.issuance.orders import Orders
@@ -41,6 +46,19 @@ class Issuance:
 
     def hours(self, ref: IndexRef) -> MarketHours:
         return hours_of(ref)
+
+    async def holdings(self, address: str) -> tuple[Holding, ...]:
+        """What `address` holds of each issued index, read on its chain and valued at its factory's NAV (the
+        factory is read only for an index the address holds)."""
+
+        async def one(ref: IndexRef) -> Holding:
+            (held,) = await self._desk_of[ref.symbol].chain.multicall([Call(ref.token.address, p.BALANCE_OF, (address,))])
+            units = int(held.one()) if held.ok else 0
+            amount = from_base_units(units, ref.token.decimals)
+            usd = amount * (await self.state(ref)).nav if units else Decimal(0)
+            return Holding(ref.symbol, "index", units, amount, usd)
+
+        return tuple(await asyncio.gather(*(one(ref) for ref in self.indexes)))
 
     async def state(self, ref: IndexRef) -> FactoryState:
         return await self._readers[ref.symbol].read(ref)

@@ -175,7 +175,7 @@ class Executor:
                 )
         params = {
             "asset": asset.symbol if asset else "ETH", "token": asset.address if asset else None,
-            "decimals": decimals, "amount": units, "all": amount is None, "to": to,
+            "decimals": decimals, "amount": units, "all": amount is None, "to": to, "chain": self.profile.name,
         }
         intent_id = await self.intents.create(
             user_id=user_id, address=address, kind="withdraw", chain_id=self.profile.chain_id, params=params,
