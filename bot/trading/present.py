@@ -16,25 +16,26 @@ from bot.trading.stake import STAKE_KINDS
 from wallets.connected import short_address
 
 
-def tx_ref(profile: Profile, tx_hash: str | None) -> str:
-    """An explorer link where the chain has an explorer, the bare hash otherwise (the devnet)."""
+def tx_lines(profile: Profile, tx_hash: str | None) -> tuple[Msg, ...]:
+    """The transaction line: an explorer link where the chain has an explorer, the bare hash otherwise (the
+    devnet); none when nothing was sent."""
     if not tx_hash:
-        return "-"
-    return f"{profile.explorer_url.rstrip('/')}/tx/{tx_hash}" if profile.explorer_url else tx_hash
+        return ()
+    return (Msg("trade.tx", {"tx": f"{profile.explorer_url.rstrip('/')}/tx/{tx_hash}" if profile.explorer_url else tx_hash}),)
 
 
 def status_reply(status: TradeStatus, profile: Profile) -> Reply:
     intent, result = status.intent, status.result or status.intent.result or {}
     prm = intent.params
-    tx = tx_ref(profile, result.get("tx_hash") or status.tx_hash)
+    tx = tx_lines(profile, result.get("tx_hash") or status.tx_hash)
     if status.stage == "mined":
         fee = Usd(Decimal(str(result.get("gas_usd", "0"))), 4)
         if intent.kind in STAKE_KINDS:
-            return Reply.of(*stake_mined(intent.kind, prm, result, fee), Msg("trade.tx", {"tx": tx}), edit=True)
+            return Reply.of(*stake_mined(intent.kind, prm, result, fee), *tx, edit=True)
         if intent.kind in REQUEST_KINDS:  # sent to the factory: pending until it fills (bot.issuance.orders)
-            return Reply.of(*issuance.request_pending(intent.kind, prm, result), Msg("trade.tx", {"tx": tx}), edit=True)
+            return Reply.of(*issuance.request_pending(intent.kind, prm, result), *tx, edit=True)
         if intent.kind in CANCEL_KINDS:
-            return Reply.of(*issuance.cancel_mined(intent.kind, prm), Msg("trade.tx", {"tx": tx}), edit=True)
+            return Reply.of(*issuance.cancel_mined(intent.kind, prm), *tx, edit=True)
         if intent.kind == "withdraw":
             sent = from_base_units(int(result["sent"]), int(prm["decimals"]))
             line = Msg("trade.mined.withdraw", {"amount": Amount(sent), "asset": prm["asset"], "to": prm["to"],
@@ -47,23 +48,23 @@ def status_reply(status: TradeStatus, profile: Profile) -> Reply:
                 "received": Amount(got), "symbol": prm["symbol_out"], "paid": Amount(paid), "paid_symbol": prm["symbol_in"],
                 "price": Usd(price, 4), "index": prm["index"], "block": int(result["block"]), "fee": fee,
             })
-        return Reply.of(line, Msg("trade.tx", {"tx": tx}), edit=True)
+        return Reply.of(line, *tx, edit=True)
     if status.stage == "signing":
         expires = When(int(result["expires_at"]))  # in the reader's zone
         return Reply.of(Msg("trade.sign.link", {"url": str(result["link"]), "expires": expires}), edit=True)
     if status.stage == "expired":
         return Reply.of(Msg("trade.sign.expired"), edit=True)
     if status.stage == "dropped" and result.get("reason") in _WALLET_DROPS:
-        return Reply.of(Msg(_WALLET_DROPS[str(result["reason"])]), Msg("trade.tx", {"tx": tx}), edit=True)
+        return Reply.of(Msg(_WALLET_DROPS[str(result["reason"])]), *tx, edit=True)
     if status.stage == "reverted":
-        return Reply.of(Msg("trade.reverted", {"reason": str(result.get("reason", "unknown"))}), Msg("trade.tx", {"tx": tx}), edit=True)
+        return Reply.of(Msg("trade.reverted", {"reason": str(result.get("reason", "unknown"))}), *tx, edit=True)
     if status.stage == "dropped":
-        return Reply.of(Msg("trade.dropped"), Msg("trade.tx", {"tx": tx}), edit=True)
+        return Reply.of(Msg("trade.dropped"), *tx, edit=True)
     if status.stage == "retrying":
         return Reply.of(Msg("trade.retrying"), edit=True)
     if status.stage == "pending":
-        return Reply.of(Msg("trade.pending"), Msg("trade.tx", {"tx": tx}), edit=True)
-    return Reply.of(Msg("trade.submitted"), Msg("trade.tx", {"tx": tx}), edit=True)
+        return Reply.of(Msg("trade.pending"), *tx, edit=True)
+    return Reply.of(Msg("trade.submitted"), *tx, edit=True)
 
 
 # why a connected wallet's trade ended without a confirmation
