@@ -144,12 +144,14 @@ def request_facts(x: Executor, intent: Intent, receipt: Any) -> dict[str, Any]:
 
 def wallet_requests(prm: dict[str, Any], kind: str, txs: list[swap.UnsignedTx], chain_id: int) -> list[TxRequest]:
     """The steps for a connected wallet's signing page, in plain words."""
-    amount = Amount(from_base_units(int(prm["amount_in"]), int(prm["decimals_in"])))
+    decimals = int(prm["decimals_in"])  # every digit: the page says "exactly", and the wallet shows them all
+    amount = Amount(from_base_units(int(prm["amount_in"]), decimals), decimals)
     out: list[TxRequest] = []
     for tx in txs:
         data = "0x" + tx.data.hex()
-        if tx.purpose == "approve":
-            what = Msg("sign.what.approve", {"spender": prm["index"], "amount": amount, "symbol": prm["symbol_in"]})
+        if tx.purpose == "approve":  # the spender is the index's factory, not its token
+            spender = Msg("sign.spender.factory", {"index": prm["index"]})
+            what = Msg("sign.what.approve", {"spender": spender, "amount": amount, "symbol": prm["symbol_in"]})
             out.append(TxRequest(tx.to, data, tx.value, chain_id, what, str(prm["symbol_in"]),
                                  Msg("sign.amount", {"amount": amount, "symbol": prm["symbol_in"]}), gas=tx.gas))
         elif kind in CANCEL_KINDS:
