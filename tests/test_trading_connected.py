@@ -297,3 +297,34 @@ async def connected_user_row(app: App, user_id: int) -> Any:
     assert await links.use_and_link(token, user_id, account.address, int(time.time()))
     await fund(app.profile, account.address, usdc=Decimal(1000), eth=Decimal(1))
     return account
+
+
+async def test_a_connected_wallet_with_its_own_unmined_transaction_is_asked_to_approve_afresh(app: App) -> None:
+    """The wallet's allowance covers the buy, but a transaction of its own is still unmined (it may spend that
+    allowance first): the signing link asks for the exact approval too. Checked twice, so the rule reads the
+    wallet's pending transactions each time rather than once."""
+    uid, account = await connected_user(app)
+    w3 = app.chain.w3
+    router, usdc = app.profile.swap_router02, app.profile.usdc.address
+
+    async def send(to: str, data: str = "0x") -> None:
+        raw, _ = await signed(app, account, {"to": to, "data": data, "value": 0}, gas=80_000)
+        await w3.eth.send_raw_transaction(raw)
+
+    async def steps_asked() -> list[str]:
+        quoted = await say(app, "/buy MAG7.ssi 100", "w1")
+        await click(app, quoted, "Confirm", "w1")
+        newest = (await trading(app).intents.of_user(uid, 1))[0]
+        return [r["purpose"] for r in newest.params["requests"]]
+
+    await send(usdc, "0x" + p.APPROVE.encode(router, 1000 * 10**6).hex())
+    assert await steps_asked() == ["swap"]  # settled, and the allowance covers it
+    await send(account.address)
+    assert await steps_asked() == ["swap"]  # still settled: everything of the wallet's is mined
+    async with connect(app.profile.rpc_urls[0]) as node:
+        await anvil_rpc.node_call(node, "evm_setAutomine", False)
+        try:
+            await send(account.address)  # unmined
+            assert await steps_asked() == ["approve", "swap"]
+        finally:
+            await anvil_rpc.node_call(node, "evm_setAutomine", True)

@@ -110,7 +110,7 @@ async def request_txs(x: Executor, intent: Intent, fees: swap.Fees) -> list[swap
     if have < units:
         x._short(str(prm["symbol_in"]), units, have, int(prm["decimals_in"]))
     call = (p.ISSUANCE_INDEX_TOKENS if intent.kind == "issue" else p.REDEMPTION).encode(units)
-    approval = await x.exact_approval(address, token_in, factory, units, int(allowance.one()) if allowance.ok else 0)
+    approval = await x.exact_approval(intent, token_in, factory, units, int(allowance.one()) if allowance.ok else 0)
     if approval:
         txs = [approval, swap.UnsignedTx(intent.kind, factory, call, 0, REQUEST_GAS)]
     else:

@@ -299,9 +299,7 @@ class Executor:
         have = int(bal.one()) if bal.ok else 0
         if have < amount_in:
             self._short(prm["symbol_in"], amount_in, have, int(prm["decimals_in"]))
-        approval = await self.exact_approval(
-            address, token_in, router, amount_in, int(allowance.one()) if allowance.ok else 0
-        )
+        approval = await self.exact_approval(intent, token_in, router, amount_in, int(allowance.one()) if allowance.ok else 0)
         call = swap.swap_call(router, token_in, prm["token_out"], q.pool_fee, address, amount_in, min_out, deadline, 0)
         gas = swap.swap_gas_without_estimate(q.gas_units)  # a swap behind an unmined approval cannot be estimated
         txs = [approval, replace(call, gas=gas)] if approval else [
@@ -462,13 +460,17 @@ class Executor:
                 have=Amount(from_base_units(eth, 18), 8), short=Amount(from_base_units(need - eth, 18), 8),
             )
 
-    async def exact_approval(self, address: str, token: str, spender: str, units: int, allowance: int) -> swap.UnsignedTx | None:
+    async def exact_approval(self, intent: Intent, token: str, spender: str, units: int, allowance: int) -> swap.UnsignedTx | None:
         """An approval of exactly `units` for `spender`, or None when the allowance (read at the pending block)
         covers them and none of the wallet's own transactions is still on its way. One on its way (a swap
         signed a moment ago) may spend the allowance before this trade runs, so then the approval is always
         sent, and its gas limit covers writing the allowance afresh, which costs more than overwriting the
         one the estimate saw."""
-        settled = await self.nonces.upcoming(address) <= await self.chain.nonce(address, "latest")
+        address = intent.address
+        # the nonce this intent's first transaction takes: ours to hand out for a custodial wallet (under its
+        # session), the node's pending count for a connected one (its wallet numbers its own transactions)
+        upcoming = await (self.chain.nonce(address, "pending") if intent.connected else self.nonces.upcoming(address))
+        settled = upcoming <= await self.chain.nonce(address, "latest")
         if settled and allowance >= units:
             return None
         gas = await self._estimate(address, token, p.APPROVE.encode(spender, units), swap.APPROVE_GAS)

@@ -183,7 +183,7 @@ async def stake_txs(x: Executor, intent: Intent, fees: swap.Fees) -> list[swap.U
     call = swap.stake_call(kind, t.staking.address, units, 0)
     approval = None
     if kind == "stake":
-        approval = await x.exact_approval(address, t.token.address, t.staking.address, units, v.allowance)
+        approval = await x.exact_approval(intent, t.token.address, t.staking.address, units, v.allowance)
     if approval:
         txs = [approval, swap.stake_call(kind, t.staking.address, units, STAKE_GAS)]
     else:
