@@ -24,7 +24,7 @@ from aiohttp import ClientSession, ClientTimeout
 from eth_abi.abi import decode, encode
 from eth_utils.abi import function_signature_to_4byte_selector
 from web3 import AsyncWeb3
-from web3.exceptions import TransactionNotFound
+from web3.exceptions import TransactionNotFound, Web3RPCError
 from web3.providers.rpc import AsyncHTTPProvider
 
 log = logging.getLogger(__name__)
@@ -288,6 +288,36 @@ class Chain:
             return await self._failover(lambda w3: w3.eth.get_transaction_receipt(tx_hash))
         except TransactionNotFound:
             return None
+
+    async def mined_with_nonce(self, address: str, nonce: int, within: int = 10_000) -> dict[str, Any] | None:
+        """The mined transaction `address` sent with `nonce`, found in the last `within` blocks: the block where
+        the sender's count passes `nonce` is searched backwards from the head in doubling steps, then
+        bisected, so a recent one costs a few dozen reads. None when it is older, not mined, or the node has
+        no state that far back."""
+        head = int(await self._failover(lambda w3: w3.eth.block_number))
+
+        async def count(block: int) -> int:
+            return await self.nonce(address, block)
+
+        try:
+            if await count(head) <= nonce:
+                return None
+            step, hi = 1, head  # count(hi) > nonce
+            while True:
+                lo = max(hi - step, 0)
+                if lo == 0 or await count(lo) <= nonce:
+                    break
+                hi, step = lo, step * 2
+                if head - hi > within:
+                    return None
+            while hi - lo > 1:  # count(lo) <= nonce < count(hi), or lo is genesis
+                mid = (lo + hi) // 2
+                lo, hi = (mid, hi) if await count(mid) <= nonce else (lo, mid)
+            block = await self._failover(lambda w3: w3.eth.get_block(hi, full_transactions=True))
+        except Web3RPCError:
+            return None  # pruned state
+        return next((dict(tx) for tx in block["transactions"]
+                     if str(tx["from"]).lower() == address.lower() and int(tx["nonce"]) == nonce), None)
 
     async def transaction_known(self, tx_hash: str) -> bool:
         """Whether the node knows the transaction (in its pool or mined)."""

@@ -1,8 +1,11 @@
-"""The hand-encoded Multicall3 envelope is exactly eth_abi's encoding."""
+"""The hand-encoded Multicall3 envelope is exactly eth_abi's encoding; looking a transaction up by its nonce."""
+
+from decimal import Decimal
 
 import pytest
 from eth_abi.abi import encode
 
+from bot.app import App
 from bot.chain import AGGREGATE3, decode_aggregate3, encode_aggregate3
 
 A = "0x" + "11" * 20
@@ -50,3 +53,29 @@ def test_malformed_results_are_refused() -> None:
     flipped[127] = 2  # success flag of the first entry: not a boolean
     with pytest.raises(ValueError):
         decode_aggregate3(bytes(flipped))
+
+
+async def test_the_transaction_mined_with_a_nonce_is_found_by_its_sender(app: App) -> None:
+    """`mined_with_nonce` finds each of a sender's transactions among blocks where others are mined too, and
+    nothing for a nonce not used yet."""
+    from eth_account import Account
+
+    from devnet.operator import fund
+
+    w3, chain = app.chain.w3, app.chain
+    sender, other = Account.create(), Account.create()
+    await fund(app.profile, sender.address, eth=Decimal(1))
+    await fund(app.profile, other.address, eth=Decimal(1))
+    hashes = []
+    for nonce in range(5):
+        for who, n in ((sender, nonce), (other, nonce)):
+            tx = who.sign_transaction({"to": who.address, "value": 1, "gas": 21_000, "nonce": n, "chainId": app.profile.chain_id,
+                                       "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9})
+            sent = await w3.eth.send_raw_transaction(tx.raw_transaction)
+            await w3.eth.wait_for_transaction_receipt(sent)
+            if who is sender:
+                hashes.append(bytes(sent))
+    for nonce, tx_hash in enumerate(hashes):
+        found = await chain.mined_with_nonce(sender.address, nonce)
+        assert found is not None and bytes(found["hash"]) == tx_hash and int(found["nonce"]) == nonce
+    assert await chain.mined_with_nonce(sender.address, 5) is None

@@ -328,3 +328,38 @@ async def test_a_connected_wallet_with_its_own_unmined_transaction_is_asked_to_a
             assert await steps_asked() == ["approve", "swap"]
         finally:
             await anvil_rpc.node_call(node, "evm_setAutomine", True)
+
+
+async def test_a_step_the_wallet_sped_up_is_followed_under_its_new_hash(app: App) -> None:
+    """The wallet reports the approval, then "speeds it up" (same nonce, higher fees) without telling the page;
+    the faster one is mined. The follower finds it by the nonce, sees it is the step asked for, and the trade
+    goes on to Confirmed. A "cancel" (something else with that nonce) would not be adopted."""
+    uid, account = await connected_user(app)
+    intent, _ = await confirmed_buy(app)
+    x = trading(app)
+    asked = intent.params["requests"][0]
+    async with connect(app.profile.rpc_urls[0]) as node:
+        await anvil_rpc.node_call(node, "evm_setAutomine", False)
+        try:
+            raw, first = await signed(app, account, asked)
+            await app.chain.w3.eth.send_raw_transaction(raw)
+            await x.on_hash(intent.id, 0, first)
+            block = await app.chain.w3.eth.get_block("latest")
+            faster = swap.fees_from_base(int(block["baseFeePerGas"]), 10**6)
+            raw, sped = await signed(app, account, asked, nonce_offset=-1, maxFeePerGas=faster.max_fee * 3,
+                                     maxPriorityFeePerGas=faster.priority_fee * 3)
+            await app.chain.w3.eth.send_raw_transaction(raw)  # replaces the first in the node's pool
+            await anvil_rpc.node_call(node, "evm_mine")
+        finally:
+            await anvil_rpc.node_call(node, "evm_setAutomine", True)
+    for _ in range(100):  # the follower's next pass (it follows every block; evm_mine made one)
+        rows = await x.intents.txs(intent.id)
+        if any(r.state == "mined" for r in rows) or (await x.intents.get(intent.id)).state.terminal:  # type: ignore[union-attr]
+            break
+        await asyncio.sleep(0.05)
+    assert (await x.intents.get(intent.id)).state is State.SENT  # type: ignore[union-attr]  # not "replaced"
+    assert [(r.step, r.tx_hash, r.replaced_by) for r in rows] == [(0, first, sped), (0, sped, None)]
+    assert [r.state for r in rows] == ["dropped", "mined"]  # the mined one's nonce-mates are dropped
+    await x.on_hash(intent.id, 1, await send(app, account, intent.params["requests"][1]))
+    done = await settled(app, intent.id)
+    assert done.state is State.MINED, done.result

@@ -11,8 +11,9 @@ A connected wallet's intent (`_check_wallet`) has nothing to re-broadcast or rep
 hashes the wallet reported. Each mined step must be the transaction asked for (sender, target, calldata,
 value) or the intent is dropped as a mismatch, never confirmed; a step with no hash when the signing link
 has expired (plus `wallet_grace_seconds`) ends the intent (`expired` when nothing was sent); a hash whose
-nonce the chain used for another transaction is reported as replaced, one our node never saw for
-`wallet_unseen_seconds` as dropped.
+nonce the chain used for another transaction is reported as replaced, unless the one mined with that nonce is
+the step asked for (a wallet's "speed up", which the signing page never hears of: adopted as the step); one
+our node never saw for `wallet_unseen_seconds` as dropped.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from web3.exceptions import ContractLogicError, Web3RPCError
 
 from bot import protocol as p
 from bot.chain import ChainUnavailable
-from bot.storage.intents import NewTx, TxRow
+from bot.storage.intents import NewTx, TxRow, WalletTx
 from bot.issuance.requests import ISSUANCE_KINDS, request_facts
 from bot.trading import connected as wallet
 from bot.trading import swap
@@ -201,6 +202,21 @@ class Follower:
         await self._keep_moving(intent, pending_steps)
         return None
 
+    async def _adopt_speed_up(self, intent: Intent, row: TxRow, asked: dict[str, Any]) -> bool:
+        """A wallet's "speed up" (or cancel) sends another transaction with the step's nonce and never tells
+        the signing page. If the one mined with that nonce is the step asked for, it is the step: recorded
+        as replacing the reported hash. A cancel or anything else is not, and the step stays replaced."""
+        assert row.nonce is not None
+        found = await self.x.chain.mined_with_nonce(intent.address, row.nonce)
+        if found is None or not wallet.matches(found, intent.address, asked):
+            return False
+        tx_hash = "0x" + bytes(found["hash"]).hex()
+        nonce, max_fee, tip = wallet.fees_of(found)
+        sent = WalletTx(row.step, row.purpose, intent.address, tx_hash, nonce, max_fee, tip)
+        outcome = await self.x.intents.record_wallet_tx(intent.id, sent, row)
+        log.info("intent %s step %s: the wallet sped it up as %s (%s)", intent.id, row.step, tx_hash, outcome)
+        return outcome in ("recorded", "same")
+
     async def _known(self, live: list[TxRow]) -> bool:
         """Whether the node still has one of these transactions. One whose nonce the chain has used but whose
         receipt is not served yet (anvil while it mines, a load-balanced RPC whose nodes lag each other) is
@@ -250,6 +266,8 @@ class Follower:
                 return None  # the wallet has not sent this step yet
             row = live[-1]
             if row.nonce is not None and mined_nonce > row.nonce and not await self._known(live):
+                if await self._adopt_speed_up(intent, row, asked):
+                    return await self._check_wallet(intent, await self.x.intents.txs(intent.id))
                 for r in live:
                     await self.x.intents.settle_tx(r, "dropped", None)
                 return await self._finish(intent, State.DROPPED, {"reason": "replaced", "tx_hash": row.tx_hash})
