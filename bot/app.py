@@ -64,7 +64,7 @@ from bot.web import sign as sign_pages
 from bot.web.pages import PageKit
 from bot.web.server import WebServer, bind, public_url
 from handlers import register_all
-from wallets.connected import ConnectedWallets, ConnectSettings
+from wallets.connected import ConnectedWallets, ConnectSettings, LinkChain
 from wallets.custodial import CustodialWallets
 from wallets.keystore import Keystore, MasterKey, load_or_create_key_file
 from wallets.pin import PinGuard
@@ -154,6 +154,7 @@ class App:
         connected = ConnectedWallets(
             ConnectedAddresses(db), ConnectLinks(db), SigningLinks(db), notices, chain,
             ConnectSettings(url, profile.chain_id, config.web.signing_link_seconds),
+            chains={profile.chain_id: LinkChain(chain, profile.chain_label)},
         )
         nonces = NonceManager(chain.nonce, partial(intents.max_live_nonce, chain_id=profile.chain_id))
         trading = Executor(
@@ -164,6 +165,7 @@ class App:
             same = (other.chain_id, other.rpc_urls) == (profile.chain_id, profile.rpc_urls)
             o_chain, o_head, o_nonces = (chain, head, nonces) if same else await _open_chain(other, intents, track_head, opened)
             o_market = Market(other, o_chain, await verify_profile(other, o_chain), o_head, config.market)
+            connected.chains.setdefault(other.chain_id, LinkChain(o_chain, other.chain_label))  # its signing links
             others.append(Executor(other, o_chain, o_head, o_market, intents, o_nonces, wallets, notices, settings,
                                    config.trading, connected=connected))
         desks = Desks(trading, tuple(others))
@@ -213,7 +215,7 @@ class App:
             desks=desks,
             issuance=Issuance(desks.by_chain(), orders),
         )
-        kit = PageKit(catalogs, users, profile.name, profile.chain_id)
+        kit = PageKit(catalogs, users, profile.chain_label, profile.chain_id)
         web = WebServer(sock, url, [*connect_pages.routes(kit, connected), *sign_pages.routes(kit, connected, url.startswith("https://"))])
         await web.start()
         opened.push_async_callback(web.stop)

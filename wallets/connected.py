@@ -8,6 +8,7 @@
     disconnect(user_id) -> address | None                  /disconnect
     address_of(user_id) -> address | None
     signing_link(intent_id, user_id, txs) -> URL           a trade's transactions, for the wallet to send
+                                                           (all on one chain the bot has loaded: `chains`)
     open_signing(token, session) / report_hash(...)        the signing page; each hash goes to `on_hash`
 
 It takes ids, strings and typed descriptions and returns data; pages and chat replies are built elsewhere.
@@ -21,7 +22,7 @@ import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Literal, Protocol, TypeVar
@@ -83,6 +84,17 @@ class TxRequest:
     amount: Msg | None = None  # how much leaves the wallet
     minimum_out: Msg | None = None  # the least the wallet receives
     gas: int | None = None  # a limit, so the wallet need not estimate a step that depends on the previous one
+    # The chain's name as users see it ("Ethereum"), when the caller knows better than the chain id does (two
+    # profiles on one chain id, as on the devnet); empty: the label `ConnectedWallets.chains` has for chain_id.
+    chain_label: str = ""
+
+
+@dataclass(frozen=True)
+class LinkChain:
+    """A chain signing links may be for: where a reported transaction is read, and the chain's label."""
+
+    lookup: TxLookup
+    label: str  # "Base", "Ethereum" (Profile.chain_label)
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,7 @@ class SigningPage:
     chain_id: int
     txs: tuple[TxRequest, ...]
     done: tuple[str, ...]  # hashes already reported, in step order
+    chain_label: str = ""  # the link's chain as users see it; empty when the bot no longer knows its name
 
 
 @dataclass(frozen=True)
@@ -123,6 +136,9 @@ class ConnectedWallets:
     settings: ConnectSettings
     on_hash: OnHash | None = None
     clock: Callable[[], float] = field(default=time.time)
+    # Every chain a signing link may be for, by chain id: the home chain and each companion's (the first
+    # profile loaded on a chain id names it). `chain` serves `settings.chain_id` when it has no entry here.
+    chains: dict[int, LinkChain] = field(default_factory=dict)
 
     # -- linking -----------------------------------------------------------------------------------------
 
@@ -200,19 +216,36 @@ class ConnectedWallets:
 
     # -- signing -----------------------------------------------------------------------------------------
 
+    def _chain(self, chain_id: int) -> LinkChain | None:
+        """The loaded chain with this id (its transactions and its label), or None."""
+        found = self.chains.get(chain_id)
+        if found is None and chain_id == self.settings.chain_id:
+            return LinkChain(self.chain, "")
+        return found
+
     async def signing_link(self, intent_id: int, user_id: int, txs: list[TxRequest]) -> str:
         """A single-use page where the user's connected wallet sends `txs` in order (each hash goes to
-        `on_hash`). Refused when the user has no connected wallet, a transaction is for another chain, or
-        the intent is not the user's."""
+        `on_hash`), on their chain: the page names it and asks the wallet to switch to it. Refused when the
+        user has no connected wallet, the transactions are not all for one chain the bot has loaded, or the
+        intent is not the user's."""
         address = await self.addresses.live(user_id)
         if address is None:
             raise UserError("error.connect.none")
-        if not txs or any(t.chain_id != self.settings.chain_id for t in txs):
-            raise ValueError("signing link: no transactions, or one for another chain")
+        chain_ids = {t.chain_id for t in txs}
+        if len(chain_ids) != 1:
+            raise ValueError(f"signing link: transactions for one chain wanted, got chain ids {sorted(chain_ids)}")
+        (chain_id,) = chain_ids
+        chain = self._chain(chain_id)
+        if chain is None:
+            raise ValueError(f"signing link: chain id {chain_id} is not a chain the bot has loaded")
+        labels = {t.chain_label for t in txs} - {""}
+        if len(labels) > 1:
+            raise ValueError(f"signing link: one chain named differently: {sorted(labels)}")
+        label = labels.pop() if labels else chain.label
         token = secrets.token_urlsafe(TOKEN_BYTES)
-        stored = [_tx_to_json(t) for t in txs]
+        stored = [_tx_to_json(replace(t, chain_label=label)) for t in txs]
         if not await self.signing_links.issue(
-            token, intent_id, user_id, address, self.settings.chain_id, stored, self.settings.signing_link_seconds
+            token, intent_id, user_id, address, chain_id, stored, self.settings.signing_link_seconds
         ):
             raise UserError("error.trade.unknown")
         return f"{self.settings.public_url}/sign/{token}"
@@ -232,7 +265,13 @@ class ConnectedWallets:
                 raise UserError("error.link.used")
         elif not _same_session(link, session):
             raise UserError("error.link.used")
-        return _page(link), issued
+        return self._page(link), issued
+
+    def _page(self, link: SigningLinkRow) -> SigningPage:
+        txs = tuple(_tx_from_json(t) for t in link.txs)
+        known = self._chain(link.chain_id)
+        label = (txs[0].chain_label if txs else "") or (known.label if known is not None else "")
+        return SigningPage(link.intent_id, link.address, link.chain_id, txs, tuple(link.hashes), label)
 
     async def report_hash(self, token: str, session: str | None, step: int, tx_hash: str) -> bool:
         """Record that step `step` was sent as `tx_hash` and hand it to the trade pipeline; True once every
@@ -260,10 +299,14 @@ class ConnectedWallets:
         return step + 1 == len(link.txs)
 
     async def _check_sent(self, link: SigningLinkRow, wanted: dict[str, Any], tx_hash: str) -> None:
-        """When the node already knows the transaction, it must be the one asked for, from the linked
+        """When the link's chain already knows the transaction, it must be the one asked for, from the linked
         address. (A wallet on another RPC may be ahead of our node: then the pipeline's follower decides.)"""
+        chain = self._chain(link.chain_id)
+        if chain is None:  # the bot was restarted without that chain: nothing can follow the transaction
+            log.warning("intent %s: a hash for chain id %s, which is not loaded (refused)", link.intent_id, link.chain_id)
+            raise UserError("error.sign.unavailable")
         for attempt in range(self.settings.hash_lookup_tries):
-            found = await self.chain.transaction(tx_hash)
+            found = await chain.lookup.transaction(tx_hash)
             if found is not None:
                 data = found.get("input") or found.get("data") or b""
                 data_hex = data.hex() if isinstance(data, (bytes, bytearray)) else str(data)
@@ -283,10 +326,6 @@ class ConnectedWallets:
 
 def _same_session(link: SigningLinkRow, session: str | None) -> bool:
     return session is not None and link.session_hash is not None and secrets.compare_digest(token_hash(session), link.session_hash)
-
-
-def _page(link: SigningLinkRow) -> SigningPage:
-    return SigningPage(link.intent_id, link.address, link.chain_id, tuple(_tx_from_json(t) for t in link.txs), tuple(link.hashes))
 
 
 # -- storing descriptions: catalog keys and typed parameters as JSON -----------------------------------------
@@ -337,7 +376,8 @@ def _tx_to_json(tx: TxRequest) -> dict[str, Any]:
     opt = {k: None if m is None else _msg_to_json(m) for k, m in (("amount", tx.amount), ("minimum_out", tx.minimum_out))}
     return {
         "to": to_checksum_address(tx.to), "data": tx.data.lower(), "value": str(tx.value), "chain_id": tx.chain_id,
-        "what": _msg_to_json(tx.what), "contract_name": tx.contract_name, "gas": tx.gas, **opt,
+        "what": _msg_to_json(tx.what), "contract_name": tx.contract_name, "gas": tx.gas, "chain_label": tx.chain_label,
+        **opt,
     }
 
 
@@ -349,4 +389,5 @@ def _tx_from_json(raw: Mapping[str, Any]) -> TxRequest:
         to=str(raw["to"]), data=str(raw["data"]), value=int(raw["value"]), chain_id=int(raw["chain_id"]),
         what=_msg_from_json(raw["what"]), contract_name=str(raw["contract_name"]), amount=opt("amount"),
         minimum_out=opt("minimum_out"), gas=None if raw.get("gas") is None else int(raw["gas"]),
+        chain_label=str(raw.get("chain_label") or ""),
     )

@@ -28,7 +28,8 @@ def json_for_html(data: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class PageKit:
-    """What every page needs: the catalogs, the user's language, the chain's name."""
+    """What every page needs: the catalogs, the user's language, the home chain's label and id (a signing link
+    names its own chain: bot.web.sign.chain_of)."""
 
     catalogs: Catalogs
     users: Users

@@ -3,9 +3,11 @@
     GET  /sign/{token}      the decoded transactions; the first browser to open it owns it (a cookie)
     POST /sign/{token}/tx   {step, hash} -> recorded and handed to the trade pipeline (`on_hash`)
 
-The page's script checks the wallet's account and chain (asking `wallet_switchEthereumChain` when needed),
-sends each transaction with `eth_sendTransaction`, reports its hash, and waits for it to be mined before the
-next one (an exact approval before the swap that spends it).
+The page names the link's chain (the label of the profile its transactions are for: Base, Ethereum) and its
+script checks the wallet's account and chain (asking `wallet_switchEthereumChain` to the link's chain id when
+needed, and saying so when the wallet does not have that chain), sends each transaction with
+`eth_sendTransaction`, reports its hash, and waits for it to be mined before the next one (an exact approval
+before the swap that spends it).
 """
 
 from __future__ import annotations
@@ -22,8 +24,18 @@ TOKEN = "{token:[A-Za-z0-9_-]{20,100}}"
 COOKIE = "indexbot_sign"
 
 
+def chain_of(kit: PageKit, page: SigningPage) -> Msg:
+    """The link's chain as users see it: its label and chain id."""
+    if page.chain_label:
+        return Msg("web.chain", {"name": page.chain_label, "chain_id": str(page.chain_id)})
+    if page.chain_id == kit.chain_id:
+        return kit.chain_label()
+    return Msg("web.chain.unnamed", {"chain_id": str(page.chain_id)})
+
+
 def _steps(kit: PageKit, page: SigningPage, locale: str) -> str:
     count = len(page.txs)
+    chain = chain_of(kit, page)
     parts = []
     for i, tx in enumerate(page.txs):
         lines = [paragraph(kit.text(tx.what, locale), "what")]
@@ -32,7 +44,7 @@ def _steps(kit: PageKit, page: SigningPage, locale: str) -> str:
         if tx.minimum_out is not None:
             lines.append(paragraph(kit.text(Msg("web.sign.minimum", {"minimum": tx.minimum_out}), locale)))
         lines.append(paragraph(kit.text(Msg("web.sign.contract", {"name": tx.contract_name, "address": tx.to}), locale)))
-        lines.append(paragraph(kit.text(Msg("web.sign.chain", {"chain": kit.chain_label()}), locale)))
+        lines.append(paragraph(kit.text(Msg("web.sign.chain", {"chain": chain}), locale)))
         sent = page.done[i] if i < len(page.done) else ""
         state = kit.text(Msg("web.sign.sent", {"hash": sent}), locale) if sent else ""
         title = kit.text(Msg("web.sign.step", {"step": i + 1, "count": count}), locale)
@@ -52,7 +64,7 @@ def routes(kit: PageKit, connected: ConnectedWallets, secure_cookie: bool) -> li
         except UserError as err:
             return kit.refusal(err, locale, "web.title.sign")
         count = len(shown.txs)
-        chain = kit.chain_label()
+        chain = chain_of(kit, shown)
         texts = {
             "no_wallet": kit.plain(Msg("web.no_wallet"), locale),
             "rejected": kit.plain(Msg("web.rejected"), locale),
@@ -60,6 +72,7 @@ def routes(kit: PageKit, connected: ConnectedWallets, secure_cookie: bool) -> li
             "working": kit.plain(Msg("web.working"), locale),
             "wrong_account": kit.plain(Msg("web.sign.wrong_account", {"address": shown.address}), locale),
             "wrong_chain": kit.plain(Msg("web.sign.wrong_chain", {"chain": chain}), locale),
+            "unknown_chain": kit.plain(Msg("web.sign.unknown_chain", {"chain": chain}), locale),
             "done": kit.plain(Msg("web.sign.done"), locale),
             "sending": [kit.plain(Msg("web.sign.sending", {"step": i + 1, "count": count}), locale) for i in range(count)],
             "mining": [kit.plain(Msg("web.sign.mining", {"step": i + 1, "count": count}), locale) for i in range(count)],

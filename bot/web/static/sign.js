@@ -1,5 +1,6 @@
 "use strict";
-// The signing page: right account, right chain, then each transaction in order; every hash is reported
+// The signing page: right account, the link's chain (d.chainId: the wallet is asked to switch to it), then
+// each transaction in order; every hash is reported
 // (kept in sessionStorage until the server has it, so a reload reports it rather than sending it again).
 (function () {
   const ib = window.indexbot;
@@ -32,15 +33,21 @@
   async function sameChain(eth) {
     return parseInt(await eth.request({ method: "eth_chainId" }), 16) === parseInt(d.chainId, 16);
   }
+  function unknownChain(err) {
+    // EIP-3326: 4902 when the wallet does not have the chain (some wallets wrap it in a -32603 error)
+    const inner = err && err.data && err.data.originalError;
+    return !!err && (err.code === 4902 || (!!inner && inner.code === 4902));
+  }
+  // "ok" once the wallet is on the link's chain; "unknown" when it does not have that chain; "wrong" otherwise.
   async function ensureChain(eth) {
-    if (await sameChain(eth)) return true;
+    if (await sameChain(eth)) return "ok";
     try {
       await eth.request({ method: "wallet_switchEthereumChain", params: [{ chainId: d.chainId }] });
     } catch (err) {
       if (ib.rejected(err)) throw err;
-      return false;
+      return unknownChain(err) ? "unknown" : "wrong";
     }
-    return sameChain(eth);
+    return (await sameChain(eth)) ? "ok" : "wrong";
   }
   async function report(i, hash) {
     for (let tries = 0; tries < 5; tries++) {
@@ -62,8 +69,9 @@
         ib.say(d.text.wrong_account, "error");
         return;
       }
-      if (!(await ensureChain(eth))) {
-        ib.say(d.text.wrong_chain, "error");
+      const chain = await ensureChain(eth);
+      if (chain !== "ok") {
+        ib.say(chain === "unknown" ? d.text.unknown_chain : d.text.wrong_chain, "error");
         return;
       }
       for (let i = done.length; i < d.txs.length; i++) {
