@@ -22,6 +22,7 @@ bench: install
 	$(BIN)/python bench/snapshot.py
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/broadcast.py
+	$(BIN)/python bench/issuance.py
 
 install: $(VENV)/.installed node_modules/.installed
 
