@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -89,14 +90,28 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
+        """One write transaction at a time. aiosqlite runs statements in order on its own thread, and a
+        statement whose caller was cancelled still runs there: so a writer cancelled anywhere (even while its
+        BEGIN is on its way) queues a ROLLBACK behind it before the next writer may begin, and never leaves
+        a transaction open for the next one to trip over."""
         async with self._write:
-            await self._conn.execute("BEGIN IMMEDIATE")
             try:
+                await self._conn.execute("BEGIN IMMEDIATE")
                 yield Tx(self._conn)
             except BaseException:
-                await self._conn.execute("ROLLBACK")
+                await asyncio.shield(self._rollback())
                 raise
-            await self._conn.execute("COMMIT")
+            try:
+                await asyncio.shield(self._conn.execute("COMMIT"))
+            except sqlite3.Error:
+                await asyncio.shield(self._rollback())
+                raise
+
+    async def _rollback(self) -> None:
+        try:
+            await self._conn.execute("ROLLBACK")
+        except sqlite3.OperationalError:
+            pass  # BEGIN itself failed (e.g. busy): there is nothing to roll back
 
     async def fetch_one(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
         rows = await self._conn.execute_fetchall(sql, params)
