@@ -190,7 +190,7 @@ async def test_invite_on_each_platform(app: App) -> None:
 
 async def test_start_with_an_invite_code_each_outcome_keeps_the_welcome(app: App) -> None:
     referrals = pts(app).referrals
-    welcome = line(app, "start.body", indexes=app.services.index_list())
+    welcome = line(app, "start.body", indexes=app.services.all_index_list())
     await say(app, "/invite", "ref")
     code = await referrals.code_of((await app.services.users.seen("console", "ref")).id)
 

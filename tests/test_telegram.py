@@ -355,6 +355,6 @@ async def test_invite_link_names_the_bot_and_a_friend_joins_through_it(app: App,
 
     welcome = await ask(emulator, friend, friend, f"/start ref_{code}")  # what opening the link sends
     assert text(app, "start.ref.joined", bonus=points.config.welcome_bonus) in welcome.params["text"]
-    assert text(app, "start.body", indexes=app.services.index_list()) in welcome.params["text"]
+    assert text(app, "start.body", indexes=app.services.all_index_list()) in welcome.params["text"]
     friend_id = (await app.services.users.seen("telegram", str(friend))).id
     assert await points.referrals.referrer_of(friend_id) == (await app.services.users.seen("telegram", str(inviter))).id
