@@ -160,6 +160,9 @@ async def requested(app: App, wallet: Wallet, told: Recorder, uid: int, typed: s
     assert all(s in body for s in shown), (shown, body)
     assert [body.index(s) for s in shown] == sorted(body.index(s) for s in shown)  # in the order they are sent
     assert [t["to"].lower() for t in data["txs"]] == [to.lower() for _, to in asked]
+    chain = app.services.companions[0]  # the page names MAG7.nex's chain, though it shares the devnet's chain id
+    assert f"{chain.chain_label} (chain id {chain.chain_id})" in html.unescape(body), body
+    assert f"{app.profile.chain_label} (chain id" not in html.unescape(body)
     last = (await wallet.sign(url))[-1]
     told_sent = await edited(told, ref, text(app, "trade.tx", tx=last))
     done = await settled(app, intent.id)

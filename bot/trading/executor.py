@@ -333,6 +333,7 @@ class Executor:
                   "gas_limits": [t.gas for t in txs], "requests": wallet.wanted(txs), "link_expires_at": expires_at}
         if not await self.intents.set_params(intent.id, State.CONFIRMED, params):
             raise UserError("error.trade.already")
+        asks = [replace(a, chain_label=self.profile.chain_label) for a in asks]  # companions may share a chain id
         link = await self.connected.signing_link(intent.id, intent.user_id, asks)
         current = await self._owned(intent.id, intent.user_id)
         self.follower.watch(intent.id, announced=True)  # the outcome, or the link's expiry, is told later
