@@ -79,6 +79,32 @@ async def test_closed_market_pending_then_completes_after_advance(hours_app: tup
     assert any("orders.done.issue" in t for t in await sent_texts(app))
 
 
+async def test_several_fills_settle_in_one_pass_each_with_its_own_amount(hours_app: tuple[App, Fulfiller]) -> None:
+    """Two users' issuances and a third's redemption fill in one fulfilment step; one orders pass settles all
+    three (one log query per factory and side), each with the amount its own wallet received."""
+    app, fulfiller = hours_app
+    token, _ = mag7_nex(app)
+    usdc = app.profile.usdc.address
+    holders = {name: (await funded_user(app, name))[1] for name in ("a1", "a2", "a3")}
+    await click(app, await say(app, "/buy MAG7.nex 300", "a3"), "Confirm", "a3")
+    await steps(fulfiller)
+    await app.services.issuance.orders.check()  # type: ignore[union-attr]
+    before = {name: (await token_balance(app, token, a), await token_balance(app, usdc, a)) for name, a in holders.items()}
+    for name, amount in (("a1", 100), ("a2", 250)):
+        await click(app, await say(app, f"/buy MAG7.nex {amount}", name), "Confirm", name, message_ref=f"{name}-msg")
+    await click(app, await say(app, "/sell MAG7.nex 1", "a3"), "Confirm", "a3", message_ref="a3-msg")
+    assert sorted(await steps(fulfiller)) == ["MAG7.nex issuance 3", "MAG7.nex issuance 4", "MAG7.nex redemption 1"]
+    assert await app.services.issuance.orders.check() == 3  # type: ignore[union-attr]
+    got = {name: (await token_balance(app, token, a) - before[name][0], await token_balance(app, usdc, a) - before[name][1])
+           for name, a in holders.items()}
+    assert got["a1"][0] > 0 and got["a2"][0] > got["a1"][0] * 2  # 250 buys 2.5 times what 100 does
+    assert got["a3"][0] == -10**18 and got["a3"][1] > 0
+    rows = await app.db.fetch_all("SELECT user_id, amount_out FROM issuance_orders WHERE state = 'filled' ORDER BY id")
+    users = {(await app.services.users.seen("console", n)).id: n for n in holders}
+    settled = {users[int(r[0])]: int(r[1]) for r in rows[1:]}
+    assert settled == {"a1": got["a1"][0], "a2": got["a2"][0], "a3": got["a3"][1]}
+
+
 @pytest.mark.parametrize("hours_app", ["closed"], indirect=True)
 async def test_cancel_pending_request_refunds(hours_app: tuple[App, Fulfiller]) -> None:
     app, fulfiller = hours_app

@@ -74,6 +74,7 @@ class Orders:
     async def _check_chain(self, desk: Executor, orders: list[Order]) -> int:
         calls = [Call(o.factory, p.ISSUANCE_REQUEST if o.side == "issue" else p.REDEMPTION_REQUEST, (o.nonce,)) for o in orders]
         settled = 0
+        completed: list[Order] = []
         for order, res in zip(orders, await desk.chain.multicall(calls), strict=True):
             if not res.ok:
                 continue
@@ -82,23 +83,34 @@ class Orders:
                 log.error("order %s: factory nonce %s belongs to %s, not %s", order.id, order.nonce, user, order.address)
                 continue
             if status == p.REQUEST_COMPLETED:
-                fill = await self._fill(desk, order)
-                if fill is not None:
-                    settled += await self._settle(order, "filled", *fill)
+                completed.append(order)
             elif status == p.REQUEST_CANCELLED:  # by the user's Cancel or otherwise: told once (the outbox key)
                 settled += await self._settle(order, "cancelled")
+        fills = await self._fills(desk, completed)
+        for order in completed:
+            if order.id in fills:  # else its log is not served yet: next pass
+                settled += await self._settle(order, "filled", *fills[order.id])
         return settled
 
-    async def _fill(self, desk: Executor, order: Order) -> tuple[int, int, str] | None:
-        """(amount out, price, tx hash) from the factory's Issuanced / Redemption log of this nonce."""
-        event = p.ISSUANCED if order.side == "issue" else p.REDEMPTION_DONE
-        nonce = "0x" + order.nonce.to_bytes(32, "big").hex()
-        logs = await desk.chain.logs(order.factory, [event, nonce], order.requested_block)
-        if not logs:
-            return None
-        data = bytes(logs[-1]["data"])
-        words = [int.from_bytes(data[i: i + 32], "big") for i in range(0, len(data), 32)]
-        return words[2], words[3], "0x" + bytes(logs[-1]["transactionHash"]).hex()
+    async def _fills(self, desk: Executor, orders: list[Order]) -> dict[int, tuple[int, int, str]]:
+        """Per order: (amount out, price, tx hash) from its factory's Issuanced / Redemption log, in one
+        eth_getLogs per factory and side whatever the number of orders (their nonces as one topic list)."""
+        groups: dict[tuple[str, str], list[Order]] = {}
+        for order in orders:
+            groups.setdefault((order.factory, order.side), []).append(order)
+        found: dict[int, tuple[int, int, str]] = {}
+        for (factory, side), group in groups.items():
+            event = p.ISSUANCED if side == "issue" else p.REDEMPTION_DONE
+            by_nonce = {"0x" + o.nonce.to_bytes(32, "big").hex(): o for o in group}
+            logs = await desk.chain.logs(factory, [event, list(by_nonce)], min(o.requested_block for o in group))
+            for entry in logs:
+                match = by_nonce.get("0x" + bytes(entry["topics"][1]).hex())
+                if match is None:
+                    continue
+                data = bytes(entry["data"])
+                words = [int.from_bytes(data[i: i + 32], "big") for i in range(0, len(data), 32)]
+                found[match.id] = (words[2], words[3], "0x" + bytes(entry["transactionHash"]).hex())
+        return found
 
     async def _settle(self, order: Order, state: str, amount_out: int | None = None, price: int | None = None,
                       tx_hash: str | None = None) -> int:
