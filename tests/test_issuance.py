@@ -221,6 +221,7 @@ async def test_indexes_shows_pending_reindex(hours_app: tuple[App, Fulfiller], c
     assert await steps(fulfiller) == []  # not due yet
     await advance(chain.url, 3700)
     assert await steps(fulfiller) == ["MAG7.nex reindex"]
+    await app.head.poll_once()  # the bot sees the reindex's block (it polls every half block time)
     after = (await say(app, "/indexes")).rendered.text
     assert "Monthly reindex" not in after and "AVGO: 30%" in after, after
 
@@ -268,3 +269,18 @@ async def test_new_user_on_telegram_buys_while_closed_and_is_told_when_it_fills(
         finally:
             await app.notices.detach(front)
             await front.stop()
+
+
+async def test_a_factory_state_serves_every_quote_of_its_block(hours_app: tuple[App, Fulfiller], chain: Devnet) -> None:
+    """Quotes in one block share one read of the factory; the next block reads it again (a fill moves NAV)."""
+    app, _ = hours_app
+    issuance = app.services.issuance
+    assert issuance is not None
+    ref = app.services.companions[0].index("MAG7.nex")
+    await app.head.poll_once()
+    first = await issuance.state(ref)
+    assert await issuance.state(ref) is first
+    await advance(chain.url, 12)  # one block later
+    await app.head.poll_once()
+    again = await issuance.state(ref)
+    assert again is not first and again.block > first.block

@@ -2,7 +2,8 @@
 
 `FactoryReader.read` takes three Multicall3 round trips at one block: the list sizes, fee, supply and pending
 reindex; the current and next constituents; then each constituent's market share, the factory's holding and
-its feed's latest answer (a token's symbol, decimals and feed are read once and kept). NAV per index token is
+its feed's latest answer (a token's symbol, decimals and feed are read once and kept). A state read at the
+newest block the head tracker saw serves every quote until the next block. NAV per index token is
 the holdings at feed prices over the supply (the factory's `initialPrice()` while nothing is issued).
 
 `quote` mirrors the factory: an issuance's fee is taken from the USDC paid in and the rest buys each
@@ -17,7 +18,7 @@ from decimal import Decimal
 from typing import Literal
 
 from bot import protocol as p
-from bot.chain import Call, Chain, Result
+from bot.chain import Call, Chain, HeadTracker, Result
 from bot.core.amounts import from_base_units
 from bot.profile import IndexRef, Profile
 
@@ -79,12 +80,29 @@ class _Meta:
 
 
 class FactoryReader:
-    def __init__(self, profile: Profile, chain: Chain) -> None:
+    def __init__(self, profile: Profile, chain: Chain, head: HeadTracker | None = None) -> None:
         self.profile = profile
         self.chain = chain
+        self.head = head  # with one, a state read at the newest block serves every read until the next block
         self._meta: dict[str, _Meta] = {}
+        self._states: dict[str, FactoryState] = {}
+
+    def forget(self, meta: bool = True) -> None:
+        """Drop the states read (and, with `meta`, the constituents' token metadata): the next read asks again."""
+        self._states.clear()
+        if meta:
+            self._meta.clear()
 
     async def read(self, ref: IndexRef) -> FactoryState:
+        fresh = self.head.fresh_head() if self.head is not None else None
+        cached = self._states.get(ref.symbol)
+        if fresh is not None and cached is not None and cached.block >= fresh:
+            return cached
+        state = await self._read(ref)
+        self._states[ref.symbol] = state
+        return state
+
+    async def _read(self, ref: IndexRef) -> FactoryState:
         f, mc = ref.factory, self.profile.multicall3
         assert f is not None
         head = await self.chain.multicall([

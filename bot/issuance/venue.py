@@ -28,7 +28,7 @@ class Issuance:
         self._desk_of: dict[str, Executor] = {}
         self._readers: dict[str, FactoryReader] = {}
         for desk in desks.values():
-            reader = FactoryReader(desk.profile, desk.chain)
+            reader = FactoryReader(desk.profile, desk.chain, desk.head)
             for ref in desk.profile.indexes:
                 if ref.venue == "issuance":
                     self._desk_of[ref.symbol] = desk
