@@ -363,3 +363,24 @@ async def test_a_step_the_wallet_sped_up_is_followed_under_its_new_hash(app: App
     await x.on_hash(intent.id, 1, await send(app, account, intent.params["requests"][1]))
     done = await settled(app, intent.id)
     assert done.state is State.MINED, done.result
+
+
+@pytest.mark.parametrize(("purpose", "units", "decimals", "shown"), [
+    ("sell", 12_345_678, 8, "0.12345678"),            # MAG7.ssi has 8 decimals: every one is what is approved
+    ("buy", 100_000_001, 6, "100.000001"),
+    ("stake", 123_456_789_012_345_678, 18, "0.123456789012345678"),
+])
+def test_the_signing_page_shows_every_digit_it_asks_to_approve(
+        app: App, purpose: str, units: int, decimals: int, shown: str) -> None:
+    """The page says "exactly": the amount approved and spent is shown to the token's last decimal."""
+    from bot.trading import connected, stake
+
+    approve = swap.approve_tx("0x" + "11" * 20, "0x" + "22" * 20, units, 60_000)
+    if purpose == "stake":
+        prm = {"amount": units, "decimals": decimals, "symbol": "SOSO", "staked_symbol": "sSOSO"}
+        (asked,) = stake.requests(prm, [approve], 31337)
+    else:
+        prm = {"amount_in": units, "decimals_in": decimals, "symbol_in": "X", "decimals_out": 6, "symbol_out": "Y"}
+        (asked,) = connected.requests(prm, [approve], 1, 31337)
+    what = app.services.catalogs.render_msg(asked.what, "en", str)
+    assert f"exactly {shown} " in what, what

@@ -199,7 +199,7 @@ async def execute(x: Executor, intent: Intent) -> Any:
 
 def requests(prm: dict[str, Any], txs: list[swap.UnsignedTx], chain_id: int) -> list[TxRequest]:
     """The steps for a connected wallet's signing page, in plain words."""
-    amount = Amount(from_base_units(int(prm["amount"]), int(prm["decimals"])))
+    amount = Amount(from_base_units(int(prm["amount"]), int(prm["decimals"])), int(prm["decimals"]))  # every digit
     out: list[TxRequest] = []
     for tx in txs:
         data = "0x" + tx.data.hex()
