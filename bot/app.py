@@ -160,7 +160,7 @@ class App:
         trading = Executor(
             profile, chain, head, market, intents, nonces, wallets, notices, settings, config.trading, connected=connected,
         )
-        others = []
+        others, remote_balances = [], []
         for other in companions:  # each chain its own executor; one that shares the home chain shares its nonces
             same = (other.chain_id, other.rpc_urls) == (profile.chain_id, profile.rpc_urls)
             o_chain, o_head, o_nonces = (chain, head, nonces) if same else await _open_chain(other, intents, track_head, opened)
@@ -168,6 +168,8 @@ class App:
             connected.chains.setdefault(other.chain_id, LinkChain(o_chain, other.chain_label))  # its signing links
             others.append(Executor(other, o_chain, o_head, o_market, intents, o_nonces, wallets, notices, settings,
                                    config.trading, connected=connected))
+            if not same:
+                remote_balances.append(BalanceReader(other, o_chain, o_market, other.chain_label))
         desks = Desks(trading, tuple(others))
         connected.on_hash = desks.on_hash  # the pipeline records and follows what a connected wallet sent
         orders = Orders(OrderRows(db), desks.by_chain(), outbox)
@@ -213,7 +215,8 @@ class App:
             digests=digests,
             companions=companions,
             desks=desks,
-            issuance=Issuance(desks.by_chain(), orders),
+            issuance=Issuance(desks.by_chain(), orders, chain),
+            remote_balances=tuple(remote_balances),
         )
         kit = PageKit(catalogs, users, profile.chain_label, profile.chain_id)
         web = WebServer(sock, url, [*connect_pages.routes(kit, connected), *sign_pages.routes(kit, connected, url.startswith("https://"))])

@@ -31,6 +31,7 @@ class Holding:
     units: int  # base units, as read
     amount: Decimal
     usd: Decimal | None  # None: no price for it
+    chain: str | None = None  # the chain's label when it is not the home chain's (ETH and USDC on Ethereum)
 
 
 @dataclass(frozen=True)
@@ -60,11 +61,17 @@ class _Slot:
 
 
 class BalanceReader:
-    def __init__(self, profile: Profile, chain: Chain, market: Market) -> None:
+    def __init__(self, profile: Profile, chain: Chain, market: Market, chain_label: str | None = None) -> None:
+        """`chain_label`: the holdings are on a chain other than the home chain's, and say so."""
         self._profile = profile
         self._chain = chain
         self._market = market
+        self._label = chain_label
         self._slots = self._layout()
+
+    @property
+    def profile(self) -> Profile:
+        return self._profile
 
     def _layout(self) -> list[tuple[_Slot, str | None]]:
         """(what, ERC-20 address) in reading order; None = the native coin."""
@@ -73,9 +80,10 @@ class BalanceReader:
             (_Slot("ETH", "native", ETH_DECIMALS), None),
             (_Slot(prof.usdc.symbol, "stable", prof.usdc.decimals), prof.usdc.address),
         ]
-        for ref in prof.indexes:
+        pool = [ref for ref in prof.indexes if ref.venue == "pool"]  # issued indexes: bot.issuance.venue.holdings
+        for ref in pool:
             slots.append((_Slot(ref.symbol, "index", ref.token.decimals, ref.symbol), ref.token.address))
-        for ref in prof.indexes:
+        for ref in pool:
             if ref.staking is not None:
                 slots.append((_Slot(ref.staking.symbol, "staked", ref.staking.decimals, ref.symbol), ref.staking.address))
         if prof.soso is not None:
@@ -104,7 +112,8 @@ class BalanceReader:
                 price = snap.indexes[slot.index].nav
             elif slot.kind in ("soso", "staked_soso") and self._profile.soso is not None:
                 price = snap.prices.get(self._profile.soso.symbol)  # None on a chain without a SOSO feed
-            holdings.append(Holding(slot.symbol, slot.kind, units, amount, amount * price if price is not None else None))
+            holdings.append(Holding(slot.symbol, slot.kind, units, amount, amount * price if price is not None else None,
+                                    self._label))
         return Balances(address, block, tuple(holdings))
 
     async def read(self, address: str) -> Balances:

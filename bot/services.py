@@ -77,6 +77,7 @@ class Services:
     companions: tuple[Profile, ...] = ()  # the other chains loaded beside `profile` (bot.profile.load_profiles)
     desks: Desks | None = None  # each chain's trade pipeline; `trading` is the home chain's (bot.trading.desks)
     issuance: Issuance | None = None  # indexes issued by a factory: quotes, requests, /orders (bot.issuance)
+    remote_balances: tuple[BalanceReader, ...] = ()  # ETH, USDC and pool indexes on companion chains not the home one
 
     async def timezone(self, user_id: int) -> str:
         """The user's IANA time zone for every time shown (`/timezone`); UTC until they choose one."""

@@ -85,7 +85,7 @@ class PositionReader:
         self._balances = balances
         self.table = table
         self._stakes: list[tuple[str, TokenRef, TokenRef]] = [
-            (ref.symbol, ref.token, ref.staking) for ref in profile.indexes if ref.staking is not None
+            (ref.symbol, ref.token, ref.staking) for ref in profile.indexes if ref.staking is not None and ref.venue == "pool"
         ]
         if profile.soso is not None and profile.soso_staking is not None:
             self._stakes.append((profile.soso.symbol, profile.soso, profile.soso_staking))
@@ -129,7 +129,7 @@ class PositionReader:
                 int(cooldown.one()), bool(paused.one()) if paused.ok else None, prices.get(symbol),
             )
 
-        indexes = tuple(position(ref.symbol, ref.token, ref.staking) for ref in self._profile.indexes)
+        indexes = tuple(position(ref.symbol, ref.token, ref.staking) for ref in self._profile.indexes if ref.venue == "pool")
         soso = None
         if self._profile.soso is not None:
             soso = position(self._profile.soso.symbol, self._profile.soso, self._profile.soso_staking)

@@ -112,8 +112,9 @@ async def wait_ready(url: str, timeout: float = 15.0, pid: int | None = None) ->
 class Anvil:
     """One anvil process. `await Anvil(workdir).start()`, then `.url`, `.pid`, `await .stop()`."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, chain_id: int = CHAIN_ID):
         self.workdir = Path(workdir)
+        self.chain_id = chain_id
         self.port: int | None = None
         self.pid: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -140,7 +141,7 @@ class Anvil:
     ) -> Anvil:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
-        cmd = [str(anvil_binary()), "--host", HOST, "--port", str(self.port), "--chain-id", str(CHAIN_ID)]
+        cmd = [str(anvil_binary()), "--host", HOST, "--port", str(self.port), "--chain-id", str(self.chain_id)]
         cmd += ["--accounts", "10"]
         if state_file is not None:
             cmd += ["--state", str(state_file), "--state-interval", "10"]

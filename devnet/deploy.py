@@ -283,6 +283,7 @@ async def load_cached(rpc_url: str, profile_path: Path, market_path: Path = MARK
         return None
     cached["stocks"]["rpc_urls"] = [rpc_url]
     async with connect(rpc_url) as w3:
+        data["chain_id"] = cached["stocks"]["chain_id"] = int(await w3.eth.chain_id)  # the state fits any chain id
         await anvil_rpc.load_state(w3, cached["state"])
         tx = Sender(w3, chain_id=int(data["chain_id"]))
         price_feed = factory(w3, "PriceFeed")

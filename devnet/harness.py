@@ -16,7 +16,7 @@ from pathlib import Path
 from bot.issuance.hours import MarketHours
 from bot.profile import Profile, load_profile
 from devnet import anvil as anvil_rpc
-from devnet.anvil import Anvil
+from devnet.anvil import CHAIN_ID, Anvil
 from devnet.deploy import STOCKS_PROFILE, boot
 from devnet.fulfil import Fulfiller
 from devnet.rpc import connect
@@ -47,10 +47,11 @@ class Devnet:
         return self.anvil.url
 
     @classmethod
-    async def start(cls, workdir: Path, fulfil: bool = False) -> Devnet:
+    async def start(cls, workdir: Path, fulfil: bool = False, chain_id: int = CHAIN_ID) -> Devnet:
         """A fresh anvil booted to the deployed state; `fulfil`: with the stock index's fulfilment process
-        running beside it (the embedded default devnet), stopped with it."""
-        anvil = await Anvil(Path(workdir)).start()
+        running beside it (the embedded default devnet), stopped with it; `chain_id`: another chain's id (a
+        second devnet standing for another chain beside the first)."""
+        anvil = await Anvil(Path(workdir), chain_id).start()
         try:
             profile_path = Path(workdir) / "profile.toml"
             profile = await boot(anvil, profile_path)

@@ -2,6 +2,7 @@
 `export <PIN>` and `remove <PIN>` manage it. Private only; the router deletes every message carrying a key
 or PIN where the platform allows, and one typed where others can read it is refused as seen."""
 
+import asyncio
 import re
 from dataclasses import replace
 
@@ -37,10 +38,11 @@ def balance_lines(b: Balances) -> list[Msg]:
         if h.units == 0 and h.kind not in ("native", "stable"):
             continue
         shown = Amount(h.amount, 8 if h.kind in ("index", "staked") else 6)
+        symbol = h.symbol if h.chain is None else Msg("wallet.symbol_on", {"symbol": h.symbol, "chain": h.chain})
         if h.usd is None:
-            lines.append(Msg("wallet.holding.unpriced", {"symbol": h.symbol, "amount": shown}))
+            lines.append(Msg("wallet.holding.unpriced", {"symbol": symbol, "amount": shown}))
         else:
-            lines.append(Msg("wallet.holding", {"symbol": h.symbol, "amount": shown, "usd": Usd(h.usd)}))
+            lines.append(Msg("wallet.holding", {"symbol": symbol, "amount": shown, "usd": Usd(h.usd)}))
     lines.append(Msg("wallet.total", {"usd": Usd(b.total_usd)}))
     if b.unpriced:
         lines.append(Msg("wallet.total.unpriced", {"symbols": ", ".join(h.symbol for h in b.unpriced)}))
@@ -58,15 +60,22 @@ def register(router: Router, services: Services) -> None:
                 Msg("wallet.none", style="title"), Msg("wallet.none.body"),
                 buttons=((Button(Msg("button.wallet_new"), "wallet.new"),),), edit=edit,
             )
-        balances = await services.balances.read(address)
+        balances, *elsewhere = await asyncio.gather(
+            services.balances.read(address), *(reader.read(address) for reader in services.remote_balances))
+        more = [h for b in elsewhere for h in b.holdings]  # ETH and USDC on other chains
         if services.issuance is not None:  # issued indexes, on whichever chain they live
-            balances = replace(balances, holdings=balances.holdings + await services.issuance.holdings(address))
+            more += await services.issuance.holdings(address)
+        balances = replace(balances, holdings=balances.holdings + tuple(more))
+        deposit = [Msg("wallet.deposit", {"chain": services.profile.name})] + [
+            Msg("wallet.deposit.other", {"chain": r.profile.chain_label, "indexes": ", ".join(i.symbol for i in r.profile.indexes)})
+            for r in services.remote_balances
+        ]
         actions = [Button(Msg("button.refresh"), "wallet.show"), Button(Msg("button.export"), "wallet.export_hint")]
         actions.append(Button(Msg("button.withdraw"), "wallet.withdraw_hint"))
         rows = [tuple(actions)] + ([(Button(Msg("button.faucet"), "faucet.run"),)] if services.faucet else [])
         return Reply.of(
             Msg("wallet.title", style="title"), Msg("wallet.address", {"address": address}, style="code"),
-            Msg("wallet.deposit", {"chain": services.profile.name}), *balance_lines(balances),
+            *deposit, *balance_lines(balances),
             buttons=tuple(rows), edit=edit,
         )
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from bot import protocol as p
 from bot.balances import Holding
-from bot.chain import Call
+from bot.chain import Call, Chain
 from bot.core.amounts import from_base_units
 from bot.issuance.factory import FactoryReader, FactoryState, RequestQuote, Side
 from bot.issuance.hours import MarketHours
@@ -23,8 +23,10 @@ from bot.trading.executor import Executor, Sender
 
 
 class Issuance:
-    def __init__(self, desks: dict[str, Executor], orders: Orders) -> None:
+    def __init__(self, desks: dict[str, Executor], orders: Orders, home: Chain | None = None) -> None:
+        """`home`: the home chain's client; holdings read on any other chain say which."""
         self.orders = orders
+        self._home = home
         self._desk_of: dict[str, Executor] = {}
         self._readers: dict[str, FactoryReader] = {}
         for desk in desks.values():
@@ -56,7 +58,8 @@ class Issuance:
             units = int(held.one()) if held.ok else 0
             amount = from_base_units(units, ref.token.decimals)
             usd = amount * (await self.state(ref)).nav if units else Decimal(0)
-            return Holding(ref.symbol, "index", units, amount, usd)
+            chain = self._desk_of[ref.symbol].chain
+            return Holding(ref.symbol, "index", units, amount, usd, None if chain is self._home else self.chain_of(ref).chain_label)
 
         return tuple(await asyncio.gather(*(one(ref) for ref in self.indexes)))
 

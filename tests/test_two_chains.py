@@ -1,0 +1,93 @@
+"""The stock index on a chain of its own, as on Base + Ethereum: a second devnet with another chain id stands for
+Ethereum. One wallet address serves both; each chain has its own nonces, balances and executor."""
+
+from __future__ import annotations
+
+import asyncio
+import tomllib
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from bot.app import App
+from bot.issuance.hours import ALWAYS_OPEN
+from conftest import make_config
+from devnet.fulfil import Fulfiller
+from devnet.harness import Devnet
+from devnet.operator import fund
+from issuance_helpers import ALWAYS, steps
+from trading_helpers import Recorder, click, funded_user, say, token_balance
+
+ETHEREUM = 1
+
+
+@pytest.fixture
+async def two_chains(chain: Devnet, tmp_path: Path) -> AsyncIterator[tuple[App, Devnet]]:
+    """A bot whose home is the session's devnet and whose MAG7.nex lives on a second devnet with chain id 1."""
+    other = await Devnet.start(tmp_path / "ethereum", chain_id=ETHEREUM)
+    try:
+        home = tmp_path / "profiles"
+        home.mkdir()
+        home.joinpath("profile.toml").write_text(chain.profile_path.read_text())
+        stocks = tomllib.loads(other.stocks_profile_path.read_text())
+        stocks["indexes"][0]["market_hours"] = ALWAYS
+        home.joinpath("stocks.toml").write_text(tomli_w.dumps(stocks))
+        config = make_config(chain, tmp_path)
+        app = await App.start(replace(config, chain=str(home / "profile.toml")))
+        app.notices.attach(Recorder())
+        try:
+            yield app, other
+        finally:
+            await app.stop()
+    finally:
+        await other.stop()
+
+
+async def test_a_wallet_holds_and_buys_on_both_chains(two_chains: tuple[App, Devnet]) -> None:
+    app, other = two_chains
+    stocks = app.services.companions[0]
+    assert (stocks.chain_id, stocks.chain_label) == (ETHEREUM, "Ethereum")
+    user, address = await funded_user(app, usdc=Decimal(1000))
+    await fund(other.stocks_profile, address, usdc=Decimal(500), eth=Decimal(1))
+
+    shown = (await say(app, "/wallet")).rendered.text
+    assert "For MAG7.nex, send USDC and a little ETH for gas to the same address on Ethereum." in shown, shown
+    assert "USDC: 1,000 ($1,000.00)" in shown and "USDC on Ethereum: 500 ($500.00)" in shown, shown
+    assert "ETH on Ethereum: 1 ($" in shown, shown
+
+    # one buy on each chain at once: each takes nonce 0 of its own chain
+    ssi, nex = await asyncio.gather(say(app, "/buy MAG7.ssi 100"), say(app, "/buy MAG7.nex 100"))
+    bought, requested = await asyncio.gather(
+        click(app, ssi, "Confirm", message_ref="ssi"), click(app, nex, "Confirm", message_ref="nex"))
+    assert "Confirmed in block" in bought.rendered.text, bought.rendered.text
+    assert "Issuance request #2 sent" in requested.rendered.text, requested.rendered.text
+    x = app.services.trading
+    assert x is not None
+    rows = {i.kind: [tuple(r) for r in await app.db.fetch_all(
+        "SELECT chain_id, nonce FROM intent_txs WHERE intent_id = ? ORDER BY step", (i.id,))] for i in await x.intents.of_user(user)}
+    assert rows == {"buy": [(app.profile.chain_id, 0), (app.profile.chain_id, 1)], "issue": [(ETHEREUM, 0), (ETHEREUM, 1)]}
+
+    assert await steps(Fulfiller(other.stocks_profile, ALWAYS_OPEN)) == ["MAG7.nex issuance 2"]
+    issuance = app.services.issuance
+    assert issuance is not None
+    assert await issuance.orders.check() == 1
+    token = stocks.index("MAG7.nex").token.address
+    held = await token_balance_on(other, token, address)
+    assert held > 0
+    shown = (await say(app, "/wallet")).rendered.text
+    assert f"MAG7.nex on Ethereum: {Decimal(held).scaleb(-18).normalize():f}" in shown, shown
+    assert "USDC on Ethereum: 400 ($400.00)" in shown and "USDC: 900 ($900.00)" in shown, shown
+    assert await token_balance(app, token, address) == 0  # nothing of it on the home chain
+
+
+async def token_balance_on(net: Devnet, token: str, address: str) -> int:
+    from bot import protocol as p
+    from devnet.rpc import connect
+
+    async with connect(net.url) as w3:
+        reply = await w3.eth.call({"to": token, "data": "0x" + p.BALANCE_OF.encode(address).hex()})  # type: ignore[typeddict-item]
+    return int.from_bytes(bytes(reply), "big")
