@@ -1,4 +1,5 @@
-"""/withdraw <asset> <amount|all> <address> <pin>: send ETH, USDC or an index token out of the custodial wallet.
+"""/withdraw <asset> <amount|all> <address> <pin> [chain]: send ETH, USDC or an index token out of the custodial
+wallet; ETH and USDC from the home chain unless another loaded chain is named ("ethereum"), an index from its own.
 
 Private only; the PIN is checked first (wrong tries lock it, wallets.pin) and the router deletes the message
 holding it where the platform allows, whatever the outcome. The address must be 0x and 40 hex digits, and a mixed-case address must
@@ -15,8 +16,9 @@ from bot.core.errors import UserError
 from bot.core.messages import Amount, Msg, Reply
 from bot.core.request import Caller
 from bot.core.router import Router
-from bot.profile import IndexRef, TokenRef
+from bot.profile import TokenRef
 from bot.services import Services
+from bot.trading.executor import Executor
 from handlers.trade import confirm_buttons
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -41,38 +43,50 @@ def register(router: Router, services: Services) -> None:
     if x is None:
         return
 
-    def asset_of(typed: str) -> TokenRef | IndexRef | None:
+    def desk_named(typed: str) -> Executor:
+        """The desk of the chain `typed` names (its label, "Ethereum", or its profile name)."""
+        desks = services.desks.by_chain() if services.desks else {services.profile.name: x}
+        for name, desk in desks.items():
+            if typed.lower() in (name.lower(), desk.profile.chain_label.lower()):
+                return desk
+        raise UserError("error.withdraw.chain", value=typed[:24],
+                        valid=", ".join(dict.fromkeys(d.profile.chain_label for d in desks.values())))
+
+    def asset_on(typed: str, chain: Executor | None) -> tuple[Executor, TokenRef | None]:
+        """What `typed` names and whose chain sends it: ETH and USDC of `chain` (the home chain's when no
+        chain was named), or an index, from its own chain."""
+        desk = chain or x
         if typed.upper() == "ETH":
-            return None
-        if typed.upper() == services.profile.usdc.symbol.upper():
-            return services.profile.usdc
-        exact = [ref for ref in services.all_indexes if ref.symbol.lower() == typed.lower()]
-        ref = exact[0] if exact else services.find_index(typed)  # `mag7` alone: the home chain's
+            return desk, None
+        if typed.upper() == desk.profile.usdc.symbol.upper():
+            return desk, desk.profile.usdc
+        candidates = chain.profile.indexes if chain else services.all_indexes
+        exact = [ref for ref in candidates if ref.symbol.lower() == typed.lower()]
+        ref = exact[0] if exact else (services.find_index(typed) if chain is None else None)  # `mag7`: home's
         if ref is None:
-            raise UserError("error.withdraw.asset", value=typed[:24], valid="ETH, USDC, " + services.all_index_list())
-        return ref
+            valid = ", ".join(["ETH", desk.profile.usdc.symbol, *(r.symbol for r in candidates)])
+            raise UserError("error.withdraw.asset", value=typed[:24], valid=valid)
+        by_chain = services.desks.by_chain() if services.desks else {}
+        return by_chain.get(services.chain_of(ref).name, x), ref.token
 
     async def withdraw(caller: Caller) -> Reply:
-        """Check the PIN, parse asset, amount and address, and offer Confirm / Cancel."""
+        """Check the PIN, parse asset, amount, address and chain, and offer Confirm / Cancel."""
         args = caller.request.args
-        if len(args) != 4:
+        if len(args) not in (4, 5):
             raise UserError("error.withdraw.usage")
-        typed_asset, typed_amount, typed_address, pin = args
+        typed_asset, typed_amount, typed_address, pin = args[:4]
         if (await x.sender(caller.user_key)).kind == "connected":  # before the PIN: it guards custodial keys
             raise UserError("error.withdraw.connected")
         await services.pins.check_pin(caller.user_key, pin)
-        asset_or_index = asset_of(typed_asset)
-        desk = x
-        if isinstance(asset_or_index, IndexRef):
-            desk = services.desks.by_chain()[services.chain_of(asset_or_index).name] if services.desks else x
-        asset = asset_or_index.token if isinstance(asset_or_index, IndexRef) else asset_or_index
+        desk, asset = asset_on(typed_asset, desk_named(args[4]) if len(args) == 5 else None)
         symbol, decimals = ("ETH", 18) if asset is None else (asset.symbol, asset.decimals)
         amount = None if typed_amount.lower() == "all" else parse_amount(
             typed_amount, decimals=decimals, maximum=services.limits.max_usdc, unit=symbol)
         to = parse_address(typed_address)
         req = caller.request
         intent_id, units = await desk.quote_withdraw(caller.user_key, req.platform, req.chat_id, asset, amount, to)
-        summary = Msg("withdraw.summary", {"amount": Amount(units, decimals), "asset": symbol, "to": to})
+        shown = symbol if desk.chain is x.chain else Msg("wallet.symbol_on", {"symbol": symbol, "chain": desk.profile.chain_label})
+        summary = Msg("withdraw.summary", {"amount": Amount(units, decimals), "asset": shown, "to": to})
         prompt = Msg("withdraw.confirm_prompt", {"seconds": x.settings.quote_ttl_seconds})
         return Reply.of(summary, prompt, buttons=confirm_buttons(intent_id))
 

@@ -91,3 +91,35 @@ async def token_balance_on(net: Devnet, token: str, address: str) -> int:
     async with connect(net.url) as w3:
         reply = await w3.eth.call({"to": token, "data": "0x" + p.BALANCE_OF.encode(address).hex()})  # type: ignore[typeddict-item]
     return int.from_bytes(bytes(reply), "big")
+
+
+async def test_withdraw_from_the_other_chain_names_it(two_chains: tuple[App, Devnet]) -> None:
+    app, other = two_chains
+    user, address = await funded_user(app, usdc=Decimal(1000))
+    await fund(other.stocks_profile, address, usdc=Decimal(500), eth=Decimal(1))
+    await app.services.pins.set_pin(user, "739146")
+    to = "0x" + "ab" * 20
+    offer = await say(app, f"/withdraw USDC 120 {to} 739146 ethereum")
+    assert offer.rendered.text.startswith("Withdraw 120 USDC on Ethereum to"), offer.rendered.text
+    done = await click(app, offer, "Confirm")
+    assert "sent 120 USDC to" in done.rendered.text, done.rendered.text
+    usdc_there = app.services.companions[0].usdc.address
+    assert await token_balance_on(other, usdc_there, to) == 120 * 10**6
+    assert await token_balance_on(other, usdc_there, address) == 380 * 10**6
+    assert await token_balance(app, app.profile.usdc.address, address) == 1000 * 10**6  # the home chain's untouched
+    done = await click(app, await say(app, f"/withdraw ETH all {to} 739146 Ethereum"), "Confirm")
+    assert "Confirmed in block" in done.rendered.text, done.rendered.text
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    ("USDC 1 {to} 739146 mars", "Unknown chain: mars. Valid: Base, Ethereum."),
+    ("MAG7.ssi 1 {to} 739146 ethereum", "Unknown asset: MAG7.ssi. Valid: ETH, USDC, MAG7.nex."),
+    ("USDC 1 {to} 739146 ethereum extra", "Usage: /withdraw <asset> <amount|all> <address> <PIN> [chain]"),
+])
+async def test_withdraw_bad_chain_input_changes_nothing(two_chains: tuple[App, Devnet], args: str, expected: str) -> None:
+    app, _ = two_chains
+    user, _ = await funded_user(app)
+    await app.services.pins.set_pin(user, "739146")
+    reply = (await say(app, "/withdraw " + args.format(to="0x" + "ab" * 20))).rendered.text
+    assert reply.startswith(expected), reply
+    assert not await app.db.fetch_all("SELECT id FROM intents WHERE kind = 'withdraw'")

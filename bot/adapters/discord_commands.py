@@ -50,6 +50,12 @@ def tradable_choices(app: App) -> Sequence[tuple[str, str]]:
     return [(f"{ref.symbol} · {services.chain_of(ref).chain_label}", ref.symbol) for ref in services.all_indexes]
 
 
+def chain_choices(app: App) -> Sequence[tuple[str, str]]:
+    """Every loaded chain by its label (Base, Ethereum)."""
+    services = app.services
+    return [(label, label.lower()) for label in dict.fromkeys(p.chain_label for p in (services.profile, *services.companions))]
+
+
 def unit_choices(app: App) -> Sequence[tuple[str, str]]:
     return [("usdc", "usdc"), ("tokens", "tokens")]
 
@@ -123,7 +129,8 @@ SLASH: Mapping[str, Slash] = {
     "slippage": Slash((Option("percent"),)),
     "wallet": Slash((Option("action", choices=wallet_actions), Option("value")), defer=True),
     "pin": Slash((Option("pin", True), Option("new_pin"))),
-    "withdraw": Slash((Option("asset", True), Option("amount", True), Option("address", True), Option("pin", True)), defer=True),
+    "withdraw": Slash((Option("asset", True), Option("amount", True), Option("address", True), Option("pin", True),
+                       Option("chain", choices=chain_choices)), defer=True),
     "faucet": Slash(defer=True),
     "connect": Slash(),
     "disconnect": Slash(),
