@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from bot.adapters.telegram import TelegramFrontend
@@ -70,3 +71,10 @@ async def telegram(app: App, emulator: BotApiEmulator) -> AsyncIterator[Telegram
     finally:
         await app.notices.detach(front)
         await front.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A browser for the bot's web pages: keeps their cookies (a signing link belongs to the first browser)."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        yield session

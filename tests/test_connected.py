@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -56,12 +55,6 @@ def text(app: App, key: str, locale: str = "en", **params: Any) -> str:
 
 def sign(message: str, account: Any = KEY) -> str:
     return "0x" + bytes(account.sign_message(encode_defunct(text=message)).signature).hex()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        yield session
 
 
 @pytest.fixture

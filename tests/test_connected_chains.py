@@ -71,12 +71,6 @@ async def ethereum(app: App, ethereum_node: str) -> AsyncIterator[Chain]:
         await chain.close()
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        yield session
-
-
 class Hashes:
     def __init__(self) -> None:
         self.seen: list[tuple[int, int, str]] = []

@@ -61,13 +61,6 @@ async def venue(chain: Devnet, tmp_path: Path, request: pytest.FixtureRequest) -
         await bot.stop()
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    """The wallet's browser: keeps the signing page's cookie."""
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        yield session
-
-
 @dataclass
 class Wallet:
     """The user's own wallet at the signing page: a real key, and the browser session that owns the page."""
