@@ -251,7 +251,8 @@ async def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
             now = await op.chain_now(w3)
         for ref, hours in _market_hours(paths):
             if hours.is_open(now):
-                print(f"  market:    {ref} open now (chain time), closes {_when(hours.next_close(now), hours.zone)}")
+                close = hours.next_close(now)
+                print(f"  market:    {ref} open now (chain time), closes {'never' if close is None else _when(close, hours.zone)}")
             else:
                 print(f"  market:    {ref} closed now (chain time), opens {_when(hours.next_open(now), hours.zone)}")
     return 0
@@ -331,7 +332,8 @@ async def cmd_hours(args: argparse.Namespace, paths: Paths) -> int:
         print(f"  now:        {state} ({_when(now, hours.zone)})")
         if state == "closed":
             print(f"  next open:  {_when(hours.next_open(now), hours.zone)}")
-        print(f"  next close: {_when(hours.next_close(now), hours.zone)}")
+        close = hours.next_close(now)
+        print(f"  next close: {'never (open around the clock)' if close is None else _when(close, hours.zone)}")
     return 0
 
 

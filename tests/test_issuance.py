@@ -34,7 +34,7 @@ async def test_issue_during_market_hours_completes(hours_app: tuple[App, Fulfill
     quoted = await say(app, "/buy MAG7.nex 1000")
     text = quoted.rendered.text
     assert "Issue MAG7.nex on Ethereum" in text and "Factory fee: $1.00 (0.1%)" in text, text
-    assert "NVDA" in text and "The market is open" in text, text
+    assert "NVDA" in text and "The market is open around the clock: requests fill within minutes." in text, text
     done = await click(app, quoted, "Confirm")
     assert "Issuance request #2 sent: 1,000 USDC for MAG7.nex" in done.rendered.text, done.rendered.text
     assert "expected to complete within minutes" in done.rendered.text

@@ -64,22 +64,23 @@ CASES = [
     (TSE, "2026-01-11 23:59:59", False, "2026-01-12 00:00", "2026-01-12 06:00"),
     (TSE, "2026-01-12 00:00", True, "2026-01-12 00:00", "2026-01-12 06:00"),
     (TSE, "2026-01-16 06:00", False, "2026-01-19 00:00", "2026-01-19 06:00"),  # Friday close -> Monday
-    # close 24:00: open to the end of Friday, closed on Saturday from 00:00
+    # close 24:00: open to the end of Friday, closed on Saturday from 00:00; back-to-back days are one session
     (WEEKDAYS_UTC, "2026-01-16 23:59:59", True, "2026-01-16 23:59:59", "2026-01-17 00:00"),
-    (WEEKDAYS_UTC, "2026-01-17 00:00", False, "2026-01-19 00:00", "2026-01-20 00:00"),
-    (WEEKDAYS_UTC, "2026-01-12 00:00", True, "2026-01-12 00:00", "2026-01-13 00:00"),
-    # always open: the coming close is the next UTC midnight, where the next day's session begins
-    (ALWAYS_OPEN, "2026-01-17 12:34:56", True, "2026-01-17 12:34:56", "2026-01-18 00:00"),
-    (ALWAYS_OPEN, "2026-01-18 00:00", True, "2026-01-18 00:00", "2026-01-19 00:00"),
+    (WEEKDAYS_UTC, "2026-01-17 00:00", False, "2026-01-19 00:00", "2026-01-24 00:00"),
+    (WEEKDAYS_UTC, "2026-01-12 00:00", True, "2026-01-12 00:00", "2026-01-17 00:00"),
+    (WEEKDAYS_UTC, "2026-01-14 08:00", True, "2026-01-14 08:00", "2026-01-17 00:00"),
+    # always open: it never closes (not "until midnight", where the next day's session begins)
+    (ALWAYS_OPEN, "2026-01-17 12:34:56", True, "2026-01-17 12:34:56", None),
+    (ALWAYS_OPEN, "2026-01-18 00:00", True, "2026-01-18 00:00", None),
 ]
 
 
 @pytest.mark.parametrize(("hours", "at", "is_open", "next_open", "next_close"), CASES)
-def test_hours(hours: MarketHours, at: str, is_open: bool, next_open: str, next_close: str) -> None:
+def test_hours(hours: MarketHours, at: str, is_open: bool, next_open: str, next_close: str | None) -> None:
     ts = utc(at)
     assert hours.is_open(ts) is is_open
     assert hours.next_open(ts) == utc(next_open)
-    assert hours.next_close(ts) == utc(next_close)
+    assert hours.next_close(ts) == (None if next_close is None else utc(next_close))
 
 
 def test_a_market_closed_for_longer_than_the_search_horizon_raises() -> None:
@@ -137,3 +138,17 @@ def test_missing_days_and_direct_construction_are_checked() -> None:
         MarketHours("UTC", time(9), time(17), frozenset({7}))
     with pytest.raises(ValueError, match="market_hours.close"):
         MarketHours("UTC", time(9), time(9), frozenset({0}))
+
+
+@pytest.mark.parametrize(("hours", "at", "key", "when"), [
+    (NYSE, "2026-01-12 18:00", "issuance.market.open", "2026-01-12 21:00"),
+    (NYSE, "2026-01-17 15:00", "issuance.market.closed", "2026-01-19 14:30"),
+    (WEEKDAYS_UTC, "2026-01-14 08:00", "issuance.market.open", "2026-01-17 00:00"),  # Friday night, not tonight
+    (ALWAYS_OPEN, "2026-01-14 08:00", "issuance.market.always", None),
+])
+def test_what_the_quote_says_of_the_market(hours: MarketHours, at: str, key: str, when: str | None) -> None:
+    from bot.issuance.present import market_line
+
+    line = market_line(hours, utc(at))
+    assert line.key == key
+    assert [p.timestamp for p in line.params.values()] == ([] if when is None else [utc(when)])  # type: ignore[attr-defined]

@@ -23,6 +23,7 @@ DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 END_OF_DAY = "24:00"
 _MIDNIGHT = time(0)
 _HORIZON_DAYS = 400  # how far ahead a session is looked for before giving up
+_WEEK = 7 * 24 * 3600
 _HHMM = re.compile(r"(\d\d):(\d\d)")
 _DATE = re.compile(r"\d{4}-\d\d-\d\d")
 
@@ -91,15 +92,25 @@ class MarketHours:
         start, _ = self._session(ts)
         return max(start, ts)
 
-    def next_close(self, ts: int) -> int:
-        """While open, the coming close; while closed, the close of the session that opens next."""
+    def next_close(self, ts: int) -> int | None:
+        """While open, the coming close; while closed, the close of the session that opens next. Sessions that
+        run into each other (a 24-hour market's days) are one; None: the market never closes (open around
+        the clock, every day)."""
         _, end = self._session(ts)
         return end
 
-    def _session(self, ts: int) -> tuple[int, int]:
-        """The session `ts` is in, else the next one, as unix seconds [start, end)."""
-        for start, end in self._sessions_from(datetime.fromtimestamp(ts, ZoneInfo(self.zone)).date()):
+    def _session(self, ts: int) -> tuple[int, int | None]:
+        """The session `ts` is in, else the next one, as unix seconds [start, end); back-to-back sessions are
+        merged, and an end more than a week on is None (never closes)."""
+        sessions = self._sessions_from(datetime.fromtimestamp(ts, ZoneInfo(self.zone)).date())
+        for start, end in sessions:
             if ts < end:
+                for later_start, later_end in sessions:
+                    if later_start != end:
+                        break
+                    end = later_end
+                    if end - start > _WEEK:
+                        return start, None
                 return start, end
         raise ValueError(f"the {self.zone} market does not open within {_HORIZON_DAYS} days of {ts}")
 

@@ -16,7 +16,8 @@ from bot.storage.orders import Order
 def market_line(hours: MarketHours, now: int) -> Msg:
     """Open until the close, or closed until the next open (in the reader's zone)."""
     if hours.is_open(now):
-        return Msg("issuance.market.open", {"close": When(hours.next_close(now))})
+        close = hours.next_close(now)
+        return Msg("issuance.market.always") if close is None else Msg("issuance.market.open", {"close": When(close)})
     return Msg("issuance.market.closed", {"open": When(hours.next_open(now))})
 
 
