@@ -186,7 +186,8 @@ class App:
         trading.mined_hooks.append(cooldowns.on_mined)  # a mined unstake starts its cooldown watch
         schedule.rebuild(cooldowns.rebuild)
         orders.schedule(schedule.put, config.issuance_watch_seconds)
-        dca = Dca(DcaPlans(db), trading, outbox, schedule, profile)
+        issuance = Issuance(desks.by_chain(), orders, chain)
+        dca = Dca(DcaPlans(db), trading, outbox, schedule, profile, issuance=issuance)
         schedule.rebuild(dca.rebuild)
         price_alerts = _market_alerts(config, db, chain, market, profile, outbox, schedule)
         alert_settings = AlertSettingsRows(db)
@@ -215,7 +216,7 @@ class App:
             digests=digests,
             companions=companions,
             desks=desks,
-            issuance=Issuance(desks.by_chain(), orders, chain),
+            issuance=issuance,
             remote_balances=tuple(remote_balances),
         )
         kit = PageKit(catalogs, users, profile.chain_label, profile.chain_id)

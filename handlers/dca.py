@@ -46,16 +46,19 @@ def register(router: Router, services: Services) -> None:
     usdc = services.profile.usdc
 
     def usage() -> UserError:
-        return UserError("dca.error.usage", valid=services.index_list())
+        return UserError("dca.error.usage", valid=services.all_index_list())
 
     def index_of(typed: str) -> IndexRef:
-        ref = services.find_index(typed)
+        """The exact symbol on any chain (MAG7.nex), else the home chain's (`mag7` is MAG7.ssi)."""
+        exact = [ref for ref in services.all_indexes if ref.symbol.lower() == typed.strip().lower()]
+        ref = exact[0] if exact else services.find_index(typed)
         if ref is None:
-            raise UserError("error.index.unknown", value=typed[:24], valid=services.index_list())
+            raise UserError("error.index.unknown", value=typed[:24], valid=services.all_index_list())
         return ref
 
     def amount_of(plan: Plan) -> Amount:
-        return Amount(from_base_units(plan.usdc_units, usdc.decimals), usdc.decimals)
+        decimals = plans.usdc_decimals(plan.token)
+        return Amount(from_base_units(plan.usdc_units, decimals), decimals)
 
     def next_of(plan: Plan) -> Param:
         when = plans.next_run(plan)
@@ -91,7 +94,8 @@ def register(router: Router, services: Services) -> None:
         if len(rest) not in (1, 2):
             raise usage()
         ref = index_of(args[0])
-        amount = parse_amount(args[1], decimals=usdc.decimals, maximum=services.limits.max_usdc, unit=usdc.symbol)
+        amount = parse_amount(args[1], decimals=plans.usdc_decimals(ref.symbol), maximum=services.limits.max_usdc,
+                              unit=usdc.symbol)
         cadence = parse_cadence(args[2])
         zone = await services.timezone(caller.user_key)
         local = datetime.now(ZoneInfo(zone))
@@ -105,7 +109,8 @@ def register(router: Router, services: Services) -> None:
         return Reply.of(
             Msg("dca.created", {"id": plan.id, "amount": amount_of(plan), "index": plan.token, "cadence": cadence_msg(plan)}),
             Msg("dca.next", {"next": next_of(plan)}),
-            Msg("dca.created.terms", {"slippage": Pct(from_base_units(slip, 4)), "failures": PAUSE_AFTER}),
+            Msg("dca.created.terms.issuance", {"index": ref.symbol, "failures": PAUSE_AFTER}) if ref.venue == "issuance"
+            else Msg("dca.created.terms", {"slippage": Pct(from_base_units(slip, 4)), "failures": PAUSE_AFTER}),
             buttons=(buttons_of(plan),),
         )
 

@@ -18,7 +18,7 @@ from bot.trading.intents import State
 from devnet.harness import Devnet
 from devnet.fulfil import Fulfiller
 from devnet.operator import advance
-from issuance_helpers import chain_now, hours_app, mag7_nex, steps  # noqa: F401  (hours_app: a fixture)
+from issuance_helpers import chain_now, hours_app, mag7_nex, next_utc_midnight, steps  # noqa: F401  (hours_app: a fixture)
 from trading_helpers import click, funded_user, say, token_balance
 
 
@@ -284,3 +284,33 @@ async def test_a_factory_state_serves_every_quote_of_its_block(hours_app: tuple[
     await app.head.poll_once()
     again = await issuance.state(ref)
     assert again is not first and again.block > first.block
+
+
+@pytest.mark.parametrize("hours_app", ["closed"], indirect=True)
+async def test_a_dca_plan_into_the_stock_index_sends_a_request_that_fills_after_the_open(
+        hours_app: tuple[App, Fulfiller], chain: Devnet) -> None:
+    """`/dca MAG7.nex 100 daily` runs as a factory request on the stock chain (not a swap): pending while the market
+    is closed, filled after the open, and its run is told with the request's expected time."""
+    app, fulfiller = hours_app
+    user, address = await funded_user(app)
+    await app.services.pins.set_pin(user, "739146")
+    created = (await say(app, "/dca MAG7.nex 100 daily at 09:00 739146")).rendered.text
+    assert "100 USDC into MAG7.nex" in created and "request to the MAG7.nex factory" in created, created
+    dca = app.services.dca
+    assert dca is not None
+    (plan,) = await dca.plans.of_user(user)
+    assert (plan.token, plan.usdc_units) == ("MAG7.nex", 100 * 10**6)
+    assert await dca.run(plan.id) == "done"
+    x = app.services.trading
+    assert x is not None
+    (intent,) = await x.intents.of_user(user)
+    assert (intent.kind, intent.state, intent.params["chain"]) == ("issue", State.MINED, app.services.companions[0].name)
+    told = [t for t in await sent_texts(app) if f"dca:{plan.id}:" in t or "dca.run.title" in t]
+    assert told and "issuance.expected.closed" in told[-1], told
+
+    now = await chain_now(chain)
+    await advance(chain.url, int(next_utc_midnight(now).timestamp()) - now + 60)
+    assert await steps(fulfiller) == ["MAG7.nex issuance 2"]
+    assert await app.services.issuance.orders.check() == 1  # type: ignore[union-attr]
+    token, _ = mag7_nex(app)
+    assert await token_balance(app, token, address) > 0

@@ -5,7 +5,9 @@ a `CronTrigger` in that zone; re-created from the active plans at start-up, remo
 custodial wallets: a connected wallet signs every transaction itself, which a schedule cannot wait for.
 
 A run is a normal buy intent through the pipeline (`Executor.quote_swap` then `confirm`, with the user's
-slippage); its progress and outcome go to the plan's chat like any trade. The run row (plan, due time) is
+slippage), or, for an index issued by a factory (MAG7.nex), an issuance request on that index's chain
+(`Issuance.request` then its desk's `confirm`), pending until the factory fills it and told then like any
+request; its progress and outcome go to the plan's chat like any trade. The run row (plan, due time) is
 written before the intent, so a job fired twice, or a restart in the middle of a run, never buys twice. A run
 that fails (the `UserError` the pipeline raised: balance short, no ETH for gas, price moved, chain down) tells
 the user why through the outbox; `PAUSE_AFTER` failures in a row pause the plan and say so, a success resets the
@@ -26,6 +28,7 @@ from bot.core.amounts import from_base_units, to_base_units
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Button, Msg, Reply
 from bot.dca.cadence import clock_text, last_due, next_run, trigger
+from bot.issuance.venue import Issuance
 from bot.outbox import Outbox
 from bot.profile import IndexRef, Profile
 from bot.schedule import Schedule
@@ -45,13 +48,25 @@ def job_name(plan_id: int) -> str:
 
 class Dca:
     def __init__(self, plans: DcaPlans, trading: Executor, outbox: Outbox, schedule: Schedule, profile: Profile,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, issuance: Issuance | None = None) -> None:
         self.plans = plans
         self.trading = trading
         self.outbox = outbox
         self.schedule = schedule
         self.profile = profile
         self.clock = clock
+        self.issuance = issuance  # issued indexes, each bought by a request on its own chain
+
+    def index(self, symbol: str) -> IndexRef:
+        """The plan's index: the home chain's, or one issued by a factory on any loaded chain."""
+        issued = {ref.symbol: ref for ref in self.issuance.indexes} if self.issuance else {}
+        return issued.get(symbol) or self.profile.index(symbol)
+
+    def usdc_decimals(self, symbol: str) -> int:
+        """The decimals of the USDC that buys this index (its own chain's)."""
+        ref = self.index(symbol)
+        chain = self.issuance.chain_of(ref) if self.issuance and ref.venue == "issuance" else self.profile
+        return chain.usdc.decimals
 
     # -- setting up and managing -------------------------------------------------------------------------
 
@@ -65,7 +80,7 @@ class Dca:
         await self.check_wallet(user_id)
         if len(await self.plans.of_user(user_id)) >= MAX_PLANS:
             raise UserError("dca.error.too_many", limit=MAX_PLANS)
-        units = to_base_units(usdc, self.profile.usdc.decimals)
+        units = to_base_units(usdc, self.usdc_decimals(ref.symbol))
         new = NewPlan(user_id, ref.symbol, units, cadence, at_minute, weekday if cadence == "weekly" else None, zone,
                       platform, chat_id)
         plan = await self.plans.get(await self.plans.create(new, int(self.clock())))
@@ -151,9 +166,13 @@ class Dca:
         who = await x.sender(plan.user_id)
         if who.kind != "custodial":
             raise UserError("dca.error.connected")
-        amount = from_base_units(plan.usdc_units, self.profile.usdc.decimals)
-        intent_id, _ = await x.quote_swap(plan.user_id, plan.platform, plan.chat_id, self.profile.index(plan.token),
-                                          "buy", amount, who)
+        amount = from_base_units(plan.usdc_units, self.usdc_decimals(plan.token))
+        ref = self.index(plan.token)
+        if ref.venue == "issuance" and self.issuance is not None:
+            intent_id, _ = await self.issuance.request(plan.user_id, plan.platform, plan.chat_id, ref, "buy", amount, who)
+            x = self.issuance.desk(ref)
+        else:
+            intent_id, _ = await x.quote_swap(plan.user_id, plan.platform, plan.chat_id, ref, "buy", amount, who)
         await self.plans.run_intent(plan.id, due, intent_id)
         return await x.confirm(intent_id, plan.user_id, None, plan.chat_id)
 
@@ -170,9 +189,8 @@ class Dca:
         return "failed"
 
     def _title(self, plan: Plan) -> Msg:
-        usdc = self.profile.usdc
-        return Msg("dca.run.title", {"id": plan.id, "amount": Amount(from_base_units(plan.usdc_units, usdc.decimals), 6),
-                                     "index": plan.token})
+        amount = Amount(from_base_units(plan.usdc_units, self.usdc_decimals(plan.token)), 6)
+        return Msg("dca.run.title", {"id": plan.id, "amount": amount, "index": plan.token})
 
 
 def cadence_msg(plan: Plan) -> Msg:
