@@ -6,7 +6,7 @@ import asyncio
 import re
 from dataclasses import replace
 
-from bot.balances import Balances
+from bot.balances import Balances, Holding
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Button, Msg, Reply, Usd
 from bot.core.request import Caller
@@ -53,6 +53,10 @@ def balance_lines(b: Balances) -> list[Msg]:
 def register(router: Router, services: Services) -> None:
     wallets = services.wallets
 
+    async def issued_holdings(address: str) -> tuple[Holding, ...]:
+        """Issued indexes (MAG7.nex), on whichever chain they live."""
+        return await services.issuance.holdings(address) if services.issuance is not None else ()
+
     async def show(caller: Caller, edit: bool = False) -> Reply:
         address = await wallets.address_of(caller.user_key)
         if address is None:
@@ -60,12 +64,13 @@ def register(router: Router, services: Services) -> None:
                 Msg("wallet.none", style="title"), Msg("wallet.none.body"),
                 buttons=((Button(Msg("button.wallet_new"), "wallet.new"),),), edit=edit,
             )
-        balances, *elsewhere = await asyncio.gather(
-            services.balances.read(address), *(reader.read(address) for reader in services.remote_balances))
-        more = [h for b in elsewhere for h in b.holdings]  # ETH and USDC on other chains
-        if services.issuance is not None:  # issued indexes, on whichever chain they live
-            more += await services.issuance.holdings(address)
-        balances = replace(balances, holdings=balances.holdings + tuple(more))
+        balances, elsewhere, issued = await asyncio.gather(  # every chain at once
+            services.balances.read(address),
+            asyncio.gather(*(reader.read(address) for reader in services.remote_balances)),  # ETH, USDC elsewhere
+            issued_holdings(address),
+        )
+        more = tuple(h for b in elsewhere for h in b.holdings) + issued
+        balances = replace(balances, holdings=balances.holdings + more)
         deposit = [Msg("wallet.deposit", {"chain": services.profile.name})] + [
             Msg("wallet.deposit.other", {"chain": r.profile.chain_label, "indexes": ", ".join(i.symbol for i in r.profile.indexes)})
             for r in services.remote_balances

@@ -463,19 +463,22 @@ class Executor:
 
     async def exact_approval(self, intent: Intent, token: str, spender: str, units: int, allowance: int) -> swap.UnsignedTx | None:
         """An approval of exactly `units` for `spender`, or None when the allowance (read at the pending block)
-        covers them and none of the wallet's own transactions is still on its way. One on its way (a swap
-        signed a moment ago) may spend the allowance before this trade runs, so then the approval is always
-        sent, and its gas limit covers writing the allowance afresh, which costs more than overwriting the
-        one the estimate saw."""
-        address = intent.address
-        # the nonce this intent's first transaction takes: ours to hand out for a custodial wallet (under its
-        # session), the node's pending count for a connected one (its wallet numbers its own transactions)
-        upcoming = await (self.chain.nonce(address, "pending") if intent.connected else self.nonces.upcoming(address))
-        settled = upcoming <= await self.chain.nonce(address, "latest")
-        if settled and allowance >= units:
+        covers them and none of the wallet's own transactions is still on its way: one on its way (a swap
+        signed a moment ago) may spend the allowance before this trade runs. The approval's gas limit covers
+        writing the allowance afresh, which costs more than overwriting a non-zero one the estimate may have
+        seen (an earlier unmined swap spends it to zero first); a limit is only a bound, never paid unused."""
+        if allowance >= units and await self._settled(intent):
             return None
-        gas = await self._estimate(address, token, p.APPROVE.encode(spender, units), swap.APPROVE_GAS)
-        return swap.approve_tx(token, spender, units, gas if settled else gas + swap.FRESH_ALLOWANCE_GAS)
+        gas = await self._estimate(intent.address, token, p.APPROVE.encode(spender, units), swap.APPROVE_GAS)
+        return swap.approve_tx(token, spender, units, gas + swap.FRESH_ALLOWANCE_GAS)
+
+    async def _settled(self, intent: Intent) -> bool:
+        """None of the wallet's own transactions is unmined. The nonce this intent's first transaction takes is
+        ours to hand out for a custodial wallet (under its session), the node's pending count for a connected
+        one (its wallet numbers its own transactions)."""
+        address = intent.address
+        upcoming = await (self.chain.nonce(address, "pending") if intent.connected else self.nonces.upcoming(address))
+        return upcoming <= await self.chain.nonce(address, "latest")
 
     async def _estimate(self, sender: str, to: str, data: bytes, fallback: int) -> int:
         try:
