@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from functools import partial
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,9 @@ class App:
     devnet: Any = None  # the embedded devnet this app started, stopped with it
     web: WebServer | None = None  # the connect and signing pages, served while the app runs
     schedule: Schedule | None = None  # timed jobs (the daily points snapshot); started with the front ends
+    # what was opened while building (chains and head trackers, every companion's too; the database, the
+    # outbox, the web pages), closed last-opened first by `stop`
+    resources: AsyncExitStack = field(default_factory=AsyncExitStack)
 
     @classmethod
     async def start(cls, config: Config, *, track_head: bool = True) -> App:
@@ -115,7 +118,7 @@ class App:
                      track_head: bool) -> App:
         async with AsyncExitStack() as opened:  # a failure part-way closes what was opened (no thread left behind)
             app = await cls._assemble(config, profile, companions, devnet, track_head, opened)
-            opened.pop_all()  # from here on App.stop closes them
+            app.resources = opened.pop_all()  # from here on App.stop closes them
             return app
 
     @classmethod
@@ -252,12 +255,7 @@ class App:
             await self.schedule.stop()
         if self.services.desks is not None:
             await self.services.desks.stop()
-        await self.outbox.stop()
-        if self.web is not None:
-            await self.web.stop()
-        await self.head.stop()
-        await self.chain.close()
-        await self.db.close()
+        await self.resources.aclose()  # the web pages, each chain's head tracker and client, the outbox, the database
         if self.devnet is not None:
             await self.devnet.stop()
 

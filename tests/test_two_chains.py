@@ -123,3 +123,24 @@ async def test_withdraw_bad_chain_input_changes_nothing(two_chains: tuple[App, D
     reply = (await say(app, "/withdraw " + args.format(to="0x" + "ab" * 20))).rendered.text
     assert reply.startswith(expected), reply
     assert not await app.db.fetch_all("SELECT id FROM intents WHERE kind = 'withdraw'")
+
+
+async def test_stopping_the_bot_closes_the_other_chains_client_and_head_tracker(chain: Devnet, tmp_path: Path) -> None:
+    """A companion on a chain of its own has its own HTTP session and head-polling task: both end with the bot."""
+    other = await Devnet.start(tmp_path / "ethereum", chain_id=ETHEREUM)
+    try:
+        home = tmp_path / "profiles"
+        home.mkdir()
+        home.joinpath("profile.toml").write_text(chain.profile_path.read_text())
+        home.joinpath("stocks.toml").write_text(other.stocks_profile_path.read_text())
+        app = await App.start(replace(make_config(chain, tmp_path), chain=str(home / "profile.toml")))
+        assert app.services.desks is not None
+        desk = app.services.desks.by_chain()[app.services.companions[0].name]
+        assert desk.chain is not app.chain
+        polling = [t for t in asyncio.all_tasks() if t.get_name() == "head-tracker"]
+        assert len(polling) == 2  # the home chain's and Ethereum's
+        await app.stop()
+        assert all(t.done() for t in polling)
+        assert all(p.session is None or p.session.closed for p in desk.chain.providers)
+    finally:
+        await other.stop()
