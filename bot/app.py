@@ -58,6 +58,7 @@ from bot.trading.executor import Executor
 from bot.trading.nonces import NonceManager
 from bot.trading.failpoints import kill_at
 from bot.trading.reconcile import reconcile
+from bot.discovery import verify_at_startup
 from bot.verify import verify_profile
 from bot.web import connect as connect_pages
 from bot.web import sign as sign_pages
@@ -102,7 +103,7 @@ class App:
             devnet = await Devnet.start(config.home / "embedded-devnet", fulfil=True)
             profiles = load_profiles(devnet.profile_path)
         else:
-            profiles = load_profiles(config.chain)
+            profiles = load_profiles(config.chain, config.home, config.profile_override)
         profile, companions = profiles[0], profiles[1:]
         if config.rpc_urls:
             profile = replace(profile, rpc_urls=config.rpc_urls)
@@ -126,7 +127,7 @@ class App:
                         track_head: bool, opened: AsyncExitStack) -> App:
         chain = Chain(profile.rpc_urls, profile.multicall3)
         opened.push_async_callback(chain.close)
-        setup = await verify_profile(profile, chain)
+        profile, setup = await verify_at_startup(profile, chain)  # staking tokens discovered, then verified
         head = HeadTracker(chain, interval=max(0.25, profile.block_time_seconds / 2))
         opened.push_async_callback(head.stop)
         if track_head:

@@ -96,6 +96,7 @@ class Config:
     discord_invite_url: str | None = None  # the server invite /invite shares on Discord, with the user's code
     failpoint: str | None = None  # INDEXBOT_FAILPOINT: fault tests only (bot.trading.failpoints)
     issuance_watch_seconds: float = 2.0  # [issuance] watch_seconds: how often pending factory orders are checked
+    profile_override: Path | None = None  # INDEXBOT_PROFILE_OVERRIDE: a TOML layered over the chain profile (bot.profile)
 
     @property
     def database_path(self) -> Path:
@@ -195,7 +196,12 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         discord_invite_url=pick("DISCORD_INVITE_URL", "discord_invite_url") or None,
         failpoint=env.get("INDEXBOT_FAILPOINT") or None,
         issuance_watch_seconds=_positive(file_values.get("issuance", {}).get("watch_seconds", 2.0), "issuance.watch_seconds"),
+        profile_override=_optional_path(pick("INDEXBOT_PROFILE_OVERRIDE", "profile_override")),
     )
+
+
+def _optional_path(value: Any) -> Path | None:
+    return Path(str(value)) if value else None
 
 
 def _positive(value: Any, key: str) -> float:

@@ -144,6 +144,7 @@ async def deploy(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PA
                 "staking": {"address": staking, "symbol": "s" + spec.symbol, "decimals": 8},
             })
 
+        stake_factory = await _register_stake_tokens(tx, new, at, indexes)
         v2_factory = at("UniswapV2Factory", await new("UniswapV2Factory", me))
         locking = at("AssetLocking", await new("AssetLocking"))
         lp_tokens: list[dict[str, Any]] = []
@@ -203,6 +204,7 @@ async def deploy(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PA
         "indexes": indexes,
         "lp_tokens": lp_tokens,
         "locking": {"address": locking.address},
+        "stake_factory": {"address": stake_factory},
         "feeds": feeds,
         "devnet": {
             "deployer": me,
@@ -218,6 +220,16 @@ async def deploy(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PA
         },
     }
     return write_profile(data, profile_path)
+
+
+async def _register_stake_tokens(tx: Sender, new: Any, at: Any, indexes: list[dict[str, Any]]) -> str:
+    """A StakeFactory that lists every index's staking token under its asset id (1, 2, ... in market order),
+    as the protocol's factory does for the tokens it creates; the devnet profile names it so the bot discovers
+    its staking tokens through `getStakeTokens()` as it does on Base."""
+    stake_factory = at("StakeFactory", await new("StakeFactory"))
+    for asset_id, ix in enumerate(indexes, start=1):
+        await tx.send(stake_factory.functions.registerStakeToken(asset_id, ix["staking"]["address"], COOLDOWN_SECONDS))
+    return str(stake_factory.address)
 
 
 async def _seed_pair(
