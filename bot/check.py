@@ -25,12 +25,12 @@ from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from eth_utils.address import to_checksum_address
 
 from bot import protocol as p
 from bot.chain import Call, Chain, Fn, Result
+from bot.config import redact_url
 from bot.discovery import FactoryToken, GET_STAKE_TOKENS, match_staking, verify_at_startup
 from bot.profile import (Profile, ProfileError, TokenRef, load_profile_data, override_paths, parse_profile,
                          profile_file)
@@ -154,27 +154,6 @@ def sequencer_feed(data: dict[str, Any]) -> tuple[str, int] | None:
 def hermes_url(data: dict[str, Any]) -> str | None:
     table = data.get("pyth")
     return str(table["hermes_url"]) if isinstance(table, dict) and "hermes_url" in table else None
-
-
-# -- redaction -----------------------------------------------------------------------------------------------
-
-_PLAIN_SEGMENT = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,11}")
-
-
-def redact_url(url: str) -> str:
-    """`url` safe to print: no user or password, no query, and every path segment that could be a key
-    (`/v2/<key>`, `/<token>/`) replaced by `***`; scheme, host, port and short plain segments stay."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return "***"
-    if not parts.scheme or not parts.hostname:
-        return "***"
-    netloc = parts.hostname + (f":{port}" if port else "")
-    segments = [s if not s or (_PLAIN_SEGMENT.fullmatch(s) and sum(c.isdigit() for c in s) <= 2) else "***"
-                for s in parts.path.split("/")]
-    return f"{parts.scheme}://{netloc}{'/'.join(segments)}{'?***' if parts.query else ''}{'#***' if parts.fragment else ''}"
 
 
 # -- the report ----------------------------------------------------------------------------------------------

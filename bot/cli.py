@@ -98,7 +98,8 @@ async def _check(config: Config, profile: str | None) -> int:
     import aiohttp
 
     from bot.chain import Chain, ChainUnavailable
-    from bot.check import load_for_check, redact_url, render, run_check
+    from bot.check import load_for_check, render, run_check
+    from bot.config import redact_url
 
     name = profile or config.chain or "base"
     prof, data = load_for_check(name, config.home, config.profile_override, config.rpc_urls)

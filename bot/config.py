@@ -8,12 +8,14 @@ never from the TOML file, and `redacted()` (what `indexbot config` prints) never
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot.announce.config import AnnounceConfig, AnnounceConfigError, parse_announce
 from bot.alerts.config import AlertsConfig, AlertsConfigError, parse_alerts
@@ -29,6 +31,34 @@ SECRET_NAMES = ("TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN", "INDEXBOT_MASTER_KEY"
 
 class ConfigError(ValueError):
     pass
+
+
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,11}")
+
+
+def _plain(segment: str) -> bool:
+    return not segment or (_PLAIN_SEGMENT.fullmatch(segment) is not None and sum(c.isdigit() for c in segment) <= 2)
+
+
+def redact_url(url: str) -> str:
+    """An RPC (or any service) URL safe to print: no user or password, no query or fragment, and every path
+    segment that could be a key (`/v2/<key>`, `/<token>/`) replaced by `***`; scheme, host, port and short plain
+    segments (`/v2`, `/rpc`) stay."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "***"
+    if not parts.scheme or not parts.hostname:
+        return "***"
+    path = "/".join(s if _plain(s) else "***" for s in parts.path.split("/"))
+    return (f"{parts.scheme}://{parts.hostname}{f':{port}' if port else ''}{path}"
+            f"{'?***' if parts.query else ''}{'#***' if parts.fragment else ''}")
+
+
+def url_secrets(url: str) -> list[str]:
+    """What `redact_url` hides in `url`, for the log filter: the URL itself when anything is hidden."""
+    return [url] if redact_url(url) != url else []
 
 
 @dataclass(frozen=True)
@@ -105,7 +135,8 @@ class Config:
     @property
     def secrets(self) -> list[str]:
         """Every secret value, for the log filter."""
-        return [s.reveal() for s in (self.telegram_token, self.discord_token, self.master_key) if s is not None]
+        tokens = [s.reveal() for s in (self.telegram_token, self.discord_token, self.master_key) if s is not None]
+        return tokens + [x for url in self.rpc_urls for x in url_secrets(url)]  # RPC URLs can hold API keys
 
     def redacted(self) -> dict[str, Any]:
         shown: dict[str, Any] = {}
@@ -113,6 +144,8 @@ class Config:
             value = getattr(self, f.name)
             if isinstance(value, Secret):
                 value = "***"
+            elif f.name == "rpc_urls":
+                value = tuple(redact_url(u) for u in value)
             elif isinstance(value, (Limits, MarketSettings)):
                 value = {g.name: str(getattr(value, g.name)) for g in fields(value)}
             elif value is not None and not isinstance(value, (str, int, tuple)):

@@ -23,8 +23,9 @@ import tomli_w
 
 from bot.app import App
 from bot.chain import Chain
-from bot.check import load_for_check, price_sources, redact_url, render, run_check
+from bot.check import load_for_check, price_sources, render, run_check
 from bot.cli import main
+from bot.config import load_config, redact_url
 from bot.discovery import GET_STAKE_TOKENS, verify_at_startup
 from bot.profile import (
     PROFILES_DIR, ProfileError, load_profile, load_profile_data, load_profiles, merge_profile_data, parse_profile,
@@ -391,6 +392,13 @@ def test_a_missing_override_file_is_named(tmp_path: Path) -> None:
 ])
 def test_rpc_urls_are_redacted(url: str, shown: str) -> None:
     assert redact_url(url) == shown
+
+
+def test_indexbot_config_shows_rpc_urls_redacted_and_logs_hide_them() -> None:
+    keyed = "https://base-mainnet.g.alchemy.com/v2/AbCdEf123456GhIjKl7890"
+    config = load_config({"INDEXBOT_RPC_URLS": f"{keyed}, http://127.0.0.1:8545"})
+    assert config.redacted()["rpc_urls"] == ("https://base-mainnet.g.alchemy.com/v2/***", "http://127.0.0.1:8545")
+    assert config.secrets == [keyed]
 
 
 async def test_check_prints_the_rpc_redacted(
