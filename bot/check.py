@@ -18,7 +18,7 @@ Hermes, so only their ids are shown here (they are checked at run time).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -190,7 +190,7 @@ class Report:
     rows: list[Row] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # not tied to one address (chain id, the profile's entries)
     startup: list[str] | None = None  # the start-up verification's refusal; None: it passes
-    companions: tuple[str, ...] = ()
+    companions: tuple[str, ...] = ()  # the companion profiles' files, checked on their own
     round_trips: int = 0
 
     def row(self, section: str, label: str, address: str | None) -> Row:
@@ -627,11 +627,13 @@ class _Checker:
             self.second.add(Call(addr, p.DECIMALS), decimals)
 
 
-async def run_check(profile: Profile, data: dict[str, Any], chain: Chain) -> Report:
+async def run_check(profile: Profile, data: dict[str, Any], chain: Chain, companions: Sequence[str] = ()) -> Report:
     """Read everything `profile` names on `chain` (its raw TOML `data` for the price sources) and run the
-    start-up verification; the report says what was found and whether the bot would start."""
+    start-up verification; the report says what was found and whether the bot would start (`companions`: the
+    companion profiles' paths, named for the operator to check in turn)."""
     report = Report(profile.name, profile.chain_label, None, profile.chain_id,
-                    tuple(redact_url(u) for u in profile.rpc_urls), companions=profile.companions)
+                    tuple(redact_url(u) for u in profile.rpc_urls),
+                    companions=tuple(companions) or profile.companions)
     checker = _Checker(profile, data, chain, report)
     await checker.run()
     try:
@@ -668,7 +670,7 @@ def render(report: Report) -> str:
         out.append("Start-up verification (what `indexbot run` checks): refuses to start:")
         out += [f"  - {x}" for x in report.startup]
     for companion in report.companions:
-        out.append(f"Companion profile {companion}: check it with `indexbot check --profile <its path>`")
+        out.append(f"Companion profile: check it with `indexbot check --profile {companion}`")
     missing = report.missing()
     out.append("")
     if report.ready:

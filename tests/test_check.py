@@ -91,6 +91,17 @@ async def test_check_on_the_devnet_reads_every_address_and_says_ready(
     assert "Start-up verification (what `indexbot run` checks): passes" in out
     assert "Verdict: READY." in out
     assert "http://127.0.0.1:" in out  # the RPC, shown (nothing secret in a loopback URL)
+    assert f"check it with `indexbot check --profile {chain.stocks_profile_path}`" in out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--profile", "nowhere"], "indexbot: no chain profile at "),
+    (["--profile", "/nonexistent/p.toml"], "indexbot: no chain profile at /nonexistent/p.toml"),
+])
+async def test_check_names_a_profile_it_cannot_find(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    assert await run_cli(monkeypatch, tmp_path, *argv) == 2
+    assert message in capsys.readouterr().err
 
 
 async def test_check_reads_in_few_round_trips(chain: Devnet) -> None:
