@@ -32,7 +32,7 @@ from bot import protocol as p
 from bot.chain import Call, Chain, Fn, Result
 from bot.config import redact_url
 from bot.discovery import FactoryToken, GET_STAKE_TOKENS, match_staking, verify_at_startup
-from bot.profile import (Profile, ProfileError, TokenRef, load_profile_data, override_paths, parse_profile,
+from bot.profile import (IndexRef, Profile, ProfileError, TokenRef, load_profile_data, override_paths, parse_profile,
                          profile_file)
 from bot.verify import ZERO, ProfileMismatch
 
@@ -264,30 +264,35 @@ class _Checker:
         self.first, self.second = _Batch(), _Batch()
         self.factory_tokens: list[FactoryToken] = []
         self.factory_seen: list[dict[str, Any]] = []  # what each of them answered: token, symbol, decimals
+        self.factory_read = False
 
-    # what the profile names, in the order it is printed
-    def named(self) -> Iterator[tuple[str, str, str]]:
+    # what the profile names, with the reads each address gets once it is known to hold code
+    def named(self) -> Iterator[tuple[str, str, str, Callable[[Row], None] | None]]:
         prof = self.profile
-        yield "Contracts", "Multicall3", prof.multicall3
+        yield "Contracts", "Multicall3", prof.multicall3, None
         for label, addr in (("Uniswap V3 factory", prof.uniswap_factory), ("SwapRouter02", prof.swap_router02),
                             ("QuoterV2", prof.quoter_v2), ("NonfungiblePositionManager", prof.position_manager)):
             if addr:
-                yield "Contracts", label, addr
+                yield "Contracts", label, addr, None
         if prof.stake_factory:
-            yield "Contracts", "StakeFactory", prof.stake_factory
+            factory = prof.stake_factory
+            yield "Contracts", "StakeFactory", factory, lambda row: self.first.add(
+                Call(factory, GET_STAKE_TOKENS), partial(self.stake_factory_list, row))
         if prof.locking:
-            yield "Contracts", "AssetLocking", prof.locking
+            locking = prof.locking
+            yield "Contracts", "AssetLocking", locking, lambda row: self.first.add(
+                Call(locking, GET_ACTIVE_TOKENS), partial(self.locking_list, row))
         for ref in prof.indexes:
             if ref.factory:
-                yield "Contracts", f"{ref.symbol} index factory", ref.factory
+                yield "Contracts", f"{ref.symbol} index factory", ref.factory, partial(self.issuance_reads, ref)
         for cl in self.sources.chainlink:
-            yield "Price feeds", f"{cl.symbol} Chainlink", cl.feed
+            yield "Price feeds", f"{cl.symbol} Chainlink", cl.feed, partial(self.feed_reads, source=cl)
         for tw in self.sources.twap:
             if tw.pool:
-                yield "Price feeds", f"{tw.symbol} TWAP pool", tw.pool
+                yield "Price feeds", f"{tw.symbol} TWAP pool", tw.pool, partial(self.named_pool, pool=tw.pool, window=tw.window)
         seq = sequencer_feed(self.data)
         if seq:
-            yield "Price feeds", "L2 sequencer uptime", seq[0]
+            yield "Price feeds", "L2 sequencer uptime", seq[0], partial(self.sequencer_reads, grace=seq[1])
 
     def tokens(self) -> Iterator[tuple[str, TokenRef, str | None]]:
         """(section, token, the token it stakes when it is a staking token)."""
@@ -470,19 +475,17 @@ class _Checker:
             report.problems.append(f"chain id is {report.chain_id}, the profile says {prof.chain_id}")
         named = list(self.named())
         tokens = list(self.tokens())
-        addresses = list(dict.fromkeys([a for _, _, a in named] + [t.address for _, t, _ in tokens]))
+        addresses = list(dict.fromkeys([a for _, _, a, _ in named] + [t.address for _, t, _ in tokens]))
         self.codes = await self.chain.codes(addresses)
         multicall_ok = bool(self.codes.get(prof.multicall3))
         if multicall_ok:  # first in the batch: feed ages are computed as the answers are handled
             self.first.add(Call(prof.multicall3, p.BLOCK_NUMBER), lambda r: setattr(report, "block", int(r.one())))
             self.first.add(Call(prof.multicall3, p.BLOCK_TIMESTAMP), lambda r: setattr(report, "timestamp", int(r.one())))
 
-        rows: dict[str, Row] = {}
-        for section, label, addr in named:
+        for section, label, addr, reads in named:
             row = report.row(section, label, addr)
-            rows[label] = row
-            if self.has_code(addr, row) and multicall_ok:
-                self.contract_reads(label, row)
+            if self.has_code(addr, row) and multicall_ok and reads is not None:
+                reads(row)
         for section, token, staked in tokens:
             row = report.row(section, token.symbol, token.address)
             if self.has_code(token.address, row) and multicall_ok:
@@ -510,9 +513,6 @@ class _Checker:
             for tw in self.sources.twap:
                 if tw.pool is None:
                     self.pool_reads(f"{tw.symbol}/USDC (TWAP {_duration(tw.window)})", tw.token, tw.symbol, tw.window)
-        for tw in self.sources.twap:
-            if tw.pool is not None and self.codes.get(tw.pool):
-                self.named_pool(rows[f"{tw.symbol} TWAP pool"], tw.pool, tw.window)
         await self.first.send(self.chain)
         await self.second.send(self.chain)
         self.staking_discovered()
@@ -527,30 +527,18 @@ class _Checker:
 
         self.first.add(Call(pool, POOL_FEE), fee)
 
-    def contract_reads(self, label: str, row: Row) -> None:
-        prof = self.profile
-        if label.endswith(" Chainlink"):
-            source = next(s for s in self.sources.chainlink if f"{s.symbol} Chainlink" == label)
-            self.feed_reads(row, source)
-        elif label == "L2 sequencer uptime":
-            seq = sequencer_feed(self.data)
-            assert seq is not None
-            self.sequencer_reads(row, seq[1])
-        elif label == "StakeFactory":
-            self.first.add(Call(row.address or "", GET_STAKE_TOKENS), lambda r: self.stake_factory_list(row, r))
-        elif label == "AssetLocking":
-            self.first.add(Call(row.address or "", GET_ACTIVE_TOKENS), lambda r: self.locking_list(row, r))
-        elif label.endswith(" index factory"):
-            ref = next(x for x in prof.indexes if f"{x.symbol} index factory" == label)
-
-            def issues(r: Result, what: str, expected: str) -> None:
+    def issuance_reads(self, ref: IndexRef, row: Row) -> None:
+        """An issuance index's factory: it must issue the index and take the profile's USDC."""
+        def expect(what: str, expected: str) -> Callable[[Result], None]:
+            def handle(r: Result) -> None:
                 if not r.ok or to_checksum_address(r.one()) != expected:
                     row.problems.append(f"{what} is {to_checksum_address(r.one()) if r.ok else 'unreadable'}, expected {expected}")
                 else:
                     row.facts.append(f"{what} {expected}")
+            return handle
 
-            self.first.add(Call(row.address or "", p.FACTORY_INDEX_TOKEN), lambda r: issues(r, "indexToken()", ref.token.address))
-            self.first.add(Call(row.address or "", p.FACTORY_USDC), lambda r: issues(r, "usdc()", prof.usdc.address))
+        self.first.add(Call(row.address or "", p.FACTORY_INDEX_TOKEN), expect("indexToken()", ref.token.address))
+        self.first.add(Call(row.address or "", p.FACTORY_USDC), expect("usdc()", self.profile.usdc.address))
 
     def index_reads(self) -> None:
         priced = self.sources.symbols()
@@ -577,6 +565,7 @@ class _Checker:
             return
         ids, tokens = r.values
         row.facts.append(f"getStakeTokens() lists {len(tokens)} staking token{'s' if len(tokens) != 1 else ''}")
+        self.factory_read = True
         for asset_id, raw in zip(ids, tokens, strict=True):
             addr = to_checksum_address(raw)
             entry = self.report.row("Staking", f"asset id {asset_id} (StakeFactory)", addr)
@@ -593,19 +582,30 @@ class _Checker:
             self.factory_seen.append(seen)
 
     def staking_discovered(self) -> None:
-        """Match the factory's tokens to the profile's indexes: a listed staking token must be the factory's."""
-        if not self.factory_tokens:
+        """Match the factory's tokens to the profile's indexes: a listed staking token must be the factory's; say
+        which listed ones the factory confirms or does not list, and which index has none at all."""
+        if not self.factory_read:
             return
         found = [replace(t, staked=s.get("token"), symbol=s.get("symbol"), decimals=s.get("decimals"))
                  for t, s in zip(self.factory_tokens, self.factory_seen, strict=True)]
         _, problems = match_staking(self.profile, found)
-        row = next(r for r in self.report.rows if r.label == "StakeFactory")
-        row.problems += problems
-        symbols = {ref.token.address: ref.symbol for ref in self.profile.indexes}
-        for token in found:
-            entry = next(r for r in self.report.rows if r.address == token.address and "StakeFactory" in r.label)
-            if token.staked in symbols:
-                entry.facts.append(f"stakes {symbols[token.staked]}")
+        rows = self.report.rows
+        next(r for r in rows if r.label == "StakeFactory").problems.extend(problems)
+        by_index = {t.staked: t for t in found if t.staked is not None}
+        for ref in self.profile.indexes:
+            made = by_index.get(ref.token.address)
+            if made is not None:
+                entry = next(r for r in rows if r.address == made.address and "StakeFactory" in r.label)
+                entry.facts.append(f"stakes {ref.symbol}" + ("" if ref.staking else ": discovered, the profile lists none"))
+            if ref.staking is not None:
+                listed = next(r for r in rows if r.address == ref.staking.address and r.section == "Staking")
+                if made is None:
+                    listed.facts.append("not listed by the StakeFactory (checked by its own token())")
+                elif made.address == ref.staking.address:
+                    listed.facts.append(f"the StakeFactory's, asset id {made.asset_id}")
+            elif made is None and ref.venue == "pool":
+                none = self.report.row("Staking", f"{ref.symbol} staking", None)
+                none.warnings.append("none listed and none in the StakeFactory: staking this index is not offered")
 
     def locking_list(self, row: Row, r: Result) -> None:
         if not r.ok:

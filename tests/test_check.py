@@ -304,6 +304,24 @@ async def test_start_up_discovers_staking_tokens_the_profile_leaves_out(chain: D
         s: (v["address"], v["symbol"], v["decimals"]) for s, v in listed.items()}
 
 
+async def test_check_shows_staking_tokens_discovered_where_the_profile_lists_none(chain: Devnet, tmp_path: Path) -> None:
+    data = copy.deepcopy(devnet_data(chain))
+    meme = data["indexes"][1].pop("staking")
+    profile, raw = load_for_check(write(tmp_path / "p.toml", data), None, None)
+    rpc = Chain(profile.rpc_urls, profile.multicall3)
+    try:
+        report = await run_check(profile, raw, rpc)
+    finally:
+        await rpc.close()
+    (found,) = [r for r in report.rows if r.address == meme["address"]]
+    assert found.label == "asset id 2 (StakeFactory)" and found.status == "ok"
+    assert "stakes MEME.ssi: discovered, the profile lists none" in found.facts
+    assert "cooldown() 7 days" in found.facts and "symbol sMEME.ssi" in found.facts
+    (listed,) = [r for r in report.rows if r.address == data["indexes"][0]["staking"]["address"] and r.label == "sMAG7.ssi"]
+    assert "the StakeFactory's, asset id 1" in listed.facts
+    assert report.ready and report.startup is None
+
+
 async def test_start_up_refuses_a_listed_staking_token_that_is_not_the_factorys(chain: Devnet, tmp_path: Path) -> None:
     data = copy.deepcopy(devnet_data(chain))
     _swap_staking(data)
