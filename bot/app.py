@@ -59,7 +59,6 @@ from bot.trading.nonces import NonceManager
 from bot.trading.failpoints import kill_at
 from bot.trading.reconcile import reconcile
 from bot.discovery import verify_at_startup
-from bot.verify import verify_profile
 from bot.web import connect as connect_pages
 from bot.web import sign as sign_pages
 from bot.web.pages import PageKit
@@ -164,11 +163,13 @@ class App:
         trading = Executor(
             profile, chain, head, market, intents, nonces, wallets, notices, settings, config.trading, connected=connected,
         )
-        others, remote_balances = [], []
+        others, remote_balances, verified = [], [], []
         for other in companions:  # each chain its own executor; one that shares the home chain shares its nonces
             same = (other.chain_id, other.rpc_urls) == (profile.chain_id, profile.rpc_urls)
             o_chain, o_head, o_nonces = (chain, head, nonces) if same else await _open_chain(other, intents, track_head, opened)
-            o_market = Market(other, o_chain, await verify_profile(other, o_chain), o_head, config.market)
+            other, o_setup = await verify_at_startup(other, o_chain)  # a companion's staking tokens discovered too
+            verified.append(other)
+            o_market = Market(other, o_chain, o_setup, o_head, config.market)
             connected.chains.setdefault(other.chain_id, LinkChain(o_chain, other.chain_label))  # its signing links
             others.append(Executor(other, o_chain, o_head, o_market, intents, o_nonces, wallets, notices, settings,
                                    config.trading, connected=connected))
@@ -218,7 +219,7 @@ class App:
             price_alerts=price_alerts,
             alert_settings=alert_settings,
             digests=digests,
-            companions=companions,
+            companions=tuple(verified),
             desks=desks,
             issuance=issuance,
             remote_balances=tuple(remote_balances),
