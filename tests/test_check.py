@@ -94,6 +94,14 @@ async def test_check_on_the_devnet_reads_every_address_and_says_ready(
     assert f"check it with `indexbot check --profile {chain.stocks_profile_path}`" in out
 
 
+async def test_check_defaults_to_the_configured_chain(
+    chain: Devnet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = await run_cli(monkeypatch, tmp_path, env={"INDEXBOT_CHAIN": str(chain.profile_path)})
+    out = capsys.readouterr().out
+    assert code == 0 and out.startswith("Profile devnet (Base), chain id 31337")
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--profile", "nowhere"], "indexbot: no chain profile at "),
     (["--profile", "/nonexistent/p.toml"], "indexbot: no chain profile at /nonexistent/p.toml"),
