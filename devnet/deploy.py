@@ -144,7 +144,6 @@ async def deploy(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PA
                 "staking": {"address": staking, "symbol": "s" + spec.symbol, "decimals": 8},
             })
 
-        stake_factory = await _register_stake_tokens(tx, new, at, indexes)
         v2_factory = at("UniswapV2Factory", await new("UniswapV2Factory", me))
         locking = at("AssetLocking", await new("AssetLocking"))
         lp_tokens: list[dict[str, Any]] = []
@@ -156,6 +155,7 @@ async def deploy(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PA
             lp_tokens.append({"address": pair.address, "symbol": "UNI-V2", "decimals": 18, "index": symbol,
                               "kind": "uniswap-v2"})
         stocks = await deploy_stocks(tx, new, at, usdc, load_stock_market(market_path), _feed_answer)
+        stake_factory = await _register_stake_tokens(tx, new, at, indexes)  # last: earlier addresses stay as they were
         await tx.wait()
         async with w3.batch_requests() as batch:
             for ix in indexes:
