@@ -58,7 +58,7 @@ from bot.trading.executor import Executor
 from bot.trading.nonces import NonceManager
 from bot.trading.failpoints import kill_at
 from bot.trading.reconcile import reconcile
-from bot.verify import verify_profile
+from bot.discovery import verify_at_startup
 from bot.web import connect as connect_pages
 from bot.web import sign as sign_pages
 from bot.web.pages import PageKit
@@ -102,7 +102,7 @@ class App:
             devnet = await Devnet.start(config.home / "embedded-devnet", fulfil=True)
             profiles = load_profiles(devnet.profile_path)
         else:
-            profiles = load_profiles(config.chain)
+            profiles = load_profiles(config.chain, config.home, config.profile_override)
         profile, companions = profiles[0], profiles[1:]
         if config.rpc_urls:
             profile = replace(profile, rpc_urls=config.rpc_urls)
@@ -126,7 +126,7 @@ class App:
                         track_head: bool, opened: AsyncExitStack) -> App:
         chain = Chain(profile.rpc_urls, profile.multicall3)
         opened.push_async_callback(chain.close)
-        setup = await verify_profile(profile, chain)
+        profile, setup = await verify_at_startup(profile, chain)  # staking tokens discovered, then verified
         head = HeadTracker(chain, interval=max(0.25, profile.block_time_seconds / 2))
         opened.push_async_callback(head.stop)
         if track_head:
@@ -163,11 +163,13 @@ class App:
         trading = Executor(
             profile, chain, head, market, intents, nonces, wallets, notices, settings, config.trading, connected=connected,
         )
-        others, remote_balances = [], []
+        others, remote_balances, verified = [], [], []
         for other in companions:  # each chain its own executor; one that shares the home chain shares its nonces
             same = (other.chain_id, other.rpc_urls) == (profile.chain_id, profile.rpc_urls)
             o_chain, o_head, o_nonces = (chain, head, nonces) if same else await _open_chain(other, intents, track_head, opened)
-            o_market = Market(other, o_chain, await verify_profile(other, o_chain), o_head, config.market)
+            other, o_setup = await verify_at_startup(other, o_chain)  # a companion's staking tokens discovered too
+            verified.append(other)
+            o_market = Market(other, o_chain, o_setup, o_head, config.market)
             connected.chains.setdefault(other.chain_id, LinkChain(o_chain, other.chain_label))  # its signing links
             others.append(Executor(other, o_chain, o_head, o_market, intents, o_nonces, wallets, notices, settings,
                                    config.trading, connected=connected))
@@ -217,7 +219,7 @@ class App:
             price_alerts=price_alerts,
             alert_settings=alert_settings,
             digests=digests,
-            companions=companions,
+            companions=tuple(verified),
             desks=desks,
             issuance=issuance,
             remote_balances=tuple(remote_balances),

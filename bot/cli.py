@@ -1,5 +1,5 @@
 """`indexbot`: chat (terminal), run (Telegram and/or Discord), points (the daily snapshot), devnet (local chain),
-config (redacted)."""
+config (redacted), check (a chain profile's pre-flight)."""
 
 from __future__ import annotations
 
@@ -93,6 +93,32 @@ async def _points_snapshot(config: Config, day: date | None) -> int:
     return 0
 
 
+async def _check(config: Config, profile: str | None) -> int:
+    """`indexbot check`: the pre-flight report of a chain profile (bot.check); 0 when the bot would start."""
+    import aiohttp
+
+    from bot.chain import Chain, ChainUnavailable
+    from bot.check import load_for_check, render, run_check
+    from bot.config import redact_url
+    from bot.profile import profile_file
+
+    name = profile or config.chain or "base"
+    prof, data = load_for_check(name, config.home, config.profile_override, config.rpc_urls)
+    companions = [str(profile_file(name).parent / rel) for rel in prof.companions]
+    chain = Chain(prof.rpc_urls, prof.multicall3)
+    try:
+        report = await run_check(prof, data, chain, companions)
+    except (ChainUnavailable, OSError, asyncio.TimeoutError, aiohttp.ClientError) as exc:
+        # the exception's own text can hold the URL with its key: only its kind is shown
+        print(f"indexbot check: no RPC endpoint answered ({', '.join(redact_url(u) for u in prof.rpc_urls)}): "
+              f"{type(exc).__name__}", file=sys.stderr)
+        return 2
+    finally:
+        await chain.close()
+    print(render(report))
+    return 0 if report.ready else 1
+
+
 def _day(text: str) -> date:
     try:
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):  # fromisoformat alone also takes 20261120 and 2026-W47-1
@@ -108,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("chat", help="chat with the bot in this terminal (starts a local devnet when no chain is set)")
     sub.add_parser("run", help="run the Telegram and/or Discord front ends")
     sub.add_parser("config", help="print the configuration with secrets redacted")
+    check = sub.add_parser("check", help="pre-flight: check a chain profile against its chain, address by address")
+    check.add_argument("--profile", default=None,
+                       help="a shipped profile name (base) or a profile file (default: INDEXBOT_CHAIN, else base)")
     points = sub.add_parser("points", help="the points programme").add_subparsers(dest="points_command", required=True)
     snapshot = points.add_parser("snapshot", help="read every linked wallet and credit the day's points (once per day)")
     snapshot.add_argument("--day", type=_day, default=None, help="the UTC day to snapshot, YYYY-MM-DD (default: today)")
@@ -137,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(devnet_cli.main(args))
         if args.command == "run":
             return asyncio.run(_run(config))
+        if args.command == "check":
+            return asyncio.run(_check(config, args.profile))
         if args.command == "points":
             return asyncio.run(_points_snapshot(config, args.day))
         return asyncio.run(_chat(config))

@@ -8,12 +8,14 @@ never from the TOML file, and `redacted()` (what `indexbot config` prints) never
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot.announce.config import AnnounceConfig, AnnounceConfigError, parse_announce
 from bot.alerts.config import AlertsConfig, AlertsConfigError, parse_alerts
@@ -29,6 +31,34 @@ SECRET_NAMES = ("TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN", "INDEXBOT_MASTER_KEY"
 
 class ConfigError(ValueError):
     pass
+
+
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,11}")
+
+
+def _plain(segment: str) -> bool:
+    return not segment or (_PLAIN_SEGMENT.fullmatch(segment) is not None and sum(c.isdigit() for c in segment) <= 2)
+
+
+def redact_url(url: str) -> str:
+    """An RPC (or any service) URL safe to print: no user or password, no query or fragment, and every path
+    segment that could be a key (`/v2/<key>`, `/<token>/`) replaced by `***`; scheme, host, port and short plain
+    segments (`/v2`, `/rpc`) stay."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "***"
+    if not parts.scheme or not parts.hostname:
+        return "***"
+    path = "/".join(s if _plain(s) else "***" for s in parts.path.split("/"))
+    return (f"{parts.scheme}://{parts.hostname}{f':{port}' if port else ''}{path}"
+            f"{'?***' if parts.query else ''}{'#***' if parts.fragment else ''}")
+
+
+def url_secrets(url: str) -> list[str]:
+    """What `redact_url` hides in `url`, for the log filter: the URL itself when anything is hidden."""
+    return [url] if redact_url(url) != url else []
 
 
 @dataclass(frozen=True)
@@ -96,6 +126,7 @@ class Config:
     discord_invite_url: str | None = None  # the server invite /invite shares on Discord, with the user's code
     failpoint: str | None = None  # INDEXBOT_FAILPOINT: fault tests only (bot.trading.failpoints)
     issuance_watch_seconds: float = 2.0  # [issuance] watch_seconds: how often pending factory orders are checked
+    profile_override: Path | None = None  # INDEXBOT_PROFILE_OVERRIDE: a TOML layered over the chain profile (bot.profile)
 
     @property
     def database_path(self) -> Path:
@@ -104,7 +135,8 @@ class Config:
     @property
     def secrets(self) -> list[str]:
         """Every secret value, for the log filter."""
-        return [s.reveal() for s in (self.telegram_token, self.discord_token, self.master_key) if s is not None]
+        tokens = [s.reveal() for s in (self.telegram_token, self.discord_token, self.master_key) if s is not None]
+        return tokens + [x for url in self.rpc_urls for x in url_secrets(url)]  # RPC URLs can hold API keys
 
     def redacted(self) -> dict[str, Any]:
         shown: dict[str, Any] = {}
@@ -112,6 +144,8 @@ class Config:
             value = getattr(self, f.name)
             if isinstance(value, Secret):
                 value = "***"
+            elif f.name == "rpc_urls":
+                value = tuple(redact_url(u) for u in value)
             elif isinstance(value, (Limits, MarketSettings)):
                 value = {g.name: str(getattr(value, g.name)) for g in fields(value)}
             elif value is not None and not isinstance(value, (str, int, tuple)):
@@ -195,7 +229,12 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         discord_invite_url=pick("DISCORD_INVITE_URL", "discord_invite_url") or None,
         failpoint=env.get("INDEXBOT_FAILPOINT") or None,
         issuance_watch_seconds=_positive(file_values.get("issuance", {}).get("watch_seconds", 2.0), "issuance.watch_seconds"),
+        profile_override=_optional_path(pick("INDEXBOT_PROFILE_OVERRIDE", "profile_override")),
     )
+
+
+def _optional_path(value: Any) -> Path | None:
+    return Path(str(value)) if value else None
 
 
 def _positive(value: Any, key: str) -> float:

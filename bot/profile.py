@@ -8,6 +8,7 @@ through the interfaces in shared/protocol-facts.md, so the same code runs on bot
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,7 @@ class Profile:
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. [devnet] operator data
     label: str = ""  # the chain's name as users see it ("Base", "Ethereum")
     companions: tuple[str, ...] = ()  # other profiles' files, relative to this one's, loaded with it
+    stake_factory: str | None = None  # the protocol's StakeFactory: index staking tokens are discovered through it
 
     @property
     def chain_label(self) -> str:
@@ -204,6 +206,7 @@ def parse_profile(data: dict[str, Any]) -> Profile:
             extra={k: v for k, v in data.items() if k == "devnet"},
             label=str(data.get("label", "")),
             companions=tuple(str(x) for x in data.get("companions", [])),
+            stake_factory=_stake_factory(data),
         )
     except KeyError as exc:
         raise ProfileError(f"missing key {exc.args[0]!r}") from exc
@@ -218,20 +221,112 @@ def _path(name_or_path: str | Path) -> Path:
     return path
 
 
-def load_profile(name_or_path: str | Path) -> Profile:
-    """Load a shipped profile by name (`base`) or any profile file by path."""
-    with _path(name_or_path).open("rb") as fh:
-        return parse_profile(tomllib.load(fh))
+def load_profile(name_or_path: str | Path, overrides: Sequence[Path] = ()) -> Profile:
+    """Load a shipped profile by name (`base`) or any profile file by path, with `overrides` layered over it."""
+    return parse_profile(load_profile_data(name_or_path, overrides))
 
 
-def load_profiles(name_or_path: str | Path) -> tuple[Profile, ...]:
+def load_profiles(name_or_path: str | Path, home: Path | None = None, override: Path | None = None) -> tuple[Profile, ...]:
     """The home profile, then each of its companions (paths relative to the home profile's file). Every index
-    symbol must be unique across them all."""
+    symbol must be unique across them all. Each profile gets its operator overrides (`override_paths`)."""
     path = _path(name_or_path)
-    home = load_profile(path)
-    profiles = (home, *(load_profile(path.parent / rel) for rel in home.companions))
+    home_profile = load_profile(path, override_paths(path, home, override))
+    profiles = (home_profile, *(load_profile(path.parent / rel, override_paths(path.parent / rel, home))
+                                for rel in home_profile.companions))
     symbols = [ref.symbol for prof in profiles for ref in prof.indexes]
     clash = sorted({s for s in symbols if symbols.count(s) > 1})
     if clash:
         raise ProfileError(f"index symbols listed on more than one chain: {', '.join(clash)}")
     return profiles
+
+
+# -- operator overrides ----------------------------------------------------------------------------------
+# An operator changes any entry of a shipped profile without editing it: a TOML file layered over it, either
+# $INDEXBOT_HOME/profiles/<profile name>.toml or the file INDEXBOT_PROFILE_OVERRIDE names (that one last).
+# Tables are merged key by key; an array of tables (`[[indexes]]`, `[[lp_tokens]]`) is matched entry by entry
+# on `symbol`, else `address` (an entry that matches nothing is added); any other value replaces the shipped
+# one, arrays included (`BTC = [...]` in [prices] replaces BTC's sources).
+
+MATCH_KEYS = ("symbol", "address")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ProfileError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _same(key: str, a: Any, b: Any) -> bool:
+    return str(a).lower() == str(b).lower() if key == "address" else a == b
+
+
+def _merge_tables(shipped: list[Any], over: list[dict[str, Any]], where: str) -> list[Any]:
+    out = list(shipped)
+    for i, entry in enumerate(over):
+        key = next((k for k in MATCH_KEYS if k in entry), None)
+        if key is None:
+            raise ProfileError(f"{where}[{i}]: an override entry must name `symbol` or `address` to say which entry it changes")
+        at = next((j for j, old in enumerate(out) if isinstance(old, dict) and key in old and _same(key, old[key], entry[key])), None)
+        if at is None:
+            out.append(entry)
+        else:
+            out[at] = merge_profile_data(out[at], entry, f"{where}[{at}]")
+    return out
+
+
+def merge_profile_data(shipped: dict[str, Any], over: dict[str, Any], where: str = "") -> dict[str, Any]:
+    """`over` layered over `shipped` (neither is changed): see the rules above."""
+    out = dict(shipped)
+    for key, value in over.items():
+        at = f"{where}.{key}" if where else key
+        old = out.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            out[key] = merge_profile_data(old, value, at)
+        elif (isinstance(old, list) and isinstance(value, list) and value and all(isinstance(v, dict) for v in value)
+              and any(isinstance(o, dict) and any(k in o for k in MATCH_KEYS) for o in old)):
+            out[key] = _merge_tables(old, value, at)
+        else:
+            out[key] = value
+    return out
+
+
+def override_paths(profile_path: Path, home: Path | None, override: Path | None = None) -> list[Path]:
+    """The override files that apply to the profile at `profile_path`: $INDEXBOT_HOME/profiles/<its name>.toml
+    when it exists, then `override` (INDEXBOT_PROFILE_OVERRIDE), which must exist."""
+    paths = []
+    if home is not None:
+        name = str(_read_toml(profile_path).get("name", profile_path.stem))
+        candidate = Path(home) / "profiles" / f"{name}.toml"
+        if candidate.is_file() and candidate.resolve() != profile_path.resolve():
+            paths.append(candidate)
+    if override is not None:
+        if not Path(override).is_file():
+            raise ProfileError(f"INDEXBOT_PROFILE_OVERRIDE names {override}, which is not a file")
+        paths.append(Path(override))
+    return paths
+
+
+def profile_file(name_or_path: str | Path) -> Path:
+    """The file a profile name (`base`) or path stands for; ProfileError when there is none."""
+    return _path(name_or_path)
+
+
+def load_profile_data(name_or_path: str | Path, overrides: Sequence[Path] = ()) -> dict[str, Any]:
+    """The profile's TOML as a dict, each override merged over it in order (what `parse_profile` reads)."""
+    data = _read_toml(_path(name_or_path))
+    for path in overrides:
+        data = merge_profile_data(data, _read_toml(Path(path)))
+    return data
+
+
+def _stake_factory(data: dict[str, Any]) -> str | None:
+    table = data.get("stake_factory")
+    if table is None:
+        return None
+    if not isinstance(table, dict) or "address" not in table:
+        raise ProfileError("stake_factory: a table with `address`")
+    return _addr(table["address"], "stake_factory.address")

@@ -80,6 +80,8 @@ async def verify_profile(profile: Profile, chain: Chain) -> ChainSetup:
     contracts.update({f"{ref.symbol} factory": ref.factory for ref in issued if ref.factory})
     if profile.locking:
         contracts["locking"] = profile.locking
+    if profile.stake_factory:
+        contracts["stake_factory"] = profile.stake_factory
     lps = {f"{lp.token.symbol} ({lp.index}/USDC)": lp.token.address for lp in profile.lp_tokens}
     named = {**{t.symbol: t.address for t in tokens}, **lps, **contracts, **{f"feed {k}": v for k, v in profile.feeds.items()}}
     codes = await chain.codes(list(dict.fromkeys(named.values())))

@@ -155,6 +155,7 @@ async def deploy(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PA
             lp_tokens.append({"address": pair.address, "symbol": "UNI-V2", "decimals": 18, "index": symbol,
                               "kind": "uniswap-v2"})
         stocks = await deploy_stocks(tx, new, at, usdc, load_stock_market(market_path), _feed_answer)
+        stake_factory = await _register_stake_tokens(tx, new, at, indexes)  # last: earlier addresses stay as they were
         await tx.wait()
         async with w3.batch_requests() as batch:
             for ix in indexes:
@@ -203,6 +204,7 @@ async def deploy(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PA
         "indexes": indexes,
         "lp_tokens": lp_tokens,
         "locking": {"address": locking.address},
+        "stake_factory": {"address": stake_factory},
         "feeds": feeds,
         "devnet": {
             "deployer": me,
@@ -218,6 +220,16 @@ async def deploy(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PA
         },
     }
     return write_profile(data, profile_path)
+
+
+async def _register_stake_tokens(tx: Sender, new: Any, at: Any, indexes: list[dict[str, Any]]) -> str:
+    """A StakeFactory that lists every index's staking token under its asset id (1, 2, ... in market order),
+    as the protocol's factory does for the tokens it creates; the devnet profile names it so the bot discovers
+    its staking tokens through `getStakeTokens()` as it does on Base."""
+    stake_factory = at("StakeFactory", await new("StakeFactory"))
+    for asset_id, ix in enumerate(indexes, start=1):
+        await tx.send(stake_factory.functions.registerStakeToken(asset_id, ix["staking"]["address"], COOLDOWN_SECONDS))
+    return str(stake_factory.address)
 
 
 async def _seed_pair(

@@ -254,8 +254,8 @@ def test_locking_and_lp_tokens_are_optional(devnet: Devnet) -> None:
     del data["locking"], data["lp_tokens"]
     bare = parse_profile(data)
     assert bare.locking is None and bare.lp_tokens == ()
-    base = load_profile("base")  # no verified Base address for either: both absent
-    assert base.locking is None and base.lp_tokens == ()
+    base = load_profile("base")  # AssetLocking from the facts file; its LP tokens are read from getActiveTokens()
+    assert base.locking == "0x935A4B1F6F3E891a226b2522ac22d45Ce5839383" and base.lp_tokens == ()
     with pytest.raises(ProfileError, match="locking.address"):
         parse_profile({**devnet_data(devnet), "locking": {"address": "nope"}})
 
