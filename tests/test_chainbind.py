@@ -1,0 +1,224 @@
+"""A database bound to its chain, and the embedded devnet's chain kept beside it (issue 14 §4).
+
+The core layer: bind_chains against the real devnet and a real SQLite file; Devnet.start(persist=True) saving
+and loading a real anvil's state. The terminal journeys are in test_console.py.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.app import App
+from bot.chain import Chain
+from bot.chainbind import ChainMismatch, bind_chains
+from bot.storage.db import Database
+from conftest import make_config
+from devnet.harness import STATE_FILE, Devnet, DevnetStateError
+from devnet.rpc import connect
+
+
+async def bindings(db: Database) -> list[tuple[object, ...]]:
+    return [tuple(r) for r in await db.fetch_all("SELECT * FROM chain_bindings ORDER BY chain_id")]
+
+
+async def genesis_of(url: str) -> str:
+    async with connect(url) as w3:
+        return "0x" + bytes((await w3.eth.get_block(0))["hash"]).hex()
+
+
+async def test_first_start_binds_the_database_and_a_later_start_on_the_same_chain_passes(chain: Devnet, tmp_path: Path) -> None:
+    config = make_config(chain, tmp_path)
+    app = await App.start(config, track_head=False)
+    try:
+        rows = await bindings(app.db)
+    finally:
+        await app.stop()
+    assert [(r[0], r[1], r[5]) for r in rows] == [(31337, await genesis_of(chain.url), 1)]  # the home chain, once
+    assert rows[0][2] is not None and rows[0][3] is not None  # a devnet: anchored on its head at the first start
+    app = await App.start(config, track_head=False)  # the same chain again: started, nothing new recorded
+    try:
+        assert await bindings(app.db) == rows
+    finally:
+        await app.stop()
+
+
+# (what the database remembers, what the refusal must name); {genesis} is the devnet's real genesis hash
+WRONG_CHAINS = [
+    pytest.param((1, "0x" + "ab" * 32, None, None, "Ethereum", 1), ["chain id 1", "chain id 31337", "Ethereum"],
+                 id="home-bound-to-another-chain-id"),
+    pytest.param((31337, "0x" + "cd" * 32, None, None, "devnet", 1), ["chain id 31337", "0xcdcdcdcd", "another chain"],
+                 id="same-id-other-genesis"),
+    pytest.param((31337, "{genesis}", 5, "0x" + "ef" * 32, "devnet", 1), ["block 5", "0xefefefef", "devnet reset"],
+                 id="devnet-started-over"),
+    pytest.param((31337, "{genesis}", 10**9, "0x" + "ef" * 32, "devnet", 1), ["block 1000000000", "no such block"],
+                 id="devnet-shorter-than-its-anchor"),
+]
+
+
+@pytest.mark.parametrize(("bound", "named"), WRONG_CHAINS)
+async def test_a_database_from_another_chain_is_refused_and_nothing_changes(
+    chain: Devnet, tmp_path: Path, bound: tuple[object, ...], named: list[str]
+) -> None:
+    genesis = await genesis_of(chain.url)
+    row = tuple(genesis if v == "{genesis}" else v for v in bound)
+    db = await Database.open(tmp_path / "bot.sqlite3")
+    try:
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO chain_bindings VALUES (?, ?, ?, ?, ?, ?, 1)", row)
+        before = await bindings(db)
+    finally:
+        await db.close()
+    with pytest.raises(ChainMismatch) as refused:
+        await App.start(make_config(chain, tmp_path), track_head=False)
+    for words in named:
+        assert words in str(refused.value)
+    assert "nothing was changed" in str(refused.value)
+    db = await Database.open(tmp_path / "bot.sqlite3")
+    try:
+        assert await bindings(db) == before
+        assert (await db.fetch_one("SELECT COUNT(*) FROM users"))[0] == 0  # type: ignore[index]
+    finally:
+        await db.close()
+
+
+async def test_a_companion_on_a_chain_of_its_own_is_recorded_by_its_id(devnet: Devnet, tmp_path: Path) -> None:
+    other = await Devnet.start(tmp_path / "ethereum", chain_id=1)
+    db = await Database.open(tmp_path / "bot.sqlite3")
+    try:
+        home = devnet.profile
+        far = replace(other.profile, label="Ethereum")
+        c1, c2 = Chain(home.rpc_urls, home.multicall3), Chain(far.rpc_urls, far.multicall3)
+        try:
+            await bind_chains(db, "db", [(home, c1), (far, c2)])
+            assert [(r[0], r[4], r[5]) for r in await bindings(db)] == [(1, "Ethereum", 0), (31337, home.chain_label, 1)]
+            await bind_chains(db, "db", [(home, c1), (far, c2)])  # seen before: checked, nothing added
+            assert len(await bindings(db)) == 2
+            # chain id 1 served by the home node: both devnets were booted from one deploy cache, so their block 0 is
+            # the same, and the anchor block tells them apart
+            wrong = replace(far, rpc_urls=home.rpc_urls)
+            with pytest.raises(ChainMismatch, match=r"devnet \(chain id 1\) whose block \d+ is .* but the devnet"):
+                await bind_chains(db, "db", [(home, c1), (wrong, c1)])
+        finally:
+            await c1.close()
+            await c2.close()
+    finally:
+        await db.close()
+        await other.stop()
+
+
+async def test_the_devnet_comes_back_with_its_blocks_and_genesis(tmp_path: Path) -> None:
+    """Saved on stop and loaded on the next start: the same genesis (checked: the chain binding rests on it), the
+    blocks and a balance sent in the first run; a third start still has the same genesis (anvil's own new block 0
+    is dropped from the dump on load)."""
+    net = await Devnet.start(tmp_path, persist=True)
+    try:
+        genesis = await genesis_of(net.url)
+        async with connect(net.url) as w3:
+            acct = w3.eth.account.create()
+            me = (await w3.eth.accounts)[0]
+            await w3.eth.send_transaction({"from": me, "to": acct.address, "value": 12345})
+            head = await w3.eth.block_number
+    finally:
+        await net.stop()
+    assert (tmp_path / STATE_FILE).is_file() and not list(tmp_path.glob("*.tmp"))
+    for _ in range(2):
+        net = await Devnet.start(tmp_path, persist=True)
+        try:
+            assert net.restored
+            assert await genesis_of(net.url) == genesis
+            async with connect(net.url) as w3:
+                assert await w3.eth.get_balance(acct.address) == 12345
+                assert await w3.eth.block_number > head
+        finally:
+            await net.stop()
+
+
+async def test_the_state_is_saved_while_running_not_only_on_stop(tmp_path: Path) -> None:
+    """A crash (no stop) loses at most the last seconds: a block mined is in the file within the dump interval."""
+    net = await Devnet.start(tmp_path, persist=True, dump_seconds=0.2)
+    try:
+        async with connect(net.url) as w3:
+            me = (await w3.eth.accounts)[0]
+            await w3.eth.send_transaction({"from": me, "to": me, "value": 1})
+            head = await w3.eth.block_number
+        for _ in range(50):
+            saved = json.loads(gzip.decompress((tmp_path / STATE_FILE).read_bytes()))
+            if int(saved["block"]["number"], 16) >= head:
+                break
+            await __import__("asyncio").sleep(0.1)
+        assert int(saved["block"]["number"], 16) >= head
+    finally:
+        await net.stop()
+
+
+def _truncated(good: bytes) -> bytes:
+    return good[: len(good) // 2]
+
+
+def _flipped(good: bytes) -> bytes:
+    """One bit of the gzip trailer's CRC-32 changed: the data no longer matches its checksum."""
+    at = len(good) - 8
+    return good[:at] + bytes([good[at] ^ 0x01]) + good[at + 1:]
+
+
+CORRUPT_STATES = [
+    pytest.param(lambda good: b"", "the file is empty", id="empty"),
+    pytest.param(_truncated, "EOFError", id="truncated"),
+    pytest.param(_flipped, "CRC check failed", id="a-bit-flipped"),
+    pytest.param(lambda good: b"not gzip at all", "BadGzipFile", id="not-gzip"),
+    pytest.param(lambda good: gzip.compress(b"{nope"), "JSONDecodeError", id="not-json"),
+    pytest.param(lambda good: gzip.compress(b'{"accounts": {}}'), "not an anvil state dump", id="not-anvil"),
+    pytest.param(lambda good: gzip.compress(b'[1, 2]'), "not an anvil state dump", id="a-list"),
+]
+
+
+@pytest.fixture(scope="module")
+def good_state(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    import asyncio
+
+    home = tmp_path_factory.mktemp("good")
+
+    async def make() -> bytes:
+        net = await Devnet.start(home, persist=True)
+        await net.stop()
+        return (home / STATE_FILE).read_bytes()
+
+    return asyncio.run(make())
+
+
+@pytest.mark.parametrize(("spoil", "named"), CORRUPT_STATES)
+async def test_a_corrupt_state_file_is_refused_before_anything_starts(
+    good_state: bytes, tmp_path: Path, spoil: object, named: str
+) -> None:
+    net_home = tmp_path / "embedded-devnet"
+    net_home.mkdir()
+    bad = spoil(good_state)  # type: ignore[operator]
+    (net_home / STATE_FILE).write_bytes(bad)
+    (net_home / "profile.toml").write_text("kept = true\n")
+    with pytest.raises(DevnetStateError) as refused:
+        await Devnet.start(net_home, persist=True)
+    text = str(refused.value)
+    assert named in text and "nothing was changed" in text and "indexbot devnet reset" in text
+    assert (net_home / STATE_FILE).read_bytes() == bad  # left as it was, for the operator to look at
+    assert (net_home / "profile.toml").read_text() == "kept = true\n"
+    assert not (net_home / "anvil.log").exists()  # no anvil was started
+
+
+async def test_a_missing_state_under_a_bound_database_is_refused(chain: Devnet, tmp_path: Path) -> None:
+    """The embedded devnet's saved chain deleted while the database remains: refused before a new devnet starts."""
+    from bot.chainbind import refuse_lost_devnet
+
+    db = await Database.open(tmp_path / "bot.sqlite3")
+    try:
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO chain_bindings VALUES (31337, '0x00', NULL, NULL, 'devnet', 1, 1)")
+    finally:
+        await db.close()
+    with pytest.raises(ChainMismatch, match="saved chain .* is missing"):
+        refuse_lost_devnet(tmp_path / "bot.sqlite3", tmp_path / "embedded-devnet" / STATE_FILE)
+    refuse_lost_devnet(tmp_path / "other.sqlite3", tmp_path / "embedded-devnet" / STATE_FILE)  # no database: fine
