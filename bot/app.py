@@ -162,7 +162,7 @@ class App:
             ConnectSettings(url, profile.chain_id, config.web.signing_link_seconds),
             chains={profile.chain_id: LinkChain(chain, profile.chain_label)},
         )
-        nonces = NonceManager(chain.nonce, partial(intents.max_live_nonce, chain_id=profile.chain_id))
+        nonces = NonceManager(chain.nonce, partial(intents.in_flight_nonces, chain_id=profile.chain_id))
         trading = Executor(
             profile, chain, head, market, intents, nonces, wallets, notices, settings, config.trading, connected=connected,
         )
@@ -273,7 +273,7 @@ async def _open_chain(profile: Profile, intents: Intents, track_head: bool,
     if track_head:
         await head.poll_once()
         head.start()
-    return chain, head, NonceManager(chain.nonce, partial(intents.max_live_nonce, chain_id=profile.chain_id))
+    return chain, head, NonceManager(chain.nonce, partial(intents.in_flight_nonces, chain_id=profile.chain_id))
 
 
 async def _bind(db: Database, config: Config, profile: Profile, chain: Chain, companions: tuple[Profile, ...],
