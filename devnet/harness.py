@@ -23,6 +23,7 @@ import gzip
 import json
 import logging
 import os
+import time
 import tomllib
 import zlib
 from pathlib import Path
@@ -39,7 +40,8 @@ from devnet.rpc import Sender, connect, factory
 
 log = logging.getLogger(__name__)
 STATE_FILE = "chain-state.gz"  # the embedded devnet's chain, beside its profile and key file
-STATE_KEYS = ("block", "accounts", "blocks")  # what anvil's dump holds at the least
+STATE_KEYS = ("block", "accounts", "blocks")
+RESTAMP_AFTER_SECONDS = 600  # a chain idle longer gets its feeds re-stamped on load  # what anvil's dump holds at the least
 
 
 class DevnetStateError(StartupRefused):
@@ -146,7 +148,10 @@ class Devnet:
         net.restored = saved is not None
         if persist:
             net.state_path = state_path
-            await net.save()
+            if saved is None:
+                await net.save()  # a state file from the first moment: the database is bound to this chain now
+            else:
+                net._dumped_block = int(saved["block"]["number"], 16)  # on disk already; new blocks in 2 s
             net._dumping = asyncio.create_task(net._dump_loop(dump_seconds), name="devnet:dump-state")
         if fulfil:
             net._fulfilling = asyncio.create_task((await net.fulfiller()).run(), name="devnet:fulfil")
@@ -220,13 +225,16 @@ async def _anvil(workdir: Path, chain_id: int, saved: dict[str, Any] | None) -> 
 
 async def _restore(anvil: Anvil, profile_path: Path) -> Profile:
     """A saved chain was loaded: point its profiles at the new URL; re-stamp the feeds (their answers, a
-    heartbeat) so prices are fresh at today's chain time."""
+    heartbeat) when the chain sat idle for more than ten minutes, so prices are fresh at today's chain time."""
     data = _retarget(profile_path, anvil.url)
     feeds = list(data.get("feeds", {}).values())
     for rel in data.get("companions", []):
         other = _retarget(profile_path.parent / rel, anvil.url)
         feeds += list(other.get("devnet", {}).get("stock_feeds", {}).values())
-    await _restamp(anvil.url, int(data["chain_id"]), feeds)
+    async with connect(anvil.url) as w3:
+        idle = time.time() - int((await w3.eth.get_block("latest"))["timestamp"])
+    if idle > RESTAMP_AFTER_SECONDS:  # the next block jumps to now: the feeds would be that old
+        await _restamp(anvil.url, int(data["chain_id"]), feeds)
     return load_profile(profile_path)
 
 

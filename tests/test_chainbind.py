@@ -18,6 +18,7 @@ from bot.chain import Chain
 from bot.chainbind import ChainMismatch, bind_chains
 from bot.storage.db import Database
 from conftest import make_config
+from devnet import harness
 from devnet.harness import STATE_FILE, Devnet, DevnetStateError
 from devnet.rpc import connect
 
@@ -111,10 +112,11 @@ async def test_a_companion_on_a_chain_of_its_own_is_recorded_by_its_id(devnet: D
         await other.stop()
 
 
-async def test_the_devnet_comes_back_with_its_blocks_and_genesis(tmp_path: Path) -> None:
+async def test_the_devnet_comes_back_with_its_blocks_and_genesis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Saved on stop and loaded on the next start: the same genesis (checked: the chain binding rests on it), the
     blocks and a balance sent in the first run; a third start still has the same genesis (anvil's own new block 0
-    is dropped from the dump on load)."""
+    is dropped from the dump on load). Restarted at once, nothing is sent; after a long idle (forced here) the
+    feeds are re-stamped at the new chain time."""
     net = await Devnet.start(tmp_path, persist=True)
     try:
         genesis = await genesis_of(net.url)
@@ -126,14 +128,25 @@ async def test_the_devnet_comes_back_with_its_blocks_and_genesis(tmp_path: Path)
     finally:
         await net.stop()
     assert (tmp_path / STATE_FILE).is_file() and not list(tmp_path.glob("*.tmp"))
-    for _ in range(2):
+    for idle in (False, True):
+        if idle:
+            monkeypatch.setattr(harness, "RESTAMP_AFTER_SECONDS", -1)
         net = await Devnet.start(tmp_path, persist=True)
         try:
             assert net.restored
             assert await genesis_of(net.url) == genesis
             async with connect(net.url) as w3:
                 assert await w3.eth.get_balance(acct.address) == 12345
-                assert await w3.eth.block_number > head
+                now = await w3.eth.block_number
+                if not idle:
+                    assert now == head  # nothing sent on a quick restart
+                else:
+                    assert now > head
+                    feed = next(iter(net.profile.feeds.values()))
+                    round_data = await w3.eth.call({"to": feed, "data": "0xfeaf968c"})  # latestRoundData()
+                    updated_at = int.from_bytes(round_data[96:128], "big")
+                    block = await w3.eth.get_block("latest")
+                    assert updated_at >= block["timestamp"] - 5  # re-stamped just now
         finally:
             await net.stop()
 
