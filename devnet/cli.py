@@ -38,6 +38,7 @@ from devnet import fulfil
 from devnet import operator as op
 from devnet.anvil import HOST, Anvil, AnvilError, free_port, is_anvil, pid_alive, stop_pid, wait_ready
 from devnet.deploy import STOCKS_PROFILE, boot, state_hash, write_profile
+from devnet.harness import keep_one_genesis
 from devnet.rpc import TxFailed, connect
 
 DEFAULT_PORT = 8545
@@ -184,6 +185,8 @@ async def cmd_up(args: argparse.Namespace, paths: Paths) -> int:
         for path in (paths.state, paths.profile, paths.stocks):
             path.unlink(missing_ok=True)
     port = args.port or (DEFAULT_PORT if _port_free(DEFAULT_PORT) else free_port())
+    if paths.state.is_file():
+        keep_one_genesis(paths.state)  # the chain's own block 0 only: its genesis hash binds the bot's database
     anvil = await Anvil(paths.home).start(port=port, state_file=paths.state, detach=True)
     paths.run.write_text(json.dumps({"pid": anvil.pid, "port": anvil.port}))
     try:

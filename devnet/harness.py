@@ -81,6 +81,25 @@ def _one_genesis(data: dict[str, Any]) -> None:
         data["blocks"] = [b for b in blocks if b is first or int(str(b["header"]["number"]), 16) != 0]
 
 
+def keep_one_genesis(path: Path) -> None:
+    """For anvil's own `--state` file (`indexbot devnet up`, plain JSON): drop the extra block 0s each restart
+    adds (see `_one_genesis`) before anvil loads it, so the chain's genesis hash stays what the database
+    recorded. Rewritten atomically, and only when there is something to drop; a corrupt file is refused."""
+    try:
+        data = json.loads(Path(path).read_bytes())
+        if not isinstance(data, dict) or any(key not in data for key in STATE_KEYS):
+            raise ValueError("not an anvil state dump")
+        count = len(data["blocks"])
+        _one_genesis(data)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DevnetStateError(
+            f"the devnet's chain state {path} cannot be loaded ({type(exc).__name__}: {exc}); nothing was changed. "
+            "`indexbot devnet reset` starts the devnet and its database over"
+        ) from None
+    if len(data["blocks"]) != count:
+        write_state(path, json.dumps(data).encode())
+
+
 def write_state(path: Path, packed: bytes) -> None:
     """Atomically replace `path` with `packed`: a temporary file beside it, synced, renamed over it."""
     tmp = path.with_name(path.name + ".tmp")

@@ -235,3 +235,47 @@ async def test_a_missing_state_under_a_bound_database_is_refused(chain: Devnet, 
     with pytest.raises(ChainMismatch, match="saved chain .* is missing"):
         refuse_lost_devnet(tmp_path / "bot.sqlite3", tmp_path / "embedded-devnet" / STATE_FILE)
     refuse_lost_devnet(tmp_path / "other.sqlite3", tmp_path / "embedded-devnet" / STATE_FILE)  # no database: fine
+
+
+def test_keep_one_genesis_keeps_the_oldest_block_0(tmp_path: Path) -> None:
+    """anvil's own --state file gains the new anvil's block 0 at every restart; the chain's own (oldest) stays."""
+    def block(number: int, ts: int) -> dict[str, object]:
+        return {"header": {"number": hex(number), "timestamp": hex(ts)}}
+
+    state = {"block": {"number": "0x1"}, "accounts": {}, "blocks": [block(0, 300), block(1, 101), block(0, 100), block(0, 200)]}
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps(state))
+    harness.keep_one_genesis(path)
+    assert json.loads(path.read_text())["blocks"] == [block(1, 101), block(0, 100)]
+    untouched = path.stat().st_mtime_ns
+    harness.keep_one_genesis(path)  # nothing to drop: not rewritten
+    assert path.stat().st_mtime_ns == untouched
+    path.write_text('{"blocks": [')
+    with pytest.raises(DevnetStateError, match="cannot be loaded"):
+        harness.keep_one_genesis(path)
+    assert path.read_text() == '{"blocks": ['
+
+
+async def test_devnet_up_keeps_its_genesis_across_restarts(tmp_path: Path) -> None:
+    """`indexbot devnet up` / `down` four times: the same block 0 every time (before, the fourth start came up
+    with another genesis hash, and a database bound to the devnet would have been refused)."""
+    import argparse
+
+    from devnet import cli
+    from devnet.anvil import free_port
+
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers(dest="command"))
+
+    async def run(*argv: str) -> int:
+        return await cli.main(parser.parse_args(["devnet", "--home", str(tmp_path), *argv]))
+
+    port = str(free_port())
+    seen = set()
+    for _ in range(4):
+        assert await run("up", "--port", port) == 0
+        try:
+            seen.add(await genesis_of(f"http://127.0.0.1:{port}"))
+        finally:
+            assert await run("down") == 0
+    assert len(seen) == 1
