@@ -137,7 +137,7 @@ class App:
         Path(config.database_path).parent.mkdir(parents=True, exist_ok=True)
         db = await Database.open(config.database_path)
         opened.push_async_callback(db.close)
-        await _bind(db, config, profile, chain, companions, opened)  # before anything reads what the database holds
+        await _bind(db, config, profile, chain, companions)  # before anything reads what the database holds
         catalogs = Catalogs()
         users = Users(db)
         market = Market(profile, chain, setup, head, config.market)
@@ -276,20 +276,20 @@ async def _open_chain(profile: Profile, intents: Intents, track_head: bool,
     return chain, head, NonceManager(chain.nonce, partial(intents.in_flight_nonces, chain_id=profile.chain_id))
 
 
-async def _bind(db: Database, config: Config, profile: Profile, chain: Chain, companions: tuple[Profile, ...],
-                opened: AsyncExitStack) -> None:
+async def _bind(db: Database, config: Config, profile: Profile, chain: Chain, companions: tuple[Profile, ...]) -> None:
     """The database bound to its chains (bot.chainbind); a companion on a chain of its own through a short-lived
     connection of its own (its lasting one is opened later with its head tracker)."""
-    pairs = [(profile, chain)]
+    pairs, own = [(profile, chain)], []
     for other in companions:
         same = (other.chain_id, other.rpc_urls) == (profile.chain_id, profile.rpc_urls)
-        if same:
-            pairs.append((other, chain))
-        else:
-            o_chain = Chain(other.rpc_urls, other.multicall3)
-            opened.push_async_callback(o_chain.close)
-            pairs.append((other, o_chain))
-    await bind_chains(db, config.database_path, pairs)
+        if not same:
+            own.append(Chain(other.rpc_urls, other.multicall3))
+        pairs.append((other, chain if same else own[-1]))
+    try:
+        await bind_chains(db, config.database_path, pairs)
+    finally:
+        for o_chain in own:
+            await o_chain.close()
 
 
 def _devnet_home(config: Config, profile: Profile, devnet: Any) -> Path | None:

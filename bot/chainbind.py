@@ -73,6 +73,10 @@ async def bind_chains(db: Database, database_path: str | Path, chains: Sequence[
     for i, (profile, chain) in enumerate(chains):
         if profile.chain_id in found:
             continue  # a companion on the home chain (or two companions on one chain): checked once
+        served = int(await chain.w3.eth.chain_id)
+        if served != profile.chain_id:  # checked here too: a companion is verified after the binding
+            raise ChainMismatch(f"the RPC of {profile.name!r} serves chain id {served}, the profile says chain id "
+                                f"{profile.chain_id}; refusing to start, nothing was changed.")
         genesis = await _block_hash(chain, 0)
         assert genesis is not None
         found[profile.chain_id] = (profile, chain, genesis)

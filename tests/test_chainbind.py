@@ -99,11 +99,20 @@ async def test_a_companion_on_a_chain_of_its_own_is_recorded_by_its_id(devnet: D
             assert [(r[0], r[4], r[5]) for r in await bindings(db)] == [(1, "Ethereum", 0), (31337, home.chain_label, 1)]
             await bind_chains(db, "db", [(home, c1), (far, c2)])  # seen before: checked, nothing added
             assert len(await bindings(db)) == 2
-            # chain id 1 served by the home node: both devnets were booted from one deploy cache, so their block 0 is
-            # the same, and the anchor block tells them apart
-            wrong = replace(far, rpc_urls=home.rpc_urls)
-            with pytest.raises(ChainMismatch, match=r"devnet \(chain id 1\) whose block \d+ is .* but the devnet"):
-                await bind_chains(db, "db", [(home, c1), (wrong, c1)])
+            with pytest.raises(ChainMismatch, match="serves chain id 1, the profile says chain id 31337"):
+                await bind_chains(db, "db", [(home, c2)])  # the other node under the home profile
+            assert len(await bindings(db)) == 2
+            # another devnet with the home chain's id: both were booted from one deploy cache, so their block 0 is
+            # the same, and only the anchor block tells them apart
+            third = await Devnet.start(tmp_path / "third")
+            c3 = Chain(third.profile.rpc_urls, home.multicall3)
+            try:
+                with pytest.raises(ChainMismatch, match=r"devnet \(chain id 31337\) whose block \d+ is .* but the devnet"):
+                    await bind_chains(db, "db", [(replace(home, rpc_urls=third.profile.rpc_urls), c3)])
+            finally:
+                await c3.close()
+                await third.stop()
+            assert len(await bindings(db)) == 2
         finally:
             await c1.close()
             await c2.close()
