@@ -379,6 +379,12 @@ def _reset_targets(paths: Paths) -> list[Path]:
 async def cmd_reset(args: argparse.Namespace, paths: Paths, ask: Any = input) -> int:
     if _running(paths) is not None:
         raise op.OperatorError("the devnet is running; stop it first with `indexbot devnet down` (and stop the bot)")
+    from bot.config import load_config
+
+    embedded = _running(Paths(load_config().home / "embedded-devnet"))
+    if embedded is not None:
+        raise op.OperatorError(f"the bot's embedded devnet is running (anvil pid {embedded['pid']}): quit `indexbot "
+                               "chat` first")
     targets = _reset_targets(paths)
     if not targets:
         print("nothing to reset: no saved devnet chain and no database")

@@ -40,6 +40,7 @@ from devnet.rpc import Sender, connect, factory
 
 log = logging.getLogger(__name__)
 STATE_FILE = "chain-state.gz"  # the embedded devnet's chain, beside its profile and key file
+RUN_FILE = "anvil.json"  # its anvil's pid and port while it runs
 STATE_KEYS = ("block", "accounts", "blocks")
 RESTAMP_AFTER_SECONDS = 600  # a chain idle longer gets its feeds re-stamped on load  # what anvil's dump holds at the least
 
@@ -167,6 +168,7 @@ class Devnet:
         net.restored = saved is not None
         if persist:
             net.state_path = state_path
+            (workdir / RUN_FILE).write_text(json.dumps({"pid": anvil.pid, "port": anvil.port}))  # `devnet reset` asks
             if saved is None:
                 await net.save()  # a state file from the first moment: the database is bound to this chain now
             else:
@@ -189,6 +191,8 @@ class Devnet:
             except Exception:  # noqa: BLE001 - the periodic dump is at most seconds old
                 log.exception("could not save the devnet's chain state on stop")
         await self.anvil.stop()
+        if self.state_path is not None:
+            (self.state_path.parent / RUN_FILE).unlink(missing_ok=True)
 
     async def save(self, force: bool = False) -> bool:
         """Dump the chain to `state_path` if a block was mined since the last dump (or `force`); whether it wrote."""

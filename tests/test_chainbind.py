@@ -6,6 +6,7 @@ and loading a real anvil's state. The terminal journeys are in test_console.py.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 from dataclasses import replace
@@ -177,7 +178,7 @@ async def test_the_state_is_saved_while_running_not_only_on_stop(tmp_path: Path)
             saved = json.loads(gzip.decompress((tmp_path / STATE_FILE).read_bytes()))
             if int(saved["block"]["number"], 16) >= head:
                 break
-            await __import__("asyncio").sleep(0.1)
+            await asyncio.sleep(0.1)
         assert int(saved["block"]["number"], 16) >= head
     finally:
         await net.stop()
@@ -293,3 +294,22 @@ async def test_devnet_up_keeps_its_genesis_across_restarts(tmp_path: Path) -> No
         finally:
             assert await run("down") == 0
     assert len(seen) == 1
+
+
+async def test_devnet_reset_is_refused_while_the_embedded_devnet_runs(tmp_path: Path) -> None:
+    """`indexbot devnet reset --yes` beside a running `indexbot chat` would delete its database under it."""
+    import os
+    import subprocess
+    import sys
+
+    net = await Devnet.start(tmp_path / "embedded-devnet", persist=True)
+    try:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("INDEXBOT_")} | {"INDEXBOT_HOME": str(tmp_path)}
+        out = await asyncio.to_thread(
+            subprocess.run, [str(Path(sys.executable).with_name("indexbot")), "devnet", "reset", "--yes"],
+            capture_output=True, text=True, env=environ, timeout=30)
+        assert out.returncode == 2 and f"embedded devnet is running (anvil pid {net.anvil.pid})" in out.stdout
+        assert (tmp_path / "embedded-devnet" / STATE_FILE).is_file()
+    finally:
+        await net.stop()
+    assert not (tmp_path / "embedded-devnet" / "anvil.json").exists()
