@@ -111,3 +111,30 @@ async def test_a_gap_found_at_start_up_is_repaired_and_nothing_is_repeated(chain
         assert (await second.services.trading.intents.get(a.id)).state is State.DROPPED  # type: ignore[union-attr]
     finally:
         await second.stop()
+
+
+async def test_blocks_the_devnet_lost_are_replayed_at_start_up(chain: Devnet, tmp_path: Path) -> None:
+    """A crash lost the devnet's last seconds (here: reverted to before a buy) while the database recorded the
+    buy mined. The next start sends our own signed transactions from the lost blocks again (byte for byte: they
+    can run only once), so the funds match the database and the next buy takes the next nonce and confirms."""
+    config = make_config(chain, tmp_path)
+    first = await App.start(config)
+    user, address = await funded_user(first)
+    snap = await chain.snapshot()
+    done = await click(first, await say(first, "/buy MAG7.ssi 100"), "Confirm")
+    assert done.rendered.text.startswith("Confirmed in block"), done.rendered.text
+    mined = await first.chain.nonce(address, "latest")
+    mag7 = first.profile.index("MAG7.ssi").token.address
+    held = await token_balance(first, mag7, address)
+    await first.stop()
+    assert await chain.revert(snap)  # the chain as it was saved before the crash
+    second = await App.start(config)
+    try:
+        assert await second.chain.nonce(address, "latest") == 0 and await token_balance(second, mag7, address) == 0
+        await second.reconcile()
+        assert await second.chain.nonce(address, "latest") == mined  # the same transactions, once each
+        assert await token_balance(second, mag7, address) == held
+        again = await click(second, await say(second, "/buy MAG7.ssi 10"), "Confirm")
+        assert again.rendered.text.startswith("Confirmed in block"), again.rendered.text
+    finally:
+        await second.stop()

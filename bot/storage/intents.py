@@ -270,6 +270,23 @@ class Intents:
         )
         return [_intent(r) for r in rows]
 
+    async def settled_from(self, chain_id: int) -> dict[str, int]:
+        """Per address, the highest nonce of its transactions on `chain_id` recorded as mined or reverted (raw bytes
+        kept: signed by the bot): what the chain must have counted past (bot.trading.gaps.replay_lost)."""
+        rows = await self._db.fetch_all(
+            "SELECT address, MAX(nonce) FROM intent_txs WHERE chain_id = ? AND state IN ('mined', 'reverted')"
+            " AND raw_tx IS NOT NULL AND nonce IS NOT NULL GROUP BY address", (chain_id,),
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    async def settled_txs(self, chain_id: int, address: str, from_nonce: int) -> list[TxRow]:
+        """`address`'s mined or reverted transactions on `chain_id` from `from_nonce` on, in nonce order."""
+        rows = await self._db.fetch_all(
+            f"SELECT {_TX_COLS} FROM intent_txs WHERE chain_id = ? AND address = ? AND nonce >= ?"
+            " AND state IN ('mined', 'reverted') AND raw_tx IS NOT NULL ORDER BY nonce", (chain_id, address, from_nonce),
+        )
+        return [_tx(r) for r in rows]
+
     async def in_flight_nonces(self, address: str, chain_id: int | None = None) -> list[int]:
         """The nonces `address`'s stored transactions hold that are signed or sent and not settled yet (on
         `chain_id`, when given), ascending: the wallet's own transactions in flight."""

@@ -9,6 +9,13 @@ the first free nonce, stored as replacing the old one (which is then never broad
 broadcasts it. Intents only move forward; nothing is repeated: a transaction the node still holds (queued
 behind the hole) is left where it is, because once the hole fills it would mine as well: it is reported, and so
 is everything above it.
+
+`replay_lost` (devnets only) handles the other way a database can be ahead of its chain: the embedded devnet
+saves its chain every few seconds, so a crash can lose the last blocks while the database recorded their
+transactions as mined. As a node does for the blocks a reorganisation removed, our own signed transactions from
+those blocks are sent again, byte for byte: the same signed transaction can only ever run once on a chain, so
+nothing is repeated, and the nonces the database holds are the chain's again. (On a real chain this would cost
+a round trip per wallet at every start, and a reorg deeper than the follower's wait is not expected there.)
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from typing import TYPE_CHECKING
 from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
+from web3.exceptions import Web3RPCError
 
 from bot.storage.intents import NewTx, TxRow
 from bot.trading import swap
@@ -99,3 +107,29 @@ async def _repair(x: Executor, address: str, rows: list[tuple[Intent, TxRow]]) -
         moved.append(Moved(intent.id, row.step, nonce, nxt, tx_hash))
         nxt += 1
     return moved
+
+
+async def replay_lost(x: Executor) -> list[str]:
+    """Send again our own mined or reverted transactions the devnet's chain no longer has (lost with the last
+    seconds before a crash); returns their hashes. Only on a devnet profile (see the module docstring)."""
+    if "devnet" not in x.profile.extra:
+        return []
+    sent: list[str] = []
+    for address, highest in (await x.intents.settled_from(x.profile.chain_id)).items():
+        count = await x.chain.nonce(address, "latest")
+        if highest < count:
+            continue
+        async with x.nonces.lock(address):
+            rows = await x.intents.settled_txs(x.profile.chain_id, address, count)
+            log.warning("the chain lost %s's transactions from nonce %s (the database recorded them mined): "
+                        "sending them again", address, count)
+            for row in rows:
+                assert row.raw_tx is not None
+                try:
+                    await x.chain.send_raw(row.raw_tx)
+                except Web3RPCError as exc:
+                    log.warning("could not send %s again: %s", row.tx_hash, exc)
+                    break
+                sent.append(row.tx_hash)
+            x.nonces.forget(address)
+    return sent

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from bot.chain import ChainUnavailable
 from bot.trading.executor import Executor, TradeStatus
-from bot.trading.gaps import repair_gaps
+from bot.trading.gaps import repair_gaps, replay_lost
 from bot.trading.intents import Intent, State
 from bot.trading.present import interrupted_reply, status_reply
 
@@ -27,6 +27,7 @@ async def reconcile(x: Executor, owns: Callable[[Intent], bool] | None = None) -
     what each came to (None: still being followed)."""
     outcomes: list[TradeStatus | None] = []
     mine = [i for i in await x.intents.unfinished() if owns is None or owns(i)]
+    await replay_lost(x)  # a devnet that lost its last blocks gets our transactions from them again
     await repair_gaps(x, mine)  # a nonce gap is repaired before anything is followed, never waited on
     for intent in mine:
         if intent.state is State.CONFIRMED and not intent.connected and not await x.intents.txs(intent.id):
