@@ -10,7 +10,7 @@ a new one after each revert.
 `Devnet.start(workdir, persist=True)` (the embedded default) keeps the chain beside the bot's database: it loads
 `workdir/chain-state.gz` when present (the devnet comes back with every block, account and contract, so its
 genesis hash is the one the database recorded), dumps the state (`anvil_dumpState`) whenever a new block was
-mined, at most every `dump_seconds`, and once more on `stop`. Each dump is written to a temporary file, synced
+mined, at most every `dump_seconds` (half a second), and once more on `stop`. Each dump is written to a temporary file, synced
 and renamed over the last one, so a crash loses at most the last seconds of chain and never leaves half a file.
 We dump through the RPC rather than anvil's own `--state`/`--state-interval` so that the write is atomic and a
 corrupt file is found (gzip's CRC, the JSON's shape) before anything starts, with a clear message.
@@ -33,7 +33,7 @@ from bot.chainbind import StartupRefused
 from bot.issuance.hours import MarketHours
 from bot.profile import Profile, load_profile
 from devnet import anvil as anvil_rpc
-from devnet.anvil import CHAIN_ID, Anvil, AnvilError
+from devnet.anvil import CHAIN_ID, HOST, Anvil, AnvilError, is_anvil, pid_alive, stop_pid
 from devnet.deploy import STOCKS_PROFILE, boot, write_profile
 from devnet.fulfil import Fulfiller
 from devnet.rpc import Sender, connect, factory
@@ -146,7 +146,7 @@ class Devnet:
 
     @classmethod
     async def start(cls, workdir: Path, fulfil: bool = False, chain_id: int = CHAIN_ID, persist: bool = False,
-                    dump_seconds: float = 2.0) -> Devnet:
+                    dump_seconds: float = 0.5) -> Devnet:
         """A fresh anvil booted to the deployed state; `fulfil`: with the stock index's fulfilment process
         running beside it (the embedded default devnet), stopped with it; `chain_id`: another chain's id (a
         second devnet standing for another chain beside the first); `persist`: the chain is kept in
@@ -154,6 +154,8 @@ class Devnet:
         workdir = Path(workdir)
         profile_path = workdir / "profile.toml"
         state_path = workdir / STATE_FILE
+        if persist:
+            await _recover_orphan(workdir)  # a crashed run's anvil still holds the newest chain
         saved = read_state(state_path) if persist and state_path.is_file() else None  # before anything starts
         if saved is not None and not profile_path.is_file():
             raise DevnetStateError(f"the devnet's chain state {state_path} has no profile beside it ({profile_path}); "
@@ -283,3 +285,40 @@ async def _restamp(url: str, chain_id: int, feeds: list[str]) -> None:
         for feed, answer in zip(contracts, answers, strict=True):
             await tx.send(feed.functions.updateAnswer(answer), gas=200_000)
         await tx.wait()
+
+
+def _parent_is_bot(pid: int) -> bool:
+    """Whether anvil `pid`'s parent is a running indexbot (another `indexbot chat` on this home), not init or a
+    subreaper that adopted the anvil of a run that was killed."""
+    try:
+        ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        return b"indexbot" in Path(f"/proc/{ppid}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+async def _recover_orphan(workdir: Path) -> None:
+    """A run killed outright (SIGKILL, a crash) leaves its anvil running with the newest chain, seconds ahead of
+    the last dump: dump it from there, then stop it. Another bot still running this devnet is refused."""
+    run = workdir / RUN_FILE
+    try:
+        info = json.loads(run.read_text())
+        pid, port = int(info["pid"]), int(info["port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if not pid_alive(pid) or not is_anvil(pid):
+        run.unlink(missing_ok=True)
+        return
+    if _parent_is_bot(pid):
+        raise DevnetStateError(f"another indexbot runs the devnet in {workdir} (anvil pid {pid}); nothing was changed. "
+                               "Quit it first: one database, one bot")
+    try:
+        async with connect(f"http://{HOST}:{port}") as w3:
+            packed = bytes.fromhex((await anvil_rpc.dump_state(w3)).removeprefix("0x"))
+        await asyncio.to_thread(write_state, workdir / STATE_FILE, packed)
+        log.warning("recovered the chain from the devnet anvil a killed run left behind (pid %s)", pid)
+    except Exception:  # noqa: BLE001 - the last periodic dump stays: seconds older
+        log.warning("could not recover the chain from the anvil a killed run left behind (pid %s)", pid, exc_info=True)
+    finally:
+        await stop_pid(pid)
+        run.unlink(missing_ok=True)

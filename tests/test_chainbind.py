@@ -21,6 +21,7 @@ from bot.storage.db import Database
 from conftest import make_config
 from devnet import harness
 from devnet.harness import STATE_FILE, Devnet, DevnetStateError
+from devnet.anvil import pid_alive
 from devnet.rpc import connect
 
 
@@ -313,3 +314,24 @@ async def test_devnet_reset_is_refused_while_the_embedded_devnet_runs(tmp_path: 
     finally:
         await net.stop()
     assert not (tmp_path / "embedded-devnet" / "anvil.json").exists()
+
+
+async def test_a_killed_runs_anvil_gives_back_the_newest_chain(tmp_path: Path) -> None:
+    """The bot killed outright leaves its anvil running, seconds ahead of the last dump (here: no dump after the
+    transfer at all). The next start dumps the chain from that anvil, stops it, and comes back with the transfer."""
+    net = await Devnet.start(tmp_path, persist=True, dump_seconds=3600)  # no periodic dump within the test
+    async with connect(net.url) as w3:
+        acct = w3.eth.account.create()
+        me = (await w3.eth.accounts)[0]
+        await w3.eth.send_transaction({"from": me, "to": acct.address, "value": 777})
+    assert net._dumping is not None
+    net._dumping.cancel()  # the process "dies": nothing more is saved, its anvil runs on
+    orphan = net.anvil.pid
+    assert orphan is not None and (tmp_path / "anvil.json").is_file()
+    again = await Devnet.start(tmp_path, persist=True)
+    try:
+        async with connect(again.url) as w3:
+            assert await w3.eth.get_balance(acct.address) == 777
+        assert not pid_alive(orphan)
+    finally:
+        await again.stop()
