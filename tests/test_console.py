@@ -214,3 +214,24 @@ def test_devnet_reset_asks_then_starts_both_over(tmp_path: Path) -> None:
     again = chat("/wallet\n", tmp_path)
     assert again.returncode == 0, again.stderr
     assert "You have no wallet yet" in again.stdout
+
+
+async def test_a_database_bound_to_one_chain_refuses_another(devnet: Devnet, tmp_path: Path) -> None:
+    """The database of a bot that ran on chain 31337, started against a node of chain 1: refused before anything
+    is read or written, the message names both chain ids, and the conversation never starts."""
+    import asyncio
+
+    home = tmp_path / "home"
+    first = await asyncio.to_thread(chat, "/wallet new\n", home, INDEXBOT_CHAIN=str(devnet.profile_path))
+    assert first.returncode == 0, first.stderr
+    other = await Devnet.start(tmp_path / "other", chain_id=1)
+    try:
+        files = [home / "indexbot.sqlite3", home / "indexbot.sqlite3-wal"]
+        before = [f.read_bytes() if f.exists() else None for f in files]
+        out = await asyncio.to_thread(chat, "/wallet\n", home, INDEXBOT_CHAIN=str(other.profile_path))
+    finally:
+        await other.stop()
+    assert out.returncode == 2 and out.stdout == ""
+    assert "belongs to chain id 31337" in out.stderr and "runs on chain id 1 " in out.stderr, out.stderr
+    assert "nothing was changed" in out.stderr and "Traceback" not in out.stderr
+    assert [f.read_bytes() if f.exists() else None for f in files] == before  # the database and its WAL as they were
