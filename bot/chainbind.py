@@ -150,8 +150,10 @@ def bound_chain_ids(database_path: str | Path) -> list[int]:
 def refuse_lost_devnet(database_path: str | Path, state_path: Path) -> None:
     """The embedded devnet's saved chain is gone while the database is bound to it: refused before a new devnet
     starts (it would show every wallet empty and sign with nonces the new chain never reached)."""
-    if not state_path.is_file() and bound_chain_ids(database_path):
+    bound = bound_chain_ids(database_path)
+    if not state_path.is_file() and bound:
         raise ChainMismatch(
-            f"the database {database_path} belongs to the embedded devnet, but its saved chain {state_path} is "
-            "missing; refusing to start a new devnet under it, nothing was changed. `indexbot devnet reset` starts "
-            "the devnet and its database over.")
+            f"the database {database_path} belongs to chain id {', '.join(map(str, bound))}, but the embedded "
+            f"devnet's saved chain {state_path} is missing: a new devnet would be another chain; refusing to start, "
+            "nothing was changed. `indexbot devnet reset` starts the devnet and its database over (or set "
+            "INDEXBOT_CHAIN to the chain this database belongs to).")

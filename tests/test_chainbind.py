@@ -248,7 +248,7 @@ async def test_a_missing_state_under_a_bound_database_is_refused(chain: Devnet, 
             await tx.execute("INSERT INTO chain_bindings VALUES (31337, '0x00', NULL, NULL, 'devnet', 1, 1)")
     finally:
         await db.close()
-    with pytest.raises(ChainMismatch, match="saved chain .* is missing"):
+    with pytest.raises(ChainMismatch, match="belongs to chain id 31337, but the embedded devnet's saved chain .* is missing"):
         refuse_lost_devnet(tmp_path / "bot.sqlite3", tmp_path / "embedded-devnet" / STATE_FILE)
     refuse_lost_devnet(tmp_path / "other.sqlite3", tmp_path / "embedded-devnet" / STATE_FILE)  # no database: fine
 
