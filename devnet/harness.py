@@ -252,7 +252,7 @@ async def _restore(anvil: Anvil, profile_path: Path) -> Profile:
     """A saved chain was loaded: point its profiles at the new URL; re-stamp the feeds (their answers, a
     heartbeat) when the chain sat idle for more than ten minutes, so prices are fresh at today's chain time."""
     data = _retarget(profile_path, anvil.url)
-    feeds = list(data.get("feeds", {}).values())
+    feeds = _chainlink_feeds(data)
     for rel in data.get("companions", []):
         other = _retarget(profile_path.parent / rel, anvil.url)
         feeds += list(other.get("devnet", {}).get("stock_feeds", {}).values())
@@ -261,6 +261,15 @@ async def _restore(anvil: Anvil, profile_path: Path) -> Profile:
     if idle > RESTAMP_AFTER_SECONDS:  # the next block jumps to now: the feeds would be that old
         await _restamp(anvil.url, int(data["chain_id"]), feeds)
     return load_profile(profile_path)
+
+
+def _chainlink_feeds(data: dict[str, Any]) -> list[str]:
+    """Every Chainlink-style feed a profile names: the `[feeds]` shorthand and the `[prices]` lists' chainlink
+    sources (the agreed price schema), once each."""
+    feeds = [str(f) for f in data.get("feeds", {}).values()]
+    for sources in data.get("prices", {}).values():
+        feeds += [str(src["feed"]) for src in sources if isinstance(src, dict) and src.get("source") == "chainlink"]
+    return list(dict.fromkeys(feeds))
 
 
 def _retarget(path: Path, url: str) -> dict[str, Any]:

@@ -335,3 +335,11 @@ async def test_a_killed_runs_anvil_gives_back_the_newest_chain(tmp_path: Path) -
         assert not pid_alive(orphan)
     finally:
         await again.stop()
+
+
+def test_the_feeds_re_stamped_on_load_include_the_price_schemas_chainlink_sources() -> None:
+    profile = {"feeds": {"BTC": "0xA"},
+               "prices": {"BTC": [{"source": "chainlink", "feed": "0xA"}, {"source": "pyth", "id": "e62d"}],
+                          "ETH": [{"source": "chainlink", "feed": "0xB"}], "SOSO": [{"source": "twap", "token": "0xC"}]}}
+    assert harness._chainlink_feeds(profile) == ["0xA", "0xB"]
+    assert harness._chainlink_feeds({}) == []
