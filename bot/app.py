@@ -17,6 +17,7 @@ from bot.announce.service import Announcements
 from bot.balances import BalanceReader
 from bot.staking import PositionReader
 from bot.chain import Chain, HeadTracker
+from bot.chainbind import bind_chains, refuse_lost_devnet
 from bot.alerts.cooldowns import CooldownAlerts
 from bot.alerts.digest import Digests
 from bot.storage.alert_settings import AlertSettingsRows
@@ -96,10 +97,11 @@ class App:
         and the web pages on any free port, so it runs beside a bot that holds the configured one."""
         devnet = None
         if config.chain is None:
-            from devnet.harness import Devnet  # the embedded default; not imported on a real chain
+            from devnet.harness import STATE_FILE, Devnet  # the embedded default; not imported on a real chain
 
             log.info("no chain configured: starting the embedded devnet")
-            devnet = await Devnet.start(config.home / "embedded-devnet", fulfil=True)
+            refuse_lost_devnet(config.database_path, config.home / "embedded-devnet" / STATE_FILE)
+            devnet = await Devnet.start(config.home / "embedded-devnet", fulfil=True, persist=True)  # kept beside the database
             profiles = load_profiles(devnet.profile_path)
         else:
             profiles = load_profiles(config.chain, config.home, config.profile_override)
@@ -135,6 +137,7 @@ class App:
         Path(config.database_path).parent.mkdir(parents=True, exist_ok=True)
         db = await Database.open(config.database_path)
         opened.push_async_callback(db.close)
+        await _bind(db, config, profile, chain, companions)  # before anything reads what the database holds
         catalogs = Catalogs()
         users = Users(db)
         market = Market(profile, chain, setup, head, config.market)
@@ -159,7 +162,7 @@ class App:
             ConnectSettings(url, profile.chain_id, config.web.signing_link_seconds),
             chains={profile.chain_id: LinkChain(chain, profile.chain_label)},
         )
-        nonces = NonceManager(chain.nonce, partial(intents.max_live_nonce, chain_id=profile.chain_id))
+        nonces = NonceManager(chain.nonce, partial(intents.in_flight_nonces, chain_id=profile.chain_id))
         trading = Executor(
             profile, chain, head, market, intents, nonces, wallets, notices, settings, config.trading, connected=connected,
         )
@@ -272,7 +275,23 @@ async def _open_chain(profile: Profile, intents: Intents, track_head: bool,
     if track_head:
         await head.poll_once()
         head.start()
-    return chain, head, NonceManager(chain.nonce, partial(intents.max_live_nonce, chain_id=profile.chain_id))
+    return chain, head, NonceManager(chain.nonce, partial(intents.in_flight_nonces, chain_id=profile.chain_id))
+
+
+async def _bind(db: Database, config: Config, profile: Profile, chain: Chain, companions: tuple[Profile, ...]) -> None:
+    """The database bound to its chains (bot.chainbind); a companion on a chain of its own through a short-lived
+    connection of its own (its lasting one is opened later with its head tracker)."""
+    pairs, own = [(profile, chain)], []
+    for other in companions:
+        same = (other.chain_id, other.rpc_urls) == (profile.chain_id, profile.rpc_urls)
+        if not same:
+            own.append(Chain(other.rpc_urls, other.multicall3))
+        pairs.append((other, chain if same else own[-1]))
+    try:
+        await bind_chains(db, config.database_path, pairs)
+    finally:
+        for o_chain in own:
+            await o_chain.close()
 
 
 def _devnet_home(config: Config, profile: Profile, devnet: Any) -> Path | None:

@@ -14,6 +14,7 @@ from datetime import date
 
 from bot.config import Config, ConfigError, load_config
 from bot.adapters.base import Frontend
+from bot.chainbind import StartupRefused
 from bot.logs import setup_logging
 from bot.profile import ProfileError
 from bot.verify import ProfileMismatch
@@ -131,7 +132,8 @@ def _day(text: str) -> date:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="indexbot", description=__doc__)
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("chat", help="chat with the bot in this terminal (starts a local devnet when no chain is set)")
+    chat = sub.add_parser("chat", help="chat with the bot in this terminal (starts a local devnet when no chain is set)")
+    chat.add_argument("--verbose", action="store_true", help="log here (stderr) instead of to $INDEXBOT_HOME/logs/chat.log")
     sub.add_parser("run", help="run the Telegram and/or Discord front ends")
     sub.add_parser("config", help="print the configuration with secrets redacted")
     check = sub.add_parser("check", help="pre-flight: check a chain profile against its chain, address by address")
@@ -155,7 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     quiet = args.command in (None, "chat")
     level = logging.WARNING if quiet else getattr(logging, config.log_level, logging.INFO)
-    setup_logging(level, config.secrets)
+    if quiet and not getattr(args, "verbose", False):  # the terminal is the conversation: logs go to a file
+        log_file = config.home / "logs" / "chat.log"
+        setup_logging(getattr(logging, config.log_level, logging.INFO), config.secrets, file=log_file)
+        print(f"indexbot: logging to {log_file} (--verbose logs here)", file=sys.stderr)
+    else:
+        setup_logging(logging.INFO if quiet else level, config.secrets)
     try:
         if args.command == "config":
             print(json.dumps(config.redacted(), indent=2, default=str))
@@ -171,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "points":
             return asyncio.run(_points_snapshot(config, args.day))
         return asyncio.run(_chat(config))
-    except (ProfileError, ProfileMismatch, ConfigError, WebError) as exc:
+    except (ProfileError, ProfileMismatch, ConfigError, WebError, StartupRefused) as exc:
         print(f"indexbot: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -8,8 +8,10 @@ with *** in whatever a record would print, whichever library emitted it.
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 
 QUIET = ("httpx", "httpcore", "aiohttp.access", "web3.providers", "discord.gateway")
 
@@ -33,8 +35,15 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def setup_logging(level: int, secrets: Iterable[str]) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def setup_logging(level: int, secrets: Iterable[str], file: Path | None = None) -> None:
+    """Log records at `level` and above to stderr, or to `file` (the terminal chat: its conversation is the
+    terminal, so warnings go to a file beside the database; rotated at 5 MB, three kept)."""
+    handler: logging.Handler
+    if file is None:
+        handler = logging.StreamHandler(sys.stderr)
+    else:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(file, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()

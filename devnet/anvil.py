@@ -137,14 +137,19 @@ class Anvil:
         return anvil
 
     async def start(
-        self, port: int | None = None, state_file: Path | None = None, detach: bool = False, timeout: float = 15.0
+        self, port: int | None = None, state_file: Path | None = None, detach: bool = False, timeout: float = 15.0,
+        load_state: Path | None = None,
     ) -> Anvil:
+        """Start anvil; `state_file`: anvil's own --state (loaded, and dumped every 10 s and on SIGTERM: `devnet
+        up`); `load_state`: a JSON state dump loaded at start (no size limit, unlike anvil_loadState over HTTP)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         cmd = [str(anvil_binary()), "--host", HOST, "--port", str(self.port), "--chain-id", str(self.chain_id)]
         cmd += ["--accounts", "10"]
         if state_file is not None:
             cmd += ["--state", str(state_file), "--state-interval", "10"]
+        if load_state is not None:
+            cmd += ["--load-state", str(load_state)]
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=detach

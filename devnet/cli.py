@@ -9,6 +9,8 @@ rebalance INDEX: reweight an index at current feed prices (NAV kept)
 advance   DURATION: move chain time (90s, 15m, 2h, 7d, 1d12h); the fulfiller fills once the market opens
 hours     the stock market's window, open or closed now in chain time, the next open and close
 reindex   INDEX [--at now|next]: plan the stock index's monthly reindex at current prices and schedule it
+reset     [--yes]: start over: delete the saved chains (the embedded devnet's and this one's) and the bot's
+          database, after asking (`--yes` for scripts); refused while this devnet runs
 
 The market-hours window (`up --hours`) is written as "mon-fri 09:30-16:00 America/New_York" (days: a range,
 a comma list or "daily"; close may be 24:00) or "always"; it goes into stocks.toml, which the fulfiller and
@@ -36,6 +38,7 @@ from devnet import fulfil
 from devnet import operator as op
 from devnet.anvil import HOST, Anvil, AnvilError, free_port, is_anvil, pid_alive, stop_pid, wait_ready
 from devnet.deploy import STOCKS_PROFILE, boot, state_hash, write_profile
+from devnet.harness import keep_one_genesis
 from devnet.rpc import TxFailed, connect
 
 DEFAULT_PORT = 8545
@@ -65,6 +68,8 @@ def register(subparsers: Any) -> None:
     rei.add_argument("index")
     rei.add_argument("--at", choices=("now", "next"), default="next",
                      help="due now (applied at the fulfiller's next step while open) or at the next monthly moment")
+    reset = sub.add_parser("reset", help="start the devnets and the bot's database over (asks first)")
+    reset.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
 
 
 def home_dir(args: argparse.Namespace) -> Path:
@@ -180,6 +185,8 @@ async def cmd_up(args: argparse.Namespace, paths: Paths) -> int:
         for path in (paths.state, paths.profile, paths.stocks):
             path.unlink(missing_ok=True)
     port = args.port or (DEFAULT_PORT if _port_free(DEFAULT_PORT) else free_port())
+    if paths.state.is_file():
+        keep_one_genesis(paths.state)  # the chain's own block 0 only: its genesis hash binds the bot's database
     anvil = await Anvil(paths.home).start(port=port, state_file=paths.state, detach=True)
     paths.run.write_text(json.dumps({"pid": anvil.pid, "port": anvil.port}))
     try:
@@ -356,8 +363,52 @@ async def cmd_reindex(args: argparse.Namespace, paths: Paths) -> int:
     return 0
 
 
+def _reset_targets(paths: Paths) -> list[Path]:
+    """What `reset` deletes, of what exists: the embedded devnet's saved chain and profiles (its key file stays:
+    it only encrypts keys the database held), this devnet's, and the bot's database with its WAL files."""
+    from bot.config import load_config
+
+    config = load_config()
+    embedded, database = config.home / "embedded-devnet", config.database_path
+    candidates = [embedded / "chain-state.gz", embedded / "profile.toml", embedded / STOCKS_PROFILE,
+                  paths.state, paths.profile, paths.stocks,
+                  database, database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")]
+    return [path for path in candidates if path.exists()]
+
+
+async def cmd_reset(args: argparse.Namespace, paths: Paths, ask: Any = input) -> int:
+    if _running(paths) is not None:
+        raise op.OperatorError("the devnet is running; stop it first with `indexbot devnet down` (and stop the bot)")
+    from bot.config import load_config
+
+    embedded = _running(Paths(load_config().home / "embedded-devnet"))
+    if embedded is not None:
+        raise op.OperatorError(f"the bot's embedded devnet is running (anvil pid {embedded['pid']}): quit `indexbot "
+                               "chat` first")
+    targets = _reset_targets(paths)
+    if not targets:
+        print("nothing to reset: no saved devnet chain and no database")
+        return 0
+    print("This deletes the devnets' saved chains and the bot's database (wallets, trades, points):")
+    for path in targets:
+        print(f"  {path}")
+    if not args.yes:
+        try:
+            answer = ask("Type 'yes' to start over: ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() != "yes":
+            print("nothing was deleted")
+            return 1
+    for path in targets:
+        path.unlink(missing_ok=True)
+    print("reset: the next start deploys a fresh devnet and a new database")
+    return 0
+
+
 COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "price": cmd_price,
             "rebalance": cmd_rebalance, "advance": cmd_advance, "hours": cmd_hours, "reindex": cmd_reindex}
+COMMANDS["reset"] = cmd_reset
 
 
 async def main(args: argparse.Namespace) -> int:

@@ -170,3 +170,68 @@ async def test_staking_journey_in_the_terminal(chain: Devnet, tmp_path: Path) ->
         assert "claimed 0.3 MAG7.ssi" in await chat_.say("Confirm", "Confirmed in block")
     finally:
         assert await chat_.close() == 0
+
+
+def test_a_second_start_keeps_the_wallet_funds_and_position(tmp_path: Path) -> None:
+    """`indexbot chat` twice on the embedded devnet (issue 14 §4): the chain is kept beside the database, so the
+    second run finds the wallet with its funds and its position, prints no warning into the conversation (logs go
+    to a file under INDEXBOT_HOME), and a new buy confirms (its nonce is the chain's next, not a stale one)."""
+    first = chat("/wallet new\n/faucet\n/buy MAG7.ssi 100\nConfirm\n", tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "Confirmed in block" in first.stdout and "for 100 USDC" in first.stdout
+    log_file = tmp_path / "logs" / "chat.log"
+    assert first.stderr.count(str(log_file)) == 1  # the log's path, printed once at start
+    second = chat("/wallet\n/buy MAG7.ssi 50\nConfirm\n/wallet\n", tmp_path)
+    assert second.returncode == 0, second.stderr
+    wallet = second.stdout.split("Your wallet")[1]
+    assert "USDC: 9,900" in wallet  # 10,000 from the faucet, 100 spent in the first run
+    assert re.search(r"MAG7\.ssi: 0\.99690\d", wallet), wallet
+    confirmed = [line for line in second.stdout.splitlines() if line.startswith("Confirmed in block")]
+    assert len(confirmed) == 1 and "for 50 USDC" in confirmed[0]
+    assert "USDC: 9,850" in second.stdout.split("Your wallet")[-1]
+    for out in (first, second):
+        assert not re.search(r"WARNING|ERROR|Traceback|insufficient funds", out.stdout + out.stderr), out.stdout + out.stderr
+    assert log_file.is_file()
+
+
+def test_devnet_reset_asks_then_starts_both_over(tmp_path: Path) -> None:
+    """`indexbot devnet reset`: lists what it deletes and asks; anything but 'yes' deletes nothing; `--yes` deletes
+    the saved chain and the database, and the next chat starts on a fresh chain with a fresh database."""
+    first = chat("/wallet new\n", tmp_path)
+    assert first.returncode == 0, first.stderr
+    state, database = tmp_path / "embedded-devnet" / "chain-state.gz", tmp_path / "indexbot.sqlite3"
+    assert state.is_file() and database.is_file()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("INDEXBOT_")} | {"INDEXBOT_HOME": str(tmp_path)}
+    refused = subprocess.run([INDEXBOT, "devnet", "reset"], input="no\n", capture_output=True, text=True, env=environ,
+                             cwd=ROOT, timeout=30)
+    assert refused.returncode == 1 and "nothing was deleted" in refused.stdout
+    assert str(state) in refused.stdout and str(database) in refused.stdout
+    assert state.is_file() and database.is_file()
+    done = subprocess.run([INDEXBOT, "devnet", "reset", "--yes"], capture_output=True, text=True, env=environ,
+                          cwd=ROOT, timeout=30)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not state.exists() and not database.exists()
+    again = chat("/wallet\n", tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "You have no wallet yet" in again.stdout
+
+
+async def test_a_database_bound_to_one_chain_refuses_another(devnet: Devnet, tmp_path: Path) -> None:
+    """The database of a bot that ran on chain 31337, started against a node of chain 1: refused before anything
+    is read or written, the message names both chain ids, and the conversation never starts."""
+    import asyncio
+
+    home = tmp_path / "home"
+    first = await asyncio.to_thread(chat, "/wallet new\n", home, INDEXBOT_CHAIN=str(devnet.profile_path))
+    assert first.returncode == 0, first.stderr
+    other = await Devnet.start(tmp_path / "other", chain_id=1)
+    try:
+        files = [home / "indexbot.sqlite3", home / "indexbot.sqlite3-wal"]
+        before = [f.read_bytes() if f.exists() else None for f in files]
+        out = await asyncio.to_thread(chat, "/wallet\n", home, INDEXBOT_CHAIN=str(other.profile_path))
+    finally:
+        await other.stop()
+    assert out.returncode == 2 and out.stdout == ""
+    assert "belongs to chain id 31337" in out.stderr and "runs on chain id 1 " in out.stderr, out.stderr
+    assert "nothing was changed" in out.stderr and "Traceback" not in out.stderr
+    assert [f.read_bytes() if f.exists() else None for f in files] == before  # the database and its WAL as they were

@@ -220,7 +220,8 @@ class Intents:
         return "recorded"
 
     async def store_replacement(self, old: TxRow, new: NewTx) -> None:
-        """A fee-bumped replacement for `old` (same nonce), stored before it is broadcast."""
+        """A fee-bumped replacement for `old` (same nonce), or `old` moved down into a nonce gap (bot.trading.gaps),
+        stored before it is broadcast; `old` is never broadcast again."""
         async with self._db.transaction() as tx:
             await tx.execute(
                 "UPDATE intent_txs SET state = 'replaced', replaced_by = ? WHERE id = ?", (new.tx_hash, old.id)
@@ -268,6 +269,32 @@ class Intents:
             f"SELECT {_INTENT_COLS} FROM intents WHERE user_id = ? ORDER BY id DESC LIMIT ?", (user_id, limit)
         )
         return [_intent(r) for r in rows]
+
+    async def settled_from(self, chain_id: int) -> dict[str, int]:
+        """Per address, the highest nonce of its transactions on `chain_id` recorded as mined or reverted (raw bytes
+        kept: signed by the bot): what the chain must have counted past (bot.trading.gaps.replay_lost)."""
+        rows = await self._db.fetch_all(
+            "SELECT address, MAX(nonce) FROM intent_txs WHERE chain_id = ? AND state IN ('mined', 'reverted')"
+            " AND raw_tx IS NOT NULL AND nonce IS NOT NULL GROUP BY address", (chain_id,),
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    async def settled_txs(self, chain_id: int, address: str, from_nonce: int) -> list[TxRow]:
+        """`address`'s mined or reverted transactions on `chain_id` from `from_nonce` on, in nonce order."""
+        rows = await self._db.fetch_all(
+            f"SELECT {_TX_COLS} FROM intent_txs WHERE chain_id = ? AND address = ? AND nonce >= ?"
+            " AND state IN ('mined', 'reverted') AND raw_tx IS NOT NULL ORDER BY nonce", (chain_id, address, from_nonce),
+        )
+        return [_tx(r) for r in rows]
+
+    async def in_flight_nonces(self, address: str, chain_id: int | None = None) -> list[int]:
+        """The nonces `address`'s stored transactions hold that are signed or sent and not settled yet (on
+        `chain_id`, when given), ascending: the wallet's own transactions in flight."""
+        rows = await self._db.fetch_all(
+            "SELECT DISTINCT nonce FROM intent_txs WHERE address = ? AND state IN ('signed', 'sent')"
+            " AND nonce IS NOT NULL AND (? IS NULL OR chain_id = ?) ORDER BY nonce", (address, chain_id, chain_id),
+        )
+        return [int(r[0]) for r in rows]
 
     async def max_live_nonce(self, address: str, chain_id: int | None = None) -> int | None:
         """The highest nonce a stored, not-yet-dropped transaction of `address` holds (on `chain_id`, when given:

@@ -3,6 +3,7 @@
 `confirmed` without stored transactions never got as far as signing: it is cancelled (nothing was sent);
 a connected wallet's `confirmed` intent waits for its wallet's hashes: it is followed again, and expires
 (with a message) once its signing link has.
+First, a nonce gap below a wallet's transactions in flight is repaired (bot.trading.gaps).
 `signed` or `sent`: one follower pass settles what is mined or reverted and re-broadcasts what the node does
 not know; what is still pending is followed in the background. Each user is told the outcome.
 """
@@ -14,6 +15,7 @@ from collections.abc import Callable
 
 from bot.chain import ChainUnavailable
 from bot.trading.executor import Executor, TradeStatus
+from bot.trading.gaps import repair_gaps, replay_lost
 from bot.trading.intents import Intent, State
 from bot.trading.present import interrupted_reply, status_reply
 
@@ -24,9 +26,10 @@ async def reconcile(x: Executor, owns: Callable[[Intent], bool] | None = None) -
     """Settle or resume every unfinished intent (those `owns` says are this executor's: its chain's); returns
     what each came to (None: still being followed)."""
     outcomes: list[TradeStatus | None] = []
-    for intent in await x.intents.unfinished():
-        if owns is not None and not owns(intent):
-            continue
+    mine = [i for i in await x.intents.unfinished() if owns is None or owns(i)]
+    await replay_lost(x)  # a devnet that lost its last blocks gets our transactions from them again
+    await repair_gaps(x, mine)  # a nonce gap is repaired before anything is followed, never waited on
+    for intent in mine:
         if intent.state is State.CONFIRMED and not intent.connected and not await x.intents.txs(intent.id):
             if await x.intents.move(intent.id, State.CONFIRMED, State.CANCELLED, result={"refused": "interrupted"}):
                 await _tell(x, intent.user_id, intent.platform, intent.chat_id, intent.message_ref, None)
