@@ -21,6 +21,7 @@ from bot.storage.db import Database
 from conftest import make_config
 from devnet import harness
 from devnet.harness import STATE_FILE, Devnet, DevnetStateError
+from devnet import anvil as anvil_rpc
 from devnet.anvil import pid_alive
 from devnet.rpc import connect
 
@@ -89,11 +90,13 @@ async def test_a_database_from_another_chain_is_refused_and_nothing_changes(
         await db.close()
 
 
-async def test_a_companion_on_a_chain_of_its_own_is_recorded_by_its_id(devnet: Devnet, tmp_path: Path) -> None:
+async def test_a_companion_on_a_chain_of_its_own_is_recorded_by_its_id(chain: Devnet, tmp_path: Path) -> None:
     other = await Devnet.start(tmp_path / "ethereum", chain_id=1)
     db = await Database.open(tmp_path / "bot.sqlite3")
+    async with connect(chain.url) as w3:  # a block of this chain's own, past the deploy cache every devnet boots from
+        await anvil_rpc.mine(w3)
     try:
-        home = devnet.profile
+        home = chain.profile
         far = replace(other.profile, label="Ethereum")
         c1, c2 = Chain(home.rpc_urls, home.multicall3), Chain(far.rpc_urls, far.multicall3)
         try:
