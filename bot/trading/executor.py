@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from eth_account.signers.local import LocalAccount
-from web3.exceptions import Web3RPCError
+from web3.exceptions import ContractLogicError, Web3RPCError
 
 from bot import protocol as p
 from bot.chain import Call, Chain, ChainUnavailable, HeadTracker
@@ -42,6 +42,7 @@ from bot.trading import stake, swap
 from bot.trading.intents import Intent, State
 from bot.trading.nonces import NonceManager
 from bot.trading.ports import ConnectedSigners, Notifier, Signers, SlippageStore, TradeSettings
+from bot.trading.reverts import Units, explain, revert_of
 from wallets.connected import TxRequest
 
 log = logging.getLogger(__name__)
@@ -480,10 +481,18 @@ class Executor:
         upcoming = await (self.chain.nonce(address, "pending") if intent.connected else self.nonces.upcoming(address))
         return upcoming <= await self.chain.nonce(address, "latest")
 
-    async def _estimate(self, sender: str, to: str, data: bytes, fallback: int) -> int:
+    async def _estimate(self, sender: str, to: str, data: bytes, fallback: int, units: Units = Units(),
+                        state_override: dict[str, Any] | None = None) -> int:
+        """The node's estimate with a margin. A contract's refusal (a revert, a custom error) stops the trade
+        before anything is signed, in words (`bot.trading.reverts`); a node that cannot estimate for another
+        reason leaves the `fallback` limit."""
         try:
-            gas = await self.chain.estimate_gas({"from": sender, "to": to, "data": "0x" + data.hex()})
-        except Web3RPCError:
+            gas = await self.chain.estimate_gas({"from": sender, "to": to, "data": "0x" + data.hex()}, state_override)
+        except (ContractLogicError, Web3RPCError) as exc:
+            revert = revert_of(exc)
+            if revert is not None:
+                log.info("estimate of a call to %s reverted: %s %s", to, revert.message, revert.data[:74])
+                raise UserError("error.tx.would_revert", reason=explain(revert, units)) from exc
             return fallback
         return swap.with_margin(gas)
 
