@@ -9,6 +9,8 @@ rebalance INDEX: reweight an index at current feed prices (NAV kept)
 advance   DURATION: move chain time (90s, 15m, 2h, 7d, 1d12h); the fulfiller fills once the market opens
 hours     the stock market's window, open or closed now in chain time, the next open and close
 reindex   INDEX [--at now|next]: plan the stock index's monthly reindex at current prices and schedule it
+collect-fees [INDEX]: the protocol's daily fee collection (collectFeeTokenset) on one index or every pool index
+lock      STAKED ADDRESS AMOUNT [--release]: as a locker, lock (or release) part of an address's staked balance
 
 The market-hours window (`up --hours`) is written as "mon-fri 09:30-16:00 America/New_York" (days: a range,
 a comma list or "daily"; close may be 24:00) or "always"; it goes into stocks.toml, which the fulfiller and
@@ -65,6 +67,13 @@ def register(subparsers: Any) -> None:
     rei.add_argument("index")
     rei.add_argument("--at", choices=("now", "next"), default="next",
                      help="due now (applied at the fulfiller's next step while open) or at the next monthly moment")
+    fees = sub.add_parser("collect-fees", help="collect the daily fee of one index or all (shrinks the tokenset)")
+    fees.add_argument("index", nargs="?", default=None)
+    lock = sub.add_parser("lock", help="lock part of an address's staked balance, as a voting contract does")
+    lock.add_argument("staked", help="the staking token, e.g. sSOSO or sMAG7.ssi")
+    lock.add_argument("address")
+    lock.add_argument("amount")
+    lock.add_argument("--release", action="store_true", help="release that amount instead")
 
 
 def home_dir(args: argparse.Namespace) -> Path:
@@ -356,8 +365,34 @@ async def cmd_reindex(args: argparse.Namespace, paths: Paths) -> int:
     return 0
 
 
+async def cmd_collect_fees(args: argparse.Namespace, paths: Paths) -> int:
+    profile = _profile(paths)
+    q = Decimal("0.000001")
+    for c in await op.collect_fees(profile, args.index):
+        rate = f"{(c.fee * 100).normalize():f}% a day"
+        due = datetime.fromtimestamp(c.next_due, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        if c.days == 0:
+            print(f"{c.index}: nothing to collect (less than a day since the last collection; next due {due}), fee {rate}")
+            continue
+        print(f"{c.index}: collected {c.days} day(s) of fee at {rate}: NAV ${c.nav_before.quantize(q)} -> "
+              f"${c.nav_after.quantize(q)}; next due {due}")
+    return 0
+
+
+async def cmd_lock(args: argparse.Namespace, paths: Paths) -> int:
+    try:
+        amount = Decimal(args.amount.replace(",", ""))
+    except InvalidOperation:
+        raise op.OperatorError(f"not an amount: {args.amount!r}") from None
+    r = await op.lock_staked(_profile(paths), args.staked, args.address, amount, release=args.release)
+    print(f"{r.staking} of {r.address}: {'released' if args.release else 'locked'} {amount}; now locked {r.locked}, "
+          f"available {r.available} of {r.balance} staked")
+    return 0
+
+
 COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "price": cmd_price,
-            "rebalance": cmd_rebalance, "advance": cmd_advance, "hours": cmd_hours, "reindex": cmd_reindex}
+            "rebalance": cmd_rebalance, "advance": cmd_advance, "hours": cmd_hours, "reindex": cmd_reindex,
+            "collect-fees": cmd_collect_fees, "lock": cmd_lock}
 
 
 async def main(args: argparse.Namespace) -> int:

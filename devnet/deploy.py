@@ -135,6 +135,7 @@ async def deploy(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PA
             await tx.send(token.functions.mint(me, 2 * index_amount + lp_amount), gas=4_000_000)
             staking = await new("StakeToken", token.address, COOLDOWN_SECONDS)
             await tx.send(token.functions.setFee(DAILY_FEE))
+            await tx.send(at("StakeToken", staking).functions.grantLockerRole(me))  # `indexbot devnet lock`
             await tx.send(token.functions.approve(npm.address, MAX_UINT))
             await tx.send(npm.functions.createAndInitializePoolIfNecessary(
                 seed.token0, seed.token1, FEE, seed.sqrt_price_x96), gas=6_000_000)

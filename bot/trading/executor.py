@@ -42,6 +42,8 @@ from bot.trading import stake, swap
 from bot.trading.intents import Intent, State
 from bot.trading.nonces import NonceManager
 from bot.trading.ports import ConnectedSigners, Notifier, Signers, SlippageStore, TradeSettings
+from bot.trading.gas import AllowanceSlots
+from bot.trading.gas import override as gas_override
 from bot.trading.reverts import Units, explain, revert_of
 from wallets.connected import TxRequest
 
@@ -102,6 +104,7 @@ class Executor:
         self.connected = connected
         self.fault: FaultHook = _no_fault
         self.mined_hooks: list[MinedHook] = []  # the composition root adds what follows mined intents
+        self.allowance_slots = AllowanceSlots()  # each token's allowance storage, for estimates behind an approval
         from bot.trading.follow import Follower  # the follower needs the executor's collaborators
 
         self.follower = Follower(self)
@@ -495,6 +498,16 @@ class Executor:
                 raise UserError("error.tx.would_revert", reason=explain(revert, units)) from exc
             return fallback
         return swap.with_margin(gas)
+
+    async def estimate_behind_approval(self, sender: str, to: str, data: bytes, token: str, spender: str, amount: int,
+                                       bound: int, units: Units = Units()) -> int:
+        """The gas of a call that spends an approval not mined yet: estimated as if the allowance were already
+        `amount` (a state override of the token's allowance slot, `bot.trading.gas`), with the usual margin. Only
+        a token whose allowance storage cannot be found keeps `bound`."""
+        slot = await self.allowance_slots.slot(self.chain, token, sender, spender)
+        if slot is None:
+            return bound
+        return await self._estimate(sender, to, data, bound, units, state_override=gas_override(token, slot, amount))
 
     # -- signing and broadcasting -------------------------------------------------------------------
 
