@@ -5,7 +5,8 @@ up        start anvil detached (state persisted under $INDEXBOT_HOME/devnet/), d
 down      stop both by the PIDs in their PID files (anvil writes its state on SIGTERM)
 status    up or down, RPC URL, chain id, block number and time, profile path, fulfiller, market open or closed
 price     SYMBOL USD: set a constituent's or a stock's feed
-rebalance INDEX: reweight an index at current feed prices (NAV kept)
+rebalance INDEX [--legacy]: reweight an index at current feed prices (NAV kept); --legacy without the
+          StartRebalance/EndRebalance events, as deployments before July 2026
 advance   DURATION: move chain time (90s, 15m, 2h, 7d, 1d12h); the fulfiller fills once the market opens
 hours     the stock market's window, open or closed now in chain time, the next open and close
 reindex   INDEX [--at now|next]: plan the stock index's monthly reindex at current prices and schedule it
@@ -60,6 +61,8 @@ def register(subparsers: Any) -> None:
     price.add_argument("usd")
     reb = sub.add_parser("rebalance", help="rebalance an index at current feed prices")
     reb.add_argument("index")
+    reb.add_argument("--legacy", action="store_true",
+                     help="as deployments before July 2026: no StartRebalance/EndRebalance events, only rebalancing()")
     adv = sub.add_parser("advance", help="move chain time forward")
     adv.add_argument("duration")
     sub.add_parser("hours", help="show the stock market's hours and whether it is open in chain time")
@@ -312,7 +315,7 @@ async def cmd_price(args: argparse.Namespace, paths: Paths) -> int:
 
 
 async def cmd_rebalance(args: argparse.Namespace, paths: Paths) -> int:
-    result = await op.rebalance(_profile(paths), args.index)
+    result = await op.rebalance(_profile(paths), args.index, legacy=args.legacy)
     q = Decimal("0.000001")
     print(f"{result.index} rebalanced: NAV ${result.nav_before.quantize(q)} -> ${result.nav_after.quantize(q)}")
     for symbol, weight in result.weights.items():

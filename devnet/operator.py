@@ -118,8 +118,10 @@ async def set_price(profile: Profile, symbol: str, usd: Decimal) -> None:
         await Sender(w3, chain_id=profile.chain_id).transact(feed.functions.updateAnswer(answer))
 
 
-async def rebalance(profile: Profile, index: str) -> Rebalance:
-    """Reweight an index at today's feed prices, keeping NAV: StartRebalance, SetTokenset, SetBasket, EndRebalance."""
+async def rebalance(profile: Profile, index: str, legacy: bool = False) -> Rebalance:
+    """Reweight an index at today's feed prices, keeping NAV: StartRebalance, SetTokenset, SetBasket, EndRebalance.
+    `legacy`: as deployments before July 2026, without the StartRebalance / EndRebalance events (only
+    rebalancing() goes true, then false)."""
     ref = resolve_index(profile, index)
     market = market_of(profile)
     spec = market.index(ref.symbol)
@@ -135,11 +137,17 @@ async def rebalance(profile: Profile, index: str) -> Rebalance:
         rows = [(e.chain, e.symbol, e.addr, e.decimals, e.amount) for e in tokenset]
         basket = [(*row[:4], row[4] * supply // INDEX_UNIT) for row in rows]
         tx = Sender(w3, chain_id=profile.chain_id)
+        if legacy:
+            await tx.send(asset.functions.setQuietRebalance(True))
         await tx.send(asset.functions.startRebalance(), gas=200_000)
         await tx.send(asset.functions.setTokenset(rows), gas=4_000_000)
         await tx.send(asset.functions.setBasket(basket), gas=4_000_000)
         await tx.send(asset.functions.endRebalance(), gas=200_000)
+        if legacy:
+            await tx.send(asset.functions.setQuietRebalance(False))
         receipts = await tx.wait()
+        if legacy:
+            receipts = receipts[1:-1]  # the rebalance's own four
     return Rebalance(ref.symbol, nav, nav_per_token(tokenset, prices), weights, tokenset, receipts)
 
 

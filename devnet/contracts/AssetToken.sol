@@ -27,6 +27,8 @@ contract AssetToken is ERC20, Owned {
     Token[] private _basket;
     bool public rebalancing;
     bool public initialized;
+    // As deployments before July 2026: start and end of a rebalance only flip rebalancing(), with no event.
+    bool public quietRebalance;
     uint256 public fee; // daily fee rate, feeDecimals() decimals
     uint256 public constant feeDecimals = 8;
     uint256 public lastCollectTimestamp;
@@ -111,7 +113,7 @@ contract AssetToken is ERC20, Owned {
     function startRebalance() external onlyOwner {
         require(!rebalancing, "already rebalancing");
         rebalancing = true;
-        emit StartRebalance();
+        if (!quietRebalance) emit StartRebalance();
     }
 
     /// @notice Allowed once before the first rebalance (initialisation) and then only while rebalancing.
@@ -132,7 +134,11 @@ contract AssetToken is ERC20, Owned {
     function endRebalance() external onlyOwner {
         require(rebalancing, "not rebalancing");
         rebalancing = false;
-        emit EndRebalance();
+        if (!quietRebalance) emit EndRebalance();
+    }
+
+    function setQuietRebalance(bool quiet) external onlyOwner {
+        quietRebalance = quiet;
     }
 
     function setFee(uint256 fee_) external onlyOwner {
