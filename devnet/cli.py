@@ -388,8 +388,12 @@ async def cmd_lock(args: argparse.Namespace, paths: Paths) -> int:
     except InvalidOperation:
         raise op.OperatorError(f"not an amount: {args.amount!r}") from None
     r = await op.lock_staked(_profile(paths), args.staked, args.address, amount, release=args.release)
-    print(f"{r.staking} of {r.address}: {'released' if args.release else 'locked'} {amount}; now locked {r.locked}, "
-          f"available {r.available} of {r.balance} staked")
+
+    def plain(d: Decimal) -> str:
+        return f"{d.normalize():f}"
+
+    print(f"{r.staking} of {r.address}: {'released' if args.release else 'locked'} {plain(amount)}; now locked "
+          f"{plain(r.locked)}, available {plain(r.available)} of {plain(r.balance)} staked")
     return 0
 
 
