@@ -55,7 +55,8 @@ def override(token: str, slot: int, value: int) -> dict[str, Any]:
 
 
 class AllowanceSlots:
-    """Each token's allowance layout, found once (the base slot or namespace; the slot itself depends on the pair)."""
+    """Each token's allowance layout, found once by probing (the base slot or namespace; the slot itself depends on
+    the owner and spender, and is computed from the layout without a round trip afterwards)."""
 
     def __init__(self) -> None:
         self._layouts: dict[str, str] = {}
@@ -63,8 +64,8 @@ class AllowanceSlots:
     async def slot(self, chain: Chain, token: str, owner: str, spender: str) -> int | None:
         probes = candidates(owner, spender)
         known = self._layouts.get(token.lower())
-        if known is not None:
-            probes = [c for c in probes if c[0] == known]
+        if known is not None:  # found before: the same layout, no round trip
+            return next(slot for layout, slot in probes if layout == known)
         data = "0x" + p.ALLOWANCE.encode(owner, spender).hex()
         for layout, slot in probes:
             try:
