@@ -113,3 +113,21 @@ def test_revert_of_finds_the_data_in_web3_exceptions(exc: BaseException, expecte
 def test_an_old_result_known_only_by_its_text_is_decoded_the_same_way() -> None:
     assert explain(from_text("cooldowning")) == Msg("revert.s.cooldowning", {"reason": "cooldowning"})
     assert explain(from_text("unknown")) == Msg("revert.empty")
+
+
+@pytest.mark.parametrize(("prm", "result", "expected"), [
+    ({"staked_symbol": "sSOSO", "decimals": 18},
+     {"revert": custom("InsufficientAvailableBalance(address,uint256,uint256)", ["address", "uint256", "uint256"],
+                       [USER, 10**18, 2 * 10**18]), "reason": "0x…"},
+     Msg("revert.e.insufficient_available", {"available": Amount(Decimal(1), 18), "required": Amount(Decimal(2), 18),
+                                             "symbol": "sSOSO"})),
+    ({"symbol_in": "USDC", "decimals_in": 6}, {"revert": string("Too little received")},
+     Msg("revert.s.slippage", {"reason": "Too little received"})),
+    ({}, {"reason": "cooldowning"}, Msg("revert.s.cooldowning", {"reason": "cooldowning"})),  # stored before the data was
+    ({}, {"reason": "unknown"}, Msg("revert.empty")),
+    ({}, {}, Msg("revert.empty")),
+])
+def test_a_mined_revert_is_explained_from_the_intents_result(prm: dict[str, Any], result: dict[str, Any], expected: Msg) -> None:
+    from bot.trading.present import revert_reason
+
+    assert revert_reason(prm, result) == expected

@@ -165,3 +165,26 @@ async def test_devnet_lock_refuses_bad_input_and_changes_nothing(app: App, args:
         await op.lock_staked(app.profile, args[0], args[1], Decimal(args[2]))
     async with connect(app.profile.rpc_urls[0]) as w3:
         assert await w3.eth.block_number == block
+
+
+async def test_a_lock_between_signing_and_mining_reverts_and_is_explained_in_plain_words(app: App) -> None:
+    """The estimate ran before the lock, so the unstake is sent and reverts on chain with
+    InsufficientAvailableBalance: the reply says so in words, with the amounts in sMAG7.ssi."""
+    uid, address = await holder(app)
+    await confirmed(app, "/stake MAG7 10")
+    offer = await say(app, "/unstake MAG7 8")
+    x = trading(app)
+
+    async def lock_before_broadcast(point: str) -> None:
+        if point == "after_store":  # signed and stored, not yet sent: a vote locks 5 meanwhile
+            await lock(app, "sMAG7.ssi", address, "5")
+
+    x.fault = lock_before_broadcast
+    done = await click(app, offer, "Confirm")
+    reason = Msg("revert.e.insufficient_available", {"available": Amount(Decimal(5), 8), "required": Amount(Decimal(8), 8),
+                                                     "symbol": "sMAG7.ssi"})
+    assert done.rendered.text.startswith(text(app, "trade.reverted", reason=reason)), done.rendered.text
+    assert "part of your sMAG7.ssi is locked: only 5 can move now, and 8 was asked" in done.rendered.text
+    (intent, *_) = await x.intents.of_user(uid)
+    assert intent.state is State.REVERTED and str(intent.result["revert"]).startswith("0x")  # type: ignore[index]
+    assert await token_balance(app, mag7(app)[1], address) == 10 * UNIT
