@@ -18,7 +18,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 from bot.engine.basket import TokensetEntry, nav_per_token
 from bot.core.messages import Msg
 from bot.profile import Profile, load_profile
-from bot.trading.reverts import explain, revert_of
+from bot.core.reverts import explain, revert_of
 from devnet import cli
 from devnet import operator as op
 from devnet.anvil import Anvil, free_port, pid_alive

@@ -23,7 +23,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 from bot import protocol as p
 from bot.chain import Call, Chain
 from bot.profile import LpRef, Profile, ProfileError, load_profile, parse_profile
-from bot.trading.reverts import Revert, explain, revert_of
+from bot.core.reverts import Revert, explain, revert_of
 from bot.verify import ProfileMismatch, verify_profile
 from devnet import compile as solc
 from devnet import operator as op

@@ -1,4 +1,4 @@
-"""Every revert decoded (bot.trading.reverts): reason strings, the protocol's custom errors by selector, panics,
+"""Every revert decoded (bot.core.reverts): reason strings, the protocol's custom errors by selector, panics,
 and what cannot be decoded, rendered in both languages. Table-driven; the data is built with eth_abi as a node
 returns it."""
 
@@ -14,7 +14,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCErro
 
 from bot.core.messages import Amount, Msg
 from bot.i18n import Catalogs
-from bot.trading.reverts import ERRORS, STRINGS, Revert, Units, explain, from_text, revert_of
+from bot.core.reverts import ERRORS, STRINGS, Revert, Units, explain, from_text, revert_of
 
 USER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 CATALOGS = Catalogs()
@@ -131,3 +131,36 @@ def test_a_mined_revert_is_explained_from_the_intents_result(prm: dict[str, Any]
     from bot.trading.present import revert_reason
 
     assert revert_reason(prm, result) == expected
+
+
+@pytest.mark.parametrize(("raised", "locale", "expected"), [
+    (ContractCustomError("0xd93c0665", data="0xd93c0665"), "en",
+     "The contract refused this (the contract is paused by its owner). Nothing was changed."),
+    (ContractLogicError("execution reverted: is rebalancing", data=string("is rebalancing")), "zh-CN",
+     "合约拒绝了此操作（指数正在再平衡）。未做任何更改。"),
+    (ContractCustomError("0xdeadbeef", data="0xdeadbeef"), "en",
+     "The contract refused this (reverted by the contract with error 0xdeadbeef). Nothing was changed."),
+    (RuntimeError("boom"), "en", "Something went wrong on our side. Nothing was changed; please try again."),
+])
+async def test_a_revert_no_feature_expected_is_answered_in_words_by_the_router(
+        tmp_path: Any, raised: Exception, locale: str, expected: str) -> None:
+    from bot.adapters.base import PlainMarkup
+    from bot.core.request import Caller, Request
+    from bot.core.router import Router
+    from bot.storage.db import Database
+    from bot.storage.repositories import Buttons, Users
+
+    db = await Database.open(tmp_path / "t.sqlite3")
+    try:
+        router = Router(Users(db), Buttons(db), Catalogs())
+
+        async def refused(caller: Caller) -> Any:
+            raise raised
+
+        router.command("refused", refused)
+        request = Request(platform="console", user_id="1", chat_id="c", chat_type="private", locale=locale,
+                          command="refused")
+        out = await router.handle(request, PlainMarkup())
+        assert out.rendered.text == expected
+    finally:
+        await db.close()

@@ -44,7 +44,7 @@ from bot.trading.nonces import NonceManager
 from bot.trading.ports import ConnectedSigners, Notifier, Signers, SlippageStore, TradeSettings
 from bot.trading.gas import AllowanceSlots
 from bot.trading.gas import override as gas_override
-from bot.trading.reverts import Units, explain, revert_of
+from bot.core.reverts import Units, explain, revert_of
 from wallets.connected import TxRequest
 
 log = logging.getLogger(__name__)
@@ -487,7 +487,7 @@ class Executor:
     async def _estimate(self, sender: str, to: str, data: bytes, fallback: int, units: Units = Units(),
                         state_override: dict[str, Any] | None = None) -> int:
         """The node's estimate with a margin. A contract's refusal (a revert, a custom error) stops the trade
-        before anything is signed, in words (`bot.trading.reverts`); a node that cannot estimate for another
+        before anything is signed, in words (`bot.core.reverts`); a node that cannot estimate for another
         reason leaves the `fallback` limit."""
         try:
             gas = await self.chain.estimate_gas({"from": sender, "to": to, "data": "0x" + data.hex()}, state_override)

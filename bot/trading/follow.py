@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from web3.exceptions import ContractLogicError, Web3RPCError
 
 from bot import protocol as p
-from bot.trading.reverts import revert_of
+from bot.core.reverts import revert_of
 from bot.chain import ChainUnavailable
 from bot.storage.intents import NewTx, TxRow, WalletTx
 from bot.issuance.requests import ISSUANCE_KINDS, request_facts
@@ -363,7 +363,7 @@ class Follower:
 
     async def _revert_result(self, row: TxRow, receipt: Any) -> dict[str, Any]:
         """Why a mined transaction reverted: replayed with eth_call on the block before, its revert data kept
-        (`revert`, decoded for the reader by `bot.trading.reverts`) with the node's message (`reason`, for logs)."""
+        (`revert`, decoded for the reader by `bot.core.reverts`) with the node's message (`reason`, for logs)."""
         reason, data = "unknown", ""
         tx = await self.x.chain.transaction(row.tx_hash)
         if tx is not None:

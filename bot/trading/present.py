@@ -12,7 +12,7 @@ from bot.issuance import present as issuance
 from bot.issuance.requests import CANCEL_KINDS, REQUEST_KINDS
 from bot.profile import Profile
 from bot.trading.executor import TradeStatus
-from bot.trading.reverts import Revert, Units, explain, from_text
+from bot.core.reverts import Revert, Units, explain, from_text
 from bot.trading.stake import STAKE_KINDS
 from wallets.connected import short_address
 
@@ -35,7 +35,7 @@ def revert_units(prm: Mapping[str, Any]) -> Units:
 
 
 def revert_reason(prm: Mapping[str, Any], result: Mapping[str, Any]) -> Msg:
-    """Why a mined transaction reverted, in words (`bot.trading.reverts`); older results kept only the text."""
+    """Why a mined transaction reverted, in words (`bot.core.reverts`); older results kept only the text."""
     if result.get("revert"):
         return explain(Revert(str(result["revert"]), str(result.get("reason", ""))), revert_units(prm))
     return explain(from_text(str(result.get("reason", ""))), revert_units(prm))

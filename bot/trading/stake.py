@@ -28,7 +28,7 @@ from bot.core.errors import UserError
 from bot.core.messages import Amount, Msg, When
 from bot.profile import Profile, TokenRef
 from bot.trading import swap
-from bot.trading.reverts import Units
+from bot.core.reverts import Units
 from wallets.connected import TxRequest
 
 if TYPE_CHECKING:
