@@ -434,6 +434,8 @@ class Executor:
             else:
                 if prm["all"]:
                     units = balance
+                if units > balance:  # said with the amounts before the estimate would revert for it
+                    self._short(prm["asset"], units, balance, decimals)
                 gas = await self._estimate(address, token, p.TRANSFER.encode(to, units), 80_000)
             if units > balance:
                 self._short(prm["asset"], units, balance, decimals)
