@@ -188,3 +188,4 @@ async def test_a_lock_between_signing_and_mining_reverts_and_is_explained_in_pla
     (intent, *_) = await x.intents.of_user(uid)
     assert intent.state is State.REVERTED and str(intent.result["revert"]).startswith("0x")  # type: ignore[index]
     assert await token_balance(app, mag7(app)[1], address) == 10 * UNIT
+
