@@ -189,3 +189,15 @@ async def test_a_lock_between_signing_and_mining_reverts_and_is_explained_in_pla
     assert intent.state is State.REVERTED and str(intent.result["revert"]).startswith("0x")  # type: ignore[index]
     assert await token_balance(app, mag7(app)[1], address) == 10 * UNIT
 
+
+
+async def test_positions_shows_what_is_locked(app: App) -> None:
+    uid, address = await holder(app)
+    await confirmed(app, "/stake MAG7 10")
+    plain = await say(app, "/positions")
+    assert "Locked:" not in plain.rendered.text
+    await lock(app, "sMAG7.ssi", address, "4")
+    await app.head.poll_once()
+    shown = (await say(app, "/positions")).rendered.text
+    assert text(app, "positions.locked", amount=Amount(Decimal(4), 8), staking="sMAG7.ssi") in shown, shown
+    assert "Locked: 4 sMAG7.ssi of that" in shown
