@@ -18,7 +18,7 @@ when nothing happened (never before the block where watching began). Events are 
   shown in /indexes).
 - Deployments from before July 2026 emit no StartRebalance / EndRebalance: their rebalance only flips
   `rebalancing()`. A SetTokenset seen with `rebalancing()` true and no StartRebalance stored stays open until an
-  EndRebalance arrives (it tells then) or `rebalancing()` reads false at the scanned head; the block where it
+  EndRebalance arrives (it tells then) or `rebalancing()` reads false at the token's cursor; the block where it
   turned false (bisected, one `eth_call` each) is "after", the block before the SetTokenset "before", and the
   window's other events are closed with it: one alert per rebalance.
 
@@ -126,7 +126,6 @@ class RebalanceWatcher:
         self._outbox = outbox
         self._config = config
         self._by_token = {ref.token.address: ref for ref in profile.indexes}
-        self._head: int | None = None  # the head the last scan read up to
 
     async def start(self) -> None:
         """Give every index token without a cursor one at the head (start-up: past rebalances are not news)."""
@@ -148,7 +147,7 @@ class RebalanceWatcher:
 
     async def scan(self) -> int:
         """Store the events from `reorg_depth` blocks behind the cursor up to the head; how many were new."""
-        head = self._head = await self._chain.block_number()
+        head = await self._chain.block_number()
         cursors = await self._rows.cursors()
         tokens = list(self._by_token)
         if any(t not in cursors for t in tokens):
@@ -204,8 +203,9 @@ class RebalanceWatcher:
         return queued
 
     async def _rebalance_end(self, ref: IndexRef, since: int) -> int | None:
-        """The first block after `since` where `rebalancing()` is false, up to the scanned head; None while true."""
-        head = self._head if self._head is not None else await self._chain.block_number()
+        """The first block after `since` where `rebalancing()` is false, up to the last block whose events are
+        stored (its cursor: an EndRebalance up to there would have been seen); None while true."""
+        head = (await self._rows.cursors())[ref.token.address][0]
 
         async def rebalancing(block: int) -> bool:
             (value,) = await self._chain.call(ref.token.address, p.REBALANCING, block=block)
