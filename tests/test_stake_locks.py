@@ -201,3 +201,24 @@ async def test_positions_shows_what_is_locked(app: App) -> None:
     shown = (await say(app, "/positions")).rendered.text
     assert text(app, "positions.locked", amount=Amount(Decimal(4), 8), staking="sMAG7.ssi") in shown, shown
     assert "Locked: 4 sMAG7.ssi of that" in shown
+
+
+async def test_a_revert_behind_the_senders_own_unmined_transaction_keeps_the_fallback(app: App) -> None:
+    """The estimate sees the state before the sender's unmined transactions (an unstake right after an unmined
+    stake would revert there): it is not taken as the contract's answer; once they are mined, it is."""
+    from devnet import anvil as anvil_rpc
+    from devnet.rpc import DEV_KEYS, Sender
+
+    _, staking = mag7(app)
+    async with connect(app.profile.rpc_urls[0]) as w3:
+        sender = Sender(w3, DEV_KEYS[1], chain_id=app.profile.chain_id)
+        await anvil_rpc.node_call(w3, "evm_setAutomine", False)
+        try:
+            await sender._send(sender.address, "0x", 1, 21_000)  # unmined
+            assert await trading(app)._estimate(sender.address, staking, p.UNSTAKE.encode(UNIT), 777) == 777
+        finally:
+            await anvil_rpc.node_call(w3, "evm_setAutomine", True)
+            await anvil_rpc.mine(w3)
+    with pytest.raises(UserError) as refused:
+        await trading(app)._estimate(sender.address, staking, p.UNSTAKE.encode(UNIT), 777)
+    assert refused.value.params["reason"] == Msg("revert.s.not_enough_to_unstake", {"reason": "not enough to unstake"})

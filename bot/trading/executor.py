@@ -489,13 +489,14 @@ class Executor:
     async def _estimate(self, sender: str, to: str, data: bytes, fallback: int, units: Units = Units(),
                         state_override: dict[str, Any] | None = None) -> int:
         """The node's estimate with a margin. A contract's refusal (a revert, a custom error) stops the trade
-        before anything is signed, in words (`bot.core.reverts`); a node that cannot estimate for another
-        reason leaves the `fallback` limit."""
+        before anything is signed, in words (`bot.core.reverts`), unless the sender has transactions still
+        unmined (the estimate saw the state before them: an unstake right after an unmined stake): then, as for a
+        node that cannot estimate for another reason, the `fallback` limit, and a revert on chain is explained."""
         try:
             gas = await self.chain.estimate_gas({"from": sender, "to": to, "data": "0x" + data.hex()}, state_override)
         except (ContractLogicError, Web3RPCError) as exc:
             revert = revert_of(exc)
-            if revert is not None:
+            if revert is not None and await self.chain.nonce(sender, "pending") <= await self.chain.nonce(sender, "latest"):
                 log.info("estimate of a call to %s reverted: %s %s", to, revert.message, revert.data[:74])
                 raise UserError("error.tx.would_revert", reason=explain(revert, units)) from exc
             return fallback

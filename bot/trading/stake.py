@@ -40,7 +40,7 @@ STAKE_KINDS: frozenset[str] = frozenset({"stake", "unstake", "claim"})
 # A stake signed behind an unmined approval is estimated with the allowance overridden (Executor.estimate_behind_approval);
 # this bound serves only a token whose allowance storage cannot be found (the real first stake used 119,704 gas)
 STAKE_GAS_BOUND = 250_000
-CALL_GAS = 120_000  # fallback when the node cannot estimate (e.g. it would revert: the receipt then says why)
+CALL_GAS = 120_000  # fallback when the node cannot estimate (not a contract's refusal, or one behind unmined transactions)
 
 
 @dataclass(frozen=True)
