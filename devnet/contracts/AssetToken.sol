@@ -99,19 +99,19 @@ contract AssetToken is ERC20, Owned {
     }
 
     function mint(address to, uint256 amount) external onlyOwner {
-        require(!rebalancing, "rebalancing");
+        require(!rebalancing, "is rebalancing");
         _mint(to, amount);
         _rescaleBasket();
     }
 
     function burn(address from, uint256 amount) external onlyOwner {
-        require(!rebalancing, "rebalancing");
+        require(!rebalancing, "is rebalancing");
         _burn(from, amount);
         _rescaleBasket();
     }
 
     function startRebalance() external onlyOwner {
-        require(!rebalancing, "already rebalancing");
+        require(!rebalancing, "is rebalancing");
         rebalancing = true;
         if (!quietRebalance) emit StartRebalance();
     }
