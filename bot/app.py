@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bot.fees import IndexFees
 from bot.announce.service import Announcements
 from bot.balances import BalanceReader
 from bot.staking import PositionReader
@@ -226,6 +227,7 @@ class App:
             desks=desks,
             issuance=issuance,
             remote_balances=tuple(remote_balances),
+            fees=IndexFees(chain, profile),
         )
         kit = PageKit(catalogs, users, profile.chain_label, profile.chain_id)
         web = WebServer(sock, url, [*connect_pages.routes(kit, connected), *sign_pages.routes(kit, connected, url.startswith("https://"))])

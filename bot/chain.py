@@ -261,8 +261,16 @@ class Chain:
     async def nonce(self, address: str, block: BlockId = "pending") -> int:
         return int(await self._failover(lambda w3: w3.eth.get_transaction_count(address, block)))
 
-    async def estimate_gas(self, tx: dict[str, Any]) -> int:
+    async def estimate_gas(self, tx: dict[str, Any], state_override: dict[str, Any] | None = None) -> int:
+        """eth_estimateGas; `state_override` (address -> {"stateDiff": {slot: value}}) estimates as if the state
+        were so (anvil, geth and reth take it as the third parameter)."""
+        if state_override:
+            return int(await self._failover(lambda w3: w3.eth.estimate_gas(tx, "latest", state_override)))
         return int(await self._failover(lambda w3: w3.eth.estimate_gas(tx)))
+
+    async def call_with_override(self, tx: dict[str, Any], state_override: dict[str, Any]) -> bytes:
+        """eth_call at the latest block with a state override."""
+        return bytes(await self._failover(lambda w3: w3.eth.call(tx, "latest", state_override)))
 
     async def receipts(self, hashes: Sequence[str]) -> dict[str, Any]:
         """The receipts of `hashes` that are mined, in one JSON-RPC batch; unmined ones are absent."""

@@ -22,6 +22,8 @@ PAUSED = Fn("paused()", "bool")
 STAKE = Fn("stake(uint256)")
 UNSTAKE = Fn("unstake(uint256)")
 STAKE_WITHDRAW = Fn("withdraw(uint256)")  # StakeToken.withdraw: what /claim sends
+# StakeToken locks (since 2026-05): the staked balance minus what lockers hold; a failed call = a token without locks
+GET_AVAILABLE_BALANCE = Fn("getAvailableBalance(address)", "uint256")
 
 # Chainlink-style feed
 LATEST_ROUND = Fn("latestRoundData()", "uint80,int256,uint256,uint256,uint80")

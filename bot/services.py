@@ -17,6 +17,7 @@ from bot.alerts.cooldowns import CooldownAlerts
 from bot.core.request import Caller
 from bot.dca.plans import Dca
 from bot.faucet import Faucet
+from bot.fees import IndexFees
 from bot.i18n import Catalogs
 from bot.market import Market
 from bot.outbox import Outbox
@@ -78,6 +79,7 @@ class Services:
     desks: Desks | None = None  # each chain's trade pipeline; `trading` is the home chain's (bot.trading.desks)
     issuance: Issuance | None = None  # indexes issued by a factory: quotes, requests, /orders (bot.issuance)
     remote_balances: tuple[BalanceReader, ...] = ()  # ETH, USDC and pool indexes on companion chains not the home one
+    fees: IndexFees | None = None  # each pool index's daily fee, for /indexes (bot.fees)
 
     async def timezone(self, user_id: int) -> str:
         """The user's IANA time zone for every time shown (`/timezone`); UTC until they choose one."""

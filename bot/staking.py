@@ -39,6 +39,7 @@ class Position:
     cooldown_seconds: int | None  # the staking token's cooldown() now (what a new unstake would get)
     paused: bool | None  # None: the token has no readable paused()
     price: Decimal | None
+    locked: Decimal = Decimal(0)  # of `staked`, what lockers hold (staked - getAvailableBalance); 0 without locks
 
     def usd(self, amount: Decimal) -> Decimal | None:
         return None if self.price is None else amount * self.price
@@ -97,6 +98,7 @@ class PositionReader:
                 Call(staking.address, p.COOLDOWN_INFOS, (address,)),
                 Call(staking.address, p.COOLDOWN),
                 Call(staking.address, p.PAUSED),
+                Call(staking.address, p.GET_AVAILABLE_BALANCE, (address,)),
             ]
         return calls
 
@@ -107,7 +109,8 @@ class PositionReader:
         n = len(balance_calls)
         balances = self._balances.value(address, snap.block, results[:n], snap)
         it = iter(results[n:])
-        stakes: dict[str, tuple[Result, Result, Result]] = {sym: (next(it), next(it), next(it)) for sym, _, _ in self._stakes}
+        stakes: dict[str, tuple[Result, Result, Result, Result]] = {
+            sym: (next(it), next(it), next(it), next(it)) for sym, _, _ in self._stakes}
         soso_price = snap.prices.get(self._profile.soso.symbol) if self._profile.soso is not None else None  # the market's feed read
         prices: dict[str, Decimal | None] = {s: st.nav for s, st in snap.indexes.items()}
         if self._profile.soso is not None:
@@ -117,16 +120,19 @@ class PositionReader:
             held = balances.of(token.symbol).amount
             if staking is None:
                 return Position(symbol, None, held, Decimal(0), Decimal(0), None, Decimal(0), None, None, prices.get(symbol))
-            info, cooldown, paused = stakes[symbol]
+            info, cooldown, paused, available = stakes[symbol]
             if not info.ok or not cooldown.ok:
                 raise UserError("error.chain.unreadable", index=staking.symbol)
             cooling_units, ends_at = (int(v) for v in info.values)
             cooling = from_base_units(cooling_units, token.decimals)
+            staked = balances.of(staking.symbol).amount
+            free = from_base_units(int(available.one()), staking.decimals) if available.ok else staked  # no locks: all
             return Position(
-                symbol, staking.symbol, held, balances.of(staking.symbol).amount, cooling,
+                symbol, staking.symbol, held, staked, cooling,
                 ends_at if cooling_units else None,
                 cooling if cooling_units and ends_at <= snap.timestamp else Decimal(0),
                 int(cooldown.one()), bool(paused.one()) if paused.ok else None, prices.get(symbol),
+                max(staked - free, Decimal(0)),
             )
 
         indexes = tuple(position(ref.symbol, ref.token, ref.staking) for ref in self._profile.indexes if ref.venue == "pool")

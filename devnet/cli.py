@@ -5,12 +5,15 @@ up        start anvil detached (state persisted under $INDEXBOT_HOME/devnet/), d
 down      stop both by the PIDs in their PID files (anvil writes its state on SIGTERM)
 status    up or down, RPC URL, chain id, block number and time, profile path, fulfiller, market open or closed
 price     SYMBOL USD: set a constituent's or a stock's feed
-rebalance INDEX: reweight an index at current feed prices (NAV kept)
+rebalance INDEX [--legacy]: reweight an index at current feed prices (NAV kept); --legacy without the
+          StartRebalance/EndRebalance events, as deployments before July 2026
 advance   DURATION: move chain time (90s, 15m, 2h, 7d, 1d12h); the fulfiller fills once the market opens
 hours     the stock market's window, open or closed now in chain time, the next open and close
 reindex   INDEX [--at now|next]: plan the stock index's monthly reindex at current prices and schedule it
 reset     [--yes]: start over: delete the saved chains (the embedded devnet's and this one's) and the bot's
           database, after asking (`--yes` for scripts); refused while this devnet runs
+collect-fees [INDEX]: the protocol's daily fee collection (collectFeeTokenset) on one index or every pool index
+lock      STAKED ADDRESS AMOUNT [--release]: as a locker, lock (or release) part of an address's staked balance
 
 The market-hours window (`up --hours`) is written as "mon-fri 09:30-16:00 America/New_York" (days: a range,
 a comma list or "daily"; close may be 24:00) or "always"; it goes into stocks.toml, which the fulfiller and
@@ -61,6 +64,8 @@ def register(subparsers: Any) -> None:
     price.add_argument("usd")
     reb = sub.add_parser("rebalance", help="rebalance an index at current feed prices")
     reb.add_argument("index")
+    reb.add_argument("--legacy", action="store_true",
+                     help="as deployments before July 2026: no StartRebalance/EndRebalance events, only rebalancing()")
     adv = sub.add_parser("advance", help="move chain time forward")
     adv.add_argument("duration")
     sub.add_parser("hours", help="show the stock market's hours and whether it is open in chain time")
@@ -70,6 +75,13 @@ def register(subparsers: Any) -> None:
                      help="due now (applied at the fulfiller's next step while open) or at the next monthly moment")
     reset = sub.add_parser("reset", help="start the devnets and the bot's database over (asks first)")
     reset.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
+    fees = sub.add_parser("collect-fees", help="collect the daily fee of one index or all (shrinks the tokenset)")
+    fees.add_argument("index", nargs="?", default=None)
+    lock = sub.add_parser("lock", help="lock part of an address's staked balance, as a voting contract does")
+    lock.add_argument("staked", help="the staking token, e.g. sSOSO or sMAG7.ssi")
+    lock.add_argument("address")
+    lock.add_argument("amount")
+    lock.add_argument("--release", action="store_true", help="release that amount instead")
 
 
 def home_dir(args: argparse.Namespace) -> Path:
@@ -310,7 +322,7 @@ async def cmd_price(args: argparse.Namespace, paths: Paths) -> int:
 
 
 async def cmd_rebalance(args: argparse.Namespace, paths: Paths) -> int:
-    result = await op.rebalance(_profile(paths), args.index)
+    result = await op.rebalance(_profile(paths), args.index, legacy=args.legacy)
     q = Decimal("0.000001")
     print(f"{result.index} rebalanced: NAV ${result.nav_before.quantize(q)} -> ${result.nav_after.quantize(q)}")
     for symbol, weight in result.weights.items():
@@ -403,12 +415,38 @@ async def cmd_reset(args: argparse.Namespace, paths: Paths, ask: Any = input) ->
     for path in targets:
         path.unlink(missing_ok=True)
     print("reset: the next start deploys a fresh devnet and a new database")
+async def cmd_collect_fees(args: argparse.Namespace, paths: Paths) -> int:
+    profile = _profile(paths)
+    q = Decimal("0.000001")
+    for c in await op.collect_fees(profile, args.index):
+        rate = f"{(c.fee * 100).normalize():f}% a day"
+        due = datetime.fromtimestamp(c.next_due, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        if c.days == 0:
+            print(f"{c.index}: nothing to collect (less than a day since the last collection; next due {due}), fee {rate}")
+            continue
+        print(f"{c.index}: collected {c.days} day(s) of fee at {rate}: NAV ${c.nav_before.quantize(q)} -> "
+              f"${c.nav_after.quantize(q)}; next due {due}")
+    return 0
+
+
+async def cmd_lock(args: argparse.Namespace, paths: Paths) -> int:
+    try:
+        amount = Decimal(args.amount.replace(",", ""))
+    except InvalidOperation:
+        raise op.OperatorError(f"not an amount: {args.amount!r}") from None
+    r = await op.lock_staked(_profile(paths), args.staked, args.address, amount, release=args.release)
+
+    def plain(d: Decimal) -> str:
+        return f"{d.normalize():f}"
+
+    print(f"{r.staking} of {r.address}: {'released' if args.release else 'locked'} {plain(amount)}; now locked "
+          f"{plain(r.locked)}, available {plain(r.available)} of {plain(r.balance)} staked")
     return 0
 
 
 COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "price": cmd_price,
-            "rebalance": cmd_rebalance, "advance": cmd_advance, "hours": cmd_hours, "reindex": cmd_reindex}
-COMMANDS["reset"] = cmd_reset
+            "rebalance": cmd_rebalance, "advance": cmd_advance, "hours": cmd_hours, "reindex": cmd_reindex,
+            "reset": cmd_reset, "collect-fees": cmd_collect_fees, "lock": cmd_lock}
 
 
 async def main(args: argparse.Namespace) -> int:

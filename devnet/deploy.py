@@ -49,6 +49,7 @@ POOL_USD_PER_SIDE = Decimal(1_000_000)
 LP_INDEXES = ("MAG7.ssi",)  # indexes with a Uniswap V2 pair against USDC whose LP can be locked
 LP_USD_PER_SIDE = Decimal(100_000)
 LOCK_EPOCH = 1
+DAILY_FEE = 4_110  # each index's fee(): a daily rate with 8 decimals (0.0000411 a day, about 1.5 % a year)
 LOCK_LIMIT = 10**36  # LP units; far above any devnet deposit
 DEPLOYER_USDC = 100_000_000 * 10**6
 DEV_ACCOUNT_USDC = 1_000_000 * 10**6
@@ -133,6 +134,8 @@ async def deploy(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PA
                 lp_seeds.append((spec.symbol, token, lp_amount, lp_usdc))
             await tx.send(token.functions.mint(me, 2 * index_amount + lp_amount), gas=4_000_000)
             staking = await new("StakeToken", token.address, COOLDOWN_SECONDS)
+            await tx.send(token.functions.setFee(DAILY_FEE))
+            await tx.send(at("StakeToken", staking).functions.grantLockerRole(me))  # `indexbot devnet lock`
             await tx.send(token.functions.approve(npm.address, MAX_UINT))
             await tx.send(npm.functions.createAndInitializePoolIfNecessary(
                 seed.token0, seed.token1, FEE, seed.sqrt_price_x96), gas=6_000_000)
@@ -144,6 +147,7 @@ async def deploy(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PA
                 "staking": {"address": staking, "symbol": "s" + spec.symbol, "decimals": 8},
             })
 
+        await tx.send(at("StakeToken", ssoso).functions.grantLockerRole(me))  # `indexbot devnet lock sSOSO ...`
         v2_factory = at("UniswapV2Factory", await new("UniswapV2Factory", me))
         locking = at("AssetLocking", await new("AssetLocking"))
         lp_tokens: list[dict[str, Any]] = []

@@ -1,4 +1,5 @@
-"""Operator actions on a running devnet: move prices, rebalance an index, move time, fund accounts, lock LP,
+"""Operator actions on a running devnet: move prices, rebalance an index, collect the daily fees, lock part of a
+staked balance as a locker, move time, fund accounts, lock LP,
 and for the stock index (its stocks profile): move a stock's price, schedule its monthly reindex.
 
 Everything reads the chain through the profile's addresses; the methodology and circulating supplies come
@@ -13,6 +14,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
+from eth_utils.address import is_address, to_checksum_address
 from web3 import AsyncWeb3
 from web3.types import TxReceipt
 
@@ -20,7 +22,7 @@ from bot.engine.basket import TokensetEntry, nav_per_token
 from bot.engine.methodology import tokenset_for, weights_for
 from bot.engine.reindex import Reindex, ReindexSchedule, plan_reindex
 from bot.issuance.hours import MarketHours
-from bot.profile import IndexRef, LpRef, Profile
+from bot.profile import IndexRef, LpRef, Profile, TokenRef
 from devnet import anvil as anvil_rpc
 from devnet.market import MARKET_PATH, Market, StockMarket, load_market, load_stock_market
 from devnet.pairs import matching_amount, sort_tokens
@@ -116,8 +118,10 @@ async def set_price(profile: Profile, symbol: str, usd: Decimal) -> None:
         await Sender(w3, chain_id=profile.chain_id).transact(feed.functions.updateAnswer(answer))
 
 
-async def rebalance(profile: Profile, index: str) -> Rebalance:
-    """Reweight an index at today's feed prices, keeping NAV: StartRebalance, SetTokenset, SetBasket, EndRebalance."""
+async def rebalance(profile: Profile, index: str, legacy: bool = False) -> Rebalance:
+    """Reweight an index at today's feed prices, keeping NAV: StartRebalance, SetTokenset, SetBasket, EndRebalance.
+    `legacy`: as deployments before July 2026, without the StartRebalance / EndRebalance events (only
+    rebalancing() goes true, then false)."""
     ref = resolve_index(profile, index)
     market = market_of(profile)
     spec = market.index(ref.symbol)
@@ -133,12 +137,98 @@ async def rebalance(profile: Profile, index: str) -> Rebalance:
         rows = [(e.chain, e.symbol, e.addr, e.decimals, e.amount) for e in tokenset]
         basket = [(*row[:4], row[4] * supply // INDEX_UNIT) for row in rows]
         tx = Sender(w3, chain_id=profile.chain_id)
+        if legacy:
+            await tx.send(asset.functions.setQuietRebalance(True))
         await tx.send(asset.functions.startRebalance(), gas=200_000)
         await tx.send(asset.functions.setTokenset(rows), gas=4_000_000)
         await tx.send(asset.functions.setBasket(basket), gas=4_000_000)
         await tx.send(asset.functions.endRebalance(), gas=200_000)
+        if legacy:
+            await tx.send(asset.functions.setQuietRebalance(False))
         receipts = await tx.wait()
+        if legacy:
+            receipts = receipts[1:-1]  # the rebalance's own four
     return Rebalance(ref.symbol, nav, nav_per_token(tokenset, prices), weights, tokenset, receipts)
+
+
+@dataclass(frozen=True)
+class FeeCollection:
+    """One index's `collectFeeTokenset()`: whole days charged (0: less than a day since the last collection, nothing
+    changed), the daily rate, NAV per token before and after, and when the next collection is due."""
+
+    index: str
+    days: int
+    fee: Decimal  # daily rate as a fraction (fee() / 10**feeDecimals())
+    nav_before: Decimal
+    nav_after: Decimal
+    next_due: int
+    receipt: TxReceipt | None
+
+
+async def collect_fees(profile: Profile, index: str | None = None) -> list[FeeCollection]:
+    """The protocol's daily fee collection, on one index or all: the deployer (the devnet's fee manager) calls
+    `collectFeeTokenset()`, which charges every whole day since `lastCollectTimestamp` (SetBasket, SetFeeTokenset,
+    SetTokenset in one transaction; no StartRebalance). Less than a day since the last one: nothing is sent."""
+    refs = [resolve_index(profile, index)] if index is not None else [r for r in profile.indexes if r.venue == "pool"]
+    out = []
+    async with connect(profile.rpc_urls[0]) as w3:
+        tx = Sender(w3, chain_id=profile.chain_id)
+        now = await chain_now(w3)
+        for ref in refs:
+            asset = contract(w3, "AssetToken", ref.token.address)
+            fee, decimals, last = (await asset.functions.fee().call(), await asset.functions.feeDecimals().call(),
+                                   await asset.functions.lastCollectTimestamp().call())
+            days = (now - int(last)) // 86400
+            before = await index_nav(profile, ref.symbol)
+            receipt = await tx.transact(asset.functions.collectFeeTokenset()) if days > 0 else None
+            after = await index_nav(profile, ref.symbol) if receipt is not None else before
+            last = await asset.functions.lastCollectTimestamp().call()
+            out.append(FeeCollection(ref.symbol, days, Decimal(fee).scaleb(-int(decimals)), before, after,
+                                     int(last) + 86400, receipt))
+    return out
+
+
+@dataclass(frozen=True)
+class StakeLock:
+    staking: str  # its symbol, e.g. sSOSO
+    address: str
+    locked: Decimal  # what the deployer (a locker) holds locked for the address now
+    available: Decimal  # getAvailableBalance: what the address can unstake or move
+    balance: Decimal
+
+
+def staking_ref(profile: Profile, symbol: str) -> TokenRef:
+    """A staking token by its symbol (sSOSO, sMAG7.ssi, …), case-insensitively."""
+    refs = [r.staking for r in profile.indexes if r.staking is not None]
+    if profile.soso_staking is not None:
+        refs.append(profile.soso_staking)
+    for ref in refs:
+        if ref.symbol.lower() == symbol.strip().lower():
+            return ref
+    raise OperatorError(f"no staking token {symbol!r}; known: {', '.join(r.symbol for r in refs)}")
+
+
+async def lock_staked(profile: Profile, symbol: str, address: str, amount: Decimal, release: bool = False) -> StakeLock:
+    """As a locker (a voting contract does this with sSOSO on the protocol), lock `amount` of `address`'s staked
+    balance with no expiry (`lock(user, amount)`), or release it (`unlock`). The deployer holds the locker role on
+    every devnet staking token. A lock beyond the available balance reverts ("insufficient available")."""
+    ref = staking_ref(profile, symbol)
+    if amount <= 0:
+        raise OperatorError("an amount must be positive")
+    if not is_address(address):
+        raise OperatorError(f"not an address: {address!r}")
+    user = to_checksum_address(address)
+    units = int(amount.scaleb(ref.decimals).to_integral_value())
+    async with connect(profile.rpc_urls[0]) as w3:
+        tx = Sender(w3, chain_id=profile.chain_id)
+        staking = contract(w3, "StakeToken", ref.address)
+        fn = staking.get_function_by_signature("unlock(address,uint256)" if release else "lock(address,uint256)")
+        await tx.transact(fn(user, units))
+        locked = await staking.functions.lockedBalances(tx.address, user).call()
+        available = await staking.functions.getAvailableBalance(user).call()
+        balance = await staking.functions.balanceOf(user).call()
+    return StakeLock(ref.symbol, user, Decimal(locked).scaleb(-ref.decimals), Decimal(available).scaleb(-ref.decimals),
+                     Decimal(balance).scaleb(-ref.decimals))
 
 
 async def chain_now(w3: AsyncWeb3) -> int:

@@ -37,9 +37,13 @@ def register(router: Router, services: Services) -> None:
         if caller.request.args:
             raise UserError("error.args.extra", usage=Msg("usage.indexes"))
         snap = await services.market.snapshot()
+        fees = await services.fees.at(snap.block) if services.fees is not None else {}
         lines: list[Msg] = []
         for ref in services.market.indexes:
             lines += index_lines(snap.indexes[ref.symbol], snap)
+            if ref.symbol in fees:  # the daily fee collection, which is not a rebalance
+                fee = fees[ref.symbol]
+                lines.append(Msg("indexes.fee", {"daily": Pct(fee.rate, 4), "yearly": Pct(fee.yearly, 2)}))
         lines.append(Msg("common.block", {"block": snap.block}))
         if snap.stale(services.market.settings.max_price_age_seconds):
             lines.append(Msg("common.prices_stale"))

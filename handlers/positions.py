@@ -43,6 +43,8 @@ def position_lines(services: Services, pos: Position, positions: Positions) -> l
     lines.append(part("positions.held", pos.held, "held"))
     if pos.staking_symbol is not None:
         lines.append(part("positions.staked", pos.staked, "staked"))
+        if pos.locked > 0:  # held by a locker (a vote): cannot be unstaken until released
+            lines.append(Msg("positions.locked", {"amount": Amount(pos.locked, 8), "staking": pos.staking_symbol}))
         if pos.cooling_down > 0 and pos.cooling_ends_at is not None:
             lines.append(Msg("positions.cooling", {
                 "amount": Amount(pos.cooling_down, 8), "symbol": pos.symbol, "value": _usd(pos, pos.cooling_down),

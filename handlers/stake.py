@@ -47,6 +47,10 @@ async def offer(services: Services, caller: Caller, kind: StakeKind, t: StakeTar
     names: dict[str, Param] = {"amount": Amount(from_base_units(o.units, d), d), "symbol": t.symbol, "staked_symbol": t.staking.symbol}
     lines = [Msg(f"{kind}.offer", names), wallet_line(o.wallet_kind, o.address)]
     buttons = confirm_buttons(o.intent_id)
+    if kind == "unstake" and o.view.locked:  # lockers hold part of it: say what stays and what can move
+        lines.append(Msg("unstake.locked", {"locked": Amount(from_base_units(o.view.locked, d), d),
+                                            "available": Amount(from_base_units(o.view.unstakable, d), d),
+                                            "staked_symbol": t.staking.symbol}))
     if kind == "unstake" and o.new_end is not None:
         length = Msg("time.duration", duration_parts(o.view.cooldown or 0))
         lines.append(Msg("unstake.cooldown", {"length": length, "end": When(o.new_end)}))

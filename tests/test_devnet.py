@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from web3 import AsyncWeb3
-from web3.exceptions import ContractLogicError
+from web3.exceptions import ContractCustomError, ContractLogicError
 
 from bot.engine.basket import TokensetEntry, nav_per_token
+from bot.core.messages import Msg
 from bot.profile import Profile, load_profile
+from bot.core.reverts import explain, revert_of
 from devnet import cli
 from devnet import operator as op
 from devnet.anvil import Anvil, free_port, pid_alive
@@ -49,6 +51,12 @@ async def deployed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[De
         yield Deployed(anvil, profile, workdir / "profile.toml")
     finally:
         await anvil.stop()
+
+
+def explained(exc: BaseException) -> Msg:
+    revert = revert_of(exc)
+    assert revert is not None
+    return explain(revert)
 
 
 async def view(w3: AsyncWeb3, name: str, addr: str, fn: str, *args: Any) -> Any:
@@ -129,6 +137,8 @@ async def test_staking_cooldown_semantics(deployed: Deployed) -> None:
         amount, end2 = await view(w3, "StakeToken", staking, "cooldownInfos", who)
         assert amount == 3 * 10**8 and end2 >= end1 + 86400  # the whole pending amount waits again
         await op.advance(deployed.anvil.url, COOLDOWN_SECONDS - 3600)  # past end1, before end2
+        with pytest.raises(ContractLogicError, match="not enough cooldown amount"):  # the amount is checked first
+            await call(w3, user, "StakeToken", staking, "withdraw", 4 * 10**8)
         with pytest.raises(ContractLogicError, match="cooldowning"):
             await call(w3, user, "StakeToken", staking, "withdraw", 1 * 10**8)
         await op.advance(deployed.anvil.url, 7200)
@@ -139,12 +149,14 @@ async def test_staking_cooldown_semantics(deployed: Deployed) -> None:
         await call(w3, owner, "StakeToken", staking, "pause")
         try:
             for fn in ("stake", "unstake", "withdraw"):
-                with pytest.raises(ContractLogicError, match="paused"):
+                with pytest.raises(ContractCustomError) as paused:
                     await call(w3, user, "StakeToken", staking, fn, 1)
+                assert explained(paused.value) == Msg("revert.e.paused")
         finally:
             await call(w3, owner, "StakeToken", staking, "unpause")
-        with pytest.raises(ContractLogicError, match="not owner"):
+        with pytest.raises(ContractCustomError) as refused:
             await call(w3, user, "StakeToken", staking, "pause")
+        assert explained(refused.value) == Msg("revert.e.unauthorized", {"account": who})
 
 
 async def test_set_price_moves_nav(deployed: Deployed) -> None:

@@ -18,11 +18,12 @@ import pytest
 from eth_abi import decode
 from eth_utils import keccak, to_checksum_address
 from web3 import AsyncWeb3
-from web3.exceptions import ContractLogicError
+from web3.exceptions import ContractCustomError, ContractLogicError
 
 from bot import protocol as p
 from bot.chain import Call, Chain
 from bot.profile import LpRef, Profile, ProfileError, load_profile, parse_profile
+from bot.core.reverts import Revert, explain, revert_of
 from bot.verify import ProfileMismatch, verify_profile
 from devnet import compile as solc
 from devnet import operator as op
@@ -94,7 +95,7 @@ async def test_deploy_seeds_the_pair_at_nav_and_makes_its_lp_lockable(devnet: De
     assert reserve_usdc == LP_USD_PER_SIDE * 10**6
     nav = D(profile.extra["devnet"]["start_nav"]["MAG7.ssi"])
     assert abs(D(reserve_usdc).scaleb(-6) / D(reserve_index).scaleb(-8) - nav) / nav < D("1e-6")
-    assert list(config) == [LOCK_EPOCH, LOCK_LIMIT, COOLDOWN_SECONDS, 0]  # epoch, limit, cooldown, total locked
+    assert list(config) == [LOCK_EPOCH, LOCK_LIMIT, COOLDOWN_SECONDS, 0, 0]  # epoch, limit, cooldown, locked, cooling
     assert active == LOCK_EPOCH
 
 
@@ -171,14 +172,14 @@ async def test_unlock_reports_what_stays_locked_and_restarts_the_whole_cooldown(
     events = await lock_events(w3, profile, p.UNLOCK_EVENT, start)
     assert events == [(who, pair, part, locked - part, locked - part), (who, pair, part, locked - 2 * part, locked - 2 * part)]
     assert [list(e.values()) for e in await web3_events(w3, profile, "UnLock", start)] == [list(e) for e in events]
-    with pytest.raises(ContractLogicError, match="not enough to unlock"):
+    with pytest.raises(ContractLogicError, match="not enough balance to unlock"):
         await call(w3, USER, "AssetLocking", locking, "unlock", pair, locked)
 
     await op.advance(chain.url, COOLDOWN_SECONDS - 3600)  # past end1, before end2
-    with pytest.raises(ContractLogicError, match="cooldowning"):
+    with pytest.raises(ContractLogicError, match="coolingdown"):
         await call(w3, USER, "AssetLocking", locking, "withdraw", pair, 1)
     await op.advance(chain.url, 7200)
-    with pytest.raises(ContractLogicError, match="not enough cooldown amount"):
+    with pytest.raises(ContractLogicError, match="no enough balance to withdraw"):
         await call(w3, USER, "AssetLocking", locking, "withdraw", pair, 2 * part + 1)
     await call(w3, USER, "AssetLocking", locking, "withdraw", pair, 2 * part)
     assert await view(w3, "UniswapV2Pair", pair, "balanceOf", who) == 2 * part
@@ -191,27 +192,29 @@ async def test_lock_is_gated_by_config_epoch_limit_and_pause(chain: Devnet, w3: 
     await op.provide_and_lock(profile, USER, D(1000))
     usdc = profile.usdc.address
     await call(w3, USER, "TestToken", usdc, "approve", locking, 10**6)
-    with pytest.raises(ContractLogicError, match="token cannot lock now"):  # USDC is not configured
+    with pytest.raises(ContractLogicError, match="token not supported"):  # USDC is not configured
         await call(w3, USER, "AssetLocking", locking, "lock", usdc, 10**6)
 
     await call(w3, OWNER, "AssetLocking", locking, "setEpoch", pair, LOCK_EPOCH + 1)  # the next epoch begins
-    with pytest.raises(ContractLogicError, match="token cannot lock now"):
+    assert await view(w3, "AssetLocking", locking, "getActiveTokens") == []
+    with pytest.raises(ContractLogicError, match="token cannot stake now"):
         await op.provide_and_lock(profile, USER, D(100))
     await call(w3, OWNER, "AssetLocking", locking, "updateLockConfig", pair, LOCK_EPOCH + 1, 10**30, 3600)
     assert await op.provide_and_lock(profile, USER, D(100)) > 0  # configured for the new epoch: open again
     total = (await view(w3, "AssetLocking", locking, "lockConfigs", pair))[3]
     await call(w3, OWNER, "AssetLocking", locking, "updateLockConfig", pair, LOCK_EPOCH + 1, total + 1, 3600)
-    with pytest.raises(ContractLogicError, match="exceed lock limit"):
+    with pytest.raises(ContractLogicError, match="total lock amount exceeds lock limit"):
         await op.provide_and_lock(profile, USER, D(100))
 
-    with pytest.raises(ContractLogicError, match="not owner"):
-        await call(w3, USER, "AssetLocking", locking, "setEpoch", pair, 9)
-    with pytest.raises(ContractLogicError, match="not owner"):
-        await call(w3, USER, "AssetLocking", locking, "updateLockConfig", pair, 9, 1, 1)
+    for fn, args in (("setEpoch", (pair, 9)), ("updateLockConfig", (pair, 9, 1, 1))):
+        with pytest.raises(ContractCustomError) as refused:
+            await call(w3, USER, "AssetLocking", locking, fn, *args)
+        assert explain(revert_of(refused.value) or Revert("")).key == "revert.e.unauthorized"
     await call(w3, OWNER, "AssetLocking", locking, "pause")
     for fn in ("lock", "unlock", "withdraw"):
-        with pytest.raises(ContractLogicError, match="paused"):
+        with pytest.raises(ContractCustomError) as paused:
             await call(w3, USER, "AssetLocking", locking, fn, pair, 1)
+        assert explain(revert_of(paused.value) or Revert("")).key == "revert.e.paused"
     await call(w3, OWNER, "AssetLocking", locking, "unpause")
     for fn in ("lock", "unlock", "withdraw"):
         with pytest.raises(ContractLogicError, match="amount is zero"):

@@ -12,6 +12,15 @@ when nothing happened (never before the block where watching began). Events are 
 - SetTokenset outside a rebalance (no open StartRebalance, `rebalancing()` false at its block): the same
   message, before = the block before it.
 - StartRebalance, or a SetTokenset inside a rebalance: nothing to say yet.
+- A fee collection is not a rebalance: the protocol's fee manager calls `collectFeeTokenset()` about once a day,
+  which emits SetBasket, SetFeeTokenset and SetTokenset in one transaction and shrinks every amount by the daily
+  fee. A SetTokenset whose transaction also emitted its token's SetFeeTokenset tells nobody anything (the fee is
+  shown in /indexes).
+- Deployments from before July 2026 emit no StartRebalance / EndRebalance: their rebalance only flips
+  `rebalancing()`. A SetTokenset seen with `rebalancing()` true and no StartRebalance stored stays open until an
+  EndRebalance arrives (it tells then) or `rebalancing()` reads false at the token's cursor; the block where it
+  turned false (bisected, one `eth_call` each) is "after", the block before the SetTokenset "before", and the
+  window's other events are closed with it: one alert per rebalance.
 
 Subscribers: users whose live wallets (custodial or connected) hold or stake the index at the "after" block
 (read in batches of `wallet_batch` wallets, one Multicall3 call each), plus users with a price alert on it. Each
@@ -51,6 +60,7 @@ TOPICS: dict[str, EventKind] = {
     _topic("StartRebalance()"): "start",
     _topic(f"SetTokenset({p.TOKEN_STRUCT}[])"): "tokenset",
     _topic("EndRebalance()"): "end",
+    _topic(f"SetFeeTokenset({p.TOKEN_STRUCT}[])"): "fee",
 }
 
 
@@ -156,18 +166,21 @@ class RebalanceWatcher:
 
     async def _handle(self, event: RebalanceEvent) -> int:
         ref = self._by_token.get(event.token)
-        if ref is None or event.kind == "start":
+        if ref is None or event.kind in ("start", "fee"):
             await self._rows.done(event)
             return 0
         started = await self._rows.started_at(event)
         if event.kind == "tokenset":
+            if await self._rows.fee_collection(event):  # the daily fee, not a rebalance: nothing to tell
+                log.info("fee collection of %s at block %s: no alert", ref.symbol, event.block)
+                await self._rows.done(event)
+                return 0
             if started is not None:  # inside a rebalance: its end tells
                 await self._rows.done(event)
                 return 0
             snap, _ = await self._market.snapshot_at(event.block)
-            if snap.indexes[ref.symbol].rebalancing:  # its start was before our cursor
-                await self._rows.done(event)
-                return 0
+            if snap.indexes[ref.symbol].rebalancing:  # a start we did not see: before our cursor, or no such event
+                return await self._unannounced(ref, event)
             before_block = event.block - 1
         else:
             first = started if started is not None else await self._rows.first_tokenset_since(event, 0)
@@ -176,18 +189,49 @@ class RebalanceWatcher:
         await self._rows.done(event)
         return queued
 
-    async def _tell(self, ref: IndexRef, event: RebalanceEvent, before_block: int) -> int:
+    async def _unannounced(self, ref: IndexRef, event: RebalanceEvent) -> int:
+        """A SetTokenset inside a rebalance whose StartRebalance was not seen: told at its EndRebalance if one
+        comes, else (a deployment without those events) once `rebalancing()` reads false; open until then."""
+        if await self._rows.end_after(event):
+            await self._rows.done(event)
+            return 0
+        end = await self._rebalance_end(ref, event.block)
+        if end is None:  # still rebalancing: asked again at the next check
+            return 0
+        queued = await self._tell(ref, event, max(0, event.block - 1), after_block=end)
+        await self._rows.done_through(ref.token.address, end)
+        return queued
+
+    async def _rebalance_end(self, ref: IndexRef, since: int) -> int | None:
+        """The first block after `since` where `rebalancing()` is false, up to the last block whose events are
+        stored (its cursor: an EndRebalance up to there would have been seen); None while true."""
+        head = (await self._rows.cursors())[ref.token.address][0]
+
+        async def rebalancing(block: int) -> bool:
+            (value,) = await self._chain.call(ref.token.address, p.REBALANCING, block=block)
+            return bool(value)
+
+        if await rebalancing(head):
+            return None
+        lo, hi = since, head  # rebalancing at lo, not at hi
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if await rebalancing(mid) else (lo, mid)
+        return hi
+
+    async def _tell(self, ref: IndexRef, event: RebalanceEvent, before_block: int, after_block: int | None = None) -> int:
+        after_block = event.block if after_block is None else after_block
         before, _ = await self._market.snapshot_at(before_block)
-        after, _ = await self._market.snapshot_at(event.block)
+        after, _ = await self._market.snapshot_at(after_block)
         change = change_of(ref.symbol, before.indexes[ref.symbol], before.prices, before_block,
-                           after.indexes[ref.symbol], after.prices, event.block)
+                           after.indexes[ref.symbol], after.prices, after_block)
         reply = rebalance_reply(change)
-        users = await self.holders(ref, event.block) | await self._alerts.users_watching(ref.symbol)
+        users = await self.holders(ref, after_block) | await self._alerts.users_watching(ref.symbol)
         queued = 0
         for user in sorted(users):
             if await self._outbox.put(user, reply, "rebalance", key=f"rebalance:{ref.token.address}:{event.tx_hash}:{user}") is not None:
                 queued += 1
-        log.info("rebalance of %s at block %s: %d subscribers, %d messages queued", ref.symbol, event.block, len(users), queued)
+        log.info("rebalance of %s at block %s: %d subscribers, %d messages queued", ref.symbol, after_block, len(users), queued)
         return queued
 
     async def holders(self, ref: IndexRef, block: int) -> set[int]:

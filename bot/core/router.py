@@ -16,6 +16,7 @@ from typing import Protocol
 from bot.chain import ChainUnavailable
 from bot.core.errors import UserError
 from bot.core.messages import Msg, Rendered, Reply, reads_a_time
+from bot.core.reverts import explain, revert_of
 from bot.core.request import Caller, Request
 from bot.i18n import Catalogs
 from bot.storage.repositories import Buttons, Users
@@ -134,9 +135,14 @@ class Router:
         except ChainUnavailable:
             log.warning("chain unavailable for %s", _describe(request))
             reply, tokens = Reply.of(Msg("error.chain.unavailable")), []
-        except Exception:
-            log.exception("request failed for %s", _describe(request))
-            reply, tokens = Reply.of(Msg("error.internal")), []
+        except Exception as exc:
+            revert = revert_of(exc)
+            if revert is not None:  # a contract said no where no feature expected it: say what it said, in words
+                log.warning("contract refused %s: %s %s", _describe(request), revert.message, revert.data[:74])
+                reply, tokens = Reply.of(Msg("error.contract.refused", {"reason": explain(revert)})), []
+            else:
+                log.exception("request failed for %s", _describe(request))
+                reply, tokens = Reply.of(Msg("error.internal")), []
         if kind is not None:
             reply = replace(reply, delete_request=True)
         locale = reply.locale or locale

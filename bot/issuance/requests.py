@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from bot import protocol as p
+from bot.core.reverts import Units
 from bot.chain import Call
 from bot.core.amounts import from_base_units
 from bot.core.errors import UserError
@@ -31,7 +32,9 @@ if TYPE_CHECKING:
 REQUEST_KINDS = frozenset({"issue", "redeem"})
 CANCEL_KINDS = frozenset({"cancel_issue", "cancel_redeem"})
 ISSUANCE_KINDS = REQUEST_KINDS | CANCEL_KINDS
-REQUEST_GAS = 400_000  # a request signed behind an approval not yet mined cannot be estimated
+# A request signed behind an unmined approval is estimated with the allowance overridden
+# (Executor.estimate_behind_approval); this bound serves only a token whose allowance storage cannot be found
+REQUEST_GAS = 400_000
 CALL_GAS = 200_000
 
 
@@ -111,10 +114,12 @@ async def request_txs(x: Executor, intent: Intent, fees: swap.Fees) -> list[swap
         x._short(str(prm["symbol_in"]), units, have, int(prm["decimals_in"]))
     call = (p.ISSUANCE_INDEX_TOKENS if intent.kind == "issue" else p.REDEMPTION).encode(units)
     approval = await x.exact_approval(intent, token_in, factory, units, int(allowance.one()) if allowance.ok else 0)
+    shown = Units(str(prm["symbol_in"]), int(prm["decimals_in"]))  # a refusal's amounts
     if approval:
-        txs = [approval, swap.UnsignedTx(intent.kind, factory, call, 0, REQUEST_GAS)]
+        gas = await x.estimate_behind_approval(address, factory, call, token_in, factory, units, REQUEST_GAS, shown)
+        txs = [approval, swap.UnsignedTx(intent.kind, factory, call, 0, gas)]
     else:
-        txs = [swap.UnsignedTx(intent.kind, factory, call, 0, await x._estimate(address, factory, call, REQUEST_GAS))]
+        txs = [swap.UnsignedTx(intent.kind, factory, call, 0, await x._estimate(address, factory, call, REQUEST_GAS, shown))]
     x._check_gas(txs, fees, int(eth.one()) if eth.ok else 0)
     return txs
 

@@ -17,7 +17,7 @@ import aiosqlite
 
 from bot.storage.db import Database
 
-EventKind = Literal["start", "tokenset", "end"]
+EventKind = Literal["start", "tokenset", "end", "fee"]  # fee: SetFeeTokenset (the daily fee collection)
 AlertKind = Literal["above", "below", "premium"]
 
 
@@ -91,12 +91,34 @@ class RebalanceRows:
         return int(row[1]) if row is not None and row[0] == "start" else None
 
     async def first_tokenset_since(self, event: RebalanceEvent, after_block: int) -> int | None:
-        """The block of the first SetTokenset of `event`'s token after `after_block` and up to `event`."""
+        """The block of the first SetTokenset of `event`'s token after `after_block` and up to `event`, fee
+        collections left out."""
         row = await self._db.fetch_one(
-            """SELECT MIN(block) FROM rebalance_events
-               WHERE token = ? AND kind = 'tokenset' AND block > ? AND block <= ?""",
+            """SELECT MIN(block) FROM rebalance_events e
+               WHERE token = ? AND kind = 'tokenset' AND block > ? AND block <= ?
+                 AND NOT EXISTS (SELECT 1 FROM rebalance_events f
+                                 WHERE f.tx_hash = e.tx_hash AND f.token = e.token AND f.kind = 'fee')""",
             (event.token, after_block, event.block))
         return int(row[0]) if row is not None and row[0] is not None else None
+
+    async def fee_collection(self, event: RebalanceEvent) -> bool:
+        """Whether `event`'s transaction also emitted its token's SetFeeTokenset: a fee collection."""
+        row = await self._db.fetch_one(
+            "SELECT 1 FROM rebalance_events WHERE tx_hash = ? AND token = ? AND kind = 'fee'", (event.tx_hash, event.token))
+        return row is not None
+
+    async def end_after(self, event: RebalanceEvent) -> bool:
+        """Whether an EndRebalance of `event`'s token is stored after it."""
+        row = await self._db.fetch_one(
+            """SELECT 1 FROM rebalance_events
+               WHERE token = ? AND kind = 'end' AND (block > ? OR (block = ? AND log_index > ?))""",
+            (event.token, event.block, event.block, event.log_index))
+        return row is not None
+
+    async def done_through(self, token: str, block: int) -> None:
+        """Every open event of `token` up to `block` handled (a rebalance window told once)."""
+        async with self._db.transaction() as tx:
+            await tx.execute("UPDATE rebalance_events SET done = 1 WHERE token = ? AND block <= ? AND done = 0", (token, block))
 
     async def done(self, event: RebalanceEvent) -> None:
         async with self._db.transaction() as tx:

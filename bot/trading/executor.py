@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from eth_account.signers.local import LocalAccount
-from web3.exceptions import Web3RPCError
+from web3.exceptions import ContractLogicError, Web3RPCError
 
 from bot import protocol as p
 from bot.chain import Call, Chain, ChainUnavailable, HeadTracker
@@ -42,6 +42,9 @@ from bot.trading import stake, swap
 from bot.trading.intents import Intent, State
 from bot.trading.nonces import NonceManager
 from bot.trading.ports import ConnectedSigners, Notifier, Signers, SlippageStore, TradeSettings
+from bot.trading.gas import AllowanceSlots
+from bot.trading.gas import override as gas_override
+from bot.core.reverts import Units, explain, revert_of
 from wallets.connected import TxRequest
 
 log = logging.getLogger(__name__)
@@ -101,6 +104,7 @@ class Executor:
         self.connected = connected
         self.fault: FaultHook = _no_fault
         self.mined_hooks: list[MinedHook] = []  # the composition root adds what follows mined intents
+        self.allowance_slots = AllowanceSlots()  # each token's allowance storage, for estimates behind an approval
         from bot.trading.follow import Follower  # the follower needs the executor's collaborators
 
         self.follower = Follower(self)
@@ -430,6 +434,8 @@ class Executor:
             else:
                 if prm["all"]:
                     units = balance
+                if units > balance:  # said with the amounts before the estimate would revert for it
+                    self._short(prm["asset"], units, balance, decimals)
                 gas = await self._estimate(address, token, p.TRANSFER.encode(to, units), 80_000)
             if units > balance:
                 self._short(prm["asset"], units, balance, decimals)
@@ -480,12 +486,31 @@ class Executor:
         upcoming = await (self.chain.nonce(address, "pending") if intent.connected else self.nonces.upcoming(address))
         return upcoming <= await self.chain.nonce(address, "latest")
 
-    async def _estimate(self, sender: str, to: str, data: bytes, fallback: int) -> int:
+    async def _estimate(self, sender: str, to: str, data: bytes, fallback: int, units: Units = Units(),
+                        state_override: dict[str, Any] | None = None) -> int:
+        """The node's estimate with a margin. A contract's refusal (a revert, a custom error) stops the trade
+        before anything is signed, in words (`bot.core.reverts`), unless the sender has transactions still
+        unmined (the estimate saw the state before them: an unstake right after an unmined stake): then, as for a
+        node that cannot estimate for another reason, the `fallback` limit, and a revert on chain is explained."""
         try:
-            gas = await self.chain.estimate_gas({"from": sender, "to": to, "data": "0x" + data.hex()})
-        except Web3RPCError:
+            gas = await self.chain.estimate_gas({"from": sender, "to": to, "data": "0x" + data.hex()}, state_override)
+        except (ContractLogicError, Web3RPCError) as exc:
+            revert = revert_of(exc)
+            if revert is not None and await self.chain.nonce(sender, "pending") <= await self.chain.nonce(sender, "latest"):
+                log.info("estimate of a call to %s reverted: %s %s", to, revert.message, revert.data[:74])
+                raise UserError("error.tx.would_revert", reason=explain(revert, units)) from exc
             return fallback
         return swap.with_margin(gas)
+
+    async def estimate_behind_approval(self, sender: str, to: str, data: bytes, token: str, spender: str, amount: int,
+                                       bound: int, units: Units = Units()) -> int:
+        """The gas of a call that spends an approval not mined yet: estimated as if the allowance were already
+        `amount` (a state override of the token's allowance slot, `bot.trading.gas`), with the usual margin. Only
+        a token whose allowance storage cannot be found keeps `bound`."""
+        slot = await self.allowance_slots.slot(self.chain, token, sender, spender)
+        if slot is None:
+            return bound
+        return await self._estimate(sender, to, data, bound, units, state_override=gas_override(token, slot, amount))
 
     # -- signing and broadcasting -------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from web3.exceptions import ContractLogicError, Web3RPCError
 
 from bot import protocol as p
+from bot.core.reverts import revert_of
 from bot.chain import ChainUnavailable
 from bot.storage.intents import NewTx, TxRow, WalletTx
 from bot.issuance.requests import ISSUANCE_KINDS, request_facts
@@ -361,18 +362,20 @@ class Follower:
         return result
 
     async def _revert_result(self, row: TxRow, receipt: Any) -> dict[str, Any]:
-        reason = "unknown"
+        """Why a mined transaction reverted: replayed with eth_call on the block before, its revert data kept
+        (`revert`, decoded for the reader by `bot.core.reverts`) with the node's message (`reason`, for logs)."""
+        reason, data = "unknown", ""
         tx = await self.x.chain.transaction(row.tx_hash)
         if tx is not None:
             call = {"from": tx["from"], "to": tx["to"], "data": "0x" + bytes(tx["input"]).hex(), "value": int(tx["value"]),
                     "gas": int(tx["gas"])}
             try:
                 await self.x.chain.call_tx(call, max(int(receipt["blockNumber"]) - 1, 0))
-            except ContractLogicError as exc:
+            except (ContractLogicError, Web3RPCError) as exc:
                 reason = _reason(exc)
-            except Web3RPCError as exc:
-                reason = _reason(exc)
-        return {"tx_hash": row.tx_hash, "block": int(receipt["blockNumber"]), "reason": reason}
+                revert = revert_of(exc)
+                data = revert.data if revert is not None else ""
+        return {"tx_hash": row.tx_hash, "block": int(receipt["blockNumber"]), "reason": reason, "revert": data}
 
     async def stop(self) -> None:
         tasks = list(self._tasks.values())

@@ -12,6 +12,7 @@ from bot.issuance import present as issuance
 from bot.issuance.requests import CANCEL_KINDS, REQUEST_KINDS
 from bot.profile import Profile
 from bot.trading.executor import TradeStatus
+from bot.core.reverts import Revert, Units, explain, from_text
 from bot.trading.stake import STAKE_KINDS
 from wallets.connected import short_address
 
@@ -22,6 +23,22 @@ def tx_lines(profile: Profile, tx_hash: str | None) -> tuple[Msg, ...]:
     if not tx_hash:
         return ()
     return (Msg("trade.tx", {"tx": f"{profile.explorer_url.rstrip('/')}/tx/{tx_hash}" if profile.explorer_url else tx_hash}),)
+
+
+def revert_units(prm: Mapping[str, Any]) -> Units:
+    """The token a trade's revert amounts are in: the staked token of a stake, unstake or claim, else what is paid."""
+    if "staked_symbol" in prm:
+        return Units(str(prm["staked_symbol"]), int(prm["decimals"]))
+    if "symbol_in" in prm:
+        return Units(str(prm["symbol_in"]), int(prm["decimals_in"]))
+    return Units()
+
+
+def revert_reason(prm: Mapping[str, Any], result: Mapping[str, Any]) -> Msg:
+    """Why a mined transaction reverted, in words (`bot.core.reverts`); older results kept only the text."""
+    if result.get("revert"):
+        return explain(Revert(str(result["revert"]), str(result.get("reason", ""))), revert_units(prm))
+    return explain(from_text(str(result.get("reason", ""))), revert_units(prm))
 
 
 def status_reply(status: TradeStatus, profile: Profile) -> Reply:
@@ -57,7 +74,7 @@ def status_reply(status: TradeStatus, profile: Profile) -> Reply:
     if status.stage == "dropped" and result.get("reason") in _WALLET_DROPS:
         return Reply.of(Msg(_WALLET_DROPS[str(result["reason"])]), *tx, edit=True)
     if status.stage == "reverted":
-        return Reply.of(Msg("trade.reverted", {"reason": str(result.get("reason", "unknown"))}), *tx, edit=True)
+        return Reply.of(Msg("trade.reverted", {"reason": revert_reason(prm, result)}), *tx, edit=True)
     if status.stage == "dropped":
         return Reply.of(Msg("trade.dropped"), *tx, edit=True)
     if status.stage == "retrying":

@@ -28,6 +28,7 @@ from bot.core.errors import UserError
 from bot.core.messages import Amount, Msg, When
 from bot.profile import Profile, TokenRef
 from bot.trading import swap
+from bot.core.reverts import Units
 from wallets.connected import TxRequest
 
 if TYPE_CHECKING:
@@ -36,8 +37,10 @@ if TYPE_CHECKING:
 
 StakeKind = Literal["stake", "unstake", "claim"]
 STAKE_KINDS: frozenset[str] = frozenset({"stake", "unstake", "claim"})
-STAKE_GAS = 150_000  # a stake signed behind an approval not yet mined cannot be estimated
-CALL_GAS = 120_000  # fallback when the node cannot estimate (e.g. it would revert: the receipt then says why)
+# A stake signed behind an unmined approval is estimated with the allowance overridden (Executor.estimate_behind_approval);
+# this bound serves only a token whose allowance storage cannot be found (the real first stake used 119,704 gas)
+STAKE_GAS_BOUND = 250_000
+CALL_GAS = 120_000  # fallback when the node cannot estimate (not a contract's refusal, or one behind unmined transactions)
 
 
 @dataclass(frozen=True)
@@ -62,10 +65,20 @@ class StakeView:
     cooldown: int | None  # seconds; None when the read failed
     paused: bool | None  # None when the read failed: unknown
     now: int  # the block's timestamp
+    available: int | None = None  # getAvailableBalance: None when the token has no locks (the read failed)
 
     @property
     def claimable(self) -> int:
         return self.cooling if self.cooling and self.cooling_end <= self.now else 0
+
+    @property
+    def unstakable(self) -> int:
+        """What may be unstaken now: the staked balance less what lockers hold."""
+        return self.staked if self.available is None else min(self.staked, self.available)
+
+    @property
+    def locked(self) -> int:
+        return self.staked - self.unstakable
 
 
 def targets(profile: Profile) -> list[StakeTarget]:
@@ -84,10 +97,11 @@ async def read(chain: Chain, profile: Profile, t: StakeTarget, address: str, blo
     rows = await chain.multicall(
         [Call(t.token.address, p.BALANCE_OF, (address,)), Call(s, p.BALANCE_OF, (address,)),
          Call(t.token.address, p.ALLOWANCE, (address, s)), Call(mc, p.GET_ETH_BALANCE, (address,)),
-         Call(s, p.COOLDOWN_INFOS, (address,)), Call(s, p.COOLDOWN), Call(s, p.PAUSED), Call(mc, p.BLOCK_TIMESTAMP)],
+         Call(s, p.COOLDOWN_INFOS, (address,)), Call(s, p.COOLDOWN), Call(s, p.PAUSED), Call(mc, p.BLOCK_TIMESTAMP),
+         Call(s, p.GET_AVAILABLE_BALANCE, (address,))],
         block=block,
     )
-    held, staked, allowance, eth, info, cooldown, paused, now = rows
+    held, staked, allowance, eth, info, cooldown, paused, now, available = rows
 
     def num(r: Any) -> int:
         return int(r.one()) if r.ok else 0
@@ -96,6 +110,7 @@ async def read(chain: Chain, profile: Profile, t: StakeTarget, address: str, blo
         num(held), num(staked), num(allowance), num(eth),
         int(info.values[0]) if info.ok else 0, int(info.values[1]) if info.ok else 0,
         int(cooldown.one()) if cooldown.ok else None, bool(paused.one()) if paused.ok else None, num(now),
+        int(available.one()) if available.ok else None,
     )
 
 
@@ -122,10 +137,18 @@ def check(kind: str, t: StakeTarget, v: StakeView, units: int | None) -> int:
     if units is None:
         if not have:
             raise UserError(nothing, symbol=t.symbol)
+        if kind == "unstake" and v.locked:  # "all" is all that can move: what lockers hold stays staked
+            if not v.unstakable:
+                raise UserError("error.unstake.all_locked", staked=_amount(v.staked, d), locked=_amount(v.locked, d),
+                                staked_symbol=t.staking.symbol)
+            return v.unstakable
         return have
     if units > have:
         raise UserError(short, symbol=t.symbol, staked_symbol=t.staking.symbol, need=_amount(units, d),
                         have=_amount(have, d))
+    if kind == "unstake" and units > v.unstakable:
+        raise UserError("error.unstake.locked", need=_amount(units, d), staked=_amount(v.staked, d),
+                        locked=_amount(v.locked, d), available=_amount(v.unstakable, d), staked_symbol=t.staking.symbol)
     return units
 
 
@@ -184,10 +207,13 @@ async def stake_txs(x: Executor, intent: Intent, fees: swap.Fees) -> list[swap.U
     approval = None
     if kind == "stake":
         approval = await x.exact_approval(intent, t.token.address, t.staking.address, units, v.allowance)
+    shown = Units(t.token.symbol if kind == "stake" else t.staking.symbol, t.token.decimals)  # a revert's amounts
     if approval:
-        txs = [approval, swap.stake_call(kind, t.staking.address, units, STAKE_GAS)]
+        gas = await x.estimate_behind_approval(address, call.to, call.data, t.token.address, t.staking.address, units,
+                                               STAKE_GAS_BOUND, shown)
+        txs = [approval, swap.stake_call(kind, t.staking.address, units, gas)]
     else:
-        txs = [swap.stake_call(kind, t.staking.address, units, await x._estimate(address, call.to, call.data, CALL_GAS))]
+        txs = [swap.stake_call(kind, t.staking.address, units, await x._estimate(address, call.to, call.data, CALL_GAS, shown))]
     x._check_gas(txs, fees, v.eth)
     return txs
 

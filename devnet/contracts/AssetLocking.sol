@@ -5,17 +5,19 @@ import "./ERC20.sol";
 import "./Pausable.sol";
 
 /// @notice Lock ERC-20s (e.g. Uniswap LP tokens) for a points programme, unlock into a cooldown, withdraw
-/// after it. A token can be locked only while the epoch it is configured for is the active one; unlocking
-/// and withdrawing are always open (unless paused). Every unlock restarts the cooldown for the caller's
-/// whole pending amount of that token, earlier unlocks included, as StakeToken.unstake does.
-/// Lock and UnLock carry the locker's locked amount and the token's total locked amount after the call:
-/// readers rebuild positions from these events alone.
+/// after it. A token is supported once the owner configured it (`updateLockConfig`); it can be locked only while
+/// the epoch it is configured for is the active one (`getActiveTokens()` lists those); unlocking and withdrawing
+/// are always open (unless paused). Every unlock restarts the cooldown for the caller's whole pending amount of
+/// that token, earlier unlocks included, as StakeToken.unstake does. Lock and UnLock carry the locker's locked
+/// amount and the token's total locked amount after the call. The five-field config, the three-argument SetEpoch,
+/// the 90-day maximum cooldown and the revert strings and their order are the protocol's AssetLocking's.
 contract AssetLocking is Pausable {
     struct LockConfig {
-        uint8 epoch; // 0 = not configured
+        uint8 epoch;
         uint256 lockLimit; // most that may be locked in total
         uint48 cooldown; // seconds between unlock and withdraw
         uint256 totalLock;
+        uint256 totalCooldown;
     }
 
     struct LockData {
@@ -24,56 +26,33 @@ contract AssetLocking is Pausable {
         uint256 cooldownEndTimestamp;
     }
 
-    uint48 public constant MAX_COOLDOWN = 30 days;
+    uint48 public constant MAX_COOLDOWN = 90 days;
 
-    mapping(address => LockConfig) public lockConfigs;
+    address[] private _tokens;
+    mapping(address => bool) private _supported;
     mapping(address => uint8) public activeEpochs;
+    mapping(address => LockConfig) public lockConfigs;
     mapping(address => mapping(address => LockData)) public lockDatas;
 
+    event SetEpoch(address token, uint8 oldEpoch, uint8 newEpoch);
+    event UpdateLockConfig(address token, uint8 epoch, uint256 lockLimit, uint48 cooldown);
     event Lock(address locker, address token, uint256 amount, uint256 userLockAmount, uint256 totalLockAmount);
     event UnLock(address locker, address token, uint256 amount, uint256 userLockAmount, uint256 totalLockAmount);
     event Withdraw(address locker, address token, uint256 amount);
-    event UpdateLockConfig(address token, uint8 epoch, uint256 lockLimit, uint48 cooldown);
-    event SetEpoch(address token, uint8 epoch);
 
-    function lock(address token, uint256 amount) external whenNotPaused {
-        require(amount > 0, "amount is zero");
-        LockConfig storage config = lockConfigs[token];
-        require(config.epoch != 0 && config.epoch == activeEpochs[token], "token cannot lock now");
-        require(config.totalLock + amount <= config.lockLimit, "exceed lock limit");
-        require(ERC20(token).transferFrom(msg.sender, address(this), amount), "transfer failed");
-        LockData storage data = lockDatas[token][msg.sender];
-        data.amount += amount;
-        config.totalLock += amount;
-        emit Lock(msg.sender, token, amount, data.amount, config.totalLock);
-    }
-
-    function unlock(address token, uint256 amount) external whenNotPaused {
-        require(amount > 0, "amount is zero");
-        LockData storage data = lockDatas[token][msg.sender];
-        require(amount <= data.amount, "not enough to unlock");
-        LockConfig storage config = lockConfigs[token];
-        data.amount -= amount;
-        config.totalLock -= amount;
-        data.cooldownAmount += amount;
-        data.cooldownEndTimestamp = block.timestamp + config.cooldown;
-        emit UnLock(msg.sender, token, amount, data.amount, config.totalLock);
-    }
-
-    function withdraw(address token, uint256 amount) external whenNotPaused {
-        require(amount > 0, "amount is zero");
-        LockData storage data = lockDatas[token][msg.sender];
-        require(data.cooldownEndTimestamp <= block.timestamp, "cooldowning");
-        require(amount <= data.cooldownAmount, "not enough cooldown amount");
-        data.cooldownAmount -= amount;
-        require(ERC20(token).transfer(msg.sender, amount), "transfer failed");
-        emit Withdraw(msg.sender, token, amount);
+    function setEpoch(address token, uint8 newEpoch) external onlyOwner {
+        uint8 oldEpoch = activeEpochs[token];
+        require(newEpoch != oldEpoch, "epoch not change");
+        activeEpochs[token] = newEpoch;
+        emit SetEpoch(token, oldEpoch, newEpoch);
     }
 
     function updateLockConfig(address token, uint8 epoch, uint256 lockLimit, uint48 cooldown) external onlyOwner {
-        require(token != address(0), "zero token");
-        require(epoch > 0, "epoch is zero");
-        require(cooldown < MAX_COOLDOWN, "cooldown too long");
+        if (!_supported[token]) {
+            _supported[token] = true;
+            _tokens.push(token);
+        }
+        require(cooldown <= MAX_COOLDOWN, "cooldown exceeds MAX_COOLDOWN");
         LockConfig storage config = lockConfigs[token];
         config.epoch = epoch;
         config.lockLimit = lockLimit;
@@ -81,8 +60,55 @@ contract AssetLocking is Pausable {
         emit UpdateLockConfig(token, epoch, lockLimit, cooldown);
     }
 
-    function setEpoch(address token, uint8 epoch) external onlyOwner {
-        activeEpochs[token] = epoch;
-        emit SetEpoch(token, epoch);
+    /// @notice The supported tokens whose configured epoch is the active one (lockable now).
+    function getActiveTokens() external view returns (address[] memory active) {
+        uint256 n = 0;
+        for (uint256 i = 0; i < _tokens.length; i++) {
+            if (lockConfigs[_tokens[i]].epoch == activeEpochs[_tokens[i]]) n++;
+        }
+        active = new address[](n);
+        n = 0;
+        for (uint256 i = 0; i < _tokens.length; i++) {
+            if (lockConfigs[_tokens[i]].epoch == activeEpochs[_tokens[i]]) active[n++] = _tokens[i];
+        }
+    }
+
+    function lock(address token, uint256 amount) external whenNotPaused {
+        require(amount > 0, "amount is zero");
+        require(_supported[token], "token not supported");
+        LockConfig storage config = lockConfigs[token];
+        require(config.epoch == activeEpochs[token], "token cannot stake now");
+        require(config.totalLock + amount <= config.lockLimit, "total lock amount exceeds lock limit");
+        require(ERC20(token).allowance(msg.sender, address(this)) >= amount, "not enough allowance");
+        LockData storage data = lockDatas[token][msg.sender];
+        data.amount += amount;
+        config.totalLock += amount;
+        require(ERC20(token).transferFrom(msg.sender, address(this), amount), "transfer failed");
+        emit Lock(msg.sender, token, amount, data.amount, config.totalLock);
+    }
+
+    function unlock(address token, uint256 amount) external whenNotPaused {
+        require(amount > 0, "amount is zero");
+        LockData storage data = lockDatas[token][msg.sender];
+        LockConfig storage config = lockConfigs[token];
+        require(data.amount >= amount, "not enough balance to unlock");
+        data.amount -= amount;
+        data.cooldownAmount += amount;
+        data.cooldownEndTimestamp = block.timestamp + config.cooldown;
+        config.totalLock -= amount;
+        config.totalCooldown += amount;
+        emit UnLock(msg.sender, token, amount, data.amount, config.totalLock);
+    }
+
+    function withdraw(address token, uint256 amount) external whenNotPaused {
+        require(amount > 0, "amount is zero");
+        LockData storage data = lockDatas[token][msg.sender];
+        require(data.cooldownAmount > 0, "nothing to withdraw");
+        require(data.cooldownEndTimestamp <= block.timestamp, "coolingdown");
+        require(amount <= data.cooldownAmount, "no enough balance to withdraw");
+        data.cooldownAmount -= amount;
+        lockConfigs[token].totalCooldown -= amount;
+        require(ERC20(token).transfer(msg.sender, amount), "transfer failed");
+        emit Withdraw(msg.sender, token, amount);
     }
 }

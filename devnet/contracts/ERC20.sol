@@ -40,7 +40,11 @@ abstract contract ERC20 {
         return true;
     }
 
+    /// @notice Called before `amount` leaves `from` (a transfer or a burn); a token may refuse it by reverting.
+    function _beforeDebit(address from, uint256 amount) internal view virtual {}
+
     function _transfer(address from, address to, uint256 amount) internal {
+        _beforeDebit(from, amount);
         require(to != address(0), "ERC20: transfer to zero");
         require(balanceOf[from] >= amount, "ERC20: insufficient balance");
         balanceOf[from] -= amount;
@@ -56,6 +60,7 @@ abstract contract ERC20 {
     }
 
     function _burn(address from, uint256 amount) internal {
+        _beforeDebit(from, amount);
         require(balanceOf[from] >= amount, "ERC20: burn exceeds balance");
         balanceOf[from] -= amount;
         totalSupply -= amount;

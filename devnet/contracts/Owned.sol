@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.20;
 
-/// @notice Single-owner access control for the devnet contracts.
+/// @notice Single-owner access control for the devnet contracts. A call from anyone else reverts with the custom
+/// error the protocol's OpenZeppelin 5 Ownable uses, `OwnableUnauthorizedAccount(caller)`.
 abstract contract Owned {
     address public owner;
+
+    error OwnableUnauthorizedAccount(address account);
 
     event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
 
@@ -13,7 +16,7 @@ abstract contract Owned {
     }
 
     modifier onlyOwner() {
-        require(msg.sender == owner, "not owner");
+        if (msg.sender != owner) revert OwnableUnauthorizedAccount(msg.sender);
         _;
     }
 

@@ -3,15 +3,18 @@ pragma solidity ^0.8.20;
 
 import "./Owned.sol";
 
-/// @notice The owner can pause and unpause; `whenNotPaused` functions revert with "paused" meanwhile.
+/// @notice The owner can pause and unpause; `whenNotPaused` functions revert meanwhile with the custom error the
+/// protocol's OpenZeppelin 5 Pausable uses, `EnforcedPause()`.
 abstract contract Pausable is Owned {
     bool public paused;
+
+    error EnforcedPause();
 
     event Paused(address account);
     event Unpaused(address account);
 
     modifier whenNotPaused() {
-        require(!paused, "paused");
+        if (paused) revert EnforcedPause();
         _;
     }
 
