@@ -27,7 +27,6 @@ from bot.storage.market_alerts import PriceAlertRows, RebalanceRows
 from bot.dca.plans import Dca
 from bot.points import Points
 from bot.points.ledger import Ledger
-from bot.points.locks import LockIndex
 from bot.points.referrals import Referrals
 from bot.points.snapshot import Snapshotter
 from bot.config import Config
@@ -303,8 +302,7 @@ def _devnet_faucet(profile: Profile, head: HeadTracker) -> Faucet:
 
 def _points(config: Config, db: Database, chain: Chain, market: Market, profile: Profile) -> Points:
     ledger = Ledger(db, config.boost, config.points)
-    locks = LockIndex(db, chain, profile.locking) if profile.locking else None
-    snapshot = Snapshotter(db, chain, market, profile, ledger, config.points, locks)
+    snapshot = Snapshotter(db, chain, market, profile, ledger, config.points)
     links = {"discord": config.discord_invite_url} if config.discord_invite_url else {}
     return Points(config.points, ledger, Referrals(db), snapshot, links)
 
