@@ -105,6 +105,8 @@ class App:
         profile, companions = profiles[0], profiles[1:]
         if config.rpc_urls:
             profile = replace(profile, rpc_urls=config.rpc_urls)
+        if config.log_range_blocks is not None:  # the operator's provider's eth_getLogs cap
+            profile = replace(profile, log_range_blocks=config.log_range_blocks)
         try:
             return await cls._build(config, profile, companions, devnet, track_head)
         except BaseException:
@@ -123,7 +125,7 @@ class App:
     @classmethod
     async def _assemble(cls, config: Config, profile: Profile, companions: tuple[Profile, ...], devnet: Any,
                         track_head: bool, opened: AsyncExitStack) -> App:
-        chain = Chain(profile.rpc_urls, profile.multicall3)
+        chain = Chain(profile.rpc_urls, profile.multicall3, log_range_blocks=profile.log_range_blocks)
         opened.push_async_callback(chain.close)
         setup = await verify_profile(profile, chain)
         head = HeadTracker(chain, interval=max(0.25, profile.block_time_seconds / 2))
@@ -262,7 +264,7 @@ class App:
 async def _open_chain(profile: Profile, intents: Intents, track_head: bool,
                       opened: AsyncExitStack) -> tuple[Chain, HeadTracker, NonceManager]:
     """A companion chain's connection, head tracker and nonces (an address has its own nonces on every chain)."""
-    chain = Chain(profile.rpc_urls, profile.multicall3)
+    chain = Chain(profile.rpc_urls, profile.multicall3, log_range_blocks=profile.log_range_blocks)
     opened.push_async_callback(chain.close)
     head = HeadTracker(chain, interval=max(0.25, profile.block_time_seconds / 2))
     opened.push_async_callback(head.stop)

@@ -16,6 +16,7 @@ from eth_utils.address import to_checksum_address
 
 from bot.engine.reindex import ReindexSchedule
 from bot.issuance.hours import MarketHours
+from bot.logreader import DEFAULT_SPAN as DEFAULT_LOG_RANGE
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 STANDARD_FEE_TIERS = (100, 500, 3000, 10000)
@@ -94,6 +95,7 @@ class Profile:
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. [devnet] operator data
     label: str = ""  # the chain's name as users see it ("Base", "Ethereum")
     companions: tuple[str, ...] = ()  # other profiles' files, relative to this one's, loaded with it
+    log_range_blocks: int = DEFAULT_LOG_RANGE  # most blocks per eth_getLogs (bot.logreader narrows it further if refused)
 
     @property
     def chain_label(self) -> str:
@@ -204,9 +206,16 @@ def parse_profile(data: dict[str, Any]) -> Profile:
             extra={k: v for k, v in data.items() if k == "devnet"},
             label=str(data.get("label", "")),
             companions=tuple(str(x) for x in data.get("companions", [])),
+            log_range_blocks=_log_range(data.get("log_range_blocks", DEFAULT_LOG_RANGE)),
         )
     except KeyError as exc:
         raise ProfileError(f"missing key {exc.args[0]!r}") from exc
+
+
+def _log_range(raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+        raise ProfileError(f"log_range_blocks: {raw!r} is not a whole number of blocks of at least 1")
+    return raw
 
 
 def _path(name_or_path: str | Path) -> Path:
