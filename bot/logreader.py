@@ -23,7 +23,8 @@ oldest first (or newest first, for a search that stops when it has found what it
   the refused window) or else to half the refused window: a provider's range cap does not move;
 - a results refusal retries the same window cut to the range the provider suggests (when it is smaller and starts
   where the window starts) or else halved; the following windows grow back by doubling up to `span`, since
-  results depend on how busy those blocks were;
+  results depend on how busy those blocks were, but when the provider named its results cap only while the last
+  window held at most half of it (a busy stretch is not asked twice as wide just to be refused again);
 - a one-block window refused raises `LogsRefused` (nothing smaller can be asked).
 
 Callers that must resume after a restart store their own cursor with each window's logs, in one transaction (the
@@ -64,7 +65,7 @@ class Refusal:
 
     kind: Literal["range", "results"]
     text: str  # what the provider said (message and data), for the operator's log
-    limit: int | None = None  # range: the largest number of blocks it names, when it names one
+    limit: int | None = None  # the cap it names, when it names one: blocks (range) or logs (results)
     suggested: tuple[int, int] | None = None  # a range it says will work
 
 
@@ -96,10 +97,10 @@ def refusal_of(exc: BaseException, asked: int | None = None) -> Refusal | None:
     if _NOT_SIZE.search(text):
         return None
     suggested = _suggested(text)
+    numbers = [int(n.replace(",", "")) for n in _NUMBER.findall(_DEC_PAIR.sub("", _HEX_PAIR.sub("", text)))]
     if _RESULTS.search(text):
-        return Refusal("results", text, suggested=suggested)
+        return Refusal("results", text, limit=min((n for n in numbers if n >= 1), default=None), suggested=suggested)
     if _RANGE.search(text):
-        numbers = [int(n.replace(",", "")) for n in _NUMBER.findall(_HEX_PAIR.sub("", text))]
         below = [n for n in numbers if n >= 1 and (asked is None or n < asked)]
         return Refusal("range", text, limit=min(below) if below else None, suggested=suggested)
     return None
@@ -135,6 +136,7 @@ class LogReader:
             raise ValueError("a log range must be at least one block")
         self._fetch = fetch
         self.span = span  # the most blocks one eth_getLogs may cover; lowered for good by a range refusal
+        self.max_results: int | None = None  # the results cap a refusal named, once one did
 
     async def windows(self, address: str | Sequence[str], topics: Sequence[Any], first: int, last: int,
                       newest_first: bool = False) -> AsyncGenerator[LogWindow, None]:
@@ -162,7 +164,8 @@ class LogReader:
                 hi = a - 1
             else:
                 lo = b + 1
-            size = min(self.span, size * 2)
+            if self.max_results is None or 2 * len(logs) <= self.max_results:  # twice as many blocks would still fit
+                size = min(self.span, size * 2)
 
     def _narrower(self, refusal: Refusal, start: int, asked: int) -> int:
         """The next window's size after `refusal` of `asked` blocks from `start`."""
@@ -174,6 +177,8 @@ class LogReader:
             log.info("eth_getLogs: the provider refused %d blocks (%s); reading at most %d blocks at a time from now on",
                      asked, _shown(refusal.text), self.span)
             return self.span
+        if refusal.limit is not None:
+            self.max_results = refusal.limit
         if refusal.suggested is not None and refusal.suggested[0] == start and 1 <= refusal.suggested[1] - start + 1 < asked:
             size = refusal.suggested[1] - start + 1
         else:

@@ -50,15 +50,15 @@ def rpc_error(message: str, code: int = -32602, data: Any = None) -> Web3RPCErro
         ("logs are limited to a 10000 block range", -32602, None, 50_000, ("range", 10_000, None)),  # Polygon zkEVM
         ("block range is bigger than maxBlockRange", -32000, None, 10_000, ("range", None, None)),  # Scroll: no number
         ("block range too high", -32600, None, 10_000, ("range", None, None)),
-        ("query returned more than 10000 results", -32005, None, 5_000, ("results", None, None)),  # Infura
+        ("query returned more than 10000 results", -32005, None, 5_000, ("results", 10_000, None)),  # Infura
         ("Log response size exceeded. You can make eth_getLogs requests with up to a 2K block range and no limit on the "
          "response size, or you can request any block range with a cap of 10K logs in the response. Based on your "
-         "parameters, this block range should work: [0x10, 0x2f]", -32602, None, 5_000, ("results", None, (16, 47))),  # Alchemy
+         "parameters, this block range should work: [0x10, 0x2f]", -32602, None, 5_000, ("results", None, (16, 47))),  # Alchemy: "10K"
         ("Query returned more than 10000 results. Try with this block range [0x0, 0x30f].", -32602, None, 5_000,
-         ("results", None, (0, 0x30F))),  # zkSync
+         ("results", 10_000, (0, 0x30F))),  # zkSync
         ("query exceeds max results 20000, retry with the range 25766988-25775072", -32602, None, 8_085,
-         ("results", None, (25_766_988, 25_775_072))),  # reth (the very range asked)
-        ("Response is too big", -32008, "Exceeded max limit of 10000", 5_000, ("results", None, None)),
+         ("results", 20_000, (25_766_988, 25_775_072))),  # reth (the very range asked)
+        ("Response is too big", -32008, "Exceeded max limit of 10000", 5_000, ("results", 10_000, None)),
         ("query timeout exceeded", -32005, None, 5_000, ("results", None, None)),
     ],
 )
@@ -155,6 +155,8 @@ async def test_every_event_is_read_through_each_providers_caps(chain: Devnet, sp
     ranges = [a.answer for a in proxy.asked].count("range")
     assert (ranges, learned) == ((1, 40) if style != "unnumbered" else (halvings, n))  # a named limit is learned at once
     assert any(a.answer == "results" for a in proxy.asked)  # the busy stretch was cut too
+    if style in ("infura", "quicknode", "reth", "tenderly", "zksync"):  # they name their results cap: a window is only
+        assert [a.answer for a in proxy.asked].count("results") <= 4  # widened while half the cap would still fit
 
 
 async def test_a_block_with_more_logs_than_the_cap_is_refused_plainly(chain: Devnet, spread: Any) -> None:
