@@ -55,7 +55,7 @@ _RANGE = re.compile(
     r"|max(?:imum)? (?:block )?range|too (?:wide|large|high|big)", re.I)
 _HEX_PAIR = re.compile(r"\[\s*(0x[0-9a-fA-F]+)\s*,\s*(0x[0-9a-fA-F]+)\s*\]")
 _DEC_PAIR = re.compile(r"range\s+(\d+)\s*-\s*(\d+)", re.I)
-_NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(?![\w.])")
+_LIMIT = re.compile(r"(?:limit(?:ed)?|max(?:imum)?|up to|cap|more than)\D{0,24}?(\d{1,3}(?:,\d{3})+|\d+)(?![\w.])", re.I)
 _URL = re.compile(r"\w+://\S+")
 
 
@@ -97,7 +97,7 @@ def refusal_of(exc: BaseException, asked: int | None = None) -> Refusal | None:
     if _NOT_SIZE.search(text):
         return None
     suggested = _suggested(text)
-    numbers = [int(n.replace(",", "")) for n in _NUMBER.findall(_DEC_PAIR.sub("", _HEX_PAIR.sub("", text)))]
+    numbers = [int(n.replace(",", "")) for n in _LIMIT.findall(_DEC_PAIR.sub("", _HEX_PAIR.sub("", text)))]  # caps named
     if _RESULTS.search(text):
         return Refusal("results", text, limit=min((n for n in numbers if n >= 1), default=None), suggested=suggested)
     if _RANGE.search(text):

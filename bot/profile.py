@@ -90,7 +90,7 @@ class Profile:
     position_manager: str
     fee_tiers: tuple[int, ...] = STANDARD_FEE_TIERS
     native_feed_symbol: str = "ETH"  # which feed prices gas
-    locking: str | None = None  # AssetLocking: LP locks are read from its Lock/UnLock events
+    locking: str | None = None  # AssetLocking: LP locks are read with its lockDatas(token, user) (bot.points.locks)
     lp_tokens: tuple[LpRef, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. [devnet] operator data
     label: str = ""  # the chain's name as users see it ("Base", "Ethereum")

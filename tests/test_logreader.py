@@ -216,3 +216,22 @@ def test_a_bad_profile_log_range_is_a_profile_error(devnet: Devnet, value: Any) 
     with pytest.raises(ProfileError, match="log_range_blocks: .* is not a whole number of blocks of at least 1"):
         parse_profile({**data, "log_range_blocks": value})
     assert parse_profile({**data, "log_range_blocks": 750}).log_range_blocks == 750
+
+
+async def test_the_operators_log_names_the_learned_range_without_the_providers_url(caplog: pytest.LogCaptureFixture) -> None:
+    """A provider's words can carry the request's URL, and an RPC URL can hold an API key: the log line drops it."""
+    asked: list[tuple[int, int]] = []
+
+    async def fetch(query: dict[str, Any]) -> list[Any]:
+        asked.append((query["fromBlock"], query["toBlock"]))
+        if query["toBlock"] - query["fromBlock"] + 1 > 800:
+            raise rpc_error("eth_getLogs is limited to a 800 range", -32614,
+                            {"url": "https://base-mainnet.example/v2/SECRETKEY123", "host": "node-7"})
+        return []
+
+    caplog.set_level("INFO", logger="bot.logreader")
+    assert await LogReader(fetch, 5_000).read("0x" + "11" * 20, [], 1, 4_000) == []
+    assert asked == [(1, 4_000), (1, 800), (801, 1_600), (1_601, 2_400), (2_401, 3_200), (3_201, 4_000)]
+    text = caplog.text
+    assert "refused 4000 blocks" in text and "reading at most 800 blocks" in text
+    assert "SECRETKEY123" not in text and "<url>" in text

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from bot import protocol as p
 from bot.chain import Call, ChainUnavailable
 from bot.core.messages import Reply
+from bot.logreader import LogsRefused
 from bot.issuance import present
 from bot.issuance.requests import CANCEL_KINDS, REQUEST_KINDS
 from bot.outbox import Outbox
@@ -70,6 +71,8 @@ class Orders:
                 settled += await self._check_chain(desk, orders)
             except ChainUnavailable:
                 log.warning("chain %s unreachable: pending orders checked again next time", chain)
+            except LogsRefused as exc:  # the provider refuses even one block's logs: the fills wait, others go on
+                log.warning("chain %s: %s; pending orders checked again next time", chain, exc)
         return settled
 
     async def _check_chain(self, desk: Executor, orders: list[Order]) -> int:
