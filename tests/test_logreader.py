@@ -235,3 +235,23 @@ async def test_the_operators_log_names_the_learned_range_without_the_providers_u
     text = caplog.text
     assert "refused 4000 blocks" in text and "reading at most 800 blocks" in text
     assert "SECRETKEY123" not in text and "<url>" in text
+
+
+def test_no_module_of_the_bot_sends_eth_getlogs_around_the_reader() -> None:
+    """Every event read goes through Chain.log_reader: the one eth_getLogs call is Chain._get_logs, its fetch."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    found = []
+    for path in sorted([*root.glob("bot/**/*.py"), *root.glob("handlers/**/*.py"), *root.glob("wallets/**/*.py")]):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in ("get_logs", "getLogs", "create_filter"):
+                found.append(f"{path.relative_to(root)}:{node.lineno}")
+            if isinstance(node, ast.Constant) and node.value == "eth_getLogs" and path.name != "chain.py":
+                found.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert found == ["bot/chain.py:" + str(_get_logs_line(root / "bot/chain.py"))]
+
+
+def _get_logs_line(path: Any) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if "w3.eth.get_logs(" in line)
