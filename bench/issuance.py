@@ -253,7 +253,7 @@ async def run(n: int, passes: int, pending_sizes: list[int], settle_sizes: list[
             settles: list[tuple[int, float, float, Counter[str], float, dict[str, float], float]] = []
             spent = Spent()
             spent.wrap(app.chain, "multicall", "status eth_call")
-            spent.wrap(app.chain, "logs", "eth_getLogs")
+            spent.wrap(app.chain.log_reader, "_fetch", "eth_getLogs")  # each eth_getLogs the chunked reader sends
             spent.wrap(orders.outbox, "put_chat", "outbox insert")
             spent.wrap(orders.rows, "settle", "settle UPDATE")
             for size in settle_sizes:

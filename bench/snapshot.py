@@ -36,7 +36,6 @@ from bench.quote import machine  # noqa: E402
 from bot import protocol as p  # noqa: E402
 from bot.app import App  # noqa: E402
 from bot.config import Config, WebSettings  # noqa: E402
-from bot.points.locks import LockIndex  # noqa: E402
 from bot.points.snapshot import Snapshotter  # noqa: E402
 from devnet.harness import Devnet  # noqa: E402
 
@@ -108,10 +107,9 @@ async def run(n: int, fraction: float, batches: list[int]) -> None:
             funded, writes = await fund(app, wallets, fraction)
             print(f"machine: {machine()}")
             print(f"setup: {n} wallets linked, {funded} funded ({writes} balances set), {time.perf_counter() - started:.1f} s")
-            locks = LockIndex(app.db, app.chain, app.profile.locking) if app.profile.locking else None
             for k, batch in enumerate(batches):
                 snapshotter = Snapshotter(app.db, app.chain, app.services.market, app.profile, points.ledger,
-                                          replace(points.config, batch_wallets=batch), locks)
+                                          replace(points.config, batch_wallets=batch))
                 day = DAY + timedelta(days=k)
                 cpu = time.process_time()
                 result = await snapshotter.run(day)

@@ -29,7 +29,6 @@ from bot.storage.market_alerts import PriceAlertRows, RebalanceRows
 from bot.dca.plans import Dca
 from bot.points import Points
 from bot.points.ledger import Ledger
-from bot.points.locks import LockIndex
 from bot.points.referrals import Referrals
 from bot.points.snapshot import Snapshotter
 from bot.config import Config
@@ -109,6 +108,8 @@ class App:
         profile, companions = profiles[0], profiles[1:]
         if config.rpc_urls:
             profile = replace(profile, rpc_urls=config.rpc_urls)
+        if config.log_range_blocks is not None:  # the operator's provider's eth_getLogs cap
+            profile = replace(profile, log_range_blocks=config.log_range_blocks)
         try:
             return await cls._build(config, profile, companions, devnet, track_head)
         except BaseException:
@@ -127,7 +128,7 @@ class App:
     @classmethod
     async def _assemble(cls, config: Config, profile: Profile, companions: tuple[Profile, ...], devnet: Any,
                         track_head: bool, opened: AsyncExitStack) -> App:
-        chain = Chain(profile.rpc_urls, profile.multicall3)
+        chain = Chain(profile.rpc_urls, profile.multicall3, log_range_blocks=profile.log_range_blocks)
         opened.push_async_callback(chain.close)
         profile, setup = await verify_at_startup(profile, chain)  # staking tokens discovered, then verified
         head = HeadTracker(chain, interval=max(0.25, profile.block_time_seconds / 2))
@@ -270,7 +271,7 @@ class App:
 async def _open_chain(profile: Profile, intents: Intents, track_head: bool,
                       opened: AsyncExitStack) -> tuple[Chain, HeadTracker, NonceManager]:
     """A companion chain's connection, head tracker and nonces (an address has its own nonces on every chain)."""
-    chain = Chain(profile.rpc_urls, profile.multicall3)
+    chain = Chain(profile.rpc_urls, profile.multicall3, log_range_blocks=profile.log_range_blocks)
     opened.push_async_callback(chain.close)
     head = HeadTracker(chain, interval=max(0.25, profile.block_time_seconds / 2))
     opened.push_async_callback(head.stop)
@@ -326,8 +327,7 @@ def _devnet_faucet(profile: Profile, head: HeadTracker) -> Faucet:
 
 def _points(config: Config, db: Database, chain: Chain, market: Market, profile: Profile) -> Points:
     ledger = Ledger(db, config.boost, config.points)
-    locks = LockIndex(db, chain, profile.locking) if profile.locking else None
-    snapshot = Snapshotter(db, chain, market, profile, ledger, config.points, locks)
+    snapshot = Snapshotter(db, chain, market, profile, ledger, config.points)
     links = {"discord": config.discord_invite_url} if config.discord_invite_url else {}
     return Points(config.points, ledger, Referrals(db), snapshot, links)
 

@@ -11,6 +11,7 @@ without asking the chain.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import Counter
@@ -26,6 +27,8 @@ from eth_utils.abi import function_signature_to_4byte_selector
 from web3 import AsyncWeb3
 from web3.exceptions import TransactionNotFound, Web3RPCError
 from web3.providers.rpc import AsyncHTTPProvider
+
+from bot.logreader import DEFAULT_SPAN, LogReader
 
 log = logging.getLogger(__name__)
 BlockId = int | str
@@ -177,11 +180,33 @@ class CountingProvider(AsyncHTTPProvider):
         self.by_method[str(method)] += 1
         return await super().make_request(method, params)
 
+    async def _make_request(self, method: Any, request_data: bytes) -> bytes:
+        if method != "eth_getLogs":
+            return bytes(await super()._make_request(method, request_data))
+        # Some providers answer a capped eth_getLogs with HTTP 400 or 413 and the JSON-RPC error in the body
+        # (QuickNode, Alchemy): that is the node's answer, for the log reader to narrow its range, not a transport
+        # failure that would move to the next endpoint.
+        assert self.session is not None
+        async with self.session.post(str(self.endpoint_uri), data=request_data, raise_for_status=False,
+                                     **self.get_request_kwargs()) as reply:
+            body = await reply.read()
+            if reply.status >= 400 and not (reply.status in (400, 413) and _is_rpc_error(body)):
+                reply.raise_for_status()
+            return body
+
     async def make_batch_request(self, requests: Any) -> Any:
         await self.keep_alive()
         self.round_trips += 1
         self.by_method["batch"] += 1
         return await super().make_batch_request(requests)
+
+
+def _is_rpc_error(body: bytes) -> bool:
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(answer, dict) and isinstance(answer.get("error"), dict)
 
 
 class ChainUnavailable(Exception):
@@ -191,7 +216,8 @@ class ChainUnavailable(Exception):
 class Chain:
     """One chain, reached through the profile's RPC URLs in order (the next one on failure)."""
 
-    def __init__(self, rpc_urls: Sequence[str], multicall3: str, timeout: float = 10.0) -> None:
+    def __init__(self, rpc_urls: Sequence[str], multicall3: str, timeout: float = 10.0,
+                 log_range_blocks: int = DEFAULT_SPAN) -> None:
         self.providers = [CountingProvider(u, timeout) for u in rpc_urls]
         self._w3s = [AsyncWeb3(p) for p in self.providers]
         for w3 in self._w3s:
@@ -200,6 +226,7 @@ class Chain:
             w3.middleware_onion.remove("validation")
         self._current = 0
         self.multicall3 = multicall3
+        self.log_reader = LogReader(self._get_logs, log_range_blocks)  # every eth_getLogs goes through it
 
     @property
     def w3(self) -> AsyncWeb3[Any]:
@@ -346,8 +373,12 @@ class Chain:
         return bytes(await self._failover(lambda w3: w3.eth.call(tx, block)))
 
     async def logs(self, address: str, topics: Sequence[Any], from_block: int, to_block: BlockId = "latest") -> list[Any]:
-        """The logs `address` emitted matching `topics` (eth_getLogs) between the two blocks."""
-        query = {"address": address, "topics": list(topics), "fromBlock": from_block, "toBlock": to_block}
+        """The logs `address` emitted matching `topics` between the two blocks, through the chunked reader."""
+        last = await self.block_number() if to_block == "latest" else int(to_block)
+        return await self.log_reader.read(address, topics, from_block, last)
+
+    async def _get_logs(self, query: dict[str, Any]) -> list[Any]:
+        """One eth_getLogs (the log reader's; everything else asks the reader)."""
         return list(await self._failover(lambda w3: w3.eth.get_logs(query)))
 
     async def codes(self, addresses: Sequence[str]) -> dict[str, bytes]:

@@ -127,6 +127,7 @@ class Config:
     failpoint: str | None = None  # INDEXBOT_FAILPOINT: fault tests only (bot.trading.failpoints)
     issuance_watch_seconds: float = 2.0  # [issuance] watch_seconds: how often pending factory orders are checked
     profile_override: Path | None = None  # INDEXBOT_PROFILE_OVERRIDE: a TOML layered over the chain profile (bot.profile)
+    log_range_blocks: int | None = None  # INDEXBOT_LOG_RANGE_BLOCKS: most blocks per eth_getLogs, over the home profile's
 
     @property
     def database_path(self) -> Path:
@@ -230,11 +231,25 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         failpoint=env.get("INDEXBOT_FAILPOINT") or None,
         issuance_watch_seconds=_positive(file_values.get("issuance", {}).get("watch_seconds", 2.0), "issuance.watch_seconds"),
         profile_override=_optional_path(pick("INDEXBOT_PROFILE_OVERRIDE", "profile_override")),
+        log_range_blocks=_log_range_blocks(pick("INDEXBOT_LOG_RANGE_BLOCKS", "log_range_blocks")),
     )
 
 
 def _optional_path(value: Any) -> Path | None:
     return Path(str(value)) if value else None
+
+
+def _log_range_blocks(raw: Any) -> int | None:
+    """The operator's eth_getLogs range (their provider's cap), or None to keep the profile's."""
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(str(raw))
+    except ValueError:
+        raise ConfigError(f"INDEXBOT_LOG_RANGE_BLOCKS must be a whole number of blocks, got {raw!r}") from None
+    if value < 1:
+        raise ConfigError(f"INDEXBOT_LOG_RANGE_BLOCKS must be at least 1, got {value}")
+    return value
 
 
 def _positive(value: Any, key: str) -> float:

@@ -17,6 +17,7 @@ from eth_utils.address import to_checksum_address
 
 from bot.engine.reindex import ReindexSchedule
 from bot.issuance.hours import MarketHours
+from bot.logreader import DEFAULT_SPAN as DEFAULT_LOG_RANGE
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 STANDARD_FEE_TIERS = (100, 500, 3000, 10000)
@@ -90,12 +91,13 @@ class Profile:
     position_manager: str
     fee_tiers: tuple[int, ...] = STANDARD_FEE_TIERS
     native_feed_symbol: str = "ETH"  # which feed prices gas
-    locking: str | None = None  # AssetLocking: LP locks are read from its Lock/UnLock events
+    locking: str | None = None  # AssetLocking: LP locks are read with its lockDatas(token, user) (bot.points.locks)
     lp_tokens: tuple[LpRef, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. [devnet] operator data
     label: str = ""  # the chain's name as users see it ("Base", "Ethereum")
     companions: tuple[str, ...] = ()  # other profiles' files, relative to this one's, loaded with it
     stake_factory: str | None = None  # the protocol's StakeFactory: index staking tokens are discovered through it
+    log_range_blocks: int = DEFAULT_LOG_RANGE  # most blocks per eth_getLogs (bot.logreader narrows it further if refused)
 
     @property
     def chain_label(self) -> str:
@@ -207,9 +209,16 @@ def parse_profile(data: dict[str, Any]) -> Profile:
             label=str(data.get("label", "")),
             companions=tuple(str(x) for x in data.get("companions", [])),
             stake_factory=_stake_factory(data),
+            log_range_blocks=_log_range(data.get("log_range_blocks", DEFAULT_LOG_RANGE)),
         )
     except KeyError as exc:
         raise ProfileError(f"missing key {exc.args[0]!r}") from exc
+
+
+def _log_range(raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+        raise ProfileError(f"log_range_blocks: {raw!r} is not a whole number of blocks of at least 1")
+    return raw
 
 
 def _path(name_or_path: str | Path) -> Path:

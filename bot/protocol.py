@@ -62,15 +62,16 @@ GET_RESERVES = Fn("getReserves()", "uint112,uint112,uint32")  # (reserve0, reser
 TOKEN0 = Fn("token0()", "address")
 TOKEN1 = Fn("token1()", "address")
 
-# AssetLocking: LP tokens locked for points. Locked amounts are read only from the Lock / UnLock events, whose
-# parameters are all unindexed: data = (locker, token, amount, userLockAmount, totalLockAmount), the two last
-# being the locker's and everyone's locked amount of that token after the call.
+# AssetLocking: LP tokens locked for points. The points snapshot reads `lockDatas(token, user)` at its block
+# (bot/points/locks.py). The Lock / UnLock events' parameters are all unindexed: data = (locker, token, amount,
+# userLockAmount, totalLockAmount), the two last being the locker's and everyone's locked amount after the call.
 LOCK = Fn("lock(address,uint256)")
 UNLOCK = Fn("unlock(address,uint256)")
 LOCK_WITHDRAW = Fn("withdraw(address,uint256)")
 LOCK_EVENT = "0x9e91fc08a6b9ad305ed9692fc37e5c77042b1828c424b7b406bedacaf76aa898"  # Lock(address,address,uint256,uint256,uint256)
 UNLOCK_EVENT = "0x7a9516f3fd088bc02179d72dfd24929b8e08ca0aa38e2fffb72e53550a2d762b"  # UnLock(address,address,uint256,uint256,uint256)
 LOCK_EVENT_DATA = ("address", "address", "uint256", "uint256", "uint256")  # Lock and UnLock alike
+LOCK_DATAS = Fn("lockDatas(address,address)", "uint256,uint256,uint256")  # (token, user) -> (amount, cooldownAmount, cooldownEndTimestamp)
 
 # Nexlabs-style index factory (shared/protocol-facts.md, "request / fulfil issuance"): the requests and their events,
 # and the views the quote reads (weights as market shares summing to 100e18, a price feed per constituent, the fee)

@@ -21,7 +21,6 @@ class AlertsConfig:
     # rebalances (bot.alerts.rebalance)
     rebalance_every_seconds: int = 6  # how often the job reads new blocks for rebalance events
     reorg_depth: int = 5  # blocks re-read behind the cursor each time (events count once)
-    log_range: int = 5_000  # at most this many blocks per eth_getLogs
     wallet_batch: int = 300  # wallets per Multicall3 eth_call when finding who holds an index
     # price alerts (bot.alerts.prices, /alert)
     prices_every_seconds: int = 30  # how often armed price alerts are checked (one market snapshot each time)
@@ -33,7 +32,7 @@ class AlertsConfig:
     rearm_premium_points: Decimal = Decimal("0.25")  # a premium alert re-arms 0.25 percentage points back
 
     def __post_init__(self) -> None:
-        for name in ("rebalance_every_seconds", "prices_every_seconds", "max_per_user", "log_range", "wallet_batch"):
+        for name in ("rebalance_every_seconds", "prices_every_seconds", "max_per_user", "wallet_batch"):
             if getattr(self, name) < 1:
                 raise AlertsConfigError(f"alerts.{name} must be at least 1")
         if not 0 <= self.reorg_depth <= 1000:
@@ -54,6 +53,9 @@ _DECIMALS = {f.name for f in fields(AlertsConfig) if f.type == "Decimal"}
 
 def parse_alerts(raw: Mapping[str, Any]) -> AlertsConfig:
     """An AlertsConfig from the `[alerts]` TOML table; absent keys keep their defaults, unknown keys are refused."""
+    if "log_range" in raw:  # one range for every log read of a chain now (bot.logreader)
+        raise AlertsConfigError("alerts.log_range has moved: set log_range_blocks (INDEXBOT_LOG_RANGE_BLOCKS) or the "
+                                "profile's log_range_blocks; it applies to every eth_getLogs of the chain")
     unknown = sorted(set(raw) - _INTS - _DECIMALS)
     if unknown:
         raise AlertsConfigError(f"alerts: unknown setting(s) {', '.join(unknown)}")

@@ -154,14 +154,9 @@ class RebalanceWatcher:
             await self.start()
             cursors = await self._rows.cursors()
         start = max(min(cursors[t][1] for t in tokens), min(cursors[t][0] for t in tokens) + 1 - self._config.reorg_depth)
-        new = 0
-        while start <= head:
-            end = min(head, start + self._config.log_range - 1)
-            logs = await self._chain.w3.eth.get_logs({
-                "address": [to_checksum_address(t) for t in tokens], "fromBlock": start, "toBlock": end, "topics": [list(TOPICS)],
-            })
-            new += await self._rows.store([_event(log) for log in logs], tokens, end)
-            start = end + 1
+        new = 0  # window by window through the chain's chunked log reader, each stored with the cursor
+        async for window in self._chain.log_reader.windows([to_checksum_address(t) for t in tokens], [list(TOPICS)], start, head):
+            new += await self._rows.store([_event(log) for log in window.logs], tokens, window.last)
         return new
 
     async def _handle(self, event: RebalanceEvent) -> int:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 from bot import protocol as p
 from bot.chain import Call, ChainUnavailable
 from bot.core.messages import Reply
+from bot.logreader import LogsRefused
 from bot.issuance import present
 from bot.issuance.requests import CANCEL_KINDS, REQUEST_KINDS
 from bot.outbox import Outbox
@@ -69,13 +71,17 @@ class Orders:
                 settled += await self._check_chain(desk, orders)
             except ChainUnavailable:
                 log.warning("chain %s unreachable: pending orders checked again next time", chain)
+            except LogsRefused as exc:  # the provider refuses even one block's logs: the fills wait, others go on
+                log.warning("chain %s: %s; pending orders checked again next time", chain, exc)
         return settled
 
     async def _check_chain(self, desk: Executor, orders: list[Order]) -> int:
-        calls = [Call(o.factory, p.ISSUANCE_REQUEST if o.side == "issue" else p.REDEMPTION_REQUEST, (o.nonce,)) for o in orders]
+        calls = [Call(desk.chain.multicall3, p.BLOCK_NUMBER)]  # the block the statuses are read at
+        calls += [Call(o.factory, p.ISSUANCE_REQUEST if o.side == "issue" else p.REDEMPTION_REQUEST, (o.nonce,)) for o in orders]
         settled = 0
         completed: list[Order] = []
-        for order, res in zip(orders, await desk.chain.multicall(calls), strict=True):
+        at, *statuses = await desk.chain.multicall(calls)
+        for order, res in zip(orders, statuses, strict=True):
             if not res.ok:
                 continue
             user, _, status, _ = res.values
@@ -86,15 +92,18 @@ class Orders:
                 completed.append(order)
             elif status == p.REQUEST_CANCELLED:  # by the user's Cancel or otherwise: told once (the outbox key)
                 settled += await self._settle(order, "cancelled")
-        fills = await self._fills(desk, completed)
+        fills = await self._fills(desk, completed, int(at.one())) if completed and at.ok else {}
         for order in completed:
             if order.id in fills:  # else its log is not served yet: next pass
                 settled += await self._settle(order, "filled", *fills[order.id])
         return settled
 
-    async def _fills(self, desk: Executor, orders: list[Order]) -> dict[int, tuple[int, int, str]]:
-        """Per order: (amount out, price, tx hash) from its factory's Issuanced / Redemption log, in one
-        eth_getLogs per factory and side whatever the number of orders (their nonces as one topic list)."""
+    async def _fills(self, desk: Executor, orders: list[Order], at: int) -> dict[int, tuple[int, int, str]]:
+        """Per order: (amount out, price, tx hash) from its factory's Issuanced / Redemption log, found at or before
+        `at` (the block that said the orders were completed). One search per factory and side whatever the number of
+        orders (their nonces as one topic list), through the chain's chunked log reader newest block first, stopping
+        once every order of the group is found: a fill is usually recent, so a request pending for days still costs
+        one eth_getLogs, and a provider's range cap is never exceeded."""
         groups: dict[tuple[str, str], list[Order]] = {}
         for order in orders:
             groups.setdefault((order.factory, order.side), []).append(order)
@@ -102,14 +111,19 @@ class Orders:
         for (factory, side), group in groups.items():
             event = p.ISSUANCED if side == "issue" else p.REDEMPTION_DONE
             by_nonce = {"0x" + o.nonce.to_bytes(32, "big").hex(): o for o in group}
-            logs = await desk.chain.logs(factory, [event, list(by_nonce)], min(o.requested_block for o in group))
-            for entry in logs:
-                match = by_nonce.get("0x" + bytes(entry["topics"][1]).hex())
-                if match is None:
-                    continue
-                data = bytes(entry["data"])
-                words = [int.from_bytes(data[i: i + 32], "big") for i in range(0, len(data), 32)]
-                found[match.id] = (words[2], words[3], "0x" + bytes(entry["transactionHash"]).hex())
+            windows = desk.chain.log_reader.windows(factory, [event, list(by_nonce)], min(o.requested_block for o in group), at,
+                                                    newest_first=True)
+            async with aclosing(windows):
+                async for window in windows:
+                    for entry in window.logs:
+                        match = by_nonce.get("0x" + bytes(entry["topics"][1]).hex())
+                        if match is None or match.id in found:
+                            continue
+                        data = bytes(entry["data"])
+                        words = [int.from_bytes(data[i: i + 32], "big") for i in range(0, len(data), 32)]
+                        found[match.id] = (words[2], words[3], "0x" + bytes(entry["transactionHash"]).hex())
+                    if all(o.id in found for o in group):
+                        break
         return found
 
     async def _settle(self, order: Order, state: str, amount_out: int | None = None, price: int | None = None,

@@ -1,8 +1,9 @@
 """Points, epochs and referrals: the off-chain programme's ledger (see shared/protocol-facts.md).
 
 `config` holds the numbers (all configurable), `ledger` the append-only rows and the set-based daily credit,
-`snapshot` reads every linked wallet at one block and hands the day to the ledger, `locks` follows the
-AssetLocking contract's events, and `referrals` the invite codes and who invited whom.
+`snapshot` reads every linked wallet at one block and hands the day to the ledger, `locks` reads the LP each
+wallet has locked in the AssetLocking contract (in the snapshot's batches), and `referrals` the invite codes and
+who invited whom.
 """
 
 from __future__ import annotations

@@ -3,12 +3,12 @@
 `Snapshotter.run(day)`:
 1. fixes the day's block the first time (the newest block then) in `point_snapshots`, so a run that failed
    halfway and is run again reads the very same block;
-2. reads, at that block, every index's NAV (the market's one-call state read), the LP pairs' reserves and
-   supply, and the AssetLocking events up to it (`LockIndex`);
+2. reads, at that block, every index's NAV (the market's one-call state read) and the LP pairs' reserves and
+   supply;
 3. walks the live wallets in id order, `batch_wallets` at a time, each batch's balances (every index token,
-   every staking token, sSOSO) in one Multicall3 `eth_call`, and stores each batch's holdings with the cursor
-   in one transaction: a crash loses at most the batch in flight, and the next run resumes after the last
-   stored one;
+   every staking token, sSOSO) and locked LP (AssetLocking's `lockDatas(token, user)` for every LP token,
+   `bot.points.locks`) in one Multicall3 `eth_call`, and stores each batch's holdings with the cursor in one
+   transaction: a crash loses at most the batch in flight, and the next run resumes after the last stored one;
 4. hands the day to `Ledger.credit`, which credits it once.
 
 An address linked to two users (the same key imported twice) counts once, for the wallet linked first.
@@ -28,7 +28,7 @@ from bot.core.amounts import from_base_units
 from bot.market import Market, Snapshot
 from bot.points.config import PointsConfig
 from bot.points.ledger import Ledger
-from bot.points.locks import LockIndex
+from bot.points.locks import LockedLp
 from bot.profile import Profile
 from bot.storage.db import Database
 
@@ -56,14 +56,14 @@ class _Slot:
 
 class Snapshotter:
     def __init__(self, db: Database, chain: Chain, market: Market, profile: Profile, ledger: Ledger,
-                 config: PointsConfig, locks: LockIndex | None, clock: Callable[[], float] = time.time) -> None:
+                 config: PointsConfig, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._chain = chain
         self._market = market
         self._profile = profile
         self._ledger = ledger
         self._config = config
-        self._locks = locks
+        self._locks = LockedLp(profile.locking, [lp.token.address for lp in profile.lp_tokens]) if profile.locking else None
         self._clock = clock
         self._slots = self._layout()
 
@@ -88,11 +88,7 @@ class Snapshotter:
         extra = self._pair_calls()
         snap, pair_results = await self._market.snapshot_at(block, extra)
         lp_e4 = self._lp_e4_per_unit(snap, pair_results)
-        locked: dict[tuple[str, str], int] = {}
-        if self._locks is not None:
-            await self._locks.scan(block)
-            locked = await self._locks.amounts_at(block)
-        wallets = await self._read_wallets(day, block, snap, lp_e4, locked)
+        wallets = await self._read_wallets(day, block, snap, lp_e4)
         credited = await self._ledger.credit(day)
         return SnapshotResult(day, block, wallets, credited, self._chain.round_trips - trips, time.perf_counter() - started)
 
@@ -133,8 +129,7 @@ class Snapshotter:
             out[lp.token.address] = (lp.index, usd * E4 / int(supply.one()))
         return out
 
-    async def _read_wallets(self, day: date, block: int, snap: Snapshot, lp_e4: dict[str, tuple[str, Decimal]],
-                            locked: dict[tuple[str, str], int]) -> int:
+    async def _read_wallets(self, day: date, block: int, snap: Snapshot, lp_e4: dict[str, tuple[str, Decimal]]) -> int:
         d = day.isoformat()
         soso_price = snap.prices.get(self._profile.soso.symbol) if self._profile.soso is not None else None
         read = 0
@@ -146,7 +141,10 @@ class Snapshotter:
                 (int(row[0]), self._config.batch_wallets))
             if not batch:
                 return read
-            calls = [Call(s.token, p.BALANCE_OF, (str(w["address"]),)) for w in batch for s in self._slots]
+            calls: list[Call] = []
+            for w in batch:
+                calls += [Call(s.token, p.BALANCE_OF, (str(w["address"]),)) for s in self._slots]
+                calls += self._locks.calls(str(w["address"])) if self._locks is not None else []
             results = await self._chain.multicall(calls, block=block)
             rows: list[tuple[str, int, str, str, str, int]] = []
             it = iter(results)
@@ -160,9 +158,10 @@ class Snapshotter:
                     price = soso_price if slot.source == "soso" else (snap.indexes[slot.index].nav if slot.index in snap.indexes else None)
                     if price is not None:
                         rows.append((d, user, address, slot.index, slot.source, _e4(from_base_units(units, slot.decimals) * price)))
-                for token, (index, per_unit) in lp_e4.items():
-                    units = locked.get((address, token), 0)
-                    if units > 0:
+                locked = self._locks.amounts(it) if self._locks is not None else {}
+                for token, units in locked.items():
+                    if token in lp_e4:  # else the pair could not be valued at this block
+                        index, per_unit = lp_e4[token]
                         rows.append((d, user, address, index, "locked", _e4(per_unit * units / E4)))
             async with self._db.transaction() as tx:
                 await tx.executemany("INSERT OR IGNORE INTO point_holdings VALUES (?, ?, ?, ?, ?, ?)", rows)
