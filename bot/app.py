@@ -7,6 +7,7 @@ profile, opens the database, and wires the router with every handler. Front ends
 from __future__ import annotations
 
 import logging
+import os
 from functools import partial
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
@@ -39,9 +40,10 @@ from bot.core.router import Router
 from bot.faucet import Faucet
 from bot.i18n import Catalogs
 from bot.market import Market
+from bot.prices.hermes import Hermes, HermesSettings
 from bot.issuance.orders import Orders
 from bot.issuance.venue import Issuance
-from bot.profile import Profile, load_profiles
+from bot.profile import Profile, PythRef, load_profiles
 from bot.storage.orders import OrderRows
 from bot.trading.desks import Desks
 from bot.schedule import Schedule
@@ -137,7 +139,7 @@ class App:
         opened.push_async_callback(db.close)
         catalogs = Catalogs()
         users = Users(db)
-        market = Market(profile, chain, setup, head, config.market)
+        market = Market(profile, chain, setup, head, config.market, hermes=_hermes(profile, opened))
         devnet_home = _devnet_home(config, profile, devnet)
         keystore = Keystore(_master_keys(config, devnet_home))
         pins = PinGuard(Pins(db), keystore)
@@ -167,7 +169,8 @@ class App:
         for other in companions:  # each chain its own executor; one that shares the home chain shares its nonces
             same = (other.chain_id, other.rpc_urls) == (profile.chain_id, profile.rpc_urls)
             o_chain, o_head, o_nonces = (chain, head, nonces) if same else await _open_chain(other, intents, track_head, opened)
-            o_market = Market(other, o_chain, await verify_profile(other, o_chain), o_head, config.market)
+            o_market = Market(other, o_chain, await verify_profile(other, o_chain), o_head, config.market,
+                              hermes=_hermes(other, opened))
             connected.chains.setdefault(other.chain_id, LinkChain(o_chain, other.chain_label))  # its signing links
             others.append(Executor(other, o_chain, o_head, o_market, intents, o_nonces, wallets, notices, settings,
                                    config.trading, connected=connected))
@@ -299,6 +302,17 @@ def _devnet_faucet(profile: Profile, head: HeadTracker) -> Faucet:
     from devnet.faucet import DevnetFaucet  # the devnet's own; never imported on a real chain
 
     return DevnetFaucet(profile, after=head.poll_once)  # the user's next read sees the funds
+
+
+def _hermes(profile: Profile, opened: AsyncExitStack) -> Hermes | None:
+    """The Hermes client when the profile prices something with Pyth (its API key from the environment
+    variable [pyth] names), closed with the app."""
+    if not any(src.pyth_ids() for sources in profile.prices.values() for src in sources):
+        return None
+    ref = profile.pyth or PythRef()
+    hermes = Hermes(HermesSettings(ref.hermes_url, ref.timeout_seconds, os.environ.get(ref.api_key_env) or None))
+    opened.push_async_callback(hermes.close)
+    return hermes
 
 
 def _points(config: Config, db: Database, chain: Chain, market: Market, profile: Profile) -> Points:

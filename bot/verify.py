@@ -10,13 +10,20 @@ decimals, constituents) is what the market service needs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
 
 from eth_utils.address import to_checksum_address
 
 from bot import protocol as p
 from bot.chain import Call, Chain, Result
+from bot.prices import PriceSetup, TwapPool
+from bot.prices.chainlink import HEARTBEAT_SLACK, Chainlink
+from bot.prices.twap import Twap
 from bot.profile import Profile, TokenRef
+
+log = logging.getLogger(__name__)
 
 ZERO = "0x0000000000000000000000000000000000000000"
 
@@ -29,10 +36,30 @@ class Pool:
 
 
 @dataclass(frozen=True)
+class FeedReport:
+    """What start-up verification read from one on-chain feed (a Chainlink price feed or the sequencer feed):
+    `indexbot check` prints it."""
+
+    symbol: str  # the price symbol, or "sequencer"
+    feed: str
+    description: str | None  # description() as the feed answers it (None: unreadable)
+    decimals: int | None  # decimals() (None: unreadable)
+    answer: Decimal | None  # the latest answer scaled by decimals (the sequencer's: 0 up, 1 down)
+    updated_at: int  # latestRoundData().updatedAt (0: unreadable)
+    age_seconds: int | None  # at the block verified (None: unreadable)
+    heartbeat: int  # the freshness limit the profile gives it (0 for the sequencer)
+    stale: bool  # older than heartbeat (+ slack): a warning, not a refusal
+
+
+@dataclass(frozen=True)
 class ChainSetup:
     pools: dict[str, tuple[Pool, ...]]  # index symbol -> its USDC pools
     constituents: dict[str, frozenset[str]]  # index symbol -> constituent symbols at start-up
     feed_decimals: dict[str, int]
+    prices: PriceSetup = field(default_factory=PriceSetup)  # what the price sources need (bot.prices)
+    feeds: tuple[FeedReport, ...] = ()  # every Chainlink feed of the profile's [prices], as read at start-up
+    sequencer: FeedReport | None = None
+    warnings: tuple[str, ...] = ()  # e.g. a stale feed: start-up goes on, and says so
 
 
 class ProfileMismatch(Exception):
@@ -81,7 +108,8 @@ async def verify_profile(profile: Profile, chain: Chain) -> ChainSetup:
     if profile.locking:
         contracts["locking"] = profile.locking
     lps = {f"{lp.token.symbol} ({lp.index}/USDC)": lp.token.address for lp in profile.lp_tokens}
-    named = {**{t.symbol: t.address for t in tokens}, **lps, **contracts, **{f"feed {k}": v for k, v in profile.feeds.items()}}
+    named = {**{t.symbol: t.address for t in tokens}, **lps, **contracts, **{f"feed {k}": v for k, v in profile.feeds.items()},
+             **_price_addresses(profile)}
     codes = await chain.codes(list(dict.fromkeys(named.values())))
     missing = [f"no contract code for {name} at {addr}" for name, addr in named.items() if not codes[addr]]
     if missing:
@@ -102,7 +130,11 @@ async def verify_profile(profile: Profile, chain: Chain) -> ChainSetup:
     feeds = sorted(profile.feeds)
     calls += [Call(profile.feeds[s], p.DECIMALS) for s in feeds]
     calls += [Call(lp.token.address, fn) for lp in profile.lp_tokens for fn in (p.TOKEN0, p.TOKEN1)]
-    results = iter(await chain.multicall(calls))
+    price_calls = _price_calls(profile)
+    calls += price_calls
+    all_results = await chain.multicall(calls)
+    results = iter(all_results[: len(all_results) - len(price_calls)])
+    priced = _price_results(profile, all_results[len(all_results) - len(price_calls):])
 
     for t in erc20s:
         sym, dec = next(results), next(results)
@@ -134,7 +166,7 @@ async def verify_profile(profile: Profile, chain: Chain) -> ChainSetup:
             continue
         symbols = frozenset(str(entry[1]) for entry in tokenset.one())
         constituents[ref.symbol] = symbols
-        no_feed = sorted(symbols - set(profile.feeds))
+        no_feed = sorted(symbols - set(profile.prices))
         if no_feed:
             problems.append(f"{ref.symbol} constituents without a price feed: {', '.join(no_feed)}")
         if ref.staking and (not staked.ok or to_checksum_address(staked.one()) != ref.token.address):
@@ -147,8 +179,133 @@ async def verify_profile(profile: Profile, chain: Chain) -> ChainSetup:
         else:
             problems.append(f"feed {s} decimals() failed")
     problems += _lp_pairs_problems(profile, [(next(results), next(results)) for _ in profile.lp_tokens])
-    if profile.native_feed_symbol not in profile.feeds:
+    if profile.native_feed_symbol not in profile.prices:
         problems.append(f"no price feed for {profile.native_feed_symbol} (gas is priced with it)")
+    problems += priced.problems
     if problems:
         raise ProfileMismatch(profile.name, problems)
-    return ChainSetup(pools, constituents, feed_decimals)
+    for warning in priced.warnings:
+        log.warning("%s", warning)
+    return ChainSetup(pools, constituents, feed_decimals, priced.setup, priced.feeds, priced.sequencer, priced.warnings)
+
+
+# -- price sources (bot.prices): Chainlink feeds, TWAP pools, the sequencer feed -------------------------------
+
+def _chainlinks(profile: Profile) -> list[Chainlink]:
+    return [src for sources in profile.prices.values() for src in sources if isinstance(src, Chainlink)]
+
+
+def _twaps(profile: Profile) -> list[Twap]:
+    return [src for sources in profile.prices.values() for src in sources if isinstance(src, Twap)]
+
+
+def _price_addresses(profile: Profile) -> dict[str, str]:
+    named = {f"{src.symbol} feed ({src.description or 'chainlink'})": src.feed for src in _chainlinks(profile)}
+    named.update({f"{src.symbol} TWAP pool": src.pool for src in _twaps(profile) if src.pool})
+    named.update({f"{src.symbol} TWAP token": src.token for src in _twaps(profile)})
+    if profile.sequencer is not None:
+        named["sequencer feed"] = profile.sequencer.feed
+    return named
+
+
+_FEED_READS = (p.DECIMALS, p.DESCRIPTION, p.LATEST_ROUND)
+
+
+def _price_calls(profile: Profile) -> list[Call]:
+    calls = [Call(profile.multicall3, p.BLOCK_TIMESTAMP)]
+    calls += [Call(src.feed, fn) for src in _chainlinks(profile) for fn in _FEED_READS]
+    for src in _twaps(profile):
+        calls.append(Call(src.token, p.DECIMALS))
+        if src.pool:
+            calls += [Call(src.pool, p.TOKEN0), Call(src.pool, p.TOKEN1)]
+        else:
+            calls += [Call(profile.uniswap_factory, p.GET_POOL, (profile.usdc.address, src.token, fee)) for fee in profile.fee_tiers]
+    if profile.sequencer is not None:
+        calls.append(Call(profile.sequencer.feed, p.LATEST_ROUND))
+    return calls
+
+
+@dataclass(frozen=True)
+class _Priced:
+    setup: PriceSetup
+    feeds: tuple[FeedReport, ...]
+    sequencer: FeedReport | None
+    problems: list[str]
+    warnings: tuple[str, ...]
+
+
+def _feed_report(src: Chainlink, now: int, decimals: Result, description: Result, latest: Result) -> FeedReport:
+    dec = int(decimals.one()) if decimals.ok else None
+    desc = str(description.one()) if description.ok else None
+    answer, updated, age = None, 0, None
+    if latest.ok:
+        updated = int(latest.values[3])
+        answer = Decimal(int(latest.values[1])).scaleb(-(dec if dec is not None else 8))
+        age = max(0, now - updated)
+    stale = age is None or age > src.heartbeat + HEARTBEAT_SLACK
+    return FeedReport(src.symbol, src.feed, desc, dec, answer, updated, age, src.heartbeat, stale)
+
+
+def _price_results(profile: Profile, results: list[Result]) -> _Priced:
+    """Each Chainlink feed's decimals, description and latest round (a wrong description or decimals is a
+    refusal; a stale or non-positive answer a warning), each TWAP source's pool, the sequencer feed."""
+    it = iter(results)
+    now = int(next(it).one())
+    problems: list[str] = []
+    warnings: list[str] = []
+    decimals_of: dict[str, int] = {}
+    reports: list[FeedReport] = []
+    for src in _chainlinks(profile):
+        report = _feed_report(src, now, next(it), next(it), next(it))
+        reports.append(report)
+        name = f"feed {src.symbol} at {src.feed}"
+        if report.decimals is None:
+            problems.append(f"{name}: decimals() failed (not an AggregatorV3 feed)")
+            continue
+        decimals_of[src.feed] = report.decimals
+        if src.decimals is not None and report.decimals != src.decimals:
+            problems.append(f"{name}: decimals() is {report.decimals}, expected {src.decimals}")
+        if src.description is not None and report.description != src.description:
+            problems.append(f"{name}: description() is {report.description!r}, expected {src.description!r}")
+        if report.answer is None:
+            warnings.append(f"{name}: latestRoundData() failed; its price falls through to the next source")
+        elif report.answer <= 0:
+            warnings.append(f"{name}: its latest answer is {report.answer}; its price falls through to the next source")
+        elif report.stale:
+            warnings.append(f"{name} is stale: last updated {report.age_seconds} s ago, heartbeat {src.heartbeat} s")
+    pools: dict[str, TwapPool] = {}
+    for twap in _twaps(profile):
+        dec = next(it)
+        token_decimals = int(dec.one()) if dec.ok else None
+        if token_decimals is None:
+            problems.append(f"{twap.symbol} TWAP token {twap.token}: decimals() failed")
+        found: str | None = None
+        fee = 0
+        if twap.pool:
+            t0, t1 = next(it), next(it)
+            pair = {to_checksum_address(r.one()) for r in (t0, t1) if r.ok}
+            if pair != {twap.token, profile.usdc.address}:
+                problems.append(f"{twap.symbol} TWAP pool {twap.pool} is not the {twap.symbol}/USDC pool")
+            found = twap.pool
+        else:
+            for fee_tier in profile.fee_tiers:
+                res = next(it)
+                if found is None and res.ok and res.one() != ZERO:
+                    found, fee = to_checksum_address(res.one()), fee_tier
+            if found is None:
+                problems.append(f"no Uniswap V3 pool for {twap.symbol}/USDC at fee tiers {list(profile.fee_tiers)} (its TWAP source)")
+        if found is not None and token_decimals is not None:
+            token0 = int(twap.token, 16) < int(profile.usdc.address, 16)
+            pools[twap.token] = TwapPool(found, fee, token0, token_decimals, profile.usdc.decimals)
+    sequencer = None
+    if profile.sequencer is not None:
+        res = next(it)
+        up = res.ok and int(res.values[1]) == 0
+        started = int(res.values[2]) if res.ok else 0
+        sequencer = FeedReport("sequencer", profile.sequencer.feed, None, 0, Decimal(int(res.values[1])) if res.ok else None,
+                               started, max(0, now - started) if res.ok else None, 0, False)
+        if not res.ok:
+            problems.append(f"sequencer feed {profile.sequencer.feed}: latestRoundData() failed")
+        elif not up:
+            warnings.append(f"the sequencer feed says the sequencer is down (since {started}): trades are refused until it is back")
+    return _Priced(PriceSetup(decimals_of, pools), tuple(reports), sequencer, problems, tuple(warnings))

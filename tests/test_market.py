@@ -109,12 +109,23 @@ async def test_stale_feeds_are_flagged(app: App, chain: Devnet) -> None:
     assert q.prices_stale
 
 
-async def test_missing_price_is_a_user_error(app: App, chain: Devnet) -> None:
+async def test_missing_price_makes_a_partial_nav(app: App, chain: Devnet) -> None:
+    """A constituent no source prices leaves the NAV partial: the quote still works on the pool, says which
+    constituent is unpriced and why, and values the index at the pool price alone."""
+    ref = app.profile.index("MAG7.ssi")
+    full = await operator.index_nav(chain.profile, "MAG7.ssi")
+    btc_price = await feed_price(chain, "BTC")
     async with connect(chain.url) as w3:  # wipe the BTC feed's code: the feed call fails inside the batch
         await node_call(w3, "anvil_setCode", chain.profile.feeds["BTC"], "0x")
-    with pytest.raises(UserError) as caught:
-        await app.services.market.quote(app.profile.index("MAG7.ssi"), "buy", Decimal(100))
-    assert caught.value.key == "error.price.unavailable" and "BTC" in str(caught.value.params["symbols"])
+    q = await app.services.market.quote(ref, "buy", Decimal(100))
+    assert q.unpriced == ("BTC",) and q.partial and q.prices_stale
+    state = (await app.services.market.snapshot()).indexes[ref.symbol]
+    btc = next(e for e in state.tokenset if e.symbol == "BTC")
+    assert q.nav == state.nav == full - btc.units * btc_price
+    assert state.premium is None and state.price == state.dex_price is not None
+    reading = next(r for r in q.sources if r.symbol == "BTC")
+    assert (reading.source, reading.problem, reading.price) == ("chainlink", "missing", None)
+    assert q.amount_out > 0  # trading stays possible on the pool
 
 
 async def test_verification_names_each_problem(chain: Devnet, tmp_path: Path) -> None:
