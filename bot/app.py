@@ -41,6 +41,7 @@ from bot.faucet import Faucet
 from bot.i18n import Catalogs
 from bot.market import Market
 from bot.prices.hermes import Hermes, HermesSettings
+from bot.storage.prices import LastFreshPrices
 from bot.issuance.orders import Orders
 from bot.issuance.venue import Issuance
 from bot.profile import Profile, PythRef, load_profiles
@@ -318,7 +319,8 @@ def _hermes(profile: Profile, opened: AsyncExitStack) -> Hermes | None:
 def _points(config: Config, db: Database, chain: Chain, market: Market, profile: Profile) -> Points:
     ledger = Ledger(db, config.boost, config.points)
     locks = LockIndex(db, chain, profile.locking) if profile.locking else None
-    snapshot = Snapshotter(db, chain, market, profile, ledger, config.points, locks)
+    snapshot = Snapshotter(db, chain, market, profile, ledger, config.points, locks,
+                           prices=LastFreshPrices(db, profile.chain_id))
     links = {"discord": config.discord_invite_url} if config.discord_invite_url else {}
     return Points(config.points, ledger, Referrals(db), snapshot, links)
 

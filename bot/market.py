@@ -25,6 +25,7 @@ from bot import protocol as p
 from bot.chain import BlockId, Call, Chain, HeadTracker, Result
 from bot.core.amounts import from_base_units, to_base_units
 from bot.core.errors import UserError
+from bot.core.messages import When
 from bot.engine.basket import TokensetEntry, nav_per_token
 from bot.prices import HermesAnswer, PriceBook, Priced, ReadContext, Reading, SequencerFeed, SequencerStatus
 from bot.prices.hermes import Hermes
@@ -136,6 +137,20 @@ class Quote:
     @property
     def partial(self) -> bool:
         return bool(self.unpriced)
+
+
+SEQUENCER_REFUSALS = {  # why a trade is refused, by the sequencer's state (tests/test_prices.py checks the keys)
+    "down": "error.trade.sequencer_down",
+    "grace": "error.trade.sequencer_grace",
+    "unknown": "error.trade.sequencer_unknown",
+}
+
+
+def refuse_unless_sequencer_up(status: SequencerStatus | None) -> None:
+    """A trade goes ahead only while the L2 sequencer is up and past its grace period (no feed: always)."""
+    if status is None or status.trading:
+        return
+    raise UserError(SEQUENCER_REFUSALS[status.state], since=When(status.since), until=When(status.grace_until))
 
 
 class _BlockCache:

@@ -61,6 +61,8 @@ def register(subparsers: Any) -> None:
     adv = sub.add_parser("advance", help="move chain time forward")
     adv.add_argument("duration")
     sub.add_parser("hours", help="show the stock market's hours and whether it is open in chain time")
+    seq = sub.add_parser("sequencer", help="flip the L2 sequencer uptime feed: trades pause while down and in grace")
+    seq.add_argument("state", choices=("down", "up"))
     rei = sub.add_parser("reindex", help="schedule a stock index's monthly reindex at current prices")
     rei.add_argument("index")
     rei.add_argument("--at", choices=("now", "next"), default="next",
@@ -356,8 +358,22 @@ async def cmd_reindex(args: argparse.Namespace, paths: Paths) -> int:
     return 0
 
 
+async def cmd_sequencer(args: argparse.Namespace, paths: Paths) -> int:
+    profile = _profile(paths)
+    since = await op.set_sequencer(profile, args.state == "down")
+    when = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if args.state == "down":
+        print(f"sequencer down since {when}: quotes say so and trades are refused")
+    else:
+        grace = profile.sequencer.grace_seconds if profile.sequencer else 0
+        print(f"sequencer up since {when}; trades resume after the {grace}s grace period "
+              f"(`indexbot devnet advance {grace}s` to skip it)")
+    return 0
+
+
 COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "price": cmd_price,
-            "rebalance": cmd_rebalance, "advance": cmd_advance, "hours": cmd_hours, "reindex": cmd_reindex}
+            "rebalance": cmd_rebalance, "advance": cmd_advance, "hours": cmd_hours, "reindex": cmd_reindex,
+            "sequencer": cmd_sequencer}
 
 
 async def main(args: argparse.Namespace) -> int:

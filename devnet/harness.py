@@ -19,6 +19,7 @@ from devnet import anvil as anvil_rpc
 from devnet.anvil import CHAIN_ID, Anvil
 from devnet.deploy import STOCKS_PROFILE, boot
 from devnet.fulfil import Fulfiller
+from devnet.hermes import HermesStandIn, chain_prices, point_profile
 from devnet.rpc import connect
 
 
@@ -28,6 +29,7 @@ class Devnet:
         self.profile = profile
         self.profile_path = profile_path
         self._fulfilling: asyncio.Task[None] | None = None
+        self.hermes: HermesStandIn | None = None  # the Hermes stand-in serving the devnet's Pyth prices
 
     @property
     def stocks_profile_path(self) -> Path:
@@ -59,11 +61,20 @@ class Devnet:
             await anvil.stop()
             raise
         net = cls(anvil, profile, profile_path)
+        await net._serve_hermes()
         if fulfil:
             net._fulfilling = asyncio.create_task((await net.fulfiller()).run(), name="devnet:fulfil")
         return net
 
+    async def _serve_hermes(self) -> None:
+        """Run the Hermes stand-in on 127.0.0.1 (prices from the devnet's own feeds) and point the profile at it."""
+        self.hermes = await HermesStandIn(chain_prices(self.profile)).start()
+        point_profile(self.profile_path, self.hermes.url)
+        self.profile = load_profile(self.profile_path)
+
     async def stop(self) -> None:
+        if self.hermes is not None:
+            await self.hermes.stop()
         if self._fulfilling is not None:
             self._fulfilling.cancel()
             await asyncio.gather(self._fulfilling, return_exceptions=True)

@@ -147,6 +147,17 @@ async def chain_now(w3: AsyncWeb3) -> int:
     return int((await w3.eth.get_block("pending"))["timestamp"])
 
 
+async def set_sequencer(profile: Profile, down: bool) -> int:
+    """Flip the devnet's L2 sequencer uptime feed (answer 1 = down); returns when its status began. Coming back
+    up starts the grace period the profile's [sequencer] names."""
+    if profile.sequencer is None:
+        raise OperatorError("this profile names no sequencer feed")
+    async with connect(profile.rpc_urls[0]) as w3:
+        feed = contract(w3, "SequencerUptimeFeed", profile.sequencer.feed)
+        await Sender(w3, chain_id=profile.chain_id).transact(feed.functions.setDown(down))
+        return int((await feed.functions.latestRoundData().call())[2])
+
+
 async def advance(rpc_url: str, seconds: int) -> int:
     """Move chain time forward and mine a block; returns the new block timestamp."""
     async with connect(rpc_url) as w3:

@@ -50,7 +50,7 @@ class Twap:
 
     def calls(self, setup: PriceSetup) -> list[Call]:
         pool = setup.twap_pools.get(self.token)
-        return [Call(pool.address, p.OBSERVE, ([self.window, 0],))] if pool else []
+        return [Call(pool.address, p.OBSERVE, ((self.window, 0),))] if pool else []
 
     def pyth_ids(self) -> tuple[str, ...]:
         return ()
