@@ -28,6 +28,7 @@ from bot.core.errors import UserError
 from bot.core.messages import When
 from bot.engine.basket import TokensetEntry, nav_per_token
 from bot.prices import HermesAnswer, PriceBook, Priced, ReadContext, Reading, SequencerFeed, SequencerStatus
+from bot.prices.book import Plan
 from bot.prices.hermes import Hermes
 from bot.profile import IndexRef, Profile
 from bot.verify import ChainSetup, Pool
@@ -234,7 +235,7 @@ class Market:
 
     # -- reading ---------------------------------------------------------------------------------------
 
-    def _state_calls(self, refs: Sequence[IndexRef]) -> tuple[list[Call], list[str], Any]:
+    def _state_calls(self, refs: Sequence[IndexRef]) -> tuple[list[Call], list[str], Plan]:
         mc = self.profile.multicall3
         calls = [Call(mc, p.BLOCK_NUMBER), Call(mc, p.BLOCK_TIMESTAMP), Call(mc, p.BASEFEE)]
         always = {self.profile.native_feed_symbol} | self._soso_feed  # gas in USD; SOSO for boosts and balances
@@ -255,8 +256,8 @@ class Market:
             return await self._cache.get(block, "hermes", lambda: hermes.latest(ids))
         return await hermes.latest(ids)
 
-    def _parse_state(self, refs: Sequence[IndexRef], symbols: list[str], results: list[Result], plan: Any = None,
-                     hermes: HermesAnswer | None = None) -> tuple[Snapshot, dict[str, list[int]]]:
+    def _parse_state(self, refs: Sequence[IndexRef], symbols: list[str], results: list[Result], plan: Plan,
+                     hermes: HermesAnswer | None) -> tuple[Snapshot, dict[str, list[int]]]:
         it = iter(results)
         block, timestamp, basefee = (int(next(it).one()) for _ in range(3))
         raw_sets: dict[str, tuple[Result, Result, list[Result]]] = {}

@@ -63,6 +63,8 @@ class ChainSetup:
 
 
 class ProfileMismatch(Exception):
+    feeds: tuple[FeedReport, ...] = ()  # what was read from each price feed, when the check got that far
+
     def __init__(self, profile: str, problems: list[str]) -> None:
         super().__init__(f"chain profile {profile!r} does not match the chain:\n  - " + "\n  - ".join(problems))
         self.problems = problems
@@ -183,7 +185,9 @@ async def verify_profile(profile: Profile, chain: Chain) -> ChainSetup:
         problems.append(f"no price feed for {profile.native_feed_symbol} (gas is priced with it)")
     problems += priced.problems
     if problems:
-        raise ProfileMismatch(profile.name, problems)
+        mismatch = ProfileMismatch(profile.name, problems)
+        mismatch.feeds = priced.feeds
+        raise mismatch
     for warning in priced.warnings:
         log.warning("%s", warning)
     return ChainSetup(pools, constituents, feed_decimals, priced.setup, priced.feeds, priced.sequencer, priced.warnings)

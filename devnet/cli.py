@@ -32,7 +32,7 @@ from web3.exceptions import Web3Exception
 
 from bot.issuance.hours import ALWAYS_OPEN, MarketHours
 from bot.profile import Profile, load_profile
-from devnet import fulfil
+from devnet import fulfil, hermes
 from devnet import operator as op
 from devnet.anvil import HOST, Anvil, AnvilError, free_port, is_anvil, pid_alive, stop_pid, wait_ready
 from devnet.deploy import STOCKS_PROFILE, boot, state_hash, write_profile
@@ -168,6 +168,34 @@ async def _stop_fulfiller(paths: Paths) -> None:
     paths.fulfil.unlink(missing_ok=True)
 
 
+def _hermes_pid(paths: Paths) -> int | None:
+    try:
+        pid = int(json.loads((paths.home / "hermes.json").read_text())["pid"])
+    except (OSError, ValueError, KeyError):
+        return None
+    return pid if hermes.is_stand_in(pid) else None
+
+
+async def _start_hermes(paths: Paths) -> None:
+    """Run the Hermes stand-in beside the devnet (its Pyth prices follow the devnet's feeds) and point the
+    profile at it, unless it runs."""
+    if _hermes_pid(paths) is not None or not paths.profile.is_file():
+        return
+    port = free_port()
+    pid = hermes.spawn(paths.profile, port, paths.home / "hermes.log")
+    (paths.home / "hermes.json").write_text(json.dumps({"pid": pid, "port": port}))
+    hermes.point_profile(paths.profile, f"http://{HOST}:{port}")
+    print(f"Hermes stand-in up: http://{HOST}:{port} (pid {pid}), logs in {paths.home / 'hermes.log'}")
+
+
+async def _stop_hermes(paths: Paths) -> None:
+    pid = _hermes_pid(paths)
+    if pid is not None:
+        await hermes.stop(pid)
+        print(f"Hermes stand-in stopped (pid {pid})")
+    (paths.home / "hermes.json").unlink(missing_ok=True)
+
+
 async def cmd_up(args: argparse.Namespace, paths: Paths) -> int:
     hours = _parse_hours(args.hours) if args.hours else None
     if (run := _running(paths)) is not None:
@@ -176,8 +204,10 @@ async def cmd_up(args: argparse.Namespace, paths: Paths) -> int:
             _set_hours(paths.stocks, hours)
             print(f"market hours: {fulfil.describe(hours)}")
         await _start_fulfiller(paths, restart=hours is not None)
+        await _start_hermes(paths)
         return await cmd_status(args, paths)
     await _stop_fulfiller(paths)  # one left over from a chain that died
+    await _stop_hermes(paths)
     if args.fresh:
         for path in (paths.state, paths.profile, paths.stocks):
             path.unlink(missing_ok=True)
@@ -203,6 +233,7 @@ async def cmd_up(args: argparse.Namespace, paths: Paths) -> int:
         _set_hours(paths.stocks, hours)
         print(f"market hours: {fulfil.describe(hours)}")
     await _start_fulfiller(paths)
+    await _start_hermes(paths)
     return 0
 
 
@@ -215,6 +246,7 @@ def _parse_hours(text: str) -> MarketHours:
 
 async def cmd_down(args: argparse.Namespace, paths: Paths) -> int:
     await _stop_fulfiller(paths)
+    await _stop_hermes(paths)
     run = _running(paths)
     if run is None:
         paths.run.unlink(missing_ok=True)

@@ -16,6 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
 import tomllib
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -24,8 +30,11 @@ from typing import Any
 import tomli_w
 from aiohttp import web
 
-from bot.profile import Profile
+from bot.profile import Profile, load_profile
+from devnet.anvil import pid_alive
 from devnet.rpc import connect, factory
+
+log = logging.getLogger(__name__)
 
 # Pyth's real feed ids (shared/protocol-facts.md): the devnet's profile names them as Base's would.
 PYTH_IDS = {
@@ -110,12 +119,12 @@ class HermesStandIn:
         body = {"binary": {"encoding": "hex", "data": []}, "parsed": entries}
         return web.Response(text=json.dumps(body), content_type="application/json")
 
-    async def start(self) -> HermesStandIn:
+    async def start(self, port: int = 0) -> HermesStandIn:
         app = web.Application()
         app.router.add_get("/v2/updates/price/latest", self._latest)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.url = f"http://127.0.0.1:{port}"
@@ -160,3 +169,67 @@ def point_profile(profile_path: Path, url: str) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(tomli_w.dumps(data).encode())
     tmp.replace(path)
+
+
+# -- beside a background devnet (`indexbot devnet up`): the stand-in as a process of its own ------------------
+
+def spawn(profile_path: Path, port: int, log_path: Path) -> int:
+    """Start `python -m devnet.hermes profile_path port` in its own session, appending to `log_path`; its pid."""
+    with log_path.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "devnet.hermes", str(profile_path), str(port)], stdin=subprocess.DEVNULL,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=Path(__file__).resolve().parent.parent,
+        )
+    return proc.pid
+
+
+def is_stand_in(pid: int) -> bool:
+    """Guard against a recycled PID: only a live process whose command line runs this module."""
+    try:
+        return pid_alive(pid) and b"devnet.hermes" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+async def stop(pid: int, timeout: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after `timeout` seconds; nothing when `pid` is not the stand-in."""
+    if not is_stand_in(pid):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while is_stand_in(pid):
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+        await asyncio.sleep(0.05)
+
+
+async def _serve(profile_path: Path, port: int) -> None:
+    stand_in = await HermesStandIn(chain_prices(load_profile(profile_path))).start(port)
+    log.info("Hermes stand-in on %s for %s", stand_in.url, profile_path)
+    stopped = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)
+    try:
+        await stopped.wait()
+    finally:
+        await stand_in.stop()
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or not argv[1].isdigit():
+        print("usage: python -m devnet.hermes <profile.toml> <port>", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        asyncio.run(_serve(Path(argv[0]), int(argv[1])))
+    except KeyboardInterrupt:
+        pass
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

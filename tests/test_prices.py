@@ -391,3 +391,54 @@ async def test_points_value_an_unpriced_constituent_at_its_last_fresh_price(app:
     held = await app.db.fetch_one("SELECT usd_e4 FROM point_holdings WHERE address = ? AND source = 'held'", (address,))
     (units,) = await app.chain.call(app.profile.index("MAG7.ssi").token.address, p.BALANCE_OF, address)
     assert held is not None and int(held[0]) == int(Decimal(units).scaleb(-8) * nav * 10_000)  # the full NAV, not the partial one
+
+
+# -- `indexbot devnet up` runs the Hermes stand-in beside the chain; `devnet sequencer` flips the feed ------
+
+async def test_devnet_cli_serves_hermes_and_flips_the_sequencer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+    import json
+
+    from bot.prices.hermes import Hermes, HermesSettings
+    from devnet import cli
+    from devnet.anvil import free_port, pid_alive
+
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers(dest="command"))
+
+    async def run(*argv: str) -> int:
+        return await cli.main(parser.parse_args(["devnet", "--home", str(tmp_path), *argv]))
+
+    pid = 0
+    try:
+        assert await run("up", "--port", str(free_port())) == 0
+        pid = int(json.loads((tmp_path / "hermes.json").read_text())["pid"])
+        assert "Hermes stand-in up: http://127.0.0.1:" in capsys.readouterr().out
+        profile = load_profile(tmp_path / "profile.toml")
+        assert profile.pyth is not None and profile.pyth.hermes_url.startswith("http://127.0.0.1:")
+        client = Hermes(HermesSettings(profile.pyth.hermes_url, 5))
+        try:
+            for _ in range(100):  # the process takes a moment to listen
+                answer = await client.latest([DOGE])
+                if not answer.problem:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await client.close()
+        got = answer.for_id(DOGE)
+        assert isinstance(got, HermesPrice) and got.price == Decimal("0.16")  # the devnet's DOGE feed
+
+        assert await run("sequencer", "down") == 0
+        assert "sequencer down since" in capsys.readouterr().out
+        assert await run("sequencer", "up") == 0
+        assert "trades resume after the 3600s grace period" in capsys.readouterr().out
+        checker = Chain(profile.rpc_urls, profile.multicall3)
+        try:
+            setup = await verify_profile(profile, checker)
+        finally:
+            await checker.close()
+        assert setup.sequencer is not None and setup.sequencer.answer == 0 and setup.sequencer.age_seconds is not None
+        assert setup.sequencer.age_seconds < 60  # back up just now: in its grace period
+    finally:
+        assert await run("down") == 0
+    assert "Hermes stand-in stopped" in capsys.readouterr().out and not pid_alive(pid)

@@ -93,6 +93,7 @@ class Hermes:
         self.settings = settings
         self.requests = 0  # how many requests were sent (benches and tests count them)
         self._session: aiohttp.ClientSession | None = None
+        self._failing = ""  # the problem last logged: a failing Hermes is logged once, not once per block
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -112,19 +113,24 @@ class Hermes:
             async with asyncio.timeout(self.settings.timeout_seconds):
                 async with self._open().get(url, params=params) as resp:
                     if resp.status != 200:
-                        log.warning("Hermes answered HTTP %s; Pyth prices fall through", resp.status)
-                        return HermesAnswer(problem="unreachable")
+                        return self._failed("unreachable", f"answered HTTP {resp.status}")
                     body = json.loads(await resp.read())
         except TimeoutError:
-            log.warning("Hermes did not answer within %ss; Pyth prices fall through", self.settings.timeout_seconds)
-            return HermesAnswer(problem="timeout")
+            return self._failed("timeout", f"did not answer within {self.settings.timeout_seconds}s")
         except (aiohttp.ClientError, OSError) as exc:
-            log.warning("Hermes unreachable (%s); Pyth prices fall through", type(exc).__name__)
-            return HermesAnswer(problem="unreachable")
+            return self._failed("unreachable", f"unreachable ({type(exc).__name__})")
         except ValueError:
-            log.warning("Hermes answered with something that is not JSON; Pyth prices fall through")
-            return HermesAnswer(problem="bad_answer")
+            return self._failed("bad_answer", "answered with something that is not JSON")
+        if self._failing:
+            log.info("Hermes answers again")
+            self._failing = ""
         return parse_answer(body, ids)
+
+    def _failed(self, problem: str, what: str) -> HermesAnswer:
+        if self._failing != problem:  # once per change, not once per block (the URL is never logged)
+            log.warning("Hermes %s; Pyth prices fall through to each symbol's next source", what)
+            self._failing = problem
+        return HermesAnswer(problem=problem)
 
     async def close(self) -> None:
         if self._session is not None:
