@@ -222,6 +222,7 @@ class Market:
         seq = profile.sequencer
         self.book = PriceBook(profile.prices, setup.prices, SequencerFeed(seq.feed, seq.grace_seconds) if seq else None)
         self._pyth_ids = self.book.pyth_ids() if hermes is not None else ()
+        self._pending: set[asyncio.Future[HermesAnswer | None]] = set()
 
     @property
     def last_fresh(self) -> dict[str, Reading]:
@@ -322,9 +323,9 @@ class Market:
                     self._cache.put(snap.block, "hermes", answer)
                 return snap, slot0s, results[len(calls):]
         finally:
-            if not hermes.done():
-                hermes.cancel()
-                await asyncio.gather(hermes, return_exceptions=True)
+            if not hermes.done():  # the chain read failed first: let the request end by itself (other reads of
+                self._pending.add(hermes)  # the block may share it; it has its own timeout), kept referenced
+                hermes.add_done_callback(self._pending.discard)
         raise UserError("error.chain.unreadable", index=", ".join(r.symbol for r in refs))
 
     async def snapshot(self) -> Snapshot:

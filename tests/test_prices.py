@@ -213,6 +213,11 @@ async def test_pyth_prices_follow_the_devnet_market_and_one_request_serves_a_blo
         await market.quote(ref, "buy", Decimal(100))
         await market.quote(ref, "sell", Decimal(1))
     assert (app.chain.round_trips - chain_before, market.hermes.requests - hermes_before) == (2, 1)  # the sell: 1 chain read
+    await operator.advance(chain.url, 1)  # a new block read by five quotes at once: still one Hermes request
+    await app.head.poll_once()
+    hermes_before = market.hermes.requests
+    await asyncio.gather(*(market.quote(ref, "buy", Decimal(10 + i)) for i in range(5)))
+    assert market.hermes.requests - hermes_before == 1
 
 
 # -- SOSO from its own pool's TWAP ---------------------------------------------------------------------------
