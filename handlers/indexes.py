@@ -2,7 +2,8 @@
 index with its chain, fee, market hours, and its next constituents while a monthly reindex is pending.
 
 `/indexes MAG7` shows one index; `/indexes MAG7 sources` where each constituent's price came from and how old it
-is (or, for one without a fresh price, every source tried and why it could not be used)."""
+is (or, for one without a fresh price, every source tried and why it could not be used); `/indexes sources`
+the same for every index."""
 
 from decimal import Decimal
 
@@ -68,12 +69,14 @@ def register(router: Router, services: Services) -> None:
         args = caller.request.args
         if len(args) > 2 or (len(args) == 2 and args[1].lower() != "sources"):
             raise UserError("error.args.extra", usage=Msg("usage.indexes_sources"))
-        if args:
+        every_source = [a.lower() for a in args] == ["sources"]  # `/indexes sources`: every index's sources
+        if args and not every_source:
             return await one(args[0], len(args) == 2)
         snap = await services.market.snapshot()
         lines: list[Msg] = []
         for ref in services.market.indexes:
-            lines += index_lines(snap.indexes[ref.symbol], snap)
+            state = snap.indexes[ref.symbol]
+            lines += source_lines(state, snap) if every_source else index_lines(state, snap)
         lines.append(Msg("common.block", {"block": snap.block}))
         sequencer = prices.sequencer_line(snap.sequencer)
         if sequencer is not None:

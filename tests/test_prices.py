@@ -288,6 +288,8 @@ async def test_indexes_sources_say_where_each_price_came_from(app: App, chain: D
     assert "from Pyth" in out and "from Chainlink" in out
     quoted = (await say(app, "/quote MAG7.ssi 100")).rendered.text
     assert "/indexes MAG7.ssi sources" in quoted
+    every = (await say(app, "/indexes sources")).rendered.text
+    assert all(EN["sources.header"].replace("{index}", r.symbol) in every for r in app.services.market.indexes)
     refused = (await say(app, "/indexes MAG7 sauces")).rendered.text
     assert "/indexes [index] [sources]" in refused
 
