@@ -129,7 +129,8 @@ class App:
                         track_head: bool, opened: AsyncExitStack) -> App:
         chain = Chain(profile.rpc_urls, profile.multicall3)
         opened.push_async_callback(chain.close)
-        setup = await verify_profile(profile, chain)
+        hermes = _hermes(profile, opened)
+        setup = await verify_profile(profile, chain, hermes=hermes)
         head = HeadTracker(chain, interval=max(0.25, profile.block_time_seconds / 2))
         opened.push_async_callback(head.stop)
         if track_head:
@@ -140,7 +141,7 @@ class App:
         opened.push_async_callback(db.close)
         catalogs = Catalogs()
         users = Users(db)
-        market = Market(profile, chain, setup, head, config.market, hermes=_hermes(profile, opened))
+        market = Market(profile, chain, setup, head, config.market, hermes=hermes)
         devnet_home = _devnet_home(config, profile, devnet)
         keystore = Keystore(_master_keys(config, devnet_home))
         pins = PinGuard(Pins(db), keystore)
@@ -170,8 +171,9 @@ class App:
         for other in companions:  # each chain its own executor; one that shares the home chain shares its nonces
             same = (other.chain_id, other.rpc_urls) == (profile.chain_id, profile.rpc_urls)
             o_chain, o_head, o_nonces = (chain, head, nonces) if same else await _open_chain(other, intents, track_head, opened)
-            o_market = Market(other, o_chain, await verify_profile(other, o_chain), o_head, config.market,
-                              hermes=_hermes(other, opened))
+            o_hermes = _hermes(other, opened)
+            o_market = Market(other, o_chain, await verify_profile(other, o_chain, hermes=o_hermes), o_head, config.market,
+                              hermes=o_hermes)
             connected.chains.setdefault(other.chain_id, LinkChain(o_chain, other.chain_label))  # its signing links
             others.append(Executor(other, o_chain, o_head, o_market, intents, o_nonces, wallets, notices, settings,
                                    config.trading, connected=connected))

@@ -18,8 +18,10 @@ from eth_utils.address import to_checksum_address
 
 from bot import protocol as p
 from bot.chain import Call, Chain, Result
-from bot.prices import PriceSetup, TwapPool
+from bot.prices import HermesPrice, PriceSetup, TwapPool
 from bot.prices.chainlink import HEARTBEAT_SLACK, Chainlink
+from bot.prices.hermes import Hermes
+from bot.prices.pyth import Pyth
 from bot.prices.twap import Twap
 from bot.profile import Profile, TokenRef
 
@@ -52,6 +54,20 @@ class FeedReport:
 
 
 @dataclass(frozen=True)
+class PythReport:
+    """What Hermes answered at start-up for one Pyth source: `indexbot check` prints it."""
+
+    symbol: str
+    id: str
+    price: Decimal | None
+    conf: Decimal | None
+    publish_time: int  # 0: no answer
+    age_seconds: int | None  # at the block verified
+    max_age: int
+    problem: str  # "" or one of bot.prices.PROBLEMS (stale included)
+
+
+@dataclass(frozen=True)
 class ChainSetup:
     pools: dict[str, tuple[Pool, ...]]  # index symbol -> its USDC pools
     constituents: dict[str, frozenset[str]]  # index symbol -> constituent symbols at start-up
@@ -60,6 +76,7 @@ class ChainSetup:
     feeds: tuple[FeedReport, ...] = ()  # every Chainlink feed of the profile's [prices], as read at start-up
     sequencer: FeedReport | None = None
     warnings: tuple[str, ...] = ()  # e.g. a stale feed: start-up goes on, and says so
+    pyth: tuple[PythReport, ...] = ()  # Hermes' answer for each Pyth source, when a Hermes client was given
 
 
 class ProfileMismatch(Exception):
@@ -91,7 +108,7 @@ def _lp_pairs_problems(profile: Profile, pairs: list[tuple[Result, Result]]) -> 
     return problems
 
 
-async def verify_profile(profile: Profile, chain: Chain) -> ChainSetup:
+async def verify_profile(profile: Profile, chain: Chain, hermes: Hermes | None = None) -> ChainSetup:
     problems: list[str] = []
     chain_id = await chain.w3.eth.chain_id
     if chain_id != profile.chain_id:
@@ -188,9 +205,45 @@ async def verify_profile(profile: Profile, chain: Chain) -> ChainSetup:
         mismatch = ProfileMismatch(profile.name, problems)
         mismatch.feeds = priced.feeds
         raise mismatch
-    for warning in priced.warnings:
+    pyth, pyth_warnings = await _pyth_reports(profile, hermes, priced.now)
+    warnings = (*priced.warnings, *pyth_warnings)
+    for warning in warnings:
         log.warning("%s", warning)
-    return ChainSetup(pools, constituents, feed_decimals, priced.setup, priced.feeds, priced.sequencer, priced.warnings)
+    return ChainSetup(pools, constituents, feed_decimals, priced.setup, priced.feeds, priced.sequencer, warnings, pyth)
+
+
+async def _pyth_reports(profile: Profile, hermes: Hermes | None, now: int) -> tuple[tuple[PythReport, ...], list[str]]:
+    """One Hermes request for every Pyth source: an id missing from the answer, a price that cannot be read, a
+    stale one or a Hermes that does not answer is a warning (those prices fall through), never a refusal."""
+    sources = [src for sources in profile.prices.values() for src in sources if isinstance(src, Pyth)]
+    if hermes is None or not sources:
+        return (), []
+    answer = await hermes.latest(sorted({src.id for src in sources}))
+    reports, warnings = [], []
+    for src in sources:
+        got = answer.for_id(src.id)
+        if isinstance(got, HermesPrice):
+            age = max(0, now - got.publish_time)
+            problem = "not_positive" if got.price <= 0 else "stale" if age > src.max_age else ""
+            reports.append(PythReport(src.symbol, src.id, got.price, got.conf, got.publish_time, age, src.max_age, problem))
+        else:
+            problem = got
+            reports.append(PythReport(src.symbol, src.id, None, None, 0, None, src.max_age, problem))
+        if problem:
+            warnings.append(f"Pyth id {src.id} ({src.symbol}) at Hermes: {_PYTH_PROBLEMS[problem]}; "
+                            "its price falls through to the next source")
+    return tuple(reports), warnings
+
+
+_PYTH_PROBLEMS = {  # operator-facing English, like the rest of the start-up check
+    "stale": "its price is older than its max_age",
+    "missing": "missing from the answer (is the id right?)",
+    "not_positive": "its price is zero or negative",
+    "bad_answer": "its price cannot be read (not a number, or an exponent Pyth does not use)",
+    "timeout": "no answer within the timeout",
+    "unreachable": "unreachable or an HTTP error",
+    "no_history": "no answer",
+}
 
 
 # -- price sources (bot.prices): Chainlink feeds, TWAP pools, the sequencer feed -------------------------------
@@ -231,6 +284,7 @@ def _price_calls(profile: Profile) -> list[Call]:
 
 @dataclass(frozen=True)
 class _Priced:
+    now: int
     setup: PriceSetup
     feeds: tuple[FeedReport, ...]
     sequencer: FeedReport | None
@@ -312,4 +366,4 @@ def _price_results(profile: Profile, results: list[Result]) -> _Priced:
             problems.append(f"sequencer feed {profile.sequencer.feed}: latestRoundData() failed")
         elif not up:
             warnings.append(f"the sequencer feed says the sequencer is down (since {started}): trades are refused until it is back")
-    return _Priced(PriceSetup(decimals_of, pools), tuple(reports), sequencer, problems, tuple(warnings))
+    return _Priced(now, PriceSetup(decimals_of, pools), tuple(reports), sequencer, problems, tuple(warnings))

@@ -449,3 +449,37 @@ async def test_devnet_cli_serves_hermes_and_flips_the_sequencer(tmp_path: Path, 
     finally:
         assert await run("down") == 0
     assert "Hermes stand-in stopped" in capsys.readouterr().out and not pid_alive(pid)
+
+
+START_UP_HERMES = [  # (what, the stand-in's answer given the ids and the chain time, delay, what the warning says)
+    ("missing id", lambda ids, now: [entry(i, 10**8, EXPO, now) for i in ids if i != DOGE], 0.0, "missing from the answer"),
+    ("non-numeric price", lambda ids, now: [entry(i, "n/a" if i == DOGE else 10**8, EXPO, now) for i in ids], 0.0,
+     "its price cannot be read"),
+    ("stale", lambda ids, now: [entry(i, 10**8, EXPO, now - 3600 if i == DOGE else now) for i in ids], 0.0,
+     "its price is older than its max_age"),
+    ("slow", lambda ids, now: [entry(i, 10**8, EXPO, now) for i in ids], 1.5, "no answer within the timeout"),
+]
+
+
+@pytest.mark.parametrize(("what", "answer", "delay", "says"), START_UP_HERMES, ids=[c[0] for c in START_UP_HERMES])
+async def test_a_bad_hermes_answer_at_start_up_is_a_warning_naming_the_id(chain: Devnet, what: str, answer: Any,
+                                                                          delay: float, says: str) -> None:
+    from bot.prices.hermes import Hermes, HermesSettings
+
+    assert chain.hermes is not None and chain.profile.pyth is not None
+    old = serve(chain, answer)
+    chain.hermes.delay = delay
+    checker = Chain(chain.profile.rpc_urls, chain.profile.multicall3)
+    client = Hermes(HermesSettings(chain.profile.pyth.hermes_url, 1.0))
+    try:
+        setup = await verify_profile(chain.profile, checker, hermes=client)  # not a refusal
+    finally:
+        chain.hermes.source, chain.hermes.delay = old, 0.0
+        await checker.close()
+        await client.close()
+    doge = next(r for r in setup.pyth if r.symbol == "DOGE")
+    assert doge.problem and doge.id == DOGE
+    warning = next(w for w in setup.warnings if DOGE in w)
+    assert f"Pyth id {DOGE} (DOGE) at Hermes: {says}" in warning and "falls through" in warning
+    others = [r for r in setup.pyth if r.symbol != "DOGE"]
+    assert all(r.problem == ("timeout" if what == "slow" else "") for r in others)
