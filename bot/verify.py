@@ -205,11 +205,29 @@ async def verify_profile(profile: Profile, chain: Chain, hermes: Hermes | None =
         mismatch = ProfileMismatch(profile.name, problems)
         mismatch.feeds = priced.feeds
         raise mismatch
+    await _deepest_twap_pools(chain, priced)
     pyth, pyth_warnings = await _pyth_reports(profile, hermes, priced.now)
     warnings = (*priced.warnings, *pyth_warnings)
     for warning in warnings:
         log.warning("%s", warning)
     return ChainSetup(pools, constituents, feed_decimals, priced.setup, priced.feeds, priced.sequencer, warnings, pyth)
+
+
+async def _deepest_twap_pools(chain: Chain, priced: _Priced) -> None:
+    """Where a TWAP token has pools at several fee tiers, read the one with the most liquidity (a thin pool's
+    average is the cheaper one to move)."""
+    if not priced.candidates:
+        return
+    flat = [(token, address, fee) for token, tiers in priced.candidates.items() for address, fee in tiers]
+    results = await chain.multicall([Call(address, p.LIQUIDITY) for _, address, _ in flat])
+    best: dict[str, tuple[int, str, int]] = {}
+    for (token, address, fee), res in zip(flat, results, strict=True):
+        liquidity = int(res.one()) if res.ok else -1
+        if token not in best or liquidity > best[token][0]:
+            best[token] = (liquidity, address, fee)
+    for token, (_, address, fee) in best.items():
+        old = priced.setup.twap_pools[token]
+        priced.setup.twap_pools[token] = TwapPool(address, fee, old.token_is_token0, old.token_decimals, old.usdc_decimals)
 
 
 async def _pyth_reports(profile: Profile, hermes: Hermes | None, now: int) -> tuple[tuple[PythReport, ...], list[str]]:
@@ -286,6 +304,7 @@ def _price_calls(profile: Profile) -> list[Call]:
 class _Priced:
     now: int
     setup: PriceSetup
+    candidates: dict[str, list[tuple[str, int]]]
     feeds: tuple[FeedReport, ...]
     sequencer: FeedReport | None
     problems: list[str]
@@ -332,6 +351,7 @@ def _price_results(profile: Profile, results: list[Result]) -> _Priced:
         elif report.stale:
             warnings.append(f"{name} is stale: last updated {report.age_seconds} s ago, heartbeat {src.heartbeat} s")
     pools: dict[str, TwapPool] = {}
+    candidates: dict[str, list[tuple[str, int]]] = {}  # a token with pools at several fee tiers
     for twap in _twaps(profile):
         dec = next(it)
         token_decimals = int(dec.one()) if dec.ok else None
@@ -339,6 +359,7 @@ def _price_results(profile: Profile, results: list[Result]) -> _Priced:
             problems.append(f"{twap.symbol} TWAP token {twap.token}: decimals() failed")
         found: str | None = None
         fee = 0
+        tiers: list[tuple[str, int]] = []
         if twap.pool:
             t0, t1 = next(it), next(it)
             pair = {to_checksum_address(r.one()) for r in (t0, t1) if r.ok}
@@ -348,13 +369,16 @@ def _price_results(profile: Profile, results: list[Result]) -> _Priced:
         else:
             for fee_tier in profile.fee_tiers:
                 res = next(it)
-                if found is None and res.ok and res.one() != ZERO:
-                    found, fee = to_checksum_address(res.one()), fee_tier
+                if res.ok and res.one() != ZERO:
+                    tiers.append((to_checksum_address(res.one()), fee_tier))
+            found, fee = tiers[0] if tiers else (None, 0)
             if found is None:
                 problems.append(f"no Uniswap V3 pool for {twap.symbol}/USDC at fee tiers {list(profile.fee_tiers)} (its TWAP source)")
         if found is not None and token_decimals is not None:
             token0 = int(twap.token, 16) < int(profile.usdc.address, 16)
             pools[twap.token] = TwapPool(found, fee, token0, token_decimals, profile.usdc.decimals)
+            if len(tiers) > 1:
+                candidates[twap.token] = tiers
     sequencer = None
     if profile.sequencer is not None:
         res = next(it)
@@ -366,4 +390,4 @@ def _price_results(profile: Profile, results: list[Result]) -> _Priced:
             problems.append(f"sequencer feed {profile.sequencer.feed}: latestRoundData() failed")
         elif not up:
             warnings.append(f"the sequencer feed says the sequencer is down (since {started}): trades are refused until it is back")
-    return _Priced(now, PriceSetup(decimals_of, pools), tuple(reports), sequencer, problems, tuple(warnings))
+    return _Priced(now, PriceSetup(decimals_of, pools), candidates, tuple(reports), sequencer, problems, tuple(warnings))

@@ -483,3 +483,24 @@ async def test_a_bad_hermes_answer_at_start_up_is_a_warning_naming_the_id(chain:
     assert f"Pyth id {DOGE} (DOGE) at Hermes: {says}" in warning and "falls through" in warning
     others = [r for r in setup.pyth if r.symbol != "DOGE"]
     assert all(r.problem == ("timeout" if what == "slow" else "") for r in others)
+
+
+async def test_a_twap_reads_the_deepest_of_its_pools(chain: Devnet) -> None:
+    """A thin SOSO/USDC pool at a lower fee tier (listed first) must not become SOSO's price."""
+    from devnet.rpc import Sender, contract
+
+    soso, usdc = chain.profile.soso, chain.profile.usdc
+    assert soso is not None
+    deep = chain.profile.extra["devnet"]["soso_pool"]
+    async with connect(chain.url) as w3:
+        tx = Sender(w3, chain_id=chain.profile.chain_id)
+        factory = contract(w3, "UniswapV3Factory", chain.profile.uniswap_factory)
+        await tx.transact(factory.functions.createPool(soso.address, usdc.address, 500))
+        thin = await factory.functions.getPool(soso.address, usdc.address, 500).call()
+        await tx.transact(contract(w3, "UniswapV3Pool", thin).functions.initialize(2**96))  # a wild price, no liquidity
+    checker = Chain(chain.profile.rpc_urls, chain.profile.multicall3)
+    try:
+        setup = await verify_profile(chain.profile, checker)
+    finally:
+        await checker.close()
+    assert setup.prices.twap_pools[soso.address].address == deep != thin
