@@ -61,8 +61,10 @@ def register(router: Router, services: Services) -> None:
         sequencer = prices.sequencer_line(snap.sequencer)
         if sequencer is not None:
             lines.append(sequencer)
-        button = Button(Msg("button.quote_index", {"index": ref.symbol}), "quote.show", (ref.symbol, "100", "usdc"))
-        return Reply.of(*lines, buttons=((button,),))
+        quote = Button(Msg("button.quote_index", {"index": ref.symbol}), "quote.show", (ref.symbol, "100", "usdc"))
+        if sources:
+            return Reply.of(*lines, buttons=((quote,),))
+        return Reply.of(*lines, buttons=((quote, Button(Msg("button.price_sources"), "indexes.sources", (ref.symbol,))),))
 
     async def indexes(caller: Caller) -> Reply:
         """All indexes at the newest block, one quote button each; `<index>` one, `<index> sources` its prices."""
@@ -94,5 +96,12 @@ def register(router: Router, services: Services) -> None:
     async def show(caller: Caller, _: tuple[str, ...]) -> Reply:
         return await indexes(caller)
 
+    async def show_sources(caller: Caller, args: tuple[str, ...]) -> Reply:
+        """The "Price sources" button under one index."""
+        if len(args) != 1:
+            raise UserError("error.args.extra", usage=Msg("usage.indexes_sources"))
+        return await one(args[0], True)
+
     router.command("indexes", indexes)
     router.action("indexes.show", show)
+    router.action("indexes.sources", show_sources)

@@ -288,6 +288,11 @@ async def test_indexes_sources_say_where_each_price_came_from(app: App, chain: D
     assert "from Pyth" in out and "from Chainlink" in out
     quoted = (await say(app, "/quote MAG7.ssi 100")).rendered.text
     assert "/indexes MAG7.ssi sources" in quoted
+    from trading_helpers import click
+
+    one = await say(app, "/indexes MAG7")
+    pressed = (await click(app, one, EN["button.price_sources"])).rendered.text
+    assert pressed.startswith(EN["sources.header"].replace("{index}", "MAG7.ssi")) and "from Pyth" in pressed
     every = (await say(app, "/indexes sources")).rendered.text
     assert all(EN["sources.header"].replace("{index}", r.symbol) in every for r in app.services.market.indexes)
     refused = (await say(app, "/indexes MAG7 sauces")).rendered.text
