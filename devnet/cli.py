@@ -289,7 +289,31 @@ async def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
                 print(f"  market:    {ref} open now (chain time), closes {'never' if close is None else _when(close, hours.zone)}")
             else:
                 print(f"  market:    {ref} closed now (chain time), opens {_when(hours.next_open(now), hours.zone)}")
+    await _price_status(paths, url)
     return 0
+
+
+async def _price_status(paths: Paths, url: str) -> None:
+    """The Hermes stand-in's process and the sequencer feed's state, for `devnet status`."""
+    pid = _hermes_pid(paths)
+    port = json.loads((paths.home / "hermes.json").read_text())["port"] if pid else None
+    print(f"  hermes:    {f'http://{HOST}:{port} (pid {pid})' if pid else 'down (`devnet up` starts it)'}")
+    profile = load_profile(paths.profile) if paths.profile.is_file() else None
+    if profile is None or profile.sequencer is None:
+        return
+    async with connect(url) as w3:
+        feed = w3.eth.contract(address=profile.sequencer.feed, abi=SEQUENCER_ABI)
+        _, answer, started, _, _ = await feed.functions.latestRoundData().call()
+        now = await op.chain_now(w3)
+    since = datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    grace_left = started + profile.sequencer.grace_seconds - now
+    state = "down" if answer else f"up, in its grace period for {grace_left}s more" if grace_left > 0 else "up"
+    print(f"  sequencer: {state} (since {since})")
+
+
+SEQUENCER_ABI = [{"name": "latestRoundData", "type": "function", "stateMutability": "view", "inputs": [], "outputs": [
+    {"name": n, "type": t} for n, t in (("roundId", "uint80"), ("answer", "int256"), ("startedAt", "uint256"),
+                                       ("updatedAt", "uint256"), ("answeredInRound", "uint80"))]}]
 
 
 def _market_hours(paths: Paths) -> list[tuple[str, MarketHours]]:

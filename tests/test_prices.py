@@ -444,6 +444,10 @@ async def test_devnet_cli_serves_hermes_and_flips_the_sequencer(tmp_path: Path, 
         assert "sequencer down since" in capsys.readouterr().out
         assert await run("sequencer", "up") == 0
         assert "trades resume after the 3600s grace period" in capsys.readouterr().out
+        assert await run("status") == 0
+        status = capsys.readouterr().out
+        assert f"  hermes:    {profile.pyth.hermes_url} (pid {pid})" in status
+        assert "  sequencer: up, in its grace period for " in status
         checker = Chain(profile.rpc_urls, profile.multicall3)
         try:
             setup = await verify_profile(profile, checker)
