@@ -513,3 +513,27 @@ async def test_a_twap_reads_the_deepest_of_its_pools(chain: Devnet) -> None:
     finally:
         await checker.close()
     assert setup.prices.twap_pools[soso.address].address == deep != thin
+
+
+async def test_each_feed_is_held_to_its_own_heartbeat(chain: Devnet, tmp_path: Path) -> None:
+    """BTC's feed with Base's 1200 s heartbeat goes stale after 20 minutes (plus the slack) and BTC falls through
+    to Pyth; ETH's feed, with a day's heartbeat, still prices ETH."""
+    from bot.config import Config, WebSettings
+    from bot.prices.chainlink import HEARTBEAT_SLACK
+
+    path = _edited(chain, tmp_path, _set("BTC", "heartbeat", 1200))
+    (tmp_path / "stocks.toml").write_text(chain.stocks_profile_path.read_text())  # its companion, beside it
+    app = await App.start(Config(home=tmp_path, chain=str(path), web=WebSettings(port=0)))
+    try:
+        ref = app.profile.index("MAG7.ssi")
+        q = await app.services.market.quote(ref, "buy", Decimal(100))
+        assert {r.symbol: r.source for r in q.sources}["BTC"] == "chainlink"
+        await operator.advance(chain.url, 1200 + HEARTBEAT_SLACK + 1)
+        await app.head.poll_once()
+        q = await app.services.market.quote(ref, "buy", Decimal(100))
+        snap = await app.services.market.snapshot()
+    finally:
+        await app.stop()
+    sources = {r.symbol: r.source for r in q.sources}
+    assert sources["BTC"] == "pyth" and sources["ETH"] == "chainlink" and not q.partial
+    assert snap.priced is not None and snap.priced.readings["BTC"][0].problem == "stale"
