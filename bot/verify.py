@@ -6,11 +6,18 @@ must have at least one Uniswap V3 pool against USDC. When the profile names Asse
 locking contract must hold code and each LP token must be an ERC-20 as stated whose pair is its index and
 USDC. Anything else stops the bot with a message listing each problem. What the check learns (pools, feed
 decimals, constituents) is what the market service needs.
+
+Each price source checks itself (bot.prices.startup), in the same batch: a Chainlink feed's `description()` and
+`decimals()` must be the profile's (a stale one is a warning), a TWAP token needs a USDC pool, and the Pyth ids
+are asked of Hermes once, beside the chain read (a missing or unreadable one is a warning). What was read per
+feed is `ChainSetup.feeds` / `.sequencer` / `.pyth` (`FeedReport`, `PythReport`) for `indexbot check`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -18,11 +25,9 @@ from eth_utils.address import to_checksum_address
 
 from bot import protocol as p
 from bot.chain import Call, Chain, Result
-from bot.prices import HermesPrice, PriceSetup, TwapPool
-from bot.prices.chainlink import HEARTBEAT_SLACK, Chainlink
+from bot.prices import HermesAnswer, PriceSetup, PriceSource
 from bot.prices.hermes import Hermes
-from bot.prices.pyth import Pyth
-from bot.prices.twap import Twap
+from bot.prices.startup import FeedReport, Findings, PythReport, StartupEnv
 from bot.profile import Profile, TokenRef
 
 log = logging.getLogger(__name__)
@@ -37,34 +42,8 @@ class Pool:
     usdc_is_token0: bool
 
 
-@dataclass(frozen=True)
-class FeedReport:
-    """What start-up verification read from one on-chain feed (a Chainlink price feed or the sequencer feed):
-    `indexbot check` prints it."""
-
-    symbol: str  # the price symbol, or "sequencer"
-    feed: str
-    description: str | None  # description() as the feed answers it (None: unreadable)
-    decimals: int | None  # decimals() (None: unreadable)
-    answer: Decimal | None  # the latest answer scaled by decimals (the sequencer's: 0 up, 1 down)
-    updated_at: int  # latestRoundData().updatedAt (0: unreadable)
-    age_seconds: int | None  # at the block verified (None: unreadable)
-    heartbeat: int  # the freshness limit the profile gives it (0 for the sequencer)
-    stale: bool  # older than heartbeat (+ slack): a warning, not a refusal
-
-
-@dataclass(frozen=True)
-class PythReport:
-    """What Hermes answered at start-up for one Pyth source: `indexbot check` prints it."""
-
-    symbol: str
-    id: str
-    price: Decimal | None
-    conf: Decimal | None
-    publish_time: int  # 0: no answer
-    age_seconds: int | None  # at the block verified
-    max_age: int
-    problem: str  # "" or one of bot.prices.PROBLEMS (stale included)
+__all__ = ["ChainSetup", "FeedReport", "Pool", "ProfileMismatch", "PythReport", "verify_profile"]  # the reports live
+# in bot.prices.startup; `indexbot check` may import them from here
 
 
 @dataclass(frozen=True)
@@ -149,11 +128,14 @@ async def verify_profile(profile: Profile, chain: Chain, hermes: Hermes | None =
     feeds = sorted(profile.feeds)
     calls += [Call(profile.feeds[s], p.DECIMALS) for s in feeds]
     calls += [Call(lp.token.address, fn) for lp in profile.lp_tokens for fn in (p.TOKEN0, p.TOKEN1)]
-    price_calls = _price_calls(profile)
+    sources = _sources(profile)
+    env = StartupEnv(profile.multicall3, profile.usdc.address, profile.usdc.decimals, profile.uniswap_factory,
+                     profile.fee_tiers)
+    price_calls, slices = _price_calls(profile, sources, env)
     calls += price_calls
-    all_results = await chain.multicall(calls)
+    all_results, answer = await asyncio.gather(chain.multicall(calls), _hermes_answer(sources, hermes))
     results = iter(all_results[: len(all_results) - len(price_calls)])
-    priced = _price_results(profile, all_results[len(all_results) - len(price_calls):])
+    learned, sequencer = _price_findings(profile, sources, env, slices, all_results[len(all_results) - len(price_calls):], answer)
 
     for t in erc20s:
         sym, dec = next(results), next(results)
@@ -200,194 +182,67 @@ async def verify_profile(profile: Profile, chain: Chain, hermes: Hermes | None =
     problems += _lp_pairs_problems(profile, [(next(results), next(results)) for _ in profile.lp_tokens])
     if profile.native_feed_symbol not in profile.prices:
         problems.append(f"no price feed for {profile.native_feed_symbol} (gas is priced with it)")
-    problems += priced.problems
+    problems += learned.problems
     if problems:
         mismatch = ProfileMismatch(profile.name, problems)
-        mismatch.feeds = priced.feeds
+        mismatch.feeds = tuple(learned.feeds)
         raise mismatch
-    await _deepest_twap_pools(chain, priced)
-    pyth, pyth_warnings = await _pyth_reports(profile, hermes, priced.now)
-    warnings = (*priced.warnings, *pyth_warnings)
-    for warning in warnings:
+    for source in sources:
+        await source.settle(chain, learned)
+    for warning in learned.warnings:
         log.warning("%s", warning)
-    return ChainSetup(pools, constituents, feed_decimals, priced.setup, priced.feeds, priced.sequencer, warnings, pyth)
+    return ChainSetup(pools, constituents, feed_decimals, PriceSetup(learned.feed_decimals, learned.twap_pools),
+                      tuple(learned.feeds), sequencer, tuple(learned.warnings), tuple(learned.pyth))
 
 
-async def _deepest_twap_pools(chain: Chain, priced: _Priced) -> None:
-    """Where a TWAP token has pools at several fee tiers, read the one with the most liquidity (a thin pool's
-    average is the cheaper one to move)."""
-    if not priced.candidates:
-        return
-    flat = [(token, address, fee) for token, tiers in priced.candidates.items() for address, fee in tiers]
-    results = await chain.multicall([Call(address, p.LIQUIDITY) for _, address, _ in flat])
-    best: dict[str, tuple[int, str, int]] = {}
-    for (token, address, fee), res in zip(flat, results, strict=True):
-        liquidity = int(res.one()) if res.ok else -1
-        if token not in best or liquidity > best[token][0]:
-            best[token] = (liquidity, address, fee)
-    for token, (_, address, fee) in best.items():
-        old = priced.setup.twap_pools[token]
-        priced.setup.twap_pools[token] = TwapPool(address, fee, old.token_is_token0, old.token_decimals, old.usdc_decimals)
+# -- price sources (bot.prices): each source kind checks itself (bot.prices.startup); the sequencer feed -------
 
-
-async def _pyth_reports(profile: Profile, hermes: Hermes | None, now: int) -> tuple[tuple[PythReport, ...], list[str]]:
-    """One Hermes request for every Pyth source: an id missing from the answer, a price that cannot be read, a
-    stale one or a Hermes that does not answer is a warning (those prices fall through), never a refusal."""
-    sources = [src for sources in profile.prices.values() for src in sources if isinstance(src, Pyth)]
-    if hermes is None or not sources:
-        return (), []
-    answer = await hermes.latest(sorted({src.id for src in sources}))
-    reports, warnings = [], []
-    for src in sources:
-        got = answer.for_id(src.id)
-        if isinstance(got, HermesPrice):
-            age = max(0, now - got.publish_time)
-            problem = "not_positive" if got.price <= 0 else "stale" if age > src.max_age else ""
-            reports.append(PythReport(src.symbol, src.id, got.price, got.conf, got.publish_time, age, src.max_age, problem))
-        else:
-            problem = got
-            reports.append(PythReport(src.symbol, src.id, None, None, 0, None, src.max_age, problem))
-        if problem:
-            warnings.append(f"Pyth id {src.id} ({src.symbol}) at Hermes: {_PYTH_PROBLEMS[problem]}; "
-                            "its price falls through to the next source")
-    return tuple(reports), warnings
-
-
-_PYTH_PROBLEMS = {  # operator-facing English, like the rest of the start-up check
-    "stale": "its price is older than its max_age",
-    "missing": "missing from the answer (is the id right?)",
-    "not_positive": "its price is zero or negative",
-    "bad_answer": "its price cannot be read (not a number, or an exponent Pyth does not use)",
-    "timeout": "no answer within the timeout",
-    "unreachable": "unreachable or an HTTP error",
-    "no_history": "no answer",
-}
-
-
-# -- price sources (bot.prices): Chainlink feeds, TWAP pools, the sequencer feed -------------------------------
-
-def _chainlinks(profile: Profile) -> list[Chainlink]:
-    return [src for sources in profile.prices.values() for src in sources if isinstance(src, Chainlink)]
-
-
-def _twaps(profile: Profile) -> list[Twap]:
-    return [src for sources in profile.prices.values() for src in sources if isinstance(src, Twap)]
+def _sources(profile: Profile) -> list[PriceSource]:
+    """Every source of the profile's [prices], once each."""
+    return list(dict.fromkeys(src for sources in profile.prices.values() for src in sources))
 
 
 def _price_addresses(profile: Profile) -> dict[str, str]:
-    named = {f"{src.symbol} feed ({src.description or 'chainlink'})": src.feed for src in _chainlinks(profile)}
-    named.update({f"{src.symbol} TWAP pool": src.pool for src in _twaps(profile) if src.pool})
-    named.update({f"{src.symbol} TWAP token": src.token for src in _twaps(profile)})
+    named = {name: addr for src in _sources(profile) for name, addr in src.addresses().items()}
     if profile.sequencer is not None:
         named["sequencer feed"] = profile.sequencer.feed
     return named
 
 
-_FEED_READS = (p.DECIMALS, p.DESCRIPTION, p.LATEST_ROUND)
-
-
-def _price_calls(profile: Profile) -> list[Call]:
+def _price_calls(profile: Profile, sources: Sequence[PriceSource], env: StartupEnv) -> tuple[list[Call], list[tuple[int, int]]]:
+    """The block's time, each source's start-up reads (with where they sit in the batch), the sequencer feed."""
     calls = [Call(profile.multicall3, p.BLOCK_TIMESTAMP)]
-    calls += [Call(src.feed, fn) for src in _chainlinks(profile) for fn in _FEED_READS]
-    for src in _twaps(profile):
-        calls.append(Call(src.token, p.DECIMALS))
-        if src.pool:
-            calls += [Call(src.pool, p.TOKEN0), Call(src.pool, p.TOKEN1)]
-        else:
-            calls += [Call(profile.uniswap_factory, p.GET_POOL, (profile.usdc.address, src.token, fee)) for fee in profile.fee_tiers]
+    slices = []
+    for src in sources:
+        own = src.startup_calls(env)
+        slices.append((len(calls), len(calls) + len(own)))
+        calls += own
     if profile.sequencer is not None:
         calls.append(Call(profile.sequencer.feed, p.LATEST_ROUND))
-    return calls
+    return calls, slices
 
 
-@dataclass(frozen=True)
-class _Priced:
-    now: int
-    setup: PriceSetup
-    candidates: dict[str, list[tuple[str, int]]]
-    feeds: tuple[FeedReport, ...]
-    sequencer: FeedReport | None
-    problems: list[str]
-    warnings: tuple[str, ...]
+async def _hermes_answer(sources: Sequence[PriceSource], hermes: Hermes | None) -> HermesAnswer | None:
+    """One Hermes request for every Pyth id of the profile (beside the chain read)."""
+    ids = sorted({i for src in sources for i in src.pyth_ids()})
+    return await hermes.latest(ids) if hermes is not None and ids else None
 
 
-def _feed_report(src: Chainlink, now: int, decimals: Result, description: Result, latest: Result) -> FeedReport:
-    dec = int(decimals.one()) if decimals.ok else None
-    desc = str(description.one()) if description.ok else None
-    answer, updated, age = None, 0, None
-    if latest.ok:
-        updated = int(latest.values[3])
-        answer = Decimal(int(latest.values[1])).scaleb(-(dec if dec is not None else 8))
-        age = max(0, now - updated)
-    stale = age is None or age > src.heartbeat + HEARTBEAT_SLACK
-    return FeedReport(src.symbol, src.feed, desc, dec, answer, updated, age, src.heartbeat, stale)
-
-
-def _price_results(profile: Profile, results: list[Result]) -> _Priced:
-    """Each Chainlink feed's decimals, description and latest round (a wrong description or decimals is a
-    refusal; a stale or non-positive answer a warning), each TWAP source's pool, the sequencer feed."""
-    it = iter(results)
-    now = int(next(it).one())
-    problems: list[str] = []
-    warnings: list[str] = []
-    decimals_of: dict[str, int] = {}
-    reports: list[FeedReport] = []
-    for src in _chainlinks(profile):
-        report = _feed_report(src, now, next(it), next(it), next(it))
-        reports.append(report)
-        name = f"feed {src.symbol} at {src.feed}"
-        if report.decimals is None:
-            problems.append(f"{name}: decimals() failed (not an AggregatorV3 feed)")
-            continue
-        decimals_of[src.feed] = report.decimals
-        if src.decimals is not None and report.decimals != src.decimals:
-            problems.append(f"{name}: decimals() is {report.decimals}, expected {src.decimals}")
-        if src.description is not None and report.description != src.description:
-            problems.append(f"{name}: description() is {report.description!r}, expected {src.description!r}")
-        if report.answer is None:
-            warnings.append(f"{name}: latestRoundData() failed; its price falls through to the next source")
-        elif report.answer <= 0:
-            warnings.append(f"{name}: its latest answer is {report.answer}; its price falls through to the next source")
-        elif report.stale:
-            warnings.append(f"{name} is stale: last updated {report.age_seconds} s ago, heartbeat {src.heartbeat} s")
-    pools: dict[str, TwapPool] = {}
-    candidates: dict[str, list[tuple[str, int]]] = {}  # a token with pools at several fee tiers
-    for twap in _twaps(profile):
-        dec = next(it)
-        token_decimals = int(dec.one()) if dec.ok else None
-        if token_decimals is None:
-            problems.append(f"{twap.symbol} TWAP token {twap.token}: decimals() failed")
-        found: str | None = None
-        fee = 0
-        tiers: list[tuple[str, int]] = []
-        if twap.pool:
-            t0, t1 = next(it), next(it)
-            pair = {to_checksum_address(r.one()) for r in (t0, t1) if r.ok}
-            if pair != {twap.token, profile.usdc.address}:
-                problems.append(f"{twap.symbol} TWAP pool {twap.pool} is not the {twap.symbol}/USDC pool")
-            found = twap.pool
-        else:
-            for fee_tier in profile.fee_tiers:
-                res = next(it)
-                if res.ok and res.one() != ZERO:
-                    tiers.append((to_checksum_address(res.one()), fee_tier))
-            found, fee = tiers[0] if tiers else (None, 0)
-            if found is None:
-                problems.append(f"no Uniswap V3 pool for {twap.symbol}/USDC at fee tiers {list(profile.fee_tiers)} (its TWAP source)")
-        if found is not None and token_decimals is not None:
-            token0 = int(twap.token, 16) < int(profile.usdc.address, 16)
-            pools[twap.token] = TwapPool(found, fee, token0, token_decimals, profile.usdc.decimals)
-            if len(tiers) > 1:
-                candidates[twap.token] = tiers
+def _price_findings(profile: Profile, sources: Sequence[PriceSource], env: StartupEnv, slices: list[tuple[int, int]],
+                    results: list[Result], answer: HermesAnswer | None) -> tuple[Findings, FeedReport | None]:
+    """Each source's start-up check over its own results, then the sequencer feed's state."""
+    found = Findings(now=int(results[0].one()), hermes=answer)
+    for src, (start, end) in zip(sources, slices, strict=True):
+        src.check(results[start:end], env, found)
     sequencer = None
     if profile.sequencer is not None:
-        res = next(it)
-        up = res.ok and int(res.values[1]) == 0
+        res = results[-1]
         started = int(res.values[2]) if res.ok else 0
         sequencer = FeedReport("sequencer", profile.sequencer.feed, None, 0, Decimal(int(res.values[1])) if res.ok else None,
-                               started, max(0, now - started) if res.ok else None, 0, False)
+                               started, max(0, found.now - started) if res.ok else None, 0, False)
         if not res.ok:
-            problems.append(f"sequencer feed {profile.sequencer.feed}: latestRoundData() failed")
-        elif not up:
-            warnings.append(f"the sequencer feed says the sequencer is down (since {started}): trades are refused until it is back")
-    return _Priced(now, PriceSetup(decimals_of, pools), candidates, tuple(reports), sequencer, problems, tuple(warnings))
+            found.problems.append(f"sequencer feed {profile.sequencer.feed}: latestRoundData() failed")
+        elif int(res.values[1]) != 0:
+            found.warnings.append(
+                f"the sequencer feed says the sequencer is down (since {started}): trades are refused until it is back")
+    return found, sequencer

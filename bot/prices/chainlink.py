@@ -16,15 +16,19 @@ from eth_utils.address import to_checksum_address
 
 from bot import protocol as p
 from bot.chain import Call, Result
-from bot.prices.model import PriceSetup, ReadContext, Reading
+from bot.prices.model import PriceSetup, ReadContext, Reading, SourceDefaults
 from bot.prices.registry import SourceConfigError, positive_int, register
+from bot.prices.startup import FeedReport, Findings, StartupEnv
 
 DEFAULT_HEARTBEAT = 86_400
 HEARTBEAT_SLACK = 60  # seconds: a heartbeat round is sent when the heartbeat elapses and lands a block or two later
 
 
+_FEED_READS = (p.DECIMALS, p.DESCRIPTION, p.LATEST_ROUND)
+
+
 @dataclass(frozen=True)
-class Chainlink:
+class Chainlink(SourceDefaults):
     kind: ClassVar[str] = "chainlink"
     symbol: str
     feed: str
@@ -34,9 +38,6 @@ class Chainlink:
 
     def calls(self, setup: PriceSetup) -> list[Call]:
         return [Call(self.feed, p.LATEST_ROUND)]
-
-    def pyth_ids(self) -> tuple[str, ...]:
-        return ()
 
     def read(self, results: Sequence[Result], ctx: ReadContext) -> Reading:
         limit = self.heartbeat + HEARTBEAT_SLACK
@@ -51,6 +52,45 @@ class Chainlink:
 
     def describe(self) -> dict[str, Any]:
         return {"source": self.kind, "feed": self.feed, "heartbeat": self.heartbeat, "description": self.description}
+
+    def addresses(self) -> dict[str, str]:
+        return {f"{self.symbol} feed ({self.description or 'chainlink'})": self.feed}
+
+    def startup_calls(self, env: StartupEnv) -> list[Call]:
+        return [Call(self.feed, fn) for fn in _FEED_READS]
+
+    def check(self, results: Sequence[Result], env: StartupEnv, found: Findings) -> None:
+        """A description or decimals other than the profile's refuses the start; a stale, failing or
+        non-positive answer is a warning (the price falls through)."""
+        decimals, description, latest = results
+        report = self._report(found.now, decimals, description, latest)
+        found.feeds.append(report)
+        name = f"feed {self.symbol} at {self.feed}"
+        if report.decimals is None:
+            found.problems.append(f"{name}: decimals() failed (not an AggregatorV3 feed)")
+            return
+        found.feed_decimals[self.feed] = report.decimals
+        if self.decimals is not None and report.decimals != self.decimals:
+            found.problems.append(f"{name}: decimals() is {report.decimals}, expected {self.decimals}")
+        if self.description is not None and report.description != self.description:
+            found.problems.append(f"{name}: description() is {report.description!r}, expected {self.description!r}")
+        if report.answer is None:
+            found.warnings.append(f"{name}: latestRoundData() failed; its price falls through to the next source")
+        elif report.answer <= 0:
+            found.warnings.append(f"{name}: its latest answer is {report.answer}; its price falls through to the next source")
+        elif report.stale:
+            found.warnings.append(f"{name} is stale: last updated {report.age_seconds} s ago, heartbeat {self.heartbeat} s")
+
+    def _report(self, now: int, decimals: Result, description: Result, latest: Result) -> FeedReport:
+        dec = int(decimals.one()) if decimals.ok else None
+        desc = str(description.one()) if description.ok else None
+        answer, updated, age = None, 0, None
+        if latest.ok:
+            updated = int(latest.values[3])
+            answer = Decimal(int(latest.values[1])).scaleb(-(dec if dec is not None else 8))
+            age = max(0, now - updated)
+        stale = age is None or age > self.heartbeat + HEARTBEAT_SLACK
+        return FeedReport(self.symbol, self.feed, desc, dec, answer, updated, age, self.heartbeat, stale)
 
 
 @register("chainlink")

@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from bot.chain import Call, Result
+from bot.chain import Call, Chain, Result
+
+if TYPE_CHECKING:
+    from bot.prices.startup import Findings, StartupEnv
 
 # Why a reading cannot be used. Each code has a catalog entry `prices.problem.<code>` (tests check it).
 PROBLEMS = (
@@ -123,3 +126,34 @@ class PriceSource(Protocol):
 
     def describe(self) -> dict[str, Any]:
         """What the source is, for operator output (`indexbot check`)."""
+
+    def addresses(self) -> dict[str, str]:
+        """Contracts that must hold code, by what they are ("BTC feed (BTC / USD)")."""
+
+    def startup_calls(self, env: StartupEnv) -> list[Call]:
+        """The reads its start-up check needs, in verification's one batch."""
+
+    def check(self, results: Sequence[Result], env: StartupEnv, found: Findings) -> None:
+        """Read `results` (as many as `startup_calls` gave) into `found`: problems, warnings, what it learned."""
+
+    async def settle(self, chain: Chain, found: Findings) -> None:
+        """A second round after every check, when the first could not decide (most sources: nothing)."""
+
+
+class SourceDefaults:
+    """What a source kind does not need to do: no Pyth id, no start-up reads, no second round."""
+
+    def pyth_ids(self) -> tuple[str, ...]:
+        return ()
+
+    def addresses(self) -> dict[str, str]:
+        return {}
+
+    def startup_calls(self, env: StartupEnv) -> list[Call]:
+        return []
+
+    def check(self, results: Sequence[Result], env: StartupEnv, found: Findings) -> None:
+        return None
+
+    async def settle(self, chain: Chain, found: Findings) -> None:
+        return None

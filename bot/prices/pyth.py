@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from bot.chain import Call, Result
-from bot.prices.model import HermesPrice, PriceSetup, ReadContext, Reading
+from bot.prices.model import HermesPrice, PriceSetup, ReadContext, Reading, SourceDefaults
 from bot.prices.registry import SourceConfigError, positive_int, register
+from bot.prices.startup import Findings, PythReport, StartupEnv
 
 DEFAULT_MAX_AGE = 60
 _ID = re.compile(r"[0-9a-f]{64}")
@@ -24,8 +25,19 @@ def normalize_id(raw: str) -> str:
     return raw.strip().lower().removeprefix("0x")
 
 
+# operator-facing English, like the rest of the start-up check
+_STARTUP_PROBLEMS = {
+    "stale": "its price is older than its max_age",
+    "missing": "missing from the answer (is the id right?)",
+    "not_positive": "its price is zero or negative",
+    "bad_answer": "its price cannot be read (not a number, or an exponent Pyth does not use)",
+    "timeout": "no answer within the timeout",
+    "unreachable": "unreachable or an HTTP error",
+}
+
+
 @dataclass(frozen=True)
-class Pyth:
+class Pyth(SourceDefaults):
     kind: ClassVar[str] = "pyth"
     symbol: str
     id: str
@@ -48,6 +60,23 @@ class Pyth:
 
     def describe(self) -> dict[str, Any]:
         return {"source": self.kind, "id": self.id, "max_age": self.max_age}
+
+    def check(self, results: Sequence[Result], env: StartupEnv, found: Findings) -> None:
+        """An id missing from the block's Hermes answer, a price that cannot be read, a stale one or a Hermes
+        that does not answer is a warning naming the id (the price falls through), never a refusal."""
+        if found.hermes is None:
+            return  # no Hermes client to ask
+        got = found.hermes.for_id(self.id)
+        if isinstance(got, HermesPrice):
+            age = max(0, found.now - got.publish_time)
+            problem = "not_positive" if got.price <= 0 else "stale" if age > self.max_age else ""
+            found.pyth.append(PythReport(self.symbol, self.id, got.price, got.conf, got.publish_time, age, self.max_age, problem))
+        else:
+            problem = got
+            found.pyth.append(PythReport(self.symbol, self.id, None, None, 0, None, self.max_age, problem))
+        if problem:
+            found.warnings.append(f"Pyth id {self.id} ({self.symbol}) at Hermes: {_STARTUP_PROBLEMS.get(problem, problem)}; "
+                                  "its price falls through to the next source")
 
 
 @register("pyth")
