@@ -108,6 +108,24 @@ def test_a_malformed_price_source_names_where_and_what_is_valid(source: Any, mes
     assert str(caught.value).startswith(message)
 
 
+BAD_TABLES = [
+    ({"pyth": {"timeout_seconds": "soon"}}, "pyth.timeout_seconds: 'soon' is not a number"),
+    ({"pyth": {"timeout_seconds": 0}}, "pyth.timeout_seconds must be above 0 and at most 60"),
+    ({"sequencer": {"grace_seconds": 60}}, "sequencer: missing feed"),
+    ({"sequencer": {"feed": FEED, "grace_seconds": "1h"}}, "sequencer.grace_seconds must be a whole number of seconds"),
+    ({"sequencer": {"feed": "0xnope"}}, "sequencer.feed: '0xnope' is not an address"),
+    ({"prices": ["BTC"]}, "prices: a table of SYMBOL = [sources]"),
+    ({"prices": {"BTC": []}}, "prices.BTC: a non-empty list of sources"),
+]
+
+
+@pytest.mark.parametrize(("table", "message"), BAD_TABLES, ids=[m[:28] for _, m in BAD_TABLES])
+def test_a_malformed_pyth_or_sequencer_table_names_what_is_wrong(table: dict[str, Any], message: str) -> None:
+    with pytest.raises(ProfileError) as caught:
+        parse_profile({**BASE_DATA, **table})
+    assert str(caught.value).startswith(message)
+
+
 def test_the_schema_and_its_shorthand() -> None:
     prof = parse_profile({
         **BASE_DATA,
