@@ -351,6 +351,10 @@ async def cmd_price(args: argparse.Namespace, paths: Paths) -> int:
                 print(f"  {ref.symbol} NAV now ${nav.quantize(Decimal('0.0001'))}")
         return 0
     await op.set_price(profile, args.symbol, usd)
+    if args.symbol not in profile.feeds and profile.extra.get("devnet", {}).get("soso_pool"):  # SOSO: its pool
+        window = max((getattr(src, "window", 0) for src in profile.prices.get(args.symbol, ())), default=0)
+        print(f"{args.symbol} pool traded to ${usd}; its TWAP follows over {window}s (`indexbot devnet advance {window}s`)")
+        return 0
     print(f"{args.symbol} feed set to ${usd}")
     for ref in profile.indexes:
         async with connect(profile.rpc_urls[0]) as w3:

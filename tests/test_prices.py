@@ -462,6 +462,8 @@ async def test_devnet_cli_serves_hermes_and_flips_the_sequencer(tmp_path: Path, 
         assert "sequencer down since" in capsys.readouterr().out
         assert await run("sequencer", "up") == 0
         assert "trades resume after the 3600s grace period" in capsys.readouterr().out
+        assert await run("price", "SOSO", "0.75") == 0
+        assert "SOSO pool traded to $0.75; its TWAP follows over 1800s" in capsys.readouterr().out
         assert await run("status") == 0
         status = capsys.readouterr().out
         assert f"  hermes:    {profile.pyth.hermes_url} (pid {pid})" in status
@@ -555,3 +557,18 @@ async def test_each_feed_is_held_to_its_own_heartbeat(chain: Devnet, tmp_path: P
     sources = {r.symbol: r.source for r in q.sources}
     assert sources["BTC"] == "pyth" and sources["ETH"] == "chainlink" and not q.partial
     assert snap.priced is not None and snap.priced.readings["BTC"][0].problem == "stale"
+
+
+async def test_devnet_price_soso_trades_its_pool_and_the_twap_follows(app: App, chain: Devnet) -> None:
+    """`indexbot devnet price SOSO 0.9`: SOSO has no feed, so its pool is traded to $0.90; its TWAP moves
+    over the window and reaches it once a whole window has passed."""
+    market = app.services.market
+    before = (await market.snapshot()).prices["SOSO"]
+    await operator.set_price(chain.profile, "SOSO", Decimal("0.9"))
+    await operator.advance(chain.url, 900)  # half a window
+    await app.head.poll_once()
+    half = (await market.snapshot()).prices["SOSO"]
+    await operator.advance(chain.url, 1800)
+    await app.head.poll_once()
+    after = (await market.snapshot()).prices["SOSO"]
+    assert before < half < after and abs(after / Decimal("0.9") - 1) < Decimal("0.0002")
