@@ -278,7 +278,7 @@ async def _restamp(w3: Any, tx: Sender, addresses: list[str]) -> None:
     await tx.wait()
 
 
-async def _monotonic_time(w3: Any) -> None:
+async def keep_time_monotonic(w3: Any) -> None:
     """After a state load, keep chain time moving forward: a cache taken right after a deploy (which moved time
     ahead by a TWAP window) has blocks later than the wall clock, and anvil would stamp the next block earlier."""
     last = int((await w3.eth.get_block("latest"))["timestamp"])
@@ -338,7 +338,7 @@ async def load_cached(rpc_url: str, profile_path: Path, market_path: Path = MARK
     async with connect(rpc_url) as w3:
         data["chain_id"] = cached["stocks"]["chain_id"] = int(await w3.eth.chain_id)  # the state fits any chain id
         await anvil_rpc.load_state(w3, cached["state"])
-        await _monotonic_time(w3)
+        await keep_time_monotonic(w3)
         tx = Sender(w3, chain_id=int(data["chain_id"]))
         price_feed = factory(w3, "PriceFeed")
         stock_feeds = cached["stocks"].get("devnet", {}).get("stock_feeds", {})
