@@ -248,8 +248,8 @@ class Market:
         return calls + price_calls, symbols, plan
 
     async def _hermes_answer(self, block: BlockId, at: int | None) -> HermesAnswer | None:
-        """The block's one Hermes answer for every Pyth id of the profile (none for a past block: Hermes only
-        serves the latest prices), shared by every read of that block."""
+        """The block's one Hermes answer for every Pyth id of the profile, shared by every read of that block
+        (a past block's is asked once its time is known: `_read`)."""
         if self.hermes is None or not self._pyth_ids or at is not None:
             return None
         hermes, ids = self.hermes, self._pyth_ids
@@ -314,6 +314,9 @@ class Market:
                     block = "latest"
                     results = await self.chain.multicall(calls + tail, block=block)
                 answer = await hermes
+                if answer is None and at is not None and self.hermes is not None and self._pyth_ids:
+                    # a past block: Hermes' prices at its time, asked once its time is known
+                    answer = await self.hermes.at(int(results[1].one()), self._pyth_ids)
                 try:
                     snap, slot0s = self._parse_state(refs, symbols, results[: len(calls)], plan, answer)
                 except _Relearn:

@@ -102,12 +102,26 @@ class HermesStandIn:
         self.raw: str | None = None
         self.requests: list[tuple[str, ...]] = []
         self.headers: list[dict[str, str]] = []
+        self.paths: list[str] = []
         self._runner: web.AppRunner | None = None
         self.url = ""
 
     async def _latest(self, request: web.Request) -> web.Response:
+        return await self._answer(request, None)
+
+    async def _at(self, request: web.Request) -> web.Response:
+        """`/v2/updates/price/{publish_time}`: the same prices, published at the time asked (the stand-in keeps
+        no history: the devnet's feeds as they are now)."""
+        try:
+            at = int(request.match_info["publish_time"])
+        except ValueError:
+            return web.Response(status=400, text="publish_time must be a unix time")
+        return await self._answer(request, at)
+
+    async def _answer(self, request: web.Request, at: int | None) -> web.Response:
         ids = tuple(request.query.getall("ids[]", []))
         self.requests.append(ids)
+        self.paths.append(request.path)
         self.headers.append(dict(request.headers))
         if self.delay:
             await asyncio.sleep(self.delay)
@@ -116,12 +130,16 @@ class HermesStandIn:
         if self.raw is not None:
             return web.Response(text=self.raw, content_type="application/json")
         entries = await self.source(ids)
+        if at is not None:
+            for e in entries:
+                e["price"]["publish_time"] = e["ema_price"]["publish_time"] = at
         body = {"binary": {"encoding": "hex", "data": []}, "parsed": entries}
         return web.Response(text=json.dumps(body), content_type="application/json")
 
     async def start(self, port: int = 0) -> HermesStandIn:
         app = web.Application()
         app.router.add_get("/v2/updates/price/latest", self._latest)
+        app.router.add_get("/v2/updates/price/{publish_time}", self._at)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port)

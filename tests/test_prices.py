@@ -168,6 +168,18 @@ def serve(devnet: Devnet, make: Any) -> Any:
     return old
 
 
+def serve_without(devnet: Devnet, symbol: str) -> Any:
+    """Make the devnet's Hermes stand-in leave `symbol` out of its answers (the others as the devnet prices them)."""
+    assert devnet.hermes is not None
+    old = devnet.hermes.source
+
+    async def source(ids: Sequence[str]) -> list[dict[str, Any]]:
+        return [e for e in await old(ids) if e["id"] != PYTH_IDS[symbol]]
+
+    devnet.hermes.source = source
+    return old
+
+
 FALL_THROUGH = [  # (what, DOGE's entry given the chain time, the problem the Pyth reading has)
     ("stale", lambda now: [entry(DOGE, 99_000_000, EXPO, now - 600)], "stale"),
     ("missing", lambda now: [], "missing"),
@@ -322,7 +334,7 @@ async def test_a_partial_nav_names_what_is_unpriced_and_shows_the_pool_price(app
 
     async with connect(chain.url) as w3:  # the XRP feed gone, and Hermes without XRP: nothing prices it
         await node_call(w3, "anvil_setCode", chain.profile.feeds["XRP"], "0x")
-    old = serve(chain, lambda ids, now: [entry(i, 10**8, EXPO, now) for i in ids if i != PYTH_IDS["XRP"]])
+    old = serve_without(chain, "XRP")
     try:
         await app.head.poll_once()
         out = (await say(app, "/indexes MAG7")).rendered.text
@@ -406,7 +418,7 @@ async def test_points_value_an_unpriced_constituent_at_its_last_fresh_price(app:
     assert xrp is not None and xrp.fresh
     async with connect(chain.url) as w3:
         await node_call(w3, "anvil_setCode", chain.profile.feeds["XRP"], "0x")
-    old = serve(chain, lambda ids, now: [entry(i, 10**8, EXPO, now) for i in ids if i != PYTH_IDS["XRP"]])
+    old = serve_without(chain, "XRP")
     try:
         await operator.advance(chain.url, 600)
         ran = await points.snapshot.run()
@@ -572,3 +584,28 @@ async def test_devnet_price_soso_trades_its_pool_and_the_twap_follows(app: App, 
     await app.head.poll_once()
     after = (await market.snapshot()).prices["SOSO"]
     assert before < half < after and abs(after / Decimal("0.9") - 1) < Decimal("0.0002")
+
+
+async def test_a_past_block_asks_hermes_for_the_prices_of_its_time(app: App, chain: Devnet) -> None:
+    """A points snapshot or a rebalance alert reads a past block: its Pyth prices are Hermes' at that block's
+    time (`/v2/updates/price/{time}`), not today's, so a Pyth-only constituent is still priced."""
+    market = app.services.market
+    assert chain.hermes is not None and market.hermes is not None
+    past = await app.chain.block_number()
+    await operator.advance(chain.url, 600)
+    before = market.hermes.requests
+    snap, _ = await market.snapshot_at(past)
+    doge = snap.source("DOGE")
+    assert doge is not None and doge.source == "pyth" and doge.published_at == snap.timestamp
+    assert market.hermes.requests - before == 1 and chain.hermes.paths[-1] == f"/v2/updates/price/{snap.timestamp}"
+    assert not any(s.partial for s in snap.indexes.values())
+
+
+def test_a_pyth_price_published_long_after_a_past_block_is_not_its_price() -> None:
+    from bot.prices.model import HermesAnswer, PriceSetup, ReadContext
+    from bot.prices.pyth import Pyth
+
+    late = HermesAnswer({DOGE: HermesPrice(Decimal("0.2"), Decimal(0), 10_000)})
+    source = Pyth("DOGE", DOGE, max_age=60)
+    assert source.read([], ReadContext(10_000 - 30, PriceSetup(), late)).fresh
+    assert source.read([], ReadContext(10_000 - 600, PriceSetup(), late)).problem == "stale"

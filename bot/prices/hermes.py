@@ -27,6 +27,7 @@ from bot.prices.pyth import normalize_id
 log = logging.getLogger(__name__)
 
 PATH = "/v2/updates/price/latest"
+AT_PATH = "/v2/updates/price/{publish_time}"  # the first update at or after a time: a past block's prices
 MIN_EXPO, MAX_EXPO = -30, 0  # Pyth's exponents are negative (-5 to -12 in use); anything outside is wrong
 
 
@@ -104,10 +105,18 @@ class Hermes:
         return self._session
 
     async def latest(self, ids: Sequence[str]) -> HermesAnswer:
+        """The newest price of every id, in one request."""
+        return await self._get(PATH, ids)
+
+    async def at(self, publish_time: int, ids: Sequence[str]) -> HermesAnswer:
+        """Every id's first price published at or after `publish_time` (a past block's time), in one request."""
+        return await self._get(AT_PATH.format(publish_time=int(publish_time)), ids)
+
+    async def _get(self, path: str, ids: Sequence[str]) -> HermesAnswer:
         if not ids:
             return HermesAnswer()
         params = [("ids[]", i) for i in ids] + [("parsed", "true"), ("ignore_invalid_price_ids", "true")]
-        url = self.settings.url.rstrip("/") + PATH
+        url = self.settings.url.rstrip("/") + path
         self.requests += 1
         try:
             async with asyncio.timeout(self.settings.timeout_seconds):

@@ -47,8 +47,9 @@ class Reading:
         return max(0, now - self.published_at) if self.published_at else 0
 
     def usable(self, now: int) -> Reading:
-        """This reading, marked stale when older than its limit."""
-        if not self.problem and self.price is not None and now - self.published_at > self.max_age:
+        """This reading, marked stale when further than its limit from `now` (older, or, for a past block's
+        read, published that much after it)."""
+        if not self.problem and self.price is not None and abs(now - self.published_at) > self.max_age:
             return Reading(self.symbol, self.source, self.price, self.published_at, self.max_age, "stale", self.where, self.conf)
         return self
 
