@@ -609,3 +609,12 @@ def test_a_pyth_price_published_long_after_a_past_block_is_not_its_price() -> No
     source = Pyth("DOGE", DOGE, max_age=60)
     assert source.read([], ReadContext(10_000 - 30, PriceSetup(), late)).fresh
     assert source.read([], ReadContext(10_000 - 600, PriceSetup(), late)).problem == "stale"
+
+
+def test_weights_leave_an_unpriced_constituent_out() -> None:
+    from bot.engine.basket import TokensetEntry, weights
+
+    tokenset = [TokensetEntry("BTC", "BTC", "", 8, 100_000), TokensetEntry("ETH", "ETH", "", 18, 10**16),
+                TokensetEntry("XRP", "XRP", "", 6, 10**6)]
+    got = weights(tokenset, {"BTC": Decimal(100_000), "ETH": Decimal(4_000)})
+    assert got == {"BTC": Decimal(100) / Decimal(140), "ETH": Decimal(40) / Decimal(140)} and sum(got.values()) == 1
