@@ -618,3 +618,30 @@ def test_weights_leave_an_unpriced_constituent_out() -> None:
                 TokensetEntry("XRP", "XRP", "", 6, 10**6)]
     got = weights(tokenset, {"BTC": Decimal(100_000), "ETH": Decimal(4_000)})
     assert got == {"BTC": Decimal(100) / Decimal(140), "ETH": Decimal(40) / Decimal(140)} and sum(got.values()) == 1
+
+
+SEQUENCER_ROUNDS = [  # (the feed's round, or None when the call failed; the block time; the state)
+    ((5, 0, 1_000, 1_000, 5), 1_000 + 3_600, "up"),
+    ((5, 0, 1_000, 1_000, 5), 1_000 + 3_599, "grace"),
+    ((5, 1, 1_000, 1_000, 5), 9_999_999, "down"),
+    ((5, 0, 0, 1_000, 5), 9_999_999, "unknown"),  # startedAt 0: a round not yet initialised
+    (None, 9_999_999, "unknown"),
+]
+
+
+@pytest.mark.parametrize(("values", "now", "state"), SEQUENCER_ROUNDS, ids=[f"{s}-{i}" for i, (_, _, s) in enumerate(SEQUENCER_ROUNDS)])
+def test_the_sequencer_feed_reads_up_down_grace_or_unknown(values: Any, now: int, state: str) -> None:
+    from bot.chain import Result
+    from bot.core.errors import UserError
+    from bot.market import refuse_unless_sequencer_up
+    from bot.prices import SequencerFeed
+
+    status = SequencerFeed("0xBCF85224fc0756B9Fa45aA7892530B47e10b6433", 3600).read(
+        Result(values is not None, tuple(values or ())), now)
+    assert status.state == state and status.trading == (state == "up")
+    if state == "up":
+        refuse_unless_sequencer_up(status)
+    else:
+        with pytest.raises(UserError) as caught:
+            refuse_unless_sequencer_up(status)
+        assert caught.value.key == SEQUENCER_REFUSALS[state]
