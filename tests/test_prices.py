@@ -98,6 +98,8 @@ BAD_SOURCES = [
     ({"source": "chainlink", "feed": FEED, "decimals": "8"}, "prices.BTC[0]: decimals must be a whole number"),
     ({"source": "pyth", "id": "e62df6"}, "prices.BTC[0]: id must be a Pyth feed id (64 hex digits)"),
     ({"source": "twap", "window": 60}, "prices.BTC[0]: missing token"),
+    ({"source": "pyth", "id": PYTH_IDS["BTC"], "max_conf": 2}, "prices.BTC[0]: max_conf must be a fraction of the price"),
+    ({"source": "pyth", "id": PYTH_IDS["BTC"], "max_conf": "lots"}, "prices.BTC[0]: max_conf must be a fraction of the price"),
 ]
 
 
@@ -187,6 +189,7 @@ FALL_THROUGH = [  # (what, DOGE's entry given the chain time, the problem the Py
     ("zero", lambda now: [entry(DOGE, 0, EXPO, now)], "not_positive"),
     ("wrong expo", lambda now: [entry(DOGE, 16_000_000, 8, now)], "bad_answer"),
     ("non-numeric", lambda now: [entry(DOGE, "0x10", EXPO, now)], "bad_answer"),
+    ("too uncertain", lambda now: [entry(DOGE, 16_000_000, EXPO, now, 1_000_000)], "uncertain"),  # ± 6 %
 ]
 
 

@@ -27,6 +27,7 @@ PROBLEMS = (
     "timeout",  # Hermes did not answer within its timeout
     "unreachable",  # Hermes refused the connection or answered with an HTTP error
     "no_history",  # a TWAP pool without observations covering its window
+    "uncertain",  # Pyth's confidence interval wider than the source's max_conf (a fraction of the price)
 )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from bot.chain import Call, Result
@@ -17,6 +18,7 @@ from bot.prices.registry import SourceConfigError, positive_int, register
 from bot.prices.startup import Findings, PythReport, StartupEnv
 
 DEFAULT_MAX_AGE = 60
+DEFAULT_MAX_CONF = Decimal("0.02")  # a price whose confidence interval is wider than 2 % of it is not used
 _ID = re.compile(r"[0-9a-f]{64}")
 
 
@@ -33,6 +35,7 @@ _STARTUP_PROBLEMS = {
     "bad_answer": "its price cannot be read (not a number, or an exponent Pyth does not use)",
     "timeout": "no answer within the timeout",
     "unreachable": "unreachable or an HTTP error",
+    "uncertain": "its confidence interval is wider than its max_conf",
 }
 
 
@@ -42,6 +45,7 @@ class Pyth(SourceDefaults):
     symbol: str
     id: str
     max_age: int = DEFAULT_MAX_AGE
+    max_conf: Decimal = DEFAULT_MAX_CONF  # the widest confidence interval accepted, as a fraction of the price
 
     def calls(self, setup: PriceSetup) -> list[Call]:
         return []
@@ -55,11 +59,13 @@ class Pyth(SourceDefaults):
             return Reading(self.symbol, self.kind, None, 0, self.max_age, got, self.id)
         if got.price <= 0:
             return Reading(self.symbol, self.kind, None, got.publish_time, self.max_age, "not_positive", self.id)
+        if got.conf > got.price * self.max_conf:
+            return Reading(self.symbol, self.kind, None, got.publish_time, self.max_age, "uncertain", self.id, got.conf)
         return Reading(self.symbol, self.kind, got.price, got.publish_time, self.max_age, where=self.id,
                        conf=got.conf).usable(ctx.now)
 
     def describe(self) -> dict[str, Any]:
-        return {"source": self.kind, "id": self.id, "max_age": self.max_age}
+        return {"source": self.kind, "id": self.id, "max_age": self.max_age, "max_conf": str(self.max_conf)}
 
     def check(self, results: Sequence[Result], env: StartupEnv, found: Findings) -> None:
         """An id missing from the block's Hermes answer, a price that cannot be read, a stale one or a Hermes
@@ -69,7 +75,8 @@ class Pyth(SourceDefaults):
         got = found.hermes.for_id(self.id)
         if isinstance(got, HermesPrice):
             age = max(0, found.now - got.publish_time)
-            problem = "not_positive" if got.price <= 0 else "stale" if age > self.max_age else ""
+            problem = ("not_positive" if got.price <= 0 else "uncertain" if got.conf > got.price * self.max_conf
+                       else "stale" if age > self.max_age else "")
             found.pyth.append(PythReport(self.symbol, self.id, got.price, got.conf, got.publish_time, age, self.max_age, problem))
         else:
             problem = got
@@ -84,4 +91,10 @@ def parse(symbol: str, raw: dict[str, Any], where: str) -> Pyth:
     feed_id = normalize_id(str(raw.get("id", "")))
     if not _ID.fullmatch(feed_id):
         raise SourceConfigError(f"{where}: id must be a Pyth feed id (64 hex digits), not {raw.get('id')!r}")
-    return Pyth(symbol, feed_id, positive_int(raw, "max_age", DEFAULT_MAX_AGE, where))
+    try:
+        max_conf = Decimal(str(raw.get("max_conf", DEFAULT_MAX_CONF)))
+    except InvalidOperation:
+        max_conf = Decimal(-1)
+    if not 0 < max_conf < 1 or isinstance(raw.get("max_conf"), bool):
+        raise SourceConfigError(f"{where}: max_conf must be a fraction of the price between 0 and 1, not {raw.get('max_conf')!r}")
+    return Pyth(symbol, feed_id, positive_int(raw, "max_age", DEFAULT_MAX_AGE, where), max_conf)
