@@ -23,6 +23,7 @@ bench: install
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/broadcast.py
 	$(BIN)/python bench/issuance.py
+	$(BIN)/python bench/prices.py
 
 install: $(VENV)/.installed node_modules/.installed
 

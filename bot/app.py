@@ -7,6 +7,7 @@ profile, opens the database, and wires the router with every handler. Front ends
 from __future__ import annotations
 
 import logging
+import os
 from functools import partial
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
@@ -40,9 +41,11 @@ from bot.core.router import Router
 from bot.faucet import Faucet
 from bot.i18n import Catalogs
 from bot.market import Market
+from bot.prices.hermes import Hermes, HermesSettings
+from bot.storage.prices import LastFreshPrices
 from bot.issuance.orders import Orders
 from bot.issuance.venue import Issuance
-from bot.profile import Profile, load_profiles
+from bot.profile import Profile, PythRef, load_profiles
 from bot.storage.orders import OrderRows
 from bot.trading.desks import Desks
 from bot.schedule import Schedule
@@ -130,7 +133,8 @@ class App:
                         track_head: bool, opened: AsyncExitStack) -> App:
         chain = Chain(profile.rpc_urls, profile.multicall3, log_range_blocks=profile.log_range_blocks)
         opened.push_async_callback(chain.close)
-        profile, setup = await verify_at_startup(profile, chain)  # staking tokens discovered, then verified
+        hermes = _hermes(profile, opened)
+        profile, setup = await verify_at_startup(profile, chain, hermes=hermes)  # staking tokens discovered, then verified
         head = HeadTracker(chain, interval=max(0.25, profile.block_time_seconds / 2))
         opened.push_async_callback(head.stop)
         if track_head:
@@ -142,7 +146,7 @@ class App:
         await _bind(db, config, profile, chain, companions)  # before anything reads what the database holds
         catalogs = Catalogs()
         users = Users(db)
-        market = Market(profile, chain, setup, head, config.market)
+        market = Market(profile, chain, setup, head, config.market, hermes=hermes)
         devnet_home = _devnet_home(config, profile, devnet)
         keystore = Keystore(_master_keys(config, devnet_home))
         pins = PinGuard(Pins(db), keystore)
@@ -172,9 +176,10 @@ class App:
         for other in companions:  # each chain its own executor; one that shares the home chain shares its nonces
             same = (other.chain_id, other.rpc_urls) == (profile.chain_id, profile.rpc_urls)
             o_chain, o_head, o_nonces = (chain, head, nonces) if same else await _open_chain(other, intents, track_head, opened)
-            other, o_setup = await verify_at_startup(other, o_chain)  # a companion's staking tokens discovered too
+            o_hermes = _hermes(other, opened)
+            other, o_setup = await verify_at_startup(other, o_chain, hermes=o_hermes)  # a companion's staking tokens too
             verified.append(other)
-            o_market = Market(other, o_chain, o_setup, o_head, config.market)
+            o_market = Market(other, o_chain, o_setup, o_head, config.market, hermes=o_hermes)
             connected.chains.setdefault(other.chain_id, LinkChain(o_chain, other.chain_label))  # its signing links
             others.append(Executor(other, o_chain, o_head, o_market, intents, o_nonces, wallets, notices, settings,
                                    config.trading, connected=connected))
@@ -325,9 +330,20 @@ def _devnet_faucet(profile: Profile, head: HeadTracker) -> Faucet:
     return DevnetFaucet(profile, after=head.poll_once)  # the user's next read sees the funds
 
 
+def _hermes(profile: Profile, opened: AsyncExitStack) -> Hermes | None:
+    """The Hermes client when the profile prices something with Pyth (its API key from the environment
+    variable [pyth] names), closed with the app."""
+    if not any(src.pyth_ids() for sources in profile.prices.values() for src in sources):
+        return None
+    ref = profile.pyth or PythRef()
+    hermes = Hermes(HermesSettings(ref.hermes_url, ref.timeout_seconds, os.environ.get(ref.api_key_env) or None))
+    opened.push_async_callback(hermes.close)
+    return hermes
+
+
 def _points(config: Config, db: Database, chain: Chain, market: Market, profile: Profile) -> Points:
     ledger = Ledger(db, config.boost, config.points)
-    snapshot = Snapshotter(db, chain, market, profile, ledger, config.points)
+    snapshot = Snapshotter(db, chain, market, profile, ledger, config.points, prices=LastFreshPrices(db, profile.chain_id))
     links = {"discord": config.discord_invite_url} if config.discord_invite_url else {}
     return Points(config.points, ledger, Referrals(db), snapshot, links)
 

@@ -109,7 +109,7 @@ class BalanceReader:
             elif slot.kind == "native":
                 price = eth_usd
             elif slot.index is not None and slot.index in snap.indexes:
-                price = snap.indexes[slot.index].nav
+                price = snap.indexes[slot.index].price  # NAV, or the pool price while the NAV is partial
             elif slot.kind in ("soso", "staked_soso") and self._profile.soso is not None:
                 price = snap.prices.get(self._profile.soso.symbol)  # None on a chain without a SOSO feed
             holdings.append(Holding(slot.symbol, slot.kind, units, amount, amount * price if price is not None else None,

@@ -18,6 +18,7 @@ from eth_utils.address import to_checksum_address
 
 from bot import protocol as p
 from bot.chain import Call, Chain, Fn
+from bot.prices.hermes import Hermes
 from bot.profile import IndexRef, Profile, TokenRef
 from bot.verify import ChainSetup, ProfileMismatch, verify_profile
 
@@ -102,14 +103,16 @@ async def discover_staking(profile: Profile, chain: Chain) -> tuple[Profile, lis
     return match_staking(profile, found)
 
 
-async def verify_at_startup(profile: Profile, chain: Chain) -> tuple[Profile, ChainSetup]:
+async def verify_at_startup(profile: Profile, chain: Chain, hermes: Hermes | None = None) -> tuple[Profile, ChainSetup]:
     """What start-up runs: staking discovery, then `verify_profile` on the completed profile. Refuses with every
     problem of both, so the operator sees them all at once."""
     completed, problems = await discover_staking(profile, chain)
     try:
-        setup = await verify_profile(completed, chain)
+        setup = await verify_profile(completed, chain, hermes=hermes)
     except ProfileMismatch as exc:
-        raise ProfileMismatch(profile.name, [*problems, *exc.problems]) from None
+        both = ProfileMismatch(profile.name, [*problems, *exc.problems])
+        both.feeds = exc.feeds
+        raise both from None
     if problems:
         raise ProfileMismatch(profile.name, problems)
     return completed, setup

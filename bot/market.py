@@ -1,8 +1,13 @@
 """Live index state and quotes, one Multicall3 round trip each, cached per block.
 
 A cold quote sends one `eth_call` holding everything it needs (block, time, base fee, the tokenset, the
-constituents' feeds, the pool's slot0 and QuoterV2 for every pool of the index). A quote for the same
-thing in the same block, as known from the head tracker, is served from memory with no RPC at all.
+constituents' on-chain price sources (Chainlink feeds, TWAP pools) and the sequencer feed, the pool's slot0 and
+QuoterV2 for every pool of the index). When a symbol is priced by Pyth, the block's one Hermes request goes
+out at the same time (bot.prices.hermes). A quote for the same thing in the same block, as known from the head
+tracker, is served from memory with no RPC and no HTTP at all.
+
+Each symbol takes the first fresh reading of its sources (bot.prices.book); an index with a constituent no
+source prices has a partial NAV (`IndexState.unpriced`): it is shown as such, with the pool price alone.
 """
 
 from __future__ import annotations
@@ -20,7 +25,11 @@ from bot import protocol as p
 from bot.chain import BlockId, Call, Chain, HeadTracker, Result
 from bot.core.amounts import from_base_units, to_base_units
 from bot.core.errors import UserError
+from bot.core.messages import When
 from bot.engine.basket import TokensetEntry, nav_per_token
+from bot.prices import HermesAnswer, PriceBook, Priced, ReadContext, Reading, SequencerFeed, SequencerStatus
+from bot.prices.book import Plan
+from bot.prices.hermes import Hermes
 from bot.profile import IndexRef, Profile
 from bot.verify import ChainSetup, Pool
 
@@ -45,14 +54,25 @@ class IndexState:
     dex_price: Decimal | None  # USD per index token at the deepest pool's mid price
     pool_fee: int | None
     rebalancing: bool
+    unpriced: tuple[str, ...] = ()  # constituents no source priced fresh: `nav` is then partial
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.unpriced)
 
     @property
     def premium(self) -> Decimal | None:
-        return None if self.dex_price is None or not self.nav else self.dex_price / self.nav - 1
+        return None if self.dex_price is None or not self.nav or self.partial else self.dex_price / self.nav - 1
+
+    @property
+    def price(self) -> Decimal | None:
+        """What one index token is worth: its NAV, or while that is partial, the pool price alone."""
+        return self.dex_price if self.partial else self.nav
 
     def weights(self, prices: dict[str, Decimal]) -> list[tuple[TokensetEntry, Decimal]]:
+        """Each priced constituent's share of the (full or partial) NAV, largest first."""
         total = self.nav or Decimal(1)
-        rows = [(e, e.units * prices[e.symbol] / total) for e in self.tokenset]
+        rows = [(e, e.units * prices[e.symbol] / total) for e in self.tokenset if e.symbol in prices]
         return sorted(rows, key=lambda r: r[1], reverse=True)
 
 
@@ -64,9 +84,32 @@ class Snapshot:
     prices: dict[str, Decimal]
     oldest_price_at: int
     indexes: dict[str, IndexState]
+    priced: Priced | None = None  # where each price came from, what was tried, the sequencer's status
 
     def stale(self, max_age: int) -> bool:
-        return self.timestamp - self.oldest_price_at > max_age
+        """Some index's NAV is partial (a constituent has no fresh price), or a price is older than `max_age`."""
+        return any(s.partial for s in self.indexes.values()) or self.timestamp - self.oldest_price_at > max_age
+
+    @property
+    def sequencer(self) -> SequencerStatus | None:
+        return self.priced.sequencer if self.priced is not None else None
+
+    def source(self, symbol: str) -> Reading | None:
+        """The reading that priced `symbol` at this block, else the last one tried."""
+        return self.priced.source(symbol) if self.priced is not None else None
+
+    def sources_of(self, index: str) -> tuple[Reading, ...]:
+        """Where each constituent of `index` got its price (or the last source tried), in tokenset order."""
+        state = self.indexes[index]
+        found = (self.source(e.symbol) for e in state.tokenset)
+        return tuple(r for r in found if r is not None)
+
+    def usd(self, symbol: str) -> Decimal:
+        """A fresh price, else the last one any source gave (for what only needs an estimate: gas), else 0."""
+        if symbol in self.prices:
+            return self.prices[symbol]
+        reading = self.source(symbol)
+        return reading.price if reading is not None and reading.price is not None else Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -88,6 +131,27 @@ class Quote:
     prices_stale: bool
     basefee: int = 0  # wei per gas at `block`, for the trade's EIP-1559 fees
     native_usd: Decimal = Decimal(0)  # USD per ETH at `block`, for gas fees paid
+    unpriced: tuple[str, ...] = ()  # constituents without a fresh price: `nav` and `premium` are partial
+    sequencer: SequencerStatus | None = None  # the L2 sequencer's status at `block` (None: no feed configured)
+    sources: tuple[Reading, ...] = ()  # where each constituent's price came from, and how old it is
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.unpriced)
+
+
+SEQUENCER_REFUSALS = {  # why a trade is refused, by the sequencer's state (tests/test_prices.py checks the keys)
+    "down": "error.trade.sequencer_down",
+    "grace": "error.trade.sequencer_grace",
+    "unknown": "error.trade.sequencer_unknown",
+}
+
+
+def refuse_unless_sequencer_up(status: SequencerStatus | None) -> None:
+    """A trade goes ahead only while the L2 sequencer is up and past its grace period (no feed: always)."""
+    if status is None or status.trading:
+        return
+    raise UserError(SEQUENCER_REFUSALS[status.state], since=When(status.since), until=When(status.grace_until))
 
 
 class _BlockCache:
@@ -142,17 +206,28 @@ def usd_per_index(sqrt_price_x96: int, pool: Pool, usdc_decimals: int, index_dec
 
 class Market:
     def __init__(
-        self, profile: Profile, chain: Chain, setup: ChainSetup, head: HeadTracker, settings: MarketSettings
+        self, profile: Profile, chain: Chain, setup: ChainSetup, head: HeadTracker, settings: MarketSettings,
+        hermes: Hermes | None = None,
     ) -> None:
         self.profile = profile
         self.chain = chain
         self.setup = setup
         self.head = head
         self.settings = settings
+        self.hermes = hermes
         self._constituents = {k: set(v) for k, v in setup.constituents.items()}
         self._cache = _BlockCache(settings.cache_entries)
         soso = profile.soso.symbol if profile.soso is not None else None
-        self._soso_feed = {soso} if soso is not None and soso in profile.feeds else set()
+        self._soso_feed = {soso} if soso is not None and soso in profile.prices else set()
+        seq = profile.sequencer
+        self.book = PriceBook(profile.prices, setup.prices, SequencerFeed(seq.feed, seq.grace_seconds) if seq else None)
+        self._pyth_ids = self.book.pyth_ids() if hermes is not None else ()
+        self._pending: set[asyncio.Future[HermesAnswer | None]] = set()
+
+    @property
+    def last_fresh(self) -> dict[str, Reading]:
+        """Each symbol's last fresh reading seen by this process (points valuation falls back on it)."""
+        return self.book.last_fresh
 
     @property
     def indexes(self) -> tuple[IndexRef, ...]:
@@ -161,7 +236,7 @@ class Market:
 
     # -- reading ---------------------------------------------------------------------------------------
 
-    def _state_calls(self, refs: Sequence[IndexRef]) -> tuple[list[Call], list[str]]:
+    def _state_calls(self, refs: Sequence[IndexRef]) -> tuple[list[Call], list[str], Plan]:
         mc = self.profile.multicall3
         calls = [Call(mc, p.BLOCK_NUMBER), Call(mc, p.BLOCK_TIMESTAMP), Call(mc, p.BASEFEE)]
         always = {self.profile.native_feed_symbol} | self._soso_feed  # gas in USD; SOSO for boosts and balances
@@ -169,23 +244,30 @@ class Market:
         for ref in refs:
             calls += [Call(ref.token.address, p.GET_TOKENSET), Call(ref.token.address, p.REBALANCING)]
             calls += [Call(pool.address, p.SLOT0) for pool in self.setup.pools.get(ref.symbol, ())]
-        calls += [Call(self.profile.feeds[s], p.LATEST_ROUND) for s in symbols]
-        return calls, symbols
+        price_calls, plan = self.book.plan(symbols)
+        return calls + price_calls, symbols, plan
 
-    def _parse_state(self, refs: Sequence[IndexRef], symbols: list[str], results: list[Result]) -> tuple[Snapshot, dict[str, list[int]]]:
+    async def _hermes_answer(self, block: BlockId, at: int | None) -> HermesAnswer | None:
+        """The block's one Hermes answer for every Pyth id of the profile, shared by every read of that block
+        (a past block's is asked once its time is known: `_read`)."""
+        if self.hermes is None or not self._pyth_ids or at is not None:
+            return None
+        hermes, ids = self.hermes, self._pyth_ids
+        if isinstance(block, int):
+            return await self._cache.get(block, "hermes", lambda: hermes.latest(ids))
+        return await hermes.latest(ids)
+
+    def _parse_state(self, refs: Sequence[IndexRef], symbols: list[str], results: list[Result], plan: Plan,
+                     hermes: HermesAnswer | None) -> tuple[Snapshot, dict[str, list[int]]]:
         it = iter(results)
         block, timestamp, basefee = (int(next(it).one()) for _ in range(3))
         raw_sets: dict[str, tuple[Result, Result, list[Result]]] = {}
         for ref in refs:
             tokenset_res, rebalancing_res = next(it), next(it)
             raw_sets[ref.symbol] = (tokenset_res, rebalancing_res, [next(it) for _ in self.setup.pools.get(ref.symbol, ())])
-        prices: dict[str, Decimal] = {}
-        oldest = timestamp
-        for s in symbols:
-            res = next(it)
-            if res.ok and int(res.values[1]) > 0:
-                prices[s] = Decimal(int(res.values[1])).scaleb(-self.setup.feed_decimals.get(s, 8))
-                oldest = min(oldest, int(res.values[3]))
+        priced = self.book.resolve(plan, list(it), ReadContext(timestamp, self.setup.prices, hermes))
+        prices = priced.prices
+        oldest = min([timestamp] + [r.published_at for s in prices if (r := priced.source(s)) is not None and r.published_at])
         states: dict[str, IndexState] = {}
         slot0s: dict[str, list[int]] = {}
         for ref in refs:
@@ -194,22 +276,22 @@ class Market:
                 raise UserError("error.chain.unreadable", index=ref.symbol)
             tokenset = tuple(TokensetEntry(str(c), str(s), str(a), int(d), int(n)) for c, s, a, d, n in tokenset_res.one())
             needed = {e.symbol for e in tokenset}
-            if not needed <= set(prices):
-                if not needed <= set(symbols) and needed <= set(self.profile.feeds):
-                    # rebalanced into new constituents: learn them and read again
-                    self._constituents[ref.symbol] = needed
-                    raise _Relearn()
-                raise UserError("error.price.unavailable", index=ref.symbol, symbols=", ".join(sorted(needed - set(prices))))
+            if not needed <= set(symbols) and (needed - set(symbols)) & set(self.profile.prices):
+                # rebalanced into new constituents: learn them and read again
+                self._constituents[ref.symbol] = needed
+                raise _Relearn()
+            unpriced = tuple(sorted(needed - set(prices)))
             pools = self.setup.pools.get(ref.symbol, ())
             slot0s[ref.symbol] = [int(r.values[0]) if r.ok else 0 for r in slot_results]
             dex = None
             if pools and slot0s[ref.symbol][0]:
                 dex = usd_per_index(slot0s[ref.symbol][0], pools[0], self.profile.usdc.decimals, ref.token.decimals)
+            priced_set = tuple(e for e in tokenset if e.symbol in prices)
             states[ref.symbol] = IndexState(
-                ref.symbol, tokenset, nav_per_token(tokenset, prices), dex, pools[0].fee if pools else None,
-                bool(rebalancing_res.one()) if rebalancing_res.ok else False,
+                ref.symbol, tokenset, nav_per_token(priced_set, prices), dex, pools[0].fee if pools else None,
+                bool(rebalancing_res.one()) if rebalancing_res.ok else False, unpriced,
             )
-        return Snapshot(block, timestamp, basefee, prices, oldest, states), slot0s
+        return Snapshot(block, timestamp, basefee, prices, oldest, states, priced), slot0s
 
     def _block(self) -> BlockId:
         head = self.head.fresh_head()
@@ -218,23 +300,35 @@ class Market:
     async def _read(self, refs: Sequence[IndexRef], extra: Callable[[], list[Call]] | None = None,
                     at: int | None = None) -> tuple[Snapshot, dict[str, list[int]], list[Result]]:
         block: BlockId = self._block() if at is None else at
-        for _ in range(2):
-            calls, symbols = self._state_calls(refs)
-            tail = extra() if extra else []
-            try:
-                results = await self.chain.multicall(calls + tail, block=block)
-            except Web3RPCError:
-                if block == "latest" or at is not None:
-                    raise
-                # A load-balanced node behind the tracked head may not know that block yet: read the newest.
-                block = "latest"
-                results = await self.chain.multicall(calls + tail, block=block)
-            try:
-                snap, slot0s = self._parse_state(refs, symbols, results[: len(calls)])
-            except _Relearn:
-                continue
-            self.head.observe(snap.block)
-            return snap, slot0s, results[len(calls):]
+        hermes = asyncio.ensure_future(self._hermes_answer(block, at))  # the HTTP request alongside the chain read
+        try:
+            for _ in range(2):
+                calls, symbols, plan = self._state_calls(refs)
+                tail = extra() if extra else []
+                try:
+                    results = await self.chain.multicall(calls + tail, block=block)
+                except Web3RPCError:
+                    if block == "latest" or at is not None:
+                        raise
+                    # A load-balanced node behind the tracked head may not know that block yet: read the newest.
+                    block = "latest"
+                    results = await self.chain.multicall(calls + tail, block=block)
+                answer = await hermes
+                if answer is None and at is not None and self.hermes is not None and self._pyth_ids:
+                    # a past block: Hermes' prices at its time, asked once its time is known
+                    answer = await self.hermes.at(int(results[1].one()), self._pyth_ids)
+                try:
+                    snap, slot0s = self._parse_state(refs, symbols, results[: len(calls)], plan, answer)
+                except _Relearn:
+                    continue
+                self.head.observe(snap.block)
+                if answer is not None and not isinstance(block, int):
+                    self._cache.put(snap.block, "hermes", answer)
+                return snap, slot0s, results[len(calls):]
+        finally:
+            if not hermes.done():  # the chain read failed first: let the request end by itself (other reads of
+                self._pending.add(hermes)  # the block may share it; it has its own timeout), kept referenced
+                hermes.add_done_callback(self._pending.discard)
         raise UserError("error.chain.unreadable", index=", ".join(r.symbol for r in refs))
 
     async def snapshot(self) -> Snapshot:
@@ -311,7 +405,7 @@ class Market:
             exec_price = amount_out / amount
             ideal_out = amount * mid * (1 - fee)
         gas_units = gas_estimate + self.settings.swap_gas_overhead
-        eth_usd = snap.prices[self.profile.native_feed_symbol]
+        eth_usd = snap.usd(self.profile.native_feed_symbol)  # gas: an estimate, a stale price will do
         gas_wei = gas_units * (snap.basefee + self.settings.priority_fee_wei)
         return Quote(
             index=ref.symbol,
@@ -321,16 +415,19 @@ class Market:
             nav=state.nav,
             dex_price=mid,
             exec_price=exec_price,
-            premium=exec_price / state.nav - 1,
+            premium=exec_price / state.nav - 1 if state.nav and not state.partial else Decimal(0),
             pool_fee=pool.fee,
             price_impact=max(Decimal(0), 1 - amount_out / ideal_out),
             gas_units=gas_units,
             gas_usd=Decimal(gas_wei).scaleb(-18) * eth_usd,
             block=snap.block,
             timestamp=snap.timestamp,
-            prices_stale=snap.stale(self.settings.max_price_age_seconds),
+            prices_stale=state.partial,
             basefee=snap.basefee,
             native_usd=eth_usd,
+            unpriced=state.unpriced,
+            sequencer=snap.sequencer,
+            sources=snap.sources_of(ref.symbol),
         )
 
 

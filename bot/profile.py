@@ -18,6 +18,8 @@ from eth_utils.address import to_checksum_address
 from bot.engine.reindex import ReindexSchedule
 from bot.issuance.hours import MarketHours
 from bot.logreader import DEFAULT_SPAN as DEFAULT_LOG_RANGE
+from bot.prices import PriceSource, SourceConfigError, parse_sources
+from bot.prices.chainlink import Chainlink
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 STANDARD_FEE_TIERS = (100, 500, 3000, 10000)
@@ -98,6 +100,9 @@ class Profile:
     companions: tuple[str, ...] = ()  # other profiles' files, relative to this one's, loaded with it
     stake_factory: str | None = None  # the protocol's StakeFactory: index staking tokens are discovered through it
     log_range_blocks: int = DEFAULT_LOG_RANGE  # most blocks per eth_getLogs (bot.logreader narrows it further if refused)
+    prices: dict[str, tuple[PriceSource, ...]] = field(default_factory=dict)  # symbol -> its sources, in order
+    pyth: PythRef | None = None  # [pyth]: the Hermes service (defaults when a Pyth source is named without it)
+    sequencer: SequencerRef | None = None  # [sequencer]: the L2 sequencer uptime feed
 
     @property
     def chain_label(self) -> str:
@@ -108,6 +113,23 @@ class Profile:
             if ref.symbol == symbol:
                 return ref
         raise KeyError(symbol)
+
+
+@dataclass(frozen=True)
+class PythRef:
+    """[pyth]: where Hermes is, how long to wait for it, and which environment variable holds its API key."""
+
+    hermes_url: str = "https://hermes.pyth.network"
+    timeout_seconds: float = 3.0
+    api_key_env: str = "PYTH_API_KEY"
+
+
+@dataclass(frozen=True)
+class SequencerRef:
+    """[sequencer]: the L2 sequencer uptime feed and the grace period after it comes back."""
+
+    feed: str
+    grace_seconds: int = 3600
 
 
 def _addr(raw: Any, where: str) -> str:
@@ -184,6 +206,7 @@ def parse_profile(data: dict[str, Any]) -> Profile:
         soso = data.get("soso")
         locking = data.get("locking")
         lp_tokens = tuple(_lp_token(raw, f"lp_tokens[{i}]", indexes) for i, raw in enumerate(data.get("lp_tokens", [])))
+        prices = _prices(data)
         return Profile(
             name=str(data["name"]),
             chain_id=int(data["chain_id"]),
@@ -195,7 +218,7 @@ def parse_profile(data: dict[str, Any]) -> Profile:
             soso=_token(soso, "soso") if soso else None,
             soso_staking=_token(soso["staking"], "soso.staking") if soso and soso.get("staking") else None,
             indexes=tuple(indexes),
-            feeds={str(k): _addr(v, f"feeds.{k}") for k, v in data.get("feeds", {}).items()},
+            feeds=_chainlink_feeds(data, prices),
             multicall3=_addr(c["multicall3"], "contracts.multicall3"),
             uniswap_factory=_contract(c, "uniswap_factory", pools),
             swap_router02=_contract(c, "swap_router02", pools),
@@ -210,6 +233,9 @@ def parse_profile(data: dict[str, Any]) -> Profile:
             companions=tuple(str(x) for x in data.get("companions", [])),
             stake_factory=_stake_factory(data),
             log_range_blocks=_log_range(data.get("log_range_blocks", DEFAULT_LOG_RANGE)),
+            prices=prices,
+            pyth=_pyth(data),
+            sequencer=_sequencer(data),
         )
     except KeyError as exc:
         raise ProfileError(f"missing key {exc.args[0]!r}") from exc
@@ -219,6 +245,56 @@ def _log_range(raw: Any) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
         raise ProfileError(f"log_range_blocks: {raw!r} is not a whole number of blocks of at least 1")
     return raw
+
+
+def _prices(data: dict[str, Any]) -> dict[str, tuple[PriceSource, ...]]:
+    """[prices] SYMBOL = [ {source = ...}, ... ], plus each [feeds] SYMBOL = "0x..." not listed there (the
+    shorthand for one Chainlink feed with the default heartbeat and no description check)."""
+    raw = data.get("prices", {})
+    if not isinstance(raw, dict):
+        raise ProfileError("prices: a table of SYMBOL = [sources]")
+    try:
+        prices = {str(k): parse_sources(str(k), v, f"prices.{k}") for k, v in raw.items()}
+    except SourceConfigError as exc:
+        raise ProfileError(str(exc)) from exc
+    for symbol, feed in data.get("feeds", {}).items():
+        prices.setdefault(str(symbol), (Chainlink(str(symbol), _addr(feed, f"feeds.{symbol}")),))
+    return prices
+
+
+def _chainlink_feeds(data: dict[str, Any], prices: dict[str, tuple[PriceSource, ...]]) -> dict[str, str]:
+    """Each symbol's first Chainlink feed: `Profile.feeds`, what the devnet's operator moves."""
+    feeds = {str(k): _addr(v, f"feeds.{k}") for k, v in data.get("feeds", {}).items()}
+    for symbol, sources in prices.items():
+        first = next((s for s in sources if isinstance(s, Chainlink)), None)
+        if first is not None and symbol not in feeds:
+            feeds[symbol] = first.feed
+    return feeds
+
+
+def _pyth(data: dict[str, Any]) -> PythRef | None:
+    raw = data.get("pyth")
+    if raw is None:
+        return None
+    try:
+        timeout = float(raw.get("timeout_seconds", 3))
+    except (TypeError, ValueError) as exc:
+        raise ProfileError(f"pyth.timeout_seconds: {raw.get('timeout_seconds')!r} is not a number") from exc
+    if not 0 < timeout <= 60:
+        raise ProfileError("pyth.timeout_seconds must be above 0 and at most 60")
+    return PythRef(str(raw.get("hermes_url", PythRef.hermes_url)), timeout, str(raw.get("api_key_env", PythRef.api_key_env)))
+
+
+def _sequencer(data: dict[str, Any]) -> SequencerRef | None:
+    raw = data.get("sequencer")
+    if raw is None:
+        return None
+    if "feed" not in raw:
+        raise ProfileError("sequencer: missing feed")
+    grace = raw.get("grace_seconds", 3600)
+    if isinstance(grace, bool) or not isinstance(grace, int) or grace < 0:
+        raise ProfileError(f"sequencer.grace_seconds must be a whole number of seconds, not {grace!r}")
+    return SequencerRef(_addr(raw["feed"], "sequencer.feed"), grace)
 
 
 def _path(name_or_path: str | Path) -> Path:

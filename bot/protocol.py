@@ -27,6 +27,8 @@ GET_AVAILABLE_BALANCE = Fn("getAvailableBalance(address)", "uint256")
 
 # Chainlink-style feed
 LATEST_ROUND = Fn("latestRoundData()", "uint80,int256,uint256,uint256,uint80")
+DESCRIPTION = Fn("description()", "string")  # AggregatorV3: "BTC / USD"
+OBSERVE = Fn("observe(uint32[])", "int56[],uint160[]")  # UniswapV3Pool: tick and liquidity cumulatives
 
 # Multicall3 views
 BLOCK_NUMBER = Fn("getBlockNumber()", "uint256")

@@ -112,7 +112,7 @@ class PositionReader:
         stakes: dict[str, tuple[Result, Result, Result, Result]] = {
             sym: (next(it), next(it), next(it), next(it)) for sym, _, _ in self._stakes}
         soso_price = snap.prices.get(self._profile.soso.symbol) if self._profile.soso is not None else None  # the market's feed read
-        prices: dict[str, Decimal | None] = {s: st.nav for s, st in snap.indexes.items()}
+        prices: dict[str, Decimal | None] = {s: st.price for s, st in snap.indexes.items()}  # pool price while partial
         if self._profile.soso is not None:
             prices[self._profile.soso.symbol] = soso_price
 

@@ -37,7 +37,7 @@ from web3.exceptions import Web3Exception
 
 from bot.issuance.hours import ALWAYS_OPEN, MarketHours
 from bot.profile import Profile, load_profile
-from devnet import fulfil
+from devnet import fulfil, hermes
 from devnet import operator as op
 from devnet.anvil import HOST, Anvil, AnvilError, free_port, is_anvil, pid_alive, stop_pid, wait_ready
 from devnet.deploy import STOCKS_PROFILE, boot, state_hash, write_profile
@@ -69,6 +69,8 @@ def register(subparsers: Any) -> None:
     adv = sub.add_parser("advance", help="move chain time forward")
     adv.add_argument("duration")
     sub.add_parser("hours", help="show the stock market's hours and whether it is open in chain time")
+    seq = sub.add_parser("sequencer", help="flip the L2 sequencer uptime feed: trades pause while down and in grace")
+    seq.add_argument("state", choices=("down", "up"))
     rei = sub.add_parser("reindex", help="schedule a stock index's monthly reindex at current prices")
     rei.add_argument("index")
     rei.add_argument("--at", choices=("now", "next"), default="next",
@@ -183,6 +185,34 @@ async def _stop_fulfiller(paths: Paths) -> None:
     paths.fulfil.unlink(missing_ok=True)
 
 
+def _hermes_pid(paths: Paths) -> int | None:
+    try:
+        pid = int(json.loads((paths.home / "hermes.json").read_text())["pid"])
+    except (OSError, ValueError, KeyError):
+        return None
+    return pid if hermes.is_stand_in(pid) else None
+
+
+async def _start_hermes(paths: Paths) -> None:
+    """Run the Hermes stand-in beside the devnet (its Pyth prices follow the devnet's feeds) and point the
+    profile at it, unless it runs."""
+    if _hermes_pid(paths) is not None or not paths.profile.is_file():
+        return
+    port = free_port()
+    pid = hermes.spawn(paths.profile, port, paths.home / "hermes.log")
+    (paths.home / "hermes.json").write_text(json.dumps({"pid": pid, "port": port}))
+    hermes.point_profile(paths.profile, f"http://{HOST}:{port}")
+    print(f"Hermes stand-in up: http://{HOST}:{port} (pid {pid}), logs in {paths.home / 'hermes.log'}")
+
+
+async def _stop_hermes(paths: Paths) -> None:
+    pid = _hermes_pid(paths)
+    if pid is not None:
+        await hermes.stop(pid)
+        print(f"Hermes stand-in stopped (pid {pid})")
+    (paths.home / "hermes.json").unlink(missing_ok=True)
+
+
 async def cmd_up(args: argparse.Namespace, paths: Paths) -> int:
     hours = _parse_hours(args.hours) if args.hours else None
     if (run := _running(paths)) is not None:
@@ -191,8 +221,10 @@ async def cmd_up(args: argparse.Namespace, paths: Paths) -> int:
             _set_hours(paths.stocks, hours)
             print(f"market hours: {fulfil.describe(hours)}")
         await _start_fulfiller(paths, restart=hours is not None)
+        await _start_hermes(paths)
         return await cmd_status(args, paths)
     await _stop_fulfiller(paths)  # one left over from a chain that died
+    await _stop_hermes(paths)
     if args.fresh:
         for path in (paths.state, paths.profile, paths.stocks):
             path.unlink(missing_ok=True)
@@ -220,6 +252,7 @@ async def cmd_up(args: argparse.Namespace, paths: Paths) -> int:
         _set_hours(paths.stocks, hours)
         print(f"market hours: {fulfil.describe(hours)}")
     await _start_fulfiller(paths)
+    await _start_hermes(paths)
     return 0
 
 
@@ -232,6 +265,7 @@ def _parse_hours(text: str) -> MarketHours:
 
 async def cmd_down(args: argparse.Namespace, paths: Paths) -> int:
     await _stop_fulfiller(paths)
+    await _stop_hermes(paths)
     run = _running(paths)
     if run is None:
         paths.run.unlink(missing_ok=True)
@@ -274,7 +308,31 @@ async def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
                 print(f"  market:    {ref} open now (chain time), closes {'never' if close is None else _when(close, hours.zone)}")
             else:
                 print(f"  market:    {ref} closed now (chain time), opens {_when(hours.next_open(now), hours.zone)}")
+    await _price_status(paths, url)
     return 0
+
+
+async def _price_status(paths: Paths, url: str) -> None:
+    """The Hermes stand-in's process and the sequencer feed's state, for `devnet status`."""
+    pid = _hermes_pid(paths)
+    port = json.loads((paths.home / "hermes.json").read_text())["port"] if pid else None
+    print(f"  hermes:    {f'http://{HOST}:{port} (pid {pid})' if pid else 'down (`devnet up` starts it)'}")
+    profile = load_profile(paths.profile) if paths.profile.is_file() else None
+    if profile is None or profile.sequencer is None:
+        return
+    async with connect(url) as w3:
+        feed = w3.eth.contract(address=profile.sequencer.feed, abi=SEQUENCER_ABI)
+        _, answer, started, _, _ = await feed.functions.latestRoundData().call()
+        now = await op.chain_now(w3)
+    since = datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    grace_left = started + profile.sequencer.grace_seconds - now
+    state = "down" if answer else f"up, in its grace period for {grace_left}s more" if grace_left > 0 else "up"
+    print(f"  sequencer: {state} (since {since})")
+
+
+SEQUENCER_ABI = [{"name": "latestRoundData", "type": "function", "stateMutability": "view", "inputs": [], "outputs": [
+    {"name": n, "type": t} for n, t in (("roundId", "uint80"), ("answer", "int256"), ("startedAt", "uint256"),
+                                       ("updatedAt", "uint256"), ("answeredInRound", "uint80"))]}]
 
 
 def _market_hours(paths: Paths) -> list[tuple[str, MarketHours]]:
@@ -312,6 +370,10 @@ async def cmd_price(args: argparse.Namespace, paths: Paths) -> int:
                 print(f"  {ref.symbol} NAV now ${nav.quantize(Decimal('0.0001'))}")
         return 0
     await op.set_price(profile, args.symbol, usd)
+    if args.symbol not in profile.feeds and profile.extra.get("devnet", {}).get("soso_pool"):  # SOSO: its pool
+        window = max((getattr(src, "window", 0) for src in profile.prices.get(args.symbol, ())), default=0)
+        print(f"{args.symbol} pool traded to ${usd}; its TWAP follows over {window}s (`indexbot devnet advance {window}s`)")
+        return 0
     print(f"{args.symbol} feed set to ${usd}")
     for ref in profile.indexes:
         async with connect(profile.rpc_urls[0]) as w3:
@@ -415,6 +477,9 @@ async def cmd_reset(args: argparse.Namespace, paths: Paths, ask: Any = input) ->
     for path in targets:
         path.unlink(missing_ok=True)
     print("reset: the next start deploys a fresh devnet and a new database")
+    return 0
+
+
 async def cmd_collect_fees(args: argparse.Namespace, paths: Paths) -> int:
     profile = _profile(paths)
     q = Decimal("0.000001")
@@ -444,9 +509,22 @@ async def cmd_lock(args: argparse.Namespace, paths: Paths) -> int:
     return 0
 
 
+async def cmd_sequencer(args: argparse.Namespace, paths: Paths) -> int:
+    profile = _profile(paths)
+    since = await op.set_sequencer(profile, args.state == "down")
+    when = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if args.state == "down":
+        print(f"sequencer down since {when}: quotes say so and trades are refused")
+    else:
+        grace = profile.sequencer.grace_seconds if profile.sequencer else 0
+        print(f"sequencer up since {when}; trades resume after the {grace}s grace period "
+              f"(`indexbot devnet advance {grace}s` to skip it)")
+    return 0
+
+
 COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "price": cmd_price,
             "rebalance": cmd_rebalance, "advance": cmd_advance, "hours": cmd_hours, "reindex": cmd_reindex,
-            "reset": cmd_reset, "collect-fees": cmd_collect_fees, "lock": cmd_lock}
+            "reset": cmd_reset, "collect-fees": cmd_collect_fees, "lock": cmd_lock, "sequencer": cmd_sequencer}
 
 
 async def main(args: argparse.Namespace) -> int:

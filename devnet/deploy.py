@@ -34,10 +34,12 @@ from bot.profile import STANDARD_FEE_TIERS, Profile, parse_profile
 from devnet import anvil as anvil_rpc
 from devnet.anvil import Anvil
 from devnet.compile import BUILD_DIR, all_artifacts, artifacts_hash
+from devnet.hermes import devnet_prices
 from devnet.market import MARKET_PATH, load_market, load_stock_market
 from devnet.pairs import pair_address
 from devnet.pools import FEE, MAX_TICK, MIN_TICK, usdc_pool_seed
 from devnet.rpc import DEV_KEYS, Sender, connect, factory
+from devnet.rpc import factory as factory_of
 from devnet.stocks import LABEL as STOCKS_LABEL
 from devnet.stocks import PROFILE_NAME as STOCKS_PROFILE_NAME
 from devnet.stocks import deploy_stocks
@@ -51,6 +53,10 @@ LP_USD_PER_SIDE = Decimal(100_000)
 LOCK_EPOCH = 1
 DAILY_FEE = 4_110  # each index's fee(): a daily rate with 8 decimals (0.0000411 a day, about 1.5 % a year)
 LOCK_LIMIT = 10**36  # LP units; far above any devnet deposit
+SOSO_POOL_USD_PER_SIDE = Decimal(200_000)  # the SOSO/USDC Uniswap V3 pool SOSO's TWAP is read from
+SOSO_OBSERVATIONS = 64  # the pool's observation cardinality: a TWAP window of many blocks
+TWAP_WINDOW = 1800
+SEQUENCER_GRACE = 3600
 DEPLOYER_USDC = 100_000_000 * 10**6
 DEV_ACCOUNT_USDC = 1_000_000 * 10**6
 MAX_UINT = 2**256 - 1
@@ -59,7 +65,7 @@ _HERE = Path(__file__).resolve().parent
 _CODE_FILES = (
     _HERE / "deploy.py", _HERE / "pools.py", _HERE / "pairs.py", _HERE / "rpc.py",
     _HERE.parent / "bot" / "engine" / "methodology.py",
-    _HERE / "stocks.py", _HERE / "market.py", _HERE.parent / "bot" / "engine" / "reindex.py",
+    _HERE / "stocks.py", _HERE / "market.py", _HERE.parent / "bot" / "engine" / "reindex.py", _HERE / "hermes.py",
 )
 
 
@@ -111,12 +117,20 @@ async def deploy(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PA
         for c in market.constituents:
             feeds[c.symbol] = await new("PriceFeed", f"{c.symbol} / USD", _feed_answer(c.price_usd))
         feeds["SOSO"] = await new("PriceFeed", "SOSO / USD", _feed_answer(market.soso_price_usd))
+        now = int((await w3.eth.get_block("latest"))["timestamp"])
+        sequencer = await new("SequencerUptimeFeed", max(1, now - 86_400))  # up for a day: no grace period running
 
         factory = at("UniswapV3Factory", await new("UniswapV3Factory"))
         npm = at("NonfungiblePositionManager", await new("NonfungiblePositionManager", factory.address, weth, ZERO))
         quoter = await new("QuoterV2", factory.address, weth)
         router = await new("SwapRouter02", ZERO, factory.address, npm.address, weth)
         await tx.send(usdc.functions.approve(npm.address, MAX_UINT))
+        soso_seed = usdc_pool_seed(soso.address, 18, usdc.address, 6, market.soso_price_usd, SOSO_POOL_USD_PER_SIDE)
+        await tx.send(soso.functions.approve(npm.address, MAX_UINT))
+        await tx.send(npm.functions.createAndInitializePoolIfNecessary(
+            soso_seed.token0, soso_seed.token1, FEE, soso_seed.sqrt_price_x96), gas=6_000_000)
+        await tx.send(npm.functions.mint((soso_seed.token0, soso_seed.token1, FEE, MIN_TICK, MAX_TICK, soso_seed.amount0,
+                                          soso_seed.amount1, 0, 0, me, 2**32)), gas=1_000_000)
 
         indexes: list[dict[str, Any]] = []
         lp_seeds: list[tuple[str, AsyncContract, int, int]] = []  # (index symbol, its token, index and USDC amounts)
@@ -167,6 +181,7 @@ async def deploy(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PA
             for _, index_token, _, _ in lp_seeds:
                 batch.add(v2_factory.functions.getPair(index_token.address, usdc.address))
             found = await batch.async_execute()
+        soso_pool = await _twap_ready(w3, tx, factory, soso.address, usdc.address, [*feeds.values(), *stocks["devnet"].get("stock_feeds", {}).values()])
         pools = dict(zip([ix["symbol"] for ix in indexes], found[: len(indexes)], strict=True))
         pairs = [lp["address"] for lp in lp_tokens]
         if found[len(indexes):] != pairs:  # else the seeds went to addresses without code
@@ -209,7 +224,7 @@ async def deploy(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PA
         "lp_tokens": lp_tokens,
         "locking": {"address": locking.address},
         "stake_factory": {"address": stake_factory},
-        "feeds": feeds,
+        **devnet_prices(feeds, soso.address, sequencer, TWAP_WINDOW, SEQUENCER_GRACE),
         "devnet": {
             "deployer": me,
             "market_path": str(Path(market_path).resolve()),
@@ -217,6 +232,9 @@ async def deploy(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PA
             "deploy_seconds": round(elapsed, 3),
             "pool_fee": FEE,
             "pools": pools,
+            "soso_pool": soso_pool,
+            "sequencer_feed": sequencer,
+            "market_feeds": feeds,  # every PriceFeed, the ones no source lists too (SOSO's): the devnet's market data
             "uniswap_v2_factory": v2_factory.address,
             "start_nav": {s.symbol: str(s.start_nav) for s in market.indexes},
             "cooldown_seconds": COOLDOWN_SECONDS,
@@ -248,6 +266,54 @@ async def _seed_pair(
     for token, amount in deposits:
         await tx.send(token.functions.transfer(pair.address, amount))
     await tx.send(pair.functions.mint(tx.address), gas=400_000)
+
+
+async def _twap_ready(w3: Any, tx: Sender, factory: AsyncContract, soso: str, usdc: str, feeds: list[str]) -> str:
+    """Raise the SOSO/USDC pool's observation cardinality, then move time past one TWAP window (a pool's TWAP
+    needs observations reaching back a whole window) and stamp every feed again so none is left behind."""
+    pool_address = await factory.functions.getPool(soso, usdc, FEE).call()
+    pool = factory_of(w3, "UniswapV3Pool")(pool_address)
+    await tx.send(pool.functions.increaseObservationCardinalityNext(SOSO_OBSERVATIONS), gas=3_000_000)
+    await tx.wait()
+    await anvil_rpc.increase_time(w3, TWAP_WINDOW + 60)
+    await anvil_rpc.mine(w3)
+    await restamp(w3, tx, feeds)
+    return str(pool_address)
+
+
+def devnet_feeds(*profiles: dict[str, Any]) -> list[str]:
+    """Every PriceFeed of these devnet profiles (the devnet's market data, SOSO's included, and the stocks'), once
+    each: what a restart re-stamps."""
+    feeds: list[str] = []
+    for data in profiles:
+        extra = data.get("devnet", {})
+        feeds += [str(f) for f in (extra.get("market_feeds") or data.get("feeds", {})).values()]
+        feeds += [str(f) for f in extra.get("stock_feeds", {}).values()]
+    return list(dict.fromkeys(feeds))
+
+
+async def restamp(w3: Any, tx: Sender, addresses: list[str]) -> None:
+    """A new round with the same answer on every feed (a heartbeat), so `updatedAt` is the chain's time."""
+    if not addresses:
+        return
+    price_feed = factory_of(w3, "PriceFeed")
+    feeds = [price_feed(f) for f in addresses]
+    async with w3.batch_requests() as batch:
+        for feed in feeds:
+            batch.add(feed.functions.latestAnswer())
+        answers = await batch.async_execute()
+    for feed, answer in zip(feeds, answers, strict=True):
+        await tx.send(feed.functions.updateAnswer(answer), gas=200_000)
+    await tx.wait()
+
+
+async def keep_time_monotonic(w3: Any) -> None:
+    """After a state load, keep chain time moving forward: a cache taken right after a deploy (which moved time
+    ahead by a TWAP window) has blocks later than the wall clock, and anvil would stamp the next block earlier."""
+    last = int((await w3.eth.get_block("latest"))["timestamp"])
+    ahead = last + 1 - int(time.time())
+    if ahead > 0:
+        await anvil_rpc.increase_time(w3, ahead)
 
 
 def write_profile(data: dict[str, Any], profile_path: Path) -> Profile:
@@ -301,17 +367,8 @@ async def load_cached(rpc_url: str, profile_path: Path, market_path: Path = MARK
     async with connect(rpc_url) as w3:
         data["chain_id"] = cached["stocks"]["chain_id"] = int(await w3.eth.chain_id)  # the state fits any chain id
         await anvil_rpc.load_state(w3, cached["state"])
-        tx = Sender(w3, chain_id=int(data["chain_id"]))
-        price_feed = factory(w3, "PriceFeed")
-        stock_feeds = cached["stocks"].get("devnet", {}).get("stock_feeds", {})
-        feeds = [price_feed(f) for f in (*data["feeds"].values(), *stock_feeds.values())]
-        async with w3.batch_requests() as batch:
-            for feed in feeds:
-                batch.add(feed.functions.latestAnswer())
-            answers = await batch.async_execute()
-        for feed, answer in zip(feeds, answers, strict=True):
-            await tx.send(feed.functions.updateAnswer(answer), gas=200_000)
-        await tx.wait()
+        await keep_time_monotonic(w3)
+        await restamp(w3, Sender(w3, chain_id=int(data["chain_id"])), devnet_feeds(data, cached["stocks"]))
     write_profile(cached["stocks"], Path(profile_path).parent / STOCKS_PROFILE)
     return write_profile(data, profile_path)
 

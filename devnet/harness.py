@@ -34,9 +34,10 @@ from bot.issuance.hours import MarketHours
 from bot.profile import Profile, load_profile
 from devnet import anvil as anvil_rpc
 from devnet.anvil import CHAIN_ID, HOST, Anvil, AnvilError, is_anvil, pid_alive, stop_pid
-from devnet.deploy import STOCKS_PROFILE, boot, write_profile
+from devnet.deploy import STOCKS_PROFILE, boot, devnet_feeds, keep_time_monotonic, restamp, write_profile
 from devnet.fulfil import Fulfiller
-from devnet.rpc import Sender, connect, factory
+from devnet.hermes import HermesStandIn, chain_prices, point_profile
+from devnet.rpc import Sender, connect
 
 log = logging.getLogger(__name__)
 STATE_FILE = "chain-state.gz"  # the embedded devnet's chain, beside its profile and key file
@@ -126,6 +127,7 @@ class Devnet:
         self.state_path: Path | None = None  # where the chain is saved (persist=True)
         self._dumping: asyncio.Task[None] | None = None
         self._dumped_block: int | None = None
+        self.hermes: HermesStandIn | None = None  # the Hermes stand-in serving the devnet's Pyth prices
 
     @property
     def stocks_profile_path(self) -> Path:
@@ -176,11 +178,20 @@ class Devnet:
             else:
                 net._dumped_block = int(saved["block"]["number"], 16)  # on disk already; new blocks in 2 s
             net._dumping = asyncio.create_task(net._dump_loop(dump_seconds), name="devnet:dump-state")
+        await net._serve_hermes()
         if fulfil:
             net._fulfilling = asyncio.create_task((await net.fulfiller()).run(), name="devnet:fulfil")
         return net
 
+    async def _serve_hermes(self) -> None:
+        """Run the Hermes stand-in on 127.0.0.1 (prices from the devnet's own feeds) and point the profile at it."""
+        self.hermes = await HermesStandIn(chain_prices(self.profile)).start()
+        point_profile(self.profile_path, self.hermes.url)
+        self.profile = load_profile(self.profile_path)
+
     async def stop(self) -> None:
+        if self.hermes is not None:
+            await self.hermes.stop()
         if self._fulfilling is not None:
             self._fulfilling.cancel()
             await asyncio.gather(self._fulfilling, return_exceptions=True)
@@ -249,27 +260,17 @@ async def _anvil(workdir: Path, chain_id: int, saved: dict[str, Any] | None) -> 
 
 
 async def _restore(anvil: Anvil, profile_path: Path) -> Profile:
-    """A saved chain was loaded: point its profiles at the new URL; re-stamp the feeds (their answers, a
-    heartbeat) when the chain sat idle for more than ten minutes, so prices are fresh at today's chain time."""
+    """A saved chain was loaded: point its profiles at the new URL, keep chain time moving forward (a chain saved
+    after `devnet advance` is ahead of the wall clock), and re-stamp the feeds (their answers, a heartbeat) when
+    the chain sat idle for more than ten minutes, so prices are fresh at today's chain time."""
     data = _retarget(profile_path, anvil.url)
-    feeds = _chainlink_feeds(data)
-    for rel in data.get("companions", []):
-        other = _retarget(profile_path.parent / rel, anvil.url)
-        feeds += list(other.get("devnet", {}).get("stock_feeds", {}).values())
+    companions = [_retarget(profile_path.parent / rel, anvil.url) for rel in data.get("companions", [])]
     async with connect(anvil.url) as w3:
         idle = time.time() - int((await w3.eth.get_block("latest"))["timestamp"])
-    if idle > RESTAMP_AFTER_SECONDS:  # the next block jumps to now: the feeds would be that old
-        await _restamp(anvil.url, int(data["chain_id"]), feeds)
+        await keep_time_monotonic(w3)
+        if idle > RESTAMP_AFTER_SECONDS:  # the next block jumps to now: the feeds would be that old
+            await restamp(w3, Sender(w3, chain_id=int(data["chain_id"])), devnet_feeds(data, *companions))
     return load_profile(profile_path)
-
-
-def _chainlink_feeds(data: dict[str, Any]) -> list[str]:
-    """Every Chainlink-style feed a profile names: the `[feeds]` shorthand and the `[prices]` lists' chainlink
-    sources (the agreed price schema), once each."""
-    feeds = [str(f) for f in data.get("feeds", {}).values()]
-    for sources in data.get("prices", {}).values():
-        feeds += [str(src["feed"]) for src in sources if isinstance(src, dict) and src.get("source") == "chainlink"]
-    return list(dict.fromkeys(feeds))
 
 
 def _retarget(path: Path, url: str) -> dict[str, Any]:
@@ -278,22 +279,6 @@ def _retarget(path: Path, url: str) -> dict[str, Any]:
     data["rpc_urls"] = [url]
     write_profile(data, path)
     return data
-
-
-async def _restamp(url: str, chain_id: int, feeds: list[str]) -> None:
-    if not feeds:
-        return
-    async with connect(url) as w3:
-        tx = Sender(w3, chain_id=chain_id)
-        price_feed = factory(w3, "PriceFeed")
-        contracts = [price_feed(f) for f in feeds]
-        async with w3.batch_requests() as batch:
-            for feed in contracts:
-                batch.add(feed.functions.latestAnswer())
-            answers = await batch.async_execute()
-        for feed, answer in zip(contracts, answers, strict=True):
-            await tx.send(feed.functions.updateAnswer(answer), gas=200_000)
-        await tx.wait()
 
 
 def _parent_is_bot(pid: int) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 from eth_utils.address import is_address, to_checksum_address
@@ -26,6 +27,7 @@ from bot.profile import IndexRef, LpRef, Profile, TokenRef
 from devnet import anvil as anvil_rpc
 from devnet.market import MARKET_PATH, Market, StockMarket, load_market, load_stock_market
 from devnet.pairs import matching_amount, sort_tokens
+from devnet.pools import sqrt_price_x96
 from devnet.rpc import Sender, connect, contract, factory
 
 INDEX_UNIT = 10**8
@@ -105,7 +107,13 @@ def stock_feeds(profile: Profile) -> dict[str, str]:
 
 async def set_price(profile: Profile, symbol: str, usd: Decimal) -> None:
     """Push a new answer to the constituent's (or, in a stocks profile, the stock's) feed: a new round stamped
-    with the block time."""
+    with the block time. SOSO, priced by its pool's TWAP, is moved by trading its pool to that price instead."""
+    soso_pool = profile.extra.get("devnet", {}).get("soso_pool")
+    if profile.soso is not None and symbol == profile.soso.symbol and symbol not in profile.feeds and soso_pool:
+        if usd <= 0:
+            raise OperatorError("a price must be positive")
+        await move_pool(profile, soso_pool, profile.soso.address, profile.soso.decimals, usd)
+        return
     feeds = {**profile.feeds, **stock_feeds(profile)}
     if symbol not in feeds:
         raise OperatorError(f"no feed for {symbol!r}; known: {', '.join(sorted(feeds))}")
@@ -116,6 +124,30 @@ async def set_price(profile: Profile, symbol: str, usd: Decimal) -> None:
         decimals = await feed.functions.decimals().call()
         answer = int(Decimal(usd).scaleb(decimals).to_integral_value())
         await Sender(w3, chain_id=profile.chain_id).transact(feed.functions.updateAnswer(answer))
+
+
+async def move_pool(profile: Profile, pool_address: str, token: str, decimals: int, usd: Decimal) -> None:
+    """Trade the token's USDC V3 pool (from the deployer, through SwapRouter02) until its price is `usd`: the
+    swap stops at that price (sqrtPriceLimitX96). A TWAP of the pool follows over its window."""
+    usdc = profile.usdc
+    token_first = int(token, 16) < int(usdc.address, 16)
+    per_unit = Fraction(usd) * 10**usdc.decimals / 10**decimals  # USDC base units per token base unit
+    target = sqrt_price_x96(per_unit if token_first else 1 / per_unit)
+    async with connect(profile.rpc_urls[0]) as w3:
+        tx = Sender(w3, chain_id=profile.chain_id)
+        pool = contract(w3, "UniswapV3Pool", pool_address)
+        current = (await pool.functions.slot0().call())[0]
+        if current == target:
+            return
+        token0, token1 = (token, usdc.address) if token_first else (usdc.address, token)
+        zero_for_one = target < current  # token0 in pushes the price (token1 per token0) down
+        token_in, token_out = (token0, token1) if zero_for_one else (token1, token0)
+        erc20 = contract(w3, "TestToken", token_in)
+        balance = await erc20.functions.balanceOf(tx.address).call()
+        await tx.transact(erc20.functions.approve(profile.swap_router02, balance))
+        router = contract(w3, "SwapRouter02", profile.swap_router02)
+        await tx.transact(router.functions.exactInputSingle(
+            (token_in, token_out, await pool.functions.fee().call(), tx.address, balance, 0, target)))
 
 
 async def rebalance(profile: Profile, index: str, legacy: bool = False) -> Rebalance:
@@ -235,6 +267,17 @@ async def chain_now(w3: AsyncWeb3) -> int:
     """Chain time: the timestamp the next block gets. anvil's pending block carries its clock, which runs with
     the wall clock and includes every evm_increaseTime, whether or not a block was mined since."""
     return int((await w3.eth.get_block("pending"))["timestamp"])
+
+
+async def set_sequencer(profile: Profile, down: bool) -> int:
+    """Flip the devnet's L2 sequencer uptime feed (answer 1 = down); returns when its status began. Coming back
+    up starts the grace period the profile's [sequencer] names."""
+    if profile.sequencer is None:
+        raise OperatorError("this profile names no sequencer feed")
+    async with connect(profile.rpc_urls[0]) as w3:
+        feed = contract(w3, "SequencerUptimeFeed", profile.sequencer.feed)
+        await Sender(w3, chain_id=profile.chain_id).transact(feed.functions.setDown(down))
+        return int((await feed.functions.latestRoundData().call())[2])
 
 
 async def advance(rpc_url: str, seconds: int) -> int:

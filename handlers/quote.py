@@ -12,6 +12,7 @@ from bot.core.request import Caller
 from bot.core.router import Router
 from bot.issuance import present as issuance
 from bot.market import Quote
+from bot.prices import present as prices
 from bot.profile import IndexRef
 from bot.services import Services
 
@@ -37,14 +38,24 @@ def quote_lines(q: Quote, usdc: str) -> list[Msg]:
         Msg(f"quote.{q.side}.title", {"index": q.index}, style="title"),
         Msg("quote.pay", {"amount": Amount(q.amount_in), "symbol": pay}),
         Msg("quote.receive", {"amount": Amount(q.amount_out), "symbol": receive}),
-        Msg("quote.price", {"price": Usd(q.exec_price, 4), "nav": Usd(q.nav, 4)}),
-        Msg("quote.premium" if q.premium >= 0 else "quote.discount", {"pct": Pct(abs(q.premium))}),
+    ]
+    if q.partial:  # no full NAV: the pool price alone, and which constituents have no fresh price
+        lines.append(prices.partial_line(q.unpriced, q.dex_price))
+        lines.append(Msg("quote.price_only", {"price": Usd(q.exec_price, 4)}))
+    else:
+        lines.append(Msg("quote.price", {"price": Usd(q.exec_price, 4), "nav": Usd(q.nav, 4)}))
+        lines.append(Msg("quote.premium" if q.premium >= 0 else "quote.discount", {"pct": Pct(abs(q.premium))}))
+    lines += [
         Msg("quote.pool", {"fee": Pct(Decimal(q.pool_fee).scaleb(-6)), "impact": Pct(q.price_impact, 3)}),
         Msg("quote.gas", {"usd": Usd(q.gas_usd, 4), "gas": q.gas_units}),
         Msg("common.block", {"block": q.block}),
     ]
-    if q.prices_stale:
-        lines.append(Msg("common.prices_stale"))
+    if q.sources:
+        lines.append(Msg("quote.sources", {"count": len(q.sources),
+                                           "age": prices.age(prices.oldest_age(q.sources, q.timestamp)), "index": q.index}))
+    sequencer = prices.sequencer_line(q.sequencer)
+    if sequencer is not None:
+        lines.append(sequencer)
     return lines
 
 

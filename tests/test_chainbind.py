@@ -19,7 +19,7 @@ from bot.chain import Chain
 from bot.chainbind import ChainMismatch, bind_chains
 from bot.storage.db import Database
 from conftest import make_config
-from devnet import harness
+from devnet import deploy, harness
 from devnet.harness import STATE_FILE, Devnet, DevnetStateError
 from devnet import anvil as anvil_rpc
 from devnet.anvil import pid_alive
@@ -340,9 +340,9 @@ async def test_a_killed_runs_anvil_gives_back_the_newest_chain(tmp_path: Path) -
         await again.stop()
 
 
-def test_the_feeds_re_stamped_on_load_include_the_price_schemas_chainlink_sources() -> None:
-    profile = {"feeds": {"BTC": "0xA"},
-               "prices": {"BTC": [{"source": "chainlink", "feed": "0xA"}, {"source": "pyth", "id": "e62d"}],
-                          "ETH": [{"source": "chainlink", "feed": "0xB"}], "SOSO": [{"source": "twap", "token": "0xC"}]}}
-    assert harness._chainlink_feeds(profile) == ["0xA", "0xB"]
-    assert harness._chainlink_feeds({}) == []
+def test_the_feeds_re_stamped_on_load_are_every_devnet_feed_of_every_profile() -> None:
+    home = {"feeds": {"BTC": "0xA"}, "devnet": {"market_feeds": {"BTC": "0xA", "ETH": "0xB", "SOSO": "0xC"}}}
+    stocks = {"devnet": {"stock_feeds": {"AAPL": "0xD", "MSFT": "0xA"}}}
+    assert deploy.devnet_feeds(home, stocks) == ["0xA", "0xB", "0xC", "0xD"]
+    assert deploy.devnet_feeds({"feeds": {"BTC": "0xA"}}) == ["0xA"]  # a profile from before market_feeds
+    assert deploy.devnet_feeds({}) == []

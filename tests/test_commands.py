@@ -40,7 +40,9 @@ BAD_QUOTES = [
     ("/quote MAG7.ssi 5000000 tokens", "error.amount.too_large"),
     ("/quote MAG7.ssi 100 btc", "error.quote.unit"),
     ("/quote MAG7.ssi 100 usdc extra", "error.args.extra"),
-    ("/indexes now", "error.args.extra"),
+    ("/indexes now", "error.index.unknown"),  # one argument names an index
+    ("/indexes MAG7 sauces", "error.args.extra"),  # the second can only be `sources`
+    ("/indexes MAG7 sources now", "error.args.extra"),
     ("/lang en zh", "error.args.extra"),
     ("/lang klingon", "error.lang.unknown"),
     ("/frobnicate", "error.command.unknown"),

@@ -77,7 +77,9 @@ def test_profile_round_trips(deployed: Deployed) -> None:
     assert loaded == deployed.profile
     assert [i.symbol for i in loaded.indexes] == INDEXES
     assert [i.staking.symbol for i in loaded.indexes if i.staking] == ["s" + s for s in INDEXES]
-    assert set(loaded.feeds) == {c.symbol for c in load_market().constituents} | {"ETH", "SOSO"}  # SOSO: for boost
+    assert set(loaded.feeds) == {c.symbol for c in load_market().constituents} | {"ETH"}
+    assert [s.kind for s in loaded.prices["SOSO"]] == ["twap"]  # as on Base: no oracle for SOSO, its own pool
+    assert [s.kind for s in loaded.prices["DOGE"]] == ["pyth", "chainlink"] and loaded.sequencer is not None
     assert loaded.chain_id == 31337 and loaded.rpc_urls == (deployed.anvil.url,)
     assert loaded.soso_staking is not None and loaded.soso_staking.symbol == "sSOSO"
     assert "PRIVATE" not in deployed.profile_path.read_text().upper()

@@ -101,20 +101,49 @@ async def test_price_move_shows_as_discount_then_rebalance_keeps_nav(app: App, c
     assert not rebalanced.rebalancing
 
 
-async def test_stale_feeds_are_flagged(app: App, chain: Devnet) -> None:
-    assert not (await app.services.market.quote(app.profile.indexes[0], "buy", Decimal(1))).prices_stale
+async def test_stale_feeds_fall_through_to_pyth_then_leave_the_nav_partial(app: App, chain: Devnet) -> None:
+    """Chainlink feeds past their heartbeat fall through to Pyth (the devnet's Hermes stand-in); with Hermes
+    down as well, every constituent is unpriced and the quote says so."""
+    ref = app.profile.index("MAG7.ssi")
+    q = await app.services.market.quote(ref, "buy", Decimal(1))
+    assert not q.prices_stale and {r.source for r in q.sources if r.symbol == "BTC"} == {"chainlink"}
     await operator.advance(chain.url, 3 * 24 * 3600)
     await app.head.poll_once()
-    q = await app.services.market.quote(app.profile.indexes[0], "buy", Decimal(1))
-    assert q.prices_stale
+    q = await app.services.market.quote(ref, "buy", Decimal(1))
+    assert not q.prices_stale and {r.source for r in q.sources} == {"pyth"}
+    assert all(r.age(q.timestamp) <= 60 for r in q.sources)
+    assert chain.hermes is not None
+    chain.hermes.status = 503
+    try:
+        await operator.advance(chain.url, 1)
+        await app.head.poll_once()
+        q = await app.services.market.quote(ref, "buy", Decimal(1))
+    finally:
+        chain.hermes.status = 200
+    assert q.prices_stale and set(q.unpriced) == {e.symbol for e in (await app.services.market.snapshot()).indexes[ref.symbol].tokenset}
+    btc = next(r for r in q.sources if r.symbol == "BTC")
+    assert (btc.source, btc.problem) == ("pyth", "unreachable")  # the last source tried, and why
 
 
-async def test_missing_price_is_a_user_error(app: App, chain: Devnet) -> None:
+async def test_missing_price_makes_a_partial_nav(app: App, chain: Devnet) -> None:
+    """A constituent no source prices leaves the NAV partial: the quote still works on the pool, says which
+    constituent is unpriced and why, and values the index at the pool price alone."""
+    ref = app.profile.index("MAG7.ssi")
+    full = await operator.index_nav(chain.profile, "MAG7.ssi")
+    btc_price = await feed_price(chain, "BTC")
     async with connect(chain.url) as w3:  # wipe the BTC feed's code: the feed call fails inside the batch
         await node_call(w3, "anvil_setCode", chain.profile.feeds["BTC"], "0x")
-    with pytest.raises(UserError) as caught:
-        await app.services.market.quote(app.profile.index("MAG7.ssi"), "buy", Decimal(100))
-    assert caught.value.key == "error.price.unavailable" and "BTC" in str(caught.value.params["symbols"])
+    q = await app.services.market.quote(ref, "buy", Decimal(100))
+    assert q.unpriced == ("BTC",) and q.partial and q.prices_stale
+    state = (await app.services.market.snapshot()).indexes[ref.symbol]
+    btc = next(e for e in state.tokenset if e.symbol == "BTC")
+    assert q.nav == state.nav == full - btc.units * btc_price
+    assert state.premium is None and state.price == state.dex_price is not None
+    snap = await app.services.market.snapshot()
+    assert snap.priced is not None
+    tried = [(r.source, r.problem, r.price) for r in snap.priced.readings["BTC"]]
+    assert tried == [("chainlink", "missing", None), ("pyth", "missing", None)]  # each source, and why
+    assert q.amount_out > 0  # trading stays possible on the pool
 
 
 async def test_verification_names_each_problem(chain: Devnet, tmp_path: Path) -> None:

@@ -91,6 +91,10 @@ def points_views(app: App) -> Sequence[tuple[str, str]]:
     return [("chart", "chart")]
 
 
+def indexes_views(app: App) -> Sequence[tuple[str, str]]:
+    return [("sources", "sources")]
+
+
 def alert_conditions(app: App) -> Sequence[tuple[str, str]]:
     return [(c, c) for c in ("above", "below", "premium")]
 
@@ -119,7 +123,7 @@ class Slash:
 
 SLASH: Mapping[str, Slash] = {
     "start": Slash((Option("code"),)),
-    "indexes": Slash(defer=True),
+    "indexes": Slash((Option("index", choices=index_choices), Option("view", choices=indexes_views)), defer=True),
     "quote": Slash((Option("index", True, tradable_choices), Option("amount"), Option("unit", choices=unit_choices)), defer=True),
     "lang": Slash((Option("code", choices=language_choices),)),
     "help": Slash(),

@@ -45,8 +45,11 @@ class CheckResult:
 
 
 def watched_value(alert: PriceAlert, state: IndexState) -> Decimal | None:
-    """What the alert watches, now: NAV per token (USD), or the premium as a ratio (None: no pool price)."""
-    return state.nav if alert.kind in ("above", "below") else state.premium
+    """What the alert watches, now: NAV per token (USD), or the premium as a ratio (None: no pool price, or a
+    partial NAV: a constituent without a fresh price must not fire an alert)."""
+    if alert.kind in ("above", "below"):
+        return None if state.partial else state.nav
+    return state.premium
 
 
 def line_of(alert: PriceAlert) -> Decimal:

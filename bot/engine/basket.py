@@ -43,8 +43,11 @@ def nav_per_token(tokenset: Sequence[TokensetEntry], prices: Mapping[str, Decima
 
 
 def weights(tokenset: Sequence[TokensetEntry], prices: Mapping[str, Decimal]) -> dict[str, Decimal]:
-    """Each constituent's share of NAV (sums to 1)."""
-    nav = nav_per_token(tokenset, prices)
+    """Each constituent's share of NAV (sums to 1). A constituent without a price (a partial NAV: bot.market)
+    is left out and the others share the NAV of the priced ones, so a past block read without one of its prices
+    still gives the others' weights instead of failing for ever."""
+    priced = [e for e in tokenset if e.symbol in prices]
+    nav = nav_per_token(priced, prices)
     if nav == 0:
-        return {e.symbol: Decimal(0) for e in tokenset}
-    return {e.symbol: e.units * prices[e.symbol] / nav for e in tokenset}
+        return {e.symbol: Decimal(0) for e in priced}
+    return {e.symbol: e.units * prices[e.symbol] / nav for e in priced}

@@ -11,6 +11,10 @@
    transaction: a crash loses at most the batch in flight, and the next run resumes after the last stored one;
 4. hands the day to `Ledger.credit`, which credits it once.
 
+A symbol no source prices at the block (bot.prices: a partial NAV) is valued with its last fresh price, and the
+day records which price that was and how old (`point_price_fallbacks`, migration 0012); an index that still
+cannot be fully valued is valued at its pool price.
+
 An address linked to two users (the same key imported twice) counts once, for the wallet linked first.
 """
 
@@ -18,19 +22,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import ROUND_FLOOR, Decimal
 
 from bot import protocol as p
 from bot.chain import Call, Chain, Result
 from bot.core.amounts import from_base_units
+from bot.engine.basket import nav_per_token
 from bot.market import Market, Snapshot
 from bot.points.config import PointsConfig
 from bot.points.ledger import Ledger
 from bot.points.locks import LockedLp
 from bot.profile import Profile
 from bot.storage.db import Database
+from bot.storage.prices import Fallback, LastFreshPrices
 
 E4 = 10_000
 MAX_E4 = 10**9 * E4  # $1B per holding: far above any real one; × 220X × 1000 still fits 64 bits
@@ -56,7 +62,8 @@ class _Slot:
 
 class Snapshotter:
     def __init__(self, db: Database, chain: Chain, market: Market, profile: Profile, ledger: Ledger,
-                 config: PointsConfig, clock: Callable[[], float] = time.time) -> None:
+                 config: PointsConfig, clock: Callable[[], float] = time.time,
+                 prices: LastFreshPrices | None = None) -> None:
         self._db = db
         self._chain = chain
         self._market = market
@@ -65,6 +72,7 @@ class Snapshotter:
         self._config = config
         self._locks = LockedLp(profile.locking, [lp.token.address for lp in profile.lp_tokens]) if profile.locking else None
         self._clock = clock
+        self._prices = prices
         self._slots = self._layout()
 
     def _layout(self) -> list[_Slot]:
@@ -87,10 +95,40 @@ class Snapshotter:
             return SnapshotResult(day, int(done[0]) if done else 0, 0, False, self._chain.round_trips - trips, time.perf_counter() - started)
         extra = self._pair_calls()
         snap, pair_results = await self._market.snapshot_at(block, extra)
+        snap = await self._with_fallbacks(day, snap)
         lp_e4 = self._lp_e4_per_unit(snap, pair_results)
         wallets = await self._read_wallets(day, block, snap, lp_e4)
         credited = await self._ledger.credit(day)
         return SnapshotResult(day, block, wallets, credited, self._chain.round_trips - trips, time.perf_counter() - started)
+
+    async def _with_fallbacks(self, day: date, snap: Snapshot) -> Snapshot:
+        """`snap` with each unpriced symbol valued at its last fresh price (published by the block's time), the
+        fallbacks recorded for the day; fresh prices are remembered for the days to come."""
+        if self._prices is None:
+            return snap
+        fresh = [r for s in snap.prices if (r := snap.source(s)) is not None]
+        await self._prices.remember([*fresh, *self._market.last_fresh.values()])
+        missing = set().union(*(st.unpriced for st in snap.indexes.values()))
+        soso = self._profile.soso
+        if soso is not None and soso.symbol in self._profile.prices and soso.symbol not in snap.prices:
+            missing.add(soso.symbol)
+        if not missing:
+            return snap
+        known = {s: r for s, r in (await self._prices.last(missing)).items() if r.published_at <= snap.timestamp}
+        for symbol, r in self._market.last_fresh.items():
+            newer = symbol not in known or r.published_at >= known[symbol].published_at
+            if symbol in missing and r.published_at <= snap.timestamp and newer:
+                known[symbol] = r
+        used = [Fallback(s, r.price, r.source, r.published_at, snap.timestamp - r.published_at)
+                for s, r in sorted(known.items()) if r.price is not None]
+        await self._prices.record_fallbacks(day.isoformat(), used)
+        prices = {**snap.prices, **{f.symbol: f.price for f in used}}
+        indexes = {
+            sym: replace(st, nav=nav_per_token(st.tokenset, prices), unpriced=())
+            if st.partial and all(e.symbol in prices for e in st.tokenset) else st
+            for sym, st in snap.indexes.items()
+        }
+        return replace(snap, prices=prices, indexes=indexes)
 
     async def _fix_block(self, day: date) -> int | None:
         """The day's block (fixed on the first run); None when the day is credited already."""
@@ -120,12 +158,12 @@ class Snapshotter:
         for lp in self._profile.lp_tokens:
             reserves, supply, token0 = next(it), next(it), next(it)
             state = snap.indexes.get(lp.index)
-            if not (reserves.ok and supply.ok and token0.ok) or state is None or int(supply.one()) == 0:
+            if not (reserves.ok and supply.ok and token0.ok) or state is None or state.price is None or int(supply.one()) == 0:
                 continue
             ref = self._profile.index(lp.index)
             r0, r1, _ = (int(v) for v in reserves.values)
             index_units, usdc_units = (r0, r1) if str(token0.one()).lower() == ref.token.address.lower() else (r1, r0)
-            usd = from_base_units(index_units, ref.token.decimals) * state.nav + from_base_units(usdc_units, self._profile.usdc.decimals)
+            usd = from_base_units(index_units, ref.token.decimals) * state.price + from_base_units(usdc_units, self._profile.usdc.decimals)
             out[lp.token.address] = (lp.index, usd * E4 / int(supply.one()))
         return out
 
@@ -155,7 +193,7 @@ class Snapshotter:
                     units = int(res.one()) if res.ok else 0
                     if units <= 0:
                         continue
-                    price = soso_price if slot.source == "soso" else (snap.indexes[slot.index].nav if slot.index in snap.indexes else None)
+                    price = soso_price if slot.source == "soso" else (snap.indexes[slot.index].price if slot.index in snap.indexes else None)
                     if price is not None:
                         rows.append((d, user, address, slot.index, slot.source, _e4(from_base_units(units, slot.decimals) * price)))
                 locked = self._locks.amounts(it) if self._locks is not None else {}

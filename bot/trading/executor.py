@@ -32,7 +32,7 @@ from bot.chain import Call, Chain, ChainUnavailable, HeadTracker
 from bot.core.amounts import from_base_units
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Pct, Usd
-from bot.market import Market, Quote, Side
+from bot.market import Market, Quote, Side, refuse_unless_sequencer_up
 from bot.profile import IndexRef, Profile, TokenRef
 from bot.storage.intents import Intents, NewTx
 from bot.storage.intents import WalletTx
@@ -138,6 +138,7 @@ class Executor:
         if have < int(amount.scaleb(token_in.decimals)):
             self._short(token_in.symbol, int(amount.scaleb(token_in.decimals)), have, token_in.decimals)
         q = await self.market.quote(ref, side, amount)
+        refuse_unless_sequencer_up(q.sequencer)  # prices cannot be trusted while the L2 sequencer is down
         params = {
             "index": ref.symbol, "side": side,
             "token_in": token_in.address, "token_out": token_out.address,
@@ -275,6 +276,7 @@ class Executor:
         side: Side = prm["side"]
         await self.head.poll_once()  # the newest block, so the per-block quote cache cannot serve an older one
         q = await self.market.quote(ref, side, from_base_units(int(prm["amount_in"]), int(prm["decimals_in"])))
+        refuse_unless_sequencer_up(q.sequencer)
         fresh_out = int(q.amount_out.scaleb(int(prm["decimals_out"])))
         slip = await self.slippage_bps(intent.user_id)
         quoted_out = int(prm["quoted_out"])
