@@ -7,7 +7,6 @@ profile, opens the database, and wires the router with every handler. Front ends
 from __future__ import annotations
 
 import logging
-import os
 from functools import partial
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
@@ -41,11 +40,11 @@ from bot.core.router import Router
 from bot.faucet import Faucet
 from bot.i18n import Catalogs
 from bot.market import Market
-from bot.prices.hermes import Hermes, HermesSettings
+from bot.prices.hermes import Hermes
 from bot.storage.prices import LastFreshPrices
 from bot.issuance.orders import Orders
 from bot.issuance.venue import Issuance
-from bot.profile import Profile, PythRef, load_profiles
+from bot.profile import Profile, load_profiles
 from bot.storage.orders import OrderRows
 from bot.trading.desks import Desks
 from bot.schedule import Schedule
@@ -63,6 +62,7 @@ from bot.trading.nonces import NonceManager
 from bot.trading.failpoints import kill_at
 from bot.trading.reconcile import reconcile
 from bot.discovery import verify_at_startup
+from bot.verify import hermes_for
 from bot.web import connect as connect_pages
 from bot.web import sign as sign_pages
 from bot.web.pages import PageKit
@@ -331,13 +331,10 @@ def _devnet_faucet(profile: Profile, head: HeadTracker) -> Faucet:
 
 
 def _hermes(profile: Profile, opened: AsyncExitStack) -> Hermes | None:
-    """The Hermes client when the profile prices something with Pyth (its API key from the environment
-    variable [pyth] names), closed with the app."""
-    if not any(src.pyth_ids() for sources in profile.prices.values() for src in sources):
-        return None
-    ref = profile.pyth or PythRef()
-    hermes = Hermes(HermesSettings(ref.hermes_url, ref.timeout_seconds, os.environ.get(ref.api_key_env) or None))
-    opened.push_async_callback(hermes.close)
+    """The profile's Hermes client (bot.verify.hermes_for), closed with the app."""
+    hermes = hermes_for(profile)
+    if hermes is not None:
+        opened.push_async_callback(hermes.close)
     return hermes
 
 

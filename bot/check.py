@@ -10,14 +10,13 @@ gives a verdict: ready (perhaps with warnings, such as a stale feed) or not read
 Reads: the chain id, one `eth_getCode` batch for every named address, then two Multicall3 batches (what the
 profile names, then what the first batch discovered), then the start-up verification's own reads.
 
-The price sources are read from the profile's raw TOML (`[prices]`, `[feeds]`, `[sequencer]`, `[pyth]`) by the
-small `*_sources` functions below, in the schema the price layer implements; Pyth feeds are served over HTTP by
-Hermes, so only their ids are shown here (they are checked at run time).
+The price sources are the profile's as the price layer parsed them (`Profile.prices`, `.sequencer`, `.pyth`):
+each Chainlink feed and the sequencer feed is read here; Pyth ids are asked of Hermes by the start-up
+verification, as when the bot starts, and what Hermes answered is shown on each id's row.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -32,128 +31,41 @@ from bot import protocol as p
 from bot.chain import Call, Chain, Fn, Result
 from bot.config import redact_url
 from bot.discovery import FactoryToken, GET_STAKE_TOKENS, match_staking, verify_at_startup
-from bot.profile import (IndexRef, Profile, ProfileError, TokenRef, load_profile_data, override_paths, parse_profile,
-                         profile_file)
-from bot.verify import ZERO, ProfileMismatch
+from bot.prices.chainlink import Chainlink
+from bot.prices.pyth import Pyth
+from bot.prices.startup import PythReport
+from bot.prices.twap import Twap
+from bot.profile import IndexRef, Profile, TokenRef, load_profile_data, override_paths, parse_profile, profile_file
+from bot.verify import ZERO, ProfileMismatch, hermes_for
 
-DEFAULT_HEARTBEAT = 86400  # seconds, when a Chainlink source gives none
-DEFAULT_GRACE = 3600
 DESCRIPTION = Fn("description()", "string")
 GET_ACTIVE_TOKENS = Fn("getActiveTokens()", "address[]")
 POOL_FEE = Fn("fee()", "uint24")
 OBSERVE = Fn("observe(uint32[])", "int56[],uint160[]")
-PYTH_ID = re.compile(r"(0x)?[0-9a-fA-F]{64}")
 
 OK, INFO, WARNING, PROBLEM = "ok", "info", "warning", "PROBLEM"
 SECTIONS = ("Contracts", "Tokens", "Indexes", "Staking", "Locking", "Pools", "Price feeds")
 
 
-# -- the price sources, from the profile's raw TOML (the price layer parses the same schema) ----------------
-
-
-@dataclass(frozen=True)
-class ChainlinkSource:
-    symbol: str
-    feed: str
-    description: str | None  # None: not checked ([feeds] shorthand)
-    heartbeat: int
-
-
-@dataclass(frozen=True)
-class PythSource:
-    symbol: str
-    id: str
-    max_age: int | None
-
-
-@dataclass(frozen=True)
-class TwapSource:
-    symbol: str
-    token: str
-    window: int
-    pool: str | None  # None: found with getPool over the fee tiers against USDC
+# -- the price sources, as the profile parsed them (bot.prices) ------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Sources:
-    chainlink: tuple[ChainlinkSource, ...] = ()
-    pyth: tuple[PythSource, ...] = ()
-    twap: tuple[TwapSource, ...] = ()
-    problems: tuple[str, ...] = ()  # entries that cannot be read
+    """The profile's price sources by kind."""
+
+    chainlink: tuple[Chainlink, ...] = ()
+    pyth: tuple[Pyth, ...] = ()
+    twap: tuple[Twap, ...] = ()
+
+    @classmethod
+    def of(cls, profile: Profile) -> Sources:
+        every = [src for sources in profile.prices.values() for src in sources]
+        return cls(tuple(s for s in every if isinstance(s, Chainlink)), tuple(s for s in every if isinstance(s, Pyth)),
+                   tuple(s for s in every if isinstance(s, Twap)))
 
     def symbols(self) -> set[str]:
         return {s.symbol for group in (self.chainlink, self.pyth, self.twap) for s in group}
-
-
-def _address(raw: Any) -> str | None:
-    try:
-        return to_checksum_address(str(raw))
-    except (ValueError, TypeError):
-        return None
-
-
-def price_sources(data: dict[str, Any]) -> Sources:
-    """Every source of `[prices]`, then the `[feeds]` shorthand of each symbol `[prices]` does not name (a
-    Chainlink feed, default heartbeat, no description check); an entry that cannot be read is a problem naming it."""
-    chainlink: list[ChainlinkSource] = []
-    pyth: list[PythSource] = []
-    twap: list[TwapSource] = []
-    problems: list[str] = []
-    prices = data.get("prices", {})
-    prices = prices if isinstance(prices, dict) else {}
-    for symbol, entries in prices.items():
-        for i, entry in enumerate(entries if isinstance(entries, list) else [entries]):
-            where = f"prices.{symbol}[{i}]"
-            kind = entry.get("source") if isinstance(entry, dict) else None
-            if kind == "chainlink":
-                feed = _address(entry.get("feed"))
-                if feed is None:
-                    problems.append(f"{where}: feed {entry.get('feed')!r} is not an address")
-                    continue
-                desc = entry.get("description")
-                chainlink.append(ChainlinkSource(symbol, feed, None if desc is None else str(desc),
-                                                 int(entry.get("heartbeat", DEFAULT_HEARTBEAT))))
-            elif kind == "pyth":
-                feed_id = str(entry.get("id", ""))
-                if not PYTH_ID.fullmatch(feed_id):
-                    problems.append(f"{where}: id {feed_id!r} is not a Pyth feed id (64 hex digits)")
-                    continue
-                max_age = entry.get("max_age")
-                pyth.append(PythSource(symbol, feed_id.removeprefix("0x").lower(), None if max_age is None else int(max_age)))
-            elif kind == "twap":
-                token = _address(entry.get("token"))
-                pool = entry.get("pool")
-                if token is None or (pool is not None and _address(pool) is None):
-                    problems.append(f"{where}: token {entry.get('token')!r} or pool {pool!r} is not an address")
-                    continue
-                twap.append(TwapSource(symbol, token, int(entry.get("window", 1800)), _address(pool) if pool else None))
-            else:
-                problems.append(f"{where}: source {kind!r} is not one of chainlink, pyth, twap")
-    for symbol, raw in data.get("feeds", {}).items():
-        if symbol in prices:  # [prices] names this symbol's sources: the shorthand does not add one
-            continue
-        feed = _address(raw)
-        if feed is None:
-            problems.append(f"feeds.{symbol}: {raw!r} is not an address")
-        else:
-            chainlink.append(ChainlinkSource(str(symbol), feed, None, DEFAULT_HEARTBEAT))
-    return Sources(tuple(chainlink), tuple(pyth), tuple(twap), tuple(problems))
-
-
-def sequencer_feed(data: dict[str, Any]) -> tuple[str, int] | None:
-    """The L2 sequencer uptime feed and its grace period, when the profile names one."""
-    table = data.get("sequencer")
-    if not isinstance(table, dict) or "feed" not in table:
-        return None
-    feed = _address(table["feed"])
-    if feed is None:
-        raise ProfileError(f"sequencer.feed: {table['feed']!r} is not an address")
-    return feed, int(table.get("grace_seconds", DEFAULT_GRACE))
-
-
-def hermes_url(data: dict[str, Any]) -> str | None:
-    table = data.get("pyth")
-    return str(table["hermes_url"]) if isinstance(table, dict) and "hermes_url" in table else None
 
 
 # -- the report ----------------------------------------------------------------------------------------------
@@ -257,9 +169,9 @@ class _Batch:
 class _Checker:
     """One run of the check: the rows it builds, the codes it read, the batches it queues."""
 
-    def __init__(self, profile: Profile, data: dict[str, Any], chain: Chain, report: Report) -> None:
-        self.profile, self.data, self.chain, self.report = profile, data, chain, report
-        self.sources = price_sources(data)
+    def __init__(self, profile: Profile, chain: Chain, report: Report) -> None:
+        self.profile, self.chain, self.report = profile, chain, report
+        self.sources = Sources.of(profile)
         self.codes: dict[str, bytes] = {}
         self.first, self.second = _Batch(), _Batch()
         self.factory_tokens: list[FactoryToken] = []
@@ -290,9 +202,9 @@ class _Checker:
         for tw in self.sources.twap:
             if tw.pool:
                 yield "Price feeds", f"{tw.symbol} TWAP pool", tw.pool, partial(self.named_pool, pool=tw.pool, window=tw.window)
-        seq = sequencer_feed(self.data)
-        if seq:
-            yield "Price feeds", "L2 sequencer uptime", seq[0], partial(self.sequencer_reads, grace=seq[1])
+        seq = prof.sequencer
+        if seq is not None:
+            yield "Price feeds", "L2 sequencer uptime", seq.feed, partial(self.sequencer_reads, grace=seq.grace_seconds)
 
     def tokens(self) -> Iterator[tuple[str, TokenRef, str | None]]:
         """(section, token, the token it stakes when it is a staking token)."""
@@ -365,7 +277,7 @@ class _Checker:
         batch.add(Call(address, p.STAKED_TOKEN), token)
         batch.add(Call(address, p.COOLDOWN), cooldown)
 
-    def feed_reads(self, row: Row, source: ChainlinkSource) -> None:
+    def feed_reads(self, row: Row, source: Chainlink) -> None:
         state: dict[str, Any] = {}
 
         def description(r: Result) -> None:
@@ -377,11 +289,13 @@ class _Checker:
                 row.problems.append(f"description() is {r.one()!r}, expected {source.description!r}")
 
         def decimals(r: Result) -> None:
-            if r.ok:
-                state["decimals"] = int(r.one())
-                row.facts.append(f"decimals {r.one()}")
-            else:
+            if not r.ok:
                 row.problems.append("decimals() unreadable: not a Chainlink feed")
+                return
+            state["decimals"] = int(r.one())
+            row.facts.append(f"decimals {r.one()}")
+            if source.decimals is not None and int(r.one()) != source.decimals:
+                row.problems.append(f"decimals() is {r.one()}, expected {source.decimals}")
 
         def latest(r: Result) -> None:
             if not r.ok:
@@ -469,7 +383,6 @@ class _Checker:
     # -- the run -----------------------------------------------------------------------------------------
     async def run(self) -> None:
         report, prof = self.report, self.profile
-        report.problems += list(self.sources.problems)
         report.chain_id = int(await self.chain.w3.eth.chain_id)
         if report.chain_id != prof.chain_id:
             report.problems.append(f"chain id is {report.chain_id}, the profile says {prof.chain_id}")
@@ -492,16 +405,10 @@ class _Checker:
                 self.token_reads(row, token, self.first)
                 if staked is not None:
                     self.staking_reads(row, token.address, staked, self.first)
-        if self.sources.pyth:
-            url = hermes_url(self.data)
-            row = report.row("Price feeds", "Pyth Hermes", None)
-            row.info = True
-            row.facts.append(f"{redact_url(url)}: not reached by this check; the Pyth ids below are checked at run time"
-                             if url else "no [pyth] hermes_url in the profile: the Pyth ids below are checked at run time")
         for src in self.sources.pyth:
             row = report.row("Price feeds", f"{src.symbol} Pyth", None)
             row.info = True
-            row.facts.append(f"id {src.id} (checked at run time through Hermes)")
+            row.facts.append(f"id {src.id} (asked of Hermes by the start-up verification below)")
         if not multicall_ok:
             report.problems.append("nothing could be read: Multicall3 is missing, so only code was checked")
             return
@@ -627,21 +534,43 @@ class _Checker:
             self.second.add(Call(addr, p.DECIMALS), decimals)
 
 
-async def run_check(profile: Profile, data: dict[str, Any], chain: Chain, companions: Sequence[str] = ()) -> Report:
-    """Read everything `profile` names on `chain` (its raw TOML `data` for the price sources) and run the
-    start-up verification; the report says what was found and whether the bot would start (`companions`: the
+async def run_check(profile: Profile, chain: Chain, companions: Sequence[str] = ()) -> Report:
+    """Read everything `profile` names on `chain` and run the start-up verification (Hermes asked for every Pyth
+    id, as at start-up); the report says what was found and whether the bot would start (`companions`: the
     companion profiles' paths, named for the operator to check in turn)."""
     report = Report(profile.name, profile.chain_label, None, profile.chain_id,
                     tuple(redact_url(u) for u in profile.rpc_urls),
                     companions=tuple(companions) or profile.companions)
-    checker = _Checker(profile, data, chain, report)
-    await checker.run()
+    await _Checker(profile, chain, report).run()
+    hermes = hermes_for(profile)
     try:
-        await verify_at_startup(profile, chain)
+        _, setup = await verify_at_startup(profile, chain, hermes=hermes)
+        _pyth_answers(report, setup.pyth)
     except ProfileMismatch as exc:
         report.startup = list(exc.problems)
+    finally:
+        if hermes is not None:
+            await hermes.close()
     report.round_trips = chain.round_trips
     return report
+
+
+def _pyth_answers(report: Report, answers: Sequence[PythReport]) -> None:
+    """What Hermes answered at start-up for each Pyth source, on that source's row (a problem is a warning: the
+    symbol's next source prices it, as at run time)."""
+    for answer in answers:
+        row = next((r for r in report.rows if r.label == f"{answer.symbol} Pyth"), None)
+        if row is None:
+            continue
+        row.info = False
+        if answer.price is None:
+            row.warnings.append(f"Hermes gave no usable price ({answer.problem or 'missing'})")
+            continue
+        row.facts.append(f"price {answer.price.normalize():f}" + (f" ± {answer.conf.normalize():f}" if answer.conf else ""))
+        if answer.age_seconds is not None:
+            row.facts.append(f"published {_age(answer.age_seconds)} ago (max age {_duration(answer.max_age)})")
+        if answer.problem:
+            row.warnings.append(f"not usable now: {answer.problem}")
 
 
 def render(report: Report) -> str:
@@ -685,12 +614,8 @@ def render(report: Report) -> str:
 
 
 def load_for_check(name_or_path: str | Path, home: Path | None, override: Path | None,
-                   rpc_urls: tuple[str, ...] = ()) -> tuple[Profile, dict[str, Any]]:
-    """The profile the bot would run on (its operator overrides merged, `rpc_urls` replacing its own) and its
-    merged raw TOML."""
+                   rpc_urls: tuple[str, ...] = ()) -> Profile:
+    """The profile the bot would run on: its operator overrides merged, `rpc_urls` replacing its own."""
     path = profile_file(name_or_path)
-    data = load_profile_data(path, override_paths(path, home, override))
-    profile = parse_profile(data)
-    if rpc_urls:
-        profile = replace(profile, rpc_urls=rpc_urls)
-    return profile, data
+    profile = parse_profile(load_profile_data(path, override_paths(path, home, override)))
+    return replace(profile, rpc_urls=rpc_urls) if rpc_urls else profile

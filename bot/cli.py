@@ -104,11 +104,11 @@ async def _check(config: Config, profile: str | None) -> int:
     from bot.profile import profile_file
 
     name = profile or config.chain or "base"
-    prof, data = load_for_check(name, config.home, config.profile_override, config.rpc_urls)
+    prof = load_for_check(name, config.home, config.profile_override, config.rpc_urls)
     companions = [str(profile_file(name).parent / rel) for rel in prof.companions]
-    chain = Chain(prof.rpc_urls, prof.multicall3)
+    chain = Chain(prof.rpc_urls, prof.multicall3, log_range_blocks=prof.log_range_blocks)
     try:
-        report = await run_check(prof, data, chain, companions)
+        report = await run_check(prof, chain, companions)
     except (ChainUnavailable, OSError, asyncio.TimeoutError, aiohttp.ClientError) as exc:
         # the exception's own text can hold the URL with its key: only its kind is shown
         print(f"indexbot check: no RPC endpoint answered ({', '.join(redact_url(u) for u in prof.rpc_urls)}): "

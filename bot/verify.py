@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -26,9 +27,9 @@ from eth_utils.address import to_checksum_address
 from bot import protocol as p
 from bot.chain import Call, Chain, Result
 from bot.prices import HermesAnswer, PriceSetup, PriceSource
-from bot.prices.hermes import Hermes
+from bot.prices.hermes import Hermes, HermesSettings
 from bot.prices.startup import FeedReport, Findings, PythReport, StartupEnv
-from bot.profile import Profile, TokenRef
+from bot.profile import Profile, PythRef, TokenRef
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +245,19 @@ def _price_findings(profile: Profile, sources: Sequence[PriceSource], env: Start
                                started, max(0, found.now - started) if res.ok else None, 0, False)
         if not res.ok:
             found.problems.append(f"sequencer feed {profile.sequencer.feed}: latestRoundData() failed")
+        elif int(res.values[1]) not in (0, 1):  # a price feed named by mistake would read as "down" for good
+            found.problems.append(f"sequencer feed {profile.sequencer.feed} answers {int(res.values[1])}: not a sequencer "
+                                  "uptime feed (it answers 0 for up, 1 for down)")
         elif int(res.values[1]) != 0:
             found.warnings.append(
                 f"the sequencer feed says the sequencer is down (since {started}): trades are refused until it is back")
     return found, sequencer
+
+
+def hermes_for(profile: Profile) -> Hermes | None:
+    """The Hermes client a profile needs when it prices something with Pyth (its API key from the environment
+    variable [pyth] names); the caller closes it."""
+    if not any(src.pyth_ids() for sources in profile.prices.values() for src in sources):
+        return None
+    ref = profile.pyth or PythRef()
+    return Hermes(HermesSettings(ref.hermes_url, ref.timeout_seconds, os.environ.get(ref.api_key_env) or None))

@@ -23,7 +23,7 @@ import tomli_w
 
 from bot.app import App
 from bot.chain import Chain
-from bot.check import load_for_check, price_sources, render, run_check
+from bot.check import Sources, load_for_check, render, run_check
 from bot.cli import main
 from bot.config import load_config, redact_url
 from bot.discovery import GET_STAKE_TOKENS, verify_at_startup
@@ -84,9 +84,15 @@ async def test_check_on_the_devnet_reads_every_address_and_says_ready(
         pool = data["devnet"]["pools"][ix["symbol"]]
         (pool_line,) = [ln for ln in out.splitlines() if ln.strip().startswith("ok") and f"{ix['symbol']}/USDC" in ln]
         assert f"pool {pool} fee 0.3% liquidity " in pool_line
-    for symbol, feed in data["feeds"].items():
-        (feed_line,) = line_of(out, feed)
-        assert f"description '{symbol} / USD'" in feed_line and "decimals 8" in feed_line and " ago (heartbeat 1 day)" in feed_line
+    feeds = Sources.of(chain.profile).chainlink
+    assert len(feeds) >= 20
+    for src in feeds:
+        (feed_line,) = line_of(out, src.feed)
+        assert f"description '{src.description}'" in feed_line and "decimals 8" in feed_line
+        assert f" ago (heartbeat {'1 day' if src.heartbeat == 86400 else '20 min'})" in feed_line
+    for src in Sources.of(chain.profile).pyth:  # asked of the devnet's Hermes stand-in, as at start-up
+        (pyth_line,) = [ln for ln in out.splitlines() if f" {src.symbol} Pyth " in ln]
+        assert pyth_line.lstrip().startswith("ok") and "price " in pyth_line and " ago (max age " in pyth_line
     assert "getStakeTokens() lists 4 staking tokens" in out
     assert "Start-up verification (what `indexbot run` checks): passes" in out
     assert "Verdict: READY." in out
@@ -113,10 +119,10 @@ async def test_check_names_a_profile_it_cannot_find(tmp_path: Path, monkeypatch:
 
 
 async def test_check_reads_in_few_round_trips(chain: Devnet) -> None:
-    profile, data = load_for_check(chain.profile_path, None, None)
+    profile = load_for_check(chain.profile_path, None, None)
     rpc = Chain(profile.rpc_urls, profile.multicall3)
     try:
-        report = await run_check(profile, data, rpc)
+        report = await run_check(profile, rpc)
         by_method = rpc.method_counts()
     finally:
         await rpc.close()
@@ -180,8 +186,7 @@ def test_base_profile_names_what_the_facts_file_lists() -> None:
     assert {ref.symbol: ref.staking.symbol for ref in base.indexes if ref.staking} == {
         "MAG7.ssi": "sMAG7.ssi", "MEME.ssi": "sMEME.ssi", "DEFI.ssi": "sDEFI.ssi", "USSI": "sUSSI"}
     assert "feeds" not in data  # the price layer reads [prices]
-    sources = price_sources(data)
-    assert sources.problems == ()
+    sources = Sources.of(base)
     heartbeats = {s.symbol: (s.description, s.heartbeat) for s in sources.chainlink}
     assert heartbeats["BTC"] == ("BTC / USD", 1200) and heartbeats["ETH"] == ("ETH / USD", 1200)
     assert heartbeats["SOL"] == ("SOL / USD", 86400) and heartbeats["BSC_BNB"] == ("BNB / USD", 86400)
@@ -189,7 +194,7 @@ def test_base_profile_names_what_the_facts_file_lists() -> None:
     assert pyth_only <= {s.symbol for s in sources.pyth} and not pyth_only & set(heartbeats)
     assert set(heartbeats) <= {s.symbol for s in sources.pyth}  # every Chainlink feed has Pyth behind it
     assert [(s.symbol, s.token) for s in sources.twap] == [("SOSO", base.soso.address)]
-    assert data["sequencer"]["feed"] == "0xBCF85224fc0756B9Fa45aA7892530B47e10b6433"
+    assert base.sequencer is not None and base.sequencer.feed == "0xBCF85224fc0756B9Fa45aA7892530B47e10b6433"
 
 
 # -- bad input: each a clear message ---------------------------------------------------------------------------
@@ -208,20 +213,20 @@ def _no_pool_tier(d: dict[str, Any]) -> None:
     d["fee_tiers"] = [500, 10000]
 
 
+def _btc_feed(d: dict[str, Any]) -> str:
+    return str(next(src["feed"] for src in d["prices"]["BTC"] if src["source"] == "chainlink"))
+
+
 def _wrong_description(d: dict[str, Any]) -> None:
-    d["prices"] = {"BTC": [{"source": "chainlink", "feed": d["feeds"]["BTC"], "description": "ETH / USD"}]}
+    d["prices"]["BTC"] = [{"source": "chainlink", "feed": _btc_feed(d), "description": "ETH / USD"}]
 
 
 def _not_a_sequencer(d: dict[str, Any]) -> None:
-    d["sequencer"] = {"feed": d["feeds"]["BTC"]}
+    d["sequencer"] = {"feed": _btc_feed(d)}
 
 
 def _factory_is_not_one(d: dict[str, Any]) -> None:
     d["stake_factory"] = {"address": d["usdc"]["address"]}
-
-
-def _bad_pyth_id(d: dict[str, Any]) -> None:
-    d["prices"] = {"UNI": [{"source": "pyth", "id": "0x1234"}]}
 
 
 def _wrong_symbol(d: dict[str, Any]) -> None:
@@ -232,10 +237,9 @@ def _wrong_symbol(d: dict[str, Any]) -> None:
     (_swap_staking, r"the StakeFactory's staking token for MAG7\.ssi is 0x\w+ \(asset id 1\), the profile lists 0x\w+", True),
     (_wrong_index_address, r"no contract code at this address", True),
     (_no_pool_tier, r"no Uniswap V3 pool for MAG7\.ssi/USDC at any fee tier \(0\.05%, 1%\)", True),
-    (_wrong_description, r"description\(\) is 'BTC / USD', expected 'ETH / USD'", None),
-    (_not_a_sequencer, r"answer is 9500000000000, a sequencer uptime feed answers 0 \(up\) or 1 \(down\)", None),
+    (_wrong_description, r"description\(\) is 'BTC / USD', expected 'ETH / USD'", True),
+    (_not_a_sequencer, r"answer is 9500000000000, a sequencer uptime feed answers 0 \(up\) or 1 \(down\)", True),
     (_factory_is_not_one, r"getStakeTokens\(\) unreadable: not a StakeFactory", True),
-    (_bad_pyth_id, r"prices\.UNI\[0\]: id '0x1234' is not a Pyth feed id \(64 hex digits\)", None),
     (_wrong_symbol, r"symbol\(\) is 'USDC', expected 'USDT'", True),
 ], ids=lambda v: getattr(v, "__name__", "")[1:] if callable(v) else None)
 async def test_check_names_each_problem(chain: Devnet, tmp_path: Path, change: Callable[[dict[str, Any]], None],
@@ -243,10 +247,10 @@ async def test_check_names_each_problem(chain: Devnet, tmp_path: Path, change: C
     data = copy.deepcopy(devnet_data(chain))
     change(data)
     before = await _state(chain)
-    profile, raw = load_for_check(write(tmp_path / "p.toml", data), None, None)
+    profile = load_for_check(write(tmp_path / "p.toml", data), None, None)
     rpc = Chain(profile.rpc_urls, profile.multicall3)
     try:
-        report = await run_check(profile, raw, rpc)
+        report = await run_check(profile, rpc)
     finally:
         await rpc.close()
     text = render(report)
@@ -257,6 +261,16 @@ async def test_check_names_each_problem(chain: Devnet, tmp_path: Path, change: C
     assert await _state(chain) == before  # nothing changed on the chain
 
 
+async def test_a_profile_entry_the_price_layer_cannot_read_is_named_before_anything_is_read(
+    chain: Devnet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = copy.deepcopy(devnet_data(chain))
+    data["prices"]["UNI"] = [{"source": "pyth", "id": "0x1234"}]
+    code = await run_cli(monkeypatch, tmp_path, "--profile", str(write(tmp_path / "p.toml", data)))
+    err = capsys.readouterr().err
+    assert code == 2 and "prices.UNI[0]: id must be a Pyth feed id (64 hex digits), not '0x1234'" in err
+
+
 async def _state(devnet: Devnet) -> tuple[int, int]:
     async with connect(devnet.url) as w3:
         return int(await w3.eth.block_number), int(await w3.eth.get_transaction_count(devnet.profile.extra["devnet"]["deployer"]))
@@ -264,14 +278,14 @@ async def _state(devnet: Devnet) -> tuple[int, int]:
 
 async def test_a_stale_feed_is_a_warning_not_a_refusal(chain: Devnet, tmp_path: Path) -> None:
     data = copy.deepcopy(devnet_data(chain))
-    data["prices"] = {"BTC": [{"source": "chainlink", "feed": data["feeds"]["BTC"], "description": "BTC / USD", "heartbeat": 1}]}
+    data["prices"]["BTC"] = [{"source": "chainlink", "feed": _btc_feed(data), "description": "BTC / USD", "heartbeat": 1}]
     async with connect(chain.url) as w3:
         block = await w3.eth.get_block("latest")
         await w3.provider.make_request("evm_mine", [int(block["timestamp"]) + 5])  # type: ignore[arg-type]
-    profile, raw = load_for_check(write(tmp_path / "p.toml", data), None, None)
+    profile = load_for_check(write(tmp_path / "p.toml", data), None, None)
     rpc = Chain(profile.rpc_urls, profile.multicall3)
     try:
-        report = await run_check(profile, raw, rpc)
+        report = await run_check(profile, rpc)
     finally:
         await rpc.close()
     text = render(report)
@@ -315,10 +329,10 @@ async def test_start_up_discovers_staking_tokens_the_profile_leaves_out(chain: D
 async def test_check_shows_staking_tokens_discovered_where_the_profile_lists_none(chain: Devnet, tmp_path: Path) -> None:
     data = copy.deepcopy(devnet_data(chain))
     meme = data["indexes"][1].pop("staking")
-    profile, raw = load_for_check(write(tmp_path / "p.toml", data), None, None)
+    profile = load_for_check(write(tmp_path / "p.toml", data), None, None)
     rpc = Chain(profile.rpc_urls, profile.multicall3)
     try:
-        report = await run_check(profile, raw, rpc)
+        report = await run_check(profile, rpc)
     finally:
         await rpc.close()
     (found,) = [r for r in report.rows if r.address == meme["address"]]
