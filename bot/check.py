@@ -39,7 +39,6 @@ from bot.profile import IndexRef, Profile, TokenRef, load_profile_data, override
 from bot.verify import ZERO, ProfileMismatch, hermes_for
 
 DESCRIPTION = Fn("description()", "string")
-GET_ACTIVE_TOKENS = Fn("getActiveTokens()", "address[]")
 POOL_FEE = Fn("fee()", "uint24")
 OBSERVE = Fn("observe(uint32[])", "int56[],uint160[]")
 
@@ -193,7 +192,7 @@ class _Checker:
         if prof.locking:
             locking = prof.locking
             yield "Contracts", "AssetLocking", locking, lambda row: self.first.add(
-                Call(locking, GET_ACTIVE_TOKENS), partial(self.locking_list, row))
+                Call(locking, p.GET_ACTIVE_TOKENS), partial(self.locking_list, row))
         for ref in prof.indexes:
             if ref.factory:
                 yield "Contracts", f"{ref.symbol} index factory", ref.factory, partial(self.issuance_reads, ref)

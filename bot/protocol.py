@@ -63,6 +63,7 @@ TOTAL_SUPPLY = Fn("totalSupply()", "uint256")
 GET_RESERVES = Fn("getReserves()", "uint112,uint112,uint32")  # (reserve0, reserve1, blockTimestampLast)
 TOKEN0 = Fn("token0()", "address")
 TOKEN1 = Fn("token1()", "address")
+GET_ACTIVE_TOKENS = Fn("getActiveTokens()", "address[]")  # AssetLocking: the tokens that can be locked this epoch
 
 # AssetLocking: LP tokens locked for points. The points snapshot reads `lockDatas(token, user)` at its block
 # (bot/points/locks.py). The Lock / UnLock events' parameters are all unindexed: data = (locker, token, amount,

@@ -463,3 +463,33 @@ async def test_check_prints_the_rpc_redacted(
     for secret in ("hunter2", "operator", "SeCrEtKeY0123456789", "key=abc"):
         assert secret not in captured.out + captured.err
     assert re.search(r"no RPC endpoint answered \(http://127\.0\.0\.1:\d+/v2/\*\*\*\?\*\*\*\): \w+", captured.err), captured.err
+
+
+# -- locked-LP tokens discovered through AssetLocking ---------------------------------------------------------------
+
+
+async def test_start_up_counts_the_lp_tokens_asset_locking_accepts(chain: Devnet, tmp_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """A profile naming AssetLocking but no [[lp_tokens]] gets the index/USDC V2 pairs getActiveTokens() lists; a
+    token it accepts that is no such pair (made active here: USDC itself) is logged and not counted."""
+    data = copy.deepcopy(devnet_data(chain))
+    listed = data.pop("lp_tokens")
+    del data["companions"]
+    path = write(tmp_path / "profile.toml", data)
+    async with connect(chain.url) as w3:  # the deployer owns the devnet's AssetLocking
+        locking = w3.eth.contract(address=chain.profile.locking, abi=[
+            {"name": n, "type": "function", "stateMutability": "nonpayable", "outputs": [], "inputs": i} for n, i in (
+                ("updateLockConfig", [{"type": "address"}, {"type": "uint8"}, {"type": "uint256"}, {"type": "uint48"}]),
+                ("setEpoch", [{"type": "address"}, {"type": "uint8"}]))])
+        me = data["devnet"]["deployer"]
+        usdc = chain.profile.usdc.address
+        await w3.eth.wait_for_transaction_receipt(await locking.functions.updateLockConfig(usdc, 1, 10**30, 3600).transact({"from": me}))
+        await w3.eth.wait_for_transaction_receipt(await locking.functions.setEpoch(usdc, 1).transact({"from": me}))
+    with caplog.at_level("WARNING", logger="bot.discovery"):
+        app = await App.start(replace(make_config(chain, tmp_path), chain=str(path)), track_head=False)
+    try:
+        found = [(lp.token.address, lp.token.symbol, lp.token.decimals, lp.index, lp.kind) for lp in app.profile.lp_tokens]
+    finally:
+        await app.stop()
+    assert found == [(lp["address"], lp["symbol"], lp["decimals"], lp["index"], lp["kind"]) for lp in listed]
+    assert f"AssetLocking accepts {usdc}, which is not a Uniswap V2 pair of an index and USDC" in caplog.text
