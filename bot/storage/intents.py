@@ -295,12 +295,3 @@ class Intents:
             " AND nonce IS NOT NULL AND (? IS NULL OR chain_id = ?) ORDER BY nonce", (address, chain_id, chain_id),
         )
         return [int(r[0]) for r in rows]
-
-    async def max_live_nonce(self, address: str, chain_id: int | None = None) -> int | None:
-        """The highest nonce a stored, not-yet-dropped transaction of `address` holds (on `chain_id`, when given:
-        an address has its own nonces on every chain)."""
-        row = await self._db.fetch_one(
-            "SELECT MAX(nonce) FROM intent_txs WHERE address = ? AND state NOT IN ('replaced', 'dropped')"
-            " AND (? IS NULL OR chain_id = ?)", (address, chain_id, chain_id),
-        )
-        return None if row is None or row[0] is None else int(row[0])
