@@ -24,6 +24,8 @@ bench: install
 	$(BIN)/python bench/broadcast.py
 	$(BIN)/python bench/issuance.py
 	$(BIN)/python bench/prices.py
+	$(BIN)/python bench/logs.py
+	$(BIN)/python bench/devnet_start.py
 
 install: $(VENV)/.installed node_modules/.installed
 

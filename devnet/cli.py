@@ -42,6 +42,7 @@ from devnet import operator as op
 from devnet.anvil import HOST, Anvil, AnvilError, free_port, is_anvil, pid_alive, stop_pid, wait_ready
 from devnet.deploy import STOCKS_PROFILE, boot, state_hash, write_profile
 from devnet.harness import keep_one_genesis
+from devnet.process import Background
 from devnet.rpc import TxFailed, connect
 
 DEFAULT_PORT = 8545
@@ -154,12 +155,12 @@ def _set_hours(stocks_path: Path, hours: MarketHours) -> None:
     write_profile(data, stocks_path)
 
 
-def _fulfiller_pid(paths: Paths) -> int | None:
-    try:
-        pid = int(json.loads(paths.fulfil.read_text())["pid"])
-    except (OSError, ValueError, KeyError):
-        return None
-    return pid if fulfil.is_fulfiller(pid) else None
+def _fulfiller(paths: Paths) -> Background:
+    return Background("devnet.fulfil", paths.fulfil, paths.fulfil_log)
+
+
+def _hermes(paths: Paths) -> Background:
+    return Background("devnet.hermes", paths.home / "hermes.json", paths.home / "hermes.log")
 
 
 async def _start_fulfiller(paths: Paths, restart: bool = False) -> None:
@@ -167,50 +168,31 @@ async def _start_fulfiller(paths: Paths, restart: bool = False) -> None:
     if not paths.stocks.is_file():
         print(f"note: no stock index profile at {paths.stocks} (deployed before it existed); `up --fresh` adds it")
         return
-    pid = _fulfiller_pid(paths)
-    if pid is not None and not restart:
+    proc = _fulfiller(paths)
+    if proc.pid() is not None and not restart:
         return
-    if pid is not None:
-        await fulfil.stop(pid)
-    pid = fulfil.spawn(paths.stocks, paths.fulfil_log)
-    paths.fulfil.write_text(json.dumps({"pid": pid}))
+    await proc.stop()
+    pid = proc.spawn(str(paths.stocks))
     print(f"fulfiller {'restarted' if restart else 'up'} (pid {pid}), logs in {paths.fulfil_log}")
-
-
-async def _stop_fulfiller(paths: Paths) -> None:
-    pid = _fulfiller_pid(paths)
-    if pid is not None:
-        await fulfil.stop(pid)
-        print(f"fulfiller stopped (pid {pid})")
-    paths.fulfil.unlink(missing_ok=True)
-
-
-def _hermes_pid(paths: Paths) -> int | None:
-    try:
-        pid = int(json.loads((paths.home / "hermes.json").read_text())["pid"])
-    except (OSError, ValueError, KeyError):
-        return None
-    return pid if hermes.is_stand_in(pid) else None
 
 
 async def _start_hermes(paths: Paths) -> None:
     """Run the Hermes stand-in beside the devnet (its Pyth prices follow the devnet's feeds) and point the
     profile at it, unless it runs."""
-    if _hermes_pid(paths) is not None or not paths.profile.is_file():
+    proc = _hermes(paths)
+    if proc.pid() is not None or not paths.profile.is_file():
         return
     port = free_port()
-    pid = hermes.spawn(paths.profile, port, paths.home / "hermes.log")
-    (paths.home / "hermes.json").write_text(json.dumps({"pid": pid, "port": port}))
+    pid = proc.spawn(str(paths.profile), str(port), port=port)
     hermes.point_profile(paths.profile, f"http://{HOST}:{port}")
-    print(f"Hermes stand-in up: http://{HOST}:{port} (pid {pid}), logs in {paths.home / 'hermes.log'}")
+    print(f"Hermes stand-in up: http://{HOST}:{port} (pid {pid}), logs in {proc.log_file}")
 
 
-async def _stop_hermes(paths: Paths) -> None:
-    pid = _hermes_pid(paths)
-    if pid is not None:
-        await hermes.stop(pid)
-        print(f"Hermes stand-in stopped (pid {pid})")
-    (paths.home / "hermes.json").unlink(missing_ok=True)
+async def _stop_helpers(paths: Paths) -> None:
+    for name, proc in (("fulfiller", _fulfiller(paths)), ("Hermes stand-in", _hermes(paths))):
+        pid = await proc.stop()
+        if pid is not None:
+            print(f"{name} stopped (pid {pid})")
 
 
 async def cmd_up(args: argparse.Namespace, paths: Paths) -> int:
@@ -223,8 +205,7 @@ async def cmd_up(args: argparse.Namespace, paths: Paths) -> int:
         await _start_fulfiller(paths, restart=hours is not None)
         await _start_hermes(paths)
         return await cmd_status(args, paths)
-    await _stop_fulfiller(paths)  # one left over from a chain that died
-    await _stop_hermes(paths)
+    await _stop_helpers(paths)  # ones left over from a chain that died
     if args.fresh:
         for path in (paths.state, paths.profile, paths.stocks):
             path.unlink(missing_ok=True)
@@ -264,8 +245,7 @@ def _parse_hours(text: str) -> MarketHours:
 
 
 async def cmd_down(args: argparse.Namespace, paths: Paths) -> int:
-    await _stop_fulfiller(paths)
-    await _stop_hermes(paths)
+    await _stop_helpers(paths)
     run = _running(paths)
     if run is None:
         paths.run.unlink(missing_ok=True)
@@ -297,7 +277,7 @@ async def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
     print(f"  block:     {block['number']} at {when}")
     print(f"  profile:   {paths.profile}")
     if paths.stocks.is_file():
-        pid = _fulfiller_pid(paths)
+        pid = _fulfiller(paths).pid()
         state = f"up (pid {pid}), logs in {paths.fulfil_log}" if pid else "down (`devnet up` starts it)"
         print(f"  fulfiller: {state}")
         async with connect(url) as w3:
@@ -314,9 +294,9 @@ async def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
 
 async def _price_status(paths: Paths, url: str) -> None:
     """The Hermes stand-in's process and the sequencer feed's state, for `devnet status`."""
-    pid = _hermes_pid(paths)
-    port = json.loads((paths.home / "hermes.json").read_text())["port"] if pid else None
-    print(f"  hermes:    {f'http://{HOST}:{port} (pid {pid})' if pid else 'down (`devnet up` starts it)'}")
+    stand_in = _hermes(paths).record()
+    where = f"http://{HOST}:{stand_in['port']} (pid {stand_in['pid']})" if stand_in else "down (`devnet up` starts it)"
+    print(f"  hermes:    {where}")
     profile = load_profile(paths.profile) if paths.profile.is_file() else None
     if profile is None or profile.sequencer is None:
         return

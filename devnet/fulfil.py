@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
-import subprocess
 import sys
-import time as wall
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +28,6 @@ from web3 import AsyncWeb3
 
 from bot.issuance.hours import ALWAYS_OPEN, DAY_NAMES, MarketHours
 from bot.profile import IndexRef, Profile, load_profile
-from devnet.anvil import pid_alive
 from devnet.operator import chain_now
 from devnet.rpc import Sender, connect, contract
 from devnet.stocks import FULFILLER_KEY
@@ -194,41 +190,7 @@ def describe(hours: MarketHours) -> str:
     return f"{names} {config['open']}-{config['close']} {hours.zone}"
 
 
-# -- the detached process (`indexbot devnet up` / `down`) ----------------------------------------------------
-
-
-def spawn(stocks_path: Path, log_path: Path) -> int:
-    """Start `python -m devnet.fulfil stocks_path` in its own session, appending to `log_path`; its pid."""
-    with log_path.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "devnet.fulfil", str(stocks_path)], stdin=subprocess.DEVNULL, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True, cwd=Path(__file__).resolve().parent.parent,
-        )
-    return proc.pid
-
-
-def is_fulfiller(pid: int) -> bool:
-    """Guard against a recycled PID: only a live process whose command line runs this module."""
-    try:
-        return pid_alive(pid) and b"devnet.fulfil" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-
-
-async def stop(pid: int, timeout: float = 5.0) -> None:
-    """SIGTERM, then SIGKILL after `timeout` seconds; nothing when `pid` is not a fulfiller."""
-    if not is_fulfiller(pid):
-        return
-    os.kill(pid, signal.SIGTERM)
-    deadline = wall.monotonic() + timeout
-    while is_fulfiller(pid):
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        if wall.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-        await asyncio.sleep(0.05)
+# -- the detached process (`indexbot devnet up` / `down`, through devnet.process) ---------------------------------
 
 
 def main(argv: list[str]) -> int:

@@ -36,7 +36,7 @@ from devnet import anvil as anvil_rpc
 from devnet.anvil import CHAIN_ID, HOST, Anvil, AnvilError, is_anvil, pid_alive, stop_pid
 from devnet.deploy import STOCKS_PROFILE, boot, devnet_feeds, keep_time_monotonic, restamp, write_profile
 from devnet.fulfil import Fulfiller
-from devnet.hermes import HermesStandIn, chain_prices, point_profile
+from devnet.hermes import ChainPrices, HermesStandIn, point_profile
 from devnet.rpc import Sender, connect
 
 log = logging.getLogger(__name__)
@@ -185,7 +185,7 @@ class Devnet:
 
     async def _serve_hermes(self) -> None:
         """Run the Hermes stand-in on 127.0.0.1 (prices from the devnet's own feeds) and point the profile at it."""
-        self.hermes = await HermesStandIn(chain_prices(self.profile)).start()
+        self.hermes = await HermesStandIn(ChainPrices(self.profile)).start()
         point_profile(self.profile_path, self.hermes.url)
         self.profile = load_profile(self.profile_path)
 

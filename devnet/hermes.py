@@ -3,7 +3,7 @@
 Hermes sits across the network edge (it cannot run here), so the devnet serves its documented answer shape
 itself: `GET /v2/updates/price/latest?ids[]=...` gives `{"binary": {...}, "parsed": [{"id", "price": {"price",
 "conf", "expo", "publish_time"}, "ema_price": {...}, "metadata": {...}}]}`. `HermesStandIn` answers from a
-function of the requested ids, so tests can serve any answer (stale, negative, missing, slow); `chain_prices`
+function of the requested ids, so tests can serve any answer (stale, negative, missing, slow); `ChainPrices`
 is the devnet's own: each Pyth id is priced from the devnet's market data (the symbol's PriceFeed, which
 `indexbot devnet price` moves), published at the chain's time.
 
@@ -17,22 +17,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import signal
-import subprocess
 import sys
-import time
 import tomllib
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import tomli_w
-from aiohttp import web
+from aiohttp import ClientSession, web
 
 from bot.profile import Profile, load_profile
-from devnet.anvil import pid_alive
-from devnet.rpc import connect, factory
 
 log = logging.getLogger(__name__)
 
@@ -152,29 +147,49 @@ class HermesStandIn:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if isinstance(self.source, ChainPrices):
+            await self.source.aclose()
 
 
-def chain_prices(profile: Profile) -> Source:
+LATEST_ANSWER = "0x50d25bcd"  # latestAnswer()
+
+
+class ChainPrices:
     """The devnet's own Hermes prices: each Pyth id of the profile priced by its symbol's devnet PriceFeed
-    (what `indexbot devnet price` moves), published at the chain's newest block time."""
-    by_id = {src_id: profile.feeds[symbol] for symbol, sources in profile.prices.items()
-             for src in sources for src_id in src.pyth_ids() if symbol in profile.feeds}
+    (what `indexbot devnet price` moves), published at the chain's newest block time. Each request costs one
+    JSON-RPC batch to the devnet (the newest block and every feed asked) on one keep-alive session, opened on
+    the first request and closed with the stand-in: the bot waits on this answer at every new block."""
 
-    async def source(ids: Sequence[str]) -> Entries:
+    def __init__(self, profile: Profile) -> None:
+        self._by_id = {src_id: profile.feeds[symbol] for symbol, sources in profile.prices.items()
+                       for src in sources for src_id in src.pyth_ids() if symbol in profile.feeds}
+        self._url = profile.rpc_urls[0]
+        self._session: ClientSession | None = None
+
+    async def __call__(self, ids: Sequence[str]) -> Entries:
         wanted = [i.lower().removeprefix("0x") for i in ids]
-        known = [i for i in wanted if i in by_id]
-        async with connect(profile.rpc_urls[0]) as w3:
-            price_feed = factory(w3, "PriceFeed")
-            block, *answers = await asyncio.gather(
-                w3.eth.get_block("latest"), *(price_feed(by_id[i]).functions.latestAnswer().call() for i in known),
-                return_exceptions=True)
-        if isinstance(block, BaseException):
-            raise block
-        now = int(block["timestamp"])
-        return [entry(i, int(answer), EXPO, now, int(answer) // 2000)  # a feed that cannot be read: the id is left out
-                for i, answer in zip(known, answers, strict=True) if not isinstance(answer, BaseException)]
+        known = [i for i in wanted if i in self._by_id]
+        batch = [{"jsonrpc": "2.0", "id": 0, "method": "eth_getBlockByNumber", "params": ["latest", False]}]
+        batch += [{"jsonrpc": "2.0", "id": n, "method": "eth_call",
+                   "params": [{"to": self._by_id[i], "data": LATEST_ANSWER}, "latest"]} for n, i in enumerate(known, 1)]
+        if self._session is None:
+            self._session = ClientSession(raise_for_status=True)
+        async with self._session.post(self._url, json=batch) as resp:
+            answers = {a["id"]: a for a in await resp.json()}
+        now = int(answers[0]["result"]["timestamp"], 16)
+        out = []
+        for n, i in enumerate(known, 1):
+            raw = answers.get(n, {}).get("result")
+            if raw is None:  # a feed that cannot be read: the id is left out
+                continue
+            answer = int.from_bytes(bytes.fromhex(raw[2:]), "big", signed=True)
+            out.append(entry(i, answer, EXPO, now, answer // 2000))
+        return out
 
-    return source
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        self._session = None
 
 
 def point_profile(profile_path: Path, url: str) -> None:
@@ -189,44 +204,10 @@ def point_profile(profile_path: Path, url: str) -> None:
     tmp.replace(path)
 
 
-# -- beside a background devnet (`indexbot devnet up`): the stand-in as a process of its own ------------------
-
-def spawn(profile_path: Path, port: int, log_path: Path) -> int:
-    """Start `python -m devnet.hermes profile_path port` in its own session, appending to `log_path`; its pid."""
-    with log_path.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "devnet.hermes", str(profile_path), str(port)], stdin=subprocess.DEVNULL,
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=Path(__file__).resolve().parent.parent,
-        )
-    return proc.pid
-
-
-def is_stand_in(pid: int) -> bool:
-    """Guard against a recycled PID: only a live process whose command line runs this module."""
-    try:
-        return pid_alive(pid) and b"devnet.hermes" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-
-
-async def stop(pid: int, timeout: float = 5.0) -> None:
-    """SIGTERM, then SIGKILL after `timeout` seconds; nothing when `pid` is not the stand-in."""
-    if not is_stand_in(pid):
-        return
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while is_stand_in(pid):
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-        await asyncio.sleep(0.05)
-
+# -- beside a background devnet (`indexbot devnet up`, through devnet.process): the stand-in as a process of its own
 
 async def _serve(profile_path: Path, port: int) -> None:
-    stand_in = await HermesStandIn(chain_prices(load_profile(profile_path))).start(port)
+    stand_in = await HermesStandIn(ChainPrices(load_profile(profile_path))).start(port)
     log.info("Hermes stand-in on %s for %s", stand_in.url, profile_path)
     stopped = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)

@@ -16,8 +16,9 @@ from eth_account import Account
 
 from bot.issuance.hours import ALWAYS_OPEN
 from bot.profile import load_profile
-from devnet import cli, fulfil
+from devnet import cli
 from devnet.anvil import free_port, pid_alive
+from devnet.process import running
 from devnet.rpc import DEV_KEYS, Sender, connect, contract
 
 USER = DEV_KEYS[1]
@@ -38,7 +39,7 @@ async def test_up_runs_the_fulfiller_which_fills_while_open(tmp_path: Path, caps
         assert await run("up", "--port", str(free_port()), "--hours", "always") == 0
         assert "fulfiller up" in capsys.readouterr().out
         pid = fulfiller_pid()
-        assert fulfil.is_fulfiller(pid)
+        assert running(pid, "devnet.fulfil")
         stocks = load_profile(paths.stocks)
         ref = stocks.index("MAG7.nex")
         assert ref.market_hours == ALWAYS_OPEN
@@ -79,7 +80,7 @@ async def test_up_runs_the_fulfiller_which_fills_while_open(tmp_path: Path, caps
             await asyncio.sleep(0.02)
         assert await run("up") == 0
         assert "already up" in (out := capsys.readouterr().out) and "fulfiller up" in out
-        assert fulfiller_pid() != pid and fulfil.is_fulfiller(fulfiller_pid())
+        assert fulfiller_pid() != pid and running(fulfiller_pid(), "devnet.fulfil")
 
         assert await run("up", "--hours", "sat 10:00-11:00 Nowhere/Land") == 2
         assert "--hours" in capsys.readouterr().out
@@ -87,5 +88,5 @@ async def test_up_runs_the_fulfiller_which_fills_while_open(tmp_path: Path, caps
         last = fulfiller_pid() if paths.fulfil.is_file() else None
         assert await run("down") == 0
     assert "fulfiller stopped" in capsys.readouterr().out
-    assert last is not None and not fulfil.is_fulfiller(last) and not paths.fulfil.exists()
+    assert last is not None and not running(last, "devnet.fulfil") and not paths.fulfil.exists()
     assert await run("status") == 1
