@@ -134,18 +134,16 @@ def check(kind: str, t: StakeTarget, v: StakeView, units: int | None) -> int:
             raise UserError("error.claim.early", amount=_amount(v.cooling, d), symbol=t.symbol,
                             left=Msg("time.duration", duration_parts(v.cooling_end - v.now)), end=When(v.cooling_end))
         have, nothing, short = v.cooling, "error.claim.nothing", "error.claim.short"
-    if units is None:
-        if not have:
-            raise UserError(nothing, symbol=t.symbol)
-        if kind == "unstake" and v.locked:  # "all" is all that can move: what lockers hold stays staked
-            if not v.unstakable:
-                raise UserError("error.unstake.all_locked", staked=_amount(v.staked, d), locked=_amount(v.locked, d),
-                                staked_symbol=t.staking.symbol)
-            return v.unstakable
-        return have
-    if units > have:
+    if units is None and not have:
+        raise UserError(nothing, symbol=t.symbol)
+    if units is not None and units > have:
         raise UserError(short, symbol=t.symbol, staked_symbol=t.staking.symbol, need=_amount(units, d),
                         have=_amount(have, d))
+    if kind == "unstake" and v.locked and not v.unstakable:  # whatever was asked: lockers hold all of it
+        raise UserError("error.unstake.all_locked", staked=_amount(v.staked, d), locked=_amount(v.locked, d),
+                        staked_symbol=t.staking.symbol)
+    if units is None:  # "all" is all that can move: what lockers hold stays staked
+        return v.unstakable if kind == "unstake" and v.locked else have
     if kind == "unstake" and units > v.unstakable:
         raise UserError("error.unstake.locked", need=_amount(units, d), staked=_amount(v.staked, d),
                         locked=_amount(v.locked, d), available=_amount(v.unstakable, d), staked_symbol=t.staking.symbol)
