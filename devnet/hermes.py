@@ -180,7 +180,7 @@ class ChainPrices:
         out = []
         for n, i in enumerate(known, 1):
             raw = answers.get(n, {}).get("result")
-            if raw is None:  # a feed that cannot be read: the id is left out
+            if raw is None or len(raw) != 66:  # a feed that cannot be read (an error, no code there): the id is left out
                 continue
             answer = int.from_bytes(bytes.fromhex(raw[2:]), "big", signed=True)
             out.append(entry(i, answer, EXPO, now, answer // 2000))

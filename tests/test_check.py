@@ -127,9 +127,10 @@ async def test_check_reads_in_few_round_trips(chain: Devnet) -> None:
     finally:
         await rpc.close()
     # the check's own reads: chain id, one eth_getCode batch, two Multicall3 batches; then the start-up
-    # verification's: the StakeFactory's list and its tokens, chain id, one eth_getCode batch, one Multicall3 batch
-    assert report.round_trips == 9
-    assert by_method["eth_call"] == 5 and by_method["batch"] == 2 and by_method["eth_chainId"] == 2
+    # verification's: the StakeFactory's list and its tokens, AssetLocking's active tokens (all listed already),
+    # chain id, one eth_getCode batch, one Multicall3 batch
+    assert report.round_trips == 10
+    assert by_method["eth_call"] == 6 and by_method["batch"] == 2 and by_method["eth_chainId"] == 2
 
 
 # -- base on a chain without its contracts --------------------------------------------------------------------
