@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,6 +27,8 @@ from devnet.rpc import connect
 
 CHAIN_ID = 31337
 HOST = "127.0.0.1"
+STATES_DIR = "anvil-states"  # anvil's on-disk history, inside the devnet's own directory
+MAX_PERSISTED_STATES = 256  # past blocks' states anvil keeps on disk beyond those in memory
 
 
 class AnvilError(RuntimeError):
@@ -144,8 +147,13 @@ class Anvil:
         up`); `load_state`: a JSON state dump loaded at start (no size limit, unlike anvil_loadState over HTTP)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
+        clear_states(self.workdir)  # a killed run's
         cmd = [str(anvil_binary()), "--host", HOST, "--port", str(self.port), "--chain-id", str(self.chain_id)]
         cmd += ["--accounts", "10"]
+        # anvil writes past blocks' states to disk once its in-memory history is full, by default under
+        # ~/.foundry/anvil/tmp, unbounded and never removed when it is stopped: a 20,000-block run left 9 GB there
+        # and filled the disk. Kept in the devnet's directory, bounded, and removed when the devnet stops.
+        cmd += ["--cache-path", str(self.workdir / STATES_DIR), "--max-persisted-states", str(MAX_PERSISTED_STATES)]
         if state_file is not None:
             cmd += ["--state", str(state_file), "--state-interval", "10"]
         if load_state is not None:
@@ -169,6 +177,12 @@ class Anvil:
             self._proc.poll()
             self._proc = None
         self.pid = None
+        clear_states(self.workdir)
+
+
+def clear_states(workdir: Path) -> None:
+    """Remove anvil's on-disk history of past blocks (only while no anvil of this directory runs)."""
+    shutil.rmtree(Path(workdir) / STATES_DIR, ignore_errors=True)
 
 
 # Node methods web3 has no wrapper for (work against any anvil URL); errors raise web3's Web3RPCError.

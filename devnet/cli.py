@@ -39,7 +39,7 @@ from bot.issuance.hours import ALWAYS_OPEN, MarketHours
 from bot.profile import Profile, load_profile
 from devnet import fulfil, hermes
 from devnet import operator as op
-from devnet.anvil import HOST, Anvil, AnvilError, free_port, is_anvil, pid_alive, stop_pid, wait_ready
+from devnet.anvil import HOST, Anvil, AnvilError, clear_states, free_port, is_anvil, pid_alive, stop_pid, wait_ready
 from devnet.deploy import STOCKS_PROFILE, boot, state_hash, write_profile
 from devnet.harness import keep_one_genesis
 from devnet.process import Background
@@ -252,6 +252,7 @@ async def cmd_down(args: argparse.Namespace, paths: Paths) -> int:
         print("devnet is not running")
         return 0
     await stop_pid(run["pid"], timeout=10.0)
+    clear_states(paths.home)
     paths.run.unlink(missing_ok=True)
     print(f"devnet stopped (pid {run['pid']}); chain state kept in {paths.state}")
     return 0
