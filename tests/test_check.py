@@ -23,7 +23,7 @@ import tomli_w
 
 from bot.app import App
 from bot.chain import Chain
-from bot.check import Sources, load_for_check, render, run_check
+from bot.check import Report, Sources, load_for_check, render, run_check
 from bot.cli import main
 from bot.config import load_config, redact_url
 from bot.discovery import GET_STAKE_TOKENS, verify_at_startup
@@ -62,6 +62,16 @@ async def run_cli(monkeypatch: pytest.MonkeyPatch, home: Path, *argv: str, env: 
 def line_of(out: str, address: str) -> list[str]:
     """The report's lines about `address` (in its address column)."""
     return [ln for ln in out.splitlines() if f"  {address.lower()}  " in ln.lower()]
+
+
+async def checked(path: Path) -> Report:
+    """`run_check` of the profile at `path` (overrides none), on its own RPC client."""
+    profile = load_for_check(path, None, None)
+    rpc = Chain(profile.rpc_urls, profile.multicall3)
+    try:
+        return await run_check(profile, rpc)
+    finally:
+        await rpc.close()
 
 
 # -- the devnet: ready, every address read --------------------------------------------------------------------
@@ -248,12 +258,7 @@ async def test_check_names_each_problem(chain: Devnet, tmp_path: Path, change: C
     data = copy.deepcopy(devnet_data(chain))
     change(data)
     before = await _state(chain)
-    profile = load_for_check(write(tmp_path / "p.toml", data), None, None)
-    rpc = Chain(profile.rpc_urls, profile.multicall3)
-    try:
-        report = await run_check(profile, rpc)
-    finally:
-        await rpc.close()
+    report = await checked(write(tmp_path / "p.toml", data))
     text = render(report)
     assert re.search(problem, text), text
     assert not report.ready and "Verdict: NOT READY." in text
@@ -283,12 +288,7 @@ async def test_a_stale_feed_is_a_warning_not_a_refusal(chain: Devnet, tmp_path: 
     async with connect(chain.url) as w3:
         block = await w3.eth.get_block("latest")
         await w3.provider.make_request("evm_mine", [int(block["timestamp"]) + 5])  # type: ignore[arg-type]
-    profile = load_for_check(write(tmp_path / "p.toml", data), None, None)
-    rpc = Chain(profile.rpc_urls, profile.multicall3)
-    try:
-        report = await run_check(profile, rpc)
-    finally:
-        await rpc.close()
+    report = await checked(write(tmp_path / "p.toml", data))
     text = render(report)
     (btc,) = [r for r in report.rows if r.label == "BTC Chainlink"]
     assert btc.status == "warning" and re.match(r"stale: updated \d+ s ago, its heartbeat is 1 s", btc.warnings[0])
@@ -330,12 +330,7 @@ async def test_start_up_discovers_staking_tokens_the_profile_leaves_out(chain: D
 async def test_check_shows_staking_tokens_discovered_where_the_profile_lists_none(chain: Devnet, tmp_path: Path) -> None:
     data = copy.deepcopy(devnet_data(chain))
     meme = data["indexes"][1].pop("staking")
-    profile = load_for_check(write(tmp_path / "p.toml", data), None, None)
-    rpc = Chain(profile.rpc_urls, profile.multicall3)
-    try:
-        report = await run_check(profile, rpc)
-    finally:
-        await rpc.close()
+    report = await checked(write(tmp_path / "p.toml", data))
     (found,) = [r for r in report.rows if r.address == meme["address"]]
     assert found.label == "asset id 2 (StakeFactory)" and found.status == "ok"
     assert "stakes MEME.ssi: discovered, the profile lists none" in found.facts

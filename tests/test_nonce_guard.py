@@ -4,13 +4,11 @@ Real anvil, real SQLite, the real pipeline (issue 14 §4)."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 
 import pytest
 from conftest import make_config
-from trading_helpers import click, funded_user, say, token_balance
+from trading_helpers import settled, click, funded_user, say, token_balance
 
 from bot.app import App
 from bot.trading.executor import Crash
@@ -35,19 +33,6 @@ def test_first_free_nonce_and_gaps(given: tuple[int, list[int]], want: tuple[int
     pending, flying = given
     assert (nonces.first_free(pending, flying), nonces.gaps(pending, flying)) == want
     assert nonces.first_free(pending, flying) <= pending + len(flying)
-
-
-async def _settled(app: App, intent_id: int, timeout: float = 15.0) -> State:
-    x = app.services.trading
-    assert x is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        intent = await x.intents.get(intent_id)
-        assert intent is not None
-        if intent.state.terminal:
-            return intent.state
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"intent {intent_id} did not settle")
 
 
 async def test_a_database_remembering_higher_nonces_does_not_push_the_next_one(app: App) -> None:
@@ -101,7 +86,7 @@ async def test_a_gap_found_at_start_up_is_repaired_and_nothing_is_repeated(chain
     try:
         before = await token_balance(second, usdc, address)
         await second.reconcile()
-        assert await _settled(second, b.id) is State.MINED
+        assert await settled(second, b.id) is State.MINED
         rows = await second.services.trading.intents.txs(b.id)  # type: ignore[union-attr]
         live = sorted((r.nonce, r.state) for r in rows if r.state != "replaced")
         assert live == [(n, "mined") for n in range(len(b_rows))]  # moved down to the chain's first nonces

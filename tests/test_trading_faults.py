@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import make_config
-from trading_helpers import Recorder, click, funded_user, say, token_balance
+from trading_helpers import settled, Recorder, click, funded_user, say, token_balance
 
 from bot import protocol as p
 from bot.app import App
@@ -17,19 +17,6 @@ from bot.trading.ports import TradeSettings
 from devnet import anvil as anvil_rpc
 from devnet.harness import Devnet
 from devnet.rpc import connect
-
-
-async def _settled(app: App, intent_id: int, timeout: float = 10.0) -> State:
-    x = app.services.trading
-    assert x is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        intent = await x.intents.get(intent_id)
-        assert intent is not None
-        if intent.state.terminal:
-            return intent.state
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"intent {intent_id} did not settle")
 
 
 async def last_notice(told: Recorder) -> str:
@@ -68,7 +55,7 @@ async def test_crash_around_broadcast_neither_loses_nor_repeats(chain: Devnet, t
         told = Recorder()
         second.notices.attach(told)
         await second.reconcile()
-        assert await _settled(second, intent.id) is State.MINED
+        assert await settled(second, intent.id) is State.MINED
         assert await second.chain.nonce(address) == 2  # one approval, one swap: nothing repeated
         assert await token_balance(second, mag7.address, address) >= int(intent.params["quoted_out"]) * 995 // 1000
         assert told.sent and told.sent[-1][2] == "quote-msg" and "Confirmed in block" in told.sent[-1][1], told.sent
@@ -103,7 +90,7 @@ async def test_stuck_transaction_is_replaced_with_a_fee_bump(chain: Devnet, tmp_
         finally:
             await anvil_rpc.node_call(w3, "evm_setAutomine", True)
         try:
-            assert await _settled(app, intent.id) is State.MINED
+            assert await settled(app, intent.id) is State.MINED
             rows = await x.intents.txs(intent.id)
             replaced = [r for r in rows if r.state == "replaced" or r.replaced_by]
             mined = [r for r in rows if r.state == "mined"]
@@ -145,8 +132,8 @@ async def test_a_buy_behind_the_wallets_unmined_swap_approves_afresh(app: App, c
             await anvil_rpc.node_call(w3, "evm_mine")
         finally:
             await anvil_rpc.node_call(w3, "evm_setAutomine", True)
-    assert await _settled(app, first.id) is State.MINED
-    assert await _settled(app, second.id) is State.MINED
+    assert await settled(app, first.id) is State.MINED
+    assert await settled(app, second.id) is State.MINED
     receipt = await app.chain.w3.eth.get_transaction_receipt(approval.tx_hash)
     sent = await app.chain.transaction(approval.tx_hash)
     assert sent is not None and receipt["status"] == 1
@@ -180,7 +167,7 @@ async def test_a_nonce_read_ahead_of_the_receipts_is_not_a_dropped_trade(
             await anvil_rpc.node_call(w3, "evm_mine")
         finally:
             await anvil_rpc.node_call(w3, "evm_setAutomine", True)
-    assert await _settled(app, intent.id) is State.MINED
+    assert await settled(app, intent.id) is State.MINED
     assert await token_balance(app, app.profile.index("MAG7.ssi").token.address, address) > 0
 
 
@@ -208,7 +195,7 @@ async def test_a_trade_whose_nonce_another_transaction_took_is_dropped(app: App,
             await anvil_rpc.node_call(w3, "evm_mine")
         finally:
             await anvil_rpc.node_call(w3, "evm_setAutomine", True)
-    assert await _settled(app, intent.id) is State.DROPPED
+    assert await settled(app, intent.id) is State.DROPPED
     assert (await x.intents.get(intent.id)).result == {"reason": "nonce used elsewhere"}  # type: ignore[union-attr]
     assert await token_balance(app, app.profile.usdc.address, address) == 10_000 * 10**6
 
@@ -242,7 +229,7 @@ async def test_chain_outage_mid_trade_recovers(tmp_path: Path) -> None:
         await net.anvil.start(port=port)
         async with connect(net.url) as w3:
             await anvil_rpc.load_state(w3, saved[0])
-        assert await _settled(app, intent.id) is State.MINED
+        assert await settled(app, intent.id) is State.MINED
         assert await app.chain.nonce(address) == 2
         assert "Confirmed in block" in await last_notice(told)
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -10,6 +12,7 @@ from bot.app import App
 from bot.core.messages import Rendered
 from bot.core.request import Request, split_command
 from bot.core.router import Outcome
+from bot.trading.intents import State
 from devnet.operator import fund
 
 
@@ -57,3 +60,17 @@ async def token_balance(app: App, token: str, address: str) -> int:
 
     (units,) = await app.chain.call(token, p.BALANCE_OF, address)
     return int(units)
+
+
+async def settled(app: App, intent_id: int, timeout: float = 15.0) -> State:
+    """The intent's state once it is terminal (mined, reverted, dropped, ...), waiting up to `timeout` seconds."""
+    x = app.services.trading
+    assert x is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        intent = await x.intents.get(intent_id)
+        assert intent is not None
+        if intent.state.terminal:
+            return intent.state
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"intent {intent_id} did not settle")
