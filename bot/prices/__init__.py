@@ -6,9 +6,10 @@ them all. See bot.prices.book for how a block's prices are chosen and bot.market
 
 from bot.prices import chainlink, pyth, twap  # noqa: F401 - registers the source kinds
 from bot.prices.book import PriceBook, Priced
-from bot.prices.model import PROBLEMS, HermesAnswer, HermesPrice, PriceSetup, PriceSource, ReadContext, Reading, TwapPool
+from bot.prices.model import PROBLEMS, HermesAnswer, HermesPrice, PriceSetup, ReadContext, Reading, TwapPool
 from bot.prices.registry import KINDS, SourceConfigError, parse_sources
 from bot.prices.sequencer import SequencerFeed, SequencerStatus
+from bot.prices.source import PriceSource
 
 __all__ = [
     "KINDS", "PROBLEMS", "HermesAnswer", "HermesPrice", "PriceBook", "PriceSetup", "PriceSource", "Priced", "ReadContext",

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from bot.chain import Call, Result
-from bot.prices.model import PriceSetup, PriceSource, ReadContext, Reading
+from bot.prices.model import PriceSetup, ReadContext, Reading
+from bot.prices.source import PriceSource
 from bot.prices.sequencer import SequencerFeed, SequencerStatus
 
 

@@ -16,7 +16,8 @@ from eth_utils.address import to_checksum_address
 
 from bot import protocol as p
 from bot.chain import Call, Result
-from bot.prices.model import PriceSetup, ReadContext, Reading, SourceDefaults
+from bot.prices.model import PriceSetup, ReadContext, Reading
+from bot.prices.source import SourceDefaults
 from bot.prices.registry import SourceConfigError, positive_int, register
 from bot.prices.startup import FeedReport, Findings, StartupEnv
 

@@ -13,7 +13,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from bot.chain import Call, Result
-from bot.prices.model import HermesPrice, PriceSetup, ReadContext, Reading, SourceDefaults
+from bot.prices.model import HermesPrice, PriceSetup, ReadContext, Reading
+from bot.prices.source import SourceDefaults
 from bot.prices.registry import SourceConfigError, positive_int, register
 from bot.prices.startup import Findings, PythReport, StartupEnv
 

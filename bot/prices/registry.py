@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bot.prices.model import PriceSource
+from bot.prices.source import PriceSource
 
 Parser = Callable[[str, dict[str, Any], str], PriceSource]
 KINDS: dict[str, Parser] = {}

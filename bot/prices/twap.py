@@ -19,7 +19,8 @@ from eth_utils.address import to_checksum_address
 
 from bot import protocol as p
 from bot.chain import Call, Chain, Result
-from bot.prices.model import PriceSetup, ReadContext, Reading, SourceDefaults, TwapPool
+from bot.prices.model import PriceSetup, ReadContext, Reading, TwapPool
+from bot.prices.source import SourceDefaults
 from bot.prices.registry import SourceConfigError, positive_int, register
 from bot.prices.startup import Findings, StartupEnv
 
