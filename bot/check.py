@@ -232,24 +232,20 @@ class _Checker:
 
     # -- queueing reads --------------------------------------------------------------------------------
     def token_reads(self, row: Row, token: TokenRef, batch: _Batch) -> None:
-        def symbol(r: Result) -> None:
-            if not r.ok:
-                row.problems.append(f"symbol() unreadable, expected {token.symbol!r}")
-            elif r.one() != token.symbol:
-                row.problems.append(f"symbol() is {r.one()!r}, expected {token.symbol!r}")
-            else:
-                row.facts.append(f"symbol {r.one()}")
+        def expect(name: str, expected: object) -> Callable[[Result], None]:
+            shown = repr(expected) if isinstance(expected, str) else str(expected)
 
-        def decimals(r: Result) -> None:
-            if not r.ok:
-                row.problems.append(f"decimals() unreadable, expected {token.decimals}")
-            elif r.one() != token.decimals:
-                row.problems.append(f"decimals() is {r.one()}, expected {token.decimals}")
-            else:
-                row.facts.append(f"decimals {r.one()}")
+            def handle(r: Result) -> None:
+                if not r.ok:
+                    row.problems.append(f"{name}() unreadable, expected {shown}")
+                elif r.one() != expected:
+                    row.problems.append(f"{name}() is {r.one()!r}, expected {shown}")
+                else:
+                    row.facts.append(f"{name} {r.one()}")
+            return handle
 
-        batch.add(Call(token.address, p.SYMBOL), symbol)
-        batch.add(Call(token.address, p.DECIMALS), decimals)
+        batch.add(Call(token.address, p.SYMBOL), expect("symbol", token.symbol))
+        batch.add(Call(token.address, p.DECIMALS), expect("decimals", token.decimals))
 
     def staking_reads(self, row: Row, address: str, staked: str | None, batch: _Batch,
                       seen: dict[str, Any] | None = None) -> None:
