@@ -117,8 +117,16 @@ def register(router: Router, services: Services) -> None:
         if not alert.armed:
             lines.append(Msg("alert.already_crossed"))
         if not caller.request.is_private:
-            lines.append(Msg("alert.goes_private"))
+            lines.append(await reaches(caller, lines))
         return Reply.of(*lines, buttons=((delete_button(alert.id),),))
+
+    async def reaches(caller: Caller, lines: list[Msg]) -> Msg:
+        """Asked in a group: the alert's confirmation goes to the user's private chat too, so a closed one (no
+        private chat yet on Telegram, DMs closed on Discord) is told now rather than by an alert that never comes."""
+        if services.outbox is None:
+            return Msg("alert.goes_private")
+        delivery = await services.outbox.reach(caller.user_key, Reply.of(*lines, Msg("alert.arrives_here")))
+        return Msg("alert.dm_closed") if delivery is not None and delivery.status == "blocked" else Msg("alert.goes_private")
 
     async def alert(caller: Caller) -> Reply:
         """No argument: the list. `delete <id>`: delete one. `<index> above|below <usd>` or `<index> premium <pct>`."""
@@ -134,5 +142,5 @@ def register(router: Router, services: Services) -> None:
     async def delete_pressed(caller: Caller, args: tuple[str, ...]) -> Reply:
         return await delete(caller, args[0] if args else "")
 
-    router.command("alert", alert)
+    router.command("alert", alert, personal=True)
     router.action("alert.delete", delete_pressed)

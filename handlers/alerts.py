@@ -104,5 +104,5 @@ def register(router: Router, services: Services) -> None:
         await switch(caller, args[0], args[1])
         return await show(caller, edit=True)
 
-    router.command("alerts", alerts)
+    router.command("alerts", alerts, personal=True)
     router.action("alerts.switch", pressed)

@@ -64,4 +64,4 @@ def register(router: Router, services: Services) -> None:
         return Reply.of(Msg("boost.title", style="title"), *level_lines(got.boost), *table_lines(services.boost),
                         Msg("common.block", {"block": got.block}))
 
-    router.command("boost", boost)
+    router.command("boost", boost, personal=True)

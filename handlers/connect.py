@@ -41,4 +41,4 @@ def register(router: Router, services: Services) -> None:
         return Reply.of(Msg("connect.removed", {"address": short_address(removed)}))
 
     router.command("connect", connect, private_only=True)
-    router.command("disconnect", disconnect)
+    router.command("disconnect", disconnect, personal=True)

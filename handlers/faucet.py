@@ -30,5 +30,5 @@ def register(router: Router, services: Services) -> None:
     async def pressed(caller: Caller, _: tuple[str, ...]) -> Reply:
         return await fund(caller)
 
-    router.command("faucet", fund)
+    router.command("faucet", fund, personal=True)
     router.action("faucet.run", pressed)

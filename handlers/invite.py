@@ -52,5 +52,5 @@ def register(router: Router, services: Services) -> None:
         )
 
     router.command("invite", invite)
-    router.command("referrals", referrals)
+    router.command("referrals", referrals, personal=True)
     router.action("invite.code", bare_code)

@@ -34,5 +34,5 @@ def register(router: Router, services: Services) -> None:
         _, intent_id = await iss.orders.cancel(intent_arg(args), caller.user_key, req.platform, req.chat_id)
         return await run_confirm(services, caller, intent_id)
 
-    router.command("orders", orders)
+    router.command("orders", orders, personal=True)
     router.action("orders.cancel", cancel)

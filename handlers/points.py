@@ -80,4 +80,4 @@ def register(router: Router, services: Services) -> None:
             return await chart(services, points, caller)
         raise UserError("error.args.extra", usage=Msg("usage.points"))
 
-    router.command("points", points_)
+    router.command("points", points_, personal=True)

@@ -98,5 +98,5 @@ def register(router: Router, services: Services) -> None:
         symbol, amount, unit = args
         return await answer(symbol, amount, unit)
 
-    router.command("quote", quote)
+    router.command("quote", quote, personal=True)
     router.action("quote.show", show)

@@ -35,4 +35,4 @@ def register(router: Router, services: Services) -> None:
         await services.settings.set_slippage_bps(caller.user_key, bps)
         return Reply.of(Msg("slippage.set", {"pct": Pct(Decimal(bps).scaleb(-4))}))
 
-    router.command("slippage", slippage)
+    router.command("slippage", slippage, personal=True)

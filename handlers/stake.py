@@ -104,9 +104,9 @@ def register(router: Router, services: Services) -> None:
         """The explicit "Restart cooldown and unstake"."""
         return await run_confirm(services, caller, intent_arg(args), acknowledged=True)
 
-    router.command("stake", command("stake"))
-    router.command("unstake", command("unstake"))
-    router.command("claim", command("claim", optional_amount=True))
+    router.command("stake", command("stake"), personal=True)
+    router.command("unstake", command("unstake"), personal=True)
+    router.command("claim", command("claim", optional_amount=True), personal=True)
     router.action("stake.restart", restart)
     if services.profile.soso_staking is not None:  # handlers/boost.py dispatches /boost add|remove here
         services.staking_actions["add"] = boost_action(services, "stake")

@@ -30,4 +30,4 @@ def register(router: Router, services: Services) -> None:
             await services.digests.reschedule(caller.user_key)
         return Reply.of(Msg("timezone.set", {"zone": chosen, "now": When(now, chosen)}))
 
-    router.command("timezone", timezone)
+    router.command("timezone", timezone, personal=True)

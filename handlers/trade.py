@@ -129,8 +129,8 @@ def register(router: Router, services: Services) -> None:
         await x.cancel(intent_arg(args), caller.user_key)
         return Reply.of(Msg("trade.cancelled"), edit=True)
 
-    router.command("buy", buy)
-    router.command("sell", sell)
+    router.command("buy", buy, personal=True)
+    router.command("sell", sell, personal=True)
     router.action("trade.pick", pick)
     router.action("trade.confirm", confirm)
     router.action("trade.cancel", cancel)

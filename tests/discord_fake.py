@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -95,6 +96,9 @@ class Call:
     path: str
     body: Any  # the JSON payload (from `payload_json` for multipart requests), or None
     files: int = 0
+    status: int = 200  # what the fake answered
+    at: float = 0.0  # time.monotonic() when it arrived
+
 
     @property
     def content(self) -> str:
@@ -118,6 +122,27 @@ class Call:
         return (body.get("data", body) or {}).get("allowed_mentions")
 
 
+@dataclass
+class Refusal:
+    """An error answer for requests `method` to a path containing `path_part`: `times` of them (None: until
+    `until`, a time.monotonic(), or for ever)."""
+
+    method: str
+    path_part: str
+    status: int
+    body: Any
+    headers: dict[str, str]
+    times: int | None = None
+    until: float | None = None
+
+    def applies(self, method: str, path: str) -> bool:
+        if self.method != method or self.path_part not in path:
+            return False
+        if self.until is not None and time.monotonic() >= self.until:
+            return False
+        return self.times is None or self.times > 0
+
+
 class FakeDiscord:
     """The REST edge of Discord on loopback; `calls` holds every request in order."""
 
@@ -125,6 +150,7 @@ class FakeDiscord:
         self.calls: list[Call] = []
         self.bot = user_dict(BOT_ID, "indexbot", bot=True)
         self.dms: dict[str, dict[str, Any]] = {}  # DM channel id -> its recipient (see `open_dm`)
+        self.refusals: list[Refusal] = []
         self._runner: web.AppRunner | None = None
         self.api = ""
 
@@ -148,6 +174,26 @@ class FakeDiscord:
         (POST /channels/<id>/messages) are DMs to that user."""
         self.dms[str(channel_id)] = user
 
+    def refuse(self, method: str, path_part: str, status: int, code: int = 0, message: str = "", *, times: int | None = None,
+               until: float | None = None, body: Any = None, headers: dict[str, str] | None = None) -> None:
+        """Answer matching requests with Discord's error `code` (e.g. 403 with 50007 "Cannot send messages to
+        this user"), or with `body` as given."""
+        answer = body if body is not None else {"message": message or f"refused ({code})", "code": code}
+        self.refusals.append(Refusal(method, path_part, status, answer, {"Via": "1.1 google", **(headers or {})}, times, until))
+
+    def rate_limit(self, method: str, path_part: str, retry_after: float, *, scope: str = "global", cloudflare: bool = True,
+                   times: int | None = None, until: float | None = None) -> None:
+        """429s as Discord sends them for a global limit (Retry-After, X-RateLimit-Global, `global` in the body);
+        `cloudflare` leaves out Discord's Via header, as when Cloudflare answers first, so discord.py does not wait
+        it out itself but raises."""
+        headers = {"Retry-After": str(max(1, round(retry_after))), "X-RateLimit-Scope": scope}
+        if scope == "global":
+            headers["X-RateLimit-Global"] = "true"
+        body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": scope == "global", "code": 0}
+        self.refuse(method, path_part, 429, body=body, headers=headers, times=times, until=until)
+        if cloudflare:
+            self.refusals[-1].headers.pop("Via")
+
     def where(self, method: str, path_part: str) -> list[Call]:
         return [c for c in self.calls if c.method == method and path_part in c.path]
 
@@ -170,7 +216,15 @@ class FakeDiscord:
     async def _handle(self, request: web.Request) -> web.Response:
         body, files = await self._body(request)
         path = "/" + request.match_info["tail"]
-        self.calls.append(Call(request.method, path, body, files))
+        call = Call(request.method, path, body, files, at=time.monotonic())
+        self.calls.append(call)
+        refusal = next((r for r in self.refusals if r.applies(request.method, path)), None)
+        if refusal is not None:
+            if refusal.times is not None:
+                refusal.times -= 1
+            call.status = refusal.status
+            headers = {"Content-Type": "application/json", **refusal.headers}
+            return web.Response(status=refusal.status, body=json.dumps(refusal.body).encode(), headers=headers)
         answer = json.dumps(self._answer(request.method, path, body))
         return web.Response(body=answer.encode(), headers={"Content-Type": "application/json"})  # exactly, as discord.py checks
 
@@ -182,6 +236,11 @@ class FakeDiscord:
                     "bot_require_code_grant": False, "owner": user_dict(1, "owner"), "verify_key": "00", "flags": 0}  # fmt: skip
         if path.endswith("/commands"):
             return [{**c, "id": snowflake(), "application_id": str(APP_ID), "version": "1"} for c in body or []]
+        if method == "POST" and path == "/users/@me/channels":  # open a DM: the same channel for a user each time
+            recipient = user_dict(int(body["recipient_id"]))
+            channel_id = next((c for c, u in self.dms.items() if u["id"] == recipient["id"]), None) or snowflake()
+            self.dms[channel_id] = recipient
+            return {"id": channel_id, "type": 1, "recipients": [recipient], "last_message_id": None}
         if path.endswith("/callback"):
             return {"interaction": {"id": path.split("/")[2], "type": 2}}
         channel_id = path.split("/")[2] if path.startswith("/channels/") else str(CHANNEL_ID)

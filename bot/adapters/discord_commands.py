@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import unicodedata
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional, Protocol
@@ -34,6 +35,10 @@ TOKEN_TEMPLATE = r"b:(?P<token>[A-Za-z0-9_-]{1,64})"
 _TOKEN = re.compile(TOKEN_TEMPLATE)
 MAX_DESCRIPTION = 100  # Discord's limit for command and option descriptions
 MAX_LABEL = 80  # Discord's limit for a button label
+MAX_NAME = 32  # Discord's limit for command and option names
+MAX_CHOICES = 25  # Discord's limit of choices per option (and of options per command)
+MAX_CHOICE = 100  # Discord's limit for a choice's name and a string choice's value
+MAX_COMMAND_CHARS = 4000  # Discord's limit on a command's names, descriptions and values together, per locale
 NO_DESCRIPTION = "…"  # discord.py's own placeholder when a catalog has no entry for an option
 
 ChoiceSource = Callable[["App"], Sequence[tuple[str, str]]]  # (shown name, value) pairs
@@ -84,7 +89,9 @@ def dca_cadences(app: App) -> Sequence[tuple[str, str]]:
 
 
 def alert_settings(app: App) -> Sequence[tuple[str, str]]:
-    return [(name, name) for name in (*KIND_SWITCHES, "quiet", "digest")]
+    """Every kind /alerts switches, then quiet hours and the digest time; "digest" is both a kind and the time
+    setting, so it is offered once (Discord refuses a command whose choices repeat)."""
+    return [(name, name) for name in dict.fromkeys((*KIND_SWITCHES, "quiet", "digest"))]
 
 
 def points_views(app: App) -> Sequence[tuple[str, str]]:
@@ -210,6 +217,86 @@ def build_command(app: App, name: str, run: SlashRun) -> app_commands.Command[An
     return app_commands.Command(name=name, description=_described(catalogs, f"cmd.{name}"), callback=callback)
 
 
+def _name_ok(name: str) -> bool:
+    """Discord's `^[-_'\\p{L}\\p{N}\\p{sc=Deva}\\p{sc=Thai}]{1,32}$`, lowercase where a letter has a lowercase."""
+    def allowed(char: str) -> bool:
+        return (char in "-_'" or unicodedata.category(char)[0] in "LN"
+                or unicodedata.name(char, "").startswith(("DEVANAGARI", "THAI")))
+
+    return 1 <= len(name) <= MAX_NAME and name == name.lower() and all(allowed(c) for c in name)
+
+
+def _unique(where: str, what: str, values: Sequence[object]) -> list[str]:
+    repeated = sorted({str(v) for v in values if values.count(v) > 1})
+    return [f"{where}: {what} {v!r} appears more than once" for v in repeated]
+
+
+def _texts(where: str, what: str, default: object, localized: object, limit: int, *, name: bool) -> list[str]:
+    """Problems of one name or description, in its default language and in every localization."""
+    found: list[str] = []
+    versions = {"default": default, **(localized if isinstance(localized, dict) else {})}
+    for locale, text in versions.items():
+        label = f"{where}: {what} ({locale}) {text!r}"
+        if not isinstance(text, str) or not 1 <= len(text) <= limit:
+            found.append(f"{label} must be 1 to {limit} characters")
+        elif name and not _name_ok(text):
+            found.append(f"{label} is not a valid Discord name (lowercase letters, digits, - _ ')")
+    return found
+
+
+def _size(command: Mapping[str, Any], locale: str) -> int:
+    """Characters Discord counts against `MAX_COMMAND_CHARS` for one locale (names, descriptions, values)."""
+    def text(item: Mapping[str, Any], key: str) -> str:
+        return str((item.get(f"{key}_localizations") or {}).get(locale) or item.get(key) or "")
+
+    total = len(text(command, "name")) + len(text(command, "description"))
+    for option in command.get("options") or []:
+        total += len(text(option, "name")) + len(text(option, "description"))
+        total += sum(len(text(c, "name")) + len(str(c.get("value", ""))) for c in option.get("choices") or [])
+    return total
+
+
+def command_problems(commands: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Everything in a slash-command sync payload that Discord would refuse (it then refuses the whole sync):
+    repeated command, option or choice names and values, more than 25 options or choices, names that break
+    Discord's pattern or are not lowercase, and lengths out of bounds, in the default text and in every
+    language's localization. An empty list: Discord takes it."""
+    found = _unique("commands", "name", [c.get("name") for c in commands])
+    for command in commands:
+        where = f"/{command.get('name')}"
+        found += _texts(where, "name", command.get("name"), command.get("name_localizations"), MAX_NAME, name=True)
+        found += _texts(where, "description", command.get("description"), command.get("description_localizations"),
+                        MAX_DESCRIPTION, name=False)
+        options = list(command.get("options") or [])
+        if len(options) > MAX_CHOICES:
+            found.append(f"{where}: {len(options)} options, at most {MAX_CHOICES}")
+        found += _unique(where, "option", [o.get("name") for o in options])
+        required = [bool(o.get("required")) for o in options]
+        if required != sorted(required, reverse=True):
+            found.append(f"{where}: a required option follows an optional one")
+        for option in options:
+            at = f"{where} {option.get('name')}"
+            found += _texts(at, "name", option.get("name"), option.get("name_localizations"), MAX_NAME, name=True)
+            found += _texts(at, "description", option.get("description"), option.get("description_localizations"),
+                            MAX_DESCRIPTION, name=False)
+            choices = list(option.get("choices") or [])
+            if len(choices) > MAX_CHOICES:
+                found.append(f"{at}: {len(choices)} choices, at most {MAX_CHOICES}")
+            found += _unique(at, "choice name", [c.get("name") for c in choices])
+            found += _unique(at, "choice value", [c.get("value") for c in choices])
+            for choice in choices:
+                found += _texts(at, "choice", choice.get("name"), choice.get("name_localizations"), MAX_CHOICE, name=False)
+                value = choice.get("value")
+                if isinstance(value, str) and not 1 <= len(value) <= MAX_CHOICE:
+                    found.append(f"{at}: choice value {value!r} must be 1 to {MAX_CHOICE} characters")
+        locales = {"default", *(command.get("name_localizations") or {}), *(command.get("description_localizations") or {})}
+        for locale in sorted(locales):
+            size = _size(command, locale)
+            if size > MAX_COMMAND_CHARS:
+                found.append(f"{where} ({locale}): {size} characters in all, at most {MAX_COMMAND_CHARS}")
+    return found
+
+
 def _chat(user: discord.abc.User, guild_id: int | None, channel_id: int | None, locale: str) -> dict[str, Any]:
     return dict(
         platform="discord",
@@ -220,6 +307,12 @@ def _chat(user: discord.abc.User, guild_id: int | None, channel_id: int | None, 
         display_name=user.display_name,
         community=str(guild_id) if guild_id is not None else None,
     )
+
+
+def _reach(user: discord.abc.User, guild_id: int | None) -> dict[str, Any]:
+    """A bot may DM any member of a server it shares, so a server user's DMs are reachable before they write
+    there: `user:<id>`, a DM channel the adapter opens when a message first needs it."""
+    return {} if guild_id is None else {"dm_chat": f"user:{user.id}", "opens_dm": True}
 
 
 def _standing(user: discord.abc.User, permissions: discord.Permissions | None) -> StandingCheck:
@@ -240,7 +333,7 @@ def interaction_request(interaction: discord.Interaction[Any], command: str | No
     # Any interaction can be answered ephemerally, so private-only commands work in servers too.
     standing = _standing(interaction.user, interaction.permissions) if interaction.guild_id is not None else None
     return Request(**chat, command=command, args=args, button_token=button_token, text_length=length, message_ref=ref,
-                   private_reply=True, standing=standing)
+                   private_reply=True, standing=standing, **_reach(interaction.user, interaction.guild_id))
 
 
 def message_request(message: discord.Message, prefix: str) -> Request | None:
@@ -260,7 +353,8 @@ def message_request(message: discord.Message, prefix: str) -> Request | None:
         except (AttributeError, TypeError):  # the server's roles are not cached: no rights known
             permissions = None
         standing = _standing(message.author, permissions)
-    return Request(**chat, command=command, args=args, text_length=len(content), standing=standing)
+    return Request(**chat, command=command, args=args, text_length=len(content), standing=standing,
+                   **_reach(message.author, message.guild.id if message.guild else None))
 
 
 class CatalogTranslator(app_commands.Translator):

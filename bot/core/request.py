@@ -36,6 +36,7 @@ class Request:
     message_ref: str | None = None  # the platform's id of the message a button was pressed on (for edits)
     private_reply: bool = False  # the platform can answer so only the requester sees it (Discord ephemeral)
     dm_chat: str | None = None  # the user's private chat with the bot, when the platform can address it
+    opens_dm: bool = False  # the bot may write to `dm_chat` unasked (Discord: a member of a server it shares)
     community: str | None = None  # the group (Telegram group chat id) or server (Discord guild id) it came from
     standing: StandingCheck | None = field(default=None, compare=False, repr=False)  # the user's rights there
 

@@ -51,6 +51,7 @@ class Command:
     run: CommandFn
     private_only: bool = False
     secret: SecretOf | None = None
+    personal: bool = False  # about the user's own money or account: hidden from others where the platform can
 
     @property
     def description_key(self) -> str:
@@ -61,6 +62,7 @@ class Command:
 class Action:
     run: ActionFn
     private_only: bool = False
+    personal: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,15 +85,18 @@ class Router:
         self.actions: dict[str, Action] = {}
         self.watchers: list[Watcher] = []
 
-    def command(self, name: str, run: CommandFn, *, private_only: bool = False, secret: SecretOf | None = None) -> None:
+    def command(self, name: str, run: CommandFn, *, private_only: bool = False, secret: SecretOf | None = None,
+                personal: bool = False) -> None:
         """Register a command. `private_only`: answered only where nobody else can read the answer (a private
         chat, or an ephemeral reply where the platform has one). `secret`: tells which secret the arguments may
         carry; such a message is deleted where the platform allows, whatever the outcome, and typed where
-        others can read it, it is refused with a warning that the secret must be considered seen."""
-        self.commands[name] = Command(name, run, private_only, secret)
+        others can read it, it is refused with a warning that the secret must be considered seen. `personal`: the
+        user's own balances, quotes, points; answered so only they see it where the platform allows (a Discord
+        ephemeral reply), and as usual elsewhere (a Telegram group sees it, as before)."""
+        self.commands[name] = Command(name, run, private_only, secret, personal)
 
-    def action(self, name: str, run: ActionFn, *, private_only: bool = False) -> None:
-        self.actions[name] = Action(run, private_only)
+    def action(self, name: str, run: ActionFn, *, private_only: bool = False, personal: bool = False) -> None:
+        self.actions[name] = Action(run, private_only, personal)
 
     def watch(self, watcher: Watcher) -> None:
         """Tell `watcher` of every request (command or press) once its user is known, before it is answered
@@ -114,18 +119,20 @@ class Router:
         user_key: int | None = None
         try:
             dm_chat = request.chat_id if request.is_private else None  # where their alerts go from now on
-            user = await self.users.seen(request.platform, request.user_id, request.display_name, request.locale or None, dm_chat)
+            reach = request.dm_chat if request.opens_dm else None  # else where, until they write privately
+            user = await self.users.seen(request.platform, request.user_id, request.display_name, request.locale or None, dm_chat,
+                                         reach)
             locale, user_key = user.locale or locale, user.id
             caller = Caller(request, user.id, locale)
             await self._tell_watchers(caller)
             if request.button_token is not None:
                 action, args = await self._find_press(caller, request.button_token)
-                private = self._allowed(request, action.private_only)
+                private = self._allowed(request, action.private_only) or action.personal and request.private_reply
                 reply = await action.run(caller, args)
             else:
                 command = self._find(caller)
                 kind = command.secret(request.args) if command.secret else None
-                private = self._allowed(request, command.private_only)
+                private = self._allowed(request, command.private_only) or command.personal and request.private_reply
                 reply = await command.run(caller)
             tokens = await self._issue(caller, reply)
         except UserError as err:

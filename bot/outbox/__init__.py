@@ -10,7 +10,9 @@ restart. Each running front end has a `Dispatcher` that sends what is due (bot/o
 
 A `key` makes a message idempotent: putting the same key twice stores it once (a job that runs twice, a
 restart in the middle of a fan-out). A user who switched a kind off in /alerts, blocked the bot, or never
-opened a private chat with it gets nothing (`put` returns None).
+opened a private chat with it gets nothing (`put` returns None); where the platform lets the bot write first
+(Discord, to a member of a server it shares) the user's private chat is an address the front end opens when
+it first sends there. `reach` tells at once whether a user's private chat can be reached.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 
 PRIORITY = {"trade": 0, "announcement": 2}  # everything else: 1
 WAIT_FOR_DELIVERY = 60.0  # how long `tell` waits for its message to be shown before answering "not yet"
+WAIT_FOR_REACH = 10.0  # how long `reach` waits, while the user waits for the command's answer
 
 
 class Outbox:
@@ -71,6 +74,19 @@ class Outbox:
         if message_id is not None:
             self.wake(platform)
         return message_id
+
+    async def reach(self, user_id: int, reply: Reply, timeout: float = WAIT_FOR_REACH) -> Delivery | None:
+        """Show `reply` in the user's private chat now, to learn whether their messages can reach them at all
+        (e.g. from `/alert` in a group): the platform's answer; `blocked` at once when the bot knows no private
+        chat it may write to; None when no answer came within `timeout` (no front end running, a slow platform).
+        Asked for by the user, so a "blocked the bot" mark is lifted and tried once more."""
+        to = await self.rows.recipient(user_id, "notice")
+        if to is None or to.dm_chat is None:
+            return Delivery("blocked", error="no private chat")
+        if to.blocked:
+            await self.rows.unblock(user_id)
+        message_id = await self.put_chat(to.platform, to.dm_chat, reply, "trade", user_id=user_id)
+        return await self.result(message_id, timeout) if message_id is not None else None
 
     def source(self, name: str, make: Source) -> None:
         """Register how payloads {"source": name, ...} become a Reply at send time."""

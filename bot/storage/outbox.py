@@ -182,6 +182,10 @@ class OutboxRows:
         async with self._db.transaction() as tx:
             await tx.execute("UPDATE users SET blocked_at = ? WHERE id = ? AND blocked_at IS NULL", (int(time.time()), user_id))
 
+    async def unblock(self, user_id: int) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute("UPDATE users SET blocked_at = NULL WHERE id = ?", (user_id,))
+
     async def recover(self, platform: str) -> int:
         """After a crash: messages left 'sending' may have arrived; they become 'unknown' and are never resent."""
         async with self._db.transaction() as tx:

@@ -41,31 +41,43 @@ class Users:
 
     async def seen(
         self, platform: str, platform_user_id: str, display_name: str = "", platform_locale: str | None = None,
-        dm_chat: str | None = None,
+        dm_chat: str | None = None, reach: str | None = None,
     ) -> UserRow:
         """The user's row, created on first contact; last_seen_at refreshed at most once an hour, the platform's
         language whenever it changes. `dm_chat` (given when the user writes to the bot privately) is where their
-        alerts go from then on, and writing privately lifts a "blocked the bot" mark."""
+        alerts go from then on, and writing privately lifts a "blocked the bot" mark. `reach` is where the
+        platform lets the bot write to them unasked (a Discord `user:<id>`, its DM channel opened when first
+        used): kept only while no private chat is known, and it lifts nothing."""
         now = time.time()
         known = self._known.get((platform, platform_user_id))
         if (known is not None and now - known[1] < SEEN_REFRESH_SECONDS and known[0].platform_locale == platform_locale
-                and (dm_chat is None or known[0].dm_chat == dm_chat)):
+                and (dm_chat is None or known[0].dm_chat == dm_chat) and (reach is None or known[0].dm_chat is not None)):
             return known[0]
         async with self._db.transaction() as tx:
             row = await tx.fetch_one(
                 """INSERT INTO users (platform, platform_user_id, display_name, created_at, last_seen_at, platform_locale, dm_chat)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)
+                   VALUES (?1, ?2, ?3, ?4, ?4, ?5, COALESCE(?6, ?7))
                    ON CONFLICT (platform, platform_user_id) DO UPDATE
                    SET last_seen_at = excluded.last_seen_at, platform_locale = excluded.platform_locale,
-                       dm_chat = COALESCE(excluded.dm_chat, users.dm_chat),
-                       blocked_at = CASE WHEN excluded.dm_chat IS NULL THEN users.blocked_at END
+                       dm_chat = COALESCE(?6, users.dm_chat, ?7),
+                       blocked_at = CASE WHEN ?6 IS NULL THEN users.blocked_at END
                    RETURNING id, platform, platform_user_id, locale, platform_locale, dm_chat""",
-                (platform, platform_user_id, display_name, int(now), int(now), platform_locale, dm_chat),
+                (platform, platform_user_id, display_name, int(now), platform_locale, dm_chat, reach),
             )
         assert row is not None
         user = UserRow(int(row[0]), str(row[1]), str(row[2]), row[3], row[4], row[5])
         self._known[(platform, platform_user_id)] = (user, now)
         return user
+
+    async def opened_private_chat(self, platform: str, platform_user_id: str, address: str, chat: str) -> None:
+        """The platform opened the private chat `address` stood for (`seen`'s `reach`): store its id, unless the
+        user has since written from another private chat."""
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE users SET dm_chat = ? WHERE platform = ? AND platform_user_id = ? AND (dm_chat IS NULL OR dm_chat = ?)",
+                (chat, platform, platform_user_id, address),
+            )
+        self._known.pop((platform, platform_user_id), None)
 
     def forget(self, user_id: int) -> None:
         """Drop the remembered row (it changed behind this cache: the user blocked the bot)."""

@@ -1,0 +1,228 @@
+"""Messages nobody asked for right now, sent by the outbox through the real Discord front end to the loopback
+stand-in for Discord's REST API (tests/discord_fake.py): what a refusal means, DMs opened when first needed,
+and limits discord.py leaves to us.
+
+- A 403/404 from a server channel is about the channel: the user is never marked as having blocked the bot;
+  the channel rests and the moderators are told. Only 50007 on a DM means the user closed their DMs.
+- A user known only from a server gets their alerts: the DM channel is opened once (POST /users/@me/channels),
+  its id stored, and every DM after is one request; /alert says at once when their DMs are closed.
+- A 429 discord.py raises (Cloudflare's, a global limit) holds every send for Retry-After, doubling when it
+  comes again, and every invalid request is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import discord
+import pytest
+
+from bot.adapters.discord import Backoff, DiscordFrontend
+from bot.announce.config import AnnounceConfig
+from bot.app import App
+from bot.core.messages import Msg, Reply
+from bot.metrics import INVALID_REQUESTS
+from conftest import make_config
+from devnet.harness import Devnet
+from discord_fake import CHANNEL_ID, GUILD_ID, FakeDiscord, dispatched, fake_discord, slash_payload, user_dict
+
+ALICE = user_dict(940000000000000011, "alice")
+MODERATOR = 940000000000000099
+MISSING_ACCESS = 50001
+CANNOT_DM = 50007
+
+
+@pytest.fixture
+async def app(chain: Devnet, tmp_path: Path) -> AsyncIterator[App]:
+    """The app with one configured Discord moderator."""
+    bot = await App.start(make_config(chain, tmp_path, announce=AnnounceConfig(discord_moderators=frozenset({str(MODERATOR)}))))
+    try:
+        yield bot
+    finally:
+        await bot.stop()
+
+
+@pytest.fixture
+async def rest(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
+    async with fake_discord() as server:
+        monkeypatch.setattr(discord.http.Route, "BASE", server.api)
+        yield server
+
+
+@pytest.fixture
+async def front(app: App, rest: FakeDiscord) -> AsyncIterator[DiscordFrontend]:
+    """The logged-in front end, attached to the outbox as `indexbot run` attaches it (no gateway)."""
+    frontend = DiscordFrontend(app, "test-token", guild_id=GUILD_ID)
+    await frontend.bot.login("test-token")
+    app.notices.attach(frontend)
+    rest.calls.clear()
+    try:
+        yield frontend
+    finally:
+        await app.notices.detach(frontend)
+        await frontend.bot.close()
+
+
+async def slash(front: DiscordFrontend, name: str, *, locale: str = "en-US", guild_id: int | None = GUILD_ID,
+                channel_id: int = CHANNEL_ID, **options: str) -> None:
+    payload = slash_payload(name, options, ALICE, locale=locale, guild_id=guild_id, channel_id=channel_id)
+    await dispatched(lambda: front.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
+
+
+async def user_row(app: App) -> tuple[int, str | None, int | None]:
+    row = await app.db.fetch_one("SELECT id, dm_chat, blocked_at FROM users WHERE platform_user_id = ?", (ALICE["id"],))
+    assert row is not None
+    return int(row[0]), row[1], row[2]
+
+
+async def settled(app: App, message_id: int, timeout: float = 15.0) -> str:
+    """The message's final state once the outbox decided it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = await app.notices.outbox.rows.state_of(message_id)
+        assert state is not None
+        if state[0] not in ("pending", "sending"):
+            return state[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"message {message_id} still {state[0]} after {timeout}s")
+
+
+def text(app: App, key: str, locale: str = "en") -> str:
+    return app.services.catalogs.text(key, locale)
+
+
+# -- a channel's refusal is the channel's, a DM's 50007 is the user's ------------------------------------------
+
+
+@pytest.mark.parametrize(("status", "code"), [(403, MISSING_ACCESS), (404, 10003)])
+async def test_a_server_channel_refusing_the_bot_rests_the_channel_tells_moderators_and_never_mutes_the_user(
+        app: App, front: DiscordFrontend, rest: FakeDiscord, status: int, code: int) -> None:
+    await slash(front, "help")  # alice is known from the server only
+    user_id, _, _ = await user_row(app)
+    rest.refuse("POST", f"/channels/{CHANNEL_ID}/messages", status, code)
+    outbox = app.notices.outbox
+    progress = await outbox.put_chat("discord", str(CHANNEL_ID), Reply.of(Msg("help.title")), "trade", user_id=user_id)
+    assert progress is not None and await settled(app, progress) == "failed"
+    assert (await user_row(app))[2] is None  # not marked as having blocked the bot
+
+    again = await outbox.put_chat("discord", str(CHANNEL_ID), Reply.of(Msg("help.title")), "trade", user_id=user_id)
+    assert again is not None and await settled(app, again) == "failed"
+    assert len(rest.where("POST", f"/channels/{CHANNEL_ID}/messages")) == 1  # the channel rests: no second refusal
+
+    alert = await outbox.put(user_id, Reply.of(Msg("help.title")), "price")  # the user's own alerts still go
+    assert alert is not None and await settled(app, alert) == "sent"
+    for _ in range(100):  # the moderator's DM, queued beside it
+        if len(rest.where("POST", "/messages")) >= 3:
+            break
+        await asyncio.sleep(0.05)
+    opened = {str(c.body["recipient_id"]) for c in rest.where("POST", "/users/@me/channels")}
+    assert opened == {ALICE["id"], str(MODERATOR)}
+    [told] = [c for c in rest.where("POST", "/messages") if "can no longer post" in c.content]
+    assert str(CHANNEL_ID) in told.content and str(status) in told.content
+    assert told.path.split("/")[2] in rest.dms and rest.dms[told.path.split("/")[2]]["id"] == str(MODERATOR)
+
+
+async def test_only_50007_on_a_dm_means_the_user_closed_their_dms(app: App, front: DiscordFrontend, rest: FakeDiscord) -> None:
+    await slash(front, "help")
+    user_id, _, _ = await user_row(app)
+    rest.refuse("POST", "/messages", 403, CANNOT_DM, "Cannot send messages to this user")
+    first = await app.notices.outbox.put(user_id, Reply.of(Msg("help.title")), "price")
+    assert first is not None and await settled(app, first) == "blocked"
+    assert (await user_row(app))[2] is not None
+    assert await app.notices.outbox.put(user_id, Reply.of(Msg("help.title")), "price") is None  # muted from now on
+    assert not [c for c in rest.calls if "can no longer post" in c.content]  # no moderator told of a user's choice
+
+
+# -- DMs opened when first needed ----------------------------------------------------------------------------
+
+
+async def test_a_server_only_user_gets_alerts_through_a_dm_opened_once(app: App, front: DiscordFrontend, rest: FakeDiscord) -> None:
+    await slash(front, "alert", index="MAG7.ssi", condition="above", value="500000")
+    answer = rest.where("POST", "/webhooks/")[-1]
+    assert "Alert #1 set" in answer.content and text(app, "alert.goes_private") in answer.content
+    [opened] = rest.where("POST", "/users/@me/channels")
+    assert str(opened.body["recipient_id"]) == ALICE["id"]
+    dm = next(iter(rest.dms))
+    [confirmation] = rest.where("POST", f"/channels/{dm}/messages")
+    assert "Alert #1 set" in confirmation.content and text(app, "alert.arrives_here") in confirmation.content
+    user_id, dm_chat, blocked = await user_row(app)
+    assert dm_chat == dm and blocked is None  # stored for the next run too
+
+    rest.calls.clear()
+    alert = await app.notices.outbox.put(user_id, Reply.of(Msg("help.title")), "price")
+    assert alert is not None and await settled(app, alert) == "sent"
+    assert [(c.method, c.path) for c in rest.calls] == [("POST", f"/channels/{dm}/messages")]  # one request a DM
+
+
+async def test_a_new_run_sends_to_the_stored_dm_in_one_request(app: App, front: DiscordFrontend, rest: FakeDiscord) -> None:
+    await slash(front, "alert", index="MAG7.ssi", condition="above", value="500000")
+    dm = next(iter(rest.dms))
+    user_id, _, _ = await user_row(app)
+    await app.notices.detach(front)
+    later = DiscordFrontend(app, "test-token", guild_id=GUILD_ID)  # nothing remembered in memory
+    await later.bot.login("test-token")
+    app.notices.attach(later)
+    rest.calls.clear()
+    try:
+        alert = await app.notices.outbox.put(user_id, Reply.of(Msg("help.title")), "price")
+        assert alert is not None and await settled(app, alert) == "sent"
+        assert [(c.method, c.path) for c in rest.calls] == [("POST", f"/channels/{dm}/messages")]
+    finally:
+        await app.notices.detach(later)
+        await later.bot.close()
+
+
+async def test_alert_in_a_server_says_at_once_when_dms_are_closed_in_the_users_language(
+        app: App, front: DiscordFrontend, rest: FakeDiscord) -> None:
+    rest.refuse("POST", "/messages", 403, CANNOT_DM, "Cannot send messages to this user")
+    started = time.monotonic()
+    await slash(front, "alert", locale="zh-CN", index="MAG7.ssi", condition="above", value="500000")
+    assert time.monotonic() - started < 10
+    answer = rest.where("POST", "/webhooks/")[-1]
+    assert text(app, "alert.dm_closed", "zh_CN") in answer.content
+    assert text(app, "alert.goes_private", "zh_CN") not in answer.content
+    user_id, _, blocked = await user_row(app)
+    assert blocked is not None
+
+    rest.refusals.clear()  # they allowed DMs from the server and ask again: tried once more, and it works
+    await slash(front, "alert", locale="zh-CN", index="MAG7.ssi", condition="below", value="1")
+    answer = rest.where("POST", "/webhooks/")[-1]
+    assert text(app, "alert.goes_private", "zh_CN") in answer.content and (await user_row(app))[2] is None
+
+
+# -- limits discord.py does not absorb -----------------------------------------------------------------------
+
+
+def test_backoff_honours_retry_after_doubles_in_a_row_and_holds_everything_only_for_a_global_limit() -> None:
+    now = [100.0]
+    backoff = Backoff(base=1.0, cap=60.0, clock=lambda: now[0])
+    assert backoff.refused(2.5, everything=False) == 2.5 and backoff.until == 0.0
+    assert backoff.refused(None, everything=True) == 2.0 and backoff.until == 102.0
+    assert backoff.refused(0.5, everything=True) == 4.0 and backoff.until == 104.0
+    assert [backoff.refused(None, False) for _ in range(5)] == [8.0, 16.0, 32.0, 60.0, 60.0]
+    backoff.passed()
+    assert backoff.refused(3.0, everything=False) == 3.0
+
+
+async def test_a_global_429_holds_every_send_for_retry_after_and_counts_invalid_requests(
+        app: App, front: DiscordFrontend, rest: FakeDiscord) -> None:
+    front.backoff = Backoff(base=0.25)
+    retry_after = 0.5
+    counted = INVALID_REQUESTS.labels(platform="discord", status="429")
+    before = counted._value.get()
+    rest.rate_limit("POST", "/messages", retry_after, until=time.monotonic() + 1.2)
+    outbox = app.notices.outbox
+    ids = [await outbox.put_chat("discord", str(CHANNEL_ID + i), Reply.of(Msg("help.title")), "announcement") for i in range(6)]
+    assert all(ids)
+    states = [await settled(app, i) for i in ids if i is not None]
+    assert states == ["sent"] * 6
+    sends = rest.where("POST", "/messages")
+    limited = [c for c in sends if c.status == 429]
+    assert 1 <= len(limited) <= 4, [round(c.at - sends[0].at, 2) for c in limited]  # not one per message and retry
+    first = limited[0].at
+    too_soon = [c for c in sends if first + 0.05 < c.at < first + retry_after - 0.02]
+    assert too_soon == []  # nothing left while the limit held, whichever chat it was for
+    assert counted._value.get() - before == len(limited)
