@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 from collections.abc import AsyncIterator
@@ -17,12 +18,19 @@ from typing import Any
 
 import discord
 import pytest
+import yarl
+from discord.gateway import DiscordWebSocket
 
 from bot.adapters.base import PlainMarkup
 from bot.adapters.discord import DiscordFrontend
 from bot.adapters.discord_commands import command_problems
+from bot import cli
 from bot.app import App
+from bot.config import Secret
 from bot.core.request import Request
+from conftest import make_config
+from devnet.harness import Devnet
+from telegram_emulator import BotApiEmulator
 from discord_fake import APP_ID, CHANNEL_ID, GUILD_ID, Call, FakeDiscord, dispatched, fake_discord, message_dict, press_payload, slash_payload, user_dict
 
 ALICE = user_dict(940000000000000021, "alice")
@@ -116,6 +124,27 @@ async def test_a_refused_sync_is_logged_and_the_bot_runs_on(app: App, rest: Fake
         assert "**Commands**" in rest.sent()[-1].content
     finally:
         await frontend.bot.close()
+
+
+async def test_indexbot_run_serves_telegram_while_discord_refuses_the_command_sync(
+        chain: Devnet, tmp_path: Any, rest: FakeDiscord, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`indexbot run` with both tokens: Discord refuses the sync (it raised CommandSyncFailure out of `run`, which
+    then stopped Telegram too); now Telegram answers and the run goes on."""
+    monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL("ws://127.0.0.1:9/"))  # no gateway needed
+    rest.refuse("PUT", "/commands", 400, INVALID_FORM_BODY, "Invalid Form Body")
+    async with BotApiEmulator() as emulator:
+        config = make_config(chain, tmp_path, telegram_token=Secret(emulator.token), telegram_api_url=emulator.url,
+                             discord_token=Secret("test-token"), discord_guild_id=GUILD_ID)
+        run = asyncio.create_task(cli._run(config))
+        try:
+            await emulator.wait_for("getUpdates", timeout=60)
+            emulator.send_text(4343, 4343, "/quote MAG7.ssi 100")
+            sent = await emulator.wait_for("sendMessage", lambda c: c.chat_id == 4343, timeout=30)
+            assert "Buy quote: MAG7.ssi" in sent.params["text"]
+            assert rest.where("PUT", "/commands") and not run.done()
+        finally:
+            run.cancel()
+            await asyncio.gather(run, return_exceptions=True)
 
 
 # -- personal answers ------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from pathlib import Path
 import discord
 import pytest
 
-from bot.adapters.discord import Backoff, DiscordFrontend
+from bot.adapters.discord import SENDS_AT_ONCE, Backoff, DiscordFrontend
 from bot.announce.config import AnnounceConfig
 from bot.app import App
 from bot.core.messages import Msg, Reply
@@ -222,7 +222,8 @@ async def test_a_global_429_holds_every_send_for_retry_after_and_counts_invalid_
     sends = rest.where("POST", "/messages")
     limited = [c for c in sends if c.status == 429]
     assert 1 <= len(limited) <= 4, [round(c.at - sends[0].at, 2) for c in limited]  # not one per message and retry
-    first = limited[0].at
-    too_soon = [c for c in sends if first + 0.05 < c.at < first + retry_after - 0.02]
-    assert too_soon == []  # nothing left while the limit held, whichever chat it was for
+    first = limited[0]
+    too_soon = [c for c in sends if c is not first and first.at <= c.at < first.at + retry_after - 0.02]
+    # nothing left while the limit held, whichever chat it was for, but the one send already on its way beside it
+    assert len(too_soon) <= SENDS_AT_ONCE - 1, [round(c.at - first.at, 3) for c in too_soon]
     assert counted._value.get() - before == len(limited)
