@@ -103,6 +103,8 @@ async def test_a_server_channel_refusing_the_bot_rests_the_channel_tells_moderat
     await slash(front, "help")  # alice is known from the server only
     user_id, _, _ = await user_row(app)
     rest.refuse("POST", f"/channels/{CHANNEL_ID}/messages", status, code)
+    invalid = INVALID_REQUESTS.labels(platform="discord", status=str(status))
+    before = invalid._value.get()
     outbox = app.notices.outbox
     progress = await outbox.put_chat("discord", str(CHANNEL_ID), Reply.of(Msg("help.title")), "trade", user_id=user_id)
     assert progress is not None and await settled(app, progress) == "failed"
@@ -111,6 +113,7 @@ async def test_a_server_channel_refusing_the_bot_rests_the_channel_tells_moderat
     again = await outbox.put_chat("discord", str(CHANNEL_ID), Reply.of(Msg("help.title")), "trade", user_id=user_id)
     assert again is not None and await settled(app, again) == "failed"
     assert len(rest.where("POST", f"/channels/{CHANNEL_ID}/messages")) == 1  # the channel rests: no second refusal
+    assert invalid._value.get() - before == (1 if status == 403 else 0)  # Discord counts 403s, not 404s
 
     alert = await outbox.put(user_id, Reply.of(Msg("help.title")), "price")  # the user's own alerts still go
     assert alert is not None and await settled(app, alert) == "sent"
