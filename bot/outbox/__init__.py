@@ -83,6 +83,8 @@ class Outbox:
         to = await self.rows.recipient(user_id, "notice")
         if to is None or to.dm_chat is None:
             return Delivery("blocked", error="no private chat")
+        if not self.running(to.platform):  # nothing would show it now: nothing is queued, the caller hears "unknown"
+            return None
         if to.blocked:
             await self.rows.unblock(user_id)
         message_id = await self.put_chat(to.platform, to.dm_chat, reply, "trade", user_id=user_id)
