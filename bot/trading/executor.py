@@ -42,6 +42,7 @@ from bot.trading import stake, swap
 from bot.trading.intents import Intent, State
 from bot.trading.nonces import NonceManager
 from bot.trading.ports import ConnectedSigners, Notifier, Signers, SlippageStore, TradeSettings
+from bot.trading.destinations import refusal
 from bot.trading.gas import AllowanceSlots
 from bot.trading.gas import override as gas_override
 from bot.core.reverts import Units, explain, revert_of
@@ -49,7 +50,7 @@ from wallets.connected import TxRequest
 
 log = logging.getLogger(__name__)
 
-Stage = Literal["signing", "submitted", "pending", "retrying", "mined", "reverted", "dropped", "expired"]
+Stage = Literal["signing", "submitted", "pending", "retrying", "mined", "reverted", "dropped", "expired", "held"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class TradeStatus:
 
     @property
     def final(self) -> bool:
-        return self.stage in ("mined", "reverted", "dropped", "expired")
+        return self.stage in ("mined", "reverted", "dropped", "expired", "held")  # held: no automatic follow-up
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,9 @@ class Executor:
         if who.kind == "connected":
             raise UserError("error.withdraw.connected")
         address = who.address
+        refused = refusal(to, address, self.profile, self.market.setup.pools)
+        if refused is not None:  # the sender itself, or a contract it would be lost in
+            raise refused
         decimals = 18 if asset is None else asset.decimals
         balance = await self.balance(address, asset)
         if amount is None:
