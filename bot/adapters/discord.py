@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import re
 from typing import Any, Literal
 
 import aiohttp
@@ -54,12 +55,17 @@ RETRY_SECONDS = 10.0  # Discord failing on its side: the outbox tries a message 
 SENDS_AT_ONCE = 2
 
 
+_LINK = re.compile(r"(?<!<)\bhttps?://[^\s<>]+")
+
+
 class DiscordMarkup:
-    """Discord markdown: user text escaped (markdown and mentions), titles bold, code inline."""
+    """Discord markdown: user text escaped (markdown and mentions), titles bold, code inline. A link is shown
+    as `<url>`, which Discord never embeds: its embed fetcher would open a signing or connect link before the
+    user does (links only ever enter a message as parameters, through here)."""
 
     @staticmethod
     def escape(text: str) -> str:
-        return escape_mentions(escape_markdown(text))
+        return _LINK.sub(lambda m: f"<{m.group(0)}>", escape_mentions(escape_markdown(text)))
 
     @staticmethod
     def style(kind: str, text: str) -> str:

@@ -380,8 +380,9 @@ class Executor:
         Idempotent for a repeated (step, hash). Refused: an intent that is not a connected wallet's, a step
         out of order, a transaction the node knows that is not the step asked for (another sender, target,
         calldata or value: e.g. a hash from someone else's wallet), another hash for a step already in
-        unless the node shows it replaces that one (same sender and nonce, as a wallet's "speed up" does),
-        and an intent no longer waiting for its wallet. The first hash moves the intent to `sent`."""
+        unless the node shows it replaces that one (same sender and nonce, as a wallet's "speed up" does) or
+        the node does not know that one (a provisional hash: the real one may still come and replace it), and
+        an intent no longer waiting for its wallet. The first hash moves the intent to `sent`."""
         intent = await self.intents.get(intent_id)
         if intent is None or not intent.connected:
             raise UserError("error.trade.unknown")
@@ -400,9 +401,10 @@ class Executor:
         replaces = None
         if live:
             before = await self.chain.transaction(live[-1].tx_hash)
-            if found is None or before is None or int(found["nonce"]) != int(before["nonce"]):
+            # a hash our node never saw (`before` None) may be a wallet's placeholder: the real one replaces it
+            if before is not None and (found is None or int(found["nonce"]) != int(before["nonce"])):
                 raise UserError("error.sign.step")
-            replaces = live[-1]
+            replaces = live[-1]  # kept as a candidate: if it is mined after all, it still counts
         nonce, max_fee, tip = wallet.fees_of(found)
         sent = WalletTx(step, str(want[step]["purpose"]), intent.address, tx_hash, nonce, max_fee, tip)
         outcome = await self.intents.record_wallet_tx(intent.id, sent, replaces)

@@ -13,7 +13,8 @@ value) or the intent is dropped as a mismatch, never confirmed; a step with no h
 has expired (plus `wallet_grace_seconds`) ends the intent (`expired` when nothing was sent); a hash whose
 nonce the chain used for another transaction is reported as replaced, unless the one mined with that nonce is
 the step asked for (a wallet's "speed up", which the signing page never hears of: adopted as the step); one
-our node never saw for `wallet_unseen_seconds` as dropped.
+our node never saw is provisional (the page may still report the real one in its place): dropped only once it
+has been unseen for `wallet_unseen_seconds` and the signing link has expired.
 """
 
 from __future__ import annotations
@@ -277,7 +278,8 @@ class Follower:
                     await self.x.intents.settle_tx(r, "dropped", None)
                 return await self._finish(intent, State.DROPPED, {"reason": "replaced", "tx_hash": row.tx_hash})
             unseen = row.sent_at is not None and time.time() - row.sent_at > self.x.settings.wallet_unseen_seconds
-            if unseen and not await self.x.chain.transaction_known(row.tx_hash):
+            # a hash the node never saw is provisional while its link lives: the real one may still replace it
+            if unseen and late and not await self.x.chain.transaction_known(row.tx_hash):
                 for r in live:
                     await self.x.intents.settle_tx(r, "dropped", None)
                 return await self._finish(intent, State.DROPPED, {"reason": "never seen", "tx_hash": row.tx_hash})
