@@ -1,5 +1,5 @@
 """`indexbot`: chat (terminal), run (Telegram and/or Discord), points (the daily snapshot), devnet (local chain),
-config (redacted), check (a chain profile's pre-flight)."""
+config (redacted), check (a chain profile's pre-flight), intents (the operator's list; --held for review)."""
 
 from __future__ import annotations
 
@@ -139,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="pre-flight: check a chain profile against its chain, address by address")
     check.add_argument("--profile", default=None,
                        help="a shipped profile name (base) or a profile file (default: INDEXBOT_CHAIN, else base)")
+    intents = sub.add_parser("intents", help="list the newest trades' intents, or those held for review (--held)")
+    intents.add_argument("--held", action="store_true", help="only intents held because the RPC node's answer differed")
+    intents.add_argument("--release", type=int, default=None, metavar="ID",
+                         help="release a held intent after review: followed again at the next start")
     points = sub.add_parser("points", help="the points programme").add_subparsers(dest="points_command", required=True)
     snapshot = points.add_parser("snapshot", help="read every linked wallet and credit the day's points (once per day)")
     snapshot.add_argument("--day", type=_day, default=None, help="the UTC day to snapshot, YYYY-MM-DD (default: today)")
@@ -177,6 +181,12 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_check(config, args.profile))
         if args.command == "points":
             return asyncio.run(_points_snapshot(config, args.day))
+        if args.command == "intents":
+            from bot.trading.operator import show
+
+            code, text = asyncio.run(show(config.database_path, args.held, args.release))
+            print(text)
+            return code
         return asyncio.run(_chat(config))
     except (ProfileError, ProfileMismatch, ConfigError, WebError, StartupRefused) as exc:
         print(f"indexbot: {exc}", file=sys.stderr)

@@ -9,12 +9,14 @@ chosen provider sends, in its shape (JSON-RPC code, message, data, HTTP status),
 is taken from public reports of those providers' answers). `asked` records every eth_getLogs (blocks and what was
 answered) and `methods` counts every method, for the tests' assertions. `fail_after_logs = n` makes the proxy
 answer HTTP 502 to every eth_getLogs after the next `n` (a node going away mid-scan), until set back to None.
+`rewrite`, when set, is called with every other request and the node's answer and returns the answer to send
+instead (a hostile or compromised RPC: `tamper_transactions` rewrites some transaction's eth_getTransaction).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +92,7 @@ class RpcProxy:
         self.asked: list[Asked] = []
         self.methods: Counter[str] = Counter()
         self.fail_after_logs: int | None = None
+        self.rewrite: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
         self.url = ""
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -129,7 +132,8 @@ class RpcProxy:
         self.methods[str(req.get("method"))] += 1
         if req.get("method") == "eth_getLogs":
             return await self._logs(req)
-        return 200, await self._forward(req)
+        answer = await self._forward(req)
+        return 200, answer if self.rewrite is None else self.rewrite(req, answer)
 
     async def _forward(self, req: dict[str, Any]) -> dict[str, Any]:
         assert self._http is not None
@@ -164,3 +168,15 @@ class RpcProxy:
             return refuse("results", self.style.results(first, last, self.max_results, works_to))
         self.asked.append(Asked(first, last, "ok"))
         return 200, answer
+
+
+def tamper_transactions(hashes: Collection[str], **fields: str) -> Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]:
+    """A `rewrite` that answers eth_getTransaction for any of `hashes` (lower-case) with `fields` (hex JSON values: to, input, value)
+    put over the node's answer, as a node lying about a pending transaction would."""
+    def rewrite(req: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+        params = req.get("params") or []
+        if (req.get("method") == "eth_getTransactionByHash" and params and str(params[0]).lower() in hashes
+                and answer.get("result")):
+            return {**answer, "result": {**answer["result"], **fields}}
+        return answer
+    return rewrite

@@ -70,6 +70,13 @@ def page_data(body: str) -> dict[str, Any]:
     return dict(json.loads(found.group(1)))
 
 
+async def claim(http: aiohttp.ClientSession, url: str) -> aiohttp.ClientResponse:
+    """What the signing page's script does when the user starts signing: claim the link for this browser."""
+    async with http.post(url + "/claim", json={}) as r:
+        await r.read()
+        return r
+
+
 def assert_strict_headers(response: aiohttp.ClientResponse) -> None:
     for name, value in HEADERS.items():
         assert response.headers[name] == value
@@ -214,7 +221,9 @@ async def test_signing_link_is_single_use_bound_and_ordered(app: App, http: aioh
     url = await connected.signing_link(intent, user.id, [usdc_approval(app, Decimal("12.5")), usdc_approval(app, Decimal(0))])
     async with http.get(url) as page:
         body = await page.text()
-        assert page.status == 200 and "Path=/sign/" in page.headers["Set-Cookie"] and "HttpOnly" in page.headers["Set-Cookie"]
+        assert page.status == 200 and "Set-Cookie" not in page.headers  # opening it claims nothing
+    claimed = await claim(http, url)
+    assert claimed.status == 200 and "Path=/sign/" in claimed.headers["Set-Cookie"] and "HttpOnly" in claimed.headers["Set-Cookie"]
     assert html.escape(text(app, "sign.what.approve", spender="Uniswap SwapRouter02", amount="12.5", symbol="USDC")) in body
     assert html.escape(text(app, "web.sign.step", step=2, count=2)) in body and app.profile.usdc.address in body
     data = page_data(body)
@@ -223,6 +232,7 @@ async def test_signing_link_is_single_use_bound_and_ordered(app: App, http: aioh
     async with aiohttp.ClientSession() as stranger:  # another browser with the link: refused
         async with stranger.get(url) as page:
             assert page.status == 410 and html.escape(text(app, "error.link.used")) in await page.text()
+        assert (await claim(stranger, url)).status == 410
         async with stranger.post(url + "/tx", json={"step": 0, "hash": "0x" + "ab" * 32}) as r:
             assert r.status == 404
     report = url + "/tx"
@@ -238,13 +248,42 @@ async def test_signing_link_is_single_use_bound_and_ordered(app: App, http: aioh
         assert (await r.json()) == {"ok": True, "finished": False}
     async with http.post(report, json={"step": 0, "hash": "0x" + "ab" * 32}) as r:  # a retried report: harmless
         assert (await r.json()) == {"ok": True, "finished": False}
-    async with http.post(report, json={"step": 0, "hash": "0x" + "cd" * 32}) as r:
-        assert r.status == 400
+    async with http.post(report, json={"step": 0, "hash": "0x" + "cd" * 32}) as r:  # the node knows neither:
+        assert (await r.json()) == {"ok": True, "finished": False}  # a provisional hash, replaced by the next
     async with http.post(report, json={"step": 1, "hash": "0x" + "ef" * 32}) as r:
         assert (await r.json()) == {"ok": True, "finished": True}
-    assert hashes.seen == [(intent, 0, "0x" + "ab" * 32), (intent, 1, "0x" + "ef" * 32)]
+    assert hashes.seen == [(intent, 0, "0x" + "ab" * 32), (intent, 0, "0x" + "cd" * 32), (intent, 1, "0x" + "ef" * 32)]
     async with http.get(url) as page:  # used up
         assert page.status == 410
+
+
+async def test_link_previews_do_not_spend_a_signing_link(app: App, http: aiohttp.ClientSession, told: Recorder) -> None:
+    """Telegram's and Discord's preview fetchers GET a link as soon as it is posted, before the user opens it.
+    Any number of GETs claim nothing; the user's browser then claims it by the page script's POST and signs.
+    (The old page gave the link to the first GET: the user got "already used".)"""
+    connected = app.services.connected
+    assert connected is not None
+    hashes = Hashes()
+    connected.on_hash = hashes
+    await connect(app, http, user="c5")
+    user = await app.services.users.seen("console", "c5")
+    intent = await an_intent(app, user.id, KEY.address)
+    url = await connected.signing_link(intent, user.id, [usdc_approval(app, Decimal(3))])
+    for agent in ("TelegramBot (like TwitterBot)", "Mozilla/5.0 (compatible; Discordbot/2.0)", "TelegramBot (like TwitterBot)"):
+        async with aiohttp.ClientSession(headers={"User-Agent": agent}) as previewer:
+            async with previewer.get(url) as page:
+                assert page.status == 200 and "Set-Cookie" not in page.headers, await page.text()
+    async with http.get(url) as page:  # the user's browser, after the previews
+        assert page.status == 200
+    claimed = await claim(http, url)
+    assert claimed.status == 200 and "HttpOnly" in claimed.headers["Set-Cookie"]
+    assert (await claim(http, url)).status == 200  # the same browser again (a reload, a second press): still its own
+    async with http.post(url + "/tx", json={"step": 0, "hash": "0x" + "12" * 32}) as r:
+        assert (await r.json()) == {"ok": True, "finished": True}
+    assert hashes.seen == [(intent, 0, "0x" + "12" * 32)]
+    async with aiohttp.ClientSession() as late:  # a preview after the claim: refused, and it cannot claim
+        async with late.get(url) as page:
+            assert page.status == 410
 
 
 async def test_signing_link_expires_and_refuses_a_transaction_that_does_not_match(app: App, http: aiohttp.ClientSession, told: Recorder) -> None:
@@ -257,6 +296,7 @@ async def test_signing_link_expires_and_refuses_a_transaction_that_does_not_matc
     url = await connected.signing_link(intent, user.id, [usdc_approval(app, Decimal(1))])
     async with http.get(url) as page:
         assert page.status == 200
+    assert (await claim(http, url)).status == 200
     # a real transaction, but not this step's: from anvil's first account, to the user's address
     w3 = app.chain.w3
     sender = (await w3.eth.accounts)[0]

@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
@@ -202,6 +203,9 @@ async def test_connect_and_send_a_buy_from_the_browser(app: App, tmp_path: Path)
             url = re.search(r"http://\S+/sign/[A-Za-z0-9_-]{43}", confirmed.rendered.text).group(0)  # type: ignore[union-attr]
             at = When(int(intent.params["link_expires_at"]))  # shown in the reader's zone (UTC: none chosen)
             assert confirmed.rendered.text == text(app, "trade.sign.link", url=url, expires=at)
+            for _ in range(2):  # chat link previews fetch it first: that must not spend it
+                async with aiohttp.ClientSession() as previewer, previewer.get(url) as preview:
+                    assert preview.status == 200
             await page.goto(url)
             body = await page.locator("main").inner_text()
             for line in (

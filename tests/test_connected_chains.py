@@ -30,7 +30,7 @@ from bot.core.errors import UserError
 from bot.core.messages import Amount, Msg
 from bot.storage.intents import Intents
 from devnet.anvil import HOST, anvil_binary, free_port, node_call, stop_pid, wait_ready
-from test_connected import page_data
+from test_connected import claim, page_data
 from wallets.connected import ConnectedWallets, LinkChain, TxRequest
 
 ETHEREUM = 1
@@ -126,9 +126,12 @@ def chain_line(app: App, label: str, chain_id: int, locale: str = "en") -> str:
 
 
 async def open_page(http: aiohttp.ClientSession, url: str) -> str:
+    """The page, claimed for this browser as its script does when the user starts signing."""
     async with http.get(url) as page:
         assert page.status == 200
-        return await page.text()
+        body = await page.text()
+    assert (await claim(http, url)).status == 200
+    return body
 
 
 async def test_the_app_gives_signing_links_every_loaded_chain_with_its_label(app: App) -> None:

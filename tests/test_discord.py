@@ -422,6 +422,15 @@ def test_every_router_command_has_a_slash_shape(app: App) -> None:
     assert sorted(set(app.router.commands) - set(SLASH)) == []
 
 
+async def test_a_link_is_posted_so_that_discord_does_not_embed_it(frontend: DiscordFrontend, rest: FakeDiscord) -> None:
+    """Discord's embed fetcher opens a link as soon as it is posted, before the user: /connect's single-use link
+    goes out as <url>, which Discord never embeds, and nothing else of the message changes."""
+    sent = await dm_slash(frontend, rest, "connect")
+    content = sent.content
+    assert re.search(r"<http://127\.0\.0\.1:\d+/connect/[A-Za-z0-9_-]+>", content), content
+    assert not re.search(r"(?<!<)http://", content), content
+
+
 # -- a new user's whole journey in a DM: wallet, funds, buy, sell, PIN, export ---------------------------------
 
 

@@ -22,7 +22,7 @@ import aiohttp
 import pytest
 from conftest import make_config
 from issuance_helpers import ALWAYS, chain_now, closed_until_tomorrow, mag7_nex, next_utc_midnight, profiles_with_hours, steps
-from test_connected import LINK, page_data
+from test_connected import LINK, claim, page_data
 from test_trading_connected import connected_user, send, settled, text
 from trading_helpers import Recorder, click, say, token_balance
 
@@ -74,6 +74,7 @@ class Wallet:
         async with self.http.get(url) as page:
             body = await page.text()
             assert page.status == 200, body
+        assert (await claim(self.http, url)).status == 200  # as the page's script does when the user starts
         return body, page_data(body)
 
     async def report(self, url: str, step: int, tx_hash: str) -> tuple[int, dict[str, Any]]:

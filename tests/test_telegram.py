@@ -219,6 +219,19 @@ async def test_notify_sends_html_buttons_and_photos(app: App, emulator: BotApiEm
     assert photo.params["photo"] == b"\x89PNG fake" and photo.params["caption"] == "caption"
 
 
+async def test_link_messages_disable_link_previews(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
+    """Telegram's preview fetcher opens a link as soon as it is posted, before the user: every message and edit
+    that carries a link (a /connect link, a signing link edited into a quote) asks for no preview."""
+    sent = await ask(emulator, 1011, 1011, "/connect")
+    assert re.search(r"http://127\.0\.0\.1:\d+/connect/", sent.params["text"]), sent.params["text"]
+    assert sent.params["link_preview_options"] == {"is_disabled": True}
+    since = emulator.mark()
+    url = "http://127.0.0.1:1/sign/" + "A" * 43
+    await telegram.deliver("1011", Rendered(text(app, "trade.sign.link", url=url, expires="soon")), str(sent.result["message_id"]))
+    [edit] = emulator.calls_to("editMessageText", since)
+    assert url in edit.params["text"] and edit.params["link_preview_options"] == {"is_disabled": True}
+
+
 async def test_blocked_user_is_logged_not_raised(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend, caplog: pytest.LogCaptureFixture) -> None:
     emulator.block(1009)
     with caplog.at_level("INFO", logger="bot.adapters.telegram"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,34 @@ async def test_a_connected_buy_is_followed_to_confirmed_and_repeated_hashes_chan
     assert int(done.result["received"]) >= int(done.params["min_out"])
     assert [t for t in told.sent if t[2] == "quote-msg"][-1][1].startswith("Confirmed in block")
     await x.on_hash(intent.id, 1, swapped)  # a late repeat after the end: still harmless
+
+
+async def test_a_hash_the_node_does_not_know_is_provisional_and_the_real_one_replaces_it(app: App) -> None:
+    """A wallet reports a hash our node never sees (a smart or remote wallet's placeholder). It is not final nor
+    failed: while the signing link lives the follower keeps waiting past `wallet_unseen_seconds`, and the real
+    hash reported for the same step replaces it; the trade is followed to confirmed. (Old code refused the real
+    hash as "another hash for the step" and then dropped the trade as never seen.)"""
+    told = Recorder()
+    app.notices.attach(told)
+    _, account = await connected_user(app)
+    intent, _ = await confirmed_buy(app)
+    x = trading(app)
+    x.settings = replace(x.settings, wallet_unseen_seconds=0.0, retry_seconds=0.1)
+    placeholder = "0x" + "5a" * 32
+    await x.on_hash(intent.id, 0, placeholder)
+    for _ in range(5):  # several follower passes over the unseen hash, blocks going by
+        await x.follower.check(intent.id)
+        await app.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    assert (await x.intents.get(intent.id)).state is State.SENT  # type: ignore[union-attr]
+    approve = await send(app, account, intent.params["requests"][0])
+    await x.on_hash(intent.id, 0, approve)
+    assert [(r.tx_hash, r.state) for r in await x.intents.txs(intent.id)] == [(placeholder, "replaced"), (approve, "sent")]
+    with pytest.raises(UserError) as caught:  # the real one is known: another hash for its step is refused again
+        await x.on_hash(intent.id, 0, "0x" + "5b" * 32)
+    assert caught.value.key == "error.sign.step"
+    await x.on_hash(intent.id, 1, await send(app, account, intent.params["requests"][1]))
+    done = await settled(app, intent.id, told)
+    assert done.state is State.MINED, done.result
 
 
 async def test_a_wallet_sending_something_else_is_refused_or_dropped_never_confirmed(app: App) -> None:

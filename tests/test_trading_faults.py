@@ -1,17 +1,23 @@
 """Faults: a crash around the broadcast, a stuck transaction, the chain going away mid-trade."""
 
 import asyncio
+import logging
+import os
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from conftest import make_config
+from rpc_proxy import RpcProxy, tamper_transactions
 from trading_helpers import settled, Recorder, click, funded_user, say, token_balance
 
 from bot import protocol as p
 from bot.app import App
 from bot.trading.executor import Crash
+from bot.trading.gaps import unsigned_of
 from bot.trading.intents import State
 from bot.trading.ports import TradeSettings
 from devnet import anvil as anvil_rpc
@@ -103,6 +109,71 @@ async def test_stuck_transaction_is_replaced_with_a_fee_bump(chain: Devnet, tmp_
             assert "Confirmed in block" in await last_notice(told)
         finally:
             await app.stop()
+
+
+async def test_a_replacement_is_rebuilt_from_the_signed_tx_not_from_a_lying_node(
+        chain: Devnet, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A hostile RPC answers eth_getTransaction for our stuck transactions with another recipient and calldata (a
+    USDC transfer to itself). The fee-bumped replacement still goes where the user sent it, with the signed data;
+    the mismatch is an ERROR, the intent is held for the operator (listed by `indexbot intents --held`, no further
+    replacement), and the user is told "held for review", not "failed". Old code signed the node's answer."""
+    settings = TradeSettings(inline_wait_seconds=0.2, replace_after_seconds=0.4, retry_seconds=0.1, max_replacements=3)
+    attacker = "0x000000000000000000000000000000000000bad1"
+    async with RpcProxy(chain.url) as proxy, connect(chain.url) as w3:
+        app = await App.start(make_config(chain, tmp_path, trading=settings, rpc_urls=(proxy.url,)))
+        try:
+            told = Recorder()
+            app.notices.attach(told)
+            hashes: set[str] = set()
+            usdc = app.profile.usdc.address
+            stolen = "0x" + p.TRANSFER.encode(attacker, 100 * 10**6).hex()
+            proxy.rewrite = tamper_transactions(hashes, to=usdc.lower(), input=stolen, value="0x0")
+            user, address = await funded_user(app)
+            await anvil_rpc.node_call(w3, "evm_setAutomine", False)
+            quoted = await say(app, "/buy MAG7.ssi 100")
+            x = app.services.trading
+            assert x is not None
+            with caplog.at_level(logging.ERROR, logger="bot.trading.follow"):
+                submitted = await click(app, quoted, "Confirm")
+                assert submitted.rendered.text.startswith("Submitted."), submitted.rendered.text
+                intent = (await x.intents.of_user(user))[0]
+                signed = {r.tx_hash: r for r in await x.intents.txs(intent.id)}
+                hashes.update(h.lower() for h in signed)
+                deadline = time.monotonic() + 10
+                while len(rows := await x.intents.txs(intent.id)) == len(signed):
+                    assert time.monotonic() < deadline, rows
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(1.0)  # longer than replace_after_seconds: a held intent is not replaced again
+            old = next(r for r in rows if r.state == "replaced")
+            new = next(r for r in rows if r.tx_hash == old.replaced_by)
+            assert (unsigned_of(new).to, unsigned_of(new).data, unsigned_of(new).value) == (
+                unsigned_of(old).to, unsigned_of(old).data, unsigned_of(old).value)  # not what the node said
+            assert stolen[2:] not in unsigned_of(new).data.hex() and new.nonce == old.nonce
+            assert len(await x.intents.txs(intent.id)) == len(signed) + 1  # held: no second replacement
+            assert (await x.intents.get(intent.id)).state is State.HELD  # type: ignore[union-attr]
+            alarms = [r for r in caplog.records if r.levelno == logging.ERROR and "differs" in r.getMessage()]
+            assert alarms and old.tx_hash in alarms[0].getMessage()
+            assert "Held for review" in await last_notice(told)
+            listing = await asyncio.to_thread(operator, tmp_path, app.config.database_path, "--held")
+            assert listing.returncode == 0 and f"{intent.id:>6}  held" in listing.stdout, listing
+            assert old.tx_hash in listing.stdout and "input" in listing.stdout, listing.stdout
+            await anvil_rpc.node_call(w3, "evm_mine")
+            assert await token_balance(app, usdc, attacker) == 0
+            assert await app.chain.nonce(address) == 2  # the approval's replacement and the swap: as signed
+            assert (await x.intents.get(intent.id)).state is State.HELD  # type: ignore[union-attr]
+            released = await asyncio.to_thread(operator, tmp_path, app.config.database_path, "--release", str(intent.id))
+            assert released.returncode == 0 and (await x.intents.get(intent.id)).state is State.SENT  # type: ignore[union-attr]
+        finally:
+            await anvil_rpc.node_call(w3, "evm_setAutomine", True)
+            await app.stop()
+
+
+def operator(home: Path, database: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`indexbot intents ARGS` as the operator runs it, on the bot's database."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("INDEXBOT_", "TELEGRAM_", "DISCORD_"))}
+    environ.update(INDEXBOT_HOME=str(home), INDEXBOT_DB=str(database), LANG="C.UTF-8")
+    return subprocess.run([str(Path(sys.executable).with_name("indexbot")), "intents", *args], capture_output=True,
+                          text=True, timeout=60, env=environ)
 
 
 async def test_a_buy_behind_the_wallets_unmined_swap_approves_afresh(app: App, chain: Devnet) -> None:

@@ -1,7 +1,7 @@
 """Bad input for /buy, /sell, /slippage, /withdraw and the trade buttons: a localized reply, nothing changed."""
 
 import pytest
-from trading_helpers import click, funded_user, say
+from trading_helpers import click, funded_user, say, token_balance
 
 from bot.app import App
 from bot.i18n import Catalogs
@@ -82,3 +82,50 @@ async def test_buttons_of_another_user_and_after_cancel_are_refused(app: App) ->
     late = await click(app, quoted, "Confirm")
     assert late.rendered.text.startswith(starts("error.trade.cancelled"))
     assert await app.chain.nonce(address) == 0
+
+
+def _pool(app: App) -> str:
+    x = app.services.trading
+    assert x is not None
+    return x.market.setup.pools["MAG7.ssi"][0].address
+
+
+# (what the address is, how to find it in the started bot, asset, words the refusal must name it by)
+DESTINATIONS = [
+    ("the token's own contract", lambda app, me: app.profile.usdc.address, "USDC", "the USDC token contract"),
+    ("another token of the profile", lambda app, me: app.profile.index("MAG7.ssi").token.address, "USDC",
+     "the MAG7.ssi token contract"),
+    ("the router", lambda app, me: app.profile.swap_router02, "ETH", "the protocol contract Uniswap SwapRouter02"),
+    ("a pool found at start-up", lambda app, me: _pool(app), "USDC", "a MAG7.ssi trading pool"),
+    ("a price feed", lambda app, me: next(iter(app.profile.feeds.values())), "USDC", "price feed"),
+    ("the staking contract", lambda app, me: app.profile.index("MAG7.ssi").staking.address, "USDC",
+     "the MAG7.ssi staking contract"),
+    ("the sender's own address", lambda app, me: me, "USDC", "own address"),
+    ("the sender's own address, lower-case", lambda app, me: me.lower(), "ETH", "own address"),
+    ("a wallet", lambda app, me: GOOD, "USDC", None),
+]
+
+
+@pytest.mark.parametrize(("what", "where", "asset", "named"), DESTINATIONS, ids=[d[0] for d in DESTINATIONS])
+async def test_withdrawals_into_a_known_contract_or_back_to_the_sender_are_refused(
+        app: App, what: str, where, asset: str, named: str | None) -> None:  # type: ignore[no-untyped-def]
+    """Today 1 USDC went to the USDC contract. A withdrawal to a contract the chain's profile names (or a pool found
+    at start-up), or to the sending wallet itself, is refused naming what the address is; nothing is stored, sent
+    or spent. A wallet address is offered Confirm as before."""
+    user, address = await funded_user(app)
+    await app.services.pins.set_pin(user, "739146")
+    to = where(app, address)
+    usdc_before = await token_balance(app, app.profile.usdc.address, address)
+    reply = await say(app, f"/withdraw {asset} 1 {to} 739146")
+    x = app.services.trading
+    assert x is not None
+    if named is None:
+        assert reply.rendered.text.startswith(starts("withdraw.summary")), reply.rendered.text
+        assert [i.kind for i in await x.intents.of_user(user)] == ["withdraw"]
+    else:
+        key = "error.withdraw.to_self" if "own" in named else "error.withdraw.to_contract"
+        assert reply.rendered.text.startswith(starts(key)), reply.rendered.text
+        assert named in reply.rendered.text, reply.rendered.text
+        assert await x.intents.of_user(user) == []
+    assert await app.chain.nonce(address) == 0
+    assert await token_balance(app, app.profile.usdc.address, address) == usdc_before

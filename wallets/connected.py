@@ -9,7 +9,8 @@
     address_of(user_id) -> address | None
     signing_link(intent_id, user_id, txs) -> URL           a trade's transactions, for the wallet to send
                                                            (all on one chain the bot has loaded: `chains`)
-    open_signing(token, session) / report_hash(...)        the signing page; each hash goes to `on_hash`
+    open_signing / claim_signing / report_hash             the signing page (a GET claims nothing; the script's
+                                                           POST does); each hash goes to `on_hash`
 
 It takes ids, strings and typed descriptions and returns data; pages and chat replies are built elsewhere.
 """
@@ -254,18 +255,28 @@ class ConnectedWallets:
         link = await self.signing_links.get(token)
         return None if link is None else link.user_id
 
-    async def open_signing(self, token: str, session: str | None) -> tuple[SigningPage, str | None]:
-        """The page for this link and, when this browser is the first to open it, the session it now owns
-        (to set as a cookie). Another browser, a finished link or an expired one: UserError."""
+    async def open_signing(self, token: str, session: str | None) -> SigningPage:
+        """The page for this link, for anyone until a browser claims it (`claim_signing`), then for that browser
+        only. Opening it claims nothing: a link preview fetcher may open it any number of times. Another browser
+        after the claim, a finished link or an expired one: UserError."""
         link = self._usable(await self.signing_links.get(token))
-        issued = None
-        if link.session_hash is None:
-            issued = secrets.token_urlsafe(TOKEN_BYTES)
-            if not await self.signing_links.claim(token, issued, int(self.clock())):
-                raise UserError("error.link.used")
-        elif not _same_session(link, session):
+        if link.session_hash is not None and not _same_session(link, session):
             raise UserError("error.link.used")
-        return self._page(link), issued
+        return self._page(link)
+
+    async def claim_signing(self, token: str, session: str | None) -> str | None:
+        """The page's script claims the link when the user starts signing (an explicit POST, never the GET):
+        the first browser to do so owns it. Returns the new session to set as a cookie (None: this browser owns
+        it already); another browser, a finished link or an expired one: UserError."""
+        link = self._usable(await self.signing_links.get(token))
+        if link.session_hash is not None:
+            if not _same_session(link, session):
+                raise UserError("error.link.used")
+            return None
+        issued = secrets.token_urlsafe(TOKEN_BYTES)
+        if not await self.signing_links.claim(token, issued, int(self.clock())):
+            raise UserError("error.link.used")
+        return issued
 
     def _page(self, link: SigningLinkRow) -> SigningPage:
         txs = tuple(_tx_from_json(t) for t in link.txs)
@@ -283,10 +294,10 @@ class ConnectedWallets:
         if not _HASH.match(tx_hash):
             raise UserError("error.sign.hash")
         tx_hash = tx_hash.lower()
-        if step < len(link.hashes):  # a retried report of a step already in
-            if link.hashes[step] != tx_hash:
-                raise UserError("error.sign.step")
-            return len(link.hashes) == len(link.txs)
+        if step < len(link.hashes):  # a retried report of a step already in, or the real hash of a provisional one
+            if link.hashes[step] == tx_hash:
+                return len(link.hashes) == len(link.txs)
+            return await self._replace_provisional(token, link, step, tx_hash)
         if step != len(link.hashes) or step >= len(link.txs):
             raise UserError("error.sign.step")
         await self._check_sent(link, link.txs[step], tx_hash)
@@ -297,6 +308,22 @@ class ConnectedWallets:
             raise UserError("error.sign.step")
         log.info("intent %s step %s sent by the connected wallet", link.intent_id, step)
         return step + 1 == len(link.txs)
+
+    async def _replace_provisional(self, token: str, link: SigningLinkRow, step: int, tx_hash: str) -> bool:
+        """Another hash for a step already in: taken only while the link's chain does not know the one recorded
+        (a provisional hash, e.g. a smart or remote wallet's placeholder: the real one replaces it; the trade
+        pipeline still follows both). A known one stays: another hash for its step is refused."""
+        chain = self._chain(link.chain_id)
+        if chain is None or await chain.lookup.transaction(link.hashes[step]) is not None:
+            raise UserError("error.sign.step")
+        await self._check_sent(link, link.txs[step], tx_hash)
+        if self.on_hash is None:
+            raise UserError("error.sign.unavailable")
+        await self.on_hash(link.intent_id, step, tx_hash)
+        if not await self.signing_links.replace_hash(token, link.hashes, step, tx_hash):
+            raise UserError("error.sign.step")
+        log.info("intent %s step %s: a provisional hash was replaced by the connected wallet's", link.intent_id, step)
+        return len(link.hashes) == len(link.txs)
 
     async def _check_sent(self, link: SigningLinkRow, wanted: dict[str, Any], tx_hash: str) -> None:
         """When the link's chain already knows the transaction, it must be the one asked for, from the linked

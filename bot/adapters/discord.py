@@ -30,6 +30,7 @@ import asyncio
 import io
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -76,12 +77,17 @@ CANNOT_DM = 50007  # Discord's "Cannot send messages to this user": their DMs ar
 LOST_CHANNEL_SECONDS = 3600  # a server channel that refused the bot (403/404) is not tried again for this long
 
 
+_LINK = re.compile(r"(?<!<)\bhttps?://[^\s<>]+")
+
+
 class DiscordMarkup:
-    """Discord markdown: user text escaped (markdown and mentions), titles bold, code inline."""
+    """Discord markdown: user text escaped (markdown and mentions), titles bold, code inline. A link is shown
+    as `<url>`, which Discord never embeds: its embed fetcher would open a signing or connect link before the
+    user does (links only ever enter a message as parameters, through here)."""
 
     @staticmethod
     def escape(text: str) -> str:
-        return escape_mentions(escape_markdown(text))
+        return _LINK.sub(lambda m: f"<{m.group(0)}>", escape_mentions(escape_markdown(text)))
 
     @staticmethod
     def style(kind: str, text: str) -> str:

@@ -26,6 +26,7 @@ from telegram import (
     ChatMember,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    LinkPreviewOptions,
     Message,
     ReplyParameters,
     Update,
@@ -33,7 +34,7 @@ from telegram import (
 )
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, ExtBot, MessageHandler, filters
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, Defaults, ExtBot, MessageHandler, filters
 
 from bot.adapters.telegram_limits import TelegramLimits, TelegramRateLimiter, retry_seconds
 from bot.app import App
@@ -43,6 +44,9 @@ from bot.core.request import ChatType, Request, Standing, split_command
 from bot.i18n import DEFAULT_LOCALE
 
 log = logging.getLogger(__name__)
+# No link preview on any message: Telegram's preview fetcher would open a signing or connect link before the user
+# does (and an explorer link's preview is noise). Applied as the bot's default, so no send can forget it.
+NO_PREVIEWS = Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True))
 
 CALLBACK_PREFIX = "b:"
 MAX_CALLBACK_BYTES = 64  # Bot API limit on callback_data
@@ -151,6 +155,7 @@ class TelegramFrontend:
         if api_url:
             base = api_url.rstrip("/")
             builder = builder.base_url(f"{base}/bot").base_file_url(f"{base}/file/bot")
+        builder = builder.defaults(NO_PREVIEWS)  # every sendMessage and editMessageText: see NO_PREVIEWS
         application = builder.build()
         commands = list(self.router.commands)
         new_messages = filters.UpdateType.MESSAGE

@@ -150,6 +150,16 @@ class SigningLinks:
             )
         return changed == 1
 
+    async def replace_hash(self, token: str, before: list[str], step: int, tx_hash: str) -> bool:
+        """Put `tx_hash` in place of step `step`'s (a provisional one) if the recorded ones are still `before`."""
+        after = [*before[:step], tx_hash, *before[step + 1:]]
+        async with self._db.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE signing_links SET hashes = ? WHERE token_hash = ? AND hashes = ?",
+                (json.dumps(after), token_hash(token), json.dumps(before)),
+            )
+        return changed == 1
+
     async def record(self, token: str, before: list[str], tx_hash: str, total: int, now: int) -> bool:
         """Append one hash if the recorded ones are still `before`; the link is used once all `total` are in."""
         after = [*before, tx_hash]

@@ -264,6 +264,17 @@ class Intents:
         )
         return [_intent(r) for r in rows]
 
+    async def in_state(self, state: State, limit: int = 100) -> list[Intent]:
+        """Intents in `state`, newest first (the operator's `indexbot intents --held`)."""
+        rows = await self._db.fetch_all(
+            f"SELECT {_INTENT_COLS} FROM intents WHERE state = ? ORDER BY id DESC LIMIT ?", (state.value, limit)
+        )
+        return [_intent(r) for r in rows]
+
+    async def recent(self, limit: int = 20) -> list[Intent]:
+        rows = await self._db.fetch_all(f"SELECT {_INTENT_COLS} FROM intents ORDER BY id DESC LIMIT ?", (limit,))
+        return [_intent(r) for r in rows]
+
     async def of_user(self, user_id: int, limit: int = 20) -> list[Intent]:
         rows = await self._db.fetch_all(
             f"SELECT {_INTENT_COLS} FROM intents WHERE user_id = ? ORDER BY id DESC LIMIT ?", (user_id, limit)

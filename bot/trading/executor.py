@@ -42,6 +42,7 @@ from bot.trading import stake, swap
 from bot.trading.intents import Intent, State
 from bot.trading.nonces import NonceManager
 from bot.trading.ports import ConnectedSigners, Notifier, Signers, SlippageStore, TradeSettings
+from bot.trading.destinations import refusal
 from bot.trading.gas import AllowanceSlots
 from bot.trading.gas import override as gas_override
 from bot.core.reverts import Units, explain, revert_of
@@ -49,7 +50,7 @@ from wallets.connected import TxRequest
 
 log = logging.getLogger(__name__)
 
-Stage = Literal["signing", "submitted", "pending", "retrying", "mined", "reverted", "dropped", "expired"]
+Stage = Literal["signing", "submitted", "pending", "retrying", "mined", "reverted", "dropped", "expired", "held"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class TradeStatus:
 
     @property
     def final(self) -> bool:
-        return self.stage in ("mined", "reverted", "dropped", "expired")
+        return self.stage in ("mined", "reverted", "dropped", "expired", "held")  # held: no automatic follow-up
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,9 @@ class Executor:
         if who.kind == "connected":
             raise UserError("error.withdraw.connected")
         address = who.address
+        refused = refusal(to, address, self.profile, self.market.setup.pools)
+        if refused is not None:  # the sender itself, or a contract it would be lost in
+            raise refused
         decimals = 18 if asset is None else asset.decimals
         balance = await self.balance(address, asset)
         if amount is None:
@@ -376,8 +380,9 @@ class Executor:
         Idempotent for a repeated (step, hash). Refused: an intent that is not a connected wallet's, a step
         out of order, a transaction the node knows that is not the step asked for (another sender, target,
         calldata or value: e.g. a hash from someone else's wallet), another hash for a step already in
-        unless the node shows it replaces that one (same sender and nonce, as a wallet's "speed up" does),
-        and an intent no longer waiting for its wallet. The first hash moves the intent to `sent`."""
+        unless the node shows it replaces that one (same sender and nonce, as a wallet's "speed up" does) or
+        the node does not know that one (a provisional hash: the real one may still come and replace it), and
+        an intent no longer waiting for its wallet. The first hash moves the intent to `sent`."""
         intent = await self.intents.get(intent_id)
         if intent is None or not intent.connected:
             raise UserError("error.trade.unknown")
@@ -396,9 +401,10 @@ class Executor:
         replaces = None
         if live:
             before = await self.chain.transaction(live[-1].tx_hash)
-            if found is None or before is None or int(found["nonce"]) != int(before["nonce"]):
+            # a hash our node never saw (`before` None) may be a wallet's placeholder: the real one replaces it
+            if before is not None and (found is None or int(found["nonce"]) != int(before["nonce"])):
                 raise UserError("error.sign.step")
-            replaces = live[-1]
+            replaces = live[-1]  # kept as a candidate: if it is mined after all, it still counts
         nonce, max_fee, tip = wallet.fees_of(found)
         sent = WalletTx(step, str(want[step]["purpose"]), intent.address, tx_hash, nonce, max_fee, tip)
         outcome = await self.intents.record_wallet_tx(intent.id, sent, replaces)

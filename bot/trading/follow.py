@@ -13,7 +13,8 @@ value) or the intent is dropped as a mismatch, never confirmed; a step with no h
 has expired (plus `wallet_grace_seconds`) ends the intent (`expired` when nothing was sent); a hash whose
 nonce the chain used for another transaction is reported as replaced, unless the one mined with that nonce is
 the step asked for (a wallet's "speed up", which the signing page never hears of: adopted as the step); one
-our node never saw for `wallet_unseen_seconds` as dropped.
+our node never saw is provisional (the page may still report the real one in its place): dropped only once it
+has been unseen for `wallet_unseen_seconds` and the signing link has expired.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from bot.storage.intents import NewTx, TxRow, WalletTx
 from bot.issuance.requests import ISSUANCE_KINDS, request_facts
 from bot.trading import connected as wallet
 from bot.trading import swap
+from bot.trading.gaps import unsigned_of
 from bot.trading.intents import Intent, State
 from bot.trading.stake import STAKE_KINDS, mined_facts
 
@@ -168,7 +170,7 @@ class Follower:
         intent = await self.x.intents.get(intent_id)
         if intent is None:
             return None
-        if intent.state.terminal:
+        if intent.state.terminal or intent.state is State.HELD:
             return TradeStatus(intent, _stage(intent.state), (intent.result or {}).get("tx_hash"), intent.result or {})
         rows = await self.x.intents.txs(intent_id)
         if intent.connected:
@@ -201,6 +203,9 @@ class Follower:
         if not pending_steps:
             return await self._finish(intent, State.MINED, await self._mined_result(intent, rows, receipts))
         await self._keep_moving(intent, pending_steps)
+        held = await self.x.intents.get(intent_id)
+        if held is not None and held.state is State.HELD:
+            return TradeStatus(held, "held", (held.result or {}).get("tx_hash"), held.result or {})
         return None
 
     async def _adopt_speed_up(self, intent: Intent, row: TxRow, asked: dict[str, Any]) -> bool:
@@ -273,7 +278,8 @@ class Follower:
                     await self.x.intents.settle_tx(r, "dropped", None)
                 return await self._finish(intent, State.DROPPED, {"reason": "replaced", "tx_hash": row.tx_hash})
             unseen = row.sent_at is not None and time.time() - row.sent_at > self.x.settings.wallet_unseen_seconds
-            if unseen and not await self.x.chain.transaction_known(row.tx_hash):
+            # a hash the node never saw is provisional while its link lives: the real one may still replace it
+            if unseen and late and not await self.x.chain.transaction_known(row.tx_hash):
                 for r in live:
                     await self.x.intents.settle_tx(r, "dropped", None)
                 return await self._finish(intent, State.DROPPED, {"reason": "never seen", "tx_hash": row.tx_hash})
@@ -301,12 +307,16 @@ class Follower:
                 return  # one replacement per pass, in nonce order
 
     async def _replace(self, intent: Intent, row: TxRow) -> None:
-        tx = await self.x.chain.transaction(row.tx_hash)
-        if tx is None:
-            return
+        """Replace a stuck transaction with the same one at higher fees, rebuilt from our own signed bytes: what
+        the node says the transaction is only ever compared with them, never signed. A node that answers
+        something else for our hash (a hostile or broken RPC) raises the alarm and holds the intent."""
+        node = await self.x.chain.transaction(row.tx_hash)
+        if node is None:
+            return  # gone from the node since the last look: the next pass broadcasts it again
         assert row.nonce is not None and row.max_fee is not None and row.priority_fee is not None  # signed by us
+        unsigned = unsigned_of(row)
+        differs = _differs(node, row, unsigned)
         fees = swap.Fees(row.max_fee, row.priority_fee).bumped(self.x.settings.fee_bump_pct)
-        unsigned = swap.UnsignedTx(row.purpose, str(tx["to"]), bytes(tx["input"]), int(tx["value"]), int(tx["gas"]))
         account = await self.x.signers.account(intent.user_id)
         raw, tx_hash = self.x._sign(account, unsigned, row.nonce, fees)
         new = NewTx(row.step, row.purpose, row.address, row.nonce, raw, tx_hash, fees.max_fee, fees.priority_fee)
@@ -317,6 +327,12 @@ class Follower:
                 await self.x.intents.mark_sent([rows[0].id])
         log.info("replaced stuck %s of intent %s with %s (+%s%% fees)", row.tx_hash, intent.id, tx_hash,
                  self.x.settings.fee_bump_pct)
+        if differs:
+            log.error("ALARM intent %s: the node's answer for %s differs from the transaction we signed (%s); the "
+                      "replacement was built from the signed one; the intent is held for the operator "
+                      "(indexbot intents --held). Check the RPC endpoint.", intent.id, row.tx_hash, ", ".join(differs))
+            await self.x.intents.move(intent.id, intent.state, State.HELD,
+                                      result={"reason": "rpc mismatch", "fields": differs, "tx_hash": row.tx_hash})
 
     async def _finish(self, intent: Intent, state: State, result: dict[str, Any]) -> TradeStatus:
         from bot.trading.executor import TradeStatus
@@ -389,8 +405,25 @@ class Follower:
 
 
 def _stage(state: State) -> Stage:
-    stages = {State.MINED: "mined", State.REVERTED: "reverted", State.EXPIRED: "expired"}
+    stages = {State.MINED: "mined", State.REVERTED: "reverted", State.EXPIRED: "expired", State.HELD: "held"}
     return stages.get(state, "dropped")  # type: ignore[return-value]
+
+
+def _differs(node: Any, row: TxRow, signed: swap.UnsignedTx) -> list[str]:
+    """The fields in which the node's answer for our transaction's hash differs from what we signed (none for an
+    honest node: the hash commits to every signed byte)."""
+    def addr(value: Any) -> str:
+        return str(value or "").lower()
+
+    checks = {
+        "hash": "0x" + bytes(node.get("hash") or b"").hex().removeprefix("0x") == row.tx_hash.lower(),
+        "from": addr(node.get("from")) == row.address.lower(),
+        "to": addr(node.get("to")) == signed.to.lower(),
+        "input": bytes(node.get("input") or b"") == signed.data,
+        "value": int(node.get("value") or 0) == signed.value,
+        "nonce": int(node.get("nonce", -1)) == row.nonce,
+    }
+    return [name for name, same in checks.items() if not same]
 
 
 def _reason(exc: Exception) -> str:

@@ -4,14 +4,17 @@ An intent is stored before anything is signed. Its state only moves forward:
 
     quoted ─▶ confirmed ─▶ signed ─▶ sent ─▶ mined
        │           │          │        ├──▶ reverted
-       ▼           ▼          ▼        └──▶ dropped
-    cancelled / expired   (a quote not confirmed in time, or a Cancel)
+       ▼           ▼          ▼        ├──▶ dropped
+    cancelled / expired   (a quote …)  └──▶ held ─▶ sent (the operator released it)
 
 `quoted`: shown with Confirm / Cancel. `confirmed`: the user pressed Confirm (a second press, on any device,
 finds it no longer `quoted` and sends nothing). `signed`: every transaction is signed and stored with its
 hash, before broadcast. `sent`: broadcast at least once. Terminal: mined, reverted, dropped, cancelled,
 expired. Connected wallets skip `signed`: the user's wallet signs and the page reports the hash (`sent`);
 a connected intent whose signing link expired before any hash came moves `confirmed` → `expired`.
+`held`: the node answered something other than what was signed for one of its transactions (a hostile or broken
+RPC, bot.trading.follow): nothing is done for it automatically any more (not followed, not replaced, not
+reconciled at start-up) until the operator looks (`indexbot intents --held`) and releases it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class State(str, Enum):
     DROPPED = "dropped"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
+    HELD = "held"  # for the operator: the node's answer differed from what was signed
 
     @property
     def terminal(self) -> bool:
@@ -44,8 +48,9 @@ UNFINISHED = frozenset({State.CONFIRMED, State.SIGNED, State.SENT})
 FORWARD: dict[State, frozenset[State]] = {
     State.QUOTED: frozenset({State.CONFIRMED, State.CANCELLED, State.EXPIRED}),
     State.CONFIRMED: frozenset({State.SIGNED, State.SENT, State.CANCELLED, State.DROPPED, State.EXPIRED}),
-    State.SIGNED: frozenset({State.SENT, State.DROPPED}),
-    State.SENT: frozenset({State.MINED, State.REVERTED, State.DROPPED}),
+    State.SIGNED: frozenset({State.SENT, State.DROPPED, State.HELD}),
+    State.SENT: frozenset({State.MINED, State.REVERTED, State.DROPPED, State.HELD}),
+    State.HELD: frozenset({State.SENT}),  # released by the operator: followed again at the next start
 }
 
 

@@ -71,6 +71,8 @@ def status_reply(status: TradeStatus, profile: Profile) -> Reply:
         return Reply.of(Msg("trade.sign.link", {"url": str(result["link"]), "expires": expires}), edit=True)
     if status.stage == "expired":
         return Reply.of(Msg("trade.sign.expired"), edit=True)
+    if status.stage == "held":  # the node answered something other than what was signed: the operator looks
+        return Reply.of(Msg("trade.held"), *tx, edit=True)
     if status.stage == "dropped" and result.get("reason") in _WALLET_DROPS:
         return Reply.of(Msg(_WALLET_DROPS[str(result["reason"])]), *tx, edit=True)
     if status.stage == "reverted":

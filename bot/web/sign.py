@@ -1,7 +1,10 @@
 """Signing pages: a connected wallet sends a trade's transactions, described in plain words, in order.
 
-    GET  /sign/{token}      the decoded transactions; the first browser to open it owns it (a cookie)
-    POST /sign/{token}/tx   {step, hash} -> recorded and handed to the trade pipeline (`on_hash`)
+    GET  /sign/{token}        the decoded transactions, as often as asked: it claims nothing (a chat's link
+                              preview fetcher opens it before the user does)
+    POST /sign/{token}/claim  {} -> the page's script, when the user starts signing: the first browser to
+                              claim the link owns it (a cookie); the GET is then refused to any other browser
+    POST /sign/{token}/tx     {step, hash} -> recorded and handed to the trade pipeline (`on_hash`)
 
 The page names the link's chain (the label of the profile its transactions are for: Base, Ethereum) and its
 script checks the wallet's account and chain (asking `wallet_switchEthereumChain` to the link's chain id when
@@ -60,7 +63,7 @@ def routes(kit: PageKit, connected: ConnectedWallets, secure_cookie: bool) -> li
         token = request.match_info["token"]
         locale = await kit.locale_for(await connected.signing_owner(token), request)
         try:
-            shown, issued = await connected.open_signing(token, request.cookies.get(COOKIE))
+            shown = await connected.open_signing(token, request.cookies.get(COOKIE))
         except UserError as err:
             return kit.refusal(err, locale, "web.title.sign")
         count = len(shown.txs)
@@ -87,6 +90,7 @@ def routes(kit: PageKit, connected: ConnectedWallets, secure_cookie: bool) -> li
             ],
             "done": list(shown.done),
             "reportUrl": f"/sign/{token}/tx",
+            "claimUrl": f"/sign/{token}/claim",
             "text": texts,
         }
         body = (
@@ -95,7 +99,17 @@ def routes(kit: PageKit, connected: ConnectedWallets, secure_cookie: bool) -> li
             + f'<button id="go" type="button">{kit.text(Msg("web.sign.button"), locale)}</button>'
             + paragraph("", "status", "status")
         )
-        response = kit.page(locale, Msg("web.title.sign"), body, script="sign.js", data=data)
+        return kit.page(locale, Msg("web.title.sign"), body, script="sign.js", data=data)
+
+    async def claim(request: web.Request) -> web.Response:
+        token = request.match_info["token"]
+        locale = await kit.locale_for(await connected.signing_owner(token), request)
+        try:
+            await read_json(request)  # JSON only: a cross-site form cannot claim a link
+            issued = await connected.claim_signing(token, request.cookies.get(COOKIE))
+        except UserError as err:
+            return kit.json_refusal(err, locale)
+        response = web.json_response({"ok": True})
         if issued is not None:
             response.set_cookie(
                 COOKIE, issued, path=f"/sign/{token}", httponly=True, samesite="Strict", secure=secure_cookie,
@@ -116,4 +130,4 @@ def routes(kit: PageKit, connected: ConnectedWallets, secure_cookie: bool) -> li
             return kit.json_refusal(err, locale)
         return web.json_response({"ok": True, "finished": finished})
 
-    return [web.get(f"/sign/{TOKEN}", page), web.post(f"/sign/{TOKEN}/tx", report)]
+    return [web.get(f"/sign/{TOKEN}", page), web.post(f"/sign/{TOKEN}/claim", claim), web.post(f"/sign/{TOKEN}/tx", report)]

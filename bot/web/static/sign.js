@@ -1,6 +1,7 @@
 "use strict";
-// The signing page: right account, the link's chain (d.chainId: the wallet is asked to switch to it), then
-// each transaction in order; every hash is reported
+// The signing page: right account, the link's chain (d.chainId: the wallet is asked to switch to it), then the
+// link is claimed for this browser (an explicit POST: opening the page claims nothing, so a chat's link preview
+// cannot spend it), then each transaction in order; every hash is reported
 // (kept in sessionStorage until the server has it, so a reload reports it rather than sending it again).
 (function () {
   const ib = window.indexbot;
@@ -72,6 +73,11 @@
       const chain = await ensureChain(eth);
       if (chain !== "ok") {
         ib.say(chain === "unknown" ? d.text.unknown_chain : d.text.wrong_chain, "error");
+        return;
+      }
+      const claimed = await ib.post(d.claimUrl, {});
+      if (!claimed.ok) {
+        ib.say(claimed.message || d.text.failed, "error");
         return;
       }
       for (let i = done.length; i < d.txs.length; i++) {
