@@ -293,7 +293,6 @@ async def test_a_dca_plan_into_the_stock_index_sends_a_request_that_fills_after_
     is closed, filled after the open, and its run is told with the request's expected time."""
     app, fulfiller = hours_app
     user, address = await funded_user(app)
-    await app.services.pins.set_pin(user, "739146")
     created = (await say(app, "/dca MAG7.nex 100 daily at 09:00 739146")).rendered.text
     assert "100 USDC into MAG7.nex" in created and "request to the MAG7.nex factory" in created, created
     dca = app.services.dca
