@@ -245,6 +245,7 @@ async def test_new_user_on_telegram_buys_while_closed_and_is_told_when_it_fills(
         app.notices.attach(front)
         try:
             await ask(emulator, user, user, "/wallet new")
+            await ask(emulator, user, user, "/pin 4821")
             await ask(emulator, user, user, "/faucet")
             quote = await ask(emulator, user, user, "/buy mag7 100")
             rows = quote.params["reply_markup"]["inline_keyboard"]

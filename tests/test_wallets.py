@@ -326,7 +326,7 @@ async def test_custodial_wallet_lifecycle_keeps_old_rows(db: Database) -> None:
     row = await service.live(uid)
     assert row is not None and GOOD_KEY[2:] not in repr(row) and row.encrypted_key is not None
     assert bytes.fromhex(GOOD_KEY[2:]) not in row.encrypted_key
-    with pytest.raises(UserError, match="error.pin.not_set"):
+    with pytest.raises(UserError, match="error.pin.required"):  # no export (nor trade) before a PIN is chosen
         await service.export(uid, "1357")
     await pins.set_pin(uid, "1357")
     assert await service.export(uid, "1357") == GOOD_KEY
@@ -359,3 +359,19 @@ async def test_settings_default_and_update(db: Database) -> None:
     assert await settings.get_slippage_bps(uid) == 120 and await settings.get_timezone(uid) == "Asia/Shanghai"
     await settings.set_slippage_bps(uid, 30)
     assert await settings.get_slippage_bps(uid) == 30 and await settings.get_timezone(uid) == "Asia/Shanghai"
+
+
+async def test_a_wallet_whose_master_key_is_not_loaded_is_refused_before_anything_counts(db: Database) -> None:
+    """Started without the key a wallet was made under (the start-up check is what normally stops that): a quote
+    (`ready`), an export and a signer are each refused with the localized message, and no PIN try is counted."""
+    old = Keystore([MasterKey.generate()])
+    uid = await user(db)
+    await CustodialWallets(Wallets(db), old, PinGuard(Pins(db), old)).import_key(uid, GOOD_KEY)
+    await PinGuard(Pins(db), old).set_pin(uid, "1357")
+    new = Keystore([MasterKey.generate()])
+    service = CustodialWallets(Wallets(db), new, PinGuard(Pins(db), new))
+    for attempt in (service.ready(uid), service.export(uid, "1357"), service.account(uid)):
+        with pytest.raises(UserError, match="error.wallet.key_not_loaded"):
+            await attempt
+    row = await Pins(db).get(uid)
+    assert row is not None and row.failures == 0
