@@ -145,8 +145,8 @@ async def test_export_needs_the_pin_and_is_deleted_after_60_seconds(app: App) ->
     assert (await say(app, "/wallet export 1357 1357")).rendered.text.startswith(starts("error.args.extra"))
 
 
-NO_PIN_YET = ["/buy MAG7.ssi 10", "/sell MAG7.ssi 1", "/stake MAG7 1", "/wallet export 1357",
-              "/withdraw usdc 1 0x" + "ab" * 20 + " 1357", "/dca MAG7.ssi 10 daily at 09:00 1357"]
+NO_PIN_YET = ["/buy MAG7.ssi 10", "/sell MAG7.ssi 1", "/stake MAG7 1", "/unstake MAG7 1", "/claim MAG7", "/boost add 1",
+              "/wallet export 1357", "/withdraw usdc 1 0x" + "ab" * 20 + " 1357", "/dca MAG7.ssi 10 daily at 09:00 1357"]
 
 
 @pytest.mark.parametrize("how", ["/wallet new", "/wallet import " + KEY])
