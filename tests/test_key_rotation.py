@@ -125,3 +125,45 @@ def test_previous_keys_come_from_the_environment_and_a_file_and_never_show(tmp_p
     assert B.to_base64() in config.secrets and B.to_base64() not in str(config.redacted())
     with pytest.raises(Exception, match=r"INDEXBOT_MASTER_KEY_PREVIOUS \(key 2 of 2\): the master key is not valid base64"):
         load_config({"INDEXBOT_MASTER_KEY_PREVIOUS": f"{A.to_base64()}, not-a-key!"})
+
+
+async def test_a_pin_stored_before_key_ids_had_a_column_still_opens_and_rotates(tmp_path: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PIN row as the code before migration 0013 wrote it (its pepper's key id only inside `params`) is
+    checked after the migration, and `rotate` carries it over to a new key without the PIN."""
+    import json
+    import secrets
+    from dataclasses import asdict
+
+    import bot.storage.db as storage
+    import wallets.pin as pins_module
+    from bot.storage.db import Database
+    from bot.storage.repositories import Users
+    from bot.storage.wallets import Pins, SealedKeys
+    from wallets.keystore import Keystore
+    from wallets.pin import KdfParams, PinGuard
+    from wallets.rotation import rotate
+
+    path = tmp_path / "old.sqlite3"
+    every = storage.migrations()
+    monkeypatch.setattr(storage, "migrations", lambda: [m for m in every if m[0] < 13])
+    db = await Database.open(path)
+    uid = (await Users(db).seen("console", "old")).id
+    salt, params = secrets.token_bytes(16), KdfParams()
+    digest = pins_module._hash("2580", salt, A.derive(b"pin-pepper"), params)
+    async with db.transaction() as tx:
+        await tx.execute("INSERT INTO pins (user_id, salt, hash, params) VALUES (?, ?, ?, ?)",
+                         (uid, salt, digest, json.dumps({"kdf": "argon2id", "pepper": A.key_id, **asdict(params)})))
+    await db.close()
+    monkeypatch.undo()
+
+    db = await Database.open(path)  # migration 0013 runs
+    try:
+        await PinGuard(Pins(db), Keystore([A])).check_pin(uid, "2580")
+        done = await rotate(SealedKeys(db), Keystore([B, A]))
+        assert (done.wallets, done.pins) == (0, 1)
+        await PinGuard(Pins(db), Keystore([B])).check_pin(uid, "2580")  # A is no longer needed
+        with pytest.raises(Exception, match="error.pin.wrong"):
+            await PinGuard(Pins(db), Keystore([B])).check_pin(uid, "2468")
+    finally:
+        await db.close()
