@@ -105,8 +105,8 @@ class PinGuard:
 
     def _pepper(self, row: PinRow) -> bytes:
         """The row's pepper: derived from its master key, or sealed under it by a rotation."""
-        if row.pepper is None:
-            return self._keystore.pepper(row.key_id)[1]
+        if row.pepper is None:  # every row names its key (migration 0013); "" (none) is refused, never the current
+            return self._keystore.pepper(row.key_id or "")[1]
         return self._keystore.decrypt(row.user_id, Sealed(str(row.key_id), row.pepper), PEPPER)
 
     async def _check(self, user_id: int, pin: str) -> None:
