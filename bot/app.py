@@ -18,7 +18,7 @@ from bot.announce.service import Announcements
 from bot.balances import BalanceReader
 from bot.staking import PositionReader
 from bot.chain import Chain, HeadTracker
-from bot.chainbind import bind_chains, refuse_lost_devnet
+from bot.chainbind import StartupRefused, bind_chains, refuse_lost_devnet
 from bot.alerts.cooldowns import CooldownAlerts
 from bot.alerts.digest import Digests
 from bot.storage.alert_settings import AlertSettingsRows
@@ -56,7 +56,7 @@ from bot.storage.dca import DcaPlans
 from bot.storage.db import Database
 from bot.storage.intents import Intents
 from bot.storage.repositories import Buttons, Users
-from bot.storage.wallets import Pins, Settings, Wallets
+from bot.storage.wallets import Pins, SealedKeys, Settings, Wallets
 from bot.trading.executor import Executor
 from bot.trading.nonces import NonceManager
 from bot.trading.failpoints import kill_at
@@ -72,6 +72,7 @@ from wallets.connected import ConnectedWallets, ConnectSettings, LinkChain
 from wallets.custodial import CustodialWallets
 from wallets.keystore import Keystore, MasterKey, load_or_create_key_file
 from wallets.pin import PinGuard
+from wallets.rotation import unreadable
 
 log = logging.getLogger(__name__)
 DEFAULT_WEB_PORT = 8080
@@ -149,6 +150,9 @@ class App:
         market = Market(profile, chain, setup, head, config.market, hermes=hermes)
         devnet_home = _devnet_home(config, profile, devnet)
         keystore = Keystore(_master_keys(config, devnet_home))
+        lost = await unreadable(SealedKeys(db), keystore)
+        if lost is not None:  # found now, not by a user at Confirm
+            raise StartupRefused(lost.message())
         pins = PinGuard(Pins(db), keystore)
         wallets = CustodialWallets(Wallets(db), keystore, pins)
         settings = Settings(db)
@@ -313,13 +317,15 @@ def _devnet_home(config: Config, profile: Profile, devnet: Any) -> Path | None:
 
 
 def _master_keys(config: Config, devnet_home: Path | None) -> list[MasterKey]:
-    """The master key from the environment; on a devnet without one, the devnet's own key file."""
+    """The master key from the environment (on a devnet without one, the devnet's own key file), then the
+    previous ones, which only open what they sealed."""
+    previous = [MasterKey.from_base64(k.reveal()) for k in config.previous_master_keys]
     if config.master_key is not None:
-        return [MasterKey.from_base64(config.master_key.reveal())]
+        return [MasterKey.from_base64(config.master_key.reveal()), *previous]
     if devnet_home is not None:
         path = devnet_home / "master.key"
         log.info("devnet: custodial keys are encrypted with the key file %s", path)
-        return [load_or_create_key_file(path)]
+        return [load_or_create_key_file(path), *previous]
     log.warning("INDEXBOT_MASTER_KEY is not set: custodial wallets are disabled")
     return []
 

@@ -1,5 +1,6 @@
 """`indexbot`: chat (terminal), run (Telegram and/or Discord), points (the daily snapshot), devnet (local chain),
-config (redacted), check (a chain profile's pre-flight), intents (the operator's list; --held for review)."""
+config (redacted), check (a chain profile's pre-flight), intents (the operator's list; --held for review),
+keys rotate (re-encrypt under the current master key)."""
 
 from __future__ import annotations
 
@@ -120,6 +121,35 @@ async def _check(config: Config, profile: str | None) -> int:
     return 0 if report.ready else 1
 
 
+async def _keys_rotate(config: Config) -> int:
+    """`indexbot keys rotate`: every stored key and PIN re-sealed under INDEXBOT_MASTER_KEY (wallets.rotation);
+    prints how many, never a secret."""
+    from bot.storage.db import Database
+    from bot.storage.wallets import SealedKeys
+    from wallets.keystore import Keystore, MasterKey
+    from wallets.rotation import RotationFailed, rotate
+
+    if config.master_key is None:
+        print("indexbot keys rotate: set INDEXBOT_MASTER_KEY to the new master key, and INDEXBOT_MASTER_KEY_PREVIOUS "
+              "to the one(s) the stored keys were made under.", file=sys.stderr)
+        return 2
+    if not config.database_path.exists():
+        print(f"indexbot keys rotate: there is no database at {config.database_path}.", file=sys.stderr)
+        return 2
+    keys = [MasterKey.from_base64(k.reveal()) for k in (config.master_key, *config.previous_master_keys)]
+    db = await Database.open(config.database_path)
+    try:
+        done = await rotate(SealedKeys(db), Keystore(keys))
+    except RotationFailed as exc:
+        print(f"indexbot keys rotate: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await db.close()
+    print(f"keys rotate: {done.wallets} wallet key(s) and {done.pins} PIN(s) re-encrypted under master key id "
+          f"{done.key_id}; every stored key now opens with INDEXBOT_MASTER_KEY alone.")
+    return 0
+
+
 def _day(text: str) -> date:
     try:
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):  # fromisoformat alone also takes 20261120 and 2026-W47-1
@@ -146,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     points = sub.add_parser("points", help="the points programme").add_subparsers(dest="points_command", required=True)
     snapshot = points.add_parser("snapshot", help="read every linked wallet and credit the day's points (once per day)")
     snapshot.add_argument("--day", type=_day, default=None, help="the UTC day to snapshot, YYYY-MM-DD (default: today)")
+    keys = sub.add_parser("keys", help="the master key").add_subparsers(dest="keys_command", required=True)
+    keys.add_parser("rotate", help="re-encrypt every stored key and PIN under INDEXBOT_MASTER_KEY "
+                                   "(the old key in INDEXBOT_MASTER_KEY_PREVIOUS)")
     from devnet import cli as devnet_cli
 
     devnet_cli.register(sub)
@@ -187,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
             code, text = asyncio.run(show(config.database_path, args.held, args.release))
             print(text)
             return code
+        if args.command == "keys":
+            return asyncio.run(_keys_rotate(config))
         return asyncio.run(_chat(config))
     except (ProfileError, ProfileMismatch, ConfigError, WebError, StartupRefused) as exc:
         print(f"indexbot: {exc}", file=sys.stderr)

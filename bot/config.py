@@ -2,7 +2,9 @@
 
 Tokens and the wallets' master key are secrets: they come only from the environment (TELEGRAM_BOT_TOKEN,
 INDEXBOT_MASTER_KEY) or from a file the environment names (TELEGRAM_BOT_TOKEN_FILE, INDEXBOT_MASTER_KEY_FILE),
-never from the TOML file, and `redacted()` (what `indexbot config` prints) never shows them.
+never from the TOML file, and `redacted()` (what `indexbot config` prints) never shows them. So are previous
+master keys (INDEXBOT_MASTER_KEY_PREVIOUS[_FILE]: several, comma-separated or one per line), kept after a
+rotation until `indexbot keys rotate` has re-sealed what they sealed.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from bot.services import Limits
 from bot.trading.ports import TradeSettings
 from wallets.keystore import MasterKey, MasterKeyError
 
-SECRET_NAMES = ("TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN", "INDEXBOT_MASTER_KEY")
+SECRET_NAMES = ("TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN", "INDEXBOT_MASTER_KEY", "INDEXBOT_MASTER_KEY_PREVIOUS")
 
 
 class ConfigError(ValueError):
@@ -114,6 +116,7 @@ class Config:
     discord_guild_id: int | None = None
     log_level: str = "INFO"
     master_key: Secret | None = None  # base64 of 32 bytes: encrypts custodial keys (wallets.keystore)
+    previous_master_keys: tuple[Secret, ...] = ()  # still open what they sealed, until `indexbot keys rotate`
     limits: Limits = field(default_factory=Limits)
     market: MarketSettings = field(default_factory=MarketSettings)
     trading: TradeSettings = field(default_factory=TradeSettings)
@@ -136,7 +139,8 @@ class Config:
     @property
     def secrets(self) -> list[str]:
         """Every secret value, for the log filter."""
-        tokens = [s.reveal() for s in (self.telegram_token, self.discord_token, self.master_key) if s is not None]
+        tokens = [s.reveal() for s in (self.telegram_token, self.discord_token, self.master_key, *self.previous_master_keys)
+                  if s is not None]
         return tokens + [x for url in self.rpc_urls for x in url_secrets(url)]  # RPC URLs can hold API keys
 
     def redacted(self) -> dict[str, Any]:
@@ -145,6 +149,8 @@ class Config:
             value = getattr(self, f.name)
             if isinstance(value, Secret):
                 value = "***"
+            elif f.name == "previous_master_keys":
+                value = ["***"] * len(value)
             elif f.name == "rpc_urls":
                 value = tuple(redact_url(u) for u in value)
             elif isinstance(value, (Limits, MarketSettings)):
@@ -165,6 +171,28 @@ def _secret(env: Mapping[str, str], name: str) -> Secret | None:
         except OSError as exc:
             raise ConfigError(f"{name}_FILE names {path!r}, which cannot be read: {exc.strerror}") from None
     return None
+
+
+def _master_keys(env: Mapping[str, str]) -> tuple[Secret | None, tuple[Secret, ...]]:
+    """INDEXBOT_MASTER_KEY[_FILE], and the previous keys of INDEXBOT_MASTER_KEY_PREVIOUS and/or its _FILE (each
+    comma-separated or one per line), every one checked to be base64 of 32 bytes (an error names which)."""
+    name = "INDEXBOT_MASTER_KEY_PREVIOUS"
+    current = _secret(env, "INDEXBOT_MASTER_KEY")
+    texts = [env.get(name, "")]
+    if env.get(f"{name}_FILE"):
+        try:
+            texts.append(Path(env[f"{name}_FILE"]).read_text())
+        except OSError as exc:
+            raise ConfigError(f"{name}_FILE names {env[f'{name}_FILE']!r}, which cannot be read: {exc.strerror}") from None
+    previous = tuple(Secret(part.strip()) for text in texts for part in re.split(r"[,\n]", text) if part.strip())
+    for label, key in [("INDEXBOT_MASTER_KEY", current)] + [(f"{name} (key {n} of {len(previous)})", k)
+                                                             for n, k in enumerate(previous, 1)]:
+        if key is not None:
+            try:
+                MasterKey.from_base64(key.reveal())
+            except MasterKeyError as exc:
+                raise ConfigError(f"{label}: {exc} (make one with: openssl rand -base64 32)") from None
+    return current, previous
 
 
 def load_config(env: Mapping[str, str] | None = None) -> Config:
@@ -193,12 +221,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     limits = Limits(**{k: Decimal(str(v)) for k, v in file_values.get("limits", {}).items()})
     market = MarketSettings(**{k: int(v) for k, v in file_values.get("market", {}).items()})
     db = pick("INDEXBOT_DB", "database")
-    master_key = _secret(env, "INDEXBOT_MASTER_KEY")
-    if master_key is not None:
-        try:
-            MasterKey.from_base64(master_key.reveal())
-        except MasterKeyError as exc:
-            raise ConfigError(f"INDEXBOT_MASTER_KEY: {exc} (make one with: openssl rand -base64 32)") from None
+    master_key, previous_master_keys = _master_keys(env)
     web = _web_settings(pick)
     telegram = _telegram_limits(file_values.get("telegram", {}), env.get("INDEXBOT_TELEGRAM_RATE_SCALE"))
     try:
@@ -221,6 +244,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         limits=limits,
         market=market,
         master_key=master_key,
+        previous_master_keys=previous_master_keys,
         web=web,
         telegram=telegram,
         boost=boost,

@@ -86,10 +86,13 @@ def register(router: Router, services: Services) -> None:
 
     async def create(caller: Caller) -> Reply:
         address = await wallets.create(caller.user_key)
-        return Reply.of(Msg("wallet.created", style="title"), Msg("wallet.address", {"address": address}, style="code"), *next_steps(caller))
+        return Reply.of(Msg("wallet.created", style="title"), Msg("wallet.address", {"address": address}, style="code"),
+                        *await next_steps(caller))
 
-    def next_steps(caller: Caller) -> list[Msg]:
-        steps = [Msg("wallet.deposit", {"chain": services.profile.name}), Msg("wallet.pin_hint")]
+    async def next_steps(caller: Caller) -> list[Msg]:
+        """Choosing a PIN comes first (no trade or export before it), unless the user has one already."""
+        pin = [] if await services.pins.has_pin(caller.user_key) else [Msg("wallet.pin_next")]
+        steps = [*pin, Msg("wallet.deposit", {"chain": services.profile.name})]
         return steps + ([Msg("wallet.faucet_hint")] if services.faucet else [])
 
     async def import_key(caller: Caller, words: tuple[str, ...]) -> Reply:
@@ -98,7 +101,8 @@ def register(router: Router, services: Services) -> None:
         if len(words) > 1:
             raise UserError("error.args.extra", usage=USAGE)
         address = await wallets.import_key(caller.user_key, words[0])
-        return Reply.of(Msg("wallet.imported", style="title"), Msg("wallet.address", {"address": address}, style="code"), *next_steps(caller))
+        return Reply.of(Msg("wallet.imported", style="title"), Msg("wallet.address", {"address": address}, style="code"),
+                        *await next_steps(caller))
 
     async def export(caller: Caller, words: tuple[str, ...]) -> Reply:
         if len(words) != 1:

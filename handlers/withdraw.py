@@ -75,8 +75,10 @@ def register(router: Router, services: Services) -> None:
         if len(args) not in (4, 5):
             raise UserError("error.withdraw.usage")
         typed_asset, typed_amount, typed_address, pin = args[:4]
-        if (await x.sender(caller.user_key)).kind == "connected":  # before the PIN: it guards custodial keys
+        who = await x.sender(caller.user_key)
+        if who.kind == "connected":  # before the PIN: it guards custodial keys
             raise UserError("error.withdraw.connected")
+        await x.ready(caller.user_key, who)  # a wallet without a PIN yet is told how to choose one
         await services.pins.check_pin(caller.user_key, pin)
         desk, asset = asset_on(typed_asset, desk_named(args[4]) if len(args) == 5 else None)
         symbol, decimals = ("ETH", 18) if asset is None else (asset.symbol, asset.decimals)

@@ -67,7 +67,7 @@ def test_a_wrong_profile_refuses_to_start(devnet: Devnet, tmp_path: Path) -> Non
 
 
 def test_new_user_journey_in_the_terminal(chain: Devnet, tmp_path: Path) -> None:
-    lines = "/wallet new\n/faucet\n/buy MAG7.ssi 100\nConfirm\n/sell MAG7.ssi 0.5\nConfirm\n/pin 4821\n/wallet export 4821\n/wallet\n"
+    lines = "/wallet new\n/pin 4821\n/faucet\n/buy MAG7.ssi 100\nConfirm\n/sell MAG7.ssi 0.5\nConfirm\n/wallet export 4821\n/wallet\n"
     out = chat(lines, tmp_path, INDEXBOT_CHAIN=str(chain.profile_path))
     assert out.returncode == 0, out.stderr
     confirmations = [line for line in out.stdout.splitlines() if line.startswith("Confirmed in block")]
@@ -128,6 +128,8 @@ async def test_staking_journey_in_the_terminal(chain: Devnet, tmp_path: Path) ->
     try:
         created = await chat_.say("/wallet new", "Your new wallet")
         address = re.search(r"0x[0-9a-fA-F]{40}", created).group(0)  # type: ignore[union-attr]
+        assert "/pin <4 to 8 digits>" in created  # the next step
+        await chat_.say("/pin 4821", "PIN set.")
         assert "1,000 SOSO" in await chat_.say("/faucet", "Sent ")
         await chat_.say("/buy MAG7.ssi 100", "[1] Confirm")
         await chat_.say("Confirm", "Confirmed in block")
@@ -176,7 +178,7 @@ def test_a_second_start_keeps_the_wallet_funds_and_position(tmp_path: Path) -> N
     """`indexbot chat` twice on the embedded devnet (issue 14 §4): the chain is kept beside the database, so the
     second run finds the wallet with its funds and its position, prints no warning into the conversation (logs go
     to a file under INDEXBOT_HOME), and a new buy confirms (its nonce is the chain's next, not a stale one)."""
-    first = chat("/wallet new\n/faucet\n/buy MAG7.ssi 100\nConfirm\n", tmp_path)
+    first = chat("/wallet new\n/pin 4821\n/faucet\n/buy MAG7.ssi 100\nConfirm\n", tmp_path)
     assert first.returncode == 0, first.stderr
     assert "Confirmed in block" in first.stdout and "for 100 USDC" in first.stdout
     log_file = tmp_path / "logs" / "chat.log"

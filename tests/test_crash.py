@@ -33,7 +33,7 @@ def balance(w3: Web3, token: str, owner: str) -> int:
 def test_killed_after_broadcast_then_restarted(chain: Devnet, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INDEXBOT_", "TELEGRAM_", "DISCORD_"))}
     env.update(INDEXBOT_HOME=str(tmp_path), INDEXBOT_CHAIN=str(chain.profile_path), INDEXBOT_WEB_PORT="0", LANG="C.UTF-8")
-    killed = chat("/wallet new\n/faucet\n/buy MAG7.ssi 100\nConfirm\n", {**env, "INDEXBOT_FAILPOINT": "after_broadcast"})
+    killed = chat("/wallet new\n/pin 4821\n/faucet\n/buy MAG7.ssi 100\nConfirm\n", {**env, "INDEXBOT_FAILPOINT": "after_broadcast"})
     assert killed.returncode == -9, killed.stderr  # SIGKILL: no clean-up ran
     assert "failpoint after_broadcast reached" in (tmp_path / "logs" / "chat.log").read_text()  # chat logs to a file
     address = re.search(r"0x[0-9a-fA-F]{40}", killed.stdout).group(0)  # type: ignore[union-attr]

@@ -46,9 +46,9 @@ def labels(outcome: Any) -> list[str]:
 
 
 async def with_pin(app: App, user: str = "u1", usdc: Decimal = Decimal(10_000)) -> int:
-    uid, _ = await funded_user(app, user, usdc=usdc)
+    uid, _ = await funded_user(app, user, usdc=usdc, pin=None)
     answer = await say(app, f"/pin {PIN}", user)
-    assert "PIN" in answer.rendered.text
+    assert answer.rendered.text == "PIN set. Export and withdraw now ask for it."
     return uid
 
 

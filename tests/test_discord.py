@@ -458,7 +458,8 @@ async def dm_press(front: DiscordFrontend, rest: FakeDiscord, sent: Call, label:
 
 async def test_new_user_journey_in_a_discord_dm(app: App, frontend: DiscordFrontend, rest: FakeDiscord) -> None:
     created = await dm_slash(frontend, rest, "wallet", action="new")
-    assert "Your new wallet" in shown(created.content)
+    assert "Your new wallet" in shown(created.content) and "/pin <4 to 8 digits>" in shown(created.content)
+    assert shown((await dm_slash(frontend, rest, "pin", pin="4821")).content).startswith("PIN set")  # asked for first
     assert "10,000 USDC" in shown((await dm_slash(frontend, rest, "faucet")).content)
 
     quote = await dm_slash(frontend, rest, "buy", index="MAG7.ssi", amount="100")
@@ -469,7 +470,6 @@ async def test_new_user_journey_in_a_discord_dm(app: App, frontend: DiscordFront
     sold = await dm_press(frontend, rest, quote, "Confirm")
     assert shown(sold.content).startswith("Confirmed in block") and "0.5 MAG7.ssi" in shown(sold.content)
 
-    assert shown((await dm_slash(frontend, rest, "pin", pin="4821")).content).startswith("PIN set")
     exported = await dm_slash(frontend, rest, "wallet", action="export", value="4821")
     assert "Your private key" in shown(exported.content) and re.search(r"0x[0-9a-f]{64}", exported.content)
 
@@ -477,6 +477,7 @@ async def test_new_user_journey_in_a_discord_dm(app: App, frontend: DiscordFront
 async def test_staking_journey_in_a_discord_dm(app: App, chain: Devnet, frontend: DiscordFrontend, rest: FakeDiscord) -> None:
     """Stake, unstake, the restart warning with its own button, an early claim refused, the cooldown passed, claim."""
     await dm_slash(frontend, rest, "wallet", action="new")
+    await dm_slash(frontend, rest, "pin", pin="4821")
     await dm_slash(frontend, rest, "faucet")
     await dm_press(frontend, rest, await dm_slash(frontend, rest, "buy", index="MAG7.ssi", amount="100"), "Confirm")
     staked = await dm_press(frontend, rest, await dm_slash(frontend, rest, "stake", asset="MAG7.ssi", amount="0.5"), "Confirm")

@@ -245,6 +245,7 @@ async def test_new_user_on_telegram_buys_while_closed_and_is_told_when_it_fills(
         app.notices.attach(front)
         try:
             await ask(emulator, user, user, "/wallet new")
+            await ask(emulator, user, user, "/pin 4821")
             await ask(emulator, user, user, "/faucet")
             quote = await ask(emulator, user, user, "/buy mag7 100")
             rows = quote.params["reply_markup"]["inline_keyboard"]
@@ -293,7 +294,6 @@ async def test_a_dca_plan_into_the_stock_index_sends_a_request_that_fills_after_
     is closed, filled after the open, and its run is told with the request's expected time."""
     app, fulfiller = hours_app
     user, address = await funded_user(app)
-    await app.services.pins.set_pin(user, "739146")
     created = (await say(app, "/dca MAG7.nex 100 daily at 09:00 739146")).rendered.text
     assert "100 USDC into MAG7.nex" in created and "request to the MAG7.nex factory" in created, created
     dca = app.services.dca

@@ -69,6 +69,7 @@ async def edit_of(rest: FakeDiscord, message_id: int, contains: str, timeout: fl
 async def new_wallet(front: DiscordFrontend, rest: FakeDiscord) -> str:
     """`/wallet new` and `/faucet` in the DM; the address the bot showed."""
     created = await dm_slash(front, rest, "wallet", action="new")
+    await dm_slash(front, rest, "pin", pin="4821")  # the next step it asks for
     found = re.search(r"0x[0-9a-fA-F]{40}", created.content)
     assert found is not None and "Your new wallet" in shown(created.content), created.content
     assert "10,000 USDC" in shown((await dm_slash(front, rest, "faucet")).content)

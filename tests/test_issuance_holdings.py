@@ -30,7 +30,6 @@ async def test_wallet_values_the_issued_index_and_withdraw_sends_it(hours_app: t
     total = next(line for line in shown.splitlines() if line.startswith("Total"))
     assert Decimal(total.split("$")[1].replace(",", "")) > usdc + value - 1, total  # it counts in the total
 
-    await app.services.pins.set_pin(user, "739146")
     to = "0x" + "cd" * 20
     offer = await say(app, f"/withdraw MAG7.nex all {to} 739146")
     assert offer.rendered.text.startswith("Withdraw"), offer.rendered.text

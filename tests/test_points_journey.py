@@ -35,6 +35,7 @@ async def test_a_friend_joins_through_the_link_buys_and_the_snapshot_credits_bot
             joined = await ask(emulator, friend, friend, f"/start {link.group(1)}")  # what opening the link sends
             assert "invite" in joined.params["text"].lower()
         await ask(emulator, user, user, "/wallet new")
+        await ask(emulator, user, user, "/pin 4821")
         await ask(emulator, user, user, "/faucet")
         bought = await press_and_wait_edit(emulator, user, await ask(emulator, user, user, "/buy MAG7.ssi 100"), "Confirm")
         assert bought.params["text"].startswith("Confirmed in block")

@@ -53,6 +53,7 @@ async def test_price_sources_and_the_sequencer_on_telegram(app: App, chain: Devn
     assert re.search(r"DOGE: \$0\.16 from Pyth, \d+ s old", sources), sources  # through the devnet's Hermes stand-in
 
     await ask(emulator, user, user, "/wallet new")
+    await ask(emulator, user, user, "/pin 4821")
     await ask(emulator, user, user, "/faucet")
     await sequencer(app, chain, down=True)
     quote = said(await ask(emulator, user, user, "/quote MAG7.ssi 100"))
@@ -72,6 +73,7 @@ async def test_a_locked_stake_is_explained_on_telegram(app: App, chain: Devnet, 
                                                       telegram: TelegramFrontend) -> None:
     user = 8802
     address = address_in((await ask(emulator, user, user, "/wallet new")).params["text"])
+    await ask(emulator, user, user, "/pin 4821")
     await ask(emulator, user, user, "/faucet")
     await press_and_wait_edit(emulator, user, await ask(emulator, user, user, "/buy MAG7.ssi 100"), "Confirm")
     await press_and_wait_edit(emulator, user, await ask(emulator, user, user, "/stake MAG7 0.5"), "Confirm")
@@ -98,6 +100,7 @@ async def test_price_sources_the_sequencer_and_a_lock_in_a_discord_dm(app: App, 
     assert re.search(r"ADA: \$0\.45 from Pyth, \d+ s old", sources), sources
 
     address = address_in((await dm_slash(frontend, rest, "wallet", action="new")).content)
+    await dm_slash(frontend, rest, "pin", pin="4821")
     await dm_slash(frontend, rest, "faucet")
     await sequencer(app, chain, down=True)
     refused = shown((await dm_slash(frontend, rest, "buy", index="MAG7.ssi", amount="100")).content)

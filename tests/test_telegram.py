@@ -290,6 +290,12 @@ async def test_new_user_journey_on_telegram(app: App, emulator: BotApiEmulator, 
     user = 7701
     created = await ask(emulator, user, user, "/wallet new")
     assert text(app, "wallet.created") in created.params["text"]
+    assert "/pin &lt;4 to 8 digits&gt;" in created.params["text"]  # it asks for a PIN first
+    since = emulator.mark()
+    emulator.send_text(user, user, "/pin 4821")
+    pin_set = await emulator.wait_for("sendMessage", to_chat(user), since=since)
+    assert pin_set.params["text"] == text(app, "pin.set")
+    assert emulator.calls_to("deleteMessage", since), "the message carrying the PIN was not deleted"
     funded = await ask(emulator, user, user, "/faucet")
     assert "10,000 USDC" in funded.params["text"]
 
@@ -300,12 +306,6 @@ async def test_new_user_journey_on_telegram(app: App, emulator: BotApiEmulator, 
     quote = await ask(emulator, user, user, "/sell MAG7.ssi 0.5")
     sold = await press_and_wait_edit(emulator, user, quote, "Confirm")
     assert sold.params["text"].startswith("Confirmed in block") and "0.5 MAG7.ssi" in sold.params["text"]
-
-    since = emulator.mark()
-    emulator.send_text(user, user, "/pin 4821")
-    pin_set = await emulator.wait_for("sendMessage", to_chat(user), since=since)
-    assert pin_set.params["text"] == text(app, "pin.set")
-    assert emulator.calls_to("deleteMessage", since), "the message carrying the PIN was not deleted"
 
     exported = await ask(emulator, user, user, "/wallet export 4821")
     assert text(app, "wallet.export.title") in exported.params["text"]
@@ -325,6 +325,7 @@ async def test_staking_journey_on_telegram(app: App, chain: Devnet, emulator: Bo
     """Stake, unstake, a second unstake that restarts the cooldown (its own button), wait it out, claim."""
     user = 7702
     await ask(emulator, user, user, "/wallet new")
+    await ask(emulator, user, user, "/pin 4821")  # the next step /wallet new asks for
     await ask(emulator, user, user, "/faucet")
     await press_and_wait_edit(emulator, user, await ask(emulator, user, user, "/buy MAG7.ssi 100"), "Confirm")
 

@@ -152,7 +152,6 @@ async def test_slippage_command(app: App) -> None:
 
 async def test_withdraw_usdc_and_eth(app: App) -> None:
     user, address = await funded_user(app, usdc=Decimal(100))
-    await app.services.pins.set_pin(user, "739146")
     to = "0x" + "ab" * 20
     offer = await say(app, f"/withdraw usdc 25 {to} 739146")
     assert offer.rendered.text.startswith("Withdraw 25 USDC to 0xABaBaBaB"), offer.rendered.text

@@ -54,7 +54,6 @@ BAD = [
 @pytest.mark.parametrize(("text", "key"), BAD, ids=[k + ":" + t[:30] for t, k in BAD])
 async def test_bad_trade_input_is_explained_and_changes_nothing(app: App, text: str, key: str) -> None:
     user, address = await funded_user(app)
-    await app.services.pins.set_pin(user, "739146")
     reply = await say(app, text)
     assert reply.rendered.text.startswith(starts(key)), reply.rendered.text
     x = app.services.trading

@@ -97,7 +97,6 @@ async def test_withdraw_from_the_other_chain_names_it(two_chains: tuple[App, Dev
     app, other = two_chains
     user, address = await funded_user(app, usdc=Decimal(1000))
     await fund(other.stocks_profile, address, usdc=Decimal(500), eth=Decimal(1))
-    await app.services.pins.set_pin(user, "739146")
     to = "0x" + "ab" * 20
     offer = await say(app, f"/withdraw USDC 120 {to} 739146 ethereum")
     assert offer.rendered.text.startswith("Withdraw 120 USDC on Ethereum to"), offer.rendered.text
@@ -119,7 +118,6 @@ async def test_withdraw_from_the_other_chain_names_it(two_chains: tuple[App, Dev
 async def test_withdraw_bad_chain_input_changes_nothing(two_chains: tuple[App, Devnet], args: str, expected: str) -> None:
     app, _ = two_chains
     user, _ = await funded_user(app)
-    await app.services.pins.set_pin(user, "739146")
     reply = (await say(app, "/withdraw " + args.format(to="0x" + "ab" * 20))).rendered.text
     assert reply.startswith(expected), reply
     assert not await app.db.fetch_all("SELECT id FROM intents WHERE kind = 'withdraw'")

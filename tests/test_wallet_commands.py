@@ -134,7 +134,7 @@ async def test_secrets_in_a_group_are_deleted_and_nothing_changes(app: App, text
 async def test_export_needs_the_pin_and_is_deleted_after_60_seconds(app: App) -> None:
     await say(app, "/wallet import " + KEY)
     no_pin = await say(app, "/wallet export 1357")
-    assert no_pin.rendered.text.startswith(starts("error.pin.not_set")) and no_pin.rendered.delete_request
+    assert no_pin.rendered.text.startswith(starts("error.pin.required")) and no_pin.rendered.delete_request
     assert (await say(app, "/pin 1357")).rendered.text == EN["pin.set"]
     wrong = await say(app, "/wallet export 2468")
     assert wrong.rendered.text == EN["error.pin.wrong"].format(left=4) and KEY[2:] not in wrong.rendered.text
@@ -143,6 +143,32 @@ async def test_export_needs_the_pin_and_is_deleted_after_60_seconds(app: App) ->
     assert out.rendered.delete_after == 60 and out.rendered.delete_request
     assert (await say(app, "/wallet export")).rendered.text.startswith(starts("error.pin.missing"))
     assert (await say(app, "/wallet export 1357 1357")).rendered.text.startswith(starts("error.args.extra"))
+
+
+NO_PIN_YET = ["/buy MAG7.ssi 10", "/sell MAG7.ssi 1", "/stake MAG7 1", "/unstake MAG7 1", "/claim MAG7", "/boost add 1",
+              "/wallet export 1357", "/withdraw usdc 1 0x" + "ab" * 20 + " 1357", "/dca MAG7.ssi 10 daily at 09:00 1357"]
+
+
+@pytest.mark.parametrize("how", ["/wallet new", "/wallet import " + KEY])
+async def test_a_new_or_imported_wallet_asks_for_a_pin_and_cannot_trade_or_export_without_one(app: App, how: str) -> None:
+    created = (await say(app, how)).rendered.text
+    assert EN["wallet.pin_next"] in created and "/pin <4 to 8 digits>" in created, created
+    assert created.index(EN["wallet.pin_next"]) < created.index(starts("wallet.deposit"))  # the next step, first
+    address = await app.services.wallets.address_of(await uid(app))
+    assert address is not None and app.services.faucet is not None
+    await say(app, "/faucet")
+    for text in NO_PIN_YET:
+        refused = (await say(app, text)).rendered.text
+        assert refused == EN["error.pin.required"], (text, refused)
+    assert not await app.db.fetch_all("SELECT id FROM intents")
+    assert (await say(app, "/wallet new", locale="zh_CN")).rendered.text.startswith(starts("error.wallet.exists", ZH))
+    assert (await say(app, "/buy MAG7.ssi 10", locale="zh_CN")).rendered.text == ZH["error.pin.required"]
+
+    assert (await say(app, "/pin 1357")).rendered.text == EN["pin.set"]
+    assert "Confirm within" in (await say(app, "/buy MAG7.ssi 10")).rendered.text
+    await say(app, "/wallet remove 1357")
+    again = (await say(app, "/wallet new")).rendered.text  # a PIN already: nothing more to choose
+    assert EN["wallet.pin_next"] not in again and again.startswith(EN["wallet.created"]), again
 
 
 async def test_pin_commands(app: App) -> None:

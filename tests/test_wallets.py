@@ -7,6 +7,7 @@ import json
 import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -78,8 +79,11 @@ def test_rotation_decrypts_with_the_key_the_ciphertext_names() -> None:
     assert sealed.key_id == old.key_id != new.key_id
     assert Keystore([new, old]).decrypt(7, sealed) == SECRET
     assert Keystore([new, old]).encrypt(7, SECRET).key_id == new.key_id
-    with pytest.raises(DecryptionError):
+    with pytest.raises(UserError, match="error.wallet.key_not_loaded"):  # a localized refusal, not "went wrong"
         Keystore([new]).decrypt(7, sealed)
+    resealed = Keystore([new, old]).reseal(7, sealed)
+    assert resealed is not None and resealed.key_id == new.key_id and Keystore([new]).decrypt(7, resealed) == SECRET
+    assert Keystore([new, old]).reseal(7, resealed) is None  # already under the current key
 
 
 def test_without_a_master_key_custodial_operations_are_refused() -> None:
@@ -157,9 +161,12 @@ async def test_pin_is_hashed_with_argon2id_a_per_user_salt_and_a_pepper(db: Data
     params = json.loads(row_a.params)
     assert params["kdf"] == "argon2id" and params["memory_kib"] >= 19 * 1024
     await guard.check_pin(a, "1357")
-    # the same database under another master key cannot check it: the PIN alone is not enough
-    with pytest.raises(DecryptionError):
+    # the same database under another master key cannot check it: the PIN alone is not enough (and the try
+    # is not counted against the user: the operator has to load the key)
+    with pytest.raises(UserError, match="error.wallet.key_not_loaded"):
         await PinGuard(Pins(db), Keystore([MasterKey.generate()])).check_pin(a, "1357")
+    row_a = await Pins(db).get(a)
+    assert row_a is not None and row_a.failures == 0
 
 
 async def test_five_wrong_tries_lock_with_growing_delays_and_a_right_pin_resets(db: Database) -> None:
@@ -207,6 +214,63 @@ async def test_parallel_guesses_cannot_outrun_the_lock(db: Database) -> None:
     assert keys.count("error.pin.locked") == len(guesses) - (MAX_TRIES - 1)
     row = await Pins(db).get(uid)
     assert row is not None and row.failures == MAX_TRIES
+
+
+class CountingHash:
+    """wallets.pin's Argon2id, counted: how many PIN guesses were really evaluated."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import wallets.pin
+
+        self.calls = 0
+        self._real = wallets.pin._hash
+        monkeypatch.setattr(wallets.pin, "_hash", self)
+
+    def __call__(self, *args: Any) -> bytes:
+        self.calls += 1
+        return self._real(*args)
+
+
+async def test_twenty_parallel_guesses_are_evaluated_at_most_the_allowed_tries(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    guard = PinGuard(Pins(db), Keystore([MasterKey.generate()]))
+    uid = await user(db)
+    await guard.set_pin(uid, "1357")
+    argon2 = CountingHash(monkeypatch)
+    results = await asyncio.gather(*(guard.check_pin(uid, f"{n:04d}") for n in range(2000, 2020)), return_exceptions=True)
+    assert argon2.calls == MAX_TRIES
+    assert all(isinstance(r, UserError) for r in results)
+    row = await Pins(db).get(uid)
+    assert row is not None and row.failures == MAX_TRIES and row.locked_until > 0
+    with pytest.raises(UserError, match="error.pin.locked"):
+        await guard.check_pin(uid, "1357")  # the right PIN while locked: refused, and not evaluated
+    assert argon2.calls == MAX_TRIES
+
+
+async def test_guesses_from_two_processes_share_one_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two stores on one SQLite file, each with its own connection, stand for two processes of the bot."""
+    key = MasterKey.generate()
+    first, second = await Database.open(tmp_path / "two.sqlite3"), await Database.open(tmp_path / "two.sqlite3")
+    try:
+        guards = [PinGuard(Pins(first), Keystore([key])), PinGuard(Pins(second), Keystore([key]))]
+        uid = await user(first)
+        await guards[0].set_pin(uid, "1357")
+        argon2 = CountingHash(monkeypatch)
+        tries = [guards[n % 2].check_pin(uid, f"{2000 + n:04d}") for n in range(20)]
+        results = await asyncio.gather(*tries, return_exceptions=True)
+        assert argon2.calls == MAX_TRIES
+        keys = [r.key for r in results if isinstance(r, UserError)]
+        assert len(keys) == 20 and keys.count("error.pin.wrong") == MAX_TRIES - 1
+        row = await Pins(second).get(uid)
+        assert row is not None and row.failures == MAX_TRIES and row.locked_until > 0
+        for guard in guards:
+            with pytest.raises(UserError, match="error.pin.locked"):
+                await guard.check_pin(uid, "1357")
+        assert argon2.calls == MAX_TRIES
+    finally:
+        await first.close()
+        await second.close()
 
 
 async def test_changing_a_pin_needs_the_old_one(db: Database) -> None:
@@ -262,7 +326,7 @@ async def test_custodial_wallet_lifecycle_keeps_old_rows(db: Database) -> None:
     row = await service.live(uid)
     assert row is not None and GOOD_KEY[2:] not in repr(row) and row.encrypted_key is not None
     assert bytes.fromhex(GOOD_KEY[2:]) not in row.encrypted_key
-    with pytest.raises(UserError, match="error.pin.not_set"):
+    with pytest.raises(UserError, match="error.pin.required"):  # no export (nor trade) before a PIN is chosen
         await service.export(uid, "1357")
     await pins.set_pin(uid, "1357")
     assert await service.export(uid, "1357") == GOOD_KEY
@@ -295,3 +359,19 @@ async def test_settings_default_and_update(db: Database) -> None:
     assert await settings.get_slippage_bps(uid) == 120 and await settings.get_timezone(uid) == "Asia/Shanghai"
     await settings.set_slippage_bps(uid, 30)
     assert await settings.get_slippage_bps(uid) == 30 and await settings.get_timezone(uid) == "Asia/Shanghai"
+
+
+async def test_a_wallet_whose_master_key_is_not_loaded_is_refused_before_anything_counts(db: Database) -> None:
+    """Started without the key a wallet was made under (the start-up check is what normally stops that): a quote
+    (`ready`), an export and a signer are each refused with the localized message, and no PIN try is counted."""
+    old = Keystore([MasterKey.generate()])
+    uid = await user(db)
+    await CustodialWallets(Wallets(db), old, PinGuard(Pins(db), old)).import_key(uid, GOOD_KEY)
+    await PinGuard(Pins(db), old).set_pin(uid, "1357")
+    new = Keystore([MasterKey.generate()])
+    service = CustodialWallets(Wallets(db), new, PinGuard(Pins(db), new))
+    for attempt in (service.ready(uid), service.export(uid, "1357"), service.account(uid)):
+        with pytest.raises(UserError, match="error.wallet.key_not_loaded"):
+            await attempt
+    row = await Pins(db).get(uid)
+    assert row is not None and row.failures == 0

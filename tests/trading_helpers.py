@@ -47,12 +47,27 @@ async def click(app: App, outcome: Outcome, label: str, user: str = "u1", messag
     return await app.router.handle(press(token, user, message_ref), PlainMarkup())
 
 
-async def funded_user(app: App, user: str = "u1", usdc: Decimal = Decimal(10_000), eth: Decimal = Decimal(1)) -> tuple[int, str]:
-    """A user with a custodial wallet holding `usdc` and `eth`; (user key, address)."""
+PIN = "739146"  # the PIN of every test user's custodial wallet (`custodial_user`)
+
+
+async def custodial_user(app: App, user: str = "u1", *, key: str | None = None, pin: str | None = PIN) -> tuple[int, str]:
+    """A user with a custodial wallet (new, or imported from `key`) and its PIN, as `/wallet new` (or import)
+    then `/pin` leave it: no custodial wallet trades or exports before it has a PIN. `pin=None`: none yet.
+    (user key, address)"""
     row = await app.services.users.seen("console", user)
-    address = await app.services.wallets.create(row.id)
-    await fund(app.profile, address, usdc=usdc, eth=eth)
+    wallets = app.services.wallets
+    address = await (wallets.import_key(row.id, key) if key is not None else wallets.create(row.id))
+    if pin is not None:
+        await app.services.pins.set_pin(row.id, pin)
     return row.id, address
+
+
+async def funded_user(app: App, user: str = "u1", usdc: Decimal = Decimal(10_000), eth: Decimal = Decimal(1),
+                      pin: str | None = PIN) -> tuple[int, str]:
+    """A user with a custodial wallet holding `usdc` and `eth`, and its PIN (`custodial_user`); (user key, address)."""
+    uid, address = await custodial_user(app, user, pin=pin)
+    await fund(app.profile, address, usdc=usdc, eth=eth)
+    return uid, address
 
 
 async def token_balance(app: App, token: str, address: str) -> int:

@@ -67,9 +67,18 @@ class CustodialWallets:
         self._keystore.require()
         return await self._store(user_id, parse_private_key(hex_key))
 
+    async def ready(self, user_id: int) -> None:
+        """Refuse a wallet that may not trade or export yet: none, its key not loaded, or no PIN set (a
+        custodial wallet gets its PIN as part of its creation or import)."""
+        self._keystore.require()
+        row = await self._require_wallet(user_id)
+        self._keystore.require_key(row.key_id)
+        if not await self._pins.has_pin(user_id):
+            raise UserError("error.pin.required")
+
     async def export(self, user_id: int, pin: str) -> str:
         """The wallet's private key as 0x-prefixed hex, after the PIN check."""
-        self._keystore.require()
+        await self.ready(user_id)
         row = await self._require_wallet(user_id)
         await self._pins.check_pin(user_id, pin)
         return "0x" + self._decrypt(row).hex()

@@ -6,8 +6,13 @@ to 10^8 possible PINs. It never derives or unlocks a key: keys are encrypted und
 PIN only says yes or no to an action.
 
 Five wrong tries in a row lock export and withdraw, for 1 minute; every further miss after a lock ends
-locks again, longer (5 min, 30 min, 2 h, 12 h, then a day each time). A right PIN clears the count. Checks
-for one user run one at a time, so parallel guesses cannot slip in before the lock lands.
+locks again, longer (5 min, 30 min, 2 h, 12 h, then a day each time). A right PIN clears the count. Each try
+is counted in the database before it is evaluated, by one compare-and-set that refuses it while the PIN is
+locked (`Pins.take_try`): however many guesses arrive at once, from however many processes, no more than
+the allowed tries are ever evaluated.
+
+The pepper is the current master key's when the PIN is set; after a master key rotation the PIN keeps the
+old pepper, sealed under the new key (`indexbot keys rotate`), so rotating never needs anyone's PIN.
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ from dataclasses import asdict, dataclass
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from bot.core.errors import UserError
-from bot.storage.wallets import Pins
-from wallets.keystore import Keystore
+from bot.storage.wallets import PinRow, Pins
+from wallets.keystore import PEPPER, Keystore, Sealed
 
 MIN_DIGITS, MAX_DIGITS = 4, 8
 MAX_TRIES = 5
@@ -71,10 +76,6 @@ class PinGuard:
         self._keystore = keystore
         self._clock = clock
         self._params = params
-        self._locks: dict[int, asyncio.Lock] = {}
-
-    def _lock(self, user_id: int) -> asyncio.Lock:
-        return self._locks.setdefault(user_id, asyncio.Lock())
 
     async def has_pin(self, user_id: int) -> bool:
         return await self._pins.get(user_id) is not None
@@ -83,25 +84,30 @@ class PinGuard:
         """Set a first PIN (`old` None), or change it: the old PIN is checked like any other try."""
         self._keystore.require()
         validate_pin(new)
-        async with self._lock(user_id):
-            existing = await self._pins.get(user_id)
-            if existing is not None and old is None:
-                raise UserError("error.pin.exists")
-            if existing is None and old is not None:
-                raise UserError("error.pin.not_set")
-            if old is not None:
-                await self._check(user_id, old)
-            key_id, pepper = self._keystore.pepper()
-            salt = secrets.token_bytes(SALT_BYTES)
-            digest = await asyncio.to_thread(_hash, new, salt, pepper, self._params)
-            params = json.dumps({"kdf": "argon2id", "pepper": key_id, **asdict(self._params)}, sort_keys=True)
-            await self._pins.put(user_id, salt, digest, params)
+        existing = await self._pins.get(user_id)
+        if existing is not None and old is None:
+            raise UserError("error.pin.exists")
+        if existing is None and old is not None:
+            raise UserError("error.pin.not_set")
+        if old is not None:
+            await self._check(user_id, old)
+        key_id, pepper = self._keystore.pepper()
+        salt = secrets.token_bytes(SALT_BYTES)
+        digest = await asyncio.to_thread(_hash, new, salt, pepper, self._params)
+        params = json.dumps({"kdf": "argon2id", **asdict(self._params)}, sort_keys=True)
+        if not await self._pins.put(user_id, salt, digest, params, key_id, first=old is None):
+            raise UserError("error.pin.exists")  # another first PIN landed meanwhile
 
     async def check_pin(self, user_id: int, pin: str) -> None:
         """Return if `pin` is the user's PIN; otherwise raise a `UserError`: not set, locked (with the
         minutes left), or wrong (with the tries left before a lock)."""
-        async with self._lock(user_id):
-            await self._check(user_id, pin)
+        await self._check(user_id, pin)
+
+    def _pepper(self, row: PinRow) -> bytes:
+        """The row's pepper: derived from its master key, or sealed under it by a rotation."""
+        if row.pepper is None:  # every row names its key (migration 0013); "" (none) is refused, never the current
+            return self._keystore.pepper(row.key_id or "")[1]
+        return self._keystore.decrypt(row.user_id, Sealed(str(row.key_id), row.pepper), PEPPER)
 
     async def _check(self, user_id: int, pin: str) -> None:
         row = await self._pins.get(user_id)
@@ -110,20 +116,25 @@ class PinGuard:
         now = self._clock()
         if row.locked_until > now:
             raise UserError("error.pin.locked", minutes=_minutes(row.locked_until - now))
-        stored = json.loads(row.params)
-        params = KdfParams(int(stored["memory_kib"]), int(stored["iterations"]), int(stored["lanes"]), int(stored["length"]))
-        _, pepper = self._keystore.pepper(str(stored["pepper"]))
-        well_formed = pin.isascii() and pin.isdigit() and len(pin) <= MAX_DIGITS  # anything else is simply wrong
-        digest = await asyncio.to_thread(_hash, pin, row.salt, pepper, params) if well_formed else b""
-        if digest and hmac.compare_digest(digest, row.hash):
-            if row.failures:
-                await self._pins.reset_failures(user_id)
-            return
+        self._pepper(row)  # a pepper whose master key is not loaded refuses before the try is counted
         schedule = [0] * (MAX_TRIES - 1) + list(LOCK_SECONDS)
-        failures, locked_until = await self._pins.record_failure(user_id, schedule, int(now))
-        if locked_until > now:
-            raise UserError("error.pin.locked", minutes=_minutes(locked_until - now))
-        raise UserError("error.pin.wrong", left=MAX_TRIES - failures)
+        taken = await self._pins.take_try(user_id, schedule, int(now))
+        if taken is None:  # locked meanwhile by a parallel try (or the PIN is gone)
+            latest = await self._pins.get(user_id)
+            if latest is None:
+                raise UserError("error.pin.not_set")
+            raise UserError("error.pin.locked", minutes=_minutes(max(latest.locked_until - now, 1)))
+        stored = json.loads(taken.params)
+        params = KdfParams(int(stored["memory_kib"]), int(stored["iterations"]), int(stored["lanes"]), int(stored["length"]))
+        pepper = self._pepper(taken)
+        well_formed = pin.isascii() and pin.isdigit() and len(pin) <= MAX_DIGITS  # anything else is simply wrong
+        digest = await asyncio.to_thread(_hash, pin, taken.salt, pepper, params) if well_formed else b""
+        if digest and hmac.compare_digest(digest, taken.hash):
+            await self._pins.reset_failures(user_id)
+            return
+        if taken.locked_until > now:
+            raise UserError("error.pin.locked", minutes=_minutes(taken.locked_until - now))
+        raise UserError("error.pin.wrong", left=MAX_TRIES - taken.failures)
 
 
 def _minutes(seconds: float) -> int:

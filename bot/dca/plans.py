@@ -71,9 +71,11 @@ class Dca:
     # -- setting up and managing -------------------------------------------------------------------------
 
     async def check_wallet(self, user_id: int) -> None:
-        """Refuse a user without a wallet, or who trades from a connected one."""
-        if (await self.trading.sender(user_id)).kind != "custodial":
+        """Refuse a user without a wallet, who trades from a connected one, or whose wallet cannot trade yet."""
+        who = await self.trading.sender(user_id)
+        if who.kind != "custodial":
             raise UserError("dca.error.connected")
+        await self.trading.ready(user_id, who)
 
     async def create(self, user_id: int, ref: IndexRef, usdc: Decimal, cadence: str, at_minute: int,
                      weekday: int | None, zone: str, platform: str, chat_id: str) -> Plan:

@@ -50,6 +50,7 @@ async def quote_request(
     """Check the balance of `wallet` (default: the user's sender), quote the factory, store the intent in
     `quoted`: (intent id, quote)."""
     who = wallet or await x.sender(user_id)
+    await x.ready(user_id, who)
     usdc = x.profile.usdc
     token_in, token_out = (usdc, ref.token) if side == "buy" else (ref.token, usdc)
     units = int(amount.scaleb(token_in.decimals))

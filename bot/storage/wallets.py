@@ -1,4 +1,4 @@
-"""Wallet, PIN and user-setting rows (migration 0002). No SQL lives anywhere else.
+"""Wallet, PIN and user-setting rows (migrations 0002, 0013). No SQL lives anywhere else.
 
 Wallet rows are never deleted: replacing or removing a wallet stamps `removed_at`, and a partial unique
 index keeps at most one live wallet of each kind per user.
@@ -6,7 +6,9 @@ index keeps at most one live wallet of each kind per user.
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -46,6 +48,20 @@ class PinRow:
     params: str
     failures: int
     locked_until: int
+    key_id: str | None = None  # the master key the pepper comes from (migration 0013)
+    pepper: bytes | None = field(default=None, repr=False)  # sealed under key_id after a rotation; None: derived
+
+
+@dataclass(frozen=True)
+class KeyCensus:
+    """Which master keys the stored secrets need: per key id, custodial keys (all, live) and PINs."""
+
+    wallets: dict[str, tuple[int, int]]
+    pins: dict[str, int]
+
+
+Reseal = Callable[[int, str, bytes], tuple[str, bytes] | None]  # (user, key id, sealed) -> resealed; None: as it is
+ResealPepper = Callable[[int, str, bytes | None], tuple[str, bytes] | None]  # the same for a PIN's pepper
 
 
 _WALLET_COLUMNS = "id, user_id, kind, address, encrypted_key, key_id, created_at, removed_at"
@@ -119,46 +135,93 @@ class Wallets:
         return _wallet(row) if row else None
 
 
+_PIN_COLUMNS = "user_id, salt, hash, params, failures, locked_until, key_id, pepper"
+
+
+def _pin(row: aiosqlite.Row) -> PinRow:
+    return PinRow(
+        int(row[0]), bytes(row[1]), bytes(row[2]), str(row[3]), int(row[4]), int(row[5]),
+        str(row[6]) if row[6] is not None else None, bytes(row[7]) if row[7] is not None else None,
+    )
+
+
 class Pins:
     def __init__(self, db: Database) -> None:
         self._db = db
 
     async def get(self, user_id: int) -> PinRow | None:
-        row = await self._db.fetch_one(
-            "SELECT user_id, salt, hash, params, failures, locked_until FROM pins WHERE user_id = ?", (user_id,)
-        )
-        if row is None:
-            return None
-        return PinRow(int(row[0]), bytes(row[1]), bytes(row[2]), str(row[3]), int(row[4]), int(row[5]))
+        row = await self._db.fetch_one(f"SELECT {_PIN_COLUMNS} FROM pins WHERE user_id = ?", (user_id,))
+        return _pin(row) if row else None
 
-    async def put(self, user_id: int, salt: bytes, hash_: bytes, params: str) -> None:
-        """Set or replace the PIN; the failure count and any lock are cleared."""
+    async def put(self, user_id: int, salt: bytes, hash_: bytes, params: str, key_id: str, *, first: bool = False) -> bool:
+        """Set or replace the PIN, peppered by master key `key_id`; the failure count and any lock are cleared.
+        `first`: only when the user has none (False when one exists, so two first PINs cannot race)."""
+        on_conflict = "NOTHING" if first else """UPDATE SET salt = excluded.salt, hash = excluded.hash,
+                   params = excluded.params, key_id = excluded.key_id, pepper = NULL, failures = 0, locked_until = 0"""
         async with self._db.transaction() as tx:
-            await tx.execute(
-                """INSERT INTO pins (user_id, salt, hash, params, failures, locked_until) VALUES (?, ?, ?, ?, 0, 0)
-                   ON CONFLICT (user_id) DO UPDATE SET salt = excluded.salt, hash = excluded.hash,
-                   params = excluded.params, failures = 0, locked_until = 0""",
-                (user_id, salt, hash_, params),
+            changed = await tx.execute(
+                f"""INSERT INTO pins (user_id, salt, hash, params, key_id, failures, locked_until)
+                    VALUES (?, ?, ?, ?, ?, 0, 0) ON CONFLICT (user_id) DO {on_conflict}""",
+                (user_id, salt, hash_, params, key_id),
             )
+        return changed == 1
 
-    async def record_failure(self, user_id: int, lock_for: list[int], now: int) -> tuple[int, int]:
-        """Count one wrong try; `lock_for[n]` is the lock in seconds after n+1 failures (0: no lock).
-        Returns (failures, locked_until)."""
+    async def take_try(self, user_id: int, lock_for: list[int], now: int) -> PinRow | None:
+        """Count one try before it is evaluated, in one compare-and-set: unless the PIN is locked at `now`,
+        the failure count goes up and the lock it earns (`lock_for[n]` seconds after n+1 failures, 0: none)
+        is set, and the row is returned to check the PIN against. None: no PIN, or locked; nothing changed.
+        So however many tries arrive at once, from however many processes, at most the unlocked ones are
+        evaluated; a right PIN then clears the count (`reset_failures`)."""
         async with self._db.transaction() as tx:
             row = await tx.fetch_one(
-                "UPDATE pins SET failures = failures + 1 WHERE user_id = ? RETURNING failures", (user_id,)
+                f"""UPDATE pins SET failures = failures + 1, locked_until = CASE
+                        WHEN json_extract(?1, '$[' || min(failures, ?2) || ']') > 0
+                        THEN ?3 + json_extract(?1, '$[' || min(failures, ?2) || ']') ELSE 0 END
+                    WHERE user_id = ?4 AND locked_until <= ?3 RETURNING {_PIN_COLUMNS}""",
+                (json.dumps(lock_for or [0]), max(len(lock_for) - 1, 0), now, user_id),
             )
-            if row is None:
-                return 0, 0
-            failures = int(row[0])
-            seconds = lock_for[min(failures, len(lock_for)) - 1] if lock_for else 0
-            locked_until = now + seconds if seconds else 0
-            await tx.execute("UPDATE pins SET locked_until = ? WHERE user_id = ?", (locked_until, user_id))
-        return failures, locked_until
+        return _pin(row) if row else None
 
     async def reset_failures(self, user_id: int) -> None:
         async with self._db.transaction() as tx:
             await tx.execute("UPDATE pins SET failures = 0, locked_until = 0 WHERE user_id = ?", (user_id,))
+
+
+class SealedKeys:
+    """Every secret sealed under a master key, across wallets and pins: what the start-up check counts and
+    what `indexbot keys rotate` re-seals."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def census(self) -> KeyCensus:
+        wallets = await self._db.fetch_all(
+            """SELECT key_id, COUNT(*), SUM(removed_at IS NULL) FROM wallets
+               WHERE encrypted_key IS NOT NULL GROUP BY key_id"""
+        )
+        pins = await self._db.fetch_all("SELECT key_id, COUNT(*) FROM pins GROUP BY key_id")
+        return KeyCensus(
+            {str(r[0]): (int(r[1]), int(r[2])) for r in wallets}, {str(r[0]): int(r[1]) for r in pins}
+        )
+
+    async def reseal(self, wallet: Reseal, pin: ResealPepper) -> tuple[int, int]:
+        """Re-seal every custodial key (`wallet`) and PIN pepper (`pin`) in one transaction: an exception from
+        either leaves everything as it was. Returns how many keys and PINs changed."""
+        keys = pins = 0
+        async with self._db.transaction() as tx:
+            for row in await tx.fetch_all(
+                "SELECT id, user_id, key_id, encrypted_key FROM wallets WHERE encrypted_key IS NOT NULL ORDER BY id"
+            ):
+                new = wallet(int(row[1]), str(row[2]), bytes(row[3]))
+                if new is not None:
+                    await tx.execute("UPDATE wallets SET key_id = ?, encrypted_key = ? WHERE id = ?", (*new, int(row[0])))
+                    keys += 1
+            for row in await tx.fetch_all("SELECT user_id, key_id, pepper FROM pins ORDER BY user_id"):
+                new = pin(int(row[0]), str(row[1]), bytes(row[2]) if row[2] is not None else None)
+                if new is not None:
+                    await tx.execute("UPDATE pins SET key_id = ?, pepper = ? WHERE user_id = ?", (*new, int(row[0])))
+                    pins += 1
+        return keys, pins
 
 
 class Settings:

@@ -126,12 +126,19 @@ class Executor:
             raise UserError("error.wallet.none")
         return Sender("custodial", address)
 
+    async def ready(self, user_id: int, who: Sender) -> None:
+        """Refuse to quote for a custodial wallet that cannot trade yet (no PIN set, or its key not loaded),
+        so the user hears it now rather than at Confirm; a connected wallet signs for itself."""
+        if who.kind == "custodial":
+            await self.signers.ready(user_id)
+
     async def quote_swap(
         self, user_id: int, platform: str, chat_id: str, ref: IndexRef, side: Side, amount: Decimal,
         wallet: Sender | None = None,
     ) -> tuple[int, Quote]:
         """A fresh quote stored as an intent in `quoted` for `wallet` (default: `sender`); (intent id, quote)."""
         who = wallet or await self.sender(user_id)
+        await self.ready(user_id, who)
         address = who.address
         usdc = self.profile.usdc
         token_in, token_out = (usdc, ref.token) if side == "buy" else (ref.token, usdc)
@@ -165,6 +172,7 @@ class Executor:
         who = await self.sender(user_id)
         if who.kind == "connected":
             raise UserError("error.withdraw.connected")
+        await self.ready(user_id, who)
         address = who.address
         refused = refusal(to, address, self.profile, self.market.setup.pools)
         if refused is not None:  # the sender itself, or a contract it would be lost in

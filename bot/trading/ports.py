@@ -19,6 +19,9 @@ from wallets.connected import TxRequest
 class Signers(Protocol):
     async def account(self, user_id: int) -> LocalAccount: ...
 
+    async def ready(self, user_id: int) -> None:
+        """Refuse (a `UserError`) a wallet that may not trade yet: no PIN, or its key not loaded."""
+
     async def address_of(self, user_id: int) -> str | None: ...
 
 

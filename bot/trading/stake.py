@@ -171,6 +171,7 @@ async def quote_stake(
 ) -> StakeOffer:
     """Check against the chain and store the intent in `quoted` (amount None = all); times shown in the reader's zone."""
     who = await x.sender(user_id)
+    await x.ready(user_id, who)
     v = await read(x.chain, x.profile, t, who.address)
     units = check(kind, t, v, None if amount is None else int(amount.scaleb(t.token.decimals)))
     if kind == "unstake" and v.cooldown is None:
