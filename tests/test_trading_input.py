@@ -1,7 +1,7 @@
 """Bad input for /buy, /sell, /slippage, /withdraw and the trade buttons: a localized reply, nothing changed."""
 
 import pytest
-from trading_helpers import click, funded_user, say, token_balance
+from trading_helpers import PIN, click, funded_user, say, token_balance
 
 from bot.app import App
 from bot.i18n import Catalogs
@@ -112,10 +112,9 @@ async def test_withdrawals_into_a_known_contract_or_back_to_the_sender_are_refus
     at start-up), or to the sending wallet itself, is refused naming what the address is; nothing is stored, sent
     or spent. A wallet address is offered Confirm as before."""
     user, address = await funded_user(app)
-    await app.services.pins.set_pin(user, "739146")
     to = where(app, address)
     usdc_before = await token_balance(app, app.profile.usdc.address, address)
-    reply = await say(app, f"/withdraw {asset} 1 {to} 739146")
+    reply = await say(app, f"/withdraw {asset} 1 {to} {PIN}")
     x = app.services.trading
     assert x is not None
     if named is None:
