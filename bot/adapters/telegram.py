@@ -36,6 +36,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, ExtBot, MessageHandler, filters
 
 from bot.adapters.telegram_limits import TelegramLimits, TelegramRateLimiter, retry_seconds
+from bot.adapters.telegram_updates import ChatOrderedUpdates
 from bot.app import App
 from bot.core.delivery import Delivery, Leaving, Withdrawn
 from bot.core.messages import Msg, Rendered, Reply
@@ -50,11 +51,10 @@ ALERT_MAX_CHARS = 200  # Bot API limit on answerCallbackQuery text
 CAPTION_MAX_CHARS = 1024  # Bot API limit on a photo caption
 COMMAND_DESCRIPTION_MAX_CHARS = 256
 POLL_TIMEOUT_SECONDS = 10  # long-polling timeout; stop() interrupts a pending poll, so this never delays shutdown
-# Updates are handled concurrently, up to this many at once. A quote spends most of its time waiting on the
-# RPC node and SQLite, so one-at-a-time (PTB's default) would leave the loop idle and make every user wait
-# behind every other. The bound (rather than `True`, i.e. unbounded-ish) caps how many chain calls and DB
-# writes a burst can put in flight at once; ordering within one chat is not guaranteed either way, which
-# is harmless for independent commands.
+# Chats are handled concurrently, up to this many at once (one chat's updates in order: telegram_updates.py).
+# A quote spends most of its time waiting on the RPC node and SQLite, so one-at-a-time (PTB's default) would
+# leave the loop idle and make every user wait behind every other. The bound caps how many chain calls and DB
+# writes a burst can put in flight at once.
 CONCURRENT_UPDATES = 64
 # Priorities in the rate limiter (bot/adapters/telegram_limits.py): replies to what a user just did go first.
 REPLY, NOTICE, BULK = 0, 1, 2
@@ -146,7 +146,7 @@ class TelegramFrontend:
         self._deletions: dict[asyncio.Task[None], tuple[int | str, int]] = {}  # pending delete_after
 
     def _build(self, token: str, api_url: str | None, concurrent_updates: int) -> Application:  # type: ignore[type-arg]
-        builder = (Application.builder().token(token).concurrent_updates(concurrent_updates).job_queue(None)
+        builder = (Application.builder().token(token).concurrent_updates(ChatOrderedUpdates(concurrent_updates)).job_queue(None)
                    .rate_limiter(TelegramRateLimiter(self.limits)))
         if api_url:
             base = api_url.rstrip("/")
