@@ -9,10 +9,14 @@ chosen provider sends, in its shape (JSON-RPC code, message, data, HTTP status),
 is taken from public reports of those providers' answers). `asked` records every eth_getLogs (blocks and what was
 answered) and `methods` counts every method, for the tests' assertions. `fail_after_logs = n` makes the proxy
 answer HTTP 502 to every eth_getLogs after the next `n` (a node going away mid-scan), until set back to None.
+`delay` (seconds, settable at any time) holds every request that long before forwarding it (a slow node), and
+`seen` records each method with the `time.perf_counter()` it arrived at (the Bot API emulator's clock).
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,6 +94,8 @@ class RpcProxy:
         self.asked: list[Asked] = []
         self.methods: Counter[str] = Counter()
         self.fail_after_logs: int | None = None
+        self.delay = 0.0
+        self.seen: list[tuple[str, float]] = []
         self.url = ""
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -127,6 +133,9 @@ class RpcProxy:
 
     async def _one(self, req: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         self.methods[str(req.get("method"))] += 1
+        self.seen.append((str(req.get("method")), time.perf_counter()))
+        if self.delay > 0:
+            await asyncio.sleep(self.delay)
         if req.get("method") == "eth_getLogs":
             return await self._logs(req)
         return 200, await self._forward(req)
