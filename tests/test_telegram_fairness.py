@@ -253,3 +253,24 @@ async def test_a_press_fetched_before_a_kill_is_handled_after_the_restart(app: A
         "SELECT state FROM intents WHERE user_id = (SELECT id FROM users WHERE platform_user_id = ?) AND state != 'quoted'",
         (str(user),))
     assert [row[0] for row in trades] == ["mined"]
+
+
+async def test_in_a_group_one_members_slow_command_does_not_hold_up_another(
+    app: App, emulator: BotApiEmulator, telegram: TelegramFrontend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    group, slow, quick = -100_7120, 7121, 7122
+    handle = telegram.router.handle
+
+    async def slowly(request: Request, markup: Markup) -> Outcome:
+        if request.user_id == str(slow):
+            await asyncio.sleep(1.5)
+        return await handle(request, markup)
+
+    monkeypatch.setattr(telegram.router, "handle", slowly)
+    since = emulator.mark()
+    emulator.send_text(slow, group, "/help", chat_type="supergroup")
+    emulator.send_text(quick, group, "/help", chat_type="supergroup")
+    first, second = await emulator.wait_count("sendMessage", 2, since=since, timeout=10)
+    assert second.at - first.at > 1.0  # the quick member was answered first, without waiting for the slow one
+    replied_to = [c.params["reply_parameters"]["message_id"] for c in (first, second)]
+    assert replied_to[0] > replied_to[1]  # the second command (the quick member's) was answered first

@@ -2,10 +2,11 @@
 
 python-telegram-bot hands every update to an update processor (`BaseUpdateProcessor`); its default runs them
 all concurrently, so `/lang zh_CN` followed at once by `/quote` could be answered in English: the quote ran
-before the language was stored. `ChatOrderedUpdates` keys updates by chat: while one of a chat's updates is
-handled, the chat's next ones wait in a queue of that chat and run after it, in arrival order, in the same
-slot. A chat therefore holds at most one of the `max_concurrent_updates` slots however much it sends, and a
-slow chat never delays another. `finished` is awaited after each update (the press journal forgets it).
+before the language was stored. `ChatOrderedUpdates` keys updates by chat (and, in a group, by member: one
+member's slow trade does not hold up the others): while one of a chat's updates is handled, the chat's next
+ones wait in a queue of that chat and run after it, in arrival order, in the same slot. A chat therefore holds
+at most one of the `max_concurrent_updates` slots however much it sends, and a slow chat never delays another.
+`finished` is awaited after each update (the press journal forgets it).
 
 A press fetched but not handled when the bot is killed would be lost: getUpdates acknowledges everything
 before its `offset`, and the Updater asks again at once. `PressJournal` stores presses as they are fetched
@@ -30,22 +31,24 @@ from bot.storage.db import Database
 log = logging.getLogger(__name__)
 
 
-def chat_key(update: object) -> int | None:
-    """The chat an update belongs to (the user's, for a press on an inline message); None: not ordered."""
+def chat_key(update: object) -> tuple[int, int] | None:
+    """Whose turn an update waits for: its chat and sender (in a group, one member's slow trade does not hold up
+    the others; in a private chat the two are one); None: not ordered."""
     if not isinstance(update, Update):
         return None
-    if update.effective_chat is not None:
-        return update.effective_chat.id
-    return update.effective_user.id if update.effective_user is not None else None
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None and user is None:
+        return None
+    return (chat.id if chat is not None else 0, user.id if user is not None else 0)
 
 
 class ChatOrderedUpdates(BaseUpdateProcessor):
-    """One chat's updates one after another in the order they came; different chats concurrently."""
+    """One chat's updates (one member's, in a group) one after another in the order they came; the rest concurrently."""
 
     def __init__(self, max_concurrent_updates: int, finished: Callable[[object], Awaitable[None]] | None = None) -> None:
         super().__init__(max_concurrent_updates)
         self._finished = finished
-        self._waiting: dict[int, deque[tuple[object, Awaitable[Any]]]] = {}  # chat -> its updates after the running one
+        self._waiting: dict[tuple[int, int], deque[tuple[object, Awaitable[Any]]]] = {}  # after the running one
 
     async def initialize(self) -> None:
         """Nothing to open."""
