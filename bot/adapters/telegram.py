@@ -236,6 +236,8 @@ class TelegramFrontend:
                         rendered.text, chat_id=chat_id, message_id=int(edit_ref), parse_mode=ParseMode.HTML,
                         reply_markup=keyboard(rendered), rate_limit_args=limit,
                     )
+                    if rendered.buttons and chat_id.lstrip("-").isdigit():  # buttons again: its presses count again
+                        self._closed.pop((int(chat_id), int(edit_ref)), None)
                     return Delivery.sent(edit_ref)
                 except BadRequest as err:
                     if "not modified" in err.message:
