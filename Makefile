@@ -17,6 +17,7 @@ test: install chromium
 bench: install
 	$(BIN)/python bench/quote.py
 	$(BIN)/python bench/updates.py
+	$(BIN)/python bench/fairness.py
 	$(BIN)/python bench/trade.py
 	$(BIN)/python bench/positions.py
 	$(BIN)/python bench/snapshot.py

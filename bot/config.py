@@ -82,7 +82,7 @@ class TelegramLimits:
     """
 
     per_second: int = 30  # messages a second, all chats together
-    per_chat_per_second: int = 1  # per private chat (notices and bulk; a direct reply is not held)
+    per_chat_per_second: int = 1  # per private chat, replies included
     per_group_per_minute: int = 20  # per group or channel, everything
     scale: float = 1.0  # rate_scale
 

@@ -11,10 +11,14 @@ answered) and `methods` counts every method, for the tests' assertions. `fail_af
 answer HTTP 502 to every eth_getLogs after the next `n` (a node going away mid-scan), until set back to None.
 `rewrite`, when set, is called with every other request and the node's answer and returns the answer to send
 instead (a hostile or compromised RPC: `tamper_transactions` rewrites some transaction's eth_getTransaction).
+`delay` (seconds, settable at any time) holds every request that long before forwarding it (a slow node), and
+`seen` records each method with the `time.perf_counter()` it arrived at (the Bot API emulator's clock).
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -93,6 +97,8 @@ class RpcProxy:
         self.methods: Counter[str] = Counter()
         self.fail_after_logs: int | None = None
         self.rewrite: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
+        self.delay = 0.0
+        self.seen: list[tuple[str, float]] = []
         self.url = ""
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -130,6 +136,9 @@ class RpcProxy:
 
     async def _one(self, req: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         self.methods[str(req.get("method"))] += 1
+        self.seen.append((str(req.get("method")), time.perf_counter()))
+        if self.delay > 0:
+            await asyncio.sleep(self.delay)
         if req.get("method") == "eth_getLogs":
             return await self._logs(req)
         answer = await self._forward(req)

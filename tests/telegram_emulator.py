@@ -12,10 +12,14 @@ recorded as sent (form fields are strings; JSON fields such as reply_markup are 
 makes sends to a chat fail with 403, `fail_next(method, 429, retry_after=1)` injects one error, and
 `set_admin(chat, user)` makes getChatMember report the user as an administrator of that group.
 
-`BotApiEmulator(limits=EmulatedLimits(scale=10))` enforces Telegram's flood limits on every send and edit
-(sliding windows: overall, per private chat, per group), answering 429 "retry after N" when one is broken;
-`too_many` counts those answers and `sent_to` the accepted messages per chat. Without `limits`, nothing is
-enforced.
+`BotApiEmulator(limits=EmulatedLimits(scale=10))` enforces Telegram's flood limits on every send and edit as
+Telegram does: 30 a second overall (sliding window), 1 a second per private chat with a small burst (a bucket
+of `per_chat_burst` refilled at 1/s), 20 a minute per group or channel (sliding window). A send that breaks one
+is refused with 429 "Too Many Requests: retry after N" and `parameters.retry_after` N, the whole seconds until
+that limit would admit it; a refused send counts for nothing, and a chat's limit refuses only that chat's
+sends. `too_many` counts those answers, `too_many_chats` the ones for a chat's own limit (per chat id),
+`too_many_overall` the ones for the overall limit, and `sent_to` the accepted messages per chat. Without
+`limits`, nothing is enforced.
 """
 
 from __future__ import annotations
@@ -44,39 +48,52 @@ class EmulatedLimits:
     """Telegram's flood limits as the emulator enforces them; `scale` multiplies every rate (windows shrink)."""
 
     per_second: int = 30  # sends and edits, all chats together, in any 1 s window
-    per_chat_per_second: int = 1  # per private chat (positive id), in any 1 s window
+    per_chat_per_second: float = 1.0  # per private chat (positive id): the bucket's refill rate
+    per_chat_burst: int = 3  # per private chat: how many may go at once after a quiet spell
     per_group_per_minute: int = 20  # per group or channel (negative id), in any 60 s window
     scale: float = 1.0
 
 
 class _Windows:
-    """Arrival times per window key; `admit` records an arrival unless it would break a limit."""
+    """Arrival times per window key and a bucket per private chat; `admit` records an arrival unless it would
+    break a limit."""
 
     def __init__(self, limits: EmulatedLimits) -> None:
         self.limits = limits
         self._seen: dict[object, list[float]] = {}
+        self._buckets: dict[int, tuple[float, float]] = {}  # chat -> (tokens, when counted)
 
-    def admit(self, chat_id: int | None, now: float) -> float | None:
-        """None when the send may go; else the seconds until it could."""
+    def admit(self, chat_id: int | None, now: float) -> tuple[float, str] | None:
+        """None when the send may go; else the seconds until it could and which limit refused it ("chat" or
+        "overall"). A chat's own limit is checked first: Telegram refuses a flooding chat whatever the rest do."""
         lim = self.limits
-        checks: list[tuple[object, int, float]] = [("all", lim.per_second, 1.0 / lim.scale)]
-        if chat_id is not None and chat_id < 0:
-            checks.append((chat_id, lim.per_group_per_minute, 60.0 / lim.scale))
+        tokens = 0.0
+        if chat_id is not None and chat_id > 0:
+            rate = lim.per_chat_per_second * lim.scale
+            held, at = self._buckets.get(chat_id, (float(lim.per_chat_burst), now))
+            tokens = min(float(lim.per_chat_burst), held + (now - at) * rate)
+            if tokens < 1.0:
+                return (1.0 - tokens) / rate, "chat"
         elif chat_id is not None:
-            checks.append((chat_id, lim.per_chat_per_second, 1.0 / lim.scale))
-        wait = 0.0
-        for key, size, period in checks:
-            times = self._seen.get(key, [])
-            recent = [t for t in times if t > now - period]
-            if len(times) != len(recent):
-                self._seen[key] = recent
-            if len(recent) >= size:
-                wait = max(wait, recent[len(recent) - size] + period - now)
+            wait = self._wait(chat_id, lim.per_group_per_minute, 60.0 / lim.scale, now)
+            if wait > 0:
+                return wait, "chat"
+        wait = self._wait("all", lim.per_second, 1.0 / lim.scale, now)
         if wait > 0:
-            return wait
-        for key, _, _ in checks:
-            self._seen.setdefault(key, []).append(now)
+            return wait, "overall"
+        self._seen.setdefault("all", []).append(now)
+        if chat_id is not None and chat_id > 0:
+            self._buckets[chat_id] = (tokens - 1.0, now)
+        elif chat_id is not None:
+            self._seen.setdefault(chat_id, []).append(now)
         return None
+
+    def _wait(self, key: object, size: int, period: float, now: float) -> float:
+        times = self._seen.get(key, [])
+        recent = [t for t in times if t > now - period]
+        if len(times) != len(recent):
+            self._seen[key] = recent
+        return recent[len(recent) - size] + period - now if len(recent) >= size else 0.0
 
 
 @dataclass
@@ -113,6 +130,8 @@ class BotApiEmulator:
         self.limits = limits
         self._windows = _Windows(limits) if limits is not None else None
         self.too_many = 0  # 429s answered because a limit was broken (not the injected ones)
+        self.too_many_chats: Counter[int] = Counter()  # of which for a chat's own limit, per chat
+        self.too_many_overall = 0  # of which for the overall limit
         self.sent_to: Counter[int] = Counter()  # accepted sends and edits per chat
         self._failures: dict[str, list[ApiError]] = {}
         self._pending: list[dict[str, Any]] = []
@@ -175,9 +194,14 @@ class BotApiEmulator:
         if self._failures.get(call.method):
             raise self._failures[call.method].pop(0)
         if self._windows is not None and call.method in SENDS:
-            wait = self._windows.admit(call.chat_id, time.monotonic())
-            if wait is not None:
+            refused = self._windows.admit(call.chat_id, time.monotonic())
+            if refused is not None:
+                wait, limit = refused
                 self.too_many += 1
+                if limit == "chat" and call.chat_id is not None:
+                    self.too_many_chats[call.chat_id] += 1
+                else:
+                    self.too_many_overall += 1
                 seconds = max(1, math.ceil(wait))  # the Bot API asks for whole seconds
                 raise ApiError(429, f"Too Many Requests: retry after {seconds}", retry_after=seconds)
         if call.method in SENDS and call.chat_id in self.blocked:

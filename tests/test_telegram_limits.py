@@ -131,11 +131,8 @@ async def test_a_reply_overtakes_a_bulk_backlog_by_one_slot_at_most() -> None:
     assert len(order) == 61
 
 
-async def test_a_429_pauses_every_request_and_the_refused_one_is_retried() -> None:
-    limiter = TelegramRateLimiter(TelegramLimits(scale=10), max_retries=1)
-    at: dict[str, list[float]] = {}
-    refusals = {"a": 1, "never": 5}
-
+def refusing(at: dict[str, list[float]], refusals: dict[str, int]) -> Callable[[str], Callable[[], Coroutine[Any, Any, bool]]]:
+    """A request named `name` that Telegram refuses with 429 (retry after 1) `refusals[name]` times."""
     def call(name: str) -> Callable[[], Coroutine[Any, Any, bool]]:
         async def send() -> bool:
             at.setdefault(name, []).append(time.monotonic())
@@ -144,20 +141,53 @@ async def test_a_429_pauses_every_request_and_the_refused_one_is_retried() -> No
                 raise RetryAfter(1)
             return True
         return send
+    return call
 
-    async def request(name: str, endpoint: str = "sendMessage") -> None:
-        await limiter.process_request(call(name), (), {}, endpoint, {"chat_id": len(at)}, {"priority": 2})
 
-    await request("a")
-    assert at["a"][1] - at["a"][0] >= 0.99  # retried after the pause, once
-    refused = asyncio.create_task(request("never"))  # refused twice: the error goes to the caller
+async def test_a_chats_429_pauses_that_chat_only_and_the_refused_one_is_retried() -> None:
+    limiter = TelegramRateLimiter(TelegramLimits(scale=10), max_retries=1)
+    at: dict[str, list[float]] = {}
+    call = refusing(at, {"a": 1, "never": 5})
+
+    async def request(name: str, chat: int, endpoint: str = "sendMessage") -> None:
+        await limiter.process_request(call(name), (), {}, endpoint, {"chat_id": chat}, {"priority": 2})
+
+    await request("a", 1)
+    assert at["a"][1] - at["a"][0] >= 0.99  # retried after its chat's pause, once
+    refused = asyncio.create_task(request("never", 2))  # refused twice: the error goes to the caller
     await asyncio.sleep(0.01)
-    other = asyncio.create_task(request("other", "getMe"))  # not a message, but paused all the same
+    other = asyncio.create_task(request("other", 3))  # another chat's message is not held by chat 2's pause
+    probe = asyncio.create_task(request("probe", 4, "getMe"))
+    same = asyncio.create_task(request("same", 2))  # chat 2's next message waits out chat 2's pause
+    await asyncio.gather(other, probe)
+    assert at["other"][0] - at["never"][0] < 0.5 and at["probe"][0] - at["never"][0] < 0.5
     with pytest.raises(RetryAfter):
         await refused
-    await other
-    assert at["other"][0] - at["never"][0] >= 0.99
-    assert len(at["never"]) == 2 and limiter.pauses == 3
+    await same
+    assert at["same"][0] - at["never"][0] >= 0.99
+    assert len(at["never"]) == 2 and limiter.pauses == 0 and limiter.chat_pauses == 3
+
+
+async def test_429s_from_several_chats_or_for_no_chat_pause_everything() -> None:
+    """Telegram's 429 does not say which limit it was: refusals for two chats within one pause are the overall
+    limit, as is a refusal of a request that goes to no chat."""
+    limiter = TelegramRateLimiter(TelegramLimits(scale=10))
+    at: dict[str, list[float]] = {}
+    call = refusing(at, {"x": 1, "y": 1, "answer": 1})
+
+    async def request(name: str, chat: int | None, endpoint: str = "sendMessage") -> None:
+        data = {"chat_id": chat} if chat is not None else {}
+        await limiter.process_request(call(name), (), {}, endpoint, data, {"priority": 2})
+
+    x, y = asyncio.create_task(request("x", 11)), asyncio.create_task(request("y", 12))
+    await asyncio.sleep(0.05)
+    other = asyncio.create_task(request("other", 13))
+    await asyncio.gather(x, y, other)
+    assert limiter.pauses == 1 and at["other"][0] - at["y"][0] >= 0.95
+    started = time.monotonic()
+    await request("answer", None, "answerCallbackQuery")
+    await request("after", 14)
+    assert limiter.pauses == 2 and at["after"][0] - started >= 0.99
 
 
 # -- through the outbox, against the emulator's limits -----------------------------------------------------
@@ -214,23 +244,56 @@ async def test_a_direct_reply_is_answered_before_the_backlog_drains(app: App, fa
     assert bulk_after >= n - 60 - bulk_before - 30  # it did not wait for the backlog
 
 
-async def test_a_429_pauses_everything_and_the_message_arrives_once(app: App, real: tuple[BotApiEmulator, TelegramFrontend]) -> None:
+async def test_a_chats_429_holds_that_chat_only_and_the_message_arrives_once(app: App, real: tuple[BotApiEmulator, TelegramFrontend]) -> None:
     emulator, front = real
     emulator.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
     chats = [30_001, 30_002, 30_003, 30_004]
     await queue(app, fan_out(chats))
-    await emulator.wait_for("sendMessage", lambda c: c.result is not None and c.result.get("error_code") == 429)
-    await asyncio.sleep(0.1)
-    await front.bot.get_me()  # any request waits out the pause
     await emulator.wait_count("sendMessage", 5, timeout=5)
     refused, *rest = emulator.calls_to("sendMessage")
     assert refused.result["error_code"] == 429
-    assert min(c.at for c in rest) - refused.at >= 0.95
-    assert emulator.calls_to("getMe")[-1].at - refused.at >= 0.95
+    again = next(c for c in rest if c.chat_id == refused.chat_id)
+    others = [c for c in rest if c.chat_id != refused.chat_id]
+    assert again.at - refused.at >= 0.95  # that chat waited out its pause
+    assert len(others) == 3 and max(c.at for c in others) - refused.at < 0.5  # nobody else did
+    assert front.bot.rate_limiter.pauses == 0  # type: ignore[union-attr]
     assert sorted(emulator.sent_to) == chats and set(emulator.sent_to.values()) == {1}
     await settled(app)
     states = await app.db.fetch_all("SELECT state, attempts FROM outbox WHERE chat_id IN ('30001', '30002', '30003', '30004')")
     assert [tuple(r) for r in states] == [("sent", 1)] * 4  # retried inside the limiter: one attempt in the outbox
+
+
+async def test_429s_for_two_chats_pause_everything(app: App, real: tuple[BotApiEmulator, TelegramFrontend]) -> None:
+    emulator, front = real
+    for _ in range(2):
+        emulator.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
+    chats = [31_001, 31_002, 31_003, 31_004]
+    await queue(app, fan_out(chats))
+    await emulator.wait_count("sendMessage", 6, timeout=5)
+    first, second, *rest = emulator.calls_to("sendMessage")
+    assert first.chat_id != second.chat_id and second.result["error_code"] == 429
+    assert min(c.at for c in rest) - second.at >= 0.95
+    assert front.bot.rate_limiter.pauses == 1  # type: ignore[union-attr]
+    assert sorted(emulator.sent_to) == chats and set(emulator.sent_to.values()) == {1}
+
+
+async def test_one_user_flooding_holds_only_their_own_replies(app: App, fast: tuple[BotApiEmulator, TelegramFrontend]) -> None:
+    """Issue 15: one user's 20 commands at once made Telegram refuse that chat 17 times, and each refusal paused
+    every request. Now their replies keep their chat's pace (no 429) and nobody else waits for them."""
+    emulator, front = fast  # 10 a second per private chat
+    flooder, others = 50_000, list(range(50_001, 50_011))
+    asked = emulator.mark()
+    for _ in range(20):
+        emulator.send_text(flooder, flooder, "/help")
+    for chat in others:
+        emulator.send_text(chat, chat, "/help")
+    await emulator.wait_count("sendMessage", 10 + 3, timeout=10, since=asked)
+    to_others = [c for c in emulator.calls_to("sendMessage", asked) if c.chat_id in others]
+    await emulator.wait_count("sendMessage", 30, timeout=10, since=asked)
+    to_flooder = [c.at for c in emulator.calls_to("sendMessage", asked) if c.chat_id == flooder]
+    assert emulator.too_many == 0 and front.bot.rate_limiter.pauses == 0  # type: ignore[union-attr]
+    assert len(to_others) == 10 and max(c.at for c in to_others) - to_flooder[0] < 0.5
+    assert min(b - a for a, b in zip(to_flooder, to_flooder[1:])) >= 0.095  # their chat's pace
 
 
 async def test_a_blocked_chat_marks_the_user(app: App, fast: tuple[BotApiEmulator, TelegramFrontend]) -> None:

@@ -15,11 +15,14 @@ import asyncio
 import html
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from telegram import (
+    Bot,
     BotCommand,
     CallbackQuery,
     Chat,
@@ -35,12 +38,15 @@ from telegram import (
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, Defaults, ExtBot, MessageHandler, filters
+from telegram.ext import Updater
 
 from bot.adapters.telegram_limits import TelegramLimits, TelegramRateLimiter, retry_seconds
+from bot.adapters.telegram_updates import ChatOrderedUpdates, JournaledPolling, PressJournal
 from bot.app import App
 from bot.core.delivery import Delivery, Leaving, Withdrawn
 from bot.core.messages import Msg, Rendered, Reply
 from bot.core.request import ChatType, Request, Standing, split_command
+from bot.core.router import Outcome
 from bot.i18n import DEFAULT_LOCALE
 
 log = logging.getLogger(__name__)
@@ -54,15 +60,15 @@ ALERT_MAX_CHARS = 200  # Bot API limit on answerCallbackQuery text
 CAPTION_MAX_CHARS = 1024  # Bot API limit on a photo caption
 COMMAND_DESCRIPTION_MAX_CHARS = 256
 POLL_TIMEOUT_SECONDS = 10  # long-polling timeout; stop() interrupts a pending poll, so this never delays shutdown
-# Updates are handled concurrently, up to this many at once. A quote spends most of its time waiting on the
-# RPC node and SQLite, so one-at-a-time (PTB's default) would leave the loop idle and make every user wait
-# behind every other. The bound (rather than `True`, i.e. unbounded-ish) caps how many chain calls and DB
-# writes a burst can put in flight at once; ordering within one chat is not guaranteed either way, which
-# is harmless for independent commands.
+# Chats are handled concurrently, up to this many at once (one chat's updates in order: telegram_updates.py).
+# A quote spends most of its time waiting on the RPC node and SQLite, so one-at-a-time (PTB's default) would
+# leave the loop idle and make every user wait behind every other. The bound caps how many chain calls and DB
+# writes a burst can put in flight at once.
 CONCURRENT_UPDATES = 64
 # Priorities in the rate limiter (bot/adapters/telegram_limits.py): replies to what a user just did go first.
 REPLY, NOTICE, BULK = 0, 1, 2
 RETRY_NETWORK_SECONDS = 5.0  # Telegram unreachable: the outbox tries a message again after this
+CLOSED_REMEMBERED = 4096  # messages whose buttons a press removed, remembered to ignore a double tap's second press
 SENDS_AT_ONCE = 8  # outbox requests in flight: enough to use the overall allowance with loopback-to-WAN latency
 
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9_-]+")
@@ -146,11 +152,15 @@ class TelegramFrontend:
         self.router = app.router
         self.poll_interval = poll_interval
         self.limits = limits or TelegramLimits()
+        self.journal = PressJournal(app.db)
+        self._replayed: set[int] = set()  # presses handled again from the journal at start-up
         self.application = self._build(token, api_url, concurrent_updates)
         self._deletions: dict[asyncio.Task[None], tuple[int | str, int]] = {}  # pending delete_after
+        self._closed: OrderedDict[tuple[int, int], None] = OrderedDict()  # messages a press's outcome took buttons from
 
     def _build(self, token: str, api_url: str | None, concurrent_updates: int) -> Application:  # type: ignore[type-arg]
-        builder = (Application.builder().token(token).concurrent_updates(concurrent_updates).job_queue(None)
+        updates = ChatOrderedUpdates(concurrent_updates, finished=self.journal.forget)
+        builder = (Application.builder().token(token).concurrent_updates(updates).job_queue(None)
                    .rate_limiter(TelegramRateLimiter(self.limits)))
         if api_url:
             base = api_url.rstrip("/")
@@ -163,6 +173,8 @@ class TelegramFrontend:
         application.add_handler(MessageHandler(filters.TEXT & filters.ChatType.PRIVATE & new_messages, self._on_message))
         application.add_handler(CallbackQueryHandler(self._on_press))
         application.add_error_handler(self._on_error)
+        polling = JournaledPolling(application.bot, self.journal, self._replayed)  # presses stored as fetched
+        application.updater = Updater(cast(Bot, polling), application.update_queue)
         return application
 
     @property
@@ -179,6 +191,7 @@ class TelegramFrontend:
             self.app.services.points.invite_links["telegram"] = f"https://t.me/{self.bot.username}?start=ref_{{code}}"
         await self._publish_commands()
         await self.application.start()
+        await self._resume_presses()
         assert self.application.updater is not None
         await self.application.updater.start_polling(
             poll_interval=self.poll_interval,
@@ -186,6 +199,15 @@ class TelegramFrontend:
             allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY],
         )
         log.info("telegram: polling as @%s", self.bot.username)
+
+    async def _resume_presses(self) -> None:
+        """Handle the presses a previous run fetched and did not finish (killed meanwhile): answered now."""
+        for body in await self.journal.unfinished():
+            update = Update.de_json(body, self.bot)
+            self._replayed.add(update.update_id)
+            await self.application.update_queue.put(update)
+        if self._replayed:
+            log.info("telegram: handling %d presses fetched before the restart", len(self._replayed))
 
     async def stop(self) -> None:
         """Stop polling, let running handlers finish, delete now what was due for deletion, close the client."""
@@ -219,6 +241,8 @@ class TelegramFrontend:
                         rendered.text, chat_id=chat_id, message_id=int(edit_ref), parse_mode=ParseMode.HTML,
                         reply_markup=keyboard(rendered), rate_limit_args=limit,
                     )
+                    if rendered.buttons and chat_id.lstrip("-").isdigit():  # buttons again: its presses count again
+                        self._closed.pop((int(chat_id), int(edit_ref)), None)
                     return Delivery.sent(edit_ref)
                 except BadRequest as err:
                     if "not modified" in err.message:
@@ -290,7 +314,9 @@ class TelegramFrontend:
         await self._send(message.chat_id, outcome.rendered, reply_to=reply_to)
 
     async def _on_press(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
-        """A button press: always answered; refusals as an alert to the presser only."""
+        """A button press: answered as soon as the router accepts it, before its action runs (a trade); a refusal
+        found before that is an alert to the presser only, one found after is an edit. An outcome the edit cannot
+        show goes as a new message through the outbox."""
         query = update.callback_query
         if query is None:
             return
@@ -299,14 +325,32 @@ class TelegramFrontend:
         token = button_token(query.data)
         # A malformed token is looked up as "" and so refused by the router like any unknown one.
         ref = str(message.message_id) if message is not None else None
-        request = self._request(query.from_user, chat, button_token=token or "", message_ref=ref)
+        pressed_on = (message.chat.id, message.message_id) if message is not None else None
+        if pressed_on in self._closed:  # a second tap fetched before the first one's outcome took the buttons away
+            await self._answer(query, None)
+            return
+        answered = False
+
+        async def accepted() -> None:  # the press passed the router's checks: stop the spinner before the work
+            nonlocal answered
+            answered = True
+            await self._answer(query, None)
+
+        request = self._request(query.from_user, chat, button_token=token or "", message_ref=ref, accepted=accepted)
         outcome = await self.router.handle(request, MARKUP)
         if outcome.ephemeral or chat is None:
-            await self._answer(query, outcome.rendered if outcome.ephemeral else None)
+            if not answered:
+                await self._answer(query, outcome.rendered if outcome.ephemeral else None)
             return
-        await self._answer(query, None)
+        if not answered:
+            await self._answer(query, None)
         if outcome.rendered.edit and isinstance(message, Message) and outcome.rendered.image is None:
-            await self._edit(message, outcome.rendered)
+            if not await self._edit_shown(message, outcome.rendered):
+                await self._tell_later(chat.id, outcome)
+            elif not outcome.rendered.buttons and pressed_on is not None:
+                self._closed[pressed_on] = None
+                if len(self._closed) > CLOSED_REMEMBERED:
+                    self._closed.popitem(last=False)
         else:
             await self._send(chat.id, outcome.rendered)
 
@@ -395,19 +439,33 @@ class TelegramFrontend:
             ),
         )
 
-    async def _edit(self, message: Message, rendered: Rendered) -> None:
-        """Replace the text and buttons of the message a button was pressed on."""
-        await self._edit_by_id(message.chat_id, message.message_id, rendered)
+    async def _edit_shown(self, message: Message, rendered: Rendered) -> bool:
+        """Edit the pressed message; whether the user sees `rendered` now (False: the edit failed, e.g. the
+        message was deleted or Telegram answered 5xx). A blocked chat counts as shown: nothing could be."""
+        try:
+            await self.bot.edit_message_text(rendered.text, chat_id=message.chat_id, message_id=message.message_id,
+                                             parse_mode=ParseMode.HTML, reply_markup=keyboard(rendered))
+            return True
+        except Forbidden as err:
+            log.info("telegram: editMessageText refused: %s", err.message)
+            return True
+        except BadRequest as err:
+            if "not modified" in err.message:
+                return True
+            log.info("telegram: cannot edit %s in %s (%s)", message.message_id, message.chat_id, err.message)
+        except TelegramError as err:
+            log.warning("telegram: editMessageText failed: %s", err)
+        return False
 
-    async def _edit_by_id(self, chat_id: int | str, message_id: int, rendered: Rendered) -> bool:
-        edited = await self._safely(
-            "editMessageText",
-            lambda: self.bot.edit_message_text(
-                rendered.text, chat_id=chat_id, message_id=message_id,
-                parse_mode=ParseMode.HTML, reply_markup=keyboard(rendered),
-            ),
-        )
-        return edited is not None
+    async def _tell_later(self, chat_id: int, outcome: Outcome) -> None:
+        """An outcome the edit could not show (a trade's result): a new message through the outbox, which stores
+        it before sending and retries what Telegram refuses for now, as for every unprompted message."""
+        if outcome.reply is None:
+            await self._send(chat_id, outcome.rendered)
+            return
+        queued = await self.app.outbox.put_chat("telegram", str(chat_id), replace(outcome.reply, edit=False), "trade",
+                                                user_id=outcome.user_key)
+        log.info("telegram: the outcome for chat %s goes as a new message (outbox %s)", chat_id, queued)
 
     async def _safely(self, method: str, call: Callable[[], Awaitable[T]]) -> T | None:
         """Run one Bot API call; honour one flood-control wait, log every other Telegram error."""

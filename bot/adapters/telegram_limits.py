@@ -1,19 +1,22 @@
 """Telegram's flood limits, kept before each request leaves (python-telegram-bot's rate-limiter hook).
 
 Telegram asks bots to stay under about 30 messages a second overall, one a second per private chat and 20 a
-minute per group or channel, and answers 429 "retry after N" when they do not; then the whole bot should
-wait N seconds. `TelegramRateLimiter` keeps the three limits for the message-sending methods (send*, edit*,
-copy*, forward*) and the pause for every request:
+minute per group or channel, and answers 429 "retry after N" when they do not. `TelegramRateLimiter` keeps
+the three limits for the message-sending methods (send*, edit*, copy*, forward*) and the pauses a 429 asks for:
 
 - overall: slots spaced evenly at `SAFETY` x the limit, and never more than the limit in any window;
-- per chat: 1 a second in a private chat (for priority >= 1: a reply to what a user just did is not held
-  behind the notices queued for them) and 20 a minute in a group or channel (everything);
+- per chat: 1 a second in a private chat and 20 a minute in a group or channel, for every message, replies
+  included: a user who sends 20 commands at once gets their 20 answers at that chat's pace, while a slot the
+  chat cannot use goes to another chat's message at once;
 - windows count each request from the moment it was *answered*: wherever Telegram stamps a request
   between sending and answering, two requests `size` apart are a full window apart there;
 - by priority: a free slot goes to the lowest `rate_limit_args["priority"]` waiting (0 replies, 1 notices,
   2 bulk; none = 0), first come first served within one, so a bulk backlog holds a reply by one slot at most;
-- on RetryAfter: every request waits out `retry_after`, then the refused one is tried again (at most
-  `max_retries` times; then the error goes to the caller, and the outbox reschedules its message).
+- on RetryAfter for a message to a chat: that chat waits out `retry_after` (Telegram's per-chat flood control
+  concerns that chat only), then the refused message is tried again (at most `max_retries` times; then the
+  error goes to the caller, and the outbox reschedules its message). A 429 for a request to no chat, or 429s
+  for `GLOBAL_AFTER_CHATS` different chats within one pause (what the overall limit looks like: Telegram's
+  answer does not say which limit it was), pause every request.
 
 One scheduler (`_pump`) hands out slots, woken by a new request, an answer or one timer: no task, no polling.
 """
@@ -45,6 +48,7 @@ __all__ = ["TelegramLimits", "TelegramRateLimiter", "Window", "retry_seconds"]
 
 SAFETY = 0.98  # of the overall limit: evenly spaced slots at 29.4 messages/s
 MAX_RETRIES = 3
+GLOBAL_AFTER_CHATS = 2  # different chats refused within one pause: the overall limit, not one chat's
 MESSAGE_METHODS = ("send", "edit", "copy", "forward")  # endpoint prefixes that count as messages
 
 
@@ -64,6 +68,7 @@ class Window:
         self.size = size
         self.period = period
         self.in_flight = 0
+        self.paused_until = -math.inf  # a 429 for this window's chat: nothing starts before then
         self._answered: deque[float] = deque(maxlen=size)
 
     def ready_at(self, now: float) -> float:
@@ -72,14 +77,15 @@ class Window:
             self._answered.popleft()
         over = self.in_flight + len(self._answered) - self.size
         if over < 0:
-            return now
+            return max(now, self.paused_until)
         if self.in_flight >= self.size:
             return math.inf
-        return self._answered[over] + self.period
+        return max(self._answered[over] + self.period, self.paused_until)
 
     def idle(self, now: float) -> bool:
-        """Nothing in flight and nothing answered within the period: forgetting this window changes nothing."""
-        return self.in_flight == 0 and (not self._answered or self._answered[-1] <= now - self.period)
+        """Nothing in flight, nothing answered within the period, no pause: forgetting this window changes nothing."""
+        return (self.in_flight == 0 and self.paused_until <= now
+                and (not self._answered or self._answered[-1] <= now - self.period))
 
     def start(self) -> None:
         self.in_flight += 1
@@ -94,7 +100,6 @@ class _Waiter:
     priority: int
     seq: int
     chat: Window | None  # the chat's window, when the request goes to a chat
-    held: bool  # whether that window may hold it (a reply in a private chat is only counted)
     granted: asyncio.Future[None] = field(repr=False)
 
     @property
@@ -120,7 +125,9 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
         self._next_slot = -math.inf
         self.paused_until = -math.inf
         self._timer: asyncio.TimerHandle | None = None
-        self.pauses = 0  # 429s answered (for logs and benches)
+        self._refused_chats: dict[str, float] = {}  # chat -> end of its pause, for telling the overall limit apart
+        self.pauses = 0  # pauses of every request (for logs and benches)
+        self.chat_pauses = 0  # pauses of one chat
 
     async def initialize(self) -> None:
         """Nothing to open: the scheduler runs on the caller's event loop."""
@@ -148,7 +155,8 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
         message = endpoint.startswith(MESSAGE_METHODS)
         seq = next(self._seq)
         for attempt in itertools.count(1):
-            chat = await self._slot(priority, seq, data.get("chat_id")) if message else None
+            chat_id = data.get("chat_id") if message else None
+            chat = await self._slot(priority, seq, chat_id) if message else None
             if not message:
                 await self._unpaused()
             try:
@@ -157,10 +165,11 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
                 return await callback(*args, **kwargs)
             except RetryAfter as err:
                 wait = retry_seconds(err)
-                self._pause(wait)
+                everything = self._pause(wait, None if chat is None else str(chat_id))
                 if attempt > self.max_retries:
                     raise
-                log.warning("telegram: %s refused by flood control; every request waits %.1fs", endpoint, wait)
+                log.warning("telegram: %s refused by flood control; %s waits %.1fs", endpoint,
+                            "every request" if everything else "that chat", wait)
             finally:
                 if message:
                     self._finished(chat)
@@ -170,8 +179,8 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
 
     async def _slot(self, priority: int, seq: int, chat_id: object) -> Window | None:
         """Wait for this message's turn; the chat's window (started) or None."""
-        chat, held = self._chat(chat_id, priority)
-        waiter = _Waiter(priority, seq, chat, held, asyncio.get_running_loop().create_future())
+        chat = self._chat(chat_id)
+        waiter = _Waiter(priority, seq, chat, asyncio.get_running_loop().create_future())
         insort(self._queue, waiter, key=lambda w: w.order)
         self._pump()
         try:
@@ -190,9 +199,9 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
         while (left := self.paused_until - self._clock()) > 0:
             await asyncio.sleep(left)
 
-    def _chat(self, chat_id: object, priority: int) -> tuple[Window | None, bool]:
+    def _chat(self, chat_id: object) -> Window | None:
         if chat_id is None:
-            return None, False
+            return None
         key = str(chat_id)
         group = key.startswith(("-", "@"))  # groups, supergroups and channels have negative ids or @names
         window = self._chats.get(key)
@@ -203,7 +212,7 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
             window = (Window(self.limits.per_group_per_minute, 60.0 / scale) if group
                       else Window(self.limits.per_chat_per_second, 1.0 / scale))
             self._chats[key] = window
-        return window, group or priority >= 1
+        return window
 
     def _sweep(self) -> None:
         now = self._clock()
@@ -217,10 +226,24 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
             chat.finish(now)
         self._pump()
 
-    def _pause(self, seconds: float) -> None:
+    def _pause(self, seconds: float, chat_id: str | None) -> bool:
+        """Pause the chat a 429 was for, or everything (no chat, or several chats refused at once); whether it
+        was everything."""
+        now = self._clock()
+        until = now + seconds
+        window = self._chats.get(chat_id) if chat_id is not None else None
+        if window is not None and chat_id is not None:
+            self._refused_chats = {key: end for key, end in self._refused_chats.items() if end > now}
+            self._refused_chats[chat_id] = max(self._refused_chats.get(chat_id, until), until)
+            window.paused_until = max(window.paused_until, until)
+            if len(self._refused_chats) < GLOBAL_AFTER_CHATS:
+                self.chat_pauses += 1
+                self._pump()
+                return False
         self.pauses += 1
-        self.paused_until = max(self.paused_until, self._clock() + seconds)
+        self.paused_until = max(self.paused_until, until)
         self._pump()
+        return True
 
     def _pump(self) -> None:
         """Grant every slot that is free now, in priority order; set one timer for the next."""
@@ -235,7 +258,7 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
             if free_at > now:
                 self._wake_at(free_at, now)
                 return
-            chosen = next((w for w in self._queue if not w.held or w.chat is None or w.chat.ready_at(now) <= now), None)
+            chosen = next((w for w in self._queue if w.chat is None or w.chat.ready_at(now) <= now), None)
             if chosen is None:  # every waiter's chat is full: the earliest of them, or an answer, wakes us
                 self._wake_at(min(w.chat.ready_at(now) for w in self._queue if w.chat is not None), now)
                 return

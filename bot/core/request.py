@@ -19,6 +19,7 @@ class Standing:
 
 
 StandingCheck = Callable[[], Awaitable[Standing]]  # asks the platform now; supplied by the adapter, never cached
+Accepted = Callable[[], Awaitable[None]]  # tells the platform a press was taken (Telegram: answerCallbackQuery)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class Request:
     opens_dm: bool = False  # the bot may write to `dm_chat` unasked (Discord: a member of a server it shares)
     community: str | None = None  # the group (Telegram group chat id) or server (Discord guild id) it came from
     standing: StandingCheck | None = field(default=None, compare=False, repr=False)  # the user's rights there
+    # Called once a press passed the router's checks, before its action runs: a slow action (a trade) must not
+    # keep the button spinning. A refusal found after it is then told by an edit, not as an alert.
+    accepted: Accepted | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_private(self) -> bool:

@@ -73,6 +73,8 @@ class Outcome:
     rendered: Rendered
     locale: str
     ephemeral: bool = False
+    reply: Reply | None = None  # what was rendered, for an adapter that must show it later (bot/outbox)
+    user_key: int | None = None  # the requester's row id, when known
 
 
 class Router:
@@ -114,7 +116,7 @@ class Router:
         """Answer one request; never raises: every failure becomes a localized reply."""
         locale = self.catalogs.negotiate(request.locale)
         pressed = request.button_token is not None
-        refused = private = False
+        refused = private = accepted = False
         kind: str | None = None  # the secret the arguments carry, if any
         user_key: int | None = None
         try:
@@ -128,6 +130,9 @@ class Router:
             if request.button_token is not None:
                 action, args = await self._find_press(caller, request.button_token)
                 private = self._allowed(request, action.private_only) or action.personal and request.private_reply
+                if request.accepted is not None:
+                    await request.accepted()
+                    accepted = True
                 reply = await action.run(caller, args)
             else:
                 command = self._find(caller)
@@ -136,7 +141,9 @@ class Router:
                 reply = await command.run(caller)
             tokens = await self._issue(caller, reply)
         except UserError as err:
-            reply, tokens, refused = Reply.of(err.msg), [], pressed  # refusals of a press go to the presser only
+            reply, tokens, refused = Reply.of(err.msg), [], pressed and not accepted  # to the presser only
+            if accepted:  # the press was answered already: the refusal replaces the message it was made on
+                reply = replace(reply, edit=True)
             if kind is not None and err.key == "error.private_only":  # typed where others can read it
                 reply = Reply.of(Msg(f"secret.public.{kind}"), err.msg)
         except ChainUnavailable:
@@ -155,7 +162,7 @@ class Router:
         locale = reply.locale or locale
         zone = await self._zone(user_key, reply)
         rendered = self.catalogs.render(reply, locale, markup.escape, markup.style, tokens, zone)
-        return Outcome(rendered, locale, refused or (private and not request.is_private))
+        return Outcome(rendered, locale, refused or (private and not request.is_private), reply, user_key)
 
     async def _zone(self, user_key: int | None, reply: Reply) -> str:
         """The reader's time zone, looked up only when the reply shows a time in it."""
