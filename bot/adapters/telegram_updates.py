@@ -102,7 +102,7 @@ PRESS_MESSAGE_KEEPS = ("message_id", "chat", "date")  # of a pressed message, al
 
 
 class PressJournal:
-    """Button presses fetched from Telegram and not yet handled, in SQLite (migration 0016): stored before the
+    """Button presses fetched from Telegram and not yet handled, in SQLite (migration 0015): stored before the
     next getUpdates acknowledges them, forgotten once handled, handled again after a restart. Of the pressed
     message only its id, chat and date are kept: its text may be anything the bot showed (a key being exported)."""
 
