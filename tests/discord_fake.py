@@ -125,6 +125,7 @@ class FakeDiscord:
         self.calls: list[Call] = []
         self.bot = user_dict(BOT_ID, "indexbot", bot=True)
         self.dms: dict[str, dict[str, Any]] = {}  # DM channel id -> its recipient (see `open_dm`)
+        self.refused: dict[str, tuple[int, dict[str, Any]]] = {}  # HTTP method -> the error status and body answered
         self._runner: web.AppRunner | None = None
         self.api = ""
 
@@ -171,6 +172,9 @@ class FakeDiscord:
         body, files = await self._body(request)
         path = "/" + request.match_info["tail"]
         self.calls.append(Call(request.method, path, body, files))
+        if request.method in self.refused:
+            status, error = self.refused[request.method]
+            return web.Response(status=status, body=json.dumps(error).encode(), headers={"Content-Type": "application/json"})
         answer = json.dumps(self._answer(request.method, path, body))
         return web.Response(body=answer.encode(), headers={"Content-Type": "application/json"})  # exactly, as discord.py checks
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from dataclasses import replace
+from functools import partial
 from typing import Any, Literal
 
 import aiohttp
@@ -154,9 +156,8 @@ class IndexClient(discord.Client):
         request = message_request(message, self.prefix)
         if request is None:
             return
-        outcome = await self.app.router.handle(request, MARKUP)
-        if outcome.rendered.delete_request:  # e.g. a private key pasted in a channel: remove it where we may
-            await _delete_quietly(message)
+        request = replace(request, delete_message=partial(_delete_quietly, message))  # for a message carrying a secret
+        outcome = await self.app.router.handle(request, MARKUP)  # it says whether the deletion was allowed
         await send_rendered(message.channel, outcome.rendered)
 
     async def _answer(self, interaction: discord.Interaction[Any], request: Request, *, thinking: bool, ephemeral: bool) -> None:
@@ -176,11 +177,14 @@ async def send_rendered(channel: discord.abc.Messageable, rendered: Rendered) ->
     return await channel.send(last, **expiry, **extras(rendered))
 
 
-async def _delete_quietly(message: discord.Message) -> None:
+async def _delete_quietly(message: discord.Message) -> bool:
+    """Delete a user's message: whether it is gone (never in a DM, where a bot cannot delete what others wrote)."""
     try:
         await message.delete()
-    except discord.HTTPException as err:  # no Manage Messages permission, or already gone
+        return True
+    except discord.HTTPException as err:  # no Manage Messages permission, a DM, or already gone
         log.info("discord: could not delete message %s: %s", message.id, err)
+        return False
 
 
 async def reply(interaction: discord.Interaction[Any], outcome: Outcome) -> None:

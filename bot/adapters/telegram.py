@@ -15,6 +15,7 @@ import asyncio
 import html
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
@@ -41,6 +42,7 @@ from bot.core.delivery import Delivery, Leaving, Withdrawn
 from bot.core.messages import Msg, Rendered, Reply
 from bot.core.request import ChatType, Request, Standing, split_command
 from bot.i18n import DEFAULT_LOCALE
+from bot.storage.deletions import PendingDeletion
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +145,8 @@ class TelegramFrontend:
         self.poll_interval = poll_interval
         self.limits = limits or TelegramLimits()
         self.application = self._build(token, api_url, concurrent_updates)
-        self._deletions: dict[asyncio.Task[None], tuple[int | str, int]] = {}  # pending delete_after
+        self.deletions = app.services.deletions  # kept in the database: a crash cannot leave an exported key behind
+        self._deletions: dict[tuple[str, str], tuple[PendingDeletion, asyncio.Task[None]]] = {}  # timers by message
 
     def _build(self, token: str, api_url: str | None, concurrent_updates: int) -> Application:  # type: ignore[type-arg]
         builder = (Application.builder().token(token).concurrent_updates(concurrent_updates).job_queue(None)
@@ -170,6 +173,7 @@ class TelegramFrontend:
     async def start(self) -> None:
         """Connect (getMe), publish the localized command menus, and begin long polling."""
         await self.application.initialize()
+        await self._resume_deletions()
         if self.app.services.points is not None and self.bot.username:  # known since getMe: the /invite deep link
             self.app.services.points.invite_links["telegram"] = f"https://t.me/{self.bot.username}?start=ref_{{code}}"
         await self._publish_commands()
@@ -189,9 +193,9 @@ class TelegramFrontend:
             await updater.stop()
         if self.application.running:
             await self.application.stop()
-        for task, (chat_id, message_id) in list(self._deletions.items()):
+        for pending, task in list(self._deletions.values()):
             task.cancel()
-            await self._delete(chat_id, message_id)  # early rather than never: a key must not outlive us
+            await self._carry_out(pending)  # early rather than never: a key must not outlive us
         await self.application.shutdown()
 
     async def deliver(self, chat_id: str, rendered: Rendered, edit_ref: str | None = None) -> str | None:
@@ -276,10 +280,9 @@ class TelegramFrontend:
         if message is None or user is None or message.text is None:
             return
         command, args = split_command(message.text)
-        request = self._request(user, message.chat, command=command, args=args, text_length=len(message.text))
-        outcome = await self.router.handle(request, MARKUP)
-        if outcome.rendered.delete_request:  # e.g. a private key pasted in a group: remove it where we may
-            await self._delete(message.chat_id, message.message_id)
+        request = self._request(user, message.chat, command=command, args=args, text_length=len(message.text),
+                                delete_message=partial(self._deleted, message.chat_id, message.message_id))
+        outcome = await self.router.handle(request, MARKUP)  # it deletes a message carrying a secret and says how that went
         private = message.chat.type == Chat.PRIVATE
         reply_to = None if private or outcome.rendered.delete_request else message.message_id
         await self._send(message.chat_id, outcome.rendered, reply_to=reply_to)
@@ -356,18 +359,61 @@ class TelegramFrontend:
         sent = await self._post(chat_id, rendered, reply_to)
         if sent is None:
             return None
-        if rendered.delete_after is not None:
-            task = asyncio.create_task(self._delete_later(chat_id, sent.message_id, rendered.delete_after))
-            self._deletions[task] = (chat_id, sent.message_id)
-            task.add_done_callback(self._deletions.pop)
+        if rendered.delete_after is not None:  # stored before the timer starts: a crash cannot lose it
+            pending = PendingDeletion(self.name, str(chat_id), str(sent.message_id), int(time.time()) + rendered.delete_after)
+            await self.deletions.add(pending)
+            self._schedule(pending)
         return str(sent.message_id)
 
-    async def _delete_later(self, chat_id: int | str, message_id: int, seconds: int) -> None:
-        await asyncio.sleep(seconds)
-        await self._delete(chat_id, message_id)
+    async def _resume_deletions(self) -> None:
+        """At start-up: delete now every message that fell due while the bot was down, and time the others."""
+        for pending in await self.deletions.of(self.name):
+            if pending.due_at <= time.time():
+                await self._carry_out(pending)
+            else:
+                self._schedule(pending)
 
-    async def _delete(self, chat_id: int | str, message_id: int) -> None:
-        await self._safely("deleteMessage", lambda: self.bot.delete_message(chat_id, message_id))
+    def _schedule(self, pending: PendingDeletion) -> None:
+        """Time one deletion, replacing any timer for the same message."""
+        key = (pending.chat_id, pending.message_id)
+        if key in self._deletions:
+            self._deletions.pop(key)[1].cancel()
+        task = asyncio.create_task(self._delete_at(pending), name=f"delete:{pending.chat_id}:{pending.message_id}")
+        self._deletions[key] = (pending, task)
+        task.add_done_callback(partial(self._timer_ended, key))
+
+    def _timer_ended(self, key: tuple[str, str], task: asyncio.Task[None]) -> None:
+        if key in self._deletions and self._deletions[key][1] is task:  # not one replaced since
+            del self._deletions[key]
+
+    async def _delete_at(self, pending: PendingDeletion) -> None:
+        await asyncio.sleep(max(0.0, pending.due_at - time.time()))
+        await self._carry_out(pending)
+
+    async def _carry_out(self, pending: PendingDeletion) -> None:
+        """Delete a message that was due; the promise is kept for the next start if Telegram could not be asked."""
+        if await self._delete(pending.chat_id, int(pending.message_id)) is not None:  # gone, or Telegram said no
+            await self.deletions.done(pending)
+
+    async def _deleted(self, chat_id: int | str, message_id: int) -> bool:
+        """Delete a user's message (one carrying a secret): whether it is gone."""
+        return await self._delete(chat_id, message_id) is True
+
+    async def _delete(self, chat_id: int | str, message_id: int) -> bool | None:
+        """Delete one message: True when deleted, False when Telegram refuses (the bot is no admin of the group,
+        the message is older than 48 hours or gone already), None when Telegram could not be asked."""
+        try:
+            try:
+                return await self.bot.delete_message(chat_id, message_id)
+            except RetryAfter as err:
+                await asyncio.sleep(retry_seconds(err))
+                return await self.bot.delete_message(chat_id, message_id)
+        except (BadRequest, Forbidden) as err:
+            log.info("telegram: cannot delete message %s in %s: %s", message_id, chat_id, err.message)
+            return False
+        except TelegramError as err:
+            log.warning("telegram: deleteMessage failed: %s", err)
+            return None
 
     async def _post(self, chat_id: int | str, rendered: Rendered, reply_to: int | None) -> Message | None:
         markup = keyboard(rendered)

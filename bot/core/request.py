@@ -19,6 +19,7 @@ class Standing:
 
 
 StandingCheck = Callable[[], Awaitable[Standing]]  # asks the platform now; supplied by the adapter, never cached
+DeleteMessage = Callable[[], Awaitable[bool]]  # deletes the message a request came from: whether the platform did
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class Request:
     dm_chat: str | None = None  # the user's private chat with the bot, when the platform can address it
     community: str | None = None  # the group (Telegram group chat id) or server (Discord guild id) it came from
     standing: StandingCheck | None = field(default=None, compare=False, repr=False)  # the user's rights there
+    # deletes the user's message (one that carried a secret); None where there is no message to delete (the
+    # console, a Discord slash command, whose arguments nobody else sees)
+    delete_message: DeleteMessage | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_private(self) -> bool:

@@ -18,6 +18,7 @@ from bot.core.errors import UserError
 from bot.core.messages import Msg, Rendered, Reply, reads_a_time
 from bot.core.reverts import explain, revert_of
 from bot.core.request import Caller, Request
+from bot.core.secrets import bare, shape_of
 from bot.i18n import Catalogs
 from bot.storage.repositories import Buttons, Users
 
@@ -86,8 +87,9 @@ class Router:
     def command(self, name: str, run: CommandFn, *, private_only: bool = False, secret: SecretOf | None = None) -> None:
         """Register a command. `private_only`: answered only where nobody else can read the answer (a private
         chat, or an ephemeral reply where the platform has one). `secret`: tells which secret the arguments may
-        carry; such a message is deleted where the platform allows, whatever the outcome, and typed where
-        others can read it, it is refused with a warning that the secret must be considered seen."""
+        carry (keys and recovery phrases are also recognized by shape in any message); such a message is
+        deleted where the platform allows, whatever the outcome, and the reply says whether it was, and that
+        the secret must be considered seen when others could read it."""
         self.commands[name] = Command(name, run, private_only, secret)
 
     def action(self, name: str, run: ActionFn, *, private_only: bool = False) -> None:
@@ -110,7 +112,7 @@ class Router:
         locale = self.catalogs.negotiate(request.locale)
         pressed = request.button_token is not None
         refused = private = False
-        kind: str | None = None  # the secret the arguments carry, if any
+        kind = self._secret(request)  # known before any refusal: a message carrying a secret goes whatever the answer
         user_key: int | None = None
         try:
             dm_chat = request.chat_id if request.is_private else None  # where their alerts go from now on
@@ -124,14 +126,13 @@ class Router:
                 reply = await action.run(caller, args)
             else:
                 command = self._find(caller)
-                kind = command.secret(request.args) if command.secret else None
                 private = self._allowed(request, command.private_only)
                 reply = await command.run(caller)
             tokens = await self._issue(caller, reply)
         except UserError as err:
             reply, tokens, refused = Reply.of(err.msg), [], pressed  # refusals of a press go to the presser only
-            if kind is not None and err.key == "error.private_only":  # typed where others can read it
-                reply = Reply.of(Msg(f"secret.public.{kind}"), err.msg)
+            if kind is not None and err.key == "error.command.unknown":  # what was typed is never echoed
+                reply = Reply.of(Msg("secret.bare"))
         except ChainUnavailable:
             log.warning("chain unavailable for %s", _describe(request))
             reply, tokens = Reply.of(Msg("error.chain.unavailable")), []
@@ -144,11 +145,38 @@ class Router:
                 log.exception("request failed for %s", _describe(request))
                 reply, tokens = Reply.of(Msg("error.internal")), []
         if kind is not None:
-            reply = replace(reply, delete_request=True)
+            reply = await self._remove(request, kind, reply)
         locale = reply.locale or locale
         zone = await self._zone(user_key, reply)
         rendered = self.catalogs.render(reply, locale, markup.escape, markup.style, tokens, zone)
         return Outcome(rendered, locale, refused or (private and not request.is_private))
+
+    def _secret(self, request: Request) -> str | None:
+        """The secret a message carries: what its command says of its arguments, else a key or recovery phrase
+        by shape; a message that is no known command (text in a private chat) may also be a lone PIN."""
+        if request.button_token is not None:
+            return None
+        command = self.commands.get((request.command or "").lower())
+        if command is None:
+            return bare((request.command, *request.args) if request.command else request.args)
+        return (command.secret(request.args) if command.secret else None) or shape_of(request.args)
+
+    @staticmethod
+    async def _remove(request: Request, kind: str, reply: Reply) -> Reply:
+        """Delete the message that carried a secret, where the platform has one, and say first in the reply whether
+        it is gone, and that the secret must be considered seen when others could read it."""
+        lines = []
+        secret = Msg(f"secret.noun.{kind}")
+        if request.delete_message is not None:
+            try:
+                deleted = await request.delete_message()
+            except Exception:  # noqa: BLE001 - the answer must still say the message is there
+                log.exception("deleting the message of %s failed", _describe(request))
+                deleted = False
+            lines.append(Msg("secret.deleted" if deleted else "secret.kept", {"secret": secret}))
+        if not (request.is_private or request.private_reply):  # typed where others can read it
+            lines.append(Msg(f"secret.public.{kind}"))
+        return replace(reply, lines=(*lines, *reply.lines), delete_request=True)
 
     async def _zone(self, user_key: int | None, reply: Reply) -> str:
         """The reader's time zone, looked up only when the reply shows a time in it."""
