@@ -15,6 +15,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from bot.adapters.console import ConsoleFrontend
 from bot.adapters.discord import DiscordFrontend
 from bot.adapters.telegram import TelegramFrontend
 from bot.app import App
-from bot.core.messages import Msg
+from bot.core.messages import Msg, Reply
 from bot.core.router import MAX_MESSAGE_CHARS
 from bot.core.secrets import PIN_DIGITS, bare
 from devnet.harness import Devnet
@@ -271,3 +272,41 @@ async def test_an_exported_key_is_deleted_after_a_kill_and_a_restart(chain: Devn
             assert db.execute("SELECT COUNT(*) FROM pending_deletions").fetchone() == (0,)
         finally:
             db.close()
+
+
+async def test_discord_reply_to_delete_later_is_deleted_after_a_crash_and_a_restart(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`!wallet export` in a DM is a plain channel message: its deletion is stored, and a restart carries it out."""
+    import discord
+    import yarl
+    from discord.gateway import DiscordWebSocket
+
+    async def shown_briefly(caller: Any) -> Reply:
+        return Reply.of(Msg("help.title"), delete_after=60)
+
+    app.router.command("testbrief", shown_briefly)
+    server = await FakeDiscord().start()
+    monkeypatch.setattr(discord.http.Route, "BASE", server.api)
+    monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL("ws://127.0.0.1:9/"))  # no gateway needed
+    front = DiscordFrontend(app, "test-token")
+    try:
+        await front.start()
+        payload = message_dict("!testbrief", user_dict(5303), CHANNEL_ID)
+        await dispatched(lambda: front.bot._connection.parse_message_create(payload))  # type: ignore[arg-type]
+        [sent] = [c for c in server.sent() if c.path == f"/channels/{CHANNEL_ID}/messages"]
+        [pending] = await app.services.deletions.of("discord")
+        assert pending.chat_id == str(CHANNEL_ID) and pending.due_at > time.time() + 50
+        for _, timer in front.bot.expiry._timers.values():  # the process dies: its timers with it
+            timer.cancel()
+        front.bot.expiry._timers.clear()
+        await front.stop()
+        assert server.where("DELETE", "/messages/") == []
+
+        async with app.db.transaction() as tx:  # the bot stays down past the minute
+            await tx.execute("UPDATE pending_deletions SET due_at = due_at - 61")
+        front = DiscordFrontend(app, "test-token")
+        await front.start()
+        [delete] = server.where("DELETE", f"/channels/{CHANNEL_ID}/messages/{pending.message_id}")
+        assert await app.services.deletions.of("discord") == []
+    finally:
+        await front.stop()
+        await server.stop()

@@ -299,7 +299,7 @@ async def test_new_user_journey_on_telegram(app: App, emulator: BotApiEmulator, 
     assert text(app, "wallet.export.title") in exported.params["text"]
     assert re.search(r"0x[0-9a-f]{64}", exported.params["text"])
     expected = (user, exported.result["message_id"])
-    timed = lambda: [(int(p.chat_id), int(p.message_id)) for p, _ in telegram._deletions.values()]  # noqa: E731
+    timed = lambda: [(int(p.chat_id), int(p.message_id)) for p in telegram.expiry.pending]  # noqa: E731
     for _ in range(50):  # the adapter schedules the deletion once Telegram has answered the send
         if expected in timed():
             break

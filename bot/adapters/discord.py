@@ -39,6 +39,7 @@ from bot.adapters.discord_commands import (
 )
 from bot.app import App
 from bot.core.delivery import Delivery, Leaving
+from bot.core.expiry import Expiries
 from bot.core.messages import Rendered
 from bot.core.request import Request
 from bot.core.router import Outcome
@@ -124,6 +125,7 @@ class IndexClient(discord.Client):
         self.prefix = prefix
         self.tree = app_commands.CommandTree(self)
         self.add_dynamic_items(PressButton)
+        self.expiry = Expiries(app.services.deletions, "discord", self._delete_due)  # an exported key, even after a crash
 
     async def setup_hook(self) -> None:
         """Register one slash command per router command, localize them and sync."""
@@ -158,7 +160,19 @@ class IndexClient(discord.Client):
             return
         request = replace(request, delete_message=partial(_delete_quietly, message))  # for a message carrying a secret
         outcome = await self.app.router.handle(request, MARKUP)  # it says whether the deletion was allowed
-        await send_rendered(message.channel, outcome.rendered)
+        await send_rendered(message.channel, outcome.rendered, self.expiry)
+
+    async def _delete_due(self, channel_id: str, message_id: str) -> bool | None:
+        """Delete a message that fell due: whether it went, None when Discord could not be asked."""
+        try:
+            await self.http.delete_message(int(channel_id), int(message_id))
+            return True
+        except (discord.NotFound, discord.Forbidden) as err:  # gone already, or no right to
+            log.info("discord: could not delete message %s: %s", message_id, err)
+            return False
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as err:
+            log.warning("discord: deleting message %s failed: %s", message_id, err)
+            return None
 
     async def _answer(self, interaction: discord.Interaction[Any], request: Request, *, thinking: bool, ephemeral: bool) -> None:
         task = asyncio.ensure_future(self.app.router.handle(request, MARKUP))
@@ -168,13 +182,16 @@ class IndexClient(discord.Client):
         await reply(interaction, await task)
 
 
-async def send_rendered(channel: discord.abc.Messageable, rendered: Rendered) -> discord.Message:
-    """Send a rendered reply as one or more messages; buttons and image ride on the last, which is returned."""
+async def send_rendered(channel: discord.abc.Messageable, rendered: Rendered, expiry: Expiries) -> discord.Message:
+    """Send a rendered reply as one or more messages; buttons and image ride on the last, which is returned. A
+    reply to be deleted after a while (an exported key) is promised to `expiry`, which survives a crash."""
     *head, last = chunks(rendered.text)
-    expiry: dict[str, Any] = {} if rendered.delete_after is None else {"delete_after": rendered.delete_after}
-    for text in head:
-        await channel.send(text, allowed_mentions=NO_MENTIONS, **expiry)
-    return await channel.send(last, **expiry, **extras(rendered))
+    sent = [await channel.send(text, allowed_mentions=NO_MENTIONS) for text in head]
+    sent.append(await channel.send(last, **extras(rendered)))
+    if rendered.delete_after is not None:
+        for message in sent:
+            await expiry.after(str(message.channel.id), str(message.id), rendered.delete_after)
+    return sent[-1]
 
 
 async def _delete_quietly(message: discord.Message) -> bool:
@@ -239,6 +256,7 @@ class DiscordFrontend:
     async def start(self) -> None:
         """Log in (syncing slash commands in `setup_hook`) and connect to the gateway in the background."""
         await self.bot.login(self.token)
+        await self.bot.expiry.resume()  # what fell due while the bot was down goes now
         self._gateway = asyncio.create_task(self._connect(), name="discord-gateway")
         self._gateway.add_done_callback(_gateway_ended)
 
@@ -261,6 +279,7 @@ class DiscordFrontend:
 
     async def stop(self) -> None:
         """Close the client (gateway and HTTP session) and end the gateway task, even mid-backoff."""
+        await self.bot.expiry.stop()  # early rather than never: a key must not outlive us
         await self.bot.close()
         if self._gateway is not None:
             self._gateway.cancel()
@@ -286,7 +305,7 @@ class DiscordFrontend:
                 message = channel.get_partial_message(int(edit_ref))
                 await message.edit(content=rendered.text, view=view_of(rendered), allowed_mentions=NO_MENTIONS)
                 return Delivery.sent(edit_ref)
-            return Delivery.sent(str((await send_rendered(channel, rendered)).id))
+            return Delivery.sent(str((await send_rendered(channel, rendered, self.bot.expiry)).id))
         except (discord.Forbidden, discord.NotFound) as err:  # DMs closed, bot blocked, channel gone
             return Delivery("blocked", error=str(err))
         except discord.DiscordServerError as err:

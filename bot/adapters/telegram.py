@@ -15,7 +15,6 @@ import asyncio
 import html
 import logging
 import re
-import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
@@ -39,10 +38,10 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 from bot.adapters.telegram_limits import TelegramLimits, TelegramRateLimiter, retry_seconds
 from bot.app import App
 from bot.core.delivery import Delivery, Leaving, Withdrawn
+from bot.core.expiry import Expiries
 from bot.core.messages import Msg, Rendered, Reply
 from bot.core.request import ChatType, Request, Standing, split_command
 from bot.i18n import DEFAULT_LOCALE
-from bot.storage.deletions import PendingDeletion
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +144,7 @@ class TelegramFrontend:
         self.poll_interval = poll_interval
         self.limits = limits or TelegramLimits()
         self.application = self._build(token, api_url, concurrent_updates)
-        self.deletions = app.services.deletions  # kept in the database: a crash cannot leave an exported key behind
-        self._deletions: dict[tuple[str, str], tuple[PendingDeletion, asyncio.Task[None]]] = {}  # timers by message
+        self.expiry = Expiries(app.services.deletions, self.name, self._delete_due)  # an exported key, even after a crash
 
     def _build(self, token: str, api_url: str | None, concurrent_updates: int) -> Application:  # type: ignore[type-arg]
         builder = (Application.builder().token(token).concurrent_updates(concurrent_updates).job_queue(None)
@@ -173,7 +171,7 @@ class TelegramFrontend:
     async def start(self) -> None:
         """Connect (getMe), publish the localized command menus, and begin long polling."""
         await self.application.initialize()
-        await self._resume_deletions()
+        await self.expiry.resume()  # what fell due while the bot was down goes now
         if self.app.services.points is not None and self.bot.username:  # known since getMe: the /invite deep link
             self.app.services.points.invite_links["telegram"] = f"https://t.me/{self.bot.username}?start=ref_{{code}}"
         await self._publish_commands()
@@ -193,9 +191,7 @@ class TelegramFrontend:
             await updater.stop()
         if self.application.running:
             await self.application.stop()
-        for pending, task in list(self._deletions.values()):
-            task.cancel()
-            await self._carry_out(pending)  # early rather than never: a key must not outlive us
+        await self.expiry.stop()  # early rather than never: a key must not outlive us
         await self.application.shutdown()
 
     async def deliver(self, chat_id: str, rendered: Rendered, edit_ref: str | None = None) -> str | None:
@@ -359,41 +355,12 @@ class TelegramFrontend:
         sent = await self._post(chat_id, rendered, reply_to)
         if sent is None:
             return None
-        if rendered.delete_after is not None:  # stored before the timer starts: a crash cannot lose it
-            pending = PendingDeletion(self.name, str(chat_id), str(sent.message_id), int(time.time()) + rendered.delete_after)
-            await self.deletions.add(pending)
-            self._schedule(pending)
+        if rendered.delete_after is not None:
+            await self.expiry.after(str(chat_id), str(sent.message_id), rendered.delete_after)
         return str(sent.message_id)
 
-    async def _resume_deletions(self) -> None:
-        """At start-up: delete now every message that fell due while the bot was down, and time the others."""
-        for pending in await self.deletions.of(self.name):
-            if pending.due_at <= time.time():
-                await self._carry_out(pending)
-            else:
-                self._schedule(pending)
-
-    def _schedule(self, pending: PendingDeletion) -> None:
-        """Time one deletion, replacing any timer for the same message."""
-        key = (pending.chat_id, pending.message_id)
-        if key in self._deletions:
-            self._deletions.pop(key)[1].cancel()
-        task = asyncio.create_task(self._delete_at(pending), name=f"delete:{pending.chat_id}:{pending.message_id}")
-        self._deletions[key] = (pending, task)
-        task.add_done_callback(partial(self._timer_ended, key))
-
-    def _timer_ended(self, key: tuple[str, str], task: asyncio.Task[None]) -> None:
-        if key in self._deletions and self._deletions[key][1] is task:  # not one replaced since
-            del self._deletions[key]
-
-    async def _delete_at(self, pending: PendingDeletion) -> None:
-        await asyncio.sleep(max(0.0, pending.due_at - time.time()))
-        await self._carry_out(pending)
-
-    async def _carry_out(self, pending: PendingDeletion) -> None:
-        """Delete a message that was due; the promise is kept for the next start if Telegram could not be asked."""
-        if await self._delete(pending.chat_id, int(pending.message_id)) is not None:  # gone, or Telegram said no
-            await self.deletions.done(pending)
+    async def _delete_due(self, chat_id: str, message_id: str) -> bool | None:
+        return await self._delete(chat_id, int(message_id))
 
     async def _deleted(self, chat_id: int | str, message_id: int) -> bool:
         """Delete a user's message (one carrying a secret): whether it is gone."""
