@@ -195,6 +195,34 @@ async def test_discord_prefix_withdraw_usage_error_deletes_the_pin_or_says_it_co
         await server.stop()
 
 
+async def test_discord_key_pasted_in_a_dm_without_the_prefix_is_answered_with_what_to_do(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import discord
+
+    server = await FakeDiscord().start()
+    server.refused["DELETE"] = (403, {"message": "Cannot execute action on a DM channel", "code": 50003})
+    monkeypatch.setattr(discord.http.Route, "BASE", server.api)
+    front = DiscordFrontend(app, "test-token")
+    try:
+        await front.bot.login("test-token")
+        server.calls.clear()
+        chatter = message_dict("hello there", user_dict(5304), CHANNEL_ID)
+        await dispatched(lambda: front.bot._connection.parse_message_create(chatter))  # type: ignore[arg-type]
+        assert server.calls == []  # plain chat without the prefix is still not for the bot
+        payload = message_dict(KEY, user_dict(5304), CHANNEL_ID)
+        await dispatched(lambda: front.bot._connection.parse_message_create(payload))  # type: ignore[arg-type]
+        assert server.where("DELETE", f"/messages/{payload['id']}")
+        [sent] = server.sent()
+        catalogs, escape = app.services.catalogs, front.markup.escape
+        assert sent.content == "\n".join([
+            catalogs.render_msg(Msg("secret.kept", {"secret": Msg("secret.noun.key")}), "en", escape),
+            catalogs.render_msg(Msg("secret.bare"), "en", escape)])
+    finally:
+        await front.bot.close()
+        await server.stop()
+
+
 # -- the console: nothing to delete, but a secret is never echoed -----------------------------------------------
 
 

@@ -43,6 +43,7 @@ from bot.core.expiry import Expiries
 from bot.core.messages import Rendered
 from bot.core.request import Request
 from bot.core.router import Outcome
+from bot.core.secrets import bare
 
 log = logging.getLogger(__name__)
 
@@ -152,10 +153,13 @@ class IndexClient(discord.Client):
         await self._answer(interaction, interaction_request(interaction, button_token=token), thinking=False, ephemeral=False)
 
     async def on_message(self, message: discord.Message) -> None:
-        """Prefix commands, in guild channels and DMs alike."""
+        """Prefix commands, in guild channels and DMs alike; in a DM also a private key, recovery phrase or PIN
+        pasted alone (which a bot may not delete there: the answer says so)."""
         if message.author.bot:
             return
         request = message_request(message, self.prefix)
+        if request is None and message.guild is None and bare(message.content.split()):
+            request = message_request(message, "")  # a key or PIN pasted in our DM: answered, so its writer deletes it
         if request is None:
             return
         request = replace(request, delete_message=partial(_delete_quietly, message))  # for a message carrying a secret
