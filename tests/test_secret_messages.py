@@ -128,6 +128,31 @@ async def test_a_pin_in_a_successful_command_is_deleted_and_the_reply_says_so(
     assert answer.params["text"] == deleted(app, "pin") + "\n" + text(app, "pin.set")
 
 
+async def test_a_secret_is_deleted_at_once_not_when_a_slow_answer_is_ready(
+    app: App, emulator: BotApiEmulator, telegram: TelegramFrontend
+) -> None:
+    release = asyncio.Event()
+
+    async def slow(caller: Any) -> Reply:  # e.g. a chain that takes its time
+        await release.wait()
+        return Reply.of(Msg("help.title"))
+
+    app.router.command("testslow", slow)
+    await telegram.stop()  # handlers are bound when the front end starts
+    front = TelegramFrontend(app, emulator.token, emulator.url)
+    await front.start()
+    try:
+        user, since = 5104, emulator.mark()
+        emulator.send_text(user, user, f"/testslow {KEY}")
+        await emulator.wait_for("deleteMessage", lambda c: c.chat_id == user, since=since)
+        assert emulator.calls_to("sendMessage", since) == []  # gone before the answer is
+        release.set()
+        answer = await emulator.wait_for("sendMessage", lambda c: c.chat_id == user, since=since)
+        assert answer.params["text"] == deleted(app, "key") + "\n" + text(app, "help.title")
+    finally:
+        await front.stop()
+
+
 # -- Telegram: when the platform refuses the deletion, the reply says so ----------------------------------------
 
 

@@ -7,6 +7,7 @@ the presser is the user it was made for, and runs the action it stands for.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -17,7 +18,7 @@ from bot.chain import ChainUnavailable
 from bot.core.errors import UserError
 from bot.core.messages import Msg, Rendered, Reply, reads_a_time
 from bot.core.reverts import explain, revert_of
-from bot.core.request import Caller, Request
+from bot.core.request import Caller, DeleteMessage, Request
 from bot.core.secrets import bare, shape_of
 from bot.i18n import Catalogs
 from bot.storage.repositories import Buttons, Users
@@ -113,6 +114,7 @@ class Router:
         pressed = request.button_token is not None
         refused = private = False
         kind = self._secret(request)  # known before any refusal: a message carrying a secret goes whatever the answer
+        deletion = _start(request.delete_message) if kind is not None else None  # at once, while the answer is worked out
         user_key: int | None = None
         try:
             dm_chat = request.chat_id if request.is_private else None  # where their alerts go from now on
@@ -145,7 +147,7 @@ class Router:
                 log.exception("request failed for %s", _describe(request))
                 reply, tokens = Reply.of(Msg("error.internal")), []
         if kind is not None:
-            reply = await self._remove(request, kind, reply)
+            reply = await self._remove(request, kind, reply, deletion)
         locale = reply.locale or locale
         zone = await self._zone(user_key, reply)
         rendered = self.catalogs.render(reply, locale, markup.escape, markup.style, tokens, zone)
@@ -162,14 +164,14 @@ class Router:
         return (command.secret(request.args) if command.secret else None) or shape_of(request.args)
 
     @staticmethod
-    async def _remove(request: Request, kind: str, reply: Reply) -> Reply:
-        """Delete the message that carried a secret, where the platform has one, and say first in the reply whether
-        it is gone, and that the secret must be considered seen when others could read it."""
+    async def _remove(request: Request, kind: str, reply: Reply, deletion: asyncio.Task[bool] | None) -> Reply:
+        """Say first in the reply whether the message that carried a secret is gone (where the platform has one to
+        delete), and that the secret must be considered seen when others could read it."""
         lines = []
         secret = Msg(f"secret.noun.{kind}")
-        if request.delete_message is not None:
+        if deletion is not None:
             try:
-                deleted = await request.delete_message()
+                deleted = await deletion
             except Exception:  # noqa: BLE001 - the answer must still say the message is there
                 log.exception("deleting the message of %s failed", _describe(request))
                 deleted = False
@@ -221,6 +223,11 @@ class Router:
         if action is None:
             raise UserError("error.button.expired")
         return action, row.args
+
+
+def _start(delete: DeleteMessage | None) -> asyncio.Task[bool] | None:
+    """Start deleting the user's message now, if the platform has one to delete."""
+    return asyncio.ensure_future(delete()) if delete is not None else None
 
 
 def _describe(request: Request) -> str:
