@@ -54,6 +54,7 @@ from bot.storage.connected import ConnectedAddresses, ConnectLinks, SigningLinks
 from bot.storage.cooldowns import CooldownWatches
 from bot.storage.dca import DcaPlans
 from bot.storage.db import Database
+from bot.storage.deletions import PendingDeletions
 from bot.storage.intents import Intents
 from bot.storage.repositories import Buttons, Users
 from bot.storage.wallets import Pins, SealedKeys, Settings, Wallets
@@ -219,6 +220,7 @@ class App:
             pins=pins,
             settings=settings,
             balances=balances,
+            deletions=PendingDeletions(db),
             faucet=_devnet_faucet(profile, head) if devnet_home is not None else None,
             trading=trading,
             connected=connected,

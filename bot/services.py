@@ -9,6 +9,7 @@ from decimal import Decimal
 from bot.alerts.digest import Digests
 from bot.alerts.prices import PriceAlerts
 from bot.storage.alert_settings import AlertSettingsRows
+from bot.storage.deletions import PendingDeletions
 from bot.announce.service import Announcements
 from bot.balances import BalanceReader
 from bot.boost import BoostTable
@@ -58,6 +59,7 @@ class Services:
     pins: PinGuard  # check_pin(user_id, pin) gates export and withdraw
     settings: Settings  # slippage and timezone per user
     balances: BalanceReader
+    deletions: PendingDeletions  # messages the front ends must delete at a given time (an exported key)
     faucet: Faucet | None = None  # the devnet's only; /faucet is registered only when there is one
     trading: Executor | None = None  # buy, sell, withdraw: the intent pipeline (bot.trading)
     connected: ConnectedWallets | None = None  # the user's own wallet: /connect, signing links (wallets.connected)

@@ -16,6 +16,7 @@ from bot.core.errors import UserError
 from bot.core.messages import Amount, Msg, Reply
 from bot.core.request import Caller
 from bot.core.router import Router
+from bot.core.secrets import Secret, is_pin
 from bot.profile import TokenRef
 from bot.services import Services
 from bot.trading.executor import Executor
@@ -36,6 +37,12 @@ def parse_address(text: str) -> str:
     if text.lower() == ZERO:
         raise UserError("error.address.zero")
     return to_checksum_address(text)
+
+
+def secret_in(args: tuple[str, ...]) -> Secret | None:
+    """A PIN: the fourth word, or, in a message of the wrong length, any word but the amount shaped like one
+    (`/withdraw USDC 10 4821`, the address left out)."""
+    return "pin" if len(args) >= 4 or any(is_pin(word) for i, word in enumerate(args) if i != 1) else None
 
 
 def register(router: Router, services: Services) -> None:
@@ -92,4 +99,4 @@ def register(router: Router, services: Services) -> None:
         prompt = Msg("withdraw.confirm_prompt", {"seconds": x.settings.quote_ttl_seconds})
         return Reply.of(summary, prompt, buttons=confirm_buttons(intent_id))
 
-    router.command("withdraw", withdraw, private_only=True, secret=lambda args: "pin" if len(args) >= 4 else None)
+    router.command("withdraw", withdraw, private_only=True, secret=secret_in)

@@ -151,6 +151,7 @@ class FakeDiscord:
         self.bot = user_dict(BOT_ID, "indexbot", bot=True)
         self.dms: dict[str, dict[str, Any]] = {}  # DM channel id -> its recipient (see `open_dm`)
         self.refusals: list[Refusal] = []
+        self.refused: dict[str, tuple[int, dict[str, Any]]] = {}  # HTTP method -> the error status and body answered
         self._runner: web.AppRunner | None = None
         self.api = ""
 
@@ -225,6 +226,10 @@ class FakeDiscord:
             call.status = refusal.status
             headers = {"Content-Type": "application/json", **refusal.headers}
             return web.Response(status=refusal.status, body=json.dumps(refusal.body).encode(), headers=headers)
+        if request.method in self.refused:
+            status, error = self.refused[request.method]
+            call.status = status
+            return web.Response(status=status, body=json.dumps(error).encode(), headers={"Content-Type": "application/json"})
         answer = json.dumps(self._answer(request.method, path, body))
         return web.Response(body=answer.encode(), headers={"Content-Type": "application/json"})  # exactly, as discord.py checks
 

@@ -279,7 +279,16 @@ class BotApiEmulator:
                 **{right: True for right in rights}}
 
     async def _api_deleteMessage(self, p: dict[str, Any]) -> Any:
-        return self.messages.pop((int(p["chat_id"]), int(p["message_id"])), None) is not None
+        """As Telegram: a bot deletes anything in a private chat, but another's message in a group only as its admin."""
+        key = (int(p["chat_id"]), int(p["message_id"]))
+        message = self.messages.get(key)
+        if message is None:
+            raise ApiError(400, "Bad Request: message to delete not found")
+        theirs = message["from"]["id"] != self.me["id"]
+        if theirs and message["chat"]["type"] != "private" and self.me["id"] not in self.admins.get(key[0], set()):
+            raise ApiError(400, "Bad Request: message can't be deleted")
+        del self.messages[key]
+        return True
 
     def _new_message(self, chat_id: int, **fields: Any) -> dict[str, Any]:
         message = {"message_id": next(self._ids), "from": self.me, "chat": self._chat(chat_id), "date": int(time.time()), **fields}
@@ -295,6 +304,7 @@ class BotApiEmulator:
         if text.startswith("/"):
             head = text.split()[0]
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(head.encode("utf-16-le")) // 2}]
+        self.messages[(chat_id, message["message_id"])] = message  # in the chat until deleted
         return self._push({"message": message})
 
     def press(self, user_id: int, chat_id: int, message_id: int, callback_data: str, language_code: str | None = None) -> int:

@@ -1,10 +1,12 @@
 """Every shipped language is complete, with the same placeholders as English, and every key used exists."""
 
 import ast
+from typing import get_args
 from pathlib import Path
 
 import pytest
 
+from bot.core.secrets import Secret
 from bot.i18n import Catalogs, placeholders
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +63,8 @@ def test_dynamic_keys_exist() -> None:
     commands = _registered_commands()
     assert {"start", "help", "lang", "indexes", "quote"} <= commands
     assert sorted(f"cmd.{n}" for n in commands if f"cmd.{n}" not in ENGLISH) == []
+    for kind in get_args(Secret):  # the router names the secret a message carried, and warns when others saw it
+        assert f"secret.noun.{kind}" in ENGLISH and f"secret.public.{kind}" in ENGLISH
 
 
 def test_discord_option_descriptions_exist() -> None:

@@ -44,9 +44,8 @@ class ConsoleFrontend:
         if pressed is not None:
             return Request(**base, button_token=pressed.token, message_ref=self._buttons_ref)  # type: ignore[arg-type]
         command, args = split_command(line)
-        if command is None:
-            command = args[0] if args else ""
-            args = ()
+        if command is None:  # a line without the slash: its first word is the command, and the rest its words
+            command, args = (args[0], args[1:]) if args else ("", ())
         return Request(**base, command=command, args=args, text_length=len(line))  # type: ignore[arg-type]
 
     def _pressed(self, line: str) -> RenderedButton | None:

@@ -33,7 +33,9 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from types import SimpleNamespace
 from typing import Any, Literal
 
@@ -55,9 +57,11 @@ from bot.adapters.discord_commands import (
 )
 from bot.app import App
 from bot.core.delivery import Delivery, Leaving
+from bot.core.expiry import Expiries
 from bot.core.messages import Msg, Rendered, Reply
 from bot.core.request import Request
 from bot.core.router import Outcome
+from bot.core.secrets import bare
 from bot.metrics import INVALID_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -212,6 +216,7 @@ class IndexClient(discord.Client):
         self.prefix = prefix
         self.tree = app_commands.CommandTree(self)
         self.add_dynamic_items(PressButton)
+        self.expiry = Expiries(app.services.deletions, "discord", self._delete_due)  # an exported key, even after a crash
         self.dms: dict[str, str] = {}  # Discord user id -> their DM channel id, opened or seen this run
         self.dm_channels: set[str] = set()  # channel ids known to be DMs (never a server's channel)
 
@@ -254,17 +259,31 @@ class IndexClient(discord.Client):
                            hidden=hidden)
 
     async def on_message(self, message: discord.Message) -> None:
-        """Prefix commands, in guild channels and DMs alike."""
+        """Prefix commands, in guild channels and DMs alike; in a DM also a private key, recovery phrase or PIN
+        pasted alone (which a bot may not delete there: the answer says so)."""
         if message.author.bot:
             return
         request = message_request(message, self.prefix)
+        if request is None and message.guild is None and bare(message.content.split()):
+            request = message_request(message, "")  # a key or PIN pasted in our DM: answered, so its writer deletes it
         if request is None:
             return
         self.saw(message.author.id, message.guild.id if message.guild else None, message.channel.id)
-        outcome = await self.app.router.handle(request, MARKUP)
-        if outcome.rendered.delete_request:  # e.g. a private key pasted in a channel: remove it where we may
-            await _delete_quietly(message)
-        await send_rendered(message.channel, outcome.rendered)
+        request = replace(request, delete_message=partial(_delete_quietly, message))  # for a message carrying a secret
+        outcome = await self.app.router.handle(request, MARKUP)  # it says whether the deletion was allowed
+        await send_rendered(message.channel, outcome.rendered, self.expiry)
+
+    async def _delete_due(self, channel_id: str, message_id: str) -> bool | None:
+        """Delete a message that fell due: whether it went, None when Discord could not be asked."""
+        try:
+            await self.http.delete_message(int(channel_id), int(message_id))
+            return True
+        except (discord.NotFound, discord.Forbidden) as err:  # gone already, or no right to
+            log.info("discord: could not delete message %s: %s", message_id, err)
+            return False
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as err:
+            log.warning("discord: deleting message %s failed: %s", message_id, err)
+            return None
 
     async def _answer(self, interaction: discord.Interaction[Any], request: Request, *, thinking: bool, ephemeral: bool,
                       hidden: bool = False) -> None:
@@ -276,20 +295,26 @@ class IndexClient(discord.Client):
         await reply(interaction, await task, hidden=hidden)
 
 
-async def send_rendered(channel: discord.abc.Messageable, rendered: Rendered) -> discord.Message:
-    """Send a rendered reply as one or more messages; buttons and image ride on the last, which is returned."""
+async def send_rendered(channel: discord.abc.Messageable, rendered: Rendered, expiry: Expiries) -> discord.Message:
+    """Send a rendered reply as one or more messages; buttons and image ride on the last, which is returned. A
+    reply to be deleted after a while (an exported key) is promised to `expiry`, which survives a crash."""
     *head, last = chunks(rendered.text)
-    expiry: dict[str, Any] = {} if rendered.delete_after is None else {"delete_after": rendered.delete_after}
-    for text in head:
-        await channel.send(text, allowed_mentions=NO_MENTIONS, **expiry)
-    return await channel.send(last, **expiry, **extras(rendered))
+    sent = [await channel.send(text, allowed_mentions=NO_MENTIONS) for text in head]
+    sent.append(await channel.send(last, **extras(rendered)))
+    if rendered.delete_after is not None:
+        for message in sent:
+            await expiry.after(str(message.channel.id), str(message.id), rendered.delete_after)
+    return sent[-1]
 
 
-async def _delete_quietly(message: discord.Message) -> None:
+async def _delete_quietly(message: discord.Message) -> bool:
+    """Delete a user's message: whether it is gone (never in a DM, where a bot cannot delete what others wrote)."""
     try:
         await message.delete()
-    except discord.HTTPException as err:  # no Manage Messages permission, or already gone
+        return True
+    except discord.HTTPException as err:  # no Manage Messages permission, a DM, or already gone
         log.info("discord: could not delete message %s: %s", message.id, err)
+        return False
 
 
 async def reply(interaction: discord.Interaction[Any], outcome: Outcome, *, hidden: bool = False) -> None:
@@ -348,6 +373,7 @@ class DiscordFrontend:
     async def start(self) -> None:
         """Log in (syncing slash commands in `setup_hook`) and connect to the gateway in the background."""
         await self.bot.login(self.token)
+        await self.bot.expiry.resume()  # what fell due while the bot was down goes now
         self._gateway = asyncio.create_task(self._connect(), name="discord-gateway")
         self._gateway.add_done_callback(_gateway_ended)
 
@@ -370,6 +396,7 @@ class DiscordFrontend:
 
     async def stop(self) -> None:
         """Close the client (gateway and HTTP session) and end the gateway task, even mid-backoff."""
+        await self.bot.expiry.stop()  # early rather than never: a key must not outlive us
         await self.bot.close()
         if self._gateway is not None:
             self._gateway.cancel()
@@ -400,7 +427,7 @@ class DiscordFrontend:
                 await message.edit(content=rendered.text, view=view_of(rendered), allowed_mentions=NO_MENTIONS)
                 delivery = Delivery.sent(edit_ref)
             else:
-                delivery = Delivery.sent(str((await send_rendered(channel, rendered)).id))
+                delivery = Delivery.sent(str((await send_rendered(channel, rendered, self.bot.expiry)).id))
             self.backoff.passed()
             return delivery
         except discord.HTTPException as err:

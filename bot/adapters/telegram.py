@@ -44,6 +44,7 @@ from bot.adapters.telegram_limits import TelegramLimits, TelegramRateLimiter, re
 from bot.adapters.telegram_updates import ChatOrderedUpdates, JournaledPolling, PressJournal
 from bot.app import App
 from bot.core.delivery import Delivery, Leaving, Withdrawn
+from bot.core.expiry import Expiries
 from bot.core.messages import Msg, Rendered, Reply
 from bot.core.request import ChatType, Request, Standing, split_command
 from bot.core.router import Outcome
@@ -155,7 +156,7 @@ class TelegramFrontend:
         self.journal = PressJournal(app.db)
         self._replayed: set[int] = set()  # presses handled again from the journal at start-up
         self.application = self._build(token, api_url, concurrent_updates)
-        self._deletions: dict[asyncio.Task[None], tuple[int | str, int]] = {}  # pending delete_after
+        self.expiry = Expiries(app.services.deletions, self.name, self._delete_due)  # an exported key, even after a crash
         self._closed: OrderedDict[tuple[int, int], None] = OrderedDict()  # messages a press's outcome took buttons from
 
     def _build(self, token: str, api_url: str | None, concurrent_updates: int) -> Application:  # type: ignore[type-arg]
@@ -187,6 +188,7 @@ class TelegramFrontend:
     async def start(self) -> None:
         """Connect (getMe), publish the localized command menus, and begin long polling."""
         await self.application.initialize()
+        await self.expiry.resume()  # what fell due while the bot was down goes now
         if self.app.services.points is not None and self.bot.username:  # known since getMe: the /invite deep link
             self.app.services.points.invite_links["telegram"] = f"https://t.me/{self.bot.username}?start=ref_{{code}}"
         await self._publish_commands()
@@ -216,9 +218,7 @@ class TelegramFrontend:
             await updater.stop()
         if self.application.running:
             await self.application.stop()
-        for task, (chat_id, message_id) in list(self._deletions.items()):
-            task.cancel()
-            await self._delete(chat_id, message_id)  # early rather than never: a key must not outlive us
+        await self.expiry.stop()  # early rather than never: a key must not outlive us
         await self.application.shutdown()
 
     async def deliver(self, chat_id: str, rendered: Rendered, edit_ref: str | None = None) -> str | None:
@@ -305,10 +305,9 @@ class TelegramFrontend:
         if message is None or user is None or message.text is None:
             return
         command, args = split_command(message.text)
-        request = self._request(user, message.chat, command=command, args=args, text_length=len(message.text))
-        outcome = await self.router.handle(request, MARKUP)
-        if outcome.rendered.delete_request:  # e.g. a private key pasted in a group: remove it where we may
-            await self._delete(message.chat_id, message.message_id)
+        request = self._request(user, message.chat, command=command, args=args, text_length=len(message.text),
+                                delete_message=partial(self._deleted, message.chat_id, message.message_id))
+        outcome = await self.router.handle(request, MARKUP)  # it deletes a message carrying a secret and says how that went
         private = message.chat.type == Chat.PRIVATE
         reply_to = None if private or outcome.rendered.delete_request else message.message_id
         await self._send(message.chat_id, outcome.rendered, reply_to=reply_to)
@@ -406,17 +405,31 @@ class TelegramFrontend:
         if sent is None:
             return None
         if rendered.delete_after is not None:
-            task = asyncio.create_task(self._delete_later(chat_id, sent.message_id, rendered.delete_after))
-            self._deletions[task] = (chat_id, sent.message_id)
-            task.add_done_callback(self._deletions.pop)
+            await self.expiry.after(str(chat_id), str(sent.message_id), rendered.delete_after)
         return str(sent.message_id)
 
-    async def _delete_later(self, chat_id: int | str, message_id: int, seconds: int) -> None:
-        await asyncio.sleep(seconds)
-        await self._delete(chat_id, message_id)
+    async def _delete_due(self, chat_id: str, message_id: str) -> bool | None:
+        return await self._delete(chat_id, int(message_id))
 
-    async def _delete(self, chat_id: int | str, message_id: int) -> None:
-        await self._safely("deleteMessage", lambda: self.bot.delete_message(chat_id, message_id))
+    async def _deleted(self, chat_id: int | str, message_id: int) -> bool:
+        """Delete a user's message (one carrying a secret): whether it is gone."""
+        return await self._delete(chat_id, message_id) is True
+
+    async def _delete(self, chat_id: int | str, message_id: int) -> bool | None:
+        """Delete one message: True when deleted, False when Telegram refuses (the bot is no admin of the group,
+        the message is older than 48 hours or gone already), None when Telegram could not be asked."""
+        try:
+            try:
+                return await self.bot.delete_message(chat_id, message_id)
+            except RetryAfter as err:
+                await asyncio.sleep(retry_seconds(err))
+                return await self.bot.delete_message(chat_id, message_id)
+        except (BadRequest, Forbidden) as err:
+            log.info("telegram: cannot delete message %s in %s: %s", message_id, chat_id, err.message)
+            return False
+        except TelegramError as err:
+            log.warning("telegram: deleteMessage failed: %s", err)
+            return None
 
     async def _post(self, chat_id: int | str, rendered: Rendered, reply_to: int | None) -> Message | None:
         markup = keyboard(rendered)

@@ -93,7 +93,7 @@ class Reply:
     edit: bool = False  # a button press edits the message it came from rather than sending a new one
     locale: str | None = None  # set by /lang so the confirmation is already in the new language
     delete_after: int | None = None  # seconds after which the adapter deletes this reply (an exported key)
-    delete_request: bool = False  # the adapter deletes the user's message where it may (a key pasted in a group)
+    delete_request: bool = False  # the user's message carried a secret: the router had it deleted where the platform could
 
     @classmethod
     def of(cls, *lines: Msg, **kw: object) -> Reply:

@@ -20,6 +20,7 @@ class Standing:
 
 StandingCheck = Callable[[], Awaitable[Standing]]  # asks the platform now; supplied by the adapter, never cached
 Accepted = Callable[[], Awaitable[None]]  # tells the platform a press was taken (Telegram: answerCallbackQuery)
+DeleteMessage = Callable[[], Awaitable[bool]]  # deletes the message a request came from: whether the platform did
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class Request:
     # Called once a press passed the router's checks, before its action runs: a slow action (a trade) must not
     # keep the button spinning. A refusal found after it is then told by an edit, not as an alert.
     accepted: Accepted | None = field(default=None, compare=False, repr=False)
+    # deletes the user's message (one that carried a secret); None where there is no message to delete (the
+    # console, a Discord slash command, whose arguments nobody else sees)
+    delete_message: DeleteMessage | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_private(self) -> bool:

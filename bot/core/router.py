@@ -7,6 +7,7 @@ the presser is the user it was made for, and runs the action it stands for.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -17,7 +18,8 @@ from bot.chain import ChainUnavailable
 from bot.core.errors import UserError
 from bot.core.messages import Msg, Rendered, Reply, reads_a_time
 from bot.core.reverts import explain, revert_of
-from bot.core.request import Caller, Request
+from bot.core.request import Caller, DeleteMessage, Request
+from bot.core.secrets import bare, shape_of
 from bot.i18n import Catalogs
 from bot.storage.repositories import Buttons, Users
 
@@ -91,10 +93,11 @@ class Router:
                 personal: bool = False) -> None:
         """Register a command. `private_only`: answered only where nobody else can read the answer (a private
         chat, or an ephemeral reply where the platform has one). `secret`: tells which secret the arguments may
-        carry; such a message is deleted where the platform allows, whatever the outcome, and typed where
-        others can read it, it is refused with a warning that the secret must be considered seen. `personal`: the
-        user's own balances, quotes, points; answered so only they see it where the platform allows (a Discord
-        ephemeral reply), and as usual elsewhere (a Telegram group sees it, as before)."""
+        carry (keys and recovery phrases are also recognized by shape in any message); such a message is
+        deleted where the platform allows, whatever the outcome, and the reply says whether it was, and that
+        the secret must be considered seen when others could read it. `personal`: the user's own balances,
+        quotes, points; answered so only they see it where the platform allows (a Discord ephemeral reply), and
+        as usual elsewhere (a Telegram group sees it, as before)."""
         self.commands[name] = Command(name, run, private_only, secret, personal)
 
     def action(self, name: str, run: ActionFn, *, private_only: bool = False, personal: bool = False) -> None:
@@ -117,7 +120,8 @@ class Router:
         locale = self.catalogs.negotiate(request.locale)
         pressed = request.button_token is not None
         refused = private = accepted = False
-        kind: str | None = None  # the secret the arguments carry, if any
+        kind = self._secret(request)  # known before any refusal: a message carrying a secret goes whatever the answer
+        deletion = _start(request.delete_message) if kind is not None else None  # at once, while the answer is worked out
         user_key: int | None = None
         try:
             dm_chat = request.chat_id if request.is_private else None  # where their alerts go from now on
@@ -136,7 +140,6 @@ class Router:
                 reply = await action.run(caller, args)
             else:
                 command = self._find(caller)
-                kind = command.secret(request.args) if command.secret else None
                 private = self._allowed(request, command.private_only) or command.personal and request.private_reply
                 reply = await command.run(caller)
             tokens = await self._issue(caller, reply)
@@ -144,8 +147,8 @@ class Router:
             reply, tokens, refused = Reply.of(err.msg), [], pressed and not accepted  # to the presser only
             if accepted:  # the press was answered already: the refusal replaces the message it was made on
                 reply = replace(reply, edit=True)
-            if kind is not None and err.key == "error.private_only":  # typed where others can read it
-                reply = Reply.of(Msg(f"secret.public.{kind}"), err.msg)
+            if kind is not None and err.key == "error.command.unknown":  # what was typed is never echoed
+                reply = Reply.of(Msg("secret.bare"))
         except ChainUnavailable:
             log.warning("chain unavailable for %s", _describe(request))
             reply, tokens = Reply.of(Msg("error.chain.unavailable")), []
@@ -158,11 +161,38 @@ class Router:
                 log.exception("request failed for %s", _describe(request))
                 reply, tokens = Reply.of(Msg("error.internal")), []
         if kind is not None:
-            reply = replace(reply, delete_request=True)
+            reply = await self._remove(request, kind, reply, deletion)
         locale = reply.locale or locale
         zone = await self._zone(user_key, reply)
         rendered = self.catalogs.render(reply, locale, markup.escape, markup.style, tokens, zone)
         return Outcome(rendered, locale, refused or (private and not request.is_private), reply, user_key)
+
+    def _secret(self, request: Request) -> str | None:
+        """The secret a message carries: what its command says of its arguments, else a key or recovery phrase
+        by shape; a message that is no known command (text in a private chat) may also be a lone PIN."""
+        if request.button_token is not None:
+            return None
+        command = self.commands.get((request.command or "").lower())
+        if command is None:
+            return bare((request.command, *request.args) if request.command else request.args)
+        return (command.secret(request.args) if command.secret else None) or shape_of(request.args)
+
+    @staticmethod
+    async def _remove(request: Request, kind: str, reply: Reply, deletion: asyncio.Task[bool] | None) -> Reply:
+        """Say first in the reply whether the message that carried a secret is gone (where the platform has one to
+        delete), and that the secret must be considered seen when others could read it."""
+        lines = []
+        secret = Msg(f"secret.noun.{kind}")
+        if deletion is not None:
+            try:
+                deleted = await deletion
+            except Exception:  # noqa: BLE001 - the answer must still say the message is there
+                log.exception("deleting the message of %s failed", _describe(request))
+                deleted = False
+            lines.append(Msg("secret.deleted" if deleted else "secret.kept", {"secret": secret}))
+        if not (request.is_private or request.private_reply):  # typed where others can read it
+            lines.append(Msg(f"secret.public.{kind}"))
+        return replace(reply, lines=(*lines, *reply.lines), delete_request=True)
 
     async def _zone(self, user_key: int | None, reply: Reply) -> str:
         """The reader's time zone, looked up only when the reply shows a time in it."""
@@ -207,6 +237,11 @@ class Router:
         if action is None:
             raise UserError("error.button.expired")
         return action, row.args
+
+
+def _start(delete: DeleteMessage | None) -> asyncio.Task[bool] | None:
+    """Start deleting the user's message now, if the platform has one to delete."""
+    return asyncio.ensure_future(delete()) if delete is not None else None
 
 
 def _describe(request: Request) -> str:
