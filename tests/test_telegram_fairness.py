@@ -47,8 +47,10 @@ def edits_of(message: Call) -> Callable[[Call], bool]:
 
 
 async def funded_quote(emulator: BotApiEmulator, user: int, usdc: int) -> Call:
-    """A custodial wallet with the faucet's 10,000 USDC, and a /buy quote for `usdc` with its Confirm button."""
+    """A custodial wallet with its PIN and the faucet's 10,000 USDC, and a /buy quote for `usdc` with its Confirm
+    button."""
     await ask(emulator, user, "/wallet new")
+    await ask(emulator, user, "/pin 4821")  # no custodial wallet trades before it has a PIN
     await ask(emulator, user, "/faucet")
     return await ask(emulator, user, f"/buy MAG7.ssi {usdc}")
 
