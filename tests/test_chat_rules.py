@@ -1,0 +1,67 @@
+"""Chat-level rules of issue 15, through the real router, handlers, devnet and SQLite: what is private stays
+private and no group hint asks for a private key, commands for other bots are left alone, an index suffix
+that does not exist is refused, only ASCII digits are ids, /name is unique and no look-alike, community
+announcements name their community and re-check their author, and unused rows are purged."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.adapters.base import PlainMarkup
+from bot.app import App
+from bot.core.request import Request, split_command
+from bot.core.router import GROUP_FORM, Outcome
+from bot.i18n import Catalogs
+
+CATALOGS = Catalogs()
+EN = CATALOGS.entries["en"]
+
+
+def ask(text: str, user: str = "u1", chat_type: str = "private", locale: str = "en") -> Request:
+    command, args = split_command(text)
+    chat = user if chat_type == "private" else "-100777"
+    return Request("console", user, chat, chat_type, locale, command=command, args=args,  # type: ignore[arg-type]
+                   text_length=len(text), community=None if chat_type == "private" else chat)
+
+
+async def say(app: App, text: str, **kw: str) -> Outcome:
+    return await app.router.handle(ask(text, **kw), PlainMarkup())
+
+
+def starts(key: str, catalog: dict[str, str] = EN) -> str:
+    """The fixed opening words of a catalog entry, up to its first placeholder."""
+    return catalog[key].split("{")[0]
+
+
+# -- 1. /positions is private; no group hint suggests /wallet import <private key> --------------------------
+
+
+def test_every_entry_suggesting_an_import_has_a_group_form_without_it() -> None:
+    for locale, entries in CATALOGS.entries.items():
+        suggesting = [k for k, text in entries.items() if "/wallet import" in text]
+        assert suggesting, locale  # the scan finds them (usage.wallet, wallet.none.body, ...)
+        for key in suggesting:
+            assert key + GROUP_FORM in entries, f"{locale}: {key} has no group form"
+            assert "import" not in entries[key + GROUP_FORM], f"{locale}: {key}{GROUP_FORM} suggests an import"
+
+
+async def test_positions_in_a_group_is_refused_and_shows_no_address(app: App) -> None:
+    await say(app, "/wallet new")
+    address = await app.services.wallets.address_of((await app.services.users.seen("console", "u1")).id)
+    assert address is not None
+    out = await say(app, "/positions", chat_type="group")
+    assert out.rendered.text == EN["error.private_only"]
+    assert address not in out.rendered.text
+    private = await say(app, "/positions")
+    assert address in private.rendered.text  # in private it still works
+
+
+GROUP_WITHOUT_WALLET = ["/positions", "/buy MAG7.ssi 10", "/sell MAG7.ssi all", "/faucet", "/stake MAG7 1", "/wallet",
+                        "/wallet import 0x1234"]
+
+
+@pytest.mark.parametrize("text", GROUP_WITHOUT_WALLET)
+async def test_no_reply_in_a_group_suggests_importing_a_key(app: App, text: str) -> None:
+    for locale in CATALOGS.locales:
+        out = await say(app, text, user="nowallet", chat_type="group", locale=locale)
+        assert "import" not in out.rendered.text, (locale, out.rendered.text)
