@@ -5,16 +5,21 @@ announcements name their community and re-check their author, and unused rows ar
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.adapters.base import PlainMarkup
+from bot.adapters.telegram import TelegramFrontend
 from bot.app import App
-from bot.core.request import Request, split_command
+from bot.core.request import Request, for_another_bot, split_command
 from bot.core.router import GROUP_FORM, Outcome
 from bot.i18n import Catalogs
+from telegram_emulator import BotApiEmulator  # tests/ is on sys.path (rootdir conftest)
 
 CATALOGS = Catalogs()
 EN = CATALOGS.entries["en"]
+QUIET = 0.3  # how long to watch for a message that must not come
 
 
 def ask(text: str, user: str = "u1", chat_type: str = "private", locale: str = "en") -> Request:
@@ -65,3 +70,32 @@ async def test_no_reply_in_a_group_suggests_importing_a_key(app: App, text: str)
     for locale in CATALOGS.locales:
         out = await say(app, text, user="nowallet", chat_type="group", locale=locale)
         assert "import" not in out.rendered.text, (locale, out.rendered.text)
+
+
+# -- 2. a command for another bot is not ours, in private chats too -------------------------------------------
+
+
+@pytest.mark.parametrize("chat", [4001, -100400], ids=["private", "group"])
+async def test_a_command_for_another_bot_is_ignored_on_telegram(app: App, emulator: BotApiEmulator,
+                                                                 telegram: TelegramFrontend, chat: int) -> None:
+    kind = "private" if chat > 0 else "supergroup"
+    since = emulator.mark()
+    emulator.send_text(4001, chat, "/quote@otherbot MAG7.ssi 100", chat_type=kind)
+    emulator.send_text(4001, chat, "/help@OtherBot", chat_type=kind)
+    await asyncio.sleep(QUIET)
+    assert emulator.calls_to("sendMessage", since) == []
+    emulator.send_text(4001, chat, "/help@INDEXBOT_test_bot", chat_type=kind)  # our own name, any case
+    answer = await emulator.wait_for("sendMessage", lambda c: c.chat_id == chat, since=since)
+    assert answer.params["text"].startswith("<b>" + CATALOGS.text("help.title", "en") + "</b>")
+
+
+@pytest.mark.parametrize(("text", "me", "other"), [
+    ("/quote@otherbot MAG7 1", "indexbot", True),
+    ("/quote@IndexBot MAG7 1", "indexbot", False),
+    ("/quote MAG7 1", "indexbot", False),
+    ("/quote@someone", None, True),  # a name that cannot be checked is not ours
+    ("quote@otherbot", "indexbot", False),  # not a command
+    ("", "indexbot", False),
+])
+def test_for_another_bot(text: str, me: str | None, other: bool) -> None:
+    assert for_another_bot(text, me) is other

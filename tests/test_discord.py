@@ -353,6 +353,16 @@ async def test_prefix_in_a_dm_through_dpytest(dpy: DiscordFrontend) -> None:
     assert isinstance(reply.channel, discord.DMChannel)
 
 
+async def test_prefix_command_for_another_bot_is_ignored_in_a_dm_too(dpy: DiscordFrontend) -> None:
+    dm = await dpytest.get_config().members[0].create_dm()
+    await dpytest.message("!quote@otherbot MAG7.ssi 100", channel=dm)
+    await dpytest.message("!help@otherbot")
+    assert dpytest.verify().message().nothing()
+    assert dpy.bot.user is not None
+    await dpytest.message(f"!quote@{dpy.bot.user.name} MAG7.ssi -5", channel=dm)  # its own name: answered
+    assert "The amount cannot be negative (-5)." in shown(dpytest.get_message().content)
+
+
 async def test_prefix_unknown_index_and_escaped_input_through_dpytest(dpy: DiscordFrontend) -> None:
     await dpytest.message("!quote **FOO**_@everyone 100")
     text = dpytest.get_message().content

@@ -151,7 +151,7 @@ class IndexClient(discord.Client):
         """Prefix commands, in guild channels and DMs alike."""
         if message.author.bot:
             return
-        request = message_request(message, self.prefix)
+        request = message_request(message, self.prefix, self.user.name if self.user is not None else None)
         if request is None:
             return
         outcome = await self.app.router.handle(request, MARKUP)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Optional, Protocol
 import discord
 from discord import app_commands
 
-from bot.core.request import Request, Standing, StandingCheck, split_command
+from bot.core.request import Request, Standing, StandingCheck, for_another_bot, split_command
 from bot.i18n import DEFAULT_LOCALE, Catalogs
 from bot.storage.outbox import KIND_SWITCHES
 
@@ -243,10 +243,13 @@ def interaction_request(interaction: discord.Interaction[Any], command: str | No
                    private_reply=True, standing=standing)
 
 
-def message_request(message: discord.Message, prefix: str) -> Request | None:
-    """`!quote MAG7 100` -> the same request as `/quote MAG7 100`; anything else -> None."""
+def message_request(message: discord.Message, prefix: str, me: str | None = None) -> Request | None:
+    """`!quote MAG7 100` -> the same request as `/quote MAG7 100`; anything else (`!quote@otherbot`, a command
+    for another bot when this one is `me`) -> None."""
     content = message.content
     if not content.startswith(prefix) or content[len(prefix) : len(prefix) + 1].isspace():
+        return None
+    if for_another_bot("/" + content[len(prefix) :], me):
         return None
     command, args = split_command("/" + content[len(prefix) :])
     if command is None:

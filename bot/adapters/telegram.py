@@ -39,7 +39,7 @@ from bot.adapters.telegram_limits import TelegramLimits, TelegramRateLimiter, re
 from bot.app import App
 from bot.core.delivery import Delivery, Leaving, Withdrawn
 from bot.core.messages import Msg, Rendered, Reply
-from bot.core.request import ChatType, Request, Standing, split_command
+from bot.core.request import ChatType, Request, Standing, for_another_bot, split_command
 from bot.i18n import DEFAULT_LOCALE
 
 log = logging.getLogger(__name__)
@@ -274,6 +274,8 @@ class TelegramFrontend:
         """A command (any chat) or plain text (private chats only, answered as an unknown command)."""
         message, user = update.message, update.effective_user
         if message is None or user is None or message.text is None:
+            return
+        if for_another_bot(message.text, self.bot.username):  # `/quote@otherbot`: not ours, private chats too
             return
         command, args = split_command(message.text)
         request = self._request(user, message.chat, command=command, args=args, text_length=len(message.text))

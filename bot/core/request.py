@@ -68,3 +68,14 @@ def split_command(text: str) -> tuple[str | None, tuple[str, ...]]:
     if not head.startswith("/") or len(head) == 1:
         return None, words
     return head[1:].split("@", 1)[0].lower(), words[1:]
+
+
+def for_another_bot(text: str, me: str | None) -> bool:
+    """Whether a command names another bot (`/quote@otherbot`, several bots share a chat): never answered, in
+    groups and private chats alike. `me` is this bot's username (any case); a name it cannot be checked
+    against (`me` unknown) is not ours either."""
+    head = text.split(maxsplit=1)[0] if text.strip() else ""
+    if not head.startswith("/") or "@" not in head:
+        return False
+    named = head.split("@", 1)[1]
+    return me is None or named.lower() != me.lower()
