@@ -99,3 +99,40 @@ async def test_a_command_for_another_bot_is_ignored_on_telegram(app: App, emulat
 ])
 def test_for_another_bot(text: str, me: str | None, other: bool) -> None:
     assert for_another_bot(text, me) is other
+
+
+# -- 3. an explicit suffix that does not exist is refused, never mapped to another index ----------------------
+
+NO_SUCH_SUFFIX = [
+    "/quote MEME.nex 100", "/quote MAG7.scam 100 tokens", "/buy MEME.nex 10", "/sell MAG7.scam all",
+    "/dca MEME.nex 10 daily 4821", "/dca MAG7.scam 10 weekly at 09:00 4821", "/alert MEME.nex above 100",
+    "/alert MAG7.scam premium 2", "/stake MEME.nex 1", "/unstake MAG7.scam 1", "/indexes MEME.nex",
+]
+
+
+async def rows(app: App, table: str) -> int:
+    row = await app.db.fetch_one(f"SELECT COUNT(*) FROM {table}")
+    return int(row[0]) if row else -1
+
+
+@pytest.mark.parametrize("text", NO_SUCH_SUFFIX)
+async def test_a_suffix_that_does_not_exist_is_refused_with_the_valid_choices(app: App, text: str) -> None:
+    for locale in ("en", "zh_CN"):
+        out = await say(app, text, locale=locale)
+        typed = text.split()[1]
+        assert out.rendered.text.startswith(starts("error.index.unknown", CATALOGS.entries[locale])), out.rendered.text
+        assert typed in out.rendered.text and "MEME.ssi" in out.rendered.text and "MAG7.ssi" in out.rendered.text
+        assert out.rendered.buttons == ()  # no choice offered between indexes it never named
+    for table in ("dca_plans", "price_alerts", "intents"):
+        assert await rows(app, table) == 0, table
+
+
+@pytest.mark.parametrize(("typed", "symbols"), [
+    ("meme", ["MEME.ssi"]), ("MEME.SSI", ["MEME.ssi"]), ("mag7", ["MAG7.ssi", "MAG7.nex"]), ("MAG7.nex", ["MAG7.nex"]),
+    ("ussi", ["USSI"]), ("MEME.nex", []), ("MAG7.scam", []), ("mag7.", []), (".ssi", []),
+])
+async def test_index_names_resolve_in_one_place(app: App, typed: str, symbols: list[str]) -> None:
+    assert [ref.symbol for ref in app.services.find_indexes(typed)] == symbols
+    home = [s for s in symbols if s in {ref.symbol for ref in app.services.profile.indexes}]
+    found = app.services.find_index(typed)
+    assert (found.symbol if found else None) == (home[0] if home else None)
