@@ -11,7 +11,9 @@ import pytest
 
 from bot.adapters.base import PlainMarkup
 from bot.adapters.telegram import TelegramFrontend
+from bot.announce.when import parse_when
 from bot.app import App
+from bot.core.amounts import parse_id
 from bot.core.request import Request, for_another_bot, split_command
 from bot.core.router import GROUP_FORM, Outcome
 from bot.i18n import Catalogs
@@ -136,3 +138,64 @@ async def test_index_names_resolve_in_one_place(app: App, typed: str, symbols: l
     home = [s for s in symbols if s in {ref.symbol for ref in app.services.profile.indexes}]
     found = app.services.find_index(typed)
     assert (found.symbol if found else None) == (home[0] if home else None)
+
+
+# -- 4. only ASCII digits are ids and amounts -----------------------------------------------------------------
+
+NOT_ASCII = [
+    ("/dca pause ²", "dca.error.plan"),
+    ("/dca resume ١٢", "dca.error.plan"),
+    ("/dca cancel #١", "dca.error.plan"),
+    ("/dca cancel １２", "dca.error.plan"),  # fullwidth
+    ("/alert delete ²", "alert.error.id"),
+    ("/alert delete ١٢", "alert.error.id"),
+    ("/alert delete #۳", "alert.error.id"),  # Extended Arabic-Indic
+    ("/quote MAG7.ssi ١٠٠", "error.amount.format"),
+    ("/quote MAG7.ssi ²", "error.amount.format"),
+    ("/buy MAG7.ssi ١٠", "error.amount.format"),
+    ("/sell MAG7.ssi ١", "error.amount.format"),
+    ("/stake MAG7 ١", "error.amount.format"),
+    ("/slippage ١", "error.slippage.format"),
+    ("/alert MAG7 above ١٠٠", "error.amount.format"),
+    ("/alert MAG7 premium ٢", "alert.error.percent_format"),
+    ("/alerts quiet ٢٢:٠٠-٠٧:٠٠", "alerts.error.quiet"),
+    ("/dca MAG7 10 daily at ٠٩:٠٠ 4821", "dca.error.time"),
+    ("/dca MAG7 ١٠ daily 4821", "error.amount.format"),
+]
+
+
+@pytest.mark.parametrize(("text", "key"), NOT_ASCII)
+async def test_only_ascii_digits_are_ids_and_amounts(app: App, text: str, key: str) -> None:
+    await say(app, "/wallet new")
+    await say(app, "/pin 4821")
+    out = await say(app, text)
+    assert out.rendered.text.startswith(starts(key)), out.rendered.text
+    for table in ("dca_plans", "price_alerts", "intents"):
+        assert await rows(app, table) == 0, table
+
+
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("12", 12), ("#12", 12), ("007", 7), ("²", None), ("١٢", None), ("１２", None), ("1²", None), ("", None),
+    ("-1", None), ("1" * 13, None), ("1" * 12, int("1" * 12)),
+])
+def test_parse_id(typed: str, expected: int | None) -> None:
+    assert parse_id(typed) == expected
+
+
+@pytest.mark.parametrize("words", [("١٨:٣٠",), ("²:00",), ("٢٠٢٧-٠١-٠١", "10:00"), ("2027-01-01", "١٠:٠٠")])
+def test_announcement_times_take_ascii_digits_only(words: tuple[str, ...]) -> None:
+    assert parse_when(words, "UTC", 1_800_000_000) is None
+    assert parse_when(("18:30",), "UTC", 1_800_000_000) is not None
+
+
+async def test_an_arabic_indic_plan_number_is_not_that_plan(app: App) -> None:
+    await say(app, "/wallet new")
+    await say(app, "/pin 4821")
+    created = await say(app, "/dca MAG7 10 daily 4821")
+    assert created.rendered.text.startswith(starts("dca.created")), created.rendered.text
+    [plan] = await app.services.dca.of_user((await app.services.users.seen("console", "u1")).id)  # type: ignore[union-attr]
+    for typed in (f"/dca pause {chr(0x660 + plan.id)}", f"/dca cancel {chr(0x6F0 + plan.id)}", f"/dca pause {chr(0xFF10 + plan.id)}"):
+        out = await say(app, typed)
+        assert out.rendered.text.startswith(starts("dca.error.plan")), out.rendered.text
+    [still] = await app.services.dca.of_user(plan.user_id)  # type: ignore[union-attr]
+    assert still.state == "active"
