@@ -14,6 +14,7 @@ from bot.adapters.telegram import TelegramFrontend
 from bot.announce.when import parse_when
 from bot.app import App
 from bot.core.amounts import parse_id
+from bot.core.messages import Msg
 from bot.core.request import Request, for_another_bot, split_command
 from bot.core.router import GROUP_FORM, Outcome
 from bot.i18n import Catalogs
@@ -199,3 +200,59 @@ async def test_an_arabic_indic_plan_number_is_not_that_plan(app: App) -> None:
         assert out.rendered.text.startswith(starts("dca.error.plan")), out.rendered.text
     [still] = await app.services.dca.of_user(plan.user_id)  # type: ignore[union-attr]
     assert still.state == "active"
+
+
+# -- 5. /name is unique and no look-alike of another user's name, the bot's name or a role word -------------
+
+LOOK_ALIKES = ["satoshi", "SATOSHI", "Sat0shi", "SATOSHl", "Ｓａｔｏｓｈｉ", "Ѕаtoshі", "sato_shi", "Sato-shi", "S a t o s h i",
+               "𝐒𝐚𝐭𝐨𝐬𝐡𝐢"]
+
+
+@pytest.mark.parametrize("typed", LOOK_ALIKES)
+async def test_a_name_like_another_users_is_taken(app: App, typed: str) -> None:
+    assert (await say(app, "/name Satoshi", user="first")).rendered.text == CATALOGS.render_msg(
+        Msg("name.set", {"name": "Satoshi"}), "en", str)
+    out = await say(app, f"/name {typed}", user="second")
+    assert out.rendered.text.startswith(starts("error.name.taken")), out.rendered.text
+    second = (await app.services.users.seen("console", "second")).id
+    assert await app.services.users.leaderboard_name(second) is None
+    again = await say(app, f"/name {typed}", user="first")  # their own name, written another way: theirs to take
+    assert again.rendered.text.startswith(starts("name.set")), again.rendered.text
+
+
+RESERVED = ["Admin", "AdmIn", "adm1n", "ΑDΜΙΝ", "Mod", "m0d", "rnod", "Mods", "Support Team", "ѕupport", "0fficial",
+            "The Official One", "IndexBot", "Index_B0t", "Moderator Bob", "AdminBob", "Staff", "SoSoValue", "S0soHelperBot"]
+
+
+@pytest.mark.parametrize("typed", RESERVED)
+async def test_role_words_and_the_bots_name_are_reserved(app: App, typed: str) -> None:
+    assert app.services.points is not None
+    app.services.points.bot_names.add("@SosoHelperBot")
+    for locale in ("en", "zh_CN"):
+        out = await say(app, f"/name {typed}", locale=locale)
+        assert out.rendered.text == CATALOGS.render_msg(Msg("error.name.reserved", {"name": " ".join(typed.split())}), locale, str)
+    assert await app.services.users.leaderboard_name((await app.services.users.seen("console", "u1")).id) is None
+
+
+@pytest.mark.parametrize("typed", ["Badminton", "Model", "Modesty", "Crypto Cat", "李雷", "Satoshi2"])
+async def test_ordinary_names_stay_free(app: App, typed: str) -> None:
+    await say(app, "/name Satoshi", user="first")
+    out = await say(app, f"/name {typed}")
+    assert out.rendered.text.startswith(starts("name.set")), out.rendered.text
+
+
+async def test_the_telegram_bots_username_is_reserved(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
+    out = await say(app, "/name Indexb0t_Test_Bot_")
+    assert out.rendered.text.startswith(starts("error.name.reserved")), out.rendered.text
+    assert app.services.points is not None and "indexbot_test_bot" in app.services.points.bot_names
+
+
+async def test_names_chosen_before_keys_keep_the_first_and_block_look_alikes(app: App) -> None:
+    users = app.services.users
+    old, older = (await users.seen("console", "old")).id, (await users.seen("console", "older")).id
+    async with app.db.transaction() as tx:  # as a database from before migration 0017 holds them
+        await tx.execute("UPDATE users SET leaderboard_name = ? WHERE id = ?", ("Vitalik", old))
+        await tx.execute("UPDATE users SET leaderboard_name = ? WHERE id = ?", ("VITAL1K", older))
+    out = await say(app, "/name Vitallk", user="newcomer")
+    assert out.rendered.text.startswith(starts("error.name.taken")), out.rendered.text
+    assert await users.leaderboard_name(old) == "Vitalik" and await users.leaderboard_name(older) == "VITAL1K"

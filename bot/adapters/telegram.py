@@ -172,6 +172,7 @@ class TelegramFrontend:
         await self.application.initialize()
         if self.app.services.points is not None and self.bot.username:  # known since getMe: the /invite deep link
             self.app.services.points.invite_links["telegram"] = f"https://t.me/{self.bot.username}?start=ref_{{code}}"
+            self.app.services.points.bot_names.add(self.bot.username)  # no /name may look like it
         await self._publish_commands()
         await self.application.start()
         assert self.application.updater is not None
