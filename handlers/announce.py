@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 
+from bot.announce.service import header
 from bot.announce.when import parse_when
 from bot.core.amounts import parse_id
 from bot.core.errors import UserError
@@ -58,7 +59,7 @@ def register(router: Router, services: Services) -> None:
         lines = [Msg("announce.preview.title", {"id": draft.id}, style="title")]
         lines += [
             Msg("announce.preview.variant", {"language": catalogs.language_name(code),
-                                             "header": catalogs.text("announce.header", code), "text": draft.text_for(code)})
+                                             "header": catalogs.render_msg(header(draft), code, str), "text": draft.text_for(code)})
             for code in catalogs.locales
         ]
         zone = await services.timezone(caller.user_key)

@@ -6,6 +6,10 @@ announcements name their community and re-check their author, and unused rows ar
 from __future__ import annotations
 
 import asyncio
+import html
+import json
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -15,7 +19,8 @@ from bot.announce.when import parse_when
 from bot.app import App
 from bot.core.amounts import parse_id
 from bot.core.messages import Msg
-from bot.core.request import Request, for_another_bot, split_command
+from bot.announce.service import job_name
+from bot.core.request import Request, Standing, for_another_bot, split_command
 from bot.core.router import GROUP_FORM, Outcome
 from bot.i18n import Catalogs
 from telegram_emulator import BotApiEmulator  # tests/ is on sys.path (rootdir conftest)
@@ -256,3 +261,97 @@ async def test_names_chosen_before_keys_keep_the_first_and_block_look_alikes(app
     out = await say(app, "/name Vitallk", user="newcomer")
     assert out.rendered.text.startswith(starts("error.name.taken")), out.rendered.text
     assert await users.leaderboard_name(old) == "Vitalik" and await users.leaderboard_name(older) == "VITAL1K"
+
+
+# -- 6. a community announcement names its community and re-checks its author when due -----------------------
+
+GROUP = "-100555"
+ADMIN = "7101"
+
+
+def group_request(text: str, user: str = ADMIN, admin: bool = True) -> Request:
+    async def check() -> Standing:
+        return Standing(admin=admin)
+
+    command, args = split_command(text)
+    return Request("telegram", user, GROUP, "group", "en", command=command, args=args, text_length=len(text),
+                   community=GROUP, community_name="Crypto <Club>", standing=check)
+
+
+async def in_group(app: App, text: str, **kw: Any) -> Outcome:
+    return await app.router.handle(group_request(text, **kw), PlainMarkup())
+
+
+async def privately(app: App, user: str, text: str = "/help") -> None:
+    await app.router.handle(Request("telegram", user, user, "private", "en", command=text[1:], text_length=len(text)),
+                            PlainMarkup())
+
+
+async def outbox_rows(app: App) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in await app.db.fetch_all("SELECT chat_id, kind, payload FROM outbox ORDER BY id")]
+
+
+async def test_a_community_announcement_names_its_community(app: App) -> None:
+    await privately(app, ADMIN)
+    await privately(app, "7102")
+    await in_group(app, "/help", user="7102")  # a member of the group
+    preview = await in_group(app, "/announce Meetup on Friday")
+    header = CATALOGS.render_msg(Msg("announce.header.community", {"community": "Crypto <Club>"}), "en", str)
+    assert header in preview.rendered.text  # the preview shows it as readers will
+    press = replace(group_request(""), command=None, button_token=preview.rendered.buttons[0][0].token)
+    sent = await app.router.handle(press, PlainMarkup())
+    assert sent.rendered.text.startswith(starts("announce.sending")), sent.rendered.text
+    announcements = app.services.announcements
+    assert announcements is not None
+    payload = next(json.loads(p) for chat, _, p in await outbox_rows(app) if chat == "7102")
+    for locale in ("en", "zh_CN"):
+        reply = await announcements.render(payload, None, locale)
+        rendered = CATALOGS.render(reply, locale, html.escape, lambda kind, text: text)
+        named = CATALOGS.render_msg(Msg("announce.header.community", {"community": "Crypto <Club>"}), locale, html.escape)
+        assert rendered.text.splitlines()[0] == named and "Crypto &lt;Club&gt;" in named
+        assert rendered.text.splitlines()[1] == "Meetup on Friday"
+
+
+@pytest.mark.parametrize(("answers", "sent", "told"), [
+    ([Standing(admin=True)], True, None),
+    ([Standing(admin=False)], False, "announce.due.lost"),
+    ([None, None, Standing(admin=True)], True, None),  # Telegram did not answer twice: asked again a minute later
+    ([None] * 6, False, "announce.due.unconfirmed"),
+], ids=["still-admin", "demoted", "later", "never-confirmed"])
+async def test_a_scheduled_community_announcement_rechecks_its_author_when_due(
+        app: App, answers: list[Standing | None], sent: bool, told: str | None) -> None:
+    await privately(app, ADMIN)
+    await privately(app, "7102")
+    await in_group(app, "/help", user="7102")
+    await in_group(app, "/announce Later")
+    scheduled = await in_group(app, "/announce at 2099-01-01 08:00")
+    assert scheduled.rendered.text.startswith(starts("announce.scheduled")), scheduled.rendered.text
+    announcements = app.services.announcements
+    assert announcements is not None
+    asked: list[tuple[str, str]] = []
+    replies = iter(answers)
+
+    async def standing_of(community: str, user_id: str) -> Standing | None:
+        asked.append((community, user_id))
+        return next(replies)
+
+    announcements.standings["telegram"] = standing_of
+    attempt = 0
+    while True:  # the job, then each re-check it plans
+        await announcements.send_due(1, attempt)
+        job = announcements.schedule.scheduler.get_job(job_name(1))
+        if job is None or len(job.args) < 2 or job.args[1] == attempt:
+            break
+        attempt = job.args[1]
+    assert asked == [(GROUP, ADMIN)] * len(answers)
+    state = await app.db.fetch_one("SELECT state FROM announcements WHERE id = 1")
+    assert state is not None and state[0] == ("done" if sent else "cancelled")
+    rows = await outbox_rows(app)
+    to_member = [r for r in rows if r[0] == "7102" and r[1] == "announcement"]
+    assert len(to_member) == (1 if sent else 0)
+    to_author = [json.loads(r[2]) for r in rows if r[0] == ADMIN and r[1] == "moderation"]
+    assert len(to_author) == (0 if told is None else 1)
+    if told is not None:
+        assert told in json.dumps(to_author[0])
+        audited = await app.db.fetch_one("SELECT action, detail FROM audit_log ORDER BY id DESC LIMIT 1")
+        assert audited is not None and audited[0] == "announce.refused" and '"scheduled": true' in audited[1]

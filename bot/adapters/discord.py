@@ -38,7 +38,7 @@ from bot.adapters.discord_commands import (
 from bot.app import App
 from bot.core.delivery import Delivery, Leaving
 from bot.core.messages import Rendered
-from bot.core.request import Request
+from bot.core.request import Request, Standing
 from bot.core.router import Outcome
 
 log = logging.getLogger(__name__)
@@ -147,6 +147,20 @@ class IndexClient(discord.Client):
         """A button press; refusals (not yours, expired) go to the presser only."""
         await self._answer(interaction, interaction_request(interaction, button_token=token), thinking=False, ephemeral=False)
 
+    async def standing_of(self, community: str, user_id: str) -> Standing | None:
+        """A member's standing in a server asked of Discord now, outside any interaction: Manage Server and role
+        ids; no standing once they left; None when Discord did not answer."""
+        guild = self.get_guild(int(community))
+        try:
+            if guild is None:
+                guild = await self.fetch_guild(int(community))
+            member = guild.get_member(int(user_id)) or await guild.fetch_member(int(user_id))
+        except discord.NotFound:
+            return Standing()
+        except discord.HTTPException:
+            return None
+        return Standing(admin=member.guild_permissions.manage_guild, roles=frozenset(str(r.id) for r in member.roles))
+
     async def on_message(self, message: discord.Message) -> None:
         """Prefix commands, in guild channels and DMs alike."""
         if message.author.bot:
@@ -235,6 +249,8 @@ class DiscordFrontend:
     async def start(self) -> None:
         """Log in (syncing slash commands in `setup_hook`) and connect to the gateway in the background."""
         await self.bot.login(self.token)
+        if self.app.services.announcements is not None:  # a scheduled server announcement re-checks its author
+            self.app.services.announcements.standings["discord"] = self.bot.standing_of
         self._gateway = asyncio.create_task(self._connect(), name="discord-gateway")
         self._gateway.add_done_callback(_gateway_ended)
 

@@ -239,8 +239,9 @@ def interaction_request(interaction: discord.Interaction[Any], command: str | No
     ref = str(interaction.message.id) if interaction.message is not None else None
     # Any interaction can be answered ephemerally, so private-only commands work in servers too.
     standing = _standing(interaction.user, interaction.permissions) if interaction.guild_id is not None else None
+    name = interaction.guild.name if interaction.guild is not None else None
     return Request(**chat, command=command, args=args, button_token=button_token, text_length=length, message_ref=ref,
-                   private_reply=True, standing=standing)
+                   private_reply=True, standing=standing, community_name=name)
 
 
 def message_request(message: discord.Message, prefix: str, me: str | None = None) -> Request | None:
@@ -263,7 +264,8 @@ def message_request(message: discord.Message, prefix: str, me: str | None = None
         except (AttributeError, TypeError):  # the server's roles are not cached: no rights known
             permissions = None
         standing = _standing(message.author, permissions)
-    return Request(**chat, command=command, args=args, text_length=len(content), standing=standing)
+    return Request(**chat, command=command, args=args, text_length=len(content), standing=standing,
+                   community_name=message.guild.name if message.guild is not None else None)
 
 
 class CatalogTranslator(app_commands.Translator):

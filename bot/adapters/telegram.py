@@ -173,6 +173,8 @@ class TelegramFrontend:
         if self.app.services.points is not None and self.bot.username:  # known since getMe: the /invite deep link
             self.app.services.points.invite_links["telegram"] = f"https://t.me/{self.bot.username}?start=ref_{{code}}"
             self.app.services.points.bot_names.add(self.bot.username)  # no /name may look like it
+        if self.app.services.announcements is not None:  # a scheduled group announcement re-checks its author
+            self.app.services.announcements.standings["telegram"] = self.standing_of
         await self._publish_commands()
         await self.application.start()
         assert self.application.updater is not None
@@ -335,9 +337,15 @@ class TelegramFrontend:
             display_name=user.full_name,
             dm_chat=str(user.id),  # a user's private chat with a bot has the user's id
             community=str(chat.id) if group and chat is not None else None,
+            community_name=chat.title if group and chat is not None else None,
             standing=partial(self._standing, chat.id, user.id) if group and chat is not None else None,
             **what,
         )
+
+    async def standing_of(self, community: str, user_id: str) -> Standing | None:
+        """A user's standing in a group asked of Telegram now, outside any update; None when it did not answer."""
+        member = await self._safely("getChatMember", lambda: self.bot.get_chat_member(int(community), int(user_id)))
+        return None if member is None else Standing(admin=member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER))
 
     async def _standing(self, chat_id: int, user_id: int) -> Standing:
         """Whether the user administers the group, asked of Telegram now (getChatMember); unknown means no."""

@@ -37,6 +37,7 @@ class Request:
     private_reply: bool = False  # the platform can answer so only the requester sees it (Discord ephemeral)
     dm_chat: str | None = None  # the user's private chat with the bot, when the platform can address it
     community: str | None = None  # the group (Telegram group chat id) or server (Discord guild id) it came from
+    community_name: str | None = None  # that group's title or server's name, as the platform shows it
     standing: StandingCheck | None = field(default=None, compare=False, repr=False)  # the user's rights there
 
     @property

@@ -11,7 +11,7 @@ from typing import Any
 from bot.storage.db import Database
 
 ALL = "all"  # the scope of a configured moderator's announcement: every subscribed user
-_COLUMNS = "id, author_id, platform, scope, origin_chat, texts, image, state, send_at, created_at"
+_COLUMNS = "id, author_id, platform, scope, origin_chat, texts, image, state, send_at, created_at, community_name"
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class Announcement:
     state: str  # draft, scheduled, sending, done, cancelled
     send_at: int | None
     created_at: int
+    community_name: str | None = None  # a community announcement's group title or server name, when drafted
 
     @property
     def default_text(self) -> str:
@@ -38,7 +39,7 @@ class Announcement:
 
 def _row(r: Any) -> Announcement:
     return Announcement(int(r[0]), int(r[1]), str(r[2]), str(r[3]), r[4], json.loads(r[5]), r[6], str(r[7]),
-                        int(r[8]) if r[8] is not None else None, int(r[9]))
+                        int(r[8]) if r[8] is not None else None, int(r[9]), r[10])
 
 
 def _in_scope(scope: str) -> tuple[str, list[Any]]:
@@ -61,15 +62,15 @@ class AnnouncementRows:
     # -- announcements -----------------------------------------------------------------------------------
 
     async def create(self, author_id: int, platform: str, scope: str, origin_chat: str | None, text: str,
-                     now: int | None = None) -> Announcement:
+                     now: int | None = None, community_name: str | None = None) -> Announcement:
         """A new draft; the author's earlier drafts are dropped (one draft per author)."""
         at = int(time.time()) if now is None else now
         async with self._db.transaction() as tx:
             await tx.execute("UPDATE announcements SET state = 'cancelled' WHERE author_id = ? AND state = 'draft'", (author_id,))
             row = await tx.fetch_one(
-                f"""INSERT INTO announcements (author_id, platform, scope, origin_chat, texts, state, created_at)
-                    VALUES (?, ?, ?, ?, ?, 'draft', ?) RETURNING {_COLUMNS}""",
-                (author_id, platform, scope, origin_chat, json.dumps({"": text}), at),
+                f"""INSERT INTO announcements (author_id, platform, scope, origin_chat, texts, state, created_at, community_name)
+                    VALUES (?, ?, ?, ?, ?, 'draft', ?, ?) RETURNING {_COLUMNS}""",
+                (author_id, platform, scope, origin_chat, json.dumps({"": text}), at, community_name),
             )
         assert row is not None
         return _row(row)
