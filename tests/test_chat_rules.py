@@ -8,15 +8,20 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
+import tomli_w
 
 from bot.adapters.base import PlainMarkup
 from bot.adapters.telegram import TelegramFrontend
 from bot.announce.when import parse_when
 from bot.app import App
+from bot.config import ConfigError, load_config
+from bot.housekeeping import PURGE_JOB, Retention
 from bot.core.amounts import parse_id
 from bot.core.messages import Msg
 from bot.announce.service import job_name
@@ -355,3 +360,66 @@ async def test_a_scheduled_community_announcement_rechecks_its_author_when_due(
         assert told in json.dumps(to_author[0])
         audited = await app.db.fetch_one("SELECT action, detail FROM audit_log ORDER BY id DESC LIMIT 1")
         assert audited is not None and audited[0] == "announce.refused" and '"scheduled": true' in audited[1]
+
+
+# -- 7. unused rows are purged on a schedule; refusals are audited once a minute -----------------------------
+
+
+async def test_unused_rows_are_purged_by_the_scheduled_job(app: App) -> None:
+    now = int(time.time())
+    user = (await app.services.users.seen("console", "u1")).id
+    day = 24 * 3600
+    async with app.db.transaction() as tx:
+        await tx.executemany("INSERT INTO buttons (token, user_id, action, args, created_at, expires_at) VALUES (?, ?, 'x', '[]', ?, ?)",
+                             [("expired", user, now - 2 * day, now - day), ("live", user, now, now + day)])
+        await tx.executemany("INSERT INTO audit_log (at, user_id, action, detail, last_at) VALUES (?, ?, 'announce.refused', '{}', ?)",
+                             [(now - 200 * day, user, None), (now - 200 * day, user, now - 10 * day), (now - day, user, None)])
+        await tx.executemany(
+            """INSERT INTO outbox (platform, chat_id, user_id, kind, priority, payload, due_at, state, created_at)
+               VALUES ('console', 'c', ?, 'price', 1, '{}', ?, ?, ?)""",
+            [(user, now - 40 * day, "sent", now - 40 * day), (user, now - 40 * day, "failed", now - 40 * day),
+             (user, now - 40 * day, "pending", now - 40 * day), (user, now - day, "sent", now - day)])
+    assert app.schedule is not None
+    await app.schedule.start_all()
+    job = app.schedule.scheduler.get_job(PURGE_JOB)
+    assert job is not None and job.trigger.interval.total_seconds() == 3600
+    await job.func(*job.args)  # the job as the scheduler runs it
+    assert [r[0] for r in await app.db.fetch_all("SELECT token FROM buttons")] == ["live"]
+    assert [tuple(r) for r in await app.db.fetch_all("SELECT at, last_at FROM audit_log ORDER BY id")] == [
+        (now - 200 * day, now - 10 * day), (now - day, None)]  # a line counting recent repeats is kept
+    assert sorted(tuple(r) for r in await app.db.fetch_all("SELECT state, created_at FROM outbox")) == [
+        ("pending", now - 40 * day), ("sent", now - day)]  # never an unsent one
+
+
+@pytest.mark.parametrize(("table", "problem"), [
+    ({"audit_days": 0}, "above 0"), ({"outbox_days": "30"}, "whole number"), ({"audit_days": 1.5}, "whole number"),
+    ({"every_minutes": True}, "whole number"), ({"keep": 3}, "unknown keys"),
+])
+def test_bad_retention_is_refused(tmp_path: Path, table: dict[str, Any], problem: str) -> None:
+    path = tmp_path / "indexbot.toml"
+    path.write_text(tomli_w.dumps({"retention": table}))
+    with pytest.raises(ConfigError, match=problem):
+        load_config({"INDEXBOT_CONFIG": str(path)})
+
+
+def test_retention_from_the_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "indexbot.toml"
+    path.write_text(tomli_w.dumps({"retention": {"audit_days": 365, "every_minutes": 15}}))
+    assert load_config({"INDEXBOT_CONFIG": str(path)}).retention == Retention(audit_days=365, outbox_days=30, every_minutes=15)
+
+
+async def test_a_user_hammering_a_refused_command_writes_one_audit_line_a_minute(app: App) -> None:
+    for _ in range(20):
+        out = await app.router.handle(group_request("/announce Free tokens!", user="7201", admin=False), PlainMarkup())
+        assert out.rendered.text == EN["announce.refused"]
+    lines = [tuple(r) for r in await app.db.fetch_all("SELECT action, repeats FROM audit_log")]
+    assert lines == [("announce.refused", 20)]
+    announcements = app.services.announcements
+    assert announcements is not None
+    user = (await app.services.users.seen("telegram", "7201")).id
+    later = int(time.time()) + 61
+    assert await announcements.rows.audit_refusal(user, "announce.refused", {}, later)  # a minute on: a new line
+    assert not await announcements.rows.audit_refusal(user, "announce.refused", {}, later + 30)
+    assert await announcements.rows.audit_refusal(user, "announce.other", {}, later + 30)  # another key: its own line
+    assert [tuple(r) for r in await app.db.fetch_all("SELECT action, repeats FROM audit_log ORDER BY id")] == [
+        ("announce.refused", 20), ("announce.refused", 2), ("announce.other", 1)]

@@ -72,8 +72,8 @@ class Announcements:
     async def authorize(self, caller: Caller, what: str) -> str:
         """The caller's rights now (ALL or their community's scope); anyone else is refused and audited."""
         rights = await rights_of(caller.request, self.config)
-        if rights is None:
-            await self._audit(caller, "announce.refused", what=what[:AUDITED_TEXT])
+        if rights is None:  # audited once a minute per user, repeats counted: hammering writes no row each time
+            await self._audit(caller, "announce.refused", refusal=True, what=what[:AUDITED_TEXT])
             raise UserError("announce.refused")
         return rights
 
@@ -253,7 +253,10 @@ class Announcements:
             raise UserError("error.announce.not_found", id=announcement_id)
         return announcement
 
-    async def _audit(self, caller: Caller, action: str, **detail: Any) -> None:
+    async def _audit(self, caller: Caller, action: str, refusal: bool = False, **detail: Any) -> None:
         request = caller.request
         where = {"platform": request.platform, "user": request.user_id, "chat": request.chat_id, "community": request.community}
-        await self.rows.audit(caller.user_key, action, {**where, **detail}, int(self._clock()))
+        if refusal:
+            await self.rows.audit_refusal(caller.user_key, action, {**where, **detail}, int(self._clock()))
+        else:
+            await self.rows.audit(caller.user_key, action, {**where, **detail}, int(self._clock()))

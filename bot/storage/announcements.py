@@ -11,6 +11,7 @@ from typing import Any
 from bot.storage.db import Database
 
 ALL = "all"  # the scope of a configured moderator's announcement: every subscribed user
+REFUSAL_WINDOW_SECONDS = 60  # a refusal is audited once per user and action in this long; repeats are counted
 _COLUMNS = "id, author_id, platform, scope, origin_chat, texts, image, state, send_at, created_at, community_name"
 
 
@@ -173,6 +174,25 @@ class AnnouncementRows:
                 "INSERT INTO audit_log (at, user_id, action, detail) VALUES (?, ?, ?, ?)",
                 (at, user_id, action, json.dumps(detail, ensure_ascii=False, sort_keys=True)),
             )
+
+    async def audit_refusal(self, user_id: int, action: str, detail: dict[str, Any], now: int | None = None,
+                            window: int = REFUSAL_WINDOW_SECONDS) -> bool:
+        """Audit a refusal at most once per user and action per `window` seconds: a repeat within it counts on
+        the line already written (`repeats`, `last_at`) instead of adding one. Whether a line was added."""
+        at = int(time.time()) if now is None else now
+        async with self._db.transaction() as tx:
+            counted = await tx.execute(
+                """UPDATE audit_log SET repeats = repeats + 1, last_at = ?
+                   WHERE id = (SELECT id FROM audit_log WHERE user_id = ? AND action = ? AND at > ? ORDER BY id DESC LIMIT 1)""",
+                (at, user_id, action, at - window),
+            )
+            if counted:
+                return False
+            await tx.execute(
+                "INSERT INTO audit_log (at, user_id, action, detail) VALUES (?, ?, ?, ?)",
+                (at, user_id, action, json.dumps(detail, ensure_ascii=False, sort_keys=True)),
+            )
+        return True
 
     async def audit_trail(self, action_prefix: str = "") -> list[tuple[int | None, str, dict[str, Any]]]:
         """(user, action, detail) of the audit log in order, optionally only actions starting with a prefix."""
