@@ -74,7 +74,7 @@ async def test_positions_in_a_group_is_refused_and_shows_no_address(app: App) ->
     assert address in private.rendered.text  # in private it still works
 
 
-GROUP_WITHOUT_WALLET = ["/positions", "/buy MAG7.ssi 10", "/sell MAG7.ssi all", "/faucet", "/stake MAG7 1", "/wallet",
+GROUP_WITHOUT_WALLET = ["/help", "/positions", "/buy MAG7.ssi 10", "/sell MAG7.ssi all", "/faucet", "/stake MAG7 1", "/wallet",
                         "/wallet import 0x1234"]
 
 
@@ -423,3 +423,40 @@ async def test_a_user_hammering_a_refused_command_writes_one_audit_line_a_minute
     assert await announcements.rows.audit_refusal(user, "announce.other", {}, later + 30)  # another key: its own line
     assert [tuple(r) for r in await app.db.fetch_all("SELECT action, repeats FROM audit_log ORDER BY id")] == [
         ("announce.refused", 20), ("announce.refused", 2), ("announce.other", 1)]
+
+
+async def test_on_telegram_the_group_is_named_and_a_demoted_admins_scheduled_announcement_is_not_sent(
+        app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
+    group, admin, member = -100600, 5001, 5002
+
+    async def ask(user: int, chat: int, line: str) -> dict[str, Any]:
+        since = emulator.mark()
+        emulator.send_text(user, chat, line, chat_type="private" if chat > 0 else "supergroup")
+        return (await emulator.wait_for("sendMessage", lambda c: c.chat_id == chat, since=since)).params | {"since": since}
+
+    emulator.set_admin(group, admin)
+    await ask(admin, admin, "/help")
+    await ask(member, member, "/help")
+    await ask(member, group, "/help")  # seen in the group: a member of the community
+    preview = await ask(admin, group, "/announce Meetup on Friday")
+    assert "reply_markup" in preview, preview
+    [send, _] = [b["callback_data"] for b in preview["reply_markup"]["inline_keyboard"][0]]
+    since = emulator.mark()
+    message_id = emulator.calls_to("sendMessage", preview["since"])[-1].result["message_id"]
+    emulator.press(admin, group, message_id, send)
+    got = await emulator.wait_for("sendMessage", lambda c: c.chat_id == member, since=since)
+    named = CATALOGS.render_msg(Msg("announce.header.community", {"community": f"Group {group}"}), "en", html.escape)
+    assert got.params["text"].splitlines()[0] == f"<b>{named}</b>"
+
+    await ask(admin, group, "/announce Later")
+    await ask(admin, group, "/announce at 2099-01-01 08:00")
+    emulator.set_admin(group, admin, admin=False)  # demoted before it falls due
+    announcements = app.services.announcements
+    assert announcements is not None and announcements.standings["telegram"] == telegram.standing_of
+    since = emulator.mark()
+    await announcements.send_due(2)  # the job
+    told = await emulator.wait_for("sendMessage", lambda c: c.chat_id == admin, since=since)
+    assert told.params["text"] == CATALOGS.render_msg(Msg("announce.due.lost", {"id": 2}), "en", html.escape)
+    await asyncio.sleep(QUIET)
+    assert [c for c in emulator.calls_to("sendMessage", since) if c.chat_id in (member, group)] == []
+    assert [int(c.params["chat_id"]) for c in emulator.calls_to("getChatMember", since)] == [group]  # asked when due
