@@ -251,6 +251,8 @@ class DiscordFrontend:
         await self.bot.login(self.token)
         if self.app.services.announcements is not None:  # a scheduled server announcement re-checks its author
             self.app.services.announcements.standings["discord"] = self.bot.standing_of
+        if self.app.services.points is not None and self.bot.user is not None:  # known since login: no /name like it
+            self.app.services.points.bot_names.add(self.bot.user.name)
         self._gateway = asyncio.create_task(self._connect(), name="discord-gateway")
         self._gateway.add_done_callback(_gateway_ended)
 
