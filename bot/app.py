@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.fees import IndexFees
+from bot.housekeeping import Housekeeping
+from bot.storage.purge import PurgeRows
 from bot.announce.service import Announcements
 from bot.balances import BalanceReader
 from bot.staking import PositionReader
@@ -214,6 +216,7 @@ class App:
         digests = Digests(points, alert_settings, outbox, schedule)
         schedule.rebuild(digests.rebuild)
         schedule.after_snapshot(digests.after_snapshot)
+        schedule.rebuild(partial(Housekeeping(buttons, PurgeRows(db), config.retention).plan, schedule))  # purge:rows
         services = Services(
             profile, market, users, catalogs, config.limits,
             wallets=wallets,

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot.announce.config import AnnounceConfig, AnnounceConfigError, parse_announce
+from bot.housekeeping import Retention, RetentionConfigError, parse_retention
 from bot.alerts.config import AlertsConfig, AlertsConfigError, parse_alerts
 from bot.boost import BoostConfigError, BoostTable, parse_boost
 from bot.market import MarketSettings
@@ -126,6 +127,7 @@ class Config:
     points: PointsConfig = field(default_factory=PointsConfig)  # [points] in the TOML file (bot.points.config)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)  # [alerts] in the TOML file (bot.alerts.config)
     announce: AnnounceConfig = field(default_factory=AnnounceConfig)  # [moderators] and [announce] (bot.announce.config)
+    retention: Retention = field(default_factory=Retention)  # [retention]: how long unused rows are kept (bot.housekeeping)
     discord_invite_url: str | None = None  # the server invite /invite shares on Discord, with the user's code
     failpoint: str | None = None  # INDEXBOT_FAILPOINT: fault tests only (bot.trading.failpoints)
     issuance_watch_seconds: float = 2.0  # [issuance] watch_seconds: how often pending factory orders are checked
@@ -229,7 +231,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         points = parse_points(file_values.get("points", {}))
         alerts = parse_alerts(file_values.get("alerts", {}))
         announce = parse_announce(file_values.get("moderators", {}), file_values.get("announce", {}))
-    except (BoostConfigError, PointsConfigError, AnnounceConfigError, AlertsConfigError) as exc:
+        retention = parse_retention(file_values.get("retention", {}))
+    except (BoostConfigError, PointsConfigError, AnnounceConfigError, AlertsConfigError, RetentionConfigError) as exc:
         raise ConfigError(str(exc)) from None
     return Config(
         home=Path(pick("INDEXBOT_HOME", "home") or ".indexbot"),
@@ -251,6 +254,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         points=points,
         alerts=alerts,
         announce=announce,
+        retention=retention,
         discord_invite_url=pick("DISCORD_INVITE_URL", "discord_invite_url") or None,
         failpoint=env.get("INDEXBOT_FAILPOINT") or None,
         issuance_watch_seconds=_positive(file_values.get("issuance", {}).get("watch_seconds", 2.0), "issuance.watch_seconds"),

@@ -82,6 +82,10 @@ class Catalogs:
             translated = self._translations[DEFAULT_LOCALE].gettext(key)
         return translated
 
+    def has(self, key: str) -> bool:
+        """Whether `key` is a catalog entry (English has every key)."""
+        return key in self.entries[DEFAULT_LOCALE]
+
     def language_name(self, locale: str) -> str:
         return Locale.parse(locale).get_display_name(locale) or locale
 

@@ -96,18 +96,12 @@ class Services:
         return next((prof for prof in self.companions if ref in prof.indexes), self.profile)
 
     def find_indexes(self, typed: str) -> list[IndexRef]:
-        """Every index `typed` names: the exact symbol (any case) if one has it, else every index whose symbol
-        without its `.xyz` suffix matches (`mag7` names MAG7.ssi and MAG7.nex; the user is asked which)."""
-        wanted = typed.strip().lower()
-        exact = [ref for ref in self.all_indexes if ref.symbol.lower() == wanted]
-        if exact:
-            return exact
-        return [ref for ref in self.all_indexes if _stem(ref.symbol) == _stem(wanted)]
+        """Every index `typed` names (`named`): `mag7` names MAG7.ssi and MAG7.nex (the user is asked which)."""
+        return named(self.all_indexes, typed)
 
     def find_index(self, typed: str) -> IndexRef | None:
         """The home chain's index `typed` names (`mag7`, `MAG7.ssi`, `ussi`): staking, alerts and DCA are theirs."""
-        found = [ref for ref in self.profile.indexes if ref.symbol.lower() == typed.strip().lower()]
-        found = found or [ref for ref in self.profile.indexes if _stem(ref.symbol) == _stem(typed)]
+        found = named(self.profile.indexes, typed)
         return found[0] if found else None
 
     def index_list(self) -> str:
@@ -117,6 +111,17 @@ class Services:
     def all_index_list(self) -> str:
         """Every index /quote, /buy and /sell take."""
         return ", ".join(ref.symbol for ref in self.all_indexes)
+
+
+def named(indexes: tuple[IndexRef, ...], typed: str) -> list[IndexRef]:
+    """The one place a typed index symbol is resolved: the exact symbol (any case) if one has it; else, when
+    `typed` has no `.xyz` suffix, every index whose symbol without its suffix matches (`mag7`). A suffix that
+    no index has (`MEME.nex`, `MAG7.scam`) names nothing: never another index with the same stem."""
+    wanted = typed.strip().lower()
+    exact = [ref for ref in indexes if ref.symbol.lower() == wanted]
+    if exact or "." in wanted:
+        return exact
+    return [ref for ref in indexes if _stem(ref.symbol) == wanted]
 
 
 def _stem(symbol: str) -> str:

@@ -25,7 +25,7 @@ import re
 from decimal import Decimal
 
 from bot.alerts.prices import PriceAlerts, delete_button, describe, now_line, rearm_level, shown_level, upward
-from bot.core.amounts import parse_amount
+from bot.core.amounts import parse_amount, parse_id
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Msg, Reply, Usd
 from bot.core.request import Caller
@@ -85,9 +85,9 @@ def register(router: Router, services: Services) -> None:
 
     async def delete(caller: Caller, typed: str) -> Reply:
         shown = typed[:MAX_ID_CHARS]
-        if not typed.lstrip("#").isdigit() or len(typed) > MAX_ID_CHARS:
+        alert_id = parse_id(typed, MAX_ID_CHARS)
+        if alert_id is None:
             raise UserError("alert.error.id", value=shown)
-        alert_id = int(typed.lstrip("#"))
         mine = {a.id: a for a in await alerts.of_user(caller.user_key)}
         if alert_id not in mine or not await alerts.delete(caller.user_key, alert_id):
             raise UserError("alert.error.not_found", id=alert_id)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import time
 
+from bot.announce.service import header
 from bot.announce.when import parse_when
+from bot.core.amounts import parse_id
 from bot.core.errors import UserError
 from bot.core.messages import Button, Msg, Reply, When
 from bot.core.request import Caller
@@ -57,7 +59,7 @@ def register(router: Router, services: Services) -> None:
         lines = [Msg("announce.preview.title", {"id": draft.id}, style="title")]
         lines += [
             Msg("announce.preview.variant", {"language": catalogs.language_name(code),
-                                             "header": catalogs.text("announce.header", code), "text": draft.text_for(code)})
+                                             "header": catalogs.render_msg(header(draft), code, str), "text": draft.text_for(code)})
             for code in catalogs.locales
         ]
         zone = await services.timezone(caller.user_key)
@@ -108,9 +110,10 @@ def _id(rest: tuple[str, ...]) -> int | None:
         return None
     if len(rest) > 1:
         raise UserError("error.args.extra", usage=Msg("usage.announce"))
-    if not rest[0].isdigit() or len(rest[0]) > MAX_ID_DIGITS:
+    announcement_id = parse_id(rest[0], MAX_ID_DIGITS) if not rest[0].startswith("#") else None
+    if announcement_id is None:
         raise UserError("error.announce.id", value=rest[0][:16])
-    return int(rest[0])
+    return announcement_id
 
 
 def _pressed_id(args: tuple[str, ...]) -> int:

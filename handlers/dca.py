@@ -12,7 +12,7 @@ current time of day there). Every input is checked before anything is stored; a 
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.core.amounts import from_base_units, parse_amount
+from bot.core.amounts import from_base_units, parse_amount, parse_id
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Button, Msg, Param, Pct, Reply, When
 from bot.core.request import Caller
@@ -32,10 +32,10 @@ def _secret(args: tuple[str, ...]) -> str | None:
 
 
 def _plan_arg(args: tuple[str, ...]) -> int:
-    typed = args[0].lstrip("#") if args else ""
-    if not typed.isdigit() or len(typed) > 12:
+    plan_id = parse_id(args[0]) if args else None
+    if plan_id is None:
         raise UserError("dca.error.plan", value=(args[0] if args else "")[:24])
-    return int(typed)
+    return plan_id
 
 
 def register(router: Router, services: Services) -> None:

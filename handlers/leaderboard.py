@@ -1,6 +1,7 @@
 """/leaderboard: the epoch's top 20, each by the name they chose with /name or an anonymous tag (never a platform
 handle or display name), and the asker's own place when they are not among them. /name sets, clears (`off`) or
-shows the name the user appears under."""
+shows the name the user appears under: unique, and never a look-alike of another user's name, of the bot's name
+or of a role word (bot.points.names)."""
 
 import time
 
@@ -8,6 +9,7 @@ from bot.core.errors import UserError
 from bot.core.messages import Msg, Param, Reply, When
 from bot.core.request import Caller
 from bot.core.router import Router
+from bot.points.names import name_key, refuse_reserved
 from bot.points.public import anonymous_tag, leaderboard_name, next_snapshot, today
 from bot.services import Services
 from handlers.points import shown
@@ -54,7 +56,10 @@ def register(router: Router, services: Services) -> None:
             await users.set_leaderboard_name(caller.user_key, None)
             return Reply.of(Msg("name.cleared", {"name": appears_as(caller.user_key, None)}))
         chosen = leaderboard_name(" ".join(args))
-        await users.set_leaderboard_name(caller.user_key, chosen)
+        refuse_reserved(chosen, points.bot_names)
+        await users.key_leaderboard_names(name_key)
+        if not await users.set_leaderboard_name(caller.user_key, chosen, name_key(chosen)):
+            raise UserError("error.name.taken", name=chosen)
         return Reply.of(Msg("name.set", {"name": chosen}))
 
     router.command("leaderboard", leaderboard)

@@ -88,4 +88,4 @@ def register(router: Router, services: Services) -> None:
         lines += [boost_summary(got), Msg("positions.read_at", {"block": got.block, "time": When(got.timestamp)})]
         return Reply.of(*lines)
 
-    router.command("positions", positions, personal=True)
+    router.command("positions", positions, private_only=True, personal=True)  # an address and every holding

@@ -12,7 +12,7 @@ names indexes on several chains (`mag7`) gets a choice of buttons first.
 
 from decimal import Decimal
 
-from bot.core.amounts import from_base_units, parse_amount
+from bot.core.amounts import from_base_units, parse_amount, parse_id
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Button, Msg, Pct, Reply
 from bot.core.request import Caller
@@ -31,9 +31,10 @@ def confirm_buttons(intent_id: int) -> tuple[tuple[Button, ...], ...]:
 
 
 def intent_arg(args: tuple[str, ...]) -> int:
-    if len(args) != 1 or not args[0].isdigit():
+    intent_id = parse_id(args[0]) if len(args) == 1 else None
+    if intent_id is None:
         raise UserError("error.trade.unknown")
-    return int(args[0])
+    return intent_id
 
 
 async def run_confirm(services: Services, caller: Caller, intent_id: int, acknowledged: bool = False) -> Reply:

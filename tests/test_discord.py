@@ -215,6 +215,9 @@ async def test_start_syncs_globally_keeps_connecting_and_stop_closes(app: App, r
                 break
             await asyncio.sleep(0.1)
         assert len(attempts) >= 2 and front._gateway is not None and not front._gateway.done()
+        assert app.services.points is not None and front.bot.user is not None
+        assert front.bot.user.name in app.services.points.bot_names  # no /name may look like the bot's
+        assert app.services.announcements is not None and "discord" in app.services.announcements.standings
     finally:
         await asyncio.wait_for(front.stop(), timeout=10)
     assert front.bot.is_closed()
@@ -351,6 +354,26 @@ async def test_prefix_in_a_dm_through_dpytest(dpy: DiscordFrontend) -> None:
     reply = dpytest.get_message()
     assert "The amount cannot be negative (-5)." in shown(reply.content)
     assert isinstance(reply.channel, discord.DMChannel)
+
+
+async def test_prefix_command_for_another_bot_is_ignored_in_a_dm_too(dpy: DiscordFrontend) -> None:
+    dm = await dpytest.get_config().members[0].create_dm()
+    await dpytest.message("!quote@otherbot MAG7.ssi 100", channel=dm)
+    await dpytest.message("!help@otherbot")
+    assert dpytest.verify().message().nothing()
+    assert dpy.bot.user is not None
+    await dpytest.message(f"!quote@{dpy.bot.user.name} MAG7.ssi -5", channel=dm)  # its own name: answered
+    assert "The amount cannot be negative (-5)." in shown(dpytest.get_message().content)
+
+
+async def test_a_members_standing_is_asked_of_discord_outside_any_interaction(dpy: DiscordFrontend) -> None:
+    config = dpytest.get_config()
+    guild, member = config.guilds[0], config.members[0]
+    standing = await dpy.bot.standing_of(str(guild.id), str(member.id))
+    assert standing is not None
+    assert standing.admin == member.guild_permissions.manage_guild
+    assert standing.roles == frozenset(str(r.id) for r in member.roles)
+    assert member.roles  # @everyone at least: role ids as Discord reports them
 
 
 async def test_prefix_unknown_index_and_escaped_input_through_dpytest(dpy: DiscordFrontend) -> None:

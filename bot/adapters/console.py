@@ -50,7 +50,7 @@ class ConsoleFrontend:
 
     def _pressed(self, line: str) -> RenderedButton | None:
         text = line.strip()
-        if text.isdigit() and 1 <= int(text) <= len(self._buttons):
+        if text.isascii() and text.isdigit() and 1 <= int(text) <= len(self._buttons):  # `²` is no button
             return self._buttons[int(text) - 1]
         return next((b for b in self._buttons if b.label.casefold() == text.casefold()), None)
 

@@ -59,7 +59,7 @@ from bot.app import App
 from bot.core.delivery import Delivery, Leaving
 from bot.core.expiry import Expiries
 from bot.core.messages import Msg, Rendered, Reply
-from bot.core.request import Request
+from bot.core.request import Request, Standing
 from bot.core.router import Outcome
 from bot.core.secrets import bare
 from bot.metrics import INVALID_REQUESTS
@@ -258,14 +258,29 @@ class IndexClient(discord.Client):
         await self._answer(interaction, interaction_request(interaction, button_token=token), thinking=False, ephemeral=hidden,
                            hidden=hidden)
 
+    async def standing_of(self, community: str, user_id: str) -> Standing | None:
+        """A member's standing in a server asked of Discord now, outside any interaction: Manage Server and role
+        ids; no standing once they left; None when Discord did not answer."""
+        guild = self.get_guild(int(community))
+        try:
+            if guild is None:
+                guild = await self.fetch_guild(int(community))
+            member = guild.get_member(int(user_id)) or await guild.fetch_member(int(user_id))
+        except discord.NotFound:
+            return Standing()
+        except discord.HTTPException:
+            return None
+        return Standing(admin=member.guild_permissions.manage_guild, roles=frozenset(str(r.id) for r in member.roles))
+
     async def on_message(self, message: discord.Message) -> None:
         """Prefix commands, in guild channels and DMs alike; in a DM also a private key, recovery phrase or PIN
         pasted alone (which a bot may not delete there: the answer says so)."""
         if message.author.bot:
             return
-        request = message_request(message, self.prefix)
+        me = self.user.name if self.user is not None else None
+        request = message_request(message, self.prefix, me)
         if request is None and message.guild is None and bare(message.content.split()):
-            request = message_request(message, "")  # a key or PIN pasted in our DM: answered, so its writer deletes it
+            request = message_request(message, "", me)  # a key or PIN pasted in our DM: answered, so its writer deletes it
         if request is None:
             return
         self.saw(message.author.id, message.guild.id if message.guild else None, message.channel.id)
@@ -374,6 +389,10 @@ class DiscordFrontend:
         """Log in (syncing slash commands in `setup_hook`) and connect to the gateway in the background."""
         await self.bot.login(self.token)
         await self.bot.expiry.resume()  # what fell due while the bot was down goes now
+        if self.app.services.announcements is not None:  # a scheduled server announcement re-checks its author
+            self.app.services.announcements.standings["discord"] = self.bot.standing_of
+        if self.app.services.points is not None and self.bot.user is not None:  # known since login: no /name like it
+            self.app.services.points.bot_names.add(self.bot.user.name)
         self._gateway = asyncio.create_task(self._connect(), name="discord-gateway")
         self._gateway.add_done_callback(_gateway_ended)
 

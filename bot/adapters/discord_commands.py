@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Optional, Protocol
 import discord
 from discord import app_commands
 
-from bot.core.request import Request, Standing, StandingCheck, split_command
+from bot.core.request import Request, Standing, StandingCheck, for_another_bot, split_command
 from bot.i18n import DEFAULT_LOCALE, Catalogs
 from bot.storage.outbox import KIND_SWITCHES
 
@@ -332,14 +332,19 @@ def interaction_request(interaction: discord.Interaction[Any], command: str | No
     ref = str(interaction.message.id) if interaction.message is not None else None
     # Any interaction can be answered ephemerally, so private-only commands work in servers too.
     standing = _standing(interaction.user, interaction.permissions) if interaction.guild_id is not None else None
+    name = interaction.guild.name if interaction.guild is not None else None
     return Request(**chat, command=command, args=args, button_token=button_token, text_length=length, message_ref=ref,
-                   private_reply=True, standing=standing, **_reach(interaction.user, interaction.guild_id))
+                   private_reply=True, standing=standing, community_name=name,
+                   **_reach(interaction.user, interaction.guild_id))
 
 
-def message_request(message: discord.Message, prefix: str) -> Request | None:
-    """`!quote MAG7 100` -> the same request as `/quote MAG7 100`; anything else -> None."""
+def message_request(message: discord.Message, prefix: str, me: str | None = None) -> Request | None:
+    """`!quote MAG7 100` -> the same request as `/quote MAG7 100`; anything else (`!quote@otherbot`, a command
+    for another bot when this one is `me`) -> None."""
     content = message.content
     if not content.startswith(prefix) or content[len(prefix) : len(prefix) + 1].isspace():
+        return None
+    if for_another_bot("/" + content[len(prefix) :], me):
         return None
     command, args = split_command("/" + content[len(prefix) :])
     if command is None:
@@ -354,6 +359,7 @@ def message_request(message: discord.Message, prefix: str) -> Request | None:
             permissions = None
         standing = _standing(message.author, permissions)
     return Request(**chat, command=command, args=args, text_length=len(content), standing=standing,
+                   community_name=message.guild.name if message.guild is not None else None,
                    **_reach(message.author, message.guild.id if message.guild else None))
 
 

@@ -46,7 +46,7 @@ from bot.app import App
 from bot.core.delivery import Delivery, Leaving, Withdrawn
 from bot.core.expiry import Expiries
 from bot.core.messages import Msg, Rendered, Reply
-from bot.core.request import ChatType, Request, Standing, split_command
+from bot.core.request import ChatType, Request, Standing, for_another_bot, split_command
 from bot.core.router import Outcome
 from bot.i18n import DEFAULT_LOCALE
 
@@ -191,6 +191,9 @@ class TelegramFrontend:
         await self.expiry.resume()  # what fell due while the bot was down goes now
         if self.app.services.points is not None and self.bot.username:  # known since getMe: the /invite deep link
             self.app.services.points.invite_links["telegram"] = f"https://t.me/{self.bot.username}?start=ref_{{code}}"
+            self.app.services.points.bot_names.add(self.bot.username)  # no /name may look like it
+        if self.app.services.announcements is not None:  # a scheduled group announcement re-checks its author
+            self.app.services.announcements.standings["telegram"] = self.standing_of
         await self._publish_commands()
         await self.application.start()
         await self._resume_presses()
@@ -304,6 +307,8 @@ class TelegramFrontend:
         message, user = update.message, update.effective_user
         if message is None or user is None or message.text is None:
             return
+        if for_another_bot(message.text, self.bot.username):  # `/quote@otherbot`: not ours, private chats too
+            return
         command, args = split_command(message.text)
         request = self._request(user, message.chat, command=command, args=args, text_length=len(message.text),
                                 delete_message=partial(self._deleted, message.chat_id, message.message_id))
@@ -380,9 +385,15 @@ class TelegramFrontend:
             display_name=user.full_name,
             dm_chat=str(user.id),  # a user's private chat with a bot has the user's id
             community=str(chat.id) if group and chat is not None else None,
+            community_name=chat.title if group and chat is not None else None,
             standing=partial(self._standing, chat.id, user.id) if group and chat is not None else None,
             **what,
         )
+
+    async def standing_of(self, community: str, user_id: str) -> Standing | None:
+        """A user's standing in a group asked of Telegram now, outside any update; None when it did not answer."""
+        member = await self._safely("getChatMember", lambda: self.bot.get_chat_member(int(community), int(user_id)))
+        return None if member is None else Standing(admin=member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER))
 
     async def _standing(self, chat_id: int, user_id: int) -> Standing:
         """Whether the user administers the group, asked of Telegram now (getChatMember); unknown means no."""

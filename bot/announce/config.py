@@ -49,7 +49,7 @@ def _ids(table: Mapping[str, Any], key: str, section: str) -> tuple[str, ...]:
     ids = []
     for value in raw:
         text = str(value).strip()
-        if isinstance(value, bool) or not text.lstrip("-").isdigit():
+        if isinstance(value, bool) or not (text.isascii() and text.lstrip("-").isdigit()):
             raise AnnounceConfigError(f"[{section}] {key}: {value!r} is not a numeric id")
         ids.append(str(int(text)))
     return tuple(ids)

@@ -3,9 +3,16 @@ a group's administrators (Telegram) and a server's managers or configured roles 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from bot.announce.config import AnnounceConfig
-from bot.core.request import Request
+from bot.core.request import Request, Standing
 from bot.storage.announcements import ALL
+
+# Asks a platform now what a user is in one of its communities, outside any request (a scheduled send):
+# (community id, platform user id) -> their standing, None when the platform could not be asked. Each front
+# end registers its own in `Announcements.standings` when it starts.
+StandingOf = Callable[[str, str], Awaitable[Standing | None]]
 
 
 def community_scope(platform: str, community: str) -> str:
@@ -29,3 +36,17 @@ async def rights_of(request: Request, config: AnnounceConfig) -> str | None:
 def covers(rights: str, scope: str) -> bool:
     """Whether someone with `rights` may manage an announcement of `scope`."""
     return rights == ALL or rights == scope
+
+
+async def still_community_moderator(scope: str, platform_user_id: str, config: AnnounceConfig,
+                                    standings: dict[str, StandingOf]) -> bool | None:
+    """Whether the author of a community announcement (`scope`) may still announce there, asked of the platform
+    now: True, False, or None when the platform cannot be asked (its front end is not running or did not answer)."""
+    platform, community = scope.split(":", 1)
+    if config.is_moderator(platform, platform_user_id):
+        return True
+    ask = standings.get(platform)
+    standing = await ask(community, platform_user_id) if ask is not None else None
+    if standing is None:
+        return None
+    return standing.admin or (platform == "discord" and bool(standing.roles & config.discord_roles))

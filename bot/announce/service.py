@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.announce.config import AnnounceConfig
-from bot.announce.rights import covers, rights_of
+from bot.announce.rights import StandingOf, covers, rights_of, still_community_moderator
 from bot.core.errors import UserError
 from bot.core.messages import Msg, Reply, When
 from bot.core.request import Caller
@@ -32,6 +32,8 @@ SOURCE = "announcement"  # the outbox payload source that renders an announcemen
 UNSENT = ("draft", "scheduled")
 OPEN = ("draft", "scheduled", "sending", "done")  # everything but cancelled
 AUDITED_TEXT = 500  # characters of an announcement's text kept in the audit log
+RECHECK_SECONDS = 60  # a due announcement whose author's rights the platform could not confirm is retried ...
+RECHECKS = 5  # ... this many times, then not sent
 
 
 def job_name(announcement_id: int) -> str:
@@ -44,6 +46,13 @@ class Reach:
     chats: int  # configured groups and channels, and the community's own chat
 
 
+def header(announcement: Announcement) -> Msg:
+    """The first line its readers see: a community's announcement names the community it came from."""
+    if announcement.scope == ALL or announcement.community_name is None:
+        return Msg("announce.header", style="title")
+    return Msg("announce.header.community", {"community": announcement.community_name}, style="title")
+
+
 class Announcements:
     def __init__(self, rows: AnnouncementRows, outbox: Outbox, schedule: Schedule, config: AnnounceConfig,
                  clock: Callable[[], float] = time.time) -> None:
@@ -54,6 +63,7 @@ class Announcements:
         self._clock = clock
         self._members: set[tuple[str, str, int]] = set()  # community memberships written by this process
         self._sent: dict[int, Announcement] = {}  # announcements past their draft (their texts no longer change)
+        self.standings: dict[str, StandingOf] = {}  # platform -> how to ask it of a user's rights (its front end's)
         outbox.source(SOURCE, self.render)
         schedule.rebuild(self.restore)
 
@@ -62,8 +72,8 @@ class Announcements:
     async def authorize(self, caller: Caller, what: str) -> str:
         """The caller's rights now (ALL or their community's scope); anyone else is refused and audited."""
         rights = await rights_of(caller.request, self.config)
-        if rights is None:
-            await self._audit(caller, "announce.refused", what=what[:AUDITED_TEXT])
+        if rights is None:  # audited once a minute per user, repeats counted: hammering writes no row each time
+            await self._audit(caller, "announce.refused", refusal=True, what=what[:AUDITED_TEXT])
             raise UserError("announce.refused")
         return rights
 
@@ -81,8 +91,8 @@ class Announcements:
 
     async def draft(self, caller: Caller, rights: str, text: str) -> Announcement:
         """A new draft (replacing the author's previous one) for everyone the author may reach."""
-        origin = None if rights == ALL else caller.request.chat_id
-        draft = await self.rows.create(caller.user_key, caller.request.platform, rights, origin, text, int(self._clock()))
+        origin, name = (None, None) if rights == ALL else (caller.request.chat_id, caller.request.community_name)
+        draft = await self.rows.create(caller.user_key, caller.request.platform, rights, origin, text, int(self._clock()), name)
         await self._audit(caller, "announce.draft", id=draft.id, scope=draft.scope, text=text[:AUDITED_TEXT])
         return draft
 
@@ -124,27 +134,46 @@ class Announcements:
         await self._audit(caller, "announce.schedule", id=announcement.id, send_at=when)
         return await self._managed(rights, announcement.id)
 
-    async def send_due(self, announcement_id: int) -> None:
-        """The job `announce:<id>`: send a scheduled announcement (unless it was cancelled or sent since)."""
+    async def send_due(self, announcement_id: int, attempt: int = 0) -> None:
+        """The job `announce:<id>`: send a scheduled announcement (unless it was cancelled or sent since) if its
+        author may still announce: a configured moderator still configured, a group admin or server manager
+        still one as their platform says now. Otherwise it is cancelled, audited and the author told; when the
+        platform cannot be asked, it is asked again a minute later, `RECHECKS` times."""
         announcement = await self.rows.get(announcement_id)
-        if announcement is None:
+        if announcement is None or announcement.state != "scheduled":
             return
-        if announcement.scope == ALL and not await self._still_moderator(announcement):
-            if await self.rows.move(announcement_id, ("scheduled",), "cancelled"):
-                log.warning("announcement %d: its author is no longer a moderator; not sent", announcement_id)
-                await self.rows.audit(announcement.author_id, "announce.refused",
-                                      {"id": announcement_id, "scheduled": True, "reason": "no longer a moderator"})
+        allowed = await self._author_may_still(announcement)
+        if allowed is None and attempt < RECHECKS:
+            log.info("announcement %d: its author's rights could not be asked; again in %ds", announcement_id, RECHECK_SECONDS)
+            self._plan(announcement_id, int(self._clock()) + RECHECK_SECONDS, attempt + 1)
+            return
+        if not allowed:
+            await self._refuse_due(announcement, "no longer a moderator" if allowed is False else "rights not confirmed")
             return
         if not await self.rows.move(announcement_id, ("scheduled",), "sending"):
             return
         await self.rows.audit(announcement.author_id, "announce.send", {"id": announcement_id, "scheduled": True})
         await self._fan_out(announcement)
 
-    async def _still_moderator(self, announcement: Announcement) -> bool:
-        """A scheduled announcement to everyone goes out only if its author is still a configured moderator when
-        it is due (a group admin's, to their own group, was checked with the platform when it was scheduled)."""
+    async def _author_may_still(self, announcement: Announcement) -> bool | None:
+        """Whether the author may still announce to the announcement's scope (None: the platform cannot say)."""
         who = await self.rows.author_identity(announcement.author_id)
-        return who is not None and self.config.is_moderator(*who)
+        if who is None:
+            return False
+        if announcement.scope == ALL:
+            return self.config.is_moderator(*who)
+        return await still_community_moderator(announcement.scope, who[1], self.config, self.standings)
+
+    async def _refuse_due(self, announcement: Announcement, reason: str) -> None:
+        """Not sent: cancelled, in the audit log, and the author told in their private chat."""
+        if not await self.rows.move(announcement.id, ("scheduled",), "cancelled"):
+            return
+        log.warning("announcement %d: not sent (%s)", announcement.id, reason)
+        await self.rows.audit(announcement.author_id, "announce.refused",
+                              {"id": announcement.id, "scope": announcement.scope, "scheduled": True, "reason": reason})
+        key = "announce.due.lost" if reason == "no longer a moderator" else "announce.due.unconfirmed"
+        await self.outbox.put(announcement.author_id, Reply.of(Msg(key, {"id": announcement.id})), "moderation",
+                              key=f"announce:{announcement.id}:refused", urgent=True)
 
     async def restore(self) -> None:
         """At start-up: re-create the jobs of scheduled announcements (one due while the bot was down is sent
@@ -169,8 +198,9 @@ class Announcements:
         log.info("announcement %d: %d users and %d chats queued", announcement.id, users, len(chats))
         return Reach(users, len(chats))
 
-    def _plan(self, announcement_id: int, when: int) -> None:
-        self.schedule.put(job_name(announcement_id), datetime.fromtimestamp(when, UTC), self.send_due, announcement_id)
+    def _plan(self, announcement_id: int, when: int, attempt: int = 0) -> None:
+        again = (attempt,) if attempt else ()  # a re-check of the author's rights counts its attempts
+        self.schedule.put(job_name(announcement_id), datetime.fromtimestamp(when, UTC), self.send_due, announcement_id, *again)
 
     def _chats(self, announcement: Announcement) -> list[tuple[str, str]]:
         chats = list(self.config.chats)
@@ -214,7 +244,7 @@ class Announcements:
             raise LookupError(f"announcement {announcement_id} does not exist")
         if announcement.state != "draft":
             self._sent[announcement_id] = announcement
-        return Reply.of(Msg("announce.header", style="title"), Msg("announce.body", {"text": announcement.text_for(locale)}),
+        return Reply.of(header(announcement), Msg("announce.body", {"text": announcement.text_for(locale)}),
                         image=announcement.image)
 
     async def _managed(self, rights: str, announcement_id: int) -> Announcement:
@@ -223,7 +253,10 @@ class Announcements:
             raise UserError("error.announce.not_found", id=announcement_id)
         return announcement
 
-    async def _audit(self, caller: Caller, action: str, **detail: Any) -> None:
+    async def _audit(self, caller: Caller, action: str, refusal: bool = False, **detail: Any) -> None:
         request = caller.request
         where = {"platform": request.platform, "user": request.user_id, "chat": request.chat_id, "community": request.community}
-        await self.rows.audit(caller.user_key, action, {**where, **detail}, int(self._clock()))
+        if refusal:
+            await self.rows.audit_refusal(caller.user_key, action, {**where, **detail}, int(self._clock()))
+        else:
+            await self.rows.audit(caller.user_key, action, {**where, **detail}, int(self._clock()))

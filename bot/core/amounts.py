@@ -1,5 +1,9 @@
 """Parsing amounts typed by users: strict, Decimal only, with a reason for every refusal.
 
+Only ASCII digits are digits here: Python's `str.isdigit`, `int()`, `Decimal()` and the regex `\\d` also take
+`²` or Arabic-Indic digits (`١٢`), which would make an internal error or another number (plan 12) out of
+what the user typed; ids go through `parse_id`, amounts through `parse_amount`.
+
 Accepted: plain decimal numbers (`100`, `12.5`, `.5`, `1,000.25` with thousands commas). Refused, each with
 its own catalog key that says what is valid: empty, non-numeric, NaN, infinities, exponents (`1e999`),
 negatives, zero, more fractional digits than the asset has, and anything above the sanity bound.
@@ -15,6 +19,14 @@ from bot.core.messages import Amount
 
 _PLAIN = re.compile(r"^(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)?(?:\.[0-9]+)?$")
 MAX_INPUT_CHARS = 40
+
+
+def parse_id(raw: str, max_digits: int = 12) -> int | None:
+    """An id typed by a user (`12`, `#12`): ASCII digits only, at most `max_digits`; None for anything else."""
+    text = raw.strip().removeprefix("#")
+    if not text or len(text) > max_digits or not text.isascii() or not text.isdigit():
+        return None
+    return int(text)
 
 
 def parse_amount(raw: str | None, *, decimals: int, maximum: Decimal, unit: str) -> Decimal:

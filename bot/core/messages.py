@@ -7,8 +7,8 @@ escapes user-supplied text for its markup, and lays out the buttons.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Literal, Union
 
@@ -98,6 +98,18 @@ class Reply:
     @classmethod
     def of(cls, *lines: Msg, **kw: object) -> Reply:
         return cls(lines=tuple(lines), **kw)  # type: ignore[arg-type]
+
+
+def in_form(reply: Reply, suffix: str, exists: Callable[[str], bool]) -> Reply:
+    """`reply` with every entry (nested parameters included) that has a `<key><suffix>` form, e.g. the `.group`
+    form of a hint said where others read it, replaced by that form; the rest unchanged."""
+
+    def form(msg: Msg) -> Msg:
+        params = {name: form(value) if isinstance(value, Msg) else value for name, value in msg.params.items()}
+        key = msg.key + suffix if exists(msg.key + suffix) else msg.key
+        return Msg(key, params, msg.style)
+
+    return replace(reply, lines=tuple(form(m) for m in reply.lines))
 
 
 @dataclass(frozen=True)

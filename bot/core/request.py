@@ -40,6 +40,7 @@ class Request:
     dm_chat: str | None = None  # the user's private chat with the bot, when the platform can address it
     opens_dm: bool = False  # the bot may write to `dm_chat` unasked (Discord: a member of a server it shares)
     community: str | None = None  # the group (Telegram group chat id) or server (Discord guild id) it came from
+    community_name: str | None = None  # that group's title or server's name, as the platform shows it
     standing: StandingCheck | None = field(default=None, compare=False, repr=False)  # the user's rights there
     # Called once a press passed the router's checks, before its action runs: a slow action (a trade) must not
     # keep the button spinning. A refusal found after it is then told by an edit, not as an alert.
@@ -77,3 +78,14 @@ def split_command(text: str) -> tuple[str | None, tuple[str, ...]]:
     if not head.startswith("/") or len(head) == 1:
         return None, words
     return head[1:].split("@", 1)[0].lower(), words[1:]
+
+
+def for_another_bot(text: str, me: str | None) -> bool:
+    """Whether a command names another bot (`/quote@otherbot`, several bots share a chat): never answered, in
+    groups and private chats alike. `me` is this bot's username (any case); a name it cannot be checked
+    against (`me` unknown) is not ours either."""
+    head = text.split(maxsplit=1)[0] if text.strip() else ""
+    if not head.startswith("/") or "@" not in head:
+        return False
+    named = head.split("@", 1)[1]
+    return me is None or named.lower() != me.lower()

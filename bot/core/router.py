@@ -16,7 +16,7 @@ from typing import Protocol
 
 from bot.chain import ChainUnavailable
 from bot.core.errors import UserError
-from bot.core.messages import Msg, Rendered, Reply, reads_a_time
+from bot.core.messages import Msg, Rendered, Reply, in_form, reads_a_time
 from bot.core.reverts import explain, revert_of
 from bot.core.request import Caller, DeleteMessage, Request
 from bot.core.secrets import bare, shape_of
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 1000
 BUTTON_TTL_SECONDS = 24 * 3600
+GROUP_FORM = ".group"  # the suffix of a catalog entry's form for chats others read (bot.core.messages.in_form)
 
 CommandFn = Callable[[Caller], Awaitable[Reply]]
 ActionFn = Callable[[Caller, tuple[str, ...]], Awaitable[Reply]]
@@ -162,6 +163,8 @@ class Router:
                 reply, tokens = Reply.of(Msg("error.internal")), []
         if kind is not None:
             reply = await self._remove(request, kind, reply, deletion)
+        if not request.is_private:  # read by others: a hint's group form (never "/wallet import <private key>")
+            reply = in_form(reply, GROUP_FORM, self.catalogs.has)
         locale = reply.locale or locale
         zone = await self._zone(user_key, reply)
         rendered = self.catalogs.render(reply, locale, markup.escape, markup.style, tokens, zone)

@@ -24,6 +24,7 @@ class Points:
 
     `invite_links` maps a platform to how its invite looks: the Telegram front end adds
     `https://t.me/<bot>?start=ref_{code}` once it knows its username; `discord` is the configured server invite.
+    `bot_names` are the bot's own usernames (added by the front ends): no /name may look like one.
     """
 
     config: PointsConfig
@@ -31,3 +32,4 @@ class Points:
     referrals: Referrals
     snapshot: Snapshotter
     invite_links: dict[str, str] = field(default_factory=dict)
+    bot_names: set[str] = field(default_factory=set)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from datetime import UTC, date, datetime, timedelta
 
 from bot.core.errors import UserError
@@ -37,7 +38,7 @@ def anonymous_tag(user_id: int) -> str:
 def leaderboard_name(typed: str) -> str:
     """A /name as stored: whitespace collapsed; refused (UserError, nothing changed) unless it is 2-24 letters,
     digits, spaces, dots, underscores or hyphens with at least one letter or digit, and not a web address."""
-    name = " ".join(typed.split())
+    name = " ".join(unicodedata.normalize("NFKC", typed).split())  # fullwidth and styled letters as plain ones
     ok = (
         NAME_MIN <= len(name) <= NAME_MAX
         and all(c.isalnum() or c in NAME_EXTRA for c in name)

@@ -11,7 +11,8 @@ from typing import Any
 from bot.storage.db import Database
 
 ALL = "all"  # the scope of a configured moderator's announcement: every subscribed user
-_COLUMNS = "id, author_id, platform, scope, origin_chat, texts, image, state, send_at, created_at"
+REFUSAL_WINDOW_SECONDS = 60  # a refusal is audited once per user and action in this long; repeats are counted
+_COLUMNS = "id, author_id, platform, scope, origin_chat, texts, image, state, send_at, created_at, community_name"
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Announcement:
     state: str  # draft, scheduled, sending, done, cancelled
     send_at: int | None
     created_at: int
+    community_name: str | None = None  # a community announcement's group title or server name, when drafted
 
     @property
     def default_text(self) -> str:
@@ -38,7 +40,7 @@ class Announcement:
 
 def _row(r: Any) -> Announcement:
     return Announcement(int(r[0]), int(r[1]), str(r[2]), str(r[3]), r[4], json.loads(r[5]), r[6], str(r[7]),
-                        int(r[8]) if r[8] is not None else None, int(r[9]))
+                        int(r[8]) if r[8] is not None else None, int(r[9]), r[10])
 
 
 def _in_scope(scope: str) -> tuple[str, list[Any]]:
@@ -61,15 +63,15 @@ class AnnouncementRows:
     # -- announcements -----------------------------------------------------------------------------------
 
     async def create(self, author_id: int, platform: str, scope: str, origin_chat: str | None, text: str,
-                     now: int | None = None) -> Announcement:
+                     now: int | None = None, community_name: str | None = None) -> Announcement:
         """A new draft; the author's earlier drafts are dropped (one draft per author)."""
         at = int(time.time()) if now is None else now
         async with self._db.transaction() as tx:
             await tx.execute("UPDATE announcements SET state = 'cancelled' WHERE author_id = ? AND state = 'draft'", (author_id,))
             row = await tx.fetch_one(
-                f"""INSERT INTO announcements (author_id, platform, scope, origin_chat, texts, state, created_at)
-                    VALUES (?, ?, ?, ?, ?, 'draft', ?) RETURNING {_COLUMNS}""",
-                (author_id, platform, scope, origin_chat, json.dumps({"": text}), at),
+                f"""INSERT INTO announcements (author_id, platform, scope, origin_chat, texts, state, created_at, community_name)
+                    VALUES (?, ?, ?, ?, ?, 'draft', ?, ?) RETURNING {_COLUMNS}""",
+                (author_id, platform, scope, origin_chat, json.dumps({"": text}), at, community_name),
             )
         assert row is not None
         return _row(row)
@@ -172,6 +174,25 @@ class AnnouncementRows:
                 "INSERT INTO audit_log (at, user_id, action, detail) VALUES (?, ?, ?, ?)",
                 (at, user_id, action, json.dumps(detail, ensure_ascii=False, sort_keys=True)),
             )
+
+    async def audit_refusal(self, user_id: int, action: str, detail: dict[str, Any], now: int | None = None,
+                            window: int = REFUSAL_WINDOW_SECONDS) -> bool:
+        """Audit a refusal at most once per user and action per `window` seconds: a repeat within it counts on
+        the line already written (`repeats`, `last_at`) instead of adding one. Whether a line was added."""
+        at = int(time.time()) if now is None else now
+        async with self._db.transaction() as tx:
+            counted = await tx.execute(
+                """UPDATE audit_log SET repeats = repeats + 1, last_at = ?
+                   WHERE id = (SELECT id FROM audit_log WHERE user_id = ? AND action = ? AND at > ? ORDER BY id DESC LIMIT 1)""",
+                (at, user_id, action, at - window),
+            )
+            if counted:
+                return False
+            await tx.execute(
+                "INSERT INTO audit_log (at, user_id, action, detail) VALUES (?, ?, ?, ?)",
+                (at, user_id, action, json.dumps(detail, ensure_ascii=False, sort_keys=True)),
+            )
+        return True
 
     async def audit_trail(self, action_prefix: str = "") -> list[tuple[int | None, str, dict[str, Any]]]:
         """(user, action, detail) of the audit log in order, optionally only actions starting with a prefix."""

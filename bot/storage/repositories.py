@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from bot.storage.db import Database
@@ -38,6 +40,7 @@ class Users:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._known: dict[tuple[str, str], tuple[UserRow, float]] = {}
+        self._names_keyed = False  # key_leaderboard_names ran
 
     async def seen(
         self, platform: str, platform_user_id: str, display_name: str = "", platform_locale: str | None = None,
@@ -103,10 +106,30 @@ class Users:
         row = await self._db.fetch_one("SELECT leaderboard_name FROM users WHERE id = ?", (user_id,))
         return str(row[0]) if row and row[0] is not None else None
 
-    async def set_leaderboard_name(self, user_id: int, name: str | None) -> None:
-        """Set (already validated) or clear (None) the user's leaderboard name."""
-        async with self._db.transaction() as tx:
-            await tx.execute("UPDATE users SET leaderboard_name = ? WHERE id = ?", (name, user_id))
+    async def set_leaderboard_name(self, user_id: int, name: str | None, key: str | None = None) -> bool:
+        """Set (already validated) or clear (None) the user's leaderboard name with its look-alike `key`; False
+        (nothing changed) when another user's name has that key."""
+        try:
+            async with self._db.transaction() as tx:
+                await tx.execute("UPDATE users SET leaderboard_name = ?, leaderboard_key = ? WHERE id = ?",
+                                 (name, key if name is not None else None, user_id))
+        except sqlite3.IntegrityError:  # users_by_leaderboard_key: the name looks like someone else's
+            return False
+        return True
+
+    async def key_leaderboard_names(self, key: Callable[[str], str]) -> int:
+        """Give the names chosen before keys existed their key (once per process), oldest user first; a name
+        that looks like one keyed before it keeps no key (it stays shown, and nobody can take its look-alike
+        from the first). How many were keyed."""
+        if self._names_keyed:
+            return 0
+        rows = await self._db.fetch_all(
+            "SELECT id, leaderboard_name FROM users WHERE leaderboard_name IS NOT NULL AND leaderboard_key IS NULL ORDER BY id")
+        keyed = 0
+        for row in rows:
+            keyed += await self.set_leaderboard_name(int(row[0]), str(row[1]), key(str(row[1])))
+        self._names_keyed = True
+        return keyed
 
 
 class Buttons:
