@@ -15,12 +15,64 @@ from datetime import date
 from bot.config import Config, ConfigError, load_config
 from bot.adapters.base import Frontend
 from bot.chainbind import StartupRefused
-from bot.logs import setup_logging
+from bot.logs import scrub, setup_logging
 from bot.profile import ProfileError
 from bot.verify import ProfileMismatch
 from bot.web.server import WebError
 
 log = logging.getLogger("indexbot")
+CONNECT_BACKOFF = (1.0, 60.0)  # seconds: the first wait before connecting to a platform again, and the longest
+
+
+def _transient(exc: BaseException) -> bool:
+    """A platform connection that failed for a network reason (worth trying again), not a refusal."""
+    import aiohttp
+    import discord
+    import telegram.error
+
+    if isinstance(exc, telegram.error.BadRequest):  # a NetworkError subclass, but Telegram did answer
+        return False
+    if isinstance(exc, (telegram.error.NetworkError, telegram.error.RetryAfter)):  # TimedOut is a NetworkError
+        return True
+    return isinstance(exc, (aiohttp.ClientConnectionError, asyncio.TimeoutError, ConnectionError,
+                            discord.GatewayNotFound, discord.DiscordServerError))
+
+
+def _refusal(exc: BaseException) -> str | None:
+    """The one line for a start-up error that an operator can act on; None for anything else."""
+    import discord
+    import telegram.error
+
+    from bot.chain import ChainUnavailable
+
+    if isinstance(exc, telegram.error.InvalidToken):  # its text holds the token itself
+        return "Telegram refused the bot token (401/404): check TELEGRAM_BOT_TOKEN"
+    if isinstance(exc, telegram.error.Conflict):
+        return "Telegram says another process is already polling with this bot token: stop it first"
+    if isinstance(exc, discord.LoginFailure):
+        return "Discord refused the bot token: check DISCORD_BOT_TOKEN"
+    if isinstance(exc, discord.PrivilegedIntentsRequired):
+        return "Discord refused the gateway intents: enable them for the bot in the developer portal"
+    if isinstance(exc, ChainUnavailable):  # its text can hold an RPC URL with its key: only the kind is shown
+        cause = exc.__cause__ or exc
+        return f"no RPC endpoint of the chain answered ({type(cause).__name__}): check INDEXBOT_RPC_URLS or the profile"
+    return None
+
+
+async def _connect(frontend: Frontend) -> None:
+    """Start `frontend`, trying again with a doubling wait (up to a minute) while it fails for a network reason;
+    a refusal (a rejected token) ends the start-up."""
+    delay = CONNECT_BACKOFF[0]
+    while True:
+        try:
+            await frontend.start()
+            return
+        except Exception as exc:
+            if not _transient(exc):
+                raise
+            log.warning("%s: cannot connect (%s); trying again in %.0f s", frontend.name, type(exc).__name__, delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, CONNECT_BACKOFF[1])
 
 
 async def _chat(config: Config) -> int:
@@ -58,7 +110,7 @@ async def _run(config: Config) -> int:
 
             frontends.append(DiscordFrontend(app, config.discord_token.reveal(), config.discord_guild_id))
         for frontend in frontends:
-            await frontend.start()
+            await _connect(frontend)
             app.notices.attach(frontend)
         await app.reconcile()  # unfinished trades of a previous run, told through the attached front ends
         await app.start_schedule()
@@ -179,10 +231,19 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_points_snapshot(config, args.day))
         return asyncio.run(_chat(config))
     except (ProfileError, ProfileMismatch, ConfigError, WebError, StartupRefused) as exc:
-        print(f"indexbot: {exc}", file=sys.stderr)
+        print(f"indexbot: {scrub(str(exc), config.secrets)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a start-up that failed: one line through the redacting logger, never a traceback
+        line = _refusal(exc)
+        if line is None:
+            line = f"{args.command or 'chat'} failed: {type(exc).__name__}: {exc}"
+        log.debug("start-up failure", exc_info=exc)  # the traceback at DEBUG, scrubbed like every record
+        log.error("%s", line)
+        if any(isinstance(h, logging.FileHandler) for h in logging.getLogger().handlers):
+            print(f"indexbot: {scrub(line, config.secrets)}", file=sys.stderr)  # the log is a file: say it here too
+        return 1
 
 
 if __name__ == "__main__":
