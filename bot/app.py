@@ -54,6 +54,7 @@ from bot.storage.connected import ConnectedAddresses, ConnectLinks, SigningLinks
 from bot.storage.cooldowns import CooldownWatches
 from bot.storage.dca import DcaPlans
 from bot.storage.db import Database
+from bot.storage.private import private_dir
 from bot.storage.intents import Intents
 from bot.storage.repositories import Buttons, Users
 from bot.storage.wallets import Pins, Settings, Wallets
@@ -99,6 +100,7 @@ class App:
         """Build everything. `track_head=False` is a one-off command (`indexbot points snapshot`): no head polling,
         and the web pages on any free port, so it runs beside a bot that holds the configured one."""
         devnet = None
+        private_dir(config.home)  # the database, the chat log and the embedded devnet's key file live under it
         if config.chain is None:
             from devnet.harness import STATE_FILE, Devnet  # the embedded default; not imported on a real chain
 
@@ -140,8 +142,7 @@ class App:
         if track_head:
             await head.poll_once()
             head.start()
-        Path(config.database_path).parent.mkdir(parents=True, exist_ok=True)
-        db = await Database.open(config.database_path)
+        db = await Database.open(config.database_path)  # 0600, in a directory created 0700
         opened.push_async_callback(db.close)
         await _bind(db, config, profile, chain, companions)  # before anything reads what the database holds
         catalogs = Catalogs()

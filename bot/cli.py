@@ -17,6 +17,7 @@ from bot.adapters.base import Frontend
 from bot.chainbind import StartupRefused
 from bot.logs import scrub, setup_logging
 from bot.profile import ProfileError
+from bot.storage.db import DatabaseDamaged
 from bot.verify import ProfileMismatch
 from bot.web.server import WebError
 
@@ -230,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "points":
             return asyncio.run(_points_snapshot(config, args.day))
         return asyncio.run(_chat(config))
-    except (ProfileError, ProfileMismatch, ConfigError, WebError, StartupRefused) as exc:
+    except (ProfileError, ProfileMismatch, ConfigError, WebError, StartupRefused, DatabaseDamaged) as exc:
         print(f"indexbot: {scrub(str(exc), config.secrets)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

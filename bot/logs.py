@@ -22,6 +22,8 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from bot.storage.private import private_file
+
 # Capped at INFO whatever INDEXBOT_LOG_LEVEL says: their DEBUG lines are request and update payloads.
 THIRD_PARTY = ("telegram", "discord", "httpx", "httpcore", "web3", "aiosqlite", "apscheduler", "aiohttp",
                "urllib3", "eth_account", "eth_utils", "hpack")
@@ -100,8 +102,7 @@ def setup_logging(level: int, secrets: Iterable[str], file: Path | None = None) 
     if file is None:
         handler = logging.StreamHandler(sys.stderr)
     else:
-        file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        file.touch(mode=0o600, exist_ok=True)
+        private_file(file)
         handler = logging.handlers.RotatingFileHandler(file, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(CapThirdParty(level))
