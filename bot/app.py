@@ -31,7 +31,8 @@ from bot.points import Points
 from bot.points.ledger import Ledger
 from bot.points.referrals import Referrals
 from bot.points.snapshot import Snapshotter
-from bot.config import Config
+from bot.config import Config, url_secrets
+from bot.logs import redact_more
 from bot.core.notices import Notices
 from bot.outbox import Outbox
 from bot.outbox.render import Renderer
@@ -110,6 +111,7 @@ class App:
             profiles = load_profiles(devnet.profile_path)
         else:
             profiles = load_profiles(config.chain, config.home, config.profile_override)
+        redact_more(x for p in profiles for url in p.rpc_urls for x in url_secrets(url))  # a profile's keyed RPC URLs
         profile, companions = profiles[0], profiles[1:]
         if config.rpc_urls:
             profile = replace(profile, rpc_urls=config.rpc_urls)

@@ -54,7 +54,11 @@ class RedactSecrets(logging.Filter):
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)  # a URL before the key inside it
+        self._secrets: list[str] = []
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        self._secrets = sorted({*self._secrets, *(s for s in secrets if s)}, key=len, reverse=True)  # a URL before its key
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -69,6 +73,16 @@ class RedactSecrets(logging.Filter):
         if record.stack_info:
             record.stack_info = scrub(record.stack_info, self._secrets)
         return True
+
+
+def redact_more(secrets: Iterable[str]) -> None:
+    """Secrets learned after the logging set-up (a chain profile's keyed RPC URLs), hidden from here on by every
+    redacting handler."""
+    secrets = list(secrets)
+    for handler in logging.getLogger().handlers:
+        for found in handler.filters:
+            if isinstance(found, RedactSecrets):
+                found.add(secrets)
 
 
 class CapThirdParty(logging.Filter):

@@ -120,3 +120,15 @@ def test_the_log_file_is_the_owners_alone(debug_log: Path) -> None:
     assert debug_log.stat().st_mode & 0o777 == 0o600
     assert debug_log.parent.stat().st_mode & 0o777 == 0o700
 
+
+
+def test_a_profiles_keyed_rpc_url_learned_after_set_up_is_hidden(debug_log: Path) -> None:
+    """RPC URLs from a chain profile (or its override file) are known only once App.start loads it."""
+    from bot.config import url_secrets
+    from bot.logs import redact_more
+
+    keyed = "https://base-mainnet.g.alchemy.com/v2/Pr0fileKeyAbcdef123456"
+    redact_more(url_secrets(keyed))
+    logging.getLogger("bot.chain").warning("endpoint %s failed: %s", keyed, "Pr0fileKeyAbcdef123456 rejected")
+    written = debug_log.read_text()
+    assert "Pr0fileKeyAbcdef123456" not in written and "endpoint *** failed: *** rejected" in written
