@@ -25,51 +25,29 @@ log = logging.getLogger("indexbot")
 CONNECT_BACKOFF = (1.0, 60.0)  # seconds: the first wait before connecting to a platform again, and the longest
 
 
-def _transient(exc: BaseException) -> bool:
-    """A platform connection that failed for a network reason (worth trying again), not a refusal."""
-    import aiohttp
-    import discord
-    import telegram.error
-
-    if isinstance(exc, telegram.error.BadRequest):  # a NetworkError subclass, but Telegram did answer
-        return False
-    if isinstance(exc, (telegram.error.NetworkError, telegram.error.RetryAfter)):  # TimedOut is a NetworkError
-        return True
-    return isinstance(exc, (aiohttp.ClientConnectionError, asyncio.TimeoutError, ConnectionError,
-                            discord.GatewayNotFound, discord.DiscordServerError))
-
-
 def _refusal(exc: BaseException) -> str | None:
     """The one line for a start-up error that an operator can act on; None for anything else."""
-    import discord
-    import telegram.error
-
+    from bot.adapters.startup import platform_refusal
     from bot.chain import ChainUnavailable
 
-    if isinstance(exc, telegram.error.InvalidToken):  # its text holds the token itself
-        return "Telegram refused the bot token (401/404): check TELEGRAM_BOT_TOKEN"
-    if isinstance(exc, telegram.error.Conflict):
-        return "Telegram says another process is already polling with this bot token: stop it first"
-    if isinstance(exc, discord.LoginFailure):
-        return "Discord refused the bot token: check DISCORD_BOT_TOKEN"
-    if isinstance(exc, discord.PrivilegedIntentsRequired):
-        return "Discord refused the gateway intents: enable them for the bot in the developer portal"
     if isinstance(exc, ChainUnavailable):  # its text can hold an RPC URL with its key: only the kind is shown
         cause = exc.__cause__ or exc
         return f"no RPC endpoint of the chain answered ({type(cause).__name__}): check INDEXBOT_RPC_URLS or the profile"
-    return None
+    return platform_refusal(exc)
 
 
 async def _connect(frontend: Frontend) -> None:
     """Start `frontend`, trying again with a doubling wait (up to a minute) while it fails for a network reason;
     a refusal (a rejected token) ends the start-up."""
+    from bot.adapters.startup import transient
+
     delay = CONNECT_BACKOFF[0]
     while True:
         try:
             await frontend.start()
             return
         except Exception as exc:
-            if not _transient(exc):
+            if not transient(exc):
                 raise
             log.warning("%s: cannot connect (%s); trying again in %.0f s", frontend.name, type(exc).__name__, delay)
         await asyncio.sleep(delay)
