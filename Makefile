@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test install bench clean chromium
+.PHONY: run test install bench clean chromium audit lock
 
 run: install
 	$(BIN)/indexbot chat
@@ -27,6 +27,7 @@ bench: install
 	$(BIN)/python bench/prices.py
 	$(BIN)/python bench/logs.py
 	$(BIN)/python bench/devnet_start.py
+	$(BIN)/python bench/durability.py
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -39,15 +40,34 @@ chromium:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "make: $(CHROMIUM) is missing and this is not root on Debian: the browser test will be skipped" >&2; fi
 
-$(VENV)/.installed: pyproject.toml
+# Every package (the test extra, pip and setuptools included) from requirements.lock, each checked against its
+# hashes; then the project itself, built by the locked setuptools (no build isolation: nothing unhashed fetched).
+$(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
+
+# requirements.lock again from pyproject.toml (and requirements-venv.in), after a dependency changes: pip-tools
+# in a throwaway venv of its own.
+lock:
+	$(PYTHON) -m venv $(VENV)-tools
+	$(VENV)-tools/bin/pip install --quiet --upgrade pip pip-tools
+	$(VENV)-tools/bin/pip-compile --quiet --generate-hashes --allow-unsafe --extra test --strip-extras \
+		--no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml requirements-venv.in
+	rm -rf $(VENV)-tools
+
+# Known advisories in the locked Python packages (pip-audit, in a venv of its own: it is not a dependency) and in
+# the Node packages (npm audit). Needs the advisory databases (PyPI's and npm's): not for offline machines.
+audit: node_modules/.installed
+	$(PYTHON) -m venv $(VENV)-audit
+	$(VENV)-audit/bin/pip install --quiet --upgrade pip pip-audit
+	$(VENV)-audit/bin/pip-audit --strict --require-hashes --disable-pip -r requirements.lock
+	npm audit
 
 node_modules/.installed: package.json package-lock.json
 	npm install --no-audit --no-fund --no-save
 	touch $@
 
 clean:
-	rm -rf $(VENV) node_modules devnet/build .indexbot
+	rm -rf $(VENV) $(VENV)-audit $(VENV)-tools node_modules devnet/build .indexbot

@@ -33,7 +33,8 @@ from bot.points import Points
 from bot.points.ledger import Ledger
 from bot.points.referrals import Referrals
 from bot.points.snapshot import Snapshotter
-from bot.config import Config
+from bot.config import Config, url_secrets
+from bot.logs import redact_more
 from bot.core.notices import Notices
 from bot.outbox import Outbox
 from bot.outbox.render import Renderer
@@ -57,6 +58,7 @@ from bot.storage.cooldowns import CooldownWatches
 from bot.storage.dca import DcaPlans
 from bot.storage.db import Database
 from bot.storage.deletions import PendingDeletions
+from bot.storage.private import private_dir
 from bot.storage.intents import Intents
 from bot.storage.repositories import Buttons, Users
 from bot.storage.wallets import Pins, SealedKeys, Settings, Wallets
@@ -103,6 +105,7 @@ class App:
         """Build everything. `track_head=False` is a one-off command (`indexbot points snapshot`): no head polling,
         and the web pages on any free port, so it runs beside a bot that holds the configured one."""
         devnet = None
+        private_dir(config.home)  # the database, the chat log and the embedded devnet's key file live under it
         if config.chain is None:
             from devnet.harness import STATE_FILE, Devnet  # the embedded default; not imported on a real chain
 
@@ -112,6 +115,7 @@ class App:
             profiles = load_profiles(devnet.profile_path)
         else:
             profiles = load_profiles(config.chain, config.home, config.profile_override)
+        redact_more(x for p in profiles for url in p.rpc_urls for x in url_secrets(url))  # a profile's keyed RPC URLs
         profile, companions = profiles[0], profiles[1:]
         if config.rpc_urls:
             profile = replace(profile, rpc_urls=config.rpc_urls)
@@ -144,8 +148,7 @@ class App:
         if track_head:
             await head.poll_once()
             head.start()
-        Path(config.database_path).parent.mkdir(parents=True, exist_ok=True)
-        db = await Database.open(config.database_path)
+        db = await Database.open(config.database_path)  # 0600, in a directory created 0700
         opened.push_async_callback(db.close)
         await _bind(db, config, profile, chain, companions)  # before anything reads what the database holds
         catalogs = Catalogs()

@@ -16,12 +16,43 @@ from datetime import date
 from bot.config import Config, ConfigError, load_config
 from bot.adapters.base import Frontend
 from bot.chainbind import StartupRefused
-from bot.logs import setup_logging
+from bot.logs import scrub, setup_logging
 from bot.profile import ProfileError
+from bot.storage.db import DatabaseDamaged
 from bot.verify import ProfileMismatch
 from bot.web.server import WebError
 
 log = logging.getLogger("indexbot")
+CONNECT_BACKOFF = (1.0, 60.0)  # seconds: the first wait before connecting to a platform again, and the longest
+
+
+def _refusal(exc: BaseException) -> str | None:
+    """The one line for a start-up error that an operator can act on; None for anything else."""
+    from bot.adapters.startup import platform_refusal
+    from bot.chain import ChainUnavailable
+
+    if isinstance(exc, ChainUnavailable):  # its text can hold an RPC URL with its key: only the kind is shown
+        cause = exc.__cause__ or exc
+        return f"no RPC endpoint of the chain answered ({type(cause).__name__}): check INDEXBOT_RPC_URLS or the profile"
+    return platform_refusal(exc)
+
+
+async def _connect(frontend: Frontend) -> None:
+    """Start `frontend`, trying again with a doubling wait (up to a minute) while it fails for a network reason;
+    a refusal (a rejected token) ends the start-up."""
+    from bot.adapters.startup import transient
+
+    delay = CONNECT_BACKOFF[0]
+    while True:
+        try:
+            await frontend.start()
+            return
+        except Exception as exc:
+            if not transient(exc):
+                raise
+            log.warning("%s: cannot connect (%s); trying again in %.0f s", frontend.name, type(exc).__name__, delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, CONNECT_BACKOFF[1])
 
 
 async def _chat(config: Config) -> int:
@@ -59,7 +90,7 @@ async def _run(config: Config) -> int:
 
             frontends.append(DiscordFrontend(app, config.discord_token.reveal(), config.discord_guild_id))
         for frontend in frontends:
-            await frontend.start()
+            await _connect(frontend)
             app.notices.attach(frontend)
         await app.reconcile()  # unfinished trades of a previous run, told through the attached front ends
         await app.start_schedule()
@@ -223,11 +254,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "keys":
             return asyncio.run(_keys_rotate(config))
         return asyncio.run(_chat(config))
-    except (ProfileError, ProfileMismatch, ConfigError, WebError, StartupRefused) as exc:
-        print(f"indexbot: {exc}", file=sys.stderr)
+    except (ProfileError, ProfileMismatch, ConfigError, WebError, StartupRefused, DatabaseDamaged) as exc:
+        print(f"indexbot: {scrub(str(exc), config.secrets)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a start-up that failed: one line through the redacting logger, never a traceback
+        line = _refusal(exc)
+        if line is None:
+            line = f"{args.command or 'chat'} failed: {type(exc).__name__}: {exc}"
+        log.debug("start-up failure", exc_info=exc)  # the traceback at DEBUG, scrubbed like every record
+        log.error("%s", line)
+        if any(isinstance(h, logging.FileHandler) for h in logging.getLogger().handlers):
+            print(f"indexbot: {scrub(line, config.secrets)}", file=sys.stderr)  # the log is a file: say it here too
+        return 1
 
 
 if __name__ == "__main__":

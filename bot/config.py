@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from bot.announce.config import AnnounceConfig, AnnounceConfigError, parse_announce
 from bot.housekeeping import Retention, RetentionConfigError, parse_retention
@@ -30,6 +30,9 @@ from bot.trading.ports import TradeSettings
 from wallets.keystore import MasterKey, MasterKeyError
 
 SECRET_NAMES = ("TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN", "INDEXBOT_MASTER_KEY", "INDEXBOT_MASTER_KEY_PREVIOUS")
+# The proxies the HTTP clients take from the environment (python-telegram-bot's httpx does): shown redacted.
+PROXY_NAMES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy")
+MIN_SECRET_PIECE = 6  # shorter pieces of a URL are not replaced on their own in logs (the whole URL still is)
 
 
 class ConfigError(ValueError):
@@ -54,14 +57,28 @@ def redact_url(url: str) -> str:
         return "***"
     if not parts.scheme or not parts.hostname:
         return "***"
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # an IPv6 address keeps its brackets
     path = "/".join(s if _plain(s) else "***" for s in parts.path.split("/"))
-    return (f"{parts.scheme}://{parts.hostname}{f':{port}' if port else ''}{path}"
+    return (f"{parts.scheme}://{host}{f':{port}' if port else ''}{path}"
             f"{'?***' if parts.query else ''}{'#***' if parts.fragment else ''}")
 
 
 def url_secrets(url: str) -> list[str]:
-    """What `redact_url` hides in `url`, for the log filter: the URL itself when anything is hidden."""
-    return [url] if redact_url(url) != url else []
+    """What `redact_url` hides in `url`, for the log filter: the URL itself when anything is hidden, and each
+    hidden piece long enough to stand on its own (a password, a query value, a key in the path), so that the
+    key is hidden too where a library prints the URL in another shape (without its query, percent-decoded)."""
+    if redact_url(url) == url:
+        return []
+    found = [url]
+    try:
+        parts = urlsplit(url)
+        pieces = [parts.password or "", parts.query, parts.fragment, *(v for _, v in parse_qsl(parts.query))]
+        if parts.username and not _plain(parts.username):
+            pieces.append(parts.username)
+        pieces += [s for s in parts.path.split("/") if not _plain(s)]
+    except ValueError:
+        return found
+    return found + [p for p in dict.fromkeys(pieces) if len(p) >= MIN_SECRET_PIECE]
 
 
 @dataclass(frozen=True)
@@ -133,19 +150,27 @@ class Config:
     issuance_watch_seconds: float = 2.0  # [issuance] watch_seconds: how often pending factory orders are checked
     profile_override: Path | None = None  # INDEXBOT_PROFILE_OVERRIDE: a TOML layered over the chain profile (bot.profile)
     log_range_blocks: int | None = None  # INDEXBOT_LOG_RANGE_BLOCKS: most blocks per eth_getLogs, over the home profile's
+    proxies: tuple[tuple[str, str], ...] = ()  # (name, URL) of each proxy variable set in the environment (PROXY_NAMES)
 
     @property
     def database_path(self) -> Path:
         return self.database or self.home / "indexbot.sqlite3"
 
     @property
+    def urls(self) -> list[str]:
+        """Every URL-valued setting: any of them can hold credentials (userinfo, a key in the query or path)."""
+        shown = [self.telegram_api_url, self.web.public_url, self.discord_invite_url]
+        return [*self.rpc_urls, *(u for _, u in self.proxies), *(u for u in shown if u)]
+
+    @property
     def secrets(self) -> list[str]:
         """Every secret value, for the log filter."""
         tokens = [s.reveal() for s in (self.telegram_token, self.discord_token, self.master_key, *self.previous_master_keys)
                   if s is not None]
-        return tokens + [x for url in self.rpc_urls for x in url_secrets(url)]  # RPC URLs can hold API keys
+        return tokens + [x for url in self.urls for x in url_secrets(url)]  # RPC and proxy URLs can hold API keys
 
     def redacted(self) -> dict[str, Any]:
+        """What `indexbot config` prints: secrets as ***, every URL through `redact_url`."""
         shown: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
@@ -155,6 +180,13 @@ class Config:
                 value = ["***"] * len(value)
             elif f.name == "rpc_urls":
                 value = tuple(redact_url(u) for u in value)
+            elif f.name == "proxies":
+                value = {name: redact_url(url) for name, url in value}
+            elif isinstance(value, str) and "://" in value:
+                value = redact_url(value)
+            elif isinstance(value, WebSettings):
+                value = {g.name: redact_url(v) if isinstance(v := getattr(value, g.name), str) and "://" in v else v
+                         for g in fields(value)}
             elif isinstance(value, (Limits, MarketSettings)):
                 value = {g.name: str(getattr(value, g.name)) for g in fields(value)}
             elif value is not None and not isinstance(value, (str, int, tuple)):
@@ -260,6 +292,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         issuance_watch_seconds=_positive(file_values.get("issuance", {}).get("watch_seconds", 2.0), "issuance.watch_seconds"),
         profile_override=_optional_path(pick("INDEXBOT_PROFILE_OVERRIDE", "profile_override")),
         log_range_blocks=_log_range_blocks(pick("INDEXBOT_LOG_RANGE_BLOCKS", "log_range_blocks")),
+        proxies=tuple((name, env[name]) for name in PROXY_NAMES if env.get(name)),
     )
 
 

@@ -1,53 +1,128 @@
-"""Logging set-up: secrets never reach a log line.
+"""Logging set-up: secrets never reach a log line, at any level.
 
-Telegram puts the bot token in every request URL, and HTTP client libraries log URLs. Two layers keep it
-out: noisy HTTP loggers are raised to WARNING, and a filter on the handler replaces every configured secret
-with *** in whatever a record would print, whichever library emitted it.
+Three layers keep them out:
+- third-party loggers (THIRD_PARTY) are capped at INFO whatever the level: at DEBUG, python-telegram-bot logs
+  every update and every request payload (an exported key, a PIN), web3 every RPC URL (with its API key);
+  the noisiest HTTP loggers (QUIET) are capped at WARNING. The handler drops their records below the cap too,
+  so a library that sets a child logger's level itself cannot lift it;
+- every configured secret (tokens, the master key, keyed RPC and proxy URLs and the keys inside them) is
+  replaced by *** in whatever a record would print, message, traceback and stack alike;
+- payloads that can carry secrets are scrubbed by shape, whoever logged them: anything shaped like a private
+  key (64 hex digits, with or without 0x; a transaction hash has the same shape and goes too: the intent id
+  beside it finds it in the database), the text of a message or reply in a Bot API payload, and the
+  arguments of the commands that carry a key or a PIN (/pin, /wallet, /withdraw).
 """
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
+import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from bot.storage.private import private_file
+
+# Capped at INFO whatever INDEXBOT_LOG_LEVEL says: their DEBUG lines are request and update payloads.
+THIRD_PARTY = ("telegram", "discord", "httpx", "httpcore", "web3", "aiosqlite", "apscheduler", "aiohttp",
+               "urllib3", "eth_account", "eth_utils", "hpack")
+# Capped at WARNING: a line per request at INFO (httpx logs every request URL, which holds the bot token).
 QUIET = ("httpx", "httpcore", "aiohttp.access", "web3.providers", "discord.gateway")
+
+KEY_SHAPE = re.compile(r"(?<![0-9A-Za-z])(?:0[xX])?[0-9a-fA-F]{64}(?![0-9A-Za-z])")
+# "text": "..." / 'text': '...' (a Bot API payload or an update, as JSON or a Python repr), and form-encoded text=...
+TEXT_FIELD = re.compile(r"""(?P<key>(?P<q>["'])(?:text|caption|query)(?P=q)\s*:\s*)(?P<v>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')""")
+FORM_TEXT = re.compile(r"(?<![A-Za-z_])(text|caption)=[^&\s'\"]*")
+SECRET_COMMAND = re.compile(r"(/(?:pin|withdraw)(?:@\w+)?|/wallet(?:@\w+)?[ \t]+(?:import|export))(?:[ \t]+[^\s'\"\\,}]+)+",
+                            re.IGNORECASE)
+REDACTED_KEY = "<64 hex redacted>"
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` without the configured `secrets` (longest first) and without anything shaped like a secret."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    text = TEXT_FIELD.sub(lambda m: f"{m['key']}{m['v'][0]}***{m['v'][0]}", text)
+    text = FORM_TEXT.sub(r"\1=***", text)
+    text = SECRET_COMMAND.sub(r"\1 ***", text)
+    return KEY_SHAPE.sub(REDACTED_KEY, text)
 
 
 class RedactSecrets(logging.Filter):
+    """On a handler: rewrites each record so that whatever it prints has been through `scrub`."""
+
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self._secrets = [s for s in secrets if s]
+        self._secrets: list[str] = []
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        self._secrets = sorted({*self._secrets, *(s for s in secrets if s)}, key=len, reverse=True)  # a URL before its key
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
-            return True
-        text = record.getMessage()
+        try:
+            text = record.getMessage()
+        except Exception:  # a malformed call (wrong number of arguments): keep its parts, scrubbed
+            text = f"{record.msg} {record.args!r}"
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-            if record.exc_text:
-                record.exc_text = record.exc_text.replace(secret, "***")
-        record.msg, record.args = text, None
+        record.msg, record.args = scrub(text, self._secrets), None
+        if record.exc_text:
+            record.exc_text = scrub(record.exc_text, self._secrets)
+        if record.stack_info:
+            record.stack_info = scrub(record.stack_info, self._secrets)
         return True
+
+
+def redact_more(secrets: Iterable[str]) -> None:
+    """Secrets learned after the logging set-up (a chain profile's keyed RPC URLs), hidden from here on by every
+    redacting handler."""
+    secrets = list(secrets)
+    for handler in logging.getLogger().handlers:
+        for found in handler.filters:
+            if isinstance(found, RedactSecrets):
+                found.add(secrets)
+
+
+class CapThirdParty(logging.Filter):
+    """On a handler: drops a third-party record below its cap, whatever level its own logger was given."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self._level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= cap(record.name, self._level)
+
+
+def cap(name: str, level: int) -> int:
+    """The lowest level a record of logger `name` is written at, when the bot logs at `level`."""
+    def under(prefixes: tuple[str, ...]) -> bool:
+        return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+    if under(QUIET):
+        return max(level, logging.WARNING)
+    if under(THIRD_PARTY):
+        return max(level, logging.INFO)
+    return level
 
 
 def setup_logging(level: int, secrets: Iterable[str], file: Path | None = None) -> None:
     """Log records at `level` and above to stderr, or to `file` (the terminal chat: its conversation is the
-    terminal, so warnings go to a file beside the database; rotated at 5 MB, three kept)."""
+    terminal, so warnings go to a file beside the database; rotated at 5 MB, three kept, readable by the
+    owner only)."""
     handler: logging.Handler
     if file is None:
         handler = logging.StreamHandler(sys.stderr)
     else:
-        file.parent.mkdir(parents=True, exist_ok=True)
+        private_file(file)
         handler = logging.handlers.RotatingFileHandler(file, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(CapThirdParty(level))
     handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for name in QUIET:
-        logging.getLogger(name).setLevel(max(level, logging.WARNING))
+    for name in (*THIRD_PARTY, *QUIET):
+        logging.getLogger(name).setLevel(cap(name, level))

@@ -445,7 +445,7 @@ def test_indexbot_config_shows_rpc_urls_redacted_and_logs_hide_them() -> None:
     keyed = "https://base-mainnet.g.alchemy.com/v2/AbCdEf123456GhIjKl7890"
     config = load_config({"INDEXBOT_RPC_URLS": f"{keyed}, http://127.0.0.1:8545"})
     assert config.redacted()["rpc_urls"] == ("https://base-mainnet.g.alchemy.com/v2/***", "http://127.0.0.1:8545")
-    assert config.secrets == [keyed]
+    assert config.secrets == [keyed, "AbCdEf123456GhIjKl7890"]  # the URL, and its key alone (logged in another shape)
 
 
 async def test_check_prints_the_rpc_redacted(

@@ -65,3 +65,73 @@ def test_log_lines_never_carry_a_secret(capsys: pytest.CaptureFixture[str]) -> N
     assert "bot***/getMe" in err and "RuntimeError: failed calling /bot***/sendMessage" in err
     assert "quiet at info" not in err
     logging.getLogger().handlers.clear()
+
+
+# -- every URL-valued setting is shown redacted, and logs hide it --------------------------------------------------
+
+URL_SETTINGS = [  # (environment variable, value, where `indexbot config` shows it, what it shows, the secret in it)
+    ("INDEXBOT_RPC_URLS", "https://rpcuser:Rpc-Passw0rd@node.example.org/rpc", ("rpc_urls", 0),
+     "https://node.example.org/rpc", "Rpc-Passw0rd"),
+    ("INDEXBOT_RPC_URLS", "https://base-mainnet.g.alchemy.com/v2/AbCdEf123456GhIjKl7890", ("rpc_urls", 0),
+     "https://base-mainnet.g.alchemy.com/v2/***", "AbCdEf123456GhIjKl7890"),
+    ("INDEXBOT_RPC_URLS", "http://[::1]:8545/?apikey=Qu3ryK3yValue", ("rpc_urls", 0), "http://[::1]:8545/?***",
+     "Qu3ryK3yValue"),
+    ("HTTPS_PROXY", "http://proxyuser:Pr0xy-Secret@proxy.example:3128", ("proxies", "HTTPS_PROXY"),
+     "http://proxy.example:3128", "Pr0xy-Secret"),
+    ("https_proxy", "http://proxy.example:3128/?auth=Pr0xyQu3ryToken", ("proxies", "https_proxy"),
+     "http://proxy.example:3128/?***", "Pr0xyQu3ryToken"),
+    ("ALL_PROXY", "socks5://Sock5KeyAsUser1234@socks.example:1080", ("proxies", "ALL_PROXY"),
+     "socks5://socks.example:1080", "Sock5KeyAsUser1234"),
+    ("HTTP_PROXY", "http://proxy.example/k/Path-Key-0123456789", ("proxies", "HTTP_PROXY"),
+     "http://proxy.example/k/***", "Path-Key-0123456789"),
+    ("TELEGRAM_API_URL", "https://tg:Tg-Api-Passw0rd@bot-api.example", ("telegram_api_url",),
+     "https://bot-api.example", "Tg-Api-Passw0rd"),
+    ("TELEGRAM_API_URL", "https://bot-api.example/gw/9f8e7d6c5b4a39281706", ("telegram_api_url",),
+     "https://bot-api.example/gw/***", "9f8e7d6c5b4a39281706"),
+    ("INDEXBOT_PUBLIC_URL", "https://bot.example/?access_token=Publ1cUrlToken", ("web", "public_url"),
+     "https://bot.example/?***", "Publ1cUrlToken"),
+    ("INDEXBOT_PUBLIC_URL", "https://web:Web-Passw0rd@bot.example", ("web", "public_url"), "https://bot.example",
+     "Web-Passw0rd"),
+    ("DISCORD_INVITE_URL", "https://discord.gg/invite?key=Inv1teSecretKey", ("discord_invite_url",),
+     "https://discord.gg/invite?***", "Inv1teSecretKey"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "where", "shown", "secret"), URL_SETTINGS)
+def test_url_settings_are_shown_redacted(name: str, value: str, where: tuple[str | int, ...], shown: str,
+                                         secret: str) -> None:
+    redacted: object = load_config({name: value}).redacted()
+    assert secret not in json.dumps(redacted, default=str)
+    for step in where:
+        redacted = redacted[step]  # type: ignore[index]
+    assert redacted == shown
+
+
+@pytest.mark.parametrize(("name", "value", "where", "shown", "secret"), URL_SETTINGS)
+def test_url_settings_never_reach_a_log_line(name: str, value: str, where: object, shown: str, secret: str) -> None:
+    """The whole URL, the URL in another shape (no query, a trailing path) and the secret alone are all hidden."""
+    import logging
+
+    from bot.logs import RedactSecrets
+
+    scrubber = RedactSecrets(load_config({name: value}).secrets)
+    for line in (f"POST {value}", f"connect to {value.split('?')[0]}/extra failed", f"error: {secret!r} rejected"):
+        record = logging.LogRecord("web3.providers", logging.WARNING, __file__, 1, "%s", (line,), None)
+        scrubber.filter(record)
+        assert secret not in record.getMessage(), record.getMessage()
+
+
+def test_indexbot_config_prints_no_credential(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "INDEXBOT_HOME": str(tmp_path), **{n: v for n, v, *_ in URL_SETTINGS[::3]}}
+    out = subprocess.run([str(Path(sys.executable).with_name("indexbot")), "config"], capture_output=True, text=True,
+                         timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    printed = json.loads(out.stdout)
+    assert printed["proxies"] == {"HTTPS_PROXY": "http://proxy.example:3128", "HTTP_PROXY": "http://proxy.example/k/***"}
+    assert printed["rpc_urls"] == ["https://node.example.org/rpc"]
+    assert printed["web"]["public_url"] == "https://bot.example/?***"
+    for _, _, _, _, secret in URL_SETTINGS:
+        assert secret not in out.stdout + out.stderr

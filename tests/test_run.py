@@ -87,3 +87,70 @@ def test_a_busy_web_port_is_a_clear_refusal_not_a_hang(devnet: Devnet, tmp_path:
     assert out.returncode == 2  # and it returned at all: the database thread and head tracker were closed
     assert f"cannot listen on 127.0.0.1:{port}" in out.stderr and "Traceback" not in out.stderr
     assert out.stdout == ""
+
+
+async def test_a_rejected_token_is_one_line_and_never_printed(devnet: Devnet, tmp_path: Path) -> None:
+    """Telegram answers 401 to getMe: `indexbot run` exits 1 with one line saying so, and no output holds the token
+    (python-telegram-bot's InvalidToken repeats it: "The token `…` was rejected")."""
+    token = "654321:REJECTED-secret-token"
+    async with BotApiEmulator() as emulator:  # it knows another token: 401 Unauthorized
+        env = environment(tmp_path, INDEXBOT_CHAIN=str(devnet.profile_path), TELEGRAM_BOT_TOKEN=token,
+                          TELEGRAM_API_URL=emulator.url, INDEXBOT_LOG_LEVEL="DEBUG")
+        out = await asyncio.to_thread(subprocess.run, [INDEXBOT, "run"], capture_output=True, text=True, timeout=120,
+                                      env=env, cwd=ROOT)
+        assert [c.method for c in emulator.calls] == []  # refused at the door: the wrong token never reached a method
+    assert out.returncode == 1, out.stderr
+    assert "Telegram refused the bot token (401/404): check TELEGRAM_BOT_TOKEN" in out.stderr
+    assert "Traceback (most recent call last)" in out.stderr  # at DEBUG, scrubbed like every record
+    written = [p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file() and p.suffix in (".log", ".txt", "")]
+    for secret in ("REJECTED-secret-token", "REJECTED"):
+        assert secret not in out.stdout and secret not in out.stderr
+        assert not [text for text in written if secret in text]
+
+
+async def test_a_network_failure_at_first_connection_is_retried(devnet: Devnet, tmp_path: Path) -> None:
+    """Nothing listens at TELEGRAM_API_URL when `indexbot run` starts: it says so, waits, tries again, and serves
+    once the Bot API is there."""
+    import socket
+
+    with socket.socket() as probe:  # a free port, closed again: connecting to it is refused until the emulator opens it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    emulator = BotApiEmulator()
+    env = environment(tmp_path, INDEXBOT_CHAIN=str(devnet.profile_path), TELEGRAM_BOT_TOKEN=emulator.token,
+                      TELEGRAM_API_URL=f"http://127.0.0.1:{port}")
+    proc = subprocess.Popen([INDEXBOT, "run"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        seen = []
+        while not any("telegram: cannot connect (NetworkError); trying again" in line for line in seen):
+            line = await asyncio.wait_for(asyncio.to_thread(proc.stderr.readline), 90)
+            assert line, "".join(seen)  # it exited instead of trying again
+            seen.append(line)
+        await emulator.start(port)
+        await emulator.wait_for("getUpdates", timeout=60)  # connected on a later try, and polling
+        emulator.send_text(4343, 4343, "/help")
+        await emulator.wait_for("sendMessage", lambda c: c.chat_id == 4343, timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(proc.wait, 30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        await emulator.stop()
+    _, rest = proc.communicate()
+    assert code == 0, "".join(seen) + rest
+    assert "TEST-token" not in "".join(seen) + rest
+
+
+@pytest.mark.parametrize("command", ["run", "chat"])
+def test_an_unreachable_chain_at_start_up_names_no_key(devnet: Devnet, tmp_path: Path, command: str) -> None:
+    """No RPC endpoint answers at start-up: one line, exit 1, and the keyed URL (its key) is nowhere in the output
+    or the log file (the chain's error text carries the URL)."""
+    key = "k3yS3cr3tAbcdEf0123456789"
+    env = environment(tmp_path, INDEXBOT_CHAIN=str(devnet.profile_path), TELEGRAM_BOT_TOKEN="123456:TEST-token",
+                      INDEXBOT_RPC_URLS=f"http://127.0.0.1:9/v2/{key}")
+    out = subprocess.run([INDEXBOT, command], input="", capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+    assert out.returncode == 1, out.stderr
+    assert "no RPC endpoint of the chain answered" in out.stderr and "Traceback" not in out.stderr
+    logs = "".join(p.read_text() for p in (tmp_path / "logs").glob("*.log")) if command == "chat" else ""
+    assert key not in out.stdout + out.stderr + logs
