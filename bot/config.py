@@ -101,6 +101,7 @@ class TelegramLimits:
 
     per_second: int = 30  # messages a second, all chats together
     per_chat_per_second: int = 1  # per private chat, replies included
+    per_chat_burst: int = 3  # per private chat: how many may go at once after a quiet spell (Telegram allows short bursts)
     per_group_per_minute: int = 20  # per group or channel, everything
     scale: float = 1.0  # rate_scale
 
@@ -324,8 +325,9 @@ def _positive(value: Any, key: str) -> float:
 
 
 def _telegram_limits(table: Mapping[str, Any], scale_env: str | None) -> TelegramLimits:
-    """[telegram] per_second, per_chat_per_second, per_group_per_minute, rate_scale (INDEXBOT_TELEGRAM_RATE_SCALE)."""
-    names = {"per_second": "per_second", "per_chat_per_second": "per_chat_per_second",
+    """[telegram] per_second, per_chat_per_second, per_chat_burst, per_group_per_minute, rate_scale
+    (INDEXBOT_TELEGRAM_RATE_SCALE)."""
+    names = {"per_second": "per_second", "per_chat_per_second": "per_chat_per_second", "per_chat_burst": "per_chat_burst",
              "per_group_per_minute": "per_group_per_minute", "rate_scale": "scale"}
     unknown = sorted(set(table) - set(names))
     if unknown:

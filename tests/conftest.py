@@ -14,7 +14,7 @@ import pytest
 
 from bot.adapters.telegram import TelegramFrontend
 from bot.app import App
-from bot.config import Config, WebSettings
+from bot.config import Config, TelegramLimits, WebSettings
 from devnet.harness import Devnet
 from telegram_emulator import BotApiEmulator  # tests/ is on sys.path (rootdir conftest)
 
@@ -60,10 +60,16 @@ async def emulator() -> AsyncIterator[BotApiEmulator]:
         yield emu
 
 
+# Journeys keep Telegram's limits ten times faster: a journey is a dozen messages to one chat, and at one a second
+# it would spend its time waiting. The limits themselves, at Telegram's real pace too, are tested in
+# test_telegram_limits.py and test_telegram_fairness.py, and measured by bench/fairness.py.
+JOURNEY_LIMITS = TelegramLimits(scale=10)
+
+
 @pytest.fixture
 async def telegram(app: App, emulator: BotApiEmulator) -> AsyncIterator[TelegramFrontend]:
     """The real Telegram front end polling the emulator, attached for notices like `indexbot run` does."""
-    front = TelegramFrontend(app, emulator.token, emulator.url)
+    front = TelegramFrontend(app, emulator.token, emulator.url, limits=JOURNEY_LIMITS)
     await front.start()
     app.notices.attach(front)
     try:

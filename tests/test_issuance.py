@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import App
+from conftest import JOURNEY_LIMITS
 from bot.trading.intents import State
 from devnet.harness import Devnet
 from devnet.fulfil import Fulfiller
@@ -240,7 +241,7 @@ async def test_new_user_on_telegram_buys_while_closed_and_is_told_when_it_fills(
     now = await chain_now(chain)
     opens = (datetime.fromtimestamp(now, UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0)
     async with BotApiEmulator() as emulator:
-        front = TelegramFrontend(app, emulator.token, emulator.url)
+        front = TelegramFrontend(app, emulator.token, emulator.url, limits=JOURNEY_LIMITS)
         await front.start()
         app.notices.attach(front)
         try:

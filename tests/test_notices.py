@@ -5,6 +5,7 @@ import asyncio
 
 from bot.adapters.telegram import TelegramFrontend
 from bot.app import App
+from conftest import JOURNEY_LIMITS
 from bot.core.messages import Button, Msg, Reply
 from bot.core.request import Caller
 from telegram_emulator import BotApiEmulator
@@ -69,7 +70,7 @@ async def test_reply_deleted_after_its_time(app: App, emulator: BotApiEmulator, 
 
     app.router.command("testsecret", secret)
     await telegram.stop()  # handlers are bound when the front end starts
-    front = TelegramFrontend(app, emulator.token, emulator.url)
+    front = TelegramFrontend(app, emulator.token, emulator.url, limits=JOURNEY_LIMITS)
     await front.start()
     try:
         since = emulator.mark()

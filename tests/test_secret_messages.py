@@ -26,6 +26,7 @@ from bot.adapters.console import ConsoleFrontend
 from bot.adapters.discord import DiscordFrontend
 from bot.adapters.telegram import TelegramFrontend
 from bot.app import App
+from conftest import JOURNEY_LIMITS
 from bot.core.messages import Msg, Reply
 from bot.core.router import MAX_MESSAGE_CHARS
 from bot.core.secrets import PIN_DIGITS, bare
@@ -139,7 +140,7 @@ async def test_a_secret_is_deleted_at_once_not_when_a_slow_answer_is_ready(
 
     app.router.command("testslow", slow)
     await telegram.stop()  # handlers are bound when the front end starts
-    front = TelegramFrontend(app, emulator.token, emulator.url)
+    front = TelegramFrontend(app, emulator.token, emulator.url, limits=JOURNEY_LIMITS)
     await front.start()
     try:
         user, since = 5104, emulator.mark()

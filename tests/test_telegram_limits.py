@@ -14,7 +14,7 @@ import pytest
 from telegram.error import RetryAfter
 
 from bot.adapters.telegram import TelegramFrontend
-from bot.adapters.telegram_limits import TelegramLimits, TelegramRateLimiter, Window
+from bot.adapters.telegram_limits import Bucket, TelegramLimits, TelegramRateLimiter, Window
 from bot.app import App
 from bot.core.messages import Msg, Reply
 from bot.storage.outbox import NewMessage
@@ -104,6 +104,23 @@ def test_window_counts_each_request_from_its_answer() -> None:
     assert not window.idle(5.0)
     window.finish(1.6)
     assert window.idle(2.6) and not window.idle(2.5)
+
+
+def test_a_private_chat_gets_a_burst_then_its_rate() -> None:
+    """Three at once after a quiet spell, then one a second; a message in flight counts as taken, and the bucket
+    is debited at the answer (never fuller than Telegram's, which debits on arrival)."""
+    bucket = Bucket(3, 1.0)
+    for _ in range(3):
+        assert bucket.ready_at(0.0) == 0.0
+        bucket.start()
+    assert bucket.ready_at(0.0) == 1.0  # three in flight: the fourth waits for a token to refill
+    for _ in range(3):
+        bucket.finish(0.5)
+    assert bucket.ready_at(0.5) == 1.5  # empty at the answers: one second more
+    bucket.start()
+    bucket.finish(1.5)
+    assert bucket.ready_at(1.5) == 2.5
+    assert not bucket.idle(4.4) and bucket.idle(4.5)  # full again three seconds after the last answer
 
 
 async def test_a_reply_overtakes_a_bulk_backlog_by_one_slot_at_most() -> None:
@@ -217,7 +234,7 @@ async def test_per_chat_and_per_group_limits_hold(app: App) -> None:
         to_private = [c.at for c in sends(emulator) if c.chat_id == private]
         to_group = [c.at for c in sends(emulator) if c.chat_id == group]
         assert len(to_private) == 4 and len(to_group) == 23
-        assert min(b - a for a, b in zip(to_private, to_private[1:])) >= 1 / 30
+        assert to_private[3] - to_private[0] >= 1 / 30  # a burst of three, then the chat's pace
         assert min(b - a for a, b in zip(to_group, to_group[20:])) >= 2.0
         assert to_group[19] - to_group[0] < 1.0  # the first 20 did not wait
     finally:
@@ -293,7 +310,8 @@ async def test_one_user_flooding_holds_only_their_own_replies(app: App, fast: tu
     to_flooder = [c.at for c in emulator.calls_to("sendMessage", asked) if c.chat_id == flooder]
     assert emulator.too_many == 0 and front.bot.rate_limiter.pauses == 0  # type: ignore[union-attr]
     assert len(to_others) == 10 and max(c.at for c in to_others) - to_flooder[0] < 0.5
-    assert min(b - a for a, b in zip(to_flooder, to_flooder[1:])) >= 0.095  # their chat's pace
+    assert min(b - a for a, b in zip(to_flooder[3:], to_flooder[4:])) >= 0.095  # their chat's pace after a burst of 3
+    assert to_flooder[3] - to_flooder[0] >= 0.095
 
 
 async def test_a_blocked_chat_marks_the_user(app: App, fast: tuple[BotApiEmulator, TelegramFrontend]) -> None:

@@ -5,8 +5,8 @@ minute per group or channel, and answers 429 "retry after N" when they do not. `
 the three limits for the message-sending methods (send*, edit*, copy*, forward*) and the pauses a 429 asks for:
 
 - overall: slots spaced evenly at `SAFETY` x the limit, and never more than the limit in any window;
-- per chat: 1 a second in a private chat and 20 a minute in a group or channel, for every message, replies
-  included: a user who sends 20 commands at once gets their 20 answers at that chat's pace, while a slot the
+- per chat: 1 a second in a private chat (after a burst of up to `per_chat_burst`, as Telegram allows) and 20
+  a minute in a group or channel, for every message, replies included: a user who sends 20 commands at once gets their 20 answers at that chat's pace, while a slot the
   chat cannot use goes to another chat's message at once;
 - windows count each request from the moment it was *answered*: wherever Telegram stamps a request
   between sending and answering, two requests `size` apart are a full window apart there;
@@ -44,7 +44,7 @@ from bot.core.delivery import Leaving, Withdrawn
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TelegramLimits", "TelegramRateLimiter", "Window", "retry_seconds"]
+__all__ = ["Bucket", "TelegramLimits", "TelegramRateLimiter", "Window", "retry_seconds"]
 
 SAFETY = 0.98  # of the overall limit: evenly spaced slots at 29.4 messages/s
 MAX_RETRIES = 3
@@ -95,11 +95,43 @@ class Window:
         self._answered.append(now)
 
 
+class Bucket:
+    """A private chat's limit: `rate` a second on average, up to `burst` at once after a quiet spell (Telegram
+    "may allow short bursts" over one a second per chat; the Bot API emulator keeps the same bucket). Same
+    interface as `Window`. A message is debited when it is answered, and counted as taken while in flight, so
+    the bucket never holds more than Telegram's, which debits on arrival."""
+
+    def __init__(self, burst: int, rate: float) -> None:
+        self.size = burst
+        self.rate = rate
+        self.in_flight = 0
+        self.paused_until = -math.inf
+        self._tokens = float(burst)
+        self._at = -math.inf
+
+    def _level(self, now: float) -> float:
+        return min(float(self.size), self._tokens + (now - self._at) * self.rate)
+
+    def ready_at(self, now: float) -> float:
+        short = self.in_flight + 1 - self._level(now)
+        return max(now if short <= 0 else now + short / self.rate, self.paused_until)
+
+    def idle(self, now: float) -> bool:
+        return self.in_flight == 0 and self.paused_until <= now and self._level(now) >= self.size
+
+    def start(self) -> None:
+        self.in_flight += 1
+
+    def finish(self, now: float) -> None:
+        self.in_flight -= 1
+        self._tokens, self._at = self._level(now) - 1.0, now
+
+
 @dataclass(eq=False)
 class _Waiter:
     priority: int
     seq: int
-    chat: Window | None  # the chat's window, when the request goes to a chat
+    chat: Window | Bucket | None  # the chat's limit, when the request goes to a chat
     granted: asyncio.Future[None] = field(repr=False)
 
     @property
@@ -118,7 +150,7 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
         scale = self.limits.scale
         self._overall = Window(self.limits.per_second, 1.0 / scale)
         self._gap = 1.0 / (self.limits.per_second * scale * safety)
-        self._chats: dict[str, Window] = {}
+        self._chats: dict[str, Window | Bucket] = {}
         self._sweep_at = 1024
         self._queue: list[_Waiter] = []  # kept sorted by (priority, seq)
         self._seq = itertools.count()
@@ -177,7 +209,7 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
 
     # -- slots -----------------------------------------------------------------------------------------
 
-    async def _slot(self, priority: int, seq: int, chat_id: object) -> Window | None:
+    async def _slot(self, priority: int, seq: int, chat_id: object) -> Window | Bucket | None:
         """Wait for this message's turn; the chat's window (started) or None."""
         chat = self._chat(chat_id)
         waiter = _Waiter(priority, seq, chat, asyncio.get_running_loop().create_future())
@@ -199,7 +231,7 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
         while (left := self.paused_until - self._clock()) > 0:
             await asyncio.sleep(left)
 
-    def _chat(self, chat_id: object) -> Window | None:
+    def _chat(self, chat_id: object) -> Window | Bucket | None:
         if chat_id is None:
             return None
         key = str(chat_id)
@@ -210,7 +242,7 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
                 self._sweep()
             scale = self.limits.scale
             window = (Window(self.limits.per_group_per_minute, 60.0 / scale) if group
-                      else Window(self.limits.per_chat_per_second, 1.0 / scale))
+                      else Bucket(self.limits.per_chat_burst, self.limits.per_chat_per_second * scale))
             self._chats[key] = window
         return window
 
@@ -219,7 +251,7 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
         self._chats = {key: w for key, w in self._chats.items() if not w.idle(now)}
         self._sweep_at = max(1024, 2 * len(self._chats))
 
-    def _finished(self, chat: Window | None) -> None:
+    def _finished(self, chat: Window | Bucket | None) -> None:
         now = self._clock()
         self._overall.finish(now)
         if chat is not None:
