@@ -8,9 +8,11 @@ Three layers keep them out:
 - every configured secret (tokens, the master key, keyed RPC and proxy URLs and the keys inside them) is
   replaced by *** in whatever a record would print, message, traceback and stack alike;
 - payloads that can carry secrets are scrubbed by shape, whoever logged them: anything shaped like a private
-  key (64 hex digits, with or without 0x; a transaction hash has the same shape and goes too: the intent id
-  beside it finds it in the database), the text of a message or reply in a Bot API payload, and the
-  arguments of the commands that carry a key or a PIN (/pin, /wallet, /withdraw).
+  key (64 hex digits, with or without 0x), the text of a message or reply in a Bot API payload, and the
+  arguments of the commands that carry a key or a PIN (/pin, /wallet, /withdraw). A transaction hash has a
+  key's shape: the hashes of the transactions the bot signed itself (the keccak of the signed bytes, never
+  anything a user or a node handed in) are registered with `public_hash` and stay readable, so an operator can
+  follow a trade in the log; any other 64-hex string goes.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import logging
 import logging.handlers
 import re
 import sys
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -37,6 +40,24 @@ FORM_TEXT = re.compile(r"(?<![A-Za-z_])(text|caption)=[^&\s'\"]*")
 SECRET_COMMAND = re.compile(r"(/(?:pin|withdraw)(?:@\w+)?|/wallet(?:@\w+)?[ \t]+(?:import|export))(?:[ \t]+[^\s'\"\\,}]+)+",
                             re.IGNORECASE)
 REDACTED_KEY = "<64 hex redacted>"
+PUBLIC_HASHES_KEPT = 65_536  # the most recent transaction hashes the bot signed, shown in logs
+
+# The logging set-up is process-wide (the logging module's handlers are), and so is this registry of what it may
+# show: the hashes of transactions this process signed or read back from its own signed rows.
+_public: OrderedDict[str, None] = OrderedDict()
+
+
+def public_hash(tx_hash: str) -> None:
+    """Let the hash of a transaction the bot signed (keccak of its signed bytes) through the key-shape scrub."""
+    key = tx_hash.lower().removeprefix("0x")
+    _public[key] = None
+    _public.move_to_end(key)
+    while len(_public) > PUBLIC_HASHES_KEPT:
+        _public.popitem(last=False)
+
+
+def _key_shaped(match: re.Match[str]) -> str:
+    return match[0] if match[0].lower().removeprefix("0x") in _public else REDACTED_KEY
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
@@ -46,7 +67,7 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     text = TEXT_FIELD.sub(lambda m: f"{m['key']}{m['v'][0]}***{m['v'][0]}", text)
     text = FORM_TEXT.sub(r"\1=***", text)
     text = SECRET_COMMAND.sub(r"\1 ***", text)
-    return KEY_SHAPE.sub(REDACTED_KEY, text)
+    return KEY_SHAPE.sub(_key_shaped, text)
 
 
 class RedactSecrets(logging.Filter):

@@ -12,7 +12,7 @@ from eth_account import Account
 
 from bot.adapters.telegram import TelegramFrontend
 from bot.app import App
-from bot.logs import QUIET, THIRD_PARTY, scrub, setup_logging
+from bot.logs import QUIET, THIRD_PARTY, public_hash, scrub, setup_logging
 from telegram_emulator import BotApiEmulator
 from test_telegram import ask, press_and_wait_edit, text, to_chat
 
@@ -133,3 +133,17 @@ def test_a_profiles_keyed_rpc_url_learned_after_set_up_is_hidden(debug_log: Path
     logging.getLogger("bot.chain").warning("endpoint %s failed: %s", keyed, "Pr0fileKeyAbcdef123456 rejected")
     written = debug_log.read_text()
     assert "Pr0fileKeyAbcdef123456" not in written and "endpoint *** failed: *** rejected" in written
+
+
+def test_the_hash_of_a_transaction_the_bot_signed_stays_readable() -> None:
+    """A transaction hash has a private key's shape: the ones the bot signed itself are registered and shown, so an
+    operator can follow a trade in the log; any other 64-hex string (a key, a hash someone handed in) goes."""
+    signed = Account.sign_transaction({"type": 2, "chainId": 31337, "nonce": 0, "to": Account.from_key(KEY).address, "value": 1,
+                                       "gas": 21_000, "maxFeePerGas": 10, "maxPriorityFeePerGas": 1}, KEY)
+    ours = "0x" + bytes(signed.hash).hex()
+    line = f"intent 7 sent {ours}; key {KEY}; reported {'ab' * 32}"
+    assert ours not in scrub(line)  # not ours until registered
+    public_hash(ours)
+    shown = scrub(line)
+    assert ours in shown and KEY[2:] not in shown and "ab" * 32 not in shown
+    assert ours.upper()[2:] in scrub(ours.upper()[2:])  # whatever case a library prints it in

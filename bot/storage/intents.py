@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import aiosqlite
 
+from bot.logs import public_hash
 from bot.storage.db import Database, Tx
 from bot.trading.intents import UNFINISHED, Intent, State, may_move
 
@@ -94,6 +95,8 @@ def _intent(row: aiosqlite.Row) -> Intent:
 
 
 def _tx(row: aiosqlite.Row) -> TxRow:
+    if row[6] is not None:  # signed here (raw bytes stored): its hash is public, as the log filter must know
+        public_hash(str(row[7]))
     return TxRow(
         int(row[0]), int(row[1]), int(row[2]), str(row[3]), str(row[4]), _int(row[5]),
         None if row[6] is None else bytes(row[6]), str(row[7]), _int(row[8]), _int(row[9]), str(row[10]), row[11],

@@ -31,6 +31,7 @@ from bot import protocol as p
 from bot.chain import Call, Chain, ChainUnavailable, HeadTracker
 from bot.core.amounts import from_base_units
 from bot.core.errors import UserError
+from bot.logs import public_hash
 from bot.core.messages import Amount, Pct, Usd
 from bot.market import Market, Quote, Side, refuse_unless_sequencer_up
 from bot.profile import IndexRef, Profile, TokenRef
@@ -536,7 +537,9 @@ class Executor:
             "value": tx.value, "gas": tx.gas, "maxFeePerGas": fees.max_fee, "maxPriorityFeePerGas": fees.priority_fee,
         }
         signed = account.sign_transaction(fields)
-        return bytes(signed.raw_transaction), "0x" + bytes(signed.hash).hex()
+        tx_hash = "0x" + bytes(signed.hash).hex()
+        public_hash(tx_hash)  # a hash of our own signing: readable in the logs, unlike other 64-hex strings
+        return bytes(signed.raw_transaction), tx_hash
 
     async def _sign_store_send(
         self, intent: Intent, txs: list[swap.UnsignedTx], fees: swap.Fees, params: dict[str, Any], nonces: list[int]
