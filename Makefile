@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 CHROMIUM := /usr/bin/chromium
+# Test processes: each boots its own devnet (anvil) from the shared deploy cache. Three on two cores: most of a test's
+# time is spent waiting (on anvil, a subprocess's start-up, a rate limit), so a third process fills the gaps.
+TEST_WORKERS ?= 3
 
 .PHONY: run test install bench clean chromium audit lock
 
@@ -12,7 +15,7 @@ run: install
 test: install chromium
 	$(BIN)/lint-imports --config pyproject.toml
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: install
 	$(BIN)/python bench/quote.py

@@ -7,10 +7,13 @@ next to the repository's package.json).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,9 +120,27 @@ def _run_solc(srcs: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def compile_contracts() -> dict[str, Artifact]:
-    """All devnet contracts by name, compiled once per source hash."""
+@contextmanager
+def build_lock(name: str) -> Iterator[None]:
+    """Hold `devnet/build/.<name>.lock` (flock): several processes (pytest-xdist workers, a bench beside the bot)
+    building the same cache wait for the first instead of each writing its own. One lock file per cache, because
+    a second flock on a new descriptor of the same file would wait for this process's own first one."""
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    with (BUILD_DIR / f".{name}.lock").open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def compile_contracts() -> dict[str, Artifact]:
+    """All devnet contracts by name, compiled once per source hash (by one process at a time)."""
+    with build_lock("solc"):
+        return _compiled()
+
+
+def _compiled() -> dict[str, Artifact]:
     cache = BUILD_DIR / f"solc-{sources_hash()}.json"
     if cache.is_file():
         raw = json.loads(cache.read_text())

@@ -17,6 +17,7 @@ MAG7.nex) on the same anvil and writes its profile, `stocks.toml`, beside the de
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -33,7 +34,7 @@ from bot.engine.methodology import tokenset_for, weights_for
 from bot.profile import STANDARD_FEE_TIERS, Profile, parse_profile
 from devnet import anvil as anvil_rpc
 from devnet.anvil import Anvil
-from devnet.compile import BUILD_DIR, all_artifacts, artifacts_hash
+from devnet.compile import BUILD_DIR, all_artifacts, artifacts_hash, build_lock
 from devnet.hermes import devnet_prices
 from devnet.market import MARKET_PATH, load_market, load_stock_market
 from devnet.pairs import pair_address
@@ -376,8 +377,13 @@ async def load_cached(rpc_url: str, profile_path: Path, market_path: Path = MARK
 async def boot(anvil: Anvil, profile_path: Path | None = None, market_path: Path = MARKET_PATH) -> Profile:
     """Bring a fresh anvil to the deployed state: from the state cache when present, else deploy and cache."""
     path = Path(profile_path) if profile_path else anvil.workdir / "profile.toml"
-    profile = await load_cached(anvil.url, path, market_path)
-    if profile is None:
-        profile = await deploy(anvil.url, path, market_path)
-        await save_cache(anvil.url, path, market_path)
+    lock = build_lock("state")
+    await asyncio.to_thread(lock.__enter__)  # one process deploys and caches; the others wait, then load its cache
+    try:
+        profile = await load_cached(anvil.url, path, market_path)
+        if profile is None:
+            profile = await deploy(anvil.url, path, market_path)
+            await save_cache(anvil.url, path, market_path)
+    finally:
+        lock.__exit__(None, None, None)
     return profile
