@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import time
 import tomllib
 from decimal import Decimal
@@ -332,7 +333,8 @@ def _cache_path(market_path: Path = MARKET_PATH) -> Path:
 
 
 async def save_cache(rpc_url: str, profile_path: Path, market_path: Path = MARKET_PATH) -> Path:
-    """Dump anvil's state with the profile it belongs to (call right after `deploy`)."""
+    """Dump anvil's state with the profile it belongs to (call right after `deploy`); a cache already there for the
+    same inputs is kept (first writer wins, atomically)."""
     async with connect(rpc_url) as w3:
         state = await anvil_rpc.dump_state(w3)
     with Path(profile_path).open("rb") as fh:
@@ -341,9 +343,14 @@ async def save_cache(rpc_url: str, profile_path: Path, market_path: Path = MARKE
         stocks = tomllib.load(fh)
     path = _cache_path(market_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.{id(state)}.tmp")
     tmp.write_text(json.dumps({"profile": profile, "stocks": stocks, "state": state}))
-    tmp.replace(path)
+    try:  # the first cache for this hash stays: devnets already booted from it (other test processes', a running
+        os.link(tmp, path)  # bot's) share its block 0, which a replacement would change under them
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
     for stale in BUILD_DIR.glob("state-*.json"):  # one cache is enough; older hashes cannot be used
         if stale != path:
             stale.unlink(missing_ok=True)

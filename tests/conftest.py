@@ -15,6 +15,7 @@ import pytest
 from bot.adapters.telegram import TelegramFrontend
 from bot.app import App
 from bot.config import Config, TelegramLimits, WebSettings
+from bot.trading.ports import TradeSettings
 from devnet.harness import Devnet
 from telegram_emulator import BotApiEmulator  # tests/ is on sys.path (rootdir conftest)
 
@@ -40,6 +41,10 @@ async def chain(devnet: Devnet) -> AsyncIterator[Devnet]:
 
 def make_config(devnet: Devnet, home: Path, **overrides: object) -> Config:
     overrides.setdefault("web", WebSettings(port=0))  # web pages on a free port: tests never collide
+    # Confirm waits up to 15 s for the receipt (the bot's default is 2 s): a devnet mines at once, but three test
+    # processes on two cores can keep a receipt past 2 s, and the answer would be "submitted" instead of the outcome a
+    # test reads. Tests of the "submitted" path set their own short wait.
+    overrides.setdefault("trading", TradeSettings(inline_wait_seconds=15.0))
     return Config(home=home, chain=str(devnet.profile_path), database=home / "bot.sqlite3", **overrides)  # type: ignore[arg-type]
 
 
