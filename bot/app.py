@@ -7,6 +7,8 @@ profile, opens the database, and wires the router with every handler. Front ends
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Sequence
 from functools import partial
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
@@ -47,7 +49,7 @@ from bot.prices.hermes import Hermes
 from bot.storage.prices import LastFreshPrices
 from bot.issuance.orders import Orders
 from bot.issuance.venue import Issuance
-from bot.profile import Profile, load_profiles
+from bot.profile import Profile, PythRef, load_profiles
 from bot.storage.orders import OrderRows
 from bot.trading.desks import Desks
 from bot.schedule import Schedule
@@ -116,6 +118,8 @@ class App:
         else:
             profiles = load_profiles(config.chain, config.home, config.profile_override)
         redact_more(x for p in profiles for url in p.rpc_urls for x in url_secrets(url))  # a profile's keyed RPC URLs
+        redact_more(pyth_secrets(profiles))  # and the Hermes API key and keyed URL
+        redact_more(pyth_secrets(profiles))  # and its Hermes API key and URL
         profile, companions = profiles[0], profiles[1:]
         if config.rpc_urls:
             profile = replace(profile, rpc_urls=config.rpc_urls)
@@ -367,3 +371,11 @@ def _market_alerts(config: Config, db: Database, chain: Chain, market: Market, p
     rebalances = RebalanceWatcher(RebalanceRows(db), alert_rows, chain, market, profile, outbox, config.alerts)
     schedule_market_alerts(schedule, config.alerts, rebalances, prices)
     return prices
+
+
+def pyth_secrets(profiles: Sequence[Profile]) -> list[str]:
+    """What the log filter must hide of the profiles' Hermes settings: the API key their environment variable
+    holds, and the keyed parts of the Hermes URL."""
+    refs = [p.pyth or PythRef() for p in profiles]
+    keys = [os.environ.get(ref.api_key_env, "") for ref in refs]
+    return [k for k in keys if k] + [x for ref in refs for x in url_secrets(ref.hermes_url)]

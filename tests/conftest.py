@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+import discord
 import pytest
 
 from bot.adapters.telegram import TelegramFrontend
@@ -17,6 +18,7 @@ from bot.app import App
 from bot.config import Config, TelegramLimits, WebSettings
 from bot.trading.ports import TradeSettings
 from devnet.harness import Devnet
+from discord_fake import FakeDiscord, fake_discord
 from telegram_emulator import BotApiEmulator  # tests/ is on sys.path (rootdir conftest)
 
 
@@ -89,3 +91,11 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
     """A browser for the bot's web pages: keeps their cookies (a signing link belongs to the first browser)."""
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
         yield session
+
+
+@pytest.fixture
+async def rest(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
+    """A stand-in for Discord's HTTP API on loopback, where discord.py's every request goes."""
+    async with fake_discord() as server:
+        monkeypatch.setattr(discord.http.Route, "BASE", server.api)
+        yield server

@@ -20,7 +20,7 @@ from bot.app import App
 from bot.core.messages import Msg
 from conftest import make_config
 from devnet.harness import Devnet
-from discord_fake import DM_CHANNEL_ID, GUILD_ID, CHANNEL_ID, FakeDiscord, dispatched, fake_discord, slash_payload, user_dict
+from discord_fake import DM_CHANNEL_ID, GUILD_ID, CHANNEL_ID, FakeDiscord, dispatched, slash_payload, user_dict
 from telegram_emulator import BotApiEmulator, Call
 
 MOD = 7001  # a configured Telegram moderator
@@ -40,13 +40,6 @@ async def app(chain: Devnet, tmp_path: Path) -> AsyncIterator[App]:
         yield bot
     finally:
         await bot.stop()
-
-
-@pytest.fixture
-async def rest(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
-    async with fake_discord() as server:
-        monkeypatch.setattr(discord.http.Route, "BASE", server.api)
-        yield server
 
 
 @pytest.fixture

@@ -39,7 +39,6 @@ from discord_fake import (  # tests/ is on sys.path (rootdir conftest)
     Call,
     FakeDiscord,
     dispatched,
-    fake_discord,
     message_dict,
     press_payload,
     slash_payload,
@@ -56,13 +55,6 @@ EPHEMERAL = 64
 
 
 # -- fixtures --------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def rest(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
-    async with fake_discord() as server:
-        monkeypatch.setattr(discord.http.Route, "BASE", server.api)
-        yield server
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import discord
 import pytest
 import yarl
 from discord.gateway import DiscordWebSocket
@@ -31,19 +30,12 @@ from bot.core.request import Request
 from conftest import make_config
 from devnet.harness import Devnet
 from telegram_emulator import BotApiEmulator
-from discord_fake import APP_ID, CHANNEL_ID, GUILD_ID, Call, FakeDiscord, dispatched, fake_discord, message_dict, press_payload, slash_payload, user_dict
+from discord_fake import APP_ID, CHANNEL_ID, GUILD_ID, Call, FakeDiscord, dispatched, message_dict, press_payload, slash_payload, user_dict
 
 ALICE = user_dict(940000000000000021, "alice")
 DEFERRED_WITH_THINKING = 5
 EPHEMERAL = 64
 INVALID_FORM_BODY = 50035
-
-
-@pytest.fixture
-async def rest(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
-    async with fake_discord() as server:
-        monkeypatch.setattr(discord.http.Route, "BASE", server.api)
-        yield server
 
 
 @pytest.fixture

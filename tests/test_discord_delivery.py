@@ -27,7 +27,7 @@ from bot.core.messages import Msg, Reply
 from bot.metrics import INVALID_REQUESTS
 from conftest import make_config
 from devnet.harness import Devnet
-from discord_fake import CHANNEL_ID, GUILD_ID, FakeDiscord, dispatched, fake_discord, slash_payload, user_dict
+from discord_fake import CHANNEL_ID, GUILD_ID, FakeDiscord, dispatched, slash_payload, user_dict
 
 ALICE = user_dict(940000000000000011, "alice")
 MODERATOR = 940000000000000099
@@ -43,13 +43,6 @@ async def app(chain: Devnet, tmp_path: Path) -> AsyncIterator[App]:
         yield bot
     finally:
         await bot.stop()
-
-
-@pytest.fixture
-async def rest(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
-    async with fake_discord() as server:
-        monkeypatch.setattr(discord.http.Route, "BASE", server.api)
-        yield server
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ from eth_account import Account
 
 from bot.adapters.telegram import TelegramFrontend
 from bot.app import App
+from conftest import make_config
+from devnet.harness import Devnet
 from bot.logs import QUIET, THIRD_PARTY, public_hash, scrub, setup_logging
 from telegram_emulator import BotApiEmulator
 from test_telegram import ask, press_and_wait_edit, text, to_chat
@@ -147,3 +149,18 @@ def test_the_hash_of_a_transaction_the_bot_signed_stays_readable() -> None:
     shown = scrub(line)
     assert ours in shown and KEY[2:] not in shown and "ab" * 32 not in shown
     assert ours.upper()[2:] in scrub(ours.upper()[2:])  # whatever case a library prints it in
+
+
+async def test_the_hermes_api_key_never_reaches_a_log_line(debug_log: Path, chain: Devnet, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment variable a profile's [pyth] names holds an API key: hidden like the RPC URLs' keys, once
+    the bot has read its profiles."""
+    secret = "pyth-api-key-5f3a9c"
+    monkeypatch.setenv("PYTH_API_KEY", secret)
+    app = await App.start(make_config(chain, tmp_path / "home"))
+    try:
+        logging.getLogger("bot.prices.hermes").warning("GET %s?api_key=%s failed", "https://hermes.example/v2", secret)
+    finally:
+        await app.stop()
+    written = debug_log.read_text()
+    assert "GET https://hermes.example/v2?api_key=" in written and secret not in written
