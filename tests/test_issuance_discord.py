@@ -23,7 +23,7 @@ from devnet.harness import Devnet
 from devnet.operator import advance
 from discord_fake import DM_CHANNEL_ID, Call, FakeDiscord, dispatched, message_dict
 from issuance_helpers import chain_now, hours_app, mag7_nex, next_utc_midnight, steps  # noqa: F401  (hours_app: a fixture)
-from test_discord import ALICE, dm_press, dm_slash, frontend, last_sent, rest, shown  # noqa: F401  (fixtures too)
+from test_discord import ALICE, dm_press, dm_slash, frontend, last_sent, shown  # noqa: F401  (fixtures too)
 from trading_helpers import token_balance
 
 ZONE = "Asia/Tokyo"  # UTC+9 all year: the market's 00:00 UTC open is 9:00 AM there, on the same date
