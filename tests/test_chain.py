@@ -1,12 +1,15 @@
 """The hand-encoded Multicall3 envelope is exactly eth_abi's encoding; looking a transaction up by its nonce."""
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from eth_abi.abi import encode
 
 from bot.app import App
 from bot.chain import AGGREGATE3, decode_aggregate3, encode_aggregate3
+from conftest import make_config
+from devnet.harness import Devnet
 
 A = "0x" + "11" * 20
 B = "0xcA11bde05977b3631167028862bE2a173976CA11"
@@ -55,9 +58,21 @@ def test_malformed_results_are_refused() -> None:
         decode_aggregate3(bytes(flipped))
 
 
-async def test_the_transaction_mined_with_a_nonce_is_found_by_its_sender(app: App) -> None:
+async def test_the_transaction_mined_with_a_nonce_is_found_by_its_sender(tmp_path: Path) -> None:
     """`mined_with_nonce` finds each of a sender's transactions among blocks where others are mined too, and
-    nothing for a nonce not used yet."""
+    nothing for a nonce not used yet. On a devnet of its own: it reads nonces at past blocks, and the shared
+    session devnet's history is moved by other tests' snapshots and reverts (in one of three test processes it
+    once answered no state)."""
+    net = await Devnet.start(tmp_path / "devnet")
+    app = await App.start(make_config(net, tmp_path / "home"))
+    try:
+        await _found_by_sender(app)
+    finally:
+        await app.stop()
+        await net.stop()
+
+
+async def _found_by_sender(app: App) -> None:
     from eth_account import Account
 
     from devnet.operator import fund
