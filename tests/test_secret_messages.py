@@ -195,14 +195,11 @@ async def test_a_message_telegram_will_not_delete_is_said_to_be_still_there(
 
 @pytest.mark.parametrize("refused", [False, True], ids=["deleted", "refused"])
 async def test_discord_prefix_withdraw_usage_error_deletes_the_pin_or_says_it_could_not(
-    app: App, monkeypatch: pytest.MonkeyPatch, refused: bool
+    app: App, rest: FakeDiscord, refused: bool
 ) -> None:
-    import discord
-
-    server = await FakeDiscord().start()
+    server = rest
     if refused:  # a bot may never delete what others wrote in a DM
         server.refused["DELETE"] = (403, {"message": "Cannot execute action on a DM channel", "code": 50003})
-    monkeypatch.setattr(discord.http.Route, "BASE", server.api)
     front = DiscordFrontend(app, "test-token")
     try:
         await front.bot.login("test-token")
@@ -218,17 +215,13 @@ async def test_discord_prefix_withdraw_usage_error_deletes_the_pin_or_says_it_co
         assert delete.method == "DELETE"
     finally:
         await front.bot.close()
-        await server.stop()
 
 
 async def test_discord_key_pasted_in_a_dm_without_the_prefix_is_answered_with_what_to_do(
-    app: App, monkeypatch: pytest.MonkeyPatch
+    app: App, rest: FakeDiscord
 ) -> None:
-    import discord
-
-    server = await FakeDiscord().start()
+    server = rest
     server.refused["DELETE"] = (403, {"message": "Cannot execute action on a DM channel", "code": 50003})
-    monkeypatch.setattr(discord.http.Route, "BASE", server.api)
     front = DiscordFrontend(app, "test-token")
     try:
         await front.bot.login("test-token")
@@ -246,7 +239,6 @@ async def test_discord_key_pasted_in_a_dm_without_the_prefix_is_answered_with_wh
             catalogs.render_msg(Msg("secret.bare"), "en", escape)])
     finally:
         await front.bot.close()
-        await server.stop()
 
 
 # -- the console: nothing to delete, but a secret is never echoed -----------------------------------------------
