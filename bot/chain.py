@@ -15,7 +15,9 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any
@@ -157,6 +159,22 @@ def decode_aggregate3(data: bytes) -> list[tuple[bool, bytes]]:
     return out
 
 
+class Trips:
+    """The round trips made by one piece of work (see `Chain.counting`)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+_trips: ContextVar[Trips | None] = ContextVar("chain_trips", default=None)
+
+
+def _count_trip() -> None:
+    trips = _trips.get()
+    if trips is not None:
+        trips.count += 1
+
+
 class CountingProvider(AsyncHTTPProvider):
     """An HTTP provider that counts the JSON-RPC requests it sends (a batch counts once)."""
 
@@ -177,6 +195,7 @@ class CountingProvider(AsyncHTTPProvider):
     async def make_request(self, method: Any, params: Any) -> Any:
         await self.keep_alive()
         self.round_trips += 1
+        _count_trip()
         self.by_method[str(method)] += 1
         return await super().make_request(method, params)
 
@@ -197,6 +216,7 @@ class CountingProvider(AsyncHTTPProvider):
     async def make_batch_request(self, requests: Any) -> Any:
         await self.keep_alive()
         self.round_trips += 1
+        _count_trip()
         self.by_method["batch"] += 1
         return await super().make_batch_request(requests)
 
@@ -235,6 +255,18 @@ class Chain:
     @property
     def round_trips(self) -> int:
         return sum(p.round_trips for p in self.providers)
+
+    @staticmethod
+    @contextmanager
+    def counting() -> Iterator[Trips]:
+        """Count only the round trips made by this task (and tasks it starts) inside the block: `round_trips`
+        counts every caller's, the head tracker's background polls included."""
+        trips = Trips()
+        token = _trips.set(trips)
+        try:
+            yield trips
+        finally:
+            _trips.reset(token)
 
     def method_counts(self) -> Counter[str]:
         total: Counter[str] = Counter()

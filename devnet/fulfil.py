@@ -72,6 +72,10 @@ class Fulfiller:
         async with connect(self.profile.rpc_urls[0]) as w3:
             now = await chain_now(w3)
             await self._forget_if_reverted(w3)
+            # The block the marks below are read against, taken before reading them: a chain reverted (and
+            # rebuilt to a new head) while this step reads must fail the next step's check, which a block read
+            # at the end of the step would pass, leaving a re-made request under an old nonce marked settled.
+            seen = await w3.eth.get_block("latest")
             tx = Sender(w3, FULFILLER_KEY, chain_id=self.profile.chain_id)  # nonce read from the chain
             settled: dict[tuple[str, str], int] = {}
             for ref in self.refs:
@@ -81,8 +85,7 @@ class Fulfiller:
                 await tx.wait()  # raises if any reverted: then nothing new counts as settled
                 log.info("filled %s", ", ".join(map(str, done)))
             self._settled.nonce.update(settled)
-            latest = await w3.eth.get_block("latest")
-            self._settled.block = (int(latest["number"]), HexBytes(latest["hash"]))
+            self._settled.block = (int(seen["number"]), HexBytes(seen["hash"]))
         return done
 
     async def _forget_if_reverted(self, w3: AsyncWeb3) -> None:

@@ -321,6 +321,34 @@ async def test_a_step_after_a_revert_fills_a_new_request_under_an_old_nonce(chai
             Account.from_key(OTHER).address, 300 * USDC, COMPLETED, (await f.fn.issuanceRequest(nonce).call())[3]]
 
 
+async def test_a_revert_while_a_step_reads_does_not_leave_a_new_request_marked_settled(chain: Devnet) -> None:
+    """The race the running fulfiller met once in CI, made to happen every time: the chain is reverted and a
+    request re-made under the same nonce between a step's reads and its end."""
+    stocks, ref = mag7(chain)
+
+    class RevertedMidStep(Fulfiller):
+        async def _fill(self, w3: AsyncWeb3, tx: Sender, ref: IndexRef, now: int,
+                        settled: dict[tuple[str, str], int]) -> list[Fill]:
+            done = await super()._fill(w3, tx, ref, now, settled)
+            if ref.symbol == "MAG7.nex":
+                assert await chain.revert(snap)
+                assert await f.request_issuance(OTHER, 300 * USDC) == nonce
+            return done
+
+    async with connect(chain.url) as w3:
+        f = Factory(w3, stocks, ref)
+        fulfiller = RevertedMidStep(stocks, ALWAYS_OPEN)
+        plain = await chain.fulfiller(ALWAYS_OPEN)
+        snap = await chain.snapshot()
+        nonce = await f.request_issuance(USER, 100 * USDC)
+        assert await plain.step() == [Fill("MAG7.nex", ISSUANCE, nonce)]
+        fulfiller._settled = plain._settled  # it has filled `nonce`, as the running fulfiller had
+        assert await fulfiller.step() == []  # nothing pending when it read; the revert and the new request follow
+        fulfiller.__class__ = Fulfiller
+        assert await fulfiller.step() == [Fill("MAG7.nex", ISSUANCE, nonce)]
+        assert (await f.fn.issuanceRequest(nonce).call())[1:3] == [300 * USDC, COMPLETED]
+
+
 @pytest.mark.parametrize(("text", "days", "opens", "closes"), [
     ("mon-fri 09:30-16:00 America/New_York", {0, 1, 2, 3, 4}, "09:30", "16:00"),
     ("daily 00:00-24:00 UTC", set(range(7)), "00:00", "24:00"),
