@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.core.amounts import from_base_units
 from bot.core.messages import Amount, Msg
-from bot.trading.swap import UnsignedTx
+from bot.trading.txs import UnsignedTx
 from wallets.connected import TxRequest
 
 ROUTER_NAME = "Uniswap SwapRouter02"

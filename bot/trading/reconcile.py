@@ -49,7 +49,7 @@ async def reconcile(x: Executor, owns: Callable[[Intent], bool] | None = None) -
 
 
 async def _tell(x: Executor, user_id: int, platform: str, chat_id: str, ref: str | None, status: TradeStatus | None) -> None:
-    reply = interrupted_reply() if status is None else status_reply(status, x.profile)
+    reply = interrupted_reply() if status is None else status_reply(status, x.profile, x.kinds)
     try:
         await x.notifier.tell(user_id, platform, chat_id, reply, ref)
     except Exception:  # noqa: BLE001 - the outcome is stored; a failed notice is logged, not fatal

@@ -19,21 +19,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from bot import protocol as p
 from bot.chain import BlockId, Call, Chain
 from bot.core.amounts import from_base_units
 from bot.core.errors import UserError
-from bot.core.messages import Amount, Msg, When
+from bot.core.messages import Amount, Msg, Usd, When
 from bot.profile import Profile, TokenRef
-from bot.trading import swap
 from bot.core.reverts import Units
+from bot.trading.funds import approved_call, check_gas
+from bot.trading.intents import Intent
+from bot.trading.kinds import Desk, Kind, WalletAsk
+from bot.trading.status import TradeStatus
+from bot.trading.txs import Fees, UnsignedTx
 from wallets.connected import TxRequest
-
-if TYPE_CHECKING:
-    from bot.trading.executor import Executor
-    from bot.trading.intents import Intent
 
 StakeKind = Literal["stake", "unstake", "claim"]
 STAKE_KINDS: frozenset[str] = frozenset({"stake", "unstake", "claim"})
@@ -114,6 +114,13 @@ async def read(chain: Chain, profile: Profile, t: StakeTarget, address: str, blo
     )
 
 
+def stake_call(kind: str, staking: str, amount: int, gas: int) -> UnsignedTx:
+    """StakeToken `stake(amount)` (behind an exact approval when the allowance is short), `unstake(amount)`,
+    or `withdraw(amount)` for a claim: the purpose is the intent's kind."""
+    fn = {"stake": p.STAKE, "unstake": p.UNSTAKE, "claim": p.STAKE_WITHDRAW}[kind]
+    return UnsignedTx(kind, staking, fn.encode(amount), 0, gas)
+
+
 def _amount(units: int, decimals: int) -> Amount:
     return Amount(from_base_units(units, decimals), decimals)
 
@@ -166,77 +173,95 @@ class StakeOffer:
 
 
 async def quote_stake(
-    x: Executor, user_id: int, platform: str, chat_id: str, kind: StakeKind, t: StakeTarget, amount: Decimal | None,
+    desk: Desk, user_id: int, platform: str, chat_id: str, kind: StakeKind, target: StakeTarget, amount: Decimal | None,
     points: Mapping[str, str] | None = None,
 ) -> StakeOffer:
     """Check against the chain and store the intent in `quoted` (amount None = all); times shown in the reader's zone."""
-    who = await x.sender(user_id)
-    await x.ready(user_id, who)
-    v = await read(x.chain, x.profile, t, who.address)
-    units = check(kind, t, v, None if amount is None else int(amount.scaleb(t.token.decimals)))
-    if kind == "unstake" and v.cooldown is None:
-        raise UserError("error.unstake.cooldown_unknown", token=t.staking.symbol)
-    new_end = v.now + v.cooldown if kind == "unstake" and v.cooldown is not None else None
+    who = await desk.sender(user_id)
+    await desk.ready(user_id, who)
+    view = await read(desk.chain, desk.profile, target, who.address)
+    units = check(kind, target, view, None if amount is None else int(amount.scaleb(target.token.decimals)))
+    if kind == "unstake" and view.cooldown is None:
+        raise UserError("error.unstake.cooldown_unknown", token=target.staking.symbol)
+    new_end = view.now + view.cooldown if kind == "unstake" and view.cooldown is not None else None
     params: dict[str, Any] = {
-        "index": t.symbol, "staking": t.staking.address, "token": t.token.address, "symbol": t.symbol,
-        "staked_symbol": t.staking.symbol, "decimals": t.token.decimals, "amount": units,
-        "pending": v.cooling, "pending_end": v.cooling_end, "cooldown": v.cooldown,
-        "restart": kind == "unstake" and v.cooling > 0,
+        "index": target.symbol, "staking": target.staking.address, "token": target.token.address, "symbol": target.symbol,
+        "staked_symbol": target.staking.symbol, "decimals": target.token.decimals, "amount": units,
+        "pending": view.cooling, "pending_end": view.cooling_end, "cooldown": view.cooldown,
+        "restart": kind == "unstake" and view.cooling > 0,
         **(points or {}),  # what it does to the daily points, as told at quote time (bot.staking.points_effect)
     }
     if who.kind == "connected":
         params["wallet"] = "connected"
-    intent_id = await x.intents.create(
-        user_id=user_id, address=who.address, kind=kind, chain_id=x.profile.chain_id, params=params,
-        expires_at=int(x.clock()) + x.settings.quote_ttl_seconds, platform=platform, chat_id=chat_id,
+    intent_id = await desk.intents.create(
+        user_id=user_id, address=who.address, kind=kind, chain_id=desk.profile.chain_id, params=params,
+        expires_at=int(desk.clock()) + desk.settings.quote_ttl_seconds, platform=platform, chat_id=chat_id,
     )
-    return StakeOffer(intent_id, units, v, new_end, who.kind, who.address)
+    return StakeOffer(intent_id, units, view, new_end, who.kind, who.address)
 
 
-async def stake_txs(x: Executor, intent: Intent, fees: swap.Fees) -> list[swap.UnsignedTx]:
+async def stake_txs(desk: Desk, intent: Intent, fees: Fees) -> list[UnsignedTx]:
     """Checks again at the pending block, then the transactions, each with a gas limit."""
-    prm = intent.params
-    t = target_of(x.profile, prm["staking"])
-    v = await read(x.chain, x.profile, t, intent.address, block="pending")
-    kind, units, address = intent.kind, int(prm["amount"]), intent.address
-    if kind == "unstake" and v.cooling > 0 and not prm.get("restart"):
-        raise UserError("error.unstake.pending_appeared", amount=_amount(v.cooling, t.token.decimals), symbol=t.symbol)
-    check(kind, t, v, units)
-    call = swap.stake_call(kind, t.staking.address, units, 0)
-    approval = None
+    params = intent.params
+    target = target_of(desk.profile, params["staking"])
+    view = await read(desk.chain, desk.profile, target, intent.address, block="pending")
+    kind, units = intent.kind, int(params["amount"])
+    if kind == "unstake" and view.cooling > 0 and not params.get("restart"):
+        raise UserError("error.unstake.pending_appeared", amount=_amount(view.cooling, target.token.decimals),
+                        symbol=target.symbol)
+    check(kind, target, view, units)
+    call = stake_call(kind, target.staking.address, units, 0)
+    shown = Units(target.token.symbol if kind == "stake" else target.staking.symbol, target.token.decimals)  # a revert's amounts
     if kind == "stake":
-        approval = await x.exact_approval(intent, t.token.address, t.staking.address, units, v.allowance)
-    shown = Units(t.token.symbol if kind == "stake" else t.staking.symbol, t.token.decimals)  # a revert's amounts
-    if approval:
-        gas = await x.estimate_behind_approval(address, call.to, call.data, t.token.address, t.staking.address, units,
-                                               STAKE_GAS_BOUND, shown)
-        txs = [approval, swap.stake_call(kind, t.staking.address, units, gas)]
+        txs = await approved_call(desk, intent, call, target.token.address, target.staking.address, units, view.allowance,
+                                  STAKE_GAS_BOUND, CALL_GAS, shown)
     else:
-        txs = [swap.stake_call(kind, t.staking.address, units, await x._estimate(address, call.to, call.data, CALL_GAS, shown))]
-    x._check_gas(txs, fees, v.eth)
+        txs = [stake_call(kind, target.staking.address, units,
+                          await desk.estimate(intent.address, call.to, call.data, CALL_GAS, shown))]
+    check_gas(txs, fees, view.eth)
     return txs
 
 
-async def execute(x: Executor, intent: Intent) -> Any:
-    """A custodial wallet's stake, unstake or claim: sign, store, broadcast under the address's nonce lock."""
-    return await x.send_built(intent, lambda fees: stake_txs(x, intent, fees))
+class Stake:
+    """`stake`, `unstake` and `claim` on an index's staking token or SOSO's (the boost)."""
+
+    async def execute(self, desk: Desk, intent: Intent) -> TradeStatus:
+        """A custodial wallet's stake, unstake or claim: sign, store, broadcast under the address's nonce lock."""
+        return await desk.send_built(intent, lambda fees: stake_txs(desk, intent, fees))
+
+    async def ask_wallet(self, desk: Desk, intent: Intent, link_seconds: int) -> WalletAsk:
+        txs = await stake_txs(desk, intent, desk.fees_at(await desk.basefee()))
+        return WalletAsk(txs, {}, requests(intent.params, txs, desk.profile.chain_id))
+
+    async def mined(self, desk: Desk, intent: Intent, receipt: Any) -> dict[str, Any]:
+        """What the contract holds now, for the reply: never our bookkeeping."""
+        facts = await mined_facts(desk.chain, intent.params["staking"], intent.address, int(receipt["blockNumber"]))
+        return {"sent": int(intent.params["amount"]), **facts}
+
+    def told(self, intent: Intent, result: Mapping[str, Any], fee: Usd) -> list[Msg]:
+        return stake_mined(intent.kind, intent.params, result, fee)
+
+    def catalog_keys(self, kind: Kind) -> frozenset[str]:
+        return frozenset({f"stake.mined.{kind}", f"sign.what.{kind}", f"{kind}.offer"})
 
 
-def requests(prm: dict[str, Any], txs: list[swap.UnsignedTx], chain_id: int) -> list[TxRequest]:
+def requests(params: Mapping[str, Any], txs: list[UnsignedTx], chain_id: int) -> list[TxRequest]:
     """The steps for a connected wallet's signing page, in plain words."""
-    amount = Amount(from_base_units(int(prm["amount"]), int(prm["decimals"])), int(prm["decimals"]))  # every digit
+    decimals = int(params["decimals"])
+    amount = Amount(from_base_units(int(params["amount"]), decimals), decimals)  # every digit
     out: list[TxRequest] = []
     for tx in txs:
         data = "0x" + tx.data.hex()
         if tx.purpose == "approve":
-            what = Msg("sign.what.approve", {"spender": prm["staked_symbol"], "amount": amount, "symbol": prm["symbol"]})
-            spend = Msg("sign.amount", {"amount": amount, "symbol": prm["symbol"]})
-            out.append(TxRequest(tx.to, data, tx.value, chain_id, what, prm["symbol"], spend, gas=tx.gas))
+            what = Msg("sign.what.approve", {"spender": params["staked_symbol"], "amount": amount, "symbol": params["symbol"]})
+            spend = Msg("sign.amount", {"amount": amount, "symbol": params["symbol"]})
+            out.append(TxRequest(tx.to, data, tx.value, chain_id, what, params["symbol"], spend, gas=tx.gas))
         else:
-            what = Msg(f"sign.what.{tx.purpose}", {"amount": amount, "symbol": prm["symbol"],
-                                                  "staked_symbol": prm["staked_symbol"]})
-            spend = Msg("sign.amount", {"amount": amount, "symbol": prm["symbol" if tx.purpose == "stake" else "staked_symbol"]})
-            out.append(TxRequest(tx.to, data, tx.value, chain_id, what, prm["staked_symbol"],
+            what = Msg(f"sign.what.{tx.purpose}", {"amount": amount, "symbol": params["symbol"],
+                                                  "staked_symbol": params["staked_symbol"]})
+            spend = Msg("sign.amount", {"amount": amount,
+                                        "symbol": params["symbol" if tx.purpose == "stake" else "staked_symbol"]})
+            out.append(TxRequest(tx.to, data, tx.value, chain_id, what, params["staked_symbol"],
                                  spend if tx.purpose != "claim" else None, gas=tx.gas))
     return out
 
@@ -252,3 +277,41 @@ async def mined_facts(chain: Chain, staking: str, address: str, block: int) -> d
     if info.ok:
         out["cooling"], out["cooling_end"] = int(info.values[0]), int(info.values[1])
     return out
+
+
+def stake_mined(kind: str, params: Mapping[str, object], result: Mapping[str, object], fee: Usd) -> list[Msg]:
+    """A mined stake, unstake or claim, with the staked balance and cooldown the contract holds afterwards."""
+    d = int(str(params["decimals"]))
+    amount = Amount(from_base_units(int(str(params["amount"])), d), d)
+    base: dict[str, Any] = {"amount": amount, "symbol": str(params["symbol"]), "staked_symbol": str(params["staked_symbol"]),
+            "block": int(str(result["block"])), "fee": fee}
+    lines = [Msg(f"stake.mined.{kind}", base)]
+    if kind == "stake" and "staked" in result:
+        lines.append(Msg("stake.mined.balance", {"staked": Amount(from_base_units(int(str(result["staked"])), d), d),
+                                                 "staked_symbol": str(params["staked_symbol"])}))
+    lines += points_lines(params)
+    if kind == "unstake" and result.get("cooling"):
+        lines.append(Msg("stake.mined.cooling", {
+            "amount": Amount(from_base_units(int(str(result["cooling"])), d), d), "symbol": str(params["symbol"]),
+            "end": When(int(str(result["cooling_end"])))}))
+    return lines
+
+
+def points_lines(params: Mapping[str, object]) -> list[Msg]:
+    """What a stake does to the daily points (params from bot.staking.points_effect): the index's multipliers
+    held → staked with the user's boost, or the boost level a SOSO stake or unstake moves to."""
+    if "held_x" in params:
+        number = int(str(params.get("level", 0)))
+        boost = Msg("stake.points.boost", {"level": number, "boost": Amount(Decimal(str(params.get("boost_x", 1))), 2)}) if number else Msg("stake.points.no_boost")
+        return [Msg("stake.points.index", {"held": Amount(Decimal(str(params["held_x"])), 2),
+                                           "staked": Amount(Decimal(str(params["staked_x"])), 2), "boost": boost})]
+    if "level_to" in params:
+        if params["level_from"] == params["level_to"]:
+            return [Msg("stake.points.soso.same", {"level": _level(params["level_to"])})]
+        return [Msg("stake.points.soso", {"before": _level(params["level_from"]), "after": _level(params["level_to"])})]
+    return []
+
+
+def _level(raw: object) -> Msg:
+    number = int(str(raw))
+    return Msg("stake.points.level", {"level": number}) if number else Msg("stake.points.level.none")
