@@ -27,13 +27,13 @@ from bot.storage.orders import Order
 from bot.trading.funds import approved_call, check_gas, eth_of, short, spendable
 from bot.trading.intents import Intent
 from bot.trading.kinds import Desk, Kind, WalletAsk
+from bot.trading.params import CancelParams, IssuanceParams, from_json
 from bot.trading.status import Sender, TradeStatus
 from bot.trading.txs import Fees, UnsignedTx
 from wallets.connected import TxRequest
 
 REQUEST_KINDS = frozenset({"issue", "redeem"})
 CANCEL_KINDS = frozenset({"cancel_issue", "cancel_redeem"})
-ISSUANCE_KINDS = REQUEST_KINDS | CANCEL_KINDS
 # A request signed behind an unmined approval is estimated with the allowance overridden
 # (Executor.estimate_behind_approval); this bound serves only a token whose allowance storage cannot be found
 REQUEST_GAS = 400_000
@@ -59,51 +59,41 @@ async def quote_request(
     have = await desk.balance(who.address, token_in)
     if have < units:
         short(token_in.symbol, units, have, token_in.decimals)
+    assert ref.factory is not None, f"{ref.symbol} has no factory"  # the profile requires one
     quote = await reader.quote(ref, side, amount)
     if quote.amount_out <= 0:
         raise UserError("error.issuance.too_small", index=ref.symbol)
-    params: dict[str, Any] = {
-        "index": ref.symbol, "side": side, "chain": desk.profile.name, "factory": ref.factory,
-        "token_in": token_in.address, "token_out": token_out.address,
-        "symbol_in": token_in.symbol, "symbol_out": token_out.symbol,
-        "decimals_in": token_in.decimals, "decimals_out": token_out.decimals,
-        "amount_in": units, "quoted_out": int(quote.amount_out.scaleb(token_out.decimals)),
-        "nav": str(quote.nav), "fee": str(quote.fee), "quote_block": quote.state.block,
-    }
-    if who.kind == "connected":
-        params["wallet"] = "connected"
-    intent_id = await desk.intents.create(
-        user_id=user_id, address=who.address, kind="issue" if side == "buy" else "redeem", chain_id=desk.profile.chain_id,
-        params=params, expires_at=int(desk.clock()) + desk.settings.quote_ttl_seconds, platform=platform, chat_id=chat_id,
+    params = IssuanceParams(
+        index=ref.symbol, side=side, chain=desk.profile.name, factory=ref.factory,
+        token_in=token_in.address, token_out=token_out.address, symbol_in=token_in.symbol, symbol_out=token_out.symbol,
+        decimals_in=token_in.decimals, decimals_out=token_out.decimals,
+        amount_in=units, quoted_out=int(quote.amount_out.scaleb(token_out.decimals)),
+        nav=str(quote.nav), fee=str(quote.fee), quote_block=quote.state.block,
     )
+    intent_id = await desk.store_quote(user_id, platform, chat_id, who, "issue" if side == "buy" else "redeem", params)
     return intent_id, quote
 
 
 async def quote_cancel(desk: Desk, user_id: int, platform: str, chat_id: str, order: Order) -> int:
     """A cancellation of a pending order, stored in `quoted` for its owner's wallet."""
-    address = order.address
-    params: dict[str, Any] = {
-        "index": order.index, "chain": desk.profile.name, "factory": order.factory, "nonce": order.nonce,
-        "order_id": order.id, "amount_in": order.amount_in, "symbol_in": order.symbol_in, "decimals_in": order.decimals_in,
-    }
-    if order.connected:
-        params["wallet"] = "connected"
-    return await desk.intents.create(
-        user_id=user_id, address=address, kind="cancel_" + order.side, chain_id=desk.profile.chain_id, params=params,
-        expires_at=int(desk.clock()) + desk.settings.quote_ttl_seconds, platform=platform, chat_id=chat_id,
+    params = CancelParams(
+        index=order.index, chain=desk.profile.name, factory=order.factory, nonce=order.nonce, order_id=order.id,
+        amount_in=order.amount_in, symbol_in=order.symbol_in, decimals_in=order.decimals_in,
     )
+    owner = Sender("connected" if order.connected else "custodial", order.address)
+    kind: Kind = "cancel_issue" if order.side == "issue" else "cancel_redeem"
+    return await desk.store_quote(user_id, platform, chat_id, owner, kind, params)
 
 
 async def request_txs(desk: Desk, intent: Intent, fees: Fees) -> list[UnsignedTx]:
     """Balance, allowance and gas checks at the pending block, then the transactions with gas limits."""
-    params, address = intent.params, intent.address
-    factory = str(params["factory"])
-    token_in, units = str(params["token_in"]), int(params["amount_in"])
-    funds = await spendable(desk.chain, desk.profile.multicall3, address, token_in, factory, units,
-                            str(params["symbol_in"]), int(params["decimals_in"]))
-    call = UnsignedTx(intent.kind, factory, (p.ISSUANCE_INDEX_TOKENS if intent.kind == "issue" else p.REDEMPTION).encode(units),
-                      0, 0)
-    shown = Units(str(params["symbol_in"]), int(params["decimals_in"]))  # a refusal's amounts
+    params, address = from_json(IssuanceParams, intent.params), intent.address
+    factory, token_in, units = params.factory, params.token_in, params.amount_in
+    funds = await spendable(desk.chain, desk.profile.multicall3, address, token_in, factory, units, params.symbol_in,
+                            params.decimals_in)
+    fn = p.ISSUANCE_INDEX_TOKENS if intent.kind == "issue" else p.REDEMPTION
+    call = UnsignedTx(intent.kind, factory, fn.encode(units), 0, 0)
+    shown = Units(params.symbol_in, params.decimals_in)  # a refusal's amounts
     txs = await approved_call(desk, intent, call, token_in, factory, units, funds.allowance, REQUEST_GAS, REQUEST_GAS, shown)
     check_gas(txs, fees, funds.eth)
     return txs
@@ -111,10 +101,10 @@ async def request_txs(desk: Desk, intent: Intent, fees: Fees) -> list[UnsignedTx
 
 async def cancel_txs(desk: Desk, intent: Intent, fees: Fees) -> list[UnsignedTx]:
     """`cancelIssuance(nonce)` / `cancelRedemption(nonce)` with its gas limit, checked against the wallet's ETH."""
-    params, address = intent.params, intent.address
-    factory = str(params["factory"])
+    params, address = from_json(CancelParams, intent.params), intent.address
+    factory = params.factory
     fn = p.CANCEL_ISSUANCE if intent.kind == "cancel_issue" else p.CANCEL_REDEMPTION
-    data = fn.encode(int(params["nonce"]))
+    data = fn.encode(params.nonce)
     eth = await eth_of(desk.chain, desk.profile.multicall3, address)
     cancel = [UnsignedTx(intent.kind, factory, data, 0, await desk.estimate(address, factory, data, CALL_GAS))]
     check_gas(cancel, fees, eth)
@@ -123,39 +113,39 @@ async def cancel_txs(desk: Desk, intent: Intent, fees: Fees) -> list[UnsignedTx]
 
 def request_facts(desk: Desk, intent: Intent, receipt: Any) -> dict[str, Any]:
     """From the mined request's receipt: the factory's nonce, the request's time and when it should fill."""
+    params = from_json(IssuanceParams, intent.params)
     want = p.REQUEST_ISSUANCE if intent.kind == "issue" else p.REQUEST_REDEMPTION
-    factory = str(intent.params["factory"]).lower()
+    factory = params.factory.lower()
     for log_ in receipt["logs"]:
         topics = ["0x" + bytes(t).hex() for t in log_["topics"]]
         if str(log_["address"]).lower() == factory and topics and topics[0] == want:
             data = bytes(log_["data"])
             at = int.from_bytes(data[96:128], "big")
-            ref = desk.profile.index(str(intent.params["index"]))
+            ref = desk.profile.index(params.index)
             hours = hours_of(ref)
             return {"nonce": int(topics[1], 16), "requested_at": at,
                     "expected_at": None if hours.is_open(at) else hours.next_open(at)}
     return {}
 
 
-def wallet_requests(params: Mapping[str, Any], kind: str, txs: list[UnsignedTx], chain_id: int) -> list[TxRequest]:
+def wallet_requests(params: IssuanceParams | CancelParams, kind: str, txs: list[UnsignedTx], chain_id: int) -> list[TxRequest]:
     """The steps for a connected wallet's signing page, in plain words."""
-    decimals = int(params["decimals_in"])  # every digit: the page says "exactly", and the wallet shows them all
-    amount = Amount(from_base_units(int(params["amount_in"]), decimals), decimals)
+    decimals = params.decimals_in  # every digit: the page says "exactly", and the wallet shows them all
+    amount = Amount(from_base_units(params.amount_in, decimals), decimals)
+    spend = Msg("sign.amount", {"amount": amount, "symbol": params.symbol_in})
     out: list[TxRequest] = []
     for tx in txs:
         data = "0x" + tx.data.hex()
         if tx.purpose == "approve":  # the spender is the index's factory, not its token
-            spender = Msg("sign.spender.factory", {"index": params["index"]})
-            what = Msg("sign.what.approve", {"spender": spender, "amount": amount, "symbol": params["symbol_in"]})
-            out.append(TxRequest(tx.to, data, tx.value, chain_id, what, str(params["symbol_in"]),
-                                 Msg("sign.amount", {"amount": amount, "symbol": params["symbol_in"]}), gas=tx.gas))
-        elif kind in CANCEL_KINDS:
-            what = Msg("sign.what." + kind, {"nonce": int(params["nonce"]), "index": params["index"]})
-            out.append(TxRequest(tx.to, data, tx.value, chain_id, what, str(params["index"]), None, gas=tx.gas))
+            spender = Msg("sign.spender.factory", {"index": params.index})
+            what = Msg("sign.what.approve", {"spender": spender, "amount": amount, "symbol": params.symbol_in})
+            out.append(TxRequest(tx.to, data, tx.value, chain_id, what, params.symbol_in, spend, gas=tx.gas))
+        elif isinstance(params, CancelParams):
+            what = Msg("sign.what." + kind, {"nonce": params.nonce, "index": params.index})
+            out.append(TxRequest(tx.to, data, tx.value, chain_id, what, params.index, None, gas=tx.gas))
         else:
-            what = Msg("sign.what." + kind, {"amount": amount, "symbol": params["symbol_in"], "index": params["index"]})
-            out.append(TxRequest(tx.to, data, tx.value, chain_id, what, str(params["index"]),
-                                 Msg("sign.amount", {"amount": amount, "symbol": params["symbol_in"]}), gas=tx.gas))
+            what = Msg("sign.what." + kind, {"amount": amount, "symbol": params.symbol_in, "index": params.index})
+            out.append(TxRequest(tx.to, data, tx.value, chain_id, what, params.index, spend, gas=tx.gas))
     return out
 
 
@@ -168,7 +158,8 @@ class Request:
 
     async def ask_wallet(self, desk: Desk, intent: Intent, link_seconds: int) -> WalletAsk:
         txs = await request_txs(desk, intent, desk.fees_at(await desk.basefee()))
-        return WalletAsk(txs, {}, wallet_requests(intent.params, intent.kind, txs, desk.profile.chain_id))
+        params = from_json(IssuanceParams, intent.params)
+        return WalletAsk(txs, {}, wallet_requests(params, intent.kind, txs, desk.profile.chain_id))
 
     async def mined(self, desk: Desk, intent: Intent, receipt: Any) -> dict[str, Any]:
         """The factory's nonce and when it should fill."""
@@ -176,7 +167,7 @@ class Request:
 
     def told(self, intent: Intent, result: Mapping[str, Any], fee: Usd) -> list[Msg]:
         """Sent to the factory: pending until it fills (bot.issuance.orders)."""
-        return present.request_pending(intent.kind, intent.params, result)
+        return present.request_pending(intent.kind, from_json(IssuanceParams, intent.params), result)
 
     def catalog_keys(self, kind: Kind) -> frozenset[str]:
         side = "buy" if kind == "issue" else "sell"
@@ -192,13 +183,14 @@ class Cancel:
 
     async def ask_wallet(self, desk: Desk, intent: Intent, link_seconds: int) -> WalletAsk:
         txs = await cancel_txs(desk, intent, desk.fees_at(await desk.basefee()))
-        return WalletAsk(txs, {}, wallet_requests(intent.params, intent.kind, txs, desk.profile.chain_id))
+        params = from_json(CancelParams, intent.params)
+        return WalletAsk(txs, {}, wallet_requests(params, intent.kind, txs, desk.profile.chain_id))
 
     async def mined(self, desk: Desk, intent: Intent, receipt: Any) -> dict[str, Any]:
         return {}
 
     def told(self, intent: Intent, result: Mapping[str, Any], fee: Usd) -> list[Msg]:
-        return present.cancel_mined(intent.kind, intent.params)
+        return present.cancel_mined(intent.kind, from_json(CancelParams, intent.params))
 
     def catalog_keys(self, kind: Kind) -> frozenset[str]:
         return frozenset({f"sign.what.{kind}", f"orders.cancelled.{kind.removeprefix('cancel_')}"})

@@ -41,8 +41,9 @@ from bot.trading import connected as wallet
 from bot.trading.follow import Follower
 from bot.trading.funds import short
 from bot.trading.intents import Intent, State
-from bot.trading.kinds import Build, KindRegistry
+from bot.trading.kinds import Build, Kind, KindRegistry
 from bot.trading.nonces import NonceManager
+from bot.trading.params import KindParams, SwapParams, WithdrawParams
 from bot.trading.ports import ConnectedSigners, Notifier, Signers, SlippageStore, TradeSettings
 from bot.trading.destinations import refusal
 from bot.trading.gas import AllowanceSlots
@@ -124,24 +125,17 @@ class Executor:
         have = await self.balance(address, token_in)
         if have < int(amount.scaleb(token_in.decimals)):
             short(token_in.symbol, int(amount.scaleb(token_in.decimals)), have, token_in.decimals)
-        q = await self.market.quote(ref, side, amount)
-        refuse_unless_sequencer_up(q.sequencer)  # prices cannot be trusted while the L2 sequencer is down
-        params = {
-            "index": ref.symbol, "side": side,
-            "token_in": token_in.address, "token_out": token_out.address,
-            "symbol_in": token_in.symbol, "symbol_out": token_out.symbol,
-            "decimals_in": token_in.decimals, "decimals_out": token_out.decimals,
-            "amount_in": int(amount.scaleb(token_in.decimals)),
-            "quoted_out": int(q.amount_out.scaleb(token_out.decimals)),
-            "quote_block": q.block,
-        }
-        if who.kind == "connected":
-            params["wallet"] = "connected"
-        intent_id = await self.intents.create(
-            user_id=user_id, address=address, kind=side, chain_id=self.profile.chain_id, params=params,
-            expires_at=int(self.clock()) + self.settings.quote_ttl_seconds, platform=platform, chat_id=chat_id,
+        quote = await self.market.quote(ref, side, amount)
+        refuse_unless_sequencer_up(quote.sequencer)  # prices cannot be trusted while the L2 sequencer is down
+        params = SwapParams(
+            index=ref.symbol, side=side, token_in=token_in.address, token_out=token_out.address,
+            symbol_in=token_in.symbol, symbol_out=token_out.symbol,
+            decimals_in=token_in.decimals, decimals_out=token_out.decimals,
+            amount_in=int(amount.scaleb(token_in.decimals)), quoted_out=int(quote.amount_out.scaleb(token_out.decimals)),
+            quote_block=quote.block,
         )
-        return intent_id, q
+        intent_id = await self.store_quote(user_id, platform, chat_id, who, side, params)
+        return intent_id, quote
 
     async def quote_withdraw(
         self, user_id: int, platform: str, chat_id: str, asset: TokenRef | None, amount: Decimal | None, to: str
@@ -169,15 +163,21 @@ class Executor:
                     "error.trade.short", symbol=asset.symbol if asset else "ETH", need=Amount(amount),
                     have=Amount(from_base_units(balance, decimals)), short=Amount(amount - from_base_units(balance, decimals)),
                 )
-        params = {
-            "asset": asset.symbol if asset else "ETH", "token": asset.address if asset else None,
-            "decimals": decimals, "amount": units, "all": amount is None, "to": to, "chain": self.profile.name,
-        }
-        intent_id = await self.intents.create(
-            user_id=user_id, address=address, kind="withdraw", chain_id=self.profile.chain_id, params=params,
-            expires_at=int(self.clock()) + self.settings.quote_ttl_seconds, platform=platform, chat_id=chat_id,
+        params = WithdrawParams(
+            asset=asset.symbol if asset else "ETH", token=asset.address if asset else None,
+            decimals=decimals, amount=units, all=amount is None, to=to, chain=self.profile.name,
         )
+        intent_id = await self.store_quote(user_id, platform, chat_id, who, "withdraw", params)
         return intent_id, from_base_units(units, decimals)
+
+    async def store_quote(self, user_id: int, platform: str, chat_id: str, who: Sender, kind: Kind,
+                          params: KindParams) -> int:
+        """A quote of any kind stored as an intent in `quoted` for `who`'s wallet, valid for the quote's lifetime."""
+        return await self.intents.create_from_quote(
+            kind=kind, params=params, user_id=user_id, address=who.address, connected=who.kind == "connected",
+            chain_id=self.profile.chain_id, expires_at=int(self.clock()) + self.settings.quote_ttl_seconds,
+            platform=platform, chat_id=chat_id,
+        )
 
     async def balance(self, address: str, asset: TokenRef | None) -> int:
         mc = self.profile.multicall3

@@ -24,6 +24,7 @@ from bot.profile import Profile, TokenRef
 from bot.storage.intents import Intents
 from bot.trading.intents import Intent
 from bot.trading.nonces import NonceManager
+from bot.trading.params import KindParams
 from bot.trading.ports import TradeSettings
 from bot.trading.status import Sender, TradeStatus
 from bot.trading.txs import Fees, UnsignedTx
@@ -76,6 +77,9 @@ class Desk(Protocol):
                               nonces: list[int]) -> TradeStatus: ...
 
     async def send_built(self, intent: Intent, build: Build) -> TradeStatus: ...
+
+    async def store_quote(self, user_id: int, platform: str, chat_id: str, who: Sender, kind: Kind,
+                          params: KindParams) -> int: ...
 
 
 @dataclass(frozen=True)

@@ -31,12 +31,12 @@ from bot.core.reverts import Units
 from bot.trading.funds import approved_call, check_gas
 from bot.trading.intents import Intent
 from bot.trading.kinds import Desk, Kind, WalletAsk
+from bot.trading.params import StakeParams, from_json
 from bot.trading.status import TradeStatus
 from bot.trading.txs import Fees, UnsignedTx
 from wallets.connected import TxRequest
 
 StakeKind = Literal["stake", "unstake", "claim"]
-STAKE_KINDS: frozenset[str] = frozenset({"stake", "unstake", "claim"})
 # A stake signed behind an unmined approval is estimated with the allowance overridden (Executor.estimate_behind_approval);
 # this bound serves only a token whose allowance storage cannot be found (the real first stake used 119,704 gas)
 STAKE_GAS_BOUND = 250_000
@@ -184,29 +184,24 @@ async def quote_stake(
     if kind == "unstake" and view.cooldown is None:
         raise UserError("error.unstake.cooldown_unknown", token=target.staking.symbol)
     new_end = view.now + view.cooldown if kind == "unstake" and view.cooldown is not None else None
-    params: dict[str, Any] = {
-        "index": target.symbol, "staking": target.staking.address, "token": target.token.address, "symbol": target.symbol,
-        "staked_symbol": target.staking.symbol, "decimals": target.token.decimals, "amount": units,
-        "pending": view.cooling, "pending_end": view.cooling_end, "cooldown": view.cooldown,
-        "restart": kind == "unstake" and view.cooling > 0,
-        **(points or {}),  # what it does to the daily points, as told at quote time (bot.staking.points_effect)
-    }
-    if who.kind == "connected":
-        params["wallet"] = "connected"
-    intent_id = await desk.intents.create(
-        user_id=user_id, address=who.address, kind=kind, chain_id=desk.profile.chain_id, params=params,
-        expires_at=int(desk.clock()) + desk.settings.quote_ttl_seconds, platform=platform, chat_id=chat_id,
+    params = StakeParams(
+        index=target.symbol, staking=target.staking.address, token=target.token.address, symbol=target.symbol,
+        staked_symbol=target.staking.symbol, decimals=target.token.decimals, amount=units,
+        pending=view.cooling, pending_end=view.cooling_end, cooldown=view.cooldown,
+        restart=kind == "unstake" and view.cooling > 0,
+        points=points or {},  # what it does to the daily points, as told at quote time (bot.staking.points_effect)
     )
+    intent_id = await desk.store_quote(user_id, platform, chat_id, who, kind, params)
     return StakeOffer(intent_id, units, view, new_end, who.kind, who.address)
 
 
 async def stake_txs(desk: Desk, intent: Intent, fees: Fees) -> list[UnsignedTx]:
     """Checks again at the pending block, then the transactions, each with a gas limit."""
-    params = intent.params
-    target = target_of(desk.profile, params["staking"])
+    params = from_json(StakeParams, intent.params)
+    target = target_of(desk.profile, params.staking)
     view = await read(desk.chain, desk.profile, target, intent.address, block="pending")
-    kind, units = intent.kind, int(params["amount"])
-    if kind == "unstake" and view.cooling > 0 and not params.get("restart"):
+    kind, units = intent.kind, params.amount
+    if kind == "unstake" and view.cooling > 0 and not params.restart:
         raise UserError("error.unstake.pending_appeared", amount=_amount(view.cooling, target.token.decimals),
                         symbol=target.symbol)
     check(kind, target, view, units)
@@ -235,33 +230,33 @@ class Stake:
 
     async def mined(self, desk: Desk, intent: Intent, receipt: Any) -> dict[str, Any]:
         """What the contract holds now, for the reply: never our bookkeeping."""
-        facts = await mined_facts(desk.chain, intent.params["staking"], intent.address, int(receipt["blockNumber"]))
-        return {"sent": int(intent.params["amount"]), **facts}
+        params = from_json(StakeParams, intent.params)
+        facts = await mined_facts(desk.chain, params.staking, intent.address, int(receipt["blockNumber"]))
+        return {"sent": params.amount, **facts}
 
     def told(self, intent: Intent, result: Mapping[str, Any], fee: Usd) -> list[Msg]:
-        return stake_mined(intent.kind, intent.params, result, fee)
+        return stake_mined(intent.kind, from_json(StakeParams, intent.params), result, fee)
 
     def catalog_keys(self, kind: Kind) -> frozenset[str]:
         return frozenset({f"stake.mined.{kind}", f"sign.what.{kind}", f"{kind}.offer"})
 
 
-def requests(params: Mapping[str, Any], txs: list[UnsignedTx], chain_id: int) -> list[TxRequest]:
-    """The steps for a connected wallet's signing page, in plain words."""
-    decimals = int(params["decimals"])
-    amount = Amount(from_base_units(int(params["amount"]), decimals), decimals)  # every digit
+def requests(stored: Mapping[str, Any], txs: list[UnsignedTx], chain_id: int) -> list[TxRequest]:
+    """The steps for a connected wallet's signing page, in plain words (from the intent's stored params, of which
+    only the amount and the symbols are read)."""
+    decimals, symbol, staked_symbol = int(stored["decimals"]), str(stored["symbol"]), str(stored["staked_symbol"])
+    amount = Amount(from_base_units(int(stored["amount"]), decimals), decimals)  # every digit
     out: list[TxRequest] = []
     for tx in txs:
         data = "0x" + tx.data.hex()
         if tx.purpose == "approve":
-            what = Msg("sign.what.approve", {"spender": params["staked_symbol"], "amount": amount, "symbol": params["symbol"]})
-            spend = Msg("sign.amount", {"amount": amount, "symbol": params["symbol"]})
-            out.append(TxRequest(tx.to, data, tx.value, chain_id, what, params["symbol"], spend, gas=tx.gas))
+            what = Msg("sign.what.approve", {"spender": staked_symbol, "amount": amount, "symbol": symbol})
+            spend = Msg("sign.amount", {"amount": amount, "symbol": symbol})
+            out.append(TxRequest(tx.to, data, tx.value, chain_id, what, symbol, spend, gas=tx.gas))
         else:
-            what = Msg(f"sign.what.{tx.purpose}", {"amount": amount, "symbol": params["symbol"],
-                                                  "staked_symbol": params["staked_symbol"]})
-            spend = Msg("sign.amount", {"amount": amount,
-                                        "symbol": params["symbol" if tx.purpose == "stake" else "staked_symbol"]})
-            out.append(TxRequest(tx.to, data, tx.value, chain_id, what, params["staked_symbol"],
+            what = Msg(f"sign.what.{tx.purpose}", {"amount": amount, "symbol": symbol, "staked_symbol": staked_symbol})
+            spend = Msg("sign.amount", {"amount": amount, "symbol": symbol if tx.purpose == "stake" else staked_symbol})
+            out.append(TxRequest(tx.to, data, tx.value, chain_id, what, staked_symbol,
                                  spend if tx.purpose != "claim" else None, gas=tx.gas))
     return out
 
@@ -279,20 +274,20 @@ async def mined_facts(chain: Chain, staking: str, address: str, block: int) -> d
     return out
 
 
-def stake_mined(kind: str, params: Mapping[str, object], result: Mapping[str, object], fee: Usd) -> list[Msg]:
+def stake_mined(kind: str, params: StakeParams, result: Mapping[str, object], fee: Usd) -> list[Msg]:
     """A mined stake, unstake or claim, with the staked balance and cooldown the contract holds afterwards."""
-    d = int(str(params["decimals"]))
-    amount = Amount(from_base_units(int(str(params["amount"])), d), d)
-    base: dict[str, Any] = {"amount": amount, "symbol": str(params["symbol"]), "staked_symbol": str(params["staked_symbol"]),
-            "block": int(str(result["block"])), "fee": fee}
+    d = params.decimals
+    amount = Amount(from_base_units(params.amount, d), d)
+    base: dict[str, Any] = {"amount": amount, "symbol": params.symbol, "staked_symbol": params.staked_symbol,
+                            "block": int(str(result["block"])), "fee": fee}
     lines = [Msg(f"stake.mined.{kind}", base)]
     if kind == "stake" and "staked" in result:
         lines.append(Msg("stake.mined.balance", {"staked": Amount(from_base_units(int(str(result["staked"])), d), d),
-                                                 "staked_symbol": str(params["staked_symbol"])}))
-    lines += points_lines(params)
+                                                 "staked_symbol": params.staked_symbol}))
+    lines += points_lines(params.points)
     if kind == "unstake" and result.get("cooling"):
         lines.append(Msg("stake.mined.cooling", {
-            "amount": Amount(from_base_units(int(str(result["cooling"])), d), d), "symbol": str(params["symbol"]),
+            "amount": Amount(from_base_units(int(str(result["cooling"])), d), d), "symbol": params.symbol,
             "end": When(int(str(result["cooling_end"])))}))
     return lines
 

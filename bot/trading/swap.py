@@ -27,11 +27,12 @@ from bot import protocol as p
 from bot.core.amounts import from_base_units
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Msg, Pct, Usd
-from bot.market import Quote, Side, refuse_unless_sequencer_up
+from bot.market import Quote, refuse_unless_sequencer_up
 from bot.trading import connected as wallet
 from bot.trading.funds import check_gas, spendable
 from bot.trading.intents import Intent
 from bot.trading.kinds import Desk, Kind, WalletAsk
+from bot.trading.params import SwapParams, from_json
 from bot.trading.status import TradeStatus
 from bot.trading.txs import UnsignedTx
 from bot.trading.txs import with_margin as with_margin
@@ -82,16 +83,16 @@ class Swap:
         return WalletAsk(txs, extra, wallet.requests({**intent.params, **extra}, txs, min_out, desk.profile.chain_id))
 
     async def mined(self, desk: Desk, intent: Intent, receipt: Any) -> dict[str, Any]:
-        return {"received": transferred(receipt, intent.params["token_out"], intent.address)}
+        return {"received": transferred(receipt, from_json(SwapParams, intent.params).token_out, intent.address)}
 
     def told(self, intent: Intent, result: Mapping[str, Any], fee: Usd) -> list[Msg]:
-        params = intent.params
-        paid = from_base_units(int(params["amount_in"]), int(params["decimals_in"]))
-        got = from_base_units(int(result["received"]), int(params["decimals_out"]))
+        params = from_json(SwapParams, intent.params)
+        paid = from_base_units(params.amount_in, params.decimals_in)
+        got = from_base_units(int(result["received"]), params.decimals_out)
         price = (paid / got if intent.kind == "buy" else got / paid) if got and paid else Decimal(0)
         return [Msg(f"trade.mined.{intent.kind}", {
-            "received": Amount(got), "symbol": params["symbol_out"], "paid": Amount(paid), "paid_symbol": params["symbol_in"],
-            "price": Usd(price, 4), "index": params["index"], "block": int(result["block"]), "fee": fee,
+            "received": Amount(got), "symbol": params.symbol_out, "paid": Amount(paid), "paid_symbol": params.symbol_in,
+            "price": Usd(price, 4), "index": params.index, "block": int(result["block"]), "fee": fee,
         })]
 
     def catalog_keys(self, kind: Kind) -> frozenset[str]:
@@ -100,15 +101,14 @@ class Swap:
     async def fresh_quote(self, desk: Desk, intent: Intent) -> tuple[Quote, int, int, int]:
         """Quote again at the newest block; refuse when the price moved beyond the slippage tolerance.
         (quote, fresh amount out, minimum out, slippage bps)"""
-        params = intent.params
-        ref = desk.profile.index(params["index"])
-        side: Side = params["side"]
+        params = from_json(SwapParams, intent.params)
+        ref = desk.profile.index(params.index)
         await desk.head.poll_once()  # the newest block, so the per-block quote cache cannot serve an older one
-        quote = await desk.market.quote(ref, side, from_base_units(int(params["amount_in"]), int(params["decimals_in"])))
+        quote = await desk.market.quote(ref, params.side, from_base_units(params.amount_in, params.decimals_in))
         refuse_unless_sequencer_up(quote.sequencer)
-        fresh_out = int(quote.amount_out.scaleb(int(params["decimals_out"])))
+        fresh_out = int(quote.amount_out.scaleb(params.decimals_out))
         slippage = await desk.slippage_bps(intent.user_id)
-        quoted_out = int(params["quoted_out"])
+        quoted_out = params.quoted_out
         if fresh_out < minimum_out(quoted_out, slippage):
             raise UserError(
                 "error.trade.price_moved", quoted=Usd(price(params, quoted_out), 4),
@@ -119,16 +119,16 @@ class Swap:
     async def txs(self, desk: Desk, intent: Intent, quote: Quote, min_out: int, deadline: int) -> list[UnsignedTx]:
         """Balance, allowance and gas checks against the sender, then an exact approval (only when the
         allowance is short) and the swap, each with a gas limit."""
-        params = intent.params
-        amount_in = int(params["amount_in"])
+        params = from_json(SwapParams, intent.params)
+        amount_in = params.amount_in
         router = desk.profile.swap_router02
         address = intent.address
-        token_in = params["token_in"]
+        token_in = params.token_in
         fees = desk.fees_at(quote.basefee)
         funds = await spendable(desk.chain, desk.profile.multicall3, address, token_in, router, amount_in,
-                                params["symbol_in"], int(params["decimals_in"]))
+                                params.symbol_in, params.decimals_in)
         approval = await desk.exact_approval(intent, token_in, router, amount_in, funds.allowance)
-        call = swap_call(router, token_in, params["token_out"], quote.pool_fee, address, amount_in, min_out, deadline, 0)
+        call = swap_call(router, token_in, params.token_out, quote.pool_fee, address, amount_in, min_out, deadline, 0)
         gas = swap_gas_without_estimate(quote.gas_units)  # a swap behind an unmined approval cannot be estimated
         txs = [approval, replace(call, gas=gas)] if approval else [
             replace(call, gas=await desk.estimate(address, router, call.data, gas))
@@ -137,13 +137,13 @@ class Swap:
         return txs
 
 
-def price(params: Mapping[str, Any], out_units: int) -> Decimal:
+def price(params: SwapParams, out_units: int) -> Decimal:
     """The price in USDC per index token of a swap of the intent's amount for `out_units`."""
-    amount_in = from_base_units(int(params["amount_in"]), int(params["decimals_in"]))
-    out = from_base_units(out_units, int(params["decimals_out"]))
+    amount_in = from_base_units(params.amount_in, params.decimals_in)
+    out = from_base_units(out_units, params.decimals_out)
     if not out or not amount_in:
         return Decimal(0)
-    return amount_in / out if params["side"] == "buy" else out / amount_in
+    return amount_in / out if params.side == "buy" else out / amount_in
 
 
 def transferred(receipt: Any, token: str, to: str) -> int:

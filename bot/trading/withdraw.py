@@ -17,6 +17,7 @@ from bot.profile import TokenRef
 from bot.trading.funds import check_gas, short
 from bot.trading.intents import Intent
 from bot.trading.kinds import Desk, Kind, WalletAsk
+from bot.trading.params import WithdrawParams, from_json
 from bot.trading.status import TradeStatus
 from bot.trading.txs import TRANSFER_GAS, UnsignedTx
 
@@ -34,42 +35,42 @@ class Withdraw:
     """`withdraw`: one transfer from the bot's wallet."""
 
     async def execute(self, desk: Desk, intent: Intent) -> TradeStatus:
-        params = intent.params
-        address, token, to = intent.address, params["token"], params["to"]
+        params = from_json(WithdrawParams, intent.params)
+        address, token, to = intent.address, params.token, params.to
         fees = desk.fees_at(await desk.basefee())
         async with desk.nonces.session(address) as reserve:
-            units = int(params["amount"])
-            decimals = int(params["decimals"])
-            balance = await desk.balance(address, None if token is None else TokenRef(token, params["asset"], decimals))
+            units = params.amount
+            decimals = params.decimals
+            balance = await desk.balance(address, None if token is None else TokenRef(token, params.asset, decimals))
             eth = balance if token is None else await desk.balance(address, None)
             if token is None:
                 gas = TRANSFER_GAS
-                if params["all"]:
+                if params.all:
                     units = balance - gas * fees.max_fee
                     if units <= 0:
                         raise UserError("error.withdraw.nothing", asset="ETH")
             else:
-                if params["all"]:
+                if params.all:
                     units = balance
                 if units > balance:  # said with the amounts before the estimate would revert for it
-                    short(params["asset"], units, balance, decimals)
+                    short(params.asset, units, balance, decimals)
                 gas = await desk.estimate(address, token, p.TRANSFER.encode(to, units), TOKEN_TRANSFER_GAS)
             if units > balance:
-                short(params["asset"], units, balance, decimals)
+                short(params.asset, units, balance, decimals)
             tx = transfer_tx(token, to, units, gas)
             check_gas([tx], fees, eth)
-            return await desk.sign_store_send(intent, [tx], fees, {**params, "amount": units}, await reserve(1))
+            return await desk.sign_store_send(intent, [tx], fees, {**intent.params, "amount": units}, await reserve(1))
 
     async def ask_wallet(self, desk: Desk, intent: Intent, link_seconds: int) -> WalletAsk:
         raise UserError("error.withdraw.connected")  # refused at the quote already: a wallet sends its own funds
 
     async def mined(self, desk: Desk, intent: Intent, receipt: Any) -> dict[str, Any]:
-        return {"sent": int(intent.params["amount"])}
+        return {"sent": from_json(WithdrawParams, intent.params).amount}  # the amount signed (all: what was left)
 
     def told(self, intent: Intent, result: Mapping[str, Any], fee: Usd) -> list[Msg]:
-        params = intent.params
-        sent = from_base_units(int(result["sent"]), int(params["decimals"]))
-        return [Msg("trade.mined.withdraw", {"amount": Amount(sent), "asset": params["asset"], "to": params["to"],
+        params = from_json(WithdrawParams, intent.params)
+        sent = from_base_units(int(result["sent"]), params.decimals)
+        return [Msg("trade.mined.withdraw", {"amount": Amount(sent), "asset": params.asset, "to": params.to,
                                              "block": int(result["block"]), "fee": fee})]
 
     def catalog_keys(self, kind: Kind) -> frozenset[str]:
