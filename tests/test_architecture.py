@@ -144,3 +144,17 @@ def test_import_contracts_hold() -> None:
                           text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:]
     assert "The trading core imports no kind of transaction" in " ".join(done.stdout.split())
+
+
+def test_the_trading_core_reads_the_injected_clock() -> None:
+    """The intent repository and the follower take the clock they are given (tests move it), never time.time()."""
+    core = _contract("The trading core imports no kind")["source_modules"]
+    assert isinstance(core, list)
+    calls = []
+    for module in core:
+        path = ROOT / (module.replace(".", "/") + ".py")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "time"
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "time"):
+                calls.append(f"{module}:{node.lineno}")
+    assert calls == []

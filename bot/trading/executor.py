@@ -13,6 +13,9 @@ what was mined is what was asked for (bot.trading.connected).
 Whatever happens after `signed`, the stored raw transactions are enough to finish: the follower re-broadcasts
 what the node does not know, and reconciliation on start-up does the same for intents a crash left behind.
 The executor returns data (`TradeStatus`); bot.trading.present turns it into catalog messages.
+
+What an intent's transactions are, what its mined receipt says and how its outcome is told belong to its kind's
+handler (bot.trading.kinds), registered by the composition root; the executor hands it itself as the `Desk`.
 """
 
 from __future__ import annotations

@@ -82,23 +82,23 @@ class StakeView:
 
 
 def targets(profile: Profile) -> list[StakeTarget]:
-    out = [StakeTarget(r.symbol, r.token, r.staking) for r in profile.indexes if r.staking is not None]
+    out = [StakeTarget(ref.symbol, ref.token, ref.staking) for ref in profile.indexes if ref.staking is not None]
     if profile.soso is not None and profile.soso_staking is not None:
         out.append(StakeTarget(profile.soso.symbol, profile.soso, profile.soso_staking))
     return out
 
 
 def target_of(profile: Profile, staking: str) -> StakeTarget:
-    return next(t for t in targets(profile) if t.staking.address.lower() == staking.lower())
+    return next(target for target in targets(profile) if target.staking.address.lower() == staking.lower())
 
 
-async def read(chain: Chain, profile: Profile, t: StakeTarget, address: str, block: BlockId = "latest") -> StakeView:
-    s, mc = t.staking.address, profile.multicall3
+async def read(chain: Chain, profile: Profile, target: StakeTarget, address: str, block: BlockId = "latest") -> StakeView:
+    staking, mc = target.staking.address, profile.multicall3
     rows = await chain.multicall(
-        [Call(t.token.address, p.BALANCE_OF, (address,)), Call(s, p.BALANCE_OF, (address,)),
-         Call(t.token.address, p.ALLOWANCE, (address, s)), Call(mc, p.GET_ETH_BALANCE, (address,)),
-         Call(s, p.COOLDOWN_INFOS, (address,)), Call(s, p.COOLDOWN), Call(s, p.PAUSED), Call(mc, p.BLOCK_TIMESTAMP),
-         Call(s, p.GET_AVAILABLE_BALANCE, (address,))],
+        [Call(target.token.address, p.BALANCE_OF, (address,)), Call(staking, p.BALANCE_OF, (address,)),
+         Call(target.token.address, p.ALLOWANCE, (address, staking)), Call(mc, p.GET_ETH_BALANCE, (address,)),
+         Call(staking, p.COOLDOWN_INFOS, (address,)), Call(staking, p.COOLDOWN), Call(staking, p.PAUSED), Call(mc, p.BLOCK_TIMESTAMP),
+         Call(staking, p.GET_AVAILABLE_BALANCE, (address,))],
         block=block,
     )
     held, staked, allowance, eth, info, cooldown, paused, now, available = rows
@@ -125,35 +125,35 @@ def _amount(units: int, decimals: int) -> Amount:
     return Amount(from_base_units(units, decimals), decimals)
 
 
-def check(kind: str, t: StakeTarget, v: StakeView, units: int | None) -> int:
+def check(kind: str, target: StakeTarget, view: StakeView, units: int | None) -> int:
     """The amount in base units this intent moves (`units` None = all), or a UserError saying why not."""
-    d = t.token.decimals
-    if v.paused:
-        raise UserError("error.stake.paused", token=t.staking.symbol)
+    d = target.token.decimals
+    if view.paused:
+        raise UserError("error.stake.paused", token=target.staking.symbol)
     if kind == "stake":
-        have, nothing, short = v.held, "error.stake.nothing", "error.stake.short"
+        have, nothing, short = view.held, "error.stake.nothing", "error.stake.short"
     elif kind == "unstake":
-        have, nothing, short = v.staked, "error.unstake.nothing", "error.unstake.short"
+        have, nothing, short = view.staked, "error.unstake.nothing", "error.unstake.short"
     else:
-        if not v.cooling:
-            raise UserError("error.claim.nothing", symbol=t.symbol)
-        if v.cooling_end > v.now:
-            raise UserError("error.claim.early", amount=_amount(v.cooling, d), symbol=t.symbol,
-                            left=Msg("time.duration", duration_parts(v.cooling_end - v.now)), end=When(v.cooling_end))
-        have, nothing, short = v.cooling, "error.claim.nothing", "error.claim.short"
+        if not view.cooling:
+            raise UserError("error.claim.nothing", symbol=target.symbol)
+        if view.cooling_end > view.now:
+            raise UserError("error.claim.early", amount=_amount(view.cooling, d), symbol=target.symbol,
+                            left=Msg("time.duration", duration_parts(view.cooling_end - view.now)), end=When(view.cooling_end))
+        have, nothing, short = view.cooling, "error.claim.nothing", "error.claim.short"
     if units is None and not have:
-        raise UserError(nothing, symbol=t.symbol)
+        raise UserError(nothing, symbol=target.symbol)
     if units is not None and units > have:
-        raise UserError(short, symbol=t.symbol, staked_symbol=t.staking.symbol, need=_amount(units, d),
+        raise UserError(short, symbol=target.symbol, staked_symbol=target.staking.symbol, need=_amount(units, d),
                         have=_amount(have, d))
-    if kind == "unstake" and v.locked and not v.unstakable:  # whatever was asked: lockers hold all of it
-        raise UserError("error.unstake.all_locked", staked=_amount(v.staked, d), locked=_amount(v.locked, d),
-                        staked_symbol=t.staking.symbol)
+    if kind == "unstake" and view.locked and not view.unstakable:  # whatever was asked: lockers hold all of it
+        raise UserError("error.unstake.all_locked", staked=_amount(view.staked, d), locked=_amount(view.locked, d),
+                        staked_symbol=target.staking.symbol)
     if units is None:  # "all" is all that can move: what lockers hold stays staked
-        return v.unstakable if kind == "unstake" and v.locked else have
-    if kind == "unstake" and units > v.unstakable:
-        raise UserError("error.unstake.locked", need=_amount(units, d), staked=_amount(v.staked, d),
-                        locked=_amount(v.locked, d), available=_amount(v.unstakable, d), staked_symbol=t.staking.symbol)
+        return view.unstakable if kind == "unstake" and view.locked else have
+    if kind == "unstake" and units > view.unstakable:
+        raise UserError("error.unstake.locked", need=_amount(units, d), staked=_amount(view.staked, d),
+                        locked=_amount(view.locked, d), available=_amount(view.unstakable, d), staked_symbol=target.staking.symbol)
     return units
 
 
