@@ -9,8 +9,8 @@ Confirm added to the params later (a swap's fresh quote, gas limits, a connected
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any, Literal, TypeVar
+from dataclasses import Field, dataclass, field, fields
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 Side = Literal["buy", "sell"]
 
@@ -98,8 +98,13 @@ class CancelParams:
     decimals_in: int
 
 
-KindParams = SwapParams | WithdrawParams | StakeParams | IssuanceParams | CancelParams
-P = TypeVar("P", SwapParams, WithdrawParams, StakeParams, IssuanceParams, CancelParams)
+class KindParams(Protocol):
+    """Any kind's parameters: a frozen dataclass (those above, or a new kind's own)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+
+P = TypeVar("P", bound=KindParams)
 FLATTENED = "points"  # a mapping field whose entries are stored as keys of their own
 POINT_KEYS = frozenset({"held_x", "staked_x", "level", "boost_x", "level_from", "level_to"})
 
