@@ -44,7 +44,7 @@ from bot.trading import connected as wallet
 from bot.trading.follow import Follower
 from bot.trading.funds import short
 from bot.trading.intents import Intent, State
-from bot.trading.kinds import Build, Kind, KindRegistry
+from bot.trading.kinds import Build, Kind, KindHandler, KindRegistry
 from bot.trading.nonces import NonceManager
 from bot.trading.params import KindParams, SwapParams, WithdrawParams
 from bot.trading.ports import ConnectedSigners, Notifier, Signers, SlippageStore, TradeSettings
@@ -229,10 +229,12 @@ class Executor:
         """Run a confirmed intent to broadcast; waits up to `inline_wait_seconds` for its outcome. A connected
         wallet's intent gets a signing link instead (stage "signing"), which only goes to a private chat:
         without one (`private_chat` None) it is refused before anything changes. An unstake that restarts a
-        running cooldown (`restart`) needs the explicit acknowledgement, else nothing changes."""
+        running cooldown (`restart`) needs the explicit acknowledgement, else nothing changes. An intent of a kind
+        no handler is registered for raises `UnknownKind` before anything changes."""
         intent = await self._owned(intent_id, user_id)
         if intent.state is not State.QUOTED:
             raise self._refuse_state(intent)
+        handler = self.kinds.of(intent.kind)
         if intent.params.get("restart") and not acknowledged:
             raise UserError("error.unstake.restart_unconfirmed")
         if intent.connected and private_chat is None:
@@ -245,8 +247,8 @@ class Executor:
         intent = await self._owned(intent_id, user_id)
         try:
             if intent.connected:
-                return await self._ask_wallet(intent)
-            status = await self._execute(intent)
+                return await self._ask_wallet(intent, handler)
+            status = await handler.execute(self, intent)
         except (UserError, ChainUnavailable, Web3RPCError) as exc:
             # Nothing was signed (or the node refused before anything was stored): the intent ends here.
             reason = exc.key if isinstance(exc, UserError) else type(exc).__name__
@@ -254,18 +256,15 @@ class Executor:
             raise
         return await self.follower.follow_inline(status)
 
-    async def _execute(self, intent: Intent) -> TradeStatus:
-        return await self.kinds.of(intent.kind).execute(self, intent)
-
     # -- connected wallets ---------------------------------------------------------------------------
 
-    async def _ask_wallet(self, intent: Intent) -> TradeStatus:
+    async def _ask_wallet(self, intent: Intent, handler: KindHandler) -> TradeStatus:
         """The connected wallet's transactions, checked and described, behind a signing link. The swap's
         deadline leaves the link's lifetime for the user to open it and sign, on top of the usual window."""
         if self.connected is None or await self.connected.address_of(intent.user_id) != intent.address:
             raise UserError("error.wallet.changed")
         link_seconds = self.connected.signing_link_seconds
-        ask = await self.kinds.of(intent.kind).ask_wallet(self, intent, link_seconds)
+        ask = await handler.ask_wallet(self, intent, link_seconds)
         txs = ask.txs
         # stored before the link exists; the link expires a moment later, which the follower's grace covers
         expires_at = int(self.clock()) + link_seconds
