@@ -64,7 +64,12 @@ from bot.storage.private import private_dir
 from bot.storage.intents import Intents
 from bot.storage.repositories import Buttons, Users
 from bot.storage.wallets import Pins, SealedKeys, Settings, Wallets
+from bot.issuance.requests import Cancel, Request
 from bot.trading.executor import Executor
+from bot.trading.kinds import KindRegistry
+from bot.trading.stake import Stake
+from bot.trading.swap import Swap
+from bot.trading.withdraw import Withdraw
 from bot.trading.nonces import NonceManager
 from bot.trading.failpoints import kill_at
 from bot.trading.reconcile import reconcile
@@ -183,8 +188,10 @@ class App:
             chains={profile.chain_id: LinkChain(chain, profile.chain_label)},
         )
         nonces = NonceManager(chain.nonce, partial(intents.in_flight_nonces, chain_id=profile.chain_id))
+        kinds = kind_registry()
         trading = Executor(
-            profile, chain, head, market, intents, nonces, wallets, notices, settings, config.trading, connected=connected,
+            profile, chain, head, market, intents, nonces, wallets, notices, settings, config.trading, kinds,
+            connected=connected,
         )
         others, remote_balances, verified = [], [], []
         for other in companions:  # each chain its own executor; one that shares the home chain shares its nonces
@@ -196,7 +203,7 @@ class App:
             o_market = Market(other, o_chain, o_setup, o_head, config.market, hermes=o_hermes)
             connected.chains.setdefault(other.chain_id, LinkChain(o_chain, other.chain_label))  # its signing links
             others.append(Executor(other, o_chain, o_head, o_market, intents, o_nonces, wallets, notices, settings,
-                                   config.trading, connected=connected))
+                                   config.trading, kinds, connected=connected))
             if not same:
                 remote_balances.append(BalanceReader(other, o_chain, o_market, other.chain_label))
         desks = Desks(trading, tuple(others))
@@ -287,6 +294,16 @@ class App:
         await self.resources.aclose()  # the web pages, each chain's head tracker and client, the outbox, the database
         if self.devnet is not None:
             await self.devnet.stop()
+
+
+def kind_registry() -> KindRegistry:
+    """Every kind of intent and the handler that builds, follows and tells it (bot.trading.kinds)."""
+    swap, staking, request, cancel = Swap(), Stake(), Request(), Cancel()
+    return KindRegistry({
+        "buy": swap, "sell": swap, "withdraw": Withdraw(),
+        "stake": staking, "unstake": staking, "claim": staking,  # SOSO's staking token (the boost) too
+        "issue": request, "redeem": request, "cancel_issue": cancel, "cancel_redeem": cancel,
+    })
 
 
 async def _open_chain(profile: Profile, intents: Intents, track_head: bool,

@@ -17,8 +17,8 @@ from bot.core.request import Caller
 from bot.core.router import CommandFn, Router
 from bot.services import Services, StakingAction
 from bot.staking import points_effect
-from bot.trading.present import points_lines, wallet_line
-from bot.trading.stake import StakeKind, StakeTarget, duration_parts, quote_stake, targets
+from bot.trading.present import wallet_line
+from bot.trading.stake import StakeKind, StakeTarget, duration_parts, points_lines, quote_stake, targets
 from handlers.trade import confirm_buttons, intent_arg, run_confirm
 
 

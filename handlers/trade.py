@@ -43,7 +43,7 @@ async def run_confirm(services: Services, caller: Caller, intent_id: int, acknow
     assert x is not None
     req = caller.request
     status = await x.confirm(intent_id, caller.user_key, req.message_ref, req.private_chat, acknowledged)
-    reply = status_reply(status, services.profile)
+    reply = status_reply(status, services.profile, x.kinds)
     if status.stage != "signing" or req.private_chat == req.chat_id:
         return reply
     if await x.notifier.tell(caller.user_key, req.platform, req.private_chat or "", reply) is None:

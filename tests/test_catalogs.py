@@ -89,3 +89,16 @@ def test_escaping_touches_literal_text_and_values_never_placeholder_names() -> N
     params = {name: "a_b" for name in placeholders(ENGLISH[underscored])}
     rendered = CATALOGS.render_msg(Msg(underscored, params), "en", lambda s: s.replace("_", "\\_"))
     assert "{" not in rendered and rendered.count("a\\_b") == len(params)
+
+
+def test_keys_each_kind_builds_exist_in_every_language() -> None:
+    """Keys built at run time from an intent's kind (`f"{kind}.offer"`, `"sign.what." + kind`) come from its
+    registered handler: a kind without its messages in a shipped language fails here."""
+    from bot.app import kind_registry
+    from bot.trading.kinds import Kind
+
+    built = kind_registry().catalog_keys()
+    assert sorted(built) == sorted(get_args(Kind)) and all(built.values())
+    for locale in CATALOGS.locales:
+        entries = CATALOGS.entries[locale]
+        assert sorted(k for keys in built.values() for k in keys if k not in entries) == [], locale

@@ -235,7 +235,7 @@ async def test_connect_and_send_a_buy_from_the_browser(app: App, tmp_path: Path)
     result = done.result or {}
     markup = PlainMarkup()
     expected = app.services.catalogs.render(
-        status_reply(TradeStatus(done, "mined", result["tx_hash"], result), app.profile), "en", markup.escape, markup.style
+        status_reply(TradeStatus(done, "mined", result["tx_hash"], result), app.profile, x.kinds), "en", markup.escape, markup.style
     ).text
     assert edited == "quote-msg" and final == expected and int(result["received"]) == received
     assert final.startswith(f"Confirmed in block {result['block']}: received ") and "Network fee" in final

@@ -116,7 +116,7 @@ async def test_an_estimate_the_contract_refuses_is_explained_by_its_custom_error
     await confirmed(app, "/stake MAG7 10")
     await lock(app, "sMAG7.ssi", address, "9")
     with pytest.raises(UserError) as refused:  # what an unstake beyond the available balance meets at its estimate
-        await trading(app)._estimate(address, staking, p.UNSTAKE.encode(5 * UNIT), 100_000)
+        await trading(app).estimate(address, staking, p.UNSTAKE.encode(5 * UNIT), 100_000)
     assert refused.value.key == "error.tx.would_revert"
     assert refused.value.params["reason"] == Msg("revert.e.insufficient_available", {
         "available": "100000000", "required": "500000000", "symbol": ""})
@@ -215,10 +215,10 @@ async def test_a_revert_behind_the_senders_own_unmined_transaction_keeps_the_fal
         await anvil_rpc.node_call(w3, "evm_setAutomine", False)
         try:
             await sender._send(sender.address, "0x", 1, 21_000)  # unmined
-            assert await trading(app)._estimate(sender.address, staking, p.UNSTAKE.encode(UNIT), 777) == 777
+            assert await trading(app).estimate(sender.address, staking, p.UNSTAKE.encode(UNIT), 777) == 777
         finally:
             await anvil_rpc.node_call(w3, "evm_setAutomine", True)
             await anvil_rpc.mine(w3)
     with pytest.raises(UserError) as refused:
-        await trading(app)._estimate(sender.address, staking, p.UNSTAKE.encode(UNIT), 777)
+        await trading(app).estimate(sender.address, staking, p.UNSTAKE.encode(UNIT), 777)
     assert refused.value.params["reason"] == Msg("revert.s.not_enough_to_unstake", {"reason": "not enough to unstake"})

@@ -156,10 +156,10 @@ class Dca:
             log.exception("dca plan %s: the run due %s failed", plan.id, due)
             return await self._failed(plan, due, "error.internal", [Msg("error.internal")])
         if status.stage in ("reverted", "dropped", "expired"):
-            return await self._failed(plan, due, f"trade.{status.stage}", list(status_reply(status, self.profile).lines))
+            return await self._failed(plan, due, f"trade.{status.stage}", list(status_reply(status, self.profile, self.trading.kinds).lines))
         await self.plans.finish_run(plan.id, due, "done")
         await self.plans.succeeded(plan.id)
-        lines = (self._title(plan), *status_reply(status, self.profile).lines)
+        lines = (self._title(plan), *status_reply(status, self.profile, self.trading.kinds).lines)
         await self.outbox.put(plan.user_id, Reply.of(*lines), "dca", key=f"dca:{plan.id}:{due}")
         return "done"
 

@@ -14,20 +14,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot import protocol as p
 from bot.chain import Call, ChainUnavailable
+from bot.core.errors import UserError
 from bot.core.messages import Reply
 from bot.logreader import LogsRefused
 from bot.issuance import present
-from bot.issuance.requests import CANCEL_KINDS, REQUEST_KINDS
+from bot.issuance.requests import CANCEL_KINDS, REQUEST_KINDS, quote_cancel
 from bot.outbox import Outbox
 from bot.storage.orders import Order, OrderRows
+from bot.trading.executor import Executor
 from bot.trading.intents import Intent, State
-
-if TYPE_CHECKING:
-    from bot.trading.executor import Executor
 
 log = logging.getLogger(__name__)
 WATCH_JOB = "orders:watch"
@@ -137,9 +136,6 @@ class Orders:
 
     async def cancel(self, order_id: int, user_id: int, platform: str, chat_id: str) -> tuple[Executor, int]:
         """A cancellation intent for the user's pending order, ready to confirm: (its chain's executor, intent id)."""
-        from bot.core.errors import UserError
-        from bot.issuance.requests import quote_cancel
-
         order = await self.rows.get(order_id)
         if order is None or order.user_id != user_id:
             raise UserError("error.orders.unknown")

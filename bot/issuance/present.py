@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +12,7 @@ from bot.issuance.factory import PRICE_DECIMALS, FactoryState, RequestQuote
 from bot.issuance.hours import MarketHours
 from bot.profile import Profile
 from bot.storage.orders import Order
+from bot.trading.params import CancelParams, IssuanceParams
 
 
 def market_line(hours: MarketHours, now: int) -> Msg:
@@ -55,11 +57,11 @@ def index_lines(state: FactoryState, hours: MarketHours, chain: str) -> list[Msg
     return lines
 
 
-def request_pending(kind: str, prm: dict[str, Any], result: dict[str, Any]) -> list[Msg]:
+def request_pending(kind: str, params: IssuanceParams, result: Mapping[str, Any]) -> list[Msg]:
     """The trade message once the request mined: pending, and when it should complete."""
-    paid = from_base_units(int(prm["amount_in"]), int(prm["decimals_in"]))
+    paid = from_base_units(params.amount_in, params.decimals_in)
     lines = [Msg(f"issuance.pending.{kind}", {"nonce": int(result.get("nonce", 0)), "amount": Amount(paid),
-                                               "symbol": prm["symbol_in"], "index": prm["index"]})]
+                                               "symbol": params.symbol_in, "index": params.index})]
     expected = result.get("expected_at")
     lines.append(Msg("issuance.expected.open") if expected is None else
                  Msg("issuance.expected.closed", {"when": When(int(expected))}))
@@ -67,10 +69,10 @@ def request_pending(kind: str, prm: dict[str, Any], result: dict[str, Any]) -> l
     return lines
 
 
-def cancel_mined(kind: str, prm: dict[str, Any]) -> list[Msg]:
-    amount = from_base_units(int(prm["amount_in"]), int(prm["decimals_in"]))
+def cancel_mined(kind: str, params: CancelParams) -> list[Msg]:
+    amount = from_base_units(params.amount_in, params.decimals_in)
     return [Msg(f"orders.cancelled.{kind.removeprefix('cancel_')}", {
-        "nonce": int(prm["nonce"]), "amount": Amount(amount), "symbol": prm["symbol_in"], "index": prm["index"]})]
+        "nonce": params.nonce, "amount": Amount(amount), "symbol": params.symbol_in, "index": params.index})]
 
 
 def _what(order: Order) -> Msg:

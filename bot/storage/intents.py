@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -21,6 +21,7 @@ import aiosqlite
 from bot.logs import public_hash
 from bot.storage.db import Database, Tx
 from bot.trading.intents import UNFINISHED, Intent, State, may_move
+from bot.trading.params import KindParams, to_json
 
 _INTENT_COLS = (
     "id, user_id, address, kind, chain_id, params, state, quote_expires_at, platform, chat_id, "
@@ -109,15 +110,28 @@ def _int(value: Any) -> int | None:
 
 
 class Intents:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
+        self._clock = clock
+
+    async def create_from_quote(
+        self, *, kind: str, params: KindParams, user_id: int, address: str, connected: bool, chain_id: int,
+        expires_at: int, platform: str, chat_id: str,
+    ) -> int:
+        """Store a quote as a new intent in `quoted`: its typed params as the row holds them (bot.trading.params),
+        marked as a connected wallet's when that wallet signs it; returns its id."""
+        stored = to_json(params)
+        if connected:
+            stored["wallet"] = "connected"
+        return await self.create(user_id=user_id, address=address, kind=kind, chain_id=chain_id, params=stored,
+                                 expires_at=expires_at, platform=platform, chat_id=chat_id)
 
     async def create(
         self, *, user_id: int, address: str, kind: str, chain_id: int, params: dict[str, Any], expires_at: int,
         platform: str, chat_id: str,
     ) -> int:
         """Store a new intent in state `quoted`; returns its id."""
-        now = int(time.time())
+        now = int(self._clock())
         async with self._db.transaction() as tx:
             row = await tx.fetch_one(
                 """INSERT INTO intents (user_id, address, kind, chain_id, params, state, quote_expires_at,
@@ -133,14 +147,13 @@ class Intents:
         row = await self._db.fetch_one(f"SELECT {_INTENT_COLS} FROM intents WHERE id = ?", (intent_id,))
         return None if row is None else _intent(row)
 
-    @staticmethod
     async def _move(
-        tx: Tx, intent_id: int, old: State, new: State, *, result: dict[str, Any] | None = None,
+        self, tx: Tx, intent_id: int, old: State, new: State, *, result: dict[str, Any] | None = None,
         message_ref: str | None = None, params: dict[str, Any] | None = None,
     ) -> bool:
         if not may_move(old, new):
             raise ValueError(f"intent state may not move from {old.value} to {new.value}")
-        sets, values = ["state = ?", "updated_at = ?"], [new.value, int(time.time())]
+        sets, values = ["state = ?", "updated_at = ?"], [new.value, int(self._clock())]
         if result is not None:
             sets.append("result = ?")
             values.append(json.dumps(result))
@@ -165,7 +178,7 @@ class Intents:
 
     async def store_signed(self, intent_id: int, txs: Sequence[NewTx], params: dict[str, Any] | None = None) -> bool:
         """Store every signed transaction and move `confirmed` to `signed`, atomically, before broadcast."""
-        now = time.time()
+        now = self._clock()
         async with self._db.transaction() as tx:
             if not await self._move(tx, intent_id, State.CONFIRMED, State.SIGNED, params=params):
                 return False
@@ -183,7 +196,7 @@ class Intents:
         async with self._db.transaction() as tx:
             changed = await tx.execute(
                 "UPDATE intents SET params = ?, updated_at = ? WHERE id = ? AND state = ?",
-                (json.dumps(params), int(time.time()), intent_id, state.value),
+                (json.dumps(params), int(self._clock()), intent_id, state.value),
             )
         return changed == 1
 
@@ -193,7 +206,7 @@ class Intents:
         "same": that hash is already recorded for that step (a repeated report changes nothing); "conflict":
         the step holds another live hash and `replaces` does not name it, or the steps before it are missing;
         "refused": the intent is no longer waiting for its wallet (finished, or never confirmed)."""
-        now = time.time()
+        now = self._clock()
         async with self._db.transaction() as tx:
             state = await tx.fetch_one("SELECT state FROM intents WHERE id = ?", (intent_id,))
             rows = [_tx(r) for r in await tx.fetch_all(
@@ -234,11 +247,11 @@ class Intents:
                                            priority_fee, state, signed_at, chain_id)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'signed', ?, (SELECT chain_id FROM intents WHERE id = ?))""",
                 (old.intent_id, new.step, new.purpose, new.address, new.nonce, new.raw_tx, new.tx_hash, new.max_fee,
-                 new.priority_fee, time.time(), old.intent_id),
+                 new.priority_fee, self._clock(), old.intent_id),
             )
 
     async def mark_sent(self, tx_ids: Sequence[int]) -> None:
-        now = time.time()
+        now = self._clock()
         async with self._db.transaction() as tx:
             await tx.executemany(
                 "UPDATE intent_txs SET state = 'sent', sent_at = COALESCE(sent_at, ?) WHERE id = ? AND state = 'signed'",

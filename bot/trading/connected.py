@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.core.amounts import from_base_units
 from bot.core.messages import Amount, Msg
-from bot.trading.swap import UnsignedTx
+from bot.trading.txs import UnsignedTx
 from wallets.connected import TxRequest
 
 ROUTER_NAME = "Uniswap SwapRouter02"
@@ -25,19 +25,19 @@ def wanted(txs: list[UnsignedTx]) -> list[dict[str, Any]]:
     return [{"purpose": t.purpose, "to": t.to, "data": "0x" + t.data.hex(), "value": str(t.value)} for t in txs]
 
 
-def requests(prm: dict[str, Any], txs: list[UnsignedTx], min_out: int, chain_id: int) -> list[TxRequest]:
+def requests(params: dict[str, Any], txs: list[UnsignedTx], min_out: int, chain_id: int) -> list[TxRequest]:
     """The swap's transactions for the signing page: an exact approval (when needed), then the swap."""
-    paid = Amount(from_base_units(int(prm["amount_in"]), int(prm["decimals_in"])), int(prm["decimals_in"]))  # exactly
-    least = from_base_units(min_out, int(prm["decimals_out"]))
-    spend = Msg("sign.amount", {"amount": paid, "symbol": prm["symbol_in"]})
+    paid = Amount(from_base_units(int(params["amount_in"]), int(params["decimals_in"])), int(params["decimals_in"]))  # exactly
+    least = from_base_units(min_out, int(params["decimals_out"]))
+    spend = Msg("sign.amount", {"amount": paid, "symbol": params["symbol_in"]})
     out: list[TxRequest] = []
     for tx in txs:
         if tx.purpose == "approve":
-            what = Msg("sign.what.approve", {"spender": ROUTER_NAME, "amount": paid, "symbol": prm["symbol_in"]})
-            out.append(TxRequest(tx.to, "0x" + tx.data.hex(), tx.value, chain_id, what, prm["symbol_in"], spend, gas=tx.gas))
+            what = Msg("sign.what.approve", {"spender": ROUTER_NAME, "amount": paid, "symbol": params["symbol_in"]})
+            out.append(TxRequest(tx.to, "0x" + tx.data.hex(), tx.value, chain_id, what, params["symbol_in"], spend, gas=tx.gas))
         else:
-            what = Msg("sign.what.swap", {"amount": paid, "symbol_in": prm["symbol_in"], "symbol_out": prm["symbol_out"]})
-            minimum = Msg("sign.amount", {"amount": Amount(least, 8), "symbol": prm["symbol_out"]})
+            what = Msg("sign.what.swap", {"amount": paid, "symbol_in": params["symbol_in"], "symbol_out": params["symbol_out"]})
+            minimum = Msg("sign.amount", {"amount": Amount(least, 8), "symbol": params["symbol_out"]})
             out.append(TxRequest(tx.to, "0x" + tx.data.hex(), tx.value, chain_id, what, ROUTER_NAME, spend, minimum, tx.gas))
     return out
 

@@ -16,7 +16,7 @@ from bot.trading.intents import Intent
 class Desks:
     def __init__(self, home: Executor, others: tuple[Executor, ...] = ()) -> None:
         self.home = home
-        self._by_chain = {x.profile.name: x for x in (home, *others)}
+        self._by_chain = {desk.profile.name: desk for desk in (home, *others)}
 
     def __iter__(self) -> Iterator[Executor]:
         return iter(self._by_chain.values())

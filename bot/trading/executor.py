@@ -13,16 +13,19 @@ what was mined is what was asked for (bot.trading.connected).
 Whatever happens after `signed`, the stored raw transactions are enough to finish: the follower re-broadcasts
 what the node does not know, and reconciliation on start-up does the same for intents a crash left behind.
 The executor returns data (`TradeStatus`); bot.trading.present turns it into catalog messages.
+
+What an intent's transactions are, what its mined receipt says and how its outcome is told belong to its kind's
+handler (bot.trading.kinds), registered by the composition root; the executor hands it itself as the `Desk`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from web3.exceptions import ContractLogicError, Web3RPCError
@@ -32,54 +35,33 @@ from bot.chain import Call, Chain, ChainUnavailable, HeadTracker
 from bot.core.amounts import from_base_units
 from bot.core.errors import UserError
 from bot.logs import public_hash
-from bot.core.messages import Amount, Pct, Usd
+from bot.core.messages import Amount
 from bot.market import Market, Quote, Side, refuse_unless_sequencer_up
 from bot.profile import IndexRef, Profile, TokenRef
 from bot.storage.intents import Intents, NewTx
 from bot.storage.intents import WalletTx
 from bot.trading import connected as wallet
-from bot.issuance import requests as issuance
-from bot.trading import stake, swap
+from bot.trading.follow import Follower
+from bot.trading.funds import short
 from bot.trading.intents import Intent, State
+from bot.trading.kinds import Build, Kind, KindHandler, KindRegistry
 from bot.trading.nonces import NonceManager
+from bot.trading.params import KindParams, SwapParams, WithdrawParams
 from bot.trading.ports import ConnectedSigners, Notifier, Signers, SlippageStore, TradeSettings
 from bot.trading.destinations import refusal
 from bot.trading.gas import AllowanceSlots
 from bot.trading.gas import override as gas_override
+from bot.trading.status import FaultHook as FaultHook, MinedHook as MinedHook
+from bot.trading.status import Sender as Sender, Stage as Stage, TradeStatus as TradeStatus
+from bot.trading.txs import TRANSFER_GAS, Fees, UnsignedTx, approve_tx, APPROVE_GAS, FRESH_ALLOWANCE_GAS
+from bot.trading.txs import fees_from_base, with_margin
 from bot.core.reverts import Units, explain, revert_of
-from wallets.connected import TxRequest
 
 log = logging.getLogger(__name__)
-
-Stage = Literal["signing", "submitted", "pending", "retrying", "mined", "reverted", "dropped", "expired", "held"]
-
-
-@dataclass(frozen=True)
-class TradeStatus:
-    intent: Intent
-    stage: Stage
-    tx_hash: str | None = None  # the transaction that does the trade (swap or transfer)
-    result: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def final(self) -> bool:
-        return self.stage in ("mined", "reverted", "dropped", "expired", "held")  # held: no automatic follow-up
-
-
-@dataclass(frozen=True)
-class Sender:
-    """The wallet a user's trades come from: their connected wallet when they have one, else the bot's."""
-
-    kind: Literal["connected", "custodial"]
-    address: str
 
 
 class Crash(BaseException):
     """Raised by a test's fault hook to stop the pipeline dead at a named point, as a killed process would."""
-
-
-FaultHook = Callable[[str], Awaitable[None]]
-MinedHook = Callable[[Intent], Awaitable[None]]  # told of every intent that ended mined (bot.alerts.cooldowns)
 
 
 async def _no_fault(point: str) -> None:
@@ -90,7 +72,8 @@ class Executor:
     def __init__(
         self, profile: Profile, chain: Chain, head: HeadTracker, market: Market, intents: Intents,
         nonces: NonceManager, signers: Signers, notifier: Notifier, slippage: SlippageStore,
-        settings: TradeSettings, clock: Callable[[], float] = time.time, connected: ConnectedSigners | None = None,
+        settings: TradeSettings, kinds: KindRegistry, clock: Callable[[], float] = time.time,
+        connected: ConnectedSigners | None = None,
     ) -> None:
         self.profile = profile
         self.chain = chain
@@ -102,13 +85,12 @@ class Executor:
         self.notifier = notifier
         self.slippage = slippage
         self.settings = settings
+        self.kinds = kinds  # what each kind of intent does (registered by bot.app)
         self.clock = clock
         self.connected = connected
         self.fault: FaultHook = _no_fault
         self.mined_hooks: list[MinedHook] = []  # the composition root adds what follows mined intents
         self.allowance_slots = AllowanceSlots()  # each token's allowance storage, for estimates behind an approval
-        from bot.trading.follow import Follower  # the follower needs the executor's collaborators
-
         self.follower = Follower(self)
 
     # -- quoting ---------------------------------------------------------------------------------------
@@ -145,25 +127,18 @@ class Executor:
         token_in, token_out = (usdc, ref.token) if side == "buy" else (ref.token, usdc)
         have = await self.balance(address, token_in)
         if have < int(amount.scaleb(token_in.decimals)):
-            self._short(token_in.symbol, int(amount.scaleb(token_in.decimals)), have, token_in.decimals)
-        q = await self.market.quote(ref, side, amount)
-        refuse_unless_sequencer_up(q.sequencer)  # prices cannot be trusted while the L2 sequencer is down
-        params = {
-            "index": ref.symbol, "side": side,
-            "token_in": token_in.address, "token_out": token_out.address,
-            "symbol_in": token_in.symbol, "symbol_out": token_out.symbol,
-            "decimals_in": token_in.decimals, "decimals_out": token_out.decimals,
-            "amount_in": int(amount.scaleb(token_in.decimals)),
-            "quoted_out": int(q.amount_out.scaleb(token_out.decimals)),
-            "quote_block": q.block,
-        }
-        if who.kind == "connected":
-            params["wallet"] = "connected"
-        intent_id = await self.intents.create(
-            user_id=user_id, address=address, kind=side, chain_id=self.profile.chain_id, params=params,
-            expires_at=int(self.clock()) + self.settings.quote_ttl_seconds, platform=platform, chat_id=chat_id,
+            short(token_in.symbol, int(amount.scaleb(token_in.decimals)), have, token_in.decimals)
+        quote = await self.market.quote(ref, side, amount)
+        refuse_unless_sequencer_up(quote.sequencer)  # prices cannot be trusted while the L2 sequencer is down
+        params = SwapParams(
+            index=ref.symbol, side=side, token_in=token_in.address, token_out=token_out.address,
+            symbol_in=token_in.symbol, symbol_out=token_out.symbol,
+            decimals_in=token_in.decimals, decimals_out=token_out.decimals,
+            amount_in=int(amount.scaleb(token_in.decimals)), quoted_out=int(quote.amount_out.scaleb(token_out.decimals)),
+            quote_block=quote.block,
         )
-        return intent_id, q
+        intent_id = await self.store_quote(user_id, platform, chat_id, who, side, params)
+        return intent_id, quote
 
     async def quote_withdraw(
         self, user_id: int, platform: str, chat_id: str, asset: TokenRef | None, amount: Decimal | None, to: str
@@ -181,7 +156,7 @@ class Executor:
         decimals = 18 if asset is None else asset.decimals
         balance = await self.balance(address, asset)
         if amount is None:
-            units = balance - (self._eth_transfer_reserve(await self._basefee()) if asset is None else 0)
+            units = balance - (self._eth_transfer_reserve(await self.basefee()) if asset is None else 0)
             if units <= 0:
                 raise UserError("error.withdraw.nothing", asset=asset.symbol if asset else "ETH")
         else:
@@ -191,15 +166,21 @@ class Executor:
                     "error.trade.short", symbol=asset.symbol if asset else "ETH", need=Amount(amount),
                     have=Amount(from_base_units(balance, decimals)), short=Amount(amount - from_base_units(balance, decimals)),
                 )
-        params = {
-            "asset": asset.symbol if asset else "ETH", "token": asset.address if asset else None,
-            "decimals": decimals, "amount": units, "all": amount is None, "to": to, "chain": self.profile.name,
-        }
-        intent_id = await self.intents.create(
-            user_id=user_id, address=address, kind="withdraw", chain_id=self.profile.chain_id, params=params,
-            expires_at=int(self.clock()) + self.settings.quote_ttl_seconds, platform=platform, chat_id=chat_id,
+        params = WithdrawParams(
+            asset=asset.symbol if asset else "ETH", token=asset.address if asset else None,
+            decimals=decimals, amount=units, all=amount is None, to=to, chain=self.profile.name,
         )
+        intent_id = await self.store_quote(user_id, platform, chat_id, who, "withdraw", params)
         return intent_id, from_base_units(units, decimals)
+
+    async def store_quote(self, user_id: int, platform: str, chat_id: str, who: Sender, kind: Kind,
+                          params: KindParams) -> int:
+        """A quote of any kind stored as an intent in `quoted` for `who`'s wallet, valid for the quote's lifetime."""
+        return await self.intents.create_from_quote(
+            kind=kind, params=params, user_id=user_id, address=who.address, connected=who.kind == "connected",
+            chain_id=self.profile.chain_id, expires_at=int(self.clock()) + self.settings.quote_ttl_seconds,
+            platform=platform, chat_id=chat_id,
+        )
 
     async def balance(self, address: str, asset: TokenRef | None) -> int:
         mc = self.profile.multicall3
@@ -207,13 +188,16 @@ class Executor:
         (res,) = await self.chain.multicall([call], block="pending")
         return int(res.one()) if res.ok else 0
 
-    async def _basefee(self) -> int:
+    async def basefee(self) -> int:
         (res,) = await self.chain.multicall([Call(self.profile.multicall3, p.BASEFEE)])
         return int(res.one())
 
+    def fees_at(self, basefee: int) -> Fees:
+        """The fees a transaction signed now offers, at `basefee`."""
+        return fees_from_base(basefee, self.market.settings.priority_fee_wei)
+
     def _eth_transfer_reserve(self, basefee: int) -> int:
-        fees = swap.fees_from_base(basefee, self.market.settings.priority_fee_wei)
-        return swap.TRANSFER_GAS * fees.max_fee
+        return TRANSFER_GAS * self.fees_at(basefee).max_fee
 
     # -- confirming ------------------------------------------------------------------------------------
 
@@ -245,10 +229,12 @@ class Executor:
         """Run a confirmed intent to broadcast; waits up to `inline_wait_seconds` for its outcome. A connected
         wallet's intent gets a signing link instead (stage "signing"), which only goes to a private chat:
         without one (`private_chat` None) it is refused before anything changes. An unstake that restarts a
-        running cooldown (`restart`) needs the explicit acknowledgement, else nothing changes."""
+        running cooldown (`restart`) needs the explicit acknowledgement, else nothing changes. An intent of a kind
+        no handler is registered for raises `UnknownKind` before anything changes."""
         intent = await self._owned(intent_id, user_id)
         if intent.state is not State.QUOTED:
             raise self._refuse_state(intent)
+        handler = self.kinds.of(intent.kind)
         if intent.params.get("restart") and not acknowledged:
             raise UserError("error.unstake.restart_unconfirmed")
         if intent.connected and private_chat is None:
@@ -261,8 +247,8 @@ class Executor:
         intent = await self._owned(intent_id, user_id)
         try:
             if intent.connected:
-                return await self._ask_wallet(intent)
-            status = await self._execute(intent)
+                return await self._ask_wallet(intent, handler)
+            status = await handler.execute(self, intent)
         except (UserError, ChainUnavailable, Web3RPCError) as exc:
             # Nothing was signed (or the node refused before anything was stored): the intent ends here.
             reason = exc.key if isinstance(exc, UserError) else type(exc).__name__
@@ -270,112 +256,27 @@ class Executor:
             raise
         return await self.follower.follow_inline(status)
 
-    async def _execute(self, intent: Intent) -> TradeStatus:
-        if intent.kind in ("buy", "sell"):
-            return await self._execute_swap(intent)
-        if intent.kind in stake.STAKE_KINDS:
-            status: TradeStatus = await stake.execute(self, intent)
-            return status
-        if intent.kind in issuance.ISSUANCE_KINDS:
-            requested: TradeStatus = await issuance.execute(self, intent)
-            return requested
-        return await self._execute_withdraw(intent)
-
-    async def _fresh_quote(self, intent: Intent) -> tuple[Quote, int, int, int]:
-        """Quote again at the newest block; refuse when the price moved beyond the slippage tolerance.
-        (quote, fresh amount out, minimum out, slippage bps)"""
-        prm = intent.params
-        ref = self.profile.index(prm["index"])
-        side: Side = prm["side"]
-        await self.head.poll_once()  # the newest block, so the per-block quote cache cannot serve an older one
-        q = await self.market.quote(ref, side, from_base_units(int(prm["amount_in"]), int(prm["decimals_in"])))
-        refuse_unless_sequencer_up(q.sequencer)
-        fresh_out = int(q.amount_out.scaleb(int(prm["decimals_out"])))
-        slip = await self.slippage_bps(intent.user_id)
-        quoted_out = int(prm["quoted_out"])
-        if fresh_out < swap.minimum_out(quoted_out, slip):
-            raise UserError(
-                "error.trade.price_moved", quoted=Usd(self._price(intent, quoted_out), 4),
-                now=Usd(q.exec_price, 4), slippage=Pct(Decimal(slip).scaleb(-4)),
-            )
-        return q, fresh_out, swap.minimum_out(fresh_out, slip), slip
-
-    async def _swap_txs(self, intent: Intent, q: Quote, min_out: int, deadline: int) -> list[swap.UnsignedTx]:
-        """Balance, allowance and gas checks against the sender, then an exact approval (only when the
-        allowance is short) and the swap, each with a gas limit."""
-        prm = intent.params
-        amount_in = int(prm["amount_in"])
-        router = self.profile.swap_router02
-        address = intent.address
-        token_in = prm["token_in"]
-        fees = swap.fees_from_base(q.basefee, self.market.settings.priority_fee_wei)
-        mc = self.profile.multicall3
-        bal, allowance, eth = await self.chain.multicall(
-            [Call(token_in, p.BALANCE_OF, (address,)), Call(token_in, p.ALLOWANCE, (address, router)),
-             Call(mc, p.GET_ETH_BALANCE, (address,))],
-            block="pending",
-        )
-        have = int(bal.one()) if bal.ok else 0
-        if have < amount_in:
-            self._short(prm["symbol_in"], amount_in, have, int(prm["decimals_in"]))
-        approval = await self.exact_approval(intent, token_in, router, amount_in, int(allowance.one()) if allowance.ok else 0)
-        call = swap.swap_call(router, token_in, prm["token_out"], q.pool_fee, address, amount_in, min_out, deadline, 0)
-        gas = swap.swap_gas_without_estimate(q.gas_units)  # a swap behind an unmined approval cannot be estimated
-        txs = [approval, replace(call, gas=gas)] if approval else [
-            replace(call, gas=await self._estimate(address, router, call.data, gas))
-        ]
-        self._check_gas(txs, fees, int(eth.one()) if eth.ok else 0)
-        return txs
-
-    async def _execute_swap(self, intent: Intent) -> TradeStatus:
-        q, fresh_out, min_out, slip = await self._fresh_quote(intent)
-        fees = swap.fees_from_base(q.basefee, self.market.settings.priority_fee_wei)
-        deadline = q.timestamp + self.settings.deadline_seconds
-        async with self.nonces.session(intent.address) as reserve:
-            txs = await self._swap_txs(intent, q, min_out, deadline)
-            params = {**intent.params, "fresh_out": fresh_out, "min_out": min_out, "deadline": deadline,
-                      "slippage_bps": slip, "pool_fee": q.pool_fee, "native_usd": str(q.native_usd)}
-            return await self._sign_store_send(intent, txs, fees, params, await reserve(len(txs)))
-
     # -- connected wallets ---------------------------------------------------------------------------
 
-    async def _ask_wallet(self, intent: Intent) -> TradeStatus:
+    async def _ask_wallet(self, intent: Intent, handler: KindHandler) -> TradeStatus:
         """The connected wallet's transactions, checked and described, behind a signing link. The swap's
         deadline leaves the link's lifetime for the user to open it and sign, on top of the usual window."""
         if self.connected is None or await self.connected.address_of(intent.user_id) != intent.address:
             raise UserError("error.wallet.changed")
         link_seconds = self.connected.signing_link_seconds
-        txs, extra, asks = await self._wallet_txs(intent, link_seconds)
+        ask = await handler.ask_wallet(self, intent, link_seconds)
+        txs = ask.txs
         # stored before the link exists; the link expires a moment later, which the follower's grace covers
         expires_at = int(self.clock()) + link_seconds
-        params = {**intent.params, **extra,
+        params = {**intent.params, **ask.params,
                   "gas_limits": [t.gas for t in txs], "requests": wallet.wanted(txs), "link_expires_at": expires_at}
         if not await self.intents.set_params(intent.id, State.CONFIRMED, params):
             raise UserError("error.trade.already")
-        asks = [replace(a, chain_label=self.profile.chain_label) for a in asks]  # companions may share a chain id
+        asks = [replace(a, chain_label=self.profile.chain_label) for a in ask.requests]  # companions may share a chain id
         link = await self.connected.signing_link(intent.id, intent.user_id, asks)
         current = await self._owned(intent.id, intent.user_id)
         self.follower.watch(intent.id, announced=True)  # the outcome, or the link's expiry, is told later
         return TradeStatus(current, "signing", None, {"link": link, "expires_at": expires_at})
-
-    async def _wallet_txs(
-        self, intent: Intent, link_seconds: int
-    ) -> tuple[list[swap.UnsignedTx], dict[str, Any], list[TxRequest]]:
-        """What a connected wallet is asked to send for this intent: (transactions, params to add, requests)."""
-        if intent.kind in stake.STAKE_KINDS:
-            fees = swap.fees_from_base(await self._basefee(), self.market.settings.priority_fee_wei)
-            txs = await stake.stake_txs(self, intent, fees)
-            return txs, {}, stake.requests(intent.params, txs, self.profile.chain_id)
-        if intent.kind in issuance.ISSUANCE_KINDS:
-            fees = swap.fees_from_base(await self._basefee(), self.market.settings.priority_fee_wei)
-            txs = await issuance.request_txs(self, intent, fees)
-            return txs, {}, issuance.wallet_requests(intent.params, intent.kind, txs, self.profile.chain_id)
-        q, fresh_out, min_out, slip = await self._fresh_quote(intent)
-        deadline = q.timestamp + link_seconds + self.settings.deadline_seconds
-        txs = await self._swap_txs(intent, q, min_out, deadline)
-        extra = {"fresh_out": fresh_out, "min_out": min_out, "deadline": deadline, "slippage_bps": slip,
-                 "pool_fee": q.pool_fee, "native_usd": str(q.native_usd)}
-        return txs, extra, wallet.requests({**intent.params, **extra}, txs, min_out, self.profile.chain_id)
 
     async def abandon(self, intent_id: int, user_id: int) -> None:
         """A signing link that could not reach the user: the intent ends (nothing was sent), if still waiting."""
@@ -424,67 +325,15 @@ class Executor:
         log.info("intent %s step %s: %s from the connected wallet", intent.id, step, outcome)
         self.follower.watch(intent.id, announced=True)
 
-    async def send_built(self, intent: Intent, build: Callable[[swap.Fees], Awaitable[list[swap.UnsignedTx]]]) -> TradeStatus:
+    async def send_built(self, intent: Intent, build: Build) -> TradeStatus:
         """A custodial wallet's intent whose transactions `build` makes (checks included) at the current fees:
         built, signed, stored and broadcast under the address's nonce lock (staking, issuance requests)."""
-        fees = swap.fees_from_base(await self._basefee(), self.market.settings.priority_fee_wei)
+        fees = self.fees_at(await self.basefee())
         async with self.nonces.session(intent.address) as reserve:
             txs = await build(fees)
-            return await self._sign_store_send(intent, txs, fees, dict(intent.params), await reserve(len(txs)))
+            return await self.sign_store_send(intent, txs, fees, dict(intent.params), await reserve(len(txs)))
 
-    async def _execute_withdraw(self, intent: Intent) -> TradeStatus:
-        prm = intent.params
-        address, token, to = intent.address, prm["token"], prm["to"]
-        basefee = await self._basefee()
-        fees = swap.fees_from_base(basefee, self.market.settings.priority_fee_wei)
-        async with self.nonces.session(address) as reserve:
-            units = int(prm["amount"])
-            decimals = int(prm["decimals"])
-            balance = await self.balance(address, None if token is None else TokenRef(token, prm["asset"], decimals))
-            eth = balance if token is None else await self.balance(address, None)
-            if token is None:
-                gas = swap.TRANSFER_GAS
-                if prm["all"]:
-                    units = balance - gas * fees.max_fee
-                    if units <= 0:
-                        raise UserError("error.withdraw.nothing", asset="ETH")
-            else:
-                if prm["all"]:
-                    units = balance
-                if units > balance:  # said with the amounts before the estimate would revert for it
-                    self._short(prm["asset"], units, balance, decimals)
-                gas = await self._estimate(address, token, p.TRANSFER.encode(to, units), 80_000)
-            if units > balance:
-                self._short(prm["asset"], units, balance, decimals)
-            tx = swap.transfer_tx(token, to, units, gas)
-            self._check_gas([tx], fees, eth)
-            params = {**prm, "amount": units}
-            return await self._sign_store_send(intent, [tx], fees, params, await reserve(1))
-
-    def _price(self, intent: Intent, out_units: int) -> Decimal:
-        prm = intent.params
-        amount_in = from_base_units(int(prm["amount_in"]), int(prm["decimals_in"]))
-        out = from_base_units(out_units, int(prm["decimals_out"]))
-        if not out or not amount_in:
-            return Decimal(0)
-        return amount_in / out if prm["side"] == "buy" else out / amount_in
-
-    @staticmethod
-    def _short(symbol: str, need: int, have: int, decimals: int) -> None:
-        n, h = from_base_units(need, decimals), from_base_units(have, decimals)
-        raise UserError("error.trade.short", symbol=symbol, need=Amount(n, decimals), have=Amount(h, decimals),
-                        short=Amount(n - h, decimals))
-
-    def _check_gas(self, txs: list[swap.UnsignedTx], fees: swap.Fees, eth: int) -> None:
-        need = sum(t.gas * fees.max_fee + t.value for t in txs)
-        if eth < need:
-            gas_need = sum(t.gas * fees.max_fee for t in txs)
-            raise UserError(
-                "error.trade.short_gas", need=Amount(from_base_units(gas_need, 18), 8),
-                have=Amount(from_base_units(eth, 18), 8), short=Amount(from_base_units(need - eth, 18), 8),
-            )
-
-    async def exact_approval(self, intent: Intent, token: str, spender: str, units: int, allowance: int) -> swap.UnsignedTx | None:
+    async def exact_approval(self, intent: Intent, token: str, spender: str, units: int, allowance: int) -> UnsignedTx | None:
         """An approval of exactly `units` for `spender`, or None when the allowance (read at the pending block)
         covers them and none of the wallet's own transactions is still on its way: one on its way (a swap
         signed a moment ago) may spend the allowance before this trade runs. The approval's gas limit covers
@@ -492,8 +341,8 @@ class Executor:
         seen (an earlier unmined swap spends it to zero first); a limit is only a bound, never paid unused."""
         if allowance >= units and await self._settled(intent):
             return None
-        gas = await self._estimate(intent.address, token, p.APPROVE.encode(spender, units), swap.APPROVE_GAS)
-        return swap.approve_tx(token, spender, units, gas + swap.FRESH_ALLOWANCE_GAS)
+        gas = await self.estimate(intent.address, token, p.APPROVE.encode(spender, units), APPROVE_GAS)
+        return approve_tx(token, spender, units, gas + FRESH_ALLOWANCE_GAS)
 
     async def _settled(self, intent: Intent) -> bool:
         """None of the wallet's own transactions is unmined. The nonce this intent's first transaction takes is
@@ -503,7 +352,7 @@ class Executor:
         upcoming = await (self.chain.nonce(address, "pending") if intent.connected else self.nonces.upcoming(address))
         return upcoming <= await self.chain.nonce(address, "latest")
 
-    async def _estimate(self, sender: str, to: str, data: bytes, fallback: int, units: Units = Units(),
+    async def estimate(self, sender: str, to: str, data: bytes, fallback: int, units: Units = Units(),
                         state_override: dict[str, Any] | None = None) -> int:
         """The node's estimate with a margin. A contract's refusal (a revert, a custom error) stops the trade
         before anything is signed, in words (`bot.core.reverts`), unless the sender has transactions still
@@ -517,7 +366,7 @@ class Executor:
                 log.info("estimate of a call to %s reverted: %s %s", to, revert.message, revert.data[:74])
                 raise UserError("error.tx.would_revert", reason=explain(revert, units)) from exc
             return fallback
-        return swap.with_margin(gas)
+        return with_margin(gas)
 
     async def estimate_behind_approval(self, sender: str, to: str, data: bytes, token: str, spender: str, amount: int,
                                        bound: int, units: Units = Units()) -> int:
@@ -527,11 +376,12 @@ class Executor:
         slot = await self.allowance_slots.slot(self.chain, token, sender, spender)
         if slot is None:
             return bound
-        return await self._estimate(sender, to, data, bound, units, state_override=gas_override(token, slot, amount))
+        return await self.estimate(sender, to, data, bound, units, state_override=gas_override(token, slot, amount))
 
     # -- signing and broadcasting -------------------------------------------------------------------
 
-    def _sign(self, account: LocalAccount, tx: swap.UnsignedTx, nonce: int, fees: swap.Fees) -> tuple[bytes, str]:
+    def sign(self, account: LocalAccount, tx: UnsignedTx, nonce: int, fees: Fees) -> tuple[bytes, str]:
+        """`tx` signed by `account` at `nonce` and `fees` on this chain: (raw bytes, hash)."""
         fields: dict[str, Any] = {
             "type": 2, "chainId": self.profile.chain_id, "nonce": nonce, "to": tx.to, "data": "0x" + tx.data.hex(),
             "value": tx.value, "gas": tx.gas, "maxFeePerGas": fees.max_fee, "maxPriorityFeePerGas": fees.priority_fee,
@@ -541,8 +391,8 @@ class Executor:
         public_hash(tx_hash)  # a hash of our own signing: readable in the logs, unlike other 64-hex strings
         return bytes(signed.raw_transaction), tx_hash
 
-    async def _sign_store_send(
-        self, intent: Intent, txs: list[swap.UnsignedTx], fees: swap.Fees, params: dict[str, Any], nonces: list[int]
+    async def sign_store_send(
+        self, intent: Intent, txs: list[UnsignedTx], fees: Fees, params: dict[str, Any], nonces: list[int]
     ) -> TradeStatus:
         """Sign with consecutive nonces, store raw + hash (→ signed), broadcast (→ sent). Runs under the
         address's nonce lock, so one wallet's transactions reach the node in nonce order."""
@@ -551,7 +401,7 @@ class Executor:
             raise UserError("error.wallet.changed")
         new = []
         for step, (tx, nonce) in enumerate(zip(txs, nonces, strict=True)):
-            raw, tx_hash = self._sign(account, tx, nonce, fees)
+            raw, tx_hash = self.sign(account, tx, nonce, fees)
             new.append(NewTx(step, tx.purpose, intent.address, nonce, raw, tx_hash, fees.max_fee, fees.priority_fee))
         params = {**params, "gas_limits": [t.gas for t in txs]}
         if not await self.intents.store_signed(intent.id, new, params):

@@ -23,25 +23,35 @@ import asyncio
 import logging
 import time
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from eth_account.signers.local import LocalAccount
 from web3.exceptions import ContractLogicError, Web3RPCError
 
-from bot import protocol as p
 from bot.core.reverts import revert_of
 from bot.chain import ChainUnavailable
 from bot.storage.intents import NewTx, TxRow, WalletTx
-from bot.issuance.requests import ISSUANCE_KINDS, request_facts
 from bot.trading import connected as wallet
-from bot.trading import swap
-from bot.trading.gaps import unsigned_of
 from bot.trading.intents import Intent, State
-from bot.trading.stake import STAKE_KINDS, mined_facts
-
-if TYPE_CHECKING:
-    from bot.trading.executor import Executor, Stage, TradeStatus
+from bot.trading.kinds import Desk, KindRegistry
+from bot.trading.ports import Notifier, Signers
+from bot.trading.present import status_reply
+from bot.trading.status import FaultHook, MinedHook, Stage, TradeStatus
+from bot.trading.txs import Fees, UnsignedTx, unsigned_of
 
 log = logging.getLogger(__name__)
+
+
+class Pipeline(Desk, Protocol):
+    """What the follower uses of its chain's executor: the kinds' desk, and signing, telling and the hooks."""
+
+    signers: Signers
+    notifier: Notifier
+    kinds: KindRegistry
+    fault: FaultHook
+    mined_hooks: list[MinedHook]
+
+    def sign(self, account: LocalAccount, tx: UnsignedTx, nonce: int, fees: Fees) -> tuple[bytes, str]: ...
 
 
 def _error_text(exc: Exception) -> str:
@@ -49,8 +59,8 @@ def _error_text(exc: Exception) -> str:
 
 
 class Follower:
-    def __init__(self, executor: Executor) -> None:
-        self.x = executor
+    def __init__(self, desk: Pipeline) -> None:
+        self.desk = desk
         self._tasks: dict[int, asyncio.Task[TradeStatus]] = {}
         self._announced: set[int] = set()  # intents whose "submitted" reply went out: tell their outcome later
 
@@ -60,7 +70,7 @@ class Follower:
         """Broadcast one stored transaction: "sent", "retrying" (no RPC answered) or "refused"."""
         assert row.raw_tx is not None
         try:
-            await self.x.chain.send_raw(row.raw_tx)
+            await self.desk.chain.send_raw(row.raw_tx)
         except ChainUnavailable:
             return "retrying"
         except Web3RPCError as exc:
@@ -73,7 +83,7 @@ class Follower:
 
     async def broadcast(self, intent_id: int) -> Stage:
         """Send every stored, unsent transaction of the intent in nonce order; move it to `sent`."""
-        rows = [r for r in await self.x.intents.txs(intent_id) if r.state == "signed"]
+        rows = [r for r in await self.desk.intents.txs(intent_id) if r.state == "signed"]
         sent: list[int] = []
         outcome: Stage = "submitted"
         for row in rows:
@@ -82,15 +92,15 @@ class Follower:
                 outcome = "retrying" if result == "retrying" else "dropped"
                 break
             sent.append(row.id)
-        await self.x.fault("after_broadcast")  # a crash here: on the node, not yet recorded as sent
-        await self.x.intents.mark_sent(sent)
+        await self.desk.fault("after_broadcast")  # a crash here: on the node, not yet recorded as sent
+        await self.desk.intents.mark_sent(sent)
         if sent:
-            await self.x.intents.move(intent_id, State.SIGNED, State.SENT)
+            await self.desk.intents.move(intent_id, State.SIGNED, State.SENT)
         if outcome == "dropped" and not sent:
             for row in rows:
-                await self.x.intents.settle_tx(row, "dropped", None)
-            await self.x.intents.move(intent_id, State.SIGNED, State.SENT)
-            await self.x.intents.move(intent_id, State.SENT, State.DROPPED, result={"reason": "refused"})
+                await self.desk.intents.settle_tx(row, "dropped", None)
+            await self.desk.intents.move(intent_id, State.SIGNED, State.SENT)
+            await self.desk.intents.move(intent_id, State.SENT, State.DROPPED, result={"reason": "refused"})
         return outcome
 
     # -- following -----------------------------------------------------------------------------------
@@ -102,7 +112,7 @@ class Follower:
             return status
         task = self.watch(status.intent.id)
         try:
-            return await asyncio.wait_for(asyncio.shield(task), self.x.settings.inline_wait_seconds)
+            return await asyncio.wait_for(asyncio.shield(task), self.desk.settings.inline_wait_seconds)
         except asyncio.TimeoutError:
             self._announced.add(status.intent.id)
             return status
@@ -123,7 +133,7 @@ class Follower:
         told_pending = False
         try:
             while True:
-                seen = self.x.head.head
+                seen = self.desk.head.head
                 try:
                     status = await self.check(intent_id)
                 except ChainUnavailable:
@@ -133,14 +143,12 @@ class Follower:
                         await self._tell(status)
                     return status
                 if (not told_pending and intent_id in self._announced
-                        and time.monotonic() - started > self.x.settings.pending_notice_seconds):
+                        and time.monotonic() - started > self.desk.settings.pending_notice_seconds):
                     told_pending = True
-                    intent = await self.x.intents.get(intent_id)
+                    intent = await self.desk.intents.get(intent_id)
                     if intent is not None and not await self._waiting_for_wallet(intent):
-                        from bot.trading.executor import TradeStatus
-
                         await self._tell(TradeStatus(intent, "pending"))
-                await self.x.head.next_block(seen, timeout=self.x.settings.retry_seconds)
+                await self.desk.head.next_block(seen, timeout=self.desk.settings.retry_seconds)
         finally:
             self._tasks.pop(intent_id, None)
             self._announced.discard(intent_id)
@@ -149,37 +157,33 @@ class Follower:
         """A connected wallet has steps still to send: the message shows the signing link; leave it."""
         if not intent.connected:
             return False
-        sent = {r.step for r in await self.x.intents.txs(intent.id)}
+        sent = {r.step for r in await self.desk.intents.txs(intent.id)}
         return len(sent) < len(intent.params.get("requests") or [])
 
     async def _tell(self, status: TradeStatus) -> None:
-        from bot.trading.present import status_reply
-
         intent = status.intent
         try:
-            await self.x.notifier.tell(
-                intent.user_id, intent.platform, intent.chat_id, status_reply(status, self.x.profile), intent.message_ref
+            await self.desk.notifier.tell(
+                intent.user_id, intent.platform, intent.chat_id, status_reply(status, self.desk.profile, self.desk.kinds), intent.message_ref
             )
         except Exception:  # noqa: BLE001 - a notice that cannot be delivered must not stop the follower
             log.exception("could not tell user %s about intent %s", intent.user_id, intent.id)
 
     async def check(self, intent_id: int) -> TradeStatus | None:
         """One pass over the intent's transactions; the final status, or None while it is still pending."""
-        from bot.trading.executor import TradeStatus
-
-        intent = await self.x.intents.get(intent_id)
+        intent = await self.desk.intents.get(intent_id)
         if intent is None:
             return None
         if intent.state.terminal or intent.state is State.HELD:
             return TradeStatus(intent, _stage(intent.state), (intent.result or {}).get("tx_hash"), intent.result or {})
-        rows = await self.x.intents.txs(intent_id)
+        rows = await self.desk.intents.txs(intent_id)
         if intent.connected:
             return await self._check_wallet(intent, rows)
         if not rows:
             return None
-        mined_nonce = await self.x.chain.nonce(intent.address, "latest")  # before the receipts: see the docstring
+        mined_nonce = await self.desk.chain.nonce(intent.address, "latest")  # before the receipts: see the docstring
         candidates = [r for r in rows if r.state != "dropped"]
-        receipts = await self.x.chain.receipts([r.tx_hash for r in candidates])
+        receipts = await self.desk.chain.receipts([r.tx_hash for r in candidates])
         steps = sorted({r.step for r in rows})
         pending_steps: list[list[TxRow]] = []
         for step in steps:
@@ -196,14 +200,14 @@ class Follower:
                 continue
             if not live or (live[0].nonce is not None and mined_nonce > live[0].nonce):
                 for r in live:
-                    await self.x.intents.settle_tx(r, "dropped", None)
-                self.x.nonces.forget(intent.address)
+                    await self.desk.intents.settle_tx(r, "dropped", None)
+                self.desk.nonces.forget(intent.address)
                 return await self._finish(intent, State.DROPPED, {"reason": "nonce used elsewhere"})
             pending_steps.append(live)
         if not pending_steps:
             return await self._finish(intent, State.MINED, await self._mined_result(intent, rows, receipts))
         await self._keep_moving(intent, pending_steps)
-        held = await self.x.intents.get(intent_id)
+        held = await self.desk.intents.get(intent_id)
         if held is not None and held.state is State.HELD:
             return TradeStatus(held, "held", (held.result or {}).get("tx_hash"), held.result or {})
         return None
@@ -213,13 +217,13 @@ class Follower:
         the signing page. If the one mined with that nonce is the step asked for, it is the step: recorded
         as replacing the reported hash. A cancel or anything else is not, and the step stays replaced."""
         assert row.nonce is not None
-        found = await self.x.chain.mined_with_nonce(intent.address, row.nonce)
+        found = await self.desk.chain.mined_with_nonce(intent.address, row.nonce)
         if found is None or not wallet.matches(found, intent.address, asked):
             return False
         tx_hash = "0x" + bytes(found["hash"]).hex()
         nonce, max_fee, tip = wallet.fees_of(found)
         sent = WalletTx(row.step, row.purpose, intent.address, tx_hash, nonce, max_fee, tip)
-        outcome = await self.x.intents.record_wallet_tx(intent.id, sent, row)
+        outcome = await self.desk.intents.record_wallet_tx(intent.id, sent, row)
         log.info("intent %s step %s: the wallet sped it up as %s (%s)", intent.id, row.step, tx_hash, outcome)
         return outcome in ("recorded", "same")
 
@@ -228,37 +232,37 @@ class Follower:
         receipt is not served yet (anvil while it mines, a load-balanced RPC whose nodes lag each other) is
         mined, not dropped: a transaction replaced by another with its nonce is gone from the node."""
         for r in live:
-            if await self.x.chain.transaction_known(r.tx_hash):
+            if await self.desk.chain.transaction_known(r.tx_hash):
                 return True
         return False
 
     async def _settle(self, row: TxRow, receipt: Any) -> str:
         """Record a mined step's outcome once; "mined" or "reverted"."""
         state = "mined" if int(receipt["status"]) == 1 else "reverted"
-        self.x.head.observe(int(receipt["blockNumber"]))  # later reads (the user's /positions next) see it too
+        self.desk.head.observe(int(receipt["blockNumber"]))  # later reads (the user's /positions next) see it too
         if row.state not in ("mined", "reverted"):
-            await self.x.intents.settle_tx(row, state, int(receipt["blockNumber"]))
+            await self.desk.intents.settle_tx(row, state, int(receipt["blockNumber"]))
         return state
 
     async def _check_wallet(self, intent: Intent, rows: list[TxRow]) -> TradeStatus | None:
         """One pass over a connected wallet's intent (see the module docstring)."""
         want: list[dict[str, Any]] = intent.params.get("requests") or []
-        expiry = float(intent.params.get("link_expires_at", 0)) + self.x.settings.wallet_grace_seconds
-        late = self.x.clock() > expiry
+        expiry = float(intent.params.get("link_expires_at", 0)) + self.desk.settings.wallet_grace_seconds
+        late = self.desk.clock() > expiry
         if not rows:
             if late and intent.state is State.CONFIRMED:
                 return await self._finish(intent, State.EXPIRED, {"reason": "link expired"})
             return None
-        mined_nonce = await self.x.chain.nonce(intent.address, "latest")  # before the receipts, as in `check`
+        mined_nonce = await self.desk.chain.nonce(intent.address, "latest")  # before the receipts, as in `check`
         candidates = [r for r in rows if r.state != "dropped"]
-        receipts = await self.x.chain.receipts([r.tx_hash for r in candidates])
+        receipts = await self.desk.chain.receipts([r.tx_hash for r in candidates])
         for step, asked in enumerate(want):
             mine = [r for r in candidates if r.step == step]
             got = next((r for r in mine if r.tx_hash in receipts), None)
             if got is not None:
                 receipt = receipts[got.tx_hash]
                 state = await self._settle(got, receipt)
-                found = await self.x.chain.transaction(got.tx_hash)
+                found = await self.desk.chain.transaction(got.tx_hash)
                 if found is None or not wallet.matches(found, intent.address, asked):
                     log.warning("intent %s step %s: the wallet's mined transaction is not the one asked for", intent.id, step)
                     return await self._finish(intent, State.DROPPED, {"reason": "mismatch", "tx_hash": got.tx_hash})
@@ -273,15 +277,15 @@ class Follower:
             row = live[-1]
             if row.nonce is not None and mined_nonce > row.nonce and not await self._known(live):
                 if await self._adopt_speed_up(intent, row, asked):
-                    return await self._check_wallet(intent, await self.x.intents.txs(intent.id))
+                    return await self._check_wallet(intent, await self.desk.intents.txs(intent.id))
                 for r in live:
-                    await self.x.intents.settle_tx(r, "dropped", None)
+                    await self.desk.intents.settle_tx(r, "dropped", None)
                 return await self._finish(intent, State.DROPPED, {"reason": "replaced", "tx_hash": row.tx_hash})
-            unseen = row.sent_at is not None and time.time() - row.sent_at > self.x.settings.wallet_unseen_seconds
+            unseen = row.sent_at is not None and self.desk.clock() - row.sent_at > self.desk.settings.wallet_unseen_seconds
             # a hash the node never saw is provisional while its link lives: the real one may still replace it
-            if unseen and late and not await self.x.chain.transaction_known(row.tx_hash):
+            if unseen and late and not await self.desk.chain.transaction_known(row.tx_hash):
                 for r in live:
-                    await self.x.intents.settle_tx(r, "dropped", None)
+                    await self.desk.intents.settle_tx(r, "dropped", None)
                 return await self._finish(intent, State.DROPPED, {"reason": "never seen", "tx_hash": row.tx_hash})
             return None
         return await self._finish(intent, State.MINED, await self._mined_result(intent, rows, receipts))
@@ -290,19 +294,19 @@ class Follower:
         """Re-broadcast what the node does not know; replace what is stuck."""
         unsent = [live[-1] for live in pending if live[-1].state == "signed"]
         if unsent:
-            async with self.x.nonces.lock(intent.address):
+            async with self.desk.nonces.lock(intent.address):
                 await self.broadcast(intent.id)
             return
-        now = time.time()
+        now = self.desk.clock()
         for live in pending:
             row = live[-1]
-            if not await self.x.chain.transaction_known(row.tx_hash):
+            if not await self.desk.chain.transaction_known(row.tx_hash):
                 if await self._send(row) == "sent":
                     log.info("re-broadcast %s of intent %s", row.tx_hash, intent.id)
                 continue
-            stuck = row.sent_at is not None and now - row.sent_at > self.x.settings.replace_after_seconds
-            replaced = sum(1 for r in await self.x.intents.txs(intent.id) if r.step == row.step) - 1
-            if stuck and replaced < self.x.settings.max_replacements:
+            stuck = row.sent_at is not None and now - row.sent_at > self.desk.settings.replace_after_seconds
+            replaced = sum(1 for r in await self.desk.intents.txs(intent.id) if r.step == row.step) - 1
+            if stuck and replaced < self.desk.settings.max_replacements:
                 await self._replace(intent, row)
                 return  # one replacement per pass, in nonce order
 
@@ -310,43 +314,41 @@ class Follower:
         """Replace a stuck transaction with the same one at higher fees, rebuilt from our own signed bytes: what
         the node says the transaction is only ever compared with them, never signed. A node that answers
         something else for our hash (a hostile or broken RPC) raises the alarm and holds the intent."""
-        node = await self.x.chain.transaction(row.tx_hash)
+        node = await self.desk.chain.transaction(row.tx_hash)
         if node is None:
             return  # gone from the node since the last look: the next pass broadcasts it again
         assert row.nonce is not None and row.max_fee is not None and row.priority_fee is not None  # signed by us
         unsigned = unsigned_of(row)
         differs = _differs(node, row, unsigned)
-        fees = swap.Fees(row.max_fee, row.priority_fee).bumped(self.x.settings.fee_bump_pct)
-        account = await self.x.signers.account(intent.user_id)
-        raw, tx_hash = self.x._sign(account, unsigned, row.nonce, fees)
+        fees = Fees(row.max_fee, row.priority_fee).bumped(self.desk.settings.fee_bump_pct)
+        account = await self.desk.signers.account(intent.user_id)
+        raw, tx_hash = self.desk.sign(account, unsigned, row.nonce, fees)
         new = NewTx(row.step, row.purpose, row.address, row.nonce, raw, tx_hash, fees.max_fee, fees.priority_fee)
-        async with self.x.nonces.lock(intent.address):
-            await self.x.intents.store_replacement(row, new)
-            rows = [r for r in await self.x.intents.txs(intent.id) if r.tx_hash == tx_hash]
+        async with self.desk.nonces.lock(intent.address):
+            await self.desk.intents.store_replacement(row, new)
+            rows = [r for r in await self.desk.intents.txs(intent.id) if r.tx_hash == tx_hash]
             if await self._send(rows[0]) == "sent":
-                await self.x.intents.mark_sent([rows[0].id])
+                await self.desk.intents.mark_sent([rows[0].id])
         log.info("replaced stuck %s of intent %s with %s (+%s%% fees)", row.tx_hash, intent.id, tx_hash,
-                 self.x.settings.fee_bump_pct)
+                 self.desk.settings.fee_bump_pct)
         if differs:
             log.error("ALARM intent %s: the node's answer for %s differs from the transaction we signed (%s); the "
                       "replacement was built from the signed one; the intent is held for the operator "
                       "(indexbot intents --held). Check the RPC endpoint.", intent.id, row.tx_hash, ", ".join(differs))
-            await self.x.intents.move(intent.id, intent.state, State.HELD,
+            await self.desk.intents.move(intent.id, intent.state, State.HELD,
                                       result={"reason": "rpc mismatch", "fields": differs, "tx_hash": row.tx_hash})
 
     async def _finish(self, intent: Intent, state: State, result: dict[str, Any]) -> TradeStatus:
-        from bot.trading.executor import TradeStatus
-
         if intent.state is State.SIGNED:
-            await self.x.intents.move(intent.id, State.SIGNED, State.SENT)
+            await self.desk.intents.move(intent.id, State.SIGNED, State.SENT)
         if intent.state is State.CONFIRMED:  # a connected wallet's intent that never got a hash
-            await self.x.intents.move(intent.id, State.CONFIRMED, state, result=result)
+            await self.desk.intents.move(intent.id, State.CONFIRMED, state, result=result)
         else:
-            await self.x.intents.move(intent.id, State.SENT, state, result=result)
-        current = await self.x.intents.get(intent.id)
+            await self.desk.intents.move(intent.id, State.SENT, state, result=result)
+        current = await self.desk.intents.get(intent.id)
         assert current is not None
         if current.state is State.MINED:
-            for hook in self.x.mined_hooks:
+            for hook in self.desk.mined_hooks:
                 try:
                     await hook(current)
                 except Exception:  # noqa: BLE001 - a follower of mined intents must not change the trade's outcome
@@ -354,39 +356,33 @@ class Follower:
         return TradeStatus(current, _stage(current.state), result.get("tx_hash"), current.result or result)
 
     async def _mined_result(self, intent: Intent, rows: list[TxRow], receipts: dict[str, Any]) -> dict[str, Any]:
+        """The outcome: the last step's hash and block and what the gas cost, then what the intent's kind reads."""
+        handler = self.desk.kinds.of(intent.kind)
         mined = [receipts[r.tx_hash] for r in rows if r.tx_hash in receipts]
         gas_wei = sum(int(rc["gasUsed"]) * int(rc["effectiveGasPrice"]) for rc in mined)
         last = mined[-1]
-        prm = intent.params
         result: dict[str, Any] = {
             "tx_hash": "0x" + bytes(last["transactionHash"]).hex(), "block": int(last["blockNumber"]),
             "gas_wei": gas_wei,
         }
-        native = Decimal(str(prm.get("native_usd", "0")))
+        native = Decimal(str(intent.params.get("native_usd", "0")))
         if not native:
-            snap = await self.x.market.snapshot()
-            native = snap.prices.get(self.x.profile.native_feed_symbol, Decimal(0))
+            snap = await self.desk.market.snapshot()
+            native = snap.prices.get(self.desk.profile.native_feed_symbol, Decimal(0))
         result["gas_usd"] = str(Decimal(gas_wei).scaleb(-18) * native)
-        if intent.kind in ("buy", "sell"):
-            result["received"] = _transferred(last, prm["token_out"], intent.address)
-        elif intent.kind in ISSUANCE_KINDS:  # the factory's nonce and when it should fill (bot.issuance)
-            result.update(request_facts(self.x, intent, last))
-        else:
-            result["sent"] = int(prm["amount"])
-        if intent.kind in STAKE_KINDS:  # what the contract holds now, for the reply: never our bookkeeping
-            result.update(await mined_facts(self.x.chain, prm["staking"], intent.address, result["block"]))
+        result.update(await handler.mined(self.desk, intent, last))
         return result
 
     async def _revert_result(self, row: TxRow, receipt: Any) -> dict[str, Any]:
         """Why a mined transaction reverted: replayed with eth_call on the block before, its revert data kept
         (`revert`, decoded for the reader by `bot.core.reverts`) with the node's message (`reason`, for logs)."""
         reason, data = "unknown", ""
-        tx = await self.x.chain.transaction(row.tx_hash)
+        tx = await self.desk.chain.transaction(row.tx_hash)
         if tx is not None:
             call = {"from": tx["from"], "to": tx["to"], "data": "0x" + bytes(tx["input"]).hex(), "value": int(tx["value"]),
                     "gas": int(tx["gas"])}
             try:
-                await self.x.chain.call_tx(call, max(int(receipt["blockNumber"]) - 1, 0))
+                await self.desk.chain.call_tx(call, max(int(receipt["blockNumber"]) - 1, 0))
             except (ContractLogicError, Web3RPCError) as exc:
                 reason = _reason(exc)
                 revert = revert_of(exc)
@@ -409,7 +405,7 @@ def _stage(state: State) -> Stage:
     return stages.get(state, "dropped")  # type: ignore[return-value]
 
 
-def _differs(node: Any, row: TxRow, signed: swap.UnsignedTx) -> list[str]:
+def _differs(node: Any, row: TxRow, signed: UnsignedTx) -> list[str]:
     """The fields in which the node's answer for our transaction's hash differs from what we signed (none for an
     honest node: the hash commits to every signed byte)."""
     def addr(value: Any) -> str:
@@ -432,15 +428,3 @@ def _reason(exc: Exception) -> str:
     if marker in text:
         text = text.split(marker, 1)[1]
     return text.strip()[:120] or "unknown"
-
-
-def _transferred(receipt: Any, token: str, to: str) -> int:
-    """The sum of ERC-20 Transfer events of `token` to `to` in a receipt."""
-    total = 0
-    want_to = "0x" + "0" * 24 + to.lower()[2:]
-    for log_ in receipt["logs"]:
-        topics = ["0x" + bytes(t).hex() for t in log_["topics"]]
-        if (str(log_["address"]).lower() == token.lower() and len(topics) == 3 and topics[0] == p.TRANSFER_TOPIC
-                and topics[2] == want_to):
-            total += int.from_bytes(bytes(log_["data"]), "big")
-    return total

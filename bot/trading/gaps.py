@@ -22,20 +22,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from eth_account.typed_transactions.typed_transaction import TypedTransaction
-from eth_utils.address import to_checksum_address
-from hexbytes import HexBytes
 from web3.exceptions import Web3RPCError
 
 from bot.storage.intents import NewTx, TxRow
-from bot.trading import swap
+from bot.trading.follow import Pipeline
 from bot.trading.intents import Intent
 from bot.trading.nonces import gaps
-
-if TYPE_CHECKING:
-    from bot.trading.executor import Executor
+from bot.trading.txs import Fees
+from bot.trading.txs import unsigned_of as unsigned_of  # where callers found it
 
 log = logging.getLogger(__name__)
 
@@ -49,39 +44,31 @@ class Moved:
     tx_hash: str
 
 
-def unsigned_of(row: TxRow) -> swap.UnsignedTx:
-    """The transaction a stored raw one asks for (our own signed bytes), to sign again at another nonce."""
-    assert row.raw_tx is not None
-    tx = TypedTransaction.from_bytes(HexBytes(row.raw_tx)).as_dict()
-    return swap.UnsignedTx(row.purpose, to_checksum_address(tx["to"]),
-                           bytes(tx["data"]), int(tx["value"]), int(tx["gas"]))
-
-
-async def repair_gaps(x: Executor, intents: list[Intent]) -> list[Moved]:
-    """Move the in-flight transactions of these intents (custodial wallets on `x`'s chain) down into the nonce
+async def repair_gaps(desk: Pipeline, intents: list[Intent]) -> list[Moved]:
+    """Move the in-flight transactions of these intents (custodial wallets on `desk`'s chain) down into the nonce
     holes below them; returns what was moved. Run at start-up, before the follower looks at them."""
     held: dict[str, list[tuple[Intent, TxRow]]] = {}
     for intent in intents:
         if intent.connected:
             continue  # a connected wallet numbers its own transactions
-        for row in await x.intents.txs(intent.id):
+        for row in await desk.intents.txs(intent.id):
             if row.live and row.nonce is not None and row.raw_tx is not None:
                 held.setdefault(intent.address, []).append((intent, row))
     moved: list[Moved] = []
     for address, rows in held.items():
-        async with x.nonces.lock(address):
-            moved += await _repair(x, address, sorted(rows, key=lambda p: int(p[1].nonce or 0)))
-            x.nonces.forget(address)  # the next trade reads the chain and the moved rows again
+        async with desk.nonces.lock(address):
+            moved += await _repair(desk, address, sorted(rows, key=lambda p: int(p[1].nonce or 0)))
+            desk.nonces.forget(address)  # the next trade reads the chain and the moved rows again
     return moved
 
 
-async def _repair(x: Executor, address: str, rows: list[tuple[Intent, TxRow]]) -> list[Moved]:
-    pending = await x.chain.nonce(address, "pending")
+async def _repair(desk: Pipeline, address: str, rows: list[tuple[Intent, TxRow]]) -> list[Moved]:
+    pending = await desk.chain.nonce(address, "pending")
     holes = gaps(pending, [int(r.nonce or 0) for _, r in rows])
     if not holes:
         return []
     log.warning("nonce gap for %s on chain %s: the chain is at %s, nonces %s are held by nobody; moving the "
-                "transactions above them down", address, x.profile.chain_id, pending, holes)
+                "transactions above them down", address, desk.profile.chain_id, pending, holes)
     moved: list[Moved] = []
     nxt = pending
     for intent, row in rows:
@@ -91,17 +78,17 @@ async def _repair(x: Executor, address: str, rows: list[tuple[Intent, TxRow]]) -
         if nonce == nxt:
             nxt += 1
             continue
-        if await x.chain.transaction_known(row.tx_hash):
+        if await desk.chain.transaction_known(row.tx_hash):
             log.warning("intent %s: %s (nonce %s) is queued at the node behind the gap; it is not re-signed (it "
                         "would mine too once the gap fills), nor is anything above it", intent.id, row.tx_hash, nonce)
             break
-        account = await x.signers.account(intent.user_id)
+        account = await desk.signers.account(intent.user_id)
         if account.address != address or row.max_fee is None or row.priority_fee is None:
             log.warning("intent %s: cannot re-sign %s (not this wallet's key, or no fees stored)", intent.id, row.tx_hash)
             break
-        fees = swap.Fees(row.max_fee, row.priority_fee)
-        raw, tx_hash = x._sign(account, unsigned_of(row), nxt, fees)
-        await x.intents.store_replacement(row, NewTx(row.step, row.purpose, address, nxt, raw, tx_hash, fees.max_fee,
+        fees = Fees(row.max_fee, row.priority_fee)
+        raw, tx_hash = desk.sign(account, unsigned_of(row), nxt, fees)
+        await desk.intents.store_replacement(row, NewTx(row.step, row.purpose, address, nxt, raw, tx_hash, fees.max_fee,
                                                      fees.priority_fee))
         log.warning("intent %s step %s: moved from nonce %s to %s as %s", intent.id, row.step, nonce, nxt, tx_hash)
         moved.append(Moved(intent.id, row.step, nonce, nxt, tx_hash))
@@ -109,27 +96,27 @@ async def _repair(x: Executor, address: str, rows: list[tuple[Intent, TxRow]]) -
     return moved
 
 
-async def replay_lost(x: Executor) -> list[str]:
+async def replay_lost(desk: Pipeline) -> list[str]:
     """Send again our own mined or reverted transactions the devnet's chain no longer has (lost with the last
     seconds before a crash); returns their hashes. Only on a devnet profile (see the module docstring)."""
-    if "devnet" not in x.profile.extra:
+    if "devnet" not in desk.profile.extra:
         return []
     sent: list[str] = []
-    for address, highest in (await x.intents.settled_from(x.profile.chain_id)).items():
-        count = await x.chain.nonce(address, "latest")
+    for address, highest in (await desk.intents.settled_from(desk.profile.chain_id)).items():
+        count = await desk.chain.nonce(address, "latest")
         if highest < count:
             continue
-        async with x.nonces.lock(address):
-            rows = await x.intents.settled_txs(x.profile.chain_id, address, count)
+        async with desk.nonces.lock(address):
+            rows = await desk.intents.settled_txs(desk.profile.chain_id, address, count)
             log.warning("the chain lost %s's transactions from nonce %s (the database recorded them mined): "
                         "sending them again", address, count)
             for row in rows:
                 assert row.raw_tx is not None
                 try:
-                    await x.chain.send_raw(row.raw_tx)
+                    await desk.chain.send_raw(row.raw_tx)
                 except Web3RPCError as exc:
                     log.warning("could not send %s again: %s", row.tx_hash, exc)
                     break
                 sent.append(row.tx_hash)
-            x.nonces.forget(address)
+            desk.nonces.forget(address)
     return sent

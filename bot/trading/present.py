@@ -6,14 +6,11 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from bot.core.amounts import from_base_units
-from bot.core.messages import Amount, Msg, Reply, Usd, When
-from bot.issuance import present as issuance
-from bot.issuance.requests import CANCEL_KINDS, REQUEST_KINDS
+from bot.core.messages import Msg, Reply, Usd, When
 from bot.profile import Profile
-from bot.trading.executor import TradeStatus
 from bot.core.reverts import Revert, Units, explain, from_text
-from bot.trading.stake import STAKE_KINDS
+from bot.trading.kinds import KindRegistry
+from bot.trading.status import TradeStatus
 from wallets.connected import short_address
 
 
@@ -41,31 +38,13 @@ def revert_reason(prm: Mapping[str, Any], result: Mapping[str, Any]) -> Msg:
     return explain(from_text(str(result.get("reason", ""))), revert_units(prm))
 
 
-def status_reply(status: TradeStatus, profile: Profile) -> Reply:
+def status_reply(status: TradeStatus, profile: Profile, kinds: KindRegistry) -> Reply:
+    """Where the intent stands, in words; a mined one as its kind tells it (`KindHandler.told`)."""
     intent, result = status.intent, status.result or status.intent.result or {}
-    prm = intent.params
     tx = tx_lines(profile, result.get("tx_hash") or status.tx_hash)
     if status.stage == "mined":
         fee = Usd(Decimal(str(result.get("gas_usd", "0"))), 4)
-        if intent.kind in STAKE_KINDS:
-            return Reply.of(*stake_mined(intent.kind, prm, result, fee), *tx, edit=True)
-        if intent.kind in REQUEST_KINDS:  # sent to the factory: pending until it fills (bot.issuance.orders)
-            return Reply.of(*issuance.request_pending(intent.kind, prm, result), *tx, edit=True)
-        if intent.kind in CANCEL_KINDS:
-            return Reply.of(*issuance.cancel_mined(intent.kind, prm), *tx, edit=True)
-        if intent.kind == "withdraw":
-            sent = from_base_units(int(result["sent"]), int(prm["decimals"]))
-            line = Msg("trade.mined.withdraw", {"amount": Amount(sent), "asset": prm["asset"], "to": prm["to"],
-                                                "block": int(result["block"]), "fee": fee})
-        else:
-            paid = from_base_units(int(prm["amount_in"]), int(prm["decimals_in"]))
-            got = from_base_units(int(result["received"]), int(prm["decimals_out"]))
-            price = (paid / got if intent.kind == "buy" else got / paid) if got and paid else Decimal(0)
-            line = Msg(f"trade.mined.{intent.kind}", {
-                "received": Amount(got), "symbol": prm["symbol_out"], "paid": Amount(paid), "paid_symbol": prm["symbol_in"],
-                "price": Usd(price, 4), "index": prm["index"], "block": int(result["block"]), "fee": fee,
-            })
-        return Reply.of(line, *tx, edit=True)
+        return Reply.of(*kinds.of(intent.kind).told(intent, result, fee), *tx, edit=True)
     if status.stage == "signing":
         expires = When(int(result["expires_at"]))  # in the reader's zone
         return Reply.of(Msg("trade.sign.link", {"url": str(result["link"]), "expires": expires}), edit=True)
@@ -76,7 +55,7 @@ def status_reply(status: TradeStatus, profile: Profile) -> Reply:
     if status.stage == "dropped" and result.get("reason") in _WALLET_DROPS:
         return Reply.of(Msg(_WALLET_DROPS[str(result["reason"])]), *tx, edit=True)
     if status.stage == "reverted":
-        return Reply.of(Msg("trade.reverted", {"reason": revert_reason(prm, result)}), *tx, edit=True)
+        return Reply.of(Msg("trade.reverted", {"reason": revert_reason(intent.params, result)}), *tx, edit=True)
     if status.stage == "dropped":
         return Reply.of(Msg("trade.dropped"), *tx, edit=True)
     if status.stage == "retrying":
@@ -101,41 +80,3 @@ def wallet_line(kind: str, address: str) -> Msg:
 
 def interrupted_reply() -> Reply:
     return Reply.of(Msg("trade.interrupted"), edit=True)
-
-
-def stake_mined(kind: str, prm: dict[str, object], result: dict[str, object], fee: Usd) -> list[Msg]:
-    """A mined stake, unstake or claim, with the staked balance and cooldown the contract holds afterwards."""
-    d = int(str(prm["decimals"]))
-    amount = Amount(from_base_units(int(str(prm["amount"])), d), d)
-    base: dict[str, Any] = {"amount": amount, "symbol": str(prm["symbol"]), "staked_symbol": str(prm["staked_symbol"]),
-            "block": int(str(result["block"])), "fee": fee}
-    lines = [Msg(f"stake.mined.{kind}", base)]
-    if kind == "stake" and "staked" in result:
-        lines.append(Msg("stake.mined.balance", {"staked": Amount(from_base_units(int(str(result["staked"])), d), d),
-                                                 "staked_symbol": str(prm["staked_symbol"])}))
-    lines += points_lines(prm)
-    if kind == "unstake" and result.get("cooling"):
-        lines.append(Msg("stake.mined.cooling", {
-            "amount": Amount(from_base_units(int(str(result["cooling"])), d), d), "symbol": str(prm["symbol"]),
-            "end": When(int(str(result["cooling_end"])))}))
-    return lines
-
-
-def points_lines(prm: Mapping[str, object]) -> list[Msg]:
-    """What a stake does to the daily points (params from bot.staking.points_effect): the index's multipliers
-    held → staked with the user's boost, or the boost level a SOSO stake or unstake moves to."""
-    if "held_x" in prm:
-        number = int(str(prm.get("level", 0)))
-        boost = Msg("stake.points.boost", {"level": number, "boost": Amount(Decimal(str(prm.get("boost_x", 1))), 2)}) if number else Msg("stake.points.no_boost")
-        return [Msg("stake.points.index", {"held": Amount(Decimal(str(prm["held_x"])), 2),
-                                           "staked": Amount(Decimal(str(prm["staked_x"])), 2), "boost": boost})]
-    if "level_to" in prm:
-        if prm["level_from"] == prm["level_to"]:
-            return [Msg("stake.points.soso.same", {"level": _level(prm["level_to"])})]
-        return [Msg("stake.points.soso", {"before": _level(prm["level_from"]), "after": _level(prm["level_to"])})]
-    return []
-
-
-def _level(raw: object) -> Msg:
-    number = int(str(raw))
-    return Msg("stake.points.level", {"level": number}) if number else Msg("stake.points.level.none")

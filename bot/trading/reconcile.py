@@ -22,35 +22,35 @@ from bot.trading.present import interrupted_reply, status_reply
 log = logging.getLogger(__name__)
 
 
-async def reconcile(x: Executor, owns: Callable[[Intent], bool] | None = None) -> list[TradeStatus | None]:
+async def reconcile(desk: Executor, owns: Callable[[Intent], bool] | None = None) -> list[TradeStatus | None]:
     """Settle or resume every unfinished intent (those `owns` says are this executor's: its chain's); returns
     what each came to (None: still being followed)."""
     outcomes: list[TradeStatus | None] = []
-    mine = [i for i in await x.intents.unfinished() if owns is None or owns(i)]
-    await replay_lost(x)  # a devnet that lost its last blocks gets our transactions from them again
-    await repair_gaps(x, mine)  # a nonce gap is repaired before anything is followed, never waited on
+    mine = [i for i in await desk.intents.unfinished() if owns is None or owns(i)]
+    await replay_lost(desk)  # a devnet that lost its last blocks gets our transactions from them again
+    await repair_gaps(desk, mine)  # a nonce gap is repaired before anything is followed, never waited on
     for intent in mine:
-        if intent.state is State.CONFIRMED and not intent.connected and not await x.intents.txs(intent.id):
-            if await x.intents.move(intent.id, State.CONFIRMED, State.CANCELLED, result={"refused": "interrupted"}):
-                await _tell(x, intent.user_id, intent.platform, intent.chat_id, intent.message_ref, None)
+        if intent.state is State.CONFIRMED and not intent.connected and not await desk.intents.txs(intent.id):
+            if await desk.intents.move(intent.id, State.CONFIRMED, State.CANCELLED, result={"refused": "interrupted"}):
+                await _tell(desk, intent.user_id, intent.platform, intent.chat_id, intent.message_ref, None)
             outcomes.append(None)
             continue
         try:
-            status = await x.follower.check(intent.id)
+            status = await desk.follower.check(intent.id)
         except ChainUnavailable:
             status = None
         log.info("reconciled intent %s (%s): %s", intent.id, intent.state.value, status.stage if status else "pending")
         if status is not None and status.final:
-            await _tell(x, intent.user_id, intent.platform, intent.chat_id, intent.message_ref, status)
+            await _tell(desk, intent.user_id, intent.platform, intent.chat_id, intent.message_ref, status)
         else:
-            x.follower.watch(intent.id, announced=True)
+            desk.follower.watch(intent.id, announced=True)
         outcomes.append(status)
     return outcomes
 
 
-async def _tell(x: Executor, user_id: int, platform: str, chat_id: str, ref: str | None, status: TradeStatus | None) -> None:
-    reply = interrupted_reply() if status is None else status_reply(status, x.profile)
+async def _tell(desk: Executor, user_id: int, platform: str, chat_id: str, ref: str | None, status: TradeStatus | None) -> None:
+    reply = interrupted_reply() if status is None else status_reply(status, desk.profile, desk.kinds)
     try:
-        await x.notifier.tell(user_id, platform, chat_id, reply, ref)
+        await desk.notifier.tell(user_id, platform, chat_id, reply, ref)
     except Exception:  # noqa: BLE001 - the outcome is stored; a failed notice is logged, not fatal
         log.exception("could not tell user %s about intent outcome", user_id)

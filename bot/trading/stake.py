@@ -19,24 +19,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from bot import protocol as p
 from bot.chain import BlockId, Call, Chain
 from bot.core.amounts import from_base_units
 from bot.core.errors import UserError
-from bot.core.messages import Amount, Msg, When
+from bot.core.messages import Amount, Msg, Usd, When
 from bot.profile import Profile, TokenRef
-from bot.trading import swap
 from bot.core.reverts import Units
+from bot.trading.funds import approved_call, check_gas
+from bot.trading.intents import Intent
+from bot.trading.kinds import Desk, Kind, WalletAsk
+from bot.trading.params import StakeParams, from_json
+from bot.trading.status import TradeStatus
+from bot.trading.txs import Fees, UnsignedTx
 from wallets.connected import TxRequest
 
-if TYPE_CHECKING:
-    from bot.trading.executor import Executor
-    from bot.trading.intents import Intent
-
 StakeKind = Literal["stake", "unstake", "claim"]
-STAKE_KINDS: frozenset[str] = frozenset({"stake", "unstake", "claim"})
 # A stake signed behind an unmined approval is estimated with the allowance overridden (Executor.estimate_behind_approval);
 # this bound serves only a token whose allowance storage cannot be found (the real first stake used 119,704 gas)
 STAKE_GAS_BOUND = 250_000
@@ -82,23 +82,23 @@ class StakeView:
 
 
 def targets(profile: Profile) -> list[StakeTarget]:
-    out = [StakeTarget(r.symbol, r.token, r.staking) for r in profile.indexes if r.staking is not None]
+    out = [StakeTarget(ref.symbol, ref.token, ref.staking) for ref in profile.indexes if ref.staking is not None]
     if profile.soso is not None and profile.soso_staking is not None:
         out.append(StakeTarget(profile.soso.symbol, profile.soso, profile.soso_staking))
     return out
 
 
 def target_of(profile: Profile, staking: str) -> StakeTarget:
-    return next(t for t in targets(profile) if t.staking.address.lower() == staking.lower())
+    return next(target for target in targets(profile) if target.staking.address.lower() == staking.lower())
 
 
-async def read(chain: Chain, profile: Profile, t: StakeTarget, address: str, block: BlockId = "latest") -> StakeView:
-    s, mc = t.staking.address, profile.multicall3
+async def read(chain: Chain, profile: Profile, target: StakeTarget, address: str, block: BlockId = "latest") -> StakeView:
+    staking, mc = target.staking.address, profile.multicall3
     rows = await chain.multicall(
-        [Call(t.token.address, p.BALANCE_OF, (address,)), Call(s, p.BALANCE_OF, (address,)),
-         Call(t.token.address, p.ALLOWANCE, (address, s)), Call(mc, p.GET_ETH_BALANCE, (address,)),
-         Call(s, p.COOLDOWN_INFOS, (address,)), Call(s, p.COOLDOWN), Call(s, p.PAUSED), Call(mc, p.BLOCK_TIMESTAMP),
-         Call(s, p.GET_AVAILABLE_BALANCE, (address,))],
+        [Call(target.token.address, p.BALANCE_OF, (address,)), Call(staking, p.BALANCE_OF, (address,)),
+         Call(target.token.address, p.ALLOWANCE, (address, staking)), Call(mc, p.GET_ETH_BALANCE, (address,)),
+         Call(staking, p.COOLDOWN_INFOS, (address,)), Call(staking, p.COOLDOWN), Call(staking, p.PAUSED), Call(mc, p.BLOCK_TIMESTAMP),
+         Call(staking, p.GET_AVAILABLE_BALANCE, (address,))],
         block=block,
     )
     held, staked, allowance, eth, info, cooldown, paused, now, available = rows
@@ -114,39 +114,46 @@ async def read(chain: Chain, profile: Profile, t: StakeTarget, address: str, blo
     )
 
 
+def stake_call(kind: str, staking: str, amount: int, gas: int) -> UnsignedTx:
+    """StakeToken `stake(amount)` (behind an exact approval when the allowance is short), `unstake(amount)`,
+    or `withdraw(amount)` for a claim: the purpose is the intent's kind."""
+    fn = {"stake": p.STAKE, "unstake": p.UNSTAKE, "claim": p.STAKE_WITHDRAW}[kind]
+    return UnsignedTx(kind, staking, fn.encode(amount), 0, gas)
+
+
 def _amount(units: int, decimals: int) -> Amount:
     return Amount(from_base_units(units, decimals), decimals)
 
 
-def check(kind: str, t: StakeTarget, v: StakeView, units: int | None) -> int:
+def check(kind: str, target: StakeTarget, view: StakeView, units: int | None) -> int:
     """The amount in base units this intent moves (`units` None = all), or a UserError saying why not."""
-    d = t.token.decimals
-    if v.paused:
-        raise UserError("error.stake.paused", token=t.staking.symbol)
+    d = target.token.decimals
+    if view.paused:
+        raise UserError("error.stake.paused", token=target.staking.symbol)
     if kind == "stake":
-        have, nothing, short = v.held, "error.stake.nothing", "error.stake.short"
+        have, nothing, short = view.held, "error.stake.nothing", "error.stake.short"
     elif kind == "unstake":
-        have, nothing, short = v.staked, "error.unstake.nothing", "error.unstake.short"
+        have, nothing, short = view.staked, "error.unstake.nothing", "error.unstake.short"
     else:
-        if not v.cooling:
-            raise UserError("error.claim.nothing", symbol=t.symbol)
-        if v.cooling_end > v.now:
-            raise UserError("error.claim.early", amount=_amount(v.cooling, d), symbol=t.symbol,
-                            left=Msg("time.duration", duration_parts(v.cooling_end - v.now)), end=When(v.cooling_end))
-        have, nothing, short = v.cooling, "error.claim.nothing", "error.claim.short"
+        if not view.cooling:
+            raise UserError("error.claim.nothing", symbol=target.symbol)
+        if view.cooling_end > view.now:
+            raise UserError("error.claim.early", amount=_amount(view.cooling, d), symbol=target.symbol,
+                            left=Msg("time.duration", duration_parts(view.cooling_end - view.now)), end=When(view.cooling_end))
+        have, nothing, short = view.cooling, "error.claim.nothing", "error.claim.short"
     if units is None and not have:
-        raise UserError(nothing, symbol=t.symbol)
+        raise UserError(nothing, symbol=target.symbol)
     if units is not None and units > have:
-        raise UserError(short, symbol=t.symbol, staked_symbol=t.staking.symbol, need=_amount(units, d),
+        raise UserError(short, symbol=target.symbol, staked_symbol=target.staking.symbol, need=_amount(units, d),
                         have=_amount(have, d))
-    if kind == "unstake" and v.locked and not v.unstakable:  # whatever was asked: lockers hold all of it
-        raise UserError("error.unstake.all_locked", staked=_amount(v.staked, d), locked=_amount(v.locked, d),
-                        staked_symbol=t.staking.symbol)
+    if kind == "unstake" and view.locked and not view.unstakable:  # whatever was asked: lockers hold all of it
+        raise UserError("error.unstake.all_locked", staked=_amount(view.staked, d), locked=_amount(view.locked, d),
+                        staked_symbol=target.staking.symbol)
     if units is None:  # "all" is all that can move: what lockers hold stays staked
-        return v.unstakable if kind == "unstake" and v.locked else have
-    if kind == "unstake" and units > v.unstakable:
-        raise UserError("error.unstake.locked", need=_amount(units, d), staked=_amount(v.staked, d),
-                        locked=_amount(v.locked, d), available=_amount(v.unstakable, d), staked_symbol=t.staking.symbol)
+        return view.unstakable if kind == "unstake" and view.locked else have
+    if kind == "unstake" and units > view.unstakable:
+        raise UserError("error.unstake.locked", need=_amount(units, d), staked=_amount(view.staked, d),
+                        locked=_amount(view.locked, d), available=_amount(view.unstakable, d), staked_symbol=target.staking.symbol)
     return units
 
 
@@ -166,77 +173,90 @@ class StakeOffer:
 
 
 async def quote_stake(
-    x: Executor, user_id: int, platform: str, chat_id: str, kind: StakeKind, t: StakeTarget, amount: Decimal | None,
+    desk: Desk, user_id: int, platform: str, chat_id: str, kind: StakeKind, target: StakeTarget, amount: Decimal | None,
     points: Mapping[str, str] | None = None,
 ) -> StakeOffer:
     """Check against the chain and store the intent in `quoted` (amount None = all); times shown in the reader's zone."""
-    who = await x.sender(user_id)
-    await x.ready(user_id, who)
-    v = await read(x.chain, x.profile, t, who.address)
-    units = check(kind, t, v, None if amount is None else int(amount.scaleb(t.token.decimals)))
-    if kind == "unstake" and v.cooldown is None:
-        raise UserError("error.unstake.cooldown_unknown", token=t.staking.symbol)
-    new_end = v.now + v.cooldown if kind == "unstake" and v.cooldown is not None else None
-    params: dict[str, Any] = {
-        "index": t.symbol, "staking": t.staking.address, "token": t.token.address, "symbol": t.symbol,
-        "staked_symbol": t.staking.symbol, "decimals": t.token.decimals, "amount": units,
-        "pending": v.cooling, "pending_end": v.cooling_end, "cooldown": v.cooldown,
-        "restart": kind == "unstake" and v.cooling > 0,
-        **(points or {}),  # what it does to the daily points, as told at quote time (bot.staking.points_effect)
-    }
-    if who.kind == "connected":
-        params["wallet"] = "connected"
-    intent_id = await x.intents.create(
-        user_id=user_id, address=who.address, kind=kind, chain_id=x.profile.chain_id, params=params,
-        expires_at=int(x.clock()) + x.settings.quote_ttl_seconds, platform=platform, chat_id=chat_id,
+    who = await desk.sender(user_id)
+    await desk.ready(user_id, who)
+    view = await read(desk.chain, desk.profile, target, who.address)
+    units = check(kind, target, view, None if amount is None else int(amount.scaleb(target.token.decimals)))
+    if kind == "unstake" and view.cooldown is None:
+        raise UserError("error.unstake.cooldown_unknown", token=target.staking.symbol)
+    new_end = view.now + view.cooldown if kind == "unstake" and view.cooldown is not None else None
+    params = StakeParams(
+        index=target.symbol, staking=target.staking.address, token=target.token.address, symbol=target.symbol,
+        staked_symbol=target.staking.symbol, decimals=target.token.decimals, amount=units,
+        pending=view.cooling, pending_end=view.cooling_end, cooldown=view.cooldown,
+        restart=kind == "unstake" and view.cooling > 0,
+        points=points or {},  # what it does to the daily points, as told at quote time (bot.staking.points_effect)
     )
-    return StakeOffer(intent_id, units, v, new_end, who.kind, who.address)
+    intent_id = await desk.store_quote(user_id, platform, chat_id, who, kind, params)
+    return StakeOffer(intent_id, units, view, new_end, who.kind, who.address)
 
 
-async def stake_txs(x: Executor, intent: Intent, fees: swap.Fees) -> list[swap.UnsignedTx]:
+async def stake_txs(desk: Desk, intent: Intent, fees: Fees) -> list[UnsignedTx]:
     """Checks again at the pending block, then the transactions, each with a gas limit."""
-    prm = intent.params
-    t = target_of(x.profile, prm["staking"])
-    v = await read(x.chain, x.profile, t, intent.address, block="pending")
-    kind, units, address = intent.kind, int(prm["amount"]), intent.address
-    if kind == "unstake" and v.cooling > 0 and not prm.get("restart"):
-        raise UserError("error.unstake.pending_appeared", amount=_amount(v.cooling, t.token.decimals), symbol=t.symbol)
-    check(kind, t, v, units)
-    call = swap.stake_call(kind, t.staking.address, units, 0)
-    approval = None
+    params = from_json(StakeParams, intent.params)
+    target = target_of(desk.profile, params.staking)
+    view = await read(desk.chain, desk.profile, target, intent.address, block="pending")
+    kind, units = intent.kind, params.amount
+    if kind == "unstake" and view.cooling > 0 and not params.restart:
+        raise UserError("error.unstake.pending_appeared", amount=_amount(view.cooling, target.token.decimals),
+                        symbol=target.symbol)
+    check(kind, target, view, units)
+    call = stake_call(kind, target.staking.address, units, 0)
+    shown = Units(target.token.symbol if kind == "stake" else target.staking.symbol, target.token.decimals)  # a revert's amounts
     if kind == "stake":
-        approval = await x.exact_approval(intent, t.token.address, t.staking.address, units, v.allowance)
-    shown = Units(t.token.symbol if kind == "stake" else t.staking.symbol, t.token.decimals)  # a revert's amounts
-    if approval:
-        gas = await x.estimate_behind_approval(address, call.to, call.data, t.token.address, t.staking.address, units,
-                                               STAKE_GAS_BOUND, shown)
-        txs = [approval, swap.stake_call(kind, t.staking.address, units, gas)]
+        txs = await approved_call(desk, intent, call, target.token.address, target.staking.address, units, view.allowance,
+                                  STAKE_GAS_BOUND, CALL_GAS, shown)
     else:
-        txs = [swap.stake_call(kind, t.staking.address, units, await x._estimate(address, call.to, call.data, CALL_GAS, shown))]
-    x._check_gas(txs, fees, v.eth)
+        txs = [stake_call(kind, target.staking.address, units,
+                          await desk.estimate(intent.address, call.to, call.data, CALL_GAS, shown))]
+    check_gas(txs, fees, view.eth)
     return txs
 
 
-async def execute(x: Executor, intent: Intent) -> Any:
-    """A custodial wallet's stake, unstake or claim: sign, store, broadcast under the address's nonce lock."""
-    return await x.send_built(intent, lambda fees: stake_txs(x, intent, fees))
+class Stake:
+    """`stake`, `unstake` and `claim` on an index's staking token or SOSO's (the boost)."""
+
+    async def execute(self, desk: Desk, intent: Intent) -> TradeStatus:
+        """A custodial wallet's stake, unstake or claim: sign, store, broadcast under the address's nonce lock."""
+        return await desk.send_built(intent, lambda fees: stake_txs(desk, intent, fees))
+
+    async def ask_wallet(self, desk: Desk, intent: Intent, link_seconds: int) -> WalletAsk:
+        txs = await stake_txs(desk, intent, desk.fees_at(await desk.basefee()))
+        return WalletAsk(txs, {}, requests(intent.params, txs, desk.profile.chain_id))
+
+    async def mined(self, desk: Desk, intent: Intent, receipt: Any) -> dict[str, Any]:
+        """What the contract holds now, for the reply: never our bookkeeping."""
+        params = from_json(StakeParams, intent.params)
+        facts = await mined_facts(desk.chain, params.staking, intent.address, int(receipt["blockNumber"]))
+        return {"sent": params.amount, **facts}
+
+    def told(self, intent: Intent, result: Mapping[str, Any], fee: Usd) -> list[Msg]:
+        return stake_mined(intent.kind, from_json(StakeParams, intent.params), result, fee)
+
+    def catalog_keys(self, kind: Kind) -> frozenset[str]:
+        return frozenset({f"stake.mined.{kind}", f"sign.what.{kind}", f"{kind}.offer"})
 
 
-def requests(prm: dict[str, Any], txs: list[swap.UnsignedTx], chain_id: int) -> list[TxRequest]:
-    """The steps for a connected wallet's signing page, in plain words."""
-    amount = Amount(from_base_units(int(prm["amount"]), int(prm["decimals"])), int(prm["decimals"]))  # every digit
+def requests(stored: Mapping[str, Any], txs: list[UnsignedTx], chain_id: int) -> list[TxRequest]:
+    """The steps for a connected wallet's signing page, in plain words (from the intent's stored params, of which
+    only the amount and the symbols are read)."""
+    decimals, symbol, staked_symbol = int(stored["decimals"]), str(stored["symbol"]), str(stored["staked_symbol"])
+    amount = Amount(from_base_units(int(stored["amount"]), decimals), decimals)  # every digit
     out: list[TxRequest] = []
     for tx in txs:
         data = "0x" + tx.data.hex()
         if tx.purpose == "approve":
-            what = Msg("sign.what.approve", {"spender": prm["staked_symbol"], "amount": amount, "symbol": prm["symbol"]})
-            spend = Msg("sign.amount", {"amount": amount, "symbol": prm["symbol"]})
-            out.append(TxRequest(tx.to, data, tx.value, chain_id, what, prm["symbol"], spend, gas=tx.gas))
+            what = Msg("sign.what.approve", {"spender": staked_symbol, "amount": amount, "symbol": symbol})
+            spend = Msg("sign.amount", {"amount": amount, "symbol": symbol})
+            out.append(TxRequest(tx.to, data, tx.value, chain_id, what, symbol, spend, gas=tx.gas))
         else:
-            what = Msg(f"sign.what.{tx.purpose}", {"amount": amount, "symbol": prm["symbol"],
-                                                  "staked_symbol": prm["staked_symbol"]})
-            spend = Msg("sign.amount", {"amount": amount, "symbol": prm["symbol" if tx.purpose == "stake" else "staked_symbol"]})
-            out.append(TxRequest(tx.to, data, tx.value, chain_id, what, prm["staked_symbol"],
+            what = Msg(f"sign.what.{tx.purpose}", {"amount": amount, "symbol": symbol, "staked_symbol": staked_symbol})
+            spend = Msg("sign.amount", {"amount": amount, "symbol": symbol if tx.purpose == "stake" else staked_symbol})
+            out.append(TxRequest(tx.to, data, tx.value, chain_id, what, staked_symbol,
                                  spend if tx.purpose != "claim" else None, gas=tx.gas))
     return out
 
@@ -252,3 +272,41 @@ async def mined_facts(chain: Chain, staking: str, address: str, block: int) -> d
     if info.ok:
         out["cooling"], out["cooling_end"] = int(info.values[0]), int(info.values[1])
     return out
+
+
+def stake_mined(kind: str, params: StakeParams, result: Mapping[str, object], fee: Usd) -> list[Msg]:
+    """A mined stake, unstake or claim, with the staked balance and cooldown the contract holds afterwards."""
+    d = params.decimals
+    amount = Amount(from_base_units(params.amount, d), d)
+    base: dict[str, Any] = {"amount": amount, "symbol": params.symbol, "staked_symbol": params.staked_symbol,
+                            "block": int(str(result["block"])), "fee": fee}
+    lines = [Msg(f"stake.mined.{kind}", base)]
+    if kind == "stake" and "staked" in result:
+        lines.append(Msg("stake.mined.balance", {"staked": Amount(from_base_units(int(str(result["staked"])), d), d),
+                                                 "staked_symbol": params.staked_symbol}))
+    lines += points_lines(params.points)
+    if kind == "unstake" and result.get("cooling"):
+        lines.append(Msg("stake.mined.cooling", {
+            "amount": Amount(from_base_units(int(str(result["cooling"])), d), d), "symbol": params.symbol,
+            "end": When(int(str(result["cooling_end"])))}))
+    return lines
+
+
+def points_lines(params: Mapping[str, object]) -> list[Msg]:
+    """What a stake does to the daily points (params from bot.staking.points_effect): the index's multipliers
+    held → staked with the user's boost, or the boost level a SOSO stake or unstake moves to."""
+    if "held_x" in params:
+        number = int(str(params.get("level", 0)))
+        boost = Msg("stake.points.boost", {"level": number, "boost": Amount(Decimal(str(params.get("boost_x", 1))), 2)}) if number else Msg("stake.points.no_boost")
+        return [Msg("stake.points.index", {"held": Amount(Decimal(str(params["held_x"])), 2),
+                                           "staked": Amount(Decimal(str(params["staked_x"])), 2), "boost": boost})]
+    if "level_to" in params:
+        if params["level_from"] == params["level_to"]:
+            return [Msg("stake.points.soso.same", {"level": _level(params["level_to"])})]
+        return [Msg("stake.points.soso", {"before": _level(params["level_from"]), "after": _level(params["level_to"])})]
+    return []
+
+
+def _level(raw: object) -> Msg:
+    number = int(str(raw))
+    return Msg("stake.points.level", {"level": number}) if number else Msg("stake.points.level.none")

@@ -1,4 +1,4 @@
-"""Transactions for a trade, unsigned: an exact approval when the allowance is short, then the swap.
+"""The swap kind (`buy`, `sell`): an exact approval when the allowance is short, then the swap.
 
 The swap is SwapRouter02 `multicall(uint256 deadline, bytes[] data)` wrapping one `exactInputSingle` (whose
 struct has no deadline): the router refuses it after `deadline`, so a transaction stuck in a mempool cannot
@@ -11,60 +11,40 @@ behind an approval that is not mined yet cannot be estimated (it would revert fo
 limit is QuoterV2's gas estimate for the swap plus the router overhead the quote already adds, times
 `SWAP_GAS_MARGIN` (1.3): QuoterV2 simulates the very same pool swap, and what it does not see (the router's
 multicall, the token transfers) is the quote's fixed overhead, which the margin covers again.
+
+At Confirm the swap is quoted again at the newest block and refused when the price moved beyond the user's
+slippage tolerance; when it mines, what the wallet received is read from the receipt's Transfer events.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 from bot import protocol as p
+from bot.core.amounts import from_base_units
+from bot.core.errors import UserError
+from bot.core.messages import Amount, Msg, Pct, Usd
+from bot.market import Quote, refuse_unless_sequencer_up
+from bot.trading import connected as wallet
+from bot.trading.funds import check_gas, spendable
+from bot.trading.intents import Intent
+from bot.trading.kinds import Desk, Kind, WalletAsk
+from bot.trading.params import SwapParams, from_json
+from bot.trading.status import TradeStatus
+from bot.trading.txs import UnsignedTx
+from bot.trading.txs import with_margin as with_margin
+from bot.trading.txs import approve_tx as approve_tx, fees_from_base as fees_from_base  # where callers found them
 
 BPS = 10_000
 SWAP_GAS_MARGIN = Decimal("1.3")
-ESTIMATE_MARGIN = Decimal("1.2")
-TRANSFER_GAS = 21_000
-APPROVE_GAS = 60_000  # an approval's limit when the node cannot estimate it
-# An SSTORE from zero costs 20,000 gas, one over a non-zero value 2,900 (EIP-2200, EIP-2929): what an
-# approval's estimate misses when it saw an allowance that an earlier swap of the wallet spends first.
-FRESH_ALLOWANCE_GAS = 20_000 - 2_900
-
-
-@dataclass(frozen=True)
-class UnsignedTx:
-    purpose: str  # approve, swap, transfer, stake, unstake, claim
-    to: str
-    data: bytes
-    value: int
-    gas: int
-
-
-@dataclass(frozen=True)
-class Fees:
-    max_fee: int  # wei per gas
-    priority_fee: int
-
-    def bumped(self, pct: int) -> Fees:
-        """At least `pct` % more on both (rounded up), as a replacement needs."""
-        return Fees(-(-self.max_fee * (100 + pct) // 100), -(-self.priority_fee * (100 + pct) // 100))
-
-
-def fees_from_base(basefee: int, priority_fee: int) -> Fees:
-    """EIP-1559: room for the base fee to double (two full blocks) plus the tip."""
-    return Fees(2 * basefee + priority_fee, priority_fee)
 
 
 def minimum_out(amount_out: int, slippage_bps: int) -> int:
     """The least the user accepts: the fresh quote less the slippage, rounded down."""
     return amount_out * (BPS - slippage_bps) // BPS
-
-
-def with_margin(gas: int, margin: Decimal = ESTIMATE_MARGIN) -> int:
-    return int(Decimal(gas) * margin) + 1
-
-
-def approve_tx(token: str, spender: str, amount: int, gas: int) -> UnsignedTx:
-    return UnsignedTx("approve", token, p.APPROVE.encode(spender, amount), 0, gas)
 
 
 def swap_call(
@@ -75,19 +55,104 @@ def swap_call(
     return UnsignedTx("swap", router, p.ROUTER_MULTICALL.encode(deadline, [inner]), 0, gas)
 
 
-def transfer_tx(token: str | None, to: str, amount: int, gas: int) -> UnsignedTx:
-    """An ERC-20 transfer, or a plain ETH send when `token` is None."""
-    if token is None:
-        return UnsignedTx("transfer", to, b"", amount, gas)
-    return UnsignedTx("transfer", token, p.TRANSFER.encode(to, amount), 0, gas)
-
-
 def swap_gas_without_estimate(quoter_gas_units: int) -> int:
     return with_margin(quoter_gas_units, SWAP_GAS_MARGIN)
 
 
-def stake_call(kind: str, staking: str, amount: int, gas: int) -> UnsignedTx:
-    """StakeToken `stake(amount)` (behind an exact approval when the allowance is short), `unstake(amount)`,
-    or `withdraw(amount)` for a claim: the purpose is the intent's kind."""
-    fn = {"stake": p.STAKE, "unstake": p.UNSTAKE, "claim": p.STAKE_WITHDRAW}[kind]
-    return UnsignedTx(kind, staking, fn.encode(amount), 0, gas)
+class Swap:
+    """`buy` and `sell` through the index's Uniswap pool."""
+
+    async def execute(self, desk: Desk, intent: Intent) -> TradeStatus:
+        quote, fresh_out, min_out, slippage = await self.fresh_quote(desk, intent)
+        fees = desk.fees_at(quote.basefee)
+        deadline = quote.timestamp + desk.settings.deadline_seconds
+        async with desk.nonces.session(intent.address) as reserve:
+            txs = await self.txs(desk, intent, quote, min_out, deadline)
+            params = {**intent.params, "fresh_out": fresh_out, "min_out": min_out, "deadline": deadline,
+                      "slippage_bps": slippage, "pool_fee": quote.pool_fee, "native_usd": str(quote.native_usd)}
+            return await desk.sign_store_send(intent, txs, fees, params, await reserve(len(txs)))
+
+    async def ask_wallet(self, desk: Desk, intent: Intent, link_seconds: int) -> WalletAsk:
+        """The swap's deadline leaves the link's lifetime for the user to open it and sign, on top of the usual
+        window."""
+        quote, fresh_out, min_out, slippage = await self.fresh_quote(desk, intent)
+        deadline = quote.timestamp + link_seconds + desk.settings.deadline_seconds
+        txs = await self.txs(desk, intent, quote, min_out, deadline)
+        extra = {"fresh_out": fresh_out, "min_out": min_out, "deadline": deadline, "slippage_bps": slippage,
+                 "pool_fee": quote.pool_fee, "native_usd": str(quote.native_usd)}
+        return WalletAsk(txs, extra, wallet.requests({**intent.params, **extra}, txs, min_out, desk.profile.chain_id))
+
+    async def mined(self, desk: Desk, intent: Intent, receipt: Any) -> dict[str, Any]:
+        return {"received": transferred(receipt, from_json(SwapParams, intent.params).token_out, intent.address)}
+
+    def told(self, intent: Intent, result: Mapping[str, Any], fee: Usd) -> list[Msg]:
+        params = from_json(SwapParams, intent.params)
+        paid = from_base_units(params.amount_in, params.decimals_in)
+        got = from_base_units(int(result["received"]), params.decimals_out)
+        price = (paid / got if intent.kind == "buy" else got / paid) if got and paid else Decimal(0)
+        return [Msg(f"trade.mined.{intent.kind}", {
+            "received": Amount(got), "symbol": params.symbol_out, "paid": Amount(paid), "paid_symbol": params.symbol_in,
+            "price": Usd(price, 4), "index": params.index, "block": int(result["block"]), "fee": fee,
+        })]
+
+    def catalog_keys(self, kind: Kind) -> frozenset[str]:
+        return frozenset({f"trade.mined.{kind}", f"quote.{kind}.title"})
+
+    async def fresh_quote(self, desk: Desk, intent: Intent) -> tuple[Quote, int, int, int]:
+        """Quote again at the newest block; refuse when the price moved beyond the slippage tolerance.
+        (quote, fresh amount out, minimum out, slippage bps)"""
+        params = from_json(SwapParams, intent.params)
+        ref = desk.profile.index(params.index)
+        await desk.head.poll_once()  # the newest block, so the per-block quote cache cannot serve an older one
+        quote = await desk.market.quote(ref, params.side, from_base_units(params.amount_in, params.decimals_in))
+        refuse_unless_sequencer_up(quote.sequencer)
+        fresh_out = int(quote.amount_out.scaleb(params.decimals_out))
+        slippage = await desk.slippage_bps(intent.user_id)
+        quoted_out = params.quoted_out
+        if fresh_out < minimum_out(quoted_out, slippage):
+            raise UserError(
+                "error.trade.price_moved", quoted=Usd(price(params, quoted_out), 4),
+                now=Usd(quote.exec_price, 4), slippage=Pct(Decimal(slippage).scaleb(-4)),
+            )
+        return quote, fresh_out, minimum_out(fresh_out, slippage), slippage
+
+    async def txs(self, desk: Desk, intent: Intent, quote: Quote, min_out: int, deadline: int) -> list[UnsignedTx]:
+        """Balance, allowance and gas checks against the sender, then an exact approval (only when the
+        allowance is short) and the swap, each with a gas limit."""
+        params = from_json(SwapParams, intent.params)
+        amount_in = params.amount_in
+        router = desk.profile.swap_router02
+        address = intent.address
+        token_in = params.token_in
+        fees = desk.fees_at(quote.basefee)
+        funds = await spendable(desk.chain, desk.profile.multicall3, address, token_in, router, amount_in,
+                                params.symbol_in, params.decimals_in)
+        approval = await desk.exact_approval(intent, token_in, router, amount_in, funds.allowance)
+        call = swap_call(router, token_in, params.token_out, quote.pool_fee, address, amount_in, min_out, deadline, 0)
+        gas = swap_gas_without_estimate(quote.gas_units)  # a swap behind an unmined approval cannot be estimated
+        txs = [approval, replace(call, gas=gas)] if approval else [
+            replace(call, gas=await desk.estimate(address, router, call.data, gas))
+        ]
+        check_gas(txs, fees, funds.eth)
+        return txs
+
+
+def price(params: SwapParams, out_units: int) -> Decimal:
+    """The price in USDC per index token of a swap of the intent's amount for `out_units`."""
+    amount_in = from_base_units(params.amount_in, params.decimals_in)
+    out = from_base_units(out_units, params.decimals_out)
+    if not out or not amount_in:
+        return Decimal(0)
+    return amount_in / out if params.side == "buy" else out / amount_in
+
+
+def transferred(receipt: Any, token: str, to: str) -> int:
+    """The sum of ERC-20 Transfer events of `token` to `to` in a receipt."""
+    total = 0
+    want_to = "0x" + "0" * 24 + to.lower()[2:]
+    for log_ in receipt["logs"]:
+        topics = ["0x" + bytes(t).hex() for t in log_["topics"]]
+        if (str(log_["address"]).lower() == token.lower() and len(topics) == 3 and topics[0] == p.TRANSFER_TOPIC
+                and topics[2] == want_to):
+            total += int.from_bytes(bytes(log_["data"]), "big")
+    return total
