@@ -37,6 +37,7 @@ from bot.points.referrals import Referrals
 from bot.points.snapshot import Snapshotter
 from bot.config import Config, url_secrets
 from bot.logs import redact_more
+from bot.core.frontends import FrontEnds
 from bot.core.notices import Notices
 from bot.outbox import Outbox
 from bot.outbox.render import Renderer
@@ -95,6 +96,7 @@ class App:
     services: Services
     router: Router
     notices: Notices
+    front_ends: FrontEnds  # each chat front end attaches its bot name, invite link and standing check when it starts
     devnet: Any = None  # the embedded devnet this app started, stopped with it
     web: WebServer | None = None  # the connect and signing pages, served while the app runs
     schedule: Schedule | None = None  # timed jobs (the daily points snapshot); started with the front ends
@@ -208,9 +210,11 @@ class App:
             for desk in desks:
                 desk.fault = kill_at(config.failpoint)
         balances = BalanceReader(profile, chain, market)
-        points = _points(config, db, chain, market, profile)
+        front_ends = FrontEnds({"discord": config.discord_invite_url} if config.discord_invite_url else {})  # attached at their start
+        points = _points(config, db, chain, market, profile, front_ends)
         schedule = Schedule(points.snapshot, config.points.snapshot_at)
-        announcements = Announcements(AnnouncementRows(db), outbox, schedule, config.announce)  # a source and a rebuild
+        announcements = Announcements(AnnouncementRows(db), outbox, schedule, config.announce,  # a source and a rebuild
+                                      front_ends=front_ends)
         cooldowns = CooldownAlerts(CooldownWatches(db), chain, profile, outbox, schedule)
         trading.mined_hooks.append(cooldowns.on_mined)  # a mined unstake starts its cooldown watch
         schedule.rebuild(cooldowns.rebuild)
@@ -231,8 +235,7 @@ class App:
             settings=settings,
             balances=balances,
             deletions=PendingDeletions(db),
-            faucet=_devnet_faucet(profile, head) if devnet_home is not None else None,
-            trading=trading,
+            desks=desks,
             connected=connected,
             positions=PositionReader(profile, market, balances, config.boost),
             boost=config.boost,
@@ -245,11 +248,11 @@ class App:
             price_alerts=price_alerts,
             alert_settings=alert_settings,
             digests=digests,
-            companions=tuple(verified),
-            desks=desks,
             issuance=issuance,
-            remote_balances=tuple(remote_balances),
             fees=IndexFees(chain, profile),
+            companions=tuple(verified),
+            remote_balances=tuple(remote_balances),
+            faucet=_devnet_faucet(profile, head) if devnet_home is not None else None,
         )
         kit = PageKit(catalogs, users, profile.chain_label, profile.chain_id)
         web = WebServer(sock, url, [*connect_pages.routes(kit, connected), *sign_pages.routes(kit, connected, url.startswith("https://"))])
@@ -257,17 +260,15 @@ class App:
         opened.push_async_callback(web.stop)
         router = Router(users, buttons, catalogs, zones=settings.zone_of)
         register_all(router, services)
-        return cls(config, profile, chain, head, db, services, router, notices, devnet, web, schedule)
+        return cls(config, profile, chain, head, db, services, router, notices, front_ends, devnet, web, schedule)
 
     async def reconcile(self) -> None:
         """Settle every trade a previous run left unfinished and tell each user (front ends attached first,
         so the notices reach them)."""
         desks = self.services.desks
-        if desks is not None:
-            for desk in desks:
-                await reconcile(desk, partial(desks.owns, desk))
-        if self.services.issuance is not None:
-            await self.services.issuance.orders.sweep()  # rows a crash kept from being made; the watch job does the rest
+        for desk in desks:
+            await reconcile(desk, partial(desks.owns, desk))
+        await self.services.issuance.orders.sweep()  # rows a crash kept from being made; the watch job does the rest
 
     async def start_schedule(self) -> None:
         """Re-create the timed jobs from the database and start them (`indexbot run` and `chat` do, once their
@@ -282,8 +283,7 @@ class App:
     async def stop(self) -> None:
         if self.schedule is not None:
             await self.schedule.stop()
-        if self.services.desks is not None:
-            await self.services.desks.stop()
+        await self.services.desks.stop()
         await self.resources.aclose()  # the web pages, each chain's head tracker and client, the outbox, the database
         if self.devnet is not None:
             await self.devnet.stop()
@@ -356,11 +356,10 @@ def _hermes(profile: Profile, opened: AsyncExitStack) -> Hermes | None:
     return hermes
 
 
-def _points(config: Config, db: Database, chain: Chain, market: Market, profile: Profile) -> Points:
+def _points(config: Config, db: Database, chain: Chain, market: Market, profile: Profile, front_ends: FrontEnds) -> Points:
     ledger = Ledger(db, config.boost, config.points)
     snapshot = Snapshotter(db, chain, market, profile, ledger, config.points, prices=LastFreshPrices(db, profile.chain_id))
-    links = {"discord": config.discord_invite_url} if config.discord_invite_url else {}
-    return Points(config.points, ledger, Referrals(db), snapshot, links)
+    return Points(config.points, ledger, Referrals(db), snapshot, front_ends)
 
 
 def _market_alerts(config: Config, db: Database, chain: Chain, market: Market, profile: Profile, outbox: Outbox,

@@ -114,9 +114,6 @@ async def _points_snapshot(config: Config, day: date | None) -> int:
 
     app = await App.start(config, track_head=False)
     try:
-        if app.services.points is None:
-            print("indexbot points: the points programme is not configured.", file=sys.stderr)
-            return 2
         result = await app.services.points.snapshot.run(day)
     finally:
         await app.stop()

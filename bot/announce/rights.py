@@ -3,16 +3,10 @@ a group's administrators (Telegram) and a server's managers or configured roles 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from bot.announce.config import AnnounceConfig
-from bot.core.request import Request, Standing
+from bot.core.frontends import StandingOf
+from bot.core.request import Request
 from bot.storage.announcements import ALL
-
-# Asks a platform now what a user is in one of its communities, outside any request (a scheduled send):
-# (community id, platform user id) -> their standing, None when the platform could not be asked. Each front
-# end registers its own in `Announcements.standings` when it starts.
-StandingOf = Callable[[str, str], Awaitable[Standing | None]]
 
 
 def community_scope(platform: str, community: str) -> str:

@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.announce.config import AnnounceConfig
-from bot.announce.rights import StandingOf, covers, rights_of, still_community_moderator
+from bot.announce.rights import covers, rights_of, still_community_moderator
 from bot.core.errors import UserError
+from bot.core.frontends import FrontEnds, StandingOf
 from bot.core.messages import Msg, Reply, When
 from bot.core.request import Caller
 from bot.outbox import Outbox
@@ -55,7 +56,7 @@ def header(announcement: Announcement) -> Msg:
 
 class Announcements:
     def __init__(self, rows: AnnouncementRows, outbox: Outbox, schedule: Schedule, config: AnnounceConfig,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, front_ends: FrontEnds | None = None) -> None:
         self.rows = rows
         self.outbox = outbox
         self.schedule = schedule
@@ -63,9 +64,14 @@ class Announcements:
         self._clock = clock
         self._members: set[tuple[str, str, int]] = set()  # community memberships written by this process
         self._sent: dict[int, Announcement] = {}  # announcements past their draft (their texts no longer change)
-        self.standings: dict[str, StandingOf] = {}  # platform -> how to ask it of a user's rights (its front end's)
+        self.front_ends = front_ends or FrontEnds()  # each started front end's way to ask of a user's rights
         outbox.source(SOURCE, self.render)
         schedule.rebuild(self.restore)
+
+    @property
+    def standings(self) -> dict[str, StandingOf]:
+        """Platform -> how to ask it of a user's rights, as each front end said when it started."""
+        return self.front_ends.standings
 
     # -- who -----------------------------------------------------------------------------------------------
 
