@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Sequence
 from functools import partial
 from contextlib import AsyncExitStack
@@ -158,7 +159,8 @@ class App:
         opened.push_async_callback(db.close)
         await _bind(db, config, profile, chain, companions)  # before anything reads what the database holds
         catalogs = Catalogs()
-        users = Users(db)
+        clock = time.time  # the one clock every repository reads (injected, never called by them directly)
+        users = Users(db, clock)
         market = Market(profile, chain, setup, head, config.market, hermes=hermes)
         devnet_home = _devnet_home(config, profile, devnet)
         keystore = Keystore(_master_keys(config, devnet_home))
@@ -166,10 +168,10 @@ class App:
         if lost is not None:  # found now, not by a user at Confirm
             raise StartupRefused(lost.message())
         pins = PinGuard(Pins(db), keystore)
-        wallets = CustodialWallets(Wallets(db), keystore, pins)
+        wallets = CustodialWallets(Wallets(db, clock), keystore, pins)
         settings = Settings(db)
-        buttons = Buttons(db)
-        outbox = Outbox(OutboxRows(db), Renderer(users, buttons, catalogs, zones=settings.zone_of), on_blocked=users.forget)
+        buttons = Buttons(db, clock)
+        outbox = Outbox(OutboxRows(db, clock), Renderer(users, buttons, catalogs, zones=settings.zone_of), on_blocked=users.forget)
         opened.push_async_callback(outbox.stop)
         notices = Notices(outbox)
         intents = Intents(db)
@@ -180,7 +182,7 @@ class App:
         sock = bind(config.web.host, port)
         url = public_url(config.web.public_url, sock)
         connected = ConnectedWallets(
-            ConnectedAddresses(db), ConnectLinks(db), SigningLinks(db), notices, chain,
+            ConnectedAddresses(db, clock), ConnectLinks(db, clock), SigningLinks(db, clock), notices, chain,
             ConnectSettings(url, profile.chain_id, config.web.signing_link_seconds),
             chains={profile.chain_id: LinkChain(chain, profile.chain_label)},
         )
@@ -203,7 +205,7 @@ class App:
                 remote_balances.append(BalanceReader(other, o_chain, o_market, other.chain_label))
         desks = Desks(trading, tuple(others))
         connected.on_hash = desks.on_hash  # the pipeline records and follows what a connected wallet sent
-        orders = Orders(OrderRows(db), desks.by_chain(), outbox)
+        orders = Orders(OrderRows(db, clock), desks.by_chain(), outbox)
         for desk in desks:
             desk.mined_hooks.append(orders.on_mined)  # a mined request becomes a pending order
         if config.failpoint:
@@ -213,14 +215,14 @@ class App:
         front_ends = FrontEnds({"discord": config.discord_invite_url} if config.discord_invite_url else {})  # attached at their start
         points = _points(config, db, chain, market, profile, front_ends)
         schedule = Schedule(points.snapshot, config.points.snapshot_at)
-        announcements = Announcements(AnnouncementRows(db), outbox, schedule, config.announce,  # a source and a rebuild
+        announcements = Announcements(AnnouncementRows(db, clock), outbox, schedule, config.announce,  # a source and a rebuild
                                       front_ends=front_ends)
         cooldowns = CooldownAlerts(CooldownWatches(db), chain, profile, outbox, schedule)
         trading.mined_hooks.append(cooldowns.on_mined)  # a mined unstake starts its cooldown watch
         schedule.rebuild(cooldowns.rebuild)
         orders.schedule(schedule.put, config.issuance_watch_seconds)
         issuance = Issuance(desks.by_chain(), orders, chain)
-        dca = Dca(DcaPlans(db), trading, outbox, schedule, profile, issuance=issuance)
+        dca = Dca(DcaPlans(db, clock), trading, outbox, schedule, profile, issuance=issuance)
         schedule.rebuild(dca.rebuild)
         price_alerts = _market_alerts(config, db, chain, market, profile, outbox, schedule)
         alert_settings = AlertSettingsRows(db)

@@ -20,21 +20,21 @@ from handlers.shared.holdings import holder
 SUB_COMMANDS = ("add", "remove")
 
 
-def level_lines(b: Boost) -> list[Msg]:
-    if b.soso_price is None or b.soso_usd is None:
-        return [Msg("boost.needs_price", {"amount": Amount(b.soso_staked, 6)})]
-    lines = [Msg("boost.staked", {"amount": Amount(b.soso_staked, 6), "usd": Usd(b.soso_usd), "price": Usd(b.soso_price, 4)})]
-    if b.ratio is None:
+def level_lines(boost_state: Boost) -> list[Msg]:
+    if boost_state.soso_price is None or boost_state.soso_usd is None:
+        return [Msg("boost.needs_price", {"amount": Amount(boost_state.soso_staked, 6)})]
+    lines = [Msg("boost.staked", {"amount": Amount(boost_state.soso_staked, 6), "usd": Usd(boost_state.soso_usd), "price": Usd(boost_state.soso_price, 4)})]
+    if boost_state.ratio is None:
         return lines + [Msg("boost.no_index")]
-    lines.append(Msg("boost.ratio", {"ratio": Pct(b.ratio), "index_usd": Usd(b.index_usd)}))
-    if b.level is None:
+    lines.append(Msg("boost.ratio", {"ratio": Pct(boost_state.ratio), "index_usd": Usd(boost_state.index_usd)}))
+    if boost_state.level is None:
         lines.append(Msg("boost.level.none"))
     else:
-        lines.append(Msg("boost.level", {"level": b.level.number, "boost": b.level.boost}))
-    if b.next is None:
+        lines.append(Msg("boost.level", {"level": boost_state.level.number, "boost": boost_state.level.boost}))
+    if boost_state.next is None:
         lines.append(Msg("boost.top"))
-    elif b.soso_to_next is not None:
-        lines.append(Msg("boost.next", {"level": b.next.number, "ratio": Pct(b.next.min_ratio), "amount": Amount(b.soso_to_next, 2)}))
+    elif boost_state.soso_to_next is not None:
+        lines.append(Msg("boost.next", {"level": boost_state.next.number, "ratio": Pct(boost_state.next.min_ratio), "amount": Amount(boost_state.soso_to_next, 2)}))
     return lines
 
 

@@ -54,12 +54,12 @@ def position_lines(services: Services, pos: Position, positions: Positions) -> l
 
 
 def boost_summary(positions: Positions) -> Msg:
-    b = positions.boost
-    if not b.priced:
-        return Msg("boost.needs_price", {"amount": Amount(b.soso_staked, 6)})
-    if b.level is None:
+    boost_state = positions.boost
+    if not boost_state.priced:
+        return Msg("boost.needs_price", {"amount": Amount(boost_state.soso_staked, 6)})
+    if boost_state.level is None:
         return Msg("positions.boost.none")
-    return Msg("positions.boost", {"level": b.level.number, "boost": b.level.boost})
+    return Msg("positions.boost", {"level": boost_state.level.number, "boost": boost_state.level.boost})
 
 
 async def positions(services: Services, caller: Caller) -> Reply:

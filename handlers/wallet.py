@@ -33,9 +33,9 @@ def secret_in(args: tuple[str, ...]) -> str | None:
     return None
 
 
-def balance_lines(b: Balances) -> list[Msg]:
+def balance_lines(balances: Balances) -> list[Msg]:
     lines = [Msg("wallet.balances", style="title")]
-    for h in b.holdings:
+    for h in balances.holdings:
         if h.units == 0 and h.kind not in ("native", "stable"):
             continue
         shown = Amount(h.amount, 8 if h.kind in ("index", "staked") else 6)
@@ -44,10 +44,10 @@ def balance_lines(b: Balances) -> list[Msg]:
             lines.append(Msg("wallet.holding.unpriced", {"symbol": symbol, "amount": shown}))
         else:
             lines.append(Msg("wallet.holding", {"symbol": symbol, "amount": shown, "usd": Usd(h.usd)}))
-    lines.append(Msg("wallet.total", {"usd": Usd(b.total_usd)}))
-    if b.unpriced:
-        lines.append(Msg("wallet.total.unpriced", {"symbols": ", ".join(h.symbol for h in b.unpriced)}))
-    lines.append(Msg("common.block", {"block": b.block}))
+    lines.append(Msg("wallet.total", {"usd": Usd(balances.total_usd)}))
+    if balances.unpriced:
+        lines.append(Msg("wallet.total.unpriced", {"symbols": ", ".join(h.symbol for h in balances.unpriced)}))
+    lines.append(Msg("common.block", {"block": balances.block}))
     return lines
 
 

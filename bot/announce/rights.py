@@ -3,6 +3,8 @@ a group's administrators (Telegram) and a server's managers or configured roles 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from bot.announce.config import AnnounceConfig
 from bot.core.frontends import StandingOf
 from bot.core.request import Request
@@ -33,7 +35,7 @@ def covers(rights: str, scope: str) -> bool:
 
 
 async def still_community_moderator(scope: str, platform_user_id: str, config: AnnounceConfig,
-                                    standings: dict[str, StandingOf]) -> bool | None:
+                                    standings: Mapping[str, StandingOf]) -> bool | None:
     """Whether the author of a community announcement (`scope`) may still announce there, asked of the platform
     now: True, False, or None when the platform cannot be asked (its front end is not running or did not answer)."""
     platform, community = scope.split(":", 1)

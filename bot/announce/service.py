@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from bot.announce.config import AnnounceConfig
@@ -69,9 +70,9 @@ class Announcements:
         schedule.rebuild(self.restore)
 
     @property
-    def standings(self) -> dict[str, StandingOf]:
-        """Platform -> how to ask it of a user's rights, as each front end said when it started."""
-        return self.front_ends.standings
+    def standings(self) -> Mapping[str, StandingOf]:
+        """Platform -> how to ask it of a user's rights, as each front end said when it started (FrontEnds.attach)."""
+        return MappingProxyType(self.front_ends.standings)
 
     # -- who -----------------------------------------------------------------------------------------------
 

@@ -8,7 +8,9 @@ who invited whom.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from bot.core.frontends import FrontEnds
 from bot.points.config import PointsConfig
@@ -34,9 +36,9 @@ class Points:
     front_ends: FrontEnds
 
     @property
-    def invite_links(self) -> dict[str, str]:
-        return self.front_ends.invite_links
+    def invite_links(self) -> Mapping[str, str]:
+        return MappingProxyType(self.front_ends.invite_links)  # read here; written only by FrontEnds.attach
 
     @property
-    def bot_names(self) -> set[str]:
-        return self.front_ends.bot_names
+    def bot_names(self) -> frozenset[str]:
+        return frozenset(self.front_ends.bot_names)

@@ -76,8 +76,9 @@ def _wallet(row: aiosqlite.Row) -> WalletRow:
 
 
 class Wallets:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
+        self._clock = clock  # injected by the composition root (bot.app)
 
     async def live(self, user_id: int, kind: WalletKind = "custodial") -> WalletRow | None:
         """The user's wallet of this kind in use now, if any."""
@@ -103,7 +104,7 @@ class Wallets:
     ) -> WalletRow:
         """Store a new live custodial wallet. With a live one already: `WalletExists`, unless `replace`,
         which retires the old row (kept, with its key) in the same transaction."""
-        now = int(time.time())
+        now = int(self._clock())
         async with self._db.transaction() as tx:
             old = await tx.fetch_one(
                 "SELECT address FROM wallets WHERE user_id = ? AND kind = 'custodial' AND removed_at IS NULL",
@@ -130,7 +131,7 @@ class Wallets:
             row = await tx.fetch_one(
                 f"""UPDATE wallets SET removed_at = ? WHERE user_id = ? AND kind = ? AND removed_at IS NULL
                     RETURNING {_WALLET_COLUMNS}""",
-                (int(time.time()), user_id, kind),
+                (int(self._clock()), user_id, kind),
             )
         return _wallet(row) if row else None
 

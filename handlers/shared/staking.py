@@ -34,20 +34,20 @@ async def offer(services: Services, caller: Caller, kind: StakeKind, target: Sta
     req = caller.request
     points = await effect(services, caller, kind, target, amount)
     offered = await quote_stake(desk, caller.user_key, req.platform, req.chat_id, kind, target, amount, points)
-    d = target.token.decimals
-    names: dict[str, Param] = {"amount": Amount(from_base_units(offered.units, d), d), "symbol": target.symbol, "staked_symbol": target.staking.symbol}
+    decimals = target.token.decimals
+    names: dict[str, Param] = {"amount": Amount(from_base_units(offered.units, decimals), decimals), "symbol": target.symbol, "staked_symbol": target.staking.symbol}
     lines = [Msg(f"{kind}.offer", names), wallet_line(offered.wallet_kind, offered.address)]
     buttons = confirm_buttons(offered.intent_id)
     if kind == "unstake" and offered.view.locked:  # lockers hold part of it: say what stays and what can move
-        lines.append(Msg("unstake.locked", {"locked": Amount(from_base_units(offered.view.locked, d), d),
-                                            "available": Amount(from_base_units(offered.view.unstakable, d), d),
+        lines.append(Msg("unstake.locked", {"locked": Amount(from_base_units(offered.view.locked, decimals), decimals),
+                                            "available": Amount(from_base_units(offered.view.unstakable, decimals), decimals),
                                             "staked_symbol": target.staking.symbol}))
     if kind == "unstake" and offered.new_end is not None:
         length = Msg("time.duration", duration_parts(offered.view.cooldown or 0))
         lines.append(Msg("unstake.cooldown", {"length": length, "end": When(offered.new_end)}))
         if offered.view.cooling:
-            total = Amount(from_base_units(offered.view.cooling + offered.units, d), d)
-            lines.append(Msg("unstake.restart", {"pending": Amount(from_base_units(offered.view.cooling, d), d), "symbol": target.symbol,
+            total = Amount(from_base_units(offered.view.cooling + offered.units, decimals), decimals)
+            lines.append(Msg("unstake.restart", {"pending": Amount(from_base_units(offered.view.cooling, decimals), decimals), "symbol": target.symbol,
                                                  "old_end": When(offered.view.cooling_end), "new_end": When(offered.new_end), "total": total}))
             buttons = ((Button(Msg("button.restart_unstake"), "stake.restart", (str(offered.intent_id),)),
                         Button(Msg("button.cancel"), "trade.cancel", (str(offered.intent_id),))),)
