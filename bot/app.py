@@ -48,7 +48,7 @@ from bot.faucet import Faucet
 from bot.i18n import Catalogs
 from bot.market import Market
 from bot.prices.hermes import Hermes
-from bot.storage.prices import LastFreshPrices
+from bot.storage.prices import LastFreshPriceRows
 from bot.issuance.orders import Orders
 from bot.issuance.venue import Issuance
 from bot.profile import Profile, PythRef, load_profiles
@@ -57,15 +57,15 @@ from bot.trading.desks import Desks
 from bot.schedule import Schedule
 from bot.services import Services
 from bot.storage.announcements import AnnouncementRows
-from bot.storage.connected import ConnectedAddresses, ConnectLinks, SigningLinks
-from bot.storage.cooldowns import CooldownWatches
-from bot.storage.dca import DcaPlans
+from bot.storage.connected import ConnectedAddressRows, ConnectLinkRows, SigningLinkRows
+from bot.storage.cooldowns import CooldownWatchRows
+from bot.storage.dca import DcaPlanRows
 from bot.storage.db import Database
-from bot.storage.deletions import PendingDeletions
+from bot.storage.deletions import PendingDeletionRows
 from bot.storage.private import private_dir
-from bot.storage.intents import Intents
-from bot.storage.repositories import Buttons, Users
-from bot.storage.wallets import Pins, SealedKeys, Settings, Wallets
+from bot.storage.intents import IntentRows
+from bot.storage.repositories import ButtonRows, UserRows
+from bot.storage.wallets import PinRows, SealedKeyRows, SettingsRows, WalletRows
 from bot.trading.executor import Executor
 from bot.trading.nonces import NonceManager
 from bot.trading.failpoints import kill_at
@@ -160,21 +160,21 @@ class App:
         await _bind(db, config, profile, chain, companions)  # before anything reads what the database holds
         catalogs = Catalogs()
         clock = time.time  # the one clock every repository reads (injected, never called by them directly)
-        users = Users(db, clock)
+        users = UserRows(db, clock)
         market = Market(profile, chain, setup, head, config.market, hermes=hermes)
         devnet_home = _devnet_home(config, profile, devnet)
         keystore = Keystore(_master_keys(config, devnet_home))
-        lost = await unreadable(SealedKeys(db), keystore)
+        lost = await unreadable(SealedKeyRows(db), keystore)
         if lost is not None:  # found now, not by a user at Confirm
             raise StartupRefused(lost.message())
-        pins = PinGuard(Pins(db), keystore)
-        wallets = CustodialWallets(Wallets(db, clock), keystore, pins)
-        settings = Settings(db)
-        buttons = Buttons(db, clock)
+        pins = PinGuard(PinRows(db), keystore)
+        wallets = CustodialWallets(WalletRows(db, clock), keystore, pins)
+        settings = SettingsRows(db)
+        buttons = ButtonRows(db, clock)
         outbox = Outbox(OutboxRows(db, clock), Renderer(users, buttons, catalogs, zones=settings.zone_of), on_blocked=users.forget)
         opened.push_async_callback(outbox.stop)
         notices = Notices(outbox)
-        intents = Intents(db)
+        intents = IntentRows(db)
         # The zero-config embedded devnet takes any free port rather than fail on a busy 8080.
         port = config.web.port if config.web.port is not None else (0 if devnet is not None else DEFAULT_WEB_PORT)
         if not track_head:
@@ -182,7 +182,7 @@ class App:
         sock = bind(config.web.host, port)
         url = public_url(config.web.public_url, sock)
         connected = ConnectedWallets(
-            ConnectedAddresses(db, clock), ConnectLinks(db, clock), SigningLinks(db, clock), notices, chain,
+            ConnectedAddressRows(db, clock), ConnectLinkRows(db, clock), SigningLinkRows(db, clock), notices, chain,
             ConnectSettings(url, profile.chain_id, config.web.signing_link_seconds),
             chains={profile.chain_id: LinkChain(chain, profile.chain_label)},
         )
@@ -217,12 +217,12 @@ class App:
         schedule = Schedule(points.snapshot, config.points.snapshot_at)
         announcements = Announcements(AnnouncementRows(db, clock), outbox, schedule, config.announce,  # a source and a rebuild
                                       front_ends=front_ends)
-        cooldowns = CooldownAlerts(CooldownWatches(db), chain, profile, outbox, schedule)
+        cooldowns = CooldownAlerts(CooldownWatchRows(db), chain, profile, outbox, schedule)
         trading.mined_hooks.append(cooldowns.on_mined)  # a mined unstake starts its cooldown watch
         schedule.rebuild(cooldowns.rebuild)
         orders.schedule(schedule.put, config.issuance_watch_seconds)
         issuance = Issuance(desks.by_chain(), orders, chain)
-        dca = Dca(DcaPlans(db, clock), trading, outbox, schedule, profile, issuance=issuance)
+        dca = Dca(DcaPlanRows(db, clock), trading, outbox, schedule, profile, issuance=issuance)
         schedule.rebuild(dca.rebuild)
         price_alerts = _market_alerts(config, db, chain, market, profile, outbox, schedule)
         alert_settings = AlertSettingsRows(db)
@@ -236,7 +236,7 @@ class App:
             pins=pins,
             settings=settings,
             balances=balances,
-            deletions=PendingDeletions(db),
+            deletions=PendingDeletionRows(db),
             desks=desks,
             connected=connected,
             positions=PositionReader(profile, market, balances, config.boost),
@@ -291,7 +291,7 @@ class App:
             await self.devnet.stop()
 
 
-async def _open_chain(profile: Profile, intents: Intents, track_head: bool,
+async def _open_chain(profile: Profile, intents: IntentRows, track_head: bool,
                       opened: AsyncExitStack) -> tuple[Chain, HeadTracker, NonceManager]:
     """A companion chain's connection, head tracker and nonces (an address has its own nonces on every chain)."""
     chain = Chain(profile.rpc_urls, profile.multicall3, log_range_blocks=profile.log_range_blocks)
@@ -360,7 +360,7 @@ def _hermes(profile: Profile, opened: AsyncExitStack) -> Hermes | None:
 
 def _points(config: Config, db: Database, chain: Chain, market: Market, profile: Profile, front_ends: FrontEnds) -> Points:
     ledger = Ledger(db, config.boost, config.points)
-    snapshot = Snapshotter(db, chain, market, profile, ledger, config.points, prices=LastFreshPrices(db, profile.chain_id))
+    snapshot = Snapshotter(db, chain, market, profile, ledger, config.points, prices=LastFreshPriceRows(db, profile.chain_id))
     return Points(config.points, ledger, Referrals(db), snapshot, front_ends)
 
 

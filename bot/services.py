@@ -8,7 +8,7 @@ from decimal import Decimal
 from bot.alerts.digest import Digests
 from bot.alerts.prices import PriceAlerts
 from bot.storage.alert_settings import AlertSettingsRows
-from bot.storage.deletions import PendingDeletions
+from bot.storage.deletions import PendingDeletionRows
 from bot.announce.service import Announcements
 from bot.balances import BalanceReader
 from bot.boost import BoostTable
@@ -25,8 +25,8 @@ from bot.profile import IndexRef, Profile
 from bot.trading.desks import Desks
 from bot.schedule import Schedule
 from bot.staking import PositionReader
-from bot.storage.repositories import Users
-from bot.storage.wallets import Settings
+from bot.storage.repositories import UserRows
+from bot.storage.wallets import SettingsRows
 from wallets.connected import ConnectedWallets
 from wallets.custodial import CustodialWallets
 from wallets.pin import PinGuard
@@ -51,14 +51,14 @@ class Services:
 
     profile: Profile
     market: Market
-    users: Users
+    users: UserRows
     catalogs: Catalogs
     limits: Limits
     wallets: CustodialWallets
     pins: PinGuard  # check_pin(user_id, pin) gates export and withdraw
-    settings: Settings  # slippage and timezone per user
+    settings: SettingsRows  # slippage and timezone per user
     balances: BalanceReader
-    deletions: PendingDeletions  # messages the front ends must delete at a given time (an exported key)
+    deletions: PendingDeletionRows  # messages the front ends must delete at a given time (an exported key)
     desks: Desks  # each chain's intent pipeline (buy, sell, withdraw, stake); `desks.home` is the home chain's
     connected: ConnectedWallets  # the user's own wallet: /connect, signing links (wallets.connected)
     positions: PositionReader  # staking positions and SOSO boost, read from the chain (bot.staking)

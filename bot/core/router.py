@@ -21,7 +21,7 @@ from bot.core.reverts import explain, revert_of
 from bot.core.request import Caller, DeleteMessage, Request
 from bot.core.secrets import bare, shape_of
 from bot.i18n import Catalogs
-from bot.storage.repositories import Buttons, Users
+from bot.storage.repositories import ButtonRows, UserRows
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class Outcome:
 
 
 class Router:
-    def __init__(self, users: Users, buttons: Buttons, catalogs: Catalogs, zones: ZoneOf = _utc) -> None:
+    def __init__(self, users: UserRows, buttons: ButtonRows, catalogs: Catalogs, zones: ZoneOf = _utc) -> None:
         self.users = users
         self.buttons = buttons
         self.catalogs = catalogs

@@ -44,7 +44,7 @@ class SigningLinkRow:
     used_at: int | None
 
 
-class ConnectedAddresses:
+class ConnectedAddressRows:
     """The user's live connected wallet (at most one; replaced or removed rows are kept with removed_at)."""
 
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
@@ -68,7 +68,7 @@ class ConnectedAddresses:
         return str(row[0]) if row else None
 
 
-class ConnectLinks:
+class ConnectLinkRows:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._clock = clock  # injected by the composition root (bot.app)
@@ -113,7 +113,7 @@ class ConnectLinks:
         return True
 
 
-class SigningLinks:
+class SigningLinkRows:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._clock = clock  # injected by the composition root (bot.app)

@@ -51,7 +51,7 @@ def _plan(r: aiosqlite.Row) -> Plan:
                 chat_id=str(r[9]), state=str(r[10]), failures=int(r[11]), created_at=int(r[12]))
 
 
-class DcaPlans:
+class DcaPlanRows:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._clock = clock  # injected by the composition root (bot.app)

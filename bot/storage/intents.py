@@ -108,7 +108,7 @@ def _int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-class Intents:
+class IntentRows:
     def __init__(self, db: Database) -> None:
         self._db = db
 

@@ -33,7 +33,7 @@ class ButtonRow:
     expires_at: int
 
 
-class Users:
+class UserRows:
     """Users as the platforms identify them. Rows are remembered in memory by this process (the only
     writer of its database), so a message from a known user costs no database round trip."""
 
@@ -133,7 +133,7 @@ class Users:
         return keyed
 
 
-class Buttons:
+class ButtonRows:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._clock = clock  # injected by the composition root (bot.app)

@@ -75,7 +75,7 @@ def _wallet(row: aiosqlite.Row) -> WalletRow:
     )
 
 
-class Wallets:
+class WalletRows:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._clock = clock  # injected by the composition root (bot.app)
@@ -146,7 +146,7 @@ def _pin(row: aiosqlite.Row) -> PinRow:
     )
 
 
-class Pins:
+class PinRows:
     def __init__(self, db: Database) -> None:
         self._db = db
 
@@ -188,7 +188,7 @@ class Pins:
             await tx.execute("UPDATE pins SET failures = 0, locked_until = 0 WHERE user_id = ?", (user_id,))
 
 
-class SealedKeys:
+class SealedKeyRows:
     """Every secret sealed under a master key, across wallets and pins: what the start-up check counts and
     what `indexbot keys rotate` re-seals."""
 
@@ -225,7 +225,7 @@ class SealedKeys:
         return keys, pins
 
 
-class Settings:
+class SettingsRows:
     """Per-user preferences; a user without a row has the defaults."""
 
     def __init__(self, db: Database) -> None:
