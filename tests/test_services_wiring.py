@@ -3,6 +3,7 @@ wiring mistake stops the start-up, handlers are top-level functions, and no hand
 
 import ast
 import inspect
+import pkgutil
 import tomllib
 from dataclasses import fields
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from bot.app import App
 from bot.services import OPTIONAL, Services
+import handlers
 from handlers import FEATURES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,3 +59,9 @@ def test_the_independence_contract_covers_every_feature() -> None:
     contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
     independent = next(c for c in contracts if c["type"] == "independence")
     assert set(independent["modules"]) == {feature.__name__ for feature in FEATURES}
+
+
+def test_every_feature_module_is_registered() -> None:
+    """A feature module left out of FEATURES would be a command that silently does not exist."""
+    modules = {f"handlers.{m.name}" for m in pkgutil.iter_modules(handlers.__path__) if m.name != "shared"}
+    assert modules == {feature.__name__ for feature in FEATURES}
