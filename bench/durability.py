@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.quote import machine  # noqa: E402
 from bot.storage.db import Database  # noqa: E402
-from bot.storage.intents import Intents  # noqa: E402
+from bot.storage.intents import IntentRows  # noqa: E402
 from bot.storage.outbox import NewMessage, OutboxRows  # noqa: E402
 
 Mode = Literal["NORMAL", "FULL"]
@@ -74,7 +74,7 @@ async def writes(directory: Path, mode: Mode, n: int) -> list[str]:
         async with db.transaction() as tx:
             await tx.execute("INSERT INTO users (id, platform, platform_user_id, created_at, last_seen_at) "
                              "VALUES (1, 'bench', '1', 0, 0)")
-        intents, outbox = Intents(db), OutboxRows(db)
+        intents, outbox = IntentRows(db), OutboxRows(db)
 
         async def intent(i: int) -> object:
             return await intents.create(user_id=1, address="0x" + "ab" * 20, kind="buy", chain_id=8453,

@@ -155,7 +155,7 @@ class Requests:
 
     async def why(self, user: str) -> str:
         """The user's latest intent and its transactions, for a request that did not go through."""
-        x = self.app.services.trading
+        x = self.app.services.desks.home
         assert x is not None
         row = await self.app.services.users.seen("console", user)
         latest = (await x.intents.of_user(row.id, limit=1))[0]

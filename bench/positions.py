@@ -101,7 +101,7 @@ async def run(wallets: int, reads: int, stakers: int) -> None:
         app = await App.start(Config(home=Path(tmp), chain=str(net.profile_path), web=WebSettings(port=0)))
         try:
             reader = app.services.positions
-            assert app.services.trading is not None and reader is not None
+            assert app.services.desks.home is not None and reader is not None
 
             # -- the stake flow, M users one after another ------------------------------------------------
             stake, unstake, restart = Flow("/stake MAG7 5 + Confirm (approve + stake)"), Flow(

@@ -38,7 +38,7 @@ async def run(n: int, wallets: int) -> None:
         net = await Devnet.start(Path(tmp) / "devnet")
         app = await App.start(Config(home=Path(tmp), chain=str(net.profile_path), web=WebSettings(port=0)))
         try:
-            x = app.services.trading
+            x = app.services.desks.home
             assert x is not None
             mined_at: list[float] = []
 

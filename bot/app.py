@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Sequence
 from functools import partial
 from contextlib import AsyncExitStack
@@ -37,6 +38,7 @@ from bot.points.referrals import Referrals
 from bot.points.snapshot import Snapshotter
 from bot.config import Config, url_secrets
 from bot.logs import redact_more
+from bot.core.frontends import FrontEnds
 from bot.core.notices import Notices
 from bot.outbox import Outbox
 from bot.outbox.render import Renderer
@@ -46,7 +48,7 @@ from bot.faucet import Faucet
 from bot.i18n import Catalogs
 from bot.market import Market
 from bot.prices.hermes import Hermes
-from bot.storage.prices import LastFreshPrices
+from bot.storage.prices import LastFreshPriceRows
 from bot.issuance.orders import Orders
 from bot.issuance.venue import Issuance
 from bot.profile import Profile, PythRef, load_profiles
@@ -55,15 +57,15 @@ from bot.trading.desks import Desks
 from bot.schedule import Schedule
 from bot.services import Services
 from bot.storage.announcements import AnnouncementRows
-from bot.storage.connected import ConnectedAddresses, ConnectLinks, SigningLinks
-from bot.storage.cooldowns import CooldownWatches
-from bot.storage.dca import DcaPlans
+from bot.storage.connected import ConnectedAddressRows, ConnectLinkRows, SigningLinkRows
+from bot.storage.cooldowns import CooldownWatchRows
+from bot.storage.dca import DcaPlanRows
 from bot.storage.db import Database
-from bot.storage.deletions import PendingDeletions
+from bot.storage.deletions import PendingDeletionRows
 from bot.storage.private import private_dir
-from bot.storage.intents import Intents
-from bot.storage.repositories import Buttons, Users
-from bot.storage.wallets import Pins, SealedKeys, Settings, Wallets
+from bot.storage.intents import IntentRows
+from bot.storage.repositories import ButtonRows, UserRows
+from bot.storage.wallets import PinRows, SealedKeyRows, SettingsRows, WalletRows
 from bot.issuance.requests import Cancel, Request
 from bot.trading.executor import Executor
 from bot.trading.kinds import KindRegistry
@@ -100,6 +102,7 @@ class App:
     services: Services
     router: Router
     notices: Notices
+    front_ends: FrontEnds  # each chat front end attaches its bot name, invite link and standing check when it starts
     devnet: Any = None  # the embedded devnet this app started, stopped with it
     web: WebServer | None = None  # the connect and signing pages, served while the app runs
     schedule: Schedule | None = None  # timed jobs (the daily points snapshot); started with the front ends
@@ -161,21 +164,22 @@ class App:
         opened.push_async_callback(db.close)
         await _bind(db, config, profile, chain, companions)  # before anything reads what the database holds
         catalogs = Catalogs()
-        users = Users(db)
+        clock = time.time  # the one clock every repository reads (injected, never called by them directly)
+        users = UserRows(db, clock)
         market = Market(profile, chain, setup, head, config.market, hermes=hermes)
         devnet_home = _devnet_home(config, profile, devnet)
         keystore = Keystore(_master_keys(config, devnet_home))
-        lost = await unreadable(SealedKeys(db), keystore)
+        lost = await unreadable(SealedKeyRows(db), keystore)
         if lost is not None:  # found now, not by a user at Confirm
             raise StartupRefused(lost.message())
-        pins = PinGuard(Pins(db), keystore)
-        wallets = CustodialWallets(Wallets(db), keystore, pins)
-        settings = Settings(db)
-        buttons = Buttons(db)
-        outbox = Outbox(OutboxRows(db), Renderer(users, buttons, catalogs, zones=settings.zone_of), on_blocked=users.forget)
+        pins = PinGuard(PinRows(db), keystore)
+        wallets = CustodialWallets(WalletRows(db, clock), keystore, pins)
+        settings = SettingsRows(db)
+        buttons = ButtonRows(db, clock)
+        outbox = Outbox(OutboxRows(db, clock), Renderer(users, buttons, catalogs, zones=settings.zone_of), on_blocked=users.forget)
         opened.push_async_callback(outbox.stop)
         notices = Notices(outbox)
-        intents = Intents(db)
+        intents = IntentRows(db)
         # The zero-config embedded devnet takes any free port rather than fail on a busy 8080.
         port = config.web.port if config.web.port is not None else (0 if devnet is not None else DEFAULT_WEB_PORT)
         if not track_head:
@@ -183,7 +187,7 @@ class App:
         sock = bind(config.web.host, port)
         url = public_url(config.web.public_url, sock)
         connected = ConnectedWallets(
-            ConnectedAddresses(db), ConnectLinks(db), SigningLinks(db), notices, chain,
+            ConnectedAddressRows(db, clock), ConnectLinkRows(db, clock), SigningLinkRows(db, clock), notices, chain,
             ConnectSettings(url, profile.chain_id, config.web.signing_link_seconds),
             chains={profile.chain_id: LinkChain(chain, profile.chain_label)},
         )
@@ -208,22 +212,24 @@ class App:
                 remote_balances.append(BalanceReader(other, o_chain, o_market, other.chain_label))
         desks = Desks(trading, tuple(others))
         connected.on_hash = desks.on_hash  # the pipeline records and follows what a connected wallet sent
-        orders = Orders(OrderRows(db), desks.by_chain(), outbox)
+        orders = Orders(OrderRows(db, clock), desks.by_chain(), outbox)
         for desk in desks:
             desk.mined_hooks.append(orders.on_mined)  # a mined request becomes a pending order
         if config.failpoint:
             for desk in desks:
                 desk.fault = kill_at(config.failpoint)
         balances = BalanceReader(profile, chain, market)
-        points = _points(config, db, chain, market, profile)
+        front_ends = FrontEnds({"discord": config.discord_invite_url} if config.discord_invite_url else {})  # attached at their start
+        points = _points(config, db, chain, market, profile, front_ends)
         schedule = Schedule(points.snapshot, config.points.snapshot_at)
-        announcements = Announcements(AnnouncementRows(db), outbox, schedule, config.announce)  # a source and a rebuild
-        cooldowns = CooldownAlerts(CooldownWatches(db), chain, profile, outbox, schedule)
+        announcements = Announcements(AnnouncementRows(db, clock), outbox, schedule, config.announce,  # a source and a rebuild
+                                      front_ends=front_ends)
+        cooldowns = CooldownAlerts(CooldownWatchRows(db), chain, profile, outbox, schedule)
         trading.mined_hooks.append(cooldowns.on_mined)  # a mined unstake starts its cooldown watch
         schedule.rebuild(cooldowns.rebuild)
         orders.schedule(schedule.put, config.issuance_watch_seconds)
         issuance = Issuance(desks.by_chain(), orders, chain)
-        dca = Dca(DcaPlans(db), trading, outbox, schedule, profile, issuance=issuance)
+        dca = Dca(DcaPlanRows(db, clock), trading, outbox, schedule, profile, issuance=issuance)
         schedule.rebuild(dca.rebuild)
         price_alerts = _market_alerts(config, db, chain, market, profile, outbox, schedule)
         alert_settings = AlertSettingsRows(db)
@@ -237,9 +243,8 @@ class App:
             pins=pins,
             settings=settings,
             balances=balances,
-            deletions=PendingDeletions(db),
-            faucet=_devnet_faucet(profile, head) if devnet_home is not None else None,
-            trading=trading,
+            deletions=PendingDeletionRows(db),
+            desks=desks,
             connected=connected,
             positions=PositionReader(profile, market, balances, config.boost),
             boost=config.boost,
@@ -252,11 +257,11 @@ class App:
             price_alerts=price_alerts,
             alert_settings=alert_settings,
             digests=digests,
-            companions=tuple(verified),
-            desks=desks,
             issuance=issuance,
-            remote_balances=tuple(remote_balances),
             fees=IndexFees(chain, profile),
+            companions=tuple(verified),
+            remote_balances=tuple(remote_balances),
+            faucet=_devnet_faucet(profile, head) if devnet_home is not None else None,
         )
         kit = PageKit(catalogs, users, profile.chain_label, profile.chain_id)
         web = WebServer(sock, url, [*connect_pages.routes(kit, connected), *sign_pages.routes(kit, connected, url.startswith("https://"))])
@@ -264,17 +269,15 @@ class App:
         opened.push_async_callback(web.stop)
         router = Router(users, buttons, catalogs, zones=settings.zone_of)
         register_all(router, services)
-        return cls(config, profile, chain, head, db, services, router, notices, devnet, web, schedule)
+        return cls(config, profile, chain, head, db, services, router, notices, front_ends, devnet, web, schedule)
 
     async def reconcile(self) -> None:
         """Settle every trade a previous run left unfinished and tell each user (front ends attached first,
         so the notices reach them)."""
         desks = self.services.desks
-        if desks is not None:
-            for desk in desks:
-                await reconcile(desk, partial(desks.owns, desk))
-        if self.services.issuance is not None:
-            await self.services.issuance.orders.sweep()  # rows a crash kept from being made; the watch job does the rest
+        for desk in desks:
+            await reconcile(desk, partial(desks.owns, desk))
+        await self.services.issuance.orders.sweep()  # rows a crash kept from being made; the watch job does the rest
 
     async def start_schedule(self) -> None:
         """Re-create the timed jobs from the database and start them (`indexbot run` and `chat` do, once their
@@ -289,8 +292,7 @@ class App:
     async def stop(self) -> None:
         if self.schedule is not None:
             await self.schedule.stop()
-        if self.services.desks is not None:
-            await self.services.desks.stop()
+        await self.services.desks.stop()
         await self.resources.aclose()  # the web pages, each chain's head tracker and client, the outbox, the database
         if self.devnet is not None:
             await self.devnet.stop()
@@ -306,7 +308,7 @@ def kind_registry() -> KindRegistry:
     })
 
 
-async def _open_chain(profile: Profile, intents: Intents, track_head: bool,
+async def _open_chain(profile: Profile, intents: IntentRows, track_head: bool,
                       opened: AsyncExitStack) -> tuple[Chain, HeadTracker, NonceManager]:
     """A companion chain's connection, head tracker and nonces (an address has its own nonces on every chain)."""
     chain = Chain(profile.rpc_urls, profile.multicall3, log_range_blocks=profile.log_range_blocks)
@@ -373,11 +375,10 @@ def _hermes(profile: Profile, opened: AsyncExitStack) -> Hermes | None:
     return hermes
 
 
-def _points(config: Config, db: Database, chain: Chain, market: Market, profile: Profile) -> Points:
+def _points(config: Config, db: Database, chain: Chain, market: Market, profile: Profile, front_ends: FrontEnds) -> Points:
     ledger = Ledger(db, config.boost, config.points)
-    snapshot = Snapshotter(db, chain, market, profile, ledger, config.points, prices=LastFreshPrices(db, profile.chain_id))
-    links = {"discord": config.discord_invite_url} if config.discord_invite_url else {}
-    return Points(config.points, ledger, Referrals(db), snapshot, links)
+    snapshot = Snapshotter(db, chain, market, profile, ledger, config.points, prices=LastFreshPriceRows(db, profile.chain_id))
+    return Points(config.points, ledger, Referrals(db), snapshot, front_ends)
 
 
 def _market_alerts(config: Config, db: Database, chain: Chain, market: Market, profile: Profile, outbox: Outbox,

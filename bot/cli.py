@@ -114,9 +114,6 @@ async def _points_snapshot(config: Config, day: date | None) -> int:
 
     app = await App.start(config, track_head=False)
     try:
-        if app.services.points is None:
-            print("indexbot points: the points programme is not configured.", file=sys.stderr)
-            return 2
         result = await app.services.points.snapshot.run(day)
     finally:
         await app.stop()
@@ -156,7 +153,7 @@ async def _keys_rotate(config: Config) -> int:
     """`indexbot keys rotate`: every stored key and PIN re-sealed under INDEXBOT_MASTER_KEY (wallets.rotation);
     prints how many, never a secret."""
     from bot.storage.db import Database
-    from bot.storage.wallets import SealedKeys
+    from bot.storage.wallets import SealedKeyRows
     from wallets.keystore import Keystore, MasterKey
     from wallets.rotation import RotationFailed, rotate
 
@@ -170,7 +167,7 @@ async def _keys_rotate(config: Config) -> int:
     keys = [MasterKey.from_base64(k.reveal()) for k in (config.master_key, *config.previous_master_keys)]
     db = await Database.open(config.database_path)
     try:
-        done = await rotate(SealedKeys(db), Keystore(keys))
+        done = await rotate(SealedKeyRows(db), Keystore(keys))
     except RotationFailed as exc:
         print(f"indexbot keys rotate: {exc}", file=sys.stderr)
         return 1

@@ -25,7 +25,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.schedule import Schedule
 from bot.storage.purge import PurgeRows
-from bot.storage.repositories import Buttons
+from bot.storage.repositories import ButtonRows
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def parse_retention(table: Mapping[str, Any]) -> Retention:
 
 
 class Housekeeping:
-    def __init__(self, buttons: Buttons, rows: PurgeRows, retention: Retention,
+    def __init__(self, buttons: ButtonRows, rows: PurgeRows, retention: Retention,
                  clock: Callable[[], float] = time.time) -> None:
         self.buttons = buttons
         self.rows = rows

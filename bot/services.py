@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from decimal import Decimal
 
 from bot.alerts.digest import Digests
 from bot.alerts.prices import PriceAlerts
 from bot.storage.alert_settings import AlertSettingsRows
-from bot.storage.deletions import PendingDeletions
+from bot.storage.deletions import PendingDeletionRows
 from bot.announce.service import Announcements
 from bot.balances import BalanceReader
 from bot.boost import BoostTable
-from bot.core.messages import Reply
 from bot.alerts.cooldowns import CooldownAlerts
-from bot.core.request import Caller
 from bot.dca.plans import Dca
 from bot.faucet import Faucet
 from bot.fees import IndexFees
@@ -28,9 +25,8 @@ from bot.profile import IndexRef, Profile
 from bot.trading.desks import Desks
 from bot.schedule import Schedule
 from bot.staking import PositionReader
-from bot.storage.repositories import Users
-from bot.storage.wallets import Settings
-from bot.trading.executor import Executor
+from bot.storage.repositories import UserRows
+from bot.storage.wallets import SettingsRows
 from wallets.connected import ConnectedWallets
 from wallets.custodial import CustodialWallets
 from wallets.pin import PinGuard
@@ -45,43 +41,48 @@ class Limits:
     default_quote_usdc: Decimal = Decimal(100)
 
 
-StakingAction = Callable[[Caller, tuple[str, ...]], Awaitable[Reply]]
+OPTIONAL = frozenset({"faucet"})  # the only service a configuration may lack (the devnet's)
 
 
 @dataclass(frozen=True)
 class Services:
+    """Every service a handler may use, each required: a wiring mistake fails here, at start-up, never by a
+    command silently missing. The devnet's faucet is the one service a configuration may lack."""
+
     profile: Profile
     market: Market
-    users: Users
+    users: UserRows
     catalogs: Catalogs
     limits: Limits
     wallets: CustodialWallets
     pins: PinGuard  # check_pin(user_id, pin) gates export and withdraw
-    settings: Settings  # slippage and timezone per user
+    settings: SettingsRows  # slippage and timezone per user
     balances: BalanceReader
-    deletions: PendingDeletions  # messages the front ends must delete at a given time (an exported key)
+    deletions: PendingDeletionRows  # messages the front ends must delete at a given time (an exported key)
+    desks: Desks  # each chain's intent pipeline (buy, sell, withdraw, stake); `desks.home` is the home chain's
+    connected: ConnectedWallets  # the user's own wallet: /connect, signing links (wallets.connected)
+    positions: PositionReader  # staking positions and SOSO boost, read from the chain (bot.staking)
+    boost: BoostTable  # boost levels and points multipliers (config [boost])
+    points: Points  # the points ledger, referrals and the daily snapshot (bot.points)
+    outbox: Outbox  # everything said unprompted: alerts, DCA runs, announcements (bot.outbox)
+    schedule: Schedule  # named timed jobs (bot.schedule)
+    announcements: Announcements  # moderators' announcements (bot.announce)
+    cooldowns: CooldownAlerts  # cooldown-end alerts (bot.alerts.cooldowns)
+    dca: Dca  # DCA plans and their runs (bot.dca)
+    price_alerts: PriceAlerts  # /alert lines and their check (bot.alerts.prices)
+    alert_settings: AlertSettingsRows  # /alerts: kinds on or off, quiet hours, digest time
+    digests: Digests  # the daily points digest (bot.alerts.digest)
+    issuance: Issuance  # indexes issued by a factory: quotes, requests, /orders (bot.issuance)
+    fees: IndexFees  # each pool index's daily fee, for /indexes (bot.fees)
+    companions: tuple[Profile, ...]  # the other chains loaded beside `profile` (bot.profile.load_profiles); may be ()
+    remote_balances: tuple[BalanceReader, ...]  # ETH, USDC and pool indexes on companion chains not the home one
     faucet: Faucet | None = None  # the devnet's only; /faucet is registered only when there is one
-    trading: Executor | None = None  # buy, sell, withdraw: the intent pipeline (bot.trading)
-    connected: ConnectedWallets | None = None  # the user's own wallet: /connect, signing links (wallets.connected)
-    positions: PositionReader | None = None  # staking positions and SOSO boost, read from the chain (bot.staking)
-    boost: BoostTable = field(default_factory=BoostTable)  # boost levels and points multipliers (config [boost])
-    # `/boost <sub> ...` sub-commands (add, remove) registered by the staking-transactions feature:
-    # name -> handler(caller, remaining args); handlers/boost.py dispatches to them at call time.
-    staking_actions: dict[str, StakingAction] = field(default_factory=dict)
-    points: Points | None = None  # the points ledger, referrals and the daily snapshot (bot.points)
-    outbox: Outbox | None = None  # everything said unprompted: alerts, DCA runs, announcements (bot.outbox)
-    schedule: Schedule | None = None  # named timed jobs (bot.schedule)
-    announcements: Announcements | None = None  # moderators' announcements (bot.announce)
-    cooldowns: CooldownAlerts | None = None  # cooldown-end alerts (bot.alerts.cooldowns)
-    dca: Dca | None = None  # DCA plans and their runs (bot.dca)
-    price_alerts: PriceAlerts | None = None  # /alert lines and their check (bot.alerts.prices)
-    alert_settings: AlertSettingsRows | None = None  # /alerts: kinds on or off, quiet hours, digest time
-    digests: Digests | None = None  # the daily points digest (bot.alerts.digest)
-    companions: tuple[Profile, ...] = ()  # the other chains loaded beside `profile` (bot.profile.load_profiles)
-    desks: Desks | None = None  # each chain's trade pipeline; `trading` is the home chain's (bot.trading.desks)
-    issuance: Issuance | None = None  # indexes issued by a factory: quotes, requests, /orders (bot.issuance)
-    remote_balances: tuple[BalanceReader, ...] = ()  # ETH, USDC and pool indexes on companion chains not the home one
-    fees: IndexFees | None = None  # each pool index's daily fee, for /indexes (bot.fees)
+
+    def __post_init__(self) -> None:
+        """Refuse a service left out (None where the types say it cannot be): the app does not start."""
+        missing = [f.name for f in fields(self) if f.name not in OPTIONAL and getattr(self, f.name) is None]
+        if missing:
+            raise TypeError(f"Services built without {', '.join(missing)}: wire every service in bot.app")
 
     async def timezone(self, user_id: int) -> str:
         """The user's IANA time zone for every time shown (`/timezone`); UTC until they choose one."""

@@ -1,7 +1,8 @@
 """Chat features, one module each, platform-neutral: each parses a request, calls the core, builds a reply.
 
-Every module has `register(router, services)`; `register_all` wires them in menu order (the order /help and
-the platforms' command menus show).
+Every module has `register(router, services)`, a short table of its top-level handler functions; `register_all`
+wires them in menu order (the order /help and the platforms' command menus show). What several features share
+lives in `handlers.shared`; no feature module imports another (an import-linter contract).
 """
 
 from __future__ import annotations

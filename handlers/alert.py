@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from functools import partial
 
 from bot.alerts.prices import PriceAlerts, delete_button, describe, now_line, rearm_level, shown_level, upward
 from bot.core.amounts import parse_amount, parse_id
@@ -33,6 +34,7 @@ from bot.core.router import Router
 from bot.services import Services
 from bot.storage.market_alerts import AlertKind, PriceAlert
 
+USAGE = Msg("alert.usage")
 CONDITIONS: tuple[AlertKind, ...] = ("above", "below", "premium")
 _PERCENT = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)%?$")
 PERCENT_DECIMALS = 2
@@ -68,79 +70,79 @@ def alert_line(alert: PriceAlert) -> Msg:
     return Msg("alert.list.item", {"id": alert.id, "line": describe(alert), "state": Msg(state)})
 
 
-def register(router: Router, services: Services) -> None:
+async def show(alerts: PriceAlerts, caller: Caller) -> Reply:
+    mine = await alerts.of_user(caller.user_key)
+    if not mine:
+        return Reply.of(Msg("alert.list.empty", {"usage": USAGE}), Msg("alert.semantics"))
+    lines = [Msg("alert.list.title", {"count": len(mine), "max": alerts.config.max_per_user}, style="title")]
+    lines += [alert_line(a) for a in mine]
+    lines.append(Msg("alert.semantics"))
+    return Reply.of(*lines, buttons=tuple((delete_button(a.id),) for a in mine))
+
+
+async def delete(alerts: PriceAlerts, caller: Caller, typed: str) -> Reply:
+    shown = typed[:MAX_ID_CHARS]
+    alert_id = parse_id(typed, MAX_ID_CHARS)
+    if alert_id is None:
+        raise UserError("alert.error.id", value=shown)
+    mine = {a.id: a for a in await alerts.of_user(caller.user_key)}
+    if alert_id not in mine or not await alerts.delete(caller.user_key, alert_id):
+        raise UserError("alert.error.not_found", id=alert_id)
+    return Reply.of(Msg("alert.deleted", {"id": alert_id, "line": describe(mine[alert_id])}))
+
+
+async def create(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:
     alerts = services.price_alerts
-    if alerts is None:
-        return
-    usage = Msg("alert.usage")
+    ref = services.find_index(args[0])
+    if ref is None:
+        raise UserError("error.index.unknown", value=args[0][:24], valid=services.index_list())
+    if len(args) < 3:
+        raise UserError("alert.error.usage", usage=USAGE)
+    if len(args) > 3:
+        raise UserError("error.args.extra", usage=USAGE)
+    condition = args[1].lower()
+    if condition not in CONDITIONS:
+        raise UserError("alert.error.condition", value=args[1][:24], valid=", ".join(CONDITIONS))
+    kind: AlertKind = condition
+    threshold = parse_percent(args[2], alerts) if kind == "premium" else parse_usd(args[2], alerts)
+    alert, state, block = await alerts.add(caller.user_key, ref.symbol, kind, threshold)
+    rearm = shown_level(alert, rearm_level(alert, alerts.config))
+    lines = [
+        Msg("alert.created", {"id": alert.id, "line": describe(alert)}, style="title"),
+        Msg("alert.watches.nav" if kind != "premium" else "alert.watches.premium"),
+        now_line(state, block),
+        Msg("alert.rule.down" if upward(alert) else "alert.rule.up", {"level": rearm}),
+    ]
+    if not alert.armed:
+        lines.append(Msg("alert.already_crossed"))
+    if not caller.request.is_private:
+        lines.append(await reaches(services, caller, lines))
+    return Reply.of(*lines, buttons=((delete_button(alert.id),),))
 
-    async def show(caller: Caller) -> Reply:
-        mine = await alerts.of_user(caller.user_key)
-        if not mine:
-            return Reply.of(Msg("alert.list.empty", {"usage": usage}), Msg("alert.semantics"))
-        lines = [Msg("alert.list.title", {"count": len(mine), "max": alerts.config.max_per_user}, style="title")]
-        lines += [alert_line(a) for a in mine]
-        lines.append(Msg("alert.semantics"))
-        return Reply.of(*lines, buttons=tuple((delete_button(a.id),) for a in mine))
 
-    async def delete(caller: Caller, typed: str) -> Reply:
-        shown = typed[:MAX_ID_CHARS]
-        alert_id = parse_id(typed, MAX_ID_CHARS)
-        if alert_id is None:
-            raise UserError("alert.error.id", value=shown)
-        mine = {a.id: a for a in await alerts.of_user(caller.user_key)}
-        if alert_id not in mine or not await alerts.delete(caller.user_key, alert_id):
-            raise UserError("alert.error.not_found", id=alert_id)
-        return Reply.of(Msg("alert.deleted", {"id": alert_id, "line": describe(mine[alert_id])}))
+async def reaches(services: Services, caller: Caller, lines: list[Msg]) -> Msg:
+    """Asked in a group: the alert's confirmation goes to the user's private chat too, so a closed one (no
+    private chat yet on Telegram, DMs closed on Discord) is told now rather than by an alert that never comes."""
+    delivery = await services.outbox.reach(caller.user_key, Reply.of(*lines, Msg("alert.arrives_here")))
+    return Msg("alert.dm_closed") if delivery is not None and delivery.status == "blocked" else Msg("alert.goes_private")
 
-    async def create(caller: Caller, args: tuple[str, ...]) -> Reply:
-        ref = services.find_index(args[0])
-        if ref is None:
-            raise UserError("error.index.unknown", value=args[0][:24], valid=services.index_list())
-        if len(args) < 3:
-            raise UserError("alert.error.usage", usage=usage)
-        if len(args) > 3:
-            raise UserError("error.args.extra", usage=usage)
-        condition = args[1].lower()
-        if condition not in CONDITIONS:
-            raise UserError("alert.error.condition", value=args[1][:24], valid=", ".join(CONDITIONS))
-        kind: AlertKind = condition
-        threshold = parse_percent(args[2], alerts) if kind == "premium" else parse_usd(args[2], alerts)
-        alert, state, block = await alerts.add(caller.user_key, ref.symbol, kind, threshold)
-        rearm = shown_level(alert, rearm_level(alert, alerts.config))
-        lines = [
-            Msg("alert.created", {"id": alert.id, "line": describe(alert)}, style="title"),
-            Msg("alert.watches.nav" if kind != "premium" else "alert.watches.premium"),
-            now_line(state, block),
-            Msg("alert.rule.down" if upward(alert) else "alert.rule.up", {"level": rearm}),
-        ]
-        if not alert.armed:
-            lines.append(Msg("alert.already_crossed"))
-        if not caller.request.is_private:
-            lines.append(await reaches(caller, lines))
-        return Reply.of(*lines, buttons=((delete_button(alert.id),),))
 
-    async def reaches(caller: Caller, lines: list[Msg]) -> Msg:
-        """Asked in a group: the alert's confirmation goes to the user's private chat too, so a closed one (no
-        private chat yet on Telegram, DMs closed on Discord) is told now rather than by an alert that never comes."""
-        if services.outbox is None:
-            return Msg("alert.goes_private")
-        delivery = await services.outbox.reach(caller.user_key, Reply.of(*lines, Msg("alert.arrives_here")))
-        return Msg("alert.dm_closed") if delivery is not None and delivery.status == "blocked" else Msg("alert.goes_private")
+async def alert_command(services: Services, caller: Caller) -> Reply:
+    """No argument: the list. `delete <id>`: delete one. `<index> above|below <usd>` or `<index> premium <pct>`."""
+    args = caller.request.args
+    if not args:
+        return await show(services.price_alerts, caller)
+    if args[0].lower() == "delete":
+        if len(args) != 2:
+            raise UserError("alert.error.delete_usage")
+        return await delete(services.price_alerts, caller, args[1])
+    return await create(services, caller, args)
 
-    async def alert(caller: Caller) -> Reply:
-        """No argument: the list. `delete <id>`: delete one. `<index> above|below <usd>` or `<index> premium <pct>`."""
-        args = caller.request.args
-        if not args:
-            return await show(caller)
-        if args[0].lower() == "delete":
-            if len(args) != 2:
-                raise UserError("alert.error.delete_usage")
-            return await delete(caller, args[1])
-        return await create(caller, args)
 
-    async def delete_pressed(caller: Caller, args: tuple[str, ...]) -> Reply:
-        return await delete(caller, args[0] if args else "")
+async def delete_pressed(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:
+    return await delete(services.price_alerts, caller, args[0] if args else "")
 
-    router.command("alert", alert, personal=True)
-    router.action("alert.delete", delete_pressed)
+
+def register(router: Router, services: Services) -> None:
+    router.command("alert", partial(alert_command, services), personal=True)
+    router.action("alert.delete", partial(delete_pressed, services))

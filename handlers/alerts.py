@@ -8,17 +8,19 @@ Times are in the user's /timezone.
 """
 
 import re
+from functools import partial
 
 from bot.core.errors import UserError
 from bot.core.messages import Button, Msg, Reply
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.services import Services
-from bot.storage.alert_settings import AlertSettingsRow, AlertSettingsRows
+from bot.storage.alert_settings import AlertSettingsRow
 from bot.storage.outbox import KIND_SWITCHES
 
 _TIME = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
 ON, OFF = ("on",), ("off",)
+KINDS = ", ".join(KIND_SWITCHES)
 
 
 def minute_of(typed: str) -> int:
@@ -50,59 +52,57 @@ def overview(settings: AlertSettingsRow, zone: str) -> Reply:
     return Reply(lines=tuple(lines), buttons=buttons)
 
 
-def register(router: Router, services: Services) -> None:
-    rows = services.alert_settings
-    if rows is None:
-        return
-    settings: AlertSettingsRows = rows
-    kinds = ", ".join(KIND_SWITCHES)
+async def show(services: Services, caller: Caller, *, edit: bool = False) -> Reply:
+    reply = overview(await services.alert_settings.get(caller.user_key), await services.timezone(caller.user_key))
+    return Reply(lines=reply.lines, buttons=reply.buttons, edit=edit)
 
-    async def show(caller: Caller, *, edit: bool = False) -> Reply:
-        reply = overview(await settings.get(caller.user_key), await services.timezone(caller.user_key))
-        return Reply(lines=reply.lines, buttons=reply.buttons, edit=edit)
 
-    async def switch(caller: Caller, kind: str, state: str) -> None:
-        if kind not in KIND_SWITCHES:
-            raise UserError("alerts.error.kind", value=kind[:24], kinds=kinds)
-        if (state,) not in (ON, OFF):
-            raise UserError("alerts.error.state", value=state[:24])
-        await settings.set_switch(caller.user_key, kind, state == "on")
-        if kind == "digest" and services.digests is not None:
-            await services.digests.reschedule(caller.user_key)
+async def switch(services: Services, caller: Caller, kind: str, state: str) -> None:
+    if kind not in KIND_SWITCHES:
+        raise UserError("alerts.error.kind", value=kind[:24], kinds=KINDS)
+    if (state,) not in (ON, OFF):
+        raise UserError("alerts.error.state", value=state[:24])
+    await services.alert_settings.set_switch(caller.user_key, kind, state == "on")
+    if kind == "digest":
+        await services.digests.reschedule(caller.user_key)
 
-    async def alerts(caller: Caller) -> Reply:
-        """No argument: the overview. `<kind> on|off`, `quiet HH:MM-HH:MM|off`, `digest HH:MM`: change one thing."""
-        args = tuple(a.lower() for a in caller.request.args)
-        if not args:
-            return await show(caller)
-        if len(args) != 2:
-            raise UserError("error.args.extra" if len(args) > 2 else "alerts.error.missing", usage=Msg("usage.alerts"))
-        what, value = args
-        if what == "quiet":
-            if value == "off":
-                await settings.set_quiet(caller.user_key, None)
-            else:
-                start, sep, end = value.partition("-")
-                if not sep:
-                    raise UserError("alerts.error.quiet", value=value[:24])
-                window = (minute_of(start), minute_of(end))
-                if window[0] == window[1]:
-                    raise UserError("alerts.error.quiet", value=value[:24])
-                await settings.set_quiet(caller.user_key, window)
-        elif what == "digest" and (value,) not in (ON, OFF):
-            await settings.set_digest_at(caller.user_key, minute_of(value))
-            if services.digests is not None:
-                await services.digests.reschedule(caller.user_key)
+
+async def alerts(services: Services, caller: Caller) -> Reply:
+    """No argument: the overview. `<kind> on|off`, `quiet HH:MM-HH:MM|off`, `digest HH:MM`: change one thing."""
+    settings = services.alert_settings
+    args = tuple(a.lower() for a in caller.request.args)
+    if not args:
+        return await show(services, caller)
+    if len(args) != 2:
+        raise UserError("error.args.extra" if len(args) > 2 else "alerts.error.missing", usage=Msg("usage.alerts"))
+    what, value = args
+    if what == "quiet":
+        if value == "off":
+            await settings.set_quiet(caller.user_key, None)
         else:
-            await switch(caller, what, value)
-        return await show(caller)
+            start, sep, end = value.partition("-")
+            if not sep:
+                raise UserError("alerts.error.quiet", value=value[:24])
+            window = (minute_of(start), minute_of(end))
+            if window[0] == window[1]:
+                raise UserError("alerts.error.quiet", value=value[:24])
+            await settings.set_quiet(caller.user_key, window)
+    elif what == "digest" and (value,) not in (ON, OFF):
+        await settings.set_digest_at(caller.user_key, minute_of(value))
+        await services.digests.reschedule(caller.user_key)
+    else:
+        await switch(services, caller, what, value)
+    return await show(services, caller)
 
-    async def pressed(caller: Caller, args: tuple[str, ...]) -> Reply:
-        """A switch button: (kind, on|off); the overview is edited in place."""
-        if len(args) != 2:
-            raise UserError("error.button.expired")
-        await switch(caller, args[0], args[1])
-        return await show(caller, edit=True)
 
-    router.command("alerts", alerts, personal=True)
-    router.action("alerts.switch", pressed)
+async def pressed(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:
+    """A switch button: (kind, on|off); the overview is edited in place."""
+    if len(args) != 2:
+        raise UserError("error.button.expired")
+    await switch(services, caller, args[0], args[1])
+    return await show(services, caller, edit=True)
+
+
+def register(router: Router, services: Services) -> None:
+    router.command("alerts", partial(alerts, services), personal=True)
+    router.action("alerts.switch", partial(pressed, services))

@@ -1,11 +1,12 @@
 """/boost: SOSO staked, its ratio to the index holdings, the boost level it gives, what the next level takes,
 and the level table (bot.boost; every number is config).
 
-`/boost add <amount>` and `/boost remove <amount>` are staking transactions, built by the staking feature:
-it registers them as `services.staking_actions["add"]` / `["remove"]` (handler(caller, remaining args) ->
-Reply). This module only dispatches to whatever is registered when the command runs; without a hook the
-sub-command is refused as not available.
+`/boost add <amount>` and `/boost remove <amount>` are staking transactions, registered with the router as
+sub-commands of /boost by the staking feature (handlers/stake.py) when the chain has SOSO staking; the router
+runs them before this handler. A sub-command nobody registered is refused here as not available.
 """
+
+from functools import partial
 
 from bot.boost import BoostTable
 from bot.core.errors import UserError
@@ -14,26 +15,26 @@ from bot.core.request import Caller
 from bot.core.router import Router
 from bot.services import Services
 from bot.staking import Boost
-from handlers.positions import holder
+from handlers.shared.holdings import holder
 
 SUB_COMMANDS = ("add", "remove")
 
 
-def level_lines(b: Boost) -> list[Msg]:
-    if b.soso_price is None or b.soso_usd is None:
-        return [Msg("boost.needs_price", {"amount": Amount(b.soso_staked, 6)})]
-    lines = [Msg("boost.staked", {"amount": Amount(b.soso_staked, 6), "usd": Usd(b.soso_usd), "price": Usd(b.soso_price, 4)})]
-    if b.ratio is None:
+def level_lines(boost_state: Boost) -> list[Msg]:
+    if boost_state.soso_price is None or boost_state.soso_usd is None:
+        return [Msg("boost.needs_price", {"amount": Amount(boost_state.soso_staked, 6)})]
+    lines = [Msg("boost.staked", {"amount": Amount(boost_state.soso_staked, 6), "usd": Usd(boost_state.soso_usd), "price": Usd(boost_state.soso_price, 4)})]
+    if boost_state.ratio is None:
         return lines + [Msg("boost.no_index")]
-    lines.append(Msg("boost.ratio", {"ratio": Pct(b.ratio), "index_usd": Usd(b.index_usd)}))
-    if b.level is None:
+    lines.append(Msg("boost.ratio", {"ratio": Pct(boost_state.ratio), "index_usd": Usd(boost_state.index_usd)}))
+    if boost_state.level is None:
         lines.append(Msg("boost.level.none"))
     else:
-        lines.append(Msg("boost.level", {"level": b.level.number, "boost": b.level.boost}))
-    if b.next is None:
+        lines.append(Msg("boost.level", {"level": boost_state.level.number, "boost": boost_state.level.boost}))
+    if boost_state.next is None:
         lines.append(Msg("boost.top"))
-    elif b.soso_to_next is not None:
-        lines.append(Msg("boost.next", {"level": b.next.number, "ratio": Pct(b.next.min_ratio), "amount": Amount(b.soso_to_next, 2)}))
+    elif boost_state.soso_to_next is not None:
+        lines.append(Msg("boost.next", {"level": boost_state.next.number, "ratio": Pct(boost_state.next.min_ratio), "amount": Amount(boost_state.soso_to_next, 2)}))
     return lines
 
 
@@ -45,23 +46,17 @@ def table_lines(table: BoostTable) -> list[Msg]:
     return lines
 
 
+async def boost(services: Services, caller: Caller) -> Reply:
+    """No argument: the user's boost and the table. A sub-command not registered: not available."""
+    args = caller.request.args
+    if args:
+        if args[0].lower() in SUB_COMMANDS:
+            raise UserError("error.boost.unavailable")
+        raise UserError("error.args.extra", usage=Msg("usage.boost"))
+    got = await services.positions.read(await holder(services, caller.user_key))
+    return Reply.of(Msg("boost.title", style="title"), *level_lines(got.boost), *table_lines(services.boost),
+                    Msg("common.block", {"block": got.block}))
+
+
 def register(router: Router, services: Services) -> None:
-    reader = services.positions
-    if reader is None:
-        return
-
-    async def boost(caller: Caller) -> Reply:
-        """No argument: the user's boost and the table. `add`/`remove`: the registered staking action."""
-        args = caller.request.args
-        if args:
-            action = services.staking_actions.get(args[0].lower())
-            if action is not None:
-                return await action(caller, args[1:])
-            if args[0].lower() in SUB_COMMANDS:
-                raise UserError("error.boost.unavailable")
-            raise UserError("error.args.extra", usage=Msg("usage.boost"))
-        got = await reader.read(await holder(services, caller.user_key))
-        return Reply.of(Msg("boost.title", style="title"), *level_lines(got.boost), *table_lines(services.boost),
-                        Msg("common.block", {"block": got.block}))
-
-    router.command("boost", boost, personal=True)
+    router.command("boost", partial(boost, services), personal=True)

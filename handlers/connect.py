@@ -4,41 +4,40 @@ Private only: whoever opens a connect link links *their* wallet to the account t
 link is never shown in a group.
 """
 
+from functools import partial
+
 from bot.core.errors import UserError
 from bot.core.messages import Msg, Reply
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.services import Services
-from wallets.connected import ConnectedWallets, short_address
+from wallets.connected import short_address
+
+
+async def connect(services: Services, caller: Caller) -> Reply:
+    """A single-use link to the page where the wallet signs in."""
+    if caller.request.args:
+        raise UserError("error.args.extra", usage=Msg("usage.connect"))
+    connected, request = services.connected, caller.request
+    url = await connected.connect_link(caller.user_key, request.platform, request.chat_id)
+    minutes = connected.settings.connect_link_seconds // 60
+    lines = [Msg("connect.link", {"url": url, "minutes": minutes})]
+    current = await connected.address_of(caller.user_key)
+    if current is not None:
+        lines.append(Msg("connect.current", {"address": short_address(current)}))
+    return Reply.of(*lines)
+
+
+async def disconnect(services: Services, caller: Caller) -> Reply:
+    """Unlink the connected wallet (the bot forgets nothing else; the wallet keeps its funds)."""
+    if caller.request.args:
+        raise UserError("error.args.extra", usage=Msg("usage.disconnect"))
+    removed = await services.connected.disconnect(caller.user_key)
+    if removed is None:
+        raise UserError("error.connect.none")
+    return Reply.of(Msg("connect.removed", {"address": short_address(removed)}))
 
 
 def register(router: Router, services: Services) -> None:
-    connected = services.connected
-    if connected is None:
-        return
-    wallets: ConnectedWallets = connected
-
-    async def connect(caller: Caller) -> Reply:
-        """A single-use link to the page where the wallet signs in."""
-        if caller.request.args:
-            raise UserError("error.args.extra", usage=Msg("usage.connect"))
-        request = caller.request
-        url = await wallets.connect_link(caller.user_key, request.platform, request.chat_id)
-        minutes = wallets.settings.connect_link_seconds // 60
-        lines = [Msg("connect.link", {"url": url, "minutes": minutes})]
-        current = await wallets.address_of(caller.user_key)
-        if current is not None:
-            lines.append(Msg("connect.current", {"address": short_address(current)}))
-        return Reply.of(*lines)
-
-    async def disconnect(caller: Caller) -> Reply:
-        """Unlink the connected wallet (the bot forgets nothing else; the wallet keeps its funds)."""
-        if caller.request.args:
-            raise UserError("error.args.extra", usage=Msg("usage.disconnect"))
-        removed = await wallets.disconnect(caller.user_key)
-        if removed is None:
-            raise UserError("error.connect.none")
-        return Reply.of(Msg("connect.removed", {"address": short_address(removed)}))
-
-    router.command("connect", connect, private_only=True)
-    router.command("disconnect", disconnect, personal=True)
+    router.command("connect", partial(connect, services), private_only=True)
+    router.command("disconnect", partial(disconnect, services), personal=True)

@@ -10,13 +10,14 @@ current time of day there). Every input is checked before anything is stored; a 
 """
 
 from datetime import datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from bot.core.amounts import from_base_units, parse_amount, parse_id
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Button, Msg, Param, Pct, Reply, When
 from bot.core.request import Caller
-from bot.core.router import ActionFn, Router
+from bot.core.router import Router
 from bot.dca.cadence import parse_cadence, parse_time
 from bot.dca.plans import PAUSE_AFTER, Dca, cadence_msg
 from bot.profile import IndexRef
@@ -38,108 +39,113 @@ def _plan_arg(args: tuple[str, ...]) -> int:
     return plan_id
 
 
+def usage(services: Services) -> UserError:
+    return UserError("dca.error.usage", valid=services.all_index_list())
+
+
+def index_of(services: Services, typed: str) -> IndexRef:
+    """The exact symbol on any chain (MAG7.nex), else the home chain's (`mag7` is MAG7.ssi)."""
+    exact = [ref for ref in services.all_indexes if ref.symbol.lower() == typed.strip().lower()]
+    ref = exact[0] if exact else services.find_index(typed)
+    if ref is None:
+        raise UserError("error.index.unknown", value=typed[:24], valid=services.all_index_list())
+    return ref
+
+
+def amount_of(plans: Dca, plan: Plan) -> Amount:
+    decimals = plans.usdc_decimals(plan.token)
+    return Amount(from_base_units(plan.usdc_units, decimals), decimals)
+
+
+def next_of(plans: Dca, plan: Plan) -> Param:
+    when = plans.next_run(plan)
+    return When(when) if when is not None else Msg("dca.next.none")
+
+
+def buttons_of(plan: Plan) -> tuple[Button, ...]:
+    arg = (str(plan.id),)
+    toggle = (Button(Msg("dca.button.pause", {"id": plan.id}), "dca.pause", arg) if plan.state == "active"
+              else Button(Msg("dca.button.resume", {"id": plan.id}), "dca.resume", arg))
+    return toggle, Button(Msg("dca.button.cancel", {"id": plan.id}), "dca.cancel", arg)
+
+
+async def listing(services: Services, caller: Caller) -> Reply:
+    plans = services.dca
+    mine = await plans.of_user(caller.user_key)
+    if not mine:
+        return Reply.of(Msg("dca.list.empty"))
+    lines = [Msg("dca.list.title", style="title")]
+    for plan in mine:
+        lines.append(Msg("dca.list.item", {
+            "id": plan.id, "amount": amount_of(plans, plan), "index": plan.token, "cadence": cadence_msg(plan),
+            "state": Msg(f"dca.state.{plan.state}"), "next": next_of(plans, plan), "failures": plan.failures,
+        }))
+    return Reply.of(*lines, buttons=tuple(buttons_of(p) for p in mine))
+
+
+async def setup(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:
+    """`<index> <usdc> daily|weekly [at HH:MM] <PIN>` (Discord sends an empty time when none was given)."""
+    plans = services.dca
+    if len(args) < 4:
+        raise usage(services)
+    rest = list(args[3:])
+    if rest[0].lower() == "at":
+        rest = rest[1:]
+        if len(rest) != 2 or not rest[0]:
+            raise usage(services)
+    if len(rest) not in (1, 2):
+        raise usage(services)
+    ref = index_of(services, args[0])
+    amount = parse_amount(args[1], decimals=plans.usdc_decimals(ref.symbol), maximum=services.limits.max_usdc,
+                          unit=services.profile.usdc.symbol)
+    cadence = parse_cadence(args[2])
+    zone = await services.timezone(caller.user_key)
+    local = datetime.now(ZoneInfo(zone))
+    at_minute = parse_time(rest[0]) if len(rest) == 2 and rest[0] else local.hour * 60 + local.minute
+    await plans.check_wallet(caller.user_key)  # before the PIN, like /withdraw
+    await services.pins.check_pin(caller.user_key, rest[-1])
+    req = caller.request
+    plan = await plans.create(caller.user_key, ref, amount, cadence, at_minute, local.weekday(), zone,
+                              req.platform, req.private_chat or req.chat_id)
+    slip = await services.desks.home.slippage_bps(caller.user_key)
+    return Reply.of(
+        Msg("dca.created", {"id": plan.id, "amount": amount_of(plans, plan), "index": plan.token, "cadence": cadence_msg(plan)}),
+        Msg("dca.next", {"next": next_of(plans, plan)}),
+        Msg("dca.created.terms.issuance", {"index": ref.symbol, "failures": PAUSE_AFTER}) if ref.venue == "issuance"
+        else Msg("dca.created.terms", {"slippage": Pct(from_base_units(slip, 4)), "failures": PAUSE_AFTER}),
+        buttons=(buttons_of(plan),),
+    )
+
+
+async def dca(services: Services, caller: Caller) -> Reply:
+    """No argument: the plans. `pause|resume|cancel <plan>`: act on one. Anything else: set one up."""
+    args = caller.request.args
+    if not args:
+        return await listing(services, caller)
+    if args[0].lower() in ACTIONS:
+        if len(args) != 2:
+            raise usage(services)
+        return await act(services.dca, caller, args[0].lower(), _plan_arg(args[1:]))
+    return await setup(services, caller, args)
+
+
+async def act(plans: Dca, caller: Caller, action: str, plan_id: int) -> Reply:
+    if action == "pause":
+        plan = await plans.pause(plan_id, caller.user_key)
+        return Reply.of(Msg("dca.paused", {"id": plan.id}), buttons=(buttons_of(plan),))
+    if action == "resume":
+        plan = await plans.resume(plan_id, caller.user_key)
+        return Reply.of(Msg("dca.resumed", {"id": plan.id, "next": next_of(plans, plan)}), buttons=(buttons_of(plan),))
+    plan = await plans.cancel(plan_id, caller.user_key)
+    return Reply.of(Msg("dca.cancelled", {"id": plan.id}))
+
+
+async def pressed(action: str, services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:
+    """A Pause / Resume / Cancel button: (plan id)."""
+    return await act(services.dca, caller, action, _plan_arg(args))
+
+
 def register(router: Router, services: Services) -> None:
-    dca = services.dca
-    if dca is None or services.trading is None:
-        return
-    plans: Dca = dca
-    usdc = services.profile.usdc
-
-    def usage() -> UserError:
-        return UserError("dca.error.usage", valid=services.all_index_list())
-
-    def index_of(typed: str) -> IndexRef:
-        """The exact symbol on any chain (MAG7.nex), else the home chain's (`mag7` is MAG7.ssi)."""
-        exact = [ref for ref in services.all_indexes if ref.symbol.lower() == typed.strip().lower()]
-        ref = exact[0] if exact else services.find_index(typed)
-        if ref is None:
-            raise UserError("error.index.unknown", value=typed[:24], valid=services.all_index_list())
-        return ref
-
-    def amount_of(plan: Plan) -> Amount:
-        decimals = plans.usdc_decimals(plan.token)
-        return Amount(from_base_units(plan.usdc_units, decimals), decimals)
-
-    def next_of(plan: Plan) -> Param:
-        when = plans.next_run(plan)
-        return When(when) if when is not None else Msg("dca.next.none")
-
-    def buttons_of(plan: Plan) -> tuple[Button, ...]:
-        arg = (str(plan.id),)
-        toggle = (Button(Msg("dca.button.pause", {"id": plan.id}), "dca.pause", arg) if plan.state == "active"
-                  else Button(Msg("dca.button.resume", {"id": plan.id}), "dca.resume", arg))
-        return toggle, Button(Msg("dca.button.cancel", {"id": plan.id}), "dca.cancel", arg)
-
-    async def listing(caller: Caller) -> Reply:
-        mine = await plans.of_user(caller.user_key)
-        if not mine:
-            return Reply.of(Msg("dca.list.empty"))
-        lines = [Msg("dca.list.title", style="title")]
-        for plan in mine:
-            lines.append(Msg("dca.list.item", {
-                "id": plan.id, "amount": amount_of(plan), "index": plan.token, "cadence": cadence_msg(plan),
-                "state": Msg(f"dca.state.{plan.state}"), "next": next_of(plan), "failures": plan.failures,
-            }))
-        return Reply.of(*lines, buttons=tuple(buttons_of(p) for p in mine))
-
-    async def setup(caller: Caller, args: tuple[str, ...]) -> Reply:
-        """`<index> <usdc> daily|weekly [at HH:MM] <PIN>` (Discord sends an empty time when none was given)."""
-        if len(args) < 4:
-            raise usage()
-        rest = list(args[3:])
-        if rest[0].lower() == "at":
-            rest = rest[1:]
-            if len(rest) != 2 or not rest[0]:
-                raise usage()
-        if len(rest) not in (1, 2):
-            raise usage()
-        ref = index_of(args[0])
-        amount = parse_amount(args[1], decimals=plans.usdc_decimals(ref.symbol), maximum=services.limits.max_usdc,
-                              unit=usdc.symbol)
-        cadence = parse_cadence(args[2])
-        zone = await services.timezone(caller.user_key)
-        local = datetime.now(ZoneInfo(zone))
-        at_minute = parse_time(rest[0]) if len(rest) == 2 and rest[0] else local.hour * 60 + local.minute
-        await plans.check_wallet(caller.user_key)  # before the PIN, like /withdraw
-        await services.pins.check_pin(caller.user_key, rest[-1])
-        req = caller.request
-        plan = await plans.create(caller.user_key, ref, amount, cadence, at_minute, local.weekday(), zone,
-                                  req.platform, req.private_chat or req.chat_id)
-        slip = await services.trading.slippage_bps(caller.user_key) if services.trading is not None else 0
-        return Reply.of(
-            Msg("dca.created", {"id": plan.id, "amount": amount_of(plan), "index": plan.token, "cadence": cadence_msg(plan)}),
-            Msg("dca.next", {"next": next_of(plan)}),
-            Msg("dca.created.terms.issuance", {"index": ref.symbol, "failures": PAUSE_AFTER}) if ref.venue == "issuance"
-            else Msg("dca.created.terms", {"slippage": Pct(from_base_units(slip, 4)), "failures": PAUSE_AFTER}),
-            buttons=(buttons_of(plan),),
-        )
-
-    async def command(caller: Caller) -> Reply:
-        args = caller.request.args
-        if not args:
-            return await listing(caller)
-        if args[0].lower() in ACTIONS:
-            if len(args) != 2:
-                raise usage()
-            return await act(caller, args[0].lower(), _plan_arg(args[1:]))
-        return await setup(caller, args)
-
-    async def act(caller: Caller, action: str, plan_id: int) -> Reply:
-        if action == "pause":
-            plan = await plans.pause(plan_id, caller.user_key)
-            return Reply.of(Msg("dca.paused", {"id": plan.id}), buttons=(buttons_of(plan),))
-        if action == "resume":
-            plan = await plans.resume(plan_id, caller.user_key)
-            return Reply.of(Msg("dca.resumed", {"id": plan.id, "next": next_of(plan)}), buttons=(buttons_of(plan),))
-        plan = await plans.cancel(plan_id, caller.user_key)
-        return Reply.of(Msg("dca.cancelled", {"id": plan.id}))
-
-    def button(action: str) -> ActionFn:
-        async def press(caller: Caller, args: tuple[str, ...]) -> Reply:
-            return await act(caller, action, _plan_arg(args))
-
-        return press
-
-    router.command("dca", command, private_only=True, secret=_secret)
+    router.command("dca", partial(dca, services), private_only=True, secret=_secret)
     for name in ACTIONS:
-        router.action(f"dca.{name}", button(name), private_only=True)
+        router.action(f"dca.{name}", partial(pressed, name, services), private_only=True)

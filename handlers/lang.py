@@ -1,51 +1,59 @@
 """/lang [code]: show or set the language; without an argument, one button per shipped language."""
 
+from functools import partial
+
 from bot.core.errors import UserError
 from bot.core.messages import Button, Msg, Reply
 from bot.core.request import Caller
 from bot.core.router import Router
+from bot.i18n import Catalogs
 from bot.services import Services
 
 AUTO = "auto"
 
 
-def register(router: Router, services: Services) -> None:
+def choices(catalogs: Catalogs) -> str:
+    return ", ".join([*catalogs.locales, AUTO])
+
+
+async def set_language(services: Services, caller: Caller, code: str) -> Reply:
     catalogs = services.catalogs
+    if code.lower() == AUTO:
+        await services.users.set_locale(caller.user_key, None)
+        locale = catalogs.negotiate(caller.request.locale)
+        return Reply.of(Msg("lang.auto", {"language": catalogs.language_name(locale)}), locale=locale)
+    wanted = code.replace("-", "_")
+    matched = next((c for c in catalogs.locales if c.lower() == wanted.lower() or c.split("_")[0] == wanted.lower()), None)
+    if matched is None:
+        raise UserError("error.lang.unknown", value=code[:16], valid=choices(catalogs))
+    await services.users.set_locale(caller.user_key, matched)
+    return Reply.of(Msg("lang.set", {"language": catalogs.language_name(matched)}), locale=matched)
 
-    def choices() -> str:
-        return ", ".join([*catalogs.locales, AUTO])
 
-    async def set_language(caller: Caller, code: str) -> Reply:
-        if code.lower() == AUTO:
-            await services.users.set_locale(caller.user_key, None)
-            locale = catalogs.negotiate(caller.request.locale)
-            return Reply.of(Msg("lang.auto", {"language": catalogs.language_name(locale)}), locale=locale)
-        wanted = code.replace("-", "_")
-        matched = next((c for c in catalogs.locales if c.lower() == wanted.lower() or c.split("_")[0] == wanted.lower()), None)
-        if matched is None:
-            raise UserError("error.lang.unknown", value=code[:16], valid=choices())
-        await services.users.set_locale(caller.user_key, matched)
-        return Reply.of(Msg("lang.set", {"language": catalogs.language_name(matched)}), locale=matched)
+async def lang(services: Services, caller: Caller) -> Reply:
+    """Set the language from the argument, or offer the choices as buttons."""
+    args = caller.request.args
+    if len(args) > 1:
+        raise UserError("error.args.extra", usage=Msg("usage.lang"))
+    if args:
+        return await set_language(services, caller, args[0])
+    return await menu(services, caller, ())
 
-    async def lang(caller: Caller) -> Reply:
-        """Set the language from the argument, or offer the choices as buttons."""
-        args = caller.request.args
-        if len(args) > 1:
-            raise UserError("error.args.extra", usage=Msg("usage.lang"))
-        if args:
-            return await set_language(caller, args[0])
-        return await menu(caller, ())
 
-    async def menu(caller: Caller, _: tuple[str, ...]) -> Reply:
-        row = tuple(Button(Msg("lang.option", {"language": catalogs.language_name(c)}), "lang.set", (c,)) for c in catalogs.locales)
-        return Reply.of(
-            Msg("lang.current", {"language": catalogs.language_name(caller.locale), "valid": choices()}),
-            buttons=(row, (Button(Msg("button.lang_auto"), "lang.set", (AUTO,)),)),
-        )
+async def menu(services: Services, caller: Caller, _: tuple[str, ...]) -> Reply:
+    catalogs = services.catalogs
+    row = tuple(Button(Msg("lang.option", {"language": catalogs.language_name(c)}), "lang.set", (c,)) for c in catalogs.locales)
+    return Reply.of(
+        Msg("lang.current", {"language": catalogs.language_name(caller.locale), "valid": choices(catalogs)}),
+        buttons=(row, (Button(Msg("button.lang_auto"), "lang.set", (AUTO,)),)),
+    )
 
-    async def press(caller: Caller, args: tuple[str, ...]) -> Reply:
-        return await set_language(caller, args[0])
 
-    router.command("lang", lang)
-    router.action("lang.menu", menu)
-    router.action("lang.set", press)
+async def press(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:
+    return await set_language(services, caller, args[0])
+
+
+def register(router: Router, services: Services) -> None:
+    router.command("lang", partial(lang, services))
+    router.action("lang.menu", partial(menu, services))
+    router.action("lang.set", partial(press, services))

@@ -4,35 +4,36 @@ Cancel sends `cancelIssuance` / `cancelRedemption` for that request through the 
 is the confirmation; a second press is refused while the first is on its way) and answers with the outcome.
 """
 
+from functools import partial
 from bot.core.errors import UserError
 from bot.core.messages import Button, Msg, Reply
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.issuance import present
 from bot.services import Services
-from handlers.trade import intent_arg, run_confirm
+from handlers.shared.confirm import intent_arg, run_confirm
+
+
+async def orders(services: Services, caller: Caller) -> Reply:
+    """`/orders`."""
+    if caller.request.args:
+        raise UserError("error.args.extra", usage=Msg("usage.orders"))
+    issuance = services.issuance
+    mine = await issuance.orders.rows.of_user(caller.user_key)
+    if not mine:
+        return Reply.of(Msg("orders.none", {"indexes": ", ".join(ref.symbol for ref in issuance.indexes)}))
+    buttons = tuple((Button(Msg("button.orders_cancel", {"nonce": o.nonce, "index": o.index}), "orders.cancel", (str(o.id),)),)
+                    for o in mine if o.state == "pending")
+    return Reply.of(Msg("orders.title", style="title"), *(present.order_line(o) for o in mine), buttons=buttons)
+
+
+async def cancel(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:
+    """The Cancel button of a pending order: the cancel is sent at once (the press is the confirmation)."""
+    req = caller.request
+    _, intent_id = await services.issuance.orders.cancel(intent_arg(args), caller.user_key, req.platform, req.chat_id)
+    return await run_confirm(services, caller, intent_id)
 
 
 def register(router: Router, services: Services) -> None:
-    iss = services.issuance
-    if iss is None:
-        return
-
-    async def orders(caller: Caller) -> Reply:
-        """`/orders`."""
-        if caller.request.args:
-            raise UserError("error.args.extra", usage=Msg("usage.orders"))
-        mine = await iss.orders.rows.of_user(caller.user_key)
-        if not mine:
-            return Reply.of(Msg("orders.none", {"indexes": ", ".join(ref.symbol for ref in iss.indexes)}))
-        buttons = tuple((Button(Msg("button.orders_cancel", {"nonce": o.nonce, "index": o.index}), "orders.cancel", (str(o.id),)),)
-                        for o in mine if o.state == "pending")
-        return Reply.of(Msg("orders.title", style="title"), *(present.order_line(o) for o in mine), buttons=buttons)
-
-    async def cancel(caller: Caller, args: tuple[str, ...]) -> Reply:
-        req = caller.request
-        _, intent_id = await iss.orders.cancel(intent_arg(args), caller.user_key, req.platform, req.chat_id)
-        return await run_confirm(services, caller, intent_id)
-
-    router.command("orders", orders, personal=True)
-    router.action("orders.cancel", cancel)
+    router.command("orders", partial(orders, services), personal=True)
+    router.action("orders.cancel", partial(cancel, services))

@@ -4,28 +4,23 @@ drawn in an executor thread so the event loop keeps serving)."""
 
 import asyncio
 import time
-from decimal import Decimal
 from functools import partial
 
 from bot.core.errors import UserError
-from bot.core.messages import Amount, Msg, Reply, When
+from bot.core.messages import Msg, Reply, When
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.points import Points
 from bot.points.chart import render_chart
 from bot.points.public import next_snapshot, today
 from bot.services import Services
+from handlers.shared.points import shown
 
 SOURCES = {  # shown in this order, only when non-zero
     "held": "points.source.held", "staked": "points.source.staked", "locked": "points.source.locked",
     "boost": "points.source.boost", "referral": "points.source.referral", "bonus": "points.source.bonus",
     "correction": "points.source.correction",
 }
-
-
-def shown(value: Decimal) -> Amount:
-    """Points as every points reply shows them: to the ledger's milli-points, trailing zeros dropped."""
-    return Amount(value, 3)
 
 
 def next_line(points: Points) -> Msg:
@@ -58,26 +53,22 @@ async def chart(services: Services, points: Points, caller: Caller) -> Reply:
     if not days:
         return Reply.of(Msg("points.chart.none"), next_line(points))
 
-    def text(key: str) -> str:
-        return services.catalogs.render_msg(Msg(key, {"epoch": epoch}), caller.locale, str)
-
-    draw = partial(render_chart, days, text("points.chart.title"), text("points.chart.x"), text("points.chart.y"))
+    title, x_axis, y_axis = (services.catalogs.render_msg(Msg(key, {"epoch": epoch}), caller.locale, str)
+                             for key in ("points.chart.title", "points.chart.x", "points.chart.y"))
+    draw = partial(render_chart, days, title, x_axis, y_axis)
     png = await asyncio.get_running_loop().run_in_executor(None, draw)
     return Reply.of(Msg("points.chart.caption", {"epoch": epoch, "days": len(days)}), image=png)
 
 
+async def points_command(services: Services, caller: Caller) -> Reply:
+    """No argument: the summary. `chart`: the picture."""
+    args = caller.request.args
+    if not args:
+        return await summary(services, services.points, caller)
+    if len(args) == 1 and args[0].lower() == "chart":
+        return await chart(services, services.points, caller)
+    raise UserError("error.args.extra", usage=Msg("usage.points"))
+
+
 def register(router: Router, services: Services) -> None:
-    points = services.points
-    if points is None:
-        return
-
-    async def points_(caller: Caller) -> Reply:
-        """No argument: the summary. `chart`: the picture."""
-        args = caller.request.args
-        if not args:
-            return await summary(services, points, caller)
-        if len(args) == 1 and args[0].lower() == "chart":
-            return await chart(services, points, caller)
-        raise UserError("error.args.extra", usage=Msg("usage.points"))
-
-    router.command("points", points_, personal=True)
+    router.command("points", partial(points_command, services), personal=True)

@@ -3,6 +3,7 @@
 that cannot be used is answered politely under the welcome, never instead of it."""
 
 import logging
+from functools import partial
 
 from bot.core.messages import Button, Msg, Reply
 from bot.core.request import Caller
@@ -18,32 +19,31 @@ REFERRAL_NOTES = {
 }
 
 
+async def referral(services: Services, caller: Caller) -> list[Msg]:
+    """Record this /start with its code, if any; what to tell the user about the code."""
+    points, args = services.points, caller.request.args
+    try:
+        joined: Joined | None = await points.referrals.start(caller.user_key, args[0] if args else None)
+    except Exception:  # noqa: BLE001 - the welcome matters more than the referral
+        log.exception("recording /start failed for user %s", caller.user_key)
+        return []
+    if joined == "joined":
+        return [Msg("start.ref.joined", {"bonus": points.config.welcome_bonus})]
+    return [Msg(REFERRAL_NOTES[joined])] if joined is not None else []
+
+
+async def start(services: Services, caller: Caller) -> Reply:
+    """Greet the user and offer the first steps."""
+    return Reply.of(
+        Msg("start.title", style="title"),
+        *await referral(services, caller),
+        Msg("start.body", {"indexes": services.all_index_list()}),
+        buttons=(
+            (Button(Msg("button.indexes"), "indexes.show"), Button(Msg("button.quote_sample"), "quote.show", (services.profile.indexes[0].symbol, "100", "usdc"))),
+            (Button(Msg("button.help"), "help.show"), Button(Msg("button.language"), "lang.menu")),
+        ),
+    )
+
+
 def register(router: Router, services: Services) -> None:
-    async def referral(caller: Caller) -> list[Msg]:
-        """Record this /start with its code, if any; what to tell the user about the code."""
-        points = services.points
-        if points is None:
-            return []
-        args = caller.request.args
-        try:
-            joined: Joined | None = await points.referrals.start(caller.user_key, args[0] if args else None)
-        except Exception:  # noqa: BLE001 - the welcome matters more than the referral
-            log.exception("recording /start failed for user %s", caller.user_key)
-            return []
-        if joined == "joined":
-            return [Msg("start.ref.joined", {"bonus": points.config.welcome_bonus})]
-        return [Msg(REFERRAL_NOTES[joined])] if joined is not None else []
-
-    async def start(caller: Caller) -> Reply:
-        """Greet the user and offer the first steps."""
-        return Reply.of(
-            Msg("start.title", style="title"),
-            *await referral(caller),
-            Msg("start.body", {"indexes": services.all_index_list()}),
-            buttons=(
-                (Button(Msg("button.indexes"), "indexes.show"), Button(Msg("button.quote_sample"), "quote.show", (services.profile.indexes[0].symbol, "100", "usdc"))),
-                (Button(Msg("button.help"), "help.show"), Button(Msg("button.language"), "lang.menu")),
-            ),
-        )
-
-    router.command("start", start)
+    router.command("start", partial(start, services))

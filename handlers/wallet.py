@@ -5,6 +5,7 @@ or PIN where the platform allows, and one typed where others can read it is refu
 import asyncio
 import re
 from dataclasses import replace
+from functools import partial
 
 from bot.balances import Balances, Holding
 from bot.core.errors import UserError
@@ -32,9 +33,9 @@ def secret_in(args: tuple[str, ...]) -> str | None:
     return None
 
 
-def balance_lines(b: Balances) -> list[Msg]:
+def balance_lines(balances: Balances) -> list[Msg]:
     lines = [Msg("wallet.balances", style="title")]
-    for h in b.holdings:
+    for h in balances.holdings:
         if h.units == 0 and h.kind not in ("native", "stable"):
             continue
         shown = Amount(h.amount, 8 if h.kind in ("index", "staked") else 6)
@@ -43,114 +44,120 @@ def balance_lines(b: Balances) -> list[Msg]:
             lines.append(Msg("wallet.holding.unpriced", {"symbol": symbol, "amount": shown}))
         else:
             lines.append(Msg("wallet.holding", {"symbol": symbol, "amount": shown, "usd": Usd(h.usd)}))
-    lines.append(Msg("wallet.total", {"usd": Usd(b.total_usd)}))
-    if b.unpriced:
-        lines.append(Msg("wallet.total.unpriced", {"symbols": ", ".join(h.symbol for h in b.unpriced)}))
-    lines.append(Msg("common.block", {"block": b.block}))
+    lines.append(Msg("wallet.total", {"usd": Usd(balances.total_usd)}))
+    if balances.unpriced:
+        lines.append(Msg("wallet.total.unpriced", {"symbols": ", ".join(h.symbol for h in balances.unpriced)}))
+    lines.append(Msg("common.block", {"block": balances.block}))
     return lines
 
 
-def register(router: Router, services: Services) -> None:
-    wallets = services.wallets
-
-    async def issued_holdings(address: str) -> tuple[Holding, ...]:
-        """Issued indexes (MAG7.nex), on whichever chain they live."""
-        return await services.issuance.holdings(address) if services.issuance is not None else ()
-
-    async def show(caller: Caller, edit: bool = False) -> Reply:
-        address = await wallets.address_of(caller.user_key)
-        if address is None:
-            return Reply.of(
-                Msg("wallet.none", style="title"), Msg("wallet.none.body"),
-                buttons=((Button(Msg("button.wallet_new"), "wallet.new"),),), edit=edit,
-            )
-        balances, elsewhere, issued = await asyncio.gather(  # every chain at once
-            services.balances.read(address),
-            asyncio.gather(*(reader.read(address) for reader in services.remote_balances)),  # ETH, USDC elsewhere
-            issued_holdings(address),
-        )
-        more = tuple(h for b in elsewhere for h in b.holdings) + issued
-        balances = replace(balances, holdings=balances.holdings + more)
-        deposit = [Msg("wallet.deposit", {"chain": services.profile.name})] + [
-            Msg("wallet.deposit.other", {"chain": r.profile.chain_label, "indexes": ", ".join(i.symbol for i in r.profile.indexes)})
-            for r in services.remote_balances
-        ]
-        actions = [Button(Msg("button.refresh"), "wallet.show"), Button(Msg("button.export"), "wallet.export_hint")]
-        actions.append(Button(Msg("button.withdraw"), "wallet.withdraw_hint"))
-        rows = [tuple(actions)] + ([(Button(Msg("button.faucet"), "faucet.run"),)] if services.faucet else [])
+async def show(services: Services, caller: Caller, edit: bool = False) -> Reply:
+    """The address, its balances on every chain, and where to deposit; or the offer to create a wallet."""
+    address = await services.wallets.address_of(caller.user_key)
+    if address is None:
         return Reply.of(
-            Msg("wallet.title", style="title"), Msg("wallet.address", {"address": address}, style="code"),
-            *deposit, *balance_lines(balances),
-            buttons=tuple(rows), edit=edit,
+            Msg("wallet.none", style="title"), Msg("wallet.none.body"),
+            buttons=((Button(Msg("button.wallet_new"), "wallet.new"),),), edit=edit,
         )
+    balances, elsewhere, issued = await asyncio.gather(  # every chain at once
+        services.balances.read(address),
+        asyncio.gather(*(reader.read(address) for reader in services.remote_balances)),  # ETH, USDC elsewhere
+        services.issuance.holdings(address),  # issued indexes (MAG7.nex), on whichever chain they live
+    )
+    more = tuple(h for b in elsewhere for h in b.holdings) + issued
+    balances = replace(balances, holdings=balances.holdings + more)
+    deposit = [Msg("wallet.deposit", {"chain": services.profile.name})] + [
+        Msg("wallet.deposit.other", {"chain": r.profile.chain_label, "indexes": ", ".join(i.symbol for i in r.profile.indexes)})
+        for r in services.remote_balances
+    ]
+    actions = [Button(Msg("button.refresh"), "wallet.show"), Button(Msg("button.export"), "wallet.export_hint")]
+    actions.append(Button(Msg("button.withdraw"), "wallet.withdraw_hint"))
+    rows = [tuple(actions)] + ([(Button(Msg("button.faucet"), "faucet.run"),)] if services.faucet else [])
+    return Reply.of(
+        Msg("wallet.title", style="title"), Msg("wallet.address", {"address": address}, style="code"),
+        *deposit, *balance_lines(balances),
+        buttons=tuple(rows), edit=edit,
+    )
 
-    async def create(caller: Caller) -> Reply:
-        address = await wallets.create(caller.user_key)
-        return Reply.of(Msg("wallet.created", style="title"), Msg("wallet.address", {"address": address}, style="code"),
-                        *await next_steps(caller))
 
-    async def next_steps(caller: Caller) -> list[Msg]:
-        """Choosing a PIN comes first (no trade or export before it), unless the user has one already."""
-        pin = [] if await services.pins.has_pin(caller.user_key) else [Msg("wallet.pin_next")]
-        steps = [*pin, Msg("wallet.deposit", {"chain": services.profile.name})]
-        return steps + ([Msg("wallet.faucet_hint")] if services.faucet else [])
+async def next_steps(services: Services, caller: Caller) -> list[Msg]:
+    """Choosing a PIN comes first (no trade or export before it), unless the user has one already."""
+    pin = [] if await services.pins.has_pin(caller.user_key) else [Msg("wallet.pin_next")]
+    steps = [*pin, Msg("wallet.deposit", {"chain": services.profile.name})]
+    return steps + ([Msg("wallet.faucet_hint")] if services.faucet else [])
 
-    async def import_key(caller: Caller, words: tuple[str, ...]) -> Reply:
-        if not words:
-            raise UserError("error.key.missing", usage=USAGE)
-        if len(words) > 1:
+
+async def create(services: Services, caller: Caller) -> Reply:
+    address = await services.wallets.create(caller.user_key)
+    return Reply.of(Msg("wallet.created", style="title"), Msg("wallet.address", {"address": address}, style="code"),
+                    *await next_steps(services, caller))
+
+
+async def import_key(services: Services, caller: Caller, words: tuple[str, ...]) -> Reply:
+    if not words:
+        raise UserError("error.key.missing", usage=USAGE)
+    if len(words) > 1:
+        raise UserError("error.args.extra", usage=USAGE)
+    address = await services.wallets.import_key(caller.user_key, words[0])
+    return Reply.of(Msg("wallet.imported", style="title"), Msg("wallet.address", {"address": address}, style="code"),
+                    *await next_steps(services, caller))
+
+
+async def export(services: Services, caller: Caller, words: tuple[str, ...]) -> Reply:
+    if len(words) != 1:
+        raise UserError("error.pin.missing" if not words else "error.args.extra", usage=USAGE)
+    key = await services.wallets.export(caller.user_key, words[0])
+    return Reply.of(
+        Msg("wallet.export.title", style="title"), Msg("wallet.export.key", {"key": key}, style="code"),
+        Msg("wallet.export.warning", {"seconds": EXPORT_VISIBLE_SECONDS}), delete_after=EXPORT_VISIBLE_SECONDS,
+    )
+
+
+async def remove(services: Services, caller: Caller, words: tuple[str, ...]) -> Reply:
+    if len(words) != 1:
+        raise UserError("error.pin.missing" if not words else "error.args.extra", usage=USAGE)
+    address = await services.wallets.remove(caller.user_key, words[0])
+    return Reply.of(Msg("wallet.removed", {"address": address}))
+
+
+async def wallet(services: Services, caller: Caller) -> Reply:
+    """Dispatch on the first word; secrets are never echoed."""
+    args = caller.request.args
+    sub, rest = (args[0].lower(), args[1:]) if args else ("", ())
+    if sub == "":
+        return await show(services, caller)
+    if sub == "new":
+        if rest:
             raise UserError("error.args.extra", usage=USAGE)
-        address = await wallets.import_key(caller.user_key, words[0])
-        return Reply.of(Msg("wallet.imported", style="title"), Msg("wallet.address", {"address": address}, style="code"),
-                        *await next_steps(caller))
+        return await create(services, caller)
+    if sub == "import":
+        return await import_key(services, caller, rest)
+    if sub == "export":
+        return await export(services, caller, rest)
+    if sub == "remove":
+        return await remove(services, caller, rest)
+    raise UserError("error.wallet.subcommand", usage=USAGE)  # a bare key lands here too: never echoed
 
-    async def export(caller: Caller, words: tuple[str, ...]) -> Reply:
-        if len(words) != 1:
-            raise UserError("error.pin.missing" if not words else "error.args.extra", usage=USAGE)
-        key = await wallets.export(caller.user_key, words[0])
-        return Reply.of(
-            Msg("wallet.export.title", style="title"), Msg("wallet.export.key", {"key": key}, style="code"),
-            Msg("wallet.export.warning", {"seconds": EXPORT_VISIBLE_SECONDS}), delete_after=EXPORT_VISIBLE_SECONDS,
-        )
 
-    async def remove(caller: Caller, words: tuple[str, ...]) -> Reply:
-        if len(words) != 1:
-            raise UserError("error.pin.missing" if not words else "error.args.extra", usage=USAGE)
-        address = await wallets.remove(caller.user_key, words[0])
-        return Reply.of(Msg("wallet.removed", {"address": address}))
+async def refresh(services: Services, caller: Caller, _: tuple[str, ...]) -> Reply:
+    return await show(services, caller, edit=True)
 
-    async def wallet(caller: Caller) -> Reply:
-        """Dispatch on the first word; secrets are never echoed."""
-        args = caller.request.args
-        sub, rest = (args[0].lower(), args[1:]) if args else ("", ())
-        if sub == "":
-            return await show(caller)
-        if sub == "new":
-            if rest:
-                raise UserError("error.args.extra", usage=USAGE)
-            return await create(caller)
-        if sub == "import":
-            return await import_key(caller, rest)
-        if sub == "export":
-            return await export(caller, rest)
-        if sub == "remove":
-            return await remove(caller, rest)
-        raise UserError("error.wallet.subcommand", usage=USAGE)  # a bare key lands here too: never echoed
 
-    async def refresh(caller: Caller, _: tuple[str, ...]) -> Reply:
-        return await show(caller, edit=True)
+async def new_pressed(services: Services, caller: Caller, _: tuple[str, ...]) -> Reply:
+    return await create(services, caller)
 
-    async def new_pressed(caller: Caller, _: tuple[str, ...]) -> Reply:
-        return await create(caller)
 
-    async def export_hint(caller: Caller, _: tuple[str, ...]) -> Reply:
-        return Reply.of(Msg("wallet.export.hint"))
+async def export_hint(caller: Caller, _: tuple[str, ...]) -> Reply:
+    return Reply.of(Msg("wallet.export.hint"))
 
-    async def withdraw_hint(caller: Caller, _: tuple[str, ...]) -> Reply:
-        return Reply.of(Msg("wallet.withdraw.hint"))
 
-    router.command("wallet", wallet, private_only=True, secret=secret_in)
-    router.action("wallet.show", refresh, private_only=True)
-    router.action("wallet.new", new_pressed, private_only=True)
+async def withdraw_hint(caller: Caller, _: tuple[str, ...]) -> Reply:
+    return Reply.of(Msg("wallet.withdraw.hint"))
+
+
+def register(router: Router, services: Services) -> None:
+    router.command("wallet", partial(wallet, services), private_only=True, secret=secret_in)
+    router.action("wallet.show", partial(refresh, services), private_only=True)
+    router.action("wallet.new", partial(new_pressed, services), private_only=True)
     router.action("wallet.export_hint", export_hint)
     router.action("wallet.withdraw_hint", withdraw_hint)

@@ -8,6 +8,7 @@ intent pipeline as a trade.
 """
 
 import re
+from functools import partial
 
 from eth_utils.address import is_checksum_address, to_checksum_address
 
@@ -20,7 +21,7 @@ from bot.core.secrets import Secret, is_pin
 from bot.profile import TokenRef
 from bot.services import Services
 from bot.trading.executor import Executor
-from handlers.trade import confirm_buttons
+from handlers.shared.confirm import confirm_buttons
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 ZERO = "0x" + "0" * 40
@@ -45,58 +46,58 @@ def secret_in(args: tuple[str, ...]) -> Secret | None:
     return "pin" if len(args) >= 4 or any(is_pin(word) for i, word in enumerate(args) if i != 1) else None
 
 
+def desk_named(services: Services, typed: str) -> Executor:
+    """The desk of the chain `typed` names (its label, "Ethereum", or its profile name)."""
+    desks = services.desks.by_chain()
+    for name, desk in desks.items():
+        if typed.lower() in (name.lower(), desk.profile.chain_label.lower()):
+            return desk
+    raise UserError("error.withdraw.chain", value=typed[:24],
+                    valid=", ".join(dict.fromkeys(d.profile.chain_label for d in desks.values())))
+
+
+def asset_on(services: Services, typed: str, chain: Executor | None) -> tuple[Executor, TokenRef | None]:
+    """What `typed` names and whose chain sends it: ETH and USDC of `chain` (the home chain's when no
+    chain was named), or an index, from its own chain."""
+    home = services.desks.home
+    desk = chain or home
+    if typed.upper() == "ETH":
+        return desk, None
+    if typed.upper() == desk.profile.usdc.symbol.upper():
+        return desk, desk.profile.usdc
+    candidates = chain.profile.indexes if chain else services.all_indexes
+    exact = [ref for ref in candidates if ref.symbol.lower() == typed.lower()]
+    ref = exact[0] if exact else (services.find_index(typed) if chain is None else None)  # `mag7`: home's
+    if ref is None:
+        valid = ", ".join(["ETH", desk.profile.usdc.symbol, *(r.symbol for r in candidates)])
+        raise UserError("error.withdraw.asset", value=typed[:24], valid=valid)
+    return services.desks.by_chain().get(services.chain_of(ref).name, home), ref.token
+
+
+async def withdraw(services: Services, caller: Caller) -> Reply:
+    """Check the PIN, parse asset, amount, address and chain, and offer Confirm / Cancel."""
+    args = caller.request.args
+    if len(args) not in (4, 5):
+        raise UserError("error.withdraw.usage")
+    typed_asset, typed_amount, typed_address, pin = args[:4]
+    home = services.desks.home
+    who = await home.sender(caller.user_key)
+    if who.kind == "connected":  # before the PIN: it guards custodial keys
+        raise UserError("error.withdraw.connected")
+    await home.ready(caller.user_key, who)  # a wallet without a PIN yet is told how to choose one
+    await services.pins.check_pin(caller.user_key, pin)
+    desk, asset = asset_on(services, typed_asset, desk_named(services, args[4]) if len(args) == 5 else None)
+    symbol, decimals = ("ETH", 18) if asset is None else (asset.symbol, asset.decimals)
+    amount = None if typed_amount.lower() == "all" else parse_amount(
+        typed_amount, decimals=decimals, maximum=services.limits.max_usdc, unit=symbol)
+    to = parse_address(typed_address)
+    req = caller.request
+    intent_id, units = await desk.quote_withdraw(caller.user_key, req.platform, req.chat_id, asset, amount, to)
+    shown = symbol if desk.chain is home.chain else Msg("wallet.symbol_on", {"symbol": symbol, "chain": desk.profile.chain_label})
+    summary = Msg("withdraw.summary", {"amount": Amount(units, decimals), "asset": shown, "to": to})
+    prompt = Msg("withdraw.confirm_prompt", {"seconds": home.settings.quote_ttl_seconds})
+    return Reply.of(summary, prompt, buttons=confirm_buttons(intent_id))
+
+
 def register(router: Router, services: Services) -> None:
-    x = services.trading
-    if x is None:
-        return
-
-    def desk_named(typed: str) -> Executor:
-        """The desk of the chain `typed` names (its label, "Ethereum", or its profile name)."""
-        desks = services.desks.by_chain() if services.desks else {services.profile.name: x}
-        for name, desk in desks.items():
-            if typed.lower() in (name.lower(), desk.profile.chain_label.lower()):
-                return desk
-        raise UserError("error.withdraw.chain", value=typed[:24],
-                        valid=", ".join(dict.fromkeys(d.profile.chain_label for d in desks.values())))
-
-    def asset_on(typed: str, chain: Executor | None) -> tuple[Executor, TokenRef | None]:
-        """What `typed` names and whose chain sends it: ETH and USDC of `chain` (the home chain's when no
-        chain was named), or an index, from its own chain."""
-        desk = chain or x
-        if typed.upper() == "ETH":
-            return desk, None
-        if typed.upper() == desk.profile.usdc.symbol.upper():
-            return desk, desk.profile.usdc
-        candidates = chain.profile.indexes if chain else services.all_indexes
-        exact = [ref for ref in candidates if ref.symbol.lower() == typed.lower()]
-        ref = exact[0] if exact else (services.find_index(typed) if chain is None else None)  # `mag7`: home's
-        if ref is None:
-            valid = ", ".join(["ETH", desk.profile.usdc.symbol, *(r.symbol for r in candidates)])
-            raise UserError("error.withdraw.asset", value=typed[:24], valid=valid)
-        by_chain = services.desks.by_chain() if services.desks else {}
-        return by_chain.get(services.chain_of(ref).name, x), ref.token
-
-    async def withdraw(caller: Caller) -> Reply:
-        """Check the PIN, parse asset, amount, address and chain, and offer Confirm / Cancel."""
-        args = caller.request.args
-        if len(args) not in (4, 5):
-            raise UserError("error.withdraw.usage")
-        typed_asset, typed_amount, typed_address, pin = args[:4]
-        who = await x.sender(caller.user_key)
-        if who.kind == "connected":  # before the PIN: it guards custodial keys
-            raise UserError("error.withdraw.connected")
-        await x.ready(caller.user_key, who)  # a wallet without a PIN yet is told how to choose one
-        await services.pins.check_pin(caller.user_key, pin)
-        desk, asset = asset_on(typed_asset, desk_named(args[4]) if len(args) == 5 else None)
-        symbol, decimals = ("ETH", 18) if asset is None else (asset.symbol, asset.decimals)
-        amount = None if typed_amount.lower() == "all" else parse_amount(
-            typed_amount, decimals=decimals, maximum=services.limits.max_usdc, unit=symbol)
-        to = parse_address(typed_address)
-        req = caller.request
-        intent_id, units = await desk.quote_withdraw(caller.user_key, req.platform, req.chat_id, asset, amount, to)
-        shown = symbol if desk.chain is x.chain else Msg("wallet.symbol_on", {"symbol": symbol, "chain": desk.profile.chain_label})
-        summary = Msg("withdraw.summary", {"amount": Amount(units, decimals), "asset": shown, "to": to})
-        prompt = Msg("withdraw.confirm_prompt", {"seconds": x.settings.quote_ttl_seconds})
-        return Reply.of(summary, prompt, buttons=confirm_buttons(intent_id))
-
-    router.command("withdraw", withdraw, private_only=True, secret=secret_in)
+    router.command("withdraw", partial(withdraw, services), private_only=True, secret=secret_in)

@@ -237,7 +237,7 @@ RESERVED = ["Admin", "AdmIn", "adm1n", "ΑDΜΙΝ", "Mod", "m0d", "rnod", "Mods"
 @pytest.mark.parametrize("typed", RESERVED)
 async def test_role_words_and_the_bots_name_are_reserved(app: App, typed: str) -> None:
     assert app.services.points is not None
-    app.services.points.bot_names.add("@SosoHelperBot")
+    app.front_ends.attach("telegram", bot_name="@SosoHelperBot")
     for locale in ("en", "zh_CN"):
         out = await say(app, f"/name {typed}", locale=locale)
         assert out.rendered.text == CATALOGS.render_msg(Msg("error.name.reserved", {"name": " ".join(typed.split())}), locale, str)
@@ -340,7 +340,7 @@ async def test_a_scheduled_community_announcement_rechecks_its_author_when_due(
         asked.append((community, user_id))
         return next(replies)
 
-    announcements.standings["telegram"] = standing_of
+    app.front_ends.attach("telegram", standing_of=standing_of)
     attempt = 0
     while True:  # the job, then each re-check it plans
         await announcements.send_due(1, attempt)

@@ -23,7 +23,7 @@ from bot.core.errors import UserError
 from bot.core.messages import Amount, Msg
 from bot.core.request import Request, split_command
 from bot.core.router import Outcome
-from bot.storage.intents import Intents
+from bot.storage.intents import IntentRows
 from bot.web.server import HEADERS
 from wallets.connected import TxRequest
 
@@ -188,7 +188,7 @@ class Hashes:
 
 
 async def an_intent(app: App, user_id: int, address: str) -> int:
-    return await Intents(app.db).create(
+    return await IntentRows(app.db).create(
         user_id=user_id, address=address, kind="buy", chain_id=app.profile.chain_id, params={}, expires_at=2**31,
         platform="console", chat_id="c1",
     )

@@ -146,7 +146,7 @@ async def press(app: App, outcome: Outcome, label: str, message_ref: str, user: 
 
 
 async def settled(app: App, told: Recorder, intent_id: int) -> None:
-    x = app.services.trading
+    x = app.services.desks.home
     assert x is not None
     for _ in range(200):
         intent = await x.intents.get(intent_id)
@@ -165,7 +165,7 @@ async def test_connect_and_send_a_buy_from_the_browser(app: App, tmp_path: Path)
     wallet = BrowserWallet(app, account)
     told = Recorder()
     app.notices.attach(told)
-    x = app.services.trading
+    x = app.services.desks.home
     assert x is not None and app.services.desks is not None and connected.on_hash == app.services.desks.on_hash  # the app wired the pipelines' own
     request = Request("console", "b1", "b1", "private", "en", command="connect", text_length=8)
     reply = (await app.router.handle(request, PlainMarkup())).rendered.text

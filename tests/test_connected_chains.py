@@ -28,7 +28,7 @@ from bot.app import App
 from bot.chain import Chain
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Msg
-from bot.storage.intents import Intents
+from bot.storage.intents import IntentRows
 from devnet.anvil import HOST, anvil_binary, free_port, node_call, stop_pid, wait_ready
 from test_connected import claim, page_data
 from wallets.connected import ConnectedWallets, LinkChain, TxRequest
@@ -100,7 +100,7 @@ async def linked_user(app: App, name: str, address: str = KEY.address) -> int:
 
 
 async def an_intent(app: App, user_id: int, chain_id: int) -> int:
-    return await Intents(app.db).create(
+    return await IntentRows(app.db).create(
         user_id=user_id, address=KEY.address, kind="issue", chain_id=chain_id, params={}, expires_at=2**31,
         platform="console", chat_id="c1",
     )

@@ -200,7 +200,7 @@ async def test_bad_input_changes_nothing(hours_app: tuple[App, Fulfiller], text:
     user, _ = await funded_user(app)
     out = await say(app, text)
     assert expected.lower() in out.rendered.text.lower(), out.rendered.text
-    x = app.services.trading
+    x = app.services.desks.home
     assert x is not None
     assert [i for i in await x.intents.of_user(user) if i.state is not State.QUOTED] == []
     assert await app.services.issuance.orders.rows.of_user(user) == []  # type: ignore[union-attr]
@@ -302,7 +302,7 @@ async def test_a_dca_plan_into_the_stock_index_sends_a_request_that_fills_after_
     (plan,) = await dca.plans.of_user(user)
     assert (plan.token, plan.usdc_units) == ("MAG7.nex", 100 * 10**6)
     assert await dca.run(plan.id) == "done"
-    x = app.services.trading
+    x = app.services.desks.home
     assert x is not None
     (intent,) = await x.intents.of_user(user)
     assert (intent.kind, intent.state, intent.params["chain"]) == ("issue", State.MINED, app.services.companions[0].name)

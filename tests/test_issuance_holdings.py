@@ -36,7 +36,7 @@ async def test_wallet_values_the_issued_index_and_withdraw_sends_it(hours_app: t
     done = await click(app, offer, "Confirm")
     assert "Confirmed in block" in done.rendered.text and "MAG7.nex" in done.rendered.text, done.rendered.text
     assert await token_balance(app, token, to) == held and await token_balance(app, token, address) == 0
-    x = app.services.trading
+    x = app.services.desks.home
     assert x is not None
     withdrawal = next(i for i in await x.intents.of_user(user) if i.kind == "withdraw")
     assert withdrawal.params["chain"] == app.services.companions[0].name  # sent by the stock chain's desk

@@ -138,8 +138,8 @@ async def test_a_pin_stored_before_key_ids_had_a_column_still_opens_and_rotates(
     import bot.storage.db as storage
     import wallets.pin as pins_module
     from bot.storage.db import Database
-    from bot.storage.repositories import Users
-    from bot.storage.wallets import Pins, SealedKeys
+    from bot.storage.repositories import UserRows
+    from bot.storage.wallets import PinRows, SealedKeyRows
     from wallets.keystore import Keystore
     from wallets.pin import KdfParams, PinGuard
     from wallets.rotation import rotate
@@ -148,7 +148,7 @@ async def test_a_pin_stored_before_key_ids_had_a_column_still_opens_and_rotates(
     every = storage.migrations()
     monkeypatch.setattr(storage, "migrations", lambda: [m for m in every if m[0] < 13])
     db = await Database.open(path)
-    uid = (await Users(db).seen("console", "old")).id
+    uid = (await UserRows(db).seen("console", "old")).id
     salt, params = secrets.token_bytes(16), KdfParams()
     digest = pins_module._hash("2580", salt, A.derive(b"pin-pepper"), params)
     async with db.transaction() as tx:
@@ -159,11 +159,11 @@ async def test_a_pin_stored_before_key_ids_had_a_column_still_opens_and_rotates(
 
     db = await Database.open(path)  # migration 0013 runs
     try:
-        await PinGuard(Pins(db), Keystore([A])).check_pin(uid, "2580")
-        done = await rotate(SealedKeys(db), Keystore([B, A]))
+        await PinGuard(PinRows(db), Keystore([A])).check_pin(uid, "2580")
+        done = await rotate(SealedKeyRows(db), Keystore([B, A]))
         assert (done.wallets, done.pins) == (0, 1)
-        await PinGuard(Pins(db), Keystore([B])).check_pin(uid, "2580")  # A is no longer needed
+        await PinGuard(PinRows(db), Keystore([B])).check_pin(uid, "2580")  # A is no longer needed
         with pytest.raises(Exception, match="error.pin.wrong"):
-            await PinGuard(Pins(db), Keystore([B])).check_pin(uid, "2468")
+            await PinGuard(PinRows(db), Keystore([B])).check_pin(uid, "2468")
     finally:
         await db.close()

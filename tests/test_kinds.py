@@ -10,7 +10,7 @@ from trading_helpers import funded_user
 
 async def test_an_intent_of_an_unknown_kind_is_refused_before_anything_changes(app: App) -> None:
     user, address = await funded_user(app)
-    x = app.services.trading
+    x = app.services.desks.home
     assert x is not None
     intent_id = await x.intents.create(
         user_id=user, address=address, kind="teleport", chain_id=app.profile.chain_id,

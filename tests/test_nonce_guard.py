@@ -41,7 +41,7 @@ async def test_a_database_remembering_higher_nonces_does_not_push_the_next_one(a
     user, address = await funded_user(app)
     first = await click(app, await say(app, "/buy MAG7.ssi 100"), "Confirm")
     assert first.rendered.text.startswith("Confirmed in block"), first.rendered.text
-    x = app.services.trading
+    x = app.services.desks.home
     assert x is not None
     mined = await app.chain.nonce(address, "latest")
     async with app.db.transaction() as tx:
@@ -61,7 +61,7 @@ async def test_a_gap_found_at_start_up_is_repaired_and_nothing_is_repeated(chain
     config = make_config(chain, tmp_path)
     first = await App.start(config)
     user, address = await funded_user(first)
-    x = first.services.trading
+    x = first.services.desks.home
     assert x is not None
 
     async def die(where: str) -> None:
@@ -87,13 +87,13 @@ async def test_a_gap_found_at_start_up_is_repaired_and_nothing_is_repeated(chain
         before = await token_balance(second, usdc, address)
         await second.reconcile()
         assert await settled(second, b.id) is State.MINED
-        rows = await second.services.trading.intents.txs(b.id)  # type: ignore[union-attr]
+        rows = await second.services.desks.home.intents.txs(b.id)  # type: ignore[union-attr]
         live = sorted((r.nonce, r.state) for r in rows if r.state != "replaced")
         assert live == [(n, "mined") for n in range(len(b_rows))]  # moved down to the chain's first nonces
         assert sorted(r.nonce for r in rows if r.state == "replaced") == sorted(r.nonce for r in b_rows)  # type: ignore[type-var]
         assert await second.chain.nonce(address, "latest") == len(b_rows)  # sent once: nothing repeated
         assert before - await token_balance(second, usdc, address) == 40 * 10**6  # the second buy, paid once
-        assert (await second.services.trading.intents.get(a.id)).state is State.DROPPED  # type: ignore[union-attr]
+        assert (await second.services.desks.home.intents.get(a.id)).state is State.DROPPED  # type: ignore[union-attr]
     finally:
         await second.stop()
 

@@ -20,7 +20,7 @@ from bot.outbox.dispatch import MAX_ATTEMPTS
 from bot.outbox.quiet import quiet_until
 from bot.outbox.render import Renderer
 from bot.storage.outbox import NewMessage, OutboxRows
-from bot.storage.repositories import Buttons
+from bot.storage.repositories import ButtonRows
 from trading_helpers import ask
 
 
@@ -80,7 +80,7 @@ async def user_with_chat(app: App, name: str) -> int:
 
 
 def outbox_of(app: App, clock: Clock | None = None) -> Outbox:
-    renderer = Renderer(app.services.users, Buttons(app.db), app.services.catalogs, zones=app.services.settings.zone_of)
+    renderer = Renderer(app.services.users, ButtonRows(app.db), app.services.catalogs, zones=app.services.settings.zone_of)
     return Outbox(OutboxRows(app.db), renderer, **({"clock": clock} if clock else {}))
 
 

@@ -172,12 +172,12 @@ async def test_invite_on_each_platform(app: App) -> None:
     ]
     assert "Telegram and Discord" in console.text and not console.buttons
 
-    points.invite_links["telegram"] = "https://t.me/some_bot?start=ref_{code}"
+    app.front_ends.attach("telegram", invite_link="https://t.me/some_bot?start=ref_{code}")
     telegram = (await said(app, "/invite", "t1", "telegram")).rendered.text
     tcode = await points.referrals.code_of((await app.services.users.seen("telegram", "t1")).id)
     assert line(app, "invite.link.telegram", link=f"https://t.me/some_bot?start=ref_{tcode}") in telegram
 
-    points.invite_links["discord"] = "https://discord.gg/indexbot"
+    app.front_ends.attach("discord", invite_link="https://discord.gg/indexbot")
     discord = await said(app, "/invite", "d1", "discord")
     dcode = await points.referrals.code_of((await app.services.users.seen("discord", "d1")).id)
     assert line(app, "invite.usage", code=dcode) in discord.rendered.text

@@ -233,7 +233,7 @@ async def test_bad_time_zones_are_refused_with_examples_and_change_nothing(app: 
 async def test_boost_sub_commands_dispatch_to_the_registered_hook(app: App) -> None:
     from bot.core.messages import Msg, Reply
 
-    registered = dict(app.services.staking_actions)  # whatever the staking feature registered, put back after
+    registered = dict(app.router.sub_commands)  # whatever the staking feature registered, put back after
     seen: list[tuple[str, ...]] = []
 
     async def add(caller: Any, args: tuple[str, ...]) -> Reply:
@@ -241,14 +241,14 @@ async def test_boost_sub_commands_dispatch_to_the_registered_hook(app: App) -> N
         return Reply.of(Msg("boost.top"))
 
     try:
-        app.services.staking_actions.clear()
+        app.router.sub_commands.clear()
         assert (await say(app, "/boost add 5")).startswith(starts("error.boost.unavailable"))
-        app.services.staking_actions["add"] = add
+        app.router.sub_command("boost", "add", add)
         assert await say(app, "/boost ADD 5 more") == EN["boost.top"] and seen == [("5", "more")]
         assert (await say(app, "/boost frob")).startswith(starts("error.args.extra"))
     finally:
-        app.services.staking_actions.clear()
-        app.services.staking_actions.update(registered)
+        app.router.sub_commands.clear()
+        app.router.sub_commands.update(registered)
 
 
 async def test_a_staking_token_without_paused_is_unknown_never_paused(app: App, w3: AsyncWeb3, monkeypatch: pytest.MonkeyPatch) -> None:

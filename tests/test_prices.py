@@ -291,7 +291,7 @@ async def test_trades_pause_while_the_sequencer_is_down_and_through_its_grace(ap
     assert EN["sequencer.down"].split("(")[0] in quoted.rendered.text
     refused = await say(app, "/buy MAG7.ssi 100")
     assert refused.rendered.text.startswith(EN["error.trade.sequencer_down"].split("(")[0]), refused.rendered.text
-    x = app.services.trading
+    x = app.services.desks.home
     assert x is not None and await x.intents.of_user(user) == [] and await app.chain.nonce(address) == 0
 
     await operator.set_sequencer(chain.profile, down=False)  # back up: the grace period starts

@@ -148,11 +148,11 @@ async def test_a_revert_no_feature_expected_is_answered_in_words_by_the_router(
     from bot.core.request import Caller, Request
     from bot.core.router import Router
     from bot.storage.db import Database
-    from bot.storage.repositories import Buttons, Users
+    from bot.storage.repositories import ButtonRows, UserRows
 
     db = await Database.open(tmp_path / "t.sqlite3")
     try:
-        router = Router(Users(db), Buttons(db), Catalogs())
+        router = Router(UserRows(db), ButtonRows(db), Catalogs())
 
         async def refused(caller: Caller) -> Any:
             raise raised

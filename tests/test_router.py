@@ -12,7 +12,7 @@ from bot.core.request import Caller, Request
 from bot.core.router import MAX_MESSAGE_CHARS, Router
 from bot.i18n import Catalogs
 from bot.storage.db import Database, migrations
-from bot.storage.repositories import Buttons, Users
+from bot.storage.repositories import ButtonRows, UserRows
 
 MARKUP = PlainMarkup()
 
@@ -26,7 +26,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def router(db: Database) -> Router:
-    r = Router(Users(db), Buttons(db), Catalogs())
+    r = Router(UserRows(db), ButtonRows(db), Catalogs())
     pressed: list[tuple[str, ...]] = []
 
     async def offer(caller: Caller) -> Reply:
@@ -99,7 +99,7 @@ async def test_expired_button(router: Router, db: Database) -> None:
         await tx.execute("UPDATE buttons SET expires_at = 0")
     late = await router.handle(req(button_token=token), MARKUP)
     assert late.rendered.text == Catalogs().text("error.button.expired", "en")
-    assert await Buttons(db).purge_expired() == 1
+    assert await ButtonRows(db).purge_expired() == 1
 
 
 async def test_errors_become_localized_replies(router: Router) -> None:

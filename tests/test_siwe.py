@@ -19,9 +19,9 @@ from eth_account.messages import encode_defunct
 
 from bot.core.errors import UserError
 from bot.core.messages import Reply
-from bot.storage.connected import ConnectedAddresses, ConnectLinks, SigningLinks, token_hash
+from bot.storage.connected import ConnectedAddressRows, ConnectLinkRows, SigningLinkRows, token_hash
 from bot.storage.db import Database
-from bot.storage.repositories import Users
+from bot.storage.repositories import UserRows
 from wallets.connected import ConnectedWallets, ConnectSettings
 from wallets.siwe import Expected, SiweError, SiweMessage, parse, verify
 
@@ -109,10 +109,10 @@ async def service(tmp_path: Path) -> Any:
     db = await Database.open(tmp_path / "siwe.sqlite3")
     told = Told()
     wallets = ConnectedWallets(
-        ConnectedAddresses(db), ConnectLinks(db), SigningLinks(db), told, NoChain(),
+        ConnectedAddressRows(db), ConnectLinkRows(db), SigningLinkRows(db), told, NoChain(),
         ConnectSettings("https://bot.example.org", 8453),
     )
-    user = await Users(db).seen("telegram", "42")
+    user = await UserRows(db).seen("telegram", "42")
     try:
         yield wallets, told, user.id, db
     finally:

@@ -20,7 +20,7 @@ async def test_buy_then_sell_end_to_end(app: App) -> None:
     usdc_before = await token_balance(app, usdc.address, address)
     quoted = await say(app, "/buy MAG7.ssi 100")
     assert "Confirm within 30" in quoted.rendered.text, quoted.rendered.text
-    x = app.services.trading
+    x = app.services.desks.home
     assert x is not None
     intent = (await x.intents.of_user(user))[0]
     promised = int(intent.params["quoted_out"])
@@ -96,7 +96,7 @@ async def test_price_moved_beyond_slippage_is_refused(app: App) -> None:
     refused = await click(app, quoted, "Confirm")
     assert refused.rendered.text.startswith("The price moved beyond your slippage tolerance (0.5%)"), refused.rendered.text
     assert await app.chain.nonce(address) == 0
-    x = app.services.trading
+    x = app.services.desks.home
     assert x is not None
     assert (await x.intents.of_user(user))[0].state is State.CANCELLED
 
@@ -104,7 +104,7 @@ async def test_price_moved_beyond_slippage_is_refused(app: App) -> None:
 async def test_expired_quote_is_refused(app: App) -> None:
     user, address = await funded_user(app)
     quoted = await say(app, "/buy MAG7.ssi 100")
-    x = app.services.trading
+    x = app.services.desks.home
     assert x is not None
     x.clock = lambda: time.time() + 31
     refused = await click(app, quoted, "Confirm")
@@ -128,7 +128,7 @@ async def test_shortfalls_are_reported_in_plain_words(app: App) -> None:
 
 async def test_twenty_concurrent_trades_from_one_wallet_get_consecutive_nonces(app: App) -> None:
     user, address = await funded_user(app)
-    x = app.services.trading
+    x = app.services.desks.home
     assert x is not None
     # Forty transactions mined one by one on a shared 2-core machine can outlast the 2 s a Confirm waits inline
     # (then it answers "submitted"): what this test is about is the nonces, so every answer may wait for its block.

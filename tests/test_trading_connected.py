@@ -39,8 +39,8 @@ def text(app: App, key: str, **params: Any) -> str:
 
 
 def trading(app: App) -> Executor:
-    assert app.services.trading is not None
-    return app.services.trading
+    assert app.services.desks.home is not None
+    return app.services.desks.home
 
 
 async def connected_user(app: App, user: str = "w1", account: Any = None) -> tuple[int, Any]:

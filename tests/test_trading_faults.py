@@ -42,7 +42,7 @@ async def test_crash_around_broadcast_neither_loses_nor_repeats(chain: Devnet, t
     user, address = await funded_user(first)
     mag7 = first.profile.index("MAG7.ssi").token
     quoted = await say(first, "/buy MAG7.ssi 100")
-    x = first.services.trading
+    x = first.services.desks.home
     assert x is not None
 
     async def die(where: str) -> None:
@@ -83,7 +83,7 @@ async def test_stuck_transaction_is_replaced_with_a_fee_bump(chain: Devnet, tmp_
             quoted = await say(app, "/buy MAG7.ssi 100")
             submitted = await click(app, quoted, "Confirm")
             assert submitted.rendered.text.startswith("Submitted."), submitted.rendered.text
-            x = app.services.trading
+            x = app.services.desks.home
             assert x is not None
             intent = (await x.intents.of_user(user))[0]
             deadline = time.monotonic() + 10
@@ -131,7 +131,7 @@ async def test_a_replacement_is_rebuilt_from_the_signed_tx_not_from_a_lying_node
             user, address = await funded_user(app)
             await anvil_rpc.node_call(w3, "evm_setAutomine", False)
             quoted = await say(app, "/buy MAG7.ssi 100")
-            x = app.services.trading
+            x = app.services.desks.home
             assert x is not None
             with caplog.at_level(logging.ERROR, logger="bot.trading.follow"):
                 submitted = await click(app, quoted, "Confirm")
@@ -181,7 +181,7 @@ async def test_a_buy_behind_the_wallets_unmined_swap_approves_afresh(app: App, c
     cannot count on that allowance (the first spends it), so it sends its own approval, with the gas of
     writing an allowance from zero. Both are mined in one block; neither runs out of gas or allowance."""
     user, address = await funded_user(app)
-    x = app.services.trading
+    x = app.services.desks.home
     assert x is not None
     x.settings = replace(x.settings, inline_wait_seconds=0.2)
     router, usdc = app.profile.swap_router02, app.profile.usdc.address
@@ -218,7 +218,7 @@ async def test_a_nonce_read_ahead_of_the_receipts_is_not_a_dropped_trade(
     they serve its receipt. The follower then sees the nonce used and no receipt: it must wait for the
     receipt while the node still knows the transaction, never tell "not executed" about a trade that ran."""
     user, address = await funded_user(app)
-    x = app.services.trading
+    x = app.services.desks.home
     assert x is not None
     x.settings = replace(x.settings, inline_wait_seconds=0.3)
     read = app.chain.nonce
@@ -246,7 +246,7 @@ async def test_a_trade_whose_nonce_another_transaction_took_is_dropped(app: App,
     """The wallet's key sends something else with the trade's nonce first (the user imported the key into
     another wallet): the trade never runs, and the user is told nothing was traded."""
     user, address = await funded_user(app)
-    x = app.services.trading
+    x = app.services.desks.home
     assert x is not None
     x.settings = replace(x.settings, inline_wait_seconds=0.3)
     account = await app.services.wallets.account(user)
@@ -289,7 +289,7 @@ async def test_chain_outage_mid_trade_recovers(tmp_path: Path) -> None:
                     saved.append(await anvil_rpc.dump_state(w3))
                 await net.anvil.stop()
 
-        x = app.services.trading
+        x = app.services.desks.home
         assert x is not None
         x.fault = outage
         reply = await click(app, quoted, "Confirm")

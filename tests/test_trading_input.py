@@ -56,7 +56,7 @@ async def test_bad_trade_input_is_explained_and_changes_nothing(app: App, text: 
     user, address = await funded_user(app)
     reply = await say(app, text)
     assert reply.rendered.text.startswith(starts(key)), reply.rendered.text
-    x = app.services.trading
+    x = app.services.desks.home
     assert x is not None
     assert await x.intents.of_user(user) == []
     assert await app.chain.nonce(address) == 0
@@ -84,7 +84,7 @@ async def test_buttons_of_another_user_and_after_cancel_are_refused(app: App) ->
 
 
 def _pool(app: App) -> str:
-    x = app.services.trading
+    x = app.services.desks.home
     assert x is not None
     return x.market.setup.pools["MAG7.ssi"][0].address
 
@@ -115,7 +115,7 @@ async def test_withdrawals_into_a_known_contract_or_back_to_the_sender_are_refus
     to = where(app, address)
     usdc_before = await token_balance(app, app.profile.usdc.address, address)
     reply = await say(app, f"/withdraw {asset} 1 {to} {PIN}")
-    x = app.services.trading
+    x = app.services.desks.home
     assert x is not None
     if named is None:
         assert reply.rendered.text.startswith(starts("withdraw.summary")), reply.rendered.text

@@ -65,7 +65,7 @@ async def test_a_wallet_holds_and_buys_on_both_chains(two_chains: tuple[App, Dev
         click(app, ssi, "Confirm", message_ref="ssi"), click(app, nex, "Confirm", message_ref="nex"))
     assert "Confirmed in block" in bought.rendered.text, bought.rendered.text
     assert "Issuance request #2 sent" in requested.rendered.text, requested.rendered.text
-    x = app.services.trading
+    x = app.services.desks.home
     assert x is not None
     rows = {i.kind: [tuple(r) for r in await app.db.fetch_all(
         "SELECT chain_id, nonce FROM intent_txs WHERE intent_id = ? ORDER BY step", (i.id,))] for i in await x.intents.of_user(user)}

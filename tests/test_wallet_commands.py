@@ -17,8 +17,8 @@ from bot.app import App
 from bot.core.request import Request, split_command
 from bot.core.router import Outcome, Router
 from bot.i18n import Catalogs
-from bot.storage.repositories import Buttons
-from bot.storage.wallets import Pins, Wallets
+from bot.storage.repositories import ButtonRows
+from bot.storage.wallets import PinRows, WalletRows
 from handlers import register_all
 from wallets.custodial import SECP256K1_N, CustodialWallets
 from wallets.keystore import Keystore
@@ -208,9 +208,9 @@ async def test_keys_never_reach_logs_or_replies(app: App, caplog: pytest.LogCapt
 
 async def test_no_master_key_refuses_custodial_commands(app: App) -> None:
     keystore = Keystore([])
-    pins = PinGuard(Pins(app.db), keystore)
-    services = replace(app.services, wallets=CustodialWallets(Wallets(app.db), keystore, pins), pins=pins)
-    router = Router(services.users, Buttons(app.db), services.catalogs)
+    pins = PinGuard(PinRows(app.db), keystore)
+    services = replace(app.services, wallets=CustodialWallets(WalletRows(app.db), keystore, pins), pins=pins)
+    router = Router(services.users, ButtonRows(app.db), services.catalogs)
     register_all(router, services)
     for text in ("/wallet new", "/wallet import " + KEY, "/pin 1357"):
         out = await say(router, text)
@@ -220,7 +220,7 @@ async def test_no_master_key_refuses_custodial_commands(app: App) -> None:
 
 async def test_faucet_exists_only_with_a_faucet(app: App) -> None:
     assert "faucet" in app.router.commands  # the devnet app
-    router = Router(app.services.users, Buttons(app.db), app.services.catalogs)
+    router = Router(app.services.users, ButtonRows(app.db), app.services.catalogs)
     register_all(router, replace(app.services, faucet=None))
     assert "faucet" not in router.commands and "wallet" in router.commands
     assert (await say(router, "/faucet")).rendered.text.startswith(starts("error.command.unknown"))

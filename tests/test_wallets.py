@@ -15,8 +15,8 @@ from eth_account import Account
 from bot.config import ConfigError, load_config
 from bot.core.errors import UserError
 from bot.storage.db import Database
-from bot.storage.repositories import Users
-from bot.storage.wallets import DEFAULT_SLIPPAGE_BPS, Pins, Settings, Wallets
+from bot.storage.repositories import UserRows
+from bot.storage.wallets import DEFAULT_SLIPPAGE_BPS, PinRows, SettingsRows, WalletRows
 from wallets.custodial import SECP256K1_N, CustodialWallets, parse_private_key
 from wallets.keystore import DecryptionError, Keystore, MasterKey, MasterKeyError, Sealed, load_or_create_key_file
 from wallets.pin import LOCK_SECONDS, MAX_TRIES, PinGuard, validate_pin
@@ -42,7 +42,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 
 async def user(db: Database, name: str = "u1") -> int:
-    return (await Users(db).seen("console", name)).id
+    return (await UserRows(db).seen("console", name)).id
 
 
 # -- keystore ------------------------------------------------------------------------------------------
@@ -151,11 +151,11 @@ def test_good_pins_pass() -> None:
 
 async def test_pin_is_hashed_with_argon2id_a_per_user_salt_and_a_pepper(db: Database) -> None:
     store = Keystore([MasterKey.generate()])
-    guard = PinGuard(Pins(db), store)
+    guard = PinGuard(PinRows(db), store)
     a, b = await user(db, "a"), await user(db, "b")
     await guard.set_pin(a, "1357")
     await guard.set_pin(b, "1357")
-    row_a, row_b = await Pins(db).get(a), await Pins(db).get(b)
+    row_a, row_b = await PinRows(db).get(a), await PinRows(db).get(b)
     assert row_a is not None and row_b is not None
     assert row_a.salt != row_b.salt and row_a.hash != row_b.hash and b"1357" not in row_a.hash
     params = json.loads(row_a.params)
@@ -164,14 +164,14 @@ async def test_pin_is_hashed_with_argon2id_a_per_user_salt_and_a_pepper(db: Data
     # the same database under another master key cannot check it: the PIN alone is not enough (and the try
     # is not counted against the user: the operator has to load the key)
     with pytest.raises(UserError, match="error.wallet.key_not_loaded"):
-        await PinGuard(Pins(db), Keystore([MasterKey.generate()])).check_pin(a, "1357")
-    row_a = await Pins(db).get(a)
+        await PinGuard(PinRows(db), Keystore([MasterKey.generate()])).check_pin(a, "1357")
+    row_a = await PinRows(db).get(a)
     assert row_a is not None and row_a.failures == 0
 
 
 async def test_five_wrong_tries_lock_with_growing_delays_and_a_right_pin_resets(db: Database) -> None:
     clock = Clock()
-    guard = PinGuard(Pins(db), Keystore([MasterKey.generate()]), clock=clock)
+    guard = PinGuard(PinRows(db), Keystore([MasterKey.generate()]), clock=clock)
     uid = await user(db)
     await guard.set_pin(uid, "1357")
 
@@ -197,13 +197,13 @@ async def test_five_wrong_tries_lock_with_growing_delays_and_a_right_pin_resets(
     assert err.params["minutes"] == LOCK_SECONDS[2] // 60
     clock.now += LOCK_SECONDS[2] + 1
     await guard.check_pin(uid, "1357")  # right: unlocked and the count is cleared
-    row = await Pins(db).get(uid)
+    row = await PinRows(db).get(uid)
     assert row is not None and (row.failures, row.locked_until) == (0, 0)
     assert (await refused("2468")).params["left"] == MAX_TRIES - 1
 
 
 async def test_parallel_guesses_cannot_outrun_the_lock(db: Database) -> None:
-    guard = PinGuard(Pins(db), Keystore([MasterKey.generate()]))
+    guard = PinGuard(PinRows(db), Keystore([MasterKey.generate()]))
     uid = await user(db)
     await guard.set_pin(uid, "1357")
     guesses = [f"{n:04d}" for n in range(2000, 2020)]
@@ -212,7 +212,7 @@ async def test_parallel_guesses_cannot_outrun_the_lock(db: Database) -> None:
     assert len(keys) == len(guesses)
     assert keys.count("error.pin.wrong") == MAX_TRIES - 1
     assert keys.count("error.pin.locked") == len(guesses) - (MAX_TRIES - 1)
-    row = await Pins(db).get(uid)
+    row = await PinRows(db).get(uid)
     assert row is not None and row.failures == MAX_TRIES
 
 
@@ -234,14 +234,14 @@ class CountingHash:
 async def test_twenty_parallel_guesses_are_evaluated_at_most_the_allowed_tries(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    guard = PinGuard(Pins(db), Keystore([MasterKey.generate()]))
+    guard = PinGuard(PinRows(db), Keystore([MasterKey.generate()]))
     uid = await user(db)
     await guard.set_pin(uid, "1357")
     argon2 = CountingHash(monkeypatch)
     results = await asyncio.gather(*(guard.check_pin(uid, f"{n:04d}") for n in range(2000, 2020)), return_exceptions=True)
     assert argon2.calls == MAX_TRIES
     assert all(isinstance(r, UserError) for r in results)
-    row = await Pins(db).get(uid)
+    row = await PinRows(db).get(uid)
     assert row is not None and row.failures == MAX_TRIES and row.locked_until > 0
     with pytest.raises(UserError, match="error.pin.locked"):
         await guard.check_pin(uid, "1357")  # the right PIN while locked: refused, and not evaluated
@@ -253,7 +253,7 @@ async def test_guesses_from_two_processes_share_one_count(tmp_path: Path, monkey
     key = MasterKey.generate()
     first, second = await Database.open(tmp_path / "two.sqlite3"), await Database.open(tmp_path / "two.sqlite3")
     try:
-        guards = [PinGuard(Pins(first), Keystore([key])), PinGuard(Pins(second), Keystore([key]))]
+        guards = [PinGuard(PinRows(first), Keystore([key])), PinGuard(PinRows(second), Keystore([key]))]
         uid = await user(first)
         await guards[0].set_pin(uid, "1357")
         argon2 = CountingHash(monkeypatch)
@@ -262,7 +262,7 @@ async def test_guesses_from_two_processes_share_one_count(tmp_path: Path, monkey
         assert argon2.calls == MAX_TRIES
         keys = [r.key for r in results if isinstance(r, UserError)]
         assert len(keys) == 20 and keys.count("error.pin.wrong") == MAX_TRIES - 1
-        row = await Pins(second).get(uid)
+        row = await PinRows(second).get(uid)
         assert row is not None and row.failures == MAX_TRIES and row.locked_until > 0
         for guard in guards:
             with pytest.raises(UserError, match="error.pin.locked"):
@@ -274,7 +274,7 @@ async def test_guesses_from_two_processes_share_one_count(tmp_path: Path, monkey
 
 
 async def test_changing_a_pin_needs_the_old_one(db: Database) -> None:
-    guard = PinGuard(Pins(db), Keystore([MasterKey.generate()]))
+    guard = PinGuard(PinRows(db), Keystore([MasterKey.generate()]))
     uid = await user(db)
     with pytest.raises(UserError, match="error.pin.not_set"):
         await guard.check_pin(uid, "1357")
@@ -313,8 +313,8 @@ def test_key_validation_accepts_both_spellings_and_the_largest_key() -> None:
 
 async def test_custodial_wallet_lifecycle_keeps_old_rows(db: Database) -> None:
     store = Keystore([MasterKey.generate()])
-    pins = PinGuard(Pins(db), store)
-    service = CustodialWallets(Wallets(db), store, pins)
+    pins = PinGuard(PinRows(db), store)
+    service = CustodialWallets(WalletRows(db), store, pins)
     uid = await user(db)
     assert await service.address_of(uid) is None
     address = await service.import_key(uid, GOOD_KEY)
@@ -333,14 +333,14 @@ async def test_custodial_wallet_lifecycle_keeps_old_rows(db: Database) -> None:
     assert await service.remove(uid, "1357") == address
     fresh = await service.create(uid)
     assert fresh != address and await service.address_of(uid) == fresh
-    history = await Wallets(db).history(uid)
+    history = await WalletRows(db).history(uid)
     assert [w.address for w in history] == [fresh, address] and history[1].removed_at is not None
 
 
 async def test_a_key_copied_to_another_users_row_does_not_decrypt(db: Database) -> None:
     store = Keystore([MasterKey.generate()])
-    wallets = Wallets(db)
-    service = CustodialWallets(wallets, store, PinGuard(Pins(db), store))
+    wallets = WalletRows(db)
+    service = CustodialWallets(wallets, store, PinGuard(PinRows(db), store))
     alice, mallory = await user(db, "alice"), await user(db, "mallory")
     await service.import_key(alice, GOOD_KEY)
     stolen = await wallets.live(alice)
@@ -351,7 +351,7 @@ async def test_a_key_copied_to_another_users_row_does_not_decrypt(db: Database) 
 
 
 async def test_settings_default_and_update(db: Database) -> None:
-    settings = Settings(db)
+    settings = SettingsRows(db)
     uid = await user(db)
     assert await settings.get_slippage_bps(uid) == DEFAULT_SLIPPAGE_BPS
     await settings.set_slippage_bps(uid, 120)
@@ -366,12 +366,12 @@ async def test_a_wallet_whose_master_key_is_not_loaded_is_refused_before_anythin
     (`ready`), an export and a signer are each refused with the localized message, and no PIN try is counted."""
     old = Keystore([MasterKey.generate()])
     uid = await user(db)
-    await CustodialWallets(Wallets(db), old, PinGuard(Pins(db), old)).import_key(uid, GOOD_KEY)
-    await PinGuard(Pins(db), old).set_pin(uid, "1357")
+    await CustodialWallets(WalletRows(db), old, PinGuard(PinRows(db), old)).import_key(uid, GOOD_KEY)
+    await PinGuard(PinRows(db), old).set_pin(uid, "1357")
     new = Keystore([MasterKey.generate()])
-    service = CustodialWallets(Wallets(db), new, PinGuard(Pins(db), new))
+    service = CustodialWallets(WalletRows(db), new, PinGuard(PinRows(db), new))
     for attempt in (service.ready(uid), service.export(uid, "1357"), service.account(uid)):
         with pytest.raises(UserError, match="error.wallet.key_not_loaded"):
             await attempt
-    row = await Pins(db).get(uid)
+    row = await PinRows(db).get(uid)
     assert row is not None and row.failures == 0

@@ -79,7 +79,7 @@ async def token_balance(app: App, token: str, address: str) -> int:
 
 async def settled(app: App, intent_id: int, timeout: float = 15.0) -> State:
     """The intent's state once it is terminal (mined, reverted, dropped, ...), waiting up to `timeout` seconds."""
-    x = app.services.trading
+    x = app.services.desks.home
     assert x is not None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

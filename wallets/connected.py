@@ -32,7 +32,7 @@ from eth_utils.address import is_address, to_checksum_address
 
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Msg, Param, Pct, Reply, Usd
-from bot.storage.connected import ConnectedAddresses, ConnectLinkRow, ConnectLinks, SigningLinkRow, SigningLinks, token_hash
+from bot.storage.connected import ConnectedAddressRows, ConnectLinkRow, ConnectLinkRows, SigningLinkRow, SigningLinkRows, token_hash
 
 Link = TypeVar("Link", ConnectLinkRow, SigningLinkRow)
 from wallets.siwe import Expected, SiweError, SiweMessage, verify
@@ -129,9 +129,9 @@ LinkState = Literal["ok", "unknown", "expired", "used"]
 
 @dataclass
 class ConnectedWallets:
-    addresses: ConnectedAddresses
-    connect_links: ConnectLinks
-    signing_links: SigningLinks
+    addresses: ConnectedAddressRows
+    connect_links: ConnectLinkRows
+    signing_links: SigningLinkRows
     notifier: Notifier
     chain: TxLookup
     settings: ConnectSettings

@@ -15,7 +15,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from bot.core.errors import UserError
-from bot.storage.wallets import WalletExists, WalletRow, Wallets
+from bot.storage.wallets import WalletExists, WalletRow, WalletRows
 from wallets.keystore import DecryptionError, Keystore, Sealed
 from wallets.pin import PinGuard
 
@@ -44,7 +44,7 @@ def parse_private_key(text: str) -> bytes:
 
 
 class CustodialWallets:
-    def __init__(self, wallets: Wallets, keystore: Keystore, pins: PinGuard) -> None:
+    def __init__(self, wallets: WalletRows, keystore: Keystore, pins: PinGuard) -> None:
         self._wallets = wallets
         self._keystore = keystore
         self._pins = pins

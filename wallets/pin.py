@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from bot.core.errors import UserError
-from bot.storage.wallets import PinRow, Pins
+from bot.storage.wallets import PinRow, PinRows
 from wallets.keystore import PEPPER, Keystore, Sealed
 
 MIN_DIGITS, MAX_DIGITS = 4, 8
@@ -70,7 +70,7 @@ def _hash(pin: str, salt: bytes, pepper: bytes, params: KdfParams) -> bytes:
 
 class PinGuard:
     def __init__(
-        self, pins: Pins, keystore: Keystore, *, clock: Callable[[], float] = time.time, params: KdfParams = KdfParams()
+        self, pins: PinRows, keystore: Keystore, *, clock: Callable[[], float] = time.time, params: KdfParams = KdfParams()
     ) -> None:
         self._pins = pins
         self._keystore = keystore

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.core.errors import UserError
-from bot.storage.wallets import SealedKeys
+from bot.storage.wallets import SealedKeyRows
 from wallets.keystore import PEPPER, DecryptionError, Keystore, Sealed
 
 
@@ -52,7 +52,7 @@ class RotationFailed(RuntimeError):
     """A stored secret did not open: nothing was re-sealed."""
 
 
-async def unreadable(keys: SealedKeys, keystore: Keystore) -> Unreadable | None:
+async def unreadable(keys: SealedKeyRows, keystore: Keystore) -> Unreadable | None:
     """What the start-up refuses for: stored secrets no loaded master key opens. None when all open."""
     census = await keys.census()
     lost_wallets = {k: n for k, n in census.wallets.items() if not keystore.has(k)}
@@ -66,7 +66,7 @@ async def unreadable(keys: SealedKeys, keystore: Keystore) -> Unreadable | None:
     )
 
 
-async def rotate(keys: SealedKeys, keystore: Keystore) -> Rotated:
+async def rotate(keys: SealedKeyRows, keystore: Keystore) -> Rotated:
     """Re-seal under the current master key every secret sealed under another; idempotent (a second run
     changes nothing), all or nothing (`RotationFailed` names what did not open)."""
     keystore.require()

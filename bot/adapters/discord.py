@@ -389,10 +389,9 @@ class DiscordFrontend:
         """Log in (syncing slash commands in `setup_hook`) and connect to the gateway in the background."""
         await self.bot.login(self.token)
         await self.bot.expiry.resume()  # what fell due while the bot was down goes now
-        if self.app.services.announcements is not None:  # a scheduled server announcement re-checks its author
-            self.app.services.announcements.standings["discord"] = self.bot.standing_of
-        if self.app.services.points is not None and self.bot.user is not None:  # known since login: no /name like it
-            self.app.services.points.bot_names.add(self.bot.user.name)
+        # known since login: no /name may look like the bot's; a scheduled server announcement re-checks its author
+        self.app.front_ends.attach("discord", bot_name=self.bot.user.name if self.bot.user is not None else None,
+                                   standing_of=self.bot.standing_of)
         self._gateway = asyncio.create_task(self._connect(), name="discord-gateway")
         self._gateway.add_done_callback(_gateway_ended)
 
@@ -519,5 +518,4 @@ class DiscordFrontend:
 
     @property
     def moderators(self) -> frozenset[str]:
-        announcements = self.app.services.announcements
-        return announcements.config.discord_moderators if announcements is not None else frozenset()
+        return self.app.services.announcements.config.discord_moderators

@@ -189,11 +189,9 @@ class TelegramFrontend:
         """Connect (getMe), publish the localized command menus, and begin long polling."""
         await self.application.initialize()
         await self.expiry.resume()  # what fell due while the bot was down goes now
-        if self.app.services.points is not None and self.bot.username:  # known since getMe: the /invite deep link
-            self.app.services.points.invite_links["telegram"] = f"https://t.me/{self.bot.username}?start=ref_{{code}}"
-            self.app.services.points.bot_names.add(self.bot.username)  # no /name may look like it
-        if self.app.services.announcements is not None:  # a scheduled group announcement re-checks its author
-            self.app.services.announcements.standings["telegram"] = self.standing_of
+        name = self.bot.username  # known since getMe: the /invite deep link, and no /name may look like it
+        self.app.front_ends.attach("telegram", bot_name=name, invite_link=f"https://t.me/{name}?start=ref_{{code}}" if name else None,
+                                   standing_of=self.standing_of)  # a scheduled group announcement re-checks its author
         await self._publish_commands()
         await self.application.start()
         await self._resume_presses()

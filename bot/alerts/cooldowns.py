@@ -29,7 +29,7 @@ from bot.core.messages import Amount, Button, Msg, Reply, When
 from bot.outbox import Outbox
 from bot.profile import Profile
 from bot.schedule import Schedule
-from bot.storage.cooldowns import CooldownWatch, CooldownWatches
+from bot.storage.cooldowns import CooldownWatch, CooldownWatchRows
 from bot.trading.intents import Intent
 from bot.trading.stake import target_of
 
@@ -45,7 +45,7 @@ def job_name(user_id: int, token: str) -> str:
 
 
 class CooldownAlerts:
-    def __init__(self, watches: CooldownWatches, chain: Chain, profile: Profile, outbox: Outbox, schedule: Schedule,
+    def __init__(self, watches: CooldownWatchRows, chain: Chain, profile: Profile, outbox: Outbox, schedule: Schedule,
                  clock: Callable[[], float] = time.time) -> None:
         self.watches = watches
         self.chain = chain

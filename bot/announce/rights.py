@@ -3,16 +3,12 @@ a group's administrators (Telegram) and a server's managers or configured roles 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 
 from bot.announce.config import AnnounceConfig
-from bot.core.request import Request, Standing
+from bot.core.frontends import StandingOf
+from bot.core.request import Request
 from bot.storage.announcements import ALL
-
-# Asks a platform now what a user is in one of its communities, outside any request (a scheduled send):
-# (community id, platform user id) -> their standing, None when the platform could not be asked. Each front
-# end registers its own in `Announcements.standings` when it starts.
-StandingOf = Callable[[str, str], Awaitable[Standing | None]]
 
 
 def community_scope(platform: str, community: str) -> str:
@@ -39,7 +35,7 @@ def covers(rights: str, scope: str) -> bool:
 
 
 async def still_community_moderator(scope: str, platform_user_id: str, config: AnnounceConfig,
-                                    standings: dict[str, StandingOf]) -> bool | None:
+                                    standings: Mapping[str, StandingOf]) -> bool | None:
     """Whether the author of a community announcement (`scope`) may still announce there, asked of the platform
     now: True, False, or None when the platform cannot be asked (its front end is not running or did not answer)."""
     platform, community = scope.split(":", 1)

@@ -12,14 +12,16 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from bot.announce.config import AnnounceConfig
-from bot.announce.rights import StandingOf, covers, rights_of, still_community_moderator
+from bot.announce.rights import covers, rights_of, still_community_moderator
 from bot.core.errors import UserError
+from bot.core.frontends import FrontEnds, StandingOf
 from bot.core.messages import Msg, Reply, When
 from bot.core.request import Caller
 from bot.outbox import Outbox
@@ -55,7 +57,7 @@ def header(announcement: Announcement) -> Msg:
 
 class Announcements:
     def __init__(self, rows: AnnouncementRows, outbox: Outbox, schedule: Schedule, config: AnnounceConfig,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, front_ends: FrontEnds | None = None) -> None:
         self.rows = rows
         self.outbox = outbox
         self.schedule = schedule
@@ -63,9 +65,14 @@ class Announcements:
         self._clock = clock
         self._members: set[tuple[str, str, int]] = set()  # community memberships written by this process
         self._sent: dict[int, Announcement] = {}  # announcements past their draft (their texts no longer change)
-        self.standings: dict[str, StandingOf] = {}  # platform -> how to ask it of a user's rights (its front end's)
+        self.front_ends = front_ends or FrontEnds()  # each started front end's way to ask of a user's rights
         outbox.source(SOURCE, self.render)
         schedule.rebuild(self.restore)
+
+    @property
+    def standings(self) -> Mapping[str, StandingOf]:
+        """Platform -> how to ask it of a user's rights, as each front end said when it started (FrontEnds.attach)."""
+        return MappingProxyType(self.front_ends.standings)
 
     # -- who -----------------------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 
-from bot.storage.deletions import PendingDeletion, PendingDeletions
+from bot.storage.deletions import PendingDeletion, PendingDeletionRows
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ DeleteFn = Callable[[str, str], Awaitable[bool | None]]
 
 
 class Expiries:
-    def __init__(self, rows: PendingDeletions, platform: str, delete: DeleteFn, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, rows: PendingDeletionRows, platform: str, delete: DeleteFn, clock: Callable[[], float] = time.time) -> None:
         self._rows = rows
         self._platform = platform
         self._delete = delete

@@ -21,7 +21,7 @@ from bot.core.reverts import explain, revert_of
 from bot.core.request import Caller, DeleteMessage, Request
 from bot.core.secrets import bare, shape_of
 from bot.i18n import Catalogs
-from bot.storage.repositories import Buttons, Users
+from bot.storage.repositories import ButtonRows, UserRows
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +81,14 @@ class Outcome:
 
 
 class Router:
-    def __init__(self, users: Users, buttons: Buttons, catalogs: Catalogs, zones: ZoneOf = _utc) -> None:
+    def __init__(self, users: UserRows, buttons: ButtonRows, catalogs: Catalogs, zones: ZoneOf = _utc) -> None:
         self.users = users
         self.buttons = buttons
         self.catalogs = catalogs
         self.zones = zones
         self.commands: dict[str, Command] = {}
         self.actions: dict[str, Action] = {}
+        self.sub_commands: dict[tuple[str, str], ActionFn] = {}  # (command, first word) -> run(caller, the rest)
         self.watchers: list[Watcher] = []
 
     def command(self, name: str, run: CommandFn, *, private_only: bool = False, secret: SecretOf | None = None,
@@ -103,6 +104,12 @@ class Router:
 
     def action(self, name: str, run: ActionFn, *, private_only: bool = False, personal: bool = False) -> None:
         self.actions[name] = Action(run, private_only, personal)
+
+    def sub_command(self, command: str, word: str, run: ActionFn) -> None:
+        """Register `/<command> <word> ...` (e.g. `/boost add 5`, registered by the staking feature): run with the
+        words after `word`, under the command's own rules (private, personal, secret). The command's own handler
+        answers whatever first word no feature registered."""
+        self.sub_commands[(command, word.lower())] = run
 
     def watch(self, watcher: Watcher) -> None:
         """Tell `watcher` of every request (command or press) once its user is known, before it is answered
@@ -142,7 +149,8 @@ class Router:
             else:
                 command = self._find(caller)
                 private = self._allowed(request, command.private_only) or command.personal and request.private_reply
-                reply = await command.run(caller)
+                sub = self.sub_commands.get((command.name, request.args[0].lower())) if request.args else None
+                reply = await (sub(caller, request.args[1:]) if sub is not None else command.run(caller))
             tokens = await self._issue(caller, reply)
         except UserError as err:
             reply, tokens, refused = Reply.of(err.msg), [], pressed and not accepted  # to the presser only

@@ -32,7 +32,7 @@ from bot.issuance.venue import Issuance
 from bot.outbox import Outbox
 from bot.profile import IndexRef, Profile
 from bot.schedule import Schedule
-from bot.storage.dca import DcaPlans, NewPlan, Plan
+from bot.storage.dca import DcaPlanRows, NewPlan, Plan
 from bot.trading.executor import Executor, TradeStatus
 from bot.trading.present import status_reply
 
@@ -47,7 +47,7 @@ def job_name(plan_id: int) -> str:
 
 
 class Dca:
-    def __init__(self, plans: DcaPlans, trading: Executor, outbox: Outbox, schedule: Schedule, profile: Profile,
+    def __init__(self, plans: DcaPlanRows, trading: Executor, outbox: Outbox, schedule: Schedule, profile: Profile,
                  clock: Callable[[], float] = time.time, issuance: Issuance | None = None) -> None:
         self.plans = plans
         self.trading = trading

@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from bot.core.messages import Rendered, Reply, reads_a_time
 from bot.core.router import BUTTON_TTL_SECONDS, Markup, ZoneOf
 from bot.i18n import DEFAULT_LOCALE, Catalogs
-from bot.storage.repositories import Buttons, Users
+from bot.storage.repositories import ButtonRows, UserRows
 
 BATCH_SEPARATOR = "\n\n"
 
 
 class Renderer:
-    def __init__(self, users: Users, buttons: Buttons, catalogs: Catalogs, zones: ZoneOf | None = None) -> None:
+    def __init__(self, users: UserRows, buttons: ButtonRows, catalogs: Catalogs, zones: ZoneOf | None = None) -> None:
         self._users = users
         self._buttons = buttons
         self.catalogs = catalogs

@@ -36,7 +36,7 @@ from bot.points.ledger import Ledger
 from bot.points.locks import LockedLp
 from bot.profile import Profile
 from bot.storage.db import Database
-from bot.storage.prices import Fallback, LastFreshPrices
+from bot.storage.prices import Fallback, LastFreshPriceRows
 
 E4 = 10_000
 MAX_E4 = 10**9 * E4  # $1B per holding: far above any real one; × 220X × 1000 still fits 64 bits
@@ -63,7 +63,7 @@ class _Slot:
 class Snapshotter:
     def __init__(self, db: Database, chain: Chain, market: Market, profile: Profile, ledger: Ledger,
                  config: PointsConfig, clock: Callable[[], float] = time.time,
-                 prices: LastFreshPrices | None = None) -> None:
+                 prices: LastFreshPriceRows | None = None) -> None:
         self._db = db
         self._chain = chain
         self._market = market

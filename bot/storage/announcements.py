@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,15 +57,16 @@ _SUBSCRIBED = """FROM users u LEFT JOIN alert_settings s ON s.user_id = u.id
 
 
 class AnnouncementRows:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
+        self._clock = clock  # injected by the composition root (bot.app)
 
     # -- announcements -----------------------------------------------------------------------------------
 
     async def create(self, author_id: int, platform: str, scope: str, origin_chat: str | None, text: str,
                      now: int | None = None, community_name: str | None = None) -> Announcement:
         """A new draft; the author's earlier drafts are dropped (one draft per author)."""
-        at = int(time.time()) if now is None else now
+        at = int(self._clock()) if now is None else now
         async with self._db.transaction() as tx:
             await tx.execute("UPDATE announcements SET state = 'cancelled' WHERE author_id = ? AND state = 'draft'", (author_id,))
             row = await tx.fetch_one(
@@ -131,7 +132,7 @@ class AnnouncementRows:
     async def fan_out(self, announcement_id: int, scope: str, payload: str, now: int | None = None) -> int:
         """One outbox row per subscribed user in scope, in one INSERT ... SELECT; users who have theirs already
         (a fan-out resumed after a crash) are skipped by the dedupe key. How many rows were added."""
-        at = int(time.time()) if now is None else now
+        at = int(self._clock()) if now is None else now
         condition, params = _in_scope(scope)
         async with self._db.transaction() as tx:
             return await tx.execute(
@@ -168,7 +169,7 @@ class AnnouncementRows:
             )
 
     async def audit(self, user_id: int | None, action: str, detail: dict[str, Any], now: int | None = None) -> None:
-        at = int(time.time()) if now is None else now
+        at = int(self._clock()) if now is None else now
         async with self._db.transaction() as tx:
             await tx.execute(
                 "INSERT INTO audit_log (at, user_id, action, detail) VALUES (?, ?, ?, ?)",
@@ -179,7 +180,7 @@ class AnnouncementRows:
                             window: int = REFUSAL_WINDOW_SECONDS) -> bool:
         """Audit a refusal at most once per user and action per `window` seconds: a repeat within it counts on
         the line already written (`repeats`, `last_at`) instead of adding one. Whether a line was added."""
-        at = int(time.time()) if now is None else now
+        at = int(self._clock()) if now is None else now
         async with self._db.transaction() as tx:
             counted = await tx.execute(
                 """UPDATE audit_log SET repeats = repeats + 1, last_at = ?

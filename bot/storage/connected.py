@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,11 +44,12 @@ class SigningLinkRow:
     used_at: int | None
 
 
-class ConnectedAddresses:
+class ConnectedAddressRows:
     """The user's live connected wallet (at most one; replaced or removed rows are kept with removed_at)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
+        self._clock = clock  # injected by the composition root (bot.app)
 
     async def live(self, user_id: int) -> str | None:
         row = await self._db.fetch_one(
@@ -61,17 +63,18 @@ class ConnectedAddresses:
             row = await tx.fetch_one(
                 """UPDATE wallets SET removed_at = ? WHERE user_id = ? AND kind = 'connected' AND removed_at IS NULL
                    RETURNING address""",
-                (int(time.time()), user_id),
+                (int(self._clock()), user_id),
             )
         return str(row[0]) if row else None
 
 
-class ConnectLinks:
-    def __init__(self, db: Database) -> None:
+class ConnectLinkRows:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
+        self._clock = clock  # injected by the composition root (bot.app)
 
     async def issue(self, token: str, user_id: int, platform: str, chat_id: str, nonce: str, ttl: int) -> None:
-        now = int(time.time())
+        now = int(self._clock())
         async with self._db.transaction() as tx:
             await tx.execute(
                 """INSERT INTO connect_links (token_hash, user_id, platform, chat_id, nonce, created_at, expires_at)
@@ -110,15 +113,16 @@ class ConnectLinks:
         return True
 
 
-class SigningLinks:
-    def __init__(self, db: Database) -> None:
+class SigningLinkRows:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
+        self._clock = clock  # injected by the composition root (bot.app)
 
     async def issue(
         self, token: str, intent_id: int, user_id: int, address: str, chain_id: int, txs: list[dict[str, Any]], ttl: int
     ) -> bool:
         """Store a signing link for the user's own intent; False (nothing stored) when the intent is not theirs."""
-        now = int(time.time())
+        now = int(self._clock())
         async with self._db.transaction() as tx:
             changed = await tx.execute(
                 """INSERT INTO signing_links (token_hash, intent_id, user_id, address, chain_id, txs, created_at, expires_at)

@@ -33,7 +33,7 @@ def _watch(row: aiosqlite.Row) -> CooldownWatch:
     return CooldownWatch(int(row[0]), str(row[1]), str(row[2]), int(row[3]), None if row[4] is None else int(row[4]))
 
 
-class CooldownWatches:
+class CooldownWatchRows:
     def __init__(self, db: Database) -> None:
         self._db = db
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiosqlite
@@ -50,9 +51,10 @@ def _plan(r: aiosqlite.Row) -> Plan:
                 chat_id=str(r[9]), state=str(r[10]), failures=int(r[11]), created_at=int(r[12]))
 
 
-class DcaPlans:
-    def __init__(self, db: Database) -> None:
+class DcaPlanRows:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
+        self._clock = clock  # injected by the composition root (bot.app)
 
     # -- plans ---------------------------------------------------------------------------------------------
 
@@ -64,7 +66,7 @@ class DcaPlans:
                                           chat_id, state, failures, created_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', 0, ?) RETURNING id""",
                 (p.user_id, p.token, p.usdc_units, p.cadence, p.at_minute, p.weekday, p.zone, p.platform, p.chat_id,
-                 int(time.time()) if now is None else now),
+                 int(self._clock()) if now is None else now),
             )
         assert row is not None
         return int(row[0])

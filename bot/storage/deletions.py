@@ -19,7 +19,7 @@ class PendingDeletion:
     due_at: int  # unix seconds
 
 
-class PendingDeletions:
+class PendingDeletionRows:
     def __init__(self, db: Database) -> None:
         self._db = db
 

@@ -109,7 +109,7 @@ def _int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-class Intents:
+class IntentRows:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._clock = clock

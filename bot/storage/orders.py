@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,8 +82,9 @@ def _order(r: aiosqlite.Row) -> Order:
 
 
 class OrderRows:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
+        self._clock = clock  # injected by the composition root (bot.app)
 
     async def record(self, intent: Intent) -> bool:
         """The order a mined request intent made (its result holds the factory's nonce); False if known already."""
@@ -137,5 +139,5 @@ class OrderRows:
                 """UPDATE issuance_orders SET state = ?, amount_out = ?, price = ?, settled_at = ?
                    WHERE id = ? AND state = 'pending'""",
                 (state, None if amount_out is None else str(amount_out), None if price is None else str(price),
-                 int(time.time()), order_id),
+                 int(self._clock()), order_id),
             ) > 0

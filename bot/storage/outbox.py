@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.storage.db import Database
@@ -57,8 +57,9 @@ class Recipient:
 
 
 class OutboxRows:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
+        self._clock = clock  # injected by the composition root (bot.app)
 
     async def recipient(self, user_id: int, kind: str) -> Recipient | None:
         switch = f"COALESCE(s.{kind}, 1)" if kind in KIND_SWITCHES else "1"
@@ -71,7 +72,7 @@ class OutboxRows:
 
     async def add(self, message: NewMessage, now: int | None = None) -> int | None:
         """Store one message; None when a message with the same `dedupe` key was stored before."""
-        at = int(time.time()) if now is None else now
+        at = int(self._clock()) if now is None else now
         m = message
         async with self._db.transaction() as tx:
             row = await tx.fetch_one(
@@ -87,7 +88,7 @@ class OutboxRows:
     async def add_many(self, messages: Sequence[NewMessage], now: int | None = None) -> int:
         """Store many messages in one transaction (a fan-out); those whose `dedupe` key exists are skipped.
         Returns how many were stored."""
-        at = int(time.time()) if now is None else now
+        at = int(self._clock()) if now is None else now
         async with self._db.transaction() as tx:
             before = await tx.fetch_one("SELECT COUNT(*) FROM outbox")
             await tx.executemany(
@@ -157,7 +158,7 @@ class OutboxRows:
             await tx.execute(
                 f"""UPDATE outbox SET state = ?, sent_ref = ?, error = ?, sent_at = ?
                     WHERE id IN ({marks}) AND state = 'sending'""",
-                [state, sent_ref, error or None, int(time.time()), *ids],
+                [state, sent_ref, error or None, int(self._clock()), *ids],
             )
 
     async def postpone(self, ids: Sequence[int], due_at: int, error: str = "", *, claimed: bool = True) -> None:
@@ -180,7 +181,7 @@ class OutboxRows:
 
     async def block_user(self, user_id: int) -> None:
         async with self._db.transaction() as tx:
-            await tx.execute("UPDATE users SET blocked_at = ? WHERE id = ? AND blocked_at IS NULL", (int(time.time()), user_id))
+            await tx.execute("UPDATE users SET blocked_at = ? WHERE id = ? AND blocked_at IS NULL", (int(self._clock()), user_id))
 
     async def unblock(self, user_id: int) -> None:
         async with self._db.transaction() as tx:

@@ -20,7 +20,7 @@ class Fallback:
     age_seconds: int
 
 
-class LastFreshPrices:
+class LastFreshPriceRows:
     def __init__(self, db: Database, chain_id: int) -> None:
         self._db = db
         self._chain_id = chain_id

@@ -33,12 +33,13 @@ class ButtonRow:
     expires_at: int
 
 
-class Users:
+class UserRows:
     """Users as the platforms identify them. Rows are remembered in memory by this process (the only
     writer of its database), so a message from a known user costs no database round trip."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
+        self._clock = clock  # injected by the composition root (bot.app)
         self._known: dict[tuple[str, str], tuple[UserRow, float]] = {}
         self._names_keyed = False  # key_leaderboard_names ran
 
@@ -51,7 +52,7 @@ class Users:
         alerts go from then on, and writing privately lifts a "blocked the bot" mark. `reach` is where the
         platform lets the bot write to them unasked (a Discord `user:<id>`, its DM channel opened when first
         used): kept only while no private chat is known, and it lifts nothing."""
-        now = time.time()
+        now = self._clock()
         known = self._known.get((platform, platform_user_id))
         if (known is not None and now - known[1] < SEEN_REFRESH_SECONDS and known[0].platform_locale == platform_locale
                 and (dm_chat is None or known[0].dm_chat == dm_chat) and (reach is None or known[0].dm_chat is not None)):
@@ -132,13 +133,14 @@ class Users:
         return keyed
 
 
-class Buttons:
-    def __init__(self, db: Database) -> None:
+class ButtonRows:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
+        self._clock = clock  # injected by the composition root (bot.app)
 
     async def issue(self, user_id: int, specs: list[tuple[str, tuple[str, ...]]], ttl_seconds: int) -> list[str]:
         """Store one row per button and return their opaque tokens (16 random bytes, url-safe)."""
-        now = int(time.time())
+        now = int(self._clock())
         rows = [
             (secrets.token_urlsafe(16), user_id, action, json.dumps(list(args)), now, now + ttl_seconds)
             for action, args in specs
@@ -160,4 +162,4 @@ class Buttons:
 
     async def purge_expired(self, now: int | None = None) -> int:
         async with self._db.transaction() as tx:
-            return await tx.execute("DELETE FROM buttons WHERE expires_at < ?", (now or int(time.time()),))
+            return await tx.execute("DELETE FROM buttons WHERE expires_at < ?", (now or int(self._clock()),))

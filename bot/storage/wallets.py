@@ -75,9 +75,10 @@ def _wallet(row: aiosqlite.Row) -> WalletRow:
     )
 
 
-class Wallets:
-    def __init__(self, db: Database) -> None:
+class WalletRows:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
+        self._clock = clock  # injected by the composition root (bot.app)
 
     async def live(self, user_id: int, kind: WalletKind = "custodial") -> WalletRow | None:
         """The user's wallet of this kind in use now, if any."""
@@ -103,7 +104,7 @@ class Wallets:
     ) -> WalletRow:
         """Store a new live custodial wallet. With a live one already: `WalletExists`, unless `replace`,
         which retires the old row (kept, with its key) in the same transaction."""
-        now = int(time.time())
+        now = int(self._clock())
         async with self._db.transaction() as tx:
             old = await tx.fetch_one(
                 "SELECT address FROM wallets WHERE user_id = ? AND kind = 'custodial' AND removed_at IS NULL",
@@ -130,7 +131,7 @@ class Wallets:
             row = await tx.fetch_one(
                 f"""UPDATE wallets SET removed_at = ? WHERE user_id = ? AND kind = ? AND removed_at IS NULL
                     RETURNING {_WALLET_COLUMNS}""",
-                (int(time.time()), user_id, kind),
+                (int(self._clock()), user_id, kind),
             )
         return _wallet(row) if row else None
 
@@ -145,7 +146,7 @@ def _pin(row: aiosqlite.Row) -> PinRow:
     )
 
 
-class Pins:
+class PinRows:
     def __init__(self, db: Database) -> None:
         self._db = db
 
@@ -187,7 +188,7 @@ class Pins:
             await tx.execute("UPDATE pins SET failures = 0, locked_until = 0 WHERE user_id = ?", (user_id,))
 
 
-class SealedKeys:
+class SealedKeyRows:
     """Every secret sealed under a master key, across wallets and pins: what the start-up check counts and
     what `indexbot keys rotate` re-seals."""
 
@@ -224,7 +225,7 @@ class SealedKeys:
         return keys, pins
 
 
-class Settings:
+class SettingsRows:
     """Per-user preferences; a user without a row has the defaults."""
 
     def __init__(self, db: Database) -> None:

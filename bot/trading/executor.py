@@ -38,7 +38,7 @@ from bot.logs import public_hash
 from bot.core.messages import Amount
 from bot.market import Market, Quote, Side, refuse_unless_sequencer_up
 from bot.profile import IndexRef, Profile, TokenRef
-from bot.storage.intents import Intents, NewTx
+from bot.storage.intents import IntentRows, NewTx
 from bot.storage.intents import WalletTx
 from bot.trading import connected as wallet
 from bot.trading.follow import Follower
@@ -70,7 +70,7 @@ async def _no_fault(point: str) -> None:
 
 class Executor:
     def __init__(
-        self, profile: Profile, chain: Chain, head: HeadTracker, market: Market, intents: Intents,
+        self, profile: Profile, chain: Chain, head: HeadTracker, market: Market, intents: IntentRows,
         nonces: NonceManager, signers: Signers, notifier: Notifier, slippage: SlippageStore,
         settings: TradeSettings, kinds: KindRegistry, clock: Callable[[], float] = time.time,
         connected: ConnectedSigners | None = None,

@@ -21,7 +21,7 @@ from bot.core.messages import Msg, Usd
 from bot.core.reverts import Units
 from bot.market import Market
 from bot.profile import Profile, TokenRef
-from bot.storage.intents import Intents
+from bot.storage.intents import IntentRows
 from bot.trading.intents import Intent
 from bot.trading.nonces import NonceManager
 from bot.trading.params import KindParams
@@ -47,7 +47,7 @@ class Desk(Protocol):
     chain: Chain
     head: HeadTracker
     market: Market
-    intents: Intents
+    intents: IntentRows
     nonces: NonceManager
     settings: TradeSettings
     clock: Callable[[], float]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.storage.db import Database
-from bot.storage.intents import Intents
+from bot.storage.intents import IntentRows
 from bot.trading.intents import Intent, State
 
 
@@ -28,7 +28,7 @@ async def show(database: Path, held: bool, release: int | None) -> tuple[int, st
     """The exit code and the text to print."""
     db = await Database.open(database)
     try:
-        intents = Intents(db)
+        intents = IntentRows(db)
         if release is not None:
             if not await intents.move(release, State.HELD, State.SENT):
                 return 1, f"intent {release} is not held: nothing changed"

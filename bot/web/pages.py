@@ -17,7 +17,7 @@ from aiohttp import web
 from bot.core.errors import UserError
 from bot.core.messages import Msg
 from bot.i18n import Catalogs
-from bot.storage.repositories import Users
+from bot.storage.repositories import UserRows
 
 STATUS_OF = {"error.link.unknown": 404, "error.link.used": 410, "error.link.expired": 410}
 
@@ -32,7 +32,7 @@ class PageKit:
     names its own chain: bot.web.sign.chain_of)."""
 
     catalogs: Catalogs
-    users: Users
+    users: UserRows
     chain_name: str
     chain_id: int
 
