@@ -173,6 +173,7 @@ async def test_check_base_against_a_chain_without_its_contracts_names_every_addr
     assert "refuses to start" in out
 
 
+@pytest.mark.chain  # starts a devnet (anvil) itself
 async def test_base_profile_through_the_home_override_on_the_devnet_chain_id(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from babel.dates import format_datetime
 
 from bot.core.amounts import from_base_units
@@ -19,6 +20,9 @@ from devnet.rpc import connect, contract
 
 ROOT = Path(__file__).resolve().parents[1]
 INDEXBOT = str(Path(sys.executable).with_name("indexbot"))
+
+# The console front end as a process; its embedded default starts a devnet of its own where no fixture gives one.
+pytestmark = [pytest.mark.chain, pytest.mark.platform]
 
 
 def chat(lines: str, home: Path, **env: str) -> subprocess.CompletedProcess[str]:

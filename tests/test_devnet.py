@@ -252,6 +252,7 @@ async def test_harness_snapshot_and_revert(deployed: Deployed, tmp_path: Path) -
     assert devnet.anvil.pid is None
 
 
+@pytest.mark.chain  # starts a devnet (anvil) itself
 async def test_cli_up_is_idempotent_and_down_stops_by_pid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers(dest="command"))

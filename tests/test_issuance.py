@@ -228,6 +228,7 @@ async def test_indexes_shows_pending_reindex(hours_app: tuple[App, Fulfiller], c
 
 
 @pytest.mark.parametrize("hours_app", ["closed"], indirect=True)
+@pytest.mark.platform  # starts a chat platform's stand-in or front end itself
 async def test_new_user_on_telegram_buys_while_closed_and_is_told_when_it_fills(
         hours_app: tuple[App, Fulfiller], chain: Devnet) -> None:
     """The issue's "done": a new Telegram user buys the stock index outside market hours, sees it pending with the

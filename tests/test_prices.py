@@ -441,6 +441,7 @@ async def test_points_value_an_unpriced_constituent_at_its_last_fresh_price(app:
 
 # -- `indexbot devnet up` runs the Hermes stand-in beside the chain; `devnet sequencer` flips the feed ------
 
+@pytest.mark.chain  # starts a devnet (anvil) itself
 async def test_devnet_cli_serves_hermes_and_flips_the_sequencer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import argparse
     import json

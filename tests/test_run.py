@@ -33,6 +33,7 @@ def test_run_without_a_token_says_what_to_set(tmp_path: Path) -> None:
     assert "TELEGRAM_BOT_TOKEN" in out.stderr and "DISCORD_BOT_TOKEN" in out.stderr
 
 
+@pytest.mark.platform  # starts a chat platform's stand-in or front end itself
 async def test_run_serves_telegram_and_stops_cleanly_on_sigterm(devnet: Devnet, tmp_path: Path) -> None:
     async with BotApiEmulator() as emulator:
         env = environment(
@@ -55,6 +56,7 @@ async def test_run_serves_telegram_and_stops_cleanly_on_sigterm(devnet: Devnet, 
         assert "TEST-token" not in stderr  # the token is never logged
 
 
+@pytest.mark.platform  # starts a chat platform's stand-in or front end itself
 async def test_both_front_ends_in_one_event_loop(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
     async with BotApiEmulator() as emulator, fake_discord() as rest:
         monkeypatch.setattr(discord.http.Route, "BASE", rest.api)
@@ -75,6 +77,7 @@ async def test_both_front_ends_in_one_event_loop(app: App, monkeypatch: pytest.M
         assert any("Buy quote: USSI" in text for text in on_discord)
 
 
+@pytest.mark.platform  # starts a chat platform's stand-in or front end itself
 def test_a_busy_web_port_is_a_clear_refusal_not_a_hang(devnet: Devnet, tmp_path: Path) -> None:
     import socket
 
@@ -89,6 +92,7 @@ def test_a_busy_web_port_is_a_clear_refusal_not_a_hang(devnet: Devnet, tmp_path:
     assert out.stdout == ""
 
 
+@pytest.mark.platform  # starts a chat platform's stand-in or front end itself
 async def test_a_rejected_token_is_one_line_and_never_printed(devnet: Devnet, tmp_path: Path) -> None:
     """Telegram answers 401 to getMe: `indexbot run` exits 1 with one line saying so, and no output holds the token
     (python-telegram-bot's InvalidToken repeats it: "The token `…` was rejected")."""
@@ -108,6 +112,7 @@ async def test_a_rejected_token_is_one_line_and_never_printed(devnet: Devnet, tm
         assert not [text for text in written if secret in text]
 
 
+@pytest.mark.platform  # starts a chat platform's stand-in or front end itself
 async def test_a_network_failure_at_first_connection_is_retried(devnet: Devnet, tmp_path: Path) -> None:
     """Nothing listens at TELEGRAM_API_URL when `indexbot run` starts: it says so, waits, tries again, and serves
     once the Bot API is there."""

@@ -245,6 +245,7 @@ async def test_discord_key_pasted_in_a_dm_without_the_prefix_is_answered_with_wh
 
 
 @pytest.mark.parametrize("line", [KEY, PHRASE, PIN])
+@pytest.mark.platform  # starts a chat platform's stand-in or front end itself
 async def test_console_never_echoes_a_pasted_secret(app: App, line: str) -> None:
     out = StringIO()
     console = ConsoleFrontend(app.router, stdin=StringIO(), stdout=out)
@@ -263,6 +264,7 @@ def environment(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.platform  # starts a chat platform's stand-in or front end itself
 async def test_an_exported_key_is_deleted_after_a_kill_and_a_restart(chain: Devnet, tmp_path: Path) -> None:
     user = 5401
     async with BotApiEmulator() as emulator:
@@ -320,6 +322,7 @@ async def test_an_exported_key_is_deleted_after_a_kill_and_a_restart(chain: Devn
             db.close()
 
 
+@pytest.mark.platform  # starts a chat platform's stand-in or front end itself
 async def test_discord_reply_to_delete_later_is_deleted_after_a_crash_and_a_restart(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
     """`!wallet export` in a DM is a plain channel message: its deletion is stored, and a restart carries it out."""
     import discord
