@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import pytest
 from test_points_commands import holder
 from test_points_ledger import mint, pts
-from trading_helpers import Recorder, click, say
+from auxil.trading import Recorder, click, say
 
 from bot.app import App
 from bot.core.messages import Msg, Param, Reply

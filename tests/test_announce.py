@@ -25,7 +25,7 @@ from bot.core.router import Outcome
 from bot.schedule import Schedule
 from conftest import make_config
 from devnet.harness import Devnet
-from trading_helpers import Recorder
+from auxil.trading import Recorder
 
 MOD = "7001"  # a configured Telegram moderator
 DISCORD_MOD = "940000000000000009"

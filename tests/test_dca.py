@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from test_cooldown_alerts import Inbox
 from test_trading_connected import connected_user, trading
-from trading_helpers import click, funded_user, say, token_balance
+from auxil.trading import click, funded_user, say, token_balance
 
 from bot.app import App
 from bot.core.messages import Msg

@@ -19,8 +19,8 @@ from bot.trading.intents import State
 from devnet.harness import Devnet
 from devnet.fulfil import Fulfiller
 from devnet.operator import advance
-from issuance_helpers import chain_now, hours_app, mag7_nex, next_utc_midnight, steps  # noqa: F401  (hours_app: a fixture)
-from trading_helpers import click, funded_user, say, token_balance
+from auxil.issuance import chain_now, hours_app, mag7_nex, next_utc_midnight, steps  # noqa: F401  (hours_app: a fixture)
+from auxil.trading import click, funded_user, say, token_balance
 
 
 async def sent_texts(app: App) -> list[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
-from trading_helpers import PIN, click, custodial_user, funded_user, say, token_balance
+from auxil.trading import PIN, click, custodial_user, funded_user, say, token_balance
 
 from bot.app import App
 from bot.chainbind import StartupRefused

@@ -24,9 +24,9 @@ from devnet.anvil import node_call
 from devnet.fulfil import Fulfiller
 from devnet.harness import Devnet
 from devnet.rpc import Sender, connect, contract
-from issuance_helpers import ALWAYS, mag7_nex, profiles_with_hours, steps
+from auxil.issuance import ALWAYS, mag7_nex, profiles_with_hours, steps
 from rpc_proxy import Asked, RpcProxy
-from trading_helpers import Recorder, click, funded_user, say, token_balance
+from auxil.trading import Recorder, click, funded_user, say, token_balance
 
 CAP = 25
 

@@ -21,7 +21,7 @@ from bot.outbox.quiet import quiet_until
 from bot.outbox.render import Renderer
 from bot.storage.outbox import NewMessage, OutboxRows
 from bot.storage.repositories import Buttons
-from trading_helpers import ask
+from auxil.trading import ask
 
 
 @dataclass

@@ -11,7 +11,7 @@ from io import BytesIO
 import pytest
 from PIL import Image
 from test_points_ledger import mint, pts, stake_as
-from trading_helpers import funded_user, say
+from auxil.trading import funded_user, say
 
 import handlers.leaderboard
 from bot.adapters.base import PlainMarkup

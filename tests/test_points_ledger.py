@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from trading_helpers import funded_user
+from auxil.trading import funded_user
 
 from bot.app import App
 from bot.points import Points

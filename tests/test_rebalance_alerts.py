@@ -17,7 +17,7 @@ from bot.outbox import codec
 from bot.storage.market_alerts import PriceAlertRows, RebalanceRows
 from devnet import operator as op
 from devnet.rpc import Sender, connect, contract
-from trading_helpers import Recorder, funded_user, say
+from auxil.trading import Recorder, funded_user, say
 
 D = Decimal
 MAG7 = "MAG7.ssi"

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 from test_staking_txs import confirmed, holder, labels, mag7, mint, starts, text, trading
-from trading_helpers import click, funded_user, say, token_balance
+from auxil.trading import click, funded_user, say, token_balance
 
 from bot import protocol as p
 from bot.app import App

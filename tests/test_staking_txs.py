@@ -12,7 +12,7 @@ import pytest
 from conftest import make_config
 from eth_abi.abi import decode
 from test_trading_connected import connected_user, send, settled, trading
-from trading_helpers import Recorder, click, funded_user, say, token_balance
+from auxil.trading import Recorder, click, funded_user, say, token_balance
 
 from bot import protocol as p
 from bot.app import App

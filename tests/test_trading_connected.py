@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from conftest import make_config
 from eth_account import Account
-from trading_helpers import Recorder, click, funded_user, say, token_balance
+from auxil.trading import Recorder, click, funded_user, say, token_balance
 
 from bot import protocol as p
 from bot.adapters.base import PlainMarkup

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import make_config
 from rpc_proxy import RpcProxy, tamper_transactions
-from trading_helpers import settled, Recorder, click, funded_user, say, token_balance
+from auxil.trading import settled, Recorder, click, funded_user, say, token_balance
 
 from bot import protocol as p
 from bot.app import App

@@ -1,7 +1,7 @@
 """Bad input for /buy, /sell, /slippage, /withdraw and the trade buttons: a localized reply, nothing changed."""
 
 import pytest
-from trading_helpers import PIN, click, funded_user, say, token_balance
+from auxil.trading import PIN, click, funded_user, say, token_balance
 
 from bot.app import App
 from bot.i18n import Catalogs
