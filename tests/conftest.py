@@ -24,6 +24,7 @@ import pytest
 from bot.adapters.telegram import TelegramFrontend
 from bot.app import App
 from bot.config import Config, TelegramLimits, WebSettings
+from bot.storage.db import Database
 from bot.trading.ports import TradeSettings
 from devnet.harness import Devnet
 from discord_fake import FakeDiscord, fake_discord
@@ -104,6 +105,16 @@ async def app(chain: Devnet, tmp_path: Path) -> AsyncIterator[App]:
         yield bot
     finally:
         await bot.stop()
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A fresh, migrated SQLite database of the test's own (no chain: a `pure` test's storage)."""
+    database = await Database.open(tmp_path / "test.sqlite3")
+    try:
+        yield database
+    finally:
+        await database.close()
 
 
 @pytest.fixture

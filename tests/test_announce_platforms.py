@@ -22,6 +22,7 @@ from conftest import make_config
 from devnet.harness import Devnet
 from discord_fake import DM_CHANNEL_ID, GUILD_ID, CHANNEL_ID, FakeDiscord, dispatched, slash_payload, user_dict
 from telegram_emulator import BotApiEmulator, Call
+from auxil.catalog import html_text as text  # as the Telegram adapter renders it
 
 MOD = 7001  # a configured Telegram moderator
 GROUP = -100555
@@ -53,10 +54,6 @@ async def disc(app: App, rest: FakeDiscord) -> AsyncIterator[DiscordFrontend]:
     finally:
         await app.notices.detach(front)
         await front.bot.close()
-
-
-def text(app: App, key: str, locale: str = "en", **params: Any) -> str:
-    return app.services.catalogs.render_msg(Msg(key, params), locale, html.escape)
 
 
 def to_chat(chat_id: int, containing: str = "") -> Callable[[Call], bool]:

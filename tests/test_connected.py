@@ -26,6 +26,10 @@ from bot.core.router import Outcome
 from bot.storage.intents import Intents
 from bot.web.server import HEADERS
 from wallets.connected import TxRequest
+from auxil.catalog import text
+from auxil.requests import Console
+
+say = Console(user="c1").say  # the connected-wallet users write as c1 unless named
 
 KEY = Account.from_key("0x" + "33" * 32)
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/(?:connect|sign)/[A-Za-z0-9_-]{43})")
@@ -41,16 +45,6 @@ class Recorder:
     async def deliver(self, chat_id: str, rendered: Any, edit_ref: str | None = None) -> str | None:
         self.sent.append((chat_id, rendered.text))
         return str(len(self.sent))
-
-
-async def say(app: App, text: str, user: str = "c1", chat_type: str = "private", locale: str = "en") -> Outcome:
-    command, args = split_command(text)
-    request = Request("console", user, user, chat_type, locale, command=command, args=args, text_length=len(text))  # type: ignore[arg-type]
-    return await app.router.handle(request, PlainMarkup())
-
-
-def text(app: App, key: str, locale: str = "en", **params: Any) -> str:
-    return app.services.catalogs.render_msg(Msg(key, params), locale, str)
 
 
 def sign(message: str, account: Any = KEY) -> str:

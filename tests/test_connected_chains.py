@@ -32,6 +32,7 @@ from bot.storage.intents import Intents
 from devnet.anvil import HOST, anvil_binary, free_port, node_call, stop_pid, wait_ready
 from test_connected import claim, page_data
 from wallets.connected import ConnectedWallets, LinkChain, TxRequest
+from auxil.catalog import text
 
 ETHEREUM = 1
 KEY = Account.from_key("0x" + "44" * 32)
@@ -83,10 +84,6 @@ def wallets(app: App) -> ConnectedWallets:
     connected = app.services.connected
     assert connected is not None
     return connected
-
-
-def text(app: App, key: str, locale: str = "en", **params: Any) -> str:
-    return app.services.catalogs.render_msg(Msg(key, params), locale, str)
 
 
 async def linked_user(app: App, name: str, address: str = KEY.address) -> int:

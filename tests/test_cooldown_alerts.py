@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 from conftest import make_config
-from test_staking_txs import confirmed, cooldown_info, holder, labels, mag7
+from test_staking_txs import confirmed, cooldown_info, holder, mag7
+from auxil.requests import labels
 from auxil.trading import Recorder, click, press, say, token_balance
 
 from bot.adapters.base import PlainMarkup

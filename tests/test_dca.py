@@ -22,6 +22,8 @@ from bot.i18n import Catalogs
 from bot.storage.dca import Plan
 from bot.trading.intents import State
 from devnet.operator import fund
+from auxil.catalog import text
+from auxil.requests import labels
 
 EN = Catalogs().entries["en"]
 PIN = "4821"
@@ -33,16 +35,8 @@ def dca_of(app: App) -> Dca:
     return app.services.dca
 
 
-def text(app: App, key: str, **params: Any) -> str:
-    return app.services.catalogs.render_msg(Msg(key, params), "en", str)
-
-
 def start_of(key: str) -> str:
     return EN[key].split("{")[0]
-
-
-def labels(outcome: Any) -> list[str]:
-    return [b.label for row in outcome.rendered.buttons for b in row]
 
 
 async def with_pin(app: App, user: str = "u1", usdc: Decimal = Decimal(10_000)) -> int:

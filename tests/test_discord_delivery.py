@@ -28,6 +28,7 @@ from bot.metrics import INVALID_REQUESTS
 from conftest import make_config
 from devnet.harness import Devnet
 from discord_fake import CHANNEL_ID, GUILD_ID, FakeDiscord, dispatched, slash_payload, user_dict
+from auxil.catalog import entry as text  # the bare entry, unfilled
 
 ALICE = user_dict(940000000000000011, "alice")
 MODERATOR = 940000000000000099
@@ -81,10 +82,6 @@ async def settled(app: App, message_id: int, timeout: float = 15.0) -> str:
             return state[0]
         await asyncio.sleep(0.05)
     raise AssertionError(f"message {message_id} still {state[0]} after {timeout}s")
-
-
-def text(app: App, key: str, locale: str = "en") -> str:
-    return app.services.catalogs.text(key, locale)
 
 
 # -- a channel's refusal is the channel's, a DM's 50007 is the user's ------------------------------------------

@@ -22,6 +22,7 @@ from bot.outbox.render import Renderer
 from bot.storage.outbox import NewMessage, OutboxRows
 from bot.storage.repositories import Buttons
 from auxil.trading import ask
+from auxil.catalog import text
 
 
 @dataclass
@@ -82,10 +83,6 @@ async def user_with_chat(app: App, name: str) -> int:
 def outbox_of(app: App, clock: Clock | None = None) -> Outbox:
     renderer = Renderer(app.services.users, Buttons(app.db), app.services.catalogs, zones=app.services.settings.zone_of)
     return Outbox(OutboxRows(app.db), renderer, **({"clock": clock} if clock else {}))
-
-
-def text(app: App, key: str, **params: object) -> str:
-    return app.services.catalogs.render_msg(Msg(key, params), "en", str)  # type: ignore[arg-type]
 
 
 async def states(app: App) -> list[str]:

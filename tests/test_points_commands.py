@@ -21,14 +21,11 @@ from bot.core.request import Request, split_command
 from bot.core.router import Outcome
 from bot.points.public import anonymous_tag, leaderboard_name, next_snapshot
 from handlers.points import shown
+from auxil.catalog import text as line
 
 DAY = date(2026, 11, 20)
 UNIT = 10**8
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def line(app: App, key: str, **params: Param) -> str:
-    return app.services.catalogs.render_msg(Msg(key, params), "en", str)
 
 
 async def said(app: App, text: str, user: str = "u1", platform: str = "console", display_name: str = "") -> Outcome:

@@ -22,11 +22,11 @@ from bot.staking import boost_of
 from devnet import operator
 from devnet.harness import Devnet
 from devnet.rpc import DEV_KEYS, Sender, connect, contract
-from test_wallet_commands import EN, ZH, starts
-from test_wallet_commands import say as _say
+from test_wallet_commands import EN, ZH
+from auxil.catalog import starts
+from auxil.requests import CHAT_PER_TYPE
 
-async def say(app: App, text: str, **kw: str) -> str:
-    return (await _say(app, text, **kw)).rendered.text
+say = CHAT_PER_TYPE.reply_text  # the answer's text, as test_wallet_commands.py's users write
 
 
 KEY = DEV_KEYS[0]  # the deployer: holds index tokens and SOSO, owns every staking token

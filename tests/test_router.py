@@ -18,13 +18,6 @@ MARKUP = PlainMarkup()
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "t.sqlite3")
-    yield database
-    await database.close()
-
-
-@pytest.fixture
 async def router(db: Database) -> Router:
     r = Router(Users(db), Buttons(db), Catalogs())
     pressed: list[tuple[str, ...]] = []

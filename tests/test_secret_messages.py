@@ -34,17 +34,13 @@ from devnet.harness import Devnet
 from discord_fake import CHANNEL_ID, FakeDiscord, dispatched, message_dict, user_dict
 from telegram_emulator import BotApiEmulator, Call
 from wallets.pin import MAX_DIGITS, MIN_DIGITS
+from auxil.catalog import html_text as text  # as the Telegram adapter renders it
 
 KEY = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
 PHRASE = "legal winner thank year wave sausage worth useful legal winner thank yellow"  # a BIP-39 test vector
 PIN = "4821"
 INDEXBOT = str(Path(sys.executable).with_name("indexbot"))
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def text(app: App, key: str, **params: Any) -> str:
-    """A catalog sentence in English as the Telegram adapter renders it."""
-    return app.services.catalogs.render_msg(Msg(key, params), "en", html.escape)
 
 
 def deleted(app: App, kind: str) -> str:

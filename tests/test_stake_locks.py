@@ -11,7 +11,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from test_staking_txs import confirmed, holder, labels, mag7, mint, starts, text, trading
+from test_staking_txs import confirmed, holder, mag7, mint, trading
+from auxil.catalog import starts, text
+from auxil.requests import labels
 from auxil.trading import click, funded_user, say, token_balance
 
 from bot import protocol as p

@@ -26,22 +26,12 @@ from bot.trading.stake import duration_parts
 from devnet.harness import Devnet
 from devnet.operator import advance
 from devnet.rpc import Sender, connect, contract
+from auxil.catalog import starts, text
+from auxil.requests import labels
 
 EN = Catalogs().entries["en"]
 UNIT = 10**8  # an index token's base units
 WEEK = 7 * 24 * 3600
-
-
-def starts(key: str) -> str:
-    return EN[key].split("{")[0]
-
-
-def text(app: App, key: str, **params: Any) -> str:
-    return app.services.catalogs.render_msg(Msg(key, params), "en", str)
-
-
-def labels(outcome: Outcome) -> list[str]:
-    return [b.label for row in outcome.rendered.buttons for b in row]
 
 
 async def mint(app: App, token: str, to: str, units: int, kind: str = "AssetToken") -> None:

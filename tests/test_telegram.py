@@ -22,6 +22,7 @@ from bot.core.router import BUTTON_TTL_SECONDS, MAX_MESSAGE_CHARS
 from devnet import operator
 from devnet.harness import Devnet
 from telegram_emulator import BotApiEmulator, Call  # tests/ is on sys.path (rootdir conftest)
+from auxil.catalog import html_text as text  # as the adapter renders it
 
 CALLBACK_DATA = re.compile(r"^b:[A-Za-z0-9_-]+$")
 QUIET = 0.3  # how long to watch for a message that must not come
@@ -33,11 +34,6 @@ QUIET = 0.3  # how long to watch for a message that must not come
 
 def to_chat(chat_id: int) -> Callable[[Call], bool]:
     return lambda call: call.chat_id == chat_id
-
-
-def text(app: App, key: str, locale: str = "en", **params: object) -> str:
-    """A catalog sentence rendered as the adapter renders it (HTML-escaped)."""
-    return app.services.catalogs.render_msg(Msg(key, params), locale, html.escape)  # type: ignore[arg-type]
 
 
 def callback_data(call: Call) -> list[str]:

@@ -32,10 +32,7 @@ from devnet.harness import Devnet
 from devnet.operator import fund
 from devnet.rpc import connect
 from wallets.connected import short_address
-
-
-def text(app: App, key: str, **params: Any) -> str:
-    return app.services.catalogs.render_msg(Msg(key, params), "en", str)
+from auxil.catalog import text
 
 
 def trading(app: App) -> Executor:

@@ -32,15 +32,6 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "w.sqlite3")
-    try:
-        yield database
-    finally:
-        await database.close()
-
-
 async def user(db: Database, name: str = "u1") -> int:
     return (await Users(db).seen("console", name)).id
 
