@@ -20,6 +20,7 @@ from pathlib import Path
 import aiohttp
 import discord
 import pytest
+from web3 import AsyncWeb3
 
 from bot.adapters.telegram import TelegramFrontend
 from bot.app import App
@@ -27,6 +28,7 @@ from bot.config import Config, TelegramLimits, WebSettings
 from bot.storage.db import Database
 from bot.trading.ports import TradeSettings
 from devnet.harness import Devnet
+from devnet.rpc import connect
 from discord_fake import FakeDiscord, fake_discord
 from telegram_emulator import BotApiEmulator  # tests/ is on sys.path (rootdir conftest)
 
@@ -86,6 +88,13 @@ async def chain(devnet: Devnet) -> AsyncIterator[Devnet]:
         yield devnet
     finally:
         await devnet.revert(snap)
+
+
+@pytest.fixture
+async def w3(chain: Devnet) -> AsyncIterator[AsyncWeb3]:
+    """A web3 client of the devnet."""
+    async with connect(chain.url) as client:
+        yield client
 
 
 def make_config(devnet: Devnet, home: Path, **overrides: object) -> Config:

@@ -8,7 +8,8 @@ from datetime import date, timedelta
 
 import pytest
 from test_points_commands import holder
-from test_points_ledger import mint, pts
+from test_points_ledger import pts
+from auxil.chain import mint
 from auxil.trading import Recorder, click, say
 
 from bot.app import App

@@ -23,6 +23,7 @@ from devnet.harness import Devnet
 from discord_fake import DM_CHANNEL_ID, GUILD_ID, CHANNEL_ID, FakeDiscord, dispatched, slash_payload, user_dict
 from telegram_emulator import BotApiEmulator, Call
 from auxil.catalog import html_text as text  # as the Telegram adapter renders it
+from auxil.telegram import ask, to_chat
 
 MOD = 7001  # a configured Telegram moderator
 GROUP = -100555
@@ -54,16 +55,6 @@ async def disc(app: App, rest: FakeDiscord) -> AsyncIterator[DiscordFrontend]:
     finally:
         await app.notices.detach(front)
         await front.bot.close()
-
-
-def to_chat(chat_id: int, containing: str = "") -> Callable[[Call], bool]:
-    return lambda c: c.chat_id == chat_id and containing in str(c.params.get("text", ""))
-
-
-async def ask(emulator: BotApiEmulator, user: int, chat: int, line: str, **kw: Any) -> Call:
-    since = emulator.mark()
-    emulator.send_text(user, chat, line, **kw)
-    return await emulator.wait_for("sendMessage", to_chat(chat), since=since)
 
 
 async def press_first(emulator: BotApiEmulator, user: int, chat: int, preview: Call) -> Call:

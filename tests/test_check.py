@@ -35,14 +35,10 @@ from conftest import make_config
 from devnet.anvil import Anvil
 from devnet.harness import Devnet
 from devnet.rpc import connect
+from auxil.chain import devnet_data
 
 BASE_TOML = PROFILES_DIR / "base.toml"
 ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
-
-
-def devnet_data(devnet: Devnet) -> dict[str, Any]:
-    with devnet.profile_path.open("rb") as fh:
-        return tomllib.load(fh)
 
 
 def write(path: Path, data: dict[str, Any]) -> Path:

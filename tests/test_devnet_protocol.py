@@ -24,12 +24,6 @@ UNIT = 10**8
 DAY = 86400
 
 
-@pytest.fixture
-async def w3(chain: Devnet) -> AsyncIterator[AsyncWeb3]:
-    async with connect(chain.url) as w3:
-        yield w3
-
-
 def fn(w3: AsyncWeb3, name: str, addr: str, signature: str, *args: Any) -> Any:
     c = contract(w3, name, addr)
     return (c.get_function_by_signature(signature) if "(" in signature else c.functions[signature])(*args)

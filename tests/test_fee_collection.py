@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from test_rebalance_alerts import MAG7, holder, rebalance_messages, watcher
+from test_rebalance_alerts import MAG7, holder, rebalance_messages
+from auxil.alerts import watcher
 from auxil.trading import say
 
 from bot import protocol as p

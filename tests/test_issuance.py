@@ -235,7 +235,7 @@ async def test_new_user_on_telegram_buys_while_closed_and_is_told_when_it_fills(
     expected completion time, and the same message is edited with the completion once the devnet market opened."""
     from bot.adapters.telegram import TelegramFrontend
     from telegram_emulator import BotApiEmulator
-    from test_telegram import ask, press_and_wait_edit
+    from auxil.telegram import ask, press_and_wait_edit
 
     app, fulfiller = hours_app
     user = 7707

@@ -27,13 +27,9 @@ from devnet.rpc import Sender, connect, contract
 from auxil.issuance import ALWAYS, mag7_nex, profiles_with_hours, steps
 from rpc_proxy import Asked, RpcProxy
 from auxil.trading import Recorder, click, funded_user, say, token_balance
+from auxil.alerts import watcher
 
 CAP = 25
-
-
-def watcher(app: App) -> RebalanceWatcher:
-    return RebalanceWatcher(RebalanceRows(app.db), PriceAlertRows(app.db), app.chain, app.services.market, app.profile,
-                            app.outbox, app.config.alerts)
 
 
 async def mine(devnet: Devnet, blocks: int) -> int:

@@ -10,7 +10,8 @@ from io import BytesIO
 
 import pytest
 from PIL import Image
-from test_points_ledger import mint, pts, stake_as
+from test_points_ledger import pts, stake_as
+from auxil.chain import mint
 from auxil.trading import funded_user, say
 
 import handlers.leaderboard

@@ -102,12 +102,6 @@ def test_boost_config_from_toml(tmp_path: Path) -> None:
 # -- on the devnet -----------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def w3(chain: Devnet) -> AsyncIterator[AsyncWeb3]:
-    async with connect(chain.url) as w:
-        yield w
-
-
 async def send(w3: AsyncWeb3, name: str, address: str, fn: str, *args: Any) -> dict[str, Any]:
     receipt = await Sender(w3, KEY, await w3.eth.chain_id).transact(getattr(contract(w3, name, address).functions, fn)(*args))
     return dict(receipt)

@@ -22,7 +22,7 @@ from devnet.harness import Devnet
 from discord_fake import FakeDiscord
 from telegram_emulator import BotApiEmulator
 from test_discord import dm_press, dm_slash, frontend, shown  # noqa: F401  (fixtures too)
-from test_telegram import ask, press_and_wait_edit
+from auxil.telegram import ask, press_and_wait_edit
 
 PAUSED = "Trading is paused: the network's sequencer is down"
 GRACE = "Trading is paused: the network's sequencer came back at"

@@ -16,15 +16,10 @@ from bot.app import App
 from devnet.harness import Devnet
 from discord_fake import CHANNEL_ID, GUILD_ID, dispatched, fake_discord, slash_payload, user_dict
 from telegram_emulator import BotApiEmulator
+from auxil.cli import environment
 
 INDEXBOT = str(Path(sys.executable).with_name("indexbot"))
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def environment(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("INDEXBOT_", "TELEGRAM_", "DISCORD_"))}
-    env.update(INDEXBOT_HOME=str(home), INDEXBOT_WEB_PORT="0", **extra)
-    return env
 
 
 def test_run_without_a_token_says_what_to_set(tmp_path: Path) -> None:

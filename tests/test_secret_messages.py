@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from io import StringIO
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ from discord_fake import CHANNEL_ID, FakeDiscord, dispatched, message_dict, user
 from telegram_emulator import BotApiEmulator, Call
 from wallets.pin import MAX_DIGITS, MIN_DIGITS
 from auxil.catalog import html_text as text  # as the Telegram adapter renders it
+from auxil.cli import environment as bare_environment
+environment = partial(bare_environment, LANG="C.UTF-8")  # the bot's output read as UTF-8 here
 
 KEY = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
 PHRASE = "legal winner thank year wave sausage worth useful legal winner thank yellow"  # a BIP-39 test vector
@@ -252,12 +255,6 @@ async def test_console_never_echoes_a_pasted_secret(app: App, line: str) -> None
 
 
 # -- an exported key's deletion survives a crash ---------------------------------------------------------------
-
-
-def environment(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("INDEXBOT_", "TELEGRAM_", "DISCORD_"))}
-    env.update(INDEXBOT_HOME=str(home), INDEXBOT_WEB_PORT="0", LANG="C.UTF-8", **extra)
-    return env
 
 
 @pytest.mark.platform  # starts a chat platform's stand-in or front end itself

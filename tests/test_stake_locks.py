@@ -11,7 +11,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from test_staking_txs import confirmed, holder, mag7, mint, trading
+from test_staking_txs import confirmed, holder, mag7, trading
+from auxil.chain import mint
 from auxil.catalog import starts, text
 from auxil.requests import labels
 from auxil.trading import click, funded_user, say, token_balance

@@ -28,15 +28,11 @@ from devnet.operator import advance
 from devnet.rpc import Sender, connect, contract
 from auxil.catalog import starts, text
 from auxil.requests import labels
+from auxil.chain import mint
 
 EN = Catalogs().entries["en"]
 UNIT = 10**8  # an index token's base units
 WEEK = 7 * 24 * 3600
-
-
-async def mint(app: App, token: str, to: str, units: int, kind: str = "AssetToken") -> None:
-    async with connect(app.profile.rpc_urls[0]) as w3:
-        await Sender(w3, chain_id=app.profile.chain_id).transact(contract(w3, kind, token).functions.mint(to, units))
 
 
 async def pause(app: App, staking: str) -> None:
