@@ -22,6 +22,7 @@ import discord
 import pytest
 from web3 import AsyncWeb3
 
+from bot.adapters.discord import DiscordFrontend
 from bot.adapters.telegram import TelegramFrontend
 from bot.app import App
 from bot.config import Config, TelegramLimits, WebSettings
@@ -29,7 +30,7 @@ from bot.storage.db import Database
 from bot.trading.ports import TradeSettings
 from devnet.harness import Devnet
 from devnet.rpc import connect
-from discord_fake import FakeDiscord, fake_discord
+from discord_fake import GUILD_ID, FakeDiscord, fake_discord
 from telegram_emulator import BotApiEmulator  # tests/ is on sys.path (rootdir conftest)
 
 # Fixtures that start (or hand out) an anvil. A fixture built on one of them (`app`, `telegram`, a module's own
@@ -165,3 +166,15 @@ async def rest(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
     async with fake_discord() as server:
         monkeypatch.setattr(discord.http.Route, "BASE", server.api)
         yield server
+
+
+@pytest.fixture
+async def frontend(app: App, rest: FakeDiscord) -> AsyncIterator[DiscordFrontend]:
+    """A logged-in Discord adapter (setup_hook ran and synced its commands to the stand-in), without a gateway."""
+    front = DiscordFrontend(app, "test-token", guild_id=GUILD_ID)
+    try:
+        await front.bot.login("test-token")
+        rest.calls.clear()
+        yield front
+    finally:
+        await front.bot.close()

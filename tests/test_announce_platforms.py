@@ -24,6 +24,8 @@ from discord_fake import DM_CHANNEL_ID, GUILD_ID, CHANNEL_ID, FakeDiscord, dispa
 from telegram_emulator import BotApiEmulator, Call
 from auxil.catalog import html_text as text  # as the Telegram adapter renders it
 from auxil.telegram import ask, to_chat
+from auxil.discord import ALICE_ACTS
+slash = ALICE_ACTS.slash  # every call names its user (BOB) and whether it is in the server (guild=...)
 
 MOD = 7001  # a configured Telegram moderator
 GROUP = -100555
@@ -63,15 +65,6 @@ async def press_first(emulator: BotApiEmulator, user: int, chat: int, preview: C
     since = emulator.mark()
     emulator.press(user, chat, preview.result["message_id"], data)
     return await emulator.wait_for("editMessageText", lambda c: c.chat_id == chat, since=since)
-
-
-async def slash(front: DiscordFrontend, name: str, user: dict[str, Any], *, guild: bool, permissions: str | None = None,
-                **options: str) -> None:
-    payload = slash_payload(name, options, user, guild_id=GUILD_ID if guild else None,
-                            channel_id=CHANNEL_ID if guild else DM_CHANNEL_ID)
-    if permissions is not None:
-        payload["member"]["permissions"] = permissions
-    await dispatched(lambda: front.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
 
 
 async def until(check: Callable[[], Any], timeout: float = 15.0) -> None:

@@ -28,6 +28,7 @@ from bot.web.server import HEADERS
 from wallets.connected import TxRequest
 from auxil.catalog import text
 from auxil.requests import Console
+from auxil.connected import Hashes
 
 say = Console(user="c1").say  # the connected-wallet users write as c1 unless named
 
@@ -171,14 +172,6 @@ async def test_static_files_fetch_nothing_from_elsewhere() -> None:
 
 
 # -- signing links -------------------------------------------------------------------------------------------
-
-
-class Hashes:
-    def __init__(self) -> None:
-        self.seen: list[tuple[int, int, str]] = []
-
-    async def __call__(self, intent_id: int, step: int, tx_hash: str) -> None:
-        self.seen.append((intent_id, step, tx_hash))
 
 
 async def an_intent(app: App, user_id: int, address: str) -> int:

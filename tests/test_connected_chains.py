@@ -33,6 +33,7 @@ from devnet.anvil import HOST, anvil_binary, free_port, node_call, stop_pid, wai
 from test_connected import claim, page_data
 from wallets.connected import ConnectedWallets, LinkChain, TxRequest
 from auxil.catalog import text
+from auxil.connected import Hashes
 
 ETHEREUM = 1
 KEY = Account.from_key("0x" + "44" * 32)
@@ -70,14 +71,6 @@ async def ethereum(app: App, ethereum_node: str) -> AsyncIterator[Chain]:
         yield chain
     finally:
         await chain.close()
-
-
-class Hashes:
-    def __init__(self) -> None:
-        self.seen: list[tuple[int, int, str]] = []
-
-    async def __call__(self, intent_id: int, step: int, tx_hash: str) -> None:
-        self.seen.append((intent_id, step, tx_hash))
 
 
 def wallets(app: App) -> ConnectedWallets:

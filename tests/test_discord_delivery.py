@@ -29,8 +29,11 @@ from conftest import make_config
 from devnet.harness import Devnet
 from discord_fake import CHANNEL_ID, GUILD_ID, FakeDiscord, dispatched, slash_payload, user_dict
 from auxil.catalog import entry as text  # the bare entry, unfilled
+from auxil.discord import Interactions
 
 ALICE = user_dict(940000000000000011, "alice")
+# This file's Alice; her slash commands come from the server's channel even outside a server, as its copy had it.
+slash = Interactions(ALICE, dm_channel=CHANNEL_ID).slash
 MODERATOR = 940000000000000099
 MISSING_ACCESS = 50001
 CANNOT_DM = 50007
@@ -58,12 +61,6 @@ async def front(app: App, rest: FakeDiscord) -> AsyncIterator[DiscordFrontend]:
     finally:
         await app.notices.detach(frontend)
         await frontend.bot.close()
-
-
-async def slash(front: DiscordFrontend, name: str, *, locale: str = "en-US", guild_id: int | None = GUILD_ID,
-                channel_id: int = CHANNEL_ID, **options: str) -> None:
-    payload = slash_payload(name, options, ALICE, locale=locale, guild_id=guild_id, channel_id=channel_id)
-    await dispatched(lambda: front.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
 
 
 async def user_row(app: App) -> tuple[int, str | None, int | None]:

@@ -23,6 +23,7 @@ from bot.storage.outbox import NewMessage, OutboxRows
 from bot.storage.repositories import Buttons
 from auxil.trading import ask
 from auxil.catalog import text
+from auxil.clock import Clock
 
 
 @dataclass
@@ -63,14 +64,6 @@ class Platform:
                 await self.arrived.wait()
 
         await asyncio.wait_for(enough(), timeout)
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.now = at.timestamp()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def user_with_chat(app: App, name: str) -> int:
