@@ -20,7 +20,7 @@ from bot.app import App
 from bot.core.messages import Msg
 from conftest import make_config
 from devnet.harness import Devnet
-from discord_fake import DM_CHANNEL_ID, GUILD_ID, CHANNEL_ID, FakeDiscord, dispatched, slash_payload, user_dict
+from discord_fake import DM_CHANNEL_ID, GUILD_ID, FakeDiscord, user_dict
 from telegram_emulator import BotApiEmulator, Call
 from auxil.catalog import html_text as text  # as the Telegram adapter renders it
 from auxil.telegram import ask, to_chat

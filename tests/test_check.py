@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import re
-import tomllib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path

@@ -2,9 +2,7 @@
 
 import pytest
 
-from bot.adapters.base import PlainMarkup
 from bot.app import App
-from bot.core.request import Request, split_command
 from bot.i18n import Catalogs
 from auxil.catalog import starts
 from auxil.requests import reply_text as say  # the answer's text

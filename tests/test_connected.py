@@ -21,8 +21,6 @@ from bot.adapters.base import PlainMarkup
 from bot.app import App
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Msg
-from bot.core.request import Request, split_command
-from bot.core.router import Outcome
 from bot.storage.intents import Intents
 from bot.web.server import HEADERS
 from wallets.connected import TxRequest

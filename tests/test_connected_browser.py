@@ -25,7 +25,7 @@ from eth_account.messages import encode_defunct
 from bot import protocol as p
 from bot.adapters.base import PlainMarkup
 from bot.app import App
-from bot.core.messages import Amount, Msg, When
+from bot.core.messages import Amount, When
 from bot.core.request import Request
 from bot.core.router import Outcome
 from bot.core.request import split_command

@@ -34,14 +34,11 @@ from devnet.harness import Devnet
 from discord_fake import (  # tests/ is on sys.path (rootdir conftest)
     APP_ID,
     CHANNEL_ID,
-    DM_CHANNEL_ID,
     GUILD_ID,
     Call,
     FakeDiscord,
     dispatched,
     message_dict,
-    press_payload,
-    slash_payload,
     user_dict,
 )
 from auxil.discord import ALICE, BOB, dm_press, dm_slash, last_sent, press, shown, slash

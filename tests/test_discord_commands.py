@@ -30,7 +30,7 @@ from bot.core.request import Request
 from conftest import make_config
 from devnet.harness import Devnet
 from telegram_emulator import BotApiEmulator
-from discord_fake import APP_ID, CHANNEL_ID, GUILD_ID, Call, FakeDiscord, dispatched, message_dict, press_payload, slash_payload, user_dict
+from discord_fake import APP_ID, CHANNEL_ID, GUILD_ID, Call, FakeDiscord, dispatched, message_dict, press_payload, user_dict
 from auxil.discord import Interactions
 
 ALICE = user_dict(940000000000000021, "alice")

@@ -27,7 +27,7 @@ from bot.core.messages import Msg, Reply
 from bot.metrics import INVALID_REQUESTS
 from conftest import make_config
 from devnet.harness import Devnet
-from discord_fake import CHANNEL_ID, GUILD_ID, FakeDiscord, dispatched, slash_payload, user_dict
+from discord_fake import CHANNEL_ID, GUILD_ID, FakeDiscord, user_dict
 from auxil.catalog import entry as text  # the bare entry, unfilled
 from auxil.discord import Interactions
 

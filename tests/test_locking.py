@@ -8,8 +8,6 @@ decoder built from the compiled contract's ABI.
 from __future__ import annotations
 
 import shutil
-import tomllib
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any

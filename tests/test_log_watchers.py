@@ -13,11 +13,11 @@ import pytest
 import tomli_w
 from eth_utils.address import to_checksum_address
 
-from bot.alerts.rebalance import TOPICS, RebalanceWatcher
+from bot.alerts.rebalance import TOPICS
 from bot.app import App
 from bot.chain import ChainUnavailable
 from bot.issuance.hours import MarketHours
-from bot.storage.market_alerts import PriceAlertRows, RebalanceRows
+from bot.storage.market_alerts import RebalanceRows
 from conftest import make_config
 from devnet import operator as op
 from devnet.anvil import node_call

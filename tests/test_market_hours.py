@@ -7,7 +7,7 @@ Sun 2026-11-01, UTC-4 (EDT) in between, so its 09:30-16:00 session is 14:30-21:0
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import date, time
 from typing import Any
 
 import pytest

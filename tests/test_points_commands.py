@@ -17,7 +17,7 @@ from auxil.trading import funded_user, say
 import handlers.leaderboard
 from bot.adapters.base import PlainMarkup
 from bot.app import App
-from bot.core.messages import Msg, Param, When
+from bot.core.messages import Msg, When
 from bot.core.request import Request, split_command
 from bot.core.router import Outcome
 from bot.points.public import anonymous_tag, leaderboard_name, next_snapshot

@@ -4,7 +4,6 @@ the boost table's pure functions."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +20,7 @@ from bot.core.amounts import from_base_units
 from bot.staking import boost_of
 from devnet import operator
 from devnet.harness import Devnet
-from devnet.rpc import DEV_KEYS, Sender, connect, contract
+from devnet.rpc import DEV_KEYS, Sender, contract
 from test_wallet_commands import EN, ZH
 from auxil.catalog import starts
 from auxil.requests import CHAT_PER_TYPE

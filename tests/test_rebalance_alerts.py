@@ -14,7 +14,6 @@ from bot.app import App
 from bot.core.messages import Pct, Reply, Usd
 from bot.engine.basket import weights
 from bot.outbox import codec
-from bot.storage.market_alerts import PriceAlertRows, RebalanceRows
 from devnet import operator as op
 from devnet.rpc import Sender, connect, contract
 from auxil.trading import Recorder, funded_user, say

@@ -6,7 +6,7 @@ go one each to the largest remainders (cap x 10**20 mod total), ties by symbol.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timezone
+from datetime import time
 from decimal import Decimal
 
 import pytest

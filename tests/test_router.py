@@ -1,6 +1,5 @@
 """The router over a real SQLite file: commands, errors as localized replies, buttons kept server-side."""
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest

@@ -1,7 +1,6 @@
 """`indexbot run` as an operator starts it, and both front ends serving from one event loop."""
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import os
 import signal
 import sqlite3
 import subprocess

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import make_config
@@ -17,7 +16,7 @@ from auxil.trading import Recorder, click, funded_user, say, token_balance
 from bot import protocol as p
 from bot.app import App
 from bot.core.errors import UserError
-from bot.core.messages import Amount, Msg, When
+from bot.core.messages import Amount, When
 from bot.core.router import Outcome
 from bot.i18n import Catalogs
 from bot.trading.executor import Crash

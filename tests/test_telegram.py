@@ -8,9 +8,7 @@ on stored state.
 from __future__ import annotations
 
 import asyncio
-import html
 import re
-from collections.abc import Callable
 
 import pytest
 

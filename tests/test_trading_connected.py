@@ -22,7 +22,6 @@ from bot import protocol as p
 from bot.adapters.base import PlainMarkup
 from bot.app import App
 from bot.core.errors import UserError
-from bot.core.messages import Msg
 from bot.core.request import Request
 from bot.trading import swap
 from bot.trading.executor import Executor

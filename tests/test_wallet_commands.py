@@ -12,10 +12,8 @@ from eth_account import Account
 from web3 import AsyncWeb3
 from web3.providers.rpc import AsyncHTTPProvider
 
-from bot.adapters.base import PlainMarkup
 from bot.app import App
-from bot.core.request import Request, split_command
-from bot.core.router import Outcome, Router
+from bot.core.router import Router
 from bot.i18n import Catalogs
 from bot.storage.repositories import Buttons
 from bot.storage.wallets import Pins, Wallets

@@ -10,8 +10,6 @@ from decimal import Decimal
 from bot.adapters.base import PlainMarkup
 from bot.app import App
 from bot.core.messages import Rendered
-from bot.core.request import Request, split_command
-from bot.core.router import Outcome
 from bot.trading.intents import State
 from devnet.operator import fund
 from auxil.requests import ask, click, press, say  # noqa: F401  (where the trade tests have always found them)
