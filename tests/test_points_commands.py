@@ -18,7 +18,7 @@ import handlers.leaderboard
 from bot.adapters.base import PlainMarkup
 from bot.app import App
 from bot.core.messages import Msg, When
-from bot.core.request import Request, split_command
+from bot.core.request import Request
 from bot.core.router import Outcome
 from bot.points.public import anonymous_tag, leaderboard_name, next_snapshot
 from handlers.points import shown
@@ -30,10 +30,8 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 async def said(app: App, text: str, user: str = "u1", platform: str = "console", display_name: str = "") -> Outcome:
-    command, args = split_command(text)
-    request = Request(platform, user, user, "private", "en", command=command, args=args, text_length=len(text),  # type: ignore[arg-type]
-                      display_name=display_name)
-    return await app.router.handle(request, PlainMarkup())
+    """`text` from `user` (as `platform` names them) in their private chat."""
+    return await say(app, text, user, platform=platform, display_name=display_name)
 
 
 async def holder(app: App, handle: str, display_name: str, units: int) -> int:
