@@ -25,6 +25,7 @@ from telegram_emulator import BotApiEmulator, Call
 from auxil.catalog import html_text as text  # as the Telegram adapter renders it
 from auxil.telegram import ask, to_chat
 from auxil.discord import ALICE_ACTS
+
 slash = ALICE_ACTS.slash  # every call names its user (BOB) and whether it is in the server (guild=...)
 
 MOD = 7001  # a configured Telegram moderator

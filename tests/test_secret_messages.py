@@ -15,8 +15,8 @@ import sqlite3
 import subprocess
 import sys
 import time
-from io import StringIO
 from functools import partial
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from telegram_emulator import BotApiEmulator, Call
 from wallets.pin import MAX_DIGITS, MIN_DIGITS
 from auxil.catalog import html_text as text  # as the Telegram adapter renders it
 from auxil.cli import environment as bare_environment
+
 environment = partial(bare_environment, LANG="C.UTF-8")  # the bot's output read as UTF-8 here
 
 KEY = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
