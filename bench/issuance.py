@@ -46,7 +46,7 @@ from bot.issuance.factory import FactoryReader, quote  # noqa: E402
 from bot.issuance.hours import ALWAYS_OPEN  # noqa: E402
 from bot.issuance.orders import Orders  # noqa: E402
 from devnet.harness import Devnet  # noqa: E402
-from trading_helpers import Recorder, click, funded_user, say  # noqa: E402
+from auxil.trading import Recorder, click, funded_user, say  # noqa: E402
 
 POLL = "eth_blockNumber"  # the head tracker's
 INDEX = "MAG7.nex"

@@ -36,7 +36,7 @@ from bot.config import Config, WebSettings  # noqa: E402
 from bot.core.router import Outcome  # noqa: E402
 from devnet.harness import Devnet  # noqa: E402
 from devnet.rpc import Sender, connect, contract  # noqa: E402
-from trading_helpers import click, funded_user, say  # noqa: E402
+from auxil.trading import click, funded_user, say  # noqa: E402
 
 POLL = "eth_blockNumber"  # the head tracker's
 

@@ -26,7 +26,7 @@ from bench.quote import machine  # noqa: E402
 from bot.app import App  # noqa: E402
 from bot.config import Config, WebSettings  # noqa: E402
 from devnet.harness import Devnet  # noqa: E402
-from trading_helpers import click, funded_user, say  # noqa: E402
+from auxil.trading import click, funded_user, say  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:

@@ -2,6 +2,14 @@
 
 Offline by construction: pytest-socket (see addopts in pyproject.toml) refuses every connection that is not
 to loopback, so a test that reaches the internet fails loudly.
+
+Three layers, marked here from the fixtures a test uses (`pytest -m pure`, `-m chain`, `-m platform`):
+- `chain`: the test uses a devnet (anvil), through a fixture of CHAIN_FIXTURES;
+- `platform`: a chat platform stands in (the Telegram Bot API emulator, the Discord stand-in, the console front end
+  run as a process), through a fixture of PLATFORM_FIXTURES;
+- `pure`: neither, so no anvil is started and `pytest -m pure` runs in seconds.
+A test that starts a devnet or a platform in its own body (no fixture) carries `@pytest.mark.chain` /
+`@pytest.mark.platform` itself; a test may be both chain and platform, never pure and either.
 """
 
 from __future__ import annotations
@@ -12,14 +20,56 @@ from pathlib import Path
 import aiohttp
 import discord
 import pytest
+from web3 import AsyncWeb3
 
+from bot.adapters.discord import DiscordFrontend
 from bot.adapters.telegram import TelegramFrontend
 from bot.app import App
 from bot.config import Config, TelegramLimits, WebSettings
+from bot.storage.db import Database
 from bot.trading.ports import TradeSettings
 from devnet.harness import Devnet
-from discord_fake import FakeDiscord, fake_discord
+from devnet.rpc import connect
+from discord_fake import GUILD_ID, FakeDiscord, fake_discord
 from telegram_emulator import BotApiEmulator  # tests/ is on sys.path (rootdir conftest)
+
+# Fixtures that start (or hand out) an anvil. A fixture built on one of them (`app`, `telegram`, a module's own
+# `bot` on `chain` ...) is caught too: `item.fixturenames` holds every fixture a test reaches, not only its arguments.
+CHAIN_FIXTURES = frozenset({
+    "devnet", "chain", "app",  # this conftest: the session devnet, reverted per test, and a started bot on it
+    "deployed",  # test_devnet.py: an anvil of its own with the protocol deployed
+    "hours_app",  # auxil/issuance.py: a bot on copies of the devnet's profiles
+    "bare_base",  # test_check.py: a bare anvil with Base's chain id
+    "ethereum_node",  # test_connected_chains.py: a bare anvil with chain id 1
+    "good_state",  # test_chainbind.py: a persisted devnet's saved state
+    "two_chains",  # test_two_chains.py: a second devnet
+})
+# Fixtures that start a chat platform's stand-in.
+PLATFORM_FIXTURES = frozenset({
+    "emulator", "telegram",  # this conftest: the Telegram Bot API emulator, and the front end polling it
+    "rest",  # this conftest: the Discord HTTP API stand-in
+    "dpy",  # test_discord.py: the Discord front end on dpytest's backend
+    "fast", "busy", "real",  # test_telegram_limits.py: emulators with Telegram's limits scaled
+    "slow",  # test_telegram_fairness.py: an emulator and a front end over a slow RPC proxy
+})
+LAYERS = ("pure", "chain", "platform")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks each test `chain` and/or `platform` from its fixtures (or keeps its own marks), else `pure`."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        marked = {mark.name for mark in item.iter_markers() if mark.name in LAYERS}
+        if fixtures & CHAIN_FIXTURES and "chain" not in marked:
+            item.add_marker(pytest.mark.chain)
+            marked.add("chain")
+        if fixtures & PLATFORM_FIXTURES and "platform" not in marked:
+            item.add_marker(pytest.mark.platform)
+            marked.add("platform")
+        if "pure" in marked and marked != {"pure"}:
+            raise pytest.UsageError(f"{item.nodeid} is marked pure but uses {sorted(marked - {'pure'})}")
+        if not marked:
+            item.add_marker(pytest.mark.pure)
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +91,13 @@ async def chain(devnet: Devnet) -> AsyncIterator[Devnet]:
         await devnet.revert(snap)
 
 
+@pytest.fixture
+async def w3(chain: Devnet) -> AsyncIterator[AsyncWeb3]:
+    """A web3 client of the devnet."""
+    async with connect(chain.url) as client:
+        yield client
+
+
 def make_config(devnet: Devnet, home: Path, **overrides: object) -> Config:
     overrides.setdefault("web", WebSettings(port=0))  # web pages on a free port: tests never collide
     # Confirm waits up to 15 s for the receipt (the bot's default is 2 s): a devnet mines at once, but three test
@@ -58,6 +115,16 @@ async def app(chain: Devnet, tmp_path: Path) -> AsyncIterator[App]:
         yield bot
     finally:
         await bot.stop()
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A fresh, migrated SQLite database of the test's own (no chain: a `pure` test's storage)."""
+    database = await Database.open(tmp_path / "test.sqlite3")
+    try:
+        yield database
+    finally:
+        await database.close()
 
 
 @pytest.fixture
@@ -99,3 +166,15 @@ async def rest(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
     async with fake_discord() as server:
         monkeypatch.setattr(discord.http.Route, "BASE", server.api)
         yield server
+
+
+@pytest.fixture
+async def frontend(app: App, rest: FakeDiscord) -> AsyncIterator[DiscordFrontend]:
+    """A logged-in Discord adapter (setup_hook ran and synced its commands to the stand-in), without a gateway."""
+    front = DiscordFrontend(app, "test-token", guild_id=GUILD_ID)
+    try:
+        await front.bot.login("test-token")
+        rest.calls.clear()
+        yield front
+    finally:
+        await front.bot.close()

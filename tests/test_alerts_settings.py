@@ -8,21 +8,19 @@ from datetime import date, timedelta
 
 import pytest
 from test_points_commands import holder
-from test_points_ledger import mint, pts
-from trading_helpers import Recorder, click, say
+from test_points_ledger import pts
+from auxil.chain import mint
+from auxil.trading import Recorder, click, say
 
 from bot.app import App
 from bot.core.messages import Msg, Param, Reply
 from bot.storage.alert_settings import DEFAULT_DIGEST_AT
 from bot.storage.outbox import KIND_SWITCHES
 from handlers.points import shown
+from auxil.catalog import text as line
 
 UNIT = 10**8
 DAY = date(2026, 11, 20)
-
-
-def line(app: App, key: str, **params: Param) -> str:
-    return app.services.catalogs.render_msg(Msg(key, params), "en", str)
 
 
 def settings(app: App):  # type: ignore[no-untyped-def]

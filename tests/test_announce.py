@@ -25,7 +25,8 @@ from bot.core.router import Outcome
 from bot.schedule import Schedule
 from conftest import make_config
 from devnet.harness import Devnet
-from trading_helpers import Recorder
+from auxil.trading import Recorder
+from auxil.catalog import text
 
 MOD = "7001"  # a configured Telegram moderator
 DISCORD_MOD = "940000000000000009"
@@ -69,10 +70,6 @@ async def say(app: App, text: str, user: str = MOD, **kw: Any) -> Outcome:
 async def press(app: App, outcome: Outcome, label: str, user: str = MOD, **kw: Any) -> Outcome:
     token = next(b.token for row in outcome.rendered.buttons for b in row if b.label == label)
     return await app.router.handle(request("", user, token=token, **kw), PlainMarkup())
-
-
-def text(app: App, key: str, locale: str = "en", **params: Any) -> str:
-    return app.services.catalogs.render_msg(Msg(key, params), locale, str)
 
 
 def service(app: App) -> Announcements:

@@ -20,8 +20,13 @@ from bot.app import App
 from bot.core.messages import Msg
 from conftest import make_config
 from devnet.harness import Devnet
-from discord_fake import DM_CHANNEL_ID, GUILD_ID, CHANNEL_ID, FakeDiscord, dispatched, slash_payload, user_dict
+from discord_fake import DM_CHANNEL_ID, GUILD_ID, FakeDiscord, user_dict
 from telegram_emulator import BotApiEmulator, Call
+from auxil.catalog import html_text as text  # as the Telegram adapter renders it
+from auxil.telegram import ask, to_chat
+from auxil.discord import ALICE_ACTS
+
+slash = ALICE_ACTS.slash  # every call names its user (BOB) and whether it is in the server (guild=...)
 
 MOD = 7001  # a configured Telegram moderator
 GROUP = -100555
@@ -55,35 +60,12 @@ async def disc(app: App, rest: FakeDiscord) -> AsyncIterator[DiscordFrontend]:
         await front.bot.close()
 
 
-def text(app: App, key: str, locale: str = "en", **params: Any) -> str:
-    return app.services.catalogs.render_msg(Msg(key, params), locale, html.escape)
-
-
-def to_chat(chat_id: int, containing: str = "") -> Callable[[Call], bool]:
-    return lambda c: c.chat_id == chat_id and containing in str(c.params.get("text", ""))
-
-
-async def ask(emulator: BotApiEmulator, user: int, chat: int, line: str, **kw: Any) -> Call:
-    since = emulator.mark()
-    emulator.send_text(user, chat, line, **kw)
-    return await emulator.wait_for("sendMessage", to_chat(chat), since=since)
-
-
 async def press_first(emulator: BotApiEmulator, user: int, chat: int, preview: Call) -> Call:
     """Press the preview's first button (Send now); the bot's edit of the preview."""
     data = preview.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
     since = emulator.mark()
     emulator.press(user, chat, preview.result["message_id"], data)
     return await emulator.wait_for("editMessageText", lambda c: c.chat_id == chat, since=since)
-
-
-async def slash(front: DiscordFrontend, name: str, user: dict[str, Any], *, guild: bool, permissions: str | None = None,
-                **options: str) -> None:
-    payload = slash_payload(name, options, user, guild_id=GUILD_ID if guild else None,
-                            channel_id=CHANNEL_ID if guild else DM_CHANNEL_ID)
-    if permissions is not None:
-        payload["member"]["permissions"] = permissions
-    await dispatched(lambda: front.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
 
 
 async def until(check: Callable[[], Any], timeout: float = 15.0) -> None:

@@ -58,6 +58,7 @@ def test_malformed_results_are_refused() -> None:
         decode_aggregate3(bytes(flipped))
 
 
+@pytest.mark.chain  # starts a devnet (anvil) itself
 async def test_the_transaction_mined_with_a_nonce_is_found_by_its_sender(tmp_path: Path) -> None:
     """`mined_with_nonce` finds each of a sender's transactions among blocks where others are mined too, and
     nothing for a nonce not used yet. On a devnet of its own: it reads nonces at past blocks, and the shared

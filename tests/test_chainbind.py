@@ -133,6 +133,7 @@ async def updated_at(w3: object, net: Devnet) -> int:
     return int.from_bytes(round_data[96:128], "big")
 
 
+@pytest.mark.chain  # starts a devnet (anvil) itself
 async def test_the_devnet_comes_back_with_its_blocks_and_genesis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Saved on stop and loaded on the next start: the same genesis (checked: the chain binding rests on it), the
     blocks and a balance sent in the first run; a third start still has the same genesis (anvil's own new block 0
@@ -170,6 +171,7 @@ async def test_the_devnet_comes_back_with_its_blocks_and_genesis(tmp_path: Path,
             await net.stop()
 
 
+@pytest.mark.chain  # starts a devnet (anvil) itself
 async def test_the_state_is_saved_while_running_not_only_on_stop(tmp_path: Path) -> None:
     """A crash (no stop) loses at most the last seconds: a block mined is in the file within the dump interval."""
     net = await Devnet.start(tmp_path, persist=True, dump_seconds=0.2)
@@ -275,6 +277,7 @@ def test_keep_one_genesis_keeps_the_oldest_block_0(tmp_path: Path) -> None:
     assert path.read_text() == '{"blocks": ['
 
 
+@pytest.mark.chain  # starts a devnet (anvil) itself
 async def test_devnet_up_keeps_its_genesis_across_restarts(tmp_path: Path) -> None:
     """`indexbot devnet up` / `down` four times: the same block 0 every time (before, the fourth start came up
     with another genesis hash, and a database bound to the devnet would have been refused)."""
@@ -300,6 +303,7 @@ async def test_devnet_up_keeps_its_genesis_across_restarts(tmp_path: Path) -> No
     assert len(seen) == 1
 
 
+@pytest.mark.chain  # starts a devnet (anvil) itself
 async def test_devnet_reset_is_refused_while_the_embedded_devnet_runs(tmp_path: Path) -> None:
     """`indexbot devnet reset --yes` beside a running `indexbot chat` would delete its database under it."""
     import os
@@ -319,6 +323,7 @@ async def test_devnet_reset_is_refused_while_the_embedded_devnet_runs(tmp_path: 
     assert not (tmp_path / "embedded-devnet" / "anvil.json").exists()
 
 
+@pytest.mark.chain  # starts a devnet (anvil) itself
 async def test_a_killed_runs_anvil_gives_back_the_newest_chain(tmp_path: Path) -> None:
     """The bot killed outright leaves its anvil running, seconds ahead of the last dump (here: no dump after the
     transfer at all). The next start dumps the chain from that anvil, stops it, and comes back with the transfer."""

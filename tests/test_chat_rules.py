@@ -29,26 +29,15 @@ from bot.core.request import Request, Standing, for_another_bot, split_command
 from bot.core.router import GROUP_FORM, Outcome
 from bot.i18n import Catalogs
 from telegram_emulator import BotApiEmulator  # tests/ is on sys.path (rootdir conftest)
+from auxil.catalog import starts
+from auxil.requests import Console
+
+# A group is the one chat -100777, and the request's community, as the Telegram adapter sets it.
+say = Console(chat=lambda user, chat_type: user if chat_type == "private" else "-100777", group_is_community=True).say
 
 CATALOGS = Catalogs()
 EN = CATALOGS.entries["en"]
 QUIET = 0.3  # how long to watch for a message that must not come
-
-
-def ask(text: str, user: str = "u1", chat_type: str = "private", locale: str = "en") -> Request:
-    command, args = split_command(text)
-    chat = user if chat_type == "private" else "-100777"
-    return Request("console", user, chat, chat_type, locale, command=command, args=args,  # type: ignore[arg-type]
-                   text_length=len(text), community=None if chat_type == "private" else chat)
-
-
-async def say(app: App, text: str, **kw: str) -> Outcome:
-    return await app.router.handle(ask(text, **kw), PlainMarkup())
-
-
-def starts(key: str, catalog: dict[str, str] = EN) -> str:
-    """The fixed opening words of a catalog entry, up to its first placeholder."""
-    return catalog[key].split("{")[0]
 
 
 # -- 1. /positions is private; no group hint suggests /wallet import <private key> --------------------------

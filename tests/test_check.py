@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import re
-import tomllib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -35,14 +34,10 @@ from conftest import make_config
 from devnet.anvil import Anvil
 from devnet.harness import Devnet
 from devnet.rpc import connect
+from auxil.chain import devnet_data
 
 BASE_TOML = PROFILES_DIR / "base.toml"
 ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
-
-
-def devnet_data(devnet: Devnet) -> dict[str, Any]:
-    with devnet.profile_path.open("rb") as fh:
-        return tomllib.load(fh)
 
 
 def write(path: Path, data: dict[str, Any]) -> Path:
@@ -173,6 +168,7 @@ async def test_check_base_against_a_chain_without_its_contracts_names_every_addr
     assert "refuses to start" in out
 
 
+@pytest.mark.chain  # starts a devnet (anvil) itself
 async def test_base_profile_through_the_home_override_on_the_devnet_chain_id(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

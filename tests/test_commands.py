@@ -2,26 +2,12 @@
 
 import pytest
 
-from bot.adapters.base import PlainMarkup
 from bot.app import App
-from bot.core.request import Request, split_command
 from bot.i18n import Catalogs
+from auxil.catalog import starts
+from auxil.requests import reply_text as say  # the answer's text
 
 EN = Catalogs().entries["en"]
-
-
-def ask(text: str, user: str = "u1", locale: str = "en") -> Request:
-    command, args = split_command(text)
-    return Request("console", user, user, "private", locale, command=command, args=args, text_length=len(text))
-
-
-async def say(app: App, text: str, **kw: str) -> str:
-    return (await app.router.handle(ask(text, **kw), PlainMarkup())).rendered.text
-
-
-def starts(key: str) -> str:
-    """The fixed opening words of an English catalog entry, up to its first placeholder."""
-    return EN[key].split("{")[0]
 
 
 BAD_QUOTES = [

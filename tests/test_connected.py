@@ -21,11 +21,14 @@ from bot.adapters.base import PlainMarkup
 from bot.app import App
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Msg
-from bot.core.request import Request, split_command
-from bot.core.router import Outcome
 from bot.storage.intents import IntentRows
 from bot.web.server import HEADERS
 from wallets.connected import TxRequest
+from auxil.catalog import text
+from auxil.requests import Console
+from auxil.connected import Hashes
+
+say = Console(user="c1").say  # the connected-wallet users write as c1 unless named
 
 KEY = Account.from_key("0x" + "33" * 32)
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/(?:connect|sign)/[A-Za-z0-9_-]{43})")
@@ -41,16 +44,6 @@ class Recorder:
     async def deliver(self, chat_id: str, rendered: Any, edit_ref: str | None = None) -> str | None:
         self.sent.append((chat_id, rendered.text))
         return str(len(self.sent))
-
-
-async def say(app: App, text: str, user: str = "c1", chat_type: str = "private", locale: str = "en") -> Outcome:
-    command, args = split_command(text)
-    request = Request("console", user, user, chat_type, locale, command=command, args=args, text_length=len(text))  # type: ignore[arg-type]
-    return await app.router.handle(request, PlainMarkup())
-
-
-def text(app: App, key: str, locale: str = "en", **params: Any) -> str:
-    return app.services.catalogs.render_msg(Msg(key, params), locale, str)
 
 
 def sign(message: str, account: Any = KEY) -> str:
@@ -177,14 +170,6 @@ async def test_static_files_fetch_nothing_from_elsewhere() -> None:
 
 
 # -- signing links -------------------------------------------------------------------------------------------
-
-
-class Hashes:
-    def __init__(self) -> None:
-        self.seen: list[tuple[int, int, str]] = []
-
-    async def __call__(self, intent_id: int, step: int, tx_hash: str) -> None:
-        self.seen.append((intent_id, step, tx_hash))
 
 
 async def an_intent(app: App, user_id: int, address: str) -> int:

@@ -25,7 +25,7 @@ from eth_account.messages import encode_defunct
 from bot import protocol as p
 from bot.adapters.base import PlainMarkup
 from bot.app import App
-from bot.core.messages import Amount, Msg, When
+from bot.core.messages import Amount, When
 from bot.core.request import Request
 from bot.core.router import Outcome
 from bot.core.request import split_command
@@ -35,6 +35,7 @@ from bot.trading.intents import State
 from bot.trading.present import status_reply
 from devnet.operator import fund
 from wallets.connected import short_address
+from auxil.catalog import text
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -127,10 +128,6 @@ class Recorder:
     async def deliver(self, chat_id: str, rendered: Any, edit_ref: str | None = None) -> str | None:
         self.sent.append((rendered.text, edit_ref))
         return edit_ref or str(len(self.sent))
-
-
-def text(app: App, key: str, **params: Any) -> str:
-    return app.services.catalogs.render_msg(Msg(key, params), "en", str)
 
 
 async def user_says(app: App, text: str, user: str = "b1") -> Outcome:

@@ -32,6 +32,8 @@ from bot.storage.intents import IntentRows
 from devnet.anvil import HOST, anvil_binary, free_port, node_call, stop_pid, wait_ready
 from test_connected import claim, page_data
 from wallets.connected import ConnectedWallets, LinkChain, TxRequest
+from auxil.catalog import text
+from auxil.connected import Hashes
 
 ETHEREUM = 1
 KEY = Account.from_key("0x" + "44" * 32)
@@ -71,22 +73,10 @@ async def ethereum(app: App, ethereum_node: str) -> AsyncIterator[Chain]:
         await chain.close()
 
 
-class Hashes:
-    def __init__(self) -> None:
-        self.seen: list[tuple[int, int, str]] = []
-
-    async def __call__(self, intent_id: int, step: int, tx_hash: str) -> None:
-        self.seen.append((intent_id, step, tx_hash))
-
-
 def wallets(app: App) -> ConnectedWallets:
     connected = app.services.connected
     assert connected is not None
     return connected
-
-
-def text(app: App, key: str, locale: str = "en", **params: Any) -> str:
-    return app.services.catalogs.render_msg(Msg(key, params), locale, str)
 
 
 async def linked_user(app: App, name: str, address: str = KEY.address) -> int:

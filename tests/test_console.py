@@ -10,15 +10,20 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from babel.dates import format_datetime
 
 from bot.core.amounts import from_base_units
 from devnet import operator
 from devnet.harness import Devnet
 from devnet.rpc import connect, contract
+from auxil.cli import number
 
 ROOT = Path(__file__).resolve().parents[1]
 INDEXBOT = str(Path(sys.executable).with_name("indexbot"))
+
+# The console front end as a process; its embedded default starts a devnet of its own where no fixture gives one.
+pytestmark = [pytest.mark.chain, pytest.mark.platform]
 
 
 def chat(lines: str, home: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -113,12 +118,6 @@ class Session:
         self.proc.stdin.close()
         await asyncio.wait_for(self.proc.wait(), timeout=60)
         return self.proc.returncode or 0
-
-
-def number(pattern: str, text: str) -> Decimal:
-    found = re.search(pattern, text)
-    assert found, f"{pattern!r} not in:\n{text}"
-    return Decimal(found.group(1).replace(",", ""))
 
 
 async def test_staking_journey_in_the_terminal(chain: Devnet, tmp_path: Path) -> None:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 from conftest import make_config
-from test_staking_txs import confirmed, cooldown_info, holder, labels, mag7
-from trading_helpers import Recorder, click, press, say, token_balance
+from test_staking_txs import confirmed, cooldown_info, holder, mag7
+from auxil.requests import labels
+from auxil.trading import Recorder, click, press, say, token_balance
 
 from bot.adapters.base import PlainMarkup
 from bot.alerts import cooldowns as cooldowns_module

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from web3 import Web3
 
 from devnet.harness import Devnet
@@ -19,6 +20,8 @@ from devnet.harness import Devnet
 ROOT = Path(__file__).resolve().parents[1]
 INDEXBOT = str(Path(sys.executable).with_name("indexbot"))
 BALANCE_OF = Web3.keccak(text="balanceOf(address)")[:4]
+
+pytestmark = pytest.mark.platform  # the console front end as a process (`indexbot chat`)
 
 
 def chat(lines: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

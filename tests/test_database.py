@@ -71,6 +71,7 @@ async def test_a_damaged_database_is_a_clear_refusal(tmp_path: Path, damage: obj
 
 
 @pytest.mark.parametrize("damage", [_truncated, _garbage], ids=["truncated", "garbage"])
+@pytest.mark.platform  # starts a chat platform's stand-in or front end itself
 async def test_a_damaged_database_stops_indexbot_with_a_message_not_a_hang(devnet: Devnet, tmp_path: Path,
                                                                           damage: object) -> None:
     """`indexbot chat` on a damaged file: exit 2 within the timeout (aiosqlite's thread was closed), one line

@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from test_cooldown_alerts import Inbox
 from test_trading_connected import connected_user, trading
-from trading_helpers import click, funded_user, say, token_balance
+from auxil.trading import click, funded_user, say, token_balance
 
 from bot.app import App
 from bot.core.messages import Msg
@@ -22,6 +21,8 @@ from bot.i18n import Catalogs
 from bot.storage.dca import Plan
 from bot.trading.intents import State
 from devnet.operator import fund
+from auxil.catalog import text
+from auxil.requests import labels
 
 EN = Catalogs().entries["en"]
 PIN = "4821"
@@ -33,16 +34,8 @@ def dca_of(app: App) -> Dca:
     return app.services.dca
 
 
-def text(app: App, key: str, **params: Any) -> str:
-    return app.services.catalogs.render_msg(Msg(key, params), "en", str)
-
-
 def start_of(key: str) -> str:
     return EN[key].split("{")[0]
-
-
-def labels(outcome: Any) -> list[str]:
-    return [b.label for row in outcome.rendered.buttons for b in row]
 
 
 async def with_pin(app: App, user: str = "u1", usdc: Decimal = Decimal(10_000)) -> int:

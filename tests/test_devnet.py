@@ -8,7 +8,6 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -26,6 +25,7 @@ from devnet.deploy import COOLDOWN_SECONDS, deploy, load_cached, save_cache
 from devnet.harness import Devnet
 from devnet.market import load_market
 from devnet.rpc import DEV_KEYS, Sender, connect, contract
+from auxil.chain import call, view
 
 D = Decimal
 INDEXES = ["MAG7.ssi", "MEME.ssi", "DEFI.ssi", "USSI"]
@@ -57,14 +57,6 @@ def explained(exc: BaseException) -> Msg:
     revert = revert_of(exc)
     assert revert is not None
     return explain(revert)
-
-
-async def view(w3: AsyncWeb3, name: str, addr: str, fn: str, *args: Any) -> Any:
-    return await contract(w3, name, addr).functions[fn](*args).call()
-
-
-async def call(w3: AsyncWeb3, key: str, name: str, addr: str, fn: str, *args: Any) -> None:
-    await Sender(w3, key).transact(contract(w3, name, addr).functions[fn](*args))
 
 
 async def on_chain_nav(w3: AsyncWeb3, profile: Profile, symbol: str) -> Decimal:
@@ -252,6 +244,7 @@ async def test_harness_snapshot_and_revert(deployed: Deployed, tmp_path: Path) -
     assert devnet.anvil.pid is None
 
 
+@pytest.mark.chain  # starts a devnet (anvil) itself
 async def test_cli_up_is_idempotent_and_down_stops_by_pid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers(dest="command"))

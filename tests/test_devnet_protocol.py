@@ -5,7 +5,6 @@ behaviour is a list of refusals; each refusal changes nothing."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,17 +16,11 @@ from bot.core.reverts import explain, revert_of
 from devnet import operator as op
 from devnet.deploy import COOLDOWN_SECONDS, LOCK_EPOCH
 from devnet.harness import Devnet
-from devnet.rpc import DEV_KEYS, Sender, connect, contract
+from devnet.rpc import DEV_KEYS, Sender, contract
 
 OWNER, USER, OTHER = DEV_KEYS[0], DEV_KEYS[1], DEV_KEYS[2]
 UNIT = 10**8
 DAY = 86400
-
-
-@pytest.fixture
-async def w3(chain: Devnet) -> AsyncIterator[AsyncWeb3]:
-    async with connect(chain.url) as w3:
-        yield w3
 
 
 def fn(w3: AsyncWeb3, name: str, addr: str, signature: str, *args: Any) -> Any:

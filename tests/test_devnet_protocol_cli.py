@@ -14,6 +14,7 @@ from devnet.anvil import free_port
 from devnet.rpc import Sender, connect, contract
 
 
+@pytest.mark.chain  # starts a devnet (anvil) itself
 async def test_collect_fees_lock_and_a_legacy_rebalance_from_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers(dest="command"))

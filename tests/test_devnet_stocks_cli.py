@@ -24,6 +24,7 @@ from devnet.rpc import DEV_KEYS, Sender, connect, contract
 USER = DEV_KEYS[1]
 
 
+@pytest.mark.chain  # starts a devnet (anvil) itself
 async def test_up_runs_the_fulfiller_which_fills_while_open(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers(dest="command"))

@@ -34,20 +34,16 @@ from devnet.harness import Devnet
 from discord_fake import (  # tests/ is on sys.path (rootdir conftest)
     APP_ID,
     CHANNEL_ID,
-    DM_CHANNEL_ID,
     GUILD_ID,
     Call,
     FakeDiscord,
     dispatched,
     message_dict,
-    press_payload,
-    slash_payload,
     user_dict,
 )
+from auxil.discord import ALICE, BOB, dm_press, dm_slash, last_sent, press, shown, slash
 
 BUTTON_ID = re.compile(r"^b:[A-Za-z0-9_-]+$")
-ALICE = user_dict(940000000000000001, "alice")
-BOB = user_dict(940000000000000002, "bob")
 DEFERRED_WITH_THINKING = 5
 CHANNEL_MESSAGE = 4
 UPDATE_MESSAGE = 7
@@ -55,18 +51,6 @@ EPHEMERAL = 64
 
 
 # -- fixtures --------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def frontend(app: App, rest: FakeDiscord) -> AsyncIterator[DiscordFrontend]:
-    """A logged-in adapter (setup_hook ran and synced its commands to the fake), without a gateway."""
-    front = DiscordFrontend(app, "test-token", guild_id=GUILD_ID)
-    try:
-        await front.bot.login("test-token")
-        rest.calls.clear()
-        yield front
-    finally:
-        await front.bot.close()
 
 
 @pytest.fixture
@@ -84,33 +68,10 @@ async def dpy(app: App) -> AsyncIterator[DiscordFrontend]:
         await dpytest.empty_queue()
 
 
-async def slash(front: DiscordFrontend, name: str, user: Any = ALICE, **options: Any) -> None:
-    locale = options.pop("locale", "en-US")
-    guild_id = options.pop("guild_id", GUILD_ID)
-    payload = slash_payload(name, options, user, locale=locale, guild_id=guild_id, channel_id=CHANNEL_ID if guild_id else DM_CHANNEL_ID)
-    await dispatched(lambda: front.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
-
-
-async def press(front: DiscordFrontend, custom_id: str, message: dict[str, Any], user: dict[str, Any] = ALICE) -> None:
-    payload = press_payload(custom_id, message, user)
-    await dispatched(lambda: front.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
-
-
-def last_sent(rest: FakeDiscord) -> Call:
-    sent = rest.sent()
-    assert sent, "nothing was sent"
-    return sent[-1]
-
-
 def reply_message(call: Call) -> dict[str, Any]:
     """The message a sent reply became, as the pressed message of a later button press."""
     body = call.body.get("data", call.body)
     return message_dict(body["content"], user_dict(APP_ID, "indexbot", bot=True), CHANNEL_ID, guild_id=GUILD_ID, components=body.get("components"))
-
-
-def shown(text: str) -> str:
-    """What a Discord user sees: markdown escapes (`\\-`, `\\*`) render as the bare character."""
-    return re.sub(r"\\(.)", r"\1", text)
 
 
 def button_message(*custom_ids: str) -> dict[str, Any]:
@@ -447,28 +408,6 @@ async def test_a_link_is_posted_so_that_discord_does_not_embed_it(frontend: Disc
 
 
 # -- a new user's whole journey in a DM: wallet, funds, buy, sell, PIN, export ---------------------------------
-
-
-async def dm_slash(front: DiscordFrontend, rest: FakeDiscord, name: str, **options: Any) -> Call:
-    await slash(front, name, guild_id=None, **options)
-    return last_sent(rest)
-
-
-async def dm_press(front: DiscordFrontend, rest: FakeDiscord, sent: Call, label: str, *, message_id: int | None = None) -> Call:
-    """Press the button labelled `label` on the message `sent` became (its id `message_id`, else a fresh one);
-    the bot's answer to the press."""
-    body = sent.body.get("data", sent.body)
-    components = body.get("components") or []
-    custom_id = next(b["custom_id"] for row in components for b in row["components"] if b["label"] == label)
-    message = message_dict(body["content"], user_dict(APP_ID, "indexbot", bot=True), DM_CHANNEL_ID, components=components)
-    if message_id is not None:
-        message["id"] = str(message_id)
-    before = len(rest.calls)
-    payload = press_payload(custom_id, message, ALICE, guild_id=None)
-    await dispatched(lambda: front.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
-    answers = [c for c in rest.calls[before:] if c.method in ("POST", "PATCH") and c.content]
-    assert answers, "the press got no answer"
-    return answers[-1]
 
 
 async def test_new_user_journey_in_a_discord_dm(app: App, frontend: DiscordFrontend, rest: FakeDiscord) -> None:

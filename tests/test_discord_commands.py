@@ -30,9 +30,11 @@ from bot.core.request import Request
 from conftest import make_config
 from devnet.harness import Devnet
 from telegram_emulator import BotApiEmulator
-from discord_fake import APP_ID, CHANNEL_ID, GUILD_ID, Call, FakeDiscord, dispatched, message_dict, press_payload, slash_payload, user_dict
+from discord_fake import APP_ID, CHANNEL_ID, GUILD_ID, Call, FakeDiscord, dispatched, message_dict, press_payload, user_dict
+from auxil.discord import Interactions
 
 ALICE = user_dict(940000000000000021, "alice")
+slash = Interactions(ALICE, dm_channel=920000000000000077).slash  # this file's Alice, whose DM is channel ...77
 DEFERRED_WITH_THINKING = 5
 EPHEMERAL = 64
 INVALID_FORM_BODY = 50035
@@ -46,11 +48,6 @@ async def front(app: App, rest: FakeDiscord) -> AsyncIterator[DiscordFrontend]:
         yield frontend
     finally:
         await frontend.bot.close()
-
-
-async def slash(front: DiscordFrontend, name: str, guild_id: int | None = GUILD_ID, **options: str) -> None:
-    payload = slash_payload(name, options, ALICE, guild_id=guild_id, channel_id=CHANNEL_ID if guild_id else 920000000000000077)
-    await dispatched(lambda: front.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
 
 
 def synced(rest: FakeDiscord) -> list[dict[str, Any]]:

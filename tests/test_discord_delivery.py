@@ -27,9 +27,13 @@ from bot.core.messages import Msg, Reply
 from bot.metrics import INVALID_REQUESTS
 from conftest import make_config
 from devnet.harness import Devnet
-from discord_fake import CHANNEL_ID, GUILD_ID, FakeDiscord, dispatched, slash_payload, user_dict
+from discord_fake import CHANNEL_ID, GUILD_ID, FakeDiscord, user_dict
+from auxil.catalog import entry as text  # the bare entry, unfilled
+from auxil.discord import Interactions
 
 ALICE = user_dict(940000000000000011, "alice")
+# This file's Alice; her slash commands come from the server's channel even outside a server, as its copy had it.
+slash = Interactions(ALICE, dm_channel=CHANNEL_ID).slash
 MODERATOR = 940000000000000099
 MISSING_ACCESS = 50001
 CANNOT_DM = 50007
@@ -59,12 +63,6 @@ async def front(app: App, rest: FakeDiscord) -> AsyncIterator[DiscordFrontend]:
         await frontend.bot.close()
 
 
-async def slash(front: DiscordFrontend, name: str, *, locale: str = "en-US", guild_id: int | None = GUILD_ID,
-                channel_id: int = CHANNEL_ID, **options: str) -> None:
-    payload = slash_payload(name, options, ALICE, locale=locale, guild_id=guild_id, channel_id=channel_id)
-    await dispatched(lambda: front.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
-
-
 async def user_row(app: App) -> tuple[int, str | None, int | None]:
     row = await app.db.fetch_one("SELECT id, dm_chat, blocked_at FROM users WHERE platform_user_id = ?", (ALICE["id"],))
     assert row is not None
@@ -81,10 +79,6 @@ async def settled(app: App, message_id: int, timeout: float = 15.0) -> str:
             return state[0]
         await asyncio.sleep(0.05)
     raise AssertionError(f"message {message_id} still {state[0]} after {timeout}s")
-
-
-def text(app: App, key: str, locale: str = "en") -> str:
-    return app.services.catalogs.text(key, locale)
 
 
 # -- a channel's refusal is the channel's, a DM's 50007 is the user's ------------------------------------------

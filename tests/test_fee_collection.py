@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from test_rebalance_alerts import MAG7, holder, rebalance_messages, watcher
-from trading_helpers import say
+from test_rebalance_alerts import MAG7, holder, rebalance_messages
+from auxil.alerts import watcher
+from auxil.trading import say
 
 from bot import protocol as p
 from bot.app import App

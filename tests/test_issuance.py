@@ -19,8 +19,8 @@ from bot.trading.intents import State
 from devnet.harness import Devnet
 from devnet.fulfil import Fulfiller
 from devnet.operator import advance
-from issuance_helpers import chain_now, hours_app, mag7_nex, next_utc_midnight, steps  # noqa: F401  (hours_app: a fixture)
-from trading_helpers import click, funded_user, say, token_balance
+from auxil.issuance import chain_now, hours_app, mag7_nex, next_utc_midnight, steps  # noqa: F401  (hours_app: a fixture)
+from auxil.trading import click, funded_user, say, token_balance
 
 
 async def sent_texts(app: App) -> list[str]:
@@ -228,13 +228,14 @@ async def test_indexes_shows_pending_reindex(hours_app: tuple[App, Fulfiller], c
 
 
 @pytest.mark.parametrize("hours_app", ["closed"], indirect=True)
+@pytest.mark.platform  # starts a chat platform's stand-in or front end itself
 async def test_new_user_on_telegram_buys_while_closed_and_is_told_when_it_fills(
         hours_app: tuple[App, Fulfiller], chain: Devnet) -> None:
     """The issue's "done": a new Telegram user buys the stock index outside market hours, sees it pending with the
     expected completion time, and the same message is edited with the completion once the devnet market opened."""
     from bot.adapters.telegram import TelegramFrontend
     from telegram_emulator import BotApiEmulator
-    from test_telegram import ask, press_and_wait_edit
+    from auxil.telegram import ask, press_and_wait_edit
 
     app, fulfiller = hours_app
     user = 7707

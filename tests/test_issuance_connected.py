@@ -21,10 +21,11 @@ from typing import Any
 import aiohttp
 import pytest
 from conftest import make_config
-from issuance_helpers import ALWAYS, chain_now, closed_until_tomorrow, mag7_nex, next_utc_midnight, profiles_with_hours, steps
+from auxil.issuance import ALWAYS, chain_now, closed_until_tomorrow, mag7_nex, next_utc_midnight, profiles_with_hours, steps
 from test_connected import LINK, claim, page_data
-from test_trading_connected import connected_user, send, settled, text
-from trading_helpers import Recorder, click, say, token_balance
+from test_trading_connected import connected_user, send, settled
+from auxil.catalog import text
+from auxil.trading import Recorder, click, say, token_balance
 
 from bot import protocol as p
 from bot.app import App

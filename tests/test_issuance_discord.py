@@ -3,8 +3,8 @@ that fills only while its market is open) outside market hours, sees it pending 
 in their own time zone, and the same message is edited with the completion once the devnet market opened.
 
 Everything Discord-side runs through the real discord.py code paths of tests/test_discord.py (constructed gateway
-payloads, REST on the loopback `FakeDiscord`); the chain side is tests/issuance_helpers.py's `hours_app`, whose
-App this module hands to test_discord's `frontend` fixture by overriding `app`.
+payloads, REST on the loopback `FakeDiscord`); the chain side is tests/auxil/issuance.py's `hours_app`, whose
+App this module hands to the conftest's `frontend` fixture by overriding `app`.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from devnet.fulfil import Fulfiller
 from devnet.harness import Devnet
 from devnet.operator import advance
 from discord_fake import DM_CHANNEL_ID, Call, FakeDiscord, dispatched, message_dict
-from issuance_helpers import chain_now, hours_app, mag7_nex, next_utc_midnight, steps  # noqa: F401  (hours_app: a fixture)
-from test_discord import ALICE, dm_press, dm_slash, frontend, last_sent, shown  # noqa: F401  (fixtures too)
-from trading_helpers import token_balance
+from auxil.issuance import chain_now, hours_app, mag7_nex, next_utc_midnight, steps  # noqa: F401  (hours_app: a fixture)
+from auxil.discord import ALICE, dm_press, dm_slash, last_sent, shown
+from auxil.trading import token_balance
 
 ZONE = "Asia/Tokyo"  # UTC+9 all year: the market's 00:00 UTC open is 9:00 AM there, on the same date
 QUOTE_ID = 930000000000777001  # the id Discord gave the quote message the user presses Confirm on
@@ -33,7 +33,7 @@ PENDING_ID = 930000000000777002
 
 @pytest.fixture
 def app(hours_app: tuple[App, Fulfiller]) -> App:
-    """The bot of `hours_app` (market hours of the test's choosing), for test_discord's `frontend`."""
+    """The bot of `hours_app` (market hours of the test's choosing), for the conftest's `frontend`."""
     return hours_app[0]
 
 

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 from bot.app import App
 from devnet.fulfil import Fulfiller
-from issuance_helpers import hours_app, mag7_nex, steps  # noqa: F401  (hours_app: a fixture)
-from trading_helpers import click, funded_user, say, token_balance
+from auxil.issuance import hours_app, mag7_nex, steps  # noqa: F401  (hours_app: a fixture)
+from auxil.trading import click, funded_user, say, token_balance
 
 
 async def test_wallet_values_the_issued_index_and_withdraw_sends_it(hours_app: tuple[App, Fulfiller]) -> None:

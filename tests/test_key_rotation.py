@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
-from trading_helpers import PIN, click, custodial_user, funded_user, say, token_balance
+from auxil.trading import PIN, click, custodial_user, funded_user, say, token_balance
 
 from bot.app import App
 from bot.chainbind import StartupRefused
@@ -94,6 +94,7 @@ async def test_a_rotation_from_start_to_finish(chain: Devnet, tmp_path: Path) ->
     assert "INDEXBOT_MASTER_KEY_PREVIOUS" in str(refused.value) and B.key_id in str(refused.value)
 
 
+@pytest.mark.platform  # starts a chat platform's stand-in or front end itself
 async def test_without_the_previous_key_the_bot_refuses_to_start_from_the_cli(chain: Devnet, tmp_path: Path) -> None:
     app = await started(keyed(chain, tmp_path, A))
     try:

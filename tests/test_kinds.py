@@ -5,7 +5,7 @@ import pytest
 from bot.app import App
 from bot.trading.intents import State
 from bot.trading.kinds import UnknownKind
-from trading_helpers import funded_user
+from auxil.trading import funded_user
 
 
 async def test_an_intent_of_an_unknown_kind_is_refused_before_anything_changes(app: App) -> None:

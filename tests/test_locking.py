@@ -8,8 +8,6 @@ decoder built from the compiled contract's ABI.
 from __future__ import annotations
 
 import shutil
-import tomllib
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from devnet import operator as op
 from devnet.deploy import COOLDOWN_SECONDS, LOCK_EPOCH, LOCK_LIMIT, LP_USD_PER_SIDE
 from devnet.harness import Devnet
 from devnet.rpc import DEV_KEYS, Sender, connect, contract
+from auxil.chain import call, devnet_data, view
 
 D = Decimal
 OWNER, USER = DEV_KEYS[0], DEV_KEYS[1]
@@ -37,20 +36,6 @@ OWNER, USER = DEV_KEYS[0], DEV_KEYS[1]
 
 def lp(profile: Profile) -> LpRef:
     return op.lp_of(profile, "MAG7.ssi")
-
-
-@pytest.fixture
-async def w3(chain: Devnet) -> AsyncIterator[AsyncWeb3]:
-    async with connect(chain.url) as w3:
-        yield w3
-
-
-async def call(w3: AsyncWeb3, key: str, name: str, addr: str, fn: str, *args: Any) -> None:
-    await Sender(w3, key).transact(contract(w3, name, addr).functions[fn](*args))
-
-
-async def view(w3: AsyncWeb3, name: str, addr: str, fn: str, *args: Any) -> Any:
-    return await contract(w3, name, addr).functions[fn](*args).call()
 
 
 async def give_index(w3: AsyncWeb3, profile: Profile, key: str, whole: int) -> str:
@@ -222,11 +207,6 @@ async def test_lock_is_gated_by_config_epoch_limit_and_pause(chain: Devnet, w3: 
 
 
 # -- profile schema and start-up check -------------------------------------------------------------------
-
-
-def devnet_data(devnet: Devnet) -> dict[str, Any]:
-    with devnet.profile_path.open("rb") as fh:
-        return tomllib.load(fh)
 
 
 @pytest.mark.parametrize(

@@ -13,27 +13,23 @@ import pytest
 import tomli_w
 from eth_utils.address import to_checksum_address
 
-from bot.alerts.rebalance import TOPICS, RebalanceWatcher
+from bot.alerts.rebalance import TOPICS
 from bot.app import App
 from bot.chain import ChainUnavailable
 from bot.issuance.hours import MarketHours
-from bot.storage.market_alerts import PriceAlertRows, RebalanceRows
+from bot.storage.market_alerts import RebalanceRows
 from conftest import make_config
 from devnet import operator as op
 from devnet.anvil import node_call
 from devnet.fulfil import Fulfiller
 from devnet.harness import Devnet
 from devnet.rpc import Sender, connect, contract
-from issuance_helpers import ALWAYS, mag7_nex, profiles_with_hours, steps
+from auxil.issuance import ALWAYS, mag7_nex, profiles_with_hours, steps
 from rpc_proxy import Asked, RpcProxy
-from trading_helpers import Recorder, click, funded_user, say, token_balance
+from auxil.trading import Recorder, click, funded_user, say, token_balance
+from auxil.alerts import watcher
 
 CAP = 25
-
-
-def watcher(app: App) -> RebalanceWatcher:
-    return RebalanceWatcher(RebalanceRows(app.db), PriceAlertRows(app.db), app.chain, app.services.market, app.profile,
-                            app.outbox, app.config.alerts)
 
 
 async def mine(devnet: Devnet, blocks: int) -> int:

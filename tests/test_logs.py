@@ -16,7 +16,8 @@ from conftest import make_config
 from devnet.harness import Devnet
 from bot.logs import QUIET, THIRD_PARTY, public_hash, scrub, setup_logging
 from telegram_emulator import BotApiEmulator
-from test_telegram import ask, press_and_wait_edit, text, to_chat
+from auxil.catalog import html_text as text  # as the Telegram adapter renders it
+from auxil.telegram import ask, press_and_wait_edit, to_chat
 
 KEY = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
 PIN = "739146"

@@ -7,12 +7,13 @@ Sun 2026-11-01, UTC-4 (EDT) in between, so its 09:30-16:00 session is 14:30-21:0
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import date, time
 from typing import Any
 
 import pytest
 
 from bot.issuance.hours import ALWAYS_OPEN, MarketHours
+from auxil.clock import utc
 
 NYSE_CONFIG: dict[str, Any] = {
     "zone": "America/New_York", "open": "09:30", "close": "16:00",
@@ -25,11 +26,6 @@ TSE = MarketHours.from_config({"zone": "Asia/Tokyo", "open": "09:00", "close": "
                                "days": ["mon", "tue", "wed", "thu", "fri"]})
 WEEKDAYS_UTC = MarketHours.from_config({"zone": "UTC", "open": "00:00", "close": "24:00",
                                         "days": ["mon", "tue", "wed", "thu", "fri"]})
-
-
-def utc(text: str) -> int:
-    """'2026-01-12 14:30[:ss]' read as UTC, in unix seconds."""
-    return int(datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp())
 
 
 # (market, ts UTC, is_open, next_open UTC, next_close UTC)

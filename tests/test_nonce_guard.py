@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import make_config
-from trading_helpers import settled, click, funded_user, say, token_balance
+from auxil.trading import settled, click, funded_user, say, token_balance
 
 from bot.app import App
 from bot.trading.executor import Crash

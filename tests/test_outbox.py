@@ -21,7 +21,9 @@ from bot.outbox.quiet import quiet_until
 from bot.outbox.render import Renderer
 from bot.storage.outbox import NewMessage, OutboxRows
 from bot.storage.repositories import ButtonRows
-from trading_helpers import ask
+from auxil.trading import ask
+from auxil.catalog import text
+from auxil.clock import Clock
 
 
 @dataclass
@@ -64,14 +66,6 @@ class Platform:
         await asyncio.wait_for(enough(), timeout)
 
 
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.now = at.timestamp()
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def user_with_chat(app: App, name: str) -> int:
     """A user who wrote to the bot privately (so the outbox knows their chat)."""
     await app.router.handle(ask("/help", user=name), PlainMarkup())
@@ -82,10 +76,6 @@ async def user_with_chat(app: App, name: str) -> int:
 def outbox_of(app: App, clock: Clock | None = None) -> Outbox:
     renderer = Renderer(app.services.users, ButtonRows(app.db), app.services.catalogs, zones=app.services.settings.zone_of)
     return Outbox(OutboxRows(app.db), renderer, **({"clock": clock} if clock else {}))
-
-
-def text(app: App, key: str, **params: object) -> str:
-    return app.services.catalogs.render_msg(Msg(key, params), "en", str)  # type: ignore[arg-type]
 
 
 async def states(app: App) -> list[str]:

@@ -10,7 +10,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from trading_helpers import funded_user
+from auxil.trading import funded_user
 
 from bot.app import App
 from devnet.rpc import Sender, connect, contract

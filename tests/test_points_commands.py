@@ -10,32 +10,28 @@ from io import BytesIO
 
 import pytest
 from PIL import Image
-from test_points_ledger import mint, pts, stake_as
-from trading_helpers import funded_user, say
+from test_points_ledger import pts, stake_as
+from auxil.chain import mint
+from auxil.trading import funded_user, say
 
 import handlers.leaderboard
 from bot.adapters.base import PlainMarkup
 from bot.app import App
-from bot.core.messages import Msg, Param, When
-from bot.core.request import Request, split_command
+from bot.core.messages import Msg, When
+from bot.core.request import Request
 from bot.core.router import Outcome
 from bot.points.public import anonymous_tag, leaderboard_name, next_snapshot
 from handlers.points import shown
+from auxil.catalog import text as line
 
 DAY = date(2026, 11, 20)
 UNIT = 10**8
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def line(app: App, key: str, **params: Param) -> str:
-    return app.services.catalogs.render_msg(Msg(key, params), "en", str)
-
-
 async def said(app: App, text: str, user: str = "u1", platform: str = "console", display_name: str = "") -> Outcome:
-    command, args = split_command(text)
-    request = Request(platform, user, user, "private", "en", command=command, args=args, text_length=len(text),  # type: ignore[arg-type]
-                      display_name=display_name)
-    return await app.router.handle(request, PlainMarkup())
+    """`text` from `user` (as `platform` names them) in their private chat."""
+    return await say(app, text, user, platform=platform, display_name=display_name)
 
 
 async def holder(app: App, handle: str, display_name: str, units: int) -> int:

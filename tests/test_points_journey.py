@@ -7,18 +7,13 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from test_telegram import ask, press_and_wait_edit
+from auxil.telegram import ask, press_and_wait_edit
 from telegram_emulator import BotApiEmulator
 
 from bot.adapters.telegram import TelegramFrontend
 from bot.app import App
 from bot.points.ledger import points_of
-
-
-def number(pattern: str, text: str) -> Decimal:
-    found = re.search(pattern, text)
-    assert found, f"{pattern!r} not in:\n{text}"
-    return Decimal(found.group(1).replace(",", ""))
+from auxil.cli import number
 
 
 async def test_a_friend_joins_through_the_link_buys_and_the_snapshot_credits_both(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from trading_helpers import funded_user
+from auxil.trading import funded_user
 
 from bot.app import App
 from bot.points import Points
@@ -18,6 +18,7 @@ from bot.points.ledger import points_of
 from bot.points.referrals import code_from
 from devnet import operator
 from devnet.rpc import DEV_KEYS, Sender, connect, contract
+from auxil.chain import mint
 
 DAY = date(2026, 11, 20)
 UNIT = 10**8
@@ -27,11 +28,6 @@ CENT = Decimal("0.01")
 def pts(app: App) -> Points:
     assert app.services.points is not None
     return app.services.points
-
-
-async def mint(app: App, token: str, to: str, units: int, kind: str = "AssetToken") -> None:
-    async with connect(app.profile.rpc_urls[0]) as w3:
-        await Sender(w3, chain_id=app.profile.chain_id).transact(contract(w3, kind, token).functions.mint(to, units))
 
 
 async def stake_as(app: App, key: str, staking: str, token: str, units: int) -> None:

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from test_points_ledger import mint, pts, user_with_key
+from test_points_ledger import pts, user_with_key
+from auxil.chain import mint
 
 from bot import protocol as p
 from bot.app import App

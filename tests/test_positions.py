@@ -4,7 +4,6 @@ the boost table's pure functions."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -21,12 +20,12 @@ from bot.core.amounts import from_base_units
 from bot.staking import boost_of
 from devnet import operator
 from devnet.harness import Devnet
-from devnet.rpc import DEV_KEYS, Sender, connect, contract
-from test_wallet_commands import EN, ZH, starts
-from test_wallet_commands import say as _say
+from devnet.rpc import DEV_KEYS, Sender, contract
+from test_wallet_commands import EN, ZH
+from auxil.catalog import starts
+from auxil.requests import CHAT_PER_TYPE
 
-async def say(app: App, text: str, **kw: str) -> str:
-    return (await _say(app, text, **kw)).rendered.text
+say = CHAT_PER_TYPE.reply_text  # the answer's text, as test_wallet_commands.py's users write
 
 
 KEY = DEV_KEYS[0]  # the deployer: holds index tokens and SOSO, owns every staking token
@@ -100,12 +99,6 @@ def test_boost_config_from_toml(tmp_path: Path) -> None:
 
 
 # -- on the devnet -----------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def w3(chain: Devnet) -> AsyncIterator[AsyncWeb3]:
-    async with connect(chain.url) as w:
-        yield w
 
 
 async def send(w3: AsyncWeb3, name: str, address: str, fn: str, *args: Any) -> dict[str, Any]:

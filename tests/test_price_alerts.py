@@ -14,7 +14,7 @@ from bot.alerts.config import AlertsConfig, AlertsConfigError, parse_alerts
 from bot.app import App
 from bot.outbox import codec
 from devnet import operator as op
-from trading_helpers import Recorder, click, say
+from auxil.trading import Recorder, click, say
 
 D = Decimal
 MAG7 = "MAG7.ssi"

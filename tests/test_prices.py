@@ -34,7 +34,7 @@ from devnet.harness import Devnet
 from devnet.hermes import EXPO, PYTH_IDS, entry
 from devnet.rpc import connect
 from test_wallet_commands import EN, ZH
-from trading_helpers import funded_user, say
+from auxil.trading import funded_user, say
 
 DOGE = PYTH_IDS["DOGE"]  # Pyth first, its Chainlink feed behind it, in MAG7.ssi
 
@@ -322,7 +322,7 @@ async def test_indexes_sources_say_where_each_price_came_from(app: App, chain: D
     assert "from Pyth" in out and "from Chainlink" in out
     quoted = (await say(app, "/quote MAG7.ssi 100")).rendered.text
     assert "/indexes MAG7.ssi sources" in quoted
-    from trading_helpers import click
+    from auxil.trading import click
 
     one = await say(app, "/indexes MAG7")
     pressed = (await click(app, one, EN["button.price_sources"])).rendered.text
@@ -407,7 +407,7 @@ async def test_a_stale_feed_is_a_warning_not_a_refusal(chain: Devnet) -> None:
 # -- points valuation: the last fresh price, its age recorded ----------------------------------------------
 
 async def test_points_value_an_unpriced_constituent_at_its_last_fresh_price(app: App, chain: Devnet) -> None:
-    from trading_helpers import click
+    from auxil.trading import click
     from devnet.anvil import node_call
 
     points = app.services.points
@@ -441,6 +441,7 @@ async def test_points_value_an_unpriced_constituent_at_its_last_fresh_price(app:
 
 # -- `indexbot devnet up` runs the Hermes stand-in beside the chain; `devnet sequencer` flips the feed ------
 
+@pytest.mark.chain  # starts a devnet (anvil) itself
 async def test_devnet_cli_serves_hermes_and_flips_the_sequencer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import argparse
     import json

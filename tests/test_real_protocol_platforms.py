@@ -5,7 +5,7 @@ decode named by its selector instead of "something went wrong".
 
 Telegram runs through python-telegram-bot against the local Bot API emulator (tests/test_telegram.py's `ask`,
 `press_and_wait_edit`); Discord through discord.py with constructed interactions and REST on the loopback fake
-(tests/test_discord.py's `dm_slash`, `dm_press`). The chain side is the real devnet.
+(tests/auxil/discord.py's `dm_slash`, `dm_press`). The chain side is the real devnet.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from devnet import operator
 from devnet.harness import Devnet
 from discord_fake import FakeDiscord
 from telegram_emulator import BotApiEmulator
-from test_discord import dm_press, dm_slash, frontend, shown  # noqa: F401  (fixtures too)
-from test_telegram import ask, press_and_wait_edit
+from auxil.discord import dm_press, dm_slash, shown
+from auxil.telegram import ask, press_and_wait_edit
 
 PAUSED = "Trading is paused: the network's sequencer is down"
 GRACE = "Trading is paused: the network's sequencer came back at"

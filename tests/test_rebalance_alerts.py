@@ -14,18 +14,13 @@ from bot.app import App
 from bot.core.messages import Pct, Reply, Usd
 from bot.engine.basket import weights
 from bot.outbox import codec
-from bot.storage.market_alerts import PriceAlertRows, RebalanceRows
 from devnet import operator as op
 from devnet.rpc import Sender, connect, contract
-from trading_helpers import Recorder, funded_user, say
+from auxil.trading import Recorder, funded_user, say
+from auxil.alerts import watcher
 
 D = Decimal
 MAG7 = "MAG7.ssi"
-
-
-def watcher(app: App) -> RebalanceWatcher:
-    return RebalanceWatcher(RebalanceRows(app.db), PriceAlertRows(app.db), app.chain, app.services.market, app.profile,
-                            app.outbox, app.config.alerts)
 
 
 async def holder(app: App, name: str, whole: int = 0, staked: int = 0) -> int:

@@ -6,13 +6,14 @@ go one each to the largest remainders (cap x 10**20 mod total), ties by symbol.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timezone
+from datetime import time
 from decimal import Decimal
 
 import pytest
 
 from bot.engine.methodology import MethodologyError
 from bot.engine.reindex import SHARE_TOTAL, Reindex, market_cap_shares, next_reindex_at, plan_reindex
+from auxil.clock import utc
 
 D = Decimal
 E18 = 10**18
@@ -69,10 +70,6 @@ def test_market_cap_shares(name: str, caps: dict[str, Decimal], count: int, expe
 def test_too_few_constituents(caps: dict[str, Decimal], count: int, message: str) -> None:
     with pytest.raises(MethodologyError, match=message):
         market_cap_shares(caps, count)
-
-
-def utc(text: str) -> int:
-    return int(datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp())
 
 
 NY = "America/New_York"  # UTC-5 in winter, UTC-4 from Sun 2026-03-08 to Sun 2026-11-01

@@ -7,9 +7,9 @@ from bot.app import App
 from bot.issuance.requests import REQUEST_GAS
 from bot.trading import swap
 from devnet.fulfil import Fulfiller
-from issuance_helpers import hours_app  # noqa: F401  (a fixture)
+from auxil.issuance import hours_app  # noqa: F401  (a fixture)
 from test_staking_txs import trading
-from trading_helpers import click, funded_user, say
+from auxil.trading import click, funded_user, say
 
 
 async def test_an_issuance_request_behind_its_approval_gets_an_estimated_limit(hours_app: tuple[App, Fulfiller]) -> None:

@@ -1,6 +1,5 @@
 """The router over a real SQLite file: commands, errors as localized replies, buttons kept server-side."""
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,6 @@ from bot.storage.db import Database, migrations
 from bot.storage.repositories import ButtonRows, UserRows
 
 MARKUP = PlainMarkup()
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "t.sqlite3")
-    yield database
-    await database.close()
 
 
 @pytest.fixture

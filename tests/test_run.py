@@ -1,7 +1,6 @@
 """`indexbot run` as an operator starts it, and both front ends serving from one event loop."""
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -16,15 +15,10 @@ from bot.app import App
 from devnet.harness import Devnet
 from discord_fake import CHANNEL_ID, GUILD_ID, dispatched, fake_discord, slash_payload, user_dict
 from telegram_emulator import BotApiEmulator
+from auxil.cli import environment
 
 INDEXBOT = str(Path(sys.executable).with_name("indexbot"))
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def environment(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("INDEXBOT_", "TELEGRAM_", "DISCORD_"))}
-    env.update(INDEXBOT_HOME=str(home), INDEXBOT_WEB_PORT="0", **extra)
-    return env
 
 
 def test_run_without_a_token_says_what_to_set(tmp_path: Path) -> None:
@@ -33,6 +27,7 @@ def test_run_without_a_token_says_what_to_set(tmp_path: Path) -> None:
     assert "TELEGRAM_BOT_TOKEN" in out.stderr and "DISCORD_BOT_TOKEN" in out.stderr
 
 
+@pytest.mark.platform  # starts a chat platform's stand-in or front end itself
 async def test_run_serves_telegram_and_stops_cleanly_on_sigterm(devnet: Devnet, tmp_path: Path) -> None:
     async with BotApiEmulator() as emulator:
         env = environment(
@@ -55,6 +50,7 @@ async def test_run_serves_telegram_and_stops_cleanly_on_sigterm(devnet: Devnet, 
         assert "TEST-token" not in stderr  # the token is never logged
 
 
+@pytest.mark.platform  # starts a chat platform's stand-in or front end itself
 async def test_both_front_ends_in_one_event_loop(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
     async with BotApiEmulator() as emulator, fake_discord() as rest:
         monkeypatch.setattr(discord.http.Route, "BASE", rest.api)
@@ -75,6 +71,7 @@ async def test_both_front_ends_in_one_event_loop(app: App, monkeypatch: pytest.M
         assert any("Buy quote: USSI" in text for text in on_discord)
 
 
+@pytest.mark.platform  # starts a chat platform's stand-in or front end itself
 def test_a_busy_web_port_is_a_clear_refusal_not_a_hang(devnet: Devnet, tmp_path: Path) -> None:
     import socket
 
@@ -89,6 +86,7 @@ def test_a_busy_web_port_is_a_clear_refusal_not_a_hang(devnet: Devnet, tmp_path:
     assert out.stdout == ""
 
 
+@pytest.mark.platform  # starts a chat platform's stand-in or front end itself
 async def test_a_rejected_token_is_one_line_and_never_printed(devnet: Devnet, tmp_path: Path) -> None:
     """Telegram answers 401 to getMe: `indexbot run` exits 1 with one line saying so, and no output holds the token
     (python-telegram-bot's InvalidToken repeats it: "The token `…` was rejected")."""
@@ -108,6 +106,7 @@ async def test_a_rejected_token_is_one_line_and_never_printed(devnet: Devnet, tm
         assert not [text for text in written if secret in text]
 
 
+@pytest.mark.platform  # starts a chat platform's stand-in or front end itself
 async def test_a_network_failure_at_first_connection_is_retried(devnet: Devnet, tmp_path: Path) -> None:
     """Nothing listens at TELEGRAM_API_URL when `indexbot run` starts: it says so, waits, tries again, and serves
     once the Bot API is there."""

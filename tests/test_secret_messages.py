@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import html
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from functools import partial
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -34,17 +34,16 @@ from devnet.harness import Devnet
 from discord_fake import CHANNEL_ID, FakeDiscord, dispatched, message_dict, user_dict
 from telegram_emulator import BotApiEmulator, Call
 from wallets.pin import MAX_DIGITS, MIN_DIGITS
+from auxil.catalog import html_text as text  # as the Telegram adapter renders it
+from auxil.cli import environment as bare_environment
+
+environment = partial(bare_environment, LANG="C.UTF-8")  # the bot's output read as UTF-8 here
 
 KEY = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
 PHRASE = "legal winner thank year wave sausage worth useful legal winner thank yellow"  # a BIP-39 test vector
 PIN = "4821"
 INDEXBOT = str(Path(sys.executable).with_name("indexbot"))
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def text(app: App, key: str, **params: Any) -> str:
-    """A catalog sentence in English as the Telegram adapter renders it."""
-    return app.services.catalogs.render_msg(Msg(key, params), "en", html.escape)
 
 
 def deleted(app: App, kind: str) -> str:
@@ -245,6 +244,7 @@ async def test_discord_key_pasted_in_a_dm_without_the_prefix_is_answered_with_wh
 
 
 @pytest.mark.parametrize("line", [KEY, PHRASE, PIN])
+@pytest.mark.platform  # starts a chat platform's stand-in or front end itself
 async def test_console_never_echoes_a_pasted_secret(app: App, line: str) -> None:
     out = StringIO()
     console = ConsoleFrontend(app.router, stdin=StringIO(), stdout=out)
@@ -257,12 +257,7 @@ async def test_console_never_echoes_a_pasted_secret(app: App, line: str) -> None
 # -- an exported key's deletion survives a crash ---------------------------------------------------------------
 
 
-def environment(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("INDEXBOT_", "TELEGRAM_", "DISCORD_"))}
-    env.update(INDEXBOT_HOME=str(home), INDEXBOT_WEB_PORT="0", LANG="C.UTF-8", **extra)
-    return env
-
-
+@pytest.mark.platform  # starts a chat platform's stand-in or front end itself
 async def test_an_exported_key_is_deleted_after_a_kill_and_a_restart(chain: Devnet, tmp_path: Path) -> None:
     user = 5401
     async with BotApiEmulator() as emulator:
@@ -320,6 +315,7 @@ async def test_an_exported_key_is_deleted_after_a_kill_and_a_restart(chain: Devn
             db.close()
 
 
+@pytest.mark.platform  # starts a chat platform's stand-in or front end itself
 async def test_discord_reply_to_delete_later_is_deleted_after_a_crash_and_a_restart(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
     """`!wallet export` in a DM is a plain channel message: its deletion is stored, and a restart carries it out."""
     import discord

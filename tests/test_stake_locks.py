@@ -11,8 +11,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from test_staking_txs import confirmed, holder, labels, mag7, mint, starts, text, trading
-from trading_helpers import click, funded_user, say, token_balance
+from test_staking_txs import confirmed, holder, mag7, trading
+from auxil.chain import mint
+from auxil.catalog import starts, text
+from auxil.requests import labels
+from auxil.trading import click, funded_user, say, token_balance
 
 from bot import protocol as p
 from bot.app import App

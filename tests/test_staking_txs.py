@@ -6,18 +6,17 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import make_config
 from eth_abi.abi import decode
 from test_trading_connected import connected_user, send, settled, trading
-from trading_helpers import Recorder, click, funded_user, say, token_balance
+from auxil.trading import Recorder, click, funded_user, say, token_balance
 
 from bot import protocol as p
 from bot.app import App
 from bot.core.errors import UserError
-from bot.core.messages import Amount, Msg, When
+from bot.core.messages import Amount, When
 from bot.core.router import Outcome
 from bot.i18n import Catalogs
 from bot.trading.executor import Crash
@@ -26,27 +25,13 @@ from bot.trading.stake import duration_parts
 from devnet.harness import Devnet
 from devnet.operator import advance
 from devnet.rpc import Sender, connect, contract
+from auxil.catalog import starts, text
+from auxil.requests import labels
+from auxil.chain import mint
 
 EN = Catalogs().entries["en"]
 UNIT = 10**8  # an index token's base units
 WEEK = 7 * 24 * 3600
-
-
-def starts(key: str) -> str:
-    return EN[key].split("{")[0]
-
-
-def text(app: App, key: str, **params: Any) -> str:
-    return app.services.catalogs.render_msg(Msg(key, params), "en", str)
-
-
-def labels(outcome: Outcome) -> list[str]:
-    return [b.label for row in outcome.rendered.buttons for b in row]
-
-
-async def mint(app: App, token: str, to: str, units: int, kind: str = "AssetToken") -> None:
-    async with connect(app.profile.rpc_urls[0]) as w3:
-        await Sender(w3, chain_id=app.profile.chain_id).transact(contract(w3, kind, token).functions.mint(to, units))
 
 
 async def pause(app: App, staking: str) -> None:

@@ -8,9 +8,7 @@ on stored state.
 from __future__ import annotations
 
 import asyncio
-import html
 import re
-from collections.abc import Callable
 
 import pytest
 
@@ -22,6 +20,8 @@ from bot.core.router import BUTTON_TTL_SECONDS, MAX_MESSAGE_CHARS
 from devnet import operator
 from devnet.harness import Devnet
 from telegram_emulator import BotApiEmulator, Call  # tests/ is on sys.path (rootdir conftest)
+from auxil.catalog import html_text as text  # as the adapter renders it
+from auxil.telegram import ask, press_and_wait_edit, to_chat
 
 CALLBACK_DATA = re.compile(r"^b:[A-Za-z0-9_-]+$")
 QUIET = 0.3  # how long to watch for a message that must not come
@@ -31,25 +31,9 @@ QUIET = 0.3  # how long to watch for a message that must not come
 
 
 
-def to_chat(chat_id: int) -> Callable[[Call], bool]:
-    return lambda call: call.chat_id == chat_id
-
-
-def text(app: App, key: str, locale: str = "en", **params: object) -> str:
-    """A catalog sentence rendered as the adapter renders it (HTML-escaped)."""
-    return app.services.catalogs.render_msg(Msg(key, params), locale, html.escape)  # type: ignore[arg-type]
-
-
 def callback_data(call: Call) -> list[str]:
     rows = (call.params.get("reply_markup") or {}).get("inline_keyboard", [])
     return [button["callback_data"] for row in rows for button in row]
-
-
-async def ask(emulator: BotApiEmulator, user: int, chat: int, line: str, **kw: object) -> Call:
-    """Send `line` as `user` in `chat` and return the bot's sendMessage to that chat."""
-    since = emulator.mark()
-    emulator.send_text(user, chat, line, **kw)  # type: ignore[arg-type]
-    return await emulator.wait_for("sendMessage", to_chat(chat), since=since)
 
 
 # -- pure conversion ---------------------------------------------------------------------------------------
@@ -275,15 +259,6 @@ async def test_failure_outside_the_router_is_answered_generically(
 
 
 # -- a new user's whole journey: wallet, funds, buy, sell, PIN, export ---------------------------------------
-
-
-async def press_and_wait_edit(emulator: BotApiEmulator, user: int, message: Call, label: str) -> Call:
-    """Press the button labelled `label` on `message`; the bot's edit of that message."""
-    rows = message.params["reply_markup"]["inline_keyboard"]
-    data = next(b["callback_data"] for row in rows for b in row if b["text"] == label)
-    since = emulator.mark()
-    emulator.press(user, user, message.result["message_id"], data)
-    return await emulator.wait_for("editMessageText", lambda c: int(c.params["message_id"]) == message.result["message_id"], since=since, timeout=30)
 
 
 async def test_new_user_journey_on_telegram(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:

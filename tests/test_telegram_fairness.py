@@ -20,12 +20,9 @@ from conftest import make_config
 from devnet.harness import Devnet
 from rpc_proxy import RpcProxy
 from telegram_emulator import BotApiEmulator, Call
+from auxil.telegram import to_chat
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
-
-
-def to_chat(chat_id: int) -> Callable[[Call], bool]:
-    return lambda call: call.chat_id == chat_id
 
 
 async def ask(emulator: BotApiEmulator, user: int, line: str) -> Call:

@@ -224,6 +224,7 @@ async def test_a_bulk_burst_never_breaks_the_limit(app: App, busy: tuple[BotApiE
     assert rate <= 90.0
 
 
+@pytest.mark.platform  # starts a chat platform's stand-in or front end itself
 async def test_per_chat_and_per_group_limits_hold(app: App) -> None:
     emulator, front = await limited(app, 30)  # 1 per 33 ms per private chat, 20 per 2 s per group
     try:

@@ -10,7 +10,7 @@ from eth_abi.abi import decode
 from bot import protocol as p
 from bot.app import App
 from bot.trading.intents import State
-from trading_helpers import Recorder, click, funded_user, say, token_balance
+from auxil.trading import Recorder, click, funded_user, say, token_balance
 
 
 async def test_buy_then_sell_end_to_end(app: App) -> None:

@@ -16,13 +16,12 @@ from typing import Any
 import pytest
 from conftest import make_config
 from eth_account import Account
-from trading_helpers import Recorder, click, funded_user, say, token_balance
+from auxil.trading import Recorder, click, funded_user, say, token_balance
 
 from bot import protocol as p
 from bot.adapters.base import PlainMarkup
 from bot.app import App
 from bot.core.errors import UserError
-from bot.core.messages import Msg
 from bot.core.request import Request
 from bot.trading import swap
 from bot.trading.executor import Executor
@@ -32,10 +31,7 @@ from devnet.harness import Devnet
 from devnet.operator import fund
 from devnet.rpc import connect
 from wallets.connected import short_address
-
-
-def text(app: App, key: str, **params: Any) -> str:
-    return app.services.catalogs.render_msg(Msg(key, params), "en", str)
+from auxil.catalog import text
 
 
 def trading(app: App) -> Executor:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import make_config
 from rpc_proxy import RpcProxy, tamper_transactions
-from trading_helpers import settled, Recorder, click, funded_user, say, token_balance
+from auxil.trading import settled, Recorder, click, funded_user, say, token_balance
 
 from bot import protocol as p
 from bot.app import App
@@ -271,6 +271,7 @@ async def test_a_trade_whose_nonce_another_transaction_took_is_dropped(app: App,
     assert await token_balance(app, app.profile.usdc.address, address) == 10_000 * 10**6
 
 
+@pytest.mark.chain  # starts a devnet (anvil) itself
 async def test_chain_outage_mid_trade_recovers(tmp_path: Path) -> None:
     net = await Devnet.start(tmp_path / "net")
     settings = TradeSettings(inline_wait_seconds=0.3, retry_seconds=0.1)

@@ -1,18 +1,15 @@
 """Bad input for /buy, /sell, /slippage, /withdraw and the trade buttons: a localized reply, nothing changed."""
 
 import pytest
-from trading_helpers import PIN, click, funded_user, say, token_balance
+from auxil.trading import PIN, click, funded_user, say, token_balance
 
 from bot.app import App
 from bot.i18n import Catalogs
+from auxil.catalog import starts
 
 EN = Catalogs().entries["en"]
 GOOD = "0x52908400098527886E0F7030069857D2E4169EE7"  # an EIP-55 test vector
 WRONG_CASE = "0x52908400098527886e0F7030069857D2E4169EE7"  # one letter's case flipped: checksum fails
-
-
-def starts(key: str) -> str:
-    return EN[key].split("{")[0]
 
 
 BAD = [

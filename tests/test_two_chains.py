@@ -19,8 +19,8 @@ from conftest import make_config
 from devnet.fulfil import Fulfiller
 from devnet.harness import Devnet
 from devnet.operator import fund
-from issuance_helpers import ALWAYS, steps
-from trading_helpers import Recorder, click, funded_user, say, token_balance
+from auxil.issuance import ALWAYS, steps
+from auxil.trading import Recorder, click, funded_user, say, token_balance
 
 ETHEREUM = 1
 

@@ -12,10 +12,8 @@ from eth_account import Account
 from web3 import AsyncWeb3
 from web3.providers.rpc import AsyncHTTPProvider
 
-from bot.adapters.base import PlainMarkup
 from bot.app import App
-from bot.core.request import Request, split_command
-from bot.core.router import Outcome, Router
+from bot.core.router import Router
 from bot.i18n import Catalogs
 from bot.storage.repositories import ButtonRows
 from bot.storage.wallets import PinRows, WalletRows
@@ -23,6 +21,10 @@ from handlers import register_all
 from wallets.custodial import SECP256K1_N, CustodialWallets
 from wallets.keystore import Keystore
 from wallets.pin import PinGuard
+from auxil.catalog import starts
+from auxil.requests import CHAT_PER_TYPE
+
+say, press = CHAT_PER_TYPE.say, CHAT_PER_TYPE.click  # each user writes from a chat named for them and its type
 
 CATALOGS = Catalogs()
 EN, ZH = CATALOGS.entries["en"], CATALOGS.entries["zh_CN"]
@@ -30,26 +32,6 @@ KEY = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
 ADDRESS = Account.from_key(KEY).address
 ERC20_BALANCE = [{"name": "balanceOf", "type": "function", "stateMutability": "view",
                   "inputs": [{"name": "a", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]}]
-
-
-def ask(text: str, user: str = "u1", chat_type: str = "private", locale: str = "en") -> Request:
-    command, args = split_command(text)
-    return Request("console", user, f"chat-{user}-{chat_type}", chat_type, locale,  # type: ignore[arg-type]
-                   command=command, args=args, text_length=len(text))
-
-
-async def say(app: App | Router, text: str, **kw: str) -> Outcome:
-    router = app.router if isinstance(app, App) else app
-    return await router.handle(ask(text, **kw), PlainMarkup())
-
-
-async def press(app: App, outcome: Outcome, label: str, user: str = "u1") -> Outcome:
-    token = next(b.token for row in outcome.rendered.buttons for b in row if b.label == label)
-    return await app.router.handle(Request("console", user, f"chat-{user}-private", "private", "en", button_token=token), PlainMarkup())
-
-
-def starts(key: str, catalog: dict[str, str] = EN) -> str:
-    return catalog[key].split("{")[0]
 
 
 async def uid(app: App, user: str = "u1") -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,25 +19,9 @@ from bot.storage.wallets import DEFAULT_SLIPPAGE_BPS, PinRows, SettingsRows, Wal
 from wallets.custodial import SECP256K1_N, CustodialWallets, parse_private_key
 from wallets.keystore import DecryptionError, Keystore, MasterKey, MasterKeyError, Sealed, load_or_create_key_file
 from wallets.pin import LOCK_SECONDS, MAX_TRIES, PinGuard, validate_pin
+from auxil.clock import Clock
 
 SECRET = bytes(range(1, 33))
-
-
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "w.sqlite3")
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 async def user(db: Database, name: str = "u1") -> int:

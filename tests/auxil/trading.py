@@ -10,10 +10,9 @@ from decimal import Decimal
 from bot.adapters.base import PlainMarkup
 from bot.app import App
 from bot.core.messages import Rendered
-from bot.core.request import Request, split_command
-from bot.core.router import Outcome
 from bot.trading.intents import State
 from devnet.operator import fund
+from auxil.requests import ask, click, press, say  # noqa: F401  (where the trade tests have always found them)
 
 
 @dataclass
@@ -27,24 +26,6 @@ class Recorder:
     async def deliver(self, chat_id: str, rendered: Rendered, edit_ref: str | None = None) -> str | None:
         self.sent.append((chat_id, rendered.text, edit_ref))
         return edit_ref or f"m{len(self.sent)}"
-
-
-def ask(text: str, user: str = "u1", chat_type: str = "private") -> Request:
-    command, args = split_command(text)
-    return Request("console", user, user, chat_type, "en", command=command, args=args, text_length=len(text))  # type: ignore[arg-type]
-
-
-def press(token: str, user: str = "u1", message_ref: str = "msg-1") -> Request:
-    return Request("console", user, user, "private", "en", button_token=token, message_ref=message_ref)
-
-
-async def say(app: App, text: str, user: str = "u1", chat_type: str = "private") -> Outcome:
-    return await app.router.handle(ask(text, user, chat_type), PlainMarkup())
-
-
-async def click(app: App, outcome: Outcome, label: str, user: str = "u1", message_ref: str = "msg-1") -> Outcome:
-    token = next(b.token for row in outcome.rendered.buttons for b in row if b.label == label)
-    return await app.router.handle(press(token, user, message_ref), PlainMarkup())
 
 
 PIN = "739146"  # the PIN of every test user's custodial wallet (`custodial_user`)

@@ -23,7 +23,7 @@ from bot.issuance.hours import MarketHours
 from conftest import make_config
 from devnet.fulfil import Fulfiller
 from devnet.harness import Devnet
-from trading_helpers import Recorder
+from auxil.trading import Recorder
 
 ALWAYS = {"zone": "UTC", "open": "00:00", "close": "24:00", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

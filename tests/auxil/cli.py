@@ -1,0 +1,23 @@
+"""`indexbot` run as a process: the environment a test gives it, and numbers read from what it printed."""
+
+from __future__ import annotations
+
+import os
+import re
+from decimal import Decimal
+from pathlib import Path
+
+
+def environment(home: Path, **extra: str) -> dict[str, str]:
+    """This process's environment without any INDEXBOT_/TELEGRAM_/DISCORD_ setting, with `home` as the bot's home,
+    its web pages on a free port, and `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INDEXBOT_", "TELEGRAM_", "DISCORD_"))}
+    env.update(INDEXBOT_HOME=str(home), INDEXBOT_WEB_PORT="0", **extra)
+    return env
+
+
+def number(pattern: str, text: str) -> Decimal:
+    """The number `pattern`'s first group finds in `text` (thousands separators dropped)."""
+    found = re.search(pattern, text)
+    assert found, f"{pattern!r} not in:\n{text}"
+    return Decimal(found.group(1).replace(",", ""))
