@@ -79,7 +79,7 @@ async def serve_emulator(scale: float) -> None:
 
 
 async def send(home: Path, profile: str, url: str, scale: float) -> None:
-    from bot.adapters.telegram import TelegramFrontend
+    from bot.frontends.adapters.telegram import TelegramFrontend
     from bot.app import App
     from bot.config import Config, WebSettings
 
@@ -105,7 +105,7 @@ async def send(home: Path, profile: str, url: str, scale: float) -> None:
 async def fan_out(db_path: Path, recipients: int) -> float:
     """One users row and one outbox row per recipient, as an announcement writes them; seconds taken."""
     from bot.core.messages import Msg, Reply
-    from bot.outbox import codec
+    from bot.delivery.outbox import codec
     from bot.storage.db import Database
     from bot.storage.outbox import NewMessage, OutboxRows
 

@@ -30,8 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
-from bot.adapters.telegram import TelegramFrontend  # noqa: E402
-from bot.adapters.telegram_limits import TelegramRateLimiter  # noqa: E402
+from bot.frontends.adapters.telegram import TelegramFrontend  # noqa: E402
+from bot.frontends.adapters.telegram_limits import TelegramRateLimiter  # noqa: E402
 from bot.app import App  # noqa: E402
 from bot.config import Config, WebSettings  # noqa: E402
 from devnet.harness import Devnet  # noqa: E402

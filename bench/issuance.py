@@ -38,9 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from bench.quote import machine  # noqa: E402
 from bench.trade import pct  # noqa: E402
-from bot import protocol as proto  # noqa: E402
+from bot.chain import protocol as proto  # noqa: E402
 from bot.app import App  # noqa: E402
-from bot.chain import Chain  # noqa: E402
+from bot.chain.client import Chain  # noqa: E402
 from bot.config import Config, WebSettings  # noqa: E402
 from bot.issuance.factory import FactoryReader, quote  # noqa: E402
 from bot.issuance.hours import ALWAYS_OPEN  # noqa: E402

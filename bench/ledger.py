@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.quote import machine  # noqa: E402
-from bot.boost import BoostTable  # noqa: E402
+from bot.points.boost import BoostTable  # noqa: E402
 from bot.points.config import PointsConfig  # noqa: E402
 from bot.points.ledger import Ledger  # noqa: E402
 from bot.storage.db import Database  # noqa: E402

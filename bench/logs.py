@@ -35,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from bench.quote import machine  # noqa: E402
 from bench.snapshot import link_wallets  # noqa: E402
-from bot import protocol as p  # noqa: E402
+from bot.chain import protocol as p  # noqa: E402
 from bot.app import App  # noqa: E402
-from bot.chain import Call, Chain  # noqa: E402
+from bot.chain.client import Call, Chain  # noqa: E402
 from bot.config import Config, WebSettings  # noqa: E402
 from bot.points.snapshot import Snapshotter  # noqa: E402
 from devnet import operator as op  # noqa: E402

@@ -33,7 +33,7 @@ from eth_utils import keccak
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.quote import machine  # noqa: E402
-from bot import protocol as p  # noqa: E402
+from bot.chain import protocol as p  # noqa: E402
 from bot.app import App  # noqa: E402
 from bot.config import Config, WebSettings  # noqa: E402
 from bot.points.snapshot import Snapshotter  # noqa: E402

@@ -6,7 +6,7 @@ same emulator, a bare PTB app whose one CommandHandler replies with the text. Bo
 time under the same limits:
 
     telegram   the emulator enforces Telegram's flood limits (30/s overall, 1/s per private chat with a burst of
-               3) and both bots keep them with the same rate limiter (bot/adapters/telegram_limits.py): the
+               3) and both bots keep them with the same rate limiter (bot/frontends/adapters/telegram_limits.py): the
                ratio says whether the bot loses anything to the echo app where Telegram sets the pace;
     unlimited  the limits scaled by --unlimited-scale (1000: 30,000/s) on both sides, out of the way: the ratio
                is the bot's own cost per update (router, storage, the quote) against PTB's.
@@ -40,8 +40,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 from telegram import Update  # noqa: E402
 from telegram.ext import Application, CommandHandler, ContextTypes  # noqa: E402
 
-from bot.adapters.telegram import CONCURRENT_UPDATES, TelegramFrontend  # noqa: E402
-from bot.adapters.telegram_limits import TelegramRateLimiter  # noqa: E402
+from bot.frontends.adapters.telegram import CONCURRENT_UPDATES, TelegramFrontend  # noqa: E402
+from bot.frontends.adapters.telegram_limits import TelegramRateLimiter  # noqa: E402
 from bot.app import App  # noqa: E402
 from bot.config import Config, TelegramLimits, WebSettings  # noqa: E402
 from devnet.harness import Devnet  # noqa: E402

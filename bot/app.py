@@ -16,20 +16,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bot.fees import IndexFees
-from bot.housekeeping import Housekeeping
+from bot.market.fees import IndexFees
+from bot.delivery.housekeeping import Housekeeping
 from bot.storage.purge import PurgeRows
-from bot.announce.service import Announcements
-from bot.balances import BalanceReader
-from bot.staking import PositionReader
-from bot.chain import Chain, HeadTracker
-from bot.chainbind import StartupRefused, bind_chains, refuse_lost_devnet
-from bot.alerts.cooldowns import CooldownAlerts
-from bot.alerts.digest import Digests
+from bot.delivery.announce.service import Announcements
+from bot.market.balances import BalanceReader
+from bot.market.positions import PositionReader
+from bot.chain.client import Chain, HeadTracker
+from bot.chain.binding import StartupRefused, bind_chains, refuse_lost_devnet
+from bot.delivery.alerts.cooldowns import CooldownAlerts
+from bot.delivery.alerts.digest import Digests
 from bot.storage.alert_settings import AlertSettingsRows
-from bot.alerts.jobs import schedule_market_alerts
-from bot.alerts.prices import PriceAlerts
-from bot.alerts.rebalance import RebalanceWatcher
+from bot.delivery.alerts.jobs import schedule_market_alerts
+from bot.delivery.alerts.prices import PriceAlerts
+from bot.delivery.alerts.rebalance import RebalanceWatcher
 from bot.storage.market_alerts import PriceAlertRows, RebalanceRows
 from bot.dca.plans import Dca
 from bot.points import Points
@@ -40,21 +40,21 @@ from bot.config import Config, url_secrets
 from bot.logs import redact_more
 from bot.core.frontends import FrontEnds
 from bot.core.notices import Notices
-from bot.outbox import Outbox
-from bot.outbox.render import Renderer
+from bot.delivery.outbox import Outbox
+from bot.delivery.outbox.render import Renderer
 from bot.storage.outbox import OutboxRows
 from bot.core.router import Router
 from bot.faucet import Faucet
 from bot.i18n import Catalogs
-from bot.market import Market
-from bot.prices.hermes import Hermes
+from bot.market.quotes import Market
+from bot.market.prices.hermes import Hermes
 from bot.storage.prices import LastFreshPriceRows
 from bot.issuance.orders import Orders
 from bot.issuance.venue import Issuance
-from bot.profile import Profile, PythRef, load_profiles
+from bot.chain.profile import Profile, PythRef, load_profiles
 from bot.storage.orders import OrderRows
 from bot.trading.desks import Desks
-from bot.schedule import Schedule
+from bot.delivery.schedule import Schedule
 from bot.services import Services
 from bot.storage.announcements import AnnouncementRows
 from bot.storage.connected import ConnectedAddressRows, ConnectLinkRows, SigningLinkRows
@@ -75,12 +75,12 @@ from bot.trading.withdraw import Withdraw
 from bot.trading.nonces import NonceManager
 from bot.trading.failpoints import kill_at
 from bot.trading.reconcile import reconcile
-from bot.discovery import verify_at_startup
-from bot.verify import hermes_for
-from bot.web import connect as connect_pages
-from bot.web import sign as sign_pages
-from bot.web.pages import PageKit
-from bot.web.server import WebServer, bind, public_url
+from bot.chain.discovery import verify_at_startup
+from bot.chain.verify import hermes_for
+from bot.frontends.web import connect as connect_pages
+from bot.frontends.web import sign as sign_pages
+from bot.frontends.web.pages import PageKit
+from bot.frontends.web.server import WebServer, bind, public_url
 from handlers import register_all
 from wallets.connected import ConnectedWallets, ConnectSettings, LinkChain
 from wallets.custodial import CustodialWallets
@@ -322,7 +322,7 @@ async def _open_chain(profile: Profile, intents: IntentRows, track_head: bool,
 
 
 async def _bind(db: Database, config: Config, profile: Profile, chain: Chain, companions: tuple[Profile, ...]) -> None:
-    """The database bound to its chains (bot.chainbind); a companion on a chain of its own through a short-lived
+    """The database bound to its chains (bot.chain.binding); a companion on a chain of its own through a short-lived
     connection of its own (its lasting one is opened later with its head tracker)."""
     pairs, own = [(profile, chain)], []
     for other in companions:
@@ -368,7 +368,7 @@ def _devnet_faucet(profile: Profile, head: HeadTracker) -> Faucet:
 
 
 def _hermes(profile: Profile, opened: AsyncExitStack) -> Hermes | None:
-    """The profile's Hermes client (bot.verify.hermes_for), closed with the app."""
+    """The profile's Hermes client (bot.chain.verify.hermes_for), closed with the app."""
     hermes = hermes_for(profile)
     if hermes is not None:
         opened.push_async_callback(hermes.close)

@@ -14,13 +14,13 @@ import sys
 from datetime import date
 
 from bot.config import Config, ConfigError, load_config
-from bot.adapters.base import Frontend
-from bot.chainbind import StartupRefused
+from bot.frontends.adapters.base import Frontend
+from bot.chain.binding import StartupRefused
 from bot.logs import scrub, setup_logging
-from bot.profile import ProfileError
+from bot.chain.profile import ProfileError
 from bot.storage.db import DatabaseDamaged
-from bot.verify import ProfileMismatch
-from bot.web.server import WebError
+from bot.chain.verify import ProfileMismatch
+from bot.frontends.web.server import WebError
 
 log = logging.getLogger("indexbot")
 CONNECT_BACKOFF = (1.0, 60.0)  # seconds: the first wait before connecting to a platform again, and the longest
@@ -28,8 +28,8 @@ CONNECT_BACKOFF = (1.0, 60.0)  # seconds: the first wait before connecting to a 
 
 def _refusal(exc: BaseException) -> str | None:
     """The one line for a start-up error that an operator can act on; None for anything else."""
-    from bot.adapters.startup import platform_refusal
-    from bot.chain import ChainUnavailable
+    from bot.frontends.adapters.startup import platform_refusal
+    from bot.chain.client import ChainUnavailable
 
     if isinstance(exc, ChainUnavailable):  # its text can hold an RPC URL with its key: only the kind is shown
         cause = exc.__cause__ or exc
@@ -40,7 +40,7 @@ def _refusal(exc: BaseException) -> str | None:
 async def _connect(frontend: Frontend) -> None:
     """Start `frontend`, trying again with a doubling wait (up to a minute) while it fails for a network reason;
     a refusal (a rejected token) ends the start-up."""
-    from bot.adapters.startup import transient
+    from bot.frontends.adapters.startup import transient
 
     delay = CONNECT_BACKOFF[0]
     while True:
@@ -56,7 +56,7 @@ async def _connect(frontend: Frontend) -> None:
 
 
 async def _chat(config: Config) -> int:
-    from bot.adapters.console import ConsoleFrontend
+    from bot.frontends.adapters.console import ConsoleFrontend
     from bot.app import App
 
     app = await App.start(config)
@@ -81,12 +81,12 @@ async def _run(config: Config) -> int:
     frontends: list[Frontend] = []
     try:
         if config.telegram_token:
-            from bot.adapters.telegram import TelegramFrontend
+            from bot.frontends.adapters.telegram import TelegramFrontend
 
             frontends.append(TelegramFrontend(app, config.telegram_token.reveal(), config.telegram_api_url,
                                               limits=config.telegram))
         if config.discord_token:
-            from bot.adapters.discord import DiscordFrontend
+            from bot.frontends.adapters.discord import DiscordFrontend
 
             frontends.append(DiscordFrontend(app, config.discord_token.reveal(), config.discord_guild_id))
         for frontend in frontends:
@@ -124,13 +124,13 @@ async def _points_snapshot(config: Config, day: date | None) -> int:
 
 
 async def _check(config: Config, profile: str | None) -> int:
-    """`indexbot check`: the pre-flight report of a chain profile (bot.check); 0 when the bot would start."""
+    """`indexbot check`: the pre-flight report of a chain profile (bot.chain.check); 0 when the bot would start."""
     import aiohttp
 
-    from bot.chain import Chain, ChainUnavailable
-    from bot.check import load_for_check, render, run_check
+    from bot.chain.client import Chain, ChainUnavailable
+    from bot.chain.check import load_for_check, render, run_check
     from bot.config import redact_url
-    from bot.profile import profile_file
+    from bot.chain.profile import profile_file
 
     name = profile or config.chain or "base"
     prof = load_for_check(name, config.home, config.profile_override, config.rpc_urls)

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from bot.announce.config import AnnounceConfig, AnnounceConfigError, parse_announce
-from bot.housekeeping import Retention, RetentionConfigError, parse_retention
-from bot.alerts.config import AlertsConfig, AlertsConfigError, parse_alerts
-from bot.boost import BoostConfigError, BoostTable, parse_boost
-from bot.market import MarketSettings
+from bot.delivery.announce.config import AnnounceConfig, AnnounceConfigError, parse_announce
+from bot.delivery.housekeeping import Retention, RetentionConfigError, parse_retention
+from bot.delivery.alerts.config import AlertsConfig, AlertsConfigError, parse_alerts
+from bot.points.boost import BoostConfigError, BoostTable, parse_boost
+from bot.market.quotes import MarketSettings
 from bot.points.config import PointsConfig, PointsConfigError, parse_points
 from bot.services import Limits
 from bot.trading.ports import TradeSettings
@@ -93,7 +93,7 @@ class WebSettings:
 
 @dataclass(frozen=True)
 class TelegramLimits:
-    """Telegram's flood limits the bot keeps to (bot/adapters/telegram_limits.py); [telegram] in the TOML file.
+    """Telegram's flood limits the bot keeps to (bot/frontends/adapters/telegram_limits.py); [telegram] in the TOML file.
 
     `scale` multiplies every rate (a time-scaled emulator in tests and benches keeps the ratios): 10 means
     300 messages/s overall, 10 a second per private chat, 200 a minute per group.
@@ -141,15 +141,15 @@ class Config:
     trading: TradeSettings = field(default_factory=TradeSettings)
     web: WebSettings = field(default_factory=WebSettings)
     telegram: TelegramLimits = field(default_factory=TelegramLimits)  # [telegram] in the TOML file
-    boost: BoostTable = field(default_factory=BoostTable)  # [boost] in the TOML file (bot.boost)
+    boost: BoostTable = field(default_factory=BoostTable)  # [boost] in the TOML file (bot.points.boost)
     points: PointsConfig = field(default_factory=PointsConfig)  # [points] in the TOML file (bot.points.config)
-    alerts: AlertsConfig = field(default_factory=AlertsConfig)  # [alerts] in the TOML file (bot.alerts.config)
-    announce: AnnounceConfig = field(default_factory=AnnounceConfig)  # [moderators] and [announce] (bot.announce.config)
-    retention: Retention = field(default_factory=Retention)  # [retention]: how long unused rows are kept (bot.housekeeping)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)  # [alerts] in the TOML file (bot.delivery.alerts.config)
+    announce: AnnounceConfig = field(default_factory=AnnounceConfig)  # [moderators] and [announce] (bot.delivery.announce.config)
+    retention: Retention = field(default_factory=Retention)  # [retention]: how long unused rows are kept (bot.delivery.housekeeping)
     discord_invite_url: str | None = None  # the server invite /invite shares on Discord, with the user's code
     failpoint: str | None = None  # INDEXBOT_FAILPOINT: fault tests only (bot.trading.failpoints)
     issuance_watch_seconds: float = 2.0  # [issuance] watch_seconds: how often pending factory orders are checked
-    profile_override: Path | None = None  # INDEXBOT_PROFILE_OVERRIDE: a TOML layered over the chain profile (bot.profile)
+    profile_override: Path | None = None  # INDEXBOT_PROFILE_OVERRIDE: a TOML layered over the chain profile (bot.chain.profile)
     log_range_blocks: int | None = None  # INDEXBOT_LOG_RANGE_BLOCKS: most blocks per eth_getLogs, over the home profile's
     proxies: tuple[tuple[str, str], ...] = ()  # (name, URL) of each proxy variable set in the environment (PROXY_NAMES)
 

@@ -5,26 +5,26 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from decimal import Decimal
 
-from bot.alerts.digest import Digests
-from bot.alerts.prices import PriceAlerts
+from bot.delivery.alerts.digest import Digests
+from bot.delivery.alerts.prices import PriceAlerts
 from bot.storage.alert_settings import AlertSettingsRows
 from bot.storage.deletions import PendingDeletionRows
-from bot.announce.service import Announcements
-from bot.balances import BalanceReader
-from bot.boost import BoostTable
-from bot.alerts.cooldowns import CooldownAlerts
+from bot.delivery.announce.service import Announcements
+from bot.market.balances import BalanceReader
+from bot.points.boost import BoostTable
+from bot.delivery.alerts.cooldowns import CooldownAlerts
 from bot.dca.plans import Dca
 from bot.faucet import Faucet
-from bot.fees import IndexFees
+from bot.market.fees import IndexFees
 from bot.i18n import Catalogs
-from bot.market import Market
-from bot.outbox import Outbox
+from bot.market.quotes import Market
+from bot.delivery.outbox import Outbox
 from bot.points import Points
 from bot.issuance.venue import Issuance
-from bot.profile import IndexRef, Profile
+from bot.chain.profile import IndexRef, Profile
 from bot.trading.desks import Desks
-from bot.schedule import Schedule
-from bot.staking import PositionReader
+from bot.delivery.schedule import Schedule
+from bot.market.positions import PositionReader
 from bot.storage.repositories import UserRows
 from bot.storage.wallets import SettingsRows
 from wallets.connected import ConnectedWallets
@@ -61,20 +61,20 @@ class Services:
     deletions: PendingDeletionRows  # messages the front ends must delete at a given time (an exported key)
     desks: Desks  # each chain's intent pipeline (buy, sell, withdraw, stake); `desks.home` is the home chain's
     connected: ConnectedWallets  # the user's own wallet: /connect, signing links (wallets.connected)
-    positions: PositionReader  # staking positions and SOSO boost, read from the chain (bot.staking)
+    positions: PositionReader  # staking positions and SOSO boost, read from the chain (bot.market.positions)
     boost: BoostTable  # boost levels and points multipliers (config [boost])
     points: Points  # the points ledger, referrals and the daily snapshot (bot.points)
-    outbox: Outbox  # everything said unprompted: alerts, DCA runs, announcements (bot.outbox)
-    schedule: Schedule  # named timed jobs (bot.schedule)
-    announcements: Announcements  # moderators' announcements (bot.announce)
-    cooldowns: CooldownAlerts  # cooldown-end alerts (bot.alerts.cooldowns)
+    outbox: Outbox  # everything said unprompted: alerts, DCA runs, announcements (bot.delivery.outbox)
+    schedule: Schedule  # named timed jobs (bot.delivery.schedule)
+    announcements: Announcements  # moderators' announcements (bot.delivery.announce)
+    cooldowns: CooldownAlerts  # cooldown-end alerts (bot.delivery.alerts.cooldowns)
     dca: Dca  # DCA plans and their runs (bot.dca)
-    price_alerts: PriceAlerts  # /alert lines and their check (bot.alerts.prices)
+    price_alerts: PriceAlerts  # /alert lines and their check (bot.delivery.alerts.prices)
     alert_settings: AlertSettingsRows  # /alerts: kinds on or off, quiet hours, digest time
-    digests: Digests  # the daily points digest (bot.alerts.digest)
+    digests: Digests  # the daily points digest (bot.delivery.alerts.digest)
     issuance: Issuance  # indexes issued by a factory: quotes, requests, /orders (bot.issuance)
-    fees: IndexFees  # each pool index's daily fee, for /indexes (bot.fees)
-    companions: tuple[Profile, ...]  # the other chains loaded beside `profile` (bot.profile.load_profiles); may be ()
+    fees: IndexFees  # each pool index's daily fee, for /indexes (bot.market.fees)
+    companions: tuple[Profile, ...]  # the other chains loaded beside `profile` (bot.chain.profile.load_profiles); may be ()
     remote_balances: tuple[BalanceReader, ...]  # ETH, USDC and pool indexes on companion chains not the home one
     faucet: Faucet | None = None  # the devnet's only; /faucet is registered only when there is one
 

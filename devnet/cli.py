@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 from web3.exceptions import Web3Exception
 
 from bot.issuance.hours import ALWAYS_OPEN, MarketHours
-from bot.profile import Profile, load_profile
+from bot.chain.profile import Profile, load_profile
 from devnet import fulfil, hermes
 from devnet import operator as op
 from devnet.anvil import HOST, Anvil, AnvilError, clear_states, free_port, is_anvil, pid_alive, stop_pid, wait_ready

@@ -8,7 +8,7 @@ Each index in `LP_INDEXES` also gets a Uniswap V2 pair against USDC, seeded at i
 in one batch at the end (anvil mines them in nonce order), so addresses are deterministic: the same
 sources, artifacts and market data on a fresh anvil always give the same addresses. `boot` relies on
 that: it loads a cached `anvil_dumpState` taken right after a deploy with the same hash, else deploys and
-caches. The profile is written with tomli_w in the schema `bot.profile.parse_profile` reads.
+caches. The profile is written with tomli_w in the schema `bot.chain.profile.parse_profile` reads.
 
 The same deploy puts the stock index (devnet.stocks: tokenized stocks, their feeds, an IndexFactory issuing
 MAG7.nex) on the same anvil and writes its profile, `stocks.toml`, beside the devnet's, which names it in
@@ -31,8 +31,8 @@ import tomli_w
 from eth_account import Account
 from web3.contract import AsyncContract
 
-from bot.engine.methodology import tokenset_for, weights_for
-from bot.profile import STANDARD_FEE_TIERS, Profile, parse_profile
+from bot.market.engine.methodology import tokenset_for, weights_for
+from bot.chain.profile import STANDARD_FEE_TIERS, Profile, parse_profile
 from devnet import anvil as anvil_rpc
 from devnet.anvil import Anvil
 from devnet.compile import BUILD_DIR, all_artifacts, artifacts_hash, build_lock
@@ -66,8 +66,8 @@ ZERO = "0x0000000000000000000000000000000000000000"
 _HERE = Path(__file__).resolve().parent
 _CODE_FILES = (
     _HERE / "deploy.py", _HERE / "pools.py", _HERE / "pairs.py", _HERE / "rpc.py",
-    _HERE.parent / "bot" / "engine" / "methodology.py",
-    _HERE / "stocks.py", _HERE / "market.py", _HERE.parent / "bot" / "engine" / "reindex.py", _HERE / "hermes.py",
+    _HERE.parent / "bot" / "market" / "engine" / "methodology.py",
+    _HERE / "stocks.py", _HERE / "market.py", _HERE.parent / "bot" / "market" / "engine" / "reindex.py", _HERE / "hermes.py",
 )
 
 

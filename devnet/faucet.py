@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.faucet import Grant
-from bot.profile import Profile
+from bot.chain.profile import Profile
 from devnet import operator
 from devnet.rpc import Sender, connect, contract
 

@@ -27,7 +27,7 @@ from hexbytes import HexBytes
 from web3 import AsyncWeb3
 
 from bot.issuance.hours import ALWAYS_OPEN, DAY_NAMES, MarketHours
-from bot.profile import IndexRef, Profile, load_profile
+from bot.chain.profile import IndexRef, Profile, load_profile
 from devnet.operator import chain_now
 from devnet.rpc import Sender, connect, contract
 from devnet.stocks import FULFILLER_KEY

@@ -29,9 +29,9 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from bot.chainbind import StartupRefused
+from bot.chain.binding import StartupRefused
 from bot.issuance.hours import MarketHours
-from bot.profile import Profile, load_profile
+from bot.chain.profile import Profile, load_profile
 from devnet import anvil as anvil_rpc
 from devnet.anvil import CHAIN_ID, HOST, Anvil, AnvilError, is_anvil, pid_alive, stop_pid
 from devnet.deploy import STOCKS_PROFILE, boot, devnet_feeds, keep_time_monotonic, restamp, write_profile

@@ -27,7 +27,7 @@ from typing import Any
 import tomli_w
 from aiohttp import ClientSession, web
 
-from bot.profile import Profile, load_profile
+from bot.chain.profile import Profile, load_profile
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bot.engine.methodology import Constituent
+from bot.market.engine.methodology import Constituent
 
 MARKET_PATH = Path(__file__).resolve().parent / "market.toml"
 DECIMAL_CONFIG = {"floor", "cap", "min_market_cap"}

@@ -19,11 +19,11 @@ from eth_utils.address import is_address, to_checksum_address
 from web3 import AsyncWeb3
 from web3.types import TxReceipt
 
-from bot.engine.basket import TokensetEntry, nav_per_token
-from bot.engine.methodology import tokenset_for, weights_for
-from bot.engine.reindex import Reindex, ReindexSchedule, plan_reindex
+from bot.market.engine.basket import TokensetEntry, nav_per_token
+from bot.market.engine.methodology import tokenset_for, weights_for
+from bot.market.engine.reindex import Reindex, ReindexSchedule, plan_reindex
 from bot.issuance.hours import MarketHours
-from bot.profile import IndexRef, LpRef, Profile, TokenRef
+from bot.chain.profile import IndexRef, LpRef, Profile, TokenRef
 from devnet import anvil as anvil_rpc
 from devnet.market import MARKET_PATH, Market, StockMarket, load_market, load_stock_market
 from devnet.pairs import matching_amount, sort_tokens

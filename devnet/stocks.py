@@ -2,7 +2,7 @@
 
 Deployed on the same anvil as the SSI protocol; its chain profile (`stocks.toml`, profile `devnet-stocks`) is a
 companion of the devnet profile: same chain, same USDC, WETH and Multicall3. The data is market.toml's [stocks]:
-the top `count` stocks by market cap are the current list with bot.engine.reindex's market-cap shares (AVGO, the
+the top `count` stocks by market cap are the current list with bot.market.engine.reindex's market-cap shares (AVGO, the
 8th, is the candidate a price move brings in at the monthly reindex). The deployer seeds the index with a first
 issuance, filled at once so NAV is meaningful, and leaves a USDC reserve for redemptions; the fulfilment process
 (devnet.fulfil) fills later requests while the market is open, from its own account, the factory's operator.
@@ -17,7 +17,7 @@ from typing import Any
 from eth_account import Account
 from web3.contract import AsyncContract
 
-from bot.engine.reindex import market_cap_shares
+from bot.market.engine.reindex import market_cap_shares
 from devnet.market import StockMarket
 from devnet.rpc import Sender
 

@@ -16,7 +16,7 @@ margin (config `[alerts]`: 1 % of the line for USD, 0.25 percentage points for p
 where it re-arms. One made while its line is already crossed fires at the next crossing. Bad input changes
 nothing and says what is valid: the index must exist, a USD line is positive with at most `usd_decimals`
 decimals and below `max_usd`, a premium is between -`max_premium_pct` and +`max_premium_pct` percent and not
-0, and a user has at most `max_per_user` alerts. The checks themselves run in bot.alerts.prices.
+0, and a user has at most `max_per_user` alerts. The checks themselves run in bot.delivery.alerts.prices.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import re
 from decimal import Decimal
 from functools import partial
 
-from bot.alerts.prices import PriceAlerts, delete_button, describe, now_line, rearm_level, shown_level, upward
+from bot.delivery.alerts.prices import PriceAlerts, delete_button, describe, now_line, rearm_level, shown_level, upward
 from bot.core.amounts import parse_amount, parse_id
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Msg, Reply, Usd

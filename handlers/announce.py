@@ -6,7 +6,7 @@
     /announce status [id]                     sent, pending, blocked, failed, unconfirmed
     /announce cancel [id]                     stop what is not yet sent
 
-Rights are checked on every use, presses of the preview's buttons included (bot.announce.rights).
+Rights are checked on every use, presses of the preview's buttons included (bot.delivery.announce.rights).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 import time
 from functools import partial
 
-from bot.announce.service import header
-from bot.announce.when import parse_when
+from bot.delivery.announce.service import header
+from bot.delivery.announce.when import parse_when
 from bot.core.amounts import parse_id
 from bot.core.errors import UserError
 from bot.core.messages import Button, Msg, Reply, When

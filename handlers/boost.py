@@ -1,5 +1,5 @@
 """/boost: SOSO staked, its ratio to the index holdings, the boost level it gives, what the next level takes,
-and the level table (bot.boost; every number is config).
+and the level table (bot.points.boost; every number is config).
 
 `/boost add <amount>` and `/boost remove <amount>` are staking transactions, registered with the router as
 sub-commands of /boost by the staking feature (handlers/stake.py) when the chain has SOSO staking; the router
@@ -8,13 +8,13 @@ runs them before this handler. A sub-command nobody registered is refused here a
 
 from functools import partial
 
-from bot.boost import BoostTable
+from bot.points.boost import BoostTable
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Msg, Pct, Reply, Usd
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.services import Services
-from bot.staking import Boost
+from bot.market.positions import Boost
 from handlers.shared.holdings import holder
 
 SUB_COMMANDS = ("add", "remove")

@@ -1,9 +1,9 @@
-"""The Claim button of a cooldown-end alert (bot/alerts/cooldowns.py): pressing it is typing `/claim <symbol> all`,
+"""The Claim button of a cooldown-end alert (bot/delivery/alerts/cooldowns.py): pressing it is typing `/claim <symbol> all`,
 the same offer with Confirm / Cancel, checked against the chain."""
 
 from functools import partial
 
-from bot.alerts.cooldowns import CLAIM_ACTION
+from bot.delivery.alerts.cooldowns import CLAIM_ACTION
 from bot.core.errors import UserError
 from bot.core.messages import Reply
 from bot.core.request import Caller

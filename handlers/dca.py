@@ -20,7 +20,7 @@ from bot.core.request import Caller
 from bot.core.router import Router
 from bot.dca.cadence import parse_cadence, parse_time
 from bot.dca.plans import PAUSE_AFTER, Dca, cadence_msg
-from bot.profile import IndexRef
+from bot.chain.profile import IndexRef
 from bot.services import Services
 from bot.storage.dca import Plan
 

@@ -13,8 +13,8 @@ from bot.core.messages import Amount, Button, Msg, Pct, Reply, Usd
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.issuance import present as issuance_present
-from bot.market import IndexState, Snapshot
-from bot.prices import present as prices
+from bot.market.quotes import IndexState, Snapshot
+from bot.market.prices import present as prices
 from bot.services import Services
 
 

@@ -1,17 +1,17 @@
 """/positions: per index held / staked / cooling down / claimable with USD values at NAV and the points
 multiplier of each part, then SOSO staked and the boost level. Everything is read from the chain in one round
-trip (bot.staking); times are in the user's `/timezone`."""
+trip (bot.market.positions); times are in the user's `/timezone`."""
 
 from decimal import Decimal
 from functools import partial
 
-from bot.boost import BoostTable, Part, multiplier
+from bot.points.boost import BoostTable, Part, multiplier
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Msg, Param, Reply, Usd, When
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.services import Services
-from bot.staking import Position, Positions
+from bot.market.positions import Position, Positions
 from handlers.shared.holdings import holder
 
 

@@ -19,7 +19,7 @@ from bot.core.messages import Amount, Msg, Pct, Reply
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.issuance import present as issuance_present
-from bot.profile import IndexRef
+from bot.chain.profile import IndexRef
 from bot.services import Services
 from bot.trading.present import wallet_line
 from bot.trading.swap import BPS

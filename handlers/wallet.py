@@ -7,7 +7,7 @@ import re
 from dataclasses import replace
 from functools import partial
 
-from bot.balances import Balances, Holding
+from bot.market.balances import Balances, Holding
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Button, Msg, Reply, Usd
 from bot.core.request import Caller

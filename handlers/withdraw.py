@@ -18,7 +18,7 @@ from bot.core.messages import Amount, Msg, Reply
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.core.secrets import Secret, is_pin
-from bot.profile import TokenRef
+from bot.chain.profile import TokenRef
 from bot.services import Services
 from bot.trading.executor import Executor
 from handlers.shared.confirm import confirm_buttons

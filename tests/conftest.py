@@ -22,8 +22,8 @@ import discord
 import pytest
 from web3 import AsyncWeb3
 
-from bot.adapters.discord import DiscordFrontend
-from bot.adapters.telegram import TelegramFrontend
+from bot.frontends.adapters.discord import DiscordFrontend
+from bot.frontends.adapters.telegram import TelegramFrontend
 from bot.app import App
 from bot.config import Config, TelegramLimits, WebSettings
 from bot.storage.db import Database

@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
-from bot.adapters.base import PlainMarkup
-from bot.announce.config import AnnounceConfig, AnnounceConfigError, parse_announce
-from bot.announce.service import Announcements, job_name
-from bot.announce.when import parse_when
+from bot.frontends.adapters.base import PlainMarkup
+from bot.delivery.announce.config import AnnounceConfig, AnnounceConfigError, parse_announce
+from bot.delivery.announce.service import Announcements, job_name
+from bot.delivery.announce.when import parse_when
 from bot.app import App
 from bot.core.messages import Msg, When
 from bot.core.request import Request, Standing, split_command
 from bot.core.router import Outcome
-from bot.schedule import Schedule
+from bot.delivery.schedule import Schedule
 from conftest import make_config
 from devnet.harness import Devnet
 from auxil.trading import Recorder

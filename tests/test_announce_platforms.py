@@ -13,9 +13,9 @@ from typing import Any
 import discord
 import pytest
 
-from bot.adapters.discord import DiscordFrontend, DiscordMarkup
-from bot.adapters.telegram import TelegramFrontend
-from bot.announce.config import AnnounceConfig
+from bot.frontends.adapters.discord import DiscordFrontend, DiscordMarkup
+from bot.frontends.adapters.telegram import TelegramFrontend
+from bot.delivery.announce.config import AnnounceConfig
 from bot.app import App
 from bot.core.messages import Msg
 from conftest import make_config

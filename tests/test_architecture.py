@@ -1,4 +1,4 @@
-"""The core knows nothing of chat: no module outside bot/adapters imports telegram or discord."""
+"""The core knows nothing of chat: no module outside bot/frontends/adapters imports telegram or discord."""
 
 import ast
 from pathlib import Path

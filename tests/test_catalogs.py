@@ -68,7 +68,7 @@ def test_dynamic_keys_exist() -> None:
 
 
 def test_discord_option_descriptions_exist() -> None:
-    from bot.adapters.discord_commands import SLASH
+    from bot.frontends.adapters.discord_commands import SLASH
 
     keys = {f"param.{name}.{option.name}" for name, slash in SLASH.items() for option in slash.options}
     assert keys and sorted(keys - set(ENGLISH)) == []

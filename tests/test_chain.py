@@ -7,7 +7,7 @@ import pytest
 from eth_abi.abi import encode
 
 from bot.app import App
-from bot.chain import AGGREGATE3, decode_aggregate3, encode_aggregate3
+from bot.chain.client import AGGREGATE3, decode_aggregate3, encode_aggregate3
 from conftest import make_config
 from devnet.harness import Devnet
 

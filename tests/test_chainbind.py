@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from bot.app import App
-from bot.chain import Chain
-from bot.chainbind import ChainMismatch, bind_chains
+from bot.chain.client import Chain
+from bot.chain.binding import ChainMismatch, bind_chains
 from bot.storage.db import Database
 from conftest import make_config
 from devnet import deploy, harness
@@ -245,7 +245,7 @@ async def test_a_corrupt_state_file_is_refused_before_anything_starts(
 
 async def test_a_missing_state_under_a_bound_database_is_refused(chain: Devnet, tmp_path: Path) -> None:
     """The embedded devnet's saved chain deleted while the database remains: refused before a new devnet starts."""
-    from bot.chainbind import refuse_lost_devnet
+    from bot.chain.binding import refuse_lost_devnet
 
     db = await Database.open(tmp_path / "bot.sqlite3")
     try:

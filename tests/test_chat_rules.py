@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 import tomli_w
 
-from bot.adapters.base import PlainMarkup
-from bot.adapters.telegram import TelegramFrontend
-from bot.announce.when import parse_when
+from bot.frontends.adapters.base import PlainMarkup
+from bot.frontends.adapters.telegram import TelegramFrontend
+from bot.delivery.announce.when import parse_when
 from bot.app import App
 from bot.config import ConfigError, load_config
-from bot.housekeeping import PURGE_JOB, Retention
+from bot.delivery.housekeeping import PURGE_JOB, Retention
 from bot.core.amounts import parse_id
 from bot.core.messages import Msg
-from bot.announce.service import job_name
+from bot.delivery.announce.service import job_name
 from bot.core.request import Request, Standing, for_another_bot, split_command
 from bot.core.router import GROUP_FORM, Outcome
 from bot.i18n import Catalogs

@@ -21,15 +21,15 @@ import pytest
 import tomli_w
 
 from bot.app import App
-from bot.chain import Chain
-from bot.check import Report, Sources, load_for_check, render, run_check
+from bot.chain.client import Chain
+from bot.chain.check import Report, Sources, load_for_check, render, run_check
 from bot.cli import main
 from bot.config import load_config, redact_url
-from bot.discovery import GET_STAKE_TOKENS, verify_at_startup
-from bot.profile import (
+from bot.chain.discovery import GET_STAKE_TOKENS, verify_at_startup
+from bot.chain.profile import (
     PROFILES_DIR, ProfileError, load_profile, load_profile_data, load_profiles, merge_profile_data, parse_profile,
 )
-from bot.verify import ProfileMismatch
+from bot.chain.verify import ProfileMismatch
 from conftest import make_config
 from devnet.anvil import Anvil
 from devnet.harness import Devnet
@@ -477,7 +477,7 @@ async def test_start_up_counts_the_lp_tokens_asset_locking_accepts(chain: Devnet
         usdc = chain.profile.usdc.address
         await w3.eth.wait_for_transaction_receipt(await locking.functions.updateLockConfig(usdc, 1, 10**30, 3600).transact({"from": me}))
         await w3.eth.wait_for_transaction_receipt(await locking.functions.setEpoch(usdc, 1).transact({"from": me}))
-    with caplog.at_level("WARNING", logger="bot.discovery"):
+    with caplog.at_level("WARNING", logger="bot.chain.discovery"):
         app = await App.start(replace(make_config(chain, tmp_path), chain=str(path)), track_head=False)
     try:
         found = [(lp.token.address, lp.token.symbol, lp.token.decimals, lp.index, lp.kind) for lp in app.profile.lp_tokens]

@@ -17,12 +17,12 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
-from bot.adapters.base import PlainMarkup
+from bot.frontends.adapters.base import PlainMarkup
 from bot.app import App
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Msg
 from bot.storage.intents import IntentRows
-from bot.web.server import HEADERS
+from bot.frontends.web.server import HEADERS
 from wallets.connected import TxRequest
 from auxil.catalog import text
 from auxil.requests import Console
@@ -162,7 +162,7 @@ async def test_pages_are_localized_escaped_and_strict(app: App, http: aiohttp.Cl
 
 
 async def test_static_files_fetch_nothing_from_elsewhere() -> None:
-    from bot.web.server import STATIC_DIR
+    from bot.frontends.web.server import STATIC_DIR
 
     for path in STATIC_DIR.iterdir():
         body = path.read_text()
@@ -180,7 +180,7 @@ async def an_intent(app: App, user_id: int, address: str) -> int:
 
 
 def usdc_approval(app: App, amount: Decimal) -> TxRequest:
-    from bot import protocol as p
+    from bot.chain import protocol as p
 
     usdc = app.profile.usdc
     data = "0x" + p.APPROVE.encode(app.profile.swap_router02, int(amount.scaleb(usdc.decimals))).hex()

@@ -22,8 +22,8 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
-from bot import protocol as p
-from bot.adapters.base import PlainMarkup
+from bot.chain import protocol as p
+from bot.frontends.adapters.base import PlainMarkup
 from bot.app import App
 from bot.core.messages import Amount, When
 from bot.core.request import Request

@@ -25,7 +25,7 @@ import pytest
 from eth_account import Account
 
 from bot.app import App
-from bot.chain import Chain
+from bot.chain.client import Chain
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Msg
 from bot.storage.intents import IntentRows
@@ -38,7 +38,7 @@ from auxil.connected import Hashes
 ETHEREUM = 1
 KEY = Account.from_key("0x" + "44" * 32)
 RECIPIENT = "0x000000000000000000000000000000000000bEEF"
-STATIC = Path(__file__).resolve().parents[1] / "bot" / "web" / "static"
+STATIC = Path(__file__).resolve().parents[1] / "bot" / "frontends" / "web" / "static"
 
 
 @pytest.fixture(scope="module")

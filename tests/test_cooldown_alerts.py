@@ -16,9 +16,9 @@ from test_staking_txs import confirmed, cooldown_info, holder, mag7
 from auxil.requests import labels
 from auxil.trading import Recorder, click, press, say, token_balance
 
-from bot.adapters.base import PlainMarkup
-from bot.alerts import cooldowns as cooldowns_module
-from bot.alerts.cooldowns import CooldownAlerts
+from bot.frontends.adapters.base import PlainMarkup
+from bot.delivery.alerts import cooldowns as cooldowns_module
+from bot.delivery.alerts.cooldowns import CooldownAlerts
 from bot.app import App
 from bot.core.messages import Rendered
 from bot.storage.cooldowns import CooldownWatch

@@ -14,9 +14,9 @@ import pytest_asyncio
 from web3 import AsyncWeb3
 from web3.exceptions import ContractCustomError, ContractLogicError
 
-from bot.engine.basket import TokensetEntry, nav_per_token
+from bot.market.engine.basket import TokensetEntry, nav_per_token
 from bot.core.messages import Msg
-from bot.profile import Profile, load_profile
+from bot.chain.profile import Profile, load_profile
 from bot.core.reverts import explain, revert_of
 from devnet import cli
 from devnet import operator as op

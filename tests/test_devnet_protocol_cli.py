@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.profile import load_profile
+from bot.chain.profile import load_profile
 from devnet import cli
 from devnet.anvil import free_port
 from devnet.rpc import Sender, connect, contract

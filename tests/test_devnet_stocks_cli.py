@@ -15,7 +15,7 @@ import pytest
 from eth_account import Account
 
 from bot.issuance.hours import ALWAYS_OPEN
-from bot.profile import load_profile
+from bot.chain.profile import load_profile
 from devnet import cli
 from devnet.anvil import free_port, pid_alive
 from devnet.process import running

@@ -23,8 +23,8 @@ import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
-from bot.adapters.discord import DiscordFrontend, DiscordMarkup, chunks
-from bot.adapters.discord_commands import CatalogTranslator, build_command, ordered_args
+from bot.frontends.adapters.discord import DiscordFrontend, DiscordMarkup, chunks
+from bot.frontends.adapters.discord_commands import CatalogTranslator, build_command, ordered_args
 from bot.app import App
 from bot.core.messages import Button, Msg, Rendered, RenderedButton, Reply
 from bot.core.request import Caller
@@ -393,7 +393,7 @@ async def test_private_only_command_is_deferred_ephemerally_so_its_answer_stays_
 
 
 def test_every_router_command_has_a_slash_shape(app: App) -> None:
-    from bot.adapters.discord_commands import SLASH
+    from bot.frontends.adapters.discord_commands import SLASH
 
     assert sorted(set(app.router.commands) - set(SLASH)) == []
 

@@ -20,9 +20,9 @@ import pytest
 import yarl
 from discord.gateway import DiscordWebSocket
 
-from bot.adapters.base import PlainMarkup
-from bot.adapters.discord import DiscordFrontend
-from bot.adapters.discord_commands import command_problems
+from bot.frontends.adapters.base import PlainMarkup
+from bot.frontends.adapters.discord import DiscordFrontend
+from bot.frontends.adapters.discord_commands import command_problems
 from bot import cli
 from bot.app import App
 from bot.config import Secret
@@ -106,7 +106,7 @@ async def test_a_refused_sync_is_logged_and_the_bot_runs_on(app: App, rest: Fake
     rest.refuse("PUT", "/commands", 400, INVALID_FORM_BODY, "Invalid Form Body")
     frontend = DiscordFrontend(app, "test-token", guild_id=GUILD_ID)
     try:
-        with caplog.at_level(logging.ERROR, logger="bot.adapters.discord"):
+        with caplog.at_level(logging.ERROR, logger="bot.frontends.adapters.discord"):
             await frontend.bot.login("test-token")  # what `start()` awaits before the gateway: it raised here
         assert any("not synced" in r.getMessage() and "50035" in r.getMessage() for r in caplog.records)
         await slash(frontend, "help")  # the commands Discord had still reach the bot

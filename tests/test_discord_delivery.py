@@ -20,8 +20,8 @@ from pathlib import Path
 import discord
 import pytest
 
-from bot.adapters.discord import SENDS_AT_ONCE, Backoff, DiscordFrontend
-from bot.announce.config import AnnounceConfig
+from bot.frontends.adapters.discord import SENDS_AT_ONCE, Backoff, DiscordFrontend
+from bot.delivery.announce.config import AnnounceConfig
 from bot.app import App
 from bot.core.messages import Msg, Reply
 from bot.metrics import INVALID_REQUESTS

@@ -11,9 +11,9 @@ from test_rebalance_alerts import MAG7, holder, rebalance_messages
 from auxil.alerts import watcher
 from auxil.trading import say
 
-from bot import protocol as p
+from bot.chain import protocol as p
 from bot.app import App
-from bot.chain import Fn
+from bot.chain.client import Fn
 from bot.core.messages import Usd
 from devnet import operator as op
 from devnet.deploy import DAILY_FEE

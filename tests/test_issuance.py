@@ -233,7 +233,7 @@ async def test_new_user_on_telegram_buys_while_closed_and_is_told_when_it_fills(
         hours_app: tuple[App, Fulfiller], chain: Devnet) -> None:
     """The issue's "done": a new Telegram user buys the stock index outside market hours, sees it pending with the
     expected completion time, and the same message is edited with the completion once the devnet market opened."""
-    from bot.adapters.telegram import TelegramFrontend
+    from bot.frontends.adapters.telegram import TelegramFrontend
     from telegram_emulator import BotApiEmulator
     from auxil.telegram import ask, press_and_wait_edit
 

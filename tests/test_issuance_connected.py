@@ -27,7 +27,7 @@ from test_trading_connected import connected_user, send, settled
 from auxil.catalog import text
 from auxil.trading import Recorder, click, say, token_balance
 
-from bot import protocol as p
+from bot.chain import protocol as p
 from bot.app import App
 from bot.core.amounts import from_base_units
 from bot.core.messages import Amount, Msg, Usd, When

@@ -15,9 +15,9 @@ from eth_account import Account
 from web3 import AsyncWeb3
 from web3.exceptions import ContractLogicError
 
-from bot.engine.reindex import SHARE_TOTAL, ReindexSchedule, market_cap_shares
+from bot.market.engine.reindex import SHARE_TOTAL, ReindexSchedule, market_cap_shares
 from bot.issuance.hours import ALWAYS_OPEN, MarketHours
-from bot.profile import IndexRef, Profile, ProfileError, load_profile, parse_profile
+from bot.chain.profile import IndexRef, Profile, ProfileError, load_profile, parse_profile
 from devnet import operator as op
 from devnet.fulfil import ISSUANCE, REDEMPTION, REINDEX, Fill, Fulfiller, parse_hours
 from devnet.harness import Devnet

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.adapters.discord import DiscordFrontend
+from bot.frontends.adapters.discord import DiscordFrontend
 from bot.app import App
 from devnet.fulfil import Fulfiller
 from devnet.harness import Devnet

@@ -16,7 +16,7 @@ from eth_account import Account
 from auxil.trading import PIN, click, custodial_user, funded_user, say, token_balance
 
 from bot.app import App
-from bot.chainbind import StartupRefused
+from bot.chain.binding import StartupRefused
 from bot.config import Config, Secret, load_config
 from conftest import make_config
 from devnet.harness import Devnet

@@ -1,7 +1,7 @@
 """AssetLocking and the Uniswap V2 MAG7.ssi/USDC pair on the devnet: deploy, profile, LP locks and their events,
 unlock cooldowns, the epoch gate, and the start-up check of the profile's LP tokens.
 
-Events are read twice, independently: with the bot's topics and ABI types from bot.protocol, and with web3's
+Events are read twice, independently: with the bot's topics and ABI types from bot.chain.protocol, and with web3's
 decoder built from the compiled contract's ABI.
 """
 
@@ -18,11 +18,11 @@ from eth_utils import keccak, to_checksum_address
 from web3 import AsyncWeb3
 from web3.exceptions import ContractCustomError, ContractLogicError
 
-from bot import protocol as p
-from bot.chain import Call, Chain
-from bot.profile import LpRef, Profile, ProfileError, load_profile, parse_profile
+from bot.chain import protocol as p
+from bot.chain.client import Call, Chain
+from bot.chain.profile import LpRef, Profile, ProfileError, load_profile, parse_profile
 from bot.core.reverts import Revert, explain, revert_of
-from bot.verify import ProfileMismatch, verify_profile
+from bot.chain.verify import ProfileMismatch, verify_profile
 from devnet import compile as solc
 from devnet import operator as op
 from devnet.deploy import COOLDOWN_SECONDS, LOCK_EPOCH, LOCK_LIMIT, LP_USD_PER_SIDE

@@ -13,9 +13,9 @@ import pytest
 import tomli_w
 from eth_utils.address import to_checksum_address
 
-from bot.alerts.rebalance import TOPICS
+from bot.delivery.alerts.rebalance import TOPICS
 from bot.app import App
-from bot.chain import ChainUnavailable
+from bot.chain.client import ChainUnavailable
 from bot.issuance.hours import MarketHours
 from bot.storage.market_alerts import RebalanceRows
 from conftest import make_config

@@ -1,4 +1,4 @@
-"""The chunked log reader (bot.logreader) against real providers' refusals.
+"""The chunked log reader (bot.chain.logreader) against real providers' refusals.
 
 Table-driven: every refusal shape collected from public reports of Infura, Alchemy, QuickNode, reth, zkSync,
 Tenderly and others is read as a range or a results refusal, with the limit and the suggested range it names; rate
@@ -16,9 +16,9 @@ import pytest
 from eth_account import Account
 from web3.exceptions import Web3RPCError
 
-from bot import protocol as p
-from bot.chain import Chain
-from bot.logreader import LogReader, LogsRefused, Refusal, refusal_of
+from bot.chain import protocol as p
+from bot.chain.client import Chain
+from bot.chain.logreader import LogReader, LogsRefused, Refusal, refusal_of
 from devnet.anvil import node_call
 from devnet.harness import Devnet
 from devnet.rpc import DEPLOYER_KEY, Sender, connect, contract
@@ -210,7 +210,7 @@ def test_a_bad_log_range_setting_is_refused_naming_it(tmp_path: Any, env: dict[s
 def test_a_bad_profile_log_range_is_a_profile_error(devnet: Devnet, value: Any) -> None:
     import tomllib
 
-    from bot.profile import ProfileError, parse_profile
+    from bot.chain.profile import ProfileError, parse_profile
 
     data = tomllib.loads(devnet.profile_path.read_text())
     with pytest.raises(ProfileError, match="log_range_blocks: .* is not a whole number of blocks of at least 1"):
@@ -229,7 +229,7 @@ async def test_the_operators_log_names_the_learned_range_without_the_providers_u
                             {"url": "https://base-mainnet.example/v2/SECRETKEY123", "host": "node-7"})
         return []
 
-    caplog.set_level("INFO", logger="bot.logreader")
+    caplog.set_level("INFO", logger="bot.chain.logreader")
     assert await LogReader(fetch, 5_000).read("0x" + "11" * 20, [], 1, 4_000) == []
     assert asked == [(1, 4_000), (1, 800), (801, 1_600), (1_601, 2_400), (2_401, 3_200), (3_201, 4_000)]
     text = caplog.text
@@ -250,7 +250,7 @@ def test_no_module_of_the_bot_sends_eth_getlogs_around_the_reader() -> None:
                 found.append(f"{path.relative_to(root)}:{node.lineno}")
             if isinstance(node, ast.Constant) and node.value == "eth_getLogs" and path.name != "chain.py":
                 found.append(f"{path.relative_to(root)}:{node.lineno}")
-    assert found == ["bot/chain.py:" + str(_get_logs_line(root / "bot/chain.py"))]
+    assert found == ["bot/chain/client.py:" + str(_get_logs_line(root / "bot/chain/client.py"))]
 
 
 def _get_logs_line(path: Any) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from bot.adapters.telegram import TelegramFrontend
+from bot.frontends.adapters.telegram import TelegramFrontend
 from bot.app import App
 from conftest import make_config
 from devnet.harness import Devnet
@@ -133,7 +133,7 @@ def test_a_profiles_keyed_rpc_url_learned_after_set_up_is_hidden(debug_log: Path
 
     keyed = "https://base-mainnet.g.alchemy.com/v2/Pr0fileKeyAbcdef123456"
     redact_more(url_secrets(keyed))
-    logging.getLogger("bot.chain").warning("endpoint %s failed: %s", keyed, "Pr0fileKeyAbcdef123456 rejected")
+    logging.getLogger("bot.chain.client").warning("endpoint %s failed: %s", keyed, "Pr0fileKeyAbcdef123456 rejected")
     written = debug_log.read_text()
     assert "Pr0fileKeyAbcdef123456" not in written and "endpoint *** failed: *** rejected" in written
 
@@ -160,7 +160,7 @@ async def test_the_hermes_api_key_never_reaches_a_log_line(debug_log: Path, chai
     monkeypatch.setenv("PYTH_API_KEY", secret)
     app = await App.start(make_config(chain, tmp_path / "home"))
     try:
-        logging.getLogger("bot.prices.hermes").warning("GET %s?api_key=%s failed", "https://hermes.example/v2", secret)
+        logging.getLogger("bot.market.prices.hermes").warning("GET %s?api_key=%s failed", "https://hermes.example/v2", secret)
     finally:
         await app.stop()
     written = debug_log.read_text()

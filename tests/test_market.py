@@ -9,10 +9,10 @@ import pytest
 from web3 import AsyncWeb3
 
 from bot.app import App
-from bot.chain import Chain, ChainUnavailable
+from bot.chain.client import Chain, ChainUnavailable
 from bot.core.errors import UserError
-from bot.profile import load_profile
-from bot.verify import ProfileMismatch, verify_profile
+from bot.chain.profile import load_profile
+from bot.chain.verify import ProfileMismatch, verify_profile
 from devnet import operator
 from devnet.anvil import node_call
 from devnet.harness import Devnet

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from bot.engine.basket import nav_per_token
-from bot.engine.methodology import Constituent, MethodologyError, tokenset_for, weights_for
+from bot.market.engine.basket import nav_per_token
+from bot.market.engine.methodology import Constituent, MethodologyError, tokenset_for, weights_for
 from devnet.market import load_market
 
 D = Decimal

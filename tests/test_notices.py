@@ -3,7 +3,7 @@
 import asyncio
 
 
-from bot.adapters.telegram import TelegramFrontend
+from bot.frontends.adapters.telegram import TelegramFrontend
 from bot.app import App
 from conftest import JOURNEY_LIMITS
 from bot.core.messages import Button, Msg, Reply

@@ -11,14 +11,14 @@ from decimal import Decimal
 
 import pytest
 
-from bot.adapters.base import PlainMarkup
+from bot.frontends.adapters.base import PlainMarkup
 from bot.app import App
 from bot.core.delivery import Delivery, Leaving
 from bot.core.messages import Amount, Button, Msg, Pct, Rendered, Reply, Usd, When
-from bot.outbox import Outbox, codec
-from bot.outbox.dispatch import MAX_ATTEMPTS
-from bot.outbox.quiet import quiet_until
-from bot.outbox.render import Renderer
+from bot.delivery.outbox import Outbox, codec
+from bot.delivery.outbox.dispatch import MAX_ATTEMPTS
+from bot.delivery.outbox.quiet import quiet_until
+from bot.delivery.outbox.render import Renderer
 from bot.storage.outbox import NewMessage, OutboxRows
 from bot.storage.repositories import ButtonRows
 from auxil.trading import ask

@@ -15,7 +15,7 @@ from auxil.chain import mint
 from auxil.trading import funded_user, say
 
 import handlers.leaderboard
-from bot.adapters.base import PlainMarkup
+from bot.frontends.adapters.base import PlainMarkup
 from bot.app import App
 from bot.core.messages import Msg, When
 from bot.core.request import Request

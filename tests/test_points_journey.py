@@ -10,7 +10,7 @@ from decimal import Decimal
 from auxil.telegram import ask, press_and_wait_edit
 from telegram_emulator import BotApiEmulator
 
-from bot.adapters.telegram import TelegramFrontend
+from bot.frontends.adapters.telegram import TelegramFrontend
 from bot.app import App
 from bot.points.ledger import points_of
 from auxil.cli import number

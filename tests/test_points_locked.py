@@ -16,9 +16,9 @@ from eth_account import Account
 from test_points_ledger import pts, user_with_key
 from auxil.chain import mint
 
-from bot import protocol as p
+from bot.chain import protocol as p
 from bot.app import App
-from bot.chain import Call
+from bot.chain.client import Call
 from bot.points.snapshot import E4
 from conftest import make_config
 from devnet import operator

@@ -14,10 +14,10 @@ import pytest
 from web3 import AsyncWeb3
 
 from bot.app import App
-from bot.boost import DEFAULT_LEVELS, BoostConfigError, BoostTable, level_for, multiplier, next_level, parse_boost
+from bot.points.boost import DEFAULT_LEVELS, BoostConfigError, BoostTable, level_for, multiplier, next_level, parse_boost
 from bot.config import ConfigError, load_config
 from bot.core.amounts import from_base_units
-from bot.staking import boost_of
+from bot.market.positions import boost_of
 from devnet import operator
 from devnet.harness import Devnet
 from devnet.rpc import DEV_KEYS, Sender, contract
@@ -245,8 +245,8 @@ async def test_boost_sub_commands_dispatch_to_the_registered_hook(app: App) -> N
 
 
 async def test_a_staking_token_without_paused_is_unknown_never_paused(app: App, w3: AsyncWeb3, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot import protocol
-    from bot.chain import Fn
+    from bot.chain import protocol
+    from bot.chain.client import Fn
 
     monkeypatch.setattr(protocol, "PAUSED", Fn("pausedAbsent()", "bool"))  # what a StakeToken without paused() answers
     await app.head.poll_once()
@@ -259,9 +259,9 @@ async def test_a_staking_token_without_paused_is_unknown_never_paused(app: App, 
 async def test_without_a_soso_feed_boost_needs_a_price_instead_of_guessing(app: App, w3: AsyncWeb3) -> None:
     from dataclasses import replace
 
-    from bot.balances import BalanceReader
-    from bot.market import Market
-    from bot.staking import PositionReader
+    from bot.market.balances import BalanceReader
+    from bot.market.quotes import Market
+    from bot.market.positions import PositionReader
     from handlers.boost import level_lines
 
     profile = replace(app.profile, feeds={k: v for k, v in app.profile.feeds.items() if k != "SOSO"},

@@ -10,9 +10,9 @@ from decimal import Decimal
 
 import pytest
 
-from bot.alerts.config import AlertsConfig, AlertsConfigError, parse_alerts
+from bot.delivery.alerts.config import AlertsConfig, AlertsConfigError, parse_alerts
 from bot.app import App
-from bot.outbox import codec
+from bot.delivery.outbox import codec
 from devnet import operator as op
 from auxil.trading import Recorder, click, say
 

@@ -18,17 +18,17 @@ import pytest
 import tomli_w
 from web3 import AsyncWeb3
 
-from bot import protocol as p
+from bot.chain import protocol as p
 from bot.app import App
-from bot.chain import Chain
+from bot.chain.client import Chain
 from bot.core.errors import UserError
-from bot.market import SEQUENCER_REFUSALS
-from bot.prices import KINDS, PROBLEMS, HermesAnswer, HermesPrice
-from bot.prices.hermes import parse_answer
-from bot.prices.twap import mean_tick, usd_per_token
-from bot.prices.model import TwapPool
-from bot.profile import ProfileError, load_profile, parse_profile
-from bot.verify import ProfileMismatch, verify_profile
+from bot.market.quotes import SEQUENCER_REFUSALS
+from bot.market.prices import KINDS, PROBLEMS, HermesAnswer, HermesPrice
+from bot.market.prices.hermes import parse_answer
+from bot.market.prices.twap import mean_tick, usd_per_token
+from bot.market.prices.model import TwapPool
+from bot.chain.profile import ProfileError, load_profile, parse_profile
+from bot.chain.verify import ProfileMismatch, verify_profile
 from devnet import operator
 from devnet.harness import Devnet
 from devnet.hermes import EXPO, PYTH_IDS, entry
@@ -446,7 +446,7 @@ async def test_devnet_cli_serves_hermes_and_flips_the_sequencer(tmp_path: Path, 
     import argparse
     import json
 
-    from bot.prices.hermes import Hermes, HermesSettings
+    from bot.market.prices.hermes import Hermes, HermesSettings
     from devnet import cli
     from devnet.anvil import free_port, pid_alive
 
@@ -510,7 +510,7 @@ START_UP_HERMES = [  # (what, the stand-in's answer given the ids and the chain 
 @pytest.mark.parametrize(("what", "answer", "delay", "says"), START_UP_HERMES, ids=[c[0] for c in START_UP_HERMES])
 async def test_a_bad_hermes_answer_at_start_up_is_a_warning_naming_the_id(chain: Devnet, what: str, answer: Any,
                                                                           delay: float, says: str) -> None:
-    from bot.prices.hermes import Hermes, HermesSettings
+    from bot.market.prices.hermes import Hermes, HermesSettings
 
     assert chain.hermes is not None and chain.profile.pyth is not None
     old = serve(chain, answer)
@@ -556,7 +556,7 @@ async def test_each_feed_is_held_to_its_own_heartbeat(chain: Devnet, tmp_path: P
     """BTC's feed with Base's 1200 s heartbeat goes stale after 20 minutes (plus the slack) and BTC falls through
     to Pyth; ETH's feed, with a day's heartbeat, still prices ETH."""
     from bot.config import Config, WebSettings
-    from bot.prices.chainlink import HEARTBEAT_SLACK
+    from bot.market.prices.chainlink import HEARTBEAT_SLACK
 
     path = _edited(chain, tmp_path, _set("BTC", "heartbeat", 1200))
     (tmp_path / "stocks.toml").write_text(chain.stocks_profile_path.read_text())  # its companion, beside it
@@ -607,8 +607,8 @@ async def test_a_past_block_asks_hermes_for_the_prices_of_its_time(app: App, cha
 
 
 def test_a_pyth_price_published_long_after_a_past_block_is_not_its_price() -> None:
-    from bot.prices.model import HermesAnswer, PriceSetup, ReadContext
-    from bot.prices.pyth import Pyth
+    from bot.market.prices.model import HermesAnswer, PriceSetup, ReadContext
+    from bot.market.prices.pyth import Pyth
 
     late = HermesAnswer({DOGE: HermesPrice(Decimal("0.2"), Decimal(0), 10_000)})
     source = Pyth("DOGE", DOGE, max_age=60)
@@ -617,7 +617,7 @@ def test_a_pyth_price_published_long_after_a_past_block_is_not_its_price() -> No
 
 
 def test_weights_leave_an_unpriced_constituent_out() -> None:
-    from bot.engine.basket import TokensetEntry, weights
+    from bot.market.engine.basket import TokensetEntry, weights
 
     tokenset = [TokensetEntry("BTC", "BTC", "", 8, 100_000), TokensetEntry("ETH", "ETH", "", 18, 10**16),
                 TokensetEntry("XRP", "XRP", "", 6, 10**6)]
@@ -636,10 +636,10 @@ SEQUENCER_ROUNDS = [  # (the feed's round, or None when the call failed; the blo
 
 @pytest.mark.parametrize(("values", "now", "state"), SEQUENCER_ROUNDS, ids=[f"{s}-{i}" for i, (_, _, s) in enumerate(SEQUENCER_ROUNDS)])
 def test_the_sequencer_feed_reads_up_down_grace_or_unknown(values: Any, now: int, state: str) -> None:
-    from bot.chain import Result
+    from bot.chain.client import Result
     from bot.core.errors import UserError
-    from bot.market import refuse_unless_sequencer_up
-    from bot.prices import SequencerFeed
+    from bot.market.quotes import refuse_unless_sequencer_up
+    from bot.market.prices import SequencerFeed
 
     status = SequencerFeed("0xBCF85224fc0756B9Fa45aA7892530B47e10b6433", 3600).read(
         Result(values is not None, tuple(values or ())), now)

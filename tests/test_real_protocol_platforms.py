@@ -14,8 +14,8 @@ import html
 import re
 from decimal import Decimal
 
-from bot.adapters.discord import DiscordFrontend
-from bot.adapters.telegram import TelegramFrontend
+from bot.frontends.adapters.discord import DiscordFrontend
+from bot.frontends.adapters.telegram import TelegramFrontend
 from bot.app import App
 from devnet import operator
 from devnet.harness import Devnet

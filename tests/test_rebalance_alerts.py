@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-from bot.alerts.rebalance import RebalanceWatcher
+from bot.delivery.alerts.rebalance import RebalanceWatcher
 from bot.app import App
 from bot.core.messages import Pct, Reply, Usd
-from bot.engine.basket import weights
-from bot.outbox import codec
+from bot.market.engine.basket import weights
+from bot.delivery.outbox import codec
 from devnet import operator as op
 from devnet.rpc import Sender, connect, contract
 from auxil.trading import Recorder, funded_user, say

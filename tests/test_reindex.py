@@ -11,8 +11,8 @@ from decimal import Decimal
 
 import pytest
 
-from bot.engine.methodology import MethodologyError
-from bot.engine.reindex import SHARE_TOTAL, Reindex, market_cap_shares, next_reindex_at, plan_reindex
+from bot.market.engine.methodology import MethodologyError
+from bot.market.engine.reindex import SHARE_TOTAL, Reindex, market_cap_shares, next_reindex_at, plan_reindex
 from auxil.clock import utc
 
 D = Decimal

@@ -144,7 +144,7 @@ def test_a_mined_revert_is_explained_from_the_intents_result(prm: dict[str, Any]
 ])
 async def test_a_revert_no_feature_expected_is_answered_in_words_by_the_router(
         tmp_path: Any, raised: Exception, locale: str, expected: str) -> None:
-    from bot.adapters.base import PlainMarkup
+    from bot.frontends.adapters.base import PlainMarkup
     from bot.core.request import Caller, Request
     from bot.core.router import Router
     from bot.storage.db import Database

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.adapters.base import PlainMarkup
+from bot.frontends.adapters.base import PlainMarkup
 from bot.core.errors import UserError
 from bot.core.messages import Button, Msg, Reply
 from bot.core.request import Caller, Request

@@ -9,8 +9,8 @@ from pathlib import Path
 import discord
 import pytest
 
-from bot.adapters.discord import DiscordFrontend
-from bot.adapters.telegram import TelegramFrontend
+from bot.frontends.adapters.discord import DiscordFrontend
+from bot.frontends.adapters.telegram import TelegramFrontend
 from bot.app import App
 from devnet.harness import Devnet
 from discord_fake import CHANNEL_ID, GUILD_ID, dispatched, fake_discord, slash_payload, user_dict

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bot.app import App
-from bot.schedule import SNAPSHOT_JOB, Schedule
+from bot.delivery.schedule import SNAPSHOT_JOB, Schedule
 
 NOON = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -93,7 +93,7 @@ async def test_a_restart_just_after_the_snapshot_time_runs_it_at_once() -> None:
 async def test_a_failing_snapshot_is_logged_and_the_loop_carries_on(caplog: pytest.LogCaptureFixture) -> None:
     snapshot = FakeSnapshot(fail=True)
     schedule = Schedule(snapshot, time(12, 0))
-    with caplog.at_level(logging.ERROR, logger="bot.schedule"):
+    with caplog.at_level(logging.ERROR, logger="bot.delivery.schedule"):
         await schedule.run_snapshot()  # does not raise
     assert snapshot.runs == 1
     assert any("points snapshot failed" in r.message and r.exc_info for r in caplog.records)

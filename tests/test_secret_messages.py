@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from bot.adapters.console import ConsoleFrontend
-from bot.adapters.discord import DiscordFrontend
-from bot.adapters.telegram import TelegramFrontend
+from bot.frontends.adapters.console import ConsoleFrontend
+from bot.frontends.adapters.discord import DiscordFrontend
+from bot.frontends.adapters.telegram import TelegramFrontend
 from bot.app import App
 from conftest import JOURNEY_LIMITS
 from bot.core.messages import Msg, Reply

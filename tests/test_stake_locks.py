@@ -17,7 +17,7 @@ from auxil.catalog import starts, text
 from auxil.requests import labels
 from auxil.trading import click, funded_user, say, token_balance
 
-from bot import protocol as p
+from bot.chain import protocol as p
 from bot.app import App
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Msg

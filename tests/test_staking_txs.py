@@ -13,7 +13,7 @@ from eth_abi.abi import decode
 from test_trading_connected import connected_user, send, settled, trading
 from auxil.trading import Recorder, click, funded_user, say, token_balance
 
-from bot import protocol as p
+from bot.chain import protocol as p
 from bot.app import App
 from bot.core.errors import UserError
 from bot.core.messages import Amount, When

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from bot.adapters.telegram import CONCURRENT_UPDATES, TelegramFrontend, TelegramMarkup, button_token, plain_text
+from bot.frontends.adapters.telegram import CONCURRENT_UPDATES, TelegramFrontend, TelegramMarkup, button_token, plain_text
 from bot.app import App
 from bot.core.messages import Msg, Rendered, RenderedButton, Reply
 from bot.core.request import Caller
@@ -218,7 +218,7 @@ async def test_link_messages_disable_link_previews(app: App, emulator: BotApiEmu
 
 async def test_blocked_user_is_logged_not_raised(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend, caplog: pytest.LogCaptureFixture) -> None:
     emulator.block(1009)
-    with caplog.at_level("INFO", logger="bot.adapters.telegram"):
+    with caplog.at_level("INFO", logger="bot.frontends.adapters.telegram"):
         await telegram.deliver("1009", Rendered("hi"))
     assert emulator.calls_to("sendMessage")[-1].result["error_code"] == 403
     assert "blocked" in caplog.text

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.adapters.telegram import TelegramFrontend
+from bot.frontends.adapters.telegram import TelegramFrontend
 from bot.app import App
 from bot.core.request import Request
 from bot.core.router import Markup, Outcome

@@ -1,4 +1,4 @@
-"""Telegram's flood limits: kept by the bot's rate limiter (bot/adapters/telegram_limits.py), enforced by the
+"""Telegram's flood limits: kept by the bot's rate limiter (bot/frontends/adapters/telegram_limits.py), enforced by the
 Bot API emulator. Messages go the real way: the app's outbox, its dispatcher, TelegramFrontend, python-telegram-
 bot, the limiter, HTTP. Limits are time-scaled (`scale` multiplies every rate) so each test takes a second or two.
 """
@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from telegram.error import RetryAfter
 
-from bot.adapters.telegram import TelegramFrontend
-from bot.adapters.telegram_limits import Bucket, TelegramLimits, TelegramRateLimiter, Window
+from bot.frontends.adapters.telegram import TelegramFrontend
+from bot.frontends.adapters.telegram_limits import Bucket, TelegramLimits, TelegramRateLimiter, Window
 from bot.app import App
 from bot.core.messages import Msg, Reply
 from bot.storage.outbox import NewMessage
-from bot.outbox import codec
+from bot.delivery.outbox import codec
 from telegram_emulator import BotApiEmulator, Call, EmulatedLimits
 
 HELP = Reply.of(Msg("help.title"))

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from eth_abi.abi import decode
 
-from bot import protocol as p
+from bot.chain import protocol as p
 from bot.app import App
 from bot.trading.intents import State
 from auxil.trading import Recorder, click, funded_user, say, token_balance

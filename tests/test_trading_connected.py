@@ -18,8 +18,8 @@ from conftest import make_config
 from eth_account import Account
 from auxil.trading import Recorder, click, funded_user, say, token_balance
 
-from bot import protocol as p
-from bot.adapters.base import PlainMarkup
+from bot.chain import protocol as p
+from bot.frontends.adapters.base import PlainMarkup
 from bot.app import App
 from bot.core.errors import UserError
 from bot.core.request import Request

@@ -14,7 +14,7 @@ from conftest import make_config
 from rpc_proxy import RpcProxy, tamper_transactions
 from auxil.trading import settled, Recorder, click, funded_user, say, token_balance
 
-from bot import protocol as p
+from bot.chain import protocol as p
 from bot.app import App
 from bot.trading.executor import Crash
 from bot.trading.gaps import unsigned_of

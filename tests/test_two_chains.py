@@ -85,7 +85,7 @@ async def test_a_wallet_holds_and_buys_on_both_chains(two_chains: tuple[App, Dev
 
 
 async def token_balance_on(net: Devnet, token: str, address: str) -> int:
-    from bot import protocol as p
+    from bot.chain import protocol as p
     from devnet.rpc import connect
 
     async with connect(net.url) as w3:

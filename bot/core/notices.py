@@ -1,7 +1,7 @@
 """Messages nobody asked for right now, about the user's own business: a trade submitted, confirmed, failed.
 
 The core says what (a `Reply`) and where (platform and chat, optionally the message to edit). `Notices.tell`
-puts it in the outbox (bot/outbox) as the most pressing kind of message, so it survives a restart and shares
+puts it in the outbox (bot/delivery/outbox) as the most pressing kind of message, so it survives a restart and shares
 the platform's rate limits with everything else, and waits until the platform showed it: the caller gets the
 id of the message shown, to edit it later. Alerts and announcements use the outbox directly.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 
 from bot.core.messages import Reply
-from bot.outbox import Outbox
-from bot.outbox.dispatch import Deliverer
+from bot.delivery.outbox import Outbox
+from bot.delivery.outbox.dispatch import Deliverer
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from bot.chain import ChainUnavailable
+from bot.chain.client import ChainUnavailable
 from bot.core.errors import UserError
 from bot.core.messages import Msg, Rendered, Reply, in_form, reads_a_time
 from bot.core.reverts import explain, revert_of
@@ -76,7 +76,7 @@ class Outcome:
     rendered: Rendered
     locale: str
     ephemeral: bool = False
-    reply: Reply | None = None  # what was rendered, for an adapter that must show it later (bot/outbox)
+    reply: Reply | None = None  # what was rendered, for an adapter that must show it later (bot/delivery/outbox)
     user_key: int | None = None  # the requester's row id, when known
 
 

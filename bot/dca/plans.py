@@ -23,15 +23,15 @@ from decimal import Decimal
 
 from web3.exceptions import Web3RPCError
 
-from bot.chain import ChainUnavailable
+from bot.chain.client import ChainUnavailable
 from bot.core.amounts import from_base_units, to_base_units
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Button, Msg, Reply
 from bot.dca.cadence import clock_text, last_due, next_run, trigger
 from bot.issuance.venue import Issuance
-from bot.outbox import Outbox
-from bot.profile import IndexRef, Profile
-from bot.schedule import Schedule
+from bot.delivery.outbox import Outbox
+from bot.chain.profile import IndexRef, Profile
+from bot.delivery.schedule import Schedule
 from bot.storage.dca import DcaPlanRows, NewPlan, Plan
 from bot.trading.executor import Executor, TradeStatus
 from bot.trading.present import status_reply

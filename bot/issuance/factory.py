@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from bot import protocol as p
-from bot.chain import Call, Chain, HeadTracker, Result
+from bot.chain import protocol as p
+from bot.chain.client import Call, Chain, HeadTracker, Result
 from bot.core.amounts import from_base_units
-from bot.profile import IndexRef, Profile
+from bot.chain.profile import IndexRef, Profile
 
 Side = Literal["buy", "sell"]
 FEE_DENOMINATOR = 10_000

@@ -16,14 +16,14 @@ from collections.abc import Mapping
 from contextlib import aclosing
 from typing import Any
 
-from bot import protocol as p
-from bot.chain import Call, ChainUnavailable
+from bot.chain import protocol as p
+from bot.chain.client import Call, ChainUnavailable
 from bot.core.errors import UserError
 from bot.core.messages import Reply
-from bot.logreader import LogsRefused
+from bot.chain.logreader import LogsRefused
 from bot.issuance import present
 from bot.issuance.requests import CANCEL_KINDS, REQUEST_KINDS, quote_cancel
-from bot.outbox import Outbox
+from bot.delivery.outbox import Outbox
 from bot.storage.orders import Order, OrderRows
 from bot.trading.executor import Executor
 from bot.trading.intents import Intent, State

@@ -10,7 +10,7 @@ from bot.core.amounts import from_base_units
 from bot.core.messages import Amount, Msg, Pct, Reply, Usd, When
 from bot.issuance.factory import PRICE_DECIMALS, FactoryState, RequestQuote
 from bot.issuance.hours import MarketHours
-from bot.profile import Profile
+from bot.chain.profile import Profile
 from bot.storage.orders import Order
 from bot.trading.params import CancelParams, IssuanceParams
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from bot import protocol as p
+from bot.chain import protocol as p
 from bot.core.reverts import Units
 from bot.core.errors import UserError
 from bot.core.amounts import from_base_units
@@ -22,7 +22,7 @@ from bot.core.messages import Amount, Msg, Usd
 from bot.issuance import present
 from bot.issuance.factory import FactoryReader, RequestQuote, Side
 from bot.issuance.hours import MarketHours
-from bot.profile import IndexRef
+from bot.chain.profile import IndexRef
 from bot.storage.orders import Order
 from bot.trading.funds import approved_call, check_gas, eth_of, short, spendable
 from bot.trading.intents import Intent

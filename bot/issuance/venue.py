@@ -10,15 +10,15 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-from bot import protocol as p
-from bot.balances import Holding
-from bot.chain import Call, Chain
+from bot.chain import protocol as p
+from bot.market.balances import Holding
+from bot.chain.client import Call, Chain
 from bot.core.amounts import from_base_units
 from bot.issuance.factory import FactoryReader, FactoryState, RequestQuote, Side
 from bot.issuance.hours import MarketHours
 from bot.issuance.orders import Orders
 from bot.issuance.requests import hours_of, quote_request
-from bot.profile import IndexRef, Profile
+from bot.chain.profile import IndexRef, Profile
 from bot.trading.executor import Executor, Sender
 
 

@@ -1,6 +1,6 @@
 """The points programme's numbers, each a documented default that the config's `[points]` table overrides.
 
-Held 3X and staked 15X a day, the boost levels and the per-index caps live in `bot.boost.BoostTable` (shared
+Held 3X and staked 15X a day, the boost levels and the per-index caps live in `bot.points.boost.BoostTable` (shared
 with /boost); this adds the locked-LP multiplier, the snapshot time, the epochs, the referral share and the
 invitee's welcome bonus.
 """

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from bot.boost import BoostTable
+from bot.points.boost import BoostTable
 from bot.points.config import PointsConfig
 from bot.storage.db import Database, Tx
 
@@ -226,7 +226,7 @@ class Ledger:
 
     async def totals_with_day(self, epoch: str, day: date) -> list[tuple[int, int, int]]:
         """Every user with points in `epoch`: (user, epoch total, credited for `day`), in milli-points. One scan:
-        the daily digest ranks everyone before and after a day from it (bot.alerts.digest)."""
+        the daily digest ranks everyone before and after a day from it (bot.delivery.alerts.digest)."""
         rows = await self._db.fetch_all(
             """SELECT t.user_id, t.points, COALESCE(d.points, 0) FROM point_totals t
                LEFT JOIN (SELECT user_id, SUM(points) AS points FROM point_ledger WHERE epoch = ? AND day = ?

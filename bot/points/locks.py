@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from bot import protocol as p
-from bot.chain import Call, Result
+from bot.chain import protocol as p
+from bot.chain.client import Call, Result
 
 
 class LockedLp:

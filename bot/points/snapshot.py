@@ -11,7 +11,7 @@
    transaction: a crash loses at most the batch in flight, and the next run resumes after the last stored one;
 4. hands the day to `Ledger.credit`, which credits it once.
 
-A symbol no source prices at the block (bot.prices: a partial NAV) is valued with its last fresh price, and the
+A symbol no source prices at the block (bot.market.prices: a partial NAV) is valued with its last fresh price, and the
 day records which price that was and how old (`point_price_fallbacks`, migration 0012); an index that still
 cannot be fully valued is valued at its pool price.
 
@@ -26,15 +26,15 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import ROUND_FLOOR, Decimal
 
-from bot import protocol as p
-from bot.chain import Call, Chain, Result
+from bot.chain import protocol as p
+from bot.chain.client import Call, Chain, Result
 from bot.core.amounts import from_base_units
-from bot.engine.basket import nav_per_token
-from bot.market import Market, Snapshot
+from bot.market.engine.basket import nav_per_token
+from bot.market.quotes import Market, Snapshot
 from bot.points.config import PointsConfig
 from bot.points.ledger import Ledger
 from bot.points.locks import LockedLp
-from bot.profile import Profile
+from bot.chain.profile import Profile
 from bot.storage.db import Database
 from bot.storage.prices import Fallback, LastFreshPriceRows
 

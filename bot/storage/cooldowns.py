@@ -1,4 +1,4 @@
-"""Cooldown watches (bot/alerts/cooldowns.py): one row per user and staking token whose cooldown end is awaited.
+"""Cooldown watches (bot/delivery/alerts/cooldowns.py): one row per user and staking token whose cooldown end is awaited.
 
 An unstake sets or moves `ends_at` (chain time); the alert for an end is sent once and `notified_end` records it,
 so a watch is open while `notified_end` differs from `ends_at`.

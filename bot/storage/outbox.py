@@ -1,4 +1,4 @@
-"""The outbox's rows (bot/outbox): stored before sending, claimed, marked once the platform answered."""
+"""The outbox's rows (bot/delivery/outbox): stored before sending, claimed, marked once the platform answered."""
 
 from __future__ import annotations
 

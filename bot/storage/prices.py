@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from bot.prices import Reading
+from bot.market.prices import Reading
 from bot.storage.db import Database
 
 

@@ -1,4 +1,4 @@
-"""Deleting rows nobody needs any more (bot.housekeeping decides when): old audit lines and the outbox's finished
+"""Deleting rows nobody needs any more (bot.delivery.housekeeping decides when): old audit lines and the outbox's finished
 messages. Expired buttons are `Buttons.purge_expired`'s."""
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 
 from bot.core.errors import UserError
 from bot.core.messages import Msg
-from bot.profile import Profile
-from bot.verify import Pool
+from bot.chain.profile import Profile
+from bot.chain.verify import Pool
 
 # the protocol's contracts, by their own (untranslated) names
 _NAMED = {

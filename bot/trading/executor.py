@@ -30,14 +30,14 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from web3.exceptions import ContractLogicError, Web3RPCError
 
-from bot import protocol as p
-from bot.chain import Call, Chain, ChainUnavailable, HeadTracker
+from bot.chain import protocol as p
+from bot.chain.client import Call, Chain, ChainUnavailable, HeadTracker
 from bot.core.amounts import from_base_units
 from bot.core.errors import UserError
 from bot.logs import public_hash
 from bot.core.messages import Amount
-from bot.market import Market, Quote, Side, refuse_unless_sequencer_up
-from bot.profile import IndexRef, Profile, TokenRef
+from bot.market.quotes import Market, Quote, Side, refuse_unless_sequencer_up
+from bot.chain.profile import IndexRef, Profile, TokenRef
 from bot.storage.intents import IntentRows, NewTx
 from bot.storage.intents import WalletTx
 from bot.trading import connected as wallet

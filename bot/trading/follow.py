@@ -29,7 +29,7 @@ from eth_account.signers.local import LocalAccount
 from web3.exceptions import ContractLogicError, Web3RPCError
 
 from bot.core.reverts import revert_of
-from bot.chain import ChainUnavailable
+from bot.chain.client import ChainUnavailable
 from bot.storage.intents import NewTx, TxRow, WalletTx
 from bot.trading import connected as wallet
 from bot.trading.intents import Intent, State

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import NoReturn
 
-from bot import protocol as p
-from bot.chain import Call, Chain
+from bot.chain import protocol as p
+from bot.chain.client import Call, Chain
 from bot.core.amounts import from_base_units
 from bot.core.errors import UserError
 from bot.core.messages import Amount

@@ -17,8 +17,8 @@ from typing import Any
 
 from eth_utils.crypto import keccak
 
-from bot import protocol as p
-from bot.chain import Chain
+from bot.chain import protocol as p
+from bot.chain.client import Chain
 
 log = logging.getLogger(__name__)
 

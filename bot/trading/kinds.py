@@ -16,11 +16,11 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, get_args
 
-from bot.chain import Chain, HeadTracker
+from bot.chain.client import Chain, HeadTracker
 from bot.core.messages import Msg, Usd
 from bot.core.reverts import Units
-from bot.market import Market
-from bot.profile import Profile, TokenRef
+from bot.market.quotes import Market
+from bot.chain.profile import Profile, TokenRef
 from bot.storage.intents import IntentRows
 from bot.trading.intents import Intent
 from bot.trading.nonces import NonceManager

@@ -60,7 +60,7 @@ class StakeParams:
     pending_end: int
     cooldown: int | None
     restart: bool
-    points: Mapping[str, str] = field(default_factory=dict)  # bot.staking.points_effect, stored flattened
+    points: Mapping[str, str] = field(default_factory=dict)  # bot.market.positions.points_effect, stored flattened
 
 
 @dataclass(frozen=True)

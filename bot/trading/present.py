@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.core.messages import Msg, Reply, Usd, When
-from bot.profile import Profile
+from bot.chain.profile import Profile
 from bot.core.reverts import Revert, Units, explain, from_text
 from bot.trading.kinds import KindRegistry
 from bot.trading.status import TradeStatus

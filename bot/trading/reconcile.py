@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from bot.chain import ChainUnavailable
+from bot.chain.client import ChainUnavailable
 from bot.trading.executor import Executor, TradeStatus
 from bot.trading.gaps import repair_gaps, replay_lost
 from bot.trading.intents import Intent, State

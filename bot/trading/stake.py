@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from bot import protocol as p
-from bot.chain import BlockId, Call, Chain
+from bot.chain import protocol as p
+from bot.chain.client import BlockId, Call, Chain
 from bot.core.amounts import from_base_units
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Msg, Usd, When
-from bot.profile import Profile, TokenRef
+from bot.chain.profile import Profile, TokenRef
 from bot.core.reverts import Units
 from bot.trading.funds import approved_call, check_gas
 from bot.trading.intents import Intent
@@ -189,7 +189,7 @@ async def quote_stake(
         staked_symbol=target.staking.symbol, decimals=target.token.decimals, amount=units,
         pending=view.cooling, pending_end=view.cooling_end, cooldown=view.cooldown,
         restart=kind == "unstake" and view.cooling > 0,
-        points=points or {},  # what it does to the daily points, as told at quote time (bot.staking.points_effect)
+        points=points or {},  # what it does to the daily points, as told at quote time (bot.market.positions.points_effect)
     )
     intent_id = await desk.store_quote(user_id, platform, chat_id, who, kind, params)
     return StakeOffer(intent_id, units, view, new_end, who.kind, who.address)
@@ -293,7 +293,7 @@ def stake_mined(kind: str, params: StakeParams, result: Mapping[str, object], fe
 
 
 def points_lines(params: Mapping[str, object]) -> list[Msg]:
-    """What a stake does to the daily points (params from bot.staking.points_effect): the index's multipliers
+    """What a stake does to the daily points (params from bot.market.positions.points_effect): the index's multipliers
     held → staked with the user's boost, or the boost level a SOSO stake or unstake moves to."""
     if "held_x" in params:
         number = int(str(params.get("level", 0)))

@@ -11,7 +11,7 @@ from bot.trading.intents import Intent
 Stage = Literal["signing", "submitted", "pending", "retrying", "mined", "reverted", "dropped", "expired", "held"]
 
 FaultHook = Callable[[str], Awaitable[None]]
-MinedHook = Callable[[Intent], Awaitable[None]]  # told of every intent that ended mined (bot.alerts.cooldowns)
+MinedHook = Callable[[Intent], Awaitable[None]]  # told of every intent that ended mined (bot.delivery.alerts.cooldowns)
 
 
 @dataclass(frozen=True)

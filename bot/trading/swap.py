@@ -23,11 +23,11 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from bot import protocol as p
+from bot.chain import protocol as p
 from bot.core.amounts import from_base_units
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Msg, Pct, Usd
-from bot.market import Quote, refuse_unless_sequencer_up
+from bot.market.quotes import Quote, refuse_unless_sequencer_up
 from bot.trading import connected as wallet
 from bot.trading.funds import check_gas, spendable
 from bot.trading.intents import Intent

@@ -13,7 +13,7 @@ from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 
-from bot import protocol as p
+from bot.chain import protocol as p
 from bot.storage.intents import TxRow
 
 ESTIMATE_MARGIN = Decimal("1.2")

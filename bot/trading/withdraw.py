@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bot import protocol as p
+from bot.chain import protocol as p
 from bot.core.amounts import from_base_units
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Msg, Usd
-from bot.profile import TokenRef
+from bot.chain.profile import TokenRef
 from bot.trading.funds import check_gas, short
 from bot.trading.intents import Intent
 from bot.trading.kinds import Desk, Kind, WalletAsk

@@ -4,9 +4,9 @@ from decimal import Decimal
 
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Button, Msg, Pct, Reply, Usd
-from bot.market import Quote
-from bot.prices import present as prices
-from bot.profile import IndexRef
+from bot.market.quotes import Quote
+from bot.market.prices import present as prices
+from bot.chain.profile import IndexRef
 from bot.services import Services
 
 

@@ -8,7 +8,7 @@ from bot.core.errors import UserError
 from bot.core.messages import Amount, Button, Msg, Param, Reply, When
 from bot.core.request import Caller
 from bot.services import Services
-from bot.staking import points_effect
+from bot.market.positions import points_effect
 from bot.trading.present import wallet_line
 from bot.trading.stake import points_lines
 from bot.trading.stake import StakeKind, StakeTarget, duration_parts, quote_stake, targets

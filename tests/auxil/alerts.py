@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.alerts.rebalance import RebalanceWatcher
+from bot.delivery.alerts.rebalance import RebalanceWatcher
 from bot.app import App
 from bot.storage.market_alerts import PriceAlertRows, RebalanceRows
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bot.adapters.discord import DiscordFrontend
+from bot.frontends.adapters.discord import DiscordFrontend
 from discord_fake import (
     APP_ID,
     CHANNEL_ID,

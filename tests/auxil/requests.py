@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.adapters.base import PlainMarkup
+from bot.frontends.adapters.base import PlainMarkup
 from bot.app import App
 from bot.core.request import Request, split_command
 from bot.core.router import Outcome, Router

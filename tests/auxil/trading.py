@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from bot.adapters.base import PlainMarkup
+from bot.frontends.adapters.base import PlainMarkup
 from bot.app import App
 from bot.core.messages import Rendered
 from bot.trading.intents import State
@@ -52,7 +52,7 @@ async def funded_user(app: App, user: str = "u1", usdc: Decimal = Decimal(10_000
 
 
 async def token_balance(app: App, token: str, address: str) -> int:
-    from bot import protocol as p
+    from bot.chain import protocol as p
 
     (units,) = await app.chain.call(token, p.BALANCE_OF, address)
     return int(units)

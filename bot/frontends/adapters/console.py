@@ -1,0 +1,95 @@
+"""The terminal front end: one message per line in, plain text out, buttons as `[1] Label`.
+
+A line holding only a button's number or its label presses that button of the last reply that had
+buttons. It runs the very same router and handlers as Telegram and Discord.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from typing import TextIO
+
+from bot.frontends.adapters.base import PlainMarkup
+from bot.core.messages import Rendered, RenderedButton
+from bot.core.request import Request, split_command
+from bot.core.router import Router
+
+
+def console_locale(env: dict[str, str] | None = None) -> str:
+    env = dict(os.environ) if env is None else env
+    raw = env.get("INDEXBOT_LOCALE") or env.get("LC_ALL") or env.get("LANG") or "en"
+    return raw.split(".", 1)[0]
+
+
+class ConsoleFrontend:
+    name = "console"
+
+    def __init__(self, router: Router, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout, user_id: str = "local") -> None:
+        self.router = router
+        self.stdin = stdin
+        self.stdout = stdout
+        self.user_id = user_id
+        self.locale = console_locale()
+        self.interactive = stdin.isatty()
+        self.markup = PlainMarkup()
+        self._buttons: list[RenderedButton] = []
+        self._buttons_ref: str | None = None  # the message the current buttons belong to
+        self._shown = 0
+
+    def _request(self, line: str) -> Request:
+        pressed = self._pressed(line)
+        base = dict(platform="console", user_id=self.user_id, chat_id=self.user_id, chat_type="private", locale=self.locale)
+        if pressed is not None:
+            return Request(**base, button_token=pressed.token, message_ref=self._buttons_ref)  # type: ignore[arg-type]
+        command, args = split_command(line)
+        if command is None:  # a line without the slash: its first word is the command, and the rest its words
+            command, args = (args[0], args[1:]) if args else ("", ())
+        return Request(**base, command=command, args=args, text_length=len(line))  # type: ignore[arg-type]
+
+    def _pressed(self, line: str) -> RenderedButton | None:
+        text = line.strip()
+        if text.isascii() and text.isdigit() and 1 <= int(text) <= len(self._buttons):  # `²` is no button
+            return self._buttons[int(text) - 1]
+        return next((b for b in self._buttons if b.label.casefold() == text.casefold()), None)
+
+    def show(self, rendered: Rendered) -> str:
+        """Print a reply (an edit prints the new version below); returns its message id."""
+        self._shown += 1
+        ref = str(self._shown)
+        out = [rendered.text]
+        buttons = [b for row in rendered.buttons for b in row]
+        out += [f"[{i}] {b.label}" for i, b in enumerate(buttons, 1)]
+        if buttons:
+            self._buttons, self._buttons_ref = buttons, ref
+        self.stdout.write("\n".join(out) + "\n\n")
+        self.stdout.flush()
+        return ref
+
+    async def handle_line(self, line: str) -> None:
+        if not line.strip():
+            return
+        outcome = await self.router.handle(self._request(line.rstrip("\n")), self.markup)
+        self.show(outcome.rendered)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if self.interactive:
+                self.stdout.write("> ")
+                self.stdout.flush()
+            line = await loop.run_in_executor(None, self.stdin.readline)
+            if not line:
+                return
+            await self.handle_line(line)
+
+    async def start(self) -> None:
+        await self.run()
+
+    async def stop(self) -> None:
+        return None
+
+    async def deliver(self, chat_id: str, rendered: Rendered, edit_ref: str | None = None) -> str | None:
+        """A terminal cannot rewrite what scrolled by: an edit is printed as the message's new version."""
+        return self.show(rendered)

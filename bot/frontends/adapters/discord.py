@@ -1,0 +1,521 @@
+"""The Discord front end: slash commands, `!` prefix commands and buttons, all through the one router.
+
+Runs inside the app's event loop: `start()` logs in (which syncs the slash commands, to one guild when
+`guild_id` is given, globally otherwise) and connects to the gateway in a task; `stop()` closes the client.
+
+Prefix commands (`!quote MAG7 100`, in channels and DMs) are for servers where the slash commands are not
+synced yet. Reading them needs the privileged **Message Content** intent: enable it for the bot in the
+Developer Portal (Bot → Privileged Gateway Intents), or pass `intents` without `message_content`, in which
+case Discord delivers empty message text and only slash commands work.
+
+Interactions must be acknowledged within 3 s: commands that may read the chain are deferred at once
+(`defer(thinking=True)`, then a follow-up); any other interaction is deferred too if the router has not
+answered after `ANSWER_WITHIN` seconds. Every send uses `AllowedMentions.none()`. Personal answers (the router's
+`personal` and `private_only` commands) are ephemeral in servers, and so is every answer to a press on an
+ephemeral message.
+
+Unprompted messages (the outbox's `post`): a user known only from a server is addressed as `user:<id>`; their
+DM channel is opened the first time a message needs it and its id stored, and every send goes through a partial
+messageable (one request, no channel fetch). Only Discord's 50007 on a DM means the user closed their DMs; any
+other 403/404 is the channel's: a server channel rests for `LOST_CHANNEL_SECONDS` and the moderators are told.
+A 429 discord.py raises instead of waiting out (Cloudflare's, or after its retries) is honoured: Retry-After,
+a global one holding every send, doubling while it lasts (`Backoff`); every 401/403/429 Discord counts
+against the IP is counted in `bot.metrics.INVALID_REQUESTS`. A slash-command sync Discord refuses is logged;
+the bot runs on with the commands Discord had.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from functools import partial
+from types import SimpleNamespace
+from typing import Any, Literal
+
+import aiohttp
+import discord
+from discord import app_commands
+from discord.backoff import ExponentialBackoff
+from discord import PartialMessageable
+from discord.utils import escape_markdown, escape_mentions
+
+from bot.frontends.adapters.discord_commands import (
+    CatalogTranslator,
+    PressButton,
+    build_command,
+    interaction_request,
+    message_request,
+    slash_for,
+    valid_token,
+)
+from bot.app import App
+from bot.core.delivery import Delivery, Leaving
+from bot.core.expiry import Expiries
+from bot.core.messages import Msg, Rendered, Reply
+from bot.core.request import Request, Standing
+from bot.core.router import Outcome
+from bot.core.secrets import bare
+from bot.metrics import INVALID_REQUESTS
+
+log = logging.getLogger(__name__)
+
+ANSWER_WITHIN = 2.0  # seconds to wait for the router before deferring; Discord allows 3
+MAX_CONTENT = 2000  # Discord's message length limit
+MAX_ROWS = 5  # Discord's limit of component rows per message
+NO_MENTIONS = discord.AllowedMentions.none()
+BACKOFF_BASE = 1.0  # seconds: the first wait after Discord refused "later" without saying how long; doubled each time
+BACKOFF_CAP = 600.0  # and never more than this (Discord's invalid-request window is 10 minutes)
+# Outbox requests in flight. discord.py waits out each route's bucket and the global limit (50/s) from Discord's
+# headers; a DM costs two requests the first time (open the channel, send), and mass DMs get bots flagged, so
+# the outbox keeps this low rather than racing the limit.
+SENDS_AT_ONCE = 2
+DM_ADDRESS = "user:"  # an outbox chat "user:<Discord user id>": that user's DM channel, opened when first needed
+CANNOT_DM = 50007  # Discord's "Cannot send messages to this user": their DMs are closed to the bot
+LOST_CHANNEL_SECONDS = 3600  # a server channel that refused the bot (403/404) is not tried again for this long
+
+
+_LINK = re.compile(r"(?<!<)\bhttps?://[^\s<>]+")
+
+
+class DiscordMarkup:
+    """Discord markdown: user text escaped (markdown and mentions), titles bold, code inline. A link is shown
+    as `<url>`, which Discord never embeds: its embed fetcher would open a signing or connect link before the
+    user does (links only ever enter a message as parameters, through here)."""
+
+    @staticmethod
+    def escape(text: str) -> str:
+        return _LINK.sub(lambda m: f"<{m.group(0)}>", escape_mentions(escape_markdown(text)))
+
+    @staticmethod
+    def style(kind: str, text: str) -> str:
+        if kind == "title":
+            return f"**{text}**"
+        if kind == "code":
+            return f"`{text}`"
+        return text
+
+
+MARKUP = DiscordMarkup()
+
+
+def default_intents() -> discord.Intents:
+    intents = discord.Intents.default()
+    intents.message_content = True  # privileged: needed for prefix commands only
+    return intents
+
+
+def chunks(text: str, limit: int = MAX_CONTENT) -> list[str]:
+    """Split on line breaks into messages of at most `limit` characters; a longer line is cut."""
+    lines = [line[i : i + limit] for line in text.split("\n") for i in range(0, max(len(line), 1), limit)]
+    parts = [""]
+    for line in lines:
+        if parts[-1] and len(parts[-1]) + 1 + len(line) > limit:
+            parts.append(line)
+        else:
+            parts[-1] = f"{parts[-1]}\n{line}" if parts[-1] else line
+    return parts
+
+
+def view_of(rendered: Rendered) -> discord.ui.View | None:
+    """One `PressButton` per rendered button, row by row; buttons without a valid token are left out."""
+    view = discord.ui.View(timeout=None)
+    for row, buttons in enumerate(rendered.buttons[:MAX_ROWS]):
+        for button in buttons[:5]:
+            if valid_token(button.token):
+                view.add_item(PressButton(button.token, button.label, row=row))
+    return view if view.children else None
+
+
+def extras(rendered: Rendered) -> dict[str, Any]:
+    """The keyword arguments that carry a reply's buttons and image, present only when there are some."""
+    kw: dict[str, Any] = {"allowed_mentions": NO_MENTIONS}
+    view = view_of(rendered)
+    if view is not None:
+        kw["view"] = view
+    if rendered.image is not None:
+        kw["file"] = discord.File(io.BytesIO(rendered.image), filename="chart.png")
+    return kw
+
+
+def invalid_request_trace() -> aiohttp.TraceConfig:
+    """Counts every answer Discord holds against the bot's IP (401, 403, and 429 unless its scope is "shared",
+    a per-resource limit Discord does not count), including the 429s discord.py waits out by itself."""
+
+    async def ended(session: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestEndParams) -> None:
+        status = params.response.status
+        if status in (401, 403) or (status == 429 and params.response.headers.get("X-RateLimit-Scope") != "shared"):
+            INVALID_REQUESTS.labels(platform="discord", status=str(status)).inc()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_end.append(ended)
+    return trace
+
+
+class Backoff:
+    """Limits discord.py did not absorb (a global limit, Cloudflare's): `refused` gives how long to wait, honouring
+    Retry-After and doubling with each refusal in a row; a global one also holds every send of this front end
+    (`wait`) until it has passed. `passed` after a success starts the doubling again."""
+
+    def __init__(self, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP, clock: Callable[[], float] = time.monotonic) -> None:
+        self.base, self.cap, self._clock = base, cap, clock
+        self.strikes = 0
+        self.until = 0.0
+
+    def refused(self, retry_after: float | None, everything: bool) -> float:
+        self.strikes += 1
+        delay = min(self.cap, max(retry_after or 0.0, self.base * 2.0 ** (self.strikes - 1)))
+        if everything:
+            self.until = max(self.until, self._clock() + delay)
+        return delay
+
+    def passed(self) -> None:
+        self.strikes = 0
+
+    async def wait(self) -> None:
+        while (left := self.until - self._clock()) > 0:
+            await asyncio.sleep(left)
+
+
+async def limit_of(err: discord.HTTPException) -> tuple[float | None, bool]:
+    """(seconds to wait, whether it holds every request) from a 429: the body's `retry_after` and `global`, else
+    the Retry-After and X-RateLimit-Global/-Scope headers. A 429 without Discord's `Via` header comes from
+    Cloudflare in front of Discord: a ban of the IP, so global too."""
+    headers = err.response.headers
+    everything = (headers.get("X-RateLimit-Global", "").lower() == "true" or headers.get("X-RateLimit-Scope") == "global"
+                  or not headers.get("Via"))
+    retry_after: float | None = None
+    try:
+        retry_after = float(headers["Retry-After"])
+    except (KeyError, ValueError):
+        pass
+    try:  # aiohttp keeps the body discord.py already read
+        body = json.loads(await err.response.read())  # type: ignore[union-attr]
+    except (ValueError, TypeError, aiohttp.ClientError, RuntimeError):
+        body = None
+    if isinstance(body, dict):
+        everything = everything or bool(body.get("global"))
+        if isinstance(body.get("retry_after"), (int, float)):
+            retry_after = float(body["retry_after"])
+    return retry_after, everything
+
+
+class IndexClient(discord.Client):
+    """The discord.py client: owns the command tree and routes every update to the app's router."""
+
+    def __init__(self, app: App, guild_id: int | None, prefix: str, intents: discord.Intents) -> None:
+        super().__init__(intents=intents, allowed_mentions=NO_MENTIONS, http_trace=invalid_request_trace())
+        self.app = app
+        self.guild_id = guild_id
+        self.prefix = prefix
+        self.tree = app_commands.CommandTree(self)
+        self.add_dynamic_items(PressButton)
+        self.expiry = Expiries(app.services.deletions, "discord", self._delete_due)  # an exported key, even after a crash
+        self.dms: dict[str, str] = {}  # Discord user id -> their DM channel id, opened or seen this run
+        self.dm_channels: set[str] = set()  # channel ids known to be DMs (never a server's channel)
+
+    def saw(self, user_id: int, guild_id: int | None, channel_id: int | None) -> None:
+        """Remember a DM channel an update came from: a send there is a DM (see `DiscordFrontend._refused`)."""
+        if guild_id is None and channel_id is not None:
+            self.dms[str(user_id)] = str(channel_id)
+            self.dm_channels.add(str(channel_id))
+
+    async def setup_hook(self) -> None:
+        """Register one slash command per router command, localize them and sync."""
+        for name in self.app.router.commands:
+            self.tree.add_command(build_command(self.app, name, self.command))
+        await self.tree.set_translator(CatalogTranslator(self.app.services.catalogs))
+        guild = discord.Object(self.guild_id) if self.guild_id is not None else None
+        if guild is not None:
+            self.tree.copy_global_to(guild=guild)
+        try:
+            await self.tree.sync(guild=guild)
+        except (discord.HTTPException, app_commands.AppCommandError) as err:  # CommandSyncFailure is both
+            # Discord keeps the commands of the last sync that worked; the bot, Telegram included, runs on.
+            log.error("discord: slash commands not synced, Discord keeps the ones it had: %s", err)
+
+    async def command(self, interaction: discord.Interaction[Any], name: str, args: tuple[str, ...]) -> None:
+        """A slash command: deferred at once when it may read the chain. A deferral decides whether the answer
+        is ephemeral (Discord ignores the flag on the first follow-up), so a private-only command's deferral is, and a
+        personal one's in a server."""
+        command = self.app.router.commands.get(name)
+        private = command is not None and (command.private_only or command.personal and interaction.guild_id is not None)
+        if slash_for(name).defer:
+            await interaction.response.defer(thinking=True, ephemeral=private)
+        request = interaction_request(interaction, command=name, args=args)
+        await self._answer(interaction, request, thinking=True, ephemeral=private)
+
+    async def press(self, interaction: discord.Interaction[Any], token: str) -> None:
+        """A button press; refusals (not yours, expired) go to the presser only, and so does every answer to a press
+        on a message only the presser sees (an ephemeral quote's Refresh must not post the quote for all)."""
+        hidden = interaction.message is not None and interaction.message.flags.ephemeral
+        await self._answer(interaction, interaction_request(interaction, button_token=token), thinking=False, ephemeral=hidden,
+                           hidden=hidden)
+
+    async def standing_of(self, community: str, user_id: str) -> Standing | None:
+        """A member's standing in a server asked of Discord now, outside any interaction: Manage Server and role
+        ids; no standing once they left; None when Discord did not answer."""
+        guild = self.get_guild(int(community))
+        try:
+            if guild is None:
+                guild = await self.fetch_guild(int(community))
+            member = guild.get_member(int(user_id)) or await guild.fetch_member(int(user_id))
+        except discord.NotFound:
+            return Standing()
+        except discord.HTTPException:
+            return None
+        return Standing(admin=member.guild_permissions.manage_guild, roles=frozenset(str(r.id) for r in member.roles))
+
+    async def on_message(self, message: discord.Message) -> None:
+        """Prefix commands, in guild channels and DMs alike; in a DM also a private key, recovery phrase or PIN
+        pasted alone (which a bot may not delete there: the answer says so)."""
+        if message.author.bot:
+            return
+        me = self.user.name if self.user is not None else None
+        request = message_request(message, self.prefix, me)
+        if request is None and message.guild is None and bare(message.content.split()):
+            request = message_request(message, "", me)  # a key or PIN pasted in our DM: answered, so its writer deletes it
+        if request is None:
+            return
+        self.saw(message.author.id, message.guild.id if message.guild else None, message.channel.id)
+        request = replace(request, delete_message=partial(_delete_quietly, message))  # for a message carrying a secret
+        outcome = await self.app.router.handle(request, MARKUP)  # it says whether the deletion was allowed
+        await send_rendered(message.channel, outcome.rendered, self.expiry)
+
+    async def _delete_due(self, channel_id: str, message_id: str) -> bool | None:
+        """Delete a message that fell due: whether it went, None when Discord could not be asked."""
+        try:
+            await self.http.delete_message(int(channel_id), int(message_id))
+            return True
+        except (discord.NotFound, discord.Forbidden) as err:  # gone already, or no right to
+            log.info("discord: could not delete message %s: %s", message_id, err)
+            return False
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as err:
+            log.warning("discord: deleting message %s failed: %s", message_id, err)
+            return None
+
+    async def _answer(self, interaction: discord.Interaction[Any], request: Request, *, thinking: bool, ephemeral: bool,
+                      hidden: bool = False) -> None:
+        self.saw(interaction.user.id, interaction.guild_id, interaction.channel_id)
+        task = asyncio.ensure_future(self.app.router.handle(request, MARKUP))
+        done, _ = await asyncio.wait({task}, timeout=ANSWER_WITHIN)
+        if not done and not interaction.response.is_done():
+            await interaction.response.defer(thinking=thinking, ephemeral=ephemeral)
+        await reply(interaction, await task, hidden=hidden)
+
+
+async def send_rendered(channel: discord.abc.Messageable, rendered: Rendered, expiry: Expiries) -> discord.Message:
+    """Send a rendered reply as one or more messages; buttons and image ride on the last, which is returned. A
+    reply to be deleted after a while (an exported key) is promised to `expiry`, which survives a crash."""
+    *head, last = chunks(rendered.text)
+    sent = [await channel.send(text, allowed_mentions=NO_MENTIONS) for text in head]
+    sent.append(await channel.send(last, **extras(rendered)))
+    if rendered.delete_after is not None:
+        for message in sent:
+            await expiry.after(str(message.channel.id), str(message.id), rendered.delete_after)
+    return sent[-1]
+
+
+async def _delete_quietly(message: discord.Message) -> bool:
+    """Delete a user's message: whether it is gone (never in a DM, where a bot cannot delete what others wrote)."""
+    try:
+        await message.delete()
+        return True
+    except discord.HTTPException as err:  # no Manage Messages permission, a DM, or already gone
+        log.info("discord: could not delete message %s: %s", message.id, err)
+        return False
+
+
+async def reply(interaction: discord.Interaction[Any], outcome: Outcome, *, hidden: bool = False) -> None:
+    """Answer an interaction: edit the pressed message when asked, else respond or follow up; only the user sees
+    the answer when the router says so or `hidden` (it was asked where only they see it)."""
+    rendered = outcome.rendered
+    *head, last = chunks(rendered.text)
+    if rendered.edit and not outcome.ephemeral and interaction.message is not None and not head:
+        await _edit(interaction, last, rendered)
+        return
+    ephemeral = outcome.ephemeral or hidden
+    for text in head:
+        await _say(interaction, text, ephemeral, {"allowed_mentions": NO_MENTIONS}, rendered.delete_after)
+    await _say(interaction, last, ephemeral, extras(rendered), rendered.delete_after)
+
+
+async def _say(interaction: discord.Interaction[Any], text: str, ephemeral: bool, kw: dict[str, Any], delete_after: int | None = None) -> None:
+    if not interaction.response.is_done():
+        await interaction.response.send_message(text, ephemeral=ephemeral, delete_after=delete_after, **kw)
+    else:
+        sent = await interaction.followup.send(text, ephemeral=ephemeral, wait=True, **kw)
+        if delete_after is not None:
+            await sent.delete(delay=delete_after)
+
+
+async def _edit(interaction: discord.Interaction[Any], text: str, rendered: Rendered) -> None:
+    view = view_of(rendered)
+    files = [discord.File(io.BytesIO(rendered.image), filename="chart.png")] if rendered.image is not None else []
+    if not interaction.response.is_done():
+        await interaction.response.edit_message(content=text, view=view, attachments=files, allowed_mentions=NO_MENTIONS)
+    else:
+        await interaction.edit_original_response(content=text, view=view, attachments=files, allowed_mentions=NO_MENTIONS)
+
+
+def _gateway_ended(task: asyncio.Task[None]) -> None:
+    """Log why the gateway stopped for good, e.g. the Message Content intent is not enabled in the portal."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("discord gateway stopped", exc_info=task.exception())
+
+
+class DiscordFrontend:
+    """The Frontend for Discord: `DiscordFrontend(app, token, guild_id)`, then `start()` / `stop()`."""
+
+    name = "discord"
+    markup = MARKUP
+    sends_at_once = SENDS_AT_ONCE
+
+    def __init__(self, app: App, token: str, guild_id: int | None = None, *, prefix: str = "!", intents: discord.Intents | None = None) -> None:
+        self.app = app
+        self.token = token
+        self.bot = IndexClient(app, guild_id, prefix, intents or default_intents())
+        self._gateway: asyncio.Task[None] | None = None
+        self.backoff = Backoff()
+        self._lost: dict[str, float] = {}  # server channel -> monotonic time before which it is not tried again
+
+    async def start(self) -> None:
+        """Log in (syncing slash commands in `setup_hook`) and connect to the gateway in the background."""
+        await self.bot.login(self.token)
+        await self.bot.expiry.resume()  # what fell due while the bot was down goes now
+        # known since login: no /name may look like the bot's; a scheduled server announcement re-checks its author
+        self.app.front_ends.attach("discord", bot_name=self.bot.user.name if self.bot.user is not None else None,
+                                   standing_of=self.bot.standing_of)
+        self._gateway = asyncio.create_task(self._connect(), name="discord-gateway")
+        self._gateway.add_done_callback(_gateway_ended)
+
+    async def _connect(self) -> None:
+        """`Client.connect`, started again when it fails before its first session (discord.py 2.7.1 then
+        ends with an AttributeError on `self.ws.sequence` instead of retrying); fatal errors end it."""
+        backoff: ExponentialBackoff[Literal[False]] = ExponentialBackoff()
+        while True:
+            try:
+                await self.bot.connect()
+                return
+            except discord.PrivilegedIntentsRequired:
+                raise
+            except Exception:
+                if self.bot.is_closed():
+                    raise
+                delay = backoff.delay()
+                log.warning("discord gateway connection failed; retrying in %.1fs", delay, exc_info=True)
+                await asyncio.sleep(delay)
+
+    async def stop(self) -> None:
+        """Close the client (gateway and HTTP session) and end the gateway task, even mid-backoff."""
+        await self.bot.expiry.stop()  # early rather than never: a key must not outlive us
+        await self.bot.close()
+        if self._gateway is not None:
+            self._gateway.cancel()
+            await asyncio.gather(self._gateway, return_exceptions=True)
+            self._gateway = None
+
+    async def deliver(self, chat_id: str, rendered: Rendered, edit_ref: str | None = None) -> str | None:
+        """Send to a channel (or DM channel) by id, or edit the bot's message `edit_ref` there; the id of the
+        message shown, None when refused (a vanished channel, missing permissions)."""
+        return (await self.post(chat_id, rendered, edit_ref)).ref
+
+    async def post(self, chat_id: str, rendered: Rendered, edit_ref: str | None = None, *, bulk: bool = False,
+                   leaving: Leaving | None = None) -> Delivery:
+        """What the outbox calls: send or edit and say how it went. `chat_id` is a channel id, or `user:<id>` for
+        a user's DMs (the channel opened on first use). discord.py waits out the rate limits it is told of (per
+        route and global, from the response headers); what it leaves to us is `_refused`'s. Bulk sends are paced
+        by the outbox's `sends_at_once`."""
+        lost = self._lost.get(chat_id)
+        if lost is not None and lost > time.monotonic():
+            return Delivery("failed", error=f"channel {chat_id} refused the bot; not tried again yet")
+        await self.backoff.wait()  # a global limit holds every send, not just the one it answered
+        try:
+            channel = await self._messageable(chat_id)
+            if leaving is not None and not await leaving():  # the outbox marks it 'sending' now
+                return Delivery("withdrawn")
+            if edit_ref is not None and rendered.image is None and len(rendered.text) <= MAX_CONTENT:
+                message = channel.get_partial_message(int(edit_ref))
+                await message.edit(content=rendered.text, view=view_of(rendered), allowed_mentions=NO_MENTIONS)
+                delivery = Delivery.sent(edit_ref)
+            else:
+                delivery = Delivery.sent(str((await send_rendered(channel, rendered, self.bot.expiry)).id))
+            self.backoff.passed()
+            return delivery
+        except discord.HTTPException as err:
+            return await self._refused(chat_id, err)
+        except discord.RateLimited as err:  # only with max_ratelimit_timeout set: a wait longer than that
+            return Delivery("retry", retry_after=self.backoff.refused(err.retry_after, False), error=str(err))
+        except ValueError as err:  # not a channel id
+            return Delivery("failed", error=str(err))
+        except (TimeoutError, aiohttp.ClientError) as err:  # the request may have arrived: never sent again
+            return Delivery("unknown", error=str(err))
+
+    async def _messageable(self, chat_id: str) -> PartialMessageable | discord.TextChannel | discord.DMChannel | discord.Thread:
+        """Where to send, with no request of its own: a cached channel, else a partial one by id; `user:<id>`
+        opens that user's DM channel the first time (POST /users/@me/channels) and stores its id for them."""
+        if not chat_id.startswith(DM_ADDRESS):
+            channel = self.bot.get_channel(int(chat_id))
+            if isinstance(channel, (discord.TextChannel, discord.DMChannel, discord.Thread)):
+                return channel
+            kind = discord.ChannelType.private if chat_id in self.bot.dm_channels else None
+            return self.bot.get_partial_messageable(int(chat_id), type=kind)
+        user_id = chat_id.removeprefix(DM_ADDRESS)
+        channel_id = self.bot.dms.get(user_id)
+        if channel_id is None:
+            channel_id = str((await self.bot.http.start_private_message(int(user_id)))["id"])
+            self.bot.dms[user_id] = channel_id
+            await self.app.services.users.opened_private_chat("discord", user_id, chat_id, channel_id)
+        self.bot.dm_channels.add(channel_id)
+        return self.bot.get_partial_messageable(int(channel_id), type=discord.ChannelType.private)
+
+    async def _refused(self, chat_id: str, err: discord.HTTPException) -> Delivery:
+        """What Discord's refusal means for the outbox. 50007 on a DM: the user closed their DMs (the outbox
+        marks them). Any other 403/404 is about the channel, never the user: a server channel stops being
+        used for a while and the server's moderators are told. A 429 or 5xx: later, after the backoff."""
+        if err.status == 429:
+            retry_after, everything = await limit_of(err)
+            delay = self.backoff.refused(retry_after, everything)
+            log.warning("discord: rate limited (%s); sends to %s wait %.1fs", "all" if everything else "one route", chat_id, delay)
+            return Delivery("retry", retry_after=delay, error=str(err))
+        if err.status >= 500:
+            return Delivery("retry", retry_after=self.backoff.refused(None, False), error=str(err))
+        if err.code == CANNOT_DM:
+            return Delivery("blocked", error=str(err))
+        if err.status in (403, 404):
+            if chat_id.startswith(DM_ADDRESS) or chat_id in self.bot.dm_channels:
+                self.bot.dms = {u: c for u, c in self.bot.dms.items() if c != chat_id}  # a stale DM: opened again next time
+            else:
+                await self._channel_lost(chat_id, err)
+            return Delivery("failed", error=str(err))
+        log.warning("discord: delivery to %s failed: %s", chat_id, err)
+        return Delivery("failed", error=str(err))
+
+    async def _channel_lost(self, chat_id: str, err: discord.HTTPException) -> None:
+        """A server channel refused the bot (no access, no permission, deleted): stop posting there for a while and
+        tell the configured Discord moderators and, when the server is known, its owner, in their DMs."""
+        self._lost[chat_id] = time.monotonic() + LOST_CHANNEL_SECONDS
+        log.warning("discord: channel %s refused the bot (%s); not used for %ds", chat_id, err, LOST_CHANNEL_SECONDS)
+        channel = self.bot.get_channel(int(chat_id))
+        guild = getattr(channel, "guild", None)
+        moderators = set(self.moderators)
+        if guild is not None and guild.owner_id is not None:
+            moderators.add(str(guild.owner_id))
+        reason = f"{err.status} {err.text}".strip()[:200]
+        names = {"channel": getattr(channel, "name", None) or chat_id, "server": getattr(guild, "name", None) or "?",
+                 "reason": reason, "minutes": LOST_CHANNEL_SECONDS // 60}
+        outbox = self.app.notices.outbox
+        day = datetime.now(UTC).date().isoformat()
+        for moderator in sorted(moderators):
+            await outbox.put_chat("discord", f"{DM_ADDRESS}{moderator}", Reply.of(Msg("discord.channel.lost", names)),
+                                  "notice", key=f"channel-lost:discord:{chat_id}:{moderator}:{day}")
+
+    @property
+    def moderators(self) -> frozenset[str]:
+        return self.app.services.announcements.config.discord_moderators

@@ -1,0 +1,526 @@
+"""The Telegram front end: python-telegram-bot long polling inside the bot's own event loop.
+
+Platform conversion only. An update becomes a `Request`, the router answers with an `Outcome`, and this
+module turns that into Bot API calls: HTML text, an inline keyboard whose buttons carry only `b:<token>`,
+an alert for presses that are refused, an edit or a new message otherwise. It adds no sentence of its own:
+everything a user reads comes from the catalogs through the router.
+
+The application is driven with `initialize()` / `start()` / `updater.start_polling()` (and the reverse on
+stop) rather than `run_polling()`, so Telegram shares the running loop with Discord and the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from functools import partial
+from typing import Any, TypeVar, cast
+
+from telegram import (
+    Bot,
+    BotCommand,
+    CallbackQuery,
+    Chat,
+    ChatMember,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    ReplyParameters,
+    Update,
+    User,
+)
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, Defaults, ExtBot, MessageHandler, filters
+from telegram.ext import Updater
+
+from bot.frontends.adapters.telegram_limits import TelegramLimits, TelegramRateLimiter, retry_seconds
+from bot.frontends.adapters.telegram_updates import ChatOrderedUpdates, JournaledPolling, PressJournal
+from bot.app import App
+from bot.core.delivery import Delivery, Leaving, Withdrawn
+from bot.core.expiry import Expiries
+from bot.core.messages import Msg, Rendered, Reply
+from bot.core.request import ChatType, Request, Standing, for_another_bot, split_command
+from bot.core.router import Outcome
+from bot.i18n import DEFAULT_LOCALE
+
+log = logging.getLogger(__name__)
+# No link preview on any message: Telegram's preview fetcher would open a signing or connect link before the user
+# does (and an explorer link's preview is noise). Applied as the bot's default, so no send can forget it.
+NO_PREVIEWS = Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True))
+
+CALLBACK_PREFIX = "b:"
+MAX_CALLBACK_BYTES = 64  # Bot API limit on callback_data
+ALERT_MAX_CHARS = 200  # Bot API limit on answerCallbackQuery text
+CAPTION_MAX_CHARS = 1024  # Bot API limit on a photo caption
+COMMAND_DESCRIPTION_MAX_CHARS = 256
+POLL_TIMEOUT_SECONDS = 10  # long-polling timeout; stop() interrupts a pending poll, so this never delays shutdown
+# Chats are handled concurrently, up to this many at once (one chat's updates in order: telegram_updates.py).
+# A quote spends most of its time waiting on the RPC node and SQLite, so one-at-a-time (PTB's default) would
+# leave the loop idle and make every user wait behind every other. The bound caps how many chain calls and DB
+# writes a burst can put in flight at once.
+CONCURRENT_UPDATES = 64
+# Priorities in the rate limiter (bot/frontends/adapters/telegram_limits.py): replies to what a user just did go first.
+REPLY, NOTICE, BULK = 0, 1, 2
+RETRY_NETWORK_SECONDS = 5.0  # Telegram unreachable: the outbox tries a message again after this
+CLOSED_REMEMBERED = 4096  # messages whose buttons a press removed, remembered to ignore a double tap's second press
+SENDS_AT_ONCE = 8  # outbox requests in flight: enough to use the overall allowance with loopback-to-WAN latency
+
+_TOKEN_CHARS = re.compile(r"[A-Za-z0-9_-]+")
+_TAG = re.compile(r"<[^>]+>")
+
+T = TypeVar("T")
+
+
+class TelegramMarkup:
+    """Telegram HTML: user text is HTML-escaped; titles bold, code monospaced."""
+
+    @staticmethod
+    def escape(text: str) -> str:
+        return html.escape(text)
+
+    @staticmethod
+    def style(kind: str, text: str) -> str:
+        if kind == "title":
+            return f"<b>{text}</b>"
+        if kind == "code":
+            return f"<code>{text}</code>"
+        return text
+
+
+MARKUP = TelegramMarkup()
+
+
+def chat_type(telegram_type: str) -> ChatType:
+    """Telegram's private / group / supergroup / channel, as the core's three kinds."""
+    if telegram_type == Chat.PRIVATE:
+        return "private"
+    if telegram_type == Chat.CHANNEL:
+        return "channel"
+    return "group"
+
+
+def button_token(data: str | None) -> str | None:
+    """The token inside callback_data `b:<token>`, or None when the data is not something we sent.
+
+    Callback data is chosen by the client, so it is checked for shape only; whether the token exists and
+    belongs to the presser is the router's business.
+    """
+    if data is None or len(data.encode()) > MAX_CALLBACK_BYTES or not data.startswith(CALLBACK_PREFIX):
+        return None
+    token = data[len(CALLBACK_PREFIX) :]
+    return token if _TOKEN_CHARS.fullmatch(token) else None
+
+
+def keyboard(rendered: Rendered) -> InlineKeyboardMarkup | None:
+    """The reply's buttons as an inline keyboard carrying only opaque tokens."""
+    rows = [
+        [InlineKeyboardButton(b.label, callback_data=CALLBACK_PREFIX + b.token) for b in row]
+        for row in rendered.buttons
+        if row
+    ]
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def plain_text(markup_text: str) -> str:
+    """Rendered HTML as plain text (for alerts, which Telegram shows without formatting)."""
+    return html.unescape(_TAG.sub("", markup_text))
+
+
+def command_language(locale: str) -> str | None:
+    """The `language_code` for setMyCommands: None (every language) for the default, `zh` for zh_CN."""
+    return None if locale == DEFAULT_LOCALE else locale.split("_", 1)[0].lower()
+
+
+class TelegramFrontend:
+    """Telegram through python-telegram-bot, polling inside the caller's event loop."""
+
+    name = "telegram"
+    markup = MARKUP
+    sends_at_once = SENDS_AT_ONCE
+
+    def __init__(
+        self, app: App, token: str, api_url: str | None = None, *, poll_interval: float = 0.0,
+        concurrent_updates: int = CONCURRENT_UPDATES, limits: TelegramLimits | None = None,
+    ) -> None:
+        self.app = app
+        self.router = app.router
+        self.poll_interval = poll_interval
+        self.limits = limits or TelegramLimits()
+        self.journal = PressJournal(app.db)
+        self._replayed: set[int] = set()  # presses handled again from the journal at start-up
+        self.application = self._build(token, api_url, concurrent_updates)
+        self.expiry = Expiries(app.services.deletions, self.name, self._delete_due)  # an exported key, even after a crash
+        self._closed: OrderedDict[tuple[int, int], None] = OrderedDict()  # messages a press's outcome took buttons from
+
+    def _build(self, token: str, api_url: str | None, concurrent_updates: int) -> Application:  # type: ignore[type-arg]
+        updates = ChatOrderedUpdates(concurrent_updates, finished=self.journal.forget)
+        builder = (Application.builder().token(token).concurrent_updates(updates).job_queue(None)
+                   .rate_limiter(TelegramRateLimiter(self.limits)))
+        if api_url:
+            base = api_url.rstrip("/")
+            builder = builder.base_url(f"{base}/bot").base_file_url(f"{base}/file/bot")
+        builder = builder.defaults(NO_PREVIEWS)  # every sendMessage and editMessageText: see NO_PREVIEWS
+        application = builder.build()
+        commands = list(self.router.commands)
+        new_messages = filters.UpdateType.MESSAGE
+        application.add_handler(CommandHandler(commands, self._on_message, filters=new_messages))
+        application.add_handler(MessageHandler(filters.TEXT & filters.ChatType.PRIVATE & new_messages, self._on_message))
+        application.add_handler(CallbackQueryHandler(self._on_press))
+        application.add_error_handler(self._on_error)
+        polling = JournaledPolling(application.bot, self.journal, self._replayed)  # presses stored as fetched
+        application.updater = Updater(cast(Bot, polling), application.update_queue)
+        return application
+
+    @property
+    def bot(self) -> ExtBot[Any]:
+        bot: ExtBot[Any] = self.application.bot
+        return bot
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect (getMe), publish the localized command menus, and begin long polling."""
+        await self.application.initialize()
+        await self.expiry.resume()  # what fell due while the bot was down goes now
+        name = self.bot.username  # known since getMe: the /invite deep link, and no /name may look like it
+        self.app.front_ends.attach("telegram", bot_name=name, invite_link=f"https://t.me/{name}?start=ref_{{code}}" if name else None,
+                                   standing_of=self.standing_of)  # a scheduled group announcement re-checks its author
+        await self._publish_commands()
+        await self.application.start()
+        await self._resume_presses()
+        assert self.application.updater is not None
+        await self.application.updater.start_polling(
+            poll_interval=self.poll_interval,
+            timeout=POLL_TIMEOUT_SECONDS,
+            allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY],
+        )
+        log.info("telegram: polling as @%s", self.bot.username)
+
+    async def _resume_presses(self) -> None:
+        """Handle the presses a previous run fetched and did not finish (killed meanwhile): answered now."""
+        for body in await self.journal.unfinished():
+            update = Update.de_json(body, self.bot)
+            self._replayed.add(update.update_id)
+            await self.application.update_queue.put(update)
+        if self._replayed:
+            log.info("telegram: handling %d presses fetched before the restart", len(self._replayed))
+
+    async def stop(self) -> None:
+        """Stop polling, let running handlers finish, delete now what was due for deletion, close the client."""
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.expiry.stop()  # early rather than never: a key must not outlive us
+        await self.application.shutdown()
+
+    async def deliver(self, chat_id: str, rendered: Rendered, edit_ref: str | None = None) -> str | None:
+        """Send an unprompted message, or edit `edit_ref`; the id of the message shown, None when refused."""
+        return (await self.post(chat_id, rendered, edit_ref)).ref
+
+    async def post(self, chat_id: str, rendered: Rendered, edit_ref: str | None = None, *, bulk: bool = False,
+                   leaving: Leaving | None = None) -> Delivery:
+        """What the outbox calls: send (or edit `edit_ref`) and say how it went. `bulk` sends yield to everything
+        else in the rate limiter; Telegram's flood-control waits are honoured there, before this returns.
+        `leaving` is awaited once, when the rate limiter lets the first request go (False: nothing is sent)."""
+        once = _once(leaving)
+        limit = self._limit(BULK if bulk else NOTICE, once)
+        try:
+            if limit is None and not await once():  # no rate limiter: the request leaves now
+                return Delivery("withdrawn")
+            if edit_ref is not None and rendered.image is None:
+                try:
+                    await self.bot.edit_message_text(
+                        rendered.text, chat_id=chat_id, message_id=int(edit_ref), parse_mode=ParseMode.HTML,
+                        reply_markup=keyboard(rendered), rate_limit_args=limit,
+                    )
+                    if rendered.buttons and chat_id.lstrip("-").isdigit():  # buttons again: its presses count again
+                        self._closed.pop((int(chat_id), int(edit_ref)), None)
+                    return Delivery.sent(edit_ref)
+                except BadRequest as err:
+                    if "not modified" in err.message:
+                        return Delivery.sent(edit_ref)
+                    log.info("telegram: cannot edit %s in %s (%s); sending anew", edit_ref, chat_id, err.message)
+            sent = await self._post_now(chat_id, rendered, limit)
+            return Delivery.sent(str(sent.message_id))
+        except Forbidden as err:
+            log.info("telegram: %s blocked the bot or left: %s", chat_id, err.message)
+            return Delivery("blocked", error=err.message)
+        except RetryAfter as err:
+            return Delivery("retry", retry_after=retry_seconds(err), error="flood control")
+        except TimedOut as err:  # the request may have arrived: never sent again
+            return Delivery("unknown", error=str(err))
+        except NetworkError as err:  # BadRequest and friends are NetworkErrors too
+            if isinstance(err, BadRequest):
+                gone = "chat not found" in err.message.lower()
+                return Delivery("blocked" if gone else "failed", error=err.message)
+            return Delivery("retry", retry_after=RETRY_NETWORK_SECONDS, error=str(err))
+        except TelegramError as err:
+            return Delivery("failed", error=str(err))
+        except Withdrawn:
+            return Delivery("withdrawn")
+
+    def _limit(self, priority: int, leaving: Leaving) -> dict[str, Any] | None:
+        """`rate_limit_args` for one request: its priority in the rate limiter and what to do as it leaves (None
+        without a rate limiter)."""
+        return {"priority": priority, "leaving": leaving} if self.bot.rate_limiter is not None else None
+
+    async def _post_now(self, chat_id: str, rendered: Rendered, limit: dict[str, Any] | None) -> Message:
+        """One new message (a photo with caption when the reply has an image), errors raised."""
+        markup = keyboard(rendered)
+        if rendered.image is not None and len(rendered.text) <= CAPTION_MAX_CHARS:
+            return await self.bot.send_photo(chat_id, rendered.image, caption=rendered.text, parse_mode=ParseMode.HTML,
+                                             reply_markup=markup, rate_limit_args=limit)
+        if rendered.image is not None:
+            await self.bot.send_photo(chat_id, rendered.image, rate_limit_args=limit)
+        return await self.bot.send_message(chat_id, rendered.text, parse_mode=ParseMode.HTML, reply_markup=markup,
+                                           rate_limit_args=limit)
+
+    async def _publish_commands(self) -> None:
+        """One setMyCommands per shipped locale, so Telegram's command menu is in the user's language.
+
+        Two locales of one language (pt_BR, pt_PT) would share a language code; the later one wins.
+        """
+        catalogs = self.app.services.catalogs
+        for locale in catalogs.locales:
+            commands = [
+                BotCommand(name, catalogs.text(cmd.description_key, locale)[:COMMAND_DESCRIPTION_MAX_CHARS])
+                for name, cmd in self.router.commands.items()
+            ]
+            language = command_language(locale)
+            await self._safely("setMyCommands", partial(self.bot.set_my_commands, commands, language_code=language))
+
+    # -- updates ---------------------------------------------------------------------------------------
+
+    async def _on_message(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        """A command (any chat) or plain text (private chats only, answered as an unknown command)."""
+        message, user = update.message, update.effective_user
+        if message is None or user is None or message.text is None:
+            return
+        if for_another_bot(message.text, self.bot.username):  # `/quote@otherbot`: not ours, private chats too
+            return
+        command, args = split_command(message.text)
+        request = self._request(user, message.chat, command=command, args=args, text_length=len(message.text),
+                                delete_message=partial(self._deleted, message.chat_id, message.message_id))
+        outcome = await self.router.handle(request, MARKUP)  # it deletes a message carrying a secret and says how that went
+        private = message.chat.type == Chat.PRIVATE
+        reply_to = None if private or outcome.rendered.delete_request else message.message_id
+        await self._send(message.chat_id, outcome.rendered, reply_to=reply_to)
+
+    async def _on_press(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        """A button press: answered as soon as the router accepts it, before its action runs (a trade); a refusal
+        found before that is an alert to the presser only, one found after is an edit. An outcome the edit cannot
+        show goes as a new message through the outbox."""
+        query = update.callback_query
+        if query is None:
+            return
+        message = query.message
+        chat = message.chat if message is not None else None
+        token = button_token(query.data)
+        # A malformed token is looked up as "" and so refused by the router like any unknown one.
+        ref = str(message.message_id) if message is not None else None
+        pressed_on = (message.chat.id, message.message_id) if message is not None else None
+        if pressed_on in self._closed:  # a second tap fetched before the first one's outcome took the buttons away
+            await self._answer(query, None)
+            return
+        answered = False
+
+        async def accepted() -> None:  # the press passed the router's checks: stop the spinner before the work
+            nonlocal answered
+            answered = True
+            await self._answer(query, None)
+
+        request = self._request(query.from_user, chat, button_token=token or "", message_ref=ref, accepted=accepted)
+        outcome = await self.router.handle(request, MARKUP)
+        if outcome.ephemeral or chat is None:
+            if not answered:
+                await self._answer(query, outcome.rendered if outcome.ephemeral else None)
+            return
+        if not answered:
+            await self._answer(query, None)
+        if outcome.rendered.edit and isinstance(message, Message) and outcome.rendered.image is None:
+            if not await self._edit_shown(message, outcome.rendered):
+                await self._tell_later(chat.id, outcome)
+            elif not outcome.rendered.buttons and pressed_on is not None:
+                self._closed[pressed_on] = None
+                if len(self._closed) > CLOSED_REMEMBERED:
+                    self._closed.popitem(last=False)
+        else:
+            await self._send(chat.id, outcome.rendered)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Anything that escaped the router: logged, never re-raised into the polling loop, and answered with
+        the catalog's generic "something went wrong, nothing was changed" so the user is not left waiting."""
+        log.error("telegram: update %s failed", getattr(update, "update_id", "?"), exc_info=context.error)
+        if not isinstance(update, Update) or update.effective_chat is None:
+            return
+        user = update.effective_user
+        catalogs = self.app.services.catalogs
+        locale = catalogs.negotiate(user.language_code if user is not None else None)
+        rendered = catalogs.render(Reply.of(Msg("error.internal")), locale, MARKUP.escape, MARKUP.style)
+        if update.callback_query is not None:
+            await self._answer(update.callback_query, rendered)
+        else:  # only updates a handler accepted get here: commands, and text in private chats
+            await self._send(update.effective_chat.id, rendered)
+
+    def _request(self, user: User, chat: Chat | None, **what: Any) -> Request:
+        """The platform-neutral request for an update from `user` in `chat` (their private chat if none)."""
+        group = chat is not None and chat.type in (Chat.GROUP, Chat.SUPERGROUP)
+        return Request(
+            platform="telegram",
+            user_id=str(user.id),
+            chat_id=str(chat.id if chat is not None else user.id),
+            chat_type=chat_type(chat.type) if chat is not None else "private",
+            locale=user.language_code or "",
+            display_name=user.full_name,
+            dm_chat=str(user.id),  # a user's private chat with a bot has the user's id
+            community=str(chat.id) if group and chat is not None else None,
+            community_name=chat.title if group and chat is not None else None,
+            standing=partial(self._standing, chat.id, user.id) if group and chat is not None else None,
+            **what,
+        )
+
+    async def standing_of(self, community: str, user_id: str) -> Standing | None:
+        """A user's standing in a group asked of Telegram now, outside any update; None when it did not answer."""
+        member = await self._safely("getChatMember", lambda: self.bot.get_chat_member(int(community), int(user_id)))
+        return None if member is None else Standing(admin=member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER))
+
+    async def _standing(self, chat_id: int, user_id: int) -> Standing:
+        """Whether the user administers the group, asked of Telegram now (getChatMember); unknown means no."""
+        member = await self._safely("getChatMember", lambda: self.bot.get_chat_member(chat_id, user_id))
+        return Standing(admin=member is not None and member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER))
+
+    # -- sending ---------------------------------------------------------------------------------------
+
+    async def _answer(self, query: CallbackQuery, refusal: Rendered | None) -> None:
+        """Stop the button's spinner; a refusal is shown as an alert, in plain text."""
+        if refusal is None:
+            await self._safely("answerCallbackQuery", lambda: query.answer())
+            return
+        text = plain_text(refusal.text)[:ALERT_MAX_CHARS]
+        await self._safely("answerCallbackQuery", lambda: query.answer(text, show_alert=True))
+
+    async def _send(self, chat_id: int | str, rendered: Rendered, *, reply_to: int | None = None) -> str | None:
+        """A new message in `chat_id` (a photo with caption when the reply has an image); its id, or None."""
+        sent = await self._post(chat_id, rendered, reply_to)
+        if sent is None:
+            return None
+        if rendered.delete_after is not None:
+            await self.expiry.after(str(chat_id), str(sent.message_id), rendered.delete_after)
+        return str(sent.message_id)
+
+    async def _delete_due(self, chat_id: str, message_id: str) -> bool | None:
+        return await self._delete(chat_id, int(message_id))
+
+    async def _deleted(self, chat_id: int | str, message_id: int) -> bool:
+        """Delete a user's message (one carrying a secret): whether it is gone."""
+        return await self._delete(chat_id, message_id) is True
+
+    async def _delete(self, chat_id: int | str, message_id: int) -> bool | None:
+        """Delete one message: True when deleted, False when Telegram refuses (the bot is no admin of the group,
+        the message is older than 48 hours or gone already), None when Telegram could not be asked."""
+        try:
+            try:
+                return await self.bot.delete_message(chat_id, message_id)
+            except RetryAfter as err:
+                await asyncio.sleep(retry_seconds(err))
+                return await self.bot.delete_message(chat_id, message_id)
+        except (BadRequest, Forbidden) as err:
+            log.info("telegram: cannot delete message %s in %s: %s", message_id, chat_id, err.message)
+            return False
+        except TelegramError as err:
+            log.warning("telegram: deleteMessage failed: %s", err)
+            return None
+
+    async def _post(self, chat_id: int | str, rendered: Rendered, reply_to: int | None) -> Message | None:
+        markup = keyboard(rendered)
+        reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to is not None else None
+        if (image := rendered.image) is not None:
+            caption = rendered.text if len(rendered.text) <= CAPTION_MAX_CHARS else None
+            photo = await self._safely(
+                "sendPhoto",
+                lambda: self.bot.send_photo(
+                    chat_id, image, caption=caption, parse_mode=ParseMode.HTML,
+                    reply_markup=markup if caption is not None else None, reply_parameters=reply,
+                ),
+            )
+            if caption is not None:
+                return photo
+        return await self._safely(
+            "sendMessage",
+            lambda: self.bot.send_message(
+                chat_id, rendered.text, parse_mode=ParseMode.HTML, reply_markup=markup, reply_parameters=reply
+            ),
+        )
+
+    async def _edit_shown(self, message: Message, rendered: Rendered) -> bool:
+        """Edit the pressed message; whether the user sees `rendered` now (False: the edit failed, e.g. the
+        message was deleted or Telegram answered 5xx). A blocked chat counts as shown: nothing could be."""
+        try:
+            await self.bot.edit_message_text(rendered.text, chat_id=message.chat_id, message_id=message.message_id,
+                                             parse_mode=ParseMode.HTML, reply_markup=keyboard(rendered))
+            return True
+        except Forbidden as err:
+            log.info("telegram: editMessageText refused: %s", err.message)
+            return True
+        except BadRequest as err:
+            if "not modified" in err.message:
+                return True
+            log.info("telegram: cannot edit %s in %s (%s)", message.message_id, message.chat_id, err.message)
+        except TelegramError as err:
+            log.warning("telegram: editMessageText failed: %s", err)
+        return False
+
+    async def _tell_later(self, chat_id: int, outcome: Outcome) -> None:
+        """An outcome the edit could not show (a trade's result): a new message through the outbox, which stores
+        it before sending and retries what Telegram refuses for now, as for every unprompted message."""
+        if outcome.reply is None:
+            await self._send(chat_id, outcome.rendered)
+            return
+        queued = await self.app.outbox.put_chat("telegram", str(chat_id), replace(outcome.reply, edit=False), "trade",
+                                                user_id=outcome.user_key)
+        log.info("telegram: the outcome for chat %s goes as a new message (outbox %s)", chat_id, queued)
+
+    async def _safely(self, method: str, call: Callable[[], Awaitable[T]]) -> T | None:
+        """Run one Bot API call; honour one flood-control wait, log every other Telegram error."""
+        try:
+            try:
+                return await call()
+            except RetryAfter as err:
+                wait = retry_seconds(err)
+                log.warning("telegram: %s rate-limited, retrying in %.0fs", method, wait)
+                await asyncio.sleep(wait)
+                return await call()
+        except Forbidden as err:
+            log.info("telegram: %s refused: %s", method, err.message)
+        except BadRequest as err:
+            if "not modified" in err.message:
+                log.debug("telegram: %s: message not modified", method)
+            else:
+                log.warning("telegram: %s failed: %s", method, err.message)
+        except TelegramError as err:
+            log.warning("telegram: %s failed: %s", method, err)
+        return None
+
+
+def _once(leaving: Leaving | None) -> Leaving:
+    """`leaving` for the first request of a delivery only (an edit that falls back to a new message, a photo sent
+    before its text: the message left with the first)."""
+    called = False
+
+    async def first() -> bool:
+        nonlocal called
+        if called or leaving is None:
+            return True
+        called = True
+        return await leaving()
+
+    return first
