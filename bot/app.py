@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
@@ -162,9 +162,9 @@ class App:
             head.start()
         db = await Database.open(config.database_path)  # 0600, in a directory created 0700
         opened.push_async_callback(db.close)
-        await _bind(db, config, profile, chain, companions)  # before anything reads what the database holds
-        catalogs = Catalogs()
         clock = time.time  # the one clock every repository reads (injected, never called by them directly)
+        await _bind(db, config, profile, chain, companions, clock)  # before anything reads what the database holds
+        catalogs = Catalogs()
         users = UserRows(db, clock)
         market = Market(profile, chain, setup, head, config.market, hermes=hermes)
         devnet_home = _devnet_home(config, profile, devnet)
@@ -179,7 +179,7 @@ class App:
         outbox = Outbox(OutboxRows(db, clock), Renderer(users, buttons, catalogs, zones=settings.zone_of), on_blocked=users.forget)
         opened.push_async_callback(outbox.stop)
         notices = Notices(outbox)
-        intents = IntentRows(db)
+        intents = IntentRows(db, clock)
         # The zero-config embedded devnet takes any free port rather than fail on a busy 8080.
         port = config.web.port if config.web.port is not None else (0 if devnet is not None else DEFAULT_WEB_PORT)
         if not track_head:
@@ -195,7 +195,7 @@ class App:
         kinds = kind_registry()
         trading = Executor(
             profile, chain, head, market, intents, nonces, wallets, notices, settings, config.trading, kinds,
-            connected=connected,
+            clock=clock, connected=connected,
         )
         others, remote_balances, verified = [], [], []
         for other in companions:  # each chain its own executor; one that shares the home chain shares its nonces
@@ -207,7 +207,7 @@ class App:
             o_market = Market(other, o_chain, o_setup, o_head, config.market, hermes=o_hermes)
             connected.chains.setdefault(other.chain_id, LinkChain(o_chain, other.chain_label))  # its signing links
             others.append(Executor(other, o_chain, o_head, o_market, intents, o_nonces, wallets, notices, settings,
-                                   config.trading, kinds, connected=connected))
+                                   config.trading, kinds, clock=clock, connected=connected))
             if not same:
                 remote_balances.append(BalanceReader(other, o_chain, o_market, other.chain_label))
         desks = Desks(trading, tuple(others))
@@ -220,7 +220,7 @@ class App:
                 desk.fault = kill_at(config.failpoint)
         balances = BalanceReader(profile, chain, market)
         front_ends = FrontEnds({"discord": config.discord_invite_url} if config.discord_invite_url else {})  # attached at their start
-        points = _points(config, db, chain, market, profile, front_ends)
+        points = _points(config, db, chain, market, profile, front_ends, clock)
         schedule = Schedule(points.snapshot, config.points.snapshot_at)
         announcements = Announcements(AnnouncementRows(db, clock), outbox, schedule, config.announce,  # a source and a rebuild
                                       front_ends=front_ends)
@@ -267,7 +267,7 @@ class App:
         web = WebServer(sock, url, [*connect_pages.routes(kit, connected), *sign_pages.routes(kit, connected, url.startswith("https://"))])
         await web.start()
         opened.push_async_callback(web.stop)
-        router = Router(users, buttons, catalogs, zones=settings.zone_of)
+        router = Router(users, buttons, catalogs, zones=settings.zone_of, clock=clock)
         register_all(router, services)
         return cls(config, profile, chain, head, db, services, router, notices, front_ends, devnet, web, schedule)
 
@@ -321,7 +321,8 @@ async def _open_chain(profile: Profile, intents: IntentRows, track_head: bool,
     return chain, head, NonceManager(chain.nonce, partial(intents.in_flight_nonces, chain_id=profile.chain_id))
 
 
-async def _bind(db: Database, config: Config, profile: Profile, chain: Chain, companions: tuple[Profile, ...]) -> None:
+async def _bind(db: Database, config: Config, profile: Profile, chain: Chain, companions: tuple[Profile, ...],
+                clock: Callable[[], float]) -> None:
     """The database bound to its chains (bot.chain.binding); a companion on a chain of its own through a short-lived
     connection of its own (its lasting one is opened later with its head tracker)."""
     pairs, own = [(profile, chain)], []
@@ -331,7 +332,7 @@ async def _bind(db: Database, config: Config, profile: Profile, chain: Chain, co
             own.append(Chain(other.rpc_urls, other.multicall3))
         pairs.append((other, chain if same else own[-1]))
     try:
-        await bind_chains(db, config.database_path, pairs)
+        await bind_chains(db, config.database_path, pairs, clock)
     finally:
         for o_chain in own:
             await o_chain.close()
@@ -375,10 +376,11 @@ def _hermes(profile: Profile, opened: AsyncExitStack) -> Hermes | None:
     return hermes
 
 
-def _points(config: Config, db: Database, chain: Chain, market: Market, profile: Profile, front_ends: FrontEnds) -> Points:
+def _points(config: Config, db: Database, chain: Chain, market: Market, profile: Profile, front_ends: FrontEnds,
+            clock: Callable[[], float]) -> Points:
     ledger = Ledger(db, config.boost, config.points)
     snapshot = Snapshotter(db, chain, market, profile, ledger, config.points, prices=LastFreshPriceRows(db, profile.chain_id))
-    return Points(config.points, ledger, Referrals(db), snapshot, front_ends)
+    return Points(config.points, ledger, Referrals(db, clock), snapshot, front_ends)
 
 
 def _market_alerts(config: Config, db: Database, chain: Chain, market: Market, profile: Profile, outbox: Outbox,

@@ -152,15 +152,13 @@ def test_import_contracts_hold() -> None:
     assert "The trading core imports no kind of transaction" in " ".join(done.stdout.split())
 
 
-def test_the_trading_core_reads_the_injected_clock() -> None:
-    """The intent repository and the follower take the clock they are given (tests move it), never time.time()."""
-    core = _contract("The trading core imports no kind")["source_modules"]
-    assert isinstance(core, list)
+def test_one_clock() -> None:
+    """Repositories, the router, the follower and every other module of the bot read the clock they are given
+    (the composition root's one clock; tests move it), never time.time(): `time.time` appears only as a default."""
     calls = []
-    for module in core:
-        path = ROOT / (module.replace(".", "/") + ".py")
+    for path in sorted((ROOT / "bot").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "time"
                     and isinstance(node.func.value, ast.Name) and node.func.value.id == "time"):
-                calls.append(f"{module}:{node.lineno}")
+                calls.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert calls == []

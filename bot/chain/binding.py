@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,7 +64,8 @@ async def _bindings(db: Database) -> dict[int, Binding]:
                                None if r[3] is None else str(r[3]), str(r[4]), bool(r[5])) for r in rows}
 
 
-async def bind_chains(db: Database, database_path: str | Path, chains: Sequence[tuple[Profile, Chain]]) -> list[Binding]:
+async def bind_chains(db: Database, database_path: str | Path, chains: Sequence[tuple[Profile, Chain]],
+                      clock: Callable[[], float] = time.time) -> list[Binding]:
     """Check every chain against what the database recorded, then record the ones it has not seen. The first
     pair is the home chain. Raises ChainMismatch (nothing recorded) on any mismatch; returns the new bindings."""
     known = await _bindings(db)
@@ -120,7 +121,7 @@ async def bind_chains(db: Database, database_path: str | Path, chains: Sequence[
             await tx.executemany(
                 "INSERT INTO chain_bindings (chain_id, genesis_hash, anchor_block, anchor_hash, label, home, bound_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(b.chain_id, b.genesis_hash, b.anchor_block, b.anchor_hash, b.label, int(b.home), int(time.time()))
+                [(b.chain_id, b.genesis_hash, b.anchor_block, b.anchor_hash, b.label, int(b.home), int(clock()))
                  for b in new])
     return new
 

@@ -81,8 +81,10 @@ class Outcome:
 
 
 class Router:
-    def __init__(self, users: UserRows, buttons: ButtonRows, catalogs: Catalogs, zones: ZoneOf = _utc) -> None:
+    def __init__(self, users: UserRows, buttons: ButtonRows, catalogs: Catalogs, zones: ZoneOf = _utc,
+                 clock: Callable[[], float] = time.time) -> None:
         self.users = users
+        self.clock = clock  # a pressed button's expiry is read against it
         self.buttons = buttons
         self.catalogs = catalogs
         self.zones = zones
@@ -240,7 +242,7 @@ class Router:
 
     async def _find_press(self, caller: Caller, token: str) -> tuple[Action, tuple[str, ...]]:
         row = await self.buttons.get(token[:64])
-        if row is None or row.expires_at < time.time():
+        if row is None or row.expires_at < self.clock():
             raise UserError("error.button.expired")
         if row.user_id != caller.user_key:
             raise UserError("error.button.not_yours")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections.abc import Callable
 from typing import Literal
 
 from bot.storage.db import Database
@@ -34,7 +35,8 @@ def code_from(text: str) -> str | None:
 
 
 class Referrals:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
         self._db = db
 
     async def code_of(self, user_id: int) -> str:
@@ -53,7 +55,7 @@ class Referrals:
     async def start(self, user_id: int, code_text: str | None, now: int | None = None) -> Joined | None:
         """Record the user's first /start, with the referrer `code_text` names; None when there is no code
         and this is the first start. A later /start never changes anything."""
-        now = int(time.time()) if now is None else now
+        now = int(self._clock()) if now is None else now
         code = code_from(code_text) if code_text else None
         async with self._db.transaction() as tx:
             first = await tx.execute("UPDATE users SET started_at = ? WHERE id = ? AND started_at IS NULL", (now, user_id))
