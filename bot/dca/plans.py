@@ -164,19 +164,19 @@ class Dca:
         return "done"
 
     async def _buy(self, plan: Plan, due: int) -> TradeStatus:
-        x = self.trading
-        who = await x.sender(plan.user_id)
+        desk = self.trading
+        who = await desk.sender(plan.user_id)
         if who.kind != "custodial":
             raise UserError("dca.error.connected")
         amount = from_base_units(plan.usdc_units, self.usdc_decimals(plan.token))
         ref = self.index(plan.token)
         if ref.venue == "issuance" and self.issuance is not None:
             intent_id, _ = await self.issuance.request(plan.user_id, plan.platform, plan.chat_id, ref, "buy", amount, who)
-            x = self.issuance.desk(ref)
+            desk = self.issuance.desk(ref)
         else:
-            intent_id, _ = await x.quote_swap(plan.user_id, plan.platform, plan.chat_id, ref, "buy", amount, who)
+            intent_id, _ = await desk.quote_swap(plan.user_id, plan.platform, plan.chat_id, ref, "buy", amount, who)
         await self.plans.run_intent(plan.id, due, intent_id)
-        return await x.confirm(intent_id, plan.user_id, None, plan.chat_id)
+        return await desk.confirm(intent_id, plan.user_id, None, plan.chat_id)
 
     async def _failed(self, plan: Plan, due: int, error: str, why: list[Msg]) -> str:
         await self.plans.finish_run(plan.id, due, "failed", error)

@@ -91,14 +91,14 @@ class OrderRows:
         res = intent.result or {}
         if intent.kind not in ("issue", "redeem") or "nonce" not in res:
             return False
-        prm = intent.params
+        params = intent.params
         async with self._db.transaction() as tx:
             return await tx.execute(
                 """INSERT OR IGNORE INTO issuance_orders (intent_id, user_id, chain, factory, index_symbol, side, nonce,
                        amount_in, requested_at, requested_block, expected_at, state)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')""",
-                (intent.id, intent.user_id, prm["chain"], prm["factory"], prm["index"], intent.kind, int(res["nonce"]),
-                 str(prm["amount_in"]), int(res["requested_at"]), int(res["block"]), res.get("expected_at")),
+                (intent.id, intent.user_id, params["chain"], params["factory"], params["index"], intent.kind, int(res["nonce"]),
+                 str(params["amount_in"]), int(res["requested_at"]), int(res["block"]), res.get("expected_at")),
             ) > 0
 
     async def unrecorded(self) -> list[int]:

@@ -22,20 +22,20 @@ def tx_lines(profile: Profile, tx_hash: str | None) -> tuple[Msg, ...]:
     return (Msg("trade.tx", {"tx": f"{profile.explorer_url.rstrip('/')}/tx/{tx_hash}" if profile.explorer_url else tx_hash}),)
 
 
-def revert_units(prm: Mapping[str, Any]) -> Units:
+def revert_units(params: Mapping[str, Any]) -> Units:
     """The token a trade's revert amounts are in: the staked token of a stake, unstake or claim, else what is paid."""
-    if "staked_symbol" in prm:
-        return Units(str(prm["staked_symbol"]), int(prm["decimals"]))
-    if "symbol_in" in prm:
-        return Units(str(prm["symbol_in"]), int(prm["decimals_in"]))
+    if "staked_symbol" in params:
+        return Units(str(params["staked_symbol"]), int(params["decimals"]))
+    if "symbol_in" in params:
+        return Units(str(params["symbol_in"]), int(params["decimals_in"]))
     return Units()
 
 
-def revert_reason(prm: Mapping[str, Any], result: Mapping[str, Any]) -> Msg:
+def revert_reason(params: Mapping[str, Any], result: Mapping[str, Any]) -> Msg:
     """Why a mined transaction reverted, in words (`bot.core.reverts`); older results kept only the text."""
     if result.get("revert"):
-        return explain(Revert(str(result["revert"]), str(result.get("reason", ""))), revert_units(prm))
-    return explain(from_text(str(result.get("reason", ""))), revert_units(prm))
+        return explain(Revert(str(result["revert"]), str(result.get("reason", ""))), revert_units(params))
+    return explain(from_text(str(result.get("reason", ""))), revert_units(params))
 
 
 def status_reply(status: TradeStatus, profile: Profile, kinds: KindRegistry) -> Reply:
