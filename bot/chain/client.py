@@ -160,19 +160,21 @@ def decode_aggregate3(data: bytes) -> list[tuple[bool, bytes]]:
 
 
 class Trips:
-    """The round trips made by one piece of work (see `Chain.counting`)."""
+    """The round trips made by one piece of work (see `Chain.counting`), in all and by JSON-RPC method."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.by_method: Counter[str] = Counter()
 
 
 _trips: ContextVar[Trips | None] = ContextVar("chain_trips", default=None)
 
 
-def _count_trip() -> None:
+def _count_trip(method: str) -> None:
     trips = _trips.get()
     if trips is not None:
         trips.count += 1
+        trips.by_method[method] += 1
 
 
 class CountingProvider(AsyncHTTPProvider):
@@ -195,7 +197,7 @@ class CountingProvider(AsyncHTTPProvider):
     async def make_request(self, method: Any, params: Any) -> Any:
         await self.keep_alive()
         self.round_trips += 1
-        _count_trip()
+        _count_trip(str(method))
         self.by_method[str(method)] += 1
         return await super().make_request(method, params)
 
@@ -216,7 +218,7 @@ class CountingProvider(AsyncHTTPProvider):
     async def make_batch_request(self, requests: Any) -> Any:
         await self.keep_alive()
         self.round_trips += 1
-        _count_trip()
+        _count_trip("batch")
         self.by_method["batch"] += 1
         return await super().make_batch_request(requests)
 
