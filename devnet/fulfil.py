@@ -25,6 +25,8 @@ from pathlib import Path
 
 from hexbytes import HexBytes
 from web3 import AsyncWeb3
+from web3.exceptions import TimeExhausted
+from web3.types import BlockData
 
 from bot.issuance.hours import ALWAYS_OPEN, DAY_NAMES, MarketHours
 from bot.chain.profile import IndexRef, Profile, load_profile
@@ -33,6 +35,7 @@ from devnet.rpc import Sender, connect, contract
 from devnet.stocks import FULFILLER_KEY
 
 log = logging.getLogger(__name__)
+RECEIPT_SLICE = 1.0  # seconds a step waits for its receipts before checking the chain is still the one it read
 PENDING = 1
 ISSUANCE, REDEMPTION, REINDEX = "issuance", "redemption", "reindex"
 FILL_GAS = 3_000_000
@@ -60,11 +63,19 @@ class _Settled:
 
 
 class Fulfiller:
+    _stopping = False  # set by `stop`
+
     def __init__(self, profile: Profile | Path | str, hours: MarketHours | None = None) -> None:
         self.profile = profile if isinstance(profile, Profile) else load_profile(Path(profile))
         self.refs = [ref for ref in self.profile.indexes if ref.venue == "issuance"]
         self.hours = {ref.symbol: hours or ref.market_hours or ALWAYS_OPEN for ref in self.refs}
         self._settled = _Settled()
+
+    def stop(self) -> None:
+        """End `run` after the step under way. A cancellation alone is not enough: a library that catches the
+        CancelledError inside a step and un-cancels its task (a timeout firing in the same instant) loses it, and
+        the loop would go on; this flag cannot be lost."""
+        self._stopping = True
 
     async def step(self) -> list[Fill]:
         """Fill what is pending if the market is open now (chain time); what was done, in order."""
@@ -82,19 +93,29 @@ class Fulfiller:
                 if self.hours[ref.symbol].is_open(now):
                     done += await self._fill(w3, tx, ref, now, settled)
             if done:
-                await tx.wait()  # raises if any reverted: then nothing new counts as settled
+                await self._mined(w3, tx, seen)  # raises if any reverted: then nothing new counts as settled
                 log.info("filled %s", ", ".join(map(str, done)))
             self._settled.nonce.update(settled)
             self._settled.block = (int(seen["number"]), HexBytes(seen["hash"]))
         return done
 
     async def _forget_if_reverted(self, w3: AsyncWeb3) -> None:
-        if self._settled.block is None:
-            return
-        number, block_hash = self._settled.block
-        latest = int(await w3.eth.block_number)
-        if latest < number or HexBytes((await w3.eth.get_block(number))["hash"]) != block_hash:
+        if self._settled.block is not None and await _gone(w3, *self._settled.block):
             self._settled = _Settled()
+
+    async def _mined(self, w3: AsyncWeb3, tx: Sender, seen: BlockData) -> None:
+        """The step's transactions mined, waited for a second at a time: a chain reverted under the step took them
+        with it and they will never be mined, so the step ends (and the next one starts over) instead of waiting
+        out the whole receipt timeout while new requests go unfilled."""
+        sent = list(tx.pending)
+        while True:
+            try:
+                await tx.wait(timeout=RECEIPT_SLICE)
+                return
+            except TimeExhausted:
+                if await _gone(w3, int(seen["number"]), HexBytes(seen["hash"])):
+                    raise ChainReverted("the chain was reverted under this step; its transactions went with it") from None
+                tx.pending = sent
 
     async def _fill(
         self, w3: AsyncWeb3, tx: Sender, ref: IndexRef, now: int, settled: dict[tuple[str, str], int]
@@ -130,9 +151,10 @@ class Fulfiller:
         return done
 
     async def run(self, interval: float = 0.5) -> None:
-        """`step` until cancelled; a failed step (node down, a revert under it) is logged and retried."""
+        """`step` until stopped (`stop`) or cancelled; a failed step (node down, a revert under it) is logged and
+        retried."""
         failing = False
-        while True:
+        while not self._stopping:
             try:
                 await self.step()
                 if failing:
@@ -147,6 +169,16 @@ class Fulfiller:
                     log.exception("fulfilment step failed; retrying every %.1fs", interval)
                 failing = True
             await asyncio.sleep(interval)
+
+
+class ChainReverted(Exception):
+    """What a step read was reverted away while it waited (a devnet snapshot restored under it)."""
+
+
+async def _gone(w3: AsyncWeb3, number: int, block_hash: HexBytes) -> bool:
+    """Block `number` is no longer the one with `block_hash`: the chain went back under it."""
+    latest = int(await w3.eth.block_number)
+    return latest < number or HexBytes((await w3.eth.get_block(number))["hash"]) != block_hash
 
 
 def _cancelling() -> bool:
@@ -215,7 +247,11 @@ def main(argv: list[str]) -> int:
 async def _serve(fulfiller: Fulfiller) -> None:
     task = asyncio.current_task()
     assert task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    def on_term() -> None:
+        fulfiller.stop()
+        task.cancel()
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, on_term)
     try:
         await fulfiller.run()
     except asyncio.CancelledError:

@@ -302,8 +302,10 @@ async def test_the_fulfiller_runs_on_through_a_revert_of_the_chain_under_it(chai
             assert (await f.fn.issuanceRequest(nonce).call())[1] == 300 * USDC
             assert not task.done()
     finally:
+        fulfiller.stop()  # a cancellation alone was once lost inside a step, and this test never returned
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert task in done
 
 
 async def test_a_step_after_a_revert_fills_a_new_request_under_an_old_nonce(chain: Devnet) -> None:
@@ -390,6 +392,38 @@ async def test_run_stops_when_cancelled_even_if_a_step_turns_the_cancellation_in
     task.cancel()
     done, _ = await asyncio.wait({task}, timeout=2)
     assert task in done and task.cancelled() and fulfiller.steps > 1
+
+
+async def test_stop_ends_run_even_when_a_step_swallows_the_cancellation() -> None:
+    """A library that catches the CancelledError inside a step and un-cancels its task (a timeout firing at the same
+    instant can) loses the cancellation: `stop` still ends the loop."""
+
+    class Swallowing(Fulfiller):
+        def __init__(self) -> None:
+            self.steps = 0
+            self.lost = 0
+
+        async def step(self) -> list[Fill]:
+            self.steps += 1
+            task = asyncio.current_task()
+            assert task is not None
+            if self.steps == 3:
+                task.cancel()  # the cancellation arrives while this step awaits
+            try:
+                await asyncio.sleep(0.001)
+            except asyncio.CancelledError:
+                task.uncancel()  # ... and the step swallows it
+                self.lost += 1
+            return []
+
+    fulfiller = Swallowing()
+    task = asyncio.create_task(fulfiller.run(interval=0.001))
+    while fulfiller.steps < 6:
+        await asyncio.sleep(0.005)
+    assert fulfiller.lost == 1 and not task.done()  # the loop went on: what the running test once met
+    fulfiller.stop()
+    done, _ = await asyncio.wait({task}, timeout=2)
+    assert task in done and not task.cancelled()
 
 
 async def test_the_embedded_devnet_fills_in_the_background_until_stopped(devnet: Devnet, tmp_path: Path) -> None:
