@@ -390,6 +390,33 @@ async def test_a_step_the_wallet_sped_up_is_followed_under_its_new_hash(app: App
     assert done.state is State.MINED, done.result
 
 
+async def test_hashes_reported_while_the_follower_reads_still_end_in_confirmed(
+        app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The follower reads the intent (still waiting for its wallet), the page reports both hashes, then the
+    follower reads the transactions and finds them mined: it finishes from the intent's state now (`sent`), not
+    the one it read (CI once saw 'intent state may not move from confirmed to mined' and the trade left untold)."""
+    uid, account = await connected_user(app)
+    x = trading(app)
+    await app.head.stop()
+    x.settings = replace(x.settings, retry_seconds=3600)  # the background follower waits; this test's check runs
+    intent, _ = await confirmed_buy(app)
+    approve = await send(app, account, intent.params["requests"][0])
+    swapped = await send(app, account, intent.params["requests"][1])
+    real_txs = x.intents.txs
+
+    async def reported_meanwhile(intent_id: int) -> Any:
+        monkeypatch.setattr(x.intents, "txs", real_txs)
+        await x.on_hash(intent.id, 0, approve)
+        await x.on_hash(intent.id, 1, swapped)
+        return await real_txs(intent_id)
+
+    monkeypatch.setattr(x.intents, "txs", reported_meanwhile)
+    status = await x.follower.check(intent.id)
+    assert status is not None and status.stage == "mined"
+    done = await x.intents.get(intent.id)
+    assert done is not None and done.state is State.MINED and done.result["tx_hash"] == swapped
+
+
 @pytest.mark.parametrize(("purpose", "units", "decimals", "shown"), [
     ("sell", 12_345_678, 8, "0.12345678"),            # MAG7.ssi has 8 decimals: every one is what is approved
     ("buy", 100_000_001, 6, "100.000001"),

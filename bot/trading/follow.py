@@ -339,6 +339,11 @@ class Follower:
                                       result={"reason": "rpc mismatch", "fields": differs, "tx_hash": row.tx_hash})
 
     async def _finish(self, intent: Intent, state: State, result: dict[str, Any]) -> TradeStatus:
+        # From the state the intent has now, not the one this pass read: a connected wallet's page may have reported
+        # its hashes in between (confirmed -> sent), and confirmed cannot move to mined.
+        intent = await self.desk.intents.get(intent.id) or intent
+        if intent.state.terminal or intent.state is State.HELD:  # another pass finished it meanwhile
+            return TradeStatus(intent, _stage(intent.state), (intent.result or {}).get("tx_hash"), intent.result or {})
         if intent.state is State.SIGNED:
             await self.desk.intents.move(intent.id, State.SIGNED, State.SENT)
         if intent.state is State.CONFIRMED:  # a connected wallet's intent that never got a hash
