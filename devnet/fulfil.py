@@ -113,6 +113,8 @@ class Fulfiller:
                 await tx.wait(timeout=RECEIPT_SLICE)
                 return
             except TimeExhausted:
+                if self._stopping:
+                    return  # stopped while it waited: the next run reads the chain afresh
                 if await _gone(w3, int(seen["number"]), HexBytes(seen["hash"])):
                     raise ChainReverted("the chain was reverted under this step; its transactions went with it") from None
                 tx.pending = sent

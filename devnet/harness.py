@@ -122,6 +122,7 @@ class Devnet:
         self.anvil = anvil
         self.profile = profile
         self.profile_path = profile_path
+        self._fulfiller: Fulfiller | None = None
         self._fulfilling: asyncio.Task[None] | None = None
         self.restored = False  # started from a saved chain state (persist=True and a state file was there)
         self.state_path: Path | None = None  # where the chain is saved (persist=True)
@@ -180,7 +181,8 @@ class Devnet:
             net._dumping = asyncio.create_task(net._dump_loop(dump_seconds), name="devnet:dump-state")
         await net._serve_hermes()
         if fulfil:
-            net._fulfilling = asyncio.create_task((await net.fulfiller()).run(), name="devnet:fulfil")
+            net._fulfiller = await net.fulfiller()
+            net._fulfilling = asyncio.create_task(net._fulfiller.run(), name="devnet:fulfil")
         return net
 
     async def _serve_hermes(self) -> None:
@@ -193,6 +195,8 @@ class Devnet:
         if self.hermes is not None:
             await self.hermes.stop()
         if self._fulfilling is not None:
+            if self._fulfiller is not None:
+                self._fulfiller.stop()  # a cancellation swallowed inside a step cannot keep it running
             self._fulfilling.cancel()
             await asyncio.gather(self._fulfilling, return_exceptions=True)
         if self._dumping is not None:

@@ -4,6 +4,8 @@ Real anvil, real SQLite, the real pipeline (issue 14 §4)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from pathlib import Path
 
 import pytest
@@ -117,6 +119,10 @@ async def test_blocks_the_devnet_lost_are_replayed_at_start_up(chain: Devnet, tm
     try:
         assert await second.chain.nonce(address, "latest") == 0 and await token_balance(second, mag7, address) == 0
         await second.reconcile()
+        for _ in range(100):  # sent again; anvil mines a moment after it answers (longer on a loaded machine)
+            if await second.chain.nonce(address, "latest") == mined:
+                break
+            await asyncio.sleep(0.05)
         assert await second.chain.nonce(address, "latest") == mined  # the same transactions, once each
         assert await token_balance(second, mag7, address) == held
         again = await click(second, await say(second, "/buy MAG7.ssi 10"), "Confirm")

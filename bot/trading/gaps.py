@@ -115,6 +115,9 @@ async def replay_lost(desk: Pipeline) -> list[str]:
                 try:
                     await desk.chain.send_raw(row.raw_tx)
                 except Web3RPCError as exc:
+                    if any(known in str(exc) for known in ("already known", "already imported")):
+                        sent.append(row.tx_hash)  # the node has it already (another chain's desk on this node)
+                        continue
                     log.warning("could not send %s again: %s", row.tx_hash, exc)
                     break
                 sent.append(row.tx_hash)
