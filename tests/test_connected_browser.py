@@ -29,8 +29,8 @@ from bot.core.messages import Amount, When
 from bot.core.request import Request
 from bot.core.router import Outcome
 from bot.core.request import split_command
-from bot.trading import swap
-from bot.trading.executor import TradeStatus
+from bot.trading import txs
+from bot.trading.status import TradeStatus
 from bot.trading.intents import State
 from bot.trading.present import status_reply
 from devnet.operator import fund
@@ -99,7 +99,7 @@ class BrowserWallet:
             (tx,) = params
             assert tx["from"].lower() == self.account.address.lower()
             block = await w3.eth.get_block("latest")
-            fees = swap.fees_from_base(int(block["baseFeePerGas"]), 10**6)
+            fees = txs.fees_from_base(int(block["baseFeePerGas"]), 10**6)
             signed = self.account.sign_transaction({
                 "type": 2, "chainId": self.chain_id, "nonce": await w3.eth.get_transaction_count(self.account.address, "pending"),
                 "to": tx["to"], "data": tx["data"], "value": int(tx["value"], 16), "gas": int(tx["gas"], 16),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.app import App
 from bot.issuance.requests import REQUEST_GAS
-from bot.trading import swap
+from bot.trading.txs import with_margin
 from devnet.fulfil import Fulfiller
 from auxil.issuance import hours_app  # noqa: F401  (a fixture)
 from test_staking_txs import trading
@@ -22,4 +22,4 @@ async def test_an_issuance_request_behind_its_approval_gets_an_estimated_limit(h
     assert [t.purpose for t in txs] == ["approve", "issue"]
     receipts = await app.chain.receipts([t.tx_hash for t in txs])
     used, limit = int(receipts[txs[1].tx_hash]["gasUsed"]), intent.params["gas_limits"][1]
-    assert limit != REQUEST_GAS and used < limit <= swap.with_margin(used) + 25_000
+    assert limit != REQUEST_GAS and used < limit <= with_margin(used) + 25_000

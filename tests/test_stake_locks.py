@@ -21,7 +21,8 @@ from bot.chain import protocol as p
 from bot.app import App
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Msg
-from bot.trading import gas, swap
+from bot.trading import gas
+from bot.trading.txs import with_margin
 from bot.trading.intents import State
 from bot.trading.stake import STAKE_GAS_BOUND
 from devnet import operator as op
@@ -137,7 +138,7 @@ async def test_a_stake_behind_an_unmined_approval_gets_an_estimated_limit_that_c
     receipts = await app.chain.receipts([t.tx_hash for t in txs])
     used = int(receipts[txs[1].tx_hash]["gasUsed"])
     assert limits[1] != STAKE_GAS_BOUND  # estimated, not the bound
-    assert used < limits[1] <= swap.with_margin(used) + 25_000  # enough, and not a wild guess
+    assert used < limits[1] <= with_margin(used) + 25_000  # enough, and not a wild guess
     # the slot found is the devnet ERC20's allowance mapping (storage slot 4) and the override reads back
     slot = await trading(app).allowance_slots.slot(app.chain, token, address, staking)
     assert slot == gas.mapping_slot(4, address, staking)

@@ -23,7 +23,7 @@ from bot.frontends.adapters.base import PlainMarkup
 from bot.app import App
 from bot.core.errors import UserError
 from bot.core.request import Request
-from bot.trading import swap
+from bot.trading import txs
 from bot.trading.executor import Executor
 from bot.trading.intents import Intent, State
 from devnet import anvil as anvil_rpc
@@ -65,7 +65,7 @@ async def signed(app: App, account: Any, want: dict[str, Any], nonce_offset: int
     """The wallet signs step `want` (with fields changed by `change`); (raw bytes, hash)."""
     w3 = app.chain.w3
     block = await w3.eth.get_block("latest")
-    fees = swap.fees_from_base(int(block["baseFeePerGas"]), 10**6)
+    fees = txs.fees_from_base(int(block["baseFeePerGas"]), 10**6)
     fields = {
         "type": 2, "chainId": app.profile.chain_id, "to": want["to"], "data": want["data"], "value": int(want["value"]),
         "gas": 400_000, "maxFeePerGas": fees.max_fee, "maxPriorityFeePerGas": fees.priority_fee,
@@ -370,7 +370,7 @@ async def test_a_step_the_wallet_sped_up_is_followed_under_its_new_hash(app: App
             await app.chain.w3.eth.send_raw_transaction(raw)
             await x.on_hash(intent.id, 0, first)
             block = await app.chain.w3.eth.get_block("latest")
-            faster = swap.fees_from_base(int(block["baseFeePerGas"]), 10**6)
+            faster = txs.fees_from_base(int(block["baseFeePerGas"]), 10**6)
             raw, sped = await signed(app, account, asked, nonce_offset=-1, maxFeePerGas=faster.max_fee * 3,
                                      maxPriorityFeePerGas=faster.priority_fee * 3)
             await app.chain.w3.eth.send_raw_transaction(raw)  # replaces the first in the node's pool
@@ -427,7 +427,7 @@ def test_the_signing_page_shows_every_digit_it_asks_to_approve(
     """The page says "exactly": the amount approved and spent is shown to the token's last decimal."""
     from bot.trading import connected, stake
 
-    approve = swap.approve_tx("0x" + "11" * 20, "0x" + "22" * 20, units, 60_000)
+    approve = txs.approve_tx("0x" + "11" * 20, "0x" + "22" * 20, units, 60_000)
     if purpose == "stake":
         prm = {"amount": units, "decimals": decimals, "symbol": "SOSO", "staked_symbol": "sSOSO"}
         (asked,) = stake.requests(prm, [approve], 31337)

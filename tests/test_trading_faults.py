@@ -17,7 +17,7 @@ from auxil.trading import settled, Recorder, click, funded_user, say, token_bala
 from bot.chain import protocol as p
 from bot.app import App
 from bot.trading.executor import Crash
-from bot.trading.gaps import unsigned_of
+from bot.trading.txs import unsigned_of
 from bot.trading.intents import State
 from bot.trading.ports import TradeSettings
 from devnet import anvil as anvil_rpc

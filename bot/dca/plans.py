@@ -33,7 +33,8 @@ from bot.delivery.outbox import Outbox
 from bot.chain.profile import IndexRef, Profile
 from bot.delivery.schedule import Schedule
 from bot.storage.dca import DcaPlanRows, NewPlan, Plan
-from bot.trading.executor import Executor, TradeStatus
+from bot.trading.executor import Executor
+from bot.trading.status import TradeStatus
 from bot.trading.present import status_reply
 
 log = logging.getLogger(__name__)

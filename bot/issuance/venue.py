@@ -19,7 +19,8 @@ from bot.issuance.hours import MarketHours
 from bot.issuance.orders import Orders
 from bot.issuance.requests import hours_of, quote_request
 from bot.chain.profile import IndexRef, Profile
-from bot.trading.executor import Executor, Sender
+from bot.trading.executor import Executor
+from bot.trading.status import Sender
 
 
 class Issuance:

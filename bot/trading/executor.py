@@ -51,8 +51,7 @@ from bot.trading.ports import ConnectedSigners, Notifier, Signers, SlippageStore
 from bot.trading.destinations import refusal
 from bot.trading.gas import AllowanceSlots
 from bot.trading.gas import override as gas_override
-from bot.trading.status import FaultHook as FaultHook, MinedHook as MinedHook
-from bot.trading.status import Sender as Sender, Stage as Stage, TradeStatus as TradeStatus
+from bot.trading.status import FaultHook, MinedHook, Sender, TradeStatus
 from bot.trading.txs import TRANSFER_GAS, Fees, UnsignedTx, approve_tx, APPROVE_GAS, FRESH_ALLOWANCE_GAS
 from bot.trading.txs import fees_from_base, with_margin
 from bot.core.reverts import Units, explain, revert_of

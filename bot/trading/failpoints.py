@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 
-from bot.trading.executor import FaultHook
+from bot.trading.status import FaultHook
 
 POINTS = ("after_store", "after_broadcast")
 log = logging.getLogger(__name__)

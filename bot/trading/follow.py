@@ -58,6 +58,12 @@ def _error_text(exc: Exception) -> str:
     return str(getattr(exc, "message", None) or exc).lower()
 
 
+def node_has_it(exc: Exception) -> bool:
+    """The node refused a broadcast because it holds that very transaction already (geth, anvil wordings)."""
+    text = _error_text(exc)
+    return "already known" in text or "already imported" in text
+
+
 class Follower:
     def __init__(self, desk: Pipeline) -> None:
         self.desk = desk
@@ -75,7 +81,7 @@ class Follower:
             return "retrying"
         except Web3RPCError as exc:
             text = _error_text(exc)
-            if "already known" in text or "already imported" in text or "nonce too low" in text:
+            if node_has_it(exc) or "nonce too low" in text:
                 return "sent"  # known already, or mined: the receipts will tell
             log.warning("node refused tx %s of intent %s: %s", row.tx_hash, row.intent_id, text)
             return "refused"

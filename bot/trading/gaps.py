@@ -26,11 +26,10 @@ from dataclasses import dataclass
 from web3.exceptions import Web3RPCError
 
 from bot.storage.intents import NewTx, TxRow
-from bot.trading.follow import Pipeline
+from bot.trading.follow import Pipeline, node_has_it
 from bot.trading.intents import Intent
 from bot.trading.nonces import gaps
-from bot.trading.txs import Fees
-from bot.trading.txs import unsigned_of as unsigned_of  # where callers found it
+from bot.trading.txs import Fees, unsigned_of
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +114,7 @@ async def replay_lost(desk: Pipeline) -> list[str]:
                 try:
                     await desk.chain.send_raw(row.raw_tx)
                 except Web3RPCError as exc:
-                    if any(known in str(exc) for known in ("already known", "already imported")):
+                    if node_has_it(exc):
                         sent.append(row.tx_hash)  # the node has it already (another chain's desk on this node)
                         continue
                     log.warning("could not send %s again: %s", row.tx_hash, exc)

@@ -14,7 +14,8 @@ import logging
 from collections.abc import Callable
 
 from bot.chain.client import ChainUnavailable
-from bot.trading.executor import Executor, TradeStatus
+from bot.trading.executor import Executor
+from bot.trading.status import TradeStatus
 from bot.trading.gaps import repair_gaps, replay_lost
 from bot.trading.intents import Intent, State
 from bot.trading.present import interrupted_reply, status_reply

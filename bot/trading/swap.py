@@ -34,9 +34,7 @@ from bot.trading.intents import Intent
 from bot.trading.kinds import Desk, Kind, WalletAsk
 from bot.trading.params import SwapParams, from_json
 from bot.trading.status import TradeStatus
-from bot.trading.txs import UnsignedTx
-from bot.trading.txs import with_margin as with_margin
-from bot.trading.txs import approve_tx as approve_tx, fees_from_base as fees_from_base  # where callers found them
+from bot.trading.txs import UnsignedTx, with_margin
 
 BPS = 10_000
 SWAP_GAS_MARGIN = Decimal("1.3")
