@@ -136,7 +136,7 @@ async def test_a_pin_stored_before_key_ids_had_a_column_still_opens_and_rotates(
     import secrets
     from dataclasses import asdict
 
-    import bot.storage.db as storage
+    import bot.storage.migrate as storage
     import wallets.pin as pins_module
     from bot.storage.db import Database
     from bot.storage.repositories import UserRows

@@ -10,7 +10,8 @@ from bot.core.messages import Button, Msg, Reply
 from bot.core.request import Caller, Request
 from bot.core.router import MAX_MESSAGE_CHARS, Router
 from bot.i18n import Catalogs
-from bot.storage.db import Database, migrations
+from bot.storage.db import Database
+from bot.storage.migrate import migrations
 from bot.storage.repositories import ButtonRows, UserRows
 
 MARKUP = PlainMarkup()

@@ -1,32 +1,45 @@
-"""One SQLite file through aiosqlite: WAL mode, numbered migrations, serialized write transactions.
+"""The bot's database through SQLAlchemy 2 Core (async): SQLite by default, PostgreSQL for a fleet.
 
-The file holds custodial keys (encrypted) and money in flight, so it is the owner's alone (0600, in a directory
-created 0700), every commit is synced to disk before it returns (`synchronous=FULL`: in WAL mode NORMAL may lose
-the last commits on a power loss, and an intent or an outbox row lost after its transaction was sent is money
-the bot forgets; bench/durability.py measures the cost), and a damaged file stops the start-up with a clear
-`DatabaseDamaged` after SQLite's quick check instead of failing later (or leaving aiosqlite's thread running).
+One set of queries runs on both. `Database.open` takes a path (SQLite, the embedded default) or a URL
+(`sqlite:///…`, `postgresql://…`) and brings the schema to head with the migrations.
 
-Every front end shares one connection, and updates are handled concurrently. A single SQLite connection has
-one transaction at a time, so `Database.transaction()` serializes writers with an asyncio lock and runs
-BEGIN IMMEDIATE … COMMIT (ROLLBACK on error) around them; reads fetch their rows in one call, so no cursor
-is left open across an await while another task commits.
+SQLite (aiosqlite). The file holds custodial keys (encrypted) and money in flight, so it is the owner's alone
+(0600, in a directory created 0700), every commit is synced to disk before it returns (`synchronous=FULL`: in
+WAL mode NORMAL may lose the last commits on a power loss, and an intent or an outbox row lost after its
+transaction was sent is money the bot forgets; bench/durability.py measures the cost), and a damaged file stops
+the start-up with a clear `DatabaseDamaged` after SQLite's quick check instead of failing later. SQLite has one
+writer at a time: `transaction()` serializes this process's writers on one connection with an asyncio lock and
+runs BEGIN IMMEDIATE … COMMIT (ROLLBACK on error) itself, as the SQLAlchemy documentation's recipe for pysqlite
+advises (the driver's own implicit transactions are off). Reads outside a transaction run in autocommit on
+pooled connections of their own (WAL: they see every committed write and never wait on the writer).
+
+PostgreSQL (psycopg 3). Transactions run concurrently at READ COMMITTED from a pool; a query that reads and then
+writes on what it read guards itself (a conditional UPDATE, a row lock, an advisory lock or ON CONFLICT).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
+import functools
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-import aiosqlite
+from sqlalchemy import Row, Table, event, exc, text
+from sqlalchemy.dialects import postgresql as pg
+from sqlalchemy.dialects import sqlite as lite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql import Executable
+from sqlalchemy.sql.dml import Insert
 
 from bot.storage.private import private_file
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+Dialect = Literal["sqlite", "postgresql"]
+Statement = str | Executable  # a str is SQL text with :named parameters
+Params = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 PRAGMAS = ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=5000")
 
 
@@ -38,72 +51,172 @@ class DatabaseDamaged(Exception):
                          f"or move it aside to start with an empty one (custodial wallets in it are then lost)")
 
 
-_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-Params = Sequence[Any]
+def database_url(where: str | Path) -> URL:
+    """The SQLAlchemy URL (with its async driver) of a path or a URL as an operator writes it."""
+    if isinstance(where, Path) or "://" not in where:
+        return URL.create("sqlite+aiosqlite", database=str(Path(where).expanduser().resolve()))
+    url = make_url(where)
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return url.set(drivername="sqlite+aiosqlite")
+    if backend in ("postgresql", "postgres"):
+        return url.set(drivername="postgresql+psycopg")
+    raise ValueError(f"unsupported database URL scheme {backend!r}: use a path, sqlite:///… or postgresql://…")
 
 
-def migrations() -> list[tuple[int, Path]]:
-    found = []
-    for path in sorted(MIGRATIONS_DIR.iterdir()):
-        match = _NAME.match(path.name)
-        if match:
-            found.append((int(match.group(1)), path))
-    numbers = [n for n, _ in found]
-    if numbers != list(range(1, len(numbers) + 1)):
-        raise RuntimeError(f"migrations must be numbered 1..n without gaps, found {numbers}")
-    return found
+@functools.lru_cache(maxsize=2048)
+def _text(sql: str) -> Executable:
+    return text(sql)
 
 
-class Tx:
+def _statement(stmt: Statement) -> Executable:
+    return _text(stmt) if isinstance(stmt, str) else stmt
+
+
+def _positional(params: Any) -> bool:  # TRANSITION (issue 17): removed once every query is ported
+    return isinstance(params, (tuple, list)) and not (params and isinstance(params[0], Mapping))
+
+
+async def _run(conn: AsyncConnection, stmt: Statement, params: Any) -> Any:
+    if isinstance(stmt, str) and _positional(params):  # TRANSITION: SQLite's ? parameters, driver SQL
+        return await conn.exec_driver_sql(stmt, tuple(params))
+    if isinstance(stmt, str) and params is None and "?" in stmt:
+        return await conn.exec_driver_sql(stmt)
+    return await conn.execute(_statement(stmt), params)
+
+
+async def _to_the_end(statement: Awaitable[Any]) -> None:
+    """Run a COMMIT or ROLLBACK to its end even if the caller is cancelled meanwhile (then re-raise the
+    cancellation): the connection goes back to the pool only once its transaction is over."""
+    task = asyncio.ensure_future(statement)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
+
+
+async def _rollback(conn: AsyncConnection) -> None:
+    if conn.invalidated:  # cancelled inside a statement: SQLAlchemy closed the driver connection, and SQLite
+        await conn.rollback()  # with it the transaction; this clears SQLAlchemy's record of it
+        return
+    try:
+        await conn.exec_driver_sql("ROLLBACK")
+    except exc.OperationalError:
+        pass  # BEGIN itself failed (e.g. busy): there is nothing to roll back
+
+
+class _Queries:
+    """What a transaction and the database both offer: statements on one connection."""
+
+    dialect: Dialect
+
+    def insert(self, table: Table) -> Insert:
+        """The dialect's INSERT, with `on_conflict_do_nothing`/`on_conflict_do_update` and `returning`: the one
+        way the code writes an upsert."""
+        return lite.insert(table) if self.dialect == "sqlite" else pg.insert(table)
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection]:
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    async def execute(self, stmt: Statement, params: Params = None) -> int:
+        """Run one statement; returns the number of rows it changed."""
+        async with self._connection() as conn:
+            result = await _run(conn, stmt, params)
+            return int(result.rowcount)
+
+    async def execute_many(self, stmt: Statement, rows: Sequence[Mapping[str, Any]]) -> None:
+        rows = list(rows)
+        if rows:
+            async with self._connection() as conn:
+                if isinstance(stmt, str) and not isinstance(rows[0], Mapping):  # TRANSITION
+                    await conn.exec_driver_sql(stmt, [tuple(r) for r in rows])
+                else:
+                    await conn.execute(_statement(stmt), rows)
+
+    executemany = execute_many  # TRANSITION
+
+    async def fetch_one(self, stmt: Statement, params: Params = None) -> Row[Any] | None:
+        async with self._connection() as conn:
+            return (await _run(conn, stmt, params)).first()  # type: ignore[no-any-return]
+
+    async def fetch_all(self, stmt: Statement, params: Params = None) -> list[Row[Any]]:
+        async with self._connection() as conn:
+            return list((await _run(conn, stmt, params)).all())
+
+    async def scalar(self, stmt: Statement, params: Params = None) -> Any:
+        async with self._connection() as conn:
+            return (await _run(conn, stmt, params)).scalar()
+
+
+class Tx(_Queries):
     """The statements of one write transaction."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: AsyncConnection, dialect: Dialect) -> None:
         self._conn = conn
+        self.dialect = dialect
 
-    async def execute(self, sql: str, params: Params = ()) -> int:
-        """Run one statement; returns the number of rows it changed."""
-        cur = await self._conn.execute(sql, params)
-        count = cur.rowcount
-        await cur.close()
-        return count
-
-    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        await self._conn.executemany(sql, rows)
-
-    async def fetch_one(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
-        rows = await self._conn.execute_fetchall(sql, params)
-        return next(iter(rows), None)
-
-    async def fetch_all(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
-        return list(await self._conn.execute_fetchall(sql, params))
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection]:
+        yield self._conn
 
 
-class Database:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
+class Database(_Queries):
+    def __init__(self, engine: AsyncEngine, dialect: Dialect) -> None:
+        self._engine = engine
+        # SQLite's connections are all in autocommit (driver transactions off); PostgreSQL's reads ask for it.
+        self._reads = engine if dialect == "sqlite" else engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.dialect = dialect
         self._write = asyncio.Lock()
+        self._closed = False
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
 
     @classmethod
-    async def open(cls, path: str | Path, *, synchronous: Literal["FULL", "NORMAL"] = "FULL") -> Database:
-        """Open (creating it 0600 if needed), check and migrate the database. `synchronous` is for the bench."""
-        path = Path(path)
-        private_file(path)
-        conn = await aiosqlite.connect(str(path), isolation_level=None)  # transactions are explicit
+    async def open(cls, where: str | Path, *, synchronous: Literal["FULL", "NORMAL"] = "FULL") -> Database:
+        """Open (a SQLite file is created 0600 if needed), check and migrate the database. `synchronous`
+        (SQLite) is for the bench."""
+        url = database_url(where)
+        if url.get_backend_name() == "sqlite":
+            return await cls._open_sqlite(url, synchronous)
+        engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        db = cls(engine, "postgresql")
         try:
-            conn.row_factory = aiosqlite.Row
+            await db._migrate()
+        except BaseException:
+            await engine.dispose()
+            raise
+        return db
+
+    @classmethod
+    async def _open_sqlite(cls, url: URL, synchronous: str) -> Database:
+        path = Path(str(url.database))
+        private_file(path)
+        # The driver's implicit transactions are off (isolation_level=None): writes BEGIN IMMEDIATE themselves.
+        # Nothing is left open on a read connection (no BEGIN ever runs there), so the pool does not roll back
+        # on return (a thread hop each time).
+        engine = create_async_engine(url, connect_args={"isolation_level": None}, pool_reset_on_return=None)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
             for pragma in (*PRAGMAS, f"synchronous={synchronous}"):
-                await conn.execute(f"PRAGMA {pragma}")
-            db = cls(conn)
+                cursor.execute(f"PRAGMA {pragma}")
+            cursor.close()
+
+        try:
+            db = cls(engine, "sqlite")
             await db._check(path)
             await db._migrate()
-        except sqlite3.OperationalError:  # locked, read-only, out of disk: not damage
-            await conn.close()
-            raise
-        except sqlite3.DatabaseError as exc:
-            await conn.close()
-            raise DatabaseDamaged(path, str(exc)) from None
-        except BaseException:
-            await conn.close()  # its thread too: a failed open never leaves the process unable to exit
+        except BaseException as error:
+            await asyncio.shield(engine.dispose())  # aiosqlite's threads too: a failed open never hangs the exit
+            cause = error.orig if isinstance(error, exc.DBAPIError) else error
+            if isinstance(cause, sqlite3.DatabaseError) and not isinstance(cause, sqlite3.OperationalError):
+                raise DatabaseDamaged(path, str(cause)) from None  # locked, read-only, out of disk: not damage
             raise
         return db
 
@@ -116,49 +229,45 @@ class Database:
             raise DatabaseDamaged(path, "; ".join(problems))
 
     async def _migrate(self) -> None:
-        await self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"
-        )
-        row = await self.fetch_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
-        current = int(row[0]) if row else 0
-        for number, path in migrations():
-            if number > current:
-                await self._conn.executescript(
-                    f"BEGIN IMMEDIATE;\n{path.read_text()}\n"
-                    f"INSERT INTO schema_migrations VALUES ({number}, CAST(strftime('%s','now') AS INTEGER));\nCOMMIT;"
-                )
+        from bot.storage.migrate import upgrade
+
+        await upgrade(self._engine)
+
+    def _open(self) -> None:
+        if self._closed:  # a disposed engine would quietly open a new pool
+            raise exc.ResourceClosedError("the database is closed")
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection]:
+        self._open()
+        async with self._reads.connect() as conn:
+            yield conn
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
-        """One write transaction at a time. aiosqlite runs statements in order on its own thread, and a
-        statement whose caller was cancelled still runs there: so a writer cancelled anywhere (even while its
-        BEGIN is on its way) queues a ROLLBACK behind it before the next writer may begin, and never leaves
-        a transaction open for the next one to trip over."""
-        async with self._write:
+        """One write transaction. SQLite: one at a time in this process (other processes wait on the file's
+        lock, busy_timeout). aiosqlite runs statements in order on its own thread, and a statement whose caller
+        was cancelled still runs there: so a writer cancelled anywhere (even while its BEGIN is on its way)
+        queues a ROLLBACK behind it before the next writer may begin, and never leaves a transaction open for
+        the next one to trip over. PostgreSQL: a pooled connection's transaction, rolled back on error."""
+        self._open()
+        if self.dialect != "sqlite":
+            async with self._engine.begin() as conn:
+                yield Tx(conn, self.dialect)
+            return
+        async with self._write, self._engine.connect() as conn:
             try:
-                await self._conn.execute("BEGIN IMMEDIATE")
-                yield Tx(self._conn)
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+                yield Tx(conn, self.dialect)
             except BaseException:
-                await asyncio.shield(self._rollback())
+                await _to_the_end(_rollback(conn))
                 raise
             try:
-                await asyncio.shield(self._conn.execute("COMMIT"))
-            except sqlite3.Error:
-                await asyncio.shield(self._rollback())
+                await _to_the_end(conn.exec_driver_sql("COMMIT"))
+            except exc.DBAPIError:
+                await _to_the_end(_rollback(conn))
                 raise
-
-    async def _rollback(self) -> None:
-        try:
-            await self._conn.execute("ROLLBACK")
-        except sqlite3.OperationalError:
-            pass  # BEGIN itself failed (e.g. busy): there is nothing to roll back
-
-    async def fetch_one(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
-        rows = await self._conn.execute_fetchall(sql, params)
-        return next(iter(rows), None)
-
-    async def fetch_all(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
-        return list(await self._conn.execute_fetchall(sql, params))
 
     async def close(self) -> None:
-        await self._conn.close()
+        self._closed = True
+        await self._engine.dispose()
