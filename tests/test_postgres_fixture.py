@@ -1,0 +1,128 @@
+"""The PostgreSQL the tests run on: scripts/test-postgres finds (or starts) a server, and `pg_url` gives each test an
+empty database of its own run and worker (tests/auxil/postgres.py). Plain psycopg: nothing of the project's storage."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from auxil.postgres import NAME, STALE_AFTER, TestDatabase, database_name, database_url, drop_stale, redact, server_of
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "test-postgres"
+SERVER_URL = re.compile(r"postgresql://[^/?\s]+")
+
+
+def tables(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables"
+            " WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1"
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+# Twice, one after the other on one worker (--dist loadfile keeps a file together): whichever runs second would see the
+# first one's table and row if its database were not emptied in between.
+@pytest.mark.parametrize("turn", ["first", "second"])
+def test_each_test_starts_from_an_empty_database(pg_url: str, pg_database: TestDatabase, turn: str) -> None:
+    assert pg_url == pg_database.url
+    assert NAME.fullmatch(pg_url.rsplit("/", 1)[1])
+    assert tables(pg_url) == []
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("CREATE TABLE seen (turn TEXT NOT NULL)")
+        conn.execute("CREATE SCHEMA extra")
+        conn.execute("CREATE TABLE extra.more (n INTEGER)")
+        conn.execute("INSERT INTO seen (turn) VALUES (%s)", (turn,))
+    assert tables(pg_url) == ["extra.more", "public.seen"]
+
+
+def test_reset_empties_every_schema_and_keeps_public_usable(pg_url: str, pg_database: TestDatabase) -> None:
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("CREATE TYPE mood AS ENUM ('calm')")
+        conn.execute("CREATE TABLE t (id BIGSERIAL PRIMARY KEY, m mood)")
+        conn.execute("INSERT INTO t (m) VALUES ('calm')")
+    pg_database.reset()
+    assert tables(pg_url) == []
+    with psycopg.connect(pg_url) as conn:  # the sequence and the type went too: made again from scratch
+        conn.execute("CREATE TYPE mood AS ENUM ('calm')")
+        conn.execute("CREATE TABLE t (id BIGSERIAL PRIMARY KEY, m mood)")
+        assert conn.execute("INSERT INTO t (m) VALUES ('calm') RETURNING id").fetchone() == (1,)
+
+
+def test_a_connection_left_in_a_transaction_fails_the_reset_instead_of_hanging(
+    pg_url: str, pg_database: TestDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("auxil.postgres.RESET_LOCK_TIMEOUT", "200ms")
+    with psycopg.connect(pg_url) as setup:
+        setup.execute("CREATE TABLE t (n INTEGER)")
+    with psycopg.connect(pg_url) as leaked:
+        leaked.execute("SELECT * FROM t")  # inside a transaction, never ended: its lock on t stays
+        with pytest.raises(RuntimeError, match="a previous test left open"):
+            pg_database.reset()
+        leaked.rollback()
+    pg_database.reset()
+    assert tables(pg_url) == []
+
+
+def test_the_script_prints_a_server_url_that_answers(pg_server_url: str) -> None:
+    done = subprocess.run([SCRIPT], capture_output=True, text=True, timeout=60, check=True)
+    assert SERVER_URL.fullmatch(done.stdout.strip()), done.stdout
+    assert done.stdout.count("\n") == 1
+    with psycopg.connect(database_url(done.stdout.strip(), "postgres"), connect_timeout=5) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_urls() -> None:
+    assert server_of("postgresql://u:pw@db.example:6543/name?sslmode=require") == "postgresql://u:pw@db.example:6543?sslmode=require"
+    assert server_of("postgresql://postgres@127.0.0.1:5432") == "postgresql://postgres@127.0.0.1:5432"
+    assert database_url("postgresql://u@h:1?sslmode=disable", "x") == "postgresql://u@h:1/x?sslmode=disable"
+    assert redact("postgresql://u:s3cret@h:1/x") == "postgresql://u:***@h:1/x"
+    assert redact("postgresql://u@h:1/x") == "postgresql://u@h:1/x"
+
+
+# The throwaway-cluster branch, as `make test` takes it on a fresh machine (here without installing: only where
+# Debian's PostgreSQL is installed already), in a directory and on ports of its own, stopped afterwards.
+@pytest.mark.skipif(not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")), reason="Debian's PostgreSQL is not installed")
+def test_the_script_starts_a_throwaway_cluster_and_stops_it() -> None:
+    where = Path(f"/tmp/indexbot-test-postgres-{uuid.uuid4().hex[:8]}")  # not under pytest's tmp: `postgres` must enter it
+    env = {**os.environ, "INDEXBOT_TEST_POSTGRES_FRESH": "1", "INDEXBOT_TEST_POSTGRES_DIR": str(where),
+           "INDEXBOT_TEST_POSTGRES_PORT": "55532"}
+    try:
+        done = subprocess.run([SCRIPT], capture_output=True, text=True, timeout=120, env=env)
+        assert done.returncode == 0, done.stderr
+        url = done.stdout.strip()
+        assert SERVER_URL.fullmatch(url) and url.startswith("postgresql://postgres@127.0.0.1:555"), done.stdout
+        with psycopg.connect(database_url(url, "postgres"), connect_timeout=5) as conn:
+            assert conn.execute("SELECT current_setting('listen_addresses'), current_setting('fsync')").fetchone() == (
+                "127.0.0.1", "off"
+            )
+        again = subprocess.run([SCRIPT], capture_output=True, text=True, timeout=60,
+                               env={**env, "INDEXBOT_TEST_POSTGRES_FRESH": "", "INDEXBOT_TEST_DATABASE_URL": url})
+        assert again.stdout.strip() == url
+    finally:
+        subprocess.run([SCRIPT, "stop"], capture_output=True, timeout=60, env=env)
+    assert not where.exists()
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(database_url(url, "postgres"), connect_timeout=2)
+
+
+def test_databases_of_dead_runs_are_dropped_after_a_day(pg_server_url: str) -> None:
+    now = time.time()  # the real time: other workers' live databases are a few minutes old, never dropped
+    old, young = database_name(now - STALE_AFTER - 1, "dead", "gw9"), database_name(now - 60, "live", "gw9")
+    with psycopg.connect(database_url(pg_server_url, "postgres"), autocommit=True) as conn:
+        for name in (old, young):
+            conn.execute(f'CREATE DATABASE "{name}"')
+        try:
+            assert old in drop_stale(pg_server_url, now)
+            left = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
+            assert old not in left and young in left
+        finally:
+            for name in (old, young):
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
