@@ -150,8 +150,16 @@ def pg_database(pg_server_url: str) -> Iterator[TestDatabase]:
 
 @pytest.fixture
 def pg_url(pg_database: TestDatabase) -> str:
-    """The URL (`postgresql://…/<database>`) of an empty PostgreSQL database for this test: every schema of the
-    previous test's dropped and `public` made again, for `Database.open` to migrate."""
+    """The URL (`postgresql://…/<database>`) of this test's PostgreSQL database, with nothing in it from the test
+    before: empty for `Database.open` to migrate, or (once two tests in a row migrated it alike) that migrated schema
+    with every table emptied and every sequence restarted, which `Database.open` finds up to date."""
+    pg_database.prepare()
+    return pg_database.url
+
+
+@pytest.fixture
+def pg_empty_url(pg_database: TestDatabase) -> str:
+    """As `pg_url`, always empty: no schema but an empty `public` (a test of the migrations themselves)."""
     pg_database.reset()
     return pg_database.url
 

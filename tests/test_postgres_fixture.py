@@ -13,7 +13,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from auxil.postgres import NAME, STALE_AFTER, TestDatabase, database_name, database_url, drop_stale, redact, server_of
+from auxil.postgres import (
+    NAME, STALE_AFTER, TestDatabase, database_name, database_url, delete_order, drop_stale, redact, server_of
+)
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "test-postgres"
 SERVER_URL = re.compile(r"postgresql://[^/?\s]+")
@@ -34,16 +36,18 @@ def tables(url: str) -> list[str]:
 def test_each_test_starts_from_an_empty_database(pg_url: str, pg_database: TestDatabase, turn: str) -> None:
     assert pg_url == pg_database.url
     assert NAME.fullmatch(pg_url.rsplit("/", 1)[1])
-    assert tables(pg_url) == []
+    assert "public.seen" not in tables(pg_url) and "extra.more" not in tables(pg_url)
     with psycopg.connect(pg_url) as conn:
         conn.execute("CREATE TABLE seen (turn TEXT NOT NULL)")
         conn.execute("CREATE SCHEMA extra")
         conn.execute("CREATE TABLE extra.more (n INTEGER)")
         conn.execute("INSERT INTO seen (turn) VALUES (%s)", (turn,))
-    assert tables(pg_url) == ["extra.more", "public.seen"]
+    assert {"extra.more", "public.seen"} <= set(tables(pg_url))
 
 
-def test_reset_empties_every_schema_and_keeps_public_usable(pg_url: str, pg_database: TestDatabase) -> None:
+def test_reset_empties_every_schema_and_keeps_public_usable(pg_empty_url: str, pg_database: TestDatabase) -> None:
+    pg_url = pg_empty_url
+    assert tables(pg_url) == []
     with psycopg.connect(pg_url) as conn:
         conn.execute("CREATE TYPE mood AS ENUM ('calm')")
         conn.execute("CREATE TABLE t (id BIGSERIAL PRIMARY KEY, m mood)")
@@ -57,8 +61,9 @@ def test_reset_empties_every_schema_and_keeps_public_usable(pg_url: str, pg_data
 
 
 def test_a_connection_left_in_a_transaction_fails_the_reset_instead_of_hanging(
-    pg_url: str, pg_database: TestDatabase, monkeypatch: pytest.MonkeyPatch
+    pg_empty_url: str, pg_database: TestDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    pg_url = pg_empty_url
     monkeypatch.setattr("auxil.postgres.RESET_LOCK_TIMEOUT", "200ms")
     with psycopg.connect(pg_url) as setup:
         setup.execute("CREATE TABLE t (n INTEGER)")
@@ -69,6 +74,75 @@ def test_a_connection_left_in_a_transaction_fails_the_reset_instead_of_hanging(
         leaked.rollback()
     pg_database.reset()
     assert tables(pg_url) == []
+
+
+# What a migration would make (Alembic's version row included): references between tables, one to itself, sequences.
+MIGRATION = """
+CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY);
+INSERT INTO alembic_version VALUES ('0016');
+CREATE TABLE buttons (token TEXT PRIMARY KEY, wallet_id BIGINT);
+CREATE TABLE users (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE wallets (id BIGSERIAL PRIMARY KEY, user_id BIGINT NOT NULL REFERENCES users (id), parent BIGINT REFERENCES wallets (id));
+ALTER TABLE buttons ADD FOREIGN KEY (wallet_id) REFERENCES wallets (id);
+"""
+
+
+def open_database(url: str) -> tuple[object, ...]:
+    """Stands in for a test that opens the project's Database (which migrates what is not migrated yet) and writes:
+    the ids its first rows got."""
+    with psycopg.connect(url) as conn:
+        if conn.execute("SELECT to_regclass('public.alembic_version')").fetchone() == (None,):
+            conn.execute(MIGRATION)
+        assert conn.execute("SELECT count(*) FROM users").fetchone() == (0,)
+        user = conn.execute("INSERT INTO users (name) VALUES ('a') RETURNING id").fetchone()
+        wallet = conn.execute("INSERT INTO wallets (user_id) VALUES (1) RETURNING id").fetchone()
+        conn.execute("INSERT INTO wallets (user_id, parent) VALUES (1, 1)")
+        conn.execute("INSERT INTO buttons VALUES ('t', 2)")
+        assert user is not None and wallet is not None
+        return (*user, *wallet)
+
+
+def test_a_migrated_schema_is_kept_with_its_tables_emptied_once_two_tests_built_it_alike(pg_server_url: str) -> None:
+    database = TestDatabase.create(pg_server_url)
+    try:
+        for _ in range(4):
+            database.prepare()
+            assert open_database(database.url) == (1, 1)  # nothing left, sequences restarted
+        assert (database.resets, database.clears) == (2, 2)
+        with psycopg.connect(database.url) as conn:
+            assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0016",)]
+            conn.execute("ALTER TABLE users ADD COLUMN nick TEXT")  # a test that changes the schema
+        database.prepare()
+        assert tables(database.url) == []
+        assert open_database(database.url) == (1, 1)
+        database.prepare()  # migrated as before: emptied again, not dropped
+        assert (database.resets, database.clears) == (3, 3)
+        assert "public.users" in tables(database.url)
+    finally:
+        database.drop()
+
+
+def test_a_schema_one_test_changed_after_migrating_is_not_kept(pg_server_url: str) -> None:
+    database = TestDatabase.create(pg_server_url)
+    try:
+        database.prepare()
+        open_database(database.url)
+        with psycopg.connect(database.url) as conn:
+            conn.execute("CREATE INDEX users_by_name ON users (name)")
+        for _ in range(2):  # that schema once, then the migrated one once: neither seen twice in a row yet
+            database.prepare()
+            open_database(database.url)
+        assert (database.resets, database.clears) == (3, 0)
+        database.prepare()
+        assert (database.resets, database.clears) == (3, 1)
+    finally:
+        database.drop()
+
+
+def test_delete_order_puts_referring_tables_first() -> None:
+    names = {1: "users", 2: "wallets", 3: "buttons", 4: "alone"}
+    assert delete_order(names, [(2, 1), (3, 2), (3, 1)]) == ["alone", "buttons", "wallets", "users"]
+    assert delete_order(names, [(2, 1), (1, 2)]) is None  # a cycle: only TRUNCATE empties them
 
 
 def test_the_script_prints_a_server_url_that_answers(pg_server_url: str) -> None:
@@ -108,6 +182,7 @@ def test_the_script_starts_a_throwaway_cluster_and_stops_it() -> None:
         assert again.stdout.strip() == url
     finally:
         subprocess.run([SCRIPT, "stop"], capture_output=True, timeout=60, env=env)
+        Path(f"{where}.lock").unlink(missing_ok=True)
     assert not where.exists()
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(database_url(url, "postgres"), connect_timeout=2)
