@@ -18,7 +18,7 @@ from auxil.postgres import (
 )
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "test-postgres"
-SERVER_URL = re.compile(r"postgresql://[^/?\s]+")
+SERVER_URL = re.compile(r"postgresql://[^/?\s]+(\?\S+)?")  # options (sslmode, a socket directory) kept
 
 
 def tables(url: str) -> list[str]:
@@ -35,7 +35,7 @@ def tables(url: str) -> list[str]:
 @pytest.mark.parametrize("turn", ["first", "second"])
 def test_each_test_starts_from_an_empty_database(pg_url: str, pg_database: TestDatabase, turn: str) -> None:
     assert pg_url == pg_database.url
-    assert NAME.fullmatch(pg_url.rsplit("/", 1)[1])
+    assert NAME.fullmatch(pg_database.name) and f"/{pg_database.name}" in pg_url
     assert "public.seen" not in tables(pg_url) and "extra.more" not in tables(pg_url)
     with psycopg.connect(pg_url) as conn:
         conn.execute("CREATE TABLE seen (turn TEXT NOT NULL)")
