@@ -82,7 +82,9 @@ CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY);
 INSERT INTO alembic_version VALUES ('0016');
 CREATE TABLE buttons (token TEXT PRIMARY KEY, wallet_id BIGINT);
 CREATE TABLE users (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL);
-CREATE TABLE wallets (id BIGSERIAL PRIMARY KEY, user_id BIGINT NOT NULL REFERENCES users (id), parent BIGINT REFERENCES wallets (id));
+CREATE TABLE wallets (
+    id BIGSERIAL PRIMARY KEY, user_id BIGINT NOT NULL REFERENCES users (id), parent BIGINT REFERENCES wallets (id)
+);
 ALTER TABLE buttons ADD FOREIGN KEY (wallet_id) REFERENCES wallets (id);
 """
 
@@ -154,7 +156,8 @@ def test_the_script_prints_a_server_url_that_answers(pg_server_url: str) -> None
 
 
 def test_urls() -> None:
-    assert server_of("postgresql://u:pw@db.example:6543/name?sslmode=require") == "postgresql://u:pw@db.example:6543?sslmode=require"
+    given = "postgresql://u:pw@db.example:6543/name?sslmode=require"
+    assert server_of(given) == "postgresql://u:pw@db.example:6543?sslmode=require"
     assert server_of("postgresql://postgres@127.0.0.1:5432") == "postgresql://postgres@127.0.0.1:5432"
     assert database_url("postgresql://u@h:1?sslmode=disable", "x") == "postgresql://u@h:1/x?sslmode=disable"
     assert redact("postgresql://u:s3cret@h:1/x") == "postgresql://u:***@h:1/x"
@@ -163,9 +166,13 @@ def test_urls() -> None:
 
 # The throwaway-cluster branch, as `make test` takes it on a fresh machine (here without installing: only where
 # Debian's PostgreSQL is installed already), in a directory and on ports of its own, stopped afterwards.
-@pytest.mark.skipif(not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")), reason="Debian's PostgreSQL is not installed")
+DEBIAN_POSTGRES = list(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+
+
+@pytest.mark.skipif(not DEBIAN_POSTGRES, reason="Debian's PostgreSQL is not installed")
 def test_the_script_starts_a_throwaway_cluster_and_stops_it() -> None:
-    where = Path(f"/tmp/indexbot-test-postgres-{uuid.uuid4().hex[:8]}")  # not under pytest's tmp: `postgres` must enter it
+    # Not under pytest's tmp: the `postgres` user must be able to enter it.
+    where = Path(f"/tmp/indexbot-test-postgres-{uuid.uuid4().hex[:8]}")
     env = {**os.environ, "INDEXBOT_TEST_POSTGRES_FRESH": "1", "INDEXBOT_TEST_POSTGRES_DIR": str(where),
            "INDEXBOT_TEST_POSTGRES_PORT": "55532"}
     try:

@@ -6,16 +6,18 @@ PostgreSQL are skipped with the reason. Each pytest process (each xdist worker) 
 `indexbot_t<unix time>_<run>_<worker>`, at first use and drops it at the end of its session; one left behind by a run
 that was killed is dropped by a later run once it is a day old (its creation time is in its name).
 
-Between tests (`prepare`), a database is emptied one of two ways:
-- the first test, and any after a test that changed the schema, gets an empty database (`reset`: every schema of its
-  own dropped, `public` made again), which `Database.open` migrates: 30-50 ms here, plus 200-300 ms for the migrations;
-- once a test has left a migrated database, the next finds that schema still there with its tables emptied (`clear`:
-  DELETE from every table, those referring to others first, and every sequence restarted; Alembic's version row kept),
-  about 2 ms, and `Database.open` finds nothing to migrate (about 15 ms). A test that changes the schema (a migration's
-  test, an ALTER) changes its fingerprint, so the test after it gets an empty database again.
-`clear` relies on the migrations creating tables and no rows: a revision that seeds rows would see them deleted after
-the first test (then make `prepare` always `reset`). A test that needs a database no migration touched yet uses
-`pg_empty_url` (always `reset`).
+Before each test (`prepare`) the database is emptied one of two ways:
+- `reset`: every schema of its own dropped and `public` made again, an empty database `Database.open` migrates: 30-50 ms,
+  plus 200-300 ms for the migrations (measured with the Alembic baseline of 34 tables, on an idle machine);
+- `clear`: the migrated schema kept, every table emptied by DELETE (tables referring to others first) and every
+  sequence restarted, Alembic's version row kept: a few ms (the schema's fingerprint and the DELETEs), after which
+  `Database.open` finds nothing to migrate (about 15 ms). DELETE rather than TRUNCATE, which makes new files for every
+  table and index: 30-120 ms for these tables on a server with fsync on.
+`clear` is used once two tests in a row, each from an empty database, left the same migrated schema (one test alone
+could have changed it after migrating), and only while the schema still has that fingerprint: a test that changes it
+(an ALTER, a migration's test) gives the next test an empty database again. It relies on the migrations creating
+tables, not rows: a revision that seeds rows would see them deleted (then `prepare` should always `reset`). A test
+that needs a database no migration touched uses `pg_empty_url` (always `reset`).
 
 Plain psycopg (synchronous, autocommit): no part of the project's storage is needed to set up its tests.
 """
@@ -26,7 +28,7 @@ import os
 import re
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -42,23 +44,24 @@ STALE_AFTER = 24 * 3600  # seconds: a run's database older than this was left by
 # test left open inside a transaction, and failing says so where waiting would hang the run.
 RESET_LOCK_TIMEOUT = "10s"
 OWN_SCHEMAS = "n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'"  # not PostgreSQL's own
-# What `clear` keeps: the schema (tables, columns, types, indexes, constraints) and Alembic's revision, in one digest.
+# What `clear` keeps, in one digest: the schema (tables, columns and their types, indexes, constraints, sequences,
+# enums and domains: catalog columns, never an oid, rather than their rendered definitions, which cost several times
+# as much) and, read apart since its table is not always there, Alembic's revision.
 FINGERPRINT = f"""
 SELECT md5(concat_ws('|',
-    (SELECT string_agg(format('%s.%s.%s.%s.%s', n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
-                              a.attnotnull), ',' ORDER BY n.nspname, c.relname, a.attnum)
+    (SELECT string_agg(concat_ws('.', n.nspname, c.relname, c.relkind, a.attname, a.atttypid::regtype, a.atttypmod,
+                                 a.attnotnull, a.atthasdef), ',' ORDER BY n.nspname, c.relname, a.attnum)
      FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE {OWN_SCHEMAS} AND c.relkind IN ('r', 'p', 'v', 'm') AND a.attnum > 0 AND NOT a.attisdropped),
-    (SELECT string_agg(pg_get_indexdef(i.indexrelid), ',' ORDER BY pg_get_indexdef(i.indexrelid))
+     WHERE {OWN_SCHEMAS} AND c.relkind IN ('r', 'p', 'v', 'm', 'i', 'S') AND a.attnum > 0 AND NOT a.attisdropped),
+    (SELECT string_agg(concat_ws('.', c.relname, i.indisunique, i.indkey, i.indpred IS NOT NULL), ','
+                       ORDER BY c.relname)
      FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE {OWN_SCHEMAS}),
-    (SELECT string_agg(format('%s.%s.%s', t.conrelid::regclass, t.conname, pg_get_constraintdef(t.oid)), ','
-                       ORDER BY t.conrelid::regclass::text, t.conname)
+    (SELECT string_agg(concat_ws('.', t.conrelid::regclass, t.conname, t.contype, t.conkey, t.confrelid::regclass,
+                                 t.confkey), ',' ORDER BY t.conrelid::regclass::text, t.conname)
      FROM pg_constraint t JOIN pg_namespace n ON n.oid = t.connamespace WHERE {OWN_SCHEMAS}),
-    (SELECT string_agg(format('%s.%s', n.nspname, t.typname), ',' ORDER BY n.nspname, t.typname)
-     FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE {OWN_SCHEMAS} AND t.typtype IN ('e', 'd')),
-    (SELECT string_agg(format('%s.%s', n.nspname, c.relname), ',' ORDER BY n.nspname, c.relname)
-     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {OWN_SCHEMAS} AND c.relkind = 'S')
+    (SELECT string_agg(concat_ws('.', n.nspname, t.typname, t.typtype), ',' ORDER BY n.nspname, t.typname)
+     FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE {OWN_SCHEMAS} AND t.typtype IN ('e', 'd'))
 )), to_regclass('public.alembic_version') IS NOT NULL
 """
 TABLES = f"""
@@ -145,7 +148,8 @@ def drop_stale(server: str, now: float) -> list[str]:
     Another worker dropping the same one at the same moment is no error."""
     dropped = []
     with psycopg.connect(database_url(server, "postgres"), autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
-        names = [str(row[0]) for row in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'indexbot\\_t%'")]
+        found = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'indexbot\\_t%'")
+        names = [str(row[0]) for row in found]
         for name in names:
             match = NAME.fullmatch(name)
             if match is None or now - int(match.group(1)) < STALE_AFTER:
@@ -205,7 +209,8 @@ class TestDatabase:
         now = time.time()
         drop_stale(server, now)
         database = cls(server, database_name(now, run_id(), worker_id()))
-        with psycopg.connect(database_url(server, "postgres"), autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
+        admin = database_url(server, "postgres")
+        with psycopg.connect(admin, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database.name)))
         return database
 
@@ -221,7 +226,8 @@ class TestDatabase:
         assert row is not None
         if not row[1]:
             return None
-        versions = ",".join(str(version) for (version,) in conn.execute("SELECT version_num FROM public.alembic_version"))
+        found = conn.execute("SELECT version_num FROM public.alembic_version ORDER BY 1")
+        versions = ",".join(str(version) for (version,) in found)
         return f"{row[0]}:{versions}" if versions else None
 
     def prepare(self) -> None:
