@@ -14,7 +14,7 @@ A test that starts a devnet or a platform in its own body (no fixture) carries `
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -32,6 +32,7 @@ from devnet.harness import Devnet
 from devnet.rpc import connect
 from discord_fake import GUILD_ID, FakeDiscord, fake_discord
 from telegram_emulator import BotApiEmulator  # tests/ is on sys.path (rootdir conftest)
+from auxil.postgres import TestDatabase, find_server
 
 # Fixtures that start (or hand out) an anvil. A fixture built on one of them (`app`, `telegram`, a module's own
 # `bot` on `chain` ...) is caught too: `item.fixturenames` holds every fixture a test reaches, not only its arguments.
@@ -125,6 +126,42 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> str:
+    """The PostgreSQL server the tests use (INDEXBOT_TEST_DATABASE_URL, else the local one), as
+    `postgresql://user@host:port`; without one, the test is skipped and says why (tests/auxil/postgres.py)."""
+    server, how = find_server()
+    if server is None:
+        pytest.skip(how)
+    return server
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_server_url: str) -> Iterator[TestDatabase]:
+    """This test process's own database on that server (one per run and xdist worker), dropped when the session ends."""
+    database = TestDatabase.create(pg_server_url)
+    try:
+        yield database
+    finally:
+        database.drop()
+
+
+@pytest.fixture
+def pg_url(pg_database: TestDatabase) -> str:
+    """The URL (`postgresql://…/<database>`) of this test's PostgreSQL database, with nothing in it from the test
+    before: empty for `Database.open` to migrate, or (once two tests in a row migrated it alike) that migrated schema
+    with every table emptied and every sequence restarted, which `Database.open` finds up to date."""
+    pg_database.prepare()
+    return pg_database.url
+
+
+@pytest.fixture
+def pg_empty_url(pg_database: TestDatabase) -> str:
+    """As `pg_url`, always empty: no schema but an empty `public` (a test of the migrations themselves)."""
+    pg_database.reset()
+    return pg_database.url
 
 
 @pytest.fixture
