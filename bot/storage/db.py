@@ -26,7 +26,7 @@ import aiosqlite
 
 from bot.storage.private import private_file
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).parent / "legacy"  # the pre-Alembic migrations (bot.storage.migrate runs them)
 PRAGMAS = ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=5000")
 
 

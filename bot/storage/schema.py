@@ -106,7 +106,7 @@ users = Table(
     _id(),
     Column("platform", Text, nullable=False),
     Column("platform_user_id", Text, nullable=False),
-    Column("display_name", Text, nullable=False, server_default=""),
+    Column("display_name", Text, nullable=False, server_default=text("''")),
     Column("locale", Text),  # set by /lang; NULL follows the platform's language
     Column("created_at", Int, nullable=False),
     Column("last_seen_at", Int, nullable=False),
@@ -238,7 +238,7 @@ signing_links = Table(
     Column("chain_id", Int, nullable=False),
     Column("txs", Text, nullable=False),  # JSON: the transactions in order, with their descriptions
     Column("session_hash", Text),  # the browser that opened the page first
-    Column("hashes", Text, nullable=False, server_default="[]"),  # JSON: the hashes reported, in step order
+    Column("hashes", Text, nullable=False, server_default=text("'[]'")),  # JSON: the hashes reported, in step order
     Column("created_at", Int, nullable=False),
     Column("expires_at", Int, nullable=False),
     Column("used_at", Int),  # every transaction reported
@@ -348,7 +348,7 @@ outbox = Table(
     Column("edit_ref", Text),  # edit this message of the bot's in place
     Column("announcement_id", Int),
     Column("due_at", Int, nullable=False),
-    Column("state", Text, nullable=False, server_default="pending"),
+    Column("state", Text, nullable=False, server_default=text("'pending'")),
     Column("attempts", Int, nullable=False, server_default=text("0")),
     Column("sent_ref", Text),  # the platform's id of the message shown
     Column("error", Text),
