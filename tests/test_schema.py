@@ -13,6 +13,7 @@ dropped at the end.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import secrets
@@ -275,7 +276,8 @@ async def test_a_diff_is_found(sqlite: Engines) -> None:
     assert [d[0][0] if isinstance(d, list) else d[0] for d in diff] == ["modify_type"]
 
 
-async def test_an_old_sqlite_file_is_upgraded_in_place(tmp_path: Path) -> None:
+@pytest.mark.parametrize("explicit_begin", [True, False], ids=["begin-immediate", "pysqlite-default"])
+async def test_an_old_sqlite_file_is_upgraded_in_place(tmp_path: Path, explicit_begin: bool) -> None:
     path = tmp_path / "old.sqlite3"
     legacy_file(path, 10)
     conn = sqlite3.connect(path, isolation_level=None)
@@ -291,8 +293,8 @@ async def test_an_old_sqlite_file_is_upgraded_in_place(tmp_path: Path) -> None:
                  (str(BIG),))
     conn.close()
 
-    for explicit_begin in (True, False):  # the second finds it at head
-        engine = sqlite_engine(path, explicit_begin=explicit_begin)
+    for begin in (explicit_begin, not explicit_begin):  # the second finds it at head
+        engine = sqlite_engine(path, explicit_begin=begin)
         try:
             await migrate.upgrade(engine)
             async with engine.connect() as db:
@@ -403,3 +405,45 @@ def test_alembic_scripts_ship_with_the_package() -> None:
         assert after.down_revision == before.revision and after.revision == f"{int(before.revision) + 1:04d}"
     assert Path(script.dir).is_relative_to(Path(migrate.__file__).parent)
 
+
+
+async def test_revisions_go_down_and_up_again(engines: Engines) -> None:
+    """Each revision's downgrade undoes it (0017 keeps a plan's amount), down to nothing and back to head."""
+    engine = await engines()
+    await migrate.upgrade(engine)
+    async with engine.begin() as conn:
+        await conn.execute(insert(schema.users).values(id=1, platform="console", platform_user_id="u", created_at=1,
+                                                       last_seen_at=1))
+        await conn.execute(insert(schema.dca_plans).values(
+            id=1, user_id=1, token="MAG7.ssi", usdc_units=25_000_000, cadence="daily", at_minute=0, zone="UTC",
+            platform="console", chat_id="c", state="active", created_at=1))
+
+    def down(conn: Connection, revision: str) -> None:
+        command.downgrade(migrate.alembic_config(conn), revision)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(down, migrate.BASELINE)
+    async with engine.connect() as conn:
+        assert await conn.scalar(text("SELECT usdc_units FROM dca_plans")) == 25_000_000  # an integer again
+    async with engine.begin() as conn:
+        await conn.run_sync(down, "base")
+    async with engine.connect() as conn:
+        assert set(await conn.run_sync(lambda c: inspect(c).get_table_names())) <= {"alembic_version"}
+    await migrate.upgrade(engine)
+    async with engine.connect() as conn:
+        assert await conn.run_sync(_diff) == []
+
+
+async def test_starting_together_migrates_once(engines: Engines) -> None:
+    """Several engines upgrade one new database at once: PostgreSQL's advisory lock orders processes; within one
+    process Alembic's global proxies need one upgrade at a time (SQLite's file lock alone would not do)."""
+    first = await engines()
+    others = [create_async_engine(first.url) for _ in range(2)]
+    try:
+        await asyncio.wait_for(asyncio.gather(migrate.upgrade(first), *(migrate.upgrade(e) for e in others)), 60)
+    finally:
+        for engine in others:
+            await engine.dispose()
+    async with first.connect() as conn:
+        assert (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all() == [migrate.head()]
+        assert await conn.run_sync(_diff) == []

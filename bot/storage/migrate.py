@@ -14,7 +14,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import weakref
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -106,9 +108,15 @@ def _alembic(conn: Connection, stamp_legacy: bool) -> None:
     command.upgrade(config, "head")
 
 
+# Alembic's `op` and `context` are module-level proxies to the one migration running: two upgrades at once in
+# one process (tests open several databases) would send each other's statements. One at a time per event loop.
+_running: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
 async def upgrade(engine: AsyncEngine) -> None:
     """Bring the database behind `engine` to head (see the module's doc). Nothing is written when it is there."""
-    async with engine.connect() as conn:
+    lock = _running.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async with lock, engine.connect() as conn:
         if engine.dialect.name == "sqlite":
             await _upgrade_sqlite(conn)
         else:
