@@ -40,25 +40,28 @@ Engines = Callable[[], Awaitable[AsyncEngine]]
 
 # ---- engines ---------------------------------------------------------------------------------------------------
 
-def sqlite_engine(path: Path, *, explicit_begin: bool = True) -> AsyncEngine:
-    """An aiosqlite engine as the bot opens one: foreign keys on and, with `explicit_begin`, BEGIN IMMEDIATE for
-    every transaction (SQLAlchemy's recipe for real SQLite transactions); without it pysqlite's own handling."""
-    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+def sqlite_engine(path: Path, mode: str = "autocommit") -> AsyncEngine:
+    """An aiosqlite engine with foreign keys on, its transactions handled one of three ways: "autocommit" as
+    bot.storage.db opens it (driver transactions off, writers BEGIN IMMEDIATE themselves), "begin" (SQLAlchemy's
+    recipe: BEGIN IMMEDIATE on every SQLAlchemy transaction), "pysqlite" (the driver's implicit transactions)."""
+    engine = create_async_engine(f"sqlite+aiosqlite:///{path}",
+                                 connect_args={"isolation_level": None} if mode != "pysqlite" else {})
 
     @event.listens_for(engine.sync_engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
-        if explicit_begin:
-            dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    if explicit_begin:
+    if mode == "begin":
         @event.listens_for(engine.sync_engine, "begin")
         def _begin(conn: Connection) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+SQLITE_MODES = ["autocommit", "begin", "pysqlite"]
 
 
 def _server() -> Any:
@@ -276,8 +279,8 @@ async def test_a_diff_is_found(sqlite: Engines) -> None:
     assert [d[0][0] if isinstance(d, list) else d[0] for d in diff] == ["modify_type"]
 
 
-@pytest.mark.parametrize("explicit_begin", [True, False], ids=["begin-immediate", "pysqlite-default"])
-async def test_an_old_sqlite_file_is_upgraded_in_place(tmp_path: Path, explicit_begin: bool) -> None:
+@pytest.mark.parametrize("mode", SQLITE_MODES)
+async def test_an_old_sqlite_file_is_upgraded_in_place(tmp_path: Path, mode: str) -> None:
     path = tmp_path / "old.sqlite3"
     legacy_file(path, 10)
     conn = sqlite3.connect(path, isolation_level=None)
@@ -293,8 +296,8 @@ async def test_an_old_sqlite_file_is_upgraded_in_place(tmp_path: Path, explicit_
                  (str(BIG),))
     conn.close()
 
-    for begin in (explicit_begin, not explicit_begin):  # the second finds it at head
-        engine = sqlite_engine(path, explicit_begin=begin)
+    for again in (mode, "begin"):  # the second finds it at head
+        engine = sqlite_engine(path, again)
         try:
             await migrate.upgrade(engine)
             async with engine.connect() as db:
@@ -447,3 +450,26 @@ async def test_starting_together_migrates_once(engines: Engines) -> None:
     async with first.connect() as conn:
         assert (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all() == [migrate.head()]
         assert await conn.run_sync(_diff) == []
+
+
+@pytest.mark.parametrize("mode", SQLITE_MODES)
+async def test_a_failed_sqlite_upgrade_changes_nothing(tmp_path: Path, mode: str) -> None:
+    """The stamp and every revision are one transaction: a legacy file whose upgrade fails (here: a run of a plan
+    that does not exist, which foreign_key_check finds after 0017) is left exactly as it was."""
+    path = tmp_path / "orphan.sqlite3"
+    legacy_file(path, migrate.LEGACY_HEAD)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("INSERT INTO dca_runs (plan_id, due_at) VALUES (99, 1)")  # foreign keys are off by default
+    conn.close()
+    before = describe(path)
+    engine = sqlite_engine(path, mode)
+    try:
+        with pytest.raises(migrate.MigrationError, match="foreign keys"):
+            await migrate.upgrade(engine)
+        async with engine.connect() as db:
+            tables = set(await db.run_sync(lambda c: inspect(c).get_table_names()))
+            assert await db.scalar(text("PRAGMA foreign_keys")) == 1
+    finally:
+        await engine.dispose()
+    assert "schema_migrations" in tables and "alembic_version" not in tables
+    assert describe(path) == before  # dca_plans.usdc_units still INTEGER

@@ -8,8 +8,10 @@
   stamp 0016, drop `schema_migrations` and upgrade to head.
 - PostgreSQL: the whole upgrade is one transaction under an advisory lock, so processes starting together
   migrate once (the others wait, then find the head).
-- SQLite: foreign keys are off while revisions run (a batch-mode ALTER copies a table others refer to), and
-  `PRAGMA foreign_key_check` must find nothing before it commits.
+- SQLite: the stamp and the revisions run in one BEGIN IMMEDIATE transaction whatever the engine's transaction
+  handling (SQLAlchemy's BEGIN recipe, driver transactions off, or pysqlite's implicit ones); foreign keys are
+  off meanwhile (a batch-mode ALTER copies a table others refer to), and `PRAGMA foreign_key_check` must find
+  nothing before it commits.
 """
 
 from __future__ import annotations
@@ -149,6 +151,8 @@ async def _upgrade_sqlite(conn: AsyncConnection) -> None:
     await raw.execute("PRAGMA foreign_keys=OFF")  # a no-op inside a transaction: none is open here
     try:
         async with conn.begin():
+            if not raw.in_transaction:  # the driver's transactions are off (isolation_level=None) or implicit
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")  # (pysqlite's: DDL outside one): one of our own
             await conn.run_sync(_alembic, state.legacy is not None)
             broken = await conn.run_sync(lambda c: c.exec_driver_sql("PRAGMA foreign_key_check").fetchall())
             if broken:
