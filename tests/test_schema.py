@@ -372,7 +372,7 @@ async def test_upgrade_twice_is_upgrade_once(engines: Engines, monkeypatch: pyte
         before = await conn.scalar(text(version))
     statements: list[str] = []
     upgrades: list[object] = []
-    monkeypatch.setattr(migrate.command, "upgrade", lambda *args: upgrades.append(args))
+    monkeypatch.setattr(command, "upgrade", lambda *args: upgrades.append(args))  # the module migrate calls
 
     @event.listens_for(engine.sync_engine, "before_cursor_execute")
     def _seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
