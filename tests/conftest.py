@@ -56,6 +56,14 @@ PLATFORM_FIXTURES = frozenset({
 LAYERS = ("pure", "chain", "platform")
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test on the `db` fixture runs on SQLite and on PostgreSQL, unless it also starts a chain or a platform
+    (those journeys run on SQLite, the embedded default; a few of them choose PostgreSQL themselves)."""
+    if "db" in metafunc.fixturenames:
+        heavy = set(metafunc.fixturenames) & (CHAIN_FIXTURES | PLATFORM_FIXTURES)
+        metafunc.parametrize("db", ["sqlite"] if heavy else ["sqlite", "postgresql"], indirect=True)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Marks each test `chain` and/or `platform` from its fixtures (or keeps its own marks), else `pure`."""
     for item in items:
@@ -119,9 +127,12 @@ async def app(chain: Devnet, tmp_path: Path) -> AsyncIterator[App]:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    """A fresh, migrated SQLite database of the test's own (no chain: a `pure` test's storage)."""
-    database = await Database.open(tmp_path / "test.sqlite3")
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A fresh, migrated database of the test's own: SQLite, and PostgreSQL too for a test that needs no chain and
+    no platform (`pytest_generate_tests` runs it on both: the repositories' queries are one set for both)."""
+    engine = getattr(request, "param", "sqlite")
+    where = tmp_path / "test.sqlite3" if engine == "sqlite" else request.getfixturevalue("pg_url")
+    database = await Database.open(where)
     try:
         yield database
     finally:
