@@ -89,6 +89,7 @@ class WebSettings:
     port: int | None = None  # INDEXBOT_WEB_PORT; 0 = any free port; unset: 8080, or any free port on the embedded devnet
     public_url: str | None = None  # INDEXBOT_PUBLIC_URL, what users open; default http://127.0.0.1:<port>
     signing_link_seconds: int = 600  # INDEXBOT_SIGNING_LINK_SECONDS: how long a trade's signing link works
+    metrics_port: int | None = None  # INDEXBOT_METRICS_PORT: /metrics on 127.0.0.1 (bot/frontends/web/ops.py); unset: none
 
 
 @dataclass(frozen=True)
@@ -377,4 +378,6 @@ def _web_settings(pick: Any) -> WebSettings:
         port=None if pick("INDEXBOT_WEB_PORT", "web_port") in (None, "") else number("INDEXBOT_WEB_PORT", "web_port", 0, 0, 65535),
         public_url=str(public).rstrip("/") if public else None,
         signing_link_seconds=number("INDEXBOT_SIGNING_LINK_SECONDS", "signing_link_seconds", 600, 30, 24 * 3600),
+        metrics_port=None if pick("INDEXBOT_METRICS_PORT", "metrics_port") in (None, "")
+        else number("INDEXBOT_METRICS_PORT", "metrics_port", 0, 0, 65535),
     )
