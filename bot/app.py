@@ -267,16 +267,18 @@ class App:
         kit = PageKit(catalogs, users, profile.chain_label, profile.chain_id)
         ops = Ops(db, {desk.profile.name: desk.head for desk in desks}, schedule.names, clock)
         web = WebServer(sock, url, [*connect_pages.routes(kit, connected), *sign_pages.routes(kit, connected, url.startswith("https://")),
-                                    *health_routes(ops)])  # /metrics only on the loopback ops server (bot/frontends/web/ops.py)
+                                    *health_routes(ops)])  # /metrics only on the loopback ops server (web/ops.py)
         await web.start()
         opened.push_async_callback(web.stop)
-        ops_server = OpsServer(config.web.metrics_port, ops_routes(ops)) if config.web.metrics_port is not None and track_head else None
-        if ops_server is not None:  # not for a one-off command beside a running bot, which holds the port
+        metrics_port = config.web.metrics_port if track_head else None  # a one-off command beside a running bot: none
+        ops_server = OpsServer(metrics_port, ops_routes(ops)) if metrics_port is not None else None
+        if ops_server is not None:
             await ops_server.start()
             opened.push_async_callback(ops_server.stop)
         router = Router(users, buttons, catalogs, zones=settings.zone_of, clock=clock)
         register_all(router, services)
-        return cls(config, profile, chain, head, db, services, router, notices, front_ends, devnet, web, schedule, ops_server)
+        return cls(config, profile, chain, head, db, services, router, notices, front_ends, devnet, web, schedule,
+                   ops_server)
 
     async def reconcile(self) -> None:
         """Settle every trade a previous run left unfinished and tell each user (front ends attached first,

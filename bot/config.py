@@ -89,7 +89,7 @@ class WebSettings:
     port: int | None = None  # INDEXBOT_WEB_PORT; 0 = any free port; unset: 8080, or any free port on the embedded devnet
     public_url: str | None = None  # INDEXBOT_PUBLIC_URL, what users open; default http://127.0.0.1:<port>
     signing_link_seconds: int = 600  # INDEXBOT_SIGNING_LINK_SECONDS: how long a trade's signing link works
-    metrics_port: int | None = None  # INDEXBOT_METRICS_PORT: /metrics on 127.0.0.1 (bot/frontends/web/ops.py); unset: none
+    metrics_port: int | None = None  # INDEXBOT_METRICS_PORT: /metrics on 127.0.0.1 (web/ops.py); unset: none
 
 
 @dataclass(frozen=True)

@@ -99,8 +99,8 @@ class Ops:
                                value=0 if found is None else 1)
         families: list[Metric] = [up]
         if found is not None:
-            queued = GaugeMetricFamily("indexbot_outbox_messages", "Outbox messages still to be settled: pending (waiting "
-                                       "for their time or a slot) and sending", labels=["platform", "state"])
+            queued = GaugeMetricFamily("indexbot_outbox_messages", "Outbox messages still to be settled: pending "
+                                       "(waiting for their time or a slot) and sending", labels=["platform", "state"])
             for (platform, state), count in sorted(found.outbox.items()):
                 queued.add_metric([platform, state], count)
             lag = GaugeMetricFamily("indexbot_outbox_lag_seconds", "How long the oldest message due has waited to be "
@@ -112,7 +112,8 @@ class Ops:
             for state, count in sorted(found.intents.items()):
                 intents.add_metric([state], count)
             families += [queued, lag, intents]
-        head = GaugeMetricFamily("indexbot_chain_head", "The newest block each chain's head tracker saw", labels=["chain"])
+        head = GaugeMetricFamily("indexbot_chain_head", "The newest block each chain's head tracker saw",
+                                 labels=["chain"])
         age = GaugeMetricFamily("indexbot_chain_head_age_seconds", "Seconds since the head tracker last heard the head",
                                 labels=["chain"])
         now = time.monotonic()
@@ -122,8 +123,8 @@ class Ops:
                 age.add_metric([name], now - tracker.seen_at)
         families += [head, age]
         if jobs is not None:
-            scheduled = GaugeMetricFamily("indexbot_jobs_scheduled", "The scheduler's jobs waiting for their time, by kind",
-                                          labels=["job"])
+            scheduled = GaugeMetricFamily("indexbot_jobs_scheduled", "The scheduler's jobs waiting for their time, "
+                                          "by kind", labels=["job"])
             for kind, count in sorted(Counter(job_kind(name) for name in jobs).items()):
                 scheduled.add_metric([kind], count)
             families.append(scheduled)
