@@ -124,17 +124,19 @@ async def bind_chains(db: Database, database_path: str | Path, chains: Sequence[
     if not new:
         return new
     # Checked on what was read, then recorded: another process starting on this database at the same time (a
-    # fleet's workers on PostgreSQL) may record a chain in between. Each row goes in with ON CONFLICT DO NOTHING;
-    # if one was there already, nothing is recorded and the whole check runs again on what that process recorded.
+    # fleet's workers on PostgreSQL) may record a chain in between. Each row goes in with ON CONFLICT DO NOTHING
+    # RETURNING; if one was there already, nothing is recorded and the whole check runs again on what that process
+    # recorded.
     try:
         async with db.transaction() as tx:
             for b in new:
-                if not await tx.execute(
+                if await tx.fetch_one(
                     tx.insert(chain_bindings)
                     .values(chain_id=b.chain_id, genesis_hash=b.genesis_hash, anchor_block=b.anchor_block,
                             anchor_hash=b.anchor_hash, label=b.label, home=int(b.home), bound_at=int(clock()))
                     .on_conflict_do_nothing(index_elements=[chain_bindings.c.chain_id])
-                ):
+                    .returning(chain_bindings.c.chain_id)
+                ) is None:
                     raise _Raced
     except _Raced:
         return await bind_chains(db, database_path, chains, clock)

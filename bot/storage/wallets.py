@@ -163,16 +163,16 @@ class PinRows:
     async def put(self, user_id: int, salt: bytes, hash_: bytes, params: str, key_id: str, *, first: bool = False) -> bool:
         """Set or replace the PIN, peppered by master key `key_id`; the failure count and any lock are cleared.
         `first`: only when the user has none (False when one exists, so two first PINs cannot race)."""
-        async with self._db.transaction() as tx:
+        async with self._db.transaction() as tx:  # one upsert: atomic on both engines
             insert = tx.insert(pins).values(user_id=user_id, salt=salt, hash=hash_, params=params, key_id=key_id,
                                             failures=0, locked_until=0)
-            changed = await tx.execute(
-                insert.on_conflict_do_nothing(index_elements=[pins.c.user_id]) if first else
-                insert.on_conflict_do_update(index_elements=[pins.c.user_id], set_={
-                    "salt": insert.excluded.salt, "hash": insert.excluded.hash, "params": insert.excluded.params,
-                    "key_id": insert.excluded.key_id, "pepper": None, "failures": 0, "locked_until": 0})
-            )
-        return changed == 1
+            upsert = (insert.on_conflict_do_nothing(index_elements=[pins.c.user_id]) if first else
+                      insert.on_conflict_do_update(index_elements=[pins.c.user_id], set_={
+                          "salt": insert.excluded.salt, "hash": insert.excluded.hash, "params": insert.excluded.params,
+                          "key_id": insert.excluded.key_id, "pepper": None, "failures": 0, "locked_until": 0}))
+            # RETURNING tells whether it was stored (an INSERT's rowcount is -1 on PostgreSQL)
+            stored = await tx.fetch_one(upsert.returning(pins.c.user_id))
+        return stored is not None
 
     async def take_try(self, user_id: int, lock_for: list[int], now: int) -> PinRow | None:
         """Count one try before it is evaluated, in one compare-and-set: unless the PIN is locked at `now`,
