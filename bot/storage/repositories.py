@@ -48,7 +48,7 @@ def _user(row: Row[Any]) -> UserRow:
 class UserRows:
     """Users as the platforms identify them. Rows are remembered in memory by this process (the only
     writer of its database), so a message from a known user costs no database round trip."""
-    # "The only writer" holds per process: several processes on one database each keep their own copy (issue 17).
+    # "The only writer" holds per process: several processes on one database are a later task of issue 17.
 
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
