@@ -139,6 +139,7 @@ class SigningLinkRows:
             changed = await tx.execute(
                 tx.insert(signing_links).from_select(
                     [s.token_hash, s.intent_id, s.user_id, s.address, s.chain_id, s.txs, s.created_at, s.expires_at], own)
+                .execution_options(preserve_rowcount=True)  # psycopg's INSERT row count, kept (else -1)
             )
         return changed == 1
 

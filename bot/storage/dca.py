@@ -128,7 +128,8 @@ class DcaPlanRows:
         async with self._db.transaction() as tx:
             changed = await tx.execute(
                 tx.insert(dca_runs).from_select([_r.plan_id, _r.due_at], active)
-                .on_conflict_do_nothing(index_elements=[_r.plan_id, _r.due_at]))
+                .on_conflict_do_nothing(index_elements=[_r.plan_id, _r.due_at])
+                .execution_options(preserve_rowcount=True))  # psycopg's INSERT row count, kept (else -1)
         return changed == 1
 
     async def run_intent(self, plan_id: int, due_at: int, intent_id: int) -> None:

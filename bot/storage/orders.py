@@ -107,7 +107,7 @@ class OrderRows:
                     amount_in=int(params["amount_in"]), requested_at=int(res["requested_at"]),
                     requested_block=int(res["block"]), expected_at=None if expected_at is None else int(expected_at),
                     state="pending",
-                ).on_conflict_do_nothing()
+                ).on_conflict_do_nothing().execution_options(preserve_rowcount=True)  # psycopg's INSERT row count (else -1)
             ) > 0
 
     async def unrecorded(self) -> list[int]:
