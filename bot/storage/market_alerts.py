@@ -83,7 +83,8 @@ class RebalanceRows:
         is the last writer's, and a cursor left behind only re-reads blocks whose events are stored already."""
         async with self._db.transaction() as tx:
             new = 0
-            insert = (cast(Upsert, tx.insert(rebalance_events)).on_conflict_do_nothing(index_elements=[_e.tx_hash, _e.log_index])
+            insert = cast(Upsert, tx.insert(rebalance_events))
+            insert = (insert.on_conflict_do_nothing(index_elements=[_e.tx_hash, _e.log_index])
                       .execution_options(preserve_rowcount=True))  # psycopg's INSERT row count, kept (else -1)
             for e in events:
                 new += await tx.execute(insert.values(
