@@ -7,15 +7,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Row, and_, case, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.storage.db import Database
 from bot.storage.schema import dca_plans, dca_runs
 
-Upsert = sqlite.Insert | postgresql.Insert  # what Tx.insert returns (db.py types it as the base Insert)
 _p, _r = dca_plans.c, dca_runs.c
 _PLAN_COLUMNS = (_p.id, _p.user_id, _p.token, _p.usdc_units, _p.cadence, _p.at_minute, _p.weekday, _p.zone, _p.platform,
                  _p.chat_id, _p.state, _p.failures, _p.created_at)
@@ -129,7 +127,7 @@ class DcaPlanRows:
             _p.id == plan_id, _p.state == "active")
         async with self._db.transaction() as tx:
             changed = await tx.execute(
-                cast(Upsert, tx.insert(dca_runs)).from_select([_r.plan_id, _r.due_at], active)
+                tx.insert(dca_runs).from_select([_r.plan_id, _r.due_at], active)
                 .on_conflict_do_nothing(index_elements=[_r.plan_id, _r.due_at])
                 .execution_options(preserve_rowcount=True))  # psycopg's INSERT row count, kept (else -1)
         return changed == 1

@@ -11,15 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from sqlalchemy import Row, and_, exists, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.storage.db import Database
 from bot.storage.schema import price_alerts, rebalance_cursor, rebalance_events, users, wallets
 
-Upsert = sqlite.Insert | postgresql.Insert  # what Tx.insert returns (db.py types it as the base Insert)
 EventKind = Literal["start", "tokenset", "end", "fee"]  # fee: SetFeeTokenset (the daily fee collection)
 AlertKind = Literal["above", "below", "premium"]
 
@@ -83,13 +81,13 @@ class RebalanceRows:
         is the last writer's, and a cursor left behind only re-reads blocks whose events are stored already."""
         async with self._db.transaction() as tx:
             new = 0
-            insert = cast(Upsert, tx.insert(rebalance_events))
+            insert = tx.insert(rebalance_events)
             insert = (insert.on_conflict_do_nothing(index_elements=[_e.tx_hash, _e.log_index])
                       .execution_options(preserve_rowcount=True))  # psycopg's INSERT row count, kept (else -1)
             for e in events:
                 new += await tx.execute(insert.values(
                     token=e.token, block=e.block, tx_hash=e.tx_hash, log_index=e.log_index, kind=e.kind))
-            cursor = cast(Upsert, tx.insert(rebalance_cursor))
+            cursor = tx.insert(rebalance_cursor)
             await tx.execute_many(  # a new token is watched from the block after `to_block`
                 cursor.on_conflict_do_update(index_elements=[rebalance_cursor.c.token],
                                              set_={"block": cursor.excluded.block}),

@@ -11,16 +11,14 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Row, case, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.storage.db import Database
 from bot.storage.schema import intents, issuance_orders
 from bot.trading.intents import Intent
 
-Upsert = sqlite.Insert | postgresql.Insert  # what Tx.insert returns (db.py types it as the base Insert)
 _o, _i = issuance_orders.c, intents.c
 _ORDERS = select(
     _o.id, _o.intent_id, _o.user_id, _o.chain, _o.factory, _o.index_symbol, _o.side, _o.nonce, _o.amount_in,
@@ -103,7 +101,7 @@ class OrderRows:
             # Known already (the same intent, or the same factory nonce): ON CONFLICT DO NOTHING on any of the
             # table's unique keys, so two processes recording one receipt make one row.
             return await tx.execute(
-                cast(Upsert, tx.insert(issuance_orders)).values(
+                tx.insert(issuance_orders).values(
                     intent_id=intent.id, user_id=intent.user_id, chain=params["chain"], factory=params["factory"],
                     index_symbol=params["index"], side=intent.kind, nonce=int(res["nonce"]),
                     amount_in=int(params["amount_in"]), requested_at=int(res["requested_at"]),
