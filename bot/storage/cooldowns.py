@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row, delete, or_, select, update
-from sqlalchemy.dialects import postgresql as pg
-from sqlalchemy.dialects import sqlite as lite
 
 from bot.storage.db import Database
 from bot.storage.schema import cooldown_watch as t
@@ -48,7 +46,6 @@ class CooldownWatchRows:
         """Await the end `ends_at` of this user's cooldown in `token` (replacing any earlier end)."""
         async with self._db.transaction() as tx:
             new = tx.insert(t).values(user_id=user_id, token=token, address=address, ends_at=ends_at, notified_end=None)
-            assert isinstance(new, (lite.Insert, pg.Insert))  # typed as the generic Insert by db.insert
             await tx.execute(new.on_conflict_do_update(
                 index_elements=[t.c.user_id, t.c.token],
                 set_={"address": new.excluded.address, "ends_at": new.excluded.ends_at},

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql as pg
-from sqlalchemy.dialects import sqlite as lite
 
 from bot.market.prices import Reading
 from bot.storage.db import Database
@@ -43,7 +41,6 @@ class LastFreshPriceRows:
             # An upsert whose update is conditional on the stored row as it is when the row is written (ON CONFLICT
             # locks it on PostgreSQL): of two processes remembering the same symbol, the newer reading stays.
             new = tx.insert(t)
-            assert isinstance(new, (lite.Insert, pg.Insert))  # typed as the generic Insert by db.insert
             await tx.execute_many(
                 new.on_conflict_do_update(
                     index_elements=[t.c.chain_id, t.c.symbol],
@@ -76,7 +73,6 @@ class LastFreshPriceRows:
         t = point_price_fallbacks
         async with self._db.transaction() as tx:
             new = tx.insert(t)
-            assert isinstance(new, (lite.Insert, pg.Insert))  # typed as the generic Insert by db.insert
             await tx.execute_many(
                 new.on_conflict_do_update(
                     index_elements=[t.c.day, t.c.symbol],
