@@ -123,3 +123,29 @@ def test_a_missing_source_is_named(tmp_path: Path) -> None:
     out = db_copy(tmp_path / "home", tmp_path / "nowhere.sqlite3", "--to", f"sqlite:///{tmp_path / 't.sqlite3'}")
     assert out.returncode == 2 and f"there is no database at {tmp_path / 'nowhere.sqlite3'}" in out.stderr, out
     assert not (tmp_path / "t.sqlite3").exists() and not (tmp_path / "nowhere.sqlite3").exists()
+
+
+def db_backup(home: Path, source: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([INDEXBOT, "db", "backup", *args], capture_output=True, text=True, timeout=120,
+                          env=environment(home, INDEXBOT_DB=str(source), **env))
+
+
+@pytest.mark.parametrize(("case", "code", "says"), [
+    ("exists", 2, "exists already: nothing was written"),
+    ("postgresql", 2, "the database is PostgreSQL: back it up with pg_dump"),
+    ("no source", 2, "there is no database at"),
+])
+async def test_a_backup_never_overwrites_and_says_what_to_use_instead(tmp_path: Path, case: str, code: int,
+                                                                      says: str) -> None:
+    source, to = tmp_path / "bot.sqlite3", tmp_path / "backup.sqlite3"
+    await installation(source)
+    env = {}
+    if case == "exists":
+        to.write_bytes(b"an older backup")
+    elif case == "postgresql":
+        env["INDEXBOT_DATABASE_URL"] = "postgresql://operator:pw@127.0.0.1:1/indexbot"
+    else:
+        source = tmp_path / "nowhere.sqlite3"
+    out = await asyncio.to_thread(db_backup, tmp_path / "home", source, "--to", str(to), **env)
+    assert out.returncode == code and says in out.stderr, out
+    assert to.read_bytes() == b"an older backup" if case == "exists" else not to.exists()
