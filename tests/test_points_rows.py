@@ -14,7 +14,7 @@ from bot.points.ledger import Ledger
 from bot.points.referrals import Referrals
 from bot.storage.db import Database
 from bot.storage.points import Holding, PointRows
-from bot.storage.repositories import UserRows
+from bot.storage import schema
 
 DAY = date(2026, 11, 20)
 D = DAY.isoformat()
@@ -22,8 +22,14 @@ E4 = 10_000  # USD 1e-4 units
 
 
 async def users(db: Database, n: int, prefix: str = "u") -> list[int]:
-    rows = UserRows(db)
-    return [(await rows.seen("telegram", f"{prefix}{i}")).id for i in range(n)]
+    ids = []
+    async with db.transaction() as tx:
+        for i in range(n):
+            row = await tx.fetch_one(tx.insert(schema.users).values(
+                platform="telegram", platform_user_id=f"{prefix}{i}", created_at=0, last_seen_at=0).returning(schema.users.c.id))
+            assert row is not None
+            ids.append(int(row.id))
+    return ids
 
 
 async def link(db: Database, user_id: int, address: str, kind: str = "connected") -> None:
