@@ -24,10 +24,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
-from typing import cast as typed
 
-from sqlalchemy import ColumnElement, Table, Text, and_, case, cast, func, literal, select, update
-from sqlalchemy.dialects import postgresql as pg
+from sqlalchemy import ColumnElement, Text, and_, case, cast, func, literal, select, update
 
 from bot.storage.db import Database, Tx
 from bot.storage.schema import (
@@ -110,12 +108,6 @@ def _whole(total: ColumnElement[Any]) -> ColumnElement[int]:
     return cast(total, Int)
 
 
-def _insert(tx: Tx, table: Table) -> pg.Insert:
-    """`tx.insert(table)` typed with its ON CONFLICT clauses: bot.storage.db types it as the generic Insert, and the
-    SQLite and PostgreSQL inserts it returns both have on_conflict_do_nothing, on_conflict_do_update and excluded."""
-    return typed(pg.Insert, tx.insert(table))
-
-
 def _least(a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
     return case((a < b, a), else_=b)  # SQLite's scalar MIN(a, b), PostgreSQL's LEAST(a, b)
 
@@ -137,7 +129,7 @@ class PointRows:
         that run's block stands."""
         s = point_snapshots.c
         async with self._db.transaction() as tx:
-            await tx.execute(_insert(tx, point_snapshots).values(
+            await tx.execute(tx.insert(point_snapshots).values(
                 day=day, epoch=epoch, block=block, timestamp=timestamp, state="reading", started_at=int(self._clock()),
             ).on_conflict_do_nothing(index_elements=[s.day]))
             # READ COMMITTED: a conflicting insert was waited for and this statement sees the row it committed
@@ -164,7 +156,7 @@ class PointRows:
                 s.day == day, s.next_wallet == read_from, s.state == "reading").values(next_wallet=next_wallet))
             if not moved:
                 return False
-            await tx.execute_many(_insert(tx, point_holdings).on_conflict_do_nothing(), [
+            await tx.execute_many(tx.insert(point_holdings).on_conflict_do_nothing(), [
                 {"day": day, "user_id": h.user_id, "address": h.address, "index_symbol": h.index_symbol,
                  "source": h.source, "usd_e4": h.usd_e4} for h in holdings])
         return True
@@ -187,7 +179,7 @@ class PointRows:
             await self._qualify_invitees(tx, day, epoch, rules)
             await self._referral_rows(tx, day, epoch, rules)
             t, led = point_totals, point_ledger.c
-            add = _insert(tx, t).from_select(
+            add = tx.insert(t).from_select(
                 [t.c.user_id, t.c.epoch, t.c.points],
                 select(led.user_id, literal(epoch), _whole(func.sum(led.points)))
                 .where(led.day == day, led.source.in_(CREDITED_SOURCES)).group_by(led.user_id))
@@ -198,7 +190,7 @@ class PointRows:
     @staticmethod
     def _ledger_rows(tx: Tx, rows: Any) -> Any:
         led = point_ledger.c
-        return _insert(tx, point_ledger).from_select(
+        return tx.insert(point_ledger).from_select(
             [led.user_id, led.day, led.source, led.reason, led.epoch, led.points], rows).on_conflict_do_nothing(
             index_elements=[led.user_id, led.day, led.source, led.reason])
 
@@ -283,14 +275,12 @@ class PointRows:
         (ON CONFLICT DO NOTHING, rowcount checked: a concurrent duplicate waits on the key, then adds nothing)."""
         t = point_totals
         async with self._db.transaction() as tx:
-            # preserve_rowcount: SQLAlchemy reads an INSERT's rowcount only when asked (else -1 on psycopg)
-            added = await tx.execute(_insert(tx, point_ledger).values(
+            added = await tx.execute(tx.insert(point_ledger).values(
                 user_id=user_id, day=day, source=source, reason=note, epoch=epoch, points=points,
-            ).on_conflict_do_nothing(index_elements=["user_id", "day", "source", "reason"])
-                .execution_options(preserve_rowcount=True))
+            ).on_conflict_do_nothing(index_elements=["user_id", "day", "source", "reason"]))
             if not added:
                 return False
-            add = _insert(tx, t).values(user_id=user_id, epoch=epoch, points=points)
+            add = tx.insert(t).values(user_id=user_id, epoch=epoch, points=points)
             await tx.execute(add.on_conflict_do_update(
                 index_elements=[t.c.user_id, t.c.epoch], set_={"points": t.c.points + add.excluded.points}))
         return True
@@ -368,7 +358,7 @@ class PointRows:
         transaction committed)."""
         c = referral_codes.c
         async with self._db.transaction() as tx:
-            await tx.execute(_insert(tx, referral_codes).values(user_id=user_id, code=code).on_conflict_do_nothing())
+            await tx.execute(tx.insert(referral_codes).values(user_id=user_id, code=code).on_conflict_do_nothing())
             mine = await tx.scalar(select(c.code).where(c.user_id == user_id))
         return str(mine) if mine is not None else None
 
@@ -400,7 +390,7 @@ class PointRows:
             )
             if cycle is not None:
                 return "cycle"
-            await tx.execute(_insert(tx, referrals).values(invitee_id=user_id, referrer_id=int(referrer), joined_at=now)
+            await tx.execute(tx.insert(referrals).values(invitee_id=user_id, referrer_id=int(referrer), joined_at=now)
                              .on_conflict_do_nothing(index_elements=["invitee_id"]))
             return "joined"
 
