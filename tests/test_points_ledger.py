@@ -224,7 +224,7 @@ async def test_two_workers_on_the_same_day_credit_it_once(app: App, tmp_path: An
     for i in range(4):
         _, address = await funded_user(app, f"w{i}")
         await mint(app, app.profile.index("MAG7.ssi").token.address, address, UNIT)
-    other_db = await Database.open(app.config.database_path)
+    other_db = await Database.open(app.config.database_where)
     try:
         p = pts(app)
         other = Snapshotter(other_db, app.chain, app.services.market, app.profile,

@@ -300,3 +300,29 @@ class TestDatabase:
             database_url(self.server, "postgres"), autocommit=True, connect_timeout=CONNECT_TIMEOUT
         ) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name)))
+
+
+# -- the whole suite on PostgreSQL: INDEXBOT_TEST_ENGINE=postgresql ------------------------------------------------
+
+ENGINE = os.environ.get("INDEXBOT_TEST_ENGINE", "sqlite")  # which database a started bot (conftest.make_config) uses
+_APP_DATABASES: dict[str, TestDatabase] = {}
+
+
+def app_database(home: str) -> str:
+    """The URL of a PostgreSQL database of its own for the bot whose home is `home`: the same one when the test
+    starts that bot again (a restart keeps its database), a new one for another home; dropped at session end."""
+    if home not in _APP_DATABASES:
+        server, how = find_server()
+        if server is None:
+            raise RuntimeError(f"INDEXBOT_TEST_ENGINE=postgresql but {how}")
+        name = f"indexbot_t{int(time.time())}_{run_id()}_{secrets.token_hex(4)}"
+        assert NAME.fullmatch(name), name
+        with psycopg.connect(database_url(server, "postgres"), autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        _APP_DATABASES[home] = TestDatabase(server, name)
+    return _APP_DATABASES[home].url
+
+
+def drop_app_databases() -> None:
+    while _APP_DATABASES:
+        _APP_DATABASES.popitem()[1].drop()
