@@ -69,11 +69,13 @@ async def test_a_database_from_another_chain_is_refused_and_nothing_changes(
     chain: Devnet, tmp_path: Path, bound: tuple[object, ...], named: list[str]
 ) -> None:
     genesis = await genesis_of(chain.url)
-    row = tuple(genesis if v == "{genesis}" else v for v in bound)
+    names = ("chain_id", "genesis_hash", "anchor_block", "anchor_hash", "label", "home")
+    row = {name: genesis if v == "{genesis}" else v for name, v in zip(names, bound, strict=True)}
     db = await Database.open(tmp_path / "bot.sqlite3")
     try:
         async with db.transaction() as tx:
-            await tx.execute("INSERT INTO chain_bindings VALUES (?, ?, ?, ?, ?, ?, 1)", row)
+            await tx.execute("INSERT INTO chain_bindings (chain_id, genesis_hash, anchor_block, anchor_hash, label, home, bound_at) "
+                             "VALUES (:chain_id, :genesis_hash, :anchor_block, :anchor_hash, :label, :home, 1)", row)
         before = await bindings(db)
     finally:
         await db.close()

@@ -153,8 +153,9 @@ async def test_a_pin_stored_before_key_ids_had_a_column_still_opens_and_rotates(
     salt, params = secrets.token_bytes(16), KdfParams()
     digest = pins_module._hash("2580", salt, A.derive(b"pin-pepper"), params)
     async with db.transaction() as tx:
-        await tx.execute("INSERT INTO pins (user_id, salt, hash, params) VALUES (?, ?, ?, ?)",
-                         (uid, salt, digest, json.dumps({"kdf": "argon2id", "pepper": A.key_id, **asdict(params)})))
+        await tx.execute("INSERT INTO pins (user_id, salt, hash, params) VALUES (:user, :salt, :hash, :params)",
+                         {"user": uid, "salt": salt, "hash": digest,
+                          "params": json.dumps({"kdf": "argon2id", "pepper": A.key_id, **asdict(params)})})
     await db.close()
     monkeypatch.undo()
 
