@@ -12,10 +12,13 @@ TEST_WORKERS ?= 3
 run: install
 	$(BIN)/indexbot chat
 
+# PostgreSQL for the tests that run on it: scripts/test-postgres finds one (INDEXBOT_TEST_DATABASE_URL, the local server)
+# or starts a throwaway cluster (installing Debian's PostgreSQL as root, like Chromium) and prints its URL; without one
+# those tests are skipped and say why. Each run makes databases of its own on that server (tests/auxil/postgres.py).
 test: install chromium
 	$(BIN)/lint-imports --config pyproject.toml
 	$(BIN)/mypy
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	INDEXBOT_TEST_DATABASE_URL=$$(scripts/test-postgres) $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: install
 	$(BIN)/python bench/quote.py

@@ -127,7 +127,6 @@ class App:
             profiles = load_profiles(config.chain, config.home, config.profile_override)
         redact_more(x for p in profiles for url in p.rpc_urls for x in url_secrets(url))  # a profile's keyed RPC URLs
         redact_more(pyth_secrets(profiles))  # and the Hermes API key and keyed URL
-        redact_more(pyth_secrets(profiles))  # and its Hermes API key and URL
         profile, companions = profiles[0], profiles[1:]
         if config.rpc_urls:
             profile = replace(profile, rpc_urls=config.rpc_urls)
@@ -160,7 +159,7 @@ class App:
         if track_head:
             await head.poll_once()
             head.start()
-        db = await Database.open(config.database_path)  # 0600, in a directory created 0700
+        db = await Database.open(config.database_where)  # a SQLite file is 0600, in a directory created 0700
         opened.push_async_callback(db.close)
         clock = time.time  # the one clock every repository reads (injected, never called by them directly)
         await _bind(db, config, profile, chain, companions, clock)  # before anything reads what the database holds
@@ -332,7 +331,7 @@ async def _bind(db: Database, config: Config, profile: Profile, chain: Chain, co
             own.append(Chain(other.rpc_urls, other.multicall3))
         pairs.append((other, chain if same else own[-1]))
     try:
-        await bind_chains(db, config.database_path, pairs, clock)
+        await bind_chains(db, config.database_shown, pairs, clock)
     finally:
         for o_chain in own:
             await o_chain.close()

@@ -161,11 +161,11 @@ async def _keys_rotate(config: Config) -> int:
         print("indexbot keys rotate: set INDEXBOT_MASTER_KEY to the new master key, and INDEXBOT_MASTER_KEY_PREVIOUS "
               "to the one(s) the stored keys were made under.", file=sys.stderr)
         return 2
-    if not config.database_path.exists():
+    if config.database_url is None and not config.database_path.exists():
         print(f"indexbot keys rotate: there is no database at {config.database_path}.", file=sys.stderr)
         return 2
     keys = [MasterKey.from_base64(k.reveal()) for k in (config.master_key, *config.previous_master_keys)]
-    db = await Database.open(config.database_path)
+    db = await Database.open(config.database_where)
     try:
         done = await rotate(SealedKeyRows(db), Keystore(keys))
     except RotationFailed as exc:
@@ -175,6 +175,38 @@ async def _keys_rotate(config: Config) -> int:
         await db.close()
     print(f"keys rotate: {done.wallets} wallet key(s) and {done.pins} PIN(s) re-encrypted under master key id "
           f"{done.key_id}; every stored key now opens with INDEXBOT_MASTER_KEY alone.")
+    return 0
+
+
+async def _db_copy(config: Config, to: str) -> int:
+    """`indexbot db copy --to URL`: the configured database's data into the empty database at URL, checked row
+    by row (bot.storage.copy). Prints each table's count; URLs only with their passwords hidden."""
+    from bot.config import redact_url, url_secrets
+    from bot.logs import redact_more
+    from bot.storage.copy import CopyRefused, copy_database
+    from bot.storage.db import Database
+
+    redact_more(url_secrets(to))  # the target's password never reaches a log line
+    if config.database_url is None and not config.database_path.exists():
+        print(f"indexbot db copy: there is no database at {config.database_path}.", file=sys.stderr)
+        return 2
+    source = await Database.open(config.database_where)
+    try:
+        target = await Database.open(to)
+    except BaseException:
+        await source.close()
+        raise
+    try:
+        done = await copy_database(source, target, lambda c: print(f"  {c.table}: {c.rows} row(s) copied and checked"))
+    except CopyRefused as exc:
+        print(f"indexbot db copy: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await target.close()
+        await source.close()
+    rows = sum(c.rows for c in done)
+    print(f"db copy: {rows} row(s) in {len(done)} table(s) copied from {config.database_shown} to {redact_url(to)} "
+          "and checked row by row. Point the bot at it with INDEXBOT_DATABASE_URL.")
     return 0
 
 
@@ -207,6 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="the master key").add_subparsers(dest="keys_command", required=True)
     keys.add_parser("rotate", help="re-encrypt every stored key and PIN under INDEXBOT_MASTER_KEY "
                                    "(the old key in INDEXBOT_MASTER_KEY_PREVIOUS)")
+    database = sub.add_parser("db", help="the database").add_subparsers(dest="db_command", required=True)
+    copy = database.add_parser("copy", help="copy every row of this database into an empty one (e.g. PostgreSQL), "
+                                            "checked row by row")
+    copy.add_argument("--to", required=True, metavar="URL", help="the target, e.g. postgresql://user@host/indexbot")
     from devnet import cli as devnet_cli
 
     devnet_cli.register(sub)
@@ -245,11 +281,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "intents":
             from bot.trading.operator import show
 
-            code, text = asyncio.run(show(config.database_path, args.held, args.release))
+            code, text = asyncio.run(show(config.database_where, args.held, args.release))
             print(text)
             return code
         if args.command == "keys":
             return asyncio.run(_keys_rotate(config))
+        if args.command == "db":
+            return asyncio.run(_db_copy(config, args.to))
         return asyncio.run(_chat(config))
     except (ProfileError, ProfileMismatch, ConfigError, WebError, StartupRefused, DatabaseDamaged) as exc:
         print(f"indexbot: {scrub(str(exc), config.secrets)}", file=sys.stderr)

@@ -128,7 +128,8 @@ class Config:
     home: Path
     chain: str | None  # profile name or path; None = start the embedded devnet
     rpc_urls: tuple[str, ...] = ()  # overrides the profile's RPC URLs
-    database: Path | None = None
+    database: Path | None = None  # INDEXBOT_DB: the SQLite file (default $INDEXBOT_HOME/indexbot.sqlite3)
+    database_url: str | None = None  # INDEXBOT_DATABASE_URL: postgresql://… (or sqlite:///…) instead of the file
     telegram_token: Secret | None = None
     telegram_api_url: str | None = None
     discord_token: Secret | None = None
@@ -158,9 +159,19 @@ class Config:
         return self.database or self.home / "indexbot.sqlite3"
 
     @property
+    def database_where(self) -> str | Path:
+        """What `Database.open` takes: the URL when one is set, else the SQLite file."""
+        return self.database_url or self.database_path
+
+    @property
+    def database_shown(self) -> str | Path:
+        """The database as a message may name it (a URL's password and keys hidden)."""
+        return redact_url(self.database_url) if self.database_url else self.database_path
+
+    @property
     def urls(self) -> list[str]:
         """Every URL-valued setting: any of them can hold credentials (userinfo, a key in the query or path)."""
-        shown = [self.telegram_api_url, self.web.public_url, self.discord_invite_url]
+        shown = [self.telegram_api_url, self.web.public_url, self.discord_invite_url, self.database_url]
         return [*self.rpc_urls, *(u for _, u in self.proxies), *(u for u in shown if u)]
 
     @property
@@ -272,6 +283,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         chain=pick("INDEXBOT_CHAIN", "chain") or None,
         rpc_urls=tuple(rpc),
         database=Path(db) if db else None,
+        database_url=pick("INDEXBOT_DATABASE_URL", "database_url") or None,
         telegram_token=_secret(env, "TELEGRAM_BOT_TOKEN"),
         telegram_api_url=pick("TELEGRAM_API_URL", "telegram_api_url") or None,
         discord_token=_secret(env, "DISCORD_BOT_TOKEN"),

@@ -14,7 +14,7 @@ A test that starts a devnet or a platform in its own body (no fixture) carries `
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -32,6 +32,7 @@ from devnet.harness import Devnet
 from devnet.rpc import connect
 from discord_fake import GUILD_ID, FakeDiscord, fake_discord
 from telegram_emulator import BotApiEmulator  # tests/ is on sys.path (rootdir conftest)
+from auxil.postgres import TestDatabase, find_server
 
 # Fixtures that start (or hand out) an anvil. A fixture built on one of them (`app`, `telegram`, a module's own
 # `bot` on `chain` ...) is caught too: `item.fixturenames` holds every fixture a test reaches, not only its arguments.
@@ -53,6 +54,14 @@ PLATFORM_FIXTURES = frozenset({
     "slow",  # test_telegram_fairness.py: an emulator and a front end over a slow RPC proxy
 })
 LAYERS = ("pure", "chain", "platform")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test on the `db` fixture runs on SQLite and on PostgreSQL, unless it also starts a chain or a platform
+    (those journeys run on SQLite, the embedded default; a few of them choose PostgreSQL themselves)."""
+    if "db" in metafunc.fixturenames:
+        heavy = set(metafunc.fixturenames) & (CHAIN_FIXTURES | PLATFORM_FIXTURES)
+        metafunc.parametrize("db", ["sqlite"] if heavy else ["sqlite", "postgresql"], indirect=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -118,13 +127,52 @@ async def app(chain: Devnet, tmp_path: Path) -> AsyncIterator[App]:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    """A fresh, migrated SQLite database of the test's own (no chain: a `pure` test's storage)."""
-    database = await Database.open(tmp_path / "test.sqlite3")
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A fresh, migrated database of the test's own: SQLite, and PostgreSQL too for a test that needs no chain and
+    no platform (`pytest_generate_tests` runs it on both: the repositories' queries are one set for both)."""
+    engine = getattr(request, "param", "sqlite")
+    where = tmp_path / "test.sqlite3" if engine == "sqlite" else request.getfixturevalue("pg_url")
+    database = await Database.open(where)
     try:
         yield database
     finally:
         await database.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> str:
+    """The PostgreSQL server the tests use (INDEXBOT_TEST_DATABASE_URL, else the local one), as
+    `postgresql://user@host:port`; without one, the test is skipped and says why (tests/auxil/postgres.py)."""
+    server, how = find_server()
+    if server is None:
+        pytest.skip(how)
+    return server
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_server_url: str) -> Iterator[TestDatabase]:
+    """This test process's own database on that server (one per run and xdist worker), dropped when the session ends."""
+    database = TestDatabase.create(pg_server_url)
+    try:
+        yield database
+    finally:
+        database.drop()
+
+
+@pytest.fixture
+def pg_url(pg_database: TestDatabase) -> str:
+    """The URL (`postgresql://…/<database>`) of this test's PostgreSQL database, with nothing in it from the test
+    before: empty for `Database.open` to migrate, or (once two tests in a row migrated it alike) that migrated schema
+    with every table emptied and every sequence restarted, which `Database.open` finds up to date."""
+    pg_database.prepare()
+    return pg_database.url
+
+
+@pytest.fixture
+def pg_empty_url(pg_database: TestDatabase) -> str:
+    """As `pg_url`, always empty: no schema but an empty `public` (a test of the migrations themselves)."""
+    pg_database.reset()
+    return pg_database.url
 
 
 @pytest.fixture

@@ -128,36 +128,34 @@ def test_previous_keys_come_from_the_environment_and_a_file_and_never_show(tmp_p
         load_config({"INDEXBOT_MASTER_KEY_PREVIOUS": f"{A.to_base64()}, not-a-key!"})
 
 
-async def test_a_pin_stored_before_key_ids_had_a_column_still_opens_and_rotates(tmp_path: Path,
-                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_pin_stored_before_key_ids_had_a_column_still_opens_and_rotates(tmp_path: Path) -> None:
     """A PIN row as the code before migration 0013 wrote it (its pepper's key id only inside `params`) is
     checked after the migration, and `rotate` carries it over to a new key without the PIN."""
     import json
     import secrets
+    import sqlite3
     from dataclasses import asdict
 
-    import bot.storage.migrate as storage
+    from auxil.storage import legacy_file
+
     import wallets.pin as pins_module
     from bot.storage.db import Database
-    from bot.storage.repositories import UserRows
     from bot.storage.wallets import PinRows, SealedKeyRows
     from wallets.keystore import Keystore
     from wallets.pin import KdfParams, PinGuard
     from wallets.rotation import rotate
 
     path = tmp_path / "old.sqlite3"
-    every = storage.migrations()
-    monkeypatch.setattr(storage, "migrations", lambda: [m for m in every if m[0] < 13])
-    db = await Database.open(path)
-    uid = (await UserRows(db).seen("console", "old")).id
+    legacy_file(path, 12)  # as indexbot left it before migration 0013
     salt, params = secrets.token_bytes(16), KdfParams()
     digest = pins_module._hash("2580", salt, A.derive(b"pin-pepper"), params)
-    async with db.transaction() as tx:
-        await tx.execute("INSERT INTO pins (user_id, salt, hash, params) VALUES (:user, :salt, :hash, :params)",
-                         {"user": uid, "salt": salt, "hash": digest,
-                          "params": json.dumps({"kdf": "argon2id", "pepper": A.key_id, **asdict(params)})})
-    await db.close()
-    monkeypatch.undo()
+    with sqlite3.connect(path) as conn:
+        uid = conn.execute("INSERT INTO users (platform, platform_user_id, created_at, last_seen_at) "
+                           "VALUES ('console', 'old', 0, 0) RETURNING id").fetchone()[0]
+        conn.execute("INSERT INTO pins (user_id, salt, hash, params) VALUES (:user, :salt, :hash, :params)",  # sqlite3's own
+                     {"user": uid, "salt": salt, "hash": digest,
+                      "params": json.dumps({"kdf": "argon2id", "pepper": A.key_id, **asdict(params)})})
+    conn.close()
 
     db = await Database.open(path)  # migration 0013 runs
     try:

@@ -11,7 +11,7 @@ from bot.core.request import Caller, Request
 from bot.core.router import MAX_MESSAGE_CHARS, Router
 from bot.i18n import Catalogs
 from bot.storage.db import Database
-from bot.storage.migrate import migrations
+from bot.storage.migrate import head
 from bot.storage.repositories import ButtonRows, UserRows
 
 MARKUP = PlainMarkup()
@@ -53,10 +53,10 @@ def req(user: str = "1", **kw: object) -> Request:
 async def test_migrations_applied_once_and_wal(tmp_path: Path) -> None:
     for _ in range(2):  # reopening applies nothing twice
         database = await Database.open(tmp_path / "m.sqlite3")
-        versions = [r[0] for r in await database.fetch_all("SELECT version FROM schema_migrations")]
+        versions = [r[0] for r in await database.fetch_all("SELECT version_num FROM alembic_version")]
         mode = (await database.fetch_all("PRAGMA journal_mode"))[0][0]
         await database.close()
-        assert versions == [n for n, _ in migrations()]
+        assert versions == [head()]
         assert mode == "wal"
 
 

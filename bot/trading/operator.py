@@ -24,7 +24,7 @@ def line(intent: Intent) -> str:
             f"chain {intent.chain_id:<6}  {intent.address}{extra}")
 
 
-async def show(database: Path, held: bool, release: int | None) -> tuple[int, str]:
+async def show(database: str | Path, held: bool, release: int | None) -> tuple[int, str]:
     """The exit code and the text to print."""
     db = await Database.open(database)
     try:
