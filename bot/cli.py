@@ -181,18 +181,30 @@ async def _keys_rotate(config: Config) -> int:
 async def _db_copy(config: Config, to: str) -> int:
     """`indexbot db copy --to URL`: the configured database's data into the empty database at URL, checked row
     by row (bot.storage.copy). Prints each table's count; URLs only with their passwords hidden."""
-    from bot.config import redact_url, url_secrets
+    from bot.config import database_secrets, shown_database
     from bot.logs import redact_more
-    from bot.storage.copy import CopyRefused, copy_database
-    from bot.storage.db import Database
+    from sqlalchemy.exc import OperationalError
 
-    redact_more(url_secrets(to))  # the target's password never reaches a log line
+    from bot.storage.copy import CopyRefused, copy_database
+    from bot.storage.db import Database, database_url
+
+    redact_more(database_secrets(to))  # the target's password never reaches a log line
+    try:
+        database_url(to)
+    except ValueError as exc:
+        print(f"indexbot db copy: {exc}", file=sys.stderr)
+        return 2
     if config.database_url is None and not config.database_path.exists():
         print(f"indexbot db copy: there is no database at {config.database_path}.", file=sys.stderr)
         return 2
     source = await Database.open(config.database_where)
     try:
         target = await Database.open(to)
+    except OperationalError as exc:
+        await source.close()
+        print(f"indexbot db copy: could not reach the target database {shown_database(to)} ({type(exc.orig).__name__}): "
+              "nothing was copied", file=sys.stderr)
+        return 1
     except BaseException:
         await source.close()
         raise
@@ -205,7 +217,7 @@ async def _db_copy(config: Config, to: str) -> int:
         await target.close()
         await source.close()
     rows = sum(c.rows for c in done)
-    print(f"db copy: {rows} row(s) in {len(done)} table(s) copied from {config.database_shown} to {redact_url(to)} "
+    print(f"db copy: {rows} row(s) in {len(done)} table(s) copied from {config.database_shown} to {shown_database(to)} "
           "and checked row by row. Point the bot at it with INDEXBOT_DATABASE_URL.")
     return 0
 

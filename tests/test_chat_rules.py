@@ -250,8 +250,8 @@ async def test_names_chosen_before_keys_keep_the_first_and_block_look_alikes(app
     users = app.services.users
     old, older = (await users.seen("console", "old")).id, (await users.seen("console", "older")).id
     async with app.db.transaction() as tx:  # as a database from before migration 0016 holds them
-        await tx.execute_many("UPDATE users SET leaderboard_name = :name WHERE id = :id",
-                              [{"name": "Vitalik", "id": old}, {"name": "VITAL1K", "id": older}])
+        await tx.execute("UPDATE users SET leaderboard_name = :name WHERE id = :id", {"name": "Vitalik", "id": old})
+        await tx.execute("UPDATE users SET leaderboard_name = :name WHERE id = :id", {"name": "VITAL1K", "id": older})
     out = await say(app, "/name Vitallk", user="newcomer")
     assert out.rendered.text.startswith(starts("error.name.taken")), out.rendered.text
     assert await users.leaderboard_name(old) == "Vitalik" and await users.leaderboard_name(older) == "VITAL1K"
@@ -369,9 +369,9 @@ async def test_unused_rows_are_purged_by_the_scheduled_job(app: App) -> None:
              {"at": now - day, "user": user, "last": None}])
         await tx.execute_many(
             """INSERT INTO outbox (platform, chat_id, user_id, kind, priority, payload, due_at, state, created_at)
-               VALUES ('console', 'c', :user, 'price', 1, '{}', :due, :state, :at)""",
-            [{"user": user, "due": now - 40 * day, "state": state, "at": now - 40 * day} for state in ("sent", "failed", "pending")]
-            + [{"user": user, "due": now - day, "state": "sent", "at": now - day}])
+               VALUES ('console', 'c', :user, 'price', 1, '{}', :at, :state, :at)""",
+            [{"user": user, "at": now - 40 * day, "state": "sent"}, {"user": user, "at": now - 40 * day, "state": "failed"},
+             {"user": user, "at": now - 40 * day, "state": "pending"}, {"user": user, "at": now - day, "state": "sent"}])
     assert app.schedule is not None
     await app.schedule.start_all()
     job = app.schedule.scheduler.get_job(PURGE_JOB)

@@ -240,7 +240,7 @@ async def test_a_press_fetched_before_a_kill_is_handled_after_the_restart(app: A
     # Killed again after the trade but before the press was forgotten: handled a third time, traded once.
     async with app.db.transaction() as tx:
         await tx.execute("INSERT INTO telegram_presses (update_id, body, fetched_at) VALUES (:update_id, :body, 0)",
-                         stored[0]._asdict())
+                         stored[0]._mapping)
     again = TelegramFrontend(app, emulator.token, emulator.url)
     await again.start()
     try:
