@@ -12,6 +12,7 @@ import re
 import signal
 import sys
 from datetime import date
+from pathlib import Path
 
 from bot.config import Config, ConfigError, load_config
 from bot.frontends.adapters.base import Frontend
@@ -222,6 +223,42 @@ async def _db_copy(config: Config, to: str) -> int:
     return 0
 
 
+async def _db_backup(config: Config, to: Path) -> int:
+    """`indexbot db backup --to FILE`: a consistent copy of the SQLite database while the bot runs (SQLite's
+    online backup), the owner's alone like the database. PostgreSQL has pg_dump for this (docs/deploy.md)."""
+    import sqlite3
+
+    from bot.storage.private import private_file
+
+    if config.database_url is not None and not config.database_url.startswith("sqlite"):
+        print("indexbot db backup: the database is PostgreSQL: back it up with pg_dump (docs/deploy.md).",
+              file=sys.stderr)
+        return 2
+    source_path = config.database_path
+    if config.database_url is not None:
+        from bot.storage.db import database_url
+
+        source_path = Path(str(database_url(config.database_url).database))
+    if not source_path.exists():
+        print(f"indexbot db backup: there is no database at {source_path}.", file=sys.stderr)
+        return 2
+    if to.exists():
+        print(f"indexbot db backup: {to} exists already: nothing was written (a backup never overwrites).",
+              file=sys.stderr)
+        return 2
+
+    def copy() -> None:
+        private_file(to)
+        with sqlite3.connect(f"file:{source_path}?mode=ro", uri=True) as source, sqlite3.connect(to) as target:
+            source.backup(target)
+        source.close()
+        target.close()
+
+    await asyncio.to_thread(copy)
+    print(f"db backup: {source_path} copied to {to} ({to.stat().st_size} bytes).")
+    return 0
+
+
 def _day(text: str) -> date:
     try:
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):  # fromisoformat alone also takes 20261120 and 2026-W47-1
@@ -255,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     copy = database.add_parser("copy", help="copy every row of this database into an empty one (e.g. PostgreSQL), "
                                             "checked row by row")
     copy.add_argument("--to", required=True, metavar="URL", help="the target, e.g. postgresql://user@host/indexbot")
+    backup = database.add_parser("backup", help="a consistent copy of the SQLite database, while the bot runs")
+    backup.add_argument("--to", required=True, type=Path, metavar="FILE", help="the new file (never overwritten)")
     from devnet import cli as devnet_cli
 
     devnet_cli.register(sub)
@@ -298,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
             return code
         if args.command == "keys":
             return asyncio.run(_keys_rotate(config))
+        if args.command == "db" and args.db_command == "backup":
+            return asyncio.run(_db_backup(config, args.to))
         if args.command == "db":
             return asyncio.run(_db_copy(config, args.to))
         return asyncio.run(_chat(config))

@@ -13,47 +13,15 @@ from typing import Any
 
 import pytest
 from auxil.cli import environment
+from auxil.storage import MAX_256, installation
 from sqlalchemy import func, insert, select
 
 from bot.storage import copy as copying
 from bot.storage.copy import CopyRefused, copy_database
 from bot.storage.db import Database
-from bot.storage.schema import dca_plans, intent_txs, intents, lock_events, metadata, pins, point_ledger, users, wallets
+from bot.storage.schema import metadata, users, wallets
 
 INDEXBOT = str(Path(sys.executable).with_name("indexbot"))
-MAX_256 = 2**256 - 1
-
-
-async def installation(path: Path) -> None:
-    """A SQLite database with rows in tables of every shape: parents and children, composite keys, bytes,
-    a 256-bit amount, a REAL time."""
-    db = await Database.open(path)
-    try:
-        async with db.transaction() as tx:
-            for n in (1, 2, 3):
-                await tx.execute(insert(users).values(platform="telegram", platform_user_id=str(100 + n),
-                                                      display_name=f"user {n}", created_at=1_700_000_000 + n,
-                                                      last_seen_at=1_700_000_100 + n))
-            await tx.execute(insert(wallets).values(user_id=2, kind="custodial", address="0x" + "ab" * 20,
-                                                    encrypted_key=bytes(range(60)), key_id="k1", created_at=1))
-            await tx.execute(insert(pins).values(user_id=2, salt=b"\x00\xff" * 8, hash=b"\x01" * 32, params="{}"))
-            await tx.execute(insert(intents).values(
-                user_id=2, address="0x" + "ab" * 20, kind="buy", chain_id=8453, params='{"usdc": "100000000"}',
-                state="mined", quote_expires_at=5, platform="telegram", chat_id="102", created_at=1, updated_at=2))
-            await tx.execute(insert(intent_txs).values(
-                intent_id=1, step=0, purpose="swap", address="0x" + "ab" * 20, nonce=7, raw_tx=b"\x02\xf8" + b"\x11" * 90,
-                tx_hash="0x" + "cd" * 32, max_fee=2_000_000_000, priority_fee=1_000_000, state="mined", block=12,
-                signed_at=1_700_000_000.25, sent_at=1_700_000_000.5, chain_id=8453))
-            await tx.execute(insert(dca_plans).values(
-                user_id=3, token="MAG7.ssi", usdc_units=MAX_256, cadence="daily", at_minute=540, zone="UTC",
-                platform="telegram", chat_id="103", state="active", created_at=1))
-            await tx.execute(insert(lock_events).values(locker="0x" + "01" * 20, token="0x" + "02" * 20, block=3,
-                                                        log_index=0, amount=MAX_256 - 1))
-            for source in ("held", "boost"):
-                await tx.execute(insert(point_ledger).values(user_id=2, day="2026-11-20", source=source,
-                                                             reason="daily", epoch="e1", points=1500))
-    finally:
-        await db.close()
 
 
 async def every_row(where: str | Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -155,3 +123,29 @@ def test_a_missing_source_is_named(tmp_path: Path) -> None:
     out = db_copy(tmp_path / "home", tmp_path / "nowhere.sqlite3", "--to", f"sqlite:///{tmp_path / 't.sqlite3'}")
     assert out.returncode == 2 and f"there is no database at {tmp_path / 'nowhere.sqlite3'}" in out.stderr, out
     assert not (tmp_path / "t.sqlite3").exists() and not (tmp_path / "nowhere.sqlite3").exists()
+
+
+def db_backup(home: Path, source: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([INDEXBOT, "db", "backup", *args], capture_output=True, text=True, timeout=120,
+                          env=environment(home, INDEXBOT_DB=str(source), **env))
+
+
+@pytest.mark.parametrize(("case", "code", "says"), [
+    ("exists", 2, "exists already: nothing was written"),
+    ("postgresql", 2, "the database is PostgreSQL: back it up with pg_dump"),
+    ("no source", 2, "there is no database at"),
+])
+async def test_a_backup_never_overwrites_and_says_what_to_use_instead(tmp_path: Path, case: str, code: int,
+                                                                      says: str) -> None:
+    source, to = tmp_path / "bot.sqlite3", tmp_path / "backup.sqlite3"
+    await installation(source)
+    env = {}
+    if case == "exists":
+        to.write_bytes(b"an older backup")
+    elif case == "postgresql":
+        env["INDEXBOT_DATABASE_URL"] = "postgresql://operator:pw@127.0.0.1:1/indexbot"
+    else:
+        source = tmp_path / "nowhere.sqlite3"
+    out = await asyncio.to_thread(db_backup, tmp_path / "home", source, "--to", str(to), **env)
+    assert out.returncode == code and says in out.stderr, out
+    assert to.read_bytes() == b"an older backup" if case == "exists" else not to.exists()
