@@ -72,19 +72,11 @@ def _statement(stmt: Statement) -> Executable:
     return _text(stmt) if isinstance(stmt, str) else stmt
 
 
-def _positional(params: Any) -> bool:  # TRANSITION (issue 17): removed once every query is ported
-    return isinstance(params, (tuple, list)) and not (params and isinstance(params[0], Mapping))
-
-
 # psycopg reports no row count for an INSERT unless asked (SQLAlchemy then says -1): `execute` returns rows changed.
 _COUNTED = {"preserve_rowcount": True}
 
 
-async def _run(conn: AsyncConnection, stmt: Statement, params: Any) -> Any:
-    if isinstance(stmt, str) and _positional(params):  # TRANSITION: SQLite's ? parameters, driver SQL
-        return await conn.exec_driver_sql(stmt, tuple(params))
-    if isinstance(stmt, str) and params is None and "?" in stmt:
-        return await conn.exec_driver_sql(stmt)
+async def _run(conn: AsyncConnection, stmt: Statement, params: Params) -> Any:
     return await conn.execute(_statement(stmt), params, execution_options=_COUNTED)
 
 
@@ -131,15 +123,9 @@ class _Queries:
             return int(result.rowcount)
 
     async def execute_many(self, stmt: Statement, rows: Sequence[Mapping[str, Any]]) -> None:
-        rows = list(rows)
         if rows:
             async with self._connection() as conn:
-                if isinstance(stmt, str) and not isinstance(rows[0], Mapping):  # TRANSITION
-                    await conn.exec_driver_sql(stmt, [tuple(r) for r in rows])
-                else:
-                    await conn.execute(_statement(stmt), rows)
-
-    executemany = execute_many  # TRANSITION
+                await conn.execute(_statement(stmt), list(rows))
 
     async def fetch_one(self, stmt: Statement, params: Params = None) -> Row[Any] | None:
         async with self._connection() as conn:
