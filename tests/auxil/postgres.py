@@ -198,6 +198,7 @@ class TestDatabase:
     _was_reset: bool = False  # whether the test now running started from an empty database
     resets: int = 0
     clears: int = 0
+    schema_tables: frozenset[str] | None = None  # what the migrations build ("public.<name>"); None: bot.storage.schema's
 
     @property
     def url(self) -> str:
@@ -235,13 +236,21 @@ class TestDatabase:
         an empty database when that schema is not confirmed yet or a test changed it."""
         left = self._fingerprint()
         if self._was_reset and left is not None:  # the test before migrated an empty database: left is what it built
-            if left == self._candidate and left != self._reference:
+            if left == self._candidate and left != self._reference and self._only_the_schemas_tables():
                 self._reference, self._clear_sql = left, self._clear_statements()
             self._candidate = left
         if left is not None and left == self._reference:
             self.clear()
         else:
             self.reset()
+
+    def _only_the_schemas_tables(self) -> bool:
+        """The database holds exactly the tables the migrations build (bot.storage.schema's, and Alembic's): two
+        tests in a row that each left a table of their own do not make it part of what `clear` keeps."""
+        from bot.storage.schema import metadata
+
+        expected = self.schema_tables or {f"public.{name}" for name in (*metadata.tables, "alembic_version")}
+        return {str(name) for _, name, _ in self._connection().execute(TABLES)} == expected
 
     def _clear_statements(self) -> str:
         conn = self._connection()
