@@ -155,6 +155,17 @@ def pg_server_url() -> str:
     return server
 
 
+@pytest.fixture
+async def other(db: Database) -> AsyncIterator[Database]:
+    """Another process, as far as the database can tell: a second `Database` (its own connection pool) on the `db`
+    fixture's database, for tests of two processes racing on the same rows."""
+    second = await Database.open(db.engine.url.render_as_string(hide_password=False))
+    try:
+        yield second
+    finally:
+        await second.close()
+
+
 @pytest.fixture(scope="session")
 def pg_database(pg_server_url: str) -> Iterator[TestDatabase]:
     """This test process's own database on that server (one per run and xdist worker), dropped when the session ends."""

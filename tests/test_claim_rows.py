@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
@@ -24,14 +23,6 @@ NOW = 1_800_000_000
 MAX_AMOUNT = 2**256 - 1
 
 
-@pytest.fixture
-async def other(db: Database) -> AsyncIterator[Database]:
-    """Another process's connection to the same database."""
-    second = await Database.open(db.engine.url.render_as_string(hide_password=False))
-    try:
-        yield second
-    finally:
-        await second.close()
 
 
 async def user(db: Database, name: str = "42") -> int:

@@ -5,7 +5,6 @@ text variant), and the counts a fan-out reports."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import func, select
@@ -27,14 +26,6 @@ async def add_users(db: Database, n: int) -> list[int]:
     return sorted(int(r[0]) for r in rows)
 
 
-@pytest.fixture
-async def other(db: Database) -> AsyncIterator[Database]:
-    """A second connection pool on the same database: another process."""
-    second = await Database.open(db.engine.url.render_as_string(hide_password=False))
-    try:
-        yield second
-    finally:
-        await second.close()
 
 
 def message(chat: int, dedupe: str | None = None) -> NewMessage:
