@@ -9,7 +9,6 @@ import asyncio
 import json
 from decimal import Decimal
 
-import pytest
 
 from bot.storage.connected import ConnectedAddressRows, ConnectLinkRows, SigningLinkRows
 from bot.storage.db import Database
