@@ -71,7 +71,8 @@ async def test_a_database_from_another_chain_is_refused_and_nothing_changes(
 ) -> None:
     genesis = await genesis_of(chain.url)
     row = tuple(genesis if v == "{genesis}" else v for v in bound)
-    db = await Database.open(tmp_path / "bot.sqlite3")
+    config = make_config(chain, tmp_path)
+    db = await Database.open(config.database_where)
     try:
         async with db.transaction() as tx:
             columns = ("chain_id", "genesis_hash", "anchor_block", "anchor_hash", "label", "home")
@@ -80,11 +81,11 @@ async def test_a_database_from_another_chain_is_refused_and_nothing_changes(
     finally:
         await db.close()
     with pytest.raises(ChainMismatch) as refused:
-        await App.start(make_config(chain, tmp_path), track_head=False)
+        await App.start(config, track_head=False)
     for words in named:
         assert words in str(refused.value)
     assert "nothing was changed" in str(refused.value)
-    db = await Database.open(tmp_path / "bot.sqlite3")
+    db = await Database.open(config.database_where)
     try:
         assert await bindings(db) == before
         assert (await db.fetch_one("SELECT COUNT(*) FROM users"))[0] == 0  # type: ignore[index]

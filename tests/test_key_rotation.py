@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
+from auxil.cli import database_env
 from auxil.trading import PIN, click, custodial_user, funded_user, say, token_balance
 
 from bot.app import App
@@ -67,7 +68,7 @@ async def test_a_rotation_from_start_to_finish(chain: Devnet, tmp_path: Path) ->
     finally:
         await app.stop()
 
-    env = {"INDEXBOT_DB": str(tmp_path / "bot.sqlite3"), "INDEXBOT_MASTER_KEY": B.to_base64(),
+    env = {**database_env(app.config), "INDEXBOT_MASTER_KEY": B.to_base64(),
            "INDEXBOT_MASTER_KEY_PREVIOUS": f"{C.to_base64()},\n{A.to_base64()}"}
     rotated = await asyncio.to_thread(indexbot, tmp_path, "keys", "rotate", **env)
     assert rotated.returncode == 0, rotated.stderr
@@ -102,8 +103,7 @@ async def test_without_the_previous_key_the_bot_refuses_to_start_from_the_cli(ch
         await custodial_user(app, "u2", pin=None)
     finally:
         await app.stop()
-    env = {"INDEXBOT_CHAIN": str(chain.profile_path), "INDEXBOT_DB": str(tmp_path / "bot.sqlite3"),
-           "INDEXBOT_MASTER_KEY": B.to_base64()}
+    env = {"INDEXBOT_CHAIN": str(chain.profile_path), **database_env(app.config), "INDEXBOT_MASTER_KEY": B.to_base64()}
     out = await asyncio.to_thread(indexbot, tmp_path, "chat", "--verbose", **env)
     assert out.returncode == 2, out
     assert "indexbot: 2 custodial wallet(s) (2 in use) and 1 PIN(s) were sealed under a master key that is not loaded" in out.stderr

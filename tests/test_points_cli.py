@@ -10,6 +10,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from auxil.cli import database_env
 from auxil.trading import funded_user
 
 from bot.app import App
@@ -31,8 +32,7 @@ async def test_snapshot_credits_the_day_once_and_says_so(app: App, tmp_path: Pat
     mag7 = app.profile.index("MAG7.ssi")
     async with connect(app.profile.rpc_urls[0]) as w3:
         await Sender(w3, chain_id=app.profile.chain_id).transact(contract(w3, "AssetToken", mag7.token.address).functions.mint(address, 2 * 10**8))
-    env = {"INDEXBOT_CHAIN": app.config.chain or "", "INDEXBOT_DB": str(app.config.database_path),
-           **({"INDEXBOT_DATABASE_URL": app.config.database_url} if app.config.database_url else {})}
+    env = {"INDEXBOT_CHAIN": app.config.chain or "", **database_env(app.config)}
 
     first = await asyncio.to_thread(points, tmp_path, "--day", "2026-11-20", **env)
     assert first.returncode == 0, first.stderr

@@ -7,6 +7,8 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
+from bot.config import Config
+
 
 def environment(home: Path, **extra: str) -> dict[str, str]:
     """This process's environment without any INDEXBOT_/TELEGRAM_/DISCORD_ setting, with `home` as the bot's home,
@@ -14,6 +16,14 @@ def environment(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INDEXBOT_", "TELEGRAM_", "DISCORD_"))}
     env.update(INDEXBOT_HOME=str(home), INDEXBOT_WEB_PORT="0", **extra)
     return env
+
+
+def database_env(config: Config) -> dict[str, str]:
+    """The variables that give a process the database of the bot `config` describes: its SQLite file, or its URL
+    when the test runs the bots on PostgreSQL (INDEXBOT_TEST_ENGINE)."""
+    if config.database_url:
+        return {"INDEXBOT_DATABASE_URL": config.database_url}
+    return {"INDEXBOT_DB": str(config.database_path)}
 
 
 def number(pattern: str, text: str) -> Decimal:
