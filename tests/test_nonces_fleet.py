@@ -18,16 +18,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import exc, insert, select, update
+from alembic import command
+from sqlalchemy import exc, insert, select, text, update
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.chain.client import Chain
+from bot.storage import migrate
 from bot.storage import nonces as stored
-from bot.storage.db import Database
+from bot.storage.db import Database, database_url
 from bot.storage.schema import intent_txs, intents, users
 from bot.trading.nonces import NonceManager
 from devnet.harness import Devnet
@@ -86,7 +90,35 @@ async def test_one_live_transaction_per_chain_address_and_nonce(db: Database) ->
     assert [(r.tx_hash, r.chain_id) for r in rows] == [("0x01", 1), ("0x03", 2), ("0x04", 1)]
 
 
-async def test_sqlite_has_no_shared_lock(tmp_path: Any) -> None:
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+async def test_0018_fills_a_missing_chain_id_from_the_intent(engine: str, request: pytest.FixtureRequest,
+                                                              tmp_path: Path) -> None:
+    where = str(tmp_path / "at17.sqlite3") if engine == "sqlite" else request.getfixturevalue("pg_empty_url")
+    at17 = create_async_engine(database_url(where), **({"connect_args": {"isolation_level": None}}
+                                                        if engine == "sqlite" else {}))
+    try:
+        async with at17.begin() as conn:
+            await conn.run_sync(lambda c: command.upgrade(migrate.alembic_config(c), "0017"))
+            await conn.execute(text("INSERT INTO users (id, platform, platform_user_id, created_at, last_seen_at) "
+                                    "VALUES (7, 'console', 'u', 1, 1)"))
+            await conn.execute(text(
+                "INSERT INTO intents (id, user_id, address, kind, chain_id, params, state, quote_expires_at, platform, "
+                "chat_id, created_at, updated_at) VALUES (3, 7, '0xa', 'withdraw', 8453, '{}', 'sent', 0, 'console', "
+                "'c', 1, 1)"))
+            await conn.execute(text(
+                "INSERT INTO intent_txs (intent_id, step, purpose, address, nonce, tx_hash, state, signed_at) "
+                "VALUES (3, 0, 'transfer', '0xa', 4, '0x01', 'sent', 1.0)"))  # chain_id NULL, as 0017 allowed
+    finally:
+        await at17.dispose()
+    db = await Database.open(where)
+    try:
+        assert await stored.in_flight(db, 8453, "0xa") == [4]
+        assert await db.scalar(select(intent_txs.c.chain_id)) == 8453
+    finally:
+        await db.close()
+
+
+async def test_sqlite_has_no_shared_lock(tmp_path: Path) -> None:
     db = await Database.open(tmp_path / "one.sqlite3")
     try:
         assert stored.address_lock(db, 1) is None  # one process: the manager keeps its sequence in memory
