@@ -112,9 +112,9 @@ async def fan_out(db_path: Path, recipients: int) -> float:
     db = await Database.open(db_path)
     try:
         async with db.transaction() as tx:
-            await tx.executemany(
-                "INSERT INTO users (id, platform, platform_user_id, created_at, last_seen_at, dm_chat) VALUES (?, 'telegram', ?, 0, 0, ?)",
-                [(i + 1, str(FIRST_CHAT + i), str(FIRST_CHAT + i)) for i in range(recipients)],
+            await tx.execute_many(
+                "INSERT INTO users (id, platform, platform_user_id, created_at, last_seen_at, dm_chat) VALUES (:id, 'telegram', :chat, 0, 0, :chat)",
+                [{"id": i + 1, "chat": str(FIRST_CHAT + i)} for i in range(recipients)],
             )
         payload = codec.dumps(Reply.of(Msg("announce.header", style="title"), Msg("announce.body", {"text": TEXT})))
         started = time.perf_counter()

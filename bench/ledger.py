@@ -87,7 +87,8 @@ async def fill(db: Database, n: int) -> None:
                          "SELECT i, 1 + (i * 7919) % (i - 1), 0 FROM s WHERE i > 1 AND i % 10 = 0")
         await tx.execute("INSERT INTO wallets (user_id, kind, address, created_at) "
                          "SELECT invitee_id, 'connected', printf('0x%040x', referrer_id), 0 FROM referrals WHERE invitee_id % 1000 = 0")
-        await tx.execute("INSERT INTO point_snapshots (day, epoch, block, timestamp, state, started_at) VALUES (?, '1', 1, 0, 'reading', 0)", (d,))
+        await tx.execute("INSERT INTO point_snapshots (day, epoch, block, timestamp, state, started_at) VALUES (:day, '1', 1, 0, 'reading', 0)",
+                         {"day": d})
 
 
 async def run(n: int, keep: str | None) -> None:

@@ -126,7 +126,8 @@ async def snapshot(net: Devnet, home: Path, wallets: int, locked: int) -> None:
         methods = dict(app.chain.method_counts() - before)
         batches = [c for c in sent if any(call.fn is p.BALANCE_OF for call in c)]
         lock_calls = sum(1 for c in batches for call in c if call.fn is p.LOCK_DATAS)
-        row = await app.db.fetch_one("SELECT COUNT(*) FROM point_holdings WHERE day = ? AND source = 'locked'", (DAY.isoformat(),))
+        row = await app.db.fetch_one("SELECT COUNT(*) FROM point_holdings WHERE day = :day AND source = 'locked'",
+                                     {"day": DAY.isoformat()})
         print(f"  batch 300: {result.round_trips} round trips {methods}, {len(batches)} wallet batches carrying "
               f"{lock_calls} lockDatas calls ({sum(len(c) for c in batches)} calls in all), "
               f"{row[0] if row else 0} locked holdings, {result.seconds:.2f} s")

@@ -70,10 +70,10 @@ async def set_balances(url: str, writes: list[tuple[str, str, int]]) -> int:
 
 async def link_wallets(app: App, wallets: list[str]) -> None:
     async with app.db.transaction() as tx:
-        await tx.executemany("INSERT INTO users (id, platform, platform_user_id, created_at, last_seen_at) VALUES (?, 'bench', ?, 0, 0)",
-                             [(i + 1, str(i + 1)) for i in range(len(wallets))])
-        await tx.executemany("INSERT INTO wallets (user_id, kind, address, created_at) VALUES (?, 'connected', ?, 0)",
-                             [(i + 1, a) for i, a in enumerate(wallets)])
+        await tx.execute_many("INSERT INTO users (id, platform, platform_user_id, created_at, last_seen_at) VALUES (:id, 'bench', :name, 0, 0)",
+                              [{"id": i + 1, "name": str(i + 1)} for i in range(len(wallets))])
+        await tx.execute_many("INSERT INTO wallets (user_id, kind, address, created_at) VALUES (:user, 'connected', :address, 0)",
+                              [{"user": i + 1, "address": a} for i, a in enumerate(wallets)])
 
 
 async def fund(app: App, wallets: list[str], fraction: float) -> tuple[int, int]:
@@ -114,7 +114,7 @@ async def run(n: int, fraction: float, batches: list[int]) -> None:
                 cpu = time.process_time()
                 result = await snapshotter.run(day)
                 cpu = time.process_time() - cpu
-                holdings = await app.db.fetch_one("SELECT COUNT(*) FROM point_holdings WHERE day = ?", (day.isoformat(),))
+                holdings = await app.db.fetch_one("SELECT COUNT(*) FROM point_holdings WHERE day = :day", {"day": day.isoformat()})
                 print(f"snapshot {day} batch {batch}: {result.wallets} wallets read, {holdings[0] if holdings else 0} holdings, "
                       f"credited {result.credited}, {result.round_trips} round trips, {result.seconds:.2f} s, "
                       f"bot CPU {cpu:.2f} s, {result.wallets / result.seconds:.0f} wallets/s")

@@ -81,6 +81,7 @@ from bot.chain.verify import hermes_for
 from bot.frontends.web import connect as connect_pages
 from bot.frontends.web import sign as sign_pages
 from bot.frontends.web.pages import PageKit
+from bot.frontends.web.ops import Ops, OpsServer, health_routes, ops_routes
 from bot.frontends.web.server import WebServer, bind, public_url
 from handlers import register_all
 from wallets.connected import ConnectedWallets, ConnectSettings, LinkChain
@@ -107,6 +108,7 @@ class App:
     devnet: Any = None  # the embedded devnet this app started, stopped with it
     web: WebServer | None = None  # the connect and signing pages, served while the app runs
     schedule: Schedule | None = None  # timed jobs (the daily points snapshot); started with the front ends
+    ops: OpsServer | None = None  # /metrics, /healthz, /readyz on 127.0.0.1:INDEXBOT_METRICS_PORT, when set
     # what was opened while building (chains and head trackers, every companion's too; the database, the
     # outbox, the web pages), closed last-opened first by `stop`
     resources: AsyncExitStack = field(default_factory=AsyncExitStack)
@@ -264,12 +266,20 @@ class App:
             faucet=_devnet_faucet(profile, head) if devnet_home is not None else None,
         )
         kit = PageKit(catalogs, users, profile.chain_label, profile.chain_id)
-        web = WebServer(sock, url, [*connect_pages.routes(kit, connected), *sign_pages.routes(kit, connected, url.startswith("https://"))])
+        ops = Ops(db, {desk.profile.name: desk.head for desk in desks}, schedule.names, clock)
+        web = WebServer(sock, url, [*connect_pages.routes(kit, connected), *sign_pages.routes(kit, connected, url.startswith("https://")),
+                                    *health_routes(ops)])  # /metrics only on the loopback ops server (web/ops.py)
         await web.start()
         opened.push_async_callback(web.stop)
+        metrics_port = config.web.metrics_port if track_head else None  # a one-off command beside a running bot: none
+        ops_server = OpsServer(metrics_port, ops_routes(ops)) if metrics_port is not None else None
+        if ops_server is not None:
+            await ops_server.start()
+            opened.push_async_callback(ops_server.stop)
         router = Router(users, buttons, catalogs, zones=settings.zone_of, clock=clock)
         register_all(router, services)
-        return cls(config, profile, chain, head, db, services, router, notices, front_ends, devnet, web, schedule)
+        return cls(config, profile, chain, head, db, services, router, notices, front_ends, devnet, web, schedule,
+                   ops_server)
 
     async def reconcile(self) -> None:
         """Settle every trade a previous run left unfinished and tell each user (front ends attached first,

@@ -12,6 +12,7 @@ import re
 import signal
 import sys
 from datetime import date
+from pathlib import Path
 
 from bot.config import Config, ConfigError, load_config
 from bot.frontends.adapters.base import Frontend
@@ -181,18 +182,30 @@ async def _keys_rotate(config: Config) -> int:
 async def _db_copy(config: Config, to: str) -> int:
     """`indexbot db copy --to URL`: the configured database's data into the empty database at URL, checked row
     by row (bot.storage.copy). Prints each table's count; URLs only with their passwords hidden."""
-    from bot.config import redact_url, url_secrets
+    from bot.config import database_secrets, shown_database
     from bot.logs import redact_more
-    from bot.storage.copy import CopyRefused, copy_database
-    from bot.storage.db import Database
+    from sqlalchemy.exc import OperationalError
 
-    redact_more(url_secrets(to))  # the target's password never reaches a log line
+    from bot.storage.copy import CopyRefused, copy_database
+    from bot.storage.db import Database, database_url
+
+    redact_more(database_secrets(to))  # the target's password never reaches a log line
+    try:
+        database_url(to)
+    except ValueError as exc:
+        print(f"indexbot db copy: {exc}", file=sys.stderr)
+        return 2
     if config.database_url is None and not config.database_path.exists():
         print(f"indexbot db copy: there is no database at {config.database_path}.", file=sys.stderr)
         return 2
     source = await Database.open(config.database_where)
     try:
         target = await Database.open(to)
+    except OperationalError as exc:
+        await source.close()
+        print(f"indexbot db copy: could not reach the target database {shown_database(to)} ({type(exc.orig).__name__}): "
+              "nothing was copied", file=sys.stderr)
+        return 1
     except BaseException:
         await source.close()
         raise
@@ -205,8 +218,44 @@ async def _db_copy(config: Config, to: str) -> int:
         await target.close()
         await source.close()
     rows = sum(c.rows for c in done)
-    print(f"db copy: {rows} row(s) in {len(done)} table(s) copied from {config.database_shown} to {redact_url(to)} "
+    print(f"db copy: {rows} row(s) in {len(done)} table(s) copied from {config.database_shown} to {shown_database(to)} "
           "and checked row by row. Point the bot at it with INDEXBOT_DATABASE_URL.")
+    return 0
+
+
+async def _db_backup(config: Config, to: Path) -> int:
+    """`indexbot db backup --to FILE`: a consistent copy of the SQLite database while the bot runs (SQLite's
+    online backup), the owner's alone like the database. PostgreSQL has pg_dump for this (docs/deploy.md)."""
+    import sqlite3
+
+    from bot.storage.private import private_file
+
+    if config.database_url is not None and not config.database_url.startswith("sqlite"):
+        print("indexbot db backup: the database is PostgreSQL: back it up with pg_dump (docs/deploy.md).",
+              file=sys.stderr)
+        return 2
+    source_path = config.database_path
+    if config.database_url is not None:
+        from bot.storage.db import database_url
+
+        source_path = Path(str(database_url(config.database_url).database))
+    if not source_path.exists():
+        print(f"indexbot db backup: there is no database at {source_path}.", file=sys.stderr)
+        return 2
+    if to.exists():
+        print(f"indexbot db backup: {to} exists already: nothing was written (a backup never overwrites).",
+              file=sys.stderr)
+        return 2
+
+    def copy() -> None:
+        private_file(to)
+        with sqlite3.connect(f"file:{source_path}?mode=ro", uri=True) as source, sqlite3.connect(to) as target:
+            source.backup(target)
+        source.close()
+        target.close()
+
+    await asyncio.to_thread(copy)
+    print(f"db backup: {source_path} copied to {to} ({to.stat().st_size} bytes).")
     return 0
 
 
@@ -243,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     copy = database.add_parser("copy", help="copy every row of this database into an empty one (e.g. PostgreSQL), "
                                             "checked row by row")
     copy.add_argument("--to", required=True, metavar="URL", help="the target, e.g. postgresql://user@host/indexbot")
+    backup = database.add_parser("backup", help="a consistent copy of the SQLite database, while the bot runs")
+    backup.add_argument("--to", required=True, type=Path, metavar="FILE", help="the new file (never overwritten)")
     from devnet import cli as devnet_cli
 
     devnet_cli.register(sub)
@@ -286,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
             return code
         if args.command == "keys":
             return asyncio.run(_keys_rotate(config))
+        if args.command == "db" and args.db_command == "backup":
+            return asyncio.run(_db_backup(config, args.to))
         if args.command == "db":
             return asyncio.run(_db_copy(config, args.to))
         return asyncio.run(_chat(config))

@@ -63,6 +63,36 @@ def redact_url(url: str) -> str:
             f"{'?***' if parts.query else ''}{'#***' if parts.fragment else ''}")
 
 
+_SECRET_QUERY = ("pass", "key", "secret", "token")
+
+
+def database_secrets(url: str) -> list[str]:
+    """What a database URL hides: its password and any query value named like a secret (libpq takes
+    `?password=`, `?sslpassword=`)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - not a URL SQLAlchemy reads: the whole of it is the secret
+        return [url]
+    values = [v for k, vs in parsed.query.items() if any(w in k.lower() for w in _SECRET_QUERY)
+              for v in ((vs,) if isinstance(vs, str) else vs)]
+    return [x for x in (parsed.password, *values) if x]
+
+
+def shown_database(url: str) -> str:
+    """A database URL as a message may show it: user, host, port and database name stay (an operator needs
+    them), the password and secret-named query values become ***."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001
+        return "***"
+    query = {k: "***" if any(w in k.lower() for w in _SECRET_QUERY) else v for k, v in parsed.query.items()}
+    return parsed.set(query=query).render_as_string(hide_password=True)
+
+
 def url_secrets(url: str) -> list[str]:
     """What `redact_url` hides in `url`, for the log filter: the URL itself when anything is hidden, and each
     hidden piece long enough to stand on its own (a password, a query value, a key in the path), so that the
@@ -89,6 +119,7 @@ class WebSettings:
     port: int | None = None  # INDEXBOT_WEB_PORT; 0 = any free port; unset: 8080, or any free port on the embedded devnet
     public_url: str | None = None  # INDEXBOT_PUBLIC_URL, what users open; default http://127.0.0.1:<port>
     signing_link_seconds: int = 600  # INDEXBOT_SIGNING_LINK_SECONDS: how long a trade's signing link works
+    metrics_port: int | None = None  # INDEXBOT_METRICS_PORT: /metrics on 127.0.0.1 (web/ops.py); unset: none
 
 
 @dataclass(frozen=True)
@@ -166,12 +197,12 @@ class Config:
     @property
     def database_shown(self) -> str | Path:
         """The database as a message may name it (a URL's password and keys hidden)."""
-        return redact_url(self.database_url) if self.database_url else self.database_path
+        return shown_database(self.database_url) if self.database_url else self.database_path
 
     @property
     def urls(self) -> list[str]:
         """Every URL-valued setting: any of them can hold credentials (userinfo, a key in the query or path)."""
-        shown = [self.telegram_api_url, self.web.public_url, self.discord_invite_url, self.database_url]
+        shown = [self.telegram_api_url, self.web.public_url, self.discord_invite_url]
         return [*self.rpc_urls, *(u for _, u in self.proxies), *(u for u in shown if u)]
 
     @property
@@ -179,7 +210,8 @@ class Config:
         """Every secret value, for the log filter."""
         tokens = [s.reveal() for s in (self.telegram_token, self.discord_token, self.master_key, *self.previous_master_keys)
                   if s is not None]
-        return tokens + [x for url in self.urls for x in url_secrets(url)]  # RPC and proxy URLs can hold API keys
+        database = database_secrets(self.database_url) if self.database_url else []
+        return tokens + database + [x for url in self.urls for x in url_secrets(url)]  # RPC and proxy URLs: API keys
 
     def redacted(self) -> dict[str, Any]:
         """What `indexbot config` prints: secrets as ***, every URL through `redact_url`."""
@@ -192,6 +224,8 @@ class Config:
                 value = ["***"] * len(value)
             elif f.name == "rpc_urls":
                 value = tuple(redact_url(u) for u in value)
+            elif f.name == "database_url" and value:
+                value = shown_database(value)
             elif f.name == "proxies":
                 value = {name: redact_url(url) for name, url in value}
             elif isinstance(value, str) and "://" in value:
@@ -377,4 +411,6 @@ def _web_settings(pick: Any) -> WebSettings:
         port=None if pick("INDEXBOT_WEB_PORT", "web_port") in (None, "") else number("INDEXBOT_WEB_PORT", "web_port", 0, 0, 65535),
         public_url=str(public).rstrip("/") if public else None,
         signing_link_seconds=number("INDEXBOT_SIGNING_LINK_SECONDS", "signing_link_seconds", 600, 30, 24 * 3600),
+        metrics_port=None if pick("INDEXBOT_METRICS_PORT", "metrics_port") in (None, "")
+        else number("INDEXBOT_METRICS_PORT", "metrics_port", 0, 0, 65535),
     )

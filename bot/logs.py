@@ -28,10 +28,11 @@ from pathlib import Path
 from bot.storage.private import private_file
 
 # Capped at INFO whatever INDEXBOT_LOG_LEVEL says: their DEBUG lines are request and update payloads.
-THIRD_PARTY = ("telegram", "discord", "httpx", "httpcore", "web3", "aiosqlite", "apscheduler", "aiohttp",
-               "urllib3", "eth_account", "eth_utils", "hpack")
-# Capped at WARNING: a line per request at INFO (httpx logs every request URL, which holds the bot token).
-QUIET = ("httpx", "httpcore", "aiohttp.access", "web3.providers", "discord.gateway")
+THIRD_PARTY = ("telegram", "discord", "httpx", "httpcore", "web3", "aiosqlite", "apscheduler", "aiohttp", "urllib3",
+               "eth_account", "eth_utils", "hpack", "sqlalchemy", "alembic", "psycopg")
+# Capped at WARNING: a line per request at INFO (httpx logs every request URL, which holds the bot token; Alembic
+# logs its set-up at every start, SQLAlchemy's engine logger every statement with its parameters).
+QUIET = ("httpx", "httpcore", "aiohttp.access", "web3.providers", "discord.gateway", "alembic", "sqlalchemy")
 
 KEY_SHAPE = re.compile(r"(?<![0-9A-Za-z])(?:0[xX])?[0-9a-fA-F]{64}(?![0-9A-Za-z])")
 # "text": "..." / 'text': '...' (a Bot API payload or an update, as JSON or a Python repr), and form-encoded text=...

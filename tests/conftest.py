@@ -32,7 +32,7 @@ from devnet.harness import Devnet
 from devnet.rpc import connect
 from discord_fake import GUILD_ID, FakeDiscord, fake_discord
 from telegram_emulator import BotApiEmulator  # tests/ is on sys.path (rootdir conftest)
-from auxil.postgres import TestDatabase, find_server
+from auxil.postgres import ENGINE, TestDatabase, app_database, drop_app_databases, find_server
 
 # Fixtures that start (or hand out) an anvil. A fixture built on one of them (`app`, `telegram`, a module's own
 # `bot` on `chain` ...) is caught too: `item.fixturenames` holds every fixture a test reaches, not only its arguments.
@@ -54,6 +54,10 @@ PLATFORM_FIXTURES = frozenset({
     "slow",  # test_telegram_fairness.py: an emulator and a front end over a slow RPC proxy
 })
 LAYERS = ("pure", "chain", "platform")
+
+
+def pytest_sessionfinish() -> None:
+    drop_app_databases()  # INDEXBOT_TEST_ENGINE=postgresql: the started bots' databases
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -113,6 +117,8 @@ def make_config(devnet: Devnet, home: Path, **overrides: object) -> Config:
     # processes on two cores can keep a receipt past 2 s, and the answer would be "submitted" instead of the outcome a
     # test reads. Tests of the "submitted" path set their own short wait.
     overrides.setdefault("trading", TradeSettings(inline_wait_seconds=15.0))
+    if ENGINE == "postgresql":  # INDEXBOT_TEST_ENGINE=postgresql: every started bot on a PostgreSQL database of its own
+        overrides.setdefault("database_url", app_database(str(home)))
     return Config(home=home, chain=str(devnet.profile_path), database=home / "bot.sqlite3", **overrides)  # type: ignore[arg-type]
 
 
@@ -147,6 +153,17 @@ def pg_server_url() -> str:
     if server is None:
         pytest.skip(how)
     return server
+
+
+@pytest.fixture
+async def other(db: Database) -> AsyncIterator[Database]:
+    """Another process, as far as the database can tell: a second `Database` (its own connection pool) on the `db`
+    fixture's database, for tests of two processes racing on the same rows."""
+    second = await Database.open(db.engine.url.render_as_string(hide_password=False))
+    try:
+        yield second
+    finally:
+        await second.close()
 
 
 @pytest.fixture(scope="session")

@@ -81,7 +81,7 @@ async def test_bad_settings_say_what_is_valid_and_change_nothing(app: App, typed
     uid = (await app.services.users.seen("console", "s3")).id
     stored = await settings(app).get(uid)
     assert all(stored.switches.values()) and stored.quiet is None and stored.digest_at == DEFAULT_DIGEST_AT
-    assert await app.db.fetch_one("SELECT 1 FROM alert_settings WHERE user_id = ?", (uid,)) is None
+    assert await app.db.fetch_one("SELECT 1 FROM alert_settings WHERE user_id = :user", {"user": uid}) is None
 
 
 async def test_a_holder_gets_one_digest_per_credited_day_with_balance_points_and_rank(app: App) -> None:

@@ -77,8 +77,8 @@ def service(app: App) -> Announcements:
     return app.services.announcements
 
 
-async def rows(app: App, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    return [tuple(r) for r in await app.db.fetch_all(sql, params)]
+async def rows(app: App, sql: str) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in await app.db.fetch_all(sql)]
 
 
 async def subscribers(app: App) -> None:
@@ -91,7 +91,7 @@ async def subscribers(app: App) -> None:
     await say(app, "/help", "7004")
     off = await rows(app, "SELECT id FROM users WHERE platform_user_id = '7004'")
     async with app.db.transaction() as tx:
-        await tx.execute("INSERT INTO alert_settings (user_id, announcement) VALUES (?, 0)", (off[0][0],))
+        await tx.execute("INSERT INTO alert_settings (user_id, announcement) VALUES (:user, 0)", {"user": off[0][0]})
 
 
 def platforms(app: App) -> tuple[Recorder, Recorder]:

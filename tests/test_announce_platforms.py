@@ -75,9 +75,8 @@ async def until(check: Callable[[], Any], timeout: float = 15.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def scalar(app: App, sql: str, *params: Any) -> Any:
-    row = await app.db.fetch_one(sql, params)
-    return row[0] if row else None
+async def scalar(app: App, sql: str) -> Any:
+    return await app.db.scalar(sql)
 
 
 async def test_a_moderators_announcement_reaches_everyone_on_both_platforms_in_their_language(

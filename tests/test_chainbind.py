@@ -18,6 +18,7 @@ from bot.app import App
 from bot.chain.client import Chain
 from bot.chain.binding import ChainMismatch, bind_chains
 from bot.storage.db import Database
+from bot.storage.schema import chain_bindings
 from conftest import make_config
 from devnet import deploy, harness
 from devnet.harness import STATE_FILE, Devnet, DevnetStateError
@@ -73,7 +74,8 @@ async def test_a_database_from_another_chain_is_refused_and_nothing_changes(
     db = await Database.open(tmp_path / "bot.sqlite3")
     try:
         async with db.transaction() as tx:
-            await tx.execute("INSERT INTO chain_bindings VALUES (?, ?, ?, ?, ?, ?, 1)", row)
+            columns = ("chain_id", "genesis_hash", "anchor_block", "anchor_hash", "label", "home")
+            await tx.execute(chain_bindings.insert().values({**dict(zip(columns, row)), "bound_at": 1}))
         before = await bindings(db)
     finally:
         await db.close()

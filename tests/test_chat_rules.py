@@ -250,8 +250,8 @@ async def test_names_chosen_before_keys_keep_the_first_and_block_look_alikes(app
     users = app.services.users
     old, older = (await users.seen("console", "old")).id, (await users.seen("console", "older")).id
     async with app.db.transaction() as tx:  # as a database from before migration 0016 holds them
-        await tx.execute("UPDATE users SET leaderboard_name = ? WHERE id = ?", ("Vitalik", old))
-        await tx.execute("UPDATE users SET leaderboard_name = ? WHERE id = ?", ("VITAL1K", older))
+        await tx.execute("UPDATE users SET leaderboard_name = :name WHERE id = :id", {"name": "Vitalik", "id": old})
+        await tx.execute("UPDATE users SET leaderboard_name = :name WHERE id = :id", {"name": "VITAL1K", "id": older})
     out = await say(app, "/name Vitallk", user="newcomer")
     assert out.rendered.text.startswith(starts("error.name.taken")), out.rendered.text
     assert await users.leaderboard_name(old) == "Vitalik" and await users.leaderboard_name(older) == "VITAL1K"
@@ -359,15 +359,19 @@ async def test_unused_rows_are_purged_by_the_scheduled_job(app: App) -> None:
     user = (await app.services.users.seen("console", "u1")).id
     day = 24 * 3600
     async with app.db.transaction() as tx:
-        await tx.executemany("INSERT INTO buttons (token, user_id, action, args, created_at, expires_at) VALUES (?, ?, 'x', '[]', ?, ?)",
-                             [("expired", user, now - 2 * day, now - day), ("live", user, now, now + day)])
-        await tx.executemany("INSERT INTO audit_log (at, user_id, action, detail, last_at) VALUES (?, ?, 'announce.refused', '{}', ?)",
-                             [(now - 200 * day, user, None), (now - 200 * day, user, now - 10 * day), (now - day, user, None)])
-        await tx.executemany(
+        await tx.execute_many(
+            "INSERT INTO buttons (token, user_id, action, args, created_at, expires_at) VALUES (:token, :user, 'x', '[]', :at, :until)",
+            [{"token": "expired", "user": user, "at": now - 2 * day, "until": now - day},
+             {"token": "live", "user": user, "at": now, "until": now + day}])
+        await tx.execute_many(
+            "INSERT INTO audit_log (at, user_id, action, detail, last_at) VALUES (:at, :user, 'announce.refused', '{}', :last)",
+            [{"at": now - 200 * day, "user": user, "last": None}, {"at": now - 200 * day, "user": user, "last": now - 10 * day},
+             {"at": now - day, "user": user, "last": None}])
+        await tx.execute_many(
             """INSERT INTO outbox (platform, chat_id, user_id, kind, priority, payload, due_at, state, created_at)
-               VALUES ('console', 'c', ?, 'price', 1, '{}', ?, ?, ?)""",
-            [(user, now - 40 * day, "sent", now - 40 * day), (user, now - 40 * day, "failed", now - 40 * day),
-             (user, now - 40 * day, "pending", now - 40 * day), (user, now - day, "sent", now - day)])
+               VALUES ('console', 'c', :user, 'price', 1, '{}', :at, :state, :at)""",
+            [{"user": user, "at": now - 40 * day, "state": "sent"}, {"user": user, "at": now - 40 * day, "state": "failed"},
+             {"user": user, "at": now - 40 * day, "state": "pending"}, {"user": user, "at": now - day, "state": "sent"}])
     assert app.schedule is not None
     await app.schedule.start_all()
     job = app.schedule.scheduler.get_job(PURGE_JOB)

@@ -104,7 +104,7 @@ def transfer(chain_id: int, value: int, label: str = "") -> TxRequest:
 
 
 async def links_of(app: App, intent_id: int) -> int:
-    row = await app.db.fetch_one("SELECT COUNT(*) FROM signing_links WHERE intent_id = ?", (intent_id,))
+    row = await app.db.fetch_one("SELECT COUNT(*) FROM signing_links WHERE intent_id = :intent", {"intent": intent_id})
     assert row is not None
     return int(row[0])
 

@@ -3,13 +3,19 @@ a damaged file stops the start-up at once with a clear message; the file and its
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import os
+import re
 import subprocess
 import sys
+import textwrap
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from bot.storage.db import Database, DatabaseDamaged
 from bot.storage.private import private_dir
@@ -18,30 +24,84 @@ from devnet.harness import Devnet
 INDEXBOT = str(Path(sys.executable).with_name("indexbot"))
 
 
-@pytest.mark.parametrize("ticks", range(12))
-async def test_a_writer_cancelled_anywhere_in_its_transaction_leaves_none_open(tmp_path: Path, ticks: int) -> None:
-    """Cancelled at any point (while BEGIN runs in aiosqlite's thread, mid-write, at COMMIT), the next writer
-    gets a transaction of its own and the cancelled one's write is either whole or absent."""
-    db = await Database.open(tmp_path / "db.sqlite3")
-    try:
+# Where a writer is cancelled on PostgreSQL: on an event of the engine's (its connection checked out of the pool, BEGIN,
+# before or after a statement, at COMMIT), from inside the writer's own task, so its next wait on the server raises.
+PG_CANCEL_POINTS = {
+    "checkout": ("checkout", ""), "begin": ("begin", ""),
+    "sending-insert": ("before_cursor_execute", "INSERT"), "insert-sent": ("after_cursor_execute", "INSERT"),
+    "sending-update": ("before_cursor_execute", "UPDATE"), "update-sent": ("after_cursor_execute", "UPDATE"),
+    "commit": ("commit", ""),
+}
+
+
+async def _cancel_a_writer(db: Database, ticks: int, at: str = "") -> None:
+    """A writer cancelled after `ticks` turns of the event loop, or at one of PG_CANCEL_POINTS: the next writer gets a
+    transaction of its own and the cancelled one's write is either whole or absent."""
+    async with db.transaction() as tx:
+        await tx.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+
+    async def write(k: int) -> None:
         async with db.transaction() as tx:
-            await tx.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+            await tx.execute("INSERT INTO t VALUES (:k, 'a')", {"k": k})
+            await tx.execute("UPDATE t SET v = 'b' WHERE k = :k", {"k": k})
 
-        async def write(k: int) -> None:
-            async with db.transaction() as tx:
-                await tx.execute("INSERT INTO t VALUES (?, 'a')", (k,))
-                await tx.execute("UPDATE t SET v = 'b' WHERE k = ?", (k,))
+    task = asyncio.create_task(write(1))
+    cancelled: list[str] = []
+    if at:
+        event_name, statement = PG_CANCEL_POINTS[at]
 
-        task = asyncio.create_task(write(1))
+        def cancel(*args: Any) -> None:
+            sql = args[2] if event_name.endswith("cursor_execute") else ""
+            if asyncio.current_task() is task and not cancelled and sql.startswith(statement):
+                cancelled.append(at)
+                task.cancel()
+
+        event.listen(db.engine.sync_engine, event_name, cancel)
+    try:
         for _ in range(ticks):
             await asyncio.sleep(0)
-        task.cancel()
+        if not at:
+            task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await write(2)  # "cannot start a transaction within a transaction" if the cancelled one left it open
-        rows = [tuple(r) for r in await db.fetch_all("SELECT k, v FROM t ORDER BY k")]
-        assert rows in ([(2, "b")], [(1, "b"), (2, "b")]), rows
+    finally:
+        if at:
+            event.remove(db.engine.sync_engine, event_name, cancel)
+    assert cancelled == ([at] if at else []), "the writer never reached the point it was to be cancelled at"
+    await write(2)  # "cannot start a transaction within a transaction" if the cancelled one left it open
+    rows = [tuple(r) for r in await db.fetch_all("SELECT k, v FROM t ORDER BY k")]
+    assert rows in ([(2, "b")], [(1, "b"), (2, "b")]), rows
+
+
+@pytest.mark.parametrize("ticks", range(12))
+async def test_a_writer_cancelled_anywhere_in_its_transaction_leaves_none_open(tmp_path: Path, ticks: int) -> None:
+    """Cancelled at any point (while BEGIN runs in aiosqlite's thread, mid-write, at COMMIT)."""
+    db = await Database.open(tmp_path / "db.sqlite3")
+    try:
+        await _cancel_a_writer(db, ticks)
     finally:
         await db.close()
+
+
+@pytest.mark.parametrize(("ticks", "at"), [(ticks, "") for ticks in range(3)] + [(0, at) for at in PG_CANCEL_POINTS])
+async def test_a_writer_cancelled_anywhere_leaves_no_transaction_open_on_postgresql(pg_url: str, ticks: int,
+                                                                                    at: str) -> None:
+    """As on SQLite, and no connection of the pool is left idle in a transaction on the server (it would hold the
+    cancelled writer's row locks until the pool dropped it)."""
+    db = await Database.open(pg_url)
+    try:
+        await _cancel_a_writer(db, ticks, at)
+        deadline = time.monotonic() + 5  # a cancelled connection's rollback may still be on its way back
+        while (open_ := await db.scalar(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()")):
+            assert time.monotonic() < deadline, f"{open_} connection(s) left idle in a transaction"
+            await asyncio.sleep(0.05)
+    finally:
+        try:
+            async with db.transaction() as tx:  # the migrated schema as it was: pg_url empties it for the next test
+                await tx.execute("DROP TABLE IF EXISTS t")
+        finally:
+            await db.close()
 
 
 # -- a damaged file: a clear refusal, never a hang ------------------------------------------------------------------
@@ -52,7 +112,7 @@ async def _truncated(path: Path) -> None:
     db = await Database.open(path)
     async with db.transaction() as tx:
         await tx.execute("CREATE TABLE filler (k INTEGER PRIMARY KEY, v TEXT)")
-        await tx.executemany("INSERT INTO filler VALUES (?, ?)", [(k, "x" * 300) for k in range(3000)])
+        await tx.execute_many("INSERT INTO filler VALUES (:k, :v)", [{"k": k, "v": "x" * 300} for k in range(3000)])
     await db.close()
     with open(path, "r+b") as fh:
         fh.truncate(path.stat().st_size // 2)
@@ -125,3 +185,71 @@ async def test_an_existing_database_and_home_open_to_others_are_closed(tmp_path:
     await db.close()
     private_dir(home)
     assert path.stat().st_mode & 0o777 == 0o600 and home.stat().st_mode & 0o777 == 0o700
+
+
+# -- one set of queries: named parameters only ---------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = ("bot", "handlers", "wallets", "devnet", "bench", "tests")
+SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE)\b")
+QMARK = re.compile(r"(?<![\w?])\?\d*(?![\w?])")  # SQLite's `?` / `?1`; not the `?` ending a sentence ("why?")
+SEPARATOR = re.compile(r"\s*,\s*")
+
+
+def _not_sql(tree: ast.AST) -> set[int]:
+    """The string constants that are no query of their own: docstrings, and the parts of f-strings (each f-string
+    is read whole)."""
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body
+                  and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    parts = {id(part) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for part in ast.walk(node) if part is not node}
+    return docstrings | parts
+
+
+def _qmark_sql(tree: ast.AST) -> list[tuple[int, str]]:
+    """Where a module writes SQL with `?` parameters: a string (an f-string's text, `{}` for what it fills in) naming
+    SELECT/INSERT/UPDATE/DELETE with a `?` in it, or placeholders joined by commas (`",".join("?" * n)`)."""
+    skip, found = _not_sql(tree), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
+            text = node.value
+        elif isinstance(node, ast.JoinedStr) and id(node) not in skip:  # not one nested in another's {}
+            text = "".join(str(v.value) if isinstance(v, ast.Constant) else "{}" for v in node.values)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join"
+              and isinstance(node.func.value, ast.Constant) and isinstance(node.func.value.value, str)
+              and SEPARATOR.fullmatch(node.func.value.value)):
+            if any(isinstance(c, ast.Constant) and c.value == "?" for arg in node.args for c in ast.walk(arg)):
+                found.append((node.lineno, ast.unparse(node)))
+            continue
+        else:
+            continue
+        if SQL.search(text) and QMARK.search(text):
+            found.append((node.lineno, " ".join(text.split())[:80]))
+    return sorted(found)
+
+
+def test_the_check_finds_qmark_sql_in_every_form_it_takes() -> None:
+    """The check below can fail: each way a query with `?` parameters was written is found, named SQL is not."""
+    # `$` stands for `?` below, or this file would hold such queries itself
+    source = '''
+        def f(db, ids, table, x):
+            """Moves by compare-and-set (`UPDATE ... WHERE id = $ AND state = $`)."""
+            db.fetch_one("SELECT a FROM t WHERE id = $", (x,))
+            db.execute(f"UPDATE {table} SET a = $1 WHERE b = $2", (x, x))
+            db.execute("DELETE FROM t WHERE id IN ({})".format(",".join("$" * len(ids))), ids)
+            db.execute("INSERT INTO t VALUES (" + ", ".join("$" for _ in ids) + ")", ids)
+            db.fetch_one("SELECT a FROM t WHERE id = :id AND b LIKE 'why?%'", {"id": x})
+            print("Which SELECT do you mean?")
+    '''
+    found = _qmark_sql(ast.parse(textwrap.dedent(source).replace("$", "?")))
+    assert [line for line, _ in found] == [4, 5, 6, 7], found  # not the docstring, the named query nor the sentence
+
+
+def test_no_module_passes_sql_with_qmark_parameters() -> None:
+    """Every query runs on SQLite and PostgreSQL through SQLAlchemy: SQL text takes `:named` parameters with a
+    mapping (psycopg has no `?`). A `?` query left anywhere would fail at run time once db.py's transition code for
+    them is gone, and only where a test happens to reach it; this finds them all."""
+    left = [f"{path.relative_to(ROOT)}:{line}: {text}"
+            for folder in SOURCES for path in sorted((ROOT / folder).rglob("*.py"))
+            for line, text in _qmark_sql(ast.parse(path.read_text(), str(path)))]
+    assert not left, "SQL with ? parameters (use :named ones and a dict, or Core):\n" + "\n".join(left)

@@ -64,7 +64,7 @@ async def front(app: App, rest: FakeDiscord) -> AsyncIterator[DiscordFrontend]:
 
 
 async def user_row(app: App) -> tuple[int, str | None, int | None]:
-    row = await app.db.fetch_one("SELECT id, dm_chat, blocked_at FROM users WHERE platform_user_id = ?", (ALICE["id"],))
+    row = await app.db.fetch_one("SELECT id, dm_chat, blocked_at FROM users WHERE platform_user_id = :user", {"user": ALICE["id"]})
     assert row is not None
     return int(row[0]), row[1], row[2]
 

@@ -152,8 +152,9 @@ async def test_a_pin_stored_before_key_ids_had_a_column_still_opens_and_rotates(
     with sqlite3.connect(path) as conn:
         uid = conn.execute("INSERT INTO users (platform, platform_user_id, created_at, last_seen_at) "
                            "VALUES ('console', 'old', 0, 0) RETURNING id").fetchone()[0]
-        conn.execute("INSERT INTO pins (user_id, salt, hash, params) VALUES (?, ?, ?, ?)",
-                     (uid, salt, digest, json.dumps({"kdf": "argon2id", "pepper": A.key_id, **asdict(params)})))
+        conn.execute("INSERT INTO pins (user_id, salt, hash, params) VALUES (:user, :salt, :hash, :params)",  # sqlite3's own
+                     {"user": uid, "salt": salt, "hash": digest,
+                      "params": json.dumps({"kdf": "argon2id", "pepper": A.key_id, **asdict(params)})})
     conn.close()
 
     db = await Database.open(path)  # migration 0013 runs

@@ -47,7 +47,7 @@ async def test_a_database_remembering_higher_nonces_does_not_push_the_next_one(a
     assert x is not None
     mined = await app.chain.nonce(address, "latest")
     async with app.db.transaction() as tx:
-        await tx.execute("UPDATE intent_txs SET nonce = nonce + 10 WHERE address = ?", (address,))
+        await tx.execute("UPDATE intent_txs SET nonce = nonce + 10 WHERE address = :address", {"address": address})
     x.nonces.forget(address)
     assert await x.nonces.upcoming(address) == mined  # the chain's count, not 13
     second = await click(app, await say(app, "/buy MAG7.ssi 50"), "Confirm")

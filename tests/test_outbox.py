@@ -136,7 +136,7 @@ async def test_a_message_is_stored_then_sent_once_and_its_key_makes_it_idempoten
     await platform.wait(1)
     delivery = await box.result(first)
     assert delivery is not None and delivery.ok
-    row = await app.db.fetch_one("SELECT state, sent_ref, chat_id FROM outbox WHERE id = ?", (first,))
+    row = await app.db.fetch_one("SELECT state, sent_ref, chat_id FROM outbox WHERE id = :id", {"id": first})
     assert row is not None and (row[0], row[1], row[2]) == ("sent", "m1", "o1")
     await asyncio.sleep(0.1)
     assert platform.shown == [("o1", text(app, "help.title"))]
@@ -147,7 +147,7 @@ async def test_who_gets_nothing(app: App) -> None:
     box = outbox_of(app)
     silent = await user_with_chat(app, "o2")
     async with app.db.transaction() as tx:
-        await tx.execute("INSERT INTO alert_settings (user_id, rebalance) VALUES (?, 0)", (silent,))
+        await tx.execute("INSERT INTO alert_settings (user_id, rebalance) VALUES (:user, 0)", {"user": silent})
     assert await box.put(silent, Reply.of(Msg("help.title")), "rebalance") is None  # switched off in /alerts
     assert await box.put(silent, Reply.of(Msg("help.title")), "price") is not None  # other kinds still on
     group_only = (await app.services.users.seen("console", "o3")).id  # never wrote privately: no chat to use
@@ -180,7 +180,7 @@ async def test_quiet_hours_hold_what_is_not_urgent(app: App) -> None:
     user = await user_with_chat(app, "o6")
     await app.services.settings.set_timezone(user, "Asia/Shanghai")
     async with app.db.transaction() as tx:  # 22:00-07:00 in Shanghai
-        await tx.execute("INSERT INTO alert_settings (user_id, quiet_start, quiet_end) VALUES (?, 1320, 420)", (user,))
+        await tx.execute("INSERT INTO alert_settings (user_id, quiet_start, quiet_end) VALUES (:user, 1320, 420)", {"user": user})
     clock = Clock(datetime(2026, 11, 21, 16, 0, tzinfo=UTC))  # 00:00 in Shanghai
     box = outbox_of(app, clock)
     held = await box.put(user, Reply.of(Msg("help.title")), "rebalance")
@@ -190,10 +190,10 @@ async def test_quiet_hours_hold_what_is_not_urgent(app: App) -> None:
     await platform.wait(1)
     await asyncio.sleep(0.2)
     assert len(platform.shown) == 1
-    row = await app.db.fetch_one("SELECT state, due_at FROM outbox WHERE id = ?", (held,))
+    row = await app.db.fetch_one("SELECT state, due_at FROM outbox WHERE id = :id", {"id": held})
     assert row is not None and row[0] == "pending"
     assert row[1] == int(datetime(2026, 11, 21, 23, 0, tzinfo=UTC).timestamp())  # 07:00 in Shanghai
-    assert (await app.db.fetch_one("SELECT state FROM outbox WHERE id = ?", (urgent,)))[0] == "sent"  # type: ignore[index]
+    assert (await app.db.fetch_one("SELECT state FROM outbox WHERE id = :id", {"id": urgent}))[0] == "sent"  # type: ignore[index]
     clock.now = datetime(2026, 11, 21, 23, 0, 1, tzinfo=UTC).timestamp()
     box.wake()
     await platform.wait(2)
@@ -245,7 +245,7 @@ async def test_a_blocked_reader_is_marked_and_skipped_from_then_on(app: App) -> 
     assert first is not None
     assert (await box.result(first, timeout=5)).status == "blocked"  # type: ignore[union-attr]
     assert await box.put(user, Reply.of(Msg("help.title")), "price") is None
-    row = await app.db.fetch_one("SELECT blocked_at FROM users WHERE id = ?", (user,))
+    row = await app.db.fetch_one("SELECT blocked_at FROM users WHERE id = :id", {"id": user})
     assert row is not None and row[0] is not None
     await app.router.handle(ask("/help", user="o8"), PlainMarkup())  # writing to the bot again lifts it
     assert await box.put(user, Reply.of(Msg("help.title")), "price") is not None
@@ -260,7 +260,7 @@ async def test_later_means_later_and_too_many_refusals_fail(app: App) -> None:
     box.attach(platform)
     message = await box.put(user, Reply.of(Msg("help.title")), "price")
     for _ in range(50):
-        row = await app.db.fetch_one("SELECT state, due_at, attempts FROM outbox WHERE id = ?", (message,))
+        row = await app.db.fetch_one("SELECT state, due_at, attempts FROM outbox WHERE id = :id", {"id": message})
         if row is not None and row[2] == 1 and row[0] == "pending":
             break
         await asyncio.sleep(0.02)

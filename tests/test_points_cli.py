@@ -31,7 +31,8 @@ async def test_snapshot_credits_the_day_once_and_says_so(app: App, tmp_path: Pat
     mag7 = app.profile.index("MAG7.ssi")
     async with connect(app.profile.rpc_urls[0]) as w3:
         await Sender(w3, chain_id=app.profile.chain_id).transact(contract(w3, "AssetToken", mag7.token.address).functions.mint(address, 2 * 10**8))
-    env = {"INDEXBOT_CHAIN": app.config.chain or "", "INDEXBOT_DB": str(app.config.database_path)}
+    env = {"INDEXBOT_CHAIN": app.config.chain or "", "INDEXBOT_DB": str(app.config.database_path),
+           **({"INDEXBOT_DATABASE_URL": app.config.database_url} if app.config.database_url else {})}
 
     first = await asyncio.to_thread(points, tmp_path, "--day", "2026-11-20", **env)
     assert first.returncode == 0, first.stderr

@@ -103,13 +103,13 @@ async def test_a_snapshot_failing_halfway_resumes_at_the_same_block_without_doub
     with pytest.raises(ConnectionError):
         await snapshotter.run(DAY)
     row = await app.db.fetch_one("SELECT next_wallet, state, block FROM point_snapshots")
-    assert row is not None and row["state"] == "reading"
+    assert row is not None and row.state == "reading"
     held = await app.db.fetch_all("SELECT user_id FROM point_holdings")
     assert [r[0] for r in held] == users[:1]  # the first batch is stored, the second was in flight
 
     await mint(app, mag7.token.address, (await app.services.wallets.address_of(users[2])) or "", 50 * UNIT)  # after the block
     done = await snapshotter.run(DAY)
-    assert done.credited and done.wallets == 2 and done.block == row["block"]
+    assert done.credited and done.wallets == 2 and done.block == row.block
     nav = await operator.index_nav(app.profile, "MAG7.ssi")
     for i, uid in enumerate(users):  # each once, and the late mint is not in it: the day's block was fixed
         assert close((await pts(app).ledger.day_breakdown(uid, DAY))["held"], (i + 1) * nav * 3)
@@ -126,7 +126,7 @@ async def test_locked_lp_earns_the_locked_multiplier(app: App) -> None:
     assert got.credited
     breakdown = await pts(app).ledger.day_breakdown(uid, DAY)
     assert close(breakdown["locked"], Decimal(2_000) * 20, slack=Decimal(40))  # about $2,000 of LP at 20X
-    rows = await app.db.fetch_all("SELECT source FROM point_holdings WHERE user_id = ?", (uid,))
+    rows = await app.db.fetch_all("SELECT source FROM point_holdings WHERE user_id = :user", {"user": uid})
     assert {r[0] for r in rows} >= {"held", "locked"}
 
 
@@ -179,8 +179,8 @@ async def test_referral_share_welcome_bonus_and_the_rules(app: App) -> None:
     alias_address = await app.services.wallets.create(alias.id)
     await mint(app, mag7.token.address, alias_address, 1 * UNIT)
     async with app.db.transaction() as tx:  # the referrer connects that same wallet (as /connect would link it)
-        await tx.execute("INSERT INTO wallets (user_id, kind, address, created_at) VALUES (?, 'connected', ?, 0)",
-                         (ref_id, alias_address))
+        await tx.execute("INSERT INTO wallets (user_id, kind, address, created_at) VALUES (:user, 'connected', :address, 0)",
+                         {"user": ref_id, "address": alias_address})
 
     friend_address = await app.services.wallets.create(friend.id)
     await mint(app, mag7.token.address, friend_address, 2 * UNIT)
@@ -194,7 +194,7 @@ async def test_referral_share_welcome_bonus_and_the_rules(app: App) -> None:
     assert close(referrer_day["referral"], friend_day["held"] * pts(app).config.referral_share)
     assert "referral" not in await pts(app).ledger.day_breakdown(friend.id, DAY)  # the alias is void
     assert "bonus" not in await pts(app).ledger.day_breakdown(alias.id, DAY)
-    void = await app.db.fetch_one("SELECT void_reason, qualified_day FROM referrals WHERE invitee_id = ?", (alias.id,))
+    void = await app.db.fetch_one("SELECT void_reason, qualified_day FROM referrals WHERE invitee_id = :user", {"user": alias.id})
     assert void is not None and void[0] == "self"
     summary = await pts(app).ledger.referral_summary(ref_id, "1")
     assert (summary.joined, summary.active) == (1, 1) and summary.total_points == referrer_day["referral"]
@@ -224,7 +224,7 @@ async def test_two_workers_on_the_same_day_credit_it_once(app: App, tmp_path: An
     for i in range(4):
         _, address = await funded_user(app, f"w{i}")
         await mint(app, app.profile.index("MAG7.ssi").token.address, address, UNIT)
-    other_db = await Database.open(app.config.database_path)
+    other_db = await Database.open(app.config.database_where)
     try:
         p = pts(app)
         other = Snapshotter(other_db, app.chain, app.services.market, app.profile,

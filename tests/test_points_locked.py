@@ -47,7 +47,7 @@ async def lp_value_e4(app: App, units: int, block: int) -> Decimal:
 
 
 async def locked_e4(app: App, uid: int) -> int | None:
-    row = await app.db.fetch_one("SELECT usd_e4 FROM point_holdings WHERE user_id = ? AND source = 'locked'", (uid,))
+    row = await app.db.fetch_one("SELECT usd_e4 FROM point_holdings WHERE user_id = :user AND source = 'locked'", {"user": uid})
     return int(row[0]) if row is not None else None
 
 
@@ -95,8 +95,8 @@ async def test_locked_lp_is_read_at_the_days_block_in_the_wallets_batches(app: A
     first = await operator.provide_and_lock(app.profile, keys[0], D(500))
     head = await app.chain.block_number()
     async with app.db.transaction() as tx:  # the day's block, fixed by a run that stopped before reading wallets
-        await tx.execute("INSERT INTO point_snapshots (day, epoch, block, timestamp, state, started_at) VALUES (?, '1', ?, 0, 'reading', 0)",
-                         (DAY.isoformat(), head))
+        await tx.execute("INSERT INTO point_snapshots (day, epoch, block, timestamp, state, started_at) VALUES (:day, '1', :block, 0, 'reading', 0)",
+                         {"day": DAY.isoformat(), "block": head})
     await operator.provide_and_lock(app.profile, keys[0], D(300))  # after the day's block
     await operator.provide_and_lock(app.profile, keys[1], D(200))  # after the day's block
 

@@ -104,8 +104,29 @@ def open_database(url: str) -> tuple[object, ...]:
         return (*user, *wallet)
 
 
+TOY_TABLES = frozenset({"public.users", "public.wallets", "public.buttons", "public.alembic_version"})  # MIGRATION's
+
+
+def test_two_tests_leaving_the_same_table_of_their_own_do_not_make_it_kept(pg_server_url: str) -> None:
+    """A table two tests in a row each created (beyond what the migrations build) is dropped for the next test,
+    not kept and emptied (the next test creating it again would find it there)."""
+    database = TestDatabase.create(pg_server_url)
+    database.schema_tables = TOY_TABLES
+    try:
+        for _ in range(3):
+            database.prepare()
+            assert "public.extra" not in tables(database.url)
+            open_database(database.url)
+            with psycopg.connect(database.url) as conn:
+                conn.execute("CREATE TABLE extra (k INTEGER)")
+        assert database.clears == 0
+    finally:
+        database.drop()
+
+
 def test_a_migrated_schema_is_kept_with_its_tables_emptied_once_two_tests_built_it_alike(pg_server_url: str) -> None:
     database = TestDatabase.create(pg_server_url)
+    database.schema_tables = TOY_TABLES
     try:
         for _ in range(4):
             database.prepare()
@@ -126,6 +147,7 @@ def test_a_migrated_schema_is_kept_with_its_tables_emptied_once_two_tests_built_
 
 def test_a_schema_one_test_changed_after_migrating_is_not_kept(pg_server_url: str) -> None:
     database = TestDatabase.create(pg_server_url)
+    database.schema_tables = TOY_TABLES
     try:
         database.prepare()
         open_database(database.url)

@@ -429,12 +429,12 @@ async def test_points_value_an_unpriced_constituent_at_its_last_fresh_price(app:
     finally:
         assert chain.hermes is not None
         chain.hermes.source = old
-    row = await app.db.fetch_one("SELECT timestamp FROM point_snapshots WHERE day = ?", (ran.day.isoformat(),))
+    row = await app.db.fetch_one("SELECT timestamp FROM point_snapshots WHERE day = :day", {"day": ran.day.isoformat()})
     assert row is not None
     fallbacks = await app.db.fetch_all("SELECT symbol, price, source, published_at, age_seconds FROM point_price_fallbacks")
     assert [tuple(r) for r in fallbacks] == [("XRP", str(xrp.price), "chainlink", xrp.published_at, int(row[0]) - xrp.published_at)]
-    assert int(fallbacks[0]["age_seconds"]) >= 600
-    held = await app.db.fetch_one("SELECT usd_e4 FROM point_holdings WHERE address = ? AND source = 'held'", (address,))
+    assert int(fallbacks[0].age_seconds) >= 600
+    held = await app.db.fetch_one("SELECT usd_e4 FROM point_holdings WHERE address = :address AND source = 'held'", {"address": address})
     (units,) = await app.chain.call(app.profile.index("MAG7.ssi").token.address, p.BALANCE_OF, address)
     assert held is not None and int(held[0]) == int(Decimal(units).scaleb(-8) * nav * 10_000)  # the full NAV, not the partial one
 

@@ -106,10 +106,10 @@ async def test_the_app_runs_the_real_snapshot_from_its_job(app: App, tmp_path: P
     assert job is not None
     await job.func()
     row = await app.db.fetch_one("SELECT state, day FROM point_snapshots")
-    assert row is not None and row["state"] == "credited"
+    assert row is not None and row.state == "credited"
     now, at = datetime.now(UTC), app.config.points.snapshot_at
     due = now.date() if now.time() >= at else now.date() - timedelta(days=1)  # before today's time: yesterday's
-    assert row["day"] == due.isoformat()
+    assert row.day == due.isoformat()
     await app.schedule.stop()
     assert not app.schedule.scheduler.running
 

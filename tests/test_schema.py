@@ -137,7 +137,7 @@ def describe(path: Path) -> dict[str, Any]:
             "AND name NOT IN ('schema_migrations', 'alembic_version') ORDER BY name")]
         out: dict[str, Any] = {}
         for table in tables:
-            sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+            sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = :name", {"name": table}).fetchone()[0]
             info = list(conn.execute(f"PRAGMA table_xinfo({table})"))
             # A lone PRIMARY KEY column of a rowid table: the legacy files declared it without NOT NULL (SQLite then
             # reports it nullable; an INTEGER one is the rowid and never NULL), the baseline with it, as the
@@ -149,7 +149,7 @@ def describe(path: Path) -> dict[str, Any]:
             indexes = {}
             for _seq, name, unique, origin, partial in conn.execute(f"PRAGMA index_list({table})"):
                 cols = tuple((r[2], r[3]) for r in conn.execute(f"PRAGMA index_xinfo({name})") if r[5])
-                index_sql = (conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (name,)).fetchone() or [None])[0]
+                index_sql = (conn.execute("SELECT sql FROM sqlite_master WHERE name = :name", {"name": name}).fetchone() or [None])[0]
                 where = _norm(index_sql.split(" WHERE ", 1)[1]) if index_sql and " WHERE " in index_sql else None
                 key = name if origin == "c" else f"{origin}:{cols}"  # autoindex names follow declaration order
                 indexes[key] = (bool(unique), origin, bool(partial), cols, where)
@@ -281,8 +281,8 @@ async def test_an_old_sqlite_file_is_upgraded_in_place(tmp_path: Path, mode: str
     conn.execute("INSERT INTO intents (id, user_id, address, kind, chain_id, params, state, quote_expires_at, platform, "
                  "chat_id, created_at, updated_at) VALUES (1, 7, '0xa', 'buy', 8453, '{}', 'mined', 0, 'console', 'c', 1, 1)")
     conn.execute("INSERT INTO issuance_orders (intent_id, user_id, chain, factory, index_symbol, side, nonce, amount_in, "
-                 "requested_at, requested_block, state) VALUES (1, 7, 'base', '0xf', 'MAG7', 'issue', 0, ?, 1, 1, 'pending')",
-                 (str(BIG),))
+                 "requested_at, requested_block, state) VALUES (1, 7, 'base', '0xf', 'MAG7', 'issue', 0, :amount, 1, 1, 'pending')",
+                 {"amount": str(BIG)})
     conn.close()
 
     for again in (mode, "begin"):  # the second finds it at head

@@ -160,7 +160,7 @@ async def test_a_trade_whose_edit_fails_is_told_in_a_new_message(
     failed, = emulator.calls_to("editMessageText", since)
     assert failed.result["error_code"] == code
     assert told.params["text"].startswith("Confirmed in block") and "for 100 USDC" in told.params["text"]
-    row = await app.db.fetch_one("SELECT id, kind FROM outbox WHERE chat_id = ? ORDER BY id DESC", (str(user),))
+    row = await app.db.fetch_one("SELECT id, kind FROM outbox WHERE chat_id = :chat ORDER BY id DESC", {"chat": str(user)})
     assert row is not None and row[1] == "trade"  # stored before it was sent: a restart would not lose it
     delivery = await app.outbox.result(row[0], timeout=5)
     assert delivery is not None and delivery.ok and delivery.ref == str(told.result["message_id"])
@@ -179,7 +179,8 @@ async def test_a_double_tap_trades_once_and_keeps_the_outcome_shown(app: App, em
     edits = [c for c in emulator.calls_to("editMessageText", since) if edits_of(quote)(c)]
     assert len(edits) == 1 and edits[0].params["text"].startswith("Confirmed in block")
     assert not emulator.calls_to("sendMessage", since)
-    row = await app.db.fetch_one("SELECT COUNT(*) FROM intents WHERE user_id = (SELECT id FROM users WHERE platform_user_id = ?) AND state = 'mined'", (str(user),))
+    row = await app.db.fetch_one("SELECT COUNT(*) FROM intents WHERE user_id = (SELECT id FROM users WHERE platform_user_id = :user) AND state = 'mined'",
+                                 {"user": str(user)})
     assert row is not None and row[0] == 1
 
 
@@ -238,7 +239,8 @@ async def test_a_press_fetched_before_a_kill_is_handled_after_the_restart(app: A
 
     # Killed again after the trade but before the press was forgotten: handled a third time, traded once.
     async with app.db.transaction() as tx:
-        await tx.execute("INSERT INTO telegram_presses (update_id, body, fetched_at) VALUES (?, ?, 0)", tuple(stored[0]))
+        await tx.execute("INSERT INTO telegram_presses (update_id, body, fetched_at) VALUES (:update_id, :body, 0)",
+                         stored[0]._mapping)
     again = TelegramFrontend(app, emulator.token, emulator.url)
     await again.start()
     try:
@@ -249,8 +251,8 @@ async def test_a_press_fetched_before_a_kill_is_handled_after_the_restart(app: A
     finally:
         await again.stop()
     trades = await app.db.fetch_all(
-        "SELECT state FROM intents WHERE user_id = (SELECT id FROM users WHERE platform_user_id = ?) AND state != 'quoted'",
-        (str(user),))
+        "SELECT state FROM intents WHERE user_id = (SELECT id FROM users WHERE platform_user_id = :user) AND state != 'quoted'",
+        {"user": str(user)})
     assert [row[0] for row in trades] == ["mined"]
 
 

@@ -325,6 +325,6 @@ async def test_a_blocked_chat_marks_the_user(app: App, fast: tuple[BotApiEmulato
     delivery = await app.outbox.result(message_id, timeout=5)
     assert delivery is not None and delivery.status == "blocked"
     assert emulator.calls_to("sendMessage")[-1].result["error_code"] == 403
-    row = await app.db.fetch_one("SELECT blocked_at FROM users WHERE id = ?", (user.id,))
+    row = await app.db.fetch_one("SELECT blocked_at FROM users WHERE id = :id", {"id": user.id})
     assert row is not None and row[0] is not None
     assert await app.outbox.put(user.id, HELP, "announcement", key="blocked-test-2") is None  # skipped from now on

@@ -154,24 +154,25 @@ async def test_a_replacement_is_rebuilt_from_the_signed_tx_not_from_a_lying_node
             alarms = [r for r in caplog.records if r.levelno == logging.ERROR and "differs" in r.getMessage()]
             assert alarms and old.tx_hash in alarms[0].getMessage()
             assert "Held for review" in await last_notice(told)
-            listing = await asyncio.to_thread(operator, tmp_path, app.config.database_path, "--held")
+            listing = await asyncio.to_thread(operator, tmp_path, app.config.database_where, "--held")
             assert listing.returncode == 0 and f"{intent.id:>6}  held" in listing.stdout, listing
             assert old.tx_hash in listing.stdout and "input" in listing.stdout, listing.stdout
             await anvil_rpc.node_call(w3, "evm_mine")
             assert await token_balance(app, usdc, attacker) == 0
             assert await app.chain.nonce(address) == 2  # the approval's replacement and the swap: as signed
             assert (await x.intents.get(intent.id)).state is State.HELD  # type: ignore[union-attr]
-            released = await asyncio.to_thread(operator, tmp_path, app.config.database_path, "--release", str(intent.id))
+            released = await asyncio.to_thread(operator, tmp_path, app.config.database_where, "--release", str(intent.id))
             assert released.returncode == 0 and (await x.intents.get(intent.id)).state is State.SENT  # type: ignore[union-attr]
         finally:
             await anvil_rpc.node_call(w3, "evm_setAutomine", True)
             await app.stop()
 
 
-def operator(home: Path, database: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`indexbot intents ARGS` as the operator runs it, on the bot's database."""
+def operator(home: Path, database: str | Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`indexbot intents ARGS` as the operator runs it, on the bot's database (a SQLite file or a URL)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("INDEXBOT_", "TELEGRAM_", "DISCORD_"))}
-    environ.update(INDEXBOT_HOME=str(home), INDEXBOT_DB=str(database), LANG="C.UTF-8")
+    environ.update(INDEXBOT_HOME=str(home), LANG="C.UTF-8",
+                   **({"INDEXBOT_DATABASE_URL": database} if isinstance(database, str) else {"INDEXBOT_DB": str(database)}))
     return subprocess.run([str(Path(sys.executable).with_name("indexbot")), "intents", *args], capture_output=True,
                           text=True, timeout=60, env=environ)
 

@@ -68,7 +68,7 @@ async def test_a_wallet_holds_and_buys_on_both_chains(two_chains: tuple[App, Dev
     x = app.services.desks.home
     assert x is not None
     rows = {i.kind: [tuple(r) for r in await app.db.fetch_all(
-        "SELECT chain_id, nonce FROM intent_txs WHERE intent_id = ? ORDER BY step", (i.id,))] for i in await x.intents.of_user(user)}
+        "SELECT chain_id, nonce FROM intent_txs WHERE intent_id = :intent ORDER BY step", {"intent": i.id})] for i in await x.intents.of_user(user)}
     assert rows == {"buy": [(app.profile.chain_id, 0), (app.profile.chain_id, 1)], "issue": [(ETHEREUM, 0), (ETHEREUM, 1)]}
 
     assert await steps(Fulfiller(other.stocks_profile, ALWAYS_OPEN)) == ["MAG7.nex issuance 2"]

@@ -14,17 +14,20 @@ block tells a restored devnet (its saved state keeps every block) from a new one
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import create_engine, exc, select
+from sqlalchemy.engine import URL
+from sqlalchemy.pool import NullPool
 from web3.exceptions import BlockNotFound
 
 from bot.chain.client import Chain
 from bot.chain.profile import Profile
 from bot.storage.db import Database
+from bot.storage.schema import chain_bindings
 
 
 class StartupRefused(RuntimeError):
@@ -58,10 +61,12 @@ async def _block_hash(chain: Chain, number: int) -> str | None:
 
 
 async def _bindings(db: Database) -> dict[int, Binding]:
-    rows = await db.fetch_all(
-        "SELECT chain_id, genesis_hash, anchor_block, anchor_hash, label, home FROM chain_bindings")
-    return {int(r[0]): Binding(int(r[0]), str(r[1]), None if r[2] is None else int(r[2]),
-                               None if r[3] is None else str(r[3]), str(r[4]), bool(r[5])) for r in rows}
+    t = chain_bindings
+    rows = await db.fetch_all(select(t.c.chain_id, t.c.genesis_hash, t.c.anchor_block, t.c.anchor_hash, t.c.label, t.c.home))
+    return {int(r.chain_id): Binding(int(r.chain_id), str(r.genesis_hash),
+                                     None if r.anchor_block is None else int(r.anchor_block),
+                                     None if r.anchor_hash is None else str(r.anchor_hash), str(r.label), bool(r.home))
+            for r in rows}
 
 
 async def bind_chains(db: Database, database_path: str | Path, chains: Sequence[tuple[Profile, Chain]],
@@ -116,14 +121,30 @@ async def bind_chains(db: Database, database_path: str | Path, chains: Sequence[
             anchor_hash = await _block_hash(chain, anchor_block)
         new.append(Binding(chain_id, genesis, anchor_block, anchor_hash, profile.chain_label,
                            home=home_was is None and chain_id == chains[0][0].chain_id))
-    if new:
+    if not new:
+        return new
+    # Checked on what was read, then recorded: another process starting on this database at the same time (a
+    # fleet's workers on PostgreSQL) may record a chain in between. Each row goes in with ON CONFLICT DO NOTHING
+    # RETURNING; if one was there already, nothing is recorded and the whole check runs again on what that process
+    # recorded.
+    try:
         async with db.transaction() as tx:
-            await tx.executemany(
-                "INSERT INTO chain_bindings (chain_id, genesis_hash, anchor_block, anchor_hash, label, home, bound_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(b.chain_id, b.genesis_hash, b.anchor_block, b.anchor_hash, b.label, int(b.home), int(clock()))
-                 for b in new])
+            for b in new:
+                if await tx.fetch_one(
+                    tx.insert(chain_bindings)
+                    .values(chain_id=b.chain_id, genesis_hash=b.genesis_hash, anchor_block=b.anchor_block,
+                            anchor_hash=b.anchor_hash, label=b.label, home=int(b.home), bound_at=int(clock()))
+                    .on_conflict_do_nothing(index_elements=[chain_bindings.c.chain_id])
+                    .returning(chain_bindings.c.chain_id)
+                ) is None:
+                    raise _Raced
+    except _Raced:
+        return await bind_chains(db, database_path, chains, clock)
     return new
+
+
+class _Raced(Exception):
+    """Another process recorded one of the chains first: this start's records are rolled back."""
 
 
 def _remedy(profile: Profile) -> str:
@@ -138,14 +159,16 @@ def bound_chain_ids(database_path: str | Path) -> list[int]:
     path = Path(database_path)
     if not path.is_file():
         return []
+    # SQLite's read-only URI (the embedded devnet's database is a SQLite file), with no pool left behind
+    engine = create_engine(URL.create("sqlite", database=f"file:{path.resolve()}", query={"mode": "ro", "uri": "true"}),
+                           poolclass=NullPool)
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            return [int(r[0]) for r in conn.execute("SELECT chain_id FROM chain_bindings")]
-        finally:
-            conn.close()
-    except sqlite3.Error:
+        with engine.connect() as conn:
+            return [int(chain_id) for chain_id in conn.scalars(select(chain_bindings.c.chain_id))]
+    except exc.DBAPIError:
         return []  # no binding table yet (a database from before bindings): bound at this start
+    finally:
+        engine.dispose()
 
 
 def refuse_lost_devnet(database_path: str | Path, state_path: Path) -> None:

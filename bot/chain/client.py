@@ -31,6 +31,7 @@ from web3.exceptions import TransactionNotFound, Web3RPCError
 from web3.providers.rpc import AsyncHTTPProvider
 
 from bot.chain.logreader import DEFAULT_SPAN, LogReader
+from bot.metrics import rpc_answered, rpc_request
 
 log = logging.getLogger(__name__)
 BlockId = int | str
@@ -199,7 +200,10 @@ class CountingProvider(AsyncHTTPProvider):
         self.round_trips += 1
         _count_trip(str(method))
         self.by_method[str(method)] += 1
-        return await super().make_request(method, params)
+        with rpc_request(str(method)):  # timed, and counted in bot.metrics when it fails
+            answer = await super().make_request(method, params)
+        rpc_answered(str(method), answer)
+        return answer
 
     async def _make_request(self, method: Any, request_data: bytes) -> bytes:
         if method != "eth_getLogs":
@@ -220,7 +224,10 @@ class CountingProvider(AsyncHTTPProvider):
         self.round_trips += 1
         _count_trip("batch")
         self.by_method["batch"] += 1
-        return await super().make_batch_request(requests)
+        with rpc_request("batch"):
+            answer = await super().make_batch_request(requests)
+        rpc_answered("batch", answer)
+        return answer
 
 
 def _is_rpc_error(body: bytes) -> bool:

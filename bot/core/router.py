@@ -21,6 +21,7 @@ from bot.core.reverts import explain, revert_of
 from bot.core.request import Caller, DeleteMessage, Request
 from bot.core.secrets import bare, shape_of
 from bot.i18n import Catalogs
+from bot.metrics import BUTTON, HANDLING_SECONDS, OTHER, UPDATE_ERRORS, UPDATES
 from bot.storage.repositories import ButtonRows, UserRows
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,7 @@ class Router:
 
     async def handle(self, request: Request, markup: Markup) -> Outcome:
         """Answer one request; never raises: every failure becomes a localized reply."""
+        started = time.perf_counter()
         locale = self.catalogs.negotiate(request.locale)
         pressed = request.button_token is not None
         refused = private = accepted = False
@@ -162,14 +164,17 @@ class Router:
                 reply = Reply.of(Msg("secret.bare"))
         except ChainUnavailable:
             log.warning("chain unavailable for %s", _describe(request))
+            UPDATE_ERRORS.labels(platform=request.platform, kind="chain_unavailable").inc()
             reply, tokens = Reply.of(Msg("error.chain.unavailable")), []
         except Exception as exc:
             revert = revert_of(exc)
             if revert is not None:  # a contract said no where no feature expected it: say what it said, in words
                 log.warning("contract refused %s: %s %s", _describe(request), revert.message, revert.data[:74])
+                UPDATE_ERRORS.labels(platform=request.platform, kind="contract").inc()
                 reply, tokens = Reply.of(Msg("error.contract.refused", {"reason": explain(revert)})), []
             else:
                 log.exception("request failed for %s", _describe(request))
+                UPDATE_ERRORS.labels(platform=request.platform, kind="internal").inc()
                 reply, tokens = Reply.of(Msg("error.internal")), []
         if kind is not None:
             reply = await self._remove(request, kind, reply, deletion)
@@ -178,7 +183,15 @@ class Router:
         locale = reply.locale or locale
         zone = await self._zone(user_key, reply)
         rendered = self.catalogs.render(reply, locale, markup.escape, markup.style, tokens, zone)
+        self._count(request, time.perf_counter() - started)
         return Outcome(rendered, locale, refused or (private and not request.is_private), reply, user_key)
+
+    def _count(self, request: Request, seconds: float) -> None:
+        """An update answered, and how long it took, by platform and registered command (never what was typed)."""
+        command = self.commands.get((request.command or "").lower())
+        label = BUTTON if request.button_token is not None else command.name if command is not None else OTHER
+        UPDATES.labels(platform=request.platform).inc()
+        HANDLING_SECONDS.labels(platform=request.platform, command=label).observe(seconds)
 
     def _secret(self, request: Request) -> str | None:
         """The secret a message carries: what its command says of its arguments, else a key or recovery phrase

@@ -28,6 +28,8 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
+from bot.metrics import job_run
+
 log = logging.getLogger(__name__)
 
 SNAPSHOT_JOB = "points:snapshot"
@@ -131,10 +133,11 @@ class Schedule:
             return
         self._running = asyncio.current_task()
         try:
-            result = await self._snapshot.run(self.due_day())
-            log.info("points snapshot: %s", result)
-            for then in self._after_snapshot:
-                await then()
+            with job_run(SNAPSHOT_JOB):  # counted in bot.metrics, a failure too
+                result = await self._snapshot.run(self.due_day())
+                log.info("points snapshot: %s", result)
+                for then in self._after_snapshot:
+                    await then()
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -170,11 +173,13 @@ class Schedule:
 
 
 def _logged(name: str, run: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Coroutine[Any, Any, None]]:
-    """A job's coroutine whose failure is logged with the job's name, never raised into the scheduler."""
+    """A job's coroutine whose failure is logged with the job's name, never raised into the scheduler; its runs and
+    failures are counted (bot.metrics)."""
 
     async def job(*args: Any) -> None:
         try:
-            await run(*args)
+            with job_run(name):
+                await run(*args)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from bot.storage.db import Database
+from bot.storage.points import PointRows
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud or typed from a screenshot
 CODE_LENGTH = 8
@@ -37,53 +38,29 @@ def code_from(text: str) -> str | None:
 class Referrals:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
-        self._db = db
+        self._rows = PointRows(db, clock)
 
     async def code_of(self, user_id: int) -> str:
         """The user's invite code, made the first time it is asked for."""
-        row = await self._db.fetch_one("SELECT code FROM referral_codes WHERE user_id = ?", (user_id,))
-        if row:
-            return str(row[0])
-        while True:
-            code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-            async with self._db.transaction() as tx:
-                await tx.execute("INSERT OR IGNORE INTO referral_codes (user_id, code) VALUES (?, ?)", (user_id, code))
-                mine = await tx.fetch_one("SELECT code FROM referral_codes WHERE user_id = ?", (user_id,))
-            if mine:  # ours, or one a concurrent call made first; a clash with another user's code retries
-                return str(mine[0])
+        code = await self._rows.code_of(user_id)
+        while code is None:  # a clash with another user's code tries another
+            code = await self._rows.add_code(user_id, "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH)))
+        return code
 
     async def start(self, user_id: int, code_text: str | None, now: int | None = None) -> Joined | None:
         """Record the user's first /start, with the referrer `code_text` names; None when there is no code
         and this is the first start. A later /start never changes anything."""
         now = int(self._clock()) if now is None else now
         code = code_from(code_text) if code_text else None
-        async with self._db.transaction() as tx:
-            first = await tx.execute("UPDATE users SET started_at = ? WHERE id = ? AND started_at IS NULL", (now, user_id))
-            if not code_text:
-                return None
-            if not first:
-                return "already_started"
-            if code is None:
-                return "malformed"
-            row = await tx.fetch_one("SELECT user_id FROM referral_codes WHERE code = ?", (code,))
-            if row is None:
-                return "unknown"
-            referrer = int(row[0])
-            if referrer == user_id:
-                return "self"
-            chain = await tx.fetch_one(
-                """WITH RECURSIVE up (id, depth) AS (
-                     SELECT ?, 0 UNION ALL
-                     SELECT r.referrer_id, up.depth + 1 FROM up JOIN referrals r ON r.invitee_id = up.id WHERE up.depth < 64)
-                   SELECT 1 FROM up WHERE id = ? LIMIT 1""",
-                (referrer, user_id),
-            )
-            if chain is not None:
-                return "cycle"
-            await tx.execute("INSERT OR IGNORE INTO referrals (invitee_id, referrer_id, joined_at) VALUES (?, ?, ?)",
-                             (user_id, referrer, now))
-            return "joined"
+        outcome = await self._rows.start(user_id, code, now)
+        if not code_text:
+            return None
+        if outcome == "already_started":
+            return outcome
+        if code is None:
+            return "malformed"
+        assert outcome != "first"
+        return outcome
 
     async def referrer_of(self, user_id: int) -> int | None:
-        row = await self._db.fetch_one("SELECT referrer_id FROM referrals WHERE invitee_id = ?", (user_id,))
-        return int(row[0]) if row else None
+        return await self._rows.referrer_of(user_id)

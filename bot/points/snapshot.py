@@ -8,7 +8,8 @@
 3. walks the live wallets in id order, `batch_wallets` at a time, each batch's balances (every index token,
    every staking token, sSOSO) and locked LP (AssetLocking's `lockDatas(token, user)` for every LP token,
    `bot.points.locks`) in one Multicall3 `eth_call`, and stores each batch's holdings with the cursor in one
-   transaction: a crash loses at most the batch in flight, and the next run resumes after the last stored one;
+   transaction: a crash loses at most the batch in flight, and the next run resumes after the last stored one
+   (two runs at once: the one that moves the cursor on from where it read it stores the batch);
 4. hands the day to `Ledger.credit`, which credits it once.
 
 A symbol no source prices at the block (bot.market.prices: a partial NAV) is valued with its last fresh price, and the
@@ -36,6 +37,7 @@ from bot.points.ledger import Ledger
 from bot.points.locks import LockedLp
 from bot.chain.profile import Profile
 from bot.storage.db import Database
+from bot.storage.points import Holding, PointRows
 from bot.storage.prices import Fallback, LastFreshPriceRows
 
 E4 = 10_000
@@ -64,7 +66,7 @@ class Snapshotter:
     def __init__(self, db: Database, chain: Chain, market: Market, profile: Profile, ledger: Ledger,
                  config: PointsConfig, clock: Callable[[], float] = time.time,
                  prices: LastFreshPriceRows | None = None) -> None:
-        self._db = db
+        self._rows = PointRows(db, clock)
         self._chain = chain
         self._market = market
         self._profile = profile
@@ -91,8 +93,8 @@ class Snapshotter:
         day = day or self.today()
         block = await self._fix_block(day)
         if block is None:
-            done = await self._db.fetch_one("SELECT block FROM point_snapshots WHERE day = ?", (day.isoformat(),))
-            return SnapshotResult(day, int(done[0]) if done else 0, 0, False, self._chain.round_trips - trips, time.perf_counter() - started)
+            done = await self._rows.snapshot_day(day.isoformat())
+            return SnapshotResult(day, done.block if done else 0, 0, False, self._chain.round_trips - trips, time.perf_counter() - started)
         extra = self._pair_calls()
         snap, pair_results = await self._market.snapshot_at(block, extra)
         snap = await self._with_fallbacks(day, snap)
@@ -133,17 +135,12 @@ class Snapshotter:
     async def _fix_block(self, day: date) -> int | None:
         """The day's block (fixed on the first run); None when the day is credited already."""
         d = day.isoformat()
-        row = await self._db.fetch_one("SELECT block, state FROM point_snapshots WHERE day = ?", (d,))
+        row = await self._rows.snapshot_day(d)
         if row is None:
             head = await self._chain.block_number()
             stamp = await self._chain.w3.eth.get_block(head)
-            async with self._db.transaction() as tx:
-                await tx.execute(
-                    "INSERT OR IGNORE INTO point_snapshots (day, epoch, block, timestamp, state, started_at) VALUES (?, ?, ?, ?, 'reading', ?)",
-                    (d, self._config.epoch_of(day).name, head, int(stamp["timestamp"]), int(self._clock())))
-            row = await self._db.fetch_one("SELECT block, state FROM point_snapshots WHERE day = ?", (d,))
-            assert row is not None
-        return None if row["state"] == "credited" else int(row["block"])
+            row = await self._rows.open_day(d, self._config.epoch_of(day).name, head, int(stamp["timestamp"]))
+        return None if row.state == "credited" else row.block
 
     def _pair_calls(self) -> list[Call]:
         calls = []
@@ -172,22 +169,21 @@ class Snapshotter:
         soso_price = snap.prices.get(self._profile.soso.symbol) if self._profile.soso is not None else None
         read = 0
         while True:
-            row = await self._db.fetch_one("SELECT next_wallet FROM point_snapshots WHERE day = ?", (d,))
-            assert row is not None
-            batch = await self._db.fetch_all(
-                """SELECT id, user_id, address FROM wallets WHERE removed_at IS NULL AND id >= ? ORDER BY id LIMIT ?""",
-                (int(row[0]), self._config.batch_wallets))
+            day_row = await self._rows.snapshot_day(d)
+            if day_row is None or day_row.state != "reading":  # another run credited the day meanwhile
+                return read
+            batch = await self._rows.wallets_from(day_row.next_wallet, self._config.batch_wallets)
             if not batch:
                 return read
             calls: list[Call] = []
             for w in batch:
-                calls += [Call(s.token, p.BALANCE_OF, (str(w["address"]),)) for s in self._slots]
-                calls += self._locks.calls(str(w["address"])) if self._locks is not None else []
+                calls += [Call(s.token, p.BALANCE_OF, (w.address,)) for s in self._slots]
+                calls += self._locks.calls(w.address) if self._locks is not None else []
             results = await self._chain.multicall(calls, block=block)
-            rows: list[tuple[str, int, str, str, str, int]] = []
+            rows: list[Holding] = []
             it = iter(results)
             for w in batch:
-                address, user = str(w["address"]), int(w["user_id"])
+                address, user = w.address, w.user_id
                 for slot in self._slots:
                     res = next(it)
                     units = int(res.one()) if res.ok else 0
@@ -195,17 +191,14 @@ class Snapshotter:
                         continue
                     price = soso_price if slot.source == "soso" else (snap.indexes[slot.index].price if slot.index in snap.indexes else None)
                     if price is not None:
-                        rows.append((d, user, address, slot.index, slot.source, _e4(from_base_units(units, slot.decimals) * price)))
+                        rows.append(Holding(user, address, slot.index, slot.source, _e4(from_base_units(units, slot.decimals) * price)))
                 locked = self._locks.amounts(it) if self._locks is not None else {}
                 for token, units in locked.items():
                     if token in lp_e4:  # else the pair could not be valued at this block
                         index, per_unit = lp_e4[token]
-                        rows.append((d, user, address, index, "locked", _e4(per_unit * units / E4)))
-            async with self._db.transaction() as tx:
-                await tx.executemany("INSERT OR IGNORE INTO point_holdings VALUES (?, ?, ?, ?, ?, ?)", rows)
-                await tx.execute("UPDATE point_snapshots SET next_wallet = ? WHERE day = ? AND next_wallet = ?",
-                                 (int(batch[-1]["id"]) + 1, d, int(row[0])))
-            read += len(batch)
+                        rows.append(Holding(user, address, index, "locked", _e4(per_unit * units / E4)))
+            if await self._rows.store_batch(d, day_row.next_wallet, batch[-1].id + 1, rows):
+                read += len(batch)  # else another run stored this batch first: go on from where it got
 
 
 def _e4(usd: Decimal) -> int:

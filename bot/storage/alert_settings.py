@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import exists, func, select
+
 from bot.storage.db import Database
 from bot.storage.outbox import KIND_SWITCHES
+from bot.storage.schema import alert_settings, point_totals, user_settings, users
 
 DEFAULT_DIGEST_AT = 9 * 60  # 09:00 in the user's zone
 
@@ -18,13 +21,18 @@ class AlertSettingsRow:
 
 
 class AlertSettingsRows:
+    """Every write is one INSERT … ON CONFLICT (user_id) DO UPDATE of the columns it sets: safe when two
+    processes write one user's settings at once (PostgreSQL), and nothing is read before it."""
+
     def __init__(self, db: Database) -> None:
         self._db = db
 
     async def get(self, user_id: int) -> AlertSettingsRow:
-        cols = ", ".join(KIND_SWITCHES)
+        s = alert_settings
         row = await self._db.fetch_one(
-            f"SELECT {cols}, quiet_start, quiet_end, digest_at FROM alert_settings WHERE user_id = ?", (user_id,))
+            select(*(s.c[k] for k in KIND_SWITCHES), s.c.quiet_start, s.c.quiet_end, s.c.digest_at)
+            .where(s.c.user_id == user_id)
+        )
         if row is None:
             return AlertSettingsRow({k: True for k in KIND_SWITCHES}, None, DEFAULT_DIGEST_AT)
         n = len(KIND_SWITCHES)
@@ -34,35 +42,34 @@ class AlertSettingsRows:
     async def set_switch(self, user_id: int, kind: str, on: bool) -> None:
         if kind not in KIND_SWITCHES:
             raise ValueError(f"not an alert kind: {kind}")
-        async with self._db.transaction() as tx:
-            await tx.execute(
-                f"""INSERT INTO alert_settings (user_id, {kind}) VALUES (?, ?)
-                    ON CONFLICT (user_id) DO UPDATE SET {kind} = excluded.{kind}""", (user_id, int(on)))
+        await self._upsert(user_id, {kind: int(on)})
 
     async def set_quiet(self, user_id: int, window: tuple[int, int] | None) -> None:
         start, end = window if window is not None else (None, None)
-        async with self._db.transaction() as tx:
-            await tx.execute(
-                """INSERT INTO alert_settings (user_id, quiet_start, quiet_end) VALUES (?, ?, ?)
-                   ON CONFLICT (user_id) DO UPDATE SET quiet_start = excluded.quiet_start, quiet_end = excluded.quiet_end""",
-                (user_id, start, end))
+        await self._upsert(user_id, {"quiet_start": start, "quiet_end": end})
 
     async def set_digest_at(self, user_id: int, minute: int) -> None:
+        await self._upsert(user_id, {"digest_at": minute})
+
+    async def _upsert(self, user_id: int, values: dict[str, int | None]) -> None:
+        """Set these columns of the user's row, created with the defaults for the rest if there is none."""
         async with self._db.transaction() as tx:
-            await tx.execute(
-                """INSERT INTO alert_settings (user_id, digest_at) VALUES (?, ?)
-                   ON CONFLICT (user_id) DO UPDATE SET digest_at = excluded.digest_at""", (user_id, minute))
+            stmt = tx.insert(alert_settings).values(user_id=user_id, **values)
+            await tx.execute(stmt.on_conflict_do_update(index_elements=["user_id"],
+                                                        set_={k: stmt.excluded[k] for k in values}))
 
     async def digest_readers(self, user_id: int | None = None) -> list[tuple[int, int, str]]:
         """(user, digest minute, time zone) of users who receive the digest and have points to report (all of
         them, or just `user_id`)."""
-        rows = await self._db.fetch_all(
-            f"""SELECT u.id, COALESCE(s.digest_at, {DEFAULT_DIGEST_AT}), COALESCE(us.timezone, 'UTC')
-                FROM users u
-                LEFT JOIN alert_settings s ON s.user_id = u.id
-                LEFT JOIN user_settings us ON us.user_id = u.id
-                WHERE COALESCE(s.digest, 1) = 1 AND u.dm_chat IS NOT NULL AND u.blocked_at IS NULL
-                  AND EXISTS (SELECT 1 FROM point_totals t WHERE t.user_id = u.id)
-                  AND (? IS NULL OR u.id = ?)""",
-            (user_id, user_id))
+        s, us = alert_settings, user_settings
+        query = (
+            select(users.c.id, func.coalesce(s.c.digest_at, DEFAULT_DIGEST_AT), func.coalesce(us.c.timezone, "UTC"))
+            .select_from(users.outerjoin(s, s.c.user_id == users.c.id).outerjoin(us, us.c.user_id == users.c.id))
+            .where(func.coalesce(s.c.digest, 1) == 1, users.c.dm_chat.is_not(None), users.c.blocked_at.is_(None),
+                   exists().where(point_totals.c.user_id == users.c.id))
+            .order_by(users.c.id)
+        )
+        if user_id is not None:
+            query = query.where(users.c.id == user_id)
+        rows = await self._db.fetch_all(query)
         return [(int(r[0]), int(r[1]), str(r[2])) for r in rows]

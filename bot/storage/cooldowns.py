@@ -7,13 +7,15 @@ so a watch is open while `notified_end` differs from `ends_at`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-import aiosqlite
+from sqlalchemy import Row, delete, or_, select, update
 
 from bot.storage.db import Database
+from bot.storage.schema import cooldown_watch as t
 
-_COLUMNS = "user_id, token, address, ends_at, notified_end"
-_OPEN = "(notified_end IS NULL OR notified_end != ends_at)"
+_COLUMNS = (t.c.user_id, t.c.token, t.c.address, t.c.ends_at, t.c.notified_end)
+_OPEN = or_(t.c.notified_end.is_(None), t.c.notified_end != t.c.ends_at)
 
 
 @dataclass(frozen=True)
@@ -29,49 +31,49 @@ class CooldownWatch:
         return self.notified_end != self.ends_at
 
 
-def _watch(row: aiosqlite.Row) -> CooldownWatch:
+def _watch(row: Row[Any]) -> CooldownWatch:
     return CooldownWatch(int(row[0]), str(row[1]), str(row[2]), int(row[3]), None if row[4] is None else int(row[4]))
 
 
 class CooldownWatchRows:
+    """Every write is one statement conditional on the row as it is then (an upsert, an UPDATE or DELETE whose
+    WHERE compares the stored end): nothing is read first, so processes writing at once need no lock."""
+
     def __init__(self, db: Database) -> None:
         self._db = db
 
     async def watch(self, user_id: int, token: str, address: str, ends_at: int) -> None:
         """Await the end `ends_at` of this user's cooldown in `token` (replacing any earlier end)."""
         async with self._db.transaction() as tx:
-            await tx.execute(
-                f"""INSERT INTO cooldown_watch ({_COLUMNS}) VALUES (?, ?, ?, ?, NULL)
-                    ON CONFLICT (user_id, token) DO UPDATE SET address = excluded.address, ends_at = excluded.ends_at""",
-                (user_id, token, address, ends_at),
-            )
+            new = tx.insert(t).values(user_id=user_id, token=token, address=address, ends_at=ends_at, notified_end=None)
+            await tx.execute(new.on_conflict_do_update(
+                index_elements=[t.c.user_id, t.c.token],
+                set_={"address": new.excluded.address, "ends_at": new.excluded.ends_at},
+            ))
 
     async def get(self, user_id: int, token: str) -> CooldownWatch | None:
-        row = await self._db.fetch_one(f"SELECT {_COLUMNS} FROM cooldown_watch WHERE user_id = ? AND token = ?",
-                                       (user_id, token))
+        row = await self._db.fetch_one(select(*_COLUMNS).where(t.c.user_id == user_id, t.c.token == token))
         return _watch(row) if row else None
 
     async def open(self) -> list[CooldownWatch]:
         """Every watch whose end was not told yet."""
-        return [_watch(r) for r in await self._db.fetch_all(f"SELECT {_COLUMNS} FROM cooldown_watch WHERE {_OPEN}")]
+        return [_watch(r) for r in await self._db.fetch_all(select(*_COLUMNS).where(_OPEN))]
 
     async def due(self, chain_now: int) -> list[CooldownWatch]:
-        """Open watches whose end the chain has reached."""
+        """Open watches whose end the chain has reached (earliest end first)."""
         rows = await self._db.fetch_all(
-            f"SELECT {_COLUMNS} FROM cooldown_watch WHERE {_OPEN} AND ends_at <= ? ORDER BY ends_at", (chain_now,))
+            select(*_COLUMNS).where(_OPEN, t.c.ends_at <= chain_now).order_by(t.c.ends_at, t.c.user_id))
         return [_watch(r) for r in rows]
 
     async def notified(self, user_id: int, token: str, end: int) -> None:
         """The alert for end `end` was queued: the watch is closed (until an unstake moves the end again). A later
         end recorded meanwhile (a new unstake) stays open."""
         async with self._db.transaction() as tx:
-            await tx.execute(
-                "UPDATE cooldown_watch SET ends_at = ?, notified_end = ? WHERE user_id = ? AND token = ? AND ends_at <= ?",
-                (end, end, user_id, token, end))
+            await tx.execute(update(t).where(t.c.user_id == user_id, t.c.token == token, t.c.ends_at <= end)
+                             .values(ends_at=end, notified_end=end))
 
     async def forget(self, user_id: int, token: str, ends_at: int) -> None:
         """Nothing is cooling down any more (claimed already): no alert for the end `ends_at`. A later end recorded
         meanwhile (a new unstake) stays."""
         async with self._db.transaction() as tx:
-            await tx.execute("DELETE FROM cooldown_watch WHERE user_id = ? AND token = ? AND ends_at <= ?",
-                             (user_id, token, ends_at))
+            await tx.execute(delete(t).where(t.c.user_id == user_id, t.c.token == token, t.c.ends_at <= ends_at))

@@ -33,7 +33,6 @@ from sqlalchemy.dialects import sqlite as lite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql import Executable
-from sqlalchemy.sql.dml import Insert
 
 from bot.storage.private import private_file
 
@@ -73,16 +72,12 @@ def _statement(stmt: Statement) -> Executable:
     return _text(stmt) if isinstance(stmt, str) else stmt
 
 
-def _positional(params: Any) -> bool:  # TRANSITION (issue 17): removed once every query is ported
-    return isinstance(params, (tuple, list)) and not (params and isinstance(params[0], Mapping))
+# psycopg reports no row count for an INSERT unless asked (SQLAlchemy then says -1): `execute` returns rows changed.
+_COUNTED = {"preserve_rowcount": True}
 
 
-async def _run(conn: AsyncConnection, stmt: Statement, params: Any) -> Any:
-    if isinstance(stmt, str) and _positional(params):  # TRANSITION: SQLite's ? parameters, driver SQL
-        return await conn.exec_driver_sql(stmt, tuple(params))
-    if isinstance(stmt, str) and params is None and "?" in stmt:
-        return await conn.exec_driver_sql(stmt)
-    return await conn.execute(_statement(stmt), params)
+async def _run(conn: AsyncConnection, stmt: Statement, params: Params) -> Any:
+    return await conn.execute(_statement(stmt), params, execution_options=_COUNTED)
 
 
 async def _to_the_end(statement: Awaitable[Any]) -> None:
@@ -111,7 +106,7 @@ class _Queries:
 
     dialect: Dialect
 
-    def insert(self, table: Table) -> Insert:
+    def insert(self, table: Table) -> lite.Insert | pg.Insert:
         """The dialect's INSERT, with `on_conflict_do_nothing`/`on_conflict_do_update` and `returning`: the one
         way the code writes an upsert."""
         return lite.insert(table) if self.dialect == "sqlite" else pg.insert(table)
@@ -128,15 +123,9 @@ class _Queries:
             return int(result.rowcount)
 
     async def execute_many(self, stmt: Statement, rows: Sequence[Mapping[str, Any]]) -> None:
-        rows = list(rows)
         if rows:
             async with self._connection() as conn:
-                if isinstance(stmt, str) and not isinstance(rows[0], Mapping):  # TRANSITION
-                    await conn.exec_driver_sql(stmt, [tuple(r) for r in rows])
-                else:
-                    await conn.execute(_statement(stmt), rows)
-
-    executemany = execute_many  # TRANSITION
+                await conn.execute(_statement(stmt), list(rows))
 
     async def fetch_one(self, stmt: Statement, params: Params = None) -> Row[Any] | None:
         async with self._connection() as conn:

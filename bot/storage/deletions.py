@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import delete, select
+
 from bot.storage.db import Database
+from bot.storage.schema import pending_deletions
 
 
 @dataclass(frozen=True)
@@ -26,19 +29,22 @@ class PendingDeletionRows:
     async def add(self, pending: PendingDeletion) -> None:
         """Promise to delete this message at `due_at` (a second promise for the same message replaces it)."""
         async with self._db.transaction() as tx:
-            await tx.execute(
-                """INSERT INTO pending_deletions (platform, chat_id, message_id, due_at) VALUES (?, ?, ?, ?)
-                   ON CONFLICT (platform, chat_id, message_id) DO UPDATE SET due_at = excluded.due_at""",
-                (pending.platform, pending.chat_id, pending.message_id, pending.due_at),
-            )
+            insert = tx.insert(pending_deletions).values(platform=pending.platform, chat_id=pending.chat_id,
+                                                         message_id=pending.message_id, due_at=pending.due_at)
+            await tx.execute(insert.on_conflict_do_update(
+                index_elements=[pending_deletions.c.platform, pending_deletions.c.chat_id, pending_deletions.c.message_id],
+                set_={"due_at": insert.excluded.due_at}))
 
     async def of(self, platform: str) -> list[PendingDeletion]:
         """Every deletion `platform` still owes, the earliest first."""
+        t = pending_deletions
         rows = await self._db.fetch_all(
-            "SELECT chat_id, message_id, due_at FROM pending_deletions WHERE platform = ? ORDER BY due_at", (platform,))
-        return [PendingDeletion(platform, str(r[0]), str(r[1]), int(r[2])) for r in rows]
+            select(t.c.chat_id, t.c.message_id, t.c.due_at).where(t.c.platform == platform)
+            .order_by(t.c.due_at, t.c.chat_id, t.c.message_id))
+        return [PendingDeletion(platform, str(r.chat_id), str(r.message_id), int(r.due_at)) for r in rows]
 
     async def done(self, pending: PendingDeletion) -> None:
+        t = pending_deletions
         async with self._db.transaction() as tx:
-            await tx.execute("DELETE FROM pending_deletions WHERE platform = ? AND chat_id = ? AND message_id = ?",
-                             (pending.platform, pending.chat_id, pending.message_id))
+            await tx.execute(delete(t).where(t.c.platform == pending.platform, t.c.chat_id == pending.chat_id,
+                                             t.c.message_id == pending.message_id))

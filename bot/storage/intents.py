@@ -1,11 +1,19 @@
-"""Intents and their transactions: the only SQL the trade pipeline runs.
+"""Intents and their transactions: the only SQL the trade pipeline runs (SQLAlchemy Core on bot.storage.schema).
 
 Every move of an intent is a compare-and-set on its current state inside one write transaction
-(`UPDATE … WHERE id = ? AND state = ?`): of two Confirm presses, on one device or two, exactly one moves
-`quoted` to `confirmed`; the other gets False and sends nothing. Signed transactions are stored with their
-hash before they are broadcast, so a crash at any point leaves something reconciliation can finish.
-A connected wallet's transactions are recorded by the hash its wallet reported (`record_wallet_tx`): no raw
-bytes, and the nonce and fees only when the node knew the transaction at the time.
+(`UPDATE … WHERE id = :id AND state = :old`, its rowcount checked): of two Confirm presses, on one device or two,
+in one process or two, exactly one moves `quoted` to `confirmed`; the other gets False and sends nothing. On
+PostgreSQL (READ COMMITTED, writers concurrent) the UPDATE that comes second waits for the first's row lock and
+then re-checks its WHERE on the row as committed, so it changes nothing: the same answer SQLite's single writer
+gives. A transaction's state moves forward the same way (`_TX_FROM`: signed → sent → replaced → mined | reverted |
+dropped, each UPDATE conditional on the states it may leave). Signed transactions are stored with their hash
+before they are broadcast, so a crash at any point leaves something reconciliation can finish. A connected
+wallet's transactions are recorded by the hash its wallet reported (`record_wallet_tx`): no raw bytes, and the
+nonce and fees only when the node knew the transaction at the time.
+
+Lock order on PostgreSQL: a write transaction that changes an intent's transactions first locks the intent's row
+(`_lock_intents`, or the conditional UPDATE of a move), then the transactions' rows: two processes working on one
+intent queue up behind each other instead of deadlocking on its transactions' rows.
 """
 
 from __future__ import annotations
@@ -16,21 +24,43 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import aiosqlite
+from sqlalchemy import Row, ScalarSelect, Update, func, insert, select, update
+from sqlalchemy.sql import ColumnElement
 
 from bot.logs import public_hash
 from bot.storage.db import Database, Tx
+from bot.storage.schema import intent_txs, intents
 from bot.trading.intents import UNFINISHED, Intent, State, may_move
 from bot.trading.params import KindParams, to_json
 
 _INTENT_COLS = (
-    "id, user_id, address, kind, chain_id, params, state, quote_expires_at, platform, chat_id, "
-    "message_ref, result"
+    intents.c.id, intents.c.user_id, intents.c.address, intents.c.kind, intents.c.chain_id, intents.c.params,
+    intents.c.state, intents.c.quote_expires_at, intents.c.platform, intents.c.chat_id, intents.c.message_ref,
+    intents.c.result,
 )
 _TX_COLS = (
-    "id, intent_id, step, purpose, address, nonce, raw_tx, tx_hash, max_fee, priority_fee, state, replaced_by, "
-    "block, signed_at, sent_at"
+    intent_txs.c.id, intent_txs.c.intent_id, intent_txs.c.step, intent_txs.c.purpose, intent_txs.c.address,
+    intent_txs.c.nonce, intent_txs.c.raw_tx, intent_txs.c.tx_hash, intent_txs.c.max_fee, intent_txs.c.priority_fee,
+    intent_txs.c.state, intent_txs.c.replaced_by, intent_txs.c.block, intent_txs.c.signed_at, intent_txs.c.sent_at,
 )
+_LIVE = ("signed", "sent")
+# A stored transaction's state -> the states it may be reached from (forward only; mined, reverted and dropped are
+# final). A replaced transaction may still mine (or be dropped) instead of its replacement.
+_TX_FROM: dict[str, tuple[str, ...]] = {
+    "sent": ("signed",),
+    "replaced": _LIVE,
+    "mined": (*_LIVE, "replaced"),
+    "reverted": (*_LIVE, "replaced"),
+    "dropped": (*_LIVE, "replaced"),
+}
+
+
+class _Undo(Exception):
+    """Raised inside a write transaction to roll back what it wrote and answer `answer` instead."""
+
+    def __init__(self, answer: Any) -> None:
+        super().__init__(answer)
+        self.answer = answer
 
 
 @dataclass(frozen=True)
@@ -87,7 +117,7 @@ class TxRow:
         return self.state in ("signed", "sent")
 
 
-def _intent(row: aiosqlite.Row) -> Intent:
+def _intent(row: Row[Any]) -> Intent:
     return Intent(
         id=int(row[0]), user_id=int(row[1]), address=str(row[2]), kind=str(row[3]), chain_id=int(row[4]),
         params=json.loads(row[5]), state=State(row[6]), quote_expires_at=int(row[7]), platform=str(row[8]),
@@ -95,7 +125,7 @@ def _intent(row: aiosqlite.Row) -> Intent:
     )
 
 
-def _tx(row: aiosqlite.Row) -> TxRow:
+def _tx(row: Row[Any]) -> TxRow:
     if row[6] is not None:  # signed here (raw bytes stored): its hash is public, as the log filter must know
         public_hash(str(row[7]))
     return TxRow(
@@ -107,6 +137,25 @@ def _tx(row: aiosqlite.Row) -> TxRow:
 
 def _int(value: Any) -> int | None:
     return None if value is None else int(value)
+
+
+def _tx_moves(to: str, *where: ColumnElement[bool]) -> Update:
+    """The conditional UPDATE moving the transactions `where` selects to state `to`: only those in a state that
+    `to` may follow move (its rowcount says how many did); add the other columns it sets with `.values`."""
+    if to not in _TX_FROM:
+        raise ValueError(f"a transaction's state may not move to {to}")
+    return update(intent_txs).where(*where, intent_txs.c.state.in_(_TX_FROM[to])).values(state=to)
+
+
+async def _lock_intents(tx: Tx, *where: ColumnElement[bool]) -> None:
+    """Lock the rows of the intents `where` selects, in id order, until `tx` ends (PostgreSQL; SQLite's one writer
+    holds the whole database already): taken before their transactions' rows, see the module docstring."""
+    await tx.fetch_all(select(intents.c.id).where(*where).order_by(intents.c.id).with_for_update())
+
+
+def _chain_of(intent_id: int) -> ScalarSelect[Any]:
+    """The intent's chain id, as a subquery: a transaction row carries its intent's chain (nonces are per chain)."""
+    return select(intents.c.chain_id).where(intents.c.id == intent_id).scalar_subquery()
 
 
 class IntentRows:
@@ -133,38 +182,34 @@ class IntentRows:
         """Store a new intent in state `quoted`; returns its id."""
         now = int(self._clock())
         async with self._db.transaction() as tx:
-            row = await tx.fetch_one(
-                """INSERT INTO intents (user_id, address, kind, chain_id, params, state, quote_expires_at,
-                                        platform, chat_id, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
-                (user_id, address, kind, chain_id, json.dumps(params), State.QUOTED.value, expires_at,
-                 platform, chat_id, now, now),
-            )
-        assert row is not None
-        return int(row[0])
+            new_id = await tx.scalar(insert(intents).values(
+                user_id=user_id, address=address, kind=kind, chain_id=chain_id, params=json.dumps(params),
+                state=State.QUOTED.value, quote_expires_at=expires_at, platform=platform, chat_id=chat_id,
+                created_at=now, updated_at=now,
+            ).returning(intents.c.id))
+        return int(new_id)
 
     async def get(self, intent_id: int) -> Intent | None:
-        row = await self._db.fetch_one(f"SELECT {_INTENT_COLS} FROM intents WHERE id = ?", (intent_id,))
+        row = await self._db.fetch_one(select(*_INTENT_COLS).where(intents.c.id == intent_id))
         return None if row is None else _intent(row)
 
     async def _move(
         self, tx: Tx, intent_id: int, old: State, new: State, *, result: dict[str, Any] | None = None,
         message_ref: str | None = None, params: dict[str, Any] | None = None,
     ) -> bool:
+        """The compare-and-set itself: one conditional UPDATE, True only if it changed the row (see the module
+        docstring for why its rowcount is the whole answer on both engines)."""
         if not may_move(old, new):
             raise ValueError(f"intent state may not move from {old.value} to {new.value}")
-        sets, values = ["state = ?", "updated_at = ?"], [new.value, int(self._clock())]
+        values: dict[str, Any] = {"state": new.value, "updated_at": int(self._clock())}
         if result is not None:
-            sets.append("result = ?")
-            values.append(json.dumps(result))
+            values["result"] = json.dumps(result)
         if message_ref is not None:
-            sets.append("message_ref = ?")
-            values.append(message_ref)
+            values["message_ref"] = message_ref
         if params is not None:
-            sets.append("params = ?")
-            values.append(json.dumps(params))
+            values["params"] = json.dumps(params)
         changed = await tx.execute(
-            f"UPDATE intents SET {', '.join(sets)} WHERE id = ? AND state = ?", (*values, intent_id, old.value)
+            update(intents).where(intents.c.id == intent_id, intents.c.state == old.value).values(values)
         )
         return changed == 1
 
@@ -181,13 +226,12 @@ class IntentRows:
         now = self._clock()
         async with self._db.transaction() as tx:
             if not await self._move(tx, intent_id, State.CONFIRMED, State.SIGNED, params=params):
-                return False
-            await tx.executemany(
-                """INSERT INTO intent_txs (intent_id, step, purpose, address, nonce, raw_tx, tx_hash, max_fee,
-                                           priority_fee, state, signed_at, chain_id)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'signed', ?, (SELECT chain_id FROM intents WHERE id = ?))""",
-                [(intent_id, t.step, t.purpose, t.address, t.nonce, t.raw_tx, t.tx_hash, t.max_fee, t.priority_fee, now,
-                  intent_id) for t in txs],
+                return False  # nothing written: another process (or press) moved it first
+            await tx.execute_many(
+                insert(intent_txs).values(chain_id=_chain_of(intent_id)),
+                [{"intent_id": intent_id, "step": t.step, "purpose": t.purpose, "address": t.address, "nonce": t.nonce,
+                  "raw_tx": t.raw_tx, "tx_hash": t.tx_hash, "max_fee": t.max_fee, "priority_fee": t.priority_fee,
+                  "state": "signed", "signed_at": now} for t in txs],
             )
         return True
 
@@ -195,8 +239,8 @@ class IntentRows:
         """Replace the params of an intent still in `state` (a compare-and-set, like a move)."""
         async with self._db.transaction() as tx:
             changed = await tx.execute(
-                "UPDATE intents SET params = ?, updated_at = ? WHERE id = ? AND state = ?",
-                (json.dumps(params), int(self._clock()), intent_id, state.value),
+                update(intents).where(intents.c.id == intent_id, intents.c.state == state.value)
+                .values(params=json.dumps(params), updated_at=int(self._clock()))
             )
         return changed == 1
 
@@ -204,96 +248,123 @@ class IntentRows:
         """Record the hash a connected wallet reported for a step and move `confirmed` to `sent`, atomically.
 
         "same": that hash is already recorded for that step (a repeated report changes nothing); "conflict":
-        the step holds another live hash and `replaces` does not name it, or the steps before it are missing;
-        "refused": the intent is no longer waiting for its wallet (finished, or never confirmed)."""
+        the step holds another live hash and `replaces` does not name it (or `replaces` is no longer live: mined,
+        reverted or dropped meanwhile), or the steps before it are missing; "refused": the intent is no longer
+        waiting for its wallet (finished, or never confirmed)."""
         now = self._clock()
-        async with self._db.transaction() as tx:
-            state = await tx.fetch_one("SELECT state FROM intents WHERE id = ?", (intent_id,))
-            rows = [_tx(r) for r in await tx.fetch_all(
-                f"SELECT {_TX_COLS} FROM intent_txs WHERE intent_id = ? ORDER BY step, id", (intent_id,))]
-            if any(r.step == sent.step and r.tx_hash == sent.tx_hash for r in rows):
-                return "same"
-            if state is None or State(state[0]) not in (State.CONFIRMED, State.SENT):
-                return "refused"
-            live = [r for r in rows if r.step == sent.step and r.state != "replaced"]
-            if (replaces is None and live) or (replaces is not None and [r.id for r in live] != [replaces.id]):
-                return "conflict"
-            if {r.step for r in rows} != set(range(sent.step)) and replaces is None:
-                return "conflict"
-            if replaces is not None:
-                await tx.execute(
-                    "UPDATE intent_txs SET state = 'replaced', replaced_by = ? WHERE id = ?", (sent.tx_hash, replaces.id)
-                )
-            await tx.execute(
-                """INSERT INTO intent_txs (intent_id, step, purpose, address, nonce, raw_tx, tx_hash, max_fee,
-                                           priority_fee, state, signed_at, sent_at, chain_id)
-                   VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, 'sent', ?, ?, (SELECT chain_id FROM intents WHERE id = ?))""",
-                (intent_id, sent.step, sent.purpose, sent.address, sent.nonce, sent.tx_hash, sent.max_fee,
-                 sent.priority_fee, now, now, intent_id),
-            )
-            if State(state[0]) is State.CONFIRMED:
-                await self._move(tx, intent_id, State.CONFIRMED, State.SENT)
+        try:
+            async with self._db.transaction() as tx:
+                # Read-modify-write: the intent's row is locked (SELECT … FOR UPDATE; SQLite's one writer holds the
+                # whole database) before its state and transactions are read, so two reports for one intent, or a
+                # report and the follower ending the intent, run one after the other and the checks below still
+                # hold when the rows are written. The writes are conditional as well, and any refusal rolls back.
+                state = await tx.scalar(select(intents.c.state).where(intents.c.id == intent_id).with_for_update())
+                rows = [_tx(r) for r in await tx.fetch_all(
+                    select(*_TX_COLS).where(intent_txs.c.intent_id == intent_id)
+                    .order_by(intent_txs.c.step, intent_txs.c.id))]
+                if any(r.step == sent.step and r.tx_hash == sent.tx_hash for r in rows):
+                    return "same"
+                if state is None or State(state) not in (State.CONFIRMED, State.SENT):
+                    return "refused"
+                live = [r for r in rows if r.step == sent.step and r.state != "replaced"]
+                if (replaces is None and live) or (replaces is not None and [r.id for r in live] != [replaces.id]):
+                    return "conflict"
+                if {r.step for r in rows} != set(range(sent.step)) and replaces is None:
+                    return "conflict"
+                if State(state) is State.CONFIRMED and not await self._move(tx, intent_id, State.CONFIRMED, State.SENT):
+                    raise _Undo("refused")
+                if replaces is not None and await tx.execute(
+                    _tx_moves("replaced", intent_txs.c.id == replaces.id).values(replaced_by=sent.tx_hash)
+                ) != 1:
+                    raise _Undo("conflict")  # settled meanwhile: a final transaction is never replaced
+                await tx.execute(insert(intent_txs).values(
+                    intent_id=intent_id, step=sent.step, purpose=sent.purpose, address=sent.address, nonce=sent.nonce,
+                    raw_tx=None, tx_hash=sent.tx_hash, max_fee=sent.max_fee, priority_fee=sent.priority_fee,
+                    state="sent", signed_at=now, sent_at=now, chain_id=_chain_of(intent_id),
+                ))
+        except _Undo as undo:
+            answer: Recorded = undo.answer
+            return answer
         return "recorded"
 
-    async def store_replacement(self, old: TxRow, new: NewTx) -> None:
+    async def store_replacement(self, old: TxRow, new: NewTx) -> bool:
         """A fee-bumped replacement for `old` (same nonce), or `old` moved down into a nonce gap (bot.trading.gaps),
-        stored before it is broadcast; `old` is never broadcast again."""
+        stored before it is broadcast; `old` is never broadcast again. False, and nothing stored, if `old` is no
+        longer live (mined, reverted, dropped or replaced meanwhile, e.g. by another process): then `new` must not
+        be broadcast (a transaction moved to another nonce would run the trade a second time)."""
         async with self._db.transaction() as tx:
-            await tx.execute(
-                "UPDATE intent_txs SET state = 'replaced', replaced_by = ? WHERE id = ?", (new.tx_hash, old.id)
-            )
-            await tx.execute(
-                """INSERT INTO intent_txs (intent_id, step, purpose, address, nonce, raw_tx, tx_hash, max_fee,
-                                           priority_fee, state, signed_at, chain_id)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'signed', ?, (SELECT chain_id FROM intents WHERE id = ?))""",
-                (old.intent_id, new.step, new.purpose, new.address, new.nonce, new.raw_tx, new.tx_hash, new.max_fee,
-                 new.priority_fee, self._clock(), old.intent_id),
-            )
+            await _lock_intents(tx, intents.c.id == old.intent_id)
+            if await tx.execute(
+                _tx_moves("replaced", intent_txs.c.id == old.id).values(replaced_by=new.tx_hash)
+            ) != 1:
+                return False  # nothing written
+            await tx.execute(insert(intent_txs).values(
+                intent_id=old.intent_id, step=new.step, purpose=new.purpose, address=new.address, nonce=new.nonce,
+                raw_tx=new.raw_tx, tx_hash=new.tx_hash, max_fee=new.max_fee, priority_fee=new.priority_fee,
+                state="signed", signed_at=self._clock(), chain_id=_chain_of(old.intent_id),
+            ))
+        return True
 
-    async def mark_sent(self, tx_ids: Sequence[int]) -> None:
+    async def mark_sent(self, tx_ids: Sequence[int]) -> int:
+        """`signed` → `sent` for these transactions (broadcast); returns how many moved. One already sent, or
+        settled or replaced meanwhile, is left as it is: a broadcast repeated, or by another process, is no move."""
+        ids = list(tx_ids)
+        if not ids:
+            return 0
         now = self._clock()
         async with self._db.transaction() as tx:
-            await tx.executemany(
-                "UPDATE intent_txs SET state = 'sent', sent_at = COALESCE(sent_at, ?) WHERE id = ? AND state = 'signed'",
-                [(now, i) for i in tx_ids],
+            await _lock_intents(tx, intents.c.id.in_(select(intent_txs.c.intent_id).where(intent_txs.c.id.in_(ids))))
+            return await tx.execute(
+                _tx_moves("sent", intent_txs.c.id.in_(ids))
+                .values(sent_at=func.coalesce(intent_txs.c.sent_at, now))
             )
 
-    async def settle_tx(self, row: TxRow, state: str, block: int | None) -> None:
-        """`row` mined or reverted (at `block`), or dropped; the other transactions of its nonce are dropped."""
-        async with self._db.transaction() as tx:
-            await tx.execute(
-                "UPDATE intent_txs SET state = 'dropped' WHERE address = ? AND nonce = ? AND id != ? "
-                "AND intent_id = ? AND state IN ('signed', 'sent', 'replaced')",
-                (row.address, row.nonce, row.id, row.intent_id),
-            )
-            await tx.execute("UPDATE intent_txs SET state = ?, block = ? WHERE id = ?", (state, block, row.id))
+    async def settle_tx(self, row: TxRow, state: str, block: int | None) -> bool:
+        """`row` mined or reverted (at `block`), or dropped; the other transactions of its nonce are dropped. False,
+        and nothing changed, if `row` was settled already (by another pass or process: the first outcome stays)."""
+        try:
+            async with self._db.transaction() as tx:
+                await _lock_intents(tx, intents.c.id == row.intent_id)
+                # The other transactions of the nonce first: one of them may still be live, and `row` (a replaced
+                # one that mined after all) may only take its place in the one-per-nonce index once it is not.
+                if row.nonce is not None:  # a connected wallet's unknown nonce has no others (NULL equals nothing)
+                    await tx.execute(_tx_moves(
+                        "dropped", intent_txs.c.address == row.address, intent_txs.c.nonce == row.nonce,
+                        intent_txs.c.id != row.id, intent_txs.c.intent_id == row.intent_id,
+                    ))
+                if await tx.execute(_tx_moves(state, intent_txs.c.id == row.id).values(block=block)) != 1:
+                    raise _Undo(False)  # settled already: the drops above are rolled back with it
+        except _Undo:
+            return False
+        return True
 
     async def txs(self, intent_id: int) -> list[TxRow]:
-        rows = await self._db.fetch_all(f"SELECT {_TX_COLS} FROM intent_txs WHERE intent_id = ? ORDER BY step, id", (intent_id,))
+        rows = await self._db.fetch_all(
+            select(*_TX_COLS).where(intent_txs.c.intent_id == intent_id).order_by(intent_txs.c.step, intent_txs.c.id)
+        )
         return [_tx(r) for r in rows]
 
     async def unfinished(self) -> list[Intent]:
         """Intents that were confirmed but have no final outcome yet (oldest first)."""
-        marks = ", ".join("?" for _ in UNFINISHED)
         rows = await self._db.fetch_all(
-            f"SELECT {_INTENT_COLS} FROM intents WHERE state IN ({marks}) ORDER BY id", [s.value for s in UNFINISHED]
+            select(*_INTENT_COLS).where(intents.c.state.in_(sorted(s.value for s in UNFINISHED))).order_by(intents.c.id)
         )
         return [_intent(r) for r in rows]
 
     async def in_state(self, state: State, limit: int = 100) -> list[Intent]:
         """Intents in `state`, newest first (the operator's `indexbot intents --held`)."""
         rows = await self._db.fetch_all(
-            f"SELECT {_INTENT_COLS} FROM intents WHERE state = ? ORDER BY id DESC LIMIT ?", (state.value, limit)
+            select(*_INTENT_COLS).where(intents.c.state == state.value).order_by(intents.c.id.desc()).limit(limit)
         )
         return [_intent(r) for r in rows]
 
     async def recent(self, limit: int = 20) -> list[Intent]:
-        rows = await self._db.fetch_all(f"SELECT {_INTENT_COLS} FROM intents ORDER BY id DESC LIMIT ?", (limit,))
+        rows = await self._db.fetch_all(select(*_INTENT_COLS).order_by(intents.c.id.desc()).limit(limit))
         return [_intent(r) for r in rows]
 
     async def of_user(self, user_id: int, limit: int = 20) -> list[Intent]:
         rows = await self._db.fetch_all(
-            f"SELECT {_INTENT_COLS} FROM intents WHERE user_id = ? ORDER BY id DESC LIMIT ?", (user_id, limit)
+            select(*_INTENT_COLS).where(intents.c.user_id == user_id).order_by(intents.c.id.desc()).limit(limit)
         )
         return [_intent(r) for r in rows]
 
@@ -301,24 +372,29 @@ class IntentRows:
         """Per address, the highest nonce of its transactions on `chain_id` recorded as mined or reverted (raw bytes
         kept: signed by the bot): what the chain must have counted past (bot.trading.gaps.replay_lost)."""
         rows = await self._db.fetch_all(
-            "SELECT address, MAX(nonce) FROM intent_txs WHERE chain_id = ? AND state IN ('mined', 'reverted')"
-            " AND raw_tx IS NOT NULL AND nonce IS NOT NULL GROUP BY address", (chain_id,),
+            select(intent_txs.c.address, func.max(intent_txs.c.nonce))
+            .where(intent_txs.c.chain_id == chain_id, intent_txs.c.state.in_(("mined", "reverted")),
+                   intent_txs.c.raw_tx.is_not(None), intent_txs.c.nonce.is_not(None))
+            .group_by(intent_txs.c.address)
         )
         return {str(r[0]): int(r[1]) for r in rows}
 
     async def settled_txs(self, chain_id: int, address: str, from_nonce: int) -> list[TxRow]:
         """`address`'s mined or reverted transactions on `chain_id` from `from_nonce` on, in nonce order."""
         rows = await self._db.fetch_all(
-            f"SELECT {_TX_COLS} FROM intent_txs WHERE chain_id = ? AND address = ? AND nonce >= ?"
-            " AND state IN ('mined', 'reverted') AND raw_tx IS NOT NULL ORDER BY nonce", (chain_id, address, from_nonce),
+            select(*_TX_COLS)
+            .where(intent_txs.c.chain_id == chain_id, intent_txs.c.address == address, intent_txs.c.nonce >= from_nonce,
+                   intent_txs.c.state.in_(("mined", "reverted")), intent_txs.c.raw_tx.is_not(None))
+            .order_by(intent_txs.c.nonce, intent_txs.c.id)
         )
         return [_tx(r) for r in rows]
 
     async def in_flight_nonces(self, address: str, chain_id: int | None = None) -> list[int]:
         """The nonces `address`'s stored transactions hold that are signed or sent and not settled yet (on
         `chain_id`, when given), ascending: the wallet's own transactions in flight."""
-        rows = await self._db.fetch_all(
-            "SELECT DISTINCT nonce FROM intent_txs WHERE address = ? AND state IN ('signed', 'sent')"
-            " AND nonce IS NOT NULL AND (? IS NULL OR chain_id = ?) ORDER BY nonce", (address, chain_id, chain_id),
-        )
-        return [int(r[0]) for r in rows]
+        query = (select(intent_txs.c.nonce).distinct()
+                 .where(intent_txs.c.address == address, intent_txs.c.state.in_(_LIVE), intent_txs.c.nonce.is_not(None))
+                 .order_by(intent_txs.c.nonce))
+        if chain_id is not None:
+            query = query.where(intent_txs.c.chain_id == chain_id)
+        return [int(r[0]) for r in await self._db.fetch_all(query)]

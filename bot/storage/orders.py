@@ -13,17 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
+from sqlalchemy import Row, case, select, update
 
 from bot.storage.db import Database
+from bot.storage.schema import intents, issuance_orders
 from bot.trading.intents import Intent
 
-_COLS = (
-    "o.id, o.intent_id, o.user_id, o.chain, o.factory, o.index_symbol, o.side, o.nonce, o.amount_in, o.requested_at, "
-    "o.requested_block, o.expected_at, o.state, o.amount_out, o.price, o.cancel_intent, o.settled_at, "
-    "i.address, i.platform, i.chat_id, i.message_ref, i.params"
-)
-_FROM = "FROM issuance_orders o JOIN intents i ON i.id = o.intent_id"
+_o, _i = issuance_orders.c, intents.c
+_ORDERS = select(
+    _o.id, _o.intent_id, _o.user_id, _o.chain, _o.factory, _o.index_symbol, _o.side, _o.nonce, _o.amount_in,
+    _o.requested_at, _o.requested_block, _o.expected_at, _o.state, _o.amount_out, _o.price, _o.cancel_intent,
+    _o.settled_at, _i.address, _i.platform, _i.chat_id, _i.message_ref, _i.params,
+).select_from(issuance_orders.join(intents, _i.id == _o.intent_id))
 
 
 @dataclass(frozen=True)
@@ -72,12 +73,15 @@ class Order:
         return self.params.get("wallet") == "connected"
 
 
-def _order(r: aiosqlite.Row) -> Order:
+def _order(r: Row[Any]) -> Order:
+    def maybe(value: Any) -> int | None:
+        return None if value is None else int(value)
+
     return Order(
-        int(r[0]), int(r[1]), int(r[2]), str(r[3]), str(r[4]), str(r[5]), str(r[6]), int(r[7]), int(r[8]), int(r[9]),
-        int(r[10]), None if r[11] is None else int(r[11]), str(r[12]), None if r[13] is None else int(r[13]),
-        None if r[14] is None else int(r[14]), None if r[15] is None else int(r[15]), None if r[16] is None else int(r[16]),
-        str(r[17]), str(r[18]), str(r[19]), r[20], json.loads(r[21]),
+        int(r.id), int(r.intent_id), int(r.user_id), str(r.chain), str(r.factory), str(r.index_symbol), str(r.side),
+        int(r.nonce), int(r.amount_in), int(r.requested_at), int(r.requested_block), maybe(r.expected_at), str(r.state),
+        maybe(r.amount_out), maybe(r.price), maybe(r.cancel_intent), maybe(r.settled_at),
+        str(r.address), str(r.platform), str(r.chat_id), r.message_ref, json.loads(r.params),
     )
 
 
@@ -92,52 +96,57 @@ class OrderRows:
         if intent.kind not in ("issue", "redeem") or "nonce" not in res:
             return False
         params = intent.params
+        expected_at = res.get("expected_at")
         async with self._db.transaction() as tx:
+            # Known already (the same intent, or the same factory nonce): ON CONFLICT DO NOTHING on any of the
+            # table's unique keys, so two processes recording one receipt make one row.
             return await tx.execute(
-                """INSERT OR IGNORE INTO issuance_orders (intent_id, user_id, chain, factory, index_symbol, side, nonce,
-                       amount_in, requested_at, requested_block, expected_at, state)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')""",
-                (intent.id, intent.user_id, params["chain"], params["factory"], params["index"], intent.kind, int(res["nonce"]),
-                 str(params["amount_in"]), int(res["requested_at"]), int(res["block"]), res.get("expected_at")),
+                tx.insert(issuance_orders).values(
+                    intent_id=intent.id, user_id=intent.user_id, chain=params["chain"], factory=params["factory"],
+                    index_symbol=params["index"], side=intent.kind, nonce=int(res["nonce"]),
+                    amount_in=int(params["amount_in"]), requested_at=int(res["requested_at"]),
+                    requested_block=int(res["block"]), expected_at=None if expected_at is None else int(expected_at),
+                    state="pending",
+                ).on_conflict_do_nothing().execution_options(preserve_rowcount=True)  # psycopg's INSERT row count (else -1)
             ) > 0
 
     async def unrecorded(self) -> list[int]:
         """Mined request intents with no order row (a crash came between the receipt and the row)."""
         rows = await self._db.fetch_all(
-            """SELECT i.id FROM intents i LEFT JOIN issuance_orders o ON o.intent_id = i.id
-               WHERE i.kind IN ('issue', 'redeem') AND i.state = 'mined' AND o.id IS NULL ORDER BY i.id"""
+            select(_i.id).select_from(intents.outerjoin(issuance_orders, _o.intent_id == _i.id))
+            .where(_i.kind.in_(("issue", "redeem")), _i.state == "mined", _o.id.is_(None)).order_by(_i.id)
         )
-        return [int(r[0]) for r in rows]
+        return [int(r.id) for r in rows]
 
     async def get(self, order_id: int) -> Order | None:
-        row = await self._db.fetch_one(f"SELECT {_COLS} {_FROM} WHERE o.id = ?", (order_id,))
+        row = await self._db.fetch_one(_ORDERS.where(_o.id == order_id))
         return None if row is None else _order(row)
 
     async def pending(self) -> list[Order]:
-        return [_order(r) for r in await self._db.fetch_all(f"SELECT {_COLS} {_FROM} WHERE o.state = 'pending' ORDER BY o.id")]
+        return [_order(r) for r in await self._db.fetch_all(_ORDERS.where(_o.state == "pending").order_by(_o.id))]
 
     async def of_user(self, user_id: int, limit: int = 10) -> list[Order]:
         """The user's pending orders, then the latest settled ones, newest first."""
         rows = await self._db.fetch_all(
-            f"SELECT {_COLS} {_FROM} WHERE o.user_id = ? ORDER BY o.state != 'pending', o.id DESC LIMIT ?", (user_id, limit)
+            _ORDERS.where(_o.user_id == user_id)
+            .order_by(case((_o.state == "pending", 0), else_=1), _o.id.desc()).limit(limit)
         )
         return [_order(r) for r in rows]
 
     async def cancelling(self, order_id: int, intent_id: int, before: int | None) -> bool:
         """Mark the order as being cancelled by `intent_id`, if `before` is still its cancellation (compare-and-set:
-        of two Cancel presses one wins)."""
+        of two Cancel presses one wins, on PostgreSQL too, which re-checks the WHERE on the row's latest version)."""
+        still = _o.cancel_intent.is_(None) if before is None else _o.cancel_intent == before
         async with self._db.transaction() as tx:
             return await tx.execute(
-                """UPDATE issuance_orders SET cancel_intent = ?
-                   WHERE id = ? AND state = 'pending' AND cancel_intent IS ?""", (intent_id, order_id, before),
+                update(issuance_orders).where(_o.id == order_id, _o.state == "pending", still)
+                .values(cancel_intent=intent_id)
             ) > 0
 
     async def settle(self, order_id: int, state: str, amount_out: int | None = None, price: int | None = None) -> bool:
-        """pending -> filled | cancelled, once."""
+        """pending -> filled | cancelled, once (a conditional UPDATE on the state)."""
         async with self._db.transaction() as tx:
             return await tx.execute(
-                """UPDATE issuance_orders SET state = ?, amount_out = ?, price = ?, settled_at = ?
-                   WHERE id = ? AND state = 'pending'""",
-                (state, None if amount_out is None else str(amount_out), None if price is None else str(price),
-                 int(self._clock()), order_id),
+                update(issuance_orders).where(_o.id == order_id, _o.state == "pending")
+                .values(state=state, amount_out=amount_out, price=price, settled_at=int(self._clock()))
             ) > 0

@@ -3,7 +3,10 @@ messages. Expired buttons are `Buttons.purge_expired`'s."""
 
 from __future__ import annotations
 
+from sqlalchemy import delete, func
+
 from bot.storage.db import Database
+from bot.storage.schema import audit_log, outbox
 
 FINISHED = ("sent", "blocked", "failed", "cancelled", "unknown")  # never 'pending' or 'sending'
 
@@ -15,10 +18,9 @@ class PurgeRows:
     async def audit_before(self, before: int) -> int:
         """Audit lines whose last event is older than `before`; how many."""
         async with self._db.transaction() as tx:
-            return await tx.execute("DELETE FROM audit_log WHERE COALESCE(last_at, at) < ?", (before,))
+            return await tx.execute(delete(audit_log).where(func.coalesce(audit_log.c.last_at, audit_log.c.at) < before))
 
     async def outbox_finished_before(self, before: int) -> int:
         """Outbox rows finished (sent, refused, cancelled, unknown) and created before `before`; how many."""
-        marks = ",".join("?" * len(FINISHED))
         async with self._db.transaction() as tx:
-            return await tx.execute(f"DELETE FROM outbox WHERE created_at < ? AND state IN ({marks})", (before, *FINISHED))
+            return await tx.execute(delete(outbox).where(outbox.c.created_at < before, outbox.c.state.in_(FINISHED)))

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import Row, delete, exc, func, or_, select, update
 
 from bot.storage.db import Database
+from bot.storage.schema import buttons, users
 
 SEEN_REFRESH_SECONDS = 3600  # last_seen_at is refreshed at most this often per user
 
@@ -33,9 +36,19 @@ class ButtonRow:
     expires_at: int
 
 
+_USER_COLUMNS = (users.c.id, users.c.platform, users.c.platform_user_id, users.c.locale, users.c.platform_locale,
+                 users.c.dm_chat)
+
+
+def _user(row: Row[Any]) -> UserRow:
+    return UserRow(int(row.id), str(row.platform), str(row.platform_user_id), row.locale, row.platform_locale,
+                   row.dm_chat)
+
+
 class UserRows:
     """Users as the platforms identify them. Rows are remembered in memory by this process (the only
     writer of its database), so a message from a known user costs no database round trip."""
+    # "The only writer" holds per process: several processes on one database are a later task of issue 17.
 
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
@@ -57,29 +70,36 @@ class UserRows:
         if (known is not None and now - known[1] < SEEN_REFRESH_SECONDS and known[0].platform_locale == platform_locale
                 and (dm_chat is None or known[0].dm_chat == dm_chat) and (reach is None or known[0].dm_chat is not None)):
             return known[0]
+        # One upsert (INSERT ... ON CONFLICT DO UPDATE): atomic on both engines, so two processes seeing the same
+        # new user at once make one row, and each change is applied to the row as it is when the update runs.
+        changes: dict[str, Any] = {"last_seen_at": int(now), "platform_locale": platform_locale}
+        if dm_chat is not None:
+            changes.update(dm_chat=dm_chat, blocked_at=None)
+        elif reach is not None:
+            changes["dm_chat"] = func.coalesce(users.c.dm_chat, reach)
         async with self._db.transaction() as tx:
             row = await tx.fetch_one(
-                """INSERT INTO users (platform, platform_user_id, display_name, created_at, last_seen_at, platform_locale, dm_chat)
-                   VALUES (?1, ?2, ?3, ?4, ?4, ?5, COALESCE(?6, ?7))
-                   ON CONFLICT (platform, platform_user_id) DO UPDATE
-                   SET last_seen_at = excluded.last_seen_at, platform_locale = excluded.platform_locale,
-                       dm_chat = COALESCE(?6, users.dm_chat, ?7),
-                       blocked_at = CASE WHEN ?6 IS NULL THEN users.blocked_at END
-                   RETURNING id, platform, platform_user_id, locale, platform_locale, dm_chat""",
-                (platform, platform_user_id, display_name, int(now), platform_locale, dm_chat, reach),
+                tx.insert(users)
+                .values(platform=platform, platform_user_id=platform_user_id, display_name=display_name,
+                        created_at=int(now), last_seen_at=int(now), platform_locale=platform_locale,
+                        dm_chat=dm_chat if dm_chat is not None else reach)
+                .on_conflict_do_update(index_elements=[users.c.platform, users.c.platform_user_id], set_=changes)
+                .returning(*_USER_COLUMNS)
             )
         assert row is not None
-        user = UserRow(int(row[0]), str(row[1]), str(row[2]), row[3], row[4], row[5])
+        user = _user(row)
         self._known[(platform, platform_user_id)] = (user, now)
         return user
 
     async def opened_private_chat(self, platform: str, platform_user_id: str, address: str, chat: str) -> None:
         """The platform opened the private chat `address` stood for (`seen`'s `reach`): store its id, unless the
         user has since written from another private chat."""
-        async with self._db.transaction() as tx:
+        async with self._db.transaction() as tx:  # a conditional UPDATE: never overwrites a chat written meanwhile
             await tx.execute(
-                "UPDATE users SET dm_chat = ? WHERE platform = ? AND platform_user_id = ? AND (dm_chat IS NULL OR dm_chat = ?)",
-                (chat, platform, platform_user_id, address),
+                update(users)
+                .where(users.c.platform == platform, users.c.platform_user_id == platform_user_id,
+                       or_(users.c.dm_chat.is_(None), users.c.dm_chat == address))
+                .values(dm_chat=chat)
             )
         self._known.pop((platform, platform_user_id), None)
 
@@ -90,31 +110,29 @@ class UserRows:
                 del self._known[key]
 
     async def by_id(self, user_id: int) -> UserRow | None:
-        row = await self._db.fetch_one(
-            "SELECT id, platform, platform_user_id, locale, platform_locale, dm_chat FROM users WHERE id = ?", (user_id,)
-        )
-        return UserRow(int(row[0]), str(row[1]), str(row[2]), row[3], row[4], row[5]) if row else None
+        row = await self._db.fetch_one(select(*_USER_COLUMNS).where(users.c.id == user_id))
+        return _user(row) if row else None
 
     async def set_locale(self, user_id: int, locale: str | None) -> None:
         async with self._db.transaction() as tx:
-            await tx.execute("UPDATE users SET locale = ? WHERE id = ?", (locale, user_id))
+            await tx.execute(update(users).where(users.c.id == user_id).values(locale=locale))
         for key, (user, at) in list(self._known.items()):
             if user.id == user_id:
                 self._known[key] = (replace(user, locale=locale), at)
 
     async def leaderboard_name(self, user_id: int) -> str | None:
         """The name the user chose for the leaderboard (/name); None: they are shown anonymized."""
-        row = await self._db.fetch_one("SELECT leaderboard_name FROM users WHERE id = ?", (user_id,))
-        return str(row[0]) if row and row[0] is not None else None
+        name = await self._db.scalar(select(users.c.leaderboard_name).where(users.c.id == user_id))
+        return str(name) if name is not None else None
 
     async def set_leaderboard_name(self, user_id: int, name: str | None, key: str | None = None) -> bool:
         """Set (already validated) or clear (None) the user's leaderboard name with its look-alike `key`; False
         (nothing changed) when another user's name has that key."""
         try:
             async with self._db.transaction() as tx:
-                await tx.execute("UPDATE users SET leaderboard_name = ?, leaderboard_key = ? WHERE id = ?",
-                                 (name, key if name is not None else None, user_id))
-        except sqlite3.IntegrityError:  # users_by_leaderboard_key: the name looks like someone else's
+                await tx.execute(update(users).where(users.c.id == user_id)
+                                 .values(leaderboard_name=name, leaderboard_key=key if name is not None else None))
+        except exc.IntegrityError:  # users_by_leaderboard_key: the name looks like someone else's
             return False
         return True
 
@@ -125,12 +143,27 @@ class UserRows:
         if self._names_keyed:
             return 0
         rows = await self._db.fetch_all(
-            "SELECT id, leaderboard_name FROM users WHERE leaderboard_name IS NOT NULL AND leaderboard_key IS NULL ORDER BY id")
+            select(users.c.id, users.c.leaderboard_name)
+            .where(users.c.leaderboard_name.is_not(None), users.c.leaderboard_key.is_(None)).order_by(users.c.id))
         keyed = 0
         for row in rows:
-            keyed += await self.set_leaderboard_name(int(row[0]), str(row[1]), key(str(row[1])))
+            keyed += await self._key_name(int(row.id), str(row.leaderboard_name), key(str(row.leaderboard_name)))
         self._names_keyed = True
         return keyed
+
+    async def _key_name(self, user_id: int, name: str, key: str) -> bool:
+        """Key the name read before, by a conditional UPDATE: a name the user changed since (/name, here or in
+        another process) is theirs and keyed already, and is left as it is. False: not keyed (changed, or it
+        looks like a name keyed before)."""
+        try:
+            async with self._db.transaction() as tx:
+                changed = await tx.execute(
+                    update(users)
+                    .where(users.c.id == user_id, users.c.leaderboard_name == name, users.c.leaderboard_key.is_(None))
+                    .values(leaderboard_key=key))
+        except exc.IntegrityError:  # users_by_leaderboard_key
+            return False
+        return changed == 1
 
 
 class ButtonRows:
@@ -142,24 +175,24 @@ class ButtonRows:
         """Store one row per button and return their opaque tokens (16 random bytes, url-safe)."""
         now = int(self._clock())
         rows = [
-            (secrets.token_urlsafe(16), user_id, action, json.dumps(list(args)), now, now + ttl_seconds)
+            {"token": secrets.token_urlsafe(16), "user_id": user_id, "action": action, "args": json.dumps(list(args)),
+             "created_at": now, "expires_at": now + ttl_seconds}
             for action, args in specs
         ]
         async with self._db.transaction() as tx:
-            await tx.executemany(
-                "INSERT INTO buttons (token, user_id, action, args, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-        return [r[0] for r in rows]
+            await tx.execute_many(buttons.insert(), rows)
+        return [str(r["token"]) for r in rows]
 
     async def get(self, token: str) -> ButtonRow | None:
         row = await self._db.fetch_one(
-            "SELECT token, user_id, action, args, expires_at FROM buttons WHERE token = ?", (token,)
+            select(buttons.c.token, buttons.c.user_id, buttons.c.action, buttons.c.args, buttons.c.expires_at)
+            .where(buttons.c.token == token)
         )
         if row is None:
             return None
-        return ButtonRow(str(row[0]), int(row[1]), str(row[2]), tuple(json.loads(row[3])), int(row[4]))
+        return ButtonRow(str(row.token), int(row.user_id), str(row.action), tuple(json.loads(row.args)),
+                         int(row.expires_at))
 
     async def purge_expired(self, now: int | None = None) -> int:
         async with self._db.transaction() as tx:
-            return await tx.execute("DELETE FROM buttons WHERE expires_at < ?", (now or int(self._clock()),))
+            return await tx.execute(delete(buttons).where(buttons.c.expires_at < (now or int(self._clock()))))

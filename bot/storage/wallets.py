@@ -6,15 +6,16 @@ index keeps at most one live wallet of each kind per user.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-import aiosqlite
+from sqlalchemy import Row, case, func, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.storage.db import Database
+from bot.storage.schema import pins, user_settings, users, wallets
 
 WalletKind = Literal["custodial", "connected"]
 DEFAULT_SLIPPAGE_BPS = 50  # the column default in 0002_wallets.sql
@@ -64,14 +65,15 @@ Reseal = Callable[[int, str, bytes], tuple[str, bytes] | None]  # (user, key id,
 ResealPepper = Callable[[int, str, bytes | None], tuple[str, bytes] | None]  # the same for a PIN's pepper
 
 
-_WALLET_COLUMNS = "id, user_id, kind, address, encrypted_key, key_id, created_at, removed_at"
+_WALLET_COLUMNS = (wallets.c.id, wallets.c.user_id, wallets.c.kind, wallets.c.address, wallets.c.encrypted_key,
+                   wallets.c.key_id, wallets.c.created_at, wallets.c.removed_at)
 
 
-def _wallet(row: aiosqlite.Row) -> WalletRow:
-    blob = row[4]
+def _wallet(row: Row[Any]) -> WalletRow:
+    blob = row.encrypted_key
     return WalletRow(
-        int(row[0]), int(row[1]), row[2], str(row[3]), bytes(blob) if blob is not None else None,
-        row[5], int(row[6]), int(row[7]) if row[7] is not None else None,
+        int(row.id), int(row.user_id), row.kind, str(row.address), bytes(blob) if blob is not None else None,
+        row.key_id, int(row.created_at), int(row.removed_at) if row.removed_at is not None else None,
     )
 
 
@@ -83,19 +85,19 @@ class WalletRows:
     async def live(self, user_id: int, kind: WalletKind = "custodial") -> WalletRow | None:
         """The user's wallet of this kind in use now, if any."""
         row = await self._db.fetch_one(
-            f"SELECT {_WALLET_COLUMNS} FROM wallets WHERE user_id = ? AND kind = ? AND removed_at IS NULL",
-            (user_id, kind),
+            select(*_WALLET_COLUMNS).where(wallets.c.user_id == user_id, wallets.c.kind == kind,
+                                           wallets.c.removed_at.is_(None))
         )
         return _wallet(row) if row else None
 
     async def by_id(self, wallet_id: int) -> WalletRow | None:
-        row = await self._db.fetch_one(f"SELECT {_WALLET_COLUMNS} FROM wallets WHERE id = ?", (wallet_id,))
+        row = await self._db.fetch_one(select(*_WALLET_COLUMNS).where(wallets.c.id == wallet_id))
         return _wallet(row) if row else None
 
     async def history(self, user_id: int) -> list[WalletRow]:
         """Every wallet the user ever had, newest first (replaced ones included)."""
         rows = await self._db.fetch_all(
-            f"SELECT {_WALLET_COLUMNS} FROM wallets WHERE user_id = ? ORDER BY id DESC", (user_id,)
+            select(*_WALLET_COLUMNS).where(wallets.c.user_id == user_id).order_by(wallets.c.id.desc())
         )
         return [_wallet(r) for r in rows]
 
@@ -105,44 +107,48 @@ class WalletRows:
         """Store a new live custodial wallet. With a live one already: `WalletExists`, unless `replace`,
         which retires the old row (kept, with its key) in the same transaction."""
         now = int(self._clock())
+        live = (wallets.c.user_id == user_id, wallets.c.kind == "custodial", wallets.c.removed_at.is_(None))
         async with self._db.transaction() as tx:
-            old = await tx.fetch_one(
-                "SELECT address FROM wallets WHERE user_id = ? AND kind = 'custodial' AND removed_at IS NULL",
-                (user_id,),
-            )
+            # Read, then write on what was read: the user's row is locked first (SELECT ... FOR UPDATE; SQLite has
+            # one writer anyway), so two of this user's wallet changes at once (two workers on PostgreSQL) take
+            # turns, and the second sees the first's wallet (WalletExists, or it retires it) instead of running
+            # into the one-live-wallet index. The wallet row itself cannot be the lock: there may be none yet.
+            await tx.scalar(select(users.c.id).where(users.c.id == user_id).with_for_update())
+            old = await tx.scalar(select(wallets.c.address).where(*live))
             if old is not None:
                 if not replace:
-                    raise WalletExists(str(old[0]))
-                await tx.execute(
-                    "UPDATE wallets SET removed_at = ? WHERE user_id = ? AND kind = 'custodial' AND removed_at IS NULL",
-                    (now, user_id),
-                )
+                    raise WalletExists(str(old))
+                await tx.execute(update(wallets).where(*live).values(removed_at=now))
             row = await tx.fetch_one(
-                f"""INSERT INTO wallets (user_id, kind, address, encrypted_key, key_id, created_at)
-                    VALUES (?, 'custodial', ?, ?, ?, ?) RETURNING {_WALLET_COLUMNS}""",
-                (user_id, address, encrypted_key, key_id, now),
+                wallets.insert()
+                .values(user_id=user_id, kind="custodial", address=address, encrypted_key=encrypted_key,
+                        key_id=key_id, created_at=now)
+                .returning(*_WALLET_COLUMNS)
             )
         assert row is not None
         return _wallet(row)
 
     async def remove(self, user_id: int, kind: WalletKind = "custodial") -> WalletRow | None:
         """Retire the live wallet of this kind (the row stays); returns it, or None when there was none."""
-        async with self._db.transaction() as tx:
+        async with self._db.transaction() as tx:  # one conditional UPDATE: of two at once, one retires it
             row = await tx.fetch_one(
-                f"""UPDATE wallets SET removed_at = ? WHERE user_id = ? AND kind = ? AND removed_at IS NULL
-                    RETURNING {_WALLET_COLUMNS}""",
-                (int(self._clock()), user_id, kind),
+                update(wallets)
+                .where(wallets.c.user_id == user_id, wallets.c.kind == kind, wallets.c.removed_at.is_(None))
+                .values(removed_at=int(self._clock()))
+                .returning(*_WALLET_COLUMNS)
             )
         return _wallet(row) if row else None
 
 
-_PIN_COLUMNS = "user_id, salt, hash, params, failures, locked_until, key_id, pepper"
+_PIN_COLUMNS = (pins.c.user_id, pins.c.salt, pins.c.hash, pins.c.params, pins.c.failures, pins.c.locked_until,
+                pins.c.key_id, pins.c.pepper)
 
 
-def _pin(row: aiosqlite.Row) -> PinRow:
+def _pin(row: Row[Any]) -> PinRow:
     return PinRow(
-        int(row[0]), bytes(row[1]), bytes(row[2]), str(row[3]), int(row[4]), int(row[5]),
-        str(row[6]) if row[6] is not None else None, bytes(row[7]) if row[7] is not None else None,
+        int(row.user_id), bytes(row.salt), bytes(row.hash), str(row.params), int(row.failures),
+        int(row.locked_until), str(row.key_id) if row.key_id is not None else None,
+        bytes(row.pepper) if row.pepper is not None else None,
     )
 
 
@@ -151,21 +157,22 @@ class PinRows:
         self._db = db
 
     async def get(self, user_id: int) -> PinRow | None:
-        row = await self._db.fetch_one(f"SELECT {_PIN_COLUMNS} FROM pins WHERE user_id = ?", (user_id,))
+        row = await self._db.fetch_one(select(*_PIN_COLUMNS).where(pins.c.user_id == user_id))
         return _pin(row) if row else None
 
     async def put(self, user_id: int, salt: bytes, hash_: bytes, params: str, key_id: str, *, first: bool = False) -> bool:
         """Set or replace the PIN, peppered by master key `key_id`; the failure count and any lock are cleared.
         `first`: only when the user has none (False when one exists, so two first PINs cannot race)."""
-        on_conflict = "NOTHING" if first else """UPDATE SET salt = excluded.salt, hash = excluded.hash,
-                   params = excluded.params, key_id = excluded.key_id, pepper = NULL, failures = 0, locked_until = 0"""
-        async with self._db.transaction() as tx:
-            changed = await tx.execute(
-                f"""INSERT INTO pins (user_id, salt, hash, params, key_id, failures, locked_until)
-                    VALUES (?, ?, ?, ?, ?, 0, 0) ON CONFLICT (user_id) DO {on_conflict}""",
-                (user_id, salt, hash_, params, key_id),
-            )
-        return changed == 1
+        async with self._db.transaction() as tx:  # one upsert: atomic on both engines
+            insert = tx.insert(pins).values(user_id=user_id, salt=salt, hash=hash_, params=params, key_id=key_id,
+                                            failures=0, locked_until=0)
+            upsert = (insert.on_conflict_do_nothing(index_elements=[pins.c.user_id]) if first else
+                      insert.on_conflict_do_update(index_elements=[pins.c.user_id], set_={
+                          "salt": insert.excluded.salt, "hash": insert.excluded.hash, "params": insert.excluded.params,
+                          "key_id": insert.excluded.key_id, "pepper": None, "failures": 0, "locked_until": 0}))
+            # RETURNING tells whether it was stored (an INSERT's rowcount is -1 on PostgreSQL)
+            stored = await tx.fetch_one(upsert.returning(pins.c.user_id))
+        return stored is not None
 
     async def take_try(self, user_id: int, lock_for: list[int], now: int) -> PinRow | None:
         """Count one try before it is evaluated, in one compare-and-set: unless the PIN is locked at `now`,
@@ -173,19 +180,30 @@ class PinRows:
         is set, and the row is returned to check the PIN against. None: no PIN, or locked; nothing changed.
         So however many tries arrive at once, from however many processes, at most the unlocked ones are
         evaluated; a right PIN then clears the count (`reset_failures`)."""
+        delays = lock_for or [0]
+
+        def until(delay: int) -> int:
+            return now + delay if delay > 0 else 0
+
+        # the lock earned by this try: lock_for[min(failures, last)], as a CASE on the failures counted so far
+        locked_until: ColumnElement[Any] | int = until(delays[-1])
+        if len(delays) > 1:
+            locked_until = case(*((pins.c.failures == n, until(d)) for n, d in enumerate(delays[:-1])),
+                                else_=until(delays[-1]))
         async with self._db.transaction() as tx:
+            # one conditional UPDATE (WHERE locked_until <= now) RETURNING the row: on PostgreSQL a concurrent
+            # try waits for the row and re-checks the lock on the row as the first try left it
             row = await tx.fetch_one(
-                f"""UPDATE pins SET failures = failures + 1, locked_until = CASE
-                        WHEN json_extract(?1, '$[' || min(failures, ?2) || ']') > 0
-                        THEN ?3 + json_extract(?1, '$[' || min(failures, ?2) || ']') ELSE 0 END
-                    WHERE user_id = ?4 AND locked_until <= ?3 RETURNING {_PIN_COLUMNS}""",
-                (json.dumps(lock_for or [0]), max(len(lock_for) - 1, 0), now, user_id),
+                update(pins)
+                .where(pins.c.user_id == user_id, pins.c.locked_until <= now)
+                .values(failures=pins.c.failures + 1, locked_until=locked_until)
+                .returning(*_PIN_COLUMNS)
             )
         return _pin(row) if row else None
 
     async def reset_failures(self, user_id: int) -> None:
         async with self._db.transaction() as tx:
-            await tx.execute("UPDATE pins SET failures = 0, locked_until = 0 WHERE user_id = ?", (user_id,))
+            await tx.execute(update(pins).where(pins.c.user_id == user_id).values(failures=0, locked_until=0))
 
 
 class SealedKeyRows:
@@ -196,33 +214,43 @@ class SealedKeyRows:
         self._db = db
 
     async def census(self) -> KeyCensus:
-        wallets = await self._db.fetch_all(
-            """SELECT key_id, COUNT(*), SUM(removed_at IS NULL) FROM wallets
-               WHERE encrypted_key IS NOT NULL GROUP BY key_id"""
+        live = func.sum(case((wallets.c.removed_at.is_(None), 1), else_=0))
+        sealed = await self._db.fetch_all(
+            select(wallets.c.key_id, func.count(), live).where(wallets.c.encrypted_key.is_not(None))
+            .group_by(wallets.c.key_id)
         )
-        pins = await self._db.fetch_all("SELECT key_id, COUNT(*) FROM pins GROUP BY key_id")
+        peppered = await self._db.fetch_all(select(pins.c.key_id, func.count()).group_by(pins.c.key_id))
         return KeyCensus(
-            {str(r[0]): (int(r[1]), int(r[2])) for r in wallets}, {str(r[0]): int(r[1]) for r in pins}
+            {str(r[0]): (int(r[1]), int(r[2])) for r in sealed}, {str(r[0]): int(r[1]) for r in peppered}
         )
 
     async def reseal(self, wallet: Reseal, pin: ResealPepper) -> tuple[int, int]:
         """Re-seal every custodial key (`wallet`) and PIN pepper (`pin`) in one transaction: an exception from
         either leaves everything as it was. Returns how many keys and PINs changed."""
-        keys = pins = 0
+        keys = peppers = 0
         async with self._db.transaction() as tx:
+            # The rows are re-sealed from what was read, so they are read FOR UPDATE (PostgreSQL; SQLite has one
+            # writer anyway): a PIN set meanwhile by a running bot (under the current key) waits for the
+            # rotation, instead of being overwritten by the re-sealed old pepper. Rows added meanwhile are sealed
+            # under the current key already.
             for row in await tx.fetch_all(
-                "SELECT id, user_id, key_id, encrypted_key FROM wallets WHERE encrypted_key IS NOT NULL ORDER BY id"
+                select(wallets.c.id, wallets.c.user_id, wallets.c.key_id, wallets.c.encrypted_key)
+                .where(wallets.c.encrypted_key.is_not(None)).order_by(wallets.c.id).with_for_update()
             ):
-                new = wallet(int(row[1]), str(row[2]), bytes(row[3]))
+                new = wallet(int(row.user_id), str(row.key_id), bytes(row.encrypted_key))
                 if new is not None:
-                    await tx.execute("UPDATE wallets SET key_id = ?, encrypted_key = ? WHERE id = ?", (*new, int(row[0])))
+                    await tx.execute(update(wallets).where(wallets.c.id == row.id)
+                                     .values(key_id=new[0], encrypted_key=new[1]))
                     keys += 1
-            for row in await tx.fetch_all("SELECT user_id, key_id, pepper FROM pins ORDER BY user_id"):
-                new = pin(int(row[0]), str(row[1]), bytes(row[2]) if row[2] is not None else None)
+            for row in await tx.fetch_all(
+                select(pins.c.user_id, pins.c.key_id, pins.c.pepper).order_by(pins.c.user_id).with_for_update()
+            ):
+                new = pin(int(row.user_id), str(row.key_id), bytes(row.pepper) if row.pepper is not None else None)
                 if new is not None:
-                    await tx.execute("UPDATE pins SET key_id = ?, pepper = ? WHERE user_id = ?", (*new, int(row[0])))
-                    pins += 1
-        return keys, pins
+                    await tx.execute(update(pins).where(pins.c.user_id == row.user_id)
+                                     .values(key_id=new[0], pepper=new[1]))
+                    peppers += 1
+        return keys, peppers
 
 
 class SettingsRows:
@@ -232,29 +260,26 @@ class SettingsRows:
         self._db = db
 
     async def get_slippage_bps(self, user_id: int) -> int:
-        row = await self._db.fetch_one("SELECT slippage_bps FROM user_settings WHERE user_id = ?", (user_id,))
-        return int(row[0]) if row else DEFAULT_SLIPPAGE_BPS
+        bps = await self._db.scalar(select(user_settings.c.slippage_bps).where(user_settings.c.user_id == user_id))
+        return int(bps) if bps is not None else DEFAULT_SLIPPAGE_BPS
 
     async def set_slippage_bps(self, user_id: int, bps: int) -> None:
-        async with self._db.transaction() as tx:
-            await tx.execute(
-                """INSERT INTO user_settings (user_id, slippage_bps) VALUES (?, ?)
-                   ON CONFLICT (user_id) DO UPDATE SET slippage_bps = excluded.slippage_bps""",
-                (user_id, int(bps)),
-            )
+        await self._set(user_id, slippage_bps=int(bps))
 
     async def get_timezone(self, user_id: int) -> str | None:
-        row = await self._db.fetch_one("SELECT timezone FROM user_settings WHERE user_id = ?", (user_id,))
-        return str(row[0]) if row and row[0] is not None else None
+        zone = await self._db.scalar(select(user_settings.c.timezone).where(user_settings.c.user_id == user_id))
+        return str(zone) if zone is not None else None
 
     async def zone_of(self, user_id: int) -> str:
         """The zone every time is shown in for this user: their /timezone, else UTC."""
         return await self.get_timezone(user_id) or "UTC"
 
     async def set_timezone(self, user_id: int, timezone: str | None) -> None:
+        await self._set(user_id, timezone=timezone)
+
+    async def _set(self, user_id: int, **setting: Any) -> None:
+        """One setting, by upsert (atomic on both engines); the user's other settings are kept."""
         async with self._db.transaction() as tx:
-            await tx.execute(
-                """INSERT INTO user_settings (user_id, timezone) VALUES (?, ?)
-                   ON CONFLICT (user_id) DO UPDATE SET timezone = excluded.timezone""",
-                (user_id, timezone),
-            )
+            insert = tx.insert(user_settings).values(user_id=user_id, **setting)
+            await tx.execute(insert.on_conflict_do_update(
+                index_elements=[user_settings.c.user_id], set_={name: insert.excluded[name] for name in setting}))

@@ -331,7 +331,8 @@ class Follower:
         raw, tx_hash = self.desk.sign(account, unsigned, row.nonce, fees)
         new = NewTx(row.step, row.purpose, row.address, row.nonce, raw, tx_hash, fees.max_fee, fees.priority_fee)
         async with self.desk.nonces.lock(intent.address):
-            await self.desk.intents.store_replacement(row, new)
+            if not await self.desk.intents.store_replacement(row, new):
+                return  # another pass (or process) settled the stuck one meanwhile: nothing to replace
             rows = [r for r in await self.desk.intents.txs(intent.id) if r.tx_hash == tx_hash]
             if await self._send(rows[0]) == "sent":
                 await self.desk.intents.mark_sent([rows[0].id])

@@ -87,8 +87,11 @@ async def _repair(desk: Pipeline, address: str, rows: list[tuple[Intent, TxRow]]
             break
         fees = Fees(row.max_fee, row.priority_fee)
         raw, tx_hash = desk.sign(account, unsigned_of(row), nxt, fees)
-        await desk.intents.store_replacement(row, NewTx(row.step, row.purpose, address, nxt, raw, tx_hash, fees.max_fee,
-                                                     fees.priority_fee))
+        if not await desk.intents.store_replacement(row, NewTx(row.step, row.purpose, address, nxt, raw, tx_hash,
+                                                                fees.max_fee, fees.priority_fee)):
+            log.warning("intent %s: %s settled meanwhile; it is not moved, nor is anything above it", intent.id,
+                        row.tx_hash)
+            break
         log.warning("intent %s step %s: moved from nonce %s to %s as %s", intent.id, row.step, nonce, nxt, tx_hash)
         moved.append(Moved(intent.id, row.step, nonce, nxt, tx_hash))
         nxt += 1

@@ -198,6 +198,7 @@ class TestDatabase:
     _was_reset: bool = False  # whether the test now running started from an empty database
     resets: int = 0
     clears: int = 0
+    schema_tables: frozenset[str] | None = None  # what the migrations build ("public.<name>"); None: bot.storage.schema's
 
     @property
     def url(self) -> str:
@@ -235,13 +236,21 @@ class TestDatabase:
         an empty database when that schema is not confirmed yet or a test changed it."""
         left = self._fingerprint()
         if self._was_reset and left is not None:  # the test before migrated an empty database: left is what it built
-            if left == self._candidate and left != self._reference:
+            if left == self._candidate and left != self._reference and self._only_the_schemas_tables():
                 self._reference, self._clear_sql = left, self._clear_statements()
             self._candidate = left
         if left is not None and left == self._reference:
             self.clear()
         else:
             self.reset()
+
+    def _only_the_schemas_tables(self) -> bool:
+        """The database holds exactly the tables the migrations build (bot.storage.schema's, and Alembic's): two
+        tests in a row that each left a table of their own do not make it part of what `clear` keeps."""
+        from bot.storage.schema import metadata
+
+        expected = self.schema_tables or {f"public.{name}" for name in (*metadata.tables, "alembic_version")}
+        return {str(name) for _, name, _ in self._connection().execute(TABLES)} == expected
 
     def _clear_statements(self) -> str:
         conn = self._connection()
@@ -300,3 +309,29 @@ class TestDatabase:
             database_url(self.server, "postgres"), autocommit=True, connect_timeout=CONNECT_TIMEOUT
         ) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name)))
+
+
+# -- the whole suite on PostgreSQL: INDEXBOT_TEST_ENGINE=postgresql ------------------------------------------------
+
+ENGINE = os.environ.get("INDEXBOT_TEST_ENGINE", "sqlite")  # which database a started bot (conftest.make_config) uses
+_APP_DATABASES: dict[str, TestDatabase] = {}
+
+
+def app_database(home: str) -> str:
+    """The URL of a PostgreSQL database of its own for the bot whose home is `home`: the same one when the test
+    starts that bot again (a restart keeps its database), a new one for another home; dropped at session end."""
+    if home not in _APP_DATABASES:
+        server, how = find_server()
+        if server is None:
+            raise RuntimeError(f"INDEXBOT_TEST_ENGINE=postgresql but {how}")
+        name = f"indexbot_t{int(time.time())}_{run_id()}_{secrets.token_hex(4)}"
+        assert NAME.fullmatch(name), name
+        with psycopg.connect(database_url(server, "postgres"), autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        _APP_DATABASES[home] = TestDatabase(server, name)
+    return _APP_DATABASES[home].url
+
+
+def drop_app_databases() -> None:
+    while _APP_DATABASES:
+        _APP_DATABASES.popitem()[1].drop()

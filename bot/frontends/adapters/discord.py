@@ -62,7 +62,7 @@ from bot.core.messages import Msg, Rendered, Reply
 from bot.core.request import Request, Standing
 from bot.core.router import Outcome
 from bot.core.secrets import bare
-from bot.metrics import INVALID_REQUESTS
+from bot.metrics import INVALID_REQUESTS, RATE_LIMITED
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,8 @@ def invalid_request_trace() -> aiohttp.TraceConfig:
 
     async def ended(session: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestEndParams) -> None:
         status = params.response.status
+        if status == 429:  # every one, a shared-scope one too
+            RATE_LIMITED.labels(platform="discord").inc()
         if status in (401, 403) or (status == 429 and params.response.headers.get("X-RateLimit-Scope") != "shared"):
             INVALID_REQUESTS.labels(platform="discord", status=str(status)).inc()
 

@@ -41,6 +41,7 @@ from telegram.ext import BaseRateLimiter
 
 from bot.config import TelegramLimits
 from bot.core.delivery import Leaving, Withdrawn
+from bot.metrics import RATE_LIMITED
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +197,7 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
                     raise Withdrawn()
                 return await callback(*args, **kwargs)
             except RetryAfter as err:
+                RATE_LIMITED.labels(platform="telegram").inc()  # every request goes through here: each 429 once
                 wait = retry_seconds(err)
                 everything = self._pause(wait, None if chat is None else str(chat_id))
                 if attempt > self.max_retries:

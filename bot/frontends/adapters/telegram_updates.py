@@ -23,10 +23,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from sqlalchemy import delete, select
 from telegram import Bot, Update
 from telegram.ext import BaseUpdateProcessor
 
 from bot.storage.db import Database
+from bot.storage.schema import telegram_presses
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +104,7 @@ PRESS_MESSAGE_KEEPS = ("message_id", "chat", "date")  # of a pressed message, al
 
 
 class PressJournal:
-    """Button presses fetched from Telegram and not yet handled, in SQLite (migration 0015): stored before the
+    """Button presses fetched from Telegram and not yet handled, in the database (migration 0015): stored before the
     next getUpdates acknowledges them, forgotten once handled, handled again after a restart. Of the pressed
     message only its id, chat and date are kept: its text may be anything the bot showed (a key being exported)."""
 
@@ -111,22 +113,23 @@ class PressJournal:
         self._clock = clock
 
     async def keep(self, updates: Sequence[Update]) -> None:
-        rows = [(u.update_id, json.dumps(_stored(u), separators=(",", ":")), int(self._clock()))
-                for u in updates if u.callback_query is not None]
+        rows = [{"update_id": u.update_id, "body": json.dumps(_stored(u), separators=(",", ":")),
+                 "fetched_at": int(self._clock())} for u in updates if u.callback_query is not None]
         if rows:
-            async with self._db.transaction() as tx:
-                await tx.executemany(
-                    "INSERT OR IGNORE INTO telegram_presses (update_id, body, fetched_at) VALUES (?, ?, ?)", rows)
+            async with self._db.transaction() as tx:  # a press fetched again is kept once
+                await tx.execute_many(
+                    tx.insert(telegram_presses).on_conflict_do_nothing(index_elements=[telegram_presses.c.update_id]),
+                    rows)
 
     async def forget(self, update: object) -> None:
         if isinstance(update, Update) and update.callback_query is not None:
             async with self._db.transaction() as tx:
-                await tx.execute("DELETE FROM telegram_presses WHERE update_id = ?", (update.update_id,))
+                await tx.execute(delete(telegram_presses).where(telegram_presses.c.update_id == update.update_id))
 
     async def unfinished(self) -> list[dict[str, Any]]:
         """The presses a previous run fetched and did not finish, oldest first."""
-        rows = await self._db.fetch_all("SELECT body FROM telegram_presses ORDER BY update_id")
-        return [json.loads(row[0]) for row in rows]
+        rows = await self._db.fetch_all(select(telegram_presses.c.body).order_by(telegram_presses.c.update_id))
+        return [json.loads(row.body) for row in rows]
 
 
 def _stored(update: Update) -> dict[str, Any]:

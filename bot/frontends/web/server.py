@@ -39,7 +39,7 @@ class WebError(Exception):
     """The configured address cannot be served (port taken, bad public URL)."""
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, settings: str = "INDEXBOT_WEB_HOST / INDEXBOT_WEB_PORT") -> socket.socket:
     """Listen on host:port (0 = a free port) before anything else is built, so the public URL is known."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -48,7 +48,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise WebError(f"cannot listen on {host}:{port} ({exc.strerror}); set INDEXBOT_WEB_HOST / INDEXBOT_WEB_PORT") from None
+        raise WebError(f"cannot listen on {host}:{port} ({exc.strerror}); set {settings}") from None
     sock.listen(128)
     sock.setblocking(False)
     return sock

@@ -1,0 +1,192 @@
+"""What an operator's tools ask the bot: `/healthz`, `/readyz` and `/metrics`.
+
+- `GET /healthz`: 200 "ok" while the event loop runs (it answers, so it runs). A supervisor restarts on anything else.
+- `GET /readyz`: 200 "ready" when the database answers `SELECT 1` and every chain's head tracker saw the head
+  recently; else 503 with a short plain-text reason ("database: OperationalError", "chain base: no head for 41 s").
+  A load balancer sends no new work to a process that is not ready, and takes it back when it is.
+- `GET /metrics`: Prometheus' text format: the counters and histograms of bot/metrics.py (prometheus-client's
+  default registry, the process' own metrics included), and what the database holds, read at the scrape.
+
+`/healthz` and `/readyz` are also served on the public web server (a load balancer or reverse proxy checks the port
+it forwards to; they say nothing but ready or not and why). `/metrics` is served only by `OpsServer`, on
+`127.0.0.1:INDEXBOT_METRICS_PORT`, never on the public server: it shows how many trades are stuck, how many messages
+queue, which jobs fail and how fast each command answers, which is for the operator, not for anyone on the internet
+(and a scrape costs queries anyone could repeat). Prometheus on the same machine scrapes it there; one elsewhere
+reaches it through the machine's own agent or an authenticated proxy, as the operator chooses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+
+from bot.chain.client import HeadTracker
+from bot.metrics import job_kind
+from bot.storage import stats
+from bot.storage.db import Database
+from bot.frontends.web.server import bind, no_leaks
+
+log = logging.getLogger(__name__)
+
+DB_TIMEOUT = 2.0  # a database slower than this to answer `SELECT 1` is not ready
+SCRAPE_TIMEOUT = 5.0  # the scrape's reads of the database
+HEAD_AGE = 30.0  # a head older than this (or 5 polls, if longer) and the chain is not ready
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass
+class Ops:
+    """What the three endpoints read: the database, each chain's head tracker (by profile name), and the names of
+    the scheduled jobs (`Schedule.names`, when this process runs the scheduler)."""
+
+    db: Database
+    heads: Mapping[str, HeadTracker]
+    jobs: Callable[[], list[str]] | None = None
+    clock: Callable[[], float] = time.time  # the database's clock (due_at is epoch seconds)
+    _unready: str | None = field(default=None, repr=False)
+
+    async def not_ready(self) -> str | None:
+        """Why this process should get no work now, or None when it may."""
+        reason = await self._database() or self._chains()
+        if reason != self._unready:  # a change is logged once, not every probe
+            if reason is None:
+                log.info("ready again")
+            else:
+                log.warning("not ready: %s", reason)
+            self._unready = reason
+        return reason
+
+    async def _database(self) -> str | None:
+        try:
+            await asyncio.wait_for(stats.ping(self.db), DB_TIMEOUT)
+        except asyncio.TimeoutError:
+            return f"database: no answer in {DB_TIMEOUT:g} s"
+        except Exception as exc:  # noqa: BLE001 - the class only: a driver's message may hold its URL
+            return f"database: {type(exc).__name__}"
+        return None
+
+    def _chains(self) -> str | None:
+        now = time.monotonic()
+        for name, head in self.heads.items():
+            if head.head is None:
+                return f"chain {name}: no head yet"
+            age = now - head.seen_at
+            if age > max(HEAD_AGE, 5 * head.interval):
+                return f"chain {name}: no head for {age:.0f} s"
+        return None
+
+    async def scrape(self) -> bytes:
+        """The text Prometheus reads: the registry's metrics, then what the database and the head trackers hold."""
+        try:
+            found: stats.Stats | None = await asyncio.wait_for(stats.read(self.db, self.clock), SCRAPE_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - the counters are still worth serving
+            log.warning("metrics: the database could not be read (%s)", type(exc).__name__)
+            found = None
+        jobs = self.jobs() if self.jobs is not None else None
+        return generate_latest(_Scrape(self._families(found, jobs)))
+
+    def _families(self, found: stats.Stats | None, jobs: list[str] | None) -> list[Metric]:
+        up = GaugeMetricFamily("indexbot_database_up", "1 when the scrape could read the database, else 0",
+                               value=0 if found is None else 1)
+        families: list[Metric] = [up]
+        if found is not None:
+            queued = GaugeMetricFamily("indexbot_outbox_messages", "Outbox messages still to be settled: pending "
+                                       "(waiting for their time or a slot) and sending", labels=["platform", "state"])
+            for (platform, state), count in sorted(found.outbox.items()):
+                queued.add_metric([platform, state], count)
+            lag = GaugeMetricFamily("indexbot_outbox_lag_seconds", "How long the oldest message due has waited to be "
+                                    "sent (0 rows: nothing due)", labels=["platform"])
+            for platform, seconds in sorted(found.outbox_lag.items()):
+                lag.add_metric([platform], seconds)
+            intents = GaugeMetricFamily("indexbot_intents", "Intents (trades and other transactions) by state",
+                                        labels=["state"])
+            for state, count in sorted(found.intents.items()):
+                intents.add_metric([state], count)
+            families += [queued, lag, intents]
+        head = GaugeMetricFamily("indexbot_chain_head", "The newest block each chain's head tracker saw",
+                                 labels=["chain"])
+        age = GaugeMetricFamily("indexbot_chain_head_age_seconds", "Seconds since the head tracker last heard the head",
+                                labels=["chain"])
+        now = time.monotonic()
+        for name, tracker in sorted(self.heads.items()):
+            if tracker.head is not None:
+                head.add_metric([name], tracker.head)
+                age.add_metric([name], now - tracker.seen_at)
+        families += [head, age]
+        if jobs is not None:
+            scheduled = GaugeMetricFamily("indexbot_jobs_scheduled", "The scheduler's jobs waiting for their time, "
+                                          "by kind", labels=["job"])
+            for kind, count in sorted(Counter(job_kind(name) for name in jobs).items()):
+                scheduled.add_metric([kind], count)
+            families.append(scheduled)
+        return families
+
+
+class _Scrape:
+    """A collector for one scrape: the default registry's metrics, then the readings taken for it."""
+
+    def __init__(self, readings: list[Metric]) -> None:
+        self._readings = readings
+
+    def collect(self) -> Iterator[Metric]:
+        yield from REGISTRY.collect()
+        yield from self._readings
+
+
+def health_routes(ops: Ops) -> list[web.RouteDef]:
+    """`/healthz` and `/readyz`, for the public web server and the ops server alike."""
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def readyz(request: web.Request) -> web.Response:
+        reason = await ops.not_ready()
+        if reason is not None:
+            return web.Response(status=503, text=f"not ready: {reason}\n")
+        return web.Response(text="ready\n")
+
+    return [web.get("/healthz", healthz), web.get("/readyz", readyz)]
+
+
+def ops_routes(ops: Ops) -> list[web.RouteDef]:
+    """Every route of the ops server: health, readiness and `/metrics`."""
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=await ops.scrape(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return [*health_routes(ops), web.get("/metrics", metrics)]
+
+
+class OpsServer:
+    """`/metrics`, `/healthz` and `/readyz` on 127.0.0.1:`port` (0: any free port), for the operator's tools only."""
+
+    def __init__(self, port: int, routes: Iterable[web.RouteDef]) -> None:
+        self.sock: socket.socket = bind(LOOPBACK, port, "INDEXBOT_METRICS_PORT")
+        self.app = web.Application(middlewares=[no_leaks])
+        self.app.add_routes(list(routes))
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.sock.getsockname()[1]}"
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        await web.SockSite(self._runner, self.sock).start()
+        log.info("metrics and health at %s/metrics", self.url)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        self.sock.close()
