@@ -64,6 +64,7 @@ from bot.storage.db import Database
 from bot.storage.deletions import PendingDeletionRows
 from bot.storage.private import private_dir
 from bot.storage.intents import IntentRows
+from bot.storage import nonces as stored_nonces
 from bot.storage.repositories import ButtonRows, UserRows
 from bot.storage.wallets import PinRows, SealedKeyRows, SettingsRows, WalletRows
 from bot.issuance.requests import Cancel, Request
@@ -192,7 +193,7 @@ class App:
             ConnectSettings(url, profile.chain_id, config.web.signing_link_seconds),
             chains={profile.chain_id: LinkChain(chain, profile.chain_label)},
         )
-        nonces = NonceManager(chain.nonce, partial(intents.in_flight_nonces, chain_id=profile.chain_id))
+        nonces = _nonces(db, chain, profile.chain_id)
         kinds = kind_registry()
         trading = Executor(
             profile, chain, head, market, intents, nonces, wallets, notices, settings, config.trading, kinds,
@@ -201,7 +202,7 @@ class App:
         others, remote_balances, verified = [], [], []
         for other in companions:  # each chain its own executor; one that shares the home chain shares its nonces
             same = (other.chain_id, other.rpc_urls) == (profile.chain_id, profile.rpc_urls)
-            o_chain, o_head, o_nonces = (chain, head, nonces) if same else await _open_chain(other, intents, track_head, opened)
+            o_chain, o_head, o_nonces = (chain, head, nonces) if same else await _open_chain(other, db, track_head, opened)
             o_hermes = _hermes(other, opened)
             other, o_setup = await verify_at_startup(other, o_chain, hermes=o_hermes)  # a companion's staking tokens too
             verified.append(other)
@@ -317,7 +318,14 @@ def kind_registry() -> KindRegistry:
     })
 
 
-async def _open_chain(profile: Profile, intents: IntentRows, track_head: bool,
+def _nonces(db: Database, chain: Chain, chain_id: int) -> NonceManager:
+    """A chain's nonces: the node's pending count, the stored in-flight nonces and, on PostgreSQL (a fleet may
+    send from the same wallets), the advisory lock that makes the processes take turns (bot.storage.nonces)."""
+    in_flight = partial(stored_nonces.in_flight, db, chain_id)
+    return NonceManager(chain.nonce, in_flight, stored_nonces.address_lock(db, chain_id))
+
+
+async def _open_chain(profile: Profile, db: Database, track_head: bool,
                       opened: AsyncExitStack) -> tuple[Chain, HeadTracker, NonceManager]:
     """A companion chain's connection, head tracker and nonces (an address has its own nonces on every chain)."""
     chain = Chain(profile.rpc_urls, profile.multicall3, log_range_blocks=profile.log_range_blocks)
@@ -327,7 +335,7 @@ async def _open_chain(profile: Profile, intents: IntentRows, track_head: bool,
     if track_head:
         await head.poll_once()
         head.start()
-    return chain, head, NonceManager(chain.nonce, partial(intents.in_flight_nonces, chain_id=profile.chain_id))
+    return chain, head, _nonces(db, chain, profile.chain_id)
 
 
 async def _bind(db: Database, config: Config, profile: Profile, chain: Chain, companions: tuple[Profile, ...],

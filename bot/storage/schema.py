@@ -207,7 +207,7 @@ intent_txs = Table(
     Column("block", Int),
     Column("signed_at", Real, nullable=False),
     Column("sent_at", Real),
-    Column("chain_id", Int),  # nonces are per (chain, address)
+    Column("chain_id", Int, nullable=False),  # nonces are per (chain, address); 0018: NOT NULL
 )
 Index("txs_of_intent", intent_txs.c.intent_id, intent_txs.c.step)
 Index("one_tx_per_nonce", intent_txs.c.chain_id, intent_txs.c.address, intent_txs.c.nonce, unique=True,
