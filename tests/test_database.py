@@ -253,3 +253,26 @@ def test_no_module_passes_sql_with_qmark_parameters() -> None:
             for folder in SOURCES for path in sorted((ROOT / folder).rglob("*.py"))
             for line, text in _qmark_sql(ast.parse(path.read_text(), str(path)))]
     assert not left, "SQL with ? parameters (use :named ones and a dict, or Core):\n" + "\n".join(left)
+
+
+async def test_a_migration_that_fails_a_constraint_is_not_called_damage(tmp_path: Path) -> None:
+    """A row an upgrade cannot carry (a transaction of no intent: revision 0018 cannot give it a chain id) stops the
+    start with the constraint's error, not "the database is damaged", and the file stays as it was."""
+    import sqlite3
+
+    from auxil.storage import legacy_file
+    from sqlalchemy.exc import IntegrityError
+
+    path = tmp_path / "old.sqlite3"
+    legacy_file(path, 16)
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO intent_txs (intent_id, step, purpose, address, tx_hash, state, signed_at) "
+                     "VALUES (999, 0, 'swap', '0xA', '0xhash', 'sent', 1.0)")
+    conn.close()
+    with pytest.raises(IntegrityError, match="chain_id"):
+        await Database.open(path)
+    with sqlite3.connect(path) as conn:  # as it was: the legacy version, no Alembic stamp, the row untouched
+        assert conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone() == (16,)
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'alembic_version'").fetchone() is None
+        assert conn.execute("SELECT intent_id, chain_id FROM intent_txs").fetchall() == [(999, None)]
+    conn.close()

@@ -204,8 +204,8 @@ class Database(_Queries):
         except BaseException as error:
             await asyncio.shield(engine.dispose())  # aiosqlite's threads too: a failed open never hangs the exit
             cause = error.orig if isinstance(error, exc.DBAPIError) else error
-            if isinstance(cause, sqlite3.DatabaseError) and not isinstance(cause, sqlite3.OperationalError):
-                raise DatabaseDamaged(path, str(cause)) from None  # locked, read-only, out of disk: not damage
+            if type(cause) is sqlite3.DatabaseError:  # "not a database", "malformed": its subclasses (locked,
+                raise DatabaseDamaged(path, str(cause)) from None  # read-only, a migration's constraint) are not damage
             raise
         return db
 
