@@ -15,10 +15,20 @@ run: install
 # PostgreSQL for the tests that run on it: scripts/test-postgres finds one (INDEXBOT_TEST_DATABASE_URL, the local server)
 # or starts a throwaway cluster (installing Debian's PostgreSQL as root, like Chromium) and prints its URL; without one
 # those tests are skipped and say why. Each run makes databases of its own on that server (tests/auxil/postgres.py).
+# Journeys run a second time with every started bot on PostgreSQL (INDEXBOT_TEST_ENGINE): those that write the most
+# (trades and their faults, nonces, two chains, points, the outbox, both chat front ends, chain bindings, key rotation).
+# Every test on the `db` fixture already runs on both engines in the first pass; the whole suite passes with
+# INDEXBOT_TEST_ENGINE=postgresql too, but twice the suite is more than CI's few minutes.
+PG_JOURNEYS := tests/test_trading.py tests/test_trading_faults.py tests/test_nonce_guard.py tests/test_two_chains.py \
+	tests/test_points_journey.py tests/test_outbox.py tests/test_console.py tests/test_telegram.py \
+	tests/test_chainbind.py tests/test_key_rotation.py
+
 test: install chromium
 	$(BIN)/lint-imports --config pyproject.toml
 	$(BIN)/mypy
-	INDEXBOT_TEST_DATABASE_URL=$$(scripts/test-postgres) $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	export INDEXBOT_TEST_DATABASE_URL=$$(scripts/test-postgres) && \
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile && \
+	INDEXBOT_TEST_ENGINE=postgresql $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not pure" $(PG_JOURNEYS)
 
 bench: install
 	$(BIN)/python bench/quote.py
