@@ -28,7 +28,9 @@ test: install chromium
 	$(BIN)/mypy
 	export INDEXBOT_TEST_DATABASE_URL=$$(scripts/test-postgres) && \
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile && \
-	INDEXBOT_TEST_ENGINE=postgresql $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not pure" $(PG_JOURNEYS)
+	if [ -n "$$INDEXBOT_TEST_DATABASE_URL" ]; then \
+		INDEXBOT_TEST_ENGINE=postgresql $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not pure" $(PG_JOURNEYS); \
+	else echo "make: no PostgreSQL (scripts/test-postgres said why): the journeys on PostgreSQL were skipped" >&2; fi
 
 bench: install
 	$(BIN)/python bench/quote.py
