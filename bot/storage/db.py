@@ -34,6 +34,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql import Executable
 
+from bot.storage import sqlite_driver
 from bot.storage.private import private_file
 
 Dialect = Literal["sqlite", "postgresql"]
@@ -188,7 +189,9 @@ class Database(_Queries):
         # The driver's implicit transactions are off (isolation_level=None): writes BEGIN IMMEDIATE themselves.
         # Nothing is left open on a read connection (no BEGIN ever runs there), so the pool does not roll back
         # on return (a thread hop each time).
-        engine = create_async_engine(url, connect_args={"isolation_level": None}, pool_reset_on_return=None)
+        # The driver adapter makes one thread hop per statement (bot/storage/sqlite_driver.py says why).
+        engine = create_async_engine(url, connect_args={"isolation_level": None}, pool_reset_on_return=None,
+                                     module=sqlite_driver.dbapi())
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
