@@ -92,13 +92,13 @@ async def _to_the_end(statement: Awaitable[Any]) -> None:
         raise
 
 
-async def _rollback(conn: AsyncConnection) -> None:
+async def _rollback(conn: AsyncConnection, driver: Any) -> None:
     if conn.invalidated:  # cancelled inside a statement: SQLAlchemy closed the driver connection, and SQLite
         await conn.rollback()  # with it the transaction; this clears SQLAlchemy's record of it
         return
     try:
-        await conn.exec_driver_sql("ROLLBACK")
-    except exc.OperationalError:
+        await driver.execute("ROLLBACK")
+    except sqlite3.OperationalError:
         pass  # BEGIN itself failed (e.g. busy): there is nothing to roll back
 
 
@@ -190,8 +190,10 @@ class Database(_Queries):
         # Nothing is left open on a read connection (no BEGIN ever runs there), so the pool does not roll back
         # on return (a thread hop each time).
         # The driver adapter makes one thread hop per statement (bot/storage/sqlite_driver.py says why).
+        # Connections are kept, never made and dropped per burst (an overflow connection is a new thread and its
+        # PRAGMAs each time): up to 32, made as needed; a 33rd reader waits for one (pool_timeout).
         engine = create_async_engine(url, connect_args={"isolation_level": None}, pool_reset_on_return=None,
-                                     module=sqlite_driver.dbapi())
+                                     module=sqlite_driver.dbapi(), pool_size=32, max_overflow=0)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -248,16 +250,19 @@ class Database(_Queries):
                 yield Tx(conn, self.dialect)
             return
         async with self._write, self._engine.connect() as conn:
+            # BEGIN, COMMIT and ROLLBACK go to aiosqlite directly: SQLAlchemy's execution path around a statement
+            # costs more than the statement itself, and it has no part in these (its own transactions are off).
+            driver: Any = (await conn.get_raw_connection()).driver_connection
             try:
-                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+                await driver.execute("BEGIN IMMEDIATE")
                 yield Tx(conn, self.dialect)
             except BaseException:
-                await _to_the_end(_rollback(conn))
+                await _to_the_end(_rollback(conn, driver))
                 raise
             try:
-                await _to_the_end(conn.exec_driver_sql("COMMIT"))
-            except exc.DBAPIError:
-                await _to_the_end(_rollback(conn))
+                await _to_the_end(driver.execute("COMMIT"))
+            except sqlite3.Error:
+                await _to_the_end(_rollback(conn, driver))
                 raise
 
     async def close(self) -> None:
