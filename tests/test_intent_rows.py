@@ -14,6 +14,7 @@ from bot.market.prices import Reading
 from bot.storage.cooldowns import CooldownWatchRows
 from bot.storage.db import Database
 from bot.storage.intents import IntentRows, NewTx, WalletTx
+from bot.storage.nonces import in_flight
 from bot.storage.prices import Fallback, LastFreshPriceRows
 from bot.storage.schema import intents, point_snapshots, users
 from bot.trading.intents import State
@@ -63,7 +64,7 @@ async def test_transactions_are_stored_once_by_the_one_writer_that_signs(db: Dat
     assert [(t.step, t.nonce, t.state) for t in txs] == [(0, 7, "signed")]
     assert txs[0].tx_hash == _signed(0, 7, tag=f"{stored.index(True):x}").tx_hash
     assert await db.scalar(select(intents.c.state).where(intents.c.id == intent_id)) == "signed"
-    assert await rows.in_flight_nonces(ALICE) == [7] and await rows.in_flight_nonces(ALICE, 1) == []
+    assert await in_flight(db, 31337, ALICE) == [7] and await in_flight(db, 1, ALICE) == []  # per chain
 
 
 async def test_a_transaction_is_settled_once_and_a_settled_one_is_never_replaced(db: Database) -> None:

@@ -389,12 +389,3 @@ class IntentRows:
         )
         return [_tx(r) for r in rows]
 
-    async def in_flight_nonces(self, address: str, chain_id: int | None = None) -> list[int]:
-        """The nonces `address`'s stored transactions hold that are signed or sent and not settled yet (on
-        `chain_id`, when given), ascending: the wallet's own transactions in flight."""
-        query = (select(intent_txs.c.nonce).distinct()
-                 .where(intent_txs.c.address == address, intent_txs.c.state.in_(_LIVE), intent_txs.c.nonce.is_not(None))
-                 .order_by(intent_txs.c.nonce))
-        if chain_id is not None:
-            query = query.where(intent_txs.c.chain_id == chain_id)
-        return [int(r[0]) for r in await self._db.fetch_all(query)]
