@@ -440,6 +440,10 @@ async def test_on_telegram_the_group_is_named_and_a_demoted_admins_scheduled_ann
     got = await emulator.wait_for("sendMessage", lambda c: c.chat_id == member, since=since)
     named = CATALOGS.render_msg(Msg("announce.header.community", {"community": f"Group {group}"}), "en", html.escape)
     assert got.params["text"].splitlines()[0] == f"<b>{named}</b>"
+    # the group gets the announcement too, through the outbox: waited for here, or it could arrive after the next
+    # `ask` began and pass for that command's reply
+    await emulator.wait_for("sendMessage", lambda c: c.chat_id == group and "Meetup on Friday" in c.params["text"],
+                            since=since)
 
     await ask(admin, group, "/announce Later")
     await ask(admin, group, "/announce at 2099-01-01 08:00")
