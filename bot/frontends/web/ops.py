@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -33,14 +32,13 @@ from bot.chain.client import HeadTracker
 from bot.metrics import job_kind
 from bot.storage import stats
 from bot.storage.db import Database
-from bot.frontends.web.server import bind, no_leaks
+from bot.frontends.web.server import LOOPBACK, Served, bind, no_leaks
 
 log = logging.getLogger(__name__)
 
 DB_TIMEOUT = 2.0  # a database slower than this to answer `SELECT 1` is not ready
 SCRAPE_TIMEOUT = 5.0  # the scrape's reads of the database
 HEAD_AGE = 30.0  # a head older than this (or 5 polls, if longer) and the chain is not ready
-LOOPBACK = "127.0.0.1"
 
 
 @dataclass
@@ -166,27 +164,12 @@ def ops_routes(ops: Ops) -> list[web.RouteDef]:
     return [*health_routes(ops), web.get("/metrics", metrics)]
 
 
-class OpsServer:
+class OpsServer(Served):
     """`/metrics`, `/healthz` and `/readyz` on 127.0.0.1:`port` (0: any free port), for the operator's tools only."""
 
+    what = "metrics and health"
+
     def __init__(self, port: int, routes: Iterable[web.RouteDef]) -> None:
-        self.sock: socket.socket = bind(LOOPBACK, port, "INDEXBOT_METRICS_PORT")
-        self.app = web.Application(middlewares=[no_leaks])
-        self.app.add_routes(list(routes))
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.sock.getsockname()[1]}"
-
-    async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        await web.SockSite(self._runner, self.sock).start()
-        log.info("metrics and health at %s/metrics", self.url)
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        self.sock.close()
+        app = web.Application(middlewares=[no_leaks])
+        app.add_routes(list(routes))
+        super().__init__(bind(LOOPBACK, port, "INDEXBOT_METRICS_PORT"), app)

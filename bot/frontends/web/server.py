@@ -97,23 +97,44 @@ def _static_routes() -> list[web.RouteDef]:
     return [web.get("/static/{name:[a-z]+\\.(?:js|css)}", static)]
 
 
-class WebServer:
-    def __init__(self, sock: socket.socket, url: str, routes: Iterable[web.RouteDef]) -> None:
+LOOPBACK = "127.0.0.1"
+
+
+class Served:
+    """An aiohttp application served on a socket bound beforehand (`bind`): started and stopped with the bot."""
+
+    what = "web pages"  # for the start-up line
+
+    def __init__(self, sock: socket.socket, app: web.Application) -> None:
         self.sock = sock
-        self.url = url
-        self.app = web.Application(middlewares=[no_leaks], client_max_size=MAX_BODY)
-        self.app.on_response_prepare.append(security_headers)
-        self.app.add_routes([*routes, *_static_routes()])
+        self.app = app
         self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.sock.getsockname()[1]}"
 
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
         await web.SockSite(self._runner, self.sock).start()
-        log.info("web pages at %s", self.url)
+        log.info("%s at %s", self.what, self.url)
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
         self.sock.close()
+
+
+class WebServer(Served):
+    def __init__(self, sock: socket.socket, url: str, routes: Iterable[web.RouteDef]) -> None:
+        app = web.Application(middlewares=[no_leaks], client_max_size=MAX_BODY)
+        app.on_response_prepare.append(security_headers)
+        app.add_routes([*routes, *_static_routes()])
+        super().__init__(sock, app)
+        self._url = url
+
+    @property
+    def url(self) -> str:
+        return self._url  # what users open (INDEXBOT_PUBLIC_URL), not the socket
