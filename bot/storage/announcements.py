@@ -65,7 +65,7 @@ def _subscribed(scope: str) -> tuple[FromClause, ColumnElement[bool]]:
 async def _lock_user(tx: Tx, user_id: int) -> None:
     """Lock the user's row until the transaction ends (PostgreSQL: FOR NO KEY UPDATE, which rows referring to
     the user do not wait for; SQLite: no-op, one writer at a time), to serialize this user's writes below."""
-    await tx.fetch_one(select(users.c.id).where(users.c.id == user_id).with_for_update(key_share=True))
+    await tx.lock(select(users.c.id).where(users.c.id == user_id), key_share=True)
 
 
 class AnnouncementRows:

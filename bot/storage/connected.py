@@ -104,7 +104,7 @@ class ConnectLinkRows:
             # at once on PostgreSQL would otherwise each retire only the wallet their statement saw, and the second
             # insert would break the one-live-connected-wallet index. Locked, the second waits and retires the
             # first one's wallet.
-            await tx.fetch_one(select(users.c.id).where(users.c.id == user_id).with_for_update())
+            await tx.lock(select(users.c.id).where(users.c.id == user_id))
             used = await tx.execute(
                 update(connect_links)
                 .where(c.token_hash == token_hash(token), c.user_id == user_id, c.used_at.is_(None), c.expires_at > now)

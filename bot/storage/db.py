@@ -27,7 +27,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Row, Table, event, exc, text
+from sqlalchemy import Row, Select, Table, event, exc, text
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects import sqlite as lite
 from sqlalchemy.engine import URL, make_url
@@ -147,6 +147,13 @@ class Tx(_Queries):
     def __init__(self, conn: AsyncConnection, dialect: Dialect) -> None:
         self._conn = conn
         self.dialect = dialect
+
+    async def lock(self, rows: Select[Any], *, key_share: bool = False) -> None:
+        """Lock the rows `rows` selects until the transaction ends, for a read-then-write: PostgreSQL's FOR UPDATE
+        (FOR NO KEY UPDATE with `key_share`: rows referring to them do not wait). Nothing on SQLite, whose one
+        writer holds the whole database already: no statement is spent there."""
+        if self.dialect != "sqlite":
+            await self.fetch_all(rows.with_for_update(key_share=key_share))
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[AsyncConnection]:

@@ -150,7 +150,7 @@ def _tx_moves(to: str, *where: ColumnElement[bool]) -> Update:
 async def _lock_intents(tx: Tx, *where: ColumnElement[bool]) -> None:
     """Lock the rows of the intents `where` selects, in id order, until `tx` ends (PostgreSQL; SQLite's one writer
     holds the whole database already): taken before their transactions' rows, see the module docstring."""
-    await tx.fetch_all(select(intents.c.id).where(*where).order_by(intents.c.id).with_for_update())
+    await tx.lock(select(intents.c.id).where(*where).order_by(intents.c.id))
 
 
 def _chain_of(intent_id: int) -> ScalarSelect[Any]:

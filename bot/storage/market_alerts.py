@@ -162,7 +162,7 @@ class PriceAlertRows:
         async with self._db.transaction() as tx:
             # Count, then insert: the user's row is locked first (FOR UPDATE; SQLite has one writer anyway), so two
             # /alert commands of one user on two workers are counted one after the other and never pass the limit.
-            await tx.fetch_one(select(users.c.id).where(users.c.id == user_id).with_for_update())
+            await tx.lock(select(users.c.id).where(users.c.id == user_id))
             count = await tx.scalar(select(func.count()).select_from(price_alerts).where(_a.user_id == user_id, _LIVE))
             if int(count) >= max_per_user:
                 return None

@@ -113,7 +113,7 @@ class WalletRows:
             # one writer anyway), so two of this user's wallet changes at once (two workers on PostgreSQL) take
             # turns, and the second sees the first's wallet (WalletExists, or it retires it) instead of running
             # into the one-live-wallet index. The wallet row itself cannot be the lock: there may be none yet.
-            await tx.scalar(select(users.c.id).where(users.c.id == user_id).with_for_update())
+            await tx.lock(select(users.c.id).where(users.c.id == user_id))
             old = await tx.scalar(select(wallets.c.address).where(*live))
             if old is not None:
                 if not replace:
