@@ -65,7 +65,7 @@ class Jobs:
 
     def task(self, name: str, run: Callable[..., Awaitable[Any]], **options: Any) -> None:
         """Register `run(**kwargs)` as task `name` (JSON keyword arguments), e.g. `retry=`, `queue=`."""
-        self.app.task(name=name, **options)(run)
+        self.app.task(name=name, **options)(run)  # type: ignore[no-untyped-call]
 
     async def defer(self, name: str, *, lock: str | None = None, queueing_lock: str | None = None,
                     schedule_at: datetime | None = None, priority: int = 0, **kwargs: Any) -> int | None:
@@ -80,14 +80,17 @@ class Jobs:
 
     async def work(self, *, concurrency: int = 8, queues: list[str] | None = None, name: str | None = None) -> None:
         """Run the jobs of `queues` (all: None) until cancelled; jobs of a worker that died are retried."""
+        options: dict[str, Any] = {"queues": queues} if queues is not None else {}
+        if name is not None:
+            options["name"] = name
         await self.app.run_worker_async(
-            concurrency=concurrency, queues=queues, name=name, install_signal_handlers=False,
-            stalled_worker_timeout=STALLED_SECONDS, update_heartbeat_interval=STALLED_SECONDS / 3,
+            concurrency=concurrency, install_signal_handlers=False, stalled_worker_timeout=STALLED_SECONDS,
+            update_heartbeat_interval=STALLED_SECONDS / 3, **options,
         )
 
     async def retry_stalled(self) -> int:
         """Put the jobs of dead workers back to 'todo' (procrastinate's documented recipe); how many."""
-        stalled = await self.app.job_manager.get_stalled_jobs()
+        stalled = list(await self.app.job_manager.get_stalled_jobs())
         for job in stalled:
             assert job.id is not None
             await self.app.job_manager.retry_job(job)
