@@ -61,6 +61,7 @@ from bot.storage.connected import ConnectedAddressRows, ConnectLinkRows, Signing
 from bot.storage.cooldowns import CooldownWatchRows
 from bot.storage.dca import DcaPlanRows
 from bot.storage.db import Database
+from bot.jobs.engine import Jobs
 from bot.storage.deletions import PendingDeletionRows
 from bot.storage.private import private_dir
 from bot.storage.intents import IntentRows
@@ -109,6 +110,7 @@ class App:
     web: WebServer | None = None  # the connect and signing pages, served while the app runs
     schedule: Schedule | None = None  # timed jobs (the daily points snapshot); started with the front ends
     ops: OpsServer | None = None  # /metrics, /healthz, /readyz on 127.0.0.1:INDEXBOT_METRICS_PORT, when set
+    jobs: Jobs | None = None  # the fleet's job engine (procrastinate) on PostgreSQL; None on the embedded SQLite
     # what was opened while building (chains and head trackers, every companion's too; the database, the
     # outbox, the web pages), closed last-opened first by `stop`
     resources: AsyncExitStack = field(default_factory=AsyncExitStack)
@@ -166,6 +168,7 @@ class App:
         opened.push_async_callback(db.close)
         clock = time.time  # the one clock every repository reads (injected, never called by them directly)
         await _bind(db, config, profile, chain, companions, clock)  # before anything reads what the database holds
+        jobs = await _jobs(config, db, opened)
         catalogs = Catalogs()
         users = UserRows(db, clock)
         market = Market(profile, chain, setup, head, config.market, hermes=hermes)
@@ -279,7 +282,7 @@ class App:
         router = Router(users, buttons, catalogs, zones=settings.zone_of, clock=clock)
         register_all(router, services)
         return cls(config, profile, chain, head, db, services, router, notices, front_ends, devnet, web, schedule,
-                   ops_server)
+                   ops_server, jobs)
 
     async def reconcile(self) -> None:
         """Settle every trade a previous run left unfinished and tell each user (front ends attached first,
@@ -306,6 +309,17 @@ class App:
         await self.resources.aclose()  # the web pages, each chain's head tracker and client, the outbox, the database
         if self.devnet is not None:
             await self.devnet.stop()
+
+
+async def _jobs(config: Config, db: Database, opened: AsyncExitStack) -> Jobs | None:
+    """The job engine on PostgreSQL, its schema applied (bot.jobs.engine); none on SQLite (one process)."""
+    if db.dialect != "postgresql":
+        return None
+    jobs = Jobs(str(config.database_where))
+    await jobs.open()
+    opened.push_async_callback(jobs.close)
+    await jobs.ensure_schema()
+    return jobs
 
 
 def kind_registry() -> KindRegistry:

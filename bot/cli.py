@@ -72,7 +72,7 @@ async def _chat(config: Config) -> int:
     return 0
 
 
-async def _run(config: Config) -> int:
+async def _run(config: Config, roles: frozenset[str]) -> int:
     from bot.app import App
 
     if not config.telegram_token and not config.discord_token:
@@ -268,12 +268,24 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a day (YYYY-MM-DD, e.g. 2026-11-20)") from None
 
 
+def _roles(text: str) -> frozenset[str]:
+    from bot.roles import RoleError, parse_roles
+
+    try:
+        return parse_roles(text)
+    except RoleError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="indexbot", description=__doc__)
     sub = parser.add_subparsers(dest="command")
     chat = sub.add_parser("chat", help="chat with the bot in this terminal (starts a local devnet when no chain is set)")
     chat.add_argument("--verbose", action="store_true", help="log here (stderr) instead of to $INDEXBOT_HOME/logs/chat.log")
-    sub.add_parser("run", help="run the Telegram and/or Discord front ends")
+    run = sub.add_parser("run", help="run the Telegram and/or Discord front ends")
+    run.add_argument("--role", type=_roles, default="all", metavar="ROLES",
+                     help="what this process does in a fleet: all (default), or any of web, worker, sender, gateway "
+                          "separated by commas (docs/deploy.md)")
     sub.add_parser("config", help="print the configuration with secrets redacted")
     check = sub.add_parser("check", help="pre-flight: check a chain profile against its chain, address by address")
     check.add_argument("--profile", default=None,
@@ -324,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return asyncio.run(devnet_cli.main(args))
         if args.command == "run":
-            return asyncio.run(_run(config))
+            return asyncio.run(_run(config, args.role))
         if args.command == "check":
             return asyncio.run(_check(config, args.profile))
         if args.command == "points":

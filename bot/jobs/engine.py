@@ -25,6 +25,8 @@ import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy.engine import make_url
 
+from bot.storage.migrate import LOCK_KEY
+
 log = logging.getLogger(__name__)
 
 STALLED_SECONDS = 30.0  # a worker without a heartbeat for this long is dead: its jobs are retried
@@ -55,13 +57,17 @@ class Jobs:
             await self.app.close_async()
 
     async def ensure_schema(self) -> None:
-        """Apply procrastinate's schema to a database that has none (the caller holds the migration lock)."""
+        """Apply procrastinate's schema to a database that has none, once however many processes start together:
+        under the migrations' advisory lock (bot.storage.migrate), in one transaction."""
+        schema = self.app.schema_manager.get_schema()
         async with self.app.connector.pool.connection() as conn:  # type: ignore[attr-defined]
-            cursor = await conn.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")
-            row = await cursor.fetchone()
-        if row is not None and not row[0]:
-            log.info("jobs: applying procrastinate's schema")
-            await self.app.schema_manager.apply_schema_async()
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+                cursor = await conn.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")
+                row = await cursor.fetchone()
+                if row is not None and not row[0]:
+                    log.info("jobs: applying procrastinate's schema")
+                    await conn.execute(schema)
 
     def task(self, name: str, run: Callable[..., Awaitable[Any]], **options: Any) -> None:
         """Register `run(**kwargs)` as task `name` (JSON keyword arguments), e.g. `retry=`, `queue=`."""
