@@ -312,7 +312,11 @@ async def test_one_user_flooding_holds_only_their_own_replies(app: App, fast: tu
     to_flooder = [c.at for c in emulator.calls_to("sendMessage", asked) if c.chat_id == flooder]
     assert emulator.too_many == 0 and front.bot.rate_limiter.pauses == 0  # type: ignore[union-attr]
     assert len(to_others) == 10 and max(c.at for c in to_others) - to_flooder[0] < 0.5
-    assert min(b - a for a, b in zip(to_flooder[3:], to_flooder[4:])) >= 0.09  # their chat's pace after a burst of 3 (less arrival jitter)
+    # their chat's pace after a burst of 3: measured over the whole run, as arrival times at the emulator jitter
+    # by a few ms each on a loaded machine (one late arrival makes the next gap short; the emulator's own check
+    # above refused nothing)
+    paced = to_flooder[3:]
+    assert (paced[-1] - paced[0]) / (len(paced) - 1) >= 0.098
     assert to_flooder[3] - to_flooder[0] >= 0.095
 
 
