@@ -78,13 +78,14 @@ async def _chat(config: Config) -> int:
 
 def _discord(config: Config, app: App, roles: frozenset[str]) -> Frontend:
     """This process's Discord front end: the gateway (its shards: DISCORD_SHARD_COUNT, DISCORD_SHARD_IDS) in the
-    gateway role, else logged in for sends only; in a fleet's worker role, also the job that answers the
-    interactions a gateway handed over (bot.frontends.adapters.discord_handover)."""
+    gateway role, else logged in for sends only. On PostgreSQL a gateway that is no worker hands each interaction
+    to the workers, and a worker answers them (bot.frontends.adapters.discord_handover); a process that is both
+    answers what its own shards receive, as the embedded default does."""
     from bot.frontends.adapters.discord import DiscordFrontend
 
     assert config.discord_token is not None
     front = DiscordFrontend(app, config.discord_token.reveal(), config.discord_guild_id, shards=config.discord_shards,
-                            gateway="gateway" in roles)
+                            gateway="gateway" in roles, hand_over="worker" not in roles)
     if app.jobs is not None and "worker" in roles:
         front.answer_interactions(app.jobs)
     return front

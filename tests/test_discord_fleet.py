@@ -124,8 +124,8 @@ async def fleet(chain: Devnet, tmp_path: Path, pg_url: str, rest: FakeDiscord) -
     gateway_app = await App.start(make_config(chain, tmp_path / "gateway", database_url=pg_url))
     worker_app = await App.start(make_config(chain, tmp_path / "worker", database_url=pg_url))
     assert gateway_app.jobs is not None and worker_app.jobs is not None
-    gateway = DiscordFrontend(gateway_app, "test-token", guild_id=GUILD_ID)
-    worker = DiscordFrontend(worker_app, "test-token", guild_id=GUILD_ID, gateway=False)
+    gateway = DiscordFrontend(gateway_app, "test-token", guild_id=GUILD_ID, hand_over=True)  # `--role gateway`
+    worker = DiscordFrontend(worker_app, "test-token", guild_id=GUILD_ID, gateway=False)  # `--role worker`
     worker.answer_interactions(worker_app.jobs)
     work: list[asyncio.Task[None]] = []
     try:
@@ -155,12 +155,12 @@ async def stored(app: App, interaction_id: str) -> Any:
 
 async def test_a_command_is_acknowledged_by_the_gateway_and_answered_by_a_worker_through_its_token(
         fleet: Fleet, rest: FakeDiscord, caplog: pytest.LogCaptureFixture) -> None:
-    fleet.start_worker()
     payload = slash_payload("quote", {"index": "MAG7.ssi", "amount": "100"}, ALICE)
     token = payload["token"]
     with caplog.at_level(logging.DEBUG):
         sent_at = time.monotonic()
         await dispatched(lambda: fleet.gateway.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
+        fleet.start_worker()  # (a worker started before it would find the job at its next poll, seconds later)
         answer = await rest.wait_for(to(token, "PATCH", "/messages/@original"), timeout=40)
 
     (ack,) = rest.where("POST", f"/interactions/{payload['id']}/")
@@ -244,9 +244,8 @@ async def test_a_worker_too_late_for_the_token_says_nothing_and_logs_it(
     assert await rows.purge(int(time.time()) + 15 * 60 + 1) == 1  # and the row goes once the token would have expired
 
 
-async def test_on_sqlite_the_receiving_process_answers_as_before(app: App, frontend: DiscordFrontend, rest: FakeDiscord) -> None:
-    if app.jobs is not None:
-        pytest.skip("INDEXBOT_TEST_ENGINE=postgresql: the bot under test is a fleet's process")
+async def test_a_process_without_a_fleet_behind_it_answers_in_place_as_before(app: App, frontend: DiscordFrontend, rest: FakeDiscord) -> None:
+    """The embedded default (and, with INDEXBOT_TEST_ENGINE=postgresql, a process both gateway and worker)."""
     assert frontend.bot.handover is None
     payload = slash_payload("quote", {"index": "MAG7.ssi", "amount": "100"}, ALICE)
     await dispatched(lambda: frontend.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]

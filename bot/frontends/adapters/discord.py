@@ -220,8 +220,8 @@ class IndexClient(discord.Client):
         super().__init__(intents=intents, allowed_mentions=NO_MENTIONS, http_trace=invalid_request_trace(), **shards)
         self.app = app
         self.sync_commands = True  # a process that holds no gateway leaves the slash commands to the one that does
-        # a fleet (the job engine on PostgreSQL): interactions are acknowledged here and answered by any worker
-        self.handover = Handover(app.jobs, InteractionRows(app.db)) if app.jobs is not None else None
+        # a gateway of a fleet (DiscordFrontend's `hand_over`): interactions acknowledged here, answered by any worker
+        self.handover: Handover | None = None
         self.guild_id = guild_id
         self.prefix = prefix
         self.tree = app_commands.CommandTree(self)
@@ -415,7 +415,7 @@ class DiscordFrontend:
     sends_at_once = SENDS_AT_ONCE
 
     def __init__(self, app: App, token: str, guild_id: int | None = None, *, prefix: str = "!", intents: discord.Intents | None = None,
-                 shards: DiscordShards | None = None, gateway: bool = True) -> None:
+                 shards: DiscordShards | None = None, gateway: bool = True, hand_over: bool = False) -> None:
         self.app = app
         self.token = token
         # shards are gateway connections: a process without the gateway needs none (and discord.py's sharded client
@@ -423,6 +423,8 @@ class DiscordFrontend:
         self.bot = make_client(app, guild_id, prefix, intents or default_intents(), shards if gateway else None)
         self.gateway = gateway  # False: log in for sends and answers, leave the gateway (and command sync) to others
         self.bot.sync_commands = gateway
+        if hand_over and app.jobs is not None:  # interactions go to the fleet's workers (discord_handover)
+            self.bot.handover = Handover(app.jobs, InteractionRows(app.db))
         self._gateway: asyncio.Task[None] | None = None
         self.backoff = Backoff()
         self._lost: dict[str, float] = {}  # server channel -> monotonic time before which it is not tried again
