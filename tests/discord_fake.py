@@ -5,7 +5,9 @@ application info, command sync, interaction callbacks, webhook follow-ups and ed
 records every request as a `Call` with its JSON body, so tests assert on exactly what discord.py sent.
 As Discord does, it answers an interaction's webhook (`/webhooks/<application>/<token>`: PATCH
 `messages/@original`, POST a follow-up) only once that interaction was acknowledged by its callback, and with
-404 "Unknown Webhook" (10015) otherwise; `answers(token)` are the calls made with one interaction's token. Point
+404 "Unknown Webhook" (10015) otherwise; `answers(token)` are the calls made with one interaction's token.
+Its `/gateway` is a websocket that says HELLO, records each IDENTIFY (`identified`: which shard of how many) and
+answers READY: point `DiscordWebSocket.DEFAULT_GATEWAY` at `FakeDiscord.gateway` to see what a process connects as. Point
 `discord.http.Route.BASE` at `FakeDiscord.api` (the webhook adapter shares that class) and the real
 discord.py code runs unchanged up to the socket.
 
@@ -156,12 +158,15 @@ class FakeDiscord:
         self.refusals: list[Refusal] = []
         self.refused: dict[str, tuple[int, dict[str, Any]]] = {}  # HTTP method -> the error status and body answered
         self.acknowledged: dict[str, str] = {}  # interaction token -> its interaction id, once its callback came
+        self.identified: list[dict[str, Any]] = []  # each IDENTIFY's payload, without its token
+        self.gateway = ""
         self._runner: web.AppRunner | None = None
         self._arrived = asyncio.Condition()  # notified at each request (`wait_for`)
         self.api = ""
 
     async def start(self) -> FakeDiscord:
         app = web.Application()
+        app.router.add_route("GET", "/gateway", self._gateway)
         app.router.add_route("*", "/api/v10/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -169,11 +174,39 @@ class FakeDiscord:
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.api = f"http://127.0.0.1:{port}/api/v10"
+        self.gateway = f"ws://127.0.0.1:{port}/gateway"
         return self
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        """One gateway session: HELLO, then READY for the IDENTIFY the client sends; heartbeats acknowledged."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json({"op": 10, "d": {"heartbeat_interval": 45000}, "s": None, "t": None})
+        async for message in ws:
+            data = json.loads(message.data)
+            if data["op"] == 1:  # heartbeat
+                await ws.send_json({"op": 11, "d": None, "s": None, "t": None})
+            elif data["op"] == 2:  # identify
+                self.identified.append({k: v for k, v in data["d"].items() if k != "token"})
+                ready = {"v": 10, "user": self.bot, "guilds": [], "session_id": snowflake(), "shard": data["d"].get("shard"),
+                         "resume_gateway_url": self.gateway, "application": {"id": str(APP_ID), "flags": 0}}
+                await ws.send_json({"op": 0, "t": "READY", "s": 1, "d": ready})
+                async with self._arrived:
+                    self._arrived.notify_all()
+        return ws
+
+    async def wait_identified(self, count: int, timeout: float = 30) -> list[dict[str, Any]]:
+        """The first `count` IDENTIFY payloads, once that many came."""
+        async def arrived() -> list[dict[str, Any]]:
+            async with self._arrived:
+                await self._arrived.wait_for(lambda: len(self.identified) >= count)
+            return self.identified[:count]
+
+        return await asyncio.wait_for(arrived(), timeout)
 
     def open_dm(self, channel_id: int, user: dict[str, Any]) -> None:
         """Make `channel_id` a DM channel with `user`: fetching it answers a DM, and the bot's messages to it

@@ -20,6 +20,8 @@ from typing import Any
 
 import discord
 import pytest
+import yarl
+from discord.gateway import DiscordWebSocket
 from sqlalchemy import select
 
 from bot.app import App
@@ -84,6 +86,36 @@ async def test_each_shard_setting_gives_discord_py_its_shards(app: App) -> None:
     assert isinstance(every, ShardedIndexClient) and (every.shard_ids, every.shard_count) == (None, 2)
     for client in (plain, one):  # discord.py's sharded client can be closed only once it connected; unlogged, it holds nothing
         await client.close()
+
+
+@pytest.mark.parametrize("shards, identified", [
+    (None, [None]),  # unset: one connection that names no shard, as before
+    (DiscordShards(4, (2,)), [[2, 4]]),
+    (DiscordShards(4, (1, 3)), [[1, 4], [3, 4]]),  # discord.py waits 5 s between two identifies, as Discord asks
+])
+async def test_a_gateway_process_connects_as_its_shards_only(app: App, rest: FakeDiscord, monkeypatch: pytest.MonkeyPatch,
+                                                             shards: DiscordShards | None, identified: list[Any]) -> None:
+    monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(rest.gateway))
+    front = DiscordFrontend(app, "test-token", guild_id=GUILD_ID, shards=shards)
+    await front.start()
+    try:
+        seen = await rest.wait_identified(len(identified))
+        assert [p.get("shard") for p in seen] == identified
+    finally:
+        await front.stop()
+    assert len(rest.identified) == len(identified)
+
+
+async def test_a_process_without_the_gateway_role_logs_in_but_neither_connects_nor_syncs(
+        app: App, rest: FakeDiscord) -> None:
+    front = DiscordFrontend(app, "test-token", guild_id=GUILD_ID, shards=DiscordShards(4, (0,)), gateway=False)
+    await front.start()
+    try:
+        assert rest.where("GET", "/users/@me") and not rest.where("PUT", "/commands")
+        assert front._gateway is None and front.bot.shard_id is None  # its shards are the gateway process's
+    finally:
+        await front.stop()
+    assert not rest.identified
 
 
 # -- a fleet: a gateway process and a worker process on PostgreSQL ------------------------------------------
