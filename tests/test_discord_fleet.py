@@ -285,3 +285,38 @@ async def test_a_process_without_a_fleet_behind_it_answers_in_place_as_before(ap
     assert ack.body["type"] == DEFERRED_WITH_THINKING
     assert answer.method == "POST" and "Buy quote: MAG7.ssi" in answer.content  # the follow-up, from this process
     assert json.dumps(answer.body).count("b:") >= 1
+
+
+async def test_a_handover_the_database_refuses_is_told_to_the_user_without_logging_the_token(
+        fleet: Fleet, rest: FakeDiscord, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    payload = slash_payload("quote", {"index": "MAG7.ssi", "amount": "100"}, ALICE)
+
+    async def refused(self: InteractionRows, interaction_id: str, token: str, ask: str, received_at: int) -> bool:
+        raise OSError(f"connection lost while inserting ('{token}', …)")  # a driver error can quote the parameters
+
+    monkeypatch.setattr(InteractionRows, "keep", refused)
+    with caplog.at_level(logging.INFO):
+        await dispatched(lambda: fleet.gateway.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
+    (told,) = rest.answers(payload["token"])
+    assert told.method == "PATCH" and told.path.endswith("/messages/@original")
+    assert "Something went wrong on our side. Nothing was changed" in told.content
+    shown = [r.getMessage() for r in caplog.records if r.levelno >= cap(r.name, logging.DEBUG)]
+    assert any("not handed to a worker (OSError)" in line for line in shown)
+    assert not any(payload["token"] in line for line in shown)
+
+
+async def test_an_answer_discord_refuses_is_logged_once_and_not_retried(
+        fleet: Fleet, rest: FakeDiscord, caplog: pytest.LogCaptureFixture) -> None:
+    payload = slash_payload("help", {}, ALICE)
+    rest.refuse("PATCH", "/messages/@original", 404, 10015, "Unknown Webhook")  # the token expired meanwhile
+    await dispatched(lambda: fleet.gateway.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
+    jobs = fleet.gateway.app.jobs
+    assert jobs is not None
+    (job,) = await jobs.app.job_manager.list_jobs_async(queueing_lock=f"discord:{payload['id']}")
+    with caplog.at_level(logging.WARNING, logger="bot.frontends.adapters.discord_handover"):
+        fleet.start_worker()
+        assert job.id is not None
+        await finished(fleet.worker, job.id)
+    (tried,) = rest.answers(payload["token"])
+    assert tried.status == 404 and len(fleet.worker_handled.requests) == 1
+    assert any("handled but its answer failed (NotFound 404)" in r.getMessage() for r in caplog.records)

@@ -424,7 +424,7 @@ class DiscordFrontend:
         self.gateway = gateway  # False: log in for sends and answers, leave the gateway (and command sync) to others
         self.bot.sync_commands = gateway
         if hand_over and app.jobs is not None:  # interactions go to the fleet's workers (discord_handover)
-            self.bot.handover = Handover(app.jobs, InteractionRows(app.db))
+            self.bot.handover = Handover(app.jobs, InteractionRows(app.db), app.services.catalogs)
         self._gateway: asyncio.Task[None] | None = None
         self.backoff = Backoff()
         self._lost: dict[str, float] = {}  # server channel -> monotonic time before which it is not tried again

@@ -23,12 +23,14 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
+import aiohttp
 import discord
 
 from bot.app import App
 from bot.core.messages import Rendered
 from bot.core.router import Outcome
 from bot.frontends.adapters.discord_commands import Ask
+from bot.i18n import Catalogs
 from bot.jobs.engine import Jobs
 from bot.storage.interactions import TOKEN_SECONDS, InteractionRows
 
@@ -47,8 +49,8 @@ def chat_lock(platform: str, chat_id: str, user_id: str) -> str:
 class Handover:
     """The gateway's side: acknowledge, store, defer a job."""
 
-    def __init__(self, jobs: Jobs, rows: InteractionRows, clock: Callable[[], float] = time.time) -> None:
-        self._jobs, self._rows, self._clock = jobs, rows, clock
+    def __init__(self, jobs: Jobs, rows: InteractionRows, catalogs: Catalogs, clock: Callable[[], float] = time.time) -> None:
+        self._jobs, self._rows, self._catalogs, self._clock = jobs, rows, catalogs, clock
 
     async def hand_over(self, interaction: discord.Interaction[Any], ask: Ask, *, thinking: bool, ephemeral: bool,
                         hidden: bool = False) -> None:
@@ -61,11 +63,16 @@ class Handover:
             return
         held = {"ask": ask.to_json(), "application_id": str(interaction.application_id), "hidden": hidden}
         interaction_id = str(interaction.id)
-        if not await self._rows.keep(interaction_id, interaction.token, json.dumps(held), int(self._clock())):
-            log.info("discord: interaction %s delivered again; handled once", interaction_id)
-            return
-        await self._jobs.defer(TASK, lock=chat_lock("discord", ask.channel_id, ask.user_id),
-                               queueing_lock=f"discord:{interaction_id}", interaction_id=interaction_id)
+        try:
+            if not await self._rows.keep(interaction_id, interaction.token, json.dumps(held), int(self._clock())):
+                log.info("discord: interaction %s delivered again; handled once", interaction_id)
+                return
+            await self._jobs.defer(TASK, lock=chat_lock("discord", ask.channel_id, ask.user_id),
+                                   queueing_lock=f"discord:{interaction_id}", interaction_id=interaction_id)
+        except Exception as exc:  # noqa: BLE001 - the user must not be left "thinking"; the text may hold the token
+            log.error("discord: interaction %s not handed to a worker (%s); told the user", interaction_id, type(exc).__name__)
+            text = self._catalogs.text("error.internal", self._catalogs.negotiate(ask.locale))
+            await interaction.edit_original_response(content=text, allowed_mentions=discord.AllowedMentions.none())
 
 
 class Finisher:
@@ -94,7 +101,13 @@ class Finisher:
         outcome = await self._app.router.handle(ask.request(), self._markup)
         webhook = discord.Webhook.from_state(
             {"id": int(held["application_id"]), "type": 3, "token": taken.token}, state=self._client._connection)
-        await answer(webhook, outcome, pressed=ask.message_id is not None, hidden=bool(held["hidden"]))
+        try:
+            await answer(webhook, outcome, pressed=ask.message_id is not None, hidden=bool(held["hidden"]))
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
+            # not retried: the token is taken, and the command's effects happened. Only the kind is logged (an
+            # aiohttp error's text names the URL, and the URL holds the token).
+            log.warning("discord: interaction %s handled but its answer failed (%s %s)", interaction_id,
+                        type(exc).__name__, getattr(exc, "status", ""))
 
 
 async def answer(webhook: discord.Webhook, outcome: Outcome, *, pressed: bool, hidden: bool) -> None:
