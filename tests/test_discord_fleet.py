@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +24,16 @@ import yarl
 from discord.gateway import DiscordWebSocket
 from sqlalchemy import select
 
+from bot import cli
 from bot.app import App
-from bot.config import ConfigError, DiscordShards, load_config
+from bot.config import ConfigError, DiscordShards, Secret, load_config
 from bot.core.request import Request
 from bot.logs import cap
 from bot.core.router import Outcome
 from bot.frontends.adapters.discord import MARKUP, DiscordFrontend, ShardedIndexClient, make_client
 from bot.frontends.adapters.discord_handover import TASK, Finisher, chat_lock
 from bot.jobs.engine import cancelled
+from bot.roles import ALL
 from bot.storage.interactions import InteractionRows
 from bot.storage.schema import discord_interactions
 from conftest import make_config
@@ -153,12 +155,17 @@ class Fleet:
 
 @pytest.fixture
 async def fleet(chain: Devnet, tmp_path: Path, pg_url: str, rest: FakeDiscord) -> AsyncIterator[Fleet]:
-    gateway_app = await App.start(make_config(chain, tmp_path / "gateway", database_url=pg_url))
-    worker_app = await App.start(make_config(chain, tmp_path / "worker", database_url=pg_url))
+    """`indexbot run --role gateway` and `--role worker` on one PostgreSQL database, as `cli._run` builds their
+    Discord front ends (logged in to the stand-in; the gateway's INTERACTION_CREATEs are fed by each test)."""
+    settings = dict(database_url=pg_url, discord_token=Secret("test-token"), discord_guild_id=GUILD_ID)
+    gateway_app = await App.start(make_config(chain, tmp_path / "gateway", **settings), track_head=False)
+    worker_app = await App.start(make_config(chain, tmp_path / "worker", **settings))
     assert gateway_app.jobs is not None and worker_app.jobs is not None
-    gateway = DiscordFrontend(gateway_app, "test-token", guild_id=GUILD_ID, hand_over=True)  # `--role gateway`
-    worker = DiscordFrontend(worker_app, "test-token", guild_id=GUILD_ID, gateway=False)  # `--role worker`
-    worker.answer_interactions(worker_app.jobs)
+    gateway = cli._discord(gateway_app.config, gateway_app, frozenset({"gateway"}))
+    worker = cli._discord(worker_app.config, worker_app, frozenset({"worker"}))
+    assert isinstance(gateway, DiscordFrontend) and isinstance(worker, DiscordFrontend)
+    assert gateway.bot.handover is not None and worker.bot.handover is None and not worker.gateway
+    assert TASK in worker_app.jobs.app.tasks and TASK not in gateway_app.jobs.app.tasks
     work: list[asyncio.Task[None]] = []
     try:
         await gateway.bot.login("test-token")
@@ -320,3 +327,13 @@ async def test_an_answer_discord_refuses_is_logged_once_and_not_retried(
     (tried,) = rest.answers(payload["token"])
     assert tried.status == 404 and len(fleet.worker_handled.requests) == 1
     assert any("handled but its answer failed (NotFound 404)" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_process_both_gateway_and_worker_answers_its_own_interactions(fleet: Fleet) -> None:
+    """`--role all` on PostgreSQL: the process that received an interaction answers it (and still answers what a
+    gateway-only process hands over)."""
+    app = fleet.gateway.app
+    both = cli._discord(replace(app.config, discord_shards=DiscordShards(2, (1,))), app, ALL)
+    assert isinstance(both, DiscordFrontend) and both.gateway and both.bot.handover is None and both.bot.shard_id == 1
+    assert app.jobs is not None and TASK in app.jobs.app.tasks
+    await both.bot.close()
