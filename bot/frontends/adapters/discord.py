@@ -2,6 +2,10 @@
 
 Runs inside the app's event loop: `start()` logs in (which syncs the slash commands, to one guild when
 `guild_id` is given, globally otherwise) and connects to the gateway in a task; `stop()` closes the client.
+The gateway is one connection, or the shards `shards` names (DISCORD_SHARD_COUNT / DISCORD_SHARD_IDS: discord.py's
+`Client(shard_id=…)` for one, `AutoShardedClient` for several); a process without the gateway role
+(`gateway=False`) only logs in, for sends and interaction answers. A gateway of a fleet (`hand_over`, PostgreSQL)
+acknowledges each interaction and leaves its handling to a worker: discord_handover.py.
 
 Prefix commands (`!quote MAG7 100`, in channels and DMs) are for servers where the slash commands are not
 synced yet. Reading them needs the privileged **Message Content** intent: enable it for the bot in the
