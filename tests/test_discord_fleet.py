@@ -31,7 +31,8 @@ from bot.core.request import Request
 from bot.logs import cap
 from bot.core.router import Outcome
 from bot.frontends.adapters.discord import MARKUP, DiscordFrontend, ShardedIndexClient, make_client
-from bot.frontends.adapters.discord_handover import TASK, Finisher, chat_lock
+from bot.core.messages import Rendered, RenderedButton
+from bot.frontends.adapters.discord_handover import TASK, Finisher, answer, chat_lock
 from bot.jobs.engine import cancelled
 from bot.roles import ALL
 from bot.storage.interactions import InteractionRows
@@ -337,3 +338,23 @@ async def test_a_process_both_gateway_and_worker_answers_its_own_interactions(fl
     assert isinstance(both, DiscordFrontend) and both.gateway and both.bot.handover is None and both.bot.shard_id == 1
     assert app.jobs is not None and TASK in app.jobs.app.tasks
     await both.bot.close()
+
+
+async def test_a_long_answer_fills_the_deferred_response_then_follows_up_and_a_secret_one_is_deleted(
+        fleet: Fleet, rest: FakeDiscord) -> None:
+    """`answer` as a worker runs it, through a real interaction webhook: the "thinking…" response becomes the first
+    part, the rest follows up privately with the buttons on the last part, and an answer due for deletion (an
+    exported key) has each of its parts deleted through the token."""
+    payload = slash_payload("help", {}, ALICE)
+    await dispatched(lambda: fleet.gateway.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
+    webhook = discord.Webhook.from_state({"id": APP_ID, "type": 3, "token": payload["token"]}, state=fleet.worker.bot._connection)
+    lines = "\n".join(f"line {i:04d} " + "x" * 90 for i in range(30))  # about 3,000 characters: two messages
+    rendered = Rendered(lines, buttons=((RenderedButton("Refresh", "tok1"),),), delete_after=1)
+    await answer(webhook, Outcome(rendered, "en", ephemeral=True), pressed=False, hidden=False)
+    first, rest_of_it = rest.answers(payload["token"])
+    assert first.method == "PATCH" and first.path.endswith("/messages/@original") and first.content.startswith("line 0000")
+    assert rest_of_it.method == "POST" and rest_of_it.flags & EPHEMERAL and rest_of_it.custom_ids == ["b:tok1"]
+    assert first.content + "\n" + rest_of_it.content == lines and not first.custom_ids
+    deleted = await rest.wait_for(lambda c: c.method == "DELETE", timeout=10)
+    await rest.wait_for(lambda c: c.method == "DELETE" and c is not deleted, timeout=10)
+    assert all(c.path.startswith(f"/webhooks/{APP_ID}/{payload['token']}/messages/") for c in rest.where("DELETE", "/"))

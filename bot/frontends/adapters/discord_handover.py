@@ -119,12 +119,12 @@ async def answer(webhook: discord.Webhook, outcome: Outcome, *, pressed: bool, h
     rendered = outcome.rendered
     *head, last = chunks(rendered.text)
     if pressed and rendered.edit and not outcome.ephemeral and not head:
-        await _edit(webhook, last, rendered, view_of(rendered))
+        await _edit(webhook, last, rendered, rendered.image, view_of(rendered))
         return
     parts = [*head, last]
     if not pressed:
         first = parts.pop(0)
-        await _edit(webhook, first, rendered if not parts else None, view_of(rendered) if not parts else None)
+        await _edit(webhook, first, rendered, rendered.image if not parts else None, view_of(rendered) if not parts else None)
     ephemeral = outcome.ephemeral or hidden
     for i, text in enumerate(parts):
         kw = extras(rendered) if i == len(parts) - 1 else {"allowed_mentions": NO_MENTIONS}
@@ -133,12 +133,11 @@ async def answer(webhook: discord.Webhook, outcome: Outcome, *, pressed: bool, h
             await sent.delete(delay=rendered.delete_after)
 
 
-async def _edit(webhook: discord.Webhook, text: str, rendered: Rendered | None, view: discord.ui.View | None) -> None:
-    """Edit the interaction's own response; `rendered` carries the image and the timed deletion when this is the
-    answer's last part."""
-    files = [discord.File(io.BytesIO(rendered.image), filename="chart.png")] if rendered and rendered.image is not None else []
+async def _edit(webhook: discord.Webhook, text: str, rendered: Rendered, image: bytes | None, view: discord.ui.View | None) -> None:
+    """Edit the interaction's own response to `text`, with `image` and `view` when this is the answer's last part."""
+    files = [discord.File(io.BytesIO(image), filename="chart.png")] if image is not None else []
     # discord.py types a message id as int; the interaction webhook's route takes "@original" in its place
     message = await webhook.edit_message(cast(int, ORIGINAL), content=text, view=view, attachments=files,
                                          allowed_mentions=discord.AllowedMentions.none())
-    if rendered is not None and rendered.delete_after is not None:
+    if rendered.delete_after is not None:
         await message.delete(delay=rendered.delete_after)
