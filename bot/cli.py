@@ -13,6 +13,7 @@ import signal
 import sys
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import Config, ConfigError, load_config
 from bot.frontends.adapters.base import Frontend
@@ -22,6 +23,9 @@ from bot.chain.profile import ProfileError
 from bot.storage.db import DatabaseDamaged
 from bot.chain.verify import ProfileMismatch
 from bot.frontends.web.server import WebError
+
+if TYPE_CHECKING:
+    from bot.app import App
 
 log = logging.getLogger("indexbot")
 CONNECT_BACKOFF = (1.0, 60.0)  # seconds: the first wait before connecting to a platform again, and the longest
@@ -72,6 +76,28 @@ async def _chat(config: Config) -> int:
     return 0
 
 
+def _discord(config: Config, app: App, roles: frozenset[str]) -> Frontend:
+    """This process's Discord front end: the gateway (its shards: DISCORD_SHARD_COUNT, DISCORD_SHARD_IDS) in the
+    gateway role, else logged in for sends only. On PostgreSQL a gateway that is no worker hands each interaction
+    to the workers, and a worker answers them (bot.frontends.adapters.discord_handover); a process that is both
+    answers what its own shards receive, as the embedded default does."""
+    from bot.frontends.adapters.discord import DiscordFrontend
+
+    assert config.discord_token is not None
+    front = DiscordFrontend(app, config.discord_token.reveal(), config.discord_guild_id, shards=config.discord_shards,
+                            gateway="gateway" in roles, hand_over="worker" not in roles)
+    if app.jobs is not None and "worker" in roles:
+        front.answer_interactions(app.jobs)
+    return front
+
+
+def _work(app: App, roles: frozenset[str]) -> asyncio.Task[None] | None:
+    """In a fleet's worker role, the job engine's worker (the jobs its front ends and services registered)."""
+    if app.jobs is None or "worker" not in roles:
+        return None
+    return asyncio.create_task(app.jobs.work(), name="jobs-worker")
+
+
 async def _run(config: Config, roles: frozenset[str]) -> int:
     from bot.app import App
 
@@ -80,6 +106,7 @@ async def _run(config: Config, roles: frozenset[str]) -> int:
         return 2
     app = await App.start(config)
     frontends: list[Frontend] = []
+    work: asyncio.Task[None] | None = None
     try:
         if config.telegram_token:
             from bot.frontends.adapters.telegram import TelegramFrontend
@@ -87,14 +114,13 @@ async def _run(config: Config, roles: frozenset[str]) -> int:
             frontends.append(TelegramFrontend(app, config.telegram_token.reveal(), config.telegram_api_url,
                                               limits=config.telegram))
         if config.discord_token:
-            from bot.frontends.adapters.discord import DiscordFrontend
-
-            frontends.append(DiscordFrontend(app, config.discord_token.reveal(), config.discord_guild_id))
+            frontends.append(_discord(config, app, roles))
         for frontend in frontends:
             await _connect(frontend)
             app.notices.attach(frontend)
         await app.reconcile()  # unfinished trades of a previous run, told through the attached front ends
         await app.start_schedule()
+        work = _work(app, roles)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -102,6 +128,10 @@ async def _run(config: Config, roles: frozenset[str]) -> int:
         log.info("running: %s on %s", ", ".join(f.name for f in frontends), app.profile.name)
         await stop.wait()
     finally:
+        if work is not None:
+            from bot.jobs.engine import cancelled
+
+            await cancelled(work)
         for frontend in reversed(frontends):
             await app.notices.detach(frontend)  # the outbox lets what is on the wire finish first
             await frontend.stop()

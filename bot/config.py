@@ -155,6 +155,16 @@ class Secret:
 
 
 @dataclass(frozen=True)
+class DiscordShards:
+    """Which gateway shards of the bot this process holds: `ids` of `count` (all of them when `ids` is None).
+    Discord splits the bot's servers among `count` shards by server id; each shard is one gateway connection, and
+    every shard must be held by exactly one process of the fleet (DISCORD_SHARD_COUNT, DISCORD_SHARD_IDS)."""
+
+    count: int
+    ids: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     home: Path
     chain: str | None  # profile name or path; None = start the embedded devnet
@@ -165,6 +175,7 @@ class Config:
     telegram_api_url: str | None = None
     discord_token: Secret | None = None
     discord_guild_id: int | None = None
+    discord_shards: DiscordShards | None = None  # None: discord.py's one connection, as before sharding
     log_level: str = "INFO"
     master_key: Secret | None = None  # base64 of 32 bytes: encrypts custodial keys (wallets.keystore)
     previous_master_keys: tuple[Secret, ...] = ()  # still open what they sealed, until `indexbot keys rotate`
@@ -322,6 +333,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         telegram_api_url=pick("TELEGRAM_API_URL", "telegram_api_url") or None,
         discord_token=_secret(env, "DISCORD_BOT_TOKEN"),
         discord_guild_id=int(guild) if guild else None,
+        discord_shards=discord_shards(pick("DISCORD_SHARD_COUNT", "discord_shard_count"),
+                                      pick("DISCORD_SHARD_IDS", "discord_shard_ids")),
         log_level=str(pick("INDEXBOT_LOG_LEVEL", "log_level") or "INFO").upper(),
         limits=limits,
         market=market,
@@ -345,6 +358,39 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
 
 def _optional_path(value: Any) -> Path | None:
     return Path(str(value)) if value else None
+
+
+def discord_shards(count_raw: Any, ids_raw: Any) -> DiscordShards | None:
+    """DISCORD_SHARD_COUNT (shards in all, at least 1) and DISCORD_SHARD_IDS ("0,1": the ones this process holds,
+    each below the count, none twice); ids without a count are refused, a count alone holds every shard."""
+    count_text = "" if count_raw is None else str(count_raw).strip()
+    if isinstance(ids_raw, list):  # discord_shard_ids = [0, 1] in the TOML file
+        ids_raw = ",".join(str(i) for i in ids_raw)
+    ids_text = "" if ids_raw is None else str(ids_raw).strip()
+    if not count_text:
+        if ids_text:
+            raise ConfigError(f"DISCORD_SHARD_IDS={ids_text!r} needs DISCORD_SHARD_COUNT, the number of shards in all")
+        return None
+    try:
+        count = int(count_text)
+    except ValueError:
+        raise ConfigError(f"DISCORD_SHARD_COUNT must be a whole number of shards, got {count_text!r}") from None
+    if count < 1:
+        raise ConfigError(f"DISCORD_SHARD_COUNT must be at least 1, got {count}")
+    if not ids_text:
+        return DiscordShards(count)
+    try:
+        ids = tuple(int(part) for part in ids_text.split(","))
+    except ValueError:
+        raise ConfigError(f"DISCORD_SHARD_IDS must be shard numbers separated by commas (e.g. 0,1), got {ids_text!r}") from None
+    outside = [i for i in ids if not 0 <= i < count]
+    if outside:
+        raise ConfigError(f"DISCORD_SHARD_IDS: shard {outside[0]} does not exist; with DISCORD_SHARD_COUNT={count} "
+                          f"the shards are 0 to {count - 1}")
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise ConfigError(f"DISCORD_SHARD_IDS names shard {repeated[0]} more than once")
+    return DiscordShards(count, ids)
 
 
 def _log_range_blocks(raw: Any) -> int | None:

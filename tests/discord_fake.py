@@ -2,7 +2,12 @@
 
 `FakeDiscord` is an aiohttp server on 127.0.0.1 that answers the few routes the adapter uses (login,
 application info, command sync, interaction callbacks, webhook follow-ups and edits, channel messages) and
-records every request as a `Call` with its JSON body, so tests assert on exactly what discord.py sent. Point
+records every request as a `Call` with its JSON body, so tests assert on exactly what discord.py sent.
+As Discord does, it answers an interaction's webhook (`/webhooks/<application>/<token>`: PATCH
+`messages/@original`, POST a follow-up) only once that interaction was acknowledged by its callback, and with
+404 "Unknown Webhook" (10015) otherwise; `answers(token)` are the calls made with one interaction's token.
+Its `/gateway` is a websocket that says HELLO, records each IDENTIFY (`identified`: which shard of how many) and
+answers READY: point `DiscordWebSocket.DEFAULT_GATEWAY` at `FakeDiscord.gateway` to see what a process connects as. Point
 `discord.http.Route.BASE` at `FakeDiscord.api` (the webhook adapter shares that class) and the real
 discord.py code runs unchanged up to the socket.
 
@@ -152,11 +157,16 @@ class FakeDiscord:
         self.dms: dict[str, dict[str, Any]] = {}  # DM channel id -> its recipient (see `open_dm`)
         self.refusals: list[Refusal] = []
         self.refused: dict[str, tuple[int, dict[str, Any]]] = {}  # HTTP method -> the error status and body answered
+        self.acknowledged: dict[str, str] = {}  # interaction token -> its interaction id, once its callback came
+        self.identified: list[dict[str, Any]] = []  # each IDENTIFY's payload, without its token
+        self.gateway = ""
         self._runner: web.AppRunner | None = None
+        self._arrived = asyncio.Condition()  # notified at each request (`wait_for`)
         self.api = ""
 
     async def start(self) -> FakeDiscord:
         app = web.Application()
+        app.router.add_route("GET", "/gateway", self._gateway)
         app.router.add_route("*", "/api/v10/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -164,11 +174,39 @@ class FakeDiscord:
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.api = f"http://127.0.0.1:{port}/api/v10"
+        self.gateway = f"ws://127.0.0.1:{port}/gateway"
         return self
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        """One gateway session: HELLO, then READY for the IDENTIFY the client sends; heartbeats acknowledged."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json({"op": 10, "d": {"heartbeat_interval": 45000}, "s": None, "t": None})
+        async for message in ws:
+            data = json.loads(message.data)
+            if data["op"] == 1:  # heartbeat
+                await ws.send_json({"op": 11, "d": None, "s": None, "t": None})
+            elif data["op"] == 2:  # identify
+                self.identified.append({k: v for k, v in data["d"].items() if k != "token"})
+                ready = {"v": 10, "user": self.bot, "guilds": [], "session_id": snowflake(), "shard": data["d"].get("shard"),
+                         "resume_gateway_url": self.gateway, "application": {"id": str(APP_ID), "flags": 0}}
+                await ws.send_json({"op": 0, "t": "READY", "s": 1, "d": ready})
+                async with self._arrived:
+                    self._arrived.notify_all()
+        return ws
+
+    async def wait_identified(self, count: int, timeout: float = 30) -> list[dict[str, Any]]:
+        """The first `count` IDENTIFY payloads, once that many came."""
+        async def arrived() -> list[dict[str, Any]]:
+            async with self._arrived:
+                await self._arrived.wait_for(lambda: len(self.identified) >= count)
+            return self.identified[:count]
+
+        return await asyncio.wait_for(arrived(), timeout)
 
     def open_dm(self, channel_id: int, user: dict[str, Any]) -> None:
         """Make `channel_id` a DM channel with `user`: fetching it answers a DM, and the bot's messages to it
@@ -198,6 +236,19 @@ class FakeDiscord:
     def where(self, method: str, path_part: str) -> list[Call]:
         return [c for c in self.calls if c.method == method and path_part in c.path]
 
+    async def wait_for(self, found: Callable[[Call], bool], timeout: float = 30) -> Call:
+        """The first request `found` accepts, waiting for it to arrive (a request made by another task)."""
+        async def arrived() -> Call:
+            async with self._arrived:
+                await self._arrived.wait_for(lambda: any(found(c) for c in self.calls))
+            return next(c for c in self.calls if found(c))
+
+        return await asyncio.wait_for(arrived(), timeout)
+
+    def answers(self, token: str) -> list[Call]:
+        """The requests made through the webhook of the interaction whose token is `token`."""
+        return [c for c in self.calls if c.path.startswith(f"/webhooks/{APP_ID}/{token}")]
+
     def sent(self) -> list[Call]:
         """Everything that puts a message in front of a user: callbacks, follow-ups, edits, channel sends."""
         return [c for c in self.calls if c.method in ("POST", "PATCH") and not c.path.endswith("/commands")]
@@ -219,19 +270,38 @@ class FakeDiscord:
         path = "/" + request.match_info["tail"]
         call = Call(request.method, path, body, files, at=time.monotonic())
         self.calls.append(call)
-        refusal = next((r for r in self.refusals if r.applies(request.method, path)), None)
+        response = self._respond(request.method, path, body, call)
+        async with self._arrived:
+            self._arrived.notify_all()
+        return response
+
+    def _respond(self, method: str, path: str, body: Any, call: Call) -> web.Response:
+        refusal = next((r for r in self.refusals if r.applies(method, path)), None)
         if refusal is not None:
             if refusal.times is not None:
                 refusal.times -= 1
             call.status = refusal.status
             headers = {"Content-Type": "application/json", **refusal.headers}
             return web.Response(status=refusal.status, body=json.dumps(refusal.body).encode(), headers=headers)
-        if request.method in self.refused:
-            status, error = self.refused[request.method]
+        unknown = self._unknown_webhook(path)
+        if unknown is not None:
+            call.status = 404
+            return web.Response(status=404, body=json.dumps(unknown).encode(), headers={"Content-Type": "application/json"})
+        if method in self.refused:
+            status, error = self.refused[method]
             call.status = status
             return web.Response(status=status, body=json.dumps(error).encode(), headers={"Content-Type": "application/json"})
-        answer = json.dumps(self._answer(request.method, path, body))
+        answer = json.dumps(self._answer(method, path, body))
         return web.Response(body=answer.encode(), headers={"Content-Type": "application/json"})  # exactly, as discord.py checks
+
+    def _unknown_webhook(self, path: str) -> dict[str, Any] | None:
+        """Discord's answer to an interaction webhook whose interaction was never acknowledged (or a wrong token)."""
+        parts = path.split("/")
+        if path.startswith("/interactions/") and path.endswith("/callback"):
+            self.acknowledged[parts[3]] = parts[2]
+        if path.startswith("/webhooks/") and len(parts) > 3 and parts[3] not in self.acknowledged:
+            return {"message": "Unknown Webhook", "code": 10015}
+        return None
 
     def _answer(self, method: str, path: str, body: Any) -> Any:
         if path == "/users/@me":

@@ -26,6 +26,7 @@ from bot.frontends.adapters.discord_commands import command_problems
 from bot import cli
 from bot.app import App
 from bot.config import Secret
+from bot.roles import ALL
 from bot.core.request import Request
 from conftest import make_config
 from devnet.harness import Devnet
@@ -124,7 +125,7 @@ async def test_indexbot_run_serves_telegram_while_discord_refuses_the_command_sy
     async with BotApiEmulator() as emulator:
         config = make_config(chain, tmp_path, telegram_token=Secret(emulator.token), telegram_api_url=emulator.url,
                              discord_token=Secret("test-token"), discord_guild_id=GUILD_ID)
-        run = asyncio.create_task(cli._run(config))
+        run = asyncio.create_task(cli._run(config, ALL))
         try:
             await emulator.wait_for("getUpdates", timeout=60)
             emulator.send_text(4343, 4343, "/quote MAG7.ssi 100")

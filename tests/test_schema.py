@@ -260,12 +260,12 @@ async def test_head_matches_the_metadata(engines: Engines) -> None:
 
 async def test_a_diff_is_found(sqlite: Engines) -> None:
     """The comparison above can fail: a database at the baseline differs from the metadata (0017's type, 0018's
-    NOT NULL)."""
+    NOT NULL, 0020's table and its index)."""
     engine = await sqlite()
     await _upgrade_to(engine, migrate.BASELINE)
     async with engine.connect() as conn:
         diff = await conn.run_sync(_diff)
-    assert [d[0][0] if isinstance(d, list) else d[0] for d in diff] == ["modify_type", "modify_nullable"]
+    assert [d[0][0] if isinstance(d, list) else d[0] for d in diff] == ["add_table", "add_index", "modify_type", "modify_nullable"]
 
 
 @pytest.mark.parametrize("mode", SQLITE_MODES)
@@ -330,7 +330,7 @@ async def test_a_legacy_file_at_its_last_version_is_stamped(tmp_path: Path) -> N
     assert rest == []
     lone = sorted(f"{t.name}.{t.primary_key.columns[0].name}" for t in schema.metadata.tables.values()
                   if len(t.primary_key.columns) == 1
-                  and t.name not in ("dca_plans", "intent_txs"))  # 0017 copied dca_plans anew, 0018 intent_txs
+                  and t.name not in ("dca_plans", "intent_txs", "discord_interactions"))  # 0017 copied dca_plans anew, 0018 intent_txs, 0020 is new
     assert columns == lone
 
 

@@ -576,3 +576,16 @@ telegram_presses = Table(
     Column("body", Text, nullable=False),  # the Update as JSON
     Column("fetched_at", Int, nullable=False),
 )
+
+# 0020: Discord interactions a gateway acknowledged and handed to the job engine (bot.storage.interactions). The
+# token answers the interaction for 15 minutes: it is cleared when a worker takes it, and the row (kept so that a
+# second delivery of the same interaction is known) is purged once the token would have expired anyway.
+discord_interactions = Table(
+    "discord_interactions", metadata,
+    Column("id", Text, primary_key=True),  # Discord's interaction id (a snowflake)
+    Column("token", Text),  # NULL once taken
+    Column("ask", Text, nullable=False),  # what the handler needs, as JSON (bot.frontends.adapters.discord_handover)
+    Column("received_at", Int, nullable=False),
+    Column("taken_at", Int),
+    Index("discord_interactions_by_age", "received_at"),
+)

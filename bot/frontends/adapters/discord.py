@@ -2,6 +2,10 @@
 
 Runs inside the app's event loop: `start()` logs in (which syncs the slash commands, to one guild when
 `guild_id` is given, globally otherwise) and connects to the gateway in a task; `stop()` closes the client.
+The gateway is one connection, or the shards `shards` names (DISCORD_SHARD_COUNT / DISCORD_SHARD_IDS: discord.py's
+`Client(shard_id=…)` for one, `AutoShardedClient` for several); a process without the gateway role
+(`gateway=False`) only logs in, for sends and interaction answers. A gateway of a fleet (`hand_over`, PostgreSQL)
+acknowledges each interaction and leaves its handling to a worker: discord_handover.py.
 
 Prefix commands (`!quote MAG7 100`, in channels and DMs) are for servers where the slash commands are not
 synced yet. Reading them needs the privileged **Message Content** intent: enable it for the bot in the
@@ -47,6 +51,7 @@ from discord import PartialMessageable
 from discord.utils import escape_markdown, escape_mentions
 
 from bot.frontends.adapters.discord_commands import (
+    Ask,
     CatalogTranslator,
     PressButton,
     build_command,
@@ -55,13 +60,17 @@ from bot.frontends.adapters.discord_commands import (
     slash_for,
     valid_token,
 )
+from bot.frontends.adapters.discord_handover import Finisher, Handover
 from bot.app import App
+from bot.config import DiscordShards
 from bot.core.delivery import Delivery, Leaving
 from bot.core.expiry import Expiries
 from bot.core.messages import Msg, Rendered, Reply
 from bot.core.request import Request, Standing
 from bot.core.router import Outcome
 from bot.core.secrets import bare
+from bot.jobs.engine import Jobs
+from bot.storage.interactions import InteractionRows
 from bot.metrics import INVALID_REQUESTS, RATE_LIMITED
 
 log = logging.getLogger(__name__)
@@ -211,9 +220,12 @@ async def limit_of(err: discord.HTTPException) -> tuple[float | None, bool]:
 class IndexClient(discord.Client):
     """The discord.py client: owns the command tree and routes every update to the app's router."""
 
-    def __init__(self, app: App, guild_id: int | None, prefix: str, intents: discord.Intents) -> None:
-        super().__init__(intents=intents, allowed_mentions=NO_MENTIONS, http_trace=invalid_request_trace())
+    def __init__(self, app: App, guild_id: int | None, prefix: str, intents: discord.Intents, **shards: Any) -> None:
+        super().__init__(intents=intents, allowed_mentions=NO_MENTIONS, http_trace=invalid_request_trace(), **shards)
         self.app = app
+        self.sync_commands = True  # a process that holds no gateway leaves the slash commands to the one that does
+        # a gateway of a fleet (DiscordFrontend's `hand_over`): interactions acknowledged here, answered by any worker
+        self.handover: Handover | None = None
         self.guild_id = guild_id
         self.prefix = prefix
         self.tree = app_commands.CommandTree(self)
@@ -236,6 +248,8 @@ class IndexClient(discord.Client):
         guild = discord.Object(self.guild_id) if self.guild_id is not None else None
         if guild is not None:
             self.tree.copy_global_to(guild=guild)
+        if not self.sync_commands:
+            return
         try:
             await self.tree.sync(guild=guild)
         except (discord.HTTPException, app_commands.AppCommandError) as err:  # CommandSyncFailure is both
@@ -248,6 +262,10 @@ class IndexClient(discord.Client):
         personal one's in a server."""
         command = self.app.router.commands.get(name)
         private = command is not None and (command.private_only or command.personal and interaction.guild_id is not None)
+        if self.handover is not None:
+            self.saw(interaction.user.id, interaction.guild_id, interaction.channel_id)
+            await self.handover.hand_over(interaction, Ask.of(interaction, name, args), thinking=True, ephemeral=private)
+            return
         if slash_for(name).defer:
             await interaction.response.defer(thinking=True, ephemeral=private)
         request = interaction_request(interaction, command=name, args=args)
@@ -257,6 +275,11 @@ class IndexClient(discord.Client):
         """A button press; refusals (not yours, expired) go to the presser only, and so does every answer to a press
         on a message only the presser sees (an ephemeral quote's Refresh must not post the quote for all)."""
         hidden = interaction.message is not None and interaction.message.flags.ephemeral
+        if self.handover is not None:
+            self.saw(interaction.user.id, interaction.guild_id, interaction.channel_id)
+            await self.handover.hand_over(interaction, Ask.of(interaction, button_token=token), thinking=False,
+                                          ephemeral=hidden, hidden=hidden)
+            return
         await self._answer(interaction, interaction_request(interaction, button_token=token), thinking=False, ephemeral=hidden,
                            hidden=hidden)
 
@@ -372,6 +395,22 @@ def _gateway_ended(task: asyncio.Task[None]) -> None:
         log.error("discord gateway stopped", exc_info=task.exception())
 
 
+class ShardedIndexClient(IndexClient, discord.AutoShardedClient):
+    """The same client over several gateway shards in one process (discord.py's AutoShardedClient)."""
+
+
+def make_client(app: App, guild_id: int | None, prefix: str, intents: discord.Intents,
+                shards: DiscordShards | None) -> IndexClient:
+    """One gateway connection as ever when `shards` is None; one shard of several by `shard_id`; else the shards
+    `shards.ids` (all of them when None) in this process."""
+    if shards is None:
+        return IndexClient(app, guild_id, prefix, intents)
+    if shards.ids is not None and len(shards.ids) == 1:
+        return IndexClient(app, guild_id, prefix, intents, shard_id=shards.ids[0], shard_count=shards.count)
+    ids = list(shards.ids) if shards.ids is not None else None
+    return ShardedIndexClient(app, guild_id, prefix, intents, shard_ids=ids, shard_count=shards.count)
+
+
 class DiscordFrontend:
     """The Frontend for Discord: `DiscordFrontend(app, token, guild_id)`, then `start()` / `stop()`."""
 
@@ -379,10 +418,17 @@ class DiscordFrontend:
     markup = MARKUP
     sends_at_once = SENDS_AT_ONCE
 
-    def __init__(self, app: App, token: str, guild_id: int | None = None, *, prefix: str = "!", intents: discord.Intents | None = None) -> None:
+    def __init__(self, app: App, token: str, guild_id: int | None = None, *, prefix: str = "!", intents: discord.Intents | None = None,
+                 shards: DiscordShards | None = None, gateway: bool = True, hand_over: bool = False) -> None:
         self.app = app
         self.token = token
-        self.bot = IndexClient(app, guild_id, prefix, intents or default_intents())
+        # shards are gateway connections: a process without the gateway needs none (and discord.py's sharded client
+        # cannot even be closed unless it connected)
+        self.bot = make_client(app, guild_id, prefix, intents or default_intents(), shards if gateway else None)
+        self.gateway = gateway  # False: log in for sends and answers, leave the gateway (and command sync) to others
+        self.bot.sync_commands = gateway
+        if hand_over and app.jobs is not None:  # interactions go to the fleet's workers (discord_handover)
+            self.bot.handover = Handover(app.jobs, InteractionRows(app.db), app.services.catalogs)
         self._gateway: asyncio.Task[None] | None = None
         self.backoff = Backoff()
         self._lost: dict[str, float] = {}  # server channel -> monotonic time before which it is not tried again
@@ -394,8 +440,14 @@ class DiscordFrontend:
         # known since login: no /name may look like the bot's; a scheduled server announcement re-checks its author
         self.app.front_ends.attach("discord", bot_name=self.bot.user.name if self.bot.user is not None else None,
                                    standing_of=self.bot.standing_of)
-        self._gateway = asyncio.create_task(self._connect(), name="discord-gateway")
-        self._gateway.add_done_callback(_gateway_ended)
+        if self.gateway:
+            self._gateway = asyncio.create_task(self._connect(), name="discord-gateway")
+            self._gateway.add_done_callback(_gateway_ended)
+
+    def answer_interactions(self, jobs: Jobs) -> None:
+        """Register the job that answers interactions a gateway handed over (a worker of a fleet): before the
+        engine's worker starts. Answers use this client's HTTP session, so after `start()` logs in."""
+        Finisher(self.app, self.bot, InteractionRows(self.app.db), MARKUP).register(jobs)
 
     async def _connect(self) -> None:
         """`Client.connect`, started again when it fails before its first session (discord.py 2.7.1 then

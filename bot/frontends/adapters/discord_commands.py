@@ -326,16 +326,67 @@ def _standing(user: discord.abc.User, permissions: discord.Permissions | None) -
     return check
 
 
+@dataclass(frozen=True)
+class Ask:
+    """What a request needs of an interaction, in plain fields: read where the interaction arrived and, in a
+    fleet, carried as JSON to the worker that answers it (bot.frontends.adapters.discord_handover), which builds
+    the very same `Request` from it. No token: that is the handover's, and it is never part of a request."""
+
+    user_id: str
+    display_name: str
+    channel_id: str
+    guild_id: str | None
+    guild_name: str | None
+    locale: str
+    admin: bool  # Manage Server, as the interaction reports it
+    roles: tuple[str, ...]  # the member's role ids, as delivered
+    message_id: str | None  # the message a button was pressed on
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    button_token: str | None = None
+
+    @classmethod
+    def of(cls, interaction: discord.Interaction[Any], command: str | None = None, args: tuple[str, ...] = (),
+           button_token: str | None = None) -> Ask:
+        user = interaction.user
+        return cls(
+            user_id=str(user.id), display_name=user.display_name, channel_id=str(interaction.channel_id),
+            guild_id=str(interaction.guild_id) if interaction.guild_id is not None else None,
+            guild_name=interaction.guild.name if interaction.guild is not None else None,
+            locale=str(interaction.locale), admin=interaction.permissions.manage_guild,
+            roles=tuple(str(r) for r in getattr(user, "_roles", ())),  # ids as delivered: the guild may not be cached
+            message_id=str(interaction.message.id) if interaction.message is not None else None,
+            command=command, args=args, button_token=button_token,
+        )
+
+    def request(self) -> Request:
+        length = len(" ".join((f"/{self.command}", *self.args))) if self.command else 0
+        standing = Standing(admin=self.admin, roles=frozenset(self.roles))
+
+        async def check() -> Standing:
+            return standing
+
+        # Any interaction can be answered ephemerally, so private-only commands work in servers too. A bot may DM
+        # any member of a server it shares: `user:<id>`, a DM channel the adapter opens when a message needs it.
+        reach: dict[str, Any] = {} if self.guild_id is None else {"dm_chat": f"user:{self.user_id}", "opens_dm": True}
+        return Request(
+            platform="discord", user_id=self.user_id, chat_id=self.channel_id,
+            chat_type="private" if self.guild_id is None else "group", locale=self.locale,
+            display_name=self.display_name, community=self.guild_id, command=self.command, args=self.args,
+            button_token=self.button_token, text_length=length, message_ref=self.message_id, private_reply=True,
+            standing=check if self.guild_id is not None else None, community_name=self.guild_name, **reach,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "args": list(self.args), "roles": list(self.roles)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Ask:
+        return cls(**{**data, "args": tuple(data["args"]), "roles": tuple(data["roles"])})
+
+
 def interaction_request(interaction: discord.Interaction[Any], command: str | None = None, args: tuple[str, ...] = (), button_token: str | None = None) -> Request:
-    chat = _chat(interaction.user, interaction.guild_id, interaction.channel_id, str(interaction.locale))
-    length = len(" ".join((f"/{command}", *args))) if command else 0
-    ref = str(interaction.message.id) if interaction.message is not None else None
-    # Any interaction can be answered ephemerally, so private-only commands work in servers too.
-    standing = _standing(interaction.user, interaction.permissions) if interaction.guild_id is not None else None
-    name = interaction.guild.name if interaction.guild is not None else None
-    return Request(**chat, command=command, args=args, button_token=button_token, text_length=length, message_ref=ref,
-                   private_reply=True, standing=standing, community_name=name,
-                   **_reach(interaction.user, interaction.guild_id))
+    return Ask.of(interaction, command, args, button_token).request()
 
 
 def message_request(message: discord.Message, prefix: str, me: str | None = None) -> Request | None:

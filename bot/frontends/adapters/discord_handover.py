@@ -1,0 +1,143 @@
+"""Discord interactions in a fleet: acknowledged by the gateway that received them, answered by any worker.
+
+Discord wants an answer to an interaction within 3 seconds, and a command may wait on the chain far longer. On
+PostgreSQL (`App.jobs` is the job engine) the gateway process therefore does the least it can: it defers the
+interaction at once (the "thinking…" of a command, or a silent acknowledgement of a press, as the single-process
+path does when it defers), stores what the handler needs (`Ask`, as JSON) with the interaction's token
+(bot.storage.interactions), and defers a job. The job runs in the order of its user's other updates in that
+channel (`lock`, the same key for a chat and member on every platform), once per interaction (`queueing_lock`,
+and `take` clears the token as it reads it). A worker builds the same `Request`, runs the router and answers
+through the interaction's webhook with the token: it edits the deferred response (`@original`) and follows up
+with what does not fit. The token answers for 15 minutes; a job that starts too late says nothing to the user
+(there is no way left to) and logs it. No log line holds a token.
+
+On SQLite (one process) none of this runs: `IndexClient` answers in the process that received the interaction.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+import aiohttp
+import discord
+
+from bot.app import App
+from bot.core.messages import Rendered
+from bot.core.router import Outcome
+from bot.frontends.adapters.discord_commands import Ask
+from bot.i18n import Catalogs
+from bot.jobs.engine import Jobs
+from bot.storage.interactions import TOKEN_SECONDS, InteractionRows
+
+log = logging.getLogger(__name__)
+
+TASK = "discord.interaction"
+ORIGINAL = "@original"  # the interaction's own response, as Discord's webhook routes name it
+TOO_LATE = TOKEN_SECONDS - 60  # seconds after receipt: past this a worker no longer starts the command
+
+
+def chat_lock(platform: str, chat_id: str, user_id: str) -> str:
+    """The job engine's lock for one member's updates in one chat: handled one at a time, in order."""
+    return f"chat:{platform}:{chat_id}:{user_id}"
+
+
+class Handover:
+    """The gateway's side: acknowledge, store, defer a job."""
+
+    def __init__(self, jobs: Jobs, rows: InteractionRows, catalogs: Catalogs, clock: Callable[[], float] = time.time) -> None:
+        self._jobs, self._rows, self._catalogs, self._clock = jobs, rows, catalogs, clock
+
+    async def hand_over(self, interaction: discord.Interaction[Any], ask: Ask, *, thinking: bool, ephemeral: bool,
+                        hidden: bool = False) -> None:
+        """Defer `interaction` now (a command `thinking`, ephemeral when its answer is private), then hand it to
+        a worker; `hidden`: its answers go only to the presser (a press on an ephemeral message)."""
+        try:
+            await interaction.response.defer(thinking=thinking, ephemeral=ephemeral)
+        except discord.HTTPException as err:  # expired before we saw it, or acknowledged by another process
+            log.warning("discord: interaction %s not acknowledged (%s); not handed to a worker", interaction.id, err.status)
+            return
+        held = {"ask": ask.to_json(), "application_id": str(interaction.application_id), "hidden": hidden}
+        interaction_id = str(interaction.id)
+        try:
+            if not await self._rows.keep(interaction_id, interaction.token, json.dumps(held), int(self._clock())):
+                log.info("discord: interaction %s delivered again; handled once", interaction_id)
+                return
+            await self._jobs.defer(TASK, lock=chat_lock("discord", ask.channel_id, ask.user_id),
+                                   queueing_lock=f"discord:{interaction_id}", interaction_id=interaction_id)
+        except Exception as exc:  # noqa: BLE001 - the user must not be left "thinking"; the text may hold the token
+            log.error("discord: interaction %s not handed to a worker (%s); told the user", interaction_id, type(exc).__name__)
+            text = self._catalogs.text("error.internal", self._catalogs.negotiate(ask.locale))
+            await interaction.edit_original_response(content=text, allowed_mentions=discord.AllowedMentions.none())
+
+
+class Finisher:
+    """A worker's side: the job engine's task `TASK`, answering through the interaction's token. `client` lends
+    its HTTP session and its state (which Discord's webhook API needs to send buttons); it need not hold a gateway."""
+
+    def __init__(self, app: App, client: discord.Client, rows: InteractionRows, markup: Any,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._app, self._client, self._rows, self._markup, self._clock = app, client, rows, markup, clock
+
+    def register(self, jobs: Jobs) -> None:
+        jobs.task(TASK, self.finish)
+
+    async def finish(self, interaction_id: str) -> None:
+        now = self._clock()
+        taken = await self._rows.take(interaction_id, int(now))
+        if taken is None:
+            log.info("discord: interaction %s was answered already", interaction_id)
+            return
+        if now - taken.received_at > TOO_LATE:
+            log.warning("discord: interaction %s reached a worker %.0fs after it arrived, too late for its token: "
+                        "not handled, the user is told nothing", interaction_id, now - taken.received_at)
+            return
+        held = json.loads(taken.ask)
+        ask = Ask.from_json(held["ask"])
+        outcome = await self._app.router.handle(ask.request(), self._markup)
+        webhook = discord.Webhook.from_state(
+            {"id": int(held["application_id"]), "type": 3, "token": taken.token}, state=self._client._connection)
+        try:
+            await answer(webhook, outcome, pressed=ask.message_id is not None, hidden=bool(held["hidden"]))
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
+            # not retried: the token is taken, and the command's effects happened. Only the kind is logged (an
+            # aiohttp error's text names the URL, and the URL holds the token).
+            log.warning("discord: interaction %s handled but its answer failed (%s %s)", interaction_id,
+                        type(exc).__name__, getattr(exc, "status", ""))
+
+
+async def answer(webhook: discord.Webhook, outcome: Outcome, *, pressed: bool, hidden: bool) -> None:
+    """Answer a deferred interaction through its webhook, as `discord.reply` answers one in place: a press that
+    asks for an edit edits the pressed message; a command's deferred "thinking…" becomes the first part of its
+    answer; the rest follows up, ephemeral when the router says so or `hidden`."""
+    from bot.frontends.adapters.discord import NO_MENTIONS, chunks, extras, view_of
+
+    rendered = outcome.rendered
+    *head, last = chunks(rendered.text)
+    if pressed and rendered.edit and not outcome.ephemeral and not head:
+        await _edit(webhook, last, rendered, rendered.image, view_of(rendered))
+        return
+    parts = [*head, last]
+    if not pressed:
+        first = parts.pop(0)
+        await _edit(webhook, first, rendered, rendered.image if not parts else None, view_of(rendered) if not parts else None)
+    ephemeral = outcome.ephemeral or hidden
+    for i, text in enumerate(parts):
+        kw = extras(rendered) if i == len(parts) - 1 else {"allowed_mentions": NO_MENTIONS}
+        sent = await webhook.send(text, ephemeral=ephemeral, wait=True, **kw)
+        if rendered.delete_after is not None:
+            await sent.delete(delay=rendered.delete_after)
+
+
+async def _edit(webhook: discord.Webhook, text: str, rendered: Rendered, image: bytes | None, view: discord.ui.View | None) -> None:
+    """Edit the interaction's own response to `text`, with `image` and `view` when this is the answer's last part."""
+    files = [discord.File(io.BytesIO(image), filename="chart.png")] if image is not None else []
+    # discord.py types a message id as int; the interaction webhook's route takes "@original" in its place
+    message = await webhook.edit_message(cast(int, ORIGINAL), content=text, view=view, attachments=files,
+                                         allowed_mentions=discord.AllowedMentions.none())
+    if rendered.delete_after is not None:
+        await message.delete(delay=rendered.delete_after)
