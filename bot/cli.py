@@ -13,6 +13,7 @@ import signal
 import sys
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bot.config import Config, ConfigError, load_config
 from bot.frontends.adapters.base import Frontend
@@ -23,7 +24,11 @@ from bot.storage.db import DatabaseDamaged
 from bot.chain.verify import ProfileMismatch
 from bot.frontends.web.server import WebError
 
+if TYPE_CHECKING:
+    from bot.app import App
+
 log = logging.getLogger("indexbot")
+TELEGRAM_JOBS_AT_ONCE = 32  # updates of different chats one worker process handles at once (a quote waits on the node)
 CONNECT_BACKOFF = (1.0, 60.0)  # seconds: the first wait before connecting to a platform again, and the longest
 
 
@@ -80,12 +85,13 @@ async def _run(config: Config, roles: frozenset[str]) -> int:
         return 2
     app = await App.start(config)
     frontends: list[Frontend] = []
+    update_jobs: asyncio.Task[None] | None = None
     try:
         if config.telegram_token:
             from bot.frontends.adapters.telegram import TelegramFrontend
 
             frontends.append(TelegramFrontend(app, config.telegram_token.reveal(), config.telegram_api_url,
-                                              limits=config.telegram))
+                                              limits=config.telegram, **_telegram_updates(app, roles)))
         if config.discord_token:
             from bot.frontends.adapters.discord import DiscordFrontend
 
@@ -93,6 +99,7 @@ async def _run(config: Config, roles: frozenset[str]) -> int:
         for frontend in frontends:
             await _connect(frontend)
             app.notices.attach(frontend)
+        update_jobs = _work_telegram_updates(app, roles)
         await app.reconcile()  # unfinished trades of a previous run, told through the attached front ends
         await app.start_schedule()
         stop = asyncio.Event()
@@ -102,11 +109,38 @@ async def _run(config: Config, roles: frozenset[str]) -> int:
         log.info("running: %s on %s", ", ".join(f.name for f in frontends), app.profile.name)
         await stop.wait()
     finally:
+        if update_jobs is not None:
+            from bot.jobs.engine import cancelled
+
+            await cancelled(update_jobs)  # a job cut short is retried by another worker (stalled)
         for frontend in reversed(frontends):
             await app.notices.detach(frontend)  # the outbox lets what is on the wire finish first
             await frontend.stop()
         await app.stop()
     return 0
+
+
+def _telegram_updates(app: App, roles: frozenset[str]) -> dict[str, Any]:
+    """How this process takes Telegram's updates (TelegramFrontend's `webhook` and `polling`): by webhook when
+    TELEGRAM_WEBHOOK_URL is set (served here with the web role), else by long polling with the gateway role."""
+    from bot.frontends.adapters.telegram_webhook import Webhook
+    from bot.storage.telegram_updates import TelegramUpdateRows
+
+    config = app.config
+    if config.telegram_webhook_url is None or config.telegram_webhook_secret is None:
+        return {"polling": "gateway" in roles}
+    ingress = app.telegram_webhook if "web" in roles else None
+    return {"webhook": Webhook(config.telegram_webhook_url, config.telegram_webhook_secret.reveal(),
+                               config.telegram_webhook_connections, TelegramUpdateRows(app.db), ingress, app.jobs)}
+
+
+def _work_telegram_updates(app: App, roles: frozenset[str]) -> asyncio.Task[None] | None:
+    """The worker role on PostgreSQL: the jobs of Telegram's stored updates (queue `telegram`), until stopped."""
+    from bot.frontends.adapters.telegram_webhook import QUEUE
+
+    if "worker" not in roles or app.jobs is None or app.config.telegram_webhook_url is None:
+        return None
+    return asyncio.create_task(app.jobs.work(concurrency=TELEGRAM_JOBS_AT_ONCE, queues=[QUEUE]))
 
 
 async def _points_snapshot(config: Config, day: date | None) -> int:
