@@ -3,8 +3,9 @@
 Telegram posts an update until it gets a 2xx, and a load balancer can hand the same post to two processes (a retry
 after a slow answer). So the web process stores the update under its `update_id` (INSERT … ON CONFLICT DO NOTHING:
 a second copy changes nothing) and acknowledges only after the commit; whoever processes it takes the stored body,
-skips it when `handled_at` is set, and sets it when done. `chat_key` ("<chat>:<user>") lets a worker handle a chat's
-earlier updates that are still waiting before a later one (updates can be stored out of order by two processes).
+skips it when `handled_at` is set, and sets it when done. `chat_key` ("<chat>:<user>") lets a worker that holds a
+chat's turn handle every update of the chat still waiting, in update_id order (updates can be stored out of order by
+two processes, and a chat's next update is often stored while its previous one is handled).
 Handled rows are purged after a day (bot.storage.purge; Telegram gives up redelivering long before).
 """
 
@@ -45,18 +46,17 @@ class TelegramUpdateRows:
             handled = await tx.scalar(select(updates.c.handled_at).where(updates.c.update_id == update_id))
             return "waiting" if handled is None else "handled"
 
-    async def waiting_up_to(self, update_id: int) -> list[WaitingUpdate]:
-        """The update `update_id` when it is not handled yet, after its chat's earlier ones that are not either,
-        oldest first; nothing when it is handled (or unknown)."""
+    async def waiting_in_chat(self, update_id: int, *, unless_handled: bool = True, limit: int = 100) -> list[WaitingUpdate]:
+        """The updates of `update_id`'s chat not handled yet, oldest first, at most `limit` (just `update_id` itself
+        when it has no chat key); nothing when `update_id` is unknown, or handled and `unless_handled`."""
         row = await self._db.fetch_one(select(updates.c.chat_key, updates.c.handled_at)
                                        .where(updates.c.update_id == update_id))
-        if row is None or row.handled_at is not None:
+        if row is None or (unless_handled and row.handled_at is not None):
             return []
         same = updates.c.update_id == update_id if row.chat_key is None else updates.c.chat_key == row.chat_key
-        rows = await self._db.fetch_all(
-            select(updates.c.update_id, updates.c.body)
-            .where(same, updates.c.handled_at.is_(None), updates.c.update_id <= update_id)
-            .order_by(updates.c.update_id))
+        rows = await self._db.fetch_all(select(updates.c.update_id, updates.c.body)
+                                        .where(same, updates.c.handled_at.is_(None))
+                                        .order_by(updates.c.update_id).limit(limit))
         return [WaitingUpdate(r.update_id, r.body) for r in rows]
 
     async def handled(self, update_id: int) -> bool:

@@ -7,9 +7,10 @@ The web route (bot.frontends.web.telegram_webhook) stores each update once under
 - PostgreSQL (a fleet): a procrastinate job (bot.jobs.engine) of task `telegram.update` with `lock` = the update's
   chat key, so a chat's jobs run one at a time in the order they were deferred whichever worker takes them, and
   `queueing_lock` = the update id, so a copy posted twice waits once. The job (`process`) handles, in update_id
-  order, every stored update of its chat that is not handled yet up to its own (an earlier one stored late by
-  another process goes first), each with python-telegram-bot's `Application.process_update` of this process's
-  front end, and marks each handled: a second job for the same update finds it handled and does nothing.
+  order, every stored update of its chat that is not handled yet (an earlier one stored late by another process
+  goes first; a later one stored while the chat was busy goes now rather than at the engine's next poll), each with
+  python-telegram-bot's `Application.process_update` of this process's front end, and marks each handled: the job
+  of an update handled that way, or a second job for the same update, finds it handled and does nothing.
 - SQLite (the embedded default, one process): the update goes straight into the application's own queue
   (ChatOrderedUpdates keeps each chat's order), marked handled when finished; what a killed run stored and did not
   finish is handled again at start (`resume`), as the press journal does for polled presses.
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 TASK = "telegram.update"
 QUEUE = "telegram"  # the worker role runs this queue (bot.cli)
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]  # what the handlers take: the rest is never posted
+MAX_PER_TURN = 100  # updates of one chat one job handles at most; the rest are their own jobs
 RETRY = RetryStrategy(max_attempts=10, linear_wait=1)  # a job that failed (the database away): again, a second later each time
 
 
@@ -81,11 +83,18 @@ class WebhookUpdates:
             await self._application.update_queue.put(Update.de_json(body, self._application.bot))
 
     async def process(self, update_id: int) -> None:
-        """The job: the chat's waiting updates up to `update_id`, each processed and then marked handled."""
-        for waiting in await self.rows.waiting_up_to(update_id):
-            update = Update.de_json(json.loads(waiting.body), self._application.bot)
-            await self._application.process_update(update)
-            await self.rows.handled(waiting.update_id)
+        """The job, holding the chat's turn: unless `update_id` is handled already, every waiting update of its chat,
+        oldest first, each processed and then marked handled; then those stored meanwhile (the chat's next jobs,
+        waiting for the turn, find theirs handled), up to MAX_PER_TURN so one chat cannot keep a worker forever."""
+        batch = await self.rows.waiting_in_chat(update_id)
+        done = 0
+        while batch and done < MAX_PER_TURN:
+            for waiting in batch:
+                update = Update.de_json(json.loads(waiting.body), self._application.bot)
+                await self._application.process_update(update)
+                await self.rows.handled(waiting.update_id)
+                done += 1
+            batch = await self.rows.waiting_in_chat(batch[-1].update_id, unless_handled=False, limit=MAX_PER_TURN - done)
 
     async def finished(self, update: object) -> None:
         """The in-process queue finished `update` (SQLite)."""
