@@ -267,3 +267,16 @@ async def wait_until(value: Any, expected: object, timeout: float = 10.0) -> Non
             await asyncio.sleep(0.05)
 
     await asyncio.wait_for(reached(), timeout)
+
+
+async def test_back_to_long_polling_the_webhook_is_deleted(app: App, emulator: BotApiEmulator) -> None:
+    await emulator._api_setWebhook({"url": "http://127.0.0.1:9/telegram", "secret_token": SECRET})  # a previous run's
+    front = TelegramFrontend(app, emulator.token, emulator.url, limits=JOURNEY_LIMITS, **_telegram_updates(app, ALL))
+    await front.start()
+    try:
+        emulator.send_text(33, 33, "/start")
+        await emulator.wait_for("sendMessage", to_chat(33))
+    finally:
+        await front.stop()
+    assert emulator.webhook is None and emulator.calls_to("deleteWebhook")
+    assert emulator.deliveries == []  # nothing was posted to the old URL once polling took over

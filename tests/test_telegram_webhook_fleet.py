@@ -13,7 +13,8 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -54,43 +55,49 @@ def fleet_env(chain: Devnet, pg_url: str, tmp_path: Path) -> Iterator[list[dict[
            for n in range(PROCESSES)]
 
 
+@asynccontextmanager
+async def fleet(emulator: BotApiEmulator, envs: list[dict[str, str]], roles: list[str]) -> AsyncIterator[list[str]]:
+    """One `indexbot run --role <roles[n]>` process per role on `envs[n]`, on ports of their own; yields each one's
+    web address. Stopped with SIGTERM at the end: each must exit 0 and its log must hold neither token nor secret."""
+    ports = free_ports(len(roles))
+    procs = []
+    for env, port, role in zip(envs, ports, roles):
+        env.update(TELEGRAM_BOT_TOKEN=emulator.token, TELEGRAM_API_URL=emulator.url, INDEXBOT_WEB_PORT=str(port))
+        Path(env["INDEXBOT_HOME"]).mkdir(parents=True)
+        with open(Path(env["INDEXBOT_HOME"]) / "stderr.log", "w") as log:
+            procs.append(subprocess.Popen([INDEXBOT, "run", "--role", role], env=env, cwd=ROOT,
+                                          stdout=subprocess.DEVNULL, stderr=log, text=True))
+    try:
+        yield [f"http://127.0.0.1:{port}" for port in ports]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        codes = [await asyncio.to_thread(proc.wait, 30) for proc in procs]
+    logs = [(Path(env["INDEXBOT_HOME"]) / "stderr.log").read_text() for env in envs[:len(roles)]]
+    assert codes == [0] * len(roles), logs
+    assert not any(SECRET in text or emulator.token in text for text in logs)  # never in a log line
+
+
 def replies(emulator: BotApiEmulator, chat: int) -> list[Call]:
     return [c for c in emulator.calls_to("sendMessage") if c.chat_id == chat]
 
 
 async def test_every_update_posted_twice_to_a_fleet_has_its_effects_once_in_order(
-        fleet_env: list[dict[str, str]], pg_url: str, tmp_path: Path) -> None:
-    ports = free_ports(PROCESSES)
+        fleet_env: list[dict[str, str]], pg_url: str) -> None:
     async with BotApiEmulator() as emulator:
-        emulator.balance([f"http://127.0.0.1:{port}" for port in ports], copies=2)
-        procs = []
-        for env, port in zip(fleet_env, ports):
-            env.update(TELEGRAM_BOT_TOKEN=emulator.token, TELEGRAM_API_URL=emulator.url, INDEXBOT_WEB_PORT=str(port))
-            Path(env["INDEXBOT_HOME"]).mkdir(parents=True)
-            log = open(Path(env["INDEXBOT_HOME"]) / "stderr.log", "w")
-            procs.append(subprocess.Popen([INDEXBOT, "run", "--role", "web,worker"], env=env, cwd=ROOT,
-                                          stdout=subprocess.DEVNULL, stderr=log, text=True))
-            log.close()
-        try:
+        async with fleet(emulator, fleet_env, ["web,worker"] * PROCESSES) as backends:
+            emulator.balance(backends, copies=2)
             await emulator.wait_count("setWebhook", PROCESSES, timeout=90)  # every process serves the route
             sent: dict[int, list[int]] = {41: [], 42: [], 43: []}
             for chat, line in [(41, "/lang zh_CN"), (42, "/wallet new"), (43, "/quote MAG7.ssi 1"),
                                (41, "/quote MAG7.ssi 100"), (43, "/quote MAG7.ssi 2"), (43, "/quote MAG7.ssi 3")]:
                 sent[chat].append(emulator.send_text(chat, chat, line))
-            for chat, ids in sent.items():
-                await emulator.wait_count("sendMessage", sum(map(len, sent.values())), timeout=60)
-                for update_id in ids:
-                    posts = await emulator.wait_delivered(update_id)
-                    assert len({p.url for p in posts}) == 2 and sum(p.status == 200 for p in posts) == 2, posts
+            await emulator.wait_count("sendMessage", sum(map(len, sent.values())), timeout=60)
+            for update_id in (u for ids in sent.values() for u in ids):
+                posts = await emulator.wait_delivered(update_id)
+                assert len({p.url for p in posts}) == 2 and sum(p.status == 200 for p in posts) == 2, posts
             await asyncio.sleep(1.0)  # a second answer to a doubly posted update would be here by now
-        finally:
-            for proc in procs:
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-            codes = [await asyncio.to_thread(proc.wait, 30) for proc in procs]
-        logs = [(Path(env["INDEXBOT_HOME"]) / "stderr.log").read_text() for env in fleet_env]
-        assert codes == [0] * PROCESSES, logs
-        assert not any(SECRET in text or emulator.token in text for text in logs)  # never in a log line
     assert [len(replies(emulator, chat)) for chat in (41, 42, 43)] == [2, 1, 3]  # one answer per update
     language, quote = (c.params["text"] for c in replies(emulator, 41))
     assert "Buy quote" not in quote and "MAG7.ssi" in quote  # /lang ran first: the quote is in Chinese
