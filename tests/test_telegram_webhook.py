@@ -21,11 +21,14 @@ from sqlalchemy.exc import OperationalError
 from bot.app import App
 from bot.cli import _telegram_updates
 from bot.config import ConfigError, Secret, load_config
+from bot.delivery.housekeeping import DAY, Housekeeping, Retention
 from bot.frontends.adapters.telegram import TelegramFrontend
 from bot.frontends.web.server import WebServer, bind
 from bot.frontends.web.telegram_webhook import MAX_UPDATE_BYTES, SECRET_HEADER, WebhookIngress
 from bot.roles import ALL
 from bot.storage.db import Database
+from bot.storage.purge import PurgeRows
+from bot.storage.repositories import ButtonRows
 from bot.storage.schema import telegram_updates
 from bot.storage.telegram_updates import Stored, TelegramUpdateRows
 from devnet.harness import Devnet
@@ -184,6 +187,34 @@ async def test_a_database_error_is_a_5xx_and_the_retry_stores_it(db: Database, o
         await server.stop()
     assert [p.status for p in posts] == [503, 200]
     assert [(h[0], h[2], h[3]) for h in sink.handed] == [(update_id, "new", True)]
+
+
+async def test_a_chat_turn_takes_its_waiting_updates_in_update_id_order(db: Database) -> None:
+    """What a worker's job holding a chat's turn handles: the chat's waiting updates oldest first (one stored late by
+    another process included), none of another chat, nothing once its own update was handled by an earlier turn."""
+    rows = TelegramUpdateRows(db)
+    for update_id, key in ((12, "5:5"), (20, "6:6"), (11, "5:5"), (30, None)):
+        await rows.store(update_id, key, json.dumps(update(update_id)))
+    assert [w.update_id for w in await rows.waiting_in_chat(12)] == [11, 12]
+    assert [w.update_id for w in await rows.waiting_in_chat(30)] == [30]  # no chat: itself only
+    assert await rows.handled(11) and await rows.handled(12) and not await rows.handled(12)
+    await rows.store(13, "5:5", json.dumps(update(13)))  # stored while the turn ran
+    assert await rows.waiting_in_chat(12) == []  # the job of 12, run after that turn: nothing to do
+    assert [w.update_id for w in await rows.waiting_in_chat(12, unless_handled=False)] == [13]  # the turn goes on
+
+
+async def test_handled_updates_are_purged_after_a_day_waiting_ones_never(db: Database) -> None:
+    now = 1_800_000_000.0
+    rows = TelegramUpdateRows(db, clock=lambda: now - DAY - 1)
+    for update_id in (1, 2):
+        await rows.store(update_id, "5:5", json.dumps(update(update_id)))
+    await rows.handled(1)
+    await TelegramUpdateRows(db, clock=lambda: now).store(3, "5:5", json.dumps(update(3)))
+    await TelegramUpdateRows(db, clock=lambda: now).handled(3)
+    gone = await Housekeeping(ButtonRows(db), PurgeRows(db), Retention(), clock=lambda: now).purge()
+    assert gone["telegram updates"] == 1  # 1: handled a day ago; 2 waits (never purged); 3 handled just now
+    assert [w.update_id for w in await rows.unhandled()] == [2]
+    assert await stored_count(db) == 2
 
 
 # -- the journey on the embedded default ----------------------------------------------------------------------
