@@ -112,7 +112,7 @@ async def _run(config: Config, roles: frozenset[str]) -> int:
         if update_jobs is not None:
             from bot.jobs.engine import cancelled
 
-            await cancelled(update_jobs)  # a job cut short is retried by another worker (stalled)
+            await cancelled(update_jobs)  # procrastinate stops gracefully: the running jobs finish first
         for frontend in reversed(frontends):
             await app.notices.detach(frontend)  # the outbox lets what is on the wire finish first
             await frontend.stop()
