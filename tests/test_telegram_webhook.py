@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,14 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from bot.app import App
-from bot.cli import _telegram_updates
+from bot.cli import _telegram_updates, _work_telegram_updates
 from bot.config import ConfigError, Secret, load_config
 from bot.delivery.housekeeping import DAY, Housekeeping, Retention
 from bot.frontends.adapters.telegram import TelegramFrontend
 from bot.frontends.web.server import WebServer, bind
 from bot.frontends.web.telegram_webhook import MAX_UPDATE_BYTES, SECRET_HEADER, WebhookIngress
 from bot.roles import ALL
+from bot.jobs.engine import cancelled
 from bot.storage.db import Database
 from bot.storage.purge import PurgeRows
 from bot.storage.repositories import ButtonRows
@@ -231,12 +233,21 @@ async def hooked(chain: Devnet, tmp_path: Path) -> AsyncIterator[App]:
         await bot.stop()
 
 
-async def front_end(app: App, emulator: BotApiEmulator) -> TelegramFrontend:
-    """The front end as `indexbot run` builds it with every role (bot.cli)."""
+@asynccontextmanager
+async def front_end(app: App, emulator: BotApiEmulator) -> AsyncIterator[TelegramFrontend]:
+    """The front end as `indexbot run` builds it with every role (bot.cli), and on PostgreSQL
+    (INDEXBOT_TEST_ENGINE=postgresql) the worker of the update jobs."""
     front = TelegramFrontend(app, emulator.token, emulator.url, limits=JOURNEY_LIMITS, **_telegram_updates(app, ALL))
     await front.start()
     app.notices.attach(front)
-    return front
+    worker = _work_telegram_updates(app, ALL)
+    try:
+        yield front
+    finally:
+        if worker is not None:
+            await cancelled(worker)
+        await app.notices.detach(front)
+        await front.stop()
 
 
 async def unhandled(app: App) -> int:
@@ -247,8 +258,7 @@ async def test_the_webhook_journey_on_sqlite(hooked: App, emulator: BotApiEmulat
     app = hooked
     assert app.web is not None
     emulator.balance([app.web.url, app.web.url], copies=2)  # every update posted twice at once
-    front = await front_end(app, emulator)
-    try:
+    async with front_end(app, emulator):
         [hook] = emulator.calls_to("setWebhook")
         assert hook.params["url"] == "http://localhost/telegram" and hook.params["secret_token"] == SECRET
         assert hook.params["allowed_updates"] == ["message", "callback_query"] and hook.params["max_connections"] == "40"
@@ -265,9 +275,6 @@ async def test_the_webhook_journey_on_sqlite(hooked: App, emulator: BotApiEmulat
             assert [p.status for p in await emulator.wait_delivered(update_id)] == [200, 200]
         await asyncio.sleep(0.3)  # a second answer to a doubly posted update would be here by now
         await wait_until(lambda: unhandled(app), 0)
-    finally:
-        await app.notices.detach(front)
-        await front.stop()
     assert [c.chat_id for c in emulator.calls_to("sendMessage")] == [31, 31, 31]  # one answer per update
     assert hello.at < quote.at < again.at
     assert emulator.calls_to("getUpdates") == []  # never polled
@@ -281,13 +288,9 @@ async def test_updates_stored_before_a_restart_are_handled_at_start(hooked: App,
     rows = TelegramUpdateRows(app.db)
     for update_id, text in ((900, "/lang zh_CN"), (901, "/quote MAG7.ssi 100")):  # a killed run stored them, handled none
         assert await rows.store(update_id, "32:32", json.dumps(update(update_id, 32, text))) == "new"
-    front = await front_end(app, emulator)
-    try:
+    async with front_end(app, emulator):
         quote = await emulator.wait_for("sendMessage", lambda c: c.chat_id == 32 and "MAG7.ssi" in c.params["text"])
         await wait_until(lambda: unhandled(app), 0)
-    finally:
-        await app.notices.detach(front)
-        await front.stop()
     assert "Buy quote" not in quote.params["text"]  # in order: the language changed first, the quote is in Chinese
     assert len(emulator.calls_to("sendMessage")) == 2
 

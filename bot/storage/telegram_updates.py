@@ -28,6 +28,7 @@ Stored = Literal["new", "waiting", "handled"]  # what `store` found: a first cop
 class WaitingUpdate:
     update_id: int
     body: str  # JSON as Telegram posted it
+    chat_key: str | None = None
 
 
 class TelegramUpdateRows:
@@ -68,6 +69,6 @@ class TelegramUpdateRows:
 
     async def unhandled(self) -> list[WaitingUpdate]:
         """Every update stored and not handled (a previous run died meanwhile), oldest first."""
-        rows = await self._db.fetch_all(select(updates.c.update_id, updates.c.body)
+        rows = await self._db.fetch_all(select(updates.c.update_id, updates.c.body, updates.c.chat_key)
                                         .where(updates.c.handled_at.is_(None)).order_by(updates.c.update_id))
-        return [WaitingUpdate(r.update_id, r.body) for r in rows]
+        return [WaitingUpdate(r.update_id, r.body, r.chat_key) for r in rows]

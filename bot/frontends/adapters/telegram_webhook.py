@@ -13,10 +13,12 @@ The web route (bot.frontends.web.telegram_webhook) stores each update once under
   of an update handled that way, or a second job for the same update, finds it handled and does nothing.
 - SQLite (the embedded default, one process): the update goes straight into the application's own queue
   (ChatOrderedUpdates keeps each chat's order), marked handled when finished; what a killed run stored and did not
-  finish is handled again at start (`resume`), as the press journal does for polled presses.
+  finish is handled again at start (`resume`), as the press journal does for polled presses. On PostgreSQL `resume`
+  defers a job for each stored update not handled (a job that failed for good, a process killed before deferring).
 
-A job killed half-way is retried (procrastinate's stalled jobs) and the update handled again: an update's effects
-happen once unless the process dies while handling it, as with polling.
+A job whose worker was killed half-way holds its chat's lock until the engine's stalled jobs are retried
+(`Jobs.retry_stalled`, procrastinate's recipe), and then its update is handled again: an update's effects happen once
+unless the process dies while handling it, as with polling.
 """
 
 from __future__ import annotations
@@ -73,14 +75,17 @@ class WebhookUpdates:
 
     async def stored(self, update_id: int, key: str | None, body: dict[str, Any], found: Stored) -> None:
         """Pass a stored update on, before Telegram gets its 200; a handled one needs nothing."""
-        jobs = self.webhook.jobs
         if found == "handled":
             return
-        if jobs is not None:  # also a copy found waiting: the process that stored it may have died before deferring
-            await jobs.defer(TASK, lock=f"telegram:{key}" if key else None, queueing_lock=f"telegram:update:{update_id}",
-                             update_id=update_id)
+        if self.webhook.jobs is not None:  # also a copy found waiting: the process that stored it may have died before deferring
+            await self._defer(update_id, key)
         elif found == "new":  # one process: a copy found waiting is in this queue already (or resumed at start)
             await self._application.update_queue.put(Update.de_json(body, self._application.bot))
+
+    async def _defer(self, update_id: int, key: str | None) -> None:
+        assert self.webhook.jobs is not None
+        await self.webhook.jobs.defer(TASK, lock=f"telegram:{key}" if key else None,
+                                      queueing_lock=f"telegram:update:{update_id}", update_id=update_id)
 
     async def process(self, update_id: int) -> None:
         """The job, holding the chat's turn: unless `update_id` is handled already, every waiting update of its chat,
@@ -102,15 +107,17 @@ class WebhookUpdates:
             await self.rows.handled(update.update_id)
 
     async def resume(self) -> int:
-        """SQLite: what a previous run stored and did not handle, into the queue again, oldest first; how many.
-        (On PostgreSQL its jobs are still waiting, or retried if their worker died.)"""
-        if self.webhook.jobs is not None:
-            return 0
+        """What was stored and not handled (a previous run died meanwhile), passed on again, oldest first; how many.
+        SQLite: into this queue. PostgreSQL: a job each (one still waiting is not deferred twice, one handled
+        meanwhile does nothing, and a chat's turn takes its updates in order whichever job runs first)."""
         waiting = await self.rows.unhandled()
         for stored in waiting:
-            await self._application.update_queue.put(Update.de_json(json.loads(stored.body), self._application.bot))
+            if self.webhook.jobs is not None:
+                await self._defer(stored.update_id, stored.chat_key)
+            else:
+                await self._application.update_queue.put(Update.de_json(json.loads(stored.body), self._application.bot))
         if waiting:
-            log.info("telegram: handling %d updates stored before the restart", len(waiting))
+            log.info("telegram: passing on %d updates stored and not handled before this start", len(waiting))
         return len(waiting)
 
     async def serve(self) -> None:
