@@ -166,11 +166,12 @@ async def test_an_update_is_acknowledged_only_once_stored_and_stored_once(db: Da
     # handed on each time only once committed (another connection saw the row), a second copy found waiting
     assert sink.handed == [(10, "5:5", "new", True), (10, "5:5", "waiting", True), (10, "5:5", "handled", True)]
     assert await stored_count(db) == 1
+    assert await post(url, update(11, text="/start " + "é" * 12_000)) == 200  # past the web pages' 16 KiB bound
     assert await post(url, b"x" * (MAX_UPDATE_BYTES + 1)) == 413
     assert await post(url, b"{not json") == 400
     assert await post(url, {"update_id": -1}) == 400
     assert await post(url, [1, 2]) == 400
-    assert await stored_count(db) == 1
+    assert await stored_count(db) == 2
 
 
 async def test_a_database_error_is_a_5xx_and_the_retry_stores_it(db: Database, other: Database) -> None:
