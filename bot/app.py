@@ -15,10 +15,12 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot.market.fees import IndexFees
 from bot.delivery.housekeeping import Housekeeping
 from bot.storage.purge import PurgeRows
+from bot.storage.telegram_updates import TelegramUpdateRows
 from bot.delivery.announce.service import Announcements
 from bot.market.balances import BalanceReader
 from bot.market.positions import PositionReader
@@ -84,6 +86,7 @@ from bot.frontends.web import sign as sign_pages
 from bot.frontends.web.pages import PageKit
 from bot.frontends.web.ops import Ops, OpsServer, health_routes, ops_routes
 from bot.frontends.web.server import WebServer, bind, public_url
+from bot.frontends.web.telegram_webhook import WebhookIngress
 from handlers import register_all
 from wallets.connected import ConnectedWallets, ConnectSettings, LinkChain
 from wallets.custodial import CustodialWallets
@@ -114,6 +117,7 @@ class App:
     # what was opened while building (chains and head trackers, every companion's too; the database, the
     # outbox, the web pages), closed last-opened first by `stop`
     resources: AsyncExitStack = field(default_factory=AsyncExitStack)
+    telegram_webhook: WebhookIngress | None = None  # where Telegram posts (TELEGRAM_WEBHOOK_URL); the front end attaches
 
     @classmethod
     async def start(cls, config: Config, *, track_head: bool = True) -> App:
@@ -270,8 +274,10 @@ class App:
         )
         kit = PageKit(catalogs, users, profile.chain_label, profile.chain_id)
         ops = Ops(db, {desk.profile.name: desk.head for desk in desks}, schedule.names, clock)
+        telegram_webhook = _telegram_webhook(config, db, clock)
         web = WebServer(sock, url, [*connect_pages.routes(kit, connected), *sign_pages.routes(kit, connected, url.startswith("https://")),
-                                    *health_routes(ops)])  # /metrics only on the loopback ops server (web/ops.py)
+                                    *health_routes(ops),  # /metrics only on the loopback ops server (web/ops.py)
+                                    *(telegram_webhook.routes() if telegram_webhook is not None else [])])
         await web.start()
         opened.push_async_callback(web.stop)
         metrics_port = config.web.metrics_port if track_head else None  # a one-off command beside a running bot: none
@@ -282,7 +288,7 @@ class App:
         router = Router(users, buttons, catalogs, zones=settings.zone_of, clock=clock)
         register_all(router, services)
         return cls(config, profile, chain, head, db, services, router, notices, front_ends, devnet, web, schedule,
-                   ops_server, jobs)
+                   ops_server, jobs, telegram_webhook=telegram_webhook)
 
     async def reconcile(self) -> None:
         """Settle every trade a previous run left unfinished and tell each user (front ends attached first,
@@ -309,6 +315,14 @@ class App:
         await self.resources.aclose()  # the web pages, each chain's head tracker and client, the outbox, the database
         if self.devnet is not None:
             await self.devnet.stop()
+
+
+def _telegram_webhook(config: Config, db: Database, clock: Callable[[], float]) -> WebhookIngress | None:
+    """The route Telegram posts updates to (its path is TELEGRAM_WEBHOOK_URL's), when the bot runs by webhook."""
+    if config.telegram_webhook_url is None or config.telegram_webhook_secret is None:
+        return None
+    path = urlsplit(config.telegram_webhook_url).path.rstrip("/")
+    return WebhookIngress(path, config.telegram_webhook_secret.reveal(), TelegramUpdateRows(db, clock))
 
 
 async def _jobs(config: Config, db: Database, opened: AsyncExitStack) -> Jobs | None:

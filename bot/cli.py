@@ -13,7 +13,7 @@ import signal
 import sys
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.config import Config, ConfigError, load_config
 from bot.frontends.adapters.base import Frontend
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from bot.app import App
 
 log = logging.getLogger("indexbot")
+JOBS_AT_ONCE = 32  # jobs one worker process runs at once: updates of different chats, timed jobs (a quote waits on the node)
 CONNECT_BACKOFF = (1.0, 60.0)  # seconds: the first wait before connecting to a platform again, and the longest
 
 
@@ -95,7 +96,7 @@ def _work(app: App, roles: frozenset[str]) -> asyncio.Task[None] | None:
     """In a fleet's worker role, the job engine's worker (the jobs its front ends and services registered)."""
     if app.jobs is None or "worker" not in roles:
         return None
-    return asyncio.create_task(app.jobs.work(), name="jobs-worker")
+    return asyncio.create_task(app.jobs.work(concurrency=JOBS_AT_ONCE), name="jobs-worker")
 
 
 async def _run(config: Config, roles: frozenset[str]) -> int:
@@ -112,7 +113,7 @@ async def _run(config: Config, roles: frozenset[str]) -> int:
             from bot.frontends.adapters.telegram import TelegramFrontend
 
             frontends.append(TelegramFrontend(app, config.telegram_token.reveal(), config.telegram_api_url,
-                                              limits=config.telegram))
+                                              limits=config.telegram, **_telegram_updates(app, roles)))
         if config.discord_token:
             frontends.append(_discord(config, app, roles))
         for frontend in frontends:
@@ -131,12 +132,26 @@ async def _run(config: Config, roles: frozenset[str]) -> int:
         if work is not None:
             from bot.jobs.engine import cancelled
 
-            await cancelled(work)
+            await cancelled(work)  # procrastinate stops gracefully: the running jobs finish first
         for frontend in reversed(frontends):
             await app.notices.detach(frontend)  # the outbox lets what is on the wire finish first
             await frontend.stop()
         await app.stop()
     return 0
+
+
+def _telegram_updates(app: App, roles: frozenset[str]) -> dict[str, Any]:
+    """How this process takes Telegram's updates (TelegramFrontend's `webhook` and `polling`): by webhook when
+    TELEGRAM_WEBHOOK_URL is set (served here with the web role), else by long polling with the gateway role."""
+    from bot.frontends.adapters.telegram_webhook import Webhook
+    from bot.storage.telegram_updates import TelegramUpdateRows
+
+    config = app.config
+    if config.telegram_webhook_url is None or config.telegram_webhook_secret is None:
+        return {"polling": "gateway" in roles}
+    ingress = app.telegram_webhook if "web" in roles else None
+    return {"webhook": Webhook(config.telegram_webhook_url, config.telegram_webhook_secret.reveal(),
+                               config.telegram_webhook_connections, TelegramUpdateRows(app.db), ingress, app.jobs)}
 
 
 async def _points_snapshot(config: Config, day: date | None) -> int:

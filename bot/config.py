@@ -29,7 +29,8 @@ from bot.services import Limits
 from bot.trading.ports import TradeSettings
 from wallets.keystore import MasterKey, MasterKeyError
 
-SECRET_NAMES = ("TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN", "INDEXBOT_MASTER_KEY", "INDEXBOT_MASTER_KEY_PREVIOUS")
+SECRET_NAMES = ("TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN", "INDEXBOT_MASTER_KEY", "INDEXBOT_MASTER_KEY_PREVIOUS",
+                "TELEGRAM_WEBHOOK_SECRET")
 # The proxies the HTTP clients take from the environment (python-telegram-bot's httpx does): shown redacted.
 PROXY_NAMES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy")
 MIN_SECRET_PIECE = 6  # shorter pieces of a URL are not replaced on their own in logs (the whole URL still is)
@@ -195,6 +196,10 @@ class Config:
     profile_override: Path | None = None  # INDEXBOT_PROFILE_OVERRIDE: a TOML layered over the chain profile (bot.chain.profile)
     log_range_blocks: int | None = None  # INDEXBOT_LOG_RANGE_BLOCKS: most blocks per eth_getLogs, over the home profile's
     proxies: tuple[tuple[str, str], ...] = ()  # (name, URL) of each proxy variable set in the environment (PROXY_NAMES)
+    # Telegram by webhook (bot.frontends.web.telegram_webhook) instead of long polling, when the URL is set
+    telegram_webhook_url: str | None = None  # TELEGRAM_WEBHOOK_URL: what Telegram posts to (the TLS proxy's URL)
+    telegram_webhook_secret: Secret | None = None  # TELEGRAM_WEBHOOK_SECRET: checked on every webhook request
+    telegram_webhook_connections: int = 40  # TELEGRAM_WEBHOOK_MAX_CONNECTIONS: Telegram's parallel posts (1-100)
 
     @property
     def database_path(self) -> Path:
@@ -213,14 +218,14 @@ class Config:
     @property
     def urls(self) -> list[str]:
         """Every URL-valued setting: any of them can hold credentials (userinfo, a key in the query or path)."""
-        shown = [self.telegram_api_url, self.web.public_url, self.discord_invite_url]
+        shown = [self.telegram_api_url, self.web.public_url, self.discord_invite_url, self.telegram_webhook_url]
         return [*self.rpc_urls, *(u for _, u in self.proxies), *(u for u in shown if u)]
 
     @property
     def secrets(self) -> list[str]:
         """Every secret value, for the log filter."""
-        tokens = [s.reveal() for s in (self.telegram_token, self.discord_token, self.master_key, *self.previous_master_keys)
-                  if s is not None]
+        tokens = [s.reveal() for s in (self.telegram_token, self.discord_token, self.master_key, *self.previous_master_keys,
+                                       self.telegram_webhook_secret) if s is not None]
         database = database_secrets(self.database_url) if self.database_url else []
         return tokens + database + [x for url in self.urls for x in url_secrets(url)]  # RPC and proxy URLs: API keys
 
@@ -353,6 +358,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         profile_override=_optional_path(pick("INDEXBOT_PROFILE_OVERRIDE", "profile_override")),
         log_range_blocks=_log_range_blocks(pick("INDEXBOT_LOG_RANGE_BLOCKS", "log_range_blocks")),
         proxies=tuple((name, env[name]) for name in PROXY_NAMES if env.get(name)),
+        **_telegram_webhook(env, pick),
     )
 
 
@@ -460,3 +466,54 @@ def _web_settings(pick: Any) -> WebSettings:
         metrics_port=None if pick("INDEXBOT_METRICS_PORT", "metrics_port") in (None, "")
         else number("INDEXBOT_METRICS_PORT", "metrics_port", 0, 0, 65535),
     )
+
+
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def _telegram_webhook(env: Mapping[str, str], pick: Any) -> dict[str, Any]:
+    """TELEGRAM_WEBHOOK_URL, _SECRET (or _SECRET_FILE) and _MAX_CONNECTIONS, checked as Telegram's setWebhook would
+    check them, so a typo stops the start-up with a line that says what is valid instead of a silent bot.
+
+    The URL is https (Telegram posts only there), or http on a loopback host for a local Bot API server; its path is
+    the route the bot serves, so it must name one. The secret is what Telegram sends back in
+    X-Telegram-Bot-Api-Secret-Token: 1-256 of A-Z, a-z, 0-9, _ and -."""
+    url = pick("TELEGRAM_WEBHOOK_URL", "telegram_webhook_url") or None
+    secret = _secret(env, "TELEGRAM_WEBHOOK_SECRET")
+    raw_connections = pick("TELEGRAM_WEBHOOK_MAX_CONNECTIONS", "telegram_webhook_max_connections")
+    if url is None:
+        if secret is not None:
+            raise ConfigError("TELEGRAM_WEBHOOK_SECRET is set without TELEGRAM_WEBHOOK_URL: set the URL Telegram posts "
+                              "to, or unset the secret to keep long polling")
+        return {}
+    try:
+        parts = urlsplit(str(url))
+        host = parts.hostname or ""
+    except ValueError:
+        parts, host = None, ""
+    if parts is None or not host or parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigError(f"TELEGRAM_WEBHOOK_URL must be an https URL with a path, without query, fragment or "
+                          f"credentials (e.g. https://bot.example.com/telegram), got {redact_url(str(url))!r}")
+    if not (parts.scheme == "https" or (parts.scheme == "http" and host in _LOOPBACK_HOSTS)):
+        raise ConfigError(f"TELEGRAM_WEBHOOK_URL must be https (http only on a loopback host, for a local Bot API "
+                          f"server), got {redact_url(str(url))!r}")
+    if parts.path.rstrip("/") == "":
+        raise ConfigError(f"TELEGRAM_WEBHOOK_URL must name a path the bot serves (e.g. https://bot.example.com/telegram), "
+                          f"got {redact_url(str(url))!r}")
+    if secret is None:
+        raise ConfigError("TELEGRAM_WEBHOOK_URL needs TELEGRAM_WEBHOOK_SECRET (or _FILE): 1-256 characters of "
+                          "A-Z, a-z, 0-9, _ and - (e.g. from: openssl rand -hex 32)")
+    if not _WEBHOOK_SECRET.fullmatch(secret.reveal()):
+        raise ConfigError(f"TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and - "
+                          f"(it has {len(secret.reveal())} characters, or others than those)")
+    connections = 40
+    if raw_connections not in (None, ""):
+        try:
+            connections = int(str(raw_connections))
+        except ValueError:
+            connections = 0
+        if not 1 <= connections <= 100:
+            raise ConfigError(f"TELEGRAM_WEBHOOK_MAX_CONNECTIONS must be a whole number from 1 to 100, got {raw_connections!r}")
+    return {"telegram_webhook_url": str(url), "telegram_webhook_secret": secret,
+            "telegram_webhook_connections": connections}

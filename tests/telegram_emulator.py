@@ -12,6 +12,13 @@ recorded as sent (form fields are strings; JSON fields such as reply_markup are 
 makes sends to a chat fail with 403, `fail_next(method, 429, retry_after=1)` injects one error, and
 `set_admin(chat, user)` makes getChatMember report the user as an administrator of that group.
 
+Webhooks as Telegram does them: `setWebhook` (url, secret_token, max_connections, allowed_updates), `deleteWebhook`
+and `getWebhookInfo`; while a webhook is set, getUpdates is refused with 409 and every update is POSTed to the URL
+with the secret in `X-Telegram-Bot-Api-Secret-Token`, retried until a 2xx, one at a time per chat and up to
+`max_connections` chats at once. `balance(backends, copies=2)` plays a load balancer in front of several bot
+processes: the URL's path goes to each backend in turn, and with `copies` every update goes to that many different
+backends at once (a redelivery racing the first). `deliveries` records each POST (update, URL, status).
+
 `BotApiEmulator(limits=EmulatedLimits(scale=10))` enforces Telegram's flood limits on every send and edit as
 Telegram does: 30 a second overall (sliding window), 1 a second per private chat with a small burst (a bucket
 of `per_chat_burst` refilled at 1/s), 20 a minute per group or channel (sliding window). A send that breaks one
@@ -31,16 +38,28 @@ import json
 import re
 import math
 import time
+from urllib.parse import urlsplit
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 JSON_FIELDS = {"reply_markup", "commands", "scope", "reply_parameters", "allowed_updates", "entities",
                "caption_entities", "link_preview_options"}
 SENDS = {"sendMessage", "sendPhoto", "editMessageText"}
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+WEBHOOK_RETRY_SECONDS = 0.2  # Telegram waits longer before posting an unacknowledged update again
+WEBHOOK_ATTEMPTS = 100  # then it gives up on the update
+
+
+@dataclass(frozen=True)
+class Delivery:
+    update_id: int
+    url: str
+    status: int  # the HTTP status the bot answered; 0: no answer (connection refused, reset)
 
 
 @dataclass(frozen=True)
@@ -142,6 +161,15 @@ class BotApiEmulator:
         self._recorded = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self.webhook: dict[str, Any] | None = None  # what setWebhook set
+        self.deliveries: list[Delivery] = []
+        self.backends: list[str] = []  # balance(): where the webhook URL's posts really go
+        self.copies = 1
+        self._turn = 0
+        self._delivering: set[int] = set()
+        self._wake = asyncio.Event()
+        self._deliverer: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
 
     # -- server ----------------------------------------------------------------------------------------
 
@@ -162,6 +190,14 @@ class BotApiEmulator:
 
     async def stop(self) -> None:
         self._arrived.set()  # release long polls
+        if self._deliverer is not None:
+            self._deliverer.cancel()
+            try:
+                await self._deliverer
+            except asyncio.CancelledError:
+                pass
+        if self._session is not None:
+            await self._session.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -218,7 +254,33 @@ class BotApiEmulator:
         return self.me
 
     async def _api_deleteWebhook(self, p: dict[str, Any]) -> Any:
+        self.webhook = None
+        if str(p.get("drop_pending_updates", "")).lower() == "true":
+            self._pending.clear()
         return True
+
+    async def _api_setWebhook(self, p: dict[str, Any]) -> Any:
+        url = str(p.get("url") or "")
+        if not url:
+            return await self._api_deleteWebhook(p)
+        secret = p.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            raise ApiError(400, "Bad Request: secret token contains unallowed characters")
+        self.webhook = {"url": url, "secret_token": secret, "max_connections": int(p.get("max_connections") or 40),
+                        "allowed_updates": p.get("allowed_updates")}
+        if self._deliverer is None:
+            self._deliverer = asyncio.create_task(self._deliver())
+        self._wake.set()
+        return True
+
+    async def _api_getWebhookInfo(self, p: dict[str, Any]) -> Any:
+        hook = self.webhook or {}
+        info = {"url": hook.get("url", ""), "has_custom_certificate": False, "pending_update_count": len(self._pending)}
+        if hook:
+            info["max_connections"] = hook["max_connections"]
+            if hook["allowed_updates"] is not None:
+                info["allowed_updates"] = hook["allowed_updates"]
+        return info
 
     async def _api_close(self, p: dict[str, Any]) -> Any:
         return True
@@ -234,6 +296,9 @@ class BotApiEmulator:
         return self.commands.get(p.get("language_code", ""), [])
 
     async def _api_getUpdates(self, p: dict[str, Any]) -> Any:
+        if self.webhook is not None:
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to "
+                                "delete the webhook first")
         offset, limit = int(p.get("offset") or 0), int(p.get("limit") or 100)
         if offset > 0:
             self._pending = [u for u in self._pending if u["update_id"] >= offset]
@@ -321,6 +386,7 @@ class BotApiEmulator:
         self.injected[update["update_id"]] = update
         self._pending.append(update)
         self._arrived.set()
+        self._wake.set()
         return int(update["update_id"])
 
     def _user(self, user_id: int, language_code: str | None) -> dict[str, Any]:
@@ -338,7 +404,93 @@ class BotApiEmulator:
             chat.setdefault("title", f"Group {chat_id}")
         return dict(chat)
 
+    # -- webhook delivery ------------------------------------------------------------------------------
+
+    async def _deliver(self) -> None:
+        """Post pending updates to the webhook while one is set: a chat's one at a time, in order; up to
+        max_connections chats at once."""
+        busy: set[object] = set()
+        running: set[asyncio.Task[None]] = set()
+        while True:
+            self._wake.clear()
+            hook = self.webhook
+            if hook is not None:
+                for update in list(self._pending):
+                    if len(running) >= hook["max_connections"]:
+                        break
+                    key = _chat_of(update)
+                    if key in busy or update["update_id"] in self._delivering:
+                        continue
+                    busy.add(key)
+                    self._delivering.add(update["update_id"])
+                    task = asyncio.create_task(self._post(hook, update))
+                    running.add(task)
+
+                    def done(t: asyncio.Task[None], key: object = key, uid: int = update["update_id"]) -> None:
+                        busy.discard(key)
+                        running.discard(t)
+                        self._delivering.discard(uid)
+                        self._wake.set()
+                        self._recorded.set()
+
+                    task.add_done_callback(done)
+            try:
+                await self._wake.wait()
+            except asyncio.CancelledError:
+                for task in running:
+                    task.cancel()
+                raise
+
+    async def _post(self, hook: dict[str, Any], update: dict[str, Any]) -> None:
+        """One update to its target(s), each until it answers 2xx; then it is no longer pending."""
+        await asyncio.gather(*(self._post_to(url, hook.get("secret_token"), update) for url in self._targets(hook["url"])))
+        if update in self._pending:
+            self._pending.remove(update)
+
+    async def _post_to(self, url: str, secret: str | None, update: dict[str, Any]) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        headers = {SECRET_HEADER: secret} if secret is not None else {}
+        for _ in range(WEBHOOK_ATTEMPTS):
+            try:
+                async with self._session.post(url, json=update, headers=headers) as response:
+                    status = response.status
+            except (aiohttp.ClientError, OSError):
+                status = 0
+            self.deliveries.append(Delivery(update["update_id"], url, status))
+            self._recorded.set()
+            if 200 <= status < 300:
+                return
+            await asyncio.sleep(WEBHOOK_RETRY_SECONDS)
+
+    def _targets(self, url: str) -> list[str]:
+        """Where a post to `url` goes: itself, or (balance) `copies` different backends, taken in turn."""
+        if not self.backends:
+            return [url]
+        parts = urlsplit(url)
+        tail = parts.path + (f"?{parts.query}" if parts.query else "")
+        count = min(self.copies, len(self.backends))
+        start, self._turn = self._turn, self._turn + 1
+        return [self.backends[(start + n) % len(self.backends)].rstrip("/") + tail for n in range(count)]
+
     # -- test controls ---------------------------------------------------------------------------------
+
+    def balance(self, backends: list[str], copies: int = 1) -> None:
+        """Send the webhook's posts to `backends` (base URLs) in turn, each update to `copies` different ones."""
+        self.backends, self.copies = list(backends), copies
+
+    def delivered(self, update_id: int) -> list[Delivery]:
+        return [d for d in self.deliveries if d.update_id == update_id]
+
+    async def wait_delivered(self, update_id: int, timeout: float = 30.0) -> list[Delivery]:
+        """Await until every copy of `update_id` was acknowledged (it left the pending updates); its posts."""
+        async def acknowledged() -> None:
+            while any(u["update_id"] == update_id for u in self._pending) or update_id in self._delivering:
+                self._recorded.clear()
+                await self._recorded.wait()
+
+        await asyncio.wait_for(acknowledged(), timeout)
+        return self.delivered(update_id)
 
     def set_admin(self, chat_id: int, user_id: int, admin: bool = True) -> None:
         """Make getChatMember report `user_id` as an administrator of `chat_id` (or, `admin=False`, a member)."""
@@ -397,6 +549,15 @@ async def _params(request: web.Request) -> dict[str, Any]:
         else:
             params[key] = value
     return params
+
+
+def _chat_of(update: dict[str, Any]) -> object:
+    """The chat an update belongs to (Telegram posts a chat's updates one at a time); the update itself if none."""
+    for kind in ("message", "edited_message", "channel_post"):
+        if kind in update:
+            return update[kind]["chat"]["id"]
+    message = update.get("callback_query", {}).get("message")
+    return message["chat"]["id"] if message else ("update", update["update_id"])
 
 
 def _shown(text: str, params: dict[str, Any]) -> str:

@@ -77,6 +77,7 @@ class Housekeeping:
             "buttons": await self.buttons.purge_expired(now),
             "audit": await self.rows.audit_before(now - self.retention.audit_days * DAY),
             "outbox": await self.rows.outbox_finished_before(now - self.retention.outbox_days * DAY),
+            "telegram updates": await self.rows.telegram_updates_handled_before(now - DAY),  # Telegram's redelivery is over
         }
         if any(gone.values()):
             log.info("purged %s", ", ".join(f"{n} {kind}" for kind, n in gone.items()))

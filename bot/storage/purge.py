@@ -1,12 +1,12 @@
-"""Deleting rows nobody needs any more (bot.delivery.housekeeping decides when): old audit lines and the outbox's finished
-messages. Expired buttons are `Buttons.purge_expired`'s."""
+"""Deleting rows nobody needs any more (bot.delivery.housekeeping decides when): old audit lines, the outbox's finished
+messages and Telegram updates handled a day ago (redelivery of an update ends long before). Expired buttons are `Buttons.purge_expired`'s."""
 
 from __future__ import annotations
 
 from sqlalchemy import delete, func
 
 from bot.storage.db import Database
-from bot.storage.schema import audit_log, outbox
+from bot.storage.schema import audit_log, outbox, telegram_updates
 
 FINISHED = ("sent", "blocked", "failed", "cancelled", "unknown")  # never 'pending' or 'sending'
 
@@ -24,3 +24,9 @@ class PurgeRows:
         """Outbox rows finished (sent, refused, cancelled, unknown) and created before `before`; how many."""
         async with self._db.transaction() as tx:
             return await tx.execute(delete(outbox).where(outbox.c.created_at < before, outbox.c.state.in_(FINISHED)))
+
+    async def telegram_updates_handled_before(self, before: int) -> int:
+        """Telegram updates handled and received before `before`; how many. One still waiting is never purged."""
+        async with self._db.transaction() as tx:
+            return await tx.execute(delete(telegram_updates).where(telegram_updates.c.handled_at.is_not(None),
+                                                                   telegram_updates.c.received_at < before))

@@ -577,6 +577,18 @@ telegram_presses = Table(
     Column("fetched_at", Int, nullable=False),
 )
 
+# 0019: Telegram updates received by webhook, stored once per update_id before Telegram gets its 200, handled once
+# (bot.storage.telegram_updates): `chat_key` orders a chat's updates, `handled_at` stays NULL until handled.
+telegram_updates = Table(
+    "telegram_updates", metadata,
+    Column("update_id", Int, primary_key=True, autoincrement=False),
+    Column("chat_key", Text),  # "<chat>:<user>" (bot.frontends.adapters.telegram_updates.chat_key); NULL: not ordered
+    Column("body", Text, nullable=False),  # the Update as Telegram posted it (JSON)
+    Column("received_at", Int, nullable=False),
+    Column("handled_at", Int),
+)
+Index("telegram_updates_waiting", telegram_updates.c.chat_key, telegram_updates.c.update_id,
+      sqlite_where=text("handled_at IS NULL"), postgresql_where=text("handled_at IS NULL"))
 # 0020: Discord interactions a gateway acknowledged and handed to the job engine (bot.storage.interactions). The
 # token answers the interaction for 15 minutes: it is cleared when a worker takes it, and the row (kept so that a
 # second delivery of the same interaction is known) is purged once the token would have expired anyway.

@@ -1,4 +1,4 @@
-"""The Telegram front end: python-telegram-bot long polling inside the bot's own event loop.
+"""The Telegram front end: python-telegram-bot inside the bot's own event loop, by long polling or by webhook.
 
 Platform conversion only. An update becomes a `Request`, the router answers with an `Outcome`, and this
 module turns that into Bot API calls: HTML text, an inline keyboard whose buttons carry only `b:<token>`,
@@ -6,7 +6,9 @@ an alert for presses that are refused, an edit or a new message otherwise. It ad
 everything a user reads comes from the catalogs through the router.
 
 The application is driven with `initialize()` / `start()` / `updater.start_polling()` (and the reverse on
-stop) rather than `run_polling()`, so Telegram shares the running loop with Discord and the app.
+stop) rather than `run_polling()`, so Telegram shares the running loop with Discord and the app. With a webhook
+(telegram_webhook.py) the application is initialized and started the same way but never polls: updates come from
+the web route, through jobs on PostgreSQL or its own queue on SQLite.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from telegram.ext import Updater
 
 from bot.frontends.adapters.telegram_limits import TelegramLimits, TelegramRateLimiter, retry_seconds
 from bot.frontends.adapters.telegram_updates import ChatOrderedUpdates, JournaledPolling, PressJournal
+from bot.frontends.adapters.telegram_webhook import Webhook, WebhookUpdates
 from bot.app import App
 from bot.core.delivery import Delivery, Leaving, Withdrawn
 from bot.core.expiry import Expiries
@@ -148,19 +151,24 @@ class TelegramFrontend:
     def __init__(
         self, app: App, token: str, api_url: str | None = None, *, poll_interval: float = 0.0,
         concurrent_updates: int = CONCURRENT_UPDATES, limits: TelegramLimits | None = None,
+        webhook: Webhook | None = None, polling: bool = True,
     ) -> None:
+        """`webhook`: updates arrive by Telegram's posts (never polled); else `polling` says whether this process
+        polls (the gateway role) or only sends."""
         self.app = app
         self.router = app.router
         self.poll_interval = poll_interval
         self.limits = limits or TelegramLimits()
         self.journal = PressJournal(app.db)
         self._replayed: set[int] = set()  # presses handled again from the journal at start-up
+        self.polling = polling and webhook is None
         self.application = self._build(token, api_url, concurrent_updates)
+        self.by_webhook = WebhookUpdates(webhook, self.application) if webhook is not None else None
         self.expiry = Expiries(app.services.deletions, self.name, self._delete_due)  # an exported key, even after a crash
         self._closed: OrderedDict[tuple[int, int], None] = OrderedDict()  # messages a press's outcome took buttons from
 
     def _build(self, token: str, api_url: str | None, concurrent_updates: int) -> Application:  # type: ignore[type-arg]
-        updates = ChatOrderedUpdates(concurrent_updates, finished=self.journal.forget)
+        updates = ChatOrderedUpdates(concurrent_updates, finished=self._finished)
         builder = (Application.builder().token(token).concurrent_updates(updates).job_queue(None)
                    .rate_limiter(TelegramRateLimiter(self.limits)))
         if api_url:
@@ -178,6 +186,12 @@ class TelegramFrontend:
         application.updater = Updater(cast(Bot, polling), application.update_queue)
         return application
 
+    async def _finished(self, update: object) -> None:
+        """An update the application's own queue finished: a polled press forgotten, a stored update marked handled."""
+        await self.journal.forget(update)
+        if self.by_webhook is not None:
+            await self.by_webhook.finished(update)
+
     @property
     def bot(self) -> ExtBot[Any]:
         bot: ExtBot[Any] = self.application.bot
@@ -186,7 +200,7 @@ class TelegramFrontend:
     # -- lifecycle -------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Connect (getMe), publish the localized command menus, and begin long polling."""
+        """Connect (getMe), publish the localized command menus, and begin long polling, or take updates by webhook."""
         await self.application.initialize()
         await self.expiry.resume()  # what fell due while the bot was down goes now
         name = self.bot.username  # known since getMe: the /invite deep link, and no /name may look like it
@@ -195,6 +209,13 @@ class TelegramFrontend:
         await self._publish_commands()
         await self.application.start()
         await self._resume_presses()
+        if self.by_webhook is not None:
+            await self.by_webhook.resume()
+            await self.by_webhook.serve()
+            return
+        if not self.polling:
+            log.info("telegram: connected as @%s, not polling (no gateway role)", self.bot.username)
+            return
         assert self.application.updater is not None
         await self.application.updater.start_polling(
             poll_interval=self.poll_interval,
@@ -213,7 +234,10 @@ class TelegramFrontend:
             log.info("telegram: handling %d presses fetched before the restart", len(self._replayed))
 
     async def stop(self) -> None:
-        """Stop polling, let running handlers finish, delete now what was due for deletion, close the client."""
+        """Stop polling (or serving the webhook), let running handlers finish, delete now what was due for deletion,
+        close the client."""
+        if self.by_webhook is not None:
+            self.by_webhook.stop_serving()  # Telegram's next post goes to another process (or comes back later)
         updater = self.application.updater
         if updater is not None and updater.running:
             await updater.stop()
