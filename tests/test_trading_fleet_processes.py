@@ -129,27 +129,32 @@ async def usdc_of(w3: AsyncWeb3, chain: Devnet, address: str) -> int:
     return int.from_bytes(await w3.eth.call({"to": chain.profile.usdc.address, "data": "0x" + data.hex()}), "big")
 
 
-@pytest.mark.parametrize("failpoint", ["after_store", "after_broadcast"])
-async def test_killed_holding_a_trade_another_process_finishes_it(fleet: Fleet, pg_url: str, chain: Devnet,
-                                                                  w3: AsyncWeb3, failpoint: str) -> None:
+async def test_killed_holding_a_trade_after_signing_and_after_broadcast(fleet: Fleet, pg_url: str, chain: Devnet,
+                                                                        w3: AsyncWeb3) -> None:
     helpers = [await fleet.start("helper1"), await fleet.start("helper2")]
-    victim = await fleet.start("victim", trades=1, INDEXBOT_FAILPOINT=failpoint)
-    for trader in (*helpers, victim):
+    points = ["after_store", "after_broadcast"]
+    victims = [await fleet.start(f"victim-{p}", trades=1, INDEXBOT_FAILPOINT=p) for p in points]  # all start at once
+    for trader in (*helpers, *victims):
         assert await trader.line() == "ready"
-    victim.tell("go")
-    assert await asyncio.wait_for(victim.proc.wait(), 60) == -9  # SIGKILL at the failpoint: nothing cleaned up
-    ((intent_id, state_at_kill),) = rows(pg_url, "SELECT id, state FROM intents WHERE user_id = %s", fleet.user_id)
-    assert state_at_kill == "signed"  # stored, not recorded as sent (after_broadcast: on the node already)
+    for done, victim in enumerate(victims):
+        victim.tell("go")
+        assert await asyncio.wait_for(victim.proc.wait(), 60) == -9  # SIGKILL at the failpoint: nothing cleaned up
+        ((intent_id, at_kill),) = rows(pg_url, "SELECT id, state FROM intents WHERE user_id = %s AND id > %s",
+                                       fleet.user_id, done)
+        assert at_kill == "signed"  # stored, not recorded as sent (after_broadcast: on the node already)
 
-    assert await settled(pg_url, fleet.user_id, 1) == {intent_id: "mined"}
-    txs = rows(pg_url, "SELECT nonce, tx_hash, state FROM intent_txs WHERE intent_id = %s ORDER BY nonce", intent_id)
-    assert [(n, s) for n, _, s in txs] == [(0, "mined"), (1, "mined")]  # approve and swap, signed once: no other row
-    assert await w3.eth.get_transaction_count(fleet.address) == 2  # one transaction per nonce, nothing more
-    for _, tx_hash, _ in txs:
-        assert (await w3.eth.get_transaction_receipt(str(tx_hash)))["status"] == 1  # the stored bytes were mined
-    assert await usdc_of(w3, chain, fleet.address) == int((FUNDS - AMOUNT) * 10**6)  # paid once
-    notices = rows(pg_url, "SELECT dedupe, kind, chat_id FROM outbox WHERE user_id = %s", fleet.user_id)
-    assert notices == [(f"trade:{intent_id}:mined", "trade", "chat-u1")]  # told once
+        assert (await settled(pg_url, fleet.user_id, done + 1))[intent_id] == "mined"
+        txs = rows(pg_url, "SELECT nonce, tx_hash, state FROM intent_txs WHERE intent_id = %s ORDER BY id", intent_id)
+        first = 2 * done
+        assert [(n, s) for n, _, s in txs] == [(first, "mined"), (first + 1, "mined")]  # approve, swap: signed once
+        assert await w3.eth.get_transaction_count(fleet.address) == first + 2  # one transaction per nonce, no more
+        for _, tx_hash, _ in txs:
+            assert (await w3.eth.get_transaction_receipt(str(tx_hash)))["status"] == 1  # the stored bytes, mined
+        assert await usdc_of(w3, chain, fleet.address) == int((FUNDS - (done + 1) * AMOUNT) * 10**6)  # paid once
+        notices = rows(pg_url, "SELECT dedupe, kind, chat_id FROM outbox WHERE user_id = %s AND dedupe LIKE %s",
+                       fleet.user_id, f"trade:{intent_id}:%")
+        assert notices == [(f"trade:{intent_id}:mined", "trade", "chat-u1")]  # told once
+    assert len(rows(pg_url, "SELECT id FROM outbox WHERE user_id = %s", fleet.user_id)) == 2  # nothing else said
     for helper in helpers:
         assert await helper.stop() == 0
 

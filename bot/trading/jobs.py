@@ -7,8 +7,9 @@ it (the user's answer comes from there, within the inline wait), but first it ta
 process die (killed after signing, after broadcasting, anywhere), PostgreSQL drops its lock with its connection
 and the job, run by any live worker, takes the trade over:
 
-- the job tries the owner lock; held means the owner lives: it looks again `recheck_seconds` later (a new job,
-  deferred by the running one), and does nothing else. Free, it is now the owner, and:
+- the job tries the owner lock; held means the owner lives: it looks again later (a new job, deferred by the
+  running one: `recheck_seconds`, doubled at each look up to `RECHECK_MAX_SECONDS`, so a trade followed for
+  minutes costs a few runs), and does nothing else. Free, it is now the owner, and:
 - an intent confirmed but never signed is cancelled (nothing was sent) and its user told it was interrupted;
 - a signed or sent one is followed by the existing follower passes (bot.trading.reconcile.check_once): what the
   node does not know is broadcast again from the stored raw bytes (one transaction per nonce, never re-signed
@@ -46,7 +47,8 @@ from bot.trading.status import TradeStatus
 log = logging.getLogger(__name__)
 
 TASK = "trades.settle"
-RECHECK_SECONDS = 2.0  # while its owner lives, a trade's job looks again this often (the takeover's delay)
+RECHECK_SECONDS = 2.0  # while its owner lives, a trade's job looks again this soon (the takeover's delay)...
+RECHECK_MAX_SECONDS = 30.0  # ...then twice as late each time, up to this
 SLICE_SECONDS = 60.0  # the longest one run of the job follows a trade before handing it to its successor
 
 
@@ -113,22 +115,27 @@ class TradeFollowUps:
     async def let_go(self, intent_id: int) -> None:
         await self.owners.let_go(intent_id)
 
-    async def defer(self, intent_id: int, delay: float = 0.0) -> int | None:
-        """The intent's job (None: one is waiting already)."""
+    async def defer(self, intent_id: int, delay: float = 0.0, looks: int = 0) -> int | None:
+        """The intent's job, to run after `delay` seconds (None: one is waiting already). `looks`: how many times
+        its jobs found the owner alive so far."""
         key = f"intent:{intent_id}"
         at = datetime.now(UTC) + timedelta(seconds=delay) if delay > 0 else None
-        return await self.jobs.defer(TASK, lock=key, queueing_lock=key, schedule_at=at, intent_id=intent_id)
+        return await self.jobs.defer(TASK, lock=key, queueing_lock=key, schedule_at=at, intent_id=intent_id,
+                                     looks=looks)
+
+    def _later(self, looks: int) -> float:
+        return float(min(self.recheck_seconds * 2 ** min(looks, 16), max(RECHECK_MAX_SECONDS, self.recheck_seconds)))
 
     # -- the job --------------------------------------------------------------------------------------------
 
-    async def settle(self, intent_id: int) -> str:
+    async def settle(self, intent_id: int, looks: int = 0) -> str:
         """One run of an intent's job: "settled" (nothing left to do), "owned" (its owner lives), "told" (taken
         over and finished here) or "following" (taken over, still pending: handed to the next run)."""
         intent = await self.desks.home.intents.get(intent_id)
         if intent is None or intent.state.terminal or intent.state is State.HELD:
             return "settled"
         if not await self.owners.try_take(intent_id):
-            await self.defer(intent_id, self.recheck_seconds)
+            await self.defer(intent_id, self._later(looks + 1), looks + 1)
             return "owned"
         try:
             return await self._take_over(intent_id)
