@@ -5,6 +5,7 @@ process would stop): its intent is `signed`, nothing was broadcast, and its job,
 - While the confirming process owns the intent, nobody else can take it; once let go, anyone can.
 - Deferred again, twice, it is still one job; run, it takes the trade over: the stored bytes are broadcast (never
   re-signed), the intent ends mined and the user is told once; a later job for it does nothing.
+- A process that starts leaves a trade alone while another live process carries it, and reconciles it after.
 - Fetched by a worker that then dies (no heartbeat), the job is not run until `retry_stalled` puts it back; it then
   reconciles the trade as above instead of signing anything again.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from auxil.trading import settled
 from bot.app import App
 from bot.storage.owners import IntentOwners
 from bot.trading.executor import Crash
@@ -120,3 +122,18 @@ async def test_a_stalled_trade_job_is_retried_and_reconciles(pg_app: App, pg_url
     await run_jobs(pg_app)
     assert_finished_once(pg_url, intent_id, stored)
     assert await jobs.retry_stalled() == 0
+
+
+async def test_start_up_reconciliation_leaves_a_live_owners_trade_alone(pg_app: App, pg_url: str) -> None:
+    intent_id, stored = await crashed_after_signing(pg_app, pg_url)
+    owner = IntentOwners(pg_app.db)  # another process, alive, carries the trade
+    await owner.take(intent_id)
+    try:
+        await pg_app.reconcile()
+        assert rows(pg_url, "SELECT state FROM intents WHERE id = %s", intent_id) == [("signed",)]
+        assert rows(pg_url, "SELECT state FROM intent_txs WHERE intent_id = %s", intent_id) == [("signed",)] * 2
+    finally:
+        await owner.let_go(intent_id)
+        await owner.close()
+    await pg_app.reconcile()  # its owner is gone: this process finishes it
+    assert await settled(pg_app, intent_id) is State.MINED

@@ -112,6 +112,9 @@ class TradeFollowUps:
             await self.owners.let_go(intent_id)
             raise
 
+    async def claim(self, intent_id: int) -> bool:
+        return await self.owners.try_take(intent_id)
+
     async def let_go(self, intent_id: int) -> None:
         await self.owners.let_go(intent_id)
 

@@ -48,6 +48,9 @@ class Ownership(Protocol):
 
     async def own(self, intent_id: int) -> None: ...
 
+    async def claim(self, intent_id: int) -> bool:
+        """Own the intent unless a live process does (start-up reconciliation leaves that one's trades alone)."""
+
     async def let_go(self, intent_id: int) -> None: ...
 
 
