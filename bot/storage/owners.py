@@ -55,13 +55,10 @@ class IntentOwners:
         return self._conn
 
     async def take(self, intent_id: int) -> None:
-        """Own the intent (waits while a job briefly tries the lock)."""
-        async with self._use:
-            if intent_id in self._held:
-                return
-            conn = await self._connection()
-            await conn.execute(text(f"SELECT pg_advisory_lock({KEY})"), {"key": owner_key(intent_id)})
-            self._held.add(intent_id)
+        """Own an intent just confirmed (nobody else can have it yet: its job is deferred after this). Never waits:
+        a lock held elsewhere would be a bug, refused rather than waited on with the other owners' connection."""
+        if not await self.try_take(intent_id):
+            raise RuntimeError(f"intent {intent_id} is owned elsewhere already")
 
     def holds(self, intent_id: int) -> bool:
         return intent_id in self._held
