@@ -42,13 +42,13 @@ class Trader:
 
     proc: asyncio.subprocess.Process
 
-    async def line(self, timeout: float = 60.0) -> str:
+    async def line(self, timeout: float = 120.0) -> str:
         assert self.proc.stdout is not None
         raw = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
         assert raw, f"the trader {self.proc.pid} ended (code {self.proc.returncode})"
         return raw.decode().strip()
 
-    async def expect(self, word: str, timeout: float = 60.0) -> list[str]:
+    async def expect(self, word: str, timeout: float = 120.0) -> list[str]:
         """Lines until `word` (excluded)."""
         before = []
         while (line := await self.line(timeout)) != word:
@@ -76,11 +76,11 @@ class Fleet:
     address: str
     traders: list[Trader]
 
-    async def start(self, name: str, trades: int = 0, **extra: str) -> Trader:
+    async def start(self, name: str, trades: int = 0, *options: str, **extra: str) -> Trader:
         env = {**self.env, "INDEXBOT_HOME": str(Path(self.env["INDEXBOT_HOME"]) / name), **extra}
         log = open(Path(self.env["INDEXBOT_HOME"]) / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(DRIVER), "--user", "u1", "--trades", str(trades), "--amount", str(AMOUNT),
+            sys.executable, str(DRIVER), "--user", "u1", "--trades", str(trades), "--amount", str(AMOUNT), *options,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log, env=env, cwd=ROOT,
         )
         log.close()
@@ -113,7 +113,7 @@ def rows(pg_url: str, sql: str, *params: object) -> list[tuple[object, ...]]:
         return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
 
 
-async def settled(pg_url: str, user_id: int, count: int, timeout: float = 60.0) -> dict[int, str]:
+async def settled(pg_url: str, user_id: int, count: int, timeout: float = 120.0) -> dict[int, str]:
     """The user's intents once `count` of them are all past signing and sending: {id: state}."""
     deadline = time.monotonic() + timeout
     while True:
@@ -133,12 +133,13 @@ async def test_killed_holding_a_trade_after_signing_and_after_broadcast(fleet: F
                                                                         w3: AsyncWeb3) -> None:
     helpers = [await fleet.start("helper1"), await fleet.start("helper2")]
     points = ["after_store", "after_broadcast"]
-    victims = [await fleet.start(f"victim-{p}", trades=1, INDEXBOT_FAILPOINT=p) for p in points]  # all start at once
+    # each victim only trades (no job worker: its failpoint would also fire in a trade it took over)
+    victims = [await fleet.start(f"victim-{p}", 1, "--no-work", INDEXBOT_FAILPOINT=p) for p in points]
     for trader in (*helpers, *victims):
         assert await trader.line() == "ready"
     for done, victim in enumerate(victims):
         victim.tell("go")
-        assert await asyncio.wait_for(victim.proc.wait(), 60) == -9  # SIGKILL at the failpoint: nothing cleaned up
+        assert await asyncio.wait_for(victim.proc.wait(), 120) == -9  # SIGKILL at the failpoint: nothing cleaned up
         ((intent_id, at_kill),) = rows(pg_url, "SELECT id, state FROM intents WHERE user_id = %s AND id > %s",
                                        fleet.user_id, done)
         assert at_kill == "signed"  # stored, not recorded as sent (after_broadcast: on the node already)

@@ -1,12 +1,12 @@
 """One process of a trading fleet, for the fault tests (tests/test_trading_fleet_processes.py).
 
 It builds the real `App` (bot.app.App.start, the configuration from the environment: INDEXBOT_CHAIN,
-INDEXBOT_DATABASE_URL, INDEXBOT_FAILPOINT, ...), runs the job worker (`app.jobs.work()`, and the stalled-job
+INDEXBOT_DATABASE_URL, INDEXBOT_FAILPOINT, ...), runs the job worker unless `--no-work` (`app.jobs.work()`, and the stalled-job
 sweep `Jobs.retry_stalled` each second) and, when told, buys for a user through the same core API /buy and its
 Confirm use (`Executor.quote_swap`, then `Executor.confirm`: what handlers/trade.py and handlers/shared/confirm.py
 call), all its trades at once. A front end is no part of it: what it says to users stays in the outbox.
 
-    python tests/auxil/fleet_trader.py --user u1 --trades 17 --amount 1 [--index MAG7.ssi]
+    python tests/auxil/fleet_trader.py --user u1 --trades 17 --amount 1 [--index MAG7.ssi] [--no-work]
 
 On stdout, one line each: `ready` once started; after the line `go` on stdin, `trade <intent> <stage>` per trade
 (or `refused <error key>`), then `traded`; it stops cleanly when stdin closes.
@@ -67,6 +67,7 @@ async def main() -> None:
     parser.add_argument("--trades", type=int, default=0)
     parser.add_argument("--amount", default="1")
     parser.add_argument("--index", default="MAG7.ssi")
+    parser.add_argument("--no-work", action="store_true", help="run no job worker (a process that only trades)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(process)d %(name)s %(message)s")
     config = load_config()
@@ -76,8 +77,7 @@ async def main() -> None:
     follow_ups = app.services.desks.home.ownership
     assert isinstance(follow_ups, TradeFollowUps)
     follow_ups.recheck_seconds = RECHECK_SECONDS
-    worker = asyncio.create_task(app.jobs.work(concurrency=4))
-    sweeper = asyncio.create_task(sweep(app))
+    tasks = [] if args.no_work else [asyncio.create_task(app.jobs.work(concurrency=4)), asyncio.create_task(sweep(app))]
     try:
         say("ready")
         if (await stdin_line()).strip() == "go":
@@ -88,7 +88,7 @@ async def main() -> None:
             say("traded")
             await stdin_line()  # until the test closes stdin
     finally:
-        for task in (worker, sweeper):
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
