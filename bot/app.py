@@ -78,6 +78,8 @@ from bot.trading.swap import Swap
 from bot.trading.withdraw import Withdraw
 from bot.trading.nonces import NonceManager
 from bot.trading.failpoints import kill_at
+from bot.trading.jobs import TradeFollowUps
+from bot.storage.owners import IntentOwners
 from bot.trading.reconcile import reconcile
 from bot.chain.discovery import verify_at_startup
 from bot.chain.verify import hermes_for
@@ -224,6 +226,8 @@ class App:
         orders = Orders(OrderRows(db, clock), desks.by_chain(), outbox)
         for desk in desks:
             desk.mined_hooks.append(orders.on_mined)  # a mined request becomes a pending order
+        if jobs is not None:
+            _trade_follow_ups(jobs, db, desks, outbox, opened)
         if config.failpoint:
             for desk in desks:
                 desk.fault = kill_at(config.failpoint)
@@ -334,6 +338,16 @@ async def _jobs(config: Config, db: Database, opened: AsyncExitStack) -> Jobs | 
     opened.push_async_callback(jobs.close)
     await jobs.ensure_schema()
     return jobs
+
+
+def _trade_follow_ups(jobs: Jobs, db: Database, desks: Desks, outbox: Outbox, opened: AsyncExitStack) -> TradeFollowUps:
+    """In a fleet each process owns the trades it confirms, and a job finishes one whose process died
+    (bot.trading.jobs)."""
+    owners = IntentOwners(db)
+    opened.push_async_callback(owners.close)
+    follow_ups = TradeFollowUps(jobs, owners, desks, outbox)
+    follow_ups.register()
+    return follow_ups
 
 
 def kind_registry() -> KindRegistry:

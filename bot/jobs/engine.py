@@ -41,7 +41,10 @@ def conninfo(database_url: str) -> str:
 class Jobs:
     """procrastinate's app for one process: open it, register tasks, defer jobs, run a worker."""
 
-    def __init__(self, database_url: str, *, pool_size: int = 4) -> None:
+    def __init__(self, database_url: str, *, pool_size: int = 4, stalled_seconds: float = STALLED_SECONDS) -> None:
+        """`stalled_seconds`: how long a worker may go without a heartbeat before its jobs count as stalled
+        (`retry_stalled`); fault tests shorten it."""
+        self.stalled_seconds = stalled_seconds
         connector = procrastinate.PsycopgConnector(conninfo=conninfo(database_url), min_size=1, max_size=pool_size)
         self.app = procrastinate.App(connector=connector)
         self._opened = False
@@ -90,13 +93,13 @@ class Jobs:
         if name is not None:
             options["name"] = name
         await self.app.run_worker_async(
-            concurrency=concurrency, install_signal_handlers=False, stalled_worker_timeout=STALLED_SECONDS,
-            update_heartbeat_interval=STALLED_SECONDS / 3, **options,
+            concurrency=concurrency, install_signal_handlers=False, stalled_worker_timeout=self.stalled_seconds,
+            update_heartbeat_interval=self.stalled_seconds / 3, **options,
         )
 
     async def retry_stalled(self) -> int:
         """Put the jobs of dead workers back to 'todo' (procrastinate's documented recipe); how many."""
-        stalled = list(await self.app.job_manager.get_stalled_jobs())
+        stalled = list(await self.app.job_manager.get_stalled_jobs(seconds_since_heartbeat=self.stalled_seconds))
         for job in stalled:
             assert job.id is not None
             await self.app.job_manager.retry_job(job)

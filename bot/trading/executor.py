@@ -47,7 +47,7 @@ from bot.trading.intents import Intent, State
 from bot.trading.kinds import Build, Kind, KindHandler, KindRegistry
 from bot.trading.nonces import NonceManager
 from bot.trading.params import KindParams, SwapParams, WithdrawParams
-from bot.trading.ports import ConnectedSigners, Notifier, Signers, SlippageStore, TradeSettings
+from bot.trading.ports import ConnectedSigners, Notifier, Ownership, Signers, SlippageStore, TradeSettings
 from bot.trading.destinations import refusal
 from bot.trading.gas import AllowanceSlots
 from bot.trading.gas import override as gas_override
@@ -91,6 +91,12 @@ class Executor:
         self.mined_hooks: list[MinedHook] = []  # the composition root adds what follows mined intents
         self.allowance_slots = AllowanceSlots()  # each token's allowance storage, for estimates behind an approval
         self.follower = Follower(self)
+        self.ownership: Ownership | None = None  # a fleet's (`carried_by`); one process alone needs none
+
+    def carried_by(self, ownership: Ownership) -> None:
+        """In a fleet: each confirmed intent is owned by this process until its follower lets go (bot.trading.jobs)."""
+        self.ownership = ownership
+        self.follower.on_end = ownership.let_go
 
     # -- quoting ---------------------------------------------------------------------------------------
 
@@ -243,6 +249,21 @@ class Executor:
             raise UserError("error.trade.expired")
         if not await self.intents.move(intent.id, State.QUOTED, State.CONFIRMED, message_ref=message_ref):
             raise self._refuse_state(await self._owned(intent_id, user_id))
+        if self.ownership is None:
+            return await self._carry(intent_id, user_id, handler)
+        try:
+            await self.ownership.own(intent_id)  # before anything is signed: a job stands by should this process die
+        except BaseException:
+            await self.intents.move(intent_id, State.CONFIRMED, State.CANCELLED, result={"refused": "not owned"})
+            raise
+        try:
+            return await self._carry(intent_id, user_id, handler)
+        finally:
+            if not self.follower.following(intent_id):  # else its follower lets go once the outcome is told
+                await self.ownership.let_go(intent_id)
+
+    async def _carry(self, intent_id: int, user_id: int, handler: KindHandler) -> TradeStatus:
+        """A confirmed intent signed, stored, broadcast (or its signing link made) and followed a moment."""
         intent = await self._owned(intent_id, user_id)
         try:
             if intent.connected:

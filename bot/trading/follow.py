@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -69,6 +70,7 @@ class Follower:
         self.desk = desk
         self._tasks: dict[int, asyncio.Task[TradeStatus]] = {}
         self._announced: set[int] = set()  # intents whose "submitted" reply went out: tell their outcome later
+        self.on_end: Callable[[int], Awaitable[None]] | None = None  # a fleet's owner lets go (bot.trading.jobs)
 
     # -- broadcasting --------------------------------------------------------------------------------
 
@@ -134,6 +136,11 @@ class Follower:
             self._tasks[intent_id] = task
         return task
 
+    def following(self, intent_id: int) -> bool:
+        """Whether a background task of this process follows the intent now."""
+        task = self._tasks.get(intent_id)
+        return task is not None and not task.done()
+
     async def _follow(self, intent_id: int) -> TradeStatus:
         started = time.monotonic()
         told_pending = False
@@ -158,6 +165,8 @@ class Follower:
         finally:
             self._tasks.pop(intent_id, None)
             self._announced.discard(intent_id)
+            if self.on_end is not None:
+                await self.on_end(intent_id)
 
     async def _waiting_for_wallet(self, intent: Intent) -> bool:
         """A connected wallet has steps still to send: the message shows the signing link; leave it."""

@@ -42,6 +42,18 @@ class Notifier(Protocol):
     ) -> str | None: ...
 
 
+class Ownership(Protocol):
+    """A fleet's hold on the trades this process carries (bot.trading.jobs): owned from Confirm, before anything is
+    signed, until settled and told; a durable job finishes a trade whose owner died. None for one process alone."""
+
+    async def own(self, intent_id: int) -> None: ...
+
+    async def claim(self, intent_id: int) -> bool:
+        """Own the intent unless a live process does (start-up reconciliation leaves that one's trades alone)."""
+
+    async def let_go(self, intent_id: int) -> None: ...
+
+
 class SlippageStore(Protocol):
     async def get_slippage_bps(self, user_id: int) -> int: ...
 
