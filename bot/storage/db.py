@@ -92,14 +92,13 @@ async def _to_the_end(statement: Awaitable[Any]) -> None:
         raise
 
 
-async def _rollback(conn: AsyncConnection, driver: Any) -> None:
+async def _rollback(conn: AsyncConnection, adapted: sqlite_driver.Writer) -> None:
     if conn.invalidated:  # cancelled inside a statement: SQLAlchemy closed the driver connection, and SQLite
         await conn.rollback()  # with it the transaction; this clears SQLAlchemy's record of it
         return
-    try:
-        await driver.execute("ROLLBACK")
-    except sqlite3.OperationalError:
-        pass  # BEGIN itself failed (e.g. busy): there is nothing to roll back
+    ending = adapted.end("ROLLBACK")  # ROLLBACK only if a transaction is open there (BEGIN itself may have failed)
+    if ending is not None:
+        await ending
 
 
 class _Queries:
@@ -167,6 +166,7 @@ class Database(_Queries):
         self._reads = engine if dialect == "sqlite" else engine.execution_options(isolation_level="AUTOCOMMIT")
         self.dialect = dialect
         self._write = asyncio.Lock()
+        self._writer: tuple[AsyncConnection, sqlite_driver.Writer] | None = None  # SQLite: kept between writes
         self._closed = False
 
     @property
@@ -256,22 +256,49 @@ class Database(_Queries):
             async with self._engine.begin() as conn:
                 yield Tx(conn, self.dialect)
             return
-        async with self._write, self._engine.connect() as conn:
+        async with self._write:
+            conn, adapted = await self._writer_connection()
             # BEGIN, COMMIT and ROLLBACK go to aiosqlite directly: SQLAlchemy's execution path around a statement
             # costs more than the statement itself, and it has no part in these (its own transactions are off).
-            driver: Any = (await conn.get_raw_connection()).driver_connection
+            # BEGIN IMMEDIATE goes out with the first statement, in its hop (sqlite_driver.Writer).
+            adapted.begin_with_next_statement()
             try:
-                await driver.execute("BEGIN IMMEDIATE")
                 yield Tx(conn, self.dialect)
             except BaseException:
-                await _to_the_end(_rollback(conn, driver))
+                await _to_the_end(_rollback(conn, adapted))
+                if conn.invalidated:
+                    await self._drop_writer()
                 raise
             try:
-                await _to_the_end(driver.execute("COMMIT"))
+                ending = adapted.end("COMMIT")
+                if ending is not None:
+                    await _to_the_end(ending)
             except sqlite3.Error:
-                await _to_the_end(_rollback(conn, driver))
+                await _to_the_end(_rollback(conn, adapted))
                 raise
+
+    async def _writer_connection(self) -> tuple[AsyncConnection, sqlite_driver.Writer]:
+        """SQLite's write connection, checked out once and kept: writes take turns on it (the lock), so a pool
+        checkout and return per transaction bought nothing."""
+        if self._writer is None:
+            conn = await self._engine.connect()
+            try:
+                adapted = sqlite_driver.writer((await conn.get_raw_connection()).dbapi_connection)
+            except BaseException:
+                await _to_the_end(conn.close())
+                raise
+            self._writer = (conn, adapted)
+        return self._writer
+
+    async def _drop_writer(self) -> None:
+        """The write connection is closed (SQLAlchemy invalidated it: a writer was cancelled inside a statement);
+        the next transaction checks out another."""
+        if self._writer is not None:
+            conn, self._writer = self._writer[0], None
+            await _to_the_end(conn.close())
 
     async def close(self) -> None:
         self._closed = True
+        async with self._write:  # a transaction under way ends first
+            await self._drop_writer()
         await self._engine.dispose()

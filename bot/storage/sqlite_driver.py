@@ -9,10 +9,17 @@ one hop, as it was before the move to SQLAlchemy; and a commit or rollback with 
 ends every read with one) is no hop at all. Written here because no released adapter does it; it is given
 to the engine as its DBAPI module (`create_async_engine(..., module=dbapi())`), the documented way to substitute
 one, and everything else is SQLAlchemy's own adapter.
+
+A write transaction costs no hop of its own either: `begin_with_next_statement` has the next statement run BEGIN
+IMMEDIATE in its own hop first (a transaction that runs no statement never begins), and `end` queues the COMMIT
+or ROLLBACK as one hop that ends whatever is open on aiosqlite's thread when its turn comes (so a statement
+still queued by a cancelled writer is rolled back too), or nothing at all when no statement ran.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import sqlite3
 from collections import deque
 from typing import Any
@@ -27,8 +34,11 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 Outcome = tuple[Any, list[Any], int | None, int]
 
 
-def _statement(connection: aiosqlite.Connection, operation: str, parameters: Any, many: bool) -> Outcome:
-    """On aiosqlite's thread: the whole statement, its rows read and its cursor closed."""
+def _statement(connection: aiosqlite.Connection, operation: str, parameters: Any, many: bool, begin: bool) -> Outcome:
+    """On aiosqlite's thread: the whole statement (after BEGIN IMMEDIATE, if `begin`), its rows read and its cursor
+    closed."""
+    if begin:
+        connection._conn.execute("BEGIN IMMEDIATE").close()
     cursor = connection._conn.cursor()
     try:
         if many:
@@ -44,13 +54,35 @@ def _statement(connection: aiosqlite.Connection, operation: str, parameters: Any
         cursor.close()
 
 
+def _end(connection: aiosqlite.Connection, sql: str) -> None:
+    """On aiosqlite's thread: COMMIT or ROLLBACK the transaction open there, if one is (BEGIN itself may have
+    failed, e.g. busy)."""
+    if connection._conn.in_transaction:
+        connection._conn.execute(sql).close()
+
+
+def _queued(connection: Any, fn: Any, *args: Any) -> asyncio.Future[Any]:
+    """`fn(*args)` queued for aiosqlite's thread, as `Connection._execute` does, but as a bare future: awaiting it
+    needs no task of its own, and it runs to its end whether or not anyone still waits for it."""
+    if not connection._running or not connection._connection:
+        raise ValueError("Connection closed")
+    future = asyncio.get_running_loop().create_future()
+    connection._tx.put_nowait((future, functools.partial(fn, *args)))
+    return future
+
+
 class _Cursor(AsyncAdapt_aiosqlite_cursor):
     __slots__ = ()
 
     def _run(self, operation: str, parameters: Any, many: bool) -> None:
         connection = self._connection
+        adapted = self._adapt_connection
+        begin = False
+        if isinstance(adapted, _Connection) and adapted.begin_pending:
+            begin, adapted.begin_pending = True, False  # queued below: runs even if this caller is cancelled
         try:
-            outcome: Outcome = self.await_(connection._execute(_statement, connection, operation, parameters, many))
+            outcome: Outcome = self.await_(connection._execute(_statement, connection, operation, parameters, many,
+                                                               begin))
         except Exception as error:
             self._adapt_connection._handle_exception(error)
         description, rows, lastrowid, rowcount = outcome
@@ -70,7 +102,23 @@ class _Connection(AsyncAdapt_aiosqlite_connection):
     """Commit and rollback are hops too: skipped when SQLite has no transaction open, as on every read (the
     driver's own transactions are off; a write's BEGIN IMMEDIATE and COMMIT are statements of their own)."""
 
-    __slots__ = ()
+    __slots__ = ("begin_pending",)
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self.begin_pending = False
+
+    def begin_with_next_statement(self) -> None:
+        """A write transaction starts: its first statement runs BEGIN IMMEDIATE first, in the same hop."""
+        self.begin_pending = True
+
+    def end(self, sql: str) -> asyncio.Future[Any] | None:
+        """COMMIT or ROLLBACK the write transaction, one hop (queued behind any statement still on its way); None
+        when no statement ran since `begin_with_next_statement`: BEGIN never went out, there is nothing to end."""
+        if self.begin_pending:
+            self.begin_pending = False
+            return None
+        return _queued(self._connection, _end, self._connection, sql)
 
     def _open(self) -> bool:
         try:
@@ -94,6 +142,15 @@ class _Module(AsyncAdapt_aiosqlite_dbapi):
     def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
         adapted = super().connect(*arg, **kw)
         return _Connection(self, adapted._connection)
+
+
+Writer = _Connection
+
+
+def writer(dbapi_connection: Any) -> Writer:
+    """The adapter's connection under a pooled connection (`get_raw_connection().dbapi_connection`)."""
+    assert isinstance(dbapi_connection, _Connection), "the engine was not created with this module"
+    return dbapi_connection
 
 
 def dbapi() -> AsyncAdapt_aiosqlite_dbapi:
