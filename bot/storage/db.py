@@ -147,12 +147,12 @@ class Tx(_Queries):
         self._conn = conn
         self.dialect = dialect
 
-    async def lock(self, rows: Select[Any], *, key_share: bool = False) -> None:
-        """Lock the rows `rows` selects until the transaction ends, for a read-then-write: PostgreSQL's FOR UPDATE
-        (FOR NO KEY UPDATE with `key_share`: rows referring to them do not wait). Nothing on SQLite, whose one
-        writer holds the whole database already: no statement is spent there."""
+    async def lock(self, rows: Select[Any], params: Params = None, *, key_share: bool = False) -> None:
+        """Lock the rows `rows` selects (with `params`) until the transaction ends, for a read-then-write:
+        PostgreSQL's FOR UPDATE (FOR NO KEY UPDATE with `key_share`: rows referring to them do not wait). Nothing on
+        SQLite, whose one writer holds the whole database already: no statement is spent there."""
         if self.dialect != "sqlite":
-            await self.fetch_all(rows.with_for_update(key_share=key_share))
+            await self.fetch_all(rows.with_for_update(key_share=key_share), params)
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[AsyncConnection]:
