@@ -41,6 +41,9 @@ Dialect = Literal["sqlite", "postgresql"]
 Statement = str | Executable  # a str is SQL text with :named parameters
 Params = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 PRAGMAS = ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=5000")
+SQLITE_POOL = 32  # SQLite connections at most (each is a thread)
+SQLITE_READERS = 24  # of them, read connections kept checked out; the writer keeps one, the rest are for the others
+# (the migrations, `indexbot db copy`), which check out from the pool itself
 
 
 class DatabaseDamaged(Exception):
@@ -168,6 +171,7 @@ class Database(_Queries):
         self._write = asyncio.Lock()
         self._writer: tuple[AsyncConnection, sqlite_driver.Writer] | None = None  # SQLite: kept between writes
         self._idle: list[AsyncConnection] = []  # SQLite: read connections kept checked out between reads
+        self._readers = asyncio.Semaphore(SQLITE_READERS)  # SQLite: reads at once (a kept connection each)
         self._closed = False
 
     @property
@@ -199,9 +203,9 @@ class Database(_Queries):
         # on return (a thread hop each time).
         # The driver adapter makes one thread hop per statement (bot/storage/sqlite_driver.py says why).
         # Connections are kept, never made and dropped per burst (an overflow connection is a new thread and its
-        # PRAGMAs each time): up to 32, made as needed; a 33rd reader waits for one (pool_timeout).
+        # PRAGMAs each time): up to SQLITE_POOL, made as needed.
         engine = create_async_engine(url, connect_args={"isolation_level": None}, pool_reset_on_return=None,
-                                     module=sqlite_driver.dbapi(), pool_size=32, max_overflow=0)
+                                     module=sqlite_driver.dbapi(), pool_size=SQLITE_POOL, max_overflow=0)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -249,16 +253,19 @@ class Database(_Queries):
         # SQLite: a read connection stays checked out between reads (a pool checkout and return, a greenlet each
         # way, cost about as much as the read). None is ever left in a transaction (no BEGIN runs on one), so
         # one kept idle holds no snapshot. One whose read failed or was cancelled goes back to the pool instead.
-        conn = self._idle.pop() if self._idle else await self._reads.connect()
-        try:
-            yield conn
-        except BaseException:
-            await _to_the_end(conn.close())
-            raise
-        if self._closed or conn.invalidated:
-            await _to_the_end(conn.close())
-        else:
-            self._idle.append(conn)
+        # Kept connections never go back to the pool's queue, so readers take turns on SQLITE_READERS of them
+        # (a reader past those waits for one here, not on the pool's timeout).
+        async with self._readers:
+            conn = self._idle.pop() if self._idle else await self._reads.connect()
+            try:
+                yield conn
+            except BaseException:
+                await _to_the_end(conn.close())
+                raise
+            if self._closed or conn.invalidated:
+                await _to_the_end(conn.close())
+            else:
+                self._idle.append(conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
