@@ -268,12 +268,16 @@ class Database(_Queries):
                 self._idle.append(conn)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
+    async def transaction(self, *, single: bool = False) -> AsyncIterator[Tx]:
         """One write transaction. SQLite: one at a time in this process (other processes wait on the file's
         lock, busy_timeout). aiosqlite runs statements in order on its own thread, and a statement whose caller
         was cancelled still runs there: so a writer cancelled anywhere (even while its BEGIN is on its way)
         queues a ROLLBACK behind it before the next writer may begin, and never leaves a transaction open for
-        the next one to trip over. PostgreSQL: a pooled connection's transaction, rolled back on error."""
+        the next one to trip over. PostgreSQL: a pooled connection's transaction, rolled back on error.
+
+        `single`: the transaction runs one statement (a `Tx.lock` aside, which is none on SQLite); SQLite then sends
+        BEGIN IMMEDIATE, the statement and COMMIT in one hop to aiosqlite's thread instead of two (a second
+        statement raises RuntimeError). Nothing changes on PostgreSQL."""
         self._open()
         if self.dialect != "sqlite":
             async with self._engine.begin() as conn:
@@ -284,7 +288,7 @@ class Database(_Queries):
             # BEGIN, COMMIT and ROLLBACK go to aiosqlite directly: SQLAlchemy's execution path around a statement
             # costs more than the statement itself, and it has no part in these (its own transactions are off).
             # BEGIN IMMEDIATE goes out with the first statement, in its hop (sqlite_driver.Writer).
-            adapted.begin_with_next_statement()
+            adapted.begin_with_next_statement(single=single)
             try:
                 yield Tx(conn, self.dialect)
             except BaseException:

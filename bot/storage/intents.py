@@ -207,7 +207,7 @@ class IntentRows:
     ) -> int:
         """Store a new intent in state `quoted`; returns its id."""
         now = int(self._clock())
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(single=True) as tx:
             new_id = await tx.scalar(_CREATE, {
                 "user_id": user_id, "address": address, "kind": kind, "chain_id": chain_id, "params": json.dumps(params),
                 "state": State.QUOTED.value, "quote_expires_at": expires_at, "platform": platform, "chat_id": chat_id,
@@ -242,7 +242,7 @@ class IntentRows:
         message_ref: str | None = None, params: dict[str, Any] | None = None,
     ) -> bool:
         """Compare-and-set: move from `old` to `new` only if the intent is still in `old`. False if refused."""
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(single=True) as tx:
             return await self._move(tx, intent_id, old, new, result=result, message_ref=message_ref, params=params)
 
     async def store_signed(self, intent_id: int, txs: Sequence[NewTx], params: dict[str, Any] | None = None) -> bool:
@@ -261,7 +261,7 @@ class IntentRows:
 
     async def set_params(self, intent_id: int, state: State, params: dict[str, Any]) -> bool:
         """Replace the params of an intent still in `state` (a compare-and-set, like a move)."""
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(single=True) as tx:
             changed = await tx.execute(
                 update(intents).where(intents.c.id == intent_id, intents.c.state == state.value)
                 .values(params=json.dumps(params), updated_at=int(self._clock()))
@@ -336,7 +336,7 @@ class IntentRows:
         if not ids:
             return 0
         now = self._clock()
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(single=True) as tx:  # the lock is no statement on SQLite
             await tx.lock(_LOCK_OF_TXS, {"txs": ids})  # the intents' rows first: see the module docstring
             return await tx.execute(_MARK_SENT, {"txs": ids, "now": now})
 

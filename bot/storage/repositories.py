@@ -77,7 +77,7 @@ class UserRows:
             changes.update(dm_chat=dm_chat, blocked_at=None)
         elif reach is not None:
             changes["dm_chat"] = func.coalesce(users.c.dm_chat, reach)
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(single=True) as tx:
             row = await tx.fetch_one(
                 tx.insert(users)
                 .values(platform=platform, platform_user_id=platform_user_id, display_name=display_name,
@@ -186,7 +186,7 @@ class ButtonRows:
              "created_at": now, "expires_at": now + ttl_seconds}
             for action, args in specs
         ]
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(single=True) as tx:
             await tx.execute_many(_ISSUE, rows)
         return [str(r["token"]) for r in rows]
 

@@ -290,7 +290,7 @@ class SettingsRows:
 
     async def _set(self, user_id: int, **setting: Any) -> None:
         """One setting, by upsert (atomic on both engines); the user's other settings are kept."""
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(single=True) as tx:
             insert = tx.insert(user_settings).values(user_id=user_id, **setting)
             await tx.execute(insert.on_conflict_do_update(
                 index_elements=[user_settings.c.user_id], set_={name: insert.excluded[name] for name in setting}))
