@@ -8,10 +8,12 @@ SQLite (aiosqlite). The file holds custodial keys (encrypted) and money in fligh
 WAL mode NORMAL may lose the last commits on a power loss, and an intent or an outbox row lost after its
 transaction was sent is money the bot forgets; bench/durability.py measures the cost), and a damaged file stops
 the start-up with a clear `DatabaseDamaged` after SQLite's quick check instead of failing later. SQLite has one
-writer at a time: `transaction()` serializes this process's writers on one connection with an asyncio lock and
-runs BEGIN IMMEDIATE … COMMIT (ROLLBACK on error) itself, as the SQLAlchemy documentation's recipe for pysqlite
-advises (the driver's own implicit transactions are off). Reads outside a transaction run in autocommit on
-pooled connections of their own (WAL: they see every committed write and never wait on the writer).
+writer at a time: `transaction()` serializes this process's writers on one connection, kept checked out, with an
+asyncio lock and runs BEGIN IMMEDIATE … COMMIT (ROLLBACK on error) itself, as the SQLAlchemy documentation's recipe
+for pysqlite advises (the driver's own implicit transactions are off; bot/storage/sqlite_driver.py sends BEGIN with
+the first statement, and a `single` statement's COMMIT with it). Reads outside a transaction run in autocommit on
+connections of their own, kept checked out between reads (WAL: they see every committed write and never wait on
+the writer).
 
 PostgreSQL (psycopg 3). Transactions run concurrently at READ COMMITTED from a pool; a query that reads and then
 writes on what it read guards itself (a conditional UPDATE, a row lock, an advisory lock or ON CONFLICT).
