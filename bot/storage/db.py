@@ -8,10 +8,12 @@ SQLite (aiosqlite). The file holds custodial keys (encrypted) and money in fligh
 WAL mode NORMAL may lose the last commits on a power loss, and an intent or an outbox row lost after its
 transaction was sent is money the bot forgets; bench/durability.py measures the cost), and a damaged file stops
 the start-up with a clear `DatabaseDamaged` after SQLite's quick check instead of failing later. SQLite has one
-writer at a time: `transaction()` serializes this process's writers on one connection with an asyncio lock and
-runs BEGIN IMMEDIATE … COMMIT (ROLLBACK on error) itself, as the SQLAlchemy documentation's recipe for pysqlite
-advises (the driver's own implicit transactions are off). Reads outside a transaction run in autocommit on
-pooled connections of their own (WAL: they see every committed write and never wait on the writer).
+writer at a time: `transaction()` serializes this process's writers on one connection, kept checked out, with an
+asyncio lock and runs BEGIN IMMEDIATE … COMMIT (ROLLBACK on error) itself, as the SQLAlchemy documentation's recipe
+for pysqlite advises (the driver's own implicit transactions are off; bot/storage/sqlite_driver.py sends BEGIN with
+the first statement, and a `single` statement's COMMIT with it). Reads outside a transaction run in autocommit on
+connections of their own, kept checked out between reads (WAL: they see every committed write and never wait on
+the writer).
 
 PostgreSQL (psycopg 3). Transactions run concurrently at READ COMMITTED from a pool; a query that reads and then
 writes on what it read guards itself (a conditional UPDATE, a row lock, an advisory lock or ON CONFLICT).
@@ -41,6 +43,9 @@ Dialect = Literal["sqlite", "postgresql"]
 Statement = str | Executable  # a str is SQL text with :named parameters
 Params = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 PRAGMAS = ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=5000")
+SQLITE_POOL = 32  # SQLite connections at most (each is a thread)
+SQLITE_READERS = 24  # of them, read connections kept checked out; the writer keeps one, the rest are for the others
+# (the migrations, `indexbot db copy`), which check out from the pool itself
 
 
 class DatabaseDamaged(Exception):
@@ -92,14 +97,13 @@ async def _to_the_end(statement: Awaitable[Any]) -> None:
         raise
 
 
-async def _rollback(conn: AsyncConnection, driver: Any) -> None:
+async def _rollback(conn: AsyncConnection, adapted: sqlite_driver.Writer) -> None:
     if conn.invalidated:  # cancelled inside a statement: SQLAlchemy closed the driver connection, and SQLite
         await conn.rollback()  # with it the transaction; this clears SQLAlchemy's record of it
         return
-    try:
-        await driver.execute("ROLLBACK")
-    except sqlite3.OperationalError:
-        pass  # BEGIN itself failed (e.g. busy): there is nothing to roll back
+    ending = adapted.end("ROLLBACK")  # ROLLBACK only if a transaction is open there (BEGIN itself may have failed)
+    if ending is not None:
+        await ending
 
 
 class _Queries:
@@ -148,12 +152,12 @@ class Tx(_Queries):
         self._conn = conn
         self.dialect = dialect
 
-    async def lock(self, rows: Select[Any], *, key_share: bool = False) -> None:
-        """Lock the rows `rows` selects until the transaction ends, for a read-then-write: PostgreSQL's FOR UPDATE
-        (FOR NO KEY UPDATE with `key_share`: rows referring to them do not wait). Nothing on SQLite, whose one
-        writer holds the whole database already: no statement is spent there."""
+    async def lock(self, rows: Select[Any], params: Params = None, *, key_share: bool = False) -> None:
+        """Lock the rows `rows` selects (with `params`) until the transaction ends, for a read-then-write:
+        PostgreSQL's FOR UPDATE (FOR NO KEY UPDATE with `key_share`: rows referring to them do not wait). Nothing on
+        SQLite, whose one writer holds the whole database already: no statement is spent there."""
         if self.dialect != "sqlite":
-            await self.fetch_all(rows.with_for_update(key_share=key_share))
+            await self.fetch_all(rows.with_for_update(key_share=key_share), params)
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[AsyncConnection]:
@@ -167,6 +171,9 @@ class Database(_Queries):
         self._reads = engine if dialect == "sqlite" else engine.execution_options(isolation_level="AUTOCOMMIT")
         self.dialect = dialect
         self._write = asyncio.Lock()
+        self._writer: tuple[AsyncConnection, sqlite_driver.Writer] | None = None  # SQLite: kept between writes
+        self._idle: list[AsyncConnection] = []  # SQLite: read connections kept checked out between reads
+        self._readers = asyncio.Semaphore(SQLITE_READERS)  # SQLite: reads at once (a kept connection each)
         self._closed = False
 
     @property
@@ -198,9 +205,9 @@ class Database(_Queries):
         # on return (a thread hop each time).
         # The driver adapter makes one thread hop per statement (bot/storage/sqlite_driver.py says why).
         # Connections are kept, never made and dropped per burst (an overflow connection is a new thread and its
-        # PRAGMAs each time): up to 32, made as needed; a 33rd reader waits for one (pool_timeout).
+        # PRAGMAs each time): up to SQLITE_POOL, made as needed.
         engine = create_async_engine(url, connect_args={"isolation_level": None}, pool_reset_on_return=None,
-                                     module=sqlite_driver.dbapi(), pool_size=32, max_overflow=0)
+                                     module=sqlite_driver.dbapi(), pool_size=SQLITE_POOL, max_overflow=0)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -241,37 +248,89 @@ class Database(_Queries):
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[AsyncConnection]:
         self._open()
-        async with self._reads.connect() as conn:
-            yield conn
+        if self.dialect != "sqlite":
+            async with self._reads.connect() as conn:
+                yield conn
+            return
+        # SQLite: a read connection stays checked out between reads (a pool checkout and return, a greenlet each
+        # way, cost about as much as the read). None is ever left in a transaction (no BEGIN runs on one), so
+        # one kept idle holds no snapshot. One whose read failed or was cancelled goes back to the pool instead.
+        # Kept connections never go back to the pool's queue, so readers take turns on SQLITE_READERS of them
+        # (a reader past those waits for one here, not on the pool's timeout).
+        async with self._readers:
+            conn = self._idle.pop() if self._idle else await self._reads.connect()
+            try:
+                yield conn
+            except BaseException:
+                await _to_the_end(conn.close())
+                raise
+            if self._closed or conn.invalidated:
+                await _to_the_end(conn.close())
+            else:
+                self._idle.append(conn)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
+    async def transaction(self, *, single: bool = False) -> AsyncIterator[Tx]:
         """One write transaction. SQLite: one at a time in this process (other processes wait on the file's
         lock, busy_timeout). aiosqlite runs statements in order on its own thread, and a statement whose caller
         was cancelled still runs there: so a writer cancelled anywhere (even while its BEGIN is on its way)
         queues a ROLLBACK behind it before the next writer may begin, and never leaves a transaction open for
-        the next one to trip over. PostgreSQL: a pooled connection's transaction, rolled back on error."""
+        the next one to trip over. PostgreSQL: a pooled connection's transaction, rolled back on error.
+
+        `single`: the transaction runs one statement (a `Tx.lock` aside, which is none on SQLite); SQLite then sends
+        BEGIN IMMEDIATE, the statement and COMMIT in one hop to aiosqlite's thread instead of two (a second
+        statement raises RuntimeError). Nothing changes on PostgreSQL."""
         self._open()
         if self.dialect != "sqlite":
             async with self._engine.begin() as conn:
                 yield Tx(conn, self.dialect)
             return
-        async with self._write, self._engine.connect() as conn:
+        async with self._write:
+            conn, adapted = await self._writer_connection()
             # BEGIN, COMMIT and ROLLBACK go to aiosqlite directly: SQLAlchemy's execution path around a statement
             # costs more than the statement itself, and it has no part in these (its own transactions are off).
-            driver: Any = (await conn.get_raw_connection()).driver_connection
+            # BEGIN IMMEDIATE goes out with the first statement, in its hop (sqlite_driver.Writer).
+            adapted.begin_with_next_statement(single=single)
             try:
-                await driver.execute("BEGIN IMMEDIATE")
                 yield Tx(conn, self.dialect)
             except BaseException:
-                await _to_the_end(_rollback(conn, driver))
+                await _to_the_end(_rollback(conn, adapted))
+                if conn.invalidated:
+                    await self._drop_writer()
                 raise
             try:
-                await _to_the_end(driver.execute("COMMIT"))
+                ending = adapted.end("COMMIT")
+                if ending is not None:
+                    await _to_the_end(ending)
             except sqlite3.Error:
-                await _to_the_end(_rollback(conn, driver))
+                await _to_the_end(_rollback(conn, adapted))
                 raise
+
+    async def _writer_connection(self) -> tuple[AsyncConnection, sqlite_driver.Writer]:
+        """SQLite's write connection, checked out once and kept: writes take turns on it (the lock), so a pool
+        checkout and return per transaction bought nothing."""
+        if self._writer is None:
+            conn = await self._engine.connect()
+            try:
+                adapted = sqlite_driver.writer((await conn.get_raw_connection()).dbapi_connection)
+            except BaseException:
+                await _to_the_end(conn.close())
+                raise
+            self._writer = (conn, adapted)
+        return self._writer
+
+    async def _drop_writer(self) -> None:
+        """The write connection is closed (SQLAlchemy invalidated it: a writer was cancelled inside a statement);
+        the next transaction checks out another."""
+        if self._writer is not None:
+            conn, self._writer = self._writer[0], None
+            await _to_the_end(conn.close())
 
     async def close(self) -> None:
         self._closed = True
+        async with self._write:  # a transaction under way ends first
+            await self._drop_writer()
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await conn.close()
         await self._engine.dispose()

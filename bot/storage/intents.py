@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Row, ScalarSelect, Update, func, insert, select, update
+from sqlalchemy import Row, ScalarSelect, Update, bindparam, func, insert, select, update
 from sqlalchemy.sql import ColumnElement
 
 from bot.logs import public_hash
@@ -158,6 +158,32 @@ def _chain_of(intent_id: int) -> ScalarSelect[Any]:
     return select(intents.c.chain_id).where(intents.c.id == intent_id).scalar_subquery()
 
 
+# The statements a trade runs, built once with named parameters (named unlike any column: an UPDATE's or INSERT's
+# other parameters are the columns it sets). Building a Core statement and its cache key on every call cost about
+# as much as running it (bench/trade.py runs some twenty per trade).
+_CREATE = insert(intents).returning(intents.c.id)  # the columns are the parameters given
+_GET = select(*_INTENT_COLS).where(intents.c.id == bindparam("intent"))
+_MOVE = update(intents).where(intents.c.id == bindparam("intent"), intents.c.state == bindparam("old"))  # SET: the rest
+_TXS = (select(*_TX_COLS).where(intent_txs.c.intent_id == bindparam("intent"))
+        .order_by(intent_txs.c.step, intent_txs.c.id))
+_STORE_SIGNED = insert(intent_txs).values(
+    chain_id=select(intents.c.chain_id).where(intents.c.id == bindparam("of_intent")).scalar_subquery())
+_LOCK_OF_TXS = select(intents.c.id).where(
+    intents.c.id.in_(select(intent_txs.c.intent_id).where(intent_txs.c.id.in_(bindparam("txs", expanding=True))))
+).order_by(intents.c.id)
+_LOCK_ONE = select(intents.c.id).where(intents.c.id == bindparam("intent"))
+_MARK_SENT = (update(intent_txs).where(intent_txs.c.id.in_(bindparam("txs", expanding=True)),
+                                       intent_txs.c.state.in_(("signed",)))
+              .values(state="sent", sent_at=func.coalesce(intent_txs.c.sent_at, bindparam("now"))))
+_DROP_NONCE = (update(intent_txs)
+               .where(intent_txs.c.address == bindparam("of_address"), intent_txs.c.nonce == bindparam("of_nonce"),
+                      intent_txs.c.id != bindparam("tx"), intent_txs.c.intent_id == bindparam("of_intent"),
+                      intent_txs.c.state.in_(_TX_FROM["dropped"]))
+               .values(state="dropped"))
+_SETTLE = {to: update(intent_txs).where(intent_txs.c.id == bindparam("tx"), intent_txs.c.state.in_(_TX_FROM[to]))
+           .values(state=to, block=bindparam("at_block")) for to in _TX_FROM}
+
+
 class IntentRows:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
@@ -181,16 +207,16 @@ class IntentRows:
     ) -> int:
         """Store a new intent in state `quoted`; returns its id."""
         now = int(self._clock())
-        async with self._db.transaction() as tx:
-            new_id = await tx.scalar(insert(intents).values(
-                user_id=user_id, address=address, kind=kind, chain_id=chain_id, params=json.dumps(params),
-                state=State.QUOTED.value, quote_expires_at=expires_at, platform=platform, chat_id=chat_id,
-                created_at=now, updated_at=now,
-            ).returning(intents.c.id))
+        async with self._db.transaction(single=True) as tx:
+            new_id = await tx.scalar(_CREATE, {
+                "user_id": user_id, "address": address, "kind": kind, "chain_id": chain_id, "params": json.dumps(params),
+                "state": State.QUOTED.value, "quote_expires_at": expires_at, "platform": platform, "chat_id": chat_id,
+                "created_at": now, "updated_at": now,
+            })
         return int(new_id)
 
     async def get(self, intent_id: int) -> Intent | None:
-        row = await self._db.fetch_one(select(*_INTENT_COLS).where(intents.c.id == intent_id))
+        row = await self._db.fetch_one(_GET, {"intent": intent_id})
         return None if row is None else _intent(row)
 
     async def _move(
@@ -208,9 +234,7 @@ class IntentRows:
             values["message_ref"] = message_ref
         if params is not None:
             values["params"] = json.dumps(params)
-        changed = await tx.execute(
-            update(intents).where(intents.c.id == intent_id, intents.c.state == old.value).values(values)
-        )
+        changed = await tx.execute(_MOVE, {**values, "intent": intent_id, "old": old.value})
         return changed == 1
 
     async def move(
@@ -218,7 +242,7 @@ class IntentRows:
         message_ref: str | None = None, params: dict[str, Any] | None = None,
     ) -> bool:
         """Compare-and-set: move from `old` to `new` only if the intent is still in `old`. False if refused."""
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(single=True) as tx:
             return await self._move(tx, intent_id, old, new, result=result, message_ref=message_ref, params=params)
 
     async def store_signed(self, intent_id: int, txs: Sequence[NewTx], params: dict[str, Any] | None = None) -> bool:
@@ -228,8 +252,8 @@ class IntentRows:
             if not await self._move(tx, intent_id, State.CONFIRMED, State.SIGNED, params=params):
                 return False  # nothing written: another process (or press) moved it first
             await tx.execute_many(
-                insert(intent_txs).values(chain_id=_chain_of(intent_id)),
-                [{"intent_id": intent_id, "step": t.step, "purpose": t.purpose, "address": t.address, "nonce": t.nonce,
+                _STORE_SIGNED,
+                [{"of_intent": intent_id, "intent_id": intent_id, "step": t.step, "purpose": t.purpose, "address": t.address, "nonce": t.nonce,
                   "raw_tx": t.raw_tx, "tx_hash": t.tx_hash, "max_fee": t.max_fee, "priority_fee": t.priority_fee,
                   "state": "signed", "signed_at": now} for t in txs],
             )
@@ -237,7 +261,7 @@ class IntentRows:
 
     async def set_params(self, intent_id: int, state: State, params: dict[str, Any]) -> bool:
         """Replace the params of an intent still in `state` (a compare-and-set, like a move)."""
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(single=True) as tx:
             changed = await tx.execute(
                 update(intents).where(intents.c.id == intent_id, intents.c.state == state.value)
                 .values(params=json.dumps(params), updated_at=int(self._clock()))
@@ -312,36 +336,31 @@ class IntentRows:
         if not ids:
             return 0
         now = self._clock()
-        async with self._db.transaction() as tx:
-            await _lock_intents(tx, intents.c.id.in_(select(intent_txs.c.intent_id).where(intent_txs.c.id.in_(ids))))
-            return await tx.execute(
-                _tx_moves("sent", intent_txs.c.id.in_(ids))
-                .values(sent_at=func.coalesce(intent_txs.c.sent_at, now))
-            )
+        async with self._db.transaction(single=True) as tx:  # the lock is no statement on SQLite
+            await tx.lock(_LOCK_OF_TXS, {"txs": ids})  # the intents' rows first: see the module docstring
+            return await tx.execute(_MARK_SENT, {"txs": ids, "now": now})
 
     async def settle_tx(self, row: TxRow, state: str, block: int | None) -> bool:
         """`row` mined or reverted (at `block`), or dropped; the other transactions of its nonce are dropped. False,
         and nothing changed, if `row` was settled already (by another pass or process: the first outcome stays)."""
+        if state not in _SETTLE:
+            raise ValueError(f"a transaction's state may not move to {state}")
         try:
             async with self._db.transaction() as tx:
-                await _lock_intents(tx, intents.c.id == row.intent_id)
+                await tx.lock(_LOCK_ONE, {"intent": row.intent_id})
                 # The other transactions of the nonce first: one of them may still be live, and `row` (a replaced
                 # one that mined after all) may only take its place in the one-per-nonce index once it is not.
                 if row.nonce is not None:  # a connected wallet's unknown nonce has no others (NULL equals nothing)
-                    await tx.execute(_tx_moves(
-                        "dropped", intent_txs.c.address == row.address, intent_txs.c.nonce == row.nonce,
-                        intent_txs.c.id != row.id, intent_txs.c.intent_id == row.intent_id,
-                    ))
-                if await tx.execute(_tx_moves(state, intent_txs.c.id == row.id).values(block=block)) != 1:
+                    await tx.execute(_DROP_NONCE, {"of_address": row.address, "of_nonce": row.nonce, "tx": row.id,
+                                                   "of_intent": row.intent_id})
+                if await tx.execute(_SETTLE[state], {"tx": row.id, "at_block": block}) != 1:
                     raise _Undo(False)  # settled already: the drops above are rolled back with it
         except _Undo:
             return False
         return True
 
     async def txs(self, intent_id: int) -> list[TxRow]:
-        rows = await self._db.fetch_all(
-            select(*_TX_COLS).where(intent_txs.c.intent_id == intent_id).order_by(intent_txs.c.step, intent_txs.c.id)
-        )
+        rows = await self._db.fetch_all(_TXS, {"intent": intent_id})
         return [_tx(r) for r in rows]
 
     async def unfinished(self) -> list[Intent]:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Row, delete, exc, func, or_, select, update
+from sqlalchemy import Row, bindparam, delete, exc, func, or_, select, update
 
 from bot.storage.db import Database
 from bot.storage.schema import buttons, users
@@ -77,7 +77,7 @@ class UserRows:
             changes.update(dm_chat=dm_chat, blocked_at=None)
         elif reach is not None:
             changes["dm_chat"] = func.coalesce(users.c.dm_chat, reach)
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(single=True) as tx:
             row = await tx.fetch_one(
                 tx.insert(users)
                 .values(platform=platform, platform_user_id=platform_user_id, display_name=display_name,
@@ -110,7 +110,7 @@ class UserRows:
                 del self._known[key]
 
     async def by_id(self, user_id: int) -> UserRow | None:
-        row = await self._db.fetch_one(select(*_USER_COLUMNS).where(users.c.id == user_id))
+        row = await self._db.fetch_one(_USER_BY_ID, {"user": user_id})
         return _user(row) if row else None
 
     async def set_locale(self, user_id: int, locale: str | None) -> None:
@@ -166,6 +166,13 @@ class UserRows:
         return changed == 1
 
 
+# Every reply with buttons stores them, and every press reads one: both built once (named parameters).
+_ISSUE = buttons.insert()
+_BUTTON = (select(buttons.c.token, buttons.c.user_id, buttons.c.action, buttons.c.args, buttons.c.expires_at)
+           .where(buttons.c.token == bindparam("of_token")))
+_USER_BY_ID = select(*_USER_COLUMNS).where(users.c.id == bindparam("user"))
+
+
 class ButtonRows:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
@@ -179,15 +186,12 @@ class ButtonRows:
              "created_at": now, "expires_at": now + ttl_seconds}
             for action, args in specs
         ]
-        async with self._db.transaction() as tx:
-            await tx.execute_many(buttons.insert(), rows)
+        async with self._db.transaction(single=True) as tx:
+            await tx.execute_many(_ISSUE, rows)
         return [str(r["token"]) for r in rows]
 
     async def get(self, token: str) -> ButtonRow | None:
-        row = await self._db.fetch_one(
-            select(buttons.c.token, buttons.c.user_id, buttons.c.action, buttons.c.args, buttons.c.expires_at)
-            .where(buttons.c.token == token)
-        )
+        row = await self._db.fetch_one(_BUTTON, {"of_token": token})
         if row is None:
             return None
         return ButtonRow(str(row.token), int(row.user_id), str(row.action), tuple(json.loads(row.args)),

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Row, case, func, select, update
+from sqlalchemy import Row, bindparam, case, func, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.storage.db import Database
@@ -77,6 +77,13 @@ def _wallet(row: Row[Any]) -> WalletRow:
     )
 
 
+# The reads behind every quote and trade, built once with named parameters (building a Core statement and its cache
+# key per call cost about as much as running it).
+_LIVE = select(*_WALLET_COLUMNS).where(wallets.c.user_id == bindparam("user"), wallets.c.kind == bindparam("of_kind"),
+                                       wallets.c.removed_at.is_(None))
+_BY_ID = select(*_WALLET_COLUMNS).where(wallets.c.id == bindparam("wallet"))
+
+
 class WalletRows:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
@@ -84,14 +91,11 @@ class WalletRows:
 
     async def live(self, user_id: int, kind: WalletKind = "custodial") -> WalletRow | None:
         """The user's wallet of this kind in use now, if any."""
-        row = await self._db.fetch_one(
-            select(*_WALLET_COLUMNS).where(wallets.c.user_id == user_id, wallets.c.kind == kind,
-                                           wallets.c.removed_at.is_(None))
-        )
+        row = await self._db.fetch_one(_LIVE, {"user": user_id, "of_kind": kind})
         return _wallet(row) if row else None
 
     async def by_id(self, wallet_id: int) -> WalletRow | None:
-        row = await self._db.fetch_one(select(*_WALLET_COLUMNS).where(wallets.c.id == wallet_id))
+        row = await self._db.fetch_one(_BY_ID, {"wallet": wallet_id})
         return _wallet(row) if row else None
 
     async def history(self, user_id: int) -> list[WalletRow]:
@@ -152,12 +156,15 @@ def _pin(row: Row[Any]) -> PinRow:
     )
 
 
+_PIN = select(*_PIN_COLUMNS).where(pins.c.user_id == bindparam("user"))
+
+
 class PinRows:
     def __init__(self, db: Database) -> None:
         self._db = db
 
     async def get(self, user_id: int) -> PinRow | None:
-        row = await self._db.fetch_one(select(*_PIN_COLUMNS).where(pins.c.user_id == user_id))
+        row = await self._db.fetch_one(_PIN, {"user": user_id})
         return _pin(row) if row else None
 
     async def put(self, user_id: int, salt: bytes, hash_: bytes, params: str, key_id: str, *, first: bool = False) -> bool:
@@ -253,6 +260,10 @@ class SealedKeyRows:
         return keys, peppers
 
 
+_SLIPPAGE = select(user_settings.c.slippage_bps).where(user_settings.c.user_id == bindparam("user"))
+_TIMEZONE = select(user_settings.c.timezone).where(user_settings.c.user_id == bindparam("user"))
+
+
 class SettingsRows:
     """Per-user preferences; a user without a row has the defaults."""
 
@@ -260,14 +271,14 @@ class SettingsRows:
         self._db = db
 
     async def get_slippage_bps(self, user_id: int) -> int:
-        bps = await self._db.scalar(select(user_settings.c.slippage_bps).where(user_settings.c.user_id == user_id))
+        bps = await self._db.scalar(_SLIPPAGE, {"user": user_id})
         return int(bps) if bps is not None else DEFAULT_SLIPPAGE_BPS
 
     async def set_slippage_bps(self, user_id: int, bps: int) -> None:
         await self._set(user_id, slippage_bps=int(bps))
 
     async def get_timezone(self, user_id: int) -> str | None:
-        zone = await self._db.scalar(select(user_settings.c.timezone).where(user_settings.c.user_id == user_id))
+        zone = await self._db.scalar(_TIMEZONE, {"user": user_id})
         return str(zone) if zone is not None else None
 
     async def zone_of(self, user_id: int) -> str:
@@ -279,7 +290,7 @@ class SettingsRows:
 
     async def _set(self, user_id: int, **setting: Any) -> None:
         """One setting, by upsert (atomic on both engines); the user's other settings are kept."""
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(single=True) as tx:
             insert = tx.insert(user_settings).values(user_id=user_id, **setting)
             await tx.execute(insert.on_conflict_do_update(
                 index_elements=[user_settings.c.user_id], set_={name: insert.excluded[name] for name in setting}))
