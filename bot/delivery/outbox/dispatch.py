@@ -188,7 +188,15 @@ class Dispatcher:
         return [r for r in ready if r.kind in BATCHED_KINDS and r.edit_ref is None][:MAX_BATCH]
 
     async def _send(self, chat: str, rows: list[OutboxRow]) -> None:
+        """Send `rows` to `chat` (one message, or a batch merged into one); what is left of a batch that was only
+        partly claimed goes again, as a batch of what this sender claimed."""
+        while rows:
+            rows = await self._send_once(chat, rows)
+
+    async def _send_once(self, chat: str, rows: list[OutboxRow]) -> list[OutboxRow]:
+        """Send one message; the rows to send again (see `_send`), usually none."""
         parts: list[Rendered] = []
+        taken: list[OutboxRow] = []  # the rows of `parts`, one each
         for row in rows:
             try:
                 rendered = await self._render(row)
@@ -201,18 +209,26 @@ class Dispatcher:
             if parts and (rendered.image is not None or len(merge([*parts, rendered]).text) > MAX_BATCH_CHARS):
                 break  # the rest go in the next message
             parts.append(rendered)
+            taken.append(row)
             if rendered.image is not None:
                 break
-        taken = rows[: len(parts)] if parts else []
         if not taken:
-            return
+            return []
         ids: list[int] = []
+        again: list[OutboxRow] = []
 
         async def leaving() -> bool:
             """Marked 'sending' only now, when the platform's limits let the request go: a crash while it waited
-            for its turn leaves it pending, to be sent after the restart."""
+            for its turn leaves it pending, to be sent after the restart. A batch goes only if all of it was
+            claimed: the merged text holds every message, and one that another claimer took is not this one's to
+            send. The part claimed goes back to pending and is sent again, as what this sender holds."""
             self._left.add(chat)  # from here on stop() lets it finish: marked and sent, or neither
-            ids.extend(await self._rows.claim([r.id for r in taken]))
+            claimed = await self._rows.claim([r.id for r in taken])
+            if claimed and len(claimed) < len(taken):
+                await self._rows.release(claimed)
+                again.extend(r for r in taken if r.id in set(claimed))
+                claimed = []
+            ids.extend(claimed)
             if not ids:
                 self._left.discard(chat)
             return bool(ids)
@@ -223,12 +239,15 @@ class Dispatcher:
         except Exception as err:  # a bug in the front end: recorded, never retried blindly
             log.exception("outbox %s: delivery to %s raised", self.front.name, chat)
             result = Delivery("unknown", error=type(err).__name__)
+        if again:
+            return again
         if not ids and result.status != "withdrawn":  # refused before it left (a channel gone, a bug): say so
             ids = await self._rows.claim([r.id for r in taken])
             if result.status == "unknown":
                 result = Delivery("failed", error=result.error)  # it certainly never left
         if ids:  # none: withdrawn, it was no longer pending (cancelled meanwhile)
             await self._record(ids, taken, result)
+        return []
 
     async def _record(self, ids: list[int], rows: list[OutboxRow], result: Delivery) -> None:
         if result.status == "retry" and min(r.attempts for r in rows) + 1 < MAX_ATTEMPTS:
