@@ -11,8 +11,10 @@ import logging
 import re
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import Config, ConfigError, load_config
 from bot.frontends.adapters.base import Frontend
@@ -22,6 +24,9 @@ from bot.chain.profile import ProfileError
 from bot.storage.db import DatabaseDamaged
 from bot.chain.verify import ProfileMismatch
 from bot.frontends.web.server import WebError
+
+if TYPE_CHECKING:
+    from bot.app import App
 
 log = logging.getLogger("indexbot")
 CONNECT_BACKOFF = (1.0, 60.0)  # seconds: the first wait before connecting to a platform again, and the longest
@@ -38,15 +43,15 @@ def _refusal(exc: BaseException) -> str | None:
     return platform_refusal(exc)
 
 
-async def _connect(frontend: Frontend) -> None:
-    """Start `frontend`, trying again with a doubling wait (up to a minute) while it fails for a network reason;
-    a refusal (a rejected token) ends the start-up."""
+async def _connect(frontend: Frontend, *, receive: bool = True) -> None:
+    """Start `frontend` (receiving updates unless `receive` is False: no gateway role), trying again with a doubling
+    wait (up to a minute) while it fails for a network reason; a refusal (a rejected token) ends the start-up."""
     from bot.frontends.adapters.startup import transient
 
     delay = CONNECT_BACKOFF[0]
     while True:
         try:
-            await frontend.start()
+            await frontend.start(receive=receive)
             return
         except Exception as exc:
             if not transient(exc):
@@ -80,6 +85,7 @@ async def _run(config: Config, roles: frozenset[str]) -> int:
         return 2
     app = await App.start(config)
     frontends: list[Frontend] = []
+    stop_sending: Callable[[], Awaitable[None]] = _nothing
     try:
         if config.telegram_token:
             from bot.frontends.adapters.telegram import TelegramFrontend
@@ -91,8 +97,8 @@ async def _run(config: Config, roles: frozenset[str]) -> int:
 
             frontends.append(DiscordFrontend(app, config.discord_token.reveal(), config.discord_guild_id))
         for frontend in frontends:
-            await _connect(frontend)
-            app.notices.attach(frontend)
+            await _connect(frontend, receive="gateway" in roles)
+        stop_sending = await _send_outbox(app, frontends, roles)
         await app.reconcile()  # unfinished trades of a previous run, told through the attached front ends
         await app.start_schedule()
         stop = asyncio.Event()
@@ -102,11 +108,43 @@ async def _run(config: Config, roles: frozenset[str]) -> int:
         log.info("running: %s on %s", ", ".join(f.name for f in frontends), app.profile.name)
         await stop.wait()
     finally:
+        await stop_sending()
         for frontend in reversed(frontends):
             await app.notices.detach(frontend)  # the outbox lets what is on the wire finish first
             await frontend.stop()
         await app.stop()
     return 0
+
+
+async def _nothing() -> None:
+    pass
+
+
+async def _send_outbox(app: App, frontends: list[Frontend], roles: frozenset[str]) -> Callable[[], Awaitable[None]]:
+    """The sender role: this process sends its front ends' outbox messages; what stops that (before the front ends
+    stop). On SQLite (one process) at once; on PostgreSQL only while it holds the platform's seat, elected through an
+    advisory lock (bot/delivery/outbox/election.py), standing by meanwhile. Without the role it only queues messages,
+    for the fleet's active sender."""
+    from bot.delivery.outbox.election import SenderElection
+    from bot.storage.leader import SenderSeat
+
+    if "sender" not in roles:
+        for frontend in frontends:
+            app.outbox.elsewhere(frontend.name)
+        return _nothing
+    if app.db.dialect == "sqlite" or app.config.database_url is None:
+        for frontend in frontends:
+            app.notices.attach(frontend)
+        return _nothing  # detached with the front ends
+    elections = [SenderElection(app.outbox, f, SenderSeat(app.config.database_url, f.name)) for f in frontends]
+    for election in elections:
+        election.start()
+
+    async def stop() -> None:
+        for election in elections:
+            await election.stop()
+
+    return stop
 
 
 async def _points_snapshot(config: Config, day: date | None) -> int:

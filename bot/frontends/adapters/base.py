@@ -19,8 +19,9 @@ class Frontend(Protocol):
     @property
     def markup(self) -> Markup: ...
 
-    async def start(self) -> None:
-        """Connect and begin receiving updates (returns once running)."""
+    async def start(self, *, receive: bool = True) -> None:
+        """Connect and begin receiving updates (returns once running); `receive=False`: connect only, to send
+        (a process without the gateway role: the outbox sender)."""
 
     async def stop(self) -> None:
         """Stop receiving and disconnect."""

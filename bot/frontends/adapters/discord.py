@@ -387,13 +387,16 @@ class DiscordFrontend:
         self.backoff = Backoff()
         self._lost: dict[str, float] = {}  # server channel -> monotonic time before which it is not tried again
 
-    async def start(self) -> None:
-        """Log in (syncing slash commands in `setup_hook`) and connect to the gateway in the background."""
+    async def start(self, *, receive: bool = True) -> None:
+        """Log in (syncing slash commands in `setup_hook`) and connect to the gateway in the background (unless
+        `receive` is False: a process without the gateway role only sends, over HTTP)."""
         await self.bot.login(self.token)
         await self.bot.expiry.resume()  # what fell due while the bot was down goes now
         # known since login: no /name may look like the bot's; a scheduled server announcement re-checks its author
         self.app.front_ends.attach("discord", bot_name=self.bot.user.name if self.bot.user is not None else None,
                                    standing_of=self.bot.standing_of)
+        if not receive:
+            return
         self._gateway = asyncio.create_task(self._connect(), name="discord-gateway")
         self._gateway.add_done_callback(_gateway_ended)
 

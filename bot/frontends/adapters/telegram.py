@@ -185,8 +185,9 @@ class TelegramFrontend:
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Connect (getMe), publish the localized command menus, and begin long polling."""
+    async def start(self, *, receive: bool = True) -> None:
+        """Connect (getMe), publish the localized command menus, and begin long polling (unless `receive` is False:
+        a process without the gateway role only sends; polling would also delete a fleet's webhook)."""
         await self.application.initialize()
         await self.expiry.resume()  # what fell due while the bot was down goes now
         name = self.bot.username  # known since getMe: the /invite deep link, and no /name may look like it
@@ -196,6 +197,9 @@ class TelegramFrontend:
         await self.application.start()
         await self._resume_presses()
         assert self.application.updater is not None
+        if not receive:
+            log.info("telegram: connected as @%s, not polling (no gateway role)", self.bot.username)
+            return
         await self.application.updater.start_polling(
             poll_interval=self.poll_interval,
             timeout=POLL_TIMEOUT_SECONDS,
