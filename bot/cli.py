@@ -20,6 +20,7 @@ from bot.config import Config, ConfigError, load_config
 from bot.frontends.adapters.base import Frontend
 from bot.chain.binding import StartupRefused
 from bot.logs import scrub, setup_logging
+from bot.roles import ALL as ALL_ROLES
 from bot.chain.profile import ProfileError
 from bot.storage.db import DatabaseDamaged
 from bot.chain.verify import ProfileMismatch
@@ -77,7 +78,7 @@ async def _chat(config: Config) -> int:
     return 0
 
 
-async def _run(config: Config, roles: frozenset[str]) -> int:
+async def _run(config: Config, roles: frozenset[str] = ALL_ROLES) -> int:
     from bot.app import App
 
     if not config.telegram_token and not config.discord_token:

@@ -105,7 +105,7 @@ def _failure(exc: Exception) -> str:
 OUTBOX_SENDER_ACTIVE = Gauge(
     "indexbot_outbox_sender_active",
     "1 while this process is its fleet's active outbox sender for the platform (it holds the PostgreSQL advisory "
-    "lock; on SQLite, the one process), 0 while it stands by; absent in processes without the sender role",
+    "lock; on SQLite, the one process), 0 while it stands by or only queues messages for the fleet's sender",
     ["platform"],
 )
 

@@ -236,8 +236,9 @@ class OutboxRows:
 
     async def recover(self, platform: str) -> int:
         """When a sender starts (after a restart, or taking over from a sender that died): the platform's messages
-        left 'sending' may have arrived; they become 'unknown' and are never sent again. Only the active sender
-        of the platform calls it, so no live sender's message is among them."""
+        left 'sending' may have arrived; they become 'unknown' and are never sent again. Only the platform's active
+        sender calls it, once as it starts; should a sender that lost its seat still be finishing a request, that
+        message stays 'unknown' whatever its answer (`finish` moves only rows still 'sending'): never sent twice."""
         async with self._db.transaction() as tx:
             return await tx.execute(self._recover, {"front": platform})
 

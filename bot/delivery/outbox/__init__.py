@@ -139,6 +139,8 @@ class Outbox:
         """Another process of the fleet sends this platform's messages (this one only puts them): `tell` and `reach`
         queue for it, and `result` reads the outcome from the database."""
         self._elsewhere.add(platform)
+        if platform not in self._dispatchers:
+            OUTBOX_SENDER_ACTIVE.labels(platform=platform).set(0)
 
     def attach(self, front: Deliverer) -> None:
         """Start sending this platform's messages through `front` (what is pending goes out now)."""
