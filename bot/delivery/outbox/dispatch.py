@@ -148,10 +148,12 @@ class Dispatcher:
                 task.add_done_callback(partial(self._done, chat))
 
     async def _wait(self, now: int) -> None:
-        due = await self._rows.next_due(self.front.name)
-        timeout = IDLE_WAIT if due is None else min(IDLE_WAIT, max(0.05, due - now))
-        if due is not None and due <= now and self._busy:
-            timeout = IDLE_WAIT  # what is due waits for a chat in flight: its completion wakes us
+        timeout = IDLE_WAIT  # every slot busy: only a completion frees one, and it wakes us (no query for that)
+        if len(self._busy) < self._at_once:
+            due = await self._rows.next_due(self.front.name)
+            timeout = IDLE_WAIT if due is None else min(IDLE_WAIT, max(0.05, due - now))
+            if due is not None and due <= now and self._busy:
+                timeout = IDLE_WAIT  # what is due waits for a chat in flight: its completion wakes us
         try:
             async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it can swallow a cancellation (stop())
                 await self._changed.wait()
@@ -253,8 +255,9 @@ class Dispatcher:
         if result.status == "retry" and min(r.attempts for r in rows) + 1 < MAX_ATTEMPTS:
             await self._rows.postpone(ids, int(self._clock() + max(1.0, result.retry_after)), result.error)
             return
-        state = "failed" if result.status == "retry" else result.status
-        await self._rows.finish(ids, state, result.ref, result.error)
+        if result.status == "retry":  # refused "later" once too often: failed, and a waiter hears so
+            result = Delivery("failed", result.ref, error=result.error)
+        await self._rows.finish(ids, result.status, result.ref, result.error)
         if result.status == "blocked":
             for user_id in {r.user_id for r in rows if r.user_id is not None}:
                 await self._rows.block_user(user_id)
