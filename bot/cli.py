@@ -11,6 +11,7 @@ import logging
 import re
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from bot.config import Config, ConfigError, load_config
 from bot.frontends.adapters.base import Frontend
 from bot.chain.binding import StartupRefused
 from bot.logs import scrub, setup_logging
+from bot.roles import ALL as ALL_ROLES
 from bot.chain.profile import ProfileError
 from bot.storage.db import DatabaseDamaged
 from bot.chain.verify import ProfileMismatch
@@ -44,8 +46,9 @@ def _refusal(exc: BaseException) -> str | None:
 
 
 async def _connect(frontend: Frontend) -> None:
-    """Start `frontend`, trying again with a doubling wait (up to a minute) while it fails for a network reason;
-    a refusal (a rejected token) ends the start-up."""
+    """Start `frontend` (what it receives, if anything, was set when it was built: the gateway and web roles),
+    trying again with a doubling wait (up to a minute) while it fails for a network reason; a refusal (a rejected
+    token) ends the start-up."""
     from bot.frontends.adapters.startup import transient
 
     delay = CONNECT_BACKOFF[0]
@@ -99,7 +102,7 @@ def _work(app: App, roles: frozenset[str]) -> asyncio.Task[None] | None:
     return asyncio.create_task(app.jobs.work(concurrency=JOBS_AT_ONCE), name="jobs-worker")
 
 
-async def _run(config: Config, roles: frozenset[str]) -> int:
+async def _run(config: Config, roles: frozenset[str] = ALL_ROLES) -> int:
     from bot.app import App
 
     if not config.telegram_token and not config.discord_token:
@@ -108,6 +111,7 @@ async def _run(config: Config, roles: frozenset[str]) -> int:
     app = await App.start(config)
     frontends: list[Frontend] = []
     work: asyncio.Task[None] | None = None
+    stop_sending: Callable[[], Awaitable[None]] = _nothing
     try:
         if config.telegram_token:
             from bot.frontends.adapters.telegram import TelegramFrontend
@@ -118,7 +122,7 @@ async def _run(config: Config, roles: frozenset[str]) -> int:
             frontends.append(_discord(config, app, roles))
         for frontend in frontends:
             await _connect(frontend)
-            app.notices.attach(frontend)
+        stop_sending = await _send_outbox(app, frontends, roles)
         await app.reconcile()  # unfinished trades of a previous run, told through the attached front ends
         await app.start_schedule()
         work = _work(app, roles)
@@ -129,6 +133,7 @@ async def _run(config: Config, roles: frozenset[str]) -> int:
         log.info("running: %s on %s", ", ".join(f.name for f in frontends), app.profile.name)
         await stop.wait()
     finally:
+        await stop_sending()
         if work is not None:
             from bot.jobs.engine import cancelled
 
@@ -152,6 +157,37 @@ def _telegram_updates(app: App, roles: frozenset[str]) -> dict[str, Any]:
     ingress = app.telegram_webhook if "web" in roles else None
     return {"webhook": Webhook(config.telegram_webhook_url, config.telegram_webhook_secret.reveal(),
                                config.telegram_webhook_connections, TelegramUpdateRows(app.db), ingress, app.jobs)}
+
+
+async def _nothing() -> None:
+    pass
+
+
+async def _send_outbox(app: App, frontends: list[Frontend], roles: frozenset[str]) -> Callable[[], Awaitable[None]]:
+    """The sender role: this process sends its front ends' outbox messages; what stops that (before the front ends
+    stop). On SQLite (one process) at once; on PostgreSQL only while it holds the platform's seat, elected through an
+    advisory lock (bot/delivery/outbox/election.py), standing by meanwhile. Without the role it only queues messages,
+    for the fleet's active sender."""
+    from bot.delivery.outbox.election import SenderElection
+    from bot.storage.leader import SenderSeat
+
+    if "sender" not in roles:
+        for frontend in frontends:
+            app.outbox.elsewhere(frontend.name)
+        return _nothing
+    if app.db.dialect == "sqlite" or app.config.database_url is None:
+        for frontend in frontends:
+            app.notices.attach(frontend)
+        return _nothing  # detached with the front ends
+    elections = [SenderElection(app.outbox, f, SenderSeat(app.config.database_url, f.name)) for f in frontends]
+    for election in elections:
+        election.start()
+
+    async def stop() -> None:
+        for election in elections:
+            await election.stop()
+
+    return stop
 
 
 async def _points_snapshot(config: Config, day: date | None) -> int:

@@ -102,6 +102,14 @@ def _failure(exc: Exception) -> str:
     return "other"
 
 
+OUTBOX_SENDER_ACTIVE = Gauge(
+    "indexbot_outbox_sender_active",
+    "1 while this process is its fleet's active outbox sender for the platform (it holds the PostgreSQL advisory "
+    "lock; on SQLite, the one process), 0 while it stands by or only queues messages for the fleet's sender",
+    ["platform"],
+)
+
+
 JOB_RUNS = Counter("indexbot_job_runs", "Runs of the scheduler's jobs, by kind of job", ["job"])
 JOB_FAILURES = Counter("indexbot_job_failures", "Runs of the scheduler's jobs that failed (logged), by kind of job",
                        ["job"])

@@ -276,11 +276,15 @@ async def test_later_means_later_and_too_many_refusals_fail(app: App) -> None:
     box = outbox_of(app, clock)
     box.attach(stubborn)
     doomed = await box.put(user, Reply.of(Msg("help.title")), "price")
-    for _ in range(MAX_ATTEMPTS):
+    assert doomed is not None
+    for attempt in range(1, MAX_ATTEMPTS):  # each refusal recorded (pending again, a second later), then that second
+        for _ in range(250):  # passes: not a fixed sleep, which a slower database (PostgreSQL, a busy machine) outruns
+            row = await app.db.fetch_one("SELECT state, attempts FROM outbox WHERE id = :id", {"id": doomed})
+            if row is not None and (row[0], row[1]) == ("pending", attempt):
+                break
+            await asyncio.sleep(0.02)
         clock.now += 1
         box.wake()
-        await asyncio.sleep(0.05)
-    assert doomed is not None
     assert (await box.result(doomed, timeout=5)).status == "failed"  # type: ignore[union-attr]
     assert stubborn.tried == MAX_ATTEMPTS and stubborn.shown == []
     await box.stop()

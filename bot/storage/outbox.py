@@ -100,6 +100,10 @@ _STATE_OF = select(_o.c.state, _o.c.sent_ref).where(_o.c.id == bindparam("id"))
 _BLOCK = (update(users).where(users.c.id == bindparam("user"), users.c.blocked_at.is_(None))
           .values(blocked_at=bindparam("at")))
 _UNBLOCK = update(users).where(users.c.id == bindparam("user")).values(blocked_at=None)
+# PostgreSQL: wake the platform's active sender, in whichever process it runs (bot.storage.leader LISTENs on it).
+# Sent with the transaction that stores the rows, so the sender finds them when it looks; several in one
+# transaction are one notification.
+_NOTIFY = text("SELECT pg_notify('outbox_' || :platform, '')")
 
 
 class OutboxRows:
@@ -107,6 +111,7 @@ class OutboxRows:
         self._db = db
         self._clock = clock  # injected by the composition root (bot.app)
         d = db.dialect
+        self._notify = d == "postgresql"  # SQLite: one process, whose own put wakes its sender
         # ON CONFLICT DO NOTHING: two processes adding one key store it once. An INSERT's row count is kept only
         # when asked (`preserve_rowcount`).
         self._insert = db.insert(outbox).on_conflict_do_nothing(index_elements=["dedupe"])
@@ -123,6 +128,8 @@ class OutboxRows:
                                                                      error=bindparam("why"))
             for was in ("sending", "pending")
         }
+        self._release = (update(_o).where(in_id_order(d, _ids("sending")))
+                         .values(state="pending", attempts=_o.c.attempts - 1))
         self._drop_blocked = update(_o).where(in_id_order(d, _ids("pending"))).values(state="blocked")
         self._recover = (update(_o).where(in_id_order(d, (_o.c.platform == bindparam("front"))
                                                       & (_o.c.state == "sending")))
@@ -137,6 +144,8 @@ class OutboxRows:
         at = int(self._clock()) if now is None else now
         async with self._db.transaction() as tx:
             row = await tx.fetch_one(self._add, _values(message, at))
+            if row and self._notify:
+                await tx.execute(_NOTIFY, {"platform": message.platform})
         return int(row[0]) if row else None
 
     async def add_many(self, messages: Sequence[NewMessage], now: int | None = None) -> int:
@@ -148,7 +157,11 @@ class OutboxRows:
         async with self._db.transaction() as tx:
             # The rows this statement stored, not COUNT(*) before and after: on PostgreSQL other transactions
             # add rows meanwhile.
-            return await tx.execute(self._add_many, [_values(m, at) for m in messages])
+            stored = await tx.execute(self._add_many, [_values(m, at) for m in messages])
+            if stored and self._notify:
+                for platform in sorted({m.platform for m in messages}):
+                    await tx.execute(_NOTIFY, {"platform": platform})
+            return stored
 
     async def due(self, platform: str, now: int, limit: int, skip_chats: Sequence[str] = ()) -> list[OutboxRow]:
         """Pending messages due by `now`, most pressing first (priority, then due time, then age)."""
@@ -198,6 +211,14 @@ class OutboxRows:
             await tx.execute(self._postpone["sending" if claimed else "pending"],
                              {"ids": list(ids), "due": due_at, "why": error or None})
 
+    async def release(self, ids: Sequence[int]) -> None:
+        """Claimed messages that did not leave after all, back to pending as they were (claimed as part of a batch
+        whose other messages another claimer took: the batch is not sent, each is sent in its own)."""
+        if not ids:
+            return
+        async with self._db.transaction() as tx:
+            await tx.execute(self._release, {"ids": list(ids)})
+
     async def drop_blocked(self, ids: Sequence[int]) -> None:
         """Pending messages to a user who blocked the bot: marked blocked, never sent."""
         if not ids:
@@ -214,7 +235,10 @@ class OutboxRows:
             await tx.execute(_UNBLOCK, {"user": user_id})
 
     async def recover(self, platform: str) -> int:
-        """After a crash: messages left 'sending' may have arrived; they become 'unknown' and are never resent."""
+        """When a sender starts (after a restart, or taking over from a sender that died): the platform's messages
+        left 'sending' may have arrived; they become 'unknown' and are never sent again. Only the platform's active
+        sender calls it, once as it starts; should a sender that lost its seat still be finishing a request, that
+        message stays 'unknown' whatever its answer (`finish` moves only rows still 'sending'): never sent twice."""
         async with self._db.transaction() as tx:
             return await tx.execute(self._recover, {"front": platform})
 

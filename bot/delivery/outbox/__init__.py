@@ -2,7 +2,9 @@
 
 Producers (trades in progress, alerts, DCA runs, announcements) call `Outbox.put` (a user's private chat) or
 `Outbox.put_chat` (a given chat); the message is a row in SQLite before anything is sent, so it survives a
-restart. Each running front end has a `Dispatcher` that sends what is due (bot/delivery/outbox/dispatch.py).
+restart. Each running front end has a `Dispatcher` that sends what is due (bot/delivery/outbox/dispatch.py). In a
+fleet on PostgreSQL one process per platform sends, elected by an advisory lock (bot/delivery/outbox/election.py);
+the others only put, and a put wakes that sender through NOTIFY (bot.storage.outbox).
 
     priority 0  a user's own business (a trade's progress): first, and never held by quiet hours
     priority 1  alerts (rebalance, digest, cooldown, price, DCA)
@@ -29,6 +31,7 @@ from bot.core.messages import Reply
 from bot.delivery.outbox import codec
 from bot.delivery.outbox.dispatch import Deliverer, Dispatcher, Source
 from bot.delivery.outbox.render import Renderer
+from bot.metrics import OUTBOX_SENDER_ACTIVE
 from bot.storage.outbox import NewMessage, OutboxRows
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 PRIORITY = {"trade": 0, "announcement": 2}  # everything else: 1
 WAIT_FOR_DELIVERY = 60.0  # how long `tell` waits for its message to be shown before answering "not yet"
 WAIT_FOR_REACH = 10.0  # how long `reach` waits, while the user waits for the command's answer
+RESULT_POLL = 1.0  # seconds between looks at a waited-for message's state that another process sends
 
 
 class Outbox:
@@ -49,6 +53,7 @@ class Outbox:
         self._dispatchers: dict[str, Dispatcher] = {}
         self._results: dict[int, asyncio.Future[Delivery]] = {}
         self._retired: list[Dispatcher] = []  # replaced by a new front end of their platform; stopped with the outbox
+        self._elsewhere: set[str] = set()  # platforms another process of the fleet sends (bot.delivery.outbox.election)
 
     # -- producers -----------------------------------------------------------------------------------------
 
@@ -108,15 +113,34 @@ class Outbox:
         if state is None or state[0] not in ("pending", "sending"):
             self._results.pop(message_id, None)
             return Delivery(state[0], state[1]) if state is not None else None  # type: ignore[arg-type]
-        try:
-            return await asyncio.wait_for(asyncio.shield(waiter), timeout)
-        except TimeoutError:
-            return None
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            try:  # resolved here by this process's sender; another process's is seen in the row
+                return await asyncio.wait_for(asyncio.shield(waiter), min(left, RESULT_POLL))
+            except TimeoutError:
+                state = await self.rows.state_of(message_id)
+                if state is not None and state[0] not in ("pending", "sending"):
+                    if self._results.get(message_id) is waiter:
+                        del self._results[message_id]
+                    return Delivery(state[0], state[1])  # type: ignore[arg-type]
+        return None
 
     # -- front ends ----------------------------------------------------------------------------------------
 
     def running(self, platform: str) -> bool:
+        """Whether something sends this platform's messages: this process, or the fleet's active sender."""
+        return platform in self._dispatchers or platform in self._elsewhere
+
+    def sending(self, platform: str) -> bool:
+        """Whether this process is the one sending this platform's messages."""
         return platform in self._dispatchers
+
+    def elsewhere(self, platform: str) -> None:
+        """Another process of the fleet sends this platform's messages (this one only puts them): `tell` and `reach`
+        queue for it, and `result` reads the outcome from the database."""
+        self._elsewhere.add(platform)
+        if platform not in self._dispatchers:
+            OUTBOX_SENDER_ACTIVE.labels(platform=platform).set(0)
 
     def attach(self, front: Deliverer) -> None:
         """Start sending this platform's messages through `front` (what is pending goes out now)."""
@@ -126,6 +150,7 @@ class Outbox:
         dispatcher = Dispatcher(front, self.rows, self.renderer, self._sources, self._results,
                                 on_blocked=self._on_blocked, clock=self._clock)
         self._dispatchers[front.name] = dispatcher
+        OUTBOX_SENDER_ACTIVE.labels(platform=front.name).set(1)
         dispatcher.start()
         if old is not None:
             old.halt()
@@ -135,6 +160,7 @@ class Outbox:
         dispatcher = self._dispatchers.get(front.name)
         if dispatcher is not None and dispatcher.front is front:
             del self._dispatchers[front.name]
+            OUTBOX_SENDER_ACTIVE.labels(platform=front.name).set(0)
             await dispatcher.stop()
 
     async def stop(self) -> None:

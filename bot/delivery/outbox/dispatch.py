@@ -148,10 +148,12 @@ class Dispatcher:
                 task.add_done_callback(partial(self._done, chat))
 
     async def _wait(self, now: int) -> None:
-        due = await self._rows.next_due(self.front.name)
-        timeout = IDLE_WAIT if due is None else min(IDLE_WAIT, max(0.05, due - now))
-        if due is not None and due <= now and self._busy:
-            timeout = IDLE_WAIT  # what is due waits for a chat in flight: its completion wakes us
+        timeout = IDLE_WAIT  # every slot busy: only a completion frees one, and it wakes us (no query for that)
+        if len(self._busy) < self._at_once:
+            due = await self._rows.next_due(self.front.name)
+            timeout = IDLE_WAIT if due is None else min(IDLE_WAIT, max(0.05, due - now))
+            if due is not None and due <= now and self._busy:
+                timeout = IDLE_WAIT  # what is due waits for a chat in flight: its completion wakes us
         try:
             async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it can swallow a cancellation (stop())
                 await self._changed.wait()
@@ -188,7 +190,15 @@ class Dispatcher:
         return [r for r in ready if r.kind in BATCHED_KINDS and r.edit_ref is None][:MAX_BATCH]
 
     async def _send(self, chat: str, rows: list[OutboxRow]) -> None:
+        """Send `rows` to `chat` (one message, or a batch merged into one); what is left of a batch that was only
+        partly claimed goes again, as a batch of what this sender claimed."""
+        while rows:
+            rows = await self._send_once(chat, rows)
+
+    async def _send_once(self, chat: str, rows: list[OutboxRow]) -> list[OutboxRow]:
+        """Send one message; the rows to send again (see `_send`), usually none."""
         parts: list[Rendered] = []
+        taken: list[OutboxRow] = []  # the rows of `parts`, one each
         for row in rows:
             try:
                 rendered = await self._render(row)
@@ -201,18 +211,26 @@ class Dispatcher:
             if parts and (rendered.image is not None or len(merge([*parts, rendered]).text) > MAX_BATCH_CHARS):
                 break  # the rest go in the next message
             parts.append(rendered)
+            taken.append(row)
             if rendered.image is not None:
                 break
-        taken = rows[: len(parts)] if parts else []
         if not taken:
-            return
+            return []
         ids: list[int] = []
+        again: list[OutboxRow] = []
 
         async def leaving() -> bool:
             """Marked 'sending' only now, when the platform's limits let the request go: a crash while it waited
-            for its turn leaves it pending, to be sent after the restart."""
+            for its turn leaves it pending, to be sent after the restart. A batch goes only if all of it was
+            claimed: the merged text holds every message, and one that another claimer took is not this one's to
+            send. The part claimed goes back to pending and is sent again, as what this sender holds."""
             self._left.add(chat)  # from here on stop() lets it finish: marked and sent, or neither
-            ids.extend(await self._rows.claim([r.id for r in taken]))
+            claimed = await self._rows.claim([r.id for r in taken])
+            if claimed and len(claimed) < len(taken):
+                await self._rows.release(claimed)
+                again.extend(r for r in taken if r.id in set(claimed))
+                claimed = []
+            ids.extend(claimed)
             if not ids:
                 self._left.discard(chat)
             return bool(ids)
@@ -223,19 +241,23 @@ class Dispatcher:
         except Exception as err:  # a bug in the front end: recorded, never retried blindly
             log.exception("outbox %s: delivery to %s raised", self.front.name, chat)
             result = Delivery("unknown", error=type(err).__name__)
+        if again:
+            return again
         if not ids and result.status != "withdrawn":  # refused before it left (a channel gone, a bug): say so
             ids = await self._rows.claim([r.id for r in taken])
             if result.status == "unknown":
                 result = Delivery("failed", error=result.error)  # it certainly never left
         if ids:  # none: withdrawn, it was no longer pending (cancelled meanwhile)
             await self._record(ids, taken, result)
+        return []
 
     async def _record(self, ids: list[int], rows: list[OutboxRow], result: Delivery) -> None:
         if result.status == "retry" and min(r.attempts for r in rows) + 1 < MAX_ATTEMPTS:
             await self._rows.postpone(ids, int(self._clock() + max(1.0, result.retry_after)), result.error)
             return
-        state = "failed" if result.status == "retry" else result.status
-        await self._rows.finish(ids, state, result.ref, result.error)
+        if result.status == "retry":  # refused "later" once too often: failed, and a waiter hears so
+            result = Delivery("failed", result.ref, error=result.error)
+        await self._rows.finish(ids, result.status, result.ref, result.error)
         if result.status == "blocked":
             for user_id in {r.user_id for r in rows if r.user_id is not None}:
                 await self._rows.block_user(user_id)

@@ -1,0 +1,88 @@
+"""Which process of a fleet sends a platform's outbox: the one that holds that platform's seat (bot.storage.leader).
+
+Every process with the sender role runs a `SenderElection` per front end. While it holds the seat, the front end is
+attached to the outbox: its Dispatcher first settles what a sender before it left 'sending' (they become 'unknown',
+never sent again: they may have arrived), then sends. A standby tries for the seat every `RETRY` seconds, so it
+takes over within that (plus its first look at the outbox) of the active sender's death. An active sender that
+loses its connection detaches at once (what is on the wire is answered and recorded; nothing else leaves) and
+stands by again: by then another may hold the seat. On SQLite there is one process and no election (bot/cli.py
+attaches the front end directly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from bot.delivery.outbox import Outbox
+from bot.delivery.outbox.dispatch import Deliverer
+from bot.storage.leader import HEARTBEAT, SeatLost, SenderSeat
+
+log = logging.getLogger(__name__)
+
+RETRY = 2.0  # seconds between a standby's tries for the seat
+
+
+class SenderElection:
+    def __init__(self, outbox: Outbox, front: Deliverer, seat: SenderSeat, *, retry: float = RETRY,
+                 heartbeat: float = HEARTBEAT) -> None:
+        self.outbox = outbox
+        self.front = front
+        self.seat = seat
+        self.retry = retry
+        self.heartbeat = heartbeat
+        self.active = asyncio.Event()  # set while this process sends the platform's outbox
+        self.terms = 0  # times this process became the active sender
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Stand by for the seat (from a running event loop); the outbox counts the platform as served meanwhile,
+        by whichever process holds it."""
+        self.outbox.elsewhere(self.front.name)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"sender:{self.front.name}")
+
+    async def stop(self) -> None:
+        """Give up the seat: detach (what is on the wire finishes) and close the connection, freeing the lock."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        name = self.front.name
+        while True:
+            try:
+                if await self.seat.take():
+                    await self._serve()
+            except SeatLost as lost:
+                log.warning("outbox %s: the database connection of the sender's seat failed (%s); standing by", name, lost)
+            except asyncio.CancelledError:
+                await self.seat.release()
+                raise
+            except Exception:
+                log.exception("outbox %s: the sender's election failed; trying again", name)
+                await self.seat.release()
+            await asyncio.sleep(self.retry)
+
+    async def _serve(self) -> None:
+        """Send while the seat is held; on its loss (or a stop), detach before anything else."""
+        name = self.front.name
+        log.info("outbox %s: this process is now the active sender", name)
+        self.terms += 1
+        self.outbox.attach(self.front)
+        self.active.set()
+        try:
+            await self.seat.hold(lambda: self.outbox.wake(name), self.heartbeat)
+        finally:
+            self.active.clear()
+            await asyncio.shield(self._step_down())
+
+    async def _step_down(self) -> None:
+        await self.outbox.detach(self.front)
+        self.outbox.elsewhere(self.front.name)
+        await self.seat.release()
+        log.info("outbox %s: this process stopped sending", self.front.name)
