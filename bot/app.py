@@ -6,9 +6,11 @@ profile, opens the database, and wires the router with every handler. Front ends
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
+from datetime import time as dt_time
 from collections.abc import Callable, Sequence
 from functools import partial
 from contextlib import AsyncExitStack
@@ -54,14 +56,15 @@ from bot.issuance.venue import Issuance
 from bot.chain.profile import Profile, PythRef, load_profiles
 from bot.storage.orders import OrderRows
 from bot.trading.desks import Desks
-from bot.delivery.schedule import Schedule
+from bot.delivery.schedule import LocalSchedule, Schedule
+from bot.delivery.schedule.durable import DurableSchedule
 from bot.services import Services
 from bot.storage.announcements import AnnouncementRows
 from bot.storage.connected import ConnectedAddressRows, ConnectLinkRows, SigningLinkRows
 from bot.storage.cooldowns import CooldownWatchRows
 from bot.storage.dca import DcaPlanRows
 from bot.storage.db import Database
-from bot.jobs.engine import Jobs
+from bot.jobs.engine import Jobs, cancelled, stalled_seconds
 from bot.storage.deletions import PendingDeletionRows
 from bot.storage.private import private_dir
 from bot.storage.intents import IntentRows
@@ -111,6 +114,7 @@ class App:
     schedule: Schedule | None = None  # timed jobs (the daily points snapshot); started with the front ends
     ops: OpsServer | None = None  # /metrics, /healthz, /readyz on 127.0.0.1:INDEXBOT_METRICS_PORT, when set
     jobs: Jobs | None = None  # the fleet's job engine (procrastinate) on PostgreSQL; None on the embedded SQLite
+    worker: asyncio.Task[None] | None = None  # this process's run of the engine's jobs (`start_schedule(work=True)`)
     # what was opened while building (chains and head trackers, every companion's too; the database, the
     # outbox, the web pages), closed last-opened first by `stop`
     resources: AsyncExitStack = field(default_factory=AsyncExitStack)
@@ -226,7 +230,7 @@ class App:
         balances = BalanceReader(profile, chain, market)
         front_ends = FrontEnds({"discord": config.discord_invite_url} if config.discord_invite_url else {})  # attached at their start
         points = _points(config, db, chain, market, profile, front_ends, clock)
-        schedule = Schedule(points.snapshot, config.points.snapshot_at)
+        schedule = _schedule(jobs, points.snapshot, config.points.snapshot_at)
         announcements = Announcements(AnnouncementRows(db, clock), outbox, schedule, config.announce,  # a source and a rebuild
                                       front_ends=front_ends)
         cooldowns = CooldownAlerts(CooldownWatchRows(db), chain, profile, outbox, schedule)
@@ -241,6 +245,7 @@ class App:
         digests = Digests(points, alert_settings, outbox, schedule)
         schedule.rebuild(digests.rebuild)
         schedule.after_snapshot(digests.after_snapshot)
+        schedule.calls(cooldowns.fire, announcements.send_due, dca.run, digests.send)  # jobs other processes put
         schedule.rebuild(partial(Housekeeping(buttons, PurgeRows(db), config.retention).plan, schedule))  # purge:rows
         services = Services(
             profile, market, users, catalogs, config.limits,
@@ -292,17 +297,23 @@ class App:
             await reconcile(desk, partial(desks.owns, desk))
         await self.services.issuance.orders.sweep()  # rows a crash kept from being made; the watch job does the rest
 
-    async def start_schedule(self) -> None:
+    async def start_schedule(self, work: bool = True) -> None:
         """Re-create the timed jobs from the database and start them (`indexbot run` and `chat` do, once their
-        front ends are up; a one-off command does not)."""
+        front ends are up; a one-off command does not). On PostgreSQL, `work` also runs the engine's jobs in this
+        process (the worker role), until `stop`."""
         if self.schedule is not None:
             await self.schedule.start_all()
+        if work and self.jobs is not None and self.worker is None:
+            self.worker = asyncio.create_task(self.jobs.work(), name="jobs-worker")
 
     @property
     def outbox(self) -> Outbox:
         return self.notices.outbox
 
     async def stop(self) -> None:
+        if self.worker is not None:
+            await cancelled(self.worker)  # running jobs get a moment to finish (bot.jobs.engine)
+            self.worker = None
         if self.schedule is not None:
             await self.schedule.stop()
         await self.services.desks.stop()
@@ -315,11 +326,18 @@ async def _jobs(config: Config, db: Database, opened: AsyncExitStack) -> Jobs | 
     """The job engine on PostgreSQL, its schema applied (bot.jobs.engine); none on SQLite (one process)."""
     if db.dialect != "postgresql":
         return None
-    jobs = Jobs(str(config.database_where))
+    jobs = Jobs(str(config.database_where), stalled=stalled_seconds())
     await jobs.open()
     opened.push_async_callback(jobs.close)
     await jobs.ensure_schema()
     return jobs
+
+
+def _schedule(jobs: Jobs | None, snapshot: Snapshotter, snapshot_at: dt_time) -> Schedule:
+    """The timed jobs on the fleet's engine (procrastinate) on PostgreSQL, on APScheduler in this process on SQLite."""
+    if jobs is not None:
+        return DurableSchedule(jobs, snapshot, snapshot_at)
+    return LocalSchedule(snapshot, snapshot_at)
 
 
 def kind_registry() -> KindRegistry:

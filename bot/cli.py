@@ -13,6 +13,7 @@ import signal
 import sys
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import Config, ConfigError, load_config
 from bot.frontends.adapters.base import Frontend
@@ -22,6 +23,9 @@ from bot.chain.profile import ProfileError
 from bot.storage.db import DatabaseDamaged
 from bot.chain.verify import ProfileMismatch
 from bot.frontends.web.server import WebError
+
+if TYPE_CHECKING:
+    from bot.app import App
 
 log = logging.getLogger("indexbot")
 CONNECT_BACKOFF = (1.0, 60.0)  # seconds: the first wait before connecting to a platform again, and the longest
@@ -75,18 +79,23 @@ async def _chat(config: Config) -> int:
 async def _run(config: Config, roles: frozenset[str]) -> int:
     from bot.app import App
 
-    if not config.telegram_token and not config.discord_token:
+    refusal = _roles_refusal(config, roles)
+    if refusal is not None:
+        print(f"indexbot run: {refusal}", file=sys.stderr)
+        return 2
+    platforms = roles != WORKER_ONLY  # a worker alone runs jobs: no platform connection, so no token needed
+    if platforms and not config.telegram_token and not config.discord_token:
         print("indexbot run: set TELEGRAM_BOT_TOKEN and/or DISCORD_BOT_TOKEN (or use `indexbot chat`).", file=sys.stderr)
         return 2
     app = await App.start(config)
     frontends: list[Frontend] = []
     try:
-        if config.telegram_token:
+        if platforms and config.telegram_token:
             from bot.frontends.adapters.telegram import TelegramFrontend
 
             frontends.append(TelegramFrontend(app, config.telegram_token.reveal(), config.telegram_api_url,
                                               limits=config.telegram))
-        if config.discord_token:
+        if platforms and config.discord_token:
             from bot.frontends.adapters.discord import DiscordFrontend
 
             frontends.append(DiscordFrontend(app, config.discord_token.reveal(), config.discord_guild_id))
@@ -94,12 +103,12 @@ async def _run(config: Config, roles: frozenset[str]) -> int:
             await _connect(frontend)
             app.notices.attach(frontend)
         await app.reconcile()  # unfinished trades of a previous run, told through the attached front ends
-        await app.start_schedule()
+        await _start_jobs(app, roles)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        log.info("running: %s on %s", ", ".join(f.name for f in frontends), app.profile.name)
+        log.info("running: %s on %s", ", ".join([f.name for f in frontends] + sorted(roles & {"worker"})), app.profile.name)
         await stop.wait()
     finally:
         for frontend in reversed(frontends):
@@ -107,6 +116,27 @@ async def _run(config: Config, roles: frozenset[str]) -> int:
             await frontend.stop()
         await app.stop()
     return 0
+
+
+WORKER_ONLY = frozenset({"worker"})
+
+
+def _roles_refusal(config: Config, roles: frozenset[str]) -> str | None:
+    """Why this database cannot run these roles: on SQLite (the embedded default) only `all`, since there is no job
+    engine to share work through; None when it can."""
+    from bot.roles import ALL
+    from bot.storage.db import database_url
+
+    if roles == ALL or database_url(config.database_where).get_backend_name() == "postgresql":
+        return None
+    return ("--role " + ",".join(sorted(roles)) + " needs PostgreSQL (INDEXBOT_DATABASE_URL=postgresql://...): the "
+            "embedded SQLite database has no job engine to share work between processes; use --role all")
+
+
+async def _start_jobs(app: App, roles: frozenset[str]) -> None:
+    """Timed jobs re-created (every role: a `put` of a job that waits already changes nothing), and on PostgreSQL, in
+    the worker role, the engine's jobs run in this process alongside, until `app.stop` cancels them."""
+    await app.start_schedule(work="worker" in roles)
 
 
 async def _points_snapshot(config: Config, day: date | None) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bot.app import App
-from bot.delivery.schedule import SNAPSHOT_JOB, Schedule
+from bot.delivery.schedule import SNAPSHOT_JOB, LocalSchedule as Schedule
 
 NOON = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
 import procrastinate
-from procrastinate.exceptions import AlreadyEnqueued
+import psycopg
+from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 from sqlalchemy.engine import make_url
 
 from bot.storage.migrate import LOCK_KEY
@@ -30,6 +34,23 @@ from bot.storage.migrate import LOCK_KEY
 log = logging.getLogger(__name__)
 
 STALLED_SECONDS = 30.0  # a worker without a heartbeat for this long is dead: its jobs are retried
+# Fault tests and drills only: a shorter wait before a dead worker's jobs are retried (seconds), so a test need not
+# wait 30 s; a production fleet leaves it unset (too short a value retries the jobs of a worker that is merely busy).
+STALLED_ENV = "INDEXBOT_JOBS_STALLED_SECONDS"
+KEEP_FINISHED_HOURS = 24  # finished jobs kept this long (a stalled run retried later still sees its successor), then deleted
+SHUTDOWN_GRACE_SECONDS = 10.0  # at stop, running jobs get this long to finish
+
+
+def stalled_seconds() -> float:
+    """STALLED_SECONDS, or the fault tests' INDEXBOT_JOBS_STALLED_SECONDS."""
+    text = os.environ.get(STALLED_ENV, "").strip()
+    try:
+        value = float(text) if text else STALLED_SECONDS
+    except ValueError:
+        raise ValueError(f"{STALLED_ENV} must be a number of seconds, got {text!r}") from None
+    if value <= 0:
+        raise ValueError(f"{STALLED_ENV} must be above 0, got {text!r}")
+    return value
 
 
 def conninfo(database_url: str) -> str:
@@ -41,9 +62,11 @@ def conninfo(database_url: str) -> str:
 class Jobs:
     """procrastinate's app for one process: open it, register tasks, defer jobs, run a worker."""
 
-    def __init__(self, database_url: str, *, pool_size: int = 4) -> None:
-        connector = procrastinate.PsycopgConnector(conninfo=conninfo(database_url), min_size=1, max_size=pool_size)
+    def __init__(self, database_url: str, *, pool_size: int = 4, stalled: float = STALLED_SECONDS) -> None:
+        self.conninfo = conninfo(database_url)  # libpq's form, with its password: never logged
+        connector = procrastinate.PsycopgConnector(conninfo=self.conninfo, min_size=1, max_size=pool_size)
         self.app = procrastinate.App(connector=connector)
+        self.stalled = stalled
         self._opened = False
 
     async def open(self) -> None:
@@ -84,23 +107,56 @@ class Jobs:
         except AlreadyEnqueued:
             return None
 
+    def connection(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        """A connection of procrastinate's pool, for a statement that must share a transaction with its tables."""
+        return self.app.connector.pool.connection()  # type: ignore[attr-defined, no-any-return]
+
     async def work(self, *, concurrency: int = 8, queues: list[str] | None = None, name: str | None = None) -> None:
-        """Run the jobs of `queues` (all: None) until cancelled; jobs of a worker that died are retried."""
+        """Run the jobs of `queues` (all: None) until cancelled; beside it, every `stalled / 2` seconds, the jobs of
+        workers that died are retried (`retry_stalled`), and finished jobs older than a day are deleted."""
         options: dict[str, Any] = {"queues": queues} if queues is not None else {}
         if name is not None:
             options["name"] = name
-        await self.app.run_worker_async(
-            concurrency=concurrency, install_signal_handlers=False, stalled_worker_timeout=STALLED_SECONDS,
-            update_heartbeat_interval=STALLED_SECONDS / 3, **options,
-        )
+        upkeep = asyncio.create_task(self._upkeep())
+        try:
+            await self.app.run_worker_async(
+                concurrency=concurrency, install_signal_handlers=False, stalled_worker_timeout=self.stalled,
+                update_heartbeat_interval=self.stalled / 3, shutdown_graceful_timeout=SHUTDOWN_GRACE_SECONDS,
+                **options,
+            )
+        finally:
+            await cancelled(upkeep)
+
+    async def _upkeep(self) -> None:
+        pruned_at = 0.0
+        while True:
+            await asyncio.sleep(self.stalled / 2)
+            try:
+                retried = await self.retry_stalled()
+                if retried:
+                    log.warning("jobs: %d job(s) of a worker that stopped answering retried", retried)
+                if time.monotonic() - pruned_at > 3600:
+                    pruned_at = time.monotonic()
+                    await self.app.job_manager.delete_old_jobs(KEEP_FINISHED_HOURS, include_cancelled=True)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database away for a moment: the next round tries again
+                log.exception("jobs: stalled jobs could not be retried")
 
     async def retry_stalled(self) -> int:
-        """Put the jobs of dead workers back to 'todo' (procrastinate's documented recipe); how many."""
-        stalled = list(await self.app.job_manager.get_stalled_jobs())
+        """Put the jobs of dead workers back to 'todo' (procrastinate's documented recipe); how many. Every worker
+        runs it: a job another worker retried first is skipped."""
+        manager = self.app.job_manager
+        stalled = list(await manager.get_stalled_jobs(seconds_since_heartbeat=self.stalled))
+        retried = 0
         for job in stalled:
             assert job.id is not None
-            await self.app.job_manager.retry_job(job)
-        return len(stalled)
+            try:
+                await manager.retry_job(job)
+                retried += 1
+            except (ConnectorException, psycopg.Error):  # retried by another worker meanwhile: no longer 'doing'
+                log.debug("jobs: stalled job %s was retried elsewhere", job.id)
+        return retried
 
 
 async def cancelled(task: asyncio.Task[Any]) -> None:
