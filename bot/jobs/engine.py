@@ -39,6 +39,9 @@ STALLED_SECONDS = 30.0  # a worker without a heartbeat for this long is dead: it
 STALLED_ENV = "INDEXBOT_JOBS_STALLED_SECONDS"
 KEEP_FINISHED_HOURS = 24  # finished jobs kept this long (a stalled run retried later still sees its successor), then deleted
 SHUTDOWN_GRACE_SECONDS = 10.0  # at stop, running jobs get this long to finish
+# A job deferred for later is not announced when its time comes: idle workers look this often (a timed job runs
+# within this much of its time; each look is one indexed query per worker)
+POLL_SECONDS = 0.5
 
 
 def stalled_seconds() -> float:
@@ -122,6 +125,7 @@ class Jobs:
             await self.app.run_worker_async(
                 concurrency=concurrency, install_signal_handlers=False, stalled_worker_timeout=self.stalled,
                 update_heartbeat_interval=self.stalled / 3, shutdown_graceful_timeout=SHUTDOWN_GRACE_SECONDS,
+                fetch_job_polling_interval=POLL_SECONDS,
                 **options,
             )
         finally:

@@ -147,7 +147,10 @@ class DurableSchedule(SnapshotJob):
             raise TypeError(f"a durable job takes no scheduler options ({', '.join(options)})")
         trigger = as_trigger(when)
         call = call_name(run)
-        encoded = json.loads(json.dumps(list(args)))
+        try:
+            encoded = json.loads(json.dumps(list(args)))
+        except (TypeError, ValueError):
+            encoded = None
         if encoded != list(args):
             raise ValueError(f"job {name}: its arguments must be JSON values (got {args!r})")
         self._calls[call] = run
