@@ -230,6 +230,8 @@ class App:
         balances = BalanceReader(profile, chain, market)
         front_ends = FrontEnds({"discord": config.discord_invite_url} if config.discord_invite_url else {})  # attached at their start
         points = _points(config, db, chain, market, profile, front_ends, clock)
+        if config.failpoint:
+            points.snapshot.fault = kill_at(config.failpoint)
         schedule = _schedule(jobs, points.snapshot, config.points.snapshot_at)
         announcements = Announcements(AnnouncementRows(db, clock), outbox, schedule, config.announce,  # a source and a rebuild
                                       front_ends=front_ends)
