@@ -67,6 +67,7 @@ class Jobs:
 
     def __init__(self, database_url: str, *, pool_size: int = 4, stalled: float = STALLED_SECONDS) -> None:
         self.conninfo = conninfo(database_url)  # libpq's form, with its password: never logged
+        logging.getLogger("psycopg.pool").setLevel(logging.WARNING)  # a line per connection borrowed, at INFO
         connector = procrastinate.PsycopgConnector(conninfo=self.conninfo, min_size=1, max_size=pool_size)
         self.app = procrastinate.App(connector=connector)
         self.stalled = stalled
