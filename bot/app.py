@@ -57,7 +57,7 @@ from bot.chain.profile import Profile, PythRef, load_profiles
 from bot.storage.orders import OrderRows
 from bot.trading.desks import Desks
 from bot.delivery.schedule import LocalSchedule, Schedule
-from bot.delivery.schedule.durable import DurableSchedule
+from bot.delivery.schedule.durable import NAME_INDEX, DurableSchedule
 from bot.services import Services
 from bot.storage.announcements import AnnouncementRows
 from bot.storage.connected import ConnectedAddressRows, ConnectLinkRows, SigningLinkRows
@@ -331,7 +331,7 @@ async def _jobs(config: Config, db: Database, opened: AsyncExitStack) -> Jobs | 
     jobs = Jobs(str(config.database_where), stalled=stalled_seconds())
     await jobs.open()
     opened.push_async_callback(jobs.close)
-    await jobs.ensure_schema()
+    await jobs.ensure_schema(NAME_INDEX)  # the durable schedule's lookups by name
     return jobs
 
 

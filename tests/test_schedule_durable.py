@@ -22,7 +22,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.delivery.schedule import durable
+from bot.delivery.schedule import SNAPSHOT_JOB, durable
 from bot.delivery.schedule.durable import TASK, DurableSchedule, UnknownCall, call_name
 from bot.delivery.schedule.triggers import from_json, to_json
 from bot.jobs.engine import Jobs, cancelled
@@ -50,16 +50,25 @@ class Recorder:
         self.ran.set()
 
 
+class FakeSnapshot:
+    def __init__(self) -> None:
+        self.days: list[Any] = []
+
+    async def run(self, day: Any = None) -> str:
+        self.days.append(day)
+        return "credited"
+
+
 class Other:
     async def tick(self) -> None:
         raise AssertionError("never registered in the running process")
 
 
 @pytest.fixture
-async def jobs(pg_url: str) -> AsyncIterator[Jobs]:
-    engine = Jobs(pg_url, stalled=2.0)
+async def jobs(pg_empty_url: str) -> AsyncIterator[Jobs]:
+    engine = Jobs(pg_empty_url, stalled=2.0)
     await engine.open()
-    await engine.ensure_schema()
+    await engine.ensure_schema(durable.NAME_INDEX)
     try:
         yield engine
     finally:
@@ -170,9 +179,9 @@ async def test_remove_when_names(schedule: DurableSchedule) -> None:
     assert schedule.names() == ["dca:1", "digest:10"]
 
 
-async def test_two_processes_putting_the_same_jobs_at_once_leave_one_each(jobs: Jobs, pg_url: str) -> None:
+async def test_two_processes_putting_the_same_jobs_at_once_leave_one_each(jobs: Jobs, pg_empty_url: str) -> None:
     """Two workers starting together: each its own connection, the same puts at the same moment."""
-    others = [Jobs(pg_url) for _ in range(3)]
+    others = [Jobs(pg_empty_url) for _ in range(3)]
     schedules = [DurableSchedule(engine, None, time(0, 0), clock=Clock(T0)) for engine in others]
     recorder = Recorder()
 
@@ -292,10 +301,10 @@ async def test_a_run_missed_within_its_grace_still_runs_once(schedule: DurableSc
     assert ("past its grace period" in caplog.text) == (runs == 0)
 
 
-async def test_an_unknown_call_is_retried_not_lost(jobs: Jobs, pg_url: str, monkeypatch: pytest.MonkeyPatch,
+async def test_an_unknown_call_is_retried_not_lost(jobs: Jobs, pg_empty_url: str, monkeypatch: pytest.MonkeyPatch,
                                                    caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(durable, "UNKNOWN_CALL_RETRY_SECONDS", 1)
-    other = Jobs(pg_url)
+    other = Jobs(pg_empty_url)
     putter = DurableSchedule(other, None, time(0, 0))
     putter.put("elsewhere", datetime.now(UTC), Other().tick)  # put by a process that knows Other.tick
     worker = DurableSchedule(jobs, None, time(0, 0))  # a worker that does not (yet)
@@ -347,3 +356,35 @@ async def test_a_real_worker_runs_a_recurring_job_and_remove_ends_it(schedule: D
     assert recorder.calls == [(9,)] * ran and len(set(seen)) == ran  # each due time ran once
     assert all(b - a == timedelta(seconds=1) for a, b in zip(seen, seen[1:]))
     assert schedule.names() == [] and [s for _, s, _ in rows(jobs, "fast")].count("todo") == 0
+
+
+# -- the daily snapshot ---------------------------------------------------------------------------------------------
+
+SNAPSHOT_STARTS = [
+    # (snapshot time, the first start's clock, the job's due time)
+    (time(12, 0), T0 + timedelta(minutes=20), T0),  # missed by 20 min: due at once
+    (time(12, 0), T0 + timedelta(minutes=61), T0 + timedelta(days=1)),  # past the grace: tomorrow's
+    (time(12, 0), T0 - timedelta(minutes=1), T0),
+    (time(23, 30), datetime(2026, 12, 2, 0, 10, tzinfo=UTC), datetime(2026, 12, 1, 23, 30, tzinfo=UTC)),
+]
+
+
+@pytest.mark.parametrize("at, now, due", SNAPSHOT_STARTS)
+async def test_the_snapshot_job_of_a_fleet(jobs: Jobs, pg_empty_url: str, at: time, now: datetime, due: datetime) -> None:
+    snapshot, others = FakeSnapshot(), []
+    try:
+        for _ in range(2):  # two workers starting: one job
+            sched = DurableSchedule(Jobs(pg_empty_url) if others else jobs, snapshot, at, clock=Clock(now))
+            others.append(sched)
+            await sched.start_all()
+        first = others[0]
+        assert first.names() == [SNAPSHOT_JOB] and first.when(SNAPSHOT_JOB) == due
+        assert first.next_snapshot_time() == int(due.timestamp())
+        (job_id,) = waiting(jobs, SNAPSHOT_JOB)
+        first._clock = Clock(due + timedelta(minutes=40))  # run late, maybe after midnight: still the due day's
+        await run_job(first, jobs, job_id)
+        assert snapshot.days == [due.date()]
+        assert first.when(SNAPSHOT_JOB) == due + timedelta(days=1)
+    finally:
+        for sched in others:
+            await sched.stop()

@@ -83,9 +83,10 @@ class Jobs:
             self._opened = False
             await self.app.close_async()
 
-    async def ensure_schema(self) -> None:
+    async def ensure_schema(self, *extra: str) -> None:
         """Apply procrastinate's schema to a database that has none, once however many processes start together:
-        under the migrations' advisory lock (bot.storage.migrate), in one transaction."""
+        under the migrations' advisory lock (bot.storage.migrate), in one transaction; then the `extra` statements
+        (idempotent: `CREATE INDEX IF NOT EXISTS`) of what the bot keeps in procrastinate's tables."""
         schema = self.app.schema_manager.get_schema()
         async with self.app.connector.pool.connection() as conn:  # type: ignore[attr-defined]
             async with conn.transaction():
@@ -95,6 +96,8 @@ class Jobs:
                 if row is not None and not row[0]:
                     log.info("jobs: applying procrastinate's schema")
                     await conn.execute(schema)
+                for statement in extra:
+                    await conn.execute(statement)
 
     def task(self, name: str, run: Callable[..., Awaitable[Any]], **options: Any) -> None:
         """Register `run(**kwargs)` as task `name` (JSON keyword arguments), e.g. `retry=`, `queue=`."""

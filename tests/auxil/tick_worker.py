@@ -20,7 +20,7 @@ from datetime import UTC, datetime, time
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.delivery.schedule import RUN_DUE
-from bot.delivery.schedule.durable import DurableSchedule
+from bot.delivery.schedule.durable import NAME_INDEX, DurableSchedule
 from bot.jobs.engine import Jobs, cancelled, stalled_seconds
 
 WORK_SECONDS = 0.8  # a run takes this long between its two rows: a kill lands inside it
@@ -44,7 +44,7 @@ class Ticker:
 async def main(url: str) -> None:
     jobs = Jobs(url, stalled=stalled_seconds())
     await jobs.open()
-    await jobs.ensure_schema()
+    await jobs.ensure_schema(NAME_INDEX)
     schedule = DurableSchedule(jobs, None, time(0, 0))
     print("ready", flush=True)
     start, end = (datetime.fromisoformat(part) for part in (await asyncio.to_thread(sys.stdin.readline)).split())

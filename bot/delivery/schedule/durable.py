@@ -53,7 +53,12 @@ DEFER = ("SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW(%s::varchar, %s::v
 CANCEL = "SELECT procrastinate_cancel_job_v1(%s, false, false)"  # kept, cancelled: it still marks the chain as replaced
 WAITING = "SELECT id, args FROM procrastinate_jobs WHERE task_name = %s AND queueing_lock = %s AND status = 'todo'"
 NEWER = "SELECT 1 FROM procrastinate_jobs WHERE task_name = %s AND args->>'name' = %s AND id > %s LIMIT 1"
-RUNNING = "SELECT 1 FROM procrastinate_jobs WHERE task_name = %s AND args->>'name' = %s AND status = 'doing' LIMIT 1"
+RUNNING = ("SELECT 1 FROM procrastinate_jobs j WHERE task_name = %s AND args->>'name' = %s AND status = 'doing' "
+           "AND args->'trigger'->>'kind' <> 'date' AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs n WHERE "
+           "n.task_name = j.task_name AND n.args->>'name' = j.args->>'name' AND n.id > j.id) LIMIT 1")
+# The lookups by name of jobs that no longer hold it (running, finished): an index, made with procrastinate's schema
+NAME_INDEX = ("CREATE INDEX IF NOT EXISTS procrastinate_jobs_schedule_name ON procrastinate_jobs ((args->>'name'), id) "
+              f"WHERE task_name = '{TASK}'")
 RELEASE = "UPDATE procrastinate_jobs SET queueing_lock = NULL WHERE id = %s"
 WHEN = "SELECT scheduled_at FROM procrastinate_jobs WHERE task_name = %s AND queueing_lock = %s AND status = 'todo'"
 NAMES = ("SELECT queueing_lock FROM procrastinate_jobs WHERE task_name = %s AND status = 'todo' "
@@ -106,7 +111,7 @@ class DurableSchedule(SnapshotJob):
             for job_id, _ in waiting:
                 conn.execute(CANCEL, (job_id,))
             if not waiting and conn.execute(RUNNING, (TASK, name)).fetchone() is not None:
-                # a run that has not deferred its next one yet: a newer (cancelled) job of the name ends its chain
+                # a recurring run that has not deferred its next one yet: a newer (cancelled) job of the name ends it
                 (tomb,) = conn.execute(DEFER, (QUEUE, TASK, None, json.dumps({"name": name, "removed": True}),
                                                self.now())).fetchone() or (None,)
                 conn.execute(CANCEL, (tomb,))
