@@ -307,15 +307,16 @@ class App:
             await self.schedule.start_all()
         if work and self.jobs is not None and self.worker is None:
             self.worker = asyncio.create_task(self.jobs.work(), name="jobs-worker")
+            self.worker.add_done_callback(_worker_ended)
 
     @property
     def outbox(self) -> Outbox:
         return self.notices.outbox
 
     async def stop(self) -> None:
-        if self.worker is not None:
-            await cancelled(self.worker)  # running jobs get a moment to finish (bot.jobs.engine)
-            self.worker = None
+        worker, self.worker = self.worker, None
+        if worker is not None and not worker.done():
+            await cancelled(worker)  # running jobs get a moment to finish (bot.jobs.engine)
         if self.schedule is not None:
             await self.schedule.stop()
         await self.services.desks.stop()
@@ -333,6 +334,12 @@ async def _jobs(config: Config, db: Database, opened: AsyncExitStack) -> Jobs | 
     opened.push_async_callback(jobs.close)
     await jobs.ensure_schema(NAME_INDEX)  # the durable schedule's lookups by name
     return jobs
+
+
+def _worker_ended(task: asyncio.Task[None]) -> None:
+    """A worker that stopped by itself (its database gone for good) is said loudly: this process runs no jobs now."""
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("jobs: the worker stopped; this process runs no jobs until restarted", exc_info=task.exception())
 
 
 def _schedule(jobs: Jobs | None, snapshot: Snapshotter, snapshot_at: dt_time) -> Schedule:

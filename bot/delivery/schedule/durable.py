@@ -46,6 +46,7 @@ TASK = "schedule:run"  # the procrastinate task every named job is a job of
 QUEUE = "default"
 LOCK_CLASS = 0x1D0B  # advisory locks (LOCK_CLASS, hashtext(name)): one name's put, remove and continuation take turns
 UNKNOWN_CALL_RETRY_SECONDS = 10
+CONNECT_TIMEOUT = 10  # seconds: the schedule's own connection, opened from the event loop, never waits longer
 
 LOCK = "SELECT pg_advisory_xact_lock(%s::int, hashtext(%s))"
 DEFER = ("SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW(%s::varchar, %s::varchar, 0, NULL::text, %s::text, %s::jsonb, "
@@ -88,8 +89,10 @@ class DurableSchedule(SnapshotJob):
         self._jobs = jobs
         self._calls: dict[str, Call] = {}
         self._conn: psycopg.Connection[Any] | None = None
+        # retried: a call this process does not know, and the database away while the next run was being deferred
+        # (the call itself has not run then); a failure of the call is logged, and the chain goes on
         jobs.task(TASK, self._execute, pass_context=True,
-                  retry=RetryStrategy(wait=UNKNOWN_CALL_RETRY_SECONDS, retry_exceptions=[UnknownCall]))
+                  retry=RetryStrategy(wait=UNKNOWN_CALL_RETRY_SECONDS, retry_exceptions=[UnknownCall, psycopg.Error]))
         self.calls(self.run_snapshot)
 
     # -- what features call ---------------------------------------------------------------------------------------
@@ -173,7 +176,7 @@ class DurableSchedule(SnapshotJob):
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = psycopg.connect(self._jobs.conninfo, autocommit=True)
+            self._conn = psycopg.connect(self._jobs.conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
         return self._conn
 
     @contextmanager
