@@ -155,6 +155,19 @@ async def test_put_leaves_one_waiting_job_per_name(schedule: DurableSchedule, jo
         assert json.loads(json.dumps(stored)) == stored  # data only
 
 
+async def test_a_put_while_a_worker_takes_the_job_leaves_one_chain(schedule: DurableSchedule, jobs: Jobs,
+                                                                    clock: Clock) -> None:
+    recorder = Recorder()
+    schedule.put("every", IntervalTrigger(minutes=5, start_date=T0), recorder.tick, 1)
+    (taken,) = waiting(jobs, "every")
+    with psycopg.connect(jobs.conninfo, autocommit=True) as conn:
+        conn.execute("UPDATE procrastinate_jobs SET status = 'doing' WHERE id = %s", (taken,))
+    schedule.put("every", IntervalTrigger(minutes=5, start_date=T0), recorder.tick, 2)  # moved meanwhile
+    (new,) = waiting(jobs, "every")
+    await schedule._execute(SimpleNamespace(job=SimpleNamespace(id=taken)), **job_args(jobs, taken))  # type: ignore[arg-type]
+    assert recorder.calls == [(1,)] and waiting(jobs, "every") == [new] and schedule.names() == ["every"]
+
+
 async def test_the_same_put_again_keeps_the_waiting_job(schedule: DurableSchedule, jobs: Jobs, clock: Clock) -> None:
     recorder = Recorder()
     schedule.put("every", IntervalTrigger(minutes=5, start_date=T0), recorder.tick)
@@ -270,9 +283,10 @@ async def test_a_replaced_or_removed_chain_defers_nothing(schedule: DurableSched
     await run_job(schedule, jobs, old)  # say it had been fetched just before: it runs, and defers nothing
     assert waiting(jobs, "every") == [new]
 
-    with psycopg.connect(jobs.conninfo, autocommit=True) as conn:  # the new one is fetched by a worker ...
+    with psycopg.connect(jobs.conninfo, autocommit=True) as conn:  # the new one is taken by a worker ...
         conn.execute("UPDATE procrastinate_jobs SET status = 'doing' WHERE id = %s", (new,))
-    assert schedule.remove("every") is False  # ... and removed before its run deferred the next
+    assert schedule.names() == ["every"] and schedule.when("every") == T0  # (still the job until its run goes on)
+    assert schedule.remove("every") is True  # ... and removed before its run deferred the next
     context: Any = SimpleNamespace(job=SimpleNamespace(id=new))
     await schedule._execute(context, **job_args(jobs, new))
     assert waiting(jobs, "every") == [] and schedule.names() == []

@@ -61,8 +61,12 @@ RUNNING = ("SELECT 1 FROM procrastinate_jobs j WHERE task_name = %s AND args->>'
 NAME_INDEX = ("CREATE INDEX IF NOT EXISTS procrastinate_jobs_schedule_name ON procrastinate_jobs ((args->>'name'), id) "
               f"WHERE task_name = '{TASK}'")
 RELEASE = "UPDATE procrastinate_jobs SET queueing_lock = NULL WHERE id = %s"
-WHEN = "SELECT scheduled_at FROM procrastinate_jobs WHERE task_name = %s AND queueing_lock = %s AND status = 'todo'"
-NAMES = ("SELECT queueing_lock FROM procrastinate_jobs WHERE task_name = %s AND status = 'todo' "
+# A job still holds its name from the moment a worker takes it until its run has deferred the next one: it counts
+RELEASE_TAKEN = ("UPDATE procrastinate_jobs SET queueing_lock = NULL WHERE task_name = %s AND queueing_lock = %s "
+                 "AND status = 'doing'")
+WHEN = ("SELECT scheduled_at FROM procrastinate_jobs WHERE task_name = %s AND queueing_lock = %s "
+        "AND status IN ('todo', 'doing') ORDER BY id DESC LIMIT 1")
+NAMES = ("SELECT DISTINCT queueing_lock FROM procrastinate_jobs WHERE task_name = %s AND status IN ('todo', 'doing') "
          "AND starts_with(queueing_lock, %s) ORDER BY queueing_lock")
 
 Call = Callable[..., Coroutine[Any, Any, Any]]
@@ -113,12 +117,13 @@ class DurableSchedule(SnapshotJob):
             waiting = conn.execute(WAITING, (TASK, name)).fetchall()
             for job_id, _ in waiting:
                 conn.execute(CANCEL, (job_id,))
-            if not waiting and conn.execute(RUNNING, (TASK, name)).fetchone() is not None:
+            taken = conn.execute(RELEASE_TAKEN, (TASK, name)).rowcount
+            if conn.execute(RUNNING, (TASK, name)).fetchone() is not None:
                 # a recurring run that has not deferred its next one yet: a newer (cancelled) job of the name ends it
                 (tomb,) = conn.execute(DEFER, (QUEUE, TASK, None, json.dumps({"name": name, "removed": True}),
                                                self.now())).fetchone() or (None,)
                 conn.execute(CANCEL, (tomb,))
-        return bool(waiting)
+        return bool(waiting or taken)
 
     def when(self, name: str) -> datetime | None:
         """The next run of job `name` (None: no such job, or none to come)."""
@@ -171,6 +176,7 @@ class DurableSchedule(SnapshotJob):
                 return
             for job_id, _ in waiting:
                 conn.execute(CANCEL, (job_id,))
+            conn.execute(RELEASE_TAKEN, (TASK, name))  # taken by a worker just now: its run defers nothing (newer)
             if fire is not None:
                 conn.execute(DEFER, (QUEUE, TASK, name, json.dumps(spec), fire))
 
