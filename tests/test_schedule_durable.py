@@ -153,6 +153,10 @@ async def test_put_leaves_one_waiting_job_per_name(schedule: DurableSchedule, jo
         stored = job_args(jobs, job_id)
         assert stored["args"] == args and stored["call"] == call_name(recorder.tick) == f"{__name__}.Recorder.tick"
         assert json.loads(json.dumps(stored)) == stored  # data only
+        job = schedule.scheduler.get_job(name)  # read back in APScheduler's shape
+        assert job is not None and job.args == tuple(args) and job.next_run_time == when
+        assert job.trigger.get_next_fire_time(None, T0) == when
+    assert schedule.scheduler.get_job("nothing") is None
 
 
 async def test_a_put_while_a_worker_takes_the_job_leaves_one_chain(schedule: DurableSchedule, jobs: Jobs,

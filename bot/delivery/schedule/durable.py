@@ -30,6 +30,7 @@ import logging
 import time as clock_time
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -66,10 +67,31 @@ RELEASE_TAKEN = ("UPDATE procrastinate_jobs SET queueing_lock = NULL WHERE task_
                  "AND status = 'doing'")
 WHEN = ("SELECT scheduled_at FROM procrastinate_jobs WHERE task_name = %s AND queueing_lock = %s "
         "AND status IN ('todo', 'doing') ORDER BY id DESC LIMIT 1")
+WAITING_ARGS = ("SELECT args, scheduled_at FROM procrastinate_jobs WHERE task_name = %s AND queueing_lock = %s "
+                "AND status IN ('todo', 'doing') ORDER BY id DESC LIMIT 1")
 NAMES = ("SELECT DISTINCT queueing_lock FROM procrastinate_jobs WHERE task_name = %s AND status IN ('todo', 'doing') "
          "AND starts_with(queueing_lock, %s) ORDER BY queueing_lock")
 
 Call = Callable[..., Coroutine[Any, Any, Any]]
+
+
+@dataclass(frozen=True)
+class WaitingJob:
+    """A waiting job as APScheduler shows one (`LocalSchedule.scheduler.get_job`)."""
+
+    id: str
+    trigger: Any
+    args: tuple[Any, ...]
+    func: Call | None  # None: a call this process does not know
+    next_run_time: datetime | None
+
+
+class WaitingJobs:
+    def __init__(self, schedule: DurableSchedule) -> None:
+        self._schedule = schedule
+
+    def get_job(self, name: str) -> WaitingJob | None:
+        return self._schedule.waiting(name)
 
 
 class UnknownCall(Exception):
@@ -132,6 +154,22 @@ class DurableSchedule(SnapshotJob):
 
     def names(self, prefix: str = "") -> list[str]:
         return [row[0] for row in self._connection().execute(NAMES, (TASK, prefix)).fetchall()]
+
+    @property
+    def scheduler(self) -> WaitingJobs:
+        """The waiting jobs in APScheduler's shape (`get_job(name)`), as `LocalSchedule.scheduler`: for a look inside
+        (tests, an operator's shell); features use `when` and `names`."""
+        return WaitingJobs(self)
+
+    def waiting(self, name: str) -> WaitingJob | None:
+        """The job waiting under `name`, read back from its row: its trigger, arguments and coroutine."""
+        row = self._connection().execute(WAITING_ARGS, (TASK, name)).fetchone()
+        if row is None:
+            return None
+        spec, when = dict(row[0]), row[1]
+        run = self._calls.get(str(spec.get("call")))
+        return WaitingJob(name, from_json(spec["trigger"]), tuple(spec.get("args", [])),
+                          _logged(name, run) if run is not None else None, when.astimezone(UTC) if when else None)
 
     async def start_all(self) -> None:
         """Re-create every feature's jobs from the database (harmless in every worker: a `put` of the job that already
