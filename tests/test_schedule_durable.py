@@ -172,6 +172,19 @@ async def test_a_put_while_a_worker_takes_the_job_leaves_one_chain(schedule: Dur
     assert recorder.calls == [(1,)] and waiting(jobs, "every") == [new] and schedule.names() == ["every"]
 
 
+async def test_a_one_shot_job_put_again_while_it_runs_runs_once(schedule: DurableSchedule, jobs: Jobs,
+                                                                 clock: Clock) -> None:
+    recorder = Recorder()
+    schedule.put("announce:1", T0, recorder.tick, 1)
+    (job_id,) = waiting(jobs, "announce:1")
+    with psycopg.connect(jobs.conninfo, autocommit=True) as conn:
+        conn.execute("UPDATE procrastinate_jobs SET status = 'doing', queueing_lock = NULL WHERE id = %s", (job_id,))
+    schedule.put("announce:1", T0, recorder.tick, 1)  # another worker's start re-creates it from the database
+    assert waiting(jobs, "announce:1") == []
+    schedule.put("announce:1", T0 + timedelta(hours=1), recorder.tick, 1)  # moved: a new job
+    assert len(waiting(jobs, "announce:1")) == 1
+
+
 async def test_the_same_put_again_keeps_the_waiting_job(schedule: DurableSchedule, jobs: Jobs, clock: Clock) -> None:
     recorder = Recorder()
     schedule.put("every", IntervalTrigger(minutes=5, start_date=T0), recorder.tick)

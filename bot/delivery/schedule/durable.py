@@ -69,6 +69,8 @@ WHEN = ("SELECT scheduled_at FROM procrastinate_jobs WHERE task_name = %s AND qu
         "AND status IN ('todo', 'doing') ORDER BY id DESC LIMIT 1")
 WAITING_ARGS = ("SELECT args, scheduled_at FROM procrastinate_jobs WHERE task_name = %s AND queueing_lock = %s "
                 "AND status IN ('todo', 'doing') ORDER BY id DESC LIMIT 1")
+RUNNING_ARGS = ("SELECT args FROM procrastinate_jobs WHERE task_name = %s AND args->>'name' = %s AND status = 'doing' "
+                "ORDER BY id DESC LIMIT 1")
 NAMES = ("SELECT DISTINCT queueing_lock FROM procrastinate_jobs WHERE task_name = %s AND status IN ('todo', 'doing') "
          "AND starts_with(queueing_lock, %s) ORDER BY queueing_lock")
 
@@ -212,6 +214,9 @@ class DurableSchedule(SnapshotJob):
             waiting = conn.execute(WAITING, (TASK, name)).fetchall()
             if at is None and len(waiting) == 1 and same_job(waiting[0][1], spec):
                 return
+            running = conn.execute(RUNNING_ARGS, (TASK, name)).fetchone() if not waiting else None
+            if at is None and running is not None and same_job(running[0], spec):
+                return  # this very job runs now (a one-shot job put again by a worker starting meanwhile): not twice
             for job_id, _ in waiting:
                 conn.execute(CANCEL, (job_id,))
             conn.execute(RELEASE_TAKEN, (TASK, name))  # taken by a worker just now: its run defers nothing (newer)
