@@ -6,9 +6,11 @@ profile, opens the database, and wires the router with every handler. Front ends
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
+from datetime import time as dt_time
 from collections.abc import Callable, Sequence
 from functools import partial
 from contextlib import AsyncExitStack
@@ -56,14 +58,15 @@ from bot.issuance.venue import Issuance
 from bot.chain.profile import Profile, PythRef, load_profiles
 from bot.storage.orders import OrderRows
 from bot.trading.desks import Desks
-from bot.delivery.schedule import Schedule
+from bot.delivery.schedule import LocalSchedule, Schedule
+from bot.delivery.schedule.durable import NAME_INDEX, DurableSchedule
 from bot.services import Services
 from bot.storage.announcements import AnnouncementRows
 from bot.storage.connected import ConnectedAddressRows, ConnectLinkRows, SigningLinkRows
 from bot.storage.cooldowns import CooldownWatchRows
 from bot.storage.dca import DcaPlanRows
 from bot.storage.db import Database
-from bot.jobs.engine import Jobs
+from bot.jobs.engine import Jobs, cancelled, stalled_seconds
 from bot.storage.deletions import PendingDeletionRows
 from bot.storage.private import private_dir
 from bot.storage.intents import IntentRows
@@ -116,6 +119,7 @@ class App:
     schedule: Schedule | None = None  # timed jobs (the daily points snapshot); started with the front ends
     ops: OpsServer | None = None  # /metrics, /healthz, /readyz on 127.0.0.1:INDEXBOT_METRICS_PORT, when set
     jobs: Jobs | None = None  # the fleet's job engine (procrastinate) on PostgreSQL; None on the embedded SQLite
+    worker: asyncio.Task[None] | None = None  # this process's run of the engine's jobs (`start_schedule(work=True)`)
     # what was opened while building (chains and head trackers, every companion's too; the database, the
     # outbox, the web pages), closed last-opened first by `stop`
     resources: AsyncExitStack = field(default_factory=AsyncExitStack)
@@ -234,7 +238,9 @@ class App:
         balances = BalanceReader(profile, chain, market)
         front_ends = FrontEnds({"discord": config.discord_invite_url} if config.discord_invite_url else {})  # attached at their start
         points = _points(config, db, chain, market, profile, front_ends, clock)
-        schedule = Schedule(points.snapshot, config.points.snapshot_at)
+        if config.failpoint:
+            points.snapshot.fault = kill_at(config.failpoint)
+        schedule = _schedule(jobs, points.snapshot, config.points.snapshot_at)
         announcements = Announcements(AnnouncementRows(db, clock), outbox, schedule, config.announce,  # a source and a rebuild
                                       front_ends=front_ends)
         cooldowns = CooldownAlerts(CooldownWatchRows(db), chain, profile, outbox, schedule)
@@ -249,6 +255,7 @@ class App:
         digests = Digests(points, alert_settings, outbox, schedule)
         schedule.rebuild(digests.rebuild)
         schedule.after_snapshot(digests.after_snapshot)
+        schedule.calls(cooldowns.fire, announcements.send_due, dca.run, digests.send)  # jobs other processes put
         schedule.rebuild(partial(Housekeeping(buttons, PurgeRows(db), config.retention).plan, schedule))  # purge:rows
         services = Services(
             profile, market, users, catalogs, config.limits,
@@ -302,17 +309,24 @@ class App:
             await reconcile(desk, partial(desks.owns, desk))
         await self.services.issuance.orders.sweep()  # rows a crash kept from being made; the watch job does the rest
 
-    async def start_schedule(self) -> None:
+    async def start_schedule(self, work: bool = True) -> None:
         """Re-create the timed jobs from the database and start them (`indexbot run` and `chat` do, once their
-        front ends are up; a one-off command does not)."""
+        front ends are up; a one-off command does not). On PostgreSQL, `work` also runs the engine's jobs in this
+        process (the worker role), until `stop`."""
         if self.schedule is not None:
             await self.schedule.start_all()
+        if work and self.jobs is not None and self.worker is None:
+            self.worker = asyncio.create_task(self.jobs.work(), name="jobs-worker")
+            self.worker.add_done_callback(_worker_ended)
 
     @property
     def outbox(self) -> Outbox:
         return self.notices.outbox
 
     async def stop(self) -> None:
+        worker, self.worker = self.worker, None
+        if worker is not None and not worker.done():
+            await cancelled(worker)  # running jobs get a moment to finish (bot.jobs.engine)
         if self.schedule is not None:
             await self.schedule.stop()
         await self.services.desks.stop()
@@ -333,10 +347,10 @@ async def _jobs(config: Config, db: Database, opened: AsyncExitStack) -> Jobs | 
     """The job engine on PostgreSQL, its schema applied (bot.jobs.engine); none on SQLite (one process)."""
     if db.dialect != "postgresql":
         return None
-    jobs = Jobs(str(config.database_where))
+    jobs = Jobs(str(config.database_where), stalled=stalled_seconds())
     await jobs.open()
     opened.push_async_callback(jobs.close)
-    await jobs.ensure_schema()
+    await jobs.ensure_schema(NAME_INDEX)  # the durable schedule's lookups by name
     return jobs
 
 
@@ -348,6 +362,19 @@ def _trade_follow_ups(jobs: Jobs, db: Database, desks: Desks, outbox: Outbox, op
     follow_ups = TradeFollowUps(jobs, owners, desks, outbox)
     follow_ups.register()
     return follow_ups
+
+
+def _worker_ended(task: asyncio.Task[None]) -> None:
+    """A worker that stopped by itself (its database gone for good) is said loudly: this process runs no jobs now."""
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("jobs: the worker stopped; this process runs no jobs until restarted", exc_info=task.exception())
+
+
+def _schedule(jobs: Jobs | None, snapshot: Snapshotter, snapshot_at: dt_time) -> Schedule:
+    """The timed jobs on the fleet's engine (procrastinate) on PostgreSQL, on APScheduler in this process on SQLite."""
+    if jobs is not None:
+        return DurableSchedule(jobs, snapshot, snapshot_at)
+    return LocalSchedule(snapshot, snapshot_at)
 
 
 def kind_registry() -> KindRegistry:

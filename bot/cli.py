@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from bot.app import App
 
 log = logging.getLogger("indexbot")
-JOBS_AT_ONCE = 32  # jobs one worker process runs at once: updates of different chats, timed jobs (a quote waits on the node)
 CONNECT_BACKOFF = (1.0, 60.0)  # seconds: the first wait before connecting to a platform again, and the longest
 
 
@@ -95,49 +94,41 @@ def _discord(config: Config, app: App, roles: frozenset[str]) -> Frontend:
     return front
 
 
-def _work(app: App, roles: frozenset[str]) -> asyncio.Task[None] | None:
-    """In a fleet's worker role, the job engine's worker (the jobs its front ends and services registered)."""
-    if app.jobs is None or "worker" not in roles:
-        return None
-    return asyncio.create_task(app.jobs.work(concurrency=JOBS_AT_ONCE), name="jobs-worker")
-
-
 async def _run(config: Config, roles: frozenset[str] = ALL_ROLES) -> int:
     from bot.app import App
 
-    if not config.telegram_token and not config.discord_token:
+    refusal = _roles_refusal(config, roles)
+    if refusal is not None:
+        print(f"indexbot run: {refusal}", file=sys.stderr)
+        return 2
+    platforms = roles != WORKER_ONLY  # a worker alone runs jobs: no platform connection, so no token needed
+    if platforms and not config.telegram_token and not config.discord_token:
         print("indexbot run: set TELEGRAM_BOT_TOKEN and/or DISCORD_BOT_TOKEN (or use `indexbot chat`).", file=sys.stderr)
         return 2
     app = await App.start(config)
     frontends: list[Frontend] = []
-    work: asyncio.Task[None] | None = None
     stop_sending: Callable[[], Awaitable[None]] = _nothing
     try:
-        if config.telegram_token:
+        if platforms and config.telegram_token:
             from bot.frontends.adapters.telegram import TelegramFrontend
 
             frontends.append(TelegramFrontend(app, config.telegram_token.reveal(), config.telegram_api_url,
                                               limits=config.telegram, **_telegram_updates(app, roles)))
-        if config.discord_token:
+        if platforms and config.discord_token:
             frontends.append(_discord(config, app, roles))
         for frontend in frontends:
             await _connect(frontend)
         stop_sending = await _send_outbox(app, frontends, roles)
         await app.reconcile()  # unfinished trades of a previous run, told through the attached front ends
-        await app.start_schedule()
-        work = _work(app, roles)
+        await _start_jobs(app, roles)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        log.info("running: %s on %s", ", ".join(f.name for f in frontends), app.profile.name)
+        log.info("running: %s on %s", ", ".join([f.name for f in frontends] + sorted(roles & {"worker"})), app.profile.name)
         await stop.wait()
     finally:
         await stop_sending()
-        if work is not None:
-            from bot.jobs.engine import cancelled
-
-            await cancelled(work)  # procrastinate stops gracefully: the running jobs finish first
         for frontend in reversed(frontends):
             await app.notices.detach(frontend)  # the outbox lets what is on the wire finish first
             await frontend.stop()
@@ -188,6 +179,27 @@ async def _send_outbox(app: App, frontends: list[Frontend], roles: frozenset[str
             await election.stop()
 
     return stop
+
+
+WORKER_ONLY = frozenset({"worker"})
+
+
+def _roles_refusal(config: Config, roles: frozenset[str]) -> str | None:
+    """Why this database cannot run these roles: on SQLite (the embedded default) only `all`, since there is no job
+    engine to share work through; None when it can."""
+    from bot.roles import ALL
+    from bot.storage.db import database_url
+
+    if roles == ALL or database_url(config.database_where).get_backend_name() == "postgresql":
+        return None
+    return ("--role " + ",".join(sorted(roles)) + " needs PostgreSQL (INDEXBOT_DATABASE_URL=postgresql://...): the "
+            "embedded SQLite database has no job engine to share work between processes; use --role all")
+
+
+async def _start_jobs(app: App, roles: frozenset[str]) -> None:
+    """Timed jobs re-created (every role: a `put` of a job that waits already changes nothing), and on PostgreSQL, in
+    the worker role, the engine's jobs run in this process alongside, until `app.stop` cancels them."""
+    await app.start_schedule(work="worker" in roles)
 
 
 async def _points_snapshot(config: Config, day: date | None) -> int:

@@ -22,7 +22,7 @@ from bot.app import App
 from bot.core.messages import Msg, When
 from bot.core.request import Request, Standing, split_command
 from bot.core.router import Outcome
-from bot.delivery.schedule import Schedule
+from bot.delivery.schedule import LocalSchedule as Schedule  # the embedded default's, with no database of its own
 from conftest import make_config
 from devnet.harness import Devnet
 from auxil.trading import Recorder

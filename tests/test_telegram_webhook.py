@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from bot.app import App
-from bot.cli import _telegram_updates, _work_telegram_updates
+from bot.cli import _telegram_updates
 from bot.config import ConfigError, Secret, load_config
 from bot.delivery.housekeeping import DAY, Housekeeping, Retention
 from bot.frontends.adapters.telegram import TelegramFrontend
@@ -241,7 +241,7 @@ async def front_end(app: App, emulator: BotApiEmulator) -> AsyncIterator[Telegra
     front = TelegramFrontend(app, emulator.token, emulator.url, limits=JOURNEY_LIMITS, **_telegram_updates(app, ALL))
     await front.start()
     app.notices.attach(front)
-    worker = _work_telegram_updates(app, ALL)
+    worker = asyncio.create_task(app.jobs.work()) if app.jobs is not None else None  # the worker role's engine
     try:
         yield front
     finally:

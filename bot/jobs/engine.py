@@ -17,19 +17,44 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
 import procrastinate
-from procrastinate.exceptions import AlreadyEnqueued
+import psycopg
+from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 from sqlalchemy.engine import make_url
 
 from bot.storage.migrate import LOCK_KEY
 
 log = logging.getLogger(__name__)
 
+AT_ONCE = 32  # jobs one worker process runs at once: updates of different chats, timed jobs (a quote waits on the node)
 STALLED_SECONDS = 30.0  # a worker without a heartbeat for this long is dead: its jobs are retried
+# Fault tests and drills only: a shorter wait before a dead worker's jobs are retried (seconds), so a test need not
+# wait 30 s; a production fleet leaves it unset (too short a value retries the jobs of a worker that is merely busy).
+STALLED_ENV = "INDEXBOT_JOBS_STALLED_SECONDS"
+KEEP_FINISHED_HOURS = 24  # finished jobs kept this long (a stalled run retried later still sees its successor), then deleted
+SHUTDOWN_GRACE_SECONDS = 10.0  # at stop, running jobs get this long to finish
+# A job deferred for later is not announced when its time comes: idle workers look this often (a timed job runs
+# within this much of its time; each look is one indexed query per worker)
+POLL_SECONDS = 0.5
+
+
+def stalled_seconds() -> float:
+    """STALLED_SECONDS, or the fault tests' INDEXBOT_JOBS_STALLED_SECONDS."""
+    text = os.environ.get(STALLED_ENV, "").strip()
+    try:
+        value = float(text) if text else STALLED_SECONDS
+    except ValueError:
+        raise ValueError(f"{STALLED_ENV} must be a number of seconds, got {text!r}") from None
+    if value <= 0:
+        raise ValueError(f"{STALLED_ENV} must be above 0, got {text!r}")
+    return value
 
 
 def conninfo(database_url: str) -> str:
@@ -41,12 +66,12 @@ def conninfo(database_url: str) -> str:
 class Jobs:
     """procrastinate's app for one process: open it, register tasks, defer jobs, run a worker."""
 
-    def __init__(self, database_url: str, *, pool_size: int = 4, stalled_seconds: float = STALLED_SECONDS) -> None:
-        """`stalled_seconds`: how long a worker may go without a heartbeat before its jobs count as stalled
-        (`retry_stalled`); fault tests shorten it."""
-        self.stalled_seconds = stalled_seconds
-        connector = procrastinate.PsycopgConnector(conninfo=conninfo(database_url), min_size=1, max_size=pool_size)
+    def __init__(self, database_url: str, *, pool_size: int = 4, stalled: float = STALLED_SECONDS) -> None:
+        self.conninfo = conninfo(database_url)  # libpq's form, with its password: never logged
+        logging.getLogger("psycopg.pool").setLevel(logging.WARNING)  # a line per connection borrowed, at INFO
+        connector = procrastinate.PsycopgConnector(conninfo=self.conninfo, min_size=1, max_size=pool_size)
         self.app = procrastinate.App(connector=connector)
+        self.stalled = stalled
         self._opened = False
 
     async def open(self) -> None:
@@ -59,9 +84,10 @@ class Jobs:
             self._opened = False
             await self.app.close_async()
 
-    async def ensure_schema(self) -> None:
+    async def ensure_schema(self, *extra: str) -> None:
         """Apply procrastinate's schema to a database that has none, once however many processes start together:
-        under the migrations' advisory lock (bot.storage.migrate), in one transaction."""
+        under the migrations' advisory lock (bot.storage.migrate), in one transaction; then the `extra` statements
+        (idempotent: `CREATE INDEX IF NOT EXISTS`) of what the bot keeps in procrastinate's tables."""
         schema = self.app.schema_manager.get_schema()
         async with self.app.connector.pool.connection() as conn:  # type: ignore[attr-defined]
             async with conn.transaction():
@@ -71,6 +97,8 @@ class Jobs:
                 if row is not None and not row[0]:
                     log.info("jobs: applying procrastinate's schema")
                     await conn.execute(schema)
+                for statement in extra:
+                    await conn.execute(statement)
 
     def task(self, name: str, run: Callable[..., Awaitable[Any]], **options: Any) -> None:
         """Register `run(**kwargs)` as task `name` (JSON keyword arguments), e.g. `retry=`, `queue=`."""
@@ -87,23 +115,57 @@ class Jobs:
         except AlreadyEnqueued:
             return None
 
-    async def work(self, *, concurrency: int = 8, queues: list[str] | None = None, name: str | None = None) -> None:
-        """Run the jobs of `queues` (all: None) until cancelled; jobs of a worker that died are retried."""
+    def connection(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        """A connection of procrastinate's pool, for a statement that must share a transaction with its tables."""
+        return self.app.connector.pool.connection()  # type: ignore[attr-defined, no-any-return]
+
+    async def work(self, *, concurrency: int = AT_ONCE, queues: list[str] | None = None, name: str | None = None) -> None:
+        """Run the jobs of `queues` (all: None) until cancelled; beside it, every `stalled / 2` seconds, the jobs of
+        workers that died are retried (`retry_stalled`), and finished jobs older than a day are deleted."""
         options: dict[str, Any] = {"queues": queues} if queues is not None else {}
         if name is not None:
             options["name"] = name
-        await self.app.run_worker_async(
-            concurrency=concurrency, install_signal_handlers=False, stalled_worker_timeout=self.stalled_seconds,
-            update_heartbeat_interval=self.stalled_seconds / 3, **options,
-        )
+        upkeep = asyncio.create_task(self._upkeep())
+        try:
+            await self.app.run_worker_async(
+                concurrency=concurrency, install_signal_handlers=False, stalled_worker_timeout=self.stalled,
+                update_heartbeat_interval=self.stalled / 3, shutdown_graceful_timeout=SHUTDOWN_GRACE_SECONDS,
+                fetch_job_polling_interval=POLL_SECONDS,
+                **options,
+            )
+        finally:
+            await cancelled(upkeep)
+
+    async def _upkeep(self) -> None:
+        pruned_at = 0.0
+        while True:
+            await asyncio.sleep(self.stalled / 2)
+            try:
+                retried = await self.retry_stalled()
+                if retried:
+                    log.warning("jobs: %d job(s) of a worker that stopped answering retried", retried)
+                if time.monotonic() - pruned_at > 3600:
+                    pruned_at = time.monotonic()
+                    await self.app.job_manager.delete_old_jobs(KEEP_FINISHED_HOURS, include_cancelled=True)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database away for a moment: the next round tries again
+                log.exception("jobs: stalled jobs could not be retried")
 
     async def retry_stalled(self) -> int:
-        """Put the jobs of dead workers back to 'todo' (procrastinate's documented recipe); how many."""
-        stalled = list(await self.app.job_manager.get_stalled_jobs(seconds_since_heartbeat=self.stalled_seconds))
+        """Put the jobs of dead workers back to 'todo' (procrastinate's documented recipe); how many. Every worker
+        runs it: a job another worker retried first is skipped."""
+        manager = self.app.job_manager
+        stalled = list(await manager.get_stalled_jobs(seconds_since_heartbeat=self.stalled))
+        retried = 0
         for job in stalled:
             assert job.id is not None
-            await self.app.job_manager.retry_job(job)
-        return len(stalled)
+            try:
+                await manager.retry_job(job)
+                retried += 1
+            except (ConnectorException, psycopg.Error):  # retried by another worker meanwhile: no longer 'doing'
+                log.debug("jobs: stalled job %s was retried elsewhere", job.id)
+        return retried
 
 
 async def cancelled(task: asyncio.Task[Any]) -> None:

@@ -22,7 +22,7 @@ An address linked to two users (the same key imported twice) counts once, for th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import ROUND_FLOOR, Decimal
@@ -76,6 +76,7 @@ class Snapshotter:
         self._clock = clock
         self._prices = prices
         self._slots = self._layout()
+        self.fault: Callable[[str], Awaitable[None]] | None = None  # fault tests: bot.trading.failpoints
 
     def _layout(self) -> list[_Slot]:
         slots = [_Slot(r.symbol, "held", r.token.address, r.token.decimals) for r in self._profile.indexes]
@@ -199,6 +200,8 @@ class Snapshotter:
                         rows.append(Holding(user, address, index, "locked", _e4(per_unit * units / E4)))
             if await self._rows.store_batch(d, day_row.next_wallet, batch[-1].id + 1, rows):
                 read += len(batch)  # else another run stored this batch first: go on from where it got
+                if self.fault is not None:
+                    await self.fault("snapshot_after_batch")
 
 
 def _e4(usd: Decimal) -> int:

@@ -1,8 +1,9 @@
 """Failpoints: stop the process dead at a named point of the pipeline, to prove recovery for real.
 
 `INDEXBOT_FAILPOINT=after_broadcast` makes the bot SIGKILL itself right after a transaction reaches the node
-and before that is recorded; `after_store` right after the signed transactions are stored. Nothing else
-changes. Off unless the variable is set; meant for fault tests and drills, never for a production bot.
+and before that is recorded; `after_store` right after the signed transactions are stored;
+`snapshot_after_batch` in the daily points snapshot, right after a batch of wallets was read and stored (before
+the rest and before the day is credited). Nothing else changes. Off unless the variable is set; meant for fault tests and drills, never for a production bot.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import signal
 
 from bot.trading.status import FaultHook
 
-POINTS = ("after_store", "after_broadcast")
+POINTS = ("after_store", "after_broadcast", "snapshot_after_batch")
 log = logging.getLogger(__name__)
 
 

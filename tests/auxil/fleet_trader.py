@@ -73,7 +73,7 @@ async def main() -> None:
     config = load_config()
     app = await App.start(config)
     assert app.jobs is not None, "a fleet runs on PostgreSQL (INDEXBOT_DATABASE_URL)"
-    app.jobs.stalled_seconds = STALLED_SECONDS
+    app.jobs.stalled = STALLED_SECONDS
     follow_ups = app.services.desks.home.ownership
     assert isinstance(follow_ups, TradeFollowUps)
     follow_ups.recheck_seconds = RECHECK_SECONDS
