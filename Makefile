@@ -7,7 +7,7 @@ CHROMIUM := /usr/bin/chromium
 # time is spent waiting (on anvil, a subprocess's start-up, a rate limit), so a third process fills the gaps.
 TEST_WORKERS ?= 3
 
-.PHONY: run test install bench clean chromium audit lock
+.PHONY: run test install bench clean chromium caddy audit lock
 
 run: install
 	$(BIN)/indexbot chat
@@ -23,7 +23,7 @@ PG_JOURNEYS := tests/test_trading.py tests/test_trading_faults.py tests/test_non
 	tests/test_points_journey.py tests/test_outbox.py tests/test_console.py tests/test_telegram.py \
 	tests/test_chainbind.py tests/test_key_rotation.py
 
-test: install chromium
+test: install chromium caddy
 	$(BIN)/lint-imports --config pyproject.toml
 	$(BIN)/mypy
 	export INDEXBOT_TEST_DATABASE_URL=$$(scripts/test-postgres) && \
@@ -57,6 +57,13 @@ chromium:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "make: $(CHROMIUM) is missing and this is not root on Debian: the browser test will be skipped" >&2; fi
+
+# Caddy, the TLS reverse proxy of docs/deploy.md, whose configuration (deploy/Caddyfile) the page's test checks.
+caddy:
+	@if command -v caddy >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq caddy >/dev/null; \
+	else echo "make: caddy is missing and this is not root on Debian: tests/test_deploy_doc.py will fail" >&2; fi
 
 # Every package (the test extra, pip and setuptools included) from requirements.lock, each checked against its
 # hashes; then the project itself, built by the locked setuptools (no build isolation: nothing unhashed fetched).

@@ -101,20 +101,21 @@ async def _run(config: Config, roles: frozenset[str] = ALL_ROLES) -> int:
     if refusal is not None:
         print(f"indexbot run: {refusal}", file=sys.stderr)
         return 2
-    platforms = roles != WORKER_ONLY  # a worker alone runs jobs: no platform connection, so no token needed
-    if platforms and not config.telegram_token and not config.discord_token:
+    # a worker alone may run timed jobs only, without a platform; with a token it also handles that platform's updates
+    # and interactions (its front end connects to send, and receives nothing itself)
+    if roles != WORKER_ONLY and not config.telegram_token and not config.discord_token:
         print("indexbot run: set TELEGRAM_BOT_TOKEN and/or DISCORD_BOT_TOKEN (or use `indexbot chat`).", file=sys.stderr)
         return 2
     app = await App.start(config)
     frontends: list[Frontend] = []
     stop_sending: Callable[[], Awaitable[None]] = _nothing
     try:
-        if platforms and config.telegram_token:
+        if config.telegram_token:
             from bot.frontends.adapters.telegram import TelegramFrontend
 
             frontends.append(TelegramFrontend(app, config.telegram_token.reveal(), config.telegram_api_url,
                                               limits=config.telegram, **_telegram_updates(app, roles)))
-        if platforms and config.discord_token:
+        if config.discord_token:
             frontends.append(_discord(config, app, roles))
         for frontend in frontends:
             await _connect(frontend)

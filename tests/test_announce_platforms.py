@@ -13,7 +13,8 @@ from typing import Any
 import discord
 import pytest
 
-from bot.frontends.adapters.discord import DiscordFrontend, DiscordMarkup
+from bot.frontends.adapters.discord import DiscordFrontend
+from bot.frontends.adapters.discord_render import DiscordMarkup
 from bot.frontends.adapters.telegram import TelegramFrontend
 from bot.delivery.announce.config import AnnounceConfig
 from bot.app import App

@@ -20,7 +20,8 @@ from sqlalchemy.engine import make_url
 from bot.storage.db import Database
 from bot.storage.schema import dca_plans, users
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "deploy.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "deploy.md"
 BLOCK = re.compile(r"^```sh( settings)?\n(.*?)^```$", re.S | re.M)
 
 
@@ -34,10 +35,10 @@ def blocks() -> tuple[str, list[str]]:
 
 def test_the_page_has_its_commands() -> None:
     settings, steps = blocks()
-    assert "export PGHOST=" in settings and "INDEXBOT_HOME=" in settings
+    assert "export PGHOST=" in settings and "INDEXBOT_HOME=" in settings and "CHECKOUT=" in settings
     joined = "\n".join(steps)
     for command in ("createdb", "indexbot config", "indexbot db copy --to", "indexbot db backup --to", "pg_dump",
-                    "pg_restore"):
+                    "pg_restore", "caddy adapt"):
         assert command in joined, command
 
 
@@ -48,7 +49,7 @@ async def test_every_command_of_the_page_runs_and_does_what_it_says(tmp_path: Pa
     await installation(home / "indexbot.sqlite3")  # the installation being moved
     settings, steps = blocks()
     ours = (f"export PGHOST={server.host} PGPORT={server.port or 5432} PGUSER={server.username}\n"
-            f"export DB={db_name}\nexport INDEXBOT_HOME={home}\n")
+            f"export DB={db_name}\nexport INDEXBOT_HOME={home}\nexport CHECKOUT={ROOT}\n")
     env = environment(home)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # indexbot, as installed
     script = "set -euo pipefail\n" + ours + "\n".join(steps)

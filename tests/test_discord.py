@@ -23,7 +23,8 @@ import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
-from bot.frontends.adapters.discord import DiscordFrontend, DiscordMarkup, chunks
+from bot.frontends.adapters.discord import DiscordFrontend
+from bot.frontends.adapters.discord_render import DiscordMarkup, chunks
 from bot.frontends.adapters.discord_commands import CatalogTranslator, build_command, ordered_args
 from bot.app import App
 from bot.core.messages import Button, Msg, Rendered, RenderedButton, Reply

@@ -30,7 +30,8 @@ from bot.config import ConfigError, DiscordShards, Secret, load_config
 from bot.core.request import Request
 from bot.logs import cap
 from bot.core.router import Outcome
-from bot.frontends.adapters.discord import MARKUP, DiscordFrontend, ShardedIndexClient, make_client
+from bot.frontends.adapters.discord import DiscordFrontend, ShardedIndexClient, make_client
+from bot.frontends.adapters.discord_render import MARKUP
 from bot.core.messages import Rendered, RenderedButton
 from bot.frontends.adapters.discord_handover import TASK, Finisher, answer, chat_lock
 from bot.jobs.engine import cancelled

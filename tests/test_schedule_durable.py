@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+from auxil.clock import Clock
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -28,14 +29,6 @@ from bot.delivery.schedule.triggers import from_json, to_json
 from bot.jobs.engine import Jobs, cancelled
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> float:
-        return self.at.timestamp()
 
 
 class Recorder:
@@ -189,7 +182,7 @@ async def test_the_same_put_again_keeps_the_waiting_job(schedule: DurableSchedul
     recorder = Recorder()
     schedule.put("every", IntervalTrigger(minutes=5, start_date=T0), recorder.tick)
     (first,) = waiting(jobs, "every")
-    clock.at = T0 + timedelta(minutes=2)  # a second worker starting later makes its trigger later
+    clock.now = (T0 + timedelta(minutes=2)).timestamp()  # a second worker starting later makes its trigger later
     schedule.put("every", IntervalTrigger(minutes=5, start_date=T0 + timedelta(minutes=2)), recorder.tick)
     assert waiting(jobs, "every") == [first] and len(rows(jobs, "every")) == 1  # kept, not replaced by itself
     schedule.put("every", IntervalTrigger(minutes=7, start_date=T0), recorder.tick)
@@ -275,7 +268,7 @@ async def test_a_recurring_run_defers_its_next_once(schedule: DurableSchedule, j
     recorder = Recorder()
     schedule.put("every", IntervalTrigger(minutes=5, start_date=T0), recorder.tick, 3)
     (first,) = waiting(jobs, "every")
-    clock.at = T0 + timedelta(minutes=5, seconds=1)
+    clock.now = (T0 + timedelta(minutes=5, seconds=1)).timestamp()
     await run_job(schedule, jobs, first)
     assert recorder.calls == [(3,)]
     (second,) = waiting(jobs, "every")
@@ -285,7 +278,7 @@ async def test_a_recurring_run_defers_its_next_once(schedule: DurableSchedule, j
     await run_job(schedule, jobs, first)  # the same run again (a dead worker's job, retried): no second next
     assert waiting(jobs, "every") == [second] and len(recorder.calls) == 2
 
-    clock.at = T0 + timedelta(minutes=31)  # late (no worker for a while): one run, the missed ones coalesced
+    clock.now = (T0 + timedelta(minutes=31)).timestamp()  # late (no worker for a while): one run, the missed ones coalesced
     await run_job(schedule, jobs, second)
     assert schedule.when("every") == T0 + timedelta(minutes=35) and len(waiting(jobs, "every")) == 1
 
@@ -296,7 +289,7 @@ async def test_a_replaced_or_removed_chain_defers_nothing(schedule: DurableSched
     (old,) = waiting(jobs, "every")
     schedule.put("every", IntervalTrigger(minutes=7, start_date=T0), recorder.tick)  # replaced: the old one cancelled
     (new,) = waiting(jobs, "every")
-    clock.at = T0 + timedelta(minutes=5)
+    clock.now = (T0 + timedelta(minutes=5)).timestamp()
     await run_job(schedule, jobs, old)  # say it had been fetched just before: it runs, and defers nothing
     assert waiting(jobs, "every") == [new]
 
@@ -325,7 +318,7 @@ async def test_a_run_missed_within_its_grace_still_runs_once(schedule: DurableSc
     recorder = Recorder()
     schedule.put("once", T0, recorder.tick, 5, grace=grace)
     (job_id,) = waiting(jobs, "once")
-    clock.at = T0 + late
+    clock.now = (T0 + late).timestamp()
     with caplog.at_level(logging.WARNING, logger="bot.delivery.schedule"):
         await run_job(schedule, jobs, job_id)
     assert recorder.calls == [(5,)] * runs and waiting(jobs, "once") == []
@@ -362,7 +355,7 @@ async def test_an_unknown_call_is_retried_not_lost(jobs: Jobs, pg_empty_url: str
 
 async def test_a_real_worker_runs_a_recurring_job_and_remove_ends_it(schedule: DurableSchedule, jobs: Jobs,
                                                                      clock: Clock) -> None:
-    clock.at = datetime.now(UTC)
+    clock.now = datetime.now(UTC).timestamp()
     schedule._clock = lambda: datetime.now(UTC).timestamp()
     recorder = Recorder()
     seen: list[datetime] = []

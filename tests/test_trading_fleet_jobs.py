@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from auxil.trading import settled
@@ -26,6 +25,7 @@ from bot.trading.executor import Crash
 from bot.trading.intents import State
 from bot.trading.jobs import TASK, TradeFollowUps
 from devnet.harness import Devnet
+from auxil.postgres import pg_rows
 from auxil.trading import funded_user
 from conftest import make_config
 
@@ -37,11 +37,6 @@ async def pg_app(chain: Devnet, pg_url: str, tmp_path: Path) -> AsyncIterator[Ap
         yield bot
     finally:
         await bot.stop()
-
-
-def rows(pg_url: str, sql: str, *params: object) -> list[tuple[object, ...]]:
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
 
 
 def follow_ups(app: App) -> TradeFollowUps:
@@ -71,7 +66,7 @@ async def crashed_after_signing(app: App, pg_url: str) -> tuple[int, list[tuple[
     await other.close()
     intent = await desk.intents.get(intent_id)
     assert intent is not None and intent.state is State.SIGNED
-    stored = rows(pg_url, "SELECT nonce, tx_hash FROM intent_txs WHERE intent_id = %s ORDER BY id", intent_id)
+    stored = pg_rows(pg_url, "SELECT nonce, tx_hash FROM intent_txs WHERE intent_id = %s ORDER BY id", intent_id)
     assert len(stored) == 2  # approve and swap
     return intent_id, stored
 
@@ -83,20 +78,20 @@ async def run_jobs(app: App) -> None:
 
 
 def assert_finished_once(pg_url: str, intent_id: int, stored: list[tuple[object, ...]]) -> None:
-    assert rows(pg_url, "SELECT state FROM intents WHERE id = %s", intent_id) == [("mined",)]
-    after = rows(pg_url, "SELECT nonce, tx_hash, state FROM intent_txs WHERE intent_id = %s ORDER BY id", intent_id)
+    assert pg_rows(pg_url, "SELECT state FROM intents WHERE id = %s", intent_id) == [("mined",)]
+    after = pg_rows(pg_url, "SELECT nonce, tx_hash, state FROM intent_txs WHERE intent_id = %s ORDER BY id", intent_id)
     assert [(n, h) for n, h, _ in after] == stored and {s for _, _, s in after} == {"mined"}  # not re-signed
-    assert rows(pg_url, "SELECT dedupe FROM outbox") == [(f"trade:{intent_id}:mined",)]  # told once
+    assert pg_rows(pg_url, "SELECT dedupe FROM outbox") == [(f"trade:{intent_id}:mined",)]  # told once
 
 
 async def test_a_trade_deferred_twice_runs_once(pg_app: App, pg_url: str) -> None:
     intent_id, stored = await crashed_after_signing(pg_app, pg_url)
     assert await follow_ups(pg_app).defer(intent_id) is None  # its job from Confirm is waiting: refused
     assert await follow_ups(pg_app).defer(intent_id) is None
-    assert rows(pg_url, "SELECT status FROM procrastinate_jobs WHERE task_name = %s", TASK) == [("todo",)]
+    assert pg_rows(pg_url, "SELECT status FROM procrastinate_jobs WHERE task_name = %s", TASK) == [("todo",)]
 
     await run_jobs(pg_app)
-    assert rows(pg_url, "SELECT status FROM procrastinate_jobs WHERE task_name = %s", TASK) == [("succeeded",)]
+    assert pg_rows(pg_url, "SELECT status FROM procrastinate_jobs WHERE task_name = %s", TASK) == [("succeeded",)]
     assert_finished_once(pg_url, intent_id, stored)
 
     assert await follow_ups(pg_app).defer(intent_id) is not None  # a late one (a restart's sweep): nothing to do
@@ -112,11 +107,11 @@ async def test_a_stalled_trade_job_is_retried_and_reconciles(pg_app: App, pg_url
     dead = await manager.register_worker()  # a worker that takes the job, then dies
     job = await manager.fetch_job(queues=None, worker_id=dead)
     assert job is not None and job.task_name == TASK
-    rows(pg_url, "UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 hour' WHERE id = %s "
+    pg_rows(pg_url, "UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 hour' WHERE id = %s "
                  "RETURNING id", dead)
 
     await run_jobs(pg_app)  # the job is someone else's ("doing"): nothing runs
-    assert rows(pg_url, "SELECT state FROM intents WHERE id = %s", intent_id) == [("signed",)]
+    assert pg_rows(pg_url, "SELECT state FROM intents WHERE id = %s", intent_id) == [("signed",)]
 
     assert await jobs.retry_stalled() == 1
     await run_jobs(pg_app)
@@ -130,8 +125,8 @@ async def test_start_up_reconciliation_leaves_a_live_owners_trade_alone(pg_app: 
     await owner.take(intent_id)
     try:
         await pg_app.reconcile()
-        assert rows(pg_url, "SELECT state FROM intents WHERE id = %s", intent_id) == [("signed",)]
-        assert rows(pg_url, "SELECT state FROM intent_txs WHERE intent_id = %s", intent_id) == [("signed",)] * 2
+        assert pg_rows(pg_url, "SELECT state FROM intents WHERE id = %s", intent_id) == [("signed",)]
+        assert pg_rows(pg_url, "SELECT state FROM intent_txs WHERE intent_id = %s", intent_id) == [("signed",)] * 2
     finally:
         await owner.let_go(intent_id)
         await owner.close()

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-import psycopg
 import pytest
 from web3 import AsyncWeb3
 
 from bot.app import App
 from devnet.harness import Devnet
+from auxil.postgres import pg_rows
 from auxil.trading import funded_user
 from conftest import make_config
 
@@ -108,16 +108,11 @@ async def fleet(chain: Devnet, pg_url: str, tmp_path: Path) -> AsyncIterator[Fle
             await trader.stop()
 
 
-def rows(pg_url: str, sql: str, *params: object) -> list[tuple[object, ...]]:
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
-
-
 async def settled(pg_url: str, user_id: int, count: int, timeout: float = 120.0) -> dict[int, str]:
     """The user's intents once `count` of them are all past signing and sending: {id: state}."""
     deadline = time.monotonic() + timeout
     while True:
-        states = dict(rows(pg_url, "SELECT id, state FROM intents WHERE user_id = %s", user_id))
+        states = dict(pg_rows(pg_url, "SELECT id, state FROM intents WHERE user_id = %s", user_id))
         if len(states) == count and not {"confirmed", "signed", "sent"} & set(states.values()):
             return {int(k): str(v) for k, v in states.items()}  # type: ignore[call-overload]
         assert time.monotonic() < deadline, f"not settled in {timeout} s: {states}"
@@ -140,22 +135,22 @@ async def test_killed_holding_a_trade_after_signing_and_after_broadcast(fleet: F
     for done, victim in enumerate(victims):
         victim.tell("go")
         assert await asyncio.wait_for(victim.proc.wait(), 120) == -9  # SIGKILL at the failpoint: nothing cleaned up
-        ((intent_id, at_kill),) = rows(pg_url, "SELECT id, state FROM intents WHERE user_id = %s AND id > %s",
+        ((intent_id, at_kill),) = pg_rows(pg_url, "SELECT id, state FROM intents WHERE user_id = %s AND id > %s",
                                        fleet.user_id, done)
         assert at_kill == "signed"  # stored, not recorded as sent (after_broadcast: on the node already)
 
         assert (await settled(pg_url, fleet.user_id, done + 1))[intent_id] == "mined"
-        txs = rows(pg_url, "SELECT nonce, tx_hash, state FROM intent_txs WHERE intent_id = %s ORDER BY id", intent_id)
+        txs = pg_rows(pg_url, "SELECT nonce, tx_hash, state FROM intent_txs WHERE intent_id = %s ORDER BY id", intent_id)
         first = 2 * done
         assert [(n, s) for n, _, s in txs] == [(first, "mined"), (first + 1, "mined")]  # approve, swap: signed once
         assert await w3.eth.get_transaction_count(fleet.address) == first + 2  # one transaction per nonce, no more
         for _, tx_hash, _ in txs:
             assert (await w3.eth.get_transaction_receipt(str(tx_hash)))["status"] == 1  # the stored bytes, mined
         assert await usdc_of(w3, chain, fleet.address) == int((FUNDS - (done + 1) * AMOUNT) * 10**6)  # paid once
-        notices = rows(pg_url, "SELECT dedupe, kind, chat_id FROM outbox WHERE user_id = %s AND dedupe LIKE %s",
+        notices = pg_rows(pg_url, "SELECT dedupe, kind, chat_id FROM outbox WHERE user_id = %s AND dedupe LIKE %s",
                        fleet.user_id, f"trade:{intent_id}:%")
         assert notices == [(f"trade:{intent_id}:mined", "trade", "chat-u1")]  # told once
-    assert len(rows(pg_url, "SELECT id FROM outbox WHERE user_id = %s", fleet.user_id)) == 2  # nothing else said
+    assert len(pg_rows(pg_url, "SELECT id FROM outbox WHERE user_id = %s", fleet.user_id)) == 2  # nothing else said
     for helper in helpers:
         assert await helper.stop() == 0
 
@@ -173,14 +168,14 @@ async def test_fifty_trades_from_one_wallet_through_three_processes(fleet: Fleet
     states = await settled(pg_url, fleet.user_id, 50)
     assert set(states.values()) == {"mined"}
     assert sorted(int(a.split()[1]) for a in answers) == sorted(states)  # each trade one intent
-    live = rows(pg_url, "SELECT t.nonce FROM intent_txs t JOIN intents i ON i.id = t.intent_id "
+    live = pg_rows(pg_url, "SELECT t.nonce FROM intent_txs t JOIN intents i ON i.id = t.intent_id "
                         "WHERE i.user_id = %s AND t.state = 'mined' ORDER BY t.nonce", fleet.user_id)
     nonces = [int(n) for (n,) in live]  # type: ignore[call-overload]
     assert nonces == list(range(len(nonces))) and len(nonces) >= 50  # consecutive from 0: no gap, none twice
     assert await w3.eth.get_transaction_count(fleet.address) == len(nonces)  # all mined, nothing else sent
-    others = rows(pg_url, "SELECT count(*) FROM intent_txs t JOIN intents i ON i.id = t.intent_id "
+    others = pg_rows(pg_url, "SELECT count(*) FROM intent_txs t JOIN intents i ON i.id = t.intent_id "
                           "WHERE i.user_id = %s AND t.state <> 'mined'", fleet.user_id)
     assert others == [(0,)]  # nothing dropped, replaced or re-signed
-    assert rows(pg_url, "SELECT dedupe FROM outbox WHERE user_id = %s", fleet.user_id) == []  # no job took a live trade
+    assert pg_rows(pg_url, "SELECT dedupe FROM outbox WHERE user_id = %s", fleet.user_id) == []  # no job took a live trade
     for trader in traders:
         assert await trader.stop() == 0

@@ -335,3 +335,9 @@ def app_database(home: str) -> str:
 def drop_app_databases() -> None:
     while _APP_DATABASES:
         _APP_DATABASES.popitem()[1].drop()
+
+
+def pg_rows(pg_url: str, query: str, *params: object) -> list[tuple[object, ...]]:
+    """What `query` reads from the database at `pg_url` now, on a connection of its own (autocommit)."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        return conn.execute(query, params).fetchall()  # type: ignore[arg-type]

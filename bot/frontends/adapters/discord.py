@@ -34,7 +34,6 @@ import asyncio
 import io
 import json
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -48,7 +47,6 @@ import discord
 from discord import app_commands
 from discord.backoff import ExponentialBackoff
 from discord import PartialMessageable
-from discord.utils import escape_markdown, escape_mentions
 
 from bot.frontends.adapters.discord_commands import (
     Ask,
@@ -58,9 +56,9 @@ from bot.frontends.adapters.discord_commands import (
     interaction_request,
     message_request,
     slash_for,
-    valid_token,
 )
 from bot.frontends.adapters.discord_handover import Finisher, Handover
+from bot.frontends.adapters.discord_render import MARKUP, MAX_CONTENT, NO_MENTIONS, chunks, extras, view_of
 from bot.app import App
 from bot.config import DiscordShards
 from bot.core.delivery import Delivery, Leaving
@@ -76,9 +74,6 @@ from bot.metrics import INVALID_REQUESTS, RATE_LIMITED
 log = logging.getLogger(__name__)
 
 ANSWER_WITHIN = 2.0  # seconds to wait for the router before deferring; Discord allows 3
-MAX_CONTENT = 2000  # Discord's message length limit
-MAX_ROWS = 5  # Discord's limit of component rows per message
-NO_MENTIONS = discord.AllowedMentions.none()
 BACKOFF_BASE = 1.0  # seconds: the first wait after Discord refused "later" without saying how long; doubled each time
 BACKOFF_CAP = 600.0  # and never more than this (Discord's invalid-request window is 10 minutes)
 # Outbox requests in flight. discord.py waits out each route's bucket and the global limit (50/s) from Discord's
@@ -90,67 +85,10 @@ CANNOT_DM = 50007  # Discord's "Cannot send messages to this user": their DMs ar
 LOST_CHANNEL_SECONDS = 3600  # a server channel that refused the bot (403/404) is not tried again for this long
 
 
-_LINK = re.compile(r"(?<!<)\bhttps?://[^\s<>]+")
-
-
-class DiscordMarkup:
-    """Discord markdown: user text escaped (markdown and mentions), titles bold, code inline. A link is shown
-    as `<url>`, which Discord never embeds: its embed fetcher would open a signing or connect link before the
-    user does (links only ever enter a message as parameters, through here)."""
-
-    @staticmethod
-    def escape(text: str) -> str:
-        return _LINK.sub(lambda m: f"<{m.group(0)}>", escape_mentions(escape_markdown(text)))
-
-    @staticmethod
-    def style(kind: str, text: str) -> str:
-        if kind == "title":
-            return f"**{text}**"
-        if kind == "code":
-            return f"`{text}`"
-        return text
-
-
-MARKUP = DiscordMarkup()
-
-
 def default_intents() -> discord.Intents:
     intents = discord.Intents.default()
     intents.message_content = True  # privileged: needed for prefix commands only
     return intents
-
-
-def chunks(text: str, limit: int = MAX_CONTENT) -> list[str]:
-    """Split on line breaks into messages of at most `limit` characters; a longer line is cut."""
-    lines = [line[i : i + limit] for line in text.split("\n") for i in range(0, max(len(line), 1), limit)]
-    parts = [""]
-    for line in lines:
-        if parts[-1] and len(parts[-1]) + 1 + len(line) > limit:
-            parts.append(line)
-        else:
-            parts[-1] = f"{parts[-1]}\n{line}" if parts[-1] else line
-    return parts
-
-
-def view_of(rendered: Rendered) -> discord.ui.View | None:
-    """One `PressButton` per rendered button, row by row; buttons without a valid token are left out."""
-    view = discord.ui.View(timeout=None)
-    for row, buttons in enumerate(rendered.buttons[:MAX_ROWS]):
-        for button in buttons[:5]:
-            if valid_token(button.token):
-                view.add_item(PressButton(button.token, button.label, row=row))
-    return view if view.children else None
-
-
-def extras(rendered: Rendered) -> dict[str, Any]:
-    """The keyword arguments that carry a reply's buttons and image, present only when there are some."""
-    kw: dict[str, Any] = {"allowed_mentions": NO_MENTIONS}
-    view = view_of(rendered)
-    if view is not None:
-        kw["view"] = view
-    if rendered.image is not None:
-        kw["file"] = discord.File(io.BytesIO(rendered.image), filename="chart.png")
-    return kw
 
 
 def invalid_request_trace() -> aiohttp.TraceConfig:

@@ -30,6 +30,7 @@ from bot.app import App
 from bot.core.messages import Rendered
 from bot.core.router import Outcome
 from bot.frontends.adapters.discord_commands import Ask
+from bot.frontends.adapters.discord_render import NO_MENTIONS, chunks, extras, view_of
 from bot.i18n import Catalogs
 from bot.jobs.engine import Jobs
 from bot.storage.interactions import TOKEN_SECONDS, InteractionRows
@@ -114,8 +115,6 @@ async def answer(webhook: discord.Webhook, outcome: Outcome, *, pressed: bool, h
     """Answer a deferred interaction through its webhook, as `discord.reply` answers one in place: a press that
     asks for an edit edits the pressed message; a command's deferred "thinking…" becomes the first part of its
     answer; the rest follows up, ephemeral when the router says so or `hidden`."""
-    from bot.frontends.adapters.discord import NO_MENTIONS, chunks, extras, view_of
-
     rendered = outcome.rendered
     *head, last = chunks(rendered.text)
     if pressed and rendered.edit and not outcome.ephemeral and not head:
