@@ -106,7 +106,7 @@ async def _run(config: Config, roles: frozenset[str] = ALL_ROLES) -> int:
     if roles != WORKER_ONLY and not config.telegram_token and not config.discord_token:
         print("indexbot run: set TELEGRAM_BOT_TOKEN and/or DISCORD_BOT_TOKEN (or use `indexbot chat`).", file=sys.stderr)
         return 2
-    app = await App.start(config)
+    app = await App.start(_without_web(config) if "web" not in roles else config)
     frontends: list[Frontend] = []
     stop_sending: Callable[[], Awaitable[None]] = _nothing
     try:
@@ -183,6 +183,18 @@ async def _send_outbox(app: App, frontends: list[Frontend], roles: frozenset[str
 
 
 WORKER_ONLY = frozenset({"worker"})
+
+
+def _without_web(config: Config) -> Config:
+    """A process without the web role serves no pages on the operator's port (the fleet's web processes do, behind
+    the proxy): its pages, which nobody is sent to, listen on a free loopback port, so several processes of a machine
+    never compete for INDEXBOT_WEB_PORT. The links it writes still name INDEXBOT_PUBLIC_URL."""
+    from dataclasses import replace
+
+    if config.web.public_url is None:
+        log.warning("INDEXBOT_PUBLIC_URL is not set: connect and signing links this process writes name its own "
+                    "loopback port, which users cannot open; set it to the proxy's URL (docs/deploy.md)")
+    return replace(config, web=replace(config.web, host="127.0.0.1", port=0))
 
 
 def _roles_refusal(config: Config, roles: frozenset[str]) -> str | None:

@@ -34,3 +34,19 @@ def test_all_still_wants_a_token_and_a_worker_alone_does_not(tmp_path: Path, pg_
         assert out.returncode == 2 and "set TELEGRAM_BOT_TOKEN and/or DISCORD_BOT_TOKEN" in out.stderr, out.stderr
     worker = run(tmp_path, "--role", "worker", INDEXBOT_DATABASE_URL=pg_url, INDEXBOT_CHAIN="/nonexistent/profile.toml")
     assert "TELEGRAM_BOT_TOKEN" not in worker.stderr and worker.returncode != 0  # past the token check, to the chain
+
+
+@pytest.mark.parametrize(("roles", "serves"), [
+    ("all", True), ("web", True), ("web,worker", True), ("worker", False), ("sender", False), ("gateway,worker", False),
+])
+def test_only_the_web_role_takes_the_operators_web_port(tmp_path: Path, roles: str, serves: bool) -> None:
+    """Several processes of one machine (the systemd units) share one environment file: only a web process may
+    listen on INDEXBOT_WEB_HOST:INDEXBOT_WEB_PORT; the others take a free loopback port and say so when the links
+    they write would name it."""
+    from bot.cli import _roles, _without_web
+    from bot.config import WebSettings, load_config
+
+    config = load_config({"INDEXBOT_HOME": str(tmp_path), "INDEXBOT_WEB_HOST": "0.0.0.0", "INDEXBOT_WEB_PORT": "8101"})
+    used = config if "web" in _roles(roles) else _without_web(config)
+    assert (used.web == WebSettings(host="0.0.0.0", port=8101)) is serves
+    assert serves or (used.web.host, used.web.port) == ("127.0.0.1", 0)

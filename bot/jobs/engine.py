@@ -34,6 +34,10 @@ from bot.storage.migrate import LOCK_KEY
 log = logging.getLogger(__name__)
 
 AT_ONCE = 32  # jobs one worker process runs at once: updates of different chats, timed jobs (a quote waits on the node)
+# Connections of the engine's pool: each of the AT_ONCE running jobs borrows one to finish, the fetch loop one, every
+# webhook's defer one. At 4, two web+worker processes on bench/scale.py answered 36 updates/s (no faster than one);
+# at 16, 66 updates/s (the numbers: docs/benchmarks.md).
+POOL_SIZE = 16
 STALLED_SECONDS = 30.0  # a worker without a heartbeat for this long is dead: its jobs are retried
 # Fault tests and drills only: a shorter wait before a dead worker's jobs are retried (seconds), so a test need not
 # wait 30 s; a production fleet leaves it unset (too short a value retries the jobs of a worker that is merely busy).
@@ -66,7 +70,7 @@ def conninfo(database_url: str) -> str:
 class Jobs:
     """procrastinate's app for one process: open it, register tasks, defer jobs, run a worker."""
 
-    def __init__(self, database_url: str, *, pool_size: int = 4, stalled: float = STALLED_SECONDS) -> None:
+    def __init__(self, database_url: str, *, pool_size: int = POOL_SIZE, stalled: float = STALLED_SECONDS) -> None:
         self.conninfo = conninfo(database_url)  # libpq's form, with its password: never logged
         logging.getLogger("psycopg.pool").setLevel(logging.WARNING)  # a line per connection borrowed, at INFO
         connector = procrastinate.PsycopgConnector(conninfo=self.conninfo, min_size=1, max_size=pool_size)
