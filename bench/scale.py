@@ -23,7 +23,6 @@ import asyncio
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from devnet.harness import Devnet  # noqa: E402
 from quote import machine  # noqa: E402
 from telegram_emulator import BotApiEmulator  # noqa: E402
+from auxil.cli import free_ports  # noqa: E402
 from updates import replies  # noqa: E402
 
 INDEXBOT = str(Path(sys.executable).with_name("indexbot"))
@@ -48,17 +48,6 @@ LINE = "/quote MAG7.ssi {amount}"
 SECRET = "bench-webhook-secret"
 WARMUP = 20
 READY_SECONDS = 180.0
-
-
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 @asynccontextmanager

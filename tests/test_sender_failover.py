@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import signal
 import subprocess
 import sys
@@ -35,7 +34,7 @@ import aiohttp
 import psycopg
 import pytest
 
-from auxil.cli import environment
+from auxil.cli import environment, free_ports
 from bot.core.messages import Msg, Reply
 from bot.delivery.outbox import codec
 from bot.storage.db import Database
@@ -103,7 +102,7 @@ async def test_the_standby_takes_over_a_broadcast_when_the_active_sender_is_kill
     admin = await psycopg.AsyncConnection.connect(libpq_url(pg_url), autocommit=True)
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        ports = [free_port(), free_port()]
+        ports = free_ports(2)
         for n in range(2):
             home = tmp_path / f"sender{n}"
             home.mkdir()
@@ -196,12 +195,6 @@ async def test_the_standby_takes_over_a_broadcast_when_the_active_sender_is_kill
     assert set(delivered) - sent == arrived_unknown
     assert sum(delivered.values()) == len(sent) + len(arrived_unknown)
     assert len(unknown) <= SENDS_AT_ONCE
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def sender_active(port: int) -> int:

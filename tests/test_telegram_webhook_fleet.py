@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -25,7 +24,7 @@ from bot.storage.db import Database
 from bot.storage.schema import telegram_updates, users, wallets
 from devnet.harness import Devnet
 from telegram_emulator import BotApiEmulator, Call
-from auxil.cli import environment
+from auxil.cli import environment, free_ports
 
 pytestmark = pytest.mark.platform  # the emulator, started here; the processes are real
 
@@ -33,18 +32,6 @@ INDEXBOT = str(Path(sys.executable).with_name("indexbot"))
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "fleet-webhook_Secret-1"
 PROCESSES = 3
-
-
-def free_ports(n: int) -> list[int]:
-    """`n` ports free now (bound and released: each process then binds its own)."""
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 @pytest.fixture

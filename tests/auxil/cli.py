@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from decimal import Decimal
 from pathlib import Path
 
@@ -31,3 +32,15 @@ def number(pattern: str, text: str) -> Decimal:
     found = re.search(pattern, text)
     assert found, f"{pattern!r} not in:\n{text}"
     return Decimal(found.group(1).replace(",", ""))
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct loopback ports free now (bound together, then released: each process started after binds its own)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
