@@ -33,6 +33,7 @@ from bot.frontends.adapters.console import ConsoleFrontend
 from bot.frontends.adapters.discord import invalid_request_trace
 from bot.frontends.adapters.telegram_limits import TelegramRateLimiter
 from bot.frontends.web.ops import Ops, OpsServer, ops_routes
+from bot.jobs.engine import Jobs
 from bot.metrics import job_kind
 from bot.storage import stats
 from bot.storage.db import Database
@@ -218,6 +219,25 @@ async def test_stats_count_the_queued_outbox_and_intents_by_state(db: Database) 
     assert found.outbox == {("telegram", "pending"): 3, ("telegram", "sending"): 1, ("discord", "pending"): 1}
     assert found.outbox_lag == {"telegram": 30.0, "discord": 2.0}
     assert found.intents == {"quoted": 2, "mined": 1, "held": 1}
+    assert found.jobs == {}  # no job engine in this database (on PostgreSQL its schema comes with an App)
+
+
+async def test_the_job_engines_jobs_are_counted_by_queue_and_status(pg_url: str) -> None:
+    jobs = Jobs(pg_url)
+    await jobs.open()
+    db = await Database.open(pg_url)
+    try:
+        await jobs.ensure_schema()
+        for queue, n in (("telegram", 3), ("default", 1)):
+            for i in range(n):
+                assert await jobs.app.configure_task("t", queue=queue).defer_async(n=i) is not None
+        found = await stats.read(db, time.time)
+        assert found.jobs == {("telegram", "todo"): 3, ("default", "todo"): 1}
+        scraped = (await Ops(db, {}, None, time.time).scrape()).decode()
+        assert 'indexbot_engine_jobs{queue="telegram",status="todo"} 3.0' in scraped
+    finally:
+        await db.close()
+        await jobs.close()
 
 
 # -- the counters where the events happen ---------------------------------------------------------------------------

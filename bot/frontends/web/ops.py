@@ -109,7 +109,11 @@ class Ops:
                                         labels=["state"])
             for state, count in sorted(found.intents.items()):
                 intents.add_metric([state], count)
-            families += [queued, lag, intents]
+            engine = GaugeMetricFamily("indexbot_engine_jobs", "The job engine's jobs (PostgreSQL) by queue and "
+                                       "status: todo, doing, succeeded, failed, cancelled, aborted", labels=["queue", "status"])
+            for (queue, status), count in sorted(found.jobs.items()):
+                engine.add_metric([queue, status], count)
+            families += [queued, lag, intents, engine]
         head = GaugeMetricFamily("indexbot_chain_head", "The newest block each chain's head tracker saw",
                                  labels=["chain"])
         age = GaugeMetricFamily("indexbot_chain_head_age_seconds", "Seconds since the head tracker last heard the head",
