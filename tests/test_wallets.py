@@ -358,3 +358,15 @@ async def test_a_wallet_whose_master_key_is_not_loaded_is_refused_before_anythin
             await attempt
     row = await PinRows(db).get(uid)
     assert row is not None and row.failures == 0
+
+
+async def test_a_language_another_process_set_is_seen_at_the_next_message(db: Database, other: Database) -> None:
+    """Issue 17: in a fleet (PostgreSQL) `/lang` may be handled by one worker and the next message by another, which
+    saw the user before: it reads the row again instead of trusting what it remembers. On SQLite one process is the
+    only writer of its file, and a known user costs no round trip."""
+    here, there = UserRows(db), UserRows(other)
+    first = await here.seen("telegram", "4242", platform_locale="en")
+    await there.set_locale(first.id, "zh_CN")
+    again = await here.seen("telegram", "4242", platform_locale="en")
+    assert again.id == first.id
+    assert again.locale == ("zh_CN" if db.dialect == "postgresql" else None)

@@ -46,14 +46,16 @@ def _user(row: Row[Any]) -> UserRow:
 
 
 class UserRows:
-    """Users as the platforms identify them. Rows are remembered in memory by this process (the only
-    writer of its database), so a message from a known user costs no database round trip."""
-    # "The only writer" holds per process: several processes on one database are a later task of issue 17.
+    """Users as the platforms identify them. On SQLite (one process, the only writer of its database) rows are
+    remembered in memory, so a message from a known user costs no database round trip. On PostgreSQL other
+    processes of the fleet change the same rows (a `/lang` handled by another worker), so a known user's row is read
+    again, by its key (one short read instead of the upsert), and only the hourly refresh writes."""
 
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._clock = clock  # injected by the composition root (bot.app)
         self._known: dict[tuple[str, str], tuple[UserRow, float]] = {}
+        self._shared = db.dialect != "sqlite"  # other processes write these rows: what is remembered may be stale
         self._names_keyed = False  # key_leaderboard_names ran
 
     async def seen(
@@ -69,7 +71,14 @@ class UserRows:
         known = self._known.get((platform, platform_user_id))
         if (known is not None and now - known[1] < SEEN_REFRESH_SECONDS and known[0].platform_locale == platform_locale
                 and (dm_chat is None or known[0].dm_chat == dm_chat) and (reach is None or known[0].dm_chat is not None)):
-            return known[0]
+            if not self._shared:
+                return known[0]
+            row = await self._db.fetch_one(_USER_BY_ID, {"user": known[0].id})
+            fresh = _user(row) if row is not None else None
+            if (fresh is not None and fresh.platform_locale == platform_locale
+                    and (dm_chat is None or fresh.dm_chat == dm_chat) and (reach is None or fresh.dm_chat is not None)):
+                self._known[(platform, platform_user_id)] = (fresh, known[1])
+                return fresh
         # One upsert (INSERT ... ON CONFLICT DO UPDATE): atomic on both engines, so two processes seeing the same
         # new user at once make one row, and each change is applied to the row as it is when the update runs.
         changes: dict[str, Any] = {"last_seen_at": int(now), "platform_locale": platform_locale}
