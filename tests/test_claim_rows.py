@@ -10,6 +10,8 @@ import json
 from decimal import Decimal
 
 
+from sqlalchemy import select
+
 from bot.storage.connected import ConnectedAddressRows, ConnectLinkRows, SigningLinkRows
 from bot.storage.db import Database
 from bot.storage.dca import DcaPlanRows, NewPlan
@@ -76,6 +78,23 @@ async def test_two_links_used_at_once_leave_one_live_connected_wallet(db: Databa
     assert first is not None and first.used_at == NOW and first.nonce == "nonce-one"
     assert await ConnectedAddressRows(db, clock=lambda: NOW).remove(uid) == live
     assert await ConnectedAddressRows(db).remove(uid) is None and await ConnectedAddressRows(db).live(uid) is None
+
+
+async def test_plans_made_at_once_across_processes_never_pass_the_limit(db: Database, other: Database) -> None:
+    """Two chats or two workers making the user's last allowed plans at the same moment: the count and the insert
+    are one transaction under the user's row, so exactly the room left is used."""
+    uid = await user(db)
+    plan = NewPlan(uid, "MAG7.ssi", 25_000_000, "daily", 540, None, "UTC", "telegram", "42")
+    for _ in range(3):
+        assert await DcaPlanRows(db).create(plan, NOW, limit=5) is not None
+    # each pool's connections opened first, so the six transactions really overlap (a connection being opened would
+    # hold one back until the others were done)
+    await asyncio.gather(*(d.fetch_all(select(users.c.id)) for d in [db, other] * 3))
+    made = await asyncio.gather(*(DcaPlanRows(d).create(plan, NOW, limit=5) for d in [db, other] * 3))
+    assert sorted(m is not None for m in made) == [False] * 4 + [True] * 2
+    assert len(await DcaPlanRows(db).of_user(uid)) == 5
+    assert await DcaPlanRows(other).create(plan, NOW, limit=5) is None
+    assert await DcaPlanRows(other).create(plan, NOW) is not None  # no limit given: none applied
 
 
 async def test_a_dca_run_is_claimed_once_across_processes_and_only_while_active(db: Database, other: Database) -> None:

@@ -86,7 +86,10 @@ class Dca:
         units = to_base_units(usdc, self.usdc_decimals(ref.symbol))
         new = NewPlan(user_id, ref.symbol, units, cadence, at_minute, weekday if cadence == "weekly" else None, zone,
                       platform, chat_id)
-        plan = await self.plans.get(await self.plans.create(new, int(self.clock())))
+        made = await self.plans.create(new, int(self.clock()), limit=MAX_PLANS)  # the check above, again, atomically
+        if made is None:
+            raise UserError("dca.error.too_many", limit=MAX_PLANS)
+        plan = await self.plans.get(made)
         assert plan is not None
         self._put_job(plan)
         return plan

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, and_, case, literal, select, update
+from sqlalchemy import Row, and_, case, func, literal, select, update
 
 from bot.storage.db import Database
-from bot.storage.schema import dca_plans, dca_runs
+from bot.storage.schema import dca_plans, dca_runs, users
 
 _p, _r = dca_plans.c, dca_runs.c
 _PLAN_COLUMNS = (_p.id, _p.user_id, _p.token, _p.usdc_units, _p.cadence, _p.at_minute, _p.weekday, _p.zone, _p.platform,
@@ -64,9 +64,18 @@ class DcaPlanRows:
 
     # -- plans ---------------------------------------------------------------------------------------------
 
-    async def create(self, plan: NewPlan, now: int | None = None) -> int:
+    async def create(self, plan: NewPlan, now: int | None = None, *, limit: int | None = None) -> int | None:
+        """Store a new active plan; None when the user already has `limit` plans that are not cancelled. The count
+        and the insert are one transaction under the user's row lock (PostgreSQL; SQLite's one writer on its own), so
+        two plans made at once from two chats or two workers cannot pass the limit together."""
         p = plan
         async with self._db.transaction() as tx:
+            if limit is not None:
+                await tx.lock(select(users.c.id).where(users.c.id == p.user_id), key_share=True)
+                held = await tx.scalar(select(func.count()).select_from(dca_plans)
+                                       .where(_p.user_id == p.user_id, _p.state != "cancelled"))
+                if int(held or 0) >= limit:
+                    return None
             made = await tx.scalar(
                 tx.insert(dca_plans).values(
                     user_id=p.user_id, token=p.token, usdc_units=p.usdc_units, cadence=p.cadence, at_minute=p.at_minute,
