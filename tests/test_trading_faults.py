@@ -66,7 +66,8 @@ async def test_crash_around_broadcast_neither_loses_nor_repeats(chain: Devnet, t
         assert await settled(second, intent.id) is State.MINED
         assert await second.chain.nonce(address) == 2  # one approval, one swap: nothing repeated
         assert await token_balance(second, mag7.address, address) >= int(intent.params["quoted_out"]) * 995 // 1000
-        assert told.sent and told.sent[-1][2] == "quote-msg" and "Confirmed in block" in told.sent[-1][1], told.sent
+        sent = await told.wait_sent(1)
+        assert sent[-1][2] == "quote-msg" and "Confirmed in block" in sent[-1][1], sent
         await second.reconcile()  # a second start-up finds nothing left to do
         assert len(told.sent) == 1
     finally:

@@ -27,6 +27,15 @@ class Recorder:
         self.sent.append((chat_id, rendered.text, edit_ref))
         return edit_ref or f"m{len(self.sent)}"
 
+    async def wait_sent(self, count: int = 1, timeout: float = 15.0) -> list[tuple[str, str, str | None]]:
+        """What was sent once there are `count` messages (a notice goes through the outbox after the state it tells
+        of is stored: reading right after the state may come first); fails after `timeout` seconds."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.sent) < count:
+            assert asyncio.get_running_loop().time() < deadline, f"{len(self.sent)} of {count} messages sent: {self.sent}"
+            await asyncio.sleep(0.02)
+        return self.sent
+
 
 PIN = "739146"  # the PIN of every test user's custodial wallet (`custodial_user`)
 
