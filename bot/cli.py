@@ -14,20 +14,17 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from bot.config import Config, ConfigError, load_config
 from bot.frontends.adapters.base import Frontend
 from bot.chain.binding import StartupRefused
 from bot.logs import scrub, setup_logging
+from bot import roles as roles_of
 from bot.roles import ALL as ALL_ROLES
 from bot.chain.profile import ProfileError
 from bot.storage.db import DatabaseDamaged
 from bot.chain.verify import ProfileMismatch
 from bot.frontends.web.server import WebError
-
-if TYPE_CHECKING:
-    from bot.app import App
 
 log = logging.getLogger("indexbot")
 CONNECT_BACKOFF = (1.0, 60.0)  # seconds: the first wait before connecting to a platform again, and the longest
@@ -79,49 +76,34 @@ async def _chat(config: Config) -> int:
     return 0
 
 
-def _discord(config: Config, app: App, roles: frozenset[str]) -> Frontend:
-    """This process's Discord front end: the gateway (its shards: DISCORD_SHARD_COUNT, DISCORD_SHARD_IDS) in the
-    gateway role, else logged in for sends only. On PostgreSQL a gateway that is no worker hands each interaction
-    to the workers, and a worker answers them (bot.frontends.adapters.discord_handover); a process that is both
-    answers what its own shards receive, as the embedded default does."""
-    from bot.frontends.adapters.discord import DiscordFrontend
-
-    assert config.discord_token is not None
-    front = DiscordFrontend(app, config.discord_token.reveal(), config.discord_guild_id, shards=config.discord_shards,
-                            gateway="gateway" in roles, hand_over="worker" not in roles)
-    if app.jobs is not None and "worker" in roles:
-        front.answer_interactions(app.jobs)
-    return front
-
-
 async def _run(config: Config, roles: frozenset[str] = ALL_ROLES) -> int:
     from bot.app import App
 
-    refusal = _roles_refusal(config, roles)
+    refusal = roles_of.refusal(config, roles)
     if refusal is not None:
         print(f"indexbot run: {refusal}", file=sys.stderr)
         return 2
     # a worker alone may run timed jobs only, without a platform; with a token it also handles that platform's updates
     # and interactions (its front end connects to send, and receives nothing itself)
-    if roles != WORKER_ONLY and not config.telegram_token and not config.discord_token:
+    if roles != roles_of.WORKER_ONLY and not config.telegram_token and not config.discord_token:
         print("indexbot run: set TELEGRAM_BOT_TOKEN and/or DISCORD_BOT_TOKEN (or use `indexbot chat`).", file=sys.stderr)
         return 2
-    app = await App.start(_without_web(config) if "web" not in roles else config)
+    app = await App.start(roles_of.without_web(config) if "web" not in roles else config)
     frontends: list[Frontend] = []
-    stop_sending: Callable[[], Awaitable[None]] = _nothing
+    stop_sending: Callable[[], Awaitable[None]] = roles_of.nothing
     try:
         if config.telegram_token:
             from bot.frontends.adapters.telegram import TelegramFrontend
 
             frontends.append(TelegramFrontend(app, config.telegram_token.reveal(), config.telegram_api_url,
-                                              limits=config.telegram, **_telegram_updates(app, roles)))
+                                              limits=config.telegram, **roles_of.telegram_updates(app, roles)))
         if config.discord_token:
-            frontends.append(_discord(config, app, roles))
+            frontends.append(roles_of.discord_front(config, app, roles))
         for frontend in frontends:
             await _connect(frontend)
-        stop_sending = await _send_outbox(app, frontends, roles)
+        stop_sending = await roles_of.send_outbox(app, frontends, roles)
         await app.reconcile()  # unfinished trades of a previous run, told through the attached front ends
-        await _start_jobs(app, roles)
+        await roles_of.start_jobs(app, roles)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -135,84 +117,6 @@ async def _run(config: Config, roles: frozenset[str] = ALL_ROLES) -> int:
             await frontend.stop()
         await app.stop()
     return 0
-
-
-def _telegram_updates(app: App, roles: frozenset[str]) -> dict[str, Any]:
-    """How this process takes Telegram's updates (TelegramFrontend's `webhook` and `polling`): by webhook when
-    TELEGRAM_WEBHOOK_URL is set (served here with the web role), else by long polling with the gateway role."""
-    from bot.frontends.adapters.telegram_webhook import Webhook
-    from bot.storage.telegram_updates import TelegramUpdateRows
-
-    config = app.config
-    if config.telegram_webhook_url is None or config.telegram_webhook_secret is None:
-        return {"polling": "gateway" in roles}
-    ingress = app.telegram_webhook if "web" in roles else None
-    return {"webhook": Webhook(config.telegram_webhook_url, config.telegram_webhook_secret.reveal(),
-                               config.telegram_webhook_connections, TelegramUpdateRows(app.db), ingress, app.jobs)}
-
-
-async def _nothing() -> None:
-    pass
-
-
-async def _send_outbox(app: App, frontends: list[Frontend], roles: frozenset[str]) -> Callable[[], Awaitable[None]]:
-    """The sender role: this process sends its front ends' outbox messages; what stops that (before the front ends
-    stop). On SQLite (one process) at once; on PostgreSQL only while it holds the platform's seat, elected through an
-    advisory lock (bot/delivery/outbox/election.py), standing by meanwhile. Without the role it only queues messages,
-    for the fleet's active sender."""
-    from bot.delivery.outbox.election import SenderElection
-    from bot.storage.leader import SenderSeat
-
-    if "sender" not in roles:
-        for frontend in frontends:
-            app.outbox.elsewhere(frontend.name)
-        return _nothing
-    if app.db.dialect == "sqlite" or app.config.database_url is None:
-        for frontend in frontends:
-            app.notices.attach(frontend)
-        return _nothing  # detached with the front ends
-    elections = [SenderElection(app.outbox, f, SenderSeat(app.config.database_url, f.name)) for f in frontends]
-    for election in elections:
-        election.start()
-
-    async def stop() -> None:
-        for election in elections:
-            await election.stop()
-
-    return stop
-
-
-WORKER_ONLY = frozenset({"worker"})
-
-
-def _without_web(config: Config) -> Config:
-    """A process without the web role serves no pages on the operator's port (the fleet's web processes do, behind
-    the proxy): its pages, which nobody is sent to, listen on a free loopback port, so several processes of a machine
-    never compete for INDEXBOT_WEB_PORT. The links it writes still name INDEXBOT_PUBLIC_URL."""
-    from dataclasses import replace
-
-    if config.web.public_url is None:
-        log.warning("INDEXBOT_PUBLIC_URL is not set: connect and signing links this process writes name its own "
-                    "loopback port, which users cannot open; set it to the proxy's URL (docs/deploy.md)")
-    return replace(config, web=replace(config.web, host="127.0.0.1", port=0))
-
-
-def _roles_refusal(config: Config, roles: frozenset[str]) -> str | None:
-    """Why this database cannot run these roles: on SQLite (the embedded default) only `all`, since there is no job
-    engine to share work through; None when it can."""
-    from bot.roles import ALL
-    from bot.storage.db import database_url
-
-    if roles == ALL or database_url(config.database_where).get_backend_name() == "postgresql":
-        return None
-    return ("--role " + ",".join(sorted(roles)) + " needs PostgreSQL (INDEXBOT_DATABASE_URL=postgresql://...): the "
-            "embedded SQLite database has no job engine to share work between processes; use --role all")
-
-
-async def _start_jobs(app: App, roles: frozenset[str]) -> None:
-    """Timed jobs re-created (every role: a `put` of a job that waits already changes nothing), and on PostgreSQL, in
-    the worker role, the engine's jobs run in this process alongside, until `app.stop` cancels them."""
-    await app.start_schedule(work="worker" in roles)
 
 
 async def _points_snapshot(config: Config, day: date | None) -> int:

@@ -24,7 +24,7 @@ import yarl
 from discord.gateway import DiscordWebSocket
 from sqlalchemy import select
 
-from bot import cli
+from bot import roles as roles_of
 from bot.app import App
 from bot.config import ConfigError, DiscordShards, Secret, load_config
 from bot.core.request import Request
@@ -157,14 +157,14 @@ class Fleet:
 
 @pytest.fixture
 async def fleet(chain: Devnet, tmp_path: Path, pg_url: str, rest: FakeDiscord) -> AsyncIterator[Fleet]:
-    """`indexbot run --role gateway` and `--role worker` on one PostgreSQL database, as `cli._run` builds their
+    """`indexbot run --role gateway` and `--role worker` on one PostgreSQL database, as `indexbot run` builds their
     Discord front ends (logged in to the stand-in; the gateway's INTERACTION_CREATEs are fed by each test)."""
     settings = dict(database_url=pg_url, discord_token=Secret("test-token"), discord_guild_id=GUILD_ID)
     gateway_app = await App.start(make_config(chain, tmp_path / "gateway", **settings), track_head=False)
     worker_app = await App.start(make_config(chain, tmp_path / "worker", **settings))
     assert gateway_app.jobs is not None and worker_app.jobs is not None
-    gateway = cli._discord(gateway_app.config, gateway_app, frozenset({"gateway"}))
-    worker = cli._discord(worker_app.config, worker_app, frozenset({"worker"}))
+    gateway = roles_of.discord_front(gateway_app.config, gateway_app, frozenset({"gateway"}))
+    worker = roles_of.discord_front(worker_app.config, worker_app, frozenset({"worker"}))
     assert isinstance(gateway, DiscordFrontend) and isinstance(worker, DiscordFrontend)
     assert gateway.bot.handover is not None and worker.bot.handover is None and not worker.gateway
     assert TASK in worker_app.jobs.app.tasks and TASK not in gateway_app.jobs.app.tasks
@@ -335,7 +335,7 @@ async def test_a_process_both_gateway_and_worker_answers_its_own_interactions(fl
     """`--role all` on PostgreSQL: the process that received an interaction answers it (and still answers what a
     gateway-only process hands over)."""
     app = fleet.gateway.app
-    both = cli._discord(replace(app.config, discord_shards=DiscordShards(2, (1,))), app, ALL)
+    both = roles_of.discord_front(replace(app.config, discord_shards=DiscordShards(2, (1,))), app, ALL)
     assert isinstance(both, DiscordFrontend) and both.gateway and both.bot.handover is None and both.bot.shard_id == 1
     assert app.jobs is not None and TASK in app.jobs.app.tasks
     await both.bot.close()

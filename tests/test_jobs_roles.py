@@ -43,7 +43,8 @@ def test_only_the_web_role_takes_the_operators_web_port(tmp_path: Path, roles: s
     """Several processes of one machine (the systemd units) share one environment file: only a web process may
     listen on INDEXBOT_WEB_HOST:INDEXBOT_WEB_PORT; the others take a free loopback port and say so when the links
     they write would name it."""
-    from bot.cli import _roles, _without_web
+    from bot.cli import _roles
+    from bot.roles import without_web as _without_web
     from bot.config import WebSettings, load_config
 
     config = load_config({"INDEXBOT_HOME": str(tmp_path), "INDEXBOT_WEB_HOST": "0.0.0.0", "INDEXBOT_WEB_PORT": "8101"})

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from bot.app import App
-from bot.cli import _telegram_updates
+from bot.roles import telegram_updates as _telegram_updates
 from bot.config import ConfigError, Secret, load_config
 from bot.delivery.housekeeping import DAY, Housekeeping, Retention
 from bot.frontends.adapters.telegram import TelegramFrontend
