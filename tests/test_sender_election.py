@@ -28,7 +28,8 @@ from bot.delivery.outbox.render import Renderer
 from bot.frontends.adapters.base import PlainMarkup
 from bot.i18n import Catalogs
 from bot.storage.db import Database
-from bot.storage.leader import SenderSeat, libpq_url
+from bot.storage.db import libpq_url
+from bot.storage.leader import SenderSeat
 from bot.storage.outbox import NewMessage, OutboxRows
 from bot.storage.repositories import ButtonRows, UserRows
 

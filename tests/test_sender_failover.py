@@ -38,7 +38,8 @@ from auxil.cli import environment, free_ports
 from bot.core.messages import Msg, Reply
 from bot.delivery.outbox import codec
 from bot.storage.db import Database
-from bot.storage.leader import APPLICATION, libpq_url
+from bot.storage.db import libpq_url
+from bot.storage.leader import APPLICATION
 from bot.storage.outbox import NewMessage, OutboxRows
 from devnet.harness import Devnet
 from telegram_emulator import BotApiEmulator, EmulatedLimits

@@ -27,8 +27,8 @@ from typing import Any
 import procrastinate
 import psycopg
 from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
-from sqlalchemy.engine import make_url
 
+from bot.storage.db import libpq_url
 from bot.storage.migrate import LOCK_KEY
 
 log = logging.getLogger(__name__)
@@ -61,17 +61,11 @@ def stalled_seconds() -> float:
     return value
 
 
-def conninfo(database_url: str) -> str:
-    """libpq's form of the bot's PostgreSQL URL (procrastinate talks to psycopg directly)."""
-    url = make_url(database_url)
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 class Jobs:
     """procrastinate's app for one process: open it, register tasks, defer jobs, run a worker."""
 
     def __init__(self, database_url: str, *, pool_size: int = POOL_SIZE, stalled: float = STALLED_SECONDS) -> None:
-        self.conninfo = conninfo(database_url)  # libpq's form, with its password: never logged
+        self.conninfo = libpq_url(database_url)  # libpq's form, with its password: never logged
         logging.getLogger("psycopg.pool").setLevel(logging.WARNING)  # a line per connection borrowed, at INFO
         connector = procrastinate.PsycopgConnector(conninfo=self.conninfo, min_size=1, max_size=pool_size)
         self.app = procrastinate.App(connector=connector)

@@ -69,6 +69,12 @@ def database_url(where: str | Path) -> URL:
     raise ValueError(f"unsupported database URL scheme {backend!r}: use a path, sqlite:///… or postgresql://…")
 
 
+def libpq_url(database_url: str) -> str:
+    """libpq's form of the bot's PostgreSQL URL, password included (for psycopg's own connections outside
+    SQLAlchemy's pool: the job engine's, the outbox sender's seat); never logged."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 @functools.lru_cache(maxsize=2048)
 def _text(sql: str) -> Executable:
     return text(sql)

@@ -25,7 +25,8 @@ from collections.abc import Callable
 import psycopg
 import psycopg.conninfo
 import psycopg.sql
-from sqlalchemy.engine import make_url
+
+from bot.storage.db import libpq_url
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +43,6 @@ def channel(platform: str) -> str:
     if not platform.replace("_", "").isalnum():
         raise ValueError(f"not a platform name: {platform!r}")
     return f"outbox_{platform}"
-
-
-def libpq_url(database_url: str) -> str:
-    """libpq's form of the bot's PostgreSQL URL (this connection is psycopg's own, outside SQLAlchemy's pool)."""
-    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 class SeatLost(Exception):
