@@ -26,7 +26,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -41,10 +40,9 @@ from devnet.harness import Devnet  # noqa: E402
 from quote import machine  # noqa: E402
 from telegram_emulator import BotApiEmulator  # noqa: E402
 from auxil.cli import free_ports  # noqa: E402
-from updates import replies  # noqa: E402
+from updates import LINE, burst  # noqa: E402
 
 INDEXBOT = str(Path(sys.executable).with_name("indexbot"))
-LINE = "/quote MAG7.ssi {amount}"
 SECRET = "bench-webhook-secret"
 WARMUP = 20
 READY_SECONDS = 180.0
@@ -92,17 +90,6 @@ async def processes(emulator: BotApiEmulator, home: Path, devnet: Devnet, count:
             await asyncio.to_thread(proc.wait, 60)
 
 
-async def burst(emulator: BotApiEmulator, n: int, chats: int, first_chat: int, distinct: bool) -> tuple[float, int]:
-    """n updates round-robin over `chats` private chats; (answered/s, answered)."""
-    since = emulator.mark()
-    started = time.perf_counter()
-    for i in range(n):
-        chat = first_chat + i % chats
-        emulator.send_text(chat, chat, LINE.format(amount=f"{100 + i / 100:.2f}" if distinct else "100"))
-    sent = await replies(emulator, n, since)
-    return (len(sent) / (sent[-1].at - started) if sent else 0.0), len(sent)
-
-
 async def measure(devnet: Devnet, home: Path, workers: int, n: int, chats: int, distinct: bool) -> tuple[float, int]:
     """One setup: 0 workers is the embedded default (SQLite, polling), else that many webhook processes on PostgreSQL."""
     async with BotApiEmulator() as emulator:
@@ -110,13 +97,15 @@ async def measure(devnet: Devnet, home: Path, workers: int, n: int, chats: int, 
             async with processes(emulator, home / "embedded", devnet, 1, None, "all"):
                 await emulator.wait_for("getUpdates", timeout=READY_SECONDS)
                 await burst(emulator, WARMUP, WARMUP, 900_000, False)
-                return await burst(emulator, n, chats, 100_000, distinct)
+                rate, answered, _ = await burst(emulator, n, chats, 100_000, distinct)
+                return rate, answered
         async with postgres_database() as url:
             async with processes(emulator, home / f"fleet{workers}", devnet, workers, url, "web,worker") as backends:
                 emulator.balance(backends)
                 await emulator.wait_count("setWebhook", workers, timeout=READY_SECONDS)
                 await burst(emulator, WARMUP, WARMUP, 900_000, False)
-                return await burst(emulator, n, chats, 100_000, distinct)
+                rate, answered, _ = await burst(emulator, n, chats, 100_000, distinct)
+                return rate, answered
 
 
 async def run(n: int, chats: int, workers: list[int], distinct: bool) -> None:

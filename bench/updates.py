@@ -73,7 +73,7 @@ async def burst(emulator: BotApiEmulator, n: int, chats: int, first_chat: int, d
         emulator.send_text(chat, chat, LINE.format(amount=f"{100 + i / 100:.2f}" if distinct else "100"))
     sent = await replies(emulator, n, since)
     quotes = sum("MAG7.ssi" in str(c.params.get("text")) for c in sent)
-    return len(sent) / (sent[-1].at - started), len(sent), quotes
+    return (len(sent) / (sent[-1].at - started) if sent else 0.0), len(sent), quotes
 
 
 async def measure(
