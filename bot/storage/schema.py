@@ -601,3 +601,11 @@ discord_interactions = Table(
     Column("taken_at", Int),
     Index("discord_interactions_by_age", "received_at"),
 )
+# 0021: the fleet's shared pacing of messages to a platform (bot.storage.send_pace); UNLOGGED on PostgreSQL.
+send_pace = Table(
+    "send_pace", metadata,
+    Column("key", Text, primary_key=True),  # 'telegram' (overall) or 'telegram:<chat>'
+    Column("tat", Real, nullable=False),  # the key's theoretical arrival time (GCRA), epoch seconds
+    Column("spacing", Real, nullable=False),  # seconds between messages at the sustained rate
+    Column("burst", Integer, nullable=False),  # messages that may leave at once after a quiet spell
+)

@@ -43,6 +43,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 from telegram.ext import Updater
 
 from bot.frontends.adapters.telegram_limits import TelegramLimits, TelegramRateLimiter, retry_seconds
+from bot.storage.send_pace import SendPace
 from bot.frontends.adapters.telegram_updates import ChatOrderedUpdates, JournaledPolling, PressJournal
 from bot.frontends.adapters.telegram_webhook import Webhook, WebhookUpdates
 from bot.app import App
@@ -167,10 +168,14 @@ class TelegramFrontend:
         self.expiry = Expiries(app.services.deletions, self.name, self._delete_due)  # an exported key, even after a crash
         self._closed: OrderedDict[tuple[int, int], None] = OrderedDict()  # messages a press's outcome took buttons from
 
+    def _fleet_pace(self) -> SendPace | None:
+        """On PostgreSQL, where processes of a fleet send side by side, Telegram's limits are kept across them all."""
+        return SendPace(self.app.db) if self.app.db.dialect == "postgresql" else None
+
     def _build(self, token: str, api_url: str | None, concurrent_updates: int) -> Application:  # type: ignore[type-arg]
         updates = ChatOrderedUpdates(concurrent_updates, finished=self._finished)
         builder = (Application.builder().token(token).concurrent_updates(updates).job_queue(None)
-                   .rate_limiter(TelegramRateLimiter(self.limits)))
+                   .rate_limiter(TelegramRateLimiter(self.limits, fleet=self._fleet_pace())))
         if api_url:
             base = api_url.rstrip("/")
             builder = builder.base_url(f"{base}/bot").base_file_url(f"{base}/file/bot")

@@ -19,6 +19,10 @@ the three limits for the message-sending methods (send*, edit*, copy*, forward*)
   answer does not say which limit it was), pause every request.
 
 One scheduler (`_pump`) hands out slots, woken by a new request, an answer or one timer: no task, no polling.
+
+In a fleet (PostgreSQL) the limits are the fleet's: a message this process lets go then also takes its moment in
+the fleet's shared pace (`fleet`, bot.storage.send_pace) for the overall limit and its chat's, and waits for it; a
+429 holds that key for every process. Without a fleet (SQLite, one process) this process's limits are the bot's.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from telegram.ext import BaseRateLimiter
 from bot.config import TelegramLimits
 from bot.core.delivery import Leaving, Withdrawn
 from bot.metrics import RATE_LIMITED
+from bot.storage.send_pace import Pace, SendPace
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,11 @@ __all__ = ["Bucket", "TelegramLimits", "TelegramRateLimiter", "Window", "retry_s
 SAFETY = 0.98  # of the overall limit: evenly spaced slots at 29.4 messages/s
 MAX_RETRIES = 3
 GLOBAL_AFTER_CHATS = 2  # different chats refused within one pause: the overall limit, not one chat's
+FLEET_KEY = "telegram"  # the fleet's overall pace; a chat's is FLEET_KEY:<chat id>
+# The fleet's pace is kept by the moments messages leave, not by when Telegram answers them as this process's windows
+# are: what is spared here absorbs the differences in how long messages from different processes take to arrive.
+FLEET_SAFETY = 0.9  # of the overall limit (27 messages/s): slack for about a tenth of a second of arrival jitter
+FLEET_CHAT_SPARE = 1  # of a private chat's burst: one message's slack (a second at Telegram's pace)
 MESSAGE_METHODS = ("send", "edit", "copy", "forward")  # endpoint prefixes that count as messages
 
 
@@ -144,8 +154,10 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
     """Telegram's overall, per-chat and per-group limits, priorities, and the pause a 429 asks for."""
 
     def __init__(self, limits: TelegramLimits | None = None, *, max_retries: int = MAX_RETRIES, safety: float = SAFETY,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, fleet: SendPace | None = None) -> None:
         self.limits = limits or TelegramLimits()
+        self.fleet = fleet
+        self._fleet_failed = False  # the shared pace's database failed (logged once until it answers again)
         self.max_retries = max_retries
         self._clock = clock
         scale = self.limits.scale
@@ -192,6 +204,8 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
             chat = await self._slot(priority, seq, chat_id) if message else None
             if not message:
                 await self._unpaused()
+            elif self.fleet is not None:
+                await self._fleet_turn(chat_id)
             try:
                 if leaving is not None and attempt == 1 and not await leaving():
                     raise Withdrawn()
@@ -200,6 +214,8 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
                 RATE_LIMITED.labels(platform="telegram").inc()  # every request goes through here: each 429 once
                 wait = retry_seconds(err)
                 everything = self._pause(wait, None if chat is None else str(chat_id))
+                if self.fleet is not None:
+                    await self._fleet_hold(None if everything else chat_id, wait)
                 if attempt > self.max_retries:
                     raise
                 log.warning("telegram: %s refused by flood control; %s waits %.1fs", endpoint,
@@ -208,6 +224,52 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
                 if message:
                     self._finished(chat)
         raise AssertionError("unreachable")
+
+    # -- the fleet's shared pace (PostgreSQL) ----------------------------------------------------------------
+
+    def _paces(self, chat_id: object) -> list[Pace]:
+        """The overall key first (every process locks it first), then the chat's, as `_chat` paces them here."""
+        scale, limits = self.limits.scale, self.limits
+        paces = [Pace(FLEET_KEY, 1.0 / (limits.per_second * scale * FLEET_SAFETY), 1)]
+        if chat_id is not None:
+            key = str(chat_id)
+            if key.startswith(("-", "@")):
+                # A group's 20 a minute as a GCRA: half at once, the other half spread over the minute, so no 60 s
+                # holds more than 20 (a bucket cannot keep a sliding window exactly; this process's window still does).
+                burst = max(1, limits.per_group_per_minute // 2)
+                paces.append(Pace(f"{FLEET_KEY}:{key}", 60.0 / scale / max(1, limits.per_group_per_minute - burst), burst))
+            else:
+                paces.append(Pace(f"{FLEET_KEY}:{key}", 1.0 / (limits.per_chat_per_second * scale),
+                                  max(1, limits.per_chat_burst - FLEET_CHAT_SPARE)))
+        return paces
+
+    async def _fleet_turn(self, chat_id: object) -> None:
+        """Wait for this message's moment in the fleet's pace. When the database cannot say, the message goes on this
+        process's limits alone (logged): a reply is never held back by the pace's own failure."""
+        assert self.fleet is not None
+        try:
+            wait = await self.fleet.reserve(self._paces(chat_id))
+        except Exception as err:  # noqa: BLE001 - any failure of the shared pace falls back to the local limits
+            if not self._fleet_failed:
+                log.warning("telegram: the fleet's shared pace failed (%s); sending on this process's limits alone",
+                            type(err).__name__)
+            self._fleet_failed = True
+            return
+        if self._fleet_failed:
+            log.info("telegram: the fleet's shared pace answers again")
+            self._fleet_failed = False
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    async def _fleet_hold(self, chat_id: object, seconds: float) -> None:
+        """A 429: the chat (or, for the overall limit, every chat) waits in every process of the fleet too."""
+        assert self.fleet is not None
+        key = FLEET_KEY if chat_id is None else f"{FLEET_KEY}:{chat_id}"
+        try:
+            await self.fleet.hold(key, seconds)
+        except Exception as err:  # noqa: BLE001 - this process's own pause holds regardless
+            log.warning("telegram: could not hold %s in the fleet's shared pace (%s)",
+                        "every chat" if chat_id is None else "that chat", type(err).__name__)
 
     # -- slots -----------------------------------------------------------------------------------------
 
