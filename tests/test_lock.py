@@ -44,3 +44,24 @@ def test_the_advisory_floors_hold() -> None:
     floors = {canonicalize_name(r.name): r.specifier for r in declared()}
     for name, vulnerable in (("aiohttp", "3.14.2"), ("cryptography", "49.0.0"), ("setuptools", "78.1.0"), ("pip", "25.2")):
         assert not floors[name].contains(vulnerable), f"{name} {vulnerable} (known advisories) is still allowed"
+
+
+def _recipe(target: str) -> list[str]:
+    """The commands of `target`'s rule in the Makefile, continuation lines joined."""
+    text = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    match = re.search(rf"^{re.escape(target)}:.*\n((?:\t.*\n)+)", text, re.MULTILINE)
+    assert match, f"no rule for {target} in the Makefile"
+    return [line.strip() for line in match[1].splitlines()]
+
+
+def test_make_installs_only_what_the_lock_pins_by_hash() -> None:
+    """Every package `make install` puts in the venv comes from requirements.lock with --require-hashes; the
+    project itself is installed without its dependencies and without a build environment (which would fetch
+    setuptools unhashed)."""
+    installs = [line for line in _recipe("$(VENV)/.installed") if "pip install" in line]
+    assert installs, "make install runs no pip install"
+    for line in installs:
+        locked_install = "--require-hashes" in line.split() and "-r requirements.lock" in line
+        project_only = {"--no-deps", "--no-build-isolation"} <= set(line.split()) and line.endswith("-e .")
+        assert locked_install or project_only, f"`{line}` installs something the lock does not check"
+    assert any("--require-hashes" in line for line in installs)

@@ -231,29 +231,26 @@ async def test_twenty_parallel_guesses_are_evaluated_at_most_the_allowed_tries(
     assert argon2.calls == MAX_TRIES
 
 
-async def test_guesses_from_two_processes_share_one_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two stores on one SQLite file, each with its own connection, stand for two processes of the bot."""
+async def test_guesses_from_two_processes_share_one_count(db: Database, other: Database,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two stores on one database (a SQLite file, a PostgreSQL database), each with its own connections, stand for
+    two processes of the bot."""
     key = MasterKey.generate()
-    first, second = await Database.open(tmp_path / "two.sqlite3"), await Database.open(tmp_path / "two.sqlite3")
-    try:
-        guards = [PinGuard(PinRows(first), Keystore([key])), PinGuard(PinRows(second), Keystore([key]))]
-        uid = await user(first)
-        await guards[0].set_pin(uid, "1357")
-        argon2 = CountingHash(monkeypatch)
-        tries = [guards[n % 2].check_pin(uid, f"{2000 + n:04d}") for n in range(20)]
-        results = await asyncio.gather(*tries, return_exceptions=True)
-        assert argon2.calls == MAX_TRIES
-        keys = [r.key for r in results if isinstance(r, UserError)]
-        assert len(keys) == 20 and keys.count("error.pin.wrong") == MAX_TRIES - 1
-        row = await PinRows(second).get(uid)
-        assert row is not None and row.failures == MAX_TRIES and row.locked_until > 0
-        for guard in guards:
-            with pytest.raises(UserError, match="error.pin.locked"):
-                await guard.check_pin(uid, "1357")
-        assert argon2.calls == MAX_TRIES
-    finally:
-        await first.close()
-        await second.close()
+    guards = [PinGuard(PinRows(db), Keystore([key])), PinGuard(PinRows(other), Keystore([key]))]
+    uid = await user(db)
+    await guards[0].set_pin(uid, "1357")
+    argon2 = CountingHash(monkeypatch)
+    tries = [guards[n % 2].check_pin(uid, f"{2000 + n:04d}") for n in range(20)]
+    results = await asyncio.gather(*tries, return_exceptions=True)
+    assert argon2.calls == MAX_TRIES
+    keys = [r.key for r in results if isinstance(r, UserError)]
+    assert len(keys) == 20 and keys.count("error.pin.wrong") == MAX_TRIES - 1
+    row = await PinRows(other).get(uid)
+    assert row is not None and row.failures == MAX_TRIES and row.locked_until > 0
+    for guard in guards:
+        with pytest.raises(UserError, match="error.pin.locked"):
+            await guard.check_pin(uid, "1357")
+    assert argon2.calls == MAX_TRIES
 
 
 async def test_changing_a_pin_needs_the_old_one(db: Database) -> None:

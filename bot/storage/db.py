@@ -222,12 +222,13 @@ class Database(_Queries):
                 cursor.execute(f"PRAGMA {pragma}")
             cursor.close()
 
+        db = cls(engine, "sqlite")
         try:
-            db = cls(engine, "sqlite")
             await db._check(path)
             await db._migrate()
         except BaseException as error:
-            await asyncio.shield(engine.dispose())  # aiosqlite's threads too: a failed open never hangs the exit
+            # every connection (the kept read one too) and aiosqlite's threads: a failed open never hangs the exit
+            await asyncio.shield(db.close())
             cause = error.orig if isinstance(error, exc.DBAPIError) else error
             if type(cause) is sqlite3.DatabaseError:  # "not a database", "malformed": its subclasses (locked,
                 raise DatabaseDamaged(path, str(cause)) from None  # read-only, a migration's constraint) are not damage
@@ -238,7 +239,7 @@ class Database(_Queries):
         """SQLite's quick check (the integrity check without the index-content cross-check: a full read of the
         file, linear in its size; bench/durability.py times it)."""
         rows = await self.fetch_all("PRAGMA quick_check(5)")
-        problems = [str(r[0]) for r in rows if str(r[0]) != "ok"]
+        problems = [line for r in rows if str(r[0]) != "ok" for line in str(r[0]).splitlines()]  # one line in all
         if problems:
             raise DatabaseDamaged(path, "; ".join(problems))
 
