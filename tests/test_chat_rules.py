@@ -10,9 +10,11 @@ import html
 import json
 import time
 from dataclasses import replace
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import tomli_w
 
@@ -21,7 +23,12 @@ from bot.frontends.adapters.telegram import TelegramFrontend
 from bot.delivery.announce.when import parse_when
 from bot.app import App
 from bot.config import ConfigError, load_config
-from bot.delivery.housekeeping import PURGE_JOB, Retention
+from bot.delivery.housekeeping import DAY, PURGE_JOB, Housekeeping, Retention
+from bot.delivery.schedule.durable import NAME_INDEX, DurableSchedule
+from bot.jobs.engine import Jobs, cancelled
+from bot.storage.db import Database
+from bot.storage.purge import PurgeRows
+from bot.storage.repositories import ButtonRows, UserRows
 from bot.core.amounts import parse_id
 from bot.core.messages import Msg
 from bot.delivery.announce.service import job_name
@@ -382,6 +389,47 @@ async def test_unused_rows_are_purged_by_the_scheduled_job(app: App) -> None:
         (now - 200 * day, now - 10 * day), (now - day, None)]  # a line counting recent repeats is kept
     assert sorted(tuple(r) for r in await app.db.fetch_all("SELECT state, created_at FROM outbox")) == [
         ("pending", now - 40 * day), ("sent", now - day)]  # never an unsent one
+
+
+async def test_on_postgresql_the_purge_is_a_durable_job_that_a_worker_runs(pg_empty_url: str) -> None:
+    """A fleet's purge: `purge:rows` is a procrastinate job on the bot's PostgreSQL, run by a real worker when it
+    falls due, and its next run is waiting after it."""
+    db = await Database.open(pg_empty_url)
+    jobs = Jobs(pg_empty_url, stalled=2.0)
+    await jobs.open()
+    await jobs.ensure_schema(NAME_INDEX)
+    schedule = DurableSchedule(jobs, None, dt_time(0, 0))
+    worker = None
+    try:
+        now = int(time.time())
+        user = (await UserRows(db).seen("console", "u1")).id
+        async with db.transaction() as tx:
+            await tx.execute_many(
+                "INSERT INTO buttons (token, user_id, action, args, created_at, expires_at) "
+                "VALUES (:token, :user, 'x', '[]', :at, :until)",
+                [{"token": "expired", "user": user, "at": now - 2 * DAY, "until": now - DAY},
+                 {"token": "live", "user": user, "at": now, "until": now + DAY}])
+        await Housekeeping(ButtonRows(db), PurgeRows(db), Retention()).plan(schedule)
+        assert schedule.names() == [PURGE_JOB]
+        with psycopg.connect(jobs.conninfo, autocommit=True) as conn:  # its hour has passed
+            conn.execute("UPDATE procrastinate_jobs SET scheduled_at = now() WHERE queueing_lock = %s", (PURGE_JOB,))
+        worker = asyncio.create_task(jobs.work(concurrency=1))
+        deadline = time.monotonic() + 30
+        while await db.scalar("SELECT COUNT(*) FROM buttons WHERE token = 'expired'"):
+            assert time.monotonic() < deadline, "the worker never purged"
+            await asyncio.sleep(0.1)
+        assert [r[0] for r in await db.fetch_all("SELECT token FROM buttons")] == ["live"]
+        with psycopg.connect(jobs.conninfo, autocommit=True) as conn:
+            done = conn.execute("SELECT status FROM procrastinate_jobs WHERE args->>'name' = %s ORDER BY id",
+                                (PURGE_JOB,)).fetchall()
+        assert done[0][0] in ("doing", "succeeded") and done[-1][0] == "todo", done  # the run, then its next one
+        assert schedule.names() == [PURGE_JOB]  # the next run waits
+    finally:
+        if worker is not None:
+            await cancelled(worker)
+        await schedule.stop()
+        await jobs.close()
+        await db.close()
 
 
 @pytest.mark.parametrize(("table", "problem"), [
