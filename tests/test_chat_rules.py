@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import io
 import json
 import time
 from dataclasses import replace
@@ -19,9 +20,11 @@ import pytest
 import tomli_w
 
 from bot.frontends.adapters.base import PlainMarkup
+from bot.frontends.adapters.console import ConsoleFrontend
 from bot.frontends.adapters.telegram import TelegramFrontend
 from bot.delivery.announce.when import parse_when
 from bot.app import App
+from bot.cli import build_parser
 from bot.config import ConfigError, load_config
 from bot.delivery.housekeeping import DAY, PURGE_JOB, Housekeeping, Retention
 from bot.delivery.schedule.durable import NAME_INDEX, DurableSchedule
@@ -181,12 +184,50 @@ async def test_only_ascii_digits_are_ids_and_amounts(app: App, text: str, key: s
         assert await rows(app, table) == 0, table
 
 
+@pytest.mark.parametrize("text", ["/announce status ١", "/announce cancel ²", "/announce status １", "/announce cancel ۱"])
+async def test_a_moderator_names_announcements_by_ascii_digits_only(app: App, text: str) -> None:
+    await in_group(app, "/announce Meetup on Friday")  # announcement 1, a draft
+    out = await in_group(app, text)
+    assert out.rendered.text == CATALOGS.render_msg(Msg("error.announce.id", {"value": text.split()[-1]}), "en", str)
+    state = await app.db.fetch_one("SELECT state FROM announcements WHERE id = 1")
+    assert state is not None and state[0] == "draft"
+
+
+@pytest.mark.parametrize("typed", ["١", "۱", "１", "¹"])
+async def test_a_console_button_is_pressed_by_ascii_digits_only(app: App, typed: str) -> None:
+    out = io.StringIO()
+    console = ConsoleFrontend(app.router, stdout=out)
+    await console.handle_line("/quote MAG7 100")  # [1] MAG7.ssi on Base, [2] MAG7.nex on Ethereum
+    shown = out.tell()
+    await console.handle_line(typed)
+    assert out.getvalue()[shown:].strip() == CATALOGS.render_msg(Msg("error.command.unknown", {"command": typed}), "en", str)
+    shown = out.tell()
+    await console.handle_line("1")  # ASCII: the button
+    pressed = out.getvalue()[shown:]
+    assert "MAG7.ssi" in pressed and not pressed.startswith(starts("error.command.unknown")), pressed
+
+
 @pytest.mark.parametrize(("typed", "expected"), [
     ("12", 12), ("#12", 12), ("007", 7), ("²", None), ("١٢", None), ("１２", None), ("1²", None), ("", None),
     ("-1", None), ("1" * 13, None), ("1" * 12, int("1" * 12)),
 ])
 def test_parse_id(typed: str, expected: int | None) -> None:
     assert parse_id(typed) == expected
+
+
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("12", 12), ("#12", 12), ("١٢", None), ("²", None), ("１２", None), ("-1", None), ("12.0", None), ("", None),
+])
+def test_the_operator_releases_an_intent_by_ascii_digits_only(typed: str, expected: int | None,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    if expected is not None:
+        assert parser.parse_args(["intents", "--release", typed]).release == expected
+        return
+    with pytest.raises(SystemExit) as refused:  # `indexbot intents --release ١٢` released intent 12
+        parser.parse_args(["intents", "--release", typed])
+    assert refused.value.code == 2
+    assert f"{typed!r} is not an intent id (ASCII digits, e.g. 12)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("words", [("١٨:٣٠",), ("²:00",), ("٢٠٢٧-٠١-٠١", "10:00"), ("2027-01-01", "١٠:٠٠")])
