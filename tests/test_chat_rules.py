@@ -118,7 +118,8 @@ def test_for_another_bot(text: str, me: str | None, other: bool) -> None:
 NO_SUCH_SUFFIX = [
     "/quote MEME.nex 100", "/quote MAG7.scam 100 tokens", "/buy MEME.nex 10", "/sell MAG7.scam all",
     "/dca MEME.nex 10 daily 4821", "/dca MAG7.scam 10 weekly at 09:00 4821", "/alert MEME.nex above 100",
-    "/alert MAG7.scam premium 2", "/stake MEME.nex 1", "/unstake MAG7.scam 1", "/indexes MEME.nex",
+    "/alert MAG7.scam premium 2", "/stake MEME.nex 1", "/unstake MAG7.scam 1", "/claim MEME.nex", "/claim MAG7.scam 1",
+    "/indexes MEME.nex",
 ]
 
 
@@ -137,6 +138,19 @@ async def test_a_suffix_that_does_not_exist_is_refused_with_the_valid_choices(ap
         assert out.rendered.buttons == ()  # no choice offered between indexes it never named
     for table in ("dca_plans", "price_alerts", "intents"):
         assert await rows(app, table) == 0, table
+
+
+@pytest.mark.parametrize("text", ["/withdraw MEME.nex 1 {to} 4821", "/withdraw MAG7.scam all {to} 4821",
+                                  "/withdraw meme.NEX 1 {to} 4821 ethereum"])
+async def test_a_withdrawal_of_an_asset_that_does_not_exist_is_refused(app: App, text: str) -> None:
+    await say(app, "/wallet new")
+    await say(app, "/pin 4821")
+    to = "0x000000000000000000000000000000000000dEaD"
+    for locale in ("en", "zh_CN"):
+        out = await say(app, text.format(to=to), locale=locale)
+        assert out.rendered.text.startswith(starts("error.withdraw.asset", CATALOGS.entries[locale])), out.rendered.text
+        assert text.split()[1] in out.rendered.text and "MAG7.nex" in out.rendered.text  # the valid assets of that chain
+    assert await rows(app, "intents") == 0
 
 
 @pytest.mark.parametrize(("typed", "symbols"), [
