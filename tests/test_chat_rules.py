@@ -434,6 +434,13 @@ async def test_unused_rows_are_purged_by_the_scheduled_job(app: App) -> None:
                VALUES ('console', 'c', :user, 'price', 1, '{}', :at, :state, :at)""",
             [{"user": user, "at": now - 40 * day, "state": "sent"}, {"user": user, "at": now - 40 * day, "state": "failed"},
              {"user": user, "at": now - 40 * day, "state": "pending"}, {"user": user, "at": now - day, "state": "sent"}])
+        await tx.execute_many(  # /connect links: never used and expired over a day ago go; a used one is a record
+            """INSERT INTO connect_links (token_hash, user_id, platform, chat_id, nonce, created_at, expires_at, used_at)
+               VALUES (:token, :user, 'console', 'c', 'n', :at, :until, :used)""",
+            [{"token": "unused-old", "user": user, "at": now - 3 * day, "until": now - 2 * day, "used": None},
+             {"token": "used-old", "user": user, "at": now - 3 * day, "until": now - 2 * day, "used": now - 3 * day},
+             {"token": "unused-recent", "user": user, "at": now - 2 * 3600, "until": now - 3600, "used": None},
+             {"token": "live", "user": user, "at": now, "until": now + 600, "used": None}])
     assert app.schedule is not None
     await app.schedule.start_all()
     job = app.schedule.scheduler.get_job(PURGE_JOB)
@@ -444,6 +451,8 @@ async def test_unused_rows_are_purged_by_the_scheduled_job(app: App) -> None:
         (now - 200 * day, now - 10 * day), (now - day, None)]  # a line counting recent repeats is kept
     assert sorted(tuple(r) for r in await app.db.fetch_all("SELECT state, created_at FROM outbox")) == [
         ("pending", now - 40 * day), ("sent", now - day)]  # never an unsent one
+    assert [r[0] for r in await app.db.fetch_all("SELECT token_hash FROM connect_links ORDER BY token_hash")] == [
+        "live", "unused-recent", "used-old"]
 
 
 async def test_on_postgresql_the_purge_is_a_durable_job_that_a_worker_runs(pg_empty_url: str) -> None:
