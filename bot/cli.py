@@ -269,6 +269,16 @@ async def _db_backup(config: Config, to: Path) -> int:
     return 0
 
 
+def _intent_id(text: str) -> int:
+    """An intent id as users type ids (bot.core.amounts.parse_id): `int()` would take `١٢` for 12."""
+    from bot.core.amounts import parse_id
+
+    intent_id = parse_id(text)
+    if intent_id is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an intent id (ASCII digits, e.g. 12)")
+    return intent_id
+
+
 def _day(text: str) -> date:
     try:
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):  # fromisoformat alone also takes 20261120 and 2026-W47-1
@@ -302,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a shipped profile name (base) or a profile file (default: INDEXBOT_CHAIN, else base)")
     intents = sub.add_parser("intents", help="list the newest trades' intents, or those held for review (--held)")
     intents.add_argument("--held", action="store_true", help="only intents held because the RPC node's answer differed")
-    intents.add_argument("--release", type=int, default=None, metavar="ID",
+    intents.add_argument("--release", type=_intent_id, default=None, metavar="ID",
                          help="release a held intent after review: followed again at the next start")
     points = sub.add_parser("points", help="the points programme").add_subparsers(dest="points_command", required=True)
     snapshot = points.add_parser("snapshot", help="read every linked wallet and credit the day's points (once per day)")

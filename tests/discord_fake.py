@@ -32,6 +32,8 @@ from aiohttp import web
 APP_ID = 900000000000000001
 BOT_ID = 900000000000000001
 GUILD_ID = 910000000000000001
+GUILD_NAME = "Index <Club>"
+MANAGERS_ROLE_ID = 910000000000000002  # the server's role with Manage Server (`FakeDiscord.members`)
 CHANNEL_ID = 920000000000000001
 DM_CHANNEL_ID = 920000000000000099
 TIMESTAMP = "2026-01-01T00:00:00+00:00"
@@ -158,6 +160,7 @@ class FakeDiscord:
         self.refusals: list[Refusal] = []
         self.refused: dict[str, tuple[int, dict[str, Any]]] = {}  # HTTP method -> the error status and body answered
         self.acknowledged: dict[str, str] = {}  # interaction token -> its interaction id, once its callback came
+        self.members: dict[str, list[str]] = {}  # the server's members as GET .../members/<id> reads them: role ids
         self.identified: list[dict[str, Any]] = []  # each IDENTIFY's payload, without its token
         self.gateway = ""
         self._runner: web.AppRunner | None = None
@@ -291,7 +294,12 @@ class FakeDiscord:
             status, error = self.refused[method]
             call.status = status
             return web.Response(status=status, body=json.dumps(error).encode(), headers={"Content-Type": "application/json"})
-        answer = json.dumps(self._answer(method, path, body))
+        answered = self._answer(method, path, body)
+        if answered is None:  # a server or member the fake does not hold: Discord's 404
+            call.status = 404
+            return web.Response(status=404, body=json.dumps({"message": "Unknown Member", "code": 10007}).encode(),
+                                headers={"Content-Type": "application/json"})
+        answer = json.dumps(answered)
         return web.Response(body=answer.encode(), headers={"Content-Type": "application/json"})  # exactly, as discord.py checks
 
     def _unknown_webhook(self, path: str) -> dict[str, Any] | None:
@@ -318,6 +326,8 @@ class FakeDiscord:
             return {"id": channel_id, "type": 1, "recipients": [recipient], "last_message_id": None}
         if path.endswith("/callback"):
             return {"interaction": {"id": path.split("/")[2], "type": 2}}
+        if method == "GET" and path.startswith(f"/guilds/{GUILD_ID}"):
+            return self._guild(path)
         channel_id = path.split("/")[2] if path.startswith("/channels/") else str(CHANNEL_ID)
         if method == "GET" and path.startswith("/channels/") and channel_id in self.dms:
             return {"id": channel_id, "type": 1, "recipients": [self.dms[channel_id]], "last_message_id": None}
@@ -325,6 +335,19 @@ class FakeDiscord:
             return {"id": channel_id, "type": 0, "guild_id": str(GUILD_ID), "name": "general", "position": 0, "permission_overwrites": []}
         data = body if isinstance(body, dict) else {}
         return message_dict(data.get("content") or "", self.bot, int(channel_id), components=data.get("components"), flags=data.get("flags") or 0)
+
+    def _guild(self, path: str) -> Any:
+        """The server (its @everyone role without rights, a managers role with Manage Server) or one of `members`."""
+        parts = path.split("/")
+        if len(parts) == 3:
+            role = {"color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0}
+            return {"id": str(GUILD_ID), "name": GUILD_NAME, "owner_id": "1", "features": [], "emojis": [], "stickers": [],
+                    "roles": [{**role, "id": str(GUILD_ID), "name": "@everyone", "permissions": "0", "position": 0},
+                              {**role, "id": str(MANAGERS_ROLE_ID), "name": "managers", "permissions": "32", "position": 1}],
+                    "preferred_locale": "en-US"}  # fmt: skip
+        if len(parts) == 5 and parts[3] == "members" and parts[4] in self.members:
+            return {**member_dict(user_dict(int(parts[4]))), "roles": self.members[parts[4]]}
+        return None
 
 
 @asynccontextmanager

@@ -117,6 +117,8 @@ async def until(predicate: Any, timeout: float = 10.0) -> None:
         ({"telegram": "7001"}, {}, "must be a list"),
         ({"telegram": ["abc"]}, {}, "not a numeric id"),
         ({"telegram": [True]}, {}, "not a numeric id"),
+        ({"telegram": ["١٢"]}, {}, "not a numeric id"),  # only ASCII digits are ids: int() would take it for 12
+        ({"discord_roles": ["９５０"]}, {}, "not a numeric id"),
         ({"admins": [1]}, {}, "unknown keys"),
         ({}, {"telegram_chats": [-1.5]}, "not a numeric id"),
         ({}, {"channels": [1]}, "unknown keys"),

@@ -21,7 +21,8 @@ from bot.app import App
 from bot.core.messages import Msg
 from conftest import make_config
 from devnet.harness import Devnet
-from discord_fake import DM_CHANNEL_ID, GUILD_ID, FakeDiscord, user_dict
+from discord_fake import DM_CHANNEL_ID, GUILD_ID, GUILD_NAME, MANAGERS_ROLE_ID, FakeDiscord, user_dict
+from discord_fake import Call as DiscordCall
 from telegram_emulator import BotApiEmulator, Call
 from auxil.catalog import html_text as text  # as the Telegram adapter renders it
 from auxil.telegram import ask, to_chat
@@ -202,3 +203,44 @@ async def test_a_user_who_blocked_the_bot_is_marked_and_skipped_next_time(
     cancelled = await ask(emulator, MOD, MOD, "/announce cancel")
     assert cancelled.params["text"] == text(app, "announce.cancelled", id=3, stopped=0)
     assert await scalar(app, "SELECT state FROM announcements WHERE id = 3") == "cancelled"
+
+
+CAROL = user_dict(940000000000000003, "carol")
+
+
+@pytest.mark.parametrize(("roles", "sent"), [([str(MANAGERS_ROLE_ID)], True), ([], False)],
+                         ids=["still-a-manager", "demoted"])
+async def test_a_discord_server_announcement_names_its_server_and_is_rechecked_with_discord_when_due(
+    app: App, disc: DiscordFrontend, rest: FakeDiscord, roles: list[str], sent: bool,
+) -> None:
+    app.front_ends.attach("discord", standing_of=disc.bot.standing_of)  # as `start` does once logged in
+    manage_server = str(discord.Permissions(manage_guild=True).value)
+    await slash(disc, "help", CAROL, guild=True)  # a member of the server: a reader of its announcements
+    await slash(disc, "announce", BOB, guild=True, permissions=manage_server, text="Server news")
+    named = app.services.catalogs.render_msg(Msg("announce.header.community", {"community": GUILD_NAME}), "en",
+                                             DiscordMarkup.escape)
+    assert f"\n{named}\nServer news" in rest.where("POST", "/callback")[-1].content  # the preview, as readers see it
+    await slash(disc, "announce", BOB, guild=True, permissions=manage_server, text="at 2099-01-01 08:00")
+    assert await scalar(app, "SELECT state FROM announcements WHERE id = 1") == "scheduled"
+
+    rest.members[BOB["id"]] = roles  # what Discord says of Bob when it falls due
+    announcements = app.services.announcements
+    await announcements.send_due(1)  # the job
+    assert rest.where("GET", f"/guilds/{GUILD_ID}/members/{BOB['id']}")  # asked of Discord then
+    assert await scalar(app, "SELECT state FROM announcements WHERE id = 1") == ("done" if sent else "cancelled")
+
+    def dm_to(user: dict[str, Any], words: str) -> list[DiscordCall]:
+        return [c for c in rest.where("POST", "/messages") if words in c.content
+                and rest.dms.get(c.path.split("/")[2], {}).get("id") == user["id"]]
+
+    async def told() -> bool:
+        return bool(dm_to(CAROL, "Server news") if sent else dm_to(BOB, "#1"))
+
+    await until(told)
+    if sent:
+        assert dm_to(CAROL, "Server news")[0].content.startswith(f"**{named}**")
+    else:
+        assert dm_to(BOB, "#1")[0].content == app.services.catalogs.render_msg(Msg("announce.due.lost", {"id": 1}), "en",
+                                                                               DiscordMarkup.escape)
+        await asyncio.sleep(0.3)
+        assert not dm_to(CAROL, "Server news")

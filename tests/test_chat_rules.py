@@ -7,21 +7,31 @@ from __future__ import annotations
 
 import asyncio
 import html
+import io
 import json
 import time
 from dataclasses import replace
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import tomli_w
 
 from bot.frontends.adapters.base import PlainMarkup
+from bot.frontends.adapters.console import ConsoleFrontend
 from bot.frontends.adapters.telegram import TelegramFrontend
 from bot.delivery.announce.when import parse_when
 from bot.app import App
+from bot.cli import build_parser
 from bot.config import ConfigError, load_config
-from bot.delivery.housekeeping import PURGE_JOB, Retention
+from bot.delivery.housekeeping import DAY, PURGE_JOB, Housekeeping, Retention
+from bot.delivery.schedule.durable import NAME_INDEX, DurableSchedule
+from bot.jobs.engine import Jobs, cancelled
+from bot.storage.db import Database
+from bot.storage.purge import PurgeRows
+from bot.storage.repositories import ButtonRows, UserRows
 from bot.core.amounts import parse_id
 from bot.core.messages import Msg
 from bot.delivery.announce.service import job_name
@@ -108,7 +118,8 @@ def test_for_another_bot(text: str, me: str | None, other: bool) -> None:
 NO_SUCH_SUFFIX = [
     "/quote MEME.nex 100", "/quote MAG7.scam 100 tokens", "/buy MEME.nex 10", "/sell MAG7.scam all",
     "/dca MEME.nex 10 daily 4821", "/dca MAG7.scam 10 weekly at 09:00 4821", "/alert MEME.nex above 100",
-    "/alert MAG7.scam premium 2", "/stake MEME.nex 1", "/unstake MAG7.scam 1", "/indexes MEME.nex",
+    "/alert MAG7.scam premium 2", "/stake MEME.nex 1", "/unstake MAG7.scam 1", "/claim MEME.nex", "/claim MAG7.scam 1",
+    "/indexes MEME.nex",
 ]
 
 
@@ -127,6 +138,19 @@ async def test_a_suffix_that_does_not_exist_is_refused_with_the_valid_choices(ap
         assert out.rendered.buttons == ()  # no choice offered between indexes it never named
     for table in ("dca_plans", "price_alerts", "intents"):
         assert await rows(app, table) == 0, table
+
+
+@pytest.mark.parametrize("text", ["/withdraw MEME.nex 1 {to} 4821", "/withdraw MAG7.scam all {to} 4821",
+                                  "/withdraw meme.NEX 1 {to} 4821 ethereum"])
+async def test_a_withdrawal_of_an_asset_that_does_not_exist_is_refused(app: App, text: str) -> None:
+    await say(app, "/wallet new")
+    await say(app, "/pin 4821")
+    to = "0x000000000000000000000000000000000000dEaD"
+    for locale in ("en", "zh_CN"):
+        out = await say(app, text.format(to=to), locale=locale)
+        assert out.rendered.text.startswith(starts("error.withdraw.asset", CATALOGS.entries[locale])), out.rendered.text
+        assert text.split()[1] in out.rendered.text and "MAG7.nex" in out.rendered.text  # the valid assets of that chain
+    assert await rows(app, "intents") == 0
 
 
 @pytest.mark.parametrize(("typed", "symbols"), [
@@ -174,12 +198,50 @@ async def test_only_ascii_digits_are_ids_and_amounts(app: App, text: str, key: s
         assert await rows(app, table) == 0, table
 
 
+@pytest.mark.parametrize("text", ["/announce status ١", "/announce cancel ²", "/announce status １", "/announce cancel ۱"])
+async def test_a_moderator_names_announcements_by_ascii_digits_only(app: App, text: str) -> None:
+    await in_group(app, "/announce Meetup on Friday")  # announcement 1, a draft
+    out = await in_group(app, text)
+    assert out.rendered.text == CATALOGS.render_msg(Msg("error.announce.id", {"value": text.split()[-1]}), "en", str)
+    state = await app.db.fetch_one("SELECT state FROM announcements WHERE id = 1")
+    assert state is not None and state[0] == "draft"
+
+
+@pytest.mark.parametrize("typed", ["١", "۱", "１", "¹"])
+async def test_a_console_button_is_pressed_by_ascii_digits_only(app: App, typed: str) -> None:
+    out = io.StringIO()
+    console = ConsoleFrontend(app.router, stdout=out)
+    await console.handle_line("/quote MAG7 100")  # [1] MAG7.ssi on Base, [2] MAG7.nex on Ethereum
+    shown = out.tell()
+    await console.handle_line(typed)
+    assert out.getvalue()[shown:].strip() == CATALOGS.render_msg(Msg("error.command.unknown", {"command": typed}), "en", str)
+    shown = out.tell()
+    await console.handle_line("1")  # ASCII: the button
+    pressed = out.getvalue()[shown:]
+    assert "MAG7.ssi" in pressed and not pressed.startswith(starts("error.command.unknown")), pressed
+
+
 @pytest.mark.parametrize(("typed", "expected"), [
     ("12", 12), ("#12", 12), ("007", 7), ("²", None), ("١٢", None), ("１２", None), ("1²", None), ("", None),
     ("-1", None), ("1" * 13, None), ("1" * 12, int("1" * 12)),
 ])
 def test_parse_id(typed: str, expected: int | None) -> None:
     assert parse_id(typed) == expected
+
+
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("12", 12), ("#12", 12), ("١٢", None), ("²", None), ("１２", None), ("-1", None), ("12.0", None), ("", None),
+])
+def test_the_operator_releases_an_intent_by_ascii_digits_only(typed: str, expected: int | None,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    if expected is not None:
+        assert parser.parse_args(["intents", "--release", typed]).release == expected
+        return
+    with pytest.raises(SystemExit) as refused:  # `indexbot intents --release ١٢` released intent 12
+        parser.parse_args(["intents", "--release", typed])
+    assert refused.value.code == 2
+    assert f"{typed!r} is not an intent id (ASCII digits, e.g. 12)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("words", [("١٨:٣٠",), ("²:00",), ("٢٠٢٧-٠١-٠١", "10:00"), ("2027-01-01", "١٠:٠٠")])
@@ -372,6 +434,13 @@ async def test_unused_rows_are_purged_by_the_scheduled_job(app: App) -> None:
                VALUES ('console', 'c', :user, 'price', 1, '{}', :at, :state, :at)""",
             [{"user": user, "at": now - 40 * day, "state": "sent"}, {"user": user, "at": now - 40 * day, "state": "failed"},
              {"user": user, "at": now - 40 * day, "state": "pending"}, {"user": user, "at": now - day, "state": "sent"}])
+        await tx.execute_many(  # /connect links: never used and expired over a day ago go; a used one is a record
+            """INSERT INTO connect_links (token_hash, user_id, platform, chat_id, nonce, created_at, expires_at, used_at)
+               VALUES (:token, :user, 'console', 'c', 'n', :at, :until, :used)""",
+            [{"token": "unused-old", "user": user, "at": now - 3 * day, "until": now - 2 * day, "used": None},
+             {"token": "used-old", "user": user, "at": now - 3 * day, "until": now - 2 * day, "used": now - 3 * day},
+             {"token": "unused-recent", "user": user, "at": now - 2 * 3600, "until": now - 3600, "used": None},
+             {"token": "live", "user": user, "at": now, "until": now + 600, "used": None}])
     assert app.schedule is not None
     await app.schedule.start_all()
     job = app.schedule.scheduler.get_job(PURGE_JOB)
@@ -382,6 +451,49 @@ async def test_unused_rows_are_purged_by_the_scheduled_job(app: App) -> None:
         (now - 200 * day, now - 10 * day), (now - day, None)]  # a line counting recent repeats is kept
     assert sorted(tuple(r) for r in await app.db.fetch_all("SELECT state, created_at FROM outbox")) == [
         ("pending", now - 40 * day), ("sent", now - day)]  # never an unsent one
+    assert [r[0] for r in await app.db.fetch_all("SELECT token_hash FROM connect_links ORDER BY token_hash")] == [
+        "live", "unused-recent", "used-old"]
+
+
+async def test_on_postgresql_the_purge_is_a_durable_job_that_a_worker_runs(pg_empty_url: str) -> None:
+    """A fleet's purge: `purge:rows` is a procrastinate job on the bot's PostgreSQL, run by a real worker when it
+    falls due, and its next run is waiting after it."""
+    db = await Database.open(pg_empty_url)
+    jobs = Jobs(pg_empty_url, stalled=2.0)
+    await jobs.open()
+    await jobs.ensure_schema(NAME_INDEX)
+    schedule = DurableSchedule(jobs, None, dt_time(0, 0))
+    worker = None
+    try:
+        now = int(time.time())
+        user = (await UserRows(db).seen("console", "u1")).id
+        async with db.transaction() as tx:
+            await tx.execute_many(
+                "INSERT INTO buttons (token, user_id, action, args, created_at, expires_at) "
+                "VALUES (:token, :user, 'x', '[]', :at, :until)",
+                [{"token": "expired", "user": user, "at": now - 2 * DAY, "until": now - DAY},
+                 {"token": "live", "user": user, "at": now, "until": now + DAY}])
+        await Housekeeping(ButtonRows(db), PurgeRows(db), Retention()).plan(schedule)
+        assert schedule.names() == [PURGE_JOB]
+        with psycopg.connect(jobs.conninfo, autocommit=True) as conn:  # its hour has passed
+            conn.execute("UPDATE procrastinate_jobs SET scheduled_at = now() WHERE queueing_lock = %s", (PURGE_JOB,))
+        worker = asyncio.create_task(jobs.work(concurrency=1))
+        deadline = time.monotonic() + 30
+        while await db.scalar("SELECT COUNT(*) FROM buttons WHERE token = 'expired'"):
+            assert time.monotonic() < deadline, "the worker never purged"
+            await asyncio.sleep(0.1)
+        assert [r[0] for r in await db.fetch_all("SELECT token FROM buttons")] == ["live"]
+        with psycopg.connect(jobs.conninfo, autocommit=True) as conn:
+            done = conn.execute("SELECT status FROM procrastinate_jobs WHERE args->>'name' = %s ORDER BY id",
+                                (PURGE_JOB,)).fetchall()
+        assert done[0][0] in ("doing", "succeeded") and done[-1][0] == "todo", done  # the run, then its next one
+        assert schedule.names() == [PURGE_JOB]  # the next run waits
+    finally:
+        if worker is not None:
+            await cancelled(worker)
+        await schedule.stop()
+        await jobs.close()
+        await db.close()
 
 
 @pytest.mark.parametrize(("table", "problem"), [

@@ -1,5 +1,5 @@
-"""Unused rows are purged on a schedule (job `purge:rows`): expired buttons, audit lines past their retention
-and the outbox's finished messages past theirs. `[retention]` in the TOML file:
+"""Unused rows are purged on a schedule (job `purge:rows`): expired buttons, audit lines past their retention,
+the outbox's finished messages past theirs, and /connect links that expired unused a day ago. `[retention]` in the TOML file:
 
 ```toml
 [retention]
@@ -78,6 +78,7 @@ class Housekeeping:
             "audit": await self.rows.audit_before(now - self.retention.audit_days * DAY),
             "outbox": await self.rows.outbox_finished_before(now - self.retention.outbox_days * DAY),
             "telegram updates": await self.rows.telegram_updates_handled_before(now - DAY),  # Telegram's redelivery is over
+            "connect links": await self.rows.connect_links_unused_before(now - DAY),  # a day on, "expired" becomes "unknown"
         }
         if any(gone.values()):
             log.info("purged %s", ", ".join(f"{n} {kind}" for kind, n in gone.items()))

@@ -1,12 +1,13 @@
 """Deleting rows nobody needs any more (bot.delivery.housekeeping decides when): old audit lines, the outbox's finished
-messages and Telegram updates handled a day ago (redelivery of an update ends long before). Expired buttons are `Buttons.purge_expired`'s."""
+messages, Telegram updates handled a day ago (redelivery of an update ends long before) and /connect links that
+expired unused. Expired buttons are `Buttons.purge_expired`'s."""
 
 from __future__ import annotations
 
 from sqlalchemy import delete, func
 
 from bot.storage.db import Database
-from bot.storage.schema import audit_log, outbox, telegram_updates
+from bot.storage.schema import audit_log, connect_links, outbox, telegram_updates
 
 FINISHED = ("sent", "blocked", "failed", "cancelled", "unknown")  # never 'pending' or 'sending'
 
@@ -30,3 +31,9 @@ class PurgeRows:
         async with self._db.transaction() as tx:
             return await tx.execute(delete(telegram_updates).where(telegram_updates.c.handled_at.is_not(None),
                                                                    telegram_updates.c.received_at < before))
+
+    async def connect_links_unused_before(self, before: int) -> int:
+        """/connect links never used that expired before `before`; how many. A used one records a linked wallet."""
+        async with self._db.transaction() as tx:
+            return await tx.execute(delete(connect_links).where(connect_links.c.used_at.is_(None),
+                                                                connect_links.c.expires_at < before))

@@ -50,7 +50,7 @@ class Reach:
 
 def header(announcement: Announcement) -> Msg:
     """The first line its readers see: a community's announcement names the community it came from."""
-    if announcement.scope == ALL or announcement.community_name is None:
+    if announcement.scope == ALL or not announcement.community_name:  # a name never read (an empty one) is none
         return Msg("announce.header", style="title")
     return Msg("announce.header.community", {"community": announcement.community_name}, style="title")
 

@@ -202,12 +202,25 @@ class IndexClient(discord.Client):
         private = command is not None and (command.private_only or command.personal and interaction.guild_id is not None)
         if self.handover is not None:
             self.saw(interaction.user.id, interaction.guild_id, interaction.channel_id)
-            await self.handover.hand_over(interaction, Ask.of(interaction, name, args), thinking=True, ephemeral=private)
+            ask = await self._server_named(Ask.of(interaction, name, args))
+            await self.handover.hand_over(interaction, ask, thinking=True, ephemeral=private)
             return
         if slash_for(name).defer:
             await interaction.response.defer(thinking=True, ephemeral=private)
-        request = interaction_request(interaction, command=name, args=args)
+        request = (await self._server_named(Ask.of(interaction, name, args))).request()
         await self._answer(interaction, request, thinking=True, ephemeral=private)
+
+    async def _server_named(self, ask: Ask) -> Ask:
+        """An announcement drafted in a server names the server to its readers: when the server is not cached (an
+        interaction carries its id, not its name), its name is asked of Discord; for /announce only."""
+        if ask.command != "announce" or ask.guild_id is None or ask.guild_name:
+            return ask
+        try:
+            guild = await self.fetch_guild(int(ask.guild_id), with_counts=False)
+        except discord.HTTPException as err:
+            log.warning("discord: the name of server %s could not be read: %s", ask.guild_id, err)
+            return ask
+        return replace(ask, guild_name=guild.name or None)
 
     async def press(self, interaction: discord.Interaction[Any], token: str) -> None:
         """A button press; refusals (not yours, expired) go to the presser only, and so does every answer to a press

@@ -352,7 +352,7 @@ class Ask:
         return cls(
             user_id=str(user.id), display_name=user.display_name, channel_id=str(interaction.channel_id),
             guild_id=str(interaction.guild_id) if interaction.guild_id is not None else None,
-            guild_name=interaction.guild.name if interaction.guild is not None else None,
+            guild_name=interaction.guild.name or None if interaction.guild is not None else None,  # '': not cached
             locale=str(interaction.locale), admin=interaction.permissions.manage_guild,
             roles=tuple(str(r) for r in getattr(user, "_roles", ())),  # ids as delivered: the guild may not be cached
             message_id=str(interaction.message.id) if interaction.message is not None else None,
