@@ -8,8 +8,9 @@ Three layers keep them out:
 - every configured secret (tokens, the master key, keyed RPC and proxy URLs and the keys inside them) is
   replaced by *** in whatever a record would print, message, traceback and stack alike;
 - payloads that can carry secrets are scrubbed by shape, whoever logged them: anything shaped like a private
-  key (64 hex digits, with or without 0x), the text of a message or reply in a Bot API payload, and the
-  arguments of the commands that carry a key or a PIN (/pin, /wallet, /withdraw). A transaction hash has a
+  key (64 hex digits, with or without 0x), the text of a message or reply in a Bot API payload or a Discord
+  event (a message's content, a slash command's option values, an interaction's token), and the
+  arguments of the commands that carry a key or a PIN (/pin, /wallet, /withdraw; !pin … on Discord). A transaction hash has a
   key's shape: the hashes of the transactions the bot signed itself (the keccak of the signed bytes, never
   anything a user or a node handed in) are registered with `public_hash` and stay readable, so an operator can
   follow a trade in the log; any other 64-hex string goes.
@@ -35,10 +36,12 @@ THIRD_PARTY = ("telegram", "discord", "httpx", "httpcore", "web3", "aiosqlite", 
 QUIET = ("httpx", "httpcore", "aiohttp.access", "web3.providers", "discord.gateway", "alembic", "sqlalchemy")
 
 KEY_SHAPE = re.compile(r"(?<![0-9A-Za-z])(?:0[xX])?[0-9a-fA-F]{64}(?![0-9A-Za-z])")
-# "text": "..." / 'text': '...' (a Bot API payload or an update, as JSON or a Python repr), and form-encoded text=...
-TEXT_FIELD = re.compile(r"""(?P<key>(?P<q>["'])(?:text|caption|query)(?P=q)\s*:\s*)(?P<v>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')""")
+# "text": "..." / 'text': '...' (a Bot API payload or an update, as JSON or a Python repr; a Discord gateway event's
+# message `content`, a slash command option's `value`, an interaction's `token`), and form-encoded text=...
+TEXT_FIELD = re.compile(r"""(?P<key>(?P<q>["'])(?:text|caption|query|content|value|token)(?P=q)\s*:\s*)"""
+                        r"""(?P<v>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')""")
 FORM_TEXT = re.compile(r"(?<![A-Za-z_])(text|caption)=[^&\s'\"]*")
-SECRET_COMMAND = re.compile(r"(/(?:pin|withdraw)(?:@\w+)?|/wallet(?:@\w+)?[ \t]+(?:import|export))(?:[ \t]+[^\s'\"\\,}]+)+",
+SECRET_COMMAND = re.compile(r"([/!](?:pin|withdraw)(?:@\w+)?|[/!]wallet(?:@\w+)?[ \t]+(?:import|export))(?:[ \t]+[^\s'\"\\,}]+)+",
                             re.IGNORECASE)
 REDACTED_KEY = "<64 hex redacted>"
 PUBLIC_HASHES_KEPT = 65_536  # the most recent transaction hashes the bot signed, shown in logs

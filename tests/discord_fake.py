@@ -6,8 +6,8 @@ records every request as a `Call` with its JSON body, so tests assert on exactly
 As Discord does, it answers an interaction's webhook (`/webhooks/<application>/<token>`: PATCH
 `messages/@original`, POST a follow-up) only once that interaction was acknowledged by its callback, and with
 404 "Unknown Webhook" (10015) otherwise; `answers(token)` are the calls made with one interaction's token.
-Its `/gateway` is a websocket that says HELLO, records each IDENTIFY (`identified`: which shard of how many) and
-answers READY: point `DiscordWebSocket.DEFAULT_GATEWAY` at `FakeDiscord.gateway` to see what a process connects as. Point
+Its `/gateway` is a websocket that says HELLO, records each IDENTIFY (`identified`: which shard of how many),
+answers READY and sends what `dispatch` is given: point `DiscordWebSocket.DEFAULT_GATEWAY` at `FakeDiscord.gateway` to see what a process connects as. Point
 `discord.http.Route.BASE` at `FakeDiscord.api` (the webhook adapter shares that class) and the real
 discord.py code runs unchanged up to the socket.
 
@@ -163,6 +163,8 @@ class FakeDiscord:
         self.members: dict[str, list[str]] = {}  # the server's members as GET .../members/<id> reads them: role ids
         self.identified: list[dict[str, Any]] = []  # each IDENTIFY's payload, without its token
         self.gateway = ""
+        self._sessions: list[web.WebSocketResponse] = []  # open gateway sessions, for `dispatch`
+        self._sequence = 1  # the last dispatch's sequence number (READY is 1)
         self._runner: web.AppRunner | None = None
         self._arrived = asyncio.Condition()  # notified at each request (`wait_for`)
         self.api = ""
@@ -188,6 +190,7 @@ class FakeDiscord:
         """One gateway session: HELLO, then READY for the IDENTIFY the client sends; heartbeats acknowledged."""
         ws = web.WebSocketResponse()
         await ws.prepare(request)
+        self._sessions.append(ws)
         await ws.send_json({"op": 10, "d": {"heartbeat_interval": 45000}, "s": None, "t": None})
         async for message in ws:
             data = json.loads(message.data)
@@ -200,7 +203,16 @@ class FakeDiscord:
                 await ws.send_json({"op": 0, "t": "READY", "s": 1, "d": ready})
                 async with self._arrived:
                     self._arrived.notify_all()
+        self._sessions.remove(ws)
         return ws
+
+    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
+        """Send the event `event` (INTERACTION_CREATE, MESSAGE_CREATE) down every open gateway session, as Discord
+        does: the client reads it off its socket, and discord.py's gateway code (its logging too) handles it."""
+        assert self._sessions, "no gateway session is open"
+        self._sequence += 1
+        for ws in self._sessions:
+            await ws.send_json({"op": 0, "t": event, "s": self._sequence, "d": data})
 
     async def wait_identified(self, count: int, timeout: float = 30) -> list[dict[str, Any]]:
         """The first `count` IDENTIFY payloads, once that many came."""

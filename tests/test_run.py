@@ -153,3 +153,50 @@ def test_an_unreachable_chain_at_start_up_names_no_key(devnet: Devnet, tmp_path:
     assert "no RPC endpoint of the chain answered" in out.stderr and "Traceback" not in out.stderr
     logs = "".join(p.read_text() for p in (tmp_path / "logs").glob("*.log")) if command == "chat" else ""
     assert key not in out.stdout + out.stderr + logs
+
+
+@pytest.mark.platform  # starts a chat platform's stand-in or front end itself
+async def test_a_token_discord_refuses_ends_the_start_up_with_one_line(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Discord answers 401 at login: `indexbot run`'s connection gives up at once (no retry) and its one line names
+    the variable to check, never the token."""
+    from bot import cli
+
+    token = "MTk4NjIy.Gx-refused-Secret-Token"
+    async with fake_discord() as rest:
+        monkeypatch.setattr(discord.http.Route, "BASE", rest.api)
+        rest.refuse("GET", "/users/@me", 401, 0, "401: Unauthorized")
+        front = DiscordFrontend(app, token)
+        try:
+            with pytest.raises(discord.LoginFailure) as refused:
+                await asyncio.wait_for(cli._connect(front), 30)
+        finally:
+            await front.bot.close()
+        assert len(rest.where("GET", "/users/@me")) == 1  # refused: not tried again
+    line = cli._refusal(refused.value)
+    assert line == "Discord refused the bot token: check DISCORD_BOT_TOKEN"
+    assert "refused-Secret" not in line + str(refused.value)
+
+
+@pytest.mark.platform  # starts a chat platform's stand-in or front end itself
+async def test_a_discord_login_that_fails_for_a_network_reason_is_retried(app: App, monkeypatch: pytest.MonkeyPatch,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing answers at Discord's API when the front end connects: `indexbot run` says so, waits and tries again,
+    and logs in once Discord is there."""
+    from bot import cli
+
+    monkeypatch.setattr(cli, "CONNECT_BACKOFF", (0.1, 0.2))
+    monkeypatch.setattr(discord.http.Route, "BASE", "http://127.0.0.1:9/api/v10")  # connection refused
+    async with fake_discord() as rest:
+        front = DiscordFrontend(app, "test-token", gateway=False)
+        connecting = asyncio.create_task(cli._connect(front))
+        try:
+            while not any("discord: cannot connect (ClientConnectorError); trying again" in r.getMessage()
+                          for r in caplog.records):
+                assert not connecting.done(), connecting  # it gave up instead of trying again
+                await asyncio.sleep(0.05)
+            monkeypatch.setattr(discord.http.Route, "BASE", rest.api)  # Discord is reachable again
+            await asyncio.wait_for(connecting, 30)
+            assert rest.where("GET", "/users/@me")  # logged in on a later try
+        finally:
+            connecting.cancel()
+            await front.stop()
