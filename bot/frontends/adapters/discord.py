@@ -58,7 +58,18 @@ from bot.frontends.adapters.discord_commands import (
     slash_for,
 )
 from bot.frontends.adapters.discord_handover import Finisher, Handover
-from bot.frontends.adapters.discord_render import MARKUP, MAX_CONTENT, NO_MENTIONS, chunks, extras, view_of
+from bot.frontends.adapters.discord_render import (
+    EDIT_FAILED,
+    MARKUP,
+    MAX_CONTENT,
+    NO_MENTIONS,
+    Instead,
+    chunks,
+    extras,
+    outcome_chat,
+    told_instead,
+    view_of,
+)
 from bot.app import App
 from bot.config import DiscordShards
 from bot.core.delivery import Delivery, Leaving
@@ -270,7 +281,8 @@ class IndexClient(discord.Client):
         done, _ = await asyncio.wait({task}, timeout=ANSWER_WITHIN)
         if not done and not interaction.response.is_done():
             await interaction.response.defer(thinking=thinking, ephemeral=ephemeral)
-        await reply(interaction, await task, hidden=hidden)
+        instead = partial(self.app.outbox.tell_instead, "discord", outcome_chat(request, hidden))
+        await reply(interaction, await task, hidden=hidden, instead=instead)
 
 
 async def send_rendered(channel: discord.abc.Messageable, rendered: Rendered, expiry: Expiries) -> discord.Message:
@@ -295,13 +307,18 @@ async def _delete_quietly(message: discord.Message) -> bool:
         return False
 
 
-async def reply(interaction: discord.Interaction[Any], outcome: Outcome, *, hidden: bool = False) -> None:
+async def reply(interaction: discord.Interaction[Any], outcome: Outcome, *, hidden: bool = False,
+                instead: Instead | None = None) -> None:
     """Answer an interaction: edit the pressed message when asked, else respond or follow up; only the user sees
-    the answer when the router says so or `hidden` (it was asked where only they see it)."""
+    the answer when the router says so or `hidden` (it was asked where only they see it). An outcome the edit
+    cannot show (a 5xx, the message deleted) goes to `instead` (a new message through the outbox)."""
     rendered = outcome.rendered
     *head, last = chunks(rendered.text)
     if rendered.edit and not outcome.ephemeral and interaction.message is not None and not head:
-        await _edit(interaction, last, rendered)
+        try:
+            await _edit(interaction, last, rendered)
+        except EDIT_FAILED as err:
+            await told_instead(outcome, instead, err)
         return
     ephemeral = outcome.ephemeral or hidden
     for text in head:
