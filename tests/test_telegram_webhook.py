@@ -303,9 +303,9 @@ async def test_one_chats_updates_by_webhook_are_handled_in_order(engine: str, ch
                                                                  request: pytest.FixtureRequest, emulator: BotApiEmulator,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 15 by webhook: `/lang zh_CN` followed at once by `/quote`, for 10 users, each update posted twice: every
-    quote in Chinese and each update answered once. /lang is made slow, so each quote is stored and its job deferred
-    while the chat's /lang still runs: on PostgreSQL the jobs of one chat share procrastinate's lock (the worker runs
-    32 jobs at once); on SQLite the in-process queue keeps each chat's order."""
+    quote in Chinese, each update answered once, the chats side by side. /lang is made slow, so each quote is stored
+    and its job deferred while the chat's /lang still runs: on PostgreSQL the jobs of one chat share procrastinate's
+    lock (the worker runs 32 jobs at once); on SQLite the in-process queue keeps each chat's order."""
     url = request.getfixturevalue("pg_url") if engine == "postgresql" else None
     app = await App.start(make_config(chain, tmp_path, database_url=url, telegram_webhook_url="http://localhost/telegram",
                                       telegram_webhook_secret=Secret(SECRET)))
@@ -330,9 +330,12 @@ async def test_one_chats_updates_by_webhook_are_handled_in_order(engine: str, ch
             await asyncio.sleep(0.3)  # a second answer to a doubly posted update would be here by now
     finally:
         await app.stop()
+    switched_at = []
     for user in users:
-        switched, quote = [c.params["text"] for c in emulator.calls_to("sendMessage") if c.chat_id == user]
-        assert "Buy quote" not in quote and "MAG7.ssi" in quote, (switched, quote)  # /lang ran first: in Chinese
+        switched, quote = [c for c in emulator.calls_to("sendMessage") if c.chat_id == user]
+        assert "Buy quote" not in quote.params["text"] and "MAG7.ssi" in quote.params["text"]  # /lang ran first
+        switched_at.append(switched.at)
+    assert max(switched_at) - min(switched_at) < len(users) * 0.5 / 2  # the chats' slow /lang ran side by side
 
 
 async def wait_until(value: Any, expected: object, timeout: float = 10.0) -> None:
