@@ -220,18 +220,23 @@ async def test_a_global_429_holds_every_send_for_retry_after_and_counts_invalid_
     assert counted._value.get() - before == len(limited)
 
 
+@pytest.mark.parametrize(("method", "path", "code", "message"), [
+    ("PATCH", "/messages/@original", 10008, "Unknown Message"),  # the quote deleted meanwhile
+    ("POST", "/callback", 10062, "Unknown interaction"),  # the press answered too late: the deferral and the edit refused
+])
 async def test_a_trade_whose_edit_fails_is_told_in_a_new_message(app: App, front: DiscordFrontend, rest: FakeDiscord,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """Issue 15 on Discord: when the edit showing a trade's outcome failed (the message deleted meanwhile), the trade
-    went through but the user was never told (the error ended the interaction's handling)."""
+                                                                 monkeypatch: pytest.MonkeyPatch, method: str, path: str,
+                                                                 code: int, message: str) -> None:
+    """Issue 15 on Discord: when the edit showing a trade's outcome failed (the message deleted meanwhile, the
+    interaction too old), the trade went through but the user was never told (the error ended its handling)."""
     await dm_slash(front, rest, "wallet", action="new")
     await dm_slash(front, rest, "pin", pin="4821")
     await dm_slash(front, rest, "faucet")
     quote = await dm_slash(front, rest, "buy", index="MAG7.ssi", amount="100")
     monkeypatch.setattr(discord_adapter, "ANSWER_WITHIN", 0.0)  # deferred at once: the outcome is an edit of @original
-    rest.refuse("PATCH", "/messages/@original", 404, 10008, "Unknown Message", times=1)
+    rest.refuse(method, path, 404, code, message)
     failed = await dm_press(front, rest, quote, "Confirm")
-    assert failed.status == 404 and failed.method == "PATCH"
+    assert failed.status == 404 and failed.method == method and path in failed.path
     told = await rest.wait_for(lambda c: c.method == "POST" and c.path == f"/channels/{DM_CHANNEL_ID}/messages"
                                and "Confirmed in block" in c.content)
     assert "for 100 USDC" in shown(told.content)

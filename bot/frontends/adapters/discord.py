@@ -280,7 +280,11 @@ class IndexClient(discord.Client):
         task = asyncio.ensure_future(self.app.router.handle(request, MARKUP))
         done, _ = await asyncio.wait({task}, timeout=ANSWER_WITHIN)
         if not done and not interaction.response.is_done():
-            await interaction.response.defer(thinking=thinking, ephemeral=ephemeral)
+            try:
+                await interaction.response.defer(thinking=thinking, ephemeral=ephemeral)
+            except EDIT_FAILED as err:  # too late for Discord (10062): the answer fails too; a press's outcome goes by the outbox
+                log.info("discord: interaction %s could not be deferred (%s %s)", interaction.id, type(err).__name__,
+                         getattr(err, "status", ""))
         instead = partial(self.app.outbox.tell_instead, "discord", outcome_chat(request, hidden))
         await reply(interaction, await task, hidden=hidden, instead=instead)
 
