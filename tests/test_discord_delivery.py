@@ -20,6 +20,7 @@ from pathlib import Path
 import discord
 import pytest
 
+from bot.frontends.adapters import discord as discord_adapter
 from bot.frontends.adapters.discord import SENDS_AT_ONCE, Backoff, DiscordFrontend
 from bot.delivery.announce.config import AnnounceConfig
 from bot.app import App
@@ -27,9 +28,9 @@ from bot.core.messages import Msg, Reply
 from bot.metrics import INVALID_REQUESTS
 from conftest import make_config
 from devnet.harness import Devnet
-from discord_fake import CHANNEL_ID, GUILD_ID, FakeDiscord, user_dict
+from discord_fake import CHANNEL_ID, DM_CHANNEL_ID, GUILD_ID, FakeDiscord, user_dict
 from auxil.catalog import entry as text  # the bare entry, unfilled
-from auxil.discord import Interactions
+from auxil.discord import Interactions, dm_press, dm_slash, shown
 
 ALICE = user_dict(940000000000000011, "alice")
 # This file's Alice; her slash commands come from the server's channel even outside a server, as its copy had it.
@@ -217,3 +218,29 @@ async def test_a_global_429_holds_every_send_for_retry_after_and_counts_invalid_
     # nothing left while the limit held, whichever chat it was for, but the one send already on its way beside it
     assert len(too_soon) <= SENDS_AT_ONCE - 1, [round(c.at - first.at, 3) for c in too_soon]
     assert counted._value.get() - before == len(limited)
+
+
+@pytest.mark.parametrize(("method", "path", "code", "message"), [
+    ("PATCH", "/messages/@original", 10008, "Unknown Message"),  # the quote deleted meanwhile
+    ("POST", "/callback", 10062, "Unknown interaction"),  # the press answered too late: the deferral and the edit refused
+])
+async def test_a_trade_whose_edit_fails_is_told_in_a_new_message(app: App, front: DiscordFrontend, rest: FakeDiscord,
+                                                                 monkeypatch: pytest.MonkeyPatch, method: str, path: str,
+                                                                 code: int, message: str) -> None:
+    """Issue 15 on Discord: when the edit showing a trade's outcome failed (the message deleted meanwhile, the
+    interaction too old), the trade went through but the user was never told (the error ended its handling)."""
+    await dm_slash(front, rest, "wallet", action="new")
+    await dm_slash(front, rest, "pin", pin="4821")
+    await dm_slash(front, rest, "faucet")
+    quote = await dm_slash(front, rest, "buy", index="MAG7.ssi", amount="100")
+    monkeypatch.setattr(discord_adapter, "ANSWER_WITHIN", 0.0)  # deferred at once: the outcome is an edit of @original
+    rest.refuse(method, path, 404, code, message)
+    failed = await dm_press(front, rest, quote, "Confirm")
+    assert failed.status == 404 and failed.method == method and path in failed.path
+    told = await rest.wait_for(lambda c: c.method == "POST" and c.path == f"/channels/{DM_CHANNEL_ID}/messages"
+                               and "Confirmed in block" in c.content)
+    assert "for 100 USDC" in shown(told.content)
+    row = await app.db.fetch_one("SELECT id, kind FROM outbox WHERE chat_id = :chat ORDER BY id DESC",
+                                 {"chat": str(DM_CHANNEL_ID)})
+    assert row is not None and row[1] == "trade"  # stored before it was sent: a restart would not lose it
+    assert await settled(app, row[0]) == "sent"

@@ -40,7 +40,7 @@ from bot.storage.interactions import InteractionRows
 from bot.storage.schema import discord_interactions
 from conftest import make_config
 from devnet.harness import Devnet
-from discord_fake import APP_ID, CHANNEL_ID, GUILD_ID, Call, FakeDiscord, dispatched, message_dict, press_payload, slash_payload, user_dict
+from discord_fake import APP_ID, CHANNEL_ID, DM_CHANNEL_ID, GUILD_ID, Call, FakeDiscord, dispatched, message_dict, press_payload, slash_payload, user_dict
 from auxil.discord import ALICE
 
 DEFERRED_WITH_THINKING = 5  # "the bot is thinking…": a command's answer comes later
@@ -359,3 +359,32 @@ async def test_a_long_answer_fills_the_deferred_response_then_follows_up_and_a_s
     deleted = await rest.wait_for(lambda c: c.method == "DELETE", timeout=10)
     await rest.wait_for(lambda c: c.method == "DELETE" and c is not deleted, timeout=10)
     assert all(c.path.startswith(f"/webhooks/{APP_ID}/{payload['token']}/messages/") for c in rest.where("DELETE", "/"))
+
+
+async def test_a_trade_whose_edit_fails_is_told_through_the_outbox_by_the_worker(fleet: Fleet, rest: FakeDiscord) -> None:
+    """Issue 15 in a fleet: the worker's edit of the pressed quote failing (the message deleted meanwhile) lost the
+    trade's outcome ("handled but its answer failed"); now the outcome is stored in the outbox for the chat."""
+    fleet.start_worker()
+
+    async def in_dm(payload: dict[str, Any]) -> Call:
+        await dispatched(lambda: fleet.gateway.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
+        return await rest.wait_for(to(payload["token"], "PATCH", "/messages/@original"), timeout=40)
+
+    for name, options in (("wallet", {"action": "new"}), ("pin", {"pin": "4821"}), ("faucet", {})):
+        await in_dm(slash_payload(name, options, ALICE, guild_id=None, channel_id=DM_CHANNEL_ID))
+    quote = await in_dm(slash_payload("buy", {"index": "MAG7.ssi", "amount": "100"}, ALICE, guild_id=None,
+                                      channel_id=DM_CHANNEL_ID))
+    confirm = next(b["custom_id"] for row in quote.body["components"] for b in row["components"] if b["label"] == "Confirm")
+    message = message_dict(quote.content, user_dict(APP_ID, "indexbot", bot=True), DM_CHANNEL_ID,
+                           components=quote.body["components"])
+    press = press_payload(confirm, message, ALICE, guild_id=None)
+    rest.refuse("PATCH", f"/{press['token']}/messages/@original", 404, 10008, "Unknown Message")
+    failed = await in_dm(press)
+    assert failed.status == 404
+    db = fleet.worker.app.db
+    for _ in range(200):
+        row = await db.fetch_one("SELECT kind, payload FROM outbox WHERE chat_id = :chat", {"chat": str(DM_CHANNEL_ID)})
+        if row is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert row is not None and row[0] == "trade" and "trade.mined.buy" in row[1], row

@@ -22,6 +22,8 @@ from sqlalchemy.exc import OperationalError
 from bot.app import App
 from bot.roles import telegram_updates as _telegram_updates
 from bot.config import ConfigError, Secret, load_config
+from bot.core.request import Request
+from bot.core.router import Markup, Outcome
 from bot.delivery.housekeeping import DAY, Housekeeping, Retention
 from bot.frontends.adapters.telegram import TelegramFrontend
 from bot.frontends.web.server import WebServer, bind
@@ -294,6 +296,46 @@ async def test_updates_stored_before_a_restart_are_handled_at_start(hooked: App,
         await wait_until(lambda: unhandled(app), 0)
     assert "Buy quote" not in quote.params["text"]  # in order: the language changed first, the quote is in Chinese
     assert len(emulator.calls_to("sendMessage")) == 2
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+async def test_one_chats_updates_by_webhook_are_handled_in_order(engine: str, chain: Devnet, tmp_path: Path,
+                                                                 request: pytest.FixtureRequest, emulator: BotApiEmulator,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15 by webhook: `/lang zh_CN` followed at once by `/quote`, for 10 users, each update posted twice: every
+    quote in Chinese, each update answered once, the chats side by side. /lang is made slow, so each quote is stored
+    and its job deferred while the chat's /lang still runs: on PostgreSQL the jobs of one chat share procrastinate's
+    lock (the worker runs 32 jobs at once); on SQLite the in-process queue keeps each chat's order."""
+    url = request.getfixturevalue("pg_url") if engine == "postgresql" else None
+    app = await App.start(make_config(chain, tmp_path, database_url=url, telegram_webhook_url="http://localhost/telegram",
+                                      telegram_webhook_secret=Secret(SECRET)))
+    try:
+        assert app.web is not None and (app.jobs is not None) == (engine == "postgresql")
+        handle = app.router.handle
+
+        async def slowly(asked: Request, markup: Markup) -> Outcome:
+            if asked.command == "lang":
+                await asyncio.sleep(0.5)
+            return await handle(asked, markup)
+
+        monkeypatch.setattr(app.router, "handle", slowly)
+        emulator.balance([app.web.url, app.web.url], copies=2)
+        users = list(range(7201, 7211))
+        async with front_end(app, emulator):
+            for user in users:
+                emulator.send_text(user, user, "/lang zh_CN")
+                emulator.send_text(user, user, "/quote MAG7.ssi 100")
+            await emulator.wait_count("sendMessage", 2 * len(users), timeout=60)
+            await wait_until(lambda: unhandled(app), 0, timeout=30)
+            await asyncio.sleep(0.3)  # a second answer to a doubly posted update would be here by now
+    finally:
+        await app.stop()
+    switched_at = []
+    for user in users:
+        switched, quote = [c for c in emulator.calls_to("sendMessage") if c.chat_id == user]
+        assert "Buy quote" not in quote.params["text"] and "MAG7.ssi" in quote.params["text"]  # /lang ran first
+        switched_at.append(switched.at)
+    assert max(switched_at) - min(switched_at) < len(users) * 0.5 / 2  # the chats' slow /lang ran side by side
 
 
 async def wait_until(value: Any, expected: object, timeout: float = 10.0) -> None:

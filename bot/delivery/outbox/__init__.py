@@ -24,6 +24,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from bot.core.delivery import Delivery
@@ -56,6 +57,11 @@ class Outbox:
         self._elsewhere: set[str] = set()  # platforms another process of the fleet sends (bot.delivery.outbox.election)
 
     # -- producers -----------------------------------------------------------------------------------------
+
+    async def tell_instead(self, platform: str, chat_id: str, reply: Reply, user_id: int | None) -> int | None:
+        """A press's outcome (a trade's result) that the edit of the pressed message could not show (a 5xx, the
+        message deleted): a new message in `chat_id`, stored before it is sent and retried like any other."""
+        return await self.put_chat(platform, chat_id, replace(reply, edit=False), "trade", user_id=user_id)
 
     async def put(self, user_id: int, reply: Reply | dict[str, Any], kind: str, *, key: str | None = None,
                   urgent: bool = False, due_at: int | None = None) -> int | None:

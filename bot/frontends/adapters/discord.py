@@ -58,7 +58,18 @@ from bot.frontends.adapters.discord_commands import (
     slash_for,
 )
 from bot.frontends.adapters.discord_handover import Finisher, Handover
-from bot.frontends.adapters.discord_render import MARKUP, MAX_CONTENT, NO_MENTIONS, chunks, extras, view_of
+from bot.frontends.adapters.discord_render import (
+    EDIT_FAILED,
+    MARKUP,
+    MAX_CONTENT,
+    NO_MENTIONS,
+    Instead,
+    chunks,
+    extras,
+    outcome_chat,
+    told_instead,
+    view_of,
+)
 from bot.app import App
 from bot.config import DiscordShards
 from bot.core.delivery import Delivery, Leaving
@@ -282,8 +293,13 @@ class IndexClient(discord.Client):
         task = asyncio.ensure_future(self.app.router.handle(request, MARKUP))
         done, _ = await asyncio.wait({task}, timeout=ANSWER_WITHIN)
         if not done and not interaction.response.is_done():
-            await interaction.response.defer(thinking=thinking, ephemeral=ephemeral)
-        await reply(interaction, await task, hidden=hidden)
+            try:
+                await interaction.response.defer(thinking=thinking, ephemeral=ephemeral)
+            except EDIT_FAILED as err:  # too late for Discord (10062): the answer fails too; a press's outcome goes by the outbox
+                log.info("discord: interaction %s could not be deferred (%s %s)", interaction.id, type(err).__name__,
+                         getattr(err, "status", ""))
+        instead = partial(self.app.outbox.tell_instead, "discord", outcome_chat(request, hidden))
+        await reply(interaction, await task, hidden=hidden, instead=instead)
 
 
 async def send_rendered(channel: discord.abc.Messageable, rendered: Rendered, expiry: Expiries) -> discord.Message:
@@ -308,13 +324,18 @@ async def _delete_quietly(message: discord.Message) -> bool:
         return False
 
 
-async def reply(interaction: discord.Interaction[Any], outcome: Outcome, *, hidden: bool = False) -> None:
+async def reply(interaction: discord.Interaction[Any], outcome: Outcome, *, hidden: bool = False,
+                instead: Instead | None = None) -> None:
     """Answer an interaction: edit the pressed message when asked, else respond or follow up; only the user sees
-    the answer when the router says so or `hidden` (it was asked where only they see it)."""
+    the answer when the router says so or `hidden` (it was asked where only they see it). An outcome the edit
+    cannot show (a 5xx, the message deleted) goes to `instead` (a new message through the outbox)."""
     rendered = outcome.rendered
     *head, last = chunks(rendered.text)
     if rendered.edit and not outcome.ephemeral and interaction.message is not None and not head:
-        await _edit(interaction, last, rendered)
+        try:
+            await _edit(interaction, last, rendered)
+        except EDIT_FAILED as err:
+            await told_instead(outcome, instead, err)
         return
     ephemeral = outcome.ephemeral or hidden
     for text in head:

@@ -21,6 +21,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any, cast
 
 import aiohttp
@@ -30,7 +31,16 @@ from bot.app import App
 from bot.core.messages import Rendered
 from bot.core.router import Outcome
 from bot.frontends.adapters.discord_commands import Ask
-from bot.frontends.adapters.discord_render import NO_MENTIONS, chunks, extras, view_of
+from bot.frontends.adapters.discord_render import (
+    EDIT_FAILED,
+    NO_MENTIONS,
+    Instead,
+    chunks,
+    extras,
+    outcome_chat,
+    told_instead,
+    view_of,
+)
 from bot.i18n import Catalogs
 from bot.jobs.engine import Jobs
 from bot.storage.interactions import TOKEN_SECONDS, InteractionRows
@@ -99,11 +109,13 @@ class Finisher:
             return
         held = json.loads(taken.ask)
         ask = Ask.from_json(held["ask"])
-        outcome = await self._app.router.handle(ask.request(), self._markup)
+        request, hidden = ask.request(), bool(held["hidden"])
+        outcome = await self._app.router.handle(request, self._markup)
         webhook = discord.Webhook.from_state(
             {"id": int(held["application_id"]), "type": 3, "token": taken.token}, state=self._client._connection)
+        instead = partial(self._app.outbox.tell_instead, "discord", outcome_chat(request, hidden))
         try:
-            await answer(webhook, outcome, pressed=ask.message_id is not None, hidden=bool(held["hidden"]))
+            await answer(webhook, outcome, pressed=ask.message_id is not None, hidden=hidden, instead=instead)
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
             # not retried: the token is taken, and the command's effects happened. Only the kind is logged (an
             # aiohttp error's text names the URL, and the URL holds the token).
@@ -111,14 +123,19 @@ class Finisher:
                         type(exc).__name__, getattr(exc, "status", ""))
 
 
-async def answer(webhook: discord.Webhook, outcome: Outcome, *, pressed: bool, hidden: bool) -> None:
+async def answer(webhook: discord.Webhook, outcome: Outcome, *, pressed: bool, hidden: bool,
+                 instead: Instead | None = None) -> None:
     """Answer a deferred interaction through its webhook, as `discord.reply` answers one in place: a press that
-    asks for an edit edits the pressed message; a command's deferred "thinking…" becomes the first part of its
-    answer; the rest follows up, ephemeral when the router says so or `hidden`."""
+    asks for an edit edits the pressed message (an outcome the edit cannot show goes to `instead`); a command's
+    deferred "thinking…" becomes the first part of its answer; the rest follows up, ephemeral when the router says
+    so or `hidden`."""
     rendered = outcome.rendered
     *head, last = chunks(rendered.text)
     if pressed and rendered.edit and not outcome.ephemeral and not head:
-        await _edit(webhook, last, rendered, rendered.image, view_of(rendered))
+        try:
+            await _edit(webhook, last, rendered, rendered.image, view_of(rendered))
+        except EDIT_FAILED as err:
+            await told_instead(outcome, instead, err)
         return
     parts = [*head, last]
     if not pressed:

@@ -5,20 +5,48 @@ answer interactions a gateway handed over (discord_handover.py)."""
 from __future__ import annotations
 
 import io
+import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import discord
 from discord.utils import escape_markdown, escape_mentions
 
-from bot.core.messages import Rendered
+from bot.core.messages import Rendered, Reply
+from bot.core.request import Request
+from bot.core.router import Outcome
 from bot.frontends.adapters.discord_commands import PressButton, valid_token
+
+log = logging.getLogger(__name__)
 
 MAX_CONTENT = 2000  # Discord's message length limit
 MAX_ROWS = 5  # Discord's limit of component rows per message
 NO_MENTIONS = discord.AllowedMentions.none()
 
 _LINK = re.compile(r"(?<!<)\bhttps?://[^\s<>]+")
+
+# An edit of the pressed message that did not happen: Discord refused it (a 5xx after discord.py's retries, the
+# message deleted, the token expired) or could not be reached.
+EDIT_FAILED = (discord.HTTPException, aiohttp.ClientError, TimeoutError)
+Instead = Callable[[Reply, "int | None"], Awaitable["int | None"]]  # Outbox.tell_instead for one platform and chat
+
+
+def outcome_chat(request: Request, hidden: bool) -> str:
+    """Where a press's outcome goes as a new message when the pressed message cannot be edited: the channel it was
+    pressed in, or the presser's DM (`user:<id>`, opened when needed) when only they saw the message."""
+    return f"user:{request.user_id}" if hidden else request.chat_id
+
+
+async def told_instead(outcome: Outcome, instead: Instead | None, err: BaseException) -> None:
+    """Tell `outcome`, whose edit failed with `err`, by `instead` (stored in the outbox, sent and retried like any
+    unprompted message); without one, or with nothing to tell, re-raise `err`."""
+    if instead is None or outcome.reply is None:
+        raise err
+    queued = await instead(outcome.reply, outcome.user_key)
+    log.info("discord: the pressed message could not be edited (%s %s): the outcome goes as a new message (outbox %s)",
+             type(err).__name__, getattr(err, "status", ""), queued)
 
 
 class DiscordMarkup:

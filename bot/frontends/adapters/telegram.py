@@ -19,7 +19,6 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from functools import partial
 from typing import Any, TypeVar, cast
 
@@ -514,8 +513,7 @@ class TelegramFrontend:
         if outcome.reply is None:
             await self._send(chat_id, outcome.rendered)
             return
-        queued = await self.app.outbox.put_chat("telegram", str(chat_id), replace(outcome.reply, edit=False), "trade",
-                                                user_id=outcome.user_key)
+        queued = await self.app.outbox.tell_instead("telegram", str(chat_id), outcome.reply, outcome.user_key)
         log.info("telegram: the outcome for chat %s goes as a new message (outbox %s)", chat_id, queued)
 
     async def _safely(self, method: str, call: Callable[[], Awaitable[T]]) -> T | None:
