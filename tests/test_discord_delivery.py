@@ -20,7 +20,8 @@ from pathlib import Path
 import discord
 import pytest
 
-from bot.frontends.adapters.discord import SENDS_AT_ONCE, Backoff, DiscordFrontend
+from bot.frontends.adapters.discord import SENDS_AT_ONCE, DiscordFrontend
+from bot.frontends.adapters.discord_limits import Backoff
 from bot.delivery.announce.config import AnnounceConfig
 from bot.app import App
 from bot.core.messages import Msg, Reply
@@ -136,6 +137,9 @@ async def test_a_server_only_user_gets_alerts_through_a_dm_opened_once(app: App,
     [opened] = rest.where("POST", "/users/@me/channels")
     assert str(opened.body["recipient_id"]) == ALICE["id"]
     dm = next(iter(rest.dms))
+    # the first DM: its channel opened, then one send through a partial messageable (no GET of the channel)
+    assert [(c.method, c.path) for c in rest.calls if c.path.startswith(("/channels/", "/users/"))] == [
+        ("POST", "/users/@me/channels"), ("POST", f"/channels/{dm}/messages")]
     [confirmation] = rest.where("POST", f"/channels/{dm}/messages")
     assert "Alert #1 set" in confirmation.content and text(app, "alert.arrives_here") in confirmation.content
     user_id, dm_chat, blocked = await user_row(app)
