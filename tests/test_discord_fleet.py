@@ -42,6 +42,7 @@ from bot.storage.schema import discord_interactions
 from conftest import make_config
 from devnet.harness import Devnet
 from discord_fake import APP_ID, CHANNEL_ID, GUILD_ID, Call, FakeDiscord, dispatched, message_dict, press_payload, slash_payload, user_dict
+from auxil.catalog import entry
 from auxil.discord import ALICE
 
 DEFERRED_WITH_THINKING = 5  # "the bot is thinking…": a command's answer comes later
@@ -350,6 +351,28 @@ async def test_a_429_discord_py_leaves_to_us_is_waited_out_and_the_answer_still_
     assert again.at - refused.at >= 2.0 - 0.05  # Retry-After, not discord.py's nor our own retry at once
     assert fleet.worker.backoff.until >= refused.at + 2.0 - 0.05  # the outbox's sends of that process held too
     assert counted._value.get() - before == 1
+
+
+async def test_alert_in_a_server_answered_by_a_worker_says_at_once_when_dms_are_closed(fleet: Fleet, rest: FakeDiscord) -> None:
+    """/alert from a server across the fleet, wired by role as `indexbot run` wires it: the worker queues the
+    confirmation for Alice's DM and waits, the fleet's sender (the gateway's process here) opens her DM channel and
+    hears 50007, and the worker's answer through the token says at once that her DMs are closed."""
+    rest.refuse("POST", "/messages", 403, 50007, "Cannot send messages to this user")
+    queues_only = await roles_of.send_outbox(fleet.worker.app, [fleet.worker], frozenset({"worker"}))
+    sends = await roles_of.send_outbox(fleet.gateway.app, [fleet.gateway], frozenset({"gateway", "sender"}))
+    try:
+        payload = slash_payload("alert", {"index": "MAG7.ssi", "condition": "above", "value": "500000"}, ALICE)
+        await dispatched(lambda: fleet.gateway.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
+        fleet.start_worker()
+        shown = await rest.wait_for(to(payload["token"], "PATCH", "/messages/@original"), timeout=60)
+    finally:
+        await sends()
+        await queues_only()
+    app = fleet.worker.app
+    assert "Alert #1 set" in shown.content and entry(app, "alert.dm_closed") in shown.content
+    assert entry(app, "alert.goes_private") not in shown.content
+    (opened,) = rest.where("POST", "/users/@me/channels")
+    assert str(opened.body["recipient_id"]) == ALICE["id"] and len(rest.where("POST", "/messages")) == 1
 
 
 async def test_a_process_both_gateway_and_worker_answers_its_own_interactions(fleet: Fleet) -> None:
