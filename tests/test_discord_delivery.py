@@ -28,7 +28,7 @@ from bot.core.messages import Msg, Reply
 from bot.metrics import INVALID_REQUESTS
 from conftest import make_config
 from devnet.harness import Devnet
-from discord_fake import CHANNEL_ID, GUILD_ID, FakeDiscord, user_dict
+from discord_fake import CHANNEL_ID, DM_CHANNEL_ID, GUILD_ID, FakeDiscord, user_dict
 from auxil.catalog import entry as text  # the bare entry, unfilled
 from auxil.discord import Interactions
 
@@ -122,9 +122,38 @@ async def test_only_50007_on_a_dm_means_the_user_closed_their_dms(app: App, fron
     rest.refuse("POST", "/messages", 403, CANNOT_DM, "Cannot send messages to this user")
     first = await app.notices.outbox.put(user_id, Reply.of(Msg("help.title")), "price")
     assert first is not None and await settled(app, first) == "blocked"
+    for _ in range(100):  # the outbox marks the message, then its user
+        if (await user_row(app))[2] is not None:
+            break
+        await asyncio.sleep(0.02)
     assert (await user_row(app))[2] is not None
     assert await app.notices.outbox.put(user_id, Reply.of(Msg("help.title")), "price") is None  # muted from now on
     assert not [c for c in rest.calls if "can no longer post" in c.content]  # no moderator told of a user's choice
+
+
+async def test_a_dm_refusing_in_a_later_run_is_no_servers_channel(app: App, front: DiscordFrontend, rest: FakeDiscord) -> None:
+    """A refusal other than 50007 from a user's DM, in a process that never saw that DM (the next run, or a fleet's
+    sender): neither the user's mark nor a server channel's, so no moderator hears of a lost channel."""
+    await slash(front, "help", guild_id=None, channel_id=DM_CHANNEL_ID)  # alice writes to the bot in her DM
+    user_id, dm_chat, _ = await user_row(app)
+    assert dm_chat == str(DM_CHANNEL_ID)
+    await app.notices.detach(front)
+    later = DiscordFrontend(app, "test-token", guild_id=GUILD_ID)  # nothing remembered in memory
+    await later.bot.login("test-token")
+    app.notices.attach(later)
+    rest.refuse("POST", f"/channels/{DM_CHANNEL_ID}/messages", 403, MISSING_ACCESS, times=1)
+    rest.calls.clear()
+    try:
+        refused = await app.notices.outbox.put(user_id, Reply.of(Msg("help.title")), "price")
+        assert refused is not None and await settled(app, refused) == "failed"
+        assert (await user_row(app))[2] is None
+        again = await app.notices.outbox.put(user_id, Reply.of(Msg("help.title")), "price")
+        assert again is not None and await settled(app, again) == "sent"  # a DM is not rested like a server's channel
+        await asyncio.sleep(0.3)  # a moderator's notice, were one queued, would be sent by now
+        assert not rest.where("POST", "/users/@me/channels") and not [c for c in rest.calls if "can no longer post" in c.content]
+    finally:
+        await app.notices.detach(later)
+        await later.bot.close()
 
 
 # -- DMs opened when first needed ----------------------------------------------------------------------------

@@ -416,6 +416,8 @@ class DiscordFrontend:
         if err.status in (403, 404):
             if chat_id.startswith(DM_ADDRESS) or chat_id in self.bot.dm_channels:
                 self.bot.dms = {u: c for u, c in self.bot.dms.items() if c != chat_id}  # a stale DM: opened again next time
+            elif await self.app.services.users.is_private_chat("discord", chat_id):  # a DM this process never saw
+                self.bot.dm_channels.add(chat_id)
             else:
                 await self._channel_lost(chat_id, err)
             return Delivery("failed", error=str(err))
