@@ -1,7 +1,8 @@
 """A local stand-in for Discord's REST API, and factories for real gateway payloads.
 
 `FakeDiscord` is an aiohttp server on 127.0.0.1 that answers the few routes the adapter uses (login,
-application info, command sync, interaction callbacks, webhook follow-ups and edits, channel messages) and
+application info, command sync, interaction callbacks, webhook follow-ups and edits, channel messages, a channel and
+the server GUILD_ID) and
 records every request as a `Call` with its JSON body, so tests assert on exactly what discord.py sent.
 As Discord does, it answers an interaction's webhook (`/webhooks/<application>/<token>`: PATCH
 `messages/@original`, POST a follow-up) only once that interaction was acknowledged by its callback, and with
@@ -32,6 +33,7 @@ from aiohttp import web
 APP_ID = 900000000000000001
 BOT_ID = 900000000000000001
 GUILD_ID = 910000000000000001
+GUILD_OWNER_ID = 940000000000000098  # who owns the server GUILD_ID, as GET /guilds/<id> says
 CHANNEL_ID = 920000000000000001
 DM_CHANNEL_ID = 920000000000000099
 TIMESTAMP = "2026-01-01T00:00:00+00:00"
@@ -318,6 +320,9 @@ class FakeDiscord:
             return {"id": channel_id, "type": 1, "recipients": [recipient], "last_message_id": None}
         if path.endswith("/callback"):
             return {"interaction": {"id": path.split("/")[2], "type": 2}}
+        if method == "GET" and path == f"/guilds/{GUILD_ID}":
+            return {"id": str(GUILD_ID), "name": "Index Fans", "owner_id": str(GUILD_OWNER_ID), "icon": None, "roles": [],
+                    "emojis": [], "features": [], "preferred_locale": "en-US"}
         channel_id = path.split("/")[2] if path.startswith("/channels/") else str(CHANNEL_ID)
         if method == "GET" and path.startswith("/channels/") and channel_id in self.dms:
             return {"id": channel_id, "type": 1, "recipients": [self.dms[channel_id]], "last_message_id": None}

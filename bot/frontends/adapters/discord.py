@@ -429,19 +429,37 @@ class DiscordFrontend:
         tell the configured Discord moderators and, when the server is known, its owner, in their DMs."""
         self._lost[chat_id] = time.monotonic() + LOST_CHANNEL_SECONDS
         log.warning("discord: channel %s refused the bot (%s); not used for %ds", chat_id, err, LOST_CHANNEL_SECONDS)
-        channel = self.bot.get_channel(int(chat_id))
-        guild = getattr(channel, "guild", None)
-        moderators = set(self.moderators)
-        if guild is not None and guild.owner_id is not None:
-            moderators.add(str(guild.owner_id))
+        channel, server, owner = await self._server_of(chat_id)
+        moderators = set(self.moderators) | ({owner} if owner is not None else set())
         reason = f"{err.status} {err.text}".strip()[:200]
-        names = {"channel": getattr(channel, "name", None) or chat_id, "server": getattr(guild, "name", None) or "?",
-                 "reason": reason, "minutes": LOST_CHANNEL_SECONDS // 60}
+        names: dict[str, str | int] = {"channel": channel or chat_id, "server": server or "?", "reason": reason,
+                                       "minutes": LOST_CHANNEL_SECONDS // 60}
         outbox = self.app.notices.outbox
         day = datetime.now(UTC).date().isoformat()
         for moderator in sorted(moderators):
             await outbox.put_chat("discord", f"{DM_ADDRESS}{moderator}", Reply.of(Msg("discord.channel.lost", names)),
                                   "notice", key=f"channel-lost:discord:{chat_id}:{moderator}:{day}")
+
+    async def _server_of(self, chat_id: str) -> tuple[str | None, str | None, str | None]:
+        """A server channel's name, its server's name and its owner's id: from the cache where the gateway filled it,
+        else asked of Discord (a process without the gateway, e.g. a fleet's sender; a channel the bot may still
+        read, when it only may not post there); None for what Discord would not say."""
+        channel = self.bot.get_channel(int(chat_id))
+        guild = getattr(channel, "guild", None)
+        if guild is not None:
+            return getattr(channel, "name", None), guild.name, str(guild.owner_id) if guild.owner_id is not None else None
+        try:
+            found: dict[str, Any] = dict(await self.bot.http.get_channel(int(chat_id)))
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError):  # no access to it either, or gone
+            return None, None, None
+        name, guild_id = found.get("name"), found.get("guild_id")
+        try:
+            server: dict[str, Any] | None = dict(await self.bot.http.get_guild(int(guild_id))) if guild_id is not None else None
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError):
+            server = None
+        if server is None:
+            return name, None, None
+        return name, server.get("name"), str(server["owner_id"]) if server.get("owner_id") is not None else None
 
     @property
     def moderators(self) -> frozenset[str]:
