@@ -353,6 +353,21 @@ async def test_a_429_discord_py_leaves_to_us_is_waited_out_and_the_answer_still_
     assert counted._value.get() - before == 1
 
 
+async def test_a_429_on_the_gateways_acknowledgement_is_waited_out_within_discords_three_seconds(
+        fleet: Fleet, rest: FakeDiscord) -> None:
+    """The same limit on the gateway's deferral: acknowledged again after Retry-After, still inside Discord's 3 s, and
+    handed to a worker. It used to be logged as "not acknowledged" and dropped (Discord: "This interaction failed")."""
+    payload = slash_payload("help", {}, ALICE)
+    rest.rate_limit("POST", "/callback", 0.5, times=1)
+    await dispatched(lambda: fleet.gateway.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
+    refused, acknowledged = rest.where("POST", f"/interactions/{payload['id']}/")
+    assert (refused.status, acknowledged.status) == (429, 200)
+    assert 0.5 - 0.05 <= acknowledged.at - refused.at < ACK_WINDOW
+    fleet.start_worker()
+    shown = await rest.wait_for(to(payload["token"], "PATCH", "/messages/@original"), timeout=40)
+    assert "**Commands**" in shown.content
+
+
 async def test_alert_in_a_server_answered_by_a_worker_says_at_once_when_dms_are_closed(fleet: Fleet, rest: FakeDiscord) -> None:
     """/alert from a server across the fleet, wired by role as `indexbot run` wires it: the worker queues the
     confirmation for Alice's DM and waits, the fleet's sender (the gateway's process here) opens her DM channel and

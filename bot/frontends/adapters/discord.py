@@ -298,10 +298,10 @@ class DiscordFrontend:
         self.bot = make_client(app, guild_id, prefix, intents or default_intents(), shards if gateway else None)
         self.gateway = gateway  # False: log in for sends and answers, leave the gateway (and command sync) to others
         self.bot.sync_commands = gateway
+        self.backoff = Backoff()  # Discord's limits discord.py leaves to us, for every request of this process
         if hand_over and app.jobs is not None:  # interactions go to the fleet's workers (discord_handover)
-            self.bot.handover = Handover(app.jobs, InteractionRows(app.db), app.services.catalogs)
+            self.bot.handover = Handover(app.jobs, InteractionRows(app.db), app.services.catalogs, backoff=self.backoff)
         self._gateway: asyncio.Task[None] | None = None
-        self.backoff = Backoff()
         self._lost: dict[str, float] = {}  # server channel -> monotonic time before which it is not tried again
 
     async def start(self) -> None:

@@ -10,7 +10,8 @@ and `take` clears the token as it reads it). A worker builds the same `Request`,
 through the interaction's webhook with the token: it edits the deferred response (`@original`) and follows up
 with what does not fit. The token answers for 15 minutes; a job that starts too late says nothing to the user
 (there is no way left to) and logs it. A 429 discord.py leaves to us (Cloudflare's, a global limit) is waited out
-as the outbox waits it out (discord_limits.py), while the token answers. No log line holds a token.
+as the outbox waits it out (discord_limits.py): by the worker while the token answers, by the gateway while Discord
+still waits for the acknowledgement. No log line holds a token.
 
 On SQLite (one process) none of this runs: `IndexClient` answers in the process that received the interaction.
 """
@@ -21,6 +22,7 @@ import io
 import json
 import logging
 import time
+from functools import partial
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 TASK = "discord.interaction"
 ORIGINAL = "@original"  # the interaction's own response, as Discord's webhook routes name it
 TOO_LATE = TOKEN_SECONDS - 60  # seconds after receipt: past this a worker no longer starts the command
+ACK_SECONDS = 3.0  # Discord's wait for an interaction's acknowledgement (counted here from when the gateway saw it)
 Each = Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]]  # makes one request of an answer (see `answer`)
 
 
@@ -51,18 +54,22 @@ def chat_lock(platform: str, chat_id: str, user_id: str) -> str:
 
 
 class Handover:
-    """The gateway's side: acknowledge, store, defer a job."""
+    """The gateway's side: acknowledge, store, defer a job. `backoff`: the process's hold on Discord's limits."""
 
-    def __init__(self, jobs: Jobs, rows: InteractionRows, catalogs: Catalogs, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, jobs: Jobs, rows: InteractionRows, catalogs: Catalogs, *, backoff: Backoff | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self._jobs, self._rows, self._catalogs, self._clock = jobs, rows, catalogs, clock
+        self._backoff = backoff or Backoff()
 
     async def hand_over(self, interaction: discord.Interaction[Any], ask: Ask, *, thinking: bool, ephemeral: bool,
                         hidden: bool = False) -> None:
         """Defer `interaction` now (a command `thinking`, ephemeral when its answer is private), then hand it to
-        a worker; `hidden`: its answers go only to the presser (a press on an ephemeral message)."""
+        a worker; `hidden`: its answers go only to the presser (a press on an ephemeral message). A 429 discord.py
+        leaves to us is waited out while Discord still waits for the acknowledgement."""
         try:
-            await interaction.response.defer(thinking=thinking, ephemeral=ephemeral)
-        except discord.HTTPException as err:  # expired before we saw it, or acknowledged by another process
+            await patiently(self._backoff, partial(interaction.response.defer, thinking=thinking, ephemeral=ephemeral),
+                            self._clock() + ACK_SECONDS, self._clock)
+        except discord.HTTPException as err:  # expired before we saw it, acknowledged by another process, or limited
             log.warning("discord: interaction %s not acknowledged (%s); not handed to a worker", interaction.id, err.status)
             return
         held = {"ask": ask.to_json(), "application_id": str(interaction.application_id), "hidden": hidden}
