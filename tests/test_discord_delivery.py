@@ -145,7 +145,8 @@ async def test_only_50007_on_a_dm_means_the_user_closed_their_dms(app: App, fron
     assert not [c for c in rest.calls if "can no longer post" in c.content]  # no moderator told of a user's choice
 
 
-async def test_a_dm_refusing_in_a_later_run_is_no_servers_channel(app: App, front: DiscordFrontend, rest: FakeDiscord) -> None:
+async def test_a_dm_refusing_in_a_later_run_is_no_servers_channel(
+        app: App, front: DiscordFrontend, rest: FakeDiscord) -> None:
     """A refusal other than 50007 from a user's DM, in a process that never saw that DM (the next run, or a fleet's
     sender): neither the user's mark nor a server channel's, so no moderator hears of a lost channel."""
     await slash(front, "help", guild_id=None, channel_id=DM_CHANNEL_ID)  # alice writes to the bot in her DM
@@ -164,7 +165,8 @@ async def test_a_dm_refusing_in_a_later_run_is_no_servers_channel(app: App, fron
         again = await app.notices.outbox.put(user_id, Reply.of(Msg("help.title")), "price")
         assert again is not None and await settled(app, again) == "sent"  # a DM is not rested like a server's channel
         await asyncio.sleep(0.3)  # a moderator's notice, were one queued, would be sent by now
-        assert not rest.where("POST", "/users/@me/channels") and not [c for c in rest.calls if "can no longer post" in c.content]
+        assert not rest.where("POST", "/users/@me/channels")
+        assert not [c for c in rest.calls if "can no longer post" in c.content]
     finally:
         await app.notices.detach(later)
         await later.bot.close()

@@ -335,7 +335,8 @@ async def test_an_answer_discord_refuses_is_logged_once_and_not_retried(
     assert any("handled but its answer failed (NotFound 404)" in r.getMessage() for r in caplog.records)
 
 
-async def test_a_429_discord_py_leaves_to_us_is_waited_out_and_the_answer_still_arrives(fleet: Fleet, rest: FakeDiscord) -> None:
+async def test_a_429_discord_py_leaves_to_us_is_waited_out_and_the_answer_still_arrives(
+        fleet: Fleet, rest: FakeDiscord) -> None:
     """Cloudflare's 429 on the worker's answer (no Via header, so discord.py raises instead of waiting): the worker
     waits Retry-After, holds its process's other Discord requests (a global limit) and answers through the token
     again; the refusal is counted. It used to be logged as a failed answer, the user left "thinking" for good."""
@@ -345,7 +346,8 @@ async def test_a_429_discord_py_leaves_to_us_is_waited_out_and_the_answer_still_
     before = counted._value.get()
     await dispatched(lambda: fleet.gateway.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
     fleet.start_worker()
-    shown = await rest.wait_for(lambda c: to(payload["token"], "PATCH", "/messages/@original")(c) and c.status == 200, timeout=40)
+    edited = to(payload["token"], "PATCH", "/messages/@original")
+    shown = await rest.wait_for(lambda c: edited(c) and c.status == 200, timeout=40)
     refused, again = rest.answers(payload["token"])
     assert refused.status == 429 and again is shown and "**Commands**" in shown.content
     assert again.at - refused.at >= 2.0 - 0.05  # Retry-After, not discord.py's nor our own retry at once
@@ -368,7 +370,8 @@ async def test_a_429_on_the_gateways_acknowledgement_is_waited_out_within_discor
     assert "**Commands**" in shown.content
 
 
-async def test_alert_in_a_server_answered_by_a_worker_says_at_once_when_dms_are_closed(fleet: Fleet, rest: FakeDiscord) -> None:
+async def test_alert_in_a_server_answered_by_a_worker_says_at_once_when_dms_are_closed(
+        fleet: Fleet, rest: FakeDiscord) -> None:
     """/alert from a server across the fleet, wired by role as `indexbot run` wires it: the worker queues the
     confirmation for Alice's DM and waits, the fleet's sender (the gateway's process here) opens her DM channel and
     hears 50007, and the worker's answer through the token says at once that her DMs are closed."""

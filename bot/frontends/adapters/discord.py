@@ -21,12 +21,14 @@ ephemeral message.
 Unprompted messages (the outbox's `post`): a user known only from a server is addressed as `user:<id>`; their
 DM channel is opened the first time a message needs it and its id stored, and every send goes through a partial
 messageable (one request, no channel fetch). Only Discord's 50007 on a DM means the user closed their DMs; any
-other 403/404 is the channel's: a server channel rests for `LOST_CHANNEL_SECONDS` and the moderators are told.
-A 429 discord.py raises instead of waiting out (Cloudflare's, or after its retries) is honoured: Retry-After,
-a global one holding every send, doubling while it lasts (`Backoff`, discord_limits.py, shared with the answers
-a worker sends through an interaction's token); every 401/403/429 Discord counts against the IP is counted in
-`bot.metrics.INVALID_REQUESTS`. A slash-command sync Discord refuses is logged;
-the bot runs on with the commands Discord had.
+other 403/404 is the channel's: a server channel rests for `LOST_CHANNEL_SECONDS` and the moderators and the
+server's owner are told (the server asked of Discord when no gateway cached it); a DM is known as one from what
+this process saw or, failing that, from the users' stored private chats. A 429 discord.py raises instead of
+waiting out (Cloudflare's, or after its retries) is honoured: Retry-After, a global one holding every send,
+doubling while it lasts (`Backoff`, discord_limits.py, shared with a fleet's acknowledgements and answers through
+an interaction's token); every 401/403/429 Discord counts against the IP is counted in
+`bot.metrics.INVALID_REQUESTS`. A slash-command sync Discord refuses is logged; the bot runs on with the commands
+Discord had.
 """
 
 from __future__ import annotations
@@ -447,14 +449,15 @@ class DiscordFrontend:
         channel = self.bot.get_channel(int(chat_id))
         guild = getattr(channel, "guild", None)
         if guild is not None:
-            return getattr(channel, "name", None), guild.name, str(guild.owner_id) if guild.owner_id is not None else None
+            owner = str(guild.owner_id) if guild.owner_id is not None else None
+            return getattr(channel, "name", None), guild.name, owner
         try:
             found: dict[str, Any] = dict(await self.bot.http.get_channel(int(chat_id)))
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError):  # no access to it either, or gone
             return None, None, None
         name, guild_id = found.get("name"), found.get("guild_id")
         try:
-            server: dict[str, Any] | None = dict(await self.bot.http.get_guild(int(guild_id))) if guild_id is not None else None
+            server: dict[str, Any] | None = None if guild_id is None else dict(await self.bot.http.get_guild(int(guild_id)))
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError):
             server = None
         if server is None:

@@ -22,8 +22,8 @@ import io
 import json
 import logging
 import time
-from functools import partial
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, cast
 
 import aiohttp

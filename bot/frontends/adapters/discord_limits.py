@@ -3,7 +3,8 @@ is told of (Discord's `Via` header on a 429); a 429 without it (Cloudflare in fr
 global limit) it raises. `Backoff` honours such a refusal (Retry-After, a global one holding every request of the
 process, doubling while it repeats); `limit_of` reads it; `invalid_request_trace` counts every answer Discord holds
 against the IP (10,000 in 10 minutes ban it) in `bot.metrics.INVALID_REQUESTS`. Used by the front end's outbox sends
-(discord.py) and by the workers answering interactions through their token (discord_handover.py).
+(discord.py), and in a fleet by the gateway acknowledging interactions and the workers answering them through their
+token (`patiently`, discord_handover.py).
 """
 
 from __future__ import annotations
