@@ -1,7 +1,8 @@
 """A local stand-in for Discord's REST API, and factories for real gateway payloads.
 
 `FakeDiscord` is an aiohttp server on 127.0.0.1 that answers the few routes the adapter uses (login,
-application info, command sync, interaction callbacks, webhook follow-ups and edits, channel messages) and
+application info, command sync, interaction callbacks, webhook follow-ups and edits, channel messages, a channel and
+the server GUILD_ID) and
 records every request as a `Call` with its JSON body, so tests assert on exactly what discord.py sent.
 As Discord does, it answers an interaction's webhook (`/webhooks/<application>/<token>`: PATCH
 `messages/@original`, POST a follow-up) only once that interaction was acknowledged by its callback, and with
@@ -34,6 +35,7 @@ BOT_ID = 900000000000000001
 GUILD_ID = 910000000000000001
 GUILD_NAME = "Index <Club>"
 MANAGERS_ROLE_ID = 910000000000000002  # the server's role with Manage Server (`FakeDiscord.members`)
+GUILD_OWNER_ID = 940000000000000098  # who owns the server GUILD_ID, as GET /guilds/<id> says
 CHANNEL_ID = 920000000000000001
 DM_CHANNEL_ID = 920000000000000099
 TIMESTAMP = "2026-01-01T00:00:00+00:00"
@@ -353,7 +355,7 @@ class FakeDiscord:
         parts = path.split("/")
         if len(parts) == 3:
             role = {"color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0}
-            return {"id": str(GUILD_ID), "name": GUILD_NAME, "owner_id": "1", "features": [], "emojis": [], "stickers": [],
+            return {"id": str(GUILD_ID), "name": GUILD_NAME, "owner_id": str(GUILD_OWNER_ID), "features": [], "emojis": [], "stickers": [],
                     "roles": [{**role, "id": str(GUILD_ID), "name": "@everyone", "permissions": "0", "position": 0},
                               {**role, "id": str(MANAGERS_ROLE_ID), "name": "managers", "permissions": "32", "position": 1}],
                     "preferred_locale": "en-US"}  # fmt: skip

@@ -21,14 +21,15 @@ import discord
 import pytest
 
 from bot.frontends.adapters import discord as discord_adapter
-from bot.frontends.adapters.discord import SENDS_AT_ONCE, Backoff, DiscordFrontend
+from bot.frontends.adapters.discord import SENDS_AT_ONCE, DiscordFrontend
+from bot.frontends.adapters.discord_limits import Backoff
 from bot.delivery.announce.config import AnnounceConfig
 from bot.app import App
 from bot.core.messages import Msg, Reply
 from bot.metrics import INVALID_REQUESTS
 from conftest import make_config
 from devnet.harness import Devnet
-from discord_fake import CHANNEL_ID, DM_CHANNEL_ID, GUILD_ID, FakeDiscord, user_dict
+from discord_fake import CHANNEL_ID, DM_CHANNEL_ID, GUILD_ID, GUILD_NAME, GUILD_OWNER_ID, FakeDiscord, user_dict
 from auxil.catalog import entry as text  # the bare entry, unfilled
 from auxil.discord import Interactions, dm_press, dm_slash, shown
 
@@ -37,6 +38,7 @@ ALICE = user_dict(940000000000000011, "alice")
 slash = Interactions(ALICE, dm_channel=CHANNEL_ID).slash
 MODERATOR = 940000000000000099
 MISSING_ACCESS = 50001
+MISSING_PERMISSIONS = 50013
 CANNOT_DM = 50007
 
 
@@ -85,12 +87,19 @@ async def settled(app: App, message_id: int, timeout: float = 15.0) -> str:
 # -- a channel's refusal is the channel's, a DM's 50007 is the user's ------------------------------------------
 
 
-@pytest.mark.parametrize(("status", "code"), [(403, MISSING_ACCESS), (404, 10003)])
+@pytest.mark.parametrize(("status", "code", "readable"), [
+    (403, MISSING_ACCESS, False),  # the bot may no longer see the channel: Discord will not say whose it is
+    (404, 10003, False),  # deleted
+    (403, MISSING_PERMISSIONS, True),  # seen but not written to: its server, and so its owner, can be asked
+])
 async def test_a_server_channel_refusing_the_bot_rests_the_channel_tells_moderators_and_never_mutes_the_user(
-        app: App, front: DiscordFrontend, rest: FakeDiscord, status: int, code: int) -> None:
+        app: App, front: DiscordFrontend, rest: FakeDiscord, status: int, code: int, readable: bool) -> None:
+    """The front end has no gateway, as a fleet's sender: nothing about the server is cached."""
     await slash(front, "help")  # alice is known from the server only
     user_id, _, _ = await user_row(app)
     rest.refuse("POST", f"/channels/{CHANNEL_ID}/messages", status, code)
+    if not readable:
+        rest.refuse("GET", f"/channels/{CHANNEL_ID}", status, code)
     invalid = INVALID_REQUESTS.labels(platform="discord", status=str(status))
     before = invalid._value.get()
     outbox = app.notices.outbox
@@ -101,19 +110,25 @@ async def test_a_server_channel_refusing_the_bot_rests_the_channel_tells_moderat
     again = await outbox.put_chat("discord", str(CHANNEL_ID), Reply.of(Msg("help.title")), "trade", user_id=user_id)
     assert again is not None and await settled(app, again) == "failed"
     assert len(rest.where("POST", f"/channels/{CHANNEL_ID}/messages")) == 1  # the channel rests: no second refusal
-    assert invalid._value.get() - before == (1 if status == 403 else 0)  # Discord counts 403s, not 404s
+    asked = [(c.path, c.status) for c in rest.calls if c.method == "GET"]
+    assert asked == ([(f"/channels/{CHANNEL_ID}", 200), (f"/guilds/{GUILD_ID}", 200)] if readable else
+                     [(f"/channels/{CHANNEL_ID}", status)])  # once, when the channel was lost
+    assert invalid._value.get() - before == sum(c.status == 403 for c in rest.calls)  # Discord counts 403s, not 404s
 
     alert = await outbox.put(user_id, Reply.of(Msg("help.title")), "price")  # the user's own alerts still go
     assert alert is not None and await settled(app, alert) == "sent"
-    for _ in range(100):  # the moderator's DM, queued beside it
-        if len(rest.where("POST", "/messages")) >= 3:
+    moderators = {str(MODERATOR), str(GUILD_OWNER_ID)} if readable else {str(MODERATOR)}
+    for _ in range(100):  # the moderators' DMs, queued beside it
+        if len(rest.where("POST", "/messages")) >= 2 + len(moderators):
             break
         await asyncio.sleep(0.05)
     opened = {str(c.body["recipient_id"]) for c in rest.where("POST", "/users/@me/channels")}
-    assert opened == {ALICE["id"], str(MODERATOR)}
-    [told] = [c for c in rest.where("POST", "/messages") if "can no longer post" in c.content]
-    assert str(CHANNEL_ID) in told.content and str(status) in told.content
-    assert told.path.split("/")[2] in rest.dms and rest.dms[told.path.split("/")[2]]["id"] == str(MODERATOR)
+    assert opened == {ALICE["id"], *moderators}
+    told = [c for c in rest.where("POST", "/messages") if "can no longer post" in c.content]
+    assert {rest.dms[c.path.split("/")[2]]["id"] for c in told} == moderators and len(told) == len(moderators)
+    for notice in told:
+        where = ("general", GUILD_NAME) if readable else (str(CHANNEL_ID), "?")
+        assert all(name in notice.content for name in where) and f"{status} " in notice.content
 
 
 async def test_only_50007_on_a_dm_means_the_user_closed_their_dms(app: App, front: DiscordFrontend, rest: FakeDiscord) -> None:
@@ -122,9 +137,40 @@ async def test_only_50007_on_a_dm_means_the_user_closed_their_dms(app: App, fron
     rest.refuse("POST", "/messages", 403, CANNOT_DM, "Cannot send messages to this user")
     first = await app.notices.outbox.put(user_id, Reply.of(Msg("help.title")), "price")
     assert first is not None and await settled(app, first) == "blocked"
+    for _ in range(100):  # the outbox marks the message, then its user
+        if (await user_row(app))[2] is not None:
+            break
+        await asyncio.sleep(0.02)
     assert (await user_row(app))[2] is not None
     assert await app.notices.outbox.put(user_id, Reply.of(Msg("help.title")), "price") is None  # muted from now on
     assert not [c for c in rest.calls if "can no longer post" in c.content]  # no moderator told of a user's choice
+
+
+async def test_a_dm_refusing_in_a_later_run_is_no_servers_channel(
+        app: App, front: DiscordFrontend, rest: FakeDiscord) -> None:
+    """A refusal other than 50007 from a user's DM, in a process that never saw that DM (the next run, or a fleet's
+    sender): neither the user's mark nor a server channel's, so no moderator hears of a lost channel."""
+    await slash(front, "help", guild_id=None, channel_id=DM_CHANNEL_ID)  # alice writes to the bot in her DM
+    user_id, dm_chat, _ = await user_row(app)
+    assert dm_chat == str(DM_CHANNEL_ID)
+    await app.notices.detach(front)
+    later = DiscordFrontend(app, "test-token", guild_id=GUILD_ID)  # nothing remembered in memory
+    await later.bot.login("test-token")
+    app.notices.attach(later)
+    rest.refuse("POST", f"/channels/{DM_CHANNEL_ID}/messages", 403, MISSING_ACCESS, times=1)
+    rest.calls.clear()
+    try:
+        refused = await app.notices.outbox.put(user_id, Reply.of(Msg("help.title")), "price")
+        assert refused is not None and await settled(app, refused) == "failed"
+        assert (await user_row(app))[2] is None
+        again = await app.notices.outbox.put(user_id, Reply.of(Msg("help.title")), "price")
+        assert again is not None and await settled(app, again) == "sent"  # a DM is not rested like a server's channel
+        await asyncio.sleep(0.3)  # a moderator's notice, were one queued, would be sent by now
+        assert not rest.where("POST", "/users/@me/channels")
+        assert not [c for c in rest.calls if "can no longer post" in c.content]
+    finally:
+        await app.notices.detach(later)
+        await later.bot.close()
 
 
 # -- DMs opened when first needed ----------------------------------------------------------------------------
@@ -137,6 +183,9 @@ async def test_a_server_only_user_gets_alerts_through_a_dm_opened_once(app: App,
     [opened] = rest.where("POST", "/users/@me/channels")
     assert str(opened.body["recipient_id"]) == ALICE["id"]
     dm = next(iter(rest.dms))
+    # the first DM: its channel opened, then one send through a partial messageable (no GET of the channel)
+    assert [(c.method, c.path) for c in rest.calls if c.path.startswith(("/channels/", "/users/"))] == [
+        ("POST", "/users/@me/channels"), ("POST", f"/channels/{dm}/messages")]
     [confirmation] = rest.where("POST", f"/channels/{dm}/messages")
     assert "Alert #1 set" in confirmation.content and text(app, "alert.arrives_here") in confirmation.content
     user_id, dm_chat, blocked = await user_row(app)

@@ -29,6 +29,7 @@ from bot.app import App
 from bot.config import ConfigError, DiscordShards, Secret, load_config
 from bot.core.request import Request
 from bot.logs import cap
+from bot.metrics import INVALID_REQUESTS
 from bot.core.router import Outcome
 from bot.frontends.adapters.discord import DiscordFrontend, ShardedIndexClient, make_client
 from bot.frontends.adapters.discord_render import MARKUP
@@ -41,6 +42,7 @@ from bot.storage.schema import discord_interactions
 from conftest import make_config
 from devnet.harness import Devnet
 from discord_fake import APP_ID, CHANNEL_ID, DM_CHANNEL_ID, GUILD_ID, Call, FakeDiscord, dispatched, message_dict, press_payload, slash_payload, user_dict
+from auxil.catalog import entry
 from auxil.discord import ALICE
 
 DEFERRED_WITH_THINKING = 5  # "the bot is thinking…": a command's answer comes later
@@ -206,6 +208,7 @@ async def test_a_command_is_acknowledged_by_the_gateway_and_answered_by_a_worker
 
     (ack,) = rest.where("POST", f"/interactions/{payload['id']}/")
     assert ack.body["type"] == DEFERRED_WITH_THINKING and ack.at - sent_at < ACK_WINDOW
+    assert ack.flags & EPHEMERAL  # a quote in a server is personal: the answer the worker edits in only Alice sees
     assert "Buy quote: MAG7.ssi" in answer.content and answer.status == 200
     assert answer.custom_ids and all(c.startswith("b:") for c in answer.custom_ids)  # Refresh, Buy… still work
     assert not fleet.gateway_handled.requests  # the gateway only acknowledged
@@ -219,15 +222,16 @@ async def test_a_command_is_acknowledged_by_the_gateway_and_answered_by_a_worker
     shown = [r.getMessage() for r in caplog.records if r.levelno >= cap(r.name, logging.DEBUG)]
     assert any(payload["id"] in line for line in shown) and not any(token in line for line in shown)
 
-    # the quote's Refresh, pressed: acknowledged silently by the gateway, a fresh quote followed up by the worker
+    # the quote's Refresh, pressed: acknowledged silently by the gateway, a fresh quote followed up by the worker,
+    # ephemeral as the message it was pressed on
     message = message_dict(answer.content, user_dict(APP_ID, "indexbot", bot=True), CHANNEL_ID, guild_id=GUILD_ID,
-                           components=answer.body["components"])
+                           components=answer.body["components"], flags=EPHEMERAL)
     press = press_payload(answer.custom_ids[0], message, ALICE)
     await dispatched(lambda: fleet.gateway.bot._connection.parse_interaction_create(press))  # type: ignore[arg-type]
     fresh = await rest.wait_for(to(press["token"], "POST"), timeout=40)
     (pressed,) = rest.where("POST", f"/interactions/{press['id']}/")
     assert pressed.body["type"] == DEFERRED_UPDATE and pressed.at < fresh.at
-    assert "Buy quote: MAG7.ssi" in fresh.content and fresh.custom_ids and not fresh.flags & EPHEMERAL
+    assert "Buy quote: MAG7.ssi" in fresh.content and fresh.custom_ids and fresh.flags & EPHEMERAL
     assert fresh.custom_ids != answer.custom_ids  # the worker stored the fresh quote's buttons
     assert not fleet.gateway_handled.requests and [r.button_token for r in fleet.worker_handled.requests][1:] == [
         answer.custom_ids[0].removeprefix("b:")]
@@ -329,6 +333,64 @@ async def test_an_answer_discord_refuses_is_logged_once_and_not_retried(
     (tried,) = rest.answers(payload["token"])
     assert tried.status == 404 and len(fleet.worker_handled.requests) == 1
     assert any("handled but its answer failed (NotFound 404)" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_429_discord_py_leaves_to_us_is_waited_out_and_the_answer_still_arrives(
+        fleet: Fleet, rest: FakeDiscord) -> None:
+    """Cloudflare's 429 on the worker's answer (no Via header, so discord.py raises instead of waiting): the worker
+    waits Retry-After, holds its process's other Discord requests (a global limit) and answers through the token
+    again; the refusal is counted. It used to be logged as a failed answer, the user left "thinking" for good."""
+    payload = slash_payload("help", {}, ALICE)
+    rest.rate_limit("PATCH", "/messages/@original", 2.0, times=1)
+    counted = INVALID_REQUESTS.labels(platform="discord", status="429")
+    before = counted._value.get()
+    await dispatched(lambda: fleet.gateway.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
+    fleet.start_worker()
+    edited = to(payload["token"], "PATCH", "/messages/@original")
+    shown = await rest.wait_for(lambda c: edited(c) and c.status == 200, timeout=40)
+    refused, again = rest.answers(payload["token"])
+    assert refused.status == 429 and again is shown and "**Commands**" in shown.content
+    assert again.at - refused.at >= 2.0 - 0.05  # Retry-After, not discord.py's nor our own retry at once
+    assert fleet.worker.backoff.until >= refused.at + 2.0 - 0.05  # the outbox's sends of that process held too
+    assert counted._value.get() - before == 1
+
+
+async def test_a_429_on_the_gateways_acknowledgement_is_waited_out_within_discords_three_seconds(
+        fleet: Fleet, rest: FakeDiscord) -> None:
+    """The same limit on the gateway's deferral: acknowledged again after Retry-After, still inside Discord's 3 s, and
+    handed to a worker. It used to be logged as "not acknowledged" and dropped (Discord: "This interaction failed")."""
+    payload = slash_payload("help", {}, ALICE)
+    rest.rate_limit("POST", "/callback", 0.5, times=1)
+    await dispatched(lambda: fleet.gateway.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
+    refused, acknowledged = rest.where("POST", f"/interactions/{payload['id']}/")
+    assert (refused.status, acknowledged.status) == (429, 200)
+    assert 0.5 - 0.05 <= acknowledged.at - refused.at < ACK_WINDOW
+    fleet.start_worker()
+    shown = await rest.wait_for(to(payload["token"], "PATCH", "/messages/@original"), timeout=40)
+    assert "**Commands**" in shown.content
+
+
+async def test_alert_in_a_server_answered_by_a_worker_says_at_once_when_dms_are_closed(
+        fleet: Fleet, rest: FakeDiscord) -> None:
+    """/alert from a server across the fleet, wired by role as `indexbot run` wires it: the worker queues the
+    confirmation for Alice's DM and waits, the fleet's sender (the gateway's process here) opens her DM channel and
+    hears 50007, and the worker's answer through the token says at once that her DMs are closed."""
+    rest.refuse("POST", "/messages", 403, 50007, "Cannot send messages to this user")
+    queues_only = await roles_of.send_outbox(fleet.worker.app, [fleet.worker], frozenset({"worker"}))
+    sends = await roles_of.send_outbox(fleet.gateway.app, [fleet.gateway], frozenset({"gateway", "sender"}))
+    try:
+        payload = slash_payload("alert", {"index": "MAG7.ssi", "condition": "above", "value": "500000"}, ALICE)
+        await dispatched(lambda: fleet.gateway.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
+        fleet.start_worker()
+        shown = await rest.wait_for(to(payload["token"], "PATCH", "/messages/@original"), timeout=60)
+    finally:
+        await sends()
+        await queues_only()
+    app = fleet.worker.app
+    assert "Alert #1 set" in shown.content and entry(app, "alert.dm_closed") in shown.content
+    assert entry(app, "alert.goes_private") not in shown.content
+    (opened,) = rest.where("POST", "/users/@me/channels")
+    assert str(opened.body["recipient_id"]) == ALICE["id"] and len(rest.where("POST", "/messages")) == 1
 
 
 async def test_a_process_both_gateway_and_worker_answers_its_own_interactions(fleet: Fleet) -> None:

@@ -112,6 +112,12 @@ class UserRows:
             )
         self._known.pop((platform, platform_user_id), None)
 
+    async def is_private_chat(self, platform: str, chat: str) -> bool:
+        """Whether `chat` is a user's private chat with the bot as stored (a Discord DM channel this process has not
+        seen: the next run, or a fleet's sender)."""
+        query = select(users.c.id).where(users.c.platform == platform, users.c.dm_chat == chat).limit(1)
+        return await self._db.fetch_one(query) is not None
+
     def forget(self, user_id: int) -> None:
         """Drop the remembered row (it changed behind this cache: the user blocked the bot)."""
         for key, (user, _) in list(self._known.items()):

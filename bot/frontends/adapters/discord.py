@@ -21,25 +21,26 @@ ephemeral message.
 Unprompted messages (the outbox's `post`): a user known only from a server is addressed as `user:<id>`; their
 DM channel is opened the first time a message needs it and its id stored, and every send goes through a partial
 messageable (one request, no channel fetch). Only Discord's 50007 on a DM means the user closed their DMs; any
-other 403/404 is the channel's: a server channel rests for `LOST_CHANNEL_SECONDS` and the moderators are told.
-A 429 discord.py raises instead of waiting out (Cloudflare's, or after its retries) is honoured: Retry-After,
-a global one holding every send, doubling while it lasts (`Backoff`); every 401/403/429 Discord counts
-against the IP is counted in `bot.metrics.INVALID_REQUESTS`. A slash-command sync Discord refuses is logged;
-the bot runs on with the commands Discord had.
+other 403/404 is the channel's: a server channel rests for `LOST_CHANNEL_SECONDS` and the moderators and the
+server's owner are told (the server asked of Discord when no gateway cached it); a DM is known as one from what
+this process saw or, failing that, from the users' stored private chats. A 429 discord.py raises instead of
+waiting out (Cloudflare's, or after its retries) is honoured: Retry-After, a global one holding every send,
+doubling while it lasts (`Backoff`, discord_limits.py, shared with a fleet's acknowledgements and answers through
+an interaction's token); every 401/403/429 Discord counts against the IP is counted in
+`bot.metrics.INVALID_REQUESTS`. A slash-command sync Discord refuses is logged; the bot runs on with the commands
+Discord had.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
-import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
-from types import SimpleNamespace
 from typing import Any, Literal
 
 import aiohttp
@@ -58,6 +59,7 @@ from bot.frontends.adapters.discord_commands import (
     slash_for,
 )
 from bot.frontends.adapters.discord_handover import Finisher, Handover
+from bot.frontends.adapters.discord_limits import Backoff, invalid_request_trace, limit_of
 from bot.frontends.adapters.discord_render import (
     EDIT_FAILED,
     MARKUP,
@@ -80,13 +82,10 @@ from bot.core.router import Outcome
 from bot.core.secrets import bare
 from bot.jobs.engine import Jobs
 from bot.storage.interactions import InteractionRows
-from bot.metrics import INVALID_REQUESTS, RATE_LIMITED
 
 log = logging.getLogger(__name__)
 
 ANSWER_WITHIN = 2.0  # seconds to wait for the router before deferring; Discord allows 3
-BACKOFF_BASE = 1.0  # seconds: the first wait after Discord refused "later" without saying how long; doubled each time
-BACKOFF_CAP = 600.0  # and never more than this (Discord's invalid-request window is 10 minutes)
 # Outbox requests in flight. discord.py waits out each route's bucket and the global limit (50/s) from Discord's
 # headers; a DM costs two requests the first time (open the channel, send), and mass DMs get bots flagged, so
 # the outbox keeps this low rather than racing the limit.
@@ -100,70 +99,6 @@ def default_intents() -> discord.Intents:
     intents = discord.Intents.default()
     intents.message_content = True  # privileged: needed for prefix commands only
     return intents
-
-
-def invalid_request_trace() -> aiohttp.TraceConfig:
-    """Counts every answer Discord holds against the bot's IP (401, 403, and 429 unless its scope is "shared",
-    a per-resource limit Discord does not count), including the 429s discord.py waits out by itself."""
-
-    async def ended(session: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestEndParams) -> None:
-        status = params.response.status
-        if status == 429:  # every one, a shared-scope one too
-            RATE_LIMITED.labels(platform="discord").inc()
-        if status in (401, 403) or (status == 429 and params.response.headers.get("X-RateLimit-Scope") != "shared"):
-            INVALID_REQUESTS.labels(platform="discord", status=str(status)).inc()
-
-    trace = aiohttp.TraceConfig()
-    trace.on_request_end.append(ended)
-    return trace
-
-
-class Backoff:
-    """Limits discord.py did not absorb (a global limit, Cloudflare's): `refused` gives how long to wait, honouring
-    Retry-After and doubling with each refusal in a row; a global one also holds every send of this front end
-    (`wait`) until it has passed. `passed` after a success starts the doubling again."""
-
-    def __init__(self, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP, clock: Callable[[], float] = time.monotonic) -> None:
-        self.base, self.cap, self._clock = base, cap, clock
-        self.strikes = 0
-        self.until = 0.0
-
-    def refused(self, retry_after: float | None, everything: bool) -> float:
-        self.strikes += 1
-        delay = min(self.cap, max(retry_after or 0.0, self.base * 2.0 ** (self.strikes - 1)))
-        if everything:
-            self.until = max(self.until, self._clock() + delay)
-        return delay
-
-    def passed(self) -> None:
-        self.strikes = 0
-
-    async def wait(self) -> None:
-        while (left := self.until - self._clock()) > 0:
-            await asyncio.sleep(left)
-
-
-async def limit_of(err: discord.HTTPException) -> tuple[float | None, bool]:
-    """(seconds to wait, whether it holds every request) from a 429: the body's `retry_after` and `global`, else
-    the Retry-After and X-RateLimit-Global/-Scope headers. A 429 without Discord's `Via` header comes from
-    Cloudflare in front of Discord: a ban of the IP, so global too."""
-    headers = err.response.headers
-    everything = (headers.get("X-RateLimit-Global", "").lower() == "true" or headers.get("X-RateLimit-Scope") == "global"
-                  or not headers.get("Via"))
-    retry_after: float | None = None
-    try:
-        retry_after = float(headers["Retry-After"])
-    except (KeyError, ValueError):
-        pass
-    try:  # aiohttp keeps the body discord.py already read
-        body = json.loads(await err.response.read())  # type: ignore[union-attr]
-    except (ValueError, TypeError, aiohttp.ClientError, RuntimeError):
-        body = None
-    if isinstance(body, dict):
-        everything = everything or bool(body.get("global"))
-        if isinstance(body.get("retry_after"), (int, float)):
-            retry_after = float(body["retry_after"])
-    return retry_after, everything
 
 
 class IndexClient(discord.Client):
@@ -399,10 +334,10 @@ class DiscordFrontend:
         self.bot = make_client(app, guild_id, prefix, intents or default_intents(), shards if gateway else None)
         self.gateway = gateway  # False: log in for sends and answers, leave the gateway (and command sync) to others
         self.bot.sync_commands = gateway
+        self.backoff = Backoff()  # Discord's limits discord.py leaves to us, for every request of this process
         if hand_over and app.jobs is not None:  # interactions go to the fleet's workers (discord_handover)
-            self.bot.handover = Handover(app.jobs, InteractionRows(app.db), app.services.catalogs)
+            self.bot.handover = Handover(app.jobs, InteractionRows(app.db), app.services.catalogs, backoff=self.backoff)
         self._gateway: asyncio.Task[None] | None = None
-        self.backoff = Backoff()
         self._lost: dict[str, float] = {}  # server channel -> monotonic time before which it is not tried again
 
     async def start(self) -> None:
@@ -419,7 +354,7 @@ class DiscordFrontend:
     def answer_interactions(self, jobs: Jobs) -> None:
         """Register the job that answers interactions a gateway handed over (a worker of a fleet): before the
         engine's worker starts. Answers use this client's HTTP session, so after `start()` logs in."""
-        Finisher(self.app, self.bot, InteractionRows(self.app.db), MARKUP).register(jobs)
+        Finisher(self.app, self.bot, InteractionRows(self.app.db), MARKUP, backoff=self.backoff).register(jobs)
 
     async def _connect(self) -> None:
         """`Client.connect`, started again when it fails before its first session (discord.py 2.7.1 then
@@ -517,6 +452,8 @@ class DiscordFrontend:
         if err.status in (403, 404):
             if chat_id.startswith(DM_ADDRESS) or chat_id in self.bot.dm_channels:
                 self.bot.dms = {u: c for u, c in self.bot.dms.items() if c != chat_id}  # a stale DM: opened again next time
+            elif await self.app.services.users.is_private_chat("discord", chat_id):  # a DM this process never saw
+                self.bot.dm_channels.add(chat_id)
             else:
                 await self._channel_lost(chat_id, err)
             return Delivery("failed", error=str(err))
@@ -528,19 +465,38 @@ class DiscordFrontend:
         tell the configured Discord moderators and, when the server is known, its owner, in their DMs."""
         self._lost[chat_id] = time.monotonic() + LOST_CHANNEL_SECONDS
         log.warning("discord: channel %s refused the bot (%s); not used for %ds", chat_id, err, LOST_CHANNEL_SECONDS)
-        channel = self.bot.get_channel(int(chat_id))
-        guild = getattr(channel, "guild", None)
-        moderators = set(self.moderators)
-        if guild is not None and guild.owner_id is not None:
-            moderators.add(str(guild.owner_id))
+        channel, server, owner = await self._server_of(chat_id)
+        moderators = set(self.moderators) | ({owner} if owner is not None else set())
         reason = f"{err.status} {err.text}".strip()[:200]
-        names = {"channel": getattr(channel, "name", None) or chat_id, "server": getattr(guild, "name", None) or "?",
-                 "reason": reason, "minutes": LOST_CHANNEL_SECONDS // 60}
+        names: dict[str, str | int] = {"channel": channel or chat_id, "server": server or "?", "reason": reason,
+                                       "minutes": LOST_CHANNEL_SECONDS // 60}
         outbox = self.app.notices.outbox
         day = datetime.now(UTC).date().isoformat()
         for moderator in sorted(moderators):
             await outbox.put_chat("discord", f"{DM_ADDRESS}{moderator}", Reply.of(Msg("discord.channel.lost", names)),
                                   "notice", key=f"channel-lost:discord:{chat_id}:{moderator}:{day}")
+
+    async def _server_of(self, chat_id: str) -> tuple[str | None, str | None, str | None]:
+        """A server channel's name, its server's name and its owner's id: from the cache where the gateway filled it,
+        else asked of Discord (a process without the gateway, e.g. a fleet's sender; a channel the bot may still
+        read, when it only may not post there); None for what Discord would not say."""
+        channel = self.bot.get_channel(int(chat_id))
+        guild = getattr(channel, "guild", None)
+        if guild is not None:
+            owner = str(guild.owner_id) if guild.owner_id is not None else None
+            return getattr(channel, "name", None), guild.name, owner
+        try:
+            found: dict[str, Any] = dict(await self.bot.http.get_channel(int(chat_id)))
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError):  # no access to it either, or gone
+            return None, None, None
+        name, guild_id = found.get("name"), found.get("guild_id")
+        try:
+            server: dict[str, Any] | None = None if guild_id is None else dict(await self.bot.http.get_guild(int(guild_id)))
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError):
+            server = None
+        if server is None:
+            return name, None, None
+        return name, server.get("name"), str(server["owner_id"]) if server.get("owner_id") is not None else None
 
     @property
     def moderators(self) -> frozenset[str]:
