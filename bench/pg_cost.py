@@ -175,9 +175,13 @@ async def bot(emulator: BotApiEmulator, home: Path, devnet: Devnet, database_url
         else:
             emulator.balance(backends)
             await emulator.wait_count("setWebhook", 1, timeout=READY_SECONDS)
-        await burst(emulator, CHATS, CHATS, FIRST_CHAT, False)
-        await one_by_one(emulator, 2 * CHATS)
-        yield pid_listening(backends[0])
+        try:
+            await burst(emulator, CHATS, CHATS, FIRST_CHAT, False)
+            await one_by_one(emulator, 2 * CHATS)
+            yield pid_listening(backends[0])
+        except BaseException:
+            print((home / "p0" / "stderr.log").read_text()[-4000:], file=sys.stderr)
+            raise
 
 
 def pid_listening(url: str) -> int:
