@@ -12,6 +12,8 @@ them is the only noise, and shows as fractions) and then all at once (CPU per up
 default (SQLite, polling) is measured the same way for its CPU per update.
 
     .venv/bin/python bench/pg_cost.py [--n 100] [--top 25] [--no-sqlite]
+
+PGCOST_TRACE=1 first prints every statement of one update, connection by connection, in the order sent.
 """
 
 from __future__ import annotations
@@ -243,8 +245,10 @@ async def postgres_cost(devnet: Devnet, home: Path, n: int, top: int) -> tuple[f
                 burst_cpu = (cpu_seconds(pid) - before) / n
             counted = statements_after - statements
             print(f"PostgreSQL webhook worker, {n} updates one at a time, per update:")
+            begun = sum(count for label, count in counted.items() if label.startswith("BEGIN"))
             print(f"  round trips {(trips_after - trips) / n:6.2f}   statements {sum(counted.values()) / n:6.2f}   "
-                  f"transactions {(xacts_after - xacts) / n:6.2f}")
+                  f"BEGIN ... COMMIT {begun / n:5.2f}   server transactions {(xacts_after - xacts) / n:6.2f} "
+                  f"(autocommit statements included)")
             for label, count in counted.most_common(top):
                 print(f"    {count / n:5.2f}  {label}")
             return serial_cpu, burst_cpu
