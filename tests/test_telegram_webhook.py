@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from bot.frontends.web.server import WebServer, bind
 from bot.frontends.web.telegram_webhook import MAX_UPDATE_BYTES, SECRET_HEADER, WebhookIngress
 from bot.roles import ALL
 from bot.jobs.engine import cancelled
-from bot.storage.db import Database
+from bot.storage.db import Database, Tx
 from bot.storage.purge import PurgeRows
 from bot.storage.repositories import ButtonRows
 from bot.storage.schema import telegram_updates
@@ -98,6 +98,9 @@ class Sink:
     def key_of(self, body: dict[str, Any]) -> str | None:
         return f"{body['message']['chat']['id']}:{body['message']['from']['id']}" if "message" in body else None
 
+    def storing(self, update_id: int, key: str | None) -> None:
+        return None
+
     async def stored(self, update_id: int, key: str | None, body: dict[str, Any], found: Stored) -> None:
         seen = await self.other.scalar(select(func.count()).select_from(telegram_updates)
                                        .where(telegram_updates.c.update_id == update_id))
@@ -105,11 +108,12 @@ class Sink:
 
 
 class FailingOnce(TelegramUpdateRows):
-    async def store(self, update_id: int, chat_key: str | None, body: str) -> Stored:
+    async def store(self, update_id: int, chat_key: str | None, body: str,
+                    within: Callable[[Tx], Awaitable[None]] | None = None) -> Stored:
         if not getattr(self, "failed", False):
             self.failed = True
             raise OperationalError("INSERT", {}, ConnectionError("the database went away"))
-        return await super().store(update_id, chat_key, body)
+        return await super().store(update_id, chat_key, body, within)
 
 
 def update(update_id: int, chat: int = 5, text: str = "/quote MAG7 1") -> dict[str, Any]:

@@ -26,9 +26,10 @@ from typing import Any
 
 import procrastinate
 import psycopg
+import psycopg_pool
 from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 
-from bot.storage.db import libpq_url
+from bot.storage.db import libpq_url, usable
 from bot.storage.migrate import LOCK_KEY
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,12 @@ class Jobs:
     def __init__(self, database_url: str, *, pool_size: int = POOL_SIZE, stalled: float = STALLED_SECONDS) -> None:
         self.conninfo = libpq_url(database_url)  # libpq's form, with its password: never logged
         logging.getLogger("psycopg.pool").setLevel(logging.WARNING)  # a line per connection borrowed, at INFO
-        connector = procrastinate.PsycopgConnector(conninfo=self.conninfo, min_size=1, max_size=pool_size)
+        # Each of procrastinate's queries is one statement (a function of its schema), so its connections run in
+        # autocommit: a query is one round trip, not BEGIN, the query and COMMIT (a caller wanting a transaction
+        # opens one: `connection()`). A connection is checked before it is lent by `usable`, without the empty query
+        # psycopg_pool's check sends each time.
+        connector = procrastinate.PsycopgConnector(conninfo=self.conninfo, min_size=1, max_size=pool_size,
+                                                   configure=_autocommit, pool_factory=_pool)
         self.app = procrastinate.App(connector=connector)
         self.stalled = stalled
         self._opened = False
@@ -103,18 +109,25 @@ class Jobs:
         self.app.task(name=name, **options)(run)  # type: ignore[no-untyped-call]
 
     async def defer(self, name: str, *, lock: str | None = None, queueing_lock: str | None = None,
-                    schedule_at: datetime | None = None, priority: int = 0, **kwargs: Any) -> int | None:
-        """Defer a job of task `name`; None when a job with the same `queueing_lock` is already waiting."""
+                    schedule_at: datetime | None = None, priority: int = 0, connection: Any = None,
+                    **kwargs: Any) -> int | None:
+        """Defer a job of task `name`; None when a job with the same `queueing_lock` is already waiting. With
+        `connection` (a psycopg connection in a transaction of the caller's), the job is inserted in that transaction
+        and a job already waiting raises AlreadyEnqueued: the failed statement has ended the transaction, which must
+        not be committed as if nothing happened."""
         options: dict[str, Any] = {"lock": lock, "queueing_lock": queueing_lock, "priority": priority}
         if schedule_at is not None:
             options["schedule_at"] = schedule_at
+        if connection is not None:
+            return await self.app.configure_task(name, connection=connection, **options).defer_async(**kwargs)
         try:
             return await self.app.configure_task(name, **options).defer_async(**kwargs)
         except AlreadyEnqueued:
             return None
 
     def connection(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
-        """A connection of procrastinate's pool, for a statement that must share a transaction with its tables."""
+        """A connection of procrastinate's pool (autocommit: statements that must share a transaction with its tables
+        run in `conn.transaction()`)."""
         return self.app.connector.pool.connection()  # type: ignore[attr-defined, no-any-return]
 
     async def work(self, *, concurrency: int = AT_ONCE, queues: list[str] | None = None, name: str | None = None) -> None:
@@ -164,6 +177,21 @@ class Jobs:
             except (ConnectorException, psycopg.Error):  # retried by another worker meanwhile: no longer 'doing'
                 log.debug("jobs: stalled job %s was retried elsewhere", job.id)
         return retried
+
+
+def _pool(**options: Any) -> psycopg_pool.AsyncConnectionPool:
+    """procrastinate's pool, its connections checked by `usable` (a round trip fewer per query than its own check)."""
+    return psycopg_pool.AsyncConnectionPool(**{**options, "check": _check})
+
+
+async def _autocommit(conn: psycopg.AsyncConnection[Any]) -> None:
+    await conn.set_autocommit(True)
+
+
+async def _check(conn: psycopg.AsyncConnection[Any]) -> None:
+    if not usable(conn):
+        await conn.close()  # the pool replaces a closed connection; one merely refused would be lent again
+        raise psycopg.OperationalError("the server ended this pooled connection")
 
 
 async def cancelled(task: asyncio.Task[Any]) -> None:

@@ -16,13 +16,18 @@ connections of their own, kept checked out between reads (WAL: they see every co
 the writer).
 
 PostgreSQL (psycopg 3). Transactions run concurrently at READ COMMITTED from a pool; a query that reads and then
-writes on what it read guards itself (a conditional UPDATE, a row lock, an advisory lock or ON CONFLICT).
+writes on what it read guards itself (a conditional UPDATE, a row lock, an advisory lock or ON CONFLICT). A transaction
+of one statement (`single`) runs in autocommit, a round trip instead of three (BEGIN, the statement, COMMIT). A pooled
+connection is checked before it is lent without a round trip (`usable`: a server that restarted or ended the session
+leaves a message or the end of the stream on the socket) rather than with SQLAlchemy's `pool_pre_ping`, which sends
+an empty query on every checkout: a quarter of a webhook worker's round trips (bench/pg_cost.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import select
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -67,6 +72,31 @@ def database_url(where: str | Path) -> URL:
     if backend in ("postgresql", "postgres"):
         return url.set(drivername="postgresql+psycopg")
     raise ValueError(f"unsupported database URL scheme {backend!r}: use a path, sqlite:///… or postgresql://…")
+
+
+def usable(conn: Any) -> bool:
+    """Whether an idle pooled psycopg connection may be lent, known without a round trip: open, not broken, outside
+    a transaction, and nothing on its socket. An idle session is sent nothing unasked, so anything there is the
+    server ending it (a restart, pg_terminate_backend, an idle timeout: an error message, then the end of the
+    stream); a connection that is not usable is replaced by a new one. A server that vanished without a word (the
+    network cut) is found on first use, as with a ping sent a moment before."""
+    if conn.closed or conn.broken or conn.pgconn.transaction_status != 0:  # psycopg.pq.TransactionStatus.IDLE
+        return False
+    try:
+        readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
+def _check_on_checkout(engine: AsyncEngine) -> None:
+    """SQLAlchemy's pessimistic disconnect handling with `usable` as the test (DisconnectionError: the pool replaces
+    the connection and checks out again)."""
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        if not usable(dbapi_conn.driver_connection):
+            raise exc.DisconnectionError("the server ended this pooled connection")
 
 
 def libpq_url(database_url: str) -> str:
@@ -154,19 +184,52 @@ class _Queries:
 class Tx(_Queries):
     """The statements of one write transaction."""
 
-    def __init__(self, conn: AsyncConnection, dialect: Dialect) -> None:
+    def __init__(self, conn: AsyncConnection, dialect: Dialect, *, autocommit: bool = False) -> None:
         self._conn = conn
         self.dialect = dialect
+        # PostgreSQL's `single` transaction: the connection is in autocommit, its one statement its own transaction,
+        # unless a lock or several rows ask for BEGIN … COMMIT (`_begin`); a second statement is refused, as on SQLite.
+        self._autocommit = autocommit
+        self._begun = False
+        self._ran = False
 
     async def lock(self, rows: Select[Any], params: Params = None, *, key_share: bool = False) -> None:
         """Lock the rows `rows` selects (with `params`) until the transaction ends, for a read-then-write:
         PostgreSQL's FOR UPDATE (FOR NO KEY UPDATE with `key_share`: rows referring to them do not wait). Nothing on
         SQLite, whose one writer holds the whole database already: no statement is spent there."""
         if self.dialect != "sqlite":
+            await self._begin()
             await self.fetch_all(rows.with_for_update(key_share=key_share), params)
+
+    async def execute_many(self, stmt: Statement, rows: Sequence[Mapping[str, Any]]) -> None:
+        if len(rows) == 1:  # one statement: in autocommit on PostgreSQL's `single`
+            await self.execute(stmt, rows[0])
+            return
+        if rows:
+            await self._begin()  # several rows, several statements: atomic only in a transaction
+        await super().execute_many(stmt, rows)
+
+    async def driver_connection(self) -> Any:
+        """The driver's own connection under this transaction (psycopg's on PostgreSQL), for a library that can run
+        its statement in the caller's transaction (procrastinate's `defer` with `connection=`)."""
+        return (await self._conn.get_raw_connection()).driver_connection
+
+    async def _begin(self) -> None:
+        if self._autocommit and not self._begun and not self._ran:
+            await self._conn.exec_driver_sql("BEGIN")
+            self._begun = True
+
+    async def _end(self, commit: bool) -> None:
+        if self._begun:
+            self._begun = False
+            await self._conn.exec_driver_sql("COMMIT" if commit else "ROLLBACK")
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[AsyncConnection]:
+        if self._autocommit and not self._begun:
+            if self._ran:
+                raise RuntimeError("a single-statement transaction ran a second statement")
+            self._ran = True
         yield self._conn
 
 
@@ -193,7 +256,8 @@ class Database(_Queries):
         url = database_url(where)
         if url.get_backend_name() == "sqlite":
             return await cls._open_sqlite(url, synchronous)
-        engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        engine = create_async_engine(url, pool_size=10, max_overflow=20)
+        _check_on_checkout(engine)
         db = cls(engine, "postgresql")
         try:
             await db._migrate()
@@ -286,8 +350,20 @@ class Database(_Queries):
 
         `single`: the transaction runs one statement (a `Tx.lock` aside, which is none on SQLite); SQLite then sends
         BEGIN IMMEDIATE, the statement and COMMIT in one hop to aiosqlite's thread instead of two (a second
-        statement raises RuntimeError). Nothing changes on PostgreSQL."""
+        statement raises RuntimeError). PostgreSQL runs the statement in autocommit, one round trip (a `Tx.lock` first,
+        or `execute_many` of several rows, opens BEGIN … COMMIT there)."""
         self._open()
+        if self.dialect != "sqlite" and single:
+            async with self._reads.connect() as conn:
+                tx = Tx(conn, self.dialect, autocommit=True)
+                try:
+                    yield tx
+                except BaseException:
+                    if not conn.invalidated:
+                        await _to_the_end(tx._end(commit=False))
+                    raise
+                await _to_the_end(tx._end(commit=True))
+            return
         if self.dialect != "sqlite":
             async with self._engine.begin() as conn:
                 yield Tx(conn, self.dialect)

@@ -4,9 +4,11 @@ worker process.
 The web route (bot.frontends.web.telegram_webhook) stores each update once under its `update_id` and hands it to
 `WebhookUpdates.stored`, which passes it on by the database the bot runs on:
 
-- PostgreSQL (a fleet): a procrastinate job (bot.jobs.engine) of task `telegram.update` with `lock` = the update's
+- PostgreSQL (a fleet): a procrastinate job (bot.jobs.engine), deferred in the transaction that stores the update
+  (`storing`: a stored update always has its job, in one commit), of task `telegram.update` with `lock` = the update's
   chat key, so a chat's jobs run one at a time in the order they were deferred whichever worker takes them, and
-  `queueing_lock` = the update id, so a copy posted twice waits once. The job (`process`) handles, in update_id
+  `queueing_lock` = the update id, so a copy posted twice waits once (a copy found waiting defers again: its job may
+  have failed for good). The job (`process`) handles, in update_id
   order, every stored update of its chat that is not handled yet (an earlier one stored late by another process
   goes first; a later one stored while the chat was busy goes now rather than at the engine's next poll), each with
   python-telegram-bot's `Application.process_update` of this process's front end, and marks each handled: the job
@@ -14,7 +16,7 @@ The web route (bot.frontends.web.telegram_webhook) stores each update once under
 - SQLite (the embedded default, one process): the update goes straight into the application's own queue
   (ChatOrderedUpdates keeps each chat's order), marked handled when finished; what a killed run stored and did not
   finish is handled again at start (`resume`), as the press journal does for polled presses. On PostgreSQL `resume`
-  defers a job for each stored update not handled (a job that failed for good, a process killed before deferring).
+  defers a job for each stored update not handled (its job failed for good).
 
 A job whose worker was killed half-way holds its chat's lock until the engine's stalled jobs are retried
 (`Jobs.retry_stalled`, procrastinate's recipe), and then its update is handled again: an update's effects happen once
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +38,7 @@ from telegram.ext import Application
 from bot.frontends.adapters.telegram_updates import chat_key
 from bot.frontends.web.telegram_webhook import WebhookIngress
 from bot.jobs.engine import Jobs
+from bot.storage.db import Tx
 from bot.storage.telegram_updates import Stored, TelegramUpdateRows
 
 log = logging.getLogger(__name__)
@@ -73,18 +77,31 @@ class WebhookUpdates:
         key = chat_key(Update.de_json(body, self._application.bot))
         return None if key is None else f"{key[0]}:{key[1]}"
 
+    def storing(self, update_id: int, key: str | None) -> Callable[[Tx], Awaitable[None]] | None:
+        """PostgreSQL: the update's job, deferred in the transaction that stores it (one commit for both; a second
+        job for the update waiting is refused there, and the update is then not stored: Telegram posts it again)."""
+        if self.webhook.jobs is None:
+            return None
+
+        async def defer(tx: Tx) -> None:
+            await self._defer(update_id, key, connection=await tx.driver_connection())
+
+        return defer
+
     async def stored(self, update_id: int, key: str | None, body: dict[str, Any], found: Stored) -> None:
-        """Pass a stored update on, before Telegram gets its 200; a handled one needs nothing."""
+        """Pass a stored update on, before Telegram gets its 200; a handled one needs nothing, a new one on
+        PostgreSQL has its job already."""
         if found == "handled":
             return
-        if self.webhook.jobs is not None:  # also a copy found waiting: the process that stored it may have died before deferring
-            await self._defer(update_id, key)
+        if self.webhook.jobs is not None:
+            if found == "waiting":  # its job may have failed for good: again (one still waiting is not doubled)
+                await self._defer(update_id, key)
         elif found == "new":  # one process: a copy found waiting is in this queue already (or resumed at start)
             await self._application.update_queue.put(Update.de_json(body, self._application.bot))
 
-    async def _defer(self, update_id: int, key: str | None) -> None:
+    async def _defer(self, update_id: int, key: str | None, connection: Any = None) -> None:
         assert self.webhook.jobs is not None
-        await self.webhook.jobs.defer(TASK, lock=f"telegram:{key}" if key else None,
+        await self.webhook.jobs.defer(TASK, lock=f"telegram:{key}" if key else None, connection=connection,
                                       queueing_lock=f"telegram:update:{update_id}", update_id=update_id)
 
     async def process(self, update_id: int) -> None:

@@ -4,7 +4,8 @@ behind the operator's TLS proxy and load balancer.
 Each request must carry the configured secret in `X-Telegram-Bot-Api-Secret-Token` (compared in constant time;
 anything else is a 401 and nothing is stored), a body of at most `MAX_UPDATE_BYTES`, and an Update as JSON. The
 update is stored under its `update_id` (bot.storage.telegram_updates: a copy posted twice, to this process or
-another, is stored once) and handed on, and only then is Telegram told 200: a database that does not answer is a
+another, is stored once) and handed on (in the same transaction when the sink can: a job deferred with the row), and
+only then is Telegram told 200: a database that does not answer is a
 503, and Telegram posts the update again later. What "handed on" means belongs to the Telegram front end (an
 `UpdateSink`: a job per update on PostgreSQL, the in-process queue on SQLite), which attaches itself when this
 process has the web role; until then, and after it stops, the route answers 503 so Telegram tries another process.
@@ -17,10 +18,12 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from aiohttp import web
 
+from bot.storage.db import Tx
 from bot.storage.telegram_updates import Stored, TelegramUpdateRows
 
 log = logging.getLogger(__name__)
@@ -32,9 +35,12 @@ MAX_UPDATE_BYTES = 256 * 1024
 
 
 class UpdateSink(Protocol):
-    """What the Telegram front end gives the route: the chat key of an update, and what happens once it is stored."""
+    """What the Telegram front end gives the route: the chat key of an update, what happens in the transaction that
+    stores a new one (None: nothing), and what happens once it is stored."""
 
     def key_of(self, body: dict[str, Any]) -> str | None: ...
+
+    def storing(self, update_id: int, key: str | None) -> Callable[[Tx], Awaitable[None]] | None: ...
 
     async def stored(self, update_id: int, key: str | None, body: dict[str, Any], found: Stored) -> None: ...
 
@@ -78,7 +84,8 @@ class WebhookIngress:
             log.warning("telegram webhook: no chat key for update %s", update_id, exc_info=True)
             key = None
         try:
-            found = await self.rows.store(update_id, key, json.dumps(body, separators=(",", ":")))
+            found = await self.rows.store(update_id, key, json.dumps(body, separators=(",", ":")),
+                                          within=sink.storing(update_id, key))
             await sink.stored(update_id, key, body, found)
         except Exception:  # noqa: BLE001 - not acknowledged: Telegram posts it again
             log.exception("telegram webhook: update %s not stored or not handed on; Telegram will post it again", update_id)
