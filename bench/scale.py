@@ -74,8 +74,10 @@ async def processes(emulator: BotApiEmulator, home: Path, devnet: Devnet, count:
                    TELEGRAM_BOT_TOKEN=emulator.token, TELEGRAM_API_URL=emulator.url, INDEXBOT_TELEGRAM_RATE_SCALE="1000",
                    INDEXBOT_LOG_LEVEL="WARNING", LANG="C.UTF-8")
         if database_url is not None:
+            # the fleet within the server's max_connections (100 here, 10 left for the bench and psql), as
+            # docs/deploy.md asks of an operator
             env.update(INDEXBOT_DATABASE_URL=database_url, TELEGRAM_WEBHOOK_URL="http://localhost/telegram",
-                       TELEGRAM_WEBHOOK_SECRET=SECRET)
+                       TELEGRAM_WEBHOOK_SECRET=SECRET, INDEXBOT_DATABASE_CONNECTIONS=str(min(30, 90 // count)))
         (home / f"p{n}").mkdir(parents=True, exist_ok=True)
         with open(home / f"p{n}" / "stderr.log", "w") as log:
             procs.append(subprocess.Popen([INDEXBOT, "run", "--role", roles], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,

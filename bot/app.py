@@ -65,7 +65,7 @@ from bot.storage.announcements import AnnouncementRows
 from bot.storage.connected import ConnectedAddressRows, ConnectLinkRows, SigningLinkRows
 from bot.storage.cooldowns import CooldownWatchRows
 from bot.storage.dca import DcaPlanRows
-from bot.storage.db import Database
+from bot.storage.db import Database, split_connections
 from bot.jobs.engine import Jobs, cancelled, stalled_seconds
 from bot.storage.deletions import PendingDeletionRows
 from bot.storage.private import private_dir
@@ -174,7 +174,8 @@ class App:
         if track_head:
             await head.poll_once()
             head.start()
-        db = await Database.open(config.database_where)  # a SQLite file is 0600, in a directory created 0700
+        # a SQLite file is 0600, in a directory created 0700; PostgreSQL's pool takes its share of the connections
+        db = await Database.open(config.database_where, connections=split_connections(config.database_connections)[0])
         opened.push_async_callback(db.close)
         clock = time.time  # the one clock every repository reads (injected, never called by them directly)
         await _bind(db, config, profile, chain, companions, clock)  # before anything reads what the database holds
@@ -347,7 +348,8 @@ async def _jobs(config: Config, db: Database, opened: AsyncExitStack) -> Jobs | 
     """The job engine on PostgreSQL, its schema applied (bot.jobs.engine); none on SQLite (one process)."""
     if db.dialect != "postgresql":
         return None
-    jobs = Jobs(str(config.database_where), stalled=stalled_seconds())
+    jobs = Jobs(str(config.database_where), stalled=stalled_seconds(),
+                pool_size=split_connections(config.database_connections)[1])
     await jobs.open()
     opened.push_async_callback(jobs.close)
     await jobs.ensure_schema(NAME_INDEX)  # the durable schedule's lookups by name

@@ -172,6 +172,7 @@ class Config:
     rpc_urls: tuple[str, ...] = ()  # overrides the profile's RPC URLs
     database: Path | None = None  # INDEXBOT_DB: the SQLite file (default $INDEXBOT_HOME/indexbot.sqlite3)
     database_url: str | None = None  # INDEXBOT_DATABASE_URL: postgresql://… (or sqlite:///…) instead of the file
+    database_connections: int = 30  # INDEXBOT_DATABASE_CONNECTIONS: PostgreSQL connections this process opens at most
     telegram_token: Secret | None = None
     telegram_api_url: str | None = None
     discord_token: Secret | None = None
@@ -334,6 +335,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         rpc_urls=tuple(rpc),
         database=Path(db) if db else None,
         database_url=pick("INDEXBOT_DATABASE_URL", "database_url") or None,
+        database_connections=_database_connections(pick("INDEXBOT_DATABASE_CONNECTIONS", "database_connections")),
         telegram_token=_secret(env, "TELEGRAM_BOT_TOKEN"),
         telegram_api_url=pick("TELEGRAM_API_URL", "telegram_api_url") or None,
         discord_token=_secret(env, "DISCORD_BOT_TOKEN"),
@@ -409,6 +411,19 @@ def _log_range_blocks(raw: Any) -> int | None:
         raise ConfigError(f"INDEXBOT_LOG_RANGE_BLOCKS must be a whole number of blocks, got {raw!r}") from None
     if value < 1:
         raise ConfigError(f"INDEXBOT_LOG_RANGE_BLOCKS must be at least 1, got {value}")
+    return value
+
+
+def _database_connections(raw: Any) -> int:
+    """INDEXBOT_DATABASE_CONNECTIONS: a whole number of connections (ASCII digits), 4 to 1000; 30 when unset. The
+    fleet's processes together must stay under the server's max_connections (docs/deploy.md)."""
+    if raw in (None, ""):
+        return 30
+    text = str(raw).strip()
+    value = int(text) if text.isascii() and text.isdigit() else 0
+    if not 4 <= value <= 1000:
+        raise ConfigError(f"INDEXBOT_DATABASE_CONNECTIONS must be a whole number from 4 to 1000 (PostgreSQL "
+                          f"connections this process opens at most), got {raw!r}")
     return value
 
 

@@ -61,6 +61,17 @@ class DatabaseDamaged(Exception):
                          f"or move it aside to start with an empty one (custodial wallets in it are then lost)")
 
 
+POOL_CONNECTIONS = 18  # PostgreSQL: the pool's connections when the caller does not say (`split_connections`)
+
+
+def split_connections(total: int) -> tuple[int, int]:
+    """A process's PostgreSQL connections (INDEXBOT_DATABASE_CONNECTIONS) between its own pool and the job engine's:
+    (pool, jobs), the engine two fifths (at least 2), e.g. 30 -> (18, 12). The outbox sender's seat takes one more per
+    platform while it stands."""
+    jobs = max(2, total * 2 // 5)
+    return total - jobs, jobs
+
+
 def database_url(where: str | Path) -> URL:
     """The SQLAlchemy URL (with its async driver) of a path or a URL as an operator writes it."""
     if isinstance(where, Path) or "://" not in where:
@@ -250,13 +261,15 @@ class Database(_Queries):
         return self._engine
 
     @classmethod
-    async def open(cls, where: str | Path, *, synchronous: Literal["FULL", "NORMAL"] = "FULL") -> Database:
+    async def open(cls, where: str | Path, *, synchronous: Literal["FULL", "NORMAL"] = "FULL",
+                   connections: int = POOL_CONNECTIONS) -> Database:
         """Open (a SQLite file is created 0600 if needed), check and migrate the database. `synchronous`
-        (SQLite) is for the bench."""
+        (SQLite) is for the bench. `connections` (PostgreSQL): the most this pool opens, none beyond (a fleet's
+        processes share the server's max_connections; past it every process's statements fail)."""
         url = database_url(where)
         if url.get_backend_name() == "sqlite":
             return await cls._open_sqlite(url, synchronous)
-        engine = create_async_engine(url, pool_size=10, max_overflow=20)
+        engine = create_async_engine(url, pool_size=connections, max_overflow=0)
         _check_on_checkout(engine)
         db = cls(engine, "postgresql")
         try:
