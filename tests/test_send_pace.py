@@ -143,3 +143,20 @@ async def test_a_front_end_on_postgresql_paces_with_the_fleet_and_one_on_sqlite_
             assert (limiter.fleet is not None) is shared
         finally:
             await app.stop()
+
+
+async def test_a_message_cancelled_while_it_waits_for_the_fleet_gives_its_slot_back(
+        process: Process, emulator: BotApiEmulator) -> None:
+    bot = await process(True)
+    limiter = bot.rate_limiter
+    assert isinstance(limiter, TelegramRateLimiter) and limiter.fleet is not None
+    chat = 31
+    await bot.send_message(chat, "takes the chat's row")
+    await limiter.fleet.hold(f"telegram:{chat}", 30.0)  # as another process's 429 would
+    waiting = asyncio.create_task(bot.send_message(chat, "waits 30 s for the fleet"))
+    await asyncio.sleep(0.5)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert limiter._overall.in_flight == 0  # without the slot back, every later message would count it forever
+    assert len(emulator.calls_to("sendMessage")) == 1

@@ -204,9 +204,9 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
             chat = await self._slot(priority, seq, chat_id) if message else None
             if not message:
                 await self._unpaused()
-            elif self.fleet is not None:
-                await self._fleet_turn(chat_id)
             try:
+                if message and self.fleet is not None:  # inside the try: a wait cancelled here gives the slot back
+                    await self._fleet_turn(chat_id)
                 if leaving is not None and attempt == 1 and not await leaving():
                     raise Withdrawn()
                 return await callback(*args, **kwargs)
