@@ -403,8 +403,11 @@ async def test_hashes_reported_while_the_follower_reads_still_end_in_confirmed(
     approve = await send(app, account, intent.params["requests"][0])
     swapped = await send(app, account, intent.params["requests"][1])
     real_txs = x.intents.txs
+    me = asyncio.current_task()
 
     async def reported_meanwhile(intent_id: int) -> Any:
+        if asyncio.current_task() is not me:  # a background pass started before the long retry (CI once saw one
+            return await real_txs(intent_id)  # take the hashes' report here, and this check then read no rows)
         monkeypatch.setattr(x.intents, "txs", real_txs)
         await x.on_hash(intent.id, 0, approve)
         await x.on_hash(intent.id, 1, swapped)
