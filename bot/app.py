@@ -124,6 +124,7 @@ class App:
     # outbox, the web pages), closed last-opened first by `stop`
     resources: AsyncExitStack = field(default_factory=AsyncExitStack)
     telegram_webhook: WebhookIngress | None = None  # where Telegram posts (TELEGRAM_WEBHOOK_URL); the front end attaches
+    health: Ops | None = None  # what /readyz reads (always built by `start`); the sender role adds its elections
 
     @classmethod
     async def start(cls, config: Config, *, track_head: bool = True) -> App:
@@ -300,7 +301,7 @@ class App:
         router = Router(users, buttons, catalogs, zones=settings.zone_of, clock=clock)
         register_all(router, services)
         return cls(config, profile, chain, head, db, services, router, notices, front_ends, devnet, web, schedule,
-                   ops_server, jobs, telegram_webhook=telegram_webhook)
+                   ops_server, jobs, telegram_webhook=telegram_webhook, health=ops)
 
     async def reconcile(self) -> None:
         """Settle every trade a previous run left unfinished and tell each user (front ends attached first,

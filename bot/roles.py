@@ -99,6 +99,8 @@ async def send_outbox(app: App, frontends: list[Frontend], roles: frozenset[str]
     elections = [SenderElection(app.outbox, f, SenderSeat(app.config.database_url, f.name)) for f in frontends]
     for election in elections:
         election.start()
+    if app.health is not None:
+        app.health.senders = elections  # /readyz: active, standby, or no sender in the fleet
 
     async def stop() -> None:
         for election in elections:

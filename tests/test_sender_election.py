@@ -6,7 +6,9 @@ process: each contender has its own `Database` (its own pool) and its own seat c
 - a `put` in a process that does not send wakes the active sender through NOTIFY, long before its idle poll;
 - a sender that takes over settles what a dead sender left 'sending' (its platform's only), once, and sends the rest
   exactly once;
-- a merged batch that another claimer took part of: only what this sender claimed is sent (both engines).
+- a merged batch that another claimer took part of: only what this sender claimed is sent (both engines);
+- /readyz of each contender says whether it sends or stands by, and is 503 naming the platform once no process of
+  the fleet has held its seat for longer than the standby's grace (pg_locks read by bot.storage.leader.seat_held).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
+import aiohttp
 import psycopg
 import pytest
 
@@ -25,13 +28,15 @@ from bot.delivery.outbox import Outbox, codec
 from bot.delivery.outbox import dispatch
 from bot.delivery.outbox.election import SenderElection
 from bot.delivery.outbox.render import Renderer
+from bot.frontends.web.ops import Ops, OpsServer, ops_routes
 from bot.frontends.adapters.base import PlainMarkup
 from bot.i18n import Catalogs
 from bot.storage.db import Database
 from bot.storage.db import libpq_url
-from bot.storage.leader import SenderSeat
+from bot.storage.leader import SenderSeat, seat_held
 from bot.storage.outbox import NewMessage, OutboxRows
 from bot.storage.repositories import ButtonRows, UserRows
+from sqlalchemy.engine import make_url
 
 RETRY = 0.5  # the standby's retry interval in these tests (the bot's is 2 s)
 HEARTBEAT = 0.5
@@ -270,3 +275,64 @@ async def until_settled(db: Database, sent: int, timeout: float = 5.0) -> dict[i
         if list(found.values()).count("sent") == sent and "pending" not in found.values() or time.monotonic() > deadline:
             return found
         await asyncio.sleep(0.02)
+
+
+async def readyz(ops: Ops) -> tuple[int, str]:
+    """GET /readyz of an ops server serving `ops`, over HTTP."""
+    server = OpsServer(0, ops_routes(ops))
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as http, http.get(f"{server.url}/readyz") as response:
+            return response.status, await response.text()
+    finally:
+        await server.stop()
+
+
+async def test_readyz_says_which_contender_sends_and_which_stands_by(fleet: list[Contender], pg_url: str) -> None:
+    first, second, _ = fleet
+    first.election.start()
+    await asyncio.wait_for(first.election.active.wait(), 5)
+    second.election.start()
+    await asyncio.sleep(RETRY * 2)  # the second has tried (and been refused) at least once
+    assert await readyz(Ops(first.db, {}, senders=[first.election])) == (200, "ready\nsender telegram: active\n")
+    assert await readyz(Ops(second.db, {}, senders=[second.election])) == (
+        200, "ready\nsender telegram: standby (another process holds the seat)\n")
+    assert await readyz(Ops(second.db, {})) == (200, "ready\n")  # no sender role: nothing said of seats
+
+    pid = first.election.seat.backend_pid
+    assert pid is not None
+    await terminate(pg_url, pid)  # the holder dies: the standby takes over within its grace, never unready
+    await asyncio.wait_for(second.election.active.wait(), RETRY + HEARTBEAT + 2)
+    assert await readyz(Ops(second.db, {}, senders=[second.election])) == (200, "ready\nsender telegram: active\n")
+
+
+async def test_readyz_is_503_naming_the_platform_while_no_process_holds_its_seat(
+        fleet: list[Contender], pg_url: str) -> None:
+    """A contender whose seat's connection cannot be opened (refused: here a closed port) stands by for ever; with no
+    other contender, nothing of the platform's outbox leaves: past the grace its /readyz says so."""
+    stranded, healthy, _ = fleet
+    closed = make_url(pg_url).set(port=1).render_as_string(hide_password=False)
+    stranded.election.seat = SenderSeat(closed, "telegram")
+    stranded.election.start()
+    ops = Ops(stranded.db, {}, senders=[stranded.election])
+    status, text = await readyz(ops)
+    assert status == 200 and text.startswith("ready\nsender telegram: standby, no process holds the seat for ")
+    await asyncio.sleep(stranded.election.grace + 0.2)
+    status, text = await readyz(ops)
+    assert status == 503, text
+    assert text.startswith("not ready: sender telegram: no process holds the seat for "), text
+    assert text.splitlines()[1].startswith("sender telegram: standby, no process holds the seat for ")
+    assert "postgres" not in text and "127.0.0.1" not in text  # nothing of the database's URL
+
+    healthy.election.start()  # another process takes the seat: ready again, standing by
+    await asyncio.wait_for(healthy.election.active.wait(), 5)
+    assert await readyz(ops) == (200, "ready\nsender telegram: standby (another process holds the seat)\n")
+
+    await healthy.election.stop()  # the holder leaves: the stranded one's grace counts from when a probe saw it held
+    while await seat_held(stranded.db, "telegram"):  # its session's end reaches the server a moment later
+        await asyncio.sleep(0.01)
+    status, text = await readyz(ops)
+    assert (status, text.splitlines()[1]) == (200, "sender telegram: standby, no process holds the seat for 0 s"), text
+    await asyncio.sleep(stranded.election.grace + 0.2)
+    status, text = await readyz(ops)
+    assert status == 503 and text.startswith("not ready: sender telegram: no process holds the seat for "), text

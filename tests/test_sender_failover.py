@@ -129,6 +129,9 @@ async def test_the_standby_takes_over_a_broadcast_when_the_active_sender_is_kill
         assert first in by_pid
         standby = next(pid for pid in by_pid if pid != first)
         assert [await sender_active(port_of[first]), await sender_active(port_of[standby])] == [1, 0]
+        assert [await readyz(port_of[first]), await readyz(port_of[standby])] == [
+            (200, "ready\nsender telegram: active\n"), (200, "ready\nsender telegram: standby (another process holds "
+                                                          "the seat)\n")]  # /readyz says the same, per process
 
         await queue_broadcast(db)
         await emulator.wait_count("sendMessage", KILL_AFTER, timeout=SLOW)
@@ -160,6 +163,7 @@ async def test_the_standby_takes_over_a_broadcast_when_the_active_sender_is_kill
         await until(all_settled, "every message sent or settled", SLOW, every=0.25)
         finished = time.monotonic()
         assert await sender_active(port_of[standby]) == 1
+        assert await readyz(port_of[standby]) == (200, "ready\nsender telegram: active\n")
     finally:
         for p in procs:
             if p.poll() is None:
@@ -196,6 +200,12 @@ async def test_the_standby_takes_over_a_broadcast_when_the_active_sender_is_kill
     assert set(delivered) - sent == arrived_unknown
     assert sum(delivered.values()) == len(sent) + len(arrived_unknown)
     assert len(unknown) <= SENDS_AT_ONCE
+
+
+async def readyz(port: int) -> tuple[int, str]:
+    """GET /readyz of the process whose ops server is on `port`."""
+    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/readyz") as response:
+        return response.status, await response.text()
 
 
 async def sender_active(port: int) -> int:

@@ -26,7 +26,7 @@ import psycopg
 import psycopg.conninfo
 import psycopg.sql
 
-from bot.storage.db import libpq_url
+from bot.storage.db import Database, libpq_url
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,19 @@ def channel(platform: str) -> str:
     if not platform.replace("_", "").isalnum():
         raise ValueError(f"not a platform name: {platform!r}")
     return f"outbox_{platform}"
+
+
+# Whether any session of this database holds a platform's seat: the lock's 64-bit key is split by PostgreSQL into
+# classid (high 32 bits) and objid (low 32 bits), objsubid 1 marking a one-key lock. One read of pg_locks, no lock taken.
+_HELD = ("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+         " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+         " AND classid::bigint = (hashtextextended(:key, 0) >> 32) & 4294967295"
+         " AND objid::bigint = hashtextextended(:key, 0) & 4294967295")
+
+
+async def seat_held(db: Database, platform: str) -> bool:
+    """True when some process of the fleet (this one or another) holds `platform`'s seat now (PostgreSQL only)."""
+    return bool(await db.scalar(_HELD, {"key": LOCK_KEY + platform}))
 
 
 class SeatLost(Exception):

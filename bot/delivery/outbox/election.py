@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from bot.delivery.outbox import Outbox
 from bot.delivery.outbox.dispatch import Deliverer
@@ -33,6 +34,8 @@ class SenderElection:
         self.heartbeat = heartbeat
         self.active = asyncio.Event()  # set while this process sends the platform's outbox
         self.terms = 0  # times this process became the active sender
+        # when this process last knew the seat held, by itself or another (a refused try): for /readyz
+        self.seen_held = time.monotonic()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -40,6 +43,7 @@ class SenderElection:
         by whichever process holds it."""
         self.outbox.elsewhere(self.front.name)
         if self._task is None:
+            self.seen_held = time.monotonic()  # a fleet starting up gets its grace
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"sender:{self.front.name}")
 
     async def stop(self) -> None:
@@ -52,12 +56,29 @@ class SenderElection:
                 pass
             self._task = None
 
+    @property
+    def platform(self) -> str:
+        return self.front.name
+
+    def unseated_for(self) -> float:
+        """Seconds since this process last knew the seat held (0 while it holds it): how long the platform's outbox
+        may have had no sender, when no process holds the seat now."""
+        return 0.0 if self.active.is_set() else time.monotonic() - self.seen_held
+
+    @property
+    def grace(self) -> float:
+        """How long a healthy fleet may have no sender: a holder's death is seen by a standby's next try (within one
+        retry) and that try may take a second; longer means no process can take the seat."""
+        return 2 * self.retry + 1.0
+
     async def _run(self) -> None:
         name = self.front.name
         while True:
             try:
                 if await self.seat.take():
                     await self._serve()
+                else:
+                    self.seen_held = time.monotonic()  # another process holds it
             except SeatLost as lost:
                 log.warning("outbox %s: the database connection of the sender's seat failed (%s); standing by", name, lost)
             except asyncio.CancelledError:
@@ -78,6 +99,7 @@ class SenderElection:
         try:
             await self.seat.hold(lambda: self.outbox.wake(name), self.heartbeat)
         finally:
+            self.seen_held = time.monotonic()
             self.active.clear()
             await asyncio.shield(self._step_down())
 

@@ -4,6 +4,11 @@
 - `GET /readyz`: 200 "ready" when the database answers `SELECT 1` and every chain's head tracker saw the head
   recently; else 503 with a short plain-text reason ("database: OperationalError", "chain base: no head for 41 s").
   A load balancer sends no new work to a process that is not ready, and takes it back when it is.
+  A process with the sender role on PostgreSQL adds a line per platform: "sender telegram: active" (this process
+  sends its outbox), "sender telegram: standby (another process holds the seat)", or "sender telegram: standby, no
+  process holds the seat for 3 s" (one read of pg_locks, bot.storage.leader.seat_held). A platform whose seat nobody
+  has held for longer than a standby needs to take it (`SenderElection.grace`) makes the process not ready: nothing
+  of that platform's outbox leaves ("sender telegram: no process holds the seat for 12 s").
 - `GET /metrics`: Prometheus' text format: the counters and histograms of bot/metrics.py (prometheus-client's
   default registry, the process' own metrics included), and what the database holds, read at the scrape.
 
@@ -21,8 +26,9 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -32,7 +38,11 @@ from bot.chain.client import HeadTracker
 from bot.metrics import job_kind
 from bot.storage import stats
 from bot.storage.db import Database
+from bot.storage.leader import seat_held
 from bot.frontends.web.server import LOOPBACK, Served, bind, no_leaks
+
+if TYPE_CHECKING:
+    from bot.delivery.outbox.election import SenderElection
 
 log = logging.getLogger(__name__)
 
@@ -44,24 +54,62 @@ HEAD_AGE = 30.0  # a head older than this (or 5 polls, if longer) and the chain 
 @dataclass
 class Ops:
     """What the three endpoints read: the database, each chain's head tracker (by profile name), and the names of
-    the scheduled jobs (`Schedule.names`, when this process runs the scheduler)."""
+    the scheduled jobs (`Schedule.names`, when this process runs the scheduler), and this process's outbox sender
+    elections (the sender role on PostgreSQL: bot/roles.py `send_outbox` sets them)."""
 
     db: Database
     heads: Mapping[str, HeadTracker]
     jobs: Callable[[], list[str]] | None = None
     clock: Callable[[], float] = time.time  # the database's clock (due_at is epoch seconds)
+    senders: Sequence[SenderElection] = ()
     _unready: str | None = field(default=None, repr=False)
+    _held_at: dict[str, float] = field(default_factory=dict, repr=False)  # a probe last saw a platform's seat held
 
-    async def not_ready(self) -> str | None:
-        """Why this process should get no work now, or None when it may."""
-        reason = await self._database() or self._chains()
+    async def readiness(self) -> tuple[str | None, list[str]]:
+        """Why this process should get no work now (None when it may), and a line per platform this process
+        contends to send for: whether it sends, stands by, or no process of the fleet does."""
+        reason = await self._database()
+        seats: list[str] = []
+        if reason is None:
+            reason, seats = await self._seats()
+            reason = self._chains() or reason
+        self._log(reason)
+        return reason, seats
+
+    def _log(self, reason: str | None) -> None:
         if reason != self._unready:  # a change is logged once, not every probe
             if reason is None:
                 log.info("ready again")
             else:
                 log.warning("not ready: %s", reason)
             self._unready = reason
-        return reason
+
+    async def _seats(self) -> tuple[str | None, list[str]]:
+        """The first platform whose seat nobody has held for longer than its grace (or None), and each platform's
+        line. The active sender knows it holds its seat (its heartbeat checks); a standby asks pg_locks."""
+        reason: str | None = None
+        lines = []
+        for sender in self.senders:
+            name = sender.platform
+            if sender.active.is_set():
+                lines.append(f"sender {name}: active")
+                continue
+            try:
+                held = await asyncio.wait_for(seat_held(self.db, name), DB_TIMEOUT)
+            except asyncio.TimeoutError:
+                return f"database: no answer in {DB_TIMEOUT:g} s", lines
+            except Exception as exc:  # noqa: BLE001 - the class only, as for the ping
+                return f"database: {type(exc).__name__}", lines
+            if held:
+                self._held_at[name] = time.monotonic()
+                lines.append(f"sender {name}: standby (another process holds the seat)")
+                continue
+            # since this process last knew it held: by its election's tries, or by a probe (when its own tries fail)
+            unseated = min(sender.unseated_for(), time.monotonic() - self._held_at.get(name, float("-inf")))
+            lines.append(f"sender {name}: standby, no process holds the seat for {unseated:.0f} s")
+            if unseated > sender.grace and reason is None:
+                reason = f"sender {name}: no process holds the seat for {unseated:.0f} s"
+        return reason, lines
 
     async def _database(self) -> str | None:
         try:
@@ -151,10 +199,9 @@ def health_routes(ops: Ops) -> list[web.RouteDef]:
         return web.Response(text="ok\n")
 
     async def readyz(request: web.Request) -> web.Response:
-        reason = await ops.not_ready()
-        if reason is not None:
-            return web.Response(status=503, text=f"not ready: {reason}\n")
-        return web.Response(text="ready\n")
+        reason, seats = await ops.readiness()
+        text = "".join(f"{line}\n" for line in ["ready" if reason is None else f"not ready: {reason}", *seats])
+        return web.Response(status=200 if reason is None else 503, text=text)
 
     return [web.get("/healthz", healthz), web.get("/readyz", readyz)]
 
