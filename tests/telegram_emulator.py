@@ -10,7 +10,9 @@ python-telegram-bot talks to it through `base_url`, so tests exercise the librar
 Injected updates are served by getUpdates (long polling, honouring `offset` and `timeout`). Params are
 recorded as sent (form fields are strings; JSON fields such as reply_markup are decoded). `block(chat)`
 makes sends to a chat fail with 403, `fail_next(method, 429, retry_after=1)` injects one error, and
-`set_admin(chat, user)` makes getChatMember report the user as an administrator of that group.
+`set_admin(chat, user)` makes getChatMember report the user as an administrator of that group. `hold(method, chat)`
+keeps such calls waiting unanswered until the event it returns is set (a caller stuck at a known point), and a client
+given `url_via(tag)` as its API URL has its calls recorded with `via` = tag.
 
 Webhooks as Telegram does them: `setWebhook` (url, secret_token, max_connections, allowed_updates), `deleteWebhook`
 and `getWebhookInfo`; while a webhook is set, getUpdates is refused with 409 and every update is POSTed to the URL
@@ -121,6 +123,7 @@ class Call:
     params: dict[str, Any]
     at: float = field(default_factory=time.perf_counter)
     result: Any = None
+    via: str = ""  # the caller's tag when it used `url_via(tag)`
 
     @property
     def chat_id(self) -> int | None:
@@ -153,6 +156,7 @@ class BotApiEmulator:
         self.too_many_overall = 0  # of which for the overall limit
         self.sent_to: Counter[int] = Counter()  # accepted sends and edits per chat
         self._failures: dict[str, list[ApiError]] = {}
+        self._holds: dict[tuple[str, int | None], asyncio.Event] = {}
         self._pending: list[dict[str, Any]] = []
         self._users: dict[int, dict[str, Any]] = {}
         self._chats: dict[int, dict[str, Any]] = {}
@@ -181,6 +185,7 @@ class BotApiEmulator:
         """Serve on `port` (any free one by default)."""
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._dispatch)
+        app.router.add_route("*", "/{via}/bot{token}/{method}", self._dispatch)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port)
@@ -211,9 +216,13 @@ class BotApiEmulator:
         if request.match_info["token"] != self.token:
             return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
         method = request.match_info["method"]
-        call = Call(method, await _params(request))
+        call = Call(method, await _params(request), via=request.match_info.get("via", ""))
         self.calls.append(call)
         try:
+            held = self._holds.get((method, call.chat_id))
+            if held is not None:
+                self._recorded.set()  # seen by wait_for while it waits
+                await held.wait()
             call.result = await self._execute(call)
             if call.method in SENDS and call.chat_id is not None:
                 self.sent_to[call.chat_id] += 1
@@ -501,6 +510,14 @@ class BotApiEmulator:
 
     def fail_next(self, method: str, code: int, description: str = "Too Many Requests", retry_after: int | None = None) -> None:
         self._failures.setdefault(method, []).append(ApiError(code, description, retry_after))
+
+    def url_via(self, tag: str) -> str:
+        """The emulator's URL for one client: its calls are recorded with `via` = `tag` (which process sent what)."""
+        return f"{self.url}/{tag}"
+
+    def hold(self, method: str, chat_id: int) -> asyncio.Event:
+        """Calls of `method` for `chat_id` are recorded, then wait unanswered until the returned event is set."""
+        return self._holds.setdefault((method, chat_id), asyncio.Event())
 
     def mark(self) -> int:
         """An index into `calls`; pass it as `since` to look only at later calls."""

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-import signal
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,13 +19,12 @@ from sqlalchemy import func, select
 from bot.storage.db import Database
 from bot.storage.schema import telegram_updates, users, wallets
 from devnet.harness import Devnet
-from telegram_emulator import BotApiEmulator, Call
-from auxil.cli import environment, free_ports
+from telegram_emulator import BotApiEmulator
+from auxil.cli import environment
+from auxil.webhook_fleet import replies, webhook_fleet
 
 pytestmark = pytest.mark.platform  # the emulator, started here; the processes are real
 
-INDEXBOT = str(Path(sys.executable).with_name("indexbot"))
-ROOT = Path(__file__).resolve().parents[1]
 SECRET = "fleet-webhook_Secret-1"
 PROCESSES = 3
 
@@ -42,39 +37,11 @@ def fleet_env(chain: Devnet, pg_url: str, tmp_path: Path) -> Iterator[list[dict[
            for n in range(PROCESSES)]
 
 
-@asynccontextmanager
-async def fleet(emulator: BotApiEmulator, envs: list[dict[str, str]], roles: list[str]) -> AsyncIterator[list[str]]:
-    """One `indexbot run --role <roles[n]>` process per role on `envs[n]`, on ports of their own; yields each one's
-    web address. Stopped with SIGTERM at the end: each must exit 0 and its log must hold neither token nor secret."""
-    ports = free_ports(len(roles))
-    procs = []
-    for env, port, role in zip(envs, ports, roles):
-        env.update(TELEGRAM_BOT_TOKEN=emulator.token, TELEGRAM_API_URL=emulator.url, INDEXBOT_WEB_PORT=str(port))
-        Path(env["INDEXBOT_HOME"]).mkdir(parents=True)
-        with open(Path(env["INDEXBOT_HOME"]) / "stderr.log", "w") as log:
-            procs.append(subprocess.Popen([INDEXBOT, "run", "--role", role], env=env, cwd=ROOT,
-                                          stdout=subprocess.DEVNULL, stderr=log, text=True))
-    try:
-        yield [f"http://127.0.0.1:{port}" for port in ports]
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        codes = [await asyncio.to_thread(proc.wait, 30) for proc in procs]
-    logs = [(Path(env["INDEXBOT_HOME"]) / "stderr.log").read_text() for env in envs[:len(roles)]]
-    assert codes == [0] * len(roles), logs
-    assert not any(SECRET in text or emulator.token in text for text in logs)  # never in a log line
-
-
-def replies(emulator: BotApiEmulator, chat: int) -> list[Call]:
-    return [c for c in emulator.calls_to("sendMessage") if c.chat_id == chat]
-
-
 async def test_every_update_posted_twice_to_a_fleet_has_its_effects_once_in_order(
         fleet_env: list[dict[str, str]], pg_url: str) -> None:
     async with BotApiEmulator() as emulator:
-        async with fleet(emulator, fleet_env, ["web,worker"] * PROCESSES) as backends:
-            emulator.balance(backends, copies=2)
+        async with webhook_fleet(emulator, fleet_env, ["web,worker"] * PROCESSES) as crew:
+            emulator.balance(crew.urls, copies=2)
             await emulator.wait_count("setWebhook", PROCESSES, timeout=90)  # every process serves the route
             sent: dict[int, list[int]] = {41: [], 42: [], 43: []}
             for chat, line in [(41, "/lang zh_CN"), (42, "/wallet new"), (43, "/quote MAG7.ssi 1"),
