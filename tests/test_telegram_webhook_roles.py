@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 
+from auxil.webhook_fleet import webhook_fleet
 from telegram_emulator import BotApiEmulator
-from test_telegram_webhook_fleet import fleet, fleet_env  # noqa: F401 - fleet_env: the processes' environment
+from test_telegram_webhook_fleet import fleet_env  # noqa: F401 - fleet_env: the processes' environment
 
 pytestmark = pytest.mark.platform
 
@@ -16,7 +17,8 @@ pytestmark = pytest.mark.platform
 async def test_a_web_process_and_a_worker_process_each_alone(fleet_env: list[dict[str, str]]) -> None:
     """`--role web` stores and defers, `--role worker` (which serves no webhook) answers."""
     async with BotApiEmulator() as emulator:
-        async with fleet(emulator, fleet_env, ["web", "worker"]) as (web, _):
+        async with webhook_fleet(emulator, fleet_env, ["web", "worker"]) as crew:
+            web = crew.urls[0]
             emulator.balance([web])
             await emulator.wait_count("setWebhook", 1, timeout=90)
             update_id = emulator.send_text(51, 51, "/quote MAG7.ssi 10")
