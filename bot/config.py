@@ -26,6 +26,7 @@ from bot.points.boost import BoostConfigError, BoostTable, parse_boost
 from bot.market.quotes import MarketSettings
 from bot.points.config import PointsConfig, PointsConfigError, parse_points
 from bot.services import Limits
+from bot.storage.db import CONNECTIONS
 from bot.trading.ports import TradeSettings
 from wallets.keystore import MasterKey, MasterKeyError
 
@@ -172,7 +173,7 @@ class Config:
     rpc_urls: tuple[str, ...] = ()  # overrides the profile's RPC URLs
     database: Path | None = None  # INDEXBOT_DB: the SQLite file (default $INDEXBOT_HOME/indexbot.sqlite3)
     database_url: str | None = None  # INDEXBOT_DATABASE_URL: postgresql://… (or sqlite:///…) instead of the file
-    database_connections: int = 30  # INDEXBOT_DATABASE_CONNECTIONS: PostgreSQL connections this process opens at most
+    database_connections: int = CONNECTIONS  # INDEXBOT_DATABASE_CONNECTIONS: PostgreSQL connections this process opens at most
     telegram_token: Secret | None = None
     telegram_api_url: str | None = None
     discord_token: Secret | None = None
@@ -418,7 +419,7 @@ def _database_connections(raw: Any) -> int:
     """INDEXBOT_DATABASE_CONNECTIONS: a whole number of connections (ASCII digits), 4 to 1000; 30 when unset. The
     fleet's processes together must stay under the server's max_connections (docs/deploy.md)."""
     if raw in (None, ""):
-        return 30
+        return CONNECTIONS
     text = str(raw).strip()
     value = int(text) if text.isascii() and text.isdigit() else 0
     if not 4 <= value <= 1000:

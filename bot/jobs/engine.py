@@ -29,7 +29,7 @@ import psycopg
 import psycopg_pool
 from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 
-from bot.storage.db import libpq_url, usable
+from bot.storage.db import CONNECTIONS, libpq_url, split_connections, usable
 from bot.storage.migrate import LOCK_KEY
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,9 @@ log = logging.getLogger(__name__)
 AT_ONCE = 32  # jobs one worker process runs at once: updates of different chats, timed jobs (a quote waits on the node)
 # Connections of the engine's pool: each of the AT_ONCE running jobs borrows one to finish, the fetch loop one, every
 # webhook's defer one. At 4, two web+worker processes on bench/scale.py answered 36 updates/s (no faster than one);
-# at 16, 66 updates/s (the numbers: docs/benchmarks.md).
-POOL_SIZE = 16
+# at 16, 66 updates/s (the numbers: docs/benchmarks.md); now 12, its share of a process's 30 (bench/scale.py's later
+# runs, with INDEXBOT_DATABASE_CONNECTIONS set per fleet size).
+POOL_SIZE = split_connections(CONNECTIONS)[1]  # the engine's share of a process's default connections
 STALLED_SECONDS = 30.0  # a worker without a heartbeat for this long is dead: its jobs are retried
 # Fault tests and drills only: a shorter wait before a dead worker's jobs are retried (seconds), so a test need not
 # wait 30 s; a production fleet leaves it unset (too short a value retries the jobs of a worker that is merely busy).

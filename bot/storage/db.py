@@ -61,7 +61,7 @@ class DatabaseDamaged(Exception):
                          f"or move it aside to start with an empty one (custodial wallets in it are then lost)")
 
 
-POOL_CONNECTIONS = 18  # PostgreSQL: the pool's connections when the caller does not say (`split_connections`)
+CONNECTIONS = 30  # PostgreSQL: a process's connections when INDEXBOT_DATABASE_CONNECTIONS does not say
 
 
 def split_connections(total: int) -> tuple[int, int]:
@@ -70,6 +70,9 @@ def split_connections(total: int) -> tuple[int, int]:
     platform while it stands."""
     jobs = max(2, total * 2 // 5)
     return total - jobs, jobs
+
+
+POOL_CONNECTIONS = split_connections(CONNECTIONS)[0]  # the pool's share when the caller does not say
 
 
 def database_url(where: str | Path) -> URL:
