@@ -37,7 +37,7 @@ import psycopg  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from devnet.harness import Devnet  # noqa: E402
-from scale import READY_SECONDS, postgres_database, processes  # noqa: E402
+from scale import READY_SECONDS, cpu_seconds, postgres_database, processes  # noqa: E402
 from telegram_emulator import BotApiEmulator  # noqa: E402
 from updates import LINE, burst  # noqa: E402
 
@@ -141,10 +141,9 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.close()
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (its children not included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_of(pid: int) -> float:
+    """CPU seconds of one process (bench/scale.py's reading of /proc)."""
+    return cpu_seconds(lambda found, _: found == pid)
 
 
 async def commits(admin_url: str, name: str) -> int:
@@ -171,7 +170,8 @@ async def one_by_one(emulator: BotApiEmulator, n: int) -> None:
 async def bot(emulator: BotApiEmulator, home: Path, devnet: Devnet, database_url: str | None) -> AsyncIterator[int]:
     """One bot process (web,worker on PostgreSQL; all on SQLite), ready and warmed up; its pid."""
     roles = "all" if database_url is None else "web,worker"
-    async with processes(emulator, home, devnet, 1, database_url, roles) as backends:
+    pids: list[int] = []
+    async with processes(emulator, home, devnet, 1, database_url, roles, pids) as backends:
         if database_url is None:
             await emulator.wait_for("getUpdates", timeout=READY_SECONDS)
         else:
@@ -180,39 +180,21 @@ async def bot(emulator: BotApiEmulator, home: Path, devnet: Devnet, database_url
         try:
             await burst(emulator, CHATS, CHATS, FIRST_CHAT, False)
             await one_by_one(emulator, 2 * CHATS)
-            yield pid_listening(backends[0])
+            yield pids[0]
         except BaseException:
             print((home / "p0" / "stderr.log").read_text()[-4000:], file=sys.stderr)
             raise
 
 
-def pid_listening(url: str) -> int:
-    """The pid of the bot process serving `url` (the newest indexbot process: bench/scale.py keeps no handle)."""
-    port = int(url.rsplit(":", 1)[1])
-    inode = None
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        parts = line.split()
-        if parts[3] == "0A" and int(parts[1].split(":")[1], 16) == port:
-            inode = parts[9]
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
-                    return int(pid)
-        except OSError:
-            continue
-    raise RuntimeError(f"no process listens on {url}")
-
-
 async def sqlite_cpu(devnet: Devnet, home: Path, n: int) -> tuple[float, float]:
     async with BotApiEmulator() as emulator:
         async with bot(emulator, home / "embedded", devnet, None) as pid:
-            before = cpu_seconds(pid)
+            before = cpu_of(pid)
             await one_by_one(emulator, n)
-            serial = (cpu_seconds(pid) - before) / n
-            before = cpu_seconds(pid)
+            serial = (cpu_of(pid) - before) / n
+            before = cpu_of(pid)
             await burst(emulator, n, CHATS, FIRST_CHAT, False)
-            return serial, (cpu_seconds(pid) - before) / n
+            return serial, (cpu_of(pid) - before) / n
 
 
 async def postgres_cost(devnet: Devnet, home: Path, n: int, top: int) -> tuple[float, float]:
@@ -235,14 +217,14 @@ async def postgres_cost(devnet: Devnet, home: Path, n: int, top: int) -> tuple[f
                     relay.trace = None
                 xacts = await commits(admin, name)
                 trips, statements = relay.wire.snapshot()
-                before = cpu_seconds(pid)
+                before = cpu_of(pid)
                 await one_by_one(emulator, n)
-                serial_cpu = (cpu_seconds(pid) - before) / n
+                serial_cpu = (cpu_of(pid) - before) / n
                 trips_after, statements_after = relay.wire.snapshot()
                 xacts_after = await commits(admin, name) - 1  # commits() itself is one
-                before = cpu_seconds(pid)
+                before = cpu_of(pid)
                 await burst(emulator, n, CHATS, FIRST_CHAT, False)
-                burst_cpu = (cpu_seconds(pid) - before) / n
+                burst_cpu = (cpu_of(pid) - before) / n
             counted = statements_after - statements
             print(f"PostgreSQL webhook worker, {n} updates one at a time, per update:")
             begun = sum(count for label, count in counted.items() if label.startswith("BEGIN"))

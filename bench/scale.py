@@ -26,8 +26,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,10 +64,28 @@ async def postgres_database() -> AsyncIterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def cpu_seconds(wanted: Callable[[int, str], bool]) -> float:
+    """CPU time (user + system, from /proc) of every live process `wanted(pid, command name)` picks, with what their
+    reaped children used (PostgreSQL's postmaster carries the backends that ended)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # gone while we looked
+        comm = text[text.index("(") + 1:text.rindex(")")]
+        if wanted(int(stat.parent.name), comm):
+            fields = text[text.rindex(")") + 2:].split()
+            total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return total / tick
+
+
 @asynccontextmanager
 async def processes(emulator: BotApiEmulator, home: Path, devnet: Devnet, count: int, database_url: str | None,
-                    roles: str) -> AsyncIterator[list[str]]:
-    """`count` `indexbot run --role <roles>` processes; their web addresses. Stopped with SIGTERM."""
+                    roles: str, pids: list[int]) -> AsyncIterator[list[str]]:
+    """`count` `indexbot run --role <roles>` processes; their web addresses (their pids into `pids`). Stopped with
+    SIGTERM."""
     ports = free_ports(count)
     procs = []
     for n, port in enumerate(ports):
@@ -73,7 +93,9 @@ async def processes(emulator: BotApiEmulator, home: Path, devnet: Devnet, count:
         env.update(INDEXBOT_HOME=str(home / f"p{n}"), INDEXBOT_CHAIN=str(devnet.profile_path), INDEXBOT_WEB_PORT=str(port),
                    TELEGRAM_BOT_TOKEN=emulator.token, TELEGRAM_API_URL=emulator.url, INDEXBOT_TELEGRAM_RATE_SCALE="1000",
                    INDEXBOT_LOG_LEVEL="WARNING", LANG="C.UTF-8")
-        if database_url is not None:
+        if database_url is not None and roles == "all":  # one process on PostgreSQL, long polling
+            env.update(INDEXBOT_DATABASE_URL=database_url)
+        elif database_url is not None:
             # the fleet within the server's max_connections (100 here, 10 left for the bench and psql), as
             # docs/deploy.md asks of an operator
             env.update(INDEXBOT_DATABASE_URL=database_url, TELEGRAM_WEBHOOK_URL="http://localhost/telegram",
@@ -82,6 +104,7 @@ async def processes(emulator: BotApiEmulator, home: Path, devnet: Devnet, count:
         with open(home / f"p{n}" / "stderr.log", "w") as log:
             procs.append(subprocess.Popen([INDEXBOT, "run", "--role", roles], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                                           stderr=log))
+    pids.extend(proc.pid for proc in procs)
     try:
         yield [f"http://127.0.0.1:{port}" for port in ports]
     finally:
@@ -92,48 +115,82 @@ async def processes(emulator: BotApiEmulator, home: Path, devnet: Devnet, count:
             await asyncio.to_thread(proc.wait, 60)
 
 
-async def measure(devnet: Devnet, home: Path, workers: int, n: int, chats: int, distinct: bool) -> tuple[float, int]:
-    """One setup: 0 workers is the embedded default (SQLite, polling), else that many webhook processes on PostgreSQL."""
+@dataclass
+class Result:
+    rate: float  # updates answered per second, first injection to last answer
+    answered: int
+    bot_ms: float  # CPU milliseconds per update: the bot's processes
+    postgres_ms: float  # ... the PostgreSQL server's processes (other users of the server count too: keep it idle)
+    rest_ms: float  # ... anvil, and this process (the emulator and the load)
+
+
+async def timed_burst(emulator: BotApiEmulator, n: int, chats: int, distinct: bool, pids: list[int]) -> Result:
+    """One burst, with the CPU each side spent on it."""
+    bot, postgres, anvil = (lambda pid, _: pid in pids), (lambda _, comm: comm == "postgres"), (lambda _, comm: comm == "anvil")
+    before = [cpu_seconds(bot), cpu_seconds(postgres), cpu_seconds(anvil), time.process_time()]
+    rate, answered, _ = await burst(emulator, n, chats, 100_000, distinct)
+    after = [cpu_seconds(bot), cpu_seconds(postgres), cpu_seconds(anvil), time.process_time()]
+    ms = [(b - a) * 1000 / max(answered, 1) for a, b in zip(before, after)]
+    return Result(rate, answered, ms[0], ms[1], ms[2] + ms[3])
+
+
+async def polled(devnet: Devnet, home: Path, n: int, chats: int, distinct: bool, database_url: str | None) -> Result:
+    """One process by long polling (`--role all`): the embedded default on SQLite, or the same on PostgreSQL."""
+    pids: list[int] = []
     async with BotApiEmulator() as emulator:
-        if workers == 0:
-            async with processes(emulator, home / "embedded", devnet, 1, None, "all"):
-                await emulator.wait_for("getUpdates", timeout=READY_SECONDS)
-                await burst(emulator, WARMUP, WARMUP, 900_000, False)
-                rate, answered, _ = await burst(emulator, n, chats, 100_000, distinct)
-                return rate, answered
+        async with processes(emulator, home, devnet, 1, database_url, "all", pids):
+            await emulator.wait_for("getUpdates", timeout=READY_SECONDS)
+            await burst(emulator, WARMUP, WARMUP, 900_000, False)
+            return await timed_burst(emulator, n, chats, distinct, pids)
+
+
+async def measure(devnet: Devnet, home: Path, workers: int, n: int, chats: int, distinct: bool) -> Result:
+    """One setup: 0 workers is the embedded default (SQLite, polling), -1 the same process on PostgreSQL, else that
+    many webhook processes on PostgreSQL."""
+    if workers == 0:
+        return await polled(devnet, home / "embedded", n, chats, distinct, None)
+    if workers == -1:
         async with postgres_database() as url:
-            async with processes(emulator, home / f"fleet{workers}", devnet, workers, url, "web,worker") as backends:
+            return await polled(devnet, home / "polling-pg", n, chats, distinct, url)
+    pids: list[int] = []
+    async with BotApiEmulator() as emulator:
+        async with postgres_database() as url:
+            async with processes(emulator, home / f"fleet{workers}", devnet, workers, url, "web,worker", pids) as backends:
                 emulator.balance(backends)
                 await emulator.wait_count("setWebhook", workers, timeout=READY_SECONDS)
                 await burst(emulator, WARMUP, WARMUP, 900_000, False)
-                rate, answered, _ = await burst(emulator, n, chats, 100_000, distinct)
-                return rate, answered
+                return await timed_burst(emulator, n, chats, distinct, pids)
 
 
 async def run(n: int, chats: int, workers: list[int], distinct: bool) -> None:
-    results: dict[int, tuple[float, int]] = {}
+    results: dict[int, Result] = {}
     with tempfile.TemporaryDirectory(prefix="indexbot-scale-") as tmp:
         home = Path(tmp)
         devnet = await Devnet.start(home / "devnet")
         try:
-            for count in [0, *workers]:
+            for count in [0, -1, *workers]:
                 results[count] = await measure(devnet, home, count, n, chats, distinct)
-                name = "embedded (SQLite, polling)" if count == 0 else f"webhook x{count} (PostgreSQL)"
-                rate, answered = results[count]
-                print(f"  {name:<30} {rate:8.1f} updates/s ({answered}/{n} answered)", flush=True)
+                name = {0: "embedded (SQLite, polling)", -1: "one process (PostgreSQL, polling)"}.get(
+                    count, f"webhook x{count} (PostgreSQL)")
+                got = results[count]
+                print(f"  {name:<30} {got.rate:8.1f} updates/s ({got.answered}/{n} answered); CPU ms per update: "
+                      f"bot {got.bot_ms:.2f}, PostgreSQL {got.postgres_ms:.2f}, anvil + emulator {got.rest_ms:.2f}", flush=True)
         finally:
             await devnet.stop()
     print(f"machine: {machine()}, {os.cpu_count()} CPUs; {n} x {LINE.format(amount='<usdc>')!r} from {chats} chats, "
           f"{'a distinct amount each (cold quotes)' if distinct else 'the same amount (per-block cache)'}")
-    sqlite = results[0][0]
-    for count in workers:
-        rate = results[count][0]
-        print(f"  webhook x{count}: {rate:.1f} updates/s; cost per update against SQLite {sqlite / rate:.2f}x" if rate else
-              f"  webhook x{count}: nothing answered")
-    if 1 in results and results[1][0]:
+    sqlite = results[0]
+    for count in [-1, *workers]:
+        got = results[count]
+        name = "polling on PostgreSQL" if count == -1 else f"webhook x{count}"
+        print(f"  {name}: {got.rate:.1f} updates/s; cost per update against SQLite: {sqlite.rate / got.rate:.2f}x "
+              f"in time, {got.bot_ms / sqlite.bot_ms:.2f}x in the bot's CPU, "
+              f"{(got.bot_ms + got.postgres_ms) / (sqlite.bot_ms + sqlite.postgres_ms):.2f}x with PostgreSQL's" if got.rate else
+              f"  {name}: nothing answered")
+    if 1 in results and results[1].rate:
         for count in workers:
             if count != 1:
-                print(f"  scaling 1 -> {count} workers: {results[count][0] / results[1][0]:.2f}x")
+                print(f"  scaling 1 -> {count} workers: {results[count].rate / results[1].rate:.2f}x")
 
 
 def main() -> None:

@@ -105,6 +105,26 @@ async def test_a_writer_cancelled_anywhere_leaves_no_transaction_open_on_postgre
             await db.close()
 
 
+async def test_postgresql_reads_are_in_autocommit_and_transactions_read_committed(pg_url: str) -> None:
+    """Reads and single statements run in autocommit (no BEGIN/COMMIT round trips, nothing to roll back on return);
+    a transaction is a real one at READ COMMITTED, and its connection goes back to autocommit for the next read:
+    `now()` is the transaction's start, so it repeats inside one and moves between autocommit statements."""
+    db = await Database.open(pg_url)
+    try:
+        async with db.transaction() as tx:
+            assert await tx.scalar("SHOW transaction_isolation") == "read committed"
+            first = await tx.scalar("SELECT now()")
+            await asyncio.sleep(0.01)
+            assert await tx.scalar("SELECT now()") == first
+        for _ in range(3):  # whichever pooled connection serves it, the transaction's included
+            before = await db.scalar("SELECT now()")
+            await asyncio.sleep(0.01)
+            assert await db.scalar("SELECT now()") > before
+            assert await db.scalar("SELECT txid_current_if_assigned()") is None
+    finally:
+        await db.close()
+
+
 # -- a damaged file: a clear refusal, never a hang ------------------------------------------------------------------
 
 

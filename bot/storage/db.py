@@ -61,6 +61,7 @@ class DatabaseDamaged(Exception):
                          f"or move it aside to start with an empty one (custodial wallets in it are then lost)")
 
 
+TRANSACTIONS = "READ COMMITTED"  # PostgreSQL's isolation level for a transaction (its connections are otherwise in autocommit)
 CONNECTIONS = 30  # PostgreSQL: a process's connections when INDEXBOT_DATABASE_CONNECTIONS does not say
 
 
@@ -249,9 +250,12 @@ class Tx(_Queries):
 
 class Database(_Queries):
     def __init__(self, engine: AsyncEngine, dialect: Dialect) -> None:
-        self._engine = engine
-        # SQLite's connections are all in autocommit (driver transactions off); PostgreSQL's reads ask for it.
-        self._reads = engine if dialect == "sqlite" else engine.execution_options(isolation_level="AUTOCOMMIT")
+        # Connections are in autocommit on both (SQLite: driver transactions off; PostgreSQL: the engine's isolation
+        # level), so reads and single statements change nothing on checkout. PostgreSQL's transactions (and whoever
+        # uses `engine`: migrations, `db copy`) take READ COMMITTED on checkout and the pool puts autocommit back.
+        self._pool = engine
+        self._reads = engine
+        self._engine = engine if dialect == "sqlite" else engine.execution_options(isolation_level=TRANSACTIONS)
         self.dialect = dialect
         self._write = asyncio.Lock()
         self._writer: tuple[AsyncConnection, sqlite_driver.Writer] | None = None  # SQLite: kept between writes
@@ -272,7 +276,11 @@ class Database(_Queries):
         url = database_url(where)
         if url.get_backend_name() == "sqlite":
             return await cls._open_sqlite(url, synchronous)
-        engine = create_async_engine(url, pool_size=connections, max_overflow=0)
+        # In autocommit but for transactions (see __init__). Nothing is left open on a connection that returns (a
+        # transaction's Connection ends it first, and `usable` refuses one that is not idle), so the pool's rollback on
+        # return, a greenlet hop each time, is off.
+        engine = create_async_engine(url, pool_size=connections, max_overflow=0, isolation_level="AUTOCOMMIT",
+                                     pool_reset_on_return=None)
         _check_on_checkout(engine)
         db = cls(engine, "postgresql")
         try:
@@ -432,4 +440,4 @@ class Database(_Queries):
         idle, self._idle = self._idle, []
         for conn in idle:
             await conn.close()
-        await self._engine.dispose()
+        await self._pool.dispose()
