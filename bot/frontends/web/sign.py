@@ -11,6 +11,9 @@ script checks the wallet's account and chain (asking `wallet_switchEthereumChain
 needed, and saying so when the wallet does not have that chain), sends each transaction with
 `eth_sendTransaction`, reports its hash, and waits for it to be mined before the next one (an exact approval
 before the swap that spends it).
+
+Opened from Telegram's web_app button (`?tg=1`), the page is a Mini App: the claim and each report carry Telegram's
+initData, checked by bot.frontends.web.miniapp before anything else.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from aiohttp import web
 from bot.core.errors import UserError
 from bot.core.messages import Msg
 from bot.frontends.web.connect import read_json
+from bot.frontends.web.miniapp import MiniAppGate, opened_in_miniapp
 from bot.frontends.web.pages import PageKit, paragraph
 from wallets.connected import ConnectedWallets, SigningPage
 
@@ -58,7 +62,7 @@ def _steps(kit: PageKit, page: SigningPage, locale: str) -> str:
     return "".join(parts)
 
 
-def routes(kit: PageKit, connected: ConnectedWallets, secure_cookie: bool) -> list[web.RouteDef]:
+def routes(kit: PageKit, connected: ConnectedWallets, gate: MiniAppGate, secure_cookie: bool) -> list[web.RouteDef]:
     async def page(request: web.Request) -> web.Response:
         token = request.match_info["token"]
         locale = await kit.locale_for(await connected.signing_owner(token), request)
@@ -92,6 +96,7 @@ def routes(kit: PageKit, connected: ConnectedWallets, secure_cookie: bool) -> li
             "reportUrl": f"/sign/{token}/tx",
             "claimUrl": f"/sign/{token}/claim",
             "text": texts,
+            "miniapp": opened_in_miniapp(request.query),
         }
         body = (
             paragraph(kit.text(Msg("web.sign.intro", {"address": shown.address, "count": count, "chain": chain}), locale))
@@ -103,9 +108,10 @@ def routes(kit: PageKit, connected: ConnectedWallets, secure_cookie: bool) -> li
 
     async def claim(request: web.Request) -> web.Response:
         token = request.match_info["token"]
-        locale = await kit.locale_for(await connected.signing_owner(token), request)
+        owner = await connected.signing_owner(token)
+        locale = await kit.locale_for(owner, request)
         try:
-            await read_json(request)  # JSON only: a cross-site form cannot claim a link
+            await gate.admit(await read_json(request), token, owner)  # JSON only: a cross-site form cannot claim a link
             issued = await connected.claim_signing(token, request.cookies.get(COOKIE))
         except UserError as err:
             return kit.json_refusal(err, locale)
@@ -119,9 +125,11 @@ def routes(kit: PageKit, connected: ConnectedWallets, secure_cookie: bool) -> li
 
     async def report(request: web.Request) -> web.Response:
         token = request.match_info["token"]
-        locale = await kit.locale_for(await connected.signing_owner(token), request)
+        owner = await connected.signing_owner(token)
+        locale = await kit.locale_for(owner, request)
         try:
             body = await read_json(request)
+            await gate.admit(body, token, owner)
             step = body.get("step")
             if not isinstance(step, int) or isinstance(step, bool):
                 raise UserError("error.sign.step")
