@@ -55,5 +55,10 @@ class MiniAppGate:
             raise UserError("error.miniapp.replayed")
 
 
+def miniapp_url(url: str) -> str:
+    """A page's link as Telegram's web_app button opens it."""
+    return f"{url}{'&' if '?' in url else '?'}{MINIAPP_QUERY}=1"
+
+
 def opened_in_miniapp(query: Mapping[str, str]) -> bool:
     return query.get(MINIAPP_QUERY) == "1"
