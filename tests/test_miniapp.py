@@ -5,12 +5,13 @@
     with a localized message and changes nothing; a genuine one works; a plain browser works as before
     the buttons: the connect and signing links are web_app buttons in Telegram over https (url button in groups,
     none over http), kept through the outbox, and left out by the console
-
-The browser test (Chromium with an injected `window.Telegram.WebApp`) is in tests/test_miniapp_browser.py.
+    the Mini App in Chromium (Debian's, driven by playwright as in tests/test_connected_browser.py), with an injected
+    `window.Telegram.WebApp` carrying initData built here: connect, then sign a connected wallet's buy on the devnet
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -41,6 +42,7 @@ from auxil.catalog import text
 from auxil.connected import Hashes
 from conftest import make_config
 from test_connected import an_intent, page_data, sign, usdc_approval
+from test_connected_browser import ARGS, CHROMIUM, PROVIDER, BrowserWallet, balance
 
 TOKEN = "123456:AAE-test-token-of-this-bot"
 OTHER_BOT = "654321:AAE-token-of-another-bot"
@@ -309,3 +311,96 @@ async def test_the_console_shows_no_link_button(tg_app: App) -> None:
     url, rendered = await ask_connect(tg_app)
     ConsoleFrontend(tg_app.router, io.StringIO(), out).show(rendered)
     assert url in out.getvalue() and "[1]" not in out.getvalue()
+
+
+# -- the Mini App in Chromium ----------------------------------------------------------------------------------
+
+
+def telegram_web_app(raw: str) -> str:
+    """What Telegram's own script sets up in a Mini App, as far as the pages use it."""
+    return (f"window.Telegram = {{ WebApp: {{ initData: {json.dumps(raw)}, initDataUnsafe: {{}}, "
+            "ready: () => { window.__telegramReady = true; } } };")
+
+
+async def say_in_telegram(app: App, line: str, **press: Any) -> Rendered:
+    command, _, rest = line.lstrip("/").partition(" ")
+    request = (Request("telegram", str(TG_USER), str(TG_USER), "private", "en", **press) if press else
+               Request("telegram", str(TG_USER), str(TG_USER), "private", "en", command=command, args=tuple(rest.split()),
+                       text_length=len(line)))
+    return (await app.router.handle(request, PlainMarkup())).rendered
+
+
+def link_of(rendered: Rendered) -> str:
+    (url,) = [b.url for row in rendered.buttons for b in row if b.url]
+    return url
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is missing: `make test` installs Debian's chromium package")
+async def test_the_mini_app_connects_and_signs_a_buy_in_chromium(tg_app: App, tmp_path: Path) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    from devnet.operator import fund
+
+    app, account = tg_app, Account.create()
+    wallet = BrowserWallet(app, account)
+    desk = app.services.desks.home
+    assert desk is not None
+    connect_link = link_of(await say_in_telegram(app, "/connect"))
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), args=ARGS, headless=True,
+        )
+        try:
+            await browser.expose_function("__wallet", wallet.handle)
+            await browser.add_init_script(PROVIDER)
+
+            async def mini_app(url: str) -> Any:
+                """The page as Telegram's web_app button opens it: fresh initData for each opening."""
+                page = await browser.new_page()
+                await page.add_init_script(telegram_web_app(build_init_data()))
+                await page.goto(miniapp_url(url))
+                assert await page.evaluate("window.__telegramReady === true")  # the page told Telegram it is ready
+                return page
+
+            page = await mini_app(connect_link)
+            await expect(page.locator("h1")).to_have_text(text(app, "web.title.connect"))
+            await page.click("#go")
+            done = text(app, "web.connect.done", address=f"{account.address[:6]}…{account.address[-4:]}")
+            await expect(page.locator("#status")).to_have_text(done, timeout=10_000)
+            user = await app.services.users.seen("telegram", str(TG_USER))
+            assert await app.services.connected.address_of(user.id) == account.address
+
+            await fund(app.profile, account.address, usdc=Decimal(1000), eth=Decimal(1))
+            ref = app.profile.indexes[0]
+            usdc_before = await balance(app, app.profile.usdc.address, account.address)
+            index_before = await balance(app, ref.token.address, account.address)
+            quoted = await say_in_telegram(app, "/buy MAG7.ssi 100")
+            confirm = next(b.token for row in quoted.buttons for b in row if b.label == "Confirm")
+            signing = await say_in_telegram(app, "", button_token=confirm, message_ref="quote-msg")
+            sign_link = link_of(signing)
+            assert signing.buttons == ((RenderedButton(text(app, "button.open.sign"), "", sign_link),),)
+
+            page = await mini_app(sign_link)
+            body = await page.locator("main").inner_text()
+            for line in (text(app, "sign.what.approve", spender="Uniswap SwapRouter02", amount="100", symbol="USDC"),
+                         text(app, "sign.what.swap", amount="100", symbol_in="USDC", symbol_out=ref.symbol),
+                         text(app, "web.sign.step", step=2, count=2)):
+                assert line in body, line
+            await page.click("#go")
+            await expect(page.locator("#status")).to_have_text(text(app, "web.sign.done"), timeout=20_000)
+        finally:
+            await browser.close()
+
+    # both pages' requests carried Telegram's initData, each remembered for its own page
+    rows = await app.db.fetch_all("SELECT scope FROM miniapp_init_data")
+    assert len({r.scope for r in rows}) == 2
+    (intent,) = await desk.intents.of_user(user.id, 1)
+    for _ in range(200):
+        found = await desk.intents.get(intent.id)
+        if found is not None and found.state.terminal:
+            break
+        await asyncio.sleep(0.05)
+    assert found is not None and found.state.name == "MINED", found
+    assert usdc_before - await balance(app, app.profile.usdc.address, account.address) == 100 * 10**6
+    assert await balance(app, ref.token.address, account.address) - index_before >= int(found.params["min_out"]) > 0
