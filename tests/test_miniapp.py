@@ -295,6 +295,42 @@ def test_telegram_opens_https_pages_as_a_mini_app_in_private_chats() -> None:
     assert keyboard(local, "4242") is None  # http: no button (the text carries the link), as before
 
 
+async def test_telegram_sends_connect_as_a_mini_app_button_and_the_page_takes_its_init_data(
+    chain: Any, tmp_path: Path, emulator: Any
+) -> None:
+    """Over the Bot API emulator with an https public URL: /connect gets a web_app button (python-telegram-bot
+    serializes it), and the page at that URL accepts initData signed with this bot's token for the asking user."""
+    from bot.config import WebSettings
+    from bot.frontends.adapters.telegram import TelegramFrontend
+    from conftest import JOURNEY_LIMITS
+    from auxil.telegram import ask
+
+    app = await App.start(make_config(chain, tmp_path, telegram_token=Secret(emulator.token),
+                                      web=WebSettings(port=0, public_url="https://bot.example.org")))
+    front = TelegramFrontend(app, emulator.token, emulator.url, limits=JOURNEY_LIMITS)
+    await front.start()
+    try:
+        sent = await ask(emulator, 5151, 5151, "/connect")
+        [[button]] = sent.params["reply_markup"]["inline_keyboard"]
+        url = button["web_app"]["url"]
+        assert button["text"] == text(app, "button.open.connect") and "url" not in button
+        assert re.fullmatch(r"https://bot\.example\.org/connect/[A-Za-z0-9_-]{43}\?tg=1", url), url
+        assert url.removesuffix("?tg=1") in sent.params["text"]  # the text keeps the link for a plain browser
+        local = f"http://127.0.0.1:{app.web.sock.getsockname()[1]}" + url.removeprefix("https://bot.example.org")  # type: ignore[union-attr]
+        async with aiohttp.ClientSession() as http:
+            async with http.get(local) as page:
+                assert page_data(await page.text())["miniapp"] is True
+            address = Account.create().address
+            message = local.replace("?tg=1", "/message")
+            for user, status in ((5152, 403), (5151, 200)):  # another account's Telegram, then the asker's
+                body = {"address": address, "miniapp": True, "initData": build_init_data(user, emulator.token)}
+                async with http.post(message, json=body) as r:
+                    assert r.status == status, await r.text()
+    finally:
+        await front.stop()
+        await app.stop()
+
+
 def test_a_link_button_waits_in_the_outbox_unchanged() -> None:
     reply = Reply.of(Msg("trade.sign.link"), buttons=((Button.link(Msg("button.open.sign"), "https://x.org/sign/t"),
                                                        Button(Msg("button.help"), "help", ("a",))),))
