@@ -186,6 +186,38 @@ async def test_a_genuine_mini_app_connects_and_signs(tg_app: App, http: aiohttp.
     assert hashes.seen == [(intent, 0, "0x" + "ab" * 32)]
 
 
+async def test_telegram_web_frames_the_mini_app_and_keeps_no_cookie(tg_app: App, http: aiohttp.ClientSession) -> None:
+    """Telegram Web shows a Mini App in a frame of web.telegram.org, where the browser keeps no cookie: the page
+    opened as a Mini App may be framed by Telegram Web alone, and its checked initData stands for the cookie."""
+    app, account = tg_app, Account.create()
+    connected = app.services.connected
+    connected.on_hash = hashes = Hashes()
+    await connect_in_miniapp(app, http, account)
+    user = await app.services.users.seen("telegram", str(TG_USER))
+    link = await connected.signing_link(await an_intent(app, user.id, account.address), user.id,
+                                        [usdc_approval(app, Decimal(1)), usdc_approval(app, Decimal(2))])
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as framed:
+        async with framed.get(miniapp_url(link)) as page:
+            assert page.headers["Content-Security-Policy"].endswith("frame-ancestors https://web.telegram.org")
+            assert "X-Frame-Options" not in page.headers
+        async with framed.get(link) as page:  # the same page for a plain browser: no frames at all
+            assert page.headers["Content-Security-Policy"].endswith("frame-ancestors 'none'")
+            assert page.headers["X-Frame-Options"] == "DENY"
+        signed_in = {"initData": build_init_data(), "miniapp": True}
+        async with framed.post(link + "/claim", json=signed_in) as r:
+            assert r.status == 200
+        async with framed.post(link + "/tx", json={"step": 0, "hash": "0x" + "ab" * 32, **signed_in}) as r:
+            assert await r.json() == {"ok": True, "finished": False}
+        other = {"initData": build_init_data(), "miniapp": True}  # another opening of the Mini App, without cookie
+        async with framed.post(link + "/tx", json={"step": 1, "hash": "0x" + "cd" * 32, **other}) as r:
+            assert r.status == 404  # not the page's owner
+        async with framed.post(link + "/tx", json={"step": 1, "hash": "0x" + "cd" * 32}) as r:  # nor a plain browser
+            assert r.status == 404
+        async with framed.post(link + "/tx", json={"step": 1, "hash": "0x" + "cd" * 32, **signed_in}) as r:
+            assert await r.json() == {"ok": True, "finished": True}
+    assert [h[1:] for h in hashes.seen] == [(0, "0x" + "ab" * 32), (1, "0x" + "cd" * 32)]
+
+
 async def test_a_plain_browser_works_as_before(tg_app: App, http: aiohttp.ClientSession) -> None:
     """Without initData and without the Mini App's mark (Discord, a wallet's in-app browser): nothing is asked."""
     app, account = tg_app, Account.create()

@@ -12,6 +12,9 @@ each request that it runs as a Mini App and sends `initData` (from `window.Teleg
 
 Anything else is refused with the reason (error.miniapp.*) and changes nothing: a leaked Mini App link opened by
 someone else's Telegram is refused, and so is sign-in data copied onto another link.
+
+Telegram Web shows a Mini App in a frame of web.telegram.org: such a page may be framed by it (FRAME_HEADERS), and as
+the browser keeps no cookie for a framed site, the signing page's owner is then its initData (`session_of`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.errors import UserError
-from bot.frontends.web.initdata import MAX_AGE, check
+from bot.frontends.web.initdata import MAX_AGE, InitData, check
 from bot.storage.miniapp import MiniAppInitDataRows
 from bot.storage.repositories import UserRows
 
@@ -38,13 +41,14 @@ class MiniAppGate:
     clock: Callable[[], float] = field(default=time.time)
     max_age: int = MAX_AGE
 
-    async def admit(self, body: Mapping[str, Any], link_token: str, user_id: int | None) -> None:
-        """Whether a page's request (its JSON `body`) may act on the link `link_token` made for `user_id`."""
+    async def admit(self, body: Mapping[str, Any], link_token: str, user_id: int | None) -> InitData | None:
+        """Whether a page's request (its JSON `body`) may act on the link `link_token` made for `user_id`: the checked
+        initData of a Mini App, None for a plain browser, UserError otherwise."""
         raw = body.get("initData")
         if raw is None or raw == "":
             if body.get("miniapp") is True:
                 raise UserError("error.miniapp.missing")
-            return
+            return None
         if not isinstance(raw, str) or self.bot_token is None:
             raise UserError("error.miniapp.signature")
         data = check(raw, self.bot_token, self.clock(), self.max_age)
@@ -53,6 +57,18 @@ class MiniAppGate:
             raise UserError("error.miniapp.user")
         if not await self.used.spend(data.hash, link_token, data.auth_date + self.max_age):
             raise UserError("error.miniapp.replayed")
+        return data
+
+
+def session_of(data: InitData) -> str:
+    """The signing page's owner in a Mini App that keeps no cookie (Telegram Web frames it on another site): its
+    checked initData, which only that opening of the Mini App has."""
+    return "tg:" + data.hash
+
+
+# What a page opened as a Mini App gets instead of the strict "no frames" (bot.frontends.web.server): Telegram Web may
+# frame it, nobody else.
+TELEGRAM_WEB = "https://web.telegram.org"
 
 
 def miniapp_url(url: str) -> str:
