@@ -63,6 +63,7 @@ from bot.delivery.schedule.durable import NAME_INDEX, DurableSchedule
 from bot.services import Services
 from bot.storage.announcements import AnnouncementRows
 from bot.storage.connected import ConnectedAddressRows, ConnectLinkRows, SigningLinkRows
+from bot.storage.miniapp import MiniAppInitDataRows
 from bot.storage.cooldowns import CooldownWatchRows
 from bot.storage.dca import DcaPlanRows
 from bot.storage.db import Database, split_connections
@@ -89,6 +90,7 @@ from bot.chain.verify import hermes_for
 from bot.frontends.web import connect as connect_pages
 from bot.frontends.web import sign as sign_pages
 from bot.frontends.web.pages import PageKit
+from bot.frontends.web.miniapp import MiniAppGate
 from bot.frontends.web.ops import Ops, OpsServer, health_routes, ops_routes
 from bot.frontends.web.server import WebServer, bind, public_url
 from bot.frontends.web.telegram_webhook import WebhookIngress
@@ -288,7 +290,10 @@ class App:
         kit = PageKit(catalogs, users, profile.chain_label, profile.chain_id)
         ops = Ops(db, {desk.profile.name: desk.head for desk in desks}, schedule.names, clock)
         telegram_webhook = _telegram_webhook(config, db, clock)
-        web = WebServer(sock, url, [*connect_pages.routes(kit, connected), *sign_pages.routes(kit, connected, url.startswith("https://")),
+        gate = MiniAppGate(config.telegram_token.reveal() if config.telegram_token is not None else None,
+                           MiniAppInitDataRows(db, clock), users, clock)
+        web = WebServer(sock, url, [*connect_pages.routes(kit, connected, gate),
+                                    *sign_pages.routes(kit, connected, gate, url.startswith("https://")),
                                     *health_routes(ops),  # /metrics only on the loopback ops server (web/ops.py)
                                     *(telegram_webhook.routes() if telegram_webhook is not None else [])])
         await web.start()

@@ -140,7 +140,7 @@ class Catalogs:
         text = "\n".join(style(m.style, self.render_msg(m, locale, escape, zone)) for m in reply.lines)
         ids = iter(tokens)
         rows = tuple(
-            tuple(RenderedButton(self.render_msg(b.label, locale, _plain), next(ids, "")) for b in row)
+            tuple(RenderedButton(self.render_msg(b.label, locale, _plain), "" if b.url else next(ids, ""), b.url) for b in row)
             for row in reply.buttons
         )
         return Rendered(

@@ -7,7 +7,7 @@ link is never shown in a group.
 from functools import partial
 
 from bot.core.errors import UserError
-from bot.core.messages import Msg, Reply
+from bot.core.messages import Button, Msg, Reply
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.services import Services
@@ -25,7 +25,7 @@ async def connect(services: Services, caller: Caller) -> Reply:
     current = await connected.address_of(caller.user_key)
     if current is not None:
         lines.append(Msg("connect.current", {"address": short_address(current)}))
-    return Reply.of(*lines)
+    return Reply.of(*lines, buttons=((Button.link(Msg("button.open.connect"), url),),))  # Telegram: a Mini App
 
 
 async def disconnect(services: Services, caller: Caller) -> Reply:

@@ -264,16 +264,17 @@ class ConnectedWallets:
             raise UserError("error.link.used")
         return self._page(link)
 
-    async def claim_signing(self, token: str, session: str | None) -> str | None:
+    async def claim_signing(self, token: str, session: str | None, offered: str | None = None) -> str | None:
         """The page's script claims the link when the user starts signing (an explicit POST, never the GET):
         the first browser to do so owns it. Returns the new session to set as a cookie (None: this browser owns
-        it already); another browser, a finished link or an expired one: UserError."""
+        it already); another browser, a finished link or an expired one: UserError. `offered` is the session to
+        claim it with (a Mini App's checked sign-in data), else a new random one."""
         link = self._usable(await self.signing_links.get(token))
         if link.session_hash is not None:
             if not _same_session(link, session):
                 raise UserError("error.link.used")
             return None
-        issued = secrets.token_urlsafe(TOKEN_BYTES)
+        issued = offered or secrets.token_urlsafe(TOKEN_BYTES)
         if not await self.signing_links.claim(token, issued, int(self.clock())):
             raise UserError("error.link.used")
         return issued

@@ -76,12 +76,19 @@ class Button:
     """A button as the core sees it: a label and the action (with arguments) it stands for.
 
     The adapter never puts `action` or `args` on the wire: the router stores them server-side and the
-    platform only carries an opaque token (see bot.core.buttons).
+    platform only carries an opaque token (see bot.core.buttons). A button with a `url` (`Button.link`) acts on
+    nothing: it opens one of the bot's own pages, and gets no token.
     """
 
     label: Msg
     action: str
     args: tuple[str, ...] = ()
+    url: str = ""
+
+    @classmethod
+    def link(cls, label: Msg, url: str) -> Button:
+        """A button that opens `url` (a connect or signing page); the platform decides how (bot.frontends.adapters)."""
+        return cls(label, "", (), url)
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,12 @@ class Reply:
         return cls(lines=tuple(lines), **kw)  # type: ignore[arg-type]
 
 
+def pressed(reply: Reply) -> list[tuple[str, tuple[str, ...]]]:
+    """The (action, args) of the reply's buttons that act when pressed (not links), in reading order: what gets a
+    server-side token."""
+    return [(b.action, b.args) for row in reply.buttons for b in row if not b.url]
+
+
 def in_form(reply: Reply, suffix: str, exists: Callable[[str], bool]) -> Reply:
     """`reply` with every entry (nested parameters included) that has a `<key><suffix>` form, e.g. the `.group`
     form of a hint said where others read it, replaced by that form; the rest unchanged."""
@@ -114,10 +127,12 @@ def in_form(reply: Reply, suffix: str, exists: Callable[[str], bool]) -> Reply:
 
 @dataclass(frozen=True)
 class RenderedButton:
-    """A button ready for a platform: translated label and the opaque token its press carries."""
+    """A button ready for a platform: translated label and the opaque token its press carries, or the page it
+    opens (`url`, no token)."""
 
     label: str
     token: str
+    url: str = ""
 
 
 @dataclass(frozen=True)

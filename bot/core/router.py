@@ -16,7 +16,7 @@ from typing import Protocol
 
 from bot.chain.client import ChainUnavailable
 from bot.core.errors import UserError
-from bot.core.messages import Msg, Rendered, Reply, in_form, reads_a_time
+from bot.core.messages import Msg, Rendered, Reply, in_form, pressed, reads_a_time
 from bot.core.reverts import explain, revert_of
 from bot.core.request import Caller, DeleteMessage, Request
 from bot.core.secrets import bare, shape_of
@@ -241,7 +241,7 @@ class Router:
 
     async def _issue(self, caller: Caller, reply: Reply) -> list[str]:
         """Store the reply's buttons server-side; their opaque tokens in reading order."""
-        specs = [(b.action, b.args) for row in reply.buttons for b in row]
+        specs = pressed(reply)
         return await self.buttons.issue(caller.user_key, specs, BUTTON_TTL_SECONDS) if specs else []
 
     def _find(self, caller: Caller) -> Command:

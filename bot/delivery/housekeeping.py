@@ -79,6 +79,7 @@ class Housekeeping:
             "outbox": await self.rows.outbox_finished_before(now - self.retention.outbox_days * DAY),
             "telegram updates": await self.rows.telegram_updates_handled_before(now - DAY),  # Telegram's redelivery is over
             "connect links": await self.rows.connect_links_unused_before(now - DAY),  # a day on, "expired" becomes "unknown"
+            "mini app sign-ins": await self.rows.miniapp_init_data_expired(now),  # too old to be accepted again anyway
         }
         if any(gone.values()):
             log.info("purged %s", ", ".join(f"{n} {kind}" for kind, n in gone.items()))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import delete, func
 
 from bot.storage.db import Database
-from bot.storage.schema import audit_log, connect_links, outbox, telegram_updates
+from bot.storage.schema import audit_log, connect_links, miniapp_init_data, outbox, telegram_updates
 
 FINISHED = ("sent", "blocked", "failed", "cancelled", "unknown")  # never 'pending' or 'sending'
 
@@ -37,3 +37,8 @@ class PurgeRows:
         async with self._db.transaction() as tx:
             return await tx.execute(delete(connect_links).where(connect_links.c.used_at.is_(None),
                                                                 connect_links.c.expires_at < before))
+
+    async def miniapp_init_data_expired(self, now: int) -> int:
+        """Telegram Mini App sign-in data refused as too old anyway (bot.storage.miniapp); how many."""
+        async with self._db.transaction() as tx:
+            return await tx.execute(delete(miniapp_init_data).where(miniapp_init_data.c.expires_at < now))

@@ -609,3 +609,13 @@ send_pace = Table(
     Column("spacing", Real, nullable=False),  # seconds between messages at the sustained rate
     Column("burst", Integer, nullable=False),  # messages that may leave at once after a quiet spell
 )
+# 0024: Telegram Mini App sign-in data already used (bot.storage.miniapp): the SHA-256 of its signature and the page
+# (the SHA-256 of the link's token) it was used on; the same data on another page is a replay. Purged once expired.
+miniapp_init_data = Table(
+    "miniapp_init_data", metadata,
+    Column("hash", Text, primary_key=True),  # SHA-256 of the initData's `hash` field
+    Column("scope", Text, nullable=False),  # SHA-256 of the link token it was first used on
+    Column("used_at", Int, nullable=False),
+    Column("expires_at", Int, nullable=False),  # when its auth_date is too old anyway: the row may go
+    Index("miniapp_init_data_by_expiry", "expires_at"),
+)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from bot.core.messages import Msg, Reply, Usd, When
+from bot.core.messages import Button, Msg, Reply, Usd, When
 from bot.chain.profile import Profile
 from bot.core.reverts import Revert, Units, explain, from_text
 from bot.trading.kinds import KindRegistry
@@ -47,7 +47,9 @@ def status_reply(status: TradeStatus, profile: Profile, kinds: KindRegistry) -> 
         return Reply.of(*kinds.of(intent.kind).told(intent, result, fee), *tx, edit=True)
     if status.stage == "signing":
         expires = When(int(result["expires_at"]))  # in the reader's zone
-        return Reply.of(Msg("trade.sign.link", {"url": str(result["link"]), "expires": expires}), edit=True)
+        link = str(result["link"])
+        return Reply.of(Msg("trade.sign.link", {"url": link, "expires": expires}), edit=True,
+                        buttons=((Button.link(Msg("button.open.sign"), link),),))  # Telegram: a Mini App
     if status.stage == "expired":
         return Reply.of(Msg("trade.sign.expired"), edit=True)
     if status.stage == "held":  # the node answered something other than what was signed: the operator looks

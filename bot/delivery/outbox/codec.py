@@ -18,7 +18,8 @@ from bot.core.messages import Amount, Button, Msg, Param, Pct, Reply, Usd, When
 def dumps(reply: Reply) -> str:
     body: dict[str, Any] = {"lines": [_msg(m) for m in reply.lines]}
     if reply.buttons:
-        body["buttons"] = [[[_msg(b.label), b.action, list(b.args)] for b in row] for row in reply.buttons]
+        body["buttons"] = [[[_msg(b.label), b.action, list(b.args), *([b.url] if b.url else [])] for b in row]
+                           for row in reply.buttons]
     if reply.image is not None:
         body["image"] = base64.b64encode(reply.image).decode()
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
@@ -27,7 +28,7 @@ def dumps(reply: Reply) -> str:
 def loads(text: str) -> Reply:
     body = json.loads(text)
     buttons = tuple(
-        tuple(Button(_unmsg(label), str(action), tuple(str(a) for a in args)) for label, action, args in row)
+        tuple(Button(_unmsg(label), str(action), tuple(str(a) for a in args), *(str(u) for u in url)) for label, action, args, *url in row)
         for row in body.get("buttons", ())
     )
     image = base64.b64decode(body["image"]) if "image" in body else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.core.messages import Rendered, Reply, reads_a_time
+from bot.core.messages import Rendered, Reply, pressed, reads_a_time
 from bot.core.router import BUTTON_TTL_SECONDS, Markup, ZoneOf
 from bot.i18n import DEFAULT_LOCALE, Catalogs
 from bot.storage.repositories import ButtonRows, UserRows
@@ -29,7 +29,7 @@ class Renderer:
     async def render(self, user_id: int | None, reply: Reply, markup: Markup, locale: str | None = None) -> Rendered:
         """`reply` for `user_id` (None: a channel or group, rendered in the default language, no buttons)."""
         locale = locale or await self.locale_of(user_id)
-        specs = [(b.action, b.args) for row in reply.buttons for b in row]
+        specs = pressed(reply)
         tokens = await self._buttons.issue(user_id, specs, BUTTON_TTL_SECONDS) if specs and user_id is not None else []
         if user_id is None:
             reply = Reply(lines=reply.lines, image=reply.image)

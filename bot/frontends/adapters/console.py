@@ -59,7 +59,7 @@ class ConsoleFrontend:
         self._shown += 1
         ref = str(self._shown)
         out = [rendered.text]
-        buttons = [b for row in rendered.buttons for b in row]
+        buttons = [b for row in rendered.buttons for b in row if not b.url]  # a link is in the text already
         out += [f"[{i}] {b.label}" for i, b in enumerate(buttons, 1)]
         if buttons:
             self._buttons, self._buttons_ref = buttons, ref

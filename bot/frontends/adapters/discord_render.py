@@ -83,7 +83,8 @@ def chunks(text: str, limit: int = MAX_CONTENT) -> list[str]:
 
 
 def view_of(rendered: Rendered) -> discord.ui.View | None:
-    """One `PressButton` per rendered button, row by row; buttons without a valid token are left out."""
+    """One `PressButton` per rendered button, row by row; buttons without a valid token are left out, and so are links
+    to the bot's pages (no token): the message's text carries the link, which Discord shows without embedding."""
     view = discord.ui.View(timeout=None)
     for row, buttons in enumerate(rendered.buttons[:MAX_ROWS]):
         for button in buttons[:5]:

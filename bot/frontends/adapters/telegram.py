@@ -35,6 +35,7 @@ from telegram import (
     ReplyParameters,
     Update,
     User,
+    WebAppInfo,
 )
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
@@ -44,11 +45,12 @@ from telegram.ext import Updater
 from bot.frontends.adapters.telegram_limits import TelegramLimits, TelegramRateLimiter, retry_seconds
 from bot.storage.send_pace import SendPace
 from bot.frontends.adapters.telegram_updates import ChatOrderedUpdates, JournaledPolling, PressJournal
+from bot.frontends.web.miniapp import miniapp_url
 from bot.frontends.adapters.telegram_webhook import Webhook, WebhookUpdates
 from bot.app import App
 from bot.core.delivery import Delivery, Leaving, Withdrawn
 from bot.core.expiry import Expiries
-from bot.core.messages import Msg, Rendered, Reply
+from bot.core.messages import Msg, Rendered, RenderedButton, Reply
 from bot.core.request import ChatType, Request, Standing, for_another_bot, split_command
 from bot.core.router import Outcome
 from bot.i18n import DEFAULT_LOCALE
@@ -121,14 +123,34 @@ def button_token(data: str | None) -> str | None:
     return token if _TOKEN_CHARS.fullmatch(token) else None
 
 
-def keyboard(rendered: Rendered) -> InlineKeyboardMarkup | None:
-    """The reply's buttons as an inline keyboard carrying only opaque tokens."""
+def keyboard(rendered: Rendered, chat_id: int | str) -> InlineKeyboardMarkup | None:
+    """The reply's buttons as an inline keyboard carrying only opaque tokens, and the links to the bot's pages."""
     rows = [
-        [InlineKeyboardButton(b.label, callback_data=CALLBACK_PREFIX + b.token) for b in row]
+        [button for b in row if (button := _button(b, private=not str(chat_id).startswith("-"))) is not None]
         for row in rendered.buttons
-        if row
     ]
+    rows = [row for row in rows if row]
     return InlineKeyboardMarkup(rows) if rows else None
+
+
+def presses(rendered: Rendered) -> bool:
+    """Whether the message has buttons that act when pressed (links to pages do not)."""
+    return any(b.token for row in rendered.buttons for b in row)
+
+
+def _button(b: RenderedButton, private: bool) -> InlineKeyboardButton | None:
+    """A press button, or a link to one of the bot's pages (connect, sign). Telegram takes web_app buttons only for
+    https URLs and only in private chats: there the page opens as a Mini App, Telegram signing who opened it
+    (`?tg=1`: the page sends that sign-in data, checked by bot.frontends.web.miniapp). In a group an https page is a
+    url button. Over plain http (a local bot) there is no button, as before: Telegram refuses buttons for addresses
+    it cannot reach, and the message's text carries the link."""
+    if not b.url:
+        return InlineKeyboardButton(b.label, callback_data=CALLBACK_PREFIX + b.token)
+    if not b.url.startswith("https://"):
+        return None
+    if private:
+        return InlineKeyboardButton(b.label, web_app=WebAppInfo(miniapp_url(b.url)))
+    return InlineKeyboardButton(b.label, url=b.url)
 
 
 def plain_text(markup_text: str) -> str:
@@ -268,9 +290,9 @@ class TelegramFrontend:
                 try:
                     await self.bot.edit_message_text(
                         rendered.text, chat_id=chat_id, message_id=int(edit_ref), parse_mode=ParseMode.HTML,
-                        reply_markup=keyboard(rendered), rate_limit_args=limit,
+                        reply_markup=keyboard(rendered, chat_id), rate_limit_args=limit,
                     )
-                    if rendered.buttons and chat_id.lstrip("-").isdigit():  # buttons again: its presses count again
+                    if presses(rendered) and chat_id.lstrip("-").isdigit():  # buttons again: its presses count again
                         self._closed.pop((int(chat_id), int(edit_ref)), None)
                     return Delivery.sent(edit_ref)
                 except BadRequest as err:
@@ -303,7 +325,7 @@ class TelegramFrontend:
 
     async def _post_now(self, chat_id: str, rendered: Rendered, limit: dict[str, Any] | None) -> Message:
         """One new message (a photo with caption when the reply has an image), errors raised."""
-        markup = keyboard(rendered)
+        markup = keyboard(rendered, chat_id)
         if rendered.image is not None and len(rendered.text) <= CAPTION_MAX_CHARS:
             return await self.bot.send_photo(chat_id, rendered.image, caption=rendered.text, parse_mode=ParseMode.HTML,
                                              reply_markup=markup, rate_limit_args=limit)
@@ -377,7 +399,7 @@ class TelegramFrontend:
         if outcome.rendered.edit and isinstance(message, Message) and outcome.rendered.image is None:
             if not await self._edit_shown(message, outcome.rendered):
                 await self._tell_later(chat.id, outcome)
-            elif not outcome.rendered.buttons and pressed_on is not None:
+            elif not presses(outcome.rendered) and pressed_on is not None:
                 self._closed[pressed_on] = None
                 if len(self._closed) > CLOSED_REMEMBERED:
                     self._closed.popitem(last=False)
@@ -469,7 +491,7 @@ class TelegramFrontend:
             return None
 
     async def _post(self, chat_id: int | str, rendered: Rendered, reply_to: int | None) -> Message | None:
-        markup = keyboard(rendered)
+        markup = keyboard(rendered, chat_id)
         reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to is not None else None
         if (image := rendered.image) is not None:
             caption = rendered.text if len(rendered.text) <= CAPTION_MAX_CHARS else None
@@ -494,7 +516,7 @@ class TelegramFrontend:
         message was deleted or Telegram answered 5xx). A blocked chat counts as shown: nothing could be."""
         try:
             await self.bot.edit_message_text(rendered.text, chat_id=message.chat_id, message_id=message.message_id,
-                                             parse_mode=ParseMode.HTML, reply_markup=keyboard(rendered))
+                                             parse_mode=ParseMode.HTML, reply_markup=keyboard(rendered, message.chat_id))
             return True
         except Forbidden as err:
             log.info("telegram: editMessageText refused: %s", err.message)

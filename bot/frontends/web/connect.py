@@ -3,6 +3,9 @@
     GET  /connect/{token}           the page (refused, localized, when the link is unknown, used or expired)
     POST /connect/{token}/message   {address} -> the EIP-4361 message for that address to sign
     POST /connect/{token}           {message, signature} -> verified and linked; the user is told in chat
+
+Opened from Telegram's web_app button (`?tg=1`), the page is a Mini App: each POST carries Telegram's initData,
+checked by bot.frontends.web.miniapp before anything else.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from aiohttp import web
 
 from bot.core.errors import UserError
 from bot.core.messages import Msg
+from bot.frontends.web.miniapp import MiniAppGate, opened_in_miniapp
 from bot.frontends.web.pages import PageKit, paragraph
 from wallets.connected import ConnectedWallets, short_address
 
@@ -33,7 +37,7 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def routes(kit: PageKit, connected: ConnectedWallets) -> list[web.RouteDef]:
+def routes(kit: PageKit, connected: ConnectedWallets, gate: MiniAppGate) -> list[web.RouteDef]:
     async def page(request: web.Request) -> web.Response:
         token = request.match_info["token"]
         state, user_id = await connected.connect_state(token)
@@ -53,6 +57,7 @@ def routes(kit: PageKit, connected: ConnectedWallets) -> list[web.RouteDef]:
         )
         data = {
             "messageUrl": f"/connect/{token}/message", "submitUrl": f"/connect/{token}", "text": texts,
+            "miniapp": opened_in_miniapp(request.query),
         }
         return kit.page(locale, Msg("web.title.connect"), body, script="connect.js", data=data)
 
@@ -62,7 +67,9 @@ def routes(kit: PageKit, connected: ConnectedWallets) -> list[web.RouteDef]:
         _, user_id = await connected.connect_state(token)
         locale = await kit.locale_for(user_id, request)
         try:
-            answer = await step(token, await read_json(request), locale)
+            body = await read_json(request)
+            await gate.admit(body, token, user_id)
+            answer = await step(token, body, locale)
         except UserError as err:
             return kit.json_refusal(err, locale)
         return web.json_response({"ok": True, **answer})

@@ -19,7 +19,10 @@ from bot.core.messages import Msg
 from bot.i18n import Catalogs
 from bot.storage.repositories import UserRows
 
-STATUS_OF = {"error.link.unknown": 404, "error.link.used": 410, "error.link.expired": 410}
+STATUS_OF = {
+    "error.link.unknown": 404, "error.link.used": 410, "error.link.expired": 410,
+    **{f"error.miniapp.{reason}": 403 for reason in ("signature", "expired", "replayed", "user", "missing")},
+}
 
 
 def json_for_html(data: Mapping[str, Any]) -> str:

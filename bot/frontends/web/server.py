@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from bot.frontends.web.miniapp import TELEGRAM_WEB, opened_in_miniapp
+
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -80,8 +82,13 @@ async def no_leaks(request: web.Request, handler: Handler) -> web.StreamResponse
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """On every response, errors and 404s included."""
+    """On every response, errors and 404s included. A page opened as a Telegram Mini App may be framed by Telegram
+    Web (which shows Mini Apps in a frame), by nobody else."""
     response.headers.update(HEADERS)
+    if opened_in_miniapp(request.query):
+        response.headers["Content-Security-Policy"] = HEADERS["Content-Security-Policy"].replace(
+            "frame-ancestors 'none'", f"frame-ancestors {TELEGRAM_WEB}")
+        del response.headers["X-Frame-Options"]  # superseded by frame-ancestors, and it cannot name a frame's parent
 
 
 def _static_routes() -> list[web.RouteDef]:

@@ -11,6 +11,10 @@ script checks the wallet's account and chain (asking `wallet_switchEthereumChain
 needed, and saying so when the wallet does not have that chain), sends each transaction with
 `eth_sendTransaction`, reports its hash, and waits for it to be mined before the next one (an exact approval
 before the swap that spends it).
+
+Opened from Telegram's web_app button (`?tg=1`), the page is a Mini App: the claim and each report carry Telegram's
+initData, checked by bot.frontends.web.miniapp before anything else; without a cookie (Telegram Web frames the page,
+and a framed site keeps none) the checked initData is the page's owner.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from aiohttp import web
 from bot.core.errors import UserError
 from bot.core.messages import Msg
 from bot.frontends.web.connect import read_json
+from bot.frontends.web.miniapp import MiniAppGate, opened_in_miniapp, session_of
 from bot.frontends.web.pages import PageKit, paragraph
 from wallets.connected import ConnectedWallets, SigningPage
 
@@ -58,7 +63,7 @@ def _steps(kit: PageKit, page: SigningPage, locale: str) -> str:
     return "".join(parts)
 
 
-def routes(kit: PageKit, connected: ConnectedWallets, secure_cookie: bool) -> list[web.RouteDef]:
+def routes(kit: PageKit, connected: ConnectedWallets, gate: MiniAppGate, secure_cookie: bool) -> list[web.RouteDef]:
     async def page(request: web.Request) -> web.Response:
         token = request.match_info["token"]
         locale = await kit.locale_for(await connected.signing_owner(token), request)
@@ -92,6 +97,7 @@ def routes(kit: PageKit, connected: ConnectedWallets, secure_cookie: bool) -> li
             "reportUrl": f"/sign/{token}/tx",
             "claimUrl": f"/sign/{token}/claim",
             "text": texts,
+            "miniapp": opened_in_miniapp(request.query),
         }
         body = (
             paragraph(kit.text(Msg("web.sign.intro", {"address": shown.address, "count": count, "chain": chain}), locale))
@@ -103,10 +109,12 @@ def routes(kit: PageKit, connected: ConnectedWallets, secure_cookie: bool) -> li
 
     async def claim(request: web.Request) -> web.Response:
         token = request.match_info["token"]
-        locale = await kit.locale_for(await connected.signing_owner(token), request)
+        owner = await connected.signing_owner(token)
+        locale = await kit.locale_for(owner, request)
         try:
-            await read_json(request)  # JSON only: a cross-site form cannot claim a link
-            issued = await connected.claim_signing(token, request.cookies.get(COOKIE))
+            admitted = await gate.admit(await read_json(request), token, owner)  # JSON only: no cross-site form
+            offered = None if admitted is None else session_of(admitted)
+            issued = await connected.claim_signing(token, request.cookies.get(COOKIE) or offered, offered)
         except UserError as err:
             return kit.json_refusal(err, locale)
         response = web.json_response({"ok": True})
@@ -119,13 +127,16 @@ def routes(kit: PageKit, connected: ConnectedWallets, secure_cookie: bool) -> li
 
     async def report(request: web.Request) -> web.Response:
         token = request.match_info["token"]
-        locale = await kit.locale_for(await connected.signing_owner(token), request)
+        owner = await connected.signing_owner(token)
+        locale = await kit.locale_for(owner, request)
         try:
             body = await read_json(request)
+            admitted = await gate.admit(body, token, owner)
+            session = request.cookies.get(COOKIE) or (None if admitted is None else session_of(admitted))
             step = body.get("step")
             if not isinstance(step, int) or isinstance(step, bool):
                 raise UserError("error.sign.step")
-            finished = await connected.report_hash(token, request.cookies.get(COOKIE), step, str(body.get("hash", ""))[:80])
+            finished = await connected.report_hash(token, session, step, str(body.get("hash", ""))[:80])
         except UserError as err:
             return kit.json_refusal(err, locale)
         return web.json_response({"ok": True, "finished": finished})

@@ -10,11 +10,28 @@ window.indexbot = (function () {
     el.textContent = text;
     el.className = "status " + (kind || "");
   }
+  // Telegram's signed sign-in data when the page runs as a Telegram Mini App: window.Telegram.WebApp when
+  // Telegram's script put it there, else the #tgWebAppData= fragment Telegram appends to the URL; "" otherwise.
+  function initData() {
+    const app = window.Telegram && window.Telegram.WebApp;
+    if (app && typeof app.initData === "string" && app.initData) return app.initData;
+    try {
+      return new URLSearchParams(window.location.hash.slice(1)).get("tgWebAppData") || "";
+    } catch (e) {
+      return "";
+    }
+  }
+  // What every request of a Mini App carries (the server checks it); nothing in a plain browser.
+  function miniApp() {
+    const signedIn = initData();
+    if (signedIn) return { miniapp: true, initData: signedIn };
+    return data().miniapp ? { miniapp: true } : {};
+  }
   async function post(url, body) {
     const response = await fetch(url, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
+      body: JSON.stringify(Object.assign({}, body, miniApp())),
       credentials: "same-origin",
       cache: "no-store",
       referrerPolicy: "no-referrer",
@@ -48,5 +65,7 @@ window.indexbot = (function () {
     const accounts = await eth.request({ method: "eth_requestAccounts" });
     return { eth: eth, account: accounts && accounts[0] };
   }
+  const app = window.Telegram && window.Telegram.WebApp;
+  if (app && typeof app.ready === "function") app.ready(); // Telegram shows the page once it says it is ready
   return { data, say, post, provider, rejected, hexOf, begin };
 })();
