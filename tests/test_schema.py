@@ -260,7 +260,7 @@ async def test_head_matches_the_metadata(engines: Engines) -> None:
 
 async def test_a_diff_is_found(sqlite: Engines) -> None:
     """The comparison above can fail: a database at the baseline differs from the metadata (0017's type, 0018's
-    NOT NULL, the tables of 0019, 0020, 0021 and 0024 and their indexes)."""
+    NOT NULL, the tables of 0019, 0020, 0021 and 0022 and their indexes)."""
     engine = await sqlite()
     await _upgrade_to(engine, migrate.BASELINE)
     async with engine.connect() as conn:
@@ -335,7 +335,7 @@ async def test_a_legacy_file_at_its_last_version_is_stamped(tmp_path: Path) -> N
                   and t.name not in ("dca_plans", "intent_txs", "telegram_updates", "discord_interactions", "send_pace",
                                      "miniapp_init_data"))
     # 0017 copied dca_plans anew, 0018 intent_txs; 0019 made telegram_updates, 0020 discord_interactions, 0021 send_pace,
-    # 0024 miniapp_init_data
+    # 0022 miniapp_init_data
     assert columns == lone
 
 

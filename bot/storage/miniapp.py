@@ -1,4 +1,4 @@
-"""Telegram Mini App sign-in data already used (migration 0024): each initData serves one page only.
+"""Telegram Mini App sign-in data already used (migration 0022): each initData serves one page only.
 
 `spend` remembers the data's signature with the page it is used on, in one INSERT … ON CONFLICT DO NOTHING (of two
 processes exactly one stores it): the same data again on the same page (the page's next request, a reload) is

@@ -609,7 +609,7 @@ send_pace = Table(
     Column("spacing", Real, nullable=False),  # seconds between messages at the sustained rate
     Column("burst", Integer, nullable=False),  # messages that may leave at once after a quiet spell
 )
-# 0024: Telegram Mini App sign-in data already used (bot.storage.miniapp): the SHA-256 of its signature and the page
+# 0022: Telegram Mini App sign-in data already used (bot.storage.miniapp): the SHA-256 of its signature and the page
 # (the SHA-256 of the link's token) it was used on; the same data on another page is a replay. Purged once expired.
 miniapp_init_data = Table(
     "miniapp_init_data", metadata,
