@@ -14,7 +14,7 @@ import pytest
 
 from bot.frontends.adapters.telegram import CONCURRENT_UPDATES, TelegramFrontend, TelegramMarkup, button_token, plain_text
 from bot.app import App
-from bot.core.messages import Msg, Rendered, RenderedButton, Reply
+from bot.core.messages import Count, Msg, Rendered, RenderedButton, Reply
 from bot.core.request import Caller
 from bot.core.router import BUTTON_TTL_SECONDS, MAX_MESSAGE_CHARS
 from devnet import operator
@@ -190,7 +190,7 @@ async def test_oversized_message_is_refused(app: App, emulator: BotApiEmulator, 
     line = "/quote MAG7.ssi " + "1" * (4000 - len("/quote MAG7.ssi "))
     assert len(line) == 4000
     sent = await ask(emulator, 1007, 1007, line)
-    assert sent.params["text"] == text(app, "error.message.too_long", limit=MAX_MESSAGE_CHARS)
+    assert sent.params["text"] == text(app, "error.message.too_long", count=Count(MAX_MESSAGE_CHARS))
 
 
 async def test_notify_sends_html_buttons_and_photos(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
