@@ -124,6 +124,10 @@ class Catalogs:
         """Whether `key` is a catalog entry (English has every key)."""
         return key in self.entries[DEFAULT_LOCALE]
 
+    def language(self, locale: str) -> str:
+        """The ISO 639 language of a shipped locale (`zh` for zh_CN and zh_TW)."""
+        return self._babel[locale].language
+
     def language_name(self, locale: str) -> str:
         return Locale.parse(locale).get_display_name(locale) or locale
 
