@@ -11,7 +11,7 @@ from pathlib import Path
 import discord
 import pytest
 
-from auxil.discord import shown, slash
+from auxil.discord import shown, slash, synced
 from auxil.locales import more_locales
 from auxil.telegram import ask
 from bot.app import App
@@ -21,7 +21,7 @@ from bot.frontends.adapters.telegram import TelegramFrontend
 from bot.i18n import DEFAULT_LOCALE, Catalogs, locales_dir
 from conftest import make_config
 from devnet.harness import Devnet
-from discord_fake import APP_ID, GUILD_ID, FakeDiscord
+from discord_fake import GUILD_ID, FakeDiscord
 from telegram_emulator import BotApiEmulator
 
 SHIPPED = {p.parent.parent.name for p in locales_dir().glob("*/LC_MESSAGES/messages.po")}
@@ -90,11 +90,6 @@ async def test_telegram_lang_offers_every_folder(app: App, emulator: BotApiEmula
 
 
 # -- Discord --------------------------------------------------------------------------------------------------
-
-
-def synced(rest: FakeDiscord) -> list[dict[str, object]]:
-    [sync] = rest.where("PUT", f"/applications/{APP_ID}/guilds/{GUILD_ID}/commands")
-    return list(sync.body)
 
 
 async def test_discord_descriptions_in_every_shipped_language(app: App, rest: FakeDiscord) -> None:
