@@ -33,6 +33,7 @@ from babel.support import Translations
 from bot.core.messages import Amount, Count, Day, Msg, Param, Pct, Rendered, RenderedButton, Reply, Usd, When
 
 DEFAULT_LOCALE = "en"
+MATCHES_REMEMBERED = 1024  # distinct language tags whose negotiation is kept
 Escape = Callable[[str], str]
 
 
@@ -53,6 +54,7 @@ class Catalogs:
         self._babel: dict[str, Locale] = {}  # parsed once: number formatting is on every reply's hot path
         self.entries: dict[str, dict[str, str]] = {}  # key -> text; a plural entry's most general (last) form
         self.plurals: dict[str, dict[str, tuple[str, ...]]] = {}  # key -> every form, for plural entries
+        self._matched: dict[str | None, str | None] = {}
         for po in sorted(directory.glob("*/LC_MESSAGES/messages.po")):
             code = po.parent.parent.name
             with po.open("rb") as fh:
@@ -91,7 +93,16 @@ class Catalogs:
         By language, then script, then territory, as Babel reads the tag with CLDR's likely subtags: `zh-TW`,
         `zh-HK` and `zh-Hant` are Traditional Chinese (zh_TW when shipped), `zh`, `zh-CN`, `zh-SG` and
         `zh-Hans` Simplified (zh_CN); `es-419` is `es`. A language shipped in one script only serves every
-        script of it (a `zh-TW` reader gets zh_CN when there is no zh_TW)."""
+        script of it (a `zh-TW` reader gets zh_CN when there is no zh_TW). Answers are remembered: this runs
+        for every update, and parsing a tag reads Babel's locale data."""
+        if tag in self._matched:
+            return self._matched[tag]
+        if len(self._matched) >= MATCHES_REMEMBERED:  # tags come from clients: never an unbounded cache
+            self._matched.clear()
+        found = self._matched[tag] = self._match(tag)
+        return found
+
+    def _match(self, tag: str | None) -> str | None:
         wanted = _parse(tag or "")
         if wanted is None:
             return None
