@@ -28,7 +28,7 @@ from functools import partial
 from bot.delivery.alerts.prices import PriceAlerts, delete_button, describe, now_line, rearm_level, shown_level, upward
 from bot.core.amounts import parse_amount, parse_id
 from bot.core.errors import UserError
-from bot.core.messages import Amount, Msg, Reply, Usd
+from bot.core.messages import Amount, Count, Msg, Reply, Usd
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.services import Services
@@ -59,7 +59,7 @@ def parse_percent(raw: str, alerts: PriceAlerts) -> Decimal:
     value = Decimal(raw.strip().rstrip("%"))
     exponent = value.normalize().as_tuple().exponent
     if isinstance(exponent, int) and -exponent > PERCENT_DECIMALS:
-        raise UserError("alert.error.percent_precise", decimals=PERCENT_DECIMALS)
+        raise UserError("alert.error.percent_precise", count=Count(PERCENT_DECIMALS))
     if value == 0 or abs(value) > alerts.config.max_premium_pct:
         raise UserError("alert.error.percent_range", max=limit)
     return value

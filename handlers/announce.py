@@ -14,11 +14,11 @@ from __future__ import annotations
 import time
 from functools import partial
 
-from bot.delivery.announce.service import header
+from bot.delivery.announce.service import Reach, header
 from bot.delivery.announce.when import parse_when
 from bot.core.amounts import parse_id
 from bot.core.errors import UserError
-from bot.core.messages import Button, Msg, Reply, When
+from bot.core.messages import Button, Count, Msg, Param, Reply, When
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.services import Services
@@ -39,7 +39,7 @@ async def announce(services: Services, caller: Caller) -> Reply:
         return await status(services, caller, rights, rest)
     if head == "cancel":
         found, stopped = await announcements.cancel(caller, rights, _id(rest))
-        return Reply.of(Msg("announce.cancelled", {"id": found.id, "stopped": stopped}))
+        return Reply.of(Msg("announce.cancelled", {"id": found.id, "count": Count(stopped)}))
     if head == "at":
         return await schedule(services, caller, rights, rest)
     languages = {code.lower(): code for code in services.catalogs.locales}
@@ -62,7 +62,7 @@ async def preview(services: Services, caller: Caller, draft: Announcement) -> Re
         for code in catalogs.locales
     ]
     zone = await services.timezone(caller.user_key)
-    lines += [Msg("announce.preview.reach", {"users": reach.users, "chats": reach.chats}),
+    lines += [Msg("announce.preview.reach", reached(reach)),
               Msg("announce.preview.hint", {"languages": ", ".join(catalogs.locales), "zone": zone})]
     ref = (str(draft.id),)
     buttons = ((Button(Msg("button.announce_send"), "announce.send", ref), Button(Msg("button.cancel"), "announce.cancel", ref)),)
@@ -94,14 +94,14 @@ async def send(services: Services, caller: Caller, args: tuple[str, ...]) -> Rep
     announcements = services.announcements
     rights = await announcements.authorize(caller, f"send {args[0] if args else ''}")
     sent, reach = await announcements.send_now(caller, rights, _pressed_id(args))
-    return Reply.of(Msg("announce.sending", {"id": sent.id, "users": reach.users, "chats": reach.chats}), edit=True)
+    return Reply.of(Msg("announce.sending", {"id": sent.id, **reached(reach)}), edit=True)
 
 
 async def cancel(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:
     announcements = services.announcements
     rights = await announcements.authorize(caller, f"cancel {args[0] if args else ''}")
     found, stopped = await announcements.cancel(caller, rights, _pressed_id(args))
-    return Reply.of(Msg("announce.cancelled", {"id": found.id, "stopped": stopped}), edit=True)
+    return Reply.of(Msg("announce.cancelled", {"id": found.id, "count": Count(stopped)}), edit=True)
 
 
 def register(router: Router, services: Services) -> None:
@@ -109,6 +109,12 @@ def register(router: Router, services: Services) -> None:
     router.action("announce.send", partial(send, services))
     router.action("announce.cancel", partial(cancel, services))
     router.watch(services.announcements.seen)
+
+
+def reached(reach: Reach) -> dict[str, Param]:
+    """Whom it reaches, as two counted phrases ("4 subscribed users", "1 group or channel")."""
+    return {"users": Msg("announce.reach.users", {"count": Count(reach.users)}),
+            "chats": Msg("announce.reach.chats", {"count": Count(reach.chats)})}
 
 
 def _id(rest: tuple[str, ...]) -> int | None:

@@ -7,7 +7,7 @@ link is never shown in a group.
 from functools import partial
 
 from bot.core.errors import UserError
-from bot.core.messages import Button, Msg, Reply
+from bot.core.messages import Button, Count, Msg, Reply
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.services import Services
@@ -21,7 +21,7 @@ async def connect(services: Services, caller: Caller) -> Reply:
     connected, request = services.connected, caller.request
     url = await connected.connect_link(caller.user_key, request.platform, request.chat_id)
     minutes = connected.settings.connect_link_seconds // 60
-    lines = [Msg("connect.link", {"url": url, "minutes": minutes})]
+    lines = [Msg("connect.link", {"url": url, "count": Count(minutes)})]
     current = await connected.address_of(caller.user_key)
     if current is not None:
         lines.append(Msg("connect.current", {"address": short_address(current)}))

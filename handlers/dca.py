@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from bot.core.amounts import from_base_units, parse_amount, parse_id
 from bot.core.errors import UserError
-from bot.core.messages import Amount, Button, Msg, Param, Pct, Reply, When
+from bot.core.messages import Amount, Button, Count, Msg, Param, Pct, Reply, When
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.dca.cadence import parse_cadence, parse_time
@@ -111,8 +111,8 @@ async def setup(services: Services, caller: Caller, args: tuple[str, ...]) -> Re
     return Reply.of(
         Msg("dca.created", {"id": plan.id, "amount": amount_of(plans, plan), "index": plan.token, "cadence": cadence_msg(plan)}),
         Msg("dca.next", {"next": next_of(plans, plan)}),
-        Msg("dca.created.terms.issuance", {"index": ref.symbol, "failures": PAUSE_AFTER}) if ref.venue == "issuance"
-        else Msg("dca.created.terms", {"slippage": Pct(from_base_units(slip, 4)), "failures": PAUSE_AFTER}),
+        Msg("dca.created.terms.issuance", {"index": ref.symbol, "count": Count(PAUSE_AFTER)}) if ref.venue == "issuance"
+        else Msg("dca.created.terms", {"slippage": Pct(from_base_units(slip, 4)), "count": Count(PAUSE_AFTER)}),
         buttons=(buttons_of(plan),),
     )
 

@@ -10,6 +10,7 @@ from bot.i18n import Catalogs
 from bot.services import Services
 
 AUTO = "auto"
+PER_ROW = 4  # language buttons per row: Discord takes at most 5 in a row, and 4 names fit a phone's width
 
 
 def choices(catalogs: Catalogs) -> str:
@@ -22,8 +23,8 @@ async def set_language(services: Services, caller: Caller, code: str) -> Reply:
         await services.users.set_locale(caller.user_key, None)
         locale = catalogs.negotiate(caller.request.locale)
         return Reply.of(Msg("lang.auto", {"language": catalogs.language_name(locale)}), locale=locale)
-    wanted = code.replace("-", "_")
-    matched = next((c for c in catalogs.locales if c.lower() == wanted.lower() or c.split("_")[0] == wanted.lower()), None)
+    wanted = code.replace("-", "_").lower()  # a shipped code as listed, else any tag of its language (zh-Hant, zh)
+    matched = next((c for c in catalogs.locales if c.lower() == wanted), None) or catalogs.match(code)
     if matched is None:
         raise UserError("error.lang.unknown", value=code[:16], valid=choices(catalogs))
     await services.users.set_locale(caller.user_key, matched)
@@ -42,10 +43,11 @@ async def lang(services: Services, caller: Caller) -> Reply:
 
 async def menu(services: Services, caller: Caller, _: tuple[str, ...]) -> Reply:
     catalogs = services.catalogs
-    row = tuple(Button(Msg("lang.option", {"language": catalogs.language_name(c)}), "lang.set", (c,)) for c in catalogs.locales)
+    options = [Button(Msg("lang.option", {"language": catalogs.language_name(c)}), "lang.set", (c,)) for c in catalogs.locales]
+    rows = tuple(tuple(options[i : i + PER_ROW]) for i in range(0, len(options), PER_ROW))
     return Reply.of(
         Msg("lang.current", {"language": catalogs.language_name(caller.locale), "valid": choices(catalogs)}),
-        buttons=(row, (Button(Msg("button.lang_auto"), "lang.set", (AUTO,)),)),
+        buttons=(*rows, (Button(Msg("button.lang_auto"), "lang.set", (AUTO,)),)),
     )
 
 

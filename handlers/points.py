@@ -7,7 +7,7 @@ import time
 from functools import partial
 
 from bot.core.errors import UserError
-from bot.core.messages import Msg, Reply, When
+from bot.core.messages import Count, Day, Msg, Reply, When
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.points import Points
@@ -42,7 +42,7 @@ async def summary(services: Services, points: Points, caller: Caller) -> Reply:
     if day is not None:
         got = await points.ledger.day_breakdown(caller.user_key, day)
         parts = [Msg(key, {"points": shown(got[source])}) for source, key in SOURCES.items() if got.get(source)]
-        lines.append(Msg("points.day", {"day": day.isoformat()}) if parts else Msg("points.day.nothing", {"day": day.isoformat()}))
+        lines.append(Msg("points.day", {"day": Day(day)}) if parts else Msg("points.day.nothing", {"day": Day(day)}))
         lines += parts
     return Reply.of(*lines, next_line(points))
 
@@ -57,7 +57,7 @@ async def chart(services: Services, points: Points, caller: Caller) -> Reply:
                              for key in ("points.chart.title", "points.chart.x", "points.chart.y"))
     draw = partial(render_chart, days, title, x_axis, y_axis)
     png = await asyncio.get_running_loop().run_in_executor(None, draw)
-    return Reply.of(Msg("points.chart.caption", {"epoch": epoch, "days": len(days)}), image=png)
+    return Reply.of(Msg("points.chart.caption", {"epoch": epoch, "count": Count(len(days))}), image=png)
 
 
 async def points_command(services: Services, caller: Caller) -> Reply:

@@ -15,7 +15,7 @@ from functools import partial
 
 from bot.core.amounts import from_base_units, parse_amount
 from bot.core.errors import UserError
-from bot.core.messages import Amount, Msg, Pct, Reply
+from bot.core.messages import Amount, Count, Msg, Pct, Reply
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.issuance import present as issuance_present
@@ -49,7 +49,7 @@ async def request(services: Services, caller: Caller, ref: IndexRef, side: str, 
     who = await issuance.desk(ref).sender(caller.user_key)
     intent_id, quote = await issuance.request(caller.user_key, req.platform, req.chat_id, ref, side, amount, who)  # type: ignore[arg-type]
     lines = issuance_present.quote_lines(quote, issuance.hours(ref), services.profile.usdc.symbol, issuance.chain_of(ref).chain_label)
-    prompt = Msg("issuance.confirm_prompt", {"seconds": services.desks.home.settings.quote_ttl_seconds})
+    prompt = Msg("issuance.confirm_prompt", {"count": Count(services.desks.home.settings.quote_ttl_seconds)})
     return Reply.of(*lines, wallet_line(who.kind, who.address), prompt, buttons=confirm_buttons(intent_id))
 
 

@@ -9,7 +9,7 @@ from functools import partial
 
 from bot.market.balances import Balances, Holding
 from bot.core.errors import UserError
-from bot.core.messages import Amount, Button, Msg, Reply, Usd
+from bot.core.messages import Amount, Button, Count, Msg, Reply, Usd
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.services import Services
@@ -109,7 +109,7 @@ async def export(services: Services, caller: Caller, words: tuple[str, ...]) -> 
     key = await services.wallets.export(caller.user_key, words[0])
     return Reply.of(
         Msg("wallet.export.title", style="title"), Msg("wallet.export.key", {"key": key}, style="code"),
-        Msg("wallet.export.warning", {"seconds": EXPORT_VISIBLE_SECONDS}), delete_after=EXPORT_VISIBLE_SECONDS,
+        Msg("wallet.export.warning", {"count": Count(EXPORT_VISIBLE_SECONDS)}), delete_after=EXPORT_VISIBLE_SECONDS,
     )
 
 

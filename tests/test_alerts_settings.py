@@ -13,7 +13,7 @@ from auxil.chain import mint
 from auxil.trading import Recorder, click, say
 
 from bot.app import App
-from bot.core.messages import Msg, Param, Reply
+from bot.core.messages import Day, Msg, Param, Reply
 from bot.storage.alert_settings import DEFAULT_DIGEST_AT
 from bot.storage.outbox import KIND_SWITCHES
 from handlers.points import shown
@@ -100,9 +100,9 @@ async def test_a_holder_gets_one_digest_per_credited_day_with_balance_points_and
     ((chat, text, _),) = told.sent
     assert chat == "d2"
     assert text.splitlines() == [
-        line(app, "digest.title", day=DAY.isoformat()),
+        line(app, "digest.title", day=Day(DAY)),
         line(app, "digest.balance", points=shown(standing.points), epoch="1"),
-        line(app, "digest.earned", points=shown(standing.points), day=DAY.isoformat()),
+        line(app, "digest.earned", points=shown(standing.points), day=Day(DAY)),
         line(app, "digest.rank", rank=2, ranked=2, change=Msg("digest.rank.new")),
         line(app, "digest.settings"),
     ]

@@ -16,10 +16,11 @@ import pytest
 
 from bot.frontends.adapters.base import PlainMarkup
 from bot.delivery.announce.config import AnnounceConfig, AnnounceConfigError, parse_announce
-from bot.delivery.announce.service import Announcements, job_name
+from bot.delivery.announce.service import Announcements, Reach, job_name
+from handlers.announce import reached
 from bot.delivery.announce.when import parse_when
 from bot.app import App
-from bot.core.messages import Msg, When
+from bot.core.messages import Count, Msg, When
 from bot.core.request import Request, Standing, split_command
 from bot.core.router import Outcome
 from bot.delivery.schedule import LocalSchedule as Schedule  # the embedded default's, with no database of its own
@@ -268,11 +269,11 @@ async def test_preview_shows_each_language_and_the_send_reaches_everyone_in_thei
                 text="Maintenance at <b>noon</b>") in shown
     assert text(bot, "announce.preview.variant", language=bot.services.catalogs.language_name("zh_CN"),
                 header=text(bot, "announce.header", "zh_CN"), text="中午维护") in shown
-    assert text(bot, "announce.preview.reach", users=4, chats=2) in shown  # 7004 switched announcements off
+    assert text(bot, "announce.preview.reach", **reached(Reach(4, 2))) in shown  # 7004 switched announcements off
     assert [b.label for b in preview.rendered.buttons[0]] == [text(bot, "button.announce_send"), text(bot, "button.cancel")]
 
     sent = await press(bot, preview, text(bot, "button.announce_send"))
-    assert sent.rendered.text == text(bot, "announce.sending", id=1, users=4, chats=2)
+    assert sent.rendered.text == text(bot, "announce.sending", id=1, **reached(Reach(4, 2)))
     assert sent.rendered.edit
     await until(lambda: len(telegram.sent) == 4 and len(discord.sent) == 2)
     got = {chat: body for chat, body, _ in telegram.sent + discord.sent}
@@ -302,7 +303,7 @@ async def test_a_group_admin_reaches_the_group_and_its_members_only(bot: App) ->
     await say(bot, "/help", "7003", chat=GROUP)  # seen again: one membership
     telegram, discord = platforms(bot)
     preview = await say(bot, "/announce Meetup tonight", "7009", chat=GROUP, admin=True)
-    assert text(bot, "announce.preview.reach", users=1, chats=3) in preview.rendered.text  # 7003; 2 configured + the group
+    assert text(bot, "announce.preview.reach", **reached(Reach(1, 3))) in preview.rendered.text  # 7003; 2 configured + the group
     await press(bot, preview, text(bot, "button.announce_send"), "7009", chat=GROUP, admin=True)
     await until(lambda: len(telegram.sent) == 3 and len(discord.sent) == 1)
     assert sorted(chat for chat, _, _ in telegram.sent) == ["-100555", "-100777", "dm7003"]
@@ -320,7 +321,7 @@ async def test_cancel_stops_what_is_not_yet_sent(bot: App) -> None:
         await tx.execute("UPDATE outbox SET state = 'sent' WHERE id = (SELECT MIN(id) FROM outbox)")
         await tx.execute("UPDATE outbox SET state = 'sending' WHERE id = (SELECT MAX(id) FROM outbox)")
     outcome = await say(bot, "/announce cancel 1")
-    assert outcome.rendered.text == text(bot, "announce.cancelled", id=1, stopped=4)
+    assert outcome.rendered.text == text(bot, "announce.cancelled", id=1, count=Count(4))
     assert await rows(bot, "SELECT state, COUNT(*) FROM outbox GROUP BY state ORDER BY state") == [
         ("cancelled", 4), ("sending", 1), ("sent", 1)]
     again = await say(bot, "/announce cancel 1")
@@ -334,7 +335,7 @@ async def test_cancel_stops_what_is_not_yet_sent(bot: App) -> None:
 async def test_the_preview_cancel_button_drops_the_draft(bot: App) -> None:
     preview = await say(bot, "/announce Never mind")
     outcome = await press(bot, preview, text(bot, "button.cancel"))
-    assert outcome.rendered.text == text(bot, "announce.cancelled", id=1, stopped=0)
+    assert outcome.rendered.text == text(bot, "announce.cancelled", id=1, count=Count(0))
     assert await rows(bot, "SELECT state FROM announcements") == [("cancelled",)]
     assert (await say(bot, "/announce zh_CN 算了")).rendered.text == text(bot, "error.announce.no_draft")
 
@@ -400,7 +401,7 @@ async def test_cancelling_a_scheduled_announcement_removes_its_job(bot: App) -> 
     await say(bot, "/announce at 23:59")
     assert service(bot).schedule.names("announce:") == ["announce:1"]
     outcome = await say(bot, "/announce cancel")
-    assert outcome.rendered.text == text(bot, "announce.cancelled", id=1, stopped=0)
+    assert outcome.rendered.text == text(bot, "announce.cancelled", id=1, count=Count(0))
     assert service(bot).schedule.names("announce:") == []
     await service(bot).send_due(1)  # a job that fired anyway sends nothing
     assert await rows(bot, "SELECT COUNT(*) FROM outbox") == [(0,)]

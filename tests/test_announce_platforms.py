@@ -17,8 +17,10 @@ from bot.frontends.adapters.discord import DiscordFrontend
 from bot.frontends.adapters.discord_render import DiscordMarkup
 from bot.frontends.adapters.telegram import TelegramFrontend
 from bot.delivery.announce.config import AnnounceConfig
+from bot.delivery.announce.service import Reach
+from handlers.announce import reached
 from bot.app import App
-from bot.core.messages import Msg
+from bot.core.messages import Count, Msg
 from conftest import make_config
 from devnet.harness import Devnet
 from discord_fake import DM_CHANNEL_ID, GUILD_ID, GUILD_NAME, MANAGERS_ROLE_ID, FakeDiscord, user_dict
@@ -94,11 +96,11 @@ async def test_a_moderators_announcement_reaches_everyone_on_both_platforms_in_t
     shown = html.unescape(preview.params["text"])
     assert "Hello <everyone> & welcome" in shown and "大家好" in shown
     assert "&lt;everyone&gt; &amp; welcome" in preview.params["text"]  # escaped for Telegram's HTML
-    assert html.unescape(text(app, "announce.preview.reach", users=3, chats=2)) in shown
+    assert html.unescape(text(app, "announce.preview.reach", **reached(Reach(3, 2)))) in shown
 
     since = emulator.mark()
     edited = await press_first(emulator, MOD, MOD, preview)
-    assert html.unescape(edited.params["text"]) == html.unescape(text(app, "announce.sending", id=1, users=3, chats=2))
+    assert html.unescape(edited.params["text"]) == html.unescape(text(app, "announce.sending", id=1, **reached(Reach(3, 2))))
     chinese = await emulator.wait_for("sendMessage", to_chat(7002), since=since)
     assert chinese.params["text"] == f"<b>{text(app, 'announce.header', 'zh_CN')}</b>\n大家好"
     english = f"<b>{text(app, 'announce.header')}</b>\nHello &lt;everyone&gt; &amp; welcome"
@@ -143,7 +145,7 @@ async def test_telegram_group_members_are_refused_and_its_admins_announce_to_it(
 
     emulator.set_admin(GROUP, 7010)
     preview = await ask(emulator, 7010, GROUP, "/announce Meetup tonight", chat_type="supergroup")
-    assert text(app, "announce.preview.reach", users=1, chats=3) in preview.params["text"]  # 7003; 2 configured + the group
+    assert text(app, "announce.preview.reach", **reached(Reach(1, 3))) in preview.params["text"]  # 7003; 2 configured + the group
     await press_first(emulator, 7010, GROUP, preview)
     assert len(emulator.calls_to("getChatMember")) == 3  # asked again for the draft and for the press
     await emulator.wait_for("sendMessage", to_chat(7003, "Meetup tonight"))
@@ -201,7 +203,7 @@ async def test_a_user_who_blocked_the_bot_is_marked_and_skipped_next_time(
     cancel_draft = await ask(emulator, MOD, MOD, "/announce Third")
     assert cancel_draft.params["reply_markup"]
     cancelled = await ask(emulator, MOD, MOD, "/announce cancel")
-    assert cancelled.params["text"] == text(app, "announce.cancelled", id=3, stopped=0)
+    assert cancelled.params["text"] == text(app, "announce.cancelled", id=3, count=Count(0))
     assert await scalar(app, "SELECT state FROM announcements WHERE id = 3") == "cancelled"
 
 

@@ -20,7 +20,7 @@ from eth_account.messages import encode_defunct
 from bot.frontends.adapters.base import PlainMarkup
 from bot.app import App
 from bot.core.errors import UserError
-from bot.core.messages import Amount, Msg
+from bot.core.messages import Amount, Count, Msg
 from bot.storage.intents import IntentRows
 from bot.frontends.web.server import HEADERS
 from wallets.connected import TxRequest
@@ -143,7 +143,7 @@ async def test_connect_links_the_address_and_tells_the_chat(app: App, http: aioh
 
 async def test_pages_are_localized_escaped_and_strict(app: App, http: aiohttp.ClientSession) -> None:
     reply = (await say(app, "/connect", "c2", locale="zh-CN")).rendered.text
-    assert reply.startswith(text(app, "connect.link", "zh_CN", minutes=10, url="")[:10])
+    assert reply.startswith(text(app, "connect.link", "zh_CN", count=Count(10), url="")[:10])
     url = LINK.search(reply).group(1)  # type: ignore[union-attr]
     async with http.get(url) as page:
         body = await page.text()

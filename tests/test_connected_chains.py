@@ -27,7 +27,7 @@ from eth_account import Account
 from bot.app import App
 from bot.chain.client import Chain
 from bot.core.errors import UserError
-from bot.core.messages import Amount, Msg
+from bot.core.messages import Amount, Count, Msg
 from bot.storage.intents import IntentRows
 from devnet.anvil import HOST, anvil_binary, free_port, node_call, stop_pid, wait_ready
 from test_connected import claim, page_data
@@ -141,7 +141,7 @@ async def test_a_link_on_a_companion_chain_names_that_chain(app: App, ethereum: 
 
     body = await open_page(http, url)
     ethereum_named = Msg("web.chain", {"name": "Ethereum", "chain_id": "1"})
-    intro = Msg("web.sign.intro", {"address": KEY.address, "count": 2, "chain": ethereum_named})
+    intro = Msg("web.sign.intro", {"address": KEY.address, "count": Count(2), "chain": ethereum_named})
     assert html.escape(app.services.catalogs.render_msg(intro, "en", str)) in body
     assert body.count(chain_line(app, "Ethereum", ETHEREUM)) == 2  # each step names its network
     assert "Base" not in body  # nothing of the home chain

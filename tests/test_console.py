@@ -11,7 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from babel.dates import format_datetime
+from babel.dates import format_date, format_time
 
 from bot.core.amounts import from_base_units
 from devnet import operator
@@ -158,7 +158,8 @@ async def test_staking_journey_in_the_terminal(chain: Devnet, tmp_path: Path) ->
         assert number(r"Staked: ([\d,.]+) MAG7\.ssi", shown) == from_base_units(staked, 8) == Decimal("0.2")
         assert number(r"Cooling down: ([\d,.]+) MAG7\.ssi", shown) == from_base_units(cooling, 8) == Decimal("0.3")
         assert number(r"Held: ([\d,.]+) MAG7\.ssi", shown) == from_base_units(held, 8)
-        ending = format_datetime(datetime.fromtimestamp(ends, UTC), "medium", tzinfo=ZoneInfo("UTC"), locale="en")
+        end = datetime.fromtimestamp(ends, ZoneInfo("UTC"))
+        ending = format_date(end, "medium", locale="en") + ", " + format_time(end, "short", locale="en")  # to the minute
         assert ending + " UTC" in shown.split("Cooling down:")[1].splitlines()[0]  # the end the contract will enforce
         assert from_base_units(soso, 18) == 100 and "Boost: level" in shown
 

@@ -111,15 +111,16 @@ def test_options_become_args_in_declared_order() -> None:
     assert ordered_args("not-in-the-table", {"args": " 10  sMAG7 "}) == ("10", "sMAG7")  # free-text fallback
 
 
-async def test_translator_gives_chinese_for_zh_cn_and_english_otherwise() -> None:
+async def test_translator_gives_each_discord_language_its_catalog() -> None:
     catalogs = Catalogs()
     translator = CatalogTranslator(catalogs)
     described = app_commands.locale_str("Quote", key="cmd.quote")
     ctx: app_commands.TranslationContextTypes = app_commands.TranslationContext(app_commands.TranslationContextLocation.other, None)
     assert await translator.translate(described, discord.Locale.chinese, ctx) == catalogs.text("cmd.quote", "zh_CN")
     assert "报价" in (await translator.translate(described, discord.Locale.chinese, ctx) or "")
-    for locale in (discord.Locale.american_english, discord.Locale.french, discord.Locale.japanese):
-        assert await translator.translate(described, locale, ctx) == catalogs.text("cmd.quote", "en")
+    for locale in (discord.Locale.american_english, discord.Locale.french, discord.Locale.japanese, discord.Locale.taiwan_chinese):
+        shipped = catalogs.match(locale.value) or "en"  # English for a language not shipped (French)
+        assert await translator.translate(described, locale, ctx) == catalogs.text("cmd.quote", shipped)
     assert await translator.translate(app_commands.locale_str("quote"), discord.Locale.chinese, ctx) is None
 
 

@@ -32,7 +32,7 @@ from conftest import make_config
 from devnet.harness import Devnet
 from telegram_emulator import BotApiEmulator
 from discord_fake import APP_ID, CHANNEL_ID, GUILD_ID, Call, FakeDiscord, dispatched, message_dict, press_payload, user_dict
-from auxil.discord import Interactions
+from auxil.discord import Interactions, synced
 
 ALICE = user_dict(940000000000000021, "alice")
 slash = Interactions(ALICE, dm_channel=920000000000000077).slash  # this file's Alice, whose DM is channel ...77
@@ -49,11 +49,6 @@ async def front(app: App, rest: FakeDiscord) -> AsyncIterator[DiscordFrontend]:
         yield frontend
     finally:
         await frontend.bot.close()
-
-
-def synced(rest: FakeDiscord) -> list[dict[str, Any]]:
-    [sync] = rest.where("PUT", f"/applications/{APP_ID}/guilds/{GUILD_ID}/commands")
-    return list(sync.body)
 
 
 # -- the command tree -------------------------------------------------------------------------------------------

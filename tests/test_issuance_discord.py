@@ -77,9 +77,9 @@ async def new_wallet(front: DiscordFrontend, rest: FakeDiscord) -> str:
 
 
 def local_open(now: int) -> str:
-    """How the next UTC midnight reads in ZONE for an English reader (Babel's medium date and time)."""
+    """How the next UTC midnight reads in ZONE for an English reader (Babel's medium date and short time, to the minute)."""
     opens = next_utc_midnight(now)
-    return f"{opens:%b} {opens.day}, {opens.year}, 9:00:00 AM {ZONE}"
+    return f"{opens:%b} {opens.day}, {opens.year}, 9:00 AM {ZONE}"
 
 
 def plain(text: str) -> str:

@@ -31,7 +31,7 @@ from eth_account import Account
 from bot.app import App
 from bot.config import Secret
 from bot.core.errors import UserError
-from bot.core.messages import Button, Msg, Rendered, RenderedButton, Reply
+from bot.core.messages import Button, Count, Msg, Rendered, RenderedButton, Reply
 from bot.core.request import Request
 from bot.delivery.outbox import codec
 from bot.frontends.adapters.base import PlainMarkup
@@ -247,7 +247,7 @@ def bad(case: str, now: int) -> dict[str, Any]:
 
 CASES = [
     ("forged", "error.miniapp.signature", {}, "en"),
-    ("expired", "error.miniapp.expired", {"minutes": 10}, "zh_CN"),
+    ("expired", "error.miniapp.expired", {"count": Count(10)}, "zh_CN"),
     ("other-bot", "error.miniapp.signature", {}, "zh_CN"),
     ("replayed", "error.miniapp.replayed", {}, "en"),
     ("other-user", "error.miniapp.user", {}, "en"),

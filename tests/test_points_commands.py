@@ -17,7 +17,7 @@ from auxil.trading import funded_user, say
 import handlers.leaderboard
 from bot.frontends.adapters.base import PlainMarkup
 from bot.app import App
-from bot.core.messages import Msg, When
+from bot.core.messages import Count, Day, Msg, When
 from bot.core.request import Request
 from bot.core.router import Outcome
 from bot.points.public import anonymous_tag, leaderboard_name, next_snapshot
@@ -72,7 +72,7 @@ async def test_points_show_the_ledgers_numbers(app: App) -> None:
         assert text[0] == line(app, "points.title", epoch="1")
         assert text[1] == line(app, "points.balance", epoch=shown(standing.points), all_time=shown(standing.all_time))
         assert text[2] == line(app, "points.rank", rank=rank, ranked=2) == f"Rank #{rank} of 2"
-        assert text[3] == line(app, "points.day", day="2026-11-20")
+        assert text[3] == line(app, "points.day", day=Day(date(2026, 11, 20)))
         parts = [line(app, f"points.source.{s}", points=shown(day[s])) for s in ("held", "staked") if s in day]
         assert text[4:-1] == parts and standing.points == sum(day.values())
         assert text[-1] == line(app, "points.next", when=next_snapshot_text(app))
@@ -89,7 +89,7 @@ async def test_points_chart_is_a_png_and_text_without_points(app: App) -> None:
     assert chart.image is not None and chart.image.startswith(PNG)
     with Image.open(BytesIO(chart.image)) as picture:
         assert picture.format == "PNG" and picture.size[0] > 0 and picture.size[1] > 0
-    assert chart.text == line(app, "points.chart.caption", epoch="1", days=1)
+    assert chart.text == line(app, "points.chart.caption", epoch="1", count=Count(1))
     assert (await say(app, "/points pie")).rendered.text == line(app, "error.args.extra", usage=Msg("usage.points"))
 
 
@@ -149,7 +149,7 @@ async def test_name_sets_shows_clears_and_bad_input_changes_nothing(app: App) ->
     anonymous = line(app, "leaderboard.anonymous", tag=anonymous_tag(uid))
     assert (await say(app, "/name")).rendered.text.splitlines() == [line(app, "name.show", name=anonymous), line(app, "name.hint.set")]
     await say(app, "/name Crypto Cat")
-    refusal = line(app, "error.name.invalid", min=2, max=24)
+    refusal = line(app, "error.name.invalid", min=2, count=Count(24))
     for typed in BAD_NAMES:
         assert (await say(app, f"/name {typed}")).rendered.text == refusal, typed
         assert await users.leaderboard_name(uid) == "Crypto Cat", typed

@@ -106,7 +106,7 @@ async def test_errors_become_localized_replies(router: Router) -> None:
 
 async def test_too_long_and_private_only(router: Router) -> None:
     long = await router.handle(req(command="offer", text_length=4000), MARKUP)
-    assert str(MAX_MESSAGE_CHARS) in long.rendered.text and not long.rendered.buttons
+    assert f"at most {MAX_MESSAGE_CHARS:,} characters" in long.rendered.text and not long.rendered.buttons  # grouped: 1,000
     group = await router.handle(req(command="secret", chat_type="group"), MARKUP)
     assert group.rendered.text == Catalogs().text("error.private_only", "en")
 

@@ -14,7 +14,7 @@ import pytest
 
 from bot.frontends.adapters.telegram import CONCURRENT_UPDATES, TelegramFrontend, TelegramMarkup, button_token, plain_text
 from bot.app import App
-from bot.core.messages import Msg, Rendered, RenderedButton, Reply
+from bot.core.messages import Count, Msg, Rendered, RenderedButton, Reply
 from bot.core.request import Caller
 from bot.core.router import BUTTON_TTL_SECONDS, MAX_MESSAGE_CHARS
 from devnet import operator
@@ -165,13 +165,16 @@ async def test_language_from_telegram_and_lang_command(app: App, emulator: BotAp
 
 
 async def test_command_menus_are_localized(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
+    """One menu per language of the locales/ folders (every language at 8 in tests/test_i18n_platforms.py)."""
     catalogs = app.services.catalogs
-    assert set(emulator.commands) == {"", "zh"}
-    for language, locale in (("", "en"), ("zh", "zh_CN")):
-        expected = [{"command": name, "description": catalogs.text(f"cmd.{name}", locale)} for name in app.router.commands]
-        assert emulator.commands[language] == expected
-    assert emulator.commands["zh"] != emulator.commands[""]
-    assert len(emulator.calls_to("setMyCommands")) == len(catalogs.locales)
+    languages = {catalogs.language(code) for code in catalogs.locales} - {"en"}
+    assert "zh" in languages and set(emulator.commands) == {"", *languages}
+    for language in languages:
+        expected = [{"command": name, "description": catalogs.text(f"cmd.{name}", catalogs.negotiate(language))}
+                    for name in app.router.commands]
+        assert emulator.commands[language] == expected and expected != emulator.commands[""]
+    assert emulator.commands[""] == [{"command": n, "description": catalogs.text(f"cmd.{n}", "en")} for n in app.router.commands]
+    assert len(emulator.calls_to("setMyCommands")) == len(languages) + 1
 
 
 async def test_group_text_is_ignored_private_text_is_answered(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
@@ -190,7 +193,7 @@ async def test_oversized_message_is_refused(app: App, emulator: BotApiEmulator, 
     line = "/quote MAG7.ssi " + "1" * (4000 - len("/quote MAG7.ssi "))
     assert len(line) == 4000
     sent = await ask(emulator, 1007, 1007, line)
-    assert sent.params["text"] == text(app, "error.message.too_long", limit=MAX_MESSAGE_CHARS)
+    assert sent.params["text"] == text(app, "error.message.too_long", count=Count(MAX_MESSAGE_CHARS))
 
 
 async def test_notify_sends_html_buttons_and_photos(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:

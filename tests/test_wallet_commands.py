@@ -119,7 +119,7 @@ async def test_export_needs_the_pin_and_is_deleted_after_60_seconds(app: App) ->
     assert no_pin.rendered.text.startswith(starts("error.pin.required")) and no_pin.rendered.delete_request
     assert (await say(app, "/pin 1357")).rendered.text == EN["pin.set"]
     wrong = await say(app, "/wallet export 2468")
-    assert wrong.rendered.text == EN["error.pin.wrong"].format(left=4) and KEY[2:] not in wrong.rendered.text
+    assert wrong.rendered.text == EN["error.pin.wrong"].format(count=4) and KEY[2:] not in wrong.rendered.text
     out = await say(app, "/wallet export 1357")
     assert KEY in out.rendered.text
     assert out.rendered.delete_after == 60 and out.rendered.delete_request
@@ -155,7 +155,7 @@ async def test_a_new_or_imported_wallet_asks_for_a_pin_and_cannot_trade_or_expor
 
 async def test_pin_commands(app: App) -> None:
     assert (await say(app, "/pin")).rendered.text == EN["pin.status.unset"]
-    assert (await say(app, "/pin 12")).rendered.text == EN["error.pin.length"].format(min=4, max=8)
+    assert (await say(app, "/pin 12")).rendered.text == EN["error.pin.length"].format(min=4, count=8)
     assert (await say(app, "/pin 1234")).rendered.text == EN["error.pin.weak"]
     assert (await say(app, "/pin 1357")).rendered.delete_request
     assert (await say(app, "/pin 2468")).rendered.text.startswith(starts("error.pin.exists"))
@@ -265,7 +265,7 @@ async def test_wallet_balances_after_the_faucet_match_the_chain(app: App) -> Non
 async def test_wallet_in_chinese(app: App) -> None:
     assert (await say(app, "/wallet", locale="zh-CN")).rendered.text.startswith(ZH["wallet.none"])
     bad = await say(app, "/wallet import 0x1234", locale="zh-CN")
-    assert bad.rendered.text == ZH["error.key.length"].format(expected=64, got=4)
+    assert bad.rendered.text == ZH["error.key.length"].format(expected=64, count=4)
     await say(app, "/wallet new", locale="zh-CN")
     shown = (await say(app, "/wallet", locale="zh-CN")).rendered.text
     assert shown.startswith(ZH["wallet.title"]) and "合计" in shown

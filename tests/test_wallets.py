@@ -13,6 +13,7 @@ from eth_account import Account
 
 from bot.config import ConfigError, load_config
 from bot.core.errors import UserError
+from bot.core.messages import Count
 from bot.storage.db import Database
 from bot.storage.repositories import UserRows
 from bot.storage.wallets import DEFAULT_SLIPPAGE_BPS, PinRows, SettingsRows, WalletRows
@@ -165,24 +166,24 @@ async def test_five_wrong_tries_lock_with_growing_delays_and_a_right_pin_resets(
 
     for left in range(MAX_TRIES - 1, 0, -1):
         err = await refused("2468")
-        assert (err.key, err.params["left"]) == ("error.pin.wrong", left)
+        assert (err.key, err.params["count"]) == ("error.pin.wrong", Count(left))
     err = await refused("2468")  # the fifth
-    assert (err.key, err.params["minutes"]) == ("error.pin.locked", LOCK_SECONDS[0] // 60)
+    assert (err.key, err.params["count"]) == ("error.pin.locked", Count(LOCK_SECONDS[0] // 60))
     err = await refused("1357")  # even the right PIN while locked
     assert err.key == "error.pin.locked"
     clock.now += LOCK_SECONDS[0] + 1
     err = await refused("2468")  # one more miss after the lock: locked again, longer
-    assert (err.key, err.params["minutes"]) == ("error.pin.locked", LOCK_SECONDS[1] // 60)
+    assert (err.key, err.params["count"]) == ("error.pin.locked", Count(LOCK_SECONDS[1] // 60))
     clock.now += LOCK_SECONDS[1] - 60
-    assert (await refused("1357")).params["minutes"] == 1
+    assert (await refused("1357")).params["count"] == Count(1)
     clock.now += 61
     err = await refused("2468")
-    assert err.params["minutes"] == LOCK_SECONDS[2] // 60
+    assert err.params["count"] == Count(LOCK_SECONDS[2] // 60)
     clock.now += LOCK_SECONDS[2] + 1
     await guard.check_pin(uid, "1357")  # right: unlocked and the count is cleared
     row = await PinRows(db).get(uid)
     assert row is not None and (row.failures, row.locked_until) == (0, 0)
-    assert (await refused("2468")).params["left"] == MAX_TRIES - 1
+    assert (await refused("2468")).params["count"] == Count(MAX_TRIES - 1)
 
 
 async def test_parallel_guesses_cannot_outrun_the_lock(db: Database) -> None:

@@ -15,6 +15,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from bot.core.errors import UserError
+from bot.core.messages import Count
 from bot.storage.wallets import WalletExists, WalletRow, WalletRows
 from wallets.keystore import DecryptionError, Keystore, Sealed
 from wallets.pin import PinGuard
@@ -34,7 +35,7 @@ def parse_private_key(text: str) -> bytes:
     if not digits or not set(digits) <= _HEX:
         raise UserError("error.key.format")
     if len(digits) != KEY_HEX_DIGITS:
-        raise UserError("error.key.length", expected=KEY_HEX_DIGITS, got=len(digits))
+        raise UserError("error.key.length", expected=KEY_HEX_DIGITS, count=Count(len(digits)))
     value = int(digits, 16)
     if value == 0:
         raise UserError("error.key.zero")

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from bot.core.errors import UserError
+from bot.core.messages import Count
 from bot.storage.wallets import PinRow, PinRows
 from wallets.keystore import PEPPER, Keystore, Sealed
 
@@ -51,9 +52,9 @@ class KdfParams:
 def validate_pin(pin: str) -> str:
     """The PIN if it is 4–8 ASCII digits and not trivially guessable; a localized reason otherwise."""
     if not pin.isascii() or not pin.isdigit():
-        raise UserError("error.pin.format", min=MIN_DIGITS, max=MAX_DIGITS)
+        raise UserError("error.pin.format", min=MIN_DIGITS, count=Count(MAX_DIGITS))
     if not MIN_DIGITS <= len(pin) <= MAX_DIGITS:
-        raise UserError("error.pin.length", min=MIN_DIGITS, max=MAX_DIGITS)
+        raise UserError("error.pin.length", min=MIN_DIGITS, count=Count(MAX_DIGITS))
     steps = {(int(b) - int(a)) % 10 for a, b in zip(pin, pin[1:])}
     if steps in ({0}, {1}, {9}):  # 0000, 1234, 9876, 7890
         raise UserError("error.pin.weak")
@@ -115,7 +116,7 @@ class PinGuard:
             raise UserError("error.pin.not_set")
         now = self._clock()
         if row.locked_until > now:
-            raise UserError("error.pin.locked", minutes=_minutes(row.locked_until - now))
+            raise UserError("error.pin.locked", count=Count(_minutes(row.locked_until - now)))
         self._pepper(row)  # a pepper whose master key is not loaded refuses before the try is counted
         schedule = [0] * (MAX_TRIES - 1) + list(LOCK_SECONDS)
         taken = await self._pins.take_try(user_id, schedule, int(now))
@@ -123,7 +124,7 @@ class PinGuard:
             latest = await self._pins.get(user_id)
             if latest is None:
                 raise UserError("error.pin.not_set")
-            raise UserError("error.pin.locked", minutes=_minutes(max(latest.locked_until - now, 1)))
+            raise UserError("error.pin.locked", count=Count(_minutes(max(latest.locked_until - now, 1))))
         stored = json.loads(taken.params)
         params = KdfParams(int(stored["memory_kib"]), int(stored["iterations"]), int(stored["lanes"]), int(stored["length"]))
         pepper = self._pepper(taken)
@@ -133,8 +134,8 @@ class PinGuard:
             await self._pins.reset_failures(user_id)
             return
         if taken.locked_until > now:
-            raise UserError("error.pin.locked", minutes=_minutes(taken.locked_until - now))
-        raise UserError("error.pin.wrong", left=MAX_TRIES - taken.failures)
+            raise UserError("error.pin.locked", count=Count(_minutes(taken.locked_until - now)))
+        raise UserError("error.pin.wrong", count=Count(MAX_TRIES - taken.failures))
 
 
 def _minutes(seconds: float) -> int:

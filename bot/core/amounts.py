@@ -15,7 +15,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from bot.core.errors import UserError
-from bot.core.messages import Amount
+from bot.core.messages import Amount, Count
 
 _PLAIN = re.compile(r"^(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)?(?:\.[0-9]+)?$")
 MAX_INPUT_CHARS = 40
@@ -47,7 +47,7 @@ def parse_amount(raw: str | None, *, decimals: int, maximum: Decimal, unit: str)
         raise UserError("error.amount.zero", unit=unit)
     exponent = value.normalize().as_tuple().exponent
     if isinstance(exponent, int) and -exponent > decimals:
-        raise UserError("error.amount.too_precise", unit=unit, decimals=decimals)
+        raise UserError("error.amount.too_precise", unit=unit, count=Count(decimals))
     if value > maximum:
         raise UserError("error.amount.too_large", unit=unit, maximum=Amount(maximum, 0))
     return value

@@ -1,7 +1,7 @@
 """What the core says: catalog keys with typed parameters, never sentences.
 
 Handlers return a `Reply` made of `Msg`s. Each platform adapter renders it: it translates the key in the
-user's locale, formats the typed parameters (`Usd`, `Amount`, `Pct`) with that locale's conventions,
+user's locale, formats the typed parameters (`Usd`, `Amount`, `Pct`, `Count`, `When`, `Day`) with that locale's conventions,
 escapes user-supplied text for its markup, and lays out the buttons.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date
 from decimal import Decimal
 from typing import Literal, Union
 
@@ -47,6 +48,22 @@ class When:
     tz: str | None = None
 
 
+@dataclass(frozen=True)
+class Count:
+    """A whole number of things ("3 groups"), written with the locale's digit grouping. An entry that names what
+    is counted is a plural entry in the catalogs (msgid_plural) with a `{count}` placeholder: the `Count` given
+    as `count` picks its form through the language's plural rule (one/few/many/other)."""
+
+    n: int
+
+
+@dataclass(frozen=True)
+class Day:
+    """A calendar day (no time), rendered as the locale's medium date (`Dec 4, 2026`, `2026年12月4日`)."""
+
+    day: date
+
+
 def reads_a_time(msgs: Sequence[Msg]) -> bool:
     """Whether rendering needs the reader's time zone (some `When` without its own zone, nested included)."""
     for msg in msgs:
@@ -58,7 +75,7 @@ def reads_a_time(msgs: Sequence[Msg]) -> bool:
     return False
 
 
-Param = Union[str, int, Decimal, Usd, Amount, Pct, When, "Msg"]
+Param = Union[str, int, Decimal, Usd, Amount, Pct, When, Count, Day, "Msg"]
 Style = Literal["text", "title", "code"]
 
 

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from bot.chain.client import ChainUnavailable
 from bot.core.errors import UserError
-from bot.core.messages import Msg, Rendered, Reply, in_form, pressed, reads_a_time
+from bot.core.messages import Count, Msg, Rendered, Reply, in_form, pressed, reads_a_time
 from bot.core.reverts import explain, revert_of
 from bot.core.request import Caller, DeleteMessage, Request
 from bot.core.secrets import bare, shape_of
@@ -247,7 +247,7 @@ class Router:
     def _find(self, caller: Caller) -> Command:
         request = caller.request
         if request.text_length > MAX_MESSAGE_CHARS:
-            raise UserError("error.message.too_long", limit=MAX_MESSAGE_CHARS)
+            raise UserError("error.message.too_long", count=Count(MAX_MESSAGE_CHARS))
         command = self.commands.get((request.command or "").lower())
         if command is None:
             raise UserError("error.command.unknown", command=(request.command or "")[:32])

@@ -26,7 +26,7 @@ from web3.exceptions import Web3RPCError
 from bot.chain.client import ChainUnavailable
 from bot.core.amounts import from_base_units, to_base_units
 from bot.core.errors import UserError
-from bot.core.messages import Amount, Button, Msg, Reply
+from bot.core.messages import Amount, Button, Count, Msg, Reply
 from bot.dca.cadence import clock_text, last_due, next_run, trigger
 from bot.issuance.venue import Issuance
 from bot.delivery.outbox import Outbox
@@ -82,13 +82,13 @@ class Dca:
                      weekday: int | None, zone: str, platform: str, chat_id: str) -> Plan:
         await self.check_wallet(user_id)
         if len(await self.plans.of_user(user_id)) >= MAX_PLANS:
-            raise UserError("dca.error.too_many", limit=MAX_PLANS)
+            raise UserError("dca.error.too_many", count=Count(MAX_PLANS))
         units = to_base_units(usdc, self.usdc_decimals(ref.symbol))
         new = NewPlan(user_id, ref.symbol, units, cadence, at_minute, weekday if cadence == "weekly" else None, zone,
                       platform, chat_id)
         made = await self.plans.create(new, int(self.clock()), limit=MAX_PLANS)  # the check above, again, atomically
         if made is None:
-            raise UserError("dca.error.too_many", limit=MAX_PLANS)
+            raise UserError("dca.error.too_many", count=Count(MAX_PLANS))
         plan = await self.plans.get(made)
         assert plan is not None
         self._put_job(plan)
@@ -189,7 +189,7 @@ class Dca:
         buttons: tuple[tuple[Button, ...], ...] = ()
         if after is not None and after.state == "paused" and after.failures >= PAUSE_AFTER:
             self.schedule.remove(job_name(plan.id))
-            lines.append(Msg("dca.run.paused", {"failures": after.failures, "id": plan.id}))
+            lines.append(Msg("dca.run.paused", {"count": Count(after.failures), "id": plan.id}))
             buttons = ((Button(Msg("dca.button.resume", {"id": plan.id}), "dca.resume", (str(plan.id),)),),)
         await self.outbox.put(plan.user_id, Reply.of(*lines, buttons=buttons), "dca", key=f"dca:{plan.id}:{due}")
         return "failed"

@@ -10,6 +10,7 @@ import unicodedata
 from datetime import UTC, date, datetime, timedelta
 
 from bot.core.errors import UserError
+from bot.core.messages import Count
 from bot.points.config import PointsConfig
 
 NAME_MIN, NAME_MAX = 2, 24
@@ -46,5 +47,5 @@ def leaderboard_name(typed: str) -> str:
         and not _WEB.search(name)
     )
     if not ok:
-        raise UserError("error.name.invalid", min=NAME_MIN, max=NAME_MAX)
+        raise UserError("error.name.invalid", min=NAME_MIN, count=Count(NAME_MAX))
     return name

@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 from bot.core.errors import UserError
-from bot.core.messages import Amount, Button, Msg, Pct, Reply, Usd
+from bot.core.messages import Amount, Button, Count, Msg, Pct, Reply, Usd
 from bot.market.quotes import Quote
 from bot.market.prices import present as prices
 from bot.chain.profile import IndexRef
@@ -42,7 +42,7 @@ def quote_lines(quote: Quote, usdc: str) -> list[Msg]:
         Msg("common.block", {"block": quote.block}),
     ]
     if quote.sources:
-        lines.append(Msg("quote.sources", {"count": len(quote.sources),
+        lines.append(Msg("quote.sources", {"count": Count(len(quote.sources)),
                                            "age": prices.age(prices.oldest_age(quote.sources, quote.timestamp)), "index": quote.index}))
     sequencer = prices.sequencer_line(quote.sequencer)
     if sequencer is not None:

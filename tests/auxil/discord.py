@@ -75,6 +75,12 @@ def last_sent(rest: FakeDiscord) -> Call:
     return sent[-1]
 
 
+def synced(rest: FakeDiscord) -> list[dict[str, Any]]:
+    """The slash commands the bot synced to the test server (its one sync)."""
+    [sync] = rest.where("PUT", f"/applications/{APP_ID}/guilds/{GUILD_ID}/commands")
+    return list(sync.body)
+
+
 def shown(text: str) -> str:
     """What a Discord user sees: markdown escapes (`\\-`, `\\*`) render as the bare character."""
     return re.sub(r"\\(.)", r"\1", text)

@@ -19,7 +19,7 @@ from datetime import date
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.core.messages import Amount, Msg, Reply
+from bot.core.messages import Amount, Day, Msg, Reply
 from bot.delivery.outbox import Outbox
 from bot.points import Points
 from bot.points.ledger import points_of
@@ -104,9 +104,9 @@ class Digests:
         earned = total - ranks.before.get(user_id, 0)
         now, was = ranks.rank(user_id), ranks.rank(user_id, before=True)
         lines = [
-            Msg("digest.title", {"day": day.isoformat()}, style="title"),
+            Msg("digest.title", {"day": Day(day)}, style="title"),
             Msg("digest.balance", {"points": Amount(points_of(total), 3), "epoch": epoch}),
-            Msg("digest.earned", {"points": Amount(points_of(earned), 3), "day": day.isoformat()}),
+            Msg("digest.earned", {"points": Amount(points_of(earned), 3), "day": Day(day)}),
         ]
         if now is not None:
             lines.append(Msg("digest.rank", {"rank": now, "ranked": len(ranks.after_sorted), "change": _change(now, was)}))

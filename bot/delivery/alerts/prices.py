@@ -27,7 +27,7 @@ from decimal import Decimal
 
 from bot.delivery.alerts.config import AlertsConfig
 from bot.core.errors import UserError
-from bot.core.messages import Button, Msg, Param, Pct, Reply, Usd
+from bot.core.messages import Button, Count, Msg, Param, Pct, Reply, Usd
 from bot.market.quotes import IndexState, Market, Snapshot
 from bot.delivery.outbox import Outbox
 from bot.storage.market_alerts import AlertKind, PriceAlert, PriceAlertRows
@@ -136,7 +136,7 @@ class PriceAlerts:
         armed = not crossed(draft, value)
         alert_id = await self.rows.add(user_id, index, kind, threshold, armed, int(self._clock()), self.config.max_per_user)
         if alert_id is None:
-            raise UserError("alert.error.too_many", maximum=self.config.max_per_user)
+            raise UserError("alert.error.too_many", count=Count(self.config.max_per_user))
         made = await self.rows.get(alert_id)
         assert made is not None
         return made, state, snap.block

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from bot.core.messages import Amount, Button, Msg, Param, Pct, Reply, Usd, When
+from bot.core.messages import Amount, Button, Count, Day, Msg, Param, Pct, Reply, Usd, When
 
 
 def dumps(reply: Reply) -> str:
@@ -66,6 +67,10 @@ def _param(value: Param) -> Any:
         return {"pct": str(value.value), "places": value.places, "signed": value.signed}
     if isinstance(value, When):
         return {"when": value.timestamp, "tz": value.tz}
+    if isinstance(value, Count):
+        return {"count": value.n}
+    if isinstance(value, Day):
+        return {"day": value.day.isoformat()}
     if isinstance(value, Msg):
         return {"msg": _msg(value)}
     raise TypeError(f"cannot store a {type(value).__name__} parameter")
@@ -86,6 +91,10 @@ def _unparam(raw: Any) -> Param:
         return Pct(Decimal(raw["pct"]), int(raw["places"]), bool(raw["signed"]))
     if "when" in raw:
         return When(int(raw["when"]), raw.get("tz"))
+    if "count" in raw:
+        return Count(int(raw["count"]))
+    if "day" in raw:
+        return Day(date.fromisoformat(raw["day"]))
     if "msg" in raw:
         return _unmsg(raw["msg"])
     raise ValueError(f"unknown stored parameter {raw!r}")

@@ -76,7 +76,7 @@ from bot.app import App
 from bot.config import DiscordShards
 from bot.core.delivery import Delivery, Leaving
 from bot.core.expiry import Expiries
-from bot.core.messages import Msg, Rendered, Reply
+from bot.core.messages import Count, Msg, Param, Rendered, Reply
 from bot.core.request import Request, Standing
 from bot.core.router import Outcome
 from bot.core.secrets import bare
@@ -468,8 +468,8 @@ class DiscordFrontend:
         channel, server, owner = await self._server_of(chat_id)
         moderators = set(self.moderators) | ({owner} if owner is not None else set())
         reason = f"{err.status} {err.text}".strip()[:200]
-        names: dict[str, str | int] = {"channel": channel or chat_id, "server": server or "?", "reason": reason,
-                                       "minutes": LOST_CHANNEL_SECONDS // 60}
+        names: dict[str, Param] = {"channel": channel or chat_id, "server": server or "?", "reason": reason,
+                                   "count": Count(LOST_CHANNEL_SECONDS // 60)}
         outbox = self.app.notices.outbox
         day = datetime.now(UTC).date().isoformat()
         for moderator in sorted(moderators):

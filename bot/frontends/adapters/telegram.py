@@ -53,7 +53,7 @@ from bot.core.expiry import Expiries
 from bot.core.messages import Msg, Rendered, RenderedButton, Reply
 from bot.core.request import ChatType, Request, Standing, for_another_bot, split_command
 from bot.core.router import Outcome
-from bot.i18n import DEFAULT_LOCALE
+from bot.i18n import DEFAULT_LOCALE, Catalogs
 
 log = logging.getLogger(__name__)
 # No link preview on any message: Telegram's preview fetcher would open a signing or connect link before the user
@@ -158,9 +158,18 @@ def plain_text(markup_text: str) -> str:
     return html.unescape(_TAG.sub("", markup_text))
 
 
-def command_language(locale: str) -> str | None:
-    """The `language_code` for setMyCommands: None (every language) for the default, `zh` for zh_CN."""
-    return None if locale == DEFAULT_LOCALE else locale.split("_", 1)[0].lower()
+def command_menus(catalogs: Catalogs) -> dict[str | None, str]:
+    """Which shipped locale's command menu setMyCommands gets for each `language_code`: None (every language
+    without its own menu) gets English, then one per language of the shipped locales.
+
+    Telegram takes a bare two-letter ISO 639-1 code here, so locales of one language share one menu: zh_CN and
+    zh_TW are both `zh`. That menu is the locale a bare `zh` negotiates to (CLDR's likely script: zh_CN, for
+    Simplified); a zh_TW reader still gets every reply in zh_TW, only the / menu is in the other script.
+    """
+    menus: dict[str | None, str] = {None: DEFAULT_LOCALE}
+    for language in sorted({catalogs.language(locale) for locale in catalogs.locales} - {catalogs.language(DEFAULT_LOCALE)}):
+        menus[language] = catalogs.negotiate(language)
+    return menus
 
 
 class TelegramFrontend:
@@ -335,17 +344,14 @@ class TelegramFrontend:
                                            rate_limit_args=limit)
 
     async def _publish_commands(self) -> None:
-        """One setMyCommands per shipped locale, so Telegram's command menu is in the user's language.
-
-        Two locales of one language (pt_BR, pt_PT) would share a language code; the later one wins.
-        """
+        """One setMyCommands per language of the shipped locales (see `command_menus`), so Telegram's command
+        menu is in the user's language."""
         catalogs = self.app.services.catalogs
-        for locale in catalogs.locales:
+        for language, locale in command_menus(catalogs).items():
             commands = [
                 BotCommand(name, catalogs.text(cmd.description_key, locale)[:COMMAND_DESCRIPTION_MAX_CHARS])
                 for name, cmd in self.router.commands.items()
             ]
-            language = command_language(locale)
             await self._safely("setMyCommands", partial(self.bot.set_my_commands, commands, language_code=language))
 
     # -- updates ---------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from bot.core.errors import UserError
+from bot.core.messages import Count
 
 MAX_AGE = 600  # seconds: the data of a Mini App opened more than 10 minutes ago is refused
 MAX_LENGTH = 4096  # Telegram's initData is about 500 characters; anything far longer is not Telegram's
@@ -62,7 +63,7 @@ def check(raw: str, bot_token: str, now: float, max_age: int = MAX_AGE) -> InitD
     if not isinstance(user_id, int) or isinstance(user_id, bool):
         raise UserError("error.miniapp.signature")
     if auth_date + max_age < now or auth_date > now + FUTURE_SLACK:
-        raise UserError("error.miniapp.expired", minutes=max_age // 60)
+        raise UserError("error.miniapp.expired", count=Count(max_age // 60))
     return InitData(user_id, auth_date, given.lower())
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.core.errors import UserError
-from bot.core.messages import Msg
+from bot.core.messages import Count, Msg
 from bot.frontends.web.connect import read_json
 from bot.frontends.web.miniapp import MiniAppGate, opened_in_miniapp, session_of
 from bot.frontends.web.pages import PageKit, paragraph
@@ -100,7 +100,7 @@ def routes(kit: PageKit, connected: ConnectedWallets, gate: MiniAppGate, secure_
             "miniapp": opened_in_miniapp(request.query),
         }
         body = (
-            paragraph(kit.text(Msg("web.sign.intro", {"address": shown.address, "count": count, "chain": chain}), locale))
+            paragraph(kit.text(Msg("web.sign.intro", {"address": shown.address, "count": Count(count), "chain": chain}), locale))
             + _steps(kit, shown, locale)
             + f'<button id="go" type="button">{kit.text(Msg("web.sign.button"), locale)}</button>'
             + paragraph("", "status", "status")
