@@ -14,6 +14,7 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import partial
 
+from bot.core.errors import UserError
 from bot.core.messages import Amount, Msg
 from bot.core.request import Caller
 from bot.core.router import Router, Suggestion
@@ -30,8 +31,13 @@ async def indexes(services: Services, caller: Caller, typed: str) -> list[Sugges
             for ref in services.all_indexes]
 
 
-async def _positions(services: Services, caller: Caller) -> Positions:
-    return await services.positions.read(await holder(services, caller.user_key))
+async def _holdings(services: Services, caller: Caller, purpose: str) -> dict[str, Decimal]:
+    """What the user's trading wallet holds for `purpose`; nothing without a wallet."""
+    try:
+        address = await holder(services, caller.user_key)
+    except UserError:  # no wallet yet
+        return {}
+    return _held(await services.positions.read(address), purpose)
 
 
 def _held(got: Positions, purpose: str) -> dict[str, Decimal]:
@@ -47,7 +53,7 @@ def _held(got: Positions, purpose: str) -> dict[str, Decimal]:
 async def holdings(purpose: str, services: Services, caller: Caller, typed: str) -> list[Suggestion]:
     """What the user holds for `purpose`, each with its amount; every index while they hold none (nothing to show yet
     is no reason to offer nothing)."""
-    held = _held(await _positions(services, caller), purpose)
+    held = await _holdings(services, caller, purpose)
     key = "suggest.staked" if purpose == "unstake" else "suggest.holding"
     offered = [Suggestion(symbol, Msg(key, {"symbol": symbol, "amount": Amount(amount, 8)})) for symbol, amount in held.items()]
     return offered or (await indexes(services, caller, typed) if purpose != "withdraw" else [])
@@ -59,7 +65,7 @@ async def everything(purpose: str, services: Services, caller: Caller, typed: st
     plain = [Suggestion("all", Msg("suggest.all.plain"))]
     if not asset:
         return plain
-    held = {symbol.lower(): (symbol, amount) for symbol, amount in _held(await _positions(services, caller), purpose).items()}
+    held = {symbol.lower(): (symbol, amount) for symbol, amount in (await _holdings(services, caller, purpose)).items()}
     found = held.get(asset.lower())
     if found is None:
         return plain
