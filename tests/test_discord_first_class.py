@@ -38,6 +38,7 @@ from discord_fake import (
     press_payload,
     user_dict,
 )
+from auxil.catalog import text
 from auxil.discord import Interactions, shown
 
 ALICE = user_dict(940000000000000031, "alice")
@@ -60,10 +61,6 @@ async def synced(app: App, rest: FakeDiscord) -> AsyncIterator[dict[str, dict[st
         yield {c["name"]: c for c in sync.body}
     finally:
         await front.bot.close()
-
-
-def text(app: App, key: str, **params: Any) -> str:
-    return app.services.catalogs.render_msg(Msg(key, params), "en", str)
 
 
 def answers(rest: FakeDiscord, since: int = 0) -> list[Call]:
