@@ -243,7 +243,7 @@ async def test_moderators_commands_are_for_manage_server_and_every_command_insta
 
 async def act(front: DiscordFrontend, rest: FakeDiscord, name: str, *, guild: bool, **options: str) -> Call:
     since = len(rest.calls)
-    await slash(front, name, guild_id=GUILD_ID if guild else None, **options)
+    await slash(front, name, guild_id=GUILD_ID if guild else None, **options)  # type: ignore[arg-type]
     said = answers(rest, since)
     assert said, f"/{name} got no answer"
     if guild:
