@@ -52,7 +52,7 @@ IN_GUILD, IN_BOT_DM, IN_PRIVATE_CHANNEL = 0, 1, 2
 
 
 @pytest.fixture
-async def synced(app: App, rest: FakeDiscord) -> AsyncIterator[dict[str, dict[str, Any]]]:
+async def global_sync(app: App, rest: FakeDiscord) -> AsyncIterator[dict[str, dict[str, Any]]]:
     """The commands a global sync sent Discord, by name."""
     front = DiscordFrontend(app, "test-token")
     try:
@@ -225,10 +225,10 @@ async def test_an_announcements_preview_is_seen_by_its_author_only(app: App, fro
 
 
 async def test_moderators_commands_are_for_manage_server_and_every_command_installs_anywhere(
-        app: App, synced: dict[str, dict[str, Any]]) -> None:
+        app: App, global_sync: dict[str, dict[str, Any]]) -> None:
     moderators = {name for name, cmd in app.router.commands.items() if cmd.moderator}
     assert moderators == {"announce"}
-    for name, command in synced.items():
+    for name, command in global_sync.items():
         assert sorted(command["contexts"]) == [IN_GUILD, IN_BOT_DM, IN_PRIVATE_CHANNEL], name
         if name in moderators:
             assert int(command["default_member_permissions"]) == MANAGE_GUILD
