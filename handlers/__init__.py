@@ -10,12 +10,12 @@ from __future__ import annotations
 from bot.core.router import Router
 from bot.services import Services
 from handlers import help as help_feature
-from handlers import alert, alerts
+from handlers import alert, alerts, privately, suggestions
 from handlers import (announce, boost, connect, cooldown, dca, faucet, indexes, invite, lang, leaderboard, orders, pin, points, positions, quote, slippage, stake, start,
                       timezone, trade, wallet, withdraw)
 
 FEATURES = (start, indexes, quote, wallet, connect, faucet, pin, trade, orders, slippage, withdraw, stake, cooldown, dca, alert, alerts, positions, boost, points, leaderboard, invite,
-            timezone, lang, announce, help_feature)
+            timezone, lang, announce, help_feature, privately, suggestions)
 
 
 def register_all(router: Router, services: Services) -> None:

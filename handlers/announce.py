@@ -105,7 +105,7 @@ async def cancel(services: Services, caller: Caller, args: tuple[str, ...]) -> R
 
 
 def register(router: Router, services: Services) -> None:
-    router.command("announce", partial(announce, services))
+    router.command("announce", partial(announce, services), moderator=True)
     router.action("announce.send", partial(send, services))
     router.action("announce.cancel", partial(cancel, services))
     router.watch(services.announcements.seen)

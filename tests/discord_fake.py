@@ -99,6 +99,27 @@ def press_payload(custom_id: str, message: dict[str, Any], user: dict[str, Any],
     return payload
 
 
+def autocomplete_payload(name: str, options: dict[str, str], focused: str, user: dict[str, Any], *, locale: str = "en-US",
+                         guild_id: int | None = GUILD_ID, channel_id: int = CHANNEL_ID) -> dict[str, Any]:
+    """An APPLICATION_COMMAND_AUTOCOMPLETE interaction (type 4): `user` typing the option `focused` of `/name`, the
+    options typed so far `options` (the focused one's text included)."""
+    payload = slash_payload(name, options, user, locale=locale, guild_id=guild_id, channel_id=channel_id)
+    for option in payload["data"]["options"]:
+        if option["name"] == focused:
+            option["focused"] = True
+    payload["type"] = 4
+    return payload
+
+
+def choice_payload(custom_id: str, value: str, message: dict[str, Any], user: dict[str, Any], *, locale: str = "en-US",
+                   guild_id: int | None = GUILD_ID) -> dict[str, Any]:
+    """A MESSAGE_COMPONENT interaction (type 3): `user` chose `value` in the select menu `custom_id` on `message`."""
+    data = {"custom_id": custom_id, "component_type": 3, "values": [value]}
+    payload = _interaction(3, data, user, locale, guild_id, int(message["channel_id"]))
+    payload["message"] = message
+    return payload
+
+
 @dataclass
 class Call:
     method: str
@@ -119,6 +140,13 @@ class Call:
         body = self.body if isinstance(self.body, dict) else {}
         rows = (body.get("data", body) or {}).get("components") or []
         return [c.get("custom_id", "") for row in rows for c in row.get("components", [])]
+
+    @property
+    def menus(self) -> list[dict[str, Any]]:
+        """The select menus (component type 3) of the message sent."""
+        body = self.body if isinstance(self.body, dict) else {}
+        rows = (body.get("data", body) or {}).get("components") or []
+        return [c for row in rows for c in row.get("components", []) if c.get("type") == 3]
 
     @property
     def flags(self) -> int:

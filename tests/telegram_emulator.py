@@ -10,7 +10,12 @@ python-telegram-bot talks to it through `base_url`, so tests exercise the librar
 Injected updates are served by getUpdates (long polling, honouring `offset` and `timeout`). Params are
 recorded as sent (form fields are strings; JSON fields such as reply_markup are decoded). `block(chat)`
 makes sends to a chat fail with 403, `fail_next(method, 429, retry_after=1)` injects one error, and
-`set_admin(chat, user)` makes getChatMember report the user as an administrator of that group. `hold(method, chat)`
+`set_admin(chat, user)` makes getChatMember report the user as an administrator of that group. `never_started(user)`
+makes sends to that user's private chat fail with 403 "bot can't initiate conversation with a user" until the user
+writes to the bot privately, as Telegram does for a user who never pressed Start. setMyCommands keeps a list per
+scope and language; `menu(user, chat, language)` is the list Telegram shows that user in that chat (the narrowest
+scope that has one: chat member, chat administrators, chat, all chat administrators, all group or private chats,
+default; in each the language's list, else the scope's list for every language). `hold(method, chat)`
 keeps such calls waiting unanswered until the event it returns is set (a caller stuck at a known point), and a client
 given `url_via(tag)` as its API URL has its calls recorded with `via` = tag.
 
@@ -52,6 +57,8 @@ from aiohttp import web
 JSON_FIELDS = {"reply_markup", "commands", "scope", "reply_parameters", "allowed_updates", "entities",
                "caption_entities", "link_preview_options"}
 SENDS = {"sendMessage", "sendPhoto", "editMessageText"}
+SCOPES = {"default", "all_private_chats", "all_group_chats", "all_chat_administrators", "chat", "chat_administrators",
+          "chat_member"}
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 WEBHOOK_RETRY_SECONDS = 0.2  # Telegram waits longer before posting an unacknowledged update again
 WEBHOOK_ATTEMPTS = 100  # then it gives up on the update
@@ -144,7 +151,9 @@ class BotApiEmulator:
         self.me = {"id": int(token.split(":")[0]), "is_bot": True, "first_name": "indexbot", "username": username,
                    "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False}
         self.calls: list[Call] = []
-        self.commands: dict[str, list[dict[str, str]]] = {}  # language_code ("" = default) -> commands
+        self.commands: dict[str, list[dict[str, str]]] = {}  # language_code ("" = default) -> the default scope's commands
+        self.scoped: dict[tuple[str, str], list[dict[str, str]]] = {}  # (scope as JSON, language_code) -> commands
+        self.not_started: set[int] = set()  # users the bot may not write to privately until they write first
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # (chat_id, message_id) -> Message
         self.injected: dict[int, dict[str, Any]] = {}  # update_id -> Update
         self.blocked: set[int] = set()
@@ -252,6 +261,8 @@ class BotApiEmulator:
                 raise ApiError(429, f"Too Many Requests: retry after {seconds}", retry_after=seconds)
         if call.method in SENDS and call.chat_id in self.blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
+        if call.method in SENDS and call.chat_id in self.not_started:
+            raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
         handler = getattr(self, f"_api_{call.method}", None)
         if handler is None:
             raise ApiError(404, "Not Found: method not found")
@@ -298,11 +309,37 @@ class BotApiEmulator:
         return True
 
     async def _api_setMyCommands(self, p: dict[str, Any]) -> Any:
-        self.commands[p.get("language_code", "")] = p["commands"]
+        scope = p.get("scope") or {"type": "default"}
+        if scope.get("type") not in SCOPES:
+            raise ApiError(400, "Bad Request: unsupported bot command scope type")
+        if scope["type"] == "default":
+            self.commands[p.get("language_code", "")] = p["commands"]
+        else:
+            self.scoped[(_scope_key(scope), p.get("language_code", ""))] = p["commands"]
         return True
 
     async def _api_getMyCommands(self, p: dict[str, Any]) -> Any:
-        return self.commands.get(p.get("language_code", ""), [])
+        scope = p.get("scope") or {"type": "default"}
+        if scope.get("type", "default") == "default":
+            return self.commands.get(p.get("language_code", ""), [])
+        return self.scoped.get((_scope_key(scope), p.get("language_code", "")), [])
+
+    def menu(self, user_id: int, chat_id: int, language: str = "") -> list[dict[str, str]]:
+        """The command menu Telegram shows `user_id` in `chat_id` (their private chat: the user's id), as it picks it:
+        the narrowest scope that has a list, the language's list in it before the scope's list for every language."""
+        private = chat_id > 0
+        admin = not private and user_id in self.admins.get(chat_id, set())
+        scopes = [{"type": "chat_member", "chat_id": chat_id, "user_id": user_id}]
+        scopes += [{"type": "chat_administrators", "chat_id": chat_id}] if admin else []
+        scopes += [{"type": "chat", "chat_id": chat_id}]
+        scopes += [{"type": "all_chat_administrators"}] if admin else []
+        scopes += [{"type": "all_private_chats" if private else "all_group_chats"}]
+        for scope in scopes:
+            for lang in dict.fromkeys((language, "")):
+                found = self.scoped.get((_scope_key(scope), lang))
+                if found is not None:
+                    return found
+        return self.commands.get(language) or self.commands.get("", [])
 
     async def _api_getUpdates(self, p: dict[str, Any]) -> Any:
         if self.webhook is not None:
@@ -380,6 +417,8 @@ class BotApiEmulator:
             head = text.split()[0]
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(head.encode("utf-16-le")) // 2}]
         self.messages[(chat_id, message["message_id"])] = message  # in the chat until deleted
+        if chat_type == "private" and chat_id == user_id:  # the user started the bot: it may write to them now
+            self.not_started.discard(user_id)
         return self._push({"message": message})
 
     def press(self, user_id: int, chat_id: int, message_id: int, callback_data: str, language_code: str | None = None) -> int:
@@ -508,6 +547,10 @@ class BotApiEmulator:
     def block(self, chat_id: int) -> None:
         self.blocked.add(chat_id)
 
+    def never_started(self, user_id: int) -> None:
+        """`user_id` never started the bot: Telegram refuses the bot's messages to them until they write privately."""
+        self.not_started.add(user_id)
+
     def fail_next(self, method: str, code: int, description: str = "Too Many Requests", retry_after: int | None = None) -> None:
         self._failures.setdefault(method, []).append(ApiError(code, description, retry_after))
 
@@ -550,6 +593,11 @@ class BotApiEmulator:
             return found
 
         return await asyncio.wait_for(enough(), timeout)
+
+
+def _scope_key(scope: dict[str, Any]) -> str:
+    """A BotCommandScope as one comparable key (ids as integers, whatever the form sent)."""
+    return json.dumps({k: int(v) if k in ("chat_id", "user_id") else v for k, v in scope.items()}, sort_keys=True)
 
 
 async def _params(request: web.Request) -> dict[str, Any]:

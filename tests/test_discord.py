@@ -139,7 +139,8 @@ async def test_commands_synced_to_the_guild_one_per_router_command(app: App, res
         options = {o["name"]: o for o in quote["options"]}
         assert list(options) == ["index", "amount", "unit"]
         assert options["index"]["required"] is True and not options["amount"].get("required")
-        assert [c["value"] for c in options["index"]["choices"]] == [ref.symbol for ref in app.services.all_indexes]
+        assert options["index"]["autocomplete"] is True and not options["index"].get("choices")  # Router.suggest
+        assert not options["amount"].get("autocomplete")
         assert [c["value"] for c in options["unit"]["choices"]] == ["usdc", "tokens"]
         lang_codes = [c["value"] for c in commands["lang"]["options"][0]["choices"]]
         assert lang_codes == [*app.services.catalogs.locales, "auto"]

@@ -5,7 +5,7 @@
   a sync Discord refuses is logged and the bot runs on with the commands Discord had.
 - Personal answers (quotes, /positions, /faucet, /points, /wallet new ...) typed in a server are ephemeral:
   deferred ephemerally and followed up ephemerally, and a button pressed on such a message answers the same way.
-  In a DM nothing changes, and neither does a Telegram group (no ephemeral there: answered as before).
+  In a DM nothing changes; a Telegram group gets personal answers privately (tests/test_telegram_groups.py).
 """
 
 from __future__ import annotations
@@ -184,8 +184,9 @@ async def test_a_press_on_an_ephemeral_quote_answers_only_the_presser(front: Dis
     assert "Buy quote: MAG7.ssi" in fresh.content and fresh.flags & EPHEMERAL
 
 
-async def test_a_telegram_group_still_gets_personal_answers_as_before(app: App) -> None:
-    """No ephemeral replies on Telegram: a personal command in a group is answered in the group, not refused."""
+async def test_a_group_without_a_way_to_the_private_chat_gets_personal_answers_as_before(app: App) -> None:
+    """No ephemeral replies and no private links (`Request.private_links`, which the Telegram adapter sets: see
+    tests/test_telegram_groups.py): a personal command in a group is answered in the group, not refused."""
     group = Request(platform="telegram", user_id="77", chat_id="-100", chat_type="group", locale="en", command="quote",
                     args=("MAG7.ssi", "100"))
     outcome = await app.router.handle(group, PlainMarkup())

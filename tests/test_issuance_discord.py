@@ -18,6 +18,7 @@ import pytest
 
 from bot.frontends.adapters.discord import DiscordFrontend
 from bot.app import App
+from bot.core.request import Request
 from devnet.fulfil import Fulfiller
 from devnet.harness import Devnet
 from devnet.operator import advance
@@ -98,12 +99,14 @@ async def test_new_user_in_a_discord_dm_buys_while_closed_and_is_told_when_it_fi
     set_zone = await dm_slash(dm, rest, "timezone", zone=ZONE)
     assert f"Time zone set to {ZONE}" in shown(set_zone.content), set_zone.content
 
-    # /buy's `index` offers each tradable index with its chain and takes nothing else, so a bare symbol reaches the
-    # bot typed as a `!` command (the DM delivers message text); the bot asks which index it means.
+    # /buy's `index` is autocompleted with each tradable index and its chain (Router.suggest); a bare symbol typed
+    # anyway (here as a `!` command: the DM delivers message text) makes the bot ask which index it means.
     index = next(p for p in dm.bot.tree.get_command("buy").parameters if p.name == "index")  # type: ignore[union-attr]
-    offered = [(c.name, c.value) for c in index.choices]
-    assert [c for c in offered if str(c[1]).startswith("MAG7.")] == [("MAG7.ssi · Base", "MAG7.ssi"), ("MAG7.nex · Ethereum", "MAG7.nex")]
-    assert len(offered) == len(app.services.all_indexes)  # every index of both chains, within Discord's 25
+    assert index.autocomplete and not index.choices
+    request = Request(platform="discord", user_id="1", chat_id="1", chat_type="private", locale="en-US", command="buy")
+    offered = await app.router.suggest(request, 0, "mag7")
+    assert offered == [("MAG7.ssi · Base", "MAG7.ssi"), ("MAG7.nex · Ethereum", "MAG7.nex")]
+    assert len(await app.router.suggest(request, 0, "")) == len(app.services.all_indexes)  # every index of both chains
     asked = await typed_in_dm(dm, rest, "!buy mag7 100")
     assert '"mag7" names more than one index' in shown(asked.content), asked.content
     assert [b["label"] for row in asked.body["components"] for b in row["components"]] == ["MAG7.ssi on Base", "MAG7.nex on Ethereum"]

@@ -7,8 +7,8 @@ import pytest
 from bot.frontends.adapters.base import PlainMarkup
 from bot.core.errors import UserError
 from bot.core.messages import Button, Msg, Reply
-from bot.core.request import Caller, Request
-from bot.core.router import MAX_MESSAGE_CHARS, Router
+from bot.core.request import Caller, PrivateLinks, Request
+from bot.core.router import MAX_MESSAGE_CHARS, Router, Suggestion
 from bot.i18n import Catalogs
 from bot.storage.db import Database
 from bot.storage.migrate import head
@@ -177,3 +177,51 @@ async def test_private_only_button_pressed_in_a_shared_chat(router: Router) -> N
     [token] = await router.buttons.issue(user.id, [("test.private", ())], 60)
     hidden = await router.handle(req(button_token=token, chat_type="group", private_reply=True), MARKUP)
     assert hidden.rendered.text == "Commands" and hidden.ephemeral
+
+
+# -- suggestions and personal answers moved aside (Router.suggest, Outcome.aside) --------------------------------------
+
+
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("", [("Commands", "one"), ("two", "two")]),  # a label from the catalogs, else the value itself
+    ("COMM", [("Commands", "one")]),  # matched in the label, any case
+    ("tw", [("two", "two")]),  # matched in the value
+    ("zzz", []),
+])
+async def test_suggestions_are_those_matching_what_is_typed(router: Router, typed: str, expected: list[tuple[str, str]]) -> None:
+    async def offer(caller: Caller, text: str) -> list[Suggestion]:
+        return [Suggestion("one", Msg("help.title")), Suggestion("two")]
+
+    router.suggestion("offer", 0, offer)
+    assert router.suggests("offer", 0) and not router.suggests("offer", 1)
+    assert await router.suggest(req(command="offer"), 0, typed) == expected
+    assert await router.suggest(req(command="offer"), 1, typed) == []  # nothing registered there
+
+
+@pytest.mark.parametrize("error", [UserError("error.wallet.none"), RuntimeError("boom")])
+async def test_a_failing_suggestion_offers_nothing(router: Router, error: Exception) -> None:
+    async def broken(caller: Caller, text: str) -> list[object]:
+        raise error
+
+    router.suggestion("offer", 0, broken)  # type: ignore[arg-type]
+    assert await router.suggest(req(command="offer"), 0, "") == []
+
+
+@pytest.mark.parametrize(("kw", "aside"), [
+    ({"command": "mine"}, True),  # personal, in a group, the private chat reachable
+    ({"command": "secret"}, True),  # private-only: answered privately rather than refused
+    ({"command": "offer"}, False),  # not personal: for the group
+    ({"command": "mine", "private_reply": True}, False),  # the platform hides it itself (Discord ephemeral)
+    ({"command": "mine", "chat_type": "private", "chat_id": "1"}, False),  # already private
+    ({"command": "mine", "private_links": None}, False),  # the adapter cannot reach the private chat
+])
+async def test_a_personal_answer_asked_for_in_a_group_goes_aside(router: Router, kw: dict[str, object], aside: bool) -> None:
+    router.command("mine", router.commands["offer"].run, personal=True)
+    links = PrivateLinks("https://t.me/bot", "https://t.me/bot?start=private")
+    request = req(**{"chat_type": "group", "chat_id": "-5", "dm_chat": "1", "display_name": "Ann", "private_links": links, **kw})  # type: ignore[arg-type]
+    outcome = await router.handle(request, PlainMarkup())
+    assert (outcome.aside is not None) == aside
+    if outcome.aside is not None:
+        assert outcome.aside.chat == "1" and outcome.rendered.text.startswith("Commands") and not outcome.ephemeral
+        assert outcome.aside.sent.text == "Ann, I sent you the answer in a private message: https://t.me/bot"
+        assert "https://t.me/bot?start=private" in outcome.aside.start.text

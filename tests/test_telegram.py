@@ -109,9 +109,9 @@ async def test_press_by_owner_sends_a_new_quote(app: App, emulator: BotApiEmulat
 
 async def test_press_by_someone_else_is_refused_privately(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
     group = -100200
-    first = await ask(emulator, 2001, group, "/quote MAG7.ssi 100", chat_type="supergroup")
+    first = await ask(emulator, 2001, group, "/start", chat_type="supergroup")  # not personal: answered in the group
     assert first.params["reply_parameters"]["message_id"] == emulator.injected[max(emulator.injected)]["message"]["message_id"]
-    [data] = callback_data(first)
+    data = callback_data(first)[0]
     since = emulator.mark()
     emulator.press(2002, group, first.result["message_id"], data)
     answer = await emulator.wait_for("answerCallbackQuery", since=since)
@@ -169,12 +169,14 @@ async def test_command_menus_are_localized(app: App, emulator: BotApiEmulator, t
     catalogs = app.services.catalogs
     languages = {catalogs.language(code) for code in catalogs.locales} - {"en"}
     assert "zh" in languages and set(emulator.commands) == {"", *languages}
+    everyone = [name for name, cmd in app.router.commands.items() if not cmd.moderator]  # moderators': tests/test_telegram_groups.py
     for language in languages:
         expected = [{"command": name, "description": catalogs.text(f"cmd.{name}", catalogs.negotiate(language))}
-                    for name in app.router.commands]
+                    for name in everyone]
         assert emulator.commands[language] == expected and expected != emulator.commands[""]
-    assert emulator.commands[""] == [{"command": n, "description": catalogs.text(f"cmd.{n}", "en")} for n in app.router.commands]
-    assert len(emulator.calls_to("setMyCommands")) == len(languages) + 1
+    assert emulator.commands[""] == [{"command": n, "description": catalogs.text(f"cmd.{n}", "en")} for n in everyone]
+    menus = 2 + len(app.services.announcements.config.telegram_moderators)  # everyone's, administrators', each moderator's
+    assert len(emulator.calls_to("setMyCommands")) == (len(languages) + 1) * menus
 
 
 async def test_group_text_is_ignored_private_text_is_answered(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:

@@ -78,7 +78,8 @@ async def test_a_worker_killed_mid_update_leaves_it_to_another_after_the_stalled
             held = await asyncio.to_thread(pg_rows, pg_url, "SELECT args->>'update_id', status FROM procrastinate_jobs "
                                            "WHERE lock = %s AND status IN ('doing', 'todo') ORDER BY id",
                                            f"telegram:{GROUP}:{MEMBER}")
-            await emulator.wait_count("sendMessage", 4 + answers, timeout=STALLED * 6)
+            # each group quote goes to the member privately, the group told so (bot.core.router's `Aside`): two sends
+            await emulator.wait_count("sendMessage", 7 + answers, timeout=STALLED * 6)
             await asyncio.sleep(1.0)  # a second answer to any update would be here by now
             jobs = await asyncio.wait_for(jobs_settled(pg_url), 15)  # a later update's own job finds it handled
     group = replies(emulator, GROUP)
@@ -86,7 +87,10 @@ async def test_a_worker_killed_mid_update_leaves_it_to_another_after_the_stalled
     assert len(group) == 3 + answers, texts  # one answer per quote; the killed update's `answers`
     announced, retried = group[:answers], group[answers - 1]
     assert all("only moderators" in c.params["text"] for c in announced), texts  # answered first, then the quotes
-    assert [paid(c.params["text"]) for c in group[answers:]] == [1, 2, 3], texts
+    assert all("I sent you the answer in a private message" in c.params["text"] for c in group[answers:]), texts
+    quotes = replies(emulator, MEMBER)  # the quotes themselves, in the member's private chat, in the group's order
+    assert [paid(c.params["text"]) for c in quotes] == [1, 2, 3], [c.params["text"] for c in quotes]
+    assert all(quote.at < told.at for quote, told in zip(quotes, group[answers:])) and quotes[0].at > retried.at
     assert [c.via == f"p{victim}" for c in announced] == [True] * (answers - 1) + [False]
     # by the stalled retry, not sooner: the dead worker's last heartbeat (every STALLED / 3 s) went stale first
     assert retried.at - killed_at >= STALLED / 2, retried.at - killed_at

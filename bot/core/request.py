@@ -24,6 +24,15 @@ DeleteMessage = Callable[[], Awaitable[bool]]  # deletes the message a request c
 
 
 @dataclass(frozen=True)
+class PrivateLinks:
+    """How a user in a group gets to their private chat with the bot (Telegram deep links): `open` opens it, `start`
+    opens it and starts the bot, for a user the bot may not write to until they do."""
+
+    open: str
+    start: str
+
+
+@dataclass(frozen=True)
 class Request:
     platform: Platform
     user_id: str
@@ -41,6 +50,8 @@ class Request:
     opens_dm: bool = False  # the bot may write to `dm_chat` unasked (Discord: a member of a server it shares)
     community: str | None = None  # the group (Telegram group chat id) or server (Discord guild id) it came from
     community_name: str | None = None  # that group's title or server's name, as the platform shows it
+    # set where the adapter can answer in the user's private chat (`dm_chat`) what was asked in a group
+    private_links: PrivateLinks | None = None
     standing: StandingCheck | None = field(default=None, compare=False, repr=False)  # the user's rights there
     # Called once a press passed the router's checks, before its action runs: a slow action (a trade) must not
     # keep the button spinning. A refusal found after it is then told by an edit, not as an alert.

@@ -3,6 +3,12 @@
 Every adapter turns a platform update into a `Request`, calls `Router.handle(request, markup)` and sends the
 `Rendered` it gets back. A button on the wire carries only an opaque token; the router looks it up, checks
 the presser is the user it was made for, and runs the action it stands for.
+
+Personal answers asked for where others read (a group) stay the user's: answered so only they see it where the
+platform can (`Request.private_reply`, a Discord ephemeral reply), else, where the adapter can reach the user's
+private chat (`Request.private_links`, Telegram), answered there while the group is told where to look
+(`Outcome.aside`). While a user types an argument, `Router.suggest` offers what features registered for it
+(`Router.suggestion`): index symbols, the user's holdings, "all" (Discord's autocomplete asks it).
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -35,6 +41,20 @@ ActionFn = Callable[[Caller, tuple[str, ...]], Awaitable[Reply]]
 SecretOf = Callable[[tuple[str, ...]], str | None]  # which secret ("key", "pin") these arguments carry, if any
 ZoneOf = Callable[[int], Awaitable[str]]  # a user's IANA time zone (their /timezone, else UTC)
 Watcher = Callable[[Caller], Awaitable[None]]  # told of every request once its user is known
+MAX_SUGGESTIONS = 25  # what a platform shows at most as a user types (Discord's autocomplete: 25)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A value a user may mean for an argument they are typing, and how to show it (the value itself if no label)."""
+
+    value: str
+    label: Msg | None = None
+
+
+# (the caller, whose request's `args` hold what is typed so far in its other arguments, "" where none; the typed
+# text of the argument asked about) -> what to offer, best first
+SuggestFn = Callable[[Caller, str], Awaitable[Sequence[Suggestion]]]
 
 
 async def _utc(user_id: int) -> str:
@@ -56,10 +76,16 @@ class Command:
     private_only: bool = False
     secret: SecretOf | None = None
     personal: bool = False  # about the user's own money or account: hidden from others where the platform can
+    moderator: bool = False  # for moderators: offered only to them where the platform can, answered to them alone
 
     @property
     def description_key(self) -> str:
         return f"cmd.{self.name}"
+
+    @property
+    def hidden(self) -> bool:
+        """Answered so only the requester sees it where the platform can (a Discord ephemeral reply)."""
+        return self.personal or self.moderator
 
 
 @dataclass(frozen=True)
@@ -79,6 +105,18 @@ class Outcome:
     ephemeral: bool = False
     reply: Reply | None = None  # what was rendered, for an adapter that must show it later (bot/delivery/outbox)
     user_key: int | None = None  # the requester's row id, when known
+    aside: Aside | None = None  # `rendered` goes to the requester's private chat; the chat asked in is told
+
+
+@dataclass(frozen=True)
+class Aside:
+    """A personal answer asked for in a group, sent to the requester's private chat instead (`chat`): what the group
+    then reads, once it went (`sent`), or when the platform refused it because the user never started the bot
+    there (`start`: the link that starts it)."""
+
+    chat: str
+    sent: Rendered
+    start: Rendered
 
 
 class Router:
@@ -93,17 +131,20 @@ class Router:
         self.actions: dict[str, Action] = {}
         self.sub_commands: dict[tuple[str, str], ActionFn] = {}  # (command, first word) -> run(caller, the rest)
         self.watchers: list[Watcher] = []
+        self.suggestions: dict[tuple[str, int], SuggestFn] = {}  # (command, argument's position) -> what to offer
 
     def command(self, name: str, run: CommandFn, *, private_only: bool = False, secret: SecretOf | None = None,
-                personal: bool = False) -> None:
+                personal: bool = False, moderator: bool = False) -> None:
         """Register a command. `private_only`: answered only where nobody else can read the answer (a private
         chat, or an ephemeral reply where the platform has one). `secret`: tells which secret the arguments may
         carry (keys and recovery phrases are also recognized by shape in any message); such a message is
         deleted where the platform allows, whatever the outcome, and the reply says whether it was, and that
         the secret must be considered seen when others could read it. `personal`: the user's own balances,
-        quotes, points; answered so only they see it where the platform allows (a Discord ephemeral reply), and
-        as usual elsewhere (a Telegram group sees it, as before)."""
-        self.commands[name] = Command(name, run, private_only, secret, personal)
+        quotes, points; answered so only they see it where the platform allows (a Discord ephemeral reply), else
+        in their private chat where the adapter can reach it (a Telegram group is told where to look).
+        `moderator`: for moderators (who may use it is the feature's check): platforms offer it to moderators only
+        (Discord's default permissions, Telegram's administrators' command menu) and answer it to them alone."""
+        self.commands[name] = Command(name, run, private_only, secret, personal, moderator)
 
     def action(self, name: str, run: ActionFn, *, private_only: bool = False, personal: bool = False) -> None:
         self.actions[name] = Action(run, private_only, personal)
@@ -113,6 +154,37 @@ class Router:
         words after `word`, under the command's own rules (private, personal, secret). The command's own handler
         answers whatever first word no feature registered."""
         self.sub_commands[(command, word.lower())] = run
+
+    def suggestion(self, command: str, position: int, run: SuggestFn) -> None:
+        """Offer `run`'s suggestions while a user types the argument at `position` (0: the first) of `/<command>`."""
+        self.suggestions[(command, position)] = run
+
+    def suggests(self, command: str, position: int) -> bool:
+        return (command, position) in self.suggestions
+
+    async def suggest(self, request: Request, position: int, typed: str) -> list[tuple[str, str]]:
+        """What to offer for the argument at `position` of `request.command` as `typed` so far: (label in the user's
+        language, value) pairs, those matching what is typed, at most `MAX_SUGGESTIONS`. Never raises: a failure
+        offers nothing (the user can still type)."""
+        run = self.suggestions.get(((request.command or "").lower(), position))
+        if run is None:
+            return []
+        try:
+            user = await self.users.seen(request.platform, request.user_id, request.display_name, request.locale or None)
+            caller = Caller(request, user.id, user.locale or self.catalogs.negotiate(request.locale))
+            offered = await run(caller, typed.strip())
+        except UserError:  # e.g. no wallet yet: nothing of theirs to offer
+            return []
+        except Exception:  # noqa: BLE001 - a suggestion is a convenience, never an error shown to the user
+            log.exception("suggestions failed for %s", _describe(request))
+            return []
+        wanted = typed.strip().lower()
+        found: list[tuple[str, str]] = []
+        for item in offered:
+            label = self.catalogs.render_msg(item.label, caller.locale, str) if item.label is not None else item.value
+            if wanted in item.value.lower() or wanted in label.lower():
+                found.append((label, item.value))
+        return found[:MAX_SUGGESTIONS]
 
     def watch(self, watcher: Watcher) -> None:
         """Tell `watcher` of every request (command or press) once its user is known, before it is answered
@@ -135,6 +207,7 @@ class Router:
         kind = self._secret(request)  # known before any refusal: a message carrying a secret goes whatever the answer
         deletion = _start(request.delete_message) if kind is not None else None  # at once, while the answer is worked out
         user_key: int | None = None
+        aside = False  # a personal answer moved to the requester's private chat (`Aside`)
         try:
             dm_chat = request.chat_id if request.is_private else None  # where their alerts go from now on
             reach = request.dm_chat if request.opens_dm else None  # else where, until they write privately
@@ -152,12 +225,16 @@ class Router:
                 reply = await action.run(caller, args)
             else:
                 command = self._find(caller)
-                private = self._allowed(request, command.private_only) or command.personal and request.private_reply
+                aside = self._aside(request, command, kind)
+                if aside:  # answered as though asked in the private chat, where it goes
+                    caller = Caller(_in_private(request), user.id, locale)
+                private = self._allowed(caller.request, command.private_only) or command.hidden and request.private_reply
                 sub = self.sub_commands.get((command.name, request.args[0].lower())) if request.args else None
                 reply = await (sub(caller, request.args[1:]) if sub is not None else command.run(caller))
             tokens = await self._issue(caller, reply)
         except UserError as err:
             reply, tokens, refused = Reply.of(err.msg), [], pressed and not accepted  # to the presser only
+            aside = aside and err.key != "error.command.unknown"
             if accepted:  # the press was answered already: the refusal replaces the message it was made on
                 reply = replace(reply, edit=True)
             if kind is not None and err.key == "error.command.unknown":  # what was typed is never echoed
@@ -178,13 +255,35 @@ class Router:
                 reply, tokens = Reply.of(Msg("error.internal")), []
         if kind is not None:
             reply = await self._remove(request, kind, reply, deletion)
-        if not request.is_private:  # read by others: a hint's group form (never "/wallet import <private key>")
+        if not request.is_private and not aside:  # read by others: a hint's group form (never "/wallet import <private key>")
             reply = in_form(reply, GROUP_FORM, self.catalogs.has)
         locale = reply.locale or locale
         zone = await self._zone(user_key, reply)
         rendered = self.catalogs.render(reply, locale, markup.escape, markup.style, tokens, zone)
         self._count(request, time.perf_counter() - started)
-        return Outcome(rendered, locale, refused or (private and not request.is_private), reply, user_key)
+        told = self._told(request, locale, markup) if aside else None
+        hidden = refused or (private and not request.is_private and not aside)
+        return Outcome(rendered, locale, hidden, reply, user_key, told)
+
+    @staticmethod
+    def _aside(request: Request, command: Command, kind: str | None) -> bool:
+        """Whether a personal answer asked for in a group goes to the requester's private chat instead: where the
+        platform has no answer only they see but the adapter can reach their private chat. Never a message that
+        carried a secret (it is refused there as ever: a PIN typed in a group is spent)."""
+        return (request.private_links is not None and not request.is_private and not request.private_reply
+                and kind is None and (command.personal or command.private_only))
+
+    def _told(self, request: Request, locale: str, markup: Markup) -> Aside:
+        """What the group reads of an answer sent privately: that it went (with the link to the private chat), or
+        the link that starts the bot when the user never did."""
+        links = request.private_links
+        assert links is not None and request.dm_chat is not None
+        name = request.display_name or request.user_id
+
+        def told(key: str, link: str) -> Rendered:
+            return self.catalogs.render(Reply.of(Msg(key, {"name": name, "link": link})), locale, markup.escape, markup.style)
+
+        return Aside(request.dm_chat, told("private.sent", links.open), told("private.start", links.start))
 
     def _count(self, request: Request, seconds: float) -> None:
         """An update answered, and how long it took, by platform and registered command (never what was typed)."""
@@ -263,6 +362,13 @@ class Router:
         if action is None:
             raise UserError("error.button.expired")
         return action, row.args
+
+
+def _in_private(request: Request) -> Request:
+    """`request` as though it came from the user's private chat with the bot, where its answer goes."""
+    assert request.dm_chat is not None
+    return replace(request, chat_id=request.dm_chat, chat_type="private", community=None, community_name=None,
+                   standing=None, private_links=None, message_ref=None)
 
 
 def _start(delete: DeleteMessage | None) -> asyncio.Task[bool] | None:

@@ -53,6 +53,7 @@ from bot.frontends.adapters.discord_commands import (
     Ask,
     CatalogTranslator,
     PressButton,
+    PressMenu,
     build_command,
     interaction_request,
     message_request,
@@ -113,7 +114,7 @@ class IndexClient(discord.Client):
         self.guild_id = guild_id
         self.prefix = prefix
         self.tree = app_commands.CommandTree(self)
-        self.add_dynamic_items(PressButton)
+        self.add_dynamic_items(PressButton, PressMenu)
         self.expiry = Expiries(app.services.deletions, "discord", self._delete_due)  # an exported key, even after a crash
         self.dms: dict[str, str] = {}  # Discord user id -> their DM channel id, opened or seen this run
         self.dm_channels: set[str] = set()  # channel ids known to be DMs (never a server's channel)
@@ -143,9 +144,9 @@ class IndexClient(discord.Client):
     async def command(self, interaction: discord.Interaction[Any], name: str, args: tuple[str, ...]) -> None:
         """A slash command: deferred at once when it may read the chain. A deferral decides whether the answer
         is ephemeral (Discord ignores the flag on the first follow-up), so a private-only command's deferral is, and a
-        personal one's in a server."""
+        personal or moderator's one's in a server (an announcement's preview)."""
         command = self.app.router.commands.get(name)
-        private = command is not None and (command.private_only or command.personal and interaction.guild_id is not None)
+        private = command is not None and (command.private_only or command.hidden and interaction.guild_id is not None)
         if self.handover is not None:
             self.saw(interaction.user.id, interaction.guild_id, interaction.channel_id)
             ask = await self._server_named(Ask.of(interaction, name, args))

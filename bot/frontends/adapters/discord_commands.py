@@ -17,7 +17,7 @@ from __future__ import annotations
 import inspect
 import re
 import unicodedata
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional, Protocol
 
@@ -196,10 +196,23 @@ def _signature(options: Sequence[Option]) -> inspect.Signature:
     return inspect.Signature([first, *rest])
 
 
+# Any user may install the app and use it wherever they are (their DMs, a server that never added it, group DMs);
+# a server may add it too. Moderators' commands act on a server, so only a server's install offers them.
+EVERYWHERE = app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=True)
+ANY_INSTALL = app_commands.AppInstallationType(guild=True, user=True)
+SERVER_INSTALL = app_commands.AppInstallationType(guild=True, user=False)
+# Who sees a moderator's command in a server unless its admins choose otherwise (Server Settings → Integrations):
+# members with Manage Server, the right the router's moderator checks accept (bot.delivery.announce.rights).
+MODERATORS = discord.Permissions(manage_guild=True)
+
+
 def build_command(app: App, name: str, run: SlashRun) -> app_commands.Command[Any, ..., None]:
-    """One slash command for router command `name`; its callback hands `run` the ordered option values."""
+    """One slash command for router command `name`; its callback hands `run` the ordered option values. An option
+    the router has suggestions for (`Router.suggest`) is autocompleted from them; others offer their fixed choices.
+    A moderator's command is shown to members with Manage Server only."""
     slash = slash_for(name)
     catalogs = app.services.catalogs
+    router = app.router
 
     async def callback(interaction: discord.Interaction[Any], **values: str | None) -> None:
         await run(interaction, name, ordered_args(name, values))
@@ -207,14 +220,45 @@ def build_command(app: App, name: str, run: SlashRun) -> app_commands.Command[An
     callback.__signature__ = _signature(slash.options)  # type: ignore[attr-defined]
     if slash.options:
         app_commands.describe(**{o.name: _described(catalogs, f"param.{name}.{o.name}") for o in slash.options})(callback)
+    suggested = {o.name: position for position, o in enumerate(slash.options) if router.suggests(name, position)}
     choices = {
         o.name: [app_commands.Choice(name=shown[:MAX_DESCRIPTION], value=value) for shown, value in o.choices(app)][:25]
         for o in slash.options
-        if o.choices is not None
+        if o.choices is not None and o.name not in suggested
     }
     if choices:
         app_commands.choices(**choices)(callback)
-    return app_commands.Command(name=name, description=_described(catalogs, f"cmd.{name}"), callback=callback)
+    if suggested:
+        app_commands.autocomplete(**{option: _suggest(app, name, position) for option, position in suggested.items()})(callback)
+    command = router.commands.get(name)
+    moderator = command is not None and command.moderator
+    made: app_commands.Command[Any, ..., None] = app_commands.Command(
+        name=name, description=_described(catalogs, f"cmd.{name}"), callback=callback, allowed_contexts=EVERYWHERE,
+        allowed_installs=SERVER_INSTALL if moderator else ANY_INSTALL)
+    if moderator:
+        made.default_permissions = MODERATORS
+    return made
+
+
+Autocomplete = Callable[[discord.Interaction[Any], str], Coroutine[Any, Any, list[app_commands.Choice[str]]]]
+
+
+def _suggest(app: App, name: str, position: int) -> Autocomplete:
+    """Discord's autocomplete for the option at `position` of `/name`: the router's suggestions for what is typed,
+    with the values of the command's other options as typed so far."""
+    async def complete(interaction: discord.Interaction[Any], current: str) -> list[app_commands.Choice[str]]:
+        namespace = interaction.namespace
+        values = {o.name: _typed(getattr(namespace, o.name, None)) for o in slash_for(name).options}
+        request = Ask.of(interaction, name, ordered_args(name, values)).request()
+        found = await app.router.suggest(request, position, current)
+        return [app_commands.Choice(name=label[:MAX_CHOICE] or value[:MAX_CHOICE], value=value[:MAX_CHOICE])
+                for label, value in found[:MAX_CHOICES]]
+
+    return complete
+
+
+def _typed(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _name_ok(name: str) -> bool:
@@ -460,3 +504,33 @@ class PressButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TOKEN
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         handler: PressHandler = interaction.client
         await handler.press(interaction, self.token)
+
+
+MENU_TEMPLATE = r"m:(?P<number>[0-9])"
+MAX_OPTION_LABEL = 100  # Discord's limit for a select option's label
+
+
+class PressMenu(discord.ui.DynamicItem[discord.ui.Select[Any]], template=MENU_TEMPLATE):
+    """A select menu holding buttons that did not fit Discord's five rows (bot.frontends.adapters.discord_render): each
+    choice's value is the opaque token its button would have carried, and choosing one is that button's press. Its
+    custom_id only numbers it in its message; the token comes from the choice, checked for shape as a button's."""
+
+    def __init__(self, number: int, choices: Sequence[tuple[str, str]] = (), row: int | None = None) -> None:
+        options = [discord.SelectOption(label=label[:MAX_OPTION_LABEL] or "\u200b", value=token) for token, label in choices]
+        menu: discord.ui.Select[Any] = discord.ui.Select(custom_id=f"m:{number}", options=options or [discord.SelectOption(label="\u200b")],
+                                                         row=row)
+        super().__init__(menu)
+        self.number = number
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> PressMenu:
+        return cls(int(match["number"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        data: Mapping[str, Any] = interaction.data or {}
+        values = data.get("values") or []
+        token = str(values[0]) if values else ""
+        handler: PressHandler = interaction.client
+        await handler.press(interaction, token if valid_token(token) else "")

@@ -1,6 +1,11 @@
 """How a rendered reply becomes Discord's message: markdown with links that are never embedded, messages of at most
 2,000 characters, a row of buttons per rendered row. Shared by the front end (discord.py) and the workers that
-answer interactions a gateway handed over (discord_handover.py)."""
+answer interactions a gateway handed over (discord_handover.py).
+
+Discord allows five component rows of five buttons. A reply with more (the six switches of /alerts, a Delete
+button per price alert) keeps as many leading rows of buttons as leave room, and the rest become select menus of
+up to 25 choices each (`PressMenu`), each choice standing for the same opaque token its button would have carried:
+any screen of any feature, with no screen knowing of it."""
 
 from __future__ import annotations
 
@@ -17,15 +22,21 @@ from discord.utils import escape_markdown, escape_mentions
 from bot.core.messages import Rendered, Reply
 from bot.core.request import Request
 from bot.core.router import Outcome
-from bot.frontends.adapters.discord_commands import PressButton, valid_token
+from bot.core.messages import RenderedButton
+from bot.frontends.adapters.discord_commands import PressButton, PressMenu, valid_token
 
 log = logging.getLogger(__name__)
 
 MAX_CONTENT = 2000  # Discord's message length limit
 MAX_ROWS = 5  # Discord's limit of component rows per message
+MAX_PER_ROW = 5  # Discord's limit of buttons per row
+MAX_OPTIONS = 25  # Discord's limit of choices per select menu
 NO_MENTIONS = discord.AllowedMentions.none()
 
 _LINK = re.compile(r"(?<!<)\bhttps?://[^\s<>]+")
+# discord.py escapes a list marker with its leading blanks as `\ -`, which Discord shows as typed (a backslash before
+# a blank escapes nothing): the backslash belongs right before the marker
+_MISPLACED = re.compile(r"\\(\s+)([-#>])")
 
 # An edit of the pressed message that did not happen: Discord refused it (a 5xx after discord.py's retries, the
 # message deleted, the token expired) or could not be reached.
@@ -56,7 +67,8 @@ class DiscordMarkup:
 
     @staticmethod
     def escape(text: str) -> str:
-        return _LINK.sub(lambda m: f"<{m.group(0)}>", escape_mentions(escape_markdown(text)))
+        escaped = _MISPLACED.sub(r"\1\\\2", escape_markdown(text))
+        return _LINK.sub(lambda m: f"<{m.group(0)}>", escape_mentions(escaped))
 
     @staticmethod
     def style(kind: str, text: str) -> str:
@@ -83,14 +95,32 @@ def chunks(text: str, limit: int = MAX_CONTENT) -> list[str]:
 
 
 def view_of(rendered: Rendered) -> discord.ui.View | None:
-    """One `PressButton` per rendered button, row by row; buttons without a valid token are left out, and so are links
-    to the bot's pages (no token): the message's text carries the link, which Discord shows without embedding."""
+    """The reply's buttons, row by row, within Discord's five rows of five (`layout`); buttons without a valid
+    token are left out, and so are links to the bot's pages (no token): the message's text carries the link, which
+    Discord shows without embedding."""
     view = discord.ui.View(timeout=None)
-    for row, buttons in enumerate(rendered.buttons[:MAX_ROWS]):
-        for button in buttons[:5]:
-            if valid_token(button.token):
-                view.add_item(PressButton(button.token, button.label, row=row))
+    rows, menus = layout(tuple(tuple(b for b in row if valid_token(b.token)) for row in rendered.buttons))
+    for row, buttons in enumerate(rows):
+        for button in buttons:
+            view.add_item(PressButton(button.token, button.label, row=row))
+    for number, choices in enumerate(menus):
+        view.add_item(PressMenu(number, [(b.token, b.label) for b in choices], row=len(rows) + number))
     return view if view.children else None
+
+
+def layout(rows: tuple[tuple[RenderedButton, ...], ...]) -> tuple[list[tuple[RenderedButton, ...]], list[tuple[RenderedButton, ...]]]:
+    """Button rows (at most five buttons each, a longer row wrapped) and select menus (at most 25 choices each)
+    that fit Discord's five component rows: every button while they fit, else as many leading rows as leave
+    room for menus holding the rest. What five menus cannot hold (over 125 buttons) is left out."""
+    wrapped = [row[i : i + MAX_PER_ROW] for row in rows if row for i in range(0, len(row), MAX_PER_ROW)]
+    if len(wrapped) <= MAX_ROWS:
+        return wrapped, []
+    for kept in range(MAX_ROWS - 1, -1, -1):
+        rest = [b for row in wrapped[kept:] for b in row]
+        menus = [tuple(rest[i : i + MAX_OPTIONS]) for i in range(0, len(rest), MAX_OPTIONS)]
+        if kept + len(menus) <= MAX_ROWS:
+            return wrapped[:kept], menus
+    return [], menus[:MAX_ROWS]
 
 
 def extras(rendered: Rendered) -> dict[str, Any]:

@@ -9,6 +9,13 @@ The application is driven with `initialize()` / `start()` / `updater.start_polli
 stop) rather than `run_polling()`, so Telegram shares the running loop with Discord and the app. With a webhook
 (telegram_webhook.py) the application is initialized and started the same way but never polls: updates come from
 the web route, through jobs on PostgreSQL or its own queue on SQLite.
+
+In a group, a personal command (wallet, positions, points, a trade's quote and progress) is answered in the user's
+private chat and the group reads only that it was, with a link to that chat; a user who never started the bot
+(Telegram refuses the message) gets the deep link `t.me/<bot>?start=private` in the group instead. The Bot API's
+member-only messages in groups (10.2) are not in python-telegram-bot 22.8 (Bot API 10.0), so nothing personal is
+shown in a group at all. The command menus leave moderators' commands out (`/announce`) but for group administrators
+(`BotCommandScopeAllChatAdministrators`) and the configured moderators' private chats (`BotCommandScopeChat`).
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ from typing import Any, TypeVar, cast
 from telegram import (
     Bot,
     BotCommand,
+    BotCommandScope,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeChat,
     CallbackQuery,
     Chat,
     ChatMember,
@@ -51,8 +61,8 @@ from bot.app import App
 from bot.core.delivery import Delivery, Leaving, Withdrawn
 from bot.core.expiry import Expiries
 from bot.core.messages import Msg, Rendered, RenderedButton, Reply
-from bot.core.request import ChatType, Request, Standing, for_another_bot, split_command
-from bot.core.router import Outcome
+from bot.core.request import ChatType, PrivateLinks, Request, Standing, for_another_bot, split_command
+from bot.core.router import Aside, Outcome
 from bot.i18n import DEFAULT_LOCALE, Catalogs
 
 log = logging.getLogger(__name__)
@@ -344,15 +354,21 @@ class TelegramFrontend:
                                            rate_limit_args=limit)
 
     async def _publish_commands(self) -> None:
-        """One setMyCommands per language of the shipped locales (see `command_menus`), so Telegram's command
-        menu is in the user's language."""
+        """One setMyCommands per language of the shipped locales (see `command_menus`) and scope, so Telegram's
+        command menu is in the user's language; moderators' commands only in the menus of group administrators and of
+        the configured moderators' private chats."""
         catalogs = self.app.services.catalogs
+        moderators = sorted(self.app.services.announcements.config.telegram_moderators)
+        everyone = [cmd for cmd in self.router.commands.values() if not cmd.moderator]
+        scopes: list[tuple[BotCommandScope | None, list[Any]]] = [(None, everyone)]
+        if len(everyone) < len(self.router.commands):  # moderators' commands: in their menus only
+            scopes.append((BotCommandScopeAllChatAdministrators(), list(self.router.commands.values())))
+            scopes += [(BotCommandScopeChat(int(m)), list(self.router.commands.values())) for m in moderators]
         for language, locale in command_menus(catalogs).items():
-            commands = [
-                BotCommand(name, catalogs.text(cmd.description_key, locale)[:COMMAND_DESCRIPTION_MAX_CHARS])
-                for name, cmd in self.router.commands.items()
-            ]
-            await self._safely("setMyCommands", partial(self.bot.set_my_commands, commands, language_code=language))
+            for scope, shown in scopes:
+                commands = [BotCommand(cmd.name, catalogs.text(cmd.description_key, locale)[:COMMAND_DESCRIPTION_MAX_CHARS])
+                            for cmd in shown]
+                await self._safely("setMyCommands", partial(self.bot.set_my_commands, commands, scope=scope, language_code=language))
 
     # -- updates ---------------------------------------------------------------------------------------
 
@@ -369,7 +385,25 @@ class TelegramFrontend:
         outcome = await self.router.handle(request, MARKUP)  # it deletes a message carrying a secret and says how that went
         private = message.chat.type == Chat.PRIVATE
         reply_to = None if private or outcome.rendered.delete_request else message.message_id
+        if outcome.aside is not None:
+            await self._send(message.chat_id, await self._privately(outcome, outcome.aside), reply_to=reply_to)
+            return
         await self._send(message.chat_id, outcome.rendered, reply_to=reply_to)
+
+    async def _privately(self, outcome: Outcome, aside: Aside) -> Rendered:
+        """Send a personal answer asked for in a group to the user's private chat; what the group then reads: that it
+        went, or (Telegram refused: the user never started the bot, or blocked it) the link that starts it."""
+        try:
+            sent = await self._post_now(aside.chat, outcome.rendered, None)
+        except Forbidden as err:
+            log.info("telegram: cannot write to %s privately: %s", aside.chat, err.message)
+            return aside.start
+        except TelegramError as err:
+            log.warning("telegram: a private answer to %s failed: %s", aside.chat, err)
+            return aside.start
+        if outcome.rendered.delete_after is not None:
+            await self.expiry.after(aside.chat, str(sent.message_id), outcome.rendered.delete_after)
+        return aside.sent
 
     async def _on_press(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
         """A button press: answered as soon as the router accepts it, before its action runs (a trade); a refusal
@@ -430,6 +464,8 @@ class TelegramFrontend:
     def _request(self, user: User, chat: Chat | None, **what: Any) -> Request:
         """The platform-neutral request for an update from `user` in `chat` (their private chat if none)."""
         group = chat is not None and chat.type in (Chat.GROUP, Chat.SUPERGROUP)
+        name = self.bot.username if group else None  # known since getMe (initialize)
+        links = PrivateLinks(f"https://t.me/{name}", f"https://t.me/{name}?start=private") if name else None
         return Request(
             platform="telegram",
             user_id=str(user.id),
@@ -441,6 +477,7 @@ class TelegramFrontend:
             community=str(chat.id) if group and chat is not None else None,
             community_name=chat.title if group and chat is not None else None,
             standing=partial(self._standing, chat.id, user.id) if group and chat is not None else None,
+            private_links=links,
             **what,
         )
 
