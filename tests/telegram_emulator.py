@@ -409,10 +409,14 @@ class BotApiEmulator:
 
     # -- injecting updates -----------------------------------------------------------------------------
 
-    def send_text(self, user_id: int, chat_id: int, text: str, chat_type: str = "private", language_code: str | None = "en") -> int:
-        """Queue a text message from a user; a leading /command gets its bot_command entity. Returns update_id."""
+    def send_text(self, user_id: int, chat_id: int, text: str, chat_type: str = "private", language_code: str | None = "en",
+                  reply_to: int | None = None) -> int:
+        """Queue a text message from a user; a leading /command gets its bot_command entity; `reply_to`: the id of
+        the message it replies to (a ForceReply's). Returns update_id."""
         message: dict[str, Any] = {"message_id": next(self._ids), "from": self._user(user_id, language_code),
                                    "chat": self._chat(chat_id, chat_type), "date": int(time.time()), "text": text}
+        if reply_to is not None and (chat_id, reply_to) in self.messages:
+            message["reply_to_message"] = _clean(self.messages[(chat_id, reply_to)])
         if text.startswith("/"):
             head = text.split()[0]
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(head.encode("utf-16-le")) // 2}]

@@ -261,6 +261,7 @@ class Router:
                 held, kind = False, asked.secret or shape_of(request.args)
                 if kind is not None:  # a PIN asked for: its message goes, whatever it holds
                     deletion = _start(request.delete_message)
+                private = request.private_reply  # an answer is the asker's business: theirs alone where it can be
                 reply = await self._answer(caller, asked, request.text or "")
             else:
                 if held:
