@@ -139,8 +139,8 @@ SLASH: Mapping[str, Slash] = {
     "orders": Slash(defer=True),
     "slippage": Slash((Option("percent"),)),
     "wallet": Slash((Option("action", choices=wallet_actions), Option("value")), defer=True),
-    "pin": Slash((Option("pin", True), Option("new_pin"))),
-    "withdraw": Slash((Option("asset", True), Option("amount", True), Option("address", True), Option("pin", True),
+    "pin": Slash((Option("pin"), Option("new_pin"))),  # none: asked step by step, the PINs in a modal
+    "withdraw": Slash((Option("asset"), Option("amount"), Option("address"), Option("pin"),  # none: asked step by step
                        Option("chain", choices=chain_choices)), defer=True),
     "faucet": Slash(defer=True),
     "connect": Slash(),
