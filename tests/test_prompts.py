@@ -9,15 +9,21 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from io import StringIO
+
+from auxil.trading import PIN, custodial_user
+from bot.app import App
 from bot.core.errors import UserError
 from bot.core.messages import Ask, Msg, Reply
 from bot.core.request import Caller, Request
 from bot.core.router import Outcome, Router
 from bot.frontends.adapters.base import PlainMarkup
+from bot.frontends.adapters.console import ConsoleFrontend
 from bot.i18n import Catalogs
 from bot.storage.db import Database
 from bot.storage.prompts import PromptRows
 from bot.storage.repositories import ButtonRows, UserRows
+from bot.storage.schema import prompts
 
 MARKUP = PlainMarkup()
 CATALOGS = Catalogs()
@@ -243,3 +249,50 @@ async def test_prompt_rows(db: Database, clock: Clock) -> None:
     assert await rows.end(user, "chat") and not await rows.end(user, "chat")
     await rows.open(user, "chat", "d", (), "prompt.field.amount", None, 60)
     assert await rows.purge_expired(int(clock.now) + 61) == 1 and await rows.peek(user, "chat") is None
+
+
+# -- the guided commands that ask for PINs, through the console on the devnet -----------------------------------
+
+
+class Typing:
+    """A console user typing lines into the real console front end; what each line printed."""
+
+    def __init__(self, router: Router, user: str) -> None:
+        self.out = StringIO()
+        self.console = ConsoleFrontend(router, stdin=StringIO(), stdout=self.out, user_id=user)
+
+    async def line(self, typed: str) -> str:
+        start = len(self.out.getvalue())
+        await self.console.handle_line(typed)
+        return self.out.getvalue()[start:]
+
+
+async def test_pin_asked_twice_and_a_mismatch_says_so(app: App) -> None:
+    uid, _ = await custodial_user(app, "p1", pin=None)
+    user = Typing(app.router, "p1")
+    assert text("pin.ask.new", min=4, max=8) in await user.line("/pin")
+    assert text("error.pin.weak") in await user.line("1234")  # refused, asked again, nothing set
+    assert text("pin.ask.again") in await user.line("2580")
+    mismatch = await user.line("2581")
+    assert text("pin.mismatch") in mismatch and text("pin.ask.new", min=4, max=8) in mismatch
+    assert not await app.services.pins.has_pin(uid)
+    await user.line("2580")
+    assert text("pin.set") in await user.line("2580")
+    await app.services.pins.check_pin(uid, "2580")
+    assert text("pin.ask.current") in await user.line("/pin")  # a PIN now: the current one first
+    assert text("error.pin.wrong", left=4) in await user.line("9753")
+    await user.line("2580")
+    await user.line("8642")
+    assert text("pin.changed") in await user.line("8642")
+    await app.services.pins.check_pin(uid, "8642")
+    stored = await app.db.fetch_all(prompts.select())
+    assert stored == []  # nothing kept once answered (and what was kept between steps was sealed, never the PIN)
+
+
+async def test_wallet_export_asks_the_pin(app: App) -> None:
+    uid, address = await custodial_user(app, "p2")
+    user = Typing(app.router, "p2")
+    assert text("wallet.export.ask") in await user.line("/wallet export")
+    assert text("error.pin.length", min=4, max=8) in await user.line("12")
+    shown = await user.line(PIN)
+    assert text("wallet.export.title") in shown and "0x" in shown and PIN not in shown

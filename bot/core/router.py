@@ -125,6 +125,7 @@ class Outcome:
     reply: Reply | None = None  # what was rendered, for an adapter that must show it later (bot/delivery/outbox)
     user_key: int | None = None  # the requester's row id, when known
     aside: Aside | None = None  # `rendered` goes to the requester's private chat; the chat asked in is told
+    unasked: bool = False  # plain text that answered no open question (an adapter may leave chatter unanswered)
 
 
 @dataclass(frozen=True)
@@ -242,6 +243,7 @@ class Router:
         deletion = _start(request.delete_message) if kind is not None and not held else None  # at once, meanwhile
         user_key: int | None = None
         aside = False  # a personal answer moved to the requester's private chat (`Aside`)
+        unasked = False
         try:
             dm_chat = request.chat_id if request.is_private else None  # where their alerts go from now on
             reach = request.dm_chat if request.opens_dm else None  # else where, until they write privately
@@ -264,6 +266,7 @@ class Router:
                 private = request.private_reply  # an answer is the asker's business: theirs alone where it can be
                 reply = await self._answer(caller, asked, request.text or "")
             else:
+                unasked = plain
                 if held:
                     held, deletion = False, _start(request.delete_message)
                 command = self._find(caller)
@@ -312,7 +315,7 @@ class Router:
         self._count(request, time.perf_counter() - started)
         told = self._told(request, locale, markup) if aside else None
         hidden = refused or (private and not request.is_private and not aside)
-        return Outcome(rendered, locale, hidden, reply, user_key, told)
+        return Outcome(rendered, locale, hidden, reply, user_key, told, unasked)
 
     @staticmethod
     def _aside(request: Request, command: Command, kind: str | None) -> bool:

@@ -211,6 +211,8 @@ class IndexClient(discord.Client):
         self.saw(message.author.id, message.guild.id if message.guild else None, message.channel.id)
         request = replace(request, delete_message=partial(_delete_quietly, message))  # for a message carrying a secret
         outcome = await self.app.router.handle(request, MARKUP)  # it says whether the deletion was allowed
+        if outcome.unasked and not outcome.rendered.delete_request:  # chatter in our DM that answered no question
+            return
         await send_rendered(message.channel, outcome.rendered, self.expiry)
 
     async def _delete_due(self, channel_id: str, message_id: str) -> bool | None:
