@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from test_cooldown_alerts import Inbox
 from test_trading_connected import connected_user, trading
-from auxil.trading import PIN, click, funded_user, say, token_balance
+from auxil.trading import PIN as CUSTODIAL_PIN, click, funded_user, say, token_balance
 from bot.frontends.adapters.console import ConsoleFrontend
 
 from bot.app import App
@@ -247,7 +247,7 @@ async def test_a_new_plan_asked_step_by_step(app: App) -> None:
     assert text(app, "dca.ask.time") in await line("25:61")  # refused, asked again
     assert text(app, "dca.ask.pin") in await line("09:30")
     assert await dca_of(app).of_user(uid) == []  # nothing stored before the PIN
-    done = await line(PIN)
-    assert PIN not in done
+    done = await line(CUSTODIAL_PIN)
+    assert CUSTODIAL_PIN not in done
     (plan,) = await dca_of(app).of_user(uid)
     assert (plan.token, plan.cadence, plan.at_minute) == ("MAG7.ssi", "daily", 9 * 60 + 30)

@@ -11,6 +11,7 @@ import pytest
 
 from io import StringIO
 
+from auxil.clock import Clock
 from auxil.trading import PIN, custodial_user
 from bot.app import App
 from bot.core.errors import UserError
@@ -28,14 +29,6 @@ from bot.storage.schema import prompts
 MARKUP = PlainMarkup()
 CATALOGS = Catalogs()
 MINUTE = 60
-
-
-@dataclass
-class Clock:
-    now: float = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -106,7 +99,8 @@ def pressed(token: str, user: str = "u1", chat: str = "c1") -> Request:
     return Request(platform="telegram", user_id=user, chat_id=chat, chat_type="private", locale="en", button_token=token)
 
 
-def text(key: str, **params: object) -> str:
+def said(key: str, **params: object) -> str:
+    """A catalog sentence as the console shows it (the router alone, no app)."""
     return CATALOGS.render_msg(Msg(key, params), "en", MARKUP.escape)  # type: ignore[arg-type]
 
 
@@ -135,17 +129,17 @@ async def test_the_next_plain_message_answers_the_question(router: Router, answe
     assert asked.rendered.ask is not None and asked.rendered.ask.field == "Amount"
     assert [b.label for row in asked.rendered.buttons for b in row] == ["Cancel"]
     answered = await router.handle(typed("42"), MARKUP)
-    assert answered.rendered.text == text("lang.set", language="42")
+    assert answered.rendered.text == said("lang.set", language="42")
     assert answers.taken == [("test.number", "42", ("kept",))]
     again = await router.handle(typed("43"), MARKUP)  # answered once: the question is closed
-    assert again.rendered.text == text("error.command.unknown", command="")
+    assert again.rendered.text == said("error.command.unknown", command="")
     assert len(answers.taken) == 1
 
 
 async def test_a_refused_answer_is_said_and_the_question_asked_again(router: Router, answers: Answers) -> None:
     await router.handle(typed("/count"), MARKUP)
     refused = await router.handle(typed("ten"), MARKUP)
-    assert refused.rendered.text.startswith(text("error.amount.format", value="ten"))
+    assert refused.rendered.text.startswith(said("error.amount.format", value="ten"))
     assert refused.rendered.ask is not None  # still open
     answered = await router.handle(typed("10"), MARKUP)
     assert answers.taken == [("test.number", "10", ("kept",))] and answered.rendered.ask is None
@@ -186,7 +180,7 @@ async def test_bad_input_changes_nothing(router: Router, answers: Answers, clock
             outcome = await router.handle(typed(step[6:], user="u2", **where), MARKUP)  # type: ignore[arg-type]
         else:
             outcome = await router.handle(typed(step, **where), MARKUP)  # type: ignore[arg-type]
-    assert outcome.rendered.text.startswith(text(bad.told, **bad.params))
+    assert outcome.rendered.text.startswith(said(bad.told, **bad.params))
     assert answers.taken == []  # nothing was answered
     final = await router.handle(typed("8", **where), MARKUP)  # type: ignore[arg-type]
     assert (answers.taken == [("test.number", "8", ("kept",))]) is bad.open_after
@@ -196,7 +190,7 @@ async def test_a_pin_answer_is_deleted_whatever_it_holds(router: Router, answers
     await router.handle(typed("/pin_test"), MARKUP)
     short = await router.handle(typed("12", answers), MARKUP)  # the wrong length: refused, deleted, asked again
     assert answers.deleted == ["12"] and answers.taken == []
-    assert text("error.pin.length", min=4, max=8) in short.rendered.text and short.rendered.ask is not None
+    assert said("error.pin.length", min=4, max=8) in short.rendered.text and short.rendered.ask is not None
     assert short.rendered.ask.secret and short.rendered.delete_request
     done = await router.handle(typed("482915", answers), MARKUP)
     assert answers.deleted == ["12", "482915"] and answers.taken == [("test.pin", "******", ())]
@@ -270,20 +264,20 @@ class Typing:
 async def test_pin_asked_twice_and_a_mismatch_says_so(app: App) -> None:
     uid, _ = await custodial_user(app, "p1", pin=None)
     user = Typing(app.router, "p1")
-    assert text("pin.ask.new", min=4, max=8) in await user.line("/pin")
-    assert text("error.pin.weak") in await user.line("1234")  # refused, asked again, nothing set
-    assert text("pin.ask.again") in await user.line("2580")
+    assert said("pin.ask.new", min=4, max=8) in await user.line("/pin")
+    assert said("error.pin.weak") in await user.line("1234")  # refused, asked again, nothing set
+    assert said("pin.ask.again") in await user.line("2580")
     mismatch = await user.line("2581")
-    assert text("pin.mismatch") in mismatch and text("pin.ask.new", min=4, max=8) in mismatch
+    assert said("pin.mismatch") in mismatch and said("pin.ask.new", min=4, max=8) in mismatch
     assert not await app.services.pins.has_pin(uid)
     await user.line("2580")
-    assert text("pin.set") in await user.line("2580")
+    assert said("pin.set") in await user.line("2580")
     await app.services.pins.check_pin(uid, "2580")
-    assert text("pin.ask.current") in await user.line("/pin")  # a PIN now: the current one first
-    assert text("error.pin.wrong", left=4) in await user.line("9753")
+    assert said("pin.ask.current") in await user.line("/pin")  # a PIN now: the current one first
+    assert said("error.pin.wrong", left=4) in await user.line("9753")
     await user.line("2580")
     await user.line("8642")
-    assert text("pin.changed") in await user.line("8642")
+    assert said("pin.changed") in await user.line("8642")
     await app.services.pins.check_pin(uid, "8642")
     stored = await app.db.fetch_all(prompts.select())
     assert stored == []  # nothing kept once answered (and what was kept between steps was sealed, never the PIN)
@@ -292,7 +286,7 @@ async def test_pin_asked_twice_and_a_mismatch_says_so(app: App) -> None:
 async def test_wallet_export_asks_the_pin(app: App) -> None:
     uid, address = await custodial_user(app, "p2")
     user = Typing(app.router, "p2")
-    assert text("wallet.export.ask") in await user.line("/wallet export")
-    assert text("error.pin.length", min=4, max=8) in await user.line("12")
+    assert said("wallet.export.ask") in await user.line("/wallet export")
+    assert said("error.pin.length", min=4, max=8) in await user.line("12")
     shown = await user.line(PIN)
-    assert text("wallet.export.title") in shown and "0x" in shown and PIN not in shown
+    assert said("wallet.export.title") in shown and "0x" in shown and PIN not in shown
