@@ -14,6 +14,7 @@ from io import StringIO
 from auxil.clock import Clock
 from auxil.trading import PIN, custodial_user
 from bot.app import App
+from bot.config import ConfigError, load_config
 from bot.core.errors import UserError
 from bot.core.messages import Ask, Msg, Reply
 from bot.core.request import Caller, Request
@@ -22,7 +23,9 @@ from bot.frontends.adapters.base import PlainMarkup
 from bot.frontends.adapters.console import ConsoleFrontend
 from bot.i18n import Catalogs
 from bot.storage.db import Database
+from bot.delivery.housekeeping import DAY, Housekeeping, Retention
 from bot.storage.prompts import PromptRows
+from bot.storage.purge import PurgeRows
 from bot.storage.repositories import ButtonRows, UserRows
 from bot.storage.schema import prompts
 
@@ -290,3 +293,22 @@ async def test_wallet_export_asks_the_pin(app: App) -> None:
     assert said("error.pin.length", min=4, max=8) in await user.line("12")
     shown = await user.line(PIN)
     assert said("wallet.export.title") in shown and "0x" in shown and PIN not in shown
+
+
+async def test_questions_left_unanswered_are_purged_a_day_after_they_timed_out(db: Database, clock: Clock) -> None:
+    user = (await UserRows(db, clock).seen("telegram", "8")).id
+    await PromptRows(db, clock).open(user, "c", "a", (), "prompt.field.amount", None, MINUTE)
+    soon = await Housekeeping(ButtonRows(db), PurgeRows(db), Retention(), clock=lambda: clock.now + 2 * MINUTE).purge()
+    assert soon["questions"] == 0  # a late answer is still told the question timed out
+    later = await Housekeeping(ButtonRows(db), PurgeRows(db), Retention(), clock=lambda: clock.now + MINUTE + DAY + 1).purge()
+    assert later["questions"] == 1 and await PromptRows(db, clock).peek(user, "c") is None
+
+
+@pytest.mark.parametrize(("typed", "seconds"), [(None, 300), ("120", 120), ("29", None), ("a day", None)])
+def test_how_long_a_question_waits_is_configured(typed: str | None, seconds: int | None) -> None:
+    env = {"INDEXBOT_PROMPT_SECONDS": typed} if typed is not None else {}
+    if seconds is None:
+        with pytest.raises(ConfigError, match="INDEXBOT_PROMPT_SECONDS"):
+            load_config(env)
+    else:
+        assert load_config(env).prompt_seconds == seconds
