@@ -153,20 +153,35 @@ async def test_guided_withdraw_on_telegram(app: App, emulator: BotApiEmulator, t
     assert await token_balance(app, app.profile.usdc.address, TO) == 50 * 10**6
 
 
-async def test_a_reply_from_another_user_in_a_group_is_not_the_answer(app: App, emulator: BotApiEmulator,
-                                                                      telegram: TelegramFrontend) -> None:
-    """A question asked in a group (/alert's, /dca's) is answered by its user only; here, /pin's refusal there keeps
-    nothing open, so the question is set up through the router's store as a private-only flow cannot be."""
+async def test_a_question_in_a_group_is_answered_by_its_user_only(app: App, emulator: BotApiEmulator,
+                                                                  telegram: TelegramFrontend) -> None:
+    """/alert's New alert in a group: the ForceReply mentions the asker (selective), another member's reply is
+    told it is not theirs and changes nothing, the asker's reply makes the alert."""
     group, asker, other = -100777, 7311, 7312
-    row = await app.services.users.seen("telegram", str(asker))
-    await app.router.questions.open(row.id, str(group), "withdraw.amount", ("USDC", app.profile.name), "prompt.field.amount",
-                                    None, 300)
     since = emulator.mark()
-    question = emulator._new_message(group, text="Amount", reply_markup={"force_reply": True, "selective": True})
-    emulator.send_text(other, group, "25", chat_type="group", reply_to=question["message_id"])
+    emulator.send_text(asker, group, "/alert", chat_type="group")
+    listed = await emulator.wait_for("sendMessage", lambda c: c.chat_id == group, since=since, timeout=30)
+    message = listed
+    for label in ("New alert", "MAG7.ssi", "NAV rises to a price"):
+        since = emulator.mark()
+        emulator.press(asker, group, listed.result["message_id"], data_of(message, label))
+        message = await emulator.wait_for("editMessageText", lambda c: c.chat_id == group, since=since, timeout=30)
+    asked = await emulator.wait_for("sendMessage", lambda c: c.chat_id == group and "force_reply" in (c.params.get("reply_markup") or {}),
+                                    since=since, timeout=30)
+    assert f"tg://user?id={asker}" in asked.params["text"] and asked.params["reply_markup"]["selective"]
+
+    since = emulator.mark()
+    emulator.send_text(other, group, "500", chat_type="group", reply_to=asked.result["message_id"])
     said = await emulator.wait_for("sendMessage", lambda c: c.chat_id == group, since=since, timeout=30)
     assert said.params["text"] == html_text(app, "prompt.not_yours")
-    assert await app.router.questions.peek(row.id, str(group)) is not None  # still the asker's to answer
+    row = await app.services.users.seen("telegram", str(asker))
+    assert await app.services.price_alerts.of_user(row.id) == []
+
+    since = emulator.mark()
+    emulator.send_text(asker, group, "500", chat_type="group", reply_to=asked.result["message_id"])
+    made = await emulator.wait_for("sendMessage", lambda c: c.chat_id == group, since=since, timeout=30)
+    assert "NAV per token at or above $500.00" in html.unescape(made.params["text"])
+    assert len(await app.services.price_alerts.of_user(row.id)) == 1
 
 
 # -- Discord ---------------------------------------------------------------------------------------------------

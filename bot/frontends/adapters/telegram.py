@@ -403,16 +403,18 @@ class TelegramFrontend:
             return
         await self._on_message(update, context)
 
-    async def _ask(self, chat_id: int, rendered: Rendered, reply_to: int | None) -> None:
+    async def _ask(self, chat_id: int, rendered: Rendered, reply_to: int | None, mention: int | None = None) -> None:
         """A question's field as a ForceReply, selective: in a group only the asked user (whose message it replies
-        to) gets the reply box; the question and its buttons went in the message before."""
+        to, or, after a press, whom the field's text mentions) gets the reply box; the question and its buttons went
+        in the message before."""
         if rendered.ask is None:
             return
         field = rendered.ask.field
+        shown = f'<a href="tg://user?id={mention}">{html.escape(field)}</a>' if mention is not None else html.escape(field)
         reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to is not None else None
         force = ForceReply(selective=True, input_field_placeholder=field[:64])
         await self._safely("sendMessage", lambda: self.bot.send_message(
-            chat_id, html.escape(field), parse_mode=ParseMode.HTML, reply_markup=force, reply_parameters=reply))
+            chat_id, shown, parse_mode=ParseMode.HTML, reply_markup=force, reply_parameters=reply))
 
     async def _privately(self, outcome: Outcome, aside: Aside) -> Rendered:
         """Send a personal answer asked for in a group to the user's private chat; what the group then reads: that it
@@ -469,7 +471,7 @@ class TelegramFrontend:
                     self._closed.popitem(last=False)
         else:
             await self._send(chat.id, outcome.rendered)
-        await self._ask(chat.id, outcome.rendered, None)
+        await self._ask(chat.id, outcome.rendered, None, None if chat.type == Chat.PRIVATE else query.from_user.id)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Anything that escaped the router: logged, never re-raised into the polling loop, and answered with
