@@ -9,6 +9,7 @@ from decimal import Decimal
 from io import StringIO
 from typing import Any
 
+import pytest
 from eth_utils.address import to_checksum_address
 
 from auxil.catalog import html_text
@@ -74,6 +75,39 @@ async def test_guided_withdraw_in_the_console(app: App) -> None:
     assert f"] {TO[:8]}…{TO[-6:]}" in recent
 
 
+# (the step's answers before the bad one, the bad answer, what the reply says, whether a button offers Max)
+BAD_ANSWERS = [
+    ("above the balance", (), "60", "withdraw.error.above_balance",
+     {"amount": Amount(Decimal(60), 8), "balance": Amount(Decimal(50), 8), "asset": "USDC"}, True),
+    ("not a number", (), "ten", "error.amount.format", {"value": "ten"}, True),
+    ("a bad checksum", ("5",), BAD_CHECKSUM, "error.address.checksum", {"value": BAD_CHECKSUM}, False),
+    ("not an address", ("5",), "0x1234", "error.address.format", {"value": "0x1234"}, False),
+    ("a PIN of the wrong length", ("5", TO), "12", "error.pin.length", {"min": 4, "max": 8}, False),
+    ("a wrong PIN", ("5", TO), "135792", "error.pin.wrong", {"left": 4}, False),
+]
+
+
+@pytest.mark.parametrize(("before", "bad", "key", "params", "max_offered"), [b[1:] for b in BAD_ANSWERS],
+                         ids=[b[0] for b in BAD_ANSWERS])
+async def test_a_bad_answer_is_explained_asked_again_and_changes_nothing(
+        app: App, before: tuple[str, ...], bad: str, key: str, params: dict[str, Any], max_offered: bool) -> None:
+    uid, _ = await funded_user(app, "b1", usdc=Decimal(50))
+    out = StringIO()
+    console = ConsoleFrontend(app.router, stdin=StringIO(), stdout=out, user_id="b1")
+    for typed in ("/withdraw", "USDC", *before):
+        await console.handle_line(typed)
+    start = len(out.getvalue())
+    await console.handle_line(bad)
+    said = out.getvalue()[start:]
+    assert said.startswith(plain(app, key, **params)) and ("] Max" in said) is max_offered, said
+    if key.startswith("error.pin"):
+        assert bad not in said  # a PIN is never echoed
+    assert await app.services.desks.home.intents.of_user(uid) == []  # nothing quoted, nothing sent
+    for typed in ("5", TO, PIN)[len(before):]:  # the question is still open: the right answers go on
+        await console.handle_line(typed)
+    assert "Withdraw 5 USDC to " + TO in out.getvalue()[start:]
+
+
 async def test_a_command_typed_instead_ends_the_question_in_the_console(app: App) -> None:
     await funded_user(app, "g2", usdc=Decimal(10))
     out = StringIO()
@@ -107,7 +141,7 @@ async def force_reply(emulator: BotApiEmulator, user: int, since: int) -> Call:
 
 def data_of(call: Call, label: str) -> str:
     rows = call.params["reply_markup"]["inline_keyboard"]
-    return next(b["callback_data"] for row in rows for b in row if b["text"] == label)
+    return str(next(b["callback_data"] for row in rows for b in row if b["text"] == label))
 
 
 async def test_guided_withdraw_on_telegram(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
@@ -189,7 +223,7 @@ async def test_a_question_in_a_group_is_answered_by_its_user_only(app: App, emul
 
 def component(call: DiscordCall, label: str) -> str:
     body = call.body.get("data", call.body)
-    return next(c["custom_id"] for row in body["components"] for c in row["components"] if c.get("label") == label)
+    return str(next(c["custom_id"] for row in body["components"] for c in row["components"] if c.get("label") == label))
 
 
 async def submit(front: DiscordFrontend, modal: DiscordCall, value: str, message: dict[str, Any]) -> None:
