@@ -185,7 +185,7 @@ async def answered(step: str, services: Services, caller: Caller, text: str, sta
         parse_time(text)
         return await ask_step(services, caller, (*state, text.strip()))
     if not is_pin(text):
-        raise UserError("error.pin.length", min=PIN_DIGITS[0], max=PIN_DIGITS[1])
+        raise UserError("error.pin.length", min=PIN_DIGITS[0], count=Count(PIN_DIGITS[1]))
     at = ("at", state[3]) if state[3] else ()
     return await setup(services, caller, (*state[:3], *at, text))
 

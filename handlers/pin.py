@@ -5,7 +5,7 @@ message carrying a PIN where the platform allows. A PIN kept between two questio
 from functools import partial
 
 from bot.core.errors import UserError
-from bot.core.messages import Ask, Msg, Reply
+from bot.core.messages import Ask, Count, Msg, Reply
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.core.secrets import PIN_DIGITS, is_pin
@@ -49,7 +49,7 @@ async def ask(services: Services, caller: Caller, state: tuple[str, ...]) -> Rep
 
 def _shaped(text: str) -> str:
     if not is_pin(text):
-        raise UserError("error.pin.length", min=PIN_DIGITS[0], max=PIN_DIGITS[1])
+        raise UserError("error.pin.length", min=PIN_DIGITS[0], count=Count(PIN_DIGITS[1]))
     return text
 
 

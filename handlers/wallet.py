@@ -123,7 +123,7 @@ async def ask_export_pin(caller: Caller, _: tuple[str, ...]) -> Reply:
 
 async def export_answered(services: Services, caller: Caller, text: str, _: tuple[str, ...]) -> Reply:
     if not is_pin(text):
-        raise UserError("error.pin.length", min=PIN_DIGITS[0], max=PIN_DIGITS[1])
+        raise UserError("error.pin.length", min=PIN_DIGITS[0], count=Count(PIN_DIGITS[1]))
     return await export(services, caller, (text,))
 
 

@@ -16,7 +16,7 @@ from auxil.trading import PIN, custodial_user
 from bot.app import App
 from bot.config import ConfigError, load_config
 from bot.core.errors import UserError
-from bot.core.messages import Ask, Msg, Reply
+from bot.core.messages import Ask, Count, Msg, Reply
 from bot.core.request import Caller, Request
 from bot.core.router import Outcome, Router
 from bot.frontends.adapters.base import PlainMarkup
@@ -67,7 +67,7 @@ def make_router(db: Database, clock: Clock, answers: Answers) -> Router:
 
     async def pin(caller: Caller, text: str, state: tuple[str, ...]) -> Reply:
         if len(text) != 6:
-            raise UserError("error.pin.length", min=4, max=8)
+            raise UserError("error.pin.length", min=4, count=Count(8))
         answers.taken.append(("test.pin", "******", state))
         return Reply.of(Msg("pin.set"))
 
@@ -161,7 +161,7 @@ class Bad:
 
 
 BAD = [
-    Bad("time-out", ("later", "7"), "prompt.expired", {"minutes": 5}),
+    Bad("time-out", ("later", "7"), "prompt.expired", {"count": Count(5)}),
     Bad("cancel", ("cancel",), "prompt.cancelled"),
     Bad("command wins", ("/other",), "prompt.ended"),
     Bad("another user's reply in a group", ("other:7",), "prompt.not_yours", open_after=True, group=True),
@@ -193,7 +193,7 @@ async def test_a_pin_answer_is_deleted_whatever_it_holds(router: Router, answers
     await router.handle(typed("/pin_test"), MARKUP)
     short = await router.handle(typed("12", answers), MARKUP)  # the wrong length: refused, deleted, asked again
     assert answers.deleted == ["12"] and answers.taken == []
-    assert said("error.pin.length", min=4, max=8) in short.rendered.text and short.rendered.ask is not None
+    assert said("error.pin.length", min=4, count=Count(8)) in short.rendered.text and short.rendered.ask is not None
     assert short.rendered.ask.secret and short.rendered.delete_request
     done = await router.handle(typed("482915", answers), MARKUP)
     assert answers.deleted == ["12", "482915"] and answers.taken == [("test.pin", "******", ())]
@@ -267,17 +267,17 @@ class Typing:
 async def test_pin_asked_twice_and_a_mismatch_says_so(app: App) -> None:
     uid, _ = await custodial_user(app, "p1", pin=None)
     user = Typing(app.router, "p1")
-    assert said("pin.ask.new", min=4, max=8) in await user.line("/pin")
+    assert said("pin.ask.new", min=4, count=Count(8)) in await user.line("/pin")
     assert said("error.pin.weak") in await user.line("1234")  # refused, asked again, nothing set
     assert said("pin.ask.again") in await user.line("2580")
     mismatch = await user.line("2581")
-    assert said("pin.mismatch") in mismatch and said("pin.ask.new", min=4, max=8) in mismatch
+    assert said("pin.mismatch") in mismatch and said("pin.ask.new", min=4, count=Count(8)) in mismatch
     assert not await app.services.pins.has_pin(uid)
     await user.line("2580")
     assert said("pin.set") in await user.line("2580")
     await app.services.pins.check_pin(uid, "2580")
     assert said("pin.ask.current") in await user.line("/pin")  # a PIN now: the current one first
-    assert said("error.pin.wrong", left=4) in await user.line("9753")
+    assert said("error.pin.wrong", count=Count(4)) in await user.line("9753")
     await user.line("2580")
     await user.line("8642")
     assert said("pin.changed") in await user.line("8642")
@@ -290,7 +290,7 @@ async def test_wallet_export_asks_the_pin(app: App) -> None:
     uid, address = await custodial_user(app, "p2")
     user = Typing(app.router, "p2")
     assert said("wallet.export.ask") in await user.line("/wallet export")
-    assert said("error.pin.length", min=4, max=8) in await user.line("12")
+    assert said("error.pin.length", min=4, count=Count(8)) in await user.line("12")
     shown = await user.line(PIN)
     assert said("wallet.export.title") in shown and "0x" in shown and PIN not in shown
 

@@ -17,7 +17,7 @@ from auxil.discord import ALICE, press, slash
 from auxil.telegram import to_chat
 from auxil.trading import PIN, funded_user, token_balance
 from bot.app import App
-from bot.core.messages import Amount, Msg
+from bot.core.messages import Amount, Count, Msg
 from bot.frontends.adapters.console import ConsoleFrontend
 from bot.frontends.adapters.discord import DiscordFrontend
 from bot.frontends.adapters.telegram import TelegramFrontend
@@ -62,7 +62,7 @@ async def test_guided_withdraw_in_the_console(app: App) -> None:
     summary = await line(TO)
     assert plain(app, "withdraw.guided.summary", what=Msg("withdraw.what", {"amount": Amount(Decimal(1), 8), "asset": "USDC"}),
                  to=TO) in summary and plain(app, "withdraw.ask.pin") in summary
-    assert plain(app, "error.pin.length", min=4, max=8) in await line("12")
+    assert plain(app, "error.pin.length", min=4, count=Count(8)) in await line("12")
     offer = await line(PIN)
     assert PIN not in offer and "Withdraw 1 USDC to " + TO in offer and "] Confirm" in offer
     done = await line("Confirm")
@@ -82,8 +82,8 @@ BAD_ANSWERS = [
     ("not a number", (), "ten", "error.amount.format", {"value": "ten"}, True),
     ("a bad checksum", ("5",), BAD_CHECKSUM, "error.address.checksum", {"value": BAD_CHECKSUM}, False),
     ("not an address", ("5",), "0x1234", "error.address.format", {"value": "0x1234"}, False),
-    ("a PIN of the wrong length", ("5", TO), "12", "error.pin.length", {"min": 4, "max": 8}, False),
-    ("a wrong PIN", ("5", TO), "135792", "error.pin.wrong", {"left": 4}, False),
+    ("a PIN of the wrong length", ("5", TO), "12", "error.pin.length", {"min": 4, "count": Count(8)}, False),
+    ("a wrong PIN", ("5", TO), "135792", "error.pin.wrong", {"count": Count(4)}, False),
 ]
 
 

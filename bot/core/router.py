@@ -355,7 +355,7 @@ class Router:
         """The open question's answer: taken by its prompt; a refused answer is said and the question asked again."""
         prompt = self.prompts.get(asked.prompt)
         if prompt is None or asked.expires_at < self.clock():
-            raise UserError("prompt.expired", minutes=max(1, self.prompt_seconds // 60))
+            raise UserError("prompt.expired", count=Count(max(1, self.prompt_seconds // 60)))
         try:
             return await prompt.answer(caller, text.strip(), asked.state)
         except UserError as err:
@@ -392,7 +392,7 @@ class Router:
         if asked is None:
             raise UserError("prompt.closed")
         if asked.expires_at < self.clock():
-            raise UserError("prompt.expired", minutes=max(1, self.prompt_seconds // 60))
+            raise UserError("prompt.expired", count=Count(max(1, self.prompt_seconds // 60)))
         field = Msg(asked.field)
         return Reply.of(field, ask=Ask(asked.prompt, asked.state, field, asked.secret), modal=True)
 

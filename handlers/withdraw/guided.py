@@ -13,7 +13,7 @@ from functools import partial
 from bot.chain.profile import TokenRef
 from bot.core.amounts import from_base_units, parse_amount
 from bot.core.errors import UserError
-from bot.core.messages import Amount, Ask, Button, Msg, Param, Reply
+from bot.core.messages import Amount, Ask, Button, Count, Msg, Param, Reply
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.core.secrets import PIN_DIGITS, is_pin
@@ -135,7 +135,7 @@ async def ask_pin(services: Services, caller: Caller, state: tuple[str, ...], ed
 async def answer_pin(services: Services, caller: Caller, text: str, state: tuple[str, ...]) -> Reply:
     """The PIN checked (a word of the wrong shape costs no try), then the withdrawal quoted with Confirm / Cancel."""
     if not is_pin(text):
-        raise UserError("error.pin.length", min=PIN_DIGITS[0], max=PIN_DIGITS[1])
+        raise UserError("error.pin.length", min=PIN_DIGITS[0], count=Count(PIN_DIGITS[1]))
     await services.pins.check_pin(caller.user_key, text)
     desk, token, symbol, decimals = _asset(services, state)
     amount = None if state[2] == ALL else Decimal(state[2])
