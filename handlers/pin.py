@@ -13,7 +13,7 @@ from bot.services import Services
 from wallets.pin import validate_pin
 
 FIELD = Msg("prompt.field.pin")
-NEW = Msg("pin.ask.new", {"min": PIN_DIGITS[0], "max": PIN_DIGITS[1]})
+NEW = Msg("pin.ask.new", {"min": PIN_DIGITS[0], "count": Count(PIN_DIGITS[1])})
 
 
 async def change(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:

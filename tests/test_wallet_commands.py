@@ -155,7 +155,7 @@ async def test_a_new_or_imported_wallet_asks_for_a_pin_and_cannot_trade_or_expor
 
 
 async def test_pin_commands(app: App) -> None:
-    assert (await say(app, "/pin")).rendered.text == EN["pin.ask.new"].format(min=4, max=8)  # alone: asked
+    assert (await say(app, "/pin")).rendered.text == EN["pin.ask.new"].format(min=4, count=8)  # alone: asked
     assert (await say(app, "/pin 12")).rendered.text == EN["error.pin.length"].format(min=4, count=8)
     assert (await say(app, "/pin 1234")).rendered.text == EN["error.pin.weak"]
     assert (await say(app, "/pin 1357")).rendered.delete_request
