@@ -189,30 +189,23 @@ async def test_guided_withdraw_on_telegram(app: App, emulator: BotApiEmulator, t
 
 async def test_a_question_in_a_group_is_answered_by_its_user_only(app: App, emulator: BotApiEmulator,
                                                                   telegram: TelegramFrontend) -> None:
-    """/alert's New alert in a group: the ForceReply mentions the asker (selective), another member's reply is
-    told it is not theirs and changes nothing, the asker's reply makes the alert."""
+    """A question asked in a group (personal commands answer privately now, so it is stored as a feature asking there
+    would store it: /alert's line): another member's reply to its ForceReply is told it is not theirs and changes
+    nothing, the asker's reply answers it."""
     group, asker, other = -100777, 7311, 7312
-    since = emulator.mark()
-    emulator.send_text(asker, group, "/alert", chat_type="group")
-    listed = await emulator.wait_for("sendMessage", lambda c: c.chat_id == group, since=since, timeout=30)
-    message = listed
-    for label in ("New alert", "MAG7.ssi", "NAV rises to a price"):
-        since = emulator.mark()
-        emulator.press(asker, group, listed.result["message_id"], data_of(message, label))
-        message = await emulator.wait_for("editMessageText", lambda c: c.chat_id == group, since=since, timeout=30)
-    asked = await emulator.wait_for("sendMessage", lambda c: c.chat_id == group and "force_reply" in (c.params.get("reply_markup") or {}),
-                                    since=since, timeout=30)
-    assert f"tg://user?id={asker}" in asked.params["text"] and asked.params["reply_markup"]["selective"]
+    row = await app.services.users.seen("telegram", str(asker))
+    await app.router.questions.open(row.id, str(group), "alert.line", ("MAG7.ssi", "above"), "prompt.field.usd", None, 300)
+    question = emulator._new_message(group, text="Price (USD)", reply_markup={"force_reply": True, "selective": True})
 
     since = emulator.mark()
-    emulator.send_text(other, group, "500", chat_type="group", reply_to=asked.result["message_id"])
+    emulator.send_text(other, group, "500", chat_type="group", reply_to=question["message_id"])
     said = await emulator.wait_for("sendMessage", lambda c: c.chat_id == group, since=since, timeout=30)
     assert said.params["text"] == html_text(app, "prompt.not_yours")
-    row = await app.services.users.seen("telegram", str(asker))
     assert await app.services.price_alerts.of_user(row.id) == []
+    assert await app.router.questions.peek(row.id, str(group)) is not None  # still the asker's to answer
 
     since = emulator.mark()
-    emulator.send_text(asker, group, "500", chat_type="group", reply_to=asked.result["message_id"])
+    emulator.send_text(asker, group, "500", chat_type="group", reply_to=question["message_id"])
     made = await emulator.wait_for("sendMessage", lambda c: c.chat_id == group, since=since, timeout=30)
     assert "NAV per token at or above $500.00" in html.unescape(made.params["text"])
     assert len(await app.services.price_alerts.of_user(row.id)) == 1

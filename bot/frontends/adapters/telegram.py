@@ -389,7 +389,10 @@ class TelegramFrontend:
         private = message.chat.type == Chat.PRIVATE
         reply_to = None if private or outcome.rendered.delete_request else message.message_id
         if outcome.aside is not None:
-            await self._send(message.chat_id, await self._privately(outcome, outcome.aside), reply_to=reply_to)
+            told = await self._privately(outcome, outcome.aside)
+            await self._send(message.chat_id, told, reply_to=reply_to)
+            if told is outcome.aside.sent:  # a question asked with the private answer is answered there
+                await self._ask(int(outcome.aside.chat), outcome.rendered, None)
             return
         await self._send(message.chat_id, outcome.rendered, reply_to=reply_to)
         await self._ask(message.chat_id, outcome.rendered, None if private else message.message_id)
