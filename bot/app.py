@@ -72,6 +72,7 @@ from bot.storage.deletions import PendingDeletionRows
 from bot.storage.private import private_dir
 from bot.storage.intents import IntentRows
 from bot.storage import nonces as stored_nonces
+from bot.storage.prompts import PromptRows
 from bot.storage.repositories import ButtonRows, UserRows
 from bot.storage.wallets import PinRows, SealedKeyRows, SettingsRows, WalletRows
 from bot.issuance.requests import Cancel, Request
@@ -303,7 +304,8 @@ class App:
         if ops_server is not None:
             await ops_server.start()
             opened.push_async_callback(ops_server.stop)
-        router = Router(users, buttons, catalogs, zones=settings.zone_of, clock=clock)
+        router = Router(users, buttons, catalogs, zones=settings.zone_of, clock=clock, prompts=PromptRows(db, clock),
+                        prompt_seconds=config.prompt_seconds)
         register_all(router, services)
         return cls(config, profile, chain, head, db, services, router, notices, front_ends, devnet, web, schedule,
                    ops_server, jobs, telegram_webhook=telegram_webhook, health=ops)

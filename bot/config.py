@@ -198,6 +198,7 @@ class Config:
     profile_override: Path | None = None  # INDEXBOT_PROFILE_OVERRIDE: a TOML layered over the chain profile (bot.chain.profile)
     log_range_blocks: int | None = None  # INDEXBOT_LOG_RANGE_BLOCKS: most blocks per eth_getLogs, over the home profile's
     proxies: tuple[tuple[str, str], ...] = ()  # (name, URL) of each proxy variable set in the environment (PROXY_NAMES)
+    prompt_seconds: int = 300  # INDEXBOT_PROMPT_SECONDS: how long a question (an amount, an address, a PIN) waits for its answer
     # Telegram by webhook (bot.frontends.web.telegram_webhook) instead of long polling, when the URL is set
     telegram_webhook_url: str | None = None  # TELEGRAM_WEBHOOK_URL: what Telegram posts to (the TLS proxy's URL)
     telegram_webhook_secret: Secret | None = None  # TELEGRAM_WEBHOOK_SECRET: checked on every webhook request
@@ -361,6 +362,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         profile_override=_optional_path(pick("INDEXBOT_PROFILE_OVERRIDE", "profile_override")),
         log_range_blocks=_log_range_blocks(pick("INDEXBOT_LOG_RANGE_BLOCKS", "log_range_blocks")),
         proxies=tuple((name, env[name]) for name in PROXY_NAMES if env.get(name)),
+        prompt_seconds=_prompt_seconds(pick("INDEXBOT_PROMPT_SECONDS", "prompt_seconds")),
         **_telegram_webhook(env, pick),
     )
 
@@ -400,6 +402,23 @@ def discord_shards(count_raw: Any, ids_raw: Any) -> DiscordShards | None:
     if repeated:
         raise ConfigError(f"DISCORD_SHARD_IDS names shard {repeated[0]} more than once")
     return DiscordShards(count, ids)
+
+
+PROMPT_SECONDS_RANGE = (30, 24 * 3600)
+
+
+def _prompt_seconds(raw: Any) -> int:
+    """How long a question waits for its answer: 5 minutes unless the operator says otherwise (30 s to a day)."""
+    if raw is None or raw == "":
+        return 300
+    low, high = PROMPT_SECONDS_RANGE
+    try:
+        value = int(str(raw))
+    except ValueError:
+        raise ConfigError(f"INDEXBOT_PROMPT_SECONDS must be a whole number of seconds, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"INDEXBOT_PROMPT_SECONDS must be between {low} and {high}, got {value}")
+    return value
 
 
 def _log_range_blocks(raw: Any) -> int | None:

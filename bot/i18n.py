@@ -30,7 +30,7 @@ from babel.dates import format_date, format_time
 from babel.numbers import format_currency, format_decimal, format_percent
 from babel.support import Translations
 
-from bot.core.messages import Amount, Count, Day, Msg, Param, Pct, Rendered, RenderedButton, Reply, Usd, When
+from bot.core.messages import Amount, Count, Day, Msg, Param, Pct, Rendered, RenderedAsk, RenderedButton, Reply, Usd, When
 
 DEFAULT_LOCALE = "en"
 MATCHES_REMEMBERED = 1024  # distinct language tags whose negotiation is kept
@@ -209,9 +209,11 @@ class Catalogs:
             tuple(RenderedButton(self.render_msg(b.label, locale, _plain), "" if b.url else next(ids, ""), b.url) for b in row)
             for row in reply.buttons
         )
+        ask = reply.ask
+        asked = RenderedAsk(self.render_msg(ask.field, locale, _plain), ask.secret is not None) if ask else None
         return Rendered(
             text=text, buttons=rows, image=reply.image, edit=reply.edit,
-            delete_after=reply.delete_after, delete_request=reply.delete_request,
+            delete_after=reply.delete_after, delete_request=reply.delete_request, ask=asked, modal=reply.modal,
         )
 
 

@@ -7,6 +7,9 @@
     /alert MAG7 premium -1.5        when it is 1.5 % or more below NAV (a discount)
     /alert delete 3                 delete alert #3
 
+`/alert` alone lists them with a New alert button, which asks step by step: the index, the condition (buttons),
+then the line (typed: the next message answers).
+
 `above` / `below` watch the index's value per token: NAV from its constituents' price feeds (on the devnet,
 `indexbot devnet price` moves it; the pool price does not follow). `premium` watches the Uniswap pool price's
 premium (positive) or discount (negative) to NAV. Each reply shows the pool price beside NAV.
@@ -28,7 +31,7 @@ from functools import partial
 from bot.delivery.alerts.prices import PriceAlerts, delete_button, describe, now_line, rearm_level, shown_level, upward
 from bot.core.amounts import parse_amount, parse_id
 from bot.core.errors import UserError
-from bot.core.messages import Amount, Count, Msg, Reply, Usd
+from bot.core.messages import Amount, Ask, Button, Count, Msg, Reply, Usd
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.services import Services
@@ -72,12 +75,13 @@ def alert_line(alert: PriceAlert) -> Msg:
 
 async def show(alerts: PriceAlerts, caller: Caller) -> Reply:
     mine = await alerts.of_user(caller.user_key)
+    new = (Button(Msg("button.alert_new"), "alert.new"),)
     if not mine:
-        return Reply.of(Msg("alert.list.empty", {"usage": USAGE}), Msg("alert.semantics"))
+        return Reply.of(Msg("alert.list.empty", {"usage": USAGE}), Msg("alert.semantics"), buttons=(new,))
     lines = [Msg("alert.list.title", {"count": len(mine), "max": alerts.config.max_per_user}, style="title")]
     lines += [alert_line(a) for a in mine]
     lines.append(Msg("alert.semantics"))
-    return Reply.of(*lines, buttons=tuple((delete_button(a.id),) for a in mine))
+    return Reply.of(*lines, buttons=(*((delete_button(a.id),) for a in mine), new))
 
 
 async def delete(alerts: PriceAlerts, caller: Caller, typed: str) -> Reply:
@@ -143,6 +147,41 @@ async def delete_pressed(services: Services, caller: Caller, args: tuple[str, ..
     return await delete(services.price_alerts, caller, args[0] if args else "")
 
 
+async def new_pressed(services: Services, caller: Caller, _: tuple[str, ...]) -> Reply:
+    """New alert, step 1: which index (a button each)."""
+    buttons = tuple((Button(Msg("alert.button.index", {"index": ref.symbol}), "alert.index", (ref.symbol,)),)
+                    for ref in services.profile.indexes)
+    return Reply.of(Msg("alert.ask.index"), buttons=buttons, edit=True)
+
+
+async def index_pressed(caller: Caller, args: tuple[str, ...]) -> Reply:
+    """Step 2: which condition (a button each)."""
+    buttons = tuple((Button(Msg(f"alert.button.{kind}"), "alert.condition", (args[0], kind)),) for kind in CONDITIONS)
+    return Reply.of(Msg("alert.ask.condition", {"index": args[0]}), buttons=buttons, edit=True)
+
+
+async def ask_line(caller: Caller, state: tuple[str, ...], edit: bool = False) -> Reply:
+    """Step 3: the line, typed (USD for above and below, percent for premium)."""
+    usd = state[1] != "premium"
+    return Reply.of(Msg("alert.ask.usd" if usd else "alert.ask.premium", {"index": state[0], "condition": Msg(f"alert.button.{state[1]}")}),
+                    edit=edit, ask=Ask("alert.line", state, Msg("prompt.field.usd" if usd else "prompt.field.percent")))
+
+
+async def condition_pressed(caller: Caller, args: tuple[str, ...]) -> Reply:
+    if len(args) != 2 or args[1] not in CONDITIONS:
+        raise UserError("error.button.expired")
+    return await ask_line(caller, args, edit=True)
+
+
+async def line_answered(services: Services, caller: Caller, text: str, state: tuple[str, ...]) -> Reply:
+    """The line typed: the alert made exactly as `/alert <index> <condition> <line>` makes it."""
+    return await create(services, caller, (*state, text.strip().split()[0] if text.strip() else ""))
+
+
 def register(router: Router, services: Services) -> None:
     router.command("alert", partial(alert_command, services), personal=True)
     router.action("alert.delete", partial(delete_pressed, services))
+    router.action("alert.new", partial(new_pressed, services))
+    router.action("alert.index", index_pressed)
+    router.action("alert.condition", condition_pressed)
+    router.prompt("alert.line", partial(line_answered, services), ask_line)

@@ -4,6 +4,9 @@
     /dca                                               list plans with Pause / Resume / Cancel buttons
     /dca pause|resume|cancel <plan>                    the same by number
 
+The list's New plan button asks step by step: the index (buttons), the amount (typed), daily or weekly (buttons),
+the time (typed HH:MM, or Now), the PIN (its message deleted), then sets the plan up exactly as the typed form.
+
 Private only, like /withdraw: setting up a plan is confirmed with the PIN, and the router deletes the message
 holding it where the platform allows, whatever the outcome. The time is in the user's /timezone (default: the
 current time of day there). Every input is checked before anything is stored; a refusal says what is valid.
@@ -15,10 +18,11 @@ from zoneinfo import ZoneInfo
 
 from bot.core.amounts import from_base_units, parse_amount, parse_id
 from bot.core.errors import UserError
-from bot.core.messages import Amount, Button, Count, Msg, Param, Pct, Reply, When
+from bot.core.messages import Amount, Ask, Button, Count, Msg, Param, Pct, Reply, When
 from bot.core.request import Caller
 from bot.core.router import Router
-from bot.dca.cadence import parse_cadence, parse_time
+from bot.core.secrets import PIN_DIGITS, is_pin
+from bot.dca.cadence import CADENCES, parse_cadence, parse_time
 from bot.dca.plans import PAUSE_AFTER, Dca, cadence_msg
 from bot.chain.profile import IndexRef
 from bot.services import Services
@@ -72,15 +76,16 @@ def buttons_of(plan: Plan) -> tuple[Button, ...]:
 async def listing(services: Services, caller: Caller) -> Reply:
     plans = services.dca
     mine = await plans.of_user(caller.user_key)
+    new = (Button(Msg("button.dca_new"), "dca.new"),)
     if not mine:
-        return Reply.of(Msg("dca.list.empty"))
+        return Reply.of(Msg("dca.list.empty"), buttons=(new,))
     lines = [Msg("dca.list.title", style="title")]
     for plan in mine:
         lines.append(Msg("dca.list.item", {
             "id": plan.id, "amount": amount_of(plans, plan), "index": plan.token, "cadence": cadence_msg(plan),
             "state": Msg(f"dca.state.{plan.state}"), "next": next_of(plans, plan), "failures": plan.failures,
         }))
-    return Reply.of(*lines, buttons=tuple(buttons_of(p) for p in mine))
+    return Reply.of(*lines, buttons=(*(buttons_of(p) for p in mine), new))
 
 
 async def setup(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:
@@ -145,7 +150,51 @@ async def pressed(action: str, services: Services, caller: Caller, args: tuple[s
     return await act(services.dca, caller, action, _plan_arg(args))
 
 
+async def ask_step(services: Services, caller: Caller, state: tuple[str, ...], edit: bool = False) -> Reply:
+    """The next question of a new plan from what was chosen so far: (index), (index, amount), (…, cadence), (…, time)."""
+    if not state:
+        buttons = tuple((Button(Msg("dca.button.index", {"index": r.symbol}), "dca.step", (r.symbol,)),) for r in services.all_indexes)
+        return Reply.of(Msg("dca.ask.index"), buttons=buttons, edit=edit)
+    if len(state) == 1:
+        return Reply.of(Msg("dca.ask.amount", {"index": state[0], "usdc": services.profile.usdc.symbol}), edit=edit,
+                        ask=Ask("dca.amount", state, Msg("prompt.field.amount")))
+    if len(state) == 2:
+        cadences = tuple(Button(Msg(f"dca.button.{c}"), "dca.step", (*state, c)) for c in CADENCES)
+        return Reply.of(Msg("dca.ask.cadence"), buttons=(cadences,), edit=edit)
+    if len(state) == 3:
+        return Reply.of(Msg("dca.ask.time"), buttons=((Button(Msg("button.now"), "dca.step", (*state, "")),),), edit=edit,
+                        ask=Ask("dca.time", state, Msg("prompt.field.time")))
+    return Reply.of(Msg("dca.ask.pin"), edit=edit, ask=Ask("dca.pin", state, Msg("prompt.field.pin"), secret="pin"))
+
+
+async def step_pressed(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:
+    """New plan and each button of its steps: the next question, in place of the message pressed on."""
+    if len(args) == 3:
+        parse_cadence(args[2])
+    return await ask_step(services, caller, args[:4], edit=True)
+
+
+async def answered(step: str, services: Services, caller: Caller, text: str, state: tuple[str, ...]) -> Reply:
+    """An amount, a time (each checked now) or the PIN (the plan set up as `/dca` typed in full sets it up)."""
+    if step == "amount":
+        ref = index_of(services, state[0])
+        parse_amount(text, decimals=services.dca.usdc_decimals(ref.symbol), maximum=services.limits.max_usdc,
+                     unit=services.profile.usdc.symbol)
+        return await ask_step(services, caller, (*state, text.strip()))
+    if step == "time":
+        parse_time(text)
+        return await ask_step(services, caller, (*state, text.strip()))
+    if not is_pin(text):
+        raise UserError("error.pin.length", min=PIN_DIGITS[0], count=Count(PIN_DIGITS[1]))
+    at = ("at", state[3]) if state[3] else ()
+    return await setup(services, caller, (*state[:3], *at, text))
+
+
 def register(router: Router, services: Services) -> None:
     router.command("dca", partial(dca, services), private_only=True, secret=_secret)
     for name in ACTIONS:
         router.action(f"dca.{name}", partial(pressed, name, services), private_only=True)
+    router.action("dca.new", partial(step_pressed, services), private_only=True)
+    router.action("dca.step", partial(step_pressed, services), private_only=True)
+    for step in ("amount", "time", "pin"):
+        router.prompt(f"dca.{step}", partial(answered, step, services), partial(ask_step, services))

@@ -9,9 +9,10 @@ from functools import partial
 
 from bot.market.balances import Balances, Holding
 from bot.core.errors import UserError
-from bot.core.messages import Amount, Button, Count, Msg, Reply, Usd
+from bot.core.messages import Amount, Ask, Button, Count, Msg, Reply, Usd
 from bot.core.request import Caller
 from bot.core.router import Router
+from bot.core.secrets import PIN_DIGITS, is_pin
 from bot.services import Services
 
 EXPORT_VISIBLE_SECONDS = 60
@@ -104,13 +105,26 @@ async def import_key(services: Services, caller: Caller, words: tuple[str, ...])
 
 
 async def export(services: Services, caller: Caller, words: tuple[str, ...]) -> Reply:
+    """`/wallet export <PIN>`, or `/wallet export` alone: the PIN asked (its message deleted at once)."""
+    if not words:
+        return await ask_export_pin(caller, ())
     if len(words) != 1:
-        raise UserError("error.pin.missing" if not words else "error.args.extra", usage=USAGE)
+        raise UserError("error.args.extra", usage=USAGE)
     key = await services.wallets.export(caller.user_key, words[0])
     return Reply.of(
         Msg("wallet.export.title", style="title"), Msg("wallet.export.key", {"key": key}, style="code"),
         Msg("wallet.export.warning", {"count": Count(EXPORT_VISIBLE_SECONDS)}), delete_after=EXPORT_VISIBLE_SECONDS,
     )
+
+
+async def ask_export_pin(caller: Caller, _: tuple[str, ...]) -> Reply:
+    return Reply.of(Msg("wallet.export.ask"), ask=Ask("wallet.export", (), Msg("prompt.field.pin"), secret="pin"))
+
+
+async def export_answered(services: Services, caller: Caller, text: str, _: tuple[str, ...]) -> Reply:
+    if not is_pin(text):
+        raise UserError("error.pin.length", min=PIN_DIGITS[0], count=Count(PIN_DIGITS[1]))
+    return await export(services, caller, (text,))
 
 
 async def remove(services: Services, caller: Caller, words: tuple[str, ...]) -> Reply:
@@ -157,6 +171,7 @@ async def withdraw_hint(caller: Caller, _: tuple[str, ...]) -> Reply:
 
 def register(router: Router, services: Services) -> None:
     router.command("wallet", partial(wallet, services), private_only=True, secret=secret_in)
+    router.prompt("wallet.export", partial(export_answered, services), ask_export_pin)
     router.action("wallet.show", partial(refresh, services), private_only=True)
     router.action("wallet.new", partial(new_pressed, services), private_only=True)
     router.action("wallet.export_hint", export_hint)

@@ -405,14 +405,18 @@ class BotApiEmulator:
     def _new_message(self, chat_id: int, **fields: Any) -> dict[str, Any]:
         message = {"message_id": next(self._ids), "from": self.me, "chat": self._chat(chat_id), "date": int(time.time()), **fields}
         self.messages[(chat_id, message["message_id"])] = message
-        return _clean(message)
+        return _as_sent(message)
 
     # -- injecting updates -----------------------------------------------------------------------------
 
-    def send_text(self, user_id: int, chat_id: int, text: str, chat_type: str = "private", language_code: str | None = "en") -> int:
-        """Queue a text message from a user; a leading /command gets its bot_command entity. Returns update_id."""
+    def send_text(self, user_id: int, chat_id: int, text: str, chat_type: str = "private", language_code: str | None = "en",
+                  reply_to: int | None = None) -> int:
+        """Queue a text message from a user; a leading /command gets its bot_command entity; `reply_to`: the id of
+        the message it replies to (a ForceReply's). Returns update_id."""
         message: dict[str, Any] = {"message_id": next(self._ids), "from": self._user(user_id, language_code),
                                    "chat": self._chat(chat_id, chat_type), "date": int(time.time()), "text": text}
+        if reply_to is not None and (chat_id, reply_to) in self.messages:
+            message["reply_to_message"] = _as_sent(self.messages[(chat_id, reply_to)])
         if text.startswith("/"):
             head = text.split()[0]
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(head.encode("utf-16-le")) // 2}]
@@ -628,6 +632,15 @@ def _chat_of(update: dict[str, Any]) -> object:
 def _shown(text: str, params: dict[str, Any]) -> str:
     """What a client displays: HTML parse mode strips the tags (entities are not emulated)."""
     return html.unescape(re.sub(r"<[^>]+>", "", text)) if params.get("parse_mode") == "HTML" else text
+
+
+def _as_sent(message: dict[str, Any]) -> dict[str, Any]:
+    """A message as Telegram shows it back: a reply keyboard or ForceReply it was sent with is not part of it (only
+    an inline keyboard is)."""
+    shown = _clean(message)
+    if "inline_keyboard" not in (shown.get("reply_markup") or {"inline_keyboard": []}):
+        del shown["reply_markup"]
+    return shown
 
 
 def _clean(message: dict[str, Any]) -> dict[str, Any]:

@@ -48,7 +48,7 @@ def test_every_key_used_in_code_exists_in_english() -> None:
 def _registered_commands() -> set[str]:
     """Command names the handlers register: router.command("name", ...)."""
     names = set()
-    for path in (ROOT / "handlers").glob("*.py"):
+    for path in (ROOT / "handlers").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "command" and node.args:
                 first = node.args[0]

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from io import StringIO
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 from test_cooldown_alerts import Inbox
 from test_trading_connected import connected_user, trading
-from auxil.trading import click, funded_user, say, token_balance
+from auxil.trading import PIN as CUSTODIAL_PIN, click, funded_user, say, token_balance
+from bot.frontends.adapters.console import ConsoleFrontend
 
 from bot.app import App
 from bot.core.messages import Msg
@@ -221,3 +223,31 @@ async def test_three_failures_in_a_row_pause_the_plan_and_a_success_resets_the_c
     assert "That is 3 failures in a row, so the plan is paused." in last.text, last.text
     assert [[b.label for b in row] for row in last.buttons] == [[f"Resume #{plan.id}"]]
     assert all("paused" not in r.text for r in failed[:-1])
+
+
+async def test_a_new_plan_asked_step_by_step(app: App) -> None:
+    """/dca, New plan, the index (button), the amount (typed; a bad one refused and asked again), Daily, the time
+    (typed; a bad one refused), the PIN (deleted); through the console's next lines."""
+    uid, _ = await funded_user(app, "d9")
+    out = StringIO()
+    console = ConsoleFrontend(app.router, stdin=StringIO(), stdout=out, user_id="d9")
+
+    async def line(typed: str) -> str:
+        start = len(out.getvalue())
+        await console.handle_line(typed)
+        return out.getvalue()[start:]
+
+    assert "] New plan" in await line("/dca")
+    assert "] MAG7.ssi" in await line("New plan")
+    assert text(app, "dca.ask.amount", index="MAG7.ssi", usdc="USDC") in await line("MAG7.ssi")
+    refused = await line("lots")
+    assert '"lots" is not an amount' in refused and text(app, "dca.ask.amount", index="MAG7.ssi", usdc="USDC") in refused
+    assert "] Daily" in await line("25")
+    assert text(app, "dca.ask.time") in await line("Daily")
+    assert text(app, "dca.ask.time") in await line("25:61")  # refused, asked again
+    assert text(app, "dca.ask.pin") in await line("09:30")
+    assert await dca_of(app).of_user(uid) == []  # nothing stored before the PIN
+    done = await line(CUSTODIAL_PIN)
+    assert CUSTODIAL_PIN not in done
+    (plan,) = await dca_of(app).of_user(uid)
+    assert (plan.token, plan.cadence, plan.at_minute) == ("MAG7.ssi", "daily", 9 * 60 + 30)

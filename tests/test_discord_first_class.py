@@ -140,7 +140,7 @@ async def test_a_price_alert_past_the_fifth_is_deleted_from_the_menu(app: App, f
     assert len(mine) == 7
     await slash(frontend, "alert", guild_id=None)
     listing = answers(rest)[-1]
-    assert len(buttons(listing)) == 4 and len(menu_options(listing)) == 3
+    assert len(buttons(listing)) == 4 and len(menu_options(listing)) == 4  # alerts 5 to 7, and New alert
     seventh = text(app, "alert.button.delete", id=mine[-1].id)
     await choose(frontend, listing, seventh, guild=False)
     assert [a.id for a in await app.services.price_alerts.of_user(await user_key(app))] == [a.id for a in mine[:-1]]

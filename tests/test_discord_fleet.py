@@ -48,6 +48,7 @@ from auxil.discord import ALICE
 DEFERRED_WITH_THINKING = 5  # "the bot is thinking…": a command's answer comes later
 DEFERRED_UPDATE = 6  # a press acknowledged silently: the pressed message is edited later
 EPHEMERAL = 64
+MODAL = 9  # the press is answered with a form
 ACK_WINDOW = 3.0  # seconds Discord waits for the acknowledgement
 
 
@@ -450,3 +451,38 @@ async def test_a_trade_whose_edit_fails_is_told_through_the_outbox_by_the_worker
             break
         await asyncio.sleep(0.05)
     assert row is not None and row[0] == "trade" and "trade.mined.buy" in row[1], row
+
+
+async def test_a_question_asked_by_a_worker_is_answered_through_the_gateways_modal(fleet: Fleet, rest: FakeDiscord) -> None:
+    """`/wallet export` in a server: a worker asks for the PIN (the question stored in PostgreSQL); Answer, pressed at
+    the gateway, opens the form there (a modal must be the press's first response, no handover can wait for it), and
+    the PIN sent through it is taken by the gateway's router from the worker's question: the key, to Alice only."""
+    app = fleet.worker.app
+    user = await app.services.users.seen("discord", ALICE["id"])
+    await app.services.wallets.create(user.id)
+    await app.services.pins.set_pin(user.id, "739146")
+    fleet.start_worker()
+    payload = slash_payload("wallet", {"action": "export"}, ALICE)
+    await dispatched(lambda: fleet.gateway.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
+    asked = await rest.wait_for(to(payload["token"], "PATCH", "/messages/@original"), timeout=40)
+    assert entry(app, "wallet.export.ask").split("(")[0] in asked.content.replace("\\", "")
+    labels = {c.get("label"): c["custom_id"] for row in asked.body["components"] for c in row["components"]}
+    assert {"Answer", "Cancel"} <= set(labels)
+
+    message = message_dict(asked.content, user_dict(APP_ID, "indexbot", bot=True), CHANNEL_ID, guild_id=GUILD_ID,
+                           components=asked.body["components"], flags=EPHEMERAL)
+    press = press_payload(labels["Answer"], message, ALICE)
+    await dispatched(lambda: fleet.gateway.bot._connection.parse_interaction_create(press))  # type: ignore[arg-type]
+    (modal,) = rest.where("POST", f"/interactions/{press['id']}/")
+    assert modal.body["type"] == MODAL and modal.body["data"]["components"][0]["components"][0]["label"] == "PIN"
+
+    field = modal.body["data"]["components"][0]["components"][0]
+    submit = press_payload(labels["Answer"], message, ALICE)  # a MODAL_SUBMIT from the same member and message
+    submit.update(type=5, id=str(int(press["id"]) + 1), token=f"itoken-submit-{press['id']}", data={
+        "custom_id": modal.body["data"]["custom_id"],
+        "components": [{"type": 1, "components": [{"type": 4, "custom_id": field["custom_id"], "value": "739146"}]}]})
+    await dispatched(lambda: fleet.gateway.bot._connection.parse_interaction_create(submit))  # type: ignore[arg-type]
+    shown = [c for c in rest.sent() if c.path.startswith(f"/interactions/{submit['id']}/") or submit["token"] in c.path]
+    assert shown and any("0x" in c.content and c.flags & EPHEMERAL for c in shown), [c.body for c in shown]
+    assert [r.text for r in fleet.gateway_handled.requests if r.text] == ["739146"]  # answered at the gateway
+    assert await app.router.questions.peek(user.id, str(CHANNEL_ID)) is None

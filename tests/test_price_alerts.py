@@ -6,6 +6,7 @@ The `alerts:prices` job's coroutine (`PriceAlerts.check`) is called directly."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -14,7 +15,8 @@ from bot.delivery.alerts.config import AlertsConfig, AlertsConfigError, parse_al
 from bot.app import App
 from bot.delivery.outbox import codec
 from devnet import operator as op
-from auxil.trading import Recorder, click, say
+from auxil.trading import Recorder, ask, click, say
+from bot.frontends.adapters.base import PlainMarkup
 
 D = Decimal
 MAG7 = "MAG7.ssi"
@@ -224,7 +226,7 @@ async def test_the_list_shows_each_alert_with_a_delete_button(app: App) -> None:
     assert "Your price alerts (2 of 10)" in text
     assert "#1 MAG7.ssi: NAV per token at or above $500.00 (armed)" in text
     assert "#2 USSI: Uniswap price at" in text
-    assert [b.label for row in listed.rendered.buttons for b in row] == ["Delete #1", "Delete #2"]
+    assert [b.label for row in listed.rendered.buttons for b in row] == ["Delete #1", "Delete #2", "New alert"]
     gone = await click(app, listed, "Delete #1")
     assert "Alert #1 deleted" in gone.rendered.text
     again = await say(app, "/alert delete 2")
@@ -258,3 +260,20 @@ async def test_an_alert_fired_just_before_a_crash_is_queued_by_the_next_check_on
     assert [key for key, _ in await price_messages(app)] == ["price:1:1"]
     row = await app.db.fetch_one("SELECT fired_count, sent_count FROM price_alerts WHERE id = 1")
     assert row is not None and tuple(row) == (1, 1)
+
+
+async def test_new_alert_asked_step_by_step(app: App) -> None:
+    """/alert, New alert, the index and the condition by buttons, the line typed (a bad one refused and asked again)."""
+    await user(app)
+    listed = await say(app, "/alert")
+    index = await click(app, listed, "New alert")
+    assert index.rendered.edit and "MAG7.ssi" in [b.label for row in index.rendered.buttons for b in row]
+    condition = await click(app, index, "MAG7.ssi")
+    line = await click(app, condition, "NAV rises to a price")
+    assert line.rendered.ask is not None and line.rendered.ask.field == "Price (USD)"
+    bad = await app.router.handle(replace(ask("-5"), command=None, args=("-5",), text="-5"), PlainMarkup())
+    assert "cannot be negative" in bad.rendered.text and bad.rendered.ask is not None
+    assert await app.services.price_alerts.of_user((await app.services.users.seen("console", "u1")).id) == []
+    made = await app.router.handle(replace(ask("500"), command=None, args=("500",), text="500"), PlainMarkup())
+    assert "MAG7.ssi: NAV per token at or above $500.00" in made.rendered.text, made.rendered.text
+    assert len(await app.services.price_alerts.of_user((await app.services.users.seen("console", "u1")).id)) == 1

@@ -34,7 +34,7 @@ BAD = [
     ("/slippage 0", "error.slippage.range"),
     ("/slippage 6", "error.slippage.range"),
     ("/slippage 1 2", "error.args.extra"),
-    ("/withdraw", "error.withdraw.usage"),
+    ("/withdraw", "withdraw.ask.asset"),  # alone: asked step by step (tests/test_withdraw_guided.py)
     ("/withdraw USDC 10 " + GOOD, "error.withdraw.usage"),
     ("/withdraw USDC 10 0x1234 739146", "error.address.format"),
     ("/withdraw USDC 10 " + GOOD[:-1] + "g 739146", "error.address.format"),

@@ -123,7 +123,8 @@ async def test_export_needs_the_pin_and_is_deleted_after_60_seconds(app: App) ->
     out = await say(app, "/wallet export 1357")
     assert KEY in out.rendered.text
     assert out.rendered.delete_after == 60 and out.rendered.delete_request
-    assert (await say(app, "/wallet export")).rendered.text.startswith(starts("error.pin.missing"))
+    asked = await say(app, "/wallet export")  # alone: the PIN is asked (tests/test_prompts.py answers it)
+    assert asked.rendered.text == EN["wallet.export.ask"] and asked.rendered.ask is not None and asked.rendered.ask.secret
     assert (await say(app, "/wallet export 1357 1357")).rendered.text.startswith(starts("error.args.extra"))
 
 
@@ -154,12 +155,12 @@ async def test_a_new_or_imported_wallet_asks_for_a_pin_and_cannot_trade_or_expor
 
 
 async def test_pin_commands(app: App) -> None:
-    assert (await say(app, "/pin")).rendered.text == EN["pin.status.unset"]
+    assert (await say(app, "/pin")).rendered.text == EN["pin.ask.new"].format(min=4, count=8)  # alone: asked
     assert (await say(app, "/pin 12")).rendered.text == EN["error.pin.length"].format(min=4, count=8)
     assert (await say(app, "/pin 1234")).rendered.text == EN["error.pin.weak"]
     assert (await say(app, "/pin 1357")).rendered.delete_request
     assert (await say(app, "/pin 2468")).rendered.text.startswith(starts("error.pin.exists"))
-    assert (await say(app, "/pin")).rendered.text.startswith(starts("pin.status.set"))
+    assert (await say(app, "/pin")).rendered.text == EN["pin.ask.current"]
     assert (await say(app, "/pin 9999 2468")).rendered.text.startswith(starts("error.pin.wrong"))
     assert (await say(app, "/pin 1357 2468")).rendered.text == EN["pin.changed"]
     assert (await say(app, "/pin 1 2 3")).rendered.text.startswith(starts("error.args.extra"))

@@ -18,6 +18,7 @@ old pepper, sealed under the new key (`indexbot keys rotate`), so rotating never
 from __future__ import annotations
 
 import asyncio
+import base64
 import hmac
 import json
 import math
@@ -37,6 +38,7 @@ MIN_DIGITS, MAX_DIGITS = 4, 8
 MAX_TRIES = 5
 LOCK_SECONDS = (60, 300, 1800, 7200, 43200, 86400)  # after the 5th, 6th, 7th … consecutive wrong try
 SALT_BYTES = 16
+PENDING = b"indexbot/pending-pin/v1/user:"  # what a PIN kept between two steps of a question is sealed for
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,16 @@ class PinGuard:
         params = json.dumps({"kdf": "argon2id", **asdict(self._params)}, sort_keys=True)
         if not await self._pins.put(user_id, salt, digest, params, key_id, first=old is None):
             raise UserError("error.pin.exists")  # another first PIN landed meanwhile
+
+    def seal(self, user_id: int, pin: str) -> str:
+        """A PIN typed in one step of a question, sealed under the master key for the next step (what a stored
+        question keeps: never the PIN itself); `unseal` opens it for the same user only."""
+        sealed = self._keystore.encrypt(user_id, pin.encode(), PENDING)
+        return f"{sealed.key_id}:{base64.urlsafe_b64encode(sealed.blob).decode()}"
+
+    def unseal(self, user_id: int, text: str) -> str:
+        key_id, _, blob = text.partition(":")
+        return self._keystore.decrypt(user_id, Sealed(key_id, base64.urlsafe_b64decode(blob)), PENDING).decode()
 
     async def check_pin(self, user_id: int, pin: str) -> None:
         """Return if `pin` is the user's PIN; otherwise raise a `UserError`: not set, locked (with the

@@ -109,6 +109,19 @@ class Button:
 
 
 @dataclass(frozen=True)
+class Ask:
+    """A question a reply asks: the user's next plain message in that chat (a Telegram reply, a Discord modal, the
+    console's next line) goes to the prompt `prompt` (registered with `Router.prompt`) with `state`, the words the
+    asking step kept. `field` names the value asked for (a catalog entry: a modal's label, a reply field's
+    placeholder); `secret` ("pin"): the answer is deleted where the platform allows, whatever it says."""
+
+    prompt: str
+    state: tuple[str, ...] = ()
+    field: Msg = field(default_factory=lambda: Msg("prompt.field.answer"))
+    secret: str | None = None
+
+
+@dataclass(frozen=True)
 class Reply:
     lines: tuple[Msg, ...]
     buttons: tuple[tuple[Button, ...], ...] = ()
@@ -118,6 +131,8 @@ class Reply:
     locale: str | None = None  # set by /lang so the confirmation is already in the new language
     delete_after: int | None = None  # seconds after which the adapter deletes this reply (an exported key)
     delete_request: bool = False  # the user's message carried a secret: the router had it deleted where the platform could
+    ask: Ask | None = None  # the reply asks for a value: the next plain message answers it (bot.core.router)
+    modal: bool = False  # show the question as a form now (Discord's Answer button: a modal)
 
     @classmethod
     def of(cls, *lines: Msg, **kw: object) -> Reply:
@@ -153,6 +168,15 @@ class RenderedButton:
 
 
 @dataclass(frozen=True)
+class RenderedAsk:
+    """A question ready for a platform: the field's label in the user's language, and whether the answer is a
+    secret (a PIN: never shown back, the message carrying it deleted)."""
+
+    field: str
+    secret: bool = False
+
+
+@dataclass(frozen=True)
 class Rendered:
     """A reply ready for a platform: text in its markup, button rows, optional image."""
 
@@ -162,3 +186,5 @@ class Rendered:
     edit: bool = False
     delete_after: int | None = None
     delete_request: bool = False
+    ask: RenderedAsk | None = None  # the reply waits for an answer (Telegram: ForceReply; Discord: an Answer button)
+    modal: bool = False  # open the question as a form at once (Discord: the Answer button was pressed)

@@ -48,6 +48,8 @@ class Request:
     private_reply: bool = False  # the platform can answer so only the requester sees it (Discord ephemeral)
     dm_chat: str | None = None  # the user's private chat with the bot, when the platform can address it
     opens_dm: bool = False  # the bot may write to `dm_chat` unasked (Discord: a member of a server it shares)
+    text: str | None = None  # the message as typed (a question's answer); None for a press or a slash command's form
+    answer_button: bool = False  # a question is answered through a form its Answer button opens (Discord's modal)
     community: str | None = None  # the group (Telegram group chat id) or server (Discord guild id) it came from
     community_name: str | None = None  # that group's title or server's name, as the platform shows it
     # set where the adapter can answer in the user's private chat (`dm_chat`) what was asked in a group

@@ -9,6 +9,11 @@ platform can (`Request.private_reply`, a Discord ephemeral reply), else, where t
 private chat (`Request.private_links`, Telegram), answered there while the group is told where to look
 (`Outcome.aside`). While a user types an argument, `Router.suggest` offers what features registered for it
 (`Router.suggestion`): index symbols, the user's holdings, "all" (Discord's autocomplete asks it).
+
+A reply may ask for the next value (`Reply.ask`): the question is stored (bot.storage.prompts, one per user and
+chat, with a time-out) and the user's next plain message in that chat answers it, through the prompt registered
+under the question's name, before anything else a plain message might mean. A command typed instead wins and
+ends the question; Cancel ends it; an answer the prompt refuses is said and the question asked again.
 """
 
 from __future__ import annotations
@@ -22,18 +27,21 @@ from typing import Protocol
 
 from bot.chain.client import ChainUnavailable
 from bot.core.errors import UserError
-from bot.core.messages import Count, Msg, Rendered, Reply, in_form, pressed, reads_a_time
+from bot.core.messages import Ask, Button, Count, Msg, Rendered, Reply, in_form, pressed, reads_a_time
 from bot.core.reverts import explain, revert_of
 from bot.core.request import Caller, DeleteMessage, Request
 from bot.core.secrets import bare, shape_of
 from bot.i18n import Catalogs
 from bot.metrics import BUTTON, HANDLING_SECONDS, OTHER, UPDATE_ERRORS, UPDATES
+from bot.storage.prompts import PromptRow, PromptRows
 from bot.storage.repositories import ButtonRows, UserRows
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 1000
 BUTTON_TTL_SECONDS = 24 * 3600
+PROMPT_SECONDS = 300  # how long a question waits for its answer, unless the router is told otherwise
+PROMPT_CANCEL, PROMPT_ANSWER = "prompt.cancel", "prompt.answer"  # the router's own buttons under a question
 GROUP_FORM = ".group"  # the suffix of a catalog entry's form for chats others read (bot.core.messages.in_form)
 
 CommandFn = Callable[[Caller], Awaitable[Reply]]
@@ -55,6 +63,8 @@ class Suggestion:
 # (the caller, whose request's `args` hold what is typed so far in its other arguments, "" where none; the typed
 # text of the argument asked about) -> what to offer, best first
 SuggestFn = Callable[[Caller, str], Awaitable[Sequence[Suggestion]]]
+AnswerFn = Callable[[Caller, str, tuple[str, ...]], Awaitable[Reply]]  # (caller, the answer typed, the question's state)
+AskFn = Callable[[Caller, tuple[str, ...]], Awaitable[Reply]]  # the question again, from its state
 
 
 async def _utc(user_id: int) -> str:
@@ -96,6 +106,15 @@ class Action:
 
 
 @dataclass(frozen=True)
+class Prompt:
+    """A question's two halves: `answer` takes the user's answer; `again` asks the question anew (after an answer
+    it refused, whose reason is said first)."""
+
+    answer: AnswerFn
+    again: AskFn
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What an adapter sends: the rendered reply, and whether only the requester may see it (a refused
     press, or a private-only command answered in a shared channel where the platform allows that)."""
@@ -106,6 +125,7 @@ class Outcome:
     reply: Reply | None = None  # what was rendered, for an adapter that must show it later (bot/delivery/outbox)
     user_key: int | None = None  # the requester's row id, when known
     aside: Aside | None = None  # `rendered` goes to the requester's private chat; the chat asked in is told
+    unasked: bool = False  # plain text that answered no open question (an adapter may leave chatter unanswered)
 
 
 @dataclass(frozen=True)
@@ -121,8 +141,11 @@ class Aside:
 
 class Router:
     def __init__(self, users: UserRows, buttons: ButtonRows, catalogs: Catalogs, zones: ZoneOf = _utc,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, prompts: PromptRows | None = None,
+                 prompt_seconds: int = PROMPT_SECONDS) -> None:
         self.users = users
+        self.questions = prompts or PromptRows(buttons.db, clock)  # the open questions (bot.storage.prompts)
+        self.prompt_seconds = prompt_seconds
         self.clock = clock  # a pressed button's expiry is read against it
         self.buttons = buttons
         self.catalogs = catalogs
@@ -132,6 +155,9 @@ class Router:
         self.sub_commands: dict[tuple[str, str], ActionFn] = {}  # (command, first word) -> run(caller, the rest)
         self.watchers: list[Watcher] = []
         self.suggestions: dict[tuple[str, int], SuggestFn] = {}  # (command, argument's position) -> what to offer
+        self.prompts: dict[str, Prompt] = {}
+        self.action(PROMPT_CANCEL, self._cancel)
+        self.action(PROMPT_ANSWER, self._form)
 
     def command(self, name: str, run: CommandFn, *, private_only: bool = False, secret: SecretOf | None = None,
                 personal: bool = False, moderator: bool = False) -> None:
@@ -186,6 +212,13 @@ class Router:
                 found.append((label, item.value))
         return found[:MAX_SUGGESTIONS]
 
+    def prompt(self, name: str, answer: AnswerFn, again: AskFn) -> None:
+        """Register the question `name` (`Ask(name, state)` in a reply asks it): `answer(caller, text, state)` takes
+        the user's next plain message in that chat; `again(caller, state)` asks it anew after `answer` refused one
+        with a `UserError`, whose reason is said first. The question stays open until answered, cancelled, ended by
+        a command, or timed out (`prompt_seconds`)."""
+        self.prompts[name] = Prompt(answer, again)
+
     def watch(self, watcher: Watcher) -> None:
         """Tell `watcher` of every request (command or press) once its user is known, before it is answered
         (e.g. who uses the bot in which group); a failing watcher is logged and never changes the answer."""
@@ -205,9 +238,12 @@ class Router:
         pressed = request.button_token is not None
         refused = private = accepted = False
         kind = self._secret(request)  # known before any refusal: a message carrying a secret goes whatever the answer
-        deletion = _start(request.delete_message) if kind is not None else None  # at once, while the answer is worked out
+        plain = self._plain(request)  # no command: it may answer the question the user was asked here
+        held = plain and kind == "pin"  # a lone PIN, or an amount of 1000? the open question, if any, tells
+        deletion = _start(request.delete_message) if kind is not None and not held else None  # at once, meanwhile
         user_key: int | None = None
         aside = False  # a personal answer moved to the requester's private chat (`Aside`)
+        unasked = False
         try:
             dm_chat = request.chat_id if request.is_private else None  # where their alerts go from now on
             reach = request.dm_chat if request.opens_dm else None  # else where, until they write privately
@@ -223,15 +259,29 @@ class Router:
                     await request.accepted()
                     accepted = True
                 reply = await action.run(caller, args)
+            elif plain and (asked := await self.questions.take(user.id, request.chat_id)) is not None:
+                held, kind = False, asked.secret or shape_of(request.args)
+                if kind is not None:  # a PIN asked for: its message goes, whatever it holds
+                    deletion = _start(request.delete_message)
+                private = request.private_reply  # an answer is the asker's business: theirs alone where it can be
+                reply = await self._answer(caller, asked, request.text or "")
             else:
+                unasked = plain
+                if held:
+                    held, deletion = False, _start(request.delete_message)
                 command = self._find(caller)
                 aside = self._aside(request, command, kind)
                 if aside:  # answered as though asked in the private chat, where it goes
                     caller = Caller(_in_private(request), user.id, locale)
                 private = self._allowed(caller.request, command.private_only) or command.hidden and request.private_reply
                 sub = self.sub_commands.get((command.name, request.args[0].lower())) if request.args else None
+                ended = await self.questions.end(user.id, request.chat_id)  # a command typed instead wins
                 reply = await (sub(caller, request.args[1:]) if sub is not None else command.run(caller))
+                if ended:
+                    reply = replace(reply, lines=(Msg("prompt.ended"), *reply.lines))
+            reply = self._with_prompt_buttons(request, reply)
             tokens = await self._issue(caller, reply)
+            await self._ask(caller, reply)
         except UserError as err:
             reply, tokens, refused = Reply.of(err.msg), [], pressed and not accepted  # to the presser only
             aside = aside and err.key != "error.command.unknown"
@@ -253,6 +303,8 @@ class Router:
                 log.exception("request failed for %s", _describe(request))
                 UPDATE_ERRORS.labels(platform=request.platform, kind="internal").inc()
                 reply, tokens = Reply.of(Msg("error.internal")), []
+        if held:  # refused before the question was looked up: a lone PIN is one
+            deletion = _start(request.delete_message)
         if kind is not None:
             reply = await self._remove(request, kind, reply, deletion)
         if not request.is_private and not aside:  # read by others: a hint's group form (never "/wallet import <private key>")
@@ -263,7 +315,7 @@ class Router:
         self._count(request, time.perf_counter() - started)
         told = self._told(request, locale, markup) if aside else None
         hidden = refused or (private and not request.is_private and not aside)
-        return Outcome(rendered, locale, hidden, reply, user_key, told)
+        return Outcome(rendered, locale, hidden, reply, user_key, told, unasked)
 
     @staticmethod
     def _aside(request: Request, command: Command, kind: str | None) -> bool:
@@ -291,6 +343,58 @@ class Router:
         label = BUTTON if request.button_token is not None else command.name if command is not None else OTHER
         UPDATES.labels(platform=request.platform).inc()
         HANDLING_SECONDS.labels(platform=request.platform, command=label).observe(seconds)
+
+    def _plain(self, request: Request) -> bool:
+        """Whether a message is plain text, no command (the console's first word may be no command either): the
+        answer to a question, if one is open."""
+        if request.button_token is not None or request.text is None or request.text.startswith("/"):
+            return False
+        return (request.command or "").lower() not in self.commands
+
+    async def _answer(self, caller: Caller, asked: PromptRow, text: str) -> Reply:
+        """The open question's answer: taken by its prompt; a refused answer is said and the question asked again."""
+        prompt = self.prompts.get(asked.prompt)
+        if prompt is None or asked.expires_at < self.clock():
+            raise UserError("prompt.expired", count=Count(max(1, self.prompt_seconds // 60)))
+        try:
+            return await prompt.answer(caller, text.strip(), asked.state)
+        except UserError as err:
+            again = await prompt.again(caller, asked.state)
+            return replace(again, lines=(err.msg, *again.lines), edit=False)
+
+    @staticmethod
+    def _with_prompt_buttons(request: Request, reply: Reply) -> Reply:
+        """A question gets its Cancel button, and an Answer button where the platform answers by a form (Discord)."""
+        if reply.ask is None or reply.modal:
+            return reply
+        answer = (Button(Msg("button.answer"), PROMPT_ANSWER),) if request.answer_button else ()
+        return replace(reply, buttons=(*reply.buttons, (*answer, Button(Msg("button.cancel"), PROMPT_CANCEL))))
+
+    async def _ask(self, caller: Caller, reply: Reply) -> None:
+        """Store the question a reply asks: the user's next plain message in this chat answers it."""
+        ask = reply.ask
+        if ask is None or reply.modal:
+            return
+        if ask.prompt not in self.prompts:
+            raise RuntimeError(f"no prompt registered as {ask.prompt!r}")
+        await self.questions.open(caller.user_key, caller.request.chat_id, ask.prompt, ask.state, ask.field.key,
+                                  ask.secret, self.prompt_seconds)
+
+    async def _cancel(self, caller: Caller, _: tuple[str, ...]) -> Reply:
+        """Cancel under a question: it is closed, nothing was changed."""
+        if not await self.questions.end(caller.user_key, caller.request.chat_id):
+            raise UserError("prompt.closed")
+        return Reply.of(Msg("prompt.cancelled"), edit=True)
+
+    async def _form(self, caller: Caller, _: tuple[str, ...]) -> Reply:
+        """Answer under a question (Discord): the question as a form; it stays open until the form is sent."""
+        asked = await self.questions.peek(caller.user_key, caller.request.chat_id)
+        if asked is None:
+            raise UserError("prompt.closed")
+        if asked.expires_at < self.clock():
+            raise UserError("prompt.expired", count=Count(max(1, self.prompt_seconds // 60)))
+        field = Msg(asked.field)
+        return Reply.of(field, ask=Ask(asked.prompt, asked.state, field, asked.secret), modal=True)
 
     def _secret(self, request: Request) -> str | None:
         """The secret a message carries: what its command says of its arguments, else a key or recovery phrase
@@ -349,6 +453,8 @@ class Router:
             raise UserError("error.message.too_long", count=Count(MAX_MESSAGE_CHARS))
         command = self.commands.get((request.command or "").lower())
         if command is None:
+            if self._plain(request) and not request.is_private:  # a reply in a group, to a question for another
+                raise UserError("prompt.not_yours")
             raise UserError("error.command.unknown", command=(request.command or "")[:32])
         return command
 

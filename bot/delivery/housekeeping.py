@@ -80,6 +80,7 @@ class Housekeeping:
             "telegram updates": await self.rows.telegram_updates_handled_before(now - DAY),  # Telegram's redelivery is over
             "connect links": await self.rows.connect_links_unused_before(now - DAY),  # a day on, "expired" becomes "unknown"
             "mini app sign-ins": await self.rows.miniapp_init_data_expired(now),  # too old to be accepted again anyway
+            "questions": await self.rows.questions_expired_before(now - DAY),  # a late answer was told it timed out
         }
         if any(gone.values()):
             log.info("purged %s", ", ".join(f"{n} {kind}" for kind, n in gone.items()))

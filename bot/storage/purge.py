@@ -1,13 +1,13 @@
 """Deleting rows nobody needs any more (bot.delivery.housekeeping decides when): old audit lines, the outbox's finished
-messages, Telegram updates handled a day ago (redelivery of an update ends long before) and /connect links that
-expired unused. Expired buttons are `Buttons.purge_expired`'s."""
+messages, Telegram updates handled a day ago (redelivery of an update ends long before), /connect links that
+expired unused and questions left unanswered. Expired buttons are `Buttons.purge_expired`'s."""
 
 from __future__ import annotations
 
 from sqlalchemy import delete, func
 
 from bot.storage.db import Database
-from bot.storage.schema import audit_log, connect_links, miniapp_init_data, outbox, telegram_updates
+from bot.storage.schema import audit_log, connect_links, miniapp_init_data, outbox, prompts, telegram_updates
 
 FINISHED = ("sent", "blocked", "failed", "cancelled", "unknown")  # never 'pending' or 'sending'
 
@@ -42,3 +42,9 @@ class PurgeRows:
         """Telegram Mini App sign-in data refused as too old anyway (bot.storage.miniapp); how many."""
         async with self._db.transaction() as tx:
             return await tx.execute(delete(miniapp_init_data).where(miniapp_init_data.c.expires_at < now))
+
+    async def questions_expired_before(self, before: int) -> int:
+        """Questions (bot.storage.prompts) that timed out before `before`, unanswered; how many. Until then a late
+        answer is told the question timed out."""
+        async with self._db.transaction() as tx:
+            return await tx.execute(delete(prompts).where(prompts.c.expires_at < before))

@@ -191,6 +191,7 @@ _USER_BY_ID = select(*_USER_COLUMNS).where(users.c.id == bindparam("user"))
 class ButtonRows:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
+        self.db = db  # the database its router keeps its other server-side state in (bot.storage.prompts)
         self._clock = clock  # injected by the composition root (bot.app)
 
     async def issue(self, user_id: int, specs: list[tuple[str, tuple[str, ...]]], ttl_seconds: int) -> list[str]:

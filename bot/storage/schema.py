@@ -619,3 +619,18 @@ miniapp_init_data = Table(
     Column("expires_at", Int, nullable=False),  # when its auth_date is too old anyway: the row may go
     Index("miniapp_init_data_by_expiry", "expires_at"),
 )
+# 0023: the question a user is asked (bot.storage.prompts): one open prompt per user and chat, answered by their next
+# plain message there; it outlives a restart and is taken by one process of a fleet (DELETE ... RETURNING).
+prompts = Table(
+    "prompts", metadata,
+    Column("user_id", Int, ForeignKey("users.id"), nullable=False),
+    Column("chat_id", Text, nullable=False),
+    Column("prompt", Text, nullable=False),  # the registered prompt that takes the answer
+    Column("state", Text, nullable=False),  # JSON array of strings: what the asking step kept
+    Column("field", Text, nullable=False),  # the catalog entry naming the value asked for
+    Column("secret", Text),  # "pin": the answer is deleted from the chat
+    Column("created_at", Int, nullable=False),
+    Column("expires_at", Int, nullable=False),
+    PrimaryKeyConstraint("user_id", "chat_id"),
+    Index("prompts_by_expiry", "expires_at"),
+)

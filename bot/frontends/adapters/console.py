@@ -1,7 +1,7 @@
 """The terminal front end: one message per line in, plain text out, buttons as `[1] Label`.
 
 A line holding only a button's number or its label presses that button of the last reply that had
-buttons. It runs the very same router and handlers as Telegram and Discord.
+buttons; while a question waits (an amount, an address, a PIN), a number is the answer, and only a label presses. It runs the very same router and handlers as Telegram and Discord.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class ConsoleFrontend:
         self.markup = PlainMarkup()
         self._buttons: list[RenderedButton] = []
         self._buttons_ref: str | None = None  # the message the current buttons belong to
+        self._asked = False  # the last reply asked a question: a number typed is its answer, not a button's
         self._shown = 0
 
     def _request(self, line: str) -> Request:
@@ -46,11 +47,11 @@ class ConsoleFrontend:
         command, args = split_command(line)
         if command is None:  # a line without the slash: its first word is the command, and the rest its words
             command, args = (args[0], args[1:]) if args else ("", ())
-        return Request(**base, command=command, args=args, text_length=len(line))  # type: ignore[arg-type]
+        return Request(**base, command=command, args=args, text_length=len(line), text=line.strip())  # type: ignore[arg-type]
 
     def _pressed(self, line: str) -> RenderedButton | None:
         text = line.strip()
-        if text.isascii() and text.isdigit() and 1 <= int(text) <= len(self._buttons):  # `²` is no button
+        if not self._asked and text.isascii() and text.isdigit() and 1 <= int(text) <= len(self._buttons):  # `²` is no button
             return self._buttons[int(text) - 1]
         return next((b for b in self._buttons if b.label.casefold() == text.casefold()), None)
 
@@ -63,6 +64,9 @@ class ConsoleFrontend:
         out += [f"[{i}] {b.label}" for i, b in enumerate(buttons, 1)]
         if buttons:
             self._buttons, self._buttons_ref = buttons, ref
+        self._asked = rendered.ask is not None
+        if rendered.ask is not None:
+            out.append(f"{rendered.ask.field}:")
         self.stdout.write("\n".join(out) + "\n\n")
         self.stdout.flush()
         return ref

@@ -60,6 +60,7 @@ from bot.frontends.adapters.discord_commands import (
     slash_for,
 )
 from bot.frontends.adapters.discord_handover import Finisher, Handover
+from bot.frontends.adapters.discord_prompts import answer_request, is_answer, open_form, plain_request
 from bot.frontends.adapters.discord_limits import Backoff, invalid_request_trace, limit_of
 from bot.frontends.adapters.discord_render import (
     EDIT_FAILED,
@@ -80,7 +81,6 @@ from bot.core.expiry import Expiries
 from bot.core.messages import Count, Msg, Param, Rendered, Reply
 from bot.core.request import Request, Standing
 from bot.core.router import Outcome
-from bot.core.secrets import bare
 from bot.jobs.engine import Jobs
 from bot.storage.interactions import InteractionRows
 
@@ -173,7 +173,7 @@ class IndexClient(discord.Client):
         """A button press; refusals (not yours, expired) go to the presser only, and so does every answer to a press
         on a message only the presser sees (an ephemeral quote's Refresh must not post the quote for all)."""
         hidden = interaction.message is not None and interaction.message.flags.ephemeral
-        if self.handover is not None:
+        if self.handover is not None and not await is_answer(self.app.router.buttons, token):  # a form opens here
             self.saw(interaction.user.id, interaction.guild_id, interaction.channel_id)
             await self.handover.hand_over(interaction, Ask.of(interaction, button_token=token), thinking=False,
                                           ephemeral=hidden, hidden=hidden)
@@ -202,13 +202,17 @@ class IndexClient(discord.Client):
             return
         me = self.user.name if self.user is not None else None
         request = message_request(message, self.prefix, me)
-        if request is None and message.guild is None and bare(message.content.split()):
-            request = message_request(message, "", me)  # a key or PIN pasted in our DM: answered, so its writer deletes it
+        if request is None and message.guild is None and message.content.strip() and not message.content.startswith(self.prefix):
+            # plain text in our DM: a question's answer, or a key or PIN pasted (answered, so its writer deletes it)
+            typed = message_request(message, "", me)  # who and where; what was typed is no command
+            request = plain_request(typed, message.content) if typed is not None else None
         if request is None:
             return
         self.saw(message.author.id, message.guild.id if message.guild else None, message.channel.id)
         request = replace(request, delete_message=partial(_delete_quietly, message))  # for a message carrying a secret
         outcome = await self.app.router.handle(request, MARKUP)  # it says whether the deletion was allowed
+        if outcome.unasked and not outcome.rendered.delete_request:  # chatter in our DM that answered no question
+            return
         await send_rendered(message.channel, outcome.rendered, self.expiry)
 
     async def _delete_due(self, channel_id: str, message_id: str) -> bool | None:
@@ -234,8 +238,16 @@ class IndexClient(discord.Client):
             except EDIT_FAILED as err:  # too late for Discord (10062): the answer fails too; a press's outcome goes by the outbox
                 log.info("discord: interaction %s could not be deferred (%s %s)", interaction.id, type(err).__name__,
                          getattr(err, "status", ""))
+        outcome = await task
+        if await open_form(interaction, outcome.rendered, self.answered):  # the Answer button: the question's form
+            return
         instead = partial(self.app.outbox.tell_instead, "discord", outcome_chat(request, hidden))
-        await reply(interaction, await task, hidden=hidden, instead=instead)
+        await reply(interaction, outcome, hidden=hidden, instead=instead)
+
+    async def answered(self, interaction: discord.Interaction[Any], value: str) -> None:
+        """A question's form sent: its value is the answer, as if typed; the reply only the user sees in a server."""
+        request = answer_request(interaction_request(interaction), value)
+        await self._answer(interaction, request, thinking=True, ephemeral=interaction.guild_id is not None)
 
 
 async def send_rendered(channel: discord.abc.Messageable, rendered: Rendered, expiry: Expiries) -> discord.Message:

@@ -139,8 +139,8 @@ SLASH: Mapping[str, Slash] = {
     "orders": Slash(defer=True),
     "slippage": Slash((Option("percent"),)),
     "wallet": Slash((Option("action", choices=wallet_actions), Option("value")), defer=True),
-    "pin": Slash((Option("pin", True), Option("new_pin"))),
-    "withdraw": Slash((Option("asset", True), Option("amount", True), Option("address", True), Option("pin", True),
+    "pin": Slash((Option("pin"), Option("new_pin"))),  # none: asked step by step, the PINs in a modal
+    "withdraw": Slash((Option("asset"), Option("amount"), Option("address"), Option("pin"),  # none: asked step by step
                        Option("chain", choices=chain_choices)), defer=True),
     "faucet": Slash(defer=True),
     "connect": Slash(),
@@ -350,6 +350,7 @@ def _chat(user: discord.abc.User, guild_id: int | None, channel_id: int | None, 
         locale=locale,
         display_name=user.display_name,
         community=str(guild_id) if guild_id is not None else None,
+        answer_button=True,  # a question asked here is answered through a form (bot.frontends.adapters.discord_prompts)
     )
 
 
@@ -418,7 +419,8 @@ class Ask:
             chat_type="private" if self.guild_id is None else "group", locale=self.locale,
             display_name=self.display_name, community=self.guild_id, command=self.command, args=self.args,
             button_token=self.button_token, text_length=length, message_ref=self.message_id, private_reply=True,
-            standing=check if self.guild_id is not None else None, community_name=self.guild_name, **reach,
+            standing=check if self.guild_id is not None else None, community_name=self.guild_name, answer_button=True,
+            **reach,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from telegram import (
     CallbackQuery,
     Chat,
     ChatMember,
+    ForceReply,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     LinkPreviewOptions,
@@ -225,6 +226,8 @@ class TelegramFrontend:
         new_messages = filters.UpdateType.MESSAGE
         application.add_handler(CommandHandler(commands, self._on_message, filters=new_messages))
         application.add_handler(MessageHandler(filters.TEXT & filters.ChatType.PRIVATE & new_messages, self._on_message))
+        replies = filters.TEXT & ~filters.COMMAND & filters.REPLY & filters.ChatType.GROUPS & new_messages
+        application.add_handler(MessageHandler(replies, self._on_reply))  # an answer to a question asked in a group
         application.add_handler(CallbackQueryHandler(self._on_press))
         application.add_error_handler(self._on_error)
         polling = JournaledPolling(application.bot, self.journal, self._replayed)  # presses stored as fetched
@@ -381,14 +384,40 @@ class TelegramFrontend:
             return
         command, args = split_command(message.text)
         request = self._request(user, message.chat, command=command, args=args, text_length=len(message.text),
-                                delete_message=partial(self._deleted, message.chat_id, message.message_id))
+                                text=message.text, delete_message=partial(self._deleted, message.chat_id, message.message_id))
         outcome = await self.router.handle(request, MARKUP)  # it deletes a message carrying a secret and says how that went
         private = message.chat.type == Chat.PRIVATE
         reply_to = None if private or outcome.rendered.delete_request else message.message_id
         if outcome.aside is not None:
-            await self._send(message.chat_id, await self._privately(outcome, outcome.aside), reply_to=reply_to)
+            told = await self._privately(outcome, outcome.aside)
+            await self._send(message.chat_id, told, reply_to=reply_to)
+            if told is outcome.aside.sent:  # a question asked with the private answer is answered there
+                await self._ask(int(outcome.aside.chat), outcome.rendered, None)
             return
         await self._send(message.chat_id, outcome.rendered, reply_to=reply_to)
+        await self._ask(message.chat_id, outcome.rendered, None if private else message.message_id)
+
+    async def _on_reply(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A reply in a group to one of the bot's messages (a question's ForceReply): the router tells whether it
+        answers a question of its writer's; other replies in groups are none of the bot's business."""
+        message = update.message
+        replied = message.reply_to_message if message is not None else None
+        if replied is None or replied.from_user is None or replied.from_user.id != self.bot.id:
+            return
+        await self._on_message(update, context)
+
+    async def _ask(self, chat_id: int, rendered: Rendered, reply_to: int | None, mention: int | None = None) -> None:
+        """A question's field as a ForceReply, selective: in a group only the asked user (whose message it replies
+        to, or, after a press, whom the field's text mentions) gets the reply box; the question and its buttons went
+        in the message before."""
+        if rendered.ask is None:
+            return
+        field = rendered.ask.field
+        shown = f'<a href="tg://user?id={mention}">{html.escape(field)}</a>' if mention is not None else html.escape(field)
+        reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to is not None else None
+        force = ForceReply(selective=True, input_field_placeholder=field[:64])
+        await self._safely("sendMessage", lambda: self.bot.send_message(
+            chat_id, shown, parse_mode=ParseMode.HTML, reply_markup=force, reply_parameters=reply))
 
     async def _privately(self, outcome: Outcome, aside: Aside) -> Rendered:
         """Send a personal answer asked for in a group to the user's private chat; what the group then reads: that it
@@ -445,6 +474,7 @@ class TelegramFrontend:
                     self._closed.popitem(last=False)
         else:
             await self._send(chat.id, outcome.rendered)
+        await self._ask(chat.id, outcome.rendered, None, None if chat.type == Chat.PRIVATE else query.from_user.id)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Anything that escaped the router: logged, never re-raised into the polling loop, and answered with

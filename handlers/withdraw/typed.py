@@ -1,5 +1,5 @@
-"""/withdraw <asset> <amount|all> <address> <pin> [chain]: send ETH, USDC or an index token out of the custodial
-wallet; ETH and USDC from the home chain unless another loaded chain is named ("ethereum"), an index from its own.
+"""/withdraw <asset> <amount|all> <address> <pin> [chain], the one-line form: send ETH, USDC or an index token out of
+the custodial wallet; ETH and USDC from the home chain unless another loaded chain is named ("ethereum"), an index from its own.
 
 Private only; the PIN is checked first (wrong tries lock it, wallets.pin) and the router deletes the message
 holding it where the platform allows, whatever the outcome. The address must be 0x and 40 hex digits, and a mixed-case address must
@@ -8,7 +8,6 @@ intent pipeline as a trade.
 """
 
 import re
-from functools import partial
 
 from eth_utils.address import is_checksum_address, to_checksum_address
 
@@ -16,7 +15,6 @@ from bot.core.amounts import parse_amount
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Msg, Reply
 from bot.core.request import Caller
-from bot.core.router import Router
 from bot.core.secrets import Secret, is_pin
 from bot.chain.profile import TokenRef
 from bot.services import Services
@@ -97,7 +95,3 @@ async def withdraw(services: Services, caller: Caller) -> Reply:
     summary = Msg("withdraw.summary", {"amount": Amount(units, decimals), "asset": shown, "to": to})
     prompt = Msg("withdraw.confirm_prompt", {"seconds": home.settings.quote_ttl_seconds})
     return Reply.of(summary, prompt, buttons=confirm_buttons(intent_id))
-
-
-def register(router: Router, services: Services) -> None:
-    router.command("withdraw", partial(withdraw, services), private_only=True, secret=secret_in)

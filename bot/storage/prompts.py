@@ -1,0 +1,74 @@
+"""Open prompts: the question each user was asked in each chat, until their next plain message there answers it.
+
+One row per user and chat: asking again replaces the question (an upsert). Taking the answer deletes the row in the
+statement that reads it (DELETE ... RETURNING), so of two processes of a fleet, or two messages sent at once, one
+takes the question and the other finds none.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import delete
+
+from bot.storage.db import Database
+from bot.storage.schema import prompts
+
+
+@dataclass(frozen=True)
+class PromptRow:
+    user_id: int
+    chat_id: str
+    prompt: str  # the registered prompt that takes the answer
+    state: tuple[str, ...]
+    field: str  # the catalog entry naming the value asked for
+    secret: str | None
+    expires_at: int
+
+
+class PromptRows:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def open(self, user_id: int, chat_id: str, prompt: str, state: tuple[str, ...], field: str,
+                   secret: str | None, ttl_seconds: int) -> None:
+        """Ask: the user's open question in this chat from now on, replacing any other."""
+        now = int(self._clock())
+        values = {"prompt": prompt, "state": json.dumps(list(state)), "field": field, "secret": secret,
+                  "created_at": now, "expires_at": now + ttl_seconds}
+        async with self._db.transaction(single=True) as tx:
+            await tx.execute(tx.insert(prompts).values(user_id=user_id, chat_id=chat_id, **values)
+                             .on_conflict_do_update(index_elements=[prompts.c.user_id, prompts.c.chat_id], set_=values))
+
+    async def take(self, user_id: int, chat_id: str) -> PromptRow | None:
+        """The open question, removed as it is read (expired or not: the caller tells which), None if there is none."""
+        async with self._db.transaction(single=True) as tx:
+            row = await tx.fetch_one(
+                delete(prompts).where(prompts.c.user_id == user_id, prompts.c.chat_id == chat_id).returning(*prompts.c))
+        if row is None:
+            return None
+        return PromptRow(int(row.user_id), str(row.chat_id), str(row.prompt), tuple(json.loads(row.state)),
+                         str(row.field), row.secret, int(row.expires_at))
+
+    async def peek(self, user_id: int, chat_id: str) -> PromptRow | None:
+        """The open question, left open (what Discord's Answer button shows as a form)."""
+        row = await self._db.fetch_one(
+            prompts.select().where(prompts.c.user_id == user_id, prompts.c.chat_id == chat_id))
+        if row is None:
+            return None
+        return PromptRow(int(row.user_id), str(row.chat_id), str(row.prompt), tuple(json.loads(row.state)),
+                         str(row.field), row.secret, int(row.expires_at))
+
+    async def end(self, user_id: int, chat_id: str) -> bool:
+        """Close the question without an answer (Cancel, or a command typed instead): whether one was open."""
+        async with self._db.transaction(single=True) as tx:
+            gone = await tx.execute(delete(prompts).where(prompts.c.user_id == user_id, prompts.c.chat_id == chat_id))
+        return gone > 0
+
+    async def purge_expired(self, now: int | None = None) -> int:
+        async with self._db.transaction() as tx:
+            return await tx.execute(delete(prompts).where(prompts.c.expires_at < (now or int(self._clock()))))

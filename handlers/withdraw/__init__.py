@@ -1,0 +1,22 @@
+"""/withdraw: typed on one line (`/withdraw USDC 10 0x… 123456`, handlers.withdraw.typed) or, without arguments,
+guided step by step (handlers.withdraw.guided): asset, amount, address, a summary, the PIN, Confirm."""
+
+from functools import partial
+
+from bot.core.messages import Reply
+from bot.core.request import Caller
+from bot.core.router import Router
+from bot.services import Services
+from handlers.withdraw import guided, typed
+
+
+async def withdraw(services: Services, caller: Caller) -> Reply:
+    """Guided when typed alone, else the one-line form."""
+    if not caller.request.args:
+        return await guided.start(services, caller)
+    return await typed.withdraw(services, caller)
+
+
+def register(router: Router, services: Services) -> None:
+    router.command("withdraw", partial(withdraw, services), private_only=True, secret=typed.secret_in)
+    guided.register(router, services)
