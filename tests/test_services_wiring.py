@@ -42,7 +42,8 @@ def test_a_service_left_out_stops_the_start_up(name: str) -> None:
 async def test_the_app_wires_every_service(app: App) -> None:
     assert [name for name in REQUIRED if getattr(app.services, name) is None] == []
     assert app.services.desks.home.profile == app.services.profile  # the home chain's executor, reached one way
-    assert set(app.router.sub_commands) == {("boost", "add"), ("boost", "remove")}  # registered by the staking feature
+    assert set(app.router.sub_commands) == {("boost", "add"), ("boost", "remove"),  # registered by the staking feature
+                                            ("start", "private")}  # by the private answers' feature
 
 
 def test_handlers_are_top_level_and_register_is_a_table() -> None:
