@@ -14,8 +14,22 @@ CATALOGS = Catalogs()
 ENGLISH = CATALOGS.entries["en"]
 
 
-def test_ships_english_and_simplified_chinese() -> None:
-    assert {"en", "zh_CN"} <= set(CATALOGS.locales)
+def test_ships_english_chinese_and_korean() -> None:
+    assert {"en", "zh_CN", "zh_TW", "ko"} <= set(CATALOGS.locales)
+
+
+# characters only Simplified Chinese writes (這為錢設請... in Traditional): a zh_CN sentence pasted into zh_TW shows here
+SIMPLIFIED_ONLY = set(
+    "这为钱设请没发时币们说对区块链转账户网络价权额费进选择务实现应资产计边过确认联关闭开启显录记获专换签间长会将与从让给该"
+    "还无错误数连读写页简态删报仓质检历图级领当动别达头条证订阅员处击复维验结卖买场满试"
+)
+
+
+def test_traditional_chinese_is_traditional_and_says_ni() -> None:
+    entries = CATALOGS.entries["zh_TW"]
+    assert {key: "".join(sorted(set(text) & SIMPLIFIED_ONLY)) for key, text in entries.items() if set(text) & SIMPLIFIED_ONLY} == {}
+    assert sorted(key for key, text in entries.items() if "您" in text) == []
+    assert sum(entries[key] != CATALOGS.entries["zh_CN"][key] for key in entries) > len(entries) // 2
 
 
 @pytest.mark.parametrize("locale", [c for c in CATALOGS.locales if c != "en"])
@@ -77,6 +91,11 @@ def test_discord_option_descriptions_exist() -> None:
 def test_negotiation_maps_platform_tags() -> None:
     assert CATALOGS.negotiate("zh-hans") == "zh_CN"
     assert CATALOGS.negotiate("zh-CN") == "zh_CN"
+    assert CATALOGS.negotiate("zh") == "zh_CN"
+    for traditional in ("zh-hant", "zh-TW", "zh-tw", "zh-HK", "zh_Hant_TW"):
+        assert CATALOGS.negotiate(traditional) == "zh_TW", traditional
+    assert CATALOGS.negotiate("ko") == "ko"
+    assert CATALOGS.negotiate("ko-KR") == "ko"
     assert CATALOGS.negotiate("en-US") == "en"
     assert CATALOGS.negotiate("pt-br") == "en"
     assert CATALOGS.negotiate(None) == "en"
