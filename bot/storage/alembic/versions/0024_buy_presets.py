@@ -1,7 +1,7 @@
 """user_settings.buy_presets: the amounts the Buy screen offers, a setting per user.
 
-Revision ID: 0023
-Revises: 0021
+Revision ID: 0024
+Revises: 0023
 Create Date: 2026-12-04
 
 Comma-separated USDC amounts as the user set them under Settings (e.g. "25,50,100,250"); NULL keeps the defaults.
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0023"
-down_revision = "0021"
+revision = "0024"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
