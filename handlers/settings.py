@@ -42,7 +42,7 @@ def parse_presets(words: tuple[str, ...], maximum: Decimal) -> tuple[Decimal, ..
 
 async def presets(services: Services, caller: Caller) -> Reply:
     """Show the presets, or set them."""
-    args = caller.request.args
+    args = tuple(word for arg in caller.request.args for word in arg.split())  # Discord gives them as one option
     if not args:
         current = await services.settings.get_buy_presets(caller.user_key)
         return Reply.of(Msg("presets.show", {"amounts": shown(current), "max": MAX_PRESETS}))

@@ -10,7 +10,7 @@ from functools import partial
 
 from bot.core.amounts import from_base_units
 from bot.core.errors import UserError
-from bot.core.messages import Amount, Button, Msg, Reply, Usd
+from bot.core.messages import Amount, Button, Msg, Reply
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.chain.profile import IndexRef
@@ -33,6 +33,11 @@ def _index(services: Services, args: tuple[str, ...], count: int) -> IndexRef:
     return ref
 
 
+def preset_label(amount: Decimal) -> str:
+    """25 -> "25", 20.5 -> "20.50": whole dollars bare, else cents (a button is short)."""
+    return format(amount, "f") if amount == amount.to_integral() else format(amount.quantize(Decimal("0.01")), "f")
+
+
 def _index_button(services: Services, ref: IndexRef, action: str) -> Button:
     return Button(Msg("button.index_pick", {"index": ref.symbol, "chain": services.chain_of(ref).chain_label}), action, (ref.symbol,))
 
@@ -50,8 +55,8 @@ async def buy_index(services: Services, caller: Caller, args: tuple[str, ...]) -
     """The amounts for one index: the user's presets, Custom, and the same name on other chains."""
     ref = _index(services, args, 1)
     presets = await services.settings.get_buy_presets(caller.user_key)
-    amounts = tuple(Button(Msg("menu.preset", {"amount": Usd(p, 0 if p == p.to_integral() else 2)}), "menu.buy.amount",
-                           (ref.symbol, str(p))) for p in presets)
+    amounts = tuple(Button(Msg("menu.preset", {"amount": preset_label(p)}), "menu.buy.amount", (ref.symbol, str(p)))
+                    for p in presets)
     rows: list[tuple[Button, ...]] = [(*amounts, Button(Msg("button.custom"), "menu.buy.custom", (ref.symbol,)))]
     rows += [(_index_button(services, other, "menu.buy.index"),) for other in services.all_indexes
              if other != ref and _stem(other.symbol) == _stem(ref.symbol)]
