@@ -153,7 +153,7 @@ async def test_home_costs_no_chain_call_within_a_block(app: App) -> None:
     assert head.head == block and rpc_calls(app) == before  # nothing changed in the block: nothing read
     await fund(app.profile, address, usdc=Decimal(1000))  # a new block, with more in the wallet
     await head.poll_once()
-    later = await click(app, home, en(app, "button.home"))
+    later = await click(app, await click(app, home, en(app, "home.button.settings")), en(app, "button.home"))
     assert rpc_calls(app) > before and later.rendered.text != home.rendered.text  # read again, and it shows
 
 
