@@ -12,6 +12,7 @@ holding it where the platform allows, whatever the outcome. The time is in the u
 current time of day there). Every input is checked before anything is stored; a refusal says what is valid.
 """
 
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from zoneinfo import ZoneInfo
@@ -146,8 +147,8 @@ async def act(plans: Dca, caller: Caller, action: str, plan_id: int) -> Reply:
 
 
 async def pressed(action: str, services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:
-    """A Pause / Resume / Cancel button: (plan id)."""
-    return await act(services.dca, caller, action, _plan_arg(args))
+    """A Pause / Resume / Cancel button: (plan id); the answer replaces the pressed message."""
+    return replace(await act(services.dca, caller, action, _plan_arg(args)), edit=True)
 
 
 async def ask_step(services: Services, caller: Caller, state: tuple[str, ...], edit: bool = False) -> Reply:

@@ -8,6 +8,7 @@ from bot.core.request import Caller
 from bot.core.router import Router
 from bot.i18n import Catalogs
 from bot.services import Services
+from handlers.shared.nav import screen
 
 AUTO = "auto"
 PER_ROW = 4  # language buttons per row: Discord takes at most 5 in a row, and 4 names fit a phone's width
@@ -52,10 +53,16 @@ async def menu(services: Services, caller: Caller, _: tuple[str, ...]) -> Reply:
 
 
 async def press(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:
-    return await set_language(services, caller, args[0])
+    """A language button: the choice replaces the picker (Back leads to Settings)."""
+    return screen(await set_language(services, caller, args[0]), "menu.settings")
+
+
+async def menu_pressed(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:
+    """Language under Settings: the picker in place of the pressed message."""
+    return screen(await menu(services, caller, args), "menu.settings")
 
 
 def register(router: Router, services: Services) -> None:
     router.command("lang", partial(lang, services))
-    router.action("lang.menu", partial(menu, services))
+    router.action("lang.menu", partial(menu_pressed, services))
     router.action("lang.set", partial(press, services))

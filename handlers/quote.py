@@ -3,6 +3,7 @@
 A pool index is quoted on Uniswap; an issued one (venue `issuance`) from its factory's weights, prices and fee.
 A symbol naming indexes on several chains gets a choice of buttons."""
 
+from dataclasses import replace
 from functools import partial
 
 from bot.core.amounts import parse_amount
@@ -57,7 +58,7 @@ async def show(services: Services, caller: Caller, args: tuple[str, ...]) -> Rep
     if len(args) != 3:
         raise UserError("error.trade.unknown")
     symbol, amount, unit = args
-    return await answer(services, symbol, amount, unit)
+    return replace(await answer(services, symbol, amount, unit), edit=True)
 
 
 def register(router: Router, services: Services) -> None:

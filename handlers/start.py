@@ -1,15 +1,16 @@
-"""/start: a welcome with the main actions as buttons. `/start <code>` (Telegram's deep link sends
+"""/start: a welcome above the home screen (handlers.shared.home). `/start <code>` (Telegram's deep link sends
 `/start ref_<code>`) names who invited the user; every /start is recorded (bot.points.referrals), and a code
 that cannot be used is answered politely under the welcome, never instead of it."""
 
 import logging
 from functools import partial
 
-from bot.core.messages import Button, Msg, Reply
+from bot.core.messages import Msg, Reply
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.points.referrals import Joined
 from bot.services import Services
+from handlers.shared.home import Summaries, home_reply
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +33,11 @@ async def referral(services: Services, caller: Caller) -> list[Msg]:
     return [Msg(REFERRAL_NOTES[joined])] if joined is not None else []
 
 
-async def start(services: Services, caller: Caller) -> Reply:
-    """Greet the user and offer the first steps."""
-    return Reply.of(
-        Msg("start.title", style="title"),
-        *await referral(services, caller),
-        Msg("start.body", {"indexes": services.all_index_list()}),
-        buttons=(
-            (Button(Msg("button.indexes"), "indexes.show"), Button(Msg("button.quote_sample"), "quote.show", (services.profile.indexes[0].symbol, "100", "usdc"))),
-            (Button(Msg("button.help"), "help.show"), Button(Msg("button.language"), "lang.menu")),
-        ),
-    )
+async def start(services: Services, summaries: Summaries, caller: Caller) -> Reply:
+    """Greet the user and show the home screen."""
+    welcome = Msg("start.title", style="title"), *await referral(services, caller), Msg("start.body", {"indexes": services.all_index_list()})
+    return await home_reply(summaries, caller, *welcome)
 
 
 def register(router: Router, services: Services) -> None:
-    router.command("start", partial(start, services))
+    router.command("start", partial(start, services, Summaries(services)))

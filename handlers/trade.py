@@ -10,47 +10,19 @@ a request to it on its own chain, pending until the factory fills it (bot.issuan
 names indexes on several chains (`mag7`) gets a choice of buttons first.
 """
 
+from dataclasses import replace
 from decimal import Decimal
 from functools import partial
 
 from bot.core.amounts import from_base_units, parse_amount
 from bot.core.errors import UserError
-from bot.core.messages import Amount, Count, Msg, Pct, Reply
+from bot.core.messages import Button, Msg, Reply
 from bot.core.request import Caller
 from bot.core.router import Router
-from bot.issuance import present as issuance_present
-from bot.chain.profile import IndexRef
 from bot.services import Services
-from bot.trading.present import wallet_line
-from bot.trading.swap import BPS
-from handlers.shared.confirm import confirm_buttons, intent_arg, run_confirm
-from handlers.shared.quotes import choose_index, quote_lines
-
-
-async def offer(services: Services, caller: Caller, ref: IndexRef, side: str, amount: Decimal) -> Reply:
-    """A pool index: a swap quote stored as an intent, with Confirm / Cancel."""
-    if ref.venue == "issuance":
-        return await request(services, caller, ref, side, amount)
-    desk, req, usdc = services.desks.home, caller.request, services.profile.usdc
-    who = await desk.sender(caller.user_key)
-    intent_id, quote = await desk.quote_swap(caller.user_key, req.platform, req.chat_id, ref, side, amount, who)  # type: ignore[arg-type]
-    slip = await desk.slippage_bps(caller.user_key)
-    prompt = Msg("trade.confirm_prompt", {
-        "seconds": desk.settings.quote_ttl_seconds, "slippage": Pct(Decimal(slip).scaleb(-4)),
-        "minimum": Amount(quote.amount_out * (BPS - slip) / BPS), "symbol": ref.symbol if side == "buy" else usdc.symbol,
-    })
-    wallet = wallet_line(who.kind, who.address)
-    return Reply.of(*quote_lines(quote, usdc.symbol), wallet, prompt, buttons=confirm_buttons(intent_id))
-
-
-async def request(services: Services, caller: Caller, ref: IndexRef, side: str, amount: Decimal) -> Reply:
-    """An issued index: a request to its factory, filled later (bot.issuance)."""
-    issuance, req = services.issuance, caller.request
-    who = await issuance.desk(ref).sender(caller.user_key)
-    intent_id, quote = await issuance.request(caller.user_key, req.platform, req.chat_id, ref, side, amount, who)  # type: ignore[arg-type]
-    lines = issuance_present.quote_lines(quote, issuance.hours(ref), services.profile.usdc.symbol, issuance.chain_of(ref).chain_label)
-    prompt = Msg("issuance.confirm_prompt", {"count": Count(services.desks.home.settings.quote_ttl_seconds)})
-    return Reply.of(*lines, wallet_line(who.kind, who.address), prompt, buttons=confirm_buttons(intent_id))
+from handlers.shared.confirm import intent_arg, run_confirm
+from handlers.shared.offers import offer
+from handlers.shared.quotes import choose_index
 
 
 async def trade(services: Services, caller: Caller, side: str, typed: str, amount_text: str) -> Reply:
@@ -96,11 +68,28 @@ async def pick(services: Services, caller: Caller, args: tuple[str, ...]) -> Rep
     if len(args) != 3 or args[1] not in ("buy", "sell"):
         raise UserError("error.trade.unknown")
     symbol, side, amount_text = args
-    return await trade(services, caller, side, symbol, amount_text)
+    return replace(await trade(services, caller, side, symbol, amount_text), edit=True)
 
 
 async def confirm(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:
-    return await run_confirm(services, caller, intent_arg(args))
+    """Confirm; an expired quote loses its Confirm / Cancel and says so, with Refresh for a swap's."""
+    intent_id = intent_arg(args)
+    try:
+        return await run_confirm(services, caller, intent_id)
+    except UserError as err:
+        if err.key != "error.trade.expired":
+            raise
+        return Reply.of(err.msg, buttons=await requote(services, intent_id), edit=True)
+
+
+async def requote(services: Services, intent_id: int) -> tuple[tuple[Button, ...], ...]:
+    """Refresh for an expired swap quote: the same index, side and amount quoted anew."""
+    intent = await (await services.desks.of_id(intent_id)).intents.get(intent_id)
+    if intent is None or intent.kind not in ("buy", "sell") or "amount_in" not in intent.params:
+        return ()
+    params = intent.params
+    amount = format(from_base_units(int(params["amount_in"]), int(params["decimals_in"])), "f")
+    return ((Button(Msg("button.refresh"), "trade.pick", (str(params["index"]), intent.kind, amount)),),)
 
 
 async def cancel(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:

@@ -154,6 +154,7 @@ class BotApiEmulator:
         self.commands: dict[str, list[dict[str, str]]] = {}  # language_code ("" = default) -> the default scope's commands
         self.scoped: dict[tuple[str, str], list[dict[str, str]]] = {}  # (scope as JSON, language_code) -> commands
         self.not_started: set[int] = set()  # users the bot may not write to privately until they write first
+        self.menu_button: Any = None  # what setChatMenuButton set (None: never called)
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # (chat_id, message_id) -> Message
         self.injected: dict[int, dict[str, Any]] = {}  # update_id -> Update
         self.blocked: set[int] = set()
@@ -316,6 +317,10 @@ class BotApiEmulator:
             self.commands[p.get("language_code", "")] = p["commands"]
         else:
             self.scoped[(_scope_key(scope), p.get("language_code", ""))] = p["commands"]
+        return True
+
+    async def _api_setChatMenuButton(self, p: dict[str, Any]) -> Any:
+        self.menu_button = p.get("menu_button")
         return True
 
     async def _api_getMyCommands(self, p: dict[str, Any]) -> Any:

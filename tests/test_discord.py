@@ -217,7 +217,7 @@ async def test_slash_start_is_answered_directly_with_buttons(frontend: DiscordFr
     (callback,) = rest.sent()
     assert callback.path.endswith("/callback") and callback.body["type"] == CHANNEL_MESSAGE
     assert "**Welcome to indexbot**" in callback.content
-    assert len(callback.custom_ids) == 4 and all(BUTTON_ID.match(c) for c in callback.custom_ids)
+    assert len(callback.custom_ids) == 10 and all(BUTTON_ID.match(c) for c in callback.custom_ids)  # the home screen
 
 
 async def test_slash_in_a_dm_is_a_private_chat(frontend: DiscordFrontend, rest: FakeDiscord, app: App) -> None:

@@ -207,7 +207,7 @@ def test_a_list_marker_inside_a_line_is_escaped_where_discord_reads_it() -> None
 
 async def test_help_shows_no_stray_escapes(app: App, frontend: DiscordFrontend, rest: FakeDiscord) -> None:
     await slash(frontend, "help", guild_id=None)
-    content = answers(rest)[-1].content
+    content = "\n".join(answer.content for answer in answers(rest) if answer.content)  # a long answer comes in pieces
     assert not re.search(r"\\\s", content), content  # a backslash before a blank is shown as typed
     seen = shown(content)
     for name in app.router.commands:

@@ -260,12 +260,12 @@ async def test_head_matches_the_metadata(engines: Engines) -> None:
 
 async def test_a_diff_is_found(sqlite: Engines) -> None:
     """The comparison above can fail: a database at the baseline differs from the metadata (0017's type, 0018's
-    NOT NULL, the tables of 0019, 0020, 0021, 0022 and 0023 and their indexes)."""
+    NOT NULL, the tables of 0019, 0020, 0021, 0022 and 0023 and their indexes, 0024's column)."""
     engine = await sqlite()
     await _upgrade_to(engine, migrate.BASELINE)
     async with engine.connect() as conn:
         diff = await conn.run_sync(_diff)
-    assert sorted(d[0][0] if isinstance(d, list) else d[0] for d in diff) == ["add_index", "add_index", "add_index",
+    assert sorted(d[0][0] if isinstance(d, list) else d[0] for d in diff) == ["add_column", "add_index", "add_index", "add_index",
                                                                               "add_index", "add_table", "add_table",
                                                                               "add_table", "add_table", "add_table",
                                                                               "modify_nullable", "modify_type"]

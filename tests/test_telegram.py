@@ -94,13 +94,14 @@ async def test_user_input_is_html_escaped(app: App, emulator: BotApiEmulator, te
     assert sent.params["text"].startswith(text(app, "error.index.unknown", value="<b>x</b>", valid=app.services.index_list())[:20])
 
 
-async def test_press_by_owner_sends_a_new_quote(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
+async def test_press_by_owner_refreshes_the_quote_in_place(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
     first = await ask(emulator, 1003, 1003, "/quote MAG7.ssi 100")
     [data] = callback_data(first)
     since = emulator.mark()
     emulator.press(1003, 1003, first.result["message_id"], data)
     answer = await emulator.wait_for("answerCallbackQuery", since=since)
-    again = await emulator.wait_for("sendMessage", to_chat(1003), since=since)
+    again = await emulator.wait_for("editMessageText", since=since)
+    assert int(again.params["message_id"]) == first.result["message_id"] and not emulator.calls_to("sendMessage", since)
     assert "show_alert" not in answer.params and "text" not in answer.params
     assert text(app, "quote.buy.title", index="MAG7.ssi") in again.params["text"]
     [new_data] = callback_data(again)
@@ -187,8 +188,8 @@ async def test_group_text_is_ignored_private_text_is_answered(app: App, emulator
     reply = await ask(emulator, 3001, group, "/help", chat_type="group")
     await asyncio.sleep(QUIET)
     assert [c.params["text"] for c in emulator.calls_to("sendMessage", since)] == [reply.params["text"]]
-    private = await ask(emulator, 3001, 3001, "hello")
-    assert private.params["text"] == text(app, "error.command.unknown", command="")
+    private = await ask(emulator, 3001, 3001, "hello")  # plain text in a private chat: the home screen
+    assert text(app, "home.body") in private.params["text"] and private.params["reply_markup"]["inline_keyboard"]
 
 
 async def test_oversized_message_is_refused(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:

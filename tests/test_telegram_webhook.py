@@ -276,13 +276,14 @@ async def test_the_webhook_journey_on_sqlite(hooked: App, emulator: BotApiEmulat
         [data] = [b["callback_data"] for row in quote.params["reply_markup"]["inline_keyboard"] for b in row]
         since = emulator.mark()
         pressed = emulator.press(31, 31, quote.result["message_id"], data)
-        again = await emulator.wait_for("sendMessage", to_chat(31, "Buy quote: MAG7.ssi"), since=since)
+        again = await emulator.wait_for("editMessageText", to_chat(31, "Buy quote: MAG7.ssi"), since=since)  # Refresh: in place
         await emulator.wait_for("answerCallbackQuery", since=since)
         for update_id in (started, quoted, pressed):
             assert [p.status for p in await emulator.wait_delivered(update_id)] == [200, 200]
         await asyncio.sleep(0.3)  # a second answer to a doubly posted update would be here by now
         await wait_until(lambda: unhandled(app), 0)
-    assert [c.chat_id for c in emulator.calls_to("sendMessage")] == [31, 31, 31]  # one answer per update
+    assert [c.chat_id for c in emulator.calls_to("sendMessage")] == [31, 31]  # one answer per update (the press: an edit)
+    assert len(emulator.calls_to("editMessageText")) == 1
     assert hello.at < quote.at < again.at
     assert emulator.calls_to("getUpdates") == []  # never polled
     assert await stored_count(app.db) == 3

@@ -158,6 +158,7 @@ class Router:
         self.prompts: dict[str, Prompt] = {}
         self.action(PROMPT_CANCEL, self._cancel)
         self.action(PROMPT_ANSWER, self._form)
+        self.plain: Command | None = None  # what answers a plain message that is no command (the home screen)
 
     def command(self, name: str, run: CommandFn, *, private_only: bool = False, secret: SecretOf | None = None,
                 personal: bool = False, moderator: bool = False) -> None:
@@ -171,6 +172,12 @@ class Router:
         `moderator`: for moderators (who may use it is the feature's check): platforms offer it to moderators only
         (Discord's default permissions, Telegram's administrators' command menu) and answer it to them alone."""
         self.commands[name] = Command(name, run, private_only, secret, personal, moderator)
+
+    def plain_text(self, run: CommandFn) -> None:
+        """Register what answers a plain message that is no command (Telegram text in a private chat): a message
+        that carries a secret is never answered by it. A feature that waits for the user's next message (a
+        prompt) takes the message before this."""
+        self.plain = Command("", run)
 
     def action(self, name: str, run: ActionFn, *, private_only: bool = False, personal: bool = False) -> None:
         self.actions[name] = Action(run, private_only, personal)
@@ -455,6 +462,8 @@ class Router:
         if command is None:
             if self._plain(request) and not request.is_private:  # a reply in a group, to a question for another
                 raise UserError("prompt.not_yours")
+            if request.command is None and request.is_private and self.plain is not None and self._secret(request) is None:
+                return self.plain
             raise UserError("error.command.unknown", command=(request.command or "")[:32])
         return command
 

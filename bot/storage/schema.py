@@ -165,6 +165,7 @@ user_settings = Table(
     Column("user_id", Int, ForeignKey("users.id"), primary_key=True, autoincrement=False),
     Column("slippage_bps", Int, nullable=False, server_default=text("50")),
     Column("timezone", Text),
+    Column("buy_presets", Text),  # 0024: the Buy screen's amounts in USDC, e.g. "25,50,100,250"; NULL: the defaults
 )
 
 # 0003: every trade is an intent stored before anything is signed; its state only moves forward.

@@ -7,6 +7,7 @@ index keeps at most one live wallet of each kind per user.
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -261,6 +262,8 @@ class SealedKeyRows:
 
 
 _SLIPPAGE = select(user_settings.c.slippage_bps).where(user_settings.c.user_id == bindparam("user"))
+_PRESETS = select(user_settings.c.buy_presets).where(user_settings.c.user_id == bindparam("user"))
+DEFAULT_BUY_PRESETS = (Decimal(25), Decimal(50), Decimal(100), Decimal(250))
 _TIMEZONE = select(user_settings.c.timezone).where(user_settings.c.user_id == bindparam("user"))
 
 
@@ -276,6 +279,14 @@ class SettingsRows:
 
     async def set_slippage_bps(self, user_id: int, bps: int) -> None:
         await self._set(user_id, slippage_bps=int(bps))
+
+    async def get_buy_presets(self, user_id: int) -> tuple[Decimal, ...]:
+        """The Buy screen's amounts (USDC), as the user set them (/presets), else the defaults."""
+        stored = await self._db.scalar(_PRESETS, {"user": user_id})
+        return tuple(Decimal(part) for part in str(stored).split(",")) if stored else DEFAULT_BUY_PRESETS
+
+    async def set_buy_presets(self, user_id: int, amounts: tuple[Decimal, ...]) -> None:
+        await self._set(user_id, buy_presets=",".join(str(amount) for amount in amounts))
 
     async def get_timezone(self, user_id: int) -> str | None:
         zone = await self._db.scalar(_TIMEZONE, {"user": user_id})

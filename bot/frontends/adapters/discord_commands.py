@@ -138,6 +138,7 @@ SLASH: Mapping[str, Slash] = {
     "sell": Slash((Option("index", True, tradable_choices), Option("amount", True)), defer=True),
     "orders": Slash(defer=True),
     "slippage": Slash((Option("percent"),)),
+    "presets": Slash((Option("amounts"),)),  # "25 50 100 250" as typed; the handler splits it
     "wallet": Slash((Option("action", choices=wallet_actions), Option("value")), defer=True),
     "pin": Slash((Option("pin"), Option("new_pin"))),  # none: asked step by step, the PINs in a modal
     "withdraw": Slash((Option("asset"), Option("amount"), Option("address"), Option("pin"),  # none: asked step by step

@@ -24,10 +24,11 @@ from bot.core.request import Request
 from bot.core.router import Outcome
 from bot.core.messages import RenderedButton
 from bot.frontends.adapters.discord_commands import PressButton, PressMenu, valid_token
+from bot.frontends.adapters.split import DISCORD_MAX_CHARS, split_lines
 
 log = logging.getLogger(__name__)
 
-MAX_CONTENT = 2000  # Discord's message length limit
+MAX_CONTENT = DISCORD_MAX_CHARS  # Discord's message length limit
 MAX_ROWS = 5  # Discord's limit of component rows per message
 MAX_PER_ROW = 5  # Discord's limit of buttons per row
 MAX_OPTIONS = 25  # Discord's limit of choices per select menu
@@ -83,15 +84,9 @@ MARKUP = DiscordMarkup()
 
 
 def chunks(text: str, limit: int = MAX_CONTENT) -> list[str]:
-    """Split on line breaks into messages of at most `limit` characters; a longer line is cut."""
-    lines = [line[i : i + limit] for line in text.split("\n") for i in range(0, max(len(line), 1), limit)]
-    parts = [""]
-    for line in lines:
-        if parts[-1] and len(parts[-1]) + 1 + len(line) > limit:
-            parts.append(line)
-        else:
-            parts[-1] = f"{parts[-1]}\n{line}" if parts[-1] else line
-    return parts
+    """Split on line breaks into messages of at most `limit` characters; a longer line is cut (the adapters' one
+    helper, bot.frontends.adapters.split)."""
+    return split_lines(text, limit)
 
 
 def view_of(rendered: Rendered) -> discord.ui.View | None:

@@ -26,6 +26,7 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any, TypeVar, cast
 
@@ -42,6 +43,7 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     LinkPreviewOptions,
+    MenuButtonCommands,
     Message,
     ReplyParameters,
     Update,
@@ -53,6 +55,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, Defaults, ExtBot, MessageHandler, filters
 from telegram.ext import Updater
 
+from bot.frontends.adapters.split import TELEGRAM_MAX_CHARS, split_lines
 from bot.frontends.adapters.telegram_limits import TelegramLimits, TelegramRateLimiter, retry_seconds
 from bot.storage.send_pace import SendPace
 from bot.frontends.adapters.telegram_updates import ChatOrderedUpdates, JournaledPolling, PressJournal
@@ -255,6 +258,8 @@ class TelegramFrontend:
         self.app.front_ends.attach("telegram", bot_name=name, invite_link=f"https://t.me/{name}?start=ref_{{code}}" if name else None,
                                    standing_of=self.standing_of)  # a scheduled group announcement re-checks its author
         await self._publish_commands()
+        # the persistent menu button beside the text field lists the commands, /start (the home screen) first
+        await self._safely("setChatMenuButton", partial(self.bot.set_chat_menu_button, menu_button=MenuButtonCommands()))
         await self.application.start()
         await self._resume_presses()
         if self.by_webhook is not None:
@@ -308,7 +313,7 @@ class TelegramFrontend:
         try:
             if limit is None and not await once():  # no rate limiter: the request leaves now
                 return Delivery("withdrawn")
-            if edit_ref is not None and rendered.image is None:
+            if edit_ref is not None and rendered.image is None and len(rendered.text) <= TELEGRAM_MAX_CHARS:
                 try:
                     await self.bot.edit_message_text(
                         rendered.text, chat_id=chat_id, message_id=int(edit_ref), parse_mode=ParseMode.HTML,
@@ -353,8 +358,10 @@ class TelegramFrontend:
                                              reply_markup=markup, rate_limit_args=limit)
         if rendered.image is not None:
             await self.bot.send_photo(chat_id, rendered.image, rate_limit_args=limit)
-        return await self.bot.send_message(chat_id, rendered.text, parse_mode=ParseMode.HTML, reply_markup=markup,
-                                           rate_limit_args=limit)
+        *head, last = split_lines(rendered.text, TELEGRAM_MAX_CHARS)
+        for text in head:  # a long answer: the buttons ride on its last piece
+            await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, rate_limit_args=limit)
+        return await self.bot.send_message(chat_id, last, parse_mode=ParseMode.HTML, reply_markup=markup, rate_limit_args=limit)
 
     async def _publish_commands(self) -> None:
         """One setMyCommands per language of the shipped locales (see `command_menus`) and scope, so Telegram's
@@ -577,19 +584,25 @@ class TelegramFrontend:
             )
             if caption is not None:
                 return photo
+        *head, last = split_lines(rendered.text, TELEGRAM_MAX_CHARS)
+        for text in head:  # a long answer: the first piece answers the message, the buttons ride on the last
+            await self._safely("sendMessage", partial(self.bot.send_message, chat_id, text, parse_mode=ParseMode.HTML, reply_parameters=reply))
+            reply = None
         return await self._safely(
             "sendMessage",
-            lambda: self.bot.send_message(
-                chat_id, rendered.text, parse_mode=ParseMode.HTML, reply_markup=markup, reply_parameters=reply
-            ),
+            lambda: self.bot.send_message(chat_id, last, parse_mode=ParseMode.HTML, reply_markup=markup, reply_parameters=reply),
         )
 
     async def _edit_shown(self, message: Message, rendered: Rendered) -> bool:
         """Edit the pressed message; whether the user sees `rendered` now (False: the edit failed, e.g. the
-        message was deleted or Telegram answered 5xx). A blocked chat counts as shown: nothing could be."""
+        message was deleted or Telegram answered 5xx). A blocked chat counts as shown: nothing could be. A long
+        answer's first piece replaces the message and the rest follow as new messages, the buttons on the last."""
+        first, *rest = split_lines(rendered.text, TELEGRAM_MAX_CHARS)
         try:
-            await self.bot.edit_message_text(rendered.text, chat_id=message.chat_id, message_id=message.message_id,
-                                             parse_mode=ParseMode.HTML, reply_markup=keyboard(rendered, message.chat_id))
+            await self.bot.edit_message_text(first, chat_id=message.chat_id, message_id=message.message_id,
+                                             parse_mode=ParseMode.HTML, reply_markup=None if rest else keyboard(rendered, message.chat_id))
+            if rest:
+                await self._post(message.chat_id, replace(rendered, text="\n".join(rest)), None)
             return True
         except Forbidden as err:
             log.info("telegram: editMessageText refused: %s", err.message)
