@@ -1,21 +1,22 @@
 """The Buy and Sell screens of the home menu: tap an index, then an amount, then Confirm on the quote.
 
 Buy lists each index once by name; a name on several chains (MAG7.ssi on Base, MAG7.nex on Ethereum) opens the
-home chain's, with the other offered on its amount screen. The amounts are the user's presets (Settings) and Custom.
-Sell lists what the user holds, then 25 % / 50 % / 100 % / Custom of it. Each step edits the pressed message.
+home chain's, with the other offered on its amount screen. The amounts are the user's presets (Settings) and Custom (asked for: the
+user's next message).
+Sell lists what the user holds, then 25 % / 50 % / 100 % / Custom of it (an amount or "all", asked for). Each step edits the pressed message.
 """
 
 from decimal import Decimal
 from functools import partial
 
-from bot.core.amounts import from_base_units
+from bot.core.amounts import from_base_units, parse_amount
 from bot.core.errors import UserError
-from bot.core.messages import Amount, Button, Msg, Reply
+from bot.core.messages import Amount, Ask, Button, Msg, Reply
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.chain.profile import IndexRef
 from bot.services import Services
-from handlers.shared.nav import custom_amount, screen, share_of
+from handlers.shared.nav import screen, share_of
 from handlers.shared.offers import offer
 
 SELL_SHARES = (25, 50, 100)
@@ -70,9 +71,33 @@ async def buy_amount(services: Services, caller: Caller, args: tuple[str, ...]) 
     return screen(reply, "menu.buy.index", (ref.symbol,))
 
 
+async def ask_custom(services: Services, caller: Caller, state: tuple[str, ...], edit: bool = True) -> Reply:
+    """Custom: the amount asked for (the user's next message), the way it would be typed after `/buy MAG7` or
+    `/sell MAG7` (`state`: the side and the index's symbol)."""
+    side, ref = state[0], _index(services, state[1:], 1)
+    unit = services.profile.usdc.symbol if side == "buy" else ref.symbol
+    reply = Reply.of(Msg(f"menu.custom.{side}", {"index": ref.symbol, "unit": unit}), ask=Ask("menu.custom", state, Msg("prompt.field.amount")))
+    return screen(reply, f"menu.{side}.index", (ref.symbol,)) if edit else reply
+
+
+async def answer_custom(services: Services, caller: Caller, text: str, state: tuple[str, ...]) -> Reply:
+    """The typed amount, parsed as `/buy` and `/sell` parse theirs (a sell may say "all"), then the quote."""
+    side, ref = state[0], _index(services, state[1:], 1)
+    if side == "buy":
+        usdc = services.profile.usdc
+        amount = parse_amount(text, decimals=usdc.decimals, maximum=services.limits.max_usdc, unit=usdc.symbol)
+    elif text.strip().lower() == "all":
+        units = await _held(services, caller, ref)
+        if not units:
+            raise UserError("error.sell.nothing", index=ref.symbol)
+        amount = from_base_units(units, ref.token.decimals)
+    else:
+        amount = parse_amount(text, decimals=ref.token.decimals, maximum=services.limits.max_index_tokens, unit=ref.symbol)
+    return await offer(services, caller, ref, side, amount)
+
+
 async def buy_custom(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:
-    ref = _index(services, args, 1)
-    return custom_amount(f"/buy {ref.symbol} <amount>", "menu.buy.index", (ref.symbol,))
+    return await ask_custom(services, caller, ("buy", _index(services, args, 1).symbol))
 
 
 async def _held(services: Services, caller: Caller, ref: IndexRef) -> int:
@@ -116,8 +141,7 @@ async def sell_share(services: Services, caller: Caller, args: tuple[str, ...]) 
 
 
 async def sell_custom(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:
-    ref = _index(services, args, 1)
-    return custom_amount(f"/sell {ref.symbol} <amount>", "menu.sell.index", (ref.symbol,))
+    return await ask_custom(services, caller, ("sell", _index(services, args, 1).symbol))
 
 
 def register(router: Router, services: Services) -> None:
@@ -125,3 +149,4 @@ def register(router: Router, services: Services) -> None:
                       ("menu.buy.custom", buy_custom), ("menu.sell", sell_menu), ("menu.sell.index", sell_index),
                       ("menu.sell.share", sell_share), ("menu.sell.custom", sell_custom)):
         router.action(name, partial(run, services), personal=True)
+    router.prompt("menu.custom", partial(answer_custom, services), partial(ask_custom, services, edit=False))

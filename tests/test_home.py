@@ -4,6 +4,7 @@ edited in place; an expired quote; the Buy presets setting and its bad input."""
 
 from __future__ import annotations
 
+import html
 import json
 import time
 from collections.abc import Callable
@@ -236,3 +237,58 @@ def test_long_answers_split_on_lines() -> None:
         assert "\n".join(pieces) == text  # cut between lines only
     assert split_lines("short", 2000) == ["short"]
     assert split_lines("y" * 4100, 4096) == ["y" * 4096, "y" * 4]
+
+
+async def _force_reply(emulator: BotApiEmulator, user: int, since: int) -> Call:
+    return await emulator.wait_for("sendMessage", lambda c: c.chat_id == user and "force_reply" in (c.params.get("reply_markup") or {}),
+                                   since=since, timeout=30)
+
+
+async def test_custom_asks_for_the_amount_and_the_answer_is_quoted(app: App, emulator: BotApiEmulator,
+                                                                  telegram: TelegramFrontend) -> None:
+    """Custom on the Buy and Sell screens asks for the amount (a ForceReply): a bad answer is explained and asked
+    again, changing nothing; a good one is quoted as `/buy` or `/sell` would quote it; "all" sells everything."""
+    user = 8806
+    await telegram_user(emulator, user)
+    mag7 = app.profile.index("MAG7.ssi")
+    home = await ask(emulator, user, user, "/start")
+    pick = await tap(emulator, user, home, en(app, "home.button.buy"))
+    amounts = await tap(emulator, user, pick, lambda t: t.startswith("MAG7.ssi"))
+    since = emulator.mark()
+    question = await tap(emulator, user, amounts, "Custom")
+    assert en(app, "menu.custom.buy", unit="USDC", index="MAG7.ssi") in question.params["text"]
+    asked = await _force_reply(emulator, user, since)
+    uid = (await app.services.users.seen("telegram", str(user))).id
+    intents = app.services.desks.home.intents
+    before = await intents.of_user(uid)
+    for bad, why in (("abc", "error.amount.format"), ("-5", "error.amount.negative")):
+        since = emulator.mark()
+        emulator.send_text(user, user, bad, reply_to=asked.result["message_id"])
+        refused = await emulator.wait_for("sendMessage", to_chat(user), since=since, timeout=30)
+        assert en(app, why, value=bad) in html.unescape(refused.params["text"]), refused.params["text"]
+        asked = await _force_reply(emulator, user, since)  # asked again
+    assert await intents.of_user(uid) == before  # nothing quoted, nothing stored
+    since = emulator.mark()
+    emulator.send_text(user, user, "75", reply_to=asked.result["message_id"])
+    quote = await emulator.wait_for("sendMessage", lambda c: c.chat_id == user and "Confirm within" in c.params["text"],
+                                    since=since, timeout=30)
+    assert "75 USDC" in quote.params["text"] and "MAG7.ssi" in quote.params["text"]
+    quote.result = {"message_id": quote.result["message_id"]}
+    await tap(emulator, user, quote, "Confirm", until="Confirmed in block")
+    address = (await app.services.desks.home.sender(uid)).address
+    assert await token_balance(app, mag7.token.address, address) > 0
+
+    home = await ask(emulator, user, user, "/start")
+    sell = await tap(emulator, user, home, en(app, "home.button.sell"))
+    shares = await tap(emulator, user, sell, lambda t: t.startswith("MAG7.ssi:"))
+    since = emulator.mark()
+    question = await tap(emulator, user, shares, "Custom")
+    assert en(app, "menu.custom.sell", unit="MAG7.ssi", index="MAG7.ssi") in question.params["text"]
+    asked = await _force_reply(emulator, user, since)
+    since = emulator.mark()
+    emulator.send_text(user, user, "all", reply_to=asked.result["message_id"])
+    quote = await emulator.wait_for("sendMessage", lambda c: c.chat_id == user and "Confirm within" in c.params["text"],
+                                    since=since, timeout=30)
+    quote.result = {"message_id": quote.result["message_id"]}
+    await tap(emulator, user, quote, "Confirm", until="Confirmed in block")
+    assert await token_balance(app, mag7.token.address, address) == 0
