@@ -28,7 +28,7 @@ from auxil.trading import PIN, click, funded_user, say, token_balance
 from devnet.operator import fund
 from discord_fake import FakeDiscord
 from telegram_emulator import BotApiEmulator, Call
-from auxil.telegram import ask, to_chat
+from auxil.telegram import ask, force_reply, to_chat
 
 UPDATE_MESSAGE = 7  # Discord's interaction callback type that edits the pressed message
 
@@ -186,7 +186,8 @@ async def test_presets_set_the_buy_screen_amounts(app: App) -> None:
     amounts = await click(app, pick, next(label for label in labels(pick) if label.startswith("MAG7.ssi")))
     assert labels(amounts)[:4] == ["$10", "$20.50", "$75", "Custom"]
     custom = await click(app, amounts, "Custom")
-    assert "/buy MAG7.ssi <amount>" in custom.rendered.text and custom.rendered.edit
+    assert custom.rendered.ask is not None and custom.rendered.edit  # Custom asks for the amount
+    assert custom.rendered.text == en(app, "menu.custom.buy", unit="USDC", index="MAG7.ssi")
 
 
 async def test_discord_buy_by_tapping_edits_in_place(app: App, frontend: DiscordFrontend, rest: FakeDiscord) -> None:
@@ -239,11 +240,6 @@ def test_long_answers_split_on_lines() -> None:
     assert split_lines("y" * 4100, 4096) == ["y" * 4096, "y" * 4]
 
 
-async def _force_reply(emulator: BotApiEmulator, user: int, since: int) -> Call:
-    return await emulator.wait_for("sendMessage", lambda c: c.chat_id == user and "force_reply" in (c.params.get("reply_markup") or {}),
-                                   since=since, timeout=30)
-
-
 async def test_custom_asks_for_the_amount_and_the_answer_is_quoted(app: App, emulator: BotApiEmulator,
                                                                   telegram: TelegramFrontend) -> None:
     """Custom on the Buy and Sell screens asks for the amount (a ForceReply): a bad answer is explained and asked
@@ -257,7 +253,7 @@ async def test_custom_asks_for_the_amount_and_the_answer_is_quoted(app: App, emu
     since = emulator.mark()
     question = await tap(emulator, user, amounts, "Custom")
     assert en(app, "menu.custom.buy", unit="USDC", index="MAG7.ssi") in question.params["text"]
-    asked = await _force_reply(emulator, user, since)
+    asked = await force_reply(emulator, user, since)
     uid = (await app.services.users.seen("telegram", str(user))).id
     intents = app.services.desks.home.intents
     before = await intents.of_user(uid)
@@ -266,7 +262,7 @@ async def test_custom_asks_for_the_amount_and_the_answer_is_quoted(app: App, emu
         emulator.send_text(user, user, bad, reply_to=asked.result["message_id"])
         refused = await emulator.wait_for("sendMessage", to_chat(user), since=since, timeout=30)
         assert en(app, why, value=bad) in html.unescape(refused.params["text"]), refused.params["text"]
-        asked = await _force_reply(emulator, user, since)  # asked again
+        asked = await force_reply(emulator, user, since)  # asked again
     assert await intents.of_user(uid) == before  # nothing quoted, nothing stored
     since = emulator.mark()
     emulator.send_text(user, user, "75", reply_to=asked.result["message_id"])
@@ -284,7 +280,7 @@ async def test_custom_asks_for_the_amount_and_the_answer_is_quoted(app: App, emu
     since = emulator.mark()
     question = await tap(emulator, user, shares, "Custom")
     assert en(app, "menu.custom.sell", unit="MAG7.ssi", index="MAG7.ssi") in question.params["text"]
-    asked = await _force_reply(emulator, user, since)
+    asked = await force_reply(emulator, user, since)
     since = emulator.mark()
     emulator.send_text(user, user, "all", reply_to=asked.result["message_id"])
     quote = await emulator.wait_for("sendMessage", lambda c: c.chat_id == user and "Confirm within" in c.params["text"],

@@ -14,7 +14,7 @@ from eth_utils.address import to_checksum_address
 
 from auxil.catalog import html_text
 from auxil.discord import ALICE, press, slash
-from auxil.telegram import to_chat
+from auxil.telegram import force_reply, to_chat
 from auxil.trading import PIN, funded_user, token_balance
 from bot.app import App
 from bot.core.messages import Amount, Count, Msg
@@ -132,11 +132,6 @@ async def tg_say(emulator: BotApiEmulator, user: int, line: str, reply_to: int |
     sent = await emulator.wait_for("sendMessage", to_chat(user), since=since, timeout=30)
     message_id = int(emulator.injected[update]["message"]["message_id"])
     return message_id, sent
-
-
-async def force_reply(emulator: BotApiEmulator, user: int, since: int) -> Call:
-    return await emulator.wait_for("sendMessage", lambda c: c.chat_id == user and "force_reply" in (c.params.get("reply_markup") or {}),
-                                   since=since, timeout=30)
 
 
 def data_of(call: Call, label: str) -> str:

@@ -28,3 +28,9 @@ async def press_and_wait_edit(emulator: BotApiEmulator, user: int, message: Call
     since = emulator.mark()
     emulator.press(user, user, message.result["message_id"], data)
     return await emulator.wait_for("editMessageText", lambda c: int(c.params["message_id"]) == message.result["message_id"], since=since, timeout=30)
+
+
+async def force_reply(emulator: BotApiEmulator, user: int, since: int) -> Call:
+    """The bot's question to `user` (a ForceReply) sent after `since`."""
+    return await emulator.wait_for("sendMessage", lambda c: c.chat_id == user and "force_reply" in (c.params.get("reply_markup") or {}),
+                                   since=since, timeout=30)
