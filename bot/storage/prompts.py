@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from bot.storage.db import Database
 from bot.storage.schema import prompts
@@ -64,9 +64,14 @@ class PromptRows:
                          str(row.field), row.secret, int(row.expires_at))
 
     async def end(self, user_id: int, chat_id: str) -> bool:
-        """Close the question without an answer (Cancel, or a command typed instead): whether one was open."""
+        """Close the question without an answer (Cancel, or a command typed instead): whether one was open. Every
+        command asks, so a read comes first and the write (SQLite's one writer) only when a question is open: a chat's
+        messages are handled in order, so none is opened between the two."""
+        where = (prompts.c.user_id == user_id, prompts.c.chat_id == chat_id)
+        if await self._db.scalar(select(prompts.c.user_id).where(*where)) is None:
+            return False
         async with self._db.transaction(single=True) as tx:
-            gone = await tx.execute(delete(prompts).where(prompts.c.user_id == user_id, prompts.c.chat_id == chat_id))
+            gone = await tx.execute(delete(prompts).where(*where))
         return gone > 0
 
     async def purge_expired(self, now: int | None = None) -> int:
