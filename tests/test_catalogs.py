@@ -32,6 +32,24 @@ def test_traditional_chinese_is_traditional_and_says_ni() -> None:
     assert sum(entries[key] != CATALOGS.entries["zh_CN"][key] for key in entries) > len(entries) // 2
 
 
+def test_ships_english_simplified_chinese_japanese_and_vietnamese() -> None:
+    assert {"en", "zh_CN", "ja", "vi"} <= set(CATALOGS.locales)
+
+
+@pytest.mark.parametrize("po", sorted((ROOT / "locales").glob("*/LC_MESSAGES/messages.po")), ids=lambda p: p.parts[-3])
+def test_catalog_headers_and_no_fuzzy_entries(po: Path) -> None:
+    """Fuzzy entries are left out of the compiled catalog (the user sees English): a shipped language has none,
+    and its Plural-Forms header is Babel's for that language."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import read_po
+
+    code = po.parts[-3]
+    with po.open("rb") as fh:
+        catalog = read_po(fh, locale=code)
+    assert [m.id for m in catalog if m.id and m.fuzzy] == []
+    assert catalog.plural_forms == Catalog(locale=code).plural_forms
+
+
 @pytest.mark.parametrize("locale", [c for c in CATALOGS.locales if c != "en"])
 def test_language_is_complete_with_matching_placeholders(locale: str) -> None:
     entries = CATALOGS.entries[locale]
@@ -97,6 +115,8 @@ def test_negotiation_maps_platform_tags() -> None:
     assert CATALOGS.negotiate("ko") == "ko"
     assert CATALOGS.negotiate("ko-KR") == "ko"
     assert CATALOGS.negotiate("en-US") == "en"
+    assert CATALOGS.negotiate("ja") == "ja" and CATALOGS.negotiate("ja-JP") == "ja"
+    assert CATALOGS.negotiate("vi") == "vi" and CATALOGS.negotiate("vi-VN") == "vi"
     assert CATALOGS.negotiate("pt-br") == "en"
     assert CATALOGS.negotiate(None) == "en"
 

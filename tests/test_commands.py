@@ -4,7 +4,7 @@ import pytest
 
 from bot.app import App
 from bot.i18n import Catalogs
-from auxil.catalog import starts
+from auxil.catalog import starts, text
 from auxil.requests import reply_text as say  # the answer's text
 
 EN = Catalogs().entries["en"]
@@ -59,6 +59,33 @@ async def test_symbols_match_without_case_or_suffix(app: App) -> None:
 async def test_quote_reply_in_chinese(app: App) -> None:
     reply = await say(app, "/quote MAG7.ssi 100", locale="zh-hans")
     assert reply.startswith("买入报价：MAG7.ssi") and "计算于区块" in reply
+
+
+@pytest.mark.parametrize(("tag", "locale"), [("ja-JP", "ja"), ("vi", "vi")])
+async def test_quote_reply_in_japanese_and_vietnamese(app: App, tag: str, locale: str) -> None:
+    reply = await say(app, "/quote MAG7.ssi 100", locale=tag)
+    assert reply.startswith(text(app, "quote.buy.title", locale, index="MAG7.ssi"))
+    assert text(app, "common.block", locale, block=0).split("0")[0] in reply
+    assert text(app, "quote.buy.title", locale, index="MAG7.ssi") != text(app, "quote.buy.title", index="MAG7.ssi")
+
+
+DECIMAL_COMMAS = [  # Vietnamese writes 1,5 for 1.5 (Babel shows amounts so): what a vi user who types either gets
+    ("1.5", None),
+    ("12.25", None),
+    ("1,5", "error.amount.format"),
+    ("12,25", "error.amount.format"),
+    ("1.234,5", "error.amount.format"),
+]
+
+
+@pytest.mark.parametrize(("typed", "refusal"), DECIMAL_COMMAS)
+async def test_vietnamese_decimal_comma_is_explained_in_vietnamese(app: App, typed: str, refusal: str | None) -> None:
+    reply = await say(app, f"/quote MAG7.ssi {typed}", locale="vi")
+    if refusal is None:
+        assert reply.startswith(text(app, "quote.buy.title", "vi", index="MAG7.ssi")), reply
+    else:
+        assert reply == text(app, refusal, "vi", value=typed)
+        assert "12.5" in reply and "dấu chấm" in reply  # the valid form, and that the decimal mark is a point
 
 
 async def test_lang_overrides_the_platform_language(app: App) -> None:
