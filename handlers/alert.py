@@ -44,10 +44,11 @@ PERCENT_DECIMALS = 2
 MAX_ID_CHARS = 12
 
 
-def parse_usd(raw: str, alerts: PriceAlerts) -> Decimal:
+def parse_usd(raw: str, alerts: PriceAlerts, locale: str) -> Decimal:
     """A positive USD line (`105`, `$95.5`) with at most `usd_decimals` decimals, below `max_usd`."""
     cfg = alerts.config
-    value = parse_amount(raw.removeprefix("$"), decimals=cfg.usd_decimals, maximum=Decimal("Infinity"), unit="USD")
+    value = parse_amount(raw.removeprefix("$"), decimals=cfg.usd_decimals, maximum=Decimal("Infinity"), unit="USD",
+                         locale=locale)
     if value >= cfg.max_usd:
         raise UserError("alert.error.usd_too_large", maximum=Usd(cfg.max_usd, 0))
     return value
@@ -108,7 +109,7 @@ async def create(services: Services, caller: Caller, args: tuple[str, ...]) -> R
     if condition not in CONDITIONS:
         raise UserError("alert.error.condition", value=args[1][:24], valid=", ".join(CONDITIONS))
     kind: AlertKind = condition
-    threshold = parse_percent(args[2], alerts) if kind == "premium" else parse_usd(args[2], alerts)
+    threshold = parse_percent(args[2], alerts) if kind == "premium" else parse_usd(args[2], alerts, caller.locale)
     alert, state, block = await alerts.add(caller.user_key, ref.symbol, kind, threshold)
     rearm = shown_level(alert, rearm_level(alert, alerts.config))
     lines = [

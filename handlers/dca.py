@@ -103,7 +103,7 @@ async def setup(services: Services, caller: Caller, args: tuple[str, ...]) -> Re
         raise usage(services)
     ref = index_of(services, args[0])
     amount = parse_amount(args[1], decimals=plans.usdc_decimals(ref.symbol), maximum=services.limits.max_usdc,
-                          unit=services.profile.usdc.symbol)
+                          unit=services.profile.usdc.symbol, locale=caller.locale)
     cadence = parse_cadence(args[2])
     zone = await services.timezone(caller.user_key)
     local = datetime.now(ZoneInfo(zone))
@@ -180,7 +180,7 @@ async def answered(step: str, services: Services, caller: Caller, text: str, sta
     if step == "amount":
         ref = index_of(services, state[0])
         parse_amount(text, decimals=services.dca.usdc_decimals(ref.symbol), maximum=services.limits.max_usdc,
-                     unit=services.profile.usdc.symbol)
+                     unit=services.profile.usdc.symbol, locale=caller.locale)
         return await ask_step(services, caller, (*state, text.strip()))
     if step == "time":
         parse_time(text)

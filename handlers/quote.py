@@ -18,7 +18,7 @@ from handlers.shared.quotes import choose_index, quote_lines
 UNITS = {"usdc": "buy", "usd": "buy", "$": "buy", "tokens": "sell", "token": "sell"}
 
 
-async def answer(services: Services, symbol: str, amount_text: str | None, unit: str) -> Reply:
+async def answer(services: Services, symbol: str, amount_text: str | None, unit: str, locale: str) -> Reply:
     """The quote of `amount_text` of `unit` in or out of the index `symbol` names (or a choice of indexes)."""
     limits = services.limits
     side = UNITS.get(unit.lower())
@@ -28,9 +28,11 @@ async def answer(services: Services, symbol: str, amount_text: str | None, unit:
     if isinstance(ref, Reply):
         return ref
     if side == "buy":
-        amount = parse_amount(amount_text, decimals=services.profile.usdc.decimals, maximum=limits.max_usdc, unit="USDC")
+        amount = parse_amount(amount_text, decimals=services.profile.usdc.decimals, maximum=limits.max_usdc, unit="USDC",
+                              locale=locale)
     else:
-        amount = parse_amount(amount_text, decimals=ref.token.decimals, maximum=limits.max_index_tokens, unit=ref.symbol)
+        amount = parse_amount(amount_text, decimals=ref.token.decimals, maximum=limits.max_index_tokens, unit=ref.symbol,
+                              locale=locale)
     refresh = Button(Msg("button.refresh"), "quote.show", (ref.symbol, str(amount), unit.lower()))
     usdc = services.profile.usdc.symbol
     issuance = services.issuance
@@ -50,7 +52,7 @@ async def quote_command(services: Services, caller: Caller) -> Reply:
     if len(args) > 3:
         raise UserError("error.args.extra", usage=Msg("usage.quote"))
     amount = args[1] if len(args) > 1 else str(services.limits.default_quote_usdc)
-    return await answer(services, args[0], amount, args[2] if len(args) > 2 else "usdc")
+    return await answer(services, args[0], amount, args[2] if len(args) > 2 else "usdc", caller.locale)
 
 
 async def show(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:
@@ -58,7 +60,7 @@ async def show(services: Services, caller: Caller, args: tuple[str, ...]) -> Rep
     if len(args) != 3:
         raise UserError("error.trade.unknown")
     symbol, amount, unit = args
-    return replace(await answer(services, symbol, amount, unit), edit=True)
+    return replace(await answer(services, symbol, amount, unit, caller.locale), edit=True)
 
 
 def register(router: Router, services: Services) -> None:

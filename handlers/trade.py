@@ -29,7 +29,8 @@ async def trade(services: Services, caller: Caller, side: str, typed: str, amoun
     """Both sides, once the index is known (or a choice of indexes, when `typed` names several)."""
     usdc = services.profile.usdc
     if side == "buy":  # checked before any choice of index: it does not depend on which
-        amount = parse_amount(amount_text, decimals=usdc.decimals, maximum=services.limits.max_usdc, unit=usdc.symbol)
+        amount = parse_amount(amount_text, decimals=usdc.decimals, maximum=services.limits.max_usdc, unit=usdc.symbol,
+                              locale=caller.locale)
     ref = choose_index(services, typed, "trade.pick", (side, amount_text[:24]))
     if isinstance(ref, Reply):
         return ref
@@ -43,7 +44,8 @@ async def trade(services: Services, caller: Caller, side: str, typed: str, amoun
             raise UserError("error.sell.nothing", index=ref.symbol)
         amount = from_base_units(units, ref.token.decimals)
     else:
-        amount = parse_amount(amount_text, decimals=ref.token.decimals, maximum=services.limits.max_index_tokens, unit=ref.symbol)
+        amount = parse_amount(amount_text, decimals=ref.token.decimals, maximum=services.limits.max_index_tokens, unit=ref.symbol,
+                              locale=caller.locale)
     return await offer(services, caller, ref, "sell", amount)
 
 

@@ -85,14 +85,16 @@ async def answer_custom(services: Services, caller: Caller, text: str, state: tu
     side, ref = state[0], _index(services, state[1:], 1)
     if side == "buy":
         usdc = services.profile.usdc
-        amount = parse_amount(text, decimals=usdc.decimals, maximum=services.limits.max_usdc, unit=usdc.symbol)
+        amount = parse_amount(text, decimals=usdc.decimals, maximum=services.limits.max_usdc, unit=usdc.symbol,
+                              locale=caller.locale)
     elif text.strip().lower() == "all":
         units = await _held(services, caller, ref)
         if not units:
             raise UserError("error.sell.nothing", index=ref.symbol)
         amount = from_base_units(units, ref.token.decimals)
     else:
-        amount = parse_amount(text, decimals=ref.token.decimals, maximum=services.limits.max_index_tokens, unit=ref.symbol)
+        amount = parse_amount(text, decimals=ref.token.decimals, maximum=services.limits.max_index_tokens, unit=ref.symbol,
+                              locale=caller.locale)
     return await offer(services, caller, ref, side, amount)
 
 

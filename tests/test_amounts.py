@@ -29,6 +29,7 @@ REFUSED = [
     ("1.2.3", "error.amount.format"),
     ("12,34", "error.amount.format"),
     ("1_000", "error.amount.format"),
+    ("0,500", "error.amount.format"),  # no thousands group starts with 0: not five hundred in any language
     (".", "error.amount.format"),
     ("+5", "error.amount.format"),
     ("٣", "error.amount.format"),  # a non-ASCII digit
@@ -42,7 +43,7 @@ REFUSED = [
 @pytest.mark.parametrize(("raw", "key"), REFUSED)
 def test_refused_with_reason(raw: str | None, key: str) -> None:
     with pytest.raises(UserError) as caught:
-        parse_amount(raw, decimals=6, maximum=MAX, unit="USDC")
+        parse_amount(raw, decimals=6, maximum=MAX, unit="USDC", locale="en")
     assert caught.value.key == key
 
 
@@ -60,13 +61,36 @@ ACCEPTED = [
 
 @pytest.mark.parametrize(("raw", "expected"), ACCEPTED)
 def test_accepted_exactly(raw: str, expected: Decimal) -> None:
-    assert parse_amount(raw, decimals=6, maximum=MAX, unit="USDC") == expected
+    assert parse_amount(raw, decimals=6, maximum=MAX, unit="USDC", locale="en") == expected
+
+
+# The same text in each language: where the decimal mark is a comma (vi, es, ru), anything that would be read a
+# thousand times off (or ten) is refused; where it is a point, thousands commas stay.
+BY_LANGUAGE = [
+    ("en", "1,500", Decimal("1500")), ("en", "1.500", Decimal("1.5")), ("zh_CN", "1,500", Decimal("1500")),
+    ("ja", "1.5", Decimal("1.5")), ("ko", "2,000.5", Decimal("2000.5")),
+    ("vi", "1.5", Decimal("1.5")), ("vi", "12.25", Decimal("12.25")), ("vi", "1500", Decimal("1500")),
+    ("vi", "1,500", None), ("vi", "1.500", None), ("vi", "1,5", None), ("vi", "0,500", None),
+    ("vi", "1.234,5", None), ("vi", "2.000.000", None), ("vi", "0.500000", Decimal("0.5")),
+    ("es", "1,500", None), ("es", "1.500", None), ("es", "100.25", Decimal("100.25")),
+    ("ru", "1,5", None), ("ru", "1.000", None), ("ru", "1000.5", Decimal("1000.5")),
+]
+
+
+@pytest.mark.parametrize(("locale", "raw", "expected"), BY_LANGUAGE)
+def test_amounts_by_the_users_decimal_mark(locale: str, raw: str, expected: Decimal | None) -> None:
+    if expected is not None:
+        assert parse_amount(raw, decimals=6, maximum=MAX, unit="USDC", locale=locale) == expected
+        return
+    with pytest.raises(UserError) as caught:
+        parse_amount(raw, decimals=6, maximum=MAX, unit="USDC", locale=locale)
+    assert caught.value.key == "error.amount.format"
 
 
 def test_decimals_follow_the_asset() -> None:
-    assert parse_amount("0.12345678", decimals=8, maximum=MAX, unit="MAG7.ssi") == Decimal("0.12345678")
+    assert parse_amount("0.12345678", decimals=8, maximum=MAX, unit="MAG7.ssi", locale="en") == Decimal("0.12345678")
     with pytest.raises(UserError):
-        parse_amount("0.12345678", decimals=6, maximum=MAX, unit="USDC")
+        parse_amount("0.12345678", decimals=6, maximum=MAX, unit="USDC", locale="en")
 
 
 def test_base_units_round_trip_exactly() -> None:

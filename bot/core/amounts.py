@@ -7,17 +7,26 @@ what the user typed; ids go through `parse_id`, amounts through `parse_amount`.
 Accepted: plain decimal numbers (`100`, `12.5`, `.5`, `1,000.25` with thousands commas). Refused, each with
 its own catalog key that says what is valid: empty, non-numeric, NaN, infinities, exponents (`1e999`),
 negatives, zero, more fractional digits than the asset has, and anything above the sanity bound.
+
+The point is the decimal mark everywhere, but where the user's language writes a decimal comma (Babel: vi, es, ru)
+`1,500` means one and a half and `1.500` fifteen hundred: there, a comma anywhere and a dot before exactly three
+digits (`1.500`, `2.000.000`) are refused as ambiguous rather than read a thousand times off. A first group of
+`0,` (`0,500`) is no thousands group in any language, and refused everywhere.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal, InvalidOperation
+
+import babel.numbers
 
 from bot.core.errors import UserError
 from bot.core.messages import Amount, Count
 
-_PLAIN = re.compile(r"^(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)?(?:\.[0-9]+)?$")
+_PLAIN = re.compile(r"^(?:[1-9][0-9]{0,2}(?:,[0-9]{3})+|[0-9]+)?(?:\.[0-9]+)?$")
+_DOT_GROUPS = re.compile(r"^[0-9]{1,3}(?:\.[0-9]{3})+$")  # 1.500, 2.000.000: thousands where the decimal mark is a comma
 MAX_INPUT_CHARS = 40
 
 
@@ -29,8 +38,15 @@ def parse_id(raw: str, max_digits: int = 12) -> int | None:
     return int(text)
 
 
-def parse_amount(raw: str | None, *, decimals: int, maximum: Decimal, unit: str) -> Decimal:
-    """Parse `raw` as a positive amount of an asset with `decimals` places, at most `maximum`."""
+@functools.lru_cache(maxsize=64)
+def decimal_comma(locale: str) -> bool:
+    """Whether `locale` writes a decimal comma (Babel's number symbols)."""
+    return babel.numbers.get_decimal_symbol(locale) == ","
+
+
+def parse_amount(raw: str | None, *, decimals: int, maximum: Decimal, unit: str, locale: str) -> Decimal:
+    """Parse `raw`, typed by a user reading `locale`, as a positive amount of an asset with `decimals` places, at
+    most `maximum`."""
     if raw is None or not raw.strip():
         raise UserError("error.amount.missing", unit=unit)
     text = raw.strip()
@@ -38,6 +54,8 @@ def parse_amount(raw: str | None, *, decimals: int, maximum: Decimal, unit: str)
     if text.startswith("-") and _PLAIN.match(text[1:]) and text[1:].strip("0.,"):
         raise UserError("error.amount.negative", value=shown)
     if len(text) > MAX_INPUT_CHARS or not _PLAIN.match(text) or not any(c in "0123456789" for c in text):
+        raise UserError("error.amount.format", value=shown)
+    if decimal_comma(locale) and ("," in text or _DOT_GROUPS.match(text)):
         raise UserError("error.amount.format", value=shown)
     try:
         value = Decimal(text.replace(",", ""))

@@ -31,7 +31,7 @@ async def offer(services: Services, caller: Caller, kind: StakeKind, target: Sta
     soso = target.staking == services.profile.soso_staking
     maximum = services.limits.max_usdc if soso else services.limits.max_index_tokens  # SOSO: a larger bound
     amount = None if amount_text is None or amount_text.lower() == "all" else parse_amount(
-        amount_text, decimals=target.token.decimals, maximum=maximum, unit=target.symbol)
+        amount_text, decimals=target.token.decimals, maximum=maximum, unit=target.symbol, locale=caller.locale)
     req = caller.request
     points = await effect(services, caller, kind, target, amount)
     offered = await quote_stake(desk, caller.user_key, req.platform, req.chat_id, kind, target, amount, points)

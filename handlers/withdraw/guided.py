@@ -80,7 +80,7 @@ async def answer_amount(services: Services, caller: Caller, text: str, state: tu
     if text.lower() in (ALL, "max"):
         return await ask_address(services, caller, (*state[:2], ALL))
     desk, token, symbol, decimals = _asset(services, state)
-    amount = parse_amount(text, decimals=decimals, maximum=services.limits.max_usdc, unit=symbol)
+    amount = parse_amount(text, decimals=decimals, maximum=services.limits.max_usdc, unit=symbol, locale=caller.locale)
     balance = from_base_units(await desk.balance(await _sender(services, caller), token), decimals)
     if amount > balance:
         raise UserError("withdraw.error.above_balance", amount=Amount(amount, 8), balance=Amount(balance, 8), asset=symbol)

@@ -87,7 +87,7 @@ async def withdraw(services: Services, caller: Caller) -> Reply:
     desk, asset = asset_on(services, typed_asset, desk_named(services, args[4]) if len(args) == 5 else None)
     symbol, decimals = ("ETH", 18) if asset is None else (asset.symbol, asset.decimals)
     amount = None if typed_amount.lower() == "all" else parse_amount(
-        typed_amount, decimals=decimals, maximum=services.limits.max_usdc, unit=symbol)
+        typed_amount, decimals=decimals, maximum=services.limits.max_usdc, unit=symbol, locale=caller.locale)
     to = parse_address(typed_address)
     req = caller.request
     intent_id, units = await desk.quote_withdraw(caller.user_key, req.platform, req.chat_id, asset, amount, to)
