@@ -35,6 +35,7 @@ test: install chromium caddy
 bench: install
 	$(BIN)/python bench/quote.py
 	$(BIN)/python bench/updates.py
+	$(BIN)/python bench/buttons.py
 	$(BIN)/python bench/fairness.py
 	$(BIN)/python bench/trade.py
 	$(BIN)/python bench/positions.py

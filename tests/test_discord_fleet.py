@@ -223,16 +223,17 @@ async def test_a_command_is_acknowledged_by_the_gateway_and_answered_by_a_worker
     shown = [r.getMessage() for r in caplog.records if r.levelno >= cap(r.name, logging.DEBUG)]
     assert any(payload["id"] in line for line in shown) and not any(token in line for line in shown)
 
-    # the quote's Refresh, pressed: acknowledged silently by the gateway, a fresh quote followed up by the worker,
-    # ephemeral as the message it was pressed on
+    # the quote's Refresh, pressed: acknowledged silently by the gateway, the fresh quote edited by the worker into
+    # the message it was pressed on (an ephemeral message stays one: only Alice sees the edit)
     message = message_dict(answer.content, user_dict(APP_ID, "indexbot", bot=True), CHANNEL_ID, guild_id=GUILD_ID,
                            components=answer.body["components"], flags=EPHEMERAL)
     press = press_payload(answer.custom_ids[0], message, ALICE)
     await dispatched(lambda: fleet.gateway.bot._connection.parse_interaction_create(press))  # type: ignore[arg-type]
-    fresh = await rest.wait_for(to(press["token"], "POST"), timeout=40)
+    fresh = await rest.wait_for(to(press["token"], "PATCH", "/messages/@original"), timeout=40)
     (pressed,) = rest.where("POST", f"/interactions/{press['id']}/")
     assert pressed.body["type"] == DEFERRED_UPDATE and pressed.at < fresh.at
-    assert "Buy quote: MAG7.ssi" in fresh.content and fresh.custom_ids and fresh.flags & EPHEMERAL
+    assert "Buy quote: MAG7.ssi" in fresh.content and fresh.custom_ids
+    assert not rest.where("POST", f"/webhooks/{APP_ID}/{press['token']}")  # no new message, public or not
     assert fresh.custom_ids != answer.custom_ids  # the worker stored the fresh quote's buttons
     assert not fleet.gateway_handled.requests and [r.button_token for r in fleet.worker_handled.requests][1:] == [
         answer.custom_ids[0].removeprefix("b:")]
