@@ -21,7 +21,7 @@ from bot.core.request import Caller
 from bot.core.router import Router
 from bot.services import Services
 from handlers.shared.confirm import intent_arg, run_confirm
-from handlers.shared.offers import offer
+from handlers.shared.offers import offer, sell_amount
 from handlers.shared.quotes import choose_index
 
 
@@ -36,17 +36,7 @@ async def trade(services: Services, caller: Caller, side: str, typed: str, amoun
         return ref
     if side == "buy":
         return await offer(services, caller, ref, "buy", amount)
-    desk = services.issuance.desk(ref) if ref.venue == "issuance" else services.desks.home
-    if amount_text.lower() == "all":
-        address = (await desk.sender(caller.user_key)).address
-        units = await desk.balance(address, ref.token)
-        if not units:
-            raise UserError("error.sell.nothing", index=ref.symbol)
-        amount = from_base_units(units, ref.token.decimals)
-    else:
-        amount = parse_amount(amount_text, decimals=ref.token.decimals, maximum=services.limits.max_index_tokens, unit=ref.symbol,
-                              locale=caller.locale)
-    return await offer(services, caller, ref, "sell", amount)
+    return await offer(services, caller, ref, "sell", await sell_amount(services, caller, ref, amount_text))
 
 
 async def buy(services: Services, caller: Caller) -> Reply:

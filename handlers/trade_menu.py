@@ -17,7 +17,7 @@ from bot.core.router import Router
 from bot.chain.profile import IndexRef
 from bot.services import Services
 from handlers.shared.nav import screen, share_of
-from handlers.shared.offers import offer
+from handlers.shared.offers import offer, sell_amount
 
 SELL_SHARES = (25, 50, 100)
 
@@ -83,19 +83,11 @@ async def ask_custom(services: Services, caller: Caller, state: tuple[str, ...],
 async def answer_custom(services: Services, caller: Caller, text: str, state: tuple[str, ...]) -> Reply:
     """The typed amount, parsed as `/buy` and `/sell` parse theirs (a sell may say "all"), then the quote."""
     side, ref = state[0], _index(services, state[1:], 1)
-    if side == "buy":
-        usdc = services.profile.usdc
-        amount = parse_amount(text, decimals=usdc.decimals, maximum=services.limits.max_usdc, unit=usdc.symbol,
-                              locale=caller.locale)
-    elif text.strip().lower() == "all":
-        units = await _held(services, caller, ref)
-        if not units:
-            raise UserError("error.sell.nothing", index=ref.symbol)
-        amount = from_base_units(units, ref.token.decimals)
-    else:
-        amount = parse_amount(text, decimals=ref.token.decimals, maximum=services.limits.max_index_tokens, unit=ref.symbol,
-                              locale=caller.locale)
-    return await offer(services, caller, ref, side, amount)
+    if side == "sell":
+        return await offer(services, caller, ref, "sell", await sell_amount(services, caller, ref, text))
+    usdc = services.profile.usdc
+    amount = parse_amount(text, decimals=usdc.decimals, maximum=services.limits.max_usdc, unit=usdc.symbol, locale=caller.locale)
+    return await offer(services, caller, ref, "buy", amount)
 
 
 async def buy_custom(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:

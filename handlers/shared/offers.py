@@ -3,6 +3,8 @@ quote stored as an intent with Confirm / Cancel, or an issued index's request to
 
 from decimal import Decimal
 
+from bot.core.amounts import from_base_units, parse_amount
+from bot.core.errors import UserError
 from bot.core.messages import Amount, Count, Msg, Pct, Reply
 from bot.core.request import Caller
 from bot.issuance import present as issuance_present
@@ -38,3 +40,15 @@ async def request(services: Services, caller: Caller, ref: IndexRef, side: str, 
     lines = issuance_present.quote_lines(quote, issuance.hours(ref), services.profile.usdc.symbol, issuance.chain_of(ref).chain_label)
     prompt = Msg("issuance.confirm_prompt", {"count": Count(services.desks.home.settings.quote_ttl_seconds)})
     return Reply.of(*lines, wallet_line(who.kind, who.address), prompt, buttons=confirm_buttons(intent_id))
+
+
+async def sell_amount(services: Services, caller: Caller, ref: IndexRef, text: str) -> Decimal:
+    """What selling `text` of `ref` means: "all" the wallet holds (refused when it holds none), or the amount typed."""
+    if text.strip().lower() != "all":
+        return parse_amount(text, decimals=ref.token.decimals, maximum=services.limits.max_index_tokens, unit=ref.symbol,
+                            locale=caller.locale)
+    desk = services.issuance.desk(ref) if ref.venue == "issuance" else services.desks.home
+    units = await desk.balance((await desk.sender(caller.user_key)).address, ref.token)
+    if not units:
+        raise UserError("error.sell.nothing", index=ref.symbol)
+    return from_base_units(units, ref.token.decimals)
