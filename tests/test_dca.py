@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from io import StringIO
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 from test_cooldown_alerts import Inbox
 from test_trading_connected import connected_user, trading
+from auxil.console import console_lines
 from auxil.trading import PIN as CUSTODIAL_PIN, click, funded_user, say, token_balance
-from bot.frontends.adapters.console import ConsoleFrontend
 
 from bot.app import App
 from bot.core.messages import Msg
@@ -229,13 +228,7 @@ async def test_a_new_plan_asked_step_by_step(app: App) -> None:
     """/dca, New plan, the index (button), the amount (typed; a bad one refused and asked again), Daily, the time
     (typed; a bad one refused), the PIN (deleted); through the console's next lines."""
     uid, _ = await funded_user(app, "d9")
-    out = StringIO()
-    console = ConsoleFrontend(app.router, stdin=StringIO(), stdout=out, user_id="d9")
-
-    async def line(typed: str) -> str:
-        start = len(out.getvalue())
-        await console.handle_line(typed)
-        return out.getvalue()[start:]
+    line = console_lines(app, "d9")
 
     assert "] New plan" in await line("/dca")
     assert "] MAG7.ssi" in await line("New plan")

@@ -240,6 +240,16 @@ def test_long_answers_split_on_lines() -> None:
     assert split_lines("y" * 4100, 4096) == ["y" * 4096, "y" * 4]
 
 
+async def answered_and_confirmed(emulator: BotApiEmulator, user: int, asked: Call, answer: str) -> Call:
+    """Reply `answer` to the bot's question `asked`; the quote it sends, confirmed until its block."""
+    since = emulator.mark()
+    emulator.send_text(user, user, answer, reply_to=asked.result["message_id"])
+    quote = await emulator.wait_for("sendMessage", lambda c: c.chat_id == user and "Confirm within" in c.params["text"],
+                                    since=since, timeout=30)
+    await tap(emulator, user, quote, "Confirm", until="Confirmed in block")
+    return quote
+
+
 async def test_custom_asks_for_the_amount_and_the_answer_is_quoted(app: App, emulator: BotApiEmulator,
                                                                   telegram: TelegramFrontend) -> None:
     """Custom on the Buy and Sell screens asks for the amount (a ForceReply): a bad answer is explained and asked
@@ -264,13 +274,8 @@ async def test_custom_asks_for_the_amount_and_the_answer_is_quoted(app: App, emu
         assert en(app, why, value=bad) in html.unescape(refused.params["text"]), refused.params["text"]
         asked = await force_reply(emulator, user, since)  # asked again
     assert await intents.of_user(uid) == before  # nothing quoted, nothing stored
-    since = emulator.mark()
-    emulator.send_text(user, user, "75", reply_to=asked.result["message_id"])
-    quote = await emulator.wait_for("sendMessage", lambda c: c.chat_id == user and "Confirm within" in c.params["text"],
-                                    since=since, timeout=30)
+    quote = await answered_and_confirmed(emulator, user, asked, "75")
     assert "75 USDC" in quote.params["text"] and "MAG7.ssi" in quote.params["text"]
-    quote.result = {"message_id": quote.result["message_id"]}
-    await tap(emulator, user, quote, "Confirm", until="Confirmed in block")
     address = (await app.services.desks.home.sender(uid)).address
     assert await token_balance(app, mag7.token.address, address) > 0
 
@@ -281,10 +286,5 @@ async def test_custom_asks_for_the_amount_and_the_answer_is_quoted(app: App, emu
     question = await tap(emulator, user, shares, "Custom")
     assert en(app, "menu.custom.sell", unit="MAG7.ssi", index="MAG7.ssi") in question.params["text"]
     asked = await force_reply(emulator, user, since)
-    since = emulator.mark()
-    emulator.send_text(user, user, "all", reply_to=asked.result["message_id"])
-    quote = await emulator.wait_for("sendMessage", lambda c: c.chat_id == user and "Confirm within" in c.params["text"],
-                                    since=since, timeout=30)
-    quote.result = {"message_id": quote.result["message_id"]}
-    await tap(emulator, user, quote, "Confirm", until="Confirmed in block")
+    await answered_and_confirmed(emulator, user, asked, "all")
     assert await token_balance(app, mag7.token.address, address) == 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import html
 from decimal import Decimal
-from io import StringIO
 from typing import Any
 
 import pytest
@@ -14,11 +13,11 @@ from eth_utils.address import to_checksum_address
 
 from auxil.catalog import html_text
 from auxil.discord import ALICE, press, slash
+from auxil.console import console_lines
 from auxil.telegram import force_reply, to_chat
 from auxil.trading import PIN, funded_user, token_balance
 from bot.app import App
 from bot.core.messages import Amount, Count, Msg
-from bot.frontends.adapters.console import ConsoleFrontend
 from bot.frontends.adapters.discord import DiscordFrontend
 from bot.frontends.adapters.telegram import TelegramFrontend
 from devnet.operator import fund
@@ -39,13 +38,7 @@ def plain(app: App, key: str, **params: Any) -> str:
 
 async def test_guided_withdraw_in_the_console(app: App) -> None:
     await funded_user(app, "g1", usdc=Decimal(100))
-    out = StringIO()
-    console = ConsoleFrontend(app.router, stdin=StringIO(), stdout=out, user_id="g1")
-
-    async def line(typed: str) -> str:
-        start = len(out.getvalue())
-        await console.handle_line(typed)
-        return out.getvalue()[start:]
+    line = console_lines(app, "g1")
 
     assets = await line("/withdraw")
     assert plain(app, "withdraw.ask.asset") in assets and "] USDC" in assets and "] ETH" in assets
@@ -92,35 +85,27 @@ BAD_ANSWERS = [
 async def test_a_bad_answer_is_explained_asked_again_and_changes_nothing(
         app: App, before: tuple[str, ...], bad: str, key: str, params: dict[str, Any], max_offered: bool) -> None:
     uid, _ = await funded_user(app, "b1", usdc=Decimal(50))
-    out = StringIO()
-    console = ConsoleFrontend(app.router, stdin=StringIO(), stdout=out, user_id="b1")
+    line = console_lines(app, "b1")
     for typed in ("/withdraw", "USDC", *before):
-        await console.handle_line(typed)
-    start = len(out.getvalue())
-    await console.handle_line(bad)
-    said = out.getvalue()[start:]
+        await line(typed)
+    said = await line(bad)
     assert said.startswith(plain(app, key, **params)) and ("] Max" in said) is max_offered, said
     if key.startswith("error.pin"):
         assert bad not in said  # a PIN is never echoed
     assert await app.services.desks.home.intents.of_user(uid) == []  # nothing quoted, nothing sent
-    for typed in ("5", TO, PIN)[len(before):]:  # the question is still open: the right answers go on
-        await console.handle_line(typed)
-    assert "Withdraw 5 USDC to " + TO in out.getvalue()[start:]
+    answers = [await line(typed) for typed in ("5", TO, PIN)[len(before):]]  # the question is still open: they go on
+    assert any("Withdraw 5 USDC to " + TO in said for said in answers)
 
 
 async def test_a_command_typed_instead_ends_the_question_in_the_console(app: App) -> None:
     await funded_user(app, "g2", usdc=Decimal(10))
-    out = StringIO()
-    console = ConsoleFrontend(app.router, stdin=StringIO(), stdout=out, user_id="g2")
-    await console.handle_line("/withdraw")
-    await console.handle_line("USDC")
-    start = len(out.getvalue())
-    await console.handle_line("/help")
-    assert out.getvalue()[start:].startswith(plain(app, "prompt.ended"))
-    start = len(out.getvalue())
-    await console.handle_line("5")  # no question now: no amount taken
+    line = console_lines(app, "g2")
+    await line("/withdraw")
+    await line("USDC")
+    assert (await line("/help")).startswith(plain(app, "prompt.ended"))
+    said = await line("5")  # no question now: no amount taken
     assert plain(app, "withdraw.ask.address", what=Msg("withdraw.what", {"amount": Amount(Decimal(5), 8), "asset": "USDC"})) \
-        not in out.getvalue()[start:]
+        not in said
 
 
 # -- Telegram --------------------------------------------------------------------------------------------------
