@@ -7,8 +7,10 @@ profile, opens the database, and wires the router with every handler. Front ends
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 import logging
 import os
+import secrets
 import time
 from datetime import time as dt_time
 from collections.abc import Callable, Sequence
@@ -21,6 +23,7 @@ from urllib.parse import urlsplit
 
 from bot.market.fees import IndexFees
 from bot.delivery.housekeeping import Housekeeping
+from bot.delivery.quotes import ExpiringQuotes
 from bot.storage.purge import PurgeRows
 from bot.storage.telegram_updates import TelegramUpdateRows
 from bot.delivery.announce.service import Announcements
@@ -31,9 +34,19 @@ from bot.chain.binding import StartupRefused, bind_chains, refuse_lost_devnet
 from bot.delivery.alerts.cooldowns import CooldownAlerts
 from bot.delivery.alerts.digest import Digests
 from bot.storage.alert_settings import AlertSettingsRows
-from bot.delivery.alerts.jobs import schedule_market_alerts
+from bot.delivery.alerts.jobs import schedule_market_alerts, schedule_nav_samples, schedule_reserves
 from bot.delivery.alerts.prices import PriceAlerts
 from bot.delivery.alerts.rebalance import RebalanceWatcher
+from bot.delivery.alerts.reserves import ReservesWatcher
+from bot.market.history import NavHistory
+from bot.market.reserves import ReserveReader
+from bot.storage.navs import NavSampleRows
+from bot.storage.reserves import ReserveStateRows
+from bot.storage.fills import FillRows
+from bot.portfolio.ledger import FillLedger, swap_fill
+from bot.portfolio.prices import BTC as PNL_BTC, IndexPrices
+from bot.portfolio.issued import IssuedHoldings
+from bot.portfolio.transfers import Transfers, schedule_transfers
 from bot.storage.market_alerts import PriceAlertRows, RebalanceRows
 from bot.dca.plans import Dca
 from bot.points import Points
@@ -65,6 +78,7 @@ from bot.storage.announcements import AnnouncementRows
 from bot.storage.connected import ConnectedAddressRows, ConnectLinkRows, SigningLinkRows
 from bot.storage.miniapp import MiniAppInitDataRows
 from bot.storage.cooldowns import CooldownWatchRows
+from bot.storage.quote_messages import QuoteMessageRows
 from bot.storage.dca import DcaPlanRows
 from bot.storage.db import Database, split_connections
 from bot.jobs.engine import Jobs, cancelled, stalled_seconds
@@ -78,6 +92,9 @@ from bot.storage.wallets import PinRows, SealedKeyRows, SettingsRows, WalletRows
 from bot.issuance.requests import Cancel, Request
 from bot.trading.executor import Executor
 from bot.trading.kinds import KindRegistry
+from bot.limits.book import LimitOrders, OrderSettings
+from bot.limits.kind import OrderSwap, order_fill
+from bot.storage.limit_orders import LimitOrderRows
 from bot.trading.stake import Stake
 from bot.trading.swap import Swap
 from bot.trading.withdraw import Withdraw
@@ -88,10 +105,14 @@ from bot.storage.owners import IntentOwners
 from bot.trading.reconcile import reconcile
 from bot.chain.discovery import verify_at_startup
 from bot.chain.verify import hermes_for
+from bot.card_links import PURPOSE as CARD_PURPOSE, CardLinks
+from bot.frontends.web import cards as card_pages
 from bot.frontends.web import connect as connect_pages
+from bot.frontends.web import pin as pin_pages
 from bot.frontends.web import sign as sign_pages
 from bot.frontends.web.pages import PageKit
 from bot.frontends.web.miniapp import MiniAppGate
+from bot.frontends.web.pin import pin_pad_url
 from bot.frontends.web.ops import Ops, OpsServer, health_routes, ops_routes
 from bot.frontends.web.server import WebServer, bind, public_url
 from bot.frontends.web.telegram_webhook import WebhookIngress
@@ -188,7 +209,8 @@ class App:
         users = UserRows(db, clock)
         market = Market(profile, chain, setup, head, config.market, hermes=hermes)
         devnet_home = _devnet_home(config, profile, devnet)
-        keystore = Keystore(_master_keys(config, devnet_home))
+        masters = _master_keys(config, devnet_home)
+        keystore = Keystore(masters)
         lost = await unreadable(SealedKeyRows(db), keystore)
         if lost is not None:  # found now, not by a user at Confirm
             raise StartupRefused(lost.message())
@@ -196,7 +218,9 @@ class App:
         wallets = CustodialWallets(WalletRows(db, clock), keystore, pins)
         settings = SettingsRows(db)
         buttons = ButtonRows(db, clock)
-        outbox = Outbox(OutboxRows(db, clock), Renderer(users, buttons, catalogs, zones=settings.zone_of), on_blocked=users.forget)
+        # Discord: what a member's closed DMs refused is shown them at their next interaction (discord_kept.py)
+        outbox = Outbox(OutboxRows(db, clock), Renderer(users, buttons, catalogs, zones=settings.zone_of), on_blocked=users.forget,
+                        keep_refused={"discord"})
         opened.push_async_callback(outbox.stop)
         notices = Notices(outbox)
         intents = IntentRows(db, clock)
@@ -206,6 +230,7 @@ class App:
             port = 0
         sock = bind(config.web.host, port)
         url = public_url(config.web.public_url, sock)
+        card_links = CardLinks(url, masters[0].derive(CARD_PURPOSE) if masters else secrets.token_bytes(32), clock)
         connected = ConnectedWallets(
             ConnectedAddressRows(db, clock), ConnectLinkRows(db, clock), SigningLinkRows(db, clock), notices, chain,
             ConnectSettings(url, profile.chain_id, config.web.signing_link_seconds),
@@ -233,8 +258,13 @@ class App:
         desks = Desks(trading, tuple(others))
         connected.on_hash = desks.on_hash  # the pipeline records and follows what a connected wallet sent
         orders = Orders(OrderRows(db, clock), desks.by_chain(), outbox)
+        ledger = FillLedger(FillRows(db), {"buy": swap_fill, "sell": swap_fill, "order": order_fill},
+                            partial(_btc_usd, market, clock), clock,
+                            {desk.profile.name: desk.profile.chain_id for desk in desks})
+        orders.filled_hooks.append(ledger.order_filled)  # a factory's fill becomes a fill of the ledger
         for desk in desks:
             desk.mined_hooks.append(orders.on_mined)  # a mined request becomes a pending order
+            desk.mined_hooks.append(ledger.on_mined)  # a mined buy or sell becomes a fill of the ledger
         if jobs is not None:
             _trade_follow_ups(jobs, db, desks, outbox, opened)
         if config.failpoint:
@@ -255,13 +285,25 @@ class App:
         issuance = Issuance(desks.by_chain(), orders, chain)
         dca = Dca(DcaPlanRows(db, clock), trading, outbox, schedule, profile, issuance=issuance)
         schedule.rebuild(dca.rebuild)
-        price_alerts = _market_alerts(config, db, chain, market, profile, outbox, schedule)
+        reserves = ReserveReader(market)
+        limit_orders = LimitOrders(LimitOrderRows(db), trading, outbox, OrderSettings(config.limits_max_open), clock)
+        price_alerts = _market_alerts(config, db, chain, market, profile, outbox, schedule, reserves)
+        navs = NavHistory(market, NavSampleRows(db), config.alerts.chart_sample_seconds, config.alerts.chart_keep_days, clock)
+        schedule_nav_samples(schedule, navs)  # charts:nav
+        positions = PositionReader(profile, market, balances, config.boost)
+        issued = IssuedHoldings(issuance)
+        transfers = Transfers(ledger, positions, profile, head, WalletRows(db, clock).every_live,
+                              issued)  # and issued indexes, on their own chains
+        prices = IndexPrices(market, issuance)  # what every PnL is reckoned at
+        schedule_transfers(schedule, transfers, config.transfers_seconds)  # portfolio:transfers
         alert_settings = AlertSettingsRows(db)
-        digests = Digests(points, alert_settings, outbox, schedule)
+        digests = Digests(points, alert_settings, outbox, schedule, partial(ledger.pnl_now, prices), transfers.settle)
         schedule.rebuild(digests.rebuild)
         schedule.after_snapshot(digests.after_snapshot)
         schedule.calls(cooldowns.fire, announcements.send_due, dca.run, digests.send)  # jobs other processes put
         schedule.rebuild(partial(Housekeeping(buttons, PurgeRows(db), config.retention).plan, schedule))  # purge:rows
+        quotes = ExpiringQuotes(QuoteMessageRows(db), intents, outbox, config.trading.expired_sweep_seconds, clock)
+        schedule.rebuild(partial(quotes.plan, schedule))  # quotes:expired
         services = Services(
             profile, market, users, catalogs, config.limits,
             wallets=wallets,
@@ -271,19 +313,28 @@ class App:
             deletions=PendingDeletionRows(db),
             desks=desks,
             connected=connected,
-            positions=PositionReader(profile, market, balances, config.boost),
+            positions=positions,
             boost=config.boost,
             points=points,
             outbox=outbox,
             schedule=schedule,
             announcements=announcements,
             cooldowns=cooldowns,
+            quotes=quotes,
             dca=dca,
             price_alerts=price_alerts,
+            limit_orders=limit_orders,
             alert_settings=alert_settings,
             digests=digests,
             issuance=issuance,
             fees=IndexFees(chain, profile),
+            reserves=reserves,
+            navs=navs,
+            ledger=ledger,
+            card_links=card_links,
+            transfers=transfers,
+            prices=prices,
+            issued=issued,
             companions=tuple(verified),
             remote_balances=tuple(remote_balances),
             faucet=_devnet_faucet(profile, head) if devnet_home is not None else None,
@@ -293,8 +344,13 @@ class App:
         telegram_webhook = _telegram_webhook(config, db, clock)
         gate = MiniAppGate(config.telegram_token.reveal() if config.telegram_token is not None else None,
                            MiniAppInitDataRows(db, clock), users, clock)
+        router = Router(users, buttons, catalogs, zones=settings.zone_of, clock=clock, prompts=PromptRows(db, clock),
+                        prompt_seconds=config.prompt_seconds, pin_pad=pin_pad_url(url))
+        register_all(router, services)
         web = WebServer(sock, url, [*connect_pages.routes(kit, connected, gate),
                                     *sign_pages.routes(kit, connected, gate, url.startswith("https://")),
+                                    *pin_pages.routes(kit, router, front_ends, gate),
+                                    *card_pages.routes(card_links),
                                     *health_routes(ops),  # /metrics only on the loopback ops server (web/ops.py)
                                     *(telegram_webhook.routes() if telegram_webhook is not None else [])])
         await web.start()
@@ -304,9 +360,6 @@ class App:
         if ops_server is not None:
             await ops_server.start()
             opened.push_async_callback(ops_server.stop)
-        router = Router(users, buttons, catalogs, zones=settings.zone_of, clock=clock, prompts=PromptRows(db, clock),
-                        prompt_seconds=config.prompt_seconds)
-        register_all(router, services)
         return cls(config, profile, chain, head, db, services, router, notices, front_ends, devnet, web, schedule,
                    ops_server, jobs, telegram_webhook=telegram_webhook, health=ops)
 
@@ -317,6 +370,7 @@ class App:
         for desk in desks:
             await reconcile(desk, partial(desks.owns, desk))
         await self.services.issuance.orders.sweep()  # rows a crash kept from being made; the watch job does the rest
+        await self.services.ledger.sweep(desks.home.intents)  # fills a crash kept from being recorded
 
     async def start_schedule(self, work: bool = True) -> None:
         """Re-create the timed jobs from the database and start them (`indexbot run` and `chat` do, once their
@@ -324,6 +378,7 @@ class App:
         process (the worker role), until `stop`."""
         if self.schedule is not None:
             await self.schedule.start_all()
+        self.services.limit_orders.watch(self.head)  # every open order checked at each new block
         if work and self.jobs is not None and self.worker is None:
             self.worker = asyncio.create_task(self.jobs.work(), name="jobs-worker")
             self.worker.add_done_callback(_worker_ended)
@@ -334,6 +389,7 @@ class App:
 
     async def stop(self) -> None:
         worker, self.worker = self.worker, None
+        await self.services.limit_orders.stop()
         if worker is not None and not worker.done():
             await cancelled(worker)  # running jobs get a moment to finish (bot.jobs.engine)
         if self.schedule is not None:
@@ -394,6 +450,7 @@ def kind_registry() -> KindRegistry:
         "buy": swap, "sell": swap, "withdraw": Withdraw(),
         "stake": staking, "unstake": staking, "claim": staking,  # SOSO's staking token (the boost) too
         "issue": request, "redeem": request, "cancel_issue": cancel, "cancel_redeem": cancel,
+        "order": OrderSwap(),  # a limit, stop-loss or take-profit order's execution (bot.limits)
     })
 
 
@@ -464,6 +521,16 @@ def _devnet_faucet(profile: Profile, head: HeadTracker) -> Faucet:
     return DevnetFaucet(profile, after=head.poll_once)  # the user's next read sees the funds
 
 
+async def _btc_usd(market: Market, clock: Callable[[], float]) -> Decimal | None:
+    """BTC's price from the market's own price sources (a constituent of MAG7's tokenset), for the ledger: the last
+    fresh reading the trade's own quote made, read again only when it is stale. A fill is recorded between "mined"
+    and telling the user, so it must not wait on the network for a comparison figure."""
+    last = market.last_fresh.get(PNL_BTC)
+    if last is not None and last.price is not None and clock() - last.published_at <= last.max_age:
+        return last.price
+    return (await market.snapshot()).prices.get(PNL_BTC)
+
+
 def _hermes(profile: Profile, opened: AsyncExitStack) -> Hermes | None:
     """The profile's Hermes client (bot.chain.verify.hermes_for), closed with the app."""
     hermes = hermes_for(profile)
@@ -480,12 +547,14 @@ def _points(config: Config, db: Database, chain: Chain, market: Market, profile:
 
 
 def _market_alerts(config: Config, db: Database, chain: Chain, market: Market, profile: Profile, outbox: Outbox,
-                   schedule: Schedule) -> PriceAlerts:
-    """/alert lines and the rebalance watcher, with their jobs (`alerts:prices`, `alerts:rebalance`)."""
+                   schedule: Schedule, reserves: ReserveReader) -> PriceAlerts:
+    """/alert lines, the rebalance watcher and the reserves watcher, with their jobs (`alerts:prices`,
+    `alerts:rebalance`, `alerts:reserves`)."""
     alert_rows = PriceAlertRows(db)
     prices = PriceAlerts(alert_rows, market, outbox, config.alerts)
     rebalances = RebalanceWatcher(RebalanceRows(db), alert_rows, chain, market, profile, outbox, config.alerts)
     schedule_market_alerts(schedule, config.alerts, rebalances, prices)
+    schedule_reserves(schedule, config.alerts, ReservesWatcher(reserves, ReserveStateRows(db), rebalances.holders, outbox))
     return prices
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -14,6 +15,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import Config, ConfigError, load_config
 from bot.frontends.adapters.base import Frontend
@@ -25,6 +27,9 @@ from bot.chain.profile import ProfileError
 from bot.storage.db import DatabaseDamaged
 from bot.chain.verify import ProfileMismatch
 from bot.frontends.web.server import WebError
+
+if TYPE_CHECKING:
+    from bot.app import App
 
 log = logging.getLogger("indexbot")
 CONNECT_BACKOFF = (1.0, 60.0)  # seconds: the first wait before connecting to a platform again, and the longest
@@ -66,7 +71,7 @@ async def _chat(config: Config) -> int:
 
     app = await App.start(config)
     try:
-        console = ConsoleFrontend(app.router)
+        console = ConsoleFrontend(app.router, files_dir=config.home / "files")  # charts and CSVs, in the 700 home
         app.notices.attach(console)
         await app.reconcile()  # unfinished trades of a previous run, told through the attached front end
         await app.start_schedule()
@@ -88,35 +93,61 @@ async def _run(config: Config, roles: frozenset[str] = ALL_ROLES) -> int:
     if roles != roles_of.WORKER_ONLY and not config.telegram_token and not config.discord_token:
         print("indexbot run: set TELEGRAM_BOT_TOKEN and/or DISCORD_BOT_TOKEN (or use `indexbot chat`).", file=sys.stderr)
         return 2
+    stop = asyncio.Event()  # SIGTERM or SIGINT, at any time: even while starting, everything then stops in order
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     app = await App.start(roles_of.without_web(config) if "web" not in roles else config)
     frontends: list[Frontend] = []
-    stop_sending: Callable[[], Awaitable[None]] = roles_of.nothing
+    stopping: list[Callable[[], Awaitable[None]]] = []  # what sends the outbox, once started
     try:
-        if config.telegram_token:
-            from bot.frontends.adapters.telegram import TelegramFrontend
-
-            frontends.append(TelegramFrontend(app, config.telegram_token.reveal(), config.telegram_api_url,
-                                              limits=config.telegram, **roles_of.telegram_updates(app, roles)))
-        if config.discord_token:
-            frontends.append(roles_of.discord_front(config, app, roles))
-        for frontend in frontends:
-            await _connect(frontend)
-        stop_sending = await roles_of.send_outbox(app, frontends, roles)
-        await app.reconcile()  # unfinished trades of a previous run, told through the attached front ends
-        await roles_of.start_jobs(app, roles)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        log.info("running: %s on %s", ", ".join([f.name for f in frontends] + sorted(roles & {"worker"})), app.profile.name)
-        await stop.wait()
+        if await _unless_stopped(_serve(app, config, roles, frontends, stopping), stop):
+            log.info("running: %s on %s", ", ".join([f.name for f in frontends] + sorted(roles & {"worker"})), app.profile.name)
+            await stop.wait()
     finally:
-        await stop_sending()
+        for stop_sending in stopping:
+            await stop_sending()
         for frontend in reversed(frontends):
             await app.notices.detach(frontend)  # the outbox lets what is on the wire finish first
             await frontend.stop()
         await app.stop()
     return 0
+
+
+async def _serve(app: App, config: Config, roles: frozenset[str], frontends: list[Frontend],
+                 stopping: list[Callable[[], Awaitable[None]]]) -> bool:
+    """Connect the front ends (each added to `frontends` before it starts, so it is stopped whatever happens), send
+    the outbox (its stop added to `stopping`), reconcile unfinished trades and start the jobs."""
+    if config.telegram_token:
+        from bot.frontends.adapters.telegram import TelegramFrontend
+
+        frontends.append(TelegramFrontend(app, config.telegram_token.reveal(), config.telegram_api_url,
+                                          limits=config.telegram, **roles_of.telegram_updates(app, roles)))
+    if config.discord_token:
+        frontends.append(roles_of.discord_front(config, app, roles))
+    for frontend in frontends:
+        await _connect(frontend)
+    stopping.append(await roles_of.send_outbox(app, frontends, roles))
+    await app.reconcile()  # unfinished trades of a previous run, told through the attached front ends
+    await roles_of.start_jobs(app, roles)
+    return True
+
+
+async def _unless_stopped(work: Awaitable[bool], stop: asyncio.Event) -> bool:
+    """`work` run to its end, or cancelled once `stop` is set first (an operator's SIGTERM while the front ends still
+    try to connect, or while start-up reconciles): False then, and the caller stops what had started."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return False
 
 
 async def _points_snapshot(config: Config, day: date | None) -> int:

@@ -195,6 +195,8 @@ class Config:
     discord_invite_url: str | None = None  # the server invite /invite shares on Discord, with the user's code
     failpoint: str | None = None  # INDEXBOT_FAILPOINT: fault tests only (bot.trading.failpoints)
     issuance_watch_seconds: float = 2.0  # [issuance] watch_seconds: how often pending factory orders are checked
+    limits_max_open: int = 20  # [orders] max_open: open limit / stop / take-profit orders per user
+    transfers_seconds: int = 300  # [portfolio] transfers_seconds: how often transfer detection sweeps every wallet
     profile_override: Path | None = None  # INDEXBOT_PROFILE_OVERRIDE: a TOML layered over the chain profile (bot.chain.profile)
     log_range_blocks: int | None = None  # INDEXBOT_LOG_RANGE_BLOCKS: most blocks per eth_getLogs, over the home profile's
     proxies: tuple[tuple[str, str], ...] = ()  # (name, URL) of each proxy variable set in the environment (PROXY_NAMES)
@@ -359,6 +361,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         discord_invite_url=pick("DISCORD_INVITE_URL", "discord_invite_url") or None,
         failpoint=env.get("INDEXBOT_FAILPOINT") or None,
         issuance_watch_seconds=_positive(file_values.get("issuance", {}).get("watch_seconds", 2.0), "issuance.watch_seconds"),
+        limits_max_open=_max_open(file_values.get("orders", {}).get("max_open", MAX_OPEN)),
+        transfers_seconds=_transfers_seconds(file_values.get("portfolio", {}).get("transfers_seconds", TRANSFERS_SECONDS)),
         profile_override=_optional_path(pick("INDEXBOT_PROFILE_OVERRIDE", "profile_override")),
         log_range_blocks=_log_range_blocks(pick("INDEXBOT_LOG_RANGE_BLOCKS", "log_range_blocks")),
         proxies=tuple((name, env[name]) for name in PROXY_NAMES if env.get(name)),
@@ -444,6 +448,40 @@ def _database_connections(raw: Any) -> int:
     if not 4 <= value <= 1000:
         raise ConfigError(f"INDEXBOT_DATABASE_CONNECTIONS must be a whole number from 4 to 1000 (PostgreSQL "
                           f"connections this process opens at most), got {raw!r}")
+    return value
+
+
+MAX_OPEN = 20  # [orders] max_open's default
+MAX_OPEN_RANGE = (1, 1000)
+
+
+def _max_open(raw: Any) -> int:
+    """[orders] max_open: open limit / stop / take-profit orders per user, a whole number from 1 to 1000 (TOML's
+    integer, or its ASCII digits as a string); 20 when unset."""
+    return _whole(raw, "[orders] max_open", MAX_OPEN_RANGE, "open limit, stop and take-profit orders per user")
+
+
+TRANSFERS_SECONDS = 300  # [portfolio] transfers_seconds' default
+TRANSFERS_SECONDS_RANGE = (30, 86_400)
+
+
+def _transfers_seconds(raw: Any) -> int:
+    """[portfolio] transfers_seconds: how often the `portfolio:transfers` job looks for transfers in and out of every
+    live wallet, whole seconds from 30 to 86,400 (a day; TOML's integer, or its ASCII digits as a string); 300 when
+    unset. The portfolio views and the daily digest look for their user's wallets themselves, whatever it is."""
+    return _whole(raw, "[portfolio] transfers_seconds", TRANSFERS_SECONDS_RANGE,
+                  "seconds between two sweeps of every wallet for transfers")
+
+
+def _whole(raw: Any, name: str, bounds: tuple[int, int], meaning: str) -> int:
+    """A whole number within `bounds` from the TOML file: an integer, or its ASCII digits as a string (never a bool,
+    a float, or digits of another script); else a ConfigError naming the setting, the range, what it means and what
+    it got."""
+    text = str(raw).strip() if isinstance(raw, (int, str)) and not isinstance(raw, bool) else ""
+    value = int(text) if text.isascii() and text.isdigit() else 0
+    low, high = bounds
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high} ({meaning}), got {raw!r}")
     return value
 
 

@@ -210,10 +210,11 @@ class Catalogs:
             for row in reply.buttons
         )
         ask = reply.ask
-        asked = RenderedAsk(self.render_msg(ask.field, locale, _plain), ask.secret is not None) if ask else None
+        asked = RenderedAsk(self.render_msg(ask.field, locale, _plain), ask.secret is not None, ask.prompt) if ask else None
         return Rendered(
-            text=text, buttons=rows, image=reply.image, edit=reply.edit,
+            text=text, buttons=rows, image=reply.image, file=reply.file, edit=reply.edit,
             delete_after=reply.delete_after, delete_request=reply.delete_request, ask=asked, modal=reply.modal,
+            edit_only=reply.edit_only, public=reply.public,
         )
 
 

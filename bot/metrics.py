@@ -110,6 +110,20 @@ OUTBOX_SENDER_ACTIVE = Gauge(
 )
 
 
+# Transfer detection (bot.portfolio.transfers) records nothing for a wallet while its ledger is not settled: a trade in
+# flight, or mined without its fill. That is normal for a moment; a wallet that waits sweep after sweep (a mined trade
+# whose fill can never be read) has stopped being reconciled, and only the log said so.
+TRANSFER_WAITS = Counter(
+    "indexbot_transfer_waits",
+    "Times transfer detection left a wallet unreconciled because a trade of it was in flight or mined without its fill",
+)
+TRANSFER_WAITING = Gauge(
+    "indexbot_transfer_waiting_wallets",
+    "Wallets transfer detection left waiting at this process's last portfolio:transfers sweep (a trade in flight or "
+    "mined without its fill); one that stays above 0 sweep after sweep is a wallet no longer reconciled: see the log",
+)
+
+
 JOB_RUNS = Counter("indexbot_job_runs", "Runs of the scheduler's jobs, by kind of job", ["job"])
 JOB_FAILURES = Counter("indexbot_job_failures", "Runs of the scheduler's jobs that failed (logged), by kind of job",
                        ["job"])

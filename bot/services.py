@@ -14,11 +14,20 @@ from bot.market.balances import BalanceReader
 from bot.points.boost import BoostTable
 from bot.delivery.alerts.cooldowns import CooldownAlerts
 from bot.dca.plans import Dca
+from bot.limits.book import LimitOrders
 from bot.faucet import Faucet
 from bot.market.fees import IndexFees
 from bot.i18n import Catalogs
 from bot.market.quotes import Market
+from bot.market.history import NavHistory
+from bot.market.reserves import ReserveReader
+from bot.card_links import CardLinks
+from bot.portfolio.ledger import FillLedger
+from bot.portfolio.issued import IssuedHoldings
+from bot.portfolio.prices import IndexPrices
+from bot.portfolio.transfers import Transfers
 from bot.delivery.outbox import Outbox
+from bot.delivery.quotes import ExpiringQuotes
 from bot.points import Points
 from bot.issuance.venue import Issuance
 from bot.chain.profile import IndexRef, Profile
@@ -68,12 +77,21 @@ class Services:
     schedule: Schedule  # named timed jobs (bot.delivery.schedule)
     announcements: Announcements  # moderators' announcements (bot.delivery.announce)
     cooldowns: CooldownAlerts  # cooldown-end alerts (bot.delivery.alerts.cooldowns)
+    quotes: ExpiringQuotes  # quotes on show, edited to say they expired when they do (bot.delivery.quotes)
     dca: Dca  # DCA plans and their runs (bot.dca)
     price_alerts: PriceAlerts  # /alert lines and their check (bot.delivery.alerts.prices)
+    limit_orders: LimitOrders  # /limit, /stop, /takeprofit and their check at every block (bot.limits)
     alert_settings: AlertSettingsRows  # /alerts: kinds on or off, quiet hours, digest time
     digests: Digests  # the daily points digest (bot.delivery.alerts.digest)
     issuance: Issuance  # indexes issued by a factory: quotes, requests, /orders (bot.issuance)
     fees: IndexFees  # each pool index's daily fee, for /indexes (bot.market.fees)
+    reserves: ReserveReader  # each pool index's basket against its supply, for /reserves (bot.market.reserves)
+    navs: NavHistory  # the NAV samples /chart draws, and the job that records them (bot.market.history)
+    ledger: FillLedger  # every fill, for /history and the PnL in /positions (bot.portfolio)
+    card_links: CardLinks  # share cards' pictures at public https links, for inline photo results (bot.card_links)
+    transfers: Transfers  # transfers in and out seen from balances, reconciled before the portfolio views (bot.portfolio)
+    prices: IndexPrices  # each index's price per token for its value and PnL: pool price, or factory NAV (bot.portfolio)
+    issued: IssuedHoldings  # factory-issued indexes held, read on their own chains at their NAV (bot.portfolio.issued)
     companions: tuple[Profile, ...]  # the other chains loaded beside `profile` (bot.chain.profile.load_profiles); may be ()
     remote_balances: tuple[BalanceReader, ...]  # ETH, USDC and pool indexes on companion chains not the home one
     faucet: Faucet | None = None  # the devnet's only; /faucet is registered only when there is one
@@ -97,8 +115,12 @@ class Services:
         return next((prof for prof in self.companions if ref in prof.indexes), self.profile)
 
     def find_indexes(self, typed: str) -> list[IndexRef]:
-        """Every index `typed` names (`named`): `mag7` names MAG7.ssi and MAG7.nex (the user is asked which)."""
+        """Every index `typed` names (`named`): `mag7` names MAG7.ssi and MAG7.nex, the home chain's first."""
         return named(self.all_indexes, typed)
+
+    def meant_index(self, typed: str) -> Meant:
+        """The index a typed symbol means on any chain (/quote, /buy, /sell): see `meant`."""
+        return meant(self.all_indexes, self.profile.indexes, typed)
 
     def find_index(self, typed: str) -> IndexRef | None:
         """The home chain's index `typed` names (`mag7`, `MAG7.ssi`, `ussi`): staking, alerts and DCA are theirs."""
@@ -123,6 +145,25 @@ def named(indexes: tuple[IndexRef, ...], typed: str) -> list[IndexRef]:
     if exact or "." in wanted:
         return exact
     return [ref for ref in indexes if _stem(ref.symbol) == wanted]
+
+
+@dataclass(frozen=True)
+class Meant:
+    """What a typed symbol means: `index`, the one taken (None when the user must pick among `others`), and
+    `others`, the indexes of the same name elsewhere, offered beside it."""
+
+    index: IndexRef | None
+    others: tuple[IndexRef, ...] = ()
+
+
+def meant(indexes: tuple[IndexRef, ...], home: tuple[IndexRef, ...], typed: str) -> Meant:
+    """The index `typed` means among `indexes` (`named`): the only one it names; else, where exactly one of them
+    is the home chain's (`home`), that one, the others offered (`mag7`: MAG7.ssi on Base, MAG7.nex on Ethereum
+    offered); else none, the user picks (ambiguous: two of the home chain's, or none of them)."""
+    found = named(indexes, typed)
+    at_home = [ref for ref in found if ref in home]
+    chosen = found[0] if len(found) == 1 else at_home[0] if len(at_home) == 1 else None
+    return Meant(chosen, tuple(ref for ref in found if ref != chosen))
 
 
 def _stem(symbol: str) -> str:

@@ -141,10 +141,11 @@ class Anvil:
 
     async def start(
         self, port: int | None = None, state_file: Path | None = None, detach: bool = False, timeout: float = 15.0,
-        load_state: Path | None = None,
+        load_state: Path | None = None, genesis: int | None = None,
     ) -> Anvil:
         """Start anvil; `state_file`: anvil's own --state (loaded, and dumped every 10 s and on SIGTERM: `devnet
-        up`); `load_state`: a JSON state dump loaded at start (no size limit, unlike anvil_loadState over HTTP)."""
+        up`); `load_state`: a JSON state dump loaded at start (no size limit, unlike anvil_loadState over HTTP);
+        `genesis`: the chain's clock starts at this unix time instead of now (and runs on at the wall clock's pace)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         clear_states(self.workdir)  # a killed run's
@@ -158,6 +159,8 @@ class Anvil:
             cmd += ["--state", str(state_file), "--state-interval", "10"]
         if load_state is not None:
             cmd += ["--load-state", str(load_state)]
+        if genesis is not None:
+            cmd += ["--timestamp", str(genesis)]
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=detach
@@ -204,6 +207,18 @@ async def snapshot(w3: AsyncWeb3) -> str:
 
 async def revert(w3: AsyncWeb3, snapshot_id: str) -> bool:
     return bool(await node_call(w3, "evm_revert", snapshot_id))
+
+
+async def mined_pool(w3: AsyncWeb3, timeout: float = 5.0) -> bool:
+    """Wait until anvil has mined what it accepted: it answers eth_sendTransaction a moment before it mines (more
+    under load), and a dump taken in between has no trace of the transaction. Whether the pool emptied in time
+    (transactions waiting on a nonce gap are never mined, so they are not waited for)."""
+    deadline = time.monotonic() + timeout
+    while int(str((await node_call(w3, "txpool_status"))["pending"]), 16):
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
 
 
 async def dump_state(w3: AsyncWeb3) -> str:

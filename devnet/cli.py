@@ -40,7 +40,7 @@ from bot.chain.profile import Profile, load_profile
 from devnet import fulfil, hermes
 from devnet import operator as op
 from devnet.anvil import HOST, Anvil, AnvilError, clear_states, free_port, is_anvil, pid_alive, stop_pid, wait_ready
-from devnet.deploy import STOCKS_PROFILE, boot, state_hash, write_profile
+from devnet.deploy import STOCKS_PROFILE, boot, genesis_for_deploy, state_hash, write_profile
 from devnet.harness import keep_one_genesis
 from devnet.process import Background
 from devnet.rpc import TxFailed, connect
@@ -80,6 +80,9 @@ def register(subparsers: Any) -> None:
     reset.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
     fees = sub.add_parser("collect-fees", help="collect the daily fee of one index or all (shrinks the tokenset)")
     fees.add_argument("index", nargs="?", default=None)
+    short = sub.add_parser("shortfall", help="make an index's basket hold PERCENT less than its supply is owed (0 restores)")
+    short.add_argument("index")
+    short.add_argument("percent", help="e.g. 5 or 5%%: the share of the owed basket taken away; 0 restores full backing")
     lock = sub.add_parser("lock", help="lock part of an address's staked balance, as a voting contract does")
     lock.add_argument("staked", help="the staking token, e.g. sSOSO or sMAG7.ssi")
     lock.add_argument("address")
@@ -93,9 +96,13 @@ def home_dir(args: argparse.Namespace) -> Path:
     return Path(os.environ.get("INDEXBOT_HOME", ".indexbot")) / "devnet"
 
 
+IN_THE_BOT = "runs inside the bot's process"  # the embedded devnet's fulfiller and Hermes stand-in (`devnet status`)
+
+
 class Paths:
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, embedded: bool = False):
         self.home = home
+        self.embedded = embedded  # a running bot's embedded devnet: its fulfiller and Hermes run inside the bot
         self.run = home / "anvil.json"  # PID file: {"pid": ..., "port": ...}
         self.state = home / "state.json"
         self.profile = home / "profile.toml"
@@ -212,7 +219,8 @@ async def cmd_up(args: argparse.Namespace, paths: Paths) -> int:
     port = args.port or (DEFAULT_PORT if _port_free(DEFAULT_PORT) else free_port())
     if paths.state.is_file():
         keep_one_genesis(paths.state)  # the chain's own block 0 only: its genesis hash binds the bot's database
-    anvil = await Anvil(paths.home).start(port=port, state_file=paths.state, detach=True)
+    fresh = None if paths.state.is_file() else genesis_for_deploy()  # a chain about to be deployed: see the function
+    anvil = await Anvil(paths.home).start(port=port, state_file=paths.state, detach=True, genesis=fresh)
     paths.run.write_text(json.dumps({"pid": anvil.pid, "port": anvil.port}))
     try:
         if await _deployed(anvil.url, paths.profile):
@@ -278,8 +286,9 @@ async def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
     print(f"  block:     {block['number']} at {when}")
     print(f"  profile:   {paths.profile}")
     if paths.stocks.is_file():
-        pid = _fulfiller(paths).pid()
-        state = f"up (pid {pid}), logs in {paths.fulfil_log}" if pid else "down (`devnet up` starts it)"
+        pid = None if paths.embedded else _fulfiller(paths).pid()
+        state = IN_THE_BOT if paths.embedded else f"up (pid {pid}), logs in {paths.fulfil_log}" if pid else \
+            "down (`devnet up` starts it)"
         print(f"  fulfiller: {state}")
         async with connect(url) as w3:
             now = await op.chain_now(w3)
@@ -295,8 +304,9 @@ async def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
 
 async def _price_status(paths: Paths, url: str) -> None:
     """The Hermes stand-in's process and the sequencer feed's state, for `devnet status`."""
-    stand_in = _hermes(paths).record()
-    where = f"http://{HOST}:{stand_in['port']} (pid {stand_in['pid']})" if stand_in else "down (`devnet up` starts it)"
+    stand_in = None if paths.embedded else _hermes(paths).record()
+    where = IN_THE_BOT if paths.embedded else f"http://{HOST}:{stand_in['port']} (pid {stand_in['pid']})" if stand_in \
+        else "down (`devnet up` starts it)"
     print(f"  hermes:    {where}")
     profile = load_profile(paths.profile) if paths.profile.is_file() else None
     if profile is None or profile.sequencer is None:
@@ -332,7 +342,8 @@ def _when(ts: int, zone: str) -> str:
 
 def _profile(paths: Paths) -> Profile:
     if _running(paths) is None:
-        raise op.OperatorError("devnet is not running; start it with `indexbot devnet up`")
+        raise op.OperatorError("devnet is not running; start it with `indexbot devnet up`, or run the bot on its "
+                               "embedded devnet (`make run`) and try again from another terminal")
     return load_profile(paths.profile)
 
 
@@ -490,6 +501,21 @@ async def cmd_lock(args: argparse.Namespace, paths: Paths) -> int:
     return 0
 
 
+async def cmd_shortfall(args: argparse.Namespace, paths: Paths) -> int:
+    try:
+        percent = Decimal(args.percent.strip().removesuffix("%"))
+    except InvalidOperation:
+        raise op.OperatorError(f"not a percentage: {args.percent!r}") from None
+    if not percent.is_finite():
+        raise op.OperatorError(f"not a percentage: {args.percent!r}")
+    r = await op.shortfall(_profile(paths), args.index, percent)
+    state = "fully backed again" if not percent else f"{percent.normalize():f}% short of what its supply is owed"
+    print(f"{r.index}: basket now {state}")
+    for symbol, amount in r.basket.items():
+        print(f"  {symbol:<8} {amount}")
+    return 0
+
+
 async def cmd_sequencer(args: argparse.Namespace, paths: Paths) -> int:
     profile = _profile(paths)
     since = await op.set_sequencer(profile, args.state == "down")
@@ -505,12 +531,35 @@ async def cmd_sequencer(args: argparse.Namespace, paths: Paths) -> int:
 
 COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "price": cmd_price,
             "rebalance": cmd_rebalance, "advance": cmd_advance, "hours": cmd_hours, "reindex": cmd_reindex,
-            "reset": cmd_reset, "collect-fees": cmd_collect_fees, "lock": cmd_lock, "sequencer": cmd_sequencer}
+            "reset": cmd_reset, "collect-fees": cmd_collect_fees, "lock": cmd_lock, "sequencer": cmd_sequencer,
+            "shortfall": cmd_shortfall}
+
+
+EMBEDDED_RUNS = set(COMMANDS) - {"up", "down", "reset"}  # what also acts on a running bot's embedded devnet
+
+
+def embedded_home() -> Path:
+    """Where `indexbot chat` / `make run` keeps its embedded devnet (bot.app: the home's `embedded-devnet`)."""
+    from bot.config import load_config
+
+    return load_config().home / "embedded-devnet"
+
+
+def _acting_on(args: argparse.Namespace) -> Paths:
+    """The devnet a subcommand acts on: `devnet up`'s; failing that, with no --home given, the embedded devnet of a
+    bot running on this home (`make run` in one terminal, `indexbot devnet price BTC 60000` in another), said so."""
+    paths = Paths(home_dir(args))
+    if args.devnet_command in EMBEDDED_RUNS and not getattr(args, "home", None) and _running(paths) is None:
+        embedded = Paths(embedded_home(), embedded=True)
+        if _running(embedded) is not None:
+            print(f"the running bot's embedded devnet ({embedded.home})")
+            return embedded
+    return paths
 
 
 async def main(args: argparse.Namespace) -> int:
     """Run one `devnet` subcommand; returns the process exit code."""
-    paths = Paths(home_dir(args))
+    paths = _acting_on(args)
     paths.home.mkdir(parents=True, exist_ok=True)
     try:
         return await COMMANDS[args.devnet_command](args, paths)

@@ -58,6 +58,10 @@ LOCK_LIMIT = 10**36  # LP units; far above any devnet deposit
 SOSO_POOL_USD_PER_SIDE = Decimal(200_000)  # the SOSO/USDC Uniswap V3 pool SOSO's TWAP is read from
 SOSO_OBSERVATIONS = 64  # the pool's observation cardinality: a TWAP window of many blocks
 TWAP_WINDOW = 1800
+# A chain about to be deployed starts this far in the past: the deploy moves time a TWAP window on (SOSO's pool needs
+# observations reaching back that far), and the chain then stands at the wall clock instead of half an hour ahead of
+# it (every time the bot shows, and the stock index's market hours, were that far off; `genesis_for_deploy`).
+DEPLOY_HEADSTART = TWAP_WINDOW + 120
 SEQUENCER_GRACE = 3600
 DEPLOYER_USDC = 100_000_000 * 10**6
 DEV_ACCOUNT_USDC = 1_000_000 * 10**6
@@ -309,13 +313,19 @@ async def restamp(w3: Any, tx: Sender, addresses: list[str]) -> None:
     await tx.wait()
 
 
+def genesis_for_deploy() -> int:
+    """The clock a fresh anvil that may be deployed starts at (`DEPLOY_HEADSTART` in the past). One that loads the
+    state cache instead is set to the wall clock by `keep_time_monotonic`."""
+    return int(time.time()) - DEPLOY_HEADSTART
+
+
 async def keep_time_monotonic(w3: Any) -> None:
-    """After a state load, keep chain time moving forward: a cache taken right after a deploy (which moved time
-    ahead by a TWAP window) has blocks later than the wall clock, and anvil would stamp the next block earlier."""
+    """After a deploy or a state load, set the chain's clock to the wall clock, or just past its newest block when
+    that is later (a chain moved on by `devnet advance`, or a cache from before `DEPLOY_HEADSTART` that a deploy left
+    ahead): time never runs backwards, and otherwise the chain reads what the wall clock does, whatever the clock
+    anvil started with (`genesis_for_deploy`)."""
     last = int((await w3.eth.get_block("latest"))["timestamp"])
-    ahead = last + 1 - int(time.time())
-    if ahead > 0:
-        await anvil_rpc.increase_time(w3, ahead)
+    await anvil_rpc.node_call(w3, "evm_setTime", max(last + 1, int(time.time())))
 
 
 def write_profile(data: dict[str, Any], profile_path: Path) -> Profile:
@@ -391,6 +401,8 @@ async def boot(anvil: Anvil, profile_path: Path | None = None, market_path: Path
         if profile is None:
             profile = await deploy(anvil.url, path, market_path)
             await save_cache(anvil.url, path, market_path)
+            async with connect(anvil.url) as w3:
+                await keep_time_monotonic(w3)  # the deploy's own chain at the wall clock too, like the cache's loads
     finally:
         lock.__exit__(None, None, None)
     return profile

@@ -29,12 +29,15 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import rlp
+from eth_utils.crypto import keccak
+
 from bot.chain.binding import StartupRefused
 from bot.issuance.hours import MarketHours
 from bot.chain.profile import Profile, load_profile
 from devnet import anvil as anvil_rpc
 from devnet.anvil import CHAIN_ID, HOST, Anvil, AnvilError, is_anvil, pid_alive, stop_pid
-from devnet.deploy import STOCKS_PROFILE, boot, devnet_feeds, keep_time_monotonic, restamp, write_profile
+from devnet.deploy import STOCKS_PROFILE, boot, devnet_feeds, genesis_for_deploy, keep_time_monotonic, restamp, write_profile
 from devnet.fulfil import Fulfiller
 from devnet.hermes import ChainPrices, HermesStandIn, point_profile
 from devnet.rpc import Sender, connect
@@ -69,6 +72,9 @@ def read_state(path: Path) -> dict[str, Any]:
     return data
 
 
+QUANTITIES = {"difficulty", "number", "gasLimit", "gasUsed", "timestamp", "baseFeePerGas", "blobGasUsed", "excessBlobGas"}
+
+
 def _one_genesis(data: dict[str, Any]) -> None:
     """Keep the chain's own block 0 only. A state loaded into a fresh anvil (`anvil_loadState`) sits beside that
     anvil's own new genesis block, and the next dump holds both (one more per restart); loaded again, either may
@@ -79,8 +85,25 @@ def _one_genesis(data: dict[str, Any]) -> None:
     if not genesis and blocks:
         raise ValueError("no genesis block")
     if len(genesis) > 1:
-        first = min(genesis, key=lambda b: int(str(b["header"]["timestamp"]), 16))
+        children = [b for b in blocks if int(str(b["header"]["number"]), 16) == 1]
+        parents = {str(c["header"].get("parentHash", "")).lower() for c in children}
+        mine = [b for b in genesis if _header_hash(b["header"]) in parents]
+        first = mine[0] if len(mine) == 1 else min(genesis, key=lambda b: int(str(b["header"]["timestamp"]), 16))
         data["blocks"] = [b for b in blocks if b is first or int(str(b["header"]["number"]), 16) != 0]
+
+
+def _header_hash(header: dict[str, Any]) -> str:
+    """A dumped block header's hash: keccak of the RLP of its fields in anvil's order (the protocol's), quantities as
+    integers and the rest as bytes. The chain's own genesis is then block 1's parent; a header of another shape only
+    matches nothing, and the oldest block 0 is taken (every fresh anvil stamps its genesis with the time it started)."""
+    def field(name: str, value: object) -> bytes | int:
+        text = str(value)
+        return int(text, 16) if name in QUANTITIES else bytes.fromhex(text.removeprefix("0x"))
+
+    try:
+        return "0x" + keccak(rlp.encode([field(name, value) for name, value in header.items()])).hex()
+    except ValueError:  # not hex: no hash, so not taken for the chain's own
+        return ""
 
 
 def keep_one_genesis(path: Path) -> None:
@@ -216,6 +239,8 @@ class Devnet:
         if self.state_path is None:
             return False
         async with connect(self.url) as w3:
+            if force:  # the last dump (on stop): what anvil accepted a moment ago goes in too
+                await anvil_rpc.mined_pool(w3)
             block = await w3.eth.block_number
             if block == self._dumped_block and not force:
                 return False
@@ -251,7 +276,7 @@ async def _anvil(workdir: Path, chain_id: int, saved: dict[str, Any] | None) -> 
     """A new anvil, with the saved chain loaded at start when there is one (anvil's --load-state reads a plain
     JSON file: written beside the state for the start, removed once anvil has read it)."""
     if saved is None:
-        return await Anvil(workdir, chain_id).start()
+        return await Anvil(workdir, chain_id).start(genesis=genesis_for_deploy())
     load = workdir / (STATE_FILE + ".load.json")
     load.write_text(json.dumps(saved))
     try:
@@ -312,6 +337,7 @@ async def _recover_orphan(workdir: Path) -> None:
                                "Quit it first: one database, one bot")
     try:
         async with connect(f"http://{HOST}:{port}") as w3:
+            await anvil_rpc.mined_pool(w3)  # a transaction sent just before the kill: mined, so in the dump
             packed = bytes.fromhex((await anvil_rpc.dump_state(w3)).removeprefix("0x"))
         await asyncio.to_thread(write_state, workdir / STATE_FILE, packed)
         log.warning("recovered the chain from the devnet anvil a killed run left behind (pid %s)", pid)

@@ -412,3 +412,53 @@ async def schedule_reindex(profile: Profile, index: str, when: str = "next") -> 
             [tokens[s] for s in listed], [plan.next[s] for s in listed], at)
         receipt = await Sender(w3, chain_id=profile.chain_id).transact(fn)
     return ScheduledReindex(ref.symbol, plan, prices, receipt)
+
+
+BASKET_SLOT = 7  # AssetToken's `_basket` (after ERC20's name, symbol, totalSupply, balanceOf, allowance, Owned's owner, _tokenset)
+TOKEN_SLOTS = 5  # one Token struct: chain, symbol, addr, decimals, amount (the last)
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    index: str
+    percent: Decimal  # how much of what the supply is owed the basket now lacks
+    basket: dict[str, int]  # symbol -> getBasket() amount after
+
+
+def _slot_hex(n: int) -> str:
+    return "0x" + n.to_bytes(32, "big").hex()
+
+
+async def shortfall(profile: Profile, index: str, percent: Decimal) -> Shortfall:
+    """Make an index's basket hold `percent` less than its supply is owed (total supply × tokenset / 1e8), as a
+    custodian's loss would; 0 restores full backing. The devnet's constituents are not ERC-20 balances on this chain
+    but the basket the contract records, so anvil's `anvil_setStorageAt` writes each amount (checked against
+    `getBasket()` first, so a changed storage layout refuses instead of writing elsewhere), then a block is mined."""
+    if not Decimal(0) <= percent < 100:
+        raise OperatorError(f"the shortfall is a percentage from 0 (full backing) to below 100, not {percent}")
+    ref = resolve_index(profile, index)
+    if ref.venue != "pool":
+        raise OperatorError(f"{ref.symbol} is issued by a factory and has no basket")
+    async with connect(profile.rpc_urls[0]) as w3:
+        asset = contract(w3, "AssetToken", ref.token.address)
+        basket = await asset.functions.getBasket().call()
+        owed = {str(t[1]): int(t[4]) for t in await asset.functions.getTokenset().call()}
+        supply = int(await asset.functions.totalSupply().call())
+        base = int.from_bytes(w3.keccak(BASKET_SLOT.to_bytes(32, "big")), "big")
+        length = int.from_bytes(await w3.eth.get_storage_at(ref.token.address, BASKET_SLOT), "big")
+        if length != len(basket):
+            raise OperatorError(f"{ref.symbol}'s storage is not the devnet AssetToken's layout; nothing was written")
+        keep = Fraction(100) - Fraction(percent)
+        after: dict[str, int] = {}
+        for i, token in enumerate(basket):
+            slot = base + i * TOKEN_SLOTS + 4
+            if int.from_bytes(await w3.eth.get_storage_at(ref.token.address, slot), "big") != int(token[4]):
+                raise OperatorError(f"{ref.symbol}'s storage is not the devnet AssetToken's layout; nothing was written")
+            symbol = str(token[1])
+            amount = int(Fraction(supply * owed.get(symbol, 0), INDEX_UNIT) * keep / 100)
+            after[symbol] = amount
+        for i, token in enumerate(basket):
+            await anvil_rpc.node_call(w3, "anvil_setStorageAt", ref.token.address, _slot_hex(base + i * TOKEN_SLOTS + 4),
+                                      _slot_hex(after[str(token[1])]))
+        await anvil_rpc.mine(w3)
+    return Shortfall(ref.symbol, percent, after)

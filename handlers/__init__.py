@@ -11,11 +11,11 @@ from bot.core.router import Router
 from bot.services import Services
 from handlers import help as help_feature
 from handlers import alert, alerts, privately, suggestions
-from handlers import (announce, boost, connect, cooldown, dca, faucet, home, indexes, invite, lang, leaderboard, orders, pin, points, positions, quote, settings,
-                      slippage, stake, stake_menu, start, timezone, trade, trade_menu, wallet, withdraw)
+from handlers import (announce, boost, chart, connect, cooldown, dca, faucet, history, home, indexes, invite, lang, leaderboard, limits, order_buttons, orders, pin, pnl, points,
+                      positions, quote, reserves, settings, share, slippage, stake, stake_menu, start, timezone, trade, trade_menu, wallet, withdraw)
 
-FEATURES = (start, home, indexes, quote, wallet, connect, faucet, pin, trade, trade_menu, orders, slippage, settings, withdraw, stake, stake_menu, cooldown, dca, alert,
-            alerts, positions, boost, points, leaderboard, invite, timezone, lang, announce, help_feature, privately, suggestions)
+FEATURES = (start, home, indexes, reserves, chart, quote, wallet, connect, faucet, pin, trade, trade_menu, orders, limits, order_buttons, slippage, settings, withdraw, stake, stake_menu, cooldown, dca, alert,
+            alerts, positions, pnl, share, history, boost, points, leaderboard, invite, timezone, lang, announce, help_feature, privately, suggestions)
 
 
 def register_all(router: Router, services: Services) -> None:

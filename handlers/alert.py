@@ -24,7 +24,6 @@ decimals and below `max_usd`, a premium is between -`max_premium_pct` and +`max_
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from functools import partial
 
@@ -36,10 +35,10 @@ from bot.core.request import Caller
 from bot.core.router import Router
 from bot.services import Services
 from bot.storage.market_alerts import AlertKind, PriceAlert
+from handlers.shared.nav import nav_row
 
 USAGE = Msg("alert.usage")
 CONDITIONS: tuple[AlertKind, ...] = ("above", "below", "premium")
-_PERCENT = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)%?$")
 PERCENT_DECIMALS = 2
 MAX_ID_CHARS = 12
 
@@ -54,19 +53,26 @@ def parse_usd(raw: str, alerts: PriceAlerts, locale: str) -> Decimal:
     return value
 
 
-def parse_percent(raw: str, alerts: PriceAlerts) -> Decimal:
-    """A premium line in percent (`2`, `-1.5`, `+0.75%`): between -max and +max, not 0, at most 2 decimals."""
+def parse_percent(raw: str, alerts: PriceAlerts, locale: str) -> Decimal:
+    """A premium line in percent (`2`, `-1.5`, `+0.75%`): between -max and +max, not 0, at most 2 decimals. The
+    number is read as amounts are, by the user's decimal mark (`parse_amount`): `1,5` is 1.5 where a comma is the
+    decimal mark, and `1.500` is refused there as ambiguous rather than read as 1.5."""
     limit = Amount(alerts.config.max_premium_pct, 2)
-    text = raw.strip()[:24]
-    if not _PERCENT.match(raw.strip()):
-        raise UserError("alert.error.percent_format", value=text, max=limit)
-    value = Decimal(raw.strip().rstrip("%"))
-    exponent = value.normalize().as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > PERCENT_DECIMALS:
-        raise UserError("alert.error.percent_precise", count=Count(PERCENT_DECIMALS))
-    if value == 0 or abs(value) > alerts.config.max_premium_pct:
-        raise UserError("alert.error.percent_range", max=limit)
-    return value
+    text = raw.strip()
+    body = text.removesuffix("%")
+    sign = -1 if body.startswith("-") else 1
+    try:
+        value = parse_amount(body[1:] if body[:1] in "+-" else body, decimals=PERCENT_DECIMALS,
+                             maximum=alerts.config.max_premium_pct, unit="%", locale=locale)
+    except UserError as err:
+        if err.key == "error.amount.ambiguous":
+            raise
+        if err.key == "error.amount.too_precise":
+            raise UserError("alert.error.percent_precise", count=Count(PERCENT_DECIMALS)) from None
+        if err.key in ("error.amount.zero", "error.amount.too_large"):
+            raise UserError("alert.error.percent_range", max=limit) from None
+        raise UserError("alert.error.percent_format", value=text[:24], max=limit) from None
+    return sign * value
 
 
 def alert_line(alert: PriceAlert) -> Msg:
@@ -74,15 +80,15 @@ def alert_line(alert: PriceAlert) -> Msg:
     return Msg("alert.list.item", {"id": alert.id, "line": describe(alert), "state": Msg(state)})
 
 
-async def show(alerts: PriceAlerts, caller: Caller) -> Reply:
+async def show(alerts: PriceAlerts, caller: Caller, edit: bool = False) -> Reply:
     mine = await alerts.of_user(caller.user_key)
     new = (Button(Msg("button.alert_new"), "alert.new"),)
     if not mine:
-        return Reply.of(Msg("alert.list.empty", {"usage": USAGE}), Msg("alert.semantics"), buttons=(new,))
+        return Reply.of(Msg("alert.list.empty", {"usage": USAGE}), Msg("alert.semantics"), buttons=(new,), edit=edit)
     lines = [Msg("alert.list.title", {"count": len(mine), "max": alerts.config.max_per_user}, style="title")]
     lines += [alert_line(a) for a in mine]
     lines.append(Msg("alert.semantics"))
-    return Reply.of(*lines, buttons=(*((delete_button(a.id),) for a in mine), new))
+    return Reply.of(*lines, buttons=(*((delete_button(a.id),) for a in mine), new), edit=edit)
 
 
 async def delete(alerts: PriceAlerts, caller: Caller, typed: str) -> Reply:
@@ -109,7 +115,7 @@ async def create(services: Services, caller: Caller, args: tuple[str, ...]) -> R
     if condition not in CONDITIONS:
         raise UserError("alert.error.condition", value=args[1][:24], valid=", ".join(CONDITIONS))
     kind: AlertKind = condition
-    threshold = parse_percent(args[2], alerts) if kind == "premium" else parse_usd(args[2], alerts, caller.locale)
+    threshold = parse_percent(args[2], alerts, caller.locale) if kind == "premium" else parse_usd(args[2], alerts, caller.locale)
     alert, state, block = await alerts.add(caller.user_key, ref.symbol, kind, threshold)
     rearm = shown_level(alert, rearm_level(alert, alerts.config))
     lines = [
@@ -122,7 +128,7 @@ async def create(services: Services, caller: Caller, args: tuple[str, ...]) -> R
         lines.append(Msg("alert.already_crossed"))
     if not caller.request.is_private:
         lines.append(await reaches(services, caller, lines))
-    return Reply.of(*lines, buttons=((delete_button(alert.id),),))
+    return Reply.of(*lines, buttons=((delete_button(alert.id),), nav_row()))  # Home: on, without typing
 
 
 async def reaches(services: Services, caller: Caller, lines: list[Msg]) -> Msg:
@@ -146,6 +152,11 @@ async def alert_command(services: Services, caller: Caller) -> Reply:
 
 async def delete_pressed(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:
     return await delete(services.price_alerts, caller, args[0] if args else "")
+
+
+async def list_pressed(services: Services, caller: Caller, _: tuple[str, ...]) -> Reply:
+    """The list, in place of the pressed message (the Price alerts button of /alerts)."""
+    return await show(services.price_alerts, caller, edit=True)
 
 
 async def new_pressed(services: Services, caller: Caller, _: tuple[str, ...]) -> Reply:
@@ -183,6 +194,7 @@ def register(router: Router, services: Services) -> None:
     router.command("alert", partial(alert_command, services), personal=True)
     router.action("alert.delete", partial(delete_pressed, services))
     router.action("alert.new", partial(new_pressed, services))
+    router.action("alert.list", partial(list_pressed, services), personal=True)
     router.action("alert.index", index_pressed)
     router.action("alert.condition", condition_pressed)
     router.prompt("alert.line", partial(line_answered, services), ask_line)

@@ -44,7 +44,8 @@ def overview(settings: AlertSettingsRow, zone: str) -> Reply:
                  else Msg("alerts.quiet.none"))
     lines.append(Msg("alerts.digest_at", {"time": clock(settings.digest_at), "zone": zone}))
     lines.append(Msg("alerts.usage"))
-    buttons = tuple(
+    prices = (Button(Msg("alerts.button.prices"), "alert.list"),)  # the price alerts themselves (handlers.alert), first
+    buttons = (prices,) + tuple(
         (Button(Msg("alerts.button.off" if settings.switches[k] else "alerts.button.on", {"kind": Msg(f"alerts.kind.{k}")}),
                 "alerts.switch", (k, "off" if settings.switches[k] else "on")),)
         for k in KIND_SWITCHES

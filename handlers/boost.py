@@ -23,10 +23,11 @@ SUB_COMMANDS = ("add", "remove")
 def level_lines(boost_state: Boost) -> list[Msg]:
     if boost_state.soso_price is None or boost_state.soso_usd is None:
         return [Msg("boost.needs_price", {"amount": Amount(boost_state.soso_staked, 6)})]
-    lines = [Msg("boost.staked", {"amount": Amount(boost_state.soso_staked, 6), "usd": Usd(boost_state.soso_usd), "price": Usd(boost_state.soso_price, 4)})]
+    lines = [Msg("boost.staked"), Msg("boost.staked.amount", {"amount": Amount(boost_state.soso_staked, 6)}),
+             Msg("boost.staked.usd", {"usd": Usd(boost_state.soso_usd)}), Msg("boost.staked.price", {"price": Usd(boost_state.soso_price, 4)})]
     if boost_state.ratio is None:
         return lines + [Msg("boost.no_index")]
-    lines.append(Msg("boost.ratio", {"ratio": Pct(boost_state.ratio), "index_usd": Usd(boost_state.index_usd)}))
+    lines += [Msg("boost.ratio", {"ratio": Pct(boost_state.ratio)}), Msg("boost.index_usd", {"index_usd": Usd(boost_state.index_usd)})]
     if boost_state.level is None:
         lines.append(Msg("boost.level.none"))
     else:
@@ -39,7 +40,7 @@ def level_lines(boost_state: Boost) -> list[Msg]:
 
 
 def table_lines(table: BoostTable) -> list[Msg]:
-    lines = [Msg("boost.table", {"held": table.held, "staked": table.staked}, style="title")]
+    lines = [Msg("boost.table", style="title"), Msg("boost.table.base", {"held": table.held, "staked": table.staked})]
     lines += [Msg("boost.table.row", {"level": lv.number, "ratio": Pct(lv.min_ratio), "boost": lv.boost}) for lv in table.levels]
     lines.append(Msg("boost.table.cap", {"cap": table.cap}))
     lines += [Msg("boost.table.cap.index", {"index": ix, "cap": cap}) for ix, cap in sorted(table.caps.items())]

@@ -19,7 +19,7 @@ async def connect(services: Services, caller: Caller) -> Reply:
     if caller.request.args:
         raise UserError("error.args.extra", usage=Msg("usage.connect"))
     connected, request = services.connected, caller.request
-    url = await connected.connect_link(caller.user_key, request.platform, request.chat_id)
+    url = await connected.connect_link(caller.user_key, request.platform, request.news_chat)
     minutes = connected.settings.connect_link_seconds // 60
     lines = [Msg("connect.link", {"url": url, "count": Count(minutes)})]
     current = await connected.address_of(caller.user_key)

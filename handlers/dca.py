@@ -74,6 +74,13 @@ def buttons_of(plan: Plan) -> tuple[Button, ...]:
     return toggle, Button(Msg("dca.button.cancel", {"id": plan.id}), "dca.cancel", arg)
 
 
+def plan_lines(plan: Plan, amount: Amount, next_run: Param) -> list[Msg]:
+    """One plan as a card narrow enough for a phone: number, index and state, then one thing a line."""
+    return [Msg("dca.list.item", {"id": plan.id, "index": plan.token, "state": Msg(f"dca.state.{plan.state}")}),
+            Msg("dca.list.amount", {"amount": amount}), Msg("dca.list.cadence", {"cadence": cadence_msg(plan)}),
+            Msg("dca.list.next", {"next": next_run}), Msg("dca.list.failures", {"failures": plan.failures})]
+
+
 async def listing(services: Services, caller: Caller) -> Reply:
     plans = services.dca
     mine = await plans.of_user(caller.user_key)
@@ -82,10 +89,7 @@ async def listing(services: Services, caller: Caller) -> Reply:
         return Reply.of(Msg("dca.list.empty"), buttons=(new,))
     lines = [Msg("dca.list.title", style="title")]
     for plan in mine:
-        lines.append(Msg("dca.list.item", {
-            "id": plan.id, "amount": amount_of(plans, plan), "index": plan.token, "cadence": cadence_msg(plan),
-            "state": Msg(f"dca.state.{plan.state}"), "next": next_of(plans, plan), "failures": plan.failures,
-        }))
+        lines += plan_lines(plan, amount_of(plans, plan), next_of(plans, plan))
     return Reply.of(*lines, buttons=(*(buttons_of(p) for p in mine), new))
 
 

@@ -29,14 +29,15 @@ def index_lines(state: IndexState, snap: Snapshot) -> list[Msg]:
         lines.append(prices.partial_line(state.unpriced, state.dex_price))
     elif state.dex_price is not None and state.premium is not None:
         lines.append(Msg("indexes.nav", {"nav": Usd(state.nav)}))
-        lines.append(Msg("indexes.dex", {"price": Usd(state.dex_price), "premium": premium_line(state.premium)}))
+        lines += [Msg("indexes.dex", {"price": Usd(state.dex_price)}), Msg("indexes.dex.premium", {"premium": premium_line(state.premium)})]
     else:
         lines.append(Msg("indexes.nav", {"nav": Usd(state.nav)}))
         lines.append(Msg("indexes.no_pool"))
     if state.rebalancing:
         lines.append(Msg("indexes.rebalancing"))
     for entry, weight in state.weights(snap.prices):
-        lines.append(Msg("indexes.weight", {"symbol": entry.symbol, "weight": Pct(weight, 1), "units": Amount(entry.units, 8)}))
+        lines += [Msg("indexes.weight", {"symbol": entry.symbol, "weight": Pct(weight, 1)}),
+                  Msg("indexes.units", {"units": Amount(entry.units, 8)})]
     return lines
 
 
@@ -64,7 +65,9 @@ async def one(services: Services, typed: str, sources: bool) -> Reply:
     quote = Button(Msg("button.quote_index", {"index": ref.symbol}), "quote.show", (ref.symbol, "100", "usdc"))
     if sources:
         return Reply.of(*lines, buttons=((quote,),))
-    return Reply.of(*lines, buttons=((quote, Button(Msg("button.price_sources"), "indexes.sources", (ref.symbol,))),))
+    return Reply.of(*lines, buttons=((quote, Button(Msg("button.price_sources"), "indexes.sources", (ref.symbol,))),
+                                     (Button(Msg("button.reserves"), "reserves.show", (ref.symbol,)),
+                                      Button(Msg("button.share"), "share.quote", (ref.symbol,)))))  # handlers.share
 
 
 async def indexes(services: Services, caller: Caller) -> Reply:

@@ -10,6 +10,7 @@ from bot.core.errors import UserError
 from bot.core.messages import Msg, Param, Reply, When
 from bot.core.request import Caller
 from bot.core.router import Router
+from bot.points.ledger import Leader
 from bot.points.names import name_key, refuse_reserved
 from bot.points.public import anonymous_tag, leaderboard_name, next_snapshot, today
 from bot.services import Services
@@ -20,6 +21,16 @@ TOP = 20
 
 def appears_as(user_id: int, name: str | None) -> Param:
     return name if name is not None else Msg("leaderboard.anonymous", {"tag": anonymous_tag(user_id)})
+
+
+def rows(leaders: list[Leader], me: int) -> list[Msg]:
+    """Two lines per leader: rank and the name they appear under (the asker's marked), then their points."""
+    lines: list[Msg] = []
+    for leader in leaders:  # a card each: the rank and name, then the points (a long name would push them off a phone)
+        key = "leaderboard.row.you" if leader.user_id == me else "leaderboard.row"
+        lines += [Msg(key, {"rank": leader.rank, "name": appears_as(leader.user_id, leader.name)}),
+                  Msg("leaderboard.points", {"points": shown(leader.points)})]
+    return lines
 
 
 async def leaderboard(services: Services, caller: Caller) -> Reply:
@@ -33,9 +44,7 @@ async def leaderboard(services: Services, caller: Caller) -> Reply:
     lines = [Msg("leaderboard.title", {"epoch": epoch}, style="title")]
     if not leaders:
         return Reply.of(*lines, Msg("leaderboard.empty", {"when": When(next_snapshot(points.config, now))}))
-    for leader in leaders:
-        key = "leaderboard.row.you" if leader.user_id == caller.user_key else "leaderboard.row"
-        lines.append(Msg(key, {"rank": leader.rank, "name": appears_as(leader.user_id, leader.name), "points": shown(leader.points)}))
+    lines += rows(leaders, caller.user_key)
     if all(leader.user_id != caller.user_key for leader in leaders):
         mine = await points.ledger.standing(caller.user_key, epoch)
         lines.append(Msg("leaderboard.you", {"rank": mine.rank, "ranked": mine.ranked, "points": shown(mine.points)})

@@ -5,11 +5,12 @@ message carrying a PIN where the platform allows. A PIN kept between two questio
 from functools import partial
 
 from bot.core.errors import UserError
-from bot.core.messages import Ask, Count, Msg, Reply
+from bot.core.messages import Ask, Button, Count, Msg, Reply
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.core.secrets import PIN_DIGITS, is_pin
 from bot.services import Services
+from handlers.shared.nav import nav_row
 from wallets.pin import validate_pin
 
 FIELD = Msg("prompt.field.pin")
@@ -17,6 +18,12 @@ NEW = Msg("pin.ask.new", {"min": PIN_DIGITS[0], "count": Count(PIN_DIGITS[1])})
 
 
 async def change(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:
+    """`/pin <new>` sets; `/pin <old> <new>` changes. With no PIN yet, two words are the new PIN and its repeat (what
+    a user choosing one types; they were refused as a change of a PIN that does not exist)."""
+    if len(args) == 2 and not await services.pins.has_pin(caller.user_key):
+        if args[0] != args[1]:
+            raise UserError("pin.mismatch")
+        args = args[:1]
     if len(args) == 1:
         await services.pins.set_pin(caller.user_key, args[0])
         return Reply.of(Msg("pin.set"))
@@ -67,7 +74,7 @@ async def answer(step: str, services: Services, caller: Caller, text: str, state
         raise UserError("pin.mismatch")  # asked again: the repeat
     old = pins.unseal(user, state[0]) if state[0] else None
     await pins.set_pin(user, text, old=old)
-    return Reply.of(Msg("pin.changed" if old else "pin.set"))
+    return Reply.of(Msg("pin.changed" if old else "pin.set"), buttons=(nav_row(),))  # on to Home, nothing to type
 
 
 async def again(step: str, services: Services, caller: Caller, state: tuple[str, ...]) -> Reply:
@@ -80,7 +87,16 @@ def secret_in(args: tuple[str, ...]) -> str | None:
     return "pin" if args else None
 
 
+async def pressed(services: Services, caller: Caller, _: tuple[str, ...]) -> Reply:
+    """Choose a PIN (the button under a new wallet): asked as `/pin` alone asks."""
+    return await ask(services, caller, ())
+
+
 def register(router: Router, services: Services) -> None:
     router.command("pin", partial(pin, services), private_only=True, secret=secret_in)
+    router.action("pin.ask", partial(pressed, services), private_only=True)
+    for refusal in ("error.pin.required", "error.pin.not_set"):  # wherever a missing PIN stops the user
+        router.remedy(refusal, Button(Msg("button.pin_set"), "pin.ask"))
     for step in ("current", "new", "again"):
-        router.prompt(f"pin.{step}", partial(answer, step, services), partial(again, step, services))
+        router.prompt(f"pin.{step}", partial(answer, step, services), partial(again, step, services),
+                      shown=partial(ask, services))

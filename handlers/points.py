@@ -12,6 +12,7 @@ from bot.core.request import Caller
 from bot.core.router import Router
 from bot.points import Points
 from bot.points.chart import render_chart
+from bot.points.ledger import Standing
 from bot.points.public import next_snapshot, today
 from bot.services import Services
 from handlers.shared.points import shown
@@ -27,17 +28,19 @@ def next_line(points: Points) -> Msg:
     return Msg("points.next", {"when": When(next_snapshot(points.config, time.time()))})
 
 
+def standing_lines(standing: Standing) -> list[Msg]:
+    """This epoch's points and all time's, one a line (each fits a phone), then the rank."""
+    rank = (Msg("points.rank", {"rank": standing.rank, "ranked": standing.ranked}) if standing.rank is not None
+            else Msg("points.rank.none"))
+    return [Msg("points.balance", {"epoch": shown(standing.points)}), Msg("points.all_time", {"all_time": shown(standing.all_time)}), rank]
+
+
 async def summary(services: Services, points: Points, caller: Caller) -> Reply:
     epoch = points.config.epoch_of(today(time.time())).name
     standing = await points.ledger.standing(caller.user_key, epoch)
     if standing.all_time == 0 and standing.points == 0:
         return Reply.of(Msg("points.none"), next_line(points))
-    lines = [Msg("points.title", {"epoch": epoch}, style="title"),
-             Msg("points.balance", {"epoch": shown(standing.points), "all_time": shown(standing.all_time)})]
-    if standing.rank is not None:
-        lines.append(Msg("points.rank", {"rank": standing.rank, "ranked": standing.ranked}))
-    else:
-        lines.append(Msg("points.rank.none"))
+    lines = [Msg("points.title", {"epoch": epoch}, style="title"), *standing_lines(standing)]
     day = await points.ledger.last_credited_day()
     if day is not None:
         got = await points.ledger.day_breakdown(caller.user_key, day)

@@ -1,7 +1,8 @@
 """/quote <index> [amount] [usdc|tokens]: a buy quote for USDC in, or a sell quote for index tokens in.
 
 A pool index is quoted on Uniswap; an issued one (venue `issuance`) from its factory's weights, prices and fee.
-A symbol naming indexes on several chains gets a choice of buttons."""
+A bare symbol naming indexes on several chains is the home chain's, the others offered as buttons; only an ambiguous
+one gets a choice of buttons."""
 
 from dataclasses import replace
 from functools import partial
@@ -24,9 +25,10 @@ async def answer(services: Services, symbol: str, amount_text: str | None, unit:
     side = UNITS.get(unit.lower())
     if side is None:
         raise UserError("error.quote.unit", value=unit[:16], valid="usdc, tokens")
-    ref = choose_index(services, symbol, "quote.show", (str(amount_text)[:24], unit.lower()[:16]))
-    if isinstance(ref, Reply):
-        return ref
+    chosen = choose_index(services, symbol, "quote.show", (str(amount_text)[:24], unit.lower()[:16]))
+    if isinstance(chosen, Reply):
+        return chosen
+    ref, elsewhere = chosen
     if side == "buy":
         amount = parse_amount(amount_text, decimals=services.profile.usdc.decimals, maximum=limits.max_usdc, unit="USDC",
                               locale=locale)
@@ -39,9 +41,9 @@ async def answer(services: Services, symbol: str, amount_text: str | None, unit:
     if ref.venue == "issuance":  # quoted from its factory: filled later, at that moment's NAV
         requested = await issuance.quote(ref, side, amount)  # type: ignore[arg-type]
         lines = issuance_present.quote_lines(requested, issuance.hours(ref), usdc, issuance.chain_of(ref).chain_label)
-        return Reply.of(*lines, buttons=((refresh,),))
+        return Reply.of(*lines, buttons=((refresh,), *elsewhere))
     quote = await services.market.quote(ref, side, amount)  # type: ignore[arg-type]
-    return Reply.of(*quote_lines(quote, usdc), buttons=((refresh,),))
+    return Reply.of(*quote_lines(quote, usdc, services.desks.home.settings.premium_warn_bps), buttons=((refresh,), *elsewhere))
 
 
 async def quote_command(services: Services, caller: Caller) -> Reply:

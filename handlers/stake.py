@@ -8,15 +8,19 @@ nothing. `/boost add|remove <amount|all>` are the same offers for SOSO, register
 /boost with the router (handlers/boost.py answers /boost itself).
 """
 
+from dataclasses import replace
 from functools import partial
 
 from bot.core.errors import UserError
 from bot.core.messages import Msg, Reply
 from bot.core.request import Caller
 from bot.core.router import Router
+from bot.delivery.quotes import RESTART_ACTION
 from bot.services import Services
 from bot.trading.stake import StakeKind, targets
-from handlers.shared.confirm import intent_arg, run_confirm
+
+KINDS = ("stake", "unstake", "claim")  # what a Refresh offers anew
+from handlers.shared.confirm import STAKE_AGAIN, intent_arg, run_confirm
 from handlers.shared.staking import offer, target_of
 
 
@@ -33,6 +37,14 @@ async def restart(services: Services, caller: Caller, args: tuple[str, ...]) -> 
     return await run_confirm(services, caller, intent_arg(args), acknowledged=True)
 
 
+async def again(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:
+    """Refresh of an expired staking offer: (kind, symbol, amount), offered anew in place."""
+    if len(args) != 3 or args[0] not in KINDS:
+        raise UserError("error.trade.unknown")
+    kind, symbol, amount = args
+    return replace(await offer(services, caller, kind, target_of(services, symbol), amount), edit=True)  # type: ignore[arg-type]
+
+
 async def boost_action(kind: StakeKind, services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:
     """`/boost add <amount|all>` stakes SOSO, `/boost remove <amount|all>` unstakes it (same cooldown warning)."""
     if len(args) > 1:
@@ -46,7 +58,8 @@ def register(router: Router, services: Services) -> None:
     router.command("stake", partial(staking_command, "stake", services), personal=True)
     router.command("unstake", partial(staking_command, "unstake", services), personal=True)
     router.command("claim", partial(staking_command, "claim", services, optional_amount=True), personal=True)
-    router.action("stake.restart", partial(restart, services))
+    router.action(RESTART_ACTION, partial(restart, services))
+    router.action(STAKE_AGAIN, partial(again, services))
     if services.profile.soso_staking is not None:  # without SOSO staking, /boost refuses them as not available
         router.sub_command("boost", "add", partial(boost_action, "stake", services))
         router.sub_command("boost", "remove", partial(boost_action, "unstake", services))

@@ -1,17 +1,18 @@
 """The Stake screen of the home menu: Stake / Unstake per index (and SOSO), then 25 % / 50 % / 100 % / Custom of
 what can move, then the offer with Confirm, or the distinct "Restart cooldown and unstake" when an unstake would
-restart a running cooldown (handlers.shared.staking). Each step edits the pressed message."""
+restart a running cooldown (handlers.shared.staking). Custom asks for the amount (the user's next message: an
+amount or "all", read as `/stake` reads it). Each step edits the pressed message."""
 
 from functools import partial
 
 from bot.core.amounts import from_base_units
 from bot.core.errors import UserError
-from bot.core.messages import Amount, Button, Msg, Reply
+from bot.core.messages import Amount, Ask, Button, Msg, Reply
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.services import Services
 from bot.trading.stake import StakeKind, StakeTarget, read, targets
-from handlers.shared.nav import custom_amount, screen, share_of
+from handlers.shared.nav import screen, share_of
 from handlers.shared.staking import offer
 
 KINDS: tuple[StakeKind, ...] = ("stake", "unstake")
@@ -64,12 +65,23 @@ async def stake_share(services: Services, caller: Caller, args: tuple[str, ...])
     return screen(reply, "menu.stake.kind", (kind, target.symbol))
 
 
-async def stake_custom(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:
-    kind, target = _target(services, args, 2)
-    return custom_amount(f"/{kind} {target.symbol} <amount>", "menu.stake.kind", (kind, target.symbol))
+async def ask_custom(services: Services, caller: Caller, state: tuple[str, ...], edit: bool = True) -> Reply:
+    """Custom: the amount asked for (the user's next message), the way it would be typed after `/stake MAG7.ssi` or
+    `/unstake SOSO` (`state`: the kind and the token's symbol)."""
+    kind, target = _target(services, state, 2)
+    reply = Reply.of(Msg(f"menu.custom.{kind}", {"symbol": target.symbol}),
+                     ask=Ask("menu.stake.custom", (kind, target.symbol), Msg("prompt.field.amount")))
+    return screen(reply, "menu.stake.kind", (kind, target.symbol)) if edit else reply
+
+
+async def answer_custom(services: Services, caller: Caller, text: str, state: tuple[str, ...]) -> Reply:
+    """The typed amount (or "all"), read and checked exactly as `/stake` and `/unstake` read theirs, then the offer."""
+    kind, target = _target(services, state, 2)
+    return await offer(services, caller, kind, target, text)
 
 
 def register(router: Router, services: Services) -> None:
     for name, run in (("menu.stake", stake_menu), ("menu.stake.kind", stake_kind), ("menu.stake.share", stake_share),
-                      ("menu.stake.custom", stake_custom)):
+                      ("menu.stake.custom", ask_custom)):
         router.action(name, partial(run, services), personal=True)
+    router.prompt("menu.stake.custom", partial(answer_custom, services), partial(ask_custom, services, edit=False))

@@ -3,7 +3,8 @@
 Buy lists each index once by name; a name on several chains (MAG7.ssi on Base, MAG7.nex on Ethereum) opens the
 home chain's, with the other offered on its amount screen. The amounts are the user's presets (Settings) and Custom (asked for: the
 user's next message).
-Sell lists what the user holds, then 25 % / 50 % / 100 % / Custom of it (an amount or "all", asked for). Each step edits the pressed message.
+Sell lists what the user holds, then 25 % / 50 % / 100 % / Custom of it (an amount or "all", asked for), or a Stop-loss /
+Take-profit on it (handlers.order_buttons). Each step edits the pressed message.
 """
 
 from decimal import Decimal
@@ -16,6 +17,7 @@ from bot.core.request import Caller
 from bot.core.router import Router
 from bot.chain.profile import IndexRef
 from bot.services import Services
+from handlers.shared.limit_orders import position_buttons
 from handlers.shared.nav import screen, share_of
 from handlers.shared.offers import offer, sell_amount
 
@@ -119,8 +121,9 @@ async def sell_index(services: Services, caller: Caller, args: tuple[str, ...]) 
     units = await _held(services, caller, ref)
     shares = tuple(Button(Msg("menu.share", {"pct": pct}), "menu.sell.share", (ref.symbol, str(pct))) for pct in SELL_SHARES)
     held = Amount(from_base_units(units, ref.token.decimals))
+    later = (position_buttons(ref.symbol),) if units > 0 and services.find_index(ref.symbol) == ref else ()  # or sell later
     return screen(Reply.of(Msg("menu.sell.amount", {"index": ref.symbol, "amount": held}),
-                           buttons=((*shares, Button(Msg("button.custom"), "menu.sell.custom", (ref.symbol,))),)), "menu.sell")
+                           buttons=((*shares, Button(Msg("button.custom"), "menu.sell.custom", (ref.symbol,))), *later)), "menu.sell")
 
 
 async def sell_share(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:

@@ -41,10 +41,9 @@ def balance_lines(balances: Balances) -> list[Msg]:
             continue
         shown = Amount(h.amount, 8 if h.kind in ("index", "staked") else 6)
         symbol = h.symbol if h.chain is None else Msg("wallet.symbol_on", {"symbol": h.symbol, "chain": h.chain})
-        if h.usd is None:
-            lines.append(Msg("wallet.holding.unpriced", {"symbol": symbol, "amount": shown}))
-        else:
-            lines.append(Msg("wallet.holding", {"symbol": symbol, "amount": shown, "usd": Usd(h.usd)}))
+        # a card per holding (name, amount, value), each line narrow enough for a phone
+        lines += [Msg("wallet.holding.name", {"symbol": symbol}), Msg("wallet.holding", {"amount": shown}),
+                  Msg("wallet.holding.unpriced") if h.usd is None else Msg("wallet.holding.usd", {"usd": Usd(h.usd)})]
     lines.append(Msg("wallet.total", {"usd": Usd(balances.total_usd)}))
     if balances.unpriced:
         lines.append(Msg("wallet.total.unpriced", {"symbols": ", ".join(h.symbol for h in balances.unpriced)}))
@@ -72,7 +71,7 @@ async def show(services: Services, caller: Caller, edit: bool = False) -> Reply:
         for r in services.remote_balances
     ]
     actions = [Button(Msg("button.refresh"), "wallet.show"), Button(Msg("button.export"), "wallet.export_hint")]
-    actions.append(Button(Msg("button.withdraw"), "wallet.withdraw_hint"))
+    actions.append(Button(Msg("button.withdraw"), "withdraw.start"))  # asked step by step (handlers.withdraw.guided)
     rows = [tuple(actions)] + ([(Button(Msg("button.faucet"), "faucet.run"),)] if services.faucet else [])
     return Reply.of(
         Msg("wallet.title", style="title"), Msg("wallet.address", {"address": address}, style="code"),
@@ -88,10 +87,16 @@ async def next_steps(services: Services, caller: Caller) -> list[Msg]:
     return steps + ([Msg("wallet.faucet_hint")] if services.faucet else [])
 
 
-async def create(services: Services, caller: Caller) -> Reply:
+def pin_button(steps: list[Msg]) -> tuple[tuple[Button, ...], ...]:
+    """Choose a PIN, as a button (asked by handlers.pin), when choosing one is the next step."""
+    return ((Button(Msg("button.pin_set"), "pin.ask"),),) if Msg("wallet.pin_next") in steps else ()
+
+
+async def create(services: Services, caller: Caller, edit: bool = False) -> Reply:
     address = await services.wallets.create(caller.user_key)
+    steps = await next_steps(services, caller)
     return Reply.of(Msg("wallet.created", style="title"), Msg("wallet.address", {"address": address}, style="code"),
-                    *await next_steps(services, caller))
+                    *steps, buttons=pin_button(steps), edit=edit)
 
 
 async def import_key(services: Services, caller: Caller, words: tuple[str, ...]) -> Reply:
@@ -100,8 +105,9 @@ async def import_key(services: Services, caller: Caller, words: tuple[str, ...])
     if len(words) > 1:
         raise UserError("error.args.extra", usage=USAGE)
     address = await services.wallets.import_key(caller.user_key, words[0])
+    steps = await next_steps(services, caller)
     return Reply.of(Msg("wallet.imported", style="title"), Msg("wallet.address", {"address": address}, style="code"),
-                    *await next_steps(services, caller))
+                    *steps, buttons=pin_button(steps))
 
 
 async def export(services: Services, caller: Caller, words: tuple[str, ...]) -> Reply:
@@ -158,7 +164,8 @@ async def refresh(services: Services, caller: Caller, _: tuple[str, ...]) -> Rep
 
 
 async def new_pressed(services: Services, caller: Caller, _: tuple[str, ...]) -> Reply:
-    return await create(services, caller)
+    """Create a wallet, in place of the screen that offered it."""
+    return await create(services, caller, edit=True)
 
 
 async def export_hint(caller: Caller, _: tuple[str, ...]) -> Reply:

@@ -32,7 +32,7 @@ from devnet.harness import Devnet
 from devnet.rpc import connect
 from discord_fake import GUILD_ID, FakeDiscord, fake_discord
 from telegram_emulator import BotApiEmulator  # tests/ is on sys.path (rootdir conftest)
-from auxil.postgres import ENGINE, TestDatabase, app_database, drop_app_databases, find_server
+from auxil.postgres import ENGINE, PROCESS_CONNECTIONS, TestDatabase, app_database, drop_app_databases, find_server
 
 # Fixtures that start (or hand out) an anvil. A fixture built on one of them (`app`, `telegram`, a module's own
 # `bot` on `chain` ...) is caught too: `item.fixturenames` holds every fixture a test reaches, not only its arguments.
@@ -117,6 +117,7 @@ def make_config(devnet: Devnet, home: Path, **overrides: object) -> Config:
     # processes on two cores can keep a receipt past 2 s, and the answer would be "submitted" instead of the outcome a
     # test reads. Tests of the "submitted" path set their own short wait.
     overrides.setdefault("trading", TradeSettings(inline_wait_seconds=15.0))
+    overrides.setdefault("database_connections", PROCESS_CONNECTIONS)  # on PostgreSQL (auxil/postgres.py says why)
     if ENGINE == "postgresql":  # INDEXBOT_TEST_ENGINE=postgresql: every started bot on a PostgreSQL database of its own
         overrides.setdefault("database_url", app_database(str(home)))
     return Config(home=home, chain=str(devnet.profile_path), database=home / "bot.sqlite3", **overrides)  # type: ignore[arg-type]

@@ -4,6 +4,7 @@
 application info, command sync, interaction callbacks, webhook follow-ups and edits, channel messages, a channel and
 the server GUILD_ID) and
 records every request as a `Call` with its JSON body, so tests assert on exactly what discord.py sent.
+An ephemeral message (`ephemeral`) is reached only through its interaction's webhook, as on Discord.
 As Discord does, it answers an interaction's webhook (`/webhooks/<application>/<token>`: PATCH
 `messages/@original`, POST a follow-up) only once that interaction was acknowledged by its callback, and with
 404 "Unknown Webhook" (10015) otherwise; `answers(token)` are the calls made with one interaction's token.
@@ -190,6 +191,7 @@ class FakeDiscord:
         self.refusals: list[Refusal] = []
         self.refused: dict[str, tuple[int, dict[str, Any]]] = {}  # HTTP method -> the error status and body answered
         self.acknowledged: dict[str, str] = {}  # interaction token -> its interaction id, once its callback came
+        self.ephemerals: set[str] = set()  # ids of ephemeral messages (`ephemeral`): no channel route reaches them
         self.members: dict[str, list[str]] = {}  # the server's members as GET .../members/<id> reads them: role ids
         self.identified: list[dict[str, Any]] = []  # each IDENTIFY's payload, without its token
         self.gateway = ""
@@ -257,6 +259,13 @@ class FakeDiscord:
         """Make `channel_id` a DM channel with `user`: fetching it answers a DM, and the bot's messages to it
         (POST /channels/<id>/messages) are DMs to that user."""
         self.dms[str(channel_id)] = user
+
+    def ephemeral(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Make `message` (an answer shown with the ephemeral flag) one only its interaction's webhook reaches: as
+        Discord does, a channel route (GET, PATCH, DELETE /channels/<id>/messages/<its id>) answers 404 Unknown
+        Message (10008)."""
+        self.ephemerals.add(str(message["id"]))
+        return message
 
     def refuse(self, method: str, path_part: str, status: int, code: int = 0, message: str = "", *, times: int | None = None,
                until: float | None = None, body: Any = None, headers: dict[str, str] | None = None) -> None:
@@ -328,6 +337,11 @@ class FakeDiscord:
             call.status = refusal.status
             headers = {"Content-Type": "application/json", **refusal.headers}
             return web.Response(status=refusal.status, body=json.dumps(refusal.body).encode(), headers=headers)
+        parts = path.split("/")
+        if len(parts) == 5 and parts[1] == "channels" and parts[3] == "messages" and parts[4] in self.ephemerals:
+            call.status = 404
+            return web.Response(status=404, body=json.dumps({"message": "Unknown Message", "code": 10008}).encode(),
+                                headers={"Content-Type": "application/json"})
         unknown = self._unknown_webhook(path)
         if unknown is not None:
             call.status = 404

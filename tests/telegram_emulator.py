@@ -55,8 +55,10 @@ import aiohttp
 from aiohttp import web
 
 JSON_FIELDS = {"reply_markup", "commands", "scope", "reply_parameters", "allowed_updates", "entities",
-               "caption_entities", "link_preview_options"}
-SENDS = {"sendMessage", "sendPhoto", "editMessageText"}
+               "caption_entities", "link_preview_options", "results", "button"}
+INLINE_RESULT_TYPES = {"article", "photo", "gif", "mpeg4_gif", "video", "audio", "voice", "document", "location", "venue",
+                       "contact", "game", "sticker"}  # the Bot API's InlineQueryResult types (cached ones share them)
+SENDS = {"sendMessage", "sendPhoto", "sendDocument", "editMessageText"}
 SCOPES = {"default", "all_private_chats", "all_group_chats", "all_chat_administrators", "chat", "chat_administrators",
           "chat_member"}
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -156,9 +158,13 @@ class BotApiEmulator:
         self.not_started: set[int] = set()  # users the bot may not write to privately until they write first
         self.menu_button: Any = None  # what setChatMenuButton set (None: never called)
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # (chat_id, message_id) -> Message
+        self.documents: dict[tuple[int, int], tuple[str, bytes]] = {}  # sendDocument: (chat_id, message_id) -> (name, bytes)
         self.injected: dict[int, dict[str, Any]] = {}  # update_id -> Update
         self.blocked: set[int] = set()
         self.admins: dict[int, set[int]] = {}  # chat_id -> users getChatMember reports as administrators
+        self.polled_updates: list[str] | None = None  # getUpdates' allowed_updates (None: every default kind)
+        self.inline_queries: dict[str, float] = {}  # inline query id -> when it was asked (answerable for 10 s)
+        self.inline_answers: dict[str, dict[str, Any]] = {}  # inline query id -> the answerInlineQuery parameters
         self.limits = limits
         self._windows = _Windows(limits) if limits is not None else None
         self.too_many = 0  # 429s answered because a limit was broken (not the injected ones)
@@ -351,8 +357,11 @@ class BotApiEmulator:
             raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to "
                                 "delete the webhook first")
         offset, limit = int(p.get("offset") or 0), int(p.get("limit") or 100)
+        if p.get("allowed_updates") is not None:  # kept until a later call names others, as Telegram keeps it
+            self.polled_updates = list(p["allowed_updates"]) or None
         if offset > 0:
             self._pending = [u for u in self._pending if u["update_id"] >= offset]
+        self._drop_unasked()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + float(p.get("timeout") or 0)
         while not self._pending and (remaining := deadline - loop.time()) > 0:
@@ -361,7 +370,13 @@ class BotApiEmulator:
                 await asyncio.wait_for(self._arrived.wait(), remaining)
             except TimeoutError:
                 break
+            self._drop_unasked()
         return self._pending[:limit]
+
+    def _drop_unasked(self) -> None:
+        """A kind of update getUpdates' allowed_updates did not ask for is never delivered."""
+        if self.polled_updates is not None:
+            self._pending = [u for u in self._pending if set(u) - {"update_id"} <= set(self.polled_updates)]
 
     async def _api_sendMessage(self, p: dict[str, Any]) -> Any:
         return self._new_message(int(p["chat_id"]), text=_shown(p["text"], p), reply_markup=p.get("reply_markup"))
@@ -370,6 +385,15 @@ class BotApiEmulator:
         photo = [{"file_id": f"photo{next(self._ids)}", "file_unique_id": "u", "width": 1, "height": 1}]
         caption = _shown(p["caption"], p) if p.get("caption") else None
         return self._new_message(int(p["chat_id"]), photo=photo, caption=caption, reply_markup=p.get("reply_markup"))
+
+    async def _api_sendDocument(self, p: dict[str, Any]) -> Any:
+        """A file: the message shows its name; its bytes are kept in `documents` by (chat, message id)."""
+        name = str(p.get("document_filename") or "file")
+        document = {"file_id": f"doc{next(self._ids)}", "file_unique_id": "u", "file_name": name}
+        caption = _shown(p["caption"], p) if p.get("caption") else None
+        sent = self._new_message(int(p["chat_id"]), document=document, caption=caption, reply_markup=p.get("reply_markup"))
+        self.documents[(int(p["chat_id"]), int(sent["message_id"]))] = (name, bytes(p["document"]))
+        return sent
 
     async def _api_editMessageText(self, p: dict[str, Any]) -> Any:
         message = self.messages.get((int(p["chat_id"]), int(p["message_id"])))
@@ -382,6 +406,40 @@ class BotApiEmulator:
         return _clean(message)
 
     async def _api_answerCallbackQuery(self, p: dict[str, Any]) -> Any:
+        return True
+
+    async def _api_answerInlineQuery(self, p: dict[str, Any]) -> Any:
+        """As the Bot API checks it: a known, unanswered query (answered within 10 s), at most 50 results with unique
+        ids of 1-64 bytes and a known type, an article with a title and input_message_content, a button with text and
+        either a web_app or a start_parameter of 1-64 of A-Za-z0-9_-, a photo by URL as `_check_inline_photo` says.
+        Kept in `inline_answers` by query id (what a test reads: the results as sent, photo URLs included)."""
+        query_id = str(p.get("inline_query_id") or "")
+        asked = self.inline_queries.get(query_id)
+        if asked is None or query_id in self.inline_answers or time.time() - asked > 10:
+            raise ApiError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+        results = p.get("results")
+        if not isinstance(results, list) or len(results) > 50:
+            raise ApiError(400, "Bad Request: RESULTS_TOO_MUCH" if isinstance(results, list) else "Bad Request: can't parse inline query results")
+        ids = [str(r.get("id", "")) for r in results]
+        if len(set(ids)) != len(ids):
+            raise ApiError(400, "Bad Request: RESULT_ID_DUPLICATE")
+        for result, rid in zip(results, ids):
+            if not 1 <= len(rid.encode()) <= 64:
+                raise ApiError(400, "Bad Request: RESULT_ID_INVALID")
+            if result.get("type") not in INLINE_RESULT_TYPES:
+                raise ApiError(400, "Bad Request: RESULT_TYPE_INVALID")
+            content = result.get("input_message_content") or {}
+            if result["type"] == "article" and (not result.get("title") or not content.get("message_text")):
+                raise ApiError(400, "Bad Request: can't parse inline query result")
+            if result["type"] == "photo" and "photo_file_id" not in result:
+                _check_inline_photo(result)
+        button = p.get("button")
+        if button is not None:
+            start = button.get("start_parameter")
+            if not button.get("text") or (start is None) == ("web_app" not in button) or (
+                    start is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", str(start))):
+                raise ApiError(400, "Bad Request: BUTTON_START_PARAM_INVALID")
+        self.inline_answers[query_id] = p
         return True
 
     async def _api_getChatMember(self, p: dict[str, Any]) -> Any:
@@ -437,6 +495,15 @@ class BotApiEmulator:
         query = {"id": str(next(self._ids)), "from": self._user(user_id, language_code), "message": _clean(message),
                  "chat_instance": str(chat_id), "data": callback_data}
         return self._push({"callback_query": query})
+
+    def inline_query(self, user_id: int, query: str, chat_type: str = "sender", language_code: str | None = "en") -> str:
+        """Queue an inline query (`@bot <query>` typed in a chat of `chat_type`); its id, the key of its answer in
+        `inline_answers`."""
+        query_id = str(next(self._ids))
+        self.inline_queries[query_id] = time.time()
+        self._push({"inline_query": {"id": query_id, "from": self._user(user_id, language_code), "query": query,
+                                     "offset": "", "chat_type": chat_type}})
+        return query_id
 
     def _push(self, body: dict[str, Any]) -> int:
         update = {"update_id": next(self._ids), **body}
@@ -618,6 +685,7 @@ async def _params(request: web.Request) -> dict[str, Any]:
     for key, value in (await request.post()).items():
         if isinstance(value, web.FileField):
             params[key] = value.file.read()
+            params[f"{key}_filename"] = value.filename
         elif key in JSON_FIELDS and isinstance(value, str):
             params[key] = json.loads(value)
         else:
@@ -650,3 +718,17 @@ def _as_sent(message: dict[str, Any]) -> dict[str, Any]:
 
 def _clean(message: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in message.items() if v is not None}
+
+
+def _check_inline_photo(result: dict[str, Any]) -> None:
+    """An InlineQueryResultPhoto by URL as the Bot API takes it: photo_url and thumbnail_url both public https URLs
+    (Telegram's servers fetch them: a private or plain-http address is WEBDOCUMENT_URL_INVALID), and a caption of at
+    most 1024 characters once its HTML is parsed."""
+    for name in ("photo_url", "thumbnail_url"):
+        parts = urlsplit(str(result.get(name) or ""))
+        if parts.scheme != "https" or not parts.hostname or parts.hostname in ("localhost", "127.0.0.1", "::1"):
+            raise ApiError(400, "Bad Request: WEBDOCUMENT_URL_INVALID")
+    caption = str(result.get("caption") or "")
+    shown = html.unescape(re.sub(r"<[^>]+>", "", caption)) if result.get("parse_mode") == "HTML" else caption
+    if len(shown) > 1024:
+        raise ApiError(400, "Bad Request: MEDIA_CAPTION_TOO_LONG")

@@ -5,6 +5,7 @@ the rank's move."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from test_points_commands import holder
@@ -13,9 +14,9 @@ from auxil.chain import mint
 from auxil.trading import Recorder, click, say
 
 from bot.app import App
-from bot.core.messages import Day, Msg, Param, Reply
+from bot.core.messages import Day, Msg, Param, Pct, Reply, Usd
 from bot.storage.alert_settings import DEFAULT_DIGEST_AT
-from bot.storage.outbox import KIND_SWITCHES
+from bot.storage.outbox import KIND_SWITCHES, OPT_IN
 from handlers.points import shown
 from auxil.catalog import text as line
 
@@ -32,8 +33,9 @@ async def test_the_overview_shows_every_kind_and_its_buttons_switch_them(app: Ap
     shown_ = await say(app, "/alerts", "s1")
     text = shown_.rendered.text.splitlines()
     assert text[0] == line(app, "alerts.title")
-    for i, kind in enumerate(KIND_SWITCHES, start=1):
-        assert text[i] == line(app, "alerts.kind.on", kind=Msg(f"alerts.kind.{kind}"))
+    for i, kind in enumerate(KIND_SWITCHES, start=1):  # every kind on until switched off, but the opt-in ones
+        state = "alerts.kind.off" if kind in OPT_IN else "alerts.kind.on"
+        assert text[i] == line(app, state, kind=Msg(f"alerts.kind.{kind}"))
     assert line(app, "alerts.quiet.none") in text and line(app, "alerts.digest_at", time="09:00", zone="UTC") in text
     label = line(app, "alerts.button.off", kind=Msg("alerts.kind.price"))
     after = await click(app, shown_, label, user="s1")
@@ -80,7 +82,7 @@ async def test_bad_settings_say_what_is_valid_and_change_nothing(app: App, typed
     assert reply.rendered.text == line(app, key, **params)
     uid = (await app.services.users.seen("console", "s3")).id
     stored = await settings(app).get(uid)
-    assert all(stored.switches.values()) and stored.quiet is None and stored.digest_at == DEFAULT_DIGEST_AT
+    assert stored.switches == {k: k not in OPT_IN for k in KIND_SWITCHES} and stored.quiet is None and stored.digest_at == DEFAULT_DIGEST_AT
     assert await app.db.fetch_one("SELECT 1 FROM alert_settings WHERE user_id = :user", {"user": uid}) is None
 
 
@@ -99,11 +101,15 @@ async def test_a_holder_gets_one_digest_per_credited_day_with_balance_points_and
     standing = await pts(app).ledger.standing(second, "1")
     ((chat, text, _),) = told.sent
     assert chat == "d2"
+    # the tokens minted to the wallet are a transfer in, reconciled before the digest: its PnL line (nothing gained)
+    (came_in,) = await app.services.ledger.rows.all(second)
+    assert came_in.received_units == UNIT
     assert text.splitlines() == [
         line(app, "digest.title", day=Day(DAY)),
         line(app, "digest.balance", points=shown(standing.points), epoch="1"),
         line(app, "digest.earned", points=shown(standing.points), day=Day(DAY)),
         line(app, "digest.rank", rank=2, ranked=2, change=Msg("digest.rank.new")),
+        line(app, "digest.pnl", index="MAG7.ssi", usd=Usd(Decimal(0)), pct=Pct(Decimal(0), signed=True)),
         line(app, "digest.settings"),
     ]
     assert await digests.send(second) is None  # the same day again: nothing (job ran twice, or no new snapshot)

@@ -64,27 +64,38 @@ def test_accepted_exactly(raw: str, expected: Decimal) -> None:
     assert parse_amount(raw, decimals=6, maximum=MAX, unit="USDC", locale="en") == expected
 
 
-# The same text in each language: where the decimal mark is a comma (vi, es, ru), anything that would be read a
-# thousand times off (or ten) is refused; where it is a point, thousands commas stay.
+# The same text in each language. Where the decimal mark is a comma (vi, es, ru; the bot shows amounts so) a comma
+# that can be nothing else is decimal; one mark before three digits could be either and is refused, naming both
+# readings; where the mark is a point, thousands commas stay and a decimal comma is no amount.
 BY_LANGUAGE = [
     ("en", "1,500", Decimal("1500")), ("en", "1.500", Decimal("1.5")), ("zh_CN", "1,500", Decimal("1500")),
-    ("ja", "1.5", Decimal("1.5")), ("ko", "2,000.5", Decimal("2000.5")),
+    ("ja", "1.5", Decimal("1.5")), ("ko", "2,000.5", Decimal("2000.5")), ("en", "1,5", "error.amount.format"),
+    ("en", "0,500", "error.amount.format"), ("zh_TW", "1.234,5", "error.amount.format"),
     ("vi", "1.5", Decimal("1.5")), ("vi", "12.25", Decimal("12.25")), ("vi", "1500", Decimal("1500")),
-    ("vi", "1,500", None), ("vi", "1.500", None), ("vi", "1,5", None), ("vi", "0,500", None),
-    ("vi", "1.234,5", None), ("vi", "2.000.000", None), ("vi", "0.500000", Decimal("0.5")),
-    ("es", "1,500", None), ("es", "1.500", None), ("es", "100.25", Decimal("100.25")),
-    ("ru", "1,5", None), ("ru", "1.000", None), ("ru", "1000.5", Decimal("1000.5")),
+    ("vi", "1,5", Decimal("1.5")), ("vi", "0,500", Decimal("0.5")), ("vi", ",5", Decimal("0.5")),
+    ("vi", "1.234,5", Decimal("1234.5")), ("vi", "2.000.000", Decimal("2000000")), ("vi", "0.500000", Decimal("0.5")),
+    ("vi", "1,234.5", Decimal("1234.5")), ("vi", "1,500,000", Decimal("1500000")),
+    ("vi", "1,500", ("1500", "1,5")), ("vi", "1.500", ("1500", "1,5")), ("es", "1,500", ("1500", "1,5")),
+    ("es", "1.500", ("1500", "1,5")), ("ru", "1.000", ("1000", "1")), ("ru", "12,250", ("12250", "12,25")),
+    ("es", "100.25", Decimal("100.25")), ("es", "12,25", Decimal("12.25")), ("ru", "1000,5", Decimal("1000.5")),
+    ("es", "1,2,3", "error.amount.format"), ("ru", "1.2.3", "error.amount.format"), ("es", "5,", "error.amount.format"),
+    ("vi", "1,23,456", "error.amount.format"), ("es", "1.234.5", "error.amount.format"),
+    ("vi", "1,0000001", "error.amount.too_precise"),
 ]
 
 
 @pytest.mark.parametrize(("locale", "raw", "expected"), BY_LANGUAGE)
-def test_amounts_by_the_users_decimal_mark(locale: str, raw: str, expected: Decimal | None) -> None:
-    if expected is not None:
+def test_amounts_by_the_users_decimal_mark(locale: str, raw: str, expected: Decimal | str | tuple[str, str]) -> None:
+    if isinstance(expected, Decimal):
         assert parse_amount(raw, decimals=6, maximum=MAX, unit="USDC", locale=locale) == expected
         return
     with pytest.raises(UserError) as caught:
         parse_amount(raw, decimals=6, maximum=MAX, unit="USDC", locale=locale)
-    assert caught.value.key == "error.amount.format"
+    if isinstance(expected, str):
+        assert caught.value.key == expected
+        return
+    assert caught.value.key == "error.amount.ambiguous"
+    assert (caught.value.params["grouped"], caught.value.params["decimal"]) == expected
 
 
 def test_decimals_follow_the_asset() -> None:

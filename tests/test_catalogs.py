@@ -92,6 +92,7 @@ def _registered_commands() -> set[str]:
 def test_dynamic_keys_exist() -> None:
     for side in ("buy", "sell"):
         assert f"quote.{side}.title" in ENGLISH
+        assert f"limits.sign.{side}" in ENGLISH  # a connected wallet's triggered order (bot.limits.book)
     commands = _registered_commands()
     assert {"start", "help", "lang", "indexes", "quote"} <= commands
     assert sorted(f"cmd.{n}" for n in commands if f"cmd.{n}" not in ENGLISH) == []

@@ -156,7 +156,7 @@ async def test_the_devnet_comes_back_with_its_blocks_and_genesis(tmp_path: Path,
     assert (tmp_path / STATE_FILE).is_file() and not list(tmp_path.glob("*.tmp"))
     for idle in (False, True):
         if idle:
-            monkeypatch.setattr(harness, "RESTAMP_AFTER_SECONDS", -10**9)  # always (the deploy cache runs ahead of the wall clock by a TWAP window)
+            monkeypatch.setattr(harness, "RESTAMP_AFTER_SECONDS", -10**9)  # always, whatever the idle time measured
         net = await Devnet.start(tmp_path, persist=True)
         try:
             assert net.restored
@@ -280,6 +280,20 @@ def test_keep_one_genesis_keeps_the_oldest_block_0(tmp_path: Path) -> None:
     assert path.read_text() == '{"blocks": ['
 
 
+@pytest.mark.chain  # the session devnet: the deploy's state cache is on disk once it started
+def test_the_chains_own_genesis_is_block_1s_parent_even_when_another_block_0_is_older(devnet: Devnet) -> None:
+    """A fresh anvil's clock may start in the past (a devnet about to be deployed: `genesis_for_deploy`), so its own
+    block 0 can be older than the chain it loads: the chain's own is told by block 1's parentHash, not by age."""
+    dump = json.loads(gzip.decompress(bytes.fromhex(
+        json.loads(next((Path(deploy.BUILD_DIR)).glob("state-*.json")).read_text())["state"].removeprefix("0x"))))
+    [own] = [b for b in dump["blocks"] if int(b["header"]["number"], 16) == 0]
+    older = json.loads(json.dumps(own))
+    older["header"]["timestamp"] = hex(int(own["header"]["timestamp"], 16) - 3600)  # another anvil's, an hour older
+    dump["blocks"].append(older)
+    harness._one_genesis(dump)
+    assert [b for b in dump["blocks"] if int(b["header"]["number"], 16) == 0] == [own]
+
+
 @pytest.mark.chain  # starts a devnet (anvil) itself
 async def test_devnet_up_keeps_its_genesis_across_restarts(tmp_path: Path) -> None:
     """`indexbot devnet up` / `down` four times: the same block 0 every time (before, the fourth start came up
@@ -344,6 +358,30 @@ async def test_a_killed_runs_anvil_gives_back_the_newest_chain(tmp_path: Path) -
         async with connect(again.url) as w3:
             assert await w3.eth.get_balance(acct.address) == 777
         assert not pid_alive(orphan)
+    finally:
+        await again.stop()
+
+
+@pytest.mark.chain  # starts a devnet (anvil) itself
+async def test_a_transaction_anvil_accepted_but_had_not_mined_when_the_run_died_is_in_the_recovered_chain(
+        tmp_path: Path) -> None:
+    """anvil answers eth_sendTransaction before it mines (under load, long enough for a dump in between: CI lost a
+    transfer so). Here the orphan mines every two seconds instead of at once, so the transfer is still in its pool when
+    the next start recovers the chain: the recovery waits for it to be mined before it dumps."""
+    net = await Devnet.start(tmp_path, persist=True, dump_seconds=3600)
+    async with connect(net.url) as w3:
+        acct = w3.eth.account.create()
+        me = (await w3.eth.accounts)[0]
+        await anvil_rpc.node_call(w3, "evm_setAutomine", False)
+        await anvil_rpc.node_call(w3, "evm_setIntervalMining", 2)
+        await w3.eth.send_transaction({"from": me, "to": acct.address, "value": 555})
+        assert int((await anvil_rpc.node_call(w3, "txpool_status"))["pending"], 16) == 1  # not mined yet
+    assert net._dumping is not None
+    net._dumping.cancel()
+    again = await Devnet.start(tmp_path, persist=True)
+    try:
+        async with connect(again.url) as w3:
+            assert await w3.eth.get_balance(acct.address) == 555
     finally:
         await again.stop()
 

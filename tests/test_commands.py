@@ -51,8 +51,8 @@ async def test_bad_input_is_explained_and_changes_nothing(app: App, text: str, k
 async def test_symbols_match_without_case_or_suffix(app: App) -> None:
     for typed in ("MAG7.ssi", "mag7.SSI", "mag7.ssi"):
         assert (await say(app, f"/quote {typed} 100")).startswith("Buy quote: MAG7.ssi")
-    for typed in ("mag7", "MAG7"):  # MAG7.ssi on Base and MAG7.nex on Ethereum: the user is asked which
-        assert (await say(app, f"/quote {typed} 100")).startswith(f'"{typed}" names more than one index')
+    for typed in ("mag7", "MAG7"):  # MAG7.ssi on Base and MAG7.nex on Ethereum: the home chain's, the other offered
+        assert (await say(app, f"/quote {typed} 100")).startswith("Buy quote: MAG7.ssi")
     assert (await say(app, "/quote ussi 5 tokens")).startswith("Sell quote: USSI")
 
 
@@ -72,9 +72,11 @@ async def test_quote_reply_in_japanese_and_vietnamese(app: App, tag: str, locale
 DECIMAL_COMMAS = [  # Vietnamese writes 1,5 for 1.5 (Babel shows amounts so): what a vi user who types either gets
     ("1.5", None),
     ("12.25", None),
-    ("1,5", "error.amount.format"),
-    ("12,25", "error.amount.format"),
-    ("1.234,5", "error.amount.format"),
+    ("1,5", None),
+    ("12,25", None),
+    ("1.234,5", None),
+    ("1,500", "error.amount.ambiguous"),
+    ("12,5x", "error.amount.format"),
 ]
 
 
@@ -83,9 +85,11 @@ async def test_vietnamese_decimal_comma_is_explained_in_vietnamese(app: App, typ
     reply = await say(app, f"/quote MAG7.ssi {typed}", locale="vi")
     if refusal is None:
         assert reply.startswith(text(app, "quote.buy.title", "vi", index="MAG7.ssi")), reply
+    elif refusal == "error.amount.ambiguous":
+        assert reply == text(app, refusal, "vi", value=typed, grouped="1500", decimal="1,5")
     else:
         assert reply == text(app, refusal, "vi", value=typed)
-        assert "12.5" in reply and "dấu chấm" in reply  # the valid form, and that the decimal mark is a point
+        assert "12,5" in reply and "dấu phẩy" in reply  # the valid forms, with the decimal comma named
 
 
 async def test_lang_overrides_the_platform_language(app: App) -> None:

@@ -1,6 +1,7 @@
 """Config comes from the environment over an optional TOML file; secrets never show."""
 
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,57 @@ def test_indexbot_config_prints_no_credential(tmp_path: Path) -> None:
     assert printed["web"]["public_url"] == "https://bot.example/?***"
     for _, _, _, _, secret in URL_SETTINGS:
         assert secret not in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize(("toml", "expected"), [
+    ("", 20),  # unset: the default
+    ("max_open = 1", 1),
+    ("max_open = 1000", 1000),
+    ('max_open = " 7 "', 7),
+])
+def test_orders_max_open_is_a_whole_number_in_range(tmp_path: Path, toml: str, expected: int) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(f"[orders]\n{toml}\n")
+    assert load_config({"INDEXBOT_CONFIG": str(path)}).limits_max_open == expected
+
+
+@pytest.mark.parametrize("toml", [
+    "max_open = 2.5", "max_open = 0", "max_open = -3", "max_open = 1001", "max_open = true", 'max_open = "five"',
+    'max_open = "1e2"', 'max_open = "١٢"', "max_open = 3.0", 'max_open = ""',
+])
+def test_orders_max_open_refuses_what_is_not_one(tmp_path: Path, toml: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(f"[orders]\n{toml}\n")
+    with pytest.raises(ConfigError) as refused:
+        load_config({"INDEXBOT_CONFIG": str(path)})
+    shown = str(refused.value)
+    assert "[orders] max_open must be a whole number from 1 to 1000" in shown and "seconds" not in shown
+    assert repr(tomllib.loads(toml)["max_open"]) in shown  # says what it got
+
+
+@pytest.mark.parametrize(("toml", "expected"), [
+    ("", 300),  # unset: the default
+    ("transfers_seconds = 30", 30),
+    ("transfers_seconds = 86400", 86400),
+    ("transfers_seconds = 600", 600),
+    ('transfers_seconds = " 120 "', 120),
+])
+def test_portfolio_transfers_seconds_is_a_whole_number_of_seconds_in_range(tmp_path: Path, toml: str, expected: int) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(f"[portfolio]\n{toml}\n")
+    assert load_config({"INDEXBOT_CONFIG": str(path)}).transfers_seconds == expected
+
+
+@pytest.mark.parametrize("toml", [
+    "transfers_seconds = 29", "transfers_seconds = 0", "transfers_seconds = -300", "transfers_seconds = 86401",
+    "transfers_seconds = 300.5", "transfers_seconds = 300.0", "transfers_seconds = true", 'transfers_seconds = "5m"',
+    'transfers_seconds = "3e2"', 'transfers_seconds = "٣٠٠"', 'transfers_seconds = ""',
+])
+def test_portfolio_transfers_seconds_refuses_what_is_not_one(tmp_path: Path, toml: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(f"[portfolio]\n{toml}\n")
+    with pytest.raises(ConfigError) as refused:
+        load_config({"INDEXBOT_CONFIG": str(path)})
+    shown = str(refused.value)
+    assert "[portfolio] transfers_seconds must be a whole number from 30 to 86400" in shown and "seconds between" in shown
+    assert repr(tomllib.loads(toml)["transfers_seconds"]) in shown  # says what it got

@@ -79,8 +79,8 @@ def test_new_user_journey_in_the_terminal(chain: Devnet, tmp_path: Path) -> None
     assert len(confirmations) == 2 and "for 100 USDC" in confirmations[0] and "0.5 MAG7.ssi" in confirmations[1]
     assert "PIN set." in out.stdout and "Your private key" in out.stdout
     wallet = out.stdout.split("Your wallet")[-1]
-    usdc = Decimal(re.search(r"USDC: ([\d,.]+)", wallet).group(1).replace(",", ""))  # type: ignore[union-attr]
-    mag7 = Decimal(re.search(r"MAG7\.ssi: ([\d,.]+)", wallet).group(1))  # type: ignore[union-attr]
+    usdc = Decimal(re.search(r"\nUSDC\n  ([\d,.]+)", wallet).group(1).replace(",", ""))  # type: ignore[union-attr]
+    mag7 = Decimal(re.search(r"\nMAG7\.ssi\n  ([\d,.]+)", wallet).group(1))  # type: ignore[union-attr]
     assert 9_900 + 49 < usdc < 9_900 + 50  # 100 spent once, about 49.8 back for half a token
     assert abs(mag7 - (Decimal("0.996901") - Decimal("0.5"))) < Decimal("0.000001")
 
@@ -155,12 +155,13 @@ async def test_staking_journey_in_the_terminal(chain: Devnet, tmp_path: Path) ->
             cooling, ends = await contract(w3, "StakeToken", ref.staking.address).functions.cooldownInfos(address).call()
             held = await contract(w3, "AssetToken", ref.token.address).functions.balanceOf(address).call()
             soso = await contract(w3, "StakeToken", profile.soso_staking.address).functions.balanceOf(address).call()
-        assert number(r"Staked: ([\d,.]+) MAG7\.ssi", shown) == from_base_units(staked, 8) == Decimal("0.2")
-        assert number(r"Cooling down: ([\d,.]+) MAG7\.ssi", shown) == from_base_units(cooling, 8) == Decimal("0.3")
-        assert number(r"Held: ([\d,.]+) MAG7\.ssi", shown) == from_base_units(held, 8)
+        assert "MAG7.ssi" in shown.split("Held:")[0]  # the index's card comes first: its figures are the first found
+        assert number(r"Staked: ([\d,.]+)", shown) == from_base_units(staked, 8) == Decimal("0.2")
+        assert number(r"Cooling down: ([\d,.]+)", shown) == from_base_units(cooling, 8) == Decimal("0.3")
+        assert number(r"Held: ([\d,.]+)", shown) == from_base_units(held, 8)
         end = datetime.fromtimestamp(ends, ZoneInfo("UTC"))
         ending = format_date(end, "medium", locale="en") + ", " + format_time(end, "short", locale="en")  # to the minute
-        assert ending + " UTC" in shown.split("Cooling down:")[1].splitlines()[0]  # the end the contract will enforce
+        assert ending + " UTC" in shown.split("Cooling down:")[1].splitlines()[2]  # under its amount and value: the end the contract will enforce
         assert from_base_units(soso, 18) == 100 and "Boost: level" in shown
 
         await operator.advance(chain.url, 8 * 24 * 3600)  # past the devnet's 7-day cooldown
@@ -186,11 +187,11 @@ def test_a_second_start_keeps_the_wallet_funds_and_position(tmp_path: Path) -> N
     second = chat("/wallet\n/buy MAG7.ssi 50\nConfirm\n/wallet\n", tmp_path)
     assert second.returncode == 0, second.stderr
     wallet = second.stdout.split("Your wallet")[1]
-    assert "USDC: 9,900" in wallet  # 10,000 from the faucet, 100 spent in the first run
-    assert re.search(r"MAG7\.ssi: 0\.99690\d", wallet), wallet
+    assert "\nUSDC\n  9,900" in wallet  # 10,000 from the faucet, 100 spent in the first run
+    assert re.search(r"\nMAG7\.ssi\n  0\.99690\d", wallet), wallet
     confirmed = [line for line in second.stdout.splitlines() if line.startswith("Confirmed in block")]
     assert len(confirmed) == 1 and "for 50 USDC" in confirmed[0]
-    assert "USDC: 9,850" in second.stdout.split("Your wallet")[-1]
+    assert "\nUSDC\n  9,850" in second.stdout.split("Your wallet")[-1]
     for out in (first, second):
         assert not re.search(r"WARNING|ERROR|Traceback|insufficient funds", out.stdout + out.stderr), out.stdout + out.stderr
     assert log_file.is_file()
@@ -237,3 +238,26 @@ async def test_a_database_bound_to_one_chain_refuses_another(devnet: Devnet, tmp
     assert "belongs to chain id 31337" in out.stderr and "runs on chain id 1 " in out.stderr, out.stderr
     assert "nothing was changed" in out.stderr and "Traceback" not in out.stderr
     assert [f.read_bytes() if f.exists() else None for f in files] == before  # the database and its WAL as they were
+
+
+async def test_typed_journey_buy_sell_stake_alert_withdraw(chain: Devnet, tmp_path: Path) -> None:
+    """Issue 18's console half: everything still works by typing, a line per step (a button by its label)."""
+    to = "0x000000000000000000000000000000000000dEaD"
+    chat_ = await Session.open(tmp_path, INDEXBOT_CHAIN=str(chain.profile_path))
+    try:
+        await chat_.say("/wallet new", "Your new wallet")
+        await chat_.say("/pin 4821", "PIN set.")
+        await chat_.say("/faucet", "Sent ")
+        for line, done in (("/buy MAG7.ssi 100", "received 0.996901 MAG7.ssi for 100 USDC"),
+                           ("/sell MAG7.ssi 0.5", "sold 0.5 MAG7.ssi"), ("/stake MAG7 0.2", "staked 0.2 MAG7.ssi"),
+                           (f"/withdraw USDC 10 {to} 4821", f"sent 10 USDC to {to}")):
+            await chat_.say(line, "[1] Confirm")
+            assert done in await chat_.say("Confirm", "Confirmed in block")
+        made = await chat_.say("/alert MAG7 above 1000", "Alert #1 set")
+        assert "Alert #1 set: MAG7.ssi: NAV per token at or above $1,000.00" in made
+        assert "#1 MAG7.ssi: NAV per token at or above $1,000.00" in await chat_.say("/alert", "#1 MAG7.ssi")
+    finally:
+        assert await chat_.close() == 0
+    async with connect(chain.url) as w3:
+        usdc = contract(w3, "AssetToken", chain.profile.usdc.address)
+        assert await usdc.functions.balanceOf(to).call() == 10 * 10**6

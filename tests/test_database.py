@@ -244,6 +244,18 @@ async def test_an_existing_database_and_home_open_to_others_are_closed(tmp_path:
     assert path.stat().st_mode & 0o777 == 0o600 and home.stat().st_mode & 0o777 == 0o700
 
 
+async def test_a_database_in_a_shared_sticky_directory_leaves_that_directory_as_it_is(tmp_path: Path) -> None:
+    """A file named straight in a directory shared by design (sticky and open to all, as /tmp: a backup's target) is
+    the owner's alone, and the directory keeps its mode: as root, closing it made the machine's /tmp 0700 once."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    path = shared / "bot.sqlite3"
+    await (await Database.open(path)).close()
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert shared.stat().st_mode & 0o7777 == 0o1777
+
+
 # -- one set of queries: named parameters only ---------------------------------------------------------------------
 
 ROOT = Path(__file__).resolve().parent.parent

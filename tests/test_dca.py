@@ -129,15 +129,16 @@ async def test_set_up_in_the_users_zone_then_list_pause_resume_and_cancel(app: A
     assert (local.weekday(), local.hour, local.minute) == (weekday, 9, 0)
 
     listed = await say(app, "/dca")
-    assert f"#{plan.id}: 25.5 USDC into MAG7.ssi, every {day_name} at 09:00 (Asia/Shanghai); active." in listed.rendered.text
-    assert "Failures in a row: 0." in listed.rendered.text
+    assert (f"#{plan.id} MAG7.ssi · active\n  25.5 USDC a run\n  every {day_name} at 09:00 (Asia/Shanghai)\n  next run: "
+            in listed.rendered.text), listed.rendered.text  # a card per plan
+    assert "  failures in a row: 0" in listed.rendered.text
     paused = await click(app, listed, f"Pause #{plan.id}")
     assert paused.rendered.text == text(app, "dca.paused", id=plan.id)
     assert dca_jobs(app) == [] and (await plans_of(app, uid))[0].state == "paused"
     again = await say(app, f"/dca pause {plan.id}")
     assert again.rendered.text == text(app, "dca.error.state", id=plan.id, state=Msg("dca.state.paused"))
     listed = await say(app, "/dca")
-    assert "paused. Next run: none while paused." in listed.rendered.text
+    assert " · paused\n" in listed.rendered.text and "  next run: none while paused\n" in listed.rendered.text
     resumed = await click(app, listed, f"Resume #{plan.id}")
     assert start_of("dca.resumed").format() in resumed.rendered.text and dca_jobs(app) == [f"dca:{plan.id}"]
     cancelled = await say(app, f"/dca cancel #{plan.id}")

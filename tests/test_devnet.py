@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -20,8 +22,8 @@ from bot.chain.profile import Profile, load_profile
 from bot.core.reverts import explain, revert_of
 from devnet import cli
 from devnet import operator as op
-from devnet.anvil import Anvil, free_port, pid_alive
-from devnet.deploy import COOLDOWN_SECONDS, deploy, load_cached, save_cache
+from devnet.anvil import Anvil, free_port, node_call, pid_alive
+from devnet.deploy import COOLDOWN_SECONDS, deploy, genesis_for_deploy, load_cached, save_cache
 from devnet.harness import Devnet
 from devnet.market import load_market
 from devnet.rpc import DEV_KEYS, Sender, connect, contract
@@ -36,6 +38,7 @@ class Deployed:
     anvil: Anvil
     profile: Profile
     profile_path: Path
+    ahead: float  # how far the chain's newest block was ahead of the wall clock right after the deploy
 
     def connect(self) -> AbstractAsyncContextManager[AsyncWeb3]:
         return connect(self.anvil.url)
@@ -44,11 +47,13 @@ class Deployed:
 @pytest_asyncio.fixture(scope="module")
 async def deployed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Deployed]:
     workdir = tmp_path_factory.mktemp("devnet")
-    anvil = await Anvil(workdir).start()
+    anvil = await Anvil(workdir).start(genesis=genesis_for_deploy())  # as every devnet that deploys (and may cache)
     try:
         profile = await deploy(anvil.url, workdir / "profile.toml")
         await save_cache(anvil.url, workdir / "profile.toml")
-        yield Deployed(anvil, profile, workdir / "profile.toml")
+        async with connect(anvil.url) as w3:
+            ahead = int((await w3.eth.get_block("latest"))["timestamp"]) - time.time()  # before any test moves time
+        yield Deployed(anvil, profile, workdir / "profile.toml", ahead)
     finally:
         await anvil.stop()
 
@@ -279,3 +284,49 @@ async def test_deploy_writes_the_lockable_lp_pair(deployed: Deployed) -> None:
         assert await view(w3, "AssetLocking", p.locking, "activeEpochs", pair) == 1
         assert (await view(w3, "AssetLocking", p.locking, "lockConfigs", pair))[0] == 1
         assert await view(w3, "AssetLocking", p.locking, "owner") == p.extra["devnet"]["deployer"]
+
+
+@pytest.mark.chain  # starts a devnet (anvil) itself
+async def test_cli_acts_on_the_running_bots_embedded_devnet(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`make run` in one terminal, `indexbot devnet price BTC 55000` in another: with no `devnet up` devnet, the
+    commands act on the bot's embedded devnet (they said 'devnet is not running'); `down` never stops the bot's."""
+    for key in [k for k in os.environ if k.startswith("INDEXBOT_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("INDEXBOT_HOME", str(tmp_path))
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers(dest="command"))
+
+    async def run(*argv: str) -> int:
+        return await cli.main(parser.parse_args(["devnet", *argv]))
+
+    embedded = await Devnet.start(tmp_path / "embedded-devnet", persist=True)  # as bot.app starts it
+    try:
+        before = await op.index_nav(embedded.profile, "MAG7.ssi")
+        assert await run("price", "BTC", "55000") == 0
+        out = capsys.readouterr().out
+        assert "embedded devnet" in out and "BTC feed set to $55000" in out
+        assert await op.index_nav(embedded.profile, "MAG7.ssi") < before
+        assert await run("status") == 0
+        assert embedded.url in (out := capsys.readouterr().out) and "fulfiller: runs inside the bot's process" in out
+        assert await run("down") == 0
+        assert "devnet is not running" in capsys.readouterr().out and pid_alive(embedded.anvil.pid or 0)
+    finally:
+        await embedded.stop()
+    assert await run("price", "BTC", "60000") == 2
+    assert "`make run`" in capsys.readouterr().out
+
+
+async def test_a_deployed_devnet_reads_the_wall_clock(deployed: Deployed, tmp_path: Path) -> None:
+    """The deploy moves time a TWAP window on for SOSO's pool; its chain starts that far in the past so that it ends
+    at the wall clock (it ran half an hour ahead: every time shown, and the stock index's market hours, were off by
+    that much). A devnet booted from the deploy's cache is set to the wall clock too."""
+    assert -300 < deployed.ahead < 60, deployed.ahead  # not TWAP_WINDOW (1,800 s) ahead
+    net = await Devnet.start(tmp_path)  # a devnet of its own: the session's runs on whatever time its reverts left
+    try:
+        async with connect(net.url) as w3:
+            await node_call(w3, "evm_mine")
+            mined_at = int((await w3.eth.get_block("latest"))["timestamp"])
+    finally:
+        await net.stop()
+    assert abs(mined_at - time.time()) < 15, mined_at - time.time()

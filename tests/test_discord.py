@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import asyncio
 import re
 from collections.abc import AsyncIterator
@@ -295,11 +297,17 @@ async def test_unknown_token_is_expired_and_forged_ids_are_ignored(frontend: Dis
 # -- prefix commands --------------------------------------------------------------------------------------
 
 
-async def test_prefix_quote_through_dpytest(dpy: DiscordFrontend, app: App) -> None:
+async def test_prefix_quote_in_a_server_is_answered_in_the_dm(dpy: DiscordFrontend, app: App) -> None:
+    """A quote is personal: asked with `!` in a server channel, it goes to the asker's DM; the channel reads only
+    that it went."""
     before = await app.chain.block_number()
     await dpytest.message("!quote MAG7.ssi 100")
     after = await app.chain.block_number()
-    assert_quote(dpytest.get_message().content, before, after)
+    quote, told = dpytest.get_message(), dpytest.get_message()
+    assert isinstance(quote.channel, discord.DMChannel) and not isinstance(told.channel, discord.DMChannel)
+    assert_quote(quote.content, before, after)
+    assert "I sent you the answer in a private message: <https://discord.com/users/" in told.content
+    assert "MAG7" not in told.content
     assert dpytest.verify().message().nothing()
 
 
@@ -334,7 +342,8 @@ async def test_a_members_standing_is_asked_of_discord_outside_any_interaction(dp
 
 async def test_prefix_unknown_index_and_escaped_input_through_dpytest(dpy: DiscordFrontend) -> None:
     await dpytest.message("!quote **FOO**_@everyone 100")
-    text = dpytest.get_message().content
+    text, told = dpytest.get_message().content, dpytest.get_message().content  # the refusal in the DM, like a quote
+    assert "I sent you the answer in a private message" in told
     assert 'There is no index called "\\*\\*FOO\\*\\*\\_@\u200beveryone"' in text
     await dpytest.message("plain chat, not for the bot")
     await dpytest.message("! quote MAG7")
@@ -342,7 +351,8 @@ async def test_prefix_unknown_index_and_escaped_input_through_dpytest(dpy: Disco
 
 
 async def test_prefix_reply_carries_buttons_and_no_mentions(frontend: DiscordFrontend, rest: FakeDiscord) -> None:
-    """The same `on_message` path fed a raw MESSAGE_CREATE, to see the components dpytest does not keep."""
+    """The same `on_message` path fed a raw MESSAGE_CREATE, to see the components dpytest does not keep (the fake
+    caches no server: the message is read as a DM's)."""
     payload = message_dict("!quote MAG7.ssi 100", ALICE, CHANNEL_ID, guild_id=GUILD_ID)
     await dispatched(lambda: frontend.bot._connection.parse_message_create(payload))  # type: ignore[arg-type]
     (sent,) = rest.sent()
@@ -350,6 +360,20 @@ async def test_prefix_reply_carries_buttons_and_no_mentions(frontend: DiscordFro
     assert "Buy quote: MAG7.ssi" in sent.content
     assert sent.custom_ids and all(BUTTON_ID.match(c) for c in sent.custom_ids)
     assert sent.allowed_mentions == {"parse": []}
+
+
+async def test_prefix_quote_in_a_server_with_closed_dms_says_how_to_open_them(dpy: DiscordFrontend,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    async def closed(*_: object, **__: object) -> None:
+        response = SimpleNamespace(status=403, reason="Forbidden")  # what discord.py reads of aiohttp's response
+        raise discord.Forbidden(response, {"code": 50007, "message": "Cannot send messages to this user"})  # type: ignore[arg-type]
+
+    monkeypatch.setattr(discord.DMChannel, "send", closed)
+    await dpytest.message("!quote MAG7.ssi 100")
+    told = dpytest.get_message()
+    assert not isinstance(told.channel, discord.DMChannel)
+    assert "your Discord privacy settings close direct messages" in told.content and "Buy quote" not in told.content
+    assert dpytest.verify().message().nothing()
 
 
 # -- notices ----------------------------------------------------------------------------------------------

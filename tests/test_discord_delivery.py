@@ -31,7 +31,7 @@ from conftest import make_config
 from devnet.harness import Devnet
 from discord_fake import CHANNEL_ID, DM_CHANNEL_ID, GUILD_ID, GUILD_NAME, GUILD_OWNER_ID, FakeDiscord, user_dict
 from auxil.catalog import entry as text  # the bare entry, unfilled
-from auxil.discord import Interactions, dm_press, dm_slash, shown
+from auxil.discord import Interactions, dm_press, dm_slash, attached_front, shown  # noqa: F401 (attached_front: the fixture `front`)
 
 ALICE = user_dict(940000000000000011, "alice")
 # This file's Alice; her slash commands come from the server's channel even outside a server, as its copy had it.
@@ -50,20 +50,6 @@ async def app(chain: Devnet, tmp_path: Path) -> AsyncIterator[App]:
         yield bot
     finally:
         await bot.stop()
-
-
-@pytest.fixture
-async def front(app: App, rest: FakeDiscord) -> AsyncIterator[DiscordFrontend]:
-    """The logged-in front end, attached to the outbox as `indexbot run` attaches it (no gateway)."""
-    frontend = DiscordFrontend(app, "test-token", guild_id=GUILD_ID)
-    await frontend.bot.login("test-token")
-    app.notices.attach(frontend)
-    rest.calls.clear()
-    try:
-        yield frontend
-    finally:
-        await app.notices.detach(frontend)
-        await frontend.bot.close()
 
 
 async def user_row(app: App) -> tuple[int, str | None, int | None]:
@@ -142,7 +128,9 @@ async def test_only_50007_on_a_dm_means_the_user_closed_their_dms(app: App, fron
             break
         await asyncio.sleep(0.02)
     assert (await user_row(app))[2] is not None
-    assert await app.notices.outbox.put(user_id, Reply.of(Msg("help.title")), "price") is None  # muted from now on
+    later = await app.notices.outbox.put(user_id, Reply.of(Msg("help.title")), "price")  # kept for her next interaction,
+    assert later is not None and await settled(app, later) == "blocked"  # not tried again (tests/test_discord_kept.py)
+    assert len(rest.where("POST", "/messages")) == 1
     assert not [c for c in rest.calls if "can no longer post" in c.content]  # no moderator told of a user's choice
 
 

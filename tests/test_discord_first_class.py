@@ -119,7 +119,9 @@ async def test_alerts_offers_the_switches_past_five_rows_in_a_menu_and_the_choic
     announcements = text(app, "alerts.button.off", kind=Msg("alerts.kind.announcement"))
     offered = [*buttons(overview), *menu_options(overview)]
     kinds = ("rebalance", "digest", "cooldown", "price", "dca", "announcement")
-    assert sorted(offered) == sorted(text(app, "alerts.button.off", kind=Msg(f"alerts.kind.{k}")) for k in kinds)
+    assert sorted(offered) == sorted([text(app, "alerts.button.prices"),  # the price alerts themselves, first
+                                      *(text(app, "alerts.button.off", kind=Msg(f"alerts.kind.{k}")) for k in kinds),
+                                      text(app, "alerts.button.on", kind=Msg("alerts.kind.reserves"))])  # opt-in
     assert announcements in menu_options(overview)  # the sixth: in the menu, not lost
     rows = overview.body["data"]["components"]
     assert len(rows) == 5 and overview.flags & EPHEMERAL
@@ -257,7 +259,10 @@ async def act(front: DiscordFrontend, rest: FakeDiscord, name: str, *, guild: bo
 
 
 async def press(front: DiscordFrontend, rest: FakeDiscord, call: Call, label: str, *, guild: bool) -> Call:
-    payload = press_payload(buttons(call)[label], shown_message(call, guild=guild), ALICE, guild_id=GUILD_ID if guild else None)
+    message = shown_message(call, guild=guild)
+    if message["flags"] & EPHEMERAL:  # Discord's channel routes do not reach it
+        rest.ephemeral(message)
+    payload = press_payload(buttons(call)[label], message, ALICE, guild_id=GUILD_ID if guild else None)
     since = len(rest.calls)
     await dispatched(lambda: front.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
     said = answers(rest, since)

@@ -33,12 +33,12 @@ from bot.metrics import INVALID_REQUESTS
 from bot.core.router import Outcome
 from bot.frontends.adapters.discord import DiscordFrontend, ShardedIndexClient, make_client
 from bot.frontends.adapters.discord_render import MARKUP
-from bot.core.messages import Rendered, RenderedButton
+from bot.core.messages import Msg, Rendered, RenderedButton, Reply
 from bot.frontends.adapters.discord_handover import TASK, Finisher, answer, chat_lock
 from bot.jobs.engine import cancelled
 from bot.roles import ALL
 from bot.storage.interactions import InteractionRows
-from bot.storage.schema import discord_interactions
+from bot.storage.schema import discord_interactions, users
 from conftest import make_config
 from devnet.harness import Devnet
 from discord_fake import APP_ID, CHANNEL_ID, DM_CHANNEL_ID, GUILD_ID, Call, FakeDiscord, dispatched, message_dict, press_payload, slash_payload, user_dict
@@ -454,6 +454,38 @@ async def test_a_trade_whose_edit_fails_is_told_through_the_outbox_by_the_worker
     assert row is not None and row[0] == "trade" and "trade.mined.buy" in row[1], row
 
 
+async def test_a_trade_made_in_a_server_is_told_by_the_worker_in_the_users_dm(fleet: Fleet, rest: FakeDiscord) -> None:
+    """A buy confirmed in a server, its outcome after the inline wait: the worker's follow-up goes to Alice's DM
+    (the outbox row's chat `user:<id>`), never to the server's channel, and nothing edits the ephemeral quote."""
+    desk = fleet.worker.app.services.desks.home
+    desk.settings = replace(desk.settings, inline_wait_seconds=0.0)
+    fleet.start_worker()
+
+    async def in_server(payload: dict[str, Any]) -> Call:
+        await dispatched(lambda: fleet.gateway.bot._connection.parse_interaction_create(payload))  # type: ignore[arg-type]
+        return await rest.wait_for(to(payload["token"], "PATCH", "/messages/@original"), timeout=40)
+
+    for name, options in (("wallet", {"action": "new"}), ("pin", {"pin": "4821"}), ("faucet", {})):
+        await in_server(slash_payload(name, options, ALICE))
+    quote = await in_server(slash_payload("buy", {"index": "MAG7.ssi", "amount": "100"}, ALICE))
+    confirm = next(b["custom_id"] for row in quote.body["components"] for b in row["components"] if b["label"] == "Confirm")
+    message = rest.ephemeral(message_dict(quote.content, user_dict(APP_ID, "indexbot", bot=True), CHANNEL_ID,
+                                          guild_id=GUILD_ID, components=quote.body["components"], flags=EPHEMERAL))
+    worker = fleet.worker.app
+    worker.notices.attach(fleet.worker)  # the worker sends what its follow-ups tell
+    try:
+        submitted = await in_server(press_payload(confirm, message, ALICE))
+        assert "Confirmed" not in submitted.content
+        told = await rest.wait_for(lambda c: c.method == "POST" and c.path.endswith("/messages") and c.path.startswith("/channels/")
+                                   and rest.dms.get(c.path.split("/")[2], {}).get("id") == ALICE["id"], timeout=40)
+        assert "Confirmed in block" in told.content.replace("\\", "")
+    finally:
+        await worker.notices.detach(fleet.worker)
+    rows = await worker.db.fetch_all("SELECT chat_id, edit_ref FROM outbox WHERE kind = 'trade'")
+    assert [tuple(r) for r in rows] == [(f"user:{ALICE['id']}", None)]
+    assert not [c for c in rest.calls if c.path.startswith(f"/channels/{CHANNEL_ID}")]
+
+
 async def test_a_question_asked_by_a_worker_is_answered_through_the_gateways_modal(fleet: Fleet, rest: FakeDiscord) -> None:
     """`/wallet export` in a server: a worker asks for the PIN (the question stored in PostgreSQL); Answer, pressed at
     the gateway, opens the form there (a modal must be the press's first response, no handover can wait for it), and
@@ -487,3 +519,42 @@ async def test_a_question_asked_by_a_worker_is_answered_through_the_gateways_mod
     assert shown and any("0x" in c.content and c.flags & EPHEMERAL for c in shown), [c.body for c in shown]
     assert [r.text for r in fleet.gateway_handled.requests if r.text] == ["739146"]  # answered at the gateway
     assert await app.router.questions.peek(user.id, str(CHANNEL_ID)) is None
+
+
+async def test_what_closed_dms_refused_is_shown_once_by_the_worker_answering_her_next_command(
+        fleet: Fleet, rest: FakeDiscord) -> None:
+    """An alert for Alice put by one process, refused (50007) by the fleet's sender in another, kept in the database;
+    her next command from the server, answered by a worker through its token, follows up with it, only she sees it;
+    the command after shows nothing more (bot/frontends/adapters/discord_kept.py)."""
+    rest.refuse("POST", "/messages", 403, 50007, "Cannot send messages to this user")
+    queues_only = await roles_of.send_outbox(fleet.worker.app, [fleet.worker], frozenset({"worker"}))
+    sends = await roles_of.send_outbox(fleet.gateway.app, [fleet.gateway], frozenset({"gateway", "sender"}))
+    app = fleet.worker.app
+    try:
+        fleet.start_worker()
+        payloads = [slash_payload("help", {}, ALICE) for _ in range(3)]
+        await dispatched(lambda: fleet.gateway.bot._connection.parse_interaction_create(payloads[0]))  # type: ignore[arg-type]
+        await rest.wait_for(to(payloads[0]["token"], "PATCH", "/messages/@original"), timeout=60)
+        user_id = await app.db.scalar(select(users.c.id).where(users.c.platform_user_id == ALICE["id"]))
+        kept = await app.outbox.put(int(user_id), Reply.of(Msg("cooldown.alert.hint", {"symbol": "MAG7"})), "cooldown")
+        assert kept is not None
+        for _ in range(300):
+            state = await app.outbox.rows.state_of(kept)
+            if state is not None and state[0] == "blocked":
+                break
+            await asyncio.sleep(0.05)
+        assert state == ("blocked", None)
+        for payload in payloads[1:]:
+            await dispatched(lambda p=payload: fleet.gateway.bot._connection.parse_interaction_create(p))  # type: ignore[misc]
+            await rest.wait_for(to(payload["token"], "PATCH", "/messages/@original"), timeout=60)
+        intro = entry(app, "kept.intro")
+        first = await rest.wait_for(lambda c: to(payloads[1]["token"], "POST")(c) and "/claim MAG7" in c.content, timeout=30)
+        assert first.flags & EPHEMERAL
+        said = [c for c in rest.calls if c.path.startswith(f"/webhooks/{APP_ID}/{payloads[1]['token']}") and c.method == "POST"]
+        assert said[-2].content == intro and said[-2].flags & EPHEMERAL
+        await asyncio.sleep(0.5)  # the third command's follow-ups, had there been any
+        assert not [c for c in rest.calls if to(payloads[2]["token"], "POST")(c) and c.content == intro]
+        assert (await app.outbox.rows.state_of(kept) or ("",))[0] == "sent"
+    finally:
+        await sends()
+        await queues_only()

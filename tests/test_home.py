@@ -28,35 +28,13 @@ from auxil.trading import PIN, click, funded_user, say, token_balance
 from devnet.operator import fund
 from discord_fake import FakeDiscord
 from telegram_emulator import BotApiEmulator, Call
-from auxil.telegram import ask, force_reply, to_chat
+from auxil.telegram import ask, force_reply, keyboard, tap, to_chat
 
 UPDATE_MESSAGE = 7  # Discord's interaction callback type that edits the pressed message
 
 
 def en(app: App, key: str, **params: Any) -> str:
     return app.services.catalogs.text(key, "en").format(**params) if params else app.services.catalogs.text(key, "en")
-
-
-def keyboard(call: Call) -> list[dict[str, str]]:
-    rows = (call.params.get("reply_markup") or {}).get("inline_keyboard", [])
-    return [button for row in rows for button in row]
-
-
-async def tap(emulator: BotApiEmulator, user: int, shown: Call, label: Callable[[str], bool] | str, *,
-              until: str = "") -> Call:
-    """Press the button of `shown` whose label is (or satisfies) `label`; the bot's edit of that message (the one
-    whose text holds `until`, when given). The press must be answered, and the message edited, not sent anew."""
-    matches = (lambda text: text == label) if isinstance(label, str) else label
-    data = next(b["callback_data"] for b in keyboard(shown) if matches(b["text"]))
-    message_id = shown.result["message_id"]
-    since = emulator.mark()
-    emulator.press(user, user, message_id, data)
-    edit = await emulator.wait_for("editMessageText", lambda c: int(c.params["message_id"]) == message_id
-                                   and until in c.params["text"], since=since, timeout=30)
-    assert emulator.calls_to("answerCallbackQuery", since), "the press was not answered"
-    assert not [c for c in emulator.calls_to("sendMessage", since) if c.chat_id == user], "a new message instead of an edit"
-    edit.result = {"message_id": message_id}  # the same message, pressed again next
-    return edit
 
 
 async def telegram_user(emulator: BotApiEmulator, user: int) -> None:

@@ -35,7 +35,7 @@ async def test_issue_during_market_hours_completes(hours_app: tuple[App, Fulfill
     token, _ = mag7_nex(app)
     quoted = await say(app, "/buy MAG7.nex 1000")
     text = quoted.rendered.text
-    assert "Issue MAG7.nex on Ethereum" in text and "Factory fee: $1.00 (0.1%)" in text, text
+    assert "Issue MAG7.nex on Ethereum" in text and "Factory fee (0.1%): $1.00" in text, text
     assert "NVDA" in text and "The market is open around the clock: requests fill within minutes." in text, text
     done = await click(app, quoted, "Confirm")
     assert "Issuance request #2 sent: 1,000 USDC for MAG7.nex" in done.rendered.text, done.rendered.text
@@ -71,7 +71,7 @@ async def test_closed_market_pending_then_completes_after_advance(hours_app: tup
     assert await steps(fulfiller) == []  # closed: nothing fills
     assert await app.services.issuance.orders.check() == 0  # type: ignore[union-attr]
     listed = await say(app, "/orders")
-    assert "#2 issue: 250 USDC → MAG7.nex" in listed.rendered.text and "expected" in listed.rendered.text
+    assert "⏳ #2 USDC → MAG7.nex\n  paid 250\n  requested " in listed.rendered.text and "\n  expected " in listed.rendered.text
     assert any(b.label == "Cancel #2 (MAG7.nex)" for row in listed.rendered.buttons for b in row)
 
     await advance(chain.url, opens - now + 60)  # past the open
@@ -171,16 +171,16 @@ async def test_restart_while_pending_still_tells_completion(hours_app: tuple[App
         app.stop = again.stop  # type: ignore[method-assign]  # the fixture's stop is done
 
 
-async def test_symbol_on_two_chains_asks_which(hours_app: tuple[App, Fulfiller]) -> None:
+async def test_symbol_on_two_chains_takes_the_home_chains_and_offers_the_other(hours_app: tuple[App, Fulfiller]) -> None:
     app, _ = hours_app
     await funded_user(app)
     asked = await say(app, "/buy mag7 100")
-    assert "names more than one index" in asked.rendered.text, asked.rendered.text
+    assert "Buy quote: MAG7.ssi" in asked.rendered.text, asked.rendered.text
     labels = [b.label for row in asked.rendered.buttons for b in row]
-    assert labels == ["MAG7.ssi on Base", "MAG7.nex on Ethereum"]
+    assert labels == ["Confirm", "Cancel", "Limit…", "MAG7.nex on Ethereum"]
     picked = await click(app, asked, "MAG7.nex on Ethereum")
     assert "Issue MAG7.nex on Ethereum" in picked.rendered.text, picked.rendered.text
-    quote = await click(app, await say(app, "/quote mag7 50"), "MAG7.ssi on Base")
+    quote = await say(app, "/quote mag7 50")
     assert "Buy quote: MAG7.ssi" in quote.rendered.text, quote.rendered.text
 
 
@@ -250,10 +250,10 @@ async def test_new_user_on_telegram_buys_while_closed_and_is_told_when_it_fills(
             await ask(emulator, user, user, "/wallet new")
             await ask(emulator, user, user, "/pin 4821")
             await ask(emulator, user, user, "/faucet")
-            quote = await ask(emulator, user, user, "/buy mag7 100")
+            quote = await ask(emulator, user, user, "/buy mag7 100")  # the home chain's MAG7.ssi, MAG7.nex offered
             rows = quote.params["reply_markup"]["inline_keyboard"]
-            assert [b["text"] for row in rows for b in row] == ["MAG7.ssi on Base", "MAG7.nex on Ethereum"]
-            picked = await press_and_wait_edit(emulator, user, quote, "MAG7.nex on Ethereum")  # the choice becomes the quote
+            assert [b["text"] for row in rows for b in row] == ["Confirm", "Cancel", "Limit…", "MAG7.nex on Ethereum"]
+            picked = await press_and_wait_edit(emulator, user, quote, "MAG7.nex on Ethereum")  # its quote replaces it
             picked.result = {"message_id": quote.result["message_id"]}  # the same message, pressed again next
             assert "Issue MAG7.nex on Ethereum" in picked.params["text"] and "market is closed" in picked.params["text"]
             pending = await press_and_wait_edit(emulator, user, picked, "Confirm")

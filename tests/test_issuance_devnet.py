@@ -23,6 +23,7 @@ from devnet.fulfil import ISSUANCE, REDEMPTION, REINDEX, Fill, Fulfiller, parse_
 from devnet.harness import Devnet
 from devnet.market import load_stock_market
 from devnet.rpc import DEV_KEYS, Sender, connect, contract
+from auxil.issuance import well_inside_a_session
 
 D = Decimal
 USER, OTHER = DEV_KEYS[1], DEV_KEYS[2]
@@ -436,7 +437,7 @@ async def test_the_embedded_devnet_fills_in_the_background_until_stopped(devnet:
             hours = ref.market_hours
             async with connect(net.url) as w3:
                 now = await op.chain_now(w3)
-                await op.advance(net.url, hours.next_open(now) - now + 60)
+                await op.advance(net.url, well_inside_a_session(hours, now) - now + 60)
                 f = Factory(w3, stocks, ref)
                 nonce = await f.request_issuance(USER, 100 * USDC)
                 async with asyncio.timeout(5):

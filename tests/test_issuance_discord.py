@@ -90,7 +90,7 @@ def plain(text: str) -> str:
 @pytest.mark.parametrize("hours_app", ["closed"], indirect=True)
 async def test_new_user_in_a_discord_dm_buys_while_closed_and_is_told_when_it_fills(
         hours_app: tuple[App, Fulfiller], chain: Devnet, dm: DiscordFrontend, rest: FakeDiscord) -> None:
-    """/wallet new, /faucet, /timezone; `!buy mag7 100` asks which index; MAG7.nex's quote says the market is closed
+    """/wallet new, /faucet, /timezone; `!buy mag7 100` quotes the home chain's MAG7.ssi, MAG7.nex offered; its quote says the market is closed
     until 9:00 AM Asia/Tokyo; Confirm shows the request pending until then; past the open one fulfilment step and
     one orders check edit that same message (PATCH, no new message) with the amount received; /orders lists it
     filled, without a Cancel button."""
@@ -100,7 +100,7 @@ async def test_new_user_in_a_discord_dm_buys_while_closed_and_is_told_when_it_fi
     assert f"Time zone set to {ZONE}" in shown(set_zone.content), set_zone.content
 
     # /buy's `index` is autocompleted with each tradable index and its chain (Router.suggest); a bare symbol typed
-    # anyway (here as a `!` command: the DM delivers message text) makes the bot ask which index it means.
+    # anyway (here as a `!` command: the DM delivers message text) is the home chain's, the other chain's offered.
     index = next(p for p in dm.bot.tree.get_command("buy").parameters if p.name == "index")  # type: ignore[union-attr]
     assert index.autocomplete and not index.choices
     request = Request(platform="discord", user_id="1", chat_id="1", chat_type="private", locale="en-US", command="buy")
@@ -108,8 +108,9 @@ async def test_new_user_in_a_discord_dm_buys_while_closed_and_is_told_when_it_fi
     assert offered == [("MAG7.ssi · Base", "MAG7.ssi"), ("MAG7.nex · Ethereum", "MAG7.nex")]
     assert len(await app.router.suggest(request, 0, "")) == len(app.services.all_indexes)  # every index of both chains
     asked = await typed_in_dm(dm, rest, "!buy mag7 100")
-    assert '"mag7" names more than one index' in shown(asked.content), asked.content
-    assert [b["label"] for row in asked.body["components"] for b in row["components"]] == ["MAG7.ssi on Base", "MAG7.nex on Ethereum"]
+    assert "Buy quote: MAG7.ssi" in shown(asked.content), asked.content
+    assert [b["label"] for row in asked.body["components"] for b in row["components"]] == ["Confirm", "Cancel", "Limit…",
+                                                                                          "MAG7.nex on Ethereum"]
 
     now = await chain_now(chain)
     quote = await dm_press(dm, rest, asked, "MAG7.nex on Ethereum")
@@ -119,7 +120,8 @@ async def test_new_user_in_a_discord_dm_buys_while_closed_and_is_told_when_it_fi
     text = plain(pending.content)
     assert "Issuance request #2 sent: 100 USDC for MAG7.nex. It is pending" in text, text
     assert f"expected to complete when it opens, {local_open(now)}." in text, text
-    assert pending.custom_ids == []  # no stale Confirm on the pending message
+    shown_buttons = [b["label"] for row in pending.body.get("data", pending.body).get("components") or [] for b in row["components"]]
+    assert shown_buttons == ["🏠 Home"]  # no stale Confirm on the pending message: Home alone, to go on by tapping
     token, _ = mag7_nex(app)
     assert await token_balance(app, token, address) == 0
 
@@ -139,7 +141,7 @@ async def test_new_user_in_a_discord_dm_buys_while_closed_and_is_told_when_it_fi
 
     listed = await dm_slash(dm, rest, "orders")
     text = plain(listed.content)
-    assert f"✅ #2 issue: 100 USDC → MAG7.nex: received {received.group(1)} MAG7.nex" in text, text
+    assert f"✅ #2 USDC → MAG7.nex\n  paid 100\n  received {received.group(1)}" in text, text
     assert listed.custom_ids == [] and "⏳" not in text
 
 
@@ -159,12 +161,12 @@ async def test_pending_order_cancelled_from_orders_in_a_discord_dm(
     assert await token_balance(app, usdc, address) == before - 300 * 10**6
 
     listed = await dm_slash(dm, rest, "orders")
-    assert "⏳ #2 issue: 300 USDC → MAG7.nex, requested" in shown(listed.content), listed.content
+    assert "⏳ #2 USDC → MAG7.nex\n  paid 300\n  requested " in shown(listed.content), listed.content
     cancelled = await dm_press(dm, rest, listed, "Cancel #2 (MAG7.nex)")
     told = "Issuance request #2 cancelled: 300 USDC returned to your wallet."
     assert told in shown(cancelled.content), cancelled.content
     assert await token_balance(app, usdc, address) == before
     assert told in shown((await edit_of(rest, PENDING_ID, "cancelled")).content)  # the pending message says so too
     again = await dm_slash(dm, rest, "orders")
-    assert "✖ #2 issue: 300 USDC → MAG7.nex: cancelled" in shown(again.content) and again.custom_ids == []
+    assert "✖ #2 USDC → MAG7.nex\n  paid 300\n  cancelled" in shown(again.content) and again.custom_ids == []
     assert await steps(fulfiller) == []

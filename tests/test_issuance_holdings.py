@@ -25,7 +25,7 @@ async def test_wallet_values_the_issued_index_and_withdraw_sends_it(hours_app: t
     nav = (await issuance.state(app.services.companions[0].index("MAG7.nex"))).nav
     shown = (await say(app, "/wallet")).rendered.text
     value = Decimal(held).scaleb(-18) * nav
-    assert f"MAG7.nex: {Decimal(held).scaleb(-18).normalize():f} (${value:,.2f})" in shown, shown
+    assert f"MAG7.nex\n  {Decimal(held).scaleb(-18).normalize():f}\n  ≈ ${value:,.2f}" in shown, shown
     usdc = Decimal(await token_balance(app, app.profile.usdc.address, address)).scaleb(-6)
     total = next(line for line in shown.splitlines() if line.startswith("Total"))
     assert Decimal(total.split("$")[1].replace(",", "")) > usdc + value - 1, total  # it counts in the total

@@ -50,13 +50,13 @@ TG_USER = 4242  # the Telegram account the links are made for
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/(?:connect|sign)/[A-Za-z0-9_-]{43})")
 
 
-def build_init_data(user_id: int = TG_USER, bot_token: str = TOKEN, auth_date: int | None = None) -> str:
+def build_init_data(user_id: int = TG_USER, bot_token: str = TOKEN, auth_date: int | None = None, language: str = "en") -> str:
     """initData as Telegram signs it (core.telegram.org/bots/webapps, "Validating data received via the Mini App"),
     written out here rather than taken from the code under test."""
     fields = {
         "auth_date": str(int(time.time()) if auth_date is None else auth_date),
         "query_id": "AAH" + secrets.token_urlsafe(12),
-        "user": json.dumps({"id": user_id, "first_name": "Ann", "language_code": "en"}, separators=(",", ":")),
+        "user": json.dumps({"id": user_id, "first_name": "Ann", "language_code": language}, separators=(",", ":")),
     }
     check_string = "\n".join(f"{key}={fields[key]}" for key in sorted(fields))
     secret = hmac.new(b"WebAppData", bot_token.encode(), hashlib.sha256).digest()

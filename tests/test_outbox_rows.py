@@ -135,3 +135,40 @@ async def test_alert_settings_written_at_once_keep_every_column(db: Database, ot
         await tx.execute(point_totals.insert().values(user_id=user, epoch="e", points=3))
     assert await mine.digest_readers() == [(user, 600, "UTC")]
     assert await mine.digest_readers(user + 1) == []
+
+
+async def test_kept_messages_are_taken_once_by_two_processes_newest_and_recent_only(db: Database, other: Database) -> None:
+    """A Discord member's messages their closed DMs refused ('blocked'): two processes taking them at once (two
+    interactions of hers answered by two workers) show each once; only the newest of the last week are shown, the
+    rest no longer kept; another user's, an announcement and a message still pending are not hers to take."""
+    async with db.transaction() as tx:
+        rows = await tx.fetch_all(users.insert().values([
+            {"platform": "discord", "platform_user_id": name, "created_at": 0, "last_seen_at": 0, "dm_chat": f"user:{name}"}
+            for name in ("her", "him")]).returning(users.c.id, users.c.platform_user_id))
+    ids = {str(r[1]): int(r[0]) for r in rows}
+    mine = OutboxRows(db, clock=lambda: 10_000)
+
+    async def refused(user: str, created_at: int, kind: str = "price") -> int:
+        found = await mine.add(NewMessage("discord", f"user:{user}", ids[user], kind, 1, "{}"), now=created_at)
+        assert found is not None
+        await mine.drop_blocked([found])
+        return found
+
+    stale = await refused("her", 100)
+    recent = [await refused("her", 1000 + i) for i in range(6)]
+    announcement = await refused("her", 2000, "announcement")
+    theirs = await refused("him", 2000)
+    pending = await mine.add(NewMessage("discord", "user:her", ids["her"], "price", 1, "{}"), now=2000)
+    assert pending is not None
+
+    taken = await asyncio.gather(mine.take_kept("discord", "her", 4, 500), OutboxRows(other).take_kept("discord", "her", 4, 500))
+    shown = [k.id for batch in taken for k in batch]
+    assert sorted(shown) == recent[2:]  # the newest four, each once
+    assert all([k.id for k in batch] == sorted(k.id for k in batch) for batch in taken)  # oldest first
+    assert await mine.state_of(stale) == ("failed", None) and await mine.state_of(recent[0]) == ("failed", None)
+    assert await mine.take_kept("discord", "her", 4, 500) == []  # taken: nothing left
+    assert (await mine.state_of(announcement), await mine.state_of(theirs)) == (("blocked", None), ("blocked", None))
+    assert await mine.state_of(pending) == ("pending", None)
+
+    await mine.keep_again(shown[:1])  # refused by Discord as it was shown: kept for the next time
+    assert [k.id for k in await mine.take_kept("discord", "her", 4, 500)] == shown[:1]

@@ -70,13 +70,14 @@ async def test_points_show_the_ledgers_numbers(app: App) -> None:
         day = await ledger.day_breakdown(uid, DAY)
         text = (await say(app, "/points", handle)).rendered.text.splitlines()
         assert text[0] == line(app, "points.title", epoch="1")
-        assert text[1] == line(app, "points.balance", epoch=shown(standing.points), all_time=shown(standing.all_time))
-        assert text[2] == line(app, "points.rank", rank=rank, ranked=2) == f"Rank #{rank} of 2"
-        assert text[3] == line(app, "points.day", day=Day(date(2026, 11, 20)))
+        assert text[1] == line(app, "points.balance", epoch=shown(standing.points))
+        assert text[2] == line(app, "points.all_time", all_time=shown(standing.all_time))
+        assert text[3] == line(app, "points.rank", rank=rank, ranked=2) == f"Rank #{rank} of 2"
+        assert text[4] == line(app, "points.day", day=Day(date(2026, 11, 20)))
         parts = [line(app, f"points.source.{s}", points=shown(day[s])) for s in ("held", "staked") if s in day]
-        assert text[4:-1] == parts and standing.points == sum(day.values())
+        assert text[5:-1] == parts and standing.points == sum(day.values())
         assert text[-1] == line(app, "points.next", when=next_snapshot_text(app))
-    assert len((await say(app, "/points", "big")).rendered.text.splitlines()) == 7  # held and staked
+    assert len((await say(app, "/points", "big")).rendered.text.splitlines()) == 8  # held and staked
     assert "Staked" not in (await say(app, "/points", "small")).rendered.text  # only non-zero sources
 
 
@@ -104,10 +105,10 @@ async def test_leaderboard_ranks_and_anonymizes(app: App, monkeypatch: pytest.Mo
     leaders = await pts(app).ledger.leaders("1")
     assert [x.user_id for x in leaders] == [first, second, third]
     anonymous = [line(app, "leaderboard.anonymous", tag=anonymous_tag(uid)) for uid in (first, third)]
-    assert board.splitlines()[1:4] == [
-        line(app, "leaderboard.row.you", rank=1, name=anonymous[0], points=shown(leaders[0].points)),
-        line(app, "leaderboard.row", rank=2, name="Bobby B", points=shown(leaders[1].points)),
-        line(app, "leaderboard.row", rank=3, name=anonymous[1], points=shown(leaders[2].points)),
+    assert board.splitlines()[1:7] == [  # a card each: rank and name, then the points under them
+        line(app, "leaderboard.row.you", rank=1, name=anonymous[0]), line(app, "leaderboard.points", points=shown(leaders[0].points)),
+        line(app, "leaderboard.row", rank=2, name="Bobby B"), line(app, "leaderboard.points", points=shown(leaders[1].points)),
+        line(app, "leaderboard.row", rank=3, name=anonymous[1]), line(app, "leaderboard.points", points=shown(leaders[2].points)),
     ]
     for private in ("Alice Secret", "Bob Secret", "Carol Secret", "handle-"):
         assert private not in board

@@ -49,14 +49,14 @@ async def test_a_friend_joins_through_the_link_buys_and_the_snapshot_credits_bot
     for user in (referrer, friend):
         shown = (await ask(emulator, user, user, "/points")).params["text"]
         total = sum((v for (uid, _), v in ledger.items() if uid == ids[user]), Decimal(0))
-        assert number(r"This epoch: ([\d,.]+) points", shown) == total
+        assert number(r"This epoch: ([\d,.]+)", shown) == total
         assert number(r"Held: ([\d,.]+)", shown) == ledger[(ids[user], "held")]
     referrals = (await ask(emulator, referrer, referrer, "/referrals")).params["text"]
     assert "Friends joined: 1 · active (holding an index): 1" in referrals
     assert number(r"Points from them: ([\d,.]+)", referrals) == ledger[(ids[referrer], "referral")]
 
     board = (await ask(emulator, friend, friend, "/leaderboard")).params["text"]
-    standings = [(int(m[0]), Decimal(m[1].replace(",", ""))) for m in re.findall(r"#(\d+) Holder #\w+: ([\d,.]+)", board)]
+    standings = [(int(m[0]), Decimal(m[1].replace(",", ""))) for m in re.findall(r"#(\d+) Holder #\w+(?: \(you\))?\n  ([\d,.]+)", board)]
     expected = sorted((sum((v for (uid, _), v in ledger.items() if uid == i), Decimal(0)) for i in ids.values()), reverse=True)
     assert [p for _, p in standings] == expected and [r for r, _ in standings] == [1, 2]
     assert "(you)" in board and str(friend) not in board  # anonymized: no platform id or handle

@@ -104,6 +104,38 @@ async def test_bad_input_is_localized(app: App) -> None:
     assert await alert_rows(app) == 0
 
 
+PREMIUM_BY_LANGUAGE = [  # (language, typed premium, the key of the refusal, or the line made)
+    ("vi", "1.500", "error.amount.ambiguous"),  # 1.5 or 1500 where a comma is the decimal mark: refused
+    ("vi", "-1.500%", "error.amount.ambiguous"),
+    ("es", "2,5", D("2.5")),  # a decimal comma where the language writes one
+    ("ru", "+1.000", "error.amount.ambiguous"),
+    ("ru", "-0,75%", D("-0.75")),
+    ("es", "2,5x", "alert.error.percent_format"),
+    ("ru", "0", "alert.error.percent_range"),
+    ("es", "1.255", "error.amount.ambiguous"),
+    ("en", "1.255", "alert.error.percent_precise"),  # a decimal point here: 1.255 has three decimals
+    ("en", "1,5", "alert.error.percent_format"),
+    ("en", "51", "alert.error.percent_range"),
+    ("vi", "-1.5", D("-1.5")),
+    ("es", "+0.75%", D("0.75")),
+    ("en", "1.500", D("1.5")),
+]
+
+
+@pytest.mark.parametrize(("locale", "typed", "outcome"), PREMIUM_BY_LANGUAGE)
+async def test_a_premium_is_read_by_the_users_decimal_mark(app: App, locale: str, typed: str, outcome: str | Decimal) -> None:
+    await user(app)
+    await say(app, f"/lang {locale}")
+    out = await say(app, f"/alert MAG7 premium {typed}")
+    assert out.reply is not None and "{" not in out.rendered.text
+    if isinstance(outcome, str):
+        assert out.reply.lines[0].key == outcome, out.rendered.text
+        assert await alert_rows(app) == 0
+        return
+    row = await app.db.fetch_one("SELECT threshold FROM price_alerts WHERE deleted_at IS NULL")
+    assert row is not None and D(str(row[0])) == outcome, out.rendered.text
+
+
 async def test_at_most_max_per_user_alerts_and_only_your_own_can_be_deleted(app: App) -> None:
     limit = app.config.alerts.max_per_user
     for i in range(limit):
@@ -238,7 +270,7 @@ async def test_the_list_shows_each_alert_with_a_delete_button(app: App) -> None:
 async def test_the_jobs_are_scheduled_at_start(app: App) -> None:
     assert app.schedule is not None
     await app.start_schedule()
-    assert app.schedule.names("alerts:") == ["alerts:prices", "alerts:rebalance"]
+    assert app.schedule.names("alerts:") == ["alerts:prices", "alerts:rebalance", "alerts:reserves"]
     cursors = await app.db.fetch_all("SELECT token FROM rebalance_cursor ORDER BY token")
     assert sorted(r[0] for r in cursors) == sorted(ref.token.address for ref in app.profile.indexes)  # watching from now
 

@@ -10,7 +10,6 @@ Telegram runs through python-telegram-bot against the local Bot API emulator (te
 
 from __future__ import annotations
 
-import html
 import re
 from decimal import Decimal
 
@@ -22,15 +21,10 @@ from devnet.harness import Devnet
 from discord_fake import FakeDiscord
 from telegram_emulator import BotApiEmulator
 from auxil.discord import dm_press, dm_slash, shown
-from auxil.telegram import ask, press_and_wait_edit
+from auxil.telegram import ask, press_and_wait_edit, text_of as said
 
 PAUSED = "Trading is paused: the network's sequencer is down"
 GRACE = "Trading is paused: the network's sequencer came back at"
-
-
-def said(call: object) -> str:
-    """What a Telegram user reads in the bot's message (its HTML entities unescaped)."""
-    return html.unescape(call.params["text"])  # type: ignore[attr-defined]
 
 
 def address_in(text: str) -> str:

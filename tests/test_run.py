@@ -15,7 +15,7 @@ from bot.app import App
 from devnet.harness import Devnet
 from discord_fake import CHANNEL_ID, GUILD_ID, dispatched, fake_discord, slash_payload, user_dict
 from telegram_emulator import BotApiEmulator
-from auxil.cli import environment
+from auxil.cli import environment, stderr_until
 
 INDEXBOT = str(Path(sys.executable).with_name("indexbot"))
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,26 +107,30 @@ async def test_a_rejected_token_is_one_line_and_never_printed(devnet: Devnet, tm
         assert not [text for text in written if secret in text]
 
 
+RETRYING = "telegram: cannot connect (NetworkError); trying again"
+
+
+def run_unreachable(devnet: Devnet, tmp_path: Path, token: str) -> tuple[subprocess.Popen[str], int]:
+    """`indexbot run` with nothing listening at its TELEGRAM_API_URL (a free port, closed again), and that port."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    env = environment(tmp_path, INDEXBOT_CHAIN=str(devnet.profile_path), TELEGRAM_BOT_TOKEN=token,
+                      TELEGRAM_API_URL=f"http://127.0.0.1:{port}")
+    return subprocess.Popen([INDEXBOT, "run"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True), port
+
+
 @pytest.mark.platform  # starts a chat platform's stand-in or front end itself
 async def test_a_network_failure_at_first_connection_is_retried(devnet: Devnet, tmp_path: Path) -> None:
     """Nothing listens at TELEGRAM_API_URL when `indexbot run` starts: it says so, waits, tries again, and serves
     once the Bot API is there."""
-    import socket
-
-    with socket.socket() as probe:  # a free port, closed again: connecting to it is refused until the emulator opens it
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     emulator = BotApiEmulator()
-    env = environment(tmp_path, INDEXBOT_CHAIN=str(devnet.profile_path), TELEGRAM_BOT_TOKEN=emulator.token,
-                      TELEGRAM_API_URL=f"http://127.0.0.1:{port}")
-    proc = subprocess.Popen([INDEXBOT, "run"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, port = run_unreachable(devnet, tmp_path, emulator.token)  # refused until the emulator opens that port
     try:
-        assert proc.stderr is not None
-        seen = []
-        while not any("telegram: cannot connect (NetworkError); trying again" in line for line in seen):
-            line = await asyncio.wait_for(asyncio.to_thread(proc.stderr.readline), 90)
-            assert line, "".join(seen)  # it exited instead of trying again
-            seen.append(line)
+        seen = await stderr_until(proc, RETRYING)
         await emulator.start(port)
         await emulator.wait_for("getUpdates", timeout=60)  # connected on a later try, and polling
         emulator.send_text(4343, 4343, "/help")
@@ -140,6 +144,24 @@ async def test_a_network_failure_at_first_connection_is_retried(devnet: Devnet, 
     _, rest = proc.communicate()
     assert code == 0, "".join(seen) + rest
     assert "TEST-token" not in "".join(seen) + rest
+
+
+@pytest.mark.platform  # starts the bot as a process, its Bot API unreachable
+async def test_sigterm_while_the_front_end_still_tries_to_connect_stops_in_order(devnet: Devnet, tmp_path: Path) -> None:
+    """An operator stops a bot that cannot reach Telegram yet (or one still starting up): it stops at once and in
+    order, exit 0. The signal used to be handled only once start-up was over: a SIGTERM before then killed the
+    process outright (exit -15; a fleet test saw it when a web process was still reconciling as the test ended)."""
+    proc, _ = run_unreachable(devnet, tmp_path, "123456:TEST-token")
+    try:
+        seen = await stderr_until(proc, RETRYING)
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(proc.wait, 30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    _, rest = proc.communicate()
+    assert code == 0, "".join(seen) + rest
+    assert "Traceback" not in rest, rest
 
 
 @pytest.mark.parametrize("command", ["run", "chat"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time, timedelta
 from types import SimpleNamespace
@@ -23,6 +23,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.delivery.alerts.jobs import NAV_JOB, schedule_nav_samples
+from bot.portfolio.transfers import JOB as TRANSFERS_JOB, schedule_transfers
 from bot.delivery.schedule import SNAPSHOT_JOB, durable
 from bot.delivery.schedule.durable import TASK, DurableSchedule, UnknownCall, call_name
 from bot.delivery.schedule.triggers import from_json, to_json
@@ -412,3 +414,75 @@ async def test_the_snapshot_job_of_a_fleet(jobs: Jobs, pg_empty_url: str, at: ti
     finally:
         for sched in others:
             await sched.stop()
+
+
+# -- /chart's NAV samples -------------------------------------------------------------------------------------------
+
+class FakeNavHistory:
+    """What the `charts:nav` job needs of bot.market.history.NavHistory: its interval and its sample run."""
+
+    every_seconds = 900
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    async def sample(self) -> int:
+        self.runs += 1
+        return 4
+
+
+async def test_the_nav_sampling_job_of_a_fleet_runs_once_per_interval(jobs: Jobs, pg_empty_url: str) -> None:
+    """Two workers starting each put `charts:nav`: one job waits; its run samples once and defers the next run once,
+    an interval later."""
+    history = FakeNavHistory()
+    await fleet_runs_once_per_interval(jobs, pg_empty_url, NAV_JOB, lambda sched: schedule_nav_samples(sched, history),  # type: ignore[arg-type]
+                                       lambda: history.runs, 900)
+
+
+async def fleet_runs_once_per_interval(jobs: Jobs, pg_empty_url: str, name: str, put: Callable[[DurableSchedule], None],
+                                       runs: Callable[[], int], every: int) -> None:
+    """Two workers starting each `put` the interval job `name`: one job waits; its run runs once (`runs`) and defers
+    the next run once, `every` seconds later."""
+    fleet: list[DurableSchedule] = []
+    try:
+        for _ in range(2):
+            sched = DurableSchedule(Jobs(pg_empty_url) if fleet else jobs, None, time(0, 0), clock=Clock(T0))
+            put(sched)
+            fleet.append(sched)
+            await sched.start_all()
+        first = fleet[0]
+        due = first.when(name)
+        assert first.names() == [name] and due is not None
+        (job_id,) = waiting(jobs, name)
+        first._clock = Clock(due)
+        await run_job(first, jobs, job_id)
+        assert runs() == 1
+        assert len(waiting(jobs, name)) == 1 and first.when(name) == due + timedelta(seconds=every)
+    finally:
+        for sched in fleet:
+            await sched.stop()
+
+
+# -- transfers seen from balances ------------------------------------------------------------------------------------
+
+EVERY = 120  # [portfolio] transfers_seconds, not the default 300: the job follows the setting
+
+
+class FakeTransfers:
+    """What the `portfolio:transfers` job needs of bot.portfolio.transfers.Transfers: its sweep."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    async def sweep(self) -> int:
+        self.runs += 1
+        return 0
+
+
+async def test_the_transfer_detection_job_of_a_fleet_runs_once_per_interval(jobs: Jobs, pg_empty_url: str) -> None:
+    """Two workers starting each put `portfolio:transfers`: one job waits; its run sweeps once and defers the next run
+    once, an interval later (the sweep itself records a transfer once, whoever runs it: tests/test_transfer_rows.py)."""
+    transfers = FakeTransfers()
+    await fleet_runs_once_per_interval(jobs, pg_empty_url, TRANSFERS_JOB,
+                                       lambda sched: schedule_transfers(sched, transfers, EVERY),  # type: ignore[arg-type]
+                                       lambda: transfers.runs, EVERY)

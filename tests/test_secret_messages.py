@@ -102,7 +102,9 @@ async def test_a_refused_message_carrying_a_secret_is_deleted_and_the_reply_says
 
 
 async def test_a_pin_typed_after_the_withdraw_button_is_deleted(app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
-    """The Withdraw button's hint used to say /withdraw "asks for your PIN"; a user then types the PIN alone."""
+    """The Withdraw button once answered with a hint that said /withdraw "asks for your PIN", and a user then typed the
+    PIN alone; it starts the withdrawal step by step now (refused, before any step, until the wallet has a PIN), and a
+    PIN typed alone is still deleted."""
     user = 5102
     await say(emulator, user, user, "/wallet new")
     _, wallet = await say(emulator, user, user, "/wallet")
@@ -110,8 +112,8 @@ async def test_a_pin_typed_after_the_withdraw_button_is_deleted(app: App, emulat
     data = next(b["callback_data"] for row in rows for b in row if b["text"] == text(app, "button.withdraw"))
     since = emulator.mark()
     emulator.press(user, user, wallet.result["message_id"], data)
-    hint = await emulator.wait_for("sendMessage", lambda c: c.chat_id == user, since=since)
-    assert "<PIN>" in html.unescape(hint.params["text"])  # the hint names the PIN as part of the command now
+    refused = await emulator.wait_for("editMessageText", lambda c: c.chat_id == user, since=since)
+    assert refused.params["text"] == text(app, "error.pin.required")
 
     message_id, answer = await say(emulator, user, user, PIN)
     assert deletions_of(emulator, user, message_id) and (user, message_id) not in emulator.messages

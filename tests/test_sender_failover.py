@@ -61,6 +61,8 @@ SEAT = f"""SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON 
              AND a.application_name LIKE '{APPLICATION}telegram pid %'"""  # the seat's connection takes no other lock
 CONTENDERS = f"""SELECT count(*) FROM pg_stat_activity
                  WHERE datname = current_database() AND application_name LIKE '{APPLICATION}telegram pid %'"""
+CONTENDING = f"""SELECT application_name, state, wait_event, backend_start FROM pg_stat_activity
+                 WHERE datname = current_database() AND application_name LIKE '{APPLICATION}telegram pid %'"""
 
 
 async def until(check: object, what: str, timeout: float, every: float = 0.05) -> float:
@@ -116,14 +118,21 @@ async def test_the_standby_takes_over_a_broadcast_when_the_active_sender_is_kill
         by_pid = {p.pid: p for p in procs}
         port_of = {p.pid: port for p, port in zip(procs, ports)}
 
+        seen: list[object] = []  # what pg_stat_activity last showed of the seat's connections: said if it never holds
+
         async def both_up() -> bool:
             for p in procs:
                 assert p.poll() is None, (tmp_path / f"sender{procs.index(p)}" / "out.log").read_text()
             cursor = await admin.execute(CONTENDERS)
             row = await cursor.fetchone()
+            seen[:] = await (await admin.execute(CONTENDING)).fetchall()
             return row is not None and int(str(row[0])) == 2 and await seat_holder(admin) is not None
 
-        await until(both_up, "both sender processes up, one holding the seat", 90, every=0.2)
+        try:
+            await until(both_up, "both sender processes up, one holding the seat", 90, every=0.2)
+        except AssertionError as err:
+            logs = [(tmp_path / f"sender{n}" / "out.log").read_text()[-1500:] for n in range(2)]
+            raise AssertionError(f"{err}; the seat's connections: {seen}; pids {[p.pid for p in procs]}; logs {logs}") from None
         assert not emulator.calls_to("getUpdates")  # no gateway role: nobody polls
         first = await seat_holder(admin)
         assert first in by_pid

@@ -60,9 +60,19 @@ def test_the_independence_contract_covers_every_feature() -> None:
     contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
     independent = next(c for c in contracts if c["type"] == "independence")
     assert set(independent["modules"]) == {feature.__name__ for feature in FEATURES}
+    assert {"handlers.pnl", "handlers.share"} <= set(independent["modules"])  # the share cards' /pnl
 
 
 def test_every_feature_module_is_registered() -> None:
     """A feature module left out of FEATURES would be a command that silently does not exist."""
     modules = {f"handlers.{m.name}" for m in pkgutil.iter_modules(handlers.__path__) if m.name != "shared"}
     assert modules == {feature.__name__ for feature in FEATURES}
+
+
+async def test_orders_that_act_by_themselves_are_wired(app: App) -> None:
+    """/limit, /stop, /takeprofit and /limits are one feature (handlers.limits, beside /orders' factory requests),
+    the `order` kind is registered with the pipeline, and the ledger records its fills."""
+    assert {"limit", "stop", "takeprofit", "limits", "orders"} <= set(app.router.commands)
+    assert "handlers.limits" in {feature.__name__ for feature in FEATURES}
+    assert app.services.desks.home.kinds.missing() == [] and "order" in set(app.services.desks.home.kinds)
+    assert app.services.limit_orders.desk is app.services.desks.home

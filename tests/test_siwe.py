@@ -94,7 +94,8 @@ class Told:
     def __init__(self) -> None:
         self.sent: list[tuple[int, str, str, Reply]] = []
 
-    async def tell(self, user_id: int, platform: str, chat_id: str, reply: Reply, edit_ref: str | None = None) -> str | None:
+    async def tell(self, user_id: int, platform: str, chat_id: str, reply: Reply, edit_ref: str | None = None, *,
+                   keep: bool = True) -> str | None:
         self.sent.append((user_id, platform, chat_id, reply))
         return "1"
 

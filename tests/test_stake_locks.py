@@ -203,8 +203,8 @@ async def test_positions_shows_what_is_locked(app: App) -> None:
     await lock(app, "sMAG7.ssi", address, "4")
     await app.head.poll_once()
     shown = (await say(app, "/positions")).rendered.text
-    assert text(app, "positions.locked", amount=Amount(Decimal(4), 8), staking="sMAG7.ssi") in shown, shown
-    assert "Locked: 4 sMAG7.ssi of that" in shown
+    assert text(app, "positions.locked", amount=Amount(Decimal(4), 8)) in shown, shown
+    assert "Locked: 4\n  of sMAG7.ssi, held by a vote" in shown
 
 
 async def test_a_revert_behind_the_senders_own_unmined_transaction_keeps_the_fallback(app: App) -> None:

@@ -329,7 +329,7 @@ async def test_staking_journey_on_telegram(app: App, chain: Devnet, emulator: Bo
     boosted = await press_and_wait_edit(emulator, user, boost, "Confirm")
     assert "Staked now: 100 sSOSO" in boosted.params["text"]
     shown = (await ask(emulator, user, user, "/boost")).params["text"]
-    assert "SOSO staked: 100 (" in shown and "Level " in shown
+    assert "SOSO staked:\n  100\n" in shown and "Level " in shown
 
     early = await ask(emulator, user, user, "/claim MAG7")
     assert early.params["text"].startswith("0.3 MAG7.ssi is still cooling down") and "Nothing was sent" in early.params["text"]

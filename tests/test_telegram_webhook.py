@@ -268,7 +268,7 @@ async def test_the_webhook_journey_on_sqlite(hooked: App, emulator: BotApiEmulat
     async with front_end(app, emulator):
         [hook] = emulator.calls_to("setWebhook")
         assert hook.params["url"] == "http://localhost/telegram" and hook.params["secret_token"] == SECRET
-        assert hook.params["allowed_updates"] == ["message", "callback_query"] and hook.params["max_connections"] == "40"
+        assert hook.params["allowed_updates"] == ["message", "callback_query", "inline_query"] and hook.params["max_connections"] == "40"
         started = emulator.send_text(31, 31, "/start")
         hello = await emulator.wait_for("sendMessage", to_chat(31))
         quoted = emulator.send_text(31, 31, "/quote MAG7.ssi 100")

@@ -26,7 +26,7 @@ from web3 import AsyncWeb3
 
 from bot.app import App
 from devnet.harness import Devnet
-from auxil.postgres import pg_rows
+from auxil.postgres import PROCESS_CONNECTIONS, pg_rows
 from auxil.trading import funded_user
 from conftest import make_config
 
@@ -99,7 +99,7 @@ async def fleet(chain: Devnet, pg_url: str, tmp_path: Path) -> AsyncIterator[Fle
         await app.stop()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INDEXBOT_", "TELEGRAM_", "DISCORD_"))}
     env.update(INDEXBOT_HOME=str(tmp_path), INDEXBOT_CHAIN=str(chain.profile_path), INDEXBOT_DATABASE_URL=pg_url,
-               INDEXBOT_WEB_PORT="0", LANG="C.UTF-8")
+               INDEXBOT_WEB_PORT="0", LANG="C.UTF-8", INDEXBOT_DATABASE_CONNECTIONS=str(PROCESS_CONNECTIONS))
     crew = Fleet(env, user_id, address, [])
     try:
         yield crew
@@ -147,8 +147,12 @@ async def test_killed_holding_a_trade_after_signing_and_after_broadcast(fleet: F
         for _, tx_hash, _ in txs:
             assert (await w3.eth.get_transaction_receipt(str(tx_hash)))["status"] == 1  # the stored bytes, mined
         assert await usdc_of(w3, chain, fleet.address) == int((FUNDS - (done + 1) * AMOUNT) * 10**6)  # paid once
-        notices = pg_rows(pg_url, "SELECT dedupe, kind, chat_id FROM outbox WHERE user_id = %s AND dedupe LIKE %s",
-                       fleet.user_id, f"trade:{intent_id}:%")
+        told = "SELECT dedupe, kind, chat_id FROM outbox WHERE user_id = %s AND dedupe LIKE %s"
+        deadline = time.monotonic() + 30  # the notice follows the intent's move to mined (and its mined hooks)
+        while not (notices := pg_rows(pg_url, told, fleet.user_id, f"trade:{intent_id}:%")) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1)  # time for a second notice, were there one
+        notices = pg_rows(pg_url, told, fleet.user_id, f"trade:{intent_id}:%")
         assert notices == [(f"trade:{intent_id}:mined", "trade", "chat-u1")]  # told once
     assert len(pg_rows(pg_url, "SELECT id FROM outbox WHERE user_id = %s", fleet.user_id)) == 2  # nothing else said
     for helper in helpers:

@@ -14,12 +14,14 @@ import pytest
 import tomli_w
 
 from bot.app import App
+from bot.services import Meant, meant
 from bot.issuance.hours import ALWAYS_OPEN
 from conftest import make_config
 from devnet.fulfil import Fulfiller
 from devnet.harness import Devnet
 from devnet.operator import fund
 from auxil.issuance import ALWAYS, steps
+from auxil.requests import labels
 from auxil.trading import Recorder, click, funded_user, say, token_balance
 
 ETHEREUM = 1
@@ -56,8 +58,8 @@ async def test_a_wallet_holds_and_buys_on_both_chains(two_chains: tuple[App, Dev
 
     shown = (await say(app, "/wallet")).rendered.text
     assert "For MAG7.nex, send USDC and a little ETH for gas to the same address on Ethereum." in shown, shown
-    assert "USDC: 1,000 ($1,000.00)" in shown and "USDC on Ethereum: 500 ($500.00)" in shown, shown
-    assert "ETH on Ethereum: 1 ($" in shown, shown
+    assert "\nUSDC\n  1,000\n  ≈ $1,000.00" in shown and "USDC on Ethereum\n  500\n  ≈ $500.00" in shown, shown
+    assert "ETH on Ethereum\n  1\n  ≈ $" in shown, shown
 
     # one buy on each chain at once: each takes nonce 0 of its own chain
     ssi, nex = await asyncio.gather(say(app, "/buy MAG7.ssi 100"), say(app, "/buy MAG7.nex 100"))
@@ -79,9 +81,46 @@ async def test_a_wallet_holds_and_buys_on_both_chains(two_chains: tuple[App, Dev
     held = await token_balance_on(other, token, address)
     assert held > 0
     shown = (await say(app, "/wallet")).rendered.text
-    assert f"MAG7.nex on Ethereum: {Decimal(held).scaleb(-18).normalize():f}" in shown, shown
-    assert "USDC on Ethereum: 400 ($400.00)" in shown and "USDC: 900 ($900.00)" in shown, shown
+    assert f"MAG7.nex on Ethereum\n  {Decimal(held).scaleb(-18).normalize():f}" in shown, shown
+    assert "USDC on Ethereum\n  400\n  ≈ $400.00" in shown and "\nUSDC\n  900\n  ≈ $900.00" in shown, shown
     assert await token_balance(app, token, address) == 0  # nothing of it on the home chain
+
+
+async def test_a_bare_symbol_takes_the_home_chains_index_and_offers_the_other(two_chains: tuple[App, Devnet]) -> None:
+    """`/buy MAG7 100` quotes the home chain's MAG7.ssi at once, MAG7.nex on Ethereum offered under the quote (a
+    press quotes it instead); the explicit forms and a symbol on one chain only have nothing to offer."""
+    app, other = two_chains
+    user, address = await funded_user(app, usdc=Decimal(1000))
+    await fund(other.stocks_profile, address, usdc=Decimal(500), eth=Decimal(1))
+    quoted = await say(app, "/buy MAG7 100")
+    assert quoted.rendered.text.startswith("Buy quote: MAG7.ssi"), quoted.rendered.text
+    assert labels(quoted) == ["Confirm", "Cancel", "Limit…", "MAG7.nex on Ethereum"]  # Limit…: a pool index's order
+    there = await click(app, quoted, "MAG7.nex on Ethereum")
+    assert there.rendered.edit and "Issue MAG7.nex on Ethereum" in there.rendered.text, there.rendered.text
+    assert labels(there) == ["Confirm", "Cancel"]
+    shown = await say(app, "/quote mag7 50")
+    assert shown.rendered.text.startswith("Buy quote: MAG7.ssi") and labels(shown) == ["Refresh", "MAG7.nex on Ethereum"]
+    assert "Issue MAG7.nex on Ethereum" in (await click(app, shown, "MAG7.nex on Ethereum")).rendered.text
+    pool, factory = ["Confirm", "Cancel", "Limit…"], ["Confirm", "Cancel"]  # orders watch pool prices only
+    for typed, index, buttons in (("/buy MAG7.ssi 100", "MAG7.ssi", pool), ("/buy mag7.NEX 100", "MAG7.nex", factory),
+                                  ("/buy meme 10", "MEME.ssi", pool)):
+        answer = await say(app, typed)
+        assert index in answer.rendered.text.splitlines()[0] and labels(answer) == buttons, (typed, answer.rendered.text)
+    done = await click(app, quoted, "Confirm")  # the home chain's quote, confirmed where it was offered
+    assert "Confirmed in block" in done.rendered.text, done.rendered.text
+
+
+async def test_what_a_typed_symbol_means(two_chains: tuple[App, Devnet]) -> None:
+    """A choice only where a symbol is ambiguous: several indexes of the name and not exactly one the home chain's."""
+    services = two_chains[0].services
+    every, home = services.all_indexes, services.profile.indexes
+    ssi, nex = services.profile.index("MAG7.ssi"), services.companions[0].index("MAG7.nex")
+    for typed, among, meant_index, others in (
+        ("mag7", home, ssi, (nex,)), ("MAG7", home, ssi, (nex,)), ("MAG7.nex", home, nex, ()), ("mag7.ssi", home, ssi, ()),
+        ("meme", home, services.profile.index("MEME.ssi"), ()), ("MAG7.scam", home, None, ()), ("nope", home, None, ()),
+        ("mag7", (), None, (ssi, nex)), ("mag7", (ssi, nex), None, (ssi, nex)), ("mag7", (nex,), nex, (ssi,)),
+    ):
+        assert meant(every, among, typed) == Meant(meant_index, others), typed
 
 
 async def token_balance_on(net: Devnet, token: str, address: str) -> int:

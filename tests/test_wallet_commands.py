@@ -141,8 +141,12 @@ async def test_a_new_or_imported_wallet_asks_for_a_pin_and_cannot_trade_or_expor
     assert address is not None and app.services.faucet is not None
     await say(app, "/faucet")
     for text in NO_PIN_YET:
-        refused = (await say(app, text)).rendered.text
-        assert refused == EN["error.pin.required"], (text, refused)
+        refused = await say(app, text)
+        assert refused.rendered.text == EN["error.pin.required"], (text, refused.rendered.text)
+        assert [b.label for row in refused.rendered.buttons for b in row] == [EN["button.pin_set"]], text  # the remedy
+    asked = await press(app, refused, EN["button.pin_set"])  # tapped from the refusal: the PIN's first question
+    assert asked.rendered.text == EN["pin.ask.new"].format(min=4, count=8) and asked.rendered.ask is not None
+    assert (await press(app, asked, EN["button.cancel"])).rendered.text == EN["prompt.cancelled"]  # /pin typed below
     assert not await app.db.fetch_all("SELECT id FROM intents")
     assert (await say(app, "/wallet new", locale="zh_CN")).rendered.text.startswith(starts("error.wallet.exists", ZH))
     assert (await say(app, "/buy MAG7.ssi 10", locale="zh_CN")).rendered.text == ZH["error.pin.required"]
@@ -158,7 +162,11 @@ async def test_pin_commands(app: App) -> None:
     assert (await say(app, "/pin")).rendered.text == EN["pin.ask.new"].format(min=4, count=8)  # alone: asked
     assert (await say(app, "/pin 12")).rendered.text == EN["error.pin.length"].format(min=4, count=8)
     assert (await say(app, "/pin 1234")).rendered.text == EN["error.pin.weak"]
-    assert (await say(app, "/pin 1357")).rendered.delete_request
+    assert (await say(app, "/pin 1357 2468")).rendered.text == EN["pin.mismatch"]  # no PIN yet: new and repeat
+    assert (await say(app, "/pin 1234 1234")).rendered.text == EN["error.pin.weak"]
+    assert not await app.services.pins.has_pin(await uid(app))
+    chosen = (await say(app, "/pin 1357 1357")).rendered
+    assert chosen.text == EN["pin.set"] and chosen.delete_request
     assert (await say(app, "/pin 2468")).rendered.text.startswith(starts("error.pin.exists"))
     assert (await say(app, "/pin")).rendered.text == EN["pin.ask.current"]
     assert (await say(app, "/pin 9999 2468")).rendered.text.startswith(starts("error.pin.wrong"))
@@ -252,8 +260,8 @@ async def test_wallet_balances_after_the_faucet_match_the_chain(app: App) -> Non
     assert trips.count == 1 and again.holdings == balances.holdings  # one Multicall3 round trip
 
     shown = (await say(app, "/wallet")).rendered
-    assert f"ETH: 1 (" in shown.text and "USDC: 10,000 ($10,000.00)" in shown.text
-    assert f"{mag7.symbol}: 2.5 (" in shown.text and f"{soso.symbol}: 1,007 (${1_007 * soso_price:,.2f})" in shown.text
+    assert "\nETH\n  1\n" in shown.text and "\nUSDC\n  10,000\n  ≈ $10,000.00" in shown.text  # a card per holding
+    assert f"{mag7.symbol}\n  2.5\n" in shown.text and f"{soso.symbol}\n  1,007\n  ≈ ${1_007 * soso_price:,.2f}" in shown.text
     assert EN["wallet.total"].format(usd="") in shown.text  # every holding priced: nothing left out of it
     assert EN["wallet.total.unpriced"].split("{")[0] not in shown.text
     labels = [b.label for row in shown.buttons for b in row]

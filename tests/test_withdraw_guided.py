@@ -14,6 +14,7 @@ from eth_utils.address import to_checksum_address
 from auxil.catalog import html_text
 from auxil.discord import ALICE, press, slash
 from auxil.console import console_lines
+from auxil.issuance import hours_app  # noqa: F401  (a fixture)
 from auxil.telegram import force_reply, to_chat
 from auxil.trading import PIN, funded_user, token_balance
 from bot.app import App
@@ -34,6 +35,16 @@ def plain(app: App, key: str, **params: Any) -> str:
 
 
 # -- the console ---------------------------------------------------------------------------------------------
+
+
+async def test_two_profiles_on_one_chain_list_each_asset_once(hours_app: tuple[App, object]) -> None:
+    """The devnet's stock index lives on the same chain as the home profile (one anvil, one USDC): its ETH and USDC
+    are the home chain's, offered once (they were offered twice, each button withdrawing the same coins)."""
+    app, _ = hours_app
+    assert {p.chain_id for p in (app.profile, *app.services.companions)} == {app.profile.chain_id}
+    await funded_user(app, "g1", usdc=Decimal(100))
+    labels = [ln.split("] ", 1)[1] for ln in (await console_lines(app, "g1")("/withdraw")).splitlines() if "] " in ln]
+    assert "ETH" in labels and "USDC" in labels and len(labels) == len(set(labels)), labels
 
 
 async def test_guided_withdraw_in_the_console(app: App) -> None:

@@ -463,10 +463,13 @@ class HeadTracker:
         self._waiting = 0
         self._wake = asyncio.Event()
 
-    async def next_block(self, after: int | None, timeout: float | None = None) -> int | None:
-        """The head once it is above `after` (at once if it already is); None after `timeout` seconds."""
-        self._waiting += 1
-        self._wake.set()  # switch the poller to its fast pace now rather than after its current sleep
+    async def next_block(self, after: int | None, timeout: float | None = None, *, urgent: bool = True) -> int | None:
+        """The head once it is above `after` (at once if it already is); None after `timeout` seconds. `urgent` (a
+        trade being followed) switches the poller to its fast pace while it waits; a standing watcher (the limit
+        orders' check) waits at the usual pace, or the node would be asked ten times a second for good."""
+        if urgent:
+            self._waiting += 1
+            self._wake.set()  # switch the poller to its fast pace now rather than after its current sleep
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             while self.head is None or (after is not None and self.head <= after):
@@ -480,7 +483,8 @@ class HeadTracker:
                     return None
             return self.head
         finally:
-            self._waiting -= 1
+            if urgent:
+                self._waiting -= 1
 
     def fresh_head(self) -> int | None:
         """The head, if it was polled recently enough to trust for cache keys."""

@@ -8,10 +8,11 @@ Accepted: plain decimal numbers (`100`, `12.5`, `.5`, `1,000.25` with thousands 
 its own catalog key that says what is valid: empty, non-numeric, NaN, infinities, exponents (`1e999`),
 negatives, zero, more fractional digits than the asset has, and anything above the sanity bound.
 
-The point is the decimal mark everywhere, but where the user's language writes a decimal comma (Babel: vi, es, ru)
-`1,500` means one and a half and `1.500` fifteen hundred: there, a comma anywhere and a dot before exactly three
-digits (`1.500`, `2.000.000`) are refused as ambiguous rather than read a thousand times off. A first group of
-`0,` (`0,500`) is no thousands group in any language, and refused everywhere.
+The point is the decimal mark everywhere. Where the user's language writes a decimal comma (Babel: vi, es, ru), and
+the bot shows amounts so, the comma is a decimal mark too when it can be nothing else: `1,5`, `12,25`, `0,500`,
+`1.234,5` (dots grouping thousands before it); dots grouping more than one thousand (`2.000.000`) are thousands. What
+could be either is refused as ambiguous rather than read a thousand times off: one mark before three digits, `1,500`
+or `1.500`, with a reply naming both readings. In a language with a decimal point, a first group of `0,` (`0,500`) is no thousands group, and refused.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from bot.core.messages import Amount, Count
 
 _PLAIN = re.compile(r"^(?:[1-9][0-9]{0,2}(?:,[0-9]{3})+|[0-9]+)?(?:\.[0-9]+)?$")
 _DOT_GROUPS = re.compile(r"^[0-9]{1,3}(?:\.[0-9]{3})+$")  # 1.500, 2.000.000: thousands where the decimal mark is a comma
+_COMMA_DECIMAL = re.compile(r"^(?:[1-9][0-9]{0,2}(?:\.[0-9]{3})+|[0-9]*),([0-9]+)$")  # 1,5  ,5  0,500  1.234,5
+_ONE_GROUP = re.compile(r"^([1-9][0-9]{0,2})[.,]([0-9]{3})$")  # 1,500 or 1.500: a thousands group, or decimals
 MAX_INPUT_CHARS = 40
 
 
@@ -53,12 +56,13 @@ def parse_amount(raw: str | None, *, decimals: int, maximum: Decimal, unit: str,
     shown = text[:MAX_INPUT_CHARS]
     if text.startswith("-") and _PLAIN.match(text[1:]) and text[1:].strip("0.,"):
         raise UserError("error.amount.negative", value=shown)
-    if len(text) > MAX_INPUT_CHARS or not _PLAIN.match(text) or not any(c in "0123456789" for c in text):
+    if len(text) > MAX_INPUT_CHARS:
         raise UserError("error.amount.format", value=shown)
-    if decimal_comma(locale) and ("," in text or _DOT_GROUPS.match(text)):
+    literal = _comma_decimal(text) if decimal_comma(locale) else text
+    if not _PLAIN.match(literal) or not any(c in "0123456789" for c in literal):
         raise UserError("error.amount.format", value=shown)
     try:
-        value = Decimal(text.replace(",", ""))
+        value = Decimal(literal.replace(",", ""))
     except InvalidOperation:  # pragma: no cover - the regex admits only valid literals
         raise UserError("error.amount.format", value=shown) from None
     if value == 0:
@@ -69,6 +73,22 @@ def parse_amount(raw: str | None, *, decimals: int, maximum: Decimal, unit: str,
     if value > maximum:
         raise UserError("error.amount.too_large", unit=unit, maximum=Amount(maximum, 0))
     return value
+
+
+def _comma_decimal(text: str) -> str:
+    """`text` as typed where the decimal mark is a comma, in the decimal-point form `_PLAIN` reads. One group of three
+    digits after one mark (`1,500`, `1.500`) is refused, naming both readings."""
+    one_group = _ONE_GROUP.match(text)
+    if one_group:
+        whole, fraction = one_group.groups()
+        decimal = str(Decimal(f"{whole}.{fraction}").normalize()).replace(".", ",")
+        raise UserError("error.amount.ambiguous", value=text, grouped=whole + fraction, decimal=decimal)
+    if _DOT_GROUPS.match(text):  # 2.000.000
+        return text.replace(".", "")
+    comma = _COMMA_DECIMAL.match(text)
+    if comma:  # 1,5  0,500  1.234,5
+        return text[: comma.start(1) - 1].replace(".", "") + "." + comma.group(1)
+    return text  # 1.5, 1500, 1,500,000, 1,234.5
 
 
 def to_base_units(value: Decimal, decimals: int) -> int:

@@ -122,10 +122,20 @@ class Ask:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file a reply sends (a CSV export): its name and its bytes. Telegram sends a document, Discord an
+    attachment, the console writes it and prints the path."""
+
+    name: str
+    content: bytes
+
+
+@dataclass(frozen=True)
 class Reply:
     lines: tuple[Msg, ...]
     buttons: tuple[tuple[Button, ...], ...] = ()
     image: bytes | None = None
+    file: Attachment | None = None
     private_only: bool = False
     edit: bool = False  # a button press edits the message it came from rather than sending a new one
     locale: str | None = None  # set by /lang so the confirmation is already in the new language
@@ -133,10 +143,35 @@ class Reply:
     delete_request: bool = False  # the user's message carried a secret: the router had it deleted where the platform could
     ask: Ask | None = None  # the reply asks for a value: the next plain message answers it (bot.core.router)
     modal: bool = False  # show the question as a form now (Discord's Answer button: a modal)
+    edit_only: bool = False  # an unprompted edit (an expired quote): dropped, never sent anew, if the message is gone
+    public: bool = False  # shown to everyone in the chat even where the request was answered privately (a Share press)
 
     @classmethod
     def of(cls, *lines: Msg, **kw: object) -> Reply:
         return cls(lines=tuple(lines), **kw)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Shared:
+    """A card offered for sharing in any chat (Telegram's inline mode): `id` names it among the offers, `title` and
+    `about` describe it in the list, `lines` are the message it sends, `link` the button under that message.
+    `image`: the card's picture at a public https URL (bot.card_links), sent as a photo with `lines` as its caption;
+    None: the card is sent as text."""
+
+    id: str
+    title: Msg
+    about: Msg
+    lines: tuple[Msg, ...]
+    link: Button
+    image: str | None = None
+
+
+@dataclass(frozen=True)
+class Shares:
+    """What an inline query offers: the cards, or (none matched) a hint of what to type, never an error."""
+
+    cards: tuple[Shared, ...] = ()
+    hint: Msg | None = None
 
 
 def pressed(reply: Reply) -> list[tuple[str, tuple[str, ...]]]:
@@ -174,6 +209,20 @@ class RenderedAsk:
 
     field: str
     secret: bool = False
+    prompt: str = ""  # the registered question that takes the answer: a form names it, so only it takes what is sent
+
+
+@dataclass(frozen=True)
+class RenderedShare:
+    """A shared card ready for a platform: the list's title and description, the message text in its markup (a
+    photo's caption when there is an `image` URL), and the link button under it."""
+
+    id: str
+    title: str
+    about: str
+    text: str
+    link: RenderedButton
+    image: str | None = None
 
 
 @dataclass(frozen=True)
@@ -183,8 +232,11 @@ class Rendered:
     text: str
     buttons: tuple[tuple[RenderedButton, ...], ...] = ()
     image: bytes | None = None
+    file: Attachment | None = None
     edit: bool = False
     delete_after: int | None = None
     delete_request: bool = False
     ask: RenderedAsk | None = None  # the reply waits for an answer (Telegram: ForceReply; Discord: an Answer button)
     modal: bool = False  # open the question as a form at once (Discord: the Answer button was pressed)
+    edit_only: bool = False  # the edit of a message that may be gone: if it fails, nothing is sent instead
+    public: bool = False  # for everyone in the chat (Discord: not ephemeral, whatever the pressed message was)

@@ -28,10 +28,13 @@ class Notices:
     async def detach(self, front: Deliverer) -> None:
         await self.outbox.detach(front)
 
-    async def tell(self, user_id: int, platform: str, chat_id: str, reply: Reply, edit_ref: str | None = None) -> str | None:
+    async def tell(self, user_id: int, platform: str, chat_id: str, reply: Reply, edit_ref: str | None = None, *,
+                   keep: bool = True) -> str | None:
         """Show `reply` to the user in `chat_id` (editing `edit_ref` where the platform can); the id of the
         message shown, or None when it was not shown: that platform is not running (then nothing is queued), it
-        refused, or it is slower than the outbox's wait (then it is shown when it can be)."""
+        refused, or it is slower than the outbox's wait (then it is shown when it can be). A refusal is kept for the
+        user's next visit where the platform allows it (`Outbox.keep_refused`) unless `keep` is False: the caller
+        deals with it now (a signing link abandoned when it cannot be delivered)."""
         if not self.outbox.running(platform):  # the caller hears "not shown" and acts on it: nothing is queued
             log.warning("notice for user %s not delivered: the %s front end is not running", user_id, platform)
             return None
@@ -39,4 +42,6 @@ class Notices:
         if message_id is None:
             return None
         delivery = await self.outbox.result(message_id)
+        if not keep and delivery is not None and delivery.status == "blocked":
+            await self.outbox.rows.unkeep([message_id], "told at once")
         return delivery.ref if delivery is not None and delivery.ok else None

@@ -26,10 +26,12 @@ DeleteMessage = Callable[[], Awaitable[bool]]  # deletes the message a request c
 @dataclass(frozen=True)
 class PrivateLinks:
     """How a user in a group gets to their private chat with the bot (Telegram deep links): `open` opens it, `start`
-    opens it and starts the bot, for a user the bot may not write to until they do."""
+    opens it and starts the bot, for a user the bot may not write to until they do. `refused`: what the group reads
+    when the platform refused the private message (Telegram: start me first; Discord: your DMs are closed)."""
 
     open: str
     start: str
+    refused: str = "private.start"
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ class Request:
     opens_dm: bool = False  # the bot may write to `dm_chat` unasked (Discord: a member of a server it shares)
     text: str | None = None  # the message as typed (a question's answer); None for a press or a slash command's form
     answer_button: bool = False  # a question is answered through a form its Answer button opens (Discord's modal)
+    pin_pad: bool = False  # a PIN asked may be entered on the bot's PIN pad page inside the chat (Telegram's Mini App)
+    page: str | None = None  # typed on the page made for the open question (a PIN pad): that page's link token
+    form: str | None = None  # sent through the form of this question (its prompt's name): only that one takes `text`
     community: str | None = None  # the group (Telegram group chat id) or server (Discord guild id) it came from
     community_name: str | None = None  # that group's title or server's name, as the platform shows it
     # set where the adapter can answer in the user's private chat (`dm_chat`) what was asked in a group
@@ -71,6 +76,21 @@ class Request:
         """Where only this user reads what the bot sends: this chat when it is private, else the user's private
         chat with the bot as the adapter knows it (`dm_chat`), None where a notice cannot reach one."""
         return self.chat_id if self.is_private else self.dm_chat
+
+    @property
+    def news_chat(self) -> str:
+        """Where later news of what this request started goes (a trade's outcome after the inline wait, an order's
+        fill), stored with it: this chat, or the user's private chat when this one is shared and the bot may write
+        there unasked (a Discord server: its answers were ephemeral, which nothing can edit or add to later, and a
+        user's trades are nobody else's business)."""
+        if not self.is_private and self.opens_dm and self.dm_chat is not None:
+            return self.dm_chat
+        return self.chat_id
+
+    @property
+    def news_ref(self) -> str | None:
+        """The message later news may edit: the one pressed, unless the news goes to another chat (`news_chat`)."""
+        return self.message_ref if self.news_chat == self.chat_id else None
 
 
 @dataclass(frozen=True)

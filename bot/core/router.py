@@ -14,12 +14,18 @@ A reply may ask for the next value (`Reply.ask`): the question is stored (bot.st
 chat, with a time-out) and the user's next plain message in that chat answers it, through the prompt registered
 under the question's name, before anything else a plain message might mean. A command typed instead wins and
 ends the question; Cancel ends it; an answer the prompt refuses is said and the question asked again.
+
+Where the platform has one (`Request.pin_pad`: Telegram's Mini App in a private chat), a question for a PIN also gets
+an Enter PIN button opening the PIN pad page made for that question (`pin_pad`: its address for a fresh link token,
+kept hashed with the question). The page's answer comes back as the plain message the user would have typed, naming
+the page (`Request.page`): it answers that question only, and nothing else once the question is gone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -27,7 +33,8 @@ from typing import Protocol
 
 from bot.chain.client import ChainUnavailable
 from bot.core.errors import UserError
-from bot.core.messages import Ask, Button, Count, Msg, Rendered, Reply, in_form, pressed, reads_a_time
+from bot.core.messages import (Ask, Button, Count, Msg, Rendered, RenderedButton, RenderedShare, Reply, Shares, in_form, pressed,
+                               reads_a_time)
 from bot.core.reverts import explain, revert_of
 from bot.core.request import Caller, DeleteMessage, Request
 from bot.core.secrets import bare, shape_of
@@ -63,8 +70,10 @@ class Suggestion:
 # (the caller, whose request's `args` hold what is typed so far in its other arguments, "" where none; the typed
 # text of the argument asked about) -> what to offer, best first
 SuggestFn = Callable[[Caller, str], Awaitable[Sequence[Suggestion]]]
+ShareFn = Callable[[Caller, str], Awaitable[Shares]]
 AnswerFn = Callable[[Caller, str, tuple[str, ...]], Awaitable[Reply]]  # (caller, the answer typed, the question's state)
 AskFn = Callable[[Caller, tuple[str, ...]], Awaitable[Reply]]  # the question again, from its state
+PinPad = Callable[[str], str]  # the address of the PIN pad page for a question's link token
 
 
 async def _utc(user_id: int) -> str:
@@ -112,6 +121,7 @@ class Prompt:
 
     answer: AnswerFn
     again: AskFn
+    shown: AskFn | None = None  # the question as asked from its state, where `again` asks something else (its page)
 
 
 @dataclass(frozen=True)
@@ -131,8 +141,8 @@ class Outcome:
 @dataclass(frozen=True)
 class Aside:
     """A personal answer asked for in a group, sent to the requester's private chat instead (`chat`): what the group
-    then reads, once it went (`sent`), or when the platform refused it because the user never started the bot
-    there (`start`: the link that starts it)."""
+    then reads, once it went (`sent`), or when the platform refused it (`start`: the user never started the bot there,
+    with the link that starts it; on Discord, their DMs are closed)."""
 
     chat: str
     sent: Rendered
@@ -142,8 +152,9 @@ class Aside:
 class Router:
     def __init__(self, users: UserRows, buttons: ButtonRows, catalogs: Catalogs, zones: ZoneOf = _utc,
                  clock: Callable[[], float] = time.time, prompts: PromptRows | None = None,
-                 prompt_seconds: int = PROMPT_SECONDS) -> None:
+                 prompt_seconds: int = PROMPT_SECONDS, pin_pad: PinPad | None = None) -> None:
         self.users = users
+        self.pin_pad = pin_pad  # where a PIN asked may be entered on a page (bot.frontends.web.pin), if anywhere
         self.questions = prompts or PromptRows(buttons.db, clock)  # the open questions (bot.storage.prompts)
         self.prompt_seconds = prompt_seconds
         self.clock = clock  # a pressed button's expiry is read against it
@@ -155,10 +166,12 @@ class Router:
         self.sub_commands: dict[tuple[str, str], ActionFn] = {}  # (command, first word) -> run(caller, the rest)
         self.watchers: list[Watcher] = []
         self.suggestions: dict[tuple[str, int], SuggestFn] = {}  # (command, argument's position) -> what to offer
+        self.sharer: ShareFn | None = None  # what a query typed after the bot's name offers (Telegram's inline mode)
         self.prompts: dict[str, Prompt] = {}
         self.action(PROMPT_CANCEL, self._cancel)
         self.action(PROMPT_ANSWER, self._form)
         self.plain: Command | None = None  # what answers a plain message that is no command (the home screen)
+        self.remedies: dict[str, tuple[Button, ...]] = {}  # a refusal's key -> the buttons that put it right
 
     def command(self, name: str, run: CommandFn, *, private_only: bool = False, secret: SecretOf | None = None,
                 personal: bool = False, moderator: bool = False) -> None:
@@ -181,6 +194,11 @@ class Router:
 
     def action(self, name: str, run: ActionFn, *, private_only: bool = False, personal: bool = False) -> None:
         self.actions[name] = Action(run, private_only, personal)
+
+    def remedy(self, key: str, *buttons: Button) -> None:
+        """Offer `buttons` under every refusal `key` (UserError), registered by the feature that puts it right:
+        "your wallet has no PIN yet" gets Choose a PIN from the PIN feature, wherever the refusal comes from."""
+        self.remedies[key] = buttons
 
     def sub_command(self, command: str, word: str, run: ActionFn) -> None:
         """Register `/<command> <word> ...` (e.g. `/boost add 5`, registered by the staking feature): run with the
@@ -219,12 +237,38 @@ class Router:
                 found.append((label, item.value))
         return found[:MAX_SUGGESTIONS]
 
-    def prompt(self, name: str, answer: AnswerFn, again: AskFn) -> None:
+    def shares(self, run: ShareFn) -> None:
+        """Offer `run`'s cards for a query typed after the bot's name in any chat (`@bot mag7`)."""
+        self.sharer = run
+
+    async def share(self, request: Request, typed: str, markup: Markup) -> tuple[list[RenderedShare], str | None]:
+        """The cards a query offers, rendered for the platform, or (none) the hint in the user's language. Never
+        raises: a failure offers nothing with the hint (an inline query has no message to answer with)."""
+        user = await self.users.seen(request.platform, request.user_id, request.display_name, request.locale or None)
+        locale = user.locale or self.catalogs.negotiate(request.locale)
+        shares = Shares()
+        if self.sharer is not None:
+            try:
+                shares = await self.sharer(Caller(request, user.id, locale), typed.strip())
+            except UserError as err:
+                shares = Shares(hint=Msg(err.key, err.params))
+            except Exception:  # noqa: BLE001 - logged; the user sees the hint, never a stack
+                log.exception("inline query failed for %s", _describe(request))
+        say = self.catalogs.render_msg
+        rendered = [RenderedShare(card.id, say(card.title, locale, str), say(card.about, locale, str),
+                                  "\n".join(markup.style(m.style, say(m, locale, markup.escape)) for m in card.lines),
+                                  RenderedButton(say(card.link.label, locale, str), "", card.link.url), card.image)
+                    for card in shares.cards]
+        hint = say(shares.hint, locale, str) if shares.hint is not None and not rendered else None
+        return rendered, hint
+
+    def prompt(self, name: str, answer: AnswerFn, again: AskFn, *, shown: AskFn | None = None) -> None:
         """Register the question `name` (`Ask(name, state)` in a reply asks it): `answer(caller, text, state)` takes
         the user's next plain message in that chat; `again(caller, state)` asks it anew after `answer` refused one
         with a `UserError`, whose reason is said first. The question stays open until answered, cancelled, ended by
-        a command, or timed out (`prompt_seconds`)."""
-        self.prompts[name] = Prompt(answer, again)
+        a command, or timed out (`prompt_seconds`). `shown(caller, state)`: the question as it was asked, for its page
+        (a PIN pad), when `again` asks something else after a refusal; `again` otherwise."""
+        self.prompts[name] = Prompt(answer, again, shown)
 
     def watch(self, watcher: Watcher) -> None:
         """Tell `watcher` of every request (command or press) once its user is known, before it is answered
@@ -249,6 +293,7 @@ class Router:
         held = plain and kind == "pin"  # a lone PIN, or an amount of 1000? the open question, if any, tells
         deletion = _start(request.delete_message) if kind is not None and not held else None  # at once, meanwhile
         user_key: int | None = None
+        caller: Caller | None = None
         aside = False  # a personal answer moved to the requester's private chat (`Aside`)
         unasked = False
         try:
@@ -266,12 +311,16 @@ class Router:
                     await request.accepted()
                     accepted = True
                 reply = await action.run(caller, args)
-            elif plain and (asked := await self.questions.take(user.id, request.chat_id)) is not None:
+            elif plain and (asked := await self.questions.take(user.id, request.chat_id, page=request.page, prompt=request.form)) is not None:
                 held, kind = False, asked.secret or shape_of(request.args)
                 if kind is not None:  # a PIN asked for: its message goes, whatever it holds
                     deletion = _start(request.delete_message)
                 private = request.private_reply  # an answer is the asker's business: theirs alone where it can be
                 reply = await self._answer(caller, asked, request.text or "")
+            elif request.page is not None or request.form is not None:  # the page's or form's question was answered,
+                private = request.private_reply  # cancelled or asked anew meanwhile
+                unasked = request.page is not None
+                raise UserError("prompt.closed")
             else:
                 unasked = plain
                 if held:
@@ -286,11 +335,17 @@ class Router:
                 reply = await (sub(caller, request.args[1:]) if sub is not None else command.run(caller))
                 if ended:
                     reply = replace(reply, lines=(Msg("prompt.ended"), *reply.lines))
-            reply = self._with_prompt_buttons(request, reply)
+            reply, page = self._with_prompt_buttons(request, reply)
             tokens = await self._issue(caller, reply)
-            await self._ask(caller, reply)
+            await self._ask(caller, reply, page)
         except UserError as err:
             reply, tokens, refused = Reply.of(err.msg), [], pressed and not accepted  # to the presser only
+            if (remedy := self.remedies.get(err.key)) and caller is not None:
+                try:
+                    tokens = await self._issue(caller, with_remedy := replace(reply, buttons=(remedy,)))
+                    reply = with_remedy
+                except Exception:  # noqa: BLE001 - the refusal is said without its buttons
+                    log.exception("remedy buttons for %s failed", err.key)
             aside = aside and err.key != "error.command.unknown"
             if accepted:  # the press was answered already: the refusal replaces the message it was made on
                 reply = replace(reply, edit=True)
@@ -342,7 +397,7 @@ class Router:
         def told(key: str, link: str) -> Rendered:
             return self.catalogs.render(Reply.of(Msg(key, {"name": name, "link": link})), locale, markup.escape, markup.style)
 
-        return Aside(request.dm_chat, told("private.sent", links.open), told("private.start", links.start))
+        return Aside(request.dm_chat, told("private.sent", links.open), told(links.refused, links.start))
 
     def _count(self, request: Request, seconds: float) -> None:
         """An update answered, and how long it took, by platform and registered command (never what was typed)."""
@@ -369,23 +424,46 @@ class Router:
             again = await prompt.again(caller, asked.state)
             return replace(again, lines=(err.msg, *again.lines), edit=False)
 
-    @staticmethod
-    def _with_prompt_buttons(request: Request, reply: Reply) -> Reply:
-        """A question gets its Cancel button, and an Answer button where the platform answers by a form (Discord)."""
+    def _with_prompt_buttons(self, request: Request, reply: Reply) -> tuple[Reply, str | None]:
+        """A question gets its Cancel button, an Answer button where the platform answers by a form (Discord), and a
+        question for a PIN the Enter PIN button where the platform has the PIN pad; that page's link token, if any."""
         if reply.ask is None or reply.modal:
-            return reply
+            return reply, None
         answer = (Button(Msg("button.answer"), PROMPT_ANSWER),) if request.answer_button else ()
-        return replace(reply, buttons=(*reply.buttons, (*answer, Button(Msg("button.cancel"), PROMPT_CANCEL))))
+        page = None
+        if reply.ask.secret == "pin" and request.pin_pad and request.is_private and self.pin_pad is not None:
+            page = secrets.token_urlsafe(32)
+            answer = (Button.link(Msg("button.pin_pad"), self.pin_pad(page)), *answer)
+        return replace(reply, buttons=(*reply.buttons, (*answer, Button(Msg("button.cancel"), PROMPT_CANCEL)))), page
 
-    async def _ask(self, caller: Caller, reply: Reply) -> None:
-        """Store the question a reply asks: the user's next plain message in this chat answers it."""
+    async def _ask(self, caller: Caller, reply: Reply, page: str | None = None) -> None:
+        """Store the question a reply asks: the user's next plain message in this chat answers it (or its page)."""
         ask = reply.ask
         if ask is None or reply.modal:
             return
         if ask.prompt not in self.prompts:
             raise RuntimeError(f"no prompt registered as {ask.prompt!r}")
         await self.questions.open(caller.user_key, caller.request.chat_id, ask.prompt, ask.state, ask.field.key,
-                                  ask.secret, self.prompt_seconds)
+                                  ask.secret, self.prompt_seconds, page)
+
+    async def on_page(self, page: str) -> PromptRow | None:
+        """The open question the page with link token `page` was made for (a PIN pad), left open; None once it is
+        answered, ended or replaced."""
+        return await self.questions.on_page(page)
+
+    def still_open(self, asked: PromptRow | None) -> PromptRow:
+        """`asked` while it may still be answered; UserError when it is gone or timed out (nothing changed)."""
+        if asked is None or asked.prompt not in self.prompts:
+            raise UserError("prompt.closed")
+        if asked.expires_at < self.clock():
+            raise UserError("prompt.expired", count=Count(max(1, self.prompt_seconds // 60)))
+        return asked
+
+    async def restate(self, caller: Caller, asked: PromptRow) -> Reply:
+        """What the question said when it was asked (a withdrawal's summary, /pin's step), for its page: asked anew
+        from its state, nothing stored."""
+        prompt = self.prompts[self.still_open(asked).prompt]
+        return await (prompt.shown or prompt.again)(caller, asked.state)
 
     async def _cancel(self, caller: Caller, _: tuple[str, ...]) -> Reply:
         """Cancel under a question: it is closed, nothing was changed."""

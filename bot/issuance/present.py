@@ -31,8 +31,9 @@ def quote_lines(q: RequestQuote, hours: MarketHours, usdc: str, chain: str) -> l
         Msg("issuance.quote.expected", {"amount": Amount(q.amount_out), "symbol": receive, "nav": Usd(q.nav, 4)}),
         Msg("issuance.quote.fee", {"fee": Usd(q.fee, 2), "pct": Pct(q.fee_rate)}),
     ]
-    lines += [Msg("issuance.quote.leg", {"symbol": leg.symbol, "usd": Usd(leg.usd), "units": Amount(leg.units, 4)})
-              for leg in q.legs]
+    for leg in q.legs:  # what the factory buys or sells of each constituent: units, then their value under them
+        lines += [Msg("issuance.quote.leg", {"symbol": leg.symbol, "units": Amount(leg.units, 4)}),
+                  Msg("issuance.quote.leg.usd", {"usd": Usd(leg.usd)})]
     lines += [market_line(hours, q.state.timestamp), Msg("issuance.quote.later"), Msg("common.block", {"block": q.state.block})]
     return lines
 
@@ -44,8 +45,8 @@ def index_lines(state: FactoryState, hours: MarketHours, chain: str) -> list[Msg
              Msg("issuance.indexes.venue", {"chain": chain, "pct": Pct(state.fee_rate)}),
              market_line(hours, state.timestamp)]
     for c in state.current:
-        lines.append(Msg("indexes.weight", {"symbol": c.symbol, "weight": Pct(c.share, 1),
-                                            "units": Amount(c.held / state.supply if state.supply else Decimal(0), 6)}))
+        lines += [Msg("indexes.weight", {"symbol": c.symbol, "weight": Pct(c.share, 1)}),
+                  Msg("indexes.units", {"units": Amount(c.held / state.supply if state.supply else Decimal(0), 6)})]
     if state.next and state.reindex_at:
         now = {c.symbol for c in state.current}
         lines.append(Msg("issuance.indexes.reindex", {"when": When(state.reindex_at)}))
@@ -76,20 +77,22 @@ def cancel_mined(kind: str, params: CancelParams) -> list[Msg]:
 
 
 def _what(order: Order) -> Msg:
-    paid = from_base_units(order.amount_in, order.decimals_in)
-    return Msg(f"orders.what.{order.side}", {"nonce": order.nonce, "amount": Amount(paid), "symbol": order.symbol_in,
-                                             "index": order.index, "out": order.symbol_out})
+    """An order's head: its nonce and what goes in and comes out (the figures go on the lines under it)."""
+    return Msg(f"orders.what.{order.side}", {"nonce": order.nonce, "symbol": order.symbol_in, "index": order.index,
+                                             "out": order.symbol_out})
 
 
-def order_line(order: Order) -> Msg:
+def order_lines(order: Order) -> list[Msg]:
+    """One order as a card narrow enough for a phone: its state and head, then one figure or moment a line."""
+    paid = Msg("orders.paid", {"amount": Amount(from_base_units(order.amount_in, order.decimals_in))})
     if order.state == "pending":
         expected = (Msg("orders.expected.open") if order.expected_at is None
                     else Msg("orders.expected.at", {"when": When(order.expected_at)}))
-        return Msg("orders.pending", {"what": _what(order), "since": When(order.requested_at), "expected": expected})
+        return [Msg("orders.pending", {"what": _what(order)}), paid, Msg("orders.requested", {"since": When(order.requested_at)}), expected]
     if order.state == "filled" and order.amount_out is not None:
         got = from_base_units(order.amount_out, order.decimals_out)
-        return Msg("orders.filled", {"what": _what(order), "received": Amount(got), "symbol": order.symbol_out})
-    return Msg("orders.cancelled", {"what": _what(order)})
+        return [Msg("orders.filled", {"what": _what(order)}), paid, Msg("orders.received", {"received": Amount(got)})]
+    return [Msg("orders.cancelled", {"what": _what(order)}), paid, Msg("orders.state.cancelled")]
 
 
 def settled(order: Order, state: str, amount_out: int | None, price: int | None, tx_hash: str | None,

@@ -151,6 +151,7 @@ def wallet_requests(params: IssuanceParams | CancelParams, kind: str, txs: list[
 
 class Request:
     """`issue` and `redeem`: a request to the index's factory, pending until it fills (bot.issuance.orders)."""
+    owner_tells = False  # the follower tells the outcome (KindHandler)
 
     async def execute(self, desk: Desk, intent: Intent) -> TradeStatus:
         """A custodial wallet's request: sign, store, broadcast under the address's nonce lock."""
@@ -176,6 +177,7 @@ class Request:
 
 class Cancel:
     """`cancel_issue` and `cancel_redeem`: a pending request taken back before it fills."""
+    owner_tells = False  # the follower tells the outcome (KindHandler)
 
     async def execute(self, desk: Desk, intent: Intent) -> TradeStatus:
         """A custodial wallet's cancellation: sign, store, broadcast under the address's nonce lock."""

@@ -12,6 +12,7 @@ block's timestamp, else 0 (the contract's `withdraw` rule).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -21,7 +22,7 @@ from bot.points.boost import BoostTable, Level, level_for, multiplier, next_leve
 from bot.chain.client import Call, Result
 from bot.core.amounts import from_base_units
 from bot.core.errors import UserError
-from bot.market.quotes import Market
+from bot.market.quotes import Market, Snapshot
 from bot.chain.profile import Profile, TokenRef
 
 
@@ -40,6 +41,8 @@ class Position:
     paused: bool | None  # None: the token has no readable paused()
     price: Decimal | None
     locked: Decimal = Decimal(0)  # of `staked`, what lockers hold (staked - getAvailableBalance); 0 without locks
+    factory: bool = False  # issued by a factory (venue "issuance"): `price` is its NAV per token (bot.portfolio.issued)
+    redeeming: Decimal = Decimal(0)  # a factory's index: what pending redemptions hold in the factory, still the user's
 
     def usd(self, amount: Decimal) -> Decimal | None:
         return None if self.price is None else amount * self.price
@@ -104,9 +107,20 @@ class PositionReader:
 
     async def read(self, address: str) -> Positions:
         """Everything above for `address`, at one block, in one round trip."""
-        balance_calls = self._balances.calls(address)
-        snap, results = await self._market.snapshot_with([*balance_calls, *self._stake_calls(address)])
-        n = len(balance_calls)
+        return (await self.read_many((address,)))[0]
+
+    async def read_many(self, addresses: Sequence[str]) -> list[Positions]:
+        """`read` of each address, all at one block in one round trip (transfer detection's periodic sweep)."""
+        per = [[*self._balances.calls(a), *self._stake_calls(a)] for a in addresses]
+        snap, results = await self._market.snapshot_with([c for calls in per for c in calls])
+        got, at = [], 0
+        for address, calls in zip(addresses, per, strict=True):
+            got.append(self._positions(address, snap, results[at:at + len(calls)]))
+            at += len(calls)
+        return got
+
+    def _positions(self, address: str, snap: Snapshot, results: Sequence[Result]) -> Positions:
+        n = len(self._balances.calls(address))
         balances = self._balances.value(address, snap.block, results[:n], snap)
         it = iter(results[n:])
         stakes: dict[str, tuple[Result, Result, Result, Result]] = {

@@ -10,35 +10,23 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from functools import cache
 from io import BytesIO
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-from matplotlib import font_manager  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-# Tried in order per glyph (matplotlib's font fallback): Latin first, then whichever CJK font the host has.
-_FAMILIES = ("DejaVu Sans", "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei",
-             "WenQuanYi Micro Hei", "Microsoft YaHei", "PingFang SC")
-
-
-@cache
-def _families() -> list[str]:
-    """The fallback list limited to installed fonts (naming a missing one makes matplotlib warn on every draw)."""
-    known = {f.name for f in font_manager.fontManager.ttflist}
-    return [name for name in _FAMILIES if name in known] or ["sans-serif"]
-
+from bot.fonts import families  # noqa: E402
 
 def render_chart(days: list[tuple[date, Decimal]], title: str, x_label: str, y_label: str) -> bytes:
     """A bar per credited day, as PNG bytes."""
     fig = Figure(figsize=(8, 4.5), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    family = _families()
+    family = families()
     xs = [d.toordinal() for d, _ in days]
     ys = [float(p) for _, p in days]  # plotting coordinates only
     ax.bar(xs, ys, width=0.8, color="#3b82f6")

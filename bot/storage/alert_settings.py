@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import exists, func, select
 
 from bot.storage.db import Database
-from bot.storage.outbox import KIND_SWITCHES
+from bot.storage.outbox import KIND_SWITCHES, switched_on_by_default
 from bot.storage.schema import alert_settings, point_totals, user_settings, users
 
 DEFAULT_DIGEST_AT = 9 * 60  # 09:00 in the user's zone
@@ -34,7 +34,7 @@ class AlertSettingsRows:
             .where(s.c.user_id == user_id)
         )
         if row is None:
-            return AlertSettingsRow({k: True for k in KIND_SWITCHES}, None, DEFAULT_DIGEST_AT)
+            return AlertSettingsRow({k: switched_on_by_default(k) for k in KIND_SWITCHES}, None, DEFAULT_DIGEST_AT)
         n = len(KIND_SWITCHES)
         quiet = (int(row[n]), int(row[n + 1])) if row[n] is not None and row[n + 1] is not None else None
         return AlertSettingsRow({k: bool(row[i]) for i, k in enumerate(KIND_SWITCHES)}, quiet, int(row[n + 2]))

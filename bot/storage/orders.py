@@ -16,14 +16,14 @@ from typing import Any
 from sqlalchemy import Row, case, select, update
 
 from bot.storage.db import Database
-from bot.storage.schema import intents, issuance_orders
+from bot.storage.schema import fills, intents, issuance_orders
 from bot.trading.intents import Intent
 
 _o, _i = issuance_orders.c, intents.c
 _ORDERS = select(
     _o.id, _o.intent_id, _o.user_id, _o.chain, _o.factory, _o.index_symbol, _o.side, _o.nonce, _o.amount_in,
     _o.requested_at, _o.requested_block, _o.expected_at, _o.state, _o.amount_out, _o.price, _o.cancel_intent,
-    _o.settled_at, _i.address, _i.platform, _i.chat_id, _i.message_ref, _i.params,
+    _o.settled_at, _o.fill_tx, _i.address, _i.platform, _i.chat_id, _i.message_ref, _i.params,
 ).select_from(issuance_orders.join(intents, _i.id == _o.intent_id))
 
 
@@ -51,6 +51,7 @@ class Order:
     chat_id: str
     message_ref: str | None
     params: dict[str, Any]
+    fill_tx: str | None = None  # the factory's fill transaction, once filled
 
     @property
     def symbol_in(self) -> str:
@@ -81,7 +82,7 @@ def _order(r: Row[Any]) -> Order:
         int(r.id), int(r.intent_id), int(r.user_id), str(r.chain), str(r.factory), str(r.index_symbol), str(r.side),
         int(r.nonce), int(r.amount_in), int(r.requested_at), int(r.requested_block), maybe(r.expected_at), str(r.state),
         maybe(r.amount_out), maybe(r.price), maybe(r.cancel_intent), maybe(r.settled_at),
-        str(r.address), str(r.platform), str(r.chat_id), r.message_ref, json.loads(r.params),
+        str(r.address), str(r.platform), str(r.chat_id), r.message_ref, json.loads(r.params), r.fill_tx,
     )
 
 
@@ -118,12 +119,25 @@ class OrderRows:
         )
         return [int(r.id) for r in rows]
 
+    async def filled_without_fill(self) -> list[Order]:
+        """Filled orders the portfolio's ledger has no fill for (a crash came between the fill and its record)."""
+        f = fills.c
+        rows = await self._db.fetch_all(_ORDERS.outerjoin(fills, f.intent_id == _o.intent_id)
+                                        .where(_o.state == "filled", f.id.is_(None)).order_by(_o.id))
+        return [_order(r) for r in rows]
+
     async def get(self, order_id: int) -> Order | None:
         row = await self._db.fetch_one(_ORDERS.where(_o.id == order_id))
         return None if row is None else _order(row)
 
     async def pending(self) -> list[Order]:
         return [_order(r) for r in await self._db.fetch_all(_ORDERS.where(_o.state == "pending").order_by(_o.id))]
+
+    async def pending_of(self, user_id: int, address: str) -> list[Order]:
+        """The pending orders `user_id` requested from `address` (a redemption's tokens sit in the factory until it
+        fills), oldest first."""
+        rows = await self._db.fetch_all(_ORDERS.where((_o.state == "pending") & (_o.user_id == user_id)).order_by(_o.id))
+        return [o for o in map(_order, rows) if o.address.lower() == address.lower()]
 
     async def of_user(self, user_id: int, limit: int = 10) -> list[Order]:
         """The user's pending orders, then the latest settled ones, newest first."""
@@ -143,10 +157,11 @@ class OrderRows:
                 .values(cancel_intent=intent_id)
             ) > 0
 
-    async def settle(self, order_id: int, state: str, amount_out: int | None = None, price: int | None = None) -> bool:
+    async def settle(self, order_id: int, state: str, amount_out: int | None = None, price: int | None = None,
+                     fill_tx: str | None = None) -> bool:
         """pending -> filled | cancelled, once (a conditional UPDATE on the state)."""
         async with self._db.transaction() as tx:
             return await tx.execute(
                 update(issuance_orders).where(_o.id == order_id, _o.state == "pending")
-                .values(state=state, amount_out=amount_out, price=price, settled_at=int(self._clock()))
+                .values(state=state, amount_out=amount_out, price=price, settled_at=int(self._clock()), fill_tx=fill_tx)
             ) > 0

@@ -7,12 +7,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, bindparam, func, literal, select, text, update
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, func, literal, literal_column, select, text, update
 
 from bot.storage.db import Database
 from bot.storage.schema import alert_settings, outbox, user_settings, users
 
-KIND_SWITCHES = ("rebalance", "digest", "cooldown", "price", "dca", "announcement")  # alert_settings columns
+KIND_SWITCHES = ("rebalance", "digest", "cooldown", "price", "dca", "announcement", "reserves")  # alert_settings columns
+OPT_IN = frozenset({"reserves"})  # kinds a user receives only once switched on; the others until switched off
+
+
+def switched_on_by_default(kind: str) -> bool:
+    return kind not in OPT_IN
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,17 @@ class NewMessage:
 
 
 @dataclass(frozen=True)
+class KeptRow:
+    """A message a user's private chat refused (state 'blocked'), taken to be shown to them another way."""
+
+    id: int
+    user_id: int
+    kind: str
+    payload: str
+    created_at: int
+
+
+@dataclass(frozen=True)
 class Recipient:
     """Where a user's unprompted messages go, and whether they want this kind."""
 
@@ -62,7 +78,7 @@ class Recipient:
 
 def _recipient(kind: str) -> Select[Any]:
     s = alert_settings
-    switch = func.coalesce(s.c[kind], 1) if kind in KIND_SWITCHES else literal(1, Integer)
+    switch = func.coalesce(s.c[kind], int(switched_on_by_default(kind))) if kind in KIND_SWITCHES else literal(1, Integer)
     return (select(users.c.id, users.c.platform, users.c.dm_chat, users.c.blocked_at.is_not(None), switch)
             .select_from(users.outerjoin(s, s.c.user_id == users.c.id))
             .where(users.c.id == bindparam("user_id")))
@@ -99,6 +115,17 @@ _NEXT_DUE = text(
 _STATE_OF = select(_o.c.state, _o.c.sent_ref).where(_o.c.id == bindparam("id"))
 _BLOCK = (update(users).where(users.c.id == bindparam("user"), users.c.blocked_at.is_(None))
           .values(blocked_at=bindparam("at")))
+# Messages a user's private chat refused (or that were held as theirs while it refused them): 'blocked' rows, their
+# own (never an announcement, which is everyone's and counted by /announce). The literal state matches the partial
+# index outbox_kept (a bound parameter would not let SQLite use it).
+_BLOCKED: ColumnElement[str] = literal_column("'blocked'")
+_KEPT = (
+    select(_o.c.id, _o.c.created_at)
+    .select_from(_o.join(users, users.c.id == _o.c.user_id))
+    .where(users.c.platform == bindparam("platform"), users.c.platform_user_id == bindparam("user"),
+           _o.c.state == _BLOCKED, _o.c.platform == bindparam("platform"), _o.c.kind != "announcement")
+    .order_by(_o.c.id.desc())
+)
 _UNBLOCK = update(users).where(users.c.id == bindparam("user")).values(blocked_at=None)
 # PostgreSQL: wake the platform's active sender, in whichever process it runs (bot.storage.leader LISTENs on it).
 # Sent with the transaction that stores the rows, so the sender finds them when it looks; several in one
@@ -131,6 +158,12 @@ class OutboxRows:
         self._release = (update(_o).where(in_id_order(d, _ids("sending")))
                          .values(state="pending", attempts=_o.c.attempts - 1))
         self._drop_blocked = update(_o).where(in_id_order(d, _ids("pending"))).values(state="blocked")
+        self._take_kept = (update(_o).where(in_id_order(d, _ids("blocked")))
+                           .values(state="sending", attempts=_o.c.attempts + 1)
+                           .returning(_o.c.id, _o.c.user_id, _o.c.kind, _o.c.payload, _o.c.created_at))
+        self._drop_kept = (update(_o).where(in_id_order(d, _ids("blocked")))
+                           .values(state="failed", error=bindparam("why"), sent_at=bindparam("at")))
+        self._keep_again = update(_o).where(in_id_order(d, _ids("sending"))).values(state="blocked")
         self._recover = (update(_o).where(in_id_order(d, (_o.c.platform == bindparam("front"))
                                                       & (_o.c.state == "sending")))
                          .values(state="unknown", error="interrupted"))
@@ -233,6 +266,37 @@ class OutboxRows:
     async def unblock(self, user_id: int) -> None:
         async with self._db.transaction() as tx:
             await tx.execute(_UNBLOCK, {"user": user_id})
+
+    async def take_kept(self, platform: str, platform_user_id: str, newest: int, since: int) -> list[KeptRow]:
+        """A user's kept messages (refused by their private chat), taken to be shown another way: the `newest` ones
+        stored since `since`, oldest first, each moved to 'sending' by a conditional UPDATE, so of two processes
+        taking them at once each message goes to one. The others (older, or beyond the newest) are not shown: they
+        become 'failed'."""
+        found = await self._db.fetch_all(_KEPT, {"platform": platform, "user": platform_user_id})
+        if not found:
+            return []
+        shown = [int(r[0]) for r in found if int(r[1]) >= since][:newest]
+        dropped = sorted({int(r[0]) for r in found} - set(shown))
+        async with self._db.transaction() as tx:
+            if dropped:
+                await tx.execute(self._drop_kept, {"ids": dropped, "why": "kept: not shown (too old, or too many)",
+                                                   "at": int(self._clock())})
+            rows = await tx.fetch_all(self._take_kept, {"ids": shown}) if shown else []
+        return sorted((KeptRow(int(r[0]), int(r[1]), str(r[2]), str(r[3]), int(r[4])) for r in rows), key=lambda k: k.id)
+
+    async def unkeep(self, ids: Sequence[int], why: str) -> None:
+        """Refused messages not to be kept after all (their sender told the user at once), unless taken meanwhile."""
+        if not ids:
+            return
+        async with self._db.transaction() as tx:
+            await tx.execute(self._drop_kept, {"ids": list(ids), "why": why, "at": int(self._clock())})
+
+    async def keep_again(self, ids: Sequence[int]) -> None:
+        """Taken kept messages that were certainly not shown (the platform refused): kept for the next time."""
+        if not ids:
+            return
+        async with self._db.transaction() as tx:
+            await tx.execute(self._keep_again, {"ids": list(ids)})
 
     async def recover(self, platform: str) -> int:
         """When a sender starts (after a restart, or taking over from a sender that died): the platform's messages

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -12,9 +13,14 @@ log = logging.getLogger(__name__)
 
 def private_dir(path: Path) -> None:
     """Create `path` and each missing parent 0700; an existing `path` open to others is closed to them (when it
-    is ours to change: a shared directory someone named as the home is left alone, with a warning)."""
+    is ours to change: a shared directory someone named as the home is left alone, with a warning). A directory
+    shared by design (sticky and open to all, as /tmp) is never changed, not even by root: a file named straight in
+    /tmp (a backup's target) once made the machine's /tmp 0700, and every other user's programs failed there."""
     for missing in reversed([p for p in (path, *path.parents) if not p.exists()]):
         missing.mkdir(mode=0o700, exist_ok=True)
+    if path.stat().st_mode & stat.S_ISVTX:
+        log.info("%s is shared by design (sticky): left as it is; what the bot writes there is its own 0600", path)
+        return
     _tighten(path, 0o700)
 
 

@@ -361,6 +361,8 @@ Index("outbox_due", outbox.c.platform, outbox.c.priority, outbox.c.due_at, outbo
 Index("outbox_in_flight", outbox.c.state, **_where("state = 'sending'"))
 Index("outbox_by_announcement", outbox.c.announcement_id, outbox.c.state, **_where("announcement_id IS NOT NULL"))
 Index("outbox_finished", outbox.c.created_at, **_where("state NOT IN ('pending', 'sending')"))
+# a user's messages their private chat refused, kept to be shown when they next come (Discord: bot.storage.outbox.take_kept)
+Index("outbox_kept", outbox.c.user_id, outbox.c.id, **_where("state = 'blocked'"))
 
 # /alerts: kinds received (1/0), quiet hours and the digest time (minutes after local midnight). No row: defaults.
 alert_settings = Table(
@@ -372,6 +374,7 @@ alert_settings = Table(
     Column("price", Int, nullable=False, server_default=text("1")),
     Column("dca", Int, nullable=False, server_default=text("1")),
     Column("announcement", Int, nullable=False, server_default=text("1")),
+    Column("reserves", Int, nullable=False, server_default=text("0")),  # 0025: opt-in, off until switched on
     Column("quiet_start", Int),  # both NULL: no quiet hours
     Column("quiet_end", Int),
     Column("digest_at", Int, nullable=False, server_default=text("540")),
@@ -396,6 +399,15 @@ rebalance_events = Table(
 )
 Index("rebalance_events_by_token", rebalance_events.c.token, rebalance_events.c.block, rebalance_events.c.log_index)
 Index("rebalance_events_open", rebalance_events.c.block, rebalance_events.c.log_index, **_where("done = 0"))
+
+# 0025: proof of reserves (bot/delivery/alerts/reserves.py): whether each index was last seen short of backing.
+reserve_state = Table(
+    "reserve_state", metadata,
+    Column("token", Text, primary_key=True),  # the index token's address, checksummed
+    Column("short", Int, nullable=False),  # 1: backed below 100 % by more than the fee explains
+    Column("crossings", Int, nullable=False),  # how many times it fell short: numbers each crossing's messages
+    Column("block", Int, nullable=False),  # the block where it was last found to change
+)
 
 # /alert: armed alerts fire once, then re-arm past the line by the re-arm margin.
 price_alerts = Table(
@@ -521,6 +533,7 @@ issuance_orders = Table(
     Column("price", Amount),  # USD per index token with 18 decimals (an integer), once filled
     Column("cancel_intent", Int, ForeignKey("intents.id")),  # the user's cancellation, while it is being sent
     Column("settled_at", Int),
+    Column("fill_tx", Text),  # 0029: the factory's fill transaction, once filled
     UniqueConstraint("chain", "factory", "side", "nonce"),
 )
 Index("pending_orders", issuance_orders.c.state, **_where("state = 'pending'"))
@@ -632,6 +645,112 @@ prompts = Table(
     Column("secret", Text),  # "pin": the answer is deleted from the chat
     Column("created_at", Int, nullable=False),
     Column("expires_at", Int, nullable=False),
+    Column("page", Text),  # 0026: SHA-256 of the link of the page it may be answered on (a PIN pad); NULL: chat only
     PrimaryKeyConstraint("user_id", "chat_id"),
     Index("prompts_by_expiry", "expires_at"),
+    Index("prompts_by_page", "page", unique=True),
+)
+# 0027: quotes on show (bot.delivery.quotes): the message that shows an intent's quote with its Confirm, edited to say
+# the quote expired when it falls due, unless it was confirmed, cancelled or replaced meanwhile. One row per message:
+# a message edited into another quote points at the new intent, one edited into anything else loses its row.
+quote_messages = Table(
+    "quote_messages", metadata,
+    Column("platform", Text, nullable=False),
+    Column("chat_id", Text, nullable=False),
+    Column("message_ref", Text, nullable=False),  # what the platform edits it by (Discord's ephemeral: with its token)
+    Column("intent_id", Int, ForeignKey("intents.id"), nullable=False),
+    Column("user_id", Int, ForeignKey("users.id"), nullable=False),
+    Column("due_at", Int, nullable=False),  # the intent's quote_expires_at
+    PrimaryKeyConstraint("platform", "chat_id", "message_ref"),
+    Index("quote_messages_by_due", "due_at"),
+)
+# 0028: NAV samples (bot.market.history): per index token and block, NAV per token, the pool price and the premium,
+# with the tokenset of that block and its constituents' prices (the weights before a rebalance). Pruned past an age.
+nav_samples = Table(
+    "nav_samples", metadata,
+    Column("token", Text, nullable=False),  # the index token's address, checksummed
+    Column("block", Int, nullable=False),
+    Column("at", Int, nullable=False),  # the block's timestamp
+    Column("nav", Text, nullable=False),  # Decimal as text: USD per whole index token
+    Column("pool", Text),  # Decimal as text: USD per index token at the pool's mid price; NULL: no pool price
+    Column("premium", Text),  # Decimal as text: pool / NAV - 1; NULL without a pool price
+    Column("tokenset", Text, nullable=False),  # JSON [[symbol, decimals, amount], ...]: amounts as decimal strings
+    Column("prices", Text, nullable=False),  # JSON {symbol: USD as text} of the tokenset's constituents
+    PrimaryKeyConstraint("token", "block"),
+    Index("nav_samples_by_time", "token", "at"),
+)
+
+# 0029: the portfolio's ledger: one row per filled intent (a buy, a sell), written once when it is mined.
+# 0033: and one per transfer in or out seen from a wallet's balances (bot.portfolio.transfers): no intent, the wallet.
+fills = Table(
+    "fills", metadata,
+    _id(),
+    Column("intent_id", Int, ForeignKey("intents.id"), unique=True),  # once per intent; 0033: NULL for a transfer
+    Column("user_id", Int, ForeignKey("users.id"), nullable=False),
+    Column("chain_id", Int, nullable=False),
+    Column("kind", Text, nullable=False),  # the intent's kind (buy, sell, issue, redeem); 0033: transfer_in, transfer_out
+    Column("index_symbol", Text, nullable=False),
+    Column("paid_symbol", Text, nullable=False),
+    Column("paid_units", Amount, nullable=False),  # base units
+    Column("paid_decimals", Int, nullable=False),
+    Column("received_symbol", Text, nullable=False),
+    Column("received_units", Amount, nullable=False),
+    Column("received_decimals", Int, nullable=False),
+    Column("price_usd", Text, nullable=False),  # USD per index token, a Decimal's text
+    Column("pool_fee", Int, nullable=False),  # the pool's fee in millionths (3000 = 0.3 %)
+    Column("gas_usd", Text, nullable=False),  # a Decimal's text
+    Column("btc_usd", Text),  # BTC's price when it filled (the "held in BTC" comparison); NULL: unpriced
+    Column("tx_hash", Text, nullable=False),
+    Column("block", Int, nullable=False),
+    Column("filled_at", Int, nullable=False),
+    Column("wallet", Text),  # 0033: the address whose holding it moved (checksummed; backfilled from the intent)
+    Index("fills_by_user", "user_id", "id"),
+    Index("fills_by_wallet", "wallet", "chain_id", "index_symbol"),  # 0033: what a wallet's fills explain
+    # 0033: a transfer is recorded once per wallet, index and block it was seen at, however many workers look
+    Index("fills_transfer_once", "chain_id", "wallet", "index_symbol", "block", unique=True, **_where("intent_id IS NULL")),
+)
+
+# 0030: orders that act by themselves (/limit, /stop, /takeprofit, bot.limits): open until filled, failed, expired or
+# cancelled; `intent_id` is the execution of its one trigger, stored before it is signed. 0031 adds `address` and `request_key`.
+limit_orders = Table(
+    "limit_orders", metadata,
+    _id(),
+    Column("user_id", Int, ForeignKey("users.id"), nullable=False),
+    Column("token", Text, nullable=False),  # index symbol, e.g. MAG7.ssi
+    Column("kind", Text, nullable=False),
+    Column("amount", Text, nullable=False),  # a Decimal's text: USDC for a buy, else percent of the holding
+    Column("line", Text, nullable=False),  # a Decimal's text: USD per token (pool price for buy/sell, NAV for stop/takeprofit)
+    Column("trail", Text),  # a trailing stop's distance in percent; NULL: a fixed line
+    Column("peak", Text),  # a trailing stop's highest NAV seen
+    Column("state", Text, nullable=False, server_default=text("'open'")),
+    Column("platform", Text, nullable=False),
+    Column("chat_id", Text, nullable=False),
+    Column("created_at", Int, nullable=False),
+    Column("expires_at", Int),  # NULL: good till cancelled
+    Column("trigger_block", Int),
+    Column("trigger_value", Text),
+    Column("intent_id", Int, ForeignKey("intents.id")),
+    Column("outcome", Text),  # why it failed (a message key), or "mined"
+    Column("told", Int, nullable=False, server_default=text("0")),  # its end was queued to the user
+    Column("address", Text),  # 0031: the wallet it was set for (a trigger from another one fails); NULL: set before 0031
+    Column("request_key", Text),  # 0031: the Confirm button that set it (a connected wallet's), so a second press sets none
+    # 0032: the number of its latest move into or out of `open` (limit_order_clock's, taken in the same transaction)
+    Column("changed", Int, nullable=False, server_default=text("0")),
+    # 0034: what `line` is: 'price' (USD per token), or 'premium' (a limit buy/sell on the pool price's premium to NAV
+    # per token, in percent, negative for a discount)
+    Column("watch", Text, nullable=False, server_default=text("'price'")),
+    CheckConstraint(_in("kind", "buy", "sell", "stop", "takeprofit")),
+    CheckConstraint(_in("state", "open", "firing", "filled", "failed", "cancelled", "expired")),
+    Index("limit_orders_open", "state"),
+    Index("limit_orders_by_user", "user_id", "id"),
+    Index("limit_orders_changed", "changed"),
+)
+
+# 0032: one row, the last change number given to a limit order. Taking the next one locks the row until the
+# transaction ends, so on PostgreSQL change numbers commit in order: a watch reading `changed > n` misses none.
+limit_order_clock = Table(
+    "limit_order_clock", metadata,
+    Column("id", Int, primary_key=True, autoincrement=False),  # the one row: 1
+    Column("n", Int, nullable=False),
+    CheckConstraint("id = 1"),
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -98,6 +98,15 @@ class WalletRows:
     async def by_id(self, wallet_id: int) -> WalletRow | None:
         row = await self._db.fetch_one(_BY_ID, {"wallet": wallet_id})
         return _wallet(row) if row else None
+
+    async def every_live(self, users: Collection[int] | None = None) -> list[tuple[int, str]]:
+        """(user, address) of every wallet in use now, custodial and connected, oldest first (what transfer
+        detection reconciles: bot.portfolio.transfers); only those of `users` when given."""
+        query = select(wallets.c.user_id, wallets.c.address).where(wallets.c.removed_at.is_(None))
+        if users is not None:
+            query = query.where(wallets.c.user_id.in_(sorted(users)))
+        rows = await self._db.fetch_all(query.order_by(wallets.c.id))
+        return [(int(r.user_id), str(r.address)) for r in rows]
 
     async def history(self, user_id: int) -> list[WalletRow]:
         """Every wallet the user ever had, newest first (replaced ones included)."""

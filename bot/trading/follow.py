@@ -177,6 +177,8 @@ class Follower:
 
     async def _tell(self, status: TradeStatus) -> None:
         intent = status.intent
+        if self.desk.kinds.of(intent.kind).owner_tells:  # told by the feature that made it (an order's outcome)
+            return
         try:
             await self.desk.notifier.tell(
                 intent.user_id, intent.platform, intent.chat_id, status_reply(status, self.desk.profile, self.desk.kinds), intent.message_ref

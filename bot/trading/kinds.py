@@ -30,7 +30,8 @@ from bot.trading.status import Sender, TradeStatus
 from bot.trading.txs import Fees, UnsignedTx
 from wallets.connected import TxRequest
 
-Kind = Literal["buy", "sell", "withdraw", "stake", "unstake", "claim", "issue", "redeem", "cancel_issue", "cancel_redeem"]
+Kind = Literal["buy", "sell", "withdraw", "stake", "unstake", "claim", "issue", "redeem", "cancel_issue", "cancel_redeem",
+               "order"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
 
 Build = Callable[[Fees], Awaitable[list[UnsignedTx]]]
@@ -92,7 +93,11 @@ class WalletAsk:
 
 
 class KindHandler(Protocol):
-    """One kind of intent: how it is sent, asked of a connected wallet, read when mined, and told."""
+    """One kind of intent: how it is sent, asked of a connected wallet, read when mined, and told. `owner_tells`:
+    the feature that made the intent tells its outcome itself (an order's, under its own outbox key), so the
+    follower's background notice ("submitted… it was mined") is left out: the user hears of it once."""
+
+    owner_tells: bool
 
     async def execute(self, desk: Desk, intent: Intent) -> TradeStatus:
         """A custodial wallet's confirmed intent: checked, built, signed, stored and broadcast."""

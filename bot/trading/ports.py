@@ -38,7 +38,7 @@ class ConnectedSigners(Protocol):
 
 class Notifier(Protocol):
     async def tell(
-        self, user_id: int, platform: str, chat_id: str, reply: Reply, edit_ref: str | None = None
+        self, user_id: int, platform: str, chat_id: str, reply: Reply, edit_ref: str | None = None, *, keep: bool = True
     ) -> str | None: ...
 
 
@@ -63,8 +63,10 @@ class SlippageStore(Protocol):
 @dataclass(frozen=True)
 class TradeSettings:
     quote_ttl_seconds: int = 30  # a quote not confirmed in time expires
+    expired_sweep_seconds: int = 5  # how often quotes on show that expired are edited to say so (bot.delivery.quotes)
     default_slippage_bps: int = 50  # 0.5 %
     max_slippage_bps: int = 500  # /slippage refuses more than 5 %
+    premium_warn_bps: int = 200  # a quote paying 2 % over NAV, or selling 2 % under it, says so in a warning line
     deadline_seconds: int = 300  # the router refuses the swap after quote time + this
     inline_wait_seconds: float = 2.0  # Confirm waits this long for the receipt before answering "submitted"
     pending_notice_seconds: float = 60.0  # then "still pending, I'll tell you"

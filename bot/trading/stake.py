@@ -219,6 +219,7 @@ async def stake_txs(desk: Desk, intent: Intent, fees: Fees) -> list[UnsignedTx]:
 
 class Stake:
     """`stake`, `unstake` and `claim` on an index's staking token or SOSO's (the boost)."""
+    owner_tells = False  # the follower tells the outcome (KindHandler)
 
     async def execute(self, desk: Desk, intent: Intent) -> TradeStatus:
         """A custodial wallet's stake, unstake or claim: sign, store, broadcast under the address's nonce lock."""

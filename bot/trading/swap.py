@@ -59,6 +59,7 @@ def swap_gas_without_estimate(quoter_gas_units: int) -> int:
 
 class Swap:
     """`buy` and `sell` through the index's Uniswap pool."""
+    owner_tells = False  # the follower tells the outcome (KindHandler)
 
     async def execute(self, desk: Desk, intent: Intent) -> TradeStatus:
         quote, fresh_out, min_out, slippage = await self.fresh_quote(desk, intent)

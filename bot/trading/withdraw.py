@@ -33,6 +33,7 @@ def transfer_tx(token: str | None, to: str, amount: int, gas: int) -> UnsignedTx
 
 class Withdraw:
     """`withdraw`: one transfer from the bot's wallet."""
+    owner_tells = False  # the follower tells the outcome (KindHandler)
 
     async def execute(self, desk: Desk, intent: Intent) -> TradeStatus:
         params = from_json(WithdrawParams, intent.params)

@@ -20,11 +20,6 @@ def screen(reply: Reply, back: str = HOME, back_args: tuple[str, ...] = ()) -> R
     return replace(reply, buttons=(*reply.buttons, nav_row(back, back_args)), edit=True)
 
 
-def custom_amount(example: str, back: str, back_args: tuple[str, ...] = ()) -> Reply:
-    """The Custom button of an amount screen: how to type the amount (`example`: the command to send)."""
-    return screen(Reply.of(Msg("menu.custom", {"example": example})), back, back_args)
-
-
 def share_of(units: int, pct: int) -> int:
     """`pct` % of `units` base units, rounded down (never more than held)."""
     return units * pct // 100

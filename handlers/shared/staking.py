@@ -12,6 +12,7 @@ from bot.market.positions import points_effect
 from bot.trading.present import wallet_line
 from bot.trading.stake import points_lines
 from bot.trading.stake import StakeKind, StakeTarget, duration_parts, quote_stake, targets
+from bot.delivery.quotes import RESTART_ACTION
 from handlers.shared.confirm import confirm_buttons
 
 
@@ -34,7 +35,7 @@ async def offer(services: Services, caller: Caller, kind: StakeKind, target: Sta
         amount_text, decimals=target.token.decimals, maximum=maximum, unit=target.symbol, locale=caller.locale)
     req = caller.request
     points = await effect(services, caller, kind, target, amount)
-    offered = await quote_stake(desk, caller.user_key, req.platform, req.chat_id, kind, target, amount, points)
+    offered = await quote_stake(desk, caller.user_key, req.platform, req.news_chat, kind, target, amount, points)
     decimals = target.token.decimals
     names: dict[str, Param] = {"amount": Amount(from_base_units(offered.units, decimals), decimals), "symbol": target.symbol, "staked_symbol": target.staking.symbol}
     lines = [Msg(f"{kind}.offer", names), wallet_line(offered.wallet_kind, offered.address)]
@@ -50,7 +51,7 @@ async def offer(services: Services, caller: Caller, kind: StakeKind, target: Sta
             total = Amount(from_base_units(offered.view.cooling + offered.units, decimals), decimals)
             lines.append(Msg("unstake.restart", {"pending": Amount(from_base_units(offered.view.cooling, decimals), decimals), "symbol": target.symbol,
                                                  "old_end": When(offered.view.cooling_end), "new_end": When(offered.new_end), "total": total}))
-            buttons = ((Button(Msg("button.restart_unstake"), "stake.restart", (str(offered.intent_id),)),
+            buttons = ((Button(Msg("button.restart_unstake"), RESTART_ACTION, (str(offered.intent_id),)),
                         Button(Msg("button.cancel"), "trade.cancel", (str(offered.intent_id),))),)
     lines += points_lines(points)
     lines.append(Msg("stake.confirm_prompt", {"seconds": desk.settings.quote_ttl_seconds}))

@@ -50,19 +50,29 @@ def _shown(services: Services, desk: Executor, symbol: str) -> Param:
     return symbol if desk.chain is home.chain else Msg("wallet.symbol_on", {"symbol": symbol, "chain": desk.profile.chain_label})
 
 
-async def start(services: Services, caller: Caller) -> Reply:
+async def start(services: Services, caller: Caller, edit: bool = False) -> Reply:
     """Step 1: a button per asset the wallet holds, on every chain."""
     address = await _sender(services, caller)
     choices: list[tuple[Executor, str]] = []
+    seen: set[tuple[int, str]] = set()  # one button per asset: two profiles on one chain (the devnet's) share ETH, USDC
     for name, desk in services.desks.by_chain().items():
-        choices += [(desk, "ETH"), (desk, desk.profile.usdc.symbol)] + [(desk, ref.symbol) for ref in desk.profile.indexes]
+        for symbol in ("ETH", desk.profile.usdc.symbol, *(ref.symbol for ref in desk.profile.indexes)):
+            token = asset_on(services, symbol, desk)[1]
+            if (asset := (desk.profile.chain_id, "" if token is None else token.address)) not in seen:
+                seen.add(asset)
+                choices.append((desk, symbol))
     held = await asyncio.gather(*(desk.balance(address, asset_on(services, symbol, desk)[1]) for desk, symbol in choices))
     buttons = [Button(Msg("withdraw.button.asset", {"asset": _shown(services, desk, symbol)}), "withdraw.asset",
                       (symbol, desk.profile.name)) for (desk, symbol), units in zip(choices, held) if units > 0]
     if not buttons:
         raise UserError("withdraw.guided.empty")
     rows = tuple(tuple(buttons[i:i + PER_ROW]) for i in range(0, len(buttons), PER_ROW))
-    return Reply.of(Msg("withdraw.ask.asset"), buttons=(*rows, (Button(Msg("button.cancel"), "withdraw.stop"),)))
+    return Reply.of(Msg("withdraw.ask.asset"), buttons=(*rows, (Button(Msg("button.cancel"), "withdraw.stop"),)), edit=edit)
+
+
+async def pressed(services: Services, caller: Caller, _: tuple[str, ...]) -> Reply:
+    """The wallet screen's Withdraw: step 1, in place of that screen."""
+    return await start(services, caller, edit=True)
 
 
 async def ask_amount(services: Services, caller: Caller, state: tuple[str, ...], edit: bool = False) -> Reply:
@@ -140,7 +150,7 @@ async def answer_pin(services: Services, caller: Caller, text: str, state: tuple
     desk, token, symbol, decimals = _asset(services, state)
     amount = None if state[2] == ALL else Decimal(state[2])
     req = caller.request
-    intent_id, units = await desk.quote_withdraw(caller.user_key, req.platform, req.chat_id, token, amount, state[3])
+    intent_id, units = await desk.quote_withdraw(caller.user_key, req.platform, req.news_chat, token, amount, state[3])
     home = services.desks.home
     summary = Msg("withdraw.summary", {"amount": Amount(units, decimals), "asset": _shown(services, desk, symbol), "to": state[3]})
     prompt = Msg("withdraw.confirm_prompt", {"seconds": home.settings.quote_ttl_seconds})
@@ -166,6 +176,7 @@ def register(router: Router, services: Services) -> None:
     for step in ("asset", "max", "to"):
         router.action(f"withdraw.{step}", partial(chosen, step, services), private_only=True)
     router.action("withdraw.stop", stop, private_only=True)
+    router.action("withdraw.start", partial(pressed, services), private_only=True)
     router.prompt("withdraw.amount", partial(answer_amount, services), partial(ask_amount, services))
     router.prompt("withdraw.address", partial(answer_address, services), partial(ask_address, services))
     router.prompt("withdraw.pin", partial(answer_pin, services), partial(ask_pin, services))

@@ -90,7 +90,7 @@ async def withdraw(services: Services, caller: Caller) -> Reply:
         typed_amount, decimals=decimals, maximum=services.limits.max_usdc, unit=symbol, locale=caller.locale)
     to = parse_address(typed_address)
     req = caller.request
-    intent_id, units = await desk.quote_withdraw(caller.user_key, req.platform, req.chat_id, asset, amount, to)
+    intent_id, units = await desk.quote_withdraw(caller.user_key, req.platform, req.news_chat, asset, amount, to)
     shown = symbol if desk.chain is home.chain else Msg("wallet.symbol_on", {"symbol": symbol, "chain": desk.profile.chain_label})
     summary = Msg("withdraw.summary", {"amount": Amount(units, decimals), "asset": shown, "to": to})
     prompt = Msg("withdraw.confirm_prompt", {"seconds": home.settings.quote_ttl_seconds})

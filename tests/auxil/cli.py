@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import socket
+import subprocess
 from decimal import Decimal
 from pathlib import Path
 
 from bot.config import Config
+from auxil.postgres import PROCESS_CONNECTIONS
 
 
 def environment(home: Path, **extra: str) -> dict[str, str]:
     """This process's environment without any INDEXBOT_/TELEGRAM_/DISCORD_ setting, with `home` as the bot's home,
-    its web pages on a free port, and `extra`."""
+    its web pages on a free port, at most PROCESS_CONNECTIONS PostgreSQL connections, and `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INDEXBOT_", "TELEGRAM_", "DISCORD_"))}
-    env.update(INDEXBOT_HOME=str(home), INDEXBOT_WEB_PORT="0", **extra)
+    env.update(INDEXBOT_HOME=str(home), INDEXBOT_WEB_PORT="0", INDEXBOT_DATABASE_CONNECTIONS=str(PROCESS_CONNECTIONS),
+               **extra)
     return env
 
 
@@ -44,3 +48,14 @@ def free_ports(n: int) -> list[int]:
     finally:
         for s in sockets:
             s.close()
+
+
+async def stderr_until(proc: subprocess.Popen[str], text: str, timeout: float = 90.0) -> list[str]:
+    """`proc`'s stderr lines, read until one holds `text`; a process that exits first fails, with what it said."""
+    assert proc.stderr is not None
+    seen: list[str] = []
+    while not any(text in line for line in seen):
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stderr.readline), timeout)
+        assert line, "".join(seen)  # it exited instead
+        seen.append(line)
+    return seen

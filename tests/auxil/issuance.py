@@ -1,6 +1,6 @@
 """Shared by the issuance tests (tests/test_issuance.py, tests/test_issuance_discord.py): a bot whose stock index
 has a market-hours window of the test's choosing, the fulfilment process reading the same window, and the
-devnet's clock.
+devnet's clock; a user holding MAG7.nex from a filled issuance (`issued_holder`).
 
 The market-hours window is set per test in a copy of the devnet's profiles (the bot and the fulfilment process
 read the same window); time moves with `devnet.operator.advance`, the code `indexbot devnet advance` runs.
@@ -23,7 +23,8 @@ from bot.issuance.hours import MarketHours
 from conftest import make_config
 from devnet.fulfil import Fulfiller
 from devnet.harness import Devnet
-from auxil.trading import Recorder
+from auxil.requests import click, say
+from auxil.trading import Recorder, funded_user, token_balance
 
 ALWAYS = {"zone": "UTC", "open": "00:00", "close": "24:00", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -46,6 +47,17 @@ def closed_until_tomorrow(now: int) -> dict[str, object]:
     """Open only on the UTC day after `now`'s: closed now, opening at the next UTC midnight."""
     tomorrow = (datetime.fromtimestamp(now, UTC) + timedelta(days=1)).weekday()
     return {"zone": "UTC", "open": "00:00", "close": "24:00", "days": [DAYS[tomorrow]]}
+
+
+def well_inside_a_session(hours: MarketHours, now: int, margin: int = 900) -> int:
+    """The first moment from `now` at which the market is open with at least `margin` seconds before it closes: a
+    test that advances to "the next open" at a minute before the close (where chain time happens to be at some hour
+    of the day; a devnet's chain ran half an hour ahead of the wall clock until deploys started in the past) would
+    see its request wait for tomorrow's session."""
+    at = hours.next_open(now)
+    while (close := hours.next_close(at)) is not None and close - at < margin:
+        at = hours.next_open(close)
+    return at
 
 
 def next_utc_midnight(now: int) -> datetime:
@@ -84,3 +96,15 @@ def mag7_nex(app: App) -> tuple[str, str]:
     ref = app.services.companions[0].index("MAG7.nex")
     assert ref.factory is not None
     return ref.token.address, ref.factory
+
+
+async def issued_holder(app: App, fulfiller: Fulfiller, user: str, usdc: str = "100") -> tuple[int, str, int]:
+    """A funded user whose /buy of MAG7.nex for `usdc` the factory filled and the ledger recorded: (user key, address,
+    base units held)."""
+    uid, address = await funded_user(app, user)
+    await click(app, await say(app, f"/buy MAG7.nex {usdc}", user), "Confirm", user)
+    assert len(await steps(fulfiller)) == 1
+    assert await app.services.issuance.orders.check() == 1
+    held = await token_balance(app, mag7_nex(app)[0], address)
+    assert held > 0
+    return uid, address, held

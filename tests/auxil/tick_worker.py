@@ -42,7 +42,7 @@ class Ticker:
 
 
 async def main(url: str) -> None:
-    jobs = Jobs(url, stalled=stalled_seconds())
+    jobs = Jobs(url, pool_size=3, stalled=stalled_seconds())  # three of these beside other tests' bots (auxil/postgres.py)
     await jobs.open()
     await jobs.ensure_schema(NAME_INDEX)
     schedule = DurableSchedule(jobs, None, time(0, 0))

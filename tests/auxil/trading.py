@@ -40,11 +40,12 @@ class Recorder:
 PIN = "739146"  # the PIN of every test user's custodial wallet (`custodial_user`)
 
 
-async def custodial_user(app: App, user: str = "u1", *, key: str | None = None, pin: str | None = PIN) -> tuple[int, str]:
-    """A user with a custodial wallet (new, or imported from `key`) and its PIN, as `/wallet new` (or import)
-    then `/pin` leave it: no custodial wallet trades or exports before it has a PIN. `pin=None`: none yet.
+async def custodial_user(app: App, user: str = "u1", *, key: str | None = None, pin: str | None = PIN,
+                         platform: str = "console") -> tuple[int, str]:
+    """A user of `platform` with a custodial wallet (new, or imported from `key`) and its PIN, as `/wallet new` (or
+    import) then `/pin` leave it: no custodial wallet trades or exports before it has a PIN. `pin=None`: none yet.
     (user key, address)"""
-    row = await app.services.users.seen("console", user)
+    row = await app.services.users.seen(platform, user)
     wallets = app.services.wallets
     address = await (wallets.import_key(row.id, key) if key is not None else wallets.create(row.id))
     if pin is not None:
@@ -53,11 +54,20 @@ async def custodial_user(app: App, user: str = "u1", *, key: str | None = None, 
 
 
 async def funded_user(app: App, user: str = "u1", usdc: Decimal = Decimal(10_000), eth: Decimal = Decimal(1),
-                      pin: str | None = PIN) -> tuple[int, str]:
+                      pin: str | None = PIN, platform: str = "console") -> tuple[int, str]:
     """A user with a custodial wallet holding `usdc` and `eth`, and its PIN (`custodial_user`); (user key, address)."""
-    uid, address = await custodial_user(app, user, pin=pin)
+    uid, address = await custodial_user(app, user, pin=pin, platform=platform)
     await fund(app.profile, address, usdc=usdc, eth=eth)
     return uid, address
+
+
+async def mined_buy(app: App, index: str, amount: str = "100", user: str = "u1") -> int:
+    """A confirmed, mined /buy of `amount` USDC of `index` through the router; its intent id."""
+    quoted = await say(app, f"/buy {index} {amount}", user)
+    done = await click(app, quoted, "Confirm", user)
+    assert "Confirmed in block" in done.rendered.text, done.rendered.text
+    uid = (await app.services.users.seen("console", user)).id
+    return max(i.id for i in await app.services.desks.home.intents.of_user(uid))
 
 
 async def token_balance(app: App, token: str, address: str) -> int:

@@ -30,11 +30,19 @@ class AlertsConfig:
     max_premium_pct: Decimal = Decimal(50)  # a premium line is between -this and +this percent (0 excluded)
     rearm_usd_fraction: Decimal = Decimal("0.01")  # an above/below alert re-arms 1 % of the line back past it
     rearm_premium_points: Decimal = Decimal("0.25")  # a premium alert re-arms 0.25 percentage points back
+    # proof of reserves (bot.delivery.alerts.reserves, /reserves)
+    reserves_every_seconds: int = 60  # how often every index's backing is read (one eth_call for all of them)
+    # NAV history for /chart (bot.market.history): a sample per index every so often, kept this many days
+    chart_sample_seconds: int = 900  # one snapshot (one eth_call) for every index; a devnet or a test may take seconds
+    chart_keep_days: int = 100  # samples older than this are pruned by the same job (/chart reaches back 90 days)
 
     def __post_init__(self) -> None:
-        for name in ("rebalance_every_seconds", "prices_every_seconds", "max_per_user", "wallet_batch"):
+        for name in ("rebalance_every_seconds", "prices_every_seconds", "reserves_every_seconds", "max_per_user", "wallet_batch",
+                     "chart_sample_seconds"):
             if getattr(self, name) < 1:
                 raise AlertsConfigError(f"alerts.{name} must be at least 1")
+        if self.chart_keep_days < 90:
+            raise AlertsConfigError("alerts.chart_keep_days must be at least 90 (/chart shows up to 90 days)")
         if not 0 <= self.reorg_depth <= 1000:
             raise AlertsConfigError("alerts.reorg_depth must be between 0 and 1000")
         if self.wallet_batch > 400:

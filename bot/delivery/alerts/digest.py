@@ -1,6 +1,7 @@
 """The daily points digest: at the minute each user chose (/alerts digest HH:MM, default 09:00, in their
-/timezone), their balance this epoch, what the last credited snapshot day earned them, and how their rank moved
-with it.
+/timezone), their balance this epoch, what the last credited snapshot day earned them, how their rank moved
+with it, and each filled index's PnL so far (bot.portfolio), its wallets' transfers reconciled just before (a
+transfer since the last `portfolio:transfers` sweep is in it; the digests due together share their reads).
 
 One job per reader, `digest:<user>` (a cron trigger in their zone), re-created at start-up for every user with
 points and the digest on, and added for newly credited users after each snapshot. A digest reports the latest
@@ -13,13 +14,16 @@ from __future__ import annotations
 
 import bisect
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.core.messages import Amount, Day, Msg, Reply
+from bot.core.messages import Amount, Day, Msg, Pct, Reply, Usd
+from bot.portfolio.pnl import IndexPnl
 from bot.delivery.outbox import Outbox
 from bot.points import Points
 from bot.points.ledger import points_of
@@ -50,8 +54,15 @@ class DayRanks:
         return bisect.bisect_left(ordered, -points) + 1  # 1 + how many have more
 
 
+PnlOf = Callable[[int], Awaitable[dict[str, IndexPnl]]]  # a user's PnL per index now (bot.portfolio.ledger)
+Settle = Callable[[int], Awaitable[None]]  # a user's wallets' transfers reconciled now (bot.portfolio.transfers)
+
+
 class Digests:
-    def __init__(self, points: Points, settings: AlertSettingsRows, outbox: Outbox, schedule: Schedule) -> None:
+    def __init__(self, points: Points, settings: AlertSettingsRows, outbox: Outbox, schedule: Schedule, pnl: PnlOf,
+                 settle: Settle | None = None) -> None:
+        self._pnl = pnl
+        self._settle = settle
         self._points = points
         self._settings = settings
         self._outbox = outbox
@@ -110,8 +121,22 @@ class Digests:
         ]
         if now is not None:
             lines.append(Msg("digest.rank", {"rank": now, "ranked": len(ranks.after_sorted), "change": _change(now, was)}))
+        lines += await self._pnl_lines(user_id)
         lines.append(Msg("digest.settings"))
         return Reply.of(*lines)
+
+    async def _pnl_lines(self, user_id: int) -> list[Msg]:
+        """Each filled index's PnL so far, realized and unrealized together (average cost), the user's transfers
+        reconciled first; none while unpriced."""
+        try:
+            if self._settle is not None:
+                await self._settle(user_id)
+            pnl = await self._pnl(user_id)
+        except Exception:  # noqa: BLE001 - the digest goes out without PnL rather than not at all
+            log.warning("digest: PnL of user %s unreadable", user_id, exc_info=True)
+            return []
+        return [Msg("digest.pnl", {"index": p.index, "usd": Usd(total), "pct": Pct(p.pct(total) or Decimal(0), signed=True)})
+                for p in pnl.values() if (total := p.total) is not None]
 
     async def _day_ranks(self, epoch: str, day: date) -> DayRanks:
         if self._ranks is not None and self._ranks[0] == (epoch, day):

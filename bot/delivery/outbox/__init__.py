@@ -15,6 +15,11 @@ restart in the middle of a fan-out). A user who switched a kind off in /alerts, 
 opened a private chat with it gets nothing (`put` returns None); where the platform lets the bot write first
 (Discord, to a member of a server it shares) the user's private chat is an address the front end opens when
 it first sends there. `reach` tells at once whether a user's private chat can be reached.
+
+On a platform in `keep_refused` (Discord: a member whose DMs are closed can still be answered privately, in an
+interaction only they see) a refused message is kept rather than lost: it stays 'blocked', and so does every later
+one for that user (stored, then marked by the sender without a request), until the front end shows them the next
+time the user comes (`OutboxRows.take_kept`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from typing import Any
 
@@ -45,8 +50,9 @@ RESULT_POLL = 1.0  # seconds between looks at a waited-for message's state that 
 
 class Outbox:
     def __init__(self, rows: OutboxRows, renderer: Renderer, clock: Callable[[], float] = time.time,
-                 on_blocked: Callable[[int], None] | None = None) -> None:
+                 on_blocked: Callable[[int], None] | None = None, keep_refused: Collection[str] = ()) -> None:
         self.rows = rows
+        self.keep_refused = frozenset(keep_refused)  # platforms whose refused messages are kept (module doc)
         self.renderer = renderer
         self._clock = clock
         self._on_blocked = on_blocked
@@ -66,9 +72,9 @@ class Outbox:
     async def put(self, user_id: int, reply: Reply | dict[str, Any], kind: str, *, key: str | None = None,
                   urgent: bool = False, due_at: int | None = None) -> int | None:
         """Queue a message for the user's private chat; None when they do not get it (see module doc) or the
-        key was queued before."""
+        key was queued before. A user whose private chat refuses the bot on a `keep_refused` platform gets it kept."""
         to = await self.rows.recipient(user_id, kind)
-        if to is None or to.blocked or not to.wants or to.dm_chat is None:
+        if to is None or not to.wants or to.dm_chat is None or (to.blocked and to.platform not in self.keep_refused):
             return None
         return await self.put_chat(to.platform, to.dm_chat, reply, kind, user_id=user_id, key=key, urgent=urgent,
                                    due_at=due_at)
@@ -99,7 +105,12 @@ class Outbox:
         if to.blocked:
             await self.rows.unblock(user_id)
         message_id = await self.put_chat(to.platform, to.dm_chat, reply, "trade", user_id=user_id)
-        return await self.result(message_id, timeout) if message_id is not None else None
+        if message_id is None:
+            return None
+        delivery = await self.result(message_id, timeout)
+        if delivery is not None and delivery.status == "blocked":  # the caller tells the user now: nothing to keep
+            await self.rows.unkeep([message_id], "reach: told at once")
+        return delivery
 
     def source(self, name: str, make: Source) -> None:
         """Register how payloads {"source": name, ...} become a Reply at send time."""

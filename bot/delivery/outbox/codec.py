@@ -23,6 +23,8 @@ def dumps(reply: Reply) -> str:
                            for row in reply.buttons]
     if reply.image is not None:
         body["image"] = base64.b64encode(reply.image).decode()
+    if reply.edit_only:
+        body["edit_only"] = True
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -33,7 +35,8 @@ def loads(text: str) -> Reply:
         for row in body.get("buttons", ())
     )
     image = base64.b64decode(body["image"]) if "image" in body else None
-    return Reply(lines=tuple(_unmsg(m) for m in body["lines"]), buttons=buttons, image=image)
+    return Reply(lines=tuple(_unmsg(m) for m in body["lines"]), buttons=buttons, image=image,
+                 edit_only=bool(body.get("edit_only", False)))
 
 
 def _msg(msg: Msg) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The terminal front end: one message per line in, plain text out, buttons as `[1] Label`.
+"""The terminal front end: one message per line in, plain text out, buttons as `[1] Label`, a picture (a
+/chart, a /points chart) written as a PNG file whose path is printed.
 
 A line holding only a button's number or its label presses that button of the last reply that had
 buttons; while a question waits (an amount, an address, a PIN), a number is the answer, and only a label presses. It runs the very same router and handlers as Telegram and Discord.
@@ -9,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import TextIO
 
 from bot.frontends.adapters.base import PlainMarkup
@@ -26,8 +29,10 @@ def console_locale(env: dict[str, str] | None = None) -> str:
 class ConsoleFrontend:
     name = "console"
 
-    def __init__(self, router: Router, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout, user_id: str = "local") -> None:
+    def __init__(self, router: Router, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout, user_id: str = "local",
+                 files_dir: Path | None = None) -> None:
         self.router = router
+        self.files_dir = files_dir  # where a reply's picture or file is written; None: a private directory made at the first
         self.stdin = stdin
         self.stdout = stdout
         self.user_id = user_id
@@ -60,6 +65,10 @@ class ConsoleFrontend:
         self._shown += 1
         ref = str(self._shown)
         out = [rendered.text]
+        if rendered.image is not None:  # a terminal shows a picture or a file as where it was written
+            out.append(str(self._write(f"{self.user_id}-{ref}.png", rendered.image)))
+        if rendered.file is not None:
+            out.append(str(self._write(rendered.file.name, rendered.file.content)))
         buttons = [b for row in rendered.buttons for b in row if not b.url]  # a link is in the text already
         out += [f"[{i}] {b.label}" for i, b in enumerate(buttons, 1)]
         if buttons:
@@ -70,6 +79,17 @@ class ConsoleFrontend:
         self.stdout.write("\n".join(out) + "\n\n")
         self.stdout.flush()
         return ref
+
+    def _write(self, name: str, content: bytes) -> Path:
+        """Write a reply's picture or file into the console's directory, readable by this user only (the bot's home
+        gives one; without, a private temporary directory is made)."""
+        if self.files_dir is None:
+            self.files_dir = Path(tempfile.mkdtemp(prefix="indexbot-"))  # mode 700
+        self.files_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = self.files_dir / name
+        path.write_bytes(content)
+        path.chmod(0o600)
+        return path
 
     async def handle_line(self, line: str) -> None:
         if not line.strip():

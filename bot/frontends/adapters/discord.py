@@ -21,7 +21,8 @@ ephemeral message.
 Unprompted messages (the outbox's `post`): a user known only from a server is addressed as `user:<id>`; their
 DM channel is opened the first time a message needs it and its id stored, and every send goes through a partial
 messageable (one request, no channel fetch). Only Discord's 50007 on a DM means the user closed their DMs; any
-other 403/404 is the channel's: a server channel rests for `LOST_CHANNEL_SECONDS` and the moderators and the
+other 403/404 is the channel's (but 10008 Unknown Message, a message's: deleted, or an ephemeral one, which only
+its interaction's webhook may edit): a server channel rests for `LOST_CHANNEL_SECONDS` and the moderators and the
 server's owner are told (the server asked of Discord when no gateway cached it); a DM is known as one from what
 this process saw or, failing that, from the users' stored private chats. A 429 discord.py raises instead of
 waiting out (Cloudflare's, or after its retries) is honoured: Retry-After, a global one holding every send,
@@ -60,17 +61,21 @@ from bot.frontends.adapters.discord_commands import (
     slash_for,
 )
 from bot.frontends.adapters.discord_handover import Finisher, Handover
-from bot.frontends.adapters.discord_prompts import answer_request, is_answer, open_form, plain_request
+from bot.frontends.adapters.discord_kept import show_kept
+from bot.frontends.adapters.discord_prompts import answer_request, is_answer, open_form, plain_request, sent_form
 from bot.frontends.adapters.discord_limits import Backoff, invalid_request_trace, limit_of
 from bot.frontends.adapters.discord_render import (
     EDIT_FAILED,
     MARKUP,
     MAX_CONTENT,
     NO_MENTIONS,
+    ORIGINAL,
     Instead,
     chunks,
     extras,
+    hook_ref,
     outcome_chat,
+    parse_hook_ref,
     told_instead,
     view_of,
 )
@@ -79,7 +84,7 @@ from bot.config import DiscordShards
 from bot.core.delivery import Delivery, Leaving
 from bot.core.expiry import Expiries
 from bot.core.messages import Count, Msg, Param, Rendered, Reply
-from bot.core.request import Request, Standing
+from bot.core.request import PrivateLinks, Request, Standing
 from bot.core.router import Outcome
 from bot.jobs.engine import Jobs
 from bot.storage.interactions import InteractionRows
@@ -93,6 +98,7 @@ ANSWER_WITHIN = 2.0  # seconds to wait for the router before deferring; Discord 
 SENDS_AT_ONCE = 2
 DM_ADDRESS = "user:"  # an outbox chat "user:<Discord user id>": that user's DM channel, opened when first needed
 CANNOT_DM = 50007  # Discord's "Cannot send messages to this user": their DMs are closed to the bot
+UNKNOWN_MESSAGE = 10008  # Discord's "Unknown Message": that message (deleted, or ephemeral), not its channel
 LOST_CHANNEL_SECONDS = 3600  # a server channel that refused the bot (403/404) is not tried again for this long
 
 
@@ -210,10 +216,62 @@ class IndexClient(discord.Client):
             return
         self.saw(message.author.id, message.guild.id if message.guild else None, message.channel.id)
         request = replace(request, delete_message=partial(_delete_quietly, message))  # for a message carrying a secret
+        dm = None
+        if message.guild is not None and self.user is not None and self._personal(request):
+            request, dm = await self._via_dm(request, message.author, self.user.id)
         outcome = await self.app.router.handle(request, MARKUP)  # it says whether the deletion was allowed
         if outcome.unasked and not outcome.rendered.delete_request:  # chatter in our DM that answered no question
+            await self._kept_in_dm(message)
             return
-        await send_rendered(message.channel, outcome.rendered, self.expiry)
+        if outcome.aside is not None and dm is not None:
+            await send_rendered(message.channel, await self._privately(dm, outcome), self.expiry)
+            return
+        sent = await send_rendered(message.channel, outcome.rendered, self.expiry)
+        await self.app.services.quotes.shown("discord", str(message.channel.id), str(sent.id), outcome.reply, False)
+        await self._kept_in_dm(message)
+
+    async def _kept_in_dm(self, message: discord.Message) -> None:
+        """What the user's closed DMs refused, now that they wrote in the DM: a DM for certain (a server's message whose
+        server is not cached has no `guild`, but its channel is no DMChannel), never a server's channel."""
+        if message.guild is not None or not isinstance(message.channel, discord.DMChannel):
+            return
+
+        async def say(text: str, kw: dict[str, Any]) -> int:
+            return (await message.channel.send(text, **kw)).id
+
+        await show_kept(self.app, message.author.id, say)
+
+    def _personal(self, request: Request) -> bool:
+        command = self.app.router.commands.get((request.command or "").lower())
+        return command is not None and (command.personal or command.private_only)
+
+    async def _via_dm(self, request: Request, user: discord.User | discord.Member,
+                      me: int) -> tuple[Request, discord.DMChannel | None]:
+        """A personal `!` command in a server is answered in the asker's DM (the router's aside): its channel is opened
+        now, so a question asked there (a guided withdrawal) is answered from that DM by its id."""
+        try:
+            dm = user.dm_channel or await user.create_dm()
+        except discord.HTTPException as err:  # no DM to go to: answered as before (the router's own rules)
+            log.warning("discord: no DM channel for %s: %s", user.id, err)
+            return request, None
+        self.saw(user.id, None, dm.id)
+        link = f"https://discord.com/users/{me}"
+        # opens_dm off: the user's stored reach stays `user:<id>` (a send there marks closed DMs as the user's, where a
+        # bare channel id refused would rest it as a server's channel)
+        return replace(request, dm_chat=str(dm.id), opens_dm=False,
+                       private_links=PrivateLinks(link, link, refused="private.closed")), dm
+
+    async def _privately(self, dm: discord.DMChannel, outcome: Outcome) -> Rendered:
+        """A personal answer asked for by a `!` command in a server, sent to the asker's DM; what the channel then
+        reads: that it went, or (Discord refused: the member closed DMs from the server) how to open them."""
+        assert outcome.aside is not None
+        try:
+            sent = await send_rendered(dm, outcome.rendered, self.expiry)
+        except discord.HTTPException as err:
+            log.info("discord: cannot write to %s privately: %s", outcome.aside.chat, err)
+            return outcome.aside.start
+        await self.app.services.quotes.shown("discord", outcome.aside.chat, str(sent.id), outcome.reply, False)
+        return outcome.aside.sent
 
     async def _delete_due(self, channel_id: str, message_id: str) -> bool | None:
         """Delete a message that fell due: whether it went, None when Discord could not be asked."""
@@ -239,14 +297,22 @@ class IndexClient(discord.Client):
                 log.info("discord: interaction %s could not be deferred (%s %s)", interaction.id, type(err).__name__,
                          getattr(err, "status", ""))
         outcome = await task
-        if await open_form(interaction, outcome.rendered, self.answered):  # the Answer button: the question's form
+        if await open_form(interaction, outcome.rendered):  # the Answer button: the question's form
             return
         instead = partial(self.app.outbox.tell_instead, "discord", outcome_chat(request, hidden))
-        await reply(interaction, outcome, hidden=hidden, instead=instead)
+        shown = await reply(interaction, outcome, hidden=hidden, instead=instead)
+        if shown is not None:  # a quote is edited at its expiry (bot.delivery.quotes)
+            await self.app.services.quotes.shown("discord", str(interaction.channel_id), shown, outcome.reply,
+                                                 rendered_edit(outcome, interaction))
+        await show_kept(self.app, interaction.user.id, partial(_follow_up, interaction))
 
-    async def answered(self, interaction: discord.Interaction[Any], value: str) -> None:
-        """A question's form sent: its value is the answer, as if typed; the reply only the user sees in a server."""
-        request = answer_request(interaction_request(interaction), value)
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """A question's form sent, whichever process opened it: its value is the answer, as if typed, to the question
+        its custom_id names (discord_prompts.sent_form); the reply only the user sees in a server."""
+        sent = sent_form(interaction)
+        if sent is None:
+            return
+        request = answer_request(interaction_request(interaction), *sent)
         await self._answer(interaction, request, thinking=True, ephemeral=interaction.guild_id is not None)
 
 
@@ -262,6 +328,13 @@ async def send_rendered(channel: discord.abc.Messageable, rendered: Rendered, ex
     return sent[-1]
 
 
+async def _follow_up(interaction: discord.Interaction[Any], text: str, kw: dict[str, Any]) -> int:
+    """A follow-up only the user sees (discord_kept's `say`), one that stays in the bot's DM with them (never in a
+    server or a group DM, where others would read it)."""
+    ephemeral = not interaction.context.dm_channel
+    return (await interaction.followup.send(text, ephemeral=ephemeral, wait=True, **kw)).id
+
+
 async def _delete_quietly(message: discord.Message) -> bool:
     """Delete a user's message: whether it is gone (never in a DM, where a bot cannot delete what others wrote)."""
     try:
@@ -272,32 +345,47 @@ async def _delete_quietly(message: discord.Message) -> bool:
         return False
 
 
+def rendered_edit(outcome: Outcome, interaction: discord.Interaction[Any]) -> bool:
+    """Whether `reply` answered by editing the pressed message."""
+    return outcome.rendered.edit and not outcome.ephemeral and interaction.message is not None
+
+
 async def reply(interaction: discord.Interaction[Any], outcome: Outcome, *, hidden: bool = False,
-                instead: Instead | None = None) -> None:
+                instead: Instead | None = None) -> str | None:
     """Answer an interaction: edit the pressed message when asked, else respond or follow up; only the user sees
     the answer when the router says so or `hidden` (it was asked where only they see it). An outcome the edit
-    cannot show (a 5xx, the message deleted) goes to `instead` (a new message through the outbox)."""
+    cannot show (a 5xx, the message deleted) goes to `instead` (a new message through the outbox). What the message
+    shown can be edited by later (`hook_ref` for one only the user sees), None when the edit failed."""
     rendered = outcome.rendered
     *head, last = chunks(rendered.text)
-    if rendered.edit and not outcome.ephemeral and interaction.message is not None and not head:
+    if rendered_edit(outcome, interaction) and not head:
+        assert interaction.message is not None
         try:
             await _edit(interaction, last, rendered)
         except EDIT_FAILED as err:
             await told_instead(outcome, instead, err)
-        return
-    ephemeral = outcome.ephemeral or hidden
+            return None
+        ephemeral = interaction.message.flags.ephemeral
+        return hook_ref(interaction.token, ORIGINAL) if ephemeral else str(interaction.message.id)
+    ephemeral = (outcome.ephemeral or hidden) and not rendered.public  # a Share press posts for all
     for text in head:
         await _say(interaction, text, ephemeral, {"allowed_mentions": NO_MENTIONS}, rendered.delete_after)
-    await _say(interaction, last, ephemeral, extras(rendered), rendered.delete_after)
+    sent = await _say(interaction, last, ephemeral, extras(rendered), rendered.delete_after)
+    if sent is None:  # the interaction's response itself: its id is not known, its token edits it for 15 minutes
+        return hook_ref(interaction.token, ORIGINAL)
+    return hook_ref(interaction.token, str(sent)) if ephemeral else str(sent)
 
 
-async def _say(interaction: discord.Interaction[Any], text: str, ephemeral: bool, kw: dict[str, Any], delete_after: int | None = None) -> None:
+async def _say(interaction: discord.Interaction[Any], text: str, ephemeral: bool, kw: dict[str, Any],
+               delete_after: int | None = None) -> int | None:
+    """Respond, or follow up; the follow-up's id (None: the response itself, `@original`)."""
     if not interaction.response.is_done():
         await interaction.response.send_message(text, ephemeral=ephemeral, delete_after=delete_after, **kw)
-    else:
-        sent = await interaction.followup.send(text, ephemeral=ephemeral, wait=True, **kw)
-        if delete_after is not None:
-            await sent.delete(delay=delete_after)
+        return None
+    sent = await interaction.followup.send(text, ephemeral=ephemeral, wait=True, **kw)
+    if delete_after is not None:
+        await sent.delete(delay=delete_after)
+    return sent.id
 
 
 async def _edit(interaction: discord.Interaction[Any], text: str, rendered: Rendered) -> None:
@@ -414,10 +502,10 @@ class DiscordFrontend:
             channel = await self._messageable(chat_id)
             if leaving is not None and not await leaving():  # the outbox marks it 'sending' now
                 return Delivery("withdrawn")
+            if edit_ref is not None and rendered.edit_only:  # a message that may be gone: edited, or nothing
+                return await self._edit_only(channel, edit_ref, rendered)
             if edit_ref is not None and rendered.image is None and len(rendered.text) <= MAX_CONTENT:
-                message = channel.get_partial_message(int(edit_ref))
-                await message.edit(content=rendered.text, view=view_of(rendered), allowed_mentions=NO_MENTIONS)
-                delivery = Delivery.sent(edit_ref)
+                delivery = await self._edit_or_say(chat_id, channel, edit_ref, rendered)
             else:
                 delivery = Delivery.sent(str((await send_rendered(channel, rendered, self.bot.expiry)).id))
             self.backoff.passed()
@@ -430,6 +518,56 @@ class DiscordFrontend:
             return Delivery("failed", error=str(err))
         except (TimeoutError, aiohttp.ClientError) as err:  # the request may have arrived: never sent again
             return Delivery("unknown", error=str(err))
+
+    async def _edit_or_say(self, chat_id: str, channel: PartialMessageable | discord.TextChannel | discord.DMChannel | discord.Thread,
+                           edit_ref: str, rendered: Rendered) -> Delivery:
+        """Edit the bot's message `edit_ref`. Discord's 404 Unknown Message is the message's (deleted, or an
+        ephemeral one, which only its interaction's webhook reaches), never the channel's: in a DM the news goes
+        as a new message; in a server channel it is not posted for all to read (a user's news is theirs) and the
+        channel goes on being used."""
+        try:
+            await channel.get_partial_message(int(edit_ref)).edit(content=rendered.text, view=view_of(rendered),
+                                                                  allowed_mentions=NO_MENTIONS)
+            return Delivery.sent(edit_ref)
+        except discord.NotFound as err:
+            if err.code != UNKNOWN_MESSAGE:
+                raise
+            if not await self._is_dm(chat_id):
+                log.warning("discord: message %s in server channel %s is unknown (an ephemeral one?); its news is not "
+                            "posted there", edit_ref, chat_id)
+                return Delivery("failed", error=str(err))
+        return Delivery.sent(str((await send_rendered(channel, rendered, self.bot.expiry)).id))
+
+    async def _is_dm(self, chat_id: str) -> bool:
+        """Whether `chat_id` is a DM: `user:<id>`, one this process saw, or one stored as a user's private chat."""
+        if chat_id.startswith(DM_ADDRESS) or chat_id in self.bot.dm_channels:
+            return True
+        if await self.app.services.users.is_private_chat("discord", chat_id):
+            self.bot.dm_channels.add(chat_id)
+            return True
+        return False
+
+    async def _edit_only(self, channel: PartialMessageable | discord.abc.Messageable, edit_ref: str,
+                         rendered: Rendered) -> Delivery:
+        """Edit a message that may be gone (an expired quote): one only its user sees through its interaction's
+        webhook while the interaction's token is valid (15 minutes), any other by its id. A refusal (the message
+        deleted, the token expired) drops the edit: nothing is sent instead, and the channel is not marked."""
+        content, view = rendered.text[:MAX_CONTENT], view_of(rendered)
+        hook = parse_hook_ref(edit_ref)
+        try:
+            if hook is not None:
+                token, message_id = hook
+                webhook = discord.Webhook.partial(self.bot.application_id or 0, token, client=self.bot)
+                await webhook.edit_message(message_id, content=content, view=view, allowed_mentions=NO_MENTIONS)  # type: ignore[call-overload]
+            else:
+                await channel.get_partial_message(int(edit_ref)).edit(content=content, view=view,  # type: ignore[union-attr]
+                                                                      allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as err:
+            if err.status == 429 or err.status >= 500:
+                return await self._refused("", err)
+            log.info("discord: an edit of %s was dropped: %s", "an ephemeral message" if hook else edit_ref, err)
+            return Delivery("failed", error=str(err))
+        return Delivery.sent(edit_ref)
 
     async def _messageable(self, chat_id: str) -> PartialMessageable | discord.TextChannel | discord.DMChannel | discord.Thread:
         """Where to send, with no request of its own: a cached channel, else a partial one by id; `user:<id>`
@@ -467,6 +605,8 @@ class DiscordFrontend:
                 self.bot.dms = {u: c for u, c in self.bot.dms.items() if c != chat_id}  # a stale DM: opened again next time
             elif await self.app.services.users.is_private_chat("discord", chat_id):  # a DM this process never saw
                 self.bot.dm_channels.add(chat_id)
+            elif err.code == UNKNOWN_MESSAGE:  # a message gone (or ephemeral), the channel fine
+                log.warning("discord: a message in %s is unknown: %s", chat_id, err)
             else:
                 await self._channel_lost(chat_id, err)
             return Delivery("failed", error=str(err))

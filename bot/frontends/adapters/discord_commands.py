@@ -80,6 +80,14 @@ def claim_choices(app: App) -> Sequence[tuple[str, str]]:
     return [*staked_choices(app), *([(soso.symbol, soso.symbol)] if soso is not None else [])]
 
 
+def limit_sides(app: App) -> Sequence[tuple[str, str]]:
+    return [("buy", "buy"), ("sell", "sell")]
+
+
+def limits_actions(app: App) -> Sequence[tuple[str, str]]:
+    return [("cancel", "cancel")]
+
+
 def boost_actions(app: App) -> Sequence[tuple[str, str]]:
     return [(a, a) for a in ("add", "remove")]
 
@@ -102,6 +110,10 @@ def indexes_views(app: App) -> Sequence[tuple[str, str]]:
     return [("sources", "sources")]
 
 
+def chart_periods(app: App) -> Sequence[tuple[str, str]]:
+    return [(v, v) for v in ("7d", "30d", "90d", "weights")]
+
+
 def alert_conditions(app: App) -> Sequence[tuple[str, str]]:
     return [(c, c) for c in ("above", "below", "premium")]
 
@@ -118,6 +130,7 @@ class Option:
     name: str
     required: bool = False
     choices: ChoiceSource | None = None
+    words: bool = False  # the rest of the line as typed (`100 at 98 1w PIN`): its words become the next args
 
 
 @dataclass(frozen=True)
@@ -131,6 +144,8 @@ class Slash:
 SLASH: Mapping[str, Slash] = {
     "start": Slash((Option("code"),)),
     "indexes": Slash((Option("index", choices=index_choices), Option("view", choices=indexes_views)), defer=True),
+    "reserves": Slash((Option("index", True, index_choices),), defer=True),
+    "chart": Slash((Option("index", True, index_choices), Option("period", choices=chart_periods)), defer=True),
     "quote": Slash((Option("index", True, tradable_choices), Option("amount"), Option("unit", choices=unit_choices)), defer=True),
     "lang": Slash((Option("code", choices=language_choices),)),
     "help": Slash(),
@@ -147,6 +162,13 @@ SLASH: Mapping[str, Slash] = {
     "connect": Slash(),
     "disconnect": Slash(),
     "positions": Slash(defer=True),
+    "pnl": Slash((Option("index", choices=index_choices),), defer=True),
+    "limit": Slash((Option("side", True, limit_sides), Option("index", True, index_choices), Option("order", True, words=True)),
+                   defer=True),
+    "stop": Slash((Option("index", True, index_choices), Option("order", True, words=True)), defer=True),
+    "takeprofit": Slash((Option("index", True, index_choices), Option("order", True, words=True)), defer=True),
+    "limits": Slash((Option("action", choices=limits_actions), Option("id")), defer=True),
+    "history": Slash((Option("page"),), defer=True),  # a page number or "csv"
     "boost": Slash((Option("action", choices=boost_actions), Option("amount")), defer=True),
     "timezone": Slash((Option("zone"),)),
     "alert": Slash((Option("index"), Option("condition", choices=alert_conditions), Option("value")), defer=True),
@@ -177,7 +199,8 @@ def ordered_args(name: str, values: Mapping[str, str | None]) -> tuple[str, ...]
     words = [values.get(option.name) for option in slash.options]
     while words and words[-1] is None:
         words.pop()
-    return tuple(w if w is not None else "" for w in words)
+    split = (option.words for option in slash.options)
+    return tuple(word for w, many in zip(words, split) for word in ((w or "").split() if many else (w if w is not None else "",)))
 
 
 def _described(catalogs: Catalogs, key: str) -> app_commands.locale_str:
@@ -390,6 +413,7 @@ class Ask:
     command: str | None = None
     args: tuple[str, ...] = ()
     button_token: str | None = None
+    in_dm: bool = False  # the bot's DM with the user (not a group DM): what only they see may stay there
 
     @classmethod
     def of(cls, interaction: discord.Interaction[Any], command: str | None = None, args: tuple[str, ...] = (),
@@ -402,7 +426,7 @@ class Ask:
             locale=str(interaction.locale), admin=interaction.permissions.manage_guild,
             roles=tuple(str(r) for r in getattr(user, "_roles", ())),  # ids as delivered: the guild may not be cached
             message_id=str(interaction.message.id) if interaction.message is not None else None,
-            command=command, args=args, button_token=button_token,
+            command=command, args=args, button_token=button_token, in_dm=bool(interaction.context.dm_channel),
         )
 
     def request(self) -> Request:

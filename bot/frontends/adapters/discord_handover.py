@@ -33,13 +33,16 @@ from bot.app import App
 from bot.core.messages import Rendered
 from bot.core.router import Outcome
 from bot.frontends.adapters.discord_commands import Ask
+from bot.frontends.adapters.discord_kept import show_kept
 from bot.frontends.adapters.discord_limits import Backoff, patiently
 from bot.frontends.adapters.discord_render import (
     EDIT_FAILED,
     NO_MENTIONS,
+    ORIGINAL,
     Instead,
     chunks,
     extras,
+    hook_ref,
     outcome_chat,
     told_instead,
     view_of,
@@ -51,7 +54,6 @@ from bot.storage.interactions import TOKEN_SECONDS, InteractionRows
 log = logging.getLogger(__name__)
 
 TASK = "discord.interaction"
-ORIGINAL = "@original"  # the interaction's own response, as Discord's webhook routes name it
 TOO_LATE = TOKEN_SECONDS - 60  # seconds after receipt: past this a worker no longer starts the command
 ACK_SECONDS = 3.0  # Discord's wait for an interaction's acknowledgement (counted here from when the gateway saw it)
 Each = Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]]  # makes one request of an answer (see `answer`)
@@ -130,13 +132,23 @@ class Finisher:
         async def each(call: Callable[[], Awaitable[Any]]) -> Any:
             return await patiently(self._backoff, call, deadline, self._clock)
 
+        pressed = ask.message_id is not None
         try:
-            await answer(webhook, outcome, pressed=ask.message_id is not None, hidden=hidden, instead=instead, each=each)
+            shown = await answer(webhook, outcome, pressed=pressed, hidden=hidden, instead=instead, each=each)
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
             # not retried (but for the 429s waited out above): the token is taken, and the command's effects
             # happened. Only the kind is logged (an aiohttp error's text names the URL, which holds the token).
             log.warning("discord: interaction %s handled but its answer failed (%s %s)", interaction_id,
                         type(exc).__name__, getattr(exc, "status", ""))
+            return
+        edited = pressed and outcome.rendered.edit and not outcome.ephemeral
+        await self._app.services.quotes.shown("discord", request.chat_id, shown, outcome.reply, edited)
+
+        async def say(text: str, kw: dict[str, Any]) -> int:  # what the user's closed DMs refused (discord_kept)
+            sent = await each(partial(webhook.send, text, ephemeral=not ask.in_dm, wait=True, **kw))
+            return int(sent.id)
+
+        await show_kept(self._app, ask.user_id, say, self._clock)
 
 
 async def _at_once(request: Callable[[], Awaitable[Any]]) -> Any:
@@ -144,20 +156,22 @@ async def _at_once(request: Callable[[], Awaitable[Any]]) -> Any:
 
 
 async def answer(webhook: discord.Webhook, outcome: Outcome, *, pressed: bool, hidden: bool,
-                 instead: Instead | None = None, each: Each = _at_once) -> None:
+                 instead: Instead | None = None, each: Each = _at_once) -> str | None:
     """Answer a deferred interaction through its webhook, as `discord.reply` answers one in place: a press that
     asks for an edit edits the pressed message (an outcome the edit cannot show goes to `instead`); a command's
     deferred "thinking…" becomes the first part of its answer; the rest follows up, ephemeral when the router says
     so or `hidden`. `each` makes each request (the Finisher's waits out a 429), so a part already shown is not sent
-    twice."""
+    twice. What the message shown last can be edited by later (`hook_ref`, or a plain id), None if not shown."""
     rendered = outcome.rendered
     *head, last = chunks(rendered.text)
+    original = hook_ref(webhook.token or "", ORIGINAL)
     if pressed and rendered.edit and not outcome.ephemeral and not head:
         try:
             await _edit(webhook, last, rendered, rendered.image, view_of(rendered), each)
         except EDIT_FAILED as err:
             await told_instead(outcome, instead, err)
-        return
+            return None
+        return original
     parts = [*head, last]
     if not pressed:
         first = parts.pop(0)
@@ -173,6 +187,8 @@ async def answer(webhook: discord.Webhook, outcome: Outcome, *, pressed: bool, h
         sent = await each(send)
         if rendered.delete_after is not None:
             await sent.delete(delay=rendered.delete_after)
+        original = hook_ref(webhook.token or "", str(sent.id)) if ephemeral else str(sent.id)
+    return original
 
 
 async def _edit(webhook: discord.Webhook, text: str, rendered: Rendered, image: bytes | None, view: discord.ui.View | None,

@@ -45,6 +45,22 @@ EDIT_FAILED = (discord.HTTPException, aiohttp.ClientError, TimeoutError)
 Instead = Callable[[Reply, "int | None"], Awaitable["int | None"]]  # Outbox.tell_instead for one platform and chat
 
 
+HOOK_PREFIX = "hook:"  # a message only its user sees, edited through its interaction's webhook: hook:<token>:<message>
+ORIGINAL = "@original"  # the interaction's response itself
+
+
+def hook_ref(token: str, message: str) -> str:
+    return f"{HOOK_PREFIX}{token}:{message}"
+
+
+def parse_hook_ref(ref: str) -> tuple[str, str] | None:
+    """(the interaction's token, the message: an id or `@original`) of a `hook_ref`; None for a plain message id."""
+    if not ref.startswith(HOOK_PREFIX):
+        return None
+    token, _, message = ref.removeprefix(HOOK_PREFIX).rpartition(":")
+    return (token, message) if token and message else None
+
+
 def outcome_chat(request: Request, hidden: bool) -> str:
     """Where a press's outcome goes as a new message when the pressed message cannot be edited: the channel it was
     pressed in, or the presser's DM (`user:<id>`, opened when needed) when only they saw the message."""
@@ -119,11 +135,14 @@ def layout(rows: tuple[tuple[RenderedButton, ...], ...]) -> tuple[list[tuple[Ren
 
 
 def extras(rendered: Rendered) -> dict[str, Any]:
-    """The keyword arguments that carry a reply's buttons and image, present only when there are some."""
+    """The keyword arguments that carry a reply's buttons, image and file, present only when there are some."""
     kw: dict[str, Any] = {"allowed_mentions": NO_MENTIONS}
     view = view_of(rendered)
     if view is not None:
         kw["view"] = view
-    if rendered.image is not None:
-        kw["file"] = discord.File(io.BytesIO(rendered.image), filename="chart.png")
+    files = [discord.File(io.BytesIO(rendered.image), filename="chart.png")] if rendered.image is not None else []
+    if rendered.file is not None:  # a file the reply sends (a CSV export): an attachment
+        files.append(discord.File(io.BytesIO(rendered.file.content), filename=rendered.file.name))
+    if files:
+        kw["files"] = files
     return kw

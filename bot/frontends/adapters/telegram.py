@@ -52,7 +52,7 @@ from telegram import (
 )
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, Defaults, ExtBot, MessageHandler, filters
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, Defaults, ExtBot, InlineQueryHandler, MessageHandler, filters
 from telegram.ext import Updater
 
 from bot.frontends.adapters.split import TELEGRAM_MAX_CHARS, split_lines
@@ -60,7 +60,8 @@ from bot.frontends.adapters.telegram_limits import TelegramLimits, TelegramRateL
 from bot.storage.send_pace import SendPace
 from bot.frontends.adapters.telegram_updates import ChatOrderedUpdates, JournaledPolling, PressJournal
 from bot.frontends.web.miniapp import miniapp_url
-from bot.frontends.adapters.telegram_webhook import Webhook, WebhookUpdates
+from bot.frontends.adapters.telegram_inline import answer_inline
+from bot.frontends.adapters.telegram_webhook import ALLOWED_UPDATES, Webhook, WebhookUpdates
 from bot.app import App
 from bot.core.delivery import Delivery, Leaving, Withdrawn
 from bot.core.expiry import Expiries
@@ -88,7 +89,7 @@ CONCURRENT_UPDATES = 64
 # Priorities in the rate limiter (bot/frontends/adapters/telegram_limits.py): replies to what a user just did go first.
 REPLY, NOTICE, BULK = 0, 1, 2
 RETRY_NETWORK_SECONDS = 5.0  # Telegram unreachable: the outbox tries a message again after this
-CLOSED_REMEMBERED = 4096  # messages whose buttons a press removed, remembered to ignore a double tap's second press
+CLOSED_REMEMBERED = 4096  # messages edited, with the buttons they show, remembered to ignore a double tap's second press
 SENDS_AT_ONCE = 8  # outbox requests in flight: enough to use the overall allowance with loopback-to-WAN latency
 
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9_-]+")
@@ -152,6 +153,11 @@ def presses(rendered: Rendered) -> bool:
     return any(b.token for row in rendered.buttons for b in row)
 
 
+def live_tokens(rendered: Rendered) -> frozenset[str]:
+    """The tokens of the buttons a message shows after an edit: a press of any other is stale."""
+    return frozenset(b.token for row in rendered.buttons for b in row if b.token)
+
+
 def _button(b: RenderedButton, private: bool) -> InlineKeyboardButton | None:
     """A press button, or a link to one of the bot's pages (connect, sign). Telegram takes web_app buttons only for
     https URLs and only in private chats: there the page opens as a Mini App, Telegram signing who opened it
@@ -210,7 +216,9 @@ class TelegramFrontend:
         self.application = self._build(token, api_url, concurrent_updates)
         self.by_webhook = WebhookUpdates(webhook, self.application) if webhook is not None else None
         self.expiry = Expiries(app.services.deletions, self.name, self._delete_due)  # an exported key, even after a crash
-        self._closed: OrderedDict[tuple[int, int], None] = OrderedDict()  # messages a press's outcome took buttons from
+        # messages a press's outcome edited, with the buttons it left there: a press of any other (a double tap's second,
+        # fetched before the edit) is stale
+        self._closed: OrderedDict[tuple[int, int], frozenset[str]] = OrderedDict()
 
     def _fleet_pace(self) -> SendPace | None:
         """On PostgreSQL, where processes of a fleet send side by side, Telegram's limits are kept across them all."""
@@ -232,6 +240,7 @@ class TelegramFrontend:
         replies = filters.TEXT & ~filters.COMMAND & filters.REPLY & filters.ChatType.GROUPS & new_messages
         application.add_handler(MessageHandler(replies, self._on_reply))  # an answer to a question asked in a group
         application.add_handler(CallbackQueryHandler(self._on_press))
+        application.add_handler(InlineQueryHandler(self._on_inline))  # `@bot mag7` in any chat (telegram_inline)
         application.add_error_handler(self._on_error)
         polling = JournaledPolling(application.bot, self.journal, self._replayed)  # presses stored as fetched
         application.updater = Updater(cast(Bot, polling), application.update_queue)
@@ -256,7 +265,8 @@ class TelegramFrontend:
         await self.expiry.resume()  # what fell due while the bot was down goes now
         name = self.bot.username  # known since getMe: the /invite deep link, and no /name may look like it
         self.app.front_ends.attach("telegram", bot_name=name, invite_link=f"https://t.me/{name}?start=ref_{{code}}" if name else None,
-                                   standing_of=self.standing_of)  # a scheduled group announcement re-checks its author
+                                   standing_of=self.standing_of,  # a scheduled group announcement re-checks its author
+                                   answer_from_page=self.answer_from_page)  # a PIN typed on the PIN pad Mini App
         await self._publish_commands()
         # the persistent menu button beside the text field lists the commands, /start (the home screen) first
         await self._safely("setChatMenuButton", partial(self.bot.set_chat_menu_button, menu_button=MenuButtonCommands()))
@@ -273,7 +283,7 @@ class TelegramFrontend:
         await self.application.updater.start_polling(
             poll_interval=self.poll_interval,
             timeout=POLL_TIMEOUT_SECONDS,
-            allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY],
+            allowed_updates=ALLOWED_UPDATES,
         )
         log.info("telegram: polling as @%s", self.bot.username)
 
@@ -319,13 +329,20 @@ class TelegramFrontend:
                         rendered.text, chat_id=chat_id, message_id=int(edit_ref), parse_mode=ParseMode.HTML,
                         reply_markup=keyboard(rendered, chat_id), rate_limit_args=limit,
                     )
-                    if presses(rendered) and chat_id.lstrip("-").isdigit():  # buttons again: its presses count again
-                        self._closed.pop((int(chat_id), int(edit_ref)), None)
+                    if chat_id.lstrip("-").isdigit():  # edited since: the buttons shown now are these
+                        self._remember_shown((int(chat_id), int(edit_ref)), rendered)
                     return Delivery.sent(edit_ref)
                 except BadRequest as err:
                     if "not modified" in err.message:
                         return Delivery.sent(edit_ref)
+                    if rendered.edit_only:  # the message was deleted, or is too old: nothing to show instead
+                        log.info("telegram: cannot edit %s in %s (%s); dropped", edit_ref, chat_id, err.message)
+                        return Delivery("failed", error=err.message)
                     log.info("telegram: cannot edit %s in %s (%s); sending anew", edit_ref, chat_id, err.message)
+                except Forbidden as err:
+                    if not rendered.edit_only:
+                        raise
+                    return Delivery("failed", error=err.message)  # an edit only: the chat is not marked blocked for it
             sent = await self._post_now(chat_id, rendered, limit)
             return Delivery.sent(str(sent.message_id))
         except Forbidden as err:
@@ -401,8 +418,19 @@ class TelegramFrontend:
             if told is outcome.aside.sent:  # a question asked with the private answer is answered there
                 await self._ask(int(outcome.aside.chat), outcome.rendered, None)
             return
-        await self._send(message.chat_id, outcome.rendered, reply_to=reply_to)
+        shown = await self._send(message.chat_id, outcome.rendered, reply_to=reply_to)
+        await self._shown(message.chat_id, shown, outcome, edited=False)
         await self._ask(message.chat_id, outcome.rendered, None if private else message.message_id)
+
+    async def answer_from_page(self, request: Request) -> Outcome:
+        """A question answered on its page (the PIN pad Mini App): `request` is the message the user would have typed in
+        their private chat; answered and told there as that message would be (same prompt, same PIN checks), nothing
+        said when the question was gone."""
+        outcome = await self.router.handle(request, MARKUP)
+        if not outcome.unasked:
+            await self._send(request.chat_id, outcome.rendered)
+            await self._ask(int(request.chat_id), outcome.rendered, None)
+        return outcome
 
     async def _on_reply(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A reply in a group to one of the bot's messages (a question's ForceReply): the router tells whether it
@@ -439,6 +467,7 @@ class TelegramFrontend:
             return aside.start
         if outcome.rendered.delete_after is not None:
             await self.expiry.after(aside.chat, str(sent.message_id), outcome.rendered.delete_after)
+        await self._shown(aside.chat, str(sent.message_id), outcome, edited=False)
         return aside.sent
 
     async def _on_press(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
@@ -454,7 +483,8 @@ class TelegramFrontend:
         # A malformed token is looked up as "" and so refused by the router like any unknown one.
         ref = str(message.message_id) if message is not None else None
         pressed_on = (message.chat.id, message.message_id) if message is not None else None
-        if pressed_on in self._closed:  # a second tap fetched before the first one's outcome took the buttons away
+        if pressed_on is not None and pressed_on in self._closed and token not in self._closed[pressed_on]:  # a second tap fetched before the first
+            # one's outcome replaced the buttons (took them away, or left only Home)
             await self._answer(query, None)
             return
         answered = False
@@ -475,13 +505,20 @@ class TelegramFrontend:
         if outcome.rendered.edit and isinstance(message, Message) and outcome.rendered.image is None:
             if not await self._edit_shown(message, outcome.rendered):
                 await self._tell_later(chat.id, outcome)
-            elif not presses(outcome.rendered) and pressed_on is not None:
-                self._closed[pressed_on] = None
-                if len(self._closed) > CLOSED_REMEMBERED:
-                    self._closed.popitem(last=False)
+            else:
+                await self._shown(chat.id, ref, outcome, edited=True)
+                if pressed_on is not None:
+                    self._remember_shown(pressed_on, outcome.rendered)
         else:
-            await self._send(chat.id, outcome.rendered)
+            await self._shown(chat.id, await self._send(chat.id, outcome.rendered), outcome, edited=False)
         await self._ask(chat.id, outcome.rendered, None, None if chat.type == Chat.PRIVATE else query.from_user.id)
+
+    def _remember_shown(self, message: tuple[int, int], rendered: Rendered) -> None:
+        """`message` was edited to `rendered`: presses of buttons it no longer shows are stale from now on."""
+        self._closed[message] = live_tokens(rendered)
+        self._closed.move_to_end(message)
+        if len(self._closed) > CLOSED_REMEMBERED:
+            self._closed.popitem(last=False)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Anything that escaped the router: logged, never re-raised into the polling loop, and answered with
@@ -497,6 +534,13 @@ class TelegramFrontend:
             await self._answer(update.callback_query, rendered)
         else:  # only updates a handler accepted get here: commands, and text in private chats
             await self._send(update.effective_chat.id, rendered)
+
+    async def _on_inline(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        """An inline query: the asker's share cards (bot.frontends.adapters.telegram_inline)."""
+        query = update.inline_query
+        if query is not None:
+            await answer_inline(self.router, MARKUP, self._request(query.from_user, None), query.id, query.query,
+                                self.bot.answer_inline_query)
 
     def _request(self, user: User, chat: Chat | None, **what: Any) -> Request:
         """The platform-neutral request for an update from `user` in `chat` (their private chat if none)."""
@@ -515,6 +559,7 @@ class TelegramFrontend:
             community_name=chat.title if group and chat is not None else None,
             standing=partial(self._standing, chat.id, user.id) if group and chat is not None else None,
             private_links=links,
+            pin_pad=chat is None or chat.type == Chat.PRIVATE,  # Telegram opens a Mini App in a private chat only
             **what,
         )
 
@@ -573,6 +618,12 @@ class TelegramFrontend:
     async def _post(self, chat_id: int | str, rendered: Rendered, reply_to: int | None) -> Message | None:
         markup = keyboard(rendered, chat_id)
         reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to is not None else None
+        if (file := rendered.file) is not None and len(rendered.text) <= CAPTION_MAX_CHARS:  # a file: its text the caption
+            return await self._safely(
+                "sendDocument",
+                lambda: self.bot.send_document(chat_id, file.content, filename=file.name, caption=rendered.text,
+                                               parse_mode=ParseMode.HTML, reply_markup=markup, reply_parameters=reply),
+            )
         if (image := rendered.image) is not None:
             caption = rendered.text if len(rendered.text) <= CAPTION_MAX_CHARS else None
             photo = await self._safely(
@@ -614,6 +665,10 @@ class TelegramFrontend:
         except TelegramError as err:
             log.warning("telegram: editMessageText failed: %s", err)
         return False
+
+    async def _shown(self, chat_id: int | str, ref: str | None, outcome: Outcome, edited: bool) -> None:
+        """Tell the expiring quotes which message shows this outcome (a quote is edited at its expiry)."""
+        await self.app.services.quotes.shown(self.name, str(chat_id), ref, outcome.reply, edited)
 
     async def _tell_later(self, chat_id: int, outcome: Outcome) -> None:
         """An outcome the edit could not show (a trade's result): a new message through the outbox, which stores

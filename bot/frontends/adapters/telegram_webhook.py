@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 TASK = "telegram.update"
 QUEUE = "telegram"  # the worker role runs this queue (bot.cli)
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]  # what the handlers take: the rest is never posted
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.INLINE_QUERY]  # what the handlers take: the rest is never posted
 MAX_PER_TURN = 100  # updates of one chat one job handles at most; the rest are their own jobs
 RETRY = RetryStrategy(max_attempts=10, linear_wait=1)  # a job that failed (the database away): again, a second later each time
 

@@ -33,6 +33,7 @@ class InitData:
     user_id: int  # the Telegram user who opened the Mini App
     auth_date: int
     hash: str  # the signature: what the replay guard remembers
+    language: str | None = None  # the user's Telegram language (`language_code`), if Telegram sent it
 
 
 def secret_key(bot_token: str) -> bytes:
@@ -57,14 +58,15 @@ def check(raw: str, bot_token: str, now: float, max_age: int = MAX_AGE) -> InitD
         raise UserError("error.miniapp.signature")
     try:
         auth_date = int(fields["auth_date"])
-        user_id = json.loads(fields["user"])["id"]
-    except (KeyError, ValueError, TypeError):
+        user = json.loads(fields["user"])
+        user_id, language = user["id"], user.get("language_code")
+    except (KeyError, ValueError, TypeError, AttributeError):
         raise UserError("error.miniapp.signature") from None
     if not isinstance(user_id, int) or isinstance(user_id, bool):
         raise UserError("error.miniapp.signature")
     if auth_date + max_age < now or auth_date > now + FUTURE_SLACK:
         raise UserError("error.miniapp.expired", count=Count(max_age // 60))
-    return InitData(user_id, auth_date, given.lower())
+    return InitData(user_id, auth_date, given.lower(), language if isinstance(language, str) else None)
 
 
 def _fields(raw: str) -> dict[str, str]:

@@ -59,6 +59,25 @@ class MiniAppGate:
             raise UserError("error.miniapp.replayed")
         return data
 
+    def language_of(self, body: Mapping[str, Any]) -> str | None:
+        """The language Telegram says a request's user speaks, when its initData is genuine and fresh (nothing spent,
+        nobody bound): a refusal's language when no link names the user (a question gone)."""
+        raw = body.get("initData")
+        if not isinstance(raw, str) or not raw or self.bot_token is None:
+            return None
+        try:
+            return check(raw, self.bot_token, self.clock(), self.max_age).language
+        except UserError:
+            return None
+
+    async def require(self, body: Mapping[str, Any], link_token: str, user_id: int | None, outside: str) -> InitData:
+        """As `admit`, for a page that only a Mini App may use (the PIN pad): a plain browser is refused too, with the
+        page's own reason (`outside`, a catalog key)."""
+        data = await self.admit(body, link_token, user_id)
+        if data is None:
+            raise UserError(outside)
+        return data
+
 
 def session_of(data: InitData) -> str:
     """The signing page's owner in a Mini App that keeps no cookie (Telegram Web frames it on another site): its

@@ -22,6 +22,7 @@ from bot.storage.repositories import UserRows
 STATUS_OF = {
     "error.link.unknown": 404, "error.link.used": 410, "error.link.expired": 410,
     **{f"error.miniapp.{reason}": 403 for reason in ("signature", "expired", "replayed", "user", "missing")},
+    "error.pin_pad.outside": 403, "prompt.closed": 410, "prompt.expired": 410,
 }
 
 

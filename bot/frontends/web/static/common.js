@@ -1,5 +1,5 @@
 "use strict";
-// Shared by the connect and signing pages. Text comes from the page's data block (the server's catalogs)
+// Shared by the connect, signing and PIN pad pages. Text comes from the page's data block (the server's catalogs)
 // and is shown with textContent only.
 window.indexbot = (function () {
   function data() {
@@ -67,5 +67,5 @@ window.indexbot = (function () {
   }
   const app = window.Telegram && window.Telegram.WebApp;
   if (app && typeof app.ready === "function") app.ready(); // Telegram shows the page once it says it is ready
-  return { data, say, post, provider, rejected, hexOf, begin };
+  return { data, say, post, provider, rejected, hexOf, begin, initData };
 })();
