@@ -178,12 +178,15 @@ def pg_database(pg_server_url: str) -> Iterator[TestDatabase]:
 
 
 @pytest.fixture
-def pg_url(pg_database: TestDatabase) -> str:
+def pg_url(pg_database: TestDatabase) -> Iterator[str]:
     """The URL (`postgresql://…/<database>`) of this test's PostgreSQL database, with nothing in it from the test
     before: empty for `Database.open` to migrate, or (once two tests in a row migrated it alike) that migrated schema
-    with every table emptied and every sequence restarted, which `Database.open` finds up to date."""
+    with every table emptied and every sequence restarted, which `Database.open` finds up to date. A test that leaves
+    a session open in it (a pool not closed, a process not stopped) fails at its teardown, which names them."""
     pg_database.prepare()
-    return pg_database.url
+    yield pg_database.url
+    if left := pg_database.left_open():
+        pytest.fail(f"sessions left open in the test's database (ended now): {left}", pytrace=False)
 
 
 @pytest.fixture

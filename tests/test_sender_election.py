@@ -192,6 +192,36 @@ async def test_one_sender_is_active_and_the_standby_takes_over_when_its_connecti
     assert first.election.terms == 2
 
 
+async def sessions_of(pg_url: str, pids: set[int], expected: set[int], timeout: float = 3.0) -> set[int]:
+    """Which of these PostgreSQL sessions exist, once that is `expected` (a closed session's end reaches the server
+    a moment later) or after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    async with await psycopg.AsyncConnection.connect(libpq_url(pg_url), autocommit=True) as admin:
+        while True:
+            rows = await (await admin.execute("SELECT pid FROM pg_stat_activity WHERE pid = ANY(%s)",
+                                              (list(pids),))).fetchall()
+            found = {int(str(row[0])) for row in rows}
+            if found == expected or time.monotonic() > deadline:
+                return found
+            await asyncio.sleep(0.02)
+
+
+async def test_a_standby_stopped_between_its_tries_closes_its_connection(fleet: list[Contender], pg_url: str) -> None:
+    """A standby keeps its seat's connection between tries; a stop while it waits for the next one closes it. It was
+    left open (a session of the stopped process counted among the seat's contenders: a CI failure of the fault test)."""
+    first, second, _ = fleet
+    first.election.start()
+    await asyncio.wait_for(first.election.active.wait(), 5)
+    second.election.start()
+    await asyncio.sleep(RETRY / 2)  # refused once, now waiting for its next try
+    standby, active = second.election.seat.backend_pid, first.election.seat.backend_pid
+    assert standby is not None and active is not None and not second.election.active.is_set()
+    await second.election.stop()
+    assert await sessions_of(pg_url, {standby, active}, {active}) == {active}
+    await first.election.stop()
+    assert await sessions_of(pg_url, {standby, active}, set()) == set()
+
+
 async def test_a_put_in_another_process_wakes_the_active_sender_through_notify(
         fleet: list[Contender], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dispatch, "IDLE_WAIT", 60.0)  # the fallback poll cannot be what wakes it

@@ -37,12 +37,20 @@ from psycopg import sql
 ENV = "INDEXBOT_TEST_DATABASE_URL"
 LOCAL = "postgresql://postgres@127.0.0.1:5432"
 CONNECT_TIMEOUT = 5  # seconds: a server that does not answer in that long is not there
+# PostgreSQL connections each bot a test starts opens at most (INDEXBOT_DATABASE_CONNECTIONS; a process's default is
+# 30). The suite runs three workers against one server whose max_connections is Debian's 100, and a fleet test runs
+# three bot processes at once: at 30 each, one such test under load took the server past 100 and every other worker's
+# next connection failed ("too many clients already", a CI run of 2026-12-04). At 8 the heaviest test stays near 30.
+PROCESS_CONNECTIONS = 8
 # Databases of test runs: `indexbot_t<unix time>_<run>_<worker>`. Only names of this form are ever dropped.
 NAME = re.compile(r"indexbot_t(\d+)_[a-z0-9]+_[a-z0-9]+")
 STALE_AFTER = 24 * 3600  # seconds: a run's database older than this was left by a run that died
 # How long emptying a database waits for a lock before it fails: a lock is only held there by a connection a previous
 # test left open inside a transaction, and failing says so where waiting would hang the run.
 RESET_LOCK_TIMEOUT = "10s"
+LEFT_OPEN_GRACE = 10.0  # seconds a test's sessions may take to end after it (a killed process's, a closing pool's)
+OTHER_SESSIONS = """SELECT pid, application_name, backend_start FROM pg_stat_activity
+                    WHERE datname = current_database() AND pid <> pg_backend_pid() ORDER BY pid"""
 OWN_SCHEMAS = "n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'"  # not PostgreSQL's own
 # What `clear` keeps, in one digest: the schema (tables, columns and their types, indexes, constraints, sequences,
 # enums and domains: catalog columns, never an oid, rather than their rendered definitions, which cost several times
@@ -299,6 +307,22 @@ class TestDatabase:
             f"could not empty {self.name} for the next test: a connection a previous test left open holds a lock in it "
             f"(close every Database/engine a test opens): {exc}"
         )
+
+    def left_open(self, grace: float = LEFT_OPEN_GRACE) -> list[tuple[object, ...]]:
+        """The sessions in this database other than this object's own, once none is left or after `grace` seconds (a
+        process stopped or killed by the test ends its sessions a moment later): (pid, application_name,
+        backend_start). Those are then ended, so that a test that leaves one fails itself, not the next test (the
+        fault test of the sender's seat counts the sessions in the database)."""
+        conn = self._connection()
+        deadline = time.monotonic() + grace
+        while True:
+            rows = conn.execute(OTHER_SESSIONS).fetchall()
+            if not rows or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        for pid, *_ in rows:
+            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        return rows
 
     def drop(self) -> None:
         """Drops the database (closing whatever connection is still in it)."""

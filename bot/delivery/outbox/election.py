@@ -73,21 +73,22 @@ class SenderElection:
 
     async def _run(self) -> None:
         name = self.front.name
-        while True:
-            try:
-                if await self.seat.take():
-                    await self._serve()
-                else:
-                    self.seen_held = time.monotonic()  # another process holds it
-            except SeatLost as lost:
-                log.warning("outbox %s: the database connection of the sender's seat failed (%s); standing by", name, lost)
-            except asyncio.CancelledError:
-                await self.seat.release()
-                raise
-            except Exception:
-                log.exception("outbox %s: the sender's election failed; trying again", name)
-                await self.seat.release()
-            await asyncio.sleep(self.retry)
+        try:
+            while True:
+                try:
+                    if await self.seat.take():
+                        await self._serve()
+                    else:
+                        self.seen_held = time.monotonic()  # another process holds it
+                except SeatLost as lost:
+                    log.warning("outbox %s: the database connection of the sender's seat failed (%s); standing by",
+                                name, lost)
+                except Exception:
+                    log.exception("outbox %s: the sender's election failed; trying again", name)
+                    await self.seat.release()
+                await asyncio.sleep(self.retry)
+        finally:  # a stop, wherever it finds the loop (a standby keeps its connection between tries): nothing left open
+            await self.seat.release()
 
     async def _serve(self) -> None:
         """Send while the seat is held; on its loss (or a stop), detach before anything else."""
