@@ -15,6 +15,7 @@ import pytest
 from babel.dates import format_time
 
 from bot.app import App
+from bot.issuance.factory import FactoryReader
 from conftest import JOURNEY_LIMITS
 from bot.trading.intents import State
 from devnet.harness import Devnet
@@ -226,6 +227,11 @@ async def test_indexes_shows_pending_reindex(hours_app: tuple[App, Fulfiller], c
     await app.head.poll_once()  # the bot sees the reindex's block (it polls every half block time)
     after = (await say(app, "/indexes")).rendered.text
     assert "Monthly reindex" not in after and "AVGO: 30%" in after, after
+    # the bot's reader guessed the old lists (TSLA in place of AVGO, as many constituents): it read the new ones
+    issuance, ref = app.services.issuance, app.services.companions[0].index("MAG7.nex")
+    assert issuance is not None
+    desk = issuance.desk(ref)
+    assert await issuance.state(ref) == await FactoryReader(desk.profile, desk.chain).read(ref)
 
 
 @pytest.mark.parametrize("hours_app", ["closed"], indirect=True)
@@ -284,8 +290,12 @@ async def test_a_factory_state_serves_every_quote_of_its_block(hours_app: tuple[
     assert await issuance.state(ref) is first
     await advance(chain.url, 12)  # one block later
     await app.head.poll_once()
-    again = await issuance.state(ref)
+    desk = issuance.desk(ref)
+    with desk.chain.counting() as trips:
+        again = await issuance.state(ref)
     assert again is not first and again.block > first.block
+    assert dict(trips.by_method) == {"eth_call": 1}  # the constituents known: lists, shares, holdings, feeds at once
+    assert again == await FactoryReader(desk.profile, desk.chain).read(ref)  # as a reader that knows nothing reads it
 
 
 @pytest.mark.parametrize("hours_app", ["closed"], indirect=True)

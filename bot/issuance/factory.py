@@ -1,9 +1,11 @@
 """What an index factory holds and what a request to it would give: read from the chain, never assumed.
 
-`FactoryReader.read` takes three Multicall3 round trips at one block: the list sizes, fee, supply and pending
-reindex; the current and next constituents; then each constituent's market share, the factory's holding and
-its feed's latest answer (a token's symbol, decimals and feed are read once and kept). A state read at the
-newest block the head tracker saw serves every quote until the next block. NAV per index token is
+`FactoryReader.read` reads at one block: the list sizes, fee, supply and pending reindex; the current and next
+constituents; then each constituent's market share, the factory's holding and its feed's latest answer (a token's
+symbol, decimals and feed are read once and kept). Once an index's constituents are known, all of it goes in one
+Multicall3 round trip, the lists read again beside what they name: when the lists read back are the ones asked
+about, the read is whole; when a reindex changed them, the rest is read again for the new lists at that block (two
+more round trips). A state read at the newest block the head tracker saw serves every quote until the next block. NAV per index token is
 the holdings at feed prices over the supply (the factory's `initialPrice()` while nothing is issued).
 
 `quote` mirrors the factory: an issuance's fee is taken from the USDC paid in and the rest buys each
@@ -72,6 +74,46 @@ class RequestQuote:
 
 
 @dataclass(frozen=True)
+class _Layout:
+    """An index's constituents as last read: the current list and the next one (a pending reindex's)."""
+
+    current: tuple[str, ...]
+    next: tuple[str, ...]
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return self.current + self.next
+
+    @property
+    def unique(self) -> list[str]:
+        return list(dict.fromkeys(self.addresses))
+
+    @property
+    def size(self) -> int:
+        """How many list reads `list_calls` makes."""
+        return len(self.addresses)
+
+    @staticmethod
+    def of_sizes(f: str, n_now: int, n_next: int) -> list[Call]:
+        return [Call(f, p.CURRENT_LIST, (i,)) for i in range(n_now)] + [Call(f, p.ORACLE_LIST, (i,)) for i in range(n_next)]
+
+    def list_calls(self, f: str) -> list[Call]:
+        return self.of_sizes(f, len(self.current), len(self.next))
+
+    def detail_calls(self, f: str, meta: dict[str, _Meta]) -> list[Call]:
+        """Each constituent's market share (current, then next), the factory's holding and its feed's answer."""
+        calls = [Call(f, p.CURRENT_SHARE, (a,)) for a in self.current] + [Call(f, p.ORACLE_SHARE, (a,)) for a in self.next]
+        return (calls + [Call(a, p.BALANCE_OF, (f,)) for a in self.unique]
+                + [Call(meta[a].feed, p.LATEST_ROUND) for a in self.unique])
+
+    def read_back(self, n_now: int, n_next: int, rows: list[Result]) -> bool:
+        """Whether the lists read beside the guess (`rows` starts with `list_calls`' answers) are these lists."""
+        if (n_now, n_next) != (len(self.current), len(self.next)):
+            return False
+        return all(r.ok and str(r.one()) == a for r, a in zip(rows[: self.size], self.addresses, strict=True))
+
+
+@dataclass(frozen=True)
 class _Meta:
     symbol: str
     decimals: int
@@ -86,10 +128,12 @@ class FactoryReader:
         self.head = head  # with one, a state read at the newest block serves every read until the next block
         self._meta: dict[str, _Meta] = {}
         self._states: dict[str, FactoryState] = {}
+        self._layouts: dict[str, _Layout] = {}  # by index symbol: the constituents the next read guesses
 
     def forget(self, meta: bool = True) -> None:
         """Drop the states read (and, with `meta`, the constituents' token metadata): the next read asks again."""
         self._states.clear()
+        self._layouts.clear()
         if meta:
             self._meta.clear()
 
@@ -105,22 +149,29 @@ class FactoryReader:
     async def _read(self, ref: IndexRef) -> FactoryState:
         f, mc = ref.factory, self.profile.multicall3
         assert f is not None
-        head = await self.chain.multicall([
+        known = self._layouts.get(ref.symbol)
+        head_calls = [
             Call(mc, p.BLOCK_NUMBER), Call(f, p.TOTAL_CURRENT_LIST), Call(f, p.TOTAL_ORACLE_LIST), Call(f, p.REINDEX_TIME),
             Call(f, p.FEE_RATE), Call(f, p.INITIAL_PRICE), Call(ref.token.address, p.TOTAL_SUPPLY), Call(mc, p.BLOCK_TIMESTAMP),
-        ])
+        ]
+        guess = [*known.list_calls(f), *known.detail_calls(f, self._meta)] if known is not None else []
+        rows = await self.chain.multicall(head_calls + guess)
+        head, guessed = rows[: len(head_calls)], rows[len(head_calls):]
         block, n_now, n_next, reindex, fee, initial, supply, now = (_int(r) for r in head)  # the rest read at `block`
-        lists = await self.chain.multicall(
-            [Call(f, p.CURRENT_LIST, (i,)) for i in range(n_now)] + [Call(f, p.ORACLE_LIST, (i,)) for i in range(n_next)],
-            block=block,
-        )
-        addresses = [str(r.one()) for r in lists if r.ok]
-        await self._learn(f, [a for a in addresses if a not in self._meta], block)
-        now_list, next_list = addresses[:n_now], addresses[n_now:]
-        calls = [Call(f, p.CURRENT_SHARE, (a,)) for a in now_list] + [Call(f, p.ORACLE_SHARE, (a,)) for a in next_list]
-        unique = list(dict.fromkeys(addresses))
-        calls += [Call(a, p.BALANCE_OF, (f,)) for a in unique] + [Call(self._meta[a].feed, p.LATEST_ROUND) for a in unique]
-        rows = await self.chain.multicall(calls, block=block)
+        if known is not None and known.read_back(n_now, n_next, guessed):
+            layout, details = known, guessed[known.size:]
+        else:  # first read, or a reindex changed the lists: read them, then what they name, at the same block
+            lists = await self.chain.multicall(_Layout.of_sizes(f, n_now, n_next), block=block)
+            addresses = [str(r.one()) for r in lists if r.ok]
+            await self._learn(f, [a for a in addresses if a not in self._meta], block)
+            layout = _Layout(tuple(addresses[:n_now]), tuple(addresses[n_now:]))
+            details = await self.chain.multicall(layout.detail_calls(f, self._meta), block=block)
+        self._layouts[ref.symbol] = layout
+        return self._state(ref, layout, details, block, reindex, fee, initial, supply, now)
+
+    def _state(self, ref: IndexRef, layout: _Layout, rows: list[Result], block: int, reindex: int, fee: int,
+               initial: int, supply: int, now: int) -> FactoryState:
+        addresses, unique = layout.addresses, layout.unique
         shares = [_int(r) for r in rows[: len(addresses)]]
         held = dict(zip(unique, (_int(r) for r in rows[len(addresses): len(addresses) + len(unique)]), strict=True))
         prices = {a: self._price(a, r) for a, r in zip(unique, rows[len(addresses) + len(unique):], strict=True)}
@@ -129,8 +180,9 @@ class FactoryReader:
             m = self._meta[a]
             return Constituent(m.symbol, a, Decimal(share) / p.SHARE_TOTAL, prices[a], from_base_units(held[a], m.decimals))
 
-        current = tuple(entry(a, s) for a, s in zip(now_list, shares[:n_now], strict=True))
-        following = tuple(entry(a, s) for a, s in zip(next_list, shares[n_now:], strict=True))
+        n_now = len(layout.current)
+        current = tuple(entry(a, s) for a, s in zip(layout.current, shares[:n_now], strict=True))
+        following = tuple(entry(a, s) for a, s in zip(layout.next, shares[n_now:], strict=True))
         units = from_base_units(supply, ref.token.decimals)
         value = sum((c.held * c.price for c in current), Decimal(0))
         nav = value / units if units else from_base_units(initial, PRICE_DECIMALS)
