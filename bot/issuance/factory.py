@@ -131,11 +131,12 @@ class FactoryReader:
         self._layouts: dict[str, _Layout] = {}  # by index symbol: the constituents the next read guesses
 
     def forget(self, meta: bool = True) -> None:
-        """Drop the states read (and, with `meta`, the constituents' token metadata): the next read asks again."""
+        """Drop the states read (and, with `meta`, the constituents' token metadata and lists): the next read asks
+        again. The lists alone are only a guess the next read checks, as on a new block."""
         self._states.clear()
-        self._layouts.clear()
         if meta:
             self._meta.clear()
+            self._layouts.clear()  # a guess names each constituent's feed from the metadata
 
     async def read(self, ref: IndexRef) -> FactoryState:
         fresh = self.head.fresh_head() if self.head is not None else None
