@@ -10,8 +10,9 @@
     /limits                                         the open orders, each with a Cancel button
     /limits cancel 3                                cancel order #3
 
-(`/orders` stays the factory's issuance requests; a stop-loss or take-profit can also be tapped from /positions,
-handlers.order_buttons.) The PIN is the last word and the message is deleted. Expiry:
+(`/orders` lists these with the factory's issuance requests; a stop-loss or take-profit can also be tapped from
+/positions, handlers.order_buttons.) The PIN is the last word and the message is deleted; typed without it, the order
+is summarized and the PIN asked for, as a tapped order asks (handlers.order_buttons.pin_typed sets it). Expiry:
 1d, 1w (the default), gtc, or a number of hours, days or weeks (`12h`, `3d`, `2w`). Everything is checked before
 the PIN, and bad input changes nothing. A connected wallet types no PIN (the bot holds no key of theirs): the order's
 summary comes with Confirm / Cancel, and Confirm (vetted again) sets it; it sends a signing link when it triggers.
@@ -19,7 +20,7 @@ summary comes with Confirm / Cancel, and Confirm (vetted again) sets it; it send
 
 from __future__ import annotations
 
-import re
+import time
 from dataclasses import replace
 from decimal import Decimal
 from functools import partial
@@ -30,19 +31,17 @@ from bot.core.messages import Button, Msg, Pct, Reply
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.core.secrets import is_pin
-from bot.limits.book import DEFAULT_EXPIRY, EXPIRIES
+from bot.limits.book import DEFAULT_EXPIRY
 from bot.services import Services
 from bot.storage.limit_orders import OrderKind, Watch
 from handlers.shared.confirm import confirm_buttons
-from handlers.shared.limit_orders import MET, book_lines, cancel_order, connected_offer, parse_line, placed, trade_now
+from handlers.shared.limit_orders import (MET, book_lines, cancel_order, connected_offer, parse_expiry, parse_line,
+                                          pin_question, placed, trade_now)
 from handlers.shared.nav import nav_row
 from handlers.shared.quotes import quote_lines
 
 HUNDRED = Decimal(100)
 WORDS = {"buy": "at", "sell": "at", "stop": "below", "takeprofit": "above"}  # the word before the line
-LENGTH = re.compile(r"^([0-9]{1,4})([hdw])$")  # ASCII digits: `\d` would take ١٢ as 12
-UNIT_SECONDS = {"h": 3600, "d": 86_400, "w": 7 * 86_400}
-MAX_EXPIRY = 365 * 86_400
 
 
 def secret_in(args: tuple[str, ...]) -> str | None:
@@ -84,19 +83,6 @@ def parse_percent(raw: str, locale: str, refusal: str = "limits.error.percent") 
         raise UserError(refusal, value=raw[:24]) from None
 
 
-def parse_expiry(raw: str) -> int | None:
-    """Seconds until it expires (None: good till cancelled)."""
-    word = raw.lower()
-    if word in EXPIRIES:
-        return EXPIRIES[word]
-    if word.startswith("-") or word.startswith("0"):
-        raise UserError("limits.error.expiry_past", value=raw[:24])
-    match = LENGTH.match(word)
-    if match is None or int(match[1]) * UNIT_SECONDS[match[2]] > MAX_EXPIRY:
-        raise UserError("limits.error.expiry", value=raw[:24])
-    return int(match[1]) * UNIT_SECONDS[match[2]]
-
-
 async def set_order(services: Services, kind_of: str | None, caller: Caller) -> Reply:
     """Parse, vet, check the PIN, store; the order as it will act."""
     args = list(caller.request.args)
@@ -131,7 +117,8 @@ async def set_order(services: Services, kind_of: str | None, caller: Caller) -> 
     rest = args[4:]
     if len(rest) > 1:
         raise UserError("limits.error.usage", usage=usage(kind))
-    expiry = parse_expiry(rest[0]) if rest else EXPIRIES[DEFAULT_EXPIRY]
+    expiry_word = rest[0].lower() if rest else DEFAULT_EXPIRY
+    expiry = parse_expiry(expiry_word)
     book = services.limit_orders
     if watch == "premium":
         line = parse_premium(args[3], caller.locale, book.settings.max_premium)
@@ -146,8 +133,10 @@ async def set_order(services: Services, kind_of: str | None, caller: Caller) -> 
     who = await book.wallet(caller.user_key)
     if who.kind == "connected":  # no key to unlock: the user's Confirm on the summary is the deliberate act
         return connected_offer(ref, kind, amount, line, trail, expiry, who.address, watch)
-    if pin is None:
-        raise UserError("limits.error.usage", usage=usage(kind))
+    if pin is None:  # typed without it: asked for, as a tapped order asks (the answer is deleted at once)
+        trigger = f"t:{trail}" if trail is not None else f"p:{line}" if watch == "premium" else f"l:{line}"
+        return pin_question(ref, kind, amount, line, trail, watch, (ref.symbol, kind, str(amount), trigger, expiry_word),
+                            int(time.time()))
     await services.pins.check_pin(caller.user_key, pin)
     req = caller.request
     order = await book.add(caller.user_key, req.platform, req.news_chat, ref, kind, amount, line, trail, expiry, watch=watch)

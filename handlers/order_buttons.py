@@ -19,6 +19,7 @@ vets the order again (bot.limits.book.vet): a refusal says why and changes nothi
 to trade now instead, as the typed form does.
 """
 
+import time
 from dataclasses import replace
 from decimal import Decimal
 from functools import partial
@@ -29,10 +30,10 @@ from bot.core.messages import Amount, Ask, Button, Count, Msg, Pct, Reply, Usd
 from bot.core.request import Caller
 from bot.core.router import Router
 from bot.core.secrets import PIN_DIGITS, is_pin
-from bot.limits.book import EXPIRIES, summary
 from bot.services import Services
 from bot.storage.limit_orders import OrderKind, Watch
-from handlers.shared.limit_orders import GUIDE, MET, connected_offer, parse_line, placed, trade_now
+from handlers.shared.limit_orders import (GUIDE, MET, connected_offer, parse_expiry, parse_line, pin_question, placed,
+                                          trade_now)
 
 HUNDRED = Decimal(100)
 KINDS: dict[str, OrderKind] = {"stop": "stop", "takeprofit": "takeprofit", "buy": "buy", "sell": "sell"}
@@ -55,13 +56,9 @@ def _index(services: Services, state: tuple[str, ...]) -> tuple[IndexRef, OrderK
 
 
 def _amount(services: Services, kind: OrderKind, word: str) -> Decimal:
-    """The order's amount a state names: a share of the holding (25 / 50 / 100 % for a stop or take-profit, the
-    quote's share, up to 100 %, for a limit sell) or the quote's USDC (a limit buy)."""
-    if kind not in LIMITS:
-        if word not in SHARES:
-            raise UserError("error.button.expired")
-        return Decimal(word)
-    amount = Decimal(word)
+    """The order's amount a state names: a share of the holding, up to 100 % (a stop, a take-profit or a limit sell),
+    or USDC (a limit buy)."""
+    amount = Decimal(word)  # a preset share, or one typed in /stop or /takeprofit without its PIN
     top = services.limits.max_usdc if kind == "buy" else HUNDRED
     if not 0 < amount <= top or amount != amount.quantize(CENT):
         raise UserError("error.button.expired")
@@ -159,11 +156,8 @@ async def ask_pin(services: Services, caller: Caller, state: tuple[str, ...], ed
         return _met(err, state)
     who = await services.limit_orders.wallet(caller.user_key)
     if who.kind == "connected":  # no PIN: the Confirm under the summary sets it, as for the typed order
-        return replace(connected_offer(ref, kind, amount, line, trail, EXPIRIES[state[4]], who.address, watch), edit=edit)
-    lasts = Msg("limits.expires.never") if state[4] == "gtc" else Msg(f"limits.guide.lasts.{state[4]}")
-    return Reply.of(Msg("limits.guide.summary", {"order": summary(ref.symbol, kind, amount, line, trail, watch)}), lasts,
-                    Msg("limits.guide.ask.pin"), edit=edit,
-                    ask=Ask(f"{GUIDE}.pin", state, Msg("prompt.field.pin"), secret="pin"))
+        return replace(connected_offer(ref, kind, amount, line, trail, parse_expiry(state[4]), who.address, watch), edit=edit)
+    return pin_question(ref, kind, amount, line, trail, watch, state, int(time.time()), edit)
 
 
 async def pressed(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:
@@ -199,7 +193,7 @@ async def pin_typed(services: Services, caller: Caller, text: str, state: tuple[
     await services.pins.check_pin(caller.user_key, text)
     req = caller.request
     order = await services.limit_orders.add(caller.user_key, req.platform, req.news_chat, ref, kind, amount, line, trail,
-                                            EXPIRIES[state[4]], watch=watch)
+                                            parse_expiry(state[4]), watch=watch)
     return placed(order)
 
 

@@ -16,7 +16,7 @@ from bot.storage.db import Database
 from bot.storage.limit_orders import LimitOrderRows
 from devnet import operator as op
 from auxil.console import console_lines
-from auxil.orders import buy_mag7, move_mag7_nav, sells, snapshot_of, the_order, orders_told
+from auxil.orders import buy_mag7, guide_text, move_mag7_nav, sells, snapshot_of, the_order, orders_told
 from auxil.discord import ALICE, dm_press, dm_slash, shown
 from auxil.telegram import ask, press_and_wait_edit
 from auxil.trading import PIN, click, funded_user, say, token_balance
@@ -199,7 +199,6 @@ BAD = [
     ("/stop MAG7 50% below {low} 0d {pin}", '"0d" has already passed'),
     ("/stop MAG7 50% below {low} soon {pin}", '"soon" is not an expiry'),
     ("/stop MAG7 50% below {low} ١٢h {pin}", '"١٢h" is not an expiry'),  # ASCII digits only, as for ids
-    ("/stop MAG7 50% below {low}", "That is not an order I can read"),
     ("/stop MAG7 50% over {low} {pin}", "That is not an order I can read"),
     ("/limit hold MAG7 100 at 90 {pin}", "That is not an order I can read"),
     ("/stop MAG7 50% trail 0% {pin}", '"0%" is not a trailing distance'),  # was called a share of the holding
@@ -222,6 +221,45 @@ async def test_bad_input_says_why_and_changes_nothing(app: App, line: str, says:
     answer = (await say(app, text)).rendered.text
     assert says in answer, answer
     assert await app.services.limit_orders.rows.of_user(uid) == []
+
+
+TYPED_WITHOUT_PIN = [  # (the line but its PIN, with lines from NAV / pool price now; what the order stores: kind,
+    #  amount, line or trail, watch; its life in seconds; how the question says it lasts)
+    ("/stop MAG7 33.5% below {low} 3d", ("stop", D("33.5"), "low", None, "price"), 3 * 86_400, "Expires "),
+    ("/stop MAG7 50% trail 10%", ("stop", D(50), None, D(10), "price"), 7 * 86_400, "It expires in 1 week"),
+    ("/limit buy MAG7 10 USDC at {cheap} gtc", ("buy", D(10), "cheap", None, "price"), None, "Good till cancelled."),
+    ("/takeprofit MAG7 100% above {high} 12h", ("takeprofit", D(100), "high", None, "price"), 12 * 3600, "Expires "),
+]
+
+
+@pytest.mark.parametrize(("typed", "stored", "life", "lasts"), TYPED_WITHOUT_PIN)
+async def test_an_order_typed_without_its_pin_asks_for_it_and_sets_what_was_typed(
+        app: App, typed: str, stored: tuple[object, ...], life: int | None, lasts: str) -> None:
+    """Issue 18's "ask, don't make users type secrets on a command line": the one-line order without its PIN is
+    summarized and the PIN asked for (it was refused as unreadable); a wrong PIN sets nothing, the right one sets the
+    order exactly as typed, its share, trigger and expiry included (not only the buttons' presets)."""
+    uid, _ = await funded_user(app)
+    await buy_mag7(app)
+    nav, price = await snapshot_of(app)
+    lines = {"low": (nav * D("0.8")).quantize(D("0.01")), "high": (nav * D("1.3")).quantize(D("0.01")),
+             "cheap": (price * D("0.5")).quantize(D("0.01"))}
+    line = console_lines(app, "u1")
+    asked = await line(typed.format(**lines))
+    assert guide_text(app, "limits.guide.ask.pin") in asked and lasts in asked, asked
+    assert await app.services.limit_orders.rows.of_user(uid) == []  # nothing before the PIN
+    wrong = await line("000000" if PIN != "000000" else "111111")
+    assert "Order #" not in wrong and await app.services.limit_orders.rows.of_user(uid) == [], wrong
+    set_ = await line(PIN)
+    assert "Order #" in set_ and PIN not in set_, set_
+    order = await the_order(app, uid)
+    kind, amount, at, trail, watch = stored
+    assert (order.kind, order.amount, order.trail, order.watch) == (kind, amount, trail, watch)
+    if at is not None:
+        assert order.line == lines[str(at)]
+    if life is None:
+        assert order.expires_at is None
+    else:
+        assert order.expires_at is not None and abs(order.expires_at - order.created_at - life) <= 1
 
 
 async def test_a_line_is_read_by_the_users_decimal_mark(app: App) -> None:

@@ -96,6 +96,26 @@ async def test_a_stop_loss_tapped_on_telegram_from_the_home_screen_with_a_typed_
     assert (order.kind, order.amount, order.line, order.expires_at, order.platform) == ("stop", HUNDRED, line, None, "telegram")
 
 
+async def test_a_stop_loss_typed_on_telegram_without_its_pin_asks_for_it(
+        app: App, emulator: BotApiEmulator, telegram: TelegramFrontend) -> None:
+    """The one-line /stop without its PIN: the summary, a ForceReply for the PIN, the PIN's message deleted, the order
+    set as typed."""
+    user = 5302
+    uid, _ = await funded_user(app, str(user), usdc=D(1000), platform="telegram")
+    quote = await ask(emulator, user, user, f"/buy {MAG7} 100")
+    await tap(emulator, user, quote, say(app, "button.confirm"), until="Confirmed in block")
+    nav, _ = await snapshot_of(app)
+    line = (nav * D("0.85")).quantize(D("0.01"))
+    since = emulator.mark()
+    summary = await ask(emulator, user, user, f"/stop {MAG7} 40% below {line} 2w")
+    assert say(app, "limits.guide.ask.pin") in text_of(summary), text_of(summary)
+    assert await app.services.limit_orders.rows.of_user(uid) == []
+    await pin_sets_the_order(emulator, user, since)
+    order = await the_order(app, uid)
+    assert (order.kind, order.amount, order.line, order.platform) == ("stop", D(40), line, "telegram")
+    assert order.expires_at is not None and abs(order.expires_at - order.created_at - 14 * 86_400) <= 1
+
+
 CAROL = user_dict(940000000000000077, "carol")
 
 

@@ -252,9 +252,10 @@ async def test_a_connected_wallets_order_summary_cancelled_or_not_held_sets_noth
     assert labels(offer) == ["Confirm", "Cancel"]
     assert (await click(app, offer, "Cancel", "w2")).rendered.text == "The order was not set."
     assert await app.services.limit_orders.rows.of_user(uid) == []
-    await funded_user(app, "k1")  # a custodial wallet still needs its PIN
+    await funded_user(app, "k1")  # a custodial wallet still needs its PIN: asked for, no Confirm
     no_pin = await say(app, f"/limit buy MAG7 10 at {(price * D('0.5')).quantize(D('0.01'))} 1d", "k1")
-    assert "That is not an order I can read" in no_pin.rendered.text, no_pin.rendered.text
+    asked = no_pin.rendered.ask
+    assert asked is not None and asked.secret and "Confirm" not in labels(no_pin), no_pin.rendered.text
 
 
 async def test_telegram_a_connected_wallets_order_is_confirmed_and_its_trigger_sends_the_link(

@@ -3,15 +3,16 @@ price, the answer once an order is set, a connected wallet's Confirm in place of
 would fire at once, and the buttons that start an order under a position (handlers.positions, the Sell screen) or under
 a pool quote (handlers.shared.offers: Limit…)."""
 
+import re
 import secrets
 from decimal import Decimal
 
 from bot.core.amounts import parse_amount, parse_id
 from bot.core.errors import UserError
-from bot.core.messages import Button, Msg, Reply, When
+from bot.core.messages import Ask, Button, Msg, Reply, When
 from bot.core.request import Caller
 from bot.chain.profile import IndexRef
-from bot.limits.book import describe, summary
+from bot.limits.book import EXPIRIES, describe, summary
 from bot.services import Services
 from bot.storage.limit_orders import LimitOrder, OrderKind, Watch
 from bot.trading.intents import State
@@ -22,6 +23,9 @@ MET = frozenset({"limits.error.met", "limits.error.premium_met"})  # it would fi
 GUIDE = "limits.guide"  # the action that asks an order step by step (handlers.order_buttons)
 MAX_LINE = Decimal(10) ** 12  # USD per token: a sanity bound; a line far from the price is refused after, by ratio
 LINE_DECIMALS = 8
+LENGTH = re.compile(r"^([0-9]{1,4})([hdw])$")  # ASCII digits: `\d` would take ١٢ as 12
+UNIT_SECONDS = {"h": 3600, "d": 86_400, "w": 7 * 86_400}
+MAX_EXPIRY = 365 * 86_400
 
 
 def parse_line(raw: str, locale: str) -> Decimal:
@@ -35,6 +39,40 @@ def parse_line(raw: str, locale: str) -> Decimal:
         if err.key in ("error.amount.zero", "error.amount.negative"):
             raise UserError("limits.error.line") from None
         raise UserError("limits.error.number", value=raw[:24]) from None
+
+
+def parse_expiry(raw: str) -> int | None:
+    """Seconds until it expires (None: good till cancelled): `1d`, `1w`, `gtc`, or hours, days or weeks (`12h`,
+    `3d`, `2w`) up to a year."""
+    word = raw.lower()
+    if word in EXPIRIES:
+        return EXPIRIES[word]
+    if word.startswith("-") or word.startswith("0"):
+        raise UserError("limits.error.expiry_past", value=raw[:24])
+    match = LENGTH.match(word)
+    if match is None or int(match[1]) * UNIT_SECONDS[match[2]] > MAX_EXPIRY:
+        raise UserError("limits.error.expiry", value=raw[:24])
+    return int(match[1]) * UNIT_SECONDS[match[2]]
+
+
+def lasts(expiry: str, now: int) -> Msg:
+    """How long an order about to be set lasts: the guide's own words for its buttons' expiries, else when it expires
+    if set `now` (shown to the minute: the PIN that sets it follows within the question's time-out)."""
+    seconds = parse_expiry(expiry)
+    if seconds is None:
+        return Msg("limits.expires.never")
+    if expiry in EXPIRIES:
+        return Msg(f"limits.guide.lasts.{expiry}")
+    return Msg("limits.expires.at", {"time": When(now + seconds)})
+
+
+def pin_question(ref: IndexRef, kind: OrderKind, amount: Decimal, line: Decimal, trail: Decimal | None, watch: Watch,
+                 state: tuple[str, ...], now: int, edit: bool = False) -> Reply:
+    """A custodial wallet's order as it will act and until when, and the question for the PIN that sets it; `state`
+    (index, kind, amount, trigger word, expiry word) is what the answer sets (handlers.order_buttons.pin_typed)."""
+    return Reply.of(Msg("limits.guide.summary", {"order": summary(ref.symbol, kind, amount, line, trail, watch)}),
+                    lasts(state[4], now), Msg("limits.guide.ask.pin"), edit=edit,
+                    ask=Ask(f"{GUIDE}.pin", state, Msg("prompt.field.pin"), secret="pin"))
 
 
 def cancel_button(order_id: int) -> Button:
