@@ -94,16 +94,18 @@ async def listing(services: Services, caller: Caller) -> Reply:
 
 
 async def setup(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:
-    """`<index> <usdc> daily|weekly [at HH:MM] <PIN>` (Discord sends an empty time when none was given)."""
+    """`<index> <usdc> daily|weekly [at HH:MM] <PIN>` (Discord sends an empty time when none was given); without the
+    PIN, checked all the same and then the PIN asked for, as the guided set-up asks it."""
     plans = services.dca
-    if len(args) < 4:
+    if len(args) < 3:
         raise usage(services)
     rest = list(args[3:])
-    if rest[0].lower() == "at":
+    pin = rest.pop() if rest and rest[-1].isascii() and rest[-1].isdigit() else None  # digits: a PIN, even a short one
+    if rest and rest[0].lower() == "at":
         rest = rest[1:]
-        if len(rest) != 2 or not rest[0]:
+        if len(rest) != 1 or not rest[0]:
             raise usage(services)
-    if len(rest) not in (1, 2):
+    if len(rest) > 1:
         raise usage(services)
     ref = index_of(services, args[0])
     amount = parse_amount(args[1], decimals=plans.usdc_decimals(ref.symbol), maximum=services.limits.max_usdc,
@@ -111,9 +113,11 @@ async def setup(services: Services, caller: Caller, args: tuple[str, ...]) -> Re
     cadence = parse_cadence(args[2])
     zone = await services.timezone(caller.user_key)
     local = datetime.now(ZoneInfo(zone))
-    at_minute = parse_time(rest[0]) if len(rest) == 2 and rest[0] else local.hour * 60 + local.minute
+    at_minute = parse_time(rest[0]) if rest and rest[0] else local.hour * 60 + local.minute
     await plans.check_wallet(caller.user_key)  # before the PIN, like /withdraw
-    await services.pins.check_pin(caller.user_key, rest[-1])
+    if pin is None:
+        return await ask_step(services, caller, (ref.symbol, args[1], args[2], rest[0] if rest else ""))
+    await services.pins.check_pin(caller.user_key, pin)
     req = caller.request
     plan = await plans.create(caller.user_key, ref, amount, cadence, at_minute, local.weekday(), zone,
                               req.platform, req.private_chat or req.chat_id)

@@ -66,7 +66,8 @@ BAD_INPUT = [
     ("/dca MAG7 100 daily at 25:00 4821", "dca.error.time"),
     ("/dca MAG7 100 daily at 9am 4821", "dca.error.time"),
     ("/dca MAG7 100 daily 9:60 4821", "dca.error.time"),
-    ("/dca MAG7 100 daily", "dca.error.usage"),
+    ("/dca MAG7 100", "dca.error.usage"),
+    ("/dca MAG7 100 daily at", "dca.error.usage"),
     ("/dca MAG7 100 daily at 4821", "dca.error.usage"),
     ("/dca MAG7 100 daily at 09:00 4821 extra", "dca.error.usage"),
     ("/dca MAG7 100 daily 5555", "error.pin.wrong"),
@@ -86,6 +87,25 @@ async def test_bad_input_is_refused_with_what_is_valid_and_changes_nothing(app: 
     if key == "dca.error.cadence":
         assert "daily, weekly" in answer.rendered.text
     assert await plans_of(app, uid) == [] and dca_jobs(app) == []
+
+
+@pytest.mark.parametrize(("typed", "at"), [("/dca MAG7 100 weekly at 09:30", 9 * 60 + 30), ("/dca MAG7 25 daily", None)])
+async def test_a_plan_typed_without_its_pin_asks_for_it(app: App, typed: str, at: int | None) -> None:
+    """Everything but the PIN typed: checked, then the PIN asked for as the guided set-up asks it; a wrong one sets
+    nothing, the right one sets the plan as typed."""
+    uid = await with_pin(app)
+    line = console_lines(app, "u1")
+    asked = await line(typed)
+    assert text(app, "dca.ask.pin") in asked and "PIN:" in asked, asked
+    assert await plans_of(app, uid) == []
+    assert start_of("error.pin.wrong") in await line("5555")
+    assert await plans_of(app, uid) == []
+    set_up = await line(PIN)
+    assert PIN not in set_up and text(app, "dca.ask.pin") not in set_up, set_up
+    [plan] = await plans_of(app, uid)
+    assert plan.token == "MAG7.ssi" and plan.cadence == typed.split()[3]
+    if at is not None:
+        assert plan.at_minute == at
 
 
 async def test_wallets_and_chats_that_cannot_have_a_plan(app: App) -> None:

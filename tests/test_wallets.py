@@ -186,6 +186,22 @@ async def test_five_wrong_tries_lock_with_growing_delays_and_a_right_pin_resets(
     assert (await refused("2468")).params["count"] == Count(MAX_TRIES - 1)
 
 
+@pytest.mark.parametrize("typed", ["12", "123456789", "12a4", "١٢٣٤", ""])
+async def test_a_word_no_pin_could_be_is_refused_without_costing_a_try(db: Database, typed: str) -> None:
+    """`/withdraw USDC 10 0x… 12`: said to be no PIN (4 to 8 digits), no try taken; a real miss still counts."""
+    guard = PinGuard(PinRows(db), Keystore([MasterKey.generate()]))
+    uid = await user(db)
+    await guard.set_pin(uid, "1357")
+    with pytest.raises(UserError) as err:
+        await guard.check_pin(uid, typed)
+    assert err.value.key == "error.pin.length"
+    row = await PinRows(db).get(uid)
+    assert row is not None and row.failures == 0
+    with pytest.raises(UserError) as err:
+        await guard.check_pin(uid, "2468")
+    assert (err.value.key, err.value.params["count"]) == ("error.pin.wrong", Count(MAX_TRIES - 1))
+
+
 async def test_parallel_guesses_cannot_outrun_the_lock(db: Database) -> None:
     guard = PinGuard(PinRows(db), Keystore([MasterKey.generate()]))
     uid = await user(db)

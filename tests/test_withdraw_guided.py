@@ -79,6 +79,47 @@ async def test_guided_withdraw_in_the_console(app: App) -> None:
     assert f"] {TO[:8]}…{TO[-6:]}" in recent
 
 
+# (what is typed after /withdraw but the PIN, what the summary says is sent, the USDC that leaves the wallet)
+TYPED_WITHOUT_PIN = [
+    (f"USDC 2.5 {TO}", Msg("withdraw.what", {"amount": Amount(Decimal("2.5"), 8), "asset": "USDC"}), 2_500_000),
+    (f"usdc all {TO.lower()}", Msg("withdraw.what.all", {"asset": "USDC"}), 100 * 10**6),
+    (f"USDC 1 {TO} devnet", Msg("withdraw.what", {"amount": Amount(Decimal(1), 8), "asset": "USDC"}), 10**6),
+]
+
+
+@pytest.mark.parametrize(("typed", "what", "sent"), TYPED_WITHOUT_PIN)
+async def test_a_withdrawal_typed_without_its_pin_asks_for_it(app: App, typed: str, what: Msg, sent: int) -> None:
+    """The one-line form but for the PIN: each word checked, then the guided form's summary and PIN question (it was
+    answered with the usage); a PIN of no PIN's shape costs no try; the right one leads to Confirm."""
+    await funded_user(app, "g1", usdc=Decimal(100))
+    line = console_lines(app, "g1")
+    summary = await line(f"/withdraw {typed}")
+    assert plain(app, "withdraw.guided.summary", what=what, to=TO) in summary, summary
+    assert plain(app, "withdraw.ask.pin") in summary, summary
+    assert plain(app, "error.pin.length", min=4, count=Count(8)) in await line("12")
+    offer = await line(PIN)
+    assert PIN not in offer and "] Confirm" in offer, offer
+    done = await line("Confirm")
+    assert "sent" in done, done
+    assert await token_balance(app, app.profile.usdc.address, TO) == sent
+
+
+@pytest.mark.parametrize(("typed", "key", "params"), [
+    (f"USDC ten {TO}", "error.amount.format", {"value": "ten"}),
+    (f"USDC 1 {BAD_CHECKSUM}", "error.address.checksum", {"value": BAD_CHECKSUM}),
+    (f"DOGE 1 {TO}", "error.withdraw.asset", None),
+    (f"USDC 1 {TO} mars", "error.withdraw.chain", None),
+])
+async def test_a_bad_word_in_a_withdrawal_without_its_pin_is_said_before_any_question(
+        app: App, typed: str, key: str, params: dict[str, Any] | None) -> None:
+    await funded_user(app, "g1", usdc=Decimal(100))
+    said = await console_lines(app, "g1")(f"/withdraw {typed}")
+    if params is not None:
+        assert plain(app, key, **params) in said, said
+    assert plain(app, "withdraw.ask.pin") not in said and "PIN:" not in said, said
+    assert await token_balance(app, app.profile.usdc.address, TO) == 0
+
+
 # (the step's answers before the bad one, the bad answer, what the reply says, whether a button offers Max)
 BAD_ANSWERS = [
     ("above the balance", (), "60", "withdraw.error.above_balance",

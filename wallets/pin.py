@@ -129,6 +129,9 @@ class PinGuard:
         now = self._clock()
         if row.locked_until > now:
             raise UserError("error.pin.locked", count=Count(_minutes(row.locked_until - now)))
+        if not (pin.isascii() and pin.isdigit() and MIN_DIGITS <= len(pin) <= MAX_DIGITS):
+            # no PIN has that shape: a typo (`/withdraw … 12`) costs no try, and tells a guesser nothing either
+            raise UserError("error.pin.length", min=MIN_DIGITS, count=Count(MAX_DIGITS))
         self._pepper(row)  # a pepper whose master key is not loaded refuses before the try is counted
         schedule = [0] * (MAX_TRIES - 1) + list(LOCK_SECONDS)
         taken = await self._pins.take_try(user_id, schedule, int(now))

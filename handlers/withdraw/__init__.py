@@ -1,5 +1,7 @@
 """/withdraw: typed on one line (`/withdraw USDC 10 0x… 123456`, handlers.withdraw.typed) or, without arguments,
-guided step by step (handlers.withdraw.guided): asset, amount, address, a summary, the PIN, Confirm."""
+guided step by step (handlers.withdraw.guided): asset, amount, address, a summary, the PIN, Confirm. Typed in full
+but for the PIN (`/withdraw USDC 10 0x…`, or with a chain named), it goes on from the guided form's summary and PIN
+question."""
 
 from functools import partial
 
@@ -12,8 +14,11 @@ from handlers.withdraw import guided, typed
 
 async def withdraw(services: Services, caller: Caller) -> Reply:
     """Guided when typed alone, else the one-line form."""
-    if not caller.request.args:
+    args = caller.request.args
+    if not args:
         return await guided.start(services, caller)
+    if len(args) == 3 or (len(args) == 4 and not args[3].isdigit()):  # asset, amount, address [, chain]: no PIN
+        return await guided.typed_without_pin(services, caller, args)
     return await typed.withdraw(services, caller)
 
 

@@ -21,7 +21,7 @@ from bot.services import Services
 from bot.trading.destinations import refusal
 from bot.trading.executor import Executor
 from handlers.shared.confirm import confirm_buttons
-from handlers.withdraw.typed import asset_on, parse_address
+from handlers.withdraw.typed import asset_on, desk_named, parse_address
 
 RECENT = 3  # addresses withdrawn to before, offered as buttons
 ALL = "all"
@@ -155,6 +155,17 @@ async def answer_pin(services: Services, caller: Caller, text: str, state: tuple
     summary = Msg("withdraw.summary", {"amount": Amount(units, decimals), "asset": _shown(services, desk, symbol), "to": state[3]})
     prompt = Msg("withdraw.confirm_prompt", {"seconds": home.settings.quote_ttl_seconds})
     return Reply.of(summary, prompt, buttons=confirm_buttons(intent_id))
+
+
+async def typed_without_pin(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:
+    """`/withdraw <asset> <amount|all> <address> [chain]`: each word checked as the one-line form checks it, then the
+    summary and the PIN question, as if each had been chosen here."""
+    await _sender(services, caller)
+    desk, token = asset_on(services, args[0], desk_named(services, args[3]) if len(args) == 4 else None)
+    symbol, decimals = ("ETH", 18) if token is None else (token.symbol, token.decimals)
+    amount = ALL if args[1].lower() == ALL else str(parse_amount(
+        args[1], decimals=decimals, maximum=services.limits.max_usdc, unit=symbol, locale=caller.locale))
+    return await ask_pin(services, caller, (symbol, desk.profile.name, amount, parse_address(args[2])))
 
 
 async def chosen(step: str, services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:
