@@ -105,8 +105,8 @@ async def setup(services: Services, caller: Caller, args: tuple[str, ...]) -> Re
         rest = rest[1:]
         if len(rest) != 1 or not rest[0]:
             raise usage(services)
-    if len(rest) > 1:
-        raise usage(services)
+    if len(rest) > 1 or (pin is None and any(word.isdigit() for i, word in enumerate(args) if i != 1)):
+        raise usage(services)  # a word of digits but the amount may be a PIN out of place: never echoed back
     ref = index_of(services, args[0])
     amount = parse_amount(args[1], decimals=plans.usdc_decimals(ref.symbol), maximum=services.limits.max_usdc,
                           unit=services.profile.usdc.symbol, locale=caller.locale)

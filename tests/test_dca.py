@@ -67,6 +67,7 @@ BAD_INPUT = [
     ("/dca MAG7 100 daily at 9am 4821", "dca.error.time"),
     ("/dca MAG7 100 daily 9:60 4821", "dca.error.time"),
     ("/dca MAG7 100", "dca.error.usage"),
+    ("/dca 482913 100 daily", "dca.error.usage"),  # a PIN in the index's place: never echoed as an unknown index
     ("/dca MAG7 100 daily at", "dca.error.usage"),
     ("/dca MAG7 100 daily at 4821", "dca.error.usage"),
     ("/dca MAG7 100 daily at 09:00 4821 extra", "dca.error.usage"),

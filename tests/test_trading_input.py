@@ -35,7 +35,8 @@ BAD = [
     ("/slippage 6", "error.slippage.range"),
     ("/slippage 1 2", "error.args.extra"),
     ("/withdraw", "withdraw.ask.asset"),  # alone: asked step by step (tests/test_withdraw_guided.py)
-    ("/withdraw USDC 10 " + GOOD, "error.withdraw.usage"),
+    ("/withdraw USDC 10 " + GOOD, "withdraw.guided.summary"),  # all but the PIN: asked for it (tests/test_withdraw_guided.py)
+    ("/withdraw USDC 10 739146", "error.withdraw.usage"),  # a PIN in the address's place: never echoed as an address
     ("/withdraw USDC 10 0x1234 739146", "error.address.format"),
     ("/withdraw USDC 10 " + GOOD[:-1] + "g 739146", "error.address.format"),
     ("/withdraw USDC 10 " + WRONG_CASE + " 739146", "error.address.checksum"),

@@ -307,3 +307,27 @@ async def test_guided_withdraw_on_discord_with_the_modal(app: App, frontend: Dis
     assert PIN not in offer.content and "Withdraw 7 USDC to" in offer.content.replace("\\", "")
     await press(frontend, component(offer, "Confirm"), as_message(offer))
     assert await token_balance(app, app.profile.usdc.address, TO) == 7 * 10**6
+
+
+@pytest.mark.parametrize("label", [None, "devnet"])
+async def test_a_discord_withdrawal_without_its_pin_option_asks_for_it_in_a_modal(
+        app: App, frontend: DiscordFrontend, rest: FakeDiscord, label: str | None) -> None:
+    """/withdraw with asset, amount and address (and the chain, or not) but the pin option left out: the summary and
+    an Answer button for the PIN's modal, as the guided withdrawal ends; the PIN submitted leads to Confirm."""
+    row = await app.services.users.seen("discord", ALICE["id"])
+    address = await app.services.wallets.create(row.id)
+    await app.services.pins.set_pin(row.id, PIN)
+    await fund(app.profile, address, usdc=Decimal(20), eth=Decimal(1))
+    options = {"asset": "USDC", "amount": "3", "address": TO} | ({"chain": label} if label else {})
+    await slash(frontend, "withdraw", guild=False, **options)
+    summary = rest.sent()[-1]
+    assert f"Withdraw 3 USDC to {TO}" in summary.content.replace("\\", ""), summary.content
+    pin_question = as_message(summary)
+    await press(frontend, component(summary, "Answer"), pin_question)
+    pin_modal = rest.sent()[-1]
+    assert pin_modal.body["type"] == MODAL and pin_modal.body["data"]["components"][0]["components"][0]["label"] == "PIN"
+    await submit(frontend, pin_modal, PIN, pin_question)
+    offer = rest.sent()[-1]
+    assert PIN not in offer.content and "] Confirm" not in offer.content
+    await press(frontend, component(offer, "Confirm"), as_message(offer))
+    assert await token_balance(app, app.profile.usdc.address, TO) == 3 * 10**6

@@ -12,12 +12,20 @@ from bot.services import Services
 from handlers.withdraw import guided, typed
 
 
+def without_pin(args: tuple[str, ...]) -> bool:
+    """Asset, amount, address and maybe a chain, and no word of digits but the amount: nothing that may be a PIN (a
+    PIN typed in the address's place is answered with the usage by the one-line form, never echoed as an address)."""
+    return len(args) in (3, 4) and not any(word.isdigit() for i, word in enumerate(args) if i != 1)
+
+
 async def withdraw(services: Services, caller: Caller) -> Reply:
     """Guided when typed alone, else the one-line form."""
     args = caller.request.args
     if not args:
         return await guided.start(services, caller)
-    if len(args) == 3 or (len(args) == 4 and not args[3].isdigit()):  # asset, amount, address [, chain]: no PIN
+    if len(args) == 5 and not args[3]:  # Discord's /withdraw with its chain option but not its pin option
+        args = (*args[:3], args[4])
+    if without_pin(args):
         return await guided.typed_without_pin(services, caller, args)
     return await typed.withdraw(services, caller)
 
