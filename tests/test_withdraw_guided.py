@@ -296,17 +296,23 @@ async def test_guided_withdraw_on_discord_with_the_modal(app: App, frontend: Dis
     # in a DM a plain message answers too
     dm = message_dict(TO, ALICE, DM_CHANNEL_ID)
     await dispatched(lambda: frontend.bot._connection.parse_message_create(dm))  # type: ignore[arg-type]
+    await pin_in_the_modal_then_confirm(frontend, rest, "7")
+    assert await token_balance(app, app.profile.usdc.address, TO) == 7 * 10**6
+
+
+async def pin_in_the_modal_then_confirm(frontend: DiscordFrontend, rest: FakeDiscord, amount: str) -> None:
+    """The withdrawal's summary just sent (of `amount` USDC to TO): its Answer opens the PIN's modal; the PIN
+    submitted, the offer (no PIN in it) is confirmed."""
     summary = rest.sent()[-1]
-    assert f"Withdraw 7 USDC to {TO}" in summary.content.replace("\\", "")
+    assert f"Withdraw {amount} USDC to {TO}" in summary.content.replace("\\", ""), summary.content
     pin_question = as_message(summary)
     await press(frontend, component(summary, "Answer"), pin_question)
     pin_modal = rest.sent()[-1]
     assert pin_modal.body["type"] == MODAL and pin_modal.body["data"]["components"][0]["components"][0]["label"] == "PIN"
     await submit(frontend, pin_modal, PIN, pin_question)
     offer = rest.sent()[-1]
-    assert PIN not in offer.content and "Withdraw 7 USDC to" in offer.content.replace("\\", "")
+    assert PIN not in offer.content and f"Withdraw {amount} USDC to" in offer.content.replace("\\", ""), offer.content
     await press(frontend, component(offer, "Confirm"), as_message(offer))
-    assert await token_balance(app, app.profile.usdc.address, TO) == 7 * 10**6
 
 
 @pytest.mark.parametrize("label", [None, "devnet"])
@@ -320,14 +326,5 @@ async def test_a_discord_withdrawal_without_its_pin_option_asks_for_it_in_a_moda
     await fund(app.profile, address, usdc=Decimal(20), eth=Decimal(1))
     options = {"asset": "USDC", "amount": "3", "address": TO} | ({"chain": label} if label else {})
     await slash(frontend, "withdraw", guild=False, **options)
-    summary = rest.sent()[-1]
-    assert f"Withdraw 3 USDC to {TO}" in summary.content.replace("\\", ""), summary.content
-    pin_question = as_message(summary)
-    await press(frontend, component(summary, "Answer"), pin_question)
-    pin_modal = rest.sent()[-1]
-    assert pin_modal.body["type"] == MODAL and pin_modal.body["data"]["components"][0]["components"][0]["label"] == "PIN"
-    await submit(frontend, pin_modal, PIN, pin_question)
-    offer = rest.sent()[-1]
-    assert PIN not in offer.content and "] Confirm" not in offer.content
-    await press(frontend, component(offer, "Confirm"), as_message(offer))
+    await pin_in_the_modal_then_confirm(frontend, rest, "3")
     assert await token_balance(app, app.profile.usdc.address, TO) == 3 * 10**6
