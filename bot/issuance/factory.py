@@ -5,8 +5,9 @@ constituents; then each constituent's market share, the factory's holding and it
 symbol, decimals and feed are read once and kept). Once an index's constituents are known, all of it goes in one
 Multicall3 round trip, the lists read again beside what they name: when the lists read back are the ones asked
 about, the read is whole; when a reindex changed them, the rest is read again for the new lists at that block (two
-more round trips). A state read at the newest block the head tracker saw serves every quote until the next block. NAV per index token is
-the holdings at feed prices over the supply (the factory's `initialPrice()` while nothing is issued).
+more round trips). A state read at the newest block the head tracker saw serves every quote until the next block.
+NAV per index token is the holdings at feed prices over the supply (the factory's `initialPrice()` while nothing is
+issued).
 
 `quote` mirrors the factory: an issuance's fee is taken from the USDC paid in and the rest buys each
 constituent by its market share, minting net / NAV index tokens; a redemption pays the tokens' value at NAV
