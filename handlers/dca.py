@@ -27,7 +27,7 @@ from bot.dca.cadence import CADENCES, parse_cadence, parse_time
 from bot.dca.plans import PAUSE_AFTER, Dca, cadence_msg
 from bot.chain.profile import IndexRef
 from bot.services import Services
-from bot.storage.dca import Plan
+from bot.storage.dca import NewPlan, Plan
 
 ACTIONS = ("pause", "resume", "cancel")
 
@@ -173,7 +173,23 @@ async def ask_step(services: Services, caller: Caller, state: tuple[str, ...], e
     if len(state) == 3:
         return Reply.of(Msg("dca.ask.time"), buttons=((Button(Msg("button.now"), "dca.step", (*state, "")),),), edit=edit,
                         ask=Ask("dca.time", state, Msg("prompt.field.time")))
-    return Reply.of(Msg("dca.ask.pin"), edit=edit, ask=Ask("dca.pin", state, Msg("prompt.field.pin"), secret="pin"))
+    return Reply.of(await _summary(services, caller, state), Msg("dca.ask.pin"), edit=edit,
+                    ask=Ask("dca.pin", state, Msg("prompt.field.pin"), secret="pin"))
+
+
+async def _summary(services: Services, caller: Caller, state: tuple[str, ...]) -> Msg:
+    """The plan the PIN sets up, as its set-up will read (index, amount, cadence, time: now when none was given)."""
+    ref = index_of(services, state[0])
+    decimals = services.dca.usdc_decimals(ref.symbol)
+    amount = parse_amount(state[1], decimals=decimals, maximum=services.limits.max_usdc,
+                          unit=services.profile.usdc.symbol, locale=caller.locale)
+    zone = await services.timezone(caller.user_key)
+    local = datetime.now(ZoneInfo(zone))
+    at = parse_time(state[3]) if state[3] else local.hour * 60 + local.minute
+    cadence = parse_cadence(state[2])
+    weekday = local.weekday() if cadence == "weekly" else None
+    shown = NewPlan(caller.user_key, ref.symbol, 0, cadence, at, weekday, zone, "", "")
+    return Msg("dca.ask.summary", {"amount": Amount(amount, decimals), "index": ref.symbol, "cadence": cadence_msg(shown)})
 
 
 async def step_pressed(services: Services, caller: Caller, args: tuple[str, ...]) -> Reply:

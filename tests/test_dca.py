@@ -98,6 +98,9 @@ async def test_a_plan_typed_without_its_pin_asks_for_it(app: App, typed: str, at
     line = console_lines(app, "u1")
     asked = await line(typed)
     assert text(app, "dca.ask.pin") in asked and "PIN:" in asked, asked
+    amount, cadence = typed.split()[2:4]
+    said = f"Your plan: {amount} USDC into MAG7.ssi, " + ("every " if cadence == "weekly" else "daily at ")
+    assert said in asked and (at is None or "at 09:30 (UTC)." in asked), asked  # what the PIN sets up, first
     assert await plans_of(app, uid) == []
     assert start_of("error.pin.wrong") in await line("5555")
     assert await plans_of(app, uid) == []

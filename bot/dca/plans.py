@@ -199,7 +199,7 @@ class Dca:
         return Msg("dca.run.title", {"id": plan.id, "amount": amount, "index": plan.token})
 
 
-def cadence_msg(plan: Plan) -> Msg:
+def cadence_msg(plan: NewPlan) -> Msg:
     """`daily at 09:00 (Asia/Shanghai)` / `every Monday at 09:00 (UTC)`."""
     at = clock_text(plan.at_minute)
     if plan.cadence == "weekly" and plan.weekday is not None:
