@@ -16,7 +16,7 @@ from bot.storage.db import Database
 from bot.storage.limit_orders import LimitOrderRows
 from devnet import operator as op
 from auxil.console import console_lines
-from auxil.orders import buy_mag7, guide_text, move_mag7_nav, sells, snapshot_of, the_order, orders_told
+from auxil.orders import buy_mag7, guide_text, lasts, move_mag7_nav, sells, snapshot_of, the_order, orders_told
 from auxil.discord import ALICE, dm_press, dm_slash, shown
 from auxil.telegram import ask, press_and_wait_edit
 from auxil.trading import PIN, click, funded_user, say, token_balance
@@ -232,9 +232,9 @@ TYPED_WITHOUT_PIN = [  # (the line but its PIN, with lines from NAV / pool price
 ]
 
 
-@pytest.mark.parametrize(("typed", "stored", "life", "lasts"), TYPED_WITHOUT_PIN)
+@pytest.mark.parametrize(("typed", "stored", "life", "said"), TYPED_WITHOUT_PIN)
 async def test_an_order_typed_without_its_pin_asks_for_it_and_sets_what_was_typed(
-        app: App, typed: str, stored: tuple[object, ...], life: int | None, lasts: str) -> None:
+        app: App, typed: str, stored: tuple[object, ...], life: int | None, said: str) -> None:
     """Issue 18's "ask, don't make users type secrets on a command line": the one-line order without its PIN is
     summarized and the PIN asked for (it was refused as unreadable); a wrong PIN sets nothing, the right one sets the
     order exactly as typed, its share, trigger and expiry included (not only the buttons' presets)."""
@@ -245,7 +245,7 @@ async def test_an_order_typed_without_its_pin_asks_for_it_and_sets_what_was_type
              "cheap": (price * D("0.5")).quantize(D("0.01"))}
     line = console_lines(app, "u1")
     asked = await line(typed.format(**lines))
-    assert guide_text(app, "limits.guide.ask.pin") in asked and lasts in asked, asked
+    assert guide_text(app, "limits.guide.ask.pin") in asked and said in asked, asked
     assert await app.services.limit_orders.rows.of_user(uid) == []  # nothing before the PIN
     wrong = await line("000000" if PIN != "000000" else "111111")
     assert "Order #" not in wrong and await app.services.limit_orders.rows.of_user(uid) == [], wrong
@@ -256,10 +256,7 @@ async def test_an_order_typed_without_its_pin_asks_for_it_and_sets_what_was_type
     assert (order.kind, order.amount, order.trail, order.watch) == (kind, amount, trail, watch)
     if at is not None:
         assert order.line == lines[str(at)]
-    if life is None:
-        assert order.expires_at is None
-    else:
-        assert order.expires_at is not None and abs(order.expires_at - order.created_at - life) <= 1
+    assert lasts(order, life), (order.created_at, order.expires_at)
 
 
 async def test_a_line_is_read_by_the_users_decimal_mark(app: App) -> None:

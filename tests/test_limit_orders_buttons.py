@@ -13,7 +13,7 @@ import pytest
 from auxil.console import console_lines
 from test_limit_orders_connected import connected_holder
 from auxil.discord import DiscordJourney, shown
-from auxil.orders import (MAG7, preset, guide_text as say, buy_mag7, move_mag7_nav, pin_sets_the_order, sells, snapshot_of,
+from auxil.orders import (MAG7, lasts, preset, guide_text as say, buy_mag7, move_mag7_nav, pin_sets_the_order, sells, snapshot_of,
                           the_order)
 from auxil.telegram import ask, force_reply, labels_of, tap, text_of
 from auxil.trading import PIN, funded_user
@@ -54,7 +54,7 @@ async def test_a_stop_loss_tapped_in_the_console_fires_when_nav_falls(app: App) 
     assert PIN not in set_ and "Order #" in set_, set_
     order = await the_order(app, uid)
     assert (order.kind, order.amount, order.line, order.trail, order.watch) == ("stop", D(50), stop_at, None, "price")
-    assert order.expires_at is not None and abs(order.expires_at - order.created_at - 7 * 86_400) <= 1
+    assert lasts(order, 7 * 86_400), (order.created_at, order.expires_at)
     book = app.services.limit_orders
     assert (await book.check()).triggered == 0
     await move_mag7_nav(app, stop_at - 1)
@@ -113,7 +113,7 @@ async def test_a_stop_loss_typed_on_telegram_without_its_pin_asks_for_it(
     await pin_sets_the_order(emulator, user, since)
     order = await the_order(app, uid)
     assert (order.kind, order.amount, order.line, order.platform) == ("stop", D(40), line, "telegram")
-    assert order.expires_at is not None and abs(order.expires_at - order.created_at - 14 * 86_400) <= 1
+    assert lasts(order, 14 * 86_400), (order.created_at, order.expires_at)
 
 
 CAROL = user_dict(940000000000000077, "carol")
@@ -142,7 +142,7 @@ async def test_a_stop_loss_tapped_on_discord_from_positions(app: App, frontend: 
     assert "Order #" in shown(set_.content) and PIN not in set_.content, shown(set_.content)
     order = await the_order(app, uid)
     assert (order.kind, order.amount, order.line, order.platform) == ("stop", D(25), (nav * D("0.95")).quantize(D("0.01")), "discord")
-    assert order.expires_at is not None and abs(order.expires_at - order.created_at - 86_400) <= 1
+    assert lasts(order, 86_400), (order.created_at, order.expires_at)
 
 
 CHOICES = [  # (the kind's button, the share, the trigger button or a typed price, kind, expected line from NAV, trail)

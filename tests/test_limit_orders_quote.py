@@ -12,7 +12,7 @@ import pytest
 
 from auxil.console import console_lines
 from auxil.discord import DiscordJourney, shown
-from auxil.orders import MAG7, preset, guide_text as say, buy_mag7, pin_sets_the_order, snapshot_of, the_order
+from auxil.orders import MAG7, preset, guide_text as say, buy_mag7, lasts, pin_sets_the_order, snapshot_of, the_order
 from auxil.requests import click, say as said_to
 from auxil.telegram import ask, labels_of, tap, text_of
 from test_limit_orders_connected import connected_holder
@@ -81,10 +81,7 @@ async def test_each_choice_under_a_quote_stores_the_order_limit_would(
     order = await the_order(app, uid)
     expected = D(str(value)) if times is None else (price * times).quantize(D("0.01"))
     assert (order.kind, order.amount, order.watch, order.line) == (side, amount, watch, expected)
-    if seconds is None:
-        assert order.expires_at is None
-    else:
-        assert order.expires_at is not None and abs(order.expires_at - order.created_at - seconds) <= 1
+    assert lasts(order, seconds), (order.created_at, order.expires_at)
 
 
 async def test_the_quote_keeps_its_confirm_and_another_user_cannot_press_limit(app: App) -> None:
@@ -169,7 +166,7 @@ async def test_a_limit_sell_with_a_typed_price_on_discord_in_a_dm(app: App, fron
     assert "Order #" in shown(set_.content) and PIN not in set_.content, shown(set_.content)
     order = await the_order(app, uid)
     assert (order.kind, order.amount, order.line, order.platform) == ("sell", HUNDRED, typed, "discord")
-    assert order.expires_at is not None and abs(order.expires_at - order.created_at - DAY) <= 1
+    assert lasts(order, DAY), (order.created_at, order.expires_at)
     assert "Confirmed in block" in shown((await me.press(quote, say(app, "button.confirm"))).content)  # the quote still trades
 
 

@@ -50,6 +50,13 @@ async def the_order(app: App, uid: int) -> LimitOrder:
     return order
 
 
+def lasts(order: LimitOrder, seconds: int | None) -> bool:
+    """Whether `order` expires `seconds` after it was set (to the second its storing took), or never (None)."""
+    if seconds is None or order.expires_at is None:
+        return order.expires_at is None and seconds is None
+    return abs(order.expires_at - order.created_at - seconds) <= 1
+
+
 async def orders_told(app: App) -> list[tuple[str, str]]:
     """(outbox key, first line) of every order message queued."""
     rows = await app.db.fetch_all("SELECT dedupe, payload FROM outbox WHERE dedupe LIKE 'limits:%' ORDER BY id")
